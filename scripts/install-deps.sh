@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages seqd builds and tests with, only those still missing.
+# Run as root (it calls apt-get). Safe to run again: does nothing when all are present.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libboost1.81-dev libboost-program-options1.81-dev libboost-json1.81-dev
+  liblmdb-dev lmdb-utils libyaml-cpp-dev libmimalloc-dev doctest-dev
+  libhowardhinnant-date-dev tzdata libcurl4-openssl-dev libcsv-dev libfmt-dev
+  python3
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$package")
+done
+
+if ((${#missing[@]} > 0)); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

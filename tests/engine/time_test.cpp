@@ -1,0 +1,50 @@
+// Proves the text forms of durations and instants parse and format as SPEC §4 writes them.
+#include <doctest/doctest.h>
+
+#include "engine/time.hpp"
+
+using namespace seqd;
+
+TEST_CASE("durations in every unit") {
+  CHECK(parseDuration("90m").value() == 90 * kMinuteMs);
+  CHECK(parseDuration("25h").value() == 25 * kHourMs);
+  CHECK(parseDuration("8d").value() == 8 * kDayMs);
+  CHECK(parseDuration("30s").value() == 30 * kSecondMs);
+  CHECK(parseDuration("100ms").value() == 100);
+  CHECK(parseDuration("0m").value() == 0);
+}
+
+TEST_CASE("bad durations say what is wrong") {
+  CHECK_FALSE(parseDuration("").isOk());
+  CHECK_FALSE(parseDuration("m").isOk());
+  CHECK_FALSE(parseDuration("-5m").isOk());
+  CHECK_FALSE(parseDuration("5w").isOk());
+  CHECK(parseDuration("5w").status().message().find("unknown unit 'w'") != std::string::npos);
+  CHECK_FALSE(parseDuration("99999999999999999999d").isOk());
+}
+
+TEST_CASE("RFC 3339 with offsets, Z and fractions") {
+  TimeMs utc = parseRfc3339("2026-12-01T14:00:00Z").value();
+  CHECK(utc == 1796133600000);
+  CHECK(parseRfc3339("2026-12-01T09:00:00-05:00").value() == utc);
+  CHECK(parseRfc3339("2026-12-01T15:30:00+01:30").value() == utc);
+  CHECK(parseRfc3339("2026-12-01T14:00:00.250Z").value() == utc + 250);
+  CHECK_FALSE(parseRfc3339("2026-13-01T14:00:00Z").isOk());
+  CHECK_FALSE(parseRfc3339("2026-12-01 14:00").isOk());
+  CHECK_FALSE(parseRfc3339("2026-12-01T14:00:00").isOk());
+}
+
+TEST_CASE("relative times count from the given now") {
+  CHECK(parseTimeArgument("+90m", 1000).value() == 1000 + 90 * kMinuteMs);
+  CHECK(parseTimeArgument("2026-12-01T14:00:00Z", 5).value() == 1796133600000);
+}
+
+TEST_CASE("formatting round-trips") {
+  CHECK(formatRfc3339(1796133600000) == "2026-12-01T14:00:00Z");
+  CHECK(formatRfc3339(1796133600123) == "2026-12-01T14:00:00.123Z");
+  CHECK(formatRfc5322Date(1796133600000) == "Tue, 01 Dec 2026 14:00:00 +0000");
+  CHECK(formatRfc3339(0) == "1970-01-01T00:00:00Z");
+  CHECK(formatDuration(25 * kHourMs) == "25h");
+  CHECK(formatDuration(2 * kDayMs) == "2d");
+  CHECK(formatDuration(1500) == "1500ms");
+}
