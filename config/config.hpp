@@ -9,9 +9,13 @@
 // YAML walking is bounded: nesting depth and node count are capped (kYamlDepthMax,
 // kYamlNodesMax) because yaml-cpp follows aliases without copying.
 //
+// Paths are kept as written: a relative state_dir or control_socket is relative to the
+// working directory of the process, not to the config file.
+//
 // Thread-safety: loadConfig is reentrant; a Config is a plain value.
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,6 +30,11 @@ namespace seqd {
 
 inline constexpr int kYamlDepthMax = 32;
 inline constexpr int kYamlNodesMax = 100000;
+inline constexpr std::size_t kMailboxesMax = 1000;
+inline constexpr std::size_t kSchedulesMax = 1000;
+inline constexpr std::size_t kSequenceFilesMax = 10000;
+inline constexpr std::size_t kStepsMax = 200;
+inline constexpr std::size_t kWorkflowsMax = 32;
 
 struct SmtpSettings {
   std::string host = "127.0.0.1";
@@ -50,13 +59,23 @@ struct DaemonConfig {
   std::vector<Mailbox> mailboxes;
 };
 
+// Automatic adding (SPEC §3.13, `workflows:` in a sequence file): every every_ms, new members
+// of the list from_list whose score is at least min_score are enrolled.
+struct Workflow {
+  std::string from_list;
+  int min_score = 0;
+  DurationMs every_ms = 15 * kMinuteMs;
+};
+
 struct Config {
   std::string config_path;  // the seqd.yaml that was loaded
   std::string config_dir;   // its directory; schedules.yaml and sequences/ are found here
   DaemonConfig daemon;
   std::map<std::string, Schedule> schedules;
   std::map<std::string, Sequence> sequences;  // by id
+  std::map<std::string, std::vector<Workflow>> workflows;  // by sequence id; only non-empty
 
+  // The mailbox with this address (compared ignoring ASCII case), or nullptr.
   const Mailbox* findMailbox(const std::string& address) const;
 };
 
@@ -65,6 +84,10 @@ enum class ConfigDefaults { kSystem, kDev };
 
 // Loads seqd.yaml at path, then schedules.yaml and sequences/*.yaml beside it, and checks
 // cross references (a sequence's schedule and mailboxes exist, ids match file names, ...).
+// A missing schedules.yaml or sequences/ folder defines none; a missing seqd.yaml is
+// NotFound. Sequence files are read in name order; hidden files are skipped. Unknown keys
+// anywhere are errors, so typos are caught. The first error found is returned.
+// Details of each file: config/schedule_yaml.hpp and config/sequence_yaml.hpp.
 Result<Config> loadConfig(const std::string& path, ConfigDefaults defaults);
 
 }  // namespace seqd

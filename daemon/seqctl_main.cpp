@@ -1,1 +1,4 @@
-int main() { return 0; }
+// seqctl: the control client. All of it lives in daemon/seqctl_cli.cpp.
+#include "daemon/seqctl_cli.hpp"
+
+int main(int argc, char** argv) { return seqd::runSeqctl(argc, argv); }

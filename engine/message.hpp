@@ -3,6 +3,16 @@
 // The Message-ID is deterministic, `<seq.step.contacthash@host>`, so a repeated delivery of
 // the same step to the same contact is recognisably the same message.
 //
+// What buildMessage guarantees, whatever the parts hold:
+//  - no header value contains CR or LF (runs of them become one space; other control bytes
+//    are dropped), so a subject or name cannot inject headers;
+//  - header lines are folded to stay under 78 characters where RFC 5322 allows it; a
+//    non-ASCII subject, name or X-Seqd value is written as RFC 2047 `=?UTF-8?B?...?=` words
+//    (each whole UTF-8 characters, each at most 75 characters);
+//  - the body is UTF-8 text/plain, 7bit when it is ASCII with lines of at most 998 bytes, else
+//    quoted-printable (RFC 2045 §6.7); its line endings are all `line_ending`, and it ends
+//    with one.
+//
 // Thread-safety: pure functions.
 #pragma once
 
@@ -13,6 +23,10 @@
 
 namespace seqd {
 
+// Each of the sequence and step ids is cut to this many characters in a Message-ID (a longer
+// one keeps a prefix and a hash of the whole id).
+inline constexpr std::size_t kMessageIdPartBytesMax = 64;
+
 struct MessageParts {
   std::string from_name;
   std::string from_address;
@@ -21,20 +35,30 @@ struct MessageParts {
   std::string subject;  // UTF-8; encoded as RFC 2047 when not ASCII
   std::string body;     // UTF-8 text/plain; quoted-printable when needed
   TimeMs date_ms = 0;
-  std::string message_id;   // with angle brackets
+  std::string message_id;   // with angle brackets; empty: makeMessageId() of the parts
   std::string in_reply_to;  // with angle brackets; empty: not threaded
-  std::string references;
+  std::string references;   // empty while in_reply_to is set: References = in_reply_to
   std::string list_unsubscribe;  // the URI(s), e.g. "<mailto:unsubscribe@acme.test?subject=...>"
   std::string sequence_id;
   std::string step_id;
   std::string contact_key;
 };
 
-// `<sequence.step.contacthash@host>`; host is the from address's domain.
+// `<sequence.step.contacthash@host>`; host is the from address's domain (after the last '@',
+// lower-cased; "localhost" when there is none). contacthash is 16 lower-case hex digits of
+// fnv1a64(contact_key). Characters outside [A-Za-z0-9-_] in the ids become '-'.
 std::string makeMessageId(std::string_view sequence_id, std::string_view step_id,
                           std::string_view contact_key, std::string_view from_address);
 
 // The whole message; line_ending is "\n" for Maildir and "\r\n" for SMTP.
 std::string buildMessage(const MessageParts& parts, std::string_view line_ending);
+
+// Rewrites every line break in text (CRLF, LF or a lone CR) as line_ending.
+std::string normalizeLineEndings(std::string_view text, std::string_view line_ending);
+
+// Quoted-printable (RFC 2045 §6.7) of UTF-8 text: line breaks become line_ending (hard
+// breaks), '=', control and non-ASCII bytes and whitespace at a line's end are =XX, and soft
+// breaks ("=" + line_ending) keep every encoded line at most 76 characters.
+std::string encodeQuotedPrintable(std::string_view text, std::string_view line_ending);
 
 }  // namespace seqd

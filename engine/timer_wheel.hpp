@@ -1,14 +1,61 @@
 // TimerWheel: every enrolled contact's next due time, drained tick by tick, highest
 // prospect score first within a tick.
 //
-// (Header comment with the levels/granularity/range table and what precision is given up
-// goes here.)
+// A hierarchical wheel of 6 levels x 64 slots; each level is 64x coarser than the one below.
+// At the configured tick of 100 ms (seqd.yaml `tick`):
 //
-// Thread-safety: none; owned by the engine thread.
+//   level | slot granularity      | reaches (ahead of the wheel's time)
+//   ------+-----------------------+------------------------------------
+//     0   | 100 ms                | 6.4 s
+//     1   | 6.4 s                 | 6 min 49.6 s
+//     2   | 6 min 49.6 s          | 7 h 16 min 54.4 s
+//     3   | 7 h 16 min 54.4 s     | 19.4 days
+//     4   | 19.4 days             | 3.4 years
+//     5   | 3.4 years             | 217.8 years
+//   overflow: one unordered list for anything later (at a 1 ms tick level 5 reaches only
+//   2.18 years, so there the overflow does hold real timers).
+//
+// Precision given up: only the tick. A due time is rounded down to its tick (floor(due_ms /
+// tick_ms), epoch-aligned), so an entry comes out of popDue() once the wheel reaches the
+// tick holding its due time: up to tick_ms - 1 ms before due_ms, and within a tick the order
+// is score then id, not due_ms. Nothing is late: entries cascade from higher levels to lower
+// ones exactly when the wheel reaches their slot (unlike Linux's non-cascading wheel, which
+// accepts up to 12.5% lateness), and the overflow is re-examined when the wheel enters a
+// level-5 lap (2^36 ticks) that holds one of its entries.
+//
+// Ordering: ticks ascending; within a tick score descending (a counting sort into 101
+// buckets), then id ascending as the fixed tie-break. An entry scheduled before the wheel's
+// current tick counts as due in the current tick, so an overdue backlog drains best scores
+// first. popDue() stops at count_max; the unreturned rest of a sorted tick stays in a ready
+// list and comes out first, in the same order, on the next call; entries scheduled into that
+// tick meanwhile are sorted among themselves and follow that rest. The wheel's current tick
+// is now()'s tick once popDue() has returned everything due, else the tick it stopped in.
+//
+// Memory: entries are keyed by a dense EntryId (the EnrollmentId); each id owns a 24-byte
+// node in one vector (due_ms, 32-bit next/prev links, score, list index), so scheduling
+// never allocates per timer. The vector grows by 1.25x, so <= 30 B per id in the worst case,
+// plus fixed tables (~7 KB) and scratch of 12 B per entry of the largest tick drained at once.
+//
+// Costs: schedule and cancel are O(1). popDue is O(1) per cascade step (an entry cascades at
+// most 5 times) plus O(n + sum of b log b) per tick of n entries in score buckets of size b.
+// nextDue() is O(6) when the earliest entry is at level 0; at a higher level it reads that
+// slot's cached minimum, rescanning the slot only after the minimum's holder was removed.
+//
+// Thread-safety: none; owned by the engine thread. nextDue() refreshes a cache, so even
+// const calls must not run concurrently.
+//
+// Invariants (checked, abort on violation): every scheduled id is in exactly one list (a
+// wheel slot, the overflow list or the ready list); a slot's occupancy bit is set iff its
+// list is non-empty; an entry at level L > 0 sits in a slot after the wheel's current slot
+// at that level and in the same 64^(L+1)-tick lap; overflow entries lie in a later 2^36-tick
+// lap than the wheel's current tick.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "engine/time.hpp"
@@ -19,6 +66,14 @@ class TimerWheel {
  public:
   using EntryId = std::uint32_t;  // dense: an EnrollmentId
 
+  static constexpr std::size_t kLevelCount = 6;
+  static constexpr std::size_t kSlotCount = 64;
+  // levelOf() answers this for an entry in the overflow list.
+  static constexpr std::size_t kOverflowLevel = kLevelCount;
+  static constexpr std::uint8_t kScoreMax = 100;
+  // Ids are dense indexes; the largest one is reserved as the null link.
+  static constexpr EntryId kEntryIdMax = 0xFFFFFFFEu;
+
   struct Expired {
     EntryId id;
     TimeMs due_ms;       // as scheduled (not rounded)
@@ -26,10 +81,13 @@ class TimerWheel {
   };
 
   // start_ms: the wheel's current time; tick_ms: its resolution (> 0).
+  // REQUIRES: tick_ms > 0 (config validation guarantees it; checked).
   TimerWheel(TimeMs start_ms, DurationMs tick_ms);
 
   // Schedules id at due_ms with score (0..100); an id already scheduled is moved.
   // A due time at or before the wheel's current time fires on the next popDue().
+  // A score above 100 counts as 100.
+  // REQUIRES: id <= kEntryIdMax (checked).
   void schedule(EntryId id, TimeMs due_ms, std::uint8_t score);
   // Returns true when id was scheduled.
   bool cancel(EntryId id);
@@ -48,6 +106,85 @@ class TimerWheel {
 
   TimeMs now() const;
   DurationMs tick() const;
+
+  // Read-only diagnostics for tests and benchmarks.
+  // The level an entry sits at: 0..kLevelCount-1, kOverflowLevel, or nullopt when not
+  // scheduled. Entries already sorted into the ready list report level 0.
+  std::optional<std::size_t> levelOf(EntryId id) const;
+  // Entries re-inserted one level down so far (cascade steps).
+  std::uint64_t cascadeCount() const { return cascade_count_; }
+  // Heap bytes held: the node vector's capacity, scratch and fixed tables.
+  std::size_t memoryBytes() const;
+  // Walks every list and checks the invariants above; returns the first violation found, or
+  // an empty string. O(ids); for tests.
+  std::string validate() const;
+
+ private:
+  // One entry. 24 bytes; list == kNoList when the id is not scheduled.
+  struct Node {
+    TimeMs due_ms = 0;
+    std::uint32_t next = 0;
+    std::uint32_t prev = 0;
+    std::uint8_t score = 0;
+    std::uint16_t list = 0;
+  };
+  // Where to cascade or drain next: a wheel slot, or the overflow (level == kOverflowLevel).
+  struct Expiration {
+    std::size_t level;
+    std::size_t slot;
+    std::uint64_t tick;  // the slot's first tick, or the overflow's earliest tick
+  };
+
+  static constexpr std::uint32_t kNil = 0xFFFFFFFFu;
+  static constexpr std::size_t kSlotBits = 6;
+  static constexpr std::size_t kWheelBits = kSlotBits * kLevelCount;  // 36: ticks per lap
+  static constexpr std::size_t kListCount = kLevelCount * kSlotCount;
+  static constexpr std::uint16_t kOverflowList = kListCount;
+  static constexpr std::uint16_t kReadyList = kListCount + 1;
+  static constexpr std::uint16_t kNoList = 0xFFFF;
+  static constexpr std::uint64_t kTickNone = ~std::uint64_t{0};
+
+  // Ticks are kept as order-preserving unsigned values: floor(ms / tick_ms) with the sign
+  // bit flipped, so the wheel's bit arithmetic never meets a negative number.
+  std::uint64_t tickOf(TimeMs time_ms) const;
+  TimeMs tickStartMs(std::uint64_t tick) const;
+
+  void growTo(EntryId id);
+  void insert(EntryId id);
+  void unlink(EntryId id);
+  void pushFront(std::uint16_t list, EntryId id);
+  std::uint32_t detachList(std::uint16_t list);
+
+  std::optional<Expiration> nextExpiration() const;
+  std::uint64_t listMinTick(std::uint16_t list) const;
+  std::uint64_t earliestTick(const Expiration& expiration) const;
+  void advanceTo(std::uint64_t tick);
+  void cascadeSlot(std::size_t level, std::size_t slot);
+  void migrateOverflow();
+  void drainSlot(std::size_t slot);
+  std::size_t emitReady(std::vector<Expired>& out, std::size_t count_max);
+
+  DurationMs tick_ms_;
+  TimeMs now_ms_;
+  std::uint64_t elapsed_;  // the wheel's current tick; every entry's tick is >= it
+  std::size_t size_ = 0;
+  std::uint64_t cascade_count_ = 0;
+
+  std::vector<Node> nodes_;
+  // List heads: kListCount wheel slots, then the overflow list.
+  std::array<std::uint32_t, kListCount + 1> heads_;
+  std::array<std::uint64_t, kLevelCount> occupied_{};
+  // Earliest tick per list for levels >= 1 and the overflow; a stale bit means a removal may
+  // have taken the minimum, so the next read rescans that one list.
+  mutable std::array<std::uint64_t, kListCount + 1> list_min_tick_;
+  mutable std::array<std::uint64_t, kLevelCount + 1> list_min_stale_{};
+
+  // The tick being handed out: ids in order, ready_[ready_pos_..] not yet returned. Ids that
+  // were cancelled or moved meanwhile stay in the vector and are skipped.
+  std::vector<EntryId> ready_;
+  std::size_t ready_pos_ = 0;
+  std::size_t ready_live_ = 0;
+  std::vector<std::uint64_t> sort_keys_;  // scratch for drainSlot
 };
 
 }  // namespace seqd

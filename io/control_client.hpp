@@ -1,16 +1,26 @@
 // ControlClient: a blocking client of the control socket, used by seqctl and the tests.
+// It owns one connected socket; each call() sends one request and reads frames until that
+// request's reply arrives.
+//
+// Limits: a reply is at most kReplyBytesMax bytes (larger is an error). Writes use
+// MSG_NOSIGNAL, so a daemon that went away is an error value, not a SIGPIPE. There is no
+// timeout: a call waits as long as the daemon works on it (seqctl reload, time advance).
 //
 // Thread-safety: one client per thread.
 #pragma once
 
 #include <boost/json.hpp>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
 
 #include "engine/status.hpp"
+#include "io/control_protocol.hpp"
 
 namespace seqd {
+
+inline constexpr std::size_t kReplyBytesMax = kFrameBytesMax * 64;
 
 class ControlClient {
  public:
@@ -18,17 +28,27 @@ class ControlClient {
   ControlClient(ControlClient&& other) noexcept;
   ControlClient& operator=(ControlClient&& other) noexcept;
 
-  // Fails with kIOError when nothing listens at socket_path (seqctl exit code 5).
+  // Fails with kIOError when nothing listens at socket_path (seqctl exit code 5), with
+  // kInvalidArgument when the path is empty or longer than kSocketPathBytesMax.
   static Result<ControlClient> connect(const std::string& socket_path);
 
   // Sends one request and waits for its reply, passing progress events to on_progress.
   // Returns the reply object ({"id","ok",...}); a transport failure is kIOError.
+  // A reply with "id":null (the daemon is busy, or could not frame the request) is taken as
+  // the answer too; if the daemon closed the connection before reading the whole request, an
+  // error frame it left behind is still returned.
   Result<boost::json::object> call(
       std::string_view cmd, boost::json::object args,
       const std::function<void(const boost::json::object&)>& on_progress = {});
 
  private:
   explicit ControlClient(int fd) : fd_(fd) {}
+  Status sendAll(std::string_view bytes);
+  Result<boost::json::object> readReply(
+      std::uint64_t id, const std::function<void(const boost::json::object&)>& on_progress);
+  // Reads more bytes into buffer_. Fails on a closed connection or an error.
+  Status receiveMore();
+
   int fd_ = -1;
   std::uint64_t next_id_ = 1;
   std::string buffer_;

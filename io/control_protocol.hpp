@@ -9,25 +9,48 @@
 // imports go in batches). Error codes: bad_request, unknown_command, not_found,
 // permission_denied, failed, frame_too_large, busy.
 //
+// A request may omit "v" (taken as 1), "id" (taken as null) and "args" (taken as {}); it must
+// carry a non-empty string "cmd". A reply is any frame with an "ok" member; the server answers
+// lines it cannot frame or parse with "id":null.
+//
 // Thread-safety: pure functions.
 #pragma once
 
 #include <boost/json.hpp>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace seqd {
 
+// Bytes of one frame's JSON text, not counting its '\n'.
 inline constexpr std::size_t kFrameBytesMax = 1024 * 1024;
 inline constexpr int kProtocolVersion = 1;
+// sockaddr_un::sun_path holds 108 bytes including the terminating NUL.
+inline constexpr std::size_t kSocketPathBytesMax = 107;
 
 boost::json::object makeRequest(std::uint64_t id, std::string_view cmd, boost::json::object args);
 boost::json::object makeOkReply(const boost::json::value& id, boost::json::value result);
 boost::json::object makeErrorReply(const boost::json::value& id, std::string_view code,
                                    std::string_view message);
+// {"id":id,"event":"progress", ...fields}. A field named "event" replaces "progress"; a field
+// named "id" is ignored.
 boost::json::object makeProgress(const boost::json::value& id, boost::json::object fields);
 
 // Serializes one frame, '\n'-terminated.
 std::string toFrame(const boost::json::object& message);
+
+// One request line, parsed. `error` is empty when the line is a well-formed request; otherwise
+// it says what is wrong, and `id` holds the request's id when one could be read (else null) so
+// the bad_request reply can carry it.
+struct RequestParse {
+  boost::json::value id;
+  std::string cmd;
+  boost::json::object args;
+  std::string error;
+};
+
+// Parses one frame's text (without its '\n'). Never throws on any input (except bad_alloc).
+RequestParse parseRequest(std::string_view line);
 
 }  // namespace seqd

@@ -3,7 +3,28 @@
 // to the handler; answers malformed lines itself (and keeps the connection and the daemon
 // serving).
 //
-// (Header comment: limits, thread-safety, socket file mode/group.)
+// Limits: a frame is at most kFrameBytesMax bytes; a longer one is answered with
+// frame_too_large and its connection is closed, since the framing is lost. At most
+// kConnectionsMax connections are served at once; one more is accepted, answered with a single
+// {"id":null,"ok":false,"error":{"code":"busy",...}} frame and closed. A connection whose
+// unsent frames exceed kConnectionWriteBytesMax (the peer stopped reading) is closed.
+//
+// Socket file: mode 0660, group socket_group when one is given. start() refuses a path where
+// another process listens, replaces a stale socket file left by a crash, never replaces a file
+// that is not a socket, and creates missing parent directories with mode 0755. stop() removes
+// the socket file only if it is still the one this server bound.
+//
+// Thread-safety: the server runs on whatever threads run the io_context (the daemon runs one).
+// Each connection has its own strand: the handler is called on an io_context thread, one
+// request at a time per connection (concurrently for different connections only when several
+// threads run the io_context), so it must not block: hand the request on and answer through
+// `send`. `send` may be called from any thread. start() and stop() may be called from any
+// thread, one at a time. The io_context must outlive the server and every ControlSend it
+// handed out.
+//
+// Invariants: each connection has at most one write in flight and writes its frames in the
+// order `send` was called for it; a connection is handed requests only with known peer
+// credentials (a connection whose credentials cannot be read is refused).
 #pragma once
 
 #include <sys/types.h>
@@ -19,6 +40,8 @@
 namespace seqd {
 
 inline constexpr std::size_t kConnectionsMax = 256;
+// Unsent bytes queued on one connection before it is dropped as not reading.
+inline constexpr std::size_t kConnectionWriteBytesMax = 64 * 1024 * 1024;
 
 struct ControlRequest {
   boost::json::value id;
@@ -31,6 +54,8 @@ struct ControlRequest {
 
 // Sends one frame (a progress event or the final reply) to the requesting connection.
 // Callable from any thread, any number of times; a no-op after the connection closed.
+// A frame with an "ok" member is the reply: once every request read from a connection has
+// been replied to, a connection whose peer has finished sending is closed.
 using ControlSend = std::function<void(boost::json::object frame)>;
 using ControlHandler = std::function<void(ControlRequest request, ControlSend send)>;
 
@@ -39,12 +64,23 @@ class ControlServer {
   // socket_group empty: leave the daemon's group. The socket file gets mode 0660.
   ControlServer(boost::asio::io_context& io, std::string socket_path, std::string socket_group,
                 ControlHandler handler);
+  // Calls stop().
   ~ControlServer();
 
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
   // Binds and listens. Refuses (Status) when another process is listening on the path;
-  // removes a stale socket file left by a crash.
+  // removes a stale socket file left by a crash. Errors: kInvalidArgument (path empty or
+  // longer than kSocketPathBytesMax, unknown group), kFailedPrecondition (another listener,
+  // a non-socket file at the path, already started or stopped), kPermissionDenied / kIOError
+  // from the file system.
+  // REQUIRES: called at most once.
   Status start();
-  // Stops accepting and closes every connection.
+  // Stops accepting and closes every connection. The socket file is removed before stop()
+  // returns; the acceptor and the connections are closed on the io_context's threads (at
+  // once if the io_context is running, otherwise when it next runs or is destroyed).
+  // Idempotent.
   void stop();
 
  private:

@@ -3,9 +3,18 @@
 //
 // Strips a UTF-8 BOM; the first row is the header; a row whose field count differs from the
 // header's is an error for that row only ("line N: expected 9 fields, got 7"). Line numbers
-// are 1-based physical lines (a quoted field with newlines spans several).
+// are 1-based physical lines (a quoted field with newlines spans several); lines end at LF,
+// so CRLF and LF files number alike (a lone CR ends a row but not a line). Blank lines
+// (nothing but spaces, tabs or CR) between rows are skipped. Unquoted fields lose their
+// leading and trailing spaces and tabs (libcsv's default); quoted fields are kept exactly,
+// line breaks inside included.
 //
-// Thread-safety: none per reader; readers are independent.
+// A strict-mode parse error (a stray quote, text after a closing quote, a quote never
+// closed) is an error for the row it is in, and parsing starts again at the line after the
+// one that row began on, so one bad row costs at most that row. A row over one of the limits
+// below is an error for that row. Problems with the header row fail the whole parse.
+//
+// Thread-safety: pure function; independent calls may run in parallel.
 #pragma once
 
 #include <cstddef>
@@ -19,6 +28,11 @@ namespace seqd {
 
 inline constexpr std::size_t kCsvFieldBytesMax = 64 * 1024;
 inline constexpr std::size_t kCsvFieldsMax = 1024;
+// A row spanning more bytes than this is abandoned as an error (usually an unclosed quote
+// swallowing the lines after it); parsing resumes at the line after the row's first one.
+inline constexpr std::size_t kCsvRowBytesMax = 1024 * 1024;
+// After this many bad rows, parsing stops with one last error saying so.
+inline constexpr std::size_t kCsvErrorsMax = 1000;
 
 struct CsvRow {
   std::size_t line = 0;  // where the row starts

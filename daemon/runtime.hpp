@@ -1,0 +1,102 @@
+// Runtime: wires the daemon's threads around the engine.
+//
+//   Asio thread     control socket; parses requests and pushes them to the engine thread.
+//   engine thread   owns the Engine and is the only Store writer: drains commands and
+//                   delivery results, advances the clock, commits one batch per round
+//                   (group commit), then answers commands and hands intents to delivery.
+//   delivery pool   renders nothing, decides nothing: delivers and reports back.
+// Between them: lock-free channels plus one Wakeup for the engine thread.
+//
+// Under --virtual-time, `time advance` runs every due step in time order, waiting for each
+// round's deliveries and committing their results, before it answers.
+//
+// Thread-safety: start/stop/requestReload from the main thread; the rest is internal.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio.hpp>
+
+#include "config/config.hpp"
+#include "engine/clock.hpp"
+#include "engine/engine.hpp"
+#include "io/channel.hpp"
+#include "io/command_dispatch.hpp"
+#include "io/control_server.hpp"
+#include "io/delivery_pool.hpp"
+#include "io/store.hpp"
+
+namespace seqd {
+
+inline constexpr std::size_t kCommandsPerRoundMax = 256;
+inline constexpr int kShutdownDeliveryWaitMs = 10000;
+inline constexpr int kAdvanceDeliveryWaitMs = 120000;
+
+struct RuntimeOptions {
+  Config config;
+  ConfigDefaults defaults = ConfigDefaults::kSystem;
+  std::optional<TimeMs> virtual_start_ms;
+};
+
+class Runtime {
+ public:
+  explicit Runtime(RuntimeOptions options);
+  ~Runtime();
+
+  // Opens and loads the store (which locks the state dir), binds the socket and starts the
+  // threads. A failure here is fatal: the message says what and where.
+  Status start();
+  // Asks for a reload as if `seqctl reload` had been sent (SIGHUP).
+  void requestReload();
+  // Stops taking work, lets in-flight deliveries finish, commits, and joins the threads.
+  void stop();
+
+ private:
+  struct PendingCommand {
+    ControlRequest request;
+    ControlSend send;
+  };
+  struct PendingReply {
+    ControlSend send;
+    boost::json::object frame;
+  };
+
+  void engineLoop();
+  void runRound();
+  void processCommands();
+  void processResults();
+  void handleCommand(PendingCommand& command);
+  DispatchReply runtimeCommand(const ControlRequest& request, bool& handled);
+  DispatchReply advanceVirtual(TimeMs target_ms);
+  DispatchReply reload();
+  void waitForDeliveries(int timeout_ms);
+  void commitAndFlush();
+  Caller callerOf(const ControlRequest& request) const;
+  TimeMs now() const { return clock_->now(); }
+
+  RuntimeOptions options_;
+  std::unique_ptr<Clock> clock_;
+  VirtualClock* virtual_clock_ = nullptr;  // clock_ when virtual
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<DeliveryPool> delivery_;
+  boost::asio::io_context io_;
+  std::unique_ptr<ControlServer> server_;
+  Channel<PendingCommand> commands_;
+  Wakeup wakeup_;
+  std::vector<PendingReply> replies_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> reload_requested_{false};
+  std::thread engine_thread_;
+  std::thread io_thread_;
+};
+
+// Builds the engine's view of a loaded config.
+EngineSettings engineSettingsFrom(const Config& config);
+
+}  // namespace seqd

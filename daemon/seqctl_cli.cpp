@@ -1,0 +1,557 @@
+#include "daemon/seqctl_cli.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/contact.hpp"
+#include "io/control_client.hpp"
+#include "io/csv_reader.hpp"
+
+namespace seqd {
+namespace {
+
+namespace json = boost::json;
+
+constexpr const char* kSystemSocket = "/run/seqd/control.sock";
+constexpr std::size_t kBatchBytesMax = 512 * 1024;
+constexpr std::size_t kCsvFileBytesMax = 1024ull * 1024 * 1024;
+
+constexpr const char* kUsage = R"(Usage: seqctl [--socket PATH] [--json] COMMAND ...
+
+Commands:
+  ping | version
+  reload
+  sequences
+  sequence show|activate|deactivate SEQ
+  import FILE.csv [--map COLUMN=field]...
+  contact show CONTACT
+  contact set CONTACT field=value...
+  add SEQ (--contact ID... | --csv FILE [--map C=f]...) [--mailbox ADDR | --rotate ADDR,...]
+          [--at TIME] [--force | --skip-validation] [--dry-run]
+  status SEQ [--status S] [--paused-reason manual|ooo] [--resume-scheduled yes|no]
+             [--search TEXT] [--limit N]
+  time | time advance DURATION | time set TIME
+
+Exit codes: 0 done, 1 failed, 2 usage, 3 done in part, 4 permission denied, 5 unreachable.
+)";
+
+struct UsageError {
+  std::string message;
+};
+
+struct Invocation {
+  std::string socket_path;
+  bool json_output = false;
+  std::vector<std::string> words;  // the command and its arguments
+};
+
+class Cli {
+ public:
+  explicit Cli(Invocation invocation) : invocation_(std::move(invocation)) {}
+  int run();
+
+ private:
+  int connect();
+  // Sends one request. On a failed reply prints the error and returns its exit code.
+  int call(const std::string& cmd, json::object args, json::object& result);
+  int printResult(const json::object& result, int exit_code);
+  int simple(const std::string& cmd, json::object args);
+
+  int ping();
+  int sequences();
+  int sequence();
+  int import();
+  int contact();
+  int add();
+  int status();
+  int time();
+
+  const std::string& word(std::size_t index, const char* what) const;
+  Result<std::vector<json::object>> csvBatches(const std::string& path,
+                                               const std::vector<std::string>& maps,
+                                               json::array& errors, std::size_t& rows);
+
+  Invocation invocation_;
+  std::optional<ControlClient> client_;
+};
+
+int exitCodeFor(const std::string& error_code) {
+  if (error_code == "permission_denied") return kExitPermission;
+  if (error_code == "bad_request" || error_code == "unknown_command") return kExitUsage;
+  return kExitFailed;
+}
+
+std::string textOf(const json::value& value) {
+  if (value.is_string()) return std::string(value.as_string());
+  if (value.is_null()) return "-";
+  return json::serialize(value);
+}
+
+const json::value& member(const json::object& object, std::string_view name) {
+  static const json::value kNull;
+  const json::value* value = object.if_contains(name);
+  return value == nullptr ? kNull : *value;
+}
+
+// Normalises a CSV header ("First Name", "Email Address") to a contact field name.
+std::string fieldForHeader(const std::string& header) {
+  std::string name;
+  for (char c : header) {
+    if (c == ' ' || c == '-' || c == '.') name += '_';
+    else if (c >= 'A' && c <= 'Z') name += static_cast<char>(c - 'A' + 'a');
+    else name += c;
+  }
+  static const std::map<std::string, std::string> kAliases = {
+      {"email_address", "email"}, {"e_mail", "email"},       {"company_name", "company"},
+      {"time_zone", "timezone"},  {"tz", "timezone"},         {"prospect_score", "score"},
+      {"firstname", "first_name"}, {"lastname", "last_name"}, {"job_title", "title"},
+      {"contact_owner", "owner"}, {"contact_stage", "stage"}, {"do_not_call", "dnc"}};
+  auto alias = kAliases.find(name);
+  return alias == kAliases.end() ? name : alias->second;
+}
+
+int Cli::connect() {
+  if (client_) return kExitOk;
+  Result<ControlClient> client = ControlClient::connect(invocation_.socket_path);
+  if (!client.isOk()) {
+    std::cerr << "seqctl: " << client.status().message() << "\n";
+    return kExitUnreachable;
+  }
+  client_.emplace(std::move(client.value()));
+  return kExitOk;
+}
+
+int Cli::call(const std::string& cmd, json::object args, json::object& result) {
+  int connected = connect();
+  if (connected != kExitOk) return connected;
+  Result<json::object> reply = client_->call(cmd, std::move(args));
+  if (!reply.isOk()) {
+    std::cerr << "seqctl: " << reply.status().message() << "\n";
+    return kExitUnreachable;
+  }
+  const json::object& frame = reply.value();
+  const json::value& ok = member(frame, "ok");
+  if (ok.is_bool() && ok.as_bool()) {
+    const json::value& payload = member(frame, "result");
+    result = payload.is_object() ? payload.as_object() : json::object{};
+    return kExitOk;
+  }
+  const json::value& error = member(frame, "error");
+  std::string code = error.is_object() ? textOf(member(error.as_object(), "code")) : "failed";
+  std::string message = error.is_object() ? textOf(member(error.as_object(), "message")) : "";
+  std::cerr << "seqctl: " << cmd << ": " << message << "\n";
+  return exitCodeFor(code);
+}
+
+int Cli::printResult(const json::object& result, int exit_code) {
+  if (invocation_.json_output) std::cout << json::serialize(result) << "\n";
+  return exit_code;
+}
+
+int Cli::simple(const std::string& cmd, json::object args) {
+  json::object result;
+  int code = call(cmd, std::move(args), result);
+  if (code != kExitOk) return code;
+  if (!invocation_.json_output) {
+    for (const auto& field : result) {
+      std::cout << field.key() << ": " << textOf(field.value()) << "\n";
+    }
+  }
+  return printResult(result, kExitOk);
+}
+
+const std::string& Cli::word(std::size_t index, const char* what) const {
+  if (index >= invocation_.words.size()) throw UsageError{std::string("missing ") + what};
+  return invocation_.words[index];
+}
+
+int Cli::run() {
+  const std::string& command = word(0, "command");
+  if (command == "ping") return ping();
+  if (command == "version") return simple("version", {});
+  if (command == "reload") return simple("reload", {});
+  if (command == "sequences") return sequences();
+  if (command == "sequence") return sequence();
+  if (command == "import") return import();
+  if (command == "contact") return contact();
+  if (command == "add") return add();
+  if (command == "status") return status();
+  if (command == "time") return time();
+  throw UsageError{"unknown command '" + command + "'"};
+}
+
+int Cli::ping() {
+  json::object result;
+  int code = call("ping", {}, result);
+  if (code != kExitOk) return code;
+  if (!invocation_.json_output) std::cout << "pong (seqd " << textOf(member(result, "version")) << ")\n";
+  return printResult(result, kExitOk);
+}
+
+int Cli::sequences() {
+  json::object result;
+  int code = call("sequences", {}, result);
+  if (code != kExitOk) return code;
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  std::cout << fmt::format("{:<24} {:<32} {:<12} {:<7} {}\n", "ID", "NAME", "OWNER", "ACTIVE",
+                           "COUNTS");
+  for (const json::value& item : member(result, "sequences").as_array()) {
+    const json::object& sequence = item.as_object();
+    std::string counts;
+    for (const auto& count : member(sequence, "counts").as_object()) {
+      counts += std::string(count.key()) + "=" + textOf(count.value()) + " ";
+    }
+    std::cout << fmt::format("{:<24} {:<32} {:<12} {:<7} {}\n", textOf(member(sequence, "id")),
+                             textOf(member(sequence, "name")), textOf(member(sequence, "owner")),
+                             member(sequence, "active").as_bool() ? "yes" : "no", counts);
+  }
+  return kExitOk;
+}
+
+int Cli::sequence() {
+  const std::string& action = word(1, "sequence action (show, activate, deactivate)");
+  json::object args{{"sequence", word(2, "sequence id")}};
+  if (action == "activate" || action == "deactivate") {
+    json::object result;
+    int code = call("sequence_" + action, std::move(args), result);
+    if (code != kExitOk) return code;
+    if (!invocation_.json_output) {
+      std::cout << "sequence " << textOf(member(result, "sequence")) << " "
+                << (action == "activate" ? "activated" : "deactivated") << "\n";
+    }
+    return printResult(result, kExitOk);
+  }
+  if (action == "show") {
+    json::object result;
+    int code = call("sequence_show", std::move(args), result);
+    if (code != kExitOk) return code;
+    if (invocation_.json_output) return printResult(result, kExitOk);
+    std::cout << textOf(member(result, "id")) << ": " << textOf(member(result, "name"))
+              << " (owner " << textOf(member(result, "owner")) << ", "
+              << (member(result, "active").as_bool() ? "active" : "inactive") << ")\n";
+    for (const json::value& item : member(result, "steps").as_array()) {
+      const json::object& step = item.as_object();
+      std::cout << fmt::format("  {:>2}. {:<16} {:<13} wait {:<6} {}\n",
+                               textOf(member(step, "step_index")), textOf(member(step, "id")),
+                               textOf(member(step, "type")), textOf(member(step, "wait")),
+                               textOf(member(step, "subject")));
+    }
+    return kExitOk;
+  }
+  throw UsageError{"unknown sequence action '" + action + "'"};
+}
+
+Result<std::vector<json::object>> Cli::csvBatches(const std::string& path,
+                                                  const std::vector<std::string>& maps,
+                                                  json::array& errors, std::size_t& rows) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return Status::ioError("cannot read " + path);
+  std::ostringstream contents;
+  contents << file.rdbuf();
+  std::string text = contents.str();
+  if (text.size() > kCsvFileBytesMax) return Status::invalidArgument(path + ": file too large");
+  Result<CsvTable> table = parseCsv(text);
+  if (!table.isOk()) return Status::invalidArgument(path + ": " + table.status().message());
+  std::map<std::string, std::string> mapping;
+  for (const std::string& map : maps) {
+    std::size_t equals = map.find('=');
+    if (equals == std::string::npos) throw UsageError{"--map wants COLUMN=field, got '" + map + "'"};
+    mapping[map.substr(0, equals)] = map.substr(equals + 1);
+  }
+  std::vector<std::string> fields;
+  for (const std::string& header : table.value().header) {
+    auto mapped = mapping.find(header);
+    fields.push_back(mapped != mapping.end() ? mapped->second : fieldForHeader(header));
+  }
+  for (const CsvError& error : table.value().errors) {
+    errors.push_back(json::object{{"line", error.line}, {"reason", error.reason}});
+  }
+  std::vector<json::object> batches;
+  json::array batch;
+  std::size_t batch_bytes = 0;
+  for (const CsvRow& row : table.value().rows) {
+    json::object values;
+    for (std::size_t i = 0; i < row.fields.size() && i < fields.size(); ++i) {
+      if (fields[i].empty()) continue;
+      values[fields[i]] = row.fields[i];
+    }
+    json::object item{{"line", row.line}, {"fields", std::move(values)}};
+    std::size_t item_bytes = json::serialize(item).size();
+    if (!batch.empty() && batch_bytes + item_bytes > kBatchBytesMax) {
+      batches.push_back(json::object{{"rows", std::move(batch)}});
+      batch = json::array();
+      batch_bytes = 0;
+    }
+    batch_bytes += item_bytes;
+    batch.push_back(std::move(item));
+    ++rows;
+  }
+  if (!batch.empty()) batches.push_back(json::object{{"rows", std::move(batch)}});
+  return batches;
+}
+
+void printRowErrors(const json::array& errors) {
+  for (const json::value& item : errors) {
+    const json::object& error = item.as_object();
+    std::cout << "line " << textOf(member(error, "line")) << ": "
+              << textOf(member(error, "reason")) << "\n";
+  }
+}
+
+void appendAll(json::array& target, const json::value& source) {
+  if (!source.is_array()) return;
+  for (const json::value& item : source.as_array()) target.push_back(item);
+}
+
+std::int64_t countOf(const json::object& object, std::string_view name) {
+  const json::value& value = member(object, name);
+  return value.is_int64() ? value.as_int64() : (value.is_uint64() ? static_cast<std::int64_t>(value.as_uint64()) : 0);
+}
+
+int Cli::import() {
+  std::string path;
+  std::vector<std::string> maps;
+  for (std::size_t i = 1; i < invocation_.words.size(); ++i) {
+    const std::string& current = invocation_.words[i];
+    if (current == "--map") maps.push_back(word(++i, "--map COLUMN=field"));
+    else if (current == "--list") throw UsageError{"--list: lists are not supported yet"};
+    else if (path.empty()) path = current;
+    else throw UsageError{"import: unexpected '" + current + "'"};
+  }
+  if (path.empty()) throw UsageError{"import: missing FILE.csv"};
+  json::array errors;
+  std::size_t rows = 0;
+  Result<std::vector<json::object>> batches = csvBatches(path, maps, errors, rows);
+  if (!batches.isOk()) {
+    std::cerr << "seqctl: import: " << batches.status().message() << "\n";
+    return kExitFailed;
+  }
+  std::int64_t imported = 0, updated = 0;
+  std::size_t sent = 0;
+  bool terminal = isatty(STDERR_FILENO) && !invocation_.json_output;
+  for (json::object& batch : batches.value()) {
+    sent += batch.at("rows").as_array().size();
+    json::object result;
+    int code = call("import", std::move(batch), result);
+    if (code != kExitOk) return code;
+    imported += countOf(result, "imported");
+    updated += countOf(result, "updated");
+    appendAll(errors, member(result, "errors"));
+    if (terminal) std::cerr << "\rimporting: " << sent << "/" << rows << std::flush;
+  }
+  if (terminal) std::cerr << "\n";
+  std::sort(errors.begin(), errors.end(), [](const json::value& a, const json::value& b) {
+    return countOf(a.as_object(), "line") < countOf(b.as_object(), "line");
+  });
+  int exit_code = errors.empty() ? kExitOk : kExitPartial;
+  json::object result{{"imported", imported}, {"updated", updated}, {"errors", errors}};
+  if (invocation_.json_output) return printResult(result, exit_code);
+  std::cout << "imported " << imported << ", updated " << updated << "\n";
+  printRowErrors(errors);
+  return exit_code;
+}
+
+int Cli::contact() {
+  const std::string& action = word(1, "contact action (show, set)");
+  const std::string& key = word(2, "contact");
+  if (action == "show") {
+    json::object result;
+    int code = call("contact_show", json::object{{"contact", key}}, result);
+    if (code != kExitOk) return code;
+    if (invocation_.json_output) return printResult(result, kExitOk);
+    for (const auto& field : result) {
+      std::cout << fmt::format("{:<14} {}\n", std::string(field.key()), textOf(field.value()));
+    }
+    return kExitOk;
+  }
+  if (action == "set") {
+    json::object fields;
+    for (std::size_t i = 3; i < invocation_.words.size(); ++i) {
+      const std::string& assignment = invocation_.words[i];
+      std::size_t equals = assignment.find('=');
+      if (equals == std::string::npos) throw UsageError{"contact set wants field=value, got '" + assignment + "'"};
+      fields[assignment.substr(0, equals)] = assignment.substr(equals + 1);
+    }
+    if (fields.empty()) throw UsageError{"contact set: no field=value given"};
+    json::array rows{json::object{{"line", 0}, {"fields", std::move(fields)}}};
+    return simple("contact_set", json::object{{"contact", key}, {"rows", std::move(rows)}});
+  }
+  throw UsageError{"unknown contact action '" + action + "'"};
+}
+
+std::vector<std::string> splitCommas(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream stream(text);
+  std::string part;
+  while (std::getline(stream, part, ',')) {
+    if (!part.empty()) parts.push_back(part);
+  }
+  return parts;
+}
+
+int Cli::add() {
+  const std::string& sequence_id = word(1, "sequence id");
+  json::object base{{"sequence", sequence_id}};
+  json::array contacts, mailboxes;
+  std::string csv_path;
+  std::vector<std::string> maps;
+  for (std::size_t i = 2; i < invocation_.words.size(); ++i) {
+    const std::string& current = invocation_.words[i];
+    if (current == "--contact") {
+      contacts.push_back(json::value(word(++i, "--contact ID")));
+      while (i + 1 < invocation_.words.size() && invocation_.words[i + 1].rfind("--", 0) != 0) {
+        contacts.push_back(json::value(invocation_.words[++i]));
+      }
+    } else if (current == "--csv") csv_path = word(++i, "--csv FILE");
+    else if (current == "--map") maps.push_back(word(++i, "--map COLUMN=field"));
+    else if (current == "--list") throw UsageError{"--list: lists are not supported yet"};
+    else if (current == "--mailbox") mailboxes.push_back(json::value(word(++i, "--mailbox ADDR")));
+    else if (current == "--rotate") {
+      for (const std::string& address : splitCommas(word(++i, "--rotate ADDR,..."))) {
+        mailboxes.push_back(json::value(address));
+      }
+    } else if (current == "--at") base["at"] = word(++i, "--at TIME");
+    else if (current == "--force") base["force"] = true;
+    else if (current == "--skip-validation") base["skip_validation"] = true;
+    else if (current == "--dry-run") base["dry_run"] = true;
+    else throw UsageError{"add: unexpected '" + current + "'"};
+  }
+  if (contacts.empty() && csv_path.empty()) throw UsageError{"add: give --contact or --csv"};
+  if (!mailboxes.empty()) base["mailboxes"] = mailboxes;
+  std::vector<json::object> requests;
+  json::array errors;
+  if (!csv_path.empty()) {
+    std::size_t rows = 0;
+    Result<std::vector<json::object>> batches = csvBatches(csv_path, maps, errors, rows);
+    if (!batches.isOk()) {
+      std::cerr << "seqctl: add: " << batches.status().message() << "\n";
+      return kExitFailed;
+    }
+    requests = std::move(batches.value());
+  }
+  if (!contacts.empty()) requests.push_back(json::object{{"contacts", contacts}});
+  json::array added, skipped;
+  for (json::object& request : requests) {
+    for (const auto& field : base) request[field.key()] = field.value();
+    json::object result;
+    int code = call("add", std::move(request), result);
+    if (code != kExitOk) return code;
+    appendAll(added, member(result, "added"));
+    appendAll(skipped, member(result, "skipped"));
+    appendAll(errors, member(result, "errors"));
+  }
+  int exit_code = (skipped.empty() && errors.empty()) ? kExitOk : kExitPartial;
+  json::object result{{"added", added}, {"skipped", skipped}};
+  if (!errors.empty()) result["errors"] = errors;
+  if (invocation_.json_output) return printResult(result, exit_code);
+  std::cout << "added " << added.size() << " to " << sequence_id
+            << (base.contains("dry_run") ? " (dry run: nothing changed)" : "") << "\n";
+  for (const json::value& item : skipped) {
+    const json::object& skip = item.as_object();
+    std::string warnings;
+    for (const json::value& warning : member(skip, "warnings").as_array()) {
+      warnings += (warnings.empty() ? "" : ", ") + textOf(warning);
+    }
+    std::cout << "skipped " << textOf(member(skip, "contact")) << ": " << warnings << "\n";
+  }
+  printRowErrors(errors);
+  return exit_code;
+}
+
+int Cli::status() {
+  json::object args{{"sequence", word(1, "sequence id")}};
+  for (std::size_t i = 2; i < invocation_.words.size(); ++i) {
+    const std::string& current = invocation_.words[i];
+    if (current == "--status") args["status"] = word(++i, "--status S");
+    else if (current == "--paused-reason") args["paused_reason"] = word(++i, "--paused-reason");
+    else if (current == "--resume-scheduled") args["resume_scheduled"] = word(++i, "yes|no");
+    else if (current == "--search") args["search"] = word(++i, "--search TEXT");
+    else if (current == "--limit") {
+      const std::string& limit = word(++i, "--limit N");
+      char* end = nullptr;
+      long value = std::strtol(limit.c_str(), &end, 10);
+      if (end == limit.c_str() || *end != '\0' || value < 0) throw UsageError{"--limit wants a number"};
+      args["limit"] = value;
+    } else throw UsageError{"status: unexpected '" + current + "'"};
+  }
+  json::object result;
+  int code = call("status", std::move(args), result);
+  if (code != kExitOk) return code;
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  std::cout << fmt::format("{:<28} {:>5} {:<10} {:<14} {:<21} {:<24} {}\n", "CONTACT", "SCORE",
+                           "STATUS", "STEP", "NEXT_AT", "MAILBOX", "REASON");
+  for (const json::value& item : member(result, "contacts").as_array()) {
+    const json::object& row = item.as_object();
+    std::string reason;
+    for (const char* name : {"finish_reason", "not_sent_reason", "paused_reason"}) {
+      if (!member(row, name).is_null()) reason = textOf(member(row, name));
+    }
+    std::cout << fmt::format("{:<28} {:>5} {:<10} {:<14} {:<21} {:<24} {}\n",
+                             textOf(member(row, "contact")), textOf(member(row, "score")),
+                             textOf(member(row, "status")), textOf(member(row, "step")),
+                             textOf(member(row, "next_at")), textOf(member(row, "mailbox")),
+                             reason);
+  }
+  return kExitOk;
+}
+
+int Cli::time() {
+  if (invocation_.words.size() == 1) return simple("time", {});
+  const std::string& action = invocation_.words[1];
+  if (action == "advance") {
+    return simple("time_advance", json::object{{"duration", word(2, "DURATION")}});
+  }
+  if (action == "set") return simple("time_set", json::object{{"time", word(2, "TIME")}});
+  throw UsageError{"unknown time action '" + action + "'"};
+}
+
+Invocation parseGlobal(int argc, char** argv) {
+  Invocation invocation;
+  const char* from_env = std::getenv("SEQD_SOCKET");
+  invocation.socket_path = from_env != nullptr ? from_env : kSystemSocket;
+  for (int i = 1; i < argc; ++i) {
+    std::string current = argv[i];
+    if (current == "--socket") {
+      if (i + 1 >= argc) throw UsageError{"--socket needs a PATH"};
+      invocation.socket_path = argv[++i];
+    } else if (current.rfind("--socket=", 0) == 0) {
+      invocation.socket_path = current.substr(9);
+    } else if (current == "--json") {
+      invocation.json_output = true;
+    } else if (current == "--help" || current == "-h") {
+      throw UsageError{""};
+    } else {
+      invocation.words.push_back(current);
+    }
+  }
+  return invocation;
+}
+
+}  // namespace
+
+int runSeqctl(int argc, char** argv) {
+  try {
+    Invocation invocation = parseGlobal(argc, argv);
+    if (invocation.words.empty()) throw UsageError{"missing command"};
+    Cli cli(std::move(invocation));
+    return cli.run();
+  } catch (const UsageError& error) {
+    if (error.message.empty()) {
+      std::cout << kUsage;
+      return kExitOk;
+    }
+    std::cerr << "seqctl: " << error.message << "\n" << kUsage;
+    return kExitUsage;
+  }
+}
+
+}  // namespace seqd

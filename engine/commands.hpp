@@ -1,0 +1,93 @@
+// Commands: the plain-value inputs and outputs of the engine's operator commands.
+//
+// The control protocol (io/command_dispatch) turns JSON into these and back; the engine
+// never sees JSON. Field names follow SPEC §4.
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/enrollment.hpp"
+#include "engine/time.hpp"
+
+namespace seqd {
+
+// One CSV row (or one `contact set`) as field name -> text, with where it came from.
+struct ContactRow {
+  std::size_t line = 0;  // CSV line, 0 when not from a file
+  std::map<std::string, std::string> fields;
+};
+
+struct RowError {
+  std::size_t line = 0;
+  std::string reason;
+};
+
+struct ImportResult {
+  std::size_t imported = 0;  // new contacts
+  std::size_t updated = 0;   // existing contacts changed
+  std::vector<std::string> keys;  // contact keys of the good rows, in row order
+  std::vector<RowError> errors;
+};
+
+struct Caller {
+  std::string user;
+  bool admin = false;
+};
+
+struct AddOptions {
+  bool force = false;
+  bool skip_validation = false;
+  bool dry_run = false;
+  std::optional<TimeMs> at_ms;           // start at this time instead of now
+  std::vector<std::string> mailboxes;    // --mailbox / --rotate; empty: the sequence's
+};
+
+struct SkippedContact {
+  std::string contact;
+  std::vector<std::string> warnings;
+};
+
+struct AddResult {
+  std::vector<std::string> added;
+  std::vector<SkippedContact> skipped;
+};
+
+struct StatusFilter {
+  std::optional<EnrollmentStatus> status;
+  std::string paused_reason;
+  std::optional<bool> resume_scheduled;
+  std::string search;
+  std::size_t limit = 0;  // 0: no limit
+};
+
+struct StatusRow {
+  std::string contact;
+  std::string email;
+  int score = 0;
+  std::string status;
+  std::string step;  // the next step to run, or for finished the last one done
+  std::uint32_t step_index = 0;
+  TimeMs next_at_ms = kNoTime;
+  std::string paused_reason;
+  TimeMs resume_at_ms = kNoTime;
+  std::string finish_reason;
+  std::string not_sent_reason;
+  std::string mailbox;
+  std::string owner;
+};
+
+struct SequenceSummary {
+  std::string id;
+  std::string name;
+  std::string owner;
+  bool active = false;
+  std::map<std::string, std::size_t> counts;  // by status name
+};
+
+}  // namespace seqd

@@ -1,0 +1,677 @@
+#include "engine/engine.hpp"
+
+#include <algorithm>
+#include <cassert>
+
+#include "engine/message.hpp"
+#include "engine/template.hpp"
+
+namespace seqd {
+namespace {
+
+std::string pairKey(const std::string& sequence_id, const std::string& contact_key) {
+  std::string key;
+  key.reserve(sequence_id.size() + contact_key.size() + 1);
+  key += sequence_id;
+  key += '\x1f';
+  key += contact_key;
+  return key;
+}
+
+bool isTerminalForOtherSequences(EnrollmentStatus status) {
+  return status == EnrollmentStatus::kFinished || status == EnrollmentStatus::kRemoved;
+}
+
+bool contains(const std::vector<std::string>& values, const std::string& value) {
+  return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+bool isEmailStep(StepType type) { return type == StepType::kAutoEmail; }
+
+// The A/B variant for (contact, step): a deterministic hash over the weights.
+const Variant* pickVariant(const Step& step, const std::string& contact_key) {
+  if (step.variants.empty()) return nullptr;
+  int total = 0;
+  for (const Variant& variant : step.variants) total += variant.weight;
+  if (total <= 0) return nullptr;
+  std::uint64_t hash = fnv1a64(step.id, fnv1a64(contact_key));
+  int point = static_cast<int>(hash % static_cast<std::uint64_t>(total));
+  for (const Variant& variant : step.variants) {
+    if (point < variant.weight) return &variant;
+    point -= variant.weight;
+  }
+  return &step.variants.back();
+}
+
+}  // namespace
+
+Engine::Engine(EngineSettings settings, TimeMs now_ms)
+    : settings_(std::move(settings)), wheel_(now_ms, settings_.tick_ms) {}
+
+void Engine::reconfigure(EngineSettings settings) { settings_ = std::move(settings); }
+
+// ---------------------------------------------------------------------------------------
+// Restore
+
+Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
+  for (const Contact& contact : state.contacts) contacts_[contact.key] = contact;
+  for (const SequenceState& sequence : state.sequences) {
+    if (sequence.active) active_sequences_.insert(sequence.sequence_id);
+  }
+  for (const Enrollment& enrollment : state.enrollments) {
+    if (enrollment.id >= enrollments_.size()) enrollments_.resize(enrollment.id + 1);
+    enrollments_[enrollment.id] = enrollment;
+  }
+  for (const Enrollment& enrollment : enrollments_) {
+    if (enrollment.sequence_id.empty()) {
+      return Status::corruption("enrollment ids are not dense: id " +
+                                std::to_string(&enrollment - enrollments_.data()) + " missing");
+    }
+    by_pair_[pairKey(enrollment.sequence_id, enrollment.contact_key)] = enrollment.id;
+    by_sequence_[enrollment.sequence_id].push_back(enrollment.id);
+    by_contact_[enrollment.contact_key].push_back(enrollment.id);
+  }
+  // Replay the progress log; remember fired emails with no delivery result.
+  std::map<std::pair<EnrollmentId, std::uint32_t>, bool> undelivered;
+  for (const ProgressRecord& record : state.progress) {
+    if (record.enrollment_id >= enrollments_.size()) {
+      return Status::corruption("progress record " + std::to_string(record.seq) +
+                                " names unknown enrollment " +
+                                std::to_string(record.enrollment_id));
+    }
+    progress_seq_ = std::max(progress_seq_, record.seq);
+    auto step_key = std::make_pair(record.enrollment_id, record.step_index);
+    if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
+      undelivered[step_key] = true;
+    } else if (record.kind != ProgressKind::kStepFired) {
+      undelivered.erase(step_key);
+    }
+    if (record.seq > enrollments_[record.enrollment_id].progress_seq) applyProgress(record);
+  }
+  for (Enrollment& enrollment : enrollments_) {
+    if (enrollment.status == EnrollmentStatus::kScheduled && isActive(enrollment.sequence_id) &&
+        enrollment.next_at_ms != kNoTime) {
+      wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
+    }
+  }
+  for (const auto& [step_key, pending] : undelivered) {
+    std::string reason;
+    const Enrollment& enrollment = enrollments_[step_key.first];
+    std::optional<DeliveryIntent> intent = renderIntent(enrollment, step_key.second,
+                                                        enrollment.last_done_at_ms, reason);
+    if (intent) {
+      intents_.push_back(std::move(*intent));
+      ++in_flight_;
+    }
+  }
+  (void)now_ms;
+  return Status::ok();
+}
+
+// Applies one log record to the enrollment it names (replay only).
+void Engine::applyProgress(const ProgressRecord& record) {
+  Enrollment& enrollment = enrollments_[record.enrollment_id];
+  if (record.kind != ProgressKind::kStepFired) return;
+  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  enrollment.step_index = record.step_index + 1;
+  enrollment.last_done_at_ms = record.at_ms;
+  if (!record.mailbox.empty()) enrollment.last_mailbox = record.mailbox;
+  if (!record.message_id.empty()) enrollment.last_message_id = record.message_id;
+  if (sequence == nullptr) return;
+  if (enrollment.status != EnrollmentStatus::kScheduled) return;
+  if (enrollment.step_index >= sequence->steps.size()) {
+    enrollment.status = EnrollmentStatus::kFinished;
+    enrollment.finish_reason = "completed";
+    enrollment.next_at_ms = kNoTime;
+  } else {
+    enrollment.next_at_ms = record.at_ms + sequence->steps[enrollment.step_index].wait_ms;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Contacts
+
+ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
+  ImportResult result;
+  for (const ContactRow& row : rows) {
+    auto id = row.fields.find("id");
+    auto email = row.fields.find("email");
+    std::string key;
+    if (id != row.fields.end() && !id->second.empty()) {
+      key = id->second;
+    } else if (email != row.fields.end() && !email->second.empty()) {
+      key = toLowerAscii(email->second);
+    } else {
+      result.errors.push_back({row.line, "no id and no email: the contact has no key"});
+      continue;
+    }
+    auto existing = contacts_.find(key);
+    Contact contact = existing == contacts_.end() ? Contact{} : existing->second;
+    contact.key = key;
+    Status status = Status::ok();
+    for (const auto& [name, value] : row.fields) {
+      if (name == "id") continue;
+      status = contact.setField(name, value);
+      if (!status.isOk()) break;
+    }
+    if (!status.isOk()) {
+      result.errors.push_back({row.line, "contact '" + key + "': " + status.message()});
+      continue;
+    }
+    if (existing == contacts_.end()) {
+      ++result.imported;
+    } else {
+      ++result.updated;
+    }
+    result.keys.push_back(key);
+    batch_.contacts.push_back(contact);
+    contacts_[key] = std::move(contact);
+  }
+  return result;
+}
+
+const Contact* Engine::findContact(const std::string& key) const {
+  auto it = contacts_.find(key);
+  if (it != contacts_.end()) return &it->second;
+  it = contacts_.find(toLowerAscii(key));
+  return it == contacts_.end() ? nullptr : &it->second;
+}
+
+Status Engine::setContactFields(const std::string& key, const ContactRow& fields) {
+  const Contact* found = findContact(key);
+  if (found == nullptr) return Status::notFound("unknown contact '" + key + "'");
+  Contact contact = *found;
+  for (const auto& [name, value] : fields.fields) {
+    if (name == "id" || name == "key") {
+      return Status::invalidArgument("the contact key cannot be changed");
+    }
+    Status status = contact.setField(name, value);
+    if (!status.isOk()) return Status::invalidArgument("contact '" + key + "': " + status.message());
+  }
+  batch_.contacts.push_back(contact);
+  std::string contact_key = contact.key;
+  contacts_[contact_key] = std::move(contact);
+  // A new score changes the order of scheduled steps.
+  for (EnrollmentId id : by_contact_[contact_key]) {
+    Enrollment& enrollment = enrollments_[id];
+    if (wheel_.isScheduled(id)) wheel_.schedule(id, enrollment.next_at_ms, scoreOf(enrollment));
+  }
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------
+// Sequences
+
+const Sequence* Engine::findSequence(const std::string& id) const {
+  auto it = settings_.sequences.find(id);
+  return it == settings_.sequences.end() ? nullptr : &it->second;
+}
+
+bool Engine::isActive(const std::string& sequence_id) const {
+  return active_sequences_.count(sequence_id) > 0 && findSequence(sequence_id) != nullptr;
+}
+
+std::vector<SequenceSummary> Engine::sequences() const {
+  std::vector<SequenceSummary> summaries;
+  for (const auto& [id, sequence] : settings_.sequences) {
+    SequenceSummary summary{id, sequence.name, sequence.owner, isActive(id), {}};
+    auto enrolled = by_sequence_.find(id);
+    if (enrolled != by_sequence_.end()) {
+      for (EnrollmentId enrollment_id : enrolled->second) {
+        ++summary.counts[enrollmentStatusName(enrollments_[enrollment_id].status)];
+      }
+    }
+    summaries.push_back(std::move(summary));
+  }
+  return summaries;
+}
+
+Status Engine::checkCanEdit(const Sequence& sequence, const Caller& caller) const {
+  if (caller.admin || caller.user == sequence.owner) return Status::ok();
+  return Status::permissionDenied("permission denied: '" + caller.user +
+                                  "' may not change sequence '" + sequence.id + "' (owner '" +
+                                  sequence.owner + "')");
+}
+
+Status Engine::activate(const std::string& sequence_id, const Caller& caller, TimeMs now_ms) {
+  const Sequence* sequence = findSequence(sequence_id);
+  if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
+  Status allowed = checkCanEdit(*sequence, caller);
+  if (!allowed.isOk()) return allowed;
+  if (isActive(sequence_id)) return Status::ok();
+  active_sequences_.insert(sequence_id);
+  batch_.sequences.push_back({sequence_id, true});
+  for (EnrollmentId id : by_sequence_[sequence_id]) {
+    Enrollment& enrollment = enrollments_[id];
+    if (enrollment.status != EnrollmentStatus::kScheduled) continue;
+    if (enrollment.next_at_ms == kNoTime) {
+      startEnrollment(enrollment, now_ms);
+    } else {
+      wheel_.schedule(id, std::max(enrollment.next_at_ms, now_ms), scoreOf(enrollment));
+    }
+  }
+  return Status::ok();
+}
+
+Status Engine::deactivate(const std::string& sequence_id, const Caller& caller) {
+  const Sequence* sequence = findSequence(sequence_id);
+  if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
+  Status allowed = checkCanEdit(*sequence, caller);
+  if (!allowed.isOk()) return allowed;
+  if (!isActive(sequence_id)) return Status::ok();
+  active_sequences_.erase(sequence_id);
+  batch_.sequences.push_back({sequence_id, false});
+  for (EnrollmentId id : by_sequence_[sequence_id]) wheel_.cancel(id);
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------
+// Enrollments
+
+std::vector<std::string> Engine::addWarnings(const Sequence& sequence, const Contact& contact,
+                                             const Enrollment* existing,
+                                             const Caller& caller) const {
+  std::vector<std::string> warnings;
+  auto others = by_contact_.find(contact.key);
+  if (others != by_contact_.end()) {
+    for (EnrollmentId id : others->second) {
+      const Enrollment& other = enrollments_[id];
+      if (other.sequence_id != sequence.id && !isTerminalForOtherSequences(other.status)) {
+        warnings.push_back("in_other_sequence");
+        break;
+      }
+    }
+  }
+  if (contact.email.empty()) warnings.push_back("no_email");
+  else if (contact.email_status == "unverified") warnings.push_back("unverified_email");
+  if (!contact.owner.empty() && contact.owner != caller.user) warnings.push_back("owner_mismatch");
+  if (!contact.stage.empty() && contains(sequence.rules.block_stages, contact.stage)) {
+    warnings.push_back("stage_blocked");
+  }
+  if (contact.email_opt_out) warnings.push_back("email_opt_out");
+  if (existing != nullptr && existing->status == EnrollmentStatus::kFinished) {
+    warnings.push_back("already_finished");
+  }
+  return warnings;
+}
+
+Result<AddResult> Engine::add(const std::string& sequence_id,
+                              const std::vector<std::string>& keys, const AddOptions& options,
+                              const Caller& caller, TimeMs now_ms) {
+  const Sequence* sequence = findSequence(sequence_id);
+  if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
+  Status allowed = checkCanEdit(*sequence, caller);
+  if (!allowed.isOk()) return allowed;
+  for (const std::string& mailbox : options.mailboxes) {
+    bool known = std::any_of(settings_.mailboxes.begin(), settings_.mailboxes.end(),
+                             [&](const Mailbox& m) { return m.address == mailbox; });
+    if (!known) return Status::invalidArgument("unknown mailbox '" + mailbox + "'");
+  }
+  AddResult result;
+  std::set<std::string> seen;
+  for (const std::string& requested : keys) {
+    const Contact* contact = findContact(requested);
+    if (contact == nullptr) {
+      result.skipped.push_back({requested, {"unknown_contact"}});
+      continue;
+    }
+    if (!seen.insert(contact->key).second) continue;
+    auto pair = by_pair_.find(pairKey(sequence_id, contact->key));
+    Enrollment* existing = pair == by_pair_.end() ? nullptr : &enrollments_[pair->second];
+    if (existing != nullptr && existing->status != EnrollmentStatus::kRemoved &&
+        existing->status != EnrollmentStatus::kFinished) {
+      result.skipped.push_back({contact->key, {"already_in_sequence"}});
+      continue;
+    }
+    std::vector<std::string> warnings = addWarnings(*sequence, *contact, existing, caller);
+    bool hard_block = contains(warnings, "stage_blocked") || contains(warnings, "email_opt_out");
+    bool reviewed_out = !options.force && !options.skip_validation && !warnings.empty();
+    if (hard_block || reviewed_out) {
+      result.skipped.push_back({contact->key, std::move(warnings)});
+      continue;
+    }
+    if (existing != nullptr && existing->status == EnrollmentStatus::kFinished &&
+        existing->step_index >= sequence->steps.size()) {
+      // Every step was done: rule 1 says no step runs twice, so there is nothing to resume.
+      result.skipped.push_back({contact->key, {"already_finished"}});
+      continue;
+    }
+    result.added.push_back(contact->key);
+    if (options.dry_run) continue;
+    EnrollmentId id = existing != nullptr ? existing->id
+                                          : newEnrollment(sequence_id, contact->key, now_ms);
+    Enrollment& enrollment = enrollments_[id];
+    enrollment.status = EnrollmentStatus::kScheduled;
+    enrollment.finish_reason.clear();
+    enrollment.not_sent_reason.clear();
+    enrollment.paused_reason.clear();
+    enrollment.resume_at_ms = kNoTime;
+    enrollment.next_at_ms = kNoTime;
+    if (!options.mailboxes.empty()) enrollment.mailboxes = options.mailboxes;
+    if (isActive(sequence_id)) startEnrollment(enrollment, options.at_ms.value_or(now_ms));
+    saveSnapshot(enrollment);
+  }
+  return result;
+}
+
+EnrollmentId Engine::newEnrollment(const std::string& sequence_id,
+                                   const std::string& contact_key, TimeMs now_ms) {
+  EnrollmentId id = static_cast<EnrollmentId>(enrollments_.size());
+  Enrollment enrollment;
+  enrollment.id = id;
+  enrollment.sequence_id = sequence_id;
+  enrollment.contact_key = contact_key;
+  enrollment.added_at_ms = now_ms;
+  enrollments_.push_back(std::move(enrollment));
+  by_pair_[pairKey(sequence_id, contact_key)] = id;
+  by_sequence_[sequence_id].push_back(id);
+  by_contact_[contact_key].push_back(id);
+  return id;
+}
+
+// Puts an enrollment's current step on the wheel, counting its wait from start_ms.
+void Engine::startEnrollment(Enrollment& enrollment, TimeMs start_ms) {
+  scheduleNextStep(enrollment, start_ms);
+  saveSnapshot(enrollment);
+}
+
+void Engine::scheduleNextStep(Enrollment& enrollment, TimeMs from_ms) {
+  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  assert(sequence != nullptr);
+  assert(enrollment.step_index < sequence->steps.size());
+  const Step& step = sequence->steps[enrollment.step_index];
+  DurationMs wait_ms = step.wait_business_days ? step.wait_ms * kDayMs : step.wait_ms;
+  enrollment.status = EnrollmentStatus::kScheduled;
+  enrollment.next_at_ms = from_ms + wait_ms;
+  if (isActive(enrollment.sequence_id)) {
+    wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
+  }
+}
+
+void Engine::saveSnapshot(Enrollment& enrollment) {
+  enrollment.progress_seq = progress_seq_;
+  batch_.enrollments.push_back(enrollment);
+}
+
+std::uint8_t Engine::scoreOf(const Enrollment& enrollment) const {
+  const Contact* contact = findContact(enrollment.contact_key);
+  return contact == nullptr ? 0 : contact->score;
+}
+
+const Enrollment* Engine::findEnrollment(const std::string& sequence_id,
+                                         const std::string& contact_key) const {
+  auto it = by_pair_.find(pairKey(sequence_id, contact_key));
+  if (it == by_pair_.end()) it = by_pair_.find(pairKey(sequence_id, toLowerAscii(contact_key)));
+  return it == by_pair_.end() ? nullptr : &enrollments_[it->second];
+}
+
+StatusRow Engine::statusRow(const Enrollment& enrollment) const {
+  StatusRow row;
+  row.contact = enrollment.contact_key;
+  const Contact* contact = findContact(enrollment.contact_key);
+  if (contact != nullptr) {
+    row.email = contact->email;
+    row.score = contact->score;
+    row.owner = contact->owner;
+  }
+  row.status = enrollmentStatusName(enrollment.status);
+  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  std::uint32_t index = enrollment.step_index;
+  if (sequence != nullptr && !sequence->steps.empty()) {
+    if (index >= sequence->steps.size()) index = static_cast<std::uint32_t>(sequence->steps.size() - 1);
+    row.step = sequence->steps[index].id;
+  }
+  row.step_index = index;
+  row.next_at_ms = enrollment.status == EnrollmentStatus::kScheduled ? enrollment.next_at_ms : kNoTime;
+  row.paused_reason = enrollment.paused_reason;
+  row.resume_at_ms = enrollment.resume_at_ms;
+  row.finish_reason = enrollment.finish_reason;
+  row.not_sent_reason = enrollment.not_sent_reason;
+  if (!enrollment.last_mailbox.empty()) row.mailbox = enrollment.last_mailbox;
+  else if (enrollment.mailboxes.size() == 1) row.mailbox = enrollment.mailboxes.front();
+  else if (sequence != nullptr && sequence->mailboxes.size() == 1) row.mailbox = sequence->mailboxes.front();
+  return row;
+}
+
+Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
+                                              const StatusFilter& filter) const {
+  if (findSequence(sequence_id) == nullptr && by_sequence_.count(sequence_id) == 0) {
+    return Status::notFound("unknown sequence '" + sequence_id + "'");
+  }
+  std::vector<StatusRow> rows;
+  auto enrolled = by_sequence_.find(sequence_id);
+  if (enrolled == by_sequence_.end()) return rows;
+  std::string needle = toLowerAscii(filter.search);
+  for (EnrollmentId id : enrolled->second) {
+    const Enrollment& enrollment = enrollments_[id];
+    if (filter.status && enrollment.status != *filter.status) continue;
+    if (!filter.paused_reason.empty() && enrollment.paused_reason != filter.paused_reason) continue;
+    if (filter.resume_scheduled &&
+        (enrollment.resume_at_ms != kNoTime) != *filter.resume_scheduled) {
+      continue;
+    }
+    StatusRow row = statusRow(enrollment);
+    if (!needle.empty()) {
+      const Contact* contact = findContact(enrollment.contact_key);
+      std::string haystack = toLowerAscii(row.contact + " " + row.email);
+      if (contact != nullptr) {
+        haystack += toLowerAscii(" " + contact->first_name + " " + contact->last_name + " " +
+                                 contact->company);
+      }
+      if (haystack.find(needle) == std::string::npos) continue;
+    }
+    rows.push_back(std::move(row));
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const StatusRow& a, const StatusRow& b) {
+    if (a.score != b.score) return a.score > b.score;
+    return a.contact < b.contact;
+  });
+  if (filter.limit > 0 && rows.size() > filter.limit) rows.resize(filter.limit);
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------
+// Time
+
+void Engine::advanceTo(TimeMs now_ms) {
+  for (;;) {
+    expired_.clear();
+    if (wheel_.popDue(now_ms, expired_, kFireBatchMax) == 0) break;
+    for (const TimerWheel::Expired& entry : expired_) {
+      Enrollment& enrollment = enrollments_[entry.id];
+      if (enrollment.status != EnrollmentStatus::kScheduled) continue;
+      fire(enrollment, now_ms);
+    }
+  }
+}
+
+void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {
+  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  if (sequence == nullptr || enrollment.step_index >= sequence->steps.size()) return;
+  const Step& step = sequence->steps[enrollment.step_index];
+  const Contact* contact = findContact(enrollment.contact_key);
+  if (contact == nullptr) {
+    markNotSent(enrollment, "unknown_contact");
+    return;
+  }
+  if (isEmailStep(step.type)) {
+    fireEmail(enrollment, *sequence, step, *contact, now_ms);
+    return;
+  }
+  // Manual steps (tasks) come with the task queue; until then they wait as `active`.
+  enrollment.status = EnrollmentStatus::kActive;
+  enrollment.next_at_ms = kNoTime;
+  saveSnapshot(enrollment);
+}
+
+void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const Step& step,
+                       const Contact& contact, TimeMs now_ms) {
+  if (contact.email.empty()) return markNotSent(enrollment, "no_email");
+  if (contact.email_opt_out) return markNotSent(enrollment, "email_opt_out");
+  if (!contact.stage.empty() && contains(sequence.rules.block_stages, contact.stage)) {
+    return markNotSent(enrollment, "stage_blocked");
+  }
+  (void)step;
+  std::string reason;
+  std::optional<DeliveryIntent> intent = renderIntent(enrollment, enrollment.step_index, now_ms,
+                                                      reason);
+  if (!intent) return markNotSent(enrollment, reason);
+  ProgressRecord record;
+  record.seq = ++progress_seq_;
+  record.enrollment_id = enrollment.id;
+  record.step_index = enrollment.step_index;
+  record.kind = ProgressKind::kStepFired;
+  record.at_ms = now_ms;
+  record.mailbox = intent->mailbox;
+  record.message_id = intent->message_id;
+  batch_.progress.push_back(record);
+  enrollment.last_mailbox = intent->mailbox;
+  enrollment.last_message_id = intent->message_id;
+  intents_.push_back(std::move(*intent));
+  ++in_flight_;
+  completeStep(enrollment, sequence, now_ms);
+}
+
+void Engine::completeStep(Enrollment& enrollment, const Sequence& sequence, TimeMs now_ms) {
+  enrollment.last_done_at_ms = now_ms;
+  ++enrollment.step_index;
+  if (enrollment.step_index >= sequence.steps.size()) {
+    enrollment.status = EnrollmentStatus::kFinished;
+    enrollment.finish_reason = "completed";
+    enrollment.next_at_ms = kNoTime;
+    return;
+  }
+  scheduleNextStep(enrollment, now_ms);
+}
+
+void Engine::markNotSent(Enrollment& enrollment, std::string reason) {
+  wheel_.cancel(enrollment.id);
+  enrollment.status = EnrollmentStatus::kNotSent;
+  enrollment.not_sent_reason = std::move(reason);
+  enrollment.next_at_ms = kNoTime;
+  saveSnapshot(enrollment);
+}
+
+std::string Engine::pickMailbox(const Enrollment& enrollment, const Sequence& sequence,
+                                const Step& step) {
+  if (step.thread_previous && !enrollment.last_mailbox.empty()) return enrollment.last_mailbox;
+  const std::vector<std::string>& set =
+      enrollment.mailboxes.empty() ? sequence.mailboxes : enrollment.mailboxes;
+  if (set.empty()) return std::string();
+  if (set.size() == 1) return set.front();
+  std::string set_key;
+  for (const std::string& address : set) set_key += address + ",";
+  std::uint64_t turn = rotation_[set_key]++;
+  return set[turn % set.size()];
+}
+
+std::optional<DeliveryIntent> Engine::renderIntent(const Enrollment& enrollment,
+                                                   std::uint32_t step_index, TimeMs at_ms,
+                                                   std::string& not_sent_reason) {
+  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  const Contact* contact = findContact(enrollment.contact_key);
+  if (sequence == nullptr || contact == nullptr || step_index >= sequence->steps.size()) {
+    not_sent_reason = "unknown_sequence_or_contact";
+    return std::nullopt;
+  }
+  const Step& step = sequence->steps[step_index];
+  std::string address = (step_index == enrollment.step_index)
+                            ? pickMailbox(enrollment, *sequence, step)
+                            : enrollment.last_mailbox;
+  auto mailbox = std::find_if(settings_.mailboxes.begin(), settings_.mailboxes.end(),
+                              [&](const Mailbox& m) { return m.address == address; });
+  if (mailbox == settings_.mailboxes.end()) {
+    not_sent_reason = "no_mailbox";
+    return std::nullopt;
+  }
+  const Variant* variant = pickVariant(step, contact->key);
+  const std::string& subject_text =
+      variant != nullptr && !variant->subject.empty() ? variant->subject : step.subject;
+  const std::string& body_text =
+      variant != nullptr && !variant->body.empty() ? variant->body : step.body;
+  FieldLookup lookup = [contact](std::string_view name) { return contact->field(name); };
+  RenderResult subject = renderTemplate(subject_text, lookup);
+  RenderResult body = subject.ok ? renderTemplate(body_text, lookup) : subject;
+  if (!subject.ok || !body.ok) {
+    not_sent_reason = "missing_variable:" + (subject.ok ? body : subject).missing_variable;
+    return std::nullopt;
+  }
+  MessageParts parts;
+  parts.from_name = mailbox->name;
+  parts.from_address = mailbox->address;
+  parts.to_name = contact->first_name.empty() ? std::string()
+                                              : contact->first_name +
+                                                    (contact->last_name.empty() ? "" : " " + contact->last_name);
+  parts.to_address = contact->email;
+  parts.subject = subject.text;
+  parts.body = body.text;
+  if (step.thread_previous && !enrollment.last_message_id.empty() &&
+      step_index == enrollment.step_index) {
+    parts.in_reply_to = enrollment.last_message_id;
+    parts.references = enrollment.last_message_id;
+    if (parts.subject.empty()) parts.subject = "Re: (previous)";
+  }
+  parts.date_ms = at_ms;
+  parts.message_id = makeMessageId(sequence->id, step.id, contact->key, mailbox->address);
+  parts.list_unsubscribe = "<mailto:" + mailbox->address + "?subject=unsubscribe>";
+  parts.sequence_id = sequence->id;
+  parts.step_id = step.id;
+  parts.contact_key = contact->key;
+  DeliveryIntent intent;
+  intent.enrollment_id = enrollment.id;
+  intent.step_index = step_index;
+  intent.mailbox = mailbox->address;
+  intent.transport = mailbox->transport;
+  intent.recipient = contact->email;
+  intent.message_id = parts.message_id;
+  intent.message = buildMessage(parts, "\n");
+  return intent;
+}
+
+// ---------------------------------------------------------------------------------------
+// Delivery
+
+void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
+  assert(in_flight_ > 0);
+  --in_flight_;
+  ProgressRecord record;
+  record.seq = ++progress_seq_;
+  record.enrollment_id = result.enrollment_id;
+  record.step_index = result.step_index;
+  record.kind = result.outcome == DeliveryOutcome::kDelivered ? ProgressKind::kDelivered
+                                                              : ProgressKind::kDeliveryFailed;
+  record.at_ms = now_ms;
+  record.message_id = result.message_id;
+  record.detail = result.detail;
+  batch_.progress.push_back(record);
+  if (result.outcome == DeliveryOutcome::kDelivered) return;
+  if (result.enrollment_id >= enrollments_.size()) return;
+  Enrollment& enrollment = enrollments_[result.enrollment_id];
+  // Nothing was delivered, so the step is not done: it stays the one to retry.
+  if (enrollment.step_index == result.step_index + 1) {
+    enrollment.step_index = result.step_index;
+    enrollment.finish_reason.clear();
+  }
+  if (result.outcome == DeliveryOutcome::kFailedPermanent) {
+    wheel_.cancel(enrollment.id);
+    enrollment.status = EnrollmentStatus::kBounced;
+    enrollment.next_at_ms = kNoTime;
+    saveSnapshot(enrollment);
+  } else {
+    markNotSent(enrollment, "delivery_failed: " + result.detail);
+  }
+}
+
+WriteBatch Engine::takeBatch() {
+  WriteBatch batch = std::move(batch_);
+  batch_.clear();
+  return batch;
+}
+
+std::vector<DeliveryIntent> Engine::takeIntents() {
+  std::vector<DeliveryIntent> intents = std::move(intents_);
+  intents_.clear();
+  return intents;
+}
+
+}  // namespace seqd

@@ -1,0 +1,136 @@
+// Engine: every contact, sequence activation and enrollment, the timer wheel over them, and
+// the rules that move an enrollment from step to step.
+//
+// Pure and deterministic: no I/O, no threads, no clock reads. The caller passes `now` into
+// every call that needs it. Every state change is appended to a WriteBatch (takeBatch());
+// every email to send comes out as a DeliveryIntent (takeIntents()). The caller commits the
+// batch before it delivers intents or acknowledges commands.
+//
+// Step lifecycle (auto_email): scheduled (on the wheel at next_at) -> due: the message is
+// rendered, a kStepFired record is logged, the enrollment moves to the next step (scheduled
+// at now + its wait) or to finished(completed). A step that cannot be sent (no email,
+// opted out, blocked stage, missing template variable) moves the enrollment to not_sent with
+// the reason, and it stays on that step.
+//
+// Thread-safety: none; owned by the engine thread.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/commands.hpp"
+#include "engine/contact.hpp"
+#include "engine/delivery.hpp"
+#include "engine/enrollment.hpp"
+#include "engine/mailbox.hpp"
+#include "engine/records.hpp"
+#include "engine/schedule.hpp"
+#include "engine/sequence.hpp"
+#include "engine/status.hpp"
+#include "engine/timer_wheel.hpp"
+
+namespace seqd {
+
+inline constexpr std::size_t kFireBatchMax = 4096;
+
+struct EngineSettings {
+  std::map<std::string, Sequence> sequences;
+  std::map<std::string, Schedule> schedules;
+  std::vector<Mailbox> mailboxes;
+  DurationMs tick_ms = 100;
+  DurationMs ooo_default_pause_ms = 7 * kDayMs;
+};
+
+class Engine {
+ public:
+  Engine(EngineSettings settings, TimeMs now_ms);
+
+  // Rebuilds state from the store. Emails whose step fired but whose delivery result was
+  // never recorded are handed out again as intents (Maildir delivery is idempotent).
+  // REQUIRES: called once, before any command.
+  Status restore(const LoadedState& state, TimeMs now_ms);
+
+  // Replaces sequences, schedules and mailboxes (reload). Enrollments of removed
+  // sequences are kept but idle.
+  void reconfigure(EngineSettings settings);
+
+  // --- contacts ---
+  ImportResult upsertContacts(const std::vector<ContactRow>& rows);
+  const Contact* findContact(const std::string& key) const;
+  Status setContactFields(const std::string& key, const ContactRow& fields);
+
+  // --- sequences ---
+  std::vector<SequenceSummary> sequences() const;
+  const Sequence* findSequence(const std::string& id) const;
+  bool isActive(const std::string& sequence_id) const;
+  Status activate(const std::string& sequence_id, const Caller& caller, TimeMs now_ms);
+  Status deactivate(const std::string& sequence_id, const Caller& caller);
+
+  // --- enrollments ---
+  Result<AddResult> add(const std::string& sequence_id, const std::vector<std::string>& keys,
+                        const AddOptions& options, const Caller& caller, TimeMs now_ms);
+  Result<std::vector<StatusRow>> status(const std::string& sequence_id,
+                                        const StatusFilter& filter) const;
+  const Enrollment* findEnrollment(const std::string& sequence_id,
+                                   const std::string& contact_key) const;
+
+  // --- time ---
+  // Fires every step due at or before now_ms, in due order, highest score first per tick.
+  void advanceTo(TimeMs now_ms);
+  // When the next step falls due; nullopt when nothing is scheduled.
+  std::optional<TimeMs> nextDue() const { return wheel_.nextDue(); }
+
+  // --- delivery ---
+  void onDeliveryResult(const DeliveryResult& result, TimeMs now_ms);
+  std::size_t deliveriesInFlight() const { return in_flight_; }
+
+  // --- outputs ---
+  WriteBatch takeBatch();
+  std::vector<DeliveryIntent> takeIntents();
+
+  std::size_t enrollmentCount() const { return enrollments_.size(); }
+
+ private:
+  Status checkCanEdit(const Sequence& sequence, const Caller& caller) const;
+  std::vector<std::string> addWarnings(const Sequence& sequence, const Contact& contact,
+                                       const Enrollment* existing, const Caller& caller) const;
+  EnrollmentId newEnrollment(const std::string& sequence_id, const std::string& contact_key,
+                             TimeMs now_ms);
+  void startEnrollment(Enrollment& enrollment, TimeMs start_ms);
+  void scheduleNextStep(Enrollment& enrollment, TimeMs from_ms);
+  void fire(Enrollment& enrollment, TimeMs now_ms);
+  void fireEmail(Enrollment& enrollment, const Sequence& sequence, const Step& step,
+                 const Contact& contact, TimeMs now_ms);
+  void markNotSent(Enrollment& enrollment, std::string reason);
+  void completeStep(Enrollment& enrollment, const Sequence& sequence, TimeMs now_ms);
+  std::string pickMailbox(const Enrollment& enrollment, const Sequence& sequence,
+                          const Step& step);
+  void applyProgress(const ProgressRecord& record);
+  void saveSnapshot(Enrollment& enrollment);
+  std::uint8_t scoreOf(const Enrollment& enrollment) const;
+  StatusRow statusRow(const Enrollment& enrollment) const;
+  std::optional<DeliveryIntent> renderIntent(const Enrollment& enrollment,
+                                             std::uint32_t step_index, TimeMs at_ms,
+                                             std::string& not_sent_reason);
+
+  EngineSettings settings_;
+  TimerWheel wheel_;
+  std::unordered_map<std::string, Contact> contacts_;
+  std::vector<Enrollment> enrollments_;  // index == EnrollmentId
+  std::unordered_map<std::string, EnrollmentId> by_pair_;  // sequence '\x1f' contact
+  std::map<std::string, std::vector<EnrollmentId>> by_sequence_;
+  std::unordered_map<std::string, std::vector<EnrollmentId>> by_contact_;
+  std::set<std::string> active_sequences_;
+  std::map<std::string, std::uint64_t> rotation_;  // send-from set -> round-robin counter
+  std::uint64_t progress_seq_ = 0;
+  std::size_t in_flight_ = 0;
+  WriteBatch batch_;
+  std::vector<DeliveryIntent> intents_;
+  std::vector<TimerWheel::Expired> expired_;
+};
+
+}  // namespace seqd

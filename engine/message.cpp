@@ -1,0 +1,383 @@
+#include "engine/message.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "engine/contact.hpp"
+
+namespace seqd {
+namespace {
+
+// RFC 5322 asks for lines of at most 78 characters; we keep a little under that.
+constexpr std::size_t kHeaderLineMax = 76;
+// A longer header value is cut (at a UTF-8 character boundary) before it is written.
+constexpr std::size_t kHeaderValueBytesMax = 16 * 1024;
+// RFC 2047 §2: an encoded-word is at most 75 characters.
+constexpr std::size_t kEncodedWordMax = 75;
+constexpr std::string_view kEncodedWordOpen = "=?UTF-8?B?";
+constexpr std::string_view kEncodedWordClose = "?=";
+// RFC 5322 §2.1.1: a line is at most 998 characters; longer body lines force quoted-printable.
+constexpr std::size_t kBodyLineBytesMax = 998;
+// RFC 2045 §6.7 rule 5: an encoded line is at most 76 characters.
+constexpr std::size_t kQuotedPrintableLineMax = 76;
+
+constexpr char kHexUpper[] = "0123456789ABCDEF";
+constexpr char kHexLower[] = "0123456789abcdef";
+
+bool isBlank(char c) { return c == ' ' || c == '\t'; }
+
+std::string hex16(std::uint64_t value) {
+  std::string text(16, '0');
+  for (std::size_t i = 0; i < 16; ++i) {
+    text[15 - i] = kHexLower[value & 0xf];
+    value >>= 4;
+  }
+  return text;
+}
+
+// The byte length of the UTF-8 character at text[at]; 1 for a byte that does not start a
+// valid sequence, so malformed input still makes progress.
+std::size_t utf8Length(std::string_view text, std::size_t at) {
+  auto lead = static_cast<unsigned char>(text[at]);
+  std::size_t length = 1;
+  if (lead >= 0xc0 && lead <= 0xdf) length = 2;
+  else if (lead >= 0xe0 && lead <= 0xef) length = 3;
+  else if (lead >= 0xf0 && lead <= 0xf7) length = 4;
+  if (at + length > text.size()) return 1;
+  for (std::size_t i = 1; i < length; ++i) {
+    auto next = static_cast<unsigned char>(text[at + i]);
+    if (next < 0x80 || next > 0xbf) return 1;
+  }
+  return length;
+}
+
+// Splits at CRLF, LF or a lone CR. "a\nb\n" gives {"a", "b", ""}; joining with a line
+// ending restores the text with its breaks rewritten.
+std::vector<std::string_view> splitLines(std::string_view text) {
+  std::vector<std::string_view> lines;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\r' && text[i] != '\n') continue;
+    lines.push_back(text.substr(start, i - start));
+    if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+    start = i + 1;
+  }
+  lines.push_back(text.substr(start));
+  return lines;
+}
+
+std::string encodeBase64(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string text;
+  text.reserve((bytes.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    std::uint32_t group = static_cast<unsigned char>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) group |= static_cast<unsigned char>(bytes[i + 1]) << 8;
+    if (i + 2 < bytes.size()) group |= static_cast<unsigned char>(bytes[i + 2]);
+    text += kAlphabet[(group >> 18) & 0x3f];
+    text += kAlphabet[(group >> 12) & 0x3f];
+    text += i + 1 < bytes.size() ? kAlphabet[(group >> 6) & 0x3f] : '=';
+    text += i + 2 < bytes.size() ? kAlphabet[group & 0x3f] : '=';
+  }
+  return text;
+}
+
+std::size_t encodedWordLength(std::size_t byte_count) {
+  return kEncodedWordOpen.size() + (byte_count + 2) / 3 * 4 + kEncodedWordClose.size();
+}
+
+// RFC 2047 B-encoded words separated by single spaces; each word holds whole characters and
+// fits first_budget (the first) or kEncodedWordMax (the others) columns.
+std::string encodeWords(std::string_view text, std::size_t first_budget) {
+  std::string words;
+  std::size_t budget = std::min(first_budget, kEncodedWordMax);
+  std::size_t position = 0;
+  while (position < text.size()) {
+    std::size_t take = 0;
+    while (position + take < text.size()) {
+      std::size_t next = take + utf8Length(text, position + take);
+      if (encodedWordLength(next) > budget) break;
+      take = next;
+    }
+    // A budget too small for even one character still writes it, over long, to make progress.
+    if (take == 0) take = utf8Length(text, position);
+    if (!words.empty()) words += ' ';
+    words += kEncodedWordOpen;
+    words += encodeBase64(text.substr(position, take));
+    words += kEncodedWordClose;
+    position += take;
+    budget = kEncodedWordMax;
+  }
+  return words;
+}
+
+// Removes what could break out of a header: runs of CR/LF become one space, other control
+// bytes go; the result is trimmed and cut to kHeaderValueBytesMax at a character boundary.
+std::string cleanHeaderValue(std::string_view value) {
+  std::string clean;
+  bool in_break = false;
+  for (char ch : value) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '\r' || c == '\n') {
+      if (!in_break) clean += ' ';
+      in_break = true;
+      continue;
+    }
+    in_break = false;
+    if ((c < 0x20 && c != '\t') || c == 0x7f) continue;
+    clean += ch;
+  }
+  std::size_t first = clean.find_first_not_of(" \t");
+  if (first == std::string::npos) return {};
+  clean = clean.substr(first, clean.find_last_not_of(" \t") - first + 1);
+  if (clean.size() > kHeaderValueBytesMax) {
+    std::size_t cut = kHeaderValueBytesMax;
+    while (cut > 0 && (static_cast<unsigned char>(clean[cut]) & 0xc0) == 0x80) --cut;
+    clean.resize(cut);
+  }
+  return clean;
+}
+
+// An address keeps no whitespace, control bytes or the characters that would end it or start
+// another one (a "<", ">", ",", ";", quote, parenthesis or backslash).
+std::string cleanAddress(std::string_view address) {
+  std::string clean;
+  for (char ch : cleanHeaderValue(address)) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7f) continue;
+    if (std::string_view("<>(),;\"\\").find(ch) != std::string_view::npos) continue;
+    clean += ch;
+  }
+  return clean;
+}
+
+bool isPrintableAscii(std::string_view text) {
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+// A break may go before whitespace that is followed by something other than whitespace.
+bool isFoldPoint(const std::string& line, std::size_t at) {
+  return isBlank(line[at]) && at + 1 < line.size() && !isBlank(line[at + 1]);
+}
+
+// Writes "Name: value" + line_ending, folded before whitespace so each line stays within
+// kHeaderLineMax where a break point allows it. Never breaks right after the colon.
+std::string foldHeader(std::string_view name, std::string_view value,
+                       std::string_view line_ending) {
+  std::string line = std::string(name) + ":";
+  if (!value.empty()) line += " " + std::string(value);
+  std::string folded;
+  std::size_t start = 0;
+  std::size_t first_break_min = name.size() + 2;
+  for (std::size_t fold = 0; fold < kHeaderValueBytesMax; ++fold) {
+    if (line.size() - start <= kHeaderLineMax) break;
+    std::size_t best = std::string::npos;
+    for (std::size_t at = std::max(start + 1, first_break_min); at < line.size(); ++at) {
+      if (!isFoldPoint(line, at)) continue;
+      if (at - start > kHeaderLineMax && best != std::string::npos) break;
+      best = at;
+      if (at - start > kHeaderLineMax) break;
+    }
+    if (best == std::string::npos) break;
+    folded.append(line, start, best - start);
+    folded += line_ending;
+    start = best;
+  }
+  folded.append(line, start);
+  folded += line_ending;
+  return folded;
+}
+
+bool allLinesFit(std::string_view folded, std::string_view line_ending) {
+  std::size_t start = 0;
+  for (std::size_t guard = 0; guard <= folded.size() && start < folded.size(); ++guard) {
+    std::size_t end = folded.find(line_ending, start);
+    if (end == std::string_view::npos) end = folded.size();
+    if (end - start > kHeaderLineMax) return false;
+    start = end + line_ending.size();
+  }
+  return true;
+}
+
+// An unstructured header (Subject, X-Seqd-*): as it is when printable ASCII that folds to
+// short lines, else RFC 2047 encoded-words.
+std::string unstructuredHeader(std::string_view name, std::string_view raw_value,
+                               std::string_view line_ending) {
+  std::string value = cleanHeaderValue(raw_value);
+  if (isPrintableAscii(value) && value.find("=?") == std::string::npos) {
+    std::string folded = foldHeader(name, value, line_ending);
+    if (allLinesFit(folded, line_ending)) return folded;
+  }
+  std::size_t prefix = name.size() + 2;
+  std::size_t first_budget = kHeaderLineMax > prefix ? kHeaderLineMax - prefix : 0;
+  return foldHeader(name, encodeWords(value, first_budget), line_ending);
+}
+
+// A display name as an RFC 5322 phrase: an atom sequence, a quoted string when it holds
+// specials, or encoded-words when it is not printable ASCII.
+std::string encodePhrase(std::string_view raw_name, std::size_t prefix) {
+  std::string name = cleanHeaderValue(raw_name);
+  if (!isPrintableAscii(name) || name.find("=?") != std::string::npos) {
+    return encodeWords(name, kHeaderLineMax > prefix ? kHeaderLineMax - prefix : 0);
+  }
+  if (name.find_first_of("()<>[]:;@\\,.\"") == std::string::npos) return name;
+  std::string quoted = "\"";
+  for (char c : name) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  quoted += '"';
+  return quoted;
+}
+
+std::string mailboxHeader(std::string_view name, std::string_view display_name,
+                          std::string_view address, std::string_view line_ending) {
+  std::string phrase = encodePhrase(display_name, name.size() + 2);
+  std::string mailbox = cleanAddress(address);
+  if (phrase.empty()) return foldHeader(name, mailbox, line_ending);
+  return foldHeader(name, phrase + " <" + mailbox + ">", line_ending);
+}
+
+bool needsQuotedPrintable(std::string_view body) {
+  for (char ch : body) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x7f || (c < 0x20 && c != '\t' && c != '\r' && c != '\n')) return true;
+  }
+  for (std::string_view line : splitLines(body)) {
+    if (line.size() > kBodyLineBytesMax) return true;
+  }
+  return false;
+}
+
+void encodeQuotedPrintableLine(std::string_view line, std::string_view line_ending,
+                               std::string& encoded) {
+  std::size_t column = 0;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    auto c = static_cast<unsigned char>(line[i]);
+    bool last = i + 1 == line.size();
+    bool literal = (c >= 33 && c <= 126 && c != '=') || (isBlank(line[i]) && !last);
+    char token[3] = {static_cast<char>(c), 0, 0};
+    std::size_t token_size = 1;
+    if (!literal) {
+      token[0] = '=';
+      token[1] = kHexUpper[c >> 4];
+      token[2] = kHexUpper[c & 0xf];
+      token_size = 3;
+    }
+    // A token that is not the line's last must leave a column for a later soft break's '='.
+    std::size_t limit = last ? kQuotedPrintableLineMax : kQuotedPrintableLineMax - 1;
+    if (column + token_size > limit) {
+      encoded += '=';
+      encoded += line_ending;
+      column = 0;
+    }
+    encoded.append(token, token_size);
+    column += token_size;
+  }
+}
+
+std::string idPart(std::string_view id) {
+  std::string part;
+  for (char c : id) {
+    bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '_';
+    part += keep ? c : '-';
+  }
+  if (part.empty()) part = "-";
+  if (part.size() > kMessageIdPartBytesMax) {
+    part.resize(kMessageIdPartBytesMax - 17);
+    part += '-';
+    part += hex16(fnv1a64(id));
+  }
+  return part;
+}
+
+std::string messageIdDomain(std::string_view from_address) {
+  std::size_t at = from_address.rfind('@');
+  if (at == std::string_view::npos) return "localhost";
+  std::string domain;
+  for (char c : from_address.substr(at + 1, kMessageIdPartBytesMax * 4)) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    bool keep = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+    domain += keep ? c : '-';
+  }
+  return domain.empty() ? "localhost" : domain;
+}
+
+}  // namespace
+
+std::string makeMessageId(std::string_view sequence_id, std::string_view step_id,
+                          std::string_view contact_key, std::string_view from_address) {
+  return "<" + idPart(sequence_id) + "." + idPart(step_id) + "." + hex16(fnv1a64(contact_key)) +
+         "@" + messageIdDomain(from_address) + ">";
+}
+
+std::string normalizeLineEndings(std::string_view text, std::string_view line_ending) {
+  std::string normalized;
+  normalized.reserve(text.size());
+  std::vector<std::string_view> lines = splitLines(text);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (i > 0) normalized += line_ending;
+    normalized += lines[i];
+  }
+  return normalized;
+}
+
+std::string encodeQuotedPrintable(std::string_view text, std::string_view line_ending) {
+  std::string encoded;
+  encoded.reserve(text.size() + text.size() / 8);
+  std::vector<std::string_view> lines = splitLines(text);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (i > 0) encoded += line_ending;
+    encodeQuotedPrintableLine(lines[i], line_ending, encoded);
+  }
+  return encoded;
+}
+
+std::string buildMessage(const MessageParts& parts, std::string_view line_ending) {
+  std::string message;
+  message += mailboxHeader("From", parts.from_name, parts.from_address, line_ending);
+  message += mailboxHeader("To", parts.to_name, parts.to_address, line_ending);
+  message += unstructuredHeader("Subject", parts.subject, line_ending);
+  message += foldHeader("Date", formatRfc5322Date(parts.date_ms), line_ending);
+  std::string message_id = cleanHeaderValue(parts.message_id);
+  if (message_id.empty()) {
+    message_id = makeMessageId(parts.sequence_id, parts.step_id, parts.contact_key,
+                               cleanAddress(parts.from_address));
+  }
+  message += foldHeader("Message-ID", message_id, line_ending);
+  std::string in_reply_to = cleanHeaderValue(parts.in_reply_to);
+  std::string references = cleanHeaderValue(parts.references);
+  if (references.empty()) references = in_reply_to;
+  if (!in_reply_to.empty()) message += foldHeader("In-Reply-To", in_reply_to, line_ending);
+  if (!references.empty()) message += foldHeader("References", references, line_ending);
+  std::string unsubscribe = cleanHeaderValue(parts.list_unsubscribe);
+  if (!unsubscribe.empty()) {
+    message += foldHeader("List-Unsubscribe", unsubscribe, line_ending);
+    message += foldHeader("List-Unsubscribe-Post", "List-Unsubscribe=One-Click", line_ending);
+  }
+  bool quoted_printable = needsQuotedPrintable(parts.body);
+  message += foldHeader("MIME-Version", "1.0", line_ending);
+  message += foldHeader("Content-Type", "text/plain; charset=UTF-8", line_ending);
+  message += foldHeader("Content-Transfer-Encoding", quoted_printable ? "quoted-printable" : "7bit",
+                        line_ending);
+  message += unstructuredHeader("X-Seqd-Sequence", parts.sequence_id, line_ending);
+  message += unstructuredHeader("X-Seqd-Step", parts.step_id, line_ending);
+  message += unstructuredHeader("X-Seqd-Contact", parts.contact_key, line_ending);
+  message += line_ending;
+  std::string body = quoted_printable ? encodeQuotedPrintable(parts.body, line_ending)
+                                      : normalizeLineEndings(parts.body, line_ending);
+  bool ends_with_break = body.size() >= line_ending.size() &&
+                         body.compare(body.size() - line_ending.size(), line_ending.size(),
+                                      line_ending) == 0;
+  if (!body.empty() && !ends_with_break) body += line_ending;
+  message += body;
+  return message;
+}
+
+}  // namespace seqd

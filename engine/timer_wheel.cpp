@@ -1,0 +1,412 @@
+// TimerWheel: see the header for the level table, the ordering and the invariants.
+#include "engine/timer_wheel.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+
+namespace seqd {
+namespace {
+
+[[noreturn]] void invariantFailed(const char* expression, const char* file, int line) {
+  std::fprintf(stderr, "%s:%d: timer wheel invariant failed: %s\n", file, line, expression);
+  std::abort();
+}
+
+#define SEQD_WHEEL_CHECK(condition) \
+  ((condition) ? static_cast<void>(0) : invariantFailed(#condition, __FILE__, __LINE__))
+
+constexpr std::uint64_t kSignBit = std::uint64_t{1} << 63;
+
+}  // namespace
+
+TimerWheel::TimerWheel(TimeMs start_ms, DurationMs tick_ms)
+    : tick_ms_(tick_ms), now_ms_(start_ms), elapsed_(0) {
+  SEQD_WHEEL_CHECK(tick_ms > 0);
+  elapsed_ = tickOf(start_ms);
+  heads_.fill(kNil);
+  list_min_tick_.fill(kTickNone);
+}
+
+std::uint64_t TimerWheel::tickOf(TimeMs time_ms) const {
+  std::int64_t tick = time_ms / tick_ms_;
+  if (time_ms % tick_ms_ < 0) --tick;  // floor, not truncation
+  return static_cast<std::uint64_t>(tick) ^ kSignBit;
+}
+
+TimeMs TimerWheel::tickStartMs(std::uint64_t tick) const {
+  const auto signed_tick = static_cast<std::int64_t>(tick ^ kSignBit);
+  TimeMs start_ms = 0;
+  // Only the first tick before INT64_MIN can overflow; it starts at the earliest instant.
+  if (__builtin_mul_overflow(signed_tick, tick_ms_, &start_ms)) {
+    return std::numeric_limits<TimeMs>::min();
+  }
+  return start_ms;
+}
+
+// ---------------------------------------------------------------------------------------
+// Lists
+
+void TimerWheel::growTo(EntryId id) {
+  if (id < nodes_.size()) return;
+  SEQD_WHEEL_CHECK(id <= kEntryIdMax);
+  const std::size_t needed = static_cast<std::size_t>(id) + 1;
+  if (needed > nodes_.capacity()) {
+    // 1.25x growth instead of the library's 2x keeps the headroom within the memory budget.
+    const std::size_t grown = nodes_.capacity() + nodes_.capacity() / 4 + 16;
+    nodes_.reserve(std::max(needed, grown));
+  }
+  Node empty;
+  empty.list = kNoList;
+  nodes_.resize(needed, empty);
+}
+
+void TimerWheel::pushFront(std::uint16_t list, EntryId id) {
+  Node& node = nodes_[id];
+  const std::uint32_t head = heads_[list];
+  node.next = head;
+  node.prev = kNil;
+  node.list = list;
+  if (head != kNil) nodes_[head].prev = id;
+  heads_[list] = id;
+  if (list < kListCount) occupied_[list / kSlotCount] |= std::uint64_t{1} << (list % kSlotCount);
+}
+
+// Places a node whose due_ms and score are set into the slot its tick belongs to.
+void TimerWheel::insert(EntryId id) {
+  const std::uint64_t tick = std::max(tickOf(nodes_[id].due_ms), elapsed_);
+  const std::uint64_t differing = tick ^ elapsed_;
+  std::uint16_t list = kOverflowList;
+  if ((differing >> kWheelBits) == 0) {
+    const std::size_t level =
+        differing == 0 ? 0 : static_cast<std::size_t>(63 - std::countl_zero(differing)) / kSlotBits;
+    const std::size_t slot = (tick >> (level * kSlotBits)) & (kSlotCount - 1);
+    list = static_cast<std::uint16_t>(level * kSlotCount + slot);
+  }
+  pushFront(list, id);
+  if (list >= kSlotCount) list_min_tick_[list] = std::min(list_min_tick_[list], tick);
+}
+
+void TimerWheel::unlink(EntryId id) {
+  Node& node = nodes_[id];
+  const std::uint16_t list = node.list;
+  SEQD_WHEEL_CHECK(list != kNoList);
+  node.list = kNoList;
+  if (list == kReadyList) {
+    // The id stays in ready_ and is skipped there; only the live count changes.
+    SEQD_WHEEL_CHECK(ready_live_ > 0);
+    --ready_live_;
+    return;
+  }
+  if (node.prev != kNil) {
+    nodes_[node.prev].next = node.next;
+  } else {
+    heads_[list] = node.next;
+  }
+  if (node.next != kNil) nodes_[node.next].prev = node.prev;
+  if (heads_[list] == kNil) {
+    if (list < kListCount) {
+      occupied_[list / kSlotCount] &= ~(std::uint64_t{1} << (list % kSlotCount));
+    }
+    list_min_tick_[list] = kTickNone;
+    list_min_stale_[list / kSlotCount] &= ~(std::uint64_t{1} << (list % kSlotCount));
+    return;
+  }
+  if (list >= kSlotCount && tickOf(node.due_ms) <= list_min_tick_[list]) {
+    list_min_stale_[list / kSlotCount] |= std::uint64_t{1} << (list % kSlotCount);
+  }
+}
+
+// Empties a list and returns its former head; the nodes keep their links for the walk.
+std::uint32_t TimerWheel::detachList(std::uint16_t list) {
+  const std::uint32_t head = heads_[list];
+  heads_[list] = kNil;
+  const std::uint64_t bit = std::uint64_t{1} << (list % kSlotCount);
+  if (list < kListCount) occupied_[list / kSlotCount] &= ~bit;
+  list_min_tick_[list] = kTickNone;
+  list_min_stale_[list / kSlotCount] &= ~bit;
+  return head;
+}
+
+// The earliest tick in a list of level >= 1 or the overflow, rescanning it when stale.
+std::uint64_t TimerWheel::listMinTick(std::uint16_t list) const {
+  const std::uint64_t bit = std::uint64_t{1} << (list % kSlotCount);
+  std::uint64_t& stale = list_min_stale_[list / kSlotCount];
+  if ((stale & bit) == 0) return list_min_tick_[list];
+  std::uint64_t min_tick = kTickNone;
+  std::size_t steps = 0;
+  for (std::uint32_t id = heads_[list]; id != kNil; id = nodes_[id].next) {
+    SEQD_WHEEL_CHECK(++steps <= nodes_.size());
+    min_tick = std::min(min_tick, tickOf(nodes_[id].due_ms));
+  }
+  list_min_tick_[list] = min_tick;
+  stale &= ~bit;
+  return min_tick;
+}
+
+// ---------------------------------------------------------------------------------------
+// Public API
+
+void TimerWheel::schedule(EntryId id, TimeMs due_ms, std::uint8_t score) {
+  SEQD_WHEEL_CHECK(id <= kEntryIdMax);
+  growTo(id);
+  Node& node = nodes_[id];
+  if (node.list != kNoList) {
+    unlink(id);
+    --size_;
+  }
+  node.due_ms = due_ms;
+  node.score = std::min(score, kScoreMax);
+  insert(id);
+  ++size_;
+}
+
+bool TimerWheel::cancel(EntryId id) {
+  if (!isScheduled(id)) return false;
+  unlink(id);
+  --size_;
+  return true;
+}
+
+bool TimerWheel::isScheduled(EntryId id) const {
+  return id < nodes_.size() && nodes_[id].list != kNoList;
+}
+
+std::size_t TimerWheel::size() const { return size_; }
+
+TimeMs TimerWheel::now() const { return now_ms_; }
+
+DurationMs TimerWheel::tick() const { return tick_ms_; }
+
+std::optional<std::size_t> TimerWheel::levelOf(EntryId id) const {
+  if (!isScheduled(id)) return std::nullopt;
+  const std::uint16_t list = nodes_[id].list;
+  if (list == kReadyList) return 0;
+  if (list == kOverflowList) return kOverflowLevel;
+  return list / kSlotCount;
+}
+
+std::size_t TimerWheel::memoryBytes() const {
+  return sizeof(*this) + nodes_.capacity() * sizeof(Node) + ready_.capacity() * sizeof(EntryId) +
+         sort_keys_.capacity() * sizeof(std::uint64_t);
+}
+
+std::optional<TimeMs> TimerWheel::nextDue() const {
+  if (ready_live_ > 0) return tickStartMs(elapsed_);
+  const std::optional<Expiration> next = nextExpiration();
+  if (!next) return std::nullopt;
+  return tickStartMs(earliestTick(*next));
+}
+
+// A coarse slot starts before its entries may; its cached minimum is exact.
+std::uint64_t TimerWheel::earliestTick(const Expiration& expiration) const {
+  if (expiration.level == 0 || expiration.level == kOverflowLevel) return expiration.tick;
+  return listMinTick(static_cast<std::uint16_t>(expiration.level * kSlotCount + expiration.slot));
+}
+
+std::string TimerWheel::validate() const {
+  std::size_t listed = 0;
+  for (std::size_t list = 0; list <= kListCount; ++list) {
+    const std::size_t level = list / kSlotCount;
+    const std::uint64_t bit = std::uint64_t{1} << (list % kSlotCount);
+    const std::string where = "list " + std::to_string(list) + ": ";
+    if (list < kListCount && ((occupied_[level] & bit) != 0) != (heads_[list] != kNil)) {
+      return where + "occupancy bit disagrees with the list";
+    }
+    std::uint64_t min_tick = kTickNone;
+    std::uint32_t prev = kNil;
+    std::size_t steps = 0;
+    for (std::uint32_t id = heads_[list]; id != kNil; id = nodes_[id].next) {
+      if (++steps > nodes_.size()) return where + "cycle";
+      const Node& node = nodes_[id];
+      if (node.list != list) return where + "id " + std::to_string(id) + " names another list";
+      if (node.prev != prev) return where + "id " + std::to_string(id) + " has a wrong prev";
+      const std::uint64_t tick = std::max(tickOf(node.due_ms), elapsed_);
+      const std::uint64_t differing = tick ^ elapsed_;
+      if (list == kOverflowList) {
+        if ((differing >> kWheelBits) == 0) return where + "overflow entry in the wheel's lap";
+      } else {
+        const std::size_t shift = level * kSlotBits;
+        if ((differing >> (shift + kSlotBits)) != 0) return where + "entry beyond its level";
+        if (level > 0 && (differing >> shift) == 0) return where + "entry below its level";
+        if (((tick >> shift) & (kSlotCount - 1)) != list % kSlotCount) {
+          return where + "entry in the wrong slot";
+        }
+      }
+      min_tick = std::min(min_tick, tick);
+      prev = id;
+      ++listed;
+    }
+    const bool stale = (list_min_stale_[level] & bit) != 0;
+    if (list >= kSlotCount && !stale && list_min_tick_[list] != min_tick) {
+      return where + "cached minimum " + std::to_string(list_min_tick_[list]) + " but " +
+             std::to_string(min_tick);
+    }
+    if (list >= kSlotCount && stale && list_min_tick_[list] > min_tick) {
+      return where + "stale minimum above the true one";
+    }
+  }
+  std::size_t ready = 0;
+  for (std::size_t index = ready_pos_; index < ready_.size(); ++index) {
+    if (nodes_[ready_[index]].list == kReadyList) ++ready;
+  }
+  if (ready != ready_live_) return "ready count disagrees";
+  std::size_t scheduled = 0;
+  for (const Node& node : nodes_) scheduled += node.list != kNoList ? 1 : 0;
+  if (scheduled != size_ || listed + ready != size_) return "size disagrees";
+  return std::string();
+}
+
+// ---------------------------------------------------------------------------------------
+// Advancing
+
+// The lowest occupied level's first occupied slot (lower levels always expire first), else
+// the overflow's earliest tick.
+std::optional<TimerWheel::Expiration> TimerWheel::nextExpiration() const {
+  for (std::size_t level = 0; level < kLevelCount; ++level) {
+    const std::uint64_t occupied = occupied_[level];
+    if (occupied == 0) continue;
+    const std::size_t shift = level * kSlotBits;
+    const std::size_t digit = (elapsed_ >> shift) & (kSlotCount - 1);
+    const std::uint64_t ahead = occupied & (~std::uint64_t{0} << digit);
+    SEQD_WHEEL_CHECK(ahead != 0);  // nothing sits behind the wheel's current slot
+    const auto slot = static_cast<std::size_t>(std::countr_zero(ahead));
+    SEQD_WHEEL_CHECK(level == 0 || slot != digit);  // the current slot was cascaded
+    const std::size_t lap_shift = shift + kSlotBits;
+    const std::uint64_t lap_start = (elapsed_ >> lap_shift) << lap_shift;
+    return Expiration{level, slot, lap_start | (static_cast<std::uint64_t>(slot) << shift)};
+  }
+  if (heads_[kOverflowList] == kNil) return std::nullopt;
+  return Expiration{kOverflowLevel, 0, listMinTick(kOverflowList)};
+}
+
+void TimerWheel::advanceTo(std::uint64_t tick) {
+  SEQD_WHEEL_CHECK(tick >= elapsed_);
+  const bool new_lap = (tick >> kWheelBits) != (elapsed_ >> kWheelBits);
+  elapsed_ = tick;
+  if (new_lap && heads_[kOverflowList] != kNil) migrateOverflow();
+}
+
+// Re-inserts one coarse slot's entries relative to the wheel's time, one level down or more.
+void TimerWheel::cascadeSlot(std::size_t level, std::size_t slot) {
+  std::uint32_t id = detachList(static_cast<std::uint16_t>(level * kSlotCount + slot));
+  for (std::size_t steps = 0; id != kNil; ++steps) {
+    SEQD_WHEEL_CHECK(steps < nodes_.size());
+    const std::uint32_t next = nodes_[id].next;
+    SEQD_WHEEL_CHECK(tickOf(nodes_[id].due_ms) >= elapsed_);
+    insert(id);
+    SEQD_WHEEL_CHECK(nodes_[id].list < level * kSlotCount);
+    ++cascade_count_;
+    id = next;
+  }
+}
+
+// Moves overflow entries that lie in the wheel's new lap into the wheel; the walk also
+// recomputes the earliest tick of those that stay.
+void TimerWheel::migrateOverflow() {
+  std::uint32_t id = detachList(kOverflowList);
+  std::uint64_t min_tick = kTickNone;
+  for (std::size_t steps = 0; id != kNil; ++steps) {
+    SEQD_WHEEL_CHECK(steps < nodes_.size());
+    const std::uint32_t next = nodes_[id].next;
+    const std::uint64_t tick = tickOf(nodes_[id].due_ms);
+    SEQD_WHEEL_CHECK(tick >= elapsed_);
+    if (((tick ^ elapsed_) >> kWheelBits) == 0) {
+      insert(id);
+    } else {
+      pushFront(kOverflowList, id);
+      min_tick = std::min(min_tick, tick);
+    }
+    id = next;
+  }
+  list_min_tick_[kOverflowList] = min_tick;
+}
+
+// Sorts the level-0 slot of the wheel's current tick into ready_: score descending by a
+// counting sort into 101 buckets, then id ascending within each bucket.
+void TimerWheel::drainSlot(std::size_t slot) {
+  SEQD_WHEEL_CHECK(ready_.empty());
+  SEQD_WHEEL_CHECK(slot == (elapsed_ & (kSlotCount - 1)));
+  std::uint32_t id = detachList(static_cast<std::uint16_t>(slot));
+  sort_keys_.clear();
+  std::array<std::size_t, kScoreMax + 2> bucket_end{};  // bucket b holds score 100 - b
+  for (std::size_t steps = 0; id != kNil; ++steps) {
+    SEQD_WHEEL_CHECK(steps < nodes_.size());
+    Node& node = nodes_[id];
+    const std::uint64_t bucket = kScoreMax - node.score;
+    sort_keys_.push_back((bucket << 32) | id);
+    ++bucket_end[bucket + 1];
+    node.list = kReadyList;
+    id = node.next;
+  }
+  for (std::size_t bucket = 1; bucket < bucket_end.size(); ++bucket) {
+    bucket_end[bucket] += bucket_end[bucket - 1];
+  }
+  ready_.resize(sort_keys_.size());
+  for (const std::uint64_t key : sort_keys_) {
+    ready_[bucket_end[key >> 32]++] = static_cast<EntryId>(key);
+  }
+  std::size_t begin = 0;
+  for (std::size_t bucket = 0; bucket <= kScoreMax; ++bucket) {
+    const std::size_t end = bucket_end[bucket];
+    if (end - begin > 1) std::sort(ready_.begin() + begin, ready_.begin() + end);
+    begin = end;
+  }
+  ready_pos_ = 0;
+  ready_live_ = ready_.size();
+}
+
+std::size_t TimerWheel::emitReady(std::vector<Expired>& out, std::size_t count_max) {
+  std::size_t emitted = 0;
+  for (; ready_pos_ < ready_.size(); ++ready_pos_) {
+    const EntryId id = ready_[ready_pos_];
+    Node& node = nodes_[id];
+    if (node.list != kReadyList) continue;  // cancelled or moved since the sort
+    if (emitted == count_max) break;
+    out.push_back(Expired{id, node.due_ms, node.score});
+    node.list = kNoList;
+    --ready_live_;
+    --size_;
+    ++emitted;
+  }
+  if (ready_pos_ == ready_.size()) {
+    SEQD_WHEEL_CHECK(ready_live_ == 0);
+    ready_.clear();
+    ready_pos_ = 0;
+  }
+  return emitted;
+}
+
+std::size_t TimerWheel::popDue(TimeMs now_ms, std::vector<Expired>& out,
+                               std::size_t count_max) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  const std::uint64_t target = std::max(tickOf(now_ms_), elapsed_);
+  std::size_t appended = 0;
+  // Each round returns, drains a slot, cascades a slot or migrates the overflow; an entry is
+  // migrated once, cascaded at most kLevelCount - 1 times and drained once.
+  const std::size_t rounds_max = (size_ + 1) * (kLevelCount + 2);
+  for (std::size_t round = 0; round < rounds_max; ++round) {
+    appended += emitReady(out, count_max - appended);
+    if (!ready_.empty()) return appended;  // count_max reached inside a tick
+    const std::optional<Expiration> next = nextExpiration();
+    if (!next || next->tick > target) {
+      advanceTo(target);
+      return appended;
+    }
+    // With count_max reached, stop before anything due; cascading entries that are not yet
+    // due moves no entry out, and lets the wheel's time reach now_ms's tick.
+    if (appended == count_max && earliestTick(*next) <= target) return appended;
+    advanceTo(next->tick);
+    if (next->level == 0) {
+      drainSlot(next->slot);
+    } else if (next->level < kLevelCount) {
+      cascadeSlot(next->level, next->slot);
+    }
+    // For the overflow, advanceTo() has moved the entries of the new lap into the wheel.
+  }
+  invariantFailed("popDue converges within rounds_max", __FILE__, __LINE__);
+}
+
+}  // namespace seqd

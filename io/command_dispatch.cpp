@@ -1,0 +1,315 @@
+#include "io/command_dispatch.hpp"
+
+#include <functional>
+#include <map>
+
+namespace seqd {
+namespace {
+
+namespace json = boost::json;
+
+inline constexpr std::size_t kRowsPerRequestMax = 100000;
+
+DispatchReply fail(std::string code, std::string message) {
+  DispatchReply reply;
+  reply.ok = false;
+  reply.error_code = std::move(code);
+  reply.error_message = std::move(message);
+  return reply;
+}
+
+DispatchReply succeed(json::value result) {
+  DispatchReply reply;
+  reply.result = std::move(result);
+  return reply;
+}
+
+std::string stringArg(const json::object& args, std::string_view name) {
+  const json::value* value = args.if_contains(name);
+  if (value == nullptr || !value->is_string()) return std::string();
+  return std::string(value->as_string());
+}
+
+bool boolArg(const json::object& args, std::string_view name) {
+  const json::value* value = args.if_contains(name);
+  return value != nullptr && value->is_bool() && value->as_bool();
+}
+
+std::vector<std::string> stringListArg(const json::object& args, std::string_view name) {
+  std::vector<std::string> values;
+  const json::value* value = args.if_contains(name);
+  if (value == nullptr || !value->is_array()) return values;
+  for (const json::value& item : value->as_array()) {
+    if (item.is_string()) values.emplace_back(item.as_string());
+  }
+  return values;
+}
+
+// rows: [{"line": N, "fields": {"email": "...", ...}}]
+Result<std::vector<ContactRow>> rowsArg(const json::object& args) {
+  std::vector<ContactRow> rows;
+  const json::value* value = args.if_contains("rows");
+  if (value == nullptr) return rows;
+  if (!value->is_array()) return Status::invalidArgument("'rows' must be an array");
+  if (value->as_array().size() > kRowsPerRequestMax) {
+    return Status::invalidArgument("too many rows in one request (max " +
+                                   std::to_string(kRowsPerRequestMax) + ")");
+  }
+  for (const json::value& item : value->as_array()) {
+    if (!item.is_object()) return Status::invalidArgument("each row must be an object");
+    const json::object& row_object = item.as_object();
+    ContactRow row;
+    if (const json::value* line = row_object.if_contains("line"); line && line->is_int64()) {
+      row.line = static_cast<std::size_t>(line->as_int64());
+    }
+    const json::value* fields = row_object.if_contains("fields");
+    if (fields == nullptr || !fields->is_object()) {
+      return Status::invalidArgument("each row needs a 'fields' object");
+    }
+    for (const auto& field : fields->as_object()) {
+      if (!field.value().is_string()) {
+        return Status::invalidArgument("field '" + std::string(field.key()) + "' must be text");
+      }
+      row.fields[std::string(field.key())] = std::string(field.value().as_string());
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+json::array errorsJson(const std::vector<RowError>& errors) {
+  json::array array;
+  for (const RowError& error : errors) {
+    array.push_back(json::object{{"line", error.line}, {"reason", error.reason}});
+  }
+  return array;
+}
+
+json::object contactJson(const Contact& contact) {
+  json::object object{{"contact", contact.key},
+                      {"email", contact.email},
+                      {"email_status", contact.email_status},
+                      {"first_name", contact.first_name},
+                      {"last_name", contact.last_name},
+                      {"company", contact.company},
+                      {"title", contact.title},
+                      {"phone", contact.phone},
+                      {"timezone", contact.timezone},
+                      {"score", contact.score},
+                      {"owner", contact.owner},
+                      {"stage", contact.stage},
+                      {"dnc", contact.dnc},
+                      {"call_opt_out", contact.call_opt_out},
+                      {"email_opt_out", contact.email_opt_out}};
+  json::object extra;
+  for (const auto& [name, value] : contact.extra) extra[name] = value;
+  object["fields"] = std::move(extra);
+  return object;
+}
+
+json::value textOrNull(const std::string& text) {
+  if (text.empty()) return nullptr;
+  return json::value(text);
+}
+
+json::object statusRowJson(const StatusRow& row) {
+  return json::object{{"contact", row.contact},
+                      {"email", row.email},
+                      {"score", row.score},
+                      {"status", row.status},
+                      {"step", textOrNull(row.step)},
+                      {"step_index", row.step_index},
+                      {"next_at", timeOrNull(row.next_at_ms)},
+                      {"paused_reason", textOrNull(row.paused_reason)},
+                      {"resume_at", timeOrNull(row.resume_at_ms)},
+                      {"finish_reason", textOrNull(row.finish_reason)},
+                      {"not_sent_reason", textOrNull(row.not_sent_reason)},
+                      {"mailbox", textOrNull(row.mailbox)},
+                      {"owner", textOrNull(row.owner)}};
+}
+
+DispatchReply importCommand(Engine& engine, const json::object& args) {
+  Result<std::vector<ContactRow>> rows = rowsArg(args);
+  if (!rows.isOk()) return fail("bad_request", rows.status().message());
+  if (!stringArg(args, "list").empty()) {
+    return fail("failed", "lists are not supported yet (--list)");
+  }
+  ImportResult result = engine.upsertContacts(rows.value());
+  return succeed(json::object{{"imported", result.imported},
+                              {"updated", result.updated},
+                              {"errors", errorsJson(result.errors)}});
+}
+
+DispatchReply addCommand(Engine& engine, const json::object& args, const Caller& caller,
+                         TimeMs now_ms) {
+  std::string sequence_id = stringArg(args, "sequence");
+  if (sequence_id.empty()) return fail("bad_request", "add: 'sequence' is required");
+  if (engine.findSequence(sequence_id) == nullptr) {
+    return fail("not_found", "unknown sequence '" + sequence_id + "'");
+  }
+  if (!stringListArg(args, "lists").empty()) {
+    return fail("failed", "lists are not supported yet (--list)");
+  }
+  Result<std::vector<ContactRow>> rows = rowsArg(args);
+  if (!rows.isOk()) return fail("bad_request", rows.status().message());
+  std::vector<std::string> keys = stringListArg(args, "contacts");
+  ImportResult imported = engine.upsertContacts(rows.value());
+  keys.insert(keys.end(), imported.keys.begin(), imported.keys.end());
+  AddOptions options;
+  options.force = boolArg(args, "force");
+  options.skip_validation = boolArg(args, "skip_validation");
+  options.dry_run = boolArg(args, "dry_run");
+  options.mailboxes = stringListArg(args, "mailboxes");
+  std::string at = stringArg(args, "at");
+  if (!at.empty()) {
+    Result<TimeMs> at_ms = parseTimeArgument(at, now_ms);
+    if (!at_ms.isOk()) return fail("bad_request", "--at: " + at_ms.status().message());
+    options.at_ms = at_ms.value();
+  }
+  Result<AddResult> result = engine.add(sequence_id, keys, options, caller, now_ms);
+  if (!result.isOk()) return replyFromStatus(result.status());
+  json::array added(result.value().added.begin(), result.value().added.end());
+  json::array skipped;
+  for (const SkippedContact& skip : result.value().skipped) {
+    skipped.push_back(json::object{
+        {"contact", skip.contact},
+        {"warnings", json::array(skip.warnings.begin(), skip.warnings.end())}});
+  }
+  json::object reply{{"added", std::move(added)}, {"skipped", std::move(skipped)}};
+  if (!rows.value().empty()) {
+    reply["imported"] = imported.imported;
+    reply["updated"] = imported.updated;
+    reply["errors"] = errorsJson(imported.errors);
+  }
+  return succeed(std::move(reply));
+}
+
+DispatchReply statusCommand(Engine& engine, const json::object& args) {
+  StatusFilter filter;
+  std::string status = stringArg(args, "status");
+  if (!status.empty()) {
+    EnrollmentStatus parsed;
+    if (!parseEnrollmentStatus(status, parsed)) {
+      return fail("bad_request", "--status: unknown status '" + status + "'");
+    }
+    filter.status = parsed;
+  }
+  filter.paused_reason = stringArg(args, "paused_reason");
+  std::string resume = stringArg(args, "resume_scheduled");
+  if (resume == "yes") filter.resume_scheduled = true;
+  if (resume == "no") filter.resume_scheduled = false;
+  filter.search = stringArg(args, "search");
+  if (const json::value* limit = args.if_contains("limit"); limit && limit->is_int64()) {
+    filter.limit = static_cast<std::size_t>(std::max<std::int64_t>(0, limit->as_int64()));
+  }
+  std::string sequence_id = stringArg(args, "sequence");
+  Result<std::vector<StatusRow>> rows = engine.status(sequence_id, filter);
+  if (!rows.isOk()) return replyFromStatus(rows.status());
+  json::array contacts;
+  for (const StatusRow& row : rows.value()) contacts.push_back(statusRowJson(row));
+  return succeed(json::object{{"sequence", sequence_id}, {"contacts", std::move(contacts)}});
+}
+
+json::object summaryJson(const SequenceSummary& summary) {
+  json::object counts;
+  for (const auto& [status, count] : summary.counts) counts[status] = count;
+  return json::object{{"id", summary.id},
+                      {"name", summary.name},
+                      {"owner", summary.owner},
+                      {"active", summary.active},
+                      {"counts", std::move(counts)}};
+}
+
+DispatchReply sequencesCommand(Engine& engine) {
+  json::array sequences;
+  for (const SequenceSummary& summary : engine.sequences()) {
+    sequences.push_back(summaryJson(summary));
+  }
+  return succeed(json::object{{"sequences", std::move(sequences)}});
+}
+
+DispatchReply sequenceShowCommand(Engine& engine, const json::object& args) {
+  std::string id = stringArg(args, "sequence");
+  const Sequence* sequence = engine.findSequence(id);
+  if (sequence == nullptr) return fail("not_found", "unknown sequence '" + id + "'");
+  json::object result;
+  for (const SequenceSummary& summary : engine.sequences()) {
+    if (summary.id == id) result = summaryJson(summary);
+  }
+  result["schedule"] = sequence->schedule;
+  result["timezone"] = sequence->timezone_from_contact ? "contact" : "schedule";
+  result["mailboxes"] = json::array(sequence->mailboxes.begin(), sequence->mailboxes.end());
+  json::array steps;
+  for (std::size_t i = 0; i < sequence->steps.size(); ++i) {
+    const Step& step = sequence->steps[i];
+    std::string wait = step.wait_business_days ? std::to_string(step.wait_ms) + "bd"
+                                               : formatDuration(step.wait_ms);
+    steps.push_back(json::object{{"step_index", i},
+                                 {"id", step.id},
+                                 {"type", stepTypeName(step.type)},
+                                 {"wait", wait},
+                                 {"subject", step.subject}});
+  }
+  result["steps"] = std::move(steps);
+  return succeed(std::move(result));
+}
+
+DispatchReply activationCommand(Engine& engine, const json::object& args, const Caller& caller,
+                                TimeMs now_ms, bool activate) {
+  std::string id = stringArg(args, "sequence");
+  Status status = activate ? engine.activate(id, caller, now_ms) : engine.deactivate(id, caller);
+  if (!status.isOk()) return replyFromStatus(status);
+  return succeed(json::object{{"sequence", id}, {"active", activate}});
+}
+
+DispatchReply contactShowCommand(Engine& engine, const json::object& args) {
+  std::string key = stringArg(args, "contact");
+  const Contact* contact = engine.findContact(key);
+  if (contact == nullptr) return fail("not_found", "unknown contact '" + key + "'");
+  return succeed(contactJson(*contact));
+}
+
+DispatchReply contactSetCommand(Engine& engine, const json::object& args) {
+  std::string key = stringArg(args, "contact");
+  Result<std::vector<ContactRow>> rows = rowsArg(args);
+  if (!rows.isOk()) return fail("bad_request", rows.status().message());
+  if (rows.value().size() != 1) return fail("bad_request", "contact set: one row of fields");
+  Status status = engine.setContactFields(key, rows.value().front());
+  if (!status.isOk()) return replyFromStatus(status);
+  return succeed(contactJson(*engine.findContact(key)));
+}
+
+}  // namespace
+
+json::value timeOrNull(TimeMs time_ms) {
+  if (time_ms == kNoTime) return nullptr;
+  return json::value(formatRfc3339(time_ms));
+}
+
+DispatchReply replyFromStatus(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk: return succeed(json::object{});
+    case StatusCode::kNotFound: return fail("not_found", status.message());
+    case StatusCode::kPermissionDenied: return fail("permission_denied", status.message());
+    case StatusCode::kInvalidArgument: return fail("bad_request", status.message());
+    default: return fail("failed", status.message());
+  }
+}
+
+DispatchReply dispatchCommand(Engine& engine, const std::string& cmd, const json::object& args,
+                              const Caller& caller, TimeMs now_ms) {
+  if (cmd == "import") return importCommand(engine, args);
+  if (cmd == "add") return addCommand(engine, args, caller, now_ms);
+  if (cmd == "status") return statusCommand(engine, args);
+  if (cmd == "sequences") return sequencesCommand(engine);
+  if (cmd == "sequence_show") return sequenceShowCommand(engine, args);
+  if (cmd == "sequence_activate") return activationCommand(engine, args, caller, now_ms, true);
+  if (cmd == "sequence_deactivate") {
+    return activationCommand(engine, args, caller, now_ms, false);
+  }
+  if (cmd == "contact_show") return contactShowCommand(engine, args);
+  if (cmd == "contact_set") return contactSetCommand(engine, args);
+  return fail("unknown_command", "unknown command '" + cmd + "'");
+}
+
+}  // namespace seqd

@@ -1,0 +1,37 @@
+// Command dispatch: turns a control-protocol request into an engine call and the engine's
+// answer into the reply's JSON, with the field names SPEC §4 gives.
+//
+// Commands handled here: import, add, sequences, sequence_show, sequence_activate,
+// sequence_deactivate, status, contact_show, contact_set. The runtime answers ping,
+// version, time, time_advance, time_set and reload itself, since they touch the clock, the
+// store or the config rather than the engine's state.
+//
+// Thread-safety: call only on the engine thread (it mutates the Engine).
+#pragma once
+
+#include <boost/json.hpp>
+#include <string>
+
+#include "engine/commands.hpp"
+#include "engine/engine.hpp"
+#include "engine/time.hpp"
+
+namespace seqd {
+
+struct DispatchReply {
+  bool ok = true;
+  boost::json::value result;  // when ok
+  std::string error_code;     // when !ok: not_found, permission_denied, bad_request, ...
+  std::string error_message;
+};
+
+// Returns nullopt-like {ok=false, error_code="unknown_command"} for names it does not know.
+DispatchReply dispatchCommand(Engine& engine, const std::string& cmd,
+                              const boost::json::object& args, const Caller& caller,
+                              TimeMs now_ms);
+
+// JSON helpers shared with the runtime.
+boost::json::value timeOrNull(TimeMs time_ms);
+DispatchReply replyFromStatus(const Status& status);
+
+}  // namespace seqd

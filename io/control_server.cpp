@@ -1,0 +1,532 @@
+#include "io/control_server.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <filesystem>
+#include <fmt/format.h>
+#include <mutex>
+#include <optional>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "io/control_protocol.hpp"
+
+namespace seqd {
+namespace {
+
+namespace asio = boost::asio;
+using Strand = asio::strand<asio::io_context::executor_type>;
+using Socket = asio::local::stream_protocol::socket::rebind_executor<Strand>::other;
+using Acceptor = asio::local::stream_protocol::acceptor::rebind_executor<Strand>::other;
+using RetryTimer = asio::steady_timer::rebind_executor<Strand>::other;
+
+constexpr mode_t kSocketMode = 0660;
+constexpr mode_t kDirectoryMode = 0755;
+// getpwuid_r / getgrnam_r buffers grow by doubling up to this size.
+constexpr std::size_t kLookupBufferBytesMax = 1024 * 1024;
+constexpr std::size_t kLookupBufferBytesMin = 1024;
+// After a failed accept (EMFILE, ENOBUFS) wait before the next one instead of spinning.
+constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
+
+std::string errnoText(int error) { return std::strerror(error); }
+
+void setCloseOnExec(int fd) {
+  int flags = ::fcntl(fd, F_GETFD);
+  if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+
+struct PeerCredentials {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string user;
+};
+
+std::size_t lookupBufferBytes() {
+  long suggested = ::sysconf(_SC_GETPW_R_SIZE_MAX);
+  if (suggested <= 0) return kLookupBufferBytesMin;
+  return std::max(kLookupBufferBytesMin, static_cast<std::size_t>(suggested));
+}
+
+// The user name of uid, or the number as text when it has none (or the lookup fails).
+std::string userName(uid_t uid) {
+  for (std::size_t size = lookupBufferBytes(); size <= kLookupBufferBytesMax; size *= 2) {
+    std::vector<char> buffer(size);
+    passwd entry{};
+    passwd* found = nullptr;
+    int rc = ::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found);
+    if (rc == ERANGE) continue;
+    if (rc == 0 && found != nullptr) return found->pw_name;
+    break;
+  }
+  return std::to_string(uid);
+}
+
+Result<gid_t> groupId(const std::string& name) {
+  for (std::size_t size = lookupBufferBytes(); size <= kLookupBufferBytesMax; size *= 2) {
+    std::vector<char> buffer(size);
+    group entry{};
+    group* found = nullptr;
+    int rc = ::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
+    if (rc == ERANGE) continue;
+    if (rc == 0 && found != nullptr) return found->gr_gid;
+    if (rc == 0) return Status::invalidArgument(fmt::format("socket_group '{}': no such group", name));
+    return Status::ioError(fmt::format("socket_group '{}': cannot look it up: {}", name,
+                                       errnoText(rc)));
+  }
+  return Status::ioError(fmt::format("socket_group '{}': group entry too large", name));
+}
+
+Result<PeerCredentials> peerCredentials(int fd) {
+  ucred credentials{};
+  socklen_t length = sizeof credentials;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
+    return Status::ioError("cannot read the peer's credentials: " + errnoText(errno));
+  }
+  return PeerCredentials{credentials.uid, credentials.gid, userName(credentials.uid)};
+}
+
+sockaddr_un socketAddress(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.data(), path.size());
+  return address;
+}
+
+// REQUIRES: path.size() <= kSocketPathBytesMax.
+Status removeStaleSocket(const std::string& path) {
+  struct stat info {};
+  if (::lstat(path.c_str(), &info) != 0) {
+    if (errno == ENOENT) return Status::ok();
+    return Status::ioError(fmt::format("cannot inspect {}: {}", path, errnoText(errno)));
+  }
+  if (!S_ISSOCK(info.st_mode)) {
+    return Status::failedPrecondition(
+        fmt::format("{} exists and is not a socket; refusing to replace it", path));
+  }
+  int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (probe < 0) return Status::ioError("cannot create a socket: " + errnoText(errno));
+  sockaddr_un address = socketAddress(path);
+  int rc = ::connect(probe, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+  int error = rc == 0 ? 0 : errno;
+  ::close(probe);
+  // A full backlog (EAGAIN) still means someone listens.
+  if (rc == 0 || error == EAGAIN || error == EINPROGRESS) {
+    return Status::failedPrecondition("another seqd is listening on " + path);
+  }
+  if (error == ENOENT) return Status::ok();
+  if (error != ECONNREFUSED) {
+    return Status::ioError(
+        fmt::format("cannot tell whether {} is in use: {}", path, errnoText(error)));
+  }
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return Status::ioError(
+        fmt::format("cannot remove the stale socket {}: {}", path, errnoText(errno)));
+  }
+  return Status::ok();
+}
+
+// Creates the missing directories above the socket, each with mode 0755 (not the umask's).
+Status createParentDirectories(const std::string& socket_path) {
+  std::filesystem::path parent = std::filesystem::path(socket_path).parent_path();
+  std::filesystem::path current;
+  for (const std::filesystem::path& component : parent) {  // bounded by the path's length
+    current /= component;
+    if (::mkdir(current.c_str(), kDirectoryMode) == 0) {
+      ::chmod(current.c_str(), kDirectoryMode);
+    } else if (errno != EEXIST) {
+      return Status::ioError(
+          fmt::format("cannot create directory {}: {}", current.string(), errnoText(errno)));
+    }
+  }
+  return Status::ok();
+}
+
+class Connection;
+
+// State shared by the server object and its pending handlers, so that a handler still queued
+// on the io_context after the server was destroyed finds it alive.
+struct Shared {
+  Shared(asio::io_context& io_context, std::string path, std::string group,
+         ControlHandler request_handler)
+      : io(io_context),
+        socket_path(std::move(path)),
+        socket_group(std::move(group)),
+        handler(std::move(request_handler)),
+        acceptor(asio::make_strand(io_context)),
+        accept_retry_timer(acceptor.get_executor()) {}
+
+  asio::io_context& io;
+  const std::string socket_path;
+  const std::string socket_group;
+  const ControlHandler handler;
+  Acceptor acceptor;               // used on its strand once accepting has started
+  RetryTimer accept_retry_timer;   // on the acceptor's strand
+
+  std::mutex mutex;
+  bool started = false;  // guarded by mutex
+  bool stopped = false;  // guarded by mutex
+  std::unordered_set<std::shared_ptr<Connection>> connections;  // guarded by mutex
+  // The socket file this server bound, so stop() removes it and nothing else.
+  std::optional<std::pair<dev_t, ino_t>> bound_file;  // guarded by mutex
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Socket socket, PeerCredentials peer, ControlHandler handler,
+             std::weak_ptr<Shared> server)
+      : socket_(std::move(socket)),
+        strand_(socket_.get_executor()),
+        peer_(std::move(peer)),
+        handler_(std::move(handler)),
+        server_(std::move(server)) {}
+
+  // REQUIRES: on strand_.
+  void start() { readNext(); }
+
+  const Strand& strand() const { return strand_; }
+
+  // Any thread.
+  void postClose() {
+    asio::post(strand_, [self = shared_from_this()] { self->close(); });
+  }
+
+ private:
+  void readNext() {
+    asio::async_read_until(
+        socket_, asio::dynamic_buffer(read_buffer_, kFrameBytesMax + 1), '\n',
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t bytes) {
+          self->onRead(ec, bytes);
+        });
+  }
+
+  void onRead(boost::system::error_code ec, std::size_t bytes) {
+    if (closed_) return;
+    if (ec == asio::error::not_found) {
+      // No '\n' within kFrameBytesMax + 1 bytes: the framing is lost, so stop reading.
+      reading_done_ = true;
+      queueFrame(makeErrorReply(nullptr, "frame_too_large",
+                                fmt::format("a frame is at most {} bytes; closing the connection",
+                                            kFrameBytesMax)));
+      return;
+    }
+    if (ec == asio::error::eof) {
+      // The peer finished sending; answer what it asked, then close.
+      reading_done_ = true;
+      closeIfDone();
+      return;
+    }
+    if (ec) {
+      close();
+      return;
+    }
+    std::string line = read_buffer_.substr(0, bytes - 1);
+    read_buffer_.erase(0, bytes);
+    handleLine(line);
+    if (!closed_) readNext();
+  }
+
+  void handleLine(const std::string& line) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) return;  // blank line
+    RequestParse parsed = parseRequest(line);
+    if (!parsed.error.empty()) {
+      queueFrame(makeErrorReply(parsed.id, "bad_request", parsed.error));
+      return;
+    }
+    ControlRequest request;
+    request.id = parsed.id;
+    request.cmd = std::move(parsed.cmd);
+    request.args = std::move(parsed.args);
+    request.peer_uid = peer_.uid;
+    request.peer_gid = peer_.gid;
+    request.peer_user = peer_.user;
+    ++outstanding_;
+    try {
+      handler_(std::move(request), makeSend());
+    } catch (const std::exception& error) {
+      // The handler's exception must not take down the io_context thread.
+      deliver(toFrame(makeErrorReply(parsed.id, "failed", error.what())), true);
+    }
+  }
+
+  ControlSend makeSend() {
+    std::weak_ptr<Connection> weak = shared_from_this();
+    return [weak](boost::json::object frame) {
+      std::shared_ptr<Connection> self = weak.lock();
+      if (!self) return;
+      bool is_reply = frame.contains("ok");
+      // Serialize on the caller's thread; only the queueing runs on the connection's strand.
+      asio::post(self->strand_, [self, text = toFrame(frame), is_reply]() mutable {
+        self->deliver(std::move(text), is_reply);
+      });
+    };
+  }
+
+  void queueFrame(const boost::json::object& frame) { deliver(toFrame(frame), false); }
+
+  // REQUIRES: on strand_.
+  void deliver(std::string text, bool is_reply) {
+    if (closed_) return;
+    if (is_reply && outstanding_ > 0) --outstanding_;
+    if (write_queue_bytes_ + text.size() > kConnectionWriteBytesMax) {
+      close();
+      return;
+    }
+    write_queue_bytes_ += text.size();
+    write_queue_.push_back(std::move(text));
+    if (!writing_) writeNext();
+  }
+
+  void writeNext() {
+    writing_ = true;
+    // deque::push_back keeps references valid, so front() outlives the write.
+    asio::async_write(socket_, asio::buffer(write_queue_.front()),
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                        self->onWritten(ec);
+                      });
+  }
+
+  void onWritten(boost::system::error_code ec) {
+    writing_ = false;
+    if (closed_) return;
+    if (ec) {
+      close();
+      return;
+    }
+    write_queue_bytes_ -= write_queue_.front().size();
+    write_queue_.pop_front();
+    if (!write_queue_.empty()) {
+      writeNext();
+      return;
+    }
+    closeIfDone();
+  }
+
+  void closeIfDone() {
+    if (reading_done_ && outstanding_ == 0 && !writing_ && write_queue_.empty()) close();
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ignored;
+    socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+    socket_.close(ignored);
+    if (std::shared_ptr<Shared> server = server_.lock()) {
+      std::lock_guard lock(server->mutex);
+      server->connections.erase(shared_from_this());
+    }
+  }
+
+  Socket socket_;
+  const Strand strand_;
+  const PeerCredentials peer_;
+  const ControlHandler handler_;
+  const std::weak_ptr<Shared> server_;
+
+  // Everything below is used on strand_ only.
+  std::string read_buffer_;
+  std::deque<std::string> write_queue_;
+  std::size_t write_queue_bytes_ = 0;
+  std::size_t outstanding_ = 0;  // requests handed to the handler and not yet replied to
+  bool writing_ = false;
+  bool reading_done_ = false;
+  bool closed_ = false;
+};
+
+// Writes one error frame to a connection that will not be served, then closes it.
+void refuse(Socket socket, const boost::json::object& frame) {
+  auto refused = std::make_shared<Socket>(std::move(socket));
+  auto text = std::make_shared<std::string>(toFrame(frame));
+  asio::async_write(*refused, asio::buffer(*text),
+                    [refused, text](boost::system::error_code, std::size_t) {
+                      boost::system::error_code ignored;
+                      refused->shutdown(asio::socket_base::shutdown_both, ignored);
+                      refused->close(ignored);
+                    });
+}
+
+void acceptNext(const std::shared_ptr<Shared>& shared);
+
+// On the acceptor's strand.
+void admit(const std::shared_ptr<Shared>& shared, Socket socket) {
+  setCloseOnExec(socket.native_handle());
+  Result<PeerCredentials> peer = peerCredentials(socket.native_handle());
+  if (!peer.isOk()) {
+    refuse(std::move(socket), makeErrorReply(nullptr, "failed", peer.status().message()));
+    return;
+  }
+  std::shared_ptr<Connection> connection;
+  {
+    std::lock_guard lock(shared->mutex);
+    if (shared->stopped) return;
+    if (shared->connections.size() < kConnectionsMax) {
+      connection = std::make_shared<Connection>(std::move(socket), std::move(peer.value()),
+                                                shared->handler, shared);
+      shared->connections.insert(connection);
+    }
+  }
+  if (!connection) {
+    refuse(std::move(socket),
+           makeErrorReply(nullptr, "busy",
+                          fmt::format("seqd serves at most {} connections at once; try again",
+                                      kConnectionsMax)));
+    return;
+  }
+  asio::dispatch(connection->strand(), [connection] { connection->start(); });
+}
+
+// On the acceptor's strand.
+void onAccepted(const std::shared_ptr<Shared>& shared, boost::system::error_code ec,
+                Socket socket) {
+  {
+    std::lock_guard lock(shared->mutex);
+    if (shared->stopped) return;
+  }
+  if (ec == asio::error::operation_aborted) return;
+  if (ec) {
+    shared->accept_retry_timer.expires_after(kAcceptRetryDelay);
+    shared->accept_retry_timer.async_wait([shared](boost::system::error_code wait_error) {
+      if (!wait_error) acceptNext(shared);
+    });
+    return;
+  }
+  admit(shared, std::move(socket));
+  acceptNext(shared);
+}
+
+void acceptNext(const std::shared_ptr<Shared>& shared) {
+  shared->acceptor.async_accept(
+      asio::make_strand(shared->io),
+      [shared](boost::system::error_code ec, Socket socket) {
+        onAccepted(shared, ec, std::move(socket));
+      });
+}
+
+// Binds the socket file, gives it its mode and group, then listens: nobody can connect
+// before the mode is right.
+Status bindAndListen(Shared& shared, std::optional<gid_t> group) {
+  const std::string& path = shared.socket_path;
+  boost::system::error_code ec;
+  shared.acceptor.open(asio::local::stream_protocol(), ec);
+  if (ec) return Status::ioError("cannot create the control socket: " + ec.message());
+  setCloseOnExec(shared.acceptor.native_handle());
+  shared.acceptor.bind(asio::local::stream_protocol::endpoint(path), ec);
+  if (ec) return Status::ioError(fmt::format("cannot bind {}: {}", path, ec.message()));
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0) {
+    std::lock_guard lock(shared.mutex);
+    shared.bound_file = std::make_pair(info.st_dev, info.st_ino);
+  }
+  if (::chmod(path.c_str(), kSocketMode) != 0) {
+    return Status::ioError(fmt::format("cannot set mode 0660 on {}: {}", path, errnoText(errno)));
+  }
+  if (group && ::chown(path.c_str(), static_cast<uid_t>(-1), *group) != 0) {
+    std::string message = fmt::format("cannot give {} to group {}: {}", path,
+                                      shared.socket_group, errnoText(errno));
+    if (errno == EPERM) return Status::permissionDenied(message);
+    return Status::ioError(message);
+  }
+  shared.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::ioError(fmt::format("cannot listen on {}: {}", path, ec.message()));
+  return Status::ok();
+}
+
+// Removes the socket file if it is still the one this server bound.
+void removeBoundFile(Shared& shared) {
+  std::optional<std::pair<dev_t, ino_t>> bound;
+  {
+    std::lock_guard lock(shared.mutex);
+    bound = shared.bound_file;
+    shared.bound_file.reset();
+  }
+  if (!bound) return;
+  struct stat info {};
+  if (::lstat(shared.socket_path.c_str(), &info) != 0) return;
+  if (info.st_dev != bound->first || info.st_ino != bound->second) return;
+  ::unlink(shared.socket_path.c_str());
+}
+
+}  // namespace
+
+struct ControlServer::Impl {
+  std::shared_ptr<Shared> shared;
+};
+
+ControlServer::ControlServer(asio::io_context& io, std::string socket_path,
+                             std::string socket_group, ControlHandler handler)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->shared = std::make_shared<Shared>(io, std::move(socket_path), std::move(socket_group),
+                                           std::move(handler));
+}
+
+ControlServer::~ControlServer() { stop(); }
+
+Status ControlServer::start() {
+  std::shared_ptr<Shared> shared = impl_->shared;
+  const std::string& path = shared->socket_path;
+  {
+    std::lock_guard lock(shared->mutex);
+    if (shared->stopped) return Status::failedPrecondition("the control server was stopped");
+    if (shared->started) return Status::failedPrecondition("the control server already started");
+    shared->started = true;
+  }
+  if (path.empty()) return Status::invalidArgument("control_socket: the path is empty");
+  if (path.size() > kSocketPathBytesMax) {
+    return Status::invalidArgument(fmt::format(
+        "control_socket: {} is {} bytes; a Unix socket path is at most {} bytes", path,
+        path.size(), kSocketPathBytesMax));
+  }
+  std::optional<gid_t> group;
+  if (!shared->socket_group.empty()) {
+    Result<gid_t> gid = groupId(shared->socket_group);
+    if (!gid.isOk()) return gid.status();
+    group = gid.value();
+  }
+  Status status = removeStaleSocket(path);
+  if (status.isOk()) status = createParentDirectories(path);
+  if (status.isOk()) status = bindAndListen(*shared, group);
+  if (!status.isOk()) {
+    boost::system::error_code ignored;
+    shared->acceptor.close(ignored);
+    removeBoundFile(*shared);
+    return status;
+  }
+  asio::post(shared->acceptor.get_executor(), [shared] { acceptNext(shared); });
+  return Status::ok();
+}
+
+void ControlServer::stop() {
+  std::shared_ptr<Shared> shared = impl_->shared;
+  std::vector<std::shared_ptr<Connection>> open;
+  bool was_started = false;
+  {
+    std::lock_guard lock(shared->mutex);
+    if (shared->stopped) return;
+    shared->stopped = true;
+    was_started = shared->started;
+    open.assign(shared->connections.begin(), shared->connections.end());
+  }
+  removeBoundFile(*shared);
+  if (was_started) {
+    asio::post(shared->acceptor.get_executor(), [shared] {
+      boost::system::error_code ignored;
+      shared->acceptor.close(ignored);
+      shared->accept_retry_timer.cancel();
+    });
+  }
+  for (const std::shared_ptr<Connection>& connection : open) connection->postClose();
+}
+
+}  // namespace seqd

@@ -1,0 +1,74 @@
+#include "io/delivery_pool.hpp"
+
+#include <algorithm>
+
+namespace seqd {
+
+namespace {
+constexpr int kIdlePollMs = 50;
+}  // namespace
+
+DeliveryPool::DeliveryPool(std::string maildir_root, int workers,
+                           std::function<void()> on_result)
+    : maildir_(std::move(maildir_root)), on_result_(std::move(on_result)) {
+  int count = std::clamp(workers, 1, kDeliveryWorkersMax);
+  for (int i = 0; i < count; ++i) workers_.emplace_back([this] { workerLoop(); });
+}
+
+DeliveryPool::~DeliveryPool() { stop(); }
+
+void DeliveryPool::submit(DeliveryIntent intent) {
+  intents_.push(std::move(intent));
+  work_ready_.notify();
+}
+
+bool DeliveryPool::tryTakeResult(DeliveryResult& out) { return results_.tryPop(out); }
+
+void DeliveryPool::stop() {
+  stopping_.store(true);
+  work_ready_.notify();
+  for (std::thread& worker : workers_) {
+    if (worker.joinable()) worker.join();
+  }
+  workers_.clear();
+}
+
+void DeliveryPool::workerLoop() {
+  for (;;) {
+    DeliveryIntent intent;
+    while (intents_.tryPop(intent)) {
+      results_.push(deliver(intent));
+      on_result_();
+    }
+    if (stopping_.load()) return;
+    // Only one sleeping worker takes a notification; the others look again after the
+    // timeout, so a busy moment never leaves queued work unseen for long.
+    work_ready_.waitFor(std::chrono::milliseconds(kIdlePollMs));
+  }
+}
+
+DeliveryResult DeliveryPool::deliver(const DeliveryIntent& intent) {
+  DeliveryResult result;
+  result.enrollment_id = intent.enrollment_id;
+  result.step_index = intent.step_index;
+  result.message_id = intent.message_id;
+  switch (intent.transport) {
+    case Transport::kDiscard:
+      result.outcome = DeliveryOutcome::kDelivered;
+      break;
+    case Transport::kMaildir: {
+      Status status = maildir_.deliver(intent.mailbox, intent.message_id, intent.message);
+      result.outcome = status.isOk() ? DeliveryOutcome::kDelivered
+                                     : DeliveryOutcome::kFailedTemporary;
+      result.detail = status.message();
+      break;
+    }
+    case Transport::kSmtp:
+      result.outcome = DeliveryOutcome::kFailedTemporary;
+      result.detail = "smtp transport is not available in this build";
+      break;
+  }
+  return result;
+}
+
+}  // namespace seqd

@@ -1,0 +1,366 @@
+#include "io/record_codec.hpp"
+
+namespace seqd {
+namespace {
+
+// A member added to one of these types must be added to its encoder, decoder and same*()
+// below; these checks make the build say so (on the one ABI we build for).
+#if defined(__x86_64__) && defined(__GLIBCXX__)
+static_assert(sizeof(Contact) == 416, "Contact changed: update io/record_codec.cpp");
+static_assert(sizeof(Enrollment) == 304, "Enrollment changed: update io/record_codec.cpp");
+static_assert(sizeof(ProgressRecord) == 128, "ProgressRecord changed: update record_codec.cpp");
+#endif
+
+constexpr std::uint8_t kFlagDnc = 1U << 0;
+constexpr std::uint8_t kFlagCallOptOut = 1U << 1;
+constexpr std::uint8_t kFlagEmailOptOut = 1U << 2;
+constexpr std::uint8_t kFlagsAll = kFlagDnc | kFlagCallOptOut | kFlagEmailOptOut;
+constexpr std::uint8_t kEnrollmentStatusMax = static_cast<std::uint8_t>(EnrollmentStatus::kRemoved);
+constexpr std::uint8_t kProgressKindMin = static_cast<std::uint8_t>(ProgressKind::kStepFired);
+constexpr std::uint8_t kProgressKindMax = static_cast<std::uint8_t>(ProgressKind::kDeliveryFailed);
+constexpr std::size_t kPrintableKeyBytesMax = 80;
+
+// Appends fixed-width little-endian integers and length-prefixed strings.
+class Writer {
+ public:
+  explicit Writer(std::string& out) : out_(out) { out_.clear(); }
+
+  void u8(std::uint8_t value) { out_.push_back(static_cast<char>(value)); }
+  void u32(std::uint32_t value) { littleEndian(value, 4); }
+  void u64(std::uint64_t value) { littleEndian(value, 8); }
+  void i64(std::int64_t value) { littleEndian(static_cast<std::uint64_t>(value), 8); }
+  // A string longer than u32 is cut to a length the decoder refuses (it exceeds
+  // kRecordFieldBytesMax), so the pre-write decode check catches it.
+  void str(std::string_view text) {
+    const std::size_t size = text.size() > UINT32_MAX ? UINT32_MAX : text.size();
+    u32(static_cast<std::uint32_t>(size));
+    out_.append(text.data(), size);
+  }
+
+ private:
+  void littleEndian(std::uint64_t value, int bytes) {
+    for (int i = 0; i < bytes; ++i) out_.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+  }
+
+  std::string& out_;
+};
+
+// Reads what Writer writes, checking every length against what is left. After a failed
+// read every later read fails too, so a decoder may check once per group of fields.
+class Reader {
+ public:
+  explicit Reader(std::string_view bytes) : bytes_(bytes) {}
+
+  bool u8(const char* field, std::uint8_t& value) {
+    std::uint64_t wide = 0;
+    if (!littleEndian(field, 1, wide)) return false;
+    value = static_cast<std::uint8_t>(wide);
+    return true;
+  }
+  bool u32(const char* field, std::uint32_t& value) {
+    std::uint64_t wide = 0;
+    if (!littleEndian(field, 4, wide)) return false;
+    value = static_cast<std::uint32_t>(wide);
+    return true;
+  }
+  bool u64(const char* field, std::uint64_t& value) { return littleEndian(field, 8, value); }
+  bool i64(const char* field, std::int64_t& value) {
+    std::uint64_t wide = 0;
+    if (!littleEndian(field, 8, wide)) return false;
+    value = static_cast<std::int64_t>(wide);
+    return true;
+  }
+  bool str(const char* field, std::string& value) {
+    std::uint32_t size = 0;
+    if (!u32(field, size)) return false;
+    if (size > kRecordFieldBytesMax) {
+      return fail(field, "length " + std::to_string(size) + " exceeds " +
+                             std::to_string(kRecordFieldBytesMax));
+    }
+    if (size > remaining()) return fail(field, "length " + std::to_string(size) + " overruns");
+    value.assign(bytes_.data() + offset_, size);
+    offset_ += size;
+    return true;
+  }
+  // Reads a u32 element count and checks it against `count_max`.
+  bool count(const char* field, std::size_t count_max, std::uint32_t& value) {
+    if (!u32(field, value)) return false;
+    if (value > count_max) {
+      return fail(field, "count " + std::to_string(value) + " exceeds " +
+                             std::to_string(count_max));
+    }
+    return true;
+  }
+  bool fail(const char* field, const std::string& reason) {
+    if (error_.empty()) {
+      error_ = std::string(field) + ": " + reason + " at byte " + std::to_string(offset_) +
+               " of " + std::to_string(bytes_.size());
+    }
+    offset_ = bytes_.size();
+    return false;
+  }
+  // Call after the last field: refuses trailing bytes and reports the first failure.
+  Status finish(const char* record) {
+    if (error_.empty() && remaining() != 0) {
+      fail("end", std::to_string(remaining()) + " trailing bytes");
+    }
+    if (error_.empty()) return Status::ok();
+    return Status::corruption(std::string(record) + " value: " + error_);
+  }
+  bool failed() const { return !error_.empty(); }
+
+ private:
+  std::size_t remaining() const { return bytes_.size() - offset_; }
+  bool littleEndian(const char* field, std::size_t bytes, std::uint64_t& value) {
+    if (failed()) return false;
+    if (bytes > remaining()) return fail(field, "truncated");
+    value = 0;
+    for (std::size_t i = 0; i < bytes; ++i) {
+      value |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes_[offset_ + i]))
+               << (8 * i);
+    }
+    offset_ += bytes;
+    return true;
+  }
+
+  std::string_view bytes_;
+  std::size_t offset_ = 0;
+  std::string error_;
+};
+
+bool readVersion(Reader& reader) {
+  std::uint8_t version = 0;
+  if (!reader.u8("version", version)) return false;
+  if (version != kRecordFormatVersion) {
+    return reader.fail("version", "unknown format version " + std::to_string(version));
+  }
+  return true;
+}
+
+void readContactExtra(Reader& reader, Contact& out) {
+  std::uint32_t extra_count = 0;
+  if (!reader.count("extra count", kContactExtraFieldsMax, extra_count)) return;
+  out.extra.clear();
+  for (std::uint32_t i = 0; i < extra_count; ++i) {
+    std::string name;
+    std::string value;
+    if (!reader.str("extra name", name) || !reader.str("extra value", value)) return;
+    if (!out.extra.empty() && !(out.extra.rbegin()->first < name)) {
+      reader.fail("extra name", "'" + printableKey(name) + "' out of order or repeated");
+      return;
+    }
+    out.extra.emplace_hint(out.extra.end(), std::move(name), std::move(value));
+  }
+}
+
+void readEnrollmentMailboxes(Reader& reader, Enrollment& out) {
+  std::uint32_t mailbox_count = 0;
+  if (!reader.count("mailboxes count", kEnrollmentMailboxesMax, mailbox_count)) return;
+  out.mailboxes.assign(mailbox_count, std::string());
+  for (std::string& mailbox : out.mailboxes) {
+    if (!reader.str("mailboxes", mailbox)) return;
+  }
+}
+
+std::string bigEndian(std::uint64_t value, int bytes) {
+  std::string key(static_cast<std::size_t>(bytes), '\0');
+  for (int i = 0; i < bytes; ++i) {
+    key[static_cast<std::size_t>(bytes - 1 - i)] = static_cast<char>((value >> (8 * i)) & 0xff);
+  }
+  return key;
+}
+
+std::uint64_t fromBigEndian(std::string_view key) {
+  std::uint64_t value = 0;
+  for (unsigned char c : key) value = (value << 8) | c;
+  return value;
+}
+
+}  // namespace
+
+void encodeContact(const Contact& contact, std::string& out) {
+  Writer writer(out);
+  writer.u8(kRecordFormatVersion);
+  writer.str(contact.email);
+  writer.str(contact.email_status);
+  writer.str(contact.first_name);
+  writer.str(contact.last_name);
+  writer.str(contact.company);
+  writer.str(contact.title);
+  writer.str(contact.phone);
+  writer.str(contact.timezone);
+  writer.u8(contact.score);
+  writer.str(contact.owner);
+  writer.str(contact.stage);
+  writer.u8(static_cast<std::uint8_t>((contact.dnc ? kFlagDnc : 0) |
+                                      (contact.call_opt_out ? kFlagCallOptOut : 0) |
+                                      (contact.email_opt_out ? kFlagEmailOptOut : 0)));
+  writer.u32(static_cast<std::uint32_t>(contact.extra.size()));
+  for (const auto& [name, value] : contact.extra) {
+    writer.str(name);
+    writer.str(value);
+  }
+}
+
+Status decodeContact(std::string_view key, std::string_view value, Contact& out) {
+  Reader reader(value);
+  out.key = std::string(key);
+  std::uint8_t flags = 0;
+  if (readVersion(reader) && reader.str("email", out.email) &&
+      reader.str("email_status", out.email_status) && reader.str("first_name", out.first_name) &&
+      reader.str("last_name", out.last_name) && reader.str("company", out.company) &&
+      reader.str("title", out.title) && reader.str("phone", out.phone) &&
+      reader.str("timezone", out.timezone) && reader.u8("score", out.score) &&
+      reader.str("owner", out.owner) && reader.str("stage", out.stage) &&
+      reader.u8("flags", flags)) {
+    if (out.score > kScoreMax) {
+      reader.fail("score", std::to_string(out.score) + " above " + std::to_string(kScoreMax));
+    } else if ((flags & ~kFlagsAll) != 0) {
+      reader.fail("flags", "unknown bits " + std::to_string(flags));
+    } else {
+      out.dnc = (flags & kFlagDnc) != 0;
+      out.call_opt_out = (flags & kFlagCallOptOut) != 0;
+      out.email_opt_out = (flags & kFlagEmailOptOut) != 0;
+      readContactExtra(reader, out);
+    }
+  }
+  return reader.finish("contact");
+}
+
+void encodeEnrollment(const Enrollment& enrollment, std::string& out) {
+  Writer writer(out);
+  writer.u8(kRecordFormatVersion);
+  writer.str(enrollment.sequence_id);
+  writer.str(enrollment.contact_key);
+  writer.u8(static_cast<std::uint8_t>(enrollment.status));
+  writer.u32(enrollment.step_index);
+  writer.i64(enrollment.added_at_ms);
+  writer.i64(enrollment.next_at_ms);
+  writer.i64(enrollment.last_done_at_ms);
+  writer.str(enrollment.paused_reason);
+  writer.i64(enrollment.resume_at_ms);
+  writer.str(enrollment.finish_reason);
+  writer.str(enrollment.not_sent_reason);
+  writer.u32(static_cast<std::uint32_t>(enrollment.mailboxes.size()));
+  for (const std::string& mailbox : enrollment.mailboxes) writer.str(mailbox);
+  writer.str(enrollment.last_mailbox);
+  writer.str(enrollment.last_message_id);
+  writer.u64(enrollment.progress_seq);
+}
+
+Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out) {
+  Reader reader(value);
+  out.id = id;
+  std::uint8_t status = 0;
+  if (readVersion(reader) && reader.str("sequence_id", out.sequence_id) &&
+      reader.str("contact_key", out.contact_key) && reader.u8("status", status)) {
+    if (status > kEnrollmentStatusMax) {
+      reader.fail("status", "unknown status " + std::to_string(status));
+    }
+    out.status = static_cast<EnrollmentStatus>(status);
+  }
+  if (reader.u32("step_index", out.step_index) && reader.i64("added_at_ms", out.added_at_ms) &&
+      reader.i64("next_at_ms", out.next_at_ms) &&
+      reader.i64("last_done_at_ms", out.last_done_at_ms) &&
+      reader.str("paused_reason", out.paused_reason) &&
+      reader.i64("resume_at_ms", out.resume_at_ms) &&
+      reader.str("finish_reason", out.finish_reason) &&
+      reader.str("not_sent_reason", out.not_sent_reason)) {
+    readEnrollmentMailboxes(reader, out);
+  }
+  if (reader.str("last_mailbox", out.last_mailbox) &&
+      reader.str("last_message_id", out.last_message_id)) {
+    reader.u64("progress_seq", out.progress_seq);
+  }
+  return reader.finish("enrollment");
+}
+
+void encodeProgress(const ProgressRecord& record, std::string& out) {
+  Writer writer(out);
+  writer.u8(kRecordFormatVersion);
+  writer.u32(record.enrollment_id);
+  writer.u32(record.step_index);
+  writer.u8(static_cast<std::uint8_t>(record.kind));
+  writer.i64(record.at_ms);
+  writer.str(record.mailbox);
+  writer.str(record.message_id);
+  writer.str(record.detail);
+}
+
+Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out) {
+  Reader reader(value);
+  out.seq = seq;
+  std::uint8_t kind = 0;
+  if (readVersion(reader) && reader.u32("enrollment_id", out.enrollment_id) &&
+      reader.u32("step_index", out.step_index) && reader.u8("kind", kind)) {
+    if (kind < kProgressKindMin || kind > kProgressKindMax) {
+      reader.fail("kind", "unknown kind " + std::to_string(kind));
+    }
+    out.kind = static_cast<ProgressKind>(kind);
+  }
+  if (reader.i64("at_ms", out.at_ms) && reader.str("mailbox", out.mailbox) &&
+      reader.str("message_id", out.message_id)) {
+    reader.str("detail", out.detail);
+  }
+  return reader.finish("progress");
+}
+
+std::string encodeEnrollmentKey(EnrollmentId id) { return bigEndian(id, 4); }
+std::string encodeProgressKey(std::uint64_t seq) { return bigEndian(seq, 8); }
+
+EnrollmentId decodeEnrollmentKey(std::string_view key) {
+  return static_cast<EnrollmentId>(fromBigEndian(key.substr(0, 4)));
+}
+
+std::uint64_t decodeProgressKey(std::string_view key) { return fromBigEndian(key.substr(0, 8)); }
+
+bool sameContact(const Contact& left, const Contact& right) {
+  return left.key == right.key && left.email == right.email &&
+         left.email_status == right.email_status && left.first_name == right.first_name &&
+         left.last_name == right.last_name && left.company == right.company &&
+         left.title == right.title && left.phone == right.phone &&
+         left.timezone == right.timezone && left.score == right.score &&
+         left.owner == right.owner && left.stage == right.stage && left.dnc == right.dnc &&
+         left.call_opt_out == right.call_opt_out && left.email_opt_out == right.email_opt_out &&
+         left.extra == right.extra;
+}
+
+bool sameEnrollment(const Enrollment& left, const Enrollment& right) {
+  return left.id == right.id && left.sequence_id == right.sequence_id &&
+         left.contact_key == right.contact_key && left.status == right.status &&
+         left.step_index == right.step_index && left.added_at_ms == right.added_at_ms &&
+         left.next_at_ms == right.next_at_ms && left.last_done_at_ms == right.last_done_at_ms &&
+         left.paused_reason == right.paused_reason && left.resume_at_ms == right.resume_at_ms &&
+         left.finish_reason == right.finish_reason &&
+         left.not_sent_reason == right.not_sent_reason && left.mailboxes == right.mailboxes &&
+         left.last_mailbox == right.last_mailbox &&
+         left.last_message_id == right.last_message_id &&
+         left.progress_seq == right.progress_seq;
+}
+
+bool sameProgress(const ProgressRecord& left, const ProgressRecord& right) {
+  return left.seq == right.seq && left.enrollment_id == right.enrollment_id &&
+         left.step_index == right.step_index && left.kind == right.kind &&
+         left.at_ms == right.at_ms && left.mailbox == right.mailbox &&
+         left.message_id == right.message_id && left.detail == right.detail;
+}
+
+std::string printableKey(std::string_view key) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string text;
+  const std::size_t shown = key.size() < kPrintableKeyBytesMax ? key.size() : kPrintableKeyBytesMax;
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto byte = static_cast<unsigned char>(key[i]);
+    if (byte >= 0x20 && byte < 0x7f && byte != '\\') {
+      text.push_back(static_cast<char>(byte));
+    } else {
+      text += "\\x";
+      text.push_back(kHex[byte >> 4]);
+      text.push_back(kHex[byte & 0xf]);
+    }
+  }
+  if (shown < key.size()) text += "...";
+  return text;
+}
+
+}  // namespace seqd

@@ -1,0 +1,77 @@
+// Record codec: the on-disk byte form of the values the store keeps (Contact, Enrollment,
+// ProgressRecord) and of the store's keys.
+//
+// Values are a compact little-endian binary form: a leading format-version byte, then the
+// fields in a fixed order as fixed-width integers and length-prefixed strings (u32 length,
+// then the bytes). A record's own key (contact key, enrollment id, progress seq) lives only
+// in the LMDB key, so decoding takes it as an argument. Keys that must sort numerically are
+// big-endian (memcmp order == numeric order).
+//
+//   contact     v1: u8 version | str email | str email_status | str first_name | str last_name
+//                   | str company | str title | str phone | str timezone | u8 score | str owner
+//                   | str stage | u8 flags (bit0 dnc, bit1 call_opt_out, bit2 email_opt_out)
+//                   | u32 n | n x (str name | str value)       extra, names strictly ascending
+//   enrollment  v1: u8 version | str sequence_id | str contact_key | u8 status | u32 step_index
+//                   | i64 added_at_ms | i64 next_at_ms | i64 last_done_at_ms | str paused_reason
+//                   | i64 resume_at_ms | str finish_reason | str not_sent_reason
+//                   | u32 n | n x str mailboxes | str last_mailbox | str last_message_id
+//                   | u64 progress_seq
+//   progress    v1: u8 version | u32 enrollment_id | u32 step_index | u8 kind | i64 at_ms
+//                   | str mailbox | str message_id | str detail
+//
+// Decoding is bounds-checked: a truncated, over-long or garbled value yields
+// Status::corruption saying which field and byte offset, never a read out of bounds. The
+// decoder also refuses what the encoder never writes (unknown version, enum or flag values,
+// a score above kScoreMax, unsorted or duplicate extra names, trailing bytes), so
+// decode(encode(x)) succeeding and equalling x is a complete check of a record before it
+// is written. Fields longer than kRecordFieldBytesMax or lists longer than their maximum
+// encode fine but do not decode: callers check with decode before writing.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/contact.hpp"
+#include "engine/enrollment.hpp"
+#include "engine/records.hpp"
+#include "engine/status.hpp"
+
+namespace seqd {
+
+inline constexpr std::uint8_t kRecordFormatVersion = 1;
+inline constexpr std::size_t kRecordFieldBytesMax = 1024 * 1024;  // any one string field
+inline constexpr std::size_t kContactExtraFieldsMax = 4096;
+inline constexpr std::size_t kEnrollmentMailboxesMax = 1024;
+
+// Values. Each encoder replaces the contents of `out` (so a caller can reuse one buffer).
+void encodeContact(const Contact& contact, std::string& out);
+void encodeEnrollment(const Enrollment& enrollment, std::string& out);
+void encodeProgress(const ProgressRecord& record, std::string& out);
+
+// Each decoder fills `out` whole from the key and value, or returns Status::corruption
+// (with `out` unspecified). The message names the field and offset, not the DB or key:
+// the caller adds those.
+Status decodeContact(std::string_view key, std::string_view value, Contact& out);
+Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out);
+Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out);
+
+// Keys.
+std::string encodeEnrollmentKey(EnrollmentId id);  // 4 bytes, big-endian
+std::string encodeProgressKey(std::uint64_t seq);  // 8 bytes, big-endian
+// REQUIRES: key.size() == 4 (resp. 8).
+EnrollmentId decodeEnrollmentKey(std::string_view key);
+std::uint64_t decodeProgressKey(std::string_view key);
+
+// Field-by-field equality over every member (the engine types have no operator==).
+bool sameContact(const Contact& left, const Contact& right);
+bool sameEnrollment(const Enrollment& left, const Enrollment& right);
+bool sameProgress(const ProgressRecord& left, const ProgressRecord& right);
+
+// A key as text for messages: printable ASCII as is, other bytes as \xNN, cut to 80 bytes.
+std::string printableKey(std::string_view key);
+
+}  // namespace seqd

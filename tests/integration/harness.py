@@ -1,0 +1,189 @@
+"""Starts a real seqd under virtual time in a temp dir and drives it with seqctl.
+
+Used by the integration tests (tests/integration/*_test.py). Standard library only.
+"""
+import argparse
+import email
+import email.policy
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+ARGS = None
+
+SEQD_YAML = """\
+state_dir: {root}/state
+control_socket: {root}/ctl.sock
+admins: [root, {user}]
+workers: 2
+tick: 100ms
+delivery:
+  maildir: {{dir: {root}/outbox}}
+mailboxes:
+  - address: alice@acme.test
+    name: Alice Smith
+    owner: alice
+    transport: maildir
+    daily_limit: 1000
+    hourly_limit: 1000
+"""
+
+SCHEDULES_YAML = """\
+business-hours:
+  timezone: America/New_York
+  windows:
+    mon-fri: ["09:00-12:00", "13:00-17:00"]
+"""
+
+TWO_EMAILS_YAML = """\
+id: two-emails
+name: Two emails a day apart
+owner: alice
+schedule: business-hours
+mailboxes: [alice@acme.test]
+steps:
+  - id: hello
+    type: auto_email
+    wait: 0m
+    subject: "Hello {{first_name}}"
+    body: "Hi {{first_name|there}}, a first note."
+  - id: again
+    type: auto_email
+    wait: 1d
+    subject: "Again, {{first_name}}"
+    body: "Hi {{first_name|there}}, a second note."
+"""
+
+VIRTUAL_START = "2026-12-01T14:00:00Z"
+
+
+def parse_args():
+    global ARGS
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seqd", required=True)
+    parser.add_argument("--seqctl", required=True)
+    parser.add_argument("--source-dir", required=True)
+    ARGS, rest = parser.parse_known_args()
+    return [sys.argv[0]] + rest
+
+
+class Daemon:
+    """One seqd process over one temp dir (kept across restarts)."""
+
+    def __init__(self, sequences=None):
+        # Short paths: a Unix socket path must stay under 108 bytes.
+        self.root = tempfile.mkdtemp(prefix="seqd-", dir="/tmp")
+        self.config = os.path.join(self.root, "seqd.yaml")
+        self.process = None
+        user = os.environ.get("USER") or "root"
+        with open(self.config, "w") as f:
+            f.write(SEQD_YAML.format(root=self.root, user=user))
+        with open(os.path.join(self.root, "schedules.yaml"), "w") as f:
+            f.write(SCHEDULES_YAML)
+        os.mkdir(os.path.join(self.root, "sequences"))
+        for name, text in (sequences or {"two-emails": TWO_EMAILS_YAML}).items():
+            with open(os.path.join(self.root, "sequences", name + ".yaml"), "w") as f:
+                f.write(text)
+        self.socket = os.path.join(self.root, "ctl.sock")
+        self.outbox = os.path.join(self.root, "outbox")
+        self.log_path = os.path.join(self.root, "seqd.log")
+
+    def start(self, virtual_time=VIRTUAL_START, expect_ready=True):
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(
+                [ARGS.seqd, "--config", self.config, "--virtual-time", virtual_time],
+                stdout=log, stderr=log)
+        if expect_ready:
+            self.wait_ready()
+        return self.process
+
+    def wait_ready(self, timeout_s=20):
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError("seqd exited early: " + self.log())
+            if self.seqctl("ping").returncode == 0:
+                return
+            time.sleep(0.05)
+        raise AssertionError("seqd did not become ready: " + self.log())
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def seqctl(self, *args, input_text=None):
+        return subprocess.run([ARGS.seqctl, "--socket", self.socket] + list(args),
+                              capture_output=True, text=True, input=input_text, timeout=120)
+
+    def json(self, *args, expect=0):
+        result = self.seqctl("--json", *args)
+        if result.returncode != expect:
+            raise AssertionError("seqctl %s exited %d (expected %d): %s %s" % (
+                " ".join(args), result.returncode, expect, result.stdout, result.stderr))
+        return json.loads(result.stdout)
+
+    def kill(self, sig=signal.SIGKILL):
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=30)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def write_file(self, name, text):
+        path = os.path.join(self.root, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def messages(self, mailbox="alice@acme.test"):
+        new_dir = os.path.join(self.outbox, mailbox, "new")
+        if not os.path.isdir(new_dir):
+            return []
+        parsed = []
+        for name in sorted(os.listdir(new_dir)):
+            with open(os.path.join(new_dir, name), "rb") as f:
+                parsed.append(email.message_from_binary_file(f, policy=email.policy.default))
+        return parsed
+
+    def raw_exchange(self, payload, read_lines=1):
+        """Sends raw bytes on the control socket and returns the reply lines."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(self.socket)
+            s.sendall(payload)
+            data = b""
+            while data.count(b"\n") < read_lines:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return [json.loads(line) for line in data.decode().splitlines() if line]
+
+
+def contacts_csv(count, start=0):
+    lines = ["email,first_name,last_name,company,score"]
+    for i in range(start, start + count):
+        lines.append("person%d@example.test,Name%d,Last%d,Company %d,%d" % (i, i, i, i, (i * 37) % 101))
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    argv = parse_args()
+    unittest.main(argv=argv, verbosity=2)

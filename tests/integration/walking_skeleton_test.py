@@ -1,0 +1,149 @@
+"""Proves seqd runs end to end on its real parts: CSV in, Maildir out, LMDB across a SIGKILL,
+and that bad input gets clear errors while the daemon keeps serving."""
+import os
+import signal
+import subprocess
+import unittest
+
+import harness
+from harness import Daemon, contacts_csv
+
+
+class WalkingSkeleton(unittest.TestCase):
+    def setUp(self):
+        self.daemon = Daemon()
+        self.addCleanup(self.daemon.cleanup)
+        self.daemon.start()
+
+    def test_two_emails_survive_sigkill_without_repeats(self):
+        d = self.daemon
+        csv_path = d.write_file("contacts.csv", contacts_csv(20))
+        added = d.json("add", "two-emails", "--csv", csv_path)
+        self.assertEqual(len(added["added"]), 20)
+        self.assertEqual(added["skipped"], [])
+        d.json("sequence", "activate", "two-emails")
+        d.json("time", "advance", "1h")
+
+        messages = d.messages()
+        self.assertEqual(len(messages), 20)
+        for message in messages:
+            for header in ("From", "To", "Subject", "Date", "Message-ID"):
+                self.assertIsNotNone(message[header], header)
+            number = message["To"].addresses[0].username.replace("person", "")
+            self.assertEqual(str(message["Subject"]), "Hello Name%s" % number)
+            self.assertEqual(message["From"].addresses[0].addr_spec, "alice@acme.test")
+            self.assertEqual(message["X-Seqd-Sequence"], "two-emails")
+        status = d.json("status", "two-emails")
+        self.assertEqual(len(status["contacts"]), 20)
+        self.assertEqual({c["status"] for c in status["contacts"]}, {"scheduled"})
+        self.assertEqual({c["step"] for c in status["contacts"]}, {"again"})
+        scores = [c["score"] for c in status["contacts"]]
+        self.assertEqual(scores, sorted(scores, reverse=True))
+
+        self.assertEqual(d.kill(signal.SIGKILL), -signal.SIGKILL)
+        d.start()
+        self.assertEqual(d.json("time")["now"], "2026-12-01T15:00:00Z")
+        d.json("time", "advance", "25h")
+
+        messages = d.messages()
+        self.assertEqual(len(messages), 40)
+        ids = {m["Message-ID"] for m in messages}
+        self.assertEqual(len(ids), 40)
+        status = d.json("status", "two-emails")
+        self.assertEqual([c["status"] for c in status["contacts"]], ["finished"] * 20)
+        self.assertEqual({c["finish_reason"] for c in status["contacts"]}, {"completed"})
+
+        # A further restart and a long advance send nothing more: no step runs twice.
+        d.kill(signal.SIGKILL)
+        d.start()
+        d.json("time", "advance", "10d")
+        self.assertEqual(len(d.messages()), 40)
+
+    def test_bad_csv_rows_are_reported_by_line_and_good_rows_kept(self):
+        d = self.daemon
+        csv_path = d.write_file("bad.csv", "\n".join([
+            "email,first_name,score",
+            "good1@example.test,Good,50",
+            "short@example.test,Short",
+            "good2@example.test,Also,60",
+            "nan@example.test,Bad,high",
+            "good3@example.test,Third,70",
+        ]) + "\n")
+        result = d.seqctl("--json", "import", csv_path)
+        self.assertEqual(result.returncode, 3, result.stderr)
+        report = __import__("json").loads(result.stdout)
+        self.assertEqual(report["imported"], 3)
+        self.assertEqual([e["line"] for e in report["errors"]], [3, 5])
+        self.assertIn("score", report["errors"][1]["reason"])
+        human = d.seqctl("import", csv_path)
+        self.assertEqual(human.returncode, 3)
+        self.assertIn("line 3:", human.stdout)
+        self.assertIn("line 5:", human.stdout)
+        shown = d.json("contact", "show", "good3@example.test")
+        self.assertEqual(shown["score"], 70)
+        self.assertEqual(d.seqctl("contact", "show", "nan@example.test").returncode, 1)
+
+    def test_malformed_socket_input_gets_error_and_daemon_keeps_serving(self):
+        d = self.daemon
+        replies = d.raw_exchange(b"{not json\n")
+        self.assertFalse(replies[0]["ok"])
+        self.assertEqual(replies[0]["error"]["code"], "bad_request")
+        replies = d.raw_exchange(b'{"v":1,"id":3,"cmd":"frobnicate","args":{}}\n')
+        self.assertEqual(replies[0]["id"], 3)
+        self.assertFalse(replies[0]["ok"])
+        self.assertEqual(replies[0]["error"]["code"], "unknown_command")
+        # Same connection: a bad line, then a good one.
+        replies = d.raw_exchange(b'[1,2]\n{"v":1,"id":4,"cmd":"ping","args":{}}\n', read_lines=2)
+        self.assertFalse(replies[0]["ok"])
+        self.assertTrue(replies[1]["ok"])
+        self.assertEqual(d.seqctl("ping").returncode, 0)
+
+    def test_unknown_sequence_and_usage_errors_exit_codes(self):
+        d = self.daemon
+        self.assertEqual(d.seqctl("status", "nope").returncode, 1)
+        self.assertEqual(d.seqctl("frobnicate").returncode, 2)
+        self.assertEqual(d.seqctl("time", "advance", "5w").returncode, 2)
+        unreachable = subprocess.run([harness.ARGS.seqctl, "--socket", "/tmp/no-such.sock", "ping"],
+                                     capture_output=True, text=True)
+        self.assertEqual(unreachable.returncode, 5)
+
+    def test_second_instance_on_same_state_dir_refuses(self):
+        d = self.daemon
+        second = subprocess.run([harness.ARGS.seqd, "--config", d.config, "--virtual-time",
+                                 harness.VIRTUAL_START], capture_output=True, text=True, timeout=30)
+        self.assertEqual(second.returncode, 1)
+        self.assertIn("already running", second.stderr)
+        self.assertEqual(d.seqctl("ping").returncode, 0)
+
+    def test_sigterm_exits_zero(self):
+        self.assertEqual(self.daemon.kill(signal.SIGTERM), 0)
+
+    def test_virtual_clock_never_moves_backwards_across_restart(self):
+        d = self.daemon
+        d.json("time", "advance", "2d")
+        d.kill(signal.SIGKILL)
+        d.start(virtual_time="2026-11-01T00:00:00Z")
+        self.assertEqual(d.json("time")["now"], "2026-12-03T14:00:00Z")
+        self.assertEqual(d.seqctl("time", "set", "2026-12-01T00:00:00Z").returncode, 2)
+
+
+class CheckConfig(unittest.TestCase):
+    def test_check_config_good_and_bad(self):
+        d = Daemon()
+        self.addCleanup(d.cleanup)
+        good = subprocess.run([harness.ARGS.seqd, "--config", d.config, "--check-config"],
+                              capture_output=True, text=True)
+        self.assertEqual(good.returncode, 0, good.stderr)
+        path = os.path.join(d.root, "sequences", "two-emails.yaml")
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("type: auto_email\n    wait: 1d", "type: autoemail\n    wait: 1d"))
+        bad = subprocess.run([harness.ARGS.seqd, "--config", d.config, "--check-config"],
+                             capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 1)
+        self.assertRegex(bad.stderr, r"two-emails\.yaml:13:11: .*autoemail")
+
+
+if __name__ == "__main__":
+    harness.main()

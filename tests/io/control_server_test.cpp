@@ -1,0 +1,615 @@
+// Proves the control socket end to end over real Unix sockets: requests reach the handler with
+// the caller's credentials, progress and replies come back in order, bad lines are answered
+// without losing the connection, oversized frames and excess connections are refused, and the
+// socket file is created protected, guarded against a second daemon and replaced when stale.
+#include <doctest/doctest.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "io/control_client.hpp"
+#include "io/control_protocol.hpp"
+#include "io/control_server.hpp"
+
+using namespace seqd;
+namespace json = boost::json;
+
+namespace {
+
+// A failure shows as a timeout instead of a hung test run.
+constexpr int kReadTimeoutMs = 5000;
+
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/seqd-ctl-XXXXXX";
+    char* made = ::mkdtemp(pattern);
+    REQUIRE(made != nullptr);
+    path_ = made;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A ControlServer on its own io_context thread, as the daemon runs it.
+class RunningServer {
+ public:
+  RunningServer(const std::string& path, ControlHandler handler, std::string group = "")
+      : work_(boost::asio::make_work_guard(io_)),
+        server_(io_, path, std::move(group), std::move(handler)),
+        thread_([this] { io_.run(); }) {}
+  ~RunningServer() {
+    server_.stop();
+    work_.reset();
+    thread_.join();
+  }
+  Status start() { return server_.start(); }
+  void stop() { server_.stop(); }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  ControlServer server_;
+  std::thread thread_;
+};
+
+void echoHandler(ControlRequest request, ControlSend send) {
+  send(makeOkReply(request.id, request.args));
+}
+
+sockaddr_un addressOf(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.data(), path.size());
+  return address;
+}
+
+// A plain socket for sending what ControlClient never would.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::string& path) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_un address = addressOf(path);
+    REQUIRE(::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  }
+  ~RawConnection() { close(); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  // Sends as much as the peer takes; returns false once it stops taking.
+  bool write(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t written = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (written < 0 && errno == EINTR) continue;
+      if (written <= 0) return false;
+      bytes.remove_prefix(static_cast<std::size_t>(written));
+    }
+    return true;
+  }
+
+  // The next '\n'-terminated line without its '\n'; nullopt on EOF, error or timeout.
+  std::optional<std::string> readLine() {
+    while (true) {
+      std::size_t newline = buffer_.find('\n');
+      if (newline != std::string::npos) {
+        std::string line = buffer_.substr(0, newline);
+        buffer_.erase(0, newline + 1);
+        return line;
+      }
+      if (!receive()) return std::nullopt;
+    }
+  }
+
+  json::object readFrame() {
+    std::optional<std::string> line = readLine();
+    REQUIRE(line.has_value());
+    return json::parse(*line).as_object();
+  }
+
+  // True when the peer closed the connection (within the timeout) with nothing left unread:
+  // end of stream, or ECONNRESET when it closed with bytes of ours still unread.
+  bool readsClosed() {
+    if (!buffer_.empty()) return false;
+    while (receive()) {
+      if (!buffer_.empty()) return false;
+    }
+    return closed_by_peer_;
+  }
+
+  void shutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  bool receive() {
+    pollfd entry{fd_, POLLIN, 0};
+    if (::poll(&entry, 1, kReadTimeoutMs) <= 0) return false;
+    char chunk[4096];
+    ssize_t received = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (received == 0 || (received < 0 && errno == ECONNRESET)) closed_by_peer_ = true;
+    if (received <= 0) return false;
+    buffer_.append(chunk, static_cast<std::size_t>(received));
+    return true;
+  }
+
+  int fd_ = -1;
+  std::string buffer_;
+  bool closed_by_peer_ = false;
+};
+
+json::object callOk(const std::string& path, std::string_view cmd, json::object args) {
+  Result<ControlClient> client = ControlClient::connect(path);
+  REQUIRE(client.isOk());
+  Result<json::object> reply = client.value().call(cmd, std::move(args));
+  REQUIRE(reply.isOk());
+  return reply.value();
+}
+
+std::string errorCode(const json::object& reply) {
+  return std::string(reply.at("error").at("code").as_string());
+}
+
+std::string errorMessage(const json::object& reply) {
+  return std::string(reply.at("error").at("message").as_string());
+}
+
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("protocol helpers build versioned, newline-terminated frames") {
+  json::object args{{"note", "two\nlines"}};
+  json::object request = makeRequest(7, "pause", args);
+  CHECK(request.at("v").as_int64() == 1);
+  CHECK(request.at("id").to_number<std::uint64_t>() == 7);
+  CHECK(request.at("cmd").as_string() == "pause");
+  CHECK(request.at("args").as_object() == args);
+
+  std::string frame = toFrame(request);
+  REQUIRE(!frame.empty());
+  CHECK(frame.back() == '\n');
+  CHECK(frame.find('\n') == frame.size() - 1);  // the newline inside a string is escaped
+  CHECK(json::parse(frame).as_object() == request);
+
+  json::object progress = makeProgress(7, {{"done", 3}, {"id", 99}});
+  CHECK(progress.at("id").as_int64() == 7);
+  CHECK(progress.at("event").as_string() == "progress");
+  CHECK(progress.at("done").as_int64() == 3);
+
+  RequestParse parsed = parseRequest(R"({"cmd":"status"})");
+  CHECK(parsed.error.empty());
+  CHECK(parsed.cmd == "status");
+  CHECK(parsed.id.is_null());
+  CHECK(parsed.args.empty());
+}
+
+TEST_CASE("a request reaches the handler and the echoed reply comes back") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  std::atomic<int> calls{0};
+  std::string seen_cmd;
+  std::mutex seen_mutex;
+  RunningServer server(path, [&](ControlRequest request, ControlSend send) {
+    ++calls;
+    {
+      std::lock_guard lock(seen_mutex);
+      seen_cmd = request.cmd;
+    }
+    echoHandler(std::move(request), std::move(send));
+  });
+  REQUIRE(server.start().isOk());
+
+  Result<ControlClient> client = ControlClient::connect(path);
+  REQUIRE(client.isOk());
+  json::object args{{"sequence", "q3-outreach"}, {"count", 3}, {"name", "Zoë"}};
+  Result<json::object> first = client.value().call("echo", args);
+  REQUIRE(first.isOk());
+  CHECK(first.value().at("ok").as_bool());
+  CHECK(first.value().at("result").as_object() == args);
+  CHECK(first.value().at("id").to_number<std::uint64_t>() == 1);
+
+  Result<json::object> second = client.value().call("echo", {{"again", true}});
+  REQUIRE(second.isOk());
+  CHECK(second.value().at("id").to_number<std::uint64_t>() == 2);
+  CHECK(second.value().at("result").at("again").as_bool());
+  CHECK(calls == 2);
+  std::lock_guard lock(seen_mutex);
+  CHECK(seen_cmd == "echo");
+}
+
+TEST_CASE("progress frames sent from another thread arrive before the reply, in order") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  static constexpr int kProgressCount = 20;
+  std::vector<std::thread> workers;
+  std::mutex workers_mutex;
+  {
+    RunningServer server(path, [&](ControlRequest request, ControlSend send) {
+      std::lock_guard lock(workers_mutex);
+      workers.emplace_back([id = request.id, send] {
+        for (int step = 0; step < kProgressCount; ++step) {
+          send(makeProgress(id, {{"step", step}}));
+        }
+        send(makeOkReply(id, json::object{{"steps", kProgressCount}}));
+      });
+    });
+    REQUIRE(server.start().isOk());
+
+    Result<ControlClient> client = ControlClient::connect(path);
+    REQUIRE(client.isOk());
+    std::vector<std::int64_t> steps;
+    Result<json::object> reply =
+        client.value().call("import", {}, [&](const json::object& progress) {
+          CHECK(progress.at("event").as_string() == "progress");
+          steps.push_back(progress.at("step").as_int64());
+        });
+    REQUIRE(reply.isOk());
+    CHECK(reply.value().at("result").at("steps").as_int64() == kProgressCount);
+    std::vector<std::int64_t> expected;
+    for (int step = 0; step < kProgressCount; ++step) expected.push_back(step);
+    CHECK(steps == expected);
+    std::lock_guard lock(workers_mutex);
+    for (std::thread& worker : workers) worker.join();
+  }
+}
+
+TEST_CASE("malformed lines get bad_request and the same connection keeps serving") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  std::atomic<int> calls{0};
+  RunningServer server(path, [&](ControlRequest request, ControlSend send) {
+    ++calls;
+    echoHandler(std::move(request), std::move(send));
+  });
+  REQUIRE(server.start().isOk());
+  RawConnection connection(path);
+
+  struct BadLine {
+    std::string line;
+    bool has_id;
+    std::string message_part;
+  };
+  std::vector<BadLine> bad_lines = {
+      {"this is not json", false, "not valid JSON"},
+      {R"({"v":1,"id":1,"cmd":"echo")", false, "not valid JSON"},
+      {"[1,2,3]", false, "JSON object"},
+      {R"("echo")", false, "JSON object"},
+      {R"({"v":1,"id":3,"args":{}})", true, "cmd"},
+      {R"({"v":1,"id":3,"cmd":42})", true, "cmd"},
+      {R"({"v":2,"id":3,"cmd":"echo"})", true, "version 2"},
+      {R"({"v":"1","id":3,"cmd":"echo"})", true, "version"},
+      {R"({"v":1,"id":3,"cmd":"echo","args":[1]})", true, "args"},
+  };
+  for (const BadLine& bad : bad_lines) {
+    INFO("line: " << bad.line);
+    REQUIRE(connection.write(bad.line + "\n"));
+    json::object reply = connection.readFrame();
+    CHECK_FALSE(reply.at("ok").as_bool());
+    CHECK(errorCode(reply) == "bad_request");
+    CHECK(contains(errorMessage(reply), bad.message_part));
+    if (bad.has_id) {
+      CHECK(reply.at("id").as_int64() == 3);
+    } else {
+      CHECK(reply.at("id").is_null());
+    }
+  }
+  CHECK(calls == 0);
+
+  REQUIRE(connection.write(toFrame(makeRequest(9, "echo", {{"fine", true}}))));
+  json::object reply = connection.readFrame();
+  CHECK(reply.at("ok").as_bool());
+  CHECK(reply.at("id").as_int64() == 9);
+  CHECK(reply.at("result").at("fine").as_bool());
+  CHECK(calls == 1);
+}
+
+TEST_CASE("several requests on one connection may be outstanding and answered out of order") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  std::mutex mutex;
+  std::vector<std::pair<json::value, ControlSend>> pending;
+  RunningServer server(path, [&](ControlRequest request, ControlSend send) {
+    std::lock_guard lock(mutex);
+    pending.emplace_back(request.id, send);
+    if (pending.size() < 2) return;
+    // Both arrived: answer the second first.
+    for (auto it = pending.rbegin(); it != pending.rend(); ++it) {
+      it->second(makeOkReply(it->first, nullptr));
+    }
+  });
+  REQUIRE(server.start().isOk());
+  RawConnection connection(path);
+  REQUIRE(connection.write(toFrame(makeRequest(1, "slow", {})) +
+                           toFrame(makeRequest(2, "fast", {}))));
+  CHECK(connection.readFrame().at("id").as_int64() == 2);
+  CHECK(connection.readFrame().at("id").as_int64() == 1);
+}
+
+TEST_CASE("a peer that finishes sending still gets its reply, then the connection closes") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  RunningServer server(path, echoHandler);
+  REQUIRE(server.start().isOk());
+  RawConnection connection(path);
+  REQUIRE(connection.write(toFrame(makeRequest(5, "echo", {{"n", 1}}))));
+  connection.shutdownWrite();
+  json::object reply = connection.readFrame();
+  CHECK(reply.at("id").as_int64() == 5);
+  CHECK(reply.at("ok").as_bool());
+  CHECK(connection.readsClosed());
+}
+
+TEST_CASE("frame size: exactly kFrameBytesMax is served, one byte more is frame_too_large") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  RunningServer server(path, [](ControlRequest request, ControlSend send) {
+    std::size_t pad_bytes = request.args.at("pad").as_string().size();
+    send(makeOkReply(request.id, json::object{{"pad_bytes", pad_bytes}}));
+  });
+  REQUIRE(server.start().isOk());
+
+  std::string empty_request = json::serialize(makeRequest(1, "size", {{"pad", ""}}));
+  std::size_t pad_bytes = kFrameBytesMax - empty_request.size();
+  std::string largest = json::serialize(makeRequest(1, "size", {{"pad", std::string(pad_bytes, 'a')}}));
+  REQUIRE(largest.size() == kFrameBytesMax);
+
+  SUBCASE("the largest frame is served") {
+    RawConnection connection(path);
+    REQUIRE(connection.write(largest + "\n"));
+    json::object reply = connection.readFrame();
+    CHECK(reply.at("ok").as_bool());
+    CHECK(reply.at("result").at("pad_bytes").to_number<std::size_t>() == pad_bytes);
+  }
+  SUBCASE("a longer frame is refused and the connection closed") {
+    RawConnection connection(path);
+    std::string oversized = largest;
+    oversized.insert(oversized.size() - 2, "a");  // inside the pad string
+    connection.write(oversized + "\n");  // the server may hang up before taking it all
+    json::object reply = connection.readFrame();
+    CHECK(reply.at("id").is_null());
+    CHECK_FALSE(reply.at("ok").as_bool());
+    CHECK(errorCode(reply) == "frame_too_large");
+    CHECK(connection.readsClosed());
+  }
+  SUBCASE("the client refuses to send an oversized request") {
+    Result<ControlClient> client = ControlClient::connect(path);
+    REQUIRE(client.isOk());
+    Result<json::object> reply =
+        client.value().call("size", {{"pad", std::string(kFrameBytesMax, 'a')}});
+    REQUIRE_FALSE(reply.isOk());
+    CHECK(reply.status().code() == StatusCode::kInvalidArgument);
+  }
+  // Whatever happened on other connections, the server still serves.
+  CHECK(callOk(path, "size", {{"pad", "abc"}}).at("result").at("pad_bytes").as_int64() == 3);
+}
+
+TEST_CASE("the handler learns the caller from SO_PEERCRED") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  RunningServer server(path, [](ControlRequest request, ControlSend send) {
+    send(makeOkReply(request.id, json::object{{"uid", request.peer_uid},
+                                              {"gid", request.peer_gid},
+                                              {"user", request.peer_user}}));
+  });
+  REQUIRE(server.start().isOk());
+  json::object result = callOk(path, "whoami", {}).at("result").as_object();
+  CHECK(result.at("uid").to_number<uid_t>() == ::getuid());
+  CHECK(result.at("gid").to_number<gid_t>() == ::getgid());
+  passwd* entry = ::getpwuid(::getuid());
+  std::string expected = entry != nullptr ? entry->pw_name : std::to_string(::getuid());
+  CHECK(result.at("user").as_string() == expected);
+}
+
+TEST_CASE("a handler that throws answers failed and the server keeps serving") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  RunningServer server(path, [](ControlRequest request, ControlSend send) {
+    if (request.cmd == "explode") throw std::runtime_error("store is on fire");
+    echoHandler(std::move(request), std::move(send));
+  });
+  REQUIRE(server.start().isOk());
+  Result<ControlClient> client = ControlClient::connect(path);
+  REQUIRE(client.isOk());
+  Result<json::object> failed = client.value().call("explode", {});
+  REQUIRE(failed.isOk());
+  CHECK(errorCode(failed.value()) == "failed");
+  CHECK(contains(errorMessage(failed.value()), "store is on fire"));
+  Result<json::object> fine = client.value().call("echo", {{"x", 1}});
+  REQUIRE(fine.isOk());
+  CHECK(fine.value().at("ok").as_bool());
+}
+
+TEST_CASE("a second server on the same path refuses while the first runs") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  RunningServer first(path, echoHandler);
+  REQUIRE(first.start().isOk());
+  {
+    RunningServer second(path, echoHandler);
+    Status refused = second.start();
+    CHECK(refused.code() == StatusCode::kFailedPrecondition);
+    CHECK(refused.message() == "another seqd is listening on " + path);
+  }
+  // The refused server, now destroyed, left the first one's socket alone.
+  CHECK(std::filesystem::exists(path));
+  CHECK(callOk(path, "echo", {{"still", "here"}}).at("ok").as_bool());
+}
+
+TEST_CASE("a stale socket file left by a crash is replaced") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  int crashed = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  REQUIRE(crashed >= 0);
+  sockaddr_un address = addressOf(path);
+  REQUIRE(::bind(crashed, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  ::close(crashed);
+  REQUIRE(std::filesystem::is_socket(path));
+  CHECK(ControlClient::connect(path).status().code() == StatusCode::kIOError);
+
+  RunningServer server(path, echoHandler);
+  REQUIRE(server.start().isOk());
+  CHECK(callOk(path, "echo", {{"n", 1}}).at("ok").as_bool());
+}
+
+TEST_CASE("a file that is not a socket is never replaced") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  std::ofstream(path) << "precious";
+  RunningServer server(path, echoHandler);
+  Status refused = server.start();
+  CHECK(refused.code() == StatusCode::kFailedPrecondition);
+  CHECK(contains(refused.message(), "not a socket"));
+  std::ifstream kept(path);
+  std::string content;
+  kept >> content;
+  CHECK(content == "precious");
+}
+
+TEST_CASE("the socket file is mode 0660 in created parent directories of mode 0755") {
+  TempDir dir;
+  std::string parent = dir.file("run/seqd");
+  std::string path = parent + "/control.sock";
+  mode_t old_umask = ::umask(0077);  // the modes must not depend on the umask
+  RunningServer server(path, echoHandler);
+  Status started = server.start();
+  ::umask(old_umask);
+  REQUIRE(started.isOk());
+
+  struct stat info {};
+  REQUIRE(::stat(path.c_str(), &info) == 0);
+  CHECK(S_ISSOCK(info.st_mode));
+  CHECK((info.st_mode & 07777) == 0660);
+  REQUIRE(::stat(parent.c_str(), &info) == 0);
+  CHECK((info.st_mode & 07777) == 0755);
+  REQUIRE(::stat(dir.file("run").c_str(), &info) == 0);
+  CHECK((info.st_mode & 07777) == 0755);
+
+  server.stop();
+  CHECK_FALSE(std::filesystem::exists(path));
+  CHECK(ControlClient::connect(path).status().code() == StatusCode::kIOError);
+}
+
+TEST_CASE("socket_group sets the socket file's group; an unknown group is refused") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  SUBCASE("a known group") {
+    group* own = ::getgrgid(::getgid());
+    if (own == nullptr) {
+      MESSAGE("the process's group has no name here; skipped");
+      return;
+    }
+    RunningServer server(path, echoHandler, own->gr_name);
+    REQUIRE(server.start().isOk());
+    struct stat info {};
+    REQUIRE(::stat(path.c_str(), &info) == 0);
+    CHECK(info.st_gid == ::getgid());
+  }
+  SUBCASE("an unknown group") {
+    RunningServer server(path, echoHandler, "no-such-group-seqd-test");
+    Status refused = server.start();
+    CHECK(refused.code() == StatusCode::kInvalidArgument);
+    CHECK(contains(refused.message(), "no-such-group-seqd-test"));
+    CHECK_FALSE(std::filesystem::exists(path));
+  }
+}
+
+TEST_CASE("a socket path of 108 bytes or more is refused with a clear status") {
+  TempDir dir;
+  std::string path = dir.file(std::string(120, 'x'));
+  RunningServer server(path, echoHandler);
+  Status refused = server.start();
+  CHECK(refused.code() == StatusCode::kInvalidArgument);
+  CHECK(contains(refused.message(), "107"));
+  CHECK(ControlClient::connect(path).status().code() == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("connecting where nothing listens is an I/O error naming the path") {
+  TempDir dir;
+  std::string path = dir.file("missing.sock");
+  Result<ControlClient> client = ControlClient::connect(path);
+  REQUIRE_FALSE(client.isOk());
+  CHECK(client.status().code() == StatusCode::kIOError);
+  CHECK(contains(client.status().message(), "cannot connect to " + path));
+}
+
+TEST_CASE("a reply sent after the client disconnected does not crash the server") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  std::promise<ControlSend> handed_over;
+  std::atomic<bool> first{true};
+  RunningServer server(path, [&](ControlRequest request, ControlSend send) {
+    if (first.exchange(false)) {
+      handed_over.set_value(send);
+      return;
+    }
+    echoHandler(std::move(request), std::move(send));
+  });
+  REQUIRE(server.start().isOk());
+  {
+    RawConnection connection(path);
+    REQUIRE(connection.write(toFrame(makeRequest(1, "slow", {}))));
+  }  // gone before any answer
+  std::future<ControlSend> future = handed_over.get_future();
+  REQUIRE(future.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  ControlSend late = future.get();
+  late(makeProgress(1, {{"step", 1}}));
+  late(makeOkReply(1, "too late"));
+  late(makeOkReply(1, "later still"));
+  CHECK(callOk(path, "echo", {{"alive", true}}).at("result").at("alive").as_bool());
+  server.stop();
+  late(makeOkReply(1, "after stop"));
+}
+
+TEST_CASE("beyond kConnectionsMax connections, one more is told busy") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  RunningServer server(path, echoHandler);
+  REQUIRE(server.start().isOk());
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (std::size_t index = 0; index < kConnectionsMax; ++index) {
+    held.push_back(std::make_unique<RawConnection>(path));
+    // A round trip proves the server admitted this connection.
+    REQUIRE(held.back()->write(toFrame(makeRequest(index, "echo", {}))));
+    REQUIRE(held.back()->readFrame().at("ok").as_bool());
+  }
+  Result<ControlClient> client = ControlClient::connect(path);
+  REQUIRE(client.isOk());
+  Result<json::object> reply = client.value().call("echo", {});
+  REQUIRE(reply.isOk());
+  CHECK(reply.value().at("id").is_null());
+  CHECK_FALSE(reply.value().at("ok").as_bool());
+  CHECK(errorCode(reply.value()) == "busy");
+  // The admitted connections are unaffected.
+  REQUIRE(held.front()->write(toFrame(makeRequest(1000, "echo", {}))));
+  CHECK(held.front()->readFrame().at("id").as_int64() == 1000);
+}

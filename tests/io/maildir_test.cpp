@@ -1,0 +1,165 @@
+// Proves Maildir delivery lands one file in new/ via tmp/, is a no-op for a Message-ID already
+// in new/ or cur/, and refuses addresses that would escape the outbox.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "io/maildir.hpp"
+
+using namespace seqd;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh directory under /tmp, removed with everything in it when the test ends.
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/seqd-maildir-test-XXXXXX";
+    char* made = ::mkdtemp(pattern);
+    REQUIRE(made != nullptr);
+    path_ = made;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::vector<std::string> namesIn(const std::string& directory) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(directory)) {
+    names.push_back(entry.path().filename().string());
+  }
+  return names;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
+}
+
+constexpr std::string_view kMessageId = "<q4.intro.0123456789abcdef@acme.test>";
+constexpr std::string_view kMessage = "Subject: hi\n\nHello\n";
+
+}  // namespace
+
+TEST_CASE("a delivered message lands in new/ and tmp/ is left empty") {
+  TempDir root;
+  MaildirWriter writer(root.path() + "/outbox");
+  REQUIRE(writer.deliver("alice@acme.test", kMessageId, kMessage).isOk());
+  std::string mailbox = root.path() + "/outbox/alice@acme.test";
+  std::string name = MaildirWriter::fileNameFor(kMessageId);
+  CHECK(namesIn(mailbox + "/new") == std::vector<std::string>{name});
+  CHECK(namesIn(mailbox + "/tmp").empty());
+  CHECK(namesIn(mailbox + "/cur").empty());
+  CHECK(readFile(mailbox + "/new/" + name) == kMessage);
+  struct stat info;
+  REQUIRE(::stat((mailbox + "/new").c_str(), &info) == 0);
+  CHECK((info.st_mode & 07777 & ~0750) == 0);  // at most 0750
+}
+
+TEST_CASE("file names are stable per Message-ID and safe for Maildir") {
+  std::string name = MaildirWriter::fileNameFor(kMessageId);
+  CHECK(name == MaildirWriter::fileNameFor(kMessageId));
+  CHECK(name != MaildirWriter::fileNameFor("<other@acme.test>"));
+  CHECK(name.size() == 16 + 5);
+  CHECK(name.substr(16) == ".seqd");
+  CHECK(name.find_first_of("/:") == std::string::npos);
+}
+
+TEST_CASE("a second delivery of the same Message-ID is a no-op") {
+  TempDir root;
+  MaildirWriter writer(root.path());
+  REQUIRE(writer.deliver("alice@acme.test", kMessageId, kMessage).isOk());
+  REQUIRE(writer.deliver("alice@acme.test", kMessageId, "Subject: changed\n\nOther\n").isOk());
+  std::string mailbox = root.path() + "/alice@acme.test";
+  std::vector<std::string> names = namesIn(mailbox + "/new");
+  REQUIRE(names.size() == 1);
+  CHECK(readFile(mailbox + "/new/" + names[0]) == kMessage);
+  CHECK(namesIn(mailbox + "/tmp").empty());
+
+  // A different Message-ID is a different file.
+  REQUIRE(writer.deliver("alice@acme.test", "<other@acme.test>", kMessage).isOk());
+  CHECK(namesIn(mailbox + "/new").size() == 2);
+}
+
+TEST_CASE("a message a reader moved to cur/ is not delivered again") {
+  TempDir root;
+  MaildirWriter writer(root.path());
+  REQUIRE(writer.deliver("alice@acme.test", kMessageId, kMessage).isOk());
+  std::string mailbox = root.path() + "/alice@acme.test";
+  std::string name = MaildirWriter::fileNameFor(kMessageId);
+  fs::rename(mailbox + "/new/" + name, mailbox + "/cur/" + name + ":2,S");
+  REQUIRE(writer.deliver("alice@acme.test", kMessageId, kMessage).isOk());
+  CHECK(namesIn(mailbox + "/new").empty());
+  CHECK(namesIn(mailbox + "/cur") == std::vector<std::string>{name + ":2,S"});
+  CHECK(namesIn(mailbox + "/tmp").empty());
+
+  // Moved to cur/ without an info suffix: also recognised.
+  fs::rename(mailbox + "/cur/" + name + ":2,S", mailbox + "/cur/" + name);
+  REQUIRE(writer.deliver("alice@acme.test", kMessageId, kMessage).isOk());
+  CHECK(namesIn(mailbox + "/new").empty());
+}
+
+TEST_CASE("addresses that are not a plain folder name are refused") {
+  TempDir root;
+  MaildirWriter writer(root.path() + "/outbox");
+  for (std::string_view address : {"../escape", "a/b@acme.test", ".hidden@acme.test", "", ".."}) {
+    Status status = writer.deliver(address, kMessageId, kMessage);
+    CHECK(status.code() == StatusCode::kInvalidArgument);
+  }
+  CHECK(writer.deliver("alice@acme.test", "", kMessage).code() == StatusCode::kInvalidArgument);
+  CHECK_FALSE(fs::exists(root.path() + "/outbox"));
+  CHECK_FALSE(fs::exists(root.path() + "/escape"));
+}
+
+TEST_CASE("file system failures are IOErrors naming the path") {
+  TempDir root;
+  std::string blocker = root.path() + "/not-a-directory";
+  std::ofstream(blocker) << "x";
+  MaildirWriter writer(blocker + "/outbox");
+  Status status = writer.deliver("alice@acme.test", kMessageId, kMessage);
+  CHECK(status.code() == StatusCode::kIOError);
+  CHECK(status.message().find(blocker) != std::string::npos);
+  CHECK(status.message().find("Not a directory") != std::string::npos);
+}
+
+TEST_CASE("threads delivering different messages each land once") {
+  TempDir root;
+  MaildirWriter writer(root.path());
+  constexpr int kThreads = 4;
+  constexpr int kMessagesPerThread = 25;
+  std::vector<std::thread> threads;
+  std::vector<int> failures(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&writer, &failures, t] {
+      for (int i = 0; i < kMessagesPerThread; ++i) {
+        std::string id = "<m" + std::to_string(t) + "." + std::to_string(i) + "@acme.test>";
+        if (!writer.deliver("bob@acme.test", id, "body " + id + "\n").isOk()) ++failures[t];
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int failure_count : failures) CHECK(failure_count == 0);
+  std::string mailbox = root.path() + "/bob@acme.test";
+  CHECK(namesIn(mailbox + "/new").size() == kThreads * kMessagesPerThread);
+  CHECK(namesIn(mailbox + "/tmp").empty());
+  std::string id = "<m2.7@acme.test>";
+  CHECK(readFile(mailbox + "/new/" + MaildirWriter::fileNameFor(id)) == "body " + id + "\n");
+}
