@@ -25,9 +25,9 @@ constexpr std::string_view kDeliveryKeys[] = {"maildir", "smtp"};
 constexpr std::string_view kMaildirKeys[] = {"dir"};
 constexpr std::string_view kSmtpKeys[] = {"host",     "port",          "starttls",
                                           "username", "password_file", "timeout"};
-constexpr std::string_view kMailboxKeys[] = {
-    "address",      "name",         "owner",  "transport",         "daily_limit",
-    "hourly_limit", "min_interval", "jitter", "domain_daily_limit"};
+constexpr std::string_view kMailboxKeys[] = {"address",      "name",        "owner",
+                                             "transport",    "daily_limit", "hourly_limit",
+                                             "min_interval", "jitter",      "domain_daily_limit"};
 
 constexpr std::int64_t kWorkersMax = 256;
 constexpr DurationMs kTickMin = 1;
@@ -39,7 +39,7 @@ constexpr DurationMs kMailboxDelayMax = kDayMs;  // min_interval and jitter
 constexpr std::int64_t kSendLimitMax = 1'000'000'000;
 constexpr std::int64_t kPortMax = 65535;
 constexpr std::size_t kAdminsMax = 100;
-constexpr std::size_t kAddressBytesMax = 254;    // RFC 5321 path limit, less the brackets
+constexpr std::size_t kAddressBytesMax = 254;     // RFC 5321 path limit, less the brackets
 constexpr std::size_t kSocketPathBytesMax = 107;  // sockaddr_un.sun_path is 108 with the NUL
 
 DaemonConfig defaultDaemonConfig(ConfigDefaults defaults) {
@@ -76,8 +76,8 @@ std::string addressProblem(std::string_view address) {
   }
   for (char c : address) {
     unsigned char byte = static_cast<unsigned char>(c);
-    if (byte <= ' ' || byte == 0x7f || std::string_view("/\\<>,;:\"()[]").find(c) !=
-                                           std::string_view::npos) {
+    if (byte <= ' ' || byte == 0x7f ||
+        std::string_view("/\\<>,;:\"()[]").find(c) != std::string_view::npos) {
       return "must not contain spaces, control characters or any of / \\ < > , ; : \" ( ) [ ]";
     }
   }
@@ -102,7 +102,8 @@ void readSmtp(YamlReader& reader, const YamlEntry& entry, SmtpSettings& smtp) {
   const std::string label = "delivery.smtp";
   for (const YamlEntry& field : reader.entries(entry.value, kSmtpKeys, label)) {
     if (field.key == "host") smtp.host = reader.nonEmptyText(field, label);
-    if (field.key == "port") smtp.port = static_cast<int>(reader.integer(field, label, 1, kPortMax));
+    if (field.key == "port")
+      smtp.port = static_cast<int>(reader.integer(field, label, 1, kPortMax));
     if (field.key == "username") smtp.username = reader.text(field, label);
     if (field.key == "password_file") smtp.password_file = reader.text(field, label);
     if (field.key == "timeout") {
@@ -159,8 +160,8 @@ Mailbox readMailbox(YamlReader& reader, const YAML::Node& node, std::size_t inde
                     const std::vector<Mailbox>& earlier) {
   Mailbox mailbox;
   std::string address = peekScalar(node, "address");
-  std::string label = address.empty() ? "mailbox " + std::to_string(index + 1)
-                                      : "mailbox '" + address + "'";
+  std::string label =
+      address.empty() ? "mailbox " + std::to_string(index + 1) : "mailbox '" + address + "'";
   if (node.IsNull()) reader.fail(node, label + ": expected a map, got nothing");
   std::vector<YamlEntry> entries = reader.entries(node, kMailboxKeys, label);
   for (const YamlEntry& field : entries) {
@@ -202,7 +203,8 @@ void readDaemonField(YamlReader& reader, const YamlEntry& field, DaemonConfig& d
   if (key == "state_dir") daemon.state_dir = reader.nonEmptyText(field, "");
   if (key == "control_socket") readControlSocket(reader, field, daemon);
   if (key == "socket_group") daemon.socket_group = reader.text(field, "");
-  if (key == "workers") daemon.workers = static_cast<int>(reader.integer(field, "", 1, kWorkersMax));
+  if (key == "workers")
+    daemon.workers = static_cast<int>(reader.integer(field, "", 1, kWorkersMax));
   if (key == "tick") daemon.tick_ms = reader.duration(field, "", kTickMin, kTickMax);
   if (key == "ooo_default_pause") {
     daemon.ooo_default_pause_ms = reader.duration(field, "", 0, kOooPauseMax);

@@ -48,13 +48,13 @@ struct SmtpSettings {
 struct DaemonConfig {
   std::string state_dir;
   std::string control_socket;
-  std::string socket_group;          // empty: the daemon's own group
+  std::string socket_group;  // empty: the daemon's own group
   std::vector<std::string> admins = {"root"};
-  std::string metrics_listen;        // empty: disabled
+  std::string metrics_listen;  // empty: disabled
   int workers = 4;
   DurationMs tick_ms = 100;
   DurationMs ooo_default_pause_ms = 7 * kDayMs;
-  std::string maildir_dir;           // delivery.maildir.dir
+  std::string maildir_dir;  // delivery.maildir.dir
   SmtpSettings smtp;
   std::vector<Mailbox> mailboxes;
 };
@@ -72,7 +72,7 @@ struct Config {
   std::string config_dir;   // its directory; schedules.yaml and sequences/ are found here
   DaemonConfig daemon;
   std::map<std::string, Schedule> schedules;
-  std::map<std::string, Sequence> sequences;  // by id
+  std::map<std::string, Sequence> sequences;               // by id
   std::map<std::string, std::vector<Workflow>> workflows;  // by sequence id; only non-empty
 
   // The mailbox with this address (compared ignoring ASCII case), or nullptr.

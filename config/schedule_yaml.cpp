@@ -152,11 +152,11 @@ void storeWindows(YamlReader& reader, const std::string& label, WeekWindows& wee
       if (i > 0 && windows[i].window.start_minute < windows[i - 1].window.end_minute) {
         const LocalWindow& earlier = windows[i - 1].window;
         const LocalWindow& later = windows[i].window;
-        reader.fail(windows[i].node,
-                    label + ": windows overlap on " + std::string(kDayNames[day]) + " (" +
-                        formatClock(earlier.start_minute) + "-" + formatClock(earlier.end_minute) +
-                        " and " + formatClock(later.start_minute) + "-" +
-                        formatClock(later.end_minute) + ")");
+        reader.fail(windows[i].node, label + ": windows overlap on " + std::string(kDayNames[day]) +
+                                         " (" + formatClock(earlier.start_minute) + "-" +
+                                         formatClock(earlier.end_minute) + " and " +
+                                         formatClock(later.start_minute) + "-" +
+                                         formatClock(later.end_minute) + ")");
         return;
       }
       schedule.windows[day].push_back(windows[i].window);

@@ -56,8 +56,7 @@ std::string readTemplate(YamlReader& reader, const YamlEntry& entry, const std::
   std::string text = reader.text(entry, label);
   if (reader.failed()) return text;
   if (text.size() > kTemplateBytesMax) {
-    reader.failValue(entry, label,
-                     "longer than " + std::to_string(kTemplateBytesMax) + " bytes");
+    reader.failValue(entry, label, "longer than " + std::to_string(kTemplateBytesMax) + " bytes");
     return text;
   }
   std::string problem = checkTemplateSyntax(text);
@@ -131,9 +130,9 @@ void readWait(YamlReader& reader, const YamlEntry& entry, const std::string& lab
   }
   DurationMs limit = step.wait_business_days ? kStepWaitDaysMax : kStepWaitDaysMax * kDayMs;
   if (step.wait_ms > limit) {
-    reader.failValue(entry, label,
-                     "wait '" + text + "' is longer than " + std::to_string(kStepWaitDaysMax) +
-                         " days");
+    reader.failValue(
+        entry, label,
+        "wait '" + text + "' is longer than " + std::to_string(kStepWaitDaysMax) + " days");
   }
 }
 
@@ -277,8 +276,8 @@ std::vector<std::string> readMailboxRefs(YamlReader& reader, const YamlEntry& en
   for (const YamlText& item : reader.texts(entry, "", kSequenceMailboxesMax)) {
     const Mailbox* mailbox = config.findMailbox(item.text);
     if (mailbox == nullptr) {
-      reader.fail(item.node, "mailboxes: '" + item.text + "' is not a mailbox in " +
-                                 config.config_path);
+      reader.fail(item.node,
+                  "mailboxes: '" + item.text + "' is not a mailbox in " + config.config_path);
       return addresses;
     }
     if (std::find(addresses.begin(), addresses.end(), mailbox->address) != addresses.end()) {
@@ -339,9 +338,9 @@ void checkSequenceId(YamlReader& reader, const YamlEntry& entry, const std::stri
                      Sequence& sequence) {
   sequence.id = readId(reader, entry, "");
   if (!reader.failed() && sequence.id != expected_id) {
-    reader.failValue(entry, "",
-                     "'" + sequence.id + "' does not match the file name (expected id '" +
-                         expected_id + "')");
+    reader.failValue(
+        entry, "",
+        "'" + sequence.id + "' does not match the file name (expected id '" + expected_id + "')");
   }
 }
 

@@ -185,8 +185,8 @@ std::vector<YamlEntry> YamlReader::entries(const YAML::Node& map,
     for (std::string_view name : allowed) known = known || name == key;
     std::string where = label.empty() ? "" : " in " + label;
     if (!known) {
-      fail(it->first, "unknown key '" + key + "'" + where + " (expected one of " +
-                          joined(allowed) + ")");
+      fail(it->first,
+           "unknown key '" + key + "'" + where + " (expected one of " + joined(allowed) + ")");
       return {};
     }
     if (const YamlEntry* earlier = findEntry(result, key)) {
@@ -244,8 +244,8 @@ std::vector<YamlText> YamlReader::texts(const YamlEntry& entry, const std::strin
   return result;
 }
 
-std::int64_t YamlReader::integer(const YamlEntry& entry, const std::string& label,
-                                 std::int64_t min, std::int64_t max) {
+std::int64_t YamlReader::integer(const YamlEntry& entry, const std::string& label, std::int64_t min,
+                                 std::int64_t max) {
   if (failed()) return min;
   std::int64_t value = 0;
   if (!entry.value.IsScalar() || !parseInt64(entry.value.Scalar(), value) || value < min ||

@@ -289,14 +289,17 @@ DispatchReply Runtime::reload() {
 
 void Runtime::commitAndFlush() {
   WriteBatch batch = engine_->takeBatch();
-  if (virtual_clock_) batch.clock_ms = now();
+  if (virtual_clock_ && now() != committed_clock_ms_) batch.clock_ms = now();
   if (!batch.empty()) {
-    Status committed = store_->commit(batch);
-    if (!committed.isOk()) {
-      // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
-      // committed state authoritative; systemd restarts us and the store is replayed.
-      logError("store commit failed, exiting: " + committed.message());
-      std::_Exit(1);
+    for (const WriteBatch& part : splitBatch(std::move(batch), kStoreBatchRecordsMax)) {
+      Status committed = store_->commit(part);
+      if (!committed.isOk()) {
+        // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
+        // committed state authoritative; systemd restarts us and the store is replayed.
+        logError("store commit failed, exiting: " + committed.message());
+        std::_Exit(1);
+      }
+      if (part.clock_ms) committed_clock_ms_ = *part.clock_ms;
     }
   }
   for (PendingReply& reply : replies_) reply.send(std::move(reply.frame));

@@ -55,12 +55,23 @@ struct WriteBatch {
   std::vector<SequenceState> sequences;
   std::optional<TimeMs> clock_ms;
 
+  std::size_t recordCount() const {
+    return contacts.size() + enrollments.size() + progress.size() + sequences.size() +
+           (clock_ms ? 1 : 0);
+  }
   bool empty() const {
     return contacts.empty() && enrollments.empty() && progress.empty() && sequences.empty() &&
            !clock_ms.has_value();
   }
   void clear() { *this = WriteBatch(); }
 };
+
+// Splits a batch into batches of at most records_max records each, keeping every list's
+// order and putting contacts and sequences before the enrollments that name them, and the
+// clock in the last one. A restart after a crash between two of them sees a prefix, which
+// replays consistently: each snapshot carries the log position it includes.
+// REQUIRES: records_max > 0.
+std::vector<WriteBatch> splitBatch(WriteBatch batch, std::size_t records_max);
 
 // Everything a restart needs, as read back from the store.
 struct LoadedState {

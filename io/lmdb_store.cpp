@@ -78,9 +78,7 @@ Status decodeLike(const ProgressRecord& record, std::string_view value, Progress
   return decodeProgress(record.seq, value, out);
 }
 bool same(const Contact& left, const Contact& right) { return sameContact(left, right); }
-bool same(const Enrollment& left, const Enrollment& right) {
-  return sameEnrollment(left, right);
-}
+bool same(const Enrollment& left, const Enrollment& right) { return sameEnrollment(left, right); }
 bool same(const ProgressRecord& left, const ProgressRecord& right) {
   return sameProgress(left, right);
 }
@@ -266,8 +264,9 @@ Status LmdbStore::openDatabases() {
   int rc = txn.begin(env_, 0);
   if (rc != 0) return mdbError("begin write txn", rc);
   const std::pair<const char*, MDB_dbi*> databases[] = {
-      {"contacts", &contacts_},   {"enrollments", &enrollments_}, {"progress", &progress_},
-      {"sequences", &sequences_}, {"meta", &meta_},
+      {"contacts", &contacts_}, {"enrollments", &enrollments_},
+      {"progress", &progress_}, {"sequences", &sequences_},
+      {"meta", &meta_},
   };
   for (const auto& [name, dbi] : databases) {
     if ((rc = mdb_dbi_open(txn.get(), name, MDB_CREATE, dbi)) != 0) {
@@ -460,8 +459,9 @@ Status LmdbStore::forEach(MDB_txn* txn, MDB_dbi dbi, const char* db, Visit visit
   for (rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) {
     if (++entries > entries_max) {
-      return corrupt(db, view(key), "more entries than the " + std::to_string(entries_max) +
-                                        " the database counts");
+      return corrupt(
+          db, view(key),
+          "more entries than the " + std::to_string(entries_max) + " the database counts");
     }
     Status status = visit(view(key), view(value));
     if (!status.isOk()) return status;

@@ -86,15 +86,15 @@ class Reader {
   bool count(const char* field, std::size_t count_max, std::uint32_t& value) {
     if (!u32(field, value)) return false;
     if (value > count_max) {
-      return fail(field, "count " + std::to_string(value) + " exceeds " +
-                             std::to_string(count_max));
+      return fail(field,
+                  "count " + std::to_string(value) + " exceeds " + std::to_string(count_max));
     }
     return true;
   }
   bool fail(const char* field, const std::string& reason) {
     if (error_.empty()) {
-      error_ = std::string(field) + ": " + reason + " at byte " + std::to_string(offset_) +
-               " of " + std::to_string(bytes_.size());
+      error_ = std::string(field) + ": " + reason + " at byte " + std::to_string(offset_) + " of " +
+               std::to_string(bytes_.size());
     }
     offset_ = bytes_.size();
     return false;
@@ -333,8 +333,7 @@ bool sameEnrollment(const Enrollment& left, const Enrollment& right) {
          left.paused_reason == right.paused_reason && left.resume_at_ms == right.resume_at_ms &&
          left.finish_reason == right.finish_reason &&
          left.not_sent_reason == right.not_sent_reason && left.mailboxes == right.mailboxes &&
-         left.last_mailbox == right.last_mailbox &&
-         left.last_message_id == right.last_message_id &&
+         left.last_mailbox == right.last_mailbox && left.last_message_id == right.last_message_id &&
          left.progress_seq == right.progress_seq;
 }
 

@@ -1,14 +1,19 @@
 // Proves loadConfig reads seqd.yaml, schedules.yaml and sequences/*.yaml into every field as
 // SPEC §2.1-2.3 write them, and rejects each kind of bad config with "file:line:col: what".
+#include "config/config.hpp"
+
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <regex>
 #include <string>
 
-#include "config/config.hpp"
 #include "config/sequence_yaml.hpp"
 
 using namespace seqd;
@@ -404,7 +409,8 @@ TEST_CASE("more than one YAML document in a file is an error") {
 
 TEST_CASE("an alias bomb fails fast with a message instead of expanding") {
   ConfigDir dir;
-  std::string bomb = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  std::string bomb =
+      "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
   std::string previous = "a";
   for (char name = 'b'; name <= 'i'; ++name) {
     bomb += std::string(1, name) + ": &" + name + " [";
@@ -456,8 +462,9 @@ TEST_CASE("seqd.yaml values are range-checked") {
   ConfigDir dir;
   const std::string file = dir.path("seqd.yaml");
   dir.write("seqd.yaml", "tick: 100\n");
-  CHECK(dir.error() == file + ":1:7: tick: bad duration '100': unknown unit '' "
-                              "(expected ms, s, m, h or d)");
+  CHECK(dir.error() == file +
+                           ":1:7: tick: bad duration '100': unknown unit '' "
+                           "(expected ms, s, m, h or d)");
   dir.write("seqd.yaml", "tick: 2h\n");
   CHECK(dir.error() == file + ":1:7: tick: must be from 1ms to 1h, got '2h'");
   dir.write("seqd.yaml", "tick: 0ms\n");
@@ -478,11 +485,13 @@ TEST_CASE("seqd.yaml values are range-checked") {
   CHECK(dir.error() ==
         file + ":1:29: delivery.smtp: starttls: expected off, optional or required, got 'maybe'");
   dir.write("seqd.yaml", "metrics_listen: localhost\n");
-  CHECK(dir.error() == file + ":1:17: metrics_listen: expected host:port such as "
-                              "127.0.0.1:9464, got 'localhost'");
+  CHECK(dir.error() == file +
+                           ":1:17: metrics_listen: expected host:port such as "
+                           "127.0.0.1:9464, got 'localhost'");
   dir.write("seqd.yaml", "control_socket: /" + std::string(120, 's') + "\n");
-  CHECK(dir.error() == file + ":1:17: control_socket: the path is 121 bytes; a Unix socket "
-                              "path must be at most 107");
+  CHECK(dir.error() == file +
+                           ":1:17: control_socket: the path is 121 bytes; a Unix socket "
+                           "path must be at most 107");
   dir.write("seqd.yaml", "state_dir:\n");
   CHECK(dir.error() == file + ":1:1: state_dir: must not be empty");
 }
@@ -491,20 +500,24 @@ TEST_CASE("mailboxes: transport, limits and addresses are checked") {
   ConfigDir dir;
   const std::string file = dir.path("seqd.yaml");
   dir.write("seqd.yaml", "mailboxes:\n  - address: a@x.test\n    transport: sendmail\n");
-  CHECK(dir.error() == file + ":3:16: mailbox 'a@x.test': transport: expected maildir, smtp or "
-                              "discard, got 'sendmail'");
+  CHECK(dir.error() == file +
+                           ":3:16: mailbox 'a@x.test': transport: expected maildir, smtp or "
+                           "discard, got 'sendmail'");
   dir.write("seqd.yaml", "mailboxes:\n  - address: a@x.test\n    daily_limit: -5\n");
-  CHECK(dir.error() == file + ":3:18: mailbox 'a@x.test': daily_limit: expected an integer "
-                              "from 0 to 1000000000, got '-5'");
+  CHECK(dir.error() == file +
+                           ":3:18: mailbox 'a@x.test': daily_limit: expected an integer "
+                           "from 0 to 1000000000, got '-5'");
   dir.write("seqd.yaml", "mailboxes:\n  - address: a@x.test\n    hourly_limit: 1.5\n");
   CHECK(dir.error().find(":3:19: mailbox 'a@x.test': hourly_limit: expected an integer") !=
         std::string::npos);
   dir.write("seqd.yaml", "mailboxes:\n  - address: a@x.test\n    jitter: 2d\n");
-  CHECK(dir.error() == file + ":3:13: mailbox 'a@x.test': jitter: must be from 0s to 1d, "
-                              "got '2d'");
+  CHECK(dir.error() == file +
+                           ":3:13: mailbox 'a@x.test': jitter: must be from 0s to 1d, "
+                           "got '2d'");
   dir.write("seqd.yaml", "mailboxes:\n  - address: alice.acme.test\n");
-  CHECK(dir.error() == file + ":2:14: mailbox 'alice.acme.test': address: 'alice.acme.test' "
-                              "must contain '@'");
+  CHECK(dir.error() == file +
+                           ":2:14: mailbox 'alice.acme.test': address: 'alice.acme.test' "
+                           "must contain '@'");
   dir.write("seqd.yaml", "mailboxes:\n  - address: ../../etc@x.test/new\n");
   CHECK(dir.error().find("must not contain spaces") != std::string::npos);
   dir.write("seqd.yaml",
@@ -526,11 +539,13 @@ TEST_CASE("schedules: days, windows, time zones and holidays are checked") {
   };
   const std::string head = "bh:\n  timezone: America/New_York\n  windows:\n";
   CHECK(scheduleError(head + "    mon-fro: [\"09:00-17:00\"]\n") ==
-        file + ":4:5: schedule 'bh': bad day 'mon-fro' (expected sun, mon, tue, wed, thu, "
-               "fri, sat or a range such as mon-fri)");
+        file +
+            ":4:5: schedule 'bh': bad day 'mon-fro' (expected sun, mon, tue, wed, thu, "
+            "fri, sat or a range such as mon-fri)");
   CHECK(scheduleError(head + "    mon: [\"09:00-17:00\", \"9-17\"]\n") ==
-        file + ":4:26: schedule 'bh': bad window '9-17' (expected HH:MM-HH:MM, e.g. "
-               "09:00-17:00)");
+        file +
+            ":4:26: schedule 'bh': bad window '9-17' (expected HH:MM-HH:MM, e.g. "
+            "09:00-17:00)");
   CHECK(scheduleError(head + "    mon: [\"17:00-09:00\"]\n") ==
         file + ":4:11: schedule 'bh': bad window '17:00-09:00': the start must be before the end");
   CHECK(scheduleError(head + "    mon: [\"24:00-24:00\"]\n") ==
@@ -541,16 +556,19 @@ TEST_CASE("schedules: days, windows, time zones and holidays are checked") {
         file + ":5:11: schedule 'bh': windows overlap on wed (09:00-12:00 and 11:00-13:00)");
   CHECK(scheduleError(head + "    mon: []\n") ==
         file + ":3:3: schedule 'bh': windows: no open window on any day");
-  CHECK(scheduleError("bh:\n  timezone: Mars/Olympus_Mons\n  windows: {mon: [\"09:00-17:00\"]}\n") ==
-        file + ":2:13: schedule 'bh': timezone: unknown time zone 'Mars/Olympus_Mons' (expected "
-               "an IANA name such as America/New_York)");
+  CHECK(
+      scheduleError("bh:\n  timezone: Mars/Olympus_Mons\n  windows: {mon: [\"09:00-17:00\"]}\n") ==
+      file +
+          ":2:13: schedule 'bh': timezone: unknown time zone 'Mars/Olympus_Mons' (expected "
+          "an IANA name such as America/New_York)");
   CHECK(scheduleError("bh:\n  windows: {mon: [\"09:00-17:00\"]}\n") ==
         file + ":1:1: schedule 'bh': missing required key 'timezone'");
   CHECK(scheduleError(head + "    mon: [\"09:00-17:00\"]\n  holidays: [2026-02-30]\n") ==
         file + ":5:14: schedule 'bh': bad holiday '2026-02-30' (expected YYYY-MM-DD)");
   CHECK(scheduleError(head + "    mon: [\"09:00-17:00\"]\n  holiday: [2026-12-25]\n") ==
-        file + ":5:3: unknown key 'holiday' in schedule 'bh' (expected one of timezone, "
-               "windows, holidays)");
+        file +
+            ":5:3: unknown key 'holiday' in schedule 'bh' (expected one of timezone, "
+            "windows, holidays)");
   CHECK(scheduleError(head + "    mon: [\"09:00-12:00\", \"12:00-24:00\"]\n") == "loaded");
 }
 
@@ -559,23 +577,26 @@ TEST_CASE("sequence steps: types, waits, subjects, bodies and ids") {
   const std::string file = dir.path("sequences/s1.yaml");
   CHECK(sequenceError(dir, kIntroStep) == "loaded");
   CHECK(sequenceError(dir, "  - id: bump\n    type: autoemail\n") ==
-        file + ":7:11: step 'bump': unknown type 'autoemail' (expected one of auto_email, "
-               "manual_email, call, linkedin, task)");
+        file +
+            ":7:11: step 'bump': unknown type 'autoemail' (expected one of auto_email, "
+            "manual_email, call, linkedin, task)");
   CHECK(sequenceError(dir, kIntroStep + "  - {id: c, type: call, wait: 30s}\n") ==
-        file + ":10:31: step 'c': wait: bad wait '30s' (expected an integer and a unit: m, h, "
-               "d or bd)");
+        file +
+            ":10:31: step 'c': wait: bad wait '30s' (expected an integer and a unit: m, h, "
+            "d or bd)");
   CHECK(sequenceError(dir, kIntroStep + "  - {id: c, type: call, wait: bd}\n")
             .find("bad wait 'bd'") != std::string::npos);
   CHECK(sequenceError(dir, "  - id: intro\n    type: auto_email\n    body: Hello\n") ==
-        file + ":6:5: step 'intro': missing required key 'subject' (only a 'thread: previous' "
-               "step may leave it out)");
+        file +
+            ":6:5: step 'intro': missing required key 'subject' (only a 'thread: previous' "
+            "step may leave it out)");
   CHECK(sequenceError(dir, "  - id: intro\n    type: auto_email\n    subject: Hi\n") ==
         file + ":6:5: step 'intro': missing required key 'body'");
-  CHECK(sequenceError(dir, "  - id: intro\n    type: manual_email\n    subject: \"\"\n"
-                           "    body: Hi\n") ==
+  CHECK(sequenceError(dir,
+                      "  - id: intro\n    type: manual_email\n    subject: \"\"\n"
+                      "    body: Hi\n") ==
         file + ":8:14: step 'intro': subject: must not be empty");
-  CHECK(sequenceError(dir, "  - type: task\n") ==
-        file + ":6:5: step 1: missing required key 'id'");
+  CHECK(sequenceError(dir, "  - type: task\n") == file + ":6:5: step 1: missing required key 'id'");
   CHECK(sequenceError(dir, "  - {id: t, type: task, subject: Hi}\n") ==
         file + ":6:25: step 't': 'subject' is only for email steps (this step's type is task)");
   CHECK(sequenceError(dir, kIntroStep + "  - {id: intro, type: task}\n") ==
@@ -588,8 +609,9 @@ TEST_CASE("sequence steps: types, waits, subjects, bodies and ids") {
 TEST_CASE("thread: previous needs an earlier email step and may leave the subject out") {
   ConfigDir dir;
   const std::string file = dir.path("sequences/s1.yaml");
-  const std::string bump = "  - id: bump\n    type: auto_email\n    thread: previous\n"
-                           "    body: Bumping\n";
+  const std::string bump =
+      "  - id: bump\n    type: auto_email\n    thread: previous\n"
+      "    body: Bumping\n";
   CHECK(sequenceError(dir, kIntroStep + bump) == "loaded");
   CHECK(sequenceError(dir, "  - {id: c, type: call}\n" + bump) ==
         file + ":9:13: step 'bump': 'thread: previous' needs an earlier email step");
@@ -606,8 +628,9 @@ TEST_CASE("variants: positive weights summing to 100 with unique ids") {
         file + ":11:7: step 'intro': variant weights sum to 90, expected 100");
   CHECK(sequenceError(dir, kIntroStep + "    variants:\n      - {id: a, weight: 100}\n"
                                         "      - {id: b, weight: 0}\n") ==
-        file + ":12:25: variant 'b' of step 'intro': weight: expected an integer from 1 to "
-               "100, got '0'");
+        file +
+            ":12:25: variant 'b' of step 'intro': weight: expected an integer from 1 to "
+            "100, got '0'");
   CHECK(sequenceError(dir, kIntroStep + "    variants:\n      - {id: a, weight: 50}\n"
                                         "      - {id: a, weight: 50}\n") ==
         file + ":12:14: variant 'a' of step 'intro': variant id 'a' is used twice");
@@ -615,23 +638,24 @@ TEST_CASE("variants: positive weights summing to 100 with unique ids") {
         file + ":11:9: variant 1 of step 'intro': missing required key 'id'");
   CHECK(sequenceError(dir, kIntroStep + "    variants:\n      - {id: a, weight: 100, "
                                         "subject: \"{{company\"}\n") ==
-        file + ":11:39: variant 'a' of step 'intro': subject: '{{' at offset 0 is not closed by "
-               "'}}'");
+        file +
+            ":11:39: variant 'a' of step 'intro': subject: '{{' at offset 0 is not closed by "
+            "'}}'");
 }
 
 TEST_CASE("templates: every {{ is closed and names a variable") {
   CHECK(checkTemplateSyntax("Hi {{first_name|there}}, from {{ sender }}") == "");
   CHECK(checkTemplateSyntax("no variables at all }}") == "");
-  CHECK(checkTemplateSyntax("Hi {{first_name") ==
-        "'{{' at offset 3 is not closed by '}}'");
+  CHECK(checkTemplateSyntax("Hi {{first_name") == "'{{' at offset 3 is not closed by '}}'");
   CHECK(checkTemplateSyntax("Hi {{}}") == "'{{}}' at offset 3 names no variable");
   CHECK(checkTemplateSyntax("Hi {{ |there}}") == "'{{ |there}}' at offset 3 names no variable");
   CHECK(checkTemplateSyntax("{{a {{b}}") ==
         "'{{' at offset 0 is not closed by '}}' before the next '{{'");
 
   ConfigDir dir;
-  CHECK(sequenceError(dir, "  - id: intro\n    type: auto_email\n    subject: Hi\n"
-                           "    body: \"Hi {{ }} there\"\n") ==
+  CHECK(sequenceError(dir,
+                      "  - id: intro\n    type: auto_email\n    subject: Hi\n"
+                      "    body: \"Hi {{ }} there\"\n") ==
         dir.path("sequences/s1.yaml") +
             ":9:11: step 'intro': body: '{{ }}' at offset 3 names no variable");
 }
@@ -646,34 +670,36 @@ TEST_CASE("sequence references: schedule, mailboxes, id and file name") {
   };
   const std::string steps = "steps:\n" + kIntroStep;
   CHECK(error("id: s2\nowner: alice\nschedule: business-hours\nmailboxes: [alice@acme.test]\n" +
-              steps) ==
-        file + ":1:5: id: 's2' does not match the file name (expected id 's1')");
-  CHECK(error("id: s1\nowner: alice\nschedule: biz-hours\nmailboxes: [alice@acme.test]\n" +
-              steps) ==
-        file + ":3:11: schedule: 'biz-hours' is not a schedule in " + dir.path("schedules.yaml"));
+              steps) == file + ":1:5: id: 's2' does not match the file name (expected id 's1')");
+  CHECK(
+      error("id: s1\nowner: alice\nschedule: biz-hours\nmailboxes: [alice@acme.test]\n" + steps) ==
+      file + ":3:11: schedule: 'biz-hours' is not a schedule in " + dir.path("schedules.yaml"));
   CHECK(error("id: s1\nowner: alice\nschedule: business-hours\n"
-              "mailboxes: [alice@acme.test, carol@acme.test]\n" + steps) ==
-        file + ":4:30: mailboxes: 'carol@acme.test' is not a mailbox in " +
-            dir.path("seqd.yaml"));
+              "mailboxes: [alice@acme.test, carol@acme.test]\n" +
+              steps) ==
+        file + ":4:30: mailboxes: 'carol@acme.test' is not a mailbox in " + dir.path("seqd.yaml"));
   CHECK(error("id: s1\nowner: alice\nschedule: business-hours\n"
-              "mailboxes: [alice@acme.test, ALICE@acme.test]\n" + steps) ==
-        file + ":4:30: mailboxes: 'ALICE@acme.test' is listed twice");
+              "mailboxes: [alice@acme.test, ALICE@acme.test]\n" +
+              steps) == file + ":4:30: mailboxes: 'ALICE@acme.test' is listed twice");
   CHECK(error("id: s1\nowner: alice\nschedule: business-hours\nmailboxes: []\n" + steps) ==
         file + ":4:12: mailboxes: list at least one mailbox");
   CHECK(error("id: s1\nowner: alice\nschedule: business-hours\n" + steps) ==
         file + ":1:1: missing required key 'mailboxes'");
   CHECK(error("id: s1\nowner: alice\nschedule: business-hours\nmailboxes: [alice@acme.test]\n"
-              "timezone: local\n" + steps) ==
-        file + ":5:11: timezone: expected contact or schedule, got 'local'");
+              "timezone: local\n" +
+              steps) == file + ":5:11: timezone: expected contact or schedule, got 'local'");
   CHECK(error("id: s1\nowner: alice\nschedule: business-hours\nmailboxes: [alice@acme.test]\n"
-              "rules: {finish_on: [replied]}\n" + steps) ==
-        file + ":5:21: rules: finish_on: unknown event 'replied' (expected one of reply, "
-               "meeting_booked, unsubscribe)");
+              "rules: {finish_on: [replied]}\n" +
+              steps) ==
+        file +
+            ":5:21: rules: finish_on: unknown event 'replied' (expected one of reply, "
+            "meeting_booked, unsubscribe)");
   CHECK(error("id: s1\nowner: alice\nschedule: business-hours\nmailboxes: [alice@acme.test]\n"
-              "rules: {pause_on_ooo: maybe}\n" + steps) ==
-        file + ":5:23: rules: pause_on_ooo: expected true or false, got 'maybe'");
+              "rules: {pause_on_ooo: maybe}\n" +
+              steps) == file + ":5:23: rules: pause_on_ooo: expected true or false, got 'maybe'");
   CHECK(error("id: s1\nowner: alice\nschedule: business-hours\nmailboxes: [alice@acme.test]\n"
-              "workflows: [{min_score: 101, from_list: x}]\n" + steps) ==
+              "workflows: [{min_score: 101, from_list: x}]\n" +
+              steps) ==
         file + ":5:25: workflow 1: min_score: expected an integer from 0 to 100, got '101'");
   CHECK(error("") == file + ":1:1: the sequence file is empty");
 }
@@ -696,4 +722,39 @@ TEST_CASE("unreadable schedules.yaml or sequence file is an error, not 'none'") 
   REQUIRE_FALSE(loaded.isOk());
   CHECK(loaded.status().code() == StatusCode::kIOError);
   CHECK(loaded.status().message().rfind(dir.path("schedules.yaml") + ": cannot read", 0) == 0);
+}
+
+TEST_CASE("randomly damaged sequence files fail with a positioned message, never a throw") {
+  std::uint64_t seed =
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  if (const char* text = std::getenv("SEQD_SEED")) seed = std::strtoull(text, nullptr, 10);
+  MESSAGE("SEQD_SEED=" << seed);
+  INFO("SEQD_SEED=" << seed);
+  std::mt19937_64 random(seed);
+  constexpr int kRoundsMax = 300;
+  const std::string alphabet = " \n:-[]{}&*!|>'\"#@,?%0123456789abcdXYZ";
+  ConfigDir dir;
+  dir.write("seqd.yaml", kFullSeqd);
+  dir.write("schedules.yaml", kFullSchedules);
+  const std::regex positioned(".*sequences/q4-vp-eng\\.yaml:[0-9]+:[0-9]+: .+");
+  for (int round = 0; round < kRoundsMax; ++round) {
+    std::string text = kFullSequence;
+    int edits = 1 + static_cast<int>(random() % 4);
+    for (int edit = 0; edit < edits; ++edit) {
+      std::size_t at = random() % text.size();
+      char byte = alphabet[random() % alphabet.size()];
+      if (random() % 2 == 0) {
+        text[at] = byte;
+      } else {
+        text.insert(at, 1, byte);
+      }
+    }
+    dir.write("sequences/q4-vp-eng.yaml", text);
+    Result<Config> loaded = Result<Config>(Status::invalidArgument("unset"));
+    CHECK_NOTHROW(loaded = dir.load());
+    if (!loaded.isOk()) {
+      INFO("round " << round << ":\n" << text);
+      CHECK(std::regex_match(loaded.status().message(), positioned));
+    }
+  }
 }

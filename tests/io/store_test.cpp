@@ -1,6 +1,8 @@
 // Proves the LMDB store keeps every field of every record across commits and reopens, commits
 // all or nothing, refuses what it must (a non-increasing progress seq, a second open, a key
 // LMDB cannot hold, a full map) and reports damaged values as Corruption instead of crashing.
+#include "io/store.hpp"
+
 #include <doctest/doctest.h>
 #include <lmdb.h>
 #include <sys/stat.h>
@@ -16,7 +18,6 @@
 #include <vector>
 
 #include "io/record_codec.hpp"
-#include "io/store.hpp"
 
 using namespace seqd;
 
@@ -81,7 +82,8 @@ Contact fullContact(const std::string& key) {
   contact.dnc = true;
   contact.call_opt_out = false;
   contact.email_opt_out = true;
-  contact.extra = {{"city", "Zürich"}, {"empty", ""}, {"emoji", "🚀"}, {"nul", std::string("a\0b", 3)}};
+  contact.extra = {
+      {"city", "Zürich"}, {"empty", ""}, {"emoji", "🚀"}, {"nul", std::string("a\0b", 3)}};
   return contact;
 }
 
@@ -292,8 +294,8 @@ TEST_CASE("progress loads in seq order, enrollments in id order (big-endian keys
   TempDir dir;
   auto store = openOrFail(dir.path());
   // Little-endian keys would sort 256 before 255 and 65536 before 256.
-  const std::vector<std::uint64_t> seqs = {1, 2, 255, 256, 65535, 65536, 1ULL << 32,
-                                           (1ULL << 40) + 1};
+  const std::vector<std::uint64_t> seqs = {1,     2,     255,        256,
+                                           65535, 65536, 1ULL << 32, (1ULL << 40) + 1};
   for (std::uint64_t seq : seqs) {
     WriteBatch batch;
     batch.progress.push_back(progressRecord(seq));
