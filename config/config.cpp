@@ -87,7 +87,7 @@ std::string addressProblem(std::string_view address) {
 // "" when text is host:port (port 0..65535; "[::1]:9464" works), else what is wrong.
 std::string listenProblem(const std::string& text) {
   std::size_t colon = text.rfind(':');
-  std::string bad = "expected host:port such as 127.0.0.1:9464, got '" + text + "'";
+  std::string bad = "expected host:port such as 127.0.0.1:9464, got " + quoteForMessage(text);
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return bad;
   std::string port = text.substr(colon + 1);
   if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) {
@@ -113,8 +113,9 @@ void readSmtp(YamlReader& reader, const YamlEntry& entry, SmtpSettings& smtp) {
       smtp.starttls = reader.nonEmptyText(field, label);
       if (!reader.failed() && smtp.starttls != "off" && smtp.starttls != "optional" &&
           smtp.starttls != "required") {
-        reader.failValue(field, label,
-                         "expected off, optional or required, got '" + smtp.starttls + "'");
+        reader.failValue(
+            field, label,
+            "expected off, optional or required, got " + quoteForMessage(smtp.starttls));
       }
     }
   }
@@ -136,7 +137,8 @@ Transport readTransport(YamlReader& reader, const YamlEntry& entry, const std::s
   if (name == "smtp") return Transport::kSmtp;
   if (name == "discard") return Transport::kDiscard;
   if (!reader.failed()) {
-    reader.failValue(entry, label, "expected maildir, smtp or discard, got '" + name + "'");
+    reader.failValue(entry, label,
+                     "expected maildir, smtp or discard, got " + quoteForMessage(name));
   }
   return Transport::kMaildir;
 }
@@ -147,11 +149,11 @@ void readMailboxAddress(YamlReader& reader, const YamlEntry& entry, const std::s
   if (reader.failed()) return;
   std::string problem = addressProblem(mailbox.address);
   if (!problem.empty()) {
-    return reader.failValue(entry, label, "'" + mailbox.address + "' " + problem);
+    return reader.failValue(entry, label, quoteForMessage(mailbox.address) + " " + problem);
   }
   for (const Mailbox& other : earlier) {
     if (sameAddress(other.address, mailbox.address)) {
-      return reader.failValue(entry, label, "'" + mailbox.address + "' is defined twice");
+      return reader.failValue(entry, label, quoteForMessage(mailbox.address) + " is defined twice");
     }
   }
 }
@@ -160,8 +162,8 @@ Mailbox readMailbox(YamlReader& reader, const YAML::Node& node, std::size_t inde
                     const std::vector<Mailbox>& earlier) {
   Mailbox mailbox;
   std::string address = peekScalar(node, "address");
-  std::string label =
-      address.empty() ? "mailbox " + std::to_string(index + 1) : "mailbox '" + address + "'";
+  std::string label = address.empty() ? "mailbox " + std::to_string(index + 1)
+                                      : "mailbox " + quoteForMessage(address);
   if (node.IsNull()) reader.fail(node, label + ": expected a map, got nothing");
   std::vector<YamlEntry> entries = reader.entries(node, kMailboxKeys, label);
   for (const YamlEntry& field : entries) {

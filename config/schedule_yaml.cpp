@@ -81,13 +81,13 @@ std::string parseWindow(std::string_view text, LocalWindow& window) {
   std::size_t dash = text.find('-');
   if (dash == std::string_view::npos || !parseClock(text.substr(0, dash), window.start_minute) ||
       !parseClock(text.substr(dash + 1), window.end_minute)) {
-    return "bad window '" + std::string(text) + "' (expected HH:MM-HH:MM, e.g. 09:00-17:00)";
+    return "bad window " + quoteForMessage(text) + " (expected HH:MM-HH:MM, e.g. 09:00-17:00)";
   }
   if (window.start_minute >= kMinutesPerDay) {
-    return "bad window '" + std::string(text) + "': 24:00 can only end a window";
+    return "bad window " + quoteForMessage(text) + ": 24:00 can only end a window";
   }
   if (window.start_minute >= window.end_minute) {
-    return "bad window '" + std::string(text) + "': the start must be before the end";
+    return "bad window " + quoteForMessage(text) + ": the start must be before the end";
   }
   return "";
 }
@@ -124,8 +124,8 @@ void readWindowList(YamlReader& reader, const YamlEntry& entry, const std::strin
                     WeekWindows& week) {
   std::vector<int> days = parseDays(entry.key);
   if (days.empty()) {
-    reader.fail(entry.key_node, label + ": bad day '" + entry.key +
-                                    "' (expected sun, mon, tue, wed, thu, fri, sat or a range "
+    reader.fail(entry.key_node, label + ": bad day " + quoteForMessage(entry.key) +
+                                    " (expected sun, mon, tue, wed, thu, fri, sat or a range "
                                     "such as mon-fri)");
     return;
   }
@@ -185,7 +185,8 @@ void readHolidays(YamlReader& reader, const YamlEntry& entry, const std::string&
   for (const YamlText& item : reader.texts(entry, label + ": holidays", kHolidaysMax)) {
     LocalDate date;
     if (!parseDate(item.text, date)) {
-      reader.fail(item.node, label + ": bad holiday '" + item.text + "' (expected YYYY-MM-DD)");
+      reader.fail(item.node,
+                  label + ": bad holiday " + quoteForMessage(item.text) + " (expected YYYY-MM-DD)");
       return;
     }
     schedule.holidays.push_back(date);
@@ -203,7 +204,7 @@ void readHolidays(YamlReader& reader, const YamlEntry& entry, const std::string&
 Schedule readSchedule(YamlReader& reader, const YamlEntry& entry) {
   Schedule schedule;
   schedule.name = entry.key;
-  std::string label = "schedule '" + entry.key + "'";
+  std::string label = "schedule " + quoteForMessage(entry.key);
   if (entry.key.empty()) reader.fail(entry.key_node, "a schedule name must not be empty");
   if (entry.value.IsNull()) reader.fail(entry.key_node, label + ": expected a map, got nothing");
   std::vector<YamlEntry> entries = reader.entries(entry.value, kScheduleKeys, label);
@@ -212,8 +213,8 @@ Schedule readSchedule(YamlReader& reader, const YamlEntry& entry) {
       schedule.timezone = reader.nonEmptyText(field, label);
       if (!reader.failed() && !isKnownTimeZone(schedule.timezone)) {
         reader.failValue(field, label,
-                         "unknown time zone '" + schedule.timezone +
-                             "' (expected an IANA name such as America/New_York)");
+                         "unknown time zone " + quoteForMessage(schedule.timezone) +
+                             " (expected an IANA name such as America/New_York)");
       }
     } else if (field.key == "windows") {
       readWindows(reader, field, label, schedule);

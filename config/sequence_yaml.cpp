@@ -38,14 +38,14 @@ bool isEmailStep(StepType type) {
 std::string itemLabel(const char* kind, const YAML::Node& node, std::size_t index) {
   std::string id = peekScalar(node, "id");
   if (id.empty()) return std::string(kind) + " " + std::to_string(index + 1);
-  return std::string(kind) + " '" + id + "'";
+  return std::string(kind) + " " + quoteForMessage(id);
 }
 
 std::string readId(YamlReader& reader, const YamlEntry& entry, const std::string& label) {
   std::string id = reader.nonEmptyText(entry, label);
   if (!reader.failed() && !isValidId(id)) {
     reader.failValue(entry, label,
-                     "bad id '" + id + "' (use 1 to " + std::to_string(kIdBytesMax) +
+                     "bad id " + quoteForMessage(id) + " (use 1 to " + std::to_string(kIdBytesMax) +
                          " letters, digits, '-' and '_')");
   }
   return id;
@@ -83,8 +83,8 @@ SequenceRules readRules(YamlReader& reader, const YamlEntry& entry) {
       for (const YamlText& event : reader.texts(field, "rules", std::size(kFinishEvents) * 4)) {
         if (std::find(std::begin(kFinishEvents), std::end(kFinishEvents), event.text) ==
             std::end(kFinishEvents)) {
-          reader.fail(event.node, "rules: finish_on: unknown event '" + event.text +
-                                      "' (expected one of reply, meeting_booked, unsubscribe)");
+          reader.fail(event.node, "rules: finish_on: unknown event " + quoteForMessage(event.text) +
+                                      " (expected one of reply, meeting_booked, unsubscribe)");
         } else if (std::find(rules.finish_on.begin(), rules.finish_on.end(), event.text) ==
                    rules.finish_on.end()) {
           rules.finish_on.push_back(event.text);
@@ -103,8 +103,8 @@ StepType readStepType(YamlReader& reader, const YamlEntry& entry, const std::str
     if (name == stepTypeName(type)) return type;
   }
   if (!reader.failed()) {
-    reader.fail(entry, label + ": unknown type '" + name +
-                           "' (expected one of auto_email, manual_email, call, linkedin, task)");
+    reader.fail(entry, label + ": unknown type " + quoteForMessage(name) +
+                           " (expected one of auto_email, manual_email, call, linkedin, task)");
   }
   return StepType::kAutoEmail;
 }
@@ -116,7 +116,8 @@ void readWait(YamlReader& reader, const YamlEntry& entry, const std::string& lab
   std::size_t digits = 0;
   while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
   std::string unit = text.substr(digits);
-  std::string bad = "bad wait '" + text + "' (expected an integer and a unit: m, h, d or bd)";
+  std::string bad =
+      "bad wait " + quoteForMessage(text) + " (expected an integer and a unit: m, h, d or bd)";
   if (digits == 0 || (unit != "m" && unit != "h" && unit != "d" && unit != "bd")) {
     reader.failValue(entry, label, bad);
     return;
@@ -130,9 +131,9 @@ void readWait(YamlReader& reader, const YamlEntry& entry, const std::string& lab
   }
   DurationMs limit = step.wait_business_days ? kStepWaitDaysMax : kStepWaitDaysMax * kDayMs;
   if (step.wait_ms > limit) {
-    reader.failValue(
-        entry, label,
-        "wait '" + text + "' is longer than " + std::to_string(kStepWaitDaysMax) + " days");
+    reader.failValue(entry, label,
+                     "wait " + quoteForMessage(text) + " is longer than " +
+                         std::to_string(kStepWaitDaysMax) + " days");
   }
 }
 
@@ -145,7 +146,8 @@ Variant readVariant(YamlReader& reader, const YAML::Node& node, const std::strin
       variant.id = readId(reader, field, label);
       for (const Variant& other : earlier) {
         if (!reader.failed() && other.id == variant.id) {
-          reader.fail(field, label + ": variant id '" + variant.id + "' is used twice");
+          reader.fail(field,
+                      label + ": variant id " + quoteForMessage(variant.id) + " is used twice");
         }
       }
     } else if (field.key == "weight") {
@@ -231,7 +233,7 @@ Step readStep(YamlReader& reader, const YAML::Node& node, std::size_t index,
       step.id = readId(reader, field, label);
       for (const Step& other : earlier) {
         if (!reader.failed() && other.id == step.id) {
-          reader.fail(field, label + ": step id '" + step.id + "' is used twice");
+          reader.fail(field, label + ": step id " + quoteForMessage(step.id) + " is used twice");
         }
       }
     } else if (field.key == "type") {
@@ -276,12 +278,12 @@ std::vector<std::string> readMailboxRefs(YamlReader& reader, const YamlEntry& en
   for (const YamlText& item : reader.texts(entry, "", kSequenceMailboxesMax)) {
     const Mailbox* mailbox = config.findMailbox(item.text);
     if (mailbox == nullptr) {
-      reader.fail(item.node,
-                  "mailboxes: '" + item.text + "' is not a mailbox in " + config.config_path);
+      reader.fail(item.node, "mailboxes: " + quoteForMessage(item.text) + " is not a mailbox in " +
+                                 config.config_path);
       return addresses;
     }
     if (std::find(addresses.begin(), addresses.end(), mailbox->address) != addresses.end()) {
-      reader.fail(item.node, "mailboxes: '" + item.text + "' is listed twice");
+      reader.fail(item.node, "mailboxes: " + quoteForMessage(item.text) + " is listed twice");
       return addresses;
     }
     addresses.push_back(mailbox->address);
@@ -320,8 +322,8 @@ void readScheduleRef(YamlReader& reader, const YamlEntry& entry, const Config& c
                      const std::string& schedules_path, Sequence& sequence) {
   sequence.schedule = reader.nonEmptyText(entry, "");
   if (!reader.failed() && config.schedules.count(sequence.schedule) == 0) {
-    reader.failValue(entry, "",
-                     "'" + sequence.schedule + "' is not a schedule in " + schedules_path);
+    reader.failValue(
+        entry, "", quoteForMessage(sequence.schedule) + " is not a schedule in " + schedules_path);
   }
 }
 
@@ -329,7 +331,7 @@ void readTimezoneChoice(YamlReader& reader, const YamlEntry& entry, Sequence& se
   std::string choice = reader.nonEmptyText(entry, "");
   if (reader.failed()) return;
   if (choice != "contact" && choice != "schedule") {
-    reader.failValue(entry, "", "expected contact or schedule, got '" + choice + "'");
+    reader.failValue(entry, "", "expected contact or schedule, got " + quoteForMessage(choice));
   }
   sequence.timezone_from_contact = choice == "contact";
 }
@@ -338,9 +340,9 @@ void checkSequenceId(YamlReader& reader, const YamlEntry& entry, const std::stri
                      Sequence& sequence) {
   sequence.id = readId(reader, entry, "");
   if (!reader.failed() && sequence.id != expected_id) {
-    reader.failValue(
-        entry, "",
-        "'" + sequence.id + "' does not match the file name (expected id '" + expected_id + "')");
+    reader.failValue(entry, "",
+                     quoteForMessage(sequence.id) + " does not match the file name (expected id " +
+                         quoteForMessage(expected_id) + ")");
   }
 }
 
@@ -370,7 +372,8 @@ std::string checkTemplateSyntax(std::string_view text) {
     while (!name.empty() && std::isspace(static_cast<unsigned char>(name.back()))) {
       name.remove_suffix(1);
     }
-    if (name.empty()) return "'{{" + std::string(inside) + "}}'" + where + " names no variable";
+    if (name.empty())
+      return quoteForMessage("{{" + std::string(inside) + "}}") + where + " names no variable";
     open = text.find("{{", close + 2);
   }
   return "";

@@ -13,6 +13,7 @@ namespace seqd {
 namespace {
 
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
+constexpr std::size_t kQuotedBytesMax = 60;
 
 Status parseError(const std::string& path, const YAML::Mark& mark, const std::string& what) {
   return Status::invalidArgument(yamlPosition(path, mark) + what);
@@ -124,10 +125,25 @@ Result<YamlFile> loadYamlFile(const std::string& path) {
   return parseYamlText(path, text);
 }
 
+std::string quoteForMessage(std::string_view text) {
+  std::string quoted = "'";
+  for (std::size_t i = 0; i < text.size() && i < kQuotedBytesMax; ++i) {
+    unsigned char byte = static_cast<unsigned char>(text[i]);
+    if (byte == '\n') {
+      quoted += "\\n";
+    } else if (byte < ' ' || byte == 0x7f) {
+      quoted += '?';
+    } else {
+      quoted += text[i];
+    }
+  }
+  return quoted + (text.size() > kQuotedBytesMax ? "...'" : "'");
+}
+
 std::string describeNode(const YAML::Node& node) {
   if (node.IsMap()) return "a map";
   if (node.IsSequence()) return "a list";
-  if (node.IsScalar()) return "'" + node.Scalar() + "'";
+  if (node.IsScalar()) return quoteForMessage(node.Scalar());
   return "nothing";
 }
 
@@ -185,12 +201,12 @@ std::vector<YamlEntry> YamlReader::entries(const YAML::Node& map,
     for (std::string_view name : allowed) known = known || name == key;
     std::string where = label.empty() ? "" : " in " + label;
     if (!known) {
-      fail(it->first,
-           "unknown key '" + key + "'" + where + " (expected one of " + joined(allowed) + ")");
+      fail(it->first, "unknown key " + quoteForMessage(key) + where + " (expected one of " +
+                          joined(allowed) + ")");
       return {};
     }
     if (const YamlEntry* earlier = findEntry(result, key)) {
-      fail(it->first, "duplicate key '" + key + "'" + where + " (first at line " +
+      fail(it->first, "duplicate key " + quoteForMessage(key) + where + " (first at line " +
                           std::to_string(earlier->key_node.Mark().line + 1) + ")");
       return {};
     }
@@ -281,8 +297,8 @@ DurationMs YamlReader::duration(const YamlEntry& entry, const std::string& label
   }
   if (parsed.value() < min || parsed.value() > max) {
     failValue(entry, label,
-              "must be from " + formatDuration(min) + " to " + formatDuration(max) + ", got '" +
-                  entry.value.Scalar() + "'");
+              "must be from " + formatDuration(min) + " to " + formatDuration(max) + ", got " +
+                  quoteForMessage(entry.value.Scalar()));
     return min;
   }
   return parsed.value();

@@ -64,6 +64,10 @@ struct YamlText {
   YAML::Node node;
 };
 
+// Text in single quotes for a one-line message: newlines shown as \n, other control bytes
+// as '?', and cut after a few dozen bytes ("...").
+std::string quoteForMessage(std::string_view text);
+
 // Describes a node's kind for messages: "a map", "a list", "'text'", "nothing".
 std::string describeNode(const YAML::Node& node);
 

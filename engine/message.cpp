@@ -40,9 +40,13 @@ std::string hex16(std::uint64_t value) {
 std::size_t utf8Length(std::string_view text, std::size_t at) {
   auto lead = static_cast<unsigned char>(text[at]);
   std::size_t length = 1;
-  if (lead >= 0xc0 && lead <= 0xdf) length = 2;
-  else if (lead >= 0xe0 && lead <= 0xef) length = 3;
-  else if (lead >= 0xf0 && lead <= 0xf7) length = 4;
+  if (lead >= 0xf0 && lead <= 0xf7) {
+    length = 4;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3;
+  } else if (lead >= 0xc0 && lead <= 0xdf) {
+    length = 2;
+  }
   if (at + length > text.size()) return 1;
   for (std::size_t i = 1; i < length; ++i) {
     auto next = static_cast<unsigned char>(text[at + i]);
@@ -372,9 +376,9 @@ std::string buildMessage(const MessageParts& parts, std::string_view line_ending
   message += line_ending;
   std::string body = quoted_printable ? encodeQuotedPrintable(parts.body, line_ending)
                                       : normalizeLineEndings(parts.body, line_ending);
-  bool ends_with_break = body.size() >= line_ending.size() &&
-                         body.compare(body.size() - line_ending.size(), line_ending.size(),
-                                      line_ending) == 0;
+  bool ends_with_break =
+      body.size() >= line_ending.size() &&
+      body.compare(body.size() - line_ending.size(), line_ending.size(), line_ending) == 0;
   if (!body.empty() && !ends_with_break) body += line_ending;
   message += body;
   return message;

@@ -35,9 +35,9 @@ struct MessageParts {
   std::string subject;  // UTF-8; encoded as RFC 2047 when not ASCII
   std::string body;     // UTF-8 text/plain; quoted-printable when needed
   TimeMs date_ms = 0;
-  std::string message_id;   // with angle brackets; empty: makeMessageId() of the parts
-  std::string in_reply_to;  // with angle brackets; empty: not threaded
-  std::string references;   // empty while in_reply_to is set: References = in_reply_to
+  std::string message_id;        // with angle brackets; empty: makeMessageId() of the parts
+  std::string in_reply_to;       // with angle brackets; empty: not threaded
+  std::string references;        // empty while in_reply_to is set: References = in_reply_to
   std::string list_unsubscribe;  // the URI(s), e.g. "<mailto:unsubscribe@acme.test?subject=...>"
   std::string sequence_id;
   std::string step_id;

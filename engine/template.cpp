@@ -113,8 +113,8 @@ RenderResult renderTemplate(std::string_view text, const FieldLookup& lookup) {
       }
     }
     if (rendered.size() > kRenderedBytesMax) {
-      result.error = "template: rendered text is longer than " +
-                     std::to_string(kRenderedBytesMax) + " bytes";
+      result.error =
+          "template: rendered text is longer than " + std::to_string(kRenderedBytesMax) + " bytes";
       return result;
     }
   }

@@ -14,14 +14,16 @@
 //     5   | 3.4 years             | 217.8 years
 //   overflow: one unordered list for anything later (at a 1 ms tick level 5 reaches only
 //   2.18 years, so there the overflow does hold real timers).
+// An entry sits at the lowest level whose lap (64 of its slots) also holds the wheel's
+// current tick, so just past a lap boundary it may sit one level above the table's row.
 //
 // Precision given up: only the tick. A due time is rounded down to its tick (floor(due_ms /
 // tick_ms), epoch-aligned), so an entry comes out of popDue() once the wheel reaches the
 // tick holding its due time: up to tick_ms - 1 ms before due_ms, and within a tick the order
 // is score then id, not due_ms. Nothing is late: entries cascade from higher levels to lower
 // ones exactly when the wheel reaches their slot (unlike Linux's non-cascading wheel, which
-// accepts up to 12.5% lateness), and the overflow is re-examined when the wheel enters a
-// level-5 lap (2^36 ticks) that holds one of its entries.
+// accepts up to 12.5% lateness), and the overflow is re-examined whenever the wheel's time
+// enters a new level-5 lap (2^36 ticks), moving the entries of that lap into the wheel.
 //
 // Ordering: ticks ascending; within a tick score descending (a counting sort into 101
 // buckets), then id ascending as the fixed tie-break. An entry scheduled before the wheel's
@@ -31,15 +33,27 @@
 // tick meanwhile are sorted among themselves and follow that rest. The wheel's current tick
 // is now()'s tick once popDue() has returned everything due, else the tick it stopped in.
 //
-// Memory: entries are keyed by a dense EntryId (the EnrollmentId); each id owns a 24-byte
-// node in one vector (due_ms, 32-bit next/prev links, score, list index), so scheduling
-// never allocates per timer. The vector grows by 1.25x, so <= 30 B per id in the worst case,
-// plus fixed tables (~7 KB) and scratch of 12 B per entry of the largest tick drained at once.
+// Storage: entries are keyed by a dense EntryId (the EnrollmentId); each id owns a 16-byte
+// node in one vector (due_ms, score, which list, where in it). A slot's list is unrolled:
+// a chain of 62-id chunks taken from one pool and linked by 32-bit chunk indexes, the node
+// holding its chunk index and position so that cancel is an O(1) swap with the list's last
+// id. Neither scheduling nor cancelling allocates per timer (the two vectors grow by 1.25x).
+// Why chunks rather than linking every node: a cascade or a drain then reads ids from
+// contiguous memory and loads their nodes independently, where walking per-node links is a
+// chain of dependent cache misses (DESIGN-NOTES: ~228 ns each at scale); see
+// perf/timer_wheel_bench.cpp for the figures.
+//
+// Memory per entry: 16 B node + 4.1 B of chunk, <= 26 B with the vectors' growth headroom
+// (<= 32 B is the target), plus fixed tables (~5 KB), at most one partly filled chunk per
+// list (385 x 256 B) and scratch of 12 B per entry of the largest tick drained at once.
+// The node vector is sized by the largest id ever scheduled, so ids must stay dense.
 //
 // Costs: schedule and cancel are O(1). popDue is O(1) per cascade step (an entry cascades at
 // most 5 times) plus O(n + sum of b log b) per tick of n entries in score buckets of size b.
 // nextDue() is O(6) when the earliest entry is at level 0; at a higher level it reads that
 // slot's cached minimum, rescanning the slot only after the minimum's holder was removed.
+// The overflow list is scanned whole when the wheel enters a new lap (every 217.8 years at
+// 100 ms, every 2.18 years at 1 ms), and to find its minimum again after removals.
 //
 // Thread-safety: none; owned by the engine thread. nextDue() refreshes a cache, so even
 // const calls must not run concurrently.
@@ -113,20 +127,29 @@ class TimerWheel {
   std::optional<std::size_t> levelOf(EntryId id) const;
   // Entries re-inserted one level down so far (cascade steps).
   std::uint64_t cascadeCount() const { return cascade_count_; }
-  // Heap bytes held: the node vector's capacity, scratch and fixed tables.
+  // Bytes held: the node and chunk vectors' capacity, scratch and fixed tables.
   std::size_t memoryBytes() const;
   // Walks every list and checks the invariants above; returns the first violation found, or
   // an empty string. O(ids); for tests.
   std::string validate() const;
 
  private:
-  // One entry. 24 bytes; list == kNoList when the id is not scheduled.
+  static constexpr std::size_t kChunkIdCount = 62;
+
+  // One entry; 16 bytes. list == kNoList when the id is not scheduled; in a wheel slot or the
+  // overflow, ids of chunks_[chunk] holds it at index.
   struct Node {
     TimeMs due_ms = 0;
-    std::uint32_t next = 0;
-    std::uint32_t prev = 0;
+    std::uint32_t chunk = 0;
+    std::uint8_t index = 0;
     std::uint8_t score = 0;
     std::uint16_t list = 0;
+  };
+  // Part of a list, four cache lines. Only a list's head chunk may be partly filled.
+  struct alignas(64) Chunk {
+    std::array<EntryId, kChunkIdCount> ids;
+    std::uint32_t next;  // the next chunk of the list, or of the free list
+    std::uint32_t count;
   };
   // Where to cascade or drain next: a wheel slot, or the overflow (level == kOverflowLevel).
   struct Expiration {
@@ -150,10 +173,14 @@ class TimerWheel {
   TimeMs tickStartMs(std::uint64_t tick) const;
 
   void growTo(EntryId id);
+  std::uint32_t allocateChunk();
   void insert(EntryId id);
   void unlink(EntryId id);
-  void pushFront(std::uint16_t list, EntryId id);
+  void append(std::uint16_t list, EntryId id);
   std::uint32_t detachList(std::uint16_t list);
+  std::uint32_t takeChunk(std::uint32_t chunk, std::array<EntryId, kChunkIdCount>& ids,
+                          std::size_t& count);
+  std::string validateList(std::size_t list, std::size_t& listed) const;
 
   std::optional<Expiration> nextExpiration() const;
   std::uint64_t listMinTick(std::uint16_t list) const;
@@ -171,7 +198,9 @@ class TimerWheel {
   std::uint64_t cascade_count_ = 0;
 
   std::vector<Node> nodes_;
-  // List heads: kListCount wheel slots, then the overflow list.
+  std::vector<Chunk> chunks_;
+  std::uint32_t free_chunk_ = kNil;  // head of the free chunks, linked through next
+  // Head chunk of each list: kListCount wheel slots, then the overflow list.
   std::array<std::uint32_t, kListCount + 1> heads_;
   std::array<std::uint64_t, kLevelCount> occupied_{};
   // Earliest tick per list for levels >= 1 and the overflow; a stale bit means a removal may

@@ -223,8 +223,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (ec == asio::error::eof) {
       // The peer finished sending; answer what it asked, then close.
-      reading_done_ = true;
-      closeIfDone();
+      close();
       return;
     }
     if (ec) {

@@ -11,7 +11,7 @@ constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 struct ParseState {
   CsvTable table;
   bool have_header = false;
-  Status fatal;  // set when the whole parse fails (a bad header)
+  Status fatal;          // set when the whole parse fails (a bad header)
   bool stopped = false;  // too many errors
 
   std::size_t current_line = 0;    // the physical line being fed
@@ -142,8 +142,7 @@ PassEnd runPass(std::string_view text, std::size_t offset, std::size_t line, Par
                                   " bytes (an unclosed quote?)");
     }
   }
-  if (state.fatal.isOk() && !state.stopped &&
-      csv_fini(&parser, onField, onRowEnd, &state) != 0) {
+  if (state.fatal.isOk() && !state.stopped && csv_fini(&parser, onField, onRowEnd, &state) != 0) {
     return failPass(parser, "a quoted field is never closed");
   }
   csv_free(&parser);

@@ -46,7 +46,7 @@ struct CsvError {
 
 struct CsvTable {
   std::vector<std::string> header;
-  std::vector<CsvRow> rows;     // good rows only
+  std::vector<CsvRow> rows;      // good rows only
   std::vector<CsvError> errors;  // bad rows, by line
 };
 

@@ -132,8 +132,7 @@ Status writeAll(int fd, std::string_view bytes, const std::string& path) {
 // Writes and fsyncs a new file (replacing a leftover from an earlier crash); on failure the
 // file is removed.
 Status writeSyncedFile(const std::string& path, std::string_view contents) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                  kFileMode);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, kFileMode);
   if (fd < 0) return systemError("create", path, errno);
   Status status = writeAll(fd, contents, path);
   if (status.isOk() && ::fsync(fd) != 0) status = systemError("fsync", path, errno);

@@ -753,7 +753,7 @@ TEST_CASE("randomly damaged sequence files fail with a positioned message, never
     Result<Config> loaded = Result<Config>(Status::invalidArgument("unset"));
     CHECK_NOTHROW(loaded = dir.load());
     if (!loaded.isOk()) {
-      INFO("round " << round << ":\n" << text);
+      INFO("round " << round << ": " << loaded.status().message() << "\n" << text);
       CHECK(std::regex_match(loaded.status().message(), positioned));
     }
   }

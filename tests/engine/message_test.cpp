@@ -1,5 +1,7 @@
 // Proves built messages carry every SPEC §3 rule 9 header, encode non-ASCII text so it decodes
 // back (RFC 2047 words, quoted-printable), keep lines short, and strip header injection.
+#include "engine/message.hpp"
+
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -12,7 +14,6 @@
 #include <vector>
 
 #include "engine/contact.hpp"
-#include "engine/message.hpp"
 
 using namespace seqd;
 
@@ -156,8 +157,8 @@ MessageParts sampleParts() {
   parts.sequence_id = "q4-vp-eng";
   parts.step_id = "intro";
   parts.contact_key = "bob@example.test";
-  parts.message_id = makeMessageId(parts.sequence_id, parts.step_id, parts.contact_key,
-                                   parts.from_address);
+  parts.message_id =
+      makeMessageId(parts.sequence_id, parts.step_id, parts.contact_key, parts.from_address);
   parts.list_unsubscribe = "<mailto:unsubscribe@acme.test?subject=unsubscribe>";
   return parts;
 }
@@ -170,8 +171,7 @@ std::string hashHex(std::string_view key) {
 
 std::uint64_t testSeed() {
   if (const char* env = std::getenv("SEQD_SEED")) return std::strtoull(env, nullptr, 10);
-  return static_cast<std::uint64_t>(
-      std::chrono::steady_clock::now().time_since_epoch().count());
+  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
 }  // namespace
@@ -362,8 +362,8 @@ TEST_CASE("random text round-trips through quoted-printable with short lines") {
   std::uint64_t seed = testSeed();
   MESSAGE("seed (set SEQD_SEED to replay): " << seed);
   std::mt19937_64 random(seed);
-  const std::vector<std::string> alphabet = {"a", "Z", " ", "\t", "=", "é", "東", "\n", "\r\n",
-                                             ".", "\x01", "\xff", "~"};
+  const std::vector<std::string> alphabet = {"a",  "Z",    " ", "\t",   "=",    "é", "東",
+                                             "\n", "\r\n", ".", "\x01", "\xff", "~"};
   constexpr int kRoundsMax = 300;
   for (int round = 0; round < kRoundsMax; ++round) {
     std::string text;

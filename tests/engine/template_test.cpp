@@ -1,11 +1,11 @@
 // Proves templates substitute fields and fallbacks, refuse to render around a missing
 // variable, and report syntax errors with the offset where they are.
+#include "engine/template.hpp"
+
 #include <doctest/doctest.h>
 
 #include <map>
 #include <string>
-
-#include "engine/template.hpp"
 
 using namespace seqd;
 
@@ -104,8 +104,7 @@ TEST_CASE("templates over the size limit are refused") {
 }
 
 TEST_CASE("non-ASCII text and values pass through byte for byte") {
-  std::map<std::string, std::string, std::less<>> fields{{"first_name", "Zoë"},
-                                                         {"city", "東京"}};
+  std::map<std::string, std::string, std::less<>> fields{{"first_name", "Zoë"}, {"city", "東京"}};
   RenderResult result =
       renderTemplate("Grüße, {{first_name}} — {{city}} {{ort|München}} ✓", lookupIn(fields));
   REQUIRE(result.ok);

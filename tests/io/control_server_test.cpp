@@ -355,17 +355,34 @@ TEST_CASE("several requests on one connection may be outstanding and answered ou
   CHECK(connection.readFrame().at("id").as_int64() == 1);
 }
 
-TEST_CASE("a peer that finishes sending still gets its reply, then the connection closes") {
+TEST_CASE("a peer that finishes sending still gets its late reply, then the connection closes") {
   TempDir dir;
   std::string path = dir.file("control.sock");
-  RunningServer server(path, echoHandler);
+  std::promise<std::pair<json::value, ControlSend>> handed_over;
+  std::atomic<bool> first{true};
+  RunningServer server(path, [&](ControlRequest request, ControlSend send) {
+    if (first.exchange(false)) {
+      handed_over.set_value({request.id, send});
+      return;
+    }
+    echoHandler(std::move(request), std::move(send));
+  });
   REQUIRE(server.start().isOk());
   RawConnection connection(path);
-  REQUIRE(connection.write(toFrame(makeRequest(5, "echo", {{"n", 1}}))));
+  REQUIRE(connection.write(toFrame(makeRequest(5, "slow", {{"n", 1}}))));
   connection.shutdownWrite();
+  std::future<std::pair<json::value, ControlSend>> future = handed_over.get_future();
+  REQUIRE(future.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  auto [id, send] = future.get();
+  // A round trip on another connection lets the server see the first one's end of stream
+  // before the reply is sent.
+  CHECK(callOk(path, "echo", {}).at("ok").as_bool());
+  send(makeProgress(id, {{"step", 1}}));
+  send(makeOkReply(id, "done"));
+  CHECK(connection.readFrame().at("event").as_string() == "progress");
   json::object reply = connection.readFrame();
   CHECK(reply.at("id").as_int64() == 5);
-  CHECK(reply.at("ok").as_bool());
+  CHECK(reply.at("result").as_string() == "done");
   CHECK(connection.readsClosed());
 }
 

@@ -1,5 +1,7 @@
 // Proves the CSV reader keeps good rows with the physical line each starts on, and reports
 // every bad row (wrong width, stray quote, over a limit) by line while reading on.
+#include "io/csv_reader.hpp"
+
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -8,8 +10,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include "io/csv_reader.hpp"
 
 using namespace seqd;
 
@@ -34,7 +34,9 @@ TEST_CASE("header and rows, with the line each row starts on") {
 }
 
 TEST_CASE("a UTF-8 BOM is stripped from the first header name") {
-  CsvTable table = parseOk("\xEF\xBB\xBF" "email,name\na@x.test,Zoë\n");
+  CsvTable table = parseOk(
+      "\xEF\xBB\xBF"
+      "email,name\na@x.test,Zoë\n");
   CHECK(table.header[0] == "email");
   REQUIRE(table.rows.size() == 1);
   CHECK(table.rows[0].fields[1] == "Zoë");
@@ -42,11 +44,11 @@ TEST_CASE("a UTF-8 BOM is stripped from the first header name") {
 
 TEST_CASE("quoted commas and quoted newlines; later rows keep their physical line") {
   std::string text =
-      "email,note,company\n"                  // 1
-      "a@x.test,\"likes, commas\",Acme\n"     // 2
-      "b@x.test,\"two\nline\nnote\",Beta\n"   // 3-5
+      "email,note,company\n"                 // 1
+      "a@x.test,\"likes, commas\",Acme\n"    // 2
+      "b@x.test,\"two\nline\nnote\",Beta\n"  // 3-5
       "c@x.test,\"say \"\"hi\"\"\",Gamma\n"  // 6
-      "d@x.test,plain,Delta";                 // 7, no final newline
+      "d@x.test,plain,Delta";                // 7, no final newline
   CsvTable table = parseOk(text);
   REQUIRE(table.rows.size() == 4);
   CHECK(table.rows[0].fields[1] == "likes, commas");
@@ -100,11 +102,11 @@ TEST_CASE("blank lines are skipped but still counted") {
 
 TEST_CASE("a stray quote is an error on its line and parsing resumes on the next") {
   std::string text =
-      "email,name\n"                  // 1
-      "a@x.test,Ada\n"                // 2
-      "b@x.test,Bob \"Bobby\" B\n"    // 3: quote inside an unquoted field
-      "c@x.test,\"Cy\"x\n"            // 4: text after the closing quote
-      "d@x.test,Di\n";                // 5
+      "email,name\n"                // 1
+      "a@x.test,Ada\n"              // 2
+      "b@x.test,Bob \"Bobby\" B\n"  // 3: quote inside an unquoted field
+      "c@x.test,\"Cy\"x\n"          // 4: text after the closing quote
+      "d@x.test,Di\n";              // 5
   CsvTable table = parseOk(text);
   REQUIRE(table.rows.size() == 2);
   CHECK(table.rows[0].line == 2);
@@ -118,10 +120,10 @@ TEST_CASE("a stray quote is an error on its line and parsing resumes on the next
 
 TEST_CASE("a quote never closed costs only its own row") {
   std::string text =
-      "email,name\n"           // 1
-      "a@x.test,\"Ada\n"       // 2: opens a quote nothing closes
-      "b@x.test,Bob\n"         // 3
-      "c@x.test,Cy\n";         // 4
+      "email,name\n"      // 1
+      "a@x.test,\"Ada\n"  // 2: opens a quote nothing closes
+      "b@x.test,Bob\n"    // 3
+      "c@x.test,Cy\n";    // 4
   CsvTable table = parseOk(text);
   REQUIRE(table.errors.size() == 1);
   CHECK(table.errors[0].line == 2);
@@ -145,7 +147,10 @@ TEST_CASE("fields and rows over the limits are errors for that row") {
   std::string wide;
   for (std::size_t i = 0; i <= kCsvFieldsMax; ++i) wide += "f,";
   wide += "f";
-  std::string text = "email,name\n" "a@x.test," + big + "\n" + wide + "\nb@x.test,Bob\n";
+  std::string text =
+      "email,name\n"
+      "a@x.test," +
+      big + "\n" + wide + "\nb@x.test,Bob\n";
   CsvTable table = parseOk(text);
   REQUIRE(table.errors.size() == 2);
   CHECK(table.errors[0].line == 2);

@@ -1,7 +1,8 @@
 // Proves Maildir delivery lands one file in new/ via tmp/, is a no-op for a Message-ID already
 // in new/ or cur/, and refuses addresses that would escape the outbox.
-#include <doctest/doctest.h>
+#include "io/maildir.hpp"
 
+#include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,8 +13,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "io/maildir.hpp"
 
 using namespace seqd;
 namespace fs = std::filesystem;
