@@ -96,9 +96,7 @@ void Runtime::requestReload() {
 void Runtime::stop() {
   if (stopping_.exchange(true)) return;
   sdNotify("STOPPING=1");
-  if (server_) {
-    boost::asio::post(io_, [this] { server_->stop(); });
-  }
+  if (server_) server_->stop();
   wakeup_.notify();
   if (engine_thread_.joinable()) engine_thread_.join();
   io_.stop();

@@ -102,6 +102,35 @@ const json::value& member(const json::object& object, std::string_view name) {
   return value == nullptr ? kNull : *value;
 }
 
+// Display width of UTF-8 text: one column per code point.
+std::size_t displayWidth(const std::string& text) {
+  std::size_t width = 0;
+  for (unsigned char c : text) width += (c & 0xC0) != 0x80;
+  return width;
+}
+
+// Prints rows under headers in columns as wide as their widest cell.
+void printTable(const std::vector<std::string>& headers,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths;
+  for (const std::string& header : headers) widths.push_back(displayWidth(header));
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      widths[i] = std::max(widths[i], displayWidth(row[i]));
+    }
+  }
+  auto printRow = [&](const std::vector<std::string>& cells) {
+    std::string line;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      line += cells[i];
+      if (i + 1 < cells.size()) line += std::string(widths[i] - displayWidth(cells[i]) + 2, ' ');
+    }
+    std::cout << line << "\n";
+  };
+  printRow(headers);
+  for (const auto& row : rows) printRow(row);
+}
+
 // Normalises a CSV header ("First Name", "Email Address") to a contact field name.
 std::string fieldForHeader(const std::string& header) {
   std::string name;
@@ -202,18 +231,18 @@ int Cli::sequences() {
   int code = call("sequences", {}, result);
   if (code != kExitOk) return code;
   if (invocation_.json_output) return printResult(result, kExitOk);
-  std::cout << fmt::format("{:<24} {:<32} {:<12} {:<7} {}\n", "ID", "NAME", "OWNER", "ACTIVE",
-                           "COUNTS");
+  std::vector<std::vector<std::string>> rows;
   for (const json::value& item : member(result, "sequences").as_array()) {
     const json::object& sequence = item.as_object();
     std::string counts;
     for (const auto& count : member(sequence, "counts").as_object()) {
-      counts += std::string(count.key()) + "=" + textOf(count.value()) + " ";
+      counts += (counts.empty() ? "" : " ") + std::string(count.key()) + "=" + textOf(count.value());
     }
-    std::cout << fmt::format("{:<24} {:<32} {:<12} {:<7} {}\n", textOf(member(sequence, "id")),
-                             textOf(member(sequence, "name")), textOf(member(sequence, "owner")),
-                             member(sequence, "active").as_bool() ? "yes" : "no", counts);
+    rows.push_back({textOf(member(sequence, "id")), textOf(member(sequence, "name")),
+                    textOf(member(sequence, "owner")),
+                    member(sequence, "active").as_bool() ? "yes" : "no", counts});
   }
+  printTable({"ID", "NAME", "OWNER", "ACTIVE", "CONTACTS"}, rows);
   return kExitOk;
 }
 
@@ -487,20 +516,18 @@ int Cli::status() {
   int code = call("status", std::move(args), result);
   if (code != kExitOk) return code;
   if (invocation_.json_output) return printResult(result, kExitOk);
-  std::cout << fmt::format("{:<28} {:>5} {:<10} {:<14} {:<21} {:<24} {}\n", "CONTACT", "SCORE",
-                           "STATUS", "STEP", "NEXT_AT", "MAILBOX", "REASON");
+  std::vector<std::vector<std::string>> rows;
   for (const json::value& item : member(result, "contacts").as_array()) {
     const json::object& row = item.as_object();
     std::string reason;
     for (const char* name : {"finish_reason", "not_sent_reason", "paused_reason"}) {
       if (!member(row, name).is_null()) reason = textOf(member(row, name));
     }
-    std::cout << fmt::format("{:<28} {:>5} {:<10} {:<14} {:<21} {:<24} {}\n",
-                             textOf(member(row, "contact")), textOf(member(row, "score")),
-                             textOf(member(row, "status")), textOf(member(row, "step")),
-                             textOf(member(row, "next_at")), textOf(member(row, "mailbox")),
-                             reason);
+    rows.push_back({textOf(member(row, "contact")), textOf(member(row, "score")),
+                    textOf(member(row, "status")), textOf(member(row, "step")),
+                    textOf(member(row, "next_at")), textOf(member(row, "mailbox")), reason});
   }
+  printTable({"CONTACT", "SCORE", "STATUS", "STEP", "NEXT_AT", "MAILBOX", "REASON"}, rows);
   return kExitOk;
 }
 

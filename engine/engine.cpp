@@ -72,7 +72,7 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     by_contact_[enrollment.contact_key].push_back(enrollment.id);
   }
   // Replay the progress log; remember fired emails with no delivery result.
-  std::map<std::pair<EnrollmentId, std::uint32_t>, bool> undelivered;
+  std::map<std::pair<EnrollmentId, std::uint32_t>, const ProgressRecord*> undelivered;
   for (const ProgressRecord& record : state.progress) {
     if (record.enrollment_id >= enrollments_.size()) {
       return Status::corruption("progress record " + std::to_string(record.seq) +
@@ -82,7 +82,7 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     progress_seq_ = std::max(progress_seq_, record.seq);
     auto step_key = std::make_pair(record.enrollment_id, record.step_index);
     if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
-      undelivered[step_key] = true;
+      undelivered[step_key] = &record;
     } else if (record.kind != ProgressKind::kStepFired) {
       undelivered.erase(step_key);
     }
@@ -94,11 +94,10 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
       wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
     }
   }
-  for (const auto& [step_key, pending] : undelivered) {
+  for (const auto& [step_key, fired] : undelivered) {
     std::string reason;
-    const Enrollment& enrollment = enrollments_[step_key.first];
-    std::optional<DeliveryIntent> intent = renderIntent(enrollment, step_key.second,
-                                                        enrollment.last_done_at_ms, reason);
+    std::optional<DeliveryIntent> intent = renderIntent(
+        enrollments_[step_key.first], step_key.second, fired->at_ms, fired->mailbox, reason);
     if (intent) {
       intents_.push_back(std::move(*intent));
       ++in_flight_;
@@ -511,10 +510,10 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
   if (!contact.stage.empty() && contains(sequence.rules.block_stages, contact.stage)) {
     return markNotSent(enrollment, "stage_blocked");
   }
-  (void)step;
   std::string reason;
-  std::optional<DeliveryIntent> intent = renderIntent(enrollment, enrollment.step_index, now_ms,
-                                                      reason);
+  std::optional<DeliveryIntent> intent =
+      renderIntent(enrollment, enrollment.step_index, now_ms,
+                   pickMailbox(enrollment, sequence, step), reason);
   if (!intent) return markNotSent(enrollment, reason);
   ProgressRecord record;
   record.seq = ++progress_seq_;
@@ -565,9 +564,34 @@ std::string Engine::pickMailbox(const Enrollment& enrollment, const Sequence& se
   return set[turn % set.size()];
 }
 
+// Renders a step's subject and body for a contact, honouring its A/B variant.
+bool Engine::renderStepText(const Step& step, const Contact& contact, std::string& subject,
+                            std::string& body, std::string& not_sent_reason) const {
+  const Variant* variant = pickVariant(step, contact.key);
+  const std::string& subject_text =
+      variant != nullptr && !variant->subject.empty() ? variant->subject : step.subject;
+  const std::string& body_text =
+      variant != nullptr && !variant->body.empty() ? variant->body : step.body;
+  FieldLookup lookup = [&contact](std::string_view name) { return contact.field(name); };
+  for (auto [text, out] : {std::pair{&subject_text, &subject}, std::pair{&body_text, &body}}) {
+    RenderResult rendered = renderTemplate(*text, lookup);
+    if (!rendered.ok) {
+      not_sent_reason = rendered.missing_variable.empty()
+                            ? "template_error:" + rendered.error
+                            : "missing_variable:" + rendered.missing_variable;
+      return false;
+    }
+    *out = std::move(rendered.text);
+  }
+  return true;
+}
+
+// Everything about the email is a function of (enrollment, step, time, mailbox), so a
+// redelivery after a restart rebuilds the very same message.
 std::optional<DeliveryIntent> Engine::renderIntent(const Enrollment& enrollment,
                                                    std::uint32_t step_index, TimeMs at_ms,
-                                                   std::string& not_sent_reason) {
+                                                   const std::string& address,
+                                                   std::string& not_sent_reason) const {
   const Sequence* sequence = findSequence(enrollment.sequence_id);
   const Contact* contact = findContact(enrollment.contact_key);
   if (sequence == nullptr || contact == nullptr || step_index >= sequence->steps.size()) {
@@ -575,42 +599,41 @@ std::optional<DeliveryIntent> Engine::renderIntent(const Enrollment& enrollment,
     return std::nullopt;
   }
   const Step& step = sequence->steps[step_index];
-  std::string address = (step_index == enrollment.step_index)
-                            ? pickMailbox(enrollment, *sequence, step)
-                            : enrollment.last_mailbox;
   auto mailbox = std::find_if(settings_.mailboxes.begin(), settings_.mailboxes.end(),
                               [&](const Mailbox& m) { return m.address == address; });
   if (mailbox == settings_.mailboxes.end()) {
     not_sent_reason = "no_mailbox";
     return std::nullopt;
   }
-  const Variant* variant = pickVariant(step, contact->key);
-  const std::string& subject_text =
-      variant != nullptr && !variant->subject.empty() ? variant->subject : step.subject;
-  const std::string& body_text =
-      variant != nullptr && !variant->body.empty() ? variant->body : step.body;
-  FieldLookup lookup = [contact](std::string_view name) { return contact->field(name); };
-  RenderResult subject = renderTemplate(subject_text, lookup);
-  RenderResult body = subject.ok ? renderTemplate(body_text, lookup) : subject;
-  if (!subject.ok || !body.ok) {
-    not_sent_reason = "missing_variable:" + (subject.ok ? body : subject).missing_variable;
+  MessageParts parts;
+  if (!renderStepText(step, *contact, parts.subject, parts.body, not_sent_reason)) {
     return std::nullopt;
   }
-  MessageParts parts;
+  if (step.thread_previous) {
+    const Step* previous = nullptr;
+    for (std::uint32_t i = step_index; i-- > 0;) {
+      if (isEmailStep(sequence->steps[i].type)) {
+        previous = &sequence->steps[i];
+        break;
+      }
+    }
+    if (previous != nullptr) {
+      parts.in_reply_to = makeMessageId(sequence->id, previous->id, contact->key, address);
+      parts.references = parts.in_reply_to;
+      std::string previous_subject, previous_body, ignored;
+      if (parts.subject.empty() &&
+          renderStepText(*previous, *contact, previous_subject, previous_body, ignored)) {
+        parts.subject = "Re: " + previous_subject;
+      }
+    }
+  }
   parts.from_name = mailbox->name;
   parts.from_address = mailbox->address;
-  parts.to_name = contact->first_name.empty() ? std::string()
-                                              : contact->first_name +
-                                                    (contact->last_name.empty() ? "" : " " + contact->last_name);
-  parts.to_address = contact->email;
-  parts.subject = subject.text;
-  parts.body = body.text;
-  if (step.thread_previous && !enrollment.last_message_id.empty() &&
-      step_index == enrollment.step_index) {
-    parts.in_reply_to = enrollment.last_message_id;
-    parts.references = enrollment.last_message_id;
-    if (parts.subject.empty()) parts.subject = "Re: (previous)";
+  if (!contact->first_name.empty()) {
+    parts.to_name = contact->first_name;
+    if (!contact->last_name.empty()) parts.to_name += " " + contact->last_name;
   }
+  parts.to_address = contact->email;
   parts.date_ms = at_ms;
   parts.message_id = makeMessageId(sequence->id, step.id, contact->key, mailbox->address);
   parts.list_unsubscribe = "<mailto:" + mailbox->address + "?subject=unsubscribe>";

@@ -113,9 +113,12 @@ class Engine {
   void saveSnapshot(Enrollment& enrollment);
   std::uint8_t scoreOf(const Enrollment& enrollment) const;
   StatusRow statusRow(const Enrollment& enrollment) const;
+  bool renderStepText(const Step& step, const Contact& contact, std::string& subject,
+                      std::string& body, std::string& not_sent_reason) const;
   std::optional<DeliveryIntent> renderIntent(const Enrollment& enrollment,
                                              std::uint32_t step_index, TimeMs at_ms,
-                                             std::string& not_sent_reason);
+                                             const std::string& address,
+                                             std::string& not_sent_reason) const;
 
   EngineSettings settings_;
   TimerWheel wheel_;

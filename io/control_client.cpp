@@ -38,8 +38,8 @@ int finishInterruptedConnect(int fd) {
 
 bool idMatches(const boost::json::value& id, std::uint64_t expected) {
   if (id.is_uint64()) return id.get_uint64() == expected;
-  if (id.is_int64()) return id.get_int64() >= 0 &&
-                            static_cast<std::uint64_t>(id.get_int64()) == expected;
+  if (id.is_int64())
+    return id.get_int64() >= 0 && static_cast<std::uint64_t>(id.get_int64()) == expected;
   return false;
 }
 
@@ -67,8 +67,7 @@ Result<ControlClient> ControlClient::connect(const std::string& socket_path) {
   if (socket_path.empty()) return Status::invalidArgument("the control socket path is empty");
   if (socket_path.size() > kSocketPathBytesMax) {
     return Status::invalidArgument("the control socket path is longer than " +
-                                   std::to_string(kSocketPathBytesMax) + " bytes: " +
-                                   socket_path);
+                                   std::to_string(kSocketPathBytesMax) + " bytes: " + socket_path);
   }
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::ioError("cannot create a socket: " + errnoText(errno));
@@ -94,8 +93,8 @@ Result<boost::json::object> ControlClient::call(
   std::string frame = toFrame(makeRequest(id, cmd, std::move(args)));
   if (frame.size() - 1 > kFrameBytesMax) {
     return Status::invalidArgument("the " + std::string(cmd) + " request is " +
-                                   std::to_string(frame.size() - 1) + " bytes; a frame is at most " +
-                                   std::to_string(kFrameBytesMax));
+                                   std::to_string(frame.size() - 1) +
+                                   " bytes; a frame is at most " + std::to_string(kFrameBytesMax));
   }
   Status sent = sendAll(frame);
   if (sent.isOk()) return readReply(id, on_progress);

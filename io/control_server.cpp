@@ -1,6 +1,7 @@
 #include "io/control_server.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/socket.h>
@@ -14,7 +15,6 @@
 #include <deque>
 #include <exception>
 #include <filesystem>
-#include <fmt/format.h>
 #include <mutex>
 #include <optional>
 #include <unordered_set>
@@ -81,9 +81,10 @@ Result<gid_t> groupId(const std::string& name) {
     int rc = ::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
     if (rc == ERANGE) continue;
     if (rc == 0 && found != nullptr) return found->gr_gid;
-    if (rc == 0) return Status::invalidArgument(fmt::format("socket_group '{}': no such group", name));
-    return Status::ioError(fmt::format("socket_group '{}': cannot look it up: {}", name,
-                                       errnoText(rc)));
+    if (rc == 0)
+      return Status::invalidArgument(fmt::format("socket_group '{}': no such group", name));
+    return Status::ioError(
+        fmt::format("socket_group '{}': cannot look it up: {}", name, errnoText(rc)));
   }
   return Status::ioError(fmt::format("socket_group '{}': group entry too large", name));
 }
@@ -171,15 +172,16 @@ struct Shared {
   const std::string socket_path;
   const std::string socket_group;
   const ControlHandler handler;
-  Acceptor acceptor;               // used on its strand once accepting has started
-  RetryTimer accept_retry_timer;   // on the acceptor's strand
+  Acceptor acceptor;              // used on its strand once accepting has started
+  RetryTimer accept_retry_timer;  // on the acceptor's strand
 
+  // Everything below is guarded by mutex.
   std::mutex mutex;
-  bool started = false;  // guarded by mutex
-  bool stopped = false;  // guarded by mutex
-  std::unordered_set<std::shared_ptr<Connection>> connections;  // guarded by mutex
+  bool started = false;
+  bool stopped = false;
+  std::unordered_set<std::shared_ptr<Connection>> connections;
   // The socket file this server bound, so stop() removes it and nothing else.
-  std::optional<std::pair<dev_t, ino_t>> bound_file;  // guarded by mutex
+  std::optional<std::pair<dev_t, ino_t>> bound_file;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -216,14 +218,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (ec == asio::error::not_found) {
       // No '\n' within kFrameBytesMax + 1 bytes: the framing is lost, so stop reading.
       reading_done_ = true;
-      queueFrame(makeErrorReply(nullptr, "frame_too_large",
-                                fmt::format("a frame is at most {} bytes; closing the connection",
-                                            kFrameBytesMax)));
+      queueFrame(makeErrorReply(
+          nullptr, "frame_too_large",
+          fmt::format("a frame is at most {} bytes; closing the connection", kFrameBytesMax)));
       return;
     }
     if (ec == asio::error::eof) {
       // The peer finished sending; answer what it asked, then close.
-      close();
+      reading_done_ = true;
+      closeIfDone();
       return;
     }
     if (ec) {
@@ -406,11 +409,10 @@ void onAccepted(const std::shared_ptr<Shared>& shared, boost::system::error_code
 }
 
 void acceptNext(const std::shared_ptr<Shared>& shared) {
-  shared->acceptor.async_accept(
-      asio::make_strand(shared->io),
-      [shared](boost::system::error_code ec, Socket socket) {
-        onAccepted(shared, ec, std::move(socket));
-      });
+  shared->acceptor.async_accept(asio::make_strand(shared->io),
+                                [shared](boost::system::error_code ec, Socket socket) {
+                                  onAccepted(shared, ec, std::move(socket));
+                                });
 }
 
 // Binds the socket file, gives it its mode and group, then listens: nobody can connect
@@ -432,8 +434,8 @@ Status bindAndListen(Shared& shared, std::optional<gid_t> group) {
     return Status::ioError(fmt::format("cannot set mode 0660 on {}: {}", path, errnoText(errno)));
   }
   if (group && ::chown(path.c_str(), static_cast<uid_t>(-1), *group) != 0) {
-    std::string message = fmt::format("cannot give {} to group {}: {}", path,
-                                      shared.socket_group, errnoText(errno));
+    std::string message =
+        fmt::format("cannot give {} to group {}: {}", path, shared.socket_group, errnoText(errno));
     if (errno == EPERM) return Status::permissionDenied(message);
     return Status::ioError(message);
   }
@@ -483,9 +485,9 @@ Status ControlServer::start() {
   }
   if (path.empty()) return Status::invalidArgument("control_socket: the path is empty");
   if (path.size() > kSocketPathBytesMax) {
-    return Status::invalidArgument(fmt::format(
-        "control_socket: {} is {} bytes; a Unix socket path is at most {} bytes", path,
-        path.size(), kSocketPathBytesMax));
+    return Status::invalidArgument(
+        fmt::format("control_socket: {} is {} bytes; a Unix socket path is at most {} bytes", path,
+                    path.size(), kSocketPathBytesMax));
   }
   std::optional<gid_t> group;
   if (!shared->socket_group.empty()) {

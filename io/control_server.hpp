@@ -8,6 +8,8 @@
 // kConnectionsMax connections are served at once; one more is accepted, answered with a single
 // {"id":null,"ok":false,"error":{"code":"busy",...}} frame and closed. A connection whose
 // unsent frames exceed kConnectionWriteBytesMax (the peer stopped reading) is closed.
+// Blank lines are ignored. A peer that shuts down its sending side still gets the replies to
+// the requests it sent; the connection closes once they are written.
 //
 // Socket file: mode 0660, group socket_group when one is given. start() refuses a path where
 // another process listens, replaces a stale socket file left by a crash, never replaces a file

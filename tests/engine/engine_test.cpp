@@ -317,3 +317,52 @@ TEST_CASE("randomized: many contacts over random advances each get every step ex
   CHECK(sent.size() == 2 * next);
   for (const std::string& id : sent) REQUIRE(sent.count(id) == 1);
 }
+
+TEST_CASE("a thread: previous step replies in the first email's thread, same mailbox") {
+  EngineSettings threaded = settings();
+  Sequence& sequence = threaded.sequences["two"];
+  sequence.steps[1].subject.clear();
+  sequence.steps[1].thread_previous = true;
+  sequence.mailboxes = {"alice@acme.test", "bob@other.test"};
+  Mailbox bob;
+  bob.address = "bob@other.test";
+  bob.name = "Bob";
+  threaded.mailboxes.push_back(bob);
+  Engine engine(threaded, kStart);
+  ImportResult imported =
+      engine.upsertContacts({row("a@x.test", "A", 5), row("b@x.test", "B", 4)});
+  REQUIRE(engine.activate("two", kAdmin, kStart).isOk());
+  REQUIRE(engine.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  engine.advanceTo(kStart);
+  std::vector<DeliveryIntent> first = engine.takeIntents();
+  REQUIRE(first.size() == 2);
+  CHECK(first[0].mailbox != first[1].mailbox);  // rotation across the send-from set
+  engine.advanceTo(kStart + kDayMs);
+  std::vector<DeliveryIntent> second = engine.takeIntents();
+  REQUIRE(second.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    CAPTURE(i);
+    CHECK(second[i].mailbox == first[i].mailbox);
+    CHECK(second[i].message.find("In-Reply-To: " + first[i].message_id) != std::string::npos);
+    CHECK(second[i].message.find("Subject: Re: Hello ") != std::string::npos);
+  }
+}
+
+TEST_CASE("an email fired but never delivered is rebuilt identically at restart") {
+  FakeStore store;
+  Engine first(settings(), kStart);
+  ImportResult imported = first.upsertContacts({row("a@x.test", "A", 5)});
+  REQUIRE(first.activate("two", kAdmin, kStart).isOk());
+  REQUIRE(first.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  first.advanceTo(kStart);
+  store.commit(first.takeBatch());
+  std::vector<DeliveryIntent> lost = first.takeIntents();  // crash before delivery
+  REQUIRE(lost.size() == 1);
+  Engine second(settings(), kStart + kHourMs);
+  REQUIRE(second.restore(store.state, kStart + kHourMs).isOk());
+  std::vector<DeliveryIntent> again = second.takeIntents();
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].message == lost[0].message);
+  CHECK(again[0].message_id == lost[0].message_id);
+  CHECK(second.deliveriesInFlight() == 1);
+}

@@ -485,7 +485,7 @@ TEST_CASE("random schedule, cancel and popDue agree with a sorted reference mode
   constexpr std::size_t kOperationCount = 12000;
   for (std::size_t round = 0; round < kRoundCount; ++round) {
     // Few ids crowd each slot less; many fill slots with several chunks.
-    const auto kIdCount = static_cast<EntryId>(std::vector<EntryId>{50, 600, 5000}[round % 3]);
+    const EntryId id_count = std::vector<EntryId>{50, 600, 5000}[round % 3];
     const DurationMs tick_ms = std::vector<DurationMs>{1, 7, 100, 1000}[below(4)];
     const TimeMs start_ms = below(8) == 0 ? -static_cast<TimeMs>(below(kYearMs))
                                           : kStartMs + static_cast<TimeMs>(below(kYearMs));
@@ -495,7 +495,7 @@ TEST_CASE("random schedule, cancel and popDue agree with a sorted reference mode
     for (std::size_t step = 0; step < kOperationCount; ++step) {
       INFO("seed " << seed << " round " << round << " step " << step << " tick " << tick_ms);
       const std::uint64_t kind = below(100);
-      const auto id = static_cast<EntryId>(below(kIdCount));
+      const auto id = static_cast<EntryId>(below(id_count));
       if (kind < 45) {
         // Delays from the past to centuries ahead, often within a few ticks of each other.
         static const std::vector<DurationMs> kSpansMs = {
@@ -534,7 +534,7 @@ TEST_CASE("random schedule, cancel and popDue agree with a sorted reference mode
       if (step % 16 == 0) REQUIRE(wheel.validate() == "");
       REQUIRE(wheel.size() == model.size());
       REQUIRE(text(wheel.nextDue()) == text(model.nextDue()));
-      const auto probe = static_cast<EntryId>(below(kIdCount));
+      const auto probe = static_cast<EntryId>(below(id_count));
       REQUIRE(wheel.isScheduled(probe) == model.isScheduled(probe));
     }
     CHECK(popped > 0);

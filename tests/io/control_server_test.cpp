@@ -2,6 +2,8 @@
 // the caller's credentials, progress and replies come back in order, bad lines are answered
 // without losing the connection, oversized frames and excess connections are refused, and the
 // socket file is created protected, guarded against a second daemon and replaced when stale.
+#include "io/control_server.hpp"
+
 #include <doctest/doctest.h>
 #include <grp.h>
 #include <poll.h>
@@ -28,7 +30,6 @@
 
 #include "io/control_client.hpp"
 #include "io/control_protocol.hpp"
-#include "io/control_server.hpp"
 
 using namespace seqd;
 namespace json = boost::json;
@@ -349,8 +350,8 @@ TEST_CASE("several requests on one connection may be outstanding and answered ou
   });
   REQUIRE(server.start().isOk());
   RawConnection connection(path);
-  REQUIRE(connection.write(toFrame(makeRequest(1, "slow", {})) +
-                           toFrame(makeRequest(2, "fast", {}))));
+  REQUIRE(
+      connection.write(toFrame(makeRequest(1, "slow", {})) + toFrame(makeRequest(2, "fast", {}))));
   CHECK(connection.readFrame().at("id").as_int64() == 2);
   CHECK(connection.readFrame().at("id").as_int64() == 1);
 }
@@ -397,7 +398,8 @@ TEST_CASE("frame size: exactly kFrameBytesMax is served, one byte more is frame_
 
   std::string empty_request = json::serialize(makeRequest(1, "size", {{"pad", ""}}));
   std::size_t pad_bytes = kFrameBytesMax - empty_request.size();
-  std::string largest = json::serialize(makeRequest(1, "size", {{"pad", std::string(pad_bytes, 'a')}}));
+  std::string largest =
+      json::serialize(makeRequest(1, "size", {{"pad", std::string(pad_bytes, 'a')}}));
   REQUIRE(largest.size() == kFrameBytesMax);
 
   SUBCASE("the largest frame is served") {
@@ -411,7 +413,7 @@ TEST_CASE("frame size: exactly kFrameBytesMax is served, one byte more is frame_
     RawConnection connection(path);
     std::string oversized = largest;
     oversized.insert(oversized.size() - 2, "a");  // inside the pad string
-    connection.write(oversized + "\n");  // the server may hang up before taking it all
+    connection.write(oversized + "\n");           // the server may hang up before taking it all
     json::object reply = connection.readFrame();
     CHECK(reply.at("id").is_null());
     CHECK_FALSE(reply.at("ok").as_bool());
@@ -577,6 +579,68 @@ TEST_CASE("connecting where nothing listens is an I/O error naming the path") {
   REQUIRE_FALSE(client.isOk());
   CHECK(client.status().code() == StatusCode::kIOError);
   CHECK(contains(client.status().message(), "cannot connect to " + path));
+}
+
+// A one-connection stand-in for the daemon: reads one request line, then writes `script` one
+// byte per send so the client sees it in pieces, then hangs up.
+class ScriptedDaemon {
+ public:
+  ScriptedDaemon(const std::string& path, std::string script) {
+    listener_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener_ >= 0);
+    sockaddr_un address = addressOf(path);
+    REQUIRE(::bind(listener_, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(listener_, 1) == 0);
+    thread_ = std::thread([this, script = std::move(script)] {
+      int fd = ::accept(listener_, nullptr, nullptr);
+      if (fd < 0) return;
+      char byte = 0;
+      while (::recv(fd, &byte, 1, 0) == 1 && byte != '\n') {
+      }
+      for (char out : script) {
+        if (::send(fd, &out, 1, MSG_NOSIGNAL) != 1) break;
+      }
+      ::close(fd);
+    });
+  }
+  ~ScriptedDaemon() {
+    thread_.join();
+    ::close(listener_);
+  }
+
+ private:
+  int listener_ = -1;
+  std::thread thread_;
+};
+
+TEST_CASE("the client reassembles split frames, skips other ids and reports a hang-up") {
+  TempDir dir;
+  std::string path = dir.file("control.sock");
+  SUBCASE("split frames") {
+    ScriptedDaemon daemon(path,
+                          "{\"id\":1,\"event\":\"progress\",\"n\":1}\n"
+                          "{\"id\":99,\"ok\":true,\"result\":\"not ours\"}\n"
+                          "{\"id\":99,\"event\":\"progress\",\"n\":99}\n"
+                          "{\"id\":1,\"ok\":true,\"result\":7}\n");
+    Result<ControlClient> client = ControlClient::connect(path);
+    REQUIRE(client.isOk());
+    std::vector<std::int64_t> progress;
+    Result<json::object> reply = client.value().call("status", {}, [&](const json::object& event) {
+      progress.push_back(event.at("n").as_int64());
+    });
+    REQUIRE(reply.isOk());
+    CHECK(reply.value().at("result").as_int64() == 7);
+    CHECK(progress == std::vector<std::int64_t>{1});
+  }
+  SUBCASE("a hang-up before the reply") {
+    ScriptedDaemon daemon(path, "{\"id\":1,\"event\":\"progress\"}\n");
+    Result<ControlClient> client = ControlClient::connect(path);
+    REQUIRE(client.isOk());
+    Result<json::object> reply = client.value().call("status", {});
+    REQUIRE_FALSE(reply.isOk());
+    CHECK(reply.status().code() == StatusCode::kIOError);
+    CHECK(reply.status().message() == "daemon closed the connection");
+  }
 }
 
 TEST_CASE("a reply sent after the client disconnected does not crash the server") {
