@@ -59,8 +59,8 @@ std::string readTemplate(YamlReader& reader, const YamlEntry& entry, const std::
     reader.failValue(entry, label, "longer than " + std::to_string(kTemplateBytesMax) + " bytes");
     return text;
   }
-  std::string problem = checkTemplateSyntax(text);
-  if (!problem.empty()) reader.failValue(entry, label, problem);
+  Status syntax = checkTemplate(text);
+  if (!syntax.isOk()) reader.failValue(entry, label, syntax.message());
   return text;
 }
 
@@ -353,30 +353,6 @@ bool isValidId(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
   });
-}
-
-std::string checkTemplateSyntax(std::string_view text) {
-  std::size_t open = text.find("{{");
-  while (open != std::string_view::npos) {
-    std::string where = " at offset " + std::to_string(open);
-    std::size_t close = text.find("}}", open + 2);
-    if (close == std::string_view::npos) return "'{{'" + where + " is not closed by '}}'";
-    std::string_view inside = text.substr(open + 2, close - open - 2);
-    if (inside.find("{{") != std::string_view::npos) {
-      return "'{{'" + where + " is not closed by '}}' before the next '{{'";
-    }
-    std::string_view name = inside.substr(0, inside.find('|'));
-    while (!name.empty() && std::isspace(static_cast<unsigned char>(name.front()))) {
-      name.remove_prefix(1);
-    }
-    while (!name.empty() && std::isspace(static_cast<unsigned char>(name.back()))) {
-      name.remove_suffix(1);
-    }
-    if (name.empty())
-      return quoteForMessage("{{" + std::string(inside) + "}}") + where + " names no variable";
-    open = text.find("{{", close + 2);
-  }
-  return "";
 }
 
 Result<SequenceFile> readSequence(const YamlFile& file, const std::string& expected_id,

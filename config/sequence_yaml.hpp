@@ -38,10 +38,6 @@ struct SequenceFile {
 Result<SequenceFile> readSequence(const YamlFile& file, const std::string& expected_id,
                                   const Config& config, const std::string& schedules_path);
 
-// Basic template syntax: every "{{" is closed by "}}" and names a non-empty variable.
-// Returns "" when fine, else what is wrong and at which byte offset.
-std::string checkTemplateSyntax(std::string_view text);
-
 // True for 1..kIdBytesMax letters, digits, '-' and '_'.
 bool isValidId(std::string_view id);
 

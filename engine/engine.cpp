@@ -1,8 +1,8 @@
 #include "engine/engine.hpp"
 
 #include <algorithm>
-#include <cassert>
 
+#include "engine/assert.hpp"
 #include "engine/message.hpp"
 #include "engine/template.hpp"
 
@@ -376,8 +376,8 @@ void Engine::startEnrollment(Enrollment& enrollment, TimeMs start_ms) {
 
 void Engine::scheduleNextStep(Enrollment& enrollment, TimeMs from_ms) {
   const Sequence* sequence = findSequence(enrollment.sequence_id);
-  assert(sequence != nullptr);
-  assert(enrollment.step_index < sequence->steps.size());
+  SEQD_ASSERT(sequence != nullptr);
+  SEQD_ASSERT(enrollment.step_index < sequence->steps.size());
   const Step& step = sequence->steps[enrollment.step_index];
   DurationMs wait_ms = step.wait_business_days ? step.wait_ms * kDayMs : step.wait_ms;
   enrollment.status = EnrollmentStatus::kScheduled;
@@ -655,7 +655,7 @@ std::optional<DeliveryIntent> Engine::renderIntent(const Enrollment& enrollment,
 // Delivery
 
 void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
-  assert(in_flight_ > 0);
+  SEQD_ASSERT(in_flight_ > 0);
   --in_flight_;
   ProgressRecord record;
   record.seq = ++progress_seq_;

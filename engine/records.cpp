@@ -1,6 +1,6 @@
 #include "engine/records.hpp"
 
-#include <cassert>
+#include "engine/assert.hpp"
 
 namespace seqd {
 namespace {
@@ -17,7 +17,7 @@ void moveInto(std::vector<T>& source, std::vector<T> WriteBatch::*list,
 }  // namespace
 
 std::vector<WriteBatch> splitBatch(WriteBatch batch, std::size_t records_max) {
-  assert(records_max > 0);
+  SEQD_ASSERT(records_max > 0);
   std::vector<WriteBatch> out;
   if (batch.recordCount() <= records_max) {
     out.push_back(std::move(batch));

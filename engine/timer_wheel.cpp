@@ -2,6 +2,8 @@
 // invariants.
 #include "engine/timer_wheel.hpp"
 
+#include "engine/assert.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cstdio>
@@ -10,14 +12,6 @@
 
 namespace seqd {
 namespace {
-
-[[noreturn]] void invariantFailed(const char* expression, const char* file, int line) {
-  std::fprintf(stderr, "%s:%d: timer wheel invariant failed: %s\n", file, line, expression);
-  std::abort();
-}
-
-#define SEQD_WHEEL_CHECK(condition) \
-  ((condition) ? static_cast<void>(0) : invariantFailed(#condition, __FILE__, __LINE__))
 
 constexpr std::uint64_t kSignBit = std::uint64_t{1} << 63;
 // How many ids ahead a walk over a chunk prefetches their nodes.
@@ -37,7 +31,7 @@ static_assert(sizeof(TimerWheel::EntryId) == 4);
 
 TimerWheel::TimerWheel(TimeMs start_ms, DurationMs tick_ms)
     : tick_ms_(tick_ms), now_ms_(start_ms), elapsed_(0) {
-  SEQD_WHEEL_CHECK(tick_ms > 0);
+  SEQD_ASSERT(tick_ms > 0);
   static_assert(sizeof(Node) == 16, "the memory budget counts on 16-byte nodes");
   static_assert(sizeof(Chunk) == 256, "a chunk is four cache lines");
   static_assert(kChunkIdCount <= std::numeric_limits<decltype(Node::index)>::max());
@@ -67,7 +61,7 @@ TimeMs TimerWheel::tickStartMs(std::uint64_t tick) const {
 
 void TimerWheel::growTo(EntryId id) {
   if (id < nodes_.size()) return;
-  SEQD_WHEEL_CHECK(id <= kEntryIdMax);
+  SEQD_ASSERT(id <= kEntryIdMax);
   const std::size_t needed = static_cast<std::size_t>(id) + 1;
   reserveFor(nodes_, needed);
   Node empty;
@@ -81,7 +75,7 @@ std::uint32_t TimerWheel::allocateChunk() {
     free_chunk_ = chunks_[chunk].next;
     return chunk;
   }
-  SEQD_WHEEL_CHECK(chunks_.size() < kNil);
+  SEQD_ASSERT(chunks_.size() < kNil);
   reserveFor(chunks_, chunks_.size() + 1);
   chunks_.emplace_back();
   return static_cast<std::uint32_t>(chunks_.size() - 1);
@@ -124,17 +118,17 @@ void TimerWheel::insert(EntryId id) {
 void TimerWheel::unlink(EntryId id) {
   Node& node = nodes_[id];
   const std::uint16_t list = node.list;
-  SEQD_WHEEL_CHECK(list != kNoList);
+  SEQD_ASSERT(list != kNoList);
   node.list = kNoList;
   if (list == kReadyList) {
     // The id stays in ready_ and is skipped there; only the live count changes.
-    SEQD_WHEEL_CHECK(ready_live_ > 0);
+    SEQD_ASSERT(ready_live_ > 0);
     --ready_live_;
     return;
   }
   const std::uint32_t head = heads_[list];
   Chunk& head_chunk = chunks_[head];
-  SEQD_WHEEL_CHECK(head_chunk.count > 0);
+  SEQD_ASSERT(head_chunk.count > 0);
   const EntryId last = head_chunk.ids[head_chunk.count - 1];
   chunks_[node.chunk].ids[node.index] = last;
   nodes_[last].chunk = node.chunk;
@@ -189,7 +183,7 @@ std::uint64_t TimerWheel::listMinTick(std::uint16_t list) const {
   std::uint64_t min_tick = kTickNone;
   std::size_t steps = 0;
   for (std::uint32_t chunk = heads_[list]; chunk != kNil; chunk = chunks_[chunk].next) {
-    SEQD_WHEEL_CHECK(++steps <= chunks_.size());
+    SEQD_ASSERT(++steps <= chunks_.size());
     const Chunk& walked = chunks_[chunk];
     for (std::size_t index = 0; index < walked.count; ++index) {
       min_tick = std::min(min_tick, tickOf(nodes_[walked.ids[index]].due_ms));
@@ -204,7 +198,7 @@ std::uint64_t TimerWheel::listMinTick(std::uint16_t list) const {
 // Public API
 
 void TimerWheel::schedule(EntryId id, TimeMs due_ms, std::uint8_t score) {
-  SEQD_WHEEL_CHECK(id <= kEntryIdMax);
+  SEQD_ASSERT(id <= kEntryIdMax);
   growTo(id);
   if (nodes_[id].list != kNoList) {
     unlink(id);
@@ -352,9 +346,9 @@ std::optional<TimerWheel::Expiration> TimerWheel::nextExpiration() const {
     const std::size_t shift = level * kSlotBits;
     const std::size_t digit = (elapsed_ >> shift) & (kSlotCount - 1);
     const std::uint64_t ahead = occupied & (~std::uint64_t{0} << digit);
-    SEQD_WHEEL_CHECK(ahead != 0);  // nothing sits behind the wheel's current slot
+    SEQD_ASSERT(ahead != 0);  // nothing sits behind the wheel's current slot
     const auto slot = static_cast<std::size_t>(std::countr_zero(ahead));
-    SEQD_WHEEL_CHECK(level == 0 || slot != digit);  // the current slot was cascaded
+    SEQD_ASSERT(level == 0 || slot != digit);  // the current slot was cascaded
     const std::size_t lap_shift = shift + kSlotBits;
     const std::uint64_t lap_start = (elapsed_ >> lap_shift) << lap_shift;
     return Expiration{level, slot, lap_start | (static_cast<std::uint64_t>(slot) << shift)};
@@ -364,7 +358,7 @@ std::optional<TimerWheel::Expiration> TimerWheel::nextExpiration() const {
 }
 
 void TimerWheel::advanceTo(std::uint64_t tick) {
-  SEQD_WHEEL_CHECK(tick >= elapsed_);
+  SEQD_ASSERT(tick >= elapsed_);
   const bool new_lap = (tick >> kWheelBits) != (elapsed_ >> kWheelBits);
   elapsed_ = tick;
   if (new_lap && heads_[kOverflowList] != kNil) migrateOverflow();
@@ -377,14 +371,14 @@ void TimerWheel::cascadeSlot(std::size_t level, std::size_t slot) {
   std::array<EntryId, kChunkIdCount> ids;
   std::size_t count = 0;
   for (std::size_t steps = 0; chunk != kNil; ++steps) {
-    SEQD_WHEEL_CHECK(steps < chunks_.size());
+    SEQD_ASSERT(steps < chunks_.size());
     chunk = takeChunk(chunk, ids, count);
     for (std::size_t index = 0; index < count; ++index) {
       if (index + kPrefetchDistance < count) {
         __builtin_prefetch(&nodes_[ids[index + kPrefetchDistance]]);
       }
       insert(ids[index]);
-      SEQD_WHEEL_CHECK(nodes_[ids[index]].list < list - slot);  // a lower level
+      SEQD_ASSERT(nodes_[ids[index]].list < list - slot);  // a lower level
     }
     cascade_count_ += count;
   }
@@ -398,12 +392,12 @@ void TimerWheel::migrateOverflow() {
   std::array<EntryId, kChunkIdCount> ids;
   std::size_t count = 0;
   for (std::size_t steps = 0; chunk != kNil; ++steps) {
-    SEQD_WHEEL_CHECK(steps < chunks_.size());
+    SEQD_ASSERT(steps < chunks_.size());
     chunk = takeChunk(chunk, ids, count);
     for (std::size_t index = 0; index < count; ++index) {
       const EntryId id = ids[index];
       const std::uint64_t tick = tickOf(nodes_[id].due_ms);
-      SEQD_WHEEL_CHECK(tick >= elapsed_);
+      SEQD_ASSERT(tick >= elapsed_);
       if (((tick ^ elapsed_) >> kWheelBits) == 0) {
         insert(id);
       } else {
@@ -418,15 +412,15 @@ void TimerWheel::migrateOverflow() {
 // Sorts the level-0 slot of the wheel's current tick into ready_: score descending by a
 // counting sort into 101 buckets, then id ascending within each bucket.
 void TimerWheel::drainSlot(std::size_t slot) {
-  SEQD_WHEEL_CHECK(ready_.empty());
-  SEQD_WHEEL_CHECK(slot == (elapsed_ & (kSlotCount - 1)));
+  SEQD_ASSERT(ready_.empty());
+  SEQD_ASSERT(slot == (elapsed_ & (kSlotCount - 1)));
   std::uint32_t chunk = detachList(static_cast<std::uint16_t>(slot));
   sort_keys_.clear();
   std::array<std::size_t, kScoreMax + 2> bucket_end{};  // bucket b holds score 100 - b
   std::array<EntryId, kChunkIdCount> ids;
   std::size_t count = 0;
   for (std::size_t steps = 0; chunk != kNil; ++steps) {
-    SEQD_WHEEL_CHECK(steps < chunks_.size());
+    SEQD_ASSERT(steps < chunks_.size());
     chunk = takeChunk(chunk, ids, count);
     for (std::size_t index = 0; index < count; ++index) {
       if (index + kPrefetchDistance < count) {
@@ -473,7 +467,7 @@ std::size_t TimerWheel::emitReady(std::vector<Expired>& out, std::size_t count_m
     ++emitted;
   }
   if (ready_pos_ == ready_.size()) {
-    SEQD_WHEEL_CHECK(ready_live_ == 0);
+    SEQD_ASSERT(ready_live_ == 0);
     ready_.clear();
     ready_pos_ = 0;
   }
@@ -506,7 +500,7 @@ std::size_t TimerWheel::popDue(TimeMs now_ms, std::vector<Expired>& out, std::si
     }
     // For the overflow, advanceTo() has moved the entries of the new lap into the wheel.
   }
-  invariantFailed("popDue converges within rounds_max", __FILE__, __LINE__);
+  assertionFailed("popDue converges within rounds_max", __FILE__, __LINE__);
 }
 
 }  // namespace seqd
