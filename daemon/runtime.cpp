@@ -63,9 +63,9 @@ Status Runtime::start() {
           std::to_string(engine_->enrollmentCount()) + " enrollments, " +
           std::to_string(loaded.progress.size()) + " progress records");
 
-  delivery_ = std::make_unique<DeliveryPool>(options_.config.daemon.maildir_dir,
-                                             options_.config.daemon.workers,
-                                             [this] { wakeup_.notify(); });
+  delivery_ =
+      std::make_unique<DeliveryPool>(options_.config.daemon.maildir_dir,
+                                     options_.config.daemon.workers, [this] { wakeup_.notify(); });
   server_ = std::make_unique<ControlServer>(
       io_, options_.config.daemon.control_socket, options_.config.daemon.socket_group,
       [this](ControlRequest request, ControlSend send) {
@@ -173,9 +173,9 @@ void Runtime::handleCommand(PendingCommand& command) {
     reply = dispatchCommand(*engine_, command.request.cmd, command.request.args,
                             callerOf(command.request), now());
   }
-  json::object frame = reply.ok ? makeOkReply(command.request.id, std::move(reply.result))
-                                : makeErrorReply(command.request.id, reply.error_code,
-                                                 reply.error_message);
+  json::object frame =
+      reply.ok ? makeOkReply(command.request.id, std::move(reply.result))
+               : makeErrorReply(command.request.id, reply.error_code, reply.error_message);
   replies_.push_back(PendingReply{std::move(command.send), std::move(frame)});
 }
 
@@ -197,7 +197,8 @@ DispatchReply Runtime::runtimeCommand(const ControlRequest& request, bool& handl
     reply = reload();
   } else if (cmd == "time" || cmd == "time_advance" || cmd == "time_set") {
     if (cmd == "time") {
-      reply.result = json::object{{"now", formatRfc3339(now())}, {"virtual", virtual_clock_ != nullptr}};
+      reply.result =
+          json::object{{"now", formatRfc3339(now())}, {"virtual", virtual_clock_ != nullptr}};
       return reply;
     }
     if (!virtual_clock_) {
@@ -227,9 +228,9 @@ DispatchReply Runtime::runtimeCommand(const ControlRequest& request, bool& handl
 
 DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
   if (target_ms < now()) {
-    return replyFromStatus(Status::invalidArgument(
-        "the clock never moves backwards: " + formatRfc3339(target_ms) + " is before " +
-        formatRfc3339(now())));
+    return replyFromStatus(
+        Status::invalidArgument("the clock never moves backwards: " + formatRfc3339(target_ms) +
+                                " is before " + formatRfc3339(now())));
   }
   for (;;) {
     std::optional<TimeMs> next = engine_->nextDue();
@@ -270,7 +271,8 @@ DispatchReply Runtime::reload() {
   if (!config.isOk()) {
     sdNotify("READY=1");
     logError("reload rejected, the running config stays: " + config.status().message());
-    return replyFromStatus(Status::invalidArgument("reload rejected: " + config.status().message()));
+    return replyFromStatus(
+        Status::invalidArgument("reload rejected: " + config.status().message()));
   }
   options_.config.sequences = config.value().sequences;
   options_.config.schedules = config.value().schedules;
@@ -280,8 +282,7 @@ DispatchReply Runtime::reload() {
   logInfo("reloaded " + options_.config.config_path + ": " +
           std::to_string(options_.config.sequences.size()) + " sequences");
   sdNotify("READY=1");
-  reply.result = json::object{{"reloaded", true},
-                              {"sequences", options_.config.sequences.size()}};
+  reply.result = json::object{{"reloaded", true}, {"sequences", options_.config.sequences.size()}};
   return reply;
 }
 

@@ -14,13 +14,12 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/asio.hpp>
 
 #include "config/config.hpp"
 #include "engine/clock.hpp"
@@ -82,7 +81,7 @@ class Runtime {
   RuntimeOptions options_;
   std::unique_ptr<Clock> clock_;
   VirtualClock* virtual_clock_ = nullptr;  // clock_ when virtual
-  TimeMs committed_clock_ms_ = kNoTime;     // the clock reading last written to the store
+  TimeMs committed_clock_ms_ = kNoTime;    // the clock reading last written to the store
   std::unique_ptr<Store> store_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<DeliveryPool> delivery_;

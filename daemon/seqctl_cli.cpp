@@ -135,15 +135,18 @@ void printTable(const std::vector<std::string>& headers,
 std::string fieldForHeader(const std::string& header) {
   std::string name;
   for (char c : header) {
-    if (c == ' ' || c == '-' || c == '.') name += '_';
-    else if (c >= 'A' && c <= 'Z') name += static_cast<char>(c - 'A' + 'a');
-    else name += c;
+    if (c == ' ' || c == '-' || c == '.')
+      name += '_';
+    else if (c >= 'A' && c <= 'Z')
+      name += static_cast<char>(c - 'A' + 'a');
+    else
+      name += c;
   }
   static const std::map<std::string, std::string> kAliases = {
-      {"email_address", "email"}, {"e_mail", "email"},       {"company_name", "company"},
-      {"time_zone", "timezone"},  {"tz", "timezone"},         {"prospect_score", "score"},
-      {"firstname", "first_name"}, {"lastname", "last_name"}, {"job_title", "title"},
-      {"contact_owner", "owner"}, {"contact_stage", "stage"}, {"do_not_call", "dnc"}};
+      {"email_address", "email"},  {"e_mail", "email"},        {"company_name", "company"},
+      {"time_zone", "timezone"},   {"tz", "timezone"},         {"prospect_score", "score"},
+      {"firstname", "first_name"}, {"lastname", "last_name"},  {"job_title", "title"},
+      {"contact_owner", "owner"},  {"contact_stage", "stage"}, {"do_not_call", "dnc"}};
   auto alias = kAliases.find(name);
   return alias == kAliases.end() ? name : alias->second;
 }
@@ -222,7 +225,8 @@ int Cli::ping() {
   json::object result;
   int code = call("ping", {}, result);
   if (code != kExitOk) return code;
-  if (!invocation_.json_output) std::cout << "pong (seqd " << textOf(member(result, "version")) << ")\n";
+  if (!invocation_.json_output)
+    std::cout << "pong (seqd " << textOf(member(result, "version")) << ")\n";
   return printResult(result, kExitOk);
 }
 
@@ -236,7 +240,8 @@ int Cli::sequences() {
     const json::object& sequence = item.as_object();
     std::string counts;
     for (const auto& count : member(sequence, "counts").as_object()) {
-      counts += (counts.empty() ? "" : " ") + std::string(count.key()) + "=" + textOf(count.value());
+      counts +=
+          (counts.empty() ? "" : " ") + std::string(count.key()) + "=" + textOf(count.value());
     }
     rows.push_back({textOf(member(sequence, "id")), textOf(member(sequence, "name")),
                     textOf(member(sequence, "owner")),
@@ -293,7 +298,8 @@ Result<std::vector<json::object>> Cli::csvBatches(const std::string& path,
   std::map<std::string, std::string> mapping;
   for (const std::string& map : maps) {
     std::size_t equals = map.find('=');
-    if (equals == std::string::npos) throw UsageError{"--map wants COLUMN=field, got '" + map + "'"};
+    if (equals == std::string::npos)
+      throw UsageError{"--map wants COLUMN=field, got '" + map + "'"};
     mapping[map.substr(0, equals)] = map.substr(equals + 1);
   }
   std::vector<std::string> fields;
@@ -331,8 +337,8 @@ Result<std::vector<json::object>> Cli::csvBatches(const std::string& path,
 void printRowErrors(const json::array& errors) {
   for (const json::value& item : errors) {
     const json::object& error = item.as_object();
-    std::cout << "line " << textOf(member(error, "line")) << ": "
-              << textOf(member(error, "reason")) << "\n";
+    std::cout << "line " << textOf(member(error, "line")) << ": " << textOf(member(error, "reason"))
+              << "\n";
   }
 }
 
@@ -343,7 +349,8 @@ void appendAll(json::array& target, const json::value& source) {
 
 std::int64_t countOf(const json::object& object, std::string_view name) {
   const json::value& value = member(object, name);
-  return value.is_int64() ? value.as_int64() : (value.is_uint64() ? static_cast<std::int64_t>(value.as_uint64()) : 0);
+  return value.is_int64() ? value.as_int64()
+                          : (value.is_uint64() ? static_cast<std::int64_t>(value.as_uint64()) : 0);
 }
 
 int Cli::import() {
@@ -351,10 +358,14 @@ int Cli::import() {
   std::vector<std::string> maps;
   for (std::size_t i = 1; i < invocation_.words.size(); ++i) {
     const std::string& current = invocation_.words[i];
-    if (current == "--map") maps.push_back(word(++i, "--map COLUMN=field"));
-    else if (current == "--list") throw UsageError{"--list: lists are not supported yet"};
-    else if (path.empty()) path = current;
-    else throw UsageError{"import: unexpected '" + current + "'"};
+    if (current == "--map")
+      maps.push_back(word(++i, "--map COLUMN=field"));
+    else if (current == "--list")
+      throw UsageError{"--list: lists are not supported yet"};
+    else if (path.empty())
+      path = current;
+    else
+      throw UsageError{"import: unexpected '" + current + "'"};
   }
   if (path.empty()) throw UsageError{"import: missing FILE.csv"};
   json::array errors;
@@ -407,7 +418,8 @@ int Cli::contact() {
     for (std::size_t i = 3; i < invocation_.words.size(); ++i) {
       const std::string& assignment = invocation_.words[i];
       std::size_t equals = assignment.find('=');
-      if (equals == std::string::npos) throw UsageError{"contact set wants field=value, got '" + assignment + "'"};
+      if (equals == std::string::npos)
+        throw UsageError{"contact set wants field=value, got '" + assignment + "'"};
       fields[assignment.substr(0, equals)] = assignment.substr(equals + 1);
     }
     if (fields.empty()) throw UsageError{"contact set: no field=value given"};
@@ -440,19 +452,28 @@ int Cli::add() {
       while (i + 1 < invocation_.words.size() && invocation_.words[i + 1].rfind("--", 0) != 0) {
         contacts.push_back(json::value(invocation_.words[++i]));
       }
-    } else if (current == "--csv") csv_path = word(++i, "--csv FILE");
-    else if (current == "--map") maps.push_back(word(++i, "--map COLUMN=field"));
-    else if (current == "--list") throw UsageError{"--list: lists are not supported yet"};
-    else if (current == "--mailbox") mailboxes.push_back(json::value(word(++i, "--mailbox ADDR")));
+    } else if (current == "--csv")
+      csv_path = word(++i, "--csv FILE");
+    else if (current == "--map")
+      maps.push_back(word(++i, "--map COLUMN=field"));
+    else if (current == "--list")
+      throw UsageError{"--list: lists are not supported yet"};
+    else if (current == "--mailbox")
+      mailboxes.push_back(json::value(word(++i, "--mailbox ADDR")));
     else if (current == "--rotate") {
       for (const std::string& address : splitCommas(word(++i, "--rotate ADDR,..."))) {
         mailboxes.push_back(json::value(address));
       }
-    } else if (current == "--at") base["at"] = word(++i, "--at TIME");
-    else if (current == "--force") base["force"] = true;
-    else if (current == "--skip-validation") base["skip_validation"] = true;
-    else if (current == "--dry-run") base["dry_run"] = true;
-    else throw UsageError{"add: unexpected '" + current + "'"};
+    } else if (current == "--at")
+      base["at"] = word(++i, "--at TIME");
+    else if (current == "--force")
+      base["force"] = true;
+    else if (current == "--skip-validation")
+      base["skip_validation"] = true;
+    else if (current == "--dry-run")
+      base["dry_run"] = true;
+    else
+      throw UsageError{"add: unexpected '" + current + "'"};
   }
   if (contacts.empty() && csv_path.empty()) throw UsageError{"add: give --contact or --csv"};
   if (!mailboxes.empty()) base["mailboxes"] = mailboxes;
@@ -500,17 +521,23 @@ int Cli::status() {
   json::object args{{"sequence", word(1, "sequence id")}};
   for (std::size_t i = 2; i < invocation_.words.size(); ++i) {
     const std::string& current = invocation_.words[i];
-    if (current == "--status") args["status"] = word(++i, "--status S");
-    else if (current == "--paused-reason") args["paused_reason"] = word(++i, "--paused-reason");
-    else if (current == "--resume-scheduled") args["resume_scheduled"] = word(++i, "yes|no");
-    else if (current == "--search") args["search"] = word(++i, "--search TEXT");
+    if (current == "--status")
+      args["status"] = word(++i, "--status S");
+    else if (current == "--paused-reason")
+      args["paused_reason"] = word(++i, "--paused-reason");
+    else if (current == "--resume-scheduled")
+      args["resume_scheduled"] = word(++i, "yes|no");
+    else if (current == "--search")
+      args["search"] = word(++i, "--search TEXT");
     else if (current == "--limit") {
       const std::string& limit = word(++i, "--limit N");
       char* end = nullptr;
       long value = std::strtol(limit.c_str(), &end, 10);
-      if (end == limit.c_str() || *end != '\0' || value < 0) throw UsageError{"--limit wants a number"};
+      if (end == limit.c_str() || *end != '\0' || value < 0)
+        throw UsageError{"--limit wants a number"};
       args["limit"] = value;
-    } else throw UsageError{"status: unexpected '" + current + "'"};
+    } else
+      throw UsageError{"status: unexpected '" + current + "'"};
   }
   json::object result;
   int code = call("status", std::move(args), result);

@@ -22,8 +22,7 @@ void sdNotify(std::string_view state) {
   if (address.sun_path[0] == '@') address.sun_path[0] = '\0';
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
-  socklen_t address_length =
-      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length);
+  socklen_t address_length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length);
   ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
            reinterpret_cast<const sockaddr*>(&address), address_length);
   ::close(fd);

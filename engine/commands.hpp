@@ -29,8 +29,8 @@ struct RowError {
 };
 
 struct ImportResult {
-  std::size_t imported = 0;  // new contacts
-  std::size_t updated = 0;   // existing contacts changed
+  std::size_t imported = 0;       // new contacts
+  std::size_t updated = 0;        // existing contacts changed
   std::vector<std::string> keys;  // contact keys of the good rows, in row order
   std::vector<RowError> errors;
 };
@@ -44,8 +44,8 @@ struct AddOptions {
   bool force = false;
   bool skip_validation = false;
   bool dry_run = false;
-  std::optional<TimeMs> at_ms;           // start at this time instead of now
-  std::vector<std::string> mailboxes;    // --mailbox / --rotate; empty: the sequence's
+  std::optional<TimeMs> at_ms;         // start at this time instead of now
+  std::vector<std::string> mailboxes;  // --mailbox / --rotate; empty: the sequence's
 };
 
 struct SkippedContact {

@@ -66,7 +66,8 @@ Status Contact::setField(std::string_view name, std::string_view value) {
     target = parsed.value();
     return Status::ok();
   };
-  if (name == "email") email = std::string(value);
+  if (name == "email")
+    email = std::string(value);
   else if (name == "email_status") {
     std::string lower = toLowerAscii(value);
     if (lower.empty()) lower = "unknown";
@@ -75,28 +76,41 @@ Status Contact::setField(std::string_view name, std::string_view value) {
                                      "' (expected verified, unverified or unknown)");
     }
     email_status = lower;
-  } else if (name == "first_name") first_name = std::string(value);
-  else if (name == "last_name") last_name = std::string(value);
-  else if (name == "company") company = std::string(value);
-  else if (name == "title") title = std::string(value);
-  else if (name == "phone") phone = std::string(value);
-  else if (name == "timezone") timezone = std::string(value);
-  else if (name == "owner") owner = std::string(value);
-  else if (name == "stage") stage = std::string(value);
-  else if (name == "id" || name == "key") key = std::string(value);
+  } else if (name == "first_name")
+    first_name = std::string(value);
+  else if (name == "last_name")
+    last_name = std::string(value);
+  else if (name == "company")
+    company = std::string(value);
+  else if (name == "title")
+    title = std::string(value);
+  else if (name == "phone")
+    phone = std::string(value);
+  else if (name == "timezone")
+    timezone = std::string(value);
+  else if (name == "owner")
+    owner = std::string(value);
+  else if (name == "stage")
+    stage = std::string(value);
+  else if (name == "id" || name == "key")
+    key = std::string(value);
   else if (name == "score") {
     int parsed = 0;
     auto [ptr, error] = std::from_chars(value.data(), value.data() + value.size(), parsed);
-    if (value.empty() || error != std::errc() || ptr != value.data() + value.size() ||
-        parsed < 0 || parsed > kScoreMax) {
+    if (value.empty() || error != std::errc() || ptr != value.data() + value.size() || parsed < 0 ||
+        parsed > kScoreMax) {
       return Status::invalidArgument("score: '" + std::string(value) +
                                      "' is not an integer from 0 to 100");
     }
     score = static_cast<std::uint8_t>(parsed);
-  } else if (name == "dnc") return setBool(dnc);
-  else if (name == "call_opt_out") return setBool(call_opt_out);
-  else if (name == "email_opt_out") return setBool(email_opt_out);
-  else extra[std::string(name)] = std::string(value);
+  } else if (name == "dnc")
+    return setBool(dnc);
+  else if (name == "call_opt_out")
+    return setBool(call_opt_out);
+  else if (name == "email_opt_out")
+    return setBool(email_opt_out);
+  else
+    extra[std::string(name)] = std::string(value);
   return Status::ok();
 }
 

@@ -28,7 +28,7 @@ struct Contact {
   std::string company;
   std::string title;
   std::string phone;
-  std::string timezone;  // IANA name, empty: use the schedule's
+  std::string timezone;    // IANA name, empty: use the schedule's
   std::uint8_t score = 0;  // prospect score, 0..kScoreMax
   std::string owner;
   std::string stage;

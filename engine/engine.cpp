@@ -185,7 +185,8 @@ Status Engine::setContactFields(const std::string& key, const ContactRow& fields
       return Status::invalidArgument("the contact key cannot be changed");
     }
     Status status = contact.setField(name, value);
-    if (!status.isOk()) return Status::invalidArgument("contact '" + key + "': " + status.message());
+    if (!status.isOk())
+      return Status::invalidArgument("contact '" + key + "': " + status.message());
   }
   batch_.contacts.push_back(contact);
   std::string contact_key = contact.key;
@@ -281,8 +282,10 @@ std::vector<std::string> Engine::addWarnings(const Sequence& sequence, const Con
       }
     }
   }
-  if (contact.email.empty()) warnings.push_back("no_email");
-  else if (contact.email_status == "unverified") warnings.push_back("unverified_email");
+  if (contact.email.empty())
+    warnings.push_back("no_email");
+  else if (contact.email_status == "unverified")
+    warnings.push_back("unverified_email");
   if (!contact.owner.empty() && contact.owner != caller.user) warnings.push_back("owner_mismatch");
   if (!contact.stage.empty() && contains(sequence.rules.block_stages, contact.stage)) {
     warnings.push_back("stage_blocked");
@@ -294,9 +297,8 @@ std::vector<std::string> Engine::addWarnings(const Sequence& sequence, const Con
   return warnings;
 }
 
-Result<AddResult> Engine::add(const std::string& sequence_id,
-                              const std::vector<std::string>& keys, const AddOptions& options,
-                              const Caller& caller, TimeMs now_ms) {
+Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<std::string>& keys,
+                              const AddOptions& options, const Caller& caller, TimeMs now_ms) {
   const Sequence* sequence = findSequence(sequence_id);
   if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
   Status allowed = checkCanEdit(*sequence, caller);
@@ -337,8 +339,8 @@ Result<AddResult> Engine::add(const std::string& sequence_id,
     }
     result.added.push_back(contact->key);
     if (options.dry_run) continue;
-    EnrollmentId id = existing != nullptr ? existing->id
-                                          : newEnrollment(sequence_id, contact->key, now_ms);
+    EnrollmentId id =
+        existing != nullptr ? existing->id : newEnrollment(sequence_id, contact->key, now_ms);
     Enrollment& enrollment = enrollments_[id];
     enrollment.status = EnrollmentStatus::kScheduled;
     enrollment.finish_reason.clear();
@@ -353,8 +355,8 @@ Result<AddResult> Engine::add(const std::string& sequence_id,
   return result;
 }
 
-EnrollmentId Engine::newEnrollment(const std::string& sequence_id,
-                                   const std::string& contact_key, TimeMs now_ms) {
+EnrollmentId Engine::newEnrollment(const std::string& sequence_id, const std::string& contact_key,
+                                   TimeMs now_ms) {
   EnrollmentId id = static_cast<EnrollmentId>(enrollments_.size());
   Enrollment enrollment;
   enrollment.id = id;
@@ -417,18 +419,23 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
   const Sequence* sequence = findSequence(enrollment.sequence_id);
   std::uint32_t index = enrollment.step_index;
   if (sequence != nullptr && !sequence->steps.empty()) {
-    if (index >= sequence->steps.size()) index = static_cast<std::uint32_t>(sequence->steps.size() - 1);
+    if (index >= sequence->steps.size())
+      index = static_cast<std::uint32_t>(sequence->steps.size() - 1);
     row.step = sequence->steps[index].id;
   }
   row.step_index = index;
-  row.next_at_ms = enrollment.status == EnrollmentStatus::kScheduled ? enrollment.next_at_ms : kNoTime;
+  row.next_at_ms =
+      enrollment.status == EnrollmentStatus::kScheduled ? enrollment.next_at_ms : kNoTime;
   row.paused_reason = enrollment.paused_reason;
   row.resume_at_ms = enrollment.resume_at_ms;
   row.finish_reason = enrollment.finish_reason;
   row.not_sent_reason = enrollment.not_sent_reason;
-  if (!enrollment.last_mailbox.empty()) row.mailbox = enrollment.last_mailbox;
-  else if (enrollment.mailboxes.size() == 1) row.mailbox = enrollment.mailboxes.front();
-  else if (sequence != nullptr && sequence->mailboxes.size() == 1) row.mailbox = sequence->mailboxes.front();
+  if (!enrollment.last_mailbox.empty())
+    row.mailbox = enrollment.last_mailbox;
+  else if (enrollment.mailboxes.size() == 1)
+    row.mailbox = enrollment.mailboxes.front();
+  else if (sequence != nullptr && sequence->mailboxes.size() == 1)
+    row.mailbox = sequence->mailboxes.front();
   return row;
 }
 
@@ -511,9 +518,8 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
     return markNotSent(enrollment, "stage_blocked");
   }
   std::string reason;
-  std::optional<DeliveryIntent> intent =
-      renderIntent(enrollment, enrollment.step_index, now_ms,
-                   pickMailbox(enrollment, sequence, step), reason);
+  std::optional<DeliveryIntent> intent = renderIntent(
+      enrollment, enrollment.step_index, now_ms, pickMailbox(enrollment, sequence, step), reason);
   if (!intent) return markNotSent(enrollment, reason);
   ProgressRecord record;
   record.seq = ++progress_seq_;

@@ -107,23 +107,21 @@ class Engine {
                  const Contact& contact, TimeMs now_ms);
   void markNotSent(Enrollment& enrollment, std::string reason);
   void completeStep(Enrollment& enrollment, const Sequence& sequence, TimeMs now_ms);
-  std::string pickMailbox(const Enrollment& enrollment, const Sequence& sequence,
-                          const Step& step);
+  std::string pickMailbox(const Enrollment& enrollment, const Sequence& sequence, const Step& step);
   void applyProgress(const ProgressRecord& record);
   void saveSnapshot(Enrollment& enrollment);
   std::uint8_t scoreOf(const Enrollment& enrollment) const;
   StatusRow statusRow(const Enrollment& enrollment) const;
   bool renderStepText(const Step& step, const Contact& contact, std::string& subject,
                       std::string& body, std::string& not_sent_reason) const;
-  std::optional<DeliveryIntent> renderIntent(const Enrollment& enrollment,
-                                             std::uint32_t step_index, TimeMs at_ms,
-                                             const std::string& address,
+  std::optional<DeliveryIntent> renderIntent(const Enrollment& enrollment, std::uint32_t step_index,
+                                             TimeMs at_ms, const std::string& address,
                                              std::string& not_sent_reason) const;
 
   EngineSettings settings_;
   TimerWheel wheel_;
   std::unordered_map<std::string, Contact> contacts_;
-  std::vector<Enrollment> enrollments_;  // index == EnrollmentId
+  std::vector<Enrollment> enrollments_;                    // index == EnrollmentId
   std::unordered_map<std::string, EnrollmentId> by_pair_;  // sequence '\x1f' contact
   std::map<std::string, std::vector<EnrollmentId>> by_sequence_;
   std::unordered_map<std::string, std::vector<EnrollmentId>> by_contact_;

@@ -5,8 +5,8 @@
 namespace seqd {
 namespace {
 
-constexpr std::array<const char*, 7> kStatusNames = {
-    "scheduled", "active", "paused", "finished", "bounced", "not_sent", "removed"};
+constexpr std::array<const char*, 7> kStatusNames = {"scheduled", "active",   "paused", "finished",
+                                                     "bounced",   "not_sent", "removed"};
 
 }  // namespace
 

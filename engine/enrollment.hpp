@@ -42,18 +42,18 @@ struct Enrollment {
   std::string sequence_id;
   std::string contact_key;
   EnrollmentStatus status = EnrollmentStatus::kScheduled;
-  std::uint32_t step_index = 0;     // the next step to run (== steps when all are done)
+  std::uint32_t step_index = 0;  // the next step to run (== steps when all are done)
   TimeMs added_at_ms = kNoTime;
-  TimeMs next_at_ms = kNoTime;      // when the next step is due; kNoTime: not yet known
+  TimeMs next_at_ms = kNoTime;       // when the next step is due; kNoTime: not yet known
   TimeMs last_done_at_ms = kNoTime;  // when the previous step was done
-  std::string paused_reason;        // manual | ooo
+  std::string paused_reason;         // manual | ooo
   TimeMs resume_at_ms = kNoTime;
-  std::string finish_reason;        // completed | replied | ... | manual:<text>
+  std::string finish_reason;  // completed | replied | ... | manual:<text>
   std::string not_sent_reason;
   std::vector<std::string> mailboxes;  // send-from set; empty: the sequence's
-  std::string last_mailbox;         // mailbox of the last email sent
-  std::string last_message_id;      // Message-ID of the last email sent (for threading)
-  std::uint64_t progress_seq = 0;   // the last progress-log record this snapshot includes
+  std::string last_mailbox;            // mailbox of the last email sent
+  std::string last_message_id;         // Message-ID of the last email sent (for threading)
+  std::uint64_t progress_seq = 0;      // the last progress-log record this snapshot includes
 };
 
 }  // namespace seqd

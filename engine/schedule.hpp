@@ -24,8 +24,8 @@ struct LocalDate {
 
 struct Schedule {
   std::string name;
-  std::string timezone;                              // IANA name
-  std::array<std::vector<LocalWindow>, 7> windows;   // index 0 = Sunday .. 6 = Saturday
+  std::string timezone;                             // IANA name
+  std::array<std::vector<LocalWindow>, 7> windows;  // index 0 = Sunday .. 6 = Saturday
   std::vector<LocalDate> holidays;
 };
 

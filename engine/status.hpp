@@ -63,7 +63,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design.
+  Result(T value) : value_(std::move(value)) {}        // NOLINT: implicit by design.
   Result(Status status) : value_(std::move(status)) {  // NOLINT: implicit by design.
     assert(!std::get<Status>(value_).isOk());
   }

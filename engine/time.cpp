@@ -40,15 +40,19 @@ Result<DurationMs> parseDuration(std::string_view text) {
   }
   std::string_view unit = text.substr(digits);
   DurationMs scale = 0;
-  if (unit == "ms") scale = 1;
-  else if (unit == "s") scale = kSecondMs;
-  else if (unit == "m") scale = kMinuteMs;
-  else if (unit == "h") scale = kHourMs;
-  else if (unit == "d") scale = kDayMs;
+  if (unit == "ms")
+    scale = 1;
+  else if (unit == "s")
+    scale = kSecondMs;
+  else if (unit == "m")
+    scale = kMinuteMs;
+  else if (unit == "h")
+    scale = kHourMs;
+  else if (unit == "d")
+    scale = kDayMs;
   else {
-    return Status::invalidArgument("bad duration '" + std::string(text) +
-                                   "': unknown unit '" + std::string(unit) +
-                                   "' (expected ms, s, m, h or d)");
+    return Status::invalidArgument("bad duration '" + std::string(text) + "': unknown unit '" +
+                                   std::string(unit) + "' (expected ms, s, m, h or d)");
   }
   if (amount > std::numeric_limits<DurationMs>::max() / scale) {
     return Status::invalidArgument("duration '" + std::string(text) + "' is too large");
@@ -59,13 +63,15 @@ Result<DurationMs> parseDuration(std::string_view text) {
 Result<TimeMs> parseRfc3339(std::string_view text) {
   // YYYY-MM-DDTHH:MM:SS[.fff](Z|+hh:mm|-hh:mm)
   auto bad = [&] {
-    return Status::invalidArgument("bad time '" + std::string(text) +
-                                   "' (expected RFC 3339, e.g. 2026-12-01T09:00:00-05:00, or +90m)");
+    return Status::invalidArgument(
+        "bad time '" + std::string(text) +
+        "' (expected RFC 3339, e.g. 2026-12-01T09:00:00-05:00, or +90m)");
   };
   int year, month, day, hour, minute, second;
   if (text.size() < 20 || !parseFixedDigits(text, 0, 4, year) || text[4] != '-' ||
       !parseFixedDigits(text, 5, 2, month) || text[7] != '-' ||
-      !parseFixedDigits(text, 8, 2, day) || (text[10] != 'T' && text[10] != 't' && text[10] != ' ') ||
+      !parseFixedDigits(text, 8, 2, day) ||
+      (text[10] != 'T' && text[10] != 't' && text[10] != ' ') ||
       !parseFixedDigits(text, 11, 2, hour) || text[13] != ':' ||
       !parseFixedDigits(text, 14, 2, minute) || text[16] != ':' ||
       !parseFixedDigits(text, 17, 2, second)) {
@@ -103,7 +109,8 @@ Result<TimeMs> parseRfc3339(std::string_view text) {
                            date::day(static_cast<unsigned>(day))};
   if (!ymd.ok() || hour > 23 || minute > 59 || second > 60) return bad();
   std::int64_t days = date::sys_days(ymd).time_since_epoch().count();
-  TimeMs local_ms = days * kDayMs + hour * kHourMs + minute * kMinuteMs + second * kSecondMs + millis;
+  TimeMs local_ms =
+      days * kDayMs + hour * kHourMs + minute * kMinuteMs + second * kSecondMs + millis;
   return local_ms - offset_minutes * kMinuteMs;
 }
 
@@ -143,11 +150,10 @@ CivilTime toCivil(TimeMs time_ms) {
 std::string formatRfc3339(TimeMs time_ms) {
   CivilTime civil = toCivil(time_ms);
   char buffer[40];
-  int length = std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d",
-                             static_cast<int>(civil.ymd.year()),
-                             static_cast<unsigned>(civil.ymd.month()),
-                             static_cast<unsigned>(civil.ymd.day()), civil.hour, civil.minute,
-                             civil.second);
+  int length =
+      std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d",
+                    static_cast<int>(civil.ymd.year()), static_cast<unsigned>(civil.ymd.month()),
+                    static_cast<unsigned>(civil.ymd.day()), civil.hour, civil.minute, civil.second);
   std::string text(buffer, static_cast<std::size_t>(length));
   if (civil.millis != 0) {
     std::snprintf(buffer, sizeof buffer, ".%03d", civil.millis);
@@ -162,19 +168,21 @@ std::string formatRfc5322Date(TimeMs time_ms) {
                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   CivilTime civil = toCivil(time_ms);
   char buffer[48];
-  int length = std::snprintf(buffer, sizeof buffer, "%s, %02u %s %04d %02d:%02d:%02d +0000",
-                             kDays[civil.weekday.c_encoding()],
-                             static_cast<unsigned>(civil.ymd.day()),
-                             kMonths[static_cast<unsigned>(civil.ymd.month()) - 1],
-                             static_cast<int>(civil.ymd.year()), civil.hour, civil.minute,
-                             civil.second);
+  int length =
+      std::snprintf(buffer, sizeof buffer, "%s, %02u %s %04d %02d:%02d:%02d +0000",
+                    kDays[civil.weekday.c_encoding()], static_cast<unsigned>(civil.ymd.day()),
+                    kMonths[static_cast<unsigned>(civil.ymd.month()) - 1],
+                    static_cast<int>(civil.ymd.year()), civil.hour, civil.minute, civil.second);
   return std::string(buffer, static_cast<std::size_t>(length));
 }
 
 std::string formatDuration(DurationMs duration_ms) {
-  if (duration_ms != 0 && duration_ms % kDayMs == 0) return std::to_string(duration_ms / kDayMs) + "d";
-  if (duration_ms != 0 && duration_ms % kHourMs == 0) return std::to_string(duration_ms / kHourMs) + "h";
-  if (duration_ms != 0 && duration_ms % kMinuteMs == 0) return std::to_string(duration_ms / kMinuteMs) + "m";
+  if (duration_ms != 0 && duration_ms % kDayMs == 0)
+    return std::to_string(duration_ms / kDayMs) + "d";
+  if (duration_ms != 0 && duration_ms % kHourMs == 0)
+    return std::to_string(duration_ms / kHourMs) + "h";
+  if (duration_ms != 0 && duration_ms % kMinuteMs == 0)
+    return std::to_string(duration_ms / kMinuteMs) + "m";
   if (duration_ms % kSecondMs == 0) return std::to_string(duration_ms / kSecondMs) + "s";
   return std::to_string(duration_ms) + "ms";
 }

@@ -2,13 +2,13 @@
 // invariants.
 #include "engine/timer_wheel.hpp"
 
-#include "engine/assert.hpp"
-
 #include <algorithm>
 #include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+
+#include "engine/assert.hpp"
 
 namespace seqd {
 namespace {

@@ -171,9 +171,9 @@ DispatchReply addCommand(Engine& engine, const json::object& args, const Caller&
   json::array added(result.value().added.begin(), result.value().added.end());
   json::array skipped;
   for (const SkippedContact& skip : result.value().skipped) {
-    skipped.push_back(json::object{
-        {"contact", skip.contact},
-        {"warnings", json::array(skip.warnings.begin(), skip.warnings.end())}});
+    skipped.push_back(
+        json::object{{"contact", skip.contact},
+                     {"warnings", json::array(skip.warnings.begin(), skip.warnings.end())}});
   }
   json::object reply{{"added", std::move(added)}, {"skipped", std::move(skipped)}};
   if (!rows.value().empty()) {
@@ -288,11 +288,16 @@ json::value timeOrNull(TimeMs time_ms) {
 
 DispatchReply replyFromStatus(const Status& status) {
   switch (status.code()) {
-    case StatusCode::kOk: return succeed(json::object{});
-    case StatusCode::kNotFound: return fail("not_found", status.message());
-    case StatusCode::kPermissionDenied: return fail("permission_denied", status.message());
-    case StatusCode::kInvalidArgument: return fail("bad_request", status.message());
-    default: return fail("failed", status.message());
+    case StatusCode::kOk:
+      return succeed(json::object{});
+    case StatusCode::kNotFound:
+      return fail("not_found", status.message());
+    case StatusCode::kPermissionDenied:
+      return fail("permission_denied", status.message());
+    case StatusCode::kInvalidArgument:
+      return fail("bad_request", status.message());
+    default:
+      return fail("failed", status.message());
   }
 }
 

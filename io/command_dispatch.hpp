@@ -27,8 +27,7 @@ struct DispatchReply {
 
 // Returns nullopt-like {ok=false, error_code="unknown_command"} for names it does not know.
 DispatchReply dispatchCommand(Engine& engine, const std::string& cmd,
-                              const boost::json::object& args, const Caller& caller,
-                              TimeMs now_ms);
+                              const boost::json::object& args, const Caller& caller, TimeMs now_ms);
 
 // JSON helpers shared with the runtime.
 boost::json::value timeOrNull(TimeMs time_ms);

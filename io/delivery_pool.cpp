@@ -8,8 +8,7 @@ namespace {
 constexpr int kIdlePollMs = 50;
 }  // namespace
 
-DeliveryPool::DeliveryPool(std::string maildir_root, int workers,
-                           std::function<void()> on_result)
+DeliveryPool::DeliveryPool(std::string maildir_root, int workers, std::function<void()> on_result)
     : maildir_(std::move(maildir_root)), on_result_(std::move(on_result)) {
   int count = std::clamp(workers, 1, kDeliveryWorkersMax);
   for (int i = 0; i < count; ++i) workers_.emplace_back([this] { workerLoop(); });
@@ -58,8 +57,8 @@ DeliveryResult DeliveryPool::deliver(const DeliveryIntent& intent) {
       break;
     case Transport::kMaildir: {
       Status status = maildir_.deliver(intent.mailbox, intent.message_id, intent.message);
-      result.outcome = status.isOk() ? DeliveryOutcome::kDelivered
-                                     : DeliveryOutcome::kFailedTemporary;
+      result.outcome =
+          status.isOk() ? DeliveryOutcome::kDelivered : DeliveryOutcome::kFailedTemporary;
       result.detail = status.message();
       break;
     }

@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
-# Quick start, command 2: installs what is missing, builds, and runs every test with ctest.
+# Quick start, command 2: installs what is missing, builds, and runs every test with ctest,
+# twice: a RelWithDebInfo build in ./build and an AddressSanitizer + UndefinedBehaviorSanitizer
+# build in ./build-sanitize. It also checks that the C++ sources are clang-formatted.
+# SEQD_SKIP_SANITIZE=1 skips the sanitizer build for a quicker local run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+
+echo "== clang-format check"
+git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
+
+echo "== build and test (RelWithDebInfo)"
 scripts/build.sh
-cd "${BUILD_DIR:-build}"
-ctest --output-on-failure -j"$(nproc)"
+(cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j"$(nproc)")
+
+if [[ "${SEQD_SKIP_SANITIZE:-0}" != 1 ]]; then
+  echo "== build and test (ASan + UBSan)"
+  BUILD_DIR=build-sanitize CMAKE_BUILD_TYPE=Debug scripts/build.sh -DSEQD_SANITIZE=ON
+  (cd build-sanitize &&
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      ctest --output-on-failure -j"$(nproc)")
+fi

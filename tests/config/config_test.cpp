@@ -638,8 +638,7 @@ TEST_CASE("variants: positive weights summing to 100 with unique ids") {
         file + ":11:9: variant 1 of step 'intro': missing required key 'id'");
   CHECK(sequenceError(dir, kIntroStep + "    variants:\n      - {id: a, weight: 100, "
                                         "subject: \"{{company\"}\n") ==
-        file +
-            ":11:39: variant 'a' of step 'intro': subject: template: unclosed '{{' at offset 0");
+        file + ":11:39: variant 'a' of step 'intro': subject: template: unclosed '{{' at offset 0");
 }
 
 TEST_CASE("templates: every {{ is closed and names a variable") {

@@ -1,13 +1,13 @@
 // Proves the engine moves enrollments through auto_email steps in due order, highest score
 // first, never runs a step twice across a restart rebuilt from its own write batches, and
 // refuses to send broken or blocked emails.
+#include "engine/engine.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <random>
 #include <set>
-
-#include "engine/engine.hpp"
 
 using namespace seqd;
 
@@ -52,8 +52,10 @@ const Caller kAdmin{"root", true};
 ContactRow row(const std::string& email, const std::string& first_name, int score,
                const std::string& company = "Acme") {
   ContactRow contact_row;
-  contact_row.fields = {{"email", email}, {"first_name", first_name},
-                        {"score", std::to_string(score)}, {"company", company}};
+  contact_row.fields = {{"email", email},
+                        {"first_name", first_name},
+                        {"score", std::to_string(score)},
+                        {"company", company}};
   return contact_row;
 }
 
@@ -64,8 +66,10 @@ struct FakeStore {
     for (Contact& contact : batch.contacts) {
       auto it = std::find_if(state.contacts.begin(), state.contacts.end(),
                              [&](const Contact& c) { return c.key == contact.key; });
-      if (it != state.contacts.end()) *it = contact;
-      else state.contacts.push_back(contact);
+      if (it != state.contacts.end())
+        *it = contact;
+      else
+        state.contacts.push_back(contact);
     }
     for (Enrollment& enrollment : batch.enrollments) {
       if (enrollment.id >= state.enrollments.size()) state.enrollments.resize(enrollment.id + 1);
@@ -76,10 +80,13 @@ struct FakeStore {
       state.progress.push_back(record);
     }
     for (SequenceState& sequence : batch.sequences) {
-      auto it = std::find_if(state.sequences.begin(), state.sequences.end(),
-                             [&](const SequenceState& s) { return s.sequence_id == sequence.sequence_id; });
-      if (it != state.sequences.end()) *it = sequence;
-      else state.sequences.push_back(sequence);
+      auto it = std::find_if(
+          state.sequences.begin(), state.sequences.end(),
+          [&](const SequenceState& s) { return s.sequence_id == sequence.sequence_id; });
+      if (it != state.sequences.end())
+        *it = sequence;
+      else
+        state.sequences.push_back(sequence);
     }
   }
 };
@@ -181,7 +188,8 @@ TEST_CASE("add-time validation: warnings keep contacts out unless forced; hard b
   CHECK(plain.value().skipped[2].warnings == std::vector<std::string>{"owner_mismatch"});
   AddOptions force;
   force.force = true;
-  Result<AddResult> forced = engine.add("two", imported.keys, force, Caller{"alice", false}, kStart);
+  Result<AddResult> forced =
+      engine.add("two", imported.keys, force, Caller{"alice", false}, kStart);
   REQUIRE(forced.isOk());
   CHECK(forced.value().added == std::vector<std::string>{"u@x.test", "o@x.test"});
   CHECK(forced.value().skipped.size() == 1);
@@ -329,8 +337,7 @@ TEST_CASE("a thread: previous step replies in the first email's thread, same mai
   bob.name = "Bob";
   threaded.mailboxes.push_back(bob);
   Engine engine(threaded, kStart);
-  ImportResult imported =
-      engine.upsertContacts({row("a@x.test", "A", 5), row("b@x.test", "B", 4)});
+  ImportResult imported = engine.upsertContacts({row("a@x.test", "A", 5), row("b@x.test", "B", 4)});
   REQUIRE(engine.activate("two", kAdmin, kStart).isOk());
   REQUIRE(engine.add("two", imported.keys, {}, kAdmin, kStart).isOk());
   engine.advanceTo(kStart);

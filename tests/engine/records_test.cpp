@@ -1,8 +1,8 @@
 // Proves a large write batch splits into store-sized batches that keep every record, in
 // order, with the clock last.
-#include <doctest/doctest.h>
-
 #include "engine/records.hpp"
+
+#include <doctest/doctest.h>
 
 using namespace seqd;
 

@@ -1,7 +1,7 @@
 // Proves the text forms of durations and instants parse and format as SPEC §4 writes them.
-#include <doctest/doctest.h>
-
 #include "engine/time.hpp"
+
+#include <doctest/doctest.h>
 
 using namespace seqd;
 
