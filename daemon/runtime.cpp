@@ -272,7 +272,7 @@ DispatchReply Runtime::reload() {
     sdNotify("READY=1");
     logError("reload rejected, the running config stays: " + config.status().message());
     return replyFromStatus(
-        Status::invalidArgument("reload rejected: " + config.status().message()));
+        Status::failedPrecondition("reload rejected: " + config.status().message()));
   }
   options_.config.sequences = config.value().sequences;
   options_.config.schedules = config.value().schedules;

@@ -247,7 +247,7 @@ int Cli::sequences() {
                     textOf(member(sequence, "owner")),
                     member(sequence, "active").as_bool() ? "yes" : "no", counts});
   }
-  printTable({"ID", "NAME", "OWNER", "ACTIVE", "CONTACTS"}, rows);
+  printTable({"ID", "NAME", "OWNER", "ACTIVE", "COUNTS"}, rows);
   return kExitOk;
 }
 

@@ -3,6 +3,7 @@ and that bad input gets clear errors while the daemon keeps serving."""
 import os
 import signal
 import subprocess
+import time
 import unittest
 
 import harness
@@ -125,6 +126,47 @@ class WalkingSkeleton(unittest.TestCase):
         d.start(virtual_time="2026-11-01T00:00:00Z")
         self.assertEqual(d.json("time")["now"], "2026-12-03T14:00:00Z")
         self.assertEqual(d.seqctl("time", "set", "2026-12-01T00:00:00Z").returncode, 2)
+
+
+class Reload(unittest.TestCase):
+    def setUp(self):
+        self.daemon = Daemon()
+        self.addCleanup(self.daemon.cleanup)
+        self.daemon.start()
+
+    def sequence_path(self):
+        return os.path.join(self.daemon.root, "sequences", "two-emails.yaml")
+
+    def test_reload_applies_a_good_config_and_rejects_a_bad_one_whole(self):
+        d = self.daemon
+        with open(self.sequence_path()) as f:
+            text = f.read()
+        with open(self.sequence_path(), "w") as f:
+            f.write(text.replace("name: Two emails a day apart", "name: Renamed"))
+        reloaded = d.seqctl("reload")
+        self.assertEqual(reloaded.returncode, 0, reloaded.stderr)
+        self.assertEqual(d.json("sequence", "show", "two-emails")["name"], "Renamed")
+
+        with open(self.sequence_path(), "w") as f:
+            f.write(text.replace("name: Two emails a day apart", "name: Broken\nbogus: 1"))
+        rejected = d.seqctl("reload")
+        self.assertEqual(rejected.returncode, 1)
+        self.assertRegex(rejected.stderr, r"two-emails\.yaml:\d+:\d+: .*unknown key 'bogus'")
+        self.assertEqual(d.json("sequence", "show", "two-emails")["name"], "Renamed")
+        self.assertEqual(d.seqctl("ping").returncode, 0)
+
+    def test_sighup_reloads(self):
+        d = self.daemon
+        with open(self.sequence_path()) as f:
+            text = f.read()
+        with open(self.sequence_path(), "w") as f:
+            f.write(text.replace("name: Two emails a day apart", "name: Via SIGHUP"))
+        d.process.send_signal(signal.SIGHUP)
+        for _ in range(100):
+            if d.json("sequence", "show", "two-emails")["name"] == "Via SIGHUP":
+                break
+            time.sleep(0.05)
+        self.assertEqual(d.json("sequence", "show", "two-emails")["name"], "Via SIGHUP")
 
 
 class CheckConfig(unittest.TestCase):
