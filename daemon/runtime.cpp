@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "daemon/log.hpp"
 #include "daemon/systemd_notify.hpp"
@@ -173,10 +174,25 @@ void Runtime::handleCommand(PendingCommand& command) {
     reply = dispatchCommand(*engine_, command.request.cmd, command.request.args,
                             callerOf(command.request), now());
   }
+  logCommand(command.request, reply);
   json::object frame =
       reply.ok ? makeOkReply(command.request.id, std::move(reply.result))
                : makeErrorReply(command.request.id, reply.error_code, reply.error_message);
   replies_.push_back(PendingReply{std::move(command.send), std::move(frame)});
+}
+
+// One log line per command that changes something; reads are not logged.
+void Runtime::logCommand(const ControlRequest& request, const DispatchReply& reply) const {
+  static const std::set<std::string> kReads = {
+      "ping", "version", "time", "status", "sequences", "sequence_show", "contact_show"};
+  if (kReads.count(request.cmd) > 0 && reply.ok) return;
+  std::string line = "command " + request.cmd + " by " + request.peer_user;
+  if (const json::value* sequence = request.args.if_contains("sequence");
+      sequence != nullptr && sequence->is_string()) {
+    line += " sequence " + std::string(sequence->as_string());
+  }
+  line += reply.ok ? ": ok" : ": " + reply.error_code + ": " + reply.error_message;
+  logLine(reply.ok ? LogPriority::kInfo : LogPriority::kNotice, line);
 }
 
 Caller Runtime::callerOf(const ControlRequest& request) const {

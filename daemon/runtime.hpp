@@ -70,6 +70,7 @@ class Runtime {
   void processCommands();
   void processResults();
   void handleCommand(PendingCommand& command);
+  void logCommand(const ControlRequest& request, const DispatchReply& reply) const;
   DispatchReply runtimeCommand(const ControlRequest& request, bool& handled);
   DispatchReply advanceVirtual(TimeMs target_ms);
   DispatchReply reload();

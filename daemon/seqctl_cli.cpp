@@ -22,6 +22,7 @@ namespace {
 namespace json = boost::json;
 
 constexpr const char* kSystemSocket = "/run/seqd/control.sock";
+constexpr const char* kDevSocket = "./var/control.sock";
 constexpr std::size_t kBatchBytesMax = 512 * 1024;
 constexpr std::size_t kCsvFileBytesMax = 1024ull * 1024 * 1024;
 
@@ -572,6 +573,10 @@ Invocation parseGlobal(int argc, char** argv) {
   Invocation invocation;
   const char* from_env = std::getenv("SEQD_SOCKET");
   invocation.socket_path = from_env != nullptr ? from_env : kSystemSocket;
+  // Beside a `seqd --dev` in this directory and no system daemon: talk to the dev one.
+  if (from_env == nullptr && access(kSystemSocket, F_OK) != 0 && access(kDevSocket, F_OK) == 0) {
+    invocation.socket_path = kDevSocket;
+  }
   for (int i = 1; i < argc; ++i) {
     std::string current = argv[i];
     if (current == "--socket") {

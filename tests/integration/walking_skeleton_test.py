@@ -116,6 +116,28 @@ class WalkingSkeleton(unittest.TestCase):
         self.assertIn("already running", second.stderr)
         self.assertEqual(d.seqctl("ping").returncode, 0)
 
+    def test_seqctl_finds_a_dev_daemon_in_the_working_directory(self):
+        d = self.daemon
+        self.assertFalse(os.path.exists("/run/seqd/control.sock"), "a system seqd is running")
+        os.makedirs(os.path.join(d.root, "dev", "var"))
+        os.symlink(d.socket, os.path.join(d.root, "dev", "var", "control.sock"))
+        env = {k: v for k, v in os.environ.items() if k != "SEQD_SOCKET"}
+        here = subprocess.run([harness.ARGS.seqctl, "ping"], cwd=os.path.join(d.root, "dev"),
+                              env=env, capture_output=True, text=True)
+        self.assertEqual(here.returncode, 0, here.stderr)
+        elsewhere = subprocess.run([harness.ARGS.seqctl, "ping"], cwd=d.root, env=env,
+                                   capture_output=True, text=True)
+        self.assertEqual(elsewhere.returncode, 5)
+
+    def test_changes_are_logged_one_line_each(self):
+        d = self.daemon
+        d.json("sequence", "activate", "two-emails")
+        d.seqctl("sequence", "activate", "nope")
+        log = d.log()
+        self.assertRegex(log, r"seqd: command sequence_activate by \S+ sequence two-emails: ok\n")
+        self.assertRegex(log, r"seqd: command sequence_activate by \S+ sequence nope: not_found: ")
+        self.assertNotIn("command status", log)
+
     def test_sigterm_exits_zero(self):
         self.assertEqual(self.daemon.kill(signal.SIGTERM), 0)
 
