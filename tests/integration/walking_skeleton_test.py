@@ -2,6 +2,7 @@
 and that bad input gets clear errors while the daemon keeps serving."""
 import os
 import signal
+import socket
 import subprocess
 import time
 import unittest
@@ -189,6 +190,38 @@ class Reload(unittest.TestCase):
                 break
             time.sleep(0.05)
         self.assertEqual(d.json("sequence", "show", "two-emails")["name"], "Via SIGHUP")
+
+
+class SystemdNotify(unittest.TestCase):
+    """Type=notify: READY=1 once serving, RELOADING=1 + MONOTONIC_USEC then READY=1 around a
+    reload, STOPPING=1 on SIGTERM, sent to $NOTIFY_SOCKET (here an abstract socket)."""
+
+    def test_notify_protocol(self):
+        d = Daemon()
+        self.addCleanup(d.cleanup)
+        name = "seqd-notify-%d" % os.getpid()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(listener.close)
+        listener.bind("\0" + name)
+        listener.settimeout(20)
+        os.environ["NOTIFY_SOCKET"] = "@" + name
+        try:
+            d.start()
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+
+        def receive():
+            return listener.recv(4096).decode()
+
+        self.assertIn("READY=1", receive().splitlines())
+        d.process.send_signal(signal.SIGHUP)
+        reloading = receive().splitlines()
+        self.assertIn("RELOADING=1", reloading)
+        self.assertTrue(any(line.startswith("MONOTONIC_USEC=") for line in reloading), reloading)
+        self.assertIn("READY=1", receive().splitlines())
+        d.process.send_signal(signal.SIGTERM)
+        self.assertIn("STOPPING=1", receive().splitlines())
+        self.assertEqual(d.process.wait(timeout=30), 0)
 
 
 class CheckConfig(unittest.TestCase):
