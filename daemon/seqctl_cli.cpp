@@ -38,8 +38,18 @@ Commands:
   contact set CONTACT field=value...
   add SEQ (--contact ID... | --csv FILE [--map C=f]...) [--mailbox ADDR | --rotate ADDR,...]
           [--at TIME] [--force | --skip-validation] [--dry-run]
+  remove SEQ CONTACT...
+  pause SEQ CONTACT... [--resume-at TIME]
+  resume SEQ CONTACT... [--at TIME]
+  finish SEQ CONTACT... [--reason TEXT]
+  retry SEQ (CONTACT... | --all)
+  set-mailbox SEQ CONTACT... (--mailbox ADDR | --rotate ADDR,...)
   status SEQ [--status S] [--paused-reason manual|ooo] [--resume-scheduled yes|no]
              [--search TEXT] [--limit N]
+  explain SEQ CONTACT
+  event reply|meeting_booked|unsubscribe|bounce CONTACT [--seq SEQ]
+  event ooo CONTACT [--until TIME]
+  event stage CONTACT STAGE
   time | time advance DURATION | time set TIME
 
 Exit codes: 0 done, 1 failed, 2 usage, 3 done in part, 4 permission denied, 5 unreachable.
@@ -75,6 +85,9 @@ class Cli {
   int add();
   int status();
   int time();
+  int operate(const std::string& command);
+  int event();
+  int explain();
 
   const std::string& word(std::size_t index, const char* what) const;
   Result<std::vector<json::object>> csvBatches(const std::string& path,
@@ -219,6 +232,12 @@ int Cli::run() {
   if (command == "add") return add();
   if (command == "status") return status();
   if (command == "time") return time();
+  if (command == "remove" || command == "pause" || command == "resume" || command == "finish" ||
+      command == "retry" || command == "set-mailbox") {
+    return operate(command);
+  }
+  if (command == "event") return event();
+  if (command == "explain") return explain();
   throw UsageError{"unknown command '" + command + "'"};
 }
 
@@ -567,6 +586,108 @@ int Cli::time() {
   }
   if (action == "set") return simple("time_set", json::object{{"time", word(2, "TIME")}});
   throw UsageError{"unknown time action '" + action + "'"};
+}
+
+// remove, pause, resume, finish, retry, set-mailbox: SEQ CONTACT... [flags].
+int Cli::operate(const std::string& command) {
+  const std::string& sequence_id = word(1, "sequence id");
+  json::object args{{"sequence", sequence_id}};
+  json::array contacts, mailboxes;
+  auto flagAllowed = [&](const char* flag, std::initializer_list<const char*> commands) {
+    for (const char* allowed : commands) {
+      if (command == allowed) return;
+    }
+    throw UsageError{command + ": unexpected " + flag};
+  };
+  for (std::size_t i = 2; i < invocation_.words.size(); ++i) {
+    const std::string& current = invocation_.words[i];
+    if (current == "--resume-at") {
+      flagAllowed("--resume-at", {"pause"});
+      args["at"] = word(++i, "--resume-at TIME");
+    } else if (current == "--at") {
+      flagAllowed("--at", {"resume"});
+      args["at"] = word(++i, "--at TIME");
+    } else if (current == "--reason") {
+      flagAllowed("--reason", {"finish"});
+      args["reason"] = word(++i, "--reason TEXT");
+    } else if (current == "--all") {
+      flagAllowed("--all", {"retry"});
+      args["all"] = true;
+    } else if (current == "--mailbox") {
+      flagAllowed("--mailbox", {"set-mailbox"});
+      mailboxes.push_back(json::value(word(++i, "--mailbox ADDR")));
+    } else if (current == "--rotate") {
+      flagAllowed("--rotate", {"set-mailbox"});
+      for (const std::string& address : splitCommas(word(++i, "--rotate ADDR,..."))) {
+        mailboxes.push_back(json::value(address));
+      }
+    } else if (current.rfind("--", 0) == 0) {
+      throw UsageError{command + ": unknown option '" + current + "'"};
+    } else {
+      contacts.push_back(json::value(current));
+    }
+  }
+  if (contacts.empty() && !args.contains("all")) throw UsageError{command + ": name a CONTACT"};
+  if (command == "set-mailbox" && mailboxes.empty()) {
+    throw UsageError{"set-mailbox: give --mailbox ADDR or --rotate ADDR,..."};
+  }
+  args["contacts"] = std::move(contacts);
+  if (!mailboxes.empty()) args["mailboxes"] = std::move(mailboxes);
+  std::string cmd = command == "set-mailbox" ? "set_mailbox" : command;
+  json::object result;
+  int code = call(cmd, std::move(args), result);
+  if (code != kExitOk) return code;
+  const json::array& skipped = member(result, "skipped").as_array();
+  int exit_code = skipped.empty() ? kExitOk : kExitPartial;
+  if (invocation_.json_output) return printResult(result, exit_code);
+  std::cout << command << ": " << member(result, "done").as_array().size() << " done in "
+            << sequence_id << "\n";
+  for (const json::value& item : skipped) {
+    const json::object& skip = item.as_object();
+    std::cout << "skipped " << textOf(member(skip, "contact")) << ": "
+              << textOf(member(skip, "reason")) << "\n";
+  }
+  return exit_code;
+}
+
+int Cli::event() {
+  const std::string& kind = word(1, "event kind");
+  json::object args{{"kind", kind}, {"contact", word(2, "contact")}};
+  std::size_t i = 3;
+  if (kind == "stage") args["stage"] = word(i++, "STAGE");
+  for (; i < invocation_.words.size(); ++i) {
+    const std::string& current = invocation_.words[i];
+    if (current == "--seq" && kind != "ooo" && kind != "stage") {
+      args["sequence"] = word(++i, "--seq SEQ");
+    } else if (current == "--until" && kind == "ooo") {
+      args["until"] = word(++i, "--until TIME");
+    } else {
+      throw UsageError{"event " + kind + ": unexpected '" + current + "'"};
+    }
+  }
+  json::object result;
+  int code = call("event", std::move(args), result);
+  if (code != kExitOk) return code;
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  const json::array& changed = member(result, "changed").as_array();
+  std::cout << kind << " for " << textOf(member(result, "contact")) << ": "
+            << (changed.empty() ? "no sequence changed" : "") << "\n";
+  for (const json::value& item : changed) {
+    const json::object& change = item.as_object();
+    std::cout << "  " << textOf(member(change, "sequence")) << " -> "
+              << textOf(member(change, "status")) << "\n";
+  }
+  return kExitOk;
+}
+
+int Cli::explain() {
+  json::object args{{"sequence", word(1, "sequence id")}, {"contact", word(2, "contact")}};
+  json::object result;
+  int code = call("explain", std::move(args), result);
+  if (code != kExitOk) return code;
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  std::cout << textOf(member(result, "explanation")) << "\n";
+  return kExitOk;
 }
 
 Invocation parseGlobal(int argc, char** argv) {

@@ -58,6 +58,45 @@ struct AddResult {
   std::vector<SkippedContact> skipped;
 };
 
+// The outcome of a command over named contacts (pause, resume, finish, remove, retry,
+// set-mailbox): who it was done for, and who was skipped and why.
+struct SkippedReason {
+  std::string contact;
+  std::string reason;  // unknown_contact, not_in_sequence, finished, not_paused, ...
+};
+
+struct ContactsResult {
+  std::vector<std::string> done;
+  std::vector<SkippedReason> skipped;
+};
+
+enum class OperatorAction { kRemove, kPause, kResume, kFinish, kRetry, kSetMailbox };
+
+struct OperatorRequest {
+  OperatorAction action = OperatorAction::kPause;
+  std::vector<std::string> contacts;
+  bool all = false;                    // retry --all
+  std::optional<TimeMs> at_ms;         // pause --resume-at, resume --at
+  std::string reason;                  // finish --reason
+  std::vector<std::string> mailboxes;  // set-mailbox
+};
+
+enum class EventKind { kReply, kMeetingBooked, kUnsubscribe, kBounce, kOoo, kStage };
+
+struct ContactEvent {
+  EventKind kind = EventKind::kReply;
+  std::string contact;
+  std::string sequence_id;         // empty: every sequence
+  std::optional<TimeMs> until_ms;  // ooo --until
+  std::string stage;               // stage
+};
+
+// Which enrollments an event changed: "<sequence>: <new status>".
+struct EventResult {
+  std::string contact;
+  std::vector<std::pair<std::string, std::string>> changed;  // sequence id, new status
+};
+
 struct StatusFilter {
   std::optional<EnrollmentStatus> status;
   std::string paused_reason;

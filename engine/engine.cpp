@@ -89,9 +89,12 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     if (record.seq > enrollments_[record.enrollment_id].progress_seq) applyProgress(record);
   }
   for (Enrollment& enrollment : enrollments_) {
-    if (enrollment.status == EnrollmentStatus::kScheduled && isActive(enrollment.sequence_id) &&
-        enrollment.next_at_ms != kNoTime) {
+    if (!isActive(enrollment.sequence_id)) continue;
+    if (enrollment.status == EnrollmentStatus::kScheduled && enrollment.next_at_ms != kNoTime) {
       wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
+    } else if (enrollment.status == EnrollmentStatus::kPaused &&
+               enrollment.resume_at_ms != kNoTime) {
+      wheel_.schedule(enrollment.id, enrollment.resume_at_ms, scoreOf(enrollment));
     }
   }
   for (const auto& [step_key, fired] : undelivered) {
@@ -243,6 +246,9 @@ Status Engine::activate(const std::string& sequence_id, const Caller& caller, Ti
   batch_.sequences.push_back({sequence_id, true});
   for (EnrollmentId id : by_sequence_[sequence_id]) {
     Enrollment& enrollment = enrollments_[id];
+    if (enrollment.status == EnrollmentStatus::kPaused && enrollment.resume_at_ms != kNoTime) {
+      wheel_.schedule(id, enrollment.resume_at_ms, scoreOf(enrollment));
+    }
     if (enrollment.status != EnrollmentStatus::kScheduled) continue;
     if (enrollment.next_at_ms == kNoTime) {
       startEnrollment(enrollment, now_ms);
@@ -306,7 +312,7 @@ Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<
   for (const std::string& mailbox : options.mailboxes) {
     bool known = std::any_of(settings_.mailboxes.begin(), settings_.mailboxes.end(),
                              [&](const Mailbox& m) { return m.address == mailbox; });
-    if (!known) return Status::invalidArgument("unknown mailbox '" + mailbox + "'");
+    if (!known) return Status::notFound("unknown mailbox '" + mailbox + "'");
   }
   AddResult result;
   std::set<std::string> seen;
@@ -485,6 +491,17 @@ void Engine::advanceTo(TimeMs now_ms) {
     if (wheel_.popDue(now_ms, expired_, kFireBatchMax) == 0) break;
     for (const TimerWheel::Expired& entry : expired_) {
       Enrollment& enrollment = enrollments_[entry.id];
+      if (enrollment.status == EnrollmentStatus::kPaused && enrollment.resume_at_ms != kNoTime &&
+          enrollment.resume_at_ms <= now_ms) {
+        rearm(enrollment, now_ms);  // auto-resume
+        saveSnapshot(enrollment);
+        // A step already due runs now, in this tick's score order.
+        if (enrollment.status != EnrollmentStatus::kScheduled || enrollment.next_at_ms == kNoTime ||
+            enrollment.next_at_ms > now_ms) {
+          continue;
+        }
+        wheel_.cancel(enrollment.id);
+      }
       if (enrollment.status != EnrollmentStatus::kScheduled) continue;
       fire(enrollment, now_ms);
     }

@@ -77,6 +77,13 @@ class Engine {
                                         const StatusFilter& filter) const;
   const Enrollment* findEnrollment(const std::string& sequence_id,
                                    const std::string& contact_key) const;
+  // pause, resume, finish, remove, retry, set-mailbox (engine/operations.cpp).
+  Result<ContactsResult> operate(const std::string& sequence_id, const OperatorRequest& request,
+                                 const Caller& caller, TimeMs now_ms);
+  // reply, meeting_booked, unsubscribe, bounce, ooo, stage (engine/events.cpp).
+  Result<EventResult> applyEvent(const ContactEvent& event, TimeMs now_ms);
+  // One paragraph on why the contact is where it is and what happens next, when.
+  Result<std::string> explain(const std::string& sequence_id, const std::string& contact_key) const;
 
   // --- time ---
   // Fires every step due at or before now_ms, in due order, highest score first per tick.
@@ -110,6 +117,12 @@ class Engine {
   std::string pickMailbox(const Enrollment& enrollment, const Sequence& sequence, const Step& step);
   void applyProgress(const ProgressRecord& record);
   void saveSnapshot(Enrollment& enrollment);
+  // Puts a stopped enrollment back on its current step: due at its old time, or now if that
+  // has passed (or at now + the step's wait when it never started).
+  void rearm(Enrollment& enrollment, TimeMs now_ms);
+  void stopEnrollment(Enrollment& enrollment, EnrollmentStatus status);
+  std::string applyOperator(Enrollment& enrollment, const OperatorRequest& request, TimeMs now_ms);
+  void pauseForOoo(Enrollment& enrollment, const ContactEvent& event, TimeMs now_ms);
   std::uint8_t scoreOf(const Enrollment& enrollment) const;
   StatusRow statusRow(const Enrollment& enrollment) const;
   bool renderStepText(const Step& step, const Contact& contact, std::string& subject,

@@ -279,6 +279,91 @@ DispatchReply contactSetCommand(Engine& engine, const json::object& args) {
   return succeed(contactJson(*engine.findContact(key)));
 }
 
+const std::map<std::string, OperatorAction, std::less<>> kOperatorCommands = {
+    {"remove", OperatorAction::kRemove}, {"pause", OperatorAction::kPause},
+    {"resume", OperatorAction::kResume}, {"finish", OperatorAction::kFinish},
+    {"retry", OperatorAction::kRetry},   {"set_mailbox", OperatorAction::kSetMailbox}};
+
+DispatchReply operatorCommand(Engine& engine, OperatorAction action, const json::object& args,
+                              const Caller& caller, TimeMs now_ms) {
+  std::string sequence_id = stringArg(args, "sequence");
+  OperatorRequest request;
+  request.action = action;
+  request.contacts = stringListArg(args, "contacts");
+  request.all = boolArg(args, "all");
+  request.reason = stringArg(args, "reason");
+  request.mailboxes = stringListArg(args, "mailboxes");
+  std::string at = stringArg(args, "at");
+  if (!at.empty()) {
+    Result<TimeMs> at_ms = parseTimeArgument(at, now_ms);
+    if (!at_ms.isOk()) return fail("bad_request", at_ms.status().message());
+    request.at_ms = at_ms.value();
+  }
+  if (request.contacts.empty() && !request.all) {
+    return fail("bad_request", "name at least one contact");
+  }
+  if (action == OperatorAction::kSetMailbox && request.mailboxes.empty()) {
+    return fail("bad_request", "set-mailbox needs --mailbox or --rotate");
+  }
+  Result<ContactsResult> result = engine.operate(sequence_id, request, caller, now_ms);
+  if (!result.isOk()) return replyFromStatus(result.status());
+  json::array skipped;
+  for (const SkippedReason& skip : result.value().skipped) {
+    skipped.push_back(json::object{{"contact", skip.contact}, {"reason", skip.reason}});
+  }
+  return succeed(
+      json::object{{"sequence", sequence_id},
+                   {"done", json::array(result.value().done.begin(), result.value().done.end())},
+                   {"skipped", std::move(skipped)}});
+}
+
+const std::map<std::string, EventKind, std::less<>> kEventKinds = {
+    {"reply", EventKind::kReply},
+    {"meeting_booked", EventKind::kMeetingBooked},
+    {"unsubscribe", EventKind::kUnsubscribe},
+    {"bounce", EventKind::kBounce},
+    {"ooo", EventKind::kOoo},
+    {"stage", EventKind::kStage}};
+
+DispatchReply eventCommand(Engine& engine, const json::object& args, TimeMs now_ms) {
+  std::string kind = stringArg(args, "kind");
+  auto found = kEventKinds.find(kind);
+  if (found == kEventKinds.end()) {
+    return fail("bad_request", "unknown event '" + kind +
+                                   "' (expected reply, meeting_booked, unsubscribe, bounce, ooo, "
+                                   "stage)");
+  }
+  ContactEvent event;
+  event.kind = found->second;
+  event.contact = stringArg(args, "contact");
+  event.sequence_id = stringArg(args, "sequence");
+  event.stage = stringArg(args, "stage");
+  if (event.kind == EventKind::kStage && event.stage.empty()) {
+    return fail("bad_request", "event stage needs a STAGE");
+  }
+  std::string until = stringArg(args, "until");
+  if (!until.empty()) {
+    Result<TimeMs> until_ms = parseTimeArgument(until, now_ms);
+    if (!until_ms.isOk()) return fail("bad_request", "--until: " + until_ms.status().message());
+    event.until_ms = until_ms.value();
+  }
+  Result<EventResult> result = engine.applyEvent(event, now_ms);
+  if (!result.isOk()) return replyFromStatus(result.status());
+  json::array changed;
+  for (const auto& [sequence, status] : result.value().changed) {
+    changed.push_back(json::object{{"sequence", sequence}, {"status", status}});
+  }
+  return succeed(json::object{
+      {"contact", result.value().contact}, {"event", kind}, {"changed", std::move(changed)}});
+}
+
+DispatchReply explainCommand(Engine& engine, const json::object& args) {
+  Result<std::string> text =
+      engine.explain(stringArg(args, "sequence"), stringArg(args, "contact"));
+  if (!text.isOk()) return replyFromStatus(text.status());
+  return succeed(json::object{{"explanation", text.value()}});
+}
+
 }  // namespace
 
 json::value timeOrNull(TimeMs time_ms) {
@@ -314,6 +399,11 @@ DispatchReply dispatchCommand(Engine& engine, const std::string& cmd, const json
   }
   if (cmd == "contact_show") return contactShowCommand(engine, args);
   if (cmd == "contact_set") return contactSetCommand(engine, args);
+  if (auto action = kOperatorCommands.find(cmd); action != kOperatorCommands.end()) {
+    return operatorCommand(engine, action->second, args, caller, now_ms);
+  }
+  if (cmd == "event") return eventCommand(engine, args, now_ms);
+  if (cmd == "explain") return explainCommand(engine, args);
   return fail("unknown_command", "unknown command '" + cmd + "'");
 }
 

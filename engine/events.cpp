@@ -1,0 +1,152 @@
+// Contact events (SPEC §3 rule 7): what a reply, a booked meeting, an unsubscribe, a bounce,
+// an out-of-office reply or a stage change does to the contact's enrollments.
+//
+// Also explain(): the one-paragraph account of where an enrollment stands.
+#include <algorithm>
+
+#include "engine/engine.hpp"
+
+namespace seqd {
+namespace {
+
+bool isOpen(EnrollmentStatus status) {
+  return status == EnrollmentStatus::kScheduled || status == EnrollmentStatus::kActive ||
+         status == EnrollmentStatus::kPaused;
+}
+
+bool contains(const std::vector<std::string>& values, const std::string& value) {
+  return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+// The finish_on name of an event and the finish_reason it gives.
+std::pair<std::string, std::string> finishingEvent(EventKind kind) {
+  switch (kind) {
+    case EventKind::kReply:
+      return {"reply", "replied"};
+    case EventKind::kMeetingBooked:
+      return {"meeting_booked", "meeting_booked"};
+    case EventKind::kUnsubscribe:
+      return {"unsubscribe", "unsubscribed"};
+    default:
+      return {"", ""};
+  }
+}
+
+}  // namespace
+
+void Engine::pauseForOoo(Enrollment& enrollment, const ContactEvent& event, TimeMs now_ms) {
+  stopEnrollment(enrollment, EnrollmentStatus::kPaused);
+  enrollment.paused_reason = "ooo";
+  enrollment.resume_at_ms = event.until_ms.value_or(now_ms + settings_.ooo_default_pause_ms);
+  if (isActive(enrollment.sequence_id)) {
+    wheel_.schedule(enrollment.id, enrollment.resume_at_ms, scoreOf(enrollment));
+  }
+}
+
+Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms) {
+  const Contact* found = findContact(event.contact);
+  if (found == nullptr) return Status::notFound("unknown contact '" + event.contact + "'");
+  if (!event.sequence_id.empty() && findSequence(event.sequence_id) == nullptr) {
+    return Status::notFound("unknown sequence '" + event.sequence_id + "'");
+  }
+  std::string key = found->key;
+  if (event.kind == EventKind::kUnsubscribe || event.kind == EventKind::kStage) {
+    Contact contact = *found;
+    if (event.kind == EventKind::kUnsubscribe) contact.email_opt_out = true;
+    if (event.kind == EventKind::kStage) contact.stage = event.stage;
+    batch_.contacts.push_back(contact);
+    contacts_[key] = std::move(contact);
+  }
+  EventResult result{key, {}};
+  for (EnrollmentId id : by_contact_[key]) {
+    Enrollment& enrollment = enrollments_[id];
+    const Sequence* sequence = findSequence(enrollment.sequence_id);
+    if (sequence == nullptr || !isOpen(enrollment.status)) continue;
+    if (!event.sequence_id.empty() && enrollment.sequence_id != event.sequence_id) continue;
+    auto [finish_name, finish_reason] = finishingEvent(event.kind);
+    if (!finish_name.empty()) {
+      if (!contains(sequence->rules.finish_on, finish_name)) continue;
+      stopEnrollment(enrollment, EnrollmentStatus::kFinished);
+      enrollment.finish_reason = finish_reason;
+      enrollment.next_at_ms = kNoTime;
+      enrollment.resume_at_ms = kNoTime;
+    } else if (event.kind == EventKind::kBounce) {
+      stopEnrollment(enrollment, EnrollmentStatus::kBounced);
+      enrollment.resume_at_ms = kNoTime;
+    } else if (event.kind == EventKind::kOoo) {
+      if (!sequence->rules.pause_on_ooo) continue;
+      pauseForOoo(enrollment, event, now_ms);
+    } else if (event.kind == EventKind::kStage) {
+      if (!contains(sequence->rules.block_stages, event.stage)) continue;
+      stopEnrollment(enrollment, EnrollmentStatus::kNotSent);
+      enrollment.not_sent_reason = "stage_blocked";
+      enrollment.resume_at_ms = kNoTime;
+    }
+    saveSnapshot(enrollment);
+    result.changed.emplace_back(enrollment.sequence_id, enrollmentStatusName(enrollment.status));
+  }
+  return result;
+}
+
+Result<std::string> Engine::explain(const std::string& sequence_id,
+                                    const std::string& contact_key) const {
+  const Sequence* sequence = findSequence(sequence_id);
+  if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
+  const Enrollment* enrollment = findEnrollment(sequence_id, contact_key);
+  if (enrollment == nullptr) {
+    return Status::notFound("contact '" + contact_key + "' is not in sequence '" + sequence_id +
+                            "'");
+  }
+  const std::size_t steps = sequence->steps.size();
+  std::string text = enrollment->contact_key + " in " + sequence_id + ": " +
+                     enrollmentStatusName(enrollment->status) + ". ";
+  std::string done = std::to_string(std::min<std::size_t>(enrollment->step_index, steps)) + " of " +
+                     std::to_string(steps) + " steps done";
+  if (enrollment->last_done_at_ms != kNoTime) {
+    done += ", the last at " + formatRfc3339(enrollment->last_done_at_ms);
+    if (!enrollment->last_mailbox.empty()) done += " from " + enrollment->last_mailbox;
+  }
+  text += done + ". ";
+  std::string next_step;
+  if (enrollment->step_index < steps) {
+    const Step& step = sequence->steps[enrollment->step_index];
+    next_step = "step " + std::to_string(enrollment->step_index + 1) + " '" + step.id + "' (" +
+                stepTypeName(step.type) + ")";
+  }
+  switch (enrollment->status) {
+    case EnrollmentStatus::kScheduled:
+      if (!isActive(sequence_id)) {
+        text += "The sequence is not active: " + next_step + " runs after it is activated.";
+      } else if (enrollment->next_at_ms != kNoTime) {
+        text += "Next: " + next_step + " at " + formatRfc3339(enrollment->next_at_ms) + ".";
+      }
+      break;
+    case EnrollmentStatus::kActive:
+      text += next_step + " is due and waits for its task to be completed or skipped.";
+      break;
+    case EnrollmentStatus::kPaused:
+      text += "Paused (" + enrollment->paused_reason + ")";
+      text += enrollment->resume_at_ms != kNoTime
+                  ? "; resumes at " + formatRfc3339(enrollment->resume_at_ms) + " with " +
+                        next_step + "."
+                  : " until resumed; then " + next_step + " runs.";
+      break;
+    case EnrollmentStatus::kFinished:
+      text += "Finished: " + enrollment->finish_reason + ". Nothing more is sent.";
+      break;
+    case EnrollmentStatus::kBounced:
+      text += "An email bounced. `seqctl retry` sends " + next_step + " again.";
+      break;
+    case EnrollmentStatus::kNotSent:
+      text += next_step + " was not sent: " + enrollment->not_sent_reason +
+              ". Fix the cause, then `seqctl retry`.";
+      break;
+    case EnrollmentStatus::kRemoved:
+      text += "Removed; adding it again resumes at " +
+              (next_step.empty() ? std::string("the end (nothing left)") : next_step) + ".";
+      break;
+  }
+  return text;
+}
+
+}  // namespace seqd

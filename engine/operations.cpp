@@ -1,0 +1,143 @@
+// Operator commands over named contacts of one sequence: remove, pause, resume, finish,
+// retry and set-mailbox. Each contact is handled on its own; one that cannot be changed is
+// skipped with a reason and the rest go ahead.
+#include <algorithm>
+
+#include "engine/assert.hpp"
+#include "engine/engine.hpp"
+
+namespace seqd {
+namespace {
+
+bool isRunning(EnrollmentStatus status) {
+  return status == EnrollmentStatus::kScheduled || status == EnrollmentStatus::kActive;
+}
+
+}  // namespace
+
+void Engine::stopEnrollment(Enrollment& enrollment, EnrollmentStatus status) {
+  wheel_.cancel(enrollment.id);
+  enrollment.status = status;
+}
+
+void Engine::rearm(Enrollment& enrollment, TimeMs now_ms) {
+  enrollment.status = EnrollmentStatus::kScheduled;
+  enrollment.paused_reason.clear();
+  enrollment.resume_at_ms = kNoTime;
+  enrollment.not_sent_reason.clear();
+  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  if (sequence == nullptr || enrollment.step_index >= sequence->steps.size()) return;
+  if (enrollment.next_at_ms == kNoTime) {
+    if (isActive(enrollment.sequence_id)) scheduleNextStep(enrollment, now_ms);
+    return;
+  }
+  enrollment.next_at_ms = std::max(enrollment.next_at_ms, now_ms);
+  if (isActive(enrollment.sequence_id)) {
+    wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
+  }
+}
+
+Result<ContactsResult> Engine::operate(const std::string& sequence_id,
+                                       const OperatorRequest& request, const Caller& caller,
+                                       TimeMs now_ms) {
+  const Sequence* sequence = findSequence(sequence_id);
+  if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
+  Status allowed = checkCanEdit(*sequence, caller);
+  if (!allowed.isOk()) return allowed;
+  for (const std::string& mailbox : request.mailboxes) {
+    bool known = std::any_of(settings_.mailboxes.begin(), settings_.mailboxes.end(),
+                             [&](const Mailbox& m) { return m.address == mailbox; });
+    if (!known) return Status::notFound("unknown mailbox '" + mailbox + "'");
+  }
+  std::vector<std::string> keys = request.contacts;
+  if (request.all) {
+    for (EnrollmentId id : by_sequence_[sequence_id]) {
+      EnrollmentStatus status = enrollments_[id].status;
+      if (status == EnrollmentStatus::kBounced || status == EnrollmentStatus::kNotSent) {
+        keys.push_back(enrollments_[id].contact_key);
+      }
+    }
+  }
+  ContactsResult result;
+  for (const std::string& key : keys) {
+    const Contact* contact = findContact(key);
+    auto pair =
+        contact == nullptr ? by_pair_.end() : by_pair_.find(sequence_id + '\x1f' + contact->key);
+    if (pair == by_pair_.end()) {
+      result.skipped.push_back({key, contact == nullptr ? "unknown_contact" : "not_in_sequence"});
+      continue;
+    }
+    Enrollment& enrollment = enrollments_[pair->second];
+    std::string skip = applyOperator(enrollment, request, now_ms);
+    if (!skip.empty()) {
+      result.skipped.push_back({enrollment.contact_key, skip});
+      continue;
+    }
+    saveSnapshot(enrollment);
+    result.done.push_back(enrollment.contact_key);
+  }
+  if (result.done.empty() && !result.skipped.empty() &&
+      std::all_of(result.skipped.begin(), result.skipped.end(), [](const SkippedReason& skip) {
+        return skip.reason == "unknown_contact" || skip.reason == "not_in_sequence";
+      })) {
+    std::string names;
+    for (const SkippedReason& skip : result.skipped) {
+      names += (names.empty() ? "" : ", ") + skip.contact;
+    }
+    return Status::notFound("not in sequence '" + sequence_id + "': " + names);
+  }
+  return result;
+}
+
+// Returns "" when done, else why this enrollment was skipped.
+std::string Engine::applyOperator(Enrollment& enrollment, const OperatorRequest& request,
+                                  TimeMs now_ms) {
+  const EnrollmentStatus status = enrollment.status;
+  switch (request.action) {
+    case OperatorAction::kRemove:
+      if (status == EnrollmentStatus::kRemoved) return "already_removed";
+      stopEnrollment(enrollment, EnrollmentStatus::kRemoved);
+      return "";
+    case OperatorAction::kPause:
+      if (status != EnrollmentStatus::kPaused && !isRunning(status)) {
+        return std::string("not_running:") + enrollmentStatusName(status);
+      }
+      stopEnrollment(enrollment, EnrollmentStatus::kPaused);
+      enrollment.paused_reason = "manual";
+      enrollment.resume_at_ms = request.at_ms.value_or(kNoTime);
+      if (request.at_ms) wheel_.schedule(enrollment.id, *request.at_ms, scoreOf(enrollment));
+      return "";
+    case OperatorAction::kResume:
+      if (status != EnrollmentStatus::kPaused) return "not_paused";
+      if (request.at_ms && *request.at_ms > now_ms) {
+        enrollment.resume_at_ms = *request.at_ms;
+        wheel_.schedule(enrollment.id, *request.at_ms, scoreOf(enrollment));
+        return "";
+      }
+      rearm(enrollment, now_ms);
+      return "";
+    case OperatorAction::kFinish:
+      if (status == EnrollmentStatus::kFinished) return "already_finished";
+      if (status == EnrollmentStatus::kRemoved) return "removed";
+      stopEnrollment(enrollment, EnrollmentStatus::kFinished);
+      enrollment.finish_reason = request.reason.empty() ? "manual" : "manual:" + request.reason;
+      enrollment.next_at_ms = kNoTime;
+      enrollment.resume_at_ms = kNoTime;
+      return "";
+    case OperatorAction::kRetry:
+      if (status != EnrollmentStatus::kBounced && status != EnrollmentStatus::kNotSent) {
+        return std::string("not_retryable:") + enrollmentStatusName(status);
+      }
+      enrollment.next_at_ms = now_ms;
+      rearm(enrollment, now_ms);
+      return "";
+    case OperatorAction::kSetMailbox:
+      if (status == EnrollmentStatus::kRemoved) return "removed";
+      enrollment.mailboxes = request.mailboxes;
+      return "";
+  }
+  SEQD_ASSERT(false && "every OperatorAction is handled");
+  return "";
+}
+
+}  // namespace seqd

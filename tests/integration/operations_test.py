@@ -1,0 +1,98 @@
+"""Proves the operator commands and events work through seqctl on a real seqd: pause with
+auto-resume, resume, finish, remove and re-add, retry, set-mailbox, events and explain, with
+SPEC §4's exit codes (0 done, 1 unknown, 2 usage, 3 done in part)."""
+import unittest
+
+import harness
+from harness import Daemon, contacts_csv
+
+
+class Operations(unittest.TestCase):
+    def setUp(self):
+        self.d = Daemon()
+        self.addCleanup(self.d.cleanup)
+        self.d.start()
+        self.d.json("add", "two-emails", "--csv", self.d.write_file("c.csv", contacts_csv(3)))
+        self.d.json("sequence", "activate", "two-emails")
+        self.d.json("time", "advance", "1h")  # the first email went to all three
+
+    def row(self, contact):
+        rows = self.d.json("status", "two-emails", "--search", contact)["contacts"]
+        self.assertEqual(len(rows), 1)
+        return rows[0]
+
+    def test_pause_with_resume_at_resumes_by_itself(self):
+        d = self.d
+        paused = d.json("pause", "two-emails", "person0@example.test", "--resume-at", "+2d")
+        self.assertEqual(paused["done"], ["person0@example.test"])
+        row = self.row("person0@")
+        self.assertEqual((row["status"], row["paused_reason"]), ("paused", "manual"))
+        self.assertEqual(row["resume_at"], "2026-12-03T15:00:00Z")
+        listed = d.json("status", "two-emails", "--status", "paused", "--resume-scheduled", "yes")
+        self.assertEqual([c["contact"] for c in listed["contacts"]], ["person0@example.test"])
+        d.json("time", "advance", "25h")
+        self.assertEqual(len(d.messages()), 5)  # two others got step 2, person0 did not
+        d.json("time", "advance", "1d")
+        self.assertEqual(len(d.messages()), 6)
+        self.assertEqual(self.row("person0@")["status"], "finished")
+
+    def test_resume_finish_and_partial_exit_codes(self):
+        d = self.d
+        d.json("pause", "two-emails", "person1@example.test")
+        partial = d.seqctl("--json", "resume", "two-emails", "person1@example.test",
+                           "person2@example.test")
+        self.assertEqual(partial.returncode, 3)
+        self.assertIn("not_paused", partial.stdout)
+        self.assertEqual(self.row("person1@")["status"], "scheduled")
+        d.json("finish", "two-emails", "person2@example.test", "--reason", "booked by phone")
+        self.assertEqual(self.row("person2@")["finish_reason"], "manual:booked by phone")
+        self.assertEqual(d.seqctl("finish", "two-emails", "nobody@example.test").returncode, 1)
+        self.assertEqual(d.seqctl("pause", "nope", "person1@example.test").returncode, 1)
+        self.assertEqual(d.seqctl("pause", "two-emails").returncode, 2)
+        self.assertEqual(d.seqctl("pause", "two-emails", "x", "--bogus").returncode, 2)
+
+    def test_remove_then_re_add_resumes_after_the_last_step_done(self):
+        d = self.d
+        d.json("remove", "two-emails", "person0@example.test")
+        self.assertEqual(self.row("person0@")["status"], "removed")
+        d.json("time", "advance", "2d")
+        self.assertEqual(len(d.messages()), 5)
+        added = d.json("add", "two-emails", "--contact", "person0@example.test")
+        self.assertEqual(added["added"], ["person0@example.test"])
+        d.json("time", "advance", "1d")
+        self.assertEqual(len(d.messages()), 6)  # only step 2: step 1 is never repeated
+        subjects = sorted(str(m["Subject"]) for m in d.messages()
+                          if m["To"].addresses[0].addr_spec == "person0@example.test")
+        self.assertEqual(subjects, ["Again, Name0", "Hello Name0"])
+
+    def test_events_and_explain(self):
+        d = self.d
+        replied = d.json("event", "reply", "person0@example.test")
+        self.assertEqual(replied["changed"], [{"sequence": "two-emails", "status": "finished"}])
+        self.assertEqual(self.row("person0@")["finish_reason"], "replied")
+        d.json("event", "ooo", "person1@example.test", "--until", "2026-12-10T00:00:00Z")
+        row = self.row("person1@")
+        self.assertEqual((row["paused_reason"], row["resume_at"]), ("ooo", "2026-12-10T00:00:00Z"))
+        d.json("event", "bounce", "person2@example.test")
+        self.assertEqual(self.row("person2@")["status"], "bounced")
+        explained = d.seqctl("explain", "two-emails", "person2@example.test")
+        self.assertEqual(explained.returncode, 0)
+        self.assertIn("bounced", explained.stdout)
+        retried = d.json("retry", "two-emails", "--all")
+        self.assertEqual(retried["done"], ["person2@example.test"])
+        d.json("time", "advance", "1m")
+        self.assertEqual(self.row("person2@")["status"], "finished")
+        self.assertEqual(d.seqctl("event", "reply", "nobody@example.test").returncode, 1)
+        self.assertEqual(d.seqctl("event", "wave", "person1@example.test").returncode, 2)
+
+    def test_set_mailbox(self):
+        d = self.d
+        self.assertEqual(
+            d.seqctl("set-mailbox", "two-emails", "person0@example.test",
+                     "--mailbox", "nobody@acme.test").returncode, 1)
+        d.json("set-mailbox", "two-emails", "person0@example.test", "--mailbox", "alice@acme.test")
+        self.assertEqual(d.seqctl("set-mailbox", "two-emails", "person0@example.test").returncode, 2)
+
+
+if __name__ == "__main__":
+    harness.main()
