@@ -50,6 +50,8 @@ Commands:
   event reply|meeting_booked|unsubscribe|bounce CONTACT [--seq SEQ]
   event ooo CONTACT [--until TIME]
   event stage CONTACT STAGE
+  tasks [--owner USER] [--seq SEQ] [--due-before TIME]
+  task complete ID | task skip ID
   time | time advance DURATION | time set TIME
 
 Exit codes: 0 done, 1 failed, 2 usage, 3 done in part, 4 permission denied, 5 unreachable.
@@ -88,6 +90,8 @@ class Cli {
   int operate(const std::string& command);
   int event();
   int explain();
+  int tasks();
+  int task();
 
   const std::string& word(std::size_t index, const char* what) const;
   Result<std::vector<json::object>> csvBatches(const std::string& path,
@@ -238,6 +242,8 @@ int Cli::run() {
   }
   if (command == "event") return event();
   if (command == "explain") return explain();
+  if (command == "tasks") return tasks();
+  if (command == "task") return task();
   throw UsageError{"unknown command '" + command + "'"};
 }
 
@@ -688,6 +694,49 @@ int Cli::explain() {
   if (invocation_.json_output) return printResult(result, kExitOk);
   std::cout << textOf(member(result, "explanation")) << "\n";
   return kExitOk;
+}
+
+int Cli::tasks() {
+  json::object args;
+  for (std::size_t i = 1; i < invocation_.words.size(); ++i) {
+    const std::string& current = invocation_.words[i];
+    if (current == "--owner")
+      args["owner"] = word(++i, "--owner USER");
+    else if (current == "--seq")
+      args["sequence"] = word(++i, "--seq SEQ");
+    else if (current == "--due-before")
+      args["due_before"] = word(++i, "--due-before TIME");
+    else
+      throw UsageError{"tasks: unexpected '" + current + "'"};
+  }
+  json::object result;
+  int code = call("tasks", std::move(args), result);
+  if (code != kExitOk) return code;
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  std::vector<std::vector<std::string>> rows;
+  for (const json::value& item : member(result, "tasks").as_array()) {
+    const json::object& task = item.as_object();
+    rows.push_back({textOf(member(task, "id")), textOf(member(task, "state")),
+                    textOf(member(task, "owner")), textOf(member(task, "due_at")),
+                    textOf(member(task, "sequence")), textOf(member(task, "step")),
+                    textOf(member(task, "type")), textOf(member(task, "contact")),
+                    textOf(member(task, "note"))});
+  }
+  printTable({"ID", "STATE", "OWNER", "DUE_AT", "SEQUENCE", "STEP", "TYPE", "CONTACT", "NOTE"},
+             rows);
+  return kExitOk;
+}
+
+int Cli::task() {
+  const std::string& action = word(1, "task action (complete, skip)");
+  if (action != "complete" && action != "skip") {
+    throw UsageError{"unknown task action '" + action + "'"};
+  }
+  const std::string& id_text = word(2, "task ID");
+  char* end = nullptr;
+  unsigned long long id = std::strtoull(id_text.c_str(), &end, 10);
+  if (id_text.empty() || *end != '\0' || id == 0) throw UsageError{"task ID must be a number"};
+  return simple("task_" + action, json::object{{"id", id}});
 }
 
 Invocation parseGlobal(int argc, char** argv) {

@@ -80,6 +80,7 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
                                 std::to_string(record.enrollment_id));
     }
     progress_seq_ = std::max(progress_seq_, record.seq);
+    trackTask(record);
     auto step_key = std::make_pair(record.enrollment_id, record.step_index);
     if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
       undelivered[step_key] = &record;
@@ -113,21 +114,34 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
 // Applies one log record to the enrollment it names (replay only).
 void Engine::applyProgress(const ProgressRecord& record) {
   Enrollment& enrollment = enrollments_[record.enrollment_id];
+  const bool running = enrollment.status == EnrollmentStatus::kScheduled ||
+                       enrollment.status == EnrollmentStatus::kActive;
+  if (record.kind == ProgressKind::kTaskCreated) {
+    if (running) {
+      enrollment.status = EnrollmentStatus::kActive;
+      enrollment.next_at_ms = kNoTime;
+    }
+    return;
+  }
   if (record.kind != ProgressKind::kStepFired) return;
   const Sequence* sequence = findSequence(enrollment.sequence_id);
   enrollment.step_index = record.step_index + 1;
   enrollment.last_done_at_ms = record.at_ms;
   if (!record.mailbox.empty()) enrollment.last_mailbox = record.mailbox;
   if (!record.message_id.empty()) enrollment.last_message_id = record.message_id;
-  if (sequence == nullptr) return;
-  if (enrollment.status != EnrollmentStatus::kScheduled) return;
+  if (sequence == nullptr || !running) return;
   if (enrollment.step_index >= sequence->steps.size()) {
     enrollment.status = EnrollmentStatus::kFinished;
     enrollment.finish_reason = "completed";
     enrollment.next_at_ms = kNoTime;
   } else {
-    enrollment.next_at_ms = record.at_ms + sequence->steps[enrollment.step_index].wait_ms;
+    enrollment.status = EnrollmentStatus::kScheduled;
+    enrollment.next_at_ms = record.at_ms + waitOf(sequence->steps[enrollment.step_index]);
   }
+}
+
+DurationMs Engine::waitOf(const Step& step) const {
+  return step.wait_business_days ? step.wait_ms * kDayMs : step.wait_ms;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -387,9 +401,8 @@ void Engine::scheduleNextStep(Enrollment& enrollment, TimeMs from_ms) {
   SEQD_ASSERT(sequence != nullptr);
   SEQD_ASSERT(enrollment.step_index < sequence->steps.size());
   const Step& step = sequence->steps[enrollment.step_index];
-  DurationMs wait_ms = step.wait_business_days ? step.wait_ms * kDayMs : step.wait_ms;
   enrollment.status = EnrollmentStatus::kScheduled;
-  enrollment.next_at_ms = from_ms + wait_ms;
+  enrollment.next_at_ms = from_ms + waitOf(step);
   if (isActive(enrollment.sequence_id)) {
     wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
   }
@@ -521,10 +534,7 @@ void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {
     fireEmail(enrollment, *sequence, step, *contact, now_ms);
     return;
   }
-  // Manual steps (tasks) come with the task queue; until then they wait as `active`.
-  enrollment.status = EnrollmentStatus::kActive;
-  enrollment.next_at_ms = kNoTime;
-  saveSnapshot(enrollment);
+  fireManual(enrollment, *sequence, step, *contact, now_ms);
 }
 
 void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const Step& step,

@@ -31,6 +31,7 @@
 #include "engine/schedule.hpp"
 #include "engine/sequence.hpp"
 #include "engine/status.hpp"
+#include "engine/task.hpp"
 #include "engine/timer_wheel.hpp"
 
 namespace seqd {
@@ -82,6 +83,12 @@ class Engine {
                                  const Caller& caller, TimeMs now_ms);
   // reply, meeting_booked, unsubscribe, bounce, ooo, stage (engine/events.cpp).
   Result<EventResult> applyEvent(const ContactEvent& event, TimeMs now_ms);
+  // --- tasks (engine/tasks.cpp) ---
+  std::vector<TaskRow> tasks(const TaskFilter& filter) const;
+  // Completes (or skips) an open task: the step counts as done and the contact moves on.
+  // Allowed for the task's owner, the sequence's owner and admins.
+  Status finishTask(std::uint64_t task_id, bool skip, const Caller& caller, TimeMs now_ms);
+
   // One paragraph on why the contact is where it is and what happens next, when.
   Result<std::string> explain(const std::string& sequence_id, const std::string& contact_key) const;
 
@@ -112,6 +119,11 @@ class Engine {
   void fire(Enrollment& enrollment, TimeMs now_ms);
   void fireEmail(Enrollment& enrollment, const Sequence& sequence, const Step& step,
                  const Contact& contact, TimeMs now_ms);
+  void fireManual(Enrollment& enrollment, const Sequence& sequence, const Step& step,
+                  const Contact& contact, TimeMs now_ms);
+  void logStepDone(Enrollment& enrollment, TimeMs now_ms, const std::string& detail);
+  void trackTask(const ProgressRecord& record);
+  DurationMs waitOf(const Step& step) const;
   void markNotSent(Enrollment& enrollment, std::string reason);
   void completeStep(Enrollment& enrollment, const Sequence& sequence, TimeMs now_ms);
   std::string pickMailbox(const Enrollment& enrollment, const Sequence& sequence, const Step& step);
@@ -139,6 +151,8 @@ class Engine {
   std::map<std::string, std::vector<EnrollmentId>> by_sequence_;
   std::unordered_map<std::string, std::vector<EnrollmentId>> by_contact_;
   std::set<std::string> active_sequences_;
+  std::map<std::uint64_t, Task> tasks_;                                         // by id
+  std::map<std::pair<EnrollmentId, std::uint32_t>, std::uint64_t> open_tasks_;  // step -> task
   std::map<std::string, std::uint64_t> rotation_;  // send-from set -> round-robin counter
   std::uint64_t progress_seq_ = 0;
   std::size_t in_flight_ = 0;

@@ -6,7 +6,8 @@
 //
 //  - contacts:    upserts, keyed by contact key (random-key writes; imports are rare).
 //  - enrollments: snapshots, keyed by EnrollmentId (written when a command changes one).
-//  - progress:    the append-only log of fired steps and delivery results, keyed by a
+//  - progress:    the append-only log of fired steps, delivery results and created tasks
+//                 (a task's id is the seq of its kTaskCreated record), keyed by a
 //                 monotonically increasing u64 `seq` (written with MDB_APPEND: millions/s).
 //  - sequences:   which sequences are active.
 //  - clock_ms:    the last committed clock reading (virtual time never moves backwards).
@@ -30,6 +31,7 @@ enum class ProgressKind : std::uint8_t {
   kStepFired = 1,       // the step ran (an email handed to delivery, or a task created)
   kDelivered = 2,       // the email was delivered
   kDeliveryFailed = 3,  // delivery failed; detail says why
+  kTaskCreated = 4,     // a manual step's task was created; detail is its owner; seq is its id
 };
 
 struct ProgressRecord {

@@ -357,6 +357,50 @@ DispatchReply eventCommand(Engine& engine, const json::object& args, TimeMs now_
       {"contact", result.value().contact}, {"event", kind}, {"changed", std::move(changed)}});
 }
 
+DispatchReply tasksCommand(Engine& engine, const json::object& args, TimeMs now_ms) {
+  TaskFilter filter;
+  filter.owner = stringArg(args, "owner");
+  filter.sequence_id = stringArg(args, "sequence");
+  if (!filter.sequence_id.empty() && engine.findSequence(filter.sequence_id) == nullptr) {
+    return fail("not_found", "unknown sequence '" + filter.sequence_id + "'");
+  }
+  std::string due_before = stringArg(args, "due_before");
+  if (!due_before.empty()) {
+    Result<TimeMs> due_before_ms = parseTimeArgument(due_before, now_ms);
+    if (!due_before_ms.isOk()) {
+      return fail("bad_request", "--due-before: " + due_before_ms.status().message());
+    }
+    filter.due_before_ms = due_before_ms.value();
+  }
+  json::array tasks;
+  for (const TaskRow& row : engine.tasks(filter)) {
+    tasks.push_back(json::object{{"id", row.id},
+                                 {"sequence", row.sequence},
+                                 {"contact", row.contact},
+                                 {"step", row.step},
+                                 {"type", row.type},
+                                 {"owner", row.owner},
+                                 {"due_at", timeOrNull(row.due_at_ms)},
+                                 {"state", row.state},
+                                 {"note", row.note}});
+  }
+  return succeed(json::object{{"tasks", std::move(tasks)}});
+}
+
+DispatchReply finishTaskCommand(Engine& engine, const json::object& args, const Caller& caller,
+                                TimeMs now_ms, bool skip) {
+  const json::value* id = args.if_contains("id");
+  if (id == nullptr || !(id->is_int64() || id->is_uint64()) ||
+      (id->is_int64() && id->as_int64() <= 0)) {
+    return fail("bad_request", "task: 'id' must be a positive number");
+  }
+  std::uint64_t task_id =
+      id->is_uint64() ? id->as_uint64() : static_cast<std::uint64_t>(id->as_int64());
+  Status status = engine.finishTask(task_id, skip, caller, now_ms);
+  if (!status.isOk()) return replyFromStatus(status);
+  return succeed(json::object{{"id", task_id}, {"state", skip ? "skipped" : "completed"}});
+}
+
 DispatchReply explainCommand(Engine& engine, const json::object& args) {
   Result<std::string> text =
       engine.explain(stringArg(args, "sequence"), stringArg(args, "contact"));
@@ -404,6 +448,9 @@ DispatchReply dispatchCommand(Engine& engine, const std::string& cmd, const json
   }
   if (cmd == "event") return eventCommand(engine, args, now_ms);
   if (cmd == "explain") return explainCommand(engine, args);
+  if (cmd == "tasks") return tasksCommand(engine, args, now_ms);
+  if (cmd == "task_complete") return finishTaskCommand(engine, args, caller, now_ms, false);
+  if (cmd == "task_skip") return finishTaskCommand(engine, args, caller, now_ms, true);
   return fail("unknown_command", "unknown command '" + cmd + "'");
 }
 

@@ -9,7 +9,10 @@
 #include <random>
 #include <set>
 
+#include "engine/fake_store.hpp"
+
 using namespace seqd;
+using seqd::testing::FakeStore;
 
 namespace {
 
@@ -58,38 +61,6 @@ ContactRow row(const std::string& email, const std::string& first_name, int scor
                         {"company", company}};
   return contact_row;
 }
-
-// Accumulates committed batches the way the store would, so a restart can be simulated.
-struct FakeStore {
-  LoadedState state;
-  void commit(WriteBatch batch) {
-    for (Contact& contact : batch.contacts) {
-      auto it = std::find_if(state.contacts.begin(), state.contacts.end(),
-                             [&](const Contact& c) { return c.key == contact.key; });
-      if (it != state.contacts.end())
-        *it = contact;
-      else
-        state.contacts.push_back(contact);
-    }
-    for (Enrollment& enrollment : batch.enrollments) {
-      if (enrollment.id >= state.enrollments.size()) state.enrollments.resize(enrollment.id + 1);
-      state.enrollments[enrollment.id] = enrollment;
-    }
-    for (ProgressRecord& record : batch.progress) {
-      if (!state.progress.empty()) REQUIRE(record.seq > state.progress.back().seq);
-      state.progress.push_back(record);
-    }
-    for (SequenceState& sequence : batch.sequences) {
-      auto it = std::find_if(
-          state.sequences.begin(), state.sequences.end(),
-          [&](const SequenceState& s) { return s.sequence_id == sequence.sequence_id; });
-      if (it != state.sequences.end())
-        *it = sequence;
-      else
-        state.sequences.push_back(sequence);
-    }
-  }
-};
 
 void deliverAll(Engine& engine, std::vector<DeliveryIntent>& intents, TimeMs now_ms) {
   for (const DeliveryIntent& intent : intents) {

@@ -5,8 +5,10 @@
 #include <doctest/doctest.h>
 
 #include "engine/engine.hpp"
+#include "engine/fake_store.hpp"
 
 using namespace seqd;
+using seqd::testing::FakeStore;
 
 namespace {
 
@@ -43,7 +45,7 @@ EngineSettings threeEmails() {
 
 struct Fixture {
   Engine engine{threeEmails(), kStart};
-  LoadedState committed;
+  FakeStore store;
 
   Fixture() {
     ContactRow first, second;
@@ -55,28 +57,7 @@ struct Fixture {
     commit();
   }
 
-  // Applies the engine's batch to `committed` the way the store would.
-  void commit() {
-    WriteBatch batch = engine.takeBatch();
-    for (Contact& contact : batch.contacts) {
-      bool replaced = false;
-      for (Contact& existing : committed.contacts) {
-        if (existing.key == contact.key) {
-          existing = contact;
-          replaced = true;
-        }
-      }
-      if (!replaced) committed.contacts.push_back(contact);
-    }
-    for (Enrollment& enrollment : batch.enrollments) {
-      if (enrollment.id >= committed.enrollments.size()) {
-        committed.enrollments.resize(enrollment.id + 1);
-      }
-      committed.enrollments[enrollment.id] = enrollment;
-    }
-    for (ProgressRecord& record : batch.progress) committed.progress.push_back(record);
-    for (SequenceState& sequence : batch.sequences) committed.sequences.push_back(sequence);
-  }
+  void commit() { store.commit(engine.takeBatch()); }
 
   // Advances and returns the recipients of the emails sent, acknowledging them.
   std::vector<std::string> advance(TimeMs now_ms) {
@@ -132,7 +113,7 @@ TEST_CASE("pause --resume-at resumes by itself at that time, also after a restar
   CHECK(f.of("x@x.test").resume_at_ms == kStart + 3 * kDayMs);
   CHECK(f.advance(kStart + 2 * kDayMs) == std::vector<std::string>{"y@x.test:1"});
   Engine restarted(threeEmails(), kStart + 2 * kDayMs);
-  REQUIRE(restarted.restore(f.committed, kStart + 2 * kDayMs).isOk());
+  REQUIRE(restarted.restore(f.store.state, kStart + 2 * kDayMs).isOk());
   restarted.advanceTo(kStart + 3 * kDayMs - 1000);
   CHECK(restarted.findEnrollment("s", "x@x.test")->status == EnrollmentStatus::kPaused);
   restarted.advanceTo(kStart + 3 * kDayMs);
@@ -225,8 +206,7 @@ TEST_CASE("set-mailbox changes the send-from set for the next emails") {
   for (const DeliveryIntent& intent : f.engine.takeIntents())
     CHECK(intent.mailbox == "b@acme.test");
   request.mailboxes = {"nope@acme.test"};
-  CHECK(f.engine.operate("s", request, kAdmin, kStart).status().code() ==
-        StatusCode::kNotFound);
+  CHECK(f.engine.operate("s", request, kAdmin, kStart).status().code() == StatusCode::kNotFound);
 }
 
 TEST_CASE("events: reply finishes, unsubscribe also opts out, bounce marks bounced") {

@@ -94,5 +94,64 @@ class Operations(unittest.TestCase):
         self.assertEqual(d.seqctl("set-mailbox", "two-emails", "person0@example.test").returncode, 2)
 
 
+CALL_SEQUENCE = """\
+id: with-call
+name: Email then call
+owner: alice
+schedule: business-hours
+mailboxes: [alice@acme.test]
+steps:
+  - id: hello
+    type: auto_email
+    wait: 0m
+    subject: "Hello {{first_name}}"
+    body: "Hi"
+  - id: ring
+    type: call
+    wait: 1d
+    note: "Call {{first_name}} at {{company}}"
+  - id: after
+    type: auto_email
+    wait: 1d
+    subject: "After our call, {{first_name}}"
+    body: "Thanks"
+"""
+
+
+class Tasks(unittest.TestCase):
+    def test_call_step_task_flow(self):
+        d = Daemon(sequences={"with-call": CALL_SEQUENCE})
+        self.addCleanup(d.cleanup)
+        d.start()
+        csv_path = d.write_file("c.csv", "email,first_name,company,owner,dnc\n"
+                                "a@example.test,Ann,Initech,bob,false\n"
+                                "b@example.test,Ben,Globex,,true\n")
+        added = d.json("add", "with-call", "--csv", csv_path, "--force")
+        self.assertEqual(len(added["added"]), 2)
+        d.json("sequence", "activate", "with-call")
+        d.json("time", "advance", "25h")
+        tasks = d.json("tasks")["tasks"]
+        self.assertEqual(len(tasks), 1)  # Ben is on the Do-Not-Call list: no task, moves on
+        task = tasks[0]
+        self.assertEqual({k: task[k] for k in ("sequence", "contact", "step", "type", "owner",
+                                               "state")},
+                         {"sequence": "with-call", "contact": "a@example.test", "step": "ring",
+                          "type": "call", "owner": "bob", "state": "open"})
+        self.assertEqual(task["due_at"], "2026-12-02T14:00:00Z")
+        self.assertEqual(d.json("tasks", "--owner", "carol")["tasks"], [])
+        self.assertEqual(len(d.json("tasks", "--due-before", "2026-12-03T00:00:00Z")["tasks"]), 1)
+        status = {c["contact"]: c for c in d.json("status", "with-call")["contacts"]}
+        self.assertEqual(status["a@example.test"]["status"], "active")
+        self.assertEqual(status["b@example.test"]["step"], "after")
+        self.assertEqual(d.seqctl("task", "complete", "999999").returncode, 1)
+        self.assertEqual(d.seqctl("task", "complete", "x").returncode, 2)
+        d.json("task", "complete", str(task["id"]))
+        self.assertEqual(d.seqctl("task", "skip", str(task["id"])).returncode, 1)
+        d.json("time", "advance", "1d")
+        subjects = sorted(str(m["Subject"]) for m in d.messages())
+        self.assertEqual(subjects, ["After our call, Ann", "After our call, Ben", "Hello Ann",
+                                    "Hello Ben"])
+
+
 if __name__ == "__main__":
     harness.main()

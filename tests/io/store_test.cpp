@@ -113,7 +113,7 @@ ProgressRecord progressRecord(std::uint64_t seq) {
   record.seq = seq;
   record.enrollment_id = static_cast<EnrollmentId>(seq * 7 + 1);
   record.step_index = static_cast<std::uint32_t>(seq % 5);
-  record.kind = static_cast<ProgressKind>(1 + seq % 3);
+  record.kind = static_cast<ProgressKind>(1 + seq % 4);
   record.at_ms = 1796133600000 + static_cast<TimeMs>(seq);
   record.mailbox = "ana@seller.example";
   record.message_id = "<" + std::to_string(seq) + "@seller.example>";
@@ -245,7 +245,7 @@ TEST_CASE("same*() notice a change in any one field") {
   records[0].seq = 6;
   records[1].enrollment_id = 0;
   records[2].step_index = 9;
-  records[3].kind = ProgressKind::kDelivered;
+  records[3].kind = ProgressKind::kTaskCreated;
   records[4].at_ms = 0;
   records[5].mailbox += "x";
   records[6].message_id += "x";

@@ -1,0 +1,52 @@
+// Task: the to-do a manual step (manual_email, call, linkedin, task) creates for a person.
+//
+// A task belongs to the contact's owner at the moment it is created (the sequence's owner
+// when the contact has none); changing the owner later does not move it (SPEC §3 rule 6).
+// Its id is the progress-log seq of its kTaskCreated record, so ids are unique, increasing
+// and stable across restarts. The enrollment waits `active` until the task is completed or
+// skipped; either counts as the step done.
+//
+// Thread-safety: plain value, owned by the engine thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "engine/enrollment.hpp"
+#include "engine/time.hpp"
+
+namespace seqd {
+
+enum class TaskState : std::uint8_t { kOpen, kCompleted, kSkipped };
+
+const char* taskStateName(TaskState state);
+
+struct Task {
+  std::uint64_t id = 0;
+  EnrollmentId enrollment_id = 0;
+  std::uint32_t step_index = 0;
+  std::string owner;
+  TimeMs due_at_ms = 0;
+  TaskState state = TaskState::kOpen;
+};
+
+struct TaskFilter {
+  std::string owner;
+  std::string sequence_id;
+  std::optional<TimeMs> due_before_ms;
+};
+
+struct TaskRow {
+  std::uint64_t id = 0;
+  std::string sequence;
+  std::string contact;
+  std::string step;
+  std::string type;
+  std::string owner;
+  TimeMs due_at_ms = 0;
+  std::string state;
+  std::string note;  // the step's note (or subject), rendered for the contact
+};
+
+}  // namespace seqd

@@ -1,0 +1,48 @@
+// FakeStore: keeps committed WriteBatches the way the LMDB store would (upserts by key,
+// appends to the progress log), so engine tests can restart an Engine from what was
+// committed without touching the disk.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "engine/records.hpp"
+
+namespace seqd::testing {
+
+struct FakeStore {
+  LoadedState state;
+
+  void commit(WriteBatch batch) {
+    for (Contact& contact : batch.contacts) {
+      auto it = std::find_if(state.contacts.begin(), state.contacts.end(),
+                             [&](const Contact& c) { return c.key == contact.key; });
+      if (it != state.contacts.end()) {
+        *it = std::move(contact);
+      } else {
+        state.contacts.push_back(std::move(contact));
+      }
+    }
+    for (Enrollment& enrollment : batch.enrollments) {
+      if (enrollment.id >= state.enrollments.size()) state.enrollments.resize(enrollment.id + 1);
+      state.enrollments[enrollment.id] = std::move(enrollment);
+    }
+    for (ProgressRecord& record : batch.progress) {
+      if (!state.progress.empty()) REQUIRE(record.seq > state.progress.back().seq);
+      state.progress.push_back(std::move(record));
+    }
+    for (SequenceState& sequence : batch.sequences) {
+      auto it = std::find_if(
+          state.sequences.begin(), state.sequences.end(),
+          [&](const SequenceState& s) { return s.sequence_id == sequence.sequence_id; });
+      if (it != state.sequences.end()) {
+        *it = sequence;
+      } else {
+        state.sequences.push_back(sequence);
+      }
+    }
+  }
+};
+
+}  // namespace seqd::testing
