@@ -1,11 +1,15 @@
 #include "config/yaml_walk.hpp"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <sstream>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -17,6 +21,39 @@ constexpr std::size_t kQuotedBytesMax = 60;
 
 Status parseError(const std::string& path, const YAML::Mark& mark, const std::string& what) {
   return Status::invalidArgument(yamlPosition(path, mark) + what);
+}
+
+// Sees the documents of a stream without building them: where each one starts.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  std::vector<YAML::Mark> marks;
+};
+
+// The marks of the stream's first documents, at most kDocumentsSeenMax of them. Bounded on
+// purpose: yaml-cpp 0.7's own loop over documents (YAML::LoadAll) never ends on input such
+// as a lone "," and allocates until the process is killed (yaml-cpp issue #1040, fixed
+// upstream in 0.8.0 by PR #1319); Debian 12 ships 0.7.
+std::vector<YAML::Mark> firstDocuments(const std::string& text) {
+  constexpr int kDocumentsSeenMax = 2;
+  std::istringstream input(text);
+  YAML::Parser parser(input);
+  DocumentCounter counter;
+  for (int i = 0; i < kDocumentsSeenMax && parser.HandleNextDocument(counter); ++i) {
+  }
+  return counter.marks;
 }
 
 // Counts every node as often as it is reached (aliases included) and limits the nesting.
@@ -87,19 +124,27 @@ std::string yamlPosition(const std::string& path, const YAML::Mark& mark) {
 }
 
 Result<YamlFile> parseYamlText(const std::string& path, const std::string& text) {
-  std::vector<YAML::Node> documents;
+  YAML::Node root;
+  std::vector<YAML::Mark> documents;
   try {
-    documents = YAML::LoadAll(text);
+    documents = firstDocuments(text);
+    root = YAML::Load(text);
   } catch (const YAML::Exception& error) {
     return parseError(path, error.mark, "YAML syntax error: " + error.msg);
   } catch (const std::exception& error) {
     return Status::invalidArgument(path + ": cannot parse YAML: " + error.what());
   }
   if (documents.size() > 1) {
-    return parseError(path, documents[1].Mark(),
-                      "expected one YAML document, found " + std::to_string(documents.size()));
+    const YAML::Mark& second = documents[1];
+    std::size_t at = second.pos >= 0 ? static_cast<std::size_t>(second.pos) : text.size();
+    if (text.compare(at, 3, "---") == 0 || at >= text.size()) {
+      return parseError(path, second, "expected one YAML document, found more");
+    }
+    // yaml-cpp reads a stray flow indicator (",") outside [] or {} as a new document.
+    return parseError(path, second,
+                      "YAML syntax error: unexpected '" + std::string(1, text[at]) + "'");
   }
-  YamlFile file{path, documents.empty() ? YAML::Node() : documents[0]};
+  YamlFile file{path, root};
   int nodes = 0;
   Status bounds = checkBounds(path, file.root, 1, nodes);
   if (!bounds.isOk()) return bounds;

@@ -64,9 +64,10 @@ Status Runtime::start() {
           std::to_string(engine_->enrollmentCount()) + " enrollments, " +
           std::to_string(loaded.progress.size()) + " progress records");
 
-  delivery_ =
-      std::make_unique<DeliveryPool>(options_.config.daemon.maildir_dir,
-                                     options_.config.daemon.workers, [this] { wakeup_.notify(); });
+  delivery_ = std::make_unique<DeliveryPool>(
+      options_.config.daemon.maildir_dir, options_.config.daemon.smtp,
+      options_.config.daemon.workers, [this] { wakeup_.notify(); });
+
   server_ = std::make_unique<ControlServer>(
       io_, options_.config.daemon.control_socket, options_.config.daemon.socket_group,
       [this](ControlRequest request, ControlSend send) {

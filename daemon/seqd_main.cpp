@@ -7,6 +7,7 @@
 #include "config/config.hpp"
 #include "daemon/log.hpp"
 #include "daemon/runtime.hpp"
+#include "io/smtp_transport.hpp"
 
 namespace po = boost::program_options;
 using namespace seqd;
@@ -94,6 +95,12 @@ int main(int argc, char** argv) {
       return 2;
     }
     runtime_options.virtual_start_ms = start.value();
+  }
+
+  Status curl = smtpGlobalInit();  // before any thread starts
+  if (!curl.isOk()) {
+    logError(curl.message());
+    return 1;
   }
 
   // Signals are taken by sigwait() on this thread only; every other thread inherits the mask.

@@ -34,6 +34,16 @@ struct DeliveryResult {
   std::string message_id;
   DeliveryOutcome outcome = DeliveryOutcome::kDelivered;
   std::string detail;  // why it failed
+  Transport transport = Transport::kMaildir;
+  // The whole message went out but no final reply came (SMTP, RFC 1047): it may have been
+  // delivered, so it is never retried automatically. outcome is kFailedTemporary then.
+  bool maybe_delivered = false;
 };
+
+// Temporary failures (SMTP 4xx, a Maildir write error) are retried this many times, after
+// these delays, before the contact goes `not_sent`.
+inline constexpr int kDeliveryRetriesMax = 3;
+inline constexpr DurationMs kDeliveryRetryDelaysMs[kDeliveryRetriesMax] = {
+    5 * kMinuteMs, 30 * kMinuteMs, 2 * kHourMs};
 
 }  // namespace seqd

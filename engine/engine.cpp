@@ -81,6 +81,7 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     }
     progress_seq_ = std::max(progress_seq_, record.seq);
     trackTask(record);
+    trackDeliveryFailures(record);
     auto step_key = std::make_pair(record.enrollment_id, record.step_index);
     if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
       undelivered[step_key] = &record;
@@ -99,15 +100,28 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     }
   }
   for (const auto& [step_key, fired] : undelivered) {
-    std::string reason;
-    std::optional<DeliveryIntent> intent = renderIntent(
-        enrollments_[step_key.first], step_key.second, fired->at_ms, fired->mailbox, reason);
-    if (intent) {
-      intents_.push_back(std::move(*intent));
-      ++in_flight_;
+    const Mailbox* mailbox = findMailbox(fired->mailbox);
+    ++in_flight_;
+    if (mailbox != nullptr && mailbox->transport == Transport::kMaildir) {
+      // Maildir delivery is idempotent by file name: deliver again.
+      std::string reason;
+      std::optional<DeliveryIntent> intent = renderIntent(
+          enrollments_[step_key.first], step_key.second, fired->at_ms, fired->mailbox, reason);
+      if (intent) {
+        intents_.push_back(std::move(*intent));
+        continue;
+      }
     }
+    // An SMTP send in flight at the crash may have gone out: never repeat it by itself.
+    DeliveryResult interrupted;
+    interrupted.enrollment_id = step_key.first;
+    interrupted.step_index = step_key.second;
+    interrupted.message_id = fired->message_id;
+    interrupted.outcome = DeliveryOutcome::kFailedTemporary;
+    interrupted.maybe_delivered = true;
+    interrupted.detail = "seqd stopped while the send was in flight";
+    onDeliveryResult(interrupted, now_ms);
   }
-  (void)now_ms;
   return Status::ok();
 }
 
@@ -138,6 +152,12 @@ void Engine::applyProgress(const ProgressRecord& record) {
     enrollment.status = EnrollmentStatus::kScheduled;
     enrollment.next_at_ms = record.at_ms + waitOf(sequence->steps[enrollment.step_index]);
   }
+}
+
+const Mailbox* Engine::findMailbox(const std::string& address) const {
+  auto mailbox = std::find_if(settings_.mailboxes.begin(), settings_.mailboxes.end(),
+                              [&](const Mailbox& m) { return m.address == address; });
+  return mailbox == settings_.mailboxes.end() ? nullptr : &*mailbox;
 }
 
 DurationMs Engine::waitOf(const Step& step) const {
@@ -324,9 +344,9 @@ Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<
   Status allowed = checkCanEdit(*sequence, caller);
   if (!allowed.isOk()) return allowed;
   for (const std::string& mailbox : options.mailboxes) {
-    bool known = std::any_of(settings_.mailboxes.begin(), settings_.mailboxes.end(),
-                             [&](const Mailbox& m) { return m.address == mailbox; });
-    if (!known) return Status::notFound("unknown mailbox '" + mailbox + "'");
+    if (findMailbox(mailbox) == nullptr) {
+      return Status::notFound("unknown mailbox '" + mailbox + "'");
+    }
   }
   AddResult result;
   std::set<std::string> seen;
@@ -632,9 +652,8 @@ std::optional<DeliveryIntent> Engine::renderIntent(const Enrollment& enrollment,
     return std::nullopt;
   }
   const Step& step = sequence->steps[step_index];
-  auto mailbox = std::find_if(settings_.mailboxes.begin(), settings_.mailboxes.end(),
-                              [&](const Mailbox& m) { return m.address == address; });
-  if (mailbox == settings_.mailboxes.end()) {
+  const Mailbox* mailbox = findMailbox(address);
+  if (mailbox == nullptr) {
     not_sent_reason = "no_mailbox";
     return std::nullopt;
   }
@@ -687,34 +706,73 @@ std::optional<DeliveryIntent> Engine::renderIntent(const Enrollment& enrollment,
 // ---------------------------------------------------------------------------------------
 // Delivery
 
+namespace {
+
+// The progress-log detail of a failed delivery: its kind first, so a replay can tell them apart.
+std::string failureDetail(const DeliveryResult& result) {
+  if (result.maybe_delivered) return "interrupted: " + result.detail;
+  if (result.outcome == DeliveryOutcome::kFailedPermanent) return "permanent: " + result.detail;
+  return "temporary: " + result.detail;
+}
+
+}  // namespace
+
 void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
   SEQD_ASSERT(in_flight_ > 0);
   --in_flight_;
+  const bool delivered = result.outcome == DeliveryOutcome::kDelivered;
   ProgressRecord record;
   record.seq = ++progress_seq_;
   record.enrollment_id = result.enrollment_id;
   record.step_index = result.step_index;
-  record.kind = result.outcome == DeliveryOutcome::kDelivered ? ProgressKind::kDelivered
-                                                              : ProgressKind::kDeliveryFailed;
+  record.kind = delivered ? ProgressKind::kDelivered : ProgressKind::kDeliveryFailed;
   record.at_ms = now_ms;
   record.message_id = result.message_id;
-  record.detail = result.detail;
+  record.detail = delivered ? std::string() : failureDetail(result);
   batch_.progress.push_back(record);
-  if (result.outcome == DeliveryOutcome::kDelivered) return;
-  if (result.enrollment_id >= enrollments_.size()) return;
+  trackDeliveryFailures(record);
+  if (delivered || result.enrollment_id >= enrollments_.size()) return;
   Enrollment& enrollment = enrollments_[result.enrollment_id];
-  // Nothing was delivered, so the step is not done: it stays the one to retry.
+  // Nothing was delivered (or nobody knows), so the step is not done: it stays the one to
+  // retry.
   if (enrollment.step_index == result.step_index + 1) {
     enrollment.step_index = result.step_index;
     enrollment.finish_reason.clear();
   }
+  if (result.maybe_delivered) return markNotSent(enrollment, "interrupted");
   if (result.outcome == DeliveryOutcome::kFailedPermanent) {
     wheel_.cancel(enrollment.id);
     enrollment.status = EnrollmentStatus::kBounced;
     enrollment.next_at_ms = kNoTime;
     saveSnapshot(enrollment);
-  } else {
-    markNotSent(enrollment, "delivery_failed: " + result.detail);
+    return;
+  }
+  int failures = delivery_failures_[enrollment.id];
+  if (failures > kDeliveryRetriesMax) {
+    delivery_failures_.erase(enrollment.id);
+    return markNotSent(enrollment, result.transport == Transport::kSmtp ? "smtp_4xx_exhausted"
+                                                                        : "delivery_failed");
+  }
+  // Try the same step again after a backoff.
+  wheel_.cancel(enrollment.id);
+  enrollment.status = EnrollmentStatus::kScheduled;
+  enrollment.next_at_ms = now_ms + kDeliveryRetryDelaysMs[failures - 1];
+  if (isActive(enrollment.sequence_id)) {
+    wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
+  }
+  saveSnapshot(enrollment);
+}
+
+// Counts consecutive temporary delivery failures per enrollment (live and at replay).
+void Engine::trackDeliveryFailures(const ProgressRecord& record) {
+  if (record.kind == ProgressKind::kDelivered) {
+    delivery_failures_.erase(record.enrollment_id);
+  } else if (record.kind == ProgressKind::kDeliveryFailed) {
+    if (record.detail.rfind("temporary: ", 0) == 0) {
+      ++delivery_failures_[record.enrollment_id];
+    } else {
+      delivery_failures_.erase(record.enrollment_id);
+    }
   }
 }
 

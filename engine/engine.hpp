@@ -124,6 +124,8 @@ class Engine {
   void logStepDone(Enrollment& enrollment, TimeMs now_ms, const std::string& detail);
   void trackTask(const ProgressRecord& record);
   DurationMs waitOf(const Step& step) const;
+  const Mailbox* findMailbox(const std::string& address) const;
+  void trackDeliveryFailures(const ProgressRecord& record);
   void markNotSent(Enrollment& enrollment, std::string reason);
   void completeStep(Enrollment& enrollment, const Sequence& sequence, TimeMs now_ms);
   std::string pickMailbox(const Enrollment& enrollment, const Sequence& sequence, const Step& step);
@@ -151,7 +153,8 @@ class Engine {
   std::map<std::string, std::vector<EnrollmentId>> by_sequence_;
   std::unordered_map<std::string, std::vector<EnrollmentId>> by_contact_;
   std::set<std::string> active_sequences_;
-  std::map<std::uint64_t, Task> tasks_;                                         // by id
+  std::map<EnrollmentId, int> delivery_failures_;  // consecutive temporary failures
+  std::map<std::uint64_t, Task> tasks_;            // by id
   std::map<std::pair<EnrollmentId, std::uint32_t>, std::uint64_t> open_tasks_;  // step -> task
   std::map<std::string, std::uint64_t> rotation_;  // send-from set -> round-robin counter
   std::uint64_t progress_seq_ = 0;

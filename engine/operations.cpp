@@ -45,9 +45,9 @@ Result<ContactsResult> Engine::operate(const std::string& sequence_id,
   Status allowed = checkCanEdit(*sequence, caller);
   if (!allowed.isOk()) return allowed;
   for (const std::string& mailbox : request.mailboxes) {
-    bool known = std::any_of(settings_.mailboxes.begin(), settings_.mailboxes.end(),
-                             [&](const Mailbox& m) { return m.address == mailbox; });
-    if (!known) return Status::notFound("unknown mailbox '" + mailbox + "'");
+    if (findMailbox(mailbox) == nullptr) {
+      return Status::notFound("unknown mailbox '" + mailbox + "'");
+    }
   }
   std::vector<std::string> keys = request.contacts;
   if (request.all) {
@@ -128,6 +128,7 @@ std::string Engine::applyOperator(Enrollment& enrollment, const OperatorRequest&
       if (status != EnrollmentStatus::kBounced && status != EnrollmentStatus::kNotSent) {
         return std::string("not_retryable:") + enrollmentStatusName(status);
       }
+      delivery_failures_.erase(enrollment.id);
       enrollment.next_at_ms = now_ms;
       rearm(enrollment, now_ms);
       return "";

@@ -8,8 +8,9 @@ namespace {
 constexpr int kIdlePollMs = 50;
 }  // namespace
 
-DeliveryPool::DeliveryPool(std::string maildir_root, int workers, std::function<void()> on_result)
-    : maildir_(std::move(maildir_root)), on_result_(std::move(on_result)) {
+DeliveryPool::DeliveryPool(std::string maildir_root, SmtpSettings smtp, int workers,
+                           std::function<void()> on_result)
+    : maildir_(std::move(maildir_root)), smtp_(std::move(smtp)), on_result_(std::move(on_result)) {
   int count = std::clamp(workers, 1, kDeliveryWorkersMax);
   for (int i = 0; i < count; ++i) workers_.emplace_back([this] { workerLoop(); });
 }
@@ -33,10 +34,11 @@ void DeliveryPool::stop() {
 }
 
 void DeliveryPool::workerLoop() {
+  SmtpTransport smtp(smtp_);  // one per worker: owns a libcurl handle and its connection
   for (;;) {
     DeliveryIntent intent;
     while (intents_.tryPop(intent)) {
-      results_.push(deliver(intent));
+      results_.push(deliver(intent, smtp));
       on_result_();
     }
     if (stopping_.load()) return;
@@ -46,11 +48,12 @@ void DeliveryPool::workerLoop() {
   }
 }
 
-DeliveryResult DeliveryPool::deliver(const DeliveryIntent& intent) {
+DeliveryResult DeliveryPool::deliver(const DeliveryIntent& intent, SmtpTransport& smtp) {
   DeliveryResult result;
   result.enrollment_id = intent.enrollment_id;
   result.step_index = intent.step_index;
   result.message_id = intent.message_id;
+  result.transport = intent.transport;
   switch (intent.transport) {
     case Transport::kDiscard:
       result.outcome = DeliveryOutcome::kDelivered;
@@ -62,10 +65,13 @@ DeliveryResult DeliveryPool::deliver(const DeliveryIntent& intent) {
       result.detail = status.message();
       break;
     }
-    case Transport::kSmtp:
-      result.outcome = DeliveryOutcome::kFailedTemporary;
-      result.detail = "smtp transport is not available in this build";
+    case Transport::kSmtp: {
+      SmtpSendResult sent = smtp.send(intent.mailbox, intent.recipient, intent.message);
+      result.outcome = sent.outcome;
+      result.detail = std::move(sent.detail);
+      result.maybe_delivered = sent.maybe_delivered;
       break;
+    }
   }
   return result;
 }

@@ -2,7 +2,8 @@
 //
 // The engine thread submits intents only after their kStepFired records committed; each
 // worker takes intents from a lock-free channel, delivers (Maildir, or discard for
-// benchmarks), and pushes a DeliveryResult back, then wakes the engine thread through the
+// benchmarks, or SMTP through a per-worker SmtpTransport that keeps its connection), and
+// pushes a DeliveryResult back, then wakes the engine thread through the
 // callback. Maildir delivery is idempotent by file name, so a crash before the result is
 // recorded is repaired by delivering again at restart.
 //
@@ -18,6 +19,7 @@
 #include "engine/delivery.hpp"
 #include "io/channel.hpp"
 #include "io/maildir.hpp"
+#include "io/smtp_transport.hpp"
 
 namespace seqd {
 
@@ -26,7 +28,8 @@ inline constexpr int kDeliveryWorkersMax = 256;
 class DeliveryPool {
  public:
   // on_result is called on a worker thread after each result is pushed.
-  DeliveryPool(std::string maildir_root, int workers, std::function<void()> on_result);
+  DeliveryPool(std::string maildir_root, SmtpSettings smtp, int workers,
+               std::function<void()> on_result);
   ~DeliveryPool();
   DeliveryPool(const DeliveryPool&) = delete;
   DeliveryPool& operator=(const DeliveryPool&) = delete;
@@ -38,9 +41,10 @@ class DeliveryPool {
 
  private:
   void workerLoop();
-  DeliveryResult deliver(const DeliveryIntent& intent);
+  DeliveryResult deliver(const DeliveryIntent& intent, SmtpTransport& smtp);
 
   MaildirWriter maildir_;
+  SmtpSettings smtp_;
   std::function<void()> on_result_;
   Channel<DeliveryIntent> intents_;
   Channel<DeliveryResult> results_;

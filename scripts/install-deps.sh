@@ -9,6 +9,8 @@ packages=(
   liblmdb-dev lmdb-utils libyaml-cpp-dev libmimalloc-dev doctest-dev
   libhowardhinnant-date-dev tzdata libcurl4-openssl-dev libcsv-dev libfmt-dev
   python3
+  # test-only: real SMTP peers
+  postfix python3-aiosmtpd
 )
 
 missing=()
@@ -20,6 +22,8 @@ done
 if ((${#missing[@]} > 0)); then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # postfix asks how it should be set up; the tests only use its smtp-sink, so: no config.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -404,7 +404,7 @@ TEST_CASE("YAML syntax errors name file, line and column") {
 TEST_CASE("more than one YAML document in a file is an error") {
   ConfigDir dir;
   dir.write("seqd.yaml", "workers: 4\n---\nworkers: 5\n");
-  CHECK(dir.error() == dir.path("seqd.yaml") + ":3:1: expected one YAML document, found 2");
+  CHECK(dir.error() == dir.path("seqd.yaml") + ":2:1: expected one YAML document, found more");
 }
 
 TEST_CASE("an alias bomb fails fast with a message instead of expanding") {
@@ -712,6 +712,21 @@ TEST_CASE("unreadable schedules.yaml or sequence file is an error, not 'none'") 
   REQUIRE_FALSE(loaded.isOk());
   CHECK(loaded.status().code() == StatusCode::kIOError);
   CHECK(loaded.status().message().rfind(dir.path("schedules.yaml") + ": cannot read", 0) == 0);
+}
+
+TEST_CASE("a lone comma, which sends yaml-cpp 0.7's LoadAll into an endless loop, is an error") {
+  // Regression: a damaged sequence file starting with "," ate all memory (yaml-cpp #1040).
+  const std::pair<const char*, const char*> cases[] = {
+      {",", ":1:1: YAML syntax error: unexpected ','"},
+      {",d: q4-vp-eng\n", ":1:1: YAML syntax error: unexpected ','"},
+      {"id: x\n---\n,\n", ":2:1: expected one YAML document, found more"}};
+  for (const auto& [text, message] : cases) {
+    CAPTURE(text);
+    ConfigDir dir;
+    dir.writeBase();
+    dir.write("sequences/s1.yaml", text);
+    CHECK(dir.error() == dir.path("sequences/s1.yaml") + message);
+  }
 }
 
 TEST_CASE("randomly damaged sequence files fail with a positioned message, never a throw") {

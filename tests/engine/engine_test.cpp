@@ -344,3 +344,64 @@ TEST_CASE("an email fired but never delivered is rebuilt identically at restart"
   CHECK(again[0].message_id == lost[0].message_id);
   CHECK(second.deliveriesInFlight() == 1);
 }
+
+TEST_CASE("an SMTP email in flight at a crash is not sent again: not_sent interrupted") {
+  EngineSettings smtp = settings();
+  smtp.mailboxes[0].transport = Transport::kSmtp;
+  FakeStore store;
+  Engine first(smtp, kStart);
+  ImportResult imported = first.upsertContacts({row("a@x.test", "A", 5)});
+  REQUIRE(first.activate("two", kAdmin, kStart).isOk());
+  REQUIRE(first.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  first.advanceTo(kStart);
+  store.commit(first.takeBatch());
+  REQUIRE(first.takeIntents().size() == 1);  // handed to SMTP, then the crash
+  Engine second(smtp, kStart + kHourMs);
+  REQUIRE(second.restore(store.state, kStart + kHourMs).isOk());
+  CHECK(second.takeIntents().empty());
+  CHECK(second.deliveriesInFlight() == 0);
+  const Enrollment* enrollment = second.findEnrollment("two", "a@x.test");
+  CHECK(enrollment->status == EnrollmentStatus::kNotSent);
+  CHECK(enrollment->not_sent_reason == "interrupted");
+  CHECK(enrollment->step_index == 0);
+  store.commit(second.takeBatch());
+  Engine third(smtp, kStart + 2 * kHourMs);  // and it stays so at the next restart
+  REQUIRE(third.restore(store.state, kStart + 2 * kHourMs).isOk());
+  CHECK(third.takeIntents().empty());
+  CHECK(third.findEnrollment("two", "a@x.test")->not_sent_reason == "interrupted");
+}
+
+TEST_CASE("temporary failures retry after 5m, 30m and 2h, then not_sent") {
+  EngineSettings smtp = settings();
+  smtp.mailboxes[0].transport = Transport::kSmtp;
+  Engine engine(smtp, kStart);
+  ImportResult imported = engine.upsertContacts({row("a@x.test", "A", 5)});
+  REQUIRE(engine.activate("two", kAdmin, kStart).isOk());
+  REQUIRE(engine.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  TimeMs now = kStart;
+  const DurationMs delays[] = {5 * kMinuteMs, 30 * kMinuteMs, 2 * kHourMs};
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    CAPTURE(attempt);
+    engine.advanceTo(now);
+    std::vector<DeliveryIntent> intents = engine.takeIntents();
+    REQUIRE(intents.size() == 1);
+    DeliveryResult failed{intents[0].enrollment_id,
+                          intents[0].step_index,
+                          intents[0].message_id,
+                          DeliveryOutcome::kFailedTemporary,
+                          "450 busy",
+                          Transport::kSmtp,
+                          false};
+    engine.onDeliveryResult(failed, now);
+    const Enrollment* enrollment = engine.findEnrollment("two", "a@x.test");
+    CHECK(enrollment->step_index == 0);
+    if (attempt < 3) {
+      CHECK(enrollment->status == EnrollmentStatus::kScheduled);
+      CHECK(enrollment->next_at_ms == now + delays[attempt]);
+      now += delays[attempt];
+    } else {
+      CHECK(enrollment->status == EnrollmentStatus::kNotSent);
+      CHECK(enrollment->not_sent_reason == "smtp_4xx_exhausted");
+    }
+  }
+}

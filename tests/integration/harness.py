@@ -77,14 +77,14 @@ def parse_args():
 class Daemon:
     """One seqd process over one temp dir (kept across restarts)."""
 
-    def __init__(self, sequences=None):
+    def __init__(self, sequences=None, seqd_yaml=None):
         # Short paths: a Unix socket path must stay under 108 bytes.
         self.root = tempfile.mkdtemp(prefix="seqd-", dir="/tmp")
         self.config = os.path.join(self.root, "seqd.yaml")
         self.process = None
         user = os.environ.get("USER") or "root"
         with open(self.config, "w") as f:
-            f.write(SEQD_YAML.format(root=self.root, user=user))
+            f.write((seqd_yaml or SEQD_YAML).format(root=self.root, user=user))
         with open(os.path.join(self.root, "schedules.yaml"), "w") as f:
             f.write(SCHEDULES_YAML)
         os.mkdir(os.path.join(self.root, "sequences"))
@@ -175,6 +175,25 @@ class Daemon:
                     break
                 data += chunk
         return [json.loads(line) for line in data.decode().splitlines() if line]
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, process, timeout_s=20):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise AssertionError("server exited early with %d" % process.returncode)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("nothing listens on port %d" % port)
 
 
 def contacts_csv(count, start=0):
