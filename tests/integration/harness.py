@@ -96,10 +96,12 @@ class Daemon:
         self.log_path = os.path.join(self.root, "seqd.log")
 
     def start(self, virtual_time=VIRTUAL_START, expect_ready=True):
+        """Starts seqd on a virtual clock at virtual_time, or on the real clock when None."""
+        argv = [ARGS.seqd, "--config", self.config]
+        if virtual_time is not None:
+            argv += ["--virtual-time", virtual_time]
         with open(self.log_path, "a") as log:
-            self.process = subprocess.Popen(
-                [ARGS.seqd, "--config", self.config, "--virtual-time", virtual_time],
-                stdout=log, stderr=log)
+            self.process = subprocess.Popen(argv, stdout=log, stderr=log)
         if expect_ready:
             self.wait_ready()
         return self.process

@@ -151,6 +151,28 @@ class WalkingSkeleton(unittest.TestCase):
         self.assertEqual(d.seqctl("time", "set", "2026-12-01T00:00:00Z").returncode, 2)
 
 
+class RealClock(unittest.TestCase):
+    """Without --virtual-time the wheel runs on the system clock: due steps go out by themselves
+    within about a tick, and the clock cannot be moved."""
+
+    def test_due_steps_go_out_on_the_real_clock(self):
+        d = Daemon()
+        self.addCleanup(d.cleanup)
+        d.start(virtual_time=None)
+        clock = d.json("time")
+        self.assertFalse(clock["virtual"])
+        self.assertEqual(d.seqctl("time", "advance", "1h").returncode, 1)
+        d.json("sequence", "activate", "two-emails")
+        d.json("add", "two-emails", "--csv", d.write_file("c.csv", contacts_csv(5)))
+        deadline = time.time() + 10
+        while len(d.messages()) < 5 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(len(d.messages()), 5)
+        status = d.json("status", "two-emails")["contacts"]
+        self.assertEqual({c["status"] for c in status}, {"scheduled"})
+        self.assertEqual({c["step"] for c in status}, {"again"})
+
+
 class Reload(unittest.TestCase):
     def setUp(self):
         self.daemon = Daemon()
