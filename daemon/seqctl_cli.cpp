@@ -52,6 +52,7 @@ Commands:
   event stage CONTACT STAGE
   tasks [--owner USER] [--seq SEQ] [--due-before TIME]
   task complete ID | task skip ID
+  mailboxes
   time | time advance DURATION | time set TIME
 
 Exit codes: 0 done, 1 failed, 2 usage, 3 done in part, 4 permission denied, 5 unreachable.
@@ -91,6 +92,7 @@ class Cli {
   int event();
   int explain();
   int tasks();
+  int mailboxes();
   int task();
 
   const std::string& word(std::size_t index, const char* what) const;
@@ -243,6 +245,7 @@ int Cli::run() {
   if (command == "event") return event();
   if (command == "explain") return explain();
   if (command == "tasks") return tasks();
+  if (command == "mailboxes") return mailboxes();
   if (command == "task") return task();
   throw UsageError{"unknown command '" + command + "'"};
 }
@@ -724,6 +727,24 @@ int Cli::tasks() {
   }
   printTable({"ID", "STATE", "OWNER", "DUE_AT", "SEQUENCE", "STEP", "TYPE", "CONTACT", "NOTE"},
              rows);
+  return kExitOk;
+}
+
+int Cli::mailboxes() {
+  json::object result;
+  int code = call("mailboxes", {}, result);
+  if (code != kExitOk) return code;
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  std::vector<std::vector<std::string>> rows;
+  for (const json::value& item : member(result, "mailboxes").as_array()) {
+    const json::object& mailbox = item.as_object();
+    rows.push_back(
+        {textOf(member(mailbox, "address")), textOf(member(mailbox, "transport")),
+         textOf(member(mailbox, "sent_today")) + "/" + textOf(member(mailbox, "daily_limit")),
+         textOf(member(mailbox, "sent_this_hour")) + "/" + textOf(member(mailbox, "hourly_limit")),
+         textOf(member(mailbox, "next_free"))});
+  }
+  printTable({"MAILBOX", "TRANSPORT", "TODAY", "THIS_HOUR", "NEXT_FREE"}, rows);
   return kExitOk;
 }
 

@@ -97,6 +97,18 @@ struct EventResult {
   std::vector<std::pair<std::string, std::string>> changed;  // sequence id, new status
 };
 
+// One line of `seqctl mailboxes`: use against limits in the rolling windows.
+struct MailboxRow {
+  std::string address;
+  std::string name;
+  std::string transport;
+  std::size_t sent_last_24h = 0;
+  std::int64_t daily_limit = 0;
+  std::size_t sent_last_hour = 0;
+  std::int64_t hourly_limit = 0;
+  TimeMs next_free_ms = 0;  // kNoTime: the mailbox may not send (a limit of 0)
+};
+
 struct StatusFilter {
   std::optional<EnrollmentStatus> status;
   std::string paused_reason;

@@ -46,9 +46,33 @@ const Variant* pickVariant(const Step& step, const std::string& contact_key) {
 }  // namespace
 
 Engine::Engine(EngineSettings settings, TimeMs now_ms)
-    : settings_(std::move(settings)), wheel_(now_ms, settings_.tick_ms) {}
+    : settings_(std::move(settings)), wheel_(now_ms, settings_.tick_ms) {
+  governor_.configure(settings_.mailboxes);
+}
 
-void Engine::reconfigure(EngineSettings settings) { settings_ = std::move(settings); }
+void Engine::reconfigure(EngineSettings settings) {
+  settings_ = std::move(settings);
+  governor_.configure(settings_.mailboxes);
+}
+
+TimeMs Engine::nextTickStart(TimeMs now_ms) const {
+  const DurationMs tick_ms = settings_.tick_ms;
+  TimeMs tick = now_ms / tick_ms - (now_ms % tick_ms < 0 ? 1 : 0);  // floor
+  return (tick + 1) * tick_ms;
+}
+
+// When an enrollment is due back on the wheel, or kNoTime when it waits for nothing timed.
+TimeMs Engine::wheelTime(const Enrollment& enrollment) const {
+  switch (enrollment.status) {
+    case EnrollmentStatus::kScheduled:
+    case EnrollmentStatus::kActive:  // next_at set: waiting for mailbox capacity
+      return enrollment.next_at_ms;
+    case EnrollmentStatus::kPaused:
+      return enrollment.resume_at_ms;
+    default:
+      return kNoTime;
+  }
+}
 
 // ---------------------------------------------------------------------------------------
 // Restore
@@ -82,6 +106,11 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     progress_seq_ = std::max(progress_seq_, record.seq);
     trackTask(record);
     trackDeliveryFailures(record);
+    if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
+      const Contact* contact = findContact(enrollments_[record.enrollment_id].contact_key);
+      governor_.recordSend(record.mailbox, recipientDomain(contact ? contact->email : ""),
+                           record.at_ms, record.message_id);
+    }
     auto step_key = std::make_pair(record.enrollment_id, record.step_index);
     if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
       undelivered[step_key] = &record;
@@ -91,12 +120,9 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     if (record.seq > enrollments_[record.enrollment_id].progress_seq) applyProgress(record);
   }
   for (Enrollment& enrollment : enrollments_) {
-    if (!isActive(enrollment.sequence_id)) continue;
-    if (enrollment.status == EnrollmentStatus::kScheduled && enrollment.next_at_ms != kNoTime) {
-      wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
-    } else if (enrollment.status == EnrollmentStatus::kPaused &&
-               enrollment.resume_at_ms != kNoTime) {
-      wheel_.schedule(enrollment.id, enrollment.resume_at_ms, scoreOf(enrollment));
+    TimeMs due_ms = wheelTime(enrollment);
+    if (isActive(enrollment.sequence_id) && due_ms != kNoTime) {
+      wheel_.schedule(enrollment.id, due_ms, scoreOf(enrollment));
     }
   }
   for (const auto& [step_key, fired] : undelivered) {
@@ -158,6 +184,26 @@ const Mailbox* Engine::findMailbox(const std::string& address) const {
   auto mailbox = std::find_if(settings_.mailboxes.begin(), settings_.mailboxes.end(),
                               [&](const Mailbox& m) { return m.address == address; });
   return mailbox == settings_.mailboxes.end() ? nullptr : &*mailbox;
+}
+
+std::vector<MailboxRow> Engine::mailboxes(TimeMs now_ms) const {
+  std::vector<MailboxRow> rows;
+  for (const Mailbox& mailbox : settings_.mailboxes) {
+    MailboxRow row;
+    row.address = mailbox.address;
+    row.name = mailbox.name;
+    row.transport = mailbox.transport == Transport::kSmtp      ? "smtp"
+                    : mailbox.transport == Transport::kDiscard ? "discard"
+                                                               : "maildir";
+    row.sent_last_24h = governor_.sentWithin(mailbox.address, kDayMs, now_ms);
+    row.daily_limit = mailbox.daily_limit;
+    row.sent_last_hour = governor_.sentWithin(mailbox.address, kHourMs, now_ms);
+    row.hourly_limit = mailbox.hourly_limit;
+    TimeMs free_ms = governor_.nextFree(mailbox.address, "", now_ms);
+    row.next_free_ms = free_ms == SendGovernor::kNoFreeSlot ? kNoTime : free_ms;
+    rows.push_back(std::move(row));
+  }
+  return rows;
 }
 
 DurationMs Engine::waitOf(const Step& step) const {
@@ -280,14 +326,10 @@ Status Engine::activate(const std::string& sequence_id, const Caller& caller, Ti
   batch_.sequences.push_back({sequence_id, true});
   for (EnrollmentId id : by_sequence_[sequence_id]) {
     Enrollment& enrollment = enrollments_[id];
-    if (enrollment.status == EnrollmentStatus::kPaused && enrollment.resume_at_ms != kNoTime) {
-      wheel_.schedule(id, enrollment.resume_at_ms, scoreOf(enrollment));
-    }
-    if (enrollment.status != EnrollmentStatus::kScheduled) continue;
-    if (enrollment.next_at_ms == kNoTime) {
+    if (enrollment.status == EnrollmentStatus::kScheduled && enrollment.next_at_ms == kNoTime) {
       startEnrollment(enrollment, now_ms);
-    } else {
-      wheel_.schedule(id, std::max(enrollment.next_at_ms, now_ms), scoreOf(enrollment));
+    } else if (TimeMs due_ms = wheelTime(enrollment); due_ms != kNoTime) {
+      wheel_.schedule(id, std::max(due_ms, now_ms), scoreOf(enrollment));
     }
   }
   return Status::ok();
@@ -463,8 +505,10 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
     row.step = sequence->steps[index].id;
   }
   row.step_index = index;
-  row.next_at_ms =
-      enrollment.status == EnrollmentStatus::kScheduled ? enrollment.next_at_ms : kNoTime;
+  row.next_at_ms = enrollment.status == EnrollmentStatus::kScheduled ||
+                           enrollment.status == EnrollmentStatus::kActive
+                       ? enrollment.next_at_ms
+                       : kNoTime;
   row.paused_reason = enrollment.paused_reason;
   row.resume_at_ms = enrollment.resume_at_ms;
   row.finish_reason = enrollment.finish_reason;
@@ -535,7 +579,9 @@ void Engine::advanceTo(TimeMs now_ms) {
         }
         wheel_.cancel(enrollment.id);
       }
-      if (enrollment.status != EnrollmentStatus::kScheduled) continue;
+      const bool waiting_capacity =
+          enrollment.status == EnrollmentStatus::kActive && enrollment.next_at_ms != kNoTime;
+      if (enrollment.status != EnrollmentStatus::kScheduled && !waiting_capacity) continue;
       fire(enrollment, now_ms);
     }
   }
@@ -564,10 +610,24 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
   if (!contact.stage.empty() && contains(sequence.rules.block_stages, contact.stage)) {
     return markNotSent(enrollment, "stage_blocked");
   }
+  const std::string domain = recipientDomain(contact.email);
+  TimeMs free_at_ms = SendGovernor::kNoFreeSlot;
+  std::string mailbox = pickMailbox(enrollment, sequence, step, domain, now_ms, free_at_ms);
+  if (mailbox.empty()) {
+    if (free_at_ms == SendGovernor::kNoFreeSlot) return markNotSent(enrollment, "no_mailbox");
+    // Every mailbox it may use is at a limit: wait, `active`, for the instant one frees up,
+    // and at least until the next tick (the wheel hands out a whole tick at once, so a time
+    // later in this tick would come straight back).
+    enrollment.status = EnrollmentStatus::kActive;
+    enrollment.next_at_ms = std::max(free_at_ms, nextTickStart(now_ms));
+    wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
+    return;
+  }
   std::string reason;
-  std::optional<DeliveryIntent> intent = renderIntent(
-      enrollment, enrollment.step_index, now_ms, pickMailbox(enrollment, sequence, step), reason);
+  std::optional<DeliveryIntent> intent =
+      renderIntent(enrollment, enrollment.step_index, now_ms, mailbox, reason);
   if (!intent) return markNotSent(enrollment, reason);
+  governor_.recordSend(mailbox, domain, now_ms, intent->message_id);
   ProgressRecord record;
   record.seq = ++progress_seq_;
   record.enrollment_id = enrollment.id;
@@ -604,17 +664,33 @@ void Engine::markNotSent(Enrollment& enrollment, std::string reason) {
   saveSnapshot(enrollment);
 }
 
+// The mailbox to send from now: for a threaded step the thread's, else the next one of the
+// send-from set, round-robin, that has capacity. Returns "" when none has, with free_at_ms set
+// to the earliest instant one will (kNoFreeSlot when none ever will).
 std::string Engine::pickMailbox(const Enrollment& enrollment, const Sequence& sequence,
-                                const Step& step) {
-  if (step.thread_previous && !enrollment.last_mailbox.empty()) return enrollment.last_mailbox;
+                                const Step& step, const std::string& domain, TimeMs now_ms,
+                                TimeMs& free_at_ms) {
+  std::vector<std::string> thread;
+  if (step.thread_previous && !enrollment.last_mailbox.empty()) {
+    thread.push_back(enrollment.last_mailbox);
+  }
   const std::vector<std::string>& set =
-      enrollment.mailboxes.empty() ? sequence.mailboxes : enrollment.mailboxes;
+      !thread.empty() ? thread
+                      : (enrollment.mailboxes.empty() ? sequence.mailboxes : enrollment.mailboxes);
   if (set.empty()) return std::string();
-  if (set.size() == 1) return set.front();
   std::string set_key;
   for (const std::string& address : set) set_key += address + ",";
-  std::uint64_t turn = rotation_[set_key]++;
-  return set[turn % set.size()];
+  std::uint64_t& turn = rotation_[set_key];
+  for (std::size_t i = 0; i < set.size(); ++i) {
+    const std::string& address = set[(turn + i) % set.size()];
+    TimeMs free_ms = governor_.nextFree(address, domain, now_ms);
+    if (free_ms <= now_ms) {
+      turn += i + 1;
+      return address;
+    }
+    free_at_ms = std::min(free_at_ms, free_ms);
+  }
+  return std::string();
 }
 
 // Renders a step's subject and body for a contact, honouring its A/B variant.

@@ -26,6 +26,7 @@
 #include "engine/contact.hpp"
 #include "engine/delivery.hpp"
 #include "engine/enrollment.hpp"
+#include "engine/governor.hpp"
 #include "engine/mailbox.hpp"
 #include "engine/records.hpp"
 #include "engine/schedule.hpp"
@@ -83,6 +84,9 @@ class Engine {
                                  const Caller& caller, TimeMs now_ms);
   // reply, meeting_booked, unsubscribe, bounce, ooo, stage (engine/events.cpp).
   Result<EventResult> applyEvent(const ContactEvent& event, TimeMs now_ms);
+  // Every configured mailbox with its sends in the rolling hour and day and its next free slot.
+  std::vector<MailboxRow> mailboxes(TimeMs now_ms) const;
+
   // --- tasks (engine/tasks.cpp) ---
   std::vector<TaskRow> tasks(const TaskFilter& filter) const;
   // Completes (or skips) an open task: the step counts as done and the contact moves on.
@@ -128,7 +132,10 @@ class Engine {
   void trackDeliveryFailures(const ProgressRecord& record);
   void markNotSent(Enrollment& enrollment, std::string reason);
   void completeStep(Enrollment& enrollment, const Sequence& sequence, TimeMs now_ms);
-  std::string pickMailbox(const Enrollment& enrollment, const Sequence& sequence, const Step& step);
+  std::string pickMailbox(const Enrollment& enrollment, const Sequence& sequence, const Step& step,
+                          const std::string& domain, TimeMs now_ms, TimeMs& free_at_ms);
+  TimeMs wheelTime(const Enrollment& enrollment) const;
+  TimeMs nextTickStart(TimeMs now_ms) const;
   void applyProgress(const ProgressRecord& record);
   void saveSnapshot(Enrollment& enrollment);
   // Puts a stopped enrollment back on its current step: due at its old time, or now if that
@@ -147,6 +154,7 @@ class Engine {
 
   EngineSettings settings_;
   TimerWheel wheel_;
+  SendGovernor governor_;
   std::unordered_map<std::string, Contact> contacts_;
   std::vector<Enrollment> enrollments_;                    // index == EnrollmentId
   std::unordered_map<std::string, EnrollmentId> by_pair_;  // sequence '\x1f' contact

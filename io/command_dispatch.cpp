@@ -401,6 +401,21 @@ DispatchReply finishTaskCommand(Engine& engine, const json::object& args, const 
   return succeed(json::object{{"id", task_id}, {"state", skip ? "skipped" : "completed"}});
 }
 
+DispatchReply mailboxesCommand(Engine& engine, TimeMs now_ms) {
+  json::array mailboxes;
+  for (const MailboxRow& row : engine.mailboxes(now_ms)) {
+    mailboxes.push_back(json::object{{"address", row.address},
+                                     {"name", row.name},
+                                     {"transport", row.transport},
+                                     {"sent_today", row.sent_last_24h},
+                                     {"daily_limit", row.daily_limit},
+                                     {"sent_this_hour", row.sent_last_hour},
+                                     {"hourly_limit", row.hourly_limit},
+                                     {"next_free", timeOrNull(row.next_free_ms)}});
+  }
+  return succeed(json::object{{"mailboxes", std::move(mailboxes)}});
+}
+
 DispatchReply explainCommand(Engine& engine, const json::object& args) {
   Result<std::string> text =
       engine.explain(stringArg(args, "sequence"), stringArg(args, "contact"));
@@ -449,6 +464,7 @@ DispatchReply dispatchCommand(Engine& engine, const std::string& cmd, const json
   if (cmd == "event") return eventCommand(engine, args, now_ms);
   if (cmd == "explain") return explainCommand(engine, args);
   if (cmd == "tasks") return tasksCommand(engine, args, now_ms);
+  if (cmd == "mailboxes") return mailboxesCommand(engine, now_ms);
   if (cmd == "task_complete") return finishTaskCommand(engine, args, caller, now_ms, false);
   if (cmd == "task_skip") return finishTaskCommand(engine, args, caller, now_ms, true);
   return fail("unknown_command", "unknown command '" + cmd + "'");

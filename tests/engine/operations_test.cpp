@@ -37,6 +37,8 @@ EngineSettings threeEmails() {
     Mailbox mailbox;
     mailbox.address = address;
     mailbox.name = "Sender";
+    mailbox.daily_limit = 1000000;
+    mailbox.hourly_limit = 1000000;
     settings.mailboxes.push_back(mailbox);
   }
   settings.ooo_default_pause_ms = 7 * kDayMs;

@@ -40,6 +40,8 @@ EngineSettings callSequence() {
   Mailbox mailbox;
   mailbox.address = "a@acme.test";
   mailbox.name = "A";
+  mailbox.daily_limit = 1000000;
+  mailbox.hourly_limit = 1000000;
   settings.mailboxes = {mailbox};
   return settings;
 }

@@ -153,5 +153,55 @@ class Tasks(unittest.TestCase):
                                     "Hello Ben"])
 
 
+LIMITED_YAML = """\
+state_dir: {root}/state
+control_socket: {root}/ctl.sock
+admins: [root, {user}]
+delivery:
+  maildir: {{dir: {root}/outbox}}
+mailboxes:
+  - address: alice@acme.test
+    name: Alice Smith
+    transport: maildir
+    daily_limit: 3
+    hourly_limit: 2
+"""
+
+
+class SendLimits(unittest.TestCase):
+    def test_limits_hold_across_a_restart_and_the_backlog_waits_active(self):
+        import signal
+        d = Daemon(seqd_yaml=LIMITED_YAML)
+        self.addCleanup(d.cleanup)
+        d.start()
+        d.json("add", "two-emails", "--csv", d.write_file("c.csv", contacts_csv(5)))
+        d.json("sequence", "activate", "two-emails")
+        d.json("time", "advance", "1m")
+        self.assertEqual(len(d.messages()), 2)
+        status = d.json("status", "two-emails", "--status", "active")["contacts"]
+        self.assertEqual(len(status), 3)
+        self.assertEqual({c["next_at"] for c in status}, {"2026-12-01T15:00:00Z"})
+        sent_first = {m["To"].addresses[0].addr_spec for m in d.messages()}
+        scores = {c["contact"]: c["score"] for c in d.json("status", "two-emails")["contacts"]}
+        self.assertEqual(sent_first, set(sorted(scores, key=scores.get, reverse=True)[:2]))
+        mailbox = d.json("mailboxes")["mailboxes"][0]
+        self.assertEqual((mailbox["address"], mailbox["sent_today"], mailbox["daily_limit"],
+                          mailbox["sent_this_hour"], mailbox["hourly_limit"]),
+                         ("alice@acme.test", 2, 3, 2, 2))
+        self.assertEqual(mailbox["next_free"], "2026-12-01T15:00:00Z")
+        self.assertIn("2/3", d.seqctl("mailboxes").stdout)
+
+        d.kill(signal.SIGKILL)
+        d.start()
+        d.json("time", "advance", "30m")
+        self.assertEqual(len(d.messages()), 2)  # the hour is still full after the restart
+        d.json("time", "advance", "40m")
+        self.assertEqual(len(d.messages()), 3)  # one more: the day allows 3
+        d.json("time", "advance", "20h")
+        self.assertEqual(len(d.messages()), 3)
+        d.json("time", "advance", "3h")  # 14:11 the next day: the first two sends' slots free
+        self.assertEqual(len(d.messages()), 5)
+
+
 if __name__ == "__main__":
     harness.main()

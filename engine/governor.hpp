@@ -1,0 +1,62 @@
+// SendGovernor: each mailbox's send limits, counted once for the whole daemon (never per
+// worker) over rolling windows (SPEC §3 rules 3 and 4).
+//
+//   daily_limit         at most this many sends in any rolling 24 h
+//   hourly_limit        at most this many sends in any rolling 60 min
+//   min_interval        at least this long between two sends, plus a jitter of
+//                       0..jitter chosen by a hash of the message's Message-ID
+//   domain_daily_limit  at most this many sends to one recipient domain in any rolling 24 h
+//
+// A limit of 0 allows no sends at all (the mailbox is closed); a domain_daily_limit of 0 means
+// no per-domain limit. Every send that was handed to delivery counts, delivered or not: a
+// limit is never exceeded, even when a relay answered late or the daemon restarted. At
+// restart the engine replays the progress log's sends into the governor.
+//
+// Memory: per mailbox, the times of its last max(daily_limit, hourly_limit) sends; per
+// (mailbox, domain) with a domain limit, the times of its last domain_daily_limit sends.
+//
+// Thread-safety: none; owned by the engine thread. Deterministic.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/mailbox.hpp"
+#include "engine/time.hpp"
+
+namespace seqd {
+
+class SendGovernor {
+ public:
+  void configure(const std::vector<Mailbox>& mailboxes);
+
+  // The earliest instant at or after now_ms at which mailbox may send to domain; kNoFreeSlot
+  // for a mailbox that may never send (a limit of 0) or is unknown.
+  TimeMs nextFree(std::string_view mailbox, std::string_view domain, TimeMs now_ms) const;
+  // Counts a send. message_id seeds the jitter before the mailbox's next send.
+  void recordSend(std::string_view mailbox, std::string_view domain, TimeMs at_ms,
+                  std::string_view message_id);
+
+  // Sends in the rolling hour and day before now_ms (for `seqctl mailboxes`).
+  std::size_t sentWithin(std::string_view mailbox, DurationMs window_ms, TimeMs now_ms) const;
+
+  static constexpr TimeMs kNoFreeSlot = INT64_MAX;
+
+ private:
+  struct MailboxState {
+    Mailbox limits;
+    std::deque<TimeMs> sends;  // oldest first, at most max(daily, hourly) kept
+    TimeMs interval_free_ms = INT64_MIN;
+    std::map<std::string, std::deque<TimeMs>, std::less<>> domain_sends;
+  };
+
+  std::map<std::string, MailboxState, std::less<>> mailboxes_;
+};
+
+// The recipient domain of an address, lower-cased ("" when it has no '@').
+std::string recipientDomain(std::string_view address);
+
+}  // namespace seqd
