@@ -180,6 +180,19 @@ void Engine::applyProgress(const ProgressRecord& record) {
   }
 }
 
+// Appends a record to the progress log under the next seq. The reference is valid until the
+// next append.
+ProgressRecord& Engine::appendProgress(ProgressKind kind, EnrollmentId enrollment_id,
+                                       std::uint32_t step_index, TimeMs at_ms) {
+  ProgressRecord& record = batch_.progress.emplace_back();
+  record.seq = ++progress_seq_;
+  record.enrollment_id = enrollment_id;
+  record.step_index = step_index;
+  record.kind = kind;
+  record.at_ms = at_ms;
+  return record;
+}
+
 const Mailbox* Engine::findMailbox(const std::string& address) const {
   auto mailbox = std::find_if(settings_.mailboxes.begin(), settings_.mailboxes.end(),
                               [&](const Mailbox& m) { return m.address == address; });
@@ -628,15 +641,10 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
       renderIntent(enrollment, enrollment.step_index, now_ms, mailbox, reason);
   if (!intent) return markNotSent(enrollment, reason);
   governor_.recordSend(mailbox, domain, now_ms, intent->message_id);
-  ProgressRecord record;
-  record.seq = ++progress_seq_;
-  record.enrollment_id = enrollment.id;
-  record.step_index = enrollment.step_index;
-  record.kind = ProgressKind::kStepFired;
-  record.at_ms = now_ms;
+  ProgressRecord& record =
+      appendProgress(ProgressKind::kStepFired, enrollment.id, enrollment.step_index, now_ms);
   record.mailbox = intent->mailbox;
   record.message_id = intent->message_id;
-  batch_.progress.push_back(record);
   enrollment.last_mailbox = intent->mailbox;
   enrollment.last_message_id = intent->message_id;
   intents_.push_back(std::move(*intent));
@@ -797,15 +805,11 @@ void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
   SEQD_ASSERT(in_flight_ > 0);
   --in_flight_;
   const bool delivered = result.outcome == DeliveryOutcome::kDelivered;
-  ProgressRecord record;
-  record.seq = ++progress_seq_;
-  record.enrollment_id = result.enrollment_id;
-  record.step_index = result.step_index;
-  record.kind = delivered ? ProgressKind::kDelivered : ProgressKind::kDeliveryFailed;
-  record.at_ms = now_ms;
+  ProgressRecord& record =
+      appendProgress(delivered ? ProgressKind::kDelivered : ProgressKind::kDeliveryFailed,
+                     result.enrollment_id, result.step_index, now_ms);
   record.message_id = result.message_id;
   record.detail = delivered ? std::string() : failureDetail(result);
-  batch_.progress.push_back(record);
   trackDeliveryFailures(record);
   if (delivered || result.enrollment_id >= enrollments_.size()) return;
   Enrollment& enrollment = enrollments_[result.enrollment_id];

@@ -125,7 +125,8 @@ class Engine {
                  const Contact& contact, TimeMs now_ms);
   void fireManual(Enrollment& enrollment, const Sequence& sequence, const Step& step,
                   const Contact& contact, TimeMs now_ms);
-  void logStepDone(Enrollment& enrollment, TimeMs now_ms, const std::string& detail);
+  ProgressRecord& appendProgress(ProgressKind kind, EnrollmentId enrollment_id,
+                                 std::uint32_t step_index, TimeMs at_ms);
   void trackTask(const ProgressRecord& record);
   DurationMs waitOf(const Step& step) const;
   const Mailbox* findMailbox(const std::string& address) const;

@@ -30,34 +30,18 @@ const char* taskStateName(TaskState state) {
 void Engine::fireManual(Enrollment& enrollment, const Sequence& sequence, const Step& step,
                         const Contact& contact, TimeMs now_ms) {
   if (step.type == StepType::kCall && (contact.dnc || contact.call_opt_out)) {
-    logStepDone(enrollment, now_ms, kSkippedDnc);
+    appendProgress(ProgressKind::kStepFired, enrollment.id, enrollment.step_index, now_ms).detail =
+        kSkippedDnc;
     completeStep(enrollment, sequence, now_ms);
     return;
   }
-  ProgressRecord record;
-  record.seq = ++progress_seq_;
-  record.enrollment_id = enrollment.id;
-  record.step_index = enrollment.step_index;
-  record.kind = ProgressKind::kTaskCreated;
-  record.at_ms = now_ms;
+  ProgressRecord& record =
+      appendProgress(ProgressKind::kTaskCreated, enrollment.id, enrollment.step_index, now_ms);
   record.detail = contact.owner.empty() ? sequence.owner : contact.owner;
-  batch_.progress.push_back(record);
   trackTask(record);
   wheel_.cancel(enrollment.id);
   enrollment.status = EnrollmentStatus::kActive;
   enrollment.next_at_ms = kNoTime;
-}
-
-// Appends the kStepFired record of a step done without an email.
-void Engine::logStepDone(Enrollment& enrollment, TimeMs now_ms, const std::string& detail) {
-  ProgressRecord record;
-  record.seq = ++progress_seq_;
-  record.enrollment_id = enrollment.id;
-  record.step_index = enrollment.step_index;
-  record.kind = ProgressKind::kStepFired;
-  record.at_ms = now_ms;
-  record.detail = detail;
-  batch_.progress.push_back(record);
 }
 
 // Keeps tasks_ in step with one progress record (live and at replay).
@@ -97,14 +81,9 @@ Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller
     return Status::failedPrecondition("task " + std::to_string(task_id) + " is already " +
                                       taskStateName(task.state));
   }
-  ProgressRecord record;
-  record.seq = ++progress_seq_;
-  record.enrollment_id = enrollment.id;
-  record.step_index = task.step_index;
-  record.kind = ProgressKind::kStepFired;
-  record.at_ms = now_ms;
+  ProgressRecord& record =
+      appendProgress(ProgressKind::kStepFired, enrollment.id, task.step_index, now_ms);
   record.detail = skip ? kTaskSkipped : kTaskCompleted;
-  batch_.progress.push_back(record);
   trackTask(record);
   if (enrollment.step_index != task.step_index) return Status::ok();
   enrollment.last_done_at_ms = now_ms;
