@@ -6,11 +6,18 @@
 // every email to send comes out as a DeliveryIntent (takeIntents()). The caller commits the
 // batch before it delivers intents or acknowledges commands.
 //
-// Step lifecycle (auto_email): scheduled (on the wheel at next_at) -> due: the message is
-// rendered, a kStepFired record is logged, the enrollment moves to the next step (scheduled
-// at now + its wait) or to finished(completed). A step that cannot be sent (no email,
-// opted out, blocked stage, missing template variable) moves the enrollment to not_sent with
-// the reason, and it stays on that step.
+// Step lifecycle (auto_email): scheduled (on the wheel at next_at) -> due: a mailbox with
+// capacity is picked (SendGovernor; none free: the enrollment waits `active` on the wheel
+// until one is), the message is rendered, a kStepFired record is logged, and the enrollment
+// moves to the next step (scheduled at now + its wait) or to finished(completed). A step that
+// cannot be sent (no email, opted out, blocked stage, missing template variable) moves the
+// enrollment to not_sent with the reason, and it stays on that step. A failed delivery puts
+// it back on that step (retried after a backoff, or bounced / not_sent).
+// Manual steps create a Task and wait `active` until it is completed or skipped.
+//
+// The Engine's methods live in several files by concern: engine.cpp (contacts, sequences,
+// adding, due steps, delivery results, restore), operations.cpp (pause, resume, ...),
+// events.cpp (reply, ooo, ... and explain), tasks.cpp (the task queue).
 //
 // Thread-safety: none; owned by the engine thread.
 #pragma once
