@@ -1,10 +1,13 @@
 #include "daemon/seqctl_cli.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -33,6 +36,7 @@ Commands:
   reload
   sequences
   sequence show|activate|deactivate SEQ
+  sequence clone SEQ NEW_ID [-o FILE]
   import FILE.csv [--map COLUMN=field]...
   contact show CONTACT
   contact set CONTACT field=value...
@@ -83,6 +87,7 @@ class Cli {
   int ping();
   int sequences();
   int sequence();
+  int sequenceClone();
   int import();
   int contact();
   int add();
@@ -293,6 +298,7 @@ int Cli::sequence() {
     }
     return printResult(result, kExitOk);
   }
+  if (action == "clone") return sequenceClone();
   if (action == "show") {
     json::object result;
     int code = call("sequence_show", std::move(args), result);
@@ -311,6 +317,47 @@ int Cli::sequence() {
     return kExitOk;
   }
   throw UsageError{"unknown sequence action '" + action + "'"};
+}
+
+int Cli::sequenceClone() {
+  json::object args{{"sequence", word(2, "sequence id")}, {"new_id", word(3, "NEW_ID")}};
+  std::string output;
+  for (std::size_t i = 4; i < invocation_.words.size(); ++i) {
+    const std::string& current = invocation_.words[i];
+    if (current == "-o" || current == "--output") {
+      output = word(++i, "-o FILE");
+    } else {
+      throw UsageError{"sequence clone: unexpected '" + current + "'"};
+    }
+  }
+  json::object result;
+  int code = call("sequence_clone", std::move(args), result);
+  if (code != kExitOk) return code;
+  std::string yaml = textOf(member(result, "yaml"));
+  if (output.empty()) {
+    if (invocation_.json_output) return printResult(result, kExitOk);
+    std::cout << yaml;
+    return kExitOk;
+  }
+  // Never overwrite: the file may be a sequence with progress behind it.
+  int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    std::cerr << "seqctl: sequence clone: cannot create " << output << ": " << std::strerror(errno)
+              << "\n";
+    return kExitFailed;
+  }
+  bool written = ::write(fd, yaml.data(), yaml.size()) == static_cast<ssize_t>(yaml.size());
+  written = ::close(fd) == 0 && written;
+  if (!written) {
+    std::cerr << "seqctl: sequence clone: cannot write " << output << "\n";
+    return kExitFailed;
+  }
+  result.erase("yaml");
+  result["file"] = output;
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  std::cout << "wrote " << output << ": sequence " << textOf(member(result, "id")) << " (a copy of "
+            << textOf(member(result, "from")) << "); `seqctl reload` to load it\n";
+  return kExitOk;
 }
 
 Result<std::vector<json::object>> Cli::csvBatches(const std::string& path,

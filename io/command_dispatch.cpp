@@ -1,7 +1,11 @@
 #include "io/command_dispatch.hpp"
 
+#include <fstream>
 #include <functional>
 #include <map>
+#include <sstream>
+
+#include "config/sequence_yaml.hpp"
 
 namespace seqd {
 namespace {
@@ -254,6 +258,40 @@ DispatchReply sequenceShowCommand(Engine& engine, const json::object& args) {
   return succeed(std::move(result));
 }
 
+// The YAML of a new sequence NEW_ID: the source file of SEQ with its top-level `id:` replaced,
+// comments and layout kept. Nothing is written: the operator saves it under sequences/ and
+// reloads; the clone starts with no progress (rule 1: to start over, clone).
+DispatchReply sequenceCloneCommand(Engine& engine, const json::object& args) {
+  std::string id = stringArg(args, "sequence");
+  std::string new_id = stringArg(args, "new_id");
+  const Sequence* sequence = engine.findSequence(id);
+  if (sequence == nullptr) return fail("not_found", "unknown sequence '" + id + "'");
+  if (!isValidId(new_id)) {
+    return fail("bad_request", "clone: '" + new_id +
+                                   "' is not a valid id (letters, digits, '-' and '_', at most "
+                                   "64 bytes)");
+  }
+  if (engine.findSequence(new_id) != nullptr) {
+    return fail("failed", "clone: sequence '" + new_id + "' already exists");
+  }
+  std::ifstream file(sequence->source_path, std::ios::binary);
+  std::ostringstream contents;
+  contents << file.rdbuf();
+  if (!file) return fail("failed", "clone: cannot read " + sequence->source_path);
+  std::string text = contents.str();
+  std::size_t line_start = 0;
+  while (line_start < text.size()) {
+    std::size_t line_end = text.find('\n', line_start);
+    if (line_end == std::string::npos) line_end = text.size();
+    if (text.compare(line_start, 3, "id:") == 0) {
+      text.replace(line_start, line_end - line_start, "id: " + new_id);
+      return succeed(json::object{{"id", new_id}, {"from", id}, {"yaml", text}});
+    }
+    line_start = line_end + 1;
+  }
+  return fail("failed", "clone: no top-level 'id:' line in " + sequence->source_path);
+}
+
 DispatchReply activationCommand(Engine& engine, const json::object& args, const Caller& caller,
                                 TimeMs now_ms, bool activate) {
   std::string id = stringArg(args, "sequence");
@@ -452,6 +490,7 @@ DispatchReply dispatchCommand(Engine& engine, const std::string& cmd, const json
   if (cmd == "status") return statusCommand(engine, args);
   if (cmd == "sequences") return sequencesCommand(engine);
   if (cmd == "sequence_show") return sequenceShowCommand(engine, args);
+  if (cmd == "sequence_clone") return sequenceCloneCommand(engine, args);
   if (cmd == "sequence_activate") return activationCommand(engine, args, caller, now_ms, true);
   if (cmd == "sequence_deactivate") {
     return activationCommand(engine, args, caller, now_ms, false);

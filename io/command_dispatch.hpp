@@ -2,10 +2,10 @@
 // answer into the reply's JSON, with the field names SPEC §4 gives.
 //
 // Commands handled here: import, add, sequences, sequence_show, sequence_activate,
-// sequence_deactivate, status, contact_show, contact_set, remove, pause, resume, finish,
-// retry, set_mailbox, event, explain, tasks, task_complete, task_skip, mailboxes. The runtime
-// answers ping, version, time, time_advance, time_set and reload itself, since they touch the
-// clock, the store or the config rather than the engine's state.
+// sequence_deactivate, sequence_clone, status, contact_show, contact_set, remove, pause, resume,
+// finish, retry, set_mailbox, event, explain, tasks, task_complete, task_skip, mailboxes. The
+// runtime answers ping, version, time, time_advance, time_set and reload itself, since they touch
+// the clock, the store or the config rather than the engine's state.
 //
 // Thread-safety: call only on the engine thread (it mutates the Engine).
 #pragma once

@@ -1,6 +1,7 @@
 """Proves the operator commands and events work through seqctl on a real seqd: pause with
 auto-resume, resume, finish, remove and re-add, retry, set-mailbox, events and explain, with
 SPEC §4's exit codes (0 done, 1 unknown, 2 usage, 3 done in part)."""
+import os
 import unittest
 
 import harness
@@ -84,6 +85,28 @@ class Operations(unittest.TestCase):
         self.assertEqual(self.row("person2@")["status"], "finished")
         self.assertEqual(d.seqctl("event", "reply", "nobody@example.test").returncode, 1)
         self.assertEqual(d.seqctl("event", "wave", "person1@example.test").returncode, 2)
+
+    def test_clone_starts_over_under_a_new_id(self):
+        d = self.d
+        d.json("time", "advance", "2d")  # all three finished two-emails
+        target = os.path.join(d.root, "sequences", "again-emails.yaml")
+        cloned = d.json("sequence", "clone", "two-emails", "again-emails", "-o", target)
+        self.assertEqual(cloned["file"], target)
+        with open(target) as f:
+            text = f.read()
+        self.assertTrue(text.startswith("id: again-emails\n"))
+        self.assertIn("name: Two emails a day apart", text)
+        self.assertEqual(d.seqctl("sequence", "clone", "two-emails", "again-emails", "-o",
+                                  target).returncode, 1)  # never overwrites
+        self.assertEqual(d.seqctl("sequence", "clone", "two-emails", "bad id!").returncode, 2)
+        self.assertEqual(d.seqctl("sequence", "clone", "nope", "x").returncode, 1)
+        printed = d.seqctl("sequence", "clone", "two-emails", "other")
+        self.assertTrue(printed.stdout.startswith("id: other\n"))
+        d.json("reload")
+        d.json("add", "again-emails", "--contact", "person0@example.test", "--force")
+        d.json("sequence", "activate", "again-emails")
+        d.json("time", "advance", "1m")
+        self.assertEqual(len(d.messages()), 7)  # the clone sends step 1 again
 
     def test_set_mailbox(self):
         d = self.d
