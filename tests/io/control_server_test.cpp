@@ -30,32 +30,17 @@
 
 #include "io/control_client.hpp"
 #include "io/control_protocol.hpp"
+#include "temp_dir.hpp"
 
 using namespace seqd;
 namespace json = boost::json;
 
 namespace {
 
+using seqd::testing::TempDir;
+
 // A failure shows as a timeout instead of a hung test run.
 constexpr int kReadTimeoutMs = 5000;
-
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/seqd-ctl-XXXXXX";
-    char* made = ::mkdtemp(pattern);
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // A ControlServer on its own io_context thread, as the daemon runs it.
 class RunningServer {
@@ -215,7 +200,7 @@ TEST_CASE("protocol helpers build versioned, newline-terminated frames") {
 }
 
 TEST_CASE("a request reaches the handler and the echoed reply comes back") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   std::atomic<int> calls{0};
   std::string seen_cmd;
@@ -249,7 +234,7 @@ TEST_CASE("a request reaches the handler and the echoed reply comes back") {
 }
 
 TEST_CASE("progress frames sent from another thread arrive before the reply, in order") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   static constexpr int kProgressCount = 20;
   std::vector<std::thread> workers;
@@ -285,7 +270,7 @@ TEST_CASE("progress frames sent from another thread arrive before the reply, in 
 }
 
 TEST_CASE("malformed lines get bad_request and the same connection keeps serving") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   std::atomic<int> calls{0};
   RunningServer server(path, [&](ControlRequest request, ControlSend send) {
@@ -335,7 +320,7 @@ TEST_CASE("malformed lines get bad_request and the same connection keeps serving
 }
 
 TEST_CASE("several requests on one connection may be outstanding and answered out of order") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   std::mutex mutex;
   std::vector<std::pair<json::value, ControlSend>> pending;
@@ -357,7 +342,7 @@ TEST_CASE("several requests on one connection may be outstanding and answered ou
 }
 
 TEST_CASE("a peer that finishes sending still gets its late reply, then the connection closes") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   std::promise<std::pair<json::value, ControlSend>> handed_over;
   std::atomic<bool> first{true};
@@ -388,7 +373,7 @@ TEST_CASE("a peer that finishes sending still gets its late reply, then the conn
 }
 
 TEST_CASE("frame size: exactly kFrameBytesMax is served, one byte more is frame_too_large") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   RunningServer server(path, [](ControlRequest request, ControlSend send) {
     std::size_t pad_bytes = request.args.at("pad").as_string().size();
@@ -433,7 +418,7 @@ TEST_CASE("frame size: exactly kFrameBytesMax is served, one byte more is frame_
 }
 
 TEST_CASE("the handler learns the caller from SO_PEERCRED") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   RunningServer server(path, [](ControlRequest request, ControlSend send) {
     send(makeOkReply(request.id, json::object{{"uid", request.peer_uid},
@@ -450,7 +435,7 @@ TEST_CASE("the handler learns the caller from SO_PEERCRED") {
 }
 
 TEST_CASE("a handler that throws answers failed and the server keeps serving") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   RunningServer server(path, [](ControlRequest request, ControlSend send) {
     if (request.cmd == "explode") throw std::runtime_error("store is on fire");
@@ -469,7 +454,7 @@ TEST_CASE("a handler that throws answers failed and the server keeps serving") {
 }
 
 TEST_CASE("a second server on the same path refuses while the first runs") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   RunningServer first(path, echoHandler);
   REQUIRE(first.start().isOk());
@@ -485,7 +470,7 @@ TEST_CASE("a second server on the same path refuses while the first runs") {
 }
 
 TEST_CASE("a stale socket file left by a crash is replaced") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   int crashed = ::socket(AF_UNIX, SOCK_STREAM, 0);
   REQUIRE(crashed >= 0);
@@ -501,7 +486,7 @@ TEST_CASE("a stale socket file left by a crash is replaced") {
 }
 
 TEST_CASE("a file that is not a socket is never replaced") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   std::ofstream(path) << "precious";
   RunningServer server(path, echoHandler);
@@ -515,7 +500,7 @@ TEST_CASE("a file that is not a socket is never replaced") {
 }
 
 TEST_CASE("the socket file is mode 0660 in created parent directories of mode 0755") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string parent = dir.file("run/seqd");
   std::string path = parent + "/control.sock";
   mode_t old_umask = ::umask(0077);  // the modes must not depend on the umask
@@ -539,7 +524,7 @@ TEST_CASE("the socket file is mode 0660 in created parent directories of mode 07
 }
 
 TEST_CASE("socket_group sets the socket file's group; an unknown group is refused") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   SUBCASE("a known group") {
     group* own = ::getgrgid(::getgid());
@@ -563,7 +548,7 @@ TEST_CASE("socket_group sets the socket file's group; an unknown group is refuse
 }
 
 TEST_CASE("a socket path of 108 bytes or more is refused with a clear status") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file(std::string(120, 'x'));
   RunningServer server(path, echoHandler);
   Status refused = server.start();
@@ -573,7 +558,7 @@ TEST_CASE("a socket path of 108 bytes or more is refused with a clear status") {
 }
 
 TEST_CASE("connecting where nothing listens is an I/O error naming the path") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("missing.sock");
   Result<ControlClient> client = ControlClient::connect(path);
   REQUIRE_FALSE(client.isOk());
@@ -614,7 +599,7 @@ class ScriptedDaemon {
 };
 
 TEST_CASE("the client reassembles split frames, skips other ids and reports a hang-up") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   SUBCASE("split frames") {
     ScriptedDaemon daemon(path,
@@ -644,7 +629,7 @@ TEST_CASE("the client reassembles split frames, skips other ids and reports a ha
 }
 
 TEST_CASE("a reply sent after the client disconnected does not crash the server") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   std::promise<ControlSend> handed_over;
   std::atomic<bool> first{true};
@@ -672,7 +657,7 @@ TEST_CASE("a reply sent after the client disconnected does not crash the server"
 }
 
 TEST_CASE("beyond kConnectionsMax connections, one more is told busy") {
-  TempDir dir;
+  TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
   RunningServer server(path, echoHandler);
   REQUIRE(server.start().isOk());

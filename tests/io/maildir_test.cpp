@@ -14,29 +14,14 @@
 #include <thread>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 using namespace seqd;
 namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under /tmp, removed with everything in it when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/seqd-maildir-test-XXXXXX";
-    char* made = ::mkdtemp(pattern);
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using seqd::testing::TempDir;
 
 std::vector<std::string> namesIn(const std::string& directory) {
   std::vector<std::string> names;
@@ -59,7 +44,7 @@ constexpr std::string_view kMessage = "Subject: hi\n\nHello\n";
 }  // namespace
 
 TEST_CASE("a delivered message lands in new/ and tmp/ is left empty") {
-  TempDir root;
+  TempDir root("seqd-maildir-test");
   MaildirWriter writer(root.path() + "/outbox");
   REQUIRE(writer.deliver("alice@acme.test", kMessageId, kMessage).isOk());
   std::string mailbox = root.path() + "/outbox/alice@acme.test";
@@ -83,7 +68,7 @@ TEST_CASE("file names are stable per Message-ID and safe for Maildir") {
 }
 
 TEST_CASE("a second delivery of the same Message-ID is a no-op") {
-  TempDir root;
+  TempDir root("seqd-maildir-test");
   MaildirWriter writer(root.path());
   REQUIRE(writer.deliver("alice@acme.test", kMessageId, kMessage).isOk());
   REQUIRE(writer.deliver("alice@acme.test", kMessageId, "Subject: changed\n\nOther\n").isOk());
@@ -99,7 +84,7 @@ TEST_CASE("a second delivery of the same Message-ID is a no-op") {
 }
 
 TEST_CASE("a message a reader moved to cur/ is not delivered again") {
-  TempDir root;
+  TempDir root("seqd-maildir-test");
   MaildirWriter writer(root.path());
   REQUIRE(writer.deliver("alice@acme.test", kMessageId, kMessage).isOk());
   std::string mailbox = root.path() + "/alice@acme.test";
@@ -117,7 +102,7 @@ TEST_CASE("a message a reader moved to cur/ is not delivered again") {
 }
 
 TEST_CASE("addresses that are not a plain folder name are refused") {
-  TempDir root;
+  TempDir root("seqd-maildir-test");
   MaildirWriter writer(root.path() + "/outbox");
   for (std::string_view address : {"../escape", "a/b@acme.test", ".hidden@acme.test", "", ".."}) {
     Status status = writer.deliver(address, kMessageId, kMessage);
@@ -129,7 +114,7 @@ TEST_CASE("addresses that are not a plain folder name are refused") {
 }
 
 TEST_CASE("file system failures are IOErrors naming the path") {
-  TempDir root;
+  TempDir root("seqd-maildir-test");
   std::string blocker = root.path() + "/not-a-directory";
   std::ofstream(blocker) << "x";
   MaildirWriter writer(blocker + "/outbox");
@@ -140,7 +125,7 @@ TEST_CASE("file system failures are IOErrors naming the path") {
 }
 
 TEST_CASE("threads delivering different messages each land once") {
-  TempDir root;
+  TempDir root("seqd-maildir-test");
   MaildirWriter writer(root.path());
   constexpr int kThreads = 4;
   constexpr int kMessagesPerThread = 25;

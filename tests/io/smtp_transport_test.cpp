@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 extern char** environ;
 
 using namespace seqd;
@@ -29,6 +31,8 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+using seqd::testing::TempDir;
 
 constexpr char kPythonPath[] = "/usr/bin/python3";
 constexpr char kSmtpSinkPath[] = "/usr/sbin/smtp-sink";
@@ -121,24 +125,6 @@ void waitUntilListening(const ChildProcess& child, int port) {
   FAIL("the test server did not listen on port " << port);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/seqd-smtp-test-XXXXXX";
-    char* made = ::mkdtemp(pattern);
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 std::string readFile(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   std::stringstream contents;
@@ -186,7 +172,7 @@ class Relay {
     return result;
   }
 
-  TempDir out_;
+  TempDir out_{"seqd-smtp-test"};
   int port_;
   ChildProcess child_;
 };
@@ -312,7 +298,7 @@ TEST_CASE("a recipient rejected with 550 bounces with the relay's text; the next
 }
 
 TEST_CASE("AUTH: the first line of password_file logs in; wrong or missing credentials fail") {
-  TempDir files;
+  TempDir files("seqd-smtp-test");
   Relay relay({"--auth", "mailer:s3cret pass"});
   SmtpSettings settings = settingsFor(relay.port());
   settings.username = "mailer";

@@ -18,30 +18,15 @@
 #include <vector>
 
 #include "io/record_codec.hpp"
+#include "temp_dir.hpp"
 
 using namespace seqd;
 
 namespace {
 
+using seqd::testing::TempDir;
+
 constexpr std::size_t kFuzzRoundsMax = 3000;
-
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/seqd-store-test-XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::unique_ptr<Store> openOrFail(const std::string& dir, StoreOptions options = {}) {
   Result<std::unique_ptr<Store>> opened = openLmdbStore(dir, options);
@@ -153,7 +138,7 @@ std::uint64_t testSeed() {
 }  // namespace
 
 TEST_CASE("every field of every record round-trips through commit and load") {
-  TempDir dir;
+  TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
 
   Contact plain;  // defaults: empty strings, score 0, flags false, no extra
@@ -254,7 +239,7 @@ TEST_CASE("same*() notice a change in any one field") {
 }
 
 TEST_CASE("everything survives close and reopen, and many commits accumulate") {
-  TempDir dir;
+  TempDir dir("seqd-store-test");
   constexpr std::uint64_t kCommits = 50;
   {
     auto store = openOrFail(dir.path());
@@ -291,7 +276,7 @@ TEST_CASE("everything survives close and reopen, and many commits accumulate") {
 }
 
 TEST_CASE("progress loads in seq order, enrollments in id order (big-endian keys)") {
-  TempDir dir;
+  TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
   // Little-endian keys would sort 256 before 255 and 65536 before 256.
   const std::vector<std::uint64_t> seqs = {1,     2,     255,        256,
@@ -319,7 +304,7 @@ TEST_CASE("progress loads in seq order, enrollments in id order (big-endian keys
 }
 
 TEST_CASE("an empty store loads empty and its last progress seq is 0") {
-  TempDir dir;
+  TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
   CHECK(store->lastProgressSeq().value() == 0);
   commitOrFail(*store, WriteBatch());
@@ -334,7 +319,7 @@ TEST_CASE("an empty store loads empty and its last progress seq is 0") {
 }
 
 TEST_CASE("a non-increasing progress seq is refused and the whole batch is rolled back") {
-  TempDir dir;
+  TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
   commitOrFail(*store, progressBatch(1, 3));
 
@@ -368,7 +353,7 @@ TEST_CASE("a non-increasing progress seq is refused and the whole batch is rolle
 }
 
 TEST_CASE("upserting a contact replaces the whole record") {
-  TempDir dir;
+  TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
   WriteBatch first;
   first.contacts.push_back(fullContact("k"));
@@ -389,7 +374,7 @@ TEST_CASE("upserting a contact replaces the whole record") {
 }
 
 TEST_CASE("records the store cannot hold are refused with the batch rolled back") {
-  TempDir dir;
+  TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
   WriteBatch batch;
   batch.contacts.push_back(fullContact("fine"));
@@ -435,7 +420,7 @@ TEST_CASE("records the store cannot hold are refused with the batch rolled back"
 }
 
 TEST_CASE("a damaged value loads as Corruption naming the DB and key") {
-  TempDir dir;
+  TempDir dir("seqd-store-test");
   {
     auto store = openOrFail(dir.path());
     WriteBatch batch;
@@ -535,7 +520,7 @@ TEST_CASE("every truncation and random damage of a record decodes to Corruption 
 }
 
 TEST_CASE("a full map is refused as IOError and the store stays usable") {
-  TempDir dir;
+  TempDir dir("seqd-store-test");
   WriteBatch big;
   for (int i = 0; i < 200; ++i) {
     Contact contact = fullContact("big" + std::to_string(i));
@@ -558,7 +543,7 @@ TEST_CASE("a full map is refused as IOError and the store stays usable") {
 }
 
 TEST_CASE("100k progress records in batches of 10k") {
-  TempDir dir;
+  TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
   constexpr std::size_t kBatches = 10;
   constexpr std::size_t kPerBatch = 10000;
@@ -577,7 +562,7 @@ TEST_CASE("100k progress records in batches of 10k") {
 }
 
 TEST_CASE("a second open of the same directory is refused until the first closes") {
-  TempDir dir;
+  TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
   Result<std::unique_ptr<Store>> second = openLmdbStore(dir.path());
   REQUIRE_FALSE(second.isOk());
@@ -588,7 +573,7 @@ TEST_CASE("a second open of the same directory is refused until the first closes
 }
 
 TEST_CASE("a missing directory is created with mode 0750, parents included") {
-  TempDir dir;
+  TempDir dir("seqd-store-test");
   const std::string nested = dir.path() + "/var/lib/seqd";
   const mode_t mask = ::umask(0);
   ::umask(mask);
@@ -602,7 +587,7 @@ TEST_CASE("a missing directory is created with mode 0750, parents included") {
 }
 
 TEST_CASE("a path that is a file, and a newer schema, are refused") {
-  TempDir dir;
+  TempDir dir("seqd-store-test");
   SUBCASE("file") {
     const std::string file = dir.path() + "/plain";
     std::FILE* handle = std::fopen(file.c_str(), "w");
@@ -623,7 +608,7 @@ TEST_CASE("a path that is a file, and a newer schema, are refused") {
 }
 
 TEST_CASE("a forked child cannot use the parent's store") {
-  TempDir dir;
+  TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
