@@ -13,11 +13,21 @@
 #include <set>
 
 #include "daemon/log.hpp"
+#include "engine/assert.hpp"
 #include "daemon/systemd_notify.hpp"
 #include "io/control_protocol.hpp"
 
 namespace seqd {
 namespace json = boost::json;
+
+namespace {
+
+bool boolArgument(const json::object& args, std::string_view name) {
+  const json::value* value = args.if_contains(name);
+  return value != nullptr && value->is_bool() && value->as_bool();
+}
+
+}  // namespace
 
 EngineSettings engineSettingsFrom(const Config& config) {
   EngineSettings settings;
@@ -103,6 +113,11 @@ void Runtime::stop() {
   if (engine_thread_.joinable()) engine_thread_.join();
   io_.stop();
   if (io_thread_.joinable()) io_thread_.join();
+  if (delivery_ && delivery_->busyWorkers() > 0) {
+    // A relay that never answers holds a worker past the SMTP timeout. Everything is
+    // committed; leave without waiting for it (its send is uncertain at the next start).
+    std::_Exit(0);
+  }
   if (delivery_) delivery_->stop();
 }
 
@@ -131,15 +146,28 @@ void Runtime::engineLoop() {
     }
     wakeup_.waitFor(timeout);
   }
-  // Shutting down: no new commands; let in-flight deliveries finish and record them.
-  waitForDeliveries(kShutdownDeliveryWaitMs);
+  shutDown();
+}
+
+// SIGTERM: no due work is taken any more; each worker finishes the message it is on (bounded
+// by the SMTP timeout), every send never started comes back to the engine as not attempted,
+// every result is recorded, and the last commit is made. Nothing is sent after it.
+void Runtime::shutDown() {
+  delivery_->stopTaking();
+  delivery_->returnQueued();
+  const int wait_ms = static_cast<int>(options_.config.daemon.smtp.timeout_ms) + kShutdownGraceMs;
+  waitForDeliveries(wait_ms);
   commitAndFlush();
+  if (engine_->deliveriesInFlight() > 0) {
+    logWarning(std::to_string(engine_->deliveriesInFlight()) +
+               " sends got no answer in time; they count as interrupted at the next start");
+  }
   logInfo("stopped; state committed");
 }
 
 void Runtime::runRound() {
   if (reload_requested_.exchange(false)) {
-    DispatchReply reply = reload();
+    DispatchReply reply = reload(false, false);
     if (!reply.ok) logError(reply.error_message);
   }
   processResults();
@@ -151,11 +179,29 @@ void Runtime::runRound() {
 void Runtime::processResults() {
   DeliveryResult result;
   while (delivery_->tryTakeResult(result)) {
-    if (result.outcome != DeliveryOutcome::kDelivered) {
+    std::size_t& outstanding =
+        isIdempotent(result.transport) ? idempotent_outstanding_ : smtp_outstanding_;
+    SEQD_ASSERT(outstanding > 0);
+    --outstanding;
+    if (result.outcome != DeliveryOutcome::kDelivered &&
+        result.outcome != DeliveryOutcome::kReturned) {
       logWarning("delivery of " + result.message_id + " failed: " + result.detail);
     }
     engine_->onDeliveryResult(result, now());
   }
+}
+
+// Room in delivery: SMTP sends are released about one per worker, so a crash leaves at most
+// that many uncertain; idempotent ones may queue deeper.
+DeliverySlots Runtime::freeSlots() const {
+  DeliverySlots slots;
+  if (stopping_.load()) return DeliverySlots{0, 0};
+  const std::size_t workers = static_cast<std::size_t>(std::max(1, options_.config.daemon.workers));
+  slots.smtp = workers > smtp_outstanding_ ? workers - smtp_outstanding_ : 0;
+  slots.idempotent = kIdempotentQueueMax > idempotent_outstanding_
+                         ? kIdempotentQueueMax - idempotent_outstanding_
+                         : 0;
+  return slots;
 }
 
 void Runtime::processCommands() {
@@ -211,7 +257,7 @@ DispatchReply Runtime::runtimeCommand(const ControlRequest& request, bool& handl
   } else if (cmd == "version") {
     reply.result = json::object{{"version", SEQD_VERSION}};
   } else if (cmd == "reload") {
-    reply = reload();
+    reply = reload(boolArgument(request.args, "dry_run"), boolArgument(request.args, "force"));
   } else if (cmd == "time" || cmd == "time_advance" || cmd == "time_set") {
     if (cmd == "time") {
       reply.result =
@@ -257,7 +303,7 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
     commitAndFlush();
     waitForDeliveries(kAdvanceDeliveryWaitMs);
     commitAndFlush();
-    if (step_to >= target_ms) {
+    if (step_to >= target_ms && engine_->queuedIntents() == 0) {
       std::optional<TimeMs> after = engine_->nextDue();
       if (!after || *after > target_ms) break;
     }
@@ -281,46 +327,81 @@ void Runtime::waitForDeliveries(int timeout_ms) {
   }
 }
 
-DispatchReply Runtime::reload() {
-  sdNotify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonicMicros()));
+// Reload: a config with any error is rejected whole; one that would drop a step contacts wait
+// on, or a sequence with live contacts, needs force. dry_run says what would move where.
+DispatchReply Runtime::reload(bool dry_run, bool force) {
+  if (!dry_run) sdNotify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonicMicros()));
+  auto done = [&](DispatchReply reply) {
+    if (!dry_run) sdNotify("READY=1");
+    return reply;
+  };
   Result<Config> config = loadConfig(options_.config.config_path, options_.defaults);
-  DispatchReply reply;
   if (!config.isOk()) {
-    sdNotify("READY=1");
     logError("reload rejected, the running config stays: " + config.status().message());
-    return replyFromStatus(
-        Status::failedPrecondition("reload rejected: " + config.status().message()));
+    return done(replyFromStatus(
+        Status::failedPrecondition("reload rejected: " + config.status().message())));
   }
-  options_.config.sequences = config.value().sequences;
-  options_.config.schedules = config.value().schedules;
-  options_.config.daemon.mailboxes = config.value().daemon.mailboxes;
-  options_.config.daemon.admins = config.value().daemon.admins;
-  engine_->reconfigure(engineSettingsFrom(options_.config));
-  logInfo("reloaded " + options_.config.config_path + ": " +
-          std::to_string(options_.config.sequences.size()) + " sequences");
-  sdNotify("READY=1");
-  reply.result = json::object{{"reloaded", true}, {"sequences", options_.config.sequences.size()}};
-  return reply;
+  Config next = options_.config;
+  next.sequences = config.value().sequences;
+  next.schedules = config.value().schedules;
+  next.daemon.mailboxes = config.value().daemon.mailboxes;
+  next.daemon.admins = config.value().daemon.admins;
+  EngineSettings settings = engineSettingsFrom(next);
+  ReloadPlan plan = engine_->planReload(settings);
+  json::array moves;
+  for (const ReloadMove& move : plan.moves) {
+    moves.push_back(json::object{{"sequence", move.sequence},
+                                 {"from", move.from_step.empty() ? json::value(nullptr)
+                                                                 : json::value(move.from_step)},
+                                 {"to", move.to_step.empty() ? json::value(nullptr)
+                                                             : json::value(move.to_step)},
+                                 {"contacts", move.contacts}});
+  }
+  json::object result{{"reloaded", !dry_run},
+                      {"dry_run", dry_run},
+                      {"sequences", next.sequences.size()},
+                      {"moves", moves},
+                      {"needs_force", json::array(plan.needs_force.begin(), plan.needs_force.end())}};
+  if (!dry_run && !plan.needs_force.empty() && !force) {
+    std::string reasons;
+    for (const std::string& reason : plan.needs_force) reasons += "; " + reason;
+    logError("reload refused, the running config stays" + reasons);
+    return done(replyFromStatus(Status::failedPrecondition(
+        "reload refused" + reasons + " (seqctl reload --force to apply anyway)")));
+  }
+  DispatchReply reply;
+  if (!dry_run) {
+    options_.config = std::move(next);
+    engine_->reconfigure(std::move(settings), now());
+    logInfo("reloaded " + options_.config.config_path + ": " +
+            std::to_string(options_.config.sequences.size()) + " sequences");
+  }
+  reply.result = std::move(result);
+  return done(reply);
 }
 
+// One round's end: release what delivery has room for (their records join the batch), commit
+// the whole batch in ONE transaction, and only then answer commands and deliver.
 void Runtime::commitAndFlush() {
+  std::vector<DeliveryIntent> intents = engine_->takeIntents(freeSlots());
   WriteBatch batch = engine_->takeBatch();
   if (virtual_clock_ && now() != committed_clock_ms_) batch.clock_ms = now();
   if (!batch.empty()) {
-    for (const WriteBatch& part : splitBatch(std::move(batch), kStoreBatchRecordsMax)) {
-      Status committed = store_->commit(part);
-      if (!committed.isOk()) {
-        // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
-        // committed state authoritative; systemd restarts us and the store is replayed.
-        logError("store commit failed, exiting: " + committed.message());
-        std::_Exit(1);
-      }
-      if (part.clock_ms) committed_clock_ms_ = *part.clock_ms;
+    Status committed = store_->commit(batch);
+    if (!committed.isOk()) {
+      // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
+      // committed state authoritative; systemd restarts us and the store is loaded again.
+      logError("store commit failed, exiting: " + committed.message());
+      std::_Exit(1);
     }
+    if (batch.clock_ms) committed_clock_ms_ = *batch.clock_ms;
   }
   for (PendingReply& reply : replies_) reply.send(std::move(reply.frame));
   replies_.clear();
-  for (DeliveryIntent& intent : engine_->takeIntents()) delivery_->submit(std::move(intent));
+  for (DeliveryIntent& intent : intents) {
+    ++(isIdempotent(intent.transport) ? idempotent_outstanding_ : smtp_outstanding_);
+    delivery_->submit(std::move(intent));
+  }
 }
 
 }  // namespace seqd

@@ -33,7 +33,10 @@
 namespace seqd {
 
 inline constexpr std::size_t kCommandsPerRoundMax = 256;
-inline constexpr int kShutdownDeliveryWaitMs = 10000;
+// At SIGTERM the workers get the SMTP timeout plus this to finish the message they are on.
+inline constexpr int kShutdownGraceMs = 5000;
+// Idempotent (Maildir, discard) sends released to delivery and not yet answered, at most.
+inline constexpr std::size_t kIdempotentQueueMax = 4096;
 inline constexpr int kAdvanceDeliveryWaitMs = 120000;
 
 struct RuntimeOptions {
@@ -73,7 +76,9 @@ class Runtime {
   void logCommand(const ControlRequest& request, const DispatchReply& reply) const;
   DispatchReply runtimeCommand(const ControlRequest& request, bool& handled);
   DispatchReply advanceVirtual(TimeMs target_ms);
-  DispatchReply reload();
+  DispatchReply reload(bool dry_run, bool force);
+  void shutDown();
+  DeliverySlots freeSlots() const;
   void waitForDeliveries(int timeout_ms);
   void commitAndFlush();
   Caller callerOf(const ControlRequest& request) const;
@@ -91,6 +96,8 @@ class Runtime {
   Channel<PendingCommand> commands_;
   Wakeup wakeup_;
   std::vector<PendingReply> replies_;
+  std::size_t smtp_outstanding_ = 0;        // SMTP intents submitted, no result yet
+  std::size_t idempotent_outstanding_ = 0;  // the same for Maildir and discard
   std::atomic<bool> stopping_{false};
   std::atomic<bool> reload_requested_{false};
   std::thread engine_thread_;

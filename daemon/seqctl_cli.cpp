@@ -33,7 +33,7 @@ constexpr const char* kUsage = R"(Usage: seqctl [--socket PATH] [--json] COMMAND
 
 Commands:
   ping | version
-  reload
+  reload [--dry-run] [--force]
   sequences
   sequence show|activate|deactivate SEQ
   sequence clone SEQ NEW_ID [-o FILE]
@@ -85,6 +85,7 @@ class Cli {
   int simple(const std::string& cmd, json::object args);
 
   int ping();
+  int reload();
   int sequences();
   int sequence();
   int sequenceClone();
@@ -235,7 +236,7 @@ int Cli::run() {
   const std::string& command = word(0, "command");
   if (command == "ping") return ping();
   if (command == "version") return simple("version", {});
-  if (command == "reload") return simple("reload", {});
+  if (command == "reload") return reload();
   if (command == "sequences") return sequences();
   if (command == "sequence") return sequence();
   if (command == "import") return import();
@@ -253,6 +254,47 @@ int Cli::run() {
   if (command == "mailboxes") return mailboxes();
   if (command == "task") return task();
   throw UsageError{"unknown command '" + command + "'"};
+}
+
+// reload [--dry-run] [--force]: what moves where, and what needs --force.
+int Cli::reload() {
+  json::object args;
+  for (std::size_t i = 1; i < invocation_.words.size(); ++i) {
+    const std::string& current = invocation_.words[i];
+    if (current == "--dry-run") {
+      args["dry_run"] = true;
+    } else if (current == "--force") {
+      args["force"] = true;
+    } else {
+      throw UsageError{"reload: unknown argument '" + current + "'"};
+    }
+  }
+  json::object result;
+  int code = call("reload", std::move(args), result);
+  if (code != kExitOk) return code;
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  const bool dry_run = member(result, "dry_run").is_bool() && member(result, "dry_run").as_bool();
+  std::cout << (dry_run ? "reload (dry run): " : "reloaded: ") << textOf(member(result, "sequences"))
+            << " sequences\n";
+  if (const json::value& moves = member(result, "moves"); moves.is_array()) {
+    for (const json::value& item : moves.as_array()) {
+      const json::object& move = item.as_object();
+      auto stepName = [](const json::value& step) {
+        return step.is_string() ? std::string(step.as_string()) : std::string("(none)");
+      };
+      std::cout << textOf(member(move, "sequence")) << ": " << textOf(member(move, "contacts"))
+                << " contacts move from " << stepName(member(move, "from"))
+                << " to " << (member(move, "to").is_string() ? stepName(member(move, "to"))
+                                                              : std::string("(finished)"))
+                << "\n";
+    }
+  }
+  if (const json::value& force = member(result, "needs_force"); force.is_array()) {
+    for (const json::value& item : force.as_array()) {
+      std::cout << "needs --force: " << textOf(item) << "\n";
+    }
+  }
+  return kExitOk;
 }
 
 int Cli::ping() {
@@ -702,6 +744,13 @@ int Cli::operate(const std::string& command) {
     const json::object& skip = item.as_object();
     std::cout << "skipped " << textOf(member(skip, "contact")) << ": "
               << textOf(member(skip, "reason")) << "\n";
+  }
+  if (const json::value& duplicates = member(result, "may_duplicate"); duplicates.is_array()) {
+    for (const json::value& contact : duplicates.as_array()) {
+      std::cout << "warning: " << textOf(contact)
+                << ": its last send was interrupted and may have gone out; this retry may "
+                   "send it twice\n";
+    }
   }
   return exit_code;
 }

@@ -68,6 +68,9 @@ struct SkippedReason {
 struct ContactsResult {
   std::vector<std::string> done;
   std::vector<SkippedReason> skipped;
+  // retry of `not_sent: interrupted`: the first send may have gone out, so this one may be a
+  // duplicate.
+  std::vector<std::string> may_duplicate;
 };
 
 enum class OperatorAction { kRemove, kPause, kResume, kFinish, kRetry, kSetMailbox };

@@ -50,11 +50,6 @@ Engine::Engine(EngineSettings settings, TimeMs now_ms)
   governor_.configure(settings_.mailboxes);
 }
 
-void Engine::reconfigure(EngineSettings settings) {
-  settings_ = std::move(settings);
-  governor_.configure(settings_.mailboxes);
-}
-
 TimeMs Engine::nextTickStart(TimeMs now_ms) const {
   const DurationMs tick_ms = settings_.tick_ms;
   TimeMs tick = now_ms / tick_ms - (now_ms % tick_ms < 0 ? 1 : 0);  // floor
@@ -86,6 +81,7 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     if (enrollment.id >= enrollments_.size()) enrollments_.resize(enrollment.id + 1);
     enrollments_[enrollment.id] = enrollment;
   }
+  is_dirty_.assign(enrollments_.size(), false);
   for (const Enrollment& enrollment : enrollments_) {
     if (enrollment.sequence_id.empty()) {
       return Status::corruption("enrollment ids are not dense: id " +
@@ -95,8 +91,7 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     by_sequence_[enrollment.sequence_id].push_back(enrollment.id);
     by_contact_[enrollment.contact_key].push_back(enrollment.id);
   }
-  // Replay the progress log; remember fired emails with no delivery result.
-  std::map<std::pair<EnrollmentId, std::uint32_t>, const ProgressRecord*> undelivered;
+  // The log is history: the sends inside the rolling limits, and the tasks.
   for (const ProgressRecord& record : state.progress) {
     if (record.enrollment_id >= enrollments_.size()) {
       return Status::corruption("progress record " + std::to_string(record.seq) +
@@ -104,79 +99,98 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
                                 std::to_string(record.enrollment_id));
     }
     progress_seq_ = std::max(progress_seq_, record.seq);
-    trackTask(record);
-    trackDeliveryFailures(record);
-    if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
-      const Contact* contact = findContact(enrollments_[record.enrollment_id].contact_key);
-      governor_.recordSend(record.mailbox, recipientDomain(contact ? contact->email : ""),
-                           record.at_ms, record.message_id);
+    replayHistory(record);
+  }
+  // The sequences may have been edited while seqd was down: steps are found again by id.
+  for (Enrollment& enrollment : enrollments_) {
+    const Sequence* sequence = findSequence(enrollment.sequence_id);
+    if (sequence == nullptr) continue;
+    const std::uint32_t index = currentStepIndex(*sequence, enrollment);
+    if (index != enrollment.step_index) {
+      enrollment.step_index = index;
+      saveSnapshot(enrollment);
     }
-    auto step_key = std::make_pair(record.enrollment_id, record.step_index);
-    if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
-      undelivered[step_key] = &record;
-    } else if (record.kind != ProgressKind::kStepFired) {
-      undelivered.erase(step_key);
-    }
-    if (record.seq > enrollments_[record.enrollment_id].progress_seq) applyProgress(record);
   }
   for (Enrollment& enrollment : enrollments_) {
-    TimeMs due_ms = wheelTime(enrollment);
-    if (isActive(enrollment.sequence_id) && due_ms != kNoTime) {
-      wheel_.schedule(enrollment.id, due_ms, scoreOf(enrollment));
-    }
+    if (!enrollment.sending_step.empty()) restoreSend(enrollment, now_ms);
   }
-  for (const auto& [step_key, fired] : undelivered) {
-    const Mailbox* mailbox = findMailbox(fired->mailbox);
-    ++in_flight_;
-    if (mailbox != nullptr && mailbox->transport == Transport::kMaildir) {
-      // Maildir delivery is idempotent by file name: deliver again.
-      std::string reason;
-      std::optional<DeliveryIntent> intent = renderIntent(
-          enrollments_[step_key.first], step_key.second, fired->at_ms, fired->mailbox, reason);
-      if (intent) {
-        intents_.push_back(std::move(*intent));
-        continue;
-      }
-    }
-    // An SMTP send in flight at the crash may have gone out: never repeat it by itself.
-    DeliveryResult interrupted;
-    interrupted.enrollment_id = step_key.first;
-    interrupted.step_index = step_key.second;
-    interrupted.message_id = fired->message_id;
-    interrupted.outcome = DeliveryOutcome::kFailedTemporary;
-    interrupted.maybe_delivered = true;
-    interrupted.detail = "seqd stopped while the send was in flight";
-    onDeliveryResult(interrupted, now_ms);
-  }
+  rearmAll();
   return Status::ok();
 }
 
-// Applies one log record to the enrollment it names (replay only).
-void Engine::applyProgress(const ProgressRecord& record) {
-  Enrollment& enrollment = enrollments_[record.enrollment_id];
-  const bool running = enrollment.status == EnrollmentStatus::kScheduled ||
-                       enrollment.status == EnrollmentStatus::kActive;
-  if (record.kind == ProgressKind::kTaskCreated) {
-    if (running) {
-      enrollment.status = EnrollmentStatus::kActive;
-      enrollment.next_at_ms = kNoTime;
+// A send that was out when seqd stopped. Never released: it never left, so the step is
+// simply due again. Released to an idempotent transport (Maildir, discard): delivered again,
+// a no-op where it had landed. Released over SMTP: it may have gone out, so it is never
+// repeated by itself: `not_sent: interrupted`.
+void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
+  if (!enrollment.sending_released) {
+    clearSending(enrollment);
+    if (enrollment.status == EnrollmentStatus::kActive) {
+      enrollment.status = EnrollmentStatus::kScheduled;
+      enrollment.next_at_ms = now_ms;
     }
+    saveSnapshot(enrollment);
     return;
   }
-  if (record.kind != ProgressKind::kStepFired) return;
+  ++in_flight_;
+  const Mailbox* mailbox = findMailbox(enrollment.sending_mailbox);
   const Sequence* sequence = findSequence(enrollment.sequence_id);
-  enrollment.step_index = record.step_index + 1;
-  enrollment.last_done_at_ms = record.at_ms;
-  if (!record.mailbox.empty()) enrollment.last_mailbox = record.mailbox;
-  if (!record.message_id.empty()) enrollment.last_message_id = record.message_id;
-  if (sequence == nullptr || !running) return;
-  if (enrollment.step_index >= sequence->steps.size()) {
-    enrollment.status = EnrollmentStatus::kFinished;
-    enrollment.finish_reason = "completed";
-    enrollment.next_at_ms = kNoTime;
-  } else {
-    enrollment.status = EnrollmentStatus::kScheduled;
-    enrollment.next_at_ms = record.at_ms + waitOf(sequence->steps[enrollment.step_index]);
+  const Step* step = nullptr;
+  if (sequence != nullptr) {
+    for (const Step& candidate : sequence->steps) {
+      if (candidate.id == enrollment.sending_step) step = &candidate;
+    }
+  }
+  if (mailbox != nullptr && isIdempotent(mailbox->transport) && step != nullptr) {
+    std::string reason;
+    std::optional<DeliveryIntent> intent = renderIntent(
+        enrollment, *step, enrollment.sending_at_ms, enrollment.sending_mailbox, reason);
+    if (intent && intent->message_id == enrollment.sending_message_id) {
+      queueIntent(enrollment, std::move(*intent), mailbox->transport);
+      return;
+    }
+  }
+  DeliveryResult interrupted;
+  interrupted.enrollment_id = enrollment.id;
+  interrupted.step_index = enrollment.step_index;
+  interrupted.message_id = enrollment.sending_message_id;
+  interrupted.outcome = DeliveryOutcome::kFailedTemporary;
+  interrupted.maybe_delivered = true;
+  interrupted.detail = "seqd stopped while the send was in flight";
+  interrupted.transport = Transport::kSmtp;
+  onDeliveryResult(interrupted, now_ms);
+}
+
+// Rebuilds what the log holds beyond the snapshots (restart only).
+void Engine::replayHistory(const ProgressRecord& record) {
+  trackTask(record);
+  if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
+    const Contact* contact = findContact(enrollments_[record.enrollment_id].contact_key);
+    governor_.recordSend(record.mailbox, recipientDomain(contact ? contact->email : ""),
+                         record.at_ms, record.message_id);
+  }
+}
+
+// Puts every enrollment that waits for a time on the wheel, and takes the rest off.
+void Engine::rearmAll() {
+  for (Enrollment& enrollment : enrollments_) {
+    if (!isActive(enrollment.sequence_id)) {
+      wheel_.cancel(enrollment.id);
+      continue;
+    }
+    if (enrollment.status == EnrollmentStatus::kScheduled && enrollment.next_at_ms == kNoTime &&
+        currentStep(enrollment) != nullptr) {
+      scheduleNextStep(enrollment, enrollment.last_done_at_ms != kNoTime
+                                       ? enrollment.last_done_at_ms
+                                       : enrollment.added_at_ms);
+      saveSnapshot(enrollment);
+    }
+    const TimeMs due_ms = wheelTime(enrollment);
+    if (due_ms == kNoTime) {
+      wheel_.cancel(enrollment.id);
+    } else {
+      wheel_.schedule(enrollment.id, due_ms, scoreOf(enrollment));
+    }
   }
 }
 
@@ -190,6 +204,11 @@ ProgressRecord& Engine::appendProgress(ProgressKind kind, EnrollmentId enrollmen
   record.step_index = step_index;
   record.kind = kind;
   record.at_ms = at_ms;
+  const Enrollment& enrollment = enrollments_[enrollment_id];
+  if (const Sequence* sequence = findSequence(enrollment.sequence_id);
+      sequence != nullptr && step_index < sequence->steps.size()) {
+    record.step_id = sequence->steps[step_index].id;
+  }
   return record;
 }
 
@@ -221,6 +240,22 @@ std::vector<MailboxRow> Engine::mailboxes(TimeMs now_ms) const {
 
 DurationMs Engine::waitOf(const Step& step) const {
   return step.wait_business_days ? step.wait_ms * kDayMs : step.wait_ms;
+}
+
+// The position of the current step: the one after the last done step in the sequence's
+// order now (the first when none is done; steps.size() when the last step is done).
+std::uint32_t Engine::currentStepIndex(const Sequence& sequence,
+                                       const Enrollment& enrollment) const {
+  for (std::size_t i = sequence.steps.size(); i-- > 0;) {
+    if (isStepDone(enrollment, sequence.steps[i].id)) return static_cast<std::uint32_t>(i + 1);
+  }
+  return 0;
+}
+
+const Step* Engine::currentStep(const Enrollment& enrollment) const {
+  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  if (sequence == nullptr || enrollment.step_index >= sequence->steps.size()) return nullptr;
+  return &sequence->steps[enrollment.step_index];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -339,7 +374,8 @@ Status Engine::activate(const std::string& sequence_id, const Caller& caller, Ti
   batch_.sequences.push_back({sequence_id, true});
   for (EnrollmentId id : by_sequence_[sequence_id]) {
     Enrollment& enrollment = enrollments_[id];
-    if (enrollment.status == EnrollmentStatus::kScheduled && enrollment.next_at_ms == kNoTime) {
+    if (enrollment.status == EnrollmentStatus::kScheduled && enrollment.next_at_ms == kNoTime &&
+        currentStep(enrollment) != nullptr) {
       startEnrollment(enrollment, now_ms);
     } else if (TimeMs due_ms = wheelTime(enrollment); due_ms != kNoTime) {
       wheel_.schedule(id, std::max(due_ms, now_ms), scoreOf(enrollment));
@@ -437,14 +473,12 @@ Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<
     EnrollmentId id =
         existing != nullptr ? existing->id : newEnrollment(sequence_id, contact->key, now_ms);
     Enrollment& enrollment = enrollments_[id];
-    enrollment.status = EnrollmentStatus::kScheduled;
     enrollment.finish_reason.clear();
-    enrollment.not_sent_reason.clear();
-    enrollment.paused_reason.clear();
-    enrollment.resume_at_ms = kNoTime;
     enrollment.next_at_ms = kNoTime;
     if (!options.mailboxes.empty()) enrollment.mailboxes = options.mailboxes;
-    if (isActive(sequence_id)) startEnrollment(enrollment, options.at_ms.value_or(now_ms));
+    // Back where it was: waiting on a send still out, on the step's task, or the current
+    // step's wait counted from now.
+    rearm(enrollment, options.at_ms.value_or(now_ms));
     saveSnapshot(enrollment);
   }
   return result;
@@ -459,6 +493,7 @@ EnrollmentId Engine::newEnrollment(const std::string& sequence_id, const std::st
   enrollment.contact_key = contact_key;
   enrollment.added_at_ms = now_ms;
   enrollments_.push_back(std::move(enrollment));
+  is_dirty_.push_back(false);
   by_pair_[pairKey(sequence_id, contact_key)] = id;
   by_sequence_[sequence_id].push_back(id);
   by_contact_[contact_key].push_back(id);
@@ -472,20 +507,20 @@ void Engine::startEnrollment(Enrollment& enrollment, TimeMs start_ms) {
 }
 
 void Engine::scheduleNextStep(Enrollment& enrollment, TimeMs from_ms) {
-  const Sequence* sequence = findSequence(enrollment.sequence_id);
-  SEQD_ASSERT(sequence != nullptr);
-  SEQD_ASSERT(enrollment.step_index < sequence->steps.size());
-  const Step& step = sequence->steps[enrollment.step_index];
+  const Step* step = currentStep(enrollment);
+  SEQD_ASSERT(step != nullptr);
   enrollment.status = EnrollmentStatus::kScheduled;
-  enrollment.next_at_ms = from_ms + waitOf(step);
+  enrollment.next_at_ms = from_ms + waitOf(*step);
   if (isActive(enrollment.sequence_id)) {
     wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
   }
 }
 
 void Engine::saveSnapshot(Enrollment& enrollment) {
-  enrollment.progress_seq = progress_seq_;
-  batch_.enrollments.push_back(enrollment);
+  SEQD_ASSERT(enrollment.id < is_dirty_.size());
+  if (is_dirty_[enrollment.id]) return;
+  is_dirty_[enrollment.id] = true;
+  dirty_.push_back(enrollment.id);
 }
 
 std::uint8_t Engine::scoreOf(const Enrollment& enrollment) const {
@@ -577,8 +612,12 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
 
 void Engine::advanceTo(TimeMs now_ms) {
   for (;;) {
+    // Each fire queues at most one email: never take more due work than the queue has room
+    // for. What is left stays due on the wheel for the next call.
+    const std::size_t room = kQueuedIntentsMax - std::min(queuedIntents(), kQueuedIntentsMax);
+    if (room == 0) return;
     expired_.clear();
-    if (wheel_.popDue(now_ms, expired_, kFireBatchMax) == 0) break;
+    if (wheel_.popDue(now_ms, expired_, std::min(kFireBatchMax, room)) == 0) break;
     for (const TimerWheel::Expired& entry : expired_) {
       Enrollment& enrollment = enrollments_[entry.id];
       if (enrollment.status == EnrollmentStatus::kPaused && enrollment.resume_at_ms != kNoTime &&
@@ -592,8 +631,9 @@ void Engine::advanceTo(TimeMs now_ms) {
         }
         wheel_.cancel(enrollment.id);
       }
-      const bool waiting_capacity =
-          enrollment.status == EnrollmentStatus::kActive && enrollment.next_at_ms != kNoTime;
+      const bool waiting_capacity = enrollment.status == EnrollmentStatus::kActive &&
+                                    enrollment.next_at_ms != kNoTime &&
+                                    enrollment.sending_step.empty();
       if (enrollment.status != EnrollmentStatus::kScheduled && !waiting_capacity) continue;
       fire(enrollment, now_ms);
     }
@@ -602,13 +642,34 @@ void Engine::advanceTo(TimeMs now_ms) {
 
 void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {
   const Sequence* sequence = findSequence(enrollment.sequence_id);
-  if (sequence == nullptr || enrollment.step_index >= sequence->steps.size()) return;
-  const Step& step = sequence->steps[enrollment.step_index];
-  const Contact* contact = findContact(enrollment.contact_key);
-  if (contact == nullptr) {
-    markNotSent(enrollment, "unknown_contact");
+  if (sequence == nullptr) return;
+  saveSnapshot(enrollment);
+  enrollment.step_index = currentStepIndex(*sequence, enrollment);
+  if (enrollment.step_index >= sequence->steps.size()) {
+    enrollment.status = EnrollmentStatus::kFinished;
+    enrollment.finish_reason = "completed";
+    enrollment.next_at_ms = kNoTime;
     return;
   }
+  const Step& step = sequence->steps[enrollment.step_index];
+  if (!enrollment.sending_step.empty()) {
+    // A send is still out: wait for its result, never a second one.
+    enrollment.status = EnrollmentStatus::kActive;
+    enrollment.next_at_ms = kNoTime;
+    return;
+  }
+  if (enrollment.unresolved_step == step.id) {
+    // This step's email bounced or may have gone out while the contact was stopped.
+    if (enrollment.unresolved_reason == "bounced") {
+      wheel_.cancel(enrollment.id);
+      enrollment.status = EnrollmentStatus::kBounced;
+      enrollment.next_at_ms = kNoTime;
+      return;
+    }
+    return markNotSent(enrollment, "interrupted");
+  }
+  const Contact* contact = findContact(enrollment.contact_key);
+  if (contact == nullptr) return markNotSent(enrollment, "unknown_contact");
   if (isEmailStep(step.type)) {
     fireEmail(enrollment, *sequence, step, *contact, now_ms);
     return;
@@ -637,31 +698,64 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
     return;
   }
   std::string reason;
-  std::optional<DeliveryIntent> intent =
-      renderIntent(enrollment, enrollment.step_index, now_ms, mailbox, reason);
+  std::optional<DeliveryIntent> intent = renderIntent(enrollment, step, now_ms, mailbox, reason);
   if (!intent) return markNotSent(enrollment, reason);
   governor_.recordSend(mailbox, domain, now_ms, intent->message_id);
-  ProgressRecord& record =
-      appendProgress(ProgressKind::kStepFired, enrollment.id, enrollment.step_index, now_ms);
-  record.mailbox = intent->mailbox;
-  record.message_id = intent->message_id;
-  enrollment.last_mailbox = intent->mailbox;
-  enrollment.last_message_id = intent->message_id;
-  intents_.push_back(std::move(*intent));
-  ++in_flight_;
-  completeStep(enrollment, sequence, now_ms);
+  wheel_.cancel(enrollment.id);
+  enrollment.status = EnrollmentStatus::kActive;
+  enrollment.next_at_ms = kNoTime;
+  enrollment.sending_step = step.id;
+  enrollment.sending_message_id = intent->message_id;
+  enrollment.sending_mailbox = intent->mailbox;
+  enrollment.sending_at_ms = now_ms;
+  enrollment.sending_released = false;
+  const Transport transport = intent->transport;
+  queueIntent(enrollment, std::move(*intent), transport);
 }
 
-void Engine::completeStep(Enrollment& enrollment, const Sequence& sequence, TimeMs now_ms) {
-  enrollment.last_done_at_ms = now_ms;
-  ++enrollment.step_index;
+void Engine::queueIntent(Enrollment& enrollment, DeliveryIntent intent, Transport transport) {
+  (isIdempotent(transport) ? queued_idempotent_ : queued_smtp_).push_back(enrollment.id);
+  queued_[enrollment.id] = std::move(intent);
+}
+
+// A send only queued inside the engine never left: drop it, the step is not done.
+void Engine::withdrawQueuedSend(Enrollment& enrollment) {
+  if (enrollment.sending_step.empty() || enrollment.sending_released) return;
+  queued_.erase(enrollment.id);
+  clearSending(enrollment);
+  saveSnapshot(enrollment);
+}
+
+void Engine::clearSending(Enrollment& enrollment) {
+  enrollment.sending_step.clear();
+  enrollment.sending_message_id.clear();
+  enrollment.sending_mailbox.clear();
+  enrollment.sending_at_ms = kNoTime;
+  enrollment.sending_released = false;
+}
+
+void Engine::markStepDone(Enrollment& enrollment, const std::string& step_id, TimeMs at_ms) {
+  if (!isStepDone(enrollment, step_id)) enrollment.done_steps.push_back(step_id);
+  if (enrollment.unresolved_step == step_id) {
+    enrollment.unresolved_step.clear();
+    enrollment.unresolved_reason.clear();
+  }
+  enrollment.last_done_at_ms = std::max(enrollment.last_done_at_ms, at_ms);
+  saveSnapshot(enrollment);
+}
+
+void Engine::completeStep(Enrollment& enrollment, const Sequence& sequence, TimeMs done_at_ms) {
+  enrollment.delivery_failures = 0;
+  enrollment.step_index = currentStepIndex(sequence, enrollment);
+  saveSnapshot(enrollment);
   if (enrollment.step_index >= sequence.steps.size()) {
+    wheel_.cancel(enrollment.id);
     enrollment.status = EnrollmentStatus::kFinished;
     enrollment.finish_reason = "completed";
     enrollment.next_at_ms = kNoTime;
     return;
   }
-  scheduleNextStep(enrollment, now_ms);
+  scheduleNextStep(enrollment, done_at_ms);
 }
 
 void Engine::markNotSent(Enrollment& enrollment, std::string reason) {
@@ -725,17 +819,15 @@ bool Engine::renderStepText(const Step& step, const Contact& contact, std::strin
 
 // Everything about the email is a function of (enrollment, step, time, mailbox), so a
 // redelivery after a restart rebuilds the very same message.
-std::optional<DeliveryIntent> Engine::renderIntent(const Enrollment& enrollment,
-                                                   std::uint32_t step_index, TimeMs at_ms,
-                                                   const std::string& address,
+std::optional<DeliveryIntent> Engine::renderIntent(const Enrollment& enrollment, const Step& step,
+                                                   TimeMs at_ms, const std::string& address,
                                                    std::string& not_sent_reason) const {
   const Sequence* sequence = findSequence(enrollment.sequence_id);
   const Contact* contact = findContact(enrollment.contact_key);
-  if (sequence == nullptr || contact == nullptr || step_index >= sequence->steps.size()) {
+  if (sequence == nullptr || contact == nullptr) {
     not_sent_reason = "unknown_sequence_or_contact";
     return std::nullopt;
   }
-  const Step& step = sequence->steps[step_index];
   const Mailbox* mailbox = findMailbox(address);
   if (mailbox == nullptr) {
     not_sent_reason = "no_mailbox";
@@ -747,11 +839,9 @@ std::optional<DeliveryIntent> Engine::renderIntent(const Enrollment& enrollment,
   }
   if (step.thread_previous) {
     const Step* previous = nullptr;
-    for (std::uint32_t i = step_index; i-- > 0;) {
-      if (isEmailStep(sequence->steps[i].type)) {
-        previous = &sequence->steps[i];
-        break;
-      }
+    for (const Step& candidate : sequence->steps) {
+      if (&candidate == &step) break;
+      if (isEmailStep(candidate.type)) previous = &candidate;
     }
     if (previous != nullptr) {
       parts.in_reply_to = makeMessageId(sequence->id, previous->id, contact->key, address);
@@ -778,7 +868,7 @@ std::optional<DeliveryIntent> Engine::renderIntent(const Enrollment& enrollment,
   parts.contact_key = contact->key;
   DeliveryIntent intent;
   intent.enrollment_id = enrollment.id;
-  intent.step_index = step_index;
+  intent.step_index = static_cast<std::uint32_t>(&step - sequence->steps.data());
   intent.mailbox = mailbox->address;
   intent.transport = mailbox->transport;
   intent.recipient = contact->email;
@@ -792,8 +882,10 @@ std::optional<DeliveryIntent> Engine::renderIntent(const Enrollment& enrollment,
 
 namespace {
 
-// The progress-log detail of a failed delivery: its kind first, so a replay can tell them apart.
+// The progress-log detail of a failed delivery: its kind first, so a reader can tell them
+// apart.
 std::string failureDetail(const DeliveryResult& result) {
+  if (result.outcome == DeliveryOutcome::kReturned) return "returned: not attempted";
   if (result.maybe_delivered) return "interrupted: " + result.detail;
   if (result.outcome == DeliveryOutcome::kFailedPermanent) return "permanent: " + result.detail;
   return "temporary: " + result.detail;
@@ -802,70 +894,133 @@ std::string failureDetail(const DeliveryResult& result) {
 }  // namespace
 
 void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
+  if (result.enrollment_id >= enrollments_.size()) return;
+  Enrollment& enrollment = enrollments_[result.enrollment_id];
+  // Only the send the enrollment has out can report; anything else is a stray duplicate.
+  if (enrollment.sending_step.empty() || !enrollment.sending_released ||
+      enrollment.sending_message_id != result.message_id) {
+    return;
+  }
   SEQD_ASSERT(in_flight_ > 0);
   --in_flight_;
   const bool delivered = result.outcome == DeliveryOutcome::kDelivered;
   ProgressRecord& record =
       appendProgress(delivered ? ProgressKind::kDelivered : ProgressKind::kDeliveryFailed,
-                     result.enrollment_id, result.step_index, now_ms);
+                     result.enrollment_id, enrollment.step_index, now_ms);
+  record.step_id = enrollment.sending_step;
+  record.mailbox = enrollment.sending_mailbox;
   record.message_id = result.message_id;
   record.detail = delivered ? std::string() : failureDetail(result);
-  trackDeliveryFailures(record);
-  if (delivered || result.enrollment_id >= enrollments_.size()) return;
-  Enrollment& enrollment = enrollments_[result.enrollment_id];
-  // Nothing was delivered (or nobody knows), so the step is not done: it stays the one to
-  // retry.
-  if (enrollment.step_index == result.step_index + 1) {
-    enrollment.step_index = result.step_index;
-    enrollment.finish_reason.clear();
-  }
-  if (result.maybe_delivered) return markNotSent(enrollment, "interrupted");
-  if (result.outcome == DeliveryOutcome::kFailedPermanent) {
-    wheel_.cancel(enrollment.id);
-    enrollment.status = EnrollmentStatus::kBounced;
-    enrollment.next_at_ms = kNoTime;
-    saveSnapshot(enrollment);
-    return;
-  }
-  int failures = delivery_failures_[enrollment.id];
-  if (failures > kDeliveryRetriesMax) {
-    delivery_failures_.erase(enrollment.id);
-    return markNotSent(enrollment, result.transport == Transport::kSmtp ? "smtp_4xx_exhausted"
-                                                                        : "delivery_failed");
-  }
-  // Try the same step again after a backoff.
-  wheel_.cancel(enrollment.id);
-  enrollment.status = EnrollmentStatus::kScheduled;
-  enrollment.next_at_ms = now_ms + kDeliveryRetryDelaysMs[failures - 1];
-  if (isActive(enrollment.sequence_id)) {
-    wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
-  }
+  applyResult(enrollment, result, now_ms);
   saveSnapshot(enrollment);
 }
 
-// Counts consecutive temporary delivery failures per enrollment (live and at replay).
-void Engine::trackDeliveryFailures(const ProgressRecord& record) {
-  if (record.kind == ProgressKind::kDelivered) {
-    delivery_failures_.erase(record.enrollment_id);
-  } else if (record.kind == ProgressKind::kDeliveryFailed) {
-    if (record.detail.rfind("temporary: ", 0) == 0) {
-      ++delivery_failures_[record.enrollment_id];
-    } else {
-      delivery_failures_.erase(record.enrollment_id);
-    }
+// What one result does: it always records what happened to that send; it moves the
+// enrollment only while the enrollment still waits on it (status active). A stopped
+// enrollment keeps its status whatever the result (engine.hpp's table).
+void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, TimeMs now_ms) {
+  const std::string step_id = enrollment.sending_step;
+  const std::string mailbox = enrollment.sending_mailbox;
+  const TimeMs fired_at_ms = enrollment.sending_at_ms;
+  clearSending(enrollment);
+  const bool waiting = enrollment.status == EnrollmentStatus::kActive;
+  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  switch (result.outcome) {
+    case DeliveryOutcome::kDelivered:
+      enrollment.last_mailbox = mailbox;
+      enrollment.last_message_id = result.message_id;
+      markStepDone(enrollment, step_id, fired_at_ms);
+      if (!waiting) return;
+      if (sequence == nullptr) {
+        enrollment.status = EnrollmentStatus::kScheduled;  // resumes when the sequence is back
+        enrollment.next_at_ms = kNoTime;
+        return;
+      }
+      return completeStep(enrollment, *sequence, fired_at_ms);
+    case DeliveryOutcome::kReturned:
+      if (!waiting) return;
+      enrollment.status = EnrollmentStatus::kScheduled;
+      enrollment.next_at_ms = now_ms;
+      break;
+    case DeliveryOutcome::kFailedPermanent:
+      if (!waiting) {
+        enrollment.unresolved_step = step_id;
+        enrollment.unresolved_reason = "bounced";
+        return;
+      }
+      wheel_.cancel(enrollment.id);
+      enrollment.status = EnrollmentStatus::kBounced;
+      enrollment.next_at_ms = kNoTime;
+      return;
+    case DeliveryOutcome::kFailedTemporary:
+      if (result.maybe_delivered) {
+        if (!waiting) {
+          enrollment.unresolved_step = step_id;
+          enrollment.unresolved_reason = "interrupted";
+          return;
+        }
+        return markNotSent(enrollment, "interrupted");
+      }
+      if (!waiting) return;  // not sent: it goes when the contact is resumed
+      if (++enrollment.delivery_failures > kDeliveryRetriesMax) {
+        enrollment.delivery_failures = 0;
+        return markNotSent(enrollment, result.transport == Transport::kSmtp
+                                           ? "smtp_4xx_exhausted"
+                                           : "delivery_failed");
+      }
+      enrollment.status = EnrollmentStatus::kScheduled;
+      enrollment.next_at_ms = now_ms + kDeliveryRetryDelaysMs[enrollment.delivery_failures - 1];
+      break;
+  }
+  if (isActive(enrollment.sequence_id)) {
+    wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
   }
 }
 
 WriteBatch Engine::takeBatch() {
+  for (EnrollmentId id : dirty_) {
+    Enrollment& enrollment = enrollments_[id];
+    enrollment.progress_seq = progress_seq_;
+    batch_.enrollments.push_back(enrollment);
+    is_dirty_[id] = false;
+  }
+  dirty_.clear();
   WriteBatch batch = std::move(batch_);
   batch_.clear();
   return batch;
 }
 
-std::vector<DeliveryIntent> Engine::takeIntents() {
-  std::vector<DeliveryIntent> intents = std::move(intents_);
-  intents_.clear();
-  return intents;
+std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots) {
+  std::vector<DeliveryIntent> released;
+  auto drain = [&](std::deque<EnrollmentId>& queue, std::size_t slots_max, bool idempotent) {
+    std::size_t taken = 0;
+    while (!queue.empty() && taken < slots_max) {
+      const EnrollmentId id = queue.front();
+      queue.pop_front();
+      auto queued = queued_.find(id);
+      if (queued == queued_.end() || isIdempotent(queued->second.transport) != idempotent) {
+        continue;  // withdrawn, or queued again under the other kind
+      }
+      Enrollment& enrollment = enrollments_[id];
+      if (!enrollment.sending_released) {
+        // Recorded before it leaves: after a crash a released send is the uncertain kind.
+        ProgressRecord& record = appendProgress(ProgressKind::kStepFired, id,
+                                                enrollment.step_index, enrollment.sending_at_ms);
+        record.step_id = enrollment.sending_step;
+        record.mailbox = enrollment.sending_mailbox;
+        record.message_id = enrollment.sending_message_id;
+        enrollment.sending_released = true;
+        ++in_flight_;
+        saveSnapshot(enrollment);
+      }
+      released.push_back(std::move(queued->second));
+      queued_.erase(queued);
+      ++taken;
+    }
+  };
+  drain(queued_smtp_, slots.smtp, false);
+  drain(queued_idempotent_, slots.idempotent, true);
+  return released;
 }
 
 }  // namespace seqd

@@ -6,22 +6,61 @@
 // every email to send comes out as a DeliveryIntent (takeIntents()). The caller commits the
 // batch before it delivers intents or acknowledges commands.
 //
-// Step lifecycle (auto_email): scheduled (on the wheel at next_at) -> due: a mailbox with
-// capacity is picked (SendGovernor; none free: the enrollment waits `active` on the wheel
-// until one is), the message is rendered, a kStepFired record is logged, and the enrollment
-// moves to the next step (scheduled at now + its wait) or to finished(completed). A step that
-// cannot be sent (no email, opted out, blocked stage, missing template variable) moves the
-// enrollment to not_sent with the reason, and it stays on that step. A failed delivery puts
-// it back on that step (retried after a backoff, or bounced / not_sent).
-// Manual steps create a Task and wait `active` until it is completed or skipped.
+// The enrollment state machine. "Waits on its send" means status active with sending_step
+// set; "running" means scheduled or active. Rows are what happens; nothing else changes.
+//
+//   status now          event                           status after
+//   ------------------  ------------------------------  --------------------------------------
+//   scheduled           its step falls due: email       active, waits on its send (queued, then
+//                                                        released to delivery); or active with
+//                                                        next_at = when a mailbox frees up; or
+//                                                        not_sent (no_email, email_opt_out,
+//                                                        stage_blocked, missing_variable:...)
+//   scheduled           its step falls due: manual      active, waits on the step's one task
+//                                                        (a dnc/opted-out call: step done)
+//   active (send)       delivered                       step done; scheduled for the next step
+//                                                        (its wait counted from the fire time)
+//                                                        or finished: completed
+//   active (send)       4xx / no connection             scheduled on the same step after
+//                                                        5m, 30m, 2h; the 4th: not_sent
+//                                                        smtp_4xx_exhausted / delivery_failed
+//   active (send)       5xx                             bounced
+//   active (send)       interrupted (may have gone)     not_sent: interrupted
+//   any other           any result of a send            unchanged; delivered still marks the
+//                                                        step done, 5xx and interrupted mark it
+//                                                        unresolved (see below)
+//   active (task)       task completed/skipped          step done; next step or finished
+//   running             pause / ooo                     paused (a queued, unreleased send is
+//                                                        withdrawn; a released one stays out)
+//   paused              resume (or resume_at)           waits on its send again if one is
+//                                                        still out; else back on the current
+//                                                        step (task: waits on the same task)
+//   any but finished    finish / reply / meeting /      finished (open tasks closed skipped)
+//                       unsubscribe (finish_on)
+//   any but removed     remove                          removed (open tasks closed skipped)
+//   removed, finished*  add                             as resume (*finished with steps left,
+//                                                        with --force); closed task reopened
+//   running, paused     bounce event                    bounced
+//   running, paused     stage event (blocked stage)     not_sent: stage_blocked
+//   bounced, not_sent   retry                           scheduled now on the current step
+//                                                        (clears an unresolved mark; retrying
+//                                                        `interrupted` may duplicate: reported)
+//   reaching a step     marked unresolved               bounced / not_sent: interrupted, never
+//                                                        a second send by itself
+//
+// A step is done when its email was delivered, its task completed or skipped by a person,
+// or a call was skipped for Do-Not-Call. Done steps are kept by id and never run again.
+// The current step is the first step, in the sequence's current order, after the last done
+// one that is not done; a reload recomputes it (planReload() says who moves where).
 //
 // The Engine's methods live in several files by concern: engine.cpp (contacts, sequences,
-// adding, due steps, delivery results, restore), operations.cpp (pause, resume, ...),
-// events.cpp (reply, ooo, ... and explain), tasks.cpp (the task queue).
+// adding, due steps, delivery, restore), operations.cpp (pause, resume, ...), events.cpp
+// (reply, ooo, ... and explain), tasks.cpp (the task queue), reload.cpp (edited sequences).
 //
 // Thread-safety: none; owned by the engine thread.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -45,6 +84,24 @@
 namespace seqd {
 
 inline constexpr std::size_t kFireBatchMax = 4096;
+// Emails rendered and queued inside the engine, not yet released to delivery. When this many
+// wait, advanceTo() stops taking due work (back-pressure) until takeIntents() drains them.
+inline constexpr std::size_t kQueuedIntentsMax = 8192;
+
+// What a reload would do to enrollments: per sequence, how many contacts move from one
+// current step to another, and what needs --force.
+struct ReloadMove {
+  std::string sequence;
+  std::string from_step;  // "" : none (not started)
+  std::string to_step;    // "" : every step done (finished)
+  std::size_t contacts = 0;
+};
+struct ReloadPlan {
+  std::vector<ReloadMove> moves;
+  // Each needs --force: a removed step that contacts wait on, or a removed sequence with
+  // enrollments that are still running or paused.
+  std::vector<std::string> needs_force;
+};
 
 struct EngineSettings {
   std::map<std::string, Sequence> sequences;
@@ -63,9 +120,12 @@ class Engine {
   // REQUIRES: called once, before any command.
   Status restore(const LoadedState& state, TimeMs now_ms);
 
-  // Replaces sequences, schedules and mailboxes (reload). Enrollments of removed
-  // sequences are kept but idle.
-  void reconfigure(EngineSettings settings);
+  // What reconfigure(settings) would change (reload --dry-run); changes nothing.
+  ReloadPlan planReload(const EngineSettings& settings) const;
+  // Replaces sequences, schedules and mailboxes (reload). Enrollments of removed sequences
+  // are kept but idle; a sequence that comes back resumes where its contacts were. Current
+  // steps are recomputed by step id (engine/reload.cpp).
+  void reconfigure(EngineSettings settings, TimeMs now_ms);
 
   // --- contacts ---
   ImportResult upsertContacts(const std::vector<ContactRow>& rows);
@@ -104,18 +164,25 @@ class Engine {
   Result<std::string> explain(const std::string& sequence_id, const std::string& contact_key) const;
 
   // --- time ---
-  // Fires every step due at or before now_ms, in due order, highest score first per tick.
+  // Fires steps due at or before now_ms, in due order, highest score first per tick. Stops
+  // early, leaving the rest due, when kQueuedIntentsMax emails wait to be released.
   void advanceTo(TimeMs now_ms);
   // When the next step falls due; nullopt when nothing is scheduled.
   std::optional<TimeMs> nextDue() const { return wheel_.nextDue(); }
 
   // --- delivery ---
+  // Records a result; changes the enrollment only while it still waits on that very send.
   void onDeliveryResult(const DeliveryResult& result, TimeMs now_ms);
+  // Released sends with no result yet.
   std::size_t deliveriesInFlight() const { return in_flight_; }
+  // Rendered sends waiting to be released.
+  std::size_t queuedIntents() const { return queued_smtp_.size() + queued_idempotent_.size(); }
 
   // --- outputs ---
   WriteBatch takeBatch();
-  std::vector<DeliveryIntent> takeIntents();
+  // Releases queued intents, oldest first, at most slots of each kind, appending each one's
+  // kStepFired record to the batch: commit takeBatch() before delivering them.
+  std::vector<DeliveryIntent> takeIntents(DeliverySlots slots = DeliverySlots());
 
   std::size_t enrollmentCount() const { return enrollments_.size(); }
 
@@ -135,20 +202,35 @@ class Engine {
   ProgressRecord& appendProgress(ProgressKind kind, EnrollmentId enrollment_id,
                                  std::uint32_t step_index, TimeMs at_ms);
   void trackTask(const ProgressRecord& record);
+  void closeOpenTasks(Enrollment& enrollment, const std::string& reason, TimeMs now_ms);
+  // Waits on the open or closed task of the current step if there is one (reopening it).
+  bool resumeTask(Enrollment& enrollment, TimeMs now_ms);
+  void markStepDone(Enrollment& enrollment, const std::string& step_id, TimeMs at_ms);
+  void applyResult(Enrollment& enrollment, const DeliveryResult& result, TimeMs now_ms);
+  void queueIntent(Enrollment& enrollment, DeliveryIntent intent, Transport transport);
+  void withdrawQueuedSend(Enrollment& enrollment);
+  void clearSending(Enrollment& enrollment);
+  void restoreSend(Enrollment& enrollment, TimeMs now_ms);
+  void rearmAll();
+  const Step* currentStep(const Enrollment& enrollment) const;
+  std::uint32_t currentStepIndex(const Sequence& sequence, const Enrollment& enrollment) const;
   DurationMs waitOf(const Step& step) const;
   const Mailbox* findMailbox(const std::string& address) const;
-  void trackDeliveryFailures(const ProgressRecord& record);
   void markNotSent(Enrollment& enrollment, std::string reason);
-  void completeStep(Enrollment& enrollment, const Sequence& sequence, TimeMs now_ms);
+  // The current step is done: moves on to the next (its wait counted from done_at_ms) or
+  // finishes.
+  void completeStep(Enrollment& enrollment, const Sequence& sequence, TimeMs done_at_ms);
   std::string pickMailbox(const Enrollment& enrollment, const Sequence& sequence, const Step& step,
                           const std::string& domain, TimeMs now_ms, TimeMs& free_at_ms);
   TimeMs wheelTime(const Enrollment& enrollment) const;
   TimeMs nextTickStart(TimeMs now_ms) const;
-  void applyProgress(const ProgressRecord& record);
+  void replayHistory(const ProgressRecord& record);
   void saveSnapshot(Enrollment& enrollment);
-  // Puts a stopped enrollment back on its current step: due at its old time, or now if that
-  // has passed (or at now + the step's wait when it never started).
+  // Puts a stopped enrollment back on its current step: waiting on its send if one is still
+  // out, or on the step's task; else due at its old time, or now if that has passed (or at
+  // now + the step's wait when it never started).
   void rearm(Enrollment& enrollment, TimeMs now_ms);
+  // Takes the enrollment off the wheel with a new status; withdraws a queued send.
   void stopEnrollment(Enrollment& enrollment, EnrollmentStatus status);
   std::string applyOperator(Enrollment& enrollment, const OperatorRequest& request, TimeMs now_ms);
   void pauseForOoo(Enrollment& enrollment, const ContactEvent& event, TimeMs now_ms);
@@ -156,7 +238,7 @@ class Engine {
   StatusRow statusRow(const Enrollment& enrollment) const;
   bool renderStepText(const Step& step, const Contact& contact, std::string& subject,
                       std::string& body, std::string& not_sent_reason) const;
-  std::optional<DeliveryIntent> renderIntent(const Enrollment& enrollment, std::uint32_t step_index,
+  std::optional<DeliveryIntent> renderIntent(const Enrollment& enrollment, const Step& step,
                                              TimeMs at_ms, const std::string& address,
                                              std::string& not_sent_reason) const;
 
@@ -169,14 +251,20 @@ class Engine {
   std::map<std::string, std::vector<EnrollmentId>> by_sequence_;
   std::unordered_map<std::string, std::vector<EnrollmentId>> by_contact_;
   std::set<std::string> active_sequences_;
-  std::map<EnrollmentId, int> delivery_failures_;  // consecutive temporary failures
-  std::map<std::uint64_t, Task> tasks_;            // by id
-  std::map<std::pair<EnrollmentId, std::uint32_t>, std::uint64_t> open_tasks_;  // step -> task
+  std::map<std::uint64_t, Task> tasks_;  // by id
+  // (enrollment, step id) -> its one task, open or closed
+  std::map<std::pair<EnrollmentId, std::string>, std::uint64_t> step_tasks_;
   std::map<std::string, std::uint64_t> rotation_;  // send-from set -> round-robin counter
   std::uint64_t progress_seq_ = 0;
   std::size_t in_flight_ = 0;
   WriteBatch batch_;
-  std::vector<DeliveryIntent> intents_;
+  std::vector<EnrollmentId> dirty_;  // enrollments to snapshot in the next batch
+  std::vector<bool> is_dirty_;       // index == EnrollmentId
+  // Rendered sends not yet released, by enrollment (an id whose send was withdrawn or
+  // already released is skipped when it comes up).
+  std::deque<EnrollmentId> queued_smtp_;
+  std::deque<EnrollmentId> queued_idempotent_;
+  std::unordered_map<EnrollmentId, DeliveryIntent> queued_;
   std::vector<TimerWheel::Expired> expired_;
 };
 

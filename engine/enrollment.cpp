@@ -1,5 +1,6 @@
 #include "engine/enrollment.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace seqd {
@@ -22,6 +23,11 @@ bool parseEnrollmentStatus(const std::string& name, EnrollmentStatus& status) {
     }
   }
   return false;
+}
+
+bool isStepDone(const Enrollment& enrollment, const std::string& step_id) {
+  return std::find(enrollment.done_steps.begin(), enrollment.done_steps.end(), step_id) !=
+         enrollment.done_steps.end();
 }
 
 }  // namespace seqd

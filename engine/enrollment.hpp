@@ -1,13 +1,23 @@
 // Enrollment: one contact in one sequence, and where it stands.
 //
-// The engine owns every Enrollment; the store keeps a snapshot of each (written when a
-// command changes it) plus an append-only progress log of fired steps. The snapshot records
-// the last log sequence number it already includes (`progress_seq`), so a restart loads the
-// snapshot and replays only the log records after it.
+// The engine owns every Enrollment; the store keeps a snapshot of each, written in the same
+// commit as every change to it, so a restart loads the snapshots as they are. The progress
+// log beside them is history (sends for the rolling limits, tasks, reports), not replayed
+// into the snapshots.
+//
+// Progress is kept by step id (`done_steps`), never by position: editing a sequence and
+// reloading cannot make a done step run again. `step_index` is the position of the current
+// step in the sequence as loaded now, recomputed when the sequence changes.
+//
+// At most one email per enrollment is out at a time (`sending_step`). While it is out the
+// enrollment waits for its result (status active) unless an operator stopped it; the result
+// changes the enrollment only while it still waits on that very send (engine/engine.hpp
+// has the whole state table).
 //
 // Invariants: step_index <= steps in the sequence; a `finished` enrollment with reason
-// `completed` has step_index == steps; status kScheduled with a sequence that is active has
-// next_at_ms set and sits on the timer wheel.
+// `completed` has every step done; status kScheduled with a sequence that is active has
+// next_at_ms set and sits on the timer wheel; sending_step empty implies
+// sending_message_id empty.
 //
 // Thread-safety: plain value, owned by the engine thread.
 #pragma once
@@ -53,7 +63,26 @@ struct Enrollment {
   std::vector<std::string> mailboxes;  // send-from set; empty: the sequence's
   std::string last_mailbox;            // mailbox of the last email sent
   std::string last_message_id;         // Message-ID of the last email sent (for threading)
-  std::uint64_t progress_seq = 0;      // the last progress-log record this snapshot includes
+  std::uint64_t progress_seq = 0;      // the last progress-log record when this was written
+  std::vector<std::string> done_steps;  // ids of the steps done, in the order done
+  // The email out for delivery: its step, Message-ID, mailbox and when it was fired. Empty
+  // step: none. `sending_released` is set once the send was handed to delivery (its
+  // kStepFired record committed); before that it is only queued inside the engine and a
+  // crash simply queues it again.
+  std::string sending_step;
+  std::string sending_message_id;
+  std::string sending_mailbox;
+  TimeMs sending_at_ms = kNoTime;
+  bool sending_released = false;
+  // A step whose send bounced or may have gone out while the enrollment was not waiting on
+  // it (paused, removed, finished): reaching that step again stops at `bounced` or
+  // `not_sent: interrupted` instead of sending. Cleared by `retry`.
+  std::string unresolved_step;
+  std::string unresolved_reason;  // bounced | interrupted
+  std::uint32_t delivery_failures = 0;  // consecutive temporary failures of the current step
 };
+
+// True when the step id is among the enrollment's done steps.
+bool isStepDone(const Enrollment& enrollment, const std::string& step_id);
 
 }  // namespace seqd

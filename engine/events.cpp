@@ -70,6 +70,7 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
       enrollment.finish_reason = finish_reason;
       enrollment.next_at_ms = kNoTime;
       enrollment.resume_at_ms = kNoTime;
+      closeOpenTasks(enrollment, "finished: " + finish_reason, now_ms);
     } else if (event.kind == EventKind::kBounce) {
       stopEnrollment(enrollment, EnrollmentStatus::kBounced);
       enrollment.resume_at_ms = kNoTime;
@@ -100,7 +101,7 @@ Result<std::string> Engine::explain(const std::string& sequence_id,
   const std::size_t steps = sequence->steps.size();
   std::string text = enrollment->contact_key + " in " + sequence_id + ": " +
                      enrollmentStatusName(enrollment->status) + ". ";
-  std::string done = std::to_string(std::min<std::size_t>(enrollment->step_index, steps)) + " of " +
+  std::string done = std::to_string(enrollment->done_steps.size()) + " of " +
                      std::to_string(steps) + " steps done";
   if (enrollment->last_done_at_ms != kNoTime) {
     done += ", the last at " + formatRfc3339(enrollment->last_done_at_ms);
@@ -122,7 +123,17 @@ Result<std::string> Engine::explain(const std::string& sequence_id,
       }
       break;
     case EnrollmentStatus::kActive:
-      text += next_step + " is due and waits for its task to be completed or skipped.";
+      if (!enrollment->sending_step.empty()) {
+        text += "Its email for step '" + enrollment->sending_step + "' (" +
+                enrollment->sending_message_id + ") is " +
+                (enrollment->sending_released ? "out for delivery" : "queued for delivery") +
+                "; the next step waits for the result.";
+      } else if (enrollment->next_at_ms != kNoTime) {
+        text += next_step + " is due and waits for mailbox capacity until " +
+                formatRfc3339(enrollment->next_at_ms) + ".";
+      } else {
+        text += next_step + " is due and waits for its task to be completed or skipped.";
+      }
       break;
     case EnrollmentStatus::kPaused:
       text += "Paused (" + enrollment->paused_reason + ")";

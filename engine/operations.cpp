@@ -17,6 +17,7 @@ bool isRunning(EnrollmentStatus status) {
 
 void Engine::stopEnrollment(Enrollment& enrollment, EnrollmentStatus status) {
   wheel_.cancel(enrollment.id);
+  withdrawQueuedSend(enrollment);
   enrollment.status = status;
 }
 
@@ -26,7 +27,23 @@ void Engine::rearm(Enrollment& enrollment, TimeMs now_ms) {
   enrollment.resume_at_ms = kNoTime;
   enrollment.not_sent_reason.clear();
   const Sequence* sequence = findSequence(enrollment.sequence_id);
-  if (sequence == nullptr || enrollment.step_index >= sequence->steps.size()) return;
+  if (sequence == nullptr) return;
+  enrollment.step_index = currentStepIndex(*sequence, enrollment);
+  if (enrollment.step_index >= sequence->steps.size()) {
+    wheel_.cancel(enrollment.id);
+    enrollment.status = EnrollmentStatus::kFinished;
+    enrollment.finish_reason = "completed";
+    enrollment.next_at_ms = kNoTime;
+    return;
+  }
+  if (!enrollment.sending_step.empty()) {
+    // Its email is still out: wait for that result, never a second send.
+    wheel_.cancel(enrollment.id);
+    enrollment.status = EnrollmentStatus::kActive;
+    enrollment.next_at_ms = kNoTime;
+    return;
+  }
+  if (resumeTask(enrollment, now_ms)) return;
   if (enrollment.next_at_ms == kNoTime) {
     if (isActive(enrollment.sequence_id)) scheduleNextStep(enrollment, now_ms);
     return;
@@ -68,6 +85,12 @@ Result<ContactsResult> Engine::operate(const std::string& sequence_id,
       continue;
     }
     Enrollment& enrollment = enrollments_[pair->second];
+    // A retried send that may have gone out the first time may now go out twice.
+    const bool may_duplicate =
+        request.action == OperatorAction::kRetry &&
+        ((enrollment.status == EnrollmentStatus::kNotSent &&
+          enrollment.not_sent_reason == "interrupted") ||
+         (!enrollment.unresolved_step.empty() && enrollment.unresolved_reason == "interrupted"));
     std::string skip = applyOperator(enrollment, request, now_ms);
     if (!skip.empty()) {
       result.skipped.push_back({enrollment.contact_key, skip});
@@ -75,6 +98,7 @@ Result<ContactsResult> Engine::operate(const std::string& sequence_id,
     }
     saveSnapshot(enrollment);
     result.done.push_back(enrollment.contact_key);
+    if (may_duplicate) result.may_duplicate.push_back(enrollment.contact_key);
   }
   if (result.done.empty() && !result.skipped.empty() &&
       std::all_of(result.skipped.begin(), result.skipped.end(), [](const SkippedReason& skip) {
@@ -97,6 +121,7 @@ std::string Engine::applyOperator(Enrollment& enrollment, const OperatorRequest&
     case OperatorAction::kRemove:
       if (status == EnrollmentStatus::kRemoved) return "already_removed";
       stopEnrollment(enrollment, EnrollmentStatus::kRemoved);
+      closeOpenTasks(enrollment, "removed", now_ms);
       return "";
     case OperatorAction::kPause:
       if (status != EnrollmentStatus::kPaused && !isRunning(status)) {
@@ -123,12 +148,15 @@ std::string Engine::applyOperator(Enrollment& enrollment, const OperatorRequest&
       enrollment.finish_reason = request.reason.empty() ? "manual" : "manual:" + request.reason;
       enrollment.next_at_ms = kNoTime;
       enrollment.resume_at_ms = kNoTime;
+      closeOpenTasks(enrollment, "finished: " + enrollment.finish_reason, now_ms);
       return "";
     case OperatorAction::kRetry:
       if (status != EnrollmentStatus::kBounced && status != EnrollmentStatus::kNotSent) {
         return std::string("not_retryable:") + enrollmentStatusName(status);
       }
-      delivery_failures_.erase(enrollment.id);
+      enrollment.delivery_failures = 0;
+      enrollment.unresolved_step.clear();
+      enrollment.unresolved_reason.clear();
       enrollment.next_at_ms = now_ms;
       rearm(enrollment, now_ms);
       return "";

@@ -1,11 +1,13 @@
 // Records: what the engine asks the store to write, and what the store hands back at start.
 //
 // The engine never touches LMDB; every state change comes out of it as a value in a
-// WriteBatch, which the engine thread commits in one write transaction (group commit)
-// before anything that depends on it is acknowledged or delivered.
+// WriteBatch, which the engine thread commits in ONE write transaction (group commit)
+// before anything that depends on it is acknowledged or delivered. A batch is never split:
+// the engine bounds a round's work instead, so no crash point can leave a record that names
+// something never committed.
 //
 //  - contacts:    upserts, keyed by contact key (random-key writes; imports are rare).
-//  - enrollments: snapshots, keyed by EnrollmentId (written when a command changes one).
+//  - enrollments: snapshots, keyed by EnrollmentId (written in the commit of every change).
 //  - progress:    the append-only log of fired steps, delivery results and created tasks
 //                 (a task's id is the seq of its kTaskCreated record), keyed by a
 //                 monotonically increasing u64 `seq` (written with MDB_APPEND: millions/s).
@@ -28,10 +30,15 @@
 namespace seqd {
 
 enum class ProgressKind : std::uint8_t {
-  kStepFired = 1,       // the step ran (an email handed to delivery, or a task created)
-  kDelivered = 2,       // the email was delivered
-  kDeliveryFailed = 3,  // delivery failed; detail says why
+  kStepFired = 1,       // an email was handed to delivery (mailbox, message_id)
+  kDelivered = 2,       // that email was delivered: the step is done
+  kDeliveryFailed = 3,  // delivery failed; detail says why (temporary:, permanent:,
+                        // interrupted:, returned:)
   kTaskCreated = 4,     // a manual step's task was created; detail is its owner; seq is its id
+  kStepDone = 5,        // a step done without an email: detail task:completed, task:skipped
+                        // (task_id set) or skipped:dnc
+  kTaskClosed = 6,      // an open task closed by seqd (finish, remove); detail is why
+  kTaskReopened = 7,    // a closed task opened again (the contact was added back)
 };
 
 struct ProgressRecord {
@@ -43,6 +50,8 @@ struct ProgressRecord {
   std::string mailbox;
   std::string message_id;
   std::string detail;
+  std::string step_id;       // the step, by id (step_index is where it stood then)
+  std::uint64_t task_id = 0;  // kStepDone of a task, kTaskClosed, kTaskReopened
 };
 
 struct SequenceState {
@@ -67,13 +76,6 @@ struct WriteBatch {
   }
   void clear() { *this = WriteBatch(); }
 };
-
-// Splits a batch into batches of at most records_max records each, keeping every list's
-// order and putting contacts and sequences before the enrollments that name them, and the
-// clock in the last one. A restart after a crash between two of them sees a prefix, which
-// replays consistently: each snapshot carries the log position it includes.
-// REQUIRES: records_max > 0.
-std::vector<WriteBatch> splitBatch(WriteBatch batch, std::size_t records_max);
 
 // Everything a restart needs, as read back from the store.
 struct LoadedState {

@@ -4,7 +4,10 @@
 // when the contact has none); changing the owner later does not move it (SPEC §3 rule 6).
 // Its id is the progress-log seq of its kTaskCreated record, so ids are unique, increasing
 // and stable across restarts. The enrollment waits `active` until the task is completed or
-// skipped; either counts as the step done.
+// skipped by a person; either counts as the step done. There is at most one task per
+// (enrollment, step) ever: pausing keeps it open and resuming waits on it again; finishing or
+// removing the contact closes it as skipped with a `reason` (the step is NOT done then), and
+// adding the contact back opens that same task again.
 //
 // Thread-safety: plain value, owned by the engine thread.
 #pragma once
@@ -26,9 +29,11 @@ struct Task {
   std::uint64_t id = 0;
   EnrollmentId enrollment_id = 0;
   std::uint32_t step_index = 0;
+  std::string step_id;
   std::string owner;
   TimeMs due_at_ms = 0;
   TaskState state = TaskState::kOpen;
+  std::string reason;  // why seqd closed it (finished, removed); empty when a person did
 };
 
 struct TaskFilter {
@@ -46,6 +51,7 @@ struct TaskRow {
   std::string owner;
   TimeMs due_at_ms = 0;
   std::string state;
+  std::string reason;  // why seqd closed it, when it did
   std::string note;  // the step's note (or subject), rendered for the contact
 };
 

@@ -30,11 +30,13 @@ const char* taskStateName(TaskState state) {
 void Engine::fireManual(Enrollment& enrollment, const Sequence& sequence, const Step& step,
                         const Contact& contact, TimeMs now_ms) {
   if (step.type == StepType::kCall && (contact.dnc || contact.call_opt_out)) {
-    appendProgress(ProgressKind::kStepFired, enrollment.id, enrollment.step_index, now_ms).detail =
+    appendProgress(ProgressKind::kStepDone, enrollment.id, enrollment.step_index, now_ms).detail =
         kSkippedDnc;
+    markStepDone(enrollment, step.id, now_ms);
     completeStep(enrollment, sequence, now_ms);
     return;
   }
+  if (resumeTask(enrollment, now_ms)) return;  // one task per step, ever
   ProgressRecord& record =
       appendProgress(ProgressKind::kTaskCreated, enrollment.id, enrollment.step_index, now_ms);
   record.detail = contact.owner.empty() ? sequence.owner : contact.owner;
@@ -42,28 +44,77 @@ void Engine::fireManual(Enrollment& enrollment, const Sequence& sequence, const 
   wheel_.cancel(enrollment.id);
   enrollment.status = EnrollmentStatus::kActive;
   enrollment.next_at_ms = kNoTime;
+  saveSnapshot(enrollment);
+}
+
+bool Engine::resumeTask(Enrollment& enrollment, TimeMs now_ms) {
+  const Step* step = currentStep(enrollment);
+  if (step == nullptr) return false;
+  auto found = step_tasks_.find({enrollment.id, step->id});
+  if (found == step_tasks_.end()) return false;
+  Task& task = tasks_[found->second];
+  if (task.state != TaskState::kOpen) {
+    if (task.reason.empty()) return false;  // a person closed it: the step is done
+    ProgressRecord& record = appendProgress(ProgressKind::kTaskReopened, enrollment.id,
+                                            enrollment.step_index, now_ms);
+    record.task_id = task.id;
+    trackTask(record);
+  }
+  wheel_.cancel(enrollment.id);
+  enrollment.status = EnrollmentStatus::kActive;
+  enrollment.next_at_ms = kNoTime;
+  saveSnapshot(enrollment);
+  return true;
+}
+
+void Engine::closeOpenTasks(Enrollment& enrollment, const std::string& reason, TimeMs now_ms) {
+  for (auto it = step_tasks_.lower_bound({enrollment.id, std::string()});
+       it != step_tasks_.end() && it->first.first == enrollment.id; ++it) {
+    const Task& task = tasks_[it->second];
+    if (task.state != TaskState::kOpen) continue;
+    ProgressRecord& record =
+        appendProgress(ProgressKind::kTaskClosed, enrollment.id, task.step_index, now_ms);
+    record.step_id = task.step_id;
+    record.task_id = task.id;
+    record.detail = reason;
+    trackTask(record);
+  }
 }
 
 // Keeps tasks_ in step with one progress record (live and at replay).
 void Engine::trackTask(const ProgressRecord& record) {
-  auto step_key = std::make_pair(record.enrollment_id, record.step_index);
   if (record.kind == ProgressKind::kTaskCreated) {
     Task task;
     task.id = record.seq;
     task.enrollment_id = record.enrollment_id;
     task.step_index = record.step_index;
+    task.step_id = record.step_id;
     task.owner = record.detail;
     task.due_at_ms = record.at_ms;
     tasks_[task.id] = task;
-    open_tasks_[step_key] = task.id;
+    step_tasks_[{record.enrollment_id, record.step_id}] = task.id;
     return;
   }
-  if (record.kind != ProgressKind::kStepFired) return;
-  auto open = open_tasks_.find(step_key);
-  if (open == open_tasks_.end()) return;
-  tasks_[open->second].state =
-      record.detail == kTaskSkipped ? TaskState::kSkipped : TaskState::kCompleted;
-  open_tasks_.erase(open);
+  if (record.task_id == 0) return;
+  auto found = tasks_.find(record.task_id);
+  if (found == tasks_.end()) return;
+  Task& task = found->second;
+  switch (record.kind) {
+    case ProgressKind::kStepDone:
+      task.state = record.detail == kTaskSkipped ? TaskState::kSkipped : TaskState::kCompleted;
+      task.reason.clear();
+      break;
+    case ProgressKind::kTaskClosed:
+      task.state = TaskState::kSkipped;
+      task.reason = record.detail;
+      break;
+    case ProgressKind::kTaskReopened:
+      task.state = TaskState::kOpen;
+      task.reason.clear();
+      break;
+    default:
+      break;
+  }
 }
 
 Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller, TimeMs now_ms) {
@@ -82,16 +133,21 @@ Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller
                                       taskStateName(task.state));
   }
   ProgressRecord& record =
-      appendProgress(ProgressKind::kStepFired, enrollment.id, task.step_index, now_ms);
+      appendProgress(ProgressKind::kStepDone, enrollment.id, task.step_index, now_ms);
+  record.step_id = task.step_id;
+  record.task_id = task.id;
   record.detail = skip ? kTaskSkipped : kTaskCompleted;
   trackTask(record);
-  if (enrollment.step_index != task.step_index) return Status::ok();
-  enrollment.last_done_at_ms = now_ms;
-  if (enrollment.status == EnrollmentStatus::kActive && sequence != nullptr) {
-    enrollment.step_index = task.step_index;
+  const Step* waited_on = currentStep(enrollment);
+  const bool waiting = enrollment.status == EnrollmentStatus::kActive &&
+                       enrollment.sending_step.empty() && waited_on != nullptr &&
+                       waited_on->id == task.step_id;
+  markStepDone(enrollment, task.step_id, now_ms);
+  if (sequence == nullptr) return Status::ok();
+  if (waiting) {
     completeStep(enrollment, *sequence, now_ms);
   } else {
-    ++enrollment.step_index;  // done while paused: resuming continues after it
+    enrollment.step_index = currentStepIndex(*sequence, enrollment);  // resuming goes on after it
   }
   return Status::ok();
 }
@@ -110,10 +166,18 @@ std::vector<TaskRow> Engine::tasks(const TaskFilter& filter) const {
     row.owner = task.owner;
     row.due_at_ms = task.due_at_ms;
     row.state = taskStateName(task.state);
+    row.reason = task.reason;
     const Sequence* sequence = findSequence(enrollment.sequence_id);
     const Contact* contact = findContact(enrollment.contact_key);
-    if (sequence != nullptr && task.step_index < sequence->steps.size()) {
-      const Step& step = sequence->steps[task.step_index];
+    const Step* task_step = nullptr;
+    if (sequence != nullptr) {
+      for (const Step& step : sequence->steps) {
+        if (step.id == task.step_id) task_step = &step;
+      }
+    }
+    row.step = task.step_id;
+    if (task_step != nullptr) {
+      const Step& step = *task_step;
       row.step = step.id;
       row.type = stepTypeName(step.type);
       row.note = step.note.empty() ? step.subject : step.note;

@@ -349,10 +349,14 @@ DispatchReply operatorCommand(Engine& engine, OperatorAction action, const json:
   for (const SkippedReason& skip : result.value().skipped) {
     skipped.push_back(json::object{{"contact", skip.contact}, {"reason", skip.reason}});
   }
-  return succeed(
-      json::object{{"sequence", sequence_id},
-                   {"done", json::array(result.value().done.begin(), result.value().done.end())},
-                   {"skipped", std::move(skipped)}});
+  const ContactsResult& done = result.value();
+  json::object reply{{"sequence", sequence_id},
+                     {"done", json::array(done.done.begin(), done.done.end())},
+                     {"skipped", std::move(skipped)}};
+  if (action == OperatorAction::kRetry) {
+    reply["may_duplicate"] = json::array(done.may_duplicate.begin(), done.may_duplicate.end());
+  }
+  return succeed(std::move(reply));
 }
 
 const std::map<std::string, EventKind, std::less<>> kEventKinds = {

@@ -24,9 +24,28 @@ void DeliveryPool::submit(DeliveryIntent intent) {
 
 bool DeliveryPool::tryTakeResult(DeliveryResult& out) { return results_.tryPop(out); }
 
-void DeliveryPool::stop() {
+void DeliveryPool::stopTaking() {
   stopping_.store(true);
   work_ready_.notify();
+}
+
+void DeliveryPool::returnQueued() {
+  DeliveryIntent intent;
+  while (intents_.tryPop(intent)) {
+    DeliveryResult result;
+    result.enrollment_id = intent.enrollment_id;
+    result.step_index = intent.step_index;
+    result.message_id = intent.message_id;
+    result.transport = intent.transport;
+    result.outcome = DeliveryOutcome::kReturned;
+    result.detail = "seqd stopped before this send was attempted";
+    results_.push(std::move(result));
+  }
+}
+
+void DeliveryPool::stop() {
+  stopTaking();
+  returnQueued();
   for (std::thread& worker : workers_) {
     if (worker.joinable()) worker.join();
   }
@@ -37,8 +56,11 @@ void DeliveryPool::workerLoop() {
   SmtpTransport smtp(smtp_);  // one per worker: owns a libcurl handle and its connection
   for (;;) {
     DeliveryIntent intent;
-    while (intents_.tryPop(intent)) {
+    // The flag is read before each take: once stopping, a worker starts nothing new.
+    while (!stopping_.load() && intents_.tryPop(intent)) {
+      busy_.fetch_add(1);
       results_.push(deliver(intent, smtp));
+      busy_.fetch_sub(1);
       on_result_();
     }
     if (stopping_.load()) return;

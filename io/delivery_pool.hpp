@@ -7,6 +7,12 @@
 // callback. Maildir delivery is idempotent by file name, so a crash before the result is
 // recorded is repaired by delivering again at restart.
 //
+// Stopping (SIGTERM): stopTaking() makes every worker finish the message it is on and take
+// no other; returnQueued() then hands every intent never started back as a kReturned result,
+// so the engine records it as not attempted and queues the step again. A worker stuck on a
+// relay that never answers is bounded by the SMTP timeout; busyWorkers() tells whether one
+// still is.
+//
 // Thread-safety: submit() and tryTakeResult() from the engine thread; workers are internal.
 #pragma once
 
@@ -36,7 +42,14 @@ class DeliveryPool {
 
   void submit(DeliveryIntent intent);
   bool tryTakeResult(DeliveryResult& out);
-  // Finishes what is queued, then joins the workers.
+  // Workers finish the message they are on and start no other.
+  void stopTaking();
+  // Pushes a kReturned result for every intent no worker started. REQUIRES: stopTaking().
+  void returnQueued();
+  // Workers in the middle of a delivery.
+  int busyWorkers() const { return busy_.load(); }
+  // stopTaking(), returnQueued(), then joins the workers.
+  // REQUIRES: busyWorkers() == 0, or the caller accepts waiting for them.
   void stop();
 
  private:
@@ -50,6 +63,7 @@ class DeliveryPool {
   Channel<DeliveryResult> results_;
   Wakeup work_ready_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int> busy_{0};
   std::vector<std::thread> workers_;
 };
 

@@ -7,8 +7,8 @@ namespace {
 // below; these checks make the build say so (on the one ABI we build for).
 #if defined(__x86_64__) && defined(__GLIBCXX__)
 static_assert(sizeof(Contact) == 416, "Contact changed: update io/record_codec.cpp");
-static_assert(sizeof(Enrollment) == 304, "Enrollment changed: update io/record_codec.cpp");
-static_assert(sizeof(ProgressRecord) == 128, "ProgressRecord changed: update record_codec.cpp");
+static_assert(sizeof(Enrollment) == 512, "Enrollment changed: update io/record_codec.cpp");
+static_assert(sizeof(ProgressRecord) == 168, "ProgressRecord changed: update record_codec.cpp");
 #endif
 
 constexpr std::uint8_t kFlagDnc = 1U << 0;
@@ -17,7 +17,7 @@ constexpr std::uint8_t kFlagEmailOptOut = 1U << 2;
 constexpr std::uint8_t kFlagsAll = kFlagDnc | kFlagCallOptOut | kFlagEmailOptOut;
 constexpr std::uint8_t kEnrollmentStatusMax = static_cast<std::uint8_t>(EnrollmentStatus::kRemoved);
 constexpr std::uint8_t kProgressKindMin = static_cast<std::uint8_t>(ProgressKind::kStepFired);
-constexpr std::uint8_t kProgressKindMax = static_cast<std::uint8_t>(ProgressKind::kTaskCreated);
+constexpr std::uint8_t kProgressKindMax = static_cast<std::uint8_t>(ProgressKind::kTaskReopened);
 constexpr std::size_t kPrintableKeyBytesMax = 80;
 
 // Appends fixed-width little-endian integers and length-prefixed strings.
@@ -162,6 +162,15 @@ void readEnrollmentMailboxes(Reader& reader, Enrollment& out) {
   }
 }
 
+void readEnrollmentDoneSteps(Reader& reader, Enrollment& out) {
+  std::uint32_t step_count = 0;
+  if (!reader.count("done_steps count", kEnrollmentDoneStepsMax, step_count)) return;
+  out.done_steps.assign(step_count, std::string());
+  for (std::string& step : out.done_steps) {
+    if (!reader.str("done_steps", step)) return;
+  }
+}
+
 std::string bigEndian(std::uint64_t value, int bytes) {
   std::string key(static_cast<std::size_t>(bytes), '\0');
   for (int i = 0; i < bytes; ++i) {
@@ -246,6 +255,16 @@ void encodeEnrollment(const Enrollment& enrollment, std::string& out) {
   writer.str(enrollment.last_mailbox);
   writer.str(enrollment.last_message_id);
   writer.u64(enrollment.progress_seq);
+  writer.u32(static_cast<std::uint32_t>(enrollment.done_steps.size()));
+  for (const std::string& step : enrollment.done_steps) writer.str(step);
+  writer.str(enrollment.sending_step);
+  writer.str(enrollment.sending_message_id);
+  writer.str(enrollment.sending_mailbox);
+  writer.i64(enrollment.sending_at_ms);
+  writer.u8(enrollment.sending_released ? 1 : 0);
+  writer.str(enrollment.unresolved_step);
+  writer.str(enrollment.unresolved_reason);
+  writer.u32(enrollment.delivery_failures);
 }
 
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out) {
@@ -269,8 +288,21 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out
     readEnrollmentMailboxes(reader, out);
   }
   if (reader.str("last_mailbox", out.last_mailbox) &&
-      reader.str("last_message_id", out.last_message_id)) {
-    reader.u64("progress_seq", out.progress_seq);
+      reader.str("last_message_id", out.last_message_id) &&
+      reader.u64("progress_seq", out.progress_seq)) {
+    readEnrollmentDoneSteps(reader, out);
+  }
+  std::uint8_t released = 0;
+  if (reader.str("sending_step", out.sending_step) &&
+      reader.str("sending_message_id", out.sending_message_id) &&
+      reader.str("sending_mailbox", out.sending_mailbox) &&
+      reader.i64("sending_at_ms", out.sending_at_ms) && reader.u8("sending_released", released)) {
+    if (released > 1) reader.fail("sending_released", "not 0 or 1");
+    out.sending_released = released == 1;
+  }
+  if (reader.str("unresolved_step", out.unresolved_step) &&
+      reader.str("unresolved_reason", out.unresolved_reason)) {
+    reader.u32("delivery_failures", out.delivery_failures);
   }
   return reader.finish("enrollment");
 }
@@ -285,6 +317,8 @@ void encodeProgress(const ProgressRecord& record, std::string& out) {
   writer.str(record.mailbox);
   writer.str(record.message_id);
   writer.str(record.detail);
+  writer.str(record.step_id);
+  writer.u64(record.task_id);
 }
 
 Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out) {
@@ -299,8 +333,9 @@ Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord&
     out.kind = static_cast<ProgressKind>(kind);
   }
   if (reader.i64("at_ms", out.at_ms) && reader.str("mailbox", out.mailbox) &&
-      reader.str("message_id", out.message_id)) {
-    reader.str("detail", out.detail);
+      reader.str("message_id", out.message_id) && reader.str("detail", out.detail) &&
+      reader.str("step_id", out.step_id)) {
+    reader.u64("task_id", out.task_id);
   }
   return reader.finish("progress");
 }
@@ -334,14 +369,23 @@ bool sameEnrollment(const Enrollment& left, const Enrollment& right) {
          left.finish_reason == right.finish_reason &&
          left.not_sent_reason == right.not_sent_reason && left.mailboxes == right.mailboxes &&
          left.last_mailbox == right.last_mailbox && left.last_message_id == right.last_message_id &&
-         left.progress_seq == right.progress_seq;
+         left.progress_seq == right.progress_seq && left.done_steps == right.done_steps &&
+         left.sending_step == right.sending_step &&
+         left.sending_message_id == right.sending_message_id &&
+         left.sending_mailbox == right.sending_mailbox &&
+         left.sending_at_ms == right.sending_at_ms &&
+         left.sending_released == right.sending_released &&
+         left.unresolved_step == right.unresolved_step &&
+         left.unresolved_reason == right.unresolved_reason &&
+         left.delivery_failures == right.delivery_failures;
 }
 
 bool sameProgress(const ProgressRecord& left, const ProgressRecord& right) {
   return left.seq == right.seq && left.enrollment_id == right.enrollment_id &&
          left.step_index == right.step_index && left.kind == right.kind &&
          left.at_ms == right.at_ms && left.mailbox == right.mailbox &&
-         left.message_id == right.message_id && left.detail == right.detail;
+         left.message_id == right.message_id && left.detail == right.detail &&
+         left.step_id == right.step_id && left.task_id == right.task_id;
 }
 
 std::string printableKey(std::string_view key) {

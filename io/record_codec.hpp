@@ -7,17 +7,20 @@
 // in the LMDB key, so decoding takes it as an argument. Keys that must sort numerically are
 // big-endian (memcmp order == numeric order).
 //
-//   contact     v1: u8 version | str email | str email_status | str first_name | str last_name
+//   contact     v2: u8 version | str email | str email_status | str first_name | str last_name
 //                   | str company | str title | str phone | str timezone | u8 score | str owner
 //                   | str stage | u8 flags (bit0 dnc, bit1 call_opt_out, bit2 email_opt_out)
 //                   | u32 n | n x (str name | str value)       extra, names strictly ascending
-//   enrollment  v1: u8 version | str sequence_id | str contact_key | u8 status | u32 step_index
+//   enrollment  v2: u8 version | str sequence_id | str contact_key | u8 status | u32 step_index
 //                   | i64 added_at_ms | i64 next_at_ms | i64 last_done_at_ms | str paused_reason
 //                   | i64 resume_at_ms | str finish_reason | str not_sent_reason
 //                   | u32 n | n x str mailboxes | str last_mailbox | str last_message_id
-//                   | u64 progress_seq
-//   progress    v1: u8 version | u32 enrollment_id | u32 step_index | u8 kind | i64 at_ms
-//                   | str mailbox | str message_id | str detail
+//                   | u64 progress_seq | u32 n | n x str done_steps | str sending_step
+//                   | str sending_message_id | str sending_mailbox | i64 sending_at_ms
+//                   | u8 sending_released | str unresolved_step | str unresolved_reason
+//                   | u32 delivery_failures
+//   progress    v2: u8 version | u32 enrollment_id | u32 step_index | u8 kind | i64 at_ms
+//                   | str mailbox | str message_id | str detail | str step_id | u64 task_id
 //
 // Decoding is bounds-checked: a truncated, over-long or garbled value yields
 // Status::corruption saying which field and byte offset, never a read out of bounds. The
@@ -42,10 +45,11 @@
 
 namespace seqd {
 
-inline constexpr std::uint8_t kRecordFormatVersion = 1;
+inline constexpr std::uint8_t kRecordFormatVersion = 2;
 inline constexpr std::size_t kRecordFieldBytesMax = 1024 * 1024;  // any one string field
 inline constexpr std::size_t kContactExtraFieldsMax = 4096;
 inline constexpr std::size_t kEnrollmentMailboxesMax = 1024;
+inline constexpr std::size_t kEnrollmentDoneStepsMax = 4096;
 
 // Values. Each encoder replaces the contents of `out` (so a caller can reuse one buffer).
 void encodeContact(const Contact& contact, std::string& out);

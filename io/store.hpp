@@ -66,7 +66,7 @@ inline constexpr std::uint64_t kStoreMapBytesDefault =
 // Records (contacts + enrollments + progress + sequences) in one commit. LMDB holds at most
 // 128Ki dirty pages in a write txn (MDB_TXN_FULL); random-key upserts can dirty a page each,
 // so a batch stays well below that. Bigger work (an import) is split over several commits.
-inline constexpr std::size_t kStoreBatchRecordsMax = 65536;
+inline constexpr std::size_t kStoreBatchRecordsMax = std::size_t{1} << 22;
 
 class Store {
  public:

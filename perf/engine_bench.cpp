@@ -71,28 +71,31 @@ RunResult run(std::size_t contacts, Store* store) {
   auto commit = [&] {
     WriteBatch batch = engine.takeBatch();
     if (store == nullptr) return;
-    for (const WriteBatch& part : splitBatch(std::move(batch), kStoreBatchRecordsMax)) {
-      Status status = store->commit(part);
-      if (!status.isOk()) {
-        std::fprintf(stderr, "commit failed: %s\n", status.message().c_str());
-        std::exit(1);
-      }
+    Status status = store->commit(batch);
+    if (!status.isOk()) {
+      std::fprintf(stderr, "commit failed: %s\n", status.message().c_str());
+      std::exit(1);
     }
   };
   commit();
   RunResult result;
   auto started = std::chrono::steady_clock::now();
   for (TimeMs now = kStart; now <= kStart + 3 * kHourMs; now += kMinuteMs) {
-    engine.advanceTo(now);
-    std::vector<DeliveryIntent> intents = engine.takeIntents();
-    result.steps += intents.size();
-    commit();
-    for (const DeliveryIntent& intent : intents) {
-      engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
-                               DeliveryOutcome::kDelivered, ""},
-                              now);
+    // The engine takes at most kQueuedIntentsMax due steps at a time: go round until none
+    // is due at `now`.
+    for (;;) {
+      engine.advanceTo(now);
+      std::vector<DeliveryIntent> intents = engine.takeIntents();
+      if (intents.empty()) break;
+      result.steps += intents.size();
+      commit();
+      for (const DeliveryIntent& intent : intents) {
+        engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
+                                 DeliveryOutcome::kDelivered, ""},
+                                now);
+      }
+      commit();
     }
-    commit();
   }
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -1,0 +1,114 @@
+// Reload with edited sequences: progress is kept by step id, so inserting, removing or
+// reordering steps never runs a done step again. Each enrollment's current step is found
+// again in the new order (the first step after its last done one); planReload() reports who
+// moves where and what needs --force, reconfigure() applies it.
+#include <algorithm>
+#include <map>
+
+#include "engine/engine.hpp"
+
+namespace seqd {
+namespace {
+
+bool isLive(EnrollmentStatus status) {
+  return status == EnrollmentStatus::kScheduled || status == EnrollmentStatus::kActive ||
+         status == EnrollmentStatus::kPaused;
+}
+
+bool hasStep(const Sequence& sequence, const std::string& step_id) {
+  return std::any_of(sequence.steps.begin(), sequence.steps.end(),
+                     [&](const Step& step) { return step.id == step_id; });
+}
+
+std::string stepIdAt(const Sequence* sequence, std::uint32_t index) {
+  if (sequence == nullptr || index >= sequence->steps.size()) return std::string();
+  return sequence->steps[index].id;
+}
+
+}  // namespace
+
+ReloadPlan Engine::planReload(const EngineSettings& settings) const {
+  ReloadPlan plan;
+  for (const auto& [sequence_id, ids] : by_sequence_) {
+    const Sequence* before = findSequence(sequence_id);
+    auto after = settings.sequences.find(sequence_id);
+    if (after == settings.sequences.end()) {
+      const std::size_t live = std::count_if(ids.begin(), ids.end(), [&](EnrollmentId id) {
+        return isLive(enrollments_[id].status);
+      });
+      if (before != nullptr && live > 0) {
+        plan.needs_force.push_back("sequence '" + sequence_id + "' is removed but " +
+                                   std::to_string(live) +
+                                   " contacts in it are scheduled, active or paused");
+      }
+      continue;
+    }
+    std::map<std::pair<std::string, std::string>, std::size_t> moves;
+    std::map<std::string, std::size_t> waiting_on_removed;
+    for (EnrollmentId id : ids) {
+      const Enrollment& enrollment = enrollments_[id];
+      const std::string from = stepIdAt(before, enrollment.step_index);
+      const std::string to =
+          stepIdAt(&after->second, currentStepIndex(after->second, enrollment));
+      if (from != to) ++moves[{from, to}];
+      if (isLive(enrollment.status) && !from.empty() && !hasStep(after->second, from)) {
+        ++waiting_on_removed[from];
+      }
+    }
+    for (const auto& [step, count] : waiting_on_removed) {
+      plan.needs_force.push_back("sequence '" + sequence_id + "': step '" + step +
+                                 "' is removed but " + std::to_string(count) +
+                                 " contacts wait on it");
+    }
+    for (const auto& [from_to, count] : moves) {
+      plan.moves.push_back({sequence_id, from_to.first, from_to.second, count});
+    }
+  }
+  return plan;
+}
+
+void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
+  std::vector<std::string> before(enrollments_.size());
+  for (const Enrollment& enrollment : enrollments_) {
+    before[enrollment.id] = stepIdAt(findSequence(enrollment.sequence_id), enrollment.step_index);
+  }
+  settings_ = std::move(settings);
+  governor_.configure(settings_.mailboxes);
+  for (Enrollment& enrollment : enrollments_) {
+    const Sequence* sequence = findSequence(enrollment.sequence_id);
+    if (sequence == nullptr) continue;
+    enrollment.step_index = currentStepIndex(*sequence, enrollment);
+    const std::string after = stepIdAt(sequence, enrollment.step_index);
+    if (after == before[enrollment.id]) continue;
+    saveSnapshot(enrollment);
+    // A task for a step that no longer comes next stays as it was; the contact stops
+    // waiting on it and goes on to its new current step.
+    if (after.empty()) {
+      if (isLive(enrollment.status) && enrollment.sending_step.empty()) {
+        stopEnrollment(enrollment, EnrollmentStatus::kFinished);
+        enrollment.finish_reason = "completed";
+        enrollment.next_at_ms = kNoTime;
+        enrollment.resume_at_ms = kNoTime;
+      }
+      continue;
+    }
+    const bool waiting_on_task =
+        enrollment.status == EnrollmentStatus::kActive && enrollment.sending_step.empty();
+    if (enrollment.status == EnrollmentStatus::kScheduled || waiting_on_task) {
+      const TimeMs from_ms =
+          enrollment.last_done_at_ms != kNoTime ? enrollment.last_done_at_ms : now_ms;
+      enrollment.status = EnrollmentStatus::kScheduled;
+      enrollment.next_at_ms = std::max(from_ms + waitOf(sequence->steps[enrollment.step_index]),
+                                       now_ms);
+      if (sequence->steps[enrollment.step_index].type != StepType::kAutoEmail) {
+        resumeTask(enrollment, now_ms);
+      }
+    } else if (enrollment.status == EnrollmentStatus::kPaused &&
+               enrollment.next_at_ms != kNoTime) {
+      enrollment.next_at_ms = kNoTime;  // resuming counts the new step's wait from then
+    }
+  }
+  rearmAll();
+}
+
+}  // namespace seqd
