@@ -156,7 +156,7 @@ void Runtime::shutDown() {
   delivery_->stopTaking();
   delivery_->returnQueued();
   const int wait_ms = static_cast<int>(options_.config.daemon.smtp.timeout_ms) + kShutdownGraceMs;
-  waitForDeliveries(wait_ms);
+  waitForDeliveries(wait_ms, true);
   commitAndFlush();
   if (engine_->deliveriesInFlight() > 0) {
     logWarning(std::to_string(engine_->deliveriesInFlight()) +
@@ -206,8 +206,16 @@ DeliverySlots Runtime::freeSlots() const {
 
 void Runtime::processCommands() {
   PendingCommand command;
-  for (std::size_t i = 0; i < kCommandsPerRoundMax && commands_.tryPop(command); ++i) {
+  // A round commits as one transaction: stop taking commands once it holds many records.
+  for (std::size_t i = 0; i < kCommandsPerRoundMax &&
+                          engine_->pendingRecords() < kRoundRecordsSoftMax &&
+                          commands_.tryPop(command);
+       ++i) {
     handleCommand(command);
+  }
+  if (engine_->pendingRecords() >= kRoundRecordsSoftMax) {
+    wakeup_.notify();  // the rest waits for the next round
+    return;
   }
   if (!commands_.tryPop(command)) return;
   handleCommand(command);
@@ -295,7 +303,7 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
         Status::invalidArgument("the clock never moves backwards: " + formatRfc3339(target_ms) +
                                 " is before " + formatRfc3339(now())));
   }
-  for (;;) {
+  while (!stopping_.load()) {
     std::optional<TimeMs> next = engine_->nextDue();
     TimeMs step_to = (next && *next <= target_ms) ? std::max(*next, now()) : target_ms;
     virtual_clock_->setTo(step_to);
@@ -313,9 +321,12 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
   return reply;
 }
 
-void Runtime::waitForDeliveries(int timeout_ms) {
+// Waits until every released send has its result recorded, at most timeout_ms. While seqd
+// is stopping only shutDown()'s own wait may go on.
+void Runtime::waitForDeliveries(int timeout_ms, bool while_stopping) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (engine_->deliveriesInFlight() > 0) {
+    if (stopping_.load() && !while_stopping) return;
     processResults();
     if (engine_->deliveriesInFlight() == 0) break;
     if (std::chrono::steady_clock::now() >= deadline) {

@@ -33,6 +33,9 @@
 namespace seqd {
 
 inline constexpr std::size_t kCommandsPerRoundMax = 256;
+// A round stops taking commands once its batch holds this many records (one command may go
+// over it; the store takes up to kStoreBatchRecordsMax in one transaction).
+inline constexpr std::size_t kRoundRecordsSoftMax = 65536;
 // At SIGTERM the workers get the SMTP timeout plus this to finish the message they are on.
 inline constexpr int kShutdownGraceMs = 5000;
 // Idempotent (Maildir, discard) sends released to delivery and not yet answered, at most.
@@ -79,7 +82,7 @@ class Runtime {
   DispatchReply reload(bool dry_run, bool force);
   void shutDown();
   DeliverySlots freeSlots() const;
-  void waitForDeliveries(int timeout_ms);
+  void waitForDeliveries(int timeout_ms, bool while_stopping = false);
   void commitAndFlush();
   Caller callerOf(const ControlRequest& request) const;
   TimeMs now() const { return clock_->now(); }

@@ -179,6 +179,8 @@ class Engine {
   std::size_t queuedIntents() const { return queued_smtp_.size() + queued_idempotent_.size(); }
 
   // --- outputs ---
+  // Records the next takeBatch() will hold (about: snapshots counted once each).
+  std::size_t pendingRecords() const { return batch_.recordCount() + dirty_.size(); }
   WriteBatch takeBatch();
   // Releases queued intents, oldest first, at most slots of each kind, appending each one's
   // kStepFired record to the batch: commit takeBatch() before delivering them.
