@@ -250,7 +250,8 @@ Status LmdbStore::open(const StoreOptions& options) {
   if ((rc = mdb_env_set_mapsize(env_, options.map_bytes)) != 0) {
     return mdbError("set_mapsize", rc);
   }
-  if ((rc = mdb_env_open(env_, dir_.c_str(), MDB_NOTLS, kFileMode)) != 0) {
+  const unsigned env_flags = MDB_NOTLS | (options.sync_for_durability ? 0U : MDB_NOSYNC);
+  if ((rc = mdb_env_open(env_, dir_.c_str(), env_flags, kFileMode)) != 0) {
     return mdbError("mdb_env_open", rc);
   }
   int dead_readers = 0;

@@ -86,6 +86,9 @@ class Store {
 
 struct StoreOptions {
   std::uint64_t map_bytes = kStoreMapBytesDefault;
+  // false only in tests that simulate crashes inside the process (a commit is still atomic;
+  // it is just not flushed): seqd itself always syncs.
+  bool sync_for_durability = true;
 };
 
 // Opens (creating if needed) the LMDB store in dir. Missing directories are created with
