@@ -143,8 +143,8 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
   }
   if (mailbox != nullptr && isIdempotent(mailbox->transport) && step != nullptr) {
     std::string reason;
-    std::optional<DeliveryIntent> intent = renderIntent(
-        enrollment, *step, enrollment.sending_at_ms, enrollment.sending_mailbox, reason);
+    std::optional<DeliveryIntent> intent = renderIntent(enrollment, *step, enrollment.sending_at_ms,
+                                                        enrollment.sending_mailbox, reason);
     if (intent && intent->message_id == enrollment.sending_message_id) {
       queueIntent(enrollment, std::move(*intent), mailbox->transport);
       return;
@@ -943,30 +943,27 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
       enrollment.next_at_ms = now_ms;
       break;
     case DeliveryOutcome::kFailedPermanent:
-      if (!waiting) {
-        enrollment.unresolved_step = step_id;
-        enrollment.unresolved_reason = "bounced";
-        return;
-      }
+      // Marked on the step too, so no way back to it (resume, remove + add) sends it again
+      // without a `retry`.
+      enrollment.unresolved_step = step_id;
+      enrollment.unresolved_reason = "bounced";
+      if (!waiting) return;
       wheel_.cancel(enrollment.id);
       enrollment.status = EnrollmentStatus::kBounced;
       enrollment.next_at_ms = kNoTime;
       return;
     case DeliveryOutcome::kFailedTemporary:
       if (result.maybe_delivered) {
-        if (!waiting) {
-          enrollment.unresolved_step = step_id;
-          enrollment.unresolved_reason = "interrupted";
-          return;
-        }
+        enrollment.unresolved_step = step_id;
+        enrollment.unresolved_reason = "interrupted";
+        if (!waiting) return;
         return markNotSent(enrollment, "interrupted");
       }
       if (!waiting) return;  // not sent: it goes when the contact is resumed
       if (++enrollment.delivery_failures > kDeliveryRetriesMax) {
         enrollment.delivery_failures = 0;
-        return markNotSent(enrollment, result.transport == Transport::kSmtp
-                                           ? "smtp_4xx_exhausted"
-                                           : "delivery_failed");
+        return markNotSent(enrollment, result.transport == Transport::kSmtp ? "smtp_4xx_exhausted"
+                                                                            : "delivery_failed");
       }
       enrollment.status = EnrollmentStatus::kScheduled;
       enrollment.next_at_ms = now_ms + kDeliveryRetryDelaysMs[enrollment.delivery_failures - 1];
@@ -1004,8 +1001,8 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots) {
       Enrollment& enrollment = enrollments_[id];
       if (!enrollment.sending_released) {
         // Recorded before it leaves: after a crash a released send is the uncertain kind.
-        ProgressRecord& record = appendProgress(ProgressKind::kStepFired, id,
-                                                enrollment.step_index, enrollment.sending_at_ms);
+        ProgressRecord& record = appendProgress(ProgressKind::kStepFired, id, enrollment.step_index,
+                                                enrollment.sending_at_ms);
         record.step_id = enrollment.sending_step;
         record.mailbox = enrollment.sending_mailbox;
         record.message_id = enrollment.sending_message_id;
