@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -415,6 +416,45 @@ void acceptNext(const std::shared_ptr<Shared>& shared) {
                                 });
 }
 
+// True when gid is the process's effective group or one of its supplementary groups: the
+// groups an unprivileged process may give its files to.
+bool processIsInGroup(gid_t gid) {
+  if (::getegid() == gid) return true;
+  int count = ::getgroups(0, nullptr);
+  if (count <= 0) return false;
+  std::vector<gid_t> groups(static_cast<std::size_t>(count));
+  count = ::getgroups(count, groups.data());
+  if (count <= 0) return false;
+  groups.resize(static_cast<std::size_t>(count));
+  return std::find(groups.begin(), groups.end(), gid) != groups.end();
+}
+
+// Why chown(2) of the socket file to socket_group failed, in terms an operator can act on.
+// Without CAP_CHOWN a process may only give its files to a group it is a member of.
+Status socketGroupError(const std::string& path, const std::string& group_name, gid_t group,
+                        int error) {
+  std::string prefix = fmt::format("socket_group '{}': cannot give {} to it: {}", group_name, path,
+                                   errnoText(error));
+  if (error == EPERM && !processIsInGroup(group)) {
+    return Status::permissionDenied(fmt::format(
+        "{}; seqd runs as user {} and is not a member of group '{}' (add the group to the "
+        "unit's SupplementaryGroups=, or use seqd's own group)",
+        prefix, userName(::geteuid()), group_name));
+  }
+  if (error == EPERM) {
+    return Status::permissionDenied(fmt::format(
+        "{}; seqd is a member of the group, so a system call filter refused chown (the unit's "
+        "SystemCallFilter= must allow @chown)",
+        prefix));
+  }
+  if (error == EINVAL) {
+    return Status::invalidArgument(fmt::format(
+        "{}; the group has no id in seqd's user namespace (do not run seqd with PrivateUsers=)",
+        prefix));
+  }
+  return Status::ioError(prefix);
+}
+
 // Binds the socket file, gives it its mode and group, then listens: nobody can connect
 // before the mode is right.
 Status bindAndListen(Shared& shared, std::optional<gid_t> group) {
@@ -434,10 +474,7 @@ Status bindAndListen(Shared& shared, std::optional<gid_t> group) {
     return Status::ioError(fmt::format("cannot set mode 0660 on {}: {}", path, errnoText(errno)));
   }
   if (group && ::chown(path.c_str(), static_cast<uid_t>(-1), *group) != 0) {
-    std::string message =
-        fmt::format("cannot give {} to group {}: {}", path, shared.socket_group, errnoText(errno));
-    if (errno == EPERM) return Status::permissionDenied(message);
-    return Status::ioError(message);
+    return socketGroupError(path, shared.socket_group, *group, errno);
   }
   shared.acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::ioError(fmt::format("cannot listen on {}: {}", path, ec.message()));
