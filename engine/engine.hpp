@@ -91,6 +91,10 @@ class Engine {
                                  const Caller& caller, TimeMs now_ms);
   // reply, meeting_booked, unsubscribe, bounce, ooo, stage (engine/events.cpp).
   Result<EventResult> applyEvent(const ContactEvent& event, TimeMs now_ms);
+  // The ids of the sequences applyEvent(event) would change, without changing anything, so
+  // rights can be checked on each first (engine/event_scope.cpp). applyEvent changes no
+  // sequence outside this list.
+  std::vector<std::string> sequencesChangedBy(const ContactEvent& event) const;
   // Every configured mailbox with its sends in the rolling hour and day and its next free slot.
   std::vector<MailboxRow> mailboxes(TimeMs now_ms) const;
 
@@ -152,6 +156,7 @@ class Engine {
   void stopEnrollment(Enrollment& enrollment, EnrollmentStatus status);
   std::string applyOperator(Enrollment& enrollment, const OperatorRequest& request, TimeMs now_ms);
   void pauseForOoo(Enrollment& enrollment, const ContactEvent& event, TimeMs now_ms);
+  bool eventChanges(const Enrollment& enrollment, const ContactEvent& event) const;
   std::uint8_t scoreOf(const Enrollment& enrollment) const;
   StatusRow statusRow(const Enrollment& enrollment) const;
   bool renderStepText(const Step& step, const Contact& contact, std::string& subject,
