@@ -95,6 +95,12 @@ class Engine {
   // rights can be checked on each first (engine/event_scope.cpp). applyEvent changes no
   // sequence outside this list.
   std::vector<std::string> sequencesChangedBy(const ContactEvent& event) const;
+  // What add(sequence_id, keys, options with dry_run) would answer if the contacts in
+  // `pending` (by key) were stored as given, changing nothing: add --csv --dry-run previews
+  // its rows without storing them (engine/add_preview.cpp).
+  Result<AddResult> previewAdd(const std::string& sequence_id, const std::vector<std::string>& keys,
+                               const std::unordered_map<std::string, Contact>& pending,
+                               const AddOptions& options, const Caller& caller) const;
   // Every configured mailbox with its sends in the rolling hour and day and its next free slot.
   std::vector<MailboxRow> mailboxes(TimeMs now_ms) const;
 
@@ -119,6 +125,8 @@ class Engine {
 
   // --- outputs ---
   WriteBatch takeBatch();
+  // The batch gathered since the last takeBatch(), for checks before it is committed.
+  const WriteBatch& pendingBatch() const { return batch_; }
   std::vector<DeliveryIntent> takeIntents();
 
   std::size_t enrollmentCount() const { return enrollments_.size(); }
@@ -157,6 +165,8 @@ class Engine {
   std::string applyOperator(Enrollment& enrollment, const OperatorRequest& request, TimeMs now_ms);
   void pauseForOoo(Enrollment& enrollment, const ContactEvent& event, TimeMs now_ms);
   bool eventChanges(const Enrollment& enrollment, const ContactEvent& event) const;
+  const Contact* findContactWith(const std::string& key,
+                                 const std::unordered_map<std::string, Contact>& pending) const;
   std::uint8_t scoreOf(const Enrollment& enrollment) const;
   StatusRow statusRow(const Enrollment& enrollment) const;
   bool renderStepText(const Step& step, const Contact& contact, std::string& subject,
