@@ -15,6 +15,7 @@
 #include "daemon/log.hpp"
 #include "daemon/systemd_notify.hpp"
 #include "io/control_protocol.hpp"
+#include "io/store_guard.hpp"
 
 namespace seqd {
 namespace json = boost::json;
@@ -172,8 +173,18 @@ void Runtime::handleCommand(PendingCommand& command) {
   bool handled = false;
   DispatchReply reply = runtimeCommand(command.request, handled);
   if (!handled) {
+    const BatchMark before = markOf(engine_->pendingBatch());
     reply = dispatchCommand(*engine_, command.request.cmd, command.request.args,
                             callerOf(command.request), now());
+    // The request checks keep out what the store cannot hold; anything else is a bug, which
+    // fails this command rather than the round's batch (io/store_guard.hpp).
+    std::vector<std::string> refused = refusedRecords(engine_->pendingBatch(), before);
+    if (!refused.empty()) {
+      logError("bug: command " + command.request.cmd +
+               " passed the request checks, but the store cannot hold " + refused.front());
+      reply = replyFromStatus(Status::ioError("the store cannot hold " + refused.front() +
+                                              " (a bug in seqd, logged); it is not stored"));
+    }
   }
   logCommand(command.request, reply);
   json::object frame =
@@ -308,7 +319,11 @@ void Runtime::commitAndFlush() {
   if (virtual_clock_ && now() != committed_clock_ms_) batch.clock_ms = now();
   if (!batch.empty()) {
     for (const WriteBatch& part : splitBatch(std::move(batch), kStoreBatchRecordsMax)) {
-      Status committed = store_->commit(part);
+      std::vector<std::string> dropped;
+      Status committed = commitKeepingHoldable(*store_, part, dropped);
+      for (const std::string& record : dropped) {
+        logError("bug: the store cannot hold " + record + "; that record is not stored");
+      }
       if (!committed.isOk()) {
         // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
         // committed state authoritative; systemd restarts us and the store is replayed.
