@@ -14,6 +14,7 @@
 
 #include "daemon/log.hpp"
 #include "daemon/systemd_notify.hpp"
+#include "engine/permissions.hpp"
 #include "io/control_protocol.hpp"
 #include "io/store_guard.hpp"
 
@@ -222,13 +223,16 @@ DispatchReply Runtime::runtimeCommand(const ControlRequest& request, bool& handl
   } else if (cmd == "version") {
     reply.result = json::object{{"version", SEQD_VERSION}};
   } else if (cmd == "reload") {
-    reply = reload();
+    Status allowed = checkAdmin(callerOf(request), "reload");
+    reply = allowed.isOk() ? reload() : replyFromStatus(allowed);
   } else if (cmd == "time" || cmd == "time_advance" || cmd == "time_set") {
     if (cmd == "time") {
       reply.result =
           json::object{{"now", formatRfc3339(now())}, {"virtual", virtual_clock_ != nullptr}};
       return reply;
     }
+    Status allowed = checkAdmin(callerOf(request), cmd == "time_set" ? "time set" : "time advance");
+    if (!allowed.isOk()) return replyFromStatus(allowed);
     if (!virtual_clock_) {
       return replyFromStatus(Status::failedPrecondition(
           "the clock is real: time advance/set need seqd --virtual-time"));
