@@ -88,6 +88,7 @@ class Runtime {
   TimeMs now() const { return clock_->now(); }
 
   RuntimeOptions options_;
+  std::string own_user_;  // the account seqd runs as: an admin too (ExecReload)
   std::unique_ptr<Clock> clock_;
   VirtualClock* virtual_clock_ = nullptr;  // clock_ when virtual
   TimeMs committed_clock_ms_ = kNoTime;    // the clock reading last written to the store

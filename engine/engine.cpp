@@ -462,8 +462,8 @@ Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<
       result.skipped.push_back({contact->key, std::move(warnings)});
       continue;
     }
-    if (existing != nullptr && existing->status == EnrollmentStatus::kFinished &&
-        existing->step_index >= sequence->steps.size()) {
+    if (existing != nullptr && existing->sending_step.empty() &&
+        currentStepIndex(*sequence, *existing) >= sequence->steps.size()) {
       // Every step was done: rule 1 says no step runs twice, so there is nothing to resume.
       result.skipped.push_back({contact->key, {"already_finished"}});
       continue;

@@ -151,6 +151,16 @@ class Engine {
                                  const Caller& caller, TimeMs now_ms);
   // reply, meeting_booked, unsubscribe, bounce, ooo, stage (engine/events.cpp).
   Result<EventResult> applyEvent(const ContactEvent& event, TimeMs now_ms);
+  // The ids of the sequences applyEvent(event) would change, without changing anything, so
+  // rights can be checked on each first (engine/event_scope.cpp). applyEvent changes no
+  // sequence outside this list.
+  std::vector<std::string> sequencesChangedBy(const ContactEvent& event) const;
+  // What add(sequence_id, keys, options with dry_run) would answer if the contacts in
+  // `pending` (by key) were stored as given, changing nothing: add --csv --dry-run previews
+  // its rows without storing them (engine/add_preview.cpp).
+  Result<AddResult> previewAdd(const std::string& sequence_id, const std::vector<std::string>& keys,
+                               const std::unordered_map<std::string, Contact>& pending,
+                               const AddOptions& options, const Caller& caller) const;
   // Every configured mailbox with its sends in the rolling hour and day and its next free slot.
   std::vector<MailboxRow> mailboxes(TimeMs now_ms) const;
 
@@ -185,6 +195,9 @@ class Engine {
   // Releases queued intents, oldest first, at most slots of each kind, appending each one's
   // kStepFired record to the batch: commit takeBatch() before delivering them.
   std::vector<DeliveryIntent> takeIntents(DeliverySlots slots = DeliverySlots());
+  // The contacts, progress and sequence records gathered since the last takeBatch(), for
+  // checks before they are committed (enrollment snapshots join at takeBatch()).
+  const WriteBatch& pendingBatch() const { return batch_; }
 
   std::size_t enrollmentCount() const { return enrollments_.size(); }
 
@@ -236,6 +249,9 @@ class Engine {
   void stopEnrollment(Enrollment& enrollment, EnrollmentStatus status);
   std::string applyOperator(Enrollment& enrollment, const OperatorRequest& request, TimeMs now_ms);
   void pauseForOoo(Enrollment& enrollment, const ContactEvent& event, TimeMs now_ms);
+  bool eventChanges(const Enrollment& enrollment, const ContactEvent& event) const;
+  const Contact* findContactWith(const std::string& key,
+                                 const std::unordered_map<std::string, Contact>& pending) const;
   std::uint8_t scoreOf(const Enrollment& enrollment) const;
   StatusRow statusRow(const Enrollment& enrollment) const;
   bool renderStepText(const Step& step, const Contact& contact, std::string& subject,

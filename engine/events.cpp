@@ -60,6 +60,7 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
   EventResult result{key, {}};
   for (EnrollmentId id : by_contact_[key]) {
     Enrollment& enrollment = enrollments_[id];
+    if (!eventChanges(enrollment, event)) continue;  // see engine/event_scope.cpp
     const Sequence* sequence = findSequence(enrollment.sequence_id);
     if (sequence == nullptr || !isOpen(enrollment.status)) continue;
     if (!event.sequence_id.empty() && enrollment.sequence_id != event.sequence_id) continue;

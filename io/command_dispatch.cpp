@@ -1,18 +1,20 @@
 #include "io/command_dispatch.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
 
 #include "config/sequence_yaml.hpp"
+#include "engine/contact_row.hpp"
+#include "engine/permissions.hpp"
+#include "io/request_checks.hpp"
 
 namespace seqd {
 namespace {
 
 namespace json = boost::json;
-
-inline constexpr std::size_t kRowsPerRequestMax = 100000;
 
 DispatchReply fail(std::string code, std::string message) {
   DispatchReply reply;
@@ -132,60 +134,129 @@ json::object statusRowJson(const StatusRow& row) {
                       {"owner", textOrNull(row.owner)}};
 }
 
-DispatchReply importCommand(Engine& engine, const json::object& args) {
+// The row errors of a request: those refused at entry and those the engine found, by line.
+std::vector<RowError> mergedErrors(std::vector<RowError> screened,
+                                   const std::vector<RowError>& applied) {
+  screened.insert(screened.end(), applied.begin(), applied.end());
+  std::stable_sort(screened.begin(), screened.end(),
+                   [](const RowError& a, const RowError& b) { return a.line < b.line; });
+  return screened;
+}
+
+// Rows over a limit, or touching an existing contact the caller may not edit, are row errors
+// (`line N: reason`); the other rows are imported.
+DispatchReply importCommand(Engine& engine, const json::object& args, const Caller& caller) {
   Result<std::vector<ContactRow>> rows = rowsArg(args);
   if (!rows.isOk()) return fail("bad_request", rows.status().message());
   if (!stringArg(args, "list").empty()) {
     return fail("failed", "lists are not supported yet (--list)");
   }
-  ImportResult result = engine.upsertContacts(rows.value());
-  return succeed(json::object{{"imported", result.imported},
-                              {"updated", result.updated},
-                              {"errors", errorsJson(result.errors)}});
+  ScreenedRows screened = screenRows(engine, rows.value(), caller);
+  ImportResult result = engine.upsertContacts(screened.accepted);
+  return succeed(json::object{
+      {"imported", result.imported},
+      {"updated", result.updated},
+      {"errors", errorsJson(mergedErrors(std::move(screened.errors), result.errors))}});
 }
 
+// Unknown mailboxes are refused before anything is imported.
+Status checkKnownMailboxes(const Engine& engine, const std::vector<std::string>& mailboxes,
+                           TimeMs now_ms) {
+  if (mailboxes.empty()) return Status::ok();
+  std::vector<MailboxRow> known = engine.mailboxes(now_ms);
+  for (const std::string& mailbox : mailboxes) {
+    if (std::none_of(known.begin(), known.end(),
+                     [&](const MailboxRow& row) { return row.address == mailbox; })) {
+      return Status::notFound("unknown mailbox '" + mailbox + "'");
+    }
+  }
+  return Status::ok();
+}
+
+// The sequence a changing command names, once the caller may change it.
+Result<const Sequence*> editableSequence(const Engine& engine, const std::string& sequence_id,
+                                         const Caller& caller) {
+  Status status = checkSequenceId(sequence_id);
+  if (!status.isOk()) return status;
+  const Sequence* sequence = engine.findSequence(sequence_id);
+  if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
+  status = checkCanEditSequence(*sequence, caller);
+  if (!status.isOk()) return status;
+  return sequence;
+}
+
+// The options of an add, checked against the limits and the configured mailboxes.
+Result<AddOptions> addOptionsArg(const Engine& engine, const json::object& args, TimeMs now_ms) {
+  AddOptions options;
+  options.force = boolArg(args, "force");
+  options.skip_validation = boolArg(args, "skip_validation");
+  options.dry_run = boolArg(args, "dry_run");
+  options.mailboxes = stringListArg(args, "mailboxes");
+  Status checked = checkMailboxList(options.mailboxes);
+  if (!checked.isOk()) return Status::invalidArgument("add: " + checked.message());
+  checked = checkKnownMailboxes(engine, options.mailboxes, now_ms);
+  if (!checked.isOk()) return checked;
+  std::string at = stringArg(args, "at");
+  if (!at.empty()) {
+    Result<TimeMs> at_ms = parseTimeArgument(at, now_ms);
+    if (!at_ms.isOk()) return Status::invalidArgument("--at: " + at_ms.status().message());
+    options.at_ms = at_ms.value();
+  }
+  return options;
+}
+
+json::object addReplyJson(const AddResult& result, const ImportResult* imported) {
+  json::array skipped;
+  for (const SkippedContact& skip : result.skipped) {
+    skipped.push_back(
+        json::object{{"contact", skip.contact},
+                     {"warnings", json::array(skip.warnings.begin(), skip.warnings.end())}});
+  }
+  json::object reply{{"added", json::array(result.added.begin(), result.added.end())},
+                     {"skipped", std::move(skipped)}};
+  if (imported != nullptr) {
+    reply["imported"] = imported->imported;
+    reply["updated"] = imported->updated;
+    reply["errors"] = errorsJson(imported->errors);
+  }
+  return reply;
+}
+
+// Everything that can refuse an add is checked before its rows are imported, so a refused
+// add changes nothing; a dry run stores nothing, its rows included: it previews them.
 DispatchReply addCommand(Engine& engine, const json::object& args, const Caller& caller,
                          TimeMs now_ms) {
   std::string sequence_id = stringArg(args, "sequence");
   if (sequence_id.empty()) return fail("bad_request", "add: 'sequence' is required");
-  if (engine.findSequence(sequence_id) == nullptr) {
-    return fail("not_found", "unknown sequence '" + sequence_id + "'");
-  }
+  Result<const Sequence*> sequence = editableSequence(engine, sequence_id, caller);
+  if (!sequence.isOk()) return replyFromStatus(sequence.status());
   if (!stringListArg(args, "lists").empty()) {
     return fail("failed", "lists are not supported yet (--list)");
   }
   Result<std::vector<ContactRow>> rows = rowsArg(args);
   if (!rows.isOk()) return fail("bad_request", rows.status().message());
   std::vector<std::string> keys = stringListArg(args, "contacts");
-  ImportResult imported = engine.upsertContacts(rows.value());
+  Status checked = checkContactList(keys);
+  if (!checked.isOk()) return fail("bad_request", "add: " + checked.message());
+  Result<AddOptions> options = addOptionsArg(engine, args, now_ms);
+  if (!options.isOk()) return replyFromStatus(options.status());
+  const bool dry_run = options.value().dry_run;
+  ScreenedRows screened = screenRows(engine, rows.value(), caller);
+  ImportResult imported;
+  if (dry_run) {
+    imported.imported = screened.imported;
+    imported.updated = screened.updated;
+    imported.keys = screened.keys;
+  } else {
+    imported = engine.upsertContacts(screened.accepted);
+  }
+  imported.errors = mergedErrors(std::move(screened.errors), imported.errors);
   keys.insert(keys.end(), imported.keys.begin(), imported.keys.end());
-  AddOptions options;
-  options.force = boolArg(args, "force");
-  options.skip_validation = boolArg(args, "skip_validation");
-  options.dry_run = boolArg(args, "dry_run");
-  options.mailboxes = stringListArg(args, "mailboxes");
-  std::string at = stringArg(args, "at");
-  if (!at.empty()) {
-    Result<TimeMs> at_ms = parseTimeArgument(at, now_ms);
-    if (!at_ms.isOk()) return fail("bad_request", "--at: " + at_ms.status().message());
-    options.at_ms = at_ms.value();
-  }
-  Result<AddResult> result = engine.add(sequence_id, keys, options, caller, now_ms);
+  Result<AddResult> result =
+      dry_run ? engine.previewAdd(sequence_id, keys, screened.after, options.value(), caller)
+              : engine.add(sequence_id, keys, options.value(), caller, now_ms);
   if (!result.isOk()) return replyFromStatus(result.status());
-  json::array added(result.value().added.begin(), result.value().added.end());
-  json::array skipped;
-  for (const SkippedContact& skip : result.value().skipped) {
-    skipped.push_back(
-        json::object{{"contact", skip.contact},
-                     {"warnings", json::array(skip.warnings.begin(), skip.warnings.end())}});
-  }
-  json::object reply{{"added", std::move(added)}, {"skipped", std::move(skipped)}};
-  if (!rows.value().empty()) {
-    reply["imported"] = imported.imported;
-    reply["updated"] = imported.updated;
-    reply["errors"] = errorsJson(imported.errors);
-  }
-  return succeed(std::move(reply));
+  return succeed(addReplyJson(result.value(), rows.value().empty() ? nullptr : &imported));
 }
 
 DispatchReply statusCommand(Engine& engine, const json::object& args) {
@@ -295,6 +366,8 @@ DispatchReply sequenceCloneCommand(Engine& engine, const json::object& args) {
 DispatchReply activationCommand(Engine& engine, const json::object& args, const Caller& caller,
                                 TimeMs now_ms, bool activate) {
   std::string id = stringArg(args, "sequence");
+  Result<const Sequence*> sequence = editableSequence(engine, id, caller);
+  if (!sequence.isOk()) return replyFromStatus(sequence.status());
   Status status = activate ? engine.activate(id, caller, now_ms) : engine.deactivate(id, caller);
   if (!status.isOk()) return replyFromStatus(status);
   return succeed(json::object{{"sequence", id}, {"active", activate}});
@@ -307,12 +380,29 @@ DispatchReply contactShowCommand(Engine& engine, const json::object& args) {
   return succeed(contactJson(*contact));
 }
 
-DispatchReply contactSetCommand(Engine& engine, const json::object& args) {
+// Editing a contact needs its owner or an admin (anyone when it has no owner); every field
+// and the contact as it would be stored are checked against the limits first.
+DispatchReply contactSetCommand(Engine& engine, const json::object& args, const Caller& caller) {
   std::string key = stringArg(args, "contact");
+  Status checked = checkContactKey(key);
+  if (!checked.isOk()) return fail("bad_request", "contact set: " + checked.message());
   Result<std::vector<ContactRow>> rows = rowsArg(args);
   if (!rows.isOk()) return fail("bad_request", rows.status().message());
   if (rows.value().size() != 1) return fail("bad_request", "contact set: one row of fields");
-  Status status = engine.setContactFields(key, rows.value().front());
+  const ContactRow& row = rows.value().front();
+  const Contact* contact = engine.findContact(key);
+  if (contact == nullptr) return fail("not_found", "unknown contact '" + key + "'");
+  checked = checkRowFields(row);
+  if (checked.isOk()) {
+    Result<Contact> after = contactAfterRow(contact, contact->key, row);
+    if (after.isOk()) checked = checkContactSize(after.value());
+  }
+  if (!checked.isOk()) {
+    return fail("bad_request", "contact '" + contact->key + "': " + checked.message());
+  }
+  checked = checkCanEditContact(*contact, caller);
+  if (!checked.isOk()) return replyFromStatus(checked);
+  Status status = engine.setContactFields(key, row);
   if (!status.isOk()) return replyFromStatus(status);
   return succeed(contactJson(*engine.findContact(key)));
 }
@@ -331,6 +421,12 @@ DispatchReply operatorCommand(Engine& engine, OperatorAction action, const json:
   request.all = boolArg(args, "all");
   request.reason = stringArg(args, "reason");
   request.mailboxes = stringListArg(args, "mailboxes");
+  Status checked = checkContactList(request.contacts);
+  if (checked.isOk()) checked = checkMailboxList(request.mailboxes);
+  if (checked.isOk()) checked = checkText("--reason", request.reason, kFinishReasonBytesMax);
+  if (!checked.isOk()) return fail("bad_request", checked.message());
+  Result<const Sequence*> sequence = editableSequence(engine, sequence_id, caller);
+  if (!sequence.isOk()) return replyFromStatus(sequence.status());
   std::string at = stringArg(args, "at");
   if (!at.empty()) {
     Result<TimeMs> at_ms = parseTimeArgument(at, now_ms);
@@ -367,7 +463,32 @@ const std::map<std::string, EventKind, std::less<>> kEventKinds = {
     {"ooo", EventKind::kOoo},
     {"stage", EventKind::kStage}};
 
-DispatchReply eventCommand(Engine& engine, const json::object& args, TimeMs now_ms) {
+// An event needs edit rights on every sequence it would change, and `stage` (an edit of the
+// contact's stage field) the right to edit the contact; without them nothing changes.
+Status checkEventAllowed(const Engine& engine, const ContactEvent& event, const Caller& caller) {
+  const Contact* contact = engine.findContact(event.contact);
+  if (contact == nullptr) return Status::ok();  // applyEvent answers not_found
+  if (event.kind == EventKind::kStage) {
+    Contact staged = *contact;
+    staged.stage = event.stage;
+    Status size = checkContactSize(staged);
+    if (!size.isOk()) {
+      return Status::invalidArgument("contact '" + contact->key + "': " + size.message());
+    }
+    Status allowed = checkCanEditContact(*contact, caller);
+    if (!allowed.isOk()) return allowed;
+  }
+  for (const std::string& sequence_id : engine.sequencesChangedBy(event)) {
+    const Sequence* sequence = engine.findSequence(sequence_id);
+    if (sequence == nullptr) continue;
+    Status allowed = checkCanEditSequence(*sequence, caller);
+    if (!allowed.isOk()) return allowed;
+  }
+  return Status::ok();
+}
+
+DispatchReply eventCommand(Engine& engine, const json::object& args, const Caller& caller,
+                           TimeMs now_ms) {
   std::string kind = stringArg(args, "kind");
   auto found = kEventKinds.find(kind);
   if (found == kEventKinds.end()) {
@@ -383,12 +504,19 @@ DispatchReply eventCommand(Engine& engine, const json::object& args, TimeMs now_
   if (event.kind == EventKind::kStage && event.stage.empty()) {
     return fail("bad_request", "event stage needs a STAGE");
   }
+  Status checked = checkContactKey(event.contact);
+  if (checked.isOk()) checked = checkText("STAGE", event.stage, kFieldValueBytesMax);
+  if (!checked.isOk()) return fail("bad_request", "event: " + checked.message());
+  checked = checkSequenceId(event.sequence_id);
+  if (!checked.isOk()) return replyFromStatus(checked);
   std::string until = stringArg(args, "until");
   if (!until.empty()) {
     Result<TimeMs> until_ms = parseTimeArgument(until, now_ms);
     if (!until_ms.isOk()) return fail("bad_request", "--until: " + until_ms.status().message());
     event.until_ms = until_ms.value();
   }
+  checked = checkEventAllowed(engine, event, caller);
+  if (!checked.isOk()) return replyFromStatus(checked);
   Result<EventResult> result = engine.applyEvent(event, now_ms);
   if (!result.isOk()) return replyFromStatus(result.status());
   json::array changed;
@@ -489,7 +617,7 @@ DispatchReply replyFromStatus(const Status& status) {
 
 DispatchReply dispatchCommand(Engine& engine, const std::string& cmd, const json::object& args,
                               const Caller& caller, TimeMs now_ms) {
-  if (cmd == "import") return importCommand(engine, args);
+  if (cmd == "import") return importCommand(engine, args, caller);
   if (cmd == "add") return addCommand(engine, args, caller, now_ms);
   if (cmd == "status") return statusCommand(engine, args);
   if (cmd == "sequences") return sequencesCommand(engine);
@@ -500,11 +628,11 @@ DispatchReply dispatchCommand(Engine& engine, const std::string& cmd, const json
     return activationCommand(engine, args, caller, now_ms, false);
   }
   if (cmd == "contact_show") return contactShowCommand(engine, args);
-  if (cmd == "contact_set") return contactSetCommand(engine, args);
+  if (cmd == "contact_set") return contactSetCommand(engine, args, caller);
   if (auto action = kOperatorCommands.find(cmd); action != kOperatorCommands.end()) {
     return operatorCommand(engine, action->second, args, caller, now_ms);
   }
-  if (cmd == "event") return eventCommand(engine, args, now_ms);
+  if (cmd == "event") return eventCommand(engine, args, caller, now_ms);
   if (cmd == "explain") return explainCommand(engine, args);
   if (cmd == "tasks") return tasksCommand(engine, args, now_ms);
   if (cmd == "mailboxes") return mailboxesCommand(engine, now_ms);

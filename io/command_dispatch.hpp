@@ -7,6 +7,11 @@
 // runtime answers ping, version, time, time_advance, time_set and reload itself, since they touch
 // the clock, the store or the config rather than the engine's state.
 //
+// Every request is checked here before the engine is called: its values against the limits
+// of io/request_checks.hpp (so the store can hold whatever the engine then writes), and the
+// caller's rights (engine/permissions.hpp, SPEC §3 rule 11), so a refused request changes
+// nothing. Import rows are checked one by one: a bad row is a row error, the rest go in.
+//
 // Thread-safety: call only on the engine thread (it mutates the Engine).
 #pragma once
 

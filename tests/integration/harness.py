@@ -5,8 +5,10 @@ Used by the integration tests (tests/integration/*_test.py). Standard library on
 import argparse
 import email
 import email.policy
+import grp
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -124,6 +126,20 @@ class Daemon:
         return subprocess.run([ARGS.seqctl, "--socket", self.socket] + list(args),
                               capture_output=True, text=True, input=input_text, timeout=120)
 
+    def seqctl_as(self, user, *args):
+        """Runs seqctl as the OS account `user` (see ensure_account), so the daemon sees that
+        user as the socket peer."""
+        return subprocess.run(["runuser", "-u", user, "--", ARGS.seqctl, "--socket",
+                               self.socket] + list(args), capture_output=True, text=True,
+                              timeout=120)
+
+    def json_as(self, user, *args, expect=0):
+        result = self.seqctl_as(user, "--json", *args)
+        if result.returncode != expect:
+            raise AssertionError("seqctl %s as %s exited %d (expected %d): %s %s" % (
+                " ".join(args), user, result.returncode, expect, result.stdout, result.stderr))
+        return json.loads(result.stdout)
+
     def json(self, *args, expect=0):
         result = self.seqctl("--json", *args)
         if result.returncode != expect:
@@ -177,6 +193,31 @@ class Daemon:
                     break
                 data += chunk
         return [json.loads(line) for line in data.decode().splitlines() if line]
+
+
+def require_root():
+    if os.geteuid() != 0:
+        raise AssertionError("this test makes OS accounts: run it as root, as CI does")
+
+
+def ensure_group(group):
+    try:
+        grp.getgrnam(group)
+    except KeyError:
+        subprocess.run(["groupadd", "--system", group], check=True)
+
+
+def ensure_account(user, groups=()):
+    """Makes a system account (no home, no shell) in `groups` unless it exists."""
+    for group in groups:
+        ensure_group(group)
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        command = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin"]
+        if groups:
+            command += ["--groups", ",".join(groups)]
+        subprocess.run(command + [user], check=True)
 
 
 def free_port():

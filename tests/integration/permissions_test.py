@@ -4,13 +4,11 @@ or an admin may change its contacts or activate it (exit 4 otherwise), and the s
 mode 0660 in the configured group."""
 import grp
 import os
-import pwd
 import stat
-import subprocess
 import unittest
 
 import harness
-from harness import Daemon, contacts_csv
+from harness import Daemon, contacts_csv, ensure_account
 
 GROUP = "seqdtest"
 OWNER = "seqdtestowner"    # owns the sequence
@@ -35,25 +33,10 @@ mailboxes:
 OWNED_SEQUENCE = harness.TWO_EMAILS_YAML.replace("owner: alice", "owner: " + OWNER)
 
 
-def ensure_account(user, groups):
-    try:
-        grp.getgrnam(GROUP)
-    except KeyError:
-        subprocess.run(["groupadd", "--system", GROUP], check=True)
-    try:
-        pwd.getpwnam(user)
-    except KeyError:
-        command = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin"]
-        if groups:
-            command += ["--groups", ",".join(groups)]
-        subprocess.run(command + [user], check=True)
-
-
 class Permissions(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if os.geteuid() != 0:
-            raise AssertionError("this test makes OS accounts: run it as root, as CI does")
+        harness.require_root()
         ensure_account(OWNER, [GROUP])
         ensure_account(OTHER, [GROUP])
         ensure_account(OUTSIDER, [])
@@ -67,9 +50,7 @@ class Permissions(unittest.TestCase):
         os.chmod(self.csv, 0o644)
 
     def as_user(self, user, *args):
-        return subprocess.run(["runuser", "-u", user, "--", harness.ARGS.seqctl, "--socket",
-                               self.d.socket] + list(args), capture_output=True, text=True,
-                              timeout=60)
+        return self.d.seqctl_as(user, *args)
 
     def test_socket_file_is_0660_in_the_configured_group(self):
         info = os.stat(self.d.socket)

@@ -1,0 +1,78 @@
+// add --dry-run over contacts that are not stored yet: `add SEQ --csv FILE --dry-run` must
+// store nothing, its contacts included, yet say what the add would do with the contacts as
+// the file would leave them. previewAdd() makes add()'s decisions (engine/engine.cpp) for
+// contacts taken from `pending` first, changing nothing; tests/engine/add_preview_test.cpp
+// holds the two to the same answers.
+#include <algorithm>
+#include <set>
+
+#include "engine/engine.hpp"
+
+namespace seqd {
+namespace {
+
+bool listed(const std::vector<std::string>& values, const std::string& value) {
+  return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+}  // namespace
+
+// findContact() over the stored contacts with `pending` laid on top: an exact key first,
+// then the lower-cased one.
+const Contact* Engine::findContactWith(
+    const std::string& key, const std::unordered_map<std::string, Contact>& pending) const {
+  for (const std::string& candidate : {key, toLowerAscii(key)}) {
+    if (auto found = pending.find(candidate); found != pending.end()) return &found->second;
+    if (auto found = contacts_.find(candidate); found != contacts_.end()) return &found->second;
+  }
+  return nullptr;
+}
+
+Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
+                                     const std::vector<std::string>& keys,
+                                     const std::unordered_map<std::string, Contact>& pending,
+                                     const AddOptions& options, const Caller& caller) const {
+  const Sequence* sequence = findSequence(sequence_id);
+  if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
+  Status allowed = checkCanEdit(*sequence, caller);
+  if (!allowed.isOk()) return allowed;
+  for (const std::string& mailbox : options.mailboxes) {
+    if (findMailbox(mailbox) == nullptr) {
+      return Status::notFound("unknown mailbox '" + mailbox + "'");
+    }
+  }
+  AddResult result;
+  std::set<std::string> seen;
+  for (const std::string& requested : keys) {
+    const Contact* contact = findContactWith(requested, pending);
+    if (contact == nullptr) {
+      result.skipped.push_back({requested, {"unknown_contact"}});
+      continue;
+    }
+    if (!seen.insert(contact->key).second) continue;
+    auto pair = by_pair_.find(sequence_id + '\x1f' + contact->key);
+    const Enrollment* existing = pair == by_pair_.end() ? nullptr : &enrollments_[pair->second];
+    if (existing != nullptr && existing->status != EnrollmentStatus::kRemoved &&
+        existing->status != EnrollmentStatus::kFinished) {
+      result.skipped.push_back({contact->key, {"already_in_sequence"}});
+      continue;
+    }
+    std::vector<std::string> warnings = addWarnings(*sequence, *contact, existing, caller);
+    bool hard_block = listed(warnings, "stage_blocked") || listed(warnings, "email_opt_out");
+    bool reviewed_out = !options.force && !options.skip_validation && !warnings.empty();
+    if (hard_block || reviewed_out) {
+      result.skipped.push_back({contact->key, std::move(warnings)});
+      continue;
+    }
+    // Every step done (finished, or removed after the last step): nothing left to run.
+    if (existing != nullptr && existing->sending_step.empty() &&
+        currentStepIndex(*sequence, *existing) >= sequence->steps.size()) {
+      result.skipped.push_back({contact->key, {"already_finished"}});
+      continue;
+    }
+    result.added.push_back(contact->key);
+  }
+  return result;
+}
+
+}  // namespace seqd

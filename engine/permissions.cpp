@@ -1,0 +1,33 @@
+#include "engine/permissions.hpp"
+
+namespace seqd {
+
+bool canEditSequence(const Sequence& sequence, const Caller& caller) {
+  return caller.admin || caller.user == sequence.owner;
+}
+
+bool canEditContact(const Contact& contact, const Caller& caller) {
+  return caller.admin || contact.owner.empty() || caller.user == contact.owner;
+}
+
+Status checkCanEditSequence(const Sequence& sequence, const Caller& caller) {
+  if (canEditSequence(sequence, caller)) return Status::ok();
+  return Status::permissionDenied("permission denied: '" + caller.user +
+                                  "' may not change sequence '" + sequence.id + "' (owner '" +
+                                  sequence.owner + "')");
+}
+
+Status checkCanEditContact(const Contact& contact, const Caller& caller) {
+  if (canEditContact(contact, caller)) return Status::ok();
+  return Status::permissionDenied("permission denied: contact '" + contact.key + "' is owned by '" +
+                                  contact.owner + "'");
+}
+
+Status checkAdmin(const Caller& caller, std::string_view what) {
+  if (caller.admin) return Status::ok();
+  return Status::permissionDenied("permission denied: " + std::string(what) +
+                                  " needs an admin (the daemon config's `admins`); '" +
+                                  caller.user + "' is not one");
+}
+
+}  // namespace seqd
