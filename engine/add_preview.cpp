@@ -7,6 +7,7 @@
 #include <set>
 
 #include "engine/engine.hpp"
+#include "engine/permissions.hpp"
 
 namespace seqd {
 namespace {
@@ -34,7 +35,7 @@ Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
                                      const AddOptions& options, const Caller& caller) const {
   const Sequence* sequence = findSequence(sequence_id);
   if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
-  Status allowed = checkCanEdit(*sequence, caller);
+  Status allowed = checkCanEditSequence(*sequence, caller);
   if (!allowed.isOk()) return allowed;
   for (const std::string& mailbox : options.mailboxes) {
     if (findMailbox(mailbox) == nullptr) {

@@ -4,6 +4,7 @@
 
 #include "engine/assert.hpp"
 #include "engine/message.hpp"
+#include "engine/permissions.hpp"
 #include "engine/template.hpp"
 
 namespace seqd {
@@ -357,17 +358,10 @@ std::vector<SequenceSummary> Engine::sequences() const {
   return summaries;
 }
 
-Status Engine::checkCanEdit(const Sequence& sequence, const Caller& caller) const {
-  if (caller.admin || caller.user == sequence.owner) return Status::ok();
-  return Status::permissionDenied("permission denied: '" + caller.user +
-                                  "' may not change sequence '" + sequence.id + "' (owner '" +
-                                  sequence.owner + "')");
-}
-
 Status Engine::activate(const std::string& sequence_id, const Caller& caller, TimeMs now_ms) {
   const Sequence* sequence = findSequence(sequence_id);
   if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
-  Status allowed = checkCanEdit(*sequence, caller);
+  Status allowed = checkCanEditSequence(*sequence, caller);
   if (!allowed.isOk()) return allowed;
   if (isActive(sequence_id)) return Status::ok();
   active_sequences_.insert(sequence_id);
@@ -387,7 +381,7 @@ Status Engine::activate(const std::string& sequence_id, const Caller& caller, Ti
 Status Engine::deactivate(const std::string& sequence_id, const Caller& caller) {
   const Sequence* sequence = findSequence(sequence_id);
   if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
-  Status allowed = checkCanEdit(*sequence, caller);
+  Status allowed = checkCanEditSequence(*sequence, caller);
   if (!allowed.isOk()) return allowed;
   if (!isActive(sequence_id)) return Status::ok();
   active_sequences_.erase(sequence_id);
@@ -432,7 +426,7 @@ Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<
                               const AddOptions& options, const Caller& caller, TimeMs now_ms) {
   const Sequence* sequence = findSequence(sequence_id);
   if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
-  Status allowed = checkCanEdit(*sequence, caller);
+  Status allowed = checkCanEditSequence(*sequence, caller);
   if (!allowed.isOk()) return allowed;
   for (const std::string& mailbox : options.mailboxes) {
     if (findMailbox(mailbox) == nullptr) {

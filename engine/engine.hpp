@@ -202,7 +202,6 @@ class Engine {
   std::size_t enrollmentCount() const { return enrollments_.size(); }
 
  private:
-  Status checkCanEdit(const Sequence& sequence, const Caller& caller) const;
   std::vector<std::string> addWarnings(const Sequence& sequence, const Contact& contact,
                                        const Enrollment* existing, const Caller& caller) const;
   EnrollmentId newEnrollment(const std::string& sequence_id, const std::string& contact_key,

@@ -5,6 +5,7 @@
 
 #include "engine/assert.hpp"
 #include "engine/engine.hpp"
+#include "engine/permissions.hpp"
 
 namespace seqd {
 namespace {
@@ -59,7 +60,7 @@ Result<ContactsResult> Engine::operate(const std::string& sequence_id,
                                        TimeMs now_ms) {
   const Sequence* sequence = findSequence(sequence_id);
   if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
-  Status allowed = checkCanEdit(*sequence, caller);
+  Status allowed = checkCanEditSequence(*sequence, caller);
   if (!allowed.isOk()) return allowed;
   for (const std::string& mailbox : request.mailboxes) {
     if (findMailbox(mailbox) == nullptr) {
