@@ -14,8 +14,8 @@
 #include <set>
 
 #include "daemon/log.hpp"
-#include "engine/assert.hpp"
 #include "daemon/systemd_notify.hpp"
+#include "engine/assert.hpp"
 #include "engine/permissions.hpp"
 #include "io/control_protocol.hpp"
 #include "io/store_guard.hpp"
@@ -212,9 +212,9 @@ DeliverySlots Runtime::freeSlots() const {
 void Runtime::processCommands() {
   PendingCommand command;
   // A round commits as one transaction: stop taking commands once it holds many records.
-  for (std::size_t i = 0; i < kCommandsPerRoundMax &&
-                          engine_->pendingRecords() < kRoundRecordsSoftMax &&
-                          commands_.tryPop(command);
+  for (std::size_t i = 0;
+       i < kCommandsPerRoundMax && engine_->pendingRecords() < kRoundRecordsSoftMax &&
+       commands_.tryPop(command);
        ++i) {
     handleCommand(command);
   }
@@ -284,9 +284,9 @@ DispatchReply Runtime::runtimeCommand(const ControlRequest& request, bool& handl
     reply.result = json::object{{"version", SEQD_VERSION}};
   } else if (cmd == "reload") {
     Status allowed = checkAdmin(callerOf(request), "reload");
-    reply = allowed.isOk() ? reload(boolArgument(request.args, "dry_run"),
-                                    boolArgument(request.args, "force"))
-                           : replyFromStatus(allowed);
+    reply = allowed.isOk()
+                ? reload(boolArgument(request.args, "dry_run"), boolArgument(request.args, "force"))
+                : replyFromStatus(allowed);
   } else if (cmd == "time" || cmd == "time_advance" || cmd == "time_set") {
     if (cmd == "time") {
       reply.result =
@@ -384,18 +384,18 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
   ReloadPlan plan = engine_->planReload(settings);
   json::array moves;
   for (const ReloadMove& move : plan.moves) {
-    moves.push_back(json::object{{"sequence", move.sequence},
-                                 {"from", move.from_step.empty() ? json::value(nullptr)
-                                                                 : json::value(move.from_step)},
-                                 {"to", move.to_step.empty() ? json::value(nullptr)
-                                                             : json::value(move.to_step)},
-                                 {"contacts", move.contacts}});
+    moves.push_back(json::object{
+        {"sequence", move.sequence},
+        {"from", move.from_step.empty() ? json::value(nullptr) : json::value(move.from_step)},
+        {"to", move.to_step.empty() ? json::value(nullptr) : json::value(move.to_step)},
+        {"contacts", move.contacts}});
   }
-  json::object result{{"reloaded", !dry_run},
-                      {"dry_run", dry_run},
-                      {"sequences", next.sequences.size()},
-                      {"moves", moves},
-                      {"needs_force", json::array(plan.needs_force.begin(), plan.needs_force.end())}};
+  json::object result{
+      {"reloaded", !dry_run},
+      {"dry_run", dry_run},
+      {"sequences", next.sequences.size()},
+      {"moves", moves},
+      {"needs_force", json::array(plan.needs_force.begin(), plan.needs_force.end())}};
   if (!dry_run && !plan.needs_force.empty() && !force) {
     std::string reasons;
     for (const std::string& reason : plan.needs_force) reasons += "; " + reason;

@@ -274,8 +274,8 @@ int Cli::reload() {
   if (code != kExitOk) return code;
   if (invocation_.json_output) return printResult(result, kExitOk);
   const bool dry_run = member(result, "dry_run").is_bool() && member(result, "dry_run").as_bool();
-  std::cout << (dry_run ? "reload (dry run): " : "reloaded: ") << textOf(member(result, "sequences"))
-            << " sequences\n";
+  std::cout << (dry_run ? "reload (dry run): " : "reloaded: ")
+            << textOf(member(result, "sequences")) << " sequences\n";
   if (const json::value& moves = member(result, "moves"); moves.is_array()) {
     for (const json::value& item : moves.as_array()) {
       const json::object& move = item.as_object();
@@ -283,9 +283,9 @@ int Cli::reload() {
         return step.is_string() ? std::string(step.as_string()) : std::string("(none)");
       };
       std::cout << textOf(member(move, "sequence")) << ": " << textOf(member(move, "contacts"))
-                << " contacts move from " << stepName(member(move, "from"))
-                << " to " << (member(move, "to").is_string() ? stepName(member(move, "to"))
-                                                              : std::string("(finished)"))
+                << " contacts move from " << stepName(member(move, "from")) << " to "
+                << (member(move, "to").is_string() ? stepName(member(move, "to"))
+                                                   : std::string("(finished)"))
                 << "\n";
     }
   }

@@ -60,10 +60,10 @@ struct Enrollment {
   TimeMs resume_at_ms = kNoTime;
   std::string finish_reason;  // completed | replied | ... | manual:<text>
   std::string not_sent_reason;
-  std::vector<std::string> mailboxes;  // send-from set; empty: the sequence's
-  std::string last_mailbox;            // mailbox of the last email sent
-  std::string last_message_id;         // Message-ID of the last email sent (for threading)
-  std::uint64_t progress_seq = 0;      // the last progress-log record when this was written
+  std::vector<std::string> mailboxes;   // send-from set; empty: the sequence's
+  std::string last_mailbox;             // mailbox of the last email sent
+  std::string last_message_id;          // Message-ID of the last email sent (for threading)
+  std::uint64_t progress_seq = 0;       // the last progress-log record when this was written
   std::vector<std::string> done_steps;  // ids of the steps done, in the order done
   // The email out for delivery: its step, Message-ID, mailbox and when it was fired. Empty
   // step: none. `sending_released` is set once the send was handed to delivery (its
@@ -78,7 +78,7 @@ struct Enrollment {
   // it (paused, removed, finished): reaching that step again stops at `bounced` or
   // `not_sent: interrupted` instead of sending. Cleared by `retry`.
   std::string unresolved_step;
-  std::string unresolved_reason;  // bounced | interrupted
+  std::string unresolved_reason;        // bounced | interrupted
   std::uint32_t delivery_failures = 0;  // consecutive temporary failures of the current step
 };
 

@@ -50,7 +50,7 @@ struct ProgressRecord {
   std::string mailbox;
   std::string message_id;
   std::string detail;
-  std::string step_id;       // the step, by id (step_index is where it stood then)
+  std::string step_id;        // the step, by id (step_index is where it stood then)
   std::uint64_t task_id = 0;  // kStepDone of a task, kTaskClosed, kTaskReopened
 };
 

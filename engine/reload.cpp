@@ -33,9 +33,8 @@ ReloadPlan Engine::planReload(const EngineSettings& settings) const {
     const Sequence* before = findSequence(sequence_id);
     auto after = settings.sequences.find(sequence_id);
     if (after == settings.sequences.end()) {
-      const std::size_t live = std::count_if(ids.begin(), ids.end(), [&](EnrollmentId id) {
-        return isLive(enrollments_[id].status);
-      });
+      const std::size_t live = std::count_if(
+          ids.begin(), ids.end(), [&](EnrollmentId id) { return isLive(enrollments_[id].status); });
       if (before != nullptr && live > 0) {
         plan.needs_force.push_back("sequence '" + sequence_id + "' is removed but " +
                                    std::to_string(live) +
@@ -48,8 +47,7 @@ ReloadPlan Engine::planReload(const EngineSettings& settings) const {
     for (EnrollmentId id : ids) {
       const Enrollment& enrollment = enrollments_[id];
       const std::string from = stepIdAt(before, enrollment.step_index);
-      const std::string to =
-          stepIdAt(&after->second, currentStepIndex(after->second, enrollment));
+      const std::string to = stepIdAt(&after->second, currentStepIndex(after->second, enrollment));
       if (from != to) ++moves[{from, to}];
       if (isLive(enrollment.status) && !from.empty() && !hasStep(after->second, from)) {
         ++waiting_on_removed[from];
@@ -98,13 +96,12 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
       const TimeMs from_ms =
           enrollment.last_done_at_ms != kNoTime ? enrollment.last_done_at_ms : now_ms;
       enrollment.status = EnrollmentStatus::kScheduled;
-      enrollment.next_at_ms = std::max(from_ms + waitOf(sequence->steps[enrollment.step_index]),
-                                       now_ms);
+      enrollment.next_at_ms =
+          std::max(from_ms + waitOf(sequence->steps[enrollment.step_index]), now_ms);
       if (sequence->steps[enrollment.step_index].type != StepType::kAutoEmail) {
         resumeTask(enrollment, now_ms);
       }
-    } else if (enrollment.status == EnrollmentStatus::kPaused &&
-               enrollment.next_at_ms != kNoTime) {
+    } else if (enrollment.status == EnrollmentStatus::kPaused && enrollment.next_at_ms != kNoTime) {
       enrollment.next_at_ms = kNoTime;  // resuming counts the new step's wait from then
     }
   }

@@ -52,7 +52,7 @@ struct TaskRow {
   TimeMs due_at_ms = 0;
   std::string state;
   std::string reason;  // why seqd closed it, when it did
-  std::string note;  // the step's note (or subject), rendered for the contact
+  std::string note;    // the step's note (or subject), rendered for the contact
 };
 
 }  // namespace seqd

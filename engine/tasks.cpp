@@ -55,8 +55,8 @@ bool Engine::resumeTask(Enrollment& enrollment, TimeMs now_ms) {
   Task& task = tasks_[found->second];
   if (task.state != TaskState::kOpen) {
     if (task.reason.empty()) return false;  // a person closed it: the step is done
-    ProgressRecord& record = appendProgress(ProgressKind::kTaskReopened, enrollment.id,
-                                            enrollment.step_index, now_ms);
+    ProgressRecord& record =
+        appendProgress(ProgressKind::kTaskReopened, enrollment.id, enrollment.step_index, now_ms);
     record.task_id = task.id;
     trackTask(record);
   }

@@ -1,6 +1,7 @@
 // Proves the engine moves enrollments through auto_email steps in due order, highest score
 // first, never runs a step twice across a restart rebuilt from its own write batches, and
-// refuses to send broken or blocked emails.
+// refuses to send broken or blocked emails. A step's email is queued when it falls due and
+// the contact waits on that send: the next step is scheduled only once it was delivered.
 #include "engine/engine.hpp"
 
 #include <doctest/doctest.h>
@@ -12,6 +13,7 @@
 #include "engine/fake_store.hpp"
 
 using namespace seqd;
+using seqd::testing::countProgress;
 using seqd::testing::FakeStore;
 
 namespace {
@@ -64,12 +66,27 @@ ContactRow row(const std::string& email, const std::string& first_name, int scor
   return contact_row;
 }
 
-void deliverAll(Engine& engine, std::vector<DeliveryIntent>& intents, TimeMs now_ms) {
+void deliverAll(Engine& engine, const std::vector<DeliveryIntent>& intents, TimeMs now_ms) {
   for (const DeliveryIntent& intent : intents) {
     engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
                              DeliveryOutcome::kDelivered, ""},
                             now_ms);
   }
+}
+
+void answer(Engine& engine, const DeliveryIntent& intent, DeliveryOutcome outcome,
+            const std::string& detail, TimeMs now_ms) {
+  engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id, outcome,
+                           detail, intent.transport, false},
+                          now_ms);
+}
+
+// Advances, releases what fell due and delivers it; returns what was delivered.
+std::vector<DeliveryIntent> advanceAndDeliver(Engine& engine, TimeMs now_ms) {
+  engine.advanceTo(now_ms);
+  std::vector<DeliveryIntent> intents = engine.takeIntents();
+  deliverAll(engine, intents, now_ms);
+  return intents;
 }
 
 std::vector<std::string> keysOf(const ImportResult& imported) { return imported.keys; }
@@ -95,6 +112,7 @@ TEST_CASE("added contacts wait for activation, then fire highest score first") {
   CHECK(intents[1].recipient == "mid@x.test");
   CHECK(intents[2].recipient == "low@x.test");
   CHECK(intents[0].message.find("Subject: Hello High") != std::string::npos);
+  deliverAll(engine, intents, kStart + kHourMs);
 
   Result<std::vector<StatusRow>> rows = engine.status("two", {});
   REQUIRE(rows.isOk());
@@ -112,9 +130,13 @@ TEST_CASE("the second step waits its full wait, then the contact finishes") {
   REQUIRE(engine.activate("two", kAdmin, kStart).isOk());
   REQUIRE(engine.add("two", keysOf(imported), {}, kAdmin, kStart).isOk());
   engine.advanceTo(kStart);
-  CHECK(engine.takeIntents().size() == 1);
+  std::vector<DeliveryIntent> first = engine.takeIntents();
+  CHECK(first.size() == 1);
+  // The result comes a minute later: the wait still counts from when the step fired.
+  deliverAll(engine, first, kStart + kMinuteMs);
   engine.advanceTo(kStart + kDayMs - 1000);
   CHECK(engine.takeIntents().empty());
+  REQUIRE(engine.nextDue().has_value());
   CHECK(engine.nextDue().value() <= kStart + kDayMs);
   engine.advanceTo(kStart + kDayMs);
   std::vector<DeliveryIntent> intents = engine.takeIntents();
@@ -122,6 +144,8 @@ TEST_CASE("the second step waits its full wait, then the contact finishes") {
   CHECK(intents[0].message.find("Subject: Again A") != std::string::npos);
   const Enrollment* enrollment = engine.findEnrollment("two", "a@x.test");
   REQUIRE(enrollment != nullptr);
+  CHECK(enrollment->status == EnrollmentStatus::kActive);  // waits on the last send
+  deliverAll(engine, intents, kStart + kDayMs);
   CHECK(enrollment->status == EnrollmentStatus::kFinished);
   CHECK(enrollment->finish_reason == "completed");
   CHECK_FALSE(engine.nextDue().has_value());
@@ -133,8 +157,8 @@ TEST_CASE("a missing template variable never sends: not_sent missing_variable") 
   ImportResult imported = engine.upsertContacts({no_company});
   REQUIRE(engine.activate("two", kAdmin, kStart).isOk());
   REQUIRE(engine.add("two", keysOf(imported), {}, kAdmin, kStart).isOk());
-  engine.advanceTo(kStart);
-  CHECK(engine.takeIntents().size() == 1);  // the first email has a fallback for everything
+  // The first email has a fallback for everything.
+  CHECK(advanceAndDeliver(engine, kStart).size() == 1);
   engine.advanceTo(kStart + 2 * kDayMs);
   CHECK(engine.takeIntents().empty());
   const Enrollment* enrollment = engine.findEnrollment("two", "nc@x.test");
@@ -201,48 +225,77 @@ TEST_CASE("bad contact rows are reported by line, good rows kept") {
 }
 
 TEST_CASE("a restart rebuilt from committed batches repeats no step, at any crash point") {
-  // Crash after every possible commit: replay what was committed into a new engine and run
-  // to the end; every (contact, step) must be sent exactly once across both lives.
-  for (int crash_after = 0; crash_after < 6; ++crash_after) {
-    CAPTURE(crash_after);
+  // Crash at every point of every round: after the commit of advanceTo() (emails queued,
+  // never released), after the commit of takeIntents() (released, not yet handed to
+  // delivery), after the hand-over (the Maildir files written, results not yet recorded) and
+  // after the commit of the results. Replay what was committed into a new engine and run to
+  // the end; every (contact, step) must go out exactly once across both lives (a released
+  // Maildir email delivered again is the same file: idempotent).
+  const std::vector<TimeMs> times = {kStart, kStart + kHourMs, kStart + kDayMs,
+                                     kStart + 2 * kDayMs};
+  const int crash_points = 4 * static_cast<int>(times.size());
+  for (int crash_at = 0; crash_at <= crash_points; ++crash_at) {
+    CAPTURE(crash_at);
     FakeStore store;
-    std::multiset<std::string> sent;  // message ids delivered
+    std::multiset<std::string> sent;  // message ids handed to delivery
+    std::set<std::string> released;   // message ids whose kStepFired was committed
     Engine first(settings(), kStart);
     ImportResult imported = first.upsertContacts(
         {row("a@x.test", "A", 1), row("b@x.test", "B", 2), row("c@x.test", "C", 3)});
     REQUIRE(first.add("two", imported.keys, {}, kAdmin, kStart).isOk());
     REQUIRE(first.activate("two", kAdmin, kStart).isOk());
-    std::vector<TimeMs> times = {kStart, kStart + kHourMs, kStart + kDayMs, kStart + 2 * kDayMs};
-    int commits = 0;
+    int point = 0;
     bool crashed = false;
+    auto crashHere = [&] {
+      crashed = point++ == crash_at;
+      return crashed;
+    };
     for (TimeMs now : times) {
       first.advanceTo(now);
       store.commit(first.takeBatch());
-      if (commits++ == crash_after) {
-        crashed = true;  // intents of this round were never handed to delivery
-        break;
-      }
+      if (crashHere()) break;
       std::vector<DeliveryIntent> intents = first.takeIntents();
+      store.commit(first.takeBatch());
+      for (const DeliveryIntent& intent : intents) released.insert(intent.message_id);
+      if (crashHere()) break;
       for (const DeliveryIntent& intent : intents) sent.insert(intent.message_id);
+      if (crashHere()) break;
       deliverAll(first, intents, now);
       store.commit(first.takeBatch());
+      if (crashHere()) break;
     }
-    Engine second(settings(), kStart + 2 * kDayMs);
-    REQUIRE(second.restore(store.state, kStart + 2 * kDayMs).isOk());
-    // Emails whose step fired but were never delivered come back as idempotent redeliveries.
+    TimeMs now = kStart + 2 * kDayMs;
+    Engine second(settings(), now);
+    REQUIRE(second.restore(store.state, now).isOk());
+    // Released emails without a result come back as idempotent redeliveries.
     std::vector<DeliveryIntent> redeliveries = second.takeIntents();
+    WriteBatch restored = second.takeBatch();
+    CHECK(countProgress(restored.progress, ProgressKind::kStepFired) == 0);  // no new record
+    store.commit(std::move(restored));
     std::set<std::string> redelivered;
     for (const DeliveryIntent& intent : redeliveries) {
+      CHECK(released.count(intent.message_id) == 1);
       redelivered.insert(intent.message_id);
       if (sent.count(intent.message_id) == 0) sent.insert(intent.message_id);
     }
-    deliverAll(second, redeliveries, kStart + 2 * kDayMs);
-    second.advanceTo(kStart + 10 * kDayMs);
-    std::vector<DeliveryIntent> rest = second.takeIntents();
-    for (const DeliveryIntent& intent : rest) sent.insert(intent.message_id);
+    deliverAll(second, redeliveries, now);
+    store.commit(second.takeBatch());
+    for (int rounds = 0; rounds < 100; ++rounds) {
+      std::optional<TimeMs> next = second.nextDue();
+      if (!next || *next > kStart + 10 * kDayMs) break;
+      now = std::max(now, *next);
+      second.advanceTo(now);
+      std::vector<DeliveryIntent> rest = second.takeIntents();
+      store.commit(second.takeBatch());
+      for (const DeliveryIntent& intent : rest) sent.insert(intent.message_id);
+      deliverAll(second, rest, now);
+      store.commit(second.takeBatch());
+    }
     CHECK(sent.size() == 6);
     for (const std::string& id : sent) CHECK(sent.count(id) == 1);
     Result<std::vector<StatusRow>> rows = second.status("two", {});
+    REQUIRE(rows.isOk());
+    CHECK(rows.value().size() == 3);
     for (const StatusRow& status_row : rows.value()) CHECK(status_row.status == "finished");
     if (!crashed) CHECK(redelivered.empty());
   }
@@ -253,9 +306,10 @@ TEST_CASE("re-adding a contact that finished every step never repeats completed 
   ImportResult imported = engine.upsertContacts({row("a@x.test", "A", 5)});
   REQUIRE(engine.activate("two", kAdmin, kStart).isOk());
   REQUIRE(engine.add("two", imported.keys, {}, kAdmin, kStart).isOk());
-  engine.advanceTo(kStart);
-  engine.advanceTo(kStart + 2 * kDayMs);
-  CHECK(engine.takeIntents().size() == 2);
+  std::size_t sent = advanceAndDeliver(engine, kStart).size();
+  sent += advanceAndDeliver(engine, kStart + 2 * kDayMs).size();
+  CHECK(sent == 2);
+  CHECK(engine.findEnrollment("two", "a@x.test")->status == EnrollmentStatus::kFinished);
   AddOptions force;
   force.force = true;
   Result<AddResult> again = engine.add("two", imported.keys, force, kAdmin, kStart + 3 * kDayMs);
@@ -317,6 +371,7 @@ TEST_CASE("a thread: previous step replies in the first email's thread, same mai
   std::vector<DeliveryIntent> first = engine.takeIntents();
   REQUIRE(first.size() == 2);
   CHECK(first[0].mailbox != first[1].mailbox);  // rotation across the send-from set
+  deliverAll(engine, first, kStart);
   engine.advanceTo(kStart + kDayMs);
   std::vector<DeliveryIntent> second = engine.takeIntents();
   REQUIRE(second.size() == 2);
@@ -335,9 +390,10 @@ TEST_CASE("an email fired but never delivered is rebuilt identically at restart"
   REQUIRE(first.activate("two", kAdmin, kStart).isOk());
   REQUIRE(first.add("two", imported.keys, {}, kAdmin, kStart).isOk());
   first.advanceTo(kStart);
-  store.commit(first.takeBatch());
-  std::vector<DeliveryIntent> lost = first.takeIntents();  // crash before delivery
+  std::vector<DeliveryIntent> lost = first.takeIntents();
   REQUIRE(lost.size() == 1);
+  store.commit(first.takeBatch());  // its kStepFired committed, then a crash before delivery
+  REQUIRE(countProgress(store.state.progress, ProgressKind::kStepFired) == 1);
   Engine second(settings(), kStart + kHourMs);
   REQUIRE(second.restore(store.state, kStart + kHourMs).isOk());
   std::vector<DeliveryIntent> again = second.takeIntents();
@@ -345,6 +401,14 @@ TEST_CASE("an email fired but never delivered is rebuilt identically at restart"
   CHECK(again[0].message == lost[0].message);
   CHECK(again[0].message_id == lost[0].message_id);
   CHECK(second.deliveriesInFlight() == 1);
+  WriteBatch batch = second.takeBatch();
+  CHECK(countProgress(batch.progress, ProgressKind::kStepFired) == 0);  // same send, no record
+  deliverAll(second, again, kStart + kHourMs);
+  CHECK(second.deliveriesInFlight() == 0);
+  const Enrollment* enrollment = second.findEnrollment("two", "a@x.test");
+  CHECK(enrollment->status == EnrollmentStatus::kScheduled);
+  CHECK(enrollment->step_index == 1);
+  CHECK(enrollment->next_at_ms == kStart + kDayMs);  // counted from the first life's fire
 }
 
 TEST_CASE("an SMTP email in flight at a crash is not sent again: not_sent interrupted") {
@@ -356,8 +420,8 @@ TEST_CASE("an SMTP email in flight at a crash is not sent again: not_sent interr
   REQUIRE(first.activate("two", kAdmin, kStart).isOk());
   REQUIRE(first.add("two", imported.keys, {}, kAdmin, kStart).isOk());
   first.advanceTo(kStart);
-  store.commit(first.takeBatch());
-  REQUIRE(first.takeIntents().size() == 1);  // handed to SMTP, then the crash
+  REQUIRE(first.takeIntents().size() == 1);
+  store.commit(first.takeBatch());  // handed to SMTP, then the crash
   Engine second(smtp, kStart + kHourMs);
   REQUIRE(second.restore(store.state, kStart + kHourMs).isOk());
   CHECK(second.takeIntents().empty());
@@ -406,4 +470,122 @@ TEST_CASE("temporary failures retry after 5m, 30m and 2h, then not_sent") {
       CHECK(enrollment->not_sent_reason == "smtp_4xx_exhausted");
     }
   }
+}
+
+TEST_CASE(
+    "two 0m steps with 451 on the first: the contact is retried, not stuck, and the "
+    "second waits for the first") {
+  EngineSettings zero = settings();
+  zero.sequences["two"].steps[1].wait_ms = 0;
+  zero.mailboxes[0].transport = Transport::kSmtp;
+  Engine engine(zero, kStart);
+  ImportResult imported = engine.upsertContacts({row("a@x.test", "A", 5)});
+  REQUIRE(engine.activate("two", kAdmin, kStart).isOk());
+  REQUIRE(engine.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  engine.advanceTo(kStart);
+  std::vector<DeliveryIntent> first = engine.takeIntents();
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].step_index == 0);
+  engine.advanceTo(kStart + kSecondMs);  // the second step is due too, but waits on the first
+  CHECK(engine.takeIntents().empty());
+  answer(engine, first[0], DeliveryOutcome::kFailedTemporary, "451 try later", kStart + kSecondMs);
+  const Enrollment* enrollment = engine.findEnrollment("two", "a@x.test");
+  CHECK(enrollment->status == EnrollmentStatus::kScheduled);
+  CHECK(enrollment->step_index == 0);
+  CHECK(enrollment->next_at_ms == kStart + kSecondMs + 5 * kMinuteMs);
+  CHECK(enrollment->done_steps.empty());
+  engine.advanceTo(kStart + 5 * kMinuteMs);
+  CHECK(engine.takeIntents().empty());  // neither step before the retry is due
+  engine.advanceTo(kStart + kSecondMs + 5 * kMinuteMs);
+  std::vector<DeliveryIntent> retried = engine.takeIntents();
+  REQUIRE(retried.size() == 1);  // the first step again, not the second
+  CHECK(retried[0].step_index == 0);
+  CHECK(retried[0].message_id == first[0].message_id);
+  CHECK(enrollment->status == EnrollmentStatus::kActive);
+  deliverAll(engine, retried, kStart + 6 * kMinuteMs);
+  engine.advanceTo(kStart + 6 * kMinuteMs);
+  std::vector<DeliveryIntent> second = engine.takeIntents();
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].step_index == 1);
+  deliverAll(engine, second, kStart + 6 * kMinuteMs);
+  CHECK(enrollment->status == EnrollmentStatus::kFinished);
+  CHECK(enrollment->done_steps == std::vector<std::string>{"hello", "again"});
+}
+
+TEST_CASE("a bounce of step k arrives before step k+1 fires") {
+  // Step k+1 (1d later) never fires while step k's result is outstanding, however long it
+  // takes: the bounce that comes late still stops the contact before its next email.
+  Engine engine(settings(), kStart);
+  ImportResult imported = engine.upsertContacts({row("a@x.test", "A", 5)});
+  REQUIRE(engine.activate("two", kAdmin, kStart).isOk());
+  REQUIRE(engine.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  engine.advanceTo(kStart);
+  std::vector<DeliveryIntent> hello = engine.takeIntents();
+  REQUIRE(hello.size() == 1);
+  for (TimeMs now : {kStart + kDayMs, kStart + 2 * kDayMs, kStart + 5 * kDayMs}) {
+    engine.advanceTo(now);
+    CHECK(engine.takeIntents().empty());
+  }
+  const Enrollment* enrollment = engine.findEnrollment("two", "a@x.test");
+  CHECK(enrollment->status == EnrollmentStatus::kActive);
+  CHECK(enrollment->step_index == 0);
+  CHECK(engine.deliveriesInFlight() == 1);
+  answer(engine, hello[0], DeliveryOutcome::kFailedPermanent, "550 no such user",
+         kStart + 5 * kDayMs);
+  CHECK(enrollment->status == EnrollmentStatus::kBounced);
+  CHECK(enrollment->step_index == 0);
+  CHECK(engine.deliveriesInFlight() == 0);
+  engine.advanceTo(kStart + 10 * kDayMs);
+  CHECK(engine.takeIntents().empty());
+  CHECK_FALSE(engine.nextDue().has_value());
+}
+
+TEST_CASE(
+    "a restart with an SMTP send released but unanswered gives not_sent interrupted; a "
+    "queued unreleased one is simply due again") {
+  EngineSettings smtp = settings();
+  smtp.mailboxes[0].transport = Transport::kSmtp;
+  FakeStore store;
+  Engine first(smtp, kStart);
+  ImportResult imported =
+      first.upsertContacts({row("a@x.test", "A", 90), row("b@x.test", "B", 10)});
+  REQUIRE(first.activate("two", kAdmin, kStart).isOk());
+  REQUIRE(first.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  first.advanceTo(kStart);
+  CHECK(first.queuedIntents() == 2);
+  DeliverySlots one_smtp;
+  one_smtp.smtp = 1;
+  std::vector<DeliveryIntent> out = first.takeIntents(one_smtp);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].recipient == "a@x.test");  // best score first
+  CHECK(first.queuedIntents() == 1);
+  store.commit(first.takeBatch());  // a's send handed to SMTP, b's still queued; then a crash
+  REQUIRE(countProgress(store.state.progress, ProgressKind::kStepFired) == 1);
+
+  const TimeMs restart = kStart + kHourMs;
+  Engine second(smtp, restart);
+  REQUIRE(second.restore(store.state, restart).isOk());
+  CHECK(second.takeIntents().empty());  // neither comes back as an intent by itself
+  CHECK(second.deliveriesInFlight() == 0);
+  const Enrollment* a = second.findEnrollment("two", "a@x.test");
+  CHECK(a->status == EnrollmentStatus::kNotSent);
+  CHECK(a->not_sent_reason == "interrupted");
+  CHECK(a->step_index == 0);
+  const Enrollment* b = second.findEnrollment("two", "b@x.test");
+  CHECK(b->status == EnrollmentStatus::kScheduled);
+  CHECK(b->step_index == 0);
+  CHECK(b->next_at_ms == restart);
+  CHECK(b->sending_step.empty());
+  WriteBatch batch = second.takeBatch();
+  CHECK(countProgress(batch.progress, ProgressKind::kDeliveryFailed) == 1);  // a's, recorded
+  store.commit(std::move(batch));
+  second.advanceTo(restart);
+  std::vector<DeliveryIntent> due = second.takeIntents();
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].recipient == "b@x.test");
+  CHECK(due[0].step_index == 0);
+  deliverAll(second, due, restart);
+  CHECK(b->status == EnrollmentStatus::kScheduled);
+  CHECK(b->step_index == 1);
+  CHECK(a->status == EnrollmentStatus::kNotSent);
 }

@@ -6,10 +6,18 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <vector>
 
 #include "engine/records.hpp"
 
 namespace seqd::testing {
+
+// How many of records are of kind.
+inline std::size_t countProgress(const std::vector<ProgressRecord>& records, ProgressKind kind) {
+  return static_cast<std::size_t>(std::count_if(
+      records.begin(), records.end(), [kind](const ProgressRecord& r) { return r.kind == kind; }));
+}
 
 struct FakeStore {
   LoadedState state;

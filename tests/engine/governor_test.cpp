@@ -164,6 +164,14 @@ TEST_CASE("a backlog drains at the hourly limit, best scores first, never in a b
   Engine waiting(oneEmail({mailbox("a@acme.test", 1000, 10)}), kStart);
   enroll(waiting, 15, random);
   waiting.advanceTo(kStart);
+  // The hour's 10 go out and are delivered; the other 5 wait for capacity.
+  std::vector<DeliveryIntent> out = waiting.takeIntents();
+  CHECK(out.size() == 10);
+  for (const DeliveryIntent& intent : out) {
+    waiting.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
+                              DeliveryOutcome::kDelivered, "", Transport::kMaildir, false},
+                             kStart);
+  }
   Result<std::vector<StatusRow>> rows = waiting.status("s", {});
   std::size_t active = std::count_if(rows.value().begin(), rows.value().end(),
                                      [](const StatusRow& row) { return row.status == "active"; });

@@ -1,12 +1,15 @@
 // Proves manual steps create tasks for the contact's owner at creation time, the contact
 // waits `active` until the task is completed or skipped, call steps skip Do-Not-Call
-// contacts, and tasks survive a restart rebuilt from the progress log.
+// contacts, and tasks survive a restart rebuilt from the progress log. There is one task
+// per (enrollment, step) ever: pause keeps it open, resume and re-add wait on it again, and
+// finish or remove close it as skipped with a reason.
 #include <doctest/doctest.h>
 
 #include "engine/engine.hpp"
 #include "engine/fake_store.hpp"
 
 using namespace seqd;
+using seqd::testing::countProgress;
 using seqd::testing::FakeStore;
 
 namespace {
@@ -21,6 +24,7 @@ EngineSettings callSequence() {
   sequence.id = "s";
   sequence.owner = "alice";
   sequence.mailboxes = {"a@acme.test"};
+  sequence.rules.finish_on = {"reply"};
   Step intro;
   intro.id = "intro";
   intro.subject = "Hi {{first_name}}";
@@ -50,15 +54,37 @@ struct Fixture {
   Engine engine{callSequence(), kStart};
   FakeStore store;
 
-  void commit() {
-    store.commit(engine.takeBatch());
-    for (const DeliveryIntent& intent : engine.takeIntents()) {
+  void commit() { store.commit(engine.takeBatch()); }
+
+  // Advances, releases the emails that fell due (committing their records before they go)
+  // and delivers them; returns how many went out.
+  std::size_t advance(TimeMs now_ms) {
+    engine.advanceTo(now_ms);
+    std::vector<DeliveryIntent> intents = engine.takeIntents();
+    commit();
+    for (const DeliveryIntent& intent : intents) {
       engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
                                DeliveryOutcome::kDelivered, ""},
-                              kStart);
+                              now_ms);
     }
-    store.commit(engine.takeBatch());
+    commit();
+    return intents.size();
   }
+
+  void operate(OperatorAction action, const std::string& key, TimeMs now_ms,
+               std::optional<TimeMs> at_ms = std::nullopt, const std::string& reason = "") {
+    OperatorRequest request;
+    request.action = action;
+    request.contacts = {key};
+    request.at_ms = at_ms;
+    request.reason = reason;
+    Result<ContactsResult> result = engine.operate("s", request, kAdmin, now_ms);
+    REQUIRE(result.isOk());
+    REQUIRE(result.value().done.size() == 1);
+    commit();
+  }
+
+  const Enrollment& of(const std::string& key) { return *engine.findEnrollment("s", key); }
 
   void addContact(const std::string& email, const std::string& owner, bool dnc = false) {
     ContactRow row;
@@ -79,10 +105,8 @@ TEST_CASE("a call step creates a task for the contact's owner; completing it mov
   REQUIRE(f.engine.activate("s", kAdmin, kStart).isOk());
   f.addContact("x@x.test", "bob");
   f.addContact("y@x.test", "");
-  f.engine.advanceTo(kStart);
-  f.commit();
-  f.engine.advanceTo(kStart + 2 * kDayMs);
-  f.commit();
+  CHECK(f.advance(kStart) == 2);
+  CHECK(f.advance(kStart + 2 * kDayMs) == 0);
   std::vector<TaskRow> tasks = f.engine.tasks({});
   REQUIRE(tasks.size() == 2);
   CHECK(tasks[0].owner == "bob");
@@ -116,8 +140,8 @@ TEST_CASE("a call step for a Do-Not-Call contact is skipped without a task") {
   Fixture f;
   REQUIRE(f.engine.activate("s", kAdmin, kStart).isOk());
   f.addContact("dnc@x.test", "", true);
-  f.engine.advanceTo(kStart);
-  f.engine.advanceTo(kStart + 2 * kDayMs);
+  CHECK(f.advance(kStart) == 1);
+  CHECK(f.advance(kStart + 2 * kDayMs) == 0);
   CHECK(f.engine.tasks({}).empty());
   const Enrollment* enrollment = f.engine.findEnrollment("s", "dnc@x.test");
   CHECK(enrollment->step_index == 2);
@@ -128,8 +152,8 @@ TEST_CASE("an owner change sends new tasks to the new owner; old tasks keep thei
   Fixture f;
   REQUIRE(f.engine.activate("s", kAdmin, kStart).isOk());
   f.addContact("x@x.test", "bob");
-  f.engine.advanceTo(kStart);
-  f.engine.advanceTo(kStart + 2 * kDayMs);
+  CHECK(f.advance(kStart) == 1);
+  CHECK(f.advance(kStart + 2 * kDayMs) == 0);
   ContactRow change;
   change.fields = {{"owner", "carol"}};
   REQUIRE(f.engine.setContactFields("x@x.test", change).isOk());
@@ -144,10 +168,8 @@ TEST_CASE("tasks and the waiting contact survive a restart with the same ids") {
   REQUIRE(f.engine.activate("s", kAdmin, kStart).isOk());
   f.addContact("x@x.test", "bob");
   f.addContact("y@x.test", "bob");
-  f.engine.advanceTo(kStart);
-  f.commit();
-  f.engine.advanceTo(kStart + 2 * kDayMs);
-  f.commit();
+  CHECK(f.advance(kStart) == 2);
+  CHECK(f.advance(kStart + 2 * kDayMs) == 0);
   std::vector<TaskRow> before = f.engine.tasks({});
   REQUIRE(before.size() == 2);
   REQUIRE(f.engine.finishTask(before[0].id, false, kAdmin, kStart + 3 * kDayMs).isOk());
@@ -166,4 +188,140 @@ TEST_CASE("tasks and the waiting contact survive a restart with the same ids") {
   REQUIRE(restarted.finishTask(before[1].id, false, kAdmin, kStart + 3 * kDayMs).isOk());
   restarted.advanceTo(kStart + 4 * kDayMs);
   CHECK(restarted.takeIntents().size() == 2);
+}
+
+TEST_CASE("pause + resume of a contact waiting on a task creates no second open task") {
+  Fixture f;
+  REQUIRE(f.engine.activate("s", kAdmin, kStart).isOk());
+  f.addContact("x@x.test", "bob");
+  CHECK(f.advance(kStart) == 1);
+  CHECK(f.advance(kStart + 2 * kDayMs) == 0);
+  std::vector<TaskRow> tasks = f.engine.tasks({});
+  REQUIRE(tasks.size() == 1);
+  const std::uint64_t id = tasks[0].id;
+  CHECK(tasks[0].state == "open");
+
+  f.operate(OperatorAction::kPause, "x@x.test", kStart + 2 * kDayMs + kHourMs);
+  CHECK(f.of("x@x.test").status == EnrollmentStatus::kPaused);
+  tasks = f.engine.tasks({});
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0].state == "open");  // pause keeps it open
+  f.operate(OperatorAction::kResume, "x@x.test", kStart + 2 * kDayMs + 2 * kHourMs);
+  CHECK(f.of("x@x.test").status == EnrollmentStatus::kActive);
+  CHECK(f.of("x@x.test").step_index == 1);
+  // Again, resumed by itself this time (pause --resume-at).
+  f.operate(OperatorAction::kPause, "x@x.test", kStart + 2 * kDayMs + 3 * kHourMs,
+            kStart + 3 * kDayMs);
+  CHECK(f.advance(kStart + 3 * kDayMs) == 0);
+  CHECK(f.of("x@x.test").status == EnrollmentStatus::kActive);
+  tasks = f.engine.tasks({});
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0].id == id);
+  CHECK(tasks[0].state == "open");
+  CHECK(countProgress(f.store.state.progress, ProgressKind::kTaskCreated) == 1);
+  CHECK(countProgress(f.store.state.progress, ProgressKind::kTaskClosed) == 0);
+
+  REQUIRE(f.engine.finishTask(id, false, Caller{"bob", false}, kStart + 4 * kDayMs).isOk());
+  f.commit();
+  CHECK(f.of("x@x.test").status == EnrollmentStatus::kScheduled);
+  CHECK(f.of("x@x.test").step_index == 2);
+  CHECK(f.of("x@x.test").next_at_ms == kStart + 5 * kDayMs);
+  CHECK(f.advance(kStart + 5 * kDayMs) == 1);
+  CHECK(f.of("x@x.test").status == EnrollmentStatus::kFinished);
+  CHECK(f.engine.tasks({}).size() == 1);
+}
+
+TEST_CASE("remove + re-add reopens the same task id, and completing it moves the contact on") {
+  Fixture f;
+  REQUIRE(f.engine.activate("s", kAdmin, kStart).isOk());
+  f.addContact("x@x.test", "bob");
+  CHECK(f.advance(kStart) == 1);
+  CHECK(f.advance(kStart + 2 * kDayMs) == 0);
+  std::vector<TaskRow> tasks = f.engine.tasks({});
+  REQUIRE(tasks.size() == 1);
+  const std::uint64_t id = tasks[0].id;
+
+  f.operate(OperatorAction::kRemove, "x@x.test", kStart + 2 * kDayMs + kHourMs);
+  tasks = f.engine.tasks({});
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0].state == "skipped");
+  CHECK(tasks[0].reason == "removed");
+  CHECK(f.of("x@x.test").done_steps == std::vector<std::string>{"intro"});  // call not done
+
+  AddOptions force;
+  force.force = true;
+  Result<AddResult> readded = f.engine.add("s", {"x@x.test"}, force, kAdmin, kStart + 3 * kDayMs);
+  REQUIRE(readded.isOk());
+  CHECK(readded.value().added.size() == 1);
+  f.commit();
+  tasks = f.engine.tasks({});
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0].id == id);
+  CHECK(tasks[0].state == "open");
+  CHECK(tasks[0].reason.empty());
+  CHECK(tasks[0].owner == "bob");
+  CHECK(f.of("x@x.test").status == EnrollmentStatus::kActive);
+  CHECK(f.of("x@x.test").step_index == 1);
+  CHECK(countProgress(f.store.state.progress, ProgressKind::kTaskCreated) == 1);
+  CHECK(countProgress(f.store.state.progress, ProgressKind::kTaskClosed) == 1);
+  CHECK(countProgress(f.store.state.progress, ProgressKind::kTaskReopened) == 1);
+
+  // A restart rebuilds the reopened task from the log.
+  Engine restarted(callSequence(), kStart + 3 * kDayMs);
+  REQUIRE(restarted.restore(f.store.state, kStart + 3 * kDayMs).isOk());
+  REQUIRE(restarted.tasks({}).size() == 1);
+  CHECK(restarted.tasks({})[0].id == id);
+  CHECK(restarted.tasks({})[0].state == "open");
+  CHECK(restarted.findEnrollment("s", "x@x.test")->status == EnrollmentStatus::kActive);
+
+  REQUIRE(f.engine.finishTask(id, false, Caller{"bob", false}, kStart + 4 * kDayMs).isOk());
+  f.commit();
+  CHECK(f.engine.tasks({})[0].state == "completed");
+  CHECK(f.of("x@x.test").status == EnrollmentStatus::kScheduled);
+  CHECK(f.of("x@x.test").step_index == 2);
+  CHECK(f.of("x@x.test").next_at_ms == kStart + 5 * kDayMs);
+  CHECK(f.advance(kStart + 5 * kDayMs) == 1);
+  CHECK(f.of("x@x.test").status == EnrollmentStatus::kFinished);
+  CHECK(f.of("x@x.test").finish_reason == "completed");
+}
+
+TEST_CASE("finish closes open tasks as skipped with the reason") {
+  Fixture f;
+  REQUIRE(f.engine.activate("s", kAdmin, kStart).isOk());
+  f.addContact("x@x.test", "bob");
+  f.addContact("y@x.test", "bob");
+  CHECK(f.advance(kStart) == 2);
+  CHECK(f.advance(kStart + 2 * kDayMs) == 0);
+  std::vector<TaskRow> tasks = f.engine.tasks({});
+  REQUIRE(tasks.size() == 2);
+  REQUIRE(tasks[0].contact == "x@x.test");
+  const std::uint64_t x_task = tasks[0].id;
+  const std::uint64_t y_task = tasks[1].id;
+
+  f.operate(OperatorAction::kFinish, "x@x.test", kStart + 2 * kDayMs + kHourMs, std::nullopt,
+            "called back");
+  ContactEvent reply{EventKind::kReply, "y@x.test", "", std::nullopt, ""};
+  REQUIRE(f.engine.applyEvent(reply, kStart + 2 * kDayMs + kHourMs).isOk());
+  f.commit();
+  auto check = [&](const std::vector<TaskRow>& rows) {
+    REQUIRE(rows.size() == 2);
+    for (const TaskRow& row : rows) {
+      CAPTURE(row.contact);
+      CHECK(row.state == "skipped");
+      CHECK(row.reason ==
+            (row.id == x_task ? "finished: manual:called back" : "finished: replied"));
+    }
+  };
+  check(f.engine.tasks({}));
+  CHECK(f.of("x@x.test").finish_reason == "manual:called back");
+  CHECK(f.of("x@x.test").done_steps == std::vector<std::string>{"intro"});  // the call not done
+  CHECK(f.of("y@x.test").finish_reason == "replied");
+  CHECK(countProgress(f.store.state.progress, ProgressKind::kTaskClosed) == 2);
+  CHECK(f.engine.finishTask(y_task, false, kAdmin, kStart + 3 * kDayMs).code() ==
+        StatusCode::kFailedPrecondition);
+  CHECK(f.advance(kStart + 10 * kDayMs) == 0);
+
+  Engine restarted(callSequence(), kStart + 10 * kDayMs);
+  REQUIRE(restarted.restore(f.store.state, kStart + 10 * kDayMs).isOk());
+  check(restarted.tasks({}));
 }
