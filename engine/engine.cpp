@@ -102,13 +102,27 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     progress_seq_ = std::max(progress_seq_, record.seq);
     replayHistory(record);
   }
-  // The sequences may have been edited while seqd was down: steps are found again by id.
+  // The sequences may have been edited while seqd was down: steps are found again by id, and
+  // a contact waiting on a task that is not its current step's goes on to that step.
   for (Enrollment& enrollment : enrollments_) {
     const Sequence* sequence = findSequence(enrollment.sequence_id);
     if (sequence == nullptr) continue;
     const std::uint32_t index = currentStepIndex(*sequence, enrollment);
     if (index != enrollment.step_index) {
       enrollment.step_index = index;
+      saveSnapshot(enrollment);
+    }
+    const Step* step = currentStep(enrollment);
+    const bool waits_on_task = enrollment.status == EnrollmentStatus::kActive &&
+                               enrollment.sending_step.empty() && enrollment.next_at_ms == kNoTime;
+    if (waits_on_task && !hasOpenTask(enrollment, step)) {
+      enrollment.status = EnrollmentStatus::kScheduled;
+      enrollment.next_at_ms =
+          step == nullptr
+              ? now_ms
+              : std::max(now_ms, (enrollment.last_done_at_ms != kNoTime ? enrollment.last_done_at_ms
+                                                                        : now_ms) +
+                                     waitOf(*step));
       saveSnapshot(enrollment);
     }
   }
@@ -708,14 +722,20 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
 }
 
 void Engine::queueIntent(Enrollment& enrollment, DeliveryIntent intent, Transport transport) {
-  (isIdempotent(transport) ? queued_idempotent_ : queued_smtp_).push_back(enrollment.id);
-  queued_[enrollment.id] = std::move(intent);
+  const std::uint64_t ticket = ++queue_tickets_;
+  (isIdempotent(transport) ? queued_idempotent_ : queued_smtp_).push_back({enrollment.id, ticket});
+  queued_[enrollment.id] = QueuedIntent{std::move(intent), ticket};
 }
 
-// A send only queued inside the engine never left: drop it, the step is not done.
+// A send only queued inside the engine never left: drop it (and its count against the
+// mailbox's limits); the step is not done and is due again from when it fell due.
 void Engine::withdrawQueuedSend(Enrollment& enrollment) {
   if (enrollment.sending_step.empty() || enrollment.sending_released) return;
   queued_.erase(enrollment.id);
+  const Contact* contact = findContact(enrollment.contact_key);
+  governor_.forgetSend(enrollment.sending_mailbox, recipientDomain(contact ? contact->email : ""),
+                       enrollment.sending_at_ms);
+  enrollment.next_at_ms = enrollment.sending_at_ms;
   clearSending(enrollment);
   saveSnapshot(enrollment);
 }
@@ -919,12 +939,22 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
   clearSending(enrollment);
   const bool waiting = enrollment.status == EnrollmentStatus::kActive;
   const Sequence* sequence = findSequence(enrollment.sequence_id);
+  // A paused contact resumed later finds this step due since it fell due.
+  const bool paused = enrollment.status == EnrollmentStatus::kPaused;
+  if (paused) enrollment.next_at_ms = fired_at_ms;
   switch (result.outcome) {
     case DeliveryOutcome::kDelivered:
       enrollment.last_mailbox = mailbox;
       enrollment.last_message_id = result.message_id;
       markStepDone(enrollment, step_id, fired_at_ms);
-      if (!waiting) return;
+      if (!waiting) {
+        // Stopped meanwhile: it stays stopped, on the step after this one, whose wait counts
+        // from this send.
+        if (sequence != nullptr) enrollment.step_index = currentStepIndex(*sequence, enrollment);
+        const Step* next = currentStep(enrollment);
+        if (paused) enrollment.next_at_ms = next ? fired_at_ms + waitOf(*next) : kNoTime;
+        return;
+      }
       if (sequence == nullptr) {
         enrollment.status = EnrollmentStatus::kScheduled;  // resumes when the sequence is back
         enrollment.next_at_ms = kNoTime;
@@ -983,14 +1013,14 @@ WriteBatch Engine::takeBatch() {
 
 std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots) {
   std::vector<DeliveryIntent> released;
-  auto drain = [&](std::deque<EnrollmentId>& queue, std::size_t slots_max, bool idempotent) {
+  auto drain = [&](std::deque<QueueEntry>& queue, std::size_t slots_max) {
     std::size_t taken = 0;
     while (!queue.empty() && taken < slots_max) {
-      const EnrollmentId id = queue.front();
+      const auto [id, ticket] = queue.front();
       queue.pop_front();
       auto queued = queued_.find(id);
-      if (queued == queued_.end() || isIdempotent(queued->second.transport) != idempotent) {
-        continue;  // withdrawn, or queued again under the other kind
+      if (queued == queued_.end() || queued->second.ticket != ticket) {
+        continue;  // withdrawn (and maybe queued again behind)
       }
       Enrollment& enrollment = enrollments_[id];
       if (!enrollment.sending_released) {
@@ -1004,13 +1034,13 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots) {
         ++in_flight_;
         saveSnapshot(enrollment);
       }
-      released.push_back(std::move(queued->second));
+      released.push_back(std::move(queued->second.intent));
       queued_.erase(queued);
       ++taken;
     }
   };
-  drain(queued_smtp_, slots.smtp, false);
-  drain(queued_idempotent_, slots.idempotent, true);
+  drain(queued_smtp_, slots.smtp);
+  drain(queued_idempotent_, slots.idempotent);
   return released;
 }
 

@@ -186,7 +186,7 @@ class Engine {
   // Released sends with no result yet.
   std::size_t deliveriesInFlight() const { return in_flight_; }
   // Rendered sends waiting to be released.
-  std::size_t queuedIntents() const { return queued_smtp_.size() + queued_idempotent_.size(); }
+  std::size_t queuedIntents() const { return queued_.size(); }
 
   // --- outputs ---
   // Records the next takeBatch() will hold (about: snapshots counted once each).
@@ -217,6 +217,7 @@ class Engine {
                                  std::uint32_t step_index, TimeMs at_ms);
   void trackTask(const ProgressRecord& record);
   void closeOpenTasks(Enrollment& enrollment, const std::string& reason, TimeMs now_ms);
+  bool hasOpenTask(const Enrollment& enrollment, const Step* step) const;
   // Waits on the open or closed task of the current step if there is one (reopening it).
   bool resumeTask(Enrollment& enrollment, TimeMs now_ms);
   void markStepDone(Enrollment& enrollment, const std::string& step_id, TimeMs at_ms);
@@ -277,11 +278,19 @@ class Engine {
   WriteBatch batch_;
   std::vector<EnrollmentId> dirty_;  // enrollments to snapshot in the next batch
   std::vector<bool> is_dirty_;       // index == EnrollmentId
-  // Rendered sends not yet released, by enrollment (an id whose send was withdrawn or
-  // already released is skipped when it comes up).
-  std::deque<EnrollmentId> queued_smtp_;
-  std::deque<EnrollmentId> queued_idempotent_;
-  std::unordered_map<EnrollmentId, DeliveryIntent> queued_;
+  // Rendered sends not yet released, in release order per kind of transport.
+  struct QueueEntry {
+    EnrollmentId id;
+    std::uint64_t ticket;
+  };
+  struct QueuedIntent {
+    DeliveryIntent intent;
+    std::uint64_t ticket;  // matches its QueueEntry; a withdrawn send's entry matches nothing
+  };
+  std::deque<QueueEntry> queued_smtp_;
+  std::deque<QueueEntry> queued_idempotent_;
+  std::unordered_map<EnrollmentId, QueuedIntent> queued_;
+  std::uint64_t queue_tickets_ = 0;
   std::vector<TimerWheel::Expired> expired_;
 };
 

@@ -88,4 +88,25 @@ std::size_t SendGovernor::sentWithin(std::string_view mailbox, DurationMs window
   }));
 }
 
+namespace {
+
+void eraseLast(std::deque<TimeMs>& sends, TimeMs at_ms) {
+  for (auto it = sends.rbegin(); it != sends.rend(); ++it) {
+    if (*it == at_ms) {
+      sends.erase(std::next(it).base());
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+void SendGovernor::forgetSend(std::string_view mailbox, std::string_view domain, TimeMs at_ms) {
+  auto found = mailboxes_.find(mailbox);
+  if (found == mailboxes_.end()) return;
+  eraseLast(found->second.sends, at_ms);
+  auto domain_sends = found->second.domain_sends.find(domain);
+  if (domain_sends != found->second.domain_sends.end()) eraseLast(domain_sends->second, at_ms);
+}
+
 }  // namespace seqd

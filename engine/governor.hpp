@@ -40,6 +40,10 @@ class SendGovernor {
   void recordSend(std::string_view mailbox, std::string_view domain, TimeMs at_ms,
                   std::string_view message_id);
 
+  // Takes back a send counted at at_ms that never left (withdrawn before delivery had it).
+  // The min_interval wait it started stays: erring on the slow side.
+  void forgetSend(std::string_view mailbox, std::string_view domain, TimeMs at_ms);
+
   // Sends in the rolling hour and day before now_ms (for `seqctl mailboxes`).
   std::size_t sentWithin(std::string_view mailbox, DurationMs window_ms, TimeMs now_ms) const;
 

@@ -47,6 +47,14 @@ void Engine::fireManual(Enrollment& enrollment, const Sequence& sequence, const 
   saveSnapshot(enrollment);
 }
 
+bool Engine::hasOpenTask(const Enrollment& enrollment, const Step* step) const {
+  if (step == nullptr) return false;
+  auto found = step_tasks_.find({enrollment.id, step->id});
+  if (found == step_tasks_.end()) return false;
+  auto task = tasks_.find(found->second);
+  return task != tasks_.end() && task->second.state == TaskState::kOpen;
+}
+
 bool Engine::resumeTask(Enrollment& enrollment, TimeMs now_ms) {
   const Step* step = currentStep(enrollment);
   if (step == nullptr) return false;

@@ -329,9 +329,8 @@ TEST_CASE("a late 4xx after pause does not reschedule the contact") {
   f.operate(OperatorAction::kResume, {"x@x.test"}, second_at + 3 * kHourMs);
   CHECK(x.status == EnrollmentStatus::kScheduled);
   CHECK(x.step_index == 1);
-  // SUSPECTED ENGINE BUG (see the report), the same as in "pause withdraws a queued unreleased
-  // send": the step had fired, so it is due again at once on resume, but rearm() finds
-  // next_at_ms cleared and counts the step's whole 1d wait again (next_at = resume + 1d).
+  // Regression: the step had fired, so it is due again at once on resume; once its whole 1d
+  // wait was counted again from the resume.
   CHECK(x.next_at_ms == second_at + 3 * kHourMs);
 }
 
@@ -435,8 +434,7 @@ TEST_CASE("pause withdraws a queued unreleased send") {
   f.engine.advanceTo(kStart);
   CHECK(f.engine.queuedIntents() == 2);
   f.operate(OperatorAction::kPause, {"x@x.test"}, kStart);
-  // SUSPECTED ENGINE BUG (see the report): queuedIntents() ("rendered sends waiting to be
-  // released") counts the withdrawn send's stale queue entry until takeIntents() skips it.
+  // Regression: the withdrawn send's queue entry was once still counted.
   CHECK(f.engine.queuedIntents() == 1);
   std::vector<DeliveryIntent> out = f.engine.takeIntents();
   f.commit();
@@ -466,10 +464,8 @@ TEST_CASE("pause withdraws a queued unreleased send") {
   const Enrollment& y = f.of("y@x.test");
   CHECK(y.status == EnrollmentStatus::kScheduled);
   CHECK(y.step_index == 1);
-  // SUSPECTED ENGINE BUG (see the report): fireEmail() clears next_at_ms when it queues the
-  // send and withdrawQueuedSend() does not restore it, so rearm() takes the step as never
-  // started and counts its whole 1d wait again from the resume (next_at = 2d+1h), unlike a
-  // contact paused a moment before its step fired (due at once on resume).
+  // Regression: a withdrawn send's step is due from when it fell due (once its whole 1d
+  // wait was counted again from the resume), like a contact paused just before it fired.
   CHECK(y.next_at_ms == kStart + kDayMs + kHourMs);
   Sent later;
   for (TimeMs now = kStart + kDayMs + kHourMs; now <= kStart + 4 * kDayMs; now += kHourMs) {
