@@ -1,19 +1,28 @@
-// The LMDB implementation of Store; the schema, write path and caveats are in io/store.hpp.
+// The LMDB implementation of Store; the schema, the damage checks, the write path and the
+// caveats are in io/store.hpp.
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <source_location>
 #include <string_view>
 #include <utility>
+#include <vector>
 
+#include "io/crc32c.hpp"
+#include "io/map_fault_guard.hpp"
 #include "io/record_codec.hpp"
 #include "io/store.hpp"
 
@@ -25,12 +34,40 @@ constexpr mode_t kDirectoryMode = 0750;
 constexpr mode_t kFileMode = 0640;
 constexpr std::size_t kPathComponentsMax = 256;
 constexpr const char* kLockFileName = "seqd.lock";
+constexpr const char* kDataFileName = "data.mdb";
 constexpr std::string_view kMetaSchemaVersion = "schema_version";
+constexpr std::string_view kMetaStoreId = "store_id";
+constexpr std::string_view kMetaCounts = "counts";
 constexpr std::string_view kMetaClock = "clock_ms";
 constexpr std::size_t kEnrollmentKeyBytes = 4;
 constexpr std::size_t kProgressKeyBytes = 8;
 constexpr std::size_t kClockValueBytes = 8;
 constexpr std::size_t kSchemaVersionBytes = 4;
+constexpr std::size_t kStoreIdBytes = 16;
+constexpr std::size_t kCountsFields = 6;
+constexpr std::size_t kCountsValueBytes = kCountsFields * 8;
+constexpr std::size_t kChecksumBytes = 4;
+constexpr std::size_t kKeyCopyBytesMax = 512;    // LMDB keys are at most 511 bytes
+constexpr std::size_t kSchemaCopyBytesMax = 16;  // enough for any schema_version value
+constexpr std::size_t kMetaPages = 2;            // LMDB's two meta pages at the file start
+constexpr std::size_t kMapsLineBytesMax = 8192;  // one /proc/self/maps line
+// A garbled page can make LMDB read up to two 64 KiB offsets past it; faults that far past
+// the end of the map are still reads of the map.
+constexpr std::size_t kFaultSlackBytes = std::size_t{1} << 20;
+using PageId = std::size_t;      // LMDB's pgno_t / PageId (midl.h) as stored in free records
+constexpr MDB_dbi kFreeDbi = 0;  // LMDB's free-page DB, readable in a read-only txn
+constexpr MDB_dbi kMainDbi = 1;  // LMDB's DB of named DBs
+
+enum DatabaseIndex : std::size_t {
+  kContactsIndex,
+  kEnrollmentsIndex,
+  kProgressIndex,
+  kSequencesIndex,
+  kMetaIndex,
+  kDatabaseCount,
+};
+constexpr const char* kDatabaseNames[kDatabaseCount] = {"contacts", "enrollments", "progress",
+                                                        "sequences", "meta"};
 
 MDB_val mdbValue(std::string_view bytes) {
   return MDB_val{bytes.size(), const_cast<char*>(bytes.data())};
@@ -54,11 +91,470 @@ std::uint64_t fromLittleEndian(std::string_view bytes) {
   return value;
 }
 
+std::string hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const char byte : bytes) {
+    out += kDigits[static_cast<unsigned char>(byte) >> 4];
+    out += kDigits[static_cast<unsigned char>(byte) & 0xf];
+  }
+  return out;
+}
+
 Status errnoStatus(const std::string& what, int error) {
   std::string message = what + ": " + std::strerror(error);
   if (error == EACCES || error == EPERM) return Status::permissionDenied(std::move(message));
   return Status::ioError(std::move(message));
 }
+
+// ---------------------------------------------------------------------------------------
+// Value checksums. Written like C (no non-trivial locals): the open-time walk runs them
+// under runGuarded().
+
+// CRC32C of: DB name | 0x00 | u32 LE key size | key | payload. The DB name and key are in
+// it so that a value that lands under another key or DB fails too.
+std::uint32_t valueChecksum(std::string_view db, std::string_view key, std::string_view payload) {
+  const char key_size[4] = {
+      static_cast<char>(key.size() & 0xff), static_cast<char>((key.size() >> 8) & 0xff),
+      static_cast<char>((key.size() >> 16) & 0xff), static_cast<char>((key.size() >> 24) & 0xff)};
+  std::uint32_t crc = crc32c(db);
+  crc = crc32c(std::string_view("\0", 1), crc);
+  crc = crc32c(std::string_view(key_size, 4), crc);
+  crc = crc32c(key, crc);
+  return crc32c(payload, crc);
+}
+
+void appendChecksum(std::string_view db, std::string_view key, std::string& value) {
+  const std::uint32_t crc = valueChecksum(db, key, value);
+  for (std::size_t i = 0; i < kChecksumBytes; ++i) value += static_cast<char>((crc >> (8 * i)));
+}
+
+// Splits a stored value into its payload. False when it is too short for a checksum or the
+// checksum does not match.
+bool checkedPayload(std::string_view db, std::string_view key, std::string_view stored,
+                    std::string_view& payload) {
+  if (stored.size() < kChecksumBytes) return false;
+  payload = stored.substr(0, stored.size() - kChecksumBytes);
+  std::uint32_t expected = 0;
+  for (std::size_t i = kChecksumBytes; i > 0; --i) {
+    expected = (expected << 8) | static_cast<unsigned char>(stored[payload.size() + i - 1]);
+  }
+  return valueChecksum(db, key, payload) == expected;
+}
+
+// ---------------------------------------------------------------------------------------
+// The meta counts record.
+
+struct Counts {
+  std::uint64_t contacts = 0;
+  std::uint64_t enrollments = 0;
+  std::uint64_t progress = 0;
+  std::uint64_t sequences = 0;
+  std::uint64_t last_progress_seq = 0;
+  std::uint64_t commits = 0;
+};
+
+std::string encodeCounts(const Counts& counts) {
+  const std::uint64_t fields[kCountsFields] = {counts.contacts,          counts.enrollments,
+                                               counts.progress,          counts.sequences,
+                                               counts.last_progress_seq, counts.commits};
+  std::string out;
+  for (const std::uint64_t field : fields) out += littleEndian(field, 8);
+  return out;
+}
+
+Counts decodeCounts(std::string_view bytes) {  // REQUIRES: bytes.size() == kCountsValueBytes
+  Counts counts;
+  std::uint64_t* fields[kCountsFields] = {&counts.contacts,          &counts.enrollments,
+                                          &counts.progress,          &counts.sequences,
+                                          &counts.last_progress_seq, &counts.commits};
+  for (std::size_t i = 0; i < kCountsFields; ++i) {
+    *fields[i] = fromLittleEndian(bytes.substr(8 * i, 8));
+  }
+  return counts;
+}
+
+// ---------------------------------------------------------------------------------------
+// The marker file, `dir`/seqd.state: written once, right after the first commit created the
+// store, and never changed. Text, so an operator can read it:
+//
+//   seqd state dir: data.mdb here holds a store; if it is gone or empty, restore it
+//   format 1
+//   schema 2
+//   store 5f0c...(32 hex digits: meta store_id)
+//   crc32c 1a2b3c4d              (CRC32C of everything above this line)
+
+constexpr const char* kMarkerFileName = "seqd.state";
+constexpr const char* kMarkerTempFileName = "seqd.state.new";
+constexpr std::string_view kMarkerHeader =
+    "seqd state dir: data.mdb here holds a store; if it is gone or empty, restore it";
+constexpr std::uint32_t kMarkerFormat = 1;
+constexpr std::size_t kMarkerBytesMax = 4096;
+
+struct Marker {
+  std::uint32_t format = kMarkerFormat;
+  std::uint32_t schema = kStoreSchemaVersion;
+  std::string store_id;  // hex
+};
+
+std::string markerText(const Marker& marker) {
+  const std::string body = std::string(kMarkerHeader) + "\nformat " +
+                           std::to_string(marker.format) + "\nschema " +
+                           std::to_string(marker.schema) + "\nstore " + marker.store_id + "\n";
+  char crc[16];
+  std::snprintf(crc, sizeof crc, "%08x", static_cast<unsigned>(crc32c(body)));
+  return body + "crc32c " + crc + "\n";
+}
+
+// Reads "NAME VALUE\n" at `at` and advances past it.
+bool markerField(std::string_view text, std::size_t& at, std::string_view name,
+                 std::string_view& value) {
+  const std::size_t end = text.find('\n', at);
+  if (end == std::string_view::npos) return false;
+  const std::string_view line = text.substr(at, end - at);
+  if (line.size() <= name.size() || line.substr(0, name.size()) != name ||
+      line[name.size()] != ' ') {
+    return false;
+  }
+  value = line.substr(name.size() + 1);
+  at = end + 1;
+  return true;
+}
+
+bool parseNumber(std::string_view text, std::uint32_t& value) {
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+// Parses a marker; on failure returns why in `why`.
+std::optional<Marker> parseMarker(std::string_view text, std::string& why) {
+  const std::size_t crc_at = text.rfind("\ncrc32c ");
+  if (crc_at == std::string_view::npos) {
+    why = "it has no crc32c line";
+    return std::nullopt;
+  }
+  const std::string_view body = text.substr(0, crc_at + 1);
+  char expected[16];
+  std::snprintf(expected, sizeof expected, "%08x", static_cast<unsigned>(crc32c(body)));
+  if (text.substr(crc_at + 1) != std::string("crc32c ") + expected + "\n") {
+    why = "its checksum does not match";
+    return std::nullopt;
+  }
+  Marker marker;
+  std::size_t at = kMarkerHeader.size() + 1;
+  std::string_view format, schema, store;
+  if (body.substr(0, at) != std::string(kMarkerHeader) + "\n" ||
+      !markerField(body, at, "format", format) || !parseNumber(format, marker.format)) {
+    why = "it does not start with its header and format";
+    return std::nullopt;
+  }
+  if (marker.format != kMarkerFormat) return marker;  // the caller refuses other formats
+  if (!markerField(body, at, "schema", schema) || !parseNumber(schema, marker.schema) ||
+      !markerField(body, at, "store", store) || store.size() != 2 * kStoreIdBytes ||
+      at != body.size()) {
+    why = "its fields are not format, schema and store";
+    return std::nullopt;
+  }
+  marker.store_id = std::string(store);
+  return marker;
+}
+
+// Reads up to bytes_max + 1 bytes of `path`; ENOENT gives nullopt.
+Result<std::optional<std::string>> readSmallFile(const std::string& path, std::size_t bytes_max) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return errnoStatus("cannot open '" + path + "'", errno);
+  }
+  std::string text(bytes_max + 1, '\0');
+  std::size_t filled = 0;
+  while (filled < text.size()) {
+    const ssize_t got = ::read(fd, text.data() + filled, text.size() - filled);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int error = errno;
+      ::close(fd);
+      return errnoStatus("cannot read '" + path + "'", error);
+    }
+    if (got == 0) break;
+    filled += static_cast<std::size_t>(got);
+  }
+  ::close(fd);
+  text.resize(filled);
+  return std::optional<std::string>(std::move(text));
+}
+
+Status writeAll(int fd, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    const ssize_t wrote = ::write(fd, bytes.data(), bytes.size());
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote < 0) return errnoStatus("cannot write '" + path + "'", errno);
+    bytes.remove_prefix(static_cast<std::size_t>(wrote));
+  }
+  return Status::ok();
+}
+
+// Writes the marker durably: a temp file, fsync, rename over, fsync the directory.
+Status writeMarker(const std::string& dir, const Marker& marker) {
+  const std::string temp = dir + "/" + kMarkerTempFileName;
+  const std::string path = dir + "/" + kMarkerFileName;
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kFileMode);
+  if (fd < 0) return errnoStatus("cannot create '" + temp + "'", errno);
+  Status status = writeAll(fd, markerText(marker), temp);
+  if (status.isOk() && ::fsync(fd) != 0) status = errnoStatus("cannot sync '" + temp + "'", errno);
+  ::close(fd);
+  if (!status.isOk()) return status;
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    return errnoStatus("cannot rename '" + temp + "' to '" + path + "'", errno);
+  }
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return errnoStatus("cannot open '" + dir + "'", errno);
+  if (::fsync(dir_fd) != 0) status = errnoStatus("cannot sync '" + dir + "'", errno);
+  ::close(dir_fd);
+  return status;
+}
+
+// ---------------------------------------------------------------------------------------
+// The open-time walk, in the spirit of mdb_stat -ef and mdb_dump: every entry of every DB,
+// and LMDB's free-page list. It runs under runGuarded(), so it is written like C: only
+// trivially destructible locals, results in the Inspection, resources (the cursor) recorded
+// there for the caller to release.
+
+enum class Problem {
+  kNone,
+  kLmdbError,    // LMDB returned rc
+  kOutsideFile,  // a key or value LMDB returned lies (partly) past the end of data.mdb
+  kKeySize,      // empty or longer than LMDB keys
+  kKeyOrder,     // not above the key before it
+  kChecksum,     // value checksum mismatch
+  kEntryCount,   // the cursor saw `found` entries, LMDB counts `expected`
+  kFreeList,     // a free-page record that LMDB did not write
+  kPageCount,    // more pages in trees and free lists than the file has
+};
+
+struct Finding {
+  Problem problem = Problem::kNone;
+  const char* db = nullptr;
+  int rc = 0;
+  char key[kKeyCopyBytesMax] = {};
+  std::size_t key_bytes = 0;
+  std::uint64_t found = 0;
+  std::uint64_t expected = 0;
+};
+
+struct Inspection {
+  // Inputs.
+  MDB_txn* txn = nullptr;
+  const char* file_begin = nullptr;  // null: where LMDB mapped the file is not known
+  std::size_t file_bytes = 0;
+  std::size_t key_bytes_max = 0;
+  std::uint64_t page_count = 0;        // pages in use: last_pgno + 1
+  std::uint64_t* free_seen = nullptr;  // a bit per page, page_count bits
+  // Outputs.
+  MDB_cursor* cursor = nullptr;  // open when the walk was cut short: the caller closes it
+  bool present[kDatabaseCount] = {};
+  MDB_dbi dbis[kDatabaseCount] = {};
+  std::uint64_t main_entries = 0;
+  bool schema_found = false;
+  char schema[kSchemaCopyBytesMax] = {};
+  std::size_t schema_bytes = 0;
+  std::uint64_t entries[kDatabaseCount] = {};
+  std::uint64_t tree_pages = 0;
+  std::uint64_t free_pages = 0;
+  Finding finding;
+};
+
+// Whether `value` lies inside the first file_bytes of the map at file_begin (always true when
+// the map is not known).
+bool withinFile(const char* file_begin, std::size_t file_bytes, const MDB_val& value) {
+  if (file_begin == nullptr) return true;
+  const auto* begin = static_cast<const char*>(value.mv_data);
+  if (begin < file_begin || value.mv_size > file_bytes) return false;
+  return static_cast<std::size_t>(begin - file_begin) <= file_bytes - value.mv_size;
+}
+
+bool inFile(const Inspection& in, const MDB_val& value) {
+  return withinFile(in.file_begin, in.file_bytes, value);
+}
+
+bool fail(Inspection& in, Problem problem, const char* db, int rc = 0) {
+  in.finding.problem = problem;
+  in.finding.db = db;
+  in.finding.rc = rc;
+  return false;
+}
+
+bool failAt(Inspection& in, Problem problem, const char* db, const MDB_val& key) {
+  if (inFile(in, key)) {
+    in.finding.key_bytes = key.mv_size < kKeyCopyBytesMax ? key.mv_size : kKeyCopyBytesMax;
+    std::memcpy(in.finding.key, key.mv_data, in.finding.key_bytes);
+  }
+  return fail(in, problem, db);
+}
+
+bool failCount(Inspection& in, Problem problem, const char* db, std::uint64_t found,
+               std::uint64_t expected) {
+  in.finding.found = found;
+  in.finding.expected = expected;
+  return fail(in, problem, db);
+}
+
+void addPages(Inspection& in, const MDB_stat& stat) {
+  in.tree_pages += stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages;
+}
+
+// Opens the named DBs that exist (no MDB_CREATE) and reads the raw schema_version.
+bool findDatabases(Inspection& in) {
+  MDB_stat stat{};
+  int rc = mdb_stat(in.txn, kMainDbi, &stat);
+  if (rc != 0) return fail(in, Problem::kLmdbError, "main", rc);
+  in.main_entries = stat.ms_entries;
+  addPages(in, stat);
+  for (std::size_t i = 0; i < kDatabaseCount; ++i) {
+    rc = mdb_dbi_open(in.txn, kDatabaseNames[i], 0, &in.dbis[i]);
+    if (rc == MDB_NOTFOUND) continue;
+    if (rc != 0) return fail(in, Problem::kLmdbError, kDatabaseNames[i], rc);
+    in.present[i] = true;
+  }
+  if (!in.present[kMetaIndex]) return true;
+  MDB_val key = mdbValue(kMetaSchemaVersion);
+  MDB_val value{};
+  rc = mdb_get(in.txn, in.dbis[kMetaIndex], &key, &value);
+  if (rc == MDB_NOTFOUND) return true;
+  if (rc != 0) return fail(in, Problem::kLmdbError, "meta", rc);
+  if (!inFile(in, value)) return failAt(in, Problem::kOutsideFile, "meta", key);
+  in.schema_found = true;
+  in.schema_bytes = value.mv_size;
+  std::memcpy(in.schema, value.mv_data,
+              value.mv_size < kSchemaCopyBytesMax ? value.mv_size : kSchemaCopyBytesMax);
+  return true;
+}
+
+// LMDB's default order: memcmp over the common length, then the shorter first.
+bool keyAbove(const MDB_val& previous, const MDB_val& key) {
+  const std::size_t common = previous.mv_size < key.mv_size ? previous.mv_size : key.mv_size;
+  const int order = std::memcmp(previous.mv_data, key.mv_data, common);
+  return order < 0 || (order == 0 && previous.mv_size < key.mv_size);
+}
+
+bool checkEntry(Inspection& in, const char* db, const MDB_val& key, const MDB_val& value,
+                const MDB_val& previous) {
+  if (!inFile(in, key) || !inFile(in, value)) return failAt(in, Problem::kOutsideFile, db, key);
+  if (key.mv_size == 0 || key.mv_size > in.key_bytes_max) {
+    return failAt(in, Problem::kKeySize, db, key);
+  }
+  if (previous.mv_data != nullptr && !keyAbove(previous, key)) {
+    return failAt(in, Problem::kKeyOrder, db, key);
+  }
+  std::string_view payload;
+  if (!checkedPayload(db, view(key), view(value), payload)) {
+    return failAt(in, Problem::kChecksum, db, key);
+  }
+  return true;
+}
+
+bool walkDatabase(Inspection& in, std::size_t index) {
+  const char* db = kDatabaseNames[index];
+  MDB_stat stat{};
+  int rc = mdb_stat(in.txn, in.dbis[index], &stat);
+  if (rc != 0) return fail(in, Problem::kLmdbError, db, rc);
+  addPages(in, stat);
+  if ((rc = mdb_cursor_open(in.txn, in.dbis[index], &in.cursor)) != 0) {
+    return fail(in, Problem::kLmdbError, db, rc);
+  }
+  MDB_val key{};
+  MDB_val value{};
+  MDB_val previous{};
+  std::uint64_t entries = 0;
+  for (rc = mdb_cursor_get(in.cursor, &key, &value, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(in.cursor, &key, &value, MDB_NEXT)) {
+    if (++entries > stat.ms_entries) {
+      return failCount(in, Problem::kEntryCount, db, entries, stat.ms_entries);
+    }
+    if (!checkEntry(in, db, key, value, previous)) return false;
+    previous = key;
+  }
+  mdb_cursor_close(in.cursor);
+  in.cursor = nullptr;
+  if (rc != MDB_NOTFOUND) return fail(in, Problem::kLmdbError, db, rc);
+  if (entries != stat.ms_entries) {
+    return failCount(in, Problem::kEntryCount, db, entries, stat.ms_entries);
+  }
+  in.entries[index] = entries;
+  return true;
+}
+
+// One free-list record: [n, page ids...], each page past the meta pages, in use range, and
+// free only once.
+bool checkFreeRecord(Inspection& in, const MDB_val& value) {
+  constexpr std::size_t kIdBytes = sizeof(PageId);
+  if (!inFile(in, value)) return fail(in, Problem::kFreeList, "free");
+  if (value.mv_size < kIdBytes || value.mv_size % kIdBytes != 0) {
+    return fail(in, Problem::kFreeList, "free");
+  }
+  const auto* bytes = static_cast<const char*>(value.mv_data);
+  PageId count = 0;
+  std::memcpy(&count, bytes, kIdBytes);
+  if (count != value.mv_size / kIdBytes - 1) return fail(in, Problem::kFreeList, "free");
+  for (PageId i = 1; i <= count; ++i) {
+    PageId page = 0;
+    std::memcpy(&page, bytes + i * kIdBytes, kIdBytes);
+    if (page < kMetaPages || page >= in.page_count) return fail(in, Problem::kFreeList, "free");
+    std::uint64_t& word = in.free_seen[page / 64];
+    const std::uint64_t bit = std::uint64_t{1} << (page % 64);
+    if ((word & bit) != 0) return fail(in, Problem::kFreeList, "free");
+    word |= bit;
+  }
+  in.free_pages += count;
+  return true;
+}
+
+bool walkFreeList(Inspection& in) {
+  MDB_stat stat{};
+  int rc = mdb_stat(in.txn, kFreeDbi, &stat);
+  if (rc != 0) return fail(in, Problem::kLmdbError, "free", rc);
+  addPages(in, stat);
+  if ((rc = mdb_cursor_open(in.txn, kFreeDbi, &in.cursor)) != 0) {
+    return fail(in, Problem::kLmdbError, "free", rc);
+  }
+  MDB_val key{};
+  MDB_val value{};
+  std::uint64_t entries = 0;
+  for (rc = mdb_cursor_get(in.cursor, &key, &value, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(in.cursor, &key, &value, MDB_NEXT)) {
+    if (++entries > stat.ms_entries) {
+      return failCount(in, Problem::kEntryCount, "free", entries, stat.ms_entries);
+    }
+    if (!checkFreeRecord(in, value)) return false;
+  }
+  mdb_cursor_close(in.cursor);
+  in.cursor = nullptr;
+  if (rc != MDB_NOTFOUND) return fail(in, Problem::kLmdbError, "free", rc);
+  return true;
+}
+
+// The guarded body. Stops early (with no finding) when a DB is missing or the schema is not
+// this version's: the caller decides what those mean before it looks at entries.
+void inspectBody(void* context) {
+  Inspection& in = *static_cast<Inspection*>(context);
+  if (!findDatabases(in)) return;
+  for (const bool present : in.present) {
+    if (!present) return;
+  }
+  if (!in.schema_found || in.schema_bytes != kSchemaVersionBytes + kChecksumBytes) return;
+  for (std::size_t i = 0; i < kDatabaseCount; ++i) {
+    if (!walkDatabase(in, i)) return;
+  }
+  if (!walkFreeList(in)) return;
+  // Every page is a meta page, in a tree or free. Fewer is tolerated (a leaked page is
+  // harmless); more means page counts or free records LMDB did not write.
+  const std::uint64_t accounted = kMetaPages + in.tree_pages + in.free_pages;
+  if (accounted > in.page_count) {
+    failCount(in, Problem::kPageCount, "free", accounted, in.page_count);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 
 [[noreturn]] void roundTripFailed(const char* db, std::string_view key,
                                   std::source_location location) {
@@ -159,6 +655,29 @@ Status createDirectories(const std::string& dir) {
   return Status::ok();
 }
 
+// Where the kernel mapped the file with this inode at offset 0 with this length (LMDB does
+// not say: mdb_env_info's me_mapaddr is the MDB_FIXEDMAP hint from the meta page).
+const char* findMapping(ino_t inode, std::size_t map_bytes) {
+  std::FILE* maps = std::fopen("/proc/self/maps", "re");
+  if (maps == nullptr) return nullptr;
+  std::vector<char> line(kMapsLineBytesMax);
+  const char* found = nullptr;
+  while (found == nullptr && std::fgets(line.data(), static_cast<int>(line.size()), maps)) {
+    unsigned long begin = 0, end = 0, offset = 0, line_inode = 0;
+    unsigned device_major = 0, device_minor = 0;
+    char permissions[8] = {};
+    if (std::sscanf(line.data(), "%lx-%lx %7s %lx %x:%x %lu", &begin, &end, permissions, &offset,
+                    &device_major, &device_minor, &line_inode) != 7) {
+      continue;
+    }
+    if (line_inode == inode && offset == 0 && end - begin == map_bytes) {
+      found = reinterpret_cast<const char*>(begin);
+    }
+  }
+  std::fclose(maps);
+  return found;
+}
+
 class LmdbStore final : public Store {
  public:
   LmdbStore(std::string dir, int lock_fd) : dir_(std::move(dir)), lock_fd_(lock_fd) {}
@@ -178,13 +697,34 @@ class LmdbStore final : public Store {
   Result<std::uint64_t> lastProgressSeq() override;
 
  private:
-  Status openDatabases();
-  Status checkSchemaVersion(MDB_txn* txn);
-  Status checkProcess() const;
-  Status mdbError(const std::string& what, int rc) const;
+  Status damaged(const std::string& what) const;
   Status corrupt(const char* db, std::string_view key, const std::string& reason) const;
+  Status mdbError(const std::string& what, int rc) const;
+  Status checkProcess() const;
   Status checkKey(const char* db, std::string_view key) const;
-  Result<std::uint64_t> lastSeqIn(MDB_txn* txn) const;
+
+  Result<std::optional<Marker>> readMarker() const;
+  Status checkDataFile(bool marked) const;
+  Status openEnvironment(const StoreOptions& options);
+  Status checkFileSize();
+  Status inspect(Inspection& in, std::vector<std::uint64_t>& free_seen);
+  std::string describe(const MapFault& fault) const;
+  std::string describe(const Finding& finding) const;
+  Status createDatabases();
+  Status checkSchema(const Inspection& in) const;
+  Status checkMeta(const Inspection& in, const std::optional<Marker>& marker);
+  Status verifyStore(const std::optional<Marker>& marker);
+
+  Status getVerified(MDB_txn* txn, MDB_dbi dbi, const char* db, std::string_view key,
+                     std::size_t payload_bytes, std::optional<std::string_view>& payload) const;
+  // Bytes of data.mdb a read may touch; 0 when unknown (no bounds check).
+  std::size_t readableBytes() const;
+  // Checks that the value (and the key, when a cursor returned it: key_in_map) lie in the
+  // first readable_bytes of the map (0: no check, as in a write txn whose dirty pages are
+  // not in the map), and the value's checksum.
+  Status verifiedPayload(const char* db, const MDB_val& key, bool key_in_map, const MDB_val& stored,
+                         std::size_t readable_bytes, std::string_view& payload) const;
+  Result<std::uint64_t> lastSeqIn(MDB_txn* txn, std::size_t readable_bytes) const;
 
   Status putContacts(MDB_txn* txn, const std::vector<Contact>& contacts, std::string& scratch);
   Status putEnrollments(MDB_txn* txn, const std::vector<Enrollment>& enrollments,
@@ -192,28 +732,40 @@ class LmdbStore final : public Store {
   Status putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& progress,
                      std::string& scratch);
   Status putSequences(MDB_txn* txn, const std::vector<SequenceState>& sequences);
-  Status put(MDB_txn* txn, MDB_dbi dbi, const char* db, std::string_view key,
-             std::string_view value);
+  Status putCounts(MDB_txn* txn, std::uint64_t commits);
+  // Appends the checksum to `value` and puts it.
+  Status put(MDB_txn* txn, std::size_t index, std::string_view key, std::string& value);
 
   template <typename Visit>
-  Status forEach(MDB_txn* txn, MDB_dbi dbi, const char* db, Visit visit) const;
+  Status forEach(MDB_txn* txn, std::size_t index, Visit visit) const;
   Status loadContacts(MDB_txn* txn, std::vector<Contact>& out) const;
   Status loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const;
   Status loadProgress(MDB_txn* txn, std::vector<ProgressRecord>& out) const;
   Status loadSequences(MDB_txn* txn, std::vector<SequenceState>& out) const;
   Status loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const;
+  Status checkLoadedCounts(MDB_txn* txn, const LoadedState& state) const;
 
   std::string dir_;
   int lock_fd_ = -1;
   pid_t opener_pid_ = ::getpid();
   MDB_env* env_ = nullptr;
   std::size_t key_bytes_max_ = 0;
-  MDB_dbi contacts_ = 0;
-  MDB_dbi enrollments_ = 0;
-  MDB_dbi progress_ = 0;
-  MDB_dbi sequences_ = 0;
-  MDB_dbi meta_ = 0;
+  std::size_t page_bytes_ = 0;
+  std::uint64_t page_count_ = 0;     // pages in use at open
+  const char* map_begin_ = nullptr;  // null if the mapping was not found
+  std::size_t map_bytes_ = 0;
+  std::uint64_t commits_ = 0;  // written by commit() only (the engine thread)
+  MDB_dbi dbis_[kDatabaseCount] = {};
 };
+
+Status LmdbStore::damaged(const std::string& what) const {
+  return Status::corruption("state dir " + dir_ + " is damaged: " + what +
+                            "; restore from backup or move it away");
+}
+
+Status LmdbStore::corrupt(const char* db, std::string_view key, const std::string& reason) const {
+  return damaged(std::string(db) + " key '" + printableKey(key) + "': " + reason);
+}
 
 Status LmdbStore::mdbError(const std::string& what, int rc) const {
   const std::string where = "store " + dir_ + ": ";
@@ -225,15 +777,14 @@ Status LmdbStore::mdbError(const std::string& what, int rc) const {
     return Status::ioError(where + what + ": " + mdb_strerror(rc) +
                            " (too many changes in one commit)");
   }
+  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID ||
+      rc == MDB_VERSION_MISMATCH || rc == MDB_CURSOR_FULL) {
+    return damaged(what + ": " + mdb_strerror(rc));
+  }
   if (rc == EACCES || rc == EPERM) {
     return Status::permissionDenied(where + what + ": " + mdb_strerror(rc));
   }
   return Status::ioError(where + what + ": " + mdb_strerror(rc));
-}
-
-Status LmdbStore::corrupt(const char* db, std::string_view key, const std::string& reason) const {
-  return Status::corruption("store " + dir_ + ": " + db + " key '" + printableKey(key) +
-                            "': " + reason);
 }
 
 Status LmdbStore::checkProcess() const {
@@ -241,64 +792,6 @@ Status LmdbStore::checkProcess() const {
   return Status::failedPrecondition("store " + dir_ + " was opened by process " +
                                     std::to_string(opener_pid_) +
                                     "; an LMDB env must not be used after fork()");
-}
-
-Status LmdbStore::open(const StoreOptions& options) {
-  int rc = mdb_env_create(&env_);
-  if (rc != 0) return mdbError("mdb_env_create", rc);
-  if ((rc = mdb_env_set_maxdbs(env_, kDatabasesMax)) != 0) return mdbError("set_maxdbs", rc);
-  if ((rc = mdb_env_set_mapsize(env_, options.map_bytes)) != 0) {
-    return mdbError("set_mapsize", rc);
-  }
-  if ((rc = mdb_env_open(env_, dir_.c_str(), MDB_NOTLS, kFileMode)) != 0) {
-    return mdbError("mdb_env_open", rc);
-  }
-  int dead_readers = 0;
-  if ((rc = mdb_reader_check(env_, &dead_readers)) != 0) return mdbError("reader_check", rc);
-  key_bytes_max_ = static_cast<std::size_t>(mdb_env_get_maxkeysize(env_));
-  return openDatabases();
-}
-
-Status LmdbStore::openDatabases() {
-  Transaction txn;
-  int rc = txn.begin(env_, 0);
-  if (rc != 0) return mdbError("begin write txn", rc);
-  const std::pair<const char*, MDB_dbi*> databases[] = {
-      {"contacts", &contacts_}, {"enrollments", &enrollments_},
-      {"progress", &progress_}, {"sequences", &sequences_},
-      {"meta", &meta_},
-  };
-  for (const auto& [name, dbi] : databases) {
-    if ((rc = mdb_dbi_open(txn.get(), name, MDB_CREATE, dbi)) != 0) {
-      return mdbError(std::string("open database ") + name, rc);
-    }
-  }
-  Status status = checkSchemaVersion(txn.get());
-  if (!status.isOk()) return status;
-  if ((rc = txn.commit()) != 0) return mdbError("commit", rc);
-  return Status::ok();
-}
-
-Status LmdbStore::checkSchemaVersion(MDB_txn* txn) {
-  MDB_val key = mdbValue(kMetaSchemaVersion);
-  MDB_val value{};
-  int rc = mdb_get(txn, meta_, &key, &value);
-  if (rc == MDB_NOTFOUND) {
-    return put(txn, meta_, "meta", kMetaSchemaVersion,
-               littleEndian(kStoreSchemaVersion, kSchemaVersionBytes));
-  }
-  if (rc != 0) return mdbError("read schema_version", rc);
-  if (value.mv_size != kSchemaVersionBytes) {
-    return corrupt("meta", kMetaSchemaVersion,
-                   "value is " + std::to_string(value.mv_size) + " bytes, expected 4");
-  }
-  const std::uint64_t version = fromLittleEndian(view(value));
-  if (version != kStoreSchemaVersion) {
-    return Status::failedPrecondition("store " + dir_ + " has schema version " +
-                                      std::to_string(version) + "; this seqd reads version " +
-                                      std::to_string(kStoreSchemaVersion));
-  }
-  return Status::ok();
 }
 
 Status LmdbStore::checkKey(const char* db, std::string_view key) const {
@@ -311,11 +804,519 @@ Status LmdbStore::checkKey(const char* db, std::string_view key) const {
   return Status::ok();
 }
 
-Status LmdbStore::put(MDB_txn* txn, MDB_dbi dbi, const char* db, std::string_view key,
-                      std::string_view value) {
+// ---------------------------------------------------------------------------------------
+// Open
+
+Result<std::optional<Marker>> LmdbStore::readMarker() const {
+  Result<std::optional<std::string>> text =
+      readSmallFile(dir_ + "/" + kMarkerFileName, kMarkerBytesMax);
+  if (!text.isOk()) return text.status();
+  if (!text.value().has_value()) return std::optional<Marker>();
+  if (text.value()->size() > kMarkerBytesMax) {
+    return damaged(std::string(kMarkerFileName) + " is over " + std::to_string(kMarkerBytesMax) +
+                   " bytes");
+  }
+  std::string why;
+  std::optional<Marker> marker = parseMarker(*text.value(), why);
+  if (!marker.has_value()) return damaged(std::string(kMarkerFileName) + " is unreadable: " + why);
+  if (marker->format != kMarkerFormat) {
+    return Status::invalidArgument("state dir " + dir_ + " was written by a newer seqd (" +
+                                   kMarkerFileName + " format " + std::to_string(marker->format) +
+                                   "; this seqd reads format " + std::to_string(kMarkerFormat) +
+                                   "): run the seqd that wrote it, or move the state dir away");
+  }
+  if (marker->schema != kStoreSchemaVersion) {
+    return Status::invalidArgument(
+        "state dir " + dir_ + " holds store schema version " + std::to_string(marker->schema) +
+        "; this seqd reads schema version " + std::to_string(kStoreSchemaVersion) +
+        " and does not convert stores: run the seqd that wrote it, or move the state dir away");
+  }
+  return marker;
+}
+
+// A store that was used (marked) must still have its data file, and not an empty one:
+// LMDB would make a new, empty store out of either.
+Status LmdbStore::checkDataFile(bool marked) const {
+  if (!marked) return Status::ok();
+  const std::string path = dir_ + "/" + kDataFileName;
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    if (errno == ENOENT) return damaged(std::string(kDataFileName) + " is missing");
+    return errnoStatus("cannot stat '" + path + "'", errno);
+  }
+  if (info.st_size == 0) return damaged(std::string(kDataFileName) + " is empty (0 bytes)");
+  return Status::ok();
+}
+
+Status LmdbStore::openEnvironment(const StoreOptions& options) {
+  int rc = mdb_env_create(&env_);
+  if (rc != 0) return mdbError("mdb_env_create", rc);
+  if ((rc = mdb_env_set_maxdbs(env_, kDatabasesMax)) != 0) return mdbError("set_maxdbs", rc);
+  if ((rc = mdb_env_set_mapsize(env_, options.map_bytes)) != 0) {
+    return mdbError("set_mapsize", rc);
+  }
+  if ((rc = mdb_env_set_assert(env_, mapFaultAssert)) != 0) return mdbError("set_assert", rc);
+  if ((rc = mdb_env_open(env_, dir_.c_str(), MDB_NOTLS, kFileMode)) != 0) {
+    return mdbError("open " + std::string(kDataFileName), rc);
+  }
+  int dead_readers = 0;
+  if ((rc = mdb_reader_check(env_, &dead_readers)) != 0) return mdbError("reader_check", rc);
+  key_bytes_max_ = static_cast<std::size_t>(mdb_env_get_maxkeysize(env_));
+  return checkFileSize();
+}
+
+// A data file shorter than the pages its meta page says are in use would make LMDB read
+// past its end (SIGBUS). Checked before any transaction reads a page.
+Status LmdbStore::checkFileSize() {
+  MDB_envinfo info{};
+  MDB_stat stat{};
+  int rc = mdb_env_info(env_, &info);
+  if (rc == 0) rc = mdb_env_stat(env_, &stat);
+  if (rc != 0) return mdbError("env info", rc);
+  int fd = -1;
+  if ((rc = mdb_env_get_fd(env_, &fd)) != 0) return mdbError("env fd", rc);
+  struct stat file {};
+  if (::fstat(fd, &file) != 0) return errnoStatus("cannot stat " + dir_ + "/data.mdb", errno);
+  page_bytes_ = stat.ms_psize;
+  page_count_ = static_cast<std::uint64_t>(info.me_last_pgno) + 1;
+  const std::uint64_t used_bytes = page_count_ * page_bytes_;
+  if (static_cast<std::uint64_t>(file.st_size) < used_bytes) {
+    return damaged(std::string(kDataFileName) + " is " + std::to_string(file.st_size) +
+                   " bytes but its meta page says " + std::to_string(used_bytes) +
+                   " are in use (cut short?)");
+  }
+  map_bytes_ = info.me_mapsize;
+  map_begin_ = findMapping(file.st_ino, map_bytes_);
+  return Status::ok();
+}
+
+// Runs the walk under the fault guard in one read transaction, committed (keeping the DB
+// handles it opened) only when it found every DB and nothing wrong.
+Status LmdbStore::inspect(Inspection& in, std::vector<std::uint64_t>& free_seen) {
+  Transaction txn;
+  const int rc = txn.begin(env_, MDB_RDONLY);
+  if (rc != 0) return mdbError("begin read txn", rc);
+  free_seen.assign(page_count_ / 64 + 1, 0);
+  in.txn = txn.get();
+  in.file_begin = map_begin_;
+  in.file_bytes = page_count_ * page_bytes_;
+  in.key_bytes_max = key_bytes_max_;
+  in.page_count = page_count_;
+  in.free_seen = free_seen.data();
+  MapFault fault;
+  // Unknown mapping: any fault during the walk is taken as a fault in the map.
+  const bool finished =
+      map_begin_ != nullptr
+          ? runGuarded(map_begin_, map_bytes_ + kFaultSlackBytes, inspectBody, &in, fault)
+          : runGuarded(nullptr, SIZE_MAX, inspectBody, &in, fault);
+  if (in.cursor != nullptr) mdb_cursor_close(in.cursor);
+  in.cursor = nullptr;
+  if (!finished) return damaged(describe(fault));
+  bool complete = in.finding.problem == Problem::kNone;
+  for (const bool present : in.present) complete = complete && present;
+  if (complete) {
+    const int commit_rc = txn.commit();
+    if (commit_rc != 0) return mdbError("end read txn", commit_rc);
+  }
+  for (std::size_t i = 0; i < kDatabaseCount; ++i) dbis_[i] = in.dbis[i];
+  return Status::ok();
+}
+
+std::string LmdbStore::describe(const MapFault& fault) const {
+  if (fault.signal_number == 0) {
+    return std::string("LMDB found an inconsistent page (") + fault.detail + ")";
+  }
+  const char* signal_name = fault.signal_number == SIGBUS ? "SIGBUS" : "SIGSEGV";
+  if (fault.address < kNullPageBytes) {
+    char address[32];
+    std::snprintf(address, sizeof address, "%#lx", static_cast<unsigned long>(fault.address));
+    return std::string("LMDB followed a garbled node to a null pointer (") + signal_name + " at " +
+           address + ")";
+  }
+  if (map_begin_ == nullptr) return std::string("reading data.mdb faulted (") + signal_name + ")";
+  const std::uint64_t offset = fault.address - reinterpret_cast<std::uintptr_t>(map_begin_);
+  return "reading data.mdb at byte " + std::to_string(offset) + " faulted (" + signal_name +
+         "): a page points past the " + std::to_string(page_count_ * page_bytes_) + " bytes in use";
+}
+
+std::string LmdbStore::describe(const Finding& finding) const {
+  const std::string db(finding.db != nullptr ? finding.db : "?");
+  const std::string key =
+      " key '" + printableKey(std::string_view(finding.key, finding.key_bytes)) + "'";
+  const std::string numbers =
+      std::to_string(finding.found) + " found, " + std::to_string(finding.expected) + " expected";
+  switch (finding.problem) {
+    case Problem::kNone:
+      return "no problem";
+    case Problem::kLmdbError:
+      return "reading DB '" + db + "': " + mdb_strerror(finding.rc);
+    case Problem::kOutsideFile:
+      return "DB '" + db + "'" + key + " points outside data.mdb";
+    case Problem::kKeySize:
+      return "DB '" + db + "'" + key + " has an impossible size";
+    case Problem::kKeyOrder:
+      return "DB '" + db + "'" + key + " is out of order";
+    case Problem::kChecksum:
+      return "checksum mismatch in DB '" + db + "'" + key;
+    case Problem::kEntryCount:
+      return "DB '" + db + "' entry count does not match (" + numbers + ")";
+    case Problem::kFreeList:
+      return "LMDB's free-page list is garbled";
+    case Problem::kPageCount:
+      return "more pages in use than data.mdb has (" + numbers + ")";
+  }
+  return "unknown problem";
+}
+
+// A new store: the five DBs and the meta records, in one commit.
+Status LmdbStore::createDatabases() {
+  Transaction txn;
+  int rc = txn.begin(env_, 0);
+  if (rc != 0) return mdbError("begin write txn", rc);
+  for (std::size_t i = 0; i < kDatabaseCount; ++i) {
+    if ((rc = mdb_dbi_open(txn.get(), kDatabaseNames[i], MDB_CREATE, &dbis_[i])) != 0) {
+      return mdbError(std::string("create database ") + kDatabaseNames[i], rc);
+    }
+  }
+  char id[kStoreIdBytes];
+  if (::getrandom(id, sizeof id, 0) != static_cast<ssize_t>(sizeof id)) {
+    return errnoStatus("cannot make a store id", errno);
+  }
+  std::string version = littleEndian(kStoreSchemaVersion, kSchemaVersionBytes);
+  std::string store_id(id, sizeof id);
+  std::string counts = encodeCounts(Counts());
+  Status status = put(txn.get(), kMetaIndex, kMetaSchemaVersion, version);
+  if (status.isOk()) status = put(txn.get(), kMetaIndex, kMetaStoreId, store_id);
+  if (status.isOk()) status = put(txn.get(), kMetaIndex, kMetaCounts, counts);
+  if (!status.isOk()) return status;
+  if ((rc = txn.commit()) != 0) return mdbError("commit", rc);
+  return Status::ok();
+}
+
+Status LmdbStore::checkSchema(const Inspection& in) const {
+  if (!in.schema_found) return damaged("meta has no schema_version");
+  const std::string_view raw(in.schema, std::min(in.schema_bytes, kSchemaCopyBytesMax));
+  std::uint64_t version = 0;
+  if (in.schema_bytes == kSchemaVersionBytes) {
+    version = fromLittleEndian(raw);  // version 1 wrote values without checksums
+    if (version >= kStoreSchemaVersion) {
+      return damaged("meta schema_version " + std::to_string(version) + " has no checksum");
+    }
+  } else {
+    std::string_view payload;
+    if (!checkedPayload("meta", kMetaSchemaVersion, raw, payload) ||
+        payload.size() != kSchemaVersionBytes) {
+      return damaged("checksum mismatch in DB 'meta' key 'schema_version'");
+    }
+    version = fromLittleEndian(payload);
+  }
+  if (version == kStoreSchemaVersion) return Status::ok();
+  return Status::invalidArgument(
+      "state dir " + dir_ + " holds store schema version " + std::to_string(version) +
+      "; this seqd reads schema version " + std::to_string(kStoreSchemaVersion) +
+      " and does not convert stores: run the seqd that wrote it, or move the state dir away");
+}
+
+// The meta records against the marker and against what the walk counted.
+Status LmdbStore::checkMeta(const Inspection& in, const std::optional<Marker>& marker) {
+  Transaction txn;
+  const int rc = txn.begin(env_, MDB_RDONLY);
+  if (rc != 0) return mdbError("begin read txn", rc);
+  std::optional<std::string_view> store_id;
+  std::optional<std::string_view> counts_bytes;
+  Status status =
+      getVerified(txn.get(), dbis_[kMetaIndex], "meta", kMetaStoreId, kStoreIdBytes, store_id);
+  if (status.isOk()) {
+    status = getVerified(txn.get(), dbis_[kMetaIndex], "meta", kMetaCounts, kCountsValueBytes,
+                         counts_bytes);
+  }
+  if (!status.isOk()) return status;
+  if (!store_id || !counts_bytes) return damaged("meta has no store_id or counts record");
+  if (marker.has_value() && marker->store_id != hex(*store_id)) {
+    return damaged("data.mdb holds store " + hex(*store_id) + " but " + kMarkerFileName +
+                   " names store " + marker->store_id);
+  }
+  const Counts counts = decodeCounts(*counts_bytes);
+  const std::uint64_t expected[] = {counts.contacts, counts.enrollments, counts.progress,
+                                    counts.sequences};
+  for (std::size_t i = 0; i < std::size(expected); ++i) {
+    if (in.entries[i] != expected[i]) {
+      return damaged(std::string("DB '") + kDatabaseNames[i] + "' holds " +
+                     std::to_string(in.entries[i]) + " entries; the meta counts record says " +
+                     std::to_string(expected[i]));
+    }
+  }
+  Result<std::uint64_t> last_seq = lastSeqIn(txn.get(), readableBytes());
+  if (!last_seq.isOk()) return last_seq.status();
+  if (last_seq.value() != counts.last_progress_seq) {
+    return damaged("the last progress seq is " + std::to_string(last_seq.value()) +
+                   "; the meta counts record says " + std::to_string(counts.last_progress_seq));
+  }
+  commits_ = counts.commits;
+  if (!marker.has_value())
+    return writeMarker(dir_, Marker{kMarkerFormat, kStoreSchemaVersion, hex(*store_id)});
+  return Status::ok();
+}
+
+Status LmdbStore::verifyStore(const std::optional<Marker>& marker) {
+  std::vector<std::uint64_t> free_seen;
+  Inspection in;
+  Status status = inspect(in, free_seen);
+  if (!status.isOk()) return status;
+  bool all_present = true;
+  bool none_present = true;
+  for (const bool present : in.present) {
+    all_present = all_present && present;
+    none_present = none_present && !present;
+  }
+  if (in.finding.problem == Problem::kNone && none_present && !marker.has_value() &&
+      in.main_entries == 0) {
+    status = createDatabases();                   // a new store
+    if (status.isOk()) status = checkFileSize();  // the pages it added
+    if (!status.isOk()) return status;
+    in = Inspection();
+    status = inspect(in, free_seen);
+    if (!status.isOk()) return status;
+    all_present = true;
+    for (const bool present : in.present) all_present = all_present && present;
+  }
+  for (std::size_t i = 0; i < kDatabaseCount && !all_present; ++i) {
+    if (in.finding.problem != Problem::kNone) return damaged(describe(in.finding));
+    if (!in.present[i]) return damaged(std::string("DB '") + kDatabaseNames[i] + "' is missing");
+  }
+  if (!in.schema_found && in.finding.problem != Problem::kNone) {
+    return damaged(describe(in.finding));
+  }
+  status = checkSchema(in);
+  if (!status.isOk()) return status;
+  if (in.finding.problem != Problem::kNone) return damaged(describe(in.finding));
+  return checkMeta(in, marker);
+}
+
+Status LmdbStore::open(const StoreOptions& options) {
+  Result<std::optional<Marker>> marker = readMarker();
+  if (!marker.isOk()) return marker.status();
+  Status status = checkDataFile(marker.value().has_value());
+  if (status.isOk()) status = openEnvironment(options);
+  if (status.isOk()) status = verifyStore(marker.value());
+  return status;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reads
+
+std::size_t LmdbStore::readableBytes() const {
+  if (map_begin_ == nullptr) return 0;
+  MDB_envinfo info{};
+  if (mdb_env_info(env_, &info) != 0) return 0;
+  // The file holds every page up to the last committed last_pgno, which is at or past the
+  // last page of any read transaction begun before this call.
+  return (static_cast<std::size_t>(info.me_last_pgno) + 1) * page_bytes_;
+}
+
+Status LmdbStore::verifiedPayload(const char* db, const MDB_val& key, bool key_in_map,
+                                  const MDB_val& stored, std::size_t readable_bytes,
+                                  std::string_view& payload) const {
+  if (readable_bytes > 0 && ((key_in_map && !withinFile(map_begin_, readable_bytes, key)) ||
+                             !withinFile(map_begin_, readable_bytes, stored))) {
+    return damaged(std::string("DB '") + db + "' key points outside data.mdb");
+  }
+  if (!checkedPayload(db, view(key), view(stored), payload)) {
+    return damaged(std::string("checksum mismatch in DB '") + db + "' key '" +
+                   printableKey(view(key)) + "'");
+  }
+  return Status::ok();
+}
+
+// Reads one value by key and checks its checksum and, when found, its payload size.
+Status LmdbStore::getVerified(MDB_txn* txn, MDB_dbi dbi, const char* db, std::string_view key,
+                              std::size_t payload_bytes,
+                              std::optional<std::string_view>& payload) const {
+  const std::size_t readable_bytes = readableBytes();
+  MDB_val mdb_key = mdbValue(key);
+  MDB_val value{};
+  const int rc = mdb_get(txn, dbi, &mdb_key, &value);
+  if (rc == MDB_NOTFOUND) return Status::ok();
+  if (rc != 0) return mdbError("read " + std::string(db) + " " + std::string(key), rc);
+  std::string_view bytes;
+  Status status = verifiedPayload(db, mdb_key, false, value, readable_bytes, bytes);
+  if (!status.isOk()) return status;
+  if (bytes.size() != payload_bytes) {
+    return corrupt(db, key,
+                   "value is " + std::to_string(bytes.size()) + " bytes, expected " +
+                       std::to_string(payload_bytes));
+  }
+  payload = bytes;
+  return Status::ok();
+}
+
+Result<std::uint64_t> LmdbStore::lastSeqIn(MDB_txn* txn, std::size_t readable_bytes) const {
+  Cursor cursor;
+  int rc = cursor.open(txn, dbis_[kProgressIndex]);
+  if (rc != 0) return mdbError("open progress cursor", rc);
+  MDB_val key{};
+  MDB_val value{};
+  rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_LAST);
+  if (rc == MDB_NOTFOUND) return std::uint64_t{0};
+  if (rc != 0) return mdbError("read last progress", rc);
+  std::string_view payload;
+  Status status = verifiedPayload("progress", key, true, value, readable_bytes, payload);
+  if (!status.isOk()) return status;
+  if (key.mv_size != kProgressKeyBytes) {
+    return corrupt("progress", view(key), "key is " + std::to_string(key.mv_size) + " bytes");
+  }
+  return decodeProgressKey(view(key));
+}
+
+Result<std::uint64_t> LmdbStore::lastProgressSeq() {
+  Status status = checkProcess();
+  if (!status.isOk()) return status;
+  Transaction txn;
+  const int rc = txn.begin(env_, MDB_RDONLY);
+  if (rc != 0) return mdbError("begin read txn", rc);
+  return lastSeqIn(txn.get(), readableBytes());
+}
+
+// Calls visit(key, payload) for each entry in key order, after checking the value's
+// checksum. The loop is bounded by the entry count LMDB keeps for the DB.
+template <typename Visit>
+Status LmdbStore::forEach(MDB_txn* txn, std::size_t index, Visit visit) const {
+  const char* db = kDatabaseNames[index];
+  MDB_stat stat{};
+  int rc = mdb_stat(txn, dbis_[index], &stat);
+  if (rc != 0) return mdbError(std::string("stat ") + db, rc);
+  const std::size_t entries_max = stat.ms_entries;
+  Cursor cursor;
+  if ((rc = cursor.open(txn, dbis_[index])) != 0) {
+    return mdbError(std::string("open cursor ") + db, rc);
+  }
+  const std::size_t readable_bytes = readableBytes();
+  MDB_val key{};
+  MDB_val value{};
+  std::size_t entries = 0;
+  for (rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) {
+    if (++entries > entries_max) {
+      return corrupt(
+          db, view(key),
+          "more entries than the " + std::to_string(entries_max) + " the database counts");
+    }
+    std::string_view payload;
+    Status status = verifiedPayload(db, key, true, value, readable_bytes, payload);
+    if (!status.isOk()) return status;
+    status = visit(view(key), payload);
+    if (!status.isOk()) return status;
+  }
+  if (rc != MDB_NOTFOUND) return mdbError(std::string("read ") + db, rc);
+  return Status::ok();
+}
+
+Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<Contact>& out) const {
+  return forEach(txn, kContactsIndex, [&](std::string_view key, std::string_view value) {
+    Contact contact;
+    Status status = decodeContact(key, value, contact);
+    if (!status.isOk()) return corrupt("contacts", key, status.message());
+    out.push_back(std::move(contact));
+    return Status::ok();
+  });
+}
+
+Status LmdbStore::loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const {
+  return forEach(txn, kEnrollmentsIndex, [&](std::string_view key, std::string_view value) {
+    if (key.size() != kEnrollmentKeyBytes) {
+      return corrupt("enrollments", key, "key is " + std::to_string(key.size()) + " bytes, not 4");
+    }
+    Enrollment enrollment;
+    Status status = decodeEnrollment(decodeEnrollmentKey(key), value, enrollment);
+    if (!status.isOk()) return corrupt("enrollments", key, status.message());
+    out.push_back(std::move(enrollment));
+    return Status::ok();
+  });
+}
+
+Status LmdbStore::loadProgress(MDB_txn* txn, std::vector<ProgressRecord>& out) const {
+  return forEach(txn, kProgressIndex, [&](std::string_view key, std::string_view value) {
+    if (key.size() != kProgressKeyBytes) {
+      return corrupt("progress", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
+    }
+    const std::uint64_t seq = decodeProgressKey(key);
+    if (seq == 0) return corrupt("progress", key, "seq 0");
+    ProgressRecord record;
+    Status status = decodeProgress(seq, value, record);
+    if (!status.isOk()) return corrupt("progress", key, status.message());
+    out.push_back(std::move(record));
+    return Status::ok();
+  });
+}
+
+Status LmdbStore::loadSequences(MDB_txn* txn, std::vector<SequenceState>& out) const {
+  return forEach(txn, kSequencesIndex, [&](std::string_view key, std::string_view value) {
+    if (value.size() != 1 || (value[0] != '\0' && value[0] != '\1')) {
+      return corrupt("sequences", key, "active flag is not one byte 0 or 1");
+    }
+    out.push_back(SequenceState{std::string(key), value[0] == '\1'});
+    return Status::ok();
+  });
+}
+
+Status LmdbStore::loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const {
+  std::optional<std::string_view> value;
+  Status status = getVerified(txn, dbis_[kMetaIndex], "meta", kMetaClock, kClockValueBytes, value);
+  if (!status.isOk()) return status;
+  if (value.has_value()) out = static_cast<TimeMs>(fromLittleEndian(*value));
+  return Status::ok();
+}
+
+// What was loaded against the counts record written in the same commits.
+Status LmdbStore::checkLoadedCounts(MDB_txn* txn, const LoadedState& state) const {
+  std::optional<std::string_view> bytes;
+  Status status =
+      getVerified(txn, dbis_[kMetaIndex], "meta", kMetaCounts, kCountsValueBytes, bytes);
+  if (!status.isOk()) return status;
+  if (!bytes.has_value()) return damaged("meta has no counts record");
+  const Counts counts = decodeCounts(*bytes);
+  const std::uint64_t loaded[] = {state.contacts.size(), state.enrollments.size(),
+                                  state.progress.size(), state.sequences.size()};
+  const std::uint64_t expected[] = {counts.contacts, counts.enrollments, counts.progress,
+                                    counts.sequences};
+  for (std::size_t i = 0; i < std::size(loaded); ++i) {
+    if (loaded[i] != expected[i]) {
+      return damaged("loaded " + std::to_string(loaded[i]) + " entries of DB '" +
+                     kDatabaseNames[i] + "'; the meta counts record says " +
+                     std::to_string(expected[i]));
+    }
+  }
+  return Status::ok();
+}
+
+Status LmdbStore::load(LoadedState& out) {
+  out = LoadedState();
+  Status status = checkProcess();
+  if (!status.isOk()) return status;
+  Transaction txn;
+  const int rc = txn.begin(env_, MDB_RDONLY);
+  if (rc != 0) return mdbError("begin read txn", rc);
+  LoadedState state;
+  status = loadContacts(txn.get(), state.contacts);
+  if (status.isOk()) status = loadEnrollments(txn.get(), state.enrollments);
+  if (status.isOk()) status = loadProgress(txn.get(), state.progress);
+  if (status.isOk()) status = loadSequences(txn.get(), state.sequences);
+  if (status.isOk()) status = loadClock(txn.get(), state.clock_ms);
+  if (status.isOk()) status = checkLoadedCounts(txn.get(), state);
+  if (!status.isOk()) return status;
+  out = std::move(state);
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------
+// Writes
+
+Status LmdbStore::put(MDB_txn* txn, std::size_t index, std::string_view key, std::string& value) {
+  const char* db = kDatabaseNames[index];
+  appendChecksum(db, key, value);
   MDB_val mdb_key = mdbValue(key);
   MDB_val mdb_value = mdbValue(value);
-  const int rc = mdb_put(txn, dbi, &mdb_key, &mdb_value, 0);
+  const int rc = mdb_put(txn, dbis_[index], &mdb_key, &mdb_value, 0);
   if (rc != 0) return mdbError(std::string("put ") + db + " key '" + printableKey(key) + "'", rc);
   return Status::ok();
 }
@@ -339,13 +1340,31 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   if (status.isOk()) status = putProgress(txn.get(), batch.progress, scratch);
   if (status.isOk()) status = putSequences(txn.get(), batch.sequences);
   if (status.isOk() && batch.clock_ms.has_value()) {
-    status = put(txn.get(), meta_, "meta", kMetaClock,
-                 littleEndian(static_cast<std::uint64_t>(*batch.clock_ms), kClockValueBytes));
+    scratch = littleEndian(static_cast<std::uint64_t>(*batch.clock_ms), kClockValueBytes);
+    status = put(txn.get(), kMetaIndex, kMetaClock, scratch);
   }
+  if (status.isOk()) status = putCounts(txn.get(), commits_ + 1);
   if (!status.isOk()) return status;  // txn aborts: nothing of the batch is written
   const int commit_rc = txn.commit();
   if (commit_rc != 0) return mdbError("commit", commit_rc);
+  ++commits_;
   return Status::ok();
+}
+
+// The counts record, from LMDB's entry counts inside this write txn.
+Status LmdbStore::putCounts(MDB_txn* txn, std::uint64_t commits) {
+  std::uint64_t entries[4] = {};
+  for (std::size_t i = 0; i < std::size(entries); ++i) {
+    MDB_stat stat{};
+    const int rc = mdb_stat(txn, dbis_[i], &stat);
+    if (rc != 0) return mdbError(std::string("stat ") + kDatabaseNames[i], rc);
+    entries[i] = stat.ms_entries;
+  }
+  Result<std::uint64_t> last_seq = lastSeqIn(txn, 0);
+  if (!last_seq.isOk()) return last_seq.status();
+  std::string value = encodeCounts(
+      Counts{entries[0], entries[1], entries[2], entries[3], last_seq.value(), commits});
+  return put(txn, kMetaIndex, kMetaCounts, value);
 }
 
 Status LmdbStore::putContacts(MDB_txn* txn, const std::vector<Contact>& contacts,
@@ -356,7 +1375,7 @@ Status LmdbStore::putContacts(MDB_txn* txn, const std::vector<Contact>& contacts
     encodeContact(contact, scratch);
     status = verifyEncoded(contact, scratch, "contacts", contact.key);
     if (!status.isOk()) return status;
-    status = put(txn, contacts_, "contacts", contact.key, scratch);
+    status = put(txn, kContactsIndex, contact.key, scratch);
     if (!status.isOk()) return status;
   }
   return Status::ok();
@@ -369,7 +1388,7 @@ Status LmdbStore::putEnrollments(MDB_txn* txn, const std::vector<Enrollment>& en
     encodeEnrollment(enrollment, scratch);
     Status status = verifyEncoded(enrollment, scratch, "enrollments", key);
     if (!status.isOk()) return status;
-    status = put(txn, enrollments_, "enrollments", key, scratch);
+    status = put(txn, kEnrollmentsIndex, key, scratch);
     if (!status.isOk()) return status;
   }
   return Status::ok();
@@ -380,7 +1399,7 @@ Status LmdbStore::putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& p
                               std::string& scratch) {
   if (progress.empty()) return Status::ok();
   Cursor cursor;
-  int rc = cursor.open(txn, progress_);
+  int rc = cursor.open(txn, dbis_[kProgressIndex]);
   if (rc != 0) return mdbError("open progress cursor", rc);
   std::uint64_t previous_seq = 0;
   for (const ProgressRecord& record : progress) {
@@ -394,11 +1413,12 @@ Status LmdbStore::putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& p
     encodeProgress(record, scratch);
     Status status = verifyEncoded(record, scratch, "progress", key);
     if (!status.isOk()) return status;
+    appendChecksum("progress", key, scratch);
     MDB_val mdb_key = mdbValue(key);
     MDB_val mdb_value = mdbValue(scratch);
     rc = mdb_cursor_put(cursor.get(), &mdb_key, &mdb_value, MDB_APPEND);
     if (rc == MDB_KEYEXIST) {
-      Result<std::uint64_t> last = lastSeqIn(txn);
+      Result<std::uint64_t> last = lastSeqIn(txn, 0);
       return Status::invalidArgument(
           "progress seq " + std::to_string(record.seq) + " is not above the last in the store (" +
           (last.isOk() ? std::to_string(last.value()) : last.status().message()) + ")");
@@ -409,146 +1429,14 @@ Status LmdbStore::putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& p
 }
 
 Status LmdbStore::putSequences(MDB_txn* txn, const std::vector<SequenceState>& sequences) {
+  std::string flag;
   for (const SequenceState& sequence : sequences) {
     Status status = checkKey("sequences", sequence.sequence_id);
     if (!status.isOk()) return status;
-    const char flag = sequence.active ? '\1' : '\0';
-    status = put(txn, sequences_, "sequences", sequence.sequence_id, std::string_view(&flag, 1));
+    flag.assign(1, sequence.active ? '\1' : '\0');
+    status = put(txn, kSequencesIndex, sequence.sequence_id, flag);
     if (!status.isOk()) return status;
   }
-  return Status::ok();
-}
-
-Result<std::uint64_t> LmdbStore::lastSeqIn(MDB_txn* txn) const {
-  Cursor cursor;
-  int rc = cursor.open(txn, progress_);
-  if (rc != 0) return mdbError("open progress cursor", rc);
-  MDB_val key{};
-  MDB_val value{};
-  rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_LAST);
-  if (rc == MDB_NOTFOUND) return std::uint64_t{0};
-  if (rc != 0) return mdbError("read last progress", rc);
-  if (key.mv_size != kProgressKeyBytes) {
-    return corrupt("progress", view(key), "key is " + std::to_string(key.mv_size) + " bytes");
-  }
-  return decodeProgressKey(view(key));
-}
-
-Result<std::uint64_t> LmdbStore::lastProgressSeq() {
-  Status status = checkProcess();
-  if (!status.isOk()) return status;
-  Transaction txn;
-  const int rc = txn.begin(env_, MDB_RDONLY);
-  if (rc != 0) return mdbError("begin read txn", rc);
-  return lastSeqIn(txn.get());
-}
-
-// Calls visit(key, value) for each entry in key order. The loop is bounded by the entry
-// count LMDB keeps for the DB.
-template <typename Visit>
-Status LmdbStore::forEach(MDB_txn* txn, MDB_dbi dbi, const char* db, Visit visit) const {
-  MDB_stat stat{};
-  int rc = mdb_stat(txn, dbi, &stat);
-  if (rc != 0) return mdbError(std::string("stat ") + db, rc);
-  const std::size_t entries_max = stat.ms_entries;
-  Cursor cursor;
-  if ((rc = cursor.open(txn, dbi)) != 0) return mdbError(std::string("open cursor ") + db, rc);
-  MDB_val key{};
-  MDB_val value{};
-  std::size_t entries = 0;
-  for (rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) {
-    if (++entries > entries_max) {
-      return corrupt(
-          db, view(key),
-          "more entries than the " + std::to_string(entries_max) + " the database counts");
-    }
-    Status status = visit(view(key), view(value));
-    if (!status.isOk()) return status;
-  }
-  if (rc != MDB_NOTFOUND) return mdbError(std::string("read ") + db, rc);
-  return Status::ok();
-}
-
-Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<Contact>& out) const {
-  return forEach(txn, contacts_, "contacts", [&](std::string_view key, std::string_view value) {
-    Contact contact;
-    Status status = decodeContact(key, value, contact);
-    if (!status.isOk()) return corrupt("contacts", key, status.message());
-    out.push_back(std::move(contact));
-    return Status::ok();
-  });
-}
-
-Status LmdbStore::loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const {
-  return forEach(txn, enrollments_, "enrollments",
-                 [&](std::string_view key, std::string_view value) {
-                   if (key.size() != kEnrollmentKeyBytes) {
-                     return corrupt("enrollments", key,
-                                    "key is " + std::to_string(key.size()) + " bytes, not 4");
-                   }
-                   Enrollment enrollment;
-                   Status status = decodeEnrollment(decodeEnrollmentKey(key), value, enrollment);
-                   if (!status.isOk()) return corrupt("enrollments", key, status.message());
-                   out.push_back(std::move(enrollment));
-                   return Status::ok();
-                 });
-}
-
-Status LmdbStore::loadProgress(MDB_txn* txn, std::vector<ProgressRecord>& out) const {
-  return forEach(txn, progress_, "progress", [&](std::string_view key, std::string_view value) {
-    if (key.size() != kProgressKeyBytes) {
-      return corrupt("progress", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
-    }
-    const std::uint64_t seq = decodeProgressKey(key);
-    if (seq == 0) return corrupt("progress", key, "seq 0");
-    ProgressRecord record;
-    Status status = decodeProgress(seq, value, record);
-    if (!status.isOk()) return corrupt("progress", key, status.message());
-    out.push_back(std::move(record));
-    return Status::ok();
-  });
-}
-
-Status LmdbStore::loadSequences(MDB_txn* txn, std::vector<SequenceState>& out) const {
-  return forEach(txn, sequences_, "sequences", [&](std::string_view key, std::string_view value) {
-    if (value.size() != 1 || (value[0] != '\0' && value[0] != '\1')) {
-      return corrupt("sequences", key, "active flag is not one byte 0 or 1");
-    }
-    out.push_back(SequenceState{std::string(key), value[0] == '\1'});
-    return Status::ok();
-  });
-}
-
-Status LmdbStore::loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const {
-  MDB_val key = mdbValue(kMetaClock);
-  MDB_val value{};
-  const int rc = mdb_get(txn, meta_, &key, &value);
-  if (rc == MDB_NOTFOUND) return Status::ok();
-  if (rc != 0) return mdbError("read clock_ms", rc);
-  if (value.mv_size != kClockValueBytes) {
-    return corrupt("meta", kMetaClock,
-                   "value is " + std::to_string(value.mv_size) + " bytes, expected 8");
-  }
-  out = static_cast<TimeMs>(fromLittleEndian(view(value)));
-  return Status::ok();
-}
-
-Status LmdbStore::load(LoadedState& out) {
-  out = LoadedState();
-  Status status = checkProcess();
-  if (!status.isOk()) return status;
-  Transaction txn;
-  const int rc = txn.begin(env_, MDB_RDONLY);
-  if (rc != 0) return mdbError("begin read txn", rc);
-  LoadedState state;
-  status = loadContacts(txn.get(), state.contacts);
-  if (status.isOk()) status = loadEnrollments(txn.get(), state.enrollments);
-  if (status.isOk()) status = loadProgress(txn.get(), state.progress);
-  if (status.isOk()) status = loadSequences(txn.get(), state.sequences);
-  if (status.isOk()) status = loadClock(txn.get(), state.clock_ms);
-  if (!status.isOk()) return status;
-  out = std::move(state);
   return Status::ok();
 }
 
