@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,10 +20,11 @@
 #include <utility>
 #include <vector>
 
-#include "io/crc32c.hpp"
 #include "io/map_fault_guard.hpp"
 #include "io/record_codec.hpp"
+#include "io/state_marker.hpp"
 #include "io/store.hpp"
+#include "io/store_check.hpp"
 
 namespace seqd {
 namespace {
@@ -35,39 +35,19 @@ constexpr mode_t kFileMode = 0640;
 constexpr std::size_t kPathComponentsMax = 256;
 constexpr const char* kLockFileName = "seqd.lock";
 constexpr const char* kDataFileName = "data.mdb";
-constexpr std::string_view kMetaSchemaVersion = "schema_version";
 constexpr std::string_view kMetaStoreId = "store_id";
 constexpr std::string_view kMetaCounts = "counts";
 constexpr std::string_view kMetaClock = "clock_ms";
 constexpr std::size_t kEnrollmentKeyBytes = 4;
 constexpr std::size_t kProgressKeyBytes = 8;
 constexpr std::size_t kClockValueBytes = 8;
-constexpr std::size_t kSchemaVersionBytes = 4;
 constexpr std::size_t kStoreIdBytes = 16;
 constexpr std::size_t kCountsFields = 6;
 constexpr std::size_t kCountsValueBytes = kCountsFields * 8;
-constexpr std::size_t kChecksumBytes = 4;
-constexpr std::size_t kKeyCopyBytesMax = 512;    // LMDB keys are at most 511 bytes
-constexpr std::size_t kSchemaCopyBytesMax = 16;  // enough for any schema_version value
-constexpr std::size_t kMetaPages = 2;            // LMDB's two meta pages at the file start
 constexpr std::size_t kMapsLineBytesMax = 8192;  // one /proc/self/maps line
 // A garbled page can make LMDB read up to two 64 KiB offsets past it; faults that far past
 // the end of the map are still reads of the map.
 constexpr std::size_t kFaultSlackBytes = std::size_t{1} << 20;
-using PageId = std::size_t;      // LMDB's pgno_t / PageId (midl.h) as stored in free records
-constexpr MDB_dbi kFreeDbi = 0;  // LMDB's free-page DB, readable in a read-only txn
-constexpr MDB_dbi kMainDbi = 1;  // LMDB's DB of named DBs
-
-enum DatabaseIndex : std::size_t {
-  kContactsIndex,
-  kEnrollmentsIndex,
-  kProgressIndex,
-  kSequencesIndex,
-  kMetaIndex,
-  kDatabaseCount,
-};
-constexpr const char* kDatabaseNames[kDatabaseCount] = {"contacts", "enrollments", "progress",
-                                                        "sequences", "meta"};
 
 MDB_val mdbValue(std::string_view bytes) {
   return MDB_val{bytes.size(), const_cast<char*>(bytes.data())};
@@ -108,41 +88,6 @@ Status errnoStatus(const std::string& what, int error) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Value checksums. Written like C (no non-trivial locals): the open-time walk runs them
-// under runGuarded().
-
-// CRC32C of: DB name | 0x00 | u32 LE key size | key | payload. The DB name and key are in
-// it so that a value that lands under another key or DB fails too.
-std::uint32_t valueChecksum(std::string_view db, std::string_view key, std::string_view payload) {
-  const char key_size[4] = {
-      static_cast<char>(key.size() & 0xff), static_cast<char>((key.size() >> 8) & 0xff),
-      static_cast<char>((key.size() >> 16) & 0xff), static_cast<char>((key.size() >> 24) & 0xff)};
-  std::uint32_t crc = crc32c(db);
-  crc = crc32c(std::string_view("\0", 1), crc);
-  crc = crc32c(std::string_view(key_size, 4), crc);
-  crc = crc32c(key, crc);
-  return crc32c(payload, crc);
-}
-
-void appendChecksum(std::string_view db, std::string_view key, std::string& value) {
-  const std::uint32_t crc = valueChecksum(db, key, value);
-  for (std::size_t i = 0; i < kChecksumBytes; ++i) value += static_cast<char>((crc >> (8 * i)));
-}
-
-// Splits a stored value into its payload. False when it is too short for a checksum or the
-// checksum does not match.
-bool checkedPayload(std::string_view db, std::string_view key, std::string_view stored,
-                    std::string_view& payload) {
-  if (stored.size() < kChecksumBytes) return false;
-  payload = stored.substr(0, stored.size() - kChecksumBytes);
-  std::uint32_t expected = 0;
-  for (std::size_t i = kChecksumBytes; i > 0; --i) {
-    expected = (expected << 8) | static_cast<unsigned char>(stored[payload.size() + i - 1]);
-  }
-  return valueChecksum(db, key, payload) == expected;
-}
-
-// ---------------------------------------------------------------------------------------
 // The meta counts record.
 
 struct Counts {
@@ -172,386 +117,6 @@ Counts decodeCounts(std::string_view bytes) {  // REQUIRES: bytes.size() == kCou
     *fields[i] = fromLittleEndian(bytes.substr(8 * i, 8));
   }
   return counts;
-}
-
-// ---------------------------------------------------------------------------------------
-// The marker file, `dir`/seqd.state: written once, right after the first commit created the
-// store, and never changed. Text, so an operator can read it:
-//
-//   seqd state dir: data.mdb here holds a store; if it is gone or empty, restore it
-//   format 1
-//   schema 2
-//   store 5f0c...(32 hex digits: meta store_id)
-//   crc32c 1a2b3c4d              (CRC32C of everything above this line)
-
-constexpr const char* kMarkerFileName = "seqd.state";
-constexpr const char* kMarkerTempFileName = "seqd.state.new";
-constexpr std::string_view kMarkerHeader =
-    "seqd state dir: data.mdb here holds a store; if it is gone or empty, restore it";
-constexpr std::uint32_t kMarkerFormat = 1;
-constexpr std::size_t kMarkerBytesMax = 4096;
-
-struct Marker {
-  std::uint32_t format = kMarkerFormat;
-  std::uint32_t schema = kStoreSchemaVersion;
-  std::string store_id;  // hex
-};
-
-std::string markerText(const Marker& marker) {
-  const std::string body = std::string(kMarkerHeader) + "\nformat " +
-                           std::to_string(marker.format) + "\nschema " +
-                           std::to_string(marker.schema) + "\nstore " + marker.store_id + "\n";
-  char crc[16];
-  std::snprintf(crc, sizeof crc, "%08x", static_cast<unsigned>(crc32c(body)));
-  return body + "crc32c " + crc + "\n";
-}
-
-// Reads "NAME VALUE\n" at `at` and advances past it.
-bool markerField(std::string_view text, std::size_t& at, std::string_view name,
-                 std::string_view& value) {
-  const std::size_t end = text.find('\n', at);
-  if (end == std::string_view::npos) return false;
-  const std::string_view line = text.substr(at, end - at);
-  if (line.size() <= name.size() || line.substr(0, name.size()) != name ||
-      line[name.size()] != ' ') {
-    return false;
-  }
-  value = line.substr(name.size() + 1);
-  at = end + 1;
-  return true;
-}
-
-bool parseNumber(std::string_view text, std::uint32_t& value) {
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return error == std::errc() && end == text.data() + text.size();
-}
-
-// Parses a marker; on failure returns why in `why`.
-std::optional<Marker> parseMarker(std::string_view text, std::string& why) {
-  const std::size_t crc_at = text.rfind("\ncrc32c ");
-  if (crc_at == std::string_view::npos) {
-    why = "it has no crc32c line";
-    return std::nullopt;
-  }
-  const std::string_view body = text.substr(0, crc_at + 1);
-  char expected[16];
-  std::snprintf(expected, sizeof expected, "%08x", static_cast<unsigned>(crc32c(body)));
-  if (text.substr(crc_at + 1) != std::string("crc32c ") + expected + "\n") {
-    why = "its checksum does not match";
-    return std::nullopt;
-  }
-  Marker marker;
-  std::size_t at = kMarkerHeader.size() + 1;
-  std::string_view format, schema, store;
-  if (body.substr(0, at) != std::string(kMarkerHeader) + "\n" ||
-      !markerField(body, at, "format", format) || !parseNumber(format, marker.format)) {
-    why = "it does not start with its header and format";
-    return std::nullopt;
-  }
-  if (marker.format != kMarkerFormat) return marker;  // the caller refuses other formats
-  if (!markerField(body, at, "schema", schema) || !parseNumber(schema, marker.schema) ||
-      !markerField(body, at, "store", store) || store.size() != 2 * kStoreIdBytes ||
-      at != body.size()) {
-    why = "its fields are not format, schema and store";
-    return std::nullopt;
-  }
-  marker.store_id = std::string(store);
-  return marker;
-}
-
-// Reads up to bytes_max + 1 bytes of `path`; ENOENT gives nullopt.
-Result<std::optional<std::string>> readSmallFile(const std::string& path, std::size_t bytes_max) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return std::optional<std::string>();
-    return errnoStatus("cannot open '" + path + "'", errno);
-  }
-  std::string text(bytes_max + 1, '\0');
-  std::size_t filled = 0;
-  while (filled < text.size()) {
-    const ssize_t got = ::read(fd, text.data() + filled, text.size() - filled);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      const int error = errno;
-      ::close(fd);
-      return errnoStatus("cannot read '" + path + "'", error);
-    }
-    if (got == 0) break;
-    filled += static_cast<std::size_t>(got);
-  }
-  ::close(fd);
-  text.resize(filled);
-  return std::optional<std::string>(std::move(text));
-}
-
-Status writeAll(int fd, std::string_view bytes, const std::string& path) {
-  while (!bytes.empty()) {
-    const ssize_t wrote = ::write(fd, bytes.data(), bytes.size());
-    if (wrote < 0 && errno == EINTR) continue;
-    if (wrote < 0) return errnoStatus("cannot write '" + path + "'", errno);
-    bytes.remove_prefix(static_cast<std::size_t>(wrote));
-  }
-  return Status::ok();
-}
-
-// Writes the marker durably: a temp file, fsync, rename over, fsync the directory.
-Status writeMarker(const std::string& dir, const Marker& marker) {
-  const std::string temp = dir + "/" + kMarkerTempFileName;
-  const std::string path = dir + "/" + kMarkerFileName;
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kFileMode);
-  if (fd < 0) return errnoStatus("cannot create '" + temp + "'", errno);
-  Status status = writeAll(fd, markerText(marker), temp);
-  if (status.isOk() && ::fsync(fd) != 0) status = errnoStatus("cannot sync '" + temp + "'", errno);
-  ::close(fd);
-  if (!status.isOk()) return status;
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    return errnoStatus("cannot rename '" + temp + "' to '" + path + "'", errno);
-  }
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return errnoStatus("cannot open '" + dir + "'", errno);
-  if (::fsync(dir_fd) != 0) status = errnoStatus("cannot sync '" + dir + "'", errno);
-  ::close(dir_fd);
-  return status;
-}
-
-// ---------------------------------------------------------------------------------------
-// The open-time walk, in the spirit of mdb_stat -ef and mdb_dump: every entry of every DB,
-// and LMDB's free-page list. It runs under runGuarded(), so it is written like C: only
-// trivially destructible locals, results in the Inspection, resources (the cursor) recorded
-// there for the caller to release.
-
-enum class Problem {
-  kNone,
-  kLmdbError,    // LMDB returned rc
-  kOutsideFile,  // a key or value LMDB returned lies (partly) past the end of data.mdb
-  kKeySize,      // empty or longer than LMDB keys
-  kKeyOrder,     // not above the key before it
-  kChecksum,     // value checksum mismatch
-  kEntryCount,   // the cursor saw `found` entries, LMDB counts `expected`
-  kFreeList,     // a free-page record that LMDB did not write
-  kPageCount,    // more pages in trees and free lists than the file has
-};
-
-struct Finding {
-  Problem problem = Problem::kNone;
-  const char* db = nullptr;
-  int rc = 0;
-  char key[kKeyCopyBytesMax] = {};
-  std::size_t key_bytes = 0;
-  std::uint64_t found = 0;
-  std::uint64_t expected = 0;
-};
-
-struct Inspection {
-  // Inputs.
-  MDB_txn* txn = nullptr;
-  const char* file_begin = nullptr;  // null: where LMDB mapped the file is not known
-  std::size_t file_bytes = 0;
-  std::size_t key_bytes_max = 0;
-  std::uint64_t page_count = 0;        // pages in use: last_pgno + 1
-  std::uint64_t* free_seen = nullptr;  // a bit per page, page_count bits
-  // Outputs.
-  MDB_cursor* cursor = nullptr;  // open when the walk was cut short: the caller closes it
-  bool present[kDatabaseCount] = {};
-  MDB_dbi dbis[kDatabaseCount] = {};
-  std::uint64_t main_entries = 0;
-  bool schema_found = false;
-  char schema[kSchemaCopyBytesMax] = {};
-  std::size_t schema_bytes = 0;
-  std::uint64_t entries[kDatabaseCount] = {};
-  std::uint64_t tree_pages = 0;
-  std::uint64_t free_pages = 0;
-  Finding finding;
-};
-
-// Whether `value` lies inside the first file_bytes of the map at file_begin (always true when
-// the map is not known).
-bool withinFile(const char* file_begin, std::size_t file_bytes, const MDB_val& value) {
-  if (file_begin == nullptr) return true;
-  const auto* begin = static_cast<const char*>(value.mv_data);
-  if (begin < file_begin || value.mv_size > file_bytes) return false;
-  return static_cast<std::size_t>(begin - file_begin) <= file_bytes - value.mv_size;
-}
-
-bool inFile(const Inspection& in, const MDB_val& value) {
-  return withinFile(in.file_begin, in.file_bytes, value);
-}
-
-bool fail(Inspection& in, Problem problem, const char* db, int rc = 0) {
-  in.finding.problem = problem;
-  in.finding.db = db;
-  in.finding.rc = rc;
-  return false;
-}
-
-bool failAt(Inspection& in, Problem problem, const char* db, const MDB_val& key) {
-  if (inFile(in, key)) {
-    in.finding.key_bytes = key.mv_size < kKeyCopyBytesMax ? key.mv_size : kKeyCopyBytesMax;
-    std::memcpy(in.finding.key, key.mv_data, in.finding.key_bytes);
-  }
-  return fail(in, problem, db);
-}
-
-bool failCount(Inspection& in, Problem problem, const char* db, std::uint64_t found,
-               std::uint64_t expected) {
-  in.finding.found = found;
-  in.finding.expected = expected;
-  return fail(in, problem, db);
-}
-
-void addPages(Inspection& in, const MDB_stat& stat) {
-  in.tree_pages += stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages;
-}
-
-// Opens the named DBs that exist (no MDB_CREATE) and reads the raw schema_version.
-bool findDatabases(Inspection& in) {
-  MDB_stat stat{};
-  int rc = mdb_stat(in.txn, kMainDbi, &stat);
-  if (rc != 0) return fail(in, Problem::kLmdbError, "main", rc);
-  in.main_entries = stat.ms_entries;
-  addPages(in, stat);
-  for (std::size_t i = 0; i < kDatabaseCount; ++i) {
-    rc = mdb_dbi_open(in.txn, kDatabaseNames[i], 0, &in.dbis[i]);
-    if (rc == MDB_NOTFOUND) continue;
-    if (rc != 0) return fail(in, Problem::kLmdbError, kDatabaseNames[i], rc);
-    in.present[i] = true;
-  }
-  if (!in.present[kMetaIndex]) return true;
-  MDB_val key = mdbValue(kMetaSchemaVersion);
-  MDB_val value{};
-  rc = mdb_get(in.txn, in.dbis[kMetaIndex], &key, &value);
-  if (rc == MDB_NOTFOUND) return true;
-  if (rc != 0) return fail(in, Problem::kLmdbError, "meta", rc);
-  if (!inFile(in, value)) return failAt(in, Problem::kOutsideFile, "meta", key);
-  in.schema_found = true;
-  in.schema_bytes = value.mv_size;
-  std::memcpy(in.schema, value.mv_data,
-              value.mv_size < kSchemaCopyBytesMax ? value.mv_size : kSchemaCopyBytesMax);
-  return true;
-}
-
-// LMDB's default order: memcmp over the common length, then the shorter first.
-bool keyAbove(const MDB_val& previous, const MDB_val& key) {
-  const std::size_t common = previous.mv_size < key.mv_size ? previous.mv_size : key.mv_size;
-  const int order = std::memcmp(previous.mv_data, key.mv_data, common);
-  return order < 0 || (order == 0 && previous.mv_size < key.mv_size);
-}
-
-bool checkEntry(Inspection& in, const char* db, const MDB_val& key, const MDB_val& value,
-                const MDB_val& previous) {
-  if (!inFile(in, key) || !inFile(in, value)) return failAt(in, Problem::kOutsideFile, db, key);
-  if (key.mv_size == 0 || key.mv_size > in.key_bytes_max) {
-    return failAt(in, Problem::kKeySize, db, key);
-  }
-  if (previous.mv_data != nullptr && !keyAbove(previous, key)) {
-    return failAt(in, Problem::kKeyOrder, db, key);
-  }
-  std::string_view payload;
-  if (!checkedPayload(db, view(key), view(value), payload)) {
-    return failAt(in, Problem::kChecksum, db, key);
-  }
-  return true;
-}
-
-bool walkDatabase(Inspection& in, std::size_t index) {
-  const char* db = kDatabaseNames[index];
-  MDB_stat stat{};
-  int rc = mdb_stat(in.txn, in.dbis[index], &stat);
-  if (rc != 0) return fail(in, Problem::kLmdbError, db, rc);
-  addPages(in, stat);
-  if ((rc = mdb_cursor_open(in.txn, in.dbis[index], &in.cursor)) != 0) {
-    return fail(in, Problem::kLmdbError, db, rc);
-  }
-  MDB_val key{};
-  MDB_val value{};
-  MDB_val previous{};
-  std::uint64_t entries = 0;
-  for (rc = mdb_cursor_get(in.cursor, &key, &value, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(in.cursor, &key, &value, MDB_NEXT)) {
-    if (++entries > stat.ms_entries) {
-      return failCount(in, Problem::kEntryCount, db, entries, stat.ms_entries);
-    }
-    if (!checkEntry(in, db, key, value, previous)) return false;
-    previous = key;
-  }
-  mdb_cursor_close(in.cursor);
-  in.cursor = nullptr;
-  if (rc != MDB_NOTFOUND) return fail(in, Problem::kLmdbError, db, rc);
-  if (entries != stat.ms_entries) {
-    return failCount(in, Problem::kEntryCount, db, entries, stat.ms_entries);
-  }
-  in.entries[index] = entries;
-  return true;
-}
-
-// One free-list record: [n, page ids...], each page past the meta pages, in use range, and
-// free only once.
-bool checkFreeRecord(Inspection& in, const MDB_val& value) {
-  constexpr std::size_t kIdBytes = sizeof(PageId);
-  if (!inFile(in, value)) return fail(in, Problem::kFreeList, "free");
-  if (value.mv_size < kIdBytes || value.mv_size % kIdBytes != 0) {
-    return fail(in, Problem::kFreeList, "free");
-  }
-  const auto* bytes = static_cast<const char*>(value.mv_data);
-  PageId count = 0;
-  std::memcpy(&count, bytes, kIdBytes);
-  if (count != value.mv_size / kIdBytes - 1) return fail(in, Problem::kFreeList, "free");
-  for (PageId i = 1; i <= count; ++i) {
-    PageId page = 0;
-    std::memcpy(&page, bytes + i * kIdBytes, kIdBytes);
-    if (page < kMetaPages || page >= in.page_count) return fail(in, Problem::kFreeList, "free");
-    std::uint64_t& word = in.free_seen[page / 64];
-    const std::uint64_t bit = std::uint64_t{1} << (page % 64);
-    if ((word & bit) != 0) return fail(in, Problem::kFreeList, "free");
-    word |= bit;
-  }
-  in.free_pages += count;
-  return true;
-}
-
-bool walkFreeList(Inspection& in) {
-  MDB_stat stat{};
-  int rc = mdb_stat(in.txn, kFreeDbi, &stat);
-  if (rc != 0) return fail(in, Problem::kLmdbError, "free", rc);
-  addPages(in, stat);
-  if ((rc = mdb_cursor_open(in.txn, kFreeDbi, &in.cursor)) != 0) {
-    return fail(in, Problem::kLmdbError, "free", rc);
-  }
-  MDB_val key{};
-  MDB_val value{};
-  std::uint64_t entries = 0;
-  for (rc = mdb_cursor_get(in.cursor, &key, &value, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(in.cursor, &key, &value, MDB_NEXT)) {
-    if (++entries > stat.ms_entries) {
-      return failCount(in, Problem::kEntryCount, "free", entries, stat.ms_entries);
-    }
-    if (!checkFreeRecord(in, value)) return false;
-  }
-  mdb_cursor_close(in.cursor);
-  in.cursor = nullptr;
-  if (rc != MDB_NOTFOUND) return fail(in, Problem::kLmdbError, "free", rc);
-  return true;
-}
-
-// The guarded body. Stops early (with no finding) when a DB is missing or the schema is not
-// this version's: the caller decides what those mean before it looks at entries.
-void inspectBody(void* context) {
-  Inspection& in = *static_cast<Inspection*>(context);
-  if (!findDatabases(in)) return;
-  for (const bool present : in.present) {
-    if (!present) return;
-  }
-  if (!in.schema_found || in.schema_bytes != kSchemaVersionBytes + kChecksumBytes) return;
-  for (std::size_t i = 0; i < kDatabaseCount; ++i) {
-    if (!walkDatabase(in, i)) return;
-  }
-  if (!walkFreeList(in)) return;
-  // Every page is a meta page, in a tree or free. Fewer is tolerated (a leaked page is
-  // harmless); more means page counts or free records LMDB did not write.
-  const std::uint64_t accounted = kMetaPages + in.tree_pages + in.free_pages;
-  if (accounted > in.page_count) {
-    failCount(in, Problem::kPageCount, "free", accounted, in.page_count);
-  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -656,7 +221,9 @@ Status createDirectories(const std::string& dir) {
 }
 
 // Where the kernel mapped the file with this inode at offset 0 with this length (LMDB does
-// not say: mdb_env_info's me_mapaddr is the MDB_FIXEDMAP hint from the meta page).
+// not say: mdb_env_info's me_mapaddr is the MDB_FIXEDMAP hint from the meta page). Null when
+// not found; then reads skip their bounds checks and the open-time walk takes a fault at any
+// address as a fault in the map.
 const char* findMapping(ino_t inode, std::size_t map_bytes) {
   std::FILE* maps = std::fopen("/proc/self/maps", "re");
   if (maps == nullptr) return nullptr;
@@ -703,17 +270,17 @@ class LmdbStore final : public Store {
   Status checkProcess() const;
   Status checkKey(const char* db, std::string_view key) const;
 
-  Result<std::optional<Marker>> readMarker() const;
+  Result<std::optional<StateMarker>> readMarker() const;
   Status checkDataFile(bool marked) const;
   Status openEnvironment(const StoreOptions& options);
   Status checkFileSize();
-  Status inspect(Inspection& in, std::vector<std::uint64_t>& free_seen);
+  Status inspect(StoreInspection& in, std::vector<std::uint64_t>& free_seen);
   std::string describe(const MapFault& fault) const;
-  std::string describe(const Finding& finding) const;
+  std::string describe(const StoreFinding& finding) const;
   Status createDatabases();
-  Status checkSchema(const Inspection& in) const;
-  Status checkMeta(const Inspection& in, const std::optional<Marker>& marker);
-  Status verifyStore(const std::optional<Marker>& marker);
+  Status checkSchema(const StoreInspection& in) const;
+  Status checkMeta(const StoreInspection& in, const std::optional<StateMarker>& marker);
+  Status verifyStore(const std::optional<StateMarker>& marker);
 
   Status getVerified(MDB_txn* txn, MDB_dbi dbi, const char* db, std::string_view key,
                      std::size_t payload_bytes, std::optional<std::string_view>& payload) const;
@@ -755,7 +322,7 @@ class LmdbStore final : public Store {
   const char* map_begin_ = nullptr;  // null if the mapping was not found
   std::size_t map_bytes_ = 0;
   std::uint64_t commits_ = 0;  // written by commit() only (the engine thread)
-  MDB_dbi dbis_[kDatabaseCount] = {};
+  MDB_dbi dbis_[kStoreDbCount] = {};
 };
 
 Status LmdbStore::damaged(const std::string& what) const {
@@ -807,27 +374,25 @@ Status LmdbStore::checkKey(const char* db, std::string_view key) const {
 // ---------------------------------------------------------------------------------------
 // Open
 
-Result<std::optional<Marker>> LmdbStore::readMarker() const {
-  Result<std::optional<std::string>> text =
-      readSmallFile(dir_ + "/" + kMarkerFileName, kMarkerBytesMax);
-  if (!text.isOk()) return text.status();
-  if (!text.value().has_value()) return std::optional<Marker>();
-  if (text.value()->size() > kMarkerBytesMax) {
-    return damaged(std::string(kMarkerFileName) + " is over " + std::to_string(kMarkerBytesMax) +
-                   " bytes");
+Result<std::optional<StateMarker>> LmdbStore::readMarker() const {
+  Result<std::optional<StateMarker>> marker = readStateMarker(dir_);
+  if (!marker.isOk()) {
+    if (marker.status().code() == StatusCode::kCorruption)
+      return damaged(marker.status().message());
+    return marker.status();
   }
-  std::string why;
-  std::optional<Marker> marker = parseMarker(*text.value(), why);
-  if (!marker.has_value()) return damaged(std::string(kMarkerFileName) + " is unreadable: " + why);
-  if (marker->format != kMarkerFormat) {
+  if (!marker.value().has_value()) return marker;
+  const StateMarker& found = *marker.value();
+  if (found.format != kStateMarkerFormat) {
     return Status::invalidArgument("state dir " + dir_ + " was written by a newer seqd (" +
-                                   kMarkerFileName + " format " + std::to_string(marker->format) +
-                                   "; this seqd reads format " + std::to_string(kMarkerFormat) +
+                                   kStateMarkerFileName + " format " +
+                                   std::to_string(found.format) + "; this seqd reads format " +
+                                   std::to_string(kStateMarkerFormat) +
                                    "): run the seqd that wrote it, or move the state dir away");
   }
-  if (marker->schema != kStoreSchemaVersion) {
+  if (found.schema != kStoreSchemaVersion) {
     return Status::invalidArgument(
-        "state dir " + dir_ + " holds store schema version " + std::to_string(marker->schema) +
+        "state dir " + dir_ + " holds store schema version " + std::to_string(found.schema) +
         "; this seqd reads schema version " + std::to_string(kStoreSchemaVersion) +
         " and does not convert stores: run the seqd that wrote it, or move the state dir away");
   }
@@ -892,7 +457,7 @@ Status LmdbStore::checkFileSize() {
 
 // Runs the walk under the fault guard in one read transaction, committed (keeping the DB
 // handles it opened) only when it found every DB and nothing wrong.
-Status LmdbStore::inspect(Inspection& in, std::vector<std::uint64_t>& free_seen) {
+Status LmdbStore::inspect(StoreInspection& in, std::vector<std::uint64_t>& free_seen) {
   Transaction txn;
   const int rc = txn.begin(env_, MDB_RDONLY);
   if (rc != 0) return mdbError("begin read txn", rc);
@@ -907,18 +472,18 @@ Status LmdbStore::inspect(Inspection& in, std::vector<std::uint64_t>& free_seen)
   // Unknown mapping: any fault during the walk is taken as a fault in the map.
   const bool finished =
       map_begin_ != nullptr
-          ? runGuarded(map_begin_, map_bytes_ + kFaultSlackBytes, inspectBody, &in, fault)
-          : runGuarded(nullptr, SIZE_MAX, inspectBody, &in, fault);
+          ? runGuarded(map_begin_, map_bytes_ + kFaultSlackBytes, inspectStoreBody, &in, fault)
+          : runGuarded(nullptr, SIZE_MAX, inspectStoreBody, &in, fault);
   if (in.cursor != nullptr) mdb_cursor_close(in.cursor);
   in.cursor = nullptr;
   if (!finished) return damaged(describe(fault));
-  bool complete = in.finding.problem == Problem::kNone;
+  bool complete = in.finding.problem == StoreProblem::kNone;
   for (const bool present : in.present) complete = complete && present;
   if (complete) {
     const int commit_rc = txn.commit();
     if (commit_rc != 0) return mdbError("end read txn", commit_rc);
   }
-  for (std::size_t i = 0; i < kDatabaseCount; ++i) dbis_[i] = in.dbis[i];
+  for (std::size_t i = 0; i < kStoreDbCount; ++i) dbis_[i] = in.dbis[i];
   return Status::ok();
 }
 
@@ -939,30 +504,30 @@ std::string LmdbStore::describe(const MapFault& fault) const {
          "): a page points past the " + std::to_string(page_count_ * page_bytes_) + " bytes in use";
 }
 
-std::string LmdbStore::describe(const Finding& finding) const {
+std::string LmdbStore::describe(const StoreFinding& finding) const {
   const std::string db(finding.db != nullptr ? finding.db : "?");
   const std::string key =
       " key '" + printableKey(std::string_view(finding.key, finding.key_bytes)) + "'";
   const std::string numbers =
       std::to_string(finding.found) + " found, " + std::to_string(finding.expected) + " expected";
   switch (finding.problem) {
-    case Problem::kNone:
+    case StoreProblem::kNone:
       return "no problem";
-    case Problem::kLmdbError:
+    case StoreProblem::kLmdbError:
       return "reading DB '" + db + "': " + mdb_strerror(finding.rc);
-    case Problem::kOutsideFile:
+    case StoreProblem::kOutsideFile:
       return "DB '" + db + "'" + key + " points outside data.mdb";
-    case Problem::kKeySize:
+    case StoreProblem::kKeySize:
       return "DB '" + db + "'" + key + " has an impossible size";
-    case Problem::kKeyOrder:
+    case StoreProblem::kKeyOrder:
       return "DB '" + db + "'" + key + " is out of order";
-    case Problem::kChecksum:
+    case StoreProblem::kChecksum:
       return "checksum mismatch in DB '" + db + "'" + key;
-    case Problem::kEntryCount:
+    case StoreProblem::kEntryCount:
       return "DB '" + db + "' entry count does not match (" + numbers + ")";
-    case Problem::kFreeList:
+    case StoreProblem::kFreeList:
       return "LMDB's free-page list is garbled";
-    case Problem::kPageCount:
+    case StoreProblem::kPageCount:
       return "more pages in use than data.mdb has (" + numbers + ")";
   }
   return "unknown problem";
@@ -973,9 +538,9 @@ Status LmdbStore::createDatabases() {
   Transaction txn;
   int rc = txn.begin(env_, 0);
   if (rc != 0) return mdbError("begin write txn", rc);
-  for (std::size_t i = 0; i < kDatabaseCount; ++i) {
-    if ((rc = mdb_dbi_open(txn.get(), kDatabaseNames[i], MDB_CREATE, &dbis_[i])) != 0) {
-      return mdbError(std::string("create database ") + kDatabaseNames[i], rc);
+  for (std::size_t i = 0; i < kStoreDbCount; ++i) {
+    if ((rc = mdb_dbi_open(txn.get(), kStoreDbNames[i], MDB_CREATE, &dbis_[i])) != 0) {
+      return mdbError(std::string("create database ") + kStoreDbNames[i], rc);
     }
   }
   char id[kStoreIdBytes];
@@ -985,15 +550,15 @@ Status LmdbStore::createDatabases() {
   std::string version = littleEndian(kStoreSchemaVersion, kSchemaVersionBytes);
   std::string store_id(id, sizeof id);
   std::string counts = encodeCounts(Counts());
-  Status status = put(txn.get(), kMetaIndex, kMetaSchemaVersion, version);
-  if (status.isOk()) status = put(txn.get(), kMetaIndex, kMetaStoreId, store_id);
-  if (status.isOk()) status = put(txn.get(), kMetaIndex, kMetaCounts, counts);
+  Status status = put(txn.get(), kMetaDb, kMetaSchemaVersion, version);
+  if (status.isOk()) status = put(txn.get(), kMetaDb, kMetaStoreId, store_id);
+  if (status.isOk()) status = put(txn.get(), kMetaDb, kMetaCounts, counts);
   if (!status.isOk()) return status;
   if ((rc = txn.commit()) != 0) return mdbError("commit", rc);
   return Status::ok();
 }
 
-Status LmdbStore::checkSchema(const Inspection& in) const {
+Status LmdbStore::checkSchema(const StoreInspection& in) const {
   if (!in.schema_found) return damaged("meta has no schema_version");
   const std::string_view raw(in.schema, std::min(in.schema_bytes, kSchemaCopyBytesMax));
   std::uint64_t version = 0;
@@ -1004,7 +569,7 @@ Status LmdbStore::checkSchema(const Inspection& in) const {
     }
   } else {
     std::string_view payload;
-    if (!checkedPayload("meta", kMetaSchemaVersion, raw, payload) ||
+    if (!checkedStorePayload("meta", kMetaSchemaVersion, raw, payload) ||
         payload.size() != kSchemaVersionBytes) {
       return damaged("checksum mismatch in DB 'meta' key 'schema_version'");
     }
@@ -1018,22 +583,22 @@ Status LmdbStore::checkSchema(const Inspection& in) const {
 }
 
 // The meta records against the marker and against what the walk counted.
-Status LmdbStore::checkMeta(const Inspection& in, const std::optional<Marker>& marker) {
+Status LmdbStore::checkMeta(const StoreInspection& in, const std::optional<StateMarker>& marker) {
   Transaction txn;
   const int rc = txn.begin(env_, MDB_RDONLY);
   if (rc != 0) return mdbError("begin read txn", rc);
   std::optional<std::string_view> store_id;
   std::optional<std::string_view> counts_bytes;
   Status status =
-      getVerified(txn.get(), dbis_[kMetaIndex], "meta", kMetaStoreId, kStoreIdBytes, store_id);
+      getVerified(txn.get(), dbis_[kMetaDb], "meta", kMetaStoreId, kStoreIdBytes, store_id);
   if (status.isOk()) {
-    status = getVerified(txn.get(), dbis_[kMetaIndex], "meta", kMetaCounts, kCountsValueBytes,
+    status = getVerified(txn.get(), dbis_[kMetaDb], "meta", kMetaCounts, kCountsValueBytes,
                          counts_bytes);
   }
   if (!status.isOk()) return status;
   if (!store_id || !counts_bytes) return damaged("meta has no store_id or counts record");
   if (marker.has_value() && marker->store_id != hex(*store_id)) {
-    return damaged("data.mdb holds store " + hex(*store_id) + " but " + kMarkerFileName +
+    return damaged("data.mdb holds store " + hex(*store_id) + " but " + kStateMarkerFileName +
                    " names store " + marker->store_id);
   }
   const Counts counts = decodeCounts(*counts_bytes);
@@ -1041,7 +606,7 @@ Status LmdbStore::checkMeta(const Inspection& in, const std::optional<Marker>& m
                                     counts.sequences};
   for (std::size_t i = 0; i < std::size(expected); ++i) {
     if (in.entries[i] != expected[i]) {
-      return damaged(std::string("DB '") + kDatabaseNames[i] + "' holds " +
+      return damaged(std::string("DB '") + kStoreDbNames[i] + "' holds " +
                      std::to_string(in.entries[i]) + " entries; the meta counts record says " +
                      std::to_string(expected[i]));
     }
@@ -1054,47 +619,47 @@ Status LmdbStore::checkMeta(const Inspection& in, const std::optional<Marker>& m
   }
   commits_ = counts.commits;
   if (!marker.has_value())
-    return writeMarker(dir_, Marker{kMarkerFormat, kStoreSchemaVersion, hex(*store_id)});
+    return writeStateMarker(dir_,
+                            StateMarker{kStateMarkerFormat, kStoreSchemaVersion, hex(*store_id)});
   return Status::ok();
 }
 
-Status LmdbStore::verifyStore(const std::optional<Marker>& marker) {
+// Inspects the store, first creating it when the directory is new: no marker, and no DB in
+// data.mdb (missing, empty, or left by a crash before the creating commit). Then refuses, in
+// this order: missing DBs, another schema version, what the walk found, meta records that
+// disagree with the marker or the walk.
+Status LmdbStore::verifyStore(const std::optional<StateMarker>& marker) {
   std::vector<std::uint64_t> free_seen;
-  Inspection in;
+  StoreInspection in;
   Status status = inspect(in, free_seen);
   if (!status.isOk()) return status;
-  bool all_present = true;
-  bool none_present = true;
-  for (const bool present : in.present) {
-    all_present = all_present && present;
-    none_present = none_present && !present;
-  }
-  if (in.finding.problem == Problem::kNone && none_present && !marker.has_value() &&
-      in.main_entries == 0) {
-    status = createDatabases();                   // a new store
+  const auto present = [&](bool wanted) {
+    return std::all_of(std::begin(in.present), std::end(in.present),
+                       [wanted](bool is) { return is == wanted; });
+  };
+  const bool has_finding = in.finding.problem != StoreProblem::kNone;
+  if (!has_finding && present(false) && !marker.has_value() && in.main_entries == 0) {
+    status = createDatabases();
     if (status.isOk()) status = checkFileSize();  // the pages it added
     if (!status.isOk()) return status;
-    in = Inspection();
+    in = StoreInspection();
     status = inspect(in, free_seen);
     if (!status.isOk()) return status;
-    all_present = true;
-    for (const bool present : in.present) all_present = all_present && present;
   }
-  for (std::size_t i = 0; i < kDatabaseCount && !all_present; ++i) {
-    if (in.finding.problem != Problem::kNone) return damaged(describe(in.finding));
-    if (!in.present[i]) return damaged(std::string("DB '") + kDatabaseNames[i] + "' is missing");
-  }
-  if (!in.schema_found && in.finding.problem != Problem::kNone) {
+  if (in.finding.problem != StoreProblem::kNone && (!present(true) || !in.schema_found)) {
     return damaged(describe(in.finding));
+  }
+  for (std::size_t i = 0; i < kStoreDbCount; ++i) {
+    if (!in.present[i]) return damaged(std::string("DB '") + kStoreDbNames[i] + "' is missing");
   }
   status = checkSchema(in);
   if (!status.isOk()) return status;
-  if (in.finding.problem != Problem::kNone) return damaged(describe(in.finding));
+  if (in.finding.problem != StoreProblem::kNone) return damaged(describe(in.finding));
   return checkMeta(in, marker);
 }
 
 Status LmdbStore::open(const StoreOptions& options) {
-  Result<std::optional<Marker>> marker = readMarker();
+  Result<std::optional<StateMarker>> marker = readMarker();
   if (!marker.isOk()) return marker.status();
   Status status = checkDataFile(marker.value().has_value());
   if (status.isOk()) status = openEnvironment(options);
@@ -1121,7 +686,7 @@ Status LmdbStore::verifiedPayload(const char* db, const MDB_val& key, bool key_i
                              !withinFile(map_begin_, readable_bytes, stored))) {
     return damaged(std::string("DB '") + db + "' key points outside data.mdb");
   }
-  if (!checkedPayload(db, view(key), view(stored), payload)) {
+  if (!checkedStorePayload(db, view(key), view(stored), payload)) {
     return damaged(std::string("checksum mismatch in DB '") + db + "' key '" +
                    printableKey(view(key)) + "'");
   }
@@ -1152,7 +717,7 @@ Status LmdbStore::getVerified(MDB_txn* txn, MDB_dbi dbi, const char* db, std::st
 
 Result<std::uint64_t> LmdbStore::lastSeqIn(MDB_txn* txn, std::size_t readable_bytes) const {
   Cursor cursor;
-  int rc = cursor.open(txn, dbis_[kProgressIndex]);
+  int rc = cursor.open(txn, dbis_[kProgressDb]);
   if (rc != 0) return mdbError("open progress cursor", rc);
   MDB_val key{};
   MDB_val value{};
@@ -1181,7 +746,7 @@ Result<std::uint64_t> LmdbStore::lastProgressSeq() {
 // checksum. The loop is bounded by the entry count LMDB keeps for the DB.
 template <typename Visit>
 Status LmdbStore::forEach(MDB_txn* txn, std::size_t index, Visit visit) const {
-  const char* db = kDatabaseNames[index];
+  const char* db = kStoreDbNames[index];
   MDB_stat stat{};
   int rc = mdb_stat(txn, dbis_[index], &stat);
   if (rc != 0) return mdbError(std::string("stat ") + db, rc);
@@ -1212,7 +777,7 @@ Status LmdbStore::forEach(MDB_txn* txn, std::size_t index, Visit visit) const {
 }
 
 Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<Contact>& out) const {
-  return forEach(txn, kContactsIndex, [&](std::string_view key, std::string_view value) {
+  return forEach(txn, kContactsDb, [&](std::string_view key, std::string_view value) {
     Contact contact;
     Status status = decodeContact(key, value, contact);
     if (!status.isOk()) return corrupt("contacts", key, status.message());
@@ -1222,7 +787,7 @@ Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<Contact>& out) const {
 }
 
 Status LmdbStore::loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const {
-  return forEach(txn, kEnrollmentsIndex, [&](std::string_view key, std::string_view value) {
+  return forEach(txn, kEnrollmentsDb, [&](std::string_view key, std::string_view value) {
     if (key.size() != kEnrollmentKeyBytes) {
       return corrupt("enrollments", key, "key is " + std::to_string(key.size()) + " bytes, not 4");
     }
@@ -1235,7 +800,7 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) co
 }
 
 Status LmdbStore::loadProgress(MDB_txn* txn, std::vector<ProgressRecord>& out) const {
-  return forEach(txn, kProgressIndex, [&](std::string_view key, std::string_view value) {
+  return forEach(txn, kProgressDb, [&](std::string_view key, std::string_view value) {
     if (key.size() != kProgressKeyBytes) {
       return corrupt("progress", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
     }
@@ -1250,7 +815,7 @@ Status LmdbStore::loadProgress(MDB_txn* txn, std::vector<ProgressRecord>& out) c
 }
 
 Status LmdbStore::loadSequences(MDB_txn* txn, std::vector<SequenceState>& out) const {
-  return forEach(txn, kSequencesIndex, [&](std::string_view key, std::string_view value) {
+  return forEach(txn, kSequencesDb, [&](std::string_view key, std::string_view value) {
     if (value.size() != 1 || (value[0] != '\0' && value[0] != '\1')) {
       return corrupt("sequences", key, "active flag is not one byte 0 or 1");
     }
@@ -1261,7 +826,7 @@ Status LmdbStore::loadSequences(MDB_txn* txn, std::vector<SequenceState>& out) c
 
 Status LmdbStore::loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const {
   std::optional<std::string_view> value;
-  Status status = getVerified(txn, dbis_[kMetaIndex], "meta", kMetaClock, kClockValueBytes, value);
+  Status status = getVerified(txn, dbis_[kMetaDb], "meta", kMetaClock, kClockValueBytes, value);
   if (!status.isOk()) return status;
   if (value.has_value()) out = static_cast<TimeMs>(fromLittleEndian(*value));
   return Status::ok();
@@ -1270,8 +835,7 @@ Status LmdbStore::loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const {
 // What was loaded against the counts record written in the same commits.
 Status LmdbStore::checkLoadedCounts(MDB_txn* txn, const LoadedState& state) const {
   std::optional<std::string_view> bytes;
-  Status status =
-      getVerified(txn, dbis_[kMetaIndex], "meta", kMetaCounts, kCountsValueBytes, bytes);
+  Status status = getVerified(txn, dbis_[kMetaDb], "meta", kMetaCounts, kCountsValueBytes, bytes);
   if (!status.isOk()) return status;
   if (!bytes.has_value()) return damaged("meta has no counts record");
   const Counts counts = decodeCounts(*bytes);
@@ -1281,9 +845,8 @@ Status LmdbStore::checkLoadedCounts(MDB_txn* txn, const LoadedState& state) cons
                                     counts.sequences};
   for (std::size_t i = 0; i < std::size(loaded); ++i) {
     if (loaded[i] != expected[i]) {
-      return damaged("loaded " + std::to_string(loaded[i]) + " entries of DB '" +
-                     kDatabaseNames[i] + "'; the meta counts record says " +
-                     std::to_string(expected[i]));
+      return damaged("loaded " + std::to_string(loaded[i]) + " entries of DB '" + kStoreDbNames[i] +
+                     "'; the meta counts record says " + std::to_string(expected[i]));
     }
   }
   return Status::ok();
@@ -1312,8 +875,8 @@ Status LmdbStore::load(LoadedState& out) {
 // Writes
 
 Status LmdbStore::put(MDB_txn* txn, std::size_t index, std::string_view key, std::string& value) {
-  const char* db = kDatabaseNames[index];
-  appendChecksum(db, key, value);
+  const char* db = kStoreDbNames[index];
+  appendStoreChecksum(db, key, value);
   MDB_val mdb_key = mdbValue(key);
   MDB_val mdb_value = mdbValue(value);
   const int rc = mdb_put(txn, dbis_[index], &mdb_key, &mdb_value, 0);
@@ -1341,7 +904,7 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   if (status.isOk()) status = putSequences(txn.get(), batch.sequences);
   if (status.isOk() && batch.clock_ms.has_value()) {
     scratch = littleEndian(static_cast<std::uint64_t>(*batch.clock_ms), kClockValueBytes);
-    status = put(txn.get(), kMetaIndex, kMetaClock, scratch);
+    status = put(txn.get(), kMetaDb, kMetaClock, scratch);
   }
   if (status.isOk()) status = putCounts(txn.get(), commits_ + 1);
   if (!status.isOk()) return status;  // txn aborts: nothing of the batch is written
@@ -1357,14 +920,14 @@ Status LmdbStore::putCounts(MDB_txn* txn, std::uint64_t commits) {
   for (std::size_t i = 0; i < std::size(entries); ++i) {
     MDB_stat stat{};
     const int rc = mdb_stat(txn, dbis_[i], &stat);
-    if (rc != 0) return mdbError(std::string("stat ") + kDatabaseNames[i], rc);
+    if (rc != 0) return mdbError(std::string("stat ") + kStoreDbNames[i], rc);
     entries[i] = stat.ms_entries;
   }
   Result<std::uint64_t> last_seq = lastSeqIn(txn, 0);
   if (!last_seq.isOk()) return last_seq.status();
   std::string value = encodeCounts(
       Counts{entries[0], entries[1], entries[2], entries[3], last_seq.value(), commits});
-  return put(txn, kMetaIndex, kMetaCounts, value);
+  return put(txn, kMetaDb, kMetaCounts, value);
 }
 
 Status LmdbStore::putContacts(MDB_txn* txn, const std::vector<Contact>& contacts,
@@ -1375,7 +938,7 @@ Status LmdbStore::putContacts(MDB_txn* txn, const std::vector<Contact>& contacts
     encodeContact(contact, scratch);
     status = verifyEncoded(contact, scratch, "contacts", contact.key);
     if (!status.isOk()) return status;
-    status = put(txn, kContactsIndex, contact.key, scratch);
+    status = put(txn, kContactsDb, contact.key, scratch);
     if (!status.isOk()) return status;
   }
   return Status::ok();
@@ -1388,7 +951,7 @@ Status LmdbStore::putEnrollments(MDB_txn* txn, const std::vector<Enrollment>& en
     encodeEnrollment(enrollment, scratch);
     Status status = verifyEncoded(enrollment, scratch, "enrollments", key);
     if (!status.isOk()) return status;
-    status = put(txn, kEnrollmentsIndex, key, scratch);
+    status = put(txn, kEnrollmentsDb, key, scratch);
     if (!status.isOk()) return status;
   }
   return Status::ok();
@@ -1399,7 +962,7 @@ Status LmdbStore::putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& p
                               std::string& scratch) {
   if (progress.empty()) return Status::ok();
   Cursor cursor;
-  int rc = cursor.open(txn, dbis_[kProgressIndex]);
+  int rc = cursor.open(txn, dbis_[kProgressDb]);
   if (rc != 0) return mdbError("open progress cursor", rc);
   std::uint64_t previous_seq = 0;
   for (const ProgressRecord& record : progress) {
@@ -1413,7 +976,7 @@ Status LmdbStore::putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& p
     encodeProgress(record, scratch);
     Status status = verifyEncoded(record, scratch, "progress", key);
     if (!status.isOk()) return status;
-    appendChecksum("progress", key, scratch);
+    appendStoreChecksum("progress", key, scratch);
     MDB_val mdb_key = mdbValue(key);
     MDB_val mdb_value = mdbValue(scratch);
     rc = mdb_cursor_put(cursor.get(), &mdb_key, &mdb_value, MDB_APPEND);
@@ -1434,7 +997,7 @@ Status LmdbStore::putSequences(MDB_txn* txn, const std::vector<SequenceState>& s
     Status status = checkKey("sequences", sequence.sequence_id);
     if (!status.isOk()) return status;
     flag.assign(1, sequence.active ? '\1' : '\0');
-    status = put(txn, kSequencesIndex, sequence.sequence_id, flag);
+    status = put(txn, kSequencesDb, sequence.sequence_id, flag);
     if (!status.isOk()) return status;
   }
   return Status::ok();
