@@ -1,21 +1,30 @@
-// The LMDB implementation of Store; the schema, write path and caveats are in io/store.hpp.
+// The LMDB implementation of Store; the schema, the damage checks, the write path and the
+// caveats are in io/store.hpp.
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <source_location>
 #include <string_view>
 #include <utility>
+#include <vector>
 
+#include "io/map_fault_guard.hpp"
 #include "io/record_codec.hpp"
+#include "io/state_marker.hpp"
 #include "io/store.hpp"
+#include "io/store_check.hpp"
 
 namespace seqd {
 namespace {
@@ -25,12 +34,20 @@ constexpr mode_t kDirectoryMode = 0750;
 constexpr mode_t kFileMode = 0640;
 constexpr std::size_t kPathComponentsMax = 256;
 constexpr const char* kLockFileName = "seqd.lock";
-constexpr std::string_view kMetaSchemaVersion = "schema_version";
+constexpr const char* kDataFileName = "data.mdb";
+constexpr std::string_view kMetaStoreId = "store_id";
+constexpr std::string_view kMetaCounts = "counts";
 constexpr std::string_view kMetaClock = "clock_ms";
 constexpr std::size_t kEnrollmentKeyBytes = 4;
 constexpr std::size_t kProgressKeyBytes = 8;
 constexpr std::size_t kClockValueBytes = 8;
-constexpr std::size_t kSchemaVersionBytes = 4;
+constexpr std::size_t kStoreIdBytes = 16;
+constexpr std::size_t kCountsFields = 6;
+constexpr std::size_t kCountsValueBytes = kCountsFields * 8;
+constexpr std::size_t kMapsLineBytesMax = 8192;  // one /proc/self/maps line
+// A garbled page can make LMDB read up to two 64 KiB offsets past it; faults that far past
+// the end of the map are still reads of the map.
+constexpr std::size_t kFaultSlackBytes = std::size_t{1} << 20;
 
 MDB_val mdbValue(std::string_view bytes) {
   return MDB_val{bytes.size(), const_cast<char*>(bytes.data())};
@@ -54,11 +71,55 @@ std::uint64_t fromLittleEndian(std::string_view bytes) {
   return value;
 }
 
+std::string hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const char byte : bytes) {
+    out += kDigits[static_cast<unsigned char>(byte) >> 4];
+    out += kDigits[static_cast<unsigned char>(byte) & 0xf];
+  }
+  return out;
+}
+
 Status errnoStatus(const std::string& what, int error) {
   std::string message = what + ": " + std::strerror(error);
   if (error == EACCES || error == EPERM) return Status::permissionDenied(std::move(message));
   return Status::ioError(std::move(message));
 }
+
+// ---------------------------------------------------------------------------------------
+// The meta counts record.
+
+struct Counts {
+  std::uint64_t contacts = 0;
+  std::uint64_t enrollments = 0;
+  std::uint64_t progress = 0;
+  std::uint64_t sequences = 0;
+  std::uint64_t last_progress_seq = 0;
+  std::uint64_t commits = 0;
+};
+
+std::string encodeCounts(const Counts& counts) {
+  const std::uint64_t fields[kCountsFields] = {counts.contacts,          counts.enrollments,
+                                               counts.progress,          counts.sequences,
+                                               counts.last_progress_seq, counts.commits};
+  std::string out;
+  for (const std::uint64_t field : fields) out += littleEndian(field, 8);
+  return out;
+}
+
+Counts decodeCounts(std::string_view bytes) {  // REQUIRES: bytes.size() == kCountsValueBytes
+  Counts counts;
+  std::uint64_t* fields[kCountsFields] = {&counts.contacts,          &counts.enrollments,
+                                          &counts.progress,          &counts.sequences,
+                                          &counts.last_progress_seq, &counts.commits};
+  for (std::size_t i = 0; i < kCountsFields; ++i) {
+    *fields[i] = fromLittleEndian(bytes.substr(8 * i, 8));
+  }
+  return counts;
+}
+
+// ---------------------------------------------------------------------------------------
 
 [[noreturn]] void roundTripFailed(const char* db, std::string_view key,
                                   std::source_location location) {
@@ -159,6 +220,31 @@ Status createDirectories(const std::string& dir) {
   return Status::ok();
 }
 
+// Where the kernel mapped the file with this inode at offset 0 with this length (LMDB does
+// not say: mdb_env_info's me_mapaddr is the MDB_FIXEDMAP hint from the meta page). Null when
+// not found; then reads skip their bounds checks and the open-time walk takes a fault at any
+// address as a fault in the map.
+const char* findMapping(ino_t inode, std::size_t map_bytes) {
+  std::FILE* maps = std::fopen("/proc/self/maps", "re");
+  if (maps == nullptr) return nullptr;
+  std::vector<char> line(kMapsLineBytesMax);
+  const char* found = nullptr;
+  while (found == nullptr && std::fgets(line.data(), static_cast<int>(line.size()), maps)) {
+    unsigned long begin = 0, end = 0, offset = 0, line_inode = 0;
+    unsigned device_major = 0, device_minor = 0;
+    char permissions[8] = {};
+    if (std::sscanf(line.data(), "%lx-%lx %7s %lx %x:%x %lu", &begin, &end, permissions, &offset,
+                    &device_major, &device_minor, &line_inode) != 7) {
+      continue;
+    }
+    if (line_inode == inode && offset == 0 && end - begin == map_bytes) {
+      found = reinterpret_cast<const char*>(begin);
+    }
+  }
+  std::fclose(maps);
+  return found;
+}
+
 class LmdbStore final : public Store {
  public:
   LmdbStore(std::string dir, int lock_fd) : dir_(std::move(dir)), lock_fd_(lock_fd) {}
@@ -178,13 +264,34 @@ class LmdbStore final : public Store {
   Result<std::uint64_t> lastProgressSeq() override;
 
  private:
-  Status openDatabases();
-  Status checkSchemaVersion(MDB_txn* txn);
-  Status checkProcess() const;
-  Status mdbError(const std::string& what, int rc) const;
+  Status damaged(const std::string& what) const;
   Status corrupt(const char* db, std::string_view key, const std::string& reason) const;
+  Status mdbError(const std::string& what, int rc) const;
+  Status checkProcess() const;
   Status checkKey(const char* db, std::string_view key) const;
-  Result<std::uint64_t> lastSeqIn(MDB_txn* txn) const;
+
+  Result<std::optional<StateMarker>> readMarker() const;
+  Status checkDataFile(bool marked) const;
+  Status openEnvironment(const StoreOptions& options);
+  Status checkFileSize();
+  Status inspect(StoreInspection& in, std::vector<std::uint64_t>& free_seen);
+  std::string describe(const MapFault& fault) const;
+  std::string describe(const StoreFinding& finding) const;
+  Status createDatabases();
+  Status checkSchema(const StoreInspection& in) const;
+  Status checkMeta(const StoreInspection& in, const std::optional<StateMarker>& marker);
+  Status verifyStore(const std::optional<StateMarker>& marker);
+
+  Status getVerified(MDB_txn* txn, MDB_dbi dbi, const char* db, std::string_view key,
+                     std::size_t payload_bytes, std::optional<std::string_view>& payload) const;
+  // Bytes of data.mdb a read may touch; 0 when unknown (no bounds check).
+  std::size_t readableBytes() const;
+  // Checks that the value (and the key, when a cursor returned it: key_in_map) lie in the
+  // first readable_bytes of the map (0: no check, as in a write txn whose dirty pages are
+  // not in the map), and the value's checksum.
+  Status verifiedPayload(const char* db, const MDB_val& key, bool key_in_map, const MDB_val& stored,
+                         std::size_t readable_bytes, std::string_view& payload) const;
+  Result<std::uint64_t> lastSeqIn(MDB_txn* txn, std::size_t readable_bytes) const;
 
   Status putContacts(MDB_txn* txn, const std::vector<Contact>& contacts, std::string& scratch);
   Status putEnrollments(MDB_txn* txn, const std::vector<Enrollment>& enrollments,
@@ -192,28 +299,40 @@ class LmdbStore final : public Store {
   Status putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& progress,
                      std::string& scratch);
   Status putSequences(MDB_txn* txn, const std::vector<SequenceState>& sequences);
-  Status put(MDB_txn* txn, MDB_dbi dbi, const char* db, std::string_view key,
-             std::string_view value);
+  Status putCounts(MDB_txn* txn, std::uint64_t commits);
+  // Appends the checksum to `value` and puts it.
+  Status put(MDB_txn* txn, std::size_t index, std::string_view key, std::string& value);
 
   template <typename Visit>
-  Status forEach(MDB_txn* txn, MDB_dbi dbi, const char* db, Visit visit) const;
+  Status forEach(MDB_txn* txn, std::size_t index, Visit visit) const;
   Status loadContacts(MDB_txn* txn, std::vector<Contact>& out) const;
   Status loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const;
   Status loadProgress(MDB_txn* txn, std::vector<ProgressRecord>& out) const;
   Status loadSequences(MDB_txn* txn, std::vector<SequenceState>& out) const;
   Status loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const;
+  Status checkLoadedCounts(MDB_txn* txn, const LoadedState& state) const;
 
   std::string dir_;
   int lock_fd_ = -1;
   pid_t opener_pid_ = ::getpid();
   MDB_env* env_ = nullptr;
   std::size_t key_bytes_max_ = 0;
-  MDB_dbi contacts_ = 0;
-  MDB_dbi enrollments_ = 0;
-  MDB_dbi progress_ = 0;
-  MDB_dbi sequences_ = 0;
-  MDB_dbi meta_ = 0;
+  std::size_t page_bytes_ = 0;
+  std::uint64_t page_count_ = 0;     // pages in use at open
+  const char* map_begin_ = nullptr;  // null if the mapping was not found
+  std::size_t map_bytes_ = 0;
+  std::uint64_t commits_ = 0;  // written by commit() only (the engine thread)
+  MDB_dbi dbis_[kStoreDbCount] = {};
 };
+
+Status LmdbStore::damaged(const std::string& what) const {
+  return Status::corruption("state dir " + dir_ + " is damaged: " + what +
+                            "; restore from backup or move it away");
+}
+
+Status LmdbStore::corrupt(const char* db, std::string_view key, const std::string& reason) const {
+  return damaged(std::string(db) + " key '" + printableKey(key) + "': " + reason);
+}
 
 Status LmdbStore::mdbError(const std::string& what, int rc) const {
   const std::string where = "store " + dir_ + ": ";
@@ -225,15 +344,14 @@ Status LmdbStore::mdbError(const std::string& what, int rc) const {
     return Status::ioError(where + what + ": " + mdb_strerror(rc) +
                            " (too many changes in one commit)");
   }
+  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID ||
+      rc == MDB_VERSION_MISMATCH || rc == MDB_CURSOR_FULL) {
+    return damaged(what + ": " + mdb_strerror(rc));
+  }
   if (rc == EACCES || rc == EPERM) {
     return Status::permissionDenied(where + what + ": " + mdb_strerror(rc));
   }
   return Status::ioError(where + what + ": " + mdb_strerror(rc));
-}
-
-Status LmdbStore::corrupt(const char* db, std::string_view key, const std::string& reason) const {
-  return Status::corruption("store " + dir_ + ": " + db + " key '" + printableKey(key) +
-                            "': " + reason);
 }
 
 Status LmdbStore::checkProcess() const {
@@ -241,65 +359,6 @@ Status LmdbStore::checkProcess() const {
   return Status::failedPrecondition("store " + dir_ + " was opened by process " +
                                     std::to_string(opener_pid_) +
                                     "; an LMDB env must not be used after fork()");
-}
-
-Status LmdbStore::open(const StoreOptions& options) {
-  int rc = mdb_env_create(&env_);
-  if (rc != 0) return mdbError("mdb_env_create", rc);
-  if ((rc = mdb_env_set_maxdbs(env_, kDatabasesMax)) != 0) return mdbError("set_maxdbs", rc);
-  if ((rc = mdb_env_set_mapsize(env_, options.map_bytes)) != 0) {
-    return mdbError("set_mapsize", rc);
-  }
-  const unsigned env_flags = MDB_NOTLS | (options.sync_for_durability ? 0U : MDB_NOSYNC);
-  if ((rc = mdb_env_open(env_, dir_.c_str(), env_flags, kFileMode)) != 0) {
-    return mdbError("mdb_env_open", rc);
-  }
-  int dead_readers = 0;
-  if ((rc = mdb_reader_check(env_, &dead_readers)) != 0) return mdbError("reader_check", rc);
-  key_bytes_max_ = static_cast<std::size_t>(mdb_env_get_maxkeysize(env_));
-  return openDatabases();
-}
-
-Status LmdbStore::openDatabases() {
-  Transaction txn;
-  int rc = txn.begin(env_, 0);
-  if (rc != 0) return mdbError("begin write txn", rc);
-  const std::pair<const char*, MDB_dbi*> databases[] = {
-      {"contacts", &contacts_}, {"enrollments", &enrollments_},
-      {"progress", &progress_}, {"sequences", &sequences_},
-      {"meta", &meta_},
-  };
-  for (const auto& [name, dbi] : databases) {
-    if ((rc = mdb_dbi_open(txn.get(), name, MDB_CREATE, dbi)) != 0) {
-      return mdbError(std::string("open database ") + name, rc);
-    }
-  }
-  Status status = checkSchemaVersion(txn.get());
-  if (!status.isOk()) return status;
-  if ((rc = txn.commit()) != 0) return mdbError("commit", rc);
-  return Status::ok();
-}
-
-Status LmdbStore::checkSchemaVersion(MDB_txn* txn) {
-  MDB_val key = mdbValue(kMetaSchemaVersion);
-  MDB_val value{};
-  int rc = mdb_get(txn, meta_, &key, &value);
-  if (rc == MDB_NOTFOUND) {
-    return put(txn, meta_, "meta", kMetaSchemaVersion,
-               littleEndian(kStoreSchemaVersion, kSchemaVersionBytes));
-  }
-  if (rc != 0) return mdbError("read schema_version", rc);
-  if (value.mv_size != kSchemaVersionBytes) {
-    return corrupt("meta", kMetaSchemaVersion,
-                   "value is " + std::to_string(value.mv_size) + " bytes, expected 4");
-  }
-  const std::uint64_t version = fromLittleEndian(view(value));
-  if (version != kStoreSchemaVersion) {
-    return Status::failedPrecondition("store " + dir_ + " has schema version " +
-                                      std::to_string(version) + "; this seqd reads version " +
-                                      std::to_string(kStoreSchemaVersion));
-  }
-  return Status::ok();
 }
 
 Status LmdbStore::checkKey(const char* db, std::string_view key) const {
@@ -312,11 +371,516 @@ Status LmdbStore::checkKey(const char* db, std::string_view key) const {
   return Status::ok();
 }
 
-Status LmdbStore::put(MDB_txn* txn, MDB_dbi dbi, const char* db, std::string_view key,
-                      std::string_view value) {
+// ---------------------------------------------------------------------------------------
+// Open
+
+Result<std::optional<StateMarker>> LmdbStore::readMarker() const {
+  Result<std::optional<StateMarker>> marker = readStateMarker(dir_);
+  if (!marker.isOk()) {
+    if (marker.status().code() == StatusCode::kCorruption)
+      return damaged(marker.status().message());
+    return marker.status();
+  }
+  if (!marker.value().has_value()) return marker;
+  const StateMarker& found = *marker.value();
+  if (found.format != kStateMarkerFormat) {
+    return Status::invalidArgument("state dir " + dir_ + " was written by a newer seqd (" +
+                                   kStateMarkerFileName + " format " +
+                                   std::to_string(found.format) + "; this seqd reads format " +
+                                   std::to_string(kStateMarkerFormat) +
+                                   "): run the seqd that wrote it, or move the state dir away");
+  }
+  if (found.schema != kStoreSchemaVersion) {
+    return Status::invalidArgument(
+        "state dir " + dir_ + " holds store schema version " + std::to_string(found.schema) +
+        "; this seqd reads schema version " + std::to_string(kStoreSchemaVersion) +
+        " and does not convert stores: run the seqd that wrote it, or move the state dir away");
+  }
+  return marker;
+}
+
+// A store that was used (marked) must still have its data file, and not an empty one:
+// LMDB would make a new, empty store out of either.
+Status LmdbStore::checkDataFile(bool marked) const {
+  if (!marked) return Status::ok();
+  const std::string path = dir_ + "/" + kDataFileName;
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    if (errno == ENOENT) return damaged(std::string(kDataFileName) + " is missing");
+    return errnoStatus("cannot stat '" + path + "'", errno);
+  }
+  if (info.st_size == 0) return damaged(std::string(kDataFileName) + " is empty (0 bytes)");
+  return Status::ok();
+}
+
+Status LmdbStore::openEnvironment(const StoreOptions& options) {
+  int rc = mdb_env_create(&env_);
+  if (rc != 0) return mdbError("mdb_env_create", rc);
+  if ((rc = mdb_env_set_maxdbs(env_, kDatabasesMax)) != 0) return mdbError("set_maxdbs", rc);
+  if ((rc = mdb_env_set_mapsize(env_, options.map_bytes)) != 0) {
+    return mdbError("set_mapsize", rc);
+  }
+  if ((rc = mdb_env_set_assert(env_, mapFaultAssert)) != 0) return mdbError("set_assert", rc);
+  const unsigned env_flags = MDB_NOTLS | (options.sync_for_durability ? 0U : MDB_NOSYNC);
+  if ((rc = mdb_env_open(env_, dir_.c_str(), env_flags, kFileMode)) != 0) {
+    return mdbError("open " + std::string(kDataFileName), rc);
+  }
+  int dead_readers = 0;
+  if ((rc = mdb_reader_check(env_, &dead_readers)) != 0) return mdbError("reader_check", rc);
+  key_bytes_max_ = static_cast<std::size_t>(mdb_env_get_maxkeysize(env_));
+  return checkFileSize();
+}
+
+// A data file shorter than the pages its meta page says are in use would make LMDB read
+// past its end (SIGBUS). Checked before any transaction reads a page.
+Status LmdbStore::checkFileSize() {
+  MDB_envinfo info{};
+  MDB_stat stat{};
+  int rc = mdb_env_info(env_, &info);
+  if (rc == 0) rc = mdb_env_stat(env_, &stat);
+  if (rc != 0) return mdbError("env info", rc);
+  int fd = -1;
+  if ((rc = mdb_env_get_fd(env_, &fd)) != 0) return mdbError("env fd", rc);
+  struct stat file {};
+  if (::fstat(fd, &file) != 0) return errnoStatus("cannot stat " + dir_ + "/data.mdb", errno);
+  page_bytes_ = stat.ms_psize;
+  page_count_ = static_cast<std::uint64_t>(info.me_last_pgno) + 1;
+  const std::uint64_t used_bytes = page_count_ * page_bytes_;
+  if (static_cast<std::uint64_t>(file.st_size) < used_bytes) {
+    return damaged(std::string(kDataFileName) + " is " + std::to_string(file.st_size) +
+                   " bytes but its meta page says " + std::to_string(used_bytes) +
+                   " are in use (cut short?)");
+  }
+  map_bytes_ = info.me_mapsize;
+  map_begin_ = findMapping(file.st_ino, map_bytes_);
+  return Status::ok();
+}
+
+// Runs the walk under the fault guard in one read transaction, committed (keeping the DB
+// handles it opened) only when it found every DB and nothing wrong.
+Status LmdbStore::inspect(StoreInspection& in, std::vector<std::uint64_t>& free_seen) {
+  Transaction txn;
+  const int rc = txn.begin(env_, MDB_RDONLY);
+  if (rc != 0) return mdbError("begin read txn", rc);
+  free_seen.assign(page_count_ / 64 + 1, 0);
+  in.txn = txn.get();
+  in.file_begin = map_begin_;
+  in.file_bytes = page_count_ * page_bytes_;
+  in.key_bytes_max = key_bytes_max_;
+  in.page_count = page_count_;
+  in.free_seen = free_seen.data();
+  MapFault fault;
+  // Unknown mapping: any fault during the walk is taken as a fault in the map.
+  const bool finished =
+      map_begin_ != nullptr
+          ? runGuarded(map_begin_, map_bytes_ + kFaultSlackBytes, inspectStoreBody, &in, fault)
+          : runGuarded(nullptr, SIZE_MAX, inspectStoreBody, &in, fault);
+  if (in.cursor != nullptr) mdb_cursor_close(in.cursor);
+  in.cursor = nullptr;
+  if (!finished) return damaged(describe(fault));
+  bool complete = in.finding.problem == StoreProblem::kNone;
+  for (const bool present : in.present) complete = complete && present;
+  if (complete) {
+    const int commit_rc = txn.commit();
+    if (commit_rc != 0) return mdbError("end read txn", commit_rc);
+  }
+  for (std::size_t i = 0; i < kStoreDbCount; ++i) dbis_[i] = in.dbis[i];
+  return Status::ok();
+}
+
+std::string LmdbStore::describe(const MapFault& fault) const {
+  if (fault.signal_number == 0) {
+    return std::string("LMDB found an inconsistent page (") + fault.detail + ")";
+  }
+  const char* signal_name = fault.signal_number == SIGBUS ? "SIGBUS" : "SIGSEGV";
+  if (fault.address < kNullPageBytes) {
+    char address[32];
+    std::snprintf(address, sizeof address, "%#lx", static_cast<unsigned long>(fault.address));
+    return std::string("LMDB followed a garbled node to a null pointer (") + signal_name + " at " +
+           address + ")";
+  }
+  if (map_begin_ == nullptr) return std::string("reading data.mdb faulted (") + signal_name + ")";
+  const std::uint64_t offset = fault.address - reinterpret_cast<std::uintptr_t>(map_begin_);
+  return "reading data.mdb at byte " + std::to_string(offset) + " faulted (" + signal_name +
+         "): a page points past the " + std::to_string(page_count_ * page_bytes_) + " bytes in use";
+}
+
+std::string LmdbStore::describe(const StoreFinding& finding) const {
+  const std::string db(finding.db != nullptr ? finding.db : "?");
+  const std::string key =
+      " key '" + printableKey(std::string_view(finding.key, finding.key_bytes)) + "'";
+  const std::string numbers =
+      std::to_string(finding.found) + " found, " + std::to_string(finding.expected) + " expected";
+  switch (finding.problem) {
+    case StoreProblem::kNone:
+      return "no problem";
+    case StoreProblem::kLmdbError:
+      return "reading DB '" + db + "': " + mdb_strerror(finding.rc);
+    case StoreProblem::kOutsideFile:
+      return "DB '" + db + "'" + key + " points outside data.mdb";
+    case StoreProblem::kKeySize:
+      return "DB '" + db + "'" + key + " has an impossible size";
+    case StoreProblem::kKeyOrder:
+      return "DB '" + db + "'" + key + " is out of order";
+    case StoreProblem::kChecksum:
+      return "checksum mismatch in DB '" + db + "'" + key;
+    case StoreProblem::kEntryCount:
+      return "DB '" + db + "' entry count does not match (" + numbers + ")";
+    case StoreProblem::kFreeList:
+      return "LMDB's free-page list is garbled";
+    case StoreProblem::kPageCount:
+      return "more pages in use than data.mdb has (" + numbers + ")";
+  }
+  return "unknown problem";
+}
+
+// A new store: the five DBs and the meta records, in one commit.
+Status LmdbStore::createDatabases() {
+  Transaction txn;
+  int rc = txn.begin(env_, 0);
+  if (rc != 0) return mdbError("begin write txn", rc);
+  for (std::size_t i = 0; i < kStoreDbCount; ++i) {
+    if ((rc = mdb_dbi_open(txn.get(), kStoreDbNames[i], MDB_CREATE, &dbis_[i])) != 0) {
+      return mdbError(std::string("create database ") + kStoreDbNames[i], rc);
+    }
+  }
+  char id[kStoreIdBytes];
+  if (::getrandom(id, sizeof id, 0) != static_cast<ssize_t>(sizeof id)) {
+    return errnoStatus("cannot make a store id", errno);
+  }
+  std::string version = littleEndian(kStoreSchemaVersion, kSchemaVersionBytes);
+  std::string store_id(id, sizeof id);
+  std::string counts = encodeCounts(Counts());
+  Status status = put(txn.get(), kMetaDb, kMetaSchemaVersion, version);
+  if (status.isOk()) status = put(txn.get(), kMetaDb, kMetaStoreId, store_id);
+  if (status.isOk()) status = put(txn.get(), kMetaDb, kMetaCounts, counts);
+  if (!status.isOk()) return status;
+  if ((rc = txn.commit()) != 0) return mdbError("commit", rc);
+  return Status::ok();
+}
+
+Status LmdbStore::checkSchema(const StoreInspection& in) const {
+  if (!in.schema_found) return damaged("meta has no schema_version");
+  const std::string_view raw(in.schema, std::min(in.schema_bytes, kSchemaCopyBytesMax));
+  std::uint64_t version = 0;
+  if (in.schema_bytes == kSchemaVersionBytes) {
+    version = fromLittleEndian(raw);  // version 1 wrote values without checksums
+    if (version >= kStoreSchemaVersion) {
+      return damaged("meta schema_version " + std::to_string(version) + " has no checksum");
+    }
+  } else {
+    std::string_view payload;
+    if (!checkedStorePayload("meta", kMetaSchemaVersion, raw, payload) ||
+        payload.size() != kSchemaVersionBytes) {
+      return damaged("checksum mismatch in DB 'meta' key 'schema_version'");
+    }
+    version = fromLittleEndian(payload);
+  }
+  if (version == kStoreSchemaVersion) return Status::ok();
+  return Status::invalidArgument(
+      "state dir " + dir_ + " holds store schema version " + std::to_string(version) +
+      "; this seqd reads schema version " + std::to_string(kStoreSchemaVersion) +
+      " and does not convert stores: run the seqd that wrote it, or move the state dir away");
+}
+
+// The meta records against the marker and against what the walk counted.
+Status LmdbStore::checkMeta(const StoreInspection& in, const std::optional<StateMarker>& marker) {
+  Transaction txn;
+  const int rc = txn.begin(env_, MDB_RDONLY);
+  if (rc != 0) return mdbError("begin read txn", rc);
+  std::optional<std::string_view> store_id;
+  std::optional<std::string_view> counts_bytes;
+  Status status =
+      getVerified(txn.get(), dbis_[kMetaDb], "meta", kMetaStoreId, kStoreIdBytes, store_id);
+  if (status.isOk()) {
+    status = getVerified(txn.get(), dbis_[kMetaDb], "meta", kMetaCounts, kCountsValueBytes,
+                         counts_bytes);
+  }
+  if (!status.isOk()) return status;
+  if (!store_id || !counts_bytes) return damaged("meta has no store_id or counts record");
+  if (marker.has_value() && marker->store_id != hex(*store_id)) {
+    return damaged("data.mdb holds store " + hex(*store_id) + " but " + kStateMarkerFileName +
+                   " names store " + marker->store_id);
+  }
+  const Counts counts = decodeCounts(*counts_bytes);
+  const std::uint64_t expected[] = {counts.contacts, counts.enrollments, counts.progress,
+                                    counts.sequences};
+  for (std::size_t i = 0; i < std::size(expected); ++i) {
+    if (in.entries[i] != expected[i]) {
+      return damaged(std::string("DB '") + kStoreDbNames[i] + "' holds " +
+                     std::to_string(in.entries[i]) + " entries; the meta counts record says " +
+                     std::to_string(expected[i]));
+    }
+  }
+  Result<std::uint64_t> last_seq = lastSeqIn(txn.get(), readableBytes());
+  if (!last_seq.isOk()) return last_seq.status();
+  if (last_seq.value() != counts.last_progress_seq) {
+    return damaged("the last progress seq is " + std::to_string(last_seq.value()) +
+                   "; the meta counts record says " + std::to_string(counts.last_progress_seq));
+  }
+  commits_ = counts.commits;
+  if (!marker.has_value())
+    return writeStateMarker(dir_,
+                            StateMarker{kStateMarkerFormat, kStoreSchemaVersion, hex(*store_id)});
+  return Status::ok();
+}
+
+// Inspects the store, first creating it when the directory is new: no marker, and no DB in
+// data.mdb (missing, empty, or left by a crash before the creating commit). Then refuses, in
+// this order: missing DBs, another schema version, what the walk found, meta records that
+// disagree with the marker or the walk.
+Status LmdbStore::verifyStore(const std::optional<StateMarker>& marker) {
+  std::vector<std::uint64_t> free_seen;
+  StoreInspection in;
+  Status status = inspect(in, free_seen);
+  if (!status.isOk()) return status;
+  const auto present = [&](bool wanted) {
+    return std::all_of(std::begin(in.present), std::end(in.present),
+                       [wanted](bool is) { return is == wanted; });
+  };
+  const bool has_finding = in.finding.problem != StoreProblem::kNone;
+  if (!has_finding && present(false) && !marker.has_value() && in.main_entries == 0) {
+    status = createDatabases();
+    if (status.isOk()) status = checkFileSize();  // the pages it added
+    if (!status.isOk()) return status;
+    in = StoreInspection();
+    status = inspect(in, free_seen);
+    if (!status.isOk()) return status;
+  }
+  if (in.finding.problem != StoreProblem::kNone && (!present(true) || !in.schema_found)) {
+    return damaged(describe(in.finding));
+  }
+  for (std::size_t i = 0; i < kStoreDbCount; ++i) {
+    if (!in.present[i]) return damaged(std::string("DB '") + kStoreDbNames[i] + "' is missing");
+  }
+  status = checkSchema(in);
+  if (!status.isOk()) return status;
+  if (in.finding.problem != StoreProblem::kNone) return damaged(describe(in.finding));
+  return checkMeta(in, marker);
+}
+
+Status LmdbStore::open(const StoreOptions& options) {
+  Result<std::optional<StateMarker>> marker = readMarker();
+  if (!marker.isOk()) return marker.status();
+  Status status = checkDataFile(marker.value().has_value());
+  if (status.isOk()) status = openEnvironment(options);
+  if (status.isOk()) status = verifyStore(marker.value());
+  return status;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reads
+
+std::size_t LmdbStore::readableBytes() const {
+  if (map_begin_ == nullptr) return 0;
+  MDB_envinfo info{};
+  if (mdb_env_info(env_, &info) != 0) return 0;
+  // The file holds every page up to the last committed last_pgno, which is at or past the
+  // last page of any read transaction begun before this call.
+  return (static_cast<std::size_t>(info.me_last_pgno) + 1) * page_bytes_;
+}
+
+Status LmdbStore::verifiedPayload(const char* db, const MDB_val& key, bool key_in_map,
+                                  const MDB_val& stored, std::size_t readable_bytes,
+                                  std::string_view& payload) const {
+  if (readable_bytes > 0 && ((key_in_map && !withinFile(map_begin_, readable_bytes, key)) ||
+                             !withinFile(map_begin_, readable_bytes, stored))) {
+    return damaged(std::string("DB '") + db + "' key points outside data.mdb");
+  }
+  if (!checkedStorePayload(db, view(key), view(stored), payload)) {
+    return damaged(std::string("checksum mismatch in DB '") + db + "' key '" +
+                   printableKey(view(key)) + "'");
+  }
+  return Status::ok();
+}
+
+// Reads one value by key and checks its checksum and, when found, its payload size.
+Status LmdbStore::getVerified(MDB_txn* txn, MDB_dbi dbi, const char* db, std::string_view key,
+                              std::size_t payload_bytes,
+                              std::optional<std::string_view>& payload) const {
+  const std::size_t readable_bytes = readableBytes();
+  MDB_val mdb_key = mdbValue(key);
+  MDB_val value{};
+  const int rc = mdb_get(txn, dbi, &mdb_key, &value);
+  if (rc == MDB_NOTFOUND) return Status::ok();
+  if (rc != 0) return mdbError("read " + std::string(db) + " " + std::string(key), rc);
+  std::string_view bytes;
+  Status status = verifiedPayload(db, mdb_key, false, value, readable_bytes, bytes);
+  if (!status.isOk()) return status;
+  if (bytes.size() != payload_bytes) {
+    return corrupt(db, key,
+                   "value is " + std::to_string(bytes.size()) + " bytes, expected " +
+                       std::to_string(payload_bytes));
+  }
+  payload = bytes;
+  return Status::ok();
+}
+
+Result<std::uint64_t> LmdbStore::lastSeqIn(MDB_txn* txn, std::size_t readable_bytes) const {
+  Cursor cursor;
+  int rc = cursor.open(txn, dbis_[kProgressDb]);
+  if (rc != 0) return mdbError("open progress cursor", rc);
+  MDB_val key{};
+  MDB_val value{};
+  rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_LAST);
+  if (rc == MDB_NOTFOUND) return std::uint64_t{0};
+  if (rc != 0) return mdbError("read last progress", rc);
+  std::string_view payload;
+  Status status = verifiedPayload("progress", key, true, value, readable_bytes, payload);
+  if (!status.isOk()) return status;
+  if (key.mv_size != kProgressKeyBytes) {
+    return corrupt("progress", view(key), "key is " + std::to_string(key.mv_size) + " bytes");
+  }
+  return decodeProgressKey(view(key));
+}
+
+Result<std::uint64_t> LmdbStore::lastProgressSeq() {
+  Status status = checkProcess();
+  if (!status.isOk()) return status;
+  Transaction txn;
+  const int rc = txn.begin(env_, MDB_RDONLY);
+  if (rc != 0) return mdbError("begin read txn", rc);
+  return lastSeqIn(txn.get(), readableBytes());
+}
+
+// Calls visit(key, payload) for each entry in key order, after checking the value's
+// checksum. The loop is bounded by the entry count LMDB keeps for the DB.
+template <typename Visit>
+Status LmdbStore::forEach(MDB_txn* txn, std::size_t index, Visit visit) const {
+  const char* db = kStoreDbNames[index];
+  MDB_stat stat{};
+  int rc = mdb_stat(txn, dbis_[index], &stat);
+  if (rc != 0) return mdbError(std::string("stat ") + db, rc);
+  const std::size_t entries_max = stat.ms_entries;
+  Cursor cursor;
+  if ((rc = cursor.open(txn, dbis_[index])) != 0) {
+    return mdbError(std::string("open cursor ") + db, rc);
+  }
+  const std::size_t readable_bytes = readableBytes();
+  MDB_val key{};
+  MDB_val value{};
+  std::size_t entries = 0;
+  for (rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) {
+    if (++entries > entries_max) {
+      return corrupt(
+          db, view(key),
+          "more entries than the " + std::to_string(entries_max) + " the database counts");
+    }
+    std::string_view payload;
+    Status status = verifiedPayload(db, key, true, value, readable_bytes, payload);
+    if (!status.isOk()) return status;
+    status = visit(view(key), payload);
+    if (!status.isOk()) return status;
+  }
+  if (rc != MDB_NOTFOUND) return mdbError(std::string("read ") + db, rc);
+  return Status::ok();
+}
+
+Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<Contact>& out) const {
+  return forEach(txn, kContactsDb, [&](std::string_view key, std::string_view value) {
+    Contact contact;
+    Status status = decodeContact(key, value, contact);
+    if (!status.isOk()) return corrupt("contacts", key, status.message());
+    out.push_back(std::move(contact));
+    return Status::ok();
+  });
+}
+
+Status LmdbStore::loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const {
+  return forEach(txn, kEnrollmentsDb, [&](std::string_view key, std::string_view value) {
+    if (key.size() != kEnrollmentKeyBytes) {
+      return corrupt("enrollments", key, "key is " + std::to_string(key.size()) + " bytes, not 4");
+    }
+    Enrollment enrollment;
+    Status status = decodeEnrollment(decodeEnrollmentKey(key), value, enrollment);
+    if (!status.isOk()) return corrupt("enrollments", key, status.message());
+    out.push_back(std::move(enrollment));
+    return Status::ok();
+  });
+}
+
+Status LmdbStore::loadProgress(MDB_txn* txn, std::vector<ProgressRecord>& out) const {
+  return forEach(txn, kProgressDb, [&](std::string_view key, std::string_view value) {
+    if (key.size() != kProgressKeyBytes) {
+      return corrupt("progress", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
+    }
+    const std::uint64_t seq = decodeProgressKey(key);
+    if (seq == 0) return corrupt("progress", key, "seq 0");
+    ProgressRecord record;
+    Status status = decodeProgress(seq, value, record);
+    if (!status.isOk()) return corrupt("progress", key, status.message());
+    out.push_back(std::move(record));
+    return Status::ok();
+  });
+}
+
+Status LmdbStore::loadSequences(MDB_txn* txn, std::vector<SequenceState>& out) const {
+  return forEach(txn, kSequencesDb, [&](std::string_view key, std::string_view value) {
+    if (value.size() != 1 || (value[0] != '\0' && value[0] != '\1')) {
+      return corrupt("sequences", key, "active flag is not one byte 0 or 1");
+    }
+    out.push_back(SequenceState{std::string(key), value[0] == '\1'});
+    return Status::ok();
+  });
+}
+
+Status LmdbStore::loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const {
+  std::optional<std::string_view> value;
+  Status status = getVerified(txn, dbis_[kMetaDb], "meta", kMetaClock, kClockValueBytes, value);
+  if (!status.isOk()) return status;
+  if (value.has_value()) out = static_cast<TimeMs>(fromLittleEndian(*value));
+  return Status::ok();
+}
+
+// What was loaded against the counts record written in the same commits.
+Status LmdbStore::checkLoadedCounts(MDB_txn* txn, const LoadedState& state) const {
+  std::optional<std::string_view> bytes;
+  Status status = getVerified(txn, dbis_[kMetaDb], "meta", kMetaCounts, kCountsValueBytes, bytes);
+  if (!status.isOk()) return status;
+  if (!bytes.has_value()) return damaged("meta has no counts record");
+  const Counts counts = decodeCounts(*bytes);
+  const std::uint64_t loaded[] = {state.contacts.size(), state.enrollments.size(),
+                                  state.progress.size(), state.sequences.size()};
+  const std::uint64_t expected[] = {counts.contacts, counts.enrollments, counts.progress,
+                                    counts.sequences};
+  for (std::size_t i = 0; i < std::size(loaded); ++i) {
+    if (loaded[i] != expected[i]) {
+      return damaged("loaded " + std::to_string(loaded[i]) + " entries of DB '" + kStoreDbNames[i] +
+                     "'; the meta counts record says " + std::to_string(expected[i]));
+    }
+  }
+  return Status::ok();
+}
+
+Status LmdbStore::load(LoadedState& out) {
+  out = LoadedState();
+  Status status = checkProcess();
+  if (!status.isOk()) return status;
+  Transaction txn;
+  const int rc = txn.begin(env_, MDB_RDONLY);
+  if (rc != 0) return mdbError("begin read txn", rc);
+  LoadedState state;
+  status = loadContacts(txn.get(), state.contacts);
+  if (status.isOk()) status = loadEnrollments(txn.get(), state.enrollments);
+  if (status.isOk()) status = loadProgress(txn.get(), state.progress);
+  if (status.isOk()) status = loadSequences(txn.get(), state.sequences);
+  if (status.isOk()) status = loadClock(txn.get(), state.clock_ms);
+  if (status.isOk()) status = checkLoadedCounts(txn.get(), state);
+  if (!status.isOk()) return status;
+  out = std::move(state);
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------
+// Writes
+
+Status LmdbStore::put(MDB_txn* txn, std::size_t index, std::string_view key, std::string& value) {
+  const char* db = kStoreDbNames[index];
+  appendStoreChecksum(db, key, value);
   MDB_val mdb_key = mdbValue(key);
   MDB_val mdb_value = mdbValue(value);
-  const int rc = mdb_put(txn, dbi, &mdb_key, &mdb_value, 0);
+  const int rc = mdb_put(txn, dbis_[index], &mdb_key, &mdb_value, 0);
   if (rc != 0) return mdbError(std::string("put ") + db + " key '" + printableKey(key) + "'", rc);
   return Status::ok();
 }
@@ -340,13 +904,31 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   if (status.isOk()) status = putProgress(txn.get(), batch.progress, scratch);
   if (status.isOk()) status = putSequences(txn.get(), batch.sequences);
   if (status.isOk() && batch.clock_ms.has_value()) {
-    status = put(txn.get(), meta_, "meta", kMetaClock,
-                 littleEndian(static_cast<std::uint64_t>(*batch.clock_ms), kClockValueBytes));
+    scratch = littleEndian(static_cast<std::uint64_t>(*batch.clock_ms), kClockValueBytes);
+    status = put(txn.get(), kMetaDb, kMetaClock, scratch);
   }
+  if (status.isOk()) status = putCounts(txn.get(), commits_ + 1);
   if (!status.isOk()) return status;  // txn aborts: nothing of the batch is written
   const int commit_rc = txn.commit();
   if (commit_rc != 0) return mdbError("commit", commit_rc);
+  ++commits_;
   return Status::ok();
+}
+
+// The counts record, from LMDB's entry counts inside this write txn.
+Status LmdbStore::putCounts(MDB_txn* txn, std::uint64_t commits) {
+  std::uint64_t entries[4] = {};
+  for (std::size_t i = 0; i < std::size(entries); ++i) {
+    MDB_stat stat{};
+    const int rc = mdb_stat(txn, dbis_[i], &stat);
+    if (rc != 0) return mdbError(std::string("stat ") + kStoreDbNames[i], rc);
+    entries[i] = stat.ms_entries;
+  }
+  Result<std::uint64_t> last_seq = lastSeqIn(txn, 0);
+  if (!last_seq.isOk()) return last_seq.status();
+  std::string value = encodeCounts(
+      Counts{entries[0], entries[1], entries[2], entries[3], last_seq.value(), commits});
+  return put(txn, kMetaDb, kMetaCounts, value);
 }
 
 Status LmdbStore::putContacts(MDB_txn* txn, const std::vector<Contact>& contacts,
@@ -357,7 +939,7 @@ Status LmdbStore::putContacts(MDB_txn* txn, const std::vector<Contact>& contacts
     encodeContact(contact, scratch);
     status = verifyEncoded(contact, scratch, "contacts", contact.key);
     if (!status.isOk()) return status;
-    status = put(txn, contacts_, "contacts", contact.key, scratch);
+    status = put(txn, kContactsDb, contact.key, scratch);
     if (!status.isOk()) return status;
   }
   return Status::ok();
@@ -370,7 +952,7 @@ Status LmdbStore::putEnrollments(MDB_txn* txn, const std::vector<Enrollment>& en
     encodeEnrollment(enrollment, scratch);
     Status status = verifyEncoded(enrollment, scratch, "enrollments", key);
     if (!status.isOk()) return status;
-    status = put(txn, enrollments_, "enrollments", key, scratch);
+    status = put(txn, kEnrollmentsDb, key, scratch);
     if (!status.isOk()) return status;
   }
   return Status::ok();
@@ -381,7 +963,7 @@ Status LmdbStore::putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& p
                               std::string& scratch) {
   if (progress.empty()) return Status::ok();
   Cursor cursor;
-  int rc = cursor.open(txn, progress_);
+  int rc = cursor.open(txn, dbis_[kProgressDb]);
   if (rc != 0) return mdbError("open progress cursor", rc);
   std::uint64_t previous_seq = 0;
   for (const ProgressRecord& record : progress) {
@@ -395,11 +977,12 @@ Status LmdbStore::putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& p
     encodeProgress(record, scratch);
     Status status = verifyEncoded(record, scratch, "progress", key);
     if (!status.isOk()) return status;
+    appendStoreChecksum("progress", key, scratch);
     MDB_val mdb_key = mdbValue(key);
     MDB_val mdb_value = mdbValue(scratch);
     rc = mdb_cursor_put(cursor.get(), &mdb_key, &mdb_value, MDB_APPEND);
     if (rc == MDB_KEYEXIST) {
-      Result<std::uint64_t> last = lastSeqIn(txn);
+      Result<std::uint64_t> last = lastSeqIn(txn, 0);
       return Status::invalidArgument(
           "progress seq " + std::to_string(record.seq) + " is not above the last in the store (" +
           (last.isOk() ? std::to_string(last.value()) : last.status().message()) + ")");
@@ -410,146 +993,14 @@ Status LmdbStore::putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& p
 }
 
 Status LmdbStore::putSequences(MDB_txn* txn, const std::vector<SequenceState>& sequences) {
+  std::string flag;
   for (const SequenceState& sequence : sequences) {
     Status status = checkKey("sequences", sequence.sequence_id);
     if (!status.isOk()) return status;
-    const char flag = sequence.active ? '\1' : '\0';
-    status = put(txn, sequences_, "sequences", sequence.sequence_id, std::string_view(&flag, 1));
+    flag.assign(1, sequence.active ? '\1' : '\0');
+    status = put(txn, kSequencesDb, sequence.sequence_id, flag);
     if (!status.isOk()) return status;
   }
-  return Status::ok();
-}
-
-Result<std::uint64_t> LmdbStore::lastSeqIn(MDB_txn* txn) const {
-  Cursor cursor;
-  int rc = cursor.open(txn, progress_);
-  if (rc != 0) return mdbError("open progress cursor", rc);
-  MDB_val key{};
-  MDB_val value{};
-  rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_LAST);
-  if (rc == MDB_NOTFOUND) return std::uint64_t{0};
-  if (rc != 0) return mdbError("read last progress", rc);
-  if (key.mv_size != kProgressKeyBytes) {
-    return corrupt("progress", view(key), "key is " + std::to_string(key.mv_size) + " bytes");
-  }
-  return decodeProgressKey(view(key));
-}
-
-Result<std::uint64_t> LmdbStore::lastProgressSeq() {
-  Status status = checkProcess();
-  if (!status.isOk()) return status;
-  Transaction txn;
-  const int rc = txn.begin(env_, MDB_RDONLY);
-  if (rc != 0) return mdbError("begin read txn", rc);
-  return lastSeqIn(txn.get());
-}
-
-// Calls visit(key, value) for each entry in key order. The loop is bounded by the entry
-// count LMDB keeps for the DB.
-template <typename Visit>
-Status LmdbStore::forEach(MDB_txn* txn, MDB_dbi dbi, const char* db, Visit visit) const {
-  MDB_stat stat{};
-  int rc = mdb_stat(txn, dbi, &stat);
-  if (rc != 0) return mdbError(std::string("stat ") + db, rc);
-  const std::size_t entries_max = stat.ms_entries;
-  Cursor cursor;
-  if ((rc = cursor.open(txn, dbi)) != 0) return mdbError(std::string("open cursor ") + db, rc);
-  MDB_val key{};
-  MDB_val value{};
-  std::size_t entries = 0;
-  for (rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) {
-    if (++entries > entries_max) {
-      return corrupt(
-          db, view(key),
-          "more entries than the " + std::to_string(entries_max) + " the database counts");
-    }
-    Status status = visit(view(key), view(value));
-    if (!status.isOk()) return status;
-  }
-  if (rc != MDB_NOTFOUND) return mdbError(std::string("read ") + db, rc);
-  return Status::ok();
-}
-
-Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<Contact>& out) const {
-  return forEach(txn, contacts_, "contacts", [&](std::string_view key, std::string_view value) {
-    Contact contact;
-    Status status = decodeContact(key, value, contact);
-    if (!status.isOk()) return corrupt("contacts", key, status.message());
-    out.push_back(std::move(contact));
-    return Status::ok();
-  });
-}
-
-Status LmdbStore::loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const {
-  return forEach(txn, enrollments_, "enrollments",
-                 [&](std::string_view key, std::string_view value) {
-                   if (key.size() != kEnrollmentKeyBytes) {
-                     return corrupt("enrollments", key,
-                                    "key is " + std::to_string(key.size()) + " bytes, not 4");
-                   }
-                   Enrollment enrollment;
-                   Status status = decodeEnrollment(decodeEnrollmentKey(key), value, enrollment);
-                   if (!status.isOk()) return corrupt("enrollments", key, status.message());
-                   out.push_back(std::move(enrollment));
-                   return Status::ok();
-                 });
-}
-
-Status LmdbStore::loadProgress(MDB_txn* txn, std::vector<ProgressRecord>& out) const {
-  return forEach(txn, progress_, "progress", [&](std::string_view key, std::string_view value) {
-    if (key.size() != kProgressKeyBytes) {
-      return corrupt("progress", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
-    }
-    const std::uint64_t seq = decodeProgressKey(key);
-    if (seq == 0) return corrupt("progress", key, "seq 0");
-    ProgressRecord record;
-    Status status = decodeProgress(seq, value, record);
-    if (!status.isOk()) return corrupt("progress", key, status.message());
-    out.push_back(std::move(record));
-    return Status::ok();
-  });
-}
-
-Status LmdbStore::loadSequences(MDB_txn* txn, std::vector<SequenceState>& out) const {
-  return forEach(txn, sequences_, "sequences", [&](std::string_view key, std::string_view value) {
-    if (value.size() != 1 || (value[0] != '\0' && value[0] != '\1')) {
-      return corrupt("sequences", key, "active flag is not one byte 0 or 1");
-    }
-    out.push_back(SequenceState{std::string(key), value[0] == '\1'});
-    return Status::ok();
-  });
-}
-
-Status LmdbStore::loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const {
-  MDB_val key = mdbValue(kMetaClock);
-  MDB_val value{};
-  const int rc = mdb_get(txn, meta_, &key, &value);
-  if (rc == MDB_NOTFOUND) return Status::ok();
-  if (rc != 0) return mdbError("read clock_ms", rc);
-  if (value.mv_size != kClockValueBytes) {
-    return corrupt("meta", kMetaClock,
-                   "value is " + std::to_string(value.mv_size) + " bytes, expected 8");
-  }
-  out = static_cast<TimeMs>(fromLittleEndian(view(value)));
-  return Status::ok();
-}
-
-Status LmdbStore::load(LoadedState& out) {
-  out = LoadedState();
-  Status status = checkProcess();
-  if (!status.isOk()) return status;
-  Transaction txn;
-  const int rc = txn.begin(env_, MDB_RDONLY);
-  if (rc != 0) return mdbError("begin read txn", rc);
-  LoadedState state;
-  status = loadContacts(txn.get(), state.contacts);
-  if (status.isOk()) status = loadEnrollments(txn.get(), state.enrollments);
-  if (status.isOk()) status = loadProgress(txn.get(), state.progress);
-  if (status.isOk()) status = loadSequences(txn.get(), state.sequences);
-  if (status.isOk()) status = loadClock(txn.get(), state.clock_ms);
-  if (!status.isOk()) return status;
-  out = std::move(state);
   return Status::ok();
 }
 

@@ -2,15 +2,72 @@
 // append-only progress log, sequence activation and the clock.
 //
 // Schema: one environment (data.mdb + lock.mdb in `dir`), five named databases. Values are
-// the versioned little-endian records of io/record_codec.hpp.
+// the versioned little-endian records of io/record_codec.hpp, each followed by a checksum.
 //
-//   DB            key                                   value
+//   DB            key                                   value (then the u32 checksum)
 //   contacts      contact key bytes (1..511 bytes)      contact record
 //   enrollments   EnrollmentId, u32 big-endian          enrollment snapshot record
 //   progress      seq, u64 big-endian (MDB_APPEND)      progress record
 //   sequences     sequence id bytes (1..511 bytes)      1 byte: 1 active, 0 inactive
-//   meta          "schema_version"                      u32 little-endian (kStoreSchemaVersion)
-//                 "clock_ms"                            i64 little-endian
+//   meta          "schema_version"                      u32 LE (kStoreSchemaVersion)
+//                 "store_id"                            16 random bytes, made at creation
+//                 "counts"                              6 x u64 LE: entries in contacts,
+//                                                       enrollments, progress, sequences; the
+//                                                       last progress seq; commits so far
+//                 "clock_ms"                            i64 LE
+//
+// Checksums (io/store_check.hpp). Every value written gets 4 bytes appended: the CRC32C,
+// little-endian, of  DB name | 0x00 | u32 LE key size | key | value. Naming the DB and key
+// means a value that turns up under another key fails too. Every read verifies it. The
+// counts record is rewritten in each commit, in the same transaction, from LMDB's entry
+// counts.
+//
+// The marker (io/state_marker.hpp). `dir`/seqd.state is a small text file written (temp
+// file, fsync, rename, fsync of `dir`) right after the commit that created the store, and
+// never changed: a header line, "format 1", "schema N", "store <store_id in hex>" and a
+// CRC32C of those lines. It says the directory holds a store that was used, so a data.mdb
+// that is later missing or empty (which LMDB would quietly start afresh) is told apart from
+// a new directory.
+//
+// Damage. Opening checks, in order, before any data is handed out:
+//  1. The marker parses and its checksum matches; with a marker, data.mdb exists and is not
+//     empty.
+//  2. data.mdb holds at least the pages its meta page says are in use (a shorter file would
+//     make LMDB read past its end: SIGBUS).
+//  3. A walk (io/store_check.hpp), in the spirit of mdb_stat -ef and mdb_dump, in one read
+//     transaction: every DB exists; every entry of every DB lies inside the file, has a key
+//     LMDB can hold, in strictly increasing order, and a matching checksum; each DB's entry
+//     count matches LMDB's; LMDB's free-page records are well formed (pages in range, none
+//     twice), and the pages in trees and free records fit in the file. The walk runs under a
+//     fault guard (io/map_fault_guard.hpp): a SIGBUS or SIGSEGV inside the map or at a null
+//     pointer, or an LMDB assertion, ends it with an error instead of the process. LMDB's
+//     own MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_INVALID, MDB_VERSION_MISMATCH and
+//     MDB_CURSOR_FULL count as damage too, on any path.
+//  4. The meta store_id matches the marker, and the counts record matches what the walk saw,
+//     including the last progress seq.
+// Any failure is Status::corruption with the message
+//   state dir DIR is damaged: <what>; restore from backup or move it away
+// and seqd exits 1 with it. Nothing is written to a damaged store. load() checks every
+// checksum again as it decodes and compares what it loaded with the counts record. A store
+// of another schema version (version 1 had no checksums and no marker) is refused as
+// InvalidArgument naming both versions; there is no conversion yet. A directory without a
+// marker whose data.mdb is a complete store of this version gets its marker written (a crash
+// between the creating commit and the marker write).
+//
+// Measured: 2,000 rounds of 2,000 random bytes over a 400 KB store (the store test, with
+// kDamageRounds raised): 402 loaded the data exactly (the bytes fell on free space); the
+// rest were refused, none crashed: 630 by LMDB following a garbled node to a null pointer,
+// ~380 keys or values pointing outside the file, ~310 MDB_PAGE_NOTFOUND or MDB_CORRUPTED, 86
+// impossible key sizes, 75 checksum mismatches, 45 SIGBUS past the end of the file, 38 LMDB
+// assertions, the rest missing DBs or meta records.
+//
+// What this does not catch: a data.mdb replaced by an older copy of the same store (the
+// marker does not change per commit), and damage that keeps every checksum, key order and
+// count intact (a 1 in 2^32 chance per damaged value). Damage that appears while seqd runs
+// is found at the next start. The walk costs one pass over the file at each start: ~0.2 s
+// for 1M progress records (a 95 MB file) here, against ~2.5 s for load() to decode them;
+// appending those 1M records in 10k batches took 1.4-1.6 s with checksums and the counts
+// record, 1.3-1.4 s without (a busy 2-core machine, so noisy).
 //
 // Write path. The engine thread is the only writer. It gathers state changes into a
 // WriteBatch for a few ms or a few thousand records and commit() writes the whole batch in
@@ -58,7 +115,8 @@
 
 namespace seqd {
 
-inline constexpr std::uint32_t kStoreSchemaVersion = 1;
+// 2: every value carries a checksum; meta holds store_id and counts; seqd.state marks the dir.
+inline constexpr std::uint32_t kStoreSchemaVersion = 2;
 // Sparse: only pages written take disk space. 64 GiB on 64-bit, 1 GiB where address space
 // is tight.
 inline constexpr std::uint64_t kStoreMapBytesDefault =
@@ -78,7 +136,8 @@ class Store {
   virtual Status commit(const WriteBatch& batch) = 0;
   // Reads everything back in one read transaction: contacts in key byte order, enrollments
   // by id, progress by seq, sequences by id. Replaces `out`; on error `out` is empty. A value
-  // that does not decode gives Corruption naming the DB and key.
+  // whose checksum fails or that does not decode, or entry counts that differ from the meta
+  // counts record, give Corruption ("state dir DIR is damaged: ...") naming the DB and key.
   virtual Status load(LoadedState& out) = 0;
   // The seq of the last progress record, 0 when the log is empty.
   virtual Result<std::uint64_t> lastProgressSeq() = 0;
@@ -92,7 +151,9 @@ struct StoreOptions {
 };
 
 // Opens (creating if needed) the LMDB store in dir. Missing directories are created with
-// mode 0750 (less the umask); data files are created 0640.
+// mode 0750 (less the umask); data files are created 0640. A damaged store gives Corruption
+// ("state dir DIR is damaged: <what>; restore from backup or move it away"), a store of
+// another schema version InvalidArgument, a store already open FailedPrecondition.
 Result<std::unique_ptr<Store>> openLmdbStore(const std::string& dir);
 Result<std::unique_ptr<Store>> openLmdbStore(const std::string& dir, const StoreOptions& options);
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "io/fault_injecting_store.hpp"
 #include "io/store.hpp"
 #include "temp_dir.hpp"
 
@@ -34,37 +35,6 @@ constexpr int kContacts = 8;
 constexpr std::int64_t kHourlyLimit = 6;
 constexpr std::size_t kSmtpSlots = 2;  // like two workers
 constexpr std::size_t kMaildirSlots = 16;
-
-// Kills the "process" at one commit: before it lands (nothing written) or after it landed
-// (written, but the caller never learns it). Every call after the crash fails too.
-class CrashingStore final : public Store {
- public:
-  CrashingStore(std::unique_ptr<Store> inner, std::uint64_t crash_at, bool after)
-      : inner_(std::move(inner)), crash_at_(crash_at), after_(after) {}
-  Status commit(const WriteBatch& batch) override {
-    if (crashed_) return Status::ioError("crashed");
-    ++commits_;
-    if (commits_ == crash_at_ && !after_) return crash();
-    Status status = inner_->commit(batch);
-    if (commits_ == crash_at_ && after_) return crash();
-    return status;
-  }
-  Status load(LoadedState& out) override { return inner_->load(out); }
-  Result<std::uint64_t> lastProgressSeq() override { return inner_->lastProgressSeq(); }
-  bool crashed() const { return crashed_; }
-  std::uint64_t commits() const { return commits_; }
-
- private:
-  Status crash() {
-    crashed_ = true;
-    return Status::ioError("injected crash");
-  }
-  std::unique_ptr<Store> inner_;
-  std::uint64_t crash_at_;
-  bool after_;
-  bool crashed_ = false;
-  std::uint64_t commits_ = 0;
-};
 
 enum class OpKind { kAdd, kActivate, kAdvance, kPause, kResume, kRemove, kFinish, kReply };
 
@@ -194,7 +164,10 @@ class Run {
     options.sync_for_durability = false;
     Result<std::unique_ptr<Store>> opened = openLmdbStore(dir, options);
     REQUIRE_MESSAGE(opened.isOk(), opened.status().message());
-    store_ = std::make_unique<CrashingStore>(std::move(opened.value()), crash_at, after);
+    store_ = std::make_unique<FaultInjectingStore>(std::move(opened.value()));
+    if (crash_at > 0) {
+      store_->armCrash(crash_at, after ? CrashPoint::kAfterCommit : CrashPoint::kBeforeCommit);
+    }
     LoadedState state;
     Status loaded = store_->load(state);
     REQUIRE_MESSAGE(loaded.isOk(), loaded.message());
@@ -381,7 +354,7 @@ class Run {
   }
 
   World& world_;
-  std::unique_ptr<CrashingStore> store_;
+  std::unique_ptr<FaultInjectingStore> store_;
   std::unique_ptr<Engine> engine_;
   std::vector<DeliveryIntent> late_;
   TimeMs now_ = kStart;

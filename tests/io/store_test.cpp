@@ -1,6 +1,8 @@
 // Proves the LMDB store keeps every field of every record across commits and reopens, commits
 // all or nothing, refuses what it must (a non-increasing progress seq, a second open, a key
-// LMDB cannot hold, a full map) and reports damaged values as Corruption instead of crashing.
+// LMDB cannot hold, a full map, another schema version) and reports a damaged state dir
+// (emptied, deleted, cut short or overwritten data.mdb, a flipped byte in a value) as
+// "state dir DIR is damaged: ..." instead of crashing or loading less than was written.
 #include "io/store.hpp"
 
 #include <doctest/doctest.h>
@@ -12,11 +14,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "io/crc32c.hpp"
 #include "io/record_codec.hpp"
 #include "temp_dir.hpp"
 
@@ -112,9 +116,63 @@ WriteBatch progressBatch(std::uint64_t first_seq, std::size_t count) {
   return batch;
 }
 
+std::string littleEndian(std::uint64_t value, std::size_t bytes) {
+  std::string out;
+  for (std::size_t i = 0; i < bytes; ++i) out += static_cast<char>((value >> (8 * i)) & 0xff);
+  return out;
+}
+
+// The checksum io/store.hpp documents: CRC32C of DB name | 0 | u32 LE key size | key | value,
+// appended little-endian.
+std::string sealed(std::string_view db, std::string_view key, std::string_view value) {
+  std::uint32_t crc = crc32c(db);
+  crc = crc32c(std::string_view("\0", 1), crc);
+  crc = crc32c(littleEndian(key.size(), 4), crc);
+  crc = crc32c(key, crc);
+  crc = crc32c(value, crc);
+  return std::string(value) + littleEndian(crc, 4);
+}
+
+enum class Seal {
+  kNone,       // the value as given: what schema version 1 wrote
+  kValue,      // the value with its checksum
+  kAndCounts,  // and the meta counts record made to match, as a real commit would
+};
+
+// Rewrites the meta counts record from LMDB's entry counts, keeping the commit count.
+void resealCounts(MDB_txn* txn) {
+  std::string counts;
+  for (const char* name : {"contacts", "enrollments", "progress", "sequences"}) {
+    MDB_dbi dbi = 0;
+    REQUIRE(mdb_dbi_open(txn, name, MDB_CREATE, &dbi) == 0);
+    MDB_stat stat{};
+    REQUIRE(mdb_stat(txn, dbi, &stat) == 0);
+    counts += littleEndian(stat.ms_entries, 8);
+  }
+  MDB_dbi progress = 0;
+  REQUIRE(mdb_dbi_open(txn, "progress", 0, &progress) == 0);
+  MDB_cursor* cursor = nullptr;
+  REQUIRE(mdb_cursor_open(txn, progress, &cursor) == 0);
+  MDB_val key{};
+  MDB_val value{};
+  std::uint64_t last_seq = 0;
+  if (mdb_cursor_get(cursor, &key, &value, MDB_LAST) == 0) {
+    last_seq = decodeProgressKey(std::string_view(static_cast<char*>(key.mv_data), 8));
+  }
+  mdb_cursor_close(cursor);
+  counts += littleEndian(last_seq, 8) + littleEndian(0, 8);
+  MDB_dbi meta = 0;
+  REQUIRE(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta) == 0);
+  const std::string stored = sealed("meta", "counts", counts);
+  MDB_val mdb_key{6, const_cast<char*>("counts")};
+  MDB_val mdb_value{stored.size(), const_cast<char*>(stored.data())};
+  REQUIRE(mdb_put(txn, meta, &mdb_key, &mdb_value, 0) == 0);
+}
+
 // Writes one raw key/value into a named DB, bypassing the store's codec.
 // REQUIRES: no Store is open on dir (one env per process).
-void rawPut(const std::string& dir, const char* db, std::string_view key, std::string_view value) {
+void rawPut(const std::string& dir, const char* db, std::string_view key, std::string_view value,
+            Seal seal = Seal::kAndCounts) {
   MDB_env* env = nullptr;
   REQUIRE(mdb_env_create(&env) == 0);
   REQUIRE(mdb_env_set_maxdbs(env, 8) == 0);
@@ -123,9 +181,11 @@ void rawPut(const std::string& dir, const char* db, std::string_view key, std::s
   REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
   MDB_dbi dbi = 0;
   REQUIRE(mdb_dbi_open(txn, db, MDB_CREATE, &dbi) == 0);
+  const std::string stored = seal == Seal::kNone ? std::string(value) : sealed(db, key, value);
   MDB_val mdb_key{key.size(), const_cast<char*>(key.data())};
-  MDB_val mdb_value{value.size(), const_cast<char*>(value.data())};
+  MDB_val mdb_value{stored.size(), const_cast<char*>(stored.data())};
   REQUIRE(mdb_put(txn, dbi, &mdb_key, &mdb_value, 0) == 0);
+  if (seal == Seal::kAndCounts) resealCounts(txn);
   REQUIRE(mdb_txn_commit(txn) == 0);
   mdb_env_close(env);
 }
@@ -599,11 +659,14 @@ TEST_CASE("a path that is a file, and a newer schema, are refused") {
   }
   SUBCASE("schema") {
     { auto store = openOrFail(dir.path()); }
-    rawPut(dir.path(), "meta", "schema_version", std::string("\x02\x00\x00\x00", 4));
+    rawPut(dir.path(), "meta", "schema_version", littleEndian(kStoreSchemaVersion + 1, 4));
     Result<std::unique_ptr<Store>> opened = openLmdbStore(dir.path());
     REQUIRE_FALSE(opened.isOk());
-    CHECK(opened.status().code() == StatusCode::kFailedPrecondition);
-    CHECK(contains(opened.status().message(), "schema version 2"));
+    // Not FailedPrecondition: seqd reports that as "another seqd is already running".
+    CHECK(opened.status().code() == StatusCode::kInvalidArgument);
+    CHECK_MESSAGE(contains(opened.status().message(),
+                           "schema version " + std::to_string(kStoreSchemaVersion + 1)),
+                  opened.status().message());
   }
 }
 
@@ -623,4 +686,294 @@ TEST_CASE("a forked child cannot use the parent's store") {
   CHECK(WIFEXITED(wait_status));
   CHECK(WEXITSTATUS(wait_status) == 0);
   CHECK(loadOrFail(*store).contacts.empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// A damaged state dir
+
+namespace {
+
+constexpr std::size_t kDamageRounds = 50;
+constexpr std::size_t kDamageBytes = 2000;
+constexpr const char* kLoadedExactly = "loaded exactly what was written";
+
+bool sameState(const LoadedState& left, const LoadedState& right) {
+  if (left.contacts.size() != right.contacts.size() ||
+      left.enrollments.size() != right.enrollments.size() ||
+      left.progress.size() != right.progress.size() ||
+      left.sequences.size() != right.sequences.size() || left.clock_ms != right.clock_ms) {
+    return false;
+  }
+  for (std::size_t i = 0; i < left.contacts.size(); ++i) {
+    if (!sameContact(left.contacts[i], right.contacts[i])) return false;
+  }
+  for (std::size_t i = 0; i < left.enrollments.size(); ++i) {
+    if (!sameEnrollment(left.enrollments[i], right.enrollments[i])) return false;
+  }
+  for (std::size_t i = 0; i < left.progress.size(); ++i) {
+    if (!sameProgress(left.progress[i], right.progress[i])) return false;
+  }
+  for (std::size_t i = 0; i < left.sequences.size(); ++i) {
+    if (left.sequences[i].sequence_id != right.sequences[i].sequence_id ||
+        left.sequences[i].active != right.sequences[i].active) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A store whose records fill some 60 pages, written in four commits; returns what it loads.
+LoadedState writeSample(const std::string& dir) {
+  auto store = openOrFail(dir);
+  for (std::uint64_t commit = 0; commit < 4; ++commit) {
+    WriteBatch batch;
+    for (std::uint64_t i = commit * 60; i < (commit + 1) * 60; ++i) {
+      batch.contacts.push_back(fullContact("contact-" + std::to_string(i)));
+      batch.enrollments.push_back(fullEnrollment(static_cast<EnrollmentId>(i + 1)));
+    }
+    for (std::uint64_t seq = commit * 300 + 1; seq <= (commit + 1) * 300; ++seq) {
+      batch.progress.push_back(progressRecord(seq));
+    }
+    batch.sequences.push_back({"sequence-" + std::to_string(commit), commit % 2 == 0});
+    batch.clock_ms = static_cast<TimeMs>(1796133600000 + commit);
+    commitOrFail(*store, batch);
+  }
+  LoadedState state = loadOrFail(*store);
+  REQUIRE(state.contacts.size() == 240);
+  return state;
+}
+
+std::string openAndLoad(const std::string& dir, const LoadedState& expected) {
+  Result<std::unique_ptr<Store>> opened = openLmdbStore(dir);
+  if (!opened.isOk()) return "error: " + opened.status().message();
+  LoadedState state;
+  Status status = opened.value()->load(state);
+  if (!status.isOk()) return "error: " + status.message();
+  return sameState(state, expected) ? kLoadedExactly : "loaded different data";
+}
+
+// Opens and loads dir in a child process, so that a crash fails the check that called this
+// instead of ending the test run. Returns kLoadedExactly, "error: <message>", "loaded
+// different data" or "crashed with signal N".
+std::string openAndLoadIsolated(const std::string& dir, const LoadedState& expected) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(fds[0]);
+    const std::string outcome = openAndLoad(dir, expected);
+    const ssize_t wrote = ::write(fds[1], outcome.data(), outcome.size());
+    ::_exit(wrote == static_cast<ssize_t>(outcome.size()) ? 0 : 1);
+  }
+  ::close(fds[1]);
+  std::string outcome;
+  char buffer[4096];
+  ssize_t got = 0;
+  while ((got = ::read(fds[0], buffer, sizeof buffer)) > 0) {
+    outcome.append(buffer, static_cast<std::size_t>(got));
+  }
+  ::close(fds[0]);
+  int wait_status = 0;
+  REQUIRE(::waitpid(child, &wait_status, 0) == child);
+  if (WIFSIGNALED(wait_status)) {
+    return "crashed with signal " + std::to_string(WTERMSIG(wait_status)) + " (" +
+           strsignal(WTERMSIG(wait_status)) + ")";
+  }
+  return outcome;
+}
+
+bool isDamagedMessage(const std::string& outcome, const std::string& dir) {
+  const std::string head = "error: state dir " + dir + " is damaged: ";
+  const std::string tail = "; restore from backup or move it away";
+  return outcome.size() > head.size() + tail.size() && outcome.compare(0, head.size(), head) == 0 &&
+         outcome.compare(outcome.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+std::string dataFile(const std::string& dir) { return dir + "/data.mdb"; }
+
+std::string readFile(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  REQUIRE(file != nullptr);
+  std::string bytes;
+  char buffer[65536];
+  std::size_t got = 0;
+  while ((got = std::fread(buffer, 1, sizeof buffer, file)) > 0) bytes.append(buffer, got);
+  std::fclose(file);
+  return bytes;
+}
+
+void writeFile(const std::string& path, std::string_view bytes) {
+  std::FILE* file = std::fopen(path.c_str(), "wb");
+  REQUIRE(file != nullptr);
+  REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size());
+  REQUIRE(std::fclose(file) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("a fresh, never-used directory opens empty, and is marked as used from then on") {
+  TempDir dir("seqd-store-test");
+  {
+    auto store = openOrFail(dir.path());
+    LoadedState state = loadOrFail(*store);
+    CHECK(state.contacts.empty());
+    CHECK(state.progress.empty());
+    CHECK_FALSE(state.clock_ms.has_value());
+  }
+  CHECK(std::filesystem::exists(dir.file("seqd.state")));
+  { auto store = openOrFail(dir.path()); }  // and reopens fine
+}
+
+TEST_CASE("a state dir whose data.mdb was emptied, deleted or cut short is refused as damaged") {
+  TempDir dir("seqd-store-test");
+  const LoadedState expected = writeSample(dir.path());
+  const auto file_bytes = std::filesystem::file_size(dataFile(dir.path()));
+  std::string what;
+  SUBCASE("truncated to 0 bytes") {
+    std::filesystem::resize_file(dataFile(dir.path()), 0);
+    what = "data.mdb is empty";
+  }
+  SUBCASE("deleted") {
+    std::filesystem::remove(dataFile(dir.path()));
+    what = "data.mdb is missing";
+  }
+  SUBCASE("cut to half its size") {
+    std::filesystem::resize_file(dataFile(dir.path()), file_bytes / 2);
+    what = "cut short";
+  }
+  SUBCASE("cut by one page") {
+    std::filesystem::resize_file(dataFile(dir.path()), file_bytes - 4096);
+    what = "cut short";
+  }
+  const std::string outcome = openAndLoadIsolated(dir.path(), expected);
+  CHECK_MESSAGE(isDamagedMessage(outcome, dir.path()), outcome);
+  CHECK_MESSAGE(contains(outcome, what), outcome);
+}
+
+TEST_CASE("2,000 random bytes past the meta pages: the data written, or the damaged message") {
+  const std::uint64_t seed = testSeed();
+  MESSAGE("seeds ", seed, "..", seed + kDamageRounds - 1, " (replay with SEQD_SEED=", seed, ")");
+  TempDir pristine("seqd-store-test");
+  const LoadedState expected = writeSample(pristine.path());
+  const std::string original = readFile(dataFile(pristine.path()));
+  const std::size_t meta_bytes = 2 * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  REQUIRE(original.size() > meta_bytes + kDamageBytes);
+  std::size_t intact = 0;
+  std::size_t refused = 0;
+  for (std::size_t round = 0; round < kDamageRounds; ++round) {
+    const std::uint64_t round_seed = seed + round;
+    std::mt19937_64 random(round_seed);
+    std::string damaged = original;
+    const std::size_t offset =
+        meta_bytes + random() % (original.size() - meta_bytes - kDamageBytes + 1);
+    for (std::size_t i = 0; i < kDamageBytes; ++i) {
+      damaged[offset + i] = static_cast<char>(random() & 0xff);
+    }
+    TempDir dir("seqd-store-test");
+    writeFile(dataFile(dir.path()), damaged);
+    std::filesystem::copy_file(pristine.file("seqd.state"), dir.file("seqd.state"));
+    const std::string outcome = openAndLoadIsolated(dir.path(), expected);
+    if (outcome == kLoadedExactly) {
+      ++intact;
+      continue;
+    }
+    ++refused;
+    CHECK_MESSAGE(isDamagedMessage(outcome, dir.path()), "seed ", round_seed, " (offset ", offset,
+                  "): ", outcome);
+  }
+  MESSAGE(intact, " rounds loaded the data intact, ", refused, " were refused");
+}
+
+TEST_CASE("one flipped byte inside a value is a checksum mismatch naming the DB and key") {
+  TempDir dir("seqd-store-test");
+  {
+    auto store = openOrFail(dir.path());
+    WriteBatch batch;
+    batch.contacts = {fullContact("before"), fullContact("flip-me"), fullContact("zafter")};
+    commitOrFail(*store, batch);
+  }
+  std::string bytes = readFile(dataFile(dir.path()));
+  const std::string email = "flip-me@example.com";
+  std::size_t flipped = 0;
+  for (std::size_t at = bytes.find(email); at != std::string::npos; at = bytes.find(email, at)) {
+    bytes[at + 7] = '#';  // '@' -> '#': still a string the codec decodes
+    ++flipped;
+  }
+  REQUIRE(flipped >= 1);
+  writeFile(dataFile(dir.path()), bytes);
+  Result<std::unique_ptr<Store>> opened = openLmdbStore(dir.path());
+  REQUIRE_FALSE(opened.isOk());
+  CHECK(opened.status().code() == StatusCode::kCorruption);
+  CHECK_MESSAGE(isDamagedMessage("error: " + opened.status().message(), dir.path()),
+                opened.status().message());
+  CHECK_MESSAGE(
+      contains(opened.status().message(), "checksum mismatch in DB 'contacts' key 'flip-me'"),
+      opened.status().message());
+}
+
+TEST_CASE("an entry removed behind the store's back does not load as less data") {
+  TempDir dir("seqd-store-test");
+  const LoadedState expected = writeSample(dir.path());
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  REQUIRE(mdb_env_set_maxdbs(env, 8) == 0);
+  REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0640) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi dbi = 0;
+  REQUIRE(mdb_dbi_open(txn, "contacts", 0, &dbi) == 0);
+  MDB_val key{9, const_cast<char*>("contact-7")};
+  REQUIRE(mdb_del(txn, dbi, &key, nullptr) == 0);
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+  const std::string outcome = openAndLoadIsolated(dir.path(), expected);
+  CHECK_MESSAGE(isDamagedMessage(outcome, dir.path()), outcome);
+  CHECK_MESSAGE(
+      contains(outcome, "DB 'contacts' holds 239 entries; the meta counts record says 240"),
+      outcome);
+}
+
+TEST_CASE("the marker: another store's data.mdb, a garbled marker and a lost marker") {
+  TempDir dir("seqd-store-test");
+  const LoadedState expected = writeSample(dir.path());
+  SUBCASE("data.mdb of another store") {
+    TempDir other("seqd-store-test");
+    writeSample(other.path());
+    std::filesystem::copy_file(dataFile(other.path()), dataFile(dir.path()),
+                               std::filesystem::copy_options::overwrite_existing);
+    const std::string outcome = openAndLoadIsolated(dir.path(), expected);
+    CHECK_MESSAGE(isDamagedMessage(outcome, dir.path()), outcome);
+    CHECK_MESSAGE(contains(outcome, "seqd.state names store"), outcome);
+  }
+  SUBCASE("a garbled marker") {
+    std::string marker = readFile(dir.file("seqd.state"));
+    marker[marker.find("schema ") + 7] = '7';
+    writeFile(dir.file("seqd.state"), marker);
+    const std::string outcome = openAndLoadIsolated(dir.path(), expected);
+    CHECK_MESSAGE(isDamagedMessage(outcome, dir.path()), outcome);
+    CHECK_MESSAGE(contains(outcome, "seqd.state is unreadable"), outcome);
+  }
+  SUBCASE("a lost marker is written again when the store is whole") {
+    const std::string marker = readFile(dir.file("seqd.state"));
+    std::filesystem::remove(dir.file("seqd.state"));
+    CHECK(openAndLoadIsolated(dir.path(), expected) == kLoadedExactly);
+    CHECK(readFile(dir.file("seqd.state")) == marker);
+  }
+}
+
+TEST_CASE("a version 1 store (no checksums, no marker) is refused naming its version") {
+  TempDir dir("seqd-store-test");
+  for (const char* db : {"contacts", "enrollments", "progress", "sequences"}) {
+    rawPut(dir.path(), db, "k", "v", Seal::kNone);
+  }
+  rawPut(dir.path(), "meta", "schema_version", littleEndian(1, 4), Seal::kNone);
+  Result<std::unique_ptr<Store>> opened = openLmdbStore(dir.path());
+  REQUIRE_FALSE(opened.isOk());
+  CHECK(opened.status().code() == StatusCode::kInvalidArgument);
+  CHECK_MESSAGE(contains(opened.status().message(),
+                         "holds store schema version 1; this seqd reads "
+                         "schema version 2"),
+                opened.status().message());
+  CHECK_FALSE(std::filesystem::exists(dir.file("seqd.state")));
 }

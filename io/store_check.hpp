@@ -1,0 +1,105 @@
+// StoreCheck: the integrity layer under the LMDB store (io/store.hpp says what it checks and
+// why). It owns the checksum every stored value carries and the walk that verifies a whole
+// store at open, in the spirit of mdb_stat -ef and mdb_dump: every entry of every DB, and
+// LMDB's free-page list.
+//
+// The walk runs under runGuarded() (io/map_fault_guard.hpp): a fault inside LMDB jumps out of
+// it without running destructors. So everything here is written like C: only trivially
+// destructible locals; results go in the StoreInspection, and so does the cursor the walk
+// has open, for the caller to close after a fault.
+//
+// Thread-safety: pure functions of their arguments; a StoreInspection belongs to one call.
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace seqd {
+
+enum StoreDb : std::size_t {
+  kContactsDb,
+  kEnrollmentsDb,
+  kProgressDb,
+  kSequencesDb,
+  kMetaDb,
+  kStoreDbCount,
+};
+inline constexpr const char* kStoreDbNames[kStoreDbCount] = {"contacts", "enrollments", "progress",
+                                                             "sequences", "meta"};
+inline constexpr std::string_view kMetaSchemaVersion = "schema_version";
+inline constexpr std::size_t kSchemaVersionBytes = 4;
+inline constexpr std::size_t kStoreChecksumBytes = 4;
+inline constexpr std::size_t kKeyCopyBytesMax = 512;    // LMDB keys are at most 511 bytes
+inline constexpr std::size_t kSchemaCopyBytesMax = 16;  // enough for any schema_version value
+
+// CRC32C of: DB name | 0x00 | u32 LE key size | key | payload. The DB name and key are in
+// it so that a value that lands under another key or DB fails too.
+std::uint32_t storeValueChecksum(std::string_view db, std::string_view key,
+                                 std::string_view payload);
+// Appends the 4-byte little-endian checksum of `value` to it.
+void appendStoreChecksum(std::string_view db, std::string_view key, std::string& value);
+// Splits a stored value into its payload. False when it is too short for a checksum or the
+// checksum does not match.
+bool checkedStorePayload(std::string_view db, std::string_view key, std::string_view stored,
+                         std::string_view& payload);
+
+// Whether `value` lies inside the first file_bytes of the map at file_begin (always true when
+// file_begin is null: where the map is is not known).
+bool withinFile(const char* file_begin, std::size_t file_bytes, const MDB_val& value);
+
+enum class StoreProblem {
+  kNone,
+  kLmdbError,    // LMDB returned rc
+  kOutsideFile,  // a key or value LMDB returned lies (partly) past the end of data.mdb
+  kKeySize,      // empty or longer than LMDB keys
+  kKeyOrder,     // not above the key before it
+  kChecksum,     // value checksum mismatch
+  kEntryCount,   // the cursor saw `found` entries, LMDB counts `expected`
+  kFreeList,     // a free-page record that LMDB did not write
+  kPageCount,    // more pages in trees and free lists than the file has
+};
+
+struct StoreFinding {
+  StoreProblem problem = StoreProblem::kNone;
+  const char* db = nullptr;
+  int rc = 0;
+  char key[kKeyCopyBytesMax] = {};
+  std::size_t key_bytes = 0;
+  std::uint64_t found = 0;
+  std::uint64_t expected = 0;
+};
+
+struct StoreInspection {
+  // Inputs.
+  MDB_txn* txn = nullptr;
+  const char* file_begin = nullptr;  // null: where LMDB mapped the file is not known
+  std::size_t file_bytes = 0;
+  std::size_t key_bytes_max = 0;
+  std::uint64_t page_count = 0;        // pages in use: last_pgno + 1
+  std::uint64_t* free_seen = nullptr;  // a bit per page, page_count bits
+  // Outputs.
+  MDB_cursor* cursor = nullptr;  // open when the walk was cut short: the caller closes it
+  bool present[kStoreDbCount] = {};
+  MDB_dbi dbis[kStoreDbCount] = {};
+  std::uint64_t main_entries = 0;
+  bool schema_found = false;
+  char schema[kSchemaCopyBytesMax] = {};
+  std::size_t schema_bytes = 0;
+  std::uint64_t entries[kStoreDbCount] = {};
+  std::uint64_t tree_pages = 0;
+  std::uint64_t free_pages = 0;
+  StoreFinding finding;
+};
+
+// The walk, for runGuarded(): `context` is a StoreInspection with its inputs set. It opens
+// the named DBs that exist (no MDB_CREATE) and reads the raw schema_version; it stops there
+// (with no finding) when a DB is missing or the schema is not this version's, for the caller
+// to decide what those mean. Otherwise it walks every DB and the free-page list and stops at
+// the first problem, recorded in `finding`.
+void inspectStoreBody(void* context);
+
+}  // namespace seqd
