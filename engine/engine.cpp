@@ -558,6 +558,11 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
   if (sequence != nullptr && !sequence->steps.empty()) {
     if (index >= sequence->steps.size())
       index = static_cast<std::uint32_t>(sequence->steps.size() - 1);
+    // While its email is out, the contact is on that email's step (a reload may have put
+    // another step before it).
+    for (std::uint32_t i = 0; i < sequence->steps.size(); ++i) {
+      if (sequence->steps[i].id == enrollment.sending_step) index = i;
+    }
     row.step = sequence->steps[index].id;
   }
   row.step_index = index;
@@ -666,9 +671,10 @@ void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {
     enrollment.next_at_ms = kNoTime;
     return;
   }
-  if (enrollment.unresolved_step == step.id) {
-    // This step's email bounced or may have gone out while the contact was stopped.
-    if (enrollment.unresolved_reason == "bounced") {
+  if (auto unresolved = enrollment.unresolved.find(step.id);
+      unresolved != enrollment.unresolved.end()) {
+    // This step's email bounced or may have gone out: never a second send by itself.
+    if (unresolved->second == "bounced") {
       wheel_.cancel(enrollment.id);
       enrollment.status = EnrollmentStatus::kBounced;
       enrollment.next_at_ms = kNoTime;
@@ -750,10 +756,7 @@ void Engine::clearSending(Enrollment& enrollment) {
 
 void Engine::markStepDone(Enrollment& enrollment, const std::string& step_id, TimeMs at_ms) {
   if (!isStepDone(enrollment, step_id)) enrollment.done_steps.push_back(step_id);
-  if (enrollment.unresolved_step == step_id) {
-    enrollment.unresolved_step.clear();
-    enrollment.unresolved_reason.clear();
-  }
+  enrollment.unresolved.erase(step_id);
   enrollment.last_done_at_ms = std::max(enrollment.last_done_at_ms, at_ms);
   saveSnapshot(enrollment);
 }
@@ -969,8 +972,7 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
     case DeliveryOutcome::kFailedPermanent:
       // Marked on the step too, so no way back to it (resume, remove + add) sends it again
       // without a `retry`.
-      enrollment.unresolved_step = step_id;
-      enrollment.unresolved_reason = "bounced";
+      enrollment.unresolved[step_id] = "bounced";
       if (!waiting) return;
       wheel_.cancel(enrollment.id);
       enrollment.status = EnrollmentStatus::kBounced;
@@ -978,8 +980,7 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
       return;
     case DeliveryOutcome::kFailedTemporary:
       if (result.maybe_delivered) {
-        enrollment.unresolved_step = step_id;
-        enrollment.unresolved_reason = "interrupted";
+        enrollment.unresolved[step_id] = "interrupted";
         if (!waiting) return;
         return markNotSent(enrollment, "interrupted");
       }

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -74,11 +75,10 @@ struct Enrollment {
   std::string sending_mailbox;
   TimeMs sending_at_ms = kNoTime;
   bool sending_released = false;
-  // A step whose send bounced or may have gone out while the enrollment was not waiting on
-  // it (paused, removed, finished): reaching that step again stops at `bounced` or
-  // `not_sent: interrupted` instead of sending. Cleared by `retry`.
-  std::string unresolved_step;
-  std::string unresolved_reason;        // bounced | interrupted
+  // Steps whose send bounced or may have gone out: reaching such a step again (resume,
+  // remove + add, a reload) stops at `bounced` or `not_sent: interrupted` instead of
+  // sending. A `retry` on that step clears it.
+  std::map<std::string, std::string> unresolved;  // step id -> bounced | interrupted
   std::uint32_t delivery_failures = 0;  // consecutive temporary failures of the current step
 };
 

@@ -87,11 +87,12 @@ Result<ContactsResult> Engine::operate(const std::string& sequence_id,
     }
     Enrollment& enrollment = enrollments_[pair->second];
     // A retried send that may have gone out the first time may now go out twice.
-    const bool may_duplicate =
-        request.action == OperatorAction::kRetry &&
-        ((enrollment.status == EnrollmentStatus::kNotSent &&
-          enrollment.not_sent_reason == "interrupted") ||
-         (!enrollment.unresolved_step.empty() && enrollment.unresolved_reason == "interrupted"));
+    const Step* current = currentStep(enrollment);
+    auto unresolved =
+        current == nullptr ? enrollment.unresolved.end() : enrollment.unresolved.find(current->id);
+    const bool may_duplicate = request.action == OperatorAction::kRetry &&
+                               unresolved != enrollment.unresolved.end() &&
+                               unresolved->second == "interrupted";
     std::string skip = applyOperator(enrollment, request, now_ms);
     if (!skip.empty()) {
       result.skipped.push_back({enrollment.contact_key, skip});
@@ -156,8 +157,9 @@ std::string Engine::applyOperator(Enrollment& enrollment, const OperatorRequest&
         return std::string("not_retryable:") + enrollmentStatusName(status);
       }
       enrollment.delivery_failures = 0;
-      enrollment.unresolved_step.clear();
-      enrollment.unresolved_reason.clear();
+      // The operator accepts a second send of the current step only: a step a reload moved
+      // elsewhere stays marked until a retry reaches it.
+      if (const Step* step = currentStep(enrollment)) enrollment.unresolved.erase(step->id);
       enrollment.next_at_ms = now_ms;
       rearm(enrollment, now_ms);
       return "";

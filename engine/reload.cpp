@@ -102,7 +102,10 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
         resumeTask(enrollment, now_ms);
       }
     } else if (enrollment.status == EnrollmentStatus::kPaused && enrollment.next_at_ms != kNoTime) {
-      enrollment.next_at_ms = kNoTime;  // resuming counts the new step's wait from then
+      // Resuming finds the new step due after its own wait from the last step done.
+      const TimeMs from_ms = enrollment.last_done_at_ms != kNoTime ? enrollment.last_done_at_ms
+                                                                   : enrollment.added_at_ms;
+      enrollment.next_at_ms = from_ms + waitOf(sequence->steps[enrollment.step_index]);
     }
   }
   rearmAll();

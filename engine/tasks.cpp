@@ -154,9 +154,11 @@ Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller
   if (sequence == nullptr) return Status::ok();
   if (waiting) {
     completeStep(enrollment, *sequence, now_ms);
-  } else {
+  } else if (enrollment.status != EnrollmentStatus::kActive) {
     enrollment.step_index = currentStepIndex(*sequence, enrollment);  // resuming goes on after it
   }
+  // A contact waiting on another task or send stays on it: an old task done late does not
+  // take it away from what it waits on.
   return Status::ok();
 }
 

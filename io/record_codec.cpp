@@ -7,7 +7,7 @@ namespace {
 // below; these checks make the build say so (on the one ABI we build for).
 #if defined(__x86_64__) && defined(__GLIBCXX__)
 static_assert(sizeof(Contact) == 416, "Contact changed: update io/record_codec.cpp");
-static_assert(sizeof(Enrollment) == 512, "Enrollment changed: update io/record_codec.cpp");
+static_assert(sizeof(Enrollment) == 496, "Enrollment changed: update io/record_codec.cpp");
 static_assert(sizeof(ProgressRecord) == 168, "ProgressRecord changed: update record_codec.cpp");
 #endif
 
@@ -171,6 +171,24 @@ void readEnrollmentDoneSteps(Reader& reader, Enrollment& out) {
   }
 }
 
+bool readEnrollmentUnresolved(Reader& reader, Enrollment& out) {
+  std::uint32_t count = 0;
+  if (!reader.count("unresolved count", kEnrollmentDoneStepsMax, count)) return false;
+  out.unresolved.clear();
+  for (std::uint32_t i = 0; i < count; ++i) {
+    std::string step;
+    std::string reason;
+    if (!reader.str("unresolved step", step) || !reader.str("unresolved reason", reason)) {
+      return false;
+    }
+    if (!out.unresolved.empty() && !(out.unresolved.rbegin()->first < step)) {
+      return reader.fail("unresolved step", "out of order or repeated");
+    }
+    out.unresolved.emplace_hint(out.unresolved.end(), std::move(step), std::move(reason));
+  }
+  return true;
+}
+
 std::string bigEndian(std::uint64_t value, int bytes) {
   std::string key(static_cast<std::size_t>(bytes), '\0');
   for (int i = 0; i < bytes; ++i) {
@@ -262,8 +280,11 @@ void encodeEnrollment(const Enrollment& enrollment, std::string& out) {
   writer.str(enrollment.sending_mailbox);
   writer.i64(enrollment.sending_at_ms);
   writer.u8(enrollment.sending_released ? 1 : 0);
-  writer.str(enrollment.unresolved_step);
-  writer.str(enrollment.unresolved_reason);
+  writer.u32(static_cast<std::uint32_t>(enrollment.unresolved.size()));
+  for (const auto& [step, reason] : enrollment.unresolved) {
+    writer.str(step);
+    writer.str(reason);
+  }
   writer.u32(enrollment.delivery_failures);
 }
 
@@ -300,10 +321,7 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out
     if (released > 1) reader.fail("sending_released", "not 0 or 1");
     out.sending_released = released == 1;
   }
-  if (reader.str("unresolved_step", out.unresolved_step) &&
-      reader.str("unresolved_reason", out.unresolved_reason)) {
-    reader.u32("delivery_failures", out.delivery_failures);
-  }
+  if (readEnrollmentUnresolved(reader, out)) reader.u32("delivery_failures", out.delivery_failures);
   return reader.finish("enrollment");
 }
 
@@ -374,9 +392,7 @@ bool sameEnrollment(const Enrollment& left, const Enrollment& right) {
          left.sending_message_id == right.sending_message_id &&
          left.sending_mailbox == right.sending_mailbox &&
          left.sending_at_ms == right.sending_at_ms &&
-         left.sending_released == right.sending_released &&
-         left.unresolved_step == right.unresolved_step &&
-         left.unresolved_reason == right.unresolved_reason &&
+         left.sending_released == right.sending_released && left.unresolved == right.unresolved &&
          left.delivery_failures == right.delivery_failures;
 }
 

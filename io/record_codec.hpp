@@ -17,7 +17,7 @@
 //                   | u32 n | n x str mailboxes | str last_mailbox | str last_message_id
 //                   | u64 progress_seq | u32 n | n x str done_steps | str sending_step
 //                   | str sending_message_id | str sending_mailbox | i64 sending_at_ms
-//                   | u8 sending_released | str unresolved_step | str unresolved_reason
+//                   | u8 sending_released | u32 n | n x (str step | str reason) unresolved
 //                   | u32 delivery_failures
 //   progress    v2: u8 version | u32 enrollment_id | u32 step_index | u8 kind | i64 at_ms
 //                   | str mailbox | str message_id | str detail | str step_id | u64 task_id

@@ -426,7 +426,7 @@ class LifecycleModel {
   }
 
   // Reload: `configured` replaces the configured sequences (rule 10).
-  void reload(const std::vector<ModelSequence>& configured) {
+  void reload(const std::vector<ModelSequence>& configured, TimeMs now_ms) {
     std::map<std::string, ModelSequence> previous = std::move(configured_);
     configured_.clear();
     for (const ModelSequence& sequence : configured) configured_[sequence.id] = sequence;
@@ -438,10 +438,21 @@ class LifecycleModel {
       transform(enrollment, [&](Candidate c) {
         const ModelStep* old_step = before->second.currentStep(c.done);
         const ModelStep* new_step = after->second.currentStep(c.done);
-        // Open choice: a new current step keeps the old due time or counts its own wait.
-        if (new_step != nullptr && (old_step == nullptr || old_step->id != new_step->id) &&
-            !c.due.empty()) {
+        const bool moved =
+            new_step != nullptr && (old_step == nullptr || old_step->id != new_step->id);
+        // The rule: the current step is the first after the last done one, in the new order.
+        // A contact waiting on the old step's task goes on to the new step (the task stays
+        // open for when that step comes).
+        if (moved && c.status == ModelStatus::kActive && c.wait_message_id.empty() &&
+            !c.wait_step.empty()) {
+          c.status = ModelStatus::kScheduled;
+          c.wait_step.clear();
+          c.due = {std::max(c.anchor_ms + new_step->wait_ms, now_ms), now_ms + new_step->wait_ms};
+        } else if (moved && !c.due.empty()) {
+          // Open choice: a new current step keeps the old due time or counts its own wait
+          // (from the last done step, at the earliest now).
           c.due.insert(c.anchor_ms + new_step->wait_ms);
+          c.due.insert(std::max(c.anchor_ms + new_step->wait_ms, now_ms));
         }
         return std::vector<Candidate>{c};
       });

@@ -523,8 +523,8 @@ class Run {
   }
 
   void applyReload() {
-    engine_->reconfigure(engineSettings(configuredSequences()));
-    model_.reload(configuredSequences());
+    engine_->reconfigure(engineSettings(configuredSequences()), now_);
+    model_.reload(configuredSequences(), now_);
     settle();
   }
 
@@ -591,8 +591,10 @@ class Run {
   }
 
   void collectIntents() {
+    // Released intents' records join the batch: commit it before anything is "delivered".
+    std::vector<DeliveryIntent> released = engine_->takeIntents();
     store_.commit(engine_->takeBatch());
-    for (DeliveryIntent& intent : engine_->takeIntents()) {
+    for (DeliveryIntent& intent : released) {
       Held held{intent, headerOf(intent.message, "X-Seqd-Sequence"),
                 headerOf(intent.message, "X-Seqd-Contact"),
                 headerOf(intent.message, "X-Seqd-Step")};
