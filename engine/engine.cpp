@@ -107,14 +107,24 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
   for (Enrollment& enrollment : enrollments_) {
     const Sequence* sequence = findSequence(enrollment.sequence_id);
     if (sequence == nullptr) continue;
-    const std::uint32_t index = currentStepIndex(*sequence, enrollment);
+    const bool waits_on_task = enrollment.status == EnrollmentStatus::kActive &&
+                               enrollment.sending_step.empty() && enrollment.next_at_ms == kNoTime;
+    std::uint32_t index = currentStepIndex(*sequence, enrollment);
+    if (waits_on_task &&
+        (index >= sequence->steps.size() || !hasOpenTask(enrollment, &sequence->steps[index]))) {
+      // It waits on an older open task (done steps came after it): that task's step.
+      for (std::uint32_t i = 0; i < sequence->steps.size(); ++i) {
+        if (hasOpenTask(enrollment, &sequence->steps[i])) {
+          index = i;
+          break;
+        }
+      }
+    }
     if (index != enrollment.step_index) {
       enrollment.step_index = index;
       saveSnapshot(enrollment);
     }
     const Step* step = currentStep(enrollment);
-    const bool waits_on_task = enrollment.status == EnrollmentStatus::kActive &&
-                               enrollment.sending_step.empty() && enrollment.next_at_ms == kNoTime;
     if (waits_on_task && !hasOpenTask(enrollment, step)) {
       enrollment.status = EnrollmentStatus::kScheduled;
       enrollment.next_at_ms =

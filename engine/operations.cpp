@@ -20,6 +20,10 @@ void Engine::stopEnrollment(Enrollment& enrollment, EnrollmentStatus status) {
   wheel_.cancel(enrollment.id);
   withdrawQueuedSend(enrollment);
   enrollment.status = status;
+  // No longer waiting on anything: it stands on the step after its last done one.
+  if (const Sequence* sequence = findSequence(enrollment.sequence_id)) {
+    enrollment.step_index = currentStepIndex(*sequence, enrollment);
+  }
 }
 
 void Engine::rearm(Enrollment& enrollment, TimeMs now_ms) {

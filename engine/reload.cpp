@@ -4,6 +4,7 @@
 // moves where and what needs --force, reconfigure() applies it.
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "engine/engine.hpp"
 
@@ -18,6 +19,22 @@ bool isLive(EnrollmentStatus status) {
 bool hasStep(const Sequence& sequence, const std::string& step_id) {
   return std::any_of(sequence.steps.begin(), sequence.steps.end(),
                      [&](const Step& step) { return step.id == step_id; });
+}
+
+bool sameStepIds(const Sequence* before, const Sequence& after) {
+  if (before == nullptr || before->steps.size() != after.steps.size()) return false;
+  for (std::size_t i = 0; i < after.steps.size(); ++i) {
+    if (before->steps[i].id != after.steps[i].id) return false;
+  }
+  return true;
+}
+
+// The position of a step, or steps.size() when the sequence has no such step.
+std::uint32_t stepIndexOf(const Sequence& sequence, const std::string& step_id) {
+  for (std::size_t i = 0; i < sequence.steps.size(); ++i) {
+    if (sequence.steps[i].id == step_id) return static_cast<std::uint32_t>(i);
+  }
+  return static_cast<std::uint32_t>(sequence.steps.size());
 }
 
 std::string stepIdAt(const Sequence* sequence, std::uint32_t index) {
@@ -42,6 +59,7 @@ ReloadPlan Engine::planReload(const EngineSettings& settings) const {
       }
       continue;
     }
+    if (sameStepIds(before, after->second)) continue;
     std::map<std::pair<std::string, std::string>, std::size_t> moves;
     std::map<std::string, std::size_t> waiting_on_removed;
     for (EnrollmentId id : ids) {
@@ -67,14 +85,28 @@ ReloadPlan Engine::planReload(const EngineSettings& settings) const {
 
 void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
   std::vector<std::string> before(enrollments_.size());
+  std::set<std::string> unchanged;  // sequences whose steps are the same ids in the same order
+  for (const auto& [id, sequence] : settings.sequences) {
+    if (sameStepIds(findSequence(id), sequence)) unchanged.insert(id);
+  }
+  // When each contact's current wait started: a scheduled contact's due time less its
+  // step's wait (that covers a re-add or a resume), else its last step done or its add.
+  std::vector<TimeMs> wait_from(enrollments_.size());
   for (const Enrollment& enrollment : enrollments_) {
-    before[enrollment.id] = stepIdAt(findSequence(enrollment.sequence_id), enrollment.step_index);
+    const Sequence* sequence = findSequence(enrollment.sequence_id);
+    before[enrollment.id] = stepIdAt(sequence, enrollment.step_index);
+    const Step* step = currentStep(enrollment);
+    wait_from[enrollment.id] = enrollment.status == EnrollmentStatus::kScheduled &&
+                                       enrollment.next_at_ms != kNoTime && step != nullptr
+                                   ? enrollment.next_at_ms - waitOf(*step)
+                               : enrollment.last_done_at_ms != kNoTime ? enrollment.last_done_at_ms
+                                                                       : enrollment.added_at_ms;
   }
   settings_ = std::move(settings);
   governor_.configure(settings_.mailboxes);
   for (Enrollment& enrollment : enrollments_) {
     const Sequence* sequence = findSequence(enrollment.sequence_id);
-    if (sequence == nullptr) continue;
+    if (sequence == nullptr || unchanged.count(enrollment.sequence_id) > 0) continue;
     enrollment.step_index = currentStepIndex(*sequence, enrollment);
     const std::string after = stepIdAt(sequence, enrollment.step_index);
     if (after == before[enrollment.id]) continue;
@@ -82,6 +114,15 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
     // A task for a step that no longer comes next stays as it was; the contact stops
     // waiting on it and goes on to its new current step.
     if (after.empty()) {
+      // Every step after the last done one is gone. One still waiting on an open task (of a
+      // step before that) keeps waiting; the others have nothing left.
+      const bool waits_on_task = enrollment.status == EnrollmentStatus::kActive &&
+                                 enrollment.sending_step.empty() &&
+                                 enrollment.next_at_ms == kNoTime;
+      if (waits_on_task) {
+        enrollment.step_index = stepIndexOf(*sequence, before[enrollment.id]);
+        continue;
+      }
       if (isLive(enrollment.status) && enrollment.sending_step.empty()) {
         stopEnrollment(enrollment, EnrollmentStatus::kFinished);
         enrollment.finish_reason = "completed";
@@ -92,20 +133,17 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
     }
     const bool waiting_on_task =
         enrollment.status == EnrollmentStatus::kActive && enrollment.sending_step.empty();
+    // The new step's wait counts from where the old one's did, as if the sequence had
+    // always been this way; never before now.
+    const TimeMs due_ms = wait_from[enrollment.id] + waitOf(sequence->steps[enrollment.step_index]);
     if (enrollment.status == EnrollmentStatus::kScheduled || waiting_on_task) {
-      const TimeMs from_ms =
-          enrollment.last_done_at_ms != kNoTime ? enrollment.last_done_at_ms : now_ms;
       enrollment.status = EnrollmentStatus::kScheduled;
-      enrollment.next_at_ms =
-          std::max(from_ms + waitOf(sequence->steps[enrollment.step_index]), now_ms);
+      enrollment.next_at_ms = std::max(due_ms, now_ms);
       if (sequence->steps[enrollment.step_index].type != StepType::kAutoEmail) {
         resumeTask(enrollment, now_ms);
       }
     } else if (enrollment.status == EnrollmentStatus::kPaused && enrollment.next_at_ms != kNoTime) {
-      // Resuming finds the new step due after its own wait from the last step done.
-      const TimeMs from_ms = enrollment.last_done_at_ms != kNoTime ? enrollment.last_done_at_ms
-                                                                   : enrollment.added_at_ms;
-      enrollment.next_at_ms = from_ms + waitOf(sequence->steps[enrollment.step_index]);
+      enrollment.next_at_ms = due_ms;  // resuming takes the later of this and then
     }
   }
   rearmAll();

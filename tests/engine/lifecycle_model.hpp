@@ -49,6 +49,11 @@
 namespace seqd::testing {
 
 inline constexpr TimeMs kModelNever = INT64_MIN;
+// Due times a reload leaves open: the rules fix which step a moved contact is on, not when its
+// new step's wait ends. kModelAnyDue: it may fire at once; kModelLateDue: it need not yet;
+// any next_at is accepted while both are in the set.
+inline constexpr TimeMs kModelAnyDue = INT64_MIN + 1;
+inline constexpr TimeMs kModelLateDue = INT64_MAX / 2;
 inline constexpr int kModelRetriesMax = 3;
 inline constexpr DurationMs kModelRetryDelaysMs[kModelRetriesMax] = {5 * kMinuteMs, 30 * kMinuteMs,
                                                                      2 * kHourMs};
@@ -426,7 +431,7 @@ class LifecycleModel {
   }
 
   // Reload: `configured` replaces the configured sequences (rule 10).
-  void reload(const std::vector<ModelSequence>& configured, TimeMs now_ms) {
+  void reload(const std::vector<ModelSequence>& configured, TimeMs /*now_ms*/) {
     std::map<std::string, ModelSequence> previous = std::move(configured_);
     configured_.clear();
     for (const ModelSequence& sequence : configured) configured_[sequence.id] = sequence;
@@ -447,12 +452,9 @@ class LifecycleModel {
             !c.wait_step.empty()) {
           c.status = ModelStatus::kScheduled;
           c.wait_step.clear();
-          c.due = {std::max(c.anchor_ms + new_step->wait_ms, now_ms), now_ms + new_step->wait_ms};
+          c.due = {kModelAnyDue, kModelLateDue};
         } else if (moved && !c.due.empty()) {
-          // Open choice: a new current step keeps the old due time or counts its own wait
-          // (from the last done step, at the earliest now).
-          c.due.insert(c.anchor_ms + new_step->wait_ms);
-          c.due.insert(std::max(c.anchor_ms + new_step->wait_ms, now_ms));
+          c.due = {kModelAnyDue, kModelLateDue};  // Open choice: when the new wait ends.
         }
         return std::vector<Candidate>{c};
       });
@@ -791,7 +793,9 @@ class LifecycleModel {
     }
     std::set<TimeMs> due;
     if (how == Rearm::kResume && !c.due.empty()) {
-      for (TimeMs old_due : c.due) due.insert(std::max(old_due, now_ms));
+      for (TimeMs old_due : c.due) {
+        due.insert(old_due == kModelAnyDue ? old_due : std::max(old_due, now_ms));
+      }
     } else if (how == Rearm::kResume) {
       // Open choice: a step done while paused counts the next wait from then or from now.
       due = {std::max(c.anchor_ms + step->wait_ms, now_ms), now_ms + step->wait_ms};
@@ -934,6 +938,8 @@ class LifecycleModel {
       if (*c.due.rbegin() > now_ms) {  // due or not yet, depending on an open choice
         Candidate later = c;
         later.due.erase(later.due.begin(), later.due.upper_bound(now_ms));
+        // An open due time after a reload stays open: the step may still come at any time.
+        if (c.due.count(kModelAnyDue) > 0) later.due = {kModelAnyDue, kModelLateDue};
         out.push_back(later);
         c.due.erase(c.due.upper_bound(now_ms), c.due.end());
       }
@@ -1033,7 +1039,8 @@ class LifecycleModel {
     switch (c.status) {
       case ModelStatus::kScheduled:
         if (std::string step = stepDiffers(seen.step); !step.empty()) return step;
-        if (!c.due.empty() && c.due.count(seen.next_at_ms) == 0) {
+        if (!c.due.empty() && c.due.count(kModelAnyDue) == 0 && c.due.count(kModelLateDue) == 0 &&
+            c.due.count(seen.next_at_ms) == 0) {
           std::string options;
           for (TimeMs due : c.due) options += " " + modelTime(due, origin_ms_);
           return "next_at " + modelTime(seen.next_at_ms, origin_ms_) + ", expected one of" +
