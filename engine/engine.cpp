@@ -766,6 +766,7 @@ void Engine::clearSending(Enrollment& enrollment) {
 
 void Engine::markStepDone(Enrollment& enrollment, const std::string& step_id, TimeMs at_ms) {
   if (!isStepDone(enrollment, step_id)) enrollment.done_steps.push_back(step_id);
+  enrollment.delivery_failures = 0;  // the count is per step
   enrollment.unresolved.erase(step_id);
   enrollment.last_done_at_ms = std::max(enrollment.last_done_at_ms, at_ms);
   saveSnapshot(enrollment);

@@ -86,8 +86,10 @@ ReloadPlan Engine::planReload(const EngineSettings& settings) const {
 void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
   std::vector<std::string> before(enrollments_.size());
   std::set<std::string> unchanged;  // sequences whose steps are the same ids in the same order
+  std::set<std::string> returning;  // sequences that were not configured until now
   for (const auto& [id, sequence] : settings.sequences) {
     if (sameStepIds(findSequence(id), sequence)) unchanged.insert(id);
+    if (findSequence(id) == nullptr) returning.insert(id);
   }
   // When each contact's current wait started: a scheduled contact's due time less its
   // step's wait (that covers a re-add or a resume), else its last step done or its add.
@@ -108,6 +110,8 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
     const Sequence* sequence = findSequence(enrollment.sequence_id);
     if (sequence == nullptr || unchanged.count(enrollment.sequence_id) > 0) continue;
     enrollment.step_index = currentStepIndex(*sequence, enrollment);
+    // A sequence that comes back resumes where its contacts were, due when they were due.
+    if (returning.count(enrollment.sequence_id) > 0) continue;
     const std::string after = stepIdAt(sequence, enrollment.step_index);
     if (after == before[enrollment.id]) continue;
     saveSnapshot(enrollment);
