@@ -110,8 +110,13 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     const bool waits_on_task = enrollment.status == EnrollmentStatus::kActive &&
                                enrollment.sending_step.empty() && enrollment.next_at_ms == kNoTime;
     std::uint32_t index = currentStepIndex(*sequence, enrollment);
-    if (waits_on_task &&
-        (index >= sequence->steps.size() || !hasOpenTask(enrollment, &sequence->steps[index]))) {
+    const bool stands_on_its_task =
+        enrollment.step_index < sequence->steps.size() &&
+        hasOpenTask(enrollment, &sequence->steps[enrollment.step_index]);
+    if (waits_on_task && stands_on_its_task) {
+      index = enrollment.step_index;  // the sequence is as it was: still on that task
+    } else if (waits_on_task && (index >= sequence->steps.size() ||
+                                 !hasOpenTask(enrollment, &sequence->steps[index]))) {
       // It waits on an older open task (done steps came after it): that task's step.
       for (std::uint32_t i = 0; i < sequence->steps.size(); ++i) {
         if (hasOpenTask(enrollment, &sequence->steps[i])) {

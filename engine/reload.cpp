@@ -64,7 +64,9 @@ ReloadPlan Engine::planReload(const EngineSettings& settings) const {
     std::map<std::string, std::size_t> waiting_on_removed;
     for (EnrollmentId id : ids) {
       const Enrollment& enrollment = enrollments_[id];
-      const std::string from = stepIdAt(before, enrollment.step_index);
+      const std::string from = before == nullptr
+                                   ? std::string()
+                                   : stepIdAt(before, currentStepIndex(*before, enrollment));
       const std::string to = stepIdAt(&after->second, currentStepIndex(after->second, enrollment));
       if (from != to) ++moves[{from, to}];
       if (isLive(enrollment.status) && !from.empty() && !hasStep(after->second, from)) {
@@ -84,6 +86,9 @@ ReloadPlan Engine::planReload(const EngineSettings& settings) const {
 }
 
 void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
+  // Per contact: the step it stands on, and the step the rule gives (the first after its
+  // last done one). A contact "moves" when the rule gives another step in the new order.
+  std::vector<std::string> standing(enrollments_.size());
   std::vector<std::string> before(enrollments_.size());
   std::set<std::string> unchanged;  // sequences whose steps are the same ids in the same order
   std::set<std::string> returning;  // sequences that were not configured until now
@@ -96,7 +101,10 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
   std::vector<TimeMs> wait_from(enrollments_.size());
   for (const Enrollment& enrollment : enrollments_) {
     const Sequence* sequence = findSequence(enrollment.sequence_id);
-    before[enrollment.id] = stepIdAt(sequence, enrollment.step_index);
+    standing[enrollment.id] = stepIdAt(sequence, enrollment.step_index);
+    before[enrollment.id] = sequence == nullptr
+                                ? std::string()
+                                : stepIdAt(sequence, currentStepIndex(*sequence, enrollment));
     const Step* step = currentStep(enrollment);
     wait_from[enrollment.id] = enrollment.status == EnrollmentStatus::kScheduled &&
                                        enrollment.next_at_ms != kNoTime && step != nullptr
@@ -109,11 +117,21 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
   for (Enrollment& enrollment : enrollments_) {
     const Sequence* sequence = findSequence(enrollment.sequence_id);
     if (sequence == nullptr || unchanged.count(enrollment.sequence_id) > 0) continue;
-    enrollment.step_index = currentStepIndex(*sequence, enrollment);
+    const std::uint32_t rule_index = currentStepIndex(*sequence, enrollment);
+    const std::string after = stepIdAt(sequence, rule_index);
     // A sequence that comes back resumes where its contacts were, due when they were due.
-    if (returning.count(enrollment.sequence_id) > 0) continue;
-    const std::string after = stepIdAt(sequence, enrollment.step_index);
-    if (after == before[enrollment.id]) continue;
+    if (returning.count(enrollment.sequence_id) > 0) {
+      enrollment.step_index = rule_index;
+      continue;
+    }
+    if (after == before[enrollment.id]) {
+      // Not moved: it stays on its step, wherever that step stands now.
+      const std::uint32_t index = stepIndexOf(*sequence, standing[enrollment.id]);
+      enrollment.step_index = index < sequence->steps.size() ? index : rule_index;
+      saveSnapshot(enrollment);
+      continue;
+    }
+    enrollment.step_index = rule_index;
     saveSnapshot(enrollment);
     // A task for a step that no longer comes next stays as it was; the contact stops
     // waiting on it and goes on to its new current step.
@@ -124,7 +142,7 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
                                  enrollment.sending_step.empty() &&
                                  enrollment.next_at_ms == kNoTime;
       if (waits_on_task) {
-        enrollment.step_index = stepIndexOf(*sequence, before[enrollment.id]);
+        enrollment.step_index = stepIndexOf(*sequence, standing[enrollment.id]);
         continue;
       }
       if (isLive(enrollment.status) && enrollment.sending_step.empty()) {
