@@ -109,22 +109,7 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     if (sequence == nullptr) continue;
     const bool waits_on_task = enrollment.status == EnrollmentStatus::kActive &&
                                enrollment.sending_step.empty() && enrollment.next_at_ms == kNoTime;
-    std::uint32_t index = currentStepIndex(*sequence, enrollment);
-    const bool stands_on_its_task =
-        enrollment.step_index < sequence->steps.size() &&
-        hasOpenTask(enrollment, &sequence->steps[enrollment.step_index]);
-    if (waits_on_task && stands_on_its_task) {
-      index = enrollment.step_index;  // the sequence is as it was: still on that task
-    } else if (waits_on_task && (index >= sequence->steps.size() ||
-                                 !hasOpenTask(enrollment, &sequence->steps[index]))) {
-      // It waits on an older open task (done steps came after it): that task's step.
-      for (std::uint32_t i = 0; i < sequence->steps.size(); ++i) {
-        if (hasOpenTask(enrollment, &sequence->steps[i])) {
-          index = i;
-          break;
-        }
-      }
-    }
+    const std::uint32_t index = standingIndex(*sequence, enrollment);
     if (index != enrollment.step_index) {
       enrollment.step_index = index;
       saveSnapshot(enrollment);
@@ -280,6 +265,25 @@ std::uint32_t Engine::currentStepIndex(const Sequence& sequence,
     if (isStepDone(enrollment, sequence.steps[i].id)) return static_cast<std::uint32_t>(i + 1);
   }
   return 0;
+}
+
+// Where a contact stands in a sequence that may have changed since step_index was set: on
+// its task while it waits on one (the stored position first, then the rule's step, then any
+// step with its open task), else on the rule's current step.
+std::uint32_t Engine::standingIndex(const Sequence& sequence, const Enrollment& enrollment) const {
+  const std::uint32_t rule_index = currentStepIndex(sequence, enrollment);
+  const bool waits_on_task = enrollment.status == EnrollmentStatus::kActive &&
+                             enrollment.sending_step.empty() && enrollment.next_at_ms == kNoTime;
+  if (!waits_on_task) return rule_index;
+  auto has_task = [&](std::uint32_t index) {
+    return index < sequence.steps.size() && hasOpenTask(enrollment, &sequence.steps[index]);
+  };
+  if (has_task(enrollment.step_index)) return enrollment.step_index;
+  if (has_task(rule_index)) return rule_index;
+  for (std::uint32_t i = 0; i < sequence.steps.size(); ++i) {
+    if (has_task(i)) return i;
+  }
+  return rule_index;
 }
 
 const Step* Engine::currentStep(const Enrollment& enrollment) const {
@@ -793,6 +797,9 @@ void Engine::completeStep(Enrollment& enrollment, const Sequence& sequence, Time
 
 void Engine::markNotSent(Enrollment& enrollment, std::string reason) {
   wheel_.cancel(enrollment.id);
+  if (const Sequence* sequence = findSequence(enrollment.sequence_id)) {
+    enrollment.step_index = currentStepIndex(*sequence, enrollment);
+  }
   enrollment.status = EnrollmentStatus::kNotSent;
   enrollment.not_sent_reason = std::move(reason);
   enrollment.next_at_ms = kNoTime;
@@ -991,6 +998,7 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
       enrollment.unresolved[step_id] = "bounced";
       if (!waiting) return;
       wheel_.cancel(enrollment.id);
+      if (sequence != nullptr) enrollment.step_index = currentStepIndex(*sequence, enrollment);
       enrollment.status = EnrollmentStatus::kBounced;
       enrollment.next_at_ms = kNoTime;
       return;

@@ -229,6 +229,7 @@ class Engine {
   void rearmAll();
   const Step* currentStep(const Enrollment& enrollment) const;
   std::uint32_t currentStepIndex(const Sequence& sequence, const Enrollment& enrollment) const;
+  std::uint32_t standingIndex(const Sequence& sequence, const Enrollment& enrollment) const;
   DurationMs waitOf(const Step& step) const;
   const Mailbox* findMailbox(const std::string& address) const;
   void markNotSent(Enrollment& enrollment, std::string reason);

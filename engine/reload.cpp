@@ -121,7 +121,8 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
     const std::string after = stepIdAt(sequence, rule_index);
     // A sequence that comes back resumes where its contacts were, due when they were due.
     if (returning.count(enrollment.sequence_id) > 0) {
-      enrollment.step_index = rule_index;
+      enrollment.step_index = standingIndex(*sequence, enrollment);
+      saveSnapshot(enrollment);
       continue;
     }
     if (after == before[enrollment.id]) {
