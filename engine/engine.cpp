@@ -775,7 +775,6 @@ void Engine::clearSending(Enrollment& enrollment) {
 
 void Engine::markStepDone(Enrollment& enrollment, const std::string& step_id, TimeMs at_ms) {
   if (!isStepDone(enrollment, step_id)) enrollment.done_steps.push_back(step_id);
-  enrollment.delivery_failures = 0;  // the count is per step
   enrollment.unresolved.erase(step_id);
   enrollment.last_done_at_ms = std::max(enrollment.last_done_at_ms, at_ms);
   saveSnapshot(enrollment);
@@ -965,6 +964,10 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
   clearSending(enrollment);
   const bool waiting = enrollment.status == EnrollmentStatus::kActive;
   const Sequence* sequence = findSequence(enrollment.sequence_id);
+  // The 4xx count runs over consecutive 4xx of one step; any other answer ends it.
+  if (result.outcome != DeliveryOutcome::kFailedTemporary || result.maybe_delivered) {
+    enrollment.delivery_failures = 0;
+  }
   // A paused contact resumed later finds this step due since it fell due.
   const bool paused = enrollment.status == EnrollmentStatus::kPaused;
   if (paused) enrollment.next_at_ms = fired_at_ms;
@@ -1016,6 +1019,8 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
       }
       enrollment.status = EnrollmentStatus::kScheduled;
       enrollment.next_at_ms = now_ms + kDeliveryRetryDelaysMs[enrollment.delivery_failures - 1];
+      // The retry runs the current step (a task done meanwhile may have moved it on).
+      if (sequence != nullptr) enrollment.step_index = currentStepIndex(*sequence, enrollment);
       break;
   }
   if (isActive(enrollment.sequence_id)) {

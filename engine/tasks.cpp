@@ -156,6 +156,11 @@ Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller
     completeStep(enrollment, *sequence, now_ms);
   } else if (enrollment.status != EnrollmentStatus::kActive) {
     enrollment.step_index = currentStepIndex(*sequence, enrollment);  // resuming goes on after it
+    if (enrollment.status == EnrollmentStatus::kPaused) {
+      // Its next step's wait counts from now, as if the contact had been waiting on the task.
+      const Step* next = currentStep(enrollment);
+      enrollment.next_at_ms = next != nullptr ? now_ms + waitOf(*next) : kNoTime;
+    }
   }
   // A contact waiting on another task or send stays on it: an old task done late does not
   // take it away from what it waits on.
