@@ -1,8 +1,8 @@
 // add --dry-run over contacts that are not stored yet: `add SEQ --csv FILE --dry-run` must
 // store nothing, its contacts included, yet say what the add would do with the contacts as
-// the file would leave them. previewAdd() makes add()'s decisions (engine/engine.cpp) for
-// contacts taken from `pending` first, changing nothing; tests/engine/add_preview_test.cpp
-// holds the two to the same answers.
+// the file would leave them. previewAdd() makes every add decision, changing nothing, for
+// contacts taken from `pending` first; add() (engine/engine.cpp) calls it with no pending
+// contacts and enrolls what it returns, so the two cannot disagree.
 #include <algorithm>
 #include <set>
 

@@ -455,50 +455,16 @@ std::vector<std::string> Engine::addWarnings(const Sequence& sequence, const Con
   return warnings;
 }
 
+// Decides exactly as `add --dry-run` does (previewAdd, engine/add_preview.cpp), then enrolls
+// the contacts it would add.
 Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<std::string>& keys,
                               const AddOptions& options, const Caller& caller, TimeMs now_ms) {
-  const Sequence* sequence = findSequence(sequence_id);
-  if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
-  Status allowed = checkCanEditSequence(*sequence, caller);
-  if (!allowed.isOk()) return allowed;
-  for (const std::string& mailbox : options.mailboxes) {
-    if (findMailbox(mailbox) == nullptr) {
-      return Status::notFound("unknown mailbox '" + mailbox + "'");
-    }
-  }
-  AddResult result;
-  std::set<std::string> seen;
-  for (const std::string& requested : keys) {
-    const Contact* contact = findContact(requested);
-    if (contact == nullptr) {
-      result.skipped.push_back({requested, {"unknown_contact"}});
-      continue;
-    }
-    if (!seen.insert(contact->key).second) continue;
-    auto pair = by_pair_.find(pairKey(sequence_id, contact->key));
-    Enrollment* existing = pair == by_pair_.end() ? nullptr : &enrollments_[pair->second];
-    if (existing != nullptr && existing->status != EnrollmentStatus::kRemoved &&
-        existing->status != EnrollmentStatus::kFinished) {
-      result.skipped.push_back({contact->key, {"already_in_sequence"}});
-      continue;
-    }
-    std::vector<std::string> warnings = addWarnings(*sequence, *contact, existing, caller);
-    bool hard_block = contains(warnings, "stage_blocked") || contains(warnings, "email_opt_out");
-    bool reviewed_out = !options.force && !options.skip_validation && !warnings.empty();
-    if (hard_block || reviewed_out) {
-      result.skipped.push_back({contact->key, std::move(warnings)});
-      continue;
-    }
-    if (existing != nullptr && existing->sending_step.empty() &&
-        currentStepIndex(*sequence, *existing) >= sequence->steps.size()) {
-      // Every step was done: rule 1 says no step runs twice, so there is nothing to resume.
-      result.skipped.push_back({contact->key, {"already_finished"}});
-      continue;
-    }
-    result.added.push_back(contact->key);
-    if (options.dry_run) continue;
+  Result<AddResult> decided = previewAdd(sequence_id, keys, {}, options, caller);
+  if (!decided.isOk() || options.dry_run) return decided;
+  for (const std::string& contact_key : decided.value().added) {
+    auto pair = by_pair_.find(pairKey(sequence_id, contact_key));
     EnrollmentId id =
-        existing != nullptr ? existing->id : newEnrollment(sequence_id, contact->key, now_ms);
+        pair != by_pair_.end() ? pair->second : newEnrollment(sequence_id, contact_key, now_ms);
     Enrollment& enrollment = enrollments_[id];
     enrollment.finish_reason.clear();
     enrollment.next_at_ms = kNoTime;
@@ -508,7 +474,7 @@ Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<
     rearm(enrollment, options.at_ms.value_or(now_ms));
     saveSnapshot(enrollment);
   }
-  return result;
+  return decided;
 }
 
 EnrollmentId Engine::newEnrollment(const std::string& sequence_id, const std::string& contact_key,
