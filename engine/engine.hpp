@@ -24,11 +24,12 @@
 //   active (send)       4xx / no connection             scheduled on the same step after
 //                                                        5m, 30m, 2h; the 4th: not_sent
 //                                                        smtp_4xx_exhausted / delivery_failed
-//   active (send)       5xx                             bounced
-//   active (send)       interrupted (may have gone)     not_sent: interrupted
+//   active (send)       5xx                             bounced (the step marked unresolved)
+//   active (send)       interrupted (may have gone)     not_sent: interrupted (marked too)
 //   any other           any result of a send            unchanged; delivered still marks the
-//                                                        step done, 5xx and interrupted mark it
-//                                                        unresolved (see below)
+//                                                        step done (a paused contact resumes
+//                                                        on the next step), 5xx and interrupted
+//                                                        mark it unresolved (see below)
 //   active (task)       task completed/skipped          step done; next step or finished
 //   running             pause / ooo                     paused (a queued, unreleased send is
 //                                                        withdrawn; a released one stays out)
@@ -43,15 +44,18 @@
 //   running, paused     bounce event                    bounced
 //   running, paused     stage event (blocked stage)     not_sent: stage_blocked
 //   bounced, not_sent   retry                           scheduled now on the current step
-//                                                        (clears an unresolved mark; retrying
-//                                                        `interrupted` may duplicate: reported)
+//                                                        (clears that step's unresolved mark;
+//                                                        retrying `interrupted` may duplicate:
+//                                                        reported)
 //   reaching a step     marked unresolved               bounced / not_sent: interrupted, never
 //                                                        a second send by itself
 //
 // A step is done when its email was delivered, its task completed or skipped by a person,
 // or a call was skipped for Do-Not-Call. Done steps are kept by id and never run again.
 // The current step is the first step, in the sequence's current order, after the last done
-// one that is not done; a reload recomputes it (planReload() says who moves where).
+// one; a reload moves a contact when that changes (planReload() says who moves where), the
+// new step's wait counting from where the old one's started. A contact waiting on a task
+// stays on it when an older task is completed late (standingIndex()).
 //
 // The Engine's methods live in several files by concern: engine.cpp (contacts, sequences,
 // adding, due steps, delivery, restore), operations.cpp (pause, resume, ...), events.cpp
