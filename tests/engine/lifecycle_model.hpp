@@ -171,6 +171,8 @@ struct ObservedEnrollment {
 // "+1d02:30" relative to origin_ms.
 inline std::string modelTime(TimeMs time_ms, TimeMs origin_ms) {
   if (time_ms == kModelNever) return "never";
+  if (time_ms == kModelAnyDue) return "any";
+  if (time_ms == kModelLateDue) return "later";
   DurationMs offset = time_ms - origin_ms;
   std::string sign = offset < 0 ? "-" : "+";
   if (offset < 0) offset = -offset;
@@ -962,7 +964,10 @@ class LifecycleModel {
     if (step->kind == ModelStepKind::kCall && contact.dnc) {
       // Open choice: an overdue step runs at now or at its own due time (the next wait counts
       // from then).
-      std::set<TimeMs> times = c.due;
+      std::set<TimeMs> times;
+      for (TimeMs due : c.due) {
+        if (due != kModelAnyDue && due != kModelLateDue) times.insert(due);  // open ones: now
+      }
       times.insert(now_ms);
       for (TimeMs at_ms : times) {
         Candidate skipped = c;
