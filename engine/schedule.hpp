@@ -11,8 +11,10 @@
 namespace seqd {
 
 struct LocalWindow {
-  int start_minute = 0;  // minutes after local midnight, inclusive
-  int end_minute = 0;    // exclusive; 1440 means 24:00
+  int start_minute = 0;  // minutes after local midnight, inclusive; < 1440
+  // Exclusive, counted from the same midnight: 1440 means 24:00, and a window that crosses
+  // midnight ("22:00-02:00") ends after 1440 (1560). Always after start_minute.
+  int end_minute = 0;
 };
 
 struct LocalDate {
