@@ -79,7 +79,7 @@ def parse_args():
 class Daemon:
     """One seqd process over one temp dir (kept across restarts)."""
 
-    def __init__(self, sequences=None, seqd_yaml=None):
+    def __init__(self, sequences=None, seqd_yaml=None, schedules_yaml=None):
         # Short paths: a Unix socket path must stay under 108 bytes.
         self.root = tempfile.mkdtemp(prefix="seqd-", dir="/tmp")
         self.config = os.path.join(self.root, "seqd.yaml")
@@ -88,7 +88,7 @@ class Daemon:
         with open(self.config, "w") as f:
             f.write((seqd_yaml or SEQD_YAML).format(root=self.root, user=user))
         with open(os.path.join(self.root, "schedules.yaml"), "w") as f:
-            f.write(SCHEDULES_YAML)
+            f.write(schedules_yaml or SCHEDULES_YAML)
         os.mkdir(os.path.join(self.root, "sequences"))
         for name, text in (sequences or {"two-emails": TWO_EMAILS_YAML}).items():
             with open(os.path.join(self.root, "sequences", name + ".yaml"), "w") as f:
