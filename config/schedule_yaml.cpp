@@ -1,17 +1,16 @@
 #include "config/schedule_yaml.hpp"
 
 #include <date/date.h>
-#include <date/tz.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <exception>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "config/config.hpp"
+#include "engine/calendar.hpp"
 
 namespace seqd {
 namespace {
@@ -231,14 +230,6 @@ Schedule readSchedule(YamlReader& reader, const YamlEntry& entry) {
 }
 
 }  // namespace
-
-bool isKnownTimeZone(const std::string& zone) {
-  try {
-    return date::locate_zone(zone) != nullptr;
-  } catch (const std::exception&) {
-    return false;
-  }
-}
 
 Result<std::map<std::string, Schedule>> readSchedules(const YamlFile& file) {
   YamlReader reader(file.path);

@@ -22,7 +22,4 @@ namespace seqd {
 // Interprets a parsed schedules.yaml. An empty file defines no schedules.
 Result<std::map<std::string, Schedule>> readSchedules(const YamlFile& file);
 
-// True when the tz database knows zone (date::locate_zone).
-bool isKnownTimeZone(const std::string& zone);
-
 }  // namespace seqd
