@@ -413,6 +413,8 @@ DispatchReply contactSetCommand(Engine& engine, const json::object& args, const 
   checked = checkCanEditContact(*contact, caller);
   if (!checked.isOk()) return replyFromStatus(checked);
   Status status = engine.setContactFields(key, row);
+  // A value the field cannot take (a score of 120, an unknown time zone) is refused: exit 1.
+  if (status.code() == StatusCode::kInvalidArgument) return fail("failed", status.message());
   if (!status.isOk()) return replyFromStatus(status);
   return succeed(contactJson(*engine.findContact(key)));
 }
