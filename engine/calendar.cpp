@@ -400,6 +400,14 @@ std::optional<LocalDate> SendingCalendar::holidayAt(ScheduleId schedule_id, Zone
   return localDate(day);
 }
 
+TimeMs SendingCalendar::startOfDay(ZoneId zone_id, const LocalDate& date) {
+  const TimeMs local_ms = dayNumber(date) * kDayMs;
+  if (zone_id == kNoZone) return local_ms;
+  Zone& zone = impl_->zoneAt(zone_id);
+  offsetAt(zone, local_ms);  // caches the period around that day for firstReading
+  return firstReading(zone, local_ms);
+}
+
 std::string SendingCalendar::formatLocal(ZoneId zone_id, TimeMs t) {
   Zone& zone = impl_->zoneAt(zone_id);
   t = std::clamp(t, kCalendarBeginMs, kCalendarEndMs - 1);

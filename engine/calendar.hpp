@@ -99,6 +99,10 @@ class SendingCalendar {
   // The holiday t falls on, in the zone, when the local date of t is one of the schedule's
   // holidays.
   std::optional<LocalDate> holidayAt(ScheduleId schedule, ZoneId zone, TimeMs t);
+  // The first instant of a local date in the zone (midnight, or the first valid instant
+  // after it when a DST change skips it); in UTC when zone is kNoZone.
+  // REQUIRES: date is a valid date within the years 0001..9999.
+  TimeMs startOfDay(ZoneId zone, const LocalDate& date);
   // t as the zone's clock shows it, for people: "Tue 2026-03-10 09:00".
   // REQUIRES: zone is an id this calendar returned (not kNoZone).
   std::string formatLocal(ZoneId zone, TimeMs t);

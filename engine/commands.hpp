@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/enrollment.hpp"
+#include "engine/schedule.hpp"
 #include "engine/time.hpp"
 
 namespace seqd {
@@ -95,6 +96,31 @@ struct ContactEvent {
   std::string sequence_id;         // empty: every sequence
   std::optional<TimeMs> until_ms;  // ooo --until
   std::string stage;               // stage
+};
+
+// A message that arrived in a sending mailbox's inbox, classified by io/ (the MIME parsing
+// happens there): what it means for seqd. applyInbound() finds the contact and sequence and
+// applies the event, once per message.
+enum class InboundKind { kReply, kAutoReply, kBounce, kUnsubscribe };
+struct InboundMessage {
+  InboundKind kind = InboundKind::kReply;
+  std::string mailbox;     // the sending mailbox whose inbox it came from
+  std::string message_id;  // the message's own Message-ID (or a digest of it): applied once
+  std::string from_address;
+  // Reply, auto-reply, unsubscribe: its In-Reply-To and References. Bounce: the Message-IDs
+  // of the original the report carries.
+  std::vector<std::string> referenced_ids;
+  std::optional<LocalDate> return_date;  // auto-reply: "back on ..."
+  std::string why;                       // what decided the kind, for the log and explain
+};
+
+// What applyInbound() did.
+struct InboundResult {
+  bool duplicate = false;  // this message was applied before: nothing done again
+  std::string contact;     // "" when no contact matched
+  std::string sequence;    // the sequence of the email it answers, when known
+  std::string action;      // "finished: replied", "paused: ooo until ...", "no contact", ...
+  std::vector<std::pair<std::string, std::string>> changed;  // sequence id, new status
 };
 
 // Which enrollments an event changed: "<sequence>: <new status>".

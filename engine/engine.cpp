@@ -255,6 +255,7 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
 // Rebuilds what the log holds beyond the snapshots (restart only).
 void Engine::replayHistory(const ProgressRecord& record) {
   trackTask(record);
+  noteInbound(record);
   if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
     const Contact* contact = findContact(enrollments_[record.enrollment_id].contact_key);
     governor_.recordSend(record.mailbox, recipientDomain(contact ? contact->email : ""),
@@ -406,6 +407,7 @@ ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
       ++result.updated;
     }
     result.keys.push_back(key);
+    inbound_index_stale_ = true;
     batch_.contacts.push_back(contact);
     contacts_[key] = std::move(contact);
   }
@@ -436,6 +438,7 @@ Status Engine::setContactFields(const std::string& key, const ContactRow& fields
       return Status::invalidArgument("contact '" + key + "': " + status.message());
   }
   batch_.contacts.push_back(contact);
+  inbound_index_stale_ = true;
   std::string contact_key = contact.key;
   contacts_[contact_key] = std::move(contact);
   // A new score changes the order of scheduled steps; a new zone moves them to its window.

@@ -77,6 +77,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/calendar.hpp"
@@ -163,6 +164,9 @@ class Engine {
                                  const Caller& caller, TimeMs now_ms);
   // reply, meeting_booked, unsubscribe, bounce, ooo, stage (engine/events.cpp).
   Result<EventResult> applyEvent(const ContactEvent& event, TimeMs now_ms);
+  // A message from a sending mailbox's inbox: finds the contact (and the sequence of the
+  // email it answers) and applies its event, once per Message-ID (engine/inbound.cpp).
+  Result<InboundResult> applyInbound(const InboundMessage& message, TimeMs now_ms);
   // The ids of the sequences applyEvent(event) would change, without changing anything, so
   // rights can be checked on each first (engine/event_scope.cpp). applyEvent changes no
   // sequence outside this list.
@@ -288,6 +292,11 @@ class Engine {
   const Contact* findContactWith(const std::string& key,
                                  const std::unordered_map<std::string, Contact>& pending) const;
   std::uint8_t scoreOf(const Enrollment& enrollment) const;
+  void indexContactsForInbound() const;
+  const Enrollment* findSentMessage(const std::string& message_id) const;
+  const Enrollment* findBySender(const std::string& address, const std::string& mailbox) const;
+  void noteInbound(const ProgressRecord& record);
+  std::string inboundNote(EnrollmentId id) const;
   StatusRow statusRow(const Enrollment& enrollment) const;
   bool renderStepText(const Step& step, const Contact& contact, std::string& subject,
                       std::string& body, std::string& not_sent_reason) const;
@@ -311,6 +320,20 @@ class Engine {
   // (enrollment, step id) -> its one task, open or closed
   std::map<std::pair<EnrollmentId, std::string>, std::uint64_t> step_tasks_;
   std::map<std::string, std::uint64_t> rotation_;  // send-from set -> round-robin counter
+  // Inbound messages applied (by Message-ID), and the last one that changed each enrollment
+  // (for explain). Rebuilt from the log's kInbound records at a restart.
+  struct InboundNote {
+    std::string message_id;
+    TimeMs at_ms = kNoTime;
+    std::string detail;
+  };
+  std::unordered_set<std::string> inbound_applied_;
+  std::unordered_map<EnrollmentId, InboundNote> inbound_notes_;
+  // Contacts by the hash in seqd's Message-IDs and by email, rebuilt when contacts changed
+  // since the last inbound message.
+  mutable std::unordered_map<std::uint64_t, std::vector<std::string>> contacts_by_hash_;
+  mutable std::unordered_map<std::string, std::vector<std::string>> contacts_by_email_;
+  mutable bool inbound_index_stale_ = true;
   std::uint64_t progress_seq_ = 0;
   std::size_t in_flight_ = 0;
   WriteBatch batch_;

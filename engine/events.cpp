@@ -85,9 +85,30 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
       enrollment.resume_at_ms = kNoTime;
     }
     saveSnapshot(enrollment);
+    inbound_notes_.erase(enrollment.id);  // applyInbound() notes its own afterwards
     result.changed.emplace_back(enrollment.sequence_id, enrollmentStatusName(enrollment.status));
   }
   return result;
+}
+
+// ", by message <id> at T (reply: finished: replied)" when an inbound message changed the
+// enrollment last; "" otherwise.
+std::string Engine::inboundNote(EnrollmentId id) const {
+  auto note = inbound_notes_.find(id);
+  if (note == inbound_notes_.end()) return std::string();
+  // Only while the enrollment still is what that message made it.
+  const Enrollment& enrollment = enrollments_[id];
+  const std::string& detail = note->second.detail;
+  const bool current =
+      (enrollment.status == EnrollmentStatus::kFinished &&
+       detail.find("finished: " + enrollment.finish_reason) != std::string::npos) ||
+      (enrollment.status == EnrollmentStatus::kPaused && enrollment.paused_reason == "ooo" &&
+       detail.find("paused: ") != std::string::npos) ||
+      (enrollment.status == EnrollmentStatus::kBounced &&
+       detail.find("bounced") != std::string::npos);
+  if (!current) return std::string();
+  return "; message " + note->second.message_id + " at " + formatRfc3339(note->second.at_ms) +
+         " (" + note->second.detail + ")";
 }
 
 Result<std::string> Engine::explain(const std::string& sequence_id,
@@ -141,17 +162,19 @@ Result<std::string> Engine::explain(const std::string& sequence_id,
       }
       break;
     case EnrollmentStatus::kPaused:
-      text += "Paused (" + enrollment->paused_reason + ")";
+      text += "Paused (" + enrollment->paused_reason + inboundNote(enrollment->id) + ")";
       text += enrollment->resume_at_ms != kNoTime
                   ? "; resumes at " + formatRfc3339(enrollment->resume_at_ms) + " with " +
                         next_step + "."
                   : " until resumed; then " + next_step + " runs.";
       break;
     case EnrollmentStatus::kFinished:
-      text += "Finished: " + enrollment->finish_reason + ". Nothing more is sent.";
+      text += "Finished: " + enrollment->finish_reason + inboundNote(enrollment->id) +
+              ". Nothing more is sent.";
       break;
     case EnrollmentStatus::kBounced:
-      text += "An email bounced. `seqctl retry` sends " + next_step + " again.";
+      text += "An email bounced" + inboundNote(enrollment->id) + ". `seqctl retry` sends " +
+              next_step + " again.";
       break;
     case EnrollmentStatus::kNotSent:
       text += next_step + " was not sent: " + enrollment->not_sent_reason +

@@ -101,6 +101,7 @@ Result<ContactsResult> Engine::operate(const std::string& sequence_id,
       continue;
     }
     saveSnapshot(enrollment);
+    inbound_notes_.erase(enrollment.id);
     result.done.push_back(enrollment.contact_key);
     if (may_duplicate) result.may_duplicate.push_back(enrollment.contact_key);
   }

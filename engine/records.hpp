@@ -39,6 +39,9 @@ enum class ProgressKind : std::uint8_t {
                         // (task_id set) or skipped:dnc
   kTaskClosed = 6,      // an open task closed by seqd (finish, remove); detail is why
   kTaskReopened = 7,    // a closed task opened again (the contact was added back)
+  kInbound = 8,         // a message from a mailbox's inbox was applied to this contact:
+                        // message_id is the inbound message's, mailbox its inbox, detail
+                        // "<kind>: <what it did>"; never applied again
 };
 
 struct ProgressRecord {

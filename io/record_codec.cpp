@@ -17,7 +17,7 @@ constexpr std::uint8_t kFlagEmailOptOut = 1U << 2;
 constexpr std::uint8_t kFlagsAll = kFlagDnc | kFlagCallOptOut | kFlagEmailOptOut;
 constexpr std::uint8_t kEnrollmentStatusMax = static_cast<std::uint8_t>(EnrollmentStatus::kRemoved);
 constexpr std::uint8_t kProgressKindMin = static_cast<std::uint8_t>(ProgressKind::kStepFired);
-constexpr std::uint8_t kProgressKindMax = static_cast<std::uint8_t>(ProgressKind::kTaskReopened);
+constexpr std::uint8_t kProgressKindMax = static_cast<std::uint8_t>(ProgressKind::kInbound);
 constexpr std::size_t kPrintableKeyBytesMax = 80;
 
 // Appends fixed-width little-endian integers and length-prefixed strings.

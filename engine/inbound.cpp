@@ -1,0 +1,213 @@
+// Messages from the sending mailboxes' inboxes, classified by io/ (engine/commands.hpp,
+// InboundMessage): which contact and sequence each one is about, and the event it means.
+//
+// A reply, auto-reply or unsubscribe names the email it answers in In-Reply-To/References,
+// and seqd's Message-IDs are a function of (sequence, step, contact, mailbox), so the
+// contact and sequence follow from it; otherwise the sender's address is looked up among the
+// contacts with a live enrollment that sends from that mailbox. A bounce names the original
+// email the same way (or its failed recipient). Each message is applied once: its
+// Message-ID is recorded (a kInbound progress record, in the same commit as the change it
+// made), so a crash or a second poll never applies it again.
+#include <algorithm>
+
+#include "engine/engine.hpp"
+#include "engine/message.hpp"
+
+namespace seqd {
+namespace {
+
+bool isLive(EnrollmentStatus status) {
+  return status == EnrollmentStatus::kScheduled || status == EnrollmentStatus::kActive ||
+         status == EnrollmentStatus::kPaused;
+}
+
+const char* inboundKindName(InboundKind kind) {
+  switch (kind) {
+    case InboundKind::kReply:
+      return "reply";
+    case InboundKind::kAutoReply:
+      return "auto_reply";
+    case InboundKind::kBounce:
+      return "bounce";
+    case InboundKind::kUnsubscribe:
+      return "unsubscribe";
+  }
+  return "reply";
+}
+
+// "<seq.step.0123456789abcdef@domain>" -> the contact-key hash and the domain; false when
+// the id is not of that shape.
+bool splitSentMessageId(const std::string& id, std::uint64_t& hash, std::string& domain) {
+  if (id.size() < 20 || id.front() != '<' || id.back() != '>') return false;
+  const std::size_t at = id.rfind('@');
+  if (at == std::string::npos || at < 17) return false;
+  const std::string hex = id.substr(at - 16, 16);
+  if (id[at - 17] != '.') return false;
+  hash = 0;
+  for (char c : hex) {
+    int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (digit < 0) return false;
+    hash = hash * 16 + static_cast<std::uint64_t>(digit);
+  }
+  domain = id.substr(at + 1, id.size() - at - 2);
+  return !domain.empty();
+}
+
+std::string formatDate(const LocalDate& date) {
+  char text[16];
+  std::snprintf(text, sizeof text, "%04d-%02u-%02u", date.year, date.month, date.day);
+  return text;
+}
+
+}  // namespace
+
+void Engine::indexContactsForInbound() const {
+  if (!inbound_index_stale_) return;
+  contacts_by_hash_.clear();
+  contacts_by_email_.clear();
+  for (const auto& [key, contact] : contacts_) {
+    contacts_by_hash_[fnv1a64(key)].push_back(key);
+    if (!contact.email.empty()) contacts_by_email_[toLowerAscii(contact.email)].push_back(key);
+  }
+  inbound_index_stale_ = false;
+}
+
+// The enrollment whose email has this Message-ID: its contact's hash, then its sequence and
+// step recomputed exactly.
+const Enrollment* Engine::findSentMessage(const std::string& message_id) const {
+  std::uint64_t hash = 0;
+  std::string domain;
+  if (!splitSentMessageId(message_id, hash, domain)) return nullptr;
+  indexContactsForInbound();
+  auto keys = contacts_by_hash_.find(hash);
+  if (keys == contacts_by_hash_.end()) return nullptr;
+  const std::string any_address = "x@" + domain;
+  for (const std::string& key : keys->second) {
+    auto enrolled = by_contact_.find(key);
+    if (enrolled == by_contact_.end()) continue;
+    for (EnrollmentId id : enrolled->second) {
+      const Sequence* sequence = findSequence(enrollments_[id].sequence_id);
+      if (sequence == nullptr) continue;
+      for (const Step& step : sequence->steps) {
+        if (makeMessageId(sequence->id, step.id, key, any_address) == message_id) {
+          return &enrollments_[id];
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+// The contact a message from `address` to `mailbox` is about: one with that email and a
+// live enrollment sending from that mailbox, else one with that email that was ever sent
+// from it.
+const Enrollment* Engine::findBySender(const std::string& address,
+                                       const std::string& mailbox) const {
+  indexContactsForInbound();
+  auto keys = contacts_by_email_.find(toLowerAscii(address));
+  if (keys == contacts_by_email_.end()) return nullptr;
+  const Enrollment* fallback = nullptr;
+  for (const std::string& key : keys->second) {
+    auto enrolled = by_contact_.find(key);
+    if (enrolled == by_contact_.end()) continue;
+    for (EnrollmentId id : enrolled->second) {
+      const Enrollment& enrollment = enrollments_[id];
+      const Sequence* sequence = findSequence(enrollment.sequence_id);
+      const std::vector<std::string>& set = !enrollment.mailboxes.empty() || sequence == nullptr
+                                                ? enrollment.mailboxes
+                                                : sequence->mailboxes;
+      const bool from_mailbox = enrollment.last_mailbox == mailbox ||
+                                std::find(set.begin(), set.end(), mailbox) != set.end();
+      if (!from_mailbox) continue;
+      if (isLive(enrollment.status)) return &enrollment;
+      if (fallback == nullptr) fallback = &enrollment;
+    }
+  }
+  return fallback;
+}
+
+Result<InboundResult> Engine::applyInbound(const InboundMessage& message, TimeMs now_ms) {
+  InboundResult result;
+  if (!message.message_id.empty() && inbound_applied_.count(message.message_id) > 0) {
+    result.duplicate = true;
+    result.action = "applied before";
+    return result;
+  }
+  const Enrollment* answered = nullptr;
+  for (const std::string& id : message.referenced_ids) {
+    answered = findSentMessage(id);
+    if (answered != nullptr) break;
+  }
+  if (answered == nullptr && !message.from_address.empty()) {
+    answered = findBySender(message.from_address, message.mailbox);
+  }
+  if (answered == nullptr) {
+    result.action = "no contact";
+    return result;
+  }
+  const EnrollmentId matched = answered->id;
+  const std::string contact_key = answered->contact_key;
+  result.contact = contact_key;
+  result.sequence = answered->sequence_id;
+
+  ContactEvent event;
+  event.contact = contact_key;
+  std::string verb;
+  switch (message.kind) {
+    case InboundKind::kReply:
+      event.kind = EventKind::kReply;
+      verb = "finished: replied";
+      break;
+    case InboundKind::kAutoReply: {
+      event.kind = EventKind::kOoo;
+      if (message.return_date) {
+        const Contact* contact = findContact(contact_key);
+        const ZoneId zone = contact == nullptr || contact->timezone.empty()
+                                ? kNoZone
+                                : calendar_.findZone(contact->timezone);
+        event.until_ms = calendar_.startOfDay(zone, *message.return_date);
+        verb = "paused: out of office until " + formatDate(*message.return_date);
+      } else {
+        verb = "paused: out of office, no return date";
+      }
+      break;
+    }
+    case InboundKind::kBounce:
+      event.kind = EventKind::kBounce;
+      event.sequence_id = answered->sequence_id;  // the sequence whose email bounced
+      verb = "bounced";
+      break;
+    case InboundKind::kUnsubscribe:
+      event.kind = EventKind::kUnsubscribe;
+      verb = "finished: unsubscribed";
+      break;
+  }
+  Result<EventResult> applied = applyEvent(event, now_ms);
+  if (!applied.isOk()) return applied.status();
+  result.changed = applied.value().changed;
+  result.action = result.changed.empty() ? "no change" : verb;
+
+  const std::string detail = std::string(inboundKindName(message.kind)) + ": " + result.action;
+  ProgressRecord& record =
+      appendProgress(ProgressKind::kInbound, matched, enrollments_[matched].step_index, now_ms);
+  record.mailbox = message.mailbox;
+  record.message_id = message.message_id;
+  record.detail = detail;
+  noteInbound(record);
+  for (const auto& [sequence_id, status] : result.changed) {
+    auto pair = by_pair_.find(sequence_id + '\x1f' + contact_key);
+    if (pair != by_pair_.end()) {
+      inbound_notes_[pair->second] = {message.message_id, now_ms, detail};
+    }
+  }
+  return result;
+}
+
+// Remembers an applied inbound message (live, and from the log at a restart).
+void Engine::noteInbound(const ProgressRecord& record) {
+  if (record.kind != ProgressKind::kInbound) return;
+  if (!record.message_id.empty()) inbound_applied_.insert(record.message_id);
+  inbound_notes_[record.enrollment_id] = {record.message_id, record.at_ms, record.detail};
+}
+
+}  // namespace seqd

@@ -1,0 +1,199 @@
+// Proves applyInbound() (engine/inbound.cpp): a reply, auto-reply, bounce or unsubscribe from
+// a mailbox's inbox finds its contact by the Message-ID of the email it answers (or by the
+// sender's address), applies the event SPEC §3 rule 7 gives, and never applies the same
+// message twice, not even after a restart rebuilt from what was committed.
+#include <doctest/doctest.h>
+
+#include "engine/engine.hpp"
+#include "engine/fake_store.hpp"
+
+using namespace seqd;
+using seqd::testing::countProgress;
+using seqd::testing::FakeStore;
+
+namespace {
+
+const TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
+const Caller kAdmin{"root", true};
+
+EngineSettings twoSequences() {
+  EngineSettings settings;
+  for (const char* id : {"s", "t"}) {
+    Sequence sequence;
+    sequence.id = id;
+    sequence.owner = "alice";
+    sequence.mailboxes = {std::string(id) + "@acme.test"};
+    sequence.rules.finish_on = {"reply", "unsubscribe"};
+    for (const char* step_id : {"one", "two"}) {
+      Step step;
+      step.id = step_id;
+      step.wait_ms = std::string(step_id) == "one" ? 0 : kDayMs;
+      step.subject = "Hello";
+      step.body = "Hi";
+      sequence.steps.push_back(step);
+    }
+    settings.sequences[id] = sequence;
+    Mailbox mailbox;
+    mailbox.address = std::string(id) + "@acme.test";
+    mailbox.name = "Sender";
+    settings.mailboxes.push_back(mailbox);
+  }
+  return settings;
+}
+
+struct Fixture {
+  FakeStore store;
+  std::unique_ptr<Engine> engine = std::make_unique<Engine>(twoSequences(), kStart);
+  std::vector<DeliveryIntent> sent;
+
+  Fixture() {
+    ContactRow ann, bob;
+    ann.fields = {{"email", "Ann@Example.test"}, {"timezone", "Asia/Tokyo"}};
+    bob.fields = {{"id", "bob-1"}, {"email", "bob@example.test"}};
+    ImportResult imported = engine->upsertContacts({ann, bob});
+    AddOptions in_both;  // the second add warns in_other_sequence
+    in_both.force = true;
+    for (const char* sequence : {"s", "t"}) {
+      REQUIRE(engine->activate(sequence, kAdmin, kStart).isOk());
+      REQUIRE(engine->add(sequence, imported.keys, in_both, kAdmin, kStart).isOk());
+    }
+    engine->advanceTo(kStart);
+    sent = engine->takeIntents();
+    commit();
+    for (const DeliveryIntent& intent : sent) {
+      engine->onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
+                                DeliveryOutcome::kDelivered, ""},
+                               kStart);
+    }
+    commit();
+    REQUIRE(sent.size() == 4);
+  }
+
+  void commit() { store.commit(engine->takeBatch()); }
+
+  void restart() {
+    engine = std::make_unique<Engine>(twoSequences(), kStart + kHourMs);
+    REQUIRE(engine->restore(store.state, kStart + kHourMs).isOk());
+    commit();
+  }
+
+  std::string sentId(const std::string& mailbox, const std::string& recipient) {
+    for (const DeliveryIntent& intent : sent) {
+      if (intent.mailbox == mailbox && intent.recipient == recipient) return intent.message_id;
+    }
+    FAIL("nothing sent from " << mailbox << " to " << recipient);
+    return "";
+  }
+
+  EnrollmentStatus status(const std::string& sequence, const std::string& contact) {
+    return engine->findEnrollment(sequence, contact)->status;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a reply naming a sent email finishes the contact in every sequence, once") {
+  Fixture f;
+  InboundMessage reply;
+  reply.kind = InboundKind::kReply;
+  reply.mailbox = "s@acme.test";
+  reply.message_id = "<answer-1@example.test>";
+  reply.from_address = "someone-else@example.test";  // the id decides, not the sender
+  reply.referenced_ids = {"<unrelated@example.test>", f.sentId("s@acme.test", "bob@example.test")};
+  Result<InboundResult> applied = f.engine->applyInbound(reply, kStart + kMinuteMs);
+  REQUIRE(applied.isOk());
+  CHECK(applied.value().contact == "bob-1");
+  CHECK(applied.value().sequence == "s");
+  CHECK(applied.value().action == "finished: replied");
+  CHECK(f.status("s", "bob-1") == EnrollmentStatus::kFinished);
+  CHECK(f.status("t", "bob-1") == EnrollmentStatus::kFinished);
+  CHECK(f.status("s", "ann@example.test") == EnrollmentStatus::kScheduled);
+  f.commit();
+  CHECK(countProgress(f.store.state.progress, ProgressKind::kInbound) == 1);
+  Result<std::string> why = f.engine->explain("s", "bob-1");
+  REQUIRE(why.isOk());
+  CHECK(why.value().find("message <answer-1@example.test> at 2026-12-01T14:01:00Z") !=
+        std::string::npos);
+
+  // The same message again (a second poll, or a crash before it was marked): nothing.
+  Result<InboundResult> again = f.engine->applyInbound(reply, kStart + 2 * kMinuteMs);
+  REQUIRE(again.isOk());
+  CHECK(again.value().duplicate);
+  f.restart();
+  AddOptions force;
+  force.force = true;
+  REQUIRE(f.engine->add("s", {"bob-1"}, force, kAdmin, kStart + kHourMs).isOk());
+  CHECK(f.status("s", "bob-1") == EnrollmentStatus::kScheduled);
+  Result<InboundResult> after_restart = f.engine->applyInbound(reply, kStart + kHourMs);
+  REQUIRE(after_restart.isOk());
+  CHECK(after_restart.value().duplicate);
+  CHECK(f.status("s", "bob-1") == EnrollmentStatus::kScheduled);
+}
+
+TEST_CASE("a reply without references is matched by its sender in that mailbox") {
+  Fixture f;
+  InboundMessage reply;
+  reply.kind = InboundKind::kReply;
+  reply.mailbox = "t@acme.test";
+  reply.message_id = "<top-posted@example.test>";
+  reply.from_address = "ANN@example.test";
+  Result<InboundResult> applied = f.engine->applyInbound(reply, kStart + kMinuteMs);
+  REQUIRE(applied.isOk());
+  CHECK(applied.value().contact == "ann@example.test");
+  CHECK(f.status("t", "ann@example.test") == EnrollmentStatus::kFinished);
+
+  InboundMessage stranger = reply;
+  stranger.message_id = "<stranger@example.test>";
+  stranger.from_address = "nobody@example.test";
+  Result<InboundResult> unknown = f.engine->applyInbound(stranger, kStart + kMinuteMs);
+  REQUIRE(unknown.isOk());
+  CHECK(unknown.value().contact.empty());
+  CHECK(unknown.value().action == "no contact");
+}
+
+TEST_CASE("an auto-reply pauses until the start of its return date in the contact's zone") {
+  Fixture f;
+  InboundMessage away;
+  away.kind = InboundKind::kAutoReply;
+  away.mailbox = "s@acme.test";
+  away.message_id = "<away@example.test>";
+  away.from_address = "ann@example.test";
+  away.referenced_ids = {f.sentId("s@acme.test", "Ann@Example.test")};
+  away.return_date = LocalDate{2026, 12, 9};
+  Result<InboundResult> applied = f.engine->applyInbound(away, kStart + kMinuteMs);
+  REQUIRE(applied.isOk());
+  CHECK(applied.value().action == "paused: out of office until 2026-12-09");
+  const Enrollment* enrollment = f.engine->findEnrollment("s", "ann@example.test");
+  CHECK(enrollment->status == EnrollmentStatus::kPaused);
+  CHECK(enrollment->paused_reason == "ooo");
+  // Midnight 2026-12-09 in Tokyo (UTC+9) is 2026-12-08T15:00:00Z.
+  CHECK(formatRfc3339(enrollment->resume_at_ms) == "2026-12-08T15:00:00Z");
+  Result<std::string> why = f.engine->explain("s", "ann@example.test");
+  REQUIRE(why.isOk());
+  CHECK(why.value().find("auto_reply: paused: out of office until 2026-12-09") !=
+        std::string::npos);
+}
+
+TEST_CASE("a bounce marks only the sequence whose email bounced; unsubscribe opts out") {
+  Fixture f;
+  InboundMessage bounce;
+  bounce.kind = InboundKind::kBounce;
+  bounce.mailbox = "t@acme.test";
+  bounce.message_id = "<dsn-1@mx.example.test>";
+  bounce.from_address = "mailer-daemon@mx.example.test";
+  bounce.referenced_ids = {f.sentId("t@acme.test", "bob@example.test")};
+  Result<InboundResult> applied = f.engine->applyInbound(bounce, kStart + kMinuteMs);
+  REQUIRE(applied.isOk());
+  CHECK(f.status("t", "bob-1") == EnrollmentStatus::kBounced);
+  CHECK(f.status("s", "bob-1") == EnrollmentStatus::kScheduled);
+
+  InboundMessage unsubscribe;
+  unsubscribe.kind = InboundKind::kUnsubscribe;
+  unsubscribe.mailbox = "s@acme.test";
+  unsubscribe.message_id = "<unsub@example.test>";
+  unsubscribe.from_address = "ann@example.test";
+  REQUIRE(f.engine->applyInbound(unsubscribe, kStart + kMinuteMs).isOk());
+  CHECK(f.engine->findContact("ann@example.test")->email_opt_out);
+  CHECK(f.status("s", "ann@example.test") == EnrollmentStatus::kFinished);
+  CHECK(f.engine->findEnrollment("s", "ann@example.test")->finish_reason == "unsubscribed");
+}
