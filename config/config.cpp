@@ -19,15 +19,17 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::string_view kDaemonKeys[] = {
-    "state_dir", "control_socket", "socket_group",      "admins",   "metrics_listen",
-    "workers",   "tick",           "ooo_default_pause", "delivery", "mailboxes"};
+    "state_dir", "control_socket",    "socket_group", "admins",    "metrics_listen", "workers",
+    "tick",      "ooo_default_pause", "delivery",     "mailboxes", "inbox_poll"};
 constexpr std::string_view kDeliveryKeys[] = {"maildir", "smtp"};
 constexpr std::string_view kMaildirKeys[] = {"dir"};
 constexpr std::string_view kSmtpKeys[] = {"host",     "port",          "starttls",
                                           "username", "password_file", "timeout"};
-constexpr std::string_view kMailboxKeys[] = {"address",      "name",        "owner",
-                                             "transport",    "daily_limit", "hourly_limit",
-                                             "min_interval", "jitter",      "domain_daily_limit"};
+constexpr std::string_view kMailboxKeys[] = {
+    "address",      "name",         "owner",  "transport",          "daily_limit",
+    "hourly_limit", "min_interval", "jitter", "domain_daily_limit", "inbox"};
+constexpr std::string_view kInboxKeys[] = {"maildir", "imap"};
+constexpr std::string_view kImapKeys[] = {"url", "username", "password_file"};
 
 constexpr std::int64_t kWorkersMax = 256;
 constexpr DurationMs kTickMin = 1;
@@ -36,6 +38,8 @@ constexpr DurationMs kOooPauseMax = 365 * kDayMs;
 constexpr DurationMs kSmtpTimeoutMin = kSecondMs;
 constexpr DurationMs kSmtpTimeoutMax = 10 * kMinuteMs;
 constexpr DurationMs kMailboxDelayMax = kDayMs;  // min_interval and jitter
+constexpr DurationMs kInboxPollMin = kSecondMs;
+constexpr DurationMs kInboxPollMax = kDayMs;
 constexpr std::int64_t kSendLimitMax = 1'000'000'000;
 constexpr std::int64_t kPortMax = 65535;
 constexpr std::size_t kAdminsMax = 100;
@@ -158,8 +162,41 @@ void readMailboxAddress(YamlReader& reader, const YamlEntry& entry, const std::s
   }
 }
 
+// `inbox: {maildir: PATH}` or `inbox: {imap: {url, username, password_file}}`.
+void readInbox(YamlReader& reader, const YamlEntry& entry, const std::string& label,
+               InboxSettings& inbox) {
+  const std::string inbox_label = label + ": inbox";
+  std::vector<YamlEntry> entries = reader.entries(entry.value, kInboxKeys, inbox_label);
+  if (!reader.failed() && entries.size() != 1) {
+    return reader.fail(entry.key_node, inbox_label + ": expected exactly one of maildir or imap");
+  }
+  for (const YamlEntry& field : entries) {
+    if (field.key == "maildir") inbox.maildir = reader.nonEmptyText(field, inbox_label);
+    if (field.key != "imap") continue;
+    const std::string imap_label = inbox_label + ".imap";
+    std::vector<YamlEntry> imap = reader.entries(field.value, kImapKeys, imap_label);
+    for (const YamlEntry& key : imap) {
+      if (key.key == "url") {
+        inbox.imap_url = reader.nonEmptyText(key, imap_label);
+        if (!reader.failed() && !inbox.imap_url.starts_with("imap://") &&
+            !inbox.imap_url.starts_with("imaps://")) {
+          reader.failValue(key, imap_label,
+                           "expected an imap:// or imaps:// URL such as "
+                           "imaps://mail.acme.test/INBOX, got " +
+                               quoteForMessage(inbox.imap_url));
+        }
+      }
+      if (key.key == "username") inbox.imap_username = reader.text(key, imap_label);
+      if (key.key == "password_file") inbox.imap_password_file = reader.text(key, imap_label);
+    }
+    if (!reader.failed() && findEntry(imap, "url") == nullptr) {
+      reader.fail(field.key_node, imap_label + ": missing required key 'url'");
+    }
+  }
+}
+
 Mailbox readMailbox(YamlReader& reader, const YAML::Node& node, std::size_t index,
-                    const std::vector<Mailbox>& earlier) {
+                    const std::vector<Mailbox>& earlier, std::vector<InboxSettings>& inboxes) {
   Mailbox mailbox;
   std::string address = peekScalar(node, "address");
   std::string label = address.empty() ? "mailbox " + std::to_string(index + 1)
@@ -183,6 +220,12 @@ Mailbox readMailbox(YamlReader& reader, const YAML::Node& node, std::size_t inde
       mailbox.min_interval_ms = reader.duration(field, label, 0, kMailboxDelayMax);
     }
     if (key == "jitter") mailbox.jitter_ms = reader.duration(field, label, 0, kMailboxDelayMax);
+    if (key == "inbox") {
+      InboxSettings inbox;
+      readInbox(reader, field, label, inbox);
+      inbox.mailbox = peekScalar(node, "address");
+      inboxes.push_back(std::move(inbox));
+    }
   }
   if (!reader.failed() && findEntry(entries, "address") == nullptr) {
     reader.fail(node, label + ": missing required key 'address'");
@@ -212,6 +255,9 @@ void readDaemonField(YamlReader& reader, const YamlEntry& field, DaemonConfig& d
     daemon.ooo_default_pause_ms = reader.duration(field, "", 0, kOooPauseMax);
   }
   if (key == "delivery") readDelivery(reader, field, daemon);
+  if (key == "inbox_poll") {
+    daemon.inbox_poll_ms = reader.duration(field, "", kInboxPollMin, kInboxPollMax);
+  }
   if (key == "admins") {
     daemon.admins.clear();
     for (const YamlText& admin : reader.texts(field, "", kAdminsMax)) {
@@ -226,7 +272,8 @@ void readDaemonField(YamlReader& reader, const YamlEntry& field, DaemonConfig& d
   if (key == "mailboxes") {
     std::vector<YAML::Node> items = reader.items(field, "", kMailboxesMax);
     for (std::size_t i = 0; i < items.size() && !reader.failed(); ++i) {
-      daemon.mailboxes.push_back(readMailbox(reader, items[i], i, daemon.mailboxes));
+      daemon.mailboxes.push_back(
+          readMailbox(reader, items[i], i, daemon.mailboxes, daemon.inboxes));
     }
   }
 }

@@ -45,6 +45,16 @@ struct SmtpSettings {
   DurationMs timeout_ms = 30 * kSecondMs;
 };
 
+// A sending mailbox's inbox, where replies, auto-replies and bounces arrive (`inbox:` of a
+// mailbox): a Maildir the local MTA delivers to, or an IMAP folder.
+struct InboxSettings {
+  std::string mailbox;   // the sending mailbox's address
+  std::string maildir;   // set: read this Maildir
+  std::string imap_url;  // set: imap:// or imaps://host[:port]/FOLDER
+  std::string imap_username;
+  std::string imap_password_file;
+};
+
 struct DaemonConfig {
   std::string state_dir;
   std::string control_socket;
@@ -57,6 +67,8 @@ struct DaemonConfig {
   std::string maildir_dir;  // delivery.maildir.dir
   SmtpSettings smtp;
   std::vector<Mailbox> mailboxes;
+  std::vector<InboxSettings> inboxes;  // in mailbox order, only the mailboxes that have one
+  DurationMs inbox_poll_ms = kMinuteMs;
 };
 
 // Automatic adding (SPEC §3.13, `workflows:` in a sequence file): every every_ms, new members
