@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libboost-program-options1.81-dev libboost-json1.81-dev
   liblmdb-dev lmdb-utils libyaml-cpp-dev libmimalloc-dev doctest-dev
   libhowardhinnant-date-dev tzdata libcurl4-openssl-dev libcsv-dev libfmt-dev
+  libgmime-3.0-dev
   python3
   # test-only: real SMTP peers
   postfix python3-aiosmtpd
