@@ -93,6 +93,10 @@ Status Runtime::start() {
   if (!listening.isOk()) return listening;
 
   commitAndFlush();  // hands re-deliveries found at restore to the pool
+  if (!options_.config.daemon.inboxes.empty()) {
+    inbox_ = std::make_unique<InboxPoller>(options_.config.daemon.inboxes);
+    if (!virtual_clock_) inbox_thread_ = std::thread([this] { inboxLoop(); });
+  }
   engine_thread_ = std::thread([this] { engineLoop(); });
   io_thread_ = std::thread([this] {
     auto guard = boost::asio::make_work_guard(io_);
@@ -115,6 +119,8 @@ void Runtime::stop() {
   sdNotify("STOPPING=1");
   if (server_) server_->stop();
   wakeup_.notify();
+  inbox_wakeup_.notify();
+  if (inbox_thread_.joinable()) inbox_thread_.join();
   if (engine_thread_.joinable()) engine_thread_.join();
   io_.stop();
   if (io_thread_.joinable()) io_thread_.join();
@@ -177,8 +183,93 @@ void Runtime::runRound() {
   }
   processResults();
   processCommands();
+  processInbox();
   if (!virtual_clock_) engine_->advanceTo(now());
   commitAndFlush();
+}
+
+// ---------------------------------------------------------------------------------------
+// Inboxes
+
+// The poller thread (real clock only): read, hand over, wait for the commit, mark, sleep.
+void Runtime::inboxLoop() {
+  const auto interval = std::chrono::milliseconds(options_.config.daemon.inbox_poll_ms);
+  while (!stopping_.load()) {
+    auto round = std::make_shared<InboxRound>();
+    round->messages = inbox_->readAll();
+    if (!round->messages.empty()) {
+      std::future<void> committed = round->committed.get_future();
+      inbox_rounds_.push(round);
+      wakeup_.notify();
+      // Unmarked if seqd stops first: read again at the next start, applied once.
+      while (committed.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+        if (stopping_.load()) return;
+      }
+      inbox_->markHandled(round->messages);
+    }
+    inbox_wakeup_.waitFor(interval);
+  }
+}
+
+void Runtime::processInbox() {
+  std::shared_ptr<InboxRound> round;
+  while (inbox_rounds_.tryPop(round)) {
+    applyPolled(round->messages);
+    inbox_committing_.push_back(std::move(round));
+  }
+}
+
+// Under virtual time: one poll, applied and committed, before the clock moves.
+void Runtime::pollInboxesNow() {
+  if (!inbox_) return;
+  std::vector<PolledMessage> messages = inbox_->readAll();
+  if (messages.empty()) return;
+  applyPolled(messages);
+  commitAndFlush();
+  inbox_->markHandled(messages);
+}
+
+// Applies each message on the engine thread, logs it, and notes it for `seqctl inbox`.
+void Runtime::applyPolled(std::vector<PolledMessage>& messages) {
+  for (PolledMessage& polled : messages) {
+    json::object entry{{"at", formatRfc3339(now())},
+                       {"mailbox", polled.mailbox},
+                       {"kind", inboundKindName(polled.mail.kind)},
+                       {"from", polled.mail.from_address},
+                       {"subject", polled.mail.subject},
+                       {"message_id", polled.dedupe_id},
+                       {"why", polled.mail.why},
+                       {"contact", nullptr},
+                       {"sequence", nullptr}};
+    std::string action = "left alone";
+    if (std::optional<InboundMessage> message = inboundMessageOf(polled)) {
+      Result<InboundResult> applied = engine_->applyInbound(*message, now());
+      if (!applied.isOk()) {
+        action = "failed: " + applied.status().message();
+      } else {
+        const InboundResult& result = applied.value();
+        action = result.action;
+        if (!result.contact.empty()) entry["contact"] = result.contact;
+        if (!result.sequence.empty()) entry["sequence"] = result.sequence;
+        // Marked once committed; a message about nobody stays for a person to read.
+        polled.handled = result.duplicate || !result.contact.empty();
+      }
+    }
+    entry["action"] = action;
+    std::string line = "inbox " + polled.mailbox + ": " + inboundKindName(polled.mail.kind) +
+                       " from " +
+                       (polled.mail.from_address.empty() ? "?" : polled.mail.from_address) + " " +
+                       polled.dedupe_id;
+    if (const json::value& contact = entry["contact"]; contact.is_string()) {
+      line += " contact " + std::string(contact.as_string());
+    }
+    if (const json::value& sequence = entry["sequence"]; sequence.is_string()) {
+      line += " sequence " + std::string(sequence.as_string());
+    }
+    logInfo(line + ": " + action + (polled.mail.why.empty() ? "" : " (" + polled.mail.why + ")"));
+    inbox_log_.push_back(std::move(entry));
+    if (inbox_log_.size() > kInboxLogMax) inbox_log_.pop_front();
+  }
 }
 
 void Runtime::processResults() {
@@ -253,8 +344,9 @@ void Runtime::handleCommand(PendingCommand& command) {
 
 // One log line per command that changes something; reads are not logged.
 void Runtime::logCommand(const ControlRequest& request, const DispatchReply& reply) const {
-  static const std::set<std::string> kReads = {
-      "ping", "version", "time", "status", "sequences", "sequence_show", "contact_show"};
+  static const std::set<std::string> kReads = {"ping",         "version",   "time",
+                                               "status",       "sequences", "sequence_show",
+                                               "contact_show", "inbox",     "explain"};
   if (kReads.count(request.cmd) > 0 && reply.ok) return;
   std::string line = "command " + request.cmd + " by " + request.peer_user;
   if (const json::value* sequence = request.args.if_contains("sequence");
@@ -287,6 +379,18 @@ DispatchReply Runtime::runtimeCommand(const ControlRequest& request, bool& handl
     reply = allowed.isOk()
                 ? reload(boolArgument(request.args, "dry_run"), boolArgument(request.args, "force"))
                 : replyFromStatus(allowed);
+  } else if (cmd == "inbox") {
+    std::string mailbox;
+    if (const json::value* value = request.args.if_contains("mailbox");
+        value && value->is_string()) {
+      mailbox = std::string(value->as_string());
+    }
+    json::array messages;
+    for (const json::object& entry : inbox_log_) {
+      if (mailbox.empty() || entry.at("mailbox").as_string() == mailbox) messages.push_back(entry);
+    }
+    reply.result = json::object{{"inboxes", inbox_ ? options_.config.daemon.inboxes.size() : 0},
+                                {"messages", std::move(messages)}};
   } else if (cmd == "time" || cmd == "time_advance" || cmd == "time_set") {
     if (cmd == "time") {
       reply.result =
@@ -326,6 +430,7 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
         Status::invalidArgument("the clock never moves backwards: " + formatRfc3339(target_ms) +
                                 " is before " + formatRfc3339(now())));
   }
+  pollInboxesNow();
   while (!stopping_.load()) {
     std::optional<TimeMs> next = engine_->nextDue();
     TimeMs step_to = (next && *next <= target_ms) ? std::max(*next, now()) : target_ms;
@@ -436,6 +541,8 @@ void Runtime::commitAndFlush() {
   }
   for (PendingReply& reply : replies_) reply.send(std::move(reply.frame));
   replies_.clear();
+  for (std::shared_ptr<InboxRound>& round : inbox_committing_) round->committed.set_value();
+  inbox_committing_.clear();
   for (DeliveryIntent& intent : intents) {
     ++(isIdempotent(intent.transport) ? idempotent_outstanding_ : smtp_outstanding_);
     delivery_->submit(std::move(intent));

@@ -5,16 +5,22 @@
 //                   delivery results, advances the clock, commits one batch per round
 //                   (group commit), then answers commands and hands intents to delivery.
 //   delivery pool   renders nothing, decides nothing: delivers and reports back.
+//   inbox poller    reads and classifies the mailboxes' inboxes every inbox_poll, hands the
+//                   messages to the engine thread and marks them once that round committed
+//                   (daemon/inbox_poller.hpp).
 // Between them: lock-free channels plus one Wakeup for the engine thread.
 //
 // Under --virtual-time, `time advance` runs every due step in time order, waiting for each
-// round's deliveries and committing their results, before it answers.
+// round's deliveries and committing their results, before it answers; it reads the inboxes
+// first, so a reply that arrived "before" the new time is applied before the steps run.
 //
 // Thread-safety: start/stop/requestReload from the main thread; the rest is internal.
 #pragma once
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <deque>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +28,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "daemon/inbox_poller.hpp"
 #include "engine/clock.hpp"
 #include "engine/engine.hpp"
 #include "io/channel.hpp"
@@ -41,6 +48,8 @@ inline constexpr int kShutdownGraceMs = 5000;
 // Idempotent (Maildir, discard) sends released to delivery and not yet answered, at most.
 inline constexpr std::size_t kIdempotentQueueMax = 4096;
 inline constexpr int kAdvanceDeliveryWaitMs = 120000;
+// `seqctl inbox` shows this many of the latest inbox messages.
+inline constexpr std::size_t kInboxLogMax = 500;
 
 struct RuntimeOptions {
   Config config;
@@ -71,7 +80,18 @@ class Runtime {
     boost::json::object frame;
   };
 
+  // A poll's messages on their way to the engine thread; `committed` is set once what they
+  // changed is committed, and only then are they marked in their inboxes.
+  struct InboxRound {
+    std::vector<PolledMessage> messages;
+    std::promise<void> committed;
+  };
+
   void engineLoop();
+  void inboxLoop();
+  void processInbox();
+  void applyPolled(std::vector<PolledMessage>& messages);
+  void pollInboxesNow();
   void runRound();
   void processCommands();
   void processResults();
@@ -106,6 +126,12 @@ class Runtime {
   std::atomic<bool> reload_requested_{false};
   std::thread engine_thread_;
   std::thread io_thread_;
+  std::unique_ptr<InboxPoller> inbox_;  // null: no mailbox has an inbox
+  Channel<std::shared_ptr<InboxRound>> inbox_rounds_;
+  std::vector<std::shared_ptr<InboxRound>> inbox_committing_;  // applied, not yet committed
+  std::deque<boost::json::object> inbox_log_;                  // `seqctl inbox`, newest last
+  Wakeup inbox_wakeup_;
+  std::thread inbox_thread_;
 };
 
 // Builds the engine's view of a loaded config.

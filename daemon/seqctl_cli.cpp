@@ -57,6 +57,7 @@ Commands:
   tasks [--owner USER] [--seq SEQ] [--due-before TIME]
   task complete ID | task skip ID
   mailboxes
+  inbox [--mailbox ADDR]        the latest messages read from the mailboxes' inboxes
   time | time advance DURATION | time set TIME
 
 Exit codes: 0 done, 1 failed, 2 usage, 3 done in part, 4 permission denied, 5 unreachable.
@@ -99,6 +100,7 @@ class Cli {
   int explain();
   int tasks();
   int mailboxes();
+  int inbox();
   int task();
 
   const std::string& word(std::size_t index, const char* what) const;
@@ -252,6 +254,7 @@ int Cli::run() {
   if (command == "explain") return explain();
   if (command == "tasks") return tasks();
   if (command == "mailboxes") return mailboxes();
+  if (command == "inbox") return inbox();
   if (command == "task") return task();
   throw UsageError{"unknown command '" + command + "'"};
 }
@@ -855,6 +858,36 @@ int Cli::mailboxes() {
          textOf(member(mailbox, "next_free"))});
   }
   printTable({"MAILBOX", "TRANSPORT", "TODAY", "THIS_HOUR", "NEXT_FREE"}, rows);
+  return kExitOk;
+}
+
+// inbox [--mailbox ADDR]: what seqd read from the inboxes and what it did with each.
+int Cli::inbox() {
+  json::object args;
+  for (std::size_t i = 1; i < invocation_.words.size(); ++i) {
+    if (invocation_.words[i] == "--mailbox") {
+      args["mailbox"] = word(++i, "--mailbox ADDR");
+    } else {
+      throw UsageError{"inbox: unexpected '" + invocation_.words[i] + "'"};
+    }
+  }
+  json::object result;
+  int code = call("inbox", std::move(args), result);
+  if (code != kExitOk) return code;
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  if (member(result, "inboxes").is_int64() && member(result, "inboxes").as_int64() == 0) {
+    std::cout << "no mailbox has an inbox: configure `inbox:` for a mailbox in seqd.yaml\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const json::value& item : member(result, "messages").as_array()) {
+    const json::object& message = item.as_object();
+    rows.push_back({textOf(member(message, "at")), textOf(member(message, "mailbox")),
+                    textOf(member(message, "kind")), textOf(member(message, "from")),
+                    textOf(member(message, "contact")), textOf(member(message, "sequence")),
+                    textOf(member(message, "action"))});
+  }
+  printTable({"AT", "MAILBOX", "KIND", "FROM", "CONTACT", "SEQUENCE", "ACTION"}, rows);
   return kExitOk;
 }
 

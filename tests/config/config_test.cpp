@@ -441,7 +441,7 @@ TEST_CASE("unknown and duplicate keys are errors at the key") {
   CHECK(dir.error() == dir.path("seqd.yaml") +
                            ":2:1: unknown key 'stat_dir' (expected one of state_dir, "
                            "control_socket, socket_group, admins, metrics_listen, workers, tick, "
-                           "ooo_default_pause, delivery, mailboxes)");
+                           "ooo_default_pause, delivery, mailboxes, inbox_poll)");
 
   dir.write("seqd.yaml", "workers: 4\nworkers: 5\n");
   CHECK(dir.error() == dir.path("seqd.yaml") + ":2:1: duplicate key 'workers' (first at line 1)");
@@ -784,4 +784,37 @@ TEST_CASE("randomly damaged sequence files fail with a positioned message, never
       CHECK(std::regex_match(loaded.status().message(), positioned));
     }
   }
+}
+
+TEST_CASE("a mailbox's inbox and inbox_poll are read, and a bad inbox is an error where it is") {
+  ConfigDir dir;
+  dir.write("seqd.yaml",
+            "inbox_poll: 30s\n"
+            "mailboxes:\n"
+            "  - address: alice@acme.test\n"
+            "    inbox: {maildir: /var/mail/alice}\n"
+            "  - address: bob@acme.test\n");
+  Result<Config> config = dir.load();
+  REQUIRE(config.isOk());
+  CHECK(config.value().daemon.inbox_poll_ms == 30 * kSecondMs);
+  REQUIRE(config.value().daemon.inboxes.size() == 1);
+  CHECK(config.value().daemon.inboxes[0].mailbox == "alice@acme.test");
+  CHECK(config.value().daemon.inboxes[0].maildir == "/var/mail/alice");
+
+  dir.write("seqd.yaml",
+            "mailboxes:\n"
+            "  - address: alice@acme.test\n"
+            "    inbox: {maildir: /a, imap: {url: imaps://x/INBOX}}\n");
+  CHECK(dir.error() == dir.path("seqd.yaml") +
+                           ":3:5: mailbox 'alice@acme.test': inbox: expected exactly one of "
+                           "maildir or imap");
+  dir.write("seqd.yaml",
+            "mailboxes:\n"
+            "  - address: alice@acme.test\n"
+            "    inbox: {mbox: /a}\n");
+  CHECK(dir.error() == dir.path("seqd.yaml") +
+                           ":3:13: unknown key 'mbox' in mailbox 'alice@acme.test': inbox "
+                           "(expected one of maildir, imap)");
+  dir.write("seqd.yaml", "inbox_poll: 0s\n");
+  CHECK(dir.error().find(":1:13:") != std::string::npos);
 }
