@@ -173,12 +173,12 @@ class Calendar:
     def is_business_day(self, schedule, day):
         return bool(schedule.week[sunday_index(day)]) and day not in schedule.holidays
 
-    def business_day_due(self, schedule, zone_name, from_ts, days):
+    def business_day_due(self, schedule, zone_name, from_ts, days, lower_bound=False):
         """(due, exact): `days` business days after the local date of from_ts, at its local
         time of day when inside a window starting that day, else at the next opening that day
         after it, else at that day's first opening. On a date with a DST change the rule can
         be read more than one way, so exact is False and due is only a lower bound: that day's
-        first opening, which no reading goes before."""
+        first opening, which no reading goes before. lower_bound asks for that bound always."""
         start = self.local(zone_name, from_ts)
         day, counted = start.date(), 0
         for _ in range(SCAN_DAYS_MAX):
@@ -190,7 +190,8 @@ class Calendar:
         base = dt.datetime(day.year, day.month, day.day)
         first_opening = min(self.instant_of(zone_name, base + dt.timedelta(minutes=s))
                             for s, _ in windows)
-        if self.has_dst_change(zone_name, start.date()) or self.has_dst_change(zone_name, day):
+        if lower_bound or self.has_dst_change(zone_name, start.date()) or \
+                self.has_dst_change(zone_name, day):
             return first_opening, False
         second_of_day = start.hour * 3600 + start.minute * 60 + start.second
         for window_start, window_end in windows:
@@ -509,6 +510,7 @@ class Checker:
         self.failures = {"a": [], "b": [], "c": [], "d": []}
         self.order_pairs = 0
         self.sent = {}  # contact -> {step index: ts}
+        self.disordered = set()  # contacts (c) failed on: (d) leaves them out
 
     def fail(self, check, text):
         self.failures[check].append(text)
@@ -555,13 +557,15 @@ class Checker:
                         mailbox["min_interval_s"]))
 
     def step_due(self, key, index, from_ts):
-        """(due, exact) of step `index` counted from from_ts (the previous send, or the add)."""
+        """(due, exact) of step `index` counted from from_ts (the previous send, or the add).
+        A first step's bd wait is only bounded below: the add is not a send, and SPEC §3
+        rule 2 ("the next open time ... plus its wait") may also count from the next opening."""
         sequence = self.s.contacts[key]["sequence"]
         kind, amount = sequence.waits[index]
         if kind == "s":
             return from_ts + amount, True
         return self.calendar.business_day_due(sequence.schedule, self.s.zone_of(key), from_ts,
-                                              amount)
+                                              amount, lower_bound=index == 0)
 
     def check_steps(self):
         """(c) Each step at most once, in order, from a mailbox of the sequence's set, and not
@@ -586,6 +590,7 @@ class Checker:
             indexes = [index for _, index in sends]
             if indexes != list(range(len(indexes))):
                 self.fail("c", "%s got steps %s in this order (or twice)" % (key, indexes))
+                self.disordered.add(key)
                 continue
             self.sent[key] = {index: ts for ts, index in sends}
             zone = self.s.zone_of(key)
@@ -619,7 +624,8 @@ class Checker:
         A step sent in the same second as at_ts counts as still pending: its order against a
         send in that second is decided by the caller."""
         contact = self.s.contacts[key]
-        if contact["added_at"] is None or contact["added_at"] + ORDER_MARGIN_S > at_ts:
+        if key in self.disordered or contact["added_at"] is None or \
+                contact["added_at"] + ORDER_MARGIN_S > at_ts:
             return None
         sent = self.sent.get(key, {})
         index = sum(1 for ts in sent.values() if ts < at_ts)
