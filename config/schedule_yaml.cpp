@@ -1,17 +1,16 @@
 #include "config/schedule_yaml.hpp"
 
 #include <date/date.h>
-#include <date/tz.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <exception>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "config/config.hpp"
+#include "engine/calendar.hpp"
 
 namespace seqd {
 namespace {
@@ -86,13 +85,20 @@ std::string parseWindow(std::string_view text, LocalWindow& window) {
   if (window.start_minute >= kMinutesPerDay) {
     return "bad window " + quoteForMessage(text) + ": 24:00 can only end a window";
   }
-  if (window.start_minute >= window.end_minute) {
-    return "bad window " + quoteForMessage(text) + ": the start must be before the end";
+  if (window.start_minute == window.end_minute) {
+    return "bad window " + quoteForMessage(text) +
+           ": the start equals the end (use 00:00-24:00 for a whole day)";
   }
+  // An end before the start crosses midnight; "24:00" ends after any start, so a window
+  // that crosses midnight ends before 24:00 of the next day.
+  if (window.end_minute < window.start_minute) window.end_minute += kMinutesPerDay;
   return "";
 }
 
+// Minutes after the start day's midnight -> "HH:MM"; an end after 24:00 shows the next day's
+// clock ("02:00" for 1560).
 std::string formatClock(int minutes) {
+  if (minutes > kMinutesPerDay) minutes -= kMinutesPerDay;
   std::string text = "00:00";
   text[0] = static_cast<char>('0' + minutes / 600);
   text[1] = static_cast<char>('0' + minutes / 60 % 10);
@@ -231,14 +237,6 @@ Schedule readSchedule(YamlReader& reader, const YamlEntry& entry) {
 }
 
 }  // namespace
-
-bool isKnownTimeZone(const std::string& zone) {
-  try {
-    return date::locate_zone(zone) != nullptr;
-  } catch (const std::exception&) {
-    return false;
-  }
-}
 
 Result<std::map<std::string, Schedule>> readSchedules(const YamlFile& file) {
   YamlReader reader(file.path);

@@ -608,6 +608,7 @@ int Cli::add() {
   }
   if (!contacts.empty()) requests.push_back(json::object{{"contacts", contacts}});
   json::array added, skipped;
+  json::object first_at;
   for (json::object& request : requests) {
     for (const auto& field : base) request[field.key()] = field.value();
     json::object result;
@@ -616,13 +617,26 @@ int Cli::add() {
     appendAll(added, member(result, "added"));
     appendAll(skipped, member(result, "skipped"));
     appendAll(errors, member(result, "errors"));
+    if (const json::value& times = member(result, "first_at"); times.is_object()) {
+      for (const auto& entry : times.as_object()) first_at[entry.key()] = entry.value();
+    }
   }
   int exit_code = (skipped.empty() && errors.empty()) ? kExitOk : kExitPartial;
-  json::object result{{"added", added}, {"skipped", skipped}};
+  json::object result{{"added", added}, {"skipped", skipped}, {"first_at", first_at}};
   if (!errors.empty()) result["errors"] = errors;
   if (invocation_.json_output) return printResult(result, exit_code);
   std::cout << "added " << added.size() << " to " << sequence_id
             << (base.contains("dry_run") ? " (dry run: nothing changed)" : "") << "\n";
+  if (base.contains("dry_run")) {
+    // When each one's first email or task would go out, inside its sending window.
+    for (const json::value& key : added) {
+      const json::value& at = member(first_at, textOf(key));
+      std::cout << "  " << textOf(key) << ": "
+                << (at.is_string() ? "first step at " + textOf(at)
+                                   : std::string("first step when the sequence is active"))
+                << "\n";
+    }
+  }
   for (const json::value& item : skipped) {
     const json::object& skip = item.as_object();
     std::string warnings;

@@ -32,7 +32,8 @@ const Contact* Engine::findContactWith(
 Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
                                      const std::vector<std::string>& keys,
                                      const std::unordered_map<std::string, Contact>& pending,
-                                     const AddOptions& options, const Caller& caller) const {
+                                     const AddOptions& options, const Caller& caller,
+                                     TimeMs now_ms) const {
   const Sequence* sequence = findSequence(sequence_id);
   if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
   Status allowed = checkCanEditSequence(*sequence, caller);
@@ -72,8 +73,31 @@ Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
       continue;
     }
     result.added.push_back(contact->key);
+    result.first_at.push_back(
+        firstSendAt(*sequence, *contact, existing, options.at_ms.value_or(now_ms)));
   }
   return result;
+}
+
+// When an added contact's next step would go out: a new contact's first step after its wait,
+// a returning one's current step when it was due (or now), each inside its window.
+TimeMs Engine::firstSendAt(const Sequence& sequence, const Contact& contact,
+                           const Enrollment* existing, TimeMs start_ms) const {
+  if (!isActive(sequence.id)) return kNoTime;
+  const Window window = windowFor(sequence, &contact);
+  TimeMs due_ms = kNoTime;
+  if (existing == nullptr) {
+    if (sequence.steps.empty()) return kNoTime;
+    due_ms = stepDueAt(window, sequence.steps.front(), start_ms);
+  } else {
+    if (!existing->sending_step.empty()) return kNoTime;  // waits on the send still out
+    const std::uint32_t index = currentStepIndex(sequence, *existing);
+    if (index >= sequence.steps.size()) return kNoTime;
+    due_ms = existing->next_at_ms != kNoTime ? std::max(existing->next_at_ms, start_ms)
+                                             : stepDueAt(window, sequence.steps[index], start_ms);
+  }
+  const TimeMs open_ms = calendar_.nextOpen(window.schedule, window.zone, due_ms);
+  return open_ms == kNeverOpen ? kNoTime : open_ms;
 }
 
 }  // namespace seqd

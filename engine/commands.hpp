@@ -56,6 +56,9 @@ struct SkippedContact {
 struct AddResult {
   std::vector<std::string> added;
   std::vector<SkippedContact> skipped;
+  // Per added contact (same order): when its next step would go out, inside its sending
+  // window; kNoTime when not known yet (inactive sequence, or it waits on a send or task).
+  std::vector<TimeMs> first_at;
 };
 
 // The outcome of a command over named contacts (pause, resume, finish, remove, retry,

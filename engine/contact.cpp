@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "engine/calendar.hpp"
+
 namespace seqd {
 namespace {
 
@@ -16,6 +18,12 @@ Result<bool> parseBool(std::string_view name, std::string_view value) {
 }
 
 }  // namespace
+
+Status checkContactTimeZone(std::string_view name) {
+  if (name.empty() || isKnownTimeZone(name)) return Status::ok();
+  return Status::invalidArgument("unknown time zone '" + std::string(name) +
+                                 "' (expected an IANA name such as America/New_York)");
+}
 
 std::string toLowerAscii(std::string_view text) {
   std::string lower(text);

@@ -49,6 +49,11 @@ struct Contact {
 // Lower-cases ASCII; contact keys derived from email use it.
 std::string toLowerAscii(std::string_view text);
 
+// A contact's `timezone`: empty (the schedule's zone is used) or an IANA name the tz database
+// knows. Import and `contact set` refuse anything else, so a typo never silently moves a
+// contact to another zone: "unknown time zone 'X' (...)".
+Status checkContactTimeZone(std::string_view name);
+
 // The FNV-1a 64-bit hash, used for Message-IDs and deterministic choices.
 std::uint64_t fnv1a64(std::string_view text, std::uint64_t seed = 0xcbf29ce484222325ULL);
 

@@ -47,7 +47,9 @@ const Variant* pickVariant(const Step& step, const std::string& contact_key) {
 }  // namespace
 
 Engine::Engine(EngineSettings settings, TimeMs now_ms)
-    : settings_(std::move(settings)), wheel_(now_ms, settings_.tick_ms) {
+    : settings_(std::move(settings)),
+      calendar_(settings_.schedules),
+      wheel_(now_ms, settings_.tick_ms) {
   governor_.configure(settings_.mailboxes);
 }
 
@@ -57,17 +59,91 @@ TimeMs Engine::nextTickStart(TimeMs now_ms) const {
   return (tick + 1) * tick_ms;
 }
 
-// When an enrollment is due back on the wheel, or kNoTime when it waits for nothing timed.
+// When an enrollment is due back on the wheel, or kNoTime when it waits for nothing timed:
+// a step goes at the first open instant of its window, an auto-resume at its time.
 TimeMs Engine::wheelTime(const Enrollment& enrollment) const {
   switch (enrollment.status) {
     case EnrollmentStatus::kScheduled:
-    case EnrollmentStatus::kActive:  // next_at set: waiting for mailbox capacity
-      return enrollment.next_at_ms;
+    case EnrollmentStatus::kActive: {  // next_at set: waiting for mailbox capacity
+      if (enrollment.next_at_ms == kNoTime) return kNoTime;
+      const TimeMs open_ms = openAt(enrollment, enrollment.next_at_ms);
+      return open_ms == kNeverOpen ? kNoTime : open_ms;
+    }
     case EnrollmentStatus::kPaused:
       return enrollment.resume_at_ms;
     default:
       return kNoTime;
   }
+}
+
+void Engine::arm(Enrollment& enrollment) {
+  const TimeMs due_ms = isActive(enrollment.sequence_id) ? wheelTime(enrollment) : kNoTime;
+  if (due_ms == kNoTime) {
+    wheel_.cancel(enrollment.id);
+  } else {
+    wheel_.schedule(enrollment.id, due_ms, scoreOf(enrollment));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sending windows
+
+Engine::Window Engine::windowFor(const Sequence& sequence, const Contact* contact) const {
+  Window window;
+  window.schedule = calendar_.findSchedule(sequence.schedule);
+  if (window.schedule == kNoSchedule) return window;
+  window.zone = calendar_.scheduleZone(window.schedule);
+  // An unknown or empty contact zone falls back to the schedule's; import and `contact
+  // set` refuse unknown names, so only a zone the tz database dropped lands here.
+  if (sequence.timezone_from_contact && contact != nullptr && !contact->timezone.empty()) {
+    const ZoneId zone = calendar_.findZone(contact->timezone);
+    if (zone != kNoZone) window.zone = zone;
+  }
+  return window;
+}
+
+Engine::Window Engine::windowOf(const Enrollment& enrollment) const {
+  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  if (sequence == nullptr) return Window();
+  return windowFor(*sequence, findContact(enrollment.contact_key));
+}
+
+TimeMs Engine::openAt(const Enrollment& enrollment, TimeMs due_ms) const {
+  const Window window = windowOf(enrollment);
+  return calendar_.nextOpen(window.schedule, window.zone, due_ms);
+}
+
+TimeMs Engine::stepDueAt(const Enrollment& enrollment, const Step& step, TimeMs from_ms) const {
+  return stepDueAt(windowOf(enrollment), step, from_ms);
+}
+
+TimeMs Engine::stepDueAt(const Window& window, const Step& step, TimeMs from_ms) const {
+  if (!step.wait_business_days) return from_ms + step.wait_ms;
+  const TimeMs due_ms = calendar_.addBusinessDays(window.schedule, window.zone, from_ms,
+                                                  static_cast<std::uint32_t>(step.wait_ms));
+  return due_ms == kNeverOpen ? from_ms + waitOf(step) : due_ms;
+}
+
+std::string Engine::windowGate(const Enrollment& enrollment, TimeMs due_ms) const {
+  const Window window = windowOf(enrollment);
+  const TimeMs open_ms = calendar_.nextOpen(window.schedule, window.zone, due_ms);
+  if (open_ms == due_ms) return std::string();
+  const std::string& zone = calendar_.zoneName(window.zone);
+  if (open_ms == kNeverOpen) {
+    return "no sending window of schedule '" + findSequence(enrollment.sequence_id)->schedule +
+           "' opens in " + zone + " within the horizon";
+  }
+  std::string gate;
+  if (std::optional<LocalDate> holiday =
+          calendar_.holidayAt(window.schedule, window.zone, due_ms)) {
+    char date[16];
+    std::snprintf(date, sizeof date, "%04d-%02u-%02u", holiday->year, holiday->month, holiday->day);
+    gate = std::string("holiday ") + date + " in " + zone + ": ";
+  } else {
+    gate = "outside the window: ";
+  }
+  return gate + "next opens " + calendar_.formatLocal(window.zone, open_ms) + " " + zone + " (" +
+         formatRfc3339(open_ms) + ")";
 }
 
 // ---------------------------------------------------------------------------------------
@@ -117,12 +193,12 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     const Step* step = currentStep(enrollment);
     if (waits_on_task && !hasOpenTask(enrollment, step)) {
       enrollment.status = EnrollmentStatus::kScheduled;
-      enrollment.next_at_ms =
-          step == nullptr
-              ? now_ms
-              : std::max(now_ms, (enrollment.last_done_at_ms != kNoTime ? enrollment.last_done_at_ms
-                                                                        : now_ms) +
-                                     waitOf(*step));
+      enrollment.next_at_ms = step == nullptr
+                                  ? now_ms
+                                  : std::max(now_ms, stepDueAt(enrollment, *step,
+                                                               enrollment.last_done_at_ms != kNoTime
+                                                                   ? enrollment.last_done_at_ms
+                                                                   : now_ms));
       saveSnapshot(enrollment);
     }
   }
@@ -200,12 +276,7 @@ void Engine::rearmAll() {
                                        : enrollment.added_at_ms);
       saveSnapshot(enrollment);
     }
-    const TimeMs due_ms = wheelTime(enrollment);
-    if (due_ms == kNoTime) {
-      wheel_.cancel(enrollment.id);
-    } else {
-      wheel_.schedule(enrollment.id, due_ms, scoreOf(enrollment));
-    }
+    arm(enrollment);
   }
 }
 
@@ -309,6 +380,13 @@ ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
       result.errors.push_back({row.line, "no id and no email: the contact has no key"});
       continue;
     }
+    // A misspelt zone would silently move the contact to the schedule's: refused.
+    if (auto zone = row.fields.find("timezone"); zone != row.fields.end()) {
+      if (Status known = checkContactTimeZone(zone->second); !known.isOk()) {
+        result.errors.push_back({row.line, known.message()});
+        continue;
+      }
+    }
     auto existing = contacts_.find(key);
     Contact contact = existing == contacts_.end() ? Contact{} : existing->second;
     contact.key = key;
@@ -349,6 +427,10 @@ Status Engine::setContactFields(const std::string& key, const ContactRow& fields
     if (name == "id" || name == "key") {
       return Status::invalidArgument("the contact key cannot be changed");
     }
+    if (name == "timezone") {
+      Status zone = checkContactTimeZone(value);
+      if (!zone.isOk()) return Status::invalidArgument("contact '" + key + "': " + zone.message());
+    }
     Status status = contact.setField(name, value);
     if (!status.isOk())
       return Status::invalidArgument("contact '" + key + "': " + status.message());
@@ -356,10 +438,9 @@ Status Engine::setContactFields(const std::string& key, const ContactRow& fields
   batch_.contacts.push_back(contact);
   std::string contact_key = contact.key;
   contacts_[contact_key] = std::move(contact);
-  // A new score changes the order of scheduled steps.
+  // A new score changes the order of scheduled steps; a new zone moves them to its window.
   for (EnrollmentId id : by_contact_[contact_key]) {
-    Enrollment& enrollment = enrollments_[id];
-    if (wheel_.isScheduled(id)) wheel_.schedule(id, enrollment.next_at_ms, scoreOf(enrollment));
+    if (wheel_.isScheduled(id)) arm(enrollments_[id]);
   }
   return Status::ok();
 }
@@ -404,7 +485,16 @@ Status Engine::activate(const std::string& sequence_id, const Caller& caller, Ti
     if (enrollment.status == EnrollmentStatus::kScheduled && enrollment.next_at_ms == kNoTime &&
         currentStep(enrollment) != nullptr) {
       startEnrollment(enrollment, now_ms);
-    } else if (TimeMs due_ms = wheelTime(enrollment); due_ms != kNoTime) {
+      continue;
+    }
+    // A backlog is due now, and goes when its window is open (in score order, at the limits).
+    if ((enrollment.status == EnrollmentStatus::kScheduled ||
+         enrollment.status == EnrollmentStatus::kActive) &&
+        enrollment.next_at_ms != kNoTime && enrollment.next_at_ms < now_ms) {
+      enrollment.next_at_ms = now_ms;
+      saveSnapshot(enrollment);
+    }
+    if (TimeMs due_ms = wheelTime(enrollment); due_ms != kNoTime) {
       wheel_.schedule(id, std::max(due_ms, now_ms), scoreOf(enrollment));
     }
   }
@@ -459,7 +549,7 @@ std::vector<std::string> Engine::addWarnings(const Sequence& sequence, const Con
 // the contacts it would add.
 Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<std::string>& keys,
                               const AddOptions& options, const Caller& caller, TimeMs now_ms) {
-  Result<AddResult> decided = previewAdd(sequence_id, keys, {}, options, caller);
+  Result<AddResult> decided = previewAdd(sequence_id, keys, {}, options, caller, now_ms);
   if (!decided.isOk() || options.dry_run) return decided;
   for (const std::string& contact_key : decided.value().added) {
     auto pair = by_pair_.find(pairKey(sequence_id, contact_key));
@@ -503,10 +593,8 @@ void Engine::scheduleNextStep(Enrollment& enrollment, TimeMs from_ms) {
   const Step* step = currentStep(enrollment);
   SEQD_ASSERT(step != nullptr);
   enrollment.status = EnrollmentStatus::kScheduled;
-  enrollment.next_at_ms = from_ms + waitOf(*step);
-  if (isActive(enrollment.sequence_id)) {
-    wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
-  }
+  enrollment.next_at_ms = stepDueAt(enrollment, *step, from_ms);
+  arm(enrollment);
 }
 
 void Engine::saveSnapshot(Enrollment& enrollment) {
@@ -553,7 +641,7 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
   row.step_index = index;
   row.next_at_ms = enrollment.status == EnrollmentStatus::kScheduled ||
                            enrollment.status == EnrollmentStatus::kActive
-                       ? enrollment.next_at_ms
+                       ? wheelTime(enrollment)
                        : kNoTime;
   row.paused_reason = enrollment.paused_reason;
   row.resume_at_ms = enrollment.resume_at_ms;
@@ -633,6 +721,14 @@ void Engine::advanceTo(TimeMs now_ms) {
                                     enrollment.next_at_ms != kNoTime &&
                                     enrollment.sending_step.empty();
       if (enrollment.status != EnrollmentStatus::kScheduled && !waiting_capacity) continue;
+      // Its window closed since it was put on the wheel (its zone or schedule changed): it
+      // waits for the next opening, due since now.
+      if (openAt(enrollment, now_ms) != now_ms) {
+        enrollment.next_at_ms = std::max(enrollment.next_at_ms, now_ms);
+        saveSnapshot(enrollment);
+        arm(enrollment);
+        continue;
+      }
       fire(enrollment, now_ms);
     }
   }
@@ -693,7 +789,7 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
     // later in this tick would come straight back).
     enrollment.status = EnrollmentStatus::kActive;
     enrollment.next_at_ms = std::max(free_at_ms, nextTickStart(now_ms));
-    wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
+    arm(enrollment);
     return;
   }
   std::string reason;
@@ -947,7 +1043,8 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
         // from this send.
         if (sequence != nullptr) enrollment.step_index = currentStepIndex(*sequence, enrollment);
         const Step* next = currentStep(enrollment);
-        if (paused) enrollment.next_at_ms = next ? fired_at_ms + waitOf(*next) : kNoTime;
+        if (paused)
+          enrollment.next_at_ms = next ? stepDueAt(enrollment, *next, fired_at_ms) : kNoTime;
         return;
       }
       if (sequence == nullptr) {
@@ -989,9 +1086,7 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
       if (sequence != nullptr) enrollment.step_index = currentStepIndex(*sequence, enrollment);
       break;
   }
-  if (isActive(enrollment.sequence_id)) {
-    wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
-  }
+  arm(enrollment);
 }
 
 WriteBatch Engine::takeBatch() {

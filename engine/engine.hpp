@@ -57,6 +57,13 @@
 // new step's wait counting from where the old one's started. A contact waiting on a task
 // stays on it when an older task is completed late (standingIndex()).
 //
+// Sending windows: an enrollment's next_at_ms is when its current step falls due by the
+// rules above (its wait, a retry delay, a mailbox's free slot). It goes out at the first
+// instant at or after that which is open in its sequence's schedule, in the zone that
+// counts (the contact's, else the schedule's; engine/calendar.hpp has the window rules).
+// The wheel and `status` hold that open instant; a step found outside its window when it
+// fires (its contact's zone or its schedule changed) waits for the next opening instead.
+//
 // The Engine's methods live in several files by concern: engine.cpp (contacts, sequences,
 // adding, due steps, delivery, restore), operations.cpp (pause, resume, ...), events.cpp
 // (reply, ooo, ... and explain), tasks.cpp (the task queue), reload.cpp (edited sequences).
@@ -72,6 +79,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/calendar.hpp"
 #include "engine/commands.hpp"
 #include "engine/contact.hpp"
 #include "engine/delivery.hpp"
@@ -164,7 +172,8 @@ class Engine {
   // its rows without storing them (engine/add_preview.cpp).
   Result<AddResult> previewAdd(const std::string& sequence_id, const std::vector<std::string>& keys,
                                const std::unordered_map<std::string, Contact>& pending,
-                               const AddOptions& options, const Caller& caller) const;
+                               const AddOptions& options, const Caller& caller,
+                               TimeMs now_ms) const;
   // Every configured mailbox with its sends in the rolling hour and day and its next free slot.
   std::vector<MailboxRow> mailboxes(TimeMs now_ms) const;
 
@@ -235,6 +244,27 @@ class Engine {
   std::uint32_t currentStepIndex(const Sequence& sequence, const Enrollment& enrollment) const;
   std::uint32_t standingIndex(const Sequence& sequence, const Enrollment& enrollment) const;
   DurationMs waitOf(const Step& step) const;
+  // When a step falls due after the previous one was done at from_ms: its wait as elapsed
+  // time (m, h, d), or that many business days in the enrollment's zone (bd).
+  TimeMs stepDueAt(const Enrollment& enrollment, const Step& step, TimeMs from_ms) const;
+  // The schedule and the zone that count for an enrollment (engine/calendar.hpp).
+  struct Window {
+    ScheduleId schedule = kNoSchedule;
+    ZoneId zone = kNoZone;
+  };
+  TimeMs stepDueAt(const Window& window, const Step& step, TimeMs from_ms) const;
+  TimeMs firstSendAt(const Sequence& sequence, const Contact& contact, const Enrollment* existing,
+                     TimeMs start_ms) const;
+  Window windowOf(const Enrollment& enrollment) const;
+  Window windowFor(const Sequence& sequence, const Contact* contact) const;
+  // The first instant >= due_ms inside the enrollment's sending window; kNeverOpen when
+  // none comes.
+  TimeMs openAt(const Enrollment& enrollment, TimeMs due_ms) const;
+  // Puts an enrollment of an active sequence on the wheel at wheelTime(), or takes it off
+  // when it waits for nothing timed.
+  void arm(Enrollment& enrollment);
+  // Why a step due at due_ms waits beyond it: "" when its window is open then.
+  std::string windowGate(const Enrollment& enrollment, TimeMs due_ms) const;
   const Mailbox* findMailbox(const std::string& address) const;
   void markNotSent(Enrollment& enrollment, std::string reason);
   // The current step is done: moves on to the next (its wait counted from done_at_ms) or
@@ -266,6 +296,9 @@ class Engine {
                                              std::string& not_sent_reason) const;
 
   EngineSettings settings_;
+  // Caches local days and zone offsets as it answers, hence mutable: reads such as status()
+  // ask it too.
+  mutable SendingCalendar calendar_;
   TimerWheel wheel_;
   SendGovernor governor_;
   std::unordered_map<std::string, Contact> contacts_;

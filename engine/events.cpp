@@ -120,7 +120,9 @@ Result<std::string> Engine::explain(const std::string& sequence_id,
       if (!isActive(sequence_id)) {
         text += "The sequence is not active: " + next_step + " runs after it is activated.";
       } else if (enrollment->next_at_ms != kNoTime) {
-        text += "Next: " + next_step + " at " + formatRfc3339(enrollment->next_at_ms) + ".";
+        text += "Next: " + next_step + " due at " + formatRfc3339(enrollment->next_at_ms);
+        const std::string gate = windowGate(*enrollment, enrollment->next_at_ms);
+        text += gate.empty() ? "." : "; " + gate + ".";
       }
       break;
     case EnrollmentStatus::kActive:
@@ -131,7 +133,9 @@ Result<std::string> Engine::explain(const std::string& sequence_id,
                 "; the next step waits for the result.";
       } else if (enrollment->next_at_ms != kNoTime) {
         text += next_step + " is due and waits for mailbox capacity until " +
-                formatRfc3339(enrollment->next_at_ms) + ".";
+                formatRfc3339(enrollment->next_at_ms);
+        const std::string gate = windowGate(*enrollment, enrollment->next_at_ms);
+        text += gate.empty() ? "." : "; then " + gate + ".";
       } else {
         text += next_step + " is due and waits for its task to be completed or skipped.";
       }

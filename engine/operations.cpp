@@ -54,9 +54,7 @@ void Engine::rearm(Enrollment& enrollment, TimeMs now_ms) {
     return;
   }
   enrollment.next_at_ms = std::max(enrollment.next_at_ms, now_ms);
-  if (isActive(enrollment.sequence_id)) {
-    wheel_.schedule(enrollment.id, enrollment.next_at_ms, scoreOf(enrollment));
-  }
+  arm(enrollment);
 }
 
 Result<ContactsResult> Engine::operate(const std::string& sequence_id,

@@ -113,6 +113,7 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
                                                                        : enrollment.added_at_ms;
   }
   settings_ = std::move(settings);
+  calendar_ = SendingCalendar(settings_.schedules);
   governor_.configure(settings_.mailboxes);
   for (Enrollment& enrollment : enrollments_) {
     const Sequence* sequence = findSequence(enrollment.sequence_id);
@@ -158,7 +159,8 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
         enrollment.status == EnrollmentStatus::kActive && enrollment.sending_step.empty();
     // The new step's wait counts from where the old one's did, as if the sequence had
     // always been this way; never before now.
-    const TimeMs due_ms = wait_from[enrollment.id] + waitOf(sequence->steps[enrollment.step_index]);
+    const TimeMs due_ms =
+        stepDueAt(enrollment, sequence->steps[enrollment.step_index], wait_from[enrollment.id]);
     if (enrollment.status == EnrollmentStatus::kScheduled || waiting_on_task) {
       enrollment.status = EnrollmentStatus::kScheduled;
       enrollment.next_at_ms = std::max(due_ms, now_ms);
@@ -169,6 +171,8 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
       enrollment.next_at_ms = due_ms;  // resuming takes the later of this and then
     }
   }
+  // Edited schedules and windows apply at once: every wait is put back on the wheel at the
+  // first open instant of its (new) window.
   rearmAll();
 }
 

@@ -159,7 +159,7 @@ Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller
     if (enrollment.status == EnrollmentStatus::kPaused) {
       // Its next step's wait counts from now, as if the contact had been waiting on the task.
       const Step* next = currentStep(enrollment);
-      enrollment.next_at_ms = next != nullptr ? now_ms + waitOf(*next) : kNoTime;
+      enrollment.next_at_ms = next != nullptr ? stepDueAt(enrollment, *next, now_ms) : kNoTime;
     }
   }
   // A contact waiting on another task or send stays on it: an old task done late does not

@@ -212,8 +212,17 @@ json::object addReplyJson(const AddResult& result, const ImportResult* imported)
         json::object{{"contact", skip.contact},
                      {"warnings", json::array(skip.warnings.begin(), skip.warnings.end())}});
   }
+  // When each added contact's next step goes out (null: not known until the sequence is
+  // active, or it waits on a send or task).
+  json::object first_at;
+  for (std::size_t i = 0; i < result.added.size() && i < result.first_at.size(); ++i) {
+    first_at[result.added[i]] = result.first_at[i] == kNoTime
+                                    ? json::value(nullptr)
+                                    : json::value(formatRfc3339(result.first_at[i]));
+  }
   json::object reply{{"added", json::array(result.added.begin(), result.added.end())},
-                     {"skipped", std::move(skipped)}};
+                     {"skipped", std::move(skipped)},
+                     {"first_at", std::move(first_at)}};
   if (imported != nullptr) {
     reply["imported"] = imported->imported;
     reply["updated"] = imported->updated;
@@ -253,8 +262,9 @@ DispatchReply addCommand(Engine& engine, const json::object& args, const Caller&
   imported.errors = mergedErrors(std::move(screened.errors), imported.errors);
   keys.insert(keys.end(), imported.keys.begin(), imported.keys.end());
   Result<AddResult> result =
-      dry_run ? engine.previewAdd(sequence_id, keys, screened.after, options.value(), caller)
-              : engine.add(sequence_id, keys, options.value(), caller, now_ms);
+      dry_run
+          ? engine.previewAdd(sequence_id, keys, screened.after, options.value(), caller, now_ms)
+          : engine.add(sequence_id, keys, options.value(), caller, now_ms);
   if (!result.isOk()) return replyFromStatus(result.status());
   return succeed(addReplyJson(result.value(), rows.value().empty() ? nullptr : &imported));
 }

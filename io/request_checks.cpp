@@ -50,6 +50,10 @@ Status screenRow(const Engine& engine, const ScreenedRows& screened, const Conta
   if (!status.isOk()) return status;
   status = checkRowFields(row);
   if (!status.isOk()) return Status::invalidArgument("contact '" + key + "': " + status.message());
+  if (auto zone = row.fields.find("timezone"); zone != row.fields.end()) {
+    status = checkContactTimeZone(zone->second);
+    if (!status.isOk()) return status;
+  }
   const Contact* existing = existingContact(engine, screened, key);
   if (existing != nullptr) {
     status = checkCanEditContact(*existing, caller);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Quick start, command 1: installs what is missing, builds, and runs the demo: seqd on the
 # embedded default config (examples/) under a virtual clock. It enrolls 50 contacts in a
-# three-email sequence, advances the clock through the whole sequence, and shows what
-# happened. Demo state lives in ./var and is wiped at the start of each run.
+# three-email sequence, advances the clock through the whole sequence (each email inside
+# business hours in the contact's own zone), and shows what happened. Demo state lives in ./var and is wiped at the start of each run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -30,8 +30,10 @@ step add q4-vp-eng --csv examples/contacts.csv
 step sequence activate q4-vp-eng
 step time advance 1h
 step status q4-vp-eng --limit 5
+# 15:00Z is 07:00 in Los Angeles: this contact's first email waits for 09:00 there.
+step explain q4-vp-eng leslie.wilson13@blackmesa.test
 step time advance 2d
-step time advance 3d
+step time advance 5d
 step status q4-vp-eng
 step sequences
 

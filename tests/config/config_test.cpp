@@ -546,8 +546,12 @@ TEST_CASE("schedules: days, windows, time zones and holidays are checked") {
         file +
             ":4:26: schedule 'bh': bad window '9-17' (expected HH:MM-HH:MM, e.g. "
             "09:00-17:00)");
-  CHECK(scheduleError(head + "    mon: [\"17:00-09:00\"]\n") ==
-        file + ":4:11: schedule 'bh': bad window '17:00-09:00': the start must be before the end");
+  CHECK(scheduleError(head + "    mon: [\"09:00-09:00\"]\n") ==
+        file +
+            ":4:11: schedule 'bh': bad window '09:00-09:00': the start equals the end (use "
+            "00:00-24:00 for a whole day)");
+  CHECK(scheduleError(head + "    mon: [\"22:00-02:00\", \"23:00-23:30\"]\n") ==
+        file + ":4:26: schedule 'bh': windows overlap on mon (22:00-02:00 and 23:00-23:30)");
   CHECK(scheduleError(head + "    mon: [\"24:00-24:00\"]\n") ==
         file + ":4:11: schedule 'bh': bad window '24:00-24:00': 24:00 can only end a window");
   CHECK(scheduleError(head + "    mon: [\"09:00-24:30\"]\n").find("bad window '09:00-24:30'") !=
@@ -570,6 +574,24 @@ TEST_CASE("schedules: days, windows, time zones and holidays are checked") {
             ":5:3: unknown key 'holiday' in schedule 'bh' (expected one of timezone, "
             "windows, holidays)");
   CHECK(scheduleError(head + "    mon: [\"09:00-12:00\", \"12:00-24:00\"]\n") == "loaded");
+}
+
+TEST_CASE("schedules: a window whose end is before its start crosses midnight") {
+  ConfigDir dir;
+  dir.write("seqd.yaml", "");
+  dir.write("schedules.yaml",
+            "late:\n  timezone: Europe/Paris\n  windows:\n"
+            "    fri: [\"22:00-02:00\", \"09:00-17:00\"]\n    sat: [\"00:00-01:00\"]\n");
+  Result<Config> loaded = dir.load();
+  REQUIRE_MESSAGE(loaded.isOk(), loaded.status().message());
+  const Schedule& late = loaded.value().schedules.at("late");
+  REQUIRE(late.windows[5].size() == 2);
+  CHECK(late.windows[5][0].start_minute == 9 * 60);
+  CHECK(late.windows[5][0].end_minute == 17 * 60);
+  CHECK(late.windows[5][1].start_minute == 22 * 60);
+  CHECK(late.windows[5][1].end_minute == 1560);  // 02:00 on Saturday
+  REQUIRE(late.windows[6].size() == 1);          // Saturday's own window may overlap Friday's
+  CHECK(late.windows[6][0].end_minute == 60);
 }
 
 TEST_CASE("sequence steps: types, waits, subjects, bodies and ids") {

@@ -93,7 +93,7 @@ TEST_CASE("previewAdd answers as add --dry-run for every case add tells apart") 
       options.force = force;
       options.skip_validation = skip_validation;
       options.dry_run = true;
-      Result<AddResult> preview = engine.previewAdd("s", kEveryKey, {}, options, kAlice);
+      Result<AddResult> preview = engine.previewAdd("s", kEveryKey, {}, options, kAlice, kStart);
       Result<AddResult> dry_run = engine.add("s", kEveryKey, options, kAlice, kStart);
       REQUIRE(preview.isOk());
       REQUIRE(dry_run.isOk());
@@ -102,10 +102,11 @@ TEST_CASE("previewAdd answers as add --dry-run for every case add tells apart") 
   }
   CHECK(engine.pendingBatch().empty());
   AddOptions options;
-  CHECK(engine.previewAdd("s", kEveryKey, {}, options, Caller{"bob", false}).status().code() ==
-        StatusCode::kPermissionDenied);
+  CHECK(engine.previewAdd("s", kEveryKey, {}, options, Caller{"bob", false}, kStart)
+            .status()
+            .code() == StatusCode::kPermissionDenied);
   options.mailboxes = {"nobody@acme.test"};
-  CHECK(engine.previewAdd("s", kEveryKey, {}, options, kAlice).status().code() ==
+  CHECK(engine.previewAdd("s", kEveryKey, {}, options, kAlice, kStart).status().code() ==
         StatusCode::kNotFound);
 }
 
@@ -121,7 +122,7 @@ TEST_CASE("previewAdd takes pending contacts over stored ones and stores nothing
   fresh.email_status = "unverified";
   pending[fresh.key] = fresh;
   Result<AddResult> preview =
-      engine.previewAdd("s", {"blocked@x.test", "fresh@x.test"}, pending, {}, kAlice);
+      engine.previewAdd("s", {"blocked@x.test", "fresh@x.test"}, pending, {}, kAlice, kStart);
   REQUIRE(preview.isOk());
   CHECK(describe(preview.value()) ==
         "added: blocked@x.test skipped: fresh@x.test(unverified_email,)");
