@@ -11,6 +11,7 @@ Seeds: a fixed list by default, so CI is deterministic. SEQD_SCHEDULE_SEED=N rep
 SEQD_SCHEDULE_SEEDS=K runs K random seeds, SEQD_SCHEDULE_KEEP=1 keeps the temp dir of a
 failing seed. Every run prints its seed and a summary.
 """
+import collections
 import datetime as dt
 import email
 import email.policy
@@ -24,7 +25,9 @@ import zoneinfo
 import harness
 from harness import Daemon
 
-DEFAULT_SEEDS = [20261203, 20261204, 20261205]
+# Chosen so that, between them, they send after midnight in crossing windows, on DST change
+# dates in both periods, and after bd waits checked exactly.
+DEFAULT_SEEDS = [20261203, 20261209, 20261213]
 
 ZONES = ["America/New_York", "Europe/London", "Asia/Kolkata", "Asia/Kathmandu",
          "Australia/Lord_Howe", "Pacific/Chatham", "Asia/Tokyo", "America/Sao_Paulo"]
@@ -41,6 +44,8 @@ ADVANCE_MINUTES_MAX = 9 * 60
 # is fired only after the previous send's result is in, later in the same virtual instant.
 ORDER_MARGIN_S = 5
 SCAN_DAYS_MAX = 800
+# With advances of at most 9 h, checks at least 12 h apart are at most 21 h apart: under a day.
+GOVERNOR_CHECK_EVERY_S = 12 * 3600
 REPORT_LINES_MAX = 25
 
 SEQD_YAML_HEAD = """\
@@ -267,9 +272,9 @@ def random_day_windows(rng, style):
     roll = rng.random()
     if roll < 0.2:
         windows[-1] = (windows[-1][0], 1440)
-    elif roll < 0.45 and style == "crossing":
-        start = rng.randrange(max(windows[-1][1], 21 * 60), 23 * 60 + 46, 15)
-        windows.append((start, rng.randrange(15, 3 * 60 + 1, 15)))
+    elif roll < 0.7 and style == "crossing":
+        start = rng.randrange(max(windows[-1][1], 22 * 60), 23 * 60 + 46, 15)
+        windows.append((start, rng.randrange(60, 3 * 60 + 1, 15)))
     if style == "small-hours" and rng.random() < 0.6:
         start = rng.randrange(0, 3 * 60 + 1, 15)
         windows.insert(0, (start, rng.randrange(start + 15, min(start + 150, 6 * 60) + 1, 15)))
@@ -277,7 +282,7 @@ def random_day_windows(rng, style):
 
 
 def random_schedule(rng, name, first_day):
-    style = rng.choice(["plain", "crossing", "small-hours"])
+    style = rng.choice(["plain", "crossing", "crossing", "small-hours", "small-hours"])
     first = rng.randrange(7)
     days = [(first + i) % 7 for i in range(7)]
     keyed = []
@@ -431,7 +436,8 @@ class Run:
     def compare_governor(self, now):
         """seqd's own count of sends in the rolling day must match the outbox: Maildir delivery
         of a repeated Message-ID is a no-op, so this is how a step sent twice from one mailbox
-        shows."""
+        shows. Called at most GOVERNOR_CHECK_EVERY_S apart, so every send is inside the rolling
+        day of some call."""
         files = read_outbox(self.d.outbox, self.outbox_cache)
         for row in self.d.json("mailboxes")["mailboxes"]:
             stamps = [m["ts"] for m in files if m["mailbox"] == row["address"]]
@@ -450,14 +456,16 @@ class Run:
         batches = list(s.batches)
         restarts = list(s.restarts)
         self.add_batch(batches.pop(0)[1])
-        now = s.start_ts
+        now = checked_at = s.start_ts
         while now < s.end_ts:
             step_s = s.rng.randint(ADVANCE_MINUTES_MIN, ADVANCE_MINUTES_MAX) * 60
             step_s = min(step_s, s.end_ts - now)
-            self.d.json("time", "advance", "%ds" % step_s)
+            reply = self.d.json("time", "advance", "%ds" % step_s)
             now += step_s
-            self.test.assertEqual(self.now(), now)
-            self.compare_governor(now)
+            self.test.assertEqual(reply["now"], rfc3339(now))
+            if now - checked_at >= GOVERNOR_CHECK_EVERY_S or now >= s.end_ts:
+                self.compare_governor(now)
+                checked_at = now
             if batches and batches[0][0] <= now:
                 self.add_batch(batches.pop(0)[1])
             if restarts and restarts[0] <= now:
@@ -511,6 +519,7 @@ class Checker:
         self.order_pairs = 0
         self.sent = {}  # contact -> {step index: ts}
         self.disordered = set()  # contacts (c) failed on: (d) leaves them out
+        self.coverage = collections.Counter()
 
     def fail(self, check, text):
         self.failures[check].append(text)
@@ -529,10 +538,17 @@ class Checker:
                 continue
             schedule = contact["sequence"].schedule
             zone = self.s.zone_of(m["contact"])
-            if not self.calendar.is_open(schedule, zone, m["ts"]):
+            window = self.calendar.window_at(schedule, zone, m["ts"])
+            if window is None:
                 self.fail("a", "%s %s %s sent %s: outside every window of %s (contact zone %r)" % (
                     m["sequence"], m["step"], m["contact"], self.local_text(zone, m["ts"]),
                     schedule.name, contact["zone"]))
+                continue
+            local_date = self.calendar.local(zone, m["ts"]).date()
+            self.coverage["sent after midnight in a window of the day before"] += \
+                window[2] != local_date
+            self.coverage["sent on a DST change date"] += \
+                self.calendar.has_dst_change(zone, local_date)
 
     def check_limits(self):
         """(b) Per mailbox, at most hourly_limit sends in any rolling hour, daily_limit in any
@@ -601,6 +617,9 @@ class Checker:
                     from_ts = self.s.contacts[key]["added_at"]
                 due, exact = self.step_due(key, index, from_ts)
                 kind = self.s.contacts[key]["sequence"].wait_texts[index]
+                if kind.endswith("bd"):
+                    self.coverage["bd sends checked %s" % ("exactly" if exact else
+                                                           "against the first opening")] += 1
                 if ts < due:
                     self.fail("c", "%s step %d (wait %s) sent %s, before it was due %s%s; "
                               "counted from %s" % (
@@ -741,6 +760,42 @@ class CheckerCalendar(unittest.TestCase):
         self.assertEqual(due(at(2026, 3, 8, 10, 0), 1), (at(2026, 3, 9, 9, 0), False))
 
 
+class CheckerCatches(unittest.TestCase):
+    """Each check fails on a hand-made outbox with one fault in it."""
+
+    MONDAY_9_TOKYO = int(dt.datetime(2026, 12, 7, tzinfo=dt.timezone.utc).timestamp())
+
+    def failures(self, sends, hourly_limit=5):
+        scenario = Scenario(1)
+        scenario.mailboxes = [{"address": "m1@mail1.test", "daily_limit": 10,
+                               "hourly_limit": hourly_limit, "min_interval_s": 0,
+                               "jitter_s": 0}]
+        schedule = Schedule("s", "Asia/Tokyo", [("mon-fri", [(9 * 60, 17 * 60)])], [])
+        sequence = Sequence("q", schedule, "schedule", scenario.mailboxes, ["0m", "1h"])
+        scenario.sequences = [sequence]
+        scenario.contacts = {key: {"zone": "", "score": score, "sequence": sequence, "batch": 0,
+                                   "added_at": self.MONDAY_9_TOKYO}
+                             for key, score in (("a", 90), ("b", 10))}
+        messages = [{"mailbox": "m1@mail1.test", "ts": self.MONDAY_9_TOKYO + minutes * 60,
+                     "sequence": "q", "step": step, "contact": key}
+                    for key, step, minutes in sends]
+        checker = Checker(scenario, messages)
+        return checker.run(), checker.order_pairs
+
+    def test_a_clean_outbox_passes(self):
+        failures, pairs = self.failures([("a", "st1", 1), ("b", "st1", 10), ("a", "st2", 61),
+                                         ("b", "st2", 70)])
+        self.assertEqual(failures, {"a": [], "b": [], "c": [], "d": []})
+        self.assertEqual(pairs, 1)  # b was due and open at 09:01 and waited while a went
+
+    def test_each_fault_is_found(self):
+        self.assertTrue(self.failures([("a", "st1", -1)])[0]["a"])  # 08:59 in Tokyo
+        self.assertTrue(self.failures([("a", "st1", 0), ("b", "st1", 30)], hourly_limit=1)[0]["b"])
+        self.assertTrue(self.failures([("a", "st1", 0), ("a", "st2", 30)])[0]["c"])
+        self.assertTrue(self.failures([("a", "st2", 60)])[0]["c"])
+        self.assertTrue(self.failures([("b", "st1", 10), ("a", "st1", 20)])[0]["d"])
+
+
 class ScheduleProperty(unittest.TestCase):
     def test_random_schedules_over_two_months(self):
         for seed in seeds_to_run():
@@ -764,6 +819,8 @@ class ScheduleProperty(unittest.TestCase):
                       seed, len(messages), len(run.scenario.contacts), run.restarts_done, days,
                       rfc3339(run.scenario.start_ts), checker.order_pairs,
                       time.time() - started), flush=True)
+            print("  " + ", ".join("%s: %d" % item for item in sorted(checker.coverage.items())),
+                  flush=True)
             report = []
             for check in "abcd":
                 if failures[check]:
