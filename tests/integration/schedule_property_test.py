@@ -530,7 +530,10 @@ class Checker:
 
     def check_windows(self):
         """(a) Each send is inside a window of the schedule in the zone that counts, and the
-        window's start day is not a holiday (holidays have no intervals)."""
+        window's start day is not a holiday (holidays have no intervals). Windows are compared
+        as instants, by the rule, rather than as wall-clock readings: on the night clocks go
+        back, 01:45-03:00 also holds the second pass through 01:00-01:45, which the rule
+        allows and a wall-clock check would call outside."""
         for m in self.messages:
             contact = self.s.contacts.get(m["contact"])
             if contact is None:
