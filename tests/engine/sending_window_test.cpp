@@ -312,3 +312,23 @@ TEST_CASE("a schedule edited by a reload applies to waiting contacts at once") {
   f.engine.reconfigure(edited, friday_evening);
   CHECK(f.nextAt("p@x.test") == at("2026-12-05T15:00:00Z"));
 }
+
+TEST_CASE("a stored zone the tz database does not know falls back to the schedule's") {
+  // Import refuses such a zone; one can still come from a store written before that rule,
+  // or from a tz database that dropped a name.
+  const TimeMs friday_evening = at("2026-12-04T23:00:00Z");
+  FakeStore store;
+  {
+    Fixture f(businessHours(kDayMs, false), friday_evening);
+    auto keys = f.import({{{"email", "lost@x.test"}, {"timezone", "Asia/Tokyo"}}});
+    REQUIRE(f.engine.activate("s", kAdmin, friday_evening).isOk());
+    REQUIRE(f.engine.add("s", keys, {}, kAdmin, friday_evening).isOk());
+    f.commit();
+    store = f.store;
+  }
+  REQUIRE(store.state.contacts.size() == 1);
+  store.state.contacts[0].timezone = "Mars/Olympus_Mons";
+  Fixture f(businessHours(kDayMs, false), friday_evening);
+  REQUIRE(f.engine.restore(store.state, friday_evening).isOk());
+  CHECK(f.nextAt("lost@x.test") == at("2026-12-08T14:00:00Z"));  // New York's Tuesday 09:00
+}
