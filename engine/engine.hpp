@@ -33,6 +33,8 @@
 //   active (task)       task completed/skipped          step done; next step or finished
 //   running             pause / ooo                     paused (a queued, unreleased send is
 //                                                        withdrawn; a released one stays out)
+//   paused (ooo)        ooo                             paused until the new return date
+//   paused (manual)     ooo                             unchanged: no auto-resume is added
 //   paused              resume (or resume_at)           waits on its send again if one is
 //                                                        still out; else back on the current
 //                                                        step (task: waits on the same task)

@@ -37,7 +37,10 @@ bool Engine::eventChanges(const Enrollment& enrollment, const ContactEvent& even
     case EventKind::kBounce:
       return true;
     case EventKind::kOoo:
-      return sequence->rules.pause_on_ooo;
+      // A pause by hand stays one: an out-of-office never sets it to resume by itself (an
+      // out-of-office pause takes the new return date).
+      return sequence->rules.pause_on_ooo &&
+             (status != EnrollmentStatus::kPaused || enrollment.paused_reason == "ooo");
     case EventKind::kStage:
       return listed(sequence->rules.block_stages, event.stage);
   }

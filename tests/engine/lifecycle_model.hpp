@@ -305,6 +305,11 @@ class LifecycleModel {
           status != ModelStatus::kPaused) {
         continue;
       }
+      // A pause by hand stays one: an out-of-office never sets it to resume by itself.
+      if (kind == ModelEvent::kOoo && status == ModelStatus::kPaused &&
+          enrollment.candidates.front().paused_reason == "manual") {
+        continue;
+      }
       std::function<void(Candidate&)> apply = eventEffect(kind, *sequence, until_ms, stage, now_ms);
       if (!apply) continue;
       changed.insert(key.first);

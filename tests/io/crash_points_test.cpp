@@ -6,7 +6,10 @@
 // restart must succeed; an independent reference over what the relay saw then checks: no
 // email handed to the relay for a contact an acknowledged command had stopped, no message
 // accepted twice, no send after an accepted one, nothing lost at the end, no hourly limit
-// exceeded. SEQD_SEED replays one seed; SEQD_CRASH_SEEDS runs more.
+// exceeded. Out-of-office replies arrive in the mailbox's inbox too; each is read, applied,
+// committed and only then marked, so a crash between the commit and the mark reads it again:
+// the store must hold exactly one record of each message applied, however many lives read it.
+// SEQD_SEED replays one seed; SEQD_CRASH_SEEDS runs more.
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -36,7 +39,17 @@ constexpr std::int64_t kHourlyLimit = 6;
 constexpr std::size_t kSmtpSlots = 2;  // like two workers
 constexpr std::size_t kMaildirSlots = 16;
 
-enum class OpKind { kAdd, kActivate, kAdvance, kPause, kResume, kRemove, kFinish, kReply };
+enum class OpKind {
+  kAdd,
+  kActivate,
+  kAdvance,
+  kPause,
+  kResume,
+  kRemove,
+  kFinish,
+  kReply,
+  kAutoReply,  // an out-of-office arrives in the inbox of the contact's mailbox
+};
 
 struct Op {
   OpKind kind;
@@ -111,6 +124,9 @@ std::vector<Op> workload(std::uint64_t seed) {
       case 4:
         op.kind = random() % 3 == 0 ? OpKind::kFinish : OpKind::kReply;
         break;
+      case 5:
+        op.kind = OpKind::kAutoReply;
+        break;
       default:
         break;
     }
@@ -148,6 +164,10 @@ struct World {
   std::set<std::string> delivered_maildir;  // Maildir message ids landed (idempotent)
   std::map<std::string, bool> stopped;      // "seq/contact" -> stopped by an acked command
   std::vector<std::pair<std::string, TimeMs>> smtp_sends;  // mailbox, time handed over
+  // The inbox: every message delivered to it (an MTA may deliver one twice), and those
+  // marked handled.
+  std::map<std::string, InboundMessage> inbox;  // by Message-ID
+  std::set<std::string> inbox_marked;
   std::vector<std::string> violations;
 };
 
@@ -231,6 +251,16 @@ class Run {
       case OpKind::kReply:
         (void)engine_->applyEvent({EventKind::kReply, key, op.sequence, std::nullopt, ""}, now_);
         break;
+      case OpKind::kAutoReply: {
+        // Delivered to the inbox by the MTA: it is there whether or not this life lasts.
+        InboundMessage message;
+        message.kind = InboundKind::kAutoReply;
+        message.mailbox = op.sequence == "smtp" ? "alice@acme.test" : "bob@acme.test";
+        message.message_id = "<ooo-" + std::to_string(world_.inbox.size()) + "-" + key + ">";
+        message.from_address = key;
+        world_.inbox.emplace(message.message_id, message);
+        break;
+      }
       default: {
         OperatorRequest request;
         request.action = op.kind == OpKind::kPause    ? OperatorAction::kPause
@@ -256,18 +286,29 @@ class Run {
         break;
       case OpKind::kResume:
       case OpKind::kAdd:
-        // Running again only if the command moved it (a finished contact stays finished).
+        // Running again only if the command moved it (a finished contact stays finished). An
+        // out-of-office pause resumes by itself: not stopped.
         world_.stopped[name] =
             enrollment == nullptr || !(enrollment->status == EnrollmentStatus::kScheduled ||
-                                       enrollment->status == EnrollmentStatus::kActive);
+                                       enrollment->status == EnrollmentStatus::kActive ||
+                                       (enrollment->status == EnrollmentStatus::kPaused &&
+                                        enrollment->resume_at_ms != kNoTime));
         break;
       default:
         break;
     }
   }
 
-  // One round: release what delivery has room for, commit, then hand it to the relay.
+  // One round: read the inbox, release what delivery has room for, commit, then mark what
+  // was read and hand the sends to the relay.
   bool round() {
+    std::vector<std::string> read;
+    for (const auto& [id, message] : world_.inbox) {
+      if (world_.inbox_marked.count(id) > 0) continue;
+      Result<InboundResult> applied = engine_->applyInbound(message, now_);
+      REQUIRE(applied.isOk());
+      read.push_back(id);
+    }
     std::vector<DeliveryIntent> intents = engine_->takeIntents({kSmtpSlots, kMaildirSlots});
     WriteBatch batch = engine_->takeBatch();
     batch.clock_ms = now_;
@@ -275,10 +316,30 @@ class Run {
       REQUIRE(store_->crashed());
       return false;
     }
+    world_.inbox_marked.insert(read.begin(), read.end());
     for (DeliveryIntent& intent : intents) relay(std::move(intent));
     return true;
   }
 
+ public:
+  // Every inbox message applied to a contact is in the store exactly once.
+  void checkInboxOnce() {
+    LoadedState state;
+    REQUIRE(store_->load(state).isOk());
+    std::map<std::string, int> records;
+    for (const ProgressRecord& record : state.progress) {
+      if (record.kind == ProgressKind::kInbound) ++records[record.message_id];
+    }
+    for (const auto& [id, message] : world_.inbox) {
+      if (world_.inbox_marked.count(id) == 0) {
+        world_.violations.push_back(id + " was never read");
+      } else if (records[id] != 1) {
+        world_.violations.push_back(id + " applied " + std::to_string(records[id]) + " times");
+      }
+    }
+  }
+
+ private:
   void relay(DeliveryIntent intent) {
     const Enrollment& enrollment = *enrollmentById(intent.enrollment_id);
     const std::string name = enrollment.sequence_id + "/" + enrollment.contact_key;
@@ -412,6 +473,7 @@ void cleanRun(std::uint64_t seed) {
   REQUIRE(run.runOps(workload(seed)));
   REQUIRE(run.finish());
   checkEnd(world, run.engine());
+  run.checkInboxOnce();
   INFO("seed " << seed << describe(world));
   CHECK(world.violations.empty());
 }
@@ -462,6 +524,7 @@ TEST_CASE("a crash at every commit, before or after it lands, breaks no rule") {
         REQUIRE(second.runOps(ops));
         REQUIRE(second.finish());
         checkEnd(world, second.engine());
+        second.checkInboxOnce();
         const std::string where = "seed " + std::to_string(seed) + ", crash at commit " +
                                   std::to_string(crash_at) + (after ? " after" : " before") +
                                   " it landed" + describe(world);
