@@ -606,12 +606,14 @@ struct Analysis {
   LocalDate arrival_day;
 };
 
-// Original Message-IDs a report carries: attached messages, then quoted header parts.
+// Original Message-IDs a report carries: attached messages, else quoted header parts.
 std::vector<std::string> reportedOriginalIds(const MimeTree& tree) {
   std::vector<std::string> ids = tree.attached_ids;
   if (!ids.empty()) return ids;
   for (const Leaf& leaf : tree.leaves) {
-    if (leaf.type != "text/rfc822-headers" && leaf.type != "message/global-headers") continue;
+    bool headers = leaf.type == "text/rfc822-headers" || leaf.type == "message/global-headers" ||
+                   leaf.type == "message/global";  // when GMime leaves it unparsed
+    if (!headers) continue;
     for (std::string& id : quotedMessageIds(leafText(leaf.object))) addUnique(ids, id);
   }
   return ids;

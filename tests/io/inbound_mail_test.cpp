@@ -357,3 +357,36 @@ TEST_CASE("random mutations of the corpus never crash the classifier") {
                               .count();
   MESSAGE(kMutationsMax << " mutations in " << elapsed_ms << " ms");
 }
+
+TEST_CASE("an internationalized DSN (RFC 6533): global delivery status and global headers") {
+  initInboundMailParser();
+  const std::string message =
+      "From: MAILER-DAEMON@mx.example\n"
+      "Subject: Undelivered Mail Returned to Sender\n"
+      "MIME-Version: 1.0\n"
+      "Content-Type: multipart/report; report-type=global-delivery-status; boundary=\"g\"\n"
+      "\n"
+      "--g\n"
+      "Content-Type: text/plain; charset=utf-8\n"
+      "\n"
+      "Zustellung fehlgeschlagen.\n"
+      "--g\n"
+      "Content-Type: message/global-delivery-status\n"
+      "\n"
+      "Reporting-MTA: dns; mx.example\n"
+      "\n"
+      "Final-Recipient: utf-8; Jürgen@Bücher.example\n"
+      "Action: failed\n"
+      "Status: 5.1.1\n"
+      "--g\n"
+      "Content-Type: message/global-headers\n"
+      "\n"
+      "From: alice@acme.test\n"
+      "Message-ID: <q4-vp-eng.intro.0123456789abcdef@acme.test>\n"
+      "--g--\n";
+  InboundMail mail = classifyInboundMail(message, noonOf("2026-12-21"));
+  CHECK(mail.kind == InboundMail::Kind::kBounce);
+  CHECK(mail.status == "5.1.1");
+  CHECK(mail.recipient == "jürgen@bücher.example");
+  CHECK(joined(mail.original_ids) == "<q4-vp-eng.intro.0123456789abcdef@acme.test>");
+}
