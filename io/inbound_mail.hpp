@@ -96,7 +96,8 @@ const char* inboundKindName(InboundMail::Kind kind);
 void initInboundMailParser();
 
 // Classifies raw RFC 5322 bytes (LF or CRLF line ends). received_ms: when it arrived; its UTC
-// day is the arrival day for return dates. Never throws.
+// day is the arrival day for return dates. Never throws: should anything inside throw (memory
+// running out), the result is kOther with why "not classified: ...".
 // REQUIRES: initInboundMailParser() has returned.
 InboundMail classifyInboundMail(std::string_view raw, TimeMs received_ms);
 

@@ -95,6 +95,7 @@ bool isReport(InboundMail::Kind kind) {
 // What holds for any classification, whatever the input.
 void checkInvariants(const InboundMail& mail) {
   CHECK_FALSE(mail.why.empty());
+  CHECK_MESSAGE(mail.why.rfind("not classified", 0) != 0, mail.why);  // an exception inside
   CHECK(mail.referenced_ids.size() <= kInboundMailReferencesMax);
   if (!isReport(mail.kind)) {
     CHECK(mail.original_ids.empty());
