@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/time.hpp"
@@ -390,4 +391,43 @@ TEST_CASE("an internationalized DSN (RFC 6533): global delivery status and globa
   CHECK(mail.status == "5.1.1");
   CHECK(mail.recipient == "jürgen@bücher.example");
   CHECK(joined(mail.original_ids) == "<q4-vp-eng.intro.0123456789abcdef@acme.test>");
+}
+
+TEST_CASE("threads classifying at once get what one thread gets") {
+  initInboundMailParser();
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 3;
+  std::vector<Expectation> expectations = readManifest();
+  std::vector<std::string> messages;
+  std::vector<TimeMs> received;
+  std::vector<std::string> alone;
+  for (const Expectation& expected : expectations) {
+    messages.push_back(readFile(inboxDir() / expected.file));
+    received.push_back(noonOf(expected.received));
+    InboundMail mail = classifyInboundMail(messages.back(), received.back());
+    alone.push_back(std::string(inboundKindName(mail.kind)) + " " + joined(mail.original_ids) +
+                    " " + formatDate(mail.return_date) + " " + mail.subject);
+  }
+  // Worker threads only classify and record; the checks run on this thread afterwards.
+  std::vector<std::vector<std::string>> seen(kThreads);
+  std::vector<std::thread> threads;
+  for (int thread = 0; thread < kThreads; ++thread) {
+    threads.emplace_back([&, thread] {
+      for (int round = 0; round < kRounds; ++round) {
+        for (std::size_t index = 0; index < messages.size(); ++index) {
+          InboundMail mail = classifyInboundMail(messages[index], received[index]);
+          seen[thread].push_back(std::string(inboundKindName(mail.kind)) + " " +
+                                 joined(mail.original_ids) + " " + formatDate(mail.return_date) +
+                                 " " + mail.subject);
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int thread = 0; thread < kThreads; ++thread) {
+    REQUIRE(seen[thread].size() == alone.size() * kRounds);
+    for (std::size_t index = 0; index < seen[thread].size(); ++index) {
+      CHECK(seen[thread][index] == alone[index % alone.size()]);
+    }
+  }
 }
