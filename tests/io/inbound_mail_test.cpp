@@ -240,11 +240,13 @@ TEST_CASE("limits: size, nesting, references, NULs, nothing at all") {
     CHECK(mail.kind == InboundMail::Kind::kReply);
     CHECK(mail.subject == "un subscribe");
   }
-  SUBCASE("a megabyte-long subject") {
-    std::string message = "From: a@b.example\nSubject: " + std::string(1 << 20, 'y') + "\n\nx\n";
+  SUBCASE("a quarter-megabyte subject") {
+    constexpr std::size_t kSubjectBytes = 256 * 1024;
+    std::string message =
+        "From: a@b.example\nSubject: " + std::string(kSubjectBytes, 'y') + "\n\nx\n";
     InboundMail mail = classifyInboundMail(message, received);
     CHECK(mail.kind == InboundMail::Kind::kReply);
-    CHECK(mail.subject.size() == (1u << 20));
+    CHECK(mail.subject.size() == kSubjectBytes);
   }
 }
 
@@ -396,7 +398,7 @@ TEST_CASE("an internationalized DSN (RFC 6533): global delivery status and globa
 TEST_CASE("threads classifying at once get what one thread gets") {
   initInboundMailParser();
   constexpr int kThreads = 4;
-  constexpr int kRounds = 3;
+  constexpr int kRounds = 2;
   std::vector<Expectation> expectations = readManifest();
   std::vector<std::string> messages;
   std::vector<TimeMs> received;
