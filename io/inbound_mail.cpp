@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <unordered_set>
@@ -606,12 +607,14 @@ struct Analysis {
   LocalDate arrival_day;
 };
 
-// Original Message-IDs a report carries: attached messages, then quoted header parts.
+// Original Message-IDs a report carries: attached messages, else quoted header parts.
 std::vector<std::string> reportedOriginalIds(const MimeTree& tree) {
   std::vector<std::string> ids = tree.attached_ids;
   if (!ids.empty()) return ids;
   for (const Leaf& leaf : tree.leaves) {
-    if (leaf.type != "text/rfc822-headers" && leaf.type != "message/global-headers") continue;
+    bool headers = leaf.type == "text/rfc822-headers" || leaf.type == "message/global-headers" ||
+                   leaf.type == "message/global";  // when GMime leaves it unparsed
+    if (!headers) continue;
     for (std::string& id : quotedMessageIds(leafText(leaf.object))) addUnique(ids, id);
   }
   return ids;
@@ -831,37 +834,9 @@ std::unique_ptr<GMimeParserOptions, OptionsFree> makeParserOptions() {
   return options;
 }
 
-}  // namespace
-
-const char* inboundKindName(InboundMail::Kind kind) {
-  switch (kind) {
-    case InboundMail::Kind::kReply:
-      return "reply";
-    case InboundMail::Kind::kAutoReply:
-      return "auto_reply";
-    case InboundMail::Kind::kBounce:
-      return "bounce";
-    case InboundMail::Kind::kDelay:
-      return "delay";
-    case InboundMail::Kind::kUnsubscribe:
-      return "unsubscribe";
-    case InboundMail::Kind::kOther:
-      return "other";
-  }
-  return "other";
-}
-
-void initInboundMailParser() {
-  static std::once_flag once;
-  std::call_once(once, [] { g_mime_init(); });
-}
-
-InboundMail classifyInboundMail(std::string_view raw, TimeMs received_ms) {
+// REQUIRES: raw.size() <= kInboundMailBytesMax.
+InboundMail classifyParsed(std::string_view raw, TimeMs received_ms) {
   InboundMail mail;
-  if (raw.size() > kInboundMailBytesMax) {
-    mail.why = "too big";
-    return mail;
-  }
   // GMime keeps header values as C strings: a NUL would cut them short, so NULs become spaces.
   std::string bytes(raw);
   std::replace(bytes.begin(), bytes.end(), '\0', ' ');
@@ -893,6 +868,47 @@ InboundMail classifyInboundMail(std::string_view raw, TimeMs received_ms) {
   decide(analysis, mail);
   if (body_skipped) mail.why += "; body not read (too many MIME boundaries)";
   return mail;
+}
+
+}  // namespace
+
+const char* inboundKindName(InboundMail::Kind kind) {
+  switch (kind) {
+    case InboundMail::Kind::kReply:
+      return "reply";
+    case InboundMail::Kind::kAutoReply:
+      return "auto_reply";
+    case InboundMail::Kind::kBounce:
+      return "bounce";
+    case InboundMail::Kind::kDelay:
+      return "delay";
+    case InboundMail::Kind::kUnsubscribe:
+      return "unsubscribe";
+    case InboundMail::Kind::kOther:
+      return "other";
+  }
+  return "other";
+}
+
+void initInboundMailParser() {
+  static std::once_flag once;
+  std::call_once(once, [] { g_mime_init(); });
+}
+
+InboundMail classifyInboundMail(std::string_view raw, TimeMs received_ms) {
+  if (raw.size() > kInboundMailBytesMax) {
+    InboundMail mail;
+    mail.why = "too big";
+    return mail;
+  }
+  try {
+    return classifyParsed(raw, received_ms);
+  } catch (const std::exception& error) {
+    // Only memory exhaustion is expected here; the tests treat any such result as a failure.
+    InboundMail mail;
+    mail.why = std::string("not classified: ") + error.what();
+    return mail;
+  }
 }
 
 }  // namespace seqd

@@ -15,10 +15,10 @@
 // "5th of January 2027", "5. Januar", "1er janvier", "5 de enero de 2027") or month first
 // ("January 5th, 2027", "Jan. 5").
 //
-// Slash dates ("1/5/2027") are ambiguous. When some slash date in the text has a second number
-// over 12 the whole text is read month first; else when one has a first number over 12, day
-// first; else a text that reads as English (more English than other function words) is month
-// first and any other day first.
+// Slash dates ("1/5/2027") are ambiguous. The first slash date in the text that reads one way
+// only decides for all of them (a second number over 12: month first; a first number over 12:
+// day first); when none does, a text that reads as English (more English than other function
+// words) is month first and any other day first.
 //
 // Checks: the date must exist; with a year it must be on or after arrival_day and at most
 // kReturnDateDaysMax days later; without a year it is the next such date on or after
