@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <string_view>
@@ -12,6 +15,7 @@
 #include "config/schedule_yaml.hpp"
 #include "config/sequence_yaml.hpp"
 #include "config/yaml_walk.hpp"
+#include "engine/unsubscribe_token.hpp"
 
 namespace seqd {
 namespace {
@@ -21,6 +25,9 @@ namespace fs = std::filesystem;
 constexpr std::string_view kDaemonKeys[] = {
     "state_dir", "control_socket",    "socket_group", "admins",    "metrics_listen", "workers",
     "tick",      "ooo_default_pause", "delivery",     "mailboxes", "inbox_poll"};
+// One-click unsubscribe (readUnsubscribeField); kept apart from kDaemonKeys.
+constexpr std::string_view kUnsubscribeKeys[] = {"http_listen", "unsubscribe_url",
+                                                 "unsubscribe_secret_file"};
 constexpr std::string_view kDeliveryKeys[] = {"maildir", "smtp"};
 constexpr std::string_view kMaildirKeys[] = {"dir"};
 constexpr std::string_view kSmtpKeys[] = {"host",     "port",          "starttls",
@@ -281,12 +288,84 @@ void readDaemonField(YamlReader& reader, const YamlEntry& field, DaemonConfig& d
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// One-click unsubscribe: http_listen, unsubscribe_url, unsubscribe_secret_file.
+
+void readUnsubscribeField(YamlReader& reader, const YamlEntry& field, DaemonConfig& daemon) {
+  const std::string& key = field.key;
+  if (key == "http_listen") {
+    daemon.http_listen = reader.text(field, "");
+    std::string problem = daemon.http_listen.empty() ? "" : listenProblem(daemon.http_listen);
+    if (!reader.failed() && !problem.empty()) reader.failValue(field, "", problem);
+  }
+  if (key == "unsubscribe_url") {
+    daemon.unsubscribe_url = reader.text(field, "");
+    std::string problem =
+        daemon.unsubscribe_url.empty() ? "" : unsubscribeUrlProblem(daemon.unsubscribe_url);
+    if (!reader.failed() && !problem.empty()) {
+      reader.failValue(field, "", quoteForMessage(daemon.unsubscribe_url) + " " + problem);
+    }
+  }
+  if (key == "unsubscribe_secret_file") daemon.unsubscribe_secret_file = reader.text(field, "");
+}
+
+// The secret: the file's bytes less trailing whitespace (so an editor's final newline does
+// not change every link). Its messages name the file, never its contents.
+std::string readUnsubscribeSecret(const std::string& path, std::string& secret) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return "cannot read " + path + ": " + std::strerror(errno);
+  secret.assign(kUnsubscribeSecretBytesMax + 1, '\0');
+  std::size_t length = std::fread(secret.data(), 1, secret.size(), file);
+  bool failed = std::ferror(file) != 0;
+  std::fclose(file);
+  if (failed) return "cannot read " + path;
+  secret.resize(length);
+  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) {
+    secret.pop_back();
+  }
+  if (length > kUnsubscribeSecretBytesMax) {
+    return path + " is larger than " + std::to_string(kUnsubscribeSecretBytesMax) +
+           " bytes; is it the right file?";
+  }
+  if (secret.size() < kUnsubscribeSecretBytesMin) {
+    return path + " holds " + std::to_string(secret.size()) + " bytes; the secret needs at least " +
+           std::to_string(kUnsubscribeSecretBytesMin) +
+           " (make one with: head -c 32 /dev/urandom | base64 > " + path + ")";
+  }
+  return "";
+}
+
+// unsubscribe_url needs a listener and a secret; the secret file is read whenever it is named.
+void checkUnsubscribe(YamlReader& reader, const std::vector<YamlEntry>& entries,
+                      DaemonConfig& daemon) {
+  const YamlEntry* url = findEntry(entries, "unsubscribe_url");
+  if (url != nullptr && !daemon.unsubscribe_url.empty()) {
+    if (daemon.http_listen.empty()) {
+      return reader.failValue(*url, "", "needs http_listen: HOST:PORT for the links to reach");
+    }
+    if (daemon.unsubscribe_secret_file.empty()) {
+      return reader.failValue(*url, "",
+                              "needs unsubscribe_secret_file: the key links are signed with");
+    }
+  }
+  const YamlEntry* secret_file = findEntry(entries, "unsubscribe_secret_file");
+  if (secret_file == nullptr || daemon.unsubscribe_secret_file.empty()) return;
+  std::string problem =
+      readUnsubscribeSecret(daemon.unsubscribe_secret_file, daemon.unsubscribe_secret);
+  if (!problem.empty()) reader.failValue(*secret_file, "", problem);
+}
+
 Result<DaemonConfig> readDaemonConfig(const YamlFile& file, ConfigDefaults defaults) {
   YamlReader reader(file.path);
   DaemonConfig daemon = defaultDaemonConfig(defaults);
-  for (const YamlEntry& field : reader.entries(file.root, kDaemonKeys, "")) {
+  std::vector<std::string_view> keys(std::begin(kDaemonKeys), std::end(kDaemonKeys));
+  keys.insert(keys.end(), std::begin(kUnsubscribeKeys), std::end(kUnsubscribeKeys));
+  std::vector<YamlEntry> entries = reader.entries(file.root, keys, "");
+  for (const YamlEntry& field : entries) {
     readDaemonField(reader, field, daemon);
+    readUnsubscribeField(reader, field, daemon);
   }
+  if (!reader.failed()) checkUnsubscribe(reader, entries, daemon);
   if (reader.failed()) return reader.status();
   return daemon;
 }

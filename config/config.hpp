@@ -61,6 +61,13 @@ struct DaemonConfig {
   std::string socket_group;  // empty: the daemon's own group
   std::vector<std::string> admins = {"root"};
   std::string metrics_listen;  // empty: disabled
+  // One-click unsubscribe (SPEC §2.1). http_listen empty: no HTTP listener. unsubscribe_url
+  // empty: emails carry only the mailto: link. The secret is the file's contents less
+  // trailing whitespace, read at every load; it is never logged.
+  std::string http_listen;
+  std::string unsubscribe_url;
+  std::string unsubscribe_secret_file;
+  std::string unsubscribe_secret;
   int workers = 4;
   DurationMs tick_ms = 100;
   DurationMs ooo_default_pause_ms = 7 * kDayMs;

@@ -39,6 +39,7 @@ EngineSettings engineSettingsFrom(const Config& config) {
   settings.mailboxes = config.daemon.mailboxes;
   settings.tick_ms = config.daemon.tick_ms;
   settings.ooo_default_pause_ms = config.daemon.ooo_default_pause_ms;
+  settings.unsubscribe = {config.daemon.unsubscribe_url, config.daemon.unsubscribe_secret};
   return settings;
 }
 
@@ -90,6 +91,7 @@ Status Runtime::start() {
         wakeup_.notify();
       });
   Status listening = server_->start();
+  if (listening.isOk()) listening = startHttp();
   if (!listening.isOk()) return listening;
 
   commitAndFlush();  // hands re-deliveries found at restore to the pool
@@ -118,6 +120,7 @@ void Runtime::stop() {
   if (stopping_.exchange(true)) return;
   sdNotify("STOPPING=1");
   if (server_) server_->stop();
+  if (http_) http_->stop();
   wakeup_.notify();
   inbox_wakeup_.notify();
   if (inbox_thread_.joinable()) inbox_thread_.join();
@@ -184,6 +187,7 @@ void Runtime::runRound() {
   processResults();
   processCommands();
   processInbox();
+  processUnsubscribes();
   if (!virtual_clock_) engine_->advanceTo(now());
   commitAndFlush();
 }
@@ -485,6 +489,14 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
   next.schedules = config.value().schedules;
   next.daemon.mailboxes = config.value().daemon.mailboxes;
   next.daemon.admins = config.value().daemon.admins;
+  if (config.value().daemon.http_listen != next.daemon.http_listen) {
+    logError("reload rejected, the running config stays: http_listen changed (restart seqd)");
+    return done(replyFromStatus(Status::failedPrecondition(
+        "reload rejected: http_listen is read at start; restart seqd to change it")));
+  }
+  next.daemon.unsubscribe_url = config.value().daemon.unsubscribe_url;
+  next.daemon.unsubscribe_secret_file = config.value().daemon.unsubscribe_secret_file;
+  next.daemon.unsubscribe_secret = config.value().daemon.unsubscribe_secret;
   EngineSettings settings = engineSettingsFrom(next);
   ReloadPlan plan = engine_->planReload(settings);
   json::array moves;
@@ -543,10 +555,48 @@ void Runtime::commitAndFlush() {
   replies_.clear();
   for (std::shared_ptr<InboxRound>& round : inbox_committing_) round->committed.set_value();
   inbox_committing_.clear();
+  for (auto& [respond, response] : http_replies_) respond(std::move(response));
+  http_replies_.clear();
   for (DeliveryIntent& intent : intents) {
     ++(isIdempotent(intent.transport) ? idempotent_outstanding_ : smtp_outstanding_);
     delivery_->submit(std::move(intent));
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// One-click unsubscribe links (io/unsubscribe_endpoint.hpp)
+
+// The HTTP listener shares the control socket's io_context; what needs the engine goes to
+// the engine thread and is answered in commitAndFlush(), after the commit.
+Status Runtime::startHttp() {
+  const std::string& listen = options_.config.daemon.http_listen;
+  if (listen.empty()) return Status::ok();
+  http_ =
+      std::make_unique<HttpServer>(io_, listen, [this](HttpRequest request, HttpRespond respond) {
+        UnsubscribeRoute route = routeUnsubscribe(request);
+        if (route.answer) return respond(std::move(*route.answer));
+        unsubscribes_.push(PendingUnsubscribe{std::move(route.call), std::move(respond)});
+        wakeup_.notify();
+      });
+  Status started = http_->start();
+  if (started.isOk()) {
+    logInfo("http_listen " + listen + ": unsubscribe links served on port " +
+            std::to_string(http_->port()));
+  }
+  return started;
+}
+
+void Runtime::processUnsubscribes() {
+  PendingUnsubscribe pending;
+  std::size_t taken = 0;
+  for (; taken < kUnsubscribesPerRoundMax && unsubscribes_.tryPop(pending); ++taken) {
+    UnsubscribeAnswer answer = answerUnsubscribe(*engine_, pending.call, now());
+    if (!answer.log_line.empty()) {
+      logLine(answer.refused ? LogPriority::kNotice : LogPriority::kInfo, answer.log_line);
+    }
+    http_replies_.emplace_back(std::move(pending.respond), std::move(answer.response));
+  }
+  if (taken == kUnsubscribesPerRoundMax) wakeup_.notify();  // more may wait: come straight back
 }
 
 }  // namespace seqd

@@ -1,6 +1,8 @@
 // Runtime: wires the daemon's threads around the engine.
 //
 //   Asio thread     control socket; parses requests and pushes them to the engine thread.
+//                   Also the HTTP listener (http_listen): unsubscribe links go to the engine
+//                   thread the same way and are answered after the round's commit.
 //   engine thread   owns the Engine and is the only Store writer: drains commands and
 //                   delivery results, advances the clock, commits one batch per round
 //                   (group commit), then answers commands and hands intents to delivery.
@@ -35,7 +37,9 @@
 #include "io/command_dispatch.hpp"
 #include "io/control_server.hpp"
 #include "io/delivery_pool.hpp"
+#include "io/http_server.hpp"
 #include "io/store.hpp"
+#include "io/unsubscribe_endpoint.hpp"
 
 namespace seqd {
 
@@ -50,6 +54,8 @@ inline constexpr std::size_t kIdempotentQueueMax = 4096;
 inline constexpr int kAdvanceDeliveryWaitMs = 120000;
 // `seqctl inbox` shows this many of the latest inbox messages.
 inline constexpr std::size_t kInboxLogMax = 500;
+// Unsubscribe links taken per round (the HTTP listener holds at most kHttpConnectionsMax).
+inline constexpr std::size_t kUnsubscribesPerRoundMax = kHttpConnectionsMax;
 
 struct RuntimeOptions {
   Config config;
@@ -79,6 +85,10 @@ class Runtime {
     ControlSend send;
     boost::json::object frame;
   };
+  struct PendingUnsubscribe {
+    UnsubscribeCall call;
+    HttpRespond respond;
+  };
 
   // A poll's messages on their way to the engine thread; `committed` is set once what they
   // changed is committed, and only then are they marked in their inboxes.
@@ -101,6 +111,8 @@ class Runtime {
   DispatchReply advanceVirtual(TimeMs target_ms);
   DispatchReply reload(bool dry_run, bool force);
   void shutDown();
+  Status startHttp();
+  void processUnsubscribes();
   DeliverySlots freeSlots() const;
   void waitForDeliveries(int timeout_ms, bool while_stopping = false);
   void commitAndFlush();
@@ -120,6 +132,9 @@ class Runtime {
   Channel<PendingCommand> commands_;
   Wakeup wakeup_;
   std::vector<PendingReply> replies_;
+  std::unique_ptr<HttpServer> http_;  // when http_listen is set
+  Channel<PendingUnsubscribe> unsubscribes_;
+  std::vector<std::pair<HttpRespond, HttpResponse>> http_replies_;  // sent after the commit
   std::size_t smtp_outstanding_ = 0;        // SMTP intents submitted, no result yet
   std::size_t idempotent_outstanding_ = 0;  // the same for Maildir and discard
   std::atomic<bool> stopping_{false};

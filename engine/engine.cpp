@@ -921,8 +921,24 @@ bool Engine::renderStepText(const Step& step, const Contact& contact, std::strin
   return true;
 }
 
-// Everything about the email is a function of (enrollment, step, time, mailbox), so a
-// redelivery after a restart rebuilds the very same message.
+namespace {
+
+// List-Unsubscribe (SPEC §3 rule 9): the sending mailbox's mailto: always; with an
+// unsubscribe_url, first the signed HTTPS link, which RFC 8058 clients POST to (one_click).
+std::string listUnsubscribe(const UnsubscribeLinks& links, const std::string& mailbox,
+                            const std::string& contact_key, const std::string& sequence_id,
+                            bool& one_click) {
+  std::string mailto = "<mailto:" + mailbox + "?subject=unsubscribe>";
+  one_click = !links.url_template.empty() && !links.secret.empty();
+  if (!one_click) return mailto;
+  std::string token = makeUnsubscribeToken(links.secret, contact_key, sequence_id);
+  return "<" + unsubscribeUrl(links.url_template, token) + ">, " + mailto;
+}
+
+}  // namespace
+
+// Everything about the email is a function of (enrollment, step, time, mailbox) and the
+// unsubscribe settings, so a redelivery after a restart rebuilds the very same message.
 std::optional<DeliveryIntent> Engine::renderIntent(const Enrollment& enrollment, const Step& step,
                                                    TimeMs at_ms, const std::string& address,
                                                    std::string& not_sent_reason) const {
@@ -966,7 +982,8 @@ std::optional<DeliveryIntent> Engine::renderIntent(const Enrollment& enrollment,
   parts.to_address = contact->email;
   parts.date_ms = at_ms;
   parts.message_id = makeMessageId(sequence->id, step.id, contact->key, mailbox->address);
-  parts.list_unsubscribe = "<mailto:" + mailbox->address + "?subject=unsubscribe>";
+  parts.list_unsubscribe = listUnsubscribe(settings_.unsubscribe, mailbox->address, contact->key,
+                                           sequence->id, parts.list_unsubscribe_one_click);
   parts.sequence_id = sequence->id;
   parts.step_id = step.id;
   parts.contact_key = contact->key;

@@ -78,6 +78,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -95,6 +96,7 @@
 #include "engine/status.hpp"
 #include "engine/task.hpp"
 #include "engine/timer_wheel.hpp"
+#include "engine/unsubscribe_token.hpp"
 
 namespace seqd {
 
@@ -124,6 +126,7 @@ struct EngineSettings {
   std::vector<Mailbox> mailboxes;
   DurationMs tick_ms = 100;
   DurationMs ooo_default_pause_ms = 7 * kDayMs;
+  UnsubscribeLinks unsubscribe;  // List-Unsubscribe's HTTPS link and its tokens' secret
 };
 
 class Engine {
@@ -173,6 +176,14 @@ class Engine {
   // rights can be checked on each first (engine/event_scope.cpp). applyEvent changes no
   // sequence outside this list.
   std::vector<std::string> sequencesChangedBy(const ContactEvent& event) const;
+  // What a one-click unsubscribe token (engine/unsubscribe_token.hpp) names, when it was
+  // signed with the configured secret and names a known contact; else NotFound, which says no
+  // more (a forged token learns nothing). Changes nothing: a GET of the link asks this.
+  Result<UnsubscribeTarget> checkUnsubscribeToken(std::string_view token) const;
+  // A good token's unsubscribe event: sets the contact's email_opt_out and finishes it in
+  // every sequence whose finish_on lists unsubscribe, as `seqctl event unsubscribe` does.
+  // A bad token changes nothing (NotFound). Repeating it changes no enrollment again.
+  Result<EventResult> unsubscribeByToken(std::string_view token, TimeMs now_ms);
   // What add(sequence_id, keys, options with dry_run) would answer if the contacts in
   // `pending` (by key) were stored as given, changing nothing: add --csv --dry-run previews
   // its rows without storing them (engine/add_preview.cpp).

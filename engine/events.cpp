@@ -1,7 +1,9 @@
 // Contact events (SPEC §3 rule 7): what a reply, a booked meeting, an unsubscribe, a bounce,
 // an out-of-office reply or a stage change does to the contact's enrollments.
 //
-// Also explain(): the one-paragraph account of where an enrollment stands.
+// Also explain(): the one-paragraph account of where an enrollment stands; and
+// unsubscribeByToken(), the unsubscribe event of a one-click link, which reaches every
+// sequence (SPEC §3 rule 7), not only the one the email with the link came from.
 #include <algorithm>
 
 #include "engine/engine.hpp"
@@ -109,6 +111,24 @@ std::string Engine::inboundNote(EnrollmentId id) const {
   if (!current) return std::string();
   return "; message " + note->second.message_id + " at " + formatRfc3339(note->second.at_ms) +
          " (" + note->second.detail + ")";
+}
+
+Result<UnsubscribeTarget> Engine::checkUnsubscribeToken(std::string_view token) const {
+  std::optional<UnsubscribeTarget> target =
+      readUnsubscribeToken(settings_.unsubscribe.secret, token);
+  if (!target || findContact(target->contact_key) == nullptr) {
+    return Status::notFound("not a valid unsubscribe link");
+  }
+  return std::move(*target);
+}
+
+Result<EventResult> Engine::unsubscribeByToken(std::string_view token, TimeMs now_ms) {
+  Result<UnsubscribeTarget> target = checkUnsubscribeToken(token);
+  if (!target.isOk()) return target.status();
+  ContactEvent event;
+  event.kind = EventKind::kUnsubscribe;
+  event.contact = target.value().contact_key;
+  return applyEvent(event, now_ms);
 }
 
 Result<std::string> Engine::explain(const std::string& sequence_id,

@@ -363,7 +363,9 @@ std::string buildMessage(const MessageParts& parts, std::string_view line_ending
   std::string unsubscribe = cleanHeaderValue(parts.list_unsubscribe);
   if (!unsubscribe.empty()) {
     message += foldHeader("List-Unsubscribe", unsubscribe, line_ending);
-    message += foldHeader("List-Unsubscribe-Post", "List-Unsubscribe=One-Click", line_ending);
+    if (parts.list_unsubscribe_one_click && unsubscribe.find("<https://") != std::string::npos) {
+      message += foldHeader("List-Unsubscribe-Post", "List-Unsubscribe=One-Click", line_ending);
+    }
   }
   bool quoted_printable = needsQuotedPrintable(parts.body);
   message += foldHeader("MIME-Version", "1.0", line_ending);

@@ -9,6 +9,7 @@
 //  - header lines are folded to stay under 78 characters where RFC 5322 allows it; a
 //    non-ASCII subject, name or X-Seqd value is written as RFC 2047 `=?UTF-8?B?...?=` words
 //    (each whole UTF-8 characters, each at most 75 characters);
+//  - List-Unsubscribe-Post is written only beside a List-Unsubscribe with an HTTPS URI;
 //  - the body is UTF-8 text/plain, 7bit when it is ASCII with lines of at most 998 bytes, else
 //    quoted-printable (RFC 2045 §6.7); its line endings are all `line_ending`, and it ends
 //    with one.
@@ -39,6 +40,9 @@ struct MessageParts {
   std::string in_reply_to;       // with angle brackets; empty: not threaded
   std::string references;        // empty while in_reply_to is set: References = in_reply_to
   std::string list_unsubscribe;  // the URI(s), e.g. "<mailto:unsubscribe@acme.test?subject=...>"
+  // Adds `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058), but only when
+  // list_unsubscribe holds an "<https://" URI: §3.1 requires one beside that header.
+  bool list_unsubscribe_one_click = false;
   std::string sequence_id;
   std::string step_id;
   std::string contact_key;

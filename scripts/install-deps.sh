@@ -12,6 +12,8 @@ packages=(
   python3
   # test-only: real SMTP peers
   postfix python3-aiosmtpd
+  # test-only: OpenSSL's libcrypto, the reference engine/sha256 is checked against
+  libssl-dev
   # test-only: the unit test (systemd-analyze, the system call filter, OS accounts, runuser)
   systemd libseccomp2 passwd util-linux
 )

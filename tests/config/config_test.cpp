@@ -441,7 +441,8 @@ TEST_CASE("unknown and duplicate keys are errors at the key") {
   CHECK(dir.error() == dir.path("seqd.yaml") +
                            ":2:1: unknown key 'stat_dir' (expected one of state_dir, "
                            "control_socket, socket_group, admins, metrics_listen, workers, tick, "
-                           "ooo_default_pause, delivery, mailboxes, inbox_poll)");
+                           "ooo_default_pause, delivery, mailboxes, inbox_poll, http_listen, "
+                           "unsubscribe_url, unsubscribe_secret_file)");
 
   dir.write("seqd.yaml", "workers: 4\nworkers: 5\n");
   CHECK(dir.error() == dir.path("seqd.yaml") + ":2:1: duplicate key 'workers' (first at line 1)");
@@ -494,6 +495,96 @@ TEST_CASE("seqd.yaml values are range-checked") {
                            "path must be at most 107");
   dir.write("seqd.yaml", "state_dir:\n");
   CHECK(dir.error() == file + ":1:1: state_dir: must not be empty");
+}
+
+TEST_CASE("one-click unsubscribe: http_listen, unsubscribe_url and the secret file") {
+  ConfigDir dir;
+  const std::string file = dir.path("seqd.yaml");
+  const std::string key = dir.path("unsubscribe.key");
+  dir.write("unsubscribe.key", "0123456789abcdef0123456789abcdef\n");
+  const std::string listen = "http_listen: 127.0.0.1:8080\n";
+  const std::string secret = "unsubscribe_secret_file: " + key + "\n";
+
+  // Absent: no listener, mailto: only.
+  dir.write("seqd.yaml", "workers: 2\n");
+  Result<Config> loaded = dir.load();
+  REQUIRE(loaded.isOk());
+  CHECK(loaded.value().daemon.http_listen.empty());
+  CHECK(loaded.value().daemon.unsubscribe_url.empty());
+  CHECK(loaded.value().daemon.unsubscribe_secret.empty());
+
+  // All three: the secret is the file less its trailing newline.
+  dir.write("seqd.yaml", listen + "unsubscribe_url: \"https://acme.test/u/{token}\"\n" + secret);
+  loaded = dir.load();
+  REQUIRE_MESSAGE(loaded.isOk(), loaded.status().message());
+  CHECK(loaded.value().daemon.http_listen == "127.0.0.1:8080");
+  CHECK(loaded.value().daemon.unsubscribe_url == "https://acme.test/u/{token}");
+  CHECK(loaded.value().daemon.unsubscribe_secret_file == key);
+  CHECK(loaded.value().daemon.unsubscribe_secret == "0123456789abcdef0123456789abcdef");
+
+  // A listener and a secret without a URL: old links keep working, new emails carry mailto:.
+  dir.write("seqd.yaml", listen + secret);
+  loaded = dir.load();
+  REQUIRE(loaded.isOk());
+  CHECK(loaded.value().daemon.unsubscribe_secret.size() == 32);
+
+  dir.write("seqd.yaml", "http_listen: localhost\n");
+  CHECK(dir.error() == file +
+                           ":1:14: http_listen: expected host:port such as 127.0.0.1:9464, got "
+                           "'localhost'");
+  dir.write("seqd.yaml", "http_listen: 127.0.0.1:70000\n");
+  CHECK(dir.error().rfind(file + ":1:14: http_listen: expected host:port", 0) == 0);
+
+  dir.write("seqd.yaml", listen + secret + "unsubscribe_url: http://acme.test/u/{token}\n");
+  CHECK(dir.error() == file +
+                           ":3:18: unsubscribe_url: 'http://acme.test/u/{token}' must be an "
+                           "https:// URL (RFC 8058 one-click unsubscribe needs HTTPS)");
+  dir.write("seqd.yaml", listen + secret + "unsubscribe_url: https://acme.test/u/\n");
+  CHECK(dir.error() == file +
+                           ":3:18: unsubscribe_url: 'https://acme.test/u/' must contain {token} "
+                           "once, where the token goes");
+  dir.write("seqd.yaml", listen + secret + "unsubscribe_url: https://acme.test/{token}/{token}\n");
+  CHECK(dir.error() == file +
+                           ":3:18: unsubscribe_url: 'https://acme.test/{token}/{token}' must "
+                           "contain {token} exactly once");
+  dir.write("seqd.yaml", listen + secret + "unsubscribe_url: https://{token}.acme.test/u\n");
+  CHECK(dir.error().rfind(file + ":3:18: unsubscribe_url: 'https://{token}.acme.test/u' must name "
+                                 "a host, then a path holding {token}",
+                          0) == 0);
+  dir.write("seqd.yaml", listen + secret + "unsubscribe_url: \"https://acme.test/u /{token}\"\n");
+  CHECK(dir.error().find("must be printable ASCII without spaces") != std::string::npos);
+  dir.write("seqd.yaml", listen + secret + "unsubscribe_url: https://acme.test/" +
+                             std::string(200, 'u') + "/{token}\n");
+  CHECK(dir.error().find("unsubscribe_url: 'https://acme.test/uuu") != std::string::npos);
+  CHECK(dir.error().find("bytes; at most 192 are allowed") != std::string::npos);
+
+  // The URL needs a listener and a secret.
+  dir.write("seqd.yaml", secret + "unsubscribe_url: https://acme.test/u/{token}\n");
+  CHECK(dir.error() == file +
+                           ":2:18: unsubscribe_url: needs http_listen: HOST:PORT for the links "
+                           "to reach");
+  dir.write("seqd.yaml", listen + "unsubscribe_url: https://acme.test/u/{token}\n");
+  CHECK(dir.error() == file +
+                           ":2:18: unsubscribe_url: needs unsubscribe_secret_file: the key links "
+                           "are signed with");
+
+  // The secret file: missing, too short (whitespace does not count), too long. The messages
+  // name the file and never show what it holds.
+  dir.write("seqd.yaml", listen + "unsubscribe_secret_file: " + dir.path("absent.key") + "\n");
+  CHECK(dir.error() == file + ":2:26: unsubscribe_secret_file: cannot read " +
+                           dir.path("absent.key") + ": No such file or directory");
+  dir.write("unsubscribe.key", "short-secret   \n\n");
+  dir.write("seqd.yaml", listen + secret);
+  std::string error = dir.error();
+  CHECK(error.rfind(file + ":2:26: unsubscribe_secret_file: " + key +
+                        " holds 12 bytes; the secret needs at least 16",
+                    0) == 0);
+  CHECK(error.find("short-secret") == std::string::npos);
+  dir.write("unsubscribe.key", std::string(5000, 'k'));
+  CHECK(dir.error() == file + ":2:26: unsubscribe_secret_file: " + key +
+                           " is larger than 4096 bytes; is it the right file?");
+  dir.write("unsubscribe.key", std::string(16, 'k'));
+  CHECK(dir.load().isOk());
 }
 
 TEST_CASE("mailboxes: transport, limits and addresses are checked") {

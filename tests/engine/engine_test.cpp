@@ -589,3 +589,155 @@ TEST_CASE(
   CHECK(b->step_index == 1);
   CHECK(a->status == EnrollmentStatus::kNotSent);
 }
+
+namespace {
+
+const std::string kUnsubscribeSecret = "engine-test-secret-0123456789";
+
+EngineSettings withUnsubscribeLinks() {
+  EngineSettings linked = settings();
+  linked.unsubscribe.url_template = "https://acme.test/u/{token}";
+  linked.unsubscribe.secret = kUnsubscribeSecret;
+  return linked;
+}
+
+// The unfolded value of a header in a rendered message, or "" when absent.
+std::string headerOf(const std::string& message, const std::string& name) {
+  std::size_t at = message.find("\n" + name + ": ");
+  if (at == std::string::npos) return "";
+  std::string value;
+  std::size_t start = at + name.size() + 3;
+  for (;;) {
+    std::size_t end = message.find('\n', start);
+    value += message.substr(start, end - start);
+    if (end + 1 >= message.size() || (message[end + 1] != ' ' && message[end + 1] != '\t')) break;
+    start = end + 1;
+  }
+  return value;
+}
+
+}  // namespace
+
+TEST_CASE("List-Unsubscribe: mailto: only, or the signed HTTPS link first with One-Click") {
+  for (bool linked : {false, true}) {
+    CAPTURE(linked);
+    Engine engine(linked ? withUnsubscribeLinks() : settings(), kStart);
+    ImportResult imported = engine.upsertContacts({row("a@x.test", "A", 5)});
+    REQUIRE(engine.activate("two", kAdmin, kStart).isOk());
+    REQUIRE(engine.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+    std::vector<DeliveryIntent> intents = advanceAndDeliver(engine, kStart);
+    REQUIRE(intents.size() == 1);
+    const std::string mailto = "<mailto:alice@acme.test?subject=unsubscribe>";
+    const std::string& message = intents[0].message;
+    if (!linked) {
+      CHECK(headerOf(message, "List-Unsubscribe") == mailto);
+      CHECK(headerOf(message, "List-Unsubscribe-Post").empty());
+      continue;
+    }
+    std::string token = makeUnsubscribeToken(kUnsubscribeSecret, "a@x.test", "two");
+    CHECK(headerOf(message, "List-Unsubscribe") ==
+          "<https://acme.test/u/" + token + ">, " + mailto);
+    CHECK(headerOf(message, "List-Unsubscribe-Post") == "List-Unsubscribe=One-Click");
+    std::optional<UnsubscribeTarget> target = readUnsubscribeToken(kUnsubscribeSecret, token);
+    REQUIRE(target.has_value());
+    CHECK(target->contact_key == "a@x.test");
+    CHECK(target->sequence_id == "two");
+  }
+}
+
+TEST_CASE("an email with an unsubscribe link is rebuilt byte-identically at restart") {
+  FakeStore store;
+  Engine first(withUnsubscribeLinks(), kStart);
+  ImportResult imported = first.upsertContacts({row("a@x.test", "A", 5)});
+  REQUIRE(first.activate("two", kAdmin, kStart).isOk());
+  REQUIRE(first.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  first.advanceTo(kStart);
+  std::vector<DeliveryIntent> lost = first.takeIntents();
+  REQUIRE(lost.size() == 1);
+  store.commit(first.takeBatch());
+  Engine second(withUnsubscribeLinks(), kStart + kHourMs);
+  REQUIRE(second.restore(store.state, kStart + kHourMs).isOk());
+  std::vector<DeliveryIntent> again = second.takeIntents();
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].message == lost[0].message);
+  CHECK(again[0].message.find("List-Unsubscribe: <https://acme.test/u/") != std::string::npos);
+}
+
+TEST_CASE("a good unsubscribe token opts the contact out and finishes it where finish_on says") {
+  EngineSettings linked = withUnsubscribeLinks();
+  linked.sequences["two"].rules.finish_on = {"reply", "unsubscribe"};
+  Sequence kept = twoEmails();
+  kept.id = "kept";
+  kept.rules.finish_on = {"reply"};  // an unsubscribe does not finish this one
+  linked.sequences[kept.id] = kept;
+  Engine engine(linked, kStart);
+  ImportResult imported = engine.upsertContacts({row("a@x.test", "A", 5), row("b@x.test", "B", 6)});
+  AddOptions force;
+  force.force = true;  // in_other_sequence is only a warning
+  for (const char* sequence : {"two", "kept"}) {
+    REQUIRE(engine.activate(sequence, kAdmin, kStart).isOk());
+    Result<AddResult> added = engine.add(sequence, imported.keys, force, kAdmin, kStart);
+    REQUIRE(added.isOk());
+    REQUIRE(added.value().added.size() == 2);
+  }
+  advanceAndDeliver(engine, kStart);
+  engine.takeBatch();
+  const std::string token_a = makeUnsubscribeToken(kUnsubscribeSecret, "a@x.test", "two");
+
+  SUBCASE("a GET's check changes nothing") {
+    Result<UnsubscribeTarget> target = engine.checkUnsubscribeToken(token_a);
+    REQUIRE(target.isOk());
+    CHECK(target.value().contact_key == "a@x.test");
+    CHECK(engine.pendingRecords() == 0);
+    CHECK_FALSE(engine.findContact("a@x.test")->email_opt_out);
+  }
+  SUBCASE("forged, foreign or unknown tokens change nothing") {
+    std::string token_b = makeUnsubscribeToken(kUnsubscribeSecret, "b@x.test", "two");
+    std::string a_named_b = encodeBase64Url("b@x.test") + token_a.substr(token_a.find('.'));
+    std::string flipped = token_a;
+    flipped[flipped.size() - 3] = flipped[flipped.size() - 3] == 'A' ? 'B' : 'A';
+    for (const std::string& bad :
+         {a_named_b, flipped, makeUnsubscribeToken("another-secret-0123456789", "a@x.test", "two"),
+          makeUnsubscribeToken(kUnsubscribeSecret, "nobody@x.test", "two"), std::string("x.y.z")}) {
+      CAPTURE(bad);
+      Result<EventResult> refused = engine.unsubscribeByToken(bad, kStart + kMinuteMs);
+      CHECK(refused.status().code() == StatusCode::kNotFound);
+      CHECK(refused.status().message() == "not a valid unsubscribe link");
+      CHECK_FALSE(engine.checkUnsubscribeToken(bad).isOk());
+    }
+    CHECK(engine.pendingRecords() == 0);
+    CHECK_FALSE(engine.findContact("a@x.test")->email_opt_out);
+    CHECK_FALSE(engine.findContact("b@x.test")->email_opt_out);
+    CHECK(engine.unsubscribeByToken(token_b, kStart).isOk());  // B's own token works
+  }
+  SUBCASE("a good token is the unsubscribe event") {
+    Result<EventResult> result = engine.unsubscribeByToken(token_a, kStart + kMinuteMs);
+    REQUIRE(result.isOk());
+    CHECK(result.value().contact == "a@x.test");
+    REQUIRE(result.value().changed.size() == 1);
+    CHECK(result.value().changed[0] == std::pair<std::string, std::string>{"two", "finished"});
+    CHECK(engine.findContact("a@x.test")->email_opt_out);
+    CHECK(engine.findEnrollment("two", "a@x.test")->finish_reason == "unsubscribed");
+    CHECK(engine.findEnrollment("kept", "a@x.test")->status == EnrollmentStatus::kScheduled);
+    CHECK(engine.findEnrollment("two", "b@x.test")->status == EnrollmentStatus::kScheduled);
+    CHECK(engine.pendingRecords() > 0);
+    // Again: nothing more to finish, still fine.
+    result = engine.unsubscribeByToken(token_a, kStart + kHourMs);
+    REQUIRE(result.isOk());
+    CHECK(result.value().changed.empty());
+    // "kept" goes on, but its next email is not sent: the contact opted out.
+    engine.advanceTo(kStart + 2 * kDayMs);
+    std::vector<DeliveryIntent> later = engine.takeIntents();
+    CHECK(later.size() == 2);  // b's second email in each sequence
+    for (const DeliveryIntent& intent : later) CHECK(intent.recipient == "b@x.test");
+    const Enrollment* kept_a = engine.findEnrollment("kept", "a@x.test");
+    CHECK(kept_a->status == EnrollmentStatus::kNotSent);
+    CHECK(kept_a->not_sent_reason == "email_opt_out");
+  }
+  SUBCASE("no secret: no token is accepted") {
+    EngineSettings unlinked = linked;
+    unlinked.unsubscribe = {};
+    engine.reconfigure(unlinked, kStart);
+    CHECK_FALSE(engine.unsubscribeByToken(token_a, kStart).isOk());
+  }
+}

@@ -209,7 +209,7 @@ TEST_CASE("every required header is present, one per line, with CRLF endings") {
   CHECK(header(parsed, "Date") == "Tue, 01 Dec 2026 14:00:00 +0000");
   CHECK(header(parsed, "Message-ID") == parts.message_id);
   CHECK(header(parsed, "List-Unsubscribe") == parts.list_unsubscribe);
-  CHECK(header(parsed, "List-Unsubscribe-Post") == "List-Unsubscribe=One-Click");
+  CHECK_FALSE(header(parsed, "List-Unsubscribe-Post").has_value());  // mailto: only
   CHECK(header(parsed, "MIME-Version") == "1.0");
   CHECK(header(parsed, "Content-Type") == "text/plain; charset=UTF-8");
   CHECK(header(parsed, "Content-Transfer-Encoding") == "7bit");
@@ -226,6 +226,27 @@ TEST_CASE("every required header is present, one per line, with CRLF endings") {
   parsed = parseMessage(buildMessage(parts, "\n"), "\n");
   CHECK(header(parsed, "To") == "bob@example.test");
   CHECK_FALSE(header(parsed, "List-Unsubscribe").has_value());
+  CHECK_FALSE(header(parsed, "List-Unsubscribe-Post").has_value());
+}
+
+TEST_CASE("List-Unsubscribe-Post goes only beside an HTTPS List-Unsubscribe (RFC 8058 3.1)") {
+  MessageParts parts = sampleParts();
+  parts.list_unsubscribe_one_click = true;  // asked for, but there is no HTTPS URI
+  ParsedMessage parsed = parseMessage(buildMessage(parts, "\n"), "\n");
+  CHECK(header(parsed, "List-Unsubscribe") == "<mailto:unsubscribe@acme.test?subject=unsubscribe>");
+  CHECK_FALSE(header(parsed, "List-Unsubscribe-Post").has_value());
+
+  parts.list_unsubscribe =
+      "<https://acme.test/u/Ym9i.cTQ.AAAAAAAAAAAAAAAAAAAAAA>, "
+      "<mailto:unsubscribe@acme.test?subject=unsubscribe>";
+  parsed = parseMessage(buildMessage(parts, "\r\n"), "\r\n");
+  CHECK(header(parsed, "List-Unsubscribe") == parts.list_unsubscribe);
+  CHECK(header(parsed, "List-Unsubscribe-Post") == "List-Unsubscribe=One-Click");
+  for (const std::string& line : parsed.raw_lines) CHECK(line.size() <= 78);
+
+  parts.list_unsubscribe_one_click = false;
+  parsed = parseMessage(buildMessage(parts, "\n"), "\n");
+  CHECK(header(parsed, "List-Unsubscribe") == parts.list_unsubscribe);
   CHECK_FALSE(header(parsed, "List-Unsubscribe-Post").has_value());
 }
 
