@@ -1,9 +1,20 @@
 // Proves the IMAP inbox reads folder URLs, SEARCH and FETCH answers, INTERNALDATE and password
-// files as io/imap_inbox.hpp says, and refuses settings it cannot use without leaking them.
+// files as io/imap_inbox.hpp says, and, when tests/integration/imap_inbox_test.py runs it
+// against a real Dovecot (SEQD_IMAP_URL set), that fetch and markHandled work on the wire:
+// oldest first, handled messages gone from the next fetch yet still in the Maildir, no message
+// left \Seen, a message over the size cap returned without its bytes, and errors that name the
+// URL and the cause.
 #include "io/imap_inbox.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 #include <string>
 
 #include "io/inbox.hpp"
@@ -150,6 +161,174 @@ TEST_CASE("an inbox over a bad URL or without its password file fails with the r
   CHECK(items.status().message().find("/nonexistent/seqd-imap-password") != std::string::npos);
   CHECK(inbox->markHandled("x7").code() == StatusCode::kInvalidArgument);
   CHECK(inbox->markHandled("0").code() == StatusCode::kInvalidArgument);
+}
+
+// ---- Against a real server, driven by tests/integration/imap_inbox_test.py -------------------
+
+// What the integration test delivers, oldest first: two small messages and one over the cap,
+// each file's mtime (Dovecot's INTERNALDATE for a Maildir) kReceivedMs plus its index in s.
+constexpr TimeMs kReceivedMs = 1796040000000;  // 2026-11-30T12:00:00Z
+constexpr const char* kSubjects[] = {"Subject: first", "Subject: second", "Subject: large"};
+
+std::string environment(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? "" : value;
+}
+
+InboxSettings serverSettings() {
+  InboxSettings settings;
+  settings.mailbox = "alice@acme.test";
+  settings.imap_url = environment("SEQD_IMAP_URL");
+  settings.imap_username = environment("SEQD_IMAP_USER");
+  settings.imap_password_file = environment("SEQD_IMAP_PASSWORD_FILE");
+  return settings;
+}
+
+std::string readFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The Maildir flags of the file under maildir holding subject ("" in new/, "a" after ":2,a").
+std::string maildirFlags(const std::string& maildir, const std::string& subject) {
+  int found = 0;
+  std::string flags;
+  for (const char* folder : {"new", "cur"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(maildir + "/" + folder)) {
+      if (readFile(entry.path()).find(subject + "\r\n") == std::string::npos) continue;
+      ++found;
+      std::string name = entry.path().filename().string();
+      std::size_t info = name.find(":2,");
+      flags = info == std::string::npos ? "" : name.substr(info + 3);
+    }
+  }
+  REQUIRE_MESSAGE(found == 1, subject);
+  return flags;
+}
+
+const InboxItem* itemWith(const std::vector<InboxItem>& items, const std::string& subject) {
+  for (const InboxItem& item : items) {
+    if (item.raw.find(subject + "\r\n") != std::string::npos) return &item;
+  }
+  return nullptr;
+}
+
+TEST_CASE("against a real server: fetch oldest first, mark one handled, fetch again") {
+  if (environment("SEQD_IMAP_URL").empty() || !environment("SEQD_IMAP_EXPECT_ERROR").empty()) {
+    MESSAGE("driven by tests/integration/imap_inbox_test.py, which starts a Dovecot");
+    return;
+  }
+  const std::string maildir = environment("SEQD_IMAP_MAILDIR");
+  REQUIRE(!maildir.empty());
+  std::unique_ptr<InboxSource> inbox = openImapInbox(serverSettings());
+
+  Result<std::vector<InboxItem>> oldest = inbox->fetch(1);
+  REQUIRE_MESSAGE(oldest.isOk(), oldest.status().message());
+  REQUIRE(oldest.value().size() == 1);
+  CHECK(oldest.value()[0].raw.find(std::string(kSubjects[0]) + "\r\n") != std::string::npos);
+
+  Result<std::vector<InboxItem>> all = inbox->fetch(10);
+  REQUIRE_MESSAGE(all.isOk(), all.status().message());
+  const std::vector<InboxItem>& items = all.value();
+  REQUIRE(items.size() == 3);
+  CHECK(std::stoul(items[0].id) < std::stoul(items[1].id));
+  CHECK(std::stoul(items[1].id) < std::stoul(items[2].id));
+  for (std::size_t i = 0; i < 2; ++i) {
+    INFO(kSubjects[i]);
+    CHECK(items[i].raw.find(std::string(kSubjects[i]) + "\r\n") != std::string::npos);
+    CHECK(items[i].raw.find("Message-ID: <") != std::string::npos);
+    CHECK(items[i].raw.ends_with("\r\n"));
+    CHECK(items[i].received_ms == kReceivedMs + static_cast<TimeMs>(i) * kSecondMs);
+  }
+  CHECK(items[2].raw.empty());  // over kInboxItemBytesMax
+  CHECK(items[2].received_ms == kReceivedMs + 2 * kSecondMs);
+  for (const char* subject : kSubjects)
+    CHECK(maildirFlags(maildir, subject).find('S') == std::string::npos);
+
+  const std::string first_id = items[0].id;
+  REQUIRE(inbox->markHandled(first_id).isOk());
+  REQUIRE(inbox->markHandled(first_id).isOk());      // again: still fine
+  REQUIRE(inbox->markHandled("4000000000").isOk());  // no such message: nothing to mark
+
+  Result<std::vector<InboxItem>> again = inbox->fetch(10);
+  REQUIRE_MESSAGE(again.isOk(), again.status().message());
+  REQUIRE(again.value().size() == 2);
+  CHECK(itemWith(again.value(), kSubjects[0]) == nullptr);
+  const InboxItem* second = itemWith(again.value(), kSubjects[1]);
+  REQUIRE(second != nullptr);
+  CHECK(second->id == items[1].id);
+  CHECK(again.value()[1].id == items[2].id);
+  CHECK(again.value()[1].raw.empty());
+
+  // The handled message is still there, with the keyword and still unread for a person.
+  std::string handled_flags = maildirFlags(maildir, kSubjects[0]);
+  CHECK(handled_flags.find('S') == std::string::npos);
+  CHECK(!handled_flags.empty());  // Dovecot stores keywords as letters a-z
+  for (const char* subject : kSubjects)
+    CHECK(maildirFlags(maildir, subject).find('S') == std::string::npos);
+  std::cout << "imap: checked fetch, markHandled and the size cap against " << inbox->describe()
+            << "\n";
+}
+
+TEST_CASE("against a real server: a folder larger than one SEARCH window") {
+  if (environment("SEQD_IMAP_URL").empty() || environment("SEQD_IMAP_WINDOWED").empty()) {
+    MESSAGE("driven by tests/integration/imap_inbox_test.py, which starts a Dovecot");
+    return;
+  }
+  std::unique_ptr<InboxSource> inbox = openImapInbox(serverSettings());
+  Result<std::vector<InboxItem>> items = inbox->fetch(10);
+  REQUIRE_MESSAGE(items.isOk(), items.status().message());
+  REQUIRE(items.value().size() == 2);
+  CHECK(items.value()[0].raw.find(std::string(kSubjects[0]) + "\r\n") != std::string::npos);
+  CHECK(items.value()[1].raw.find(std::string(kSubjects[1]) + "\r\n") != std::string::npos);
+  CHECK(std::stoul(items.value()[0].id) > imap::kSearchWindowMessagesMax);
+  std::cout << "imap: found the unhandled messages past the first SEARCH window in "
+            << inbox->describe() << "\n";
+}
+
+TEST_CASE("against a server that understates a size: the download stops at the cap") {
+  if (environment("SEQD_IMAP_URL").empty() || environment("SEQD_IMAP_UNDERSTATED").empty()) {
+    MESSAGE("driven by tests/integration/imap_inbox_test.py, which starts a fake server");
+    return;
+  }
+  std::unique_ptr<InboxSource> inbox = openImapInbox(serverSettings());
+  Result<std::vector<InboxItem>> items = inbox->fetch(10);
+  REQUIRE_MESSAGE(items.isOk(), items.status().message());
+  REQUIRE(items.value().size() == 2);
+  CHECK(items.value()[0].id == "1");
+  CHECK(items.value()[0].raw.empty());
+  CHECK(items.value()[1].id == "2");  // fetched on a new connection after the abort
+  CHECK(items.value()[1].raw.find(std::string(kSubjects[1]) + "\r\n") != std::string::npos);
+  std::cout << "imap: a download past the cap was stopped; fetched " << items.value().size()
+            << " messages from " << inbox->describe() << "\n";
+}
+
+TEST_CASE("against a real server: a failing fetch names the URL and the cause") {
+  const std::string expected = environment("SEQD_IMAP_EXPECT_ERROR");
+  if (environment("SEQD_IMAP_URL").empty() || expected.empty()) {
+    MESSAGE("driven by tests/integration/imap_inbox_test.py, which starts a Dovecot");
+    return;
+  }
+  InboxSettings settings = serverSettings();
+  std::string password = readFile(settings.imap_password_file);
+  while (!password.empty() && password.back() == '\n') password.pop_back();
+  std::unique_ptr<InboxSource> inbox = openImapInbox(settings);
+  auto start = std::chrono::steady_clock::now();
+  Result<std::vector<InboxItem>> items = inbox->fetch(10);
+  auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+  REQUIRE_FALSE(items.isOk());
+  const std::string& message = items.status().message();
+  std::cout << "imap: after " << elapsed_ms << " ms: " << message << "\n";
+  CHECK(items.status().code() == StatusCode::kIOError);
+  CHECK(message.find(settings.imap_url) != std::string::npos);
+  std::string lower = message;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  CHECK_MESSAGE(lower.find(expected) != std::string::npos, expected);
+  if (!password.empty()) CHECK(message.find(password) == std::string::npos);
+  CHECK(elapsed_ms < 70 * kSecondMs);
 }
 
 }  // namespace
