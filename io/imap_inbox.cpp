@@ -569,6 +569,9 @@ class ImapInbox : public InboxSource {
                reason + ")";
     } else if (code == CURLE_QUOTE_ERROR) {
       reason = "the server refused it";
+    } else if (code == CURLE_OPERATION_TIMEDOUT) {
+      // libcurl words it by which of its clocks ran out first; callers get one word for all.
+      reason = "timed out (" + reason + ")";
     }
     if (!transfer.server_reply.empty() && code != CURLE_OPERATION_TIMEDOUT) {
       reason += "; server: " + transfer.server_reply;
