@@ -193,9 +193,6 @@ void readInbox(YamlReader& reader, const YamlEntry& entry, const std::string& la
                                quoteForMessage(inbox.imap_url));
         }
       }
-      if (key.key == "url" && !reader.failed()) {
-        reader.failValue(key, imap_label, "IMAP inboxes are not supported yet; use maildir");
-      }
       if (key.key == "username") inbox.imap_username = reader.text(key, imap_label);
       if (key.key == "password_file") inbox.imap_password_file = reader.text(key, imap_label);
     }

@@ -92,9 +92,9 @@ std::unique_ptr<InboxSource> openMaildirInbox(const std::string& dir) {
   return std::make_unique<MaildirInbox>(dir);
 }
 
-// REQUIRES: settings.maildir set (config/ refuses `imap:` inboxes until they are built).
 std::unique_ptr<InboxSource> openInboxSource(const InboxSettings& settings) {
-  return openMaildirInbox(settings.maildir);
+  if (!settings.maildir.empty()) return openMaildirInbox(settings.maildir);
+  return openImapInbox(settings);
 }
 
 }  // namespace seqd

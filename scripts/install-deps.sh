@@ -14,6 +14,8 @@ packages=(
   postfix python3-aiosmtpd
   # test-only: OpenSSL's libcrypto, the reference engine/sha256 is checked against
   libssl-dev
+  # test-only: a real IMAP server (the test starts its own dovecot) and its TLS certificate
+  dovecot-imapd openssl
   # test-only: the unit test (systemd-analyze, the system call filter, OS accounts, runuser)
   systemd libseccomp2 passwd util-linux
 )
@@ -31,4 +33,14 @@ if ((${#missing[@]} > 0)); then
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The IMAP test runs a dovecot of its own on free loopback ports; a system dovecot that the
+  # package just set up to start (where services start at all) is stopped and disabled.
+  if [[ " ${missing[*]} " == *" dovecot-imapd "* ]]; then
+    if [[ -d /run/systemd/system ]]; then
+      systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true
+    elif [[ -x /etc/init.d/dovecot ]]; then
+      /etc/init.d/dovecot stop >/dev/null 2>&1 || true
+      update-rc.d dovecot disable >/dev/null 2>&1 || true
+    fi
+  fi
 fi
