@@ -448,6 +448,14 @@ class ImapInbox : public InboxSource {
         log_url_(urlForLogs(settings_.imap_url)),
         url_status_(imap::checkFolderUrl(settings_.imap_url)) {
     if (!smtpGlobalInit().isOk()) return;
+    openHandle();
+  }
+
+  // A new libcurl handle (and so a new session) for each poll: a handle kept from one poll to
+  // the next did not see mail Dovecot took into its Maildir since (found by the daemon-level
+  // test in tests/integration/imap_inbox_test.py). Fetching and marking within a poll share it.
+  void openHandle() {
+    if (curl_ != nullptr) curl_easy_cleanup(curl_);
     curl_ = curl_easy_init();
     if (curl_ == nullptr) return;
     curl_easy_setopt(curl_, CURLOPT_PROTOCOLS_STR, "imap,imaps");
@@ -476,6 +484,9 @@ class ImapInbox : public InboxSource {
     Status ready = prepare();
     if (!ready.isOk()) return ready;
     if (max_items == 0) return std::vector<InboxItem>();
+    openHandle();
+    ready = prepare();
+    if (!ready.isOk()) return ready;
     Result<std::uint32_t> count = countMessages(deadline);
     if (!count.isOk()) return count.status();
     Result<std::vector<std::uint32_t>> uids =

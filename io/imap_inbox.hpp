@@ -3,8 +3,9 @@
 // answers, exposed only so that tests/io/imap_inbox_test.cpp can check them without a server.
 // Nothing else should call them: use openImapInbox().
 //
-// A fetch(max_items) is a few libcurl transfers on one kept connection (libcurl logs in and
-// SELECTs the folder when it opens one):
+// A fetch(max_items) is a few libcurl transfers on one session of its own (a new libcurl
+// handle per fetch: a session kept from one poll to the next missed mail delivered since;
+// libcurl logs in and SELECTs the folder when it opens one), which the marks after it share:
 //   1. `UID FETCH * (UID)`: the last message's sequence number is the folder's message count.
 //   2. `UID SEARCH FIRST:LAST UNKEYWORD $SeqdHandled` over windows of at most
 //      kSearchWindowMessagesMax sequence numbers, oldest first, until max_items UIDs are known.

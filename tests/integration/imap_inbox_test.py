@@ -249,8 +249,9 @@ class AgainstDovecot(unittest.TestCase):
             self.assertNotIn("S", name.partition(":2,")[2], "a message was left \\Seen: " + name)
         log = self.dovecot.log()
         self.assertNotIn(PASSWORD, log)
-        # Four fetches and four marks share one connection.
-        self.assertEqual(log.count("Login: user=<%s>" % USER), 1, log)
+        # Each fetch (a poll) opens one session, which the marks after it share: the driver's
+        # three fetches log in three times.
+        self.assertEqual(log.count("Login: user=<%s>" % USER), 3, log)
 
     def test_a_folder_larger_than_one_search_window(self):
         # Handled messages fill the first window; the two unhandled ones come after them.
@@ -400,6 +401,79 @@ class AgainstAnUnderstatingServer(unittest.TestCase):
         self.assertIn("UID STORE 1 -FLAGS.SILENT (\\Seen)", commands)
         self.assertIn("UID STORE 2 -FLAGS.SILENT (\\Seen)", commands)
         self.assertEqual(commands.count("AUTHENTICATE"), 2, commands)
+
+
+SEQD_WITH_IMAP = """\
+state_dir: {{root}}/state
+control_socket: {{root}}/ctl.sock
+admins: [root, {{user}}]
+workers: 2
+tick: 100ms
+delivery:
+  maildir: {{{{dir: {{root}}/outbox}}}}
+mailboxes:
+  - address: alice@acme.test
+    name: Alice Smith
+    owner: alice
+    transport: maildir
+    inbox: {{{{imap: {{{{url: "{url}", username: {user}, password_file: {password_file}}}}}}}}}
+"""
+
+
+class ThroughTheDaemon(unittest.TestCase):
+    """seqd itself reads the IMAP inbox: a reply finishes the contact, a DSN bounces one, and
+    both are marked so that a restarted seqd does not read them again."""
+
+    def test_a_reply_and_a_bounce_read_over_imap(self):
+        import inbox_test
+        dovecot = Dovecot()
+        self.addCleanup(dovecot.cleanup)
+        dovecot.start()
+        password_file = os.path.join(dovecot.root, "password")
+        with open(password_file, "w") as f:
+            f.write(PASSWORD + "\n")
+        os.chmod(password_file, 0o600)
+        seqd_yaml = SEQD_WITH_IMAP.format(url="imap://127.0.0.1:%d/INBOX" % dovecot.port,
+                                          user=USER, password_file=password_file)
+        d = harness.Daemon(sequences={"two-emails": harness.TWO_EMAILS_YAML},
+                           seqd_yaml=seqd_yaml, schedules_yaml=inbox_test.ALWAYS_OPEN)
+        self.addCleanup(d.cleanup)
+        d.start()
+        contacts = d.write_file("contacts.csv", inbox_test.CONTACTS)
+        d.json("sequence", "activate", "two-emails")
+        d.json("add", "two-emails", "--csv", contacts)
+        d.json("time", "advance", "1m")
+        ids = inbox_test.sent_ids(d)
+        for index, text in enumerate([inbox_test.reply(ids["replier@example.test"]),
+                                      inbox_test.bounce(ids["bouncer@example.test"])]):
+            name = "%d.M%dP%d.seqd-daemon" % (RECEIVED_S + index, index, os.getpid())
+            path = os.path.join(dovecot.maildir, "tmp", name)
+            with open(path, "w") as f:
+                f.write(text.replace("\n", "\r\n"))
+            os.chown(path, dovecot.mail_owner.pw_uid, dovecot.mail_owner.pw_gid)
+            os.rename(path, os.path.join(dovecot.maildir, "new", name))
+        # Dovecot notices new/ changing by its mtime, in whole seconds: a poll within the
+        # second of the previous one would not see these yet (a real poll is a minute apart).
+        time.sleep(1.1)
+        later = time.time() + 1
+        os.utime(os.path.join(dovecot.maildir, "new"), (later, later))
+
+        d.json("time", "advance", "1h")
+        rows = {row["contact"]: row for row in d.json("status", "two-emails")["contacts"]}
+        self.assertEqual(rows["replier@example.test"]["finish_reason"], "replied",
+                         d.log() + dovecot.log())
+        self.assertEqual(rows["bouncer@example.test"]["status"], "bounced")
+        self.assertEqual(rows["quiet@example.test"]["status"], "scheduled")
+        kinds = [m["kind"] for m in d.json("inbox")["messages"]]
+        self.assertEqual(kinds, ["reply", "bounce"])
+
+        # Marked with the keyword, not read: a restarted seqd fetches neither again.
+        d.stop()
+        d.start()
+        d.json("time", "advance", "1m")
+        self.assertEqual(d.json("inbox")["messages"], [])
+        with open(os.path.join(dovecot.maildir, "dovecot-keywords")) as f:
+            self.assertIn("$SeqdHandled", f.read())
 
 
 if __name__ == "__main__":
