@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config git clang-format
+  build-essential cmake pkg-config git clang-format ccache
   libboost1.81-dev libboost-program-options1.81-dev libboost-json1.81-dev
   liblmdb-dev lmdb-utils libyaml-cpp-dev libmimalloc-dev doctest-dev
   libhowardhinnant-date-dev tzdata libcurl4-openssl-dev libcsv-dev libfmt-dev

@@ -20,22 +20,23 @@ import unittest
 
 ARGS = None
 
-SEQD_YAML = """\
-state_dir: {root}/state
-control_socket: {root}/ctl.sock
-admins: [root, {user}]
-workers: 2
-tick: 100ms
-delivery:
-  maildir: {{dir: {root}/outbox}}
-mailboxes:
-  - address: alice@acme.test
-    name: Alice Smith
-    owner: alice
-    transport: maildir
-    daily_limit: 1000
-    hourly_limit: 1000
-"""
+def alice_mailbox(hourly_limit=1000, extra=""):
+    """The test mailbox alice@acme.test (Maildir), with `extra` lines of its own keys."""
+    return ("  - address: alice@acme.test\n    name: Alice Smith\n    owner: alice\n"
+            "    transport: maildir\n    daily_limit: 1000\n    hourly_limit: %d\n%s"
+            % (hourly_limit, extra))
+
+
+def seqd_yaml(top="", mailboxes=None):
+    """A seqd.yaml template for Daemon ({root} and {user} are filled in there): the usual
+    keys, `top` lines of other top-level keys, then `mailboxes` (default: alice_mailbox())."""
+    return ("state_dir: {root}/state\ncontrol_socket: {root}/ctl.sock\nadmins: [root, {user}]\n"
+            "workers: 2\ntick: 100ms\n" + top +
+            "delivery:\n  maildir: {{dir: {root}/outbox}}\nmailboxes:\n" +
+            (alice_mailbox() if mailboxes is None else mailboxes))
+
+
+SEQD_YAML = seqd_yaml()
 
 SCHEDULES_YAML = """\
 business-hours:

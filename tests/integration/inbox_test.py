@@ -18,24 +18,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 
-SEQD_YAML = """\
-state_dir: {root}/state
-control_socket: {root}/ctl.sock
-admins: [root, {user}]
-workers: 2
-tick: 100ms
-inbox_poll: 1s
-delivery:
-  maildir: {{dir: {root}/outbox}}
-mailboxes:
-  - address: alice@acme.test
-    name: Alice Smith
-    owner: alice
-    transport: maildir
-    daily_limit: 1000
-    hourly_limit: 1000
-    inbox: {{maildir: {root}/inbox}}
-"""
+SEQD_YAML = harness.seqd_yaml(
+    top="inbox_poll: 1s\n",
+    mailboxes=harness.alice_mailbox(extra="    inbox: {{maildir: {root}/inbox}}\n"))
 
 ALWAYS_OPEN = """\
 business-hours:

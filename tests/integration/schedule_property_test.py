@@ -48,16 +48,7 @@ SCAN_DAYS_MAX = 800
 GOVERNOR_CHECK_EVERY_S = 12 * 3600
 REPORT_LINES_MAX = 25
 
-SEQD_YAML_HEAD = """\
-state_dir: {root}/state
-control_socket: {root}/ctl.sock
-admins: [root, {user}]
-workers: 2
-tick: 100ms
-delivery:
-  maildir: {{dir: {root}/outbox}}
-mailboxes:
-"""
+SEQD_YAML_HEAD = harness.seqd_yaml(mailboxes="")
 
 
 def seeds_to_run():

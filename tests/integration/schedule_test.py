@@ -76,23 +76,8 @@ def csv_text(header, rows):
     return "\n".join([",".join(header)] + [",".join(str(v) for v in row) for row in rows]) + "\n"
 
 
-SEQD_LIMITED_YAML = """\
-state_dir: {root}/state
-control_socket: {root}/ctl.sock
-admins: [root, {user}]
-workers: 2
-tick: 100ms
-delivery:
-  maildir: {{dir: {root}/outbox}}
-mailboxes:
-  - address: alice@acme.test
-    name: Alice Smith
-    owner: alice
-    transport: maildir
-    daily_limit: 1000
-    hourly_limit: 2
-    min_interval: 60s
-"""
+SEQD_LIMITED_YAML = harness.seqd_yaml(
+    mailboxes=harness.alice_mailbox(hourly_limit=2, extra="    min_interval: 60s\n"))
 
 
 class WindowCase(unittest.TestCase):
