@@ -400,6 +400,12 @@ std::optional<LocalDate> SendingCalendar::holidayAt(ScheduleId schedule_id, Zone
   return localDate(day);
 }
 
+std::string formatLocalDate(const LocalDate& date) {
+  char text[16];
+  std::snprintf(text, sizeof text, "%04d-%02u-%02u", date.year, date.month, date.day);
+  return text;
+}
+
 TimeMs SendingCalendar::startOfDay(ZoneId zone_id, const LocalDate& date) {
   const TimeMs local_ms = dayNumber(date) * kDayMs;
   if (zone_id == kNoZone) return local_ms;

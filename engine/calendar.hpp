@@ -58,6 +58,9 @@ inline constexpr ZoneId kNoZone = UINT32_MAX;
 // window at all).
 inline constexpr TimeMs kNeverOpen = INT64_MAX;
 
+// A local date as YYYY-MM-DD.
+std::string formatLocalDate(const LocalDate& date);
+
 // True when the tz database knows the IANA zone name.
 bool isKnownTimeZone(std::string_view name);
 

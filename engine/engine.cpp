@@ -136,9 +136,7 @@ std::string Engine::windowGate(const Enrollment& enrollment, TimeMs due_ms) cons
   std::string gate;
   if (std::optional<LocalDate> holiday =
           calendar_.holidayAt(window.schedule, window.zone, due_ms)) {
-    char date[16];
-    std::snprintf(date, sizeof date, "%04d-%02u-%02u", holiday->year, holiday->month, holiday->day);
-    gate = std::string("holiday ") + date + " in " + zone + ": ";
+    gate = "holiday " + formatLocalDate(*holiday) + " in " + zone + ": ";
   } else {
     gate = "outside the window: ";
   }

@@ -25,6 +25,11 @@ bool parseEnrollmentStatus(const std::string& name, EnrollmentStatus& status) {
   return false;
 }
 
+bool isLive(EnrollmentStatus status) {
+  return status == EnrollmentStatus::kScheduled || status == EnrollmentStatus::kActive ||
+         status == EnrollmentStatus::kPaused;
+}
+
 bool isStepDone(const Enrollment& enrollment, const std::string& step_id) {
   return std::find(enrollment.done_steps.begin(), enrollment.done_steps.end(), step_id) !=
          enrollment.done_steps.end();

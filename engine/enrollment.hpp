@@ -82,6 +82,9 @@ struct Enrollment {
   std::uint32_t delivery_failures = 0;  // consecutive temporary failures of the current step
 };
 
+// True for scheduled, active and paused: an enrollment that has not stopped for good.
+bool isLive(EnrollmentStatus status);
+
 // True when the step id is among the enrollment's done steps.
 bool isStepDone(const Enrollment& enrollment, const std::string& step_id);
 

@@ -11,11 +11,6 @@
 namespace seqd {
 namespace {
 
-bool isOpen(EnrollmentStatus status) {
-  return status == EnrollmentStatus::kScheduled || status == EnrollmentStatus::kActive ||
-         status == EnrollmentStatus::kPaused;
-}
-
 bool contains(const std::vector<std::string>& values, const std::string& value) {
   return std::find(values.begin(), values.end(), value) != values.end();
 }
@@ -64,7 +59,7 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
     Enrollment& enrollment = enrollments_[id];
     if (!eventChanges(enrollment, event)) continue;  // see engine/event_scope.cpp
     const Sequence* sequence = findSequence(enrollment.sequence_id);
-    if (sequence == nullptr || !isOpen(enrollment.status)) continue;
+    if (sequence == nullptr || !isLive(enrollment.status)) continue;
     if (!event.sequence_id.empty() && enrollment.sequence_id != event.sequence_id) continue;
     auto [finish_name, finish_reason] = finishingEvent(event.kind);
     if (!finish_name.empty()) {

@@ -16,11 +16,6 @@
 namespace seqd {
 namespace {
 
-bool isLive(EnrollmentStatus status) {
-  return status == EnrollmentStatus::kScheduled || status == EnrollmentStatus::kActive ||
-         status == EnrollmentStatus::kPaused;
-}
-
 const char* inboundKindName(InboundKind kind) {
   switch (kind) {
     case InboundKind::kReply:
@@ -51,12 +46,6 @@ bool splitSentMessageId(const std::string& id, std::uint64_t& hash, std::string&
   }
   domain = id.substr(at + 1, id.size() - at - 2);
   return !domain.empty();
-}
-
-std::string formatDate(const LocalDate& date) {
-  char text[16];
-  std::snprintf(text, sizeof text, "%04d-%02u-%02u", date.year, date.month, date.day);
-  return text;
 }
 
 }  // namespace
@@ -166,7 +155,7 @@ Result<InboundResult> Engine::applyInbound(const InboundMessage& message, TimeMs
                                 ? kNoZone
                                 : calendar_.findZone(contact->timezone);
         event.until_ms = calendar_.startOfDay(zone, *message.return_date);
-        verb = "paused: out of office until " + formatDate(*message.return_date);
+        verb = "paused: out of office until " + formatLocalDate(*message.return_date);
       } else {
         verb = "paused: out of office, no return date";
       }

@@ -11,11 +11,6 @@
 namespace seqd {
 namespace {
 
-bool isLive(EnrollmentStatus status) {
-  return status == EnrollmentStatus::kScheduled || status == EnrollmentStatus::kActive ||
-         status == EnrollmentStatus::kPaused;
-}
-
 bool hasStep(const Sequence& sequence, const std::string& step_id) {
   return std::any_of(sequence.steps.begin(), sequence.steps.end(),
                      [&](const Step& step) { return step.id == step_id; });
