@@ -43,6 +43,10 @@ business-hours:
   timezone: America/New_York
   windows:
     mon-fri: ["09:00-12:00", "13:00-17:00"]
+always:
+  timezone: UTC
+  windows:
+    mon-sun: ["00:00-24:00"]
 """
 
 TWO_EMAILS_YAML = """\
@@ -65,6 +69,12 @@ steps:
 """
 
 VIRTUAL_START = "2026-12-01T14:00:00Z"
+
+
+def always_open(sequence_yaml):
+    """sequence_yaml sending at any hour: tests on the real clock must not depend on when
+    they run."""
+    return sequence_yaml.replace("schedule: business-hours", "schedule: always")
 
 
 def parse_args():

@@ -12,7 +12,7 @@ import time
 import unittest
 
 import harness
-from harness import Daemon, contacts_csv, free_port, wait_for_port
+from harness import Daemon, always_open, contacts_csv, free_port, wait_for_port
 
 SMTP_YAML = """\
 state_dir: {{root}}/state
@@ -104,7 +104,7 @@ class SmtpTiming(unittest.TestCase):
         # begun when the operator acts, and their results arrive after that.
         for reject in ("-r", "-f"):
             port = self.start_sink(reject, "RCPT", "-W", "MAIL:3")
-            d = Daemon(sequences={"seq": TWO_EMAILS_0M_YAML},
+            d = Daemon(sequences={"seq": always_open(TWO_EMAILS_0M_YAML)},
                        seqd_yaml=SMTP_YAML.format(port=port, timeout="10s"))
             d.start(virtual_time=None)
             d.json("add", "seq", "--csv", d.write_file("c.csv", contacts_csv(4)))

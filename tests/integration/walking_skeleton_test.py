@@ -8,7 +8,7 @@ import time
 import unittest
 
 import harness
-from harness import Daemon, contacts_csv
+from harness import TWO_EMAILS_YAML, Daemon, always_open, contacts_csv
 
 
 class WalkingSkeleton(unittest.TestCase):
@@ -156,7 +156,7 @@ class RealClock(unittest.TestCase):
     within about a tick, and the clock cannot be moved."""
 
     def test_due_steps_go_out_on_the_real_clock(self):
-        d = Daemon()
+        d = Daemon(sequences={"two-emails": always_open(TWO_EMAILS_YAML)})
         self.addCleanup(d.cleanup)
         d.start(virtual_time=None)
         clock = d.json("time")
