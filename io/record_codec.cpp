@@ -29,12 +29,31 @@ class Writer {
   void u32(std::uint32_t value) { littleEndian(value, 4); }
   void u64(std::uint64_t value) { littleEndian(value, 8); }
   void i64(std::int64_t value) { littleEndian(static_cast<std::uint64_t>(value), 8); }
-  // A string longer than u32 is cut to a length the decoder refuses (it exceeds
-  // kRecordFieldBytesMax), so the pre-write decode check catches it.
-  void str(std::string_view text) {
+  // A string longer than kRecordFieldBytesMax is noted: finish() refuses the record, and the
+  // value written does not decode either (its length is over the maximum, or cut to u32).
+  void str(const char* field, std::string_view text) {
+    if (text.size() > kRecordFieldBytesMax) {
+      fail(field, "length " + std::to_string(text.size()) + " exceeds " +
+                      std::to_string(kRecordFieldBytesMax));
+    }
     const std::size_t size = text.size() > UINT32_MAX ? UINT32_MAX : text.size();
     u32(static_cast<std::uint32_t>(size));
     out_.append(text.data(), size);
+  }
+  // Writes an element count, noting one above `count_max`.
+  void count(const char* field, std::size_t value, std::size_t count_max) {
+    if (value > count_max) {
+      fail(field, "count " + std::to_string(value) + " exceeds " + std::to_string(count_max));
+    }
+    u32(static_cast<std::uint32_t>(std::min<std::size_t>(value, UINT32_MAX)));
+  }
+  void fail(const char* field, const std::string& reason) {
+    if (error_.empty()) error_ = std::string(field) + ": " + reason;
+  }
+  // What the decoder would refuse in the record written, as InvalidArgument.
+  Status finish(const char* record) const {
+    if (error_.empty()) return Status::ok();
+    return Status::invalidArgument(std::string(record) + " value: " + error_);
   }
 
  private:
@@ -43,6 +62,7 @@ class Writer {
   }
 
   std::string& out_;
+  std::string error_;
 };
 
 // Reads what Writer writes, checking every length against what is left. After a failed
@@ -205,28 +225,32 @@ std::uint64_t fromBigEndian(std::string_view key) {
 
 }  // namespace
 
-void encodeContact(const Contact& contact, std::string& out) {
+Status encodeContact(const Contact& contact, std::string& out) {
   Writer writer(out);
   writer.u8(kRecordFormatVersion);
-  writer.str(contact.email);
-  writer.str(contact.email_status);
-  writer.str(contact.first_name);
-  writer.str(contact.last_name);
-  writer.str(contact.company);
-  writer.str(contact.title);
-  writer.str(contact.phone);
-  writer.str(contact.timezone);
+  writer.str("email", contact.email);
+  writer.str("email_status", contact.email_status);
+  writer.str("first_name", contact.first_name);
+  writer.str("last_name", contact.last_name);
+  writer.str("company", contact.company);
+  writer.str("title", contact.title);
+  writer.str("phone", contact.phone);
+  writer.str("timezone", contact.timezone);
+  if (contact.score > kScoreMax) {
+    writer.fail("score", std::to_string(contact.score) + " above " + std::to_string(kScoreMax));
+  }
   writer.u8(contact.score);
-  writer.str(contact.owner);
-  writer.str(contact.stage);
+  writer.str("owner", contact.owner);
+  writer.str("stage", contact.stage);
   writer.u8(static_cast<std::uint8_t>((contact.dnc ? kFlagDnc : 0) |
                                       (contact.call_opt_out ? kFlagCallOptOut : 0) |
                                       (contact.email_opt_out ? kFlagEmailOptOut : 0)));
-  writer.u32(static_cast<std::uint32_t>(contact.extra.size()));
+  writer.count("extra count", contact.extra.size(), kContactExtraFieldsMax);
   for (const auto& [name, value] : contact.extra) {
-    writer.str(name);
-    writer.str(value);
+    writer.str("extra name", name);
+    writer.str("extra value", value);
   }
+  return writer.finish("contact");
 }
 
 Status decodeContact(std::string_view key, std::string_view value, Contact& out) {
@@ -254,38 +278,42 @@ Status decodeContact(std::string_view key, std::string_view value, Contact& out)
   return reader.finish("contact");
 }
 
-void encodeEnrollment(const Enrollment& enrollment, std::string& out) {
+Status encodeEnrollment(const Enrollment& enrollment, std::string& out) {
   Writer writer(out);
   writer.u8(kRecordFormatVersion);
-  writer.str(enrollment.sequence_id);
-  writer.str(enrollment.contact_key);
+  writer.str("sequence_id", enrollment.sequence_id);
+  writer.str("contact_key", enrollment.contact_key);
+  if (static_cast<std::uint8_t>(enrollment.status) > kEnrollmentStatusMax) {
+    writer.fail("status", "unknown status");
+  }
   writer.u8(static_cast<std::uint8_t>(enrollment.status));
   writer.u32(enrollment.step_index);
   writer.i64(enrollment.added_at_ms);
   writer.i64(enrollment.next_at_ms);
   writer.i64(enrollment.last_done_at_ms);
-  writer.str(enrollment.paused_reason);
+  writer.str("paused_reason", enrollment.paused_reason);
   writer.i64(enrollment.resume_at_ms);
-  writer.str(enrollment.finish_reason);
-  writer.str(enrollment.not_sent_reason);
-  writer.u32(static_cast<std::uint32_t>(enrollment.mailboxes.size()));
-  for (const std::string& mailbox : enrollment.mailboxes) writer.str(mailbox);
-  writer.str(enrollment.last_mailbox);
-  writer.str(enrollment.last_message_id);
+  writer.str("finish_reason", enrollment.finish_reason);
+  writer.str("not_sent_reason", enrollment.not_sent_reason);
+  writer.count("mailboxes count", enrollment.mailboxes.size(), kEnrollmentMailboxesMax);
+  for (const std::string& mailbox : enrollment.mailboxes) writer.str("mailboxes", mailbox);
+  writer.str("last_mailbox", enrollment.last_mailbox);
+  writer.str("last_message_id", enrollment.last_message_id);
   writer.u64(enrollment.progress_seq);
-  writer.u32(static_cast<std::uint32_t>(enrollment.done_steps.size()));
-  for (const std::string& step : enrollment.done_steps) writer.str(step);
-  writer.str(enrollment.sending_step);
-  writer.str(enrollment.sending_message_id);
-  writer.str(enrollment.sending_mailbox);
+  writer.count("done_steps count", enrollment.done_steps.size(), kEnrollmentDoneStepsMax);
+  for (const std::string& step : enrollment.done_steps) writer.str("done_steps", step);
+  writer.str("sending_step", enrollment.sending_step);
+  writer.str("sending_message_id", enrollment.sending_message_id);
+  writer.str("sending_mailbox", enrollment.sending_mailbox);
   writer.i64(enrollment.sending_at_ms);
   writer.u8(enrollment.sending_released ? 1 : 0);
-  writer.u32(static_cast<std::uint32_t>(enrollment.unresolved.size()));
+  writer.count("unresolved count", enrollment.unresolved.size(), kEnrollmentDoneStepsMax);
   for (const auto& [step, reason] : enrollment.unresolved) {
-    writer.str(step);
-    writer.str(reason);
+    writer.str("unresolved step", step);
+    writer.str("unresolved reason", reason);
   }
   writer.u32(enrollment.delivery_failures);
+  return writer.finish("enrollment");
 }
 
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out) {
@@ -325,18 +353,21 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out
   return reader.finish("enrollment");
 }
 
-void encodeProgress(const ProgressRecord& record, std::string& out) {
+Status encodeProgress(const ProgressRecord& record, std::string& out) {
   Writer writer(out);
   writer.u8(kRecordFormatVersion);
   writer.u32(record.enrollment_id);
   writer.u32(record.step_index);
-  writer.u8(static_cast<std::uint8_t>(record.kind));
+  const auto kind = static_cast<std::uint8_t>(record.kind);
+  if (kind < kProgressKindMin || kind > kProgressKindMax) writer.fail("kind", "unknown kind");
+  writer.u8(kind);
   writer.i64(record.at_ms);
-  writer.str(record.mailbox);
-  writer.str(record.message_id);
-  writer.str(record.detail);
-  writer.str(record.step_id);
+  writer.str("mailbox", record.mailbox);
+  writer.str("message_id", record.message_id);
+  writer.str("detail", record.detail);
+  writer.str("step_id", record.step_id);
   writer.u64(record.task_id);
+  return writer.finish("progress");
 }
 
 Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out) {

@@ -25,10 +25,9 @@
 // Decoding is bounds-checked: a truncated, over-long or garbled value yields
 // Status::corruption saying which field and byte offset, never a read out of bounds. The
 // decoder also refuses what the encoder never writes (unknown version, enum or flag values,
-// a score above kScoreMax, unsorted or duplicate extra names, trailing bytes), so
-// decode(encode(x)) succeeding and equalling x is a complete check of a record before it
-// is written. Fields longer than kRecordFieldBytesMax or lists longer than their maximum
-// encode fine but do not decode: callers check with decode before writing.
+// a score above kScoreMax, unsorted or duplicate extra names, trailing bytes); the encoder
+// refuses the same limits up front (see below), so a record is checked before it is written
+// without decoding it again.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -51,10 +50,15 @@ inline constexpr std::size_t kContactExtraFieldsMax = 4096;
 inline constexpr std::size_t kEnrollmentMailboxesMax = 1024;
 inline constexpr std::size_t kEnrollmentDoneStepsMax = 4096;
 
-// Values. Each encoder replaces the contents of `out` (so a caller can reuse one buffer).
-void encodeContact(const Contact& contact, std::string& out);
-void encodeEnrollment(const Enrollment& enrollment, std::string& out);
-void encodeProgress(const ProgressRecord& record, std::string& out);
+// Values. Each encoder replaces the contents of `out` (so a caller can reuse one buffer) and
+// returns InvalidArgument, naming the field, when the record holds what the decoder refuses
+// (a field over kRecordFieldBytesMax, a list over its maximum, a score above kScoreMax, an
+// unknown enum value); `out` then holds a value that does not decode, never to be stored.
+// So a record that encodes ok decodes back equal (the codec test checks this for random
+// records, and debug builds of the store check it again before every put).
+Status encodeContact(const Contact& contact, std::string& out);
+Status encodeEnrollment(const Enrollment& enrollment, std::string& out);
+Status encodeProgress(const ProgressRecord& record, std::string& out);
 
 // Each decoder fills `out` whole from the key and value, or returns Status::corruption
 // (with `out` unspecified). The message names the field and offset, not the DB or key:

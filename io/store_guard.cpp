@@ -17,26 +17,20 @@ std::string keyRefusal(const char* db, std::string_view key) {
 std::string contactRefusal(const Contact& contact, std::string& scratch) {
   std::string refusal = keyRefusal("contacts", contact.key);
   if (!refusal.empty()) return refusal;
-  encodeContact(contact, scratch);
-  Contact decoded;
-  Status status = decodeContact(contact.key, scratch, decoded);
+  Status status = encodeContact(contact, scratch);
   if (status.isOk()) return std::string();
   return "contacts key '" + printableKey(contact.key) + "': " + status.message();
 }
 
 std::string enrollmentRefusal(const Enrollment& enrollment, std::string& scratch) {
-  encodeEnrollment(enrollment, scratch);
-  Enrollment decoded;
-  Status status = decodeEnrollment(enrollment.id, scratch, decoded);
+  Status status = encodeEnrollment(enrollment, scratch);
   if (status.isOk()) return std::string();
   return "enrollments id " + std::to_string(enrollment.id) + " (contact '" +
          printableKey(enrollment.contact_key) + "'): " + status.message();
 }
 
 std::string progressRefusal(const ProgressRecord& record, std::string& scratch) {
-  encodeProgress(record, scratch);
-  ProgressRecord decoded;
-  Status status = decodeProgress(record.seq, scratch, decoded);
+  Status status = encodeProgress(record, scratch);
   if (status.isOk()) return std::string();
   return "progress seq " + std::to_string(record.seq) + ": " + status.message();
 }

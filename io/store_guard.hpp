@@ -16,7 +16,7 @@
 // committed.
 //
 // The checks are the store's own before each put (io/lmdb_store.cpp): a key of
-// 1..kContactKeyBytesMax bytes and a record that decodes back (io/record_codec.hpp).
+// 1..kContactKeyBytesMax bytes and a record the encoder takes (io/record_codec.hpp).
 //
 // Thread-safety: pure functions, except that commitKeepingHoldable() calls Store::commit.
 #pragma once
