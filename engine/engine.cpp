@@ -657,6 +657,10 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
   return row;
 }
 
+// Filters first on the enrollment and contact, then orders lightweight (score, contact) keys
+// and builds a row only for those shown: with --limit, a partial sort of the matches picks
+// the first `limit` in the order a full sort would give (contact keys are unique in a
+// sequence, so the order is total), and the other rows are never built.
 Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
                                               const StatusFilter& filter) const {
   if (findSequence(sequence_id) == nullptr && by_sequence_.count(sequence_id) == 0) {
@@ -665,7 +669,14 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
   std::vector<StatusRow> rows;
   auto enrolled = by_sequence_.find(sequence_id);
   if (enrolled == by_sequence_.end()) return rows;
-  std::string needle = toLowerAscii(filter.search);
+  struct Match {
+    int score;
+    const std::string* contact_key;
+    EnrollmentId id;
+  };
+  std::vector<Match> matches;
+  matches.reserve(enrolled->second.size());
+  const std::string needle = toLowerAscii(filter.search);
   for (EnrollmentId id : enrolled->second) {
     const Enrollment& enrollment = enrollments_[id];
     if (filter.status && enrollment.status != *filter.status) continue;
@@ -674,23 +685,33 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
         (enrollment.resume_at_ms != kNoTime) != *filter.resume_scheduled) {
       continue;
     }
-    StatusRow row = statusRow(enrollment);
+    const Contact* contact = findContact(enrollment.contact_key);
     if (!needle.empty()) {
-      const Contact* contact = findContact(enrollment.contact_key);
-      std::string haystack = toLowerAscii(row.contact + " " + row.email);
+      std::string haystack = enrollment.contact_key;
       if (contact != nullptr) {
-        haystack += toLowerAscii(" " + contact->first_name + " " + contact->last_name + " " +
-                                 contact->company);
+        haystack += " " + contact->email + " " + contact->first_name + " " + contact->last_name +
+                    " " + contact->company;
+      } else {
+        haystack += " ";  // a row with no contact shows an empty email
       }
-      if (haystack.find(needle) == std::string::npos) continue;
+      if (toLowerAscii(haystack).find(needle) == std::string::npos) continue;
     }
-    rows.push_back(std::move(row));
+    matches.push_back(Match{contact == nullptr ? 0 : contact->score, &enrollment.contact_key, id});
   }
-  std::stable_sort(rows.begin(), rows.end(), [](const StatusRow& a, const StatusRow& b) {
+  const auto before = [](const Match& a, const Match& b) {
     if (a.score != b.score) return a.score > b.score;
-    return a.contact < b.contact;
-  });
-  if (filter.limit > 0 && rows.size() > filter.limit) rows.resize(filter.limit);
+    return *a.contact_key < *b.contact_key;
+  };
+  std::size_t shown = matches.size();
+  if (filter.limit > 0 && filter.limit < matches.size()) {
+    shown = filter.limit;
+    std::partial_sort(matches.begin(), matches.begin() + static_cast<std::ptrdiff_t>(shown),
+                      matches.end(), before);
+  } else {
+    std::sort(matches.begin(), matches.end(), before);
+  }
+  rows.reserve(shown);
+  for (std::size_t i = 0; i < shown; ++i) rows.push_back(statusRow(enrollments_[matches[i].id]));
   return rows;
 }
 

@@ -741,3 +741,58 @@ TEST_CASE("a good unsubscribe token opts the contact out and finishes it where f
     CHECK_FALSE(engine.unsubscribeByToken(token_a, kStart).isOk());
   }
 }
+
+TEST_CASE("status --limit shows the first rows of the full order, and filters before it") {
+  const std::uint64_t seed = std::random_device()();
+  MESSAGE("seed ", seed);
+  std::mt19937_64 random(seed);
+  Engine engine(settings(), kStart);
+  std::vector<ContactRow> rows;
+  for (int i = 0; i < 300; ++i) {
+    rows.push_back(row("c" + std::to_string(i) + "@x.test", "C", static_cast<int>(random() % 5),
+                       i % 3 == 0 ? "Needle Inc" : "Acme"));
+  }
+  ImportResult imported = engine.upsertContacts(rows);
+  REQUIRE(engine.add("two", keysOf(imported), {}, kAdmin, kStart).isOk());
+  OperatorRequest pause;
+  pause.contacts = {"c1@x.test", "c4@x.test"};
+  REQUIRE(engine.operate("two", pause, kAdmin, kStart).isOk());
+  const auto contacts = [](const std::vector<StatusRow>& shown) {
+    std::vector<std::string> keys;
+    for (const StatusRow& shown_row : shown) keys.push_back(shown_row.contact);
+    return keys;
+  };
+  StatusFilter all_filter;
+  std::vector<StatusRow> all = engine.status("two", all_filter).value();
+  REQUIRE(all.size() == 300);
+  for (std::size_t i = 1; i < all.size(); ++i) {
+    const bool ordered = all[i - 1].score > all[i].score ||
+                         (all[i - 1].score == all[i].score && all[i - 1].contact < all[i].contact);
+    REQUIRE_MESSAGE(ordered, "row ", i);
+  }
+  for (std::size_t limit : {1, 7, 299, 300, 301}) {
+    StatusFilter filter;
+    filter.limit = limit;
+    std::vector<StatusRow> limited = engine.status("two", filter).value();
+    std::vector<std::string> expected = contacts(all);
+    expected.resize(std::min<std::size_t>(limit, expected.size()));
+    CHECK(contacts(limited) == expected);
+  }
+  StatusFilter needle;
+  needle.search = "NEEDLE";
+  needle.limit = 5;
+  std::vector<StatusRow> found = engine.status("two", needle).value();
+  REQUIRE(found.size() == 5);
+  std::vector<std::string> expected;
+  for (const StatusRow& all_row : all) {
+    const int index = std::stoi(all_row.contact.substr(1));
+    if (index % 3 == 0 && expected.size() < 5) expected.push_back(all_row.contact);
+  }
+  CHECK(contacts(found) == expected);
+  StatusFilter paused;
+  paused.status = EnrollmentStatus::kPaused;
+  paused.limit = 1;
+  std::vector<StatusRow> paused_rows = engine.status("two", paused).value();
+  REQUIRE(paused_rows.size() == 1);
+  CHECK((paused_rows[0].contact == "c1@x.test" || paused_rows[0].contact == "c4@x.test"));
+}

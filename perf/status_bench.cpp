@@ -1,0 +1,90 @@
+// status_bench: how long Engine::status() holds the engine thread for one sequence of
+// CONTACTS enrollments, with and without --limit (engine only: no socket, no JSON).
+//
+// Usage: status_bench [CONTACTS [RUNS]]   (default 1000000, 5)
+// Prints the median of RUNS calls for: every row; --limit 3; --limit 3 with --search.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/engine.hpp"
+
+using namespace seqd;
+
+namespace {
+
+const TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
+
+EngineSettings benchSettings() {
+  EngineSettings settings;
+  Sequence sequence;
+  sequence.id = "bench";
+  sequence.owner = "root";
+  sequence.mailboxes = {"bench@acme.test"};
+  Step step;
+  step.id = "hello";
+  step.subject = "Hello {{first_name}}";
+  step.body = "Hi {{first_name|there}}";
+  sequence.steps = {step};
+  settings.sequences[sequence.id] = sequence;
+  Mailbox mailbox;
+  mailbox.address = "bench@acme.test";
+  mailbox.name = "Bench";
+  mailbox.transport = Transport::kDiscard;
+  settings.mailboxes = {mailbox};
+  return settings;
+}
+
+double medianMs(const Engine& engine, const StatusFilter& filter, int runs, std::size_t& rows) {
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    const auto started = std::chrono::steady_clock::now();
+    Result<std::vector<StatusRow>> result = engine.status("bench", filter);
+    times.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count());
+    rows = result.isOk() ? result.value().size() : 0;
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::size_t contacts = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
+  const int runs = argc > 2 ? std::atoi(argv[2]) : 5;
+  Engine engine(benchSettings(), kStart);
+  std::mt19937_64 random(42);
+  std::vector<ContactRow> rows;
+  rows.reserve(contacts);
+  for (std::size_t i = 0; i < contacts; ++i) {
+    ContactRow row;
+    row.fields = {{"email", "p" + std::to_string(i) + "@example.test"},
+                  {"first_name", "P" + std::to_string(i)},
+                  {"company", "Company " + std::to_string(i % 997)},
+                  {"score", std::to_string(random() % 101)}};
+    rows.push_back(std::move(row));
+  }
+  ImportResult imported = engine.upsertContacts(rows);
+  engine.add("bench", imported.keys, {}, Caller{"root", true}, kStart);
+  std::printf("status: one sequence of %zu enrollments, median of %d calls (engine only)\n",
+              contacts, runs);
+  std::size_t shown = 0;
+  StatusFilter every_row;
+  const double all_ms = medianMs(engine, every_row, runs, shown);
+  std::printf("%-28s %9zu rows %10.1f ms\n", "status", shown, all_ms);
+  StatusFilter limited;
+  limited.limit = 3;
+  const double limited_ms = medianMs(engine, limited, runs, shown);
+  std::printf("%-28s %9zu rows %10.1f ms\n", "status --limit 3", shown, limited_ms);
+  StatusFilter searched = limited;
+  searched.search = "company 99";
+  const double searched_ms = medianMs(engine, searched, runs, shown);
+  std::printf("%-28s %9zu rows %10.1f ms\n", "status --limit 3 --search", shown, searched_ms);
+  return 0;
+}
