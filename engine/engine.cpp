@@ -157,6 +157,10 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     enrollments_[enrollment.id] = enrollment;
   }
   is_dirty_.assign(enrollments_.size(), false);
+  journaled_.assign(enrollments_.size(), false);
+  for (EnrollmentId id : state.journal_ids) {
+    if (id < enrollments_.size()) noteJournaled(id);
+  }
   for (const Enrollment& enrollment : enrollments_) {
     if (enrollment.sequence_id.empty()) {
       return Status::corruption("enrollment ids are not dense: id " +
@@ -1134,11 +1138,50 @@ WriteBatch Engine::takeBatch() {
     enrollment.progress_seq = progress_seq_;
     batch_.enrollments.push_back(enrollment);
     is_dirty_[id] = false;
+    noteJournaled(id);
   }
+  snapshots_since_checkpoint_ += dirty_.size();
   dirty_.clear();
   WriteBatch batch = std::move(batch_);
   batch_.clear();
+  addCheckpointSlice(batch);
   return batch;
+}
+
+void Engine::noteJournaled(EnrollmentId id) {
+  if (id >= journaled_.size()) journaled_.resize(enrollments_.size(), false);
+  if (journaled_[id]) return;
+  journaled_[id] = true;
+  journaled_ids_.push_back(id);
+}
+
+// Starts a checkpoint when enough snapshots went to the journal since the last one started
+// (after this batch's: they count in it), then adds its next slice of rows, current as of
+// this batch, in id order; the last slice ends it.
+void Engine::addCheckpointSlice(WriteBatch& batch) {
+  if (checkpoint_ids_.empty()) {
+    const std::size_t due = std::max(settings_.checkpoint_snapshots_min, enrollments_.size());
+    if (snapshots_since_checkpoint_ < due || journaled_ids_.empty()) return;
+    batch.checkpoint_start = true;
+    checkpoint_ids_.swap(journaled_ids_);
+    for (EnrollmentId id : checkpoint_ids_) journaled_[id] = false;
+    std::sort(checkpoint_ids_.begin(), checkpoint_ids_.end());
+    checkpoint_written_ = 0;
+    snapshots_since_checkpoint_ = 0;
+  }
+  const std::size_t slice_end =
+      std::min(checkpoint_ids_.size(), checkpoint_written_ + settings_.checkpoint_slice_max);
+  for (std::size_t i = checkpoint_written_; i < slice_end; ++i) {
+    Enrollment& enrollment = enrollments_[checkpoint_ids_[i]];
+    enrollment.progress_seq = progress_seq_;
+    batch.checkpoint_rows.push_back(enrollment);
+  }
+  checkpoint_written_ = slice_end;
+  if (checkpoint_written_ == checkpoint_ids_.size()) {
+    batch.checkpoint_finish = true;
+    checkpoint_ids_.clear();
+    checkpoint_written_ = 0;
+  }
 }
 
 std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots) {

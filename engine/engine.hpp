@@ -104,6 +104,11 @@ inline constexpr std::size_t kFireBatchMax = 4096;
 // Emails rendered and queued inside the engine, not yet released to delivery. When this many
 // wait, advanceTo() stops taking due work (back-pressure) until takeIntents() drains them.
 inline constexpr std::size_t kQueuedIntentsMax = 8192;
+// Checkpoints (engine/records.hpp): one starts once this many snapshots, or as many as there
+// are enrollments if that is more, went to the journal since the last one started; it then
+// writes at most kCheckpointSliceMax rows per batch.
+inline constexpr std::size_t kCheckpointSnapshotsMin = 65536;
+inline constexpr std::size_t kCheckpointSliceMax = 4096;
 
 // What a reload would do to enrollments: per sequence, how many contacts move from one
 // current step to another, and what needs --force.
@@ -127,6 +132,9 @@ struct EngineSettings {
   DurationMs tick_ms = 100;
   DurationMs ooo_default_pause_ms = 7 * kDayMs;
   UnsubscribeLinks unsubscribe;  // List-Unsubscribe's HTTPS link and its tokens' secret
+  // Smaller only in tests, so that checkpoints start, go on and finish across a few commits.
+  std::size_t checkpoint_snapshots_min = kCheckpointSnapshotsMin;
+  std::size_t checkpoint_slice_max = kCheckpointSliceMax;
 };
 
 class Engine {
@@ -221,6 +229,7 @@ class Engine {
   // --- outputs ---
   // Records the next takeBatch() will hold (about: snapshots counted once each).
   std::size_t pendingRecords() const { return batch_.recordCount() + dirty_.size(); }
+  // The round's changes, with the next slice of a checkpoint when one is due or going on.
   WriteBatch takeBatch();
   // Releases queued intents, oldest first, at most slots of each kind, appending each one's
   // kStepFired record to the batch: commit takeBatch() before delivering them.
@@ -293,6 +302,8 @@ class Engine {
   TimeMs nextTickStart(TimeMs now_ms) const;
   void replayHistory(const ProgressRecord& record);
   void saveSnapshot(Enrollment& enrollment);
+  void noteJournaled(EnrollmentId id);
+  void addCheckpointSlice(WriteBatch& batch);
   // Puts a stopped enrollment back on its current step: waiting on its send if one is still
   // out, or on the step's task; else due at its old time, or now if that has passed (or at
   // now + the step's wait when it never started).
@@ -352,6 +363,13 @@ class Engine {
   WriteBatch batch_;
   std::vector<EnrollmentId> dirty_;  // enrollments to snapshot in the next batch
   std::vector<bool> is_dirty_;       // index == EnrollmentId
+  // Checkpoints: the enrollments journaled since the last one started, and the one going on
+  // (its ids ascending, and how many of them are written).
+  std::vector<bool> journaled_;  // index == EnrollmentId
+  std::vector<EnrollmentId> journaled_ids_;
+  std::size_t snapshots_since_checkpoint_ = 0;
+  std::vector<EnrollmentId> checkpoint_ids_;
+  std::size_t checkpoint_written_ = 0;
   // Rendered sends not yet released, in release order per kind of transport.
   struct QueueEntry {
     EnrollmentId id;

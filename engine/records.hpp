@@ -7,12 +7,25 @@
 // something never committed.
 //
 //  - contacts:    upserts, keyed by contact key (random-key writes; imports are rare).
-//  - enrollments: snapshots, keyed by EnrollmentId (written in the commit of every change).
+//  - enrollments: a snapshot of every enrollment changed, in the commit of the change. The
+//                 store appends them to a journal (MDB_APPEND: sequential, millions/s) rather
+//                 than rewriting each one's row in place (a random 4 KB page per write).
+//  - checkpoint:  the journal is folded into the enrollment table a slice per commit; see
+//                 "Checkpoints" below.
 //  - progress:    the append-only log of fired steps, delivery results and created tasks
 //                 (a task's id is the seq of its kTaskCreated record), keyed by a
 //                 monotonically increasing u64 `seq` (written with MDB_APPEND: millions/s).
 //  - sequences:   which sequences are active.
 //  - clock_ms:    the last committed clock reading (virtual time never moves backwards).
+//
+// Checkpoints. The engine starts one when the journal has grown by enough snapshots
+// (checkpoint_start), then writes the current snapshot of every enrollment changed since the
+// previous start into the table, a bounded slice per batch in id order (checkpoint_rows), and
+// ends it (checkpoint_finish). The store then drops the journal up to where that checkpoint
+// started. A restart loads the table, then the journal entries after the last finished
+// checkpoint's start, in order: an enrollment changed since then is found in that tail, one
+// that was not was written to the table by that checkpoint, as it still is. So the journal
+// holds about one checkpoint interval of snapshots, and a restart reads the table plus that.
 //
 // Thread-safety: plain values.
 #pragma once
@@ -64,18 +77,25 @@ struct SequenceState {
 
 struct WriteBatch {
   std::vector<Contact> contacts;
-  std::vector<Enrollment> enrollments;
+  std::vector<Enrollment> enrollments;   // snapshots, appended to the journal
   std::vector<ProgressRecord> progress;  // in increasing seq order
   std::vector<SequenceState> sequences;
   std::optional<TimeMs> clock_ms;
+  // A checkpoint starts at the end of this batch's journal appends.
+  bool checkpoint_start = false;
+  // Snapshots the checkpoint in progress writes into the enrollment table.
+  std::vector<Enrollment> checkpoint_rows;
+  // The checkpoint in progress is complete once these rows are written.
+  bool checkpoint_finish = false;
 
   std::size_t recordCount() const {
     return contacts.size() + enrollments.size() + progress.size() + sequences.size() +
-           (clock_ms ? 1 : 0);
+           checkpoint_rows.size() + (clock_ms ? 1 : 0);
   }
   bool empty() const {
     return contacts.empty() && enrollments.empty() && progress.empty() && sequences.empty() &&
-           !clock_ms.has_value();
+           !clock_ms.has_value() && !checkpoint_start && checkpoint_rows.empty() &&
+           !checkpoint_finish;
   }
   void clear() { *this = WriteBatch(); }
 };
@@ -83,7 +103,10 @@ struct WriteBatch {
 // Everything a restart needs, as read back from the store.
 struct LoadedState {
   std::vector<Contact> contacts;
-  std::vector<Enrollment> enrollments;
+  std::vector<Enrollment> enrollments;  // the table with the journal's tail applied, by id
+  // The enrollments with snapshots in the journal after the last finished checkpoint's
+  // start: changed since, so the next checkpoint writes them.
+  std::vector<EnrollmentId> journal_ids;
   std::vector<ProgressRecord> progress;  // the whole log, in seq order
   std::vector<SequenceState> sequences;
   std::optional<TimeMs> clock_ms;

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <source_location>
 #include <string_view>
@@ -29,7 +30,7 @@
 namespace seqd {
 namespace {
 
-constexpr MDB_dbi kDatabasesMax = 8;  // five used; room to add without a reopen dance
+constexpr MDB_dbi kDatabasesMax = 8;  // six used; room to add without a reopen dance
 constexpr mode_t kDirectoryMode = 0750;
 constexpr mode_t kFileMode = 0640;
 constexpr std::size_t kPathComponentsMax = 256;
@@ -38,12 +39,20 @@ constexpr const char* kDataFileName = "data.mdb";
 constexpr std::string_view kMetaStoreId = "store_id";
 constexpr std::string_view kMetaCounts = "counts";
 constexpr std::string_view kMetaClock = "clock_ms";
+constexpr std::string_view kMetaCheckpoint = "checkpoint";
 constexpr std::size_t kEnrollmentKeyBytes = 4;
 constexpr std::size_t kProgressKeyBytes = 8;
 constexpr std::size_t kClockValueBytes = 8;
 constexpr std::size_t kStoreIdBytes = 16;
-constexpr std::size_t kCountsFields = 6;
+constexpr std::size_t kCountsFields = 8;
 constexpr std::size_t kCountsValueBytes = kCountsFields * 8;
+constexpr std::size_t kSchema2CountsValueBytes = 6 * 8;
+constexpr std::size_t kCheckpointValueBytes = 16;
+constexpr std::size_t kJournalIdBytes = 4;
+// Journal entries a checkpoint left behind are deleted at most this many per commit (the rest
+// in the commits after), so one commit never carries a checkpoint's whole clean-up.
+constexpr std::size_t kJournalTrimPerCommitMax = 16384;
+constexpr const char* kSchema2BackupDirName = "backup-schema-2";
 constexpr std::size_t kMapsLineBytesMax = 8192;  // one /proc/self/maps line
 // A garbled page can make LMDB read up to two 64 KiB offsets past it; faults that far past
 // the end of the map are still reads of the map.
@@ -91,32 +100,42 @@ Status errnoStatus(const std::string& what, int error) {
 // The meta counts record.
 
 struct Counts {
-  std::uint64_t contacts = 0;
-  std::uint64_t enrollments = 0;
-  std::uint64_t progress = 0;
-  std::uint64_t sequences = 0;
+  std::uint64_t entries[kMetaDb] = {};  // contacts, enrollments, progress, sequences, journal
   std::uint64_t last_progress_seq = 0;
   std::uint64_t commits = 0;
+  std::uint64_t last_journal_seq = 0;  // stays when the journal is trimmed empty
 };
+static_assert(kMetaDb + 3 == kCountsFields, "the counts record follows the DB list");
 
 std::string encodeCounts(const Counts& counts) {
-  const std::uint64_t fields[kCountsFields] = {counts.contacts,          counts.enrollments,
-                                               counts.progress,          counts.sequences,
-                                               counts.last_progress_seq, counts.commits};
   std::string out;
-  for (const std::uint64_t field : fields) out += littleEndian(field, 8);
+  for (const std::uint64_t entries : counts.entries) out += littleEndian(entries, 8);
+  out += littleEndian(counts.last_progress_seq, 8);
+  out += littleEndian(counts.commits, 8);
+  out += littleEndian(counts.last_journal_seq, 8);
   return out;
 }
 
 Counts decodeCounts(std::string_view bytes) {  // REQUIRES: bytes.size() == kCountsValueBytes
   Counts counts;
-  std::uint64_t* fields[kCountsFields] = {&counts.contacts,          &counts.enrollments,
-                                          &counts.progress,          &counts.sequences,
-                                          &counts.last_progress_seq, &counts.commits};
-  for (std::size_t i = 0; i < kCountsFields; ++i) {
-    *fields[i] = fromLittleEndian(bytes.substr(8 * i, 8));
-  }
+  std::size_t at = 0;
+  const auto next = [&] { return fromLittleEndian(bytes.substr(8 * at++, 8)); };
+  for (std::uint64_t& entries : counts.entries) entries = next();
+  counts.last_progress_seq = next();
+  counts.commits = next();
+  counts.last_journal_seq = next();
   return counts;
+}
+
+// The checkpoint record: where the checkpoint in progress started, and where the last
+// finished one started (journal seqs; engine/records.hpp says what they mean).
+struct Checkpoint {
+  std::uint64_t started_through = 0;
+  std::uint64_t finished_through = 0;
+};
+
+std::string encodeCheckpoint(const Checkpoint& checkpoint) {
+  return littleEndian(checkpoint.started_through, 8) + littleEndian(checkpoint.finished_through, 8);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -289,8 +308,10 @@ class LmdbStore final : public Store {
   std::string describe(const StoreFinding& finding) const;
   Status createDatabases();
   Status checkSchema(const StoreInspection& in) const;
+  Result<std::uint64_t> schemaVersionOf(const StoreInspection& in) const;
   Status checkMeta(const StoreInspection& in, const std::optional<StateMarker>& marker);
   Status verifyStore(const std::optional<StateMarker>& marker);
+  Status convertFromSchema2(StoreInspection& in, std::vector<std::uint64_t>& free_seen);
 
   Status getVerified(MDB_txn* txn, MDB_dbi dbi, const char* db, std::string_view key,
                      std::size_t payload_bytes, std::optional<std::string_view>& payload) const;
@@ -302,14 +323,20 @@ class LmdbStore final : public Store {
   Status verifiedPayload(const char* db, const MDB_val& key, bool key_in_map, const MDB_val& stored,
                          std::size_t readable_bytes, std::string_view& payload) const;
   Result<std::uint64_t> lastSeqIn(MDB_txn* txn, std::size_t readable_bytes) const;
+  Result<std::uint64_t> lastJournalSeqIn(MDB_txn* txn) const;
 
   Status putContacts(MDB_txn* txn, const std::vector<Contact>& contacts, std::string& scratch);
   Status putEnrollments(MDB_txn* txn, const std::vector<Enrollment>& enrollments,
                         std::string& scratch);
+  Status putJournal(MDB_txn* txn, const std::vector<Enrollment>& enrollments, std::string& scratch,
+                    std::uint64_t& last_seq);
+  Status trimJournal(MDB_txn* txn, std::uint64_t through);
+  Status putCheckpoint(MDB_txn* txn, const WriteBatch& batch, std::uint64_t last_journal_seq,
+                       Checkpoint& checkpoint);
   Status putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& progress,
                      std::string& scratch);
   Status putSequences(MDB_txn* txn, const std::vector<SequenceState>& sequences);
-  Status putCounts(MDB_txn* txn, std::uint64_t commits);
+  Status putCounts(MDB_txn* txn, std::uint64_t commits, std::uint64_t last_journal_seq);
   // Appends the checksum to `value` and puts it.
   Status put(MDB_txn* txn, std::size_t index, std::string_view key, std::string& value);
 
@@ -317,10 +344,13 @@ class LmdbStore final : public Store {
   Status forEach(MDB_txn* txn, std::size_t index, Visit visit) const;
   Status loadContacts(MDB_txn* txn, std::vector<Contact>& out) const;
   Status loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const;
+  Status loadJournal(MDB_txn* txn, LoadedState& state) const;
+  Status loadCheckpoint(MDB_txn* txn, Checkpoint& out) const;
+  Status migrateFromSchema2();
   Status loadProgress(MDB_txn* txn, std::vector<ProgressRecord>& out) const;
   Status loadSequences(MDB_txn* txn, std::vector<SequenceState>& out) const;
   Status loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const;
-  Status checkLoadedCounts(MDB_txn* txn, const LoadedState& state) const;
+  Status checkLoadedCounts(MDB_txn* txn, const std::uint64_t (&loaded)[kMetaDb]) const;
 
   std::string dir_;
   int lock_fd_ = -1;
@@ -331,7 +361,9 @@ class LmdbStore final : public Store {
   std::uint64_t page_count_ = 0;     // pages in use at open
   const char* map_begin_ = nullptr;  // null if the mapping was not found
   std::size_t map_bytes_ = 0;
-  std::uint64_t commits_ = 0;  // written by commit() only (the engine thread)
+  std::uint64_t commits_ = 0;           // written by commit() only (the engine thread)
+  std::uint64_t last_journal_seq_ = 0;  // likewise
+  Checkpoint checkpoint_;               // likewise
   MDB_dbi dbis_[kStoreDbCount] = {};
 };
 
@@ -400,7 +432,7 @@ Result<std::optional<StateMarker>> LmdbStore::readMarker() const {
                                    std::to_string(kStateMarkerFormat) +
                                    "): run the seqd that wrote it, or move the state dir away");
   }
-  if (found.schema != kStoreSchemaVersion) {
+  if (found.schema != kStoreSchemaVersion && found.schema != kStoreSchemaVersionOldestConverted) {
     return Status::invalidArgument(
         "state dir " + dir_ + " holds store schema version " + std::to_string(found.schema) +
         "; this seqd reads schema version " + std::to_string(kStoreSchemaVersion) +
@@ -564,12 +596,25 @@ Status LmdbStore::createDatabases() {
   Status status = put(txn.get(), kMetaDb, kMetaSchemaVersion, version);
   if (status.isOk()) status = put(txn.get(), kMetaDb, kMetaStoreId, store_id);
   if (status.isOk()) status = put(txn.get(), kMetaDb, kMetaCounts, counts);
+  std::string checkpoint = encodeCheckpoint(Checkpoint());
+  if (status.isOk()) status = put(txn.get(), kMetaDb, kMetaCheckpoint, checkpoint);
   if (!status.isOk()) return status;
   if ((rc = txn.commit()) != 0) return mdbError("commit", rc);
   return Status::ok();
 }
 
 Status LmdbStore::checkSchema(const StoreInspection& in) const {
+  Result<std::uint64_t> version = schemaVersionOf(in);
+  if (!version.isOk()) return version.status();
+  if (version.value() == kStoreSchemaVersion) return Status::ok();
+  return Status::invalidArgument(
+      "state dir " + dir_ + " holds store schema version " + std::to_string(version.value()) +
+      "; this seqd reads schema version " + std::to_string(kStoreSchemaVersion) +
+      " (and converts " + std::to_string(kStoreSchemaVersionOldestConverted) +
+      "): run the seqd that wrote it, or move the state dir away");
+}
+
+Result<std::uint64_t> LmdbStore::schemaVersionOf(const StoreInspection& in) const {
   if (!in.schema_found) return damaged("meta has no schema_version");
   const std::string_view raw(in.schema, std::min(in.schema_bytes, kSchemaCopyBytesMax));
   std::uint64_t version = 0;
@@ -586,11 +631,7 @@ Status LmdbStore::checkSchema(const StoreInspection& in) const {
     }
     version = fromLittleEndian(payload);
   }
-  if (version == kStoreSchemaVersion) return Status::ok();
-  return Status::invalidArgument(
-      "state dir " + dir_ + " holds store schema version " + std::to_string(version) +
-      "; this seqd reads schema version " + std::to_string(kStoreSchemaVersion) +
-      " and does not convert stores: run the seqd that wrote it, or move the state dir away");
+  return version;
 }
 
 // The meta records against the marker and against what the walk counted.
@@ -613,9 +654,8 @@ Status LmdbStore::checkMeta(const StoreInspection& in, const std::optional<State
                    " names store " + marker->store_id);
   }
   const Counts counts = decodeCounts(*counts_bytes);
-  const std::uint64_t expected[] = {counts.contacts, counts.enrollments, counts.progress,
-                                    counts.sequences};
-  for (std::size_t i = 0; i < std::size(expected); ++i) {
+  const std::uint64_t* expected = counts.entries;
+  for (std::size_t i = 0; i < std::size(counts.entries); ++i) {
     if (in.entries[i] != expected[i]) {
       return damaged(std::string("DB '") + kStoreDbNames[i] + "' holds " +
                      std::to_string(in.entries[i]) + " entries; the meta counts record says " +
@@ -628,11 +668,74 @@ Status LmdbStore::checkMeta(const StoreInspection& in, const std::optional<State
     return damaged("the last progress seq is " + std::to_string(last_seq.value()) +
                    "; the meta counts record says " + std::to_string(counts.last_progress_seq));
   }
+  Result<std::uint64_t> last_journal_seq = lastJournalSeqIn(txn.get());
+  if (!last_journal_seq.isOk()) return last_journal_seq.status();
+  if (last_journal_seq.value() > counts.last_journal_seq ||
+      (counts.entries[kJournalDb] > 0 && last_journal_seq.value() != counts.last_journal_seq)) {
+    return damaged("the last journal seq is " + std::to_string(last_journal_seq.value()) +
+                   "; the meta counts record says " + std::to_string(counts.last_journal_seq));
+  }
+  status = loadCheckpoint(txn.get(), checkpoint_);
+  if (!status.isOk()) return status;
+  if (checkpoint_.finished_through > checkpoint_.started_through ||
+      checkpoint_.started_through > counts.last_journal_seq) {
+    return damaged("the checkpoint record names journal seqs that were never written");
+  }
   commits_ = counts.commits;
-  if (!marker.has_value())
+  last_journal_seq_ = counts.last_journal_seq;
+  // No marker yet, or one naming the schema this store was converted from.
+  if (!marker.has_value() || marker->schema != kStoreSchemaVersion)
     return writeStateMarker(dir_,
                             StateMarker{kStateMarkerFormat, kStoreSchemaVersion, hex(*store_id)});
   return Status::ok();
+}
+
+// A store of schema 2 (no journal) that the walk found whole: copies it to
+// backup-schema-2/data.mdb in the state dir (mdb_copy's compacting copy; an existing backup is
+// kept), then adds the empty journal, the checkpoint record and the longer counts record,
+// and sets schema 3, in one commit. Enrollment rows stay as they are: the table is the
+// checkpoint. Any other store without a journal is left for the checks after this.
+Status LmdbStore::convertFromSchema2(StoreInspection& in, std::vector<std::uint64_t>& free_seen) {
+  Result<std::uint64_t> version = schemaVersionOf(in);
+  if (!version.isOk() || version.value() != kStoreSchemaVersionOldestConverted) return Status::ok();
+  if (in.finding.problem != StoreProblem::kNone) return damaged(describe(in.finding));
+  const std::string backup_dir = dir_ + "/" + kSchema2BackupDirName;
+  struct stat info {};
+  if (::stat((backup_dir + "/" + kDataFileName).c_str(), &info) != 0) {
+    if (::mkdir(backup_dir.c_str(), kDirectoryMode) != 0 && errno != EEXIST) {
+      return errnoStatus("cannot make '" + backup_dir + "' for the backup before conversion",
+                         errno);
+    }
+    const int copy_rc = mdb_env_copy2(env_, backup_dir.c_str(), MDB_CP_COMPACT);
+    if (copy_rc != 0) return mdbError("back up the schema 2 store to " + backup_dir, copy_rc);
+  }
+  Transaction txn;
+  int rc = txn.begin(env_, 0);
+  if (rc != 0) return mdbError("begin write txn", rc);
+  // The walk's read txn was not committed (a DB was missing), so its handles are closed.
+  for (std::size_t i = 0; i < kStoreDbCount; ++i) {
+    if ((rc = mdb_dbi_open(txn.get(), kStoreDbNames[i], i == kJournalDb ? MDB_CREATE : 0,
+                           &dbis_[i])) != 0) {
+      return mdbError(std::string("open database ") + kStoreDbNames[i], rc);
+    }
+  }
+  std::optional<std::string_view> old_counts;
+  Status status = getVerified(txn.get(), dbis_[kMetaDb], "meta", kMetaCounts,
+                              kSchema2CountsValueBytes, old_counts);
+  if (!status.isOk()) return status;
+  if (!old_counts) return damaged("meta has no counts record");
+  const std::uint64_t commits = fromLittleEndian(old_counts->substr(5 * 8, 8));
+  std::string version_bytes = littleEndian(kStoreSchemaVersion, kSchemaVersionBytes);
+  std::string checkpoint = encodeCheckpoint(Checkpoint());
+  status = put(txn.get(), kMetaDb, kMetaSchemaVersion, version_bytes);
+  if (status.isOk()) status = put(txn.get(), kMetaDb, kMetaCheckpoint, checkpoint);
+  if (status.isOk()) status = putCounts(txn.get(), commits, 0);
+  if (!status.isOk()) return status;
+  if ((rc = txn.commit()) != 0) return mdbError("commit", rc);
+  status = checkFileSize();
+  if (!status.isOk()) return status;
+  in = StoreInspection();
+  return inspect(in, free_seen);
 }
 
 // Inspects the store, first creating it when the directory is new: no marker, and no DB in
@@ -655,6 +758,12 @@ Status LmdbStore::verifyStore(const std::optional<StateMarker>& marker) {
     if (!status.isOk()) return status;
     in = StoreInspection();
     status = inspect(in, free_seen);
+    if (!status.isOk()) return status;
+  }
+  if (!in.present[kJournalDb] && in.schema_found) {
+    status = convertFromSchema2(in, free_seen);
+    // Still no journal: a store of another schema is refused as such, before "missing".
+    if (status.isOk() && !in.present[kJournalDb]) status = checkSchema(in);
     if (!status.isOk()) return status;
   }
   if (in.finding.problem != StoreProblem::kNone && (!present(true) || !in.schema_found)) {
@@ -740,6 +849,22 @@ Result<std::uint64_t> LmdbStore::lastSeqIn(MDB_txn* txn, std::size_t readable_by
   if (!status.isOk()) return status;
   if (key.mv_size != kProgressKeyBytes) {
     return corrupt("progress", view(key), "key is " + std::to_string(key.mv_size) + " bytes");
+  }
+  return decodeProgressKey(view(key));
+}
+
+// The seq of the journal's last entry, 0 when it is empty (its key is checked by the walk).
+Result<std::uint64_t> LmdbStore::lastJournalSeqIn(MDB_txn* txn) const {
+  Cursor cursor;
+  int rc = cursor.open(txn, dbis_[kJournalDb]);
+  if (rc != 0) return mdbError("open journal cursor", rc);
+  MDB_val key{};
+  MDB_val value{};
+  rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_LAST);
+  if (rc == MDB_NOTFOUND) return std::uint64_t{0};
+  if (rc != 0) return mdbError("read last journal entry", rc);
+  if (key.mv_size != kProgressKeyBytes) {
+    return corrupt("journal", view(key), "key is " + std::to_string(key.mv_size) + " bytes");
   }
   return decodeProgressKey(view(key));
 }
@@ -843,17 +968,56 @@ Status LmdbStore::loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const {
   return Status::ok();
 }
 
+// Applies the journal's entries after the last finished checkpoint's start to the table's
+// enrollments, in seq order, and names them in state.journal_ids. Entries at or before it
+// (left for a later commit to delete) are counted and skipped.
+Status LmdbStore::loadJournal(MDB_txn* txn, LoadedState& state) const {
+  Checkpoint checkpoint;
+  Status status = loadCheckpoint(txn, checkpoint);
+  if (!status.isOk()) return status;
+  std::map<EnrollmentId, Enrollment> by_id;
+  for (Enrollment& enrollment : state.enrollments) {
+    by_id.emplace(enrollment.id, std::move(enrollment));
+  }
+  status = forEach(txn, kJournalDb, [&](std::string_view key, std::string_view value) {
+    if (key.size() != kProgressKeyBytes) {
+      return corrupt("journal", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
+    }
+    if (decodeProgressKey(key) <= checkpoint.finished_through) return Status::ok();
+    if (value.size() < kJournalIdBytes) return corrupt("journal", key, "no enrollment id");
+    const auto id = static_cast<EnrollmentId>(fromLittleEndian(value.substr(0, kJournalIdBytes)));
+    Enrollment enrollment;
+    Status decoded = decodeEnrollment(id, value.substr(kJournalIdBytes), enrollment);
+    if (!decoded.isOk()) return corrupt("journal", key, decoded.message());
+    by_id.insert_or_assign(id, std::move(enrollment));
+    state.journal_ids.push_back(id);
+    return Status::ok();
+  });
+  if (!status.isOk()) return status;
+  state.enrollments.clear();
+  for (auto& [id, enrollment] : by_id) state.enrollments.push_back(std::move(enrollment));
+  return Status::ok();
+}
+
+Status LmdbStore::loadCheckpoint(MDB_txn* txn, Checkpoint& out) const {
+  std::optional<std::string_view> value;
+  Status status =
+      getVerified(txn, dbis_[kMetaDb], "meta", kMetaCheckpoint, kCheckpointValueBytes, value);
+  if (!status.isOk()) return status;
+  if (!value.has_value()) return damaged("meta has no checkpoint record");
+  out.started_through = fromLittleEndian(value->substr(0, 8));
+  out.finished_through = fromLittleEndian(value->substr(8, 8));
+  return Status::ok();
+}
+
 // What was loaded against the counts record written in the same commits.
-Status LmdbStore::checkLoadedCounts(MDB_txn* txn, const LoadedState& state) const {
+Status LmdbStore::checkLoadedCounts(MDB_txn* txn, const std::uint64_t (&loaded)[kMetaDb]) const {
   std::optional<std::string_view> bytes;
   Status status = getVerified(txn, dbis_[kMetaDb], "meta", kMetaCounts, kCountsValueBytes, bytes);
   if (!status.isOk()) return status;
   if (!bytes.has_value()) return damaged("meta has no counts record");
   const Counts counts = decodeCounts(*bytes);
-  const std::uint64_t loaded[] = {state.contacts.size(), state.enrollments.size(),
-                                  state.progress.size(), state.sequences.size()};
-  const std::uint64_t expected[] = {counts.contacts, counts.enrollments, counts.progress,
-                                    counts.sequences};
+  const std::uint64_t* expected = counts.entries;
   for (std::size_t i = 0; i < std::size(loaded); ++i) {
     if (loaded[i] != expected[i]) {
       return damaged("loaded " + std::to_string(loaded[i]) + " entries of DB '" + kStoreDbNames[i] +
@@ -871,12 +1035,24 @@ Status LmdbStore::load(LoadedState& out) {
   const int rc = txn.begin(env_, MDB_RDONLY);
   if (rc != 0) return mdbError("begin read txn", rc);
   LoadedState state;
+  std::uint64_t loaded[kMetaDb] = {};
   status = loadContacts(txn.get(), state.contacts);
   if (status.isOk()) status = loadEnrollments(txn.get(), state.enrollments);
+  loaded[kEnrollmentsDb] = state.enrollments.size();
+  if (status.isOk()) status = loadJournal(txn.get(), state);
   if (status.isOk()) status = loadProgress(txn.get(), state.progress);
   if (status.isOk()) status = loadSequences(txn.get(), state.sequences);
   if (status.isOk()) status = loadClock(txn.get(), state.clock_ms);
-  if (status.isOk()) status = checkLoadedCounts(txn.get(), state);
+  loaded[kContactsDb] = state.contacts.size();
+  loaded[kProgressDb] = state.progress.size();
+  loaded[kSequencesDb] = state.sequences.size();
+  if (status.isOk()) {
+    MDB_stat stat{};
+    const int stat_rc = mdb_stat(txn.get(), dbis_[kJournalDb], &stat);
+    if (stat_rc != 0) return mdbError("stat journal", stat_rc);
+    loaded[kJournalDb] = stat.ms_entries;  // forEach checked it against what it read
+  }
+  if (status.isOk()) status = checkLoadedCounts(txn.get(), loaded);
   if (!status.isOk()) return status;
   out = std::move(state);
   return Status::ok();
@@ -909,35 +1085,102 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   const int rc = txn.begin(env_, 0);
   if (rc != 0) return mdbError("begin write txn", rc);
   std::string scratch;
+  std::uint64_t last_journal_seq = last_journal_seq_;
+  Checkpoint checkpoint = checkpoint_;
   status = putContacts(txn.get(), batch.contacts, scratch);
-  if (status.isOk()) status = putEnrollments(txn.get(), batch.enrollments, scratch);
+  if (status.isOk()) status = putJournal(txn.get(), batch.enrollments, scratch, last_journal_seq);
+  if (status.isOk()) status = putEnrollments(txn.get(), batch.checkpoint_rows, scratch);
+  if (status.isOk()) status = putCheckpoint(txn.get(), batch, last_journal_seq, checkpoint);
   if (status.isOk()) status = putProgress(txn.get(), batch.progress, scratch);
   if (status.isOk()) status = putSequences(txn.get(), batch.sequences);
   if (status.isOk() && batch.clock_ms.has_value()) {
     scratch = littleEndian(static_cast<std::uint64_t>(*batch.clock_ms), kClockValueBytes);
     status = put(txn.get(), kMetaDb, kMetaClock, scratch);
   }
-  if (status.isOk()) status = putCounts(txn.get(), commits_ + 1);
+  if (status.isOk()) status = putCounts(txn.get(), commits_ + 1, last_journal_seq);
   if (!status.isOk()) return status;  // txn aborts: nothing of the batch is written
   const int commit_rc = txn.commit();
   if (commit_rc != 0) return mdbError("commit", commit_rc);
   ++commits_;
+  last_journal_seq_ = last_journal_seq;
+  checkpoint_ = checkpoint;
+  return Status::ok();
+}
+
+// Appends each snapshot to the journal under the next seq: u32 LE enrollment id, then the
+// enrollment record.
+Status LmdbStore::putJournal(MDB_txn* txn, const std::vector<Enrollment>& enrollments,
+                             std::string& scratch, std::uint64_t& last_seq) {
+  if (enrollments.empty()) return Status::ok();
+  Cursor cursor;
+  int rc = cursor.open(txn, dbis_[kJournalDb]);
+  if (rc != 0) return mdbError("open journal cursor", rc);
+  std::string record;
+  for (const Enrollment& enrollment : enrollments) {
+    const std::string key = encodeProgressKey(last_seq + 1);
+    Status status = checkEncoded(encodeEnrollment(enrollment, record), enrollment, record,
+                                 "enrollments", encodeEnrollmentKey(enrollment.id));
+    if (!status.isOk()) return status;
+    scratch = littleEndian(enrollment.id, kJournalIdBytes);
+    scratch += record;
+    appendStoreChecksum("journal", key, scratch);
+    MDB_val mdb_key = mdbValue(key);
+    MDB_val mdb_value = mdbValue(scratch);
+    rc = mdb_cursor_put(cursor.get(), &mdb_key, &mdb_value, MDB_APPEND);
+    if (rc != 0) return mdbError("append journal seq " + std::to_string(last_seq + 1), rc);
+    ++last_seq;
+  }
+  return Status::ok();
+}
+
+// Notes a checkpoint starting or finishing, and deletes journal entries a finished one
+// covers (a bounded number per commit).
+Status LmdbStore::putCheckpoint(MDB_txn* txn, const WriteBatch& batch,
+                                std::uint64_t last_journal_seq, Checkpoint& checkpoint) {
+  const Checkpoint before = checkpoint;
+  if (batch.checkpoint_start) checkpoint.started_through = last_journal_seq;
+  if (batch.checkpoint_finish) checkpoint.finished_through = checkpoint.started_through;
+  if (checkpoint.started_through != before.started_through ||
+      checkpoint.finished_through != before.finished_through) {
+    std::string value = encodeCheckpoint(checkpoint);
+    Status status = put(txn, kMetaDb, kMetaCheckpoint, value);
+    if (!status.isOk()) return status;
+  }
+  return trimJournal(txn, checkpoint.finished_through);
+}
+
+Status LmdbStore::trimJournal(MDB_txn* txn, std::uint64_t through) {
+  if (through == 0) return Status::ok();
+  Cursor cursor;
+  int rc = cursor.open(txn, dbis_[kJournalDb]);
+  if (rc != 0) return mdbError("open journal cursor", rc);
+  MDB_val key{};
+  MDB_val value{};
+  for (std::size_t deleted = 0; deleted < kJournalTrimPerCommitMax; ++deleted) {
+    rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
+    if (rc == MDB_NOTFOUND) break;
+    if (rc != 0) return mdbError("read journal", rc);
+    if (key.mv_size != kProgressKeyBytes || decodeProgressKey(view(key)) > through) break;
+    if ((rc = mdb_cursor_del(cursor.get(), 0)) != 0) return mdbError("trim journal", rc);
+  }
   return Status::ok();
 }
 
 // The counts record, from LMDB's entry counts inside this write txn.
-Status LmdbStore::putCounts(MDB_txn* txn, std::uint64_t commits) {
-  std::uint64_t entries[4] = {};
-  for (std::size_t i = 0; i < std::size(entries); ++i) {
+Status LmdbStore::putCounts(MDB_txn* txn, std::uint64_t commits, std::uint64_t last_journal_seq) {
+  Counts counts;
+  for (std::size_t i = 0; i < std::size(counts.entries); ++i) {
     MDB_stat stat{};
     const int rc = mdb_stat(txn, dbis_[i], &stat);
     if (rc != 0) return mdbError(std::string("stat ") + kStoreDbNames[i], rc);
-    entries[i] = stat.ms_entries;
+    counts.entries[i] = stat.ms_entries;
   }
   Result<std::uint64_t> last_seq = lastSeqIn(txn, 0);
   if (!last_seq.isOk()) return last_seq.status();
-  std::string value = encodeCounts(
-      Counts{entries[0], entries[1], entries[2], entries[3], last_seq.value(), commits});
+  counts.last_progress_seq = last_seq.value();
+  counts.commits = commits;
+  counts.last_journal_seq = last_journal_seq;
+  std::string value = encodeCounts(counts);
   return put(txn, kMetaDb, kMetaCounts, value);
 }
 

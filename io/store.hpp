@@ -1,20 +1,40 @@
 // Store: the LMDB environment under state_dir holding contacts, enrollment snapshots, the
 // append-only progress log, sequence activation and the clock.
 //
-// Schema: one environment (data.mdb + lock.mdb in `dir`), five named databases. Values are
+// Schema: one environment (data.mdb + lock.mdb in `dir`), six named databases. Values are
 // the versioned little-endian records of io/record_codec.hpp, each followed by a checksum.
 //
 //   DB            key                                   value (then the u32 checksum)
 //   contacts      contact key bytes (1..511 bytes)      contact record
-//   enrollments   EnrollmentId, u32 big-endian          enrollment snapshot record
+//   enrollments   EnrollmentId, u32 big-endian          enrollment snapshot record, as of
+//                                                       the checkpoint that wrote it
 //   progress      seq, u64 big-endian (MDB_APPEND)      progress record
 //   sequences     sequence id bytes (1..511 bytes)      1 byte: 1 active, 0 inactive
+//   journal       seq, u64 big-endian (MDB_APPEND)      u32 LE EnrollmentId, then the
+//                                                       enrollment snapshot record
 //   meta          "schema_version"                      u32 LE (kStoreSchemaVersion)
 //                 "store_id"                            16 random bytes, made at creation
-//                 "counts"                              6 x u64 LE: entries in contacts,
-//                                                       enrollments, progress, sequences; the
-//                                                       last progress seq; commits so far
+//                 "counts"                              8 x u64 LE: entries in contacts,
+//                                                       enrollments, progress, sequences,
+//                                                       journal; the last progress seq;
+//                                                       commits so far; the last journal seq
+//                 "checkpoint"                          2 x u64 LE journal seqs: where the
+//                                                       checkpoint going on started, where the
+//                                                       last finished one started
 //                 "clock_ms"                            i64 LE
+//
+// Journal and checkpoints (the protocol is in engine/records.hpp). commit() appends the
+// batch's enrollment snapshots to the journal, writes its checkpoint rows into the
+// enrollments table, notes a checkpoint starting or finishing, and deletes up to 16Ki
+// journal entries at or before the last finished checkpoint's start. load() returns the
+// table with every later journal entry applied in order, and names those enrollments in
+// journal_ids.
+//
+// Converting. A store of schema 2 (no journal, a 6-field counts record) is converted at open,
+// once the walk below found it whole: first copied with mdb_copy's compaction to
+// `dir`/backup-schema-2/data.mdb (kept if it is already there), then given the journal, the
+// checkpoint record and the new counts in one commit; its enrollment rows are the table.
+// tests/data/store-v2 keeps such a state dir for the test of that.
 //
 // Checksums (io/store_check.hpp). Every value written gets 4 bytes appended: the CRC32C,
 // little-endian, of  DB name | 0x00 | u32 LE key size | key | value. Naming the DB and key
@@ -24,10 +44,10 @@
 //
 // The marker (io/state_marker.hpp). `dir`/seqd.state is a small text file written (temp
 // file, fsync, rename, fsync of `dir`) right after the commit that created the store, and
-// never changed: a header line, "format 1", "schema N", "store <store_id in hex>" and a
-// CRC32C of those lines. It says the directory holds a store that was used, so a data.mdb
-// that is later missing or empty (which LMDB would quietly start afresh) is told apart from
-// a new directory.
+// changed only by a conversion (its schema line): a header line, "format 1", "schema N", "store
+// <store_id in hex>" and a CRC32C of those lines. It says the directory holds a store that was
+// used, so a data.mdb that is later missing or empty (which LMDB would quietly start afresh) is
+// told apart from a new directory.
 //
 // Damage. Opening checks, in order, before any data is handed out:
 //  1. The marker parses and its checksum matches; with a marker, data.mdb exists and is not
@@ -78,8 +98,10 @@
 // MDB_APPEND so each lands at the right edge of the B-tree: ~2.66M / 5.84M puts/s at 1k / 10k
 // per commit, ~49 B per 8 B key + 32 B value. Rewriting enrollment snapshots in place instead
 // dirties a random 4 KB page per write: ~152k puts/s into a growing DB, ~80-87k/s into a
-// 10M-key one. So snapshots are written when a command changes an enrollment, and a restart
-// loads the snapshots and replays the log records after each snapshot's progress_seq.
+// 10M-key one. So a changed enrollment's snapshot is appended to the journal in the commit of
+// the change, and checkpoints write each enrollment changed since the last one into the
+// table once, in id order, however often it changed: a step that rewrote two random rows
+// now appends two records, and the table takes one write per enrollment per checkpoint.
 // A record the encoder refuses (a field over kRecordFieldBytesMax, a score above 100, ...;
 // the limits the decoder enforces) or a key LMDB cannot hold is refused as InvalidArgument,
 // and the whole batch is rolled back: a commit is all or nothing. Debug builds also decode
@@ -118,7 +140,10 @@
 namespace seqd {
 
 // 2: every value carries a checksum; meta holds store_id and counts; seqd.state marks the dir.
-inline constexpr std::uint32_t kStoreSchemaVersion = 2;
+// 3: enrollment snapshots go to an append-only journal, folded into the table by checkpoints.
+inline constexpr std::uint32_t kStoreSchemaVersion = 3;
+// The oldest schema this seqd converts at open (after a backup); older ones are refused.
+inline constexpr std::uint32_t kStoreSchemaVersionOldestConverted = 2;
 // Sparse: only pages written take disk space. 64 GiB on 64-bit, 1 GiB where address space
 // is tight.
 inline constexpr std::uint64_t kStoreMapBytesDefault =

@@ -227,12 +227,13 @@ bool walkFreeList(StoreInspection& in) {
 void inspectStoreBody(void* context) {
   StoreInspection& in = *static_cast<StoreInspection*>(context);
   if (!findDatabases(in)) return;
-  for (const bool present : in.present) {
-    if (!present) return;
+  // A store of schema 2 has no journal yet: it is walked without one, and converted.
+  for (std::size_t i = 0; i < kStoreDbCount; ++i) {
+    if (!in.present[i] && i != kJournalDb) return;
   }
   if (!in.schema_found || in.schema_bytes != kSchemaVersionBytes + kStoreChecksumBytes) return;
   for (std::size_t i = 0; i < kStoreDbCount; ++i) {
-    if (!walkDatabase(in, i)) return;
+    if (in.present[i] && !walkDatabase(in, i)) return;
   }
   if (!walkFreeList(in)) return;
   // Every page is a meta page, in a tree or free. Fewer is tolerated (a leaked page is

@@ -25,11 +25,12 @@ enum StoreDb : std::size_t {
   kEnrollmentsDb,
   kProgressDb,
   kSequencesDb,
+  kJournalDb,
   kMetaDb,
   kStoreDbCount,
 };
-inline constexpr const char* kStoreDbNames[kStoreDbCount] = {"contacts", "enrollments", "progress",
-                                                             "sequences", "meta"};
+inline constexpr const char* kStoreDbNames[kStoreDbCount] = {"contacts",  "enrollments", "progress",
+                                                             "sequences", "journal",     "meta"};
 inline constexpr std::string_view kMetaSchemaVersion = "schema_version";
 inline constexpr std::size_t kSchemaVersionBytes = 4;
 inline constexpr std::size_t kStoreChecksumBytes = 4;

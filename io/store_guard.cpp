@@ -84,12 +84,17 @@ Status commitKeepingHoldable(Store& store, const WriteBatch& batch,
       dropped.push_back(std::move(refusal));
     }
   }
-  for (const Enrollment& enrollment : batch.enrollments) {
-    std::string refusal = enrollmentRefusal(enrollment, scratch);
-    if (refusal.empty()) {
-      holdable.enrollments.push_back(enrollment);
-    } else {
-      dropped.push_back(std::move(refusal));
+  holdable.checkpoint_start = batch.checkpoint_start;
+  holdable.checkpoint_finish = batch.checkpoint_finish;
+  for (const auto& [from, to] : {std::pair{&batch.enrollments, &holdable.enrollments},
+                                 std::pair{&batch.checkpoint_rows, &holdable.checkpoint_rows}}) {
+    for (const Enrollment& enrollment : *from) {
+      std::string refusal = enrollmentRefusal(enrollment, scratch);
+      if (refusal.empty()) {
+        to->push_back(enrollment);
+      } else {
+        dropped.push_back(std::move(refusal));
+      }
     }
   }
   if (dropped.size() == dropped_before) return committed;

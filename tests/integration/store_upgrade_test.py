@@ -72,6 +72,9 @@ class StoreUpgrade(unittest.TestCase):
         for i in range(FIXTURE_CONTACTS):
             contact = d.json("contact", "show", "person%d@example.test" % i)
             self.assertEqual(contact["first_name"], "Name%d" % i, contact)
+        # The store as it was, kept before the conversion, still opens as schema 2.
+        backup = os.path.join(d.root, "state", "backup-schema-2", "data.mdb")
+        self.assertTrue(os.path.getsize(backup) > 0)
 
     def test_no_done_step_is_sent_again(self):
         d = self.daemon

@@ -9,6 +9,8 @@
 // exceeded. Out-of-office replies arrive in the mailbox's inbox too; each is read, applied,
 // committed and only then marked, so a crash between the commit and the mark reads it again:
 // the store must hold exactly one record of each message applied, however many lives read it.
+// Checkpoints run all along (tiny ones), so every crash point is also one inside the journal
+// and checkpoint protocol (engine/records.hpp).
 // SEQD_SEED replays one seed; SEQD_CRASH_SEEDS runs more.
 #include <doctest/doctest.h>
 
@@ -94,6 +96,10 @@ EngineSettings settings() {
   maildir.name = "Bob";
   maildir.transport = Transport::kMaildir;
   result.mailboxes = {smtp, maildir};
+  // Checkpoints start every 16 snapshots (one per enrollment) and write 3 rows a commit, so
+  // crashes fall before, inside and after checkpoints, and restarts read table + journal.
+  result.checkpoint_snapshots_min = 4;
+  result.checkpoint_slice_max = 3;
   return result;
 }
 
