@@ -287,6 +287,23 @@ void MessageRenderer::appendDate(TimeMs at_ms) {
   message_ += date_header_;
 }
 
+void MessageRenderer::renderText(const RenderStep& step, int variant, const RenderStep* previous,
+                                 const Contact& contact) {
+  subject_.clear();
+  body_.clear();
+  step.subjectOf(variant).renderTo(contact, subject_);
+  step.bodyOf(variant).renderTo(contact, body_);
+  // A threaded step with no subject of its own answers the previous email's: "Re: " + its
+  // subject, when that renders for this contact.
+  if (previous != nullptr && subject_.empty()) {
+    const int previous_variant = pickVariant(*previous, contact.key);
+    if (checkStepText(*previous, previous_variant, contact).empty()) {
+      subject_ = "Re: ";
+      previous->subjectOf(previous_variant).renderTo(contact, subject_);
+    }
+  }
+}
+
 std::string_view MessageRenderer::render(const DeliveryIntent& intent) {
   SEQD_ASSERT(intent.render != nullptr);
   SEQD_ASSERT(intent.contact != nullptr);
@@ -298,24 +315,10 @@ std::string_view MessageRenderer::render(const DeliveryIntent& intent) {
   SEQD_ASSERT(intent.step_index < sequence->steps.size());
   const RenderStep& step = sequence->steps[intent.step_index];
   const Contact& contact = *intent.contact;
-
-  subject_.clear();
-  body_.clear();
-  step.subjectOf(intent.variant).renderTo(contact, subject_);
-  step.bodyOf(intent.variant).renderTo(contact, body_);
   const RenderStep* previous = step.thread_previous && step.previous_email != RenderStep::kNoStep
                                    ? &sequence->steps[step.previous_email]
                                    : nullptr;
-  // A threaded step with no subject of its own answers the previous email's: "Re: " + its
-  // subject, when that renders for this contact.
-  if (previous != nullptr && subject_.empty()) {
-    const int previous_variant = pickVariant(*previous, contact.key);
-    if (checkStepText(*previous, previous_variant, contact).empty()) {
-      subject_ = "Re: ";
-      previous->subjectOf(previous_variant).renderTo(contact, subject_);
-    }
-  }
-
+  renderText(step, intent.variant, previous, contact);
   message_.clear();
   message_ += sender->from_header;
   if (contact.first_name.empty()) {
