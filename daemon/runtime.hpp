@@ -6,7 +6,8 @@
 //   engine thread   owns the Engine and is the only Store writer: drains commands and
 //                   delivery results, advances the clock, commits one batch per round
 //                   (group commit), then answers commands and hands intents to delivery.
-//   delivery pool   renders nothing, decides nothing: delivers and reports back.
+//   delivery pool   decides nothing: renders each message from the immutable snapshots its
+//                   intent holds (engine/render.hpp), delivers it and reports back.
 //   inbox poller    reads and classifies the mailboxes' inboxes every inbox_poll, hands the
 //                   messages to the engine thread and marks them once that round committed
 //                   (daemon/inbox_poller.hpp).

@@ -24,7 +24,9 @@ const Contact* Engine::findContactWith(
     const std::string& key, const std::unordered_map<std::string, Contact>& pending) const {
   for (const std::string& candidate : {key, toLowerAscii(key)}) {
     if (auto found = pending.find(candidate); found != pending.end()) return &found->second;
-    if (auto found = contacts_.find(candidate); found != contacts_.end()) return &found->second;
+    if (auto found = contacts_.find(candidate); found != contacts_.end()) {
+      return found->second.get();
+    }
   }
   return nullptr;
 }

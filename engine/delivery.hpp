@@ -1,16 +1,21 @@
 // Delivery intents and results: what the engine hands to the delivery workers, and what
 // comes back.
 //
-// The engine renders an intent when the step falls due and keeps it queued; takeIntents()
+// The engine decides an intent when the step falls due (mailbox, variant, Message-ID, the
+// templates checked) and keeps it queued; the worker that takes it renders the message
+// (engine/render.hpp: MessageRenderer, renderMessage) from the immutable snapshots it holds.
+// takeIntents()
 // releases queued intents as delivery has room, appending each one's kStepFired record to
 // the batch. The daemon hands intents to the workers only after that batch committed, so a
 // crash never leaves a sent email without its record, and a crash never marks a send that
 // was still queued (never attempted) as uncertain: only released ones can be.
 //
-// Thread-safety: plain values.
+// Thread-safety: plain values, plus shared pointers to immutable snapshots (a contact as it
+// was when its step fired, the configuration's compiled templates) that any thread may read.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "engine/enrollment.hpp"
@@ -19,6 +24,11 @@
 
 namespace seqd {
 
+struct Contact;
+struct RenderSettings;
+struct RenderSequence;
+struct RenderSender;
+
 struct DeliveryIntent {
   EnrollmentId enrollment_id = 0;
   std::uint32_t step_index = 0;
@@ -26,7 +36,14 @@ struct DeliveryIntent {
   Transport transport = Transport::kMaildir;
   std::string recipient;
   std::string message_id;
-  std::string message;  // the whole RFC 5322 message, '\n' line endings
+  // What the message is rendered from: all decided on the engine thread, all immutable.
+  TimeMs fired_at_ms = 0;                  // the Date header
+  int variant = -1;                        // the step's A/B variant; -1: its own text
+  std::shared_ptr<const Contact> contact;  // as it was when the step fired
+  // The configuration the step fired under; kept alive by this intent across a reload.
+  std::shared_ptr<const RenderSettings> render;
+  const RenderSequence* sequence = nullptr;  // inside *render
+  const RenderSender* sender = nullptr;      // inside *render
 };
 
 // kReturned: the intent was never attempted (seqd was stopping) and goes back to the engine.

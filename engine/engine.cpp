@@ -5,7 +5,7 @@
 #include "engine/assert.hpp"
 #include "engine/message.hpp"
 #include "engine/permissions.hpp"
-#include "engine/template.hpp"
+#include "engine/render.hpp"
 
 namespace seqd {
 namespace {
@@ -29,21 +29,6 @@ bool contains(const std::vector<std::string>& values, const std::string& value) 
 
 bool isEmailStep(StepType type) { return type == StepType::kAutoEmail; }
 
-// The A/B variant for (contact, step): a deterministic hash over the weights.
-const Variant* pickVariant(const Step& step, const std::string& contact_key) {
-  if (step.variants.empty()) return nullptr;
-  int total = 0;
-  for (const Variant& variant : step.variants) total += variant.weight;
-  if (total <= 0) return nullptr;
-  std::uint64_t hash = fnv1a64(step.id, fnv1a64(contact_key));
-  int point = static_cast<int>(hash % static_cast<std::uint64_t>(total));
-  for (const Variant& variant : step.variants) {
-    if (point < variant.weight) return &variant;
-    point -= variant.weight;
-  }
-  return &step.variants.back();
-}
-
 }  // namespace
 
 Engine::Engine(EngineSettings settings, TimeMs now_ms)
@@ -51,6 +36,7 @@ Engine::Engine(EngineSettings settings, TimeMs now_ms)
       calendar_(settings_.schedules),
       wheel_(now_ms, settings_.tick_ms) {
   governor_.configure(settings_.mailboxes);
+  render_ = compileRenderSettings(settings_.sequences, settings_.mailboxes, settings_.unsubscribe);
 }
 
 TimeMs Engine::nextTickStart(TimeMs now_ms) const {
@@ -148,7 +134,9 @@ std::string Engine::windowGate(const Enrollment& enrollment, TimeMs due_ms) cons
 // Restore
 
 Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
-  for (const Contact& contact : state.contacts) contacts_[contact.key] = contact;
+  for (const Contact& contact : state.contacts) {
+    contacts_[contact.key] = std::make_shared<const Contact>(contact);
+  }
   for (const SequenceState& sequence : state.sequences) {
     if (sequence.active) active_sequences_.insert(sequence.sequence_id);
   }
@@ -236,8 +224,8 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
   }
   if (mailbox != nullptr && isIdempotent(mailbox->transport) && step != nullptr) {
     std::string reason;
-    std::optional<DeliveryIntent> intent = renderIntent(enrollment, *step, enrollment.sending_at_ms,
-                                                        enrollment.sending_mailbox, reason);
+    std::optional<DeliveryIntent> intent =
+        makeIntent(enrollment, *step, enrollment.sending_at_ms, enrollment.sending_mailbox, reason);
     if (intent && intent->message_id == enrollment.sending_message_id) {
       queueIntent(enrollment, std::move(*intent), mailbox->transport);
       return;
@@ -391,7 +379,7 @@ ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
       }
     }
     auto existing = contacts_.find(key);
-    Contact contact = existing == contacts_.end() ? Contact{} : existing->second;
+    Contact contact = existing == contacts_.end() ? Contact{} : *existing->second;
     contact.key = key;
     Status status = Status::ok();
     for (const auto& [name, value] : row.fields) {
@@ -411,16 +399,22 @@ ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
     result.keys.push_back(key);
     inbound_index_stale_ = true;
     batch_.contacts.push_back(contact);
-    contacts_[key] = std::move(contact);
+    // Replaced, never changed in place: an intent out holds the contact as it was.
+    contacts_[key] = std::make_shared<const Contact>(std::move(contact));
   }
   return result;
 }
 
-const Contact* Engine::findContact(const std::string& key) const {
+const std::shared_ptr<const Contact>* Engine::findContactSnapshot(const std::string& key) const {
   auto it = contacts_.find(key);
   if (it != contacts_.end()) return &it->second;
   it = contacts_.find(toLowerAscii(key));
   return it == contacts_.end() ? nullptr : &it->second;
+}
+
+const Contact* Engine::findContact(const std::string& key) const {
+  const std::shared_ptr<const Contact>* found = findContactSnapshot(key);
+  return found == nullptr ? nullptr : found->get();
 }
 
 Status Engine::setContactFields(const std::string& key, const ContactRow& fields) {
@@ -442,7 +436,7 @@ Status Engine::setContactFields(const std::string& key, const ContactRow& fields
   batch_.contacts.push_back(contact);
   inbound_index_stale_ = true;
   std::string contact_key = contact.key;
-  contacts_[contact_key] = std::move(contact);
+  contacts_[contact_key] = std::make_shared<const Contact>(std::move(contact));
   // A new score changes the order of scheduled steps; a new zone moves them to its window.
   for (EnrollmentId id : by_contact_[contact_key]) {
     if (wheel_.isScheduled(id)) arm(enrollments_[id]);
@@ -819,7 +813,7 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
     return;
   }
   std::string reason;
-  std::optional<DeliveryIntent> intent = renderIntent(enrollment, step, now_ms, mailbox, reason);
+  std::optional<DeliveryIntent> intent = makeIntent(enrollment, step, now_ms, mailbox, reason);
   if (!intent) return markNotSent(enrollment, reason);
   governor_.recordSend(mailbox, domain, now_ms, intent->message_id);
   wheel_.cancel(enrollment.id);
@@ -922,102 +916,45 @@ std::string Engine::pickMailbox(const Enrollment& enrollment, const Sequence& se
   return std::string();
 }
 
-// Renders a step's subject and body for a contact, honouring its A/B variant.
-bool Engine::renderStepText(const Step& step, const Contact& contact, std::string& subject,
-                            std::string& body, std::string& not_sent_reason) const {
-  const Variant* variant = pickVariant(step, contact.key);
-  const std::string& subject_text =
-      variant != nullptr && !variant->subject.empty() ? variant->subject : step.subject;
-  const std::string& body_text =
-      variant != nullptr && !variant->body.empty() ? variant->body : step.body;
-  FieldLookup lookup = [&contact](std::string_view name) { return contact.field(name); };
-  for (auto [text, out] : {std::pair{&subject_text, &subject}, std::pair{&body_text, &body}}) {
-    RenderResult rendered = renderTemplate(*text, lookup);
-    if (!rendered.ok) {
-      not_sent_reason = rendered.missing_variable.empty()
-                            ? "template_error:" + rendered.error
-                            : "missing_variable:" + rendered.missing_variable;
-      return false;
-    }
-    *out = std::move(rendered.text);
-  }
-  return true;
-}
-
-namespace {
-
-// List-Unsubscribe (SPEC §3 rule 9): the sending mailbox's mailto: always; with an
-// unsubscribe_url, first the signed HTTPS link, which RFC 8058 clients POST to (one_click).
-std::string listUnsubscribe(const UnsubscribeLinks& links, const std::string& mailbox,
-                            const std::string& contact_key, const std::string& sequence_id,
-                            bool& one_click) {
-  std::string mailto = "<mailto:" + mailbox + "?subject=unsubscribe>";
-  one_click = !links.url_template.empty() && !links.secret.empty();
-  if (!one_click) return mailto;
-  std::string token = makeUnsubscribeToken(links.secret, contact_key, sequence_id);
-  return "<" + unsubscribeUrl(links.url_template, token) + ">, " + mailto;
-}
-
-}  // namespace
-
-// Everything about the email is a function of (enrollment, step, time, mailbox) and the
-// unsubscribe settings, so a redelivery after a restart rebuilds the very same message.
-std::optional<DeliveryIntent> Engine::renderIntent(const Enrollment& enrollment, const Step& step,
-                                                   TimeMs at_ms, const std::string& address,
-                                                   std::string& not_sent_reason) const {
+// Decides a step's email without rendering it: the mailbox, the A/B variant, the templates
+// checked for the contact (the same not_sent reasons a render would give), the Message-ID.
+// The worker renders the message from what the intent holds (engine/render.hpp), so the
+// email is a function of (enrollment, step, time, mailbox) and the unsubscribe settings, and
+// a redelivery after a restart rebuilds the very same message.
+std::optional<DeliveryIntent> Engine::makeIntent(const Enrollment& enrollment, const Step& step,
+                                                 TimeMs at_ms, const std::string& address,
+                                                 std::string& not_sent_reason) const {
   const Sequence* sequence = findSequence(enrollment.sequence_id);
-  const Contact* contact = findContact(enrollment.contact_key);
-  if (sequence == nullptr || contact == nullptr) {
+  const RenderSequence* compiled = render_->findSequence(enrollment.sequence_id);
+  const std::shared_ptr<const Contact>* contact = findContactSnapshot(enrollment.contact_key);
+  if (sequence == nullptr || compiled == nullptr || contact == nullptr) {
     not_sent_reason = "unknown_sequence_or_contact";
     return std::nullopt;
   }
-  const Mailbox* mailbox = findMailbox(address);
-  if (mailbox == nullptr) {
+  const RenderSender* sender = render_->findSender(address);
+  if (sender == nullptr) {
     not_sent_reason = "no_mailbox";
     return std::nullopt;
   }
-  MessageParts parts;
-  if (!renderStepText(step, *contact, parts.subject, parts.body, not_sent_reason)) {
-    return std::nullopt;
-  }
-  if (step.thread_previous) {
-    const Step* previous = nullptr;
-    for (const Step& candidate : sequence->steps) {
-      if (&candidate == &step) break;
-      if (isEmailStep(candidate.type)) previous = &candidate;
-    }
-    if (previous != nullptr) {
-      parts.in_reply_to = makeMessageId(sequence->id, previous->id, contact->key, address);
-      parts.references = parts.in_reply_to;
-      std::string previous_subject, previous_body, ignored;
-      if (parts.subject.empty() &&
-          renderStepText(*previous, *contact, previous_subject, previous_body, ignored)) {
-        parts.subject = "Re: " + previous_subject;
-      }
-    }
-  }
-  parts.from_name = mailbox->name;
-  parts.from_address = mailbox->address;
-  if (!contact->first_name.empty()) {
-    parts.to_name = contact->first_name;
-    if (!contact->last_name.empty()) parts.to_name += " " + contact->last_name;
-  }
-  parts.to_address = contact->email;
-  parts.date_ms = at_ms;
-  parts.message_id = makeMessageId(sequence->id, step.id, contact->key, mailbox->address);
-  parts.list_unsubscribe = listUnsubscribe(settings_.unsubscribe, mailbox->address, contact->key,
-                                           sequence->id, parts.list_unsubscribe_one_click);
-  parts.sequence_id = sequence->id;
-  parts.step_id = step.id;
-  parts.contact_key = contact->key;
+  const std::uint32_t step_index = static_cast<std::uint32_t>(&step - sequence->steps.data());
+  SEQD_ASSERT(step_index < compiled->steps.size());
+  const RenderStep& render_step = compiled->steps[step_index];
+  const int variant = pickVariant(render_step, (*contact)->key);
+  not_sent_reason = checkStepText(render_step, variant, **contact);
+  if (!not_sent_reason.empty()) return std::nullopt;
   DeliveryIntent intent;
   intent.enrollment_id = enrollment.id;
-  intent.step_index = static_cast<std::uint32_t>(&step - sequence->steps.data());
-  intent.mailbox = mailbox->address;
-  intent.transport = mailbox->transport;
-  intent.recipient = contact->email;
-  intent.message_id = parts.message_id;
-  intent.message = buildMessage(parts, "\n");
+  intent.step_index = step_index;
+  intent.mailbox = sender->address;
+  intent.transport = sender->transport;
+  intent.recipient = (*contact)->email;
+  intent.message_id = makeMessageId(sequence->id, step.id, (*contact)->key, sender->address);
+  intent.fired_at_ms = at_ms;
+  intent.variant = variant;
+  intent.contact = *contact;
+  intent.render = render_;
+  intent.sequence = compiled;
+  intent.sender = sender;
   return intent;
 }
 

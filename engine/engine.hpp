@@ -6,6 +6,14 @@
 // every email to send comes out as a DeliveryIntent (takeIntents()). The caller commits the
 // batch before it delivers intents or acknowledges commands.
 //
+// The engine decides an email and does not render it (SPEC §1: the worker pool renders):
+// when a step fires it picks the mailbox and the A/B variant, checks the templates for the
+// contact without rendering them (not_sent: missing_variable:<name>, template_error:...),
+// and makes the Message-ID; the intent then carries immutable snapshots the delivery worker
+// renders from (engine/render.hpp). For that, contacts are held as shared_ptr<const Contact>
+// and replaced, never changed in place, when they change; the compiled templates are rebuilt
+// at each reload and kept alive by the intents that still hold the old ones.
+//
 // The enrollment state machine. "Waits on its send" means status active with sending_step
 // set; "running" means scheduled or active. Rows are what happens; nothing else changes.
 //
@@ -75,6 +83,7 @@
 
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -101,7 +110,7 @@
 namespace seqd {
 
 inline constexpr std::size_t kFireBatchMax = 4096;
-// Emails rendered and queued inside the engine, not yet released to delivery. When this many
+// Emails decided and queued inside the engine, not yet released to delivery. When this many
 // wait, advanceTo() stops taking due work (back-pressure) until takeIntents() drains them.
 inline constexpr std::size_t kQueuedIntentsMax = 8192;
 // Checkpoints (engine/records.hpp): one starts once this many snapshots, or as many as there
@@ -223,7 +232,7 @@ class Engine {
   void onDeliveryResult(const DeliveryResult& result, TimeMs now_ms);
   // Released sends with no result yet.
   std::size_t deliveriesInFlight() const { return in_flight_; }
-  // Rendered sends waiting to be released.
+  // Decided sends waiting to be released.
   std::size_t queuedIntents() const { return queued_.size(); }
 
   // --- outputs ---
@@ -322,11 +331,12 @@ class Engine {
   void noteInbound(const ProgressRecord& record);
   std::string inboundNote(EnrollmentId id) const;
   StatusRow statusRow(const Enrollment& enrollment) const;
-  bool renderStepText(const Step& step, const Contact& contact, std::string& subject,
-                      std::string& body, std::string& not_sent_reason) const;
-  std::optional<DeliveryIntent> renderIntent(const Enrollment& enrollment, const Step& step,
-                                             TimeMs at_ms, const std::string& address,
-                                             std::string& not_sent_reason) const;
+  // The intent of a step's email sent from address at at_ms, or nullopt with the reason it
+  // cannot go (its templates do not render for the contact, or the mailbox is unknown).
+  std::optional<DeliveryIntent> makeIntent(const Enrollment& enrollment, const Step& step,
+                                           TimeMs at_ms, const std::string& address,
+                                           std::string& not_sent_reason) const;
+  const std::shared_ptr<const Contact>* findContactSnapshot(const std::string& key) const;
 
   EngineSettings settings_;
   // Caches local days and zone offsets as it answers, hence mutable: reads such as status()
@@ -334,7 +344,12 @@ class Engine {
   mutable SendingCalendar calendar_;
   TimerWheel wheel_;
   SendGovernor governor_;
-  std::unordered_map<std::string, Contact> contacts_;
+  // The sequences' templates parsed, the senders' From lines, the unsubscribe settings: what
+  // the workers render from. Rebuilt by reconfigure(); intents out keep theirs alive.
+  std::shared_ptr<const RenderSettings> render_;
+  // Immutable snapshots, replaced when a contact changes: intents out hold the one they fired
+  // with.
+  std::unordered_map<std::string, std::shared_ptr<const Contact>> contacts_;
   std::vector<Enrollment> enrollments_;                    // index == EnrollmentId
   std::unordered_map<std::string, EnrollmentId> by_pair_;  // sequence '\x1f' contact
   std::map<std::string, std::vector<EnrollmentId>> by_sequence_;
@@ -370,7 +385,7 @@ class Engine {
   std::size_t snapshots_since_checkpoint_ = 0;
   std::vector<EnrollmentId> checkpoint_ids_;
   std::size_t checkpoint_written_ = 0;
-  // Rendered sends not yet released, in release order per kind of transport.
+  // Decided sends not yet released, in release order per kind of transport.
   struct QueueEntry {
     EnrollmentId id;
     std::uint64_t ticket;

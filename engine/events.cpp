@@ -52,7 +52,7 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
     if (event.kind == EventKind::kUnsubscribe) contact.email_opt_out = true;
     if (event.kind == EventKind::kStage) contact.stage = event.stage;
     batch_.contacts.push_back(contact);
-    contacts_[key] = std::move(contact);
+    contacts_[key] = std::make_shared<const Contact>(std::move(contact));
   }
   EventResult result{key, {}};
   for (EnrollmentId id : by_contact_[key]) {

@@ -1,7 +1,6 @@
 #include "engine/message.hpp"
 
 #include <algorithm>
-#include <vector>
 
 #include "engine/contact.hpp"
 
@@ -55,19 +54,18 @@ std::size_t utf8Length(std::string_view text, std::size_t at) {
   return length;
 }
 
-// Splits at CRLF, LF or a lone CR. "a\nb\n" gives {"a", "b", ""}; joining with a line
-// ending restores the text with its breaks rewritten.
-std::vector<std::string_view> splitLines(std::string_view text) {
-  std::vector<std::string_view> lines;
+// Calls visit(line) for each line of text, split at CRLF, LF or a lone CR. "a\nb\n" visits
+// "a", "b", ""; joining them with a line ending restores the text with its breaks rewritten.
+template <typename Visit>
+void forEachLine(std::string_view text, Visit visit) {
   std::size_t start = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '\r' && text[i] != '\n') continue;
-    lines.push_back(text.substr(start, i - start));
+    visit(text.substr(start, i - start));
     if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
     start = i + 1;
   }
-  lines.push_back(text.substr(start));
-  return lines;
+  visit(text.substr(start));
 }
 
 std::string encodeBase64(std::string_view bytes) {
@@ -116,10 +114,20 @@ std::string encodeWords(std::string_view text, std::size_t first_budget) {
   return words;
 }
 
+bool isHeaderControl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
+
 // Removes what could break out of a header: runs of CR/LF become one space, other control
 // bytes go; the result is trimmed and cut to kHeaderValueBytesMax at a character boundary.
-std::string cleanHeaderValue(std::string_view value) {
-  std::string clean;
+// A value with nothing to remove comes back as it is; else the result is built in scratch.
+std::string_view cleanHeaderValue(std::string_view value, std::string& scratch) {
+  const bool clean_already =
+      value.size() <= kHeaderValueBytesMax &&
+      (value.empty() || (!isBlank(value.front()) && !isBlank(value.back()))) &&
+      std::none_of(value.begin(), value.end(),
+                   [](char c) { return isHeaderControl(static_cast<unsigned char>(c)); });
+  if (clean_already) return value;
+  std::string& clean = scratch;
+  clean.clear();
   bool in_break = false;
   for (char ch : value) {
     auto c = static_cast<unsigned char>(ch);
@@ -129,30 +137,41 @@ std::string cleanHeaderValue(std::string_view value) {
       continue;
     }
     in_break = false;
-    if ((c < 0x20 && c != '\t') || c == 0x7f) continue;
+    if (isHeaderControl(c)) continue;
     clean += ch;
   }
   std::size_t first = clean.find_first_not_of(" \t");
   if (first == std::string::npos) return {};
-  clean = clean.substr(first, clean.find_last_not_of(" \t") - first + 1);
-  if (clean.size() > kHeaderValueBytesMax) {
+  std::string_view trimmed(clean);
+  trimmed = trimmed.substr(first, clean.find_last_not_of(" \t") - first + 1);
+  if (trimmed.size() > kHeaderValueBytesMax) {
     std::size_t cut = kHeaderValueBytesMax;
-    while (cut > 0 && (static_cast<unsigned char>(clean[cut]) & 0xc0) == 0x80) --cut;
-    clean.resize(cut);
+    while (cut > 0 && (static_cast<unsigned char>(trimmed[cut]) & 0xc0) == 0x80) --cut;
+    trimmed = trimmed.substr(0, cut);
   }
-  return clean;
+  return trimmed;
+}
+
+std::string cleanHeaderValue(std::string_view value) {
+  std::string scratch;
+  return std::string(cleanHeaderValue(value, scratch));
 }
 
 // An address keeps no whitespace, control bytes or the characters that would end it or start
 // another one (a "<", ">", ",", ";", quote, parenthesis or backslash).
-std::string cleanAddress(std::string_view address) {
-  std::string clean;
-  for (char ch : cleanHeaderValue(address)) {
+void appendCleanAddress(std::string& out, std::string_view address) {
+  std::string scratch;
+  for (char ch : cleanHeaderValue(address, scratch)) {
     auto c = static_cast<unsigned char>(ch);
     if (c <= 0x20 || c == 0x7f) continue;
     if (std::string_view("<>(),;\"\\").find(ch) != std::string_view::npos) continue;
-    clean += ch;
+    out += ch;
   }
+}
+
+std::string cleanAddress(std::string_view address) {
+  std::string clean;
+  appendCleanAddress(clean, address);
   return clean;
 }
 
@@ -169,13 +188,25 @@ bool isFoldPoint(const std::string& line, std::size_t at) {
   return isBlank(line[at]) && at + 1 < line.size() && !isBlank(line[at + 1]);
 }
 
-// Writes "Name: value" + line_ending, folded before whitespace so each line stays within
+// Appends "Name: value" + line_ending, folded before whitespace so each line stays within
 // kHeaderLineMax where a break point allows it. Never breaks right after the colon.
-std::string foldHeader(std::string_view name, std::string_view value,
-                       std::string_view line_ending) {
-  std::string line = std::string(name) + ":";
-  if (!value.empty()) line += " " + std::string(value);
-  std::string folded;
+void appendFolded(std::string& folded, std::string_view name, std::string_view value,
+                  std::string_view line_ending) {
+  if (name.size() + 1 + (value.empty() ? 0 : 1 + value.size()) <= kHeaderLineMax) {
+    folded += name;  // one line: nothing to fold
+    folded += value.empty() ? ":" : ": ";
+    folded += value;
+    folded += line_ending;
+    return;
+  }
+  std::string line;
+  line.reserve(name.size() + 2 + value.size());
+  line += name;
+  line += ':';
+  if (!value.empty()) {
+    line += ' ';
+    line += value;
+  }
   std::size_t start = 0;
   std::size_t first_break_min = name.size() + 2;
   for (std::size_t fold = 0; fold < kHeaderValueBytesMax; ++fold) {
@@ -194,6 +225,12 @@ std::string foldHeader(std::string_view name, std::string_view value,
   }
   folded.append(line, start);
   folded += line_ending;
+}
+
+std::string foldHeader(std::string_view name, std::string_view value,
+                       std::string_view line_ending) {
+  std::string folded;
+  appendFolded(folded, name, value, line_ending);
   return folded;
 }
 
@@ -210,26 +247,34 @@ bool allLinesFit(std::string_view folded, std::string_view line_ending) {
 
 // An unstructured header (Subject, X-Seqd-*): as it is when printable ASCII that folds to
 // short lines, else RFC 2047 encoded-words.
-std::string unstructuredHeader(std::string_view name, std::string_view raw_value,
-                               std::string_view line_ending) {
-  std::string value = cleanHeaderValue(raw_value);
-  if (isPrintableAscii(value) && value.find("=?") == std::string::npos) {
+void appendUnstructured(std::string& out, std::string_view name, std::string_view raw_value,
+                        std::string_view line_ending) {
+  std::string scratch;
+  std::string_view value = cleanHeaderValue(raw_value, scratch);
+  if (isPrintableAscii(value) && value.find("=?") == std::string_view::npos) {
+    if (name.size() + 2 + value.size() <= kHeaderLineMax) {
+      return appendFolded(out, name, value, line_ending);  // one line
+    }
     std::string folded = foldHeader(name, value, line_ending);
-    if (allLinesFit(folded, line_ending)) return folded;
+    if (allLinesFit(folded, line_ending)) {
+      out += folded;
+      return;
+    }
   }
   std::size_t prefix = name.size() + 2;
   std::size_t first_budget = kHeaderLineMax > prefix ? kHeaderLineMax - prefix : 0;
-  return foldHeader(name, encodeWords(value, first_budget), line_ending);
+  appendFolded(out, name, encodeWords(value, first_budget), line_ending);
 }
 
 // A display name as an RFC 5322 phrase: an atom sequence, a quoted string when it holds
 // specials, or encoded-words when it is not printable ASCII.
 std::string encodePhrase(std::string_view raw_name, std::size_t prefix) {
-  std::string name = cleanHeaderValue(raw_name);
-  if (!isPrintableAscii(name) || name.find("=?") != std::string::npos) {
+  std::string scratch;
+  std::string_view name = cleanHeaderValue(raw_name, scratch);
+  if (!isPrintableAscii(name) || name.find("=?") != std::string_view::npos) {
     return encodeWords(name, kHeaderLineMax > prefix ? kHeaderLineMax - prefix : 0);
   }
-  if (name.find_first_of("()<>[]:;@\\,.\"") == std::string::npos) return name;
+  if (name.find_first_of("()<>[]:;@\\,.\"") == std::string_view::npos) return std::string(name);
   std::string quoted = "\"";
   for (char c : name) {
     if (c == '"' || c == '\\') quoted += '\\';
@@ -239,23 +284,18 @@ std::string encodePhrase(std::string_view raw_name, std::size_t prefix) {
   return quoted;
 }
 
-std::string mailboxHeader(std::string_view name, std::string_view display_name,
-                          std::string_view address, std::string_view line_ending) {
-  std::string phrase = encodePhrase(display_name, name.size() + 2);
-  std::string mailbox = cleanAddress(address);
-  if (phrase.empty()) return foldHeader(name, mailbox, line_ending);
-  return foldHeader(name, phrase + " <" + mailbox + ">", line_ending);
-}
-
-bool needsQuotedPrintable(std::string_view body) {
-  for (char ch : body) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x7f || (c < 0x20 && c != '\t' && c != '\r' && c != '\n')) return true;
+void appendMailbox(std::string& out, std::string_view name, std::string_view display_name,
+                   std::string_view address, std::string_view line_ending) {
+  std::string value = encodePhrase(display_name, name.size() + 2);
+  if (value.empty()) {
+    appendCleanAddress(value, address);
+  } else {
+    value.reserve(value.size() + address.size() + 3);
+    value += " <";
+    appendCleanAddress(value, address);
+    value += '>';
   }
-  for (std::string_view line : splitLines(body)) {
-    if (line.size() > kBodyLineBytesMax) return true;
-  }
-  return false;
+  appendFolded(out, name, value, line_ending);
 }
 
 void encodeQuotedPrintableLine(std::string_view line, std::string_view line_ending,
@@ -324,65 +364,117 @@ std::string makeMessageId(std::string_view sequence_id, std::string_view step_id
 std::string normalizeLineEndings(std::string_view text, std::string_view line_ending) {
   std::string normalized;
   normalized.reserve(text.size());
-  std::vector<std::string_view> lines = splitLines(text);
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (i > 0) normalized += line_ending;
-    normalized += lines[i];
-  }
+  bool first = true;
+  forEachLine(text, [&](std::string_view line) {
+    if (!first) normalized += line_ending;
+    first = false;
+    normalized += line;
+  });
   return normalized;
 }
 
 std::string encodeQuotedPrintable(std::string_view text, std::string_view line_ending) {
   std::string encoded;
   encoded.reserve(text.size() + text.size() / 8);
-  std::vector<std::string_view> lines = splitLines(text);
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (i > 0) encoded += line_ending;
-    encodeQuotedPrintableLine(lines[i], line_ending, encoded);
-  }
+  bool first = true;
+  forEachLine(text, [&](std::string_view line) {
+    if (!first) encoded += line_ending;
+    first = false;
+    encodeQuotedPrintableLine(line, line_ending, encoded);
+  });
   return encoded;
+}
+
+void appendHeader(std::string& out, std::string_view name, std::string_view value,
+                  std::string_view line_ending) {
+  std::string scratch;
+  appendFolded(out, name, cleanHeaderValue(value, scratch), line_ending);
+}
+
+void appendUnstructuredHeader(std::string& out, std::string_view name, std::string_view value,
+                              std::string_view line_ending) {
+  appendUnstructured(out, name, value, line_ending);
+}
+
+void appendMailboxHeader(std::string& out, std::string_view name, std::string_view display_name,
+                         std::string_view address, std::string_view line_ending) {
+  appendMailbox(out, name, display_name, address, line_ending);
+}
+
+bool needsQuotedPrintable(std::string_view body) {
+  std::size_t line_bytes = 0;
+  for (char ch : body) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '\r' || c == '\n') {
+      line_bytes = 0;
+      continue;
+    }
+    if (c >= 0x7f || (c < 0x20 && c != '\t')) return true;
+    if (++line_bytes > kBodyLineBytesMax) return true;
+  }
+  return false;
+}
+
+void appendMessageBody(std::string& out, std::string_view body, bool quoted_printable,
+                       std::string_view line_ending) {
+  const std::size_t start = out.size();
+  if (quoted_printable) {
+    bool first = true;
+    forEachLine(body, [&](std::string_view line) {
+      if (!first) out += line_ending;
+      first = false;
+      encodeQuotedPrintableLine(line, line_ending, out);
+    });
+  } else if (line_ending == "\n" && body.find('\r') == std::string_view::npos) {
+    out += body;  // already in '\n' lines
+  } else {
+    bool first = true;
+    forEachLine(body, [&](std::string_view line) {
+      if (!first) out += line_ending;
+      first = false;
+      out += line;
+    });
+  }
+  const std::string_view written = std::string_view(out).substr(start);
+  const bool ends_with_break = written.size() >= line_ending.size() &&
+                               written.substr(written.size() - line_ending.size()) == line_ending;
+  if (!written.empty() && !ends_with_break) out += line_ending;
 }
 
 std::string buildMessage(const MessageParts& parts, std::string_view line_ending) {
   std::string message;
-  message += mailboxHeader("From", parts.from_name, parts.from_address, line_ending);
-  message += mailboxHeader("To", parts.to_name, parts.to_address, line_ending);
-  message += unstructuredHeader("Subject", parts.subject, line_ending);
-  message += foldHeader("Date", formatRfc5322Date(parts.date_ms), line_ending);
+  appendMailbox(message, "From", parts.from_name, parts.from_address, line_ending);
+  appendMailbox(message, "To", parts.to_name, parts.to_address, line_ending);
+  appendUnstructured(message, "Subject", parts.subject, line_ending);
+  appendFolded(message, "Date", formatRfc5322Date(parts.date_ms), line_ending);
   std::string message_id = cleanHeaderValue(parts.message_id);
   if (message_id.empty()) {
     message_id = makeMessageId(parts.sequence_id, parts.step_id, parts.contact_key,
                                cleanAddress(parts.from_address));
   }
-  message += foldHeader("Message-ID", message_id, line_ending);
+  appendFolded(message, "Message-ID", message_id, line_ending);
   std::string in_reply_to = cleanHeaderValue(parts.in_reply_to);
   std::string references = cleanHeaderValue(parts.references);
   if (references.empty()) references = in_reply_to;
-  if (!in_reply_to.empty()) message += foldHeader("In-Reply-To", in_reply_to, line_ending);
-  if (!references.empty()) message += foldHeader("References", references, line_ending);
+  if (!in_reply_to.empty()) appendFolded(message, "In-Reply-To", in_reply_to, line_ending);
+  if (!references.empty()) appendFolded(message, "References", references, line_ending);
   std::string unsubscribe = cleanHeaderValue(parts.list_unsubscribe);
   if (!unsubscribe.empty()) {
-    message += foldHeader("List-Unsubscribe", unsubscribe, line_ending);
+    appendFolded(message, "List-Unsubscribe", unsubscribe, line_ending);
     if (parts.list_unsubscribe_one_click && unsubscribe.find("<https://") != std::string::npos) {
-      message += foldHeader("List-Unsubscribe-Post", "List-Unsubscribe=One-Click", line_ending);
+      appendFolded(message, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click", line_ending);
     }
   }
   bool quoted_printable = needsQuotedPrintable(parts.body);
-  message += foldHeader("MIME-Version", "1.0", line_ending);
-  message += foldHeader("Content-Type", "text/plain; charset=UTF-8", line_ending);
-  message += foldHeader("Content-Transfer-Encoding", quoted_printable ? "quoted-printable" : "7bit",
-                        line_ending);
-  message += unstructuredHeader("X-Seqd-Sequence", parts.sequence_id, line_ending);
-  message += unstructuredHeader("X-Seqd-Step", parts.step_id, line_ending);
-  message += unstructuredHeader("X-Seqd-Contact", parts.contact_key, line_ending);
+  appendFolded(message, "MIME-Version", "1.0", line_ending);
+  appendFolded(message, "Content-Type", "text/plain; charset=UTF-8", line_ending);
+  appendFolded(message, "Content-Transfer-Encoding", quoted_printable ? "quoted-printable" : "7bit",
+               line_ending);
+  appendUnstructured(message, "X-Seqd-Sequence", parts.sequence_id, line_ending);
+  appendUnstructured(message, "X-Seqd-Step", parts.step_id, line_ending);
+  appendUnstructured(message, "X-Seqd-Contact", parts.contact_key, line_ending);
   message += line_ending;
-  std::string body = quoted_printable ? encodeQuotedPrintable(parts.body, line_ending)
-                                      : normalizeLineEndings(parts.body, line_ending);
-  bool ends_with_break =
-      body.size() >= line_ending.size() &&
-      body.compare(body.size() - line_ending.size(), line_ending.size(), line_ending) == 0;
-  if (!body.empty() && !ends_with_break) body += line_ending;
-  message += body;
+  appendMessageBody(message, parts.body, quoted_printable, line_ending);
   return message;
 }
 

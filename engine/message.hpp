@@ -14,6 +14,11 @@
 //    quoted-printable (RFC 2045 §6.7); its line endings are all `line_ending`, and it ends
 //    with one.
 //
+// buildMessage is also offered in pieces (appendHeader, ...) for the delivery workers'
+// renderer (engine/render.hpp), which keeps the header lines that do not change between
+// messages and assembles the same bytes; each piece appends exactly what buildMessage writes.
+// The common case (a short, clean ASCII value) is appended without a temporary string.
+//
 // Thread-safety: pure functions.
 #pragma once
 
@@ -64,5 +69,25 @@ std::string normalizeLineEndings(std::string_view text, std::string_view line_en
 // breaks), '=', control and non-ASCII bytes and whitespace at a line's end are =XX, and soft
 // breaks ("=" + line_ending) keep every encoded line at most 76 characters.
 std::string encodeQuotedPrintable(std::string_view text, std::string_view line_ending);
+
+// --- buildMessage in pieces: each appends whole header lines to out ---
+
+// "Name: value": the value cleaned (CR/LF runs become a space, control bytes go) and folded.
+// Date, Message-ID, In-Reply-To, References and List-Unsubscribe are written so.
+void appendHeader(std::string& out, std::string_view name, std::string_view value,
+                  std::string_view line_ending);
+// An unstructured header (Subject, X-Seqd-*): RFC 2047 encoded-words when not printable ASCII.
+void appendUnstructuredHeader(std::string& out, std::string_view name, std::string_view value,
+                              std::string_view line_ending);
+// From and To: a display name (may be empty) and an address.
+void appendMailboxHeader(std::string& out, std::string_view name, std::string_view display_name,
+                         std::string_view address, std::string_view line_ending);
+// Whether the body is sent quoted-printable: non-ASCII or control bytes, or a line over 998
+// bytes.
+bool needsQuotedPrintable(std::string_view body);
+// The body after the blank line: quoted-printable or as it is, its line breaks rewritten as
+// line_ending, ending with one when it is not empty.
+void appendMessageBody(std::string& out, std::string_view body, bool quoted_printable,
+                       std::string_view line_ending);
 
 }  // namespace seqd

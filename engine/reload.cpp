@@ -7,6 +7,7 @@
 #include <set>
 
 #include "engine/engine.hpp"
+#include "engine/render.hpp"
 
 namespace seqd {
 namespace {
@@ -108,6 +109,8 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
                                                                        : enrollment.added_at_ms;
   }
   settings_ = std::move(settings);
+  // Intents already out keep the render settings they were decided under.
+  render_ = compileRenderSettings(settings_.sequences, settings_.mailboxes, settings_.unsubscribe);
   calendar_ = SendingCalendar(settings_.schedules);
   governor_.configure(settings_.mailboxes);
   for (Enrollment& enrollment : enrollments_) {

@@ -1,11 +1,15 @@
-// DeliveryPool: worker threads that deliver rendered messages and report results.
+// DeliveryPool: worker threads that render and deliver messages and report results.
 //
 // The engine thread submits intents only after their kStepFired records committed; each
-// worker takes intents from a lock-free channel, delivers (Maildir, or discard for
-// benchmarks, or SMTP through a per-worker SmtpTransport that keeps its connection), and
-// pushes a DeliveryResult back, then wakes the engine thread through the
-// callback. Maildir delivery is idempotent by file name, so a crash before the result is
-// recorded is repaired by delivering again at restart.
+// worker takes intents from a lock-free channel, renders the message (SPEC §1: rendering is
+// the workers' job, not the engine thread's) with its own MessageRenderer (engine/render.hpp:
+// buffers reused between messages, the Date line formatted once per second), delivers it
+// (Maildir, or discard for benchmarks, or SMTP through a per-worker SmtpTransport that keeps
+// its connection), and pushes a DeliveryResult back, then wakes the engine thread through the
+// callback. A worker reads only what the intent holds: immutable snapshots of the contact and
+// of the configuration's compiled templates, never the engine's state. Maildir delivery is
+// idempotent by file name, so a crash before the result is recorded is repaired by delivering again
+// at restart.
 //
 // Stopping (SIGTERM): stopTaking() makes every worker finish the message it is on and take
 // no other; returnQueued() then hands every intent never started back as a kReturned result,
@@ -23,6 +27,7 @@
 #include <vector>
 
 #include "engine/delivery.hpp"
+#include "engine/render.hpp"
 #include "io/channel.hpp"
 #include "io/maildir.hpp"
 #include "io/smtp_transport.hpp"
@@ -54,7 +59,8 @@ class DeliveryPool {
 
  private:
   void workerLoop();
-  DeliveryResult deliver(const DeliveryIntent& intent, SmtpTransport& smtp);
+  DeliveryResult deliver(const DeliveryIntent& intent, SmtpTransport& smtp,
+                         MessageRenderer& renderer);
 
   MaildirWriter maildir_;
   SmtpSettings smtp_;

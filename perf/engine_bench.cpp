@@ -1,5 +1,7 @@
-// engine_bench: steps per second through the Engine (render + RFC 5322 build + progress
-// records), alone and with every batch committed to a real LMDB store.
+// engine_bench: steps per second through the Engine (the decisions, the templates checked,
+// the progress records), alone and with every batch committed to a real LMDB store. Rendering
+// the message is the delivery workers' work and is not in this figure: render_bench measures
+// it.
 //
 // Usage: engine_bench [CONTACTS]   (default 100000)
 // A three-email sequence (waits 0m, 1h, 1h) over CONTACTS contacts with random scores; the

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "engine/fake_store.hpp"
+#include "engine/render.hpp"
 
 using namespace seqd;
 using seqd::testing::countProgress;
@@ -111,7 +112,7 @@ TEST_CASE("added contacts wait for activation, then fire highest score first") {
   CHECK(intents[0].recipient == "high@x.test");
   CHECK(intents[1].recipient == "mid@x.test");
   CHECK(intents[2].recipient == "low@x.test");
-  CHECK(intents[0].message.find("Subject: Hello High") != std::string::npos);
+  CHECK(renderMessage(intents[0], "\n").find("Subject: Hello High") != std::string::npos);
   deliverAll(engine, intents, kStart + kHourMs);
 
   Result<std::vector<StatusRow>> rows = engine.status("two", {});
@@ -141,7 +142,7 @@ TEST_CASE("the second step waits its full wait, then the contact finishes") {
   engine.advanceTo(kStart + kDayMs);
   std::vector<DeliveryIntent> intents = engine.takeIntents();
   REQUIRE(intents.size() == 1);
-  CHECK(intents[0].message.find("Subject: Again A") != std::string::npos);
+  CHECK(renderMessage(intents[0], "\n").find("Subject: Again A") != std::string::npos);
   const Enrollment* enrollment = engine.findEnrollment("two", "a@x.test");
   REQUIRE(enrollment != nullptr);
   CHECK(enrollment->status == EnrollmentStatus::kActive);  // waits on the last send
@@ -378,8 +379,9 @@ TEST_CASE("a thread: previous step replies in the first email's thread, same mai
   for (std::size_t i = 0; i < 2; ++i) {
     CAPTURE(i);
     CHECK(second[i].mailbox == first[i].mailbox);
-    CHECK(second[i].message.find("In-Reply-To: " + first[i].message_id) != std::string::npos);
-    CHECK(second[i].message.find("Subject: Re: Hello ") != std::string::npos);
+    CHECK(renderMessage(second[i], "\n").find("In-Reply-To: " + first[i].message_id) !=
+          std::string::npos);
+    CHECK(renderMessage(second[i], "\n").find("Subject: Re: Hello ") != std::string::npos);
   }
 }
 
@@ -398,7 +400,7 @@ TEST_CASE("an email fired but never delivered is rebuilt identically at restart"
   REQUIRE(second.restore(store.state, kStart + kHourMs).isOk());
   std::vector<DeliveryIntent> again = second.takeIntents();
   REQUIRE(again.size() == 1);
-  CHECK(again[0].message == lost[0].message);
+  CHECK(renderMessage(again[0], "\n") == renderMessage(lost[0], "\n"));
   CHECK(again[0].message_id == lost[0].message_id);
   CHECK(second.deliveriesInFlight() == 1);
   WriteBatch batch = second.takeBatch();
@@ -628,7 +630,7 @@ TEST_CASE("List-Unsubscribe: mailto: only, or the signed HTTPS link first with O
     std::vector<DeliveryIntent> intents = advanceAndDeliver(engine, kStart);
     REQUIRE(intents.size() == 1);
     const std::string mailto = "<mailto:alice@acme.test?subject=unsubscribe>";
-    const std::string& message = intents[0].message;
+    const std::string message = renderMessage(intents[0], "\n");
     if (!linked) {
       CHECK(headerOf(message, "List-Unsubscribe") == mailto);
       CHECK(headerOf(message, "List-Unsubscribe-Post").empty());
@@ -659,8 +661,9 @@ TEST_CASE("an email with an unsubscribe link is rebuilt byte-identically at rest
   REQUIRE(second.restore(store.state, kStart + kHourMs).isOk());
   std::vector<DeliveryIntent> again = second.takeIntents();
   REQUIRE(again.size() == 1);
-  CHECK(again[0].message == lost[0].message);
-  CHECK(again[0].message.find("List-Unsubscribe: <https://acme.test/u/") != std::string::npos);
+  CHECK(renderMessage(again[0], "\n") == renderMessage(lost[0], "\n"));
+  CHECK(renderMessage(again[0], "\n").find("List-Unsubscribe: <https://acme.test/u/") !=
+        std::string::npos);
 }
 
 TEST_CASE("a good unsubscribe token opts the contact out and finishes it where finish_on says") {

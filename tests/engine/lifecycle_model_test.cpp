@@ -40,6 +40,7 @@
 
 #include "engine/engine.hpp"
 #include "engine/fake_store.hpp"
+#include "engine/render.hpp"
 
 using namespace seqd;
 using namespace seqd::testing;
@@ -596,14 +597,15 @@ class Run {
     std::vector<DeliveryIntent> released = engine_->takeIntents();
     store_.commit(engine_->takeBatch());
     for (DeliveryIntent& intent : released) {
-      Held held{intent, headerOf(intent.message, "X-Seqd-Sequence"),
-                headerOf(intent.message, "X-Seqd-Contact"),
-                headerOf(intent.message, "X-Seqd-Step")};
+      // Rendered as a delivery worker renders it.
+      const std::string message = renderMessage(intent, "\n");
+      Held held{intent, headerOf(message, "X-Seqd-Sequence"), headerOf(message, "X-Seqd-Contact"),
+                headerOf(message, "X-Seqd-Step")};
       note("sent " + held.sequence + "/" + held.contact + " " + held.step);
-      std::optional<TimeMs> fired_at = dateOf(intent.message);
+      std::optional<TimeMs> fired_at = dateOf(message);
       if (!fired_at) {
         fail({held.sequence, held.contact}, std::nullopt,
-             "the email has no UTC Date header: '" + headerOf(intent.message, "Date") + "'");
+             "the email has no UTC Date header: '" + headerOf(message, "Date") + "'");
       }
       std::string wrong = model_.intent(held.sequence, held.contact, held.step, intent.message_id,
                                         intent.transport == Transport::kSmtp, *fired_at, now_);

@@ -10,6 +10,7 @@
 
 #include "engine/engine.hpp"
 #include "engine/fake_store.hpp"
+#include "engine/render.hpp"
 
 using namespace seqd;
 using seqd::testing::countProgress;
@@ -513,8 +514,9 @@ TEST_CASE("reload inserting a step before a sent step does not resend it and sen
     f.commit();
     for (const DeliveryIntent& intent : intents) {
       sent.push_back(intent.recipient + ":" + std::to_string(intent.step_index));
-      if (intent.message.find("X-Seqd-Step: new") != std::string::npos) {
-        new_subject = intent.message.substr(intent.message.find("Subject: "), 17);
+      const std::string message = renderMessage(intent, "\n");
+      if (message.find("X-Seqd-Step: new") != std::string::npos) {
+        new_subject = message.substr(message.find("Subject: "), 17);
       }
       f.answer(intent, DeliveryOutcome::kDelivered, now);
     }
