@@ -367,6 +367,14 @@ const Step* Engine::currentStep(const Enrollment& enrollment) const {
 
 ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
   ImportResult result;
+  result.keys.reserve(rows.size());
+  // Grown geometrically: a round takes many imports, each reserving exactly would copy the
+  // batch's contacts once per import.
+  std::vector<Contact>& batch_contacts = batch_.contacts;
+  if (batch_contacts.capacity() < batch_contacts.size() + rows.size()) {
+    batch_contacts.reserve(
+        std::max(batch_contacts.size() + rows.size(), 2 * batch_contacts.capacity()));
+  }
   for (const ContactRow& row : rows) {
     auto id = row.fields.find("id");
     auto email = row.fields.find("email");
@@ -399,15 +407,16 @@ ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
       result.errors.push_back({row.line, "contact '" + key + "': " + status.message()});
       continue;
     }
+    inbound_index_stale_ = true;
+    batch_contacts.push_back(contact);
     if (existing == contacts_.end()) {
       ++result.imported;
+      contacts_.emplace(key, std::move(contact));
     } else {
       ++result.updated;
+      existing->second = std::move(contact);
     }
-    result.keys.push_back(key);
-    inbound_index_stale_ = true;
-    batch_.contacts.push_back(contact);
-    contacts_[key] = std::move(contact);
+    result.keys.push_back(std::move(key));
   }
   return result;
 }
@@ -1118,6 +1127,17 @@ WriteBatch Engine::takeBatch() {
   WriteBatch batch = std::move(batch_);
   batch_.clear();
   return batch;
+}
+
+void Engine::recycleBatch(WriteBatch&& spent) {
+  auto reuse = [](auto& pending, auto& used) {
+    if (!pending.empty() || pending.capacity() >= used.capacity()) return;
+    used.clear();
+    pending.swap(used);
+  };
+  reuse(batch_.contacts, spent.contacts);
+  reuse(batch_.enrollments, spent.enrollments);
+  reuse(batch_.progress, spent.progress);
 }
 
 std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots) {

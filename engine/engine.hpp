@@ -222,6 +222,9 @@ class Engine {
   // Records the next takeBatch() will hold (about: snapshots counted once each).
   std::size_t pendingRecords() const { return batch_.recordCount() + dirty_.size(); }
   WriteBatch takeBatch();
+  // Hands back a committed batch so the next one reuses its vectors' room instead of growing
+  // (and copying) them again: a round of imports gathers tens of thousands of contacts.
+  void recycleBatch(WriteBatch&& spent);
   // Releases queued intents, oldest first, at most slots of each kind, appending each one's
   // kStepFired record to the batch: commit takeBatch() before delivering them.
   std::vector<DeliveryIntent> takeIntents(DeliverySlots slots = DeliverySlots());

@@ -61,6 +61,7 @@ Result<std::vector<ContactRow>> rowsArg(const json::object& args) {
     return Status::invalidArgument("too many rows in one request (max " +
                                    std::to_string(kRowsPerRequestMax) + ")");
   }
+  rows.reserve(value->as_array().size());
   for (const json::value& item : value->as_array()) {
     if (!item.is_object()) return Status::invalidArgument("each row must be an object");
     const json::object& row_object = item.as_object();
@@ -151,7 +152,7 @@ DispatchReply importCommand(Engine& engine, const json::object& args, const Call
   if (!stringArg(args, "list").empty()) {
     return fail("failed", "lists are not supported yet (--list)");
   }
-  ScreenedRows screened = screenRows(engine, rows.value(), caller);
+  ScreenedRows screened = screenRows(engine, std::move(rows.value()), caller);
   ImportResult result = engine.upsertContacts(screened.accepted);
   return succeed(json::object{
       {"imported", result.imported},
@@ -250,7 +251,8 @@ DispatchReply addCommand(Engine& engine, const json::object& args, const Caller&
   Result<AddOptions> options = addOptionsArg(engine, args, now_ms);
   if (!options.isOk()) return replyFromStatus(options.status());
   const bool dry_run = options.value().dry_run;
-  ScreenedRows screened = screenRows(engine, rows.value(), caller);
+  const bool has_rows = !rows.value().empty();
+  ScreenedRows screened = screenRows(engine, std::move(rows.value()), caller);
   ImportResult imported;
   if (dry_run) {
     imported.imported = screened.imported;
@@ -266,7 +268,7 @@ DispatchReply addCommand(Engine& engine, const json::object& args, const Caller&
           ? engine.previewAdd(sequence_id, keys, screened.after, options.value(), caller, now_ms)
           : engine.add(sequence_id, keys, options.value(), caller, now_ms);
   if (!result.isOk()) return replyFromStatus(result.status());
-  return succeed(addReplyJson(result.value(), rows.value().empty() ? nullptr : &imported));
+  return succeed(addReplyJson(result.value(), has_rows ? &imported : nullptr));
 }
 
 DispatchReply statusCommand(Engine& engine, const json::object& args) {

@@ -32,13 +32,17 @@ std::size_t contactBytes(const Contact& contact) {
 
 // The stored contact a row would update: the one under exactly this key (upsertContacts does
 // not fall back to the lower-cased key), as the earlier rows leave it.
+const Contact* existingStored(const Engine& engine, const std::string& key) {
+  const Contact* stored = engine.findContact(key);
+  return stored != nullptr && stored->key == key ? stored : nullptr;
+}
+
 const Contact* existingContact(const Engine& engine, const ScreenedRows& screened,
                                const std::string& key) {
   if (auto pending = screened.after.find(key); pending != screened.after.end()) {
     return &pending->second;
   }
-  const Contact* stored = engine.findContact(key);
-  return stored != nullptr && stored->key == key ? stored : nullptr;
+  return existingStored(engine, key);
 }
 
 // Returns ok and fills `contact`, or why the row is refused.
@@ -151,10 +155,12 @@ Status checkSequenceId(std::string_view sequence_id) {
                           " bytes)");
 }
 
-ScreenedRows screenRows(const Engine& engine, const std::vector<ContactRow>& rows,
-                        const Caller& caller) {
+ScreenedRows screenRows(const Engine& engine, std::vector<ContactRow> rows, const Caller& caller) {
   ScreenedRows screened;
-  for (const ContactRow& row : rows) {
+  screened.accepted.reserve(rows.size());
+  screened.keys.reserve(rows.size());
+  screened.after.reserve(rows.size());
+  for (ContactRow& row : rows) {
     std::string key;
     Contact contact;
     Status status = screenRow(engine, screened, row, caller, key, contact);
@@ -162,14 +168,15 @@ ScreenedRows screenRows(const Engine& engine, const std::vector<ContactRow>& row
       screened.errors.push_back({row.line, status.message()});
       continue;
     }
-    if (existingContact(engine, screened, key) == nullptr) {
+    auto [after, inserted] = screened.after.try_emplace(key);
+    if (inserted && existingStored(engine, key) == nullptr) {
       ++screened.imported;
     } else {
       ++screened.updated;
     }
-    screened.accepted.push_back(row);
-    screened.keys.push_back(key);
-    screened.after[key] = std::move(contact);
+    after->second = std::move(contact);
+    screened.accepted.push_back(std::move(row));
+    screened.keys.push_back(std::move(key));
   }
   return screened;
 }

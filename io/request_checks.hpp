@@ -77,8 +77,8 @@ struct ScreenedRows {
 };
 
 // Screens rows for limits and for the caller's right to edit each existing contact they
-// touch (its owner, an admin, or anyone when it has no owner; new contacts: anyone).
-ScreenedRows screenRows(const Engine& engine, const std::vector<ContactRow>& rows,
-                        const Caller& caller);
+// touch (its owner, an admin, or anyone when it has no owner; new contacts: anyone). The
+// accepted rows are moved out of `rows`.
+ScreenedRows screenRows(const Engine& engine, std::vector<ContactRow> rows, const Caller& caller);
 
 }  // namespace seqd
