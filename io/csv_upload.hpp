@@ -28,7 +28,7 @@
 namespace seqd {
 
 // Requests sent and not yet answered, at most (the daemon holds their frames meanwhile).
-inline constexpr std::size_t kUploadInFlightMax = 4;
+inline constexpr std::size_t kUploadInFlightMax = 8;
 // Rows taken from the CSV reader at a time.
 inline constexpr std::size_t kUploadReadRowsMax = 1024;
 
