@@ -32,22 +32,19 @@ std::size_t contactBytes(const Contact& contact) {
 
 // The stored contact a row would update: the one under exactly this key (upsertContacts does
 // not fall back to the lower-cased key), as the earlier rows leave it.
-const Contact* existingStored(const Engine& engine, const std::string& key) {
-  const Contact* stored = engine.findContact(key);
-  return stored != nullptr && stored->key == key ? stored : nullptr;
-}
-
 const Contact* existingContact(const Engine& engine, const ScreenedRows& screened,
                                const std::string& key) {
   if (auto pending = screened.after.find(key); pending != screened.after.end()) {
     return &pending->second;
   }
-  return existingStored(engine, key);
+  const Contact* stored = engine.findContact(key);
+  return stored != nullptr && stored->key == key ? stored : nullptr;
 }
 
-// Returns ok and fills `contact`, or why the row is refused.
+// Returns ok and fills `contact` (and `existed`: whether the row updates a contact), or why the
+// row is refused.
 Status screenRow(const Engine& engine, const ScreenedRows& screened, const ContactRow& row,
-                 const Caller& caller, std::string& key, Contact& contact) {
+                 const Caller& caller, std::string& key, Contact& contact, bool& existed) {
   key = contactKeyOf(row);
   if (key.empty()) return Status::invalidArgument("no id and no email: the contact has no key");
   Status status = checkContactKey(key);
@@ -59,6 +56,7 @@ Status screenRow(const Engine& engine, const ScreenedRows& screened, const Conta
     if (!status.isOk()) return status;
   }
   const Contact* existing = existingContact(engine, screened, key);
+  existed = existing != nullptr;
   if (existing != nullptr) {
     status = checkCanEditContact(*existing, caller);
     if (!status.isOk()) return status;
@@ -163,18 +161,14 @@ ScreenedRows screenRows(const Engine& engine, std::vector<ContactRow> rows, cons
   for (ContactRow& row : rows) {
     std::string key;
     Contact contact;
-    Status status = screenRow(engine, screened, row, caller, key, contact);
+    bool existed = false;
+    Status status = screenRow(engine, screened, row, caller, key, contact, existed);
     if (!status.isOk()) {
       screened.errors.push_back({row.line, status.message()});
       continue;
     }
-    auto [after, inserted] = screened.after.try_emplace(key);
-    if (inserted && existingStored(engine, key) == nullptr) {
-      ++screened.imported;
-    } else {
-      ++screened.updated;
-    }
-    after->second = std::move(contact);
+    ++(existed ? screened.updated : screened.imported);
+    screened.after.insert_or_assign(key, std::move(contact));
     screened.accepted.push_back(std::move(row));
     screened.keys.push_back(std::move(key));
   }

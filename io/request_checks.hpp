@@ -17,7 +17,7 @@
 //   kFinishReasonBytesMax      1024       bytes    kRecordFieldBytesMax ("manual:TEXT")
 //   kMailboxAddressBytesMax    254        bytes    (lookup only: the config's address limit)
 //   kSequenceIdBytesMax        64         bytes    (lookup only: the config's id rule)
-//   kRowsPerRequestMax         100000     rows     (seqctl sends 512 KiB batches)
+//   kRowsPerRequestMax         100000     rows     (seqctl sends requests of up to 1 MiB)
 //   kContactsPerRequestMax     100000     names
 //
 // Thread-safety: pure functions, except screenRows, which reads the Engine (engine thread).
