@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <numeric>
 #include <set>
 
 #include "daemon/log.hpp"
@@ -532,25 +531,6 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
   return done(reply);
 }
 
-namespace {
-
-// LMDB puts in key order touch each page once, where random keys (emails) dirty a page per
-// put. Stable: of two puts to one key the later still lands last.
-void sortContactsByKey(std::vector<Contact>& contacts) {
-  if (contacts.size() < 2) return;
-  std::vector<std::uint32_t> order(contacts.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
-    return contacts[a].key < contacts[b].key;
-  });
-  std::vector<Contact> sorted;
-  sorted.reserve(contacts.size());
-  for (std::uint32_t index : order) sorted.push_back(std::move(contacts[index]));
-  contacts.swap(sorted);
-}
-
-}  // namespace
-
 // One round's end: release what delivery has room for (their records join the batch), commit
 // the whole batch in ONE transaction, and only then answer commands and deliver.
 void Runtime::commitAndFlush() {
@@ -558,7 +538,6 @@ void Runtime::commitAndFlush() {
   WriteBatch batch = engine_->takeBatch();
   if (virtual_clock_ && now() != committed_clock_ms_) batch.clock_ms = now();
   if (!batch.empty()) {
-    sortContactsByKey(batch.contacts);
     std::vector<std::string> dropped;
     Status committed = commitKeepingHoldable(*store_, batch, dropped);
     for (const std::string& record : dropped) {
@@ -571,8 +550,8 @@ void Runtime::commitAndFlush() {
       std::_Exit(1);
     }
     if (batch.clock_ms) committed_clock_ms_ = *batch.clock_ms;
-    engine_->recycleBatch(std::move(batch));
   }
+  engine_->recycleBatch(std::move(batch));  // empty or committed: its room is reused
   for (PendingReply& reply : replies_) reply.send(std::move(reply.frame));
   replies_.clear();
   for (std::shared_ptr<InboxRound>& round : inbox_committing_) round->committed.set_value();
