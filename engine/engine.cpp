@@ -365,16 +365,32 @@ const Step* Engine::currentStep(const Enrollment& enrollment) const {
 // ---------------------------------------------------------------------------------------
 // Contacts
 
+namespace {
+
+// Grown geometrically: a round takes many imports, and reserving exactly would copy the
+// batch's contacts once per import.
+void reserveMore(std::vector<Contact>& contacts, std::size_t more) {
+  if (contacts.capacity() >= contacts.size() + more) return;
+  contacts.reserve(std::max(contacts.size() + more, 2 * contacts.capacity()));
+}
+
+}  // namespace
+
+void Engine::putContacts(std::vector<Contact> contacts) {
+  reserveMore(batch_.contacts, contacts.size());
+  for (Contact& contact : contacts) {
+    inbound_index_stale_ = true;
+    batch_.contacts.push_back(contact);
+    auto [stored, inserted] = contacts_.try_emplace(contact.key);
+    stored->second = std::move(contact);
+  }
+}
+
 ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
   ImportResult result;
   result.keys.reserve(rows.size());
-  // Grown geometrically: a round takes many imports, each reserving exactly would copy the
-  // batch's contacts once per import.
   std::vector<Contact>& batch_contacts = batch_.contacts;
-  if (batch_contacts.capacity() < batch_contacts.size() + rows.size()) {
-    batch_contacts.reserve(
-        std::max(batch_contacts.size() + rows.size(), 2 * batch_contacts.capacity()));
-  }
+  reserveMore(batch_contacts, rows.size());
   for (const ContactRow& row : rows) {
     auto id = row.fields.find("id");
     auto email = row.fields.find("email");
