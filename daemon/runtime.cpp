@@ -551,6 +551,7 @@ void Runtime::commitAndFlush() {
     }
     if (batch.clock_ms) committed_clock_ms_ = *batch.clock_ms;
   }
+  engine_->recycleBatch(std::move(batch));  // empty or committed: its room is reused
   for (PendingReply& reply : replies_) reply.send(std::move(reply.frame));
   replies_.clear();
   for (std::shared_ptr<InboxRound>& round : inbox_committing_) round->committed.set_value();

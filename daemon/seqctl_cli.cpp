@@ -2,13 +2,16 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -18,6 +21,8 @@
 #include "engine/contact.hpp"
 #include "io/control_client.hpp"
 #include "io/csv_reader.hpp"
+#include "io/csv_upload.hpp"
+#include "io/request_checks.hpp"
 
 namespace seqd {
 namespace {
@@ -26,8 +31,12 @@ namespace json = boost::json;
 
 constexpr const char* kSystemSocket = "/run/seqd/control.sock";
 constexpr const char* kDevSocket = "./var/control.sock";
-constexpr std::size_t kBatchBytesMax = 512 * 1024;
-constexpr std::size_t kCsvFileBytesMax = 1024ull * 1024 * 1024;
+// The progress bar is redrawn at most this often, and is this many cells wide.
+constexpr auto kProgressRedrawInterval = std::chrono::milliseconds(100);
+constexpr std::size_t kProgressBarCells = 30;
+// Names of one `add --contact` request take at most this many bytes of JSON text (the rest of
+// its frame holds the options).
+constexpr std::size_t kContactsRequestBytesMax = kFrameBytesMax - 64 * 1024;
 
 constexpr const char* kUsage = R"(Usage: seqctl [--socket PATH] [--json] COMMAND ...
 
@@ -82,6 +91,19 @@ class Cli {
   int connect();
   // Sends one request. On a failed reply prints the error and returns its exit code.
   int call(const std::string& cmd, json::object args, json::object& result);
+  // The exit code of a reply frame: an ok reply's result goes to `result`, a failed one is
+  // printed.
+  int replyCode(const std::string& cmd, const json::object& frame, json::object& result);
+  // Streams a CSV file as `cmd` requests (io/csv_upload.hpp), passing each reply's result to
+  // on_result; the file's bad rows go to `errors`. Returns the exit code of the first failed
+  // reply (no request is sent after it), else kExitOk.
+  int uploadFile(const std::string& cmd, const std::string& path,
+                 const std::vector<std::string>& maps, const json::object& base, bool first_alone,
+                 json::array& errors, const std::function<void(const json::object&)>& on_result);
+  // `add --contact`: the names in requests of at most kContactsRequestBytesMax, the first
+  // alone, the rest pipelined.
+  int sendContacts(const json::object& base, const json::array& contacts,
+                   const std::function<void(const json::object&)>& on_result);
   int printResult(const json::object& result, int exit_code);
   int simple(const std::string& cmd, json::object args);
 
@@ -104,9 +126,6 @@ class Cli {
   int task();
 
   const std::string& word(std::size_t index, const char* what) const;
-  Result<std::vector<json::object>> csvBatches(const std::string& path,
-                                               const std::vector<std::string>& maps,
-                                               json::array& errors, std::size_t& rows);
 
   Invocation invocation_;
   std::optional<ControlClient> client_;
@@ -198,7 +217,10 @@ int Cli::call(const std::string& cmd, json::object args, json::object& result) {
     std::cerr << "seqctl: " << reply.status().message() << "\n";
     return kExitUnreachable;
   }
-  const json::object& frame = reply.value();
+  return replyCode(cmd, reply.value(), result);
+}
+
+int Cli::replyCode(const std::string& cmd, const json::object& frame, json::object& result) {
   const json::value& ok = member(frame, "ok");
   if (ok.is_bool() && ok.as_bool()) {
     const json::value& payload = member(frame, "result");
@@ -405,56 +427,6 @@ int Cli::sequenceClone() {
   return kExitOk;
 }
 
-Result<std::vector<json::object>> Cli::csvBatches(const std::string& path,
-                                                  const std::vector<std::string>& maps,
-                                                  json::array& errors, std::size_t& rows) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return Status::ioError("cannot read " + path);
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  std::string text = contents.str();
-  if (text.size() > kCsvFileBytesMax) return Status::invalidArgument(path + ": file too large");
-  Result<CsvTable> table = parseCsv(text);
-  if (!table.isOk()) return Status::invalidArgument(path + ": " + table.status().message());
-  std::map<std::string, std::string> mapping;
-  for (const std::string& map : maps) {
-    std::size_t equals = map.find('=');
-    if (equals == std::string::npos)
-      throw UsageError{"--map wants COLUMN=field, got '" + map + "'"};
-    mapping[map.substr(0, equals)] = map.substr(equals + 1);
-  }
-  std::vector<std::string> fields;
-  for (const std::string& header : table.value().header) {
-    auto mapped = mapping.find(header);
-    fields.push_back(mapped != mapping.end() ? mapped->second : fieldForHeader(header));
-  }
-  for (const CsvError& error : table.value().errors) {
-    errors.push_back(json::object{{"line", error.line}, {"reason", error.reason}});
-  }
-  std::vector<json::object> batches;
-  json::array batch;
-  std::size_t batch_bytes = 0;
-  for (const CsvRow& row : table.value().rows) {
-    json::object values;
-    for (std::size_t i = 0; i < row.fields.size() && i < fields.size(); ++i) {
-      if (fields[i].empty()) continue;
-      values[fields[i]] = row.fields[i];
-    }
-    json::object item{{"line", row.line}, {"fields", std::move(values)}};
-    std::size_t item_bytes = json::serialize(item).size();
-    if (!batch.empty() && batch_bytes + item_bytes > kBatchBytesMax) {
-      batches.push_back(json::object{{"rows", std::move(batch)}});
-      batch = json::array();
-      batch_bytes = 0;
-    }
-    batch_bytes += item_bytes;
-    batch.push_back(std::move(item));
-    ++rows;
-  }
-  if (!batch.empty()) batches.push_back(json::object{{"rows", std::move(batch)}});
-  return batches;
-}
-
 void printRowErrors(const json::array& errors) {
   for (const json::value& item : errors) {
     const json::object& error = item.as_object();
@@ -474,6 +446,209 @@ std::int64_t countOf(const json::object& object, std::string_view name) {
                           : (value.is_uint64() ? static_cast<std::int64_t>(value.as_uint64()) : 0);
 }
 
+// Row errors from several requests and from the file itself, in the file's line order.
+void sortByLine(json::array& errors) {
+  std::stable_sort(errors.begin(), errors.end(), [](const json::value& a, const json::value& b) {
+    return countOf(a.as_object(), "line") < countOf(b.as_object(), "line");
+  });
+}
+
+// A progress bar on stderr: the share of the file read, rows sent and their rate, redrawn in
+// place at most every kProgressRedrawInterval and cleared at the end. Does nothing when
+// disabled (stderr is not a terminal, or --json).
+class ProgressBar {
+ public:
+  ProgressBar(bool enabled, std::string label, std::size_t file_bytes)
+      : enabled_(enabled),
+        label_(std::move(label)),
+        file_bytes_(file_bytes),
+        started_(std::chrono::steady_clock::now()) {}
+  ~ProgressBar() { clear(); }
+
+  void update(std::size_t bytes_read, std::size_t rows_sent) {
+    if (!enabled_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (drawn_ && now - last_drawn_ < kProgressRedrawInterval) return;
+    drawn_ = true;
+    last_drawn_ = now;
+    double share =
+        file_bytes_ == 0
+            ? 1.0
+            : std::min(1.0, static_cast<double>(bytes_read) / static_cast<double>(file_bytes_));
+    auto cells = static_cast<std::size_t>(share * kProgressBarCells);
+    double seconds = std::chrono::duration<double>(now - started_).count();
+    auto rate = seconds > 0 ? static_cast<std::uint64_t>(static_cast<double>(rows_sent) / seconds)
+                            : std::uint64_t{0};
+    std::cerr << fmt::format("\r{} [{}{}] {:3}% {} rows, {} rows/s\x1b[K", label_,
+                             std::string(cells, '#'), std::string(kProgressBarCells - cells, '.'),
+                             static_cast<int>(share * 100), rows_sent, rate)
+              << std::flush;
+  }
+
+  void clear() {
+    if (!enabled_ || !drawn_) return;
+    std::cerr << "\r\x1b[K" << std::flush;
+    drawn_ = false;
+  }
+
+ private:
+  bool enabled_;
+  std::string label_;
+  std::size_t file_bytes_;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point last_drawn_;
+  bool drawn_ = false;
+};
+
+constexpr const char* kFileReadError = "cannot read the file: ";
+
+// The file's bytes for the CSV reader, read as it asks.
+class FileSource {
+ public:
+  explicit FileSource(int fd) : fd_(fd) {}
+  Result<std::size_t> operator()(char* buffer, std::size_t size) const {
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+      ssize_t got = ::read(fd_, buffer, size);
+      if (got >= 0) return static_cast<std::size_t>(got);
+      if (errno != EINTR) break;
+    }
+    return Status::ioError(std::string(kFileReadError) + std::strerror(errno));
+  }
+
+ private:
+  int fd_;
+};
+
+int Cli::uploadFile(const std::string& cmd, const std::string& path,
+                    const std::vector<std::string>& maps, const json::object& base,
+                    bool first_alone, json::array& errors,
+                    const std::function<void(const json::object&)>& on_result) {
+  std::map<std::string, std::string> mapping;
+  for (const std::string& map : maps) {
+    std::size_t equals = map.find('=');
+    if (equals == std::string::npos)
+      throw UsageError{"--map wants COLUMN=field, got '" + map + "'"};
+    mapping[map.substr(0, equals)] = map.substr(equals + 1);
+  }
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    std::cerr << "seqctl: " << cmd << ": cannot read " << path << ": " << std::strerror(errno)
+              << "\n";
+    return kExitFailed;
+  }
+  struct stat info {};
+  std::size_t file_bytes = ::fstat(fd, &info) == 0 ? static_cast<std::size_t>(info.st_size) : 0;
+  int connected = connect();
+  if (connected != kExitOk) {
+    ::close(fd);
+    return connected;
+  }
+  ProgressBar bar(isatty(STDERR_FILENO) && !invocation_.json_output,
+                  cmd == "import" ? "importing" : "adding", file_bytes);
+  int failed = kExitOk;
+  UploadOptions options;
+  options.cmd = cmd;
+  options.base_args = base;
+  options.first_alone = first_alone;
+  options.field_for_column = [&](const std::string& column) {
+    auto mapped = mapping.find(column);
+    return mapped != mapping.end() ? mapped->second : fieldForHeader(column);
+  };
+  options.on_reply = [&](const json::object& frame) {
+    json::object result;
+    int code = failed == kExitOk ? replyCode(cmd, frame, result) : kExitOk;
+    if (failed != kExitOk || code != kExitOk) {
+      if (failed == kExitOk) failed = code;
+      return false;
+    }
+    on_result(result);
+    return true;
+  };
+  options.on_progress = [&](std::size_t bytes_read, std::size_t rows_sent) {
+    bar.update(bytes_read, rows_sent);
+  };
+  Result<UploadResult> uploaded = uploadCsv(*client_, FileSource(fd), options);
+  ::close(fd);
+  bar.clear();
+  if (!uploaded.isOk()) {
+    const Status& status = uploaded.status();
+    bool transport =
+        status.code() == StatusCode::kIOError && status.message().rfind(kFileReadError, 0) != 0;
+    std::cerr << "seqctl: " << cmd << ": " << (transport ? "" : path + ": ") << status.message()
+              << "\n";
+    return transport ? kExitUnreachable : kExitFailed;
+  }
+  if (failed != kExitOk) return failed;
+  for (const CsvError& error : uploaded.value().errors) {
+    errors.push_back(json::object{{"line", error.line}, {"reason", error.reason}});
+  }
+  return kExitOk;
+}
+
+int Cli::sendContacts(const json::object& base, const json::array& contacts,
+                      const std::function<void(const json::object&)>& on_result) {
+  int connected = connect();
+  if (connected != kExitOk) return connected;
+  std::string tail = json::serialize(base);
+  tail = tail.size() > 2 ? "," + tail.substr(1) : std::string("}");
+  std::vector<std::string> requests;
+  std::string names;
+  std::size_t count = 0;
+  auto close = [&] {
+    if (count == 0) return;
+    requests.push_back(R"({"contacts":[)" + names + "]" + tail);
+    names.clear();
+    count = 0;
+  };
+  for (const json::value& contact : contacts) {
+    std::string name = json::serialize(contact);
+    if (count > 0 && (names.size() + name.size() + 1 > kContactsRequestBytesMax ||
+                      count >= kContactsPerRequestMax)) {
+      close();
+    }
+    if (count > 0) names += ',';
+    names += name;
+    ++count;
+  }
+  close();
+  std::size_t in_flight = 0;
+  int failed = kExitOk;
+  auto receive = [&]() -> bool {
+    Result<json::object> reply = client_->receiveReply();
+    if (!reply.isOk()) {
+      std::cerr << "seqctl: " << reply.status().message() << "\n";
+      failed = kExitUnreachable;
+      return false;
+    }
+    --in_flight;
+    json::object result;
+    const json::value& ok = member(reply.value(), "ok");
+    if (failed != kExitOk && !(ok.is_bool() && ok.as_bool())) return false;  // printed one
+    int code = replyCode("add", reply.value(), result);
+    if (code != kExitOk) {
+      failed = code;
+      return false;
+    }
+    on_result(result);  // committed before the failure was read: still counted
+    return true;
+  };
+  for (std::size_t i = 0; i < requests.size() && failed == kExitOk; ++i) {
+    while (in_flight >= (i <= 1 ? 1 : kUploadInFlightMax) && receive()) {
+    }
+    if (failed != kExitOk) break;
+    Result<std::uint64_t> sent = client_->sendRequest("add", requests[i]);
+    if (!sent.isOk()) {
+      std::cerr << "seqctl: add: " << sent.status().message() << "\n";
+      return sent.status().code() == StatusCode::kIOError ? kExitUnreachable : kExitFailed;
+    }
+    ++in_flight;
+  }
+  while (in_flight > 0) {
+    if (!receive() && failed == kExitUnreachable) return failed;
+  }
+  return failed;
+}
+
 int Cli::import() {
   std::string path;
   std::vector<std::string> maps;
@@ -489,30 +664,16 @@ int Cli::import() {
       throw UsageError{"import: unexpected '" + current + "'"};
   }
   if (path.empty()) throw UsageError{"import: missing FILE.csv"};
-  json::array errors;
-  std::size_t rows = 0;
-  Result<std::vector<json::object>> batches = csvBatches(path, maps, errors, rows);
-  if (!batches.isOk()) {
-    std::cerr << "seqctl: import: " << batches.status().message() << "\n";
-    return kExitFailed;
-  }
   std::int64_t imported = 0, updated = 0;
-  std::size_t sent = 0;
-  bool terminal = isatty(STDERR_FILENO) && !invocation_.json_output;
-  for (json::object& batch : batches.value()) {
-    sent += batch.at("rows").as_array().size();
-    json::object result;
-    int code = call("import", std::move(batch), result);
-    if (code != kExitOk) return code;
-    imported += countOf(result, "imported");
-    updated += countOf(result, "updated");
-    appendAll(errors, member(result, "errors"));
-    if (terminal) std::cerr << "\rimporting: " << sent << "/" << rows << std::flush;
-  }
-  if (terminal) std::cerr << "\n";
-  std::sort(errors.begin(), errors.end(), [](const json::value& a, const json::value& b) {
-    return countOf(a.as_object(), "line") < countOf(b.as_object(), "line");
-  });
+  json::array errors;
+  int code = uploadFile("import", path, maps, json::object{}, false, errors,
+                        [&](const json::object& result) {
+                          imported += countOf(result, "imported");
+                          updated += countOf(result, "updated");
+                          appendAll(errors, member(result, "errors"));
+                        });
+  if (code != kExitOk) return code;
+  sortByLine(errors);
   int exit_code = errors.empty() ? kExitOk : kExitPartial;
   json::object result{{"imported", imported}, {"updated", updated}, {"errors", errors}};
   if (invocation_.json_output) return printResult(result, exit_code);
@@ -598,37 +759,39 @@ int Cli::add() {
   }
   if (contacts.empty() && csv_path.empty()) throw UsageError{"add: give --contact or --csv"};
   if (!mailboxes.empty()) base["mailboxes"] = mailboxes;
-  std::vector<json::object> requests;
-  json::array errors;
-  if (!csv_path.empty()) {
-    std::size_t rows = 0;
-    Result<std::vector<json::object>> batches = csvBatches(csv_path, maps, errors, rows);
-    if (!batches.isOk()) {
-      std::cerr << "seqctl: add: " << batches.status().message() << "\n";
-      return kExitFailed;
-    }
-    requests = std::move(batches.value());
-  }
-  if (!contacts.empty()) requests.push_back(json::object{{"contacts", contacts}});
-  json::array added, skipped;
+  // The added contacts are listed only where they are printed (--json, --dry-run), so a big
+  // add keeps seqctl's memory to the counts.
+  const bool list_added = invocation_.json_output || base.contains("dry_run");
+  json::array added, skipped, errors;
+  std::size_t added_count = 0;
   json::object first_at;
-  for (json::object& request : requests) {
-    for (const auto& field : base) request[field.key()] = field.value();
-    json::object result;
-    int code = call("add", std::move(request), result);
-    if (code != kExitOk) return code;
-    appendAll(added, member(result, "added"));
+  auto merge = [&](const json::object& result) {
+    if (const json::value& keys = member(result, "added"); keys.is_array()) {
+      added_count += keys.as_array().size();
+      if (list_added) appendAll(added, keys);
+    }
     appendAll(skipped, member(result, "skipped"));
     appendAll(errors, member(result, "errors"));
-    if (const json::value& times = member(result, "first_at"); times.is_object()) {
+    if (const json::value& times = member(result, "first_at"); list_added && times.is_object()) {
       for (const auto& entry : times.as_object()) first_at[entry.key()] = entry.value();
     }
+  };
+  // The first request goes alone: a command refused whole (unknown sequence or mailbox,
+  // permissions, bad options) is refused before any row of a second request is sent.
+  if (!csv_path.empty()) {
+    int code = uploadFile("add", csv_path, maps, base, true, errors, merge);
+    if (code != kExitOk) return code;
   }
+  if (!contacts.empty()) {
+    int code = sendContacts(base, contacts, merge);
+    if (code != kExitOk) return code;
+  }
+  sortByLine(errors);
   int exit_code = (skipped.empty() && errors.empty()) ? kExitOk : kExitPartial;
   json::object result{{"added", added}, {"skipped", skipped}, {"first_at", first_at}};
   if (!errors.empty()) result["errors"] = errors;
   if (invocation_.json_output) return printResult(result, exit_code);
-  std::cout << "added " << added.size() << " to " << sequence_id
+  std::cout << "added " << added_count << " to " << sequence_id
             << (base.contains("dry_run") ? " (dry run: nothing changed)" : "") << "\n";
   if (base.contains("dry_run")) {
     // When each one's first email or task would go out, inside its sending window.

@@ -1,4 +1,5 @@
 // seqd: parses options, loads the config, starts the Runtime and waits for signals.
+#include <mimalloc.h>
 #include <signal.h>
 
 #include <boost/program_options.hpp>
@@ -16,6 +17,10 @@ namespace {
 
 constexpr const char* kSystemConfig = "/etc/seqd/seqd.yaml";
 constexpr const char* kDevConfig = "./examples/seqd.yaml";
+// mimalloc hands freed pages back to the kernel (madvise) after this delay; its default,
+// 100 ms, made a bulk import return and re-fault the same pages round after round (5 s cut
+// seqd's CPU time for a 200k-row import by 38%). The memory goes back a few seconds later.
+constexpr long kAllocatorDecommitDelayMs = 5000;
 
 struct Options {
   std::string config_path;
@@ -71,6 +76,7 @@ int waitForSignals(Runtime& runtime, const sigset_t& signals) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mi_option_set(mi_option_decommit_delay, kAllocatorDecommitDelayMs);
   Options options;
   int early_exit = parseOptions(argc, argv, options);
   if (early_exit >= 0) return early_exit;

@@ -357,8 +357,33 @@ const Step* Engine::currentStep(const Enrollment& enrollment) const {
 // ---------------------------------------------------------------------------------------
 // Contacts
 
+namespace {
+
+// Grown geometrically: a round takes many imports, and reserving exactly would copy the
+// batch's contacts once per import.
+void reserveMore(std::vector<Contact>& contacts, std::size_t more) {
+  if (contacts.capacity() >= contacts.size() + more) return;
+  contacts.reserve(std::max(contacts.size() + more, 2 * contacts.capacity()));
+}
+
+}  // namespace
+
+void Engine::putContacts(std::vector<Contact> contacts) {
+  reserveMore(batch_.contacts, contacts.size());
+  for (Contact& contact : contacts) {
+    inbound_index_stale_ = true;
+    batch_.contacts.push_back(contact);
+    auto [stored, inserted] = contacts_.try_emplace(contact.key);
+    // Replaced, never changed in place: an intent out holds the contact as it was.
+    stored->second = std::make_shared<const Contact>(std::move(contact));
+  }
+}
+
 ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
   ImportResult result;
+  result.keys.reserve(rows.size());
+  std::vector<Contact>& batch_contacts = batch_.contacts;
+  reserveMore(batch_contacts, rows.size());
   for (const ContactRow& row : rows) {
     auto id = row.fields.find("id");
     auto email = row.fields.find("email");
@@ -391,16 +416,16 @@ ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
       result.errors.push_back({row.line, "contact '" + key + "': " + status.message()});
       continue;
     }
+    inbound_index_stale_ = true;
+    batch_contacts.push_back(contact);
     if (existing == contacts_.end()) {
       ++result.imported;
     } else {
       ++result.updated;
     }
-    result.keys.push_back(key);
-    inbound_index_stale_ = true;
-    batch_.contacts.push_back(contact);
     // Replaced, never changed in place: an intent out holds the contact as it was.
     contacts_[key] = std::make_shared<const Contact>(std::move(contact));
+    result.keys.push_back(std::move(key));
   }
   return result;
 }
@@ -1119,6 +1144,17 @@ void Engine::addCheckpointSlice(WriteBatch& batch) {
     checkpoint_ids_.clear();
     checkpoint_written_ = 0;
   }
+}
+
+void Engine::recycleBatch(WriteBatch&& spent) {
+  auto reuse = [](auto& pending, auto& used) {
+    if (!pending.empty() || pending.capacity() >= used.capacity()) return;
+    used.clear();
+    pending.swap(used);
+  };
+  reuse(batch_.contacts, spent.contacts);
+  reuse(batch_.enrollments, spent.enrollments);
+  reuse(batch_.progress, spent.progress);
 }
 
 std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots) {

@@ -164,6 +164,12 @@ class Engine {
 
   // --- contacts ---
   ImportResult upsertContacts(const std::vector<ContactRow>& rows);
+  // Stores contacts already worked out from import rows by contactAfterRow
+  // (engine/contact_row.hpp), each replacing the one under its key: what upsertContacts
+  // leaves, without working each row out a second time. Checking the rows and counting
+  // them is the caller's (io/request_checks screens them).
+  // REQUIRES: one contact per key.
+  void putContacts(std::vector<Contact> contacts);
   const Contact* findContact(const std::string& key) const;
   Status setContactFields(const std::string& key, const ContactRow& fields);
 
@@ -240,6 +246,9 @@ class Engine {
   std::size_t pendingRecords() const { return batch_.recordCount() + dirty_.size(); }
   // The round's changes, with the next slice of a checkpoint when one is due or going on.
   WriteBatch takeBatch();
+  // Hands back a committed batch so the next one reuses its vectors' room instead of growing
+  // (and copying) them again: a round of imports gathers tens of thousands of contacts.
+  void recycleBatch(WriteBatch&& spent);
   // Releases queued intents, oldest first, at most slots of each kind, appending each one's
   // kStepFired record to the batch: commit takeBatch() before delivering them.
   std::vector<DeliveryIntent> takeIntents(DeliverySlots slots = DeliverySlots());

@@ -61,6 +61,7 @@ Result<std::vector<ContactRow>> rowsArg(const json::object& args) {
     return Status::invalidArgument("too many rows in one request (max " +
                                    std::to_string(kRowsPerRequestMax) + ")");
   }
+  rows.reserve(value->as_array().size());
   for (const json::value& item : value->as_array()) {
     if (!item.is_object()) return Status::invalidArgument("each row must be an object");
     const json::object& row_object = item.as_object();
@@ -134,29 +135,37 @@ json::object statusRowJson(const StatusRow& row) {
                       {"owner", textOrNull(row.owner)}};
 }
 
-// The row errors of a request: those refused at entry and those the engine found, by line.
-std::vector<RowError> mergedErrors(std::vector<RowError> screened,
-                                   const std::vector<RowError>& applied) {
-  screened.insert(screened.end(), applied.begin(), applied.end());
-  std::stable_sort(screened.begin(), screened.end(),
+// A request's row errors by line (a client may send rows out of file order).
+std::vector<RowError> byLine(std::vector<RowError> errors) {
+  std::stable_sort(errors.begin(), errors.end(),
                    [](const RowError& a, const RowError& b) { return a.line < b.line; });
-  return screened;
+  return errors;
 }
 
-// Rows over a limit, or touching an existing contact the caller may not edit, are row errors
-// (`line N: reason`); the other rows are imported.
+// The screened rows' contacts as they leave them, one per key, for Engine::putContacts.
+// Screening works each row out as upsertContacts would (contactAfterRow), so the engine does
+// not do it again.
+std::vector<Contact> takeContacts(ScreenedRows& screened) {
+  std::vector<Contact> contacts;
+  contacts.reserve(screened.after.size());
+  for (auto& [key, contact] : screened.after) contacts.push_back(std::move(contact));
+  screened.after.clear();
+  return contacts;
+}
+
+// Rows over a limit, with a value a field cannot take, or touching an existing contact the
+// caller may not edit, are row errors (`line N: reason`); the other rows are imported.
 DispatchReply importCommand(Engine& engine, const json::object& args, const Caller& caller) {
   Result<std::vector<ContactRow>> rows = rowsArg(args);
   if (!rows.isOk()) return fail("bad_request", rows.status().message());
   if (!stringArg(args, "list").empty()) {
     return fail("failed", "lists are not supported yet (--list)");
   }
-  ScreenedRows screened = screenRows(engine, rows.value(), caller);
-  ImportResult result = engine.upsertContacts(screened.accepted);
-  return succeed(json::object{
-      {"imported", result.imported},
-      {"updated", result.updated},
-      {"errors", errorsJson(mergedErrors(std::move(screened.errors), result.errors))}});
+  ScreenedRows screened = screenRows(engine, std::move(rows.value()), caller);
+  engine.putContacts(takeContacts(screened));
+  return succeed(json::object{{"imported", screened.imported},
+                              {"updated", screened.updated},
+                              {"errors", errorsJson(byLine(std::move(screened.errors)))}});
 }
 
 // Unknown mailboxes are refused before anything is imported.
@@ -250,23 +259,21 @@ DispatchReply addCommand(Engine& engine, const json::object& args, const Caller&
   Result<AddOptions> options = addOptionsArg(engine, args, now_ms);
   if (!options.isOk()) return replyFromStatus(options.status());
   const bool dry_run = options.value().dry_run;
-  ScreenedRows screened = screenRows(engine, rows.value(), caller);
+  const bool has_rows = !rows.value().empty();
+  ScreenedRows screened = screenRows(engine, std::move(rows.value()), caller);
   ImportResult imported;
-  if (dry_run) {
-    imported.imported = screened.imported;
-    imported.updated = screened.updated;
-    imported.keys = screened.keys;
-  } else {
-    imported = engine.upsertContacts(screened.accepted);
-  }
-  imported.errors = mergedErrors(std::move(screened.errors), imported.errors);
+  imported.imported = screened.imported;
+  imported.updated = screened.updated;
+  imported.keys = screened.keys;
+  imported.errors = byLine(std::move(screened.errors));
+  if (!dry_run) engine.putContacts(takeContacts(screened));
   keys.insert(keys.end(), imported.keys.begin(), imported.keys.end());
   Result<AddResult> result =
       dry_run
           ? engine.previewAdd(sequence_id, keys, screened.after, options.value(), caller, now_ms)
           : engine.add(sequence_id, keys, options.value(), caller, now_ms);
   if (!result.isOk()) return replyFromStatus(result.status());
-  return succeed(addReplyJson(result.value(), rows.value().empty() ? nullptr : &imported));
+  return succeed(addReplyJson(result.value(), has_rows ? &imported : nullptr));
 }
 
 DispatchReply statusCommand(Engine& engine, const json::object& args) {

@@ -104,6 +104,63 @@ Result<boost::json::object> ControlClient::call(
   return sent;
 }
 
+Result<std::uint64_t> ControlClient::sendRequest(std::string_view cmd, std::string_view args_json) {
+  if (fd_ < 0) return Status::ioError("not connected to the daemon");
+  std::uint64_t id = next_id_++;
+  std::string frame = R"({"v":)" + std::to_string(kProtocolVersion) + R"(,"id":)" +
+                      std::to_string(id) + R"(,"cmd":)" +
+                      boost::json::serialize(boost::json::string_view(cmd.data(), cmd.size())) +
+                      R"(,"args":)";
+  frame.append(args_json);
+  frame.append("}\n");
+  if (frame.size() - 1 > kFrameBytesMax) {
+    return Status::invalidArgument("the " + std::string(cmd) + " request is " +
+                                   std::to_string(frame.size() - 1) +
+                                   " bytes; a frame is at most " + std::to_string(kFrameBytesMax));
+  }
+  Status sent = sendAll(frame);
+  if (!sent.isOk()) return sent;
+  return id;
+}
+
+Result<boost::json::object> ControlClient::receiveReply() {
+  if (fd_ < 0) return Status::ioError("not connected to the daemon");
+  for (std::size_t frames = 0; frames < kCallFramesMax; ++frames) {
+    Result<std::string> line = readFrame();
+    if (!line.isOk()) return line.status();
+    if (line.value().find_first_not_of(" \t\r") == std::string::npos) continue;
+    boost::system::error_code ec;
+    boost::json::value value = boost::json::parse(line.value(), ec);
+    if (ec || !value.is_object()) {
+      return Status::ioError("the daemon sent a malformed frame: " +
+                             (ec ? ec.message() : std::string("not a JSON object")));
+    }
+    if (value.get_object().contains("ok")) return std::move(value.get_object());
+  }
+  return Status::ioError("the daemon sent more than " + std::to_string(kCallFramesMax) +
+                         " frames without a reply");
+}
+
+Result<std::string> ControlClient::readFrame() {
+  std::size_t scanned = 0;  // bytes of buffer_ known to hold no '\n'
+  // Receiving adds at least one byte per pass and a frame is capped at kReplyBytesMax.
+  for (;;) {
+    std::size_t newline = buffer_.find('\n', scanned);
+    if (newline != std::string::npos) {
+      std::string line = buffer_.substr(0, newline);
+      buffer_.erase(0, newline + 1);
+      return line;
+    }
+    scanned = buffer_.size();
+    if (buffer_.size() > kReplyBytesMax) {
+      return Status::ioError("the daemon's reply is larger than " + std::to_string(kReplyBytesMax) +
+                             " bytes");
+    }
+    Status received = receiveMore();
+    if (!received.isOk()) return received;
+  }
+}
+
 Status ControlClient::sendAll(std::string_view bytes) {
   int interrupted = 0;
   while (!bytes.empty()) {  // each pass sends at least one byte or fails

@@ -1,6 +1,8 @@
 // ControlClient: a blocking client of the control socket, used by seqctl and the tests.
 // It owns one connected socket; each call() sends one request and reads frames until that
-// request's reply arrives.
+// request's reply arrives. For bulk commands, sendRequest() and receiveReply() pipeline: the
+// caller sends several requests before reading their replies (the daemon answers the requests
+// of one connection in the order it read them), bounding how many it leaves unanswered.
 //
 // Limits: a reply is at most kReplyBytesMax bytes (larger is an error). Writes use
 // MSG_NOSIGNAL, so a daemon that went away is an error value, not a SIGPIPE. There is no
@@ -41,11 +43,22 @@ class ControlClient {
       std::string_view cmd, boost::json::object args,
       const std::function<void(const boost::json::object&)>& on_progress = {});
 
+  // Sends one request whose arguments are given as the JSON text of an object, without
+  // waiting for the reply; returns the request's id. Fails with kInvalidArgument when the
+  // frame would be over kFrameBytesMax (nothing is sent), kIOError on a transport failure.
+  // REQUIRES: args_json is the serialized text of one JSON object.
+  Result<std::uint64_t> sendRequest(std::string_view cmd, std::string_view args_json);
+  // Waits for the next reply frame on the connection, whatever request it answers, and
+  // returns it ({"id","ok",...}); progress events on the way are skipped.
+  Result<boost::json::object> receiveReply();
+
  private:
   explicit ControlClient(int fd) : fd_(fd) {}
   Status sendAll(std::string_view bytes);
   Result<boost::json::object> readReply(
       std::uint64_t id, const std::function<void(const boost::json::object&)>& on_progress);
+  // The next frame's text, without its '\n'.
+  Result<std::string> readFrame();
   // Reads more bytes into buffer_. Fails on a closed connection or an error.
   Status receiveMore();
 

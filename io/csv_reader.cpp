@@ -2,67 +2,103 @@
 
 #include <csv.h>
 
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
 namespace seqd {
 namespace {
 
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 
-// What the libcsv callbacks build up while a pass runs.
-struct ParseState {
-  CsvTable table;
-  bool have_header = false;
-  Status fatal;          // set when the whole parse fails (a bad header)
-  bool stopped = false;  // too many errors
+// True when the line holds nothing but spaces, tabs and its line break.
+bool isBlankLine(std::string_view line) {
+  return line.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
 
+}  // namespace
+
+// What the libcsv callbacks build up, and where the stream stands in its source. Offsets are
+// absolute (from the start of the document); buffer holds the bytes from `base` on.
+struct CsvStream::State {
+  CsvSource source;
+  std::string buffer;
+  std::size_t base = 0;      // absolute offset of buffer[0]
+  std::size_t scanned = 0;   // absolute offset up to which buffer holds no '\n' past offset
+  bool source_done = false;  // the source returned 0
+  bool bom_checked = false;
+  std::size_t bytes_read = 0;  // from the source
+
+  csv_parser parser{};
+  bool parser_live = false;
+  bool done = false;
+
+  std::vector<std::string> header;
+  bool have_header = false;
+  Status fatal;                 // set when the whole stream fails
+  bool stopped = false;         // too many errors
+  std::size_t error_count = 0;  // over the whole document
+  CsvChunk* out = nullptr;      // where rows and errors of the current read() go
+
+  std::size_t offset = 0;          // the next physical line to feed starts here
+  std::size_t line = 1;            // and has this number
   std::size_t current_line = 0;    // the physical line being fed
   std::size_t current_offset = 0;  // where that line starts
   std::size_t row_line = 0;        // where the pending row began; 0: none pending
   std::size_t row_offset = 0;
   std::vector<std::string> fields;
   std::string row_error;  // the first limit the pending row broke
+
+  ~State() {
+    if (parser_live) csv_free(&parser);
+  }
 };
 
-void addError(ParseState& state, std::size_t line, std::string reason) {
-  if (state.table.errors.size() >= kCsvErrorsMax) {
-    state.table.errors.push_back(
+namespace {
+
+using State = CsvStream::State;
+
+void addError(State& state, std::size_t line, std::string reason) {
+  if (state.error_count >= kCsvErrorsMax) {
+    state.out->errors.push_back(
         {line, "more than " + std::to_string(kCsvErrorsMax) + " bad rows; stopped reading"});
     state.stopped = true;
     return;
   }
-  state.table.errors.push_back({line, std::move(reason)});
+  ++state.error_count;
+  state.out->errors.push_back({line, std::move(reason)});
 }
 
 // A finished row goes to the header, the good rows or the errors.
-void acceptRow(ParseState& state, std::size_t line, std::vector<std::string> fields,
-               std::string error) {
+void acceptRow(State& state, std::size_t line, std::vector<std::string> fields, std::string error) {
   if (!state.have_header) {
     if (!error.empty()) {
       state.fatal = Status::invalidArgument("line " + std::to_string(line) + ": header: " + error);
       return;
     }
-    state.table.header = std::move(fields);
+    state.header = std::move(fields);
     state.have_header = true;
     return;
   }
-  if (error.empty() && fields.size() != state.table.header.size()) {
-    error = "expected " + std::to_string(state.table.header.size()) + " fields, got " +
+  if (error.empty() && fields.size() != state.header.size()) {
+    error = "expected " + std::to_string(state.header.size()) + " fields, got " +
             std::to_string(fields.size());
   }
   if (!error.empty()) {
     addError(state, line, std::move(error));
     return;
   }
-  state.table.rows.push_back(CsvRow{line, std::move(fields)});
+  state.out->rows.push_back(CsvRow{line, std::move(fields)});
 }
 
-void startRowIfNone(ParseState& state) {
+void startRowIfNone(State& state) {
   if (state.row_line != 0) return;
   state.row_line = state.current_line;
   state.row_offset = state.current_offset;
 }
 
 void onField(void* data, std::size_t size, void* context) {
-  auto& state = *static_cast<ParseState*>(context);
+  auto& state = *static_cast<State*>(context);
   startRowIfNone(state);
   if (!state.row_error.empty()) return;
   if (state.fields.size() >= kCsvFieldsMax) {
@@ -81,98 +117,244 @@ void onField(void* data, std::size_t size, void* context) {
   }
 }
 
+void dropPendingRow(State& state) {
+  state.fields.clear();
+  state.row_error.clear();
+  state.row_line = 0;
+}
+
 void onRowEnd(int /*terminator*/, void* context) {
-  auto& state = *static_cast<ParseState*>(context);
+  auto& state = *static_cast<State*>(context);
   startRowIfNone(state);
   acceptRow(state, state.row_line, std::move(state.fields), std::move(state.row_error));
-  state.fields.clear();
-  state.row_error.clear();
-  state.row_line = 0;
-}
-
-void dropPendingRow(ParseState& state) {
-  state.fields.clear();
-  state.row_error.clear();
-  state.row_line = 0;
-}
-
-// True when the line holds nothing but spaces, tabs and its line break.
-bool isBlankLine(std::string_view line) {
-  return line.find_first_not_of(" \t\r\n") == std::string_view::npos;
-}
-
-// How a pass ended: at the end of the text, or at a row that could not be parsed.
-struct PassEnd {
-  bool at_end = true;
-  std::string reason;  // when !at_end: why the pending row was abandoned
-};
-
-PassEnd failPass(csv_parser& parser, std::string reason) {
-  csv_free(&parser);
-  return PassEnd{false, std::move(reason)};
-}
-
-// Feeds text from `offset` (the start of physical line `line`) one line at a time to a fresh
-// strict parser, until the end or the first row that cannot be parsed.
-PassEnd runPass(std::string_view text, std::size_t offset, std::size_t line, ParseState& state) {
-  csv_parser parser;
-  if (csv_init(&parser, CSV_STRICT | CSV_STRICT_FINI) != 0) {
-    state.fatal = Status::ioError("csv: cannot initialise the parser");
-    return PassEnd{};
-  }
   dropPendingRow(state);
-  for (; offset < text.size() && state.fatal.isOk() && !state.stopped; ++line) {
-    std::size_t newline = text.find('\n', offset);
-    std::size_t end = newline == std::string_view::npos ? text.size() : newline + 1;
-    std::string_view chunk = text.substr(offset, end - offset);
-    state.current_line = line;
-    state.current_offset = offset;
-    offset = end;
-    if (state.row_line == 0 && isBlankLine(chunk)) continue;
-    startRowIfNone(state);
-    if (csv_parse(&parser, chunk.data(), chunk.size(), onField, onRowEnd, &state) != chunk.size()) {
-      std::string reason = csv_error(&parser) == CSV_EPARSE
-                               ? "malformed quoting (a stray '\"' or text after a closing quote)"
-                               : std::string("csv: ") + csv_strerror(csv_error(&parser));
-      if (line != state.row_line) reason += " at line " + std::to_string(line);
-      return failPass(parser, std::move(reason));
+}
+
+void stopParser(State& state) {
+  if (!state.parser_live) return;
+  csv_free(&state.parser);
+  state.parser_live = false;
+}
+
+// Drops the bytes no restart can need (before the pending row, or before the next line), then
+// reads one more piece from the source. Returns false when the source is at its end.
+bool readMore(State& state) {
+  std::size_t keep = state.row_line != 0 ? std::min(state.row_offset, state.offset) : state.offset;
+  if (keep > state.base) {
+    state.buffer.erase(0, std::min(keep - state.base, state.buffer.size()));
+    state.base = keep;
+  }
+  if (state.source_done) return false;
+  std::size_t old_size = state.buffer.size();
+  state.buffer.resize(old_size + kCsvReadBytes);
+  Result<std::size_t> got = state.source(state.buffer.data() + old_size, kCsvReadBytes);
+  if (!got.isOk()) {
+    state.buffer.resize(old_size);
+    state.fatal = got.status();
+    return false;
+  }
+  state.buffer.resize(old_size + std::min(got.value(), kCsvReadBytes));
+  state.bytes_read += got.value();
+  if (got.value() == 0) state.source_done = true;
+  return got.value() != 0;
+}
+
+enum class LineKind { kLine, kEnd, kTooLong, kFailed };
+
+// The physical line starting at state.offset, its '\n' included (the last line may lack one).
+LineKind nextLine(State& state, std::string_view& line) {
+  if (!state.bom_checked) {
+    while (state.buffer.size() < kUtf8Bom.size() && readMore(state)) {
     }
-    if (state.row_line != 0 && offset - state.row_offset > kCsvRowBytesMax) {
-      return failPass(parser, "row is longer than " + std::to_string(kCsvRowBytesMax) +
-                                  " bytes (an unclosed quote?)");
+    if (!state.fatal.isOk()) return LineKind::kFailed;
+    if (std::string_view(state.buffer).substr(0, kUtf8Bom.size()) == kUtf8Bom) {
+      state.offset = kUtf8Bom.size();
+    }
+    state.bom_checked = true;
+  }
+  state.scanned = std::max(state.scanned, state.offset);
+  for (;;) {
+    std::size_t end = state.base + state.buffer.size();
+    if (state.offset >= end && state.source_done) return LineKind::kEnd;
+    std::size_t newline = state.buffer.find('\n', state.scanned - state.base);
+    if (newline != std::string::npos) {
+      line = std::string_view(state.buffer)
+                 .substr(state.offset - state.base, state.base + newline + 1 - state.offset);
+      return LineKind::kLine;
+    }
+    state.scanned = end;
+    if (end - state.offset > kCsvLineBytesMax) return LineKind::kTooLong;
+    if (!readMore(state)) {
+      if (!state.fatal.isOk()) return LineKind::kFailed;
+      if (state.offset >= state.base + state.buffer.size()) return LineKind::kEnd;
+      line = std::string_view(state.buffer).substr(state.offset - state.base);
+      return LineKind::kLine;
     }
   }
-  if (state.fatal.isOk() && !state.stopped && csv_fini(&parser, onField, onRowEnd, &state) != 0) {
-    return failPass(parser, "a quoted field is never closed");
+}
+
+// Goes on at the line after `line`, which starts at `offset`: the rest of that line is
+// skipped unread. Returns false at the end of the document.
+bool skipPastLine(State& state, std::size_t offset, std::size_t line) {
+  state.offset = offset;
+  state.scanned = offset;
+  for (;;) {
+    std::size_t from = state.scanned - state.base;
+    std::size_t newline = state.buffer.find('\n', from);
+    if (newline != std::string::npos) {
+      state.offset = state.base + newline + 1;
+      state.scanned = state.offset;
+      state.line = line + 1;
+      return true;
+    }
+    // Nothing before the end of the buffer is needed again.
+    state.offset = state.base + state.buffer.size();
+    state.scanned = state.offset;
+    if (!readMore(state)) return false;
   }
-  csv_free(&parser);
-  return PassEnd{};
+}
+
+// The pending row cannot be parsed: it is a bad row, and parsing starts again at the line
+// after the one it began on, so one bad row costs at most that row.
+void abandonRow(State& state, std::string reason) {
+  stopParser(state);
+  if (!state.have_header) {
+    state.fatal =
+        Status::invalidArgument("line " + std::to_string(state.row_line) + ": header: " + reason);
+    return;
+  }
+  addError(state, state.row_line, std::move(reason));
+  std::size_t row_line = state.row_line;
+  std::size_t row_offset = state.row_offset;
+  dropPendingRow(state);
+  if (state.stopped || !skipPastLine(state, row_offset, row_line)) state.done = true;
+}
+
+// A line longer than kCsvLineBytesMax: the row it is in is a bad row.
+void refuseLongLine(State& state) {
+  std::string reason =
+      "row is longer than " + std::to_string(kCsvRowBytesMax) + " bytes (an unclosed quote?)";
+  if (state.row_line != 0 && state.row_offset < state.offset) {
+    abandonRow(state, std::move(reason));  // comes back to this line afterwards
+    return;
+  }
+  stopParser(state);
+  dropPendingRow(state);
+  if (!state.have_header) {
+    state.fatal =
+        Status::invalidArgument("line " + std::to_string(state.line) + ": header: " + reason);
+    return;
+  }
+  addError(state, state.line, std::move(reason));
+  if (state.stopped || !skipPastLine(state, state.offset, state.line)) state.done = true;
+}
+
+std::string parseFailure(csv_parser& parser, std::size_t line, std::size_t row_line) {
+  std::string reason = csv_error(&parser) == CSV_EPARSE
+                           ? "malformed quoting (a stray '\"' or text after a closing quote)"
+                           : std::string("csv: ") + csv_strerror(csv_error(&parser));
+  if (line != row_line) reason += " at line " + std::to_string(line);
+  return reason;
+}
+
+// Feeds one physical line to the parser.
+void feedLine(State& state, std::string_view line) {
+  state.current_line = state.line;
+  state.current_offset = state.offset;
+  state.offset += line.size();
+  state.scanned = state.offset;
+  ++state.line;
+  if (state.row_line == 0 && isBlankLine(line)) return;
+  startRowIfNone(state);
+  if (csv_parse(&state.parser, line.data(), line.size(), onField, onRowEnd, &state) !=
+      line.size()) {
+    abandonRow(state, parseFailure(state.parser, state.current_line, state.row_line));
+    return;
+  }
+  if (state.row_line != 0 && state.offset - state.row_offset > kCsvRowBytesMax) {
+    abandonRow(state, "row is longer than " + std::to_string(kCsvRowBytesMax) +
+                          " bytes (an unclosed quote?)");
+  }
+}
+
+// The end of the document: the last row may lack its line break.
+void finishDocument(State& state) {
+  if (state.parser_live && csv_fini(&state.parser, onField, onRowEnd, &state) != 0) {
+    if (!state.fatal.isOk()) return;
+    abandonRow(state, "a quoted field is never closed");
+    return;
+  }
+  stopParser(state);
+  state.done = true;
 }
 
 }  // namespace
 
-Result<CsvTable> parseCsv(std::string_view text) {
-  if (text.substr(0, kUtf8Bom.size()) == kUtf8Bom) text.remove_prefix(kUtf8Bom.size());
-  ParseState state;
-  std::size_t offset = 0;
-  std::size_t line = 1;
-  // Every restart follows one more error, and errors are capped, so this ends.
-  for (std::size_t pass = 0; pass <= kCsvErrorsMax + 1; ++pass) {
-    PassEnd end = runPass(text, offset, line, state);
-    if (!state.fatal.isOk()) return state.fatal;
-    if (end.at_end || state.stopped) break;
-    if (!state.have_header) {
-      return Status::invalidArgument("line " + std::to_string(state.row_line) +
-                                     ": header: " + end.reason);
+CsvStream::CsvStream(CsvSource source) : state_(std::make_unique<State>()) {
+  state_->source = std::move(source);
+}
+
+CsvStream::~CsvStream() = default;
+
+const std::vector<std::string>& CsvStream::header() const { return state_->header; }
+
+std::size_t CsvStream::bytesRead() const { return state_->bytes_read; }
+
+Result<bool> CsvStream::read(CsvChunk& chunk, std::size_t rows_max) {
+  State& state = *state_;
+  state.out = &chunk;
+  const std::size_t rows_before = chunk.rows.size();
+  // Each pass feeds a line or ends the document; a restart goes back at most one row, and
+  // restarts follow errors, which are capped.
+  while (state.fatal.isOk() && !state.done && !state.stopped) {
+    if (state.have_header && chunk.rows.size() - rows_before >= rows_max) break;
+    if (!state.parser_live) {
+      if (csv_init(&state.parser, CSV_STRICT | CSV_STRICT_FINI) != 0) {
+        state.fatal = Status::ioError("csv: cannot initialise the parser");
+        break;
+      }
+      state.parser_live = true;
+      dropPendingRow(state);
     }
-    addError(state, state.row_line, end.reason);
-    std::size_t newline = text.find('\n', state.row_offset);
-    if (newline == std::string_view::npos) break;
-    offset = newline + 1;
-    line = state.row_line + 1;
+    std::string_view line;
+    switch (nextLine(state, line)) {
+      case LineKind::kLine:
+        feedLine(state, line);
+        break;
+      case LineKind::kEnd:
+        finishDocument(state);
+        break;
+      case LineKind::kTooLong:
+        refuseLongLine(state);
+        break;
+      case LineKind::kFailed:
+        break;
+    }
   }
-  if (!state.have_header) return Status::invalidArgument("csv: no header row");
-  return std::move(state.table);
+  state.out = nullptr;
+  if (!state.fatal.isOk()) return state.fatal;
+  if (state.stopped) state.done = true;
+  if (state.done && !state.have_header) return Status::invalidArgument("csv: no header row");
+  if (state.done) stopParser(state);
+  return !state.done;
+}
+
+Result<CsvTable> parseCsv(std::string_view text) {
+  std::size_t position = 0;
+  CsvStream stream([&](char* buffer, std::size_t size) -> Result<std::size_t> {
+    std::size_t count = std::min(size, text.size() - position);
+    std::memcpy(buffer, text.data() + position, count);
+    position += count;
+    return count;
+  });
+  CsvChunk chunk;
+  Result<bool> more = stream.read(chunk, std::numeric_limits<std::size_t>::max());
+  if (!more.isOk()) return more.status();
+  CsvTable table;
+  table.header = stream.header();
+  table.rows = std::move(chunk.rows);
+  table.errors = std::move(chunk.errors);
+  return table;
 }
 
 }  // namespace seqd

@@ -14,10 +14,19 @@
 // one that row began on, so one bad row costs at most that row. A row over one of the limits
 // below is an error for that row. Problems with the header row fail the whole parse.
 //
-// Thread-safety: pure function; independent calls may run in parallel.
+// CsvStream reads the same format piece by piece from a source (a file, a string) and hands
+// out the rows in chunks, so a file of any size is read in bounded memory: it keeps the bytes
+// from the start of the row being read (at most kCsvRowBytesMax, plus one line of at most
+// kCsvLineBytesMax and one read of kCsvReadBytes). parseCsv is CsvStream over a whole text,
+// so both number lines and report bad rows alike.
+//
+// Thread-safety: parseCsv is a pure function; independent calls may run in parallel. A
+// CsvStream is used by one thread at a time.
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +42,10 @@ inline constexpr std::size_t kCsvFieldsMax = 1024;
 inline constexpr std::size_t kCsvRowBytesMax = 1024 * 1024;
 // After this many bad rows, parsing stops with one last error saying so.
 inline constexpr std::size_t kCsvErrorsMax = 1000;
+// One physical line longer than this is an error for its row, skipped to its end unread.
+inline constexpr std::size_t kCsvLineBytesMax = kCsvRowBytesMax;
+// CsvStream reads its source this many bytes at a time.
+inline constexpr std::size_t kCsvReadBytes = 256 * 1024;
 
 struct CsvRow {
   std::size_t line = 0;  // where the row starts
@@ -53,5 +66,38 @@ struct CsvTable {
 // Parses a whole CSV document. Fails whole (Status) only when there is no header row or the
 // text cannot be parsed at all; row-level problems go to errors.
 Result<CsvTable> parseCsv(std::string_view text);
+
+// Fills up to `size` bytes of `buffer` from a document; returns how many it filled, 0 at the
+// end of the document, or an error (which fails the stream).
+using CsvSource = std::function<Result<std::size_t>(char* buffer, std::size_t size)>;
+
+// What one CsvStream::read() adds: good rows and bad rows, each with the line it started on.
+struct CsvChunk {
+  std::vector<CsvRow> rows;
+  std::vector<CsvError> errors;
+};
+
+class CsvStream {
+ public:
+  explicit CsvStream(CsvSource source);
+  ~CsvStream();
+  CsvStream(const CsvStream&) = delete;
+  CsvStream& operator=(const CsvStream&) = delete;
+
+  // Reads on, appending to `chunk`, until it holds at least `rows_max` good rows (a physical
+  // line may end a few more) or the document ends. The first call reads the header first.
+  // Returns true while rows may follow, false once the document is read. Fails (Status) as
+  // parseCsv does: no header row, a broken header, or the source failing.
+  Result<bool> read(CsvChunk& chunk, std::size_t rows_max);
+  // The header row; empty before the first read().
+  const std::vector<std::string>& header() const;
+  // Bytes taken from the source so far.
+  std::size_t bytesRead() const;
+
+  struct State;  // the parser's state, defined in csv_reader.cpp
+
+ private:
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace seqd

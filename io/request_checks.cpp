@@ -41,9 +41,10 @@ const Contact* existingContact(const Engine& engine, const ScreenedRows& screene
   return stored != nullptr && stored->key == key ? stored : nullptr;
 }
 
-// Returns ok and fills `contact`, or why the row is refused.
+// Returns ok and fills `contact` (and `existed`: whether the row updates a contact), or why the
+// row is refused.
 Status screenRow(const Engine& engine, const ScreenedRows& screened, const ContactRow& row,
-                 const Caller& caller, std::string& key, Contact& contact) {
+                 const Caller& caller, std::string& key, Contact& contact, bool& existed) {
   key = contactKeyOf(row);
   if (key.empty()) return Status::invalidArgument("no id and no email: the contact has no key");
   Status status = checkContactKey(key);
@@ -55,6 +56,7 @@ Status screenRow(const Engine& engine, const ScreenedRows& screened, const Conta
     if (!status.isOk()) return status;
   }
   const Contact* existing = existingContact(engine, screened, key);
+  existed = existing != nullptr;
   if (existing != nullptr) {
     status = checkCanEditContact(*existing, caller);
     if (!status.isOk()) return status;
@@ -151,25 +153,24 @@ Status checkSequenceId(std::string_view sequence_id) {
                           " bytes)");
 }
 
-ScreenedRows screenRows(const Engine& engine, const std::vector<ContactRow>& rows,
-                        const Caller& caller) {
+ScreenedRows screenRows(const Engine& engine, std::vector<ContactRow> rows, const Caller& caller) {
   ScreenedRows screened;
-  for (const ContactRow& row : rows) {
+  screened.accepted.reserve(rows.size());
+  screened.keys.reserve(rows.size());
+  screened.after.reserve(rows.size());
+  for (ContactRow& row : rows) {
     std::string key;
     Contact contact;
-    Status status = screenRow(engine, screened, row, caller, key, contact);
+    bool existed = false;
+    Status status = screenRow(engine, screened, row, caller, key, contact, existed);
     if (!status.isOk()) {
       screened.errors.push_back({row.line, status.message()});
       continue;
     }
-    if (existingContact(engine, screened, key) == nullptr) {
-      ++screened.imported;
-    } else {
-      ++screened.updated;
-    }
-    screened.accepted.push_back(row);
-    screened.keys.push_back(key);
-    screened.after[key] = std::move(contact);
+    ++(existed ? screened.updated : screened.imported);
+    screened.after.insert_or_assign(key, std::move(contact));
+    screened.accepted.push_back(std::move(row));
+    screened.keys.push_back(std::move(key));
   }
   return screened;
 }

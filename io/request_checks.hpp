@@ -17,7 +17,7 @@
 //   kFinishReasonBytesMax      1024       bytes    kRecordFieldBytesMax ("manual:TEXT")
 //   kMailboxAddressBytesMax    254        bytes    (lookup only: the config's address limit)
 //   kSequenceIdBytesMax        64         bytes    (lookup only: the config's id rule)
-//   kRowsPerRequestMax         100000     rows     (seqctl sends 512 KiB batches)
+//   kRowsPerRequestMax         100000     rows     (seqctl sends requests of up to 1 MiB)
 //   kContactsPerRequestMax     100000     names
 //
 // Thread-safety: pure functions, except screenRows, which reads the Engine (engine thread).
@@ -77,8 +77,8 @@ struct ScreenedRows {
 };
 
 // Screens rows for limits and for the caller's right to edit each existing contact they
-// touch (its owner, an admin, or anyone when it has no owner; new contacts: anyone).
-ScreenedRows screenRows(const Engine& engine, const std::vector<ContactRow>& rows,
-                        const Caller& caller);
+// touch (its owner, an admin, or anyone when it has no owner; new contacts: anyone). The
+// accepted rows are moved out of `rows`.
+ScreenedRows screenRows(const Engine& engine, std::vector<ContactRow> rows, const Caller& caller);
 
 }  // namespace seqd

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -233,4 +234,146 @@ TEST_CASE("random well-formed documents parse back to their rows and lines") {
       CHECK(table.rows[i].fields == expected[i].fields);
     }
   }
+}
+
+namespace {
+
+// Reads `text` through a CsvStream fed `piece_bytes` at a time, `rows_max` rows per read().
+Result<CsvTable> parseStreamed(std::string_view text, std::size_t piece_bytes, std::size_t rows_max,
+                               std::size_t* reads = nullptr) {
+  std::size_t position = 0;
+  CsvStream stream([&](char* buffer, std::size_t size) -> Result<std::size_t> {
+    std::size_t count = std::min({size, piece_bytes, text.size() - position});
+    std::copy_n(text.data() + position, count, buffer);
+    position += count;
+    return count;
+  });
+  CsvTable table;
+  CsvChunk chunk;
+  std::size_t calls = 0;
+  for (bool more = true; more; ++calls) {
+    chunk.rows.clear();
+    chunk.errors.clear();
+    Result<bool> read = stream.read(chunk, rows_max);
+    if (!read.isOk()) return read.status();
+    more = read.value();
+    table.rows.insert(table.rows.end(), chunk.rows.begin(), chunk.rows.end());
+    table.errors.insert(table.errors.end(), chunk.errors.begin(), chunk.errors.end());
+  }
+  table.header = stream.header();
+  if (reads != nullptr) *reads = calls;
+  CHECK(stream.bytesRead() == text.size());
+  return table;
+}
+
+void checkSameTable(const CsvTable& streamed, const CsvTable& whole) {
+  CHECK(streamed.header == whole.header);
+  REQUIRE(streamed.rows.size() == whole.rows.size());
+  for (std::size_t i = 0; i < whole.rows.size(); ++i) {
+    CHECK(streamed.rows[i].line == whole.rows[i].line);
+    CHECK(streamed.rows[i].fields == whole.rows[i].fields);
+  }
+  REQUIRE(streamed.errors.size() == whole.errors.size());
+  for (std::size_t i = 0; i < whole.errors.size(); ++i) {
+    CHECK(streamed.errors[i].line == whole.errors[i].line);
+    CHECK(streamed.errors[i].reason == whole.errors[i].reason);
+  }
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a stream read a byte at a time, a row at a time, gives the rows and errors of a whole parse") {
+  std::string text =
+      "\xEF\xBB\xBF"
+      "email,note\r\n"                    // 1
+      "a@x.test,\"two\r\nlines\"\r\n"     // 2-3
+      "b@x.test,\"x\"y\r\n"               // 4: text after a closing quote
+      "\r\n"                              // 5: blank
+      "c@x.test,\"open\r\n"               // 6: never closed
+      "d@x.test,Di\r\n"                   // 7
+      "e@x.test\r\n"                      // 8: one field
+      "f@x.test,\"three\nline\nnote\"\n"  // 9-11
+      "g@x.test,last";                    // 12, no line break
+  Result<CsvTable> whole = parseCsv(text);
+  REQUIRE(whole.isOk());
+  REQUIRE(whole.value().rows.size() == 4);
+  CHECK(whole.value().rows[3].line == 12);
+  for (std::size_t piece : {std::size_t{1}, std::size_t{3}, std::size_t{7}, kCsvReadBytes}) {
+    for (std::size_t rows_max : {std::size_t{1}, std::size_t{2}, std::size_t{1000}}) {
+      INFO("piece " << piece << " rows_max " << rows_max);
+      Result<CsvTable> streamed = parseStreamed(text, piece, rows_max);
+      REQUIRE(streamed.isOk());
+      checkSameTable(streamed.value(), whole.value());
+    }
+  }
+  std::size_t reads = 0;
+  REQUIRE(parseStreamed(text, 5, 1, &reads).isOk());
+  CHECK(reads >= 4);  // one row per read, then the end
+}
+
+TEST_CASE("a stream keeps its memory to a row: a file many times the read size goes through") {
+  std::string text = "email,name\n";
+  constexpr std::size_t kRows = 40000;
+  for (std::size_t i = 0; i < kRows; ++i) {
+    text += "p" + std::to_string(i) + "@x.test,\"Name\n" + std::to_string(i) + "\"\n";
+  }
+  REQUIRE(text.size() > 2 * kCsvReadBytes);
+  std::size_t position = 0;
+  std::size_t largest_read = 0;
+  CsvStream stream([&](char* buffer, std::size_t size) -> Result<std::size_t> {
+    largest_read = std::max(largest_read, size);
+    std::size_t count = std::min(size, text.size() - position);
+    std::copy_n(text.data() + position, count, buffer);
+    position += count;
+    return count;
+  });
+  std::size_t rows = 0;
+  std::size_t expected_line = 2;
+  CsvChunk chunk;
+  for (bool more = true; more;) {
+    chunk.rows.clear();
+    Result<bool> read = stream.read(chunk, 100);
+    REQUIRE(read.isOk());
+    more = read.value();
+    CHECK(chunk.rows.size() <= 101);
+    for (const CsvRow& row : chunk.rows) {
+      REQUIRE(row.line == expected_line);
+      expected_line += 2;
+      ++rows;
+    }
+  }
+  CHECK(rows == kRows);
+  CHECK(chunk.errors.empty());
+  CHECK(largest_read == kCsvReadBytes);
+}
+
+TEST_CASE("a line longer than the limit is an error for its row, skipped unread") {
+  std::string text = "email,name\na@x.test,Ada\nb@x.test," +
+                     std::string(kCsvLineBytesMax + kCsvReadBytes, 'x') + "\nc@x.test,Cy\n";
+  for (std::size_t piece : {std::size_t{4096}, kCsvReadBytes}) {
+    Result<CsvTable> streamed = parseStreamed(text, piece, 1000);
+    REQUIRE(streamed.isOk());
+    REQUIRE(streamed.value().errors.size() == 1);
+    CHECK(streamed.value().errors[0].line == 3);
+    CHECK(streamed.value().errors[0].reason.find("longer than") != std::string::npos);
+    REQUIRE(streamed.value().rows.size() == 2);
+    CHECK(streamed.value().rows[1].line == 4);
+    CHECK(streamed.value().rows[1].fields == std::vector<std::string>{"c@x.test", "Cy"});
+  }
+}
+
+TEST_CASE("a source that fails fails the stream") {
+  int calls = 0;
+  CsvStream stream([&](char* buffer, std::size_t size) -> Result<std::size_t> {
+    if (++calls > 1) return Status::ioError("disk on fire");
+    std::string_view text = "email\na@x.test\n";
+    std::size_t count = std::min(size, text.size());
+    std::copy_n(text.data(), count, buffer);
+    return count;
+  });
+  CsvChunk chunk;
+  Result<bool> read = stream.read(chunk, 1000);
+  REQUIRE_FALSE(read.isOk());
+  CHECK(read.status().message().find("disk on fire") != std::string::npos);
 }

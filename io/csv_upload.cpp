@@ -1,0 +1,203 @@
+#include "io/csv_upload.hpp"
+
+#include <deque>
+
+#include "io/request_checks.hpp"
+
+namespace seqd {
+namespace {
+
+// Room left in a frame for {"v":1,"id":N,"cmd":"...","args":{"rows":[ ... ]}} around the rows.
+constexpr std::size_t kFrameEnvelopeBytes = 256;
+
+class Uploader {
+ public:
+  Uploader(ControlClient& client, const UploadOptions& options)
+      : client_(client), options_(options) {
+    std::string base = boost::json::serialize(options.base_args);
+    tail_ = base.size() > 2 ? "," + base.substr(1) : std::string("}");
+    budget_bytes_ = kFrameBytesMax > kFrameEnvelopeBytes + tail_.size() + options.cmd.size()
+                        ? kFrameBytesMax - kFrameEnvelopeBytes - tail_.size() - options.cmd.size()
+                        : 0;
+  }
+
+  void setColumns(const std::vector<std::string>& header) {
+    for (const std::string& column : header) {
+      std::string field = options_.field_for_column ? options_.field_for_column(column) : column;
+      std::string prefix;
+      if (!field.empty()) {
+        appendJsonString(prefix, field);
+        prefix += ':';
+      }
+      columns_.push_back(std::move(prefix));
+    }
+  }
+
+  // Adds one row to the frame being built, sending the frame first when it is full.
+  Status add(const CsvRow& row, UploadResult& result) {
+    row_text_.clear();
+    row_text_ += R"({"line":)";
+    row_text_ += std::to_string(row.line);
+    row_text_ += R"(,"fields":{)";
+    bool first = true;
+    for (std::size_t i = 0; i < row.fields.size() && i < columns_.size(); ++i) {
+      if (columns_[i].empty()) continue;
+      if (!first) row_text_ += ',';
+      first = false;
+      row_text_ += columns_[i];
+      appendJsonString(row_text_, row.fields[i]);
+    }
+    row_text_ += "}}";
+    if (row_text_.size() + 1 > budget_bytes_) {
+      result.errors.push_back({row.line, "row is " + std::to_string(row_text_.size()) +
+                                             " bytes as a request; at most " +
+                                             std::to_string(budget_bytes_)});
+      return Status::ok();
+    }
+    if (frame_rows_ > 0 && (frame_.size() + 1 + row_text_.size() > budget_bytes_ ||
+                            frame_rows_ >= kRowsPerRequestMax)) {
+      Status sent = flush(result);
+      if (!sent.isOk()) return sent;
+    }
+    if (frame_rows_ > 0) frame_ += ',';
+    frame_ += row_text_;
+    ++frame_rows_;
+    return Status::ok();
+  }
+
+  // Sends the frame being built (if any rows), keeping at most in_flight_max unanswered.
+  Status flush(UploadResult& result) {
+    if (frame_rows_ == 0 || stopped_) return Status::ok();
+    std::size_t in_flight_max = std::max<std::size_t>(1, options_.in_flight_max);
+    while (in_flight_ids_.size() >= in_flight_max) {
+      Status received = receiveOne();
+      if (!received.isOk()) return received;
+    }
+    if (stopped_) return Status::ok();
+    std::string args = R"({"rows":[)";
+    args += frame_;
+    args += ']';
+    args += tail_;
+    Result<std::uint64_t> id = client_.sendRequest(options_.cmd, args);
+    if (!id.isOk()) return id.status();
+    in_flight_ids_.push_back(id.value());
+    result.rows_sent += frame_rows_;
+    ++result.requests;
+    frame_.clear();
+    frame_rows_ = 0;
+    if (result.requests == 1 && options_.first_alone) {
+      Status received = receiveOne();
+      if (!received.isOk()) return received;
+    }
+    return Status::ok();
+  }
+
+  // Reads the replies still due.
+  Status drain() {
+    while (!in_flight_ids_.empty()) {
+      Status received = receiveOne();
+      if (!received.isOk()) return received;
+    }
+    return Status::ok();
+  }
+
+  bool stopped() const { return stopped_; }
+
+ private:
+  Status receiveOne() {
+    Result<boost::json::object> reply = client_.receiveReply();
+    if (!reply.isOk()) return reply.status();
+    // Replies come in request order; one with a null id (busy, a frame the daemon could not
+    // read) answers the oldest request.
+    in_flight_ids_.pop_front();
+    if (options_.on_reply && !options_.on_reply(reply.value())) stopped_ = true;
+    return Status::ok();
+  }
+
+  ControlClient& client_;
+  const UploadOptions& options_;
+  std::string tail_;  // the base arguments and the closing brace of "args"
+  std::size_t budget_bytes_ = 0;
+  std::vector<std::string> columns_;  // per column: the JSON `"field":` prefix, or ""
+  std::string row_text_;
+  std::string frame_;  // rows of the request being built, comma-separated
+  std::size_t frame_rows_ = 0;
+  std::deque<std::uint64_t> in_flight_ids_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+void appendJsonString(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  std::size_t plain_from = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text.data() + plain_from, i - plain_from);
+    plain_from = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xF];
+    }
+  }
+  out.append(text.data() + plain_from, text.size() - plain_from);
+  out += '"';
+}
+
+Result<UploadResult> uploadCsv(ControlClient& client, CsvSource source,
+                               const UploadOptions& options) {
+  CsvStream stream(std::move(source));
+  Uploader uploader(client, options);
+  UploadResult result;
+  bool have_columns = false;
+  CsvChunk chunk;
+  bool more = true;
+  while (more && !uploader.stopped()) {  // each pass reads on, or ends the file
+    chunk.rows.clear();
+    chunk.errors.clear();
+    Result<bool> read = stream.read(chunk, kUploadReadRowsMax);
+    if (!read.isOk()) return read.status();
+    more = read.value();
+    if (!have_columns) {
+      uploader.setColumns(stream.header());
+      have_columns = true;
+    }
+    result.errors.insert(result.errors.end(), chunk.errors.begin(), chunk.errors.end());
+    std::size_t requests_before = result.requests;
+    for (const CsvRow& row : chunk.rows) {
+      Status added = uploader.add(row, result);
+      if (!added.isOk()) return added;
+      if (uploader.stopped()) break;
+    }
+    if (result.requests != requests_before && options.on_progress) {
+      options.on_progress(stream.bytesRead(), result.rows_sent);
+    }
+  }
+  Status sent = uploader.flush(result);
+  if (sent.isOk()) sent = uploader.drain();
+  if (!sent.isOk()) return sent;
+  result.stopped = uploader.stopped();
+  if (options.on_progress) options.on_progress(stream.bytesRead(), result.rows_sent);
+  return result;
+}
+
+}  // namespace seqd
