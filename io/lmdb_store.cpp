@@ -322,8 +322,8 @@ class LmdbStore final : public Store {
   // not in the map), and the value's checksum.
   Status verifiedPayload(const char* db, const MDB_val& key, bool key_in_map, const MDB_val& stored,
                          std::size_t readable_bytes, std::string_view& payload) const;
-  Result<std::uint64_t> lastSeqIn(MDB_txn* txn, std::size_t readable_bytes) const;
-  Result<std::uint64_t> lastJournalSeqIn(MDB_txn* txn) const;
+  Result<std::uint64_t> lastSeqIn(MDB_txn* txn, std::size_t readable_bytes,
+                                  std::size_t index = kProgressDb) const;
 
   Status putContacts(MDB_txn* txn, const std::vector<Contact>& contacts, std::string& scratch);
   Status putEnrollments(MDB_txn* txn, const std::vector<Enrollment>& enrollments,
@@ -668,7 +668,7 @@ Status LmdbStore::checkMeta(const StoreInspection& in, const std::optional<State
     return damaged("the last progress seq is " + std::to_string(last_seq.value()) +
                    "; the meta counts record says " + std::to_string(counts.last_progress_seq));
   }
-  Result<std::uint64_t> last_journal_seq = lastJournalSeqIn(txn.get());
+  Result<std::uint64_t> last_journal_seq = lastSeqIn(txn.get(), readableBytes(), kJournalDb);
   if (!last_journal_seq.isOk()) return last_journal_seq.status();
   if (last_journal_seq.value() > counts.last_journal_seq ||
       (counts.entries[kJournalDb] > 0 && last_journal_seq.value() != counts.last_journal_seq)) {
@@ -835,36 +835,23 @@ Status LmdbStore::getVerified(MDB_txn* txn, MDB_dbi dbi, const char* db, std::st
   return Status::ok();
 }
 
-Result<std::uint64_t> LmdbStore::lastSeqIn(MDB_txn* txn, std::size_t readable_bytes) const {
+// The seq of the last entry of the progress log or the journal (index), 0 when it is empty.
+Result<std::uint64_t> LmdbStore::lastSeqIn(MDB_txn* txn, std::size_t readable_bytes,
+                                           std::size_t index) const {
+  const char* db = kStoreDbNames[index];
   Cursor cursor;
-  int rc = cursor.open(txn, dbis_[kProgressDb]);
-  if (rc != 0) return mdbError("open progress cursor", rc);
+  int rc = cursor.open(txn, dbis_[index]);
+  if (rc != 0) return mdbError(std::string("open ") + db + " cursor", rc);
   MDB_val key{};
   MDB_val value{};
   rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_LAST);
   if (rc == MDB_NOTFOUND) return std::uint64_t{0};
-  if (rc != 0) return mdbError("read last progress", rc);
+  if (rc != 0) return mdbError(std::string("read last ") + db, rc);
   std::string_view payload;
-  Status status = verifiedPayload("progress", key, true, value, readable_bytes, payload);
+  Status status = verifiedPayload(db, key, true, value, readable_bytes, payload);
   if (!status.isOk()) return status;
   if (key.mv_size != kProgressKeyBytes) {
-    return corrupt("progress", view(key), "key is " + std::to_string(key.mv_size) + " bytes");
-  }
-  return decodeProgressKey(view(key));
-}
-
-// The seq of the journal's last entry, 0 when it is empty (its key is checked by the walk).
-Result<std::uint64_t> LmdbStore::lastJournalSeqIn(MDB_txn* txn) const {
-  Cursor cursor;
-  int rc = cursor.open(txn, dbis_[kJournalDb]);
-  if (rc != 0) return mdbError("open journal cursor", rc);
-  MDB_val key{};
-  MDB_val value{};
-  rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_LAST);
-  if (rc == MDB_NOTFOUND) return std::uint64_t{0};
-  if (rc != 0) return mdbError("read last journal entry", rc);
-  if (key.mv_size != kProgressKeyBytes) {
-    return corrupt("journal", view(key), "key is " + std::to_string(key.mv_size) + " bytes");
+    return corrupt(db, view(key), "key is " + std::to_string(key.mv_size) + " bytes");
   }
   return decodeProgressKey(view(key));
 }
