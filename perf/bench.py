@@ -293,7 +293,8 @@ def seqd_rate(args, contacts_per_s, duration_s):
         daemon.seqctl("import", csv_path)
         daemon.seqctl("sequence", "activate", "bench")
         groups = max(1, int(duration_s * 100))  # one add request per 10 ms of due times
-        start_ms = time.time() * 1000 + 3000 + n / 2.0
+        # Room to add them all first: each add request is a commit of its own.
+        start_ms = time.time() * 1000 + 3000 + n / 2.0 + 10.0 * groups
         due = {}
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.connect(daemon.socket)
