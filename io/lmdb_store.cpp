@@ -172,6 +172,8 @@ constexpr bool kVerifyRoundTrip = true;
 // The pre-write check: the encoder refused nothing (io/record_codec.hpp), with the key named.
 // Debug builds also decode the value back and compare it with the record: a difference is
 // our codec's bug and aborts with file and line.
+// REQUIRES: `encoded` was made by the encoding that returned encoded_status, in a statement
+// before this call (as arguments of one call, the two would be evaluated in no set order).
 template <typename Record>
 Status checkEncoded(const Status& encoded_status, const Record& record, std::string_view encoded,
                     const char* db, std::string_view key,
@@ -1105,8 +1107,9 @@ Status LmdbStore::putJournal(MDB_txn* txn, const std::vector<Enrollment>& enroll
   std::string record;
   for (const Enrollment& enrollment : enrollments) {
     const std::string key = encodeProgressKey(last_seq + 1);
-    Status status = checkEncoded(encodeEnrollment(enrollment, record), enrollment, record,
-                                 "enrollments", encodeEnrollmentKey(enrollment.id));
+    const Status encoded = encodeEnrollment(enrollment, record);
+    Status status = checkEncoded(encoded, enrollment, record, "enrollments",
+                                 encodeEnrollmentKey(enrollment.id));
     if (!status.isOk()) return status;
     scratch = littleEndian(enrollment.id, kJournalIdBytes);
     scratch += record;
@@ -1176,8 +1179,8 @@ Status LmdbStore::putContacts(MDB_txn* txn, const std::vector<Contact>& contacts
   for (const Contact& contact : contacts) {
     Status status = checkKey("contacts", contact.key);
     if (!status.isOk()) return status;
-    status =
-        checkEncoded(encodeContact(contact, scratch), contact, scratch, "contacts", contact.key);
+    const Status encoded = encodeContact(contact, scratch);
+    status = checkEncoded(encoded, contact, scratch, "contacts", contact.key);
     if (!status.isOk()) return status;
     status = put(txn, kContactsDb, contact.key, scratch);
     if (!status.isOk()) return status;
@@ -1189,8 +1192,8 @@ Status LmdbStore::putEnrollments(MDB_txn* txn, const std::vector<Enrollment>& en
                                  std::string& scratch) {
   for (const Enrollment& enrollment : enrollments) {
     const std::string key = encodeEnrollmentKey(enrollment.id);
-    Status status = checkEncoded(encodeEnrollment(enrollment, scratch), enrollment, scratch,
-                                 "enrollments", key);
+    const Status encoded = encodeEnrollment(enrollment, scratch);
+    Status status = checkEncoded(encoded, enrollment, scratch, "enrollments", key);
     if (!status.isOk()) return status;
     status = put(txn, kEnrollmentsDb, key, scratch);
     if (!status.isOk()) return status;
@@ -1214,7 +1217,8 @@ Status LmdbStore::putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& p
     }
     previous_seq = record.seq;
     const std::string key = encodeProgressKey(record.seq);
-    Status status = checkEncoded(encodeProgress(record, scratch), record, scratch, "progress", key);
+    const Status encoded = encodeProgress(record, scratch);
+    Status status = checkEncoded(encoded, record, scratch, "progress", key);
     if (!status.isOk()) return status;
     appendStoreChecksum("progress", key, scratch);
     MDB_val mdb_key = mdbValue(key);

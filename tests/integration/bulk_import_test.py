@@ -17,6 +17,11 @@ from harness import Daemon
 
 # seqctl packs rows into requests of at most 1 MiB; these files span several.
 FRAME_BYTES = 1024 * 1024
+# Under AddressSanitizer (scripts/test.sh's second pass sets SEQD_SANITIZED=1) every process
+# carries shadow memory and a 256 MiB quarantine of freed blocks, and runs several times
+# slower: the bounds below grow by that much there, and hold as written in the plain build.
+SANITIZED = os.environ.get("SEQD_SANITIZED") == "1"
+SANITIZER_RSS_BYTES = 320 * 1024 * 1024
 NOTE = "n" * 180  # makes each row ~260 bytes as JSON, so ~4,000 rows a request
 
 
@@ -139,8 +144,10 @@ class BulkImport(unittest.TestCase):
             peak_kib = int(f.read().split()[-1])
         print("seqctl peak RSS %d KiB for a %d KiB file" % (peak_kib, size // 1024))
         # Reading the whole file first took over 10x the file; streaming keeps to a few frames.
-        self.assertLess(peak_kib * 1024, 24 * FRAME_BYTES)
-        self.assertLess(peak_kib * 1024, size // 2)
+        self.assertLess(peak_kib * 1024,
+                        24 * FRAME_BYTES + (SANITIZER_RSS_BYTES if SANITIZED else 0))
+        if not SANITIZED:  # ASan's fixed overhead alone is bigger than half this file
+            self.assertLess(peak_kib * 1024, size // 2)
 
     def add_csv(self, name, owners):
         lines = ["email,first_name,owner,note\n"] + [
@@ -216,7 +223,7 @@ class BulkImport(unittest.TestCase):
         self.assertEqual(json.loads(out)["imported"], rows)
         print("%d pings answered during the import, slowest %.3f s" % (answered_during, slowest))
         self.assertGreaterEqual(answered_during, 1)
-        self.assertLess(slowest, 5.0)
+        self.assertLess(slowest, 30.0 if SANITIZED else 5.0)
 
     def run_on_terminal(self, *args):
         """Runs seqctl with its stderr on a pseudo-terminal; returns (exit code, stdout, what
