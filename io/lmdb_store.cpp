@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <optional>
 #include <source_location>
 #include <string_view>
@@ -964,10 +963,7 @@ Status LmdbStore::loadJournal(MDB_txn* txn, LoadedState& state) const {
   Checkpoint checkpoint;
   Status status = loadCheckpoint(txn, checkpoint);
   if (!status.isOk()) return status;
-  std::map<EnrollmentId, Enrollment> by_id;
-  for (Enrollment& enrollment : state.enrollments) {
-    by_id.emplace(enrollment.id, std::move(enrollment));
-  }
+  std::vector<Enrollment> tail;  // in seq order
   status = forEach(txn, kJournalDb, [&](std::string_view key, std::string_view value) {
     if (key.size() != kProgressKeyBytes) {
       return corrupt("journal", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
@@ -978,13 +974,28 @@ Status LmdbStore::loadJournal(MDB_txn* txn, LoadedState& state) const {
     Enrollment enrollment;
     Status decoded = decodeEnrollment(id, value.substr(kJournalIdBytes), enrollment);
     if (!decoded.isOk()) return corrupt("journal", key, decoded.message());
-    by_id.insert_or_assign(id, std::move(enrollment));
     state.journal_ids.push_back(id);
+    tail.push_back(std::move(enrollment));
     return Status::ok();
   });
-  if (!status.isOk()) return status;
-  state.enrollments.clear();
-  for (auto& [id, enrollment] : by_id) state.enrollments.push_back(std::move(enrollment));
+  if (!status.isOk() || tail.empty()) return status;
+  // The latest snapshot of each enrollment in the tail (a stable sort keeps seq order per id),
+  // merged with the table's rows, both in id order.
+  std::stable_sort(tail.begin(), tail.end(),
+                   [](const Enrollment& a, const Enrollment& b) { return a.id < b.id; });
+  std::vector<Enrollment> merged;
+  merged.reserve(state.enrollments.size() + tail.size());
+  auto table = state.enrollments.begin();
+  for (std::size_t i = 0; i < tail.size(); ++i) {
+    if (i + 1 < tail.size() && tail[i + 1].id == tail[i].id) continue;  // a later one follows
+    while (table != state.enrollments.end() && table->id < tail[i].id) {
+      merged.push_back(std::move(*table++));
+    }
+    if (table != state.enrollments.end() && table->id == tail[i].id) ++table;
+    merged.push_back(std::move(tail[i]));
+  }
+  while (table != state.enrollments.end()) merged.push_back(std::move(*table++));
+  state.enrollments = std::move(merged);
   return Status::ok();
 }
 
