@@ -3,6 +3,7 @@
 Used by the integration tests (tests/integration/*_test.py). Standard library only.
 """
 import argparse
+import atexit
 import email
 import email.policy
 import grp
@@ -140,7 +141,7 @@ class Daemon:
     def seqctl_as(self, user, *args):
         """Runs seqctl as the OS account `user` (see ensure_account), so the daemon sees that
         user as the socket peer."""
-        return subprocess.run(["runuser", "-u", user, "--", ARGS.seqctl, "--socket",
+        return subprocess.run(["runuser", "-u", user, "--", seqctl_for_others(), "--socket",
                                self.socket] + list(args), capture_output=True, text=True,
                               timeout=120)
 
@@ -204,6 +205,24 @@ class Daemon:
                     break
                 data += chunk
         return [json.loads(line) for line in data.decode().splitlines() if line]
+
+
+_SEQCTL_FOR_OTHERS = None
+
+
+def seqctl_for_others():
+    """seqctl as another OS account can run it: the build dir may sit in a private directory
+    (a clone made in `mktemp -d` is 0700), so a copy goes to a temp dir anyone may enter,
+    removed when the test process exits."""
+    global _SEQCTL_FOR_OTHERS
+    if _SEQCTL_FOR_OTHERS is None:
+        directory = tempfile.mkdtemp(prefix="seqctl-", dir="/tmp")
+        os.chmod(directory, 0o755)
+        _SEQCTL_FOR_OTHERS = os.path.join(directory, "seqctl")
+        shutil.copy2(ARGS.seqctl, _SEQCTL_FOR_OTHERS)
+        os.chmod(_SEQCTL_FOR_OTHERS, 0o755)
+        atexit.register(shutil.rmtree, directory, True)
+    return _SEQCTL_FOR_OTHERS
 
 
 def require_root():
