@@ -46,6 +46,13 @@ std::uint64_t TimerWheel::tickOf(TimeMs time_ms) const {
   return static_cast<std::uint64_t>(tick) ^ kSignBit;
 }
 
+std::uint64_t TimerWheel::dueTickOf(TimeMs due_ms) const {
+  TimeMs rounded_up = 0;
+  // The last tick before INT64_MAX holds whatever cannot be rounded up.
+  if (__builtin_add_overflow(due_ms, tick_ms_ - 1, &rounded_up)) return tickOf(due_ms);
+  return tickOf(rounded_up);
+}
+
 TimeMs TimerWheel::tickStartMs(std::uint64_t tick) const {
   const auto signed_tick = static_cast<std::int64_t>(tick ^ kSignBit);
   TimeMs start_ms = 0;
@@ -101,7 +108,7 @@ void TimerWheel::append(std::uint16_t list, EntryId id) {
 
 // Places a node whose due_ms and score are set into the slot its tick belongs to.
 void TimerWheel::insert(EntryId id) {
-  const std::uint64_t tick = std::max(tickOf(nodes_[id].due_ms), elapsed_);
+  const std::uint64_t tick = std::max(dueTickOf(nodes_[id].due_ms), elapsed_);
   const std::uint64_t differing = tick ^ elapsed_;
   std::uint16_t list = kOverflowList;
   if ((differing >> kWheelBits) == 0) {
@@ -143,7 +150,7 @@ void TimerWheel::unlink(EntryId id) {
     if (list < kListCount) occupied_[list / kSlotCount] &= ~bit;
     list_min_tick_[list] = kTickNone;
     list_min_stale_[list / kSlotCount] &= ~bit;
-  } else if (list >= kSlotCount && tickOf(node.due_ms) <= list_min_tick_[list]) {
+  } else if (list >= kSlotCount && dueTickOf(node.due_ms) <= list_min_tick_[list]) {
     list_min_stale_[list / kSlotCount] |= bit;
   }
 }
@@ -186,7 +193,7 @@ std::uint64_t TimerWheel::listMinTick(std::uint16_t list) const {
     SEQD_ASSERT(++steps <= chunks_.size());
     const Chunk& walked = chunks_[chunk];
     for (std::size_t index = 0; index < walked.count; ++index) {
-      min_tick = std::min(min_tick, tickOf(nodes_[walked.ids[index]].due_ms));
+      min_tick = std::min(min_tick, dueTickOf(nodes_[walked.ids[index]].due_ms));
     }
   }
   list_min_tick_[list] = min_tick;
@@ -281,7 +288,7 @@ std::string TimerWheel::validateList(std::size_t list, std::size_t& listed) cons
       const Node& node = nodes_[id];
       if (node.list != list) return violation("names another list", id);
       if (node.chunk != chunk || node.index != index) return violation("wrong position", id);
-      const std::uint64_t tick = std::max(tickOf(node.due_ms), elapsed_);
+      const std::uint64_t tick = std::max(dueTickOf(node.due_ms), elapsed_);
       const std::uint64_t differing = tick ^ elapsed_;
       if (list == kOverflowList) {
         if ((differing >> kWheelBits) == 0) return violation("overflows in the wheel's lap", id);
@@ -396,7 +403,7 @@ void TimerWheel::migrateOverflow() {
     chunk = takeChunk(chunk, ids, count);
     for (std::size_t index = 0; index < count; ++index) {
       const EntryId id = ids[index];
-      const std::uint64_t tick = tickOf(nodes_[id].due_ms);
+      const std::uint64_t tick = dueTickOf(nodes_[id].due_ms);
       SEQD_ASSERT(tick >= elapsed_);
       if (((tick ^ elapsed_) >> kWheelBits) == 0) {
         insert(id);

@@ -17,10 +17,13 @@
 // An entry sits at the lowest level whose lap (64 of its slots) also holds the wheel's
 // current tick, so just past a lap boundary it may sit one level above the table's row.
 //
-// Precision given up: only the tick. A due time is rounded down to its tick (floor(due_ms /
-// tick_ms), epoch-aligned), so an entry comes out of popDue() once the wheel reaches the
-// tick holding its due time: up to tick_ms - 1 ms before due_ms, and within a tick the order
-// is score then id, not due_ms. Nothing is late: entries cascade from higher levels to lower
+// Precision given up: only the tick. A due time is rounded UP to a tick boundary (its due
+// tick is ceil(due_ms / tick_ms), epoch-aligned), so an entry comes out of popDue() once the
+// wheel's time reaches the first tick start at or after due_ms: never before due_ms (a
+// min_interval between sends, a wait, a window opening all hold to the millisecond), at most
+// tick_ms - 1 ms after it; due times on a tick boundary (whole seconds, minutes, window
+// openings) come out exactly on time. Within a tick the order is score then id, not due_ms.
+// Nothing is later than that: entries cascade from higher levels to lower
 // ones exactly when the wheel reaches their slot (unlike Linux's non-cascading wheel, which
 // accepts up to 12.5% lateness), and the overflow is re-examined whenever the wheel's time
 // enters a new level-5 lap (2^36 ticks), moving the entries of that lap into the wheel.
@@ -108,14 +111,14 @@ class TimerWheel {
   bool isScheduled(EntryId id) const;
   std::size_t size() const;
 
-  // The start of the earliest tick holding an entry, or nullopt when empty. Exact: never
-  // later than the earliest due entry's tick.
+  // The start of the earliest due tick holding an entry, or nullopt when empty: the first
+  // tick boundary at or after the earliest due_ms (or the current tick, for a backlog).
   std::optional<TimeMs> nextDue() const;
 
   // Moves the wheel's time to now_ms (never backwards) and appends to out the entries whose
-  // due tick is <= now_ms's tick, in order: tick ascending, then score descending, then id
-  // ascending. Appends at most count_max entries; the rest stay for the next call.
-  // Returns the number appended. Popped entries are no longer scheduled.
+  // due tick starts at or before now_ms (so due_ms <= now_ms), in order: tick ascending, then score
+  // descending, then id ascending. Appends at most count_max entries; the rest stay for the next
+  // call. Returns the number appended. Popped entries are no longer scheduled.
   std::size_t popDue(TimeMs now_ms, std::vector<Expired>& out, std::size_t count_max);
 
   TimeMs now() const;
@@ -170,6 +173,8 @@ class TimerWheel {
   // Ticks are kept as order-preserving unsigned values: floor(ms / tick_ms) with the sign
   // bit flipped, so the wheel's bit arithmetic never meets a negative number.
   std::uint64_t tickOf(TimeMs time_ms) const;
+  // An entry's tick: the first one starting at or after due_ms (ceil, not floor).
+  std::uint64_t dueTickOf(TimeMs due_ms) const;
   TimeMs tickStartMs(std::uint64_t tick) const;
 
   void growTo(EntryId id);

@@ -1,4 +1,5 @@
-// Proves the timer wheel hands out every entry at its tick, never a tick early or late, in
+// Proves the timer wheel hands out every entry at its tick (the first tick boundary at or
+// after its due time), never before its due time nor a tick late, in
 // tick-then-score-then-id order, across all levels and the overflow, and agrees with a sorted
 // reference model under random schedule, cancel and popDue calls.
 #include "engine/timer_wheel.hpp"
@@ -72,6 +73,11 @@ std::int64_t floorDiv(std::int64_t value, std::int64_t divisor) {
   return quotient;
 }
 
+// An entry's tick: the first tick starting at or after its due time.
+std::int64_t ceilDiv(std::int64_t value, std::int64_t divisor) {
+  return floorDiv(value - 1, divisor) + 1;  // REQUIRES: value > INT64_MIN
+}
+
 // The reference: entries keyed by (tick, -score, id) in an ordered set, plus the ready rest
 // of a tick that a count_max cut short. Ticks before the cursor count as the cursor's tick.
 class ReferenceWheel {
@@ -81,7 +87,7 @@ class ReferenceWheel {
 
   void schedule(EntryId id, TimeMs due_ms, std::uint8_t score) {
     cancel(id);
-    const std::int64_t tick = std::max(floorDiv(due_ms, tick_ms_), cursor_);
+    const std::int64_t tick = std::max(ceilDiv(due_ms, tick_ms_), cursor_);
     pending_.insert({tick, -static_cast<int>(score), id});
     entries_[id] = Entry{tick, due_ms, score, false};
   }
@@ -161,24 +167,38 @@ class ReferenceWheel {
 
 TEST_CASE("within a tick: score descending, then id ascending; due_ms comes back unrounded") {
   TimerWheel wheel(kStartMs, kTickMs);
+  // Due in the 100 ms up to a tick boundary: each comes out at that boundary, none before
+  // its due time.
   const TimeMs tick_start_ms = kStartMs + 10 * kTickMs;
-  wheel.schedule(7, tick_start_ms + 99, 50);
-  wheel.schedule(3, tick_start_ms + 10, 50);
+  wheel.schedule(7, tick_start_ms - 1, 50);
+  wheel.schedule(3, tick_start_ms - 90, 50);
   wheel.schedule(9, tick_start_ms, 100);
-  wheel.schedule(1, tick_start_ms + 50, 0);
-  wheel.schedule(5, tick_start_ms + 1, 50);
-  wheel.schedule(2, tick_start_ms + 98, 99);
+  wheel.schedule(1, tick_start_ms - 50, 0);
+  wheel.schedule(5, tick_start_ms - 99, 50);
+  wheel.schedule(2, tick_start_ms - 2, 99);
   CHECK(wheel.size() == 6);
+  CHECK(wheel.nextDue() == tick_start_ms);
   CHECK(pop(wheel, tick_start_ms - 1).empty());
   const std::vector<Expired> out = pop(wheel, tick_start_ms);
   CHECK(idsOf(out) == std::vector<EntryId>{9, 2, 3, 5, 7, 1});
   REQUIRE(out.size() == 6);
   CHECK(out[0].due_ms == tick_start_ms);
-  CHECK(out[1].due_ms == tick_start_ms + 98);
+  CHECK(out[1].due_ms == tick_start_ms - 2);
   CHECK(out[1].score == 99);
-  CHECK(out[4].due_ms == tick_start_ms + 99);
+  CHECK(out[4].due_ms == tick_start_ms - 1);
   CHECK(wheel.size() == 0);
   CHECK_FALSE(wheel.nextDue().has_value());
+}
+
+TEST_CASE("nothing comes out before its due time: a time inside a tick waits for its end") {
+  TimerWheel wheel(kStartMs, kTickMs);
+  const TimeMs due_ms = kStartMs + 5 * kTickMs + 1;
+  wheel.schedule(1, due_ms, 10);
+  CHECK(wheel.nextDue() == kStartMs + 6 * kTickMs);
+  CHECK(pop(wheel, due_ms - 1).empty());
+  CHECK(pop(wheel, due_ms).empty());
+  CHECK(pop(wheel, kStartMs + 6 * kTickMs - 1).empty());
+  CHECK(idsOf(pop(wheel, kStartMs + 6 * kTickMs)) == std::vector<EntryId>{1});
 }
 
 TEST_CASE("across ticks: tick ascending, whatever the scores") {
@@ -192,7 +212,7 @@ TEST_CASE("across ticks: tick ascending, whatever the scores") {
   CHECK(wheel.now() == kStartMs + kHourMs);
 }
 
-TEST_CASE("timers far ahead at every level and in the overflow fire exactly at their tick") {
+TEST_CASE("timers far ahead at every level and in the overflow fire at the first tick after") {
   // Started on a 2^36-tick boundary (the epoch), a delay of d ticks with 64^L <= d < 64^(L+1)
   // sits at level L; at 100 ms level 5 reaches 217.8 years.
   struct Timer {
@@ -222,7 +242,7 @@ TEST_CASE("timers far ahead at every level and in the overflow fire exactly at t
   }
   for (const Timer& timer : timers) {
     INFO("id " << timer.id);
-    const TimeMs tick_start_ms = (start_ms + timer.delay_ms) / kTickMs * kTickMs;
+    const TimeMs tick_start_ms = ceilDiv(start_ms + timer.delay_ms, kTickMs) * kTickMs;
     REQUIRE(wheel.nextDue() == tick_start_ms);
     CHECK(pop(wheel, tick_start_ms - 1).empty());
     const std::vector<Expired> out = pop(wheel, tick_start_ms);
@@ -269,14 +289,14 @@ TEST_CASE("50,000 due in one tick come out score descending, then id ascending")
   MESSAGE("seed " << seed);
   std::mt19937_64 random(seed);
   TimerWheel wheel(kStartMs, kTickMs);
-  const TimeMs due_ms = kStartMs + 2 * kHourMs + 30;
+  const TimeMs due_ms = kStartMs + 2 * kHourMs;  // a tick boundary
   std::vector<EntryId> ids(kCount);
   for (EntryId id = 0; id < kCount; ++id) ids[id] = id;
   std::shuffle(ids.begin(), ids.end(), random);
   std::vector<std::uint8_t> scores(kCount);
   for (const EntryId id : ids) {
     scores[id] = static_cast<std::uint8_t>(random() % 101);
-    wheel.schedule(id, due_ms + static_cast<TimeMs>(random() % kTickMs) - 30, scores[id]);
+    wheel.schedule(id, due_ms - static_cast<TimeMs>(random() % kTickMs), scores[id]);
   }
   std::vector<Expired> out;
   for (std::size_t call = 0; call < kCount && wheel.size() > 0; ++call) {
@@ -390,11 +410,11 @@ TEST_CASE("nextDue is exact at every level, also after its earliest entry is can
     INFO("base " << bases_ms[index] << " ms");
     const TimeMs base_ms = start_ms + bases_ms[index];
     const auto first = static_cast<EntryId>(3 * index);
-    CHECK(wheel.nextDue() == (base_ms + kTickMs) / kTickMs * kTickMs);
+    CHECK(wheel.nextDue() == ceilDiv(base_ms + kTickMs, kTickMs) * kTickMs);
     CHECK(wheel.cancel(first + 1));
-    CHECK(wheel.nextDue() == (base_ms + 2 * kTickMs) / kTickMs * kTickMs);
+    CHECK(wheel.nextDue() == ceilDiv(base_ms + 2 * kTickMs, kTickMs) * kTickMs);
     CHECK(wheel.cancel(first + 2));
-    CHECK(wheel.nextDue() == (base_ms + 3 * kTickMs) / kTickMs * kTickMs);
+    CHECK(wheel.nextDue() == ceilDiv(base_ms + 3 * kTickMs, kTickMs) * kTickMs);
     const TimeMs next_ms = *wheel.nextDue();
     CHECK(pop(wheel, next_ms - 1).empty());
     CHECK(idsOf(pop(wheel, next_ms)) == std::vector<EntryId>{first});
@@ -528,6 +548,7 @@ TEST_CASE("random schedule, cancel and popDue agree with a sorted reference mode
         REQUIRE(wheel.popDue(now_ms, actual, count_max) ==
                 model.popDue(now_ms, expected, count_max));
         REQUIRE(text(actual) == text(expected));
+        for (const Expired& entry : actual) REQUIRE(entry.due_ms <= now_ms);  // never early
         popped += actual.size();
         REQUIRE(wheel.now() == model.now());
       }
