@@ -251,6 +251,9 @@ std::shared_ptr<const RenderSettings> compileRenderSettings(
     settings->senders.emplace(mailbox.address, std::move(sender));  // the first one wins
   }
   settings->unsubscribe = unsubscribe;
+  if (!unsubscribe.url_template.empty() && !unsubscribe.secret.empty()) {
+    settings->unsubscribe_signer.emplace(unsubscribe.secret);
+  }
   return settings;
 }
 
@@ -341,13 +344,13 @@ std::string_view MessageRenderer::render(const DeliveryIntent& intent) {
   }
   // List-Unsubscribe (SPEC §3 rule 9): the sending mailbox's mailto: always; with an
   // unsubscribe_url, first the signed HTTPS link, which RFC 8058 clients POST to.
-  const UnsubscribeLinks& links = intent.render->unsubscribe;
-  const bool one_click = !links.url_template.empty() && !links.secret.empty();
+  const RenderSettings& render = *intent.render;
+  const bool one_click = render.unsubscribe_signer.has_value();
   scratch_.clear();
   if (one_click) {
     scratch_ += '<';
-    scratch_ += unsubscribeUrl(links.url_template,
-                               makeUnsubscribeToken(links.secret, contact.key, sequence->id));
+    appendUnsubscribeUrl(scratch_, render.unsubscribe.url_template, *render.unsubscribe_signer,
+                         contact.key, sequence->id);
     scratch_ += ">, ";
   }
   scratch_ += "<mailto:";

@@ -43,6 +43,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -158,6 +159,8 @@ struct RenderSettings {
   std::unordered_map<std::string, RenderSequence> sequences;
   std::unordered_map<std::string, RenderSender> senders;
   UnsubscribeLinks unsubscribe;
+  // Made from unsubscribe.secret when emails carry the one-click link.
+  std::optional<HmacSha256> unsubscribe_signer;
 
   const RenderSequence* findSequence(const std::string& id) const;
   const RenderSender* findSender(const std::string& address) const;

@@ -133,7 +133,7 @@ Sha256Digest sha256(std::string_view bytes) {
   return hash.finish();
 }
 
-Sha256Digest hmacSha256(std::string_view key, std::string_view message) {
+HmacSha256::HmacSha256(std::string_view key) {
   std::array<std::uint8_t, kSha256BlockBytes> block{};
   if (key.size() > kSha256BlockBytes) {
     Sha256Digest hashed = sha256(key);
@@ -144,16 +144,27 @@ Sha256Digest hmacSha256(std::string_view key, std::string_view message) {
   std::array<char, kSha256BlockBytes> pad;
   for (std::size_t i = 0; i < kSha256BlockBytes; ++i)
     pad[i] = static_cast<char>(block[i] ^ kInnerPad);
-  Sha256 inner;
-  inner.update(std::string_view(pad.data(), pad.size()));
-  inner.update(message);
-  Sha256Digest inner_digest = inner.finish();
+  inner_.update(std::string_view(pad.data(), pad.size()));
   for (std::size_t i = 0; i < kSha256BlockBytes; ++i)
     pad[i] = static_cast<char>(block[i] ^ kOuterPad);
-  Sha256 outer;
-  outer.update(std::string_view(pad.data(), pad.size()));
+  outer_.update(std::string_view(pad.data(), pad.size()));
+}
+
+Sha256Digest HmacSha256::finish(Sha256 inner) const {
+  Sha256Digest inner_digest = inner.finish();
+  Sha256 outer = outer_;
   outer.update(asText(inner_digest));
   return outer.finish();
+}
+
+Sha256Digest HmacSha256::sign(std::string_view message) const {
+  Sha256 inner = begin();
+  inner.update(message);
+  return finish(inner);
+}
+
+Sha256Digest hmacSha256(std::string_view key, std::string_view message) {
+  return HmacSha256(key).sign(message);
 }
 
 bool equalConstantTime(std::string_view a, std::string_view b) {

@@ -22,18 +22,39 @@ int sextet(char c) {
   return -1;
 }
 
-std::string macOf(std::string_view secret, std::string_view payload) {
-  std::string message(kUnsubscribeMacContext);
-  message += payload;
-  Sha256Digest digest = hmacSha256(secret, message);
-  return std::string(reinterpret_cast<const char*>(digest.data()), kUnsubscribeMacBytes);
+Sha256Digest macOf(const HmacSha256& signer, std::string_view payload) {
+  Sha256 inner = signer.begin();
+  inner.update(kUnsubscribeMacContext);
+  inner.update(payload);
+  return signer.finish(inner);
+}
+
+std::string_view macBytes(const Sha256Digest& digest) {
+  return {reinterpret_cast<const char*>(digest.data()), kUnsubscribeMacBytes};
+}
+
+// Appends b64(contact key) "." b64(sequence id) "." b64(mac).
+void appendToken(std::string& out, const HmacSha256& signer, std::string_view contact_key,
+                 std::string_view sequence_id) {
+  const std::size_t payload_at = out.size();
+  appendBase64Url(out, contact_key);
+  out += kSeparator;
+  appendBase64Url(out, sequence_id);
+  const Sha256Digest mac = macOf(signer, std::string_view(out).substr(payload_at));
+  out += kSeparator;
+  appendBase64Url(out, macBytes(mac));
 }
 
 }  // namespace
 
 std::string encodeBase64Url(std::string_view bytes) {
   std::string text;
-  text.reserve((bytes.size() * 4 + 2) / 3);
+  appendBase64Url(text, bytes);
+  return text;
+}
+
+void appendBase64Url(std::string& text, std::string_view bytes) {
+  text.reserve(text.size() + (bytes.size() * 4 + 2) / 3);
   for (std::size_t i = 0; i < bytes.size(); i += 3) {
     std::uint32_t group = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
     if (i + 1 < bytes.size()) group |= static_cast<unsigned char>(bytes[i + 1]) << 8;
@@ -43,7 +64,6 @@ std::string encodeBase64Url(std::string_view bytes) {
     if (i + 1 < bytes.size()) text += kAlphabet[(group >> 6) & 0x3f];
     if (i + 2 < bytes.size()) text += kAlphabet[group & 0x3f];
   }
-  return text;
 }
 
 std::optional<std::string> decodeBase64Url(std::string_view text) {
@@ -70,12 +90,8 @@ std::optional<std::string> decodeBase64Url(std::string_view text) {
 std::string makeUnsubscribeToken(std::string_view secret, std::string_view contact_key,
                                  std::string_view sequence_id) {
   SEQD_ASSERT(!secret.empty());
-  std::string token = encodeBase64Url(contact_key);
-  token += kSeparator;
-  token += encodeBase64Url(sequence_id);
-  std::string mac = macOf(secret, token);
-  token += kSeparator;
-  token += encodeBase64Url(mac);
+  std::string token;
+  appendToken(token, HmacSha256(secret), contact_key, sequence_id);
   return token;
 }
 
@@ -90,7 +106,7 @@ std::optional<UnsubscribeTarget> readUnsubscribeToken(std::string_view secret,
   std::optional<std::string> mac = decodeBase64Url(token.substr(second + 1));
   if (!mac || mac->size() != kUnsubscribeMacBytes) return std::nullopt;
   std::string_view payload = token.substr(0, second);
-  if (!equalConstantTime(*mac, macOf(secret, payload))) return std::nullopt;
+  if (!equalConstantTime(*mac, macBytes(macOf(HmacSha256(secret), payload)))) return std::nullopt;
   // Signed by us, so these decode; checked anyway, as a token is outside input.
   std::optional<std::string> contact_key = decodeBase64Url(token.substr(0, first));
   std::optional<std::string> sequence_id =
@@ -106,6 +122,15 @@ std::string unsubscribeUrl(std::string_view url_template, std::string_view token
   url += token;
   url += url_template.substr(at + kUnsubscribeUrlPlaceholder.size());
   return url;
+}
+
+void appendUnsubscribeUrl(std::string& out, std::string_view url_template, const HmacSha256& signer,
+                          std::string_view contact_key, std::string_view sequence_id) {
+  std::size_t at = url_template.find(kUnsubscribeUrlPlaceholder);
+  SEQD_ASSERT(at != std::string_view::npos);
+  out += url_template.substr(0, at);
+  appendToken(out, signer, contact_key, sequence_id);
+  out += url_template.substr(at + kUnsubscribeUrlPlaceholder.size());
 }
 
 std::string unsubscribeUrlProblem(std::string_view url_template) {

@@ -29,6 +29,8 @@
 #include <string>
 #include <string_view>
 
+#include "engine/sha256.hpp"
+
 namespace seqd {
 
 // 128 bits of MAC: forging one is a 2^-128 guess per try.
@@ -61,6 +63,8 @@ struct UnsubscribeTarget {
 };
 
 // REQUIRES: secret is not empty.
+// Each call hashes the secret's padded blocks again; a hot path keeps an HmacSha256 made once
+// from the secret and calls appendUnsubscribeUrl.
 std::string makeUnsubscribeToken(std::string_view secret, std::string_view contact_key,
                                  std::string_view sequence_id);
 
@@ -73,6 +77,13 @@ std::optional<UnsubscribeTarget> readUnsubscribeToken(std::string_view secret,
 // REQUIRES: unsubscribeUrlProblem(url_template) is empty.
 std::string unsubscribeUrl(std::string_view url_template, std::string_view token);
 
+// Appends unsubscribeUrl(url_template, makeUnsubscribeToken(secret, contact_key, sequence_id))
+// to out, where signer was made from secret, with no temporary strings: what a delivery worker
+// does for every email (two SHA-256 blocks fewer per token than hashing the secret each time).
+// REQUIRES: unsubscribeUrlProblem(url_template) is empty.
+void appendUnsubscribeUrl(std::string& out, std::string_view url_template, const HmacSha256& signer,
+                          std::string_view contact_key, std::string_view sequence_id);
+
 // "" when url_template can make unsubscribe links, else what is wrong: it must start with
 // "https://" (RFC 8058 §3.1) and a host, hold "{token}" exactly once after the host, be at
 // most kUnsubscribeUrlBytesMax bytes, and hold no spaces, control bytes or any of < > " (it
@@ -83,6 +94,7 @@ std::string unsubscribeUrlProblem(std::string_view url_template);
 // padding, and the unused low bits of the last character must be zero, so each byte string
 // has exactly one encoding.
 std::string encodeBase64Url(std::string_view bytes);
+void appendBase64Url(std::string& out, std::string_view bytes);
 std::optional<std::string> decodeBase64Url(std::string_view text);
 
 }  // namespace seqd

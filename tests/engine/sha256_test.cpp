@@ -128,6 +128,26 @@ TEST_CASE("SHA-256 and HMAC-SHA256 agree with OpenSSL for every length up to 300
   }
 }
 
+TEST_CASE("one HmacSha256 signs many messages, each as OpenSSL does, and in pieces") {
+  std::uint64_t seed = testSeed();
+  INFO("SEQD_SEED=" << seed);
+  std::mt19937_64 random(seed);
+  for (std::size_t key_length :
+       {std::size_t{1}, std::size_t{32}, std::size_t{64}, std::size_t{100}}) {
+    const std::string key = randomBytes(random, key_length);
+    const HmacSha256 signer(key);
+    for (std::size_t round = 0; round < 50; ++round) {
+      const std::string message = randomBytes(random, random() % 200);
+      REQUIRE(signer.sign(message) == opensslHmac(key, message));
+      const std::size_t cut = message.empty() ? 0 : random() % message.size();
+      Sha256 inner = signer.begin();
+      inner.update(std::string_view(message).substr(0, cut));
+      inner.update(std::string_view(message).substr(cut));
+      REQUIRE(signer.finish(inner) == opensslHmac(key, message));
+    }
+  }
+}
+
 TEST_CASE("equalConstantTime compares bytes and sizes") {
   CHECK(equalConstantTime("", ""));
   CHECK(equalConstantTime("abc", "abc"));

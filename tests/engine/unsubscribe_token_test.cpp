@@ -9,8 +9,11 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 using namespace seqd;
 
@@ -152,6 +155,29 @@ TEST_CASE("malformed tokens are refused") {
   }
   // An empty contact is refused even when signed.
   CHECK_FALSE(readUnsubscribeToken(kSecret, makeUnsubscribeToken(kSecret, "", "s")).has_value());
+}
+
+TEST_CASE("appendUnsubscribeUrl with a signer made once equals the URL of a fresh token") {
+  const std::string secret = "0123456789abcdef0123456789abcdef";
+  const HmacSha256 signer(secret);
+  const std::string url_template = "https://acme.test/u/{token}?src=mail";
+  std::string out = "List-Unsubscribe: <";
+  std::string expected = out;
+  for (const auto& [contact, sequence] :
+       std::vector<std::pair<std::string, std::string>>{{"bob@example.test", "q4"},
+                                                        {"a", "b"},
+                                                        {std::string(511, 'k'), "seq-x"},
+                                                        {"o'neil+x@example.test", "q4"}}) {
+    appendUnsubscribeUrl(out, url_template, signer, contact, sequence);
+    expected += unsubscribeUrl(url_template, makeUnsubscribeToken(secret, contact, sequence));
+    CHECK(out == expected);
+    const std::size_t start = out.rfind("/u/") + 3;
+    const std::string token = out.substr(start, out.find('?', start) - start);
+    const std::optional<UnsubscribeTarget> target = readUnsubscribeToken(secret, token);
+    REQUIRE(target.has_value());
+    CHECK(target->contact_key == contact);
+    CHECK(target->sequence_id == sequence);
+  }
 }
 
 TEST_CASE("the URL template takes the token in place of {token}") {
