@@ -554,6 +554,18 @@ int Cli::uploadFile(const std::string& cmd, const std::string& path,
     auto mapped = mapping.find(column);
     return mapped != mapping.end() ? mapped->second : fieldForHeader(column);
   };
+  // A --map for a column the file does not have would map nothing, silently: refused.
+  options.check_header = [&](const std::vector<std::string>& header) {
+    for (const auto& [column, field] : mapping) {
+      if (std::find(header.begin(), header.end(), column) != header.end()) continue;
+      std::string columns;
+      for (const std::string& name : header) columns += (columns.empty() ? "" : ", ") + name;
+      return Status::invalidArgument("--map " + column + "=" + field +
+                                     ": the header has no column '" + column +
+                                     "' (its columns: " + columns + ")");
+    }
+    return Status::ok();
+  };
   options.on_reply = [&](const json::object& frame) {
     json::object result;
     int code = failed == kExitOk ? replyCode(cmd, frame, result) : kExitOk;

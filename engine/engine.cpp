@@ -667,10 +667,17 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
                            enrollment.status == EnrollmentStatus::kActive
                        ? wheelTime(enrollment)
                        : kNoTime;
-  row.paused_reason = enrollment.paused_reason;
-  row.resume_at_ms = enrollment.resume_at_ms;
-  row.finish_reason = enrollment.finish_reason;
-  row.not_sent_reason = enrollment.not_sent_reason;
+  // Only the reason of the status it has now: a contact paused, then finished, keeps its
+  // old pause reason inside (a re-add resumes from it) but is not shown as paused.
+  if (enrollment.status == EnrollmentStatus::kPaused) {
+    row.paused_reason = enrollment.paused_reason;
+    row.resume_at_ms = enrollment.resume_at_ms;
+  }
+  if (enrollment.status == EnrollmentStatus::kFinished)
+    row.finish_reason = enrollment.finish_reason;
+  if (enrollment.status == EnrollmentStatus::kNotSent) {
+    row.not_sent_reason = enrollment.not_sent_reason;
+  }
   if (!enrollment.last_mailbox.empty())
     row.mailbox = enrollment.last_mailbox;
   else if (enrollment.mailboxes.size() == 1)

@@ -148,8 +148,9 @@ Result<std::string> Engine::explain(const std::string& sequence_id,
   std::string next_step;
   if (enrollment->step_index < steps) {
     const Step& step = sequence->steps[enrollment->step_index];
-    next_step = "step " + std::to_string(enrollment->step_index + 1) + " '" + step.id + "' (" +
-                stepTypeName(step.type) + ")";
+    // Numbered from 0, as `status` shows step_index.
+    next_step = "step '" + step.id + "' (step_index " + std::to_string(enrollment->step_index) +
+                ", " + stepTypeName(step.type) + ")";
   }
   switch (enrollment->status) {
     case EnrollmentStatus::kScheduled:

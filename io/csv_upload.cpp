@@ -178,6 +178,10 @@ Result<UploadResult> uploadCsv(ControlClient& client, CsvSource source,
     if (!read.isOk()) return read.status();
     more = read.value();
     if (!have_columns) {
+      if (options.check_header) {
+        Status header = options.check_header(stream.header());
+        if (!header.isOk()) return header;  // nothing was sent
+      }
       uploader.setColumns(stream.header());
       have_columns = true;
     }

@@ -41,6 +41,8 @@ struct UploadOptions {
   bool first_alone = false;
   // The contact field each header column goes to; "" drops the column.
   std::function<std::string(const std::string& column)> field_for_column;
+  // Checks the header before any row is sent; an error ends the upload with it.
+  std::function<Status(const std::vector<std::string>& header)> check_header;
   // Returns false to send no more requests (replies of those already sent still come).
   std::function<bool(const boost::json::object& reply)> on_reply;
   // Called after each request is sent, and once at the end.
