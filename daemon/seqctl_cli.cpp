@@ -49,7 +49,9 @@ Commands:
   import FILE.csv [--map COLUMN=field]...
   contact show CONTACT
   contact set CONTACT field=value...
-  add SEQ (--contact ID... | --csv FILE [--map C=f]...) [--mailbox ADDR | --rotate ADDR,...]
+  contacts [--where EXPR] [--limit N]   EXPR: score>=60 and (stage=new or company~acme)
+  add SEQ (--contact ID... | --where EXPR | --csv FILE [--map C=f]...)
+          [--mailbox ADDR | --rotate ADDR,...]
           [--at TIME] [--force | --skip-validation] [--dry-run]
   remove SEQ CONTACT...
   pause SEQ CONTACT... [--resume-at TIME]
@@ -123,6 +125,7 @@ class Cli {
   int tasks();
   int mailboxes();
   int inbox();
+  int contacts();
   int task();
 
   const std::string& word(std::size_t index, const char* what) const;
@@ -265,6 +268,7 @@ int Cli::run() {
   if (command == "sequence") return sequence();
   if (command == "import") return import();
   if (command == "contact") return contact();
+  if (command == "contacts") return contacts();
   if (command == "add") return add();
   if (command == "status") return status();
   if (command == "time") return time();
@@ -694,6 +698,48 @@ int Cli::import() {
   return exit_code;
 }
 
+// contacts [--where EXPR] [--limit N]: the stored contacts a search matches.
+int Cli::contacts() {
+  json::object args;
+  for (std::size_t i = 1; i < invocation_.words.size(); ++i) {
+    const std::string& current = invocation_.words[i];
+    if (current == "--where") {
+      args["where"] = word(++i, "--where EXPR");
+    } else if (current == "--limit") {
+      const std::string& limit = word(++i, "--limit N");
+      char* end = nullptr;
+      long value = std::strtol(limit.c_str(), &end, 10);
+      if (end == limit.c_str() || *end != '\0' || value < 0)
+        throw UsageError{"--limit wants a number"};
+      args["limit"] = value;
+    } else {
+      throw UsageError{"contacts: unexpected '" + current + "'"};
+    }
+  }
+  json::object result;
+  int code = call("contacts", std::move(args), result);
+  if (code != kExitOk) return code;
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  std::vector<std::vector<std::string>> rows;
+  for (const json::value& item : member(result, "contacts").as_array()) {
+    const json::object& row = item.as_object();
+    std::string name = textOf(member(row, "first_name"));
+    if (const std::string last = textOf(member(row, "last_name")); !last.empty()) {
+      name += (name.empty() ? "" : " ") + last;
+    }
+    rows.push_back({textOf(member(row, "contact")), name, textOf(member(row, "company")),
+                    textOf(member(row, "score")), textOf(member(row, "stage")),
+                    textOf(member(row, "owner")), textOf(member(row, "timezone"))});
+  }
+  printTable({"CONTACT", "NAME", "COMPANY", "SCORE", "STAGE", "OWNER", "TIMEZONE"}, rows);
+  const std::size_t matched =
+      static_cast<std::size_t>(member(result, "matched").to_number<double>());
+  if (matched > rows.size()) {
+    std::cout << rows.size() << " of " << matched << " matching contacts shown\n";
+  }
+  return kExitOk;
+}
+
 int Cli::contact() {
   const std::string& action = word(1, "contact action (show, set)");
   const std::string& key = word(2, "contact");
@@ -703,7 +749,22 @@ int Cli::contact() {
     if (code != kExitOk) return code;
     if (invocation_.json_output) return printResult(result, kExitOk);
     for (const auto& field : result) {
+      if (field.key() == "sequences") continue;
       std::cout << fmt::format("{:<14} {}\n", std::string(field.key()), textOf(field.value()));
+    }
+    std::vector<std::vector<std::string>> rows;
+    if (const json::value& sequences = member(result, "sequences"); sequences.is_array()) {
+      for (const json::value& item : sequences.as_array()) {
+        const json::object& row = item.as_object();
+        rows.push_back({textOf(member(row, "sequence")), textOf(member(row, "status")),
+                        textOf(member(row, "step")), textOf(member(row, "next_at"))});
+      }
+    }
+    if (rows.empty()) {
+      std::cout << "sequences      none\n";
+    } else {
+      std::cout << "\n";
+      printTable({"SEQUENCE", "STATUS", "STEP", "NEXT_AT"}, rows);
     }
     return kExitOk;
   }
@@ -738,6 +799,7 @@ int Cli::add() {
   json::object base{{"sequence", sequence_id}};
   json::array contacts, mailboxes;
   std::string csv_path;
+  std::string where;
   std::vector<std::string> maps;
   for (std::size_t i = 2; i < invocation_.words.size(); ++i) {
     const std::string& current = invocation_.words[i];
@@ -752,6 +814,8 @@ int Cli::add() {
       maps.push_back(word(++i, "--map COLUMN=field"));
     else if (current == "--list")
       throw UsageError{"--list: lists are not supported yet"};
+    else if (current == "--where")
+      where = word(++i, "--where EXPR");
     else if (current == "--mailbox")
       mailboxes.push_back(json::value(word(++i, "--mailbox ADDR")));
     else if (current == "--rotate") {
@@ -769,7 +833,9 @@ int Cli::add() {
     else
       throw UsageError{"add: unexpected '" + current + "'"};
   }
-  if (contacts.empty() && csv_path.empty()) throw UsageError{"add: give --contact or --csv"};
+  if (contacts.empty() && csv_path.empty() && where.empty()) {
+    throw UsageError{"add: give --contact, --where or --csv"};
+  }
   if (!mailboxes.empty()) base["mailboxes"] = mailboxes;
   // The added contacts are listed only where they are printed (--json, --dry-run), so a big
   // add keeps seqctl's memory to the counts.
@@ -797,6 +863,14 @@ int Cli::add() {
   if (!contacts.empty()) {
     int code = sendContacts(base, contacts, merge);
     if (code != kExitOk) return code;
+  }
+  if (!where.empty()) {
+    json::object args = base;
+    args["where"] = where;
+    json::object result;
+    int code = call("add", std::move(args), result);
+    if (code != kExitOk) return code;
+    merge(result);
   }
   sortByLine(errors);
   int exit_code = (skipped.empty() && errors.empty()) ? kExitOk : kExitPartial;

@@ -150,6 +150,7 @@ struct StatusFilter {
 };
 
 struct StatusRow {
+  std::string sequence;
   std::string contact;
   std::string email;
   int score = 0;

@@ -642,6 +642,7 @@ const Enrollment* Engine::findEnrollment(const std::string& sequence_id,
 
 StatusRow Engine::statusRow(const Enrollment& enrollment) const {
   StatusRow row;
+  row.sequence = enrollment.sequence_id;
   row.contact = enrollment.contact_key;
   const Contact* contact = findContact(enrollment.contact_key);
   if (contact != nullptr) {

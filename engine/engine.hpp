@@ -76,7 +76,8 @@
 //
 // The Engine's methods live in several files by concern: engine.cpp (contacts, sequences,
 // adding, due steps, delivery, restore), operations.cpp (pause, resume, ...), events.cpp
-// (reply, ooo, ... and explain), tasks.cpp (the task queue), reload.cpp (edited sequences).
+// (reply, ooo, ... and explain), tasks.cpp (the task queue), reload.cpp (edited sequences),
+// contact_search.cpp (contacts --where, the sequences a contact is in).
 //
 // Thread-safety: none; owned by the engine thread.
 #pragma once
@@ -95,6 +96,7 @@
 #include "engine/calendar.hpp"
 #include "engine/commands.hpp"
 #include "engine/contact.hpp"
+#include "engine/contact_query.hpp"
 #include "engine/delivery.hpp"
 #include "engine/enrollment.hpp"
 #include "engine/governor.hpp"
@@ -171,6 +173,17 @@ class Engine {
   // REQUIRES: one contact per key.
   void putContacts(std::vector<Contact> contacts);
   const Contact* findContact(const std::string& key) const;
+  // Contacts matching a `--where` query (engine/contact_query.hpp), in key order, at most
+  // `limit` of them (0: all); `matched` counts every match. An `in_sequence` naming an unknown
+  // sequence is NotFound (engine/contact_search.cpp).
+  struct ContactSearch {
+    std::vector<std::shared_ptr<const Contact>> contacts;
+    std::size_t matched = 0;
+  };
+  Result<ContactSearch> searchContacts(const ContactQuery& query, std::size_t limit) const;
+  // Where the contact stands in each sequence it was ever added to, as status rows, by
+  // sequence id (`contact show`).
+  std::vector<StatusRow> enrollmentsOf(const std::string& contact_key) const;
   Status setContactFields(const std::string& key, const ContactRow& fields);
 
   // --- sequences ---

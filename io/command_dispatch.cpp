@@ -242,6 +242,18 @@ json::object addReplyJson(const AddResult& result, const ImportResult* imported)
 
 // Everything that can refuse an add is checked before its rows are imported, so a refused
 // add changes nothing; a dry run stores nothing, its rows included: it previews them.
+// The keys of the contacts a --where EXPR matches (engine/contact_query.hpp), in key order.
+Result<std::vector<std::string>> keysWhere(const Engine& engine, const std::string& where) {
+  Result<ContactQuery> query = ContactQuery::parse(where);
+  if (!query.isOk()) return query.status();
+  Result<Engine::ContactSearch> found = engine.searchContacts(query.value(), 0);
+  if (!found.isOk()) return found.status();
+  std::vector<std::string> keys;
+  keys.reserve(found.value().contacts.size());
+  for (const auto& contact : found.value().contacts) keys.push_back(contact->key);
+  return keys;
+}
+
 DispatchReply addCommand(Engine& engine, const json::object& args, const Caller& caller,
                          TimeMs now_ms) {
   std::string sequence_id = stringArg(args, "sequence");
@@ -256,6 +268,11 @@ DispatchReply addCommand(Engine& engine, const json::object& args, const Caller&
   std::vector<std::string> keys = stringListArg(args, "contacts");
   Status checked = checkContactList(keys);
   if (!checked.isOk()) return fail("bad_request", "add: " + checked.message());
+  if (const std::string where = stringArg(args, "where"); !where.empty()) {
+    Result<std::vector<std::string>> found = keysWhere(engine, where);
+    if (!found.isOk()) return replyFromStatus(found.status());
+    keys.insert(keys.end(), found.value().begin(), found.value().end());
+  }
   Result<AddOptions> options = addOptionsArg(engine, args, now_ms);
   if (!options.isOk()) return replyFromStatus(options.status());
   const bool dry_run = options.value().dry_run;
@@ -394,7 +411,37 @@ DispatchReply contactShowCommand(Engine& engine, const json::object& args) {
   std::string key = stringArg(args, "contact");
   const Contact* contact = engine.findContact(key);
   if (contact == nullptr) return fail("not_found", "unknown contact '" + key + "'");
-  return succeed(contactJson(*contact));
+  json::object shown = contactJson(*contact);
+  json::array sequences;
+  for (const StatusRow& row : engine.enrollmentsOf(key)) {
+    sequences.push_back(json::object{{"sequence", row.sequence},
+                                     {"status", row.status},
+                                     {"step", textOrNull(row.step)},
+                                     {"step_index", row.step_index},
+                                     {"next_at", timeOrNull(row.next_at_ms)}});
+  }
+  shown["sequences"] = std::move(sequences);
+  return succeed(std::move(shown));
+}
+
+// contacts [--where EXPR] [--limit N]: stored contacts in key order, and how many matched.
+DispatchReply contactsCommand(Engine& engine, const json::object& args) {
+  Result<ContactQuery> query = ContactQuery::parse(stringArg(args, "where"));
+  if (stringArg(args, "where").empty()) query = ContactQuery();
+  if (!query.isOk()) return fail("bad_request", query.status().message());
+  std::size_t limit = 0;
+  if (const json::value* value = args.if_contains("limit"); value != nullptr) {
+    if (!value->is_int64() || value->as_int64() < 0) {
+      return fail("bad_request", "contacts: 'limit' must be a number >= 0");
+    }
+    limit = static_cast<std::size_t>(value->as_int64());
+  }
+  Result<Engine::ContactSearch> found = engine.searchContacts(query.value(), limit);
+  if (!found.isOk()) return replyFromStatus(found.status());
+  json::array contacts;
+  for (const auto& contact : found.value().contacts) contacts.push_back(contactJson(*contact));
+  return succeed(
+      json::object{{"matched", found.value().matched}, {"contacts", std::move(contacts)}});
 }
 
 // Editing a contact needs its owner or an admin (anyone when it has no owner); every field
@@ -647,6 +694,7 @@ DispatchReply dispatchCommand(Engine& engine, const std::string& cmd, const json
     return activationCommand(engine, args, caller, now_ms, false);
   }
   if (cmd == "contact_show") return contactShowCommand(engine, args);
+  if (cmd == "contacts") return contactsCommand(engine, args);
   if (cmd == "contact_set") return contactSetCommand(engine, args, caller);
   if (auto action = kOperatorCommands.find(cmd); action != kOperatorCommands.end()) {
     return operatorCommand(engine, action->second, args, caller, now_ms);
