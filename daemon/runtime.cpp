@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -49,8 +50,20 @@ Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {
 
 Runtime::~Runtime() { stop(); }
 
+namespace {
+
+double msSince(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
+      .count();
+}
+
+std::string formatMs(double ms) { return std::to_string(static_cast<long long>(ms)) + " ms"; }
+
+}  // namespace
+
 Status Runtime::start() {
   const std::string& state_dir = options_.config.daemon.state_dir;
+  auto phase_start = std::chrono::steady_clock::now();
   Result<std::unique_ptr<Store>> store = openLmdbStore(state_dir);
   if (!store.isOk()) {
     // The store holds an exclusive lock on its directory for as long as it is open.
@@ -61,9 +74,12 @@ Status Runtime::start() {
     return store.status();
   }
   store_ = std::move(store.value());
+  const double open_ms = msSince(phase_start);
+  phase_start = std::chrono::steady_clock::now();
   LoadedState loaded;
   Status load = store_->load(loaded);
   if (!load.isOk()) return load;
+  const double load_ms = msSince(phase_start);
 
   if (options_.virtual_start_ms) {
     TimeMs start_ms = std::max(*options_.virtual_start_ms, loaded.clock_ms.value_or(INT64_MIN));
@@ -73,12 +89,17 @@ Status Runtime::start() {
   } else {
     clock_ = std::make_unique<SystemClock>();
   }
+  phase_start = std::chrono::steady_clock::now();
   engine_ = std::make_unique<Engine>(engineSettingsFrom(options_.config), now());
   Status restored = engine_->restore(loaded, now());
   if (!restored.isOk()) return restored;
+  const double restore_ms = msSince(phase_start);
   logInfo("loaded " + std::to_string(loaded.contacts.size()) + " contacts, " +
           std::to_string(engine_->enrollmentCount()) + " enrollments, " +
-          std::to_string(loaded.progress.size()) + " progress records");
+          std::to_string(loaded.journal_ids.size()) + " journal entries, " +
+          std::to_string(loaded.progress.size()) + " progress records (store open and walk " +
+          formatMs(open_ms) + ", load " + formatMs(load_ms) + ", engine restore " +
+          formatMs(restore_ms) + ")");
 
   delivery_ = std::make_unique<DeliveryPool>(
       options_.config.daemon.maildir_dir, options_.config.daemon.smtp,
