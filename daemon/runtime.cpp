@@ -97,9 +97,9 @@ Status Runtime::start() {
   logInfo("loaded " + std::to_string(loaded.contacts.size()) + " contacts, " +
           std::to_string(engine_->enrollmentCount()) + " enrollments, " +
           std::to_string(loaded.journal_ids.size()) + " journal entries, " +
-          std::to_string(loaded.progress.size()) + " progress records (store open and walk " +
-          formatMs(open_ms) + ", load " + formatMs(load_ms) + ", engine restore " +
-          formatMs(restore_ms) + ")");
+          std::to_string(loaded.progress.size()) + " progress records, " +
+          std::to_string(loaded.tasks.size()) + " tasks (store open and walk " + formatMs(open_ms) +
+          ", load " + formatMs(load_ms) + ", engine restore " + formatMs(restore_ms) + ")");
 
   delivery_ = std::make_unique<DeliveryPool>(
       options_.config.daemon.maildir_dir, options_.config.daemon.smtp,
@@ -171,6 +171,8 @@ void Runtime::engineLoop() {
         timeout = std::chrono::milliseconds(delay);
       }
     }
+    // A truncation of old history cut at its per-commit bound goes on at once.
+    if (store_->historyTrimPending()) timeout = std::chrono::milliseconds(0);
     if (watchdog) {
       timeout = std::min(timeout, *watchdog);
       auto current = std::chrono::steady_clock::now();
@@ -193,6 +195,7 @@ void Runtime::shutDown() {
   const int wait_ms = static_cast<int>(options_.config.daemon.smtp.timeout_ms) + kShutdownGraceMs;
   waitForDeliveries(wait_ms, true);
   commitAndFlush();
+  checkpointAtShutdown();
   if (engine_->deliveriesInFlight() > 0) {
     logWarning(std::to_string(engine_->deliveriesInFlight()) +
                " sends got no answer in time; they count as interrupted at the next start");
@@ -558,7 +561,7 @@ void Runtime::commitAndFlush() {
   std::vector<DeliveryIntent> intents = engine_->takeIntents(freeSlots());
   WriteBatch batch = engine_->takeBatch();
   if (virtual_clock_ && now() != committed_clock_ms_) batch.clock_ms = now();
-  if (!batch.empty()) {
+  if (!batch.empty() || store_->historyTrimPending()) {
     std::vector<std::string> dropped;
     Status committed = commitKeepingHoldable(*store_, batch, dropped);
     for (const std::string& record : dropped) {
@@ -583,6 +586,37 @@ void Runtime::commitAndFlush() {
     ++(isIdempotent(intent.transport) ? idempotent_outstanding_ : smtp_outstanding_);
     delivery_->submit(std::move(intent));
   }
+}
+
+// After the last commit at SIGTERM: finishes the checkpoint going on and runs one more over
+// everything journaled since, a slice per commit, so the next start loads the enrollment table
+// and no journal tail. Stops after kShutdownCheckpointMs (the rest is read from the journal at
+// the next start, as after a crash) or at a failed commit (nothing is lost: the journal holds
+// every snapshot).
+void Runtime::checkpointAtShutdown() {
+  const auto started = std::chrono::steady_clock::now();
+  std::size_t rows = 0;
+  std::size_t commits = 0;
+  for (bool done = false; !done;) {
+    if (msSince(started) > kShutdownCheckpointMs) {
+      logWarning("checkpoint at shutdown stopped after " + formatMs(msSince(started)) + " (" +
+                 std::to_string(rows) + " rows in " + std::to_string(commits) +
+                 " commits); the next start reads the journal's tail");
+      return;
+    }
+    WriteBatch batch;
+    done = engine_->addShutdownCheckpointSlice(batch);
+    if (batch.empty()) continue;
+    Status committed = store_->commit(batch);
+    if (!committed.isOk()) {
+      logError("checkpoint at shutdown failed: " + committed.message());
+      return;
+    }
+    rows += batch.checkpoint_rows.size();
+    ++commits;
+  }
+  logInfo("checkpoint at shutdown: " + std::to_string(rows) + " rows in " +
+          std::to_string(commits) + " commits, " + formatMs(msSince(started)));
 }
 
 // ---------------------------------------------------------------------------------------
