@@ -401,7 +401,10 @@ std::string describeMailboxes(const Engine& engine, TimeMs now_ms) {
   return text;
 }
 
-// The same enrollments, tasks, send-limit counts and inbound notes (explain shows them).
+// The same tasks and send-limit counts; with `enrollments`, the same enrollments and inbound
+// notes (explain shows them). A live engine notes an inbound message on every enrollment it
+// changed, a restart only on the one it matched (as before the tables): live and restarted
+// engines are compared without them.
 void checkSameState(const Engine& expected, const Engine& actual, TimeMs now_ms, bool enrollments) {
   CHECK(describeTasks(actual.tasks({})) == describeTasks(expected.tasks({})));
   CHECK(describeMailboxes(actual, now_ms) == describeMailboxes(expected, now_ms));
@@ -412,7 +415,12 @@ void checkSameState(const Engine& expected, const Engine& actual, TimeMs now_ms,
       INFO(sequence, " ", contactKey(i));
       REQUIRE((want == nullptr) == (got == nullptr));
       if (want == nullptr) continue;
-      if (enrollments) CHECK(sameEnrollment(*want, *got));
+      if (!enrollments) continue;
+      // progress_seq says when the snapshot was taken: a restart inside a checkpoint reads the
+      // journal's snapshot where a later row of that checkpoint holds the same values.
+      Enrollment same_seq = *got;
+      same_seq.progress_seq = want->progress_seq;
+      CHECK(sameEnrollment(*want, same_seq));
       Result<std::string> want_text = expected.explain(sequence, contactKey(i));
       Result<std::string> got_text = actual.explain(sequence, contactKey(i));
       REQUIRE(want_text.isOk());
@@ -589,7 +597,12 @@ TEST_CASE("the checkpoint at shutdown leaves no journal tail to read at the next
     life.advance(kMinuteMs * static_cast<DurationMs>(1 + random() % 90));
   }
   INFO("seed ", seed);
-  REQUIRE(!life.reopen().journal_ids.empty());  // a crash now would read a tail
+  // Until a crash would read a journal tail (a checkpoint may just have covered everything).
+  for (int op = 0; life.reopen().journal_ids.empty(); ++op) {
+    REQUIRE(op < 100);
+    life.add("emails", 100 + op);  // a new contact: a new snapshot in the journal
+    life.round();
+  }
   CHECK(life.shutdownCheckpoint() > 0);
   LoadedState state = life.reopen();
   CHECK(state.journal_ids.empty());
