@@ -91,15 +91,16 @@ Status Runtime::start() {
   }
   phase_start = std::chrono::steady_clock::now();
   engine_ = std::make_unique<Engine>(engineSettingsFrom(options_.config), now());
-  Status restored = engine_->restore(loaded, now());
+  const std::string counts = std::to_string(loaded.contacts.size()) + " contacts, " +
+                             std::to_string(loaded.enrollments.size()) + " enrollments, " +
+                             std::to_string(loaded.journal_ids.size()) + " journal entries, " +
+                             std::to_string(loaded.progress.size()) + " progress records, " +
+                             std::to_string(loaded.tasks.size()) + " tasks";
+  Status restored = engine_->restore(std::move(loaded), now());
   if (!restored.isOk()) return restored;
   const double restore_ms = msSince(phase_start);
-  logInfo("loaded " + std::to_string(loaded.contacts.size()) + " contacts, " +
-          std::to_string(engine_->enrollmentCount()) + " enrollments, " +
-          std::to_string(loaded.journal_ids.size()) + " journal entries, " +
-          std::to_string(loaded.progress.size()) + " progress records, " +
-          std::to_string(loaded.tasks.size()) + " tasks (store open and walk " + formatMs(open_ms) +
-          ", load " + formatMs(load_ms) + ", engine restore " + formatMs(restore_ms) + ")");
+  logInfo("loaded " + counts + " (store open and walk " + formatMs(open_ms) + ", load " +
+          formatMs(load_ms) + ", engine restore " + formatMs(restore_ms) + ")");
 
   delivery_ = std::make_unique<DeliveryPool>(
       options_.config.daemon.maildir_dir, options_.config.daemon.smtp,

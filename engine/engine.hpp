@@ -160,8 +160,9 @@ class Engine {
 
   // Rebuilds state from the store. Emails whose step fired but whose delivery result was
   // never recorded are handed out again as intents (Maildir delivery is idempotent).
+  // Takes the records out of `state` (pass it with std::move to spare a copy).
   // REQUIRES: called once, before any command.
-  Status restore(const LoadedState& state, TimeMs now_ms);
+  Status restore(LoadedState state, TimeMs now_ms);
 
   // What reconfigure(settings) would change (reload --dry-run); changes nothing.
   ReloadPlan planReload(const EngineSettings& settings) const;
