@@ -127,8 +127,8 @@ struct WriteBatch {
   // truncation pending: Store::historyTrimPending()).
   bool empty() const {
     return contacts.empty() && enrollments.empty() && progress.empty() && sequences.empty() &&
-           tasks.empty() && !clock_ms.has_value() && !checkpoint_start &&
-           checkpoint_rows.empty() && !checkpoint_finish;
+           tasks.empty() && !clock_ms.has_value() && !checkpoint_start && checkpoint_rows.empty() &&
+           !checkpoint_finish;
   }
   void clear() { *this = WriteBatch(); }
 };
@@ -144,7 +144,7 @@ struct LoadedState {
   // the last seq ever written.
   std::vector<ProgressRecord> progress;
   std::vector<SequenceState> sequences;
-  std::vector<Task> tasks;               // by id
+  std::vector<Task> tasks;              // by id
   std::vector<ProgressRecord> inbound;  // the kInbound records kept, in seq order
   std::optional<TimeMs> clock_ms;
 };

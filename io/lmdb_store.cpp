@@ -1057,18 +1057,19 @@ Status LmdbStore::loadJournal(MDB_txn* txn, LoadedState& state) const {
   status = forEach(
       txn, kJournalDb,
       [&](std::string_view key, std::string_view value) {
-    if (key.size() != kProgressKeyBytes) {
-      return corrupt("journal", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
-    }
-    if (decodeProgressKey(key) <= checkpoint.finished_through) return Status::ok();
-    if (value.size() < kJournalIdBytes) return corrupt("journal", key, "no enrollment id");
-    const auto id = static_cast<EnrollmentId>(fromLittleEndian(value.substr(0, kJournalIdBytes)));
-    Enrollment enrollment;
-    Status decoded = decodeEnrollment(id, value.substr(kJournalIdBytes), enrollment);
-    if (!decoded.isOk()) return corrupt("journal", key, decoded.message());
-    state.journal_ids.push_back(id);
-    tail.push_back(std::move(enrollment));
-    return Status::ok();
+        if (key.size() != kProgressKeyBytes) {
+          return corrupt("journal", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
+        }
+        if (decodeProgressKey(key) <= checkpoint.finished_through) return Status::ok();
+        if (value.size() < kJournalIdBytes) return corrupt("journal", key, "no enrollment id");
+        const auto id =
+            static_cast<EnrollmentId>(fromLittleEndian(value.substr(0, kJournalIdBytes)));
+        Enrollment enrollment;
+        Status decoded = decodeEnrollment(id, value.substr(kJournalIdBytes), enrollment);
+        if (!decoded.isOk()) return corrupt("journal", key, decoded.message());
+        state.journal_ids.push_back(id);
+        tail.push_back(std::move(enrollment));
+        return Status::ok();
       },
       from);
   if (!status.isOk() || tail.empty()) return status;
@@ -1387,8 +1388,8 @@ Status LmdbStore::putTasks(MDB_txn* txn, const std::vector<Task>& tasks, std::st
 // at_ms is before keep_from_ms, at most history_trim_per_commit_max_; with keep_last, never
 // the last record (the log's last seq stays where the counts record and the engine look for
 // it). Sets `pending` when it stopped at that bound.
-Status LmdbStore::trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_ms,
-                              bool keep_last, bool& pending) {
+Status LmdbStore::trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_ms, bool keep_last,
+                              bool& pending) {
   const char* db = kStoreDbNames[index];
   std::uint64_t last_seq = 0;
   if (keep_last) {

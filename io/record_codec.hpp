@@ -43,8 +43,8 @@
 #include "engine/contact.hpp"
 #include "engine/enrollment.hpp"
 #include "engine/records.hpp"
-#include "engine/task.hpp"
 #include "engine/status.hpp"
+#include "engine/task.hpp"
 
 namespace seqd {
 
