@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -49,8 +50,20 @@ Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {
 
 Runtime::~Runtime() { stop(); }
 
+namespace {
+
+double msSince(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
+      .count();
+}
+
+std::string formatMs(double ms) { return std::to_string(static_cast<long long>(ms)) + " ms"; }
+
+}  // namespace
+
 Status Runtime::start() {
   const std::string& state_dir = options_.config.daemon.state_dir;
+  auto phase_start = std::chrono::steady_clock::now();
   Result<std::unique_ptr<Store>> store = openLmdbStore(state_dir);
   if (!store.isOk()) {
     // The store holds an exclusive lock on its directory for as long as it is open.
@@ -61,9 +74,12 @@ Status Runtime::start() {
     return store.status();
   }
   store_ = std::move(store.value());
+  const double open_ms = msSince(phase_start);
+  phase_start = std::chrono::steady_clock::now();
   LoadedState loaded;
   Status load = store_->load(loaded);
   if (!load.isOk()) return load;
+  const double load_ms = msSince(phase_start);
 
   if (options_.virtual_start_ms) {
     TimeMs start_ms = std::max(*options_.virtual_start_ms, loaded.clock_ms.value_or(INT64_MIN));
@@ -73,12 +89,18 @@ Status Runtime::start() {
   } else {
     clock_ = std::make_unique<SystemClock>();
   }
+  phase_start = std::chrono::steady_clock::now();
   engine_ = std::make_unique<Engine>(engineSettingsFrom(options_.config), now());
-  Status restored = engine_->restore(loaded, now());
+  const std::string counts = std::to_string(loaded.contacts.size()) + " contacts, " +
+                             std::to_string(loaded.enrollments.size()) + " enrollments, " +
+                             std::to_string(loaded.journal_ids.size()) + " journal entries, " +
+                             std::to_string(loaded.progress.size()) + " progress records, " +
+                             std::to_string(loaded.tasks.size()) + " tasks";
+  Status restored = engine_->restore(std::move(loaded), now());
   if (!restored.isOk()) return restored;
-  logInfo("loaded " + std::to_string(loaded.contacts.size()) + " contacts, " +
-          std::to_string(engine_->enrollmentCount()) + " enrollments, " +
-          std::to_string(loaded.progress.size()) + " progress records");
+  const double restore_ms = msSince(phase_start);
+  logInfo("loaded " + counts + " (store open and walk " + formatMs(open_ms) + ", load " +
+          formatMs(load_ms) + ", engine restore " + formatMs(restore_ms) + ")");
 
   delivery_ = std::make_unique<DeliveryPool>(
       options_.config.daemon.maildir_dir, options_.config.daemon.smtp,
@@ -150,6 +172,8 @@ void Runtime::engineLoop() {
         timeout = std::chrono::milliseconds(delay);
       }
     }
+    // A truncation of old history cut at its per-commit bound goes on at once.
+    if (store_->historyTrimPending()) timeout = std::chrono::milliseconds(0);
     if (watchdog) {
       timeout = std::min(timeout, *watchdog);
       auto current = std::chrono::steady_clock::now();
@@ -172,6 +196,7 @@ void Runtime::shutDown() {
   const int wait_ms = static_cast<int>(options_.config.daemon.smtp.timeout_ms) + kShutdownGraceMs;
   waitForDeliveries(wait_ms, true);
   commitAndFlush();
+  checkpointAtShutdown();
   if (engine_->deliveriesInFlight() > 0) {
     logWarning(std::to_string(engine_->deliveriesInFlight()) +
                " sends got no answer in time; they count as interrupted at the next start");
@@ -537,7 +562,7 @@ void Runtime::commitAndFlush() {
   std::vector<DeliveryIntent> intents = engine_->takeIntents(freeSlots());
   WriteBatch batch = engine_->takeBatch();
   if (virtual_clock_ && now() != committed_clock_ms_) batch.clock_ms = now();
-  if (!batch.empty()) {
+  if (!batch.empty() || store_->historyTrimPending()) {
     std::vector<std::string> dropped;
     Status committed = commitKeepingHoldable(*store_, batch, dropped);
     for (const std::string& record : dropped) {
@@ -562,6 +587,37 @@ void Runtime::commitAndFlush() {
     ++(isIdempotent(intent.transport) ? idempotent_outstanding_ : smtp_outstanding_);
     delivery_->submit(std::move(intent));
   }
+}
+
+// After the last commit at SIGTERM: finishes the checkpoint going on and runs one more over
+// everything journaled since, a slice per commit, so the next start loads the enrollment table
+// and no journal tail. Stops after kShutdownCheckpointMs (the rest is read from the journal at
+// the next start, as after a crash) or at a failed commit (nothing is lost: the journal holds
+// every snapshot).
+void Runtime::checkpointAtShutdown() {
+  const auto started = std::chrono::steady_clock::now();
+  std::size_t rows = 0;
+  std::size_t commits = 0;
+  for (bool done = false; !done;) {
+    if (msSince(started) > kShutdownCheckpointMs) {
+      logWarning("checkpoint at shutdown stopped after " + formatMs(msSince(started)) + " (" +
+                 std::to_string(rows) + " rows in " + std::to_string(commits) +
+                 " commits); the next start reads the journal's tail");
+      return;
+    }
+    WriteBatch batch;
+    done = engine_->addShutdownCheckpointSlice(batch);
+    if (batch.empty()) continue;
+    Status committed = store_->commit(batch);
+    if (!committed.isOk()) {
+      logError("checkpoint at shutdown failed: " + committed.message());
+      return;
+    }
+    rows += batch.checkpoint_rows.size();
+    ++commits;
+  }
+  logInfo("checkpoint at shutdown: " + std::to_string(rows) + " rows in " +
+          std::to_string(commits) + " commits, " + formatMs(msSince(started)));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -50,6 +50,9 @@ inline constexpr std::size_t kCommandsPerRoundMax = 256;
 inline constexpr std::size_t kRoundRecordsSoftMax = 65536;
 // At SIGTERM the workers get the SMTP timeout plus this to finish the message they are on.
 inline constexpr int kShutdownGraceMs = 5000;
+// After the last commit at SIGTERM, the checkpoint that lets the next start read no journal
+// tail runs for at most this long; what it has not written stays in the journal.
+inline constexpr int kShutdownCheckpointMs = 20000;
 // Idempotent (Maildir, discard) sends released to delivery and not yet answered, at most.
 inline constexpr std::size_t kIdempotentQueueMax = 4096;
 inline constexpr int kAdvanceDeliveryWaitMs = 120000;
@@ -112,6 +115,7 @@ class Runtime {
   DispatchReply advanceVirtual(TimeMs target_ms);
   DispatchReply reload(bool dry_run, bool force);
   void shutDown();
+  void checkpointAtShutdown();
   Status startHttp();
   void processUnsubscribes();
   DeliverySlots freeSlots() const;

@@ -133,17 +133,32 @@ std::string Engine::windowGate(const Enrollment& enrollment, TimeMs due_ms) cons
 // ---------------------------------------------------------------------------------------
 // Restore
 
-Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
-  for (const Contact& contact : state.contacts) {
-    contacts_[contact.key] = std::make_shared<const Contact>(contact);
+Status Engine::restore(LoadedState state, TimeMs now_ms) {
+  // The records are moved in, not copied: at a million enrollments copying them was the
+  // largest part of a restart.
+  contacts_.reserve(state.contacts.size());
+  for (Contact& contact : state.contacts) {
+    std::string key = contact.key;
+    contacts_[std::move(key)] = std::make_shared<const Contact>(std::move(contact));
   }
   for (const SequenceState& sequence : state.sequences) {
     if (sequence.active) active_sequences_.insert(sequence.sequence_id);
   }
-  for (const Enrollment& enrollment : state.enrollments) {
-    if (enrollment.id >= enrollments_.size()) enrollments_.resize(enrollment.id + 1);
-    enrollments_[enrollment.id] = enrollment;
+  // The store hands enrollments back in id order; with every id present (always, unless
+  // damaged) the vector is taken whole.
+  bool dense = true;
+  for (std::size_t i = 0; i < state.enrollments.size() && dense; ++i) {
+    dense = state.enrollments[i].id == i;
   }
+  if (dense) {
+    enrollments_ = std::move(state.enrollments);
+  } else {
+    for (Enrollment& enrollment : state.enrollments) {
+      if (enrollment.id >= enrollments_.size()) enrollments_.resize(enrollment.id + 1);
+      enrollments_[enrollment.id] = std::move(enrollment);
+    }
+  }
+  by_pair_.reserve(enrollments_.size());
   is_dirty_.assign(enrollments_.size(), false);
   journaled_.assign(enrollments_.size(), false);
   for (EnrollmentId id : state.journal_ids) {
@@ -158,15 +173,31 @@ Status Engine::restore(const LoadedState& state, TimeMs now_ms) {
     by_sequence_[enrollment.sequence_id].push_back(enrollment.id);
     by_contact_[enrollment.contact_key].push_back(enrollment.id);
   }
-  // The log is history: the sends inside the rolling limits, and the tasks.
-  for (const ProgressRecord& record : state.progress) {
-    if (record.enrollment_id >= enrollments_.size()) {
-      return Status::corruption("progress record " + std::to_string(record.seq) +
-                                " names unknown enrollment " +
-                                std::to_string(record.enrollment_id));
-    }
+  // Tasks and applied inbound messages are state of their own; the log as kept holds at
+  // least the sends inside the rolling limits.
+  const auto check_id = [&](const char* what, std::uint64_t key, EnrollmentId id) {
+    if (id < enrollments_.size()) return Status::ok();
+    return Status::corruption(std::string(what) + " " + std::to_string(key) +
+                              " names unknown enrollment " + std::to_string(id));
+  };
+  for (const Task& task : state.tasks) {
+    Status known = check_id("task", task.id, task.enrollment_id);
+    if (!known.isOk()) return known;
+    tasks_[task.id] = task;
+    step_tasks_[{task.enrollment_id, task.step_id}] = task.id;
+    progress_seq_ = std::max(progress_seq_, task.id);
+  }
+  for (const ProgressRecord& record : state.inbound) {
+    Status known = check_id("inbound record", record.seq, record.enrollment_id);
+    if (!known.isOk()) return known;
+    noteInbound(record);
     progress_seq_ = std::max(progress_seq_, record.seq);
-    replayHistory(record);
+  }
+  for (const ProgressRecord& record : state.progress) {
+    Status known = check_id("progress record", record.seq, record.enrollment_id);
+    if (!known.isOk()) return known;
+    progress_seq_ = std::max(progress_seq_, record.seq);
+    replaySend(record);
   }
   // The sequences may have been edited while seqd was down: steps are found again by id, and
   // a contact waiting on a task that is not its current step's goes on to that step.
@@ -242,10 +273,8 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
   onDeliveryResult(interrupted, now_ms);
 }
 
-// Rebuilds what the log holds beyond the snapshots (restart only).
-void Engine::replayHistory(const ProgressRecord& record) {
-  trackTask(record);
-  noteInbound(record);
+// Counts a send of the log in the governor (restart only).
+void Engine::replaySend(const ProgressRecord& record) {
   if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
     const Contact* contact = findContact(enrollments_[record.enrollment_id].contact_key);
     governor_.recordSend(record.mailbox, recipientDomain(contact ? contact->email : ""),
@@ -1115,7 +1144,29 @@ WriteBatch Engine::takeBatch() {
   WriteBatch batch = std::move(batch_);
   batch_.clear();
   addCheckpointSlice(batch);
+  const TimeMs now_ms = wheel_.now();
+  batch.history_keep_from_ms = now_ms - historyKeepMs();
+  batch.inbound_keep_from_ms = now_ms - settings_.inbound_keep_ms;
   return batch;
+}
+
+// The sends a restart must count again: the rolling day of the limits, and a mailbox's last
+// send while its min_interval (and jitter) may still be running.
+DurationMs Engine::historyKeepMs() const {
+  DurationMs keep_ms = settings_.history_keep_ms;
+  for (const Mailbox& mailbox : settings_.mailboxes) {
+    keep_ms = std::max(keep_ms, mailbox.min_interval_ms + mailbox.jitter_ms + kHourMs);
+  }
+  return keep_ms;
+}
+
+bool Engine::addShutdownCheckpointSlice(WriteBatch& batch) {
+  if (checkpoint_ids_.empty() && !journaled_ids_.empty()) {
+    snapshots_since_checkpoint_ = std::max(
+        {snapshots_since_checkpoint_, settings_.checkpoint_snapshots_min, enrollments_.size()});
+  }
+  addCheckpointSlice(batch);
+  return checkpoint_ids_.empty() && journaled_ids_.empty();
 }
 
 void Engine::noteJournaled(EnrollmentId id) {

@@ -120,6 +120,10 @@ inline constexpr std::size_t kQueuedIntentsMax = 8192;
 // writes at most kCheckpointSliceMax rows per batch.
 inline constexpr std::size_t kCheckpointSnapshotsMin = 65536;
 inline constexpr std::size_t kCheckpointSliceMax = 4096;
+// History kept (engine/records.hpp, "History"): the log's records for a day and an hour (the
+// send limits' rolling day, plus a margin), applied inbound messages for 90 days.
+inline constexpr DurationMs kHistoryKeepMs = kDayMs + kHourMs;
+inline constexpr DurationMs kInboundKeepMs = 90 * kDayMs;
 
 // What a reload would do to enrollments: per sequence, how many contacts move from one
 // current step to another, and what needs --force.
@@ -146,6 +150,10 @@ struct EngineSettings {
   // Smaller only in tests, so that checkpoints start, go on and finish across a few commits.
   std::size_t checkpoint_snapshots_min = kCheckpointSnapshotsMin;
   std::size_t checkpoint_slice_max = kCheckpointSliceMax;
+  // Smaller only in tests, so that the log and the inbound table are truncated in a short run.
+  // The log is kept longer when a mailbox's min_interval + jitter needs it.
+  DurationMs history_keep_ms = kHistoryKeepMs;
+  DurationMs inbound_keep_ms = kInboundKeepMs;
 };
 
 class Engine {
@@ -154,8 +162,9 @@ class Engine {
 
   // Rebuilds state from the store. Emails whose step fired but whose delivery result was
   // never recorded are handed out again as intents (Maildir delivery is idempotent).
+  // Takes the records out of `state` (pass it with std::move to spare a copy).
   // REQUIRES: called once, before any command.
-  Status restore(const LoadedState& state, TimeMs now_ms);
+  Status restore(LoadedState state, TimeMs now_ms);
 
   // What reconfigure(settings) would change (reload --dry-run); changes nothing.
   ReloadPlan planReload(const EngineSettings& settings) const;
@@ -259,6 +268,11 @@ class Engine {
   std::size_t pendingRecords() const { return batch_.recordCount() + dirty_.size(); }
   // The round's changes, with the next slice of a checkpoint when one is due or going on.
   WriteBatch takeBatch();
+  // At shutdown, after the last takeBatch() was committed: adds the next slice of the
+  // checkpoint going on, or starts one over every enrollment journaled since the last
+  // start. True once none is going on and nothing is journaled since: then a start reads no
+  // journal tail. Commit `batch` after each call (it may be empty once true).
+  bool addShutdownCheckpointSlice(WriteBatch& batch);
   // Hands back a committed batch so the next one reuses its vectors' room instead of growing
   // (and copying) them again: a round of imports gathers tens of thousands of contacts.
   void recycleBatch(WriteBatch&& spent);
@@ -331,7 +345,8 @@ class Engine {
                           const std::string& domain, TimeMs now_ms, TimeMs& free_at_ms);
   TimeMs wheelTime(const Enrollment& enrollment) const;
   TimeMs nextTickStart(TimeMs now_ms) const;
-  void replayHistory(const ProgressRecord& record);
+  void replaySend(const ProgressRecord& record);
+  DurationMs historyKeepMs() const;
   void saveSnapshot(Enrollment& enrollment);
   void noteJournaled(EnrollmentId id);
   void addCheckpointSlice(WriteBatch& batch);
@@ -382,7 +397,7 @@ class Engine {
   std::map<std::pair<EnrollmentId, std::string>, std::uint64_t> step_tasks_;
   std::map<std::string, std::uint64_t> rotation_;  // send-from set -> round-robin counter
   // Inbound messages applied (by Message-ID), and the last one that changed each enrollment
-  // (for explain). Rebuilt from the log's kInbound records at a restart.
+  // (for explain). Rebuilt from the store's inbound table at a restart.
   struct InboundNote {
     std::string message_id;
     TimeMs at_ms = kNoTime;

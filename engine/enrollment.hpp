@@ -2,8 +2,9 @@
 //
 // The engine owns every Enrollment; the store keeps a snapshot of each, written in the same
 // commit as every change to it, so a restart loads the snapshots as they are. The progress
-// log beside them is history (sends for the rolling limits, tasks, reports), not replayed
-// into the snapshots.
+// log beside them is history (its last day: the sends for the rolling limits), not replayed
+// into the snapshots; tasks and applied inbox messages have tables of their own
+// (engine/records.hpp, "History").
 //
 // Progress is kept by step id (`done_steps`), never by position: editing a sequence and
 // reloading cannot make a done step run again. `step_index` is the position of the current

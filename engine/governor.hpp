@@ -10,7 +10,8 @@
 // A limit of 0 allows no sends at all (the mailbox is closed); a domain_daily_limit of 0 means
 // no per-domain limit. Every send that was handed to delivery counts, delivered or not: a
 // limit is never exceeded, even when a relay answered late or the daemon restarted. At
-// restart the engine replays the progress log's sends into the governor.
+// restart the engine counts the progress log's sends again: the store keeps the log's last
+// 25 h at least (EngineSettings::history_keep_ms), longer than any window here.
 //
 // Memory: per mailbox, the times of its last max(daily_limit, hourly_limit) sends; per
 // (mailbox, domain) with a domain limit, the times of its last domain_daily_limit sends.

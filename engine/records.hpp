@@ -15,6 +15,10 @@
 //  - progress:    the append-only log of fired steps, delivery results and created tasks
 //                 (a task's id is the seq of its kTaskCreated record), keyed by a
 //                 monotonically increasing u64 `seq` (written with MDB_APPEND: millions/s).
+//                 History, not state: the store deletes its oldest records once they are
+//                 older than history_keep_from_ms (see "History" below).
+//  - tasks:       upserts of every task changed (created, done, skipped, closed, reopened),
+//                 in the commit of the change: the task queue as state.
 //  - sequences:   which sequences are active.
 //  - clock_ms:    the last committed clock reading (virtual time never moves backwards).
 //
@@ -27,10 +31,31 @@
 // that was not was written to the table by that checkpoint, as it still is. So the journal
 // holds about one checkpoint interval of snapshots, and a restart reads the table plus that.
 //
+// History. A restart needs three things the log used to be replayed for; each is kept as
+// state instead, so the log can be truncated and a restart reads what is live, not all that
+// ever happened:
+//  - tasks: the tasks table (WriteBatch::tasks), loaded whole.
+//  - inbound messages applied (their Message-IDs, never applied twice, and the last one per
+//    enrollment that explain shows): the store copies every kInbound progress record into
+//    its inbound table in the same commit, and keeps it while it is newer than
+//    inbound_keep_from_ms (EngineSettings::inbound_keep_ms, 90 days: an inbox message read
+//    again after its mark was lost comes back within minutes; one older than that is no
+//    longer recognised as applied).
+//  - the send limits' rolling windows (24 h): the kStepFired records of the last day. The
+//    store deletes the log's oldest records, a bounded number per commit, while their at_ms
+//    is before history_keep_from_ms (EngineSettings::history_keep_ms, 25 h, more than any
+//    window). Only a prefix of the log is deleted, stopping at the first record still
+//    needed (at_ms is not monotonic in seq: a send's at_ms is when it was decided), and
+//    never the last record, so the last seq stays in the log.
+// A report that counts history (per-step sent, delivered, bounced, replied) must fold the
+// records it counts into counters of its own, in the commit that writes them, before they
+// are deleted: the log holds about the last day only.
+//
 // Thread-safety: plain values.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -38,6 +63,7 @@
 
 #include "engine/contact.hpp"
 #include "engine/enrollment.hpp"
+#include "engine/task.hpp"
 #include "engine/time.hpp"
 
 namespace seqd {
@@ -80,7 +106,12 @@ struct WriteBatch {
   std::vector<Enrollment> enrollments;   // snapshots, appended to the journal
   std::vector<ProgressRecord> progress;  // in increasing seq order
   std::vector<SequenceState> sequences;
+  std::vector<Task> tasks;  // upserts by id; a later one of the same id wins
   std::optional<TimeMs> clock_ms;
+  // Progress records older than this may be deleted (the oldest first, a bounded number per
+  // commit); inbound records older than inbound_keep_from_ms likewise.
+  std::optional<TimeMs> history_keep_from_ms;
+  std::optional<TimeMs> inbound_keep_from_ms;
   // A checkpoint starts at the end of this batch's journal appends.
   bool checkpoint_start = false;
   // Snapshots the checkpoint in progress writes into the enrollment table.
@@ -90,11 +121,13 @@ struct WriteBatch {
 
   std::size_t recordCount() const {
     return contacts.size() + enrollments.size() + progress.size() + sequences.size() +
-           checkpoint_rows.size() + (clock_ms ? 1 : 0);
+           tasks.size() + checkpoint_rows.size() + (clock_ms ? 1 : 0);
   }
+  // Nothing to write (the keep-from times alone make a commit only while the store has a
+  // truncation pending: Store::historyTrimPending()).
   bool empty() const {
     return contacts.empty() && enrollments.empty() && progress.empty() && sequences.empty() &&
-           !clock_ms.has_value() && !checkpoint_start && checkpoint_rows.empty() &&
+           tasks.empty() && !clock_ms.has_value() && !checkpoint_start && checkpoint_rows.empty() &&
            !checkpoint_finish;
   }
   void clear() { *this = WriteBatch(); }
@@ -107,9 +140,18 @@ struct LoadedState {
   // The enrollments with snapshots in the journal after the last finished checkpoint's
   // start: changed since, so the next checkpoint writes them.
   std::vector<EnrollmentId> journal_ids;
-  std::vector<ProgressRecord> progress;  // the whole log, in seq order
+  // The log as kept (the last day or so, see "History"), in seq order. Its last record is
+  // the last seq ever written.
+  std::vector<ProgressRecord> progress;
   std::vector<SequenceState> sequences;
+  std::vector<Task> tasks;              // by id
+  std::vector<ProgressRecord> inbound;  // the kInbound records kept, in seq order
   std::optional<TimeMs> clock_ms;
 };
+
+// Applies one progress record to the task it creates or changes (kTaskCreated, kStepDone of a
+// task, kTaskClosed, kTaskReopened); returns that task, or null when the record changes none.
+// The engine's live path and the store's conversion of an older schema share it.
+Task* foldTaskRecord(const ProgressRecord& record, std::map<std::uint64_t, Task>& tasks);
 
 }  // namespace seqd

@@ -1,6 +1,6 @@
 // The task queue for manual steps: creating a task when a manual step falls due, skipping
-// call steps for Do-Not-Call contacts, completing and skipping tasks, listing them, and
-// rebuilding them from the progress log at restart.
+// call steps for Do-Not-Call contacts, completing and skipping tasks, listing them. Every
+// change is written to the tasks table in the batch that logs it (engine/records.hpp).
 #include <algorithm>
 
 #include "engine/engine.hpp"
@@ -89,40 +89,49 @@ void Engine::closeOpenTasks(Enrollment& enrollment, const std::string& reason, T
   }
 }
 
-// Keeps tasks_ in step with one progress record (live and at replay).
-void Engine::trackTask(const ProgressRecord& record) {
+Task* foldTaskRecord(const ProgressRecord& record, std::map<std::uint64_t, Task>& tasks) {
   if (record.kind == ProgressKind::kTaskCreated) {
-    Task task;
+    Task& task = tasks[record.seq];
+    task = Task();
     task.id = record.seq;
     task.enrollment_id = record.enrollment_id;
     task.step_index = record.step_index;
     task.step_id = record.step_id;
     task.owner = record.detail;
     task.due_at_ms = record.at_ms;
-    tasks_[task.id] = task;
-    step_tasks_[{record.enrollment_id, record.step_id}] = task.id;
-    return;
+    return &task;
   }
-  if (record.task_id == 0) return;
-  auto found = tasks_.find(record.task_id);
-  if (found == tasks_.end()) return;
+  if (record.task_id == 0) return nullptr;
+  auto found = tasks.find(record.task_id);
+  if (found == tasks.end()) return nullptr;
   Task& task = found->second;
   switch (record.kind) {
     case ProgressKind::kStepDone:
       task.state = record.detail == kTaskSkipped ? TaskState::kSkipped : TaskState::kCompleted;
       task.reason.clear();
-      break;
+      return &task;
     case ProgressKind::kTaskClosed:
       task.state = TaskState::kSkipped;
       task.reason = record.detail;
-      break;
+      return &task;
     case ProgressKind::kTaskReopened:
       task.state = TaskState::kOpen;
       task.reason.clear();
-      break;
+      return &task;
     default:
-      break;
+      return nullptr;
   }
+}
+
+// Keeps tasks_ in step with one progress record, and writes the task changed in the same
+// batch (the tasks table is what a restart reads).
+void Engine::trackTask(const ProgressRecord& record) {
+  const Task* task = foldTaskRecord(record, tasks_);
+  if (task == nullptr) return;
+  if (record.kind == ProgressKind::kTaskCreated) {
+    step_tasks_[{task->enrollment_id, task->step_id}] = task->id;
+  }
+  batch_.tasks.push_back(*task);
 }
 
 Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller, TimeMs now_ms) {

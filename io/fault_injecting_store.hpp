@@ -46,6 +46,7 @@ class FaultInjectingStore final : public Store {
   Status commit(const WriteBatch& batch) override;
   Status load(LoadedState& out) override;
   Result<std::uint64_t> lastProgressSeq() override;
+  bool historyTrimPending() const override { return target_->historyTrimPending(); }
 
   // The number of commit() calls so far (the number the last one had).
   std::uint64_t commitCount() const;

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <source_location>
 #include <string_view>
@@ -29,7 +30,7 @@
 namespace seqd {
 namespace {
 
-constexpr MDB_dbi kDatabasesMax = 8;  // six used; room to add without a reopen dance
+constexpr MDB_dbi kDatabasesMax = 12;  // eight used; room to add without a reopen dance
 constexpr mode_t kDirectoryMode = 0750;
 constexpr mode_t kFileMode = 0640;
 constexpr std::size_t kPathComponentsMax = 256;
@@ -43,15 +44,16 @@ constexpr std::size_t kEnrollmentKeyBytes = 4;
 constexpr std::size_t kProgressKeyBytes = 8;
 constexpr std::size_t kClockValueBytes = 8;
 constexpr std::size_t kStoreIdBytes = 16;
-constexpr std::size_t kCountsFields = 8;
+constexpr std::size_t kCountsFields = 10;
 constexpr std::size_t kCountsValueBytes = kCountsFields * 8;
 constexpr std::size_t kSchema2CountsValueBytes = 6 * 8;
+constexpr std::size_t kSchema3CountsValueBytes = 8 * 8;
 constexpr std::size_t kCheckpointValueBytes = 16;
 constexpr std::size_t kJournalIdBytes = 4;
 // Journal entries a checkpoint left behind are deleted at most this many per commit (the rest
 // in the commits after), so one commit never carries a checkpoint's whole clean-up.
 constexpr std::size_t kJournalTrimPerCommitMax = 16384;
-constexpr const char* kSchema2BackupDirName = "backup-schema-2";
+constexpr const char* kBackupDirPrefix = "backup-schema-";
 constexpr std::size_t kMapsLineBytesMax = 8192;  // one /proc/self/maps line
 // A garbled page can make LMDB read up to two 64 KiB offsets past it; faults that far past
 // the end of the map are still reads of the map.
@@ -99,7 +101,8 @@ Status errnoStatus(const std::string& what, int error) {
 // The meta counts record.
 
 struct Counts {
-  std::uint64_t entries[kMetaDb] = {};  // contacts, enrollments, progress, sequences, journal
+  // contacts, enrollments, progress, sequences, journal, tasks, inbound
+  std::uint64_t entries[kMetaDb] = {};
   std::uint64_t last_progress_seq = 0;
   std::uint64_t commits = 0;
   std::uint64_t last_journal_seq = 0;  // stays when the journal is trimmed empty
@@ -156,6 +159,10 @@ Status decodeLike(const Enrollment& record, std::string_view value, Enrollment& 
 Status decodeLike(const ProgressRecord& record, std::string_view value, ProgressRecord& out) {
   return decodeProgress(record.seq, value, out);
 }
+Status decodeLike(const Task& record, std::string_view value, Task& out) {
+  return decodeTask(record.id, value, out);
+}
+bool same(const Task& left, const Task& right) { return sameTask(left, right); }
 bool same(const Contact& left, const Contact& right) { return sameContact(left, right); }
 bool same(const Enrollment& left, const Enrollment& right) { return sameEnrollment(left, right); }
 bool same(const ProgressRecord& left, const ProgressRecord& right) {
@@ -292,6 +299,7 @@ class LmdbStore final : public Store {
   Status commit(const WriteBatch& batch) override;
   Status load(LoadedState& out) override;
   Result<std::uint64_t> lastProgressSeq() override;
+  bool historyTrimPending() const override { return trim_pending_; }
 
  private:
   Status damaged(const std::string& what) const;
@@ -312,7 +320,8 @@ class LmdbStore final : public Store {
   Result<std::uint64_t> schemaVersionOf(const StoreInspection& in) const;
   Status checkMeta(const StoreInspection& in, const std::optional<StateMarker>& marker);
   Status verifyStore(const std::optional<StateMarker>& marker);
-  Status convertFromSchema2(StoreInspection& in, std::vector<std::uint64_t>& free_seen);
+  Status convertOlderSchema(StoreInspection& in, std::vector<std::uint64_t>& free_seen);
+  Status foldLogIntoTables(MDB_txn* txn);
 
   Status getVerified(MDB_txn* txn, MDB_dbi dbi, const char* db, std::string_view key,
                      std::size_t payload_bytes, std::optional<std::string_view>& payload) const;
@@ -337,18 +346,21 @@ class LmdbStore final : public Store {
   Status putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& progress,
                      std::string& scratch);
   Status putSequences(MDB_txn* txn, const std::vector<SequenceState>& sequences);
+  Status putTasks(MDB_txn* txn, const std::vector<Task>& tasks, std::string& scratch);
+  Status trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_ms, bool keep_last,
+                     bool& pending);
   Status putCounts(MDB_txn* txn, std::uint64_t commits, std::uint64_t last_journal_seq);
   // Appends the checksum to `value` and puts it.
   Status put(MDB_txn* txn, std::size_t index, std::string_view key, std::string& value);
 
   template <typename Visit>
-  Status forEach(MDB_txn* txn, std::size_t index, Visit visit) const;
+  Status forEach(MDB_txn* txn, std::size_t index, Visit visit, std::string_view from = {}) const;
   Status loadContacts(MDB_txn* txn, std::vector<Contact>& out) const;
   Status loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const;
   Status loadJournal(MDB_txn* txn, LoadedState& state) const;
   Status loadCheckpoint(MDB_txn* txn, Checkpoint& out) const;
-  Status migrateFromSchema2();
-  Status loadProgress(MDB_txn* txn, std::vector<ProgressRecord>& out) const;
+  Status loadProgress(MDB_txn* txn, std::size_t index, std::vector<ProgressRecord>& out) const;
+  Status loadTasks(MDB_txn* txn, std::vector<Task>& out) const;
   Status loadSequences(MDB_txn* txn, std::vector<SequenceState>& out) const;
   Status loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const;
   Status checkLoadedCounts(MDB_txn* txn, const std::uint64_t (&loaded)[kMetaDb]) const;
@@ -365,6 +377,8 @@ class LmdbStore final : public Store {
   std::uint64_t commits_ = 0;           // written by commit() only (the engine thread)
   std::uint64_t last_journal_seq_ = 0;  // likewise
   Checkpoint checkpoint_;               // likewise
+  std::size_t history_trim_per_commit_max_ = 0;
+  bool trim_pending_ = false;  // written by commit() only
   MDB_dbi dbis_[kStoreDbCount] = {};
 };
 
@@ -433,7 +447,7 @@ Result<std::optional<StateMarker>> LmdbStore::readMarker() const {
                                    std::to_string(kStateMarkerFormat) +
                                    "): run the seqd that wrote it, or move the state dir away");
   }
-  if (found.schema != kStoreSchemaVersion && found.schema != kStoreSchemaVersionOldestConverted) {
+  if (found.schema > kStoreSchemaVersion || found.schema < kStoreSchemaVersionOldestConverted) {
     return Status::invalidArgument(
         "state dir " + dir_ + " holds store schema version " + std::to_string(found.schema) +
         "; this seqd reads schema version " + std::to_string(kStoreSchemaVersion) +
@@ -611,7 +625,8 @@ Status LmdbStore::checkSchema(const StoreInspection& in) const {
   return Status::invalidArgument(
       "state dir " + dir_ + " holds store schema version " + std::to_string(version.value()) +
       "; this seqd reads schema version " + std::to_string(kStoreSchemaVersion) +
-      " (and converts " + std::to_string(kStoreSchemaVersionOldestConverted) +
+      " (and converts " + std::to_string(kStoreSchemaVersionOldestConverted) + " to " +
+      std::to_string(kStoreSchemaVersion - 1) +
       "): run the seqd that wrote it, or move the state dir away");
 }
 
@@ -691,16 +706,22 @@ Status LmdbStore::checkMeta(const StoreInspection& in, const std::optional<State
   return Status::ok();
 }
 
-// A store of schema 2 (no journal) that the walk found whole: copies it to
-// backup-schema-2/data.mdb in the state dir (mdb_copy's compacting copy; an existing backup is
-// kept), then adds the empty journal, the checkpoint record and the longer counts record,
-// and sets schema 3, in one commit. Enrollment rows stay as they are: the table is the
-// checkpoint. Any other store without a journal is left for the checks after this.
-Status LmdbStore::convertFromSchema2(StoreInspection& in, std::vector<std::uint64_t>& free_seen) {
+// A store of schema 2 (no journal) or 3 (no tasks, no inbound table) that the walk found
+// whole: copies it to backup-schema-N/data.mdb in the state dir (mdb_copy's compacting copy;
+// an existing backup is kept), then, in one commit, adds the DBs it lacks (and for schema 2 the
+// checkpoint record: its enrollment rows are the table), fills the tasks and inbound tables
+// from its progress log, writes the longer counts record and sets schema 4. The log itself is
+// left whole: the commits after truncate it. Any other store lacking a DB is left for the
+// checks after this.
+Status LmdbStore::convertOlderSchema(StoreInspection& in, std::vector<std::uint64_t>& free_seen) {
   Result<std::uint64_t> version = schemaVersionOf(in);
-  if (!version.isOk() || version.value() != kStoreSchemaVersionOldestConverted) return Status::ok();
+  if (!version.isOk() || version.value() < kStoreSchemaVersionOldestConverted ||
+      version.value() >= kStoreSchemaVersion) {
+    return Status::ok();
+  }
+  const std::uint64_t from = version.value();
   if (in.finding.problem != StoreProblem::kNone) return damaged(describe(in.finding));
-  const std::string backup_dir = dir_ + "/" + kSchema2BackupDirName;
+  const std::string backup_dir = dir_ + "/" + kBackupDirPrefix + std::to_string(from);
   struct stat info {};
   if (::stat((backup_dir + "/" + kDataFileName).c_str(), &info) != 0) {
     if (::mkdir(backup_dir.c_str(), kDirectoryMode) != 0 && errno != EEXIST) {
@@ -708,35 +729,71 @@ Status LmdbStore::convertFromSchema2(StoreInspection& in, std::vector<std::uint6
                          errno);
     }
     const int copy_rc = mdb_env_copy2(env_, backup_dir.c_str(), MDB_CP_COMPACT);
-    if (copy_rc != 0) return mdbError("back up the schema 2 store to " + backup_dir, copy_rc);
+    if (copy_rc != 0) {
+      return mdbError("back up the schema " + std::to_string(from) + " store to " + backup_dir,
+                      copy_rc);
+    }
   }
   Transaction txn;
   int rc = txn.begin(env_, 0);
   if (rc != 0) return mdbError("begin write txn", rc);
   // The walk's read txn was not committed (a DB was missing), so its handles are closed.
   for (std::size_t i = 0; i < kStoreDbCount; ++i) {
-    if ((rc = mdb_dbi_open(txn.get(), kStoreDbNames[i], i == kJournalDb ? MDB_CREATE : 0,
+    if ((rc = mdb_dbi_open(txn.get(), kStoreDbNames[i], addedSinceSchema2(i) ? MDB_CREATE : 0,
                            &dbis_[i])) != 0) {
       return mdbError(std::string("open database ") + kStoreDbNames[i], rc);
     }
   }
   std::optional<std::string_view> old_counts;
-  Status status = getVerified(txn.get(), dbis_[kMetaDb], "meta", kMetaCounts,
-                              kSchema2CountsValueBytes, old_counts);
+  const std::size_t counts_bytes = from == 2 ? kSchema2CountsValueBytes : kSchema3CountsValueBytes;
+  Status status =
+      getVerified(txn.get(), dbis_[kMetaDb], "meta", kMetaCounts, counts_bytes, old_counts);
   if (!status.isOk()) return status;
   if (!old_counts) return damaged("meta has no counts record");
-  const std::uint64_t commits = fromLittleEndian(old_counts->substr(5 * 8, 8));
+  // Schema 2: 4 entry counts, last progress seq, commits. Schema 3: 5, then the same, then the
+  // last journal seq.
+  const std::size_t commits_at = from == 2 ? 5 : 6;
+  const std::uint64_t commits = fromLittleEndian(old_counts->substr(commits_at * 8, 8));
+  const std::uint64_t last_journal_seq =
+      from == 2 ? 0 : fromLittleEndian(old_counts->substr(7 * 8, 8));
   std::string version_bytes = littleEndian(kStoreSchemaVersion, kSchemaVersionBytes);
-  std::string checkpoint = encodeCheckpoint(Checkpoint());
   status = put(txn.get(), kMetaDb, kMetaSchemaVersion, version_bytes);
-  if (status.isOk()) status = put(txn.get(), kMetaDb, kMetaCheckpoint, checkpoint);
-  if (status.isOk()) status = putCounts(txn.get(), commits, 0);
+  if (status.isOk() && from == 2) {
+    std::string checkpoint = encodeCheckpoint(Checkpoint());
+    status = put(txn.get(), kMetaDb, kMetaCheckpoint, checkpoint);
+  }
+  if (status.isOk()) status = foldLogIntoTables(txn.get());
+  if (status.isOk()) status = putCounts(txn.get(), commits, last_journal_seq);
   if (!status.isOk()) return status;
   if ((rc = txn.commit()) != 0) return mdbError("commit", rc);
   status = checkFileSize();
   if (!status.isOk()) return status;
   in = StoreInspection();
   return inspect(in, free_seen);
+}
+
+// The tasks and the applied inbound messages of a log written before they had tables: each
+// task as its records leave it (engine/records.hpp's foldTaskRecord), each kInbound record.
+Status LmdbStore::foldLogIntoTables(MDB_txn* txn) {
+  std::map<std::uint64_t, Task> tasks;
+  std::string scratch;
+  Status status = forEach(txn, kProgressDb, [&](std::string_view key, std::string_view value) {
+    if (key.size() != kProgressKeyBytes) {
+      return corrupt("progress", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
+    }
+    ProgressRecord record;
+    Status decoded = decodeProgress(decodeProgressKey(key), value, record);
+    if (!decoded.isOk()) return corrupt("progress", key, decoded.message());
+    foldTaskRecord(record, tasks);
+    if (record.kind != ProgressKind::kInbound) return Status::ok();
+    scratch.assign(value);
+    return put(txn, kInboundDb, key, scratch);
+  });
+  if (!status.isOk()) return status;
+  std::vector<Task> rows;
+  rows.reserve(tasks.size());
+  for (auto& [id, task] : tasks) rows.push_back(std::move(task));
+  return putTasks(txn, rows, scratch);
 }
 
 // Inspects the store, first creating it when the directory is new: no marker, and no DB in
@@ -761,10 +818,16 @@ Status LmdbStore::verifyStore(const std::optional<StateMarker>& marker) {
     status = inspect(in, free_seen);
     if (!status.isOk()) return status;
   }
-  if (!in.present[kJournalDb] && in.schema_found) {
-    status = convertFromSchema2(in, free_seen);
-    // Still no journal: a store of another schema is refused as such, before "missing".
-    if (status.isOk() && !in.present[kJournalDb]) status = checkSchema(in);
+  const auto lacks_added_db = [&] {
+    for (std::size_t i = 0; i < kStoreDbCount; ++i) {
+      if (addedSinceSchema2(i) && !in.present[i]) return true;
+    }
+    return false;
+  };
+  if (lacks_added_db() && in.schema_found) {
+    status = convertOlderSchema(in, free_seen);
+    // Still lacking one: a store of another schema is refused as such, before "missing".
+    if (status.isOk() && lacks_added_db()) status = checkSchema(in);
     if (!status.isOk()) return status;
   }
   if (in.finding.problem != StoreProblem::kNone && (!present(true) || !in.schema_found)) {
@@ -780,6 +843,7 @@ Status LmdbStore::verifyStore(const std::optional<StateMarker>& marker) {
 }
 
 Status LmdbStore::open(const StoreOptions& options) {
+  history_trim_per_commit_max_ = options.history_trim_per_commit_max;
   Result<std::optional<StateMarker>> marker = readMarker();
   if (!marker.isOk()) return marker.status();
   Status status = checkDataFile(marker.value().has_value());
@@ -866,10 +930,12 @@ Result<std::uint64_t> LmdbStore::lastProgressSeq() {
   return lastSeqIn(txn.get(), readableBytes());
 }
 
-// Calls visit(key, payload) for each entry in key order, after checking the value's
-// checksum. The loop is bounded by the entry count LMDB keeps for the DB.
+// Calls visit(key, payload) for each entry in key order (from the first at or after `from`
+// when it is given), after checking the value's checksum. The loop is bounded by the entry
+// count LMDB keeps for the DB.
 template <typename Visit>
-Status LmdbStore::forEach(MDB_txn* txn, std::size_t index, Visit visit) const {
+Status LmdbStore::forEach(MDB_txn* txn, std::size_t index, Visit visit,
+                          std::string_view from) const {
   const char* db = kStoreDbNames[index];
   MDB_stat stat{};
   int rc = mdb_stat(txn, dbis_[index], &stat);
@@ -883,8 +949,9 @@ Status LmdbStore::forEach(MDB_txn* txn, std::size_t index, Visit visit) const {
   MDB_val key{};
   MDB_val value{};
   std::size_t entries = 0;
-  for (rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) {
+  if (!from.empty()) key = mdbValue(from);
+  for (rc = mdb_cursor_get(cursor.get(), &key, &value, from.empty() ? MDB_FIRST : MDB_SET_RANGE);
+       rc == 0; rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) {
     if (++entries > entries_max) {
       return corrupt(
           db, view(key),
@@ -923,17 +990,38 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) co
   });
 }
 
-Status LmdbStore::loadProgress(MDB_txn* txn, std::vector<ProgressRecord>& out) const {
-  return forEach(txn, kProgressDb, [&](std::string_view key, std::string_view value) {
+// The progress log, or the inbound table (index): both hold progress records by seq.
+Status LmdbStore::loadProgress(MDB_txn* txn, std::size_t index,
+                               std::vector<ProgressRecord>& out) const {
+  const char* db = kStoreDbNames[index];
+  return forEach(txn, index, [&](std::string_view key, std::string_view value) {
     if (key.size() != kProgressKeyBytes) {
-      return corrupt("progress", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
+      return corrupt(db, key, "key is " + std::to_string(key.size()) + " bytes, not 8");
     }
     const std::uint64_t seq = decodeProgressKey(key);
-    if (seq == 0) return corrupt("progress", key, "seq 0");
+    if (seq == 0) return corrupt(db, key, "seq 0");
     ProgressRecord record;
     Status status = decodeProgress(seq, value, record);
-    if (!status.isOk()) return corrupt("progress", key, status.message());
+    if (!status.isOk()) return corrupt(db, key, status.message());
+    if (index == kInboundDb && record.kind != ProgressKind::kInbound) {
+      return corrupt(db, key, "not an inbound record");
+    }
     out.push_back(std::move(record));
+    return Status::ok();
+  });
+}
+
+Status LmdbStore::loadTasks(MDB_txn* txn, std::vector<Task>& out) const {
+  return forEach(txn, kTasksDb, [&](std::string_view key, std::string_view value) {
+    if (key.size() != kProgressKeyBytes) {
+      return corrupt("tasks", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
+    }
+    const std::uint64_t id = decodeProgressKey(key);
+    if (id == 0) return corrupt("tasks", key, "id 0");
+    Task task;
+    Status status = decodeTask(id, value, task);
+    if (!status.isOk()) return corrupt("tasks", key, status.message());
+    out.push_back(std::move(task));
     return Status::ok();
   });
 }
@@ -964,20 +1052,26 @@ Status LmdbStore::loadJournal(MDB_txn* txn, LoadedState& state) const {
   Status status = loadCheckpoint(txn, checkpoint);
   if (!status.isOk()) return status;
   std::vector<Enrollment> tail;  // in seq order
-  status = forEach(txn, kJournalDb, [&](std::string_view key, std::string_view value) {
-    if (key.size() != kProgressKeyBytes) {
-      return corrupt("journal", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
-    }
-    if (decodeProgressKey(key) <= checkpoint.finished_through) return Status::ok();
-    if (value.size() < kJournalIdBytes) return corrupt("journal", key, "no enrollment id");
-    const auto id = static_cast<EnrollmentId>(fromLittleEndian(value.substr(0, kJournalIdBytes)));
-    Enrollment enrollment;
-    Status decoded = decodeEnrollment(id, value.substr(kJournalIdBytes), enrollment);
-    if (!decoded.isOk()) return corrupt("journal", key, decoded.message());
-    state.journal_ids.push_back(id);
-    tail.push_back(std::move(enrollment));
-    return Status::ok();
-  });
+  // Entries at or before the last finished checkpoint's start are not read at all.
+  const std::string from = encodeProgressKey(checkpoint.finished_through + 1);
+  status = forEach(
+      txn, kJournalDb,
+      [&](std::string_view key, std::string_view value) {
+        if (key.size() != kProgressKeyBytes) {
+          return corrupt("journal", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
+        }
+        if (decodeProgressKey(key) <= checkpoint.finished_through) return Status::ok();
+        if (value.size() < kJournalIdBytes) return corrupt("journal", key, "no enrollment id");
+        const auto id =
+            static_cast<EnrollmentId>(fromLittleEndian(value.substr(0, kJournalIdBytes)));
+        Enrollment enrollment;
+        Status decoded = decodeEnrollment(id, value.substr(kJournalIdBytes), enrollment);
+        if (!decoded.isOk()) return corrupt("journal", key, decoded.message());
+        state.journal_ids.push_back(id);
+        tail.push_back(std::move(enrollment));
+        return Status::ok();
+      },
+      from);
   if (!status.isOk() || tail.empty()) return status;
   // The latest snapshot of each enrollment in the tail (a stable sort keeps seq order per id),
   // merged with the table's rows, both in id order.
@@ -1040,8 +1134,12 @@ Status LmdbStore::load(LoadedState& out) {
   if (status.isOk()) status = loadEnrollments(txn.get(), state.enrollments);
   loaded[kEnrollmentsDb] = state.enrollments.size();
   if (status.isOk()) status = loadJournal(txn.get(), state);
-  if (status.isOk()) status = loadProgress(txn.get(), state.progress);
+  if (status.isOk()) status = loadProgress(txn.get(), kProgressDb, state.progress);
   if (status.isOk()) status = loadSequences(txn.get(), state.sequences);
+  if (status.isOk()) status = loadTasks(txn.get(), state.tasks);
+  if (status.isOk()) status = loadProgress(txn.get(), kInboundDb, state.inbound);
+  loaded[kTasksDb] = state.tasks.size();
+  loaded[kInboundDb] = state.inbound.size();
   if (status.isOk()) status = loadClock(txn.get(), state.clock_ms);
   loaded[kContactsDb] = state.contacts.size();
   loaded[kProgressDb] = state.progress.size();
@@ -1075,12 +1173,15 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   Status status = checkProcess();
   if (!status.isOk()) return status;
   const std::size_t records = batch.contacts.size() + batch.enrollments.size() +
-                              batch.progress.size() + batch.sequences.size();
+                              batch.progress.size() + batch.sequences.size() + batch.tasks.size();
   if (records > kStoreBatchRecordsMax) {
     return Status::invalidArgument("store commit of " + std::to_string(records) +
                                    " records; at most " + std::to_string(kStoreBatchRecordsMax));
   }
-  if (batch.empty()) return Status::ok();
+  const bool trims =
+      batch.history_keep_from_ms.has_value() || batch.inbound_keep_from_ms.has_value();
+  if (batch.empty() && !(trim_pending_ && trims)) return Status::ok();
+  bool pending = false;
   Transaction txn;
   const int rc = txn.begin(env_, 0);
   if (rc != 0) return mdbError("begin write txn", rc);
@@ -1093,6 +1194,13 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   if (status.isOk()) status = putCheckpoint(txn.get(), batch, last_journal_seq, checkpoint);
   if (status.isOk()) status = putProgress(txn.get(), batch.progress, scratch);
   if (status.isOk()) status = putSequences(txn.get(), batch.sequences);
+  if (status.isOk()) status = putTasks(txn.get(), batch.tasks, scratch);
+  if (status.isOk() && batch.history_keep_from_ms.has_value()) {
+    status = trimHistory(txn.get(), kProgressDb, *batch.history_keep_from_ms, true, pending);
+  }
+  if (status.isOk() && batch.inbound_keep_from_ms.has_value()) {
+    status = trimHistory(txn.get(), kInboundDb, *batch.inbound_keep_from_ms, false, pending);
+  }
   if (status.isOk() && batch.clock_ms.has_value()) {
     scratch = littleEndian(static_cast<std::uint64_t>(*batch.clock_ms), kClockValueBytes);
     status = put(txn.get(), kMetaDb, kMetaClock, scratch);
@@ -1102,6 +1210,7 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   const int commit_rc = txn.commit();
   if (commit_rc != 0) return mdbError("commit", commit_rc);
   ++commits_;
+  if (trims) trim_pending_ = pending;
   last_journal_seq_ = last_journal_seq;
   checkpoint_ = checkpoint;
   return Status::ok();
@@ -1231,6 +1340,11 @@ Status LmdbStore::putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& p
     const Status encoded = encodeProgress(record, scratch);
     Status status = checkEncoded(encoded, record, scratch, "progress", key);
     if (!status.isOk()) return status;
+    if (record.kind == ProgressKind::kInbound) {
+      std::string inbound = scratch;
+      status = put(txn, kInboundDb, key, inbound);
+      if (!status.isOk()) return status;
+    }
     appendStoreChecksum("progress", key, scratch);
     MDB_val mdb_key = mdbValue(key);
     MDB_val mdb_value = mdbValue(scratch);
@@ -1254,6 +1368,60 @@ Status LmdbStore::putSequences(MDB_txn* txn, const std::vector<SequenceState>& s
     flag.assign(1, sequence.active ? '\1' : '\0');
     status = put(txn, kSequencesDb, sequence.sequence_id, flag);
     if (!status.isOk()) return status;
+  }
+  return Status::ok();
+}
+
+Status LmdbStore::putTasks(MDB_txn* txn, const std::vector<Task>& tasks, std::string& scratch) {
+  for (const Task& task : tasks) {
+    const std::string key = encodeProgressKey(task.id);
+    const Status encoded = encodeTask(task, scratch);
+    Status status = checkEncoded(encoded, task, scratch, "tasks", key);
+    if (!status.isOk()) return status;
+    status = put(txn, kTasksDb, key, scratch);
+    if (!status.isOk()) return status;
+  }
+  return Status::ok();
+}
+
+// Deletes the oldest records of the progress log or the inbound table (index) while their
+// at_ms is before keep_from_ms, at most history_trim_per_commit_max_; with keep_last, never
+// the last record (the log's last seq stays where the counts record and the engine look for
+// it). Sets `pending` when it stopped at that bound.
+Status LmdbStore::trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_ms, bool keep_last,
+                              bool& pending) {
+  const char* db = kStoreDbNames[index];
+  std::uint64_t last_seq = 0;
+  if (keep_last) {
+    Result<std::uint64_t> last = lastSeqIn(txn, 0, index);
+    if (!last.isOk()) return last.status();
+    last_seq = last.value();
+  }
+  Cursor cursor;
+  int rc = cursor.open(txn, dbis_[index]);
+  if (rc != 0) return mdbError(std::string("open ") + db + " cursor", rc);
+  MDB_val key{};
+  MDB_val value{};
+  ProgressRecord record;
+  for (std::size_t deleted = 0; deleted < history_trim_per_commit_max_; ++deleted) {
+    rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
+    if (rc == MDB_NOTFOUND) break;
+    if (rc != 0) return mdbError(std::string("read ") + db, rc);
+    if (key.mv_size != kProgressKeyBytes) {
+      return corrupt(db, view(key), "key is " + std::to_string(key.mv_size) + " bytes, not 8");
+    }
+    const std::uint64_t seq = decodeProgressKey(view(key));
+    if (keep_last && seq == last_seq) break;
+    std::string_view payload;
+    Status status = verifiedPayload(db, key, true, value, 0, payload);
+    if (!status.isOk()) return status;
+    status = decodeProgress(seq, payload, record);
+    if (!status.isOk()) return corrupt(db, view(key), status.message());
+    if (record.at_ms >= keep_from_ms) break;
+    if ((rc = mdb_cursor_del(cursor.get(), 0)) != 0) {
+      return mdbError(std::string("trim ") + db, rc);
+    }
+    if (deleted + 1 == history_trim_per_commit_max_) pending = true;
   }
   return Status::ok();
 }

@@ -18,6 +18,7 @@ constexpr std::uint8_t kFlagsAll = kFlagDnc | kFlagCallOptOut | kFlagEmailOptOut
 constexpr std::uint8_t kEnrollmentStatusMax = static_cast<std::uint8_t>(EnrollmentStatus::kRemoved);
 constexpr std::uint8_t kProgressKindMin = static_cast<std::uint8_t>(ProgressKind::kStepFired);
 constexpr std::uint8_t kProgressKindMax = static_cast<std::uint8_t>(ProgressKind::kInbound);
+constexpr std::uint8_t kTaskStateMax = static_cast<std::uint8_t>(TaskState::kSkipped);
 constexpr std::size_t kPrintableKeyBytesMax = 80;
 
 // Appends fixed-width little-endian integers and length-prefixed strings.
@@ -389,6 +390,36 @@ Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord&
   return reader.finish("progress");
 }
 
+Status encodeTask(const Task& task, std::string& out) {
+  Writer writer(out);
+  writer.u8(kRecordFormatVersion);
+  writer.u32(task.enrollment_id);
+  writer.u32(task.step_index);
+  writer.str("step_id", task.step_id);
+  writer.str("owner", task.owner);
+  writer.i64(task.due_at_ms);
+  const auto state = static_cast<std::uint8_t>(task.state);
+  if (state > kTaskStateMax) writer.fail("state", "unknown state");
+  writer.u8(state);
+  writer.str("reason", task.reason);
+  return writer.finish("task");
+}
+
+Status decodeTask(std::uint64_t id, std::string_view value, Task& out) {
+  Reader reader(value);
+  out.id = id;
+  std::uint8_t state = 0;
+  if (readVersion(reader) && reader.u32("enrollment_id", out.enrollment_id) &&
+      reader.u32("step_index", out.step_index) && reader.str("step_id", out.step_id) &&
+      reader.str("owner", out.owner) && reader.i64("due_at_ms", out.due_at_ms) &&
+      reader.u8("state", state)) {
+    if (state > kTaskStateMax) reader.fail("state", "unknown state " + std::to_string(state));
+    out.state = static_cast<TaskState>(state);
+    reader.str("reason", out.reason);
+  }
+  return reader.finish("task");
+}
+
 std::string encodeEnrollmentKey(EnrollmentId id) { return bigEndian(id, 4); }
 std::string encodeProgressKey(std::uint64_t seq) { return bigEndian(seq, 8); }
 
@@ -433,6 +464,13 @@ bool sameProgress(const ProgressRecord& left, const ProgressRecord& right) {
          left.at_ms == right.at_ms && left.mailbox == right.mailbox &&
          left.message_id == right.message_id && left.detail == right.detail &&
          left.step_id == right.step_id && left.task_id == right.task_id;
+}
+
+bool sameTask(const Task& left, const Task& right) {
+  return left.id == right.id && left.enrollment_id == right.enrollment_id &&
+         left.step_index == right.step_index && left.step_id == right.step_id &&
+         left.owner == right.owner && left.due_at_ms == right.due_at_ms &&
+         left.state == right.state && left.reason == right.reason;
 }
 
 std::string printableKey(std::string_view key) {

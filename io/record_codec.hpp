@@ -1,5 +1,5 @@
 // Record codec: the on-disk byte form of the values the store keeps (Contact, Enrollment,
-// ProgressRecord) and of the store's keys.
+// ProgressRecord, Task) and of the store's keys.
 //
 // Values are a compact little-endian binary form: a leading format-version byte, then the
 // fields in a fixed order as fixed-width integers and length-prefixed strings (u32 length,
@@ -21,6 +21,9 @@
 //                   | u32 delivery_failures
 //   progress    v2: u8 version | u32 enrollment_id | u32 step_index | u8 kind | i64 at_ms
 //                   | str mailbox | str message_id | str detail | str step_id | u64 task_id
+//   task        v2: u8 version | u32 enrollment_id | u32 step_index | str step_id | str owner
+//                   | i64 due_at_ms | u8 state (0 open, 1 completed, 2 skipped) | str reason
+//                   (its id, the seq of its kTaskCreated record, is the key: u64 big-endian)
 //
 // Decoding is bounds-checked: a truncated, over-long or garbled value yields
 // Status::corruption saying which field and byte offset, never a read out of bounds. The
@@ -41,6 +44,7 @@
 #include "engine/enrollment.hpp"
 #include "engine/records.hpp"
 #include "engine/status.hpp"
+#include "engine/task.hpp"
 
 namespace seqd {
 
@@ -59,6 +63,7 @@ inline constexpr std::size_t kEnrollmentDoneStepsMax = 4096;
 Status encodeContact(const Contact& contact, std::string& out);
 Status encodeEnrollment(const Enrollment& enrollment, std::string& out);
 Status encodeProgress(const ProgressRecord& record, std::string& out);
+Status encodeTask(const Task& task, std::string& out);
 
 // Each decoder fills `out` whole from the key and value, or returns Status::corruption
 // (with `out` unspecified). The message names the field and offset, not the DB or key:
@@ -66,6 +71,7 @@ Status encodeProgress(const ProgressRecord& record, std::string& out);
 Status decodeContact(std::string_view key, std::string_view value, Contact& out);
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out);
 Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out);
+Status decodeTask(std::uint64_t id, std::string_view value, Task& out);
 
 // Keys.
 std::string encodeEnrollmentKey(EnrollmentId id);  // 4 bytes, big-endian
@@ -78,6 +84,7 @@ std::uint64_t decodeProgressKey(std::string_view key);
 bool sameContact(const Contact& left, const Contact& right);
 bool sameEnrollment(const Enrollment& left, const Enrollment& right);
 bool sameProgress(const ProgressRecord& left, const ProgressRecord& right);
+bool sameTask(const Task& left, const Task& right);
 
 // A key as text for messages: printable ASCII as is, other bytes as \xNN, cut to 80 bytes.
 std::string printableKey(std::string_view key);

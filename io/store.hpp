@@ -1,7 +1,8 @@
 // Store: the LMDB environment under state_dir holding contacts, enrollment snapshots, the
-// append-only progress log, sequence activation and the clock.
+// progress log (its last day or so), tasks, applied inbound messages, sequence activation and
+// the clock.
 //
-// Schema: one environment (data.mdb + lock.mdb in `dir`), six named databases. Values are
+// Schema: one environment (data.mdb + lock.mdb in `dir`), eight named databases. Values are
 // the versioned little-endian records of io/record_codec.hpp, each followed by a checksum.
 //
 //   DB            key                                   value (then the u32 checksum)
@@ -12,12 +13,16 @@
 //   sequences     sequence id bytes (1..511 bytes)      1 byte: 1 active, 0 inactive
 //   journal       seq, u64 big-endian (MDB_APPEND)      u32 LE EnrollmentId, then the
 //                                                       enrollment snapshot record
+//   tasks         task id, u64 big-endian               task record (io/record_codec.hpp)
+//   inbound       seq, u64 big-endian                   the kInbound progress record of
+//                                                       that seq (an inbox message applied)
 //   meta          "schema_version"                      u32 LE (kStoreSchemaVersion)
 //                 "store_id"                            16 random bytes, made at creation
-//                 "counts"                              8 x u64 LE: entries in contacts,
+//                 "counts"                              10 x u64 LE: entries in contacts,
 //                                                       enrollments, progress, sequences,
-//                                                       journal; the last progress seq;
-//                                                       commits so far; the last journal seq
+//                                                       journal, tasks, inbound; the last
+//                                                       progress seq; commits so far; the
+//                                                       last journal seq
 //                 "checkpoint"                          2 x u64 LE journal seqs: where the
 //                                                       checkpoint going on started, where the
 //                                                       last finished one started
@@ -28,13 +33,27 @@
 // enrollments table, notes a checkpoint starting or finishing, and deletes up to 16Ki
 // journal entries at or before the last finished checkpoint's start. load() returns the
 // table with every later journal entry applied in order, and names those enrollments in
-// journal_ids.
+// journal_ids. The journal entries at or before that start are not read (a cursor seeks past
+// them), so a restart after a clean shutdown, whose last checkpoint covers everything, reads
+// no journal at all.
 //
-// Converting. A store of schema 2 (no journal, a 6-field counts record) is converted at open,
-// once the walk below found it whole: first copied with mdb_copy's compaction to
-// `dir`/backup-schema-2/data.mdb (kept if it is already there), then given the journal, the
-// checkpoint record and the new counts in one commit; its enrollment rows are the table.
-// tests/data/store-v2 keeps such a state dir for the test of that.
+// History (engine/records.hpp, "History"). commit() upserts the batch's tasks, copies each
+// kInbound progress record into the inbound table under its seq, and deletes up to 16Ki
+// (StoreOptions::history_trim_per_commit_max) of
+// the progress log's oldest records while their at_ms is before the batch's
+// history_keep_from_ms (never the last record: the last seq stays), and up to 16Ki of the
+// inbound table's likewise before inbound_keep_from_ms. Only a prefix is deleted, stopping at
+// the first record to keep. So the log holds about a day of records and the inbound table 90
+// days; what must outlive them (tasks) has its own table. load() returns all three.
+//
+// Converting. A store of schema 2 (no journal, a 6-field counts record) or 3 (no tasks and
+// inbound tables, an 8-field counts record) is converted at open, once the walk below found
+// it whole: first copied with mdb_copy's compaction to `dir`/backup-schema-N/data.mdb (kept if
+// it is already there), then, in one commit, given the DBs it lacks (schema 2 also the
+// checkpoint record; its enrollment rows are the table), the tasks folded from its log (the
+// engine's foldTaskRecord), its kInbound records copied into the inbound table, and the new
+// counts. Its log is kept whole; the commits after truncate it, 16Ki records each.
+// tests/data/store-v2 and store-v3 keep such state dirs for the test of that.
 //
 // Checksums (io/store_check.hpp). Every value written gets 4 bytes appended: the CRC32C,
 // little-endian, of  DB name | 0x00 | u32 LE key size | key | value. Naming the DB and key
@@ -69,8 +88,8 @@
 //   state dir DIR is damaged: <what>; restore from backup or move it away
 // and seqd exits 1 with it. Nothing is written to a damaged store. load() checks every
 // checksum again as it decodes and compares what it loaded with the counts record. A store
-// of another schema version (version 1 had no checksums and no marker) is refused as
-// InvalidArgument naming both versions; there is no conversion yet. A directory without a
+// of another schema version (version 1 had no checksums and no marker; one newer than this
+// seqd's) is refused as InvalidArgument naming both versions. A directory without a
 // marker whose data.mdb is a complete store of this version gets its marker written (a crash
 // between the creating commit and the marker write).
 //
@@ -141,7 +160,8 @@ namespace seqd {
 
 // 2: every value carries a checksum; meta holds store_id and counts; seqd.state marks the dir.
 // 3: enrollment snapshots go to an append-only journal, folded into the table by checkpoints.
-inline constexpr std::uint32_t kStoreSchemaVersion = 3;
+// 4: tasks and applied inbound messages have tables; the progress log is truncated.
+inline constexpr std::uint32_t kStoreSchemaVersion = 4;
 // The oldest schema this seqd converts at open (after a backup); older ones are refused.
 inline constexpr std::uint32_t kStoreSchemaVersionOldestConverted = 2;
 // Sparse: only pages written take disk space. 64 GiB on 64-bit, 1 GiB where address space
@@ -168,6 +188,10 @@ class Store {
   virtual Status load(LoadedState& out) = 0;
   // The seq of the last progress record, 0 when the log is empty.
   virtual Result<std::uint64_t> lastProgressSeq() = 0;
+  // True when the last commit stopped deleting old history at its bound with more to delete:
+  // the next commit goes on even if its batch is otherwise empty (its keep-from times set),
+  // so an idle daemon finishes a truncation too. Only from the thread that commits.
+  virtual bool historyTrimPending() const { return false; }
 };
 
 struct StoreOptions {
@@ -175,6 +199,9 @@ struct StoreOptions {
   // false only in tests that simulate crashes inside the process (a commit is still atomic;
   // it is just not flushed): seqd itself always syncs.
   bool sync_for_durability = true;
+  // Progress and inbound records deleted per commit at most (engine/records.hpp, "History");
+  // smaller only in tests, so that a truncation spans several commits.
+  std::size_t history_trim_per_commit_max = 16384;
 };
 
 // Opens (creating if needed) the LMDB store in dir. Missing directories are created with

@@ -227,9 +227,9 @@ bool walkFreeList(StoreInspection& in) {
 void inspectStoreBody(void* context) {
   StoreInspection& in = *static_cast<StoreInspection*>(context);
   if (!findDatabases(in)) return;
-  // A store of schema 2 has no journal yet: it is walked without one, and converted.
+  // A store of schema 2 or 3 lacks DBs added since: it is walked without them, and converted.
   for (std::size_t i = 0; i < kStoreDbCount; ++i) {
-    if (!in.present[i] && i != kJournalDb) return;
+    if (!in.present[i] && !addedSinceSchema2(i)) return;
   }
   if (!in.schema_found || in.schema_bytes != kSchemaVersionBytes + kStoreChecksumBytes) return;
   for (std::size_t i = 0; i < kStoreDbCount; ++i) {

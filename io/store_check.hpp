@@ -26,11 +26,18 @@ enum StoreDb : std::size_t {
   kProgressDb,
   kSequencesDb,
   kJournalDb,
+  kTasksDb,
+  kInboundDb,
   kMetaDb,
   kStoreDbCount,
 };
-inline constexpr const char* kStoreDbNames[kStoreDbCount] = {"contacts",  "enrollments", "progress",
-                                                             "sequences", "journal",     "meta"};
+inline constexpr const char* kStoreDbNames[kStoreDbCount] = {
+    "contacts", "enrollments", "progress", "sequences", "journal", "tasks", "inbound", "meta"};
+// The DBs a store of an older schema may lack (added by its conversion at open): schema 2
+// had no journal, schema 3 no tasks and no inbound table.
+inline constexpr bool addedSinceSchema2(std::size_t db) {
+  return db == kJournalDb || db == kTasksDb || db == kInboundDb;
+}
 inline constexpr std::string_view kMetaSchemaVersion = "schema_version";
 inline constexpr std::size_t kSchemaVersionBytes = 4;
 inline constexpr std::size_t kStoreChecksumBytes = 4;

@@ -11,7 +11,8 @@
 //    InvalidArgument, drops the contact and enrollment records the store cannot hold and
 //    commits the rest. A refused progress record is never dropped (a fired step without its
 //    record would be sent again after a restart): the refusal is returned, and the daemon
-//    exits as it does for an I/O error.
+//    exits as it does for an I/O error. A task record holds only fields of the progress
+//    record logged with it (step id, owner, reason), so it is refused only with that one.
 // A dropped record stays in the engine's memory until the next start, which loads what was
 // committed.
 //

@@ -1,5 +1,6 @@
 // FakeStore: keeps committed WriteBatches the way the LMDB store would (upserts by key,
-// appends to the progress log), so engine tests can restart an Engine from what was
+// appends to the progress log, tasks by id, kInbound records copied to the inbound table;
+// nothing is ever truncated), so engine tests can restart an Engine from what was
 // committed without touching the disk.
 #pragma once
 
@@ -38,7 +39,17 @@ struct FakeStore {
     }
     for (ProgressRecord& record : batch.progress) {
       if (!state.progress.empty()) REQUIRE(record.seq > state.progress.back().seq);
+      if (record.kind == ProgressKind::kInbound) state.inbound.push_back(record);
       state.progress.push_back(std::move(record));
+    }
+    for (Task& task : batch.tasks) {
+      auto it = std::lower_bound(state.tasks.begin(), state.tasks.end(), task.id,
+                                 [](const Task& t, std::uint64_t id) { return t.id < id; });
+      if (it != state.tasks.end() && it->id == task.id) {
+        *it = std::move(task);
+      } else {
+        state.tasks.insert(it, std::move(task));
+      }
     }
     for (SequenceState& sequence : batch.sequences) {
       auto it = std::find_if(

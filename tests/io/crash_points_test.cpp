@@ -10,7 +10,9 @@
 // committed and only then marked, so a crash between the commit and the mark reads it again:
 // the store must hold exactly one record of each message applied, however many lives read it.
 // Checkpoints run all along (tiny ones), so every crash point is also one inside the journal
-// and checkpoint protocol (engine/records.hpp).
+// and checkpoint protocol (engine/records.hpp). So do truncations of the progress log (2 h
+// kept, 2 records deleted a commit): many restarts find one half done, and the restarted
+// life must still keep the hourly limit and apply no inbox message twice.
 // SEQD_SEED replays one seed; SEQD_CRASH_SEEDS runs more.
 #include <doctest/doctest.h>
 
@@ -100,8 +102,17 @@ EngineSettings settings() {
   // crashes fall before, inside and after checkpoints, and restarts read table + journal.
   result.checkpoint_snapshots_min = 4;
   result.checkpoint_slice_max = 3;
+  // The log keeps 2 h (the hourly limit's hour, and a margin) instead of a day, and the store
+  // deletes 2 records a commit: truncations run all along the workload's days, each over
+  // several commits, so crash points fall inside them too.
+  result.history_keep_ms = 2 * kHourMs;
   return result;
 }
+
+constexpr std::size_t kTrimPerCommit = 2;
+
+// Restarts that found a truncation half done: the log's oldest record older than kept.
+std::size_t lives_inside_truncation = 0;
 
 std::vector<Op> workload(std::uint64_t seed) {
   std::mt19937_64 random(seed);
@@ -188,6 +199,7 @@ class Run {
     // skipping fsync keeps hundreds of lives fast. Each commit is still one transaction.
     StoreOptions options;
     options.sync_for_durability = false;
+    options.history_trim_per_commit_max = kTrimPerCommit;
     Result<std::unique_ptr<Store>> opened = openLmdbStore(dir, options);
     REQUIRE_MESSAGE(opened.isOk(), opened.status().message());
     store_ = std::make_unique<FaultInjectingStore>(std::move(opened.value()));
@@ -198,6 +210,9 @@ class Run {
     Status loaded = store_->load(state);
     REQUIRE_MESSAGE(loaded.isOk(), loaded.message());
     now_ = state.clock_ms.value_or(kStart);
+    if (!state.progress.empty() && state.progress.front().at_ms < now_ - 2 * kHourMs) {
+      ++lives_inside_truncation;
+    }
     if (std::getenv("SEQD_CRASH_TRACE") != nullptr)
       std::printf("life starts at %lld, ops acked %zu\n", static_cast<long long>(now_),
                   world_.acked_ops);
@@ -328,14 +343,23 @@ class Run {
   }
 
  public:
-  // Every inbox message applied to a contact is in the store exactly once.
+  // The log was truncated: it holds fewer records than were ever written, none older than
+  // the 2 h kept but the ones a bounded truncation has not reached yet.
+  void checkTruncated() {
+    LoadedState state;
+    REQUIRE(store_->load(state).isOk());
+    REQUIRE(!state.progress.empty());
+    CHECK(state.progress.front().seq > 1);
+    CHECK(state.progress.size() < state.progress.back().seq);
+  }
+
+  // Every inbox message applied to a contact is in the store's inbound table exactly once
+  // (the log's copies of them are truncated with the rest).
   void checkInboxOnce() {
     LoadedState state;
     REQUIRE(store_->load(state).isOk());
     std::map<std::string, int> records;
-    for (const ProgressRecord& record : state.progress) {
-      if (record.kind == ProgressKind::kInbound) ++records[record.message_id];
-    }
+    for (const ProgressRecord& record : state.inbound) ++records[record.message_id];
     for (const auto& [id, message] : world_.inbox) {
       if (world_.inbox_marked.count(id) == 0) {
         world_.violations.push_back(id + " was never read");
@@ -480,6 +504,7 @@ void cleanRun(std::uint64_t seed) {
   REQUIRE(run.finish());
   checkEnd(world, run.engine());
   run.checkInboxOnce();
+  run.checkTruncated();
   INFO("seed " << seed << describe(world));
   CHECK(world.violations.empty());
 }
@@ -539,8 +564,11 @@ TEST_CASE("a crash at every commit, before or after it lands, breaks no rule") {
       }
       if (!reached || only != nullptr) break;
     }
-    std::printf("crash_points_test: seed %llu, %zu crash points, 0 failures\n",
-                static_cast<unsigned long long>(seed), crash_points);
+    std::printf(
+        "crash_points_test: seed %llu, %zu crash points, 0 failures, %zu restarts inside a "
+        "truncation\n",
+        static_cast<unsigned long long>(seed), crash_points, lives_inside_truncation);
     if (only == nullptr) CHECK(crash_points > 50);
+    if (only == nullptr) CHECK(lives_inside_truncation > 0);
   }
 }

@@ -100,6 +100,18 @@ class RandomRecords {
     record.task_id = random_();
     return record;
   }
+  Task task() {
+    Task task;
+    task.id = random_() | 1;
+    task.enrollment_id = static_cast<EnrollmentId>(random_());
+    task.step_index = static_cast<std::uint32_t>(random_());
+    task.step_id = text();
+    task.owner = text();
+    task.due_at_ms = time();
+    task.state = static_cast<TaskState>(below(3));
+    task.reason = text();
+    return task;
+  }
 
  private:
   std::mt19937_64 random_;
@@ -132,7 +144,30 @@ TEST_CASE("a record the encoder takes decodes back equal") {
     ProgressRecord record_back;
     REQUIRE(decodeProgress(record.seq, bytes, record_back).isOk());
     REQUIRE_MESSAGE(sameProgress(record, record_back), "round ", round);
+
+    const Task task = random.task();
+    REQUIRE(encodeTask(task, bytes).isOk());
+    Task task_back;
+    REQUIRE(decodeTask(task.id, bytes, task_back).isOk());
+    REQUIRE_MESSAGE(sameTask(task, task_back), "round ", round);
   }
+}
+
+TEST_CASE("a task of an unknown state, or with trailing bytes, does not decode") {
+  Task task;
+  task.id = 9;
+  task.step_id = "call";
+  task.owner = "bob";
+  task.state = static_cast<TaskState>(3);
+  std::string bytes;
+  Status status = encodeTask(task, bytes);
+  CHECK(status.code() == StatusCode::kInvalidArgument);
+  CHECK_MESSAGE(contains(status.message(), "state"), status.message());
+  task.state = TaskState::kSkipped;
+  REQUIRE(encodeTask(task, bytes).isOk());
+  Task back;
+  CHECK(!decodeTask(9, bytes + "x", back).isOk());
+  CHECK(!decodeTask(9, bytes.substr(0, bytes.size() - 1), back).isOk());
 }
 
 TEST_CASE("the encoder refuses what the decoder would, naming the field") {

@@ -144,7 +144,8 @@ enum class Seal {
 // Rewrites the meta counts record from LMDB's entry counts, keeping the commit count.
 void resealCounts(MDB_txn* txn) {
   std::string counts;
-  for (const char* name : {"contacts", "enrollments", "progress", "sequences", "journal"}) {
+  for (const char* name :
+       {"contacts", "enrollments", "progress", "sequences", "journal", "tasks", "inbound"}) {
     MDB_dbi dbi = 0;
     REQUIRE(mdb_dbi_open(txn, name, MDB_CREATE, &dbi) == 0);
     MDB_stat stat{};
@@ -979,7 +980,7 @@ TEST_CASE("a version 1 store (no checksums, no marker) is refused naming its ver
   CHECK(opened.status().code() == StatusCode::kInvalidArgument);
   CHECK_MESSAGE(contains(opened.status().message(),
                          "holds store schema version 1; this seqd reads "
-                         "schema version 3"),
+                         "schema version 4"),
                 opened.status().message());
   CHECK_FALSE(std::filesystem::exists(dir.file("seqd.state")));
 }
