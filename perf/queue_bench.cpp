@@ -12,8 +12,10 @@
 //   batch B             io/batch_queue.hpp, bounded at 4096: each producer pushes B items at
 //                       a time (pushBatch, waiting when full), the consumer takes everything
 //                       queued in one popUpTo; one wakeup per batch that finds the queue empty
-// with 1 producer and with 4 producers (one consumer: the engine thread). The machine has few
-// cores, so with 4 producers the threads share them: it measures contention, not parallelism.
+// with 1 producer and with 4 producers (one consumer: the engine thread). Also printed: how
+// often the consumer went to sleep (each time, a producer paid for waking it), per 1000 items.
+// The machine has few cores, so with 4 producers the threads share them: it measures
+// contention, not parallelism.
 #include <algorithm>
 #include <atomic>
 #include <boost/lockfree/queue.hpp>
@@ -98,6 +100,9 @@ Item makeItem(std::uint32_t producer, std::uint64_t sequence) {
   return item;
 }
 
+// Times the consumer went to sleep, over all runs of the current row.
+std::atomic<std::size_t> consumer_waits{0};
+
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -119,7 +124,10 @@ double runOld(std::size_t items, int producers) {
         ++count;
         checksum += item.enrollment_id;
       }
-      if (count < total) wakeup.waitFor(std::chrono::milliseconds(50));
+      if (count < total) {
+        consumer_waits.fetch_add(1);
+        wakeup.waitFor(std::chrono::milliseconds(50));
+      }
     }
     received.store(count + (checksum == 0 ? 1 : 0));
   });
@@ -156,6 +164,7 @@ double runBatch(std::size_t items, int producers, std::size_t batch) {
     while (count < total) {
       out.clear();
       if (queue.popUpTo(out) == 0) {
+        consumer_waits.fetch_add(1);
         wakeup.waitFor(std::chrono::milliseconds(50));
         continue;
       }
@@ -188,16 +197,20 @@ double runBatch(std::size_t items, int producers, std::size_t batch) {
 template <typename Run>
 void report(const char* name, int producers, std::size_t items, int runs, Run run) {
   std::vector<double> seconds;
+  consumer_waits.store(0);
   for (int r = 0; r < runs; ++r) seconds.push_back(run());
   std::sort(seconds.begin(), seconds.end());
   const std::size_t total =
       items / static_cast<std::size_t>(producers) * static_cast<std::size_t>(producers);
   double median = seconds[seconds.size() / 2];
-  std::printf("%-20s %2d producer(s) %12.0f items/s %8.1f ns/item  (fastest %.1f, slowest %.1f)\n",
-              name, producers, static_cast<double>(total) / median,
-              median * 1e9 / static_cast<double>(total),
-              seconds.front() * 1e9 / static_cast<double>(total),
-              seconds.back() * 1e9 / static_cast<double>(total));
+  std::printf(
+      "%-18s %d producer(s) %10.0f items/s %7.1f ns/item (fastest %.1f, slowest %.1f) "
+      "%6.1f consumer sleeps/1000 items\n",
+      name, producers, static_cast<double>(total) / median,
+      median * 1e9 / static_cast<double>(total), seconds.front() * 1e9 / static_cast<double>(total),
+      seconds.back() * 1e9 / static_cast<double>(total),
+      static_cast<double>(consumer_waits.load()) * 1000 /
+          (static_cast<double>(total) * static_cast<double>(runs)));
 }
 
 }  // namespace
