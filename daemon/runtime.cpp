@@ -298,14 +298,14 @@ void Runtime::processResults() {
   }
 }
 
-// Room in delivery: SMTP sends are released about one per worker, so a crash leaves at most
-// that many uncertain; idempotent ones may queue deeper.
-// At most deliveryInFlightMax() in all: the pool's bound.
+// The most freeSlots() ever offers in all, and the delivery pool's bound.
 std::size_t Runtime::deliveryInFlightMax() const {
   return static_cast<std::size_t>(std::max(1, options_.config.daemon.workers)) +
          kIdempotentQueueMax;
 }
 
+// Room in delivery: SMTP sends are released about one per worker, so a crash leaves at most
+// that many uncertain; idempotent ones may queue deeper.
 DeliverySlots Runtime::freeSlots() const {
   DeliverySlots slots;
   if (stopping_.load()) return DeliverySlots{0, 0};
