@@ -104,13 +104,18 @@ Status Runtime::start() {
 
   delivery_ = std::make_unique<DeliveryPool>(
       options_.config.daemon.maildir_dir, options_.config.daemon.smtp,
-      options_.config.daemon.workers, [this] { wakeup_.notify(); });
+      options_.config.daemon.workers, deliveryInFlightMax(), [this] { wakeup_.notify(); });
 
   server_ = std::make_unique<ControlServer>(
       io_, options_.config.daemon.control_socket, options_.config.daemon.socket_group,
       [this](ControlRequest request, ControlSend send) {
-        commands_.push(PendingCommand{std::move(request), std::move(send)});
-        wakeup_.notify();
+        // Never full while every connection keeps to kPipelinedRequestsMax; the Asio thread
+        // must not block, so a request that finds it full is answered busy.
+        PendingCommand pending{std::move(request), std::move(send)};
+        if (!commands_.tryPush(pending)) {
+          pending.send(makeErrorReply(pending.request.id, "busy",
+                                      "seqd's command queue is full; try again"));
+        }
       });
   Status listening = server_->start();
   if (listening.isOk()) listening = startHttp();
@@ -144,6 +149,7 @@ void Runtime::stop() {
   if (server_) server_->stop();
   if (http_) http_->stop();
   wakeup_.notify();
+  inbox_rounds_.close();  // wakes a poller waiting for room
   inbox_wakeup_.notify();
   if (inbox_thread_.joinable()) inbox_thread_.join();
   if (engine_thread_.joinable()) engine_thread_.join();
@@ -228,8 +234,7 @@ void Runtime::inboxLoop() {
     round->messages = inbox_->readAll();
     if (!round->messages.empty()) {
       std::future<void> committed = round->committed.get_future();
-      inbox_rounds_.push(round);
-      wakeup_.notify();
+      if (!inbox_rounds_.push(round)) return;  // closed: seqd is stopping
       // Unmarked if seqd stops first: read again at the next start, applied once.
       while (committed.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
         if (stopping_.load()) return;
@@ -241,8 +246,9 @@ void Runtime::inboxLoop() {
 }
 
 void Runtime::processInbox() {
-  std::shared_ptr<InboxRound> round;
-  while (inbox_rounds_.tryPop(round)) {
+  inbox_batch_.clear();
+  inbox_rounds_.popUpTo(inbox_batch_);
+  for (std::shared_ptr<InboxRound>& round : inbox_batch_) {
     applyPolled(round->messages);
     inbox_committing_.push_back(std::move(round));
   }
@@ -302,8 +308,9 @@ void Runtime::applyPolled(std::vector<PolledMessage>& messages) {
 }
 
 void Runtime::processResults() {
-  DeliveryResult result;
-  while (delivery_->tryTakeResult(result)) {
+  result_batch_.clear();
+  delivery_->takeResults(result_batch_);
+  for (const DeliveryResult& result : result_batch_) {
     std::size_t& outstanding =
         isIdempotent(result.transport) ? idempotent_outstanding_ : smtp_outstanding_;
     SEQD_ASSERT(outstanding > 0);
@@ -314,6 +321,12 @@ void Runtime::processResults() {
     }
     engine_->onDeliveryResult(result, now());
   }
+}
+
+// The most freeSlots() ever offers in all, and the delivery pool's bound.
+std::size_t Runtime::deliveryInFlightMax() const {
+  return static_cast<std::size_t>(std::max(1, options_.config.daemon.workers)) +
+         kIdempotentQueueMax;
 }
 
 // Room in delivery: SMTP sends are released about one per worker, so a crash leaves at most
@@ -330,21 +343,18 @@ DeliverySlots Runtime::freeSlots() const {
 }
 
 void Runtime::processCommands() {
-  PendingCommand command;
+  if (command_next_ == command_batch_.size()) {
+    command_batch_.clear();
+    command_next_ = 0;
+    commands_.popUpTo(command_batch_, kCommandsPerRoundMax);
+  }
   // A round commits as one transaction: stop taking commands once it holds many records.
-  for (std::size_t i = 0;
-       i < kCommandsPerRoundMax && engine_->pendingRecords() < kRoundRecordsSoftMax &&
-       commands_.tryPop(command);
-       ++i) {
-    handleCommand(command);
+  while (command_next_ < command_batch_.size() &&
+         engine_->pendingRecords() < kRoundRecordsSoftMax) {
+    handleCommand(command_batch_[command_next_++]);
   }
-  if (engine_->pendingRecords() >= kRoundRecordsSoftMax) {
-    wakeup_.notify();  // the rest waits for the next round
-    return;
-  }
-  if (!commands_.tryPop(command)) return;
-  handleCommand(command);
-  wakeup_.notify();  // more are waiting: come straight back
+  // Some are left (in the batch or queued): come straight back after this round's commit.
+  if (command_next_ < command_batch_.size() || commands_.size() > 0) wakeup_.notify();
 }
 
 void Runtime::handleCommand(PendingCommand& command) {
@@ -583,10 +593,12 @@ void Runtime::commitAndFlush() {
   inbox_committing_.clear();
   for (auto& [respond, response] : http_replies_) respond(std::move(response));
   http_replies_.clear();
-  for (DeliveryIntent& intent : intents) {
+  for (const DeliveryIntent& intent : intents) {
     ++(isIdempotent(intent.transport) ? idempotent_outstanding_ : smtp_outstanding_);
-    delivery_->submit(std::move(intent));
   }
+  // takeIntents() released no more than freeSlots(), whose sum is the pool's bound.
+  const bool submitted = delivery_->submit(intents);
+  SEQD_ASSERT(submitted);
 }
 
 // After the last commit at SIGTERM: finishes the checkpoint going on and runs one more over
@@ -632,8 +644,16 @@ Status Runtime::startHttp() {
       std::make_unique<HttpServer>(io_, listen, [this](HttpRequest request, HttpRespond respond) {
         UnsubscribeRoute route = routeUnsubscribe(request);
         if (route.answer) return respond(std::move(*route.answer));
-        unsubscribes_.push(PendingUnsubscribe{std::move(route.call), std::move(respond)});
-        wakeup_.notify();
+        // At most one request per connection is waiting, so this is full only when answers
+        // timed out and their connections were replaced; the Asio thread must not block.
+        PendingUnsubscribe pending{std::move(route.call), std::move(respond)};
+        if (!unsubscribes_.tryPush(pending)) {
+          HttpResponse busy;
+          busy.status = 503;
+          busy.headers.emplace_back("Retry-After", "1");
+          busy.body = "busy; try again\n";
+          pending.respond(std::move(busy));
+        }
       });
   Status started = http_->start();
   if (started.isOk()) {
@@ -644,9 +664,9 @@ Status Runtime::startHttp() {
 }
 
 void Runtime::processUnsubscribes() {
-  PendingUnsubscribe pending;
-  std::size_t taken = 0;
-  for (; taken < kUnsubscribesPerRoundMax && unsubscribes_.tryPop(pending); ++taken) {
+  unsubscribe_batch_.clear();
+  const std::size_t taken = unsubscribes_.popUpTo(unsubscribe_batch_, kUnsubscribesPerRoundMax);
+  for (PendingUnsubscribe& pending : unsubscribe_batch_) {
     UnsubscribeAnswer answer = answerUnsubscribe(*engine_, pending.call, now());
     if (!answer.log_line.empty()) {
       logLine(answer.refused ? LogPriority::kNotice : LogPriority::kInfo, answer.log_line);

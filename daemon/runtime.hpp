@@ -11,7 +11,31 @@
 //   inbox poller    reads and classifies the mailboxes' inboxes every inbox_poll, hands the
 //                   messages to the engine thread and marks them once that round committed
 //                   (daemon/inbox_poller.hpp).
-// Between them: lock-free channels plus one Wakeup for the engine thread.
+// Between them: bounded by-value batch queues (io/batch_queue.hpp) and one Wakeup for the
+// engine thread, notified once per batch (when a queue turns non-empty). The bounds, and what
+// a producer does when one is reached:
+//
+//   queue                     capacity                           when full
+//   control -> engine         kCommandsQueueMax                  cannot fill: each connection
+//     commands                = kConnectionsMax x                stops reading at
+//                               kPipelinedRequestsMax            kPipelinedRequestsMax
+//                                                                unanswered requests, so the
+//                                                                socket pushes back
+//   HTTP -> engine            kHttpConnectionsMax                one request per connection
+//     unsubscribe links                                          and the listener reads no
+//                                                                other; a request that finds
+//                                                                it full gets 503 (the Asio
+//                                                                thread never blocks)
+//   inbox poller -> engine    1 round                            the poller waits (it waits
+//                                                                for the round's commit anyway)
+//   engine -> delivery        workers + kIdempotentQueueMax      cannot fill: the engine
+//     intents                 (the engine's delivery slots)      releases no more than its
+//                                                                slots (freeSlots), checked
+//   delivery -> engine        the same                           cannot fill: results <=
+//     results                                                    intents released
+//
+// A full delivery queue pushes back on the engine: with no free slots it releases no intent,
+// so due work stays due in the engine (no queue grows). Nothing spins.
 //
 // Under --virtual-time, `time advance` runs every due step in time order, waiting for each
 // round's deliveries and committing their results, before it answers; it reads the inboxes
@@ -34,7 +58,7 @@
 #include "daemon/inbox_poller.hpp"
 #include "engine/clock.hpp"
 #include "engine/engine.hpp"
-#include "io/channel.hpp"
+#include "io/batch_queue.hpp"
 #include "io/command_dispatch.hpp"
 #include "io/control_server.hpp"
 #include "io/delivery_pool.hpp"
@@ -60,6 +84,8 @@ inline constexpr int kAdvanceDeliveryWaitMs = 120000;
 inline constexpr std::size_t kInboxLogMax = 500;
 // Unsubscribe links taken per round (the HTTP listener holds at most kHttpConnectionsMax).
 inline constexpr std::size_t kUnsubscribesPerRoundMax = kHttpConnectionsMax;
+// Commands queued for the engine thread, at most: every connection's unanswered requests.
+inline constexpr std::size_t kCommandsQueueMax = kConnectionsMax * kPipelinedRequestsMax;
 
 struct RuntimeOptions {
   Config config;
@@ -119,6 +145,7 @@ class Runtime {
   Status startHttp();
   void processUnsubscribes();
   DeliverySlots freeSlots() const;
+  std::size_t deliveryInFlightMax() const;
   void waitForDeliveries(int timeout_ms, bool while_stopping = false);
   void commitAndFlush();
   Caller callerOf(const ControlRequest& request) const;
@@ -134,11 +161,15 @@ class Runtime {
   std::unique_ptr<DeliveryPool> delivery_;
   boost::asio::io_context io_;
   std::unique_ptr<ControlServer> server_;
-  Channel<PendingCommand> commands_;
   Wakeup wakeup_;
+  BatchQueue<PendingCommand> commands_{kCommandsQueueMax, [this] { wakeup_.notify(); }};
+  std::vector<PendingCommand> command_batch_;  // taken from commands_, not yet handled
+  std::size_t command_next_ = 0;               // the next one to handle in command_batch_
+  std::vector<DeliveryResult> result_batch_;   // reused round to round
   std::vector<PendingReply> replies_;
   std::unique_ptr<HttpServer> http_;  // when http_listen is set
-  Channel<PendingUnsubscribe> unsubscribes_;
+  BatchQueue<PendingUnsubscribe> unsubscribes_{kHttpConnectionsMax, [this] { wakeup_.notify(); }};
+  std::vector<PendingUnsubscribe> unsubscribe_batch_;
   std::vector<std::pair<HttpRespond, HttpResponse>> http_replies_;  // sent after the commit
   std::size_t smtp_outstanding_ = 0;        // SMTP intents submitted, no result yet
   std::size_t idempotent_outstanding_ = 0;  // the same for Maildir and discard
@@ -147,7 +178,9 @@ class Runtime {
   std::thread engine_thread_;
   std::thread io_thread_;
   std::unique_ptr<InboxPoller> inbox_;  // null: no mailbox has an inbox
-  Channel<std::shared_ptr<InboxRound>> inbox_rounds_;
+  // One round at a time: the poller waits for its commit before it reads again.
+  BatchQueue<std::shared_ptr<InboxRound>> inbox_rounds_{1, [this] { wakeup_.notify(); }};
+  std::vector<std::shared_ptr<InboxRound>> inbox_batch_;
   std::vector<std::shared_ptr<InboxRound>> inbox_committing_;  // applied, not yet committed
   std::deque<boost::json::object> inbox_log_;                  // `seqctl inbox`, newest last
   Wakeup inbox_wakeup_;

@@ -196,7 +196,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         server_(std::move(server)) {}
 
   // REQUIRES: on strand_.
-  void start() { readNext(); }
+  void start() { readIfRoom(); }
 
   const Strand& strand() const { return strand_; }
 
@@ -215,6 +215,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void onRead(boost::system::error_code ec, std::size_t bytes) {
+    reading_ = false;
     if (closed_) return;
     if (ec == asio::error::not_found) {
       // No '\n' within kFrameBytesMax + 1 bytes: the framing is lost, so stop reading.
@@ -237,7 +238,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::string line = read_buffer_.substr(0, bytes - 1);
     read_buffer_.erase(0, bytes);
     handleLine(line);
-    if (!closed_) readNext();
+    readIfRoom();
+  }
+
+  // Reads the next request unless the peer already has enough unanswered or unsent.
+  // REQUIRES: on strand_.
+  void readIfRoom() {
+    if (closed_ || reading_ || reading_done_) return;
+    if (outstanding_ >= kPipelinedRequestsMax || write_queue_bytes_ >= kPipelinedReplyBytesMax) {
+      return;  // deliver() or onWritten() reads again once replies went out
+    }
+    reading_ = true;
+    readNext();
   }
 
   void handleLine(const std::string& line) {
@@ -289,6 +301,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     write_queue_bytes_ += text.size();
     write_queue_.push_back(std::move(text));
     if (!writing_) writeNext();
+    if (is_reply) readIfRoom();
   }
 
   void writeNext() {
@@ -309,6 +322,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     write_queue_bytes_ -= write_queue_.front().size();
     write_queue_.pop_front();
+    readIfRoom();
     if (!write_queue_.empty()) {
       writeNext();
       return;
@@ -344,6 +358,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::size_t write_queue_bytes_ = 0;
   std::size_t outstanding_ = 0;  // requests handed to the handler and not yet replied to
   bool writing_ = false;
+  bool reading_ = false;  // a read is in flight
   bool reading_done_ = false;
   bool closed_ = false;
 };

@@ -8,6 +8,13 @@
 // kConnectionsMax connections are served at once; one more is accepted, answered with a single
 // {"id":null,"ok":false,"error":{"code":"busy",...}} frame and closed. A connection whose
 // unsent frames exceed kConnectionWriteBytesMax (the peer stopped reading) is closed.
+//
+// Back-pressure: a connection stops reading while kPipelinedRequestsMax of its requests are
+// unanswered, or while kPipelinedReplyBytesMax or more of its frames are unsent, and reads
+// again once replies went out. A peer that pipelines requests without reading the replies is
+// thus held by its socket's buffers instead of growing the daemon's memory (at most
+// kPipelinedRequestsMax requests of kFrameBytesMax each, plus its unsent replies), and the
+// handler is never given more than kConnectionsMax x kPipelinedRequestsMax requests at once.
 // Blank lines are ignored. A peer that shuts down its sending side still gets the replies to
 // the requests it sent; the connection closes once they are written.
 //
@@ -44,6 +51,11 @@ namespace seqd {
 inline constexpr std::size_t kConnectionsMax = 256;
 // Unsent bytes queued on one connection before it is dropped as not reading.
 inline constexpr std::size_t kConnectionWriteBytesMax = 64 * 1024 * 1024;
+// Requests of one connection handed to the handler and not yet answered, at most; seqctl's
+// streamed import keeps 8 in flight.
+inline constexpr std::size_t kPipelinedRequestsMax = 64;
+// A connection with this many unsent bytes reads no further request until they are written.
+inline constexpr std::size_t kPipelinedReplyBytesMax = 1024 * 1024;
 
 struct ControlRequest {
   boost::json::value id;

@@ -2,45 +2,73 @@
 
 #include <algorithm>
 
+#include "engine/assert.hpp"
+
 namespace seqd {
 
 namespace {
-constexpr int kIdlePollMs = 50;
+// A worker with nothing to do sleeps on the intents queue; submit() and stopTaking() wake it.
+// The timeout only bounds a sleep: no work depends on it.
+constexpr auto kIdleWait = std::chrono::seconds(1);
 }  // namespace
 
+DeliveryResult returnedResult(const DeliveryIntent& intent) {
+  DeliveryResult result;
+  result.enrollment_id = intent.enrollment_id;
+  result.step_index = intent.step_index;
+  result.message_id = intent.message_id;
+  result.transport = intent.transport;
+  result.outcome = DeliveryOutcome::kReturned;
+  result.detail = "seqd stopped before this send was attempted";
+  return result;
+}
+
 DeliveryPool::DeliveryPool(std::string maildir_root, SmtpSettings smtp, int workers,
-                           std::function<void()> on_result)
-    : maildir_(std::move(maildir_root)), smtp_(std::move(smtp)), on_result_(std::move(on_result)) {
-  int count = std::clamp(workers, 1, kDeliveryWorkersMax);
-  for (int i = 0; i < count; ++i) workers_.emplace_back([this] { workerLoop(); });
+                           std::size_t in_flight_max, std::function<void()> on_results)
+    : maildir_(std::move(maildir_root)),
+      smtp_(std::move(smtp)),
+      in_flight_max_(in_flight_max),
+      workers_count_(static_cast<std::size_t>(std::clamp(workers, 1, kDeliveryWorkersMax))),
+      intents_(in_flight_max),
+      results_(in_flight_max, std::move(on_results)) {
+  SEQD_ASSERT(in_flight_max > 0);
+  for (std::size_t i = 0; i < workers_count_; ++i) {
+    workers_.emplace_back([this] { workerLoop(); });
+  }
 }
 
 DeliveryPool::~DeliveryPool() { stop(); }
 
-void DeliveryPool::submit(DeliveryIntent intent) {
-  intents_.push(std::move(intent));
-  work_ready_.notify();
+bool DeliveryPool::submit(std::vector<DeliveryIntent>& intents) {
+  if (intents.empty()) return true;
+  if (stopping_.load()) return false;
+  const std::size_t count = intents.size();
+  if (in_flight_.load() + count > in_flight_max_) return false;
+  in_flight_.fetch_add(count);
+  // Fits: what is queued is part of what is in flight.
+  const std::size_t pushed = intents_.tryPushBatch(intents);
+  SEQD_ASSERT(pushed == count);
+  return true;
 }
 
-bool DeliveryPool::tryTakeResult(DeliveryResult& out) { return results_.tryPop(out); }
+std::size_t DeliveryPool::takeResults(std::vector<DeliveryResult>& out) {
+  const std::size_t taken = results_.popUpTo(out);
+  in_flight_.fetch_sub(taken);
+  return taken;
+}
 
 void DeliveryPool::stopTaking() {
   stopping_.store(true);
-  work_ready_.notify();
+  intents_.close();  // wakes the sleeping workers; the queued intents stay for returnQueued()
 }
 
 void DeliveryPool::returnQueued() {
-  DeliveryIntent intent;
-  while (intents_.tryPop(intent)) {
-    DeliveryResult result;
-    result.enrollment_id = intent.enrollment_id;
-    result.step_index = intent.step_index;
-    result.message_id = intent.message_id;
-    result.transport = intent.transport;
-    result.outcome = DeliveryOutcome::kReturned;
-    result.detail = "seqd stopped before this send was attempted";
-    results_.push(std::move(result));
-  }
+  std::vector<DeliveryIntent> queued;
+  intents_.popUpTo(queued);
+  std::vector<DeliveryResult> results;
+  results.reserve(queued.size());
+  for (const DeliveryIntent& intent : queued) results.push_back(returnedResult(intent));
+  pushResults(results);
 }
 
 void DeliveryPool::stop() {
@@ -52,22 +80,39 @@ void DeliveryPool::stop() {
   workers_.clear();
 }
 
+// Results never outnumber the intents in flight, and both are bounded by the queue's
+// capacity, so the push always fits.
+void DeliveryPool::pushResults(std::vector<DeliveryResult>& results) {
+  if (results.empty()) return;
+  results_.tryPushBatch(results);
+  SEQD_ASSERT(results.empty());
+}
+
 void DeliveryPool::workerLoop() {
   SmtpTransport smtp(smtp_);  // one per worker: owns a libcurl handle and its connection
   MessageRenderer renderer;   // one per worker: its buffers are reused message to message
+  std::vector<DeliveryIntent> batch;
+  std::vector<DeliveryResult> results;
   for (;;) {
-    DeliveryIntent intent;
-    // The flag is read before each take: once stopping, a worker starts nothing new.
-    while (!stopping_.load() && intents_.tryPop(intent)) {
-      busy_.fetch_add(1);
-      results_.push(deliver(intent, smtp, renderer));
-      busy_.fetch_sub(1);
-      on_result_();
-    }
+    batch.clear();
     if (stopping_.load()) return;
-    // Only one sleeping worker takes a notification; the others look again after the
-    // timeout, so a busy moment never leaves queued work unseen for long.
-    work_ready_.waitFor(std::chrono::milliseconds(kIdlePollMs));
+    if (intents_.waitPopShare(batch, workers_count_, kWorkerBatchMax, kIdleWait) == 0) {
+      if (intents_.closed()) return;
+      continue;
+    }
+    for (const DeliveryIntent& intent : batch) {
+      // The flag is read before each send: once stopping, a worker starts nothing new.
+      if (stopping_.load()) {
+        results.push_back(returnedResult(intent));
+        continue;
+      }
+      busy_.fetch_add(1);
+      results.push_back(deliver(intent, smtp, renderer));
+      busy_.fetch_sub(1);
+      // An SMTP send takes long and is not idempotent: its result goes back at once.
+      if (!isIdempotent(intent.transport)) pushResults(results);
+    }
+    pushResults(results);  // the batch's idempotent deliveries, acknowledged together
   }
 }
 

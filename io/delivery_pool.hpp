@@ -1,23 +1,36 @@
 // DeliveryPool: worker threads that render and deliver messages and report results.
 //
 // The engine thread submits intents only after their kStepFired records committed; each
-// worker takes intents from a lock-free channel, renders the message (SPEC §1: rendering is
-// the workers' job, not the engine thread's) with its own MessageRenderer (engine/render.hpp:
-// buffers reused between messages, the Date line formatted once per second), delivers it
-// (Maildir, or discard for benchmarks, or SMTP through a per-worker SmtpTransport that keeps
-// its connection), and pushes a DeliveryResult back, then wakes the engine thread through the
-// callback. A worker reads only what the intent holds: immutable snapshots of the contact and
-// of the configuration's compiled templates, never the engine's state. Maildir delivery is
-// idempotent by file name, so a crash before the result is recorded is repaired by delivering again
-// at restart.
+// worker takes its share of the queued intents (io/batch_queue.hpp), renders each message
+// (SPEC §1: rendering is the workers' job, not the engine thread's) with its own
+// MessageRenderer (engine/render.hpp: buffers reused between messages, the Date line formatted
+// once per second), delivers it (Maildir, or discard for benchmarks, or SMTP through a
+// per-worker SmtpTransport that keeps its connection) and pushes the results back. A worker
+// reads only what the intent holds: immutable snapshots of the contact and of the
+// configuration's compiled templates, never the engine's state. Maildir delivery is idempotent
+// by file name, so a crash before the result is recorded is repaired by delivering again at
+// restart.
 //
-// Stopping (SIGTERM): stopTaking() makes every worker finish the message it is on and take
-// no other; returnQueued() then hands every intent never started back as a kReturned result,
-// so the engine records it as not attempted and queues the step again. A worker stuck on a
-// relay that never answers is bounded by the SMTP timeout; busyWorkers() tells whether one
-// still is.
+// Batches: submit() hands a round's intents over in one push (one wakeup); idle workers sleep
+// on the queue, each takes ceil(queued / workers) intents (at most kWorkerBatchMax), so SMTP
+// sends, released about one per worker, still spread over the workers. Results of idempotent
+// deliveries (Maildir, discard) go back as one push per batch the worker took, i.e. they are
+// acknowledged per batch; an SMTP result goes back as soon as its send ends. on_results runs
+// when a push made the results queue non-empty: one engine wakeup per batch of results.
 //
-// Thread-safety: submit() and tryTakeResult() from the engine thread; workers are internal.
+// Bounds: at most in_flight_max intents are submitted and not yet taken back as results;
+// submit() refuses a batch that would exceed it (the engine's delivery slots never ask for
+// more: Runtime::freeSlots). Both queues have that capacity, so neither can grow past it, and
+// a worker's push of results always fits (results <= intents released).
+//
+// Stopping (SIGTERM): stopTaking() makes every worker finish the message it is on and start no
+// other; the rest of its batch comes back as kReturned results. returnQueued() then hands every
+// intent no worker took back as a kReturned result, so the engine records it as not attempted
+// and queues the step again. A worker stuck on a relay that never answers is bounded by the
+// SMTP timeout; busyWorkers() tells whether one still is.
+//
+// Thread-safety: submit() and takeResults() from the engine thread (one thread); workers are
+// internal.
 #pragma once
 
 #include <atomic>
@@ -28,28 +41,37 @@
 
 #include "engine/delivery.hpp"
 #include "engine/render.hpp"
-#include "io/channel.hpp"
+#include "io/batch_queue.hpp"
 #include "io/maildir.hpp"
 #include "io/smtp_transport.hpp"
 
 namespace seqd {
 
 inline constexpr int kDeliveryWorkersMax = 256;
+// Intents one worker takes at once, at most.
+inline constexpr std::size_t kWorkerBatchMax = 64;
 
 class DeliveryPool {
  public:
-  // on_result is called on a worker thread after each result is pushed.
-  DeliveryPool(std::string maildir_root, SmtpSettings smtp, int workers,
-               std::function<void()> on_result);
+  // in_flight_max: intents submitted and not yet answered, at most (REQUIRES: > 0).
+  // on_results is called on a worker thread after a push that made the results non-empty.
+  DeliveryPool(std::string maildir_root, SmtpSettings smtp, int workers, std::size_t in_flight_max,
+               std::function<void()> on_results);
   ~DeliveryPool();
   DeliveryPool(const DeliveryPool&) = delete;
   DeliveryPool& operator=(const DeliveryPool&) = delete;
 
-  void submit(DeliveryIntent intent);
-  bool tryTakeResult(DeliveryResult& out);
+  // Moves every intent to the workers in one push and clears `intents`. Returns false and
+  // takes none when they would put more than in_flight_max in flight, or after stopTaking().
+  bool submit(std::vector<DeliveryIntent>& intents);
+  // Moves every result ready onto the end of `out`; returns how many.
+  std::size_t takeResults(std::vector<DeliveryResult>& out);
+  // Intents submitted whose result was not taken yet.
+  std::size_t inFlight() const { return in_flight_.load(); }
+  std::size_t inFlightMax() const { return in_flight_max_; }
   // Workers finish the message they are on and start no other.
   void stopTaking();
-  // Pushes a kReturned result for every intent no worker started. REQUIRES: stopTaking().
+  // Pushes a kReturned result for every intent no worker took. REQUIRES: stopTaking().
   void returnQueued();
   // Workers in the middle of a delivery.
   int busyWorkers() const { return busy_.load(); }
@@ -59,18 +81,23 @@ class DeliveryPool {
 
  private:
   void workerLoop();
+  void pushResults(std::vector<DeliveryResult>& results);
   DeliveryResult deliver(const DeliveryIntent& intent, SmtpTransport& smtp,
                          MessageRenderer& renderer);
 
   MaildirWriter maildir_;
   SmtpSettings smtp_;
-  std::function<void()> on_result_;
-  Channel<DeliveryIntent> intents_;
-  Channel<DeliveryResult> results_;
-  Wakeup work_ready_;
+  const std::size_t in_flight_max_;
+  const std::size_t workers_count_;
+  BatchQueue<DeliveryIntent> intents_;
+  BatchQueue<DeliveryResult> results_;
+  std::atomic<std::size_t> in_flight_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<int> busy_{0};
   std::vector<std::thread> workers_;
 };
+
+// The result that says `intent` was never attempted.
+DeliveryResult returnedResult(const DeliveryIntent& intent);
 
 }  // namespace seqd

@@ -679,3 +679,135 @@ TEST_CASE("beyond kConnectionsMax connections, one more is told busy") {
   REQUIRE(held.front()->write(toFrame(makeRequest(1000, "echo", {}))));
   CHECK(held.front()->readFrame().at("id").as_int64() == 1000);
 }
+
+TEST_CASE("a connection stops reading at kPipelinedRequestsMax unanswered requests") {
+  TempDir dir("seqd-ctl");
+  std::string path = dir.file("control.sock");
+  std::mutex mutex;
+  std::vector<std::pair<json::value, ControlSend>> held;  // requests of the "held" command
+  std::atomic<std::size_t> handed{0};
+  RunningServer server(path, [&](ControlRequest request, ControlSend send) {
+    if (request.cmd != "held") return echoHandler(std::move(request), std::move(send));
+    std::lock_guard lock(mutex);
+    held.emplace_back(request.id, std::move(send));
+    handed.fetch_add(1);
+  });
+  REQUIRE(server.start().isOk());
+  auto waitForHanded = [&](std::size_t count) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (handed.load() < count && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return handed.load();
+  };
+  auto answerHeld = [&](std::size_t count) {
+    std::lock_guard lock(mutex);
+    for (std::size_t i = 0; i < count && !held.empty(); ++i) {
+      held.front().second(makeOkReply(held.front().first, nullptr));
+      held.erase(held.begin());
+    }
+  };
+
+  constexpr std::size_t kRequests = 3 * kPipelinedRequestsMax + 10;
+  RawConnection connection(path);
+  std::string frames;
+  for (std::size_t i = 0; i < kRequests; ++i) frames += toFrame(makeRequest(i, "held", {}));
+  REQUIRE(connection.write(frames));  // small enough for the socket's buffers
+  CHECK(waitForHanded(kPipelinedRequestsMax) == kPipelinedRequestsMax);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(handed.load() == kPipelinedRequestsMax);  // the rest waits in the socket
+  // Other connections are served meanwhile.
+  CHECK(callOk(path, "echo", {{"other", true}}).at("result").at("other").as_bool());
+
+  answerHeld(1);  // one reply out: one more request read
+  CHECK(waitForHanded(kPipelinedRequestsMax + 1) == kPipelinedRequestsMax + 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(handed.load() == kPipelinedRequestsMax + 1);
+
+  // Answering as they come drains the rest; every reply arrives, in order.
+  std::vector<std::int64_t> ids;
+  while (ids.size() < kRequests) {
+    answerHeld(kRequests);
+    std::optional<std::string> line = connection.readLine();
+    REQUIRE(line.has_value());
+    ids.push_back(json::parse(*line).as_object().at("id").as_int64());
+  }
+  for (std::size_t i = 0; i < kRequests; ++i) CHECK(ids[i] == static_cast<std::int64_t>(i));
+  CHECK(handed.load() == kRequests);
+}
+
+// A peer that pipelines requests and never reads the replies: the server stops reading once
+// kPipelinedReplyBytesMax of replies are unsent, so the peer's sends stall at a few socket
+// buffers' worth instead of the server reading (and answering into memory) everything.
+TEST_CASE("a peer that never reads its replies stalls on its socket; nothing is lost") {
+  TempDir dir("seqd-ctl");
+  std::string path = dir.file("control.sock");
+  std::atomic<std::size_t> handed{0};
+  RunningServer server(path, [&](ControlRequest request, ControlSend send) {
+    handed.fetch_add(1);
+    echoHandler(std::move(request), std::move(send));
+  });
+  REQUIRE(server.start().isOk());
+
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un address = addressOf(path);
+  REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  const std::string padding(200, 'x');
+  std::string frames;
+  std::size_t count = 0;
+  constexpr std::size_t kSendBytesMax = 64 * 1024 * 1024;
+  while (frames.size() < kSendBytesMax) {
+    frames += toFrame(makeRequest(count++, "echo", {{"pad", padding}}));
+  }
+  // Send until the socket takes nothing for 500 ms.
+  std::size_t sent = 0;
+  while (sent < frames.size()) {
+    ssize_t written = ::send(fd, frames.data() + sent, frames.size() - sent, MSG_NOSIGNAL);
+    if (written > 0) {
+      sent += static_cast<std::size_t>(written);
+      continue;
+    }
+    REQUIRE((written < 0 && (errno == EAGAIN || errno == EINTR)));
+    pollfd entry{fd, POLLOUT, 0};
+    if (::poll(&entry, 1, 500) == 0) break;
+  }
+  MESSAGE("bytes the peer could send: " << sent << ", requests handed over: " << handed.load());
+  CHECK(sent < 16 * 1024 * 1024);
+  CHECK(handed.load() < 16 * 1024 * 1024 / frames.substr(0, frames.find('\n') + 1).size());
+  CHECK(callOk(path, "echo", {{"other", true}}).at("result").at("other").as_bool());
+
+  // Now read: the rest of the sent frames get through, and every one is answered in order.
+  std::size_t end = frames.find('\n', sent == 0 ? 0 : sent - 1);
+  REQUIRE(end != std::string::npos);
+  std::size_t expected = 0;
+  for (std::size_t at = frames.find('\n'); at != std::string::npos && at <= end;
+       at = frames.find('\n', at + 1)) {
+    ++expected;
+  }
+  std::string buffer;
+  std::size_t replies = 0;
+  std::int64_t next_id = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (replies < expected && std::chrono::steady_clock::now() < deadline) {
+    if (sent <= end) {
+      ssize_t written = ::send(fd, frames.data() + sent, end + 1 - sent, MSG_NOSIGNAL);
+      if (written > 0) sent += static_cast<std::size_t>(written);
+    }
+    pollfd entry{fd, POLLIN, 0};
+    if (::poll(&entry, 1, 100) <= 0) continue;
+    char chunk[65536];
+    ssize_t received = ::recv(fd, chunk, sizeof chunk, 0);
+    REQUIRE(received > 0);
+    buffer.append(chunk, static_cast<std::size_t>(received));
+    for (std::size_t newline = buffer.find('\n'); newline != std::string::npos;
+         newline = buffer.find('\n')) {
+      json::object reply = json::parse(buffer.substr(0, newline)).as_object();
+      CHECK(reply.at("id").as_int64() == next_id++);
+      ++replies;
+      buffer.erase(0, newline + 1);
+    }
+  }
+  CHECK(replies == expected);
+  ::close(fd);
+}

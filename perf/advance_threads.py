@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Where seqd's threads spend the `time advance` of perf/bench.py's workload: CPU seconds and
+context switches (voluntary: the thread slept; involuntary: it was preempted) per thread, read
+from /proc before and after the advance. On a machine shared with other work the CPU seconds
+and the switch counts move much less than wall time does.
+
+Usage: perf/advance_threads.py [--seqd BUILD/seqd --seqctl BUILD/seqctl] [N]   (default 200000)
+Prints one JSON object: wall seconds, the per-thread deltas (the delivery workers summed),
+and their totals per step."""
+import argparse
+import json
+import os
+import time
+
+import bench
+
+
+def thread_counters(pid):
+    """{tid: (name, cpu_ticks, voluntary, involuntary)} for every thread of pid."""
+    counters = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            with open(base + "stat") as f:
+                stat = f.read()
+            with open(base + "status") as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+        except FileNotFoundError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        cpu_ticks = int(fields[11]) + int(fields[12])  # utime + stime
+        counters[int(tid)] = (status["Name"].strip(), cpu_ticks,
+                              int(status["voluntary_ctxt_switches"]),
+                              int(status["nonvoluntary_ctxt_switches"]))
+    return counters
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser.add_argument("--seqd", default=os.path.join(here, "..", "build", "seqd"))
+    parser.add_argument("--seqctl", default=os.path.join(here, "..", "build", "seqctl"))
+    parser.add_argument("n", nargs="?", type=int, default=200000)
+    args = parser.parse_args()
+    ticks = os.sysconf("SC_CLK_TCK")
+    daemon = bench.Seqd(args)
+    try:
+        daemon.start()
+        csv_path = os.path.join(daemon.root, "contacts.csv")
+        bench.write_csv(csv_path, args.n)
+        daemon.seqctl("import", csv_path)
+        daemon.seqctl("add", "bench", "--csv", csv_path, "--skip-validation")
+        daemon.seqctl("sequence", "activate", "bench")
+        before = thread_counters(daemon.process.pid)
+        advance_s, _ = daemon.timed("time", "advance", "1m")
+        after = thread_counters(daemon.process.pid)
+        steps = 3 * args.n
+        if bench.finished_count(daemon) != args.n:
+            raise RuntimeError("not every contact finished")
+        # seqd's threads have no names; Runtime::start() creates them in this order (tids
+        # rise): the main thread, the delivery workers (workers: 2), the engine, Asio.
+        tids = sorted(after)
+        names = ["main"] + ["workers"] * (len(tids) - 3) + ["engine", "asio"]
+        threads = {}
+        for tid, name in zip(tids, names):
+            _, cpu, voluntary, involuntary = after[tid]
+            _, cpu0, voluntary0, involuntary0 = before.get(tid, (name, 0, 0, 0))
+            row = threads.setdefault(name, {"threads": 0, "cpu_s": 0.0, "voluntary": 0,
+                                            "involuntary": 0})
+            row["threads"] += 1
+            row["cpu_s"] += (cpu - cpu0) / ticks
+            row["voluntary"] += voluntary - voluntary0
+            row["involuntary"] += involuntary - involuntary0
+        cpu_s = sum(row["cpu_s"] for row in threads.values())
+        switches = sum(row["voluntary"] + row["involuntary"] for row in threads.values())
+        print(json.dumps({"n": args.n, "steps": steps, "advance_s": round(advance_s, 3),
+                          "cpu_s": round(cpu_s, 2), "cpu_us_per_step": round(cpu_s * 1e6 / steps, 2),
+                          "switches_per_1000_steps": round(switches * 1000 / steps, 2),
+                          "load": open("/proc/loadavg").read().split()[:3],
+                          "threads": threads}))
+    finally:
+        daemon.cleanup()
+
+
+if __name__ == "__main__":
+    main()
