@@ -358,11 +358,12 @@ bool Runtime::takeStatusRead(PendingCommand& command) {
   if (!filter.isOk()) return false;
   const json::value* sequence = command.request.args.if_contains("sequence");
   Result<StatusSnapshot> snapshot = engine_->statusSnapshot(
-      sequence != nullptr && sequence->is_string() ? std::string(sequence->as_string()) : "");
+      sequence != nullptr && sequence->is_string() ? std::string(sequence->as_string()) : "",
+      status_reader_->takeSpareRows());
   if (!snapshot.isOk()) return false;
-  status_reads_.push_back(
-      StatusRead{std::make_shared<const StatusSnapshot>(std::move(snapshot.value())),
-                 std::move(filter.value()), command.request.id, std::move(command.send)});
+  status_reads_.push_back(StatusRead{std::make_unique<StatusSnapshot>(std::move(snapshot.value())),
+                                     std::move(filter.value()), command.request.id,
+                                     std::move(command.send)});
   return true;
 }
 

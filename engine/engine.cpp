@@ -740,13 +740,16 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
 
 // A pass over the sequence's ids that copies what each row needs: one hash lookup for the
 // contact's snapshot, a reference count taken on it, and the row's few strings interned.
-Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id) const {
+Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
+                                              std::vector<StatusSnapshotRow> spare) const {
   const Sequence* sequence = findSequence(sequence_id);
   auto enrolled = by_sequence_.find(sequence_id);
   if (sequence == nullptr && enrolled == by_sequence_.end()) {
     return Status::notFound("unknown sequence '" + sequence_id + "'");
   }
   StatusSnapshot snapshot;
+  spare.clear();
+  snapshot.rows = std::move(spare);
   snapshot.sequence_id = sequence_id;
   snapshot.schedules = settings_.schedules;
   TextInterner texts(snapshot.texts);

@@ -188,8 +188,10 @@ class Engine {
                                         const StatusFilter& filter) const;
   // What status() reads, copied for a reader thread: the sequence's rows as they stand now,
   // in compact form (engine/status_snapshot.hpp). Much cheaper than status(): no row is built,
-  // filtered or ordered here.
-  Result<StatusSnapshot> statusSnapshot(const std::string& sequence_id) const;
+  // filtered or ordered here. `spare` is a rows buffer to reuse (an earlier snapshot's, its
+  // rows cleared): its memory is in place already, where a new one would fault in page by page.
+  Result<StatusSnapshot> statusSnapshot(const std::string& sequence_id,
+                                        std::vector<StatusSnapshotRow> spare = {}) const;
   const Enrollment* findEnrollment(const std::string& sequence_id,
                                    const std::string& contact_key) const;
   // pause, resume, finish, remove, retry, set-mailbox (engine/operations.cpp).

@@ -77,6 +77,11 @@ bool StatusReader::submit(StatusRead read) {
   return true;
 }
 
+std::vector<StatusSnapshotRow> StatusReader::takeSpareRows() {
+  std::lock_guard lock(mutex_);
+  return std::move(spare_rows_);
+}
+
 void StatusReader::stop() {
   {
     std::lock_guard lock(mutex_);
@@ -123,6 +128,11 @@ void StatusReader::answer(StatusRead& read) {
     return true;
   };
   writeStatusFrames(*read.snapshot, read.filter, read.id, limits_.chunk_bytes_max, emit);
+  // The contacts' references go here, on this thread; the buffer's room is kept.
+  std::vector<StatusSnapshotRow> rows = std::move(read.snapshot->rows);
+  rows.clear();
+  std::lock_guard lock(mutex_);
+  if (rows.capacity() > spare_rows_.capacity()) spare_rows_ = std::move(rows);
 }
 
 }  // namespace seqd

@@ -62,7 +62,7 @@ std::size_t writeStatusFrames(const StatusSnapshot& snapshot, const StatusFilter
                               const std::function<bool(std::string text, bool is_reply)>& emit);
 
 struct StatusRead {
-  std::shared_ptr<const StatusSnapshot> snapshot;
+  std::unique_ptr<StatusSnapshot> snapshot;
   StatusFilter filter;
   boost::json::value id;
   ControlSend send;
@@ -79,6 +79,11 @@ class StatusReader {
 
   // Queues a read; false (nothing queued) when kStatusReadsPendingMax wait already.
   bool submit(StatusRead read);
+  // The rows buffer of the last read answered, its rows cleared (empty when none waits), for
+  // the next snapshot to fill (Engine::statusSnapshot's `spare`). Keeping it costs the largest
+  // answered sequence's rows in memory (about 56 bytes a row); faulting a new buffer in costs
+  // the engine thread more than the snapshot itself (perf/RESULTS.md, 2026-12-02).
+  std::vector<StatusSnapshotRow> takeSpareRows();
   // Lets the read in progress end at its next frame, drops the queued ones, joins.
   // Idempotent.
   void stop();
@@ -90,8 +95,9 @@ class StatusReader {
   const StatusStreamLimits limits_;
   std::mutex mutex_;
   std::condition_variable ready_;
-  std::deque<StatusRead> pending_;  // guarded by mutex_
-  bool stopping_ = false;           // guarded by mutex_
+  std::deque<StatusRead> pending_;             // guarded by mutex_
+  std::vector<StatusSnapshotRow> spare_rows_;  // guarded by mutex_
+  bool stopping_ = false;                      // guarded by mutex_
   std::thread thread_;
 };
 

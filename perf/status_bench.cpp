@@ -116,19 +116,27 @@ int main(int argc, char** argv) {
     const double searched_ms = medianMs(engine, searched, runs, shown);
     std::printf("%-28s %9zu rows %10.1f ms\n", "status --limit 3 --search", shown, searched_ms);
   }
+  // The first snapshot also finds each enrollment's contact entry and faults its rows buffer
+  // in; later ones reuse the entries, and the buffer when handed back (as the daemon does).
   std::size_t snapshot_rows = 0;
   const auto first_started = std::chrono::steady_clock::now();
-  snapshot_rows = engine.statusSnapshot("bench").value().rows.size();
+  std::vector<StatusSnapshotRow> spare = engine.statusSnapshot("bench").value().rows;
+  snapshot_rows = spare.size();
   std::printf(
       "%-28s %9zu rows %10.1f ms   (engine thread, now)\n", "snapshot, first", snapshot_rows,
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - first_started)
           .count());
+  const double fresh_ms =
+      medianOf(runs, [&] { snapshot_rows = engine.statusSnapshot("bench").value().rows.size(); });
+  std::printf("%-28s %9zu rows %10.1f ms   (engine thread, now)\n", "snapshot, new buffer",
+              snapshot_rows, fresh_ms);
   const double snapshot_ms = medianOf(runs, [&] {
-    Result<StatusSnapshot> snapshot = engine.statusSnapshot("bench");
-    snapshot_rows = snapshot.isOk() ? snapshot.value().rows.size() : 0;
+    Result<StatusSnapshot> snapshot = engine.statusSnapshot("bench", std::move(spare));
+    snapshot_rows = snapshot.value().rows.size();
+    spare = std::move(snapshot.value().rows);
   });
-  std::printf("%-28s %9zu rows %10.1f ms   (engine thread, now)\n", "snapshot", snapshot_rows,
-              snapshot_ms);
+  std::printf("%-28s %9zu rows %10.1f ms   (engine thread, now)\n", "snapshot, reused buffer",
+              snapshot_rows, snapshot_ms);
   Result<StatusSnapshot> snapshot = engine.statusSnapshot("bench");
   std::size_t checksum = 0;
   const double reader_all_ms =
