@@ -1166,6 +1166,9 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
 }
 
 WriteBatch Engine::takeBatch() {
+  // Room for every snapshot at once: growing one push_back at a time copies the snapshots
+  // already in at each reallocation (a 1M-enrollment activate spent ~10% of its time there).
+  batch_.enrollments.reserve(batch_.enrollments.size() + dirty_.size());
   for (EnrollmentId id : dirty_) {
     Enrollment& enrollment = enrollments_[id];
     enrollment.progress_seq = progress_seq_;
