@@ -13,12 +13,16 @@ faults the snapshot's buffer in). While it runs, another connection pings the da
 is how long the engine thread was held) and seqd's resident memory is sampled every 10 ms
 (peak VmRSS during the status, and before it). Standard library only.
 
-  perf/status_e2e.py [--build DIR] [--rows N]
+  perf/status_e2e.py [--build DIR] [--rows N] [--perf-activate FILE]
+
+--perf-activate FILE records seqd with `perf record -g` while the sequence is activated
+(`perf report -i FILE --no-children --sort symbol` shows where the time goes).
 """
 import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -85,6 +89,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
     parser.add_argument("--rows", type=int, default=1000000)
+    parser.add_argument("--perf-activate", metavar="FILE")
     args = parser.parse_args()
     user = os.environ.get("USER") or "root"
     root = tempfile.mkdtemp(prefix="seqd-status-", dir="/tmp")
@@ -95,7 +100,16 @@ def main():
         daemon = import_bench.Daemon(args.build, root)
         wall, cpu, _, _ = daemon.timed("add", "bench", "--csv", csv_path)
         print("%-22s %9.2f s wall %8.2f s seqd cpu" % ("add --csv (setup)", wall, cpu))
+        recorder = None
+        if args.perf_activate:
+            recorder = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-o",
+                                         args.perf_activate, "-p", str(daemon.process.pid)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
         wall, cpu, _, _ = daemon.timed("sequence", "activate", "bench")
+        if recorder:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait()
         print("%-22s %9.2f s wall %8.2f s seqd cpu" % ("sequence activate", wall, cpu))
         for attempt in ("first", "second"):
             status_run(args.build, daemon, attempt)
