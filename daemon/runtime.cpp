@@ -116,7 +116,9 @@ Status Runtime::start() {
           pending.send(makeErrorReply(pending.request.id, "busy",
                                       "seqd's command queue is full; try again"));
         }
-      });
+      },
+      [](const std::string& line) { logWarning(line); });
+  status_reader_ = std::make_unique<StatusReader>(StatusStreamLimits::fromEnvironment());
   Status listening = server_->start();
   if (listening.isOk()) listening = startHttp();
   if (!listening.isOk()) return listening;
@@ -153,6 +155,7 @@ void Runtime::stop() {
   inbox_wakeup_.notify();
   if (inbox_thread_.joinable()) inbox_thread_.join();
   if (engine_thread_.joinable()) engine_thread_.join();
+  if (status_reader_) status_reader_->stop();
   io_.stop();
   if (io_thread_.joinable()) io_thread_.join();
   if (delivery_ && delivery_->busyWorkers() > 0) {
@@ -358,6 +361,7 @@ void Runtime::processCommands() {
 }
 
 void Runtime::handleCommand(PendingCommand& command) {
+  if (command.request.cmd == "status" && takeStatusRead(command)) return;
   bool handled = false;
   DispatchReply reply = runtimeCommand(command.request, handled);
   if (!handled) {
@@ -379,6 +383,23 @@ void Runtime::handleCommand(PendingCommand& command) {
       reply.ok ? makeOkReply(command.request.id, std::move(reply.result))
                : makeErrorReply(command.request.id, reply.error_code, reply.error_message);
   replies_.push_back(PendingReply{std::move(command.send), std::move(frame)});
+}
+
+// A good `status` request: the engine thread only takes the snapshot; the reader thread
+// filters, orders and streams it once this round is committed. Anything wrong with the request
+// is answered by dispatchCommand, as any command.
+bool Runtime::takeStatusRead(PendingCommand& command) {
+  Result<StatusFilter> filter = statusFilterArg(command.request.args);
+  if (!filter.isOk()) return false;
+  const json::value* sequence = command.request.args.if_contains("sequence");
+  Result<StatusSnapshot> snapshot = engine_->statusSnapshot(
+      sequence != nullptr && sequence->is_string() ? std::string(sequence->as_string()) : "",
+      status_reader_->takeSpareRows());
+  if (!snapshot.isOk()) return false;
+  status_reads_.push_back(StatusRead{std::make_unique<StatusSnapshot>(std::move(snapshot.value())),
+                                     std::move(filter.value()), command.request.id,
+                                     std::move(command.send)});
+  return true;
 }
 
 // One log line per command that changes something; reads are not logged.
@@ -589,6 +610,16 @@ void Runtime::commitAndFlush() {
   engine_->recycleBatch(std::move(batch));  // empty or committed: its room is reused
   for (PendingReply& reply : replies_) reply.send(std::move(reply.frame));
   replies_.clear();
+  for (StatusRead& read : status_reads_) {
+    const json::value id = read.id;
+    const ControlSend send = read.send;
+    if (!status_reader_->submit(std::move(read))) {
+      send(makeErrorReply(id, "busy",
+                          "seqd is answering " + std::to_string(kStatusReadsPendingMax) +
+                              " status requests already; try again"));
+    }
+  }
+  status_reads_.clear();
   for (std::shared_ptr<InboxRound>& round : inbox_committing_) round->committed.set_value();
   inbox_committing_.clear();
   for (auto& [respond, response] : http_replies_) respond(std::move(response));

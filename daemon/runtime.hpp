@@ -6,6 +6,8 @@
 //   engine thread   owns the Engine and is the only Store writer: drains commands and
 //                   delivery results, advances the clock, commits one batch per round
 //                   (group commit), then answers commands and hands intents to delivery.
+//   status reader   answers `status` from a snapshot the engine thread took between rounds,
+//                   streaming it to the connection (io/status_stream.hpp).
 //   delivery pool   decides nothing: renders each message from the immutable snapshots its
 //                   intent holds (engine/render.hpp), delivers it and reports back.
 //   inbox poller    reads and classifies the mailboxes' inboxes every inbox_poll, hands the
@@ -63,6 +65,7 @@
 #include "io/control_server.hpp"
 #include "io/delivery_pool.hpp"
 #include "io/http_server.hpp"
+#include "io/status_stream.hpp"
 #include "io/store.hpp"
 #include "io/unsubscribe_endpoint.hpp"
 
@@ -136,6 +139,7 @@ class Runtime {
   void processCommands();
   void processResults();
   void handleCommand(PendingCommand& command);
+  bool takeStatusRead(PendingCommand& command);
   void logCommand(const ControlRequest& request, const DispatchReply& reply) const;
   DispatchReply runtimeCommand(const ControlRequest& request, bool& handled);
   DispatchReply advanceVirtual(TimeMs target_ms);
@@ -167,6 +171,9 @@ class Runtime {
   std::size_t command_next_ = 0;               // the next one to handle in command_batch_
   std::vector<DeliveryResult> result_batch_;   // reused round to round
   std::vector<PendingReply> replies_;
+  // `status` answers: snapshots taken this round, handed to the reader after the commit.
+  std::unique_ptr<StatusReader> status_reader_;
+  std::vector<StatusRead> status_reads_;
   std::unique_ptr<HttpServer> http_;  // when http_listen is set
   BatchQueue<PendingUnsubscribe> unsubscribes_{kHttpConnectionsMax, [this] { wakeup_.notify(); }};
   std::vector<PendingUnsubscribe> unsubscribe_batch_;

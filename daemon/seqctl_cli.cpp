@@ -181,6 +181,42 @@ void printTable(const std::vector<std::string>& headers,
   for (const auto& row : rows) printRow(row);
 }
 
+// Prints a table whose rows come in batches (a streamed answer): the header goes out with the
+// first batch, and each column is as wide as its widest cell seen so far. One batch prints
+// exactly as printTable does.
+class TablePrinter {
+ public:
+  explicit TablePrinter(std::vector<std::string> headers) : headers_(std::move(headers)) {
+    for (const std::string& header : headers_) widths_.push_back(displayWidth(header));
+  }
+
+  void print(const std::vector<std::vector<std::string>>& rows) {
+    for (const auto& row : rows) {
+      for (std::size_t i = 0; i < row.size() && i < widths_.size(); ++i) {
+        widths_[i] = std::max(widths_[i], displayWidth(row[i]));
+      }
+    }
+    if (!header_printed_) printRow(headers_);
+    header_printed_ = true;
+    for (const auto& row : rows) printRow(row);
+    std::cout.flush();
+  }
+
+ private:
+  void printRow(const std::vector<std::string>& cells) const {
+    std::string line;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      line += cells[i];
+      if (i + 1 < cells.size()) line += std::string(widths_[i] - displayWidth(cells[i]) + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+
+  std::vector<std::string> headers_;
+  std::vector<std::size_t> widths_;
+  bool header_printed_ = false;
+};
+
 // Normalises a CSV header ("First Name", "Email Address") to a contact field name.
 std::string fieldForHeader(const std::string& header) {
   std::string name;
@@ -923,22 +959,59 @@ int Cli::status() {
     } else
       throw UsageError{"status: unexpected '" + current + "'"};
   }
-  json::object result;
-  int code = call("status", std::move(args), result);
-  if (code != kExitOk) return code;
-  if (invocation_.json_output) return printResult(result, kExitOk);
-  std::vector<std::vector<std::string>> rows;
-  for (const json::value& item : member(result, "contacts").as_array()) {
-    const json::object& row = item.as_object();
-    std::string reason;
-    for (const char* name : {"finish_reason", "not_sent_reason", "paused_reason"}) {
-      if (!member(row, name).is_null()) reason = textOf(member(row, name));
+  // A large answer streams: "rows" events, then the reply with the last rows
+  // (io/status_stream.hpp). Rows are printed as they come; --json prints the one document the
+  // whole answer is, piece by piece.
+  const std::string sequence_text = json::serialize(args.at("sequence"));
+  bool json_started = false;
+  bool json_first_row = true;
+  TablePrinter table({"CONTACT", "SCORE", "STATUS", "STEP", "NEXT_AT", "MAILBOX", "REASON"});
+  const auto printRows = [&](const json::array& items) {
+    if (invocation_.json_output) {
+      if (!json_started) std::cout << "{\"sequence\":" << sequence_text << ",\"contacts\":[";
+      json_started = true;
+      for (const json::value& item : items) {
+        if (!json_first_row) std::cout << ",";
+        json_first_row = false;
+        std::cout << json::serialize(item);
+      }
+      return;
     }
-    rows.push_back({textOf(member(row, "contact")), textOf(member(row, "score")),
-                    textOf(member(row, "status")), textOf(member(row, "step")),
-                    textOf(member(row, "next_at")), textOf(member(row, "mailbox")), reason});
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& item : items) {
+      const json::object& row = item.as_object();
+      std::string reason;
+      for (const char* name : {"finish_reason", "not_sent_reason", "paused_reason"}) {
+        if (!member(row, name).is_null()) reason = textOf(member(row, name));
+      }
+      rows.push_back({textOf(member(row, "contact")), textOf(member(row, "score")),
+                      textOf(member(row, "status")), textOf(member(row, "step")),
+                      textOf(member(row, "next_at")), textOf(member(row, "mailbox")), reason});
+    }
+    table.print(rows);
+  };
+  const auto onEvent = [&](const json::object& frame) {
+    const json::value& rows = member(frame, "rows");
+    if (member(frame, "event") == "rows" && rows.is_array()) printRows(rows.as_array());
+  };
+  int connected = connect();
+  if (connected != kExitOk) return connected;
+  Result<json::object> reply = client_->call("status", std::move(args), onEvent);
+  if (!reply.isOk()) {
+    if (json_started) std::cout << std::endl;
+    std::cerr << "seqctl: " << reply.status().message() << "\n";
+    return kExitUnreachable;
   }
-  printTable({"CONTACT", "SCORE", "STATUS", "STEP", "NEXT_AT", "MAILBOX", "REASON"}, rows);
+  json::object result;
+  int code = replyCode("status", reply.value(), result);
+  if (code != kExitOk) {
+    if (json_started) std::cout << std::endl;
+    return code;
+  }
+  if (invocation_.json_output && !json_started) return printResult(result, kExitOk);
+  const json::value& contacts = member(result, "contacts");
+  printRows(contacts.is_array() ? contacts.as_array() : json::array());
+  if (invocation_.json_output) std::cout << "]}\n";
   return kExitOk;
 }
 

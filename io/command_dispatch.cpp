@@ -119,6 +119,8 @@ json::value textOrNull(const std::string& text) {
   return json::value(text);
 }
 
+}  // namespace
+
 json::object statusRowJson(const StatusRow& row) {
   return json::object{{"contact", row.contact},
                       {"email", row.email},
@@ -134,6 +136,8 @@ json::object statusRowJson(const StatusRow& row) {
                       {"mailbox", textOrNull(row.mailbox)},
                       {"owner", textOrNull(row.owner)}};
 }
+
+namespace {
 
 // A request's row errors by line (a client may send rows out of file order).
 std::vector<RowError> byLine(std::vector<RowError> errors) {
@@ -294,25 +298,10 @@ DispatchReply addCommand(Engine& engine, const json::object& args, const Caller&
 }
 
 DispatchReply statusCommand(Engine& engine, const json::object& args) {
-  StatusFilter filter;
-  std::string status = stringArg(args, "status");
-  if (!status.empty()) {
-    EnrollmentStatus parsed;
-    if (!parseEnrollmentStatus(status, parsed)) {
-      return fail("bad_request", "--status: unknown status '" + status + "'");
-    }
-    filter.status = parsed;
-  }
-  filter.paused_reason = stringArg(args, "paused_reason");
-  std::string resume = stringArg(args, "resume_scheduled");
-  if (resume == "yes") filter.resume_scheduled = true;
-  if (resume == "no") filter.resume_scheduled = false;
-  filter.search = stringArg(args, "search");
-  if (const json::value* limit = args.if_contains("limit"); limit && limit->is_int64()) {
-    filter.limit = static_cast<std::size_t>(std::max<std::int64_t>(0, limit->as_int64()));
-  }
+  Result<StatusFilter> filter = statusFilterArg(args);
+  if (!filter.isOk()) return replyFromStatus(filter.status());
   std::string sequence_id = stringArg(args, "sequence");
-  Result<std::vector<StatusRow>> rows = engine.status(sequence_id, filter);
+  Result<std::vector<StatusRow>> rows = engine.status(sequence_id, filter.value());
   if (!rows.isOk()) return replyFromStatus(rows.status());
   json::array contacts;
   for (const StatusRow& row : rows.value()) contacts.push_back(statusRowJson(row));
@@ -660,6 +649,27 @@ DispatchReply explainCommand(Engine& engine, const json::object& args) {
 }
 
 }  // namespace
+
+Result<StatusFilter> statusFilterArg(const json::object& args) {
+  StatusFilter filter;
+  std::string status = stringArg(args, "status");
+  if (!status.empty()) {
+    EnrollmentStatus parsed;
+    if (!parseEnrollmentStatus(status, parsed)) {
+      return Status::invalidArgument("--status: unknown status '" + status + "'");
+    }
+    filter.status = parsed;
+  }
+  filter.paused_reason = stringArg(args, "paused_reason");
+  std::string resume = stringArg(args, "resume_scheduled");
+  if (resume == "yes") filter.resume_scheduled = true;
+  if (resume == "no") filter.resume_scheduled = false;
+  filter.search = stringArg(args, "search");
+  if (const json::value* limit = args.if_contains("limit"); limit && limit->is_int64()) {
+    filter.limit = static_cast<std::size_t>(std::max<std::int64_t>(0, limit->as_int64()));
+  }
+  return filter;
+}
 
 json::value timeOrNull(TimeMs time_ms) {
   if (time_ms == kNoTime) return nullptr;

@@ -35,8 +35,12 @@ struct DispatchReply {
 DispatchReply dispatchCommand(Engine& engine, const std::string& cmd,
                               const boost::json::object& args, const Caller& caller, TimeMs now_ms);
 
-// JSON helpers shared with the runtime.
+// JSON helpers shared with the runtime and io/status_stream.
 boost::json::value timeOrNull(TimeMs time_ms);
+// One `status` row as SPEC §4 shows it.
+boost::json::object statusRowJson(const StatusRow& row);
+// The filter of a `status` request's args; InvalidArgument (bad_request) for an unknown status.
+Result<StatusFilter> statusFilterArg(const boost::json::object& args);
 DispatchReply replyFromStatus(const Status& status);
 
 }  // namespace seqd

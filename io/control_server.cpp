@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -161,11 +163,12 @@ class Connection;
 // on the io_context after the server was destroyed finds it alive.
 struct Shared {
   Shared(asio::io_context& io_context, std::string path, std::string group,
-         ControlHandler request_handler)
+         ControlHandler request_handler, ControlLog drop_log)
       : io(io_context),
         socket_path(std::move(path)),
         socket_group(std::move(group)),
         handler(std::move(request_handler)),
+        log(std::move(drop_log)),
         acceptor(asio::make_strand(io_context)),
         accept_retry_timer(acceptor.get_executor()) {}
 
@@ -173,6 +176,7 @@ struct Shared {
   const std::string socket_path;
   const std::string socket_group;
   const ControlHandler handler;
+  const ControlLog log;           // may be empty
   Acceptor acceptor;              // used on its strand once accepting has started
   RetryTimer accept_retry_timer;  // on the acceptor's strand
 
@@ -185,7 +189,7 @@ struct Shared {
   std::optional<std::pair<dev_t, ino_t>> bound_file;
 };
 
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection : public ControlSink, public std::enable_shared_from_this<Connection> {
  public:
   Connection(Socket socket, PeerCredentials peer, ControlHandler handler,
              std::weak_ptr<Shared> server)
@@ -203,6 +207,41 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Any thread.
   void postClose() {
     asio::post(strand_, [self = shared_from_this()] { self->close(); });
+  }
+
+  // Any thread. Counted as unsent from now until written, so a streaming writer's wait sees
+  // frames still on their way to the strand too.
+  void sendText(std::string text, bool is_reply) override {
+    unsent_bytes_.fetch_add(text.size());
+    asio::post(strand_, [self = shared_from_this(), text = std::move(text), is_reply]() mutable {
+      self->deliver(std::move(text), is_reply, true);
+    });
+  }
+
+  // Any thread but the io_context's.
+  Wait waitUnsent(std::size_t unsent_bytes_max, std::chrono::milliseconds stall_max) override {
+    std::unique_lock lock(wait_mutex_);
+    std::uint64_t progress = written_frames_;
+    auto deadline = std::chrono::steady_clock::now() + stall_max;
+    while (!closed_flag_.load() && unsent_bytes_.load() > unsent_bytes_max) {
+      if (written_.wait_until(lock, deadline) != std::cv_status::timeout) {
+        if (written_frames_ != progress) {
+          progress = written_frames_;
+          deadline = std::chrono::steady_clock::now() + stall_max;
+        }
+        continue;
+      }
+      if (written_frames_ == progress) return Wait::kStalled;
+      progress = written_frames_;
+      deadline = std::chrono::steady_clock::now() + stall_max;
+    }
+    return closed_flag_.load() ? Wait::kClosed : Wait::kReady;
+  }
+
+  // Any thread.
+  void drop(const std::string& why) override {
+    log("control connection of " + peer_.user + " dropped: " + why);
+    postClose();
   }
 
  private:
@@ -275,26 +314,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
-  ControlSend makeSend() {
-    std::weak_ptr<Connection> weak = shared_from_this();
-    return [weak](boost::json::object frame) {
-      std::shared_ptr<Connection> self = weak.lock();
-      if (!self) return;
-      bool is_reply = frame.contains("ok");
-      // Serialize on the caller's thread; only the queueing runs on the connection's strand.
-      asio::post(self->strand_, [self, text = toFrame(frame), is_reply]() mutable {
-        self->deliver(std::move(text), is_reply);
-      });
-    };
-  }
+  ControlSend makeSend() { return ControlSend(std::weak_ptr<ControlSink>(shared_from_this())); }
 
   void queueFrame(const boost::json::object& frame) { deliver(toFrame(frame), false); }
 
-  // REQUIRES: on strand_.
-  void deliver(std::string text, bool is_reply) {
-    if (closed_) return;
+  // REQUIRES: on strand_. counted: the text's bytes were added to unsent_bytes_ already.
+  void deliver(std::string text, bool is_reply, bool counted = false) {
+    if (!counted) unsent_bytes_.fetch_add(text.size());
+    if (closed_) {
+      unsent_bytes_.fetch_sub(text.size());
+      return;
+    }
     if (is_reply && outstanding_ > 0) --outstanding_;
     if (write_queue_bytes_ + text.size() > kConnectionWriteBytesMax) {
+      unsent_bytes_.fetch_sub(text.size());
+      log("control connection of " + peer_.user + " dropped: over " +
+          std::to_string(kConnectionWriteBytesMax) + " bytes of answers unread");
       close();
       return;
     }
@@ -321,8 +356,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     write_queue_bytes_ -= write_queue_.front().size();
+    unsent_bytes_.fetch_sub(write_queue_.front().size());
     write_queue_.pop_front();
     readIfRoom();
+    {
+      std::lock_guard lock(wait_mutex_);
+      ++written_frames_;
+    }
+    written_.notify_all();
     if (!write_queue_.empty()) {
       writeNext();
       return;
@@ -337,6 +378,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close() {
     if (closed_) return;
     closed_ = true;
+    {
+      std::lock_guard lock(wait_mutex_);
+      closed_flag_.store(true);
+    }
+    written_.notify_all();
     boost::system::error_code ignored;
     socket_.shutdown(asio::socket_base::shutdown_both, ignored);
     socket_.close(ignored);
@@ -344,6 +390,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       std::lock_guard lock(server->mutex);
       server->connections.erase(shared_from_this());
     }
+  }
+
+  void log(const std::string& line) const {
+    if (std::shared_ptr<Shared> server = server_.lock(); server && server->log) server->log(line);
   }
 
   Socket socket_;
@@ -361,6 +411,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reading_ = false;  // a read is in flight
   bool reading_done_ = false;
   bool closed_ = false;
+
+  // Shared with the threads that wait in waitUnsent().
+  std::atomic<std::size_t> unsent_bytes_{0};  // sent through this connection, not yet written
+  std::atomic<bool> closed_flag_{false};
+  std::mutex wait_mutex_;
+  std::condition_variable written_;
+  std::uint64_t written_frames_ = 0;  // guarded by wait_mutex_
 };
 
 // Writes one error frame to a connection that will not be served, then closes it.
@@ -518,10 +575,30 @@ struct ControlServer::Impl {
 };
 
 ControlServer::ControlServer(asio::io_context& io, std::string socket_path,
-                             std::string socket_group, ControlHandler handler)
+                             std::string socket_group, ControlHandler handler, ControlLog log)
     : impl_(std::make_unique<Impl>()) {
   impl_->shared = std::make_shared<Shared>(io, std::move(socket_path), std::move(socket_group),
-                                           std::move(handler));
+                                           std::move(handler), std::move(log));
+}
+
+void ControlSend::operator()(const boost::json::object& frame) const {
+  if (std::shared_ptr<ControlSink> sink = sink_.lock())
+    sink->sendText(toFrame(frame), frame.contains("ok"));
+}
+
+void ControlSend::sendText(std::string text, bool is_reply) const {
+  if (std::shared_ptr<ControlSink> sink = sink_.lock()) sink->sendText(std::move(text), is_reply);
+}
+
+ControlSink::Wait ControlSend::waitUnsent(std::size_t unsent_bytes_max,
+                                          std::chrono::milliseconds stall_max) const {
+  std::shared_ptr<ControlSink> sink = sink_.lock();
+  if (!sink) return ControlSink::Wait::kClosed;
+  return sink->waitUnsent(unsent_bytes_max, stall_max);
+}
+
+void ControlSend::drop(const std::string& why) const {
+  if (std::shared_ptr<ControlSink> sink = sink_.lock()) sink->drop(why);
 }
 
 ControlServer::~ControlServer() { stop(); }

@@ -15,6 +15,11 @@
 // thus held by its socket's buffers instead of growing the daemon's memory (at most
 // kPipelinedRequestsMax requests of kFrameBytesMax each, plus its unsent replies), and the
 // handler is never given more than kConnectionsMax x kPipelinedRequestsMax requests at once.
+//
+// The log callback says when a connection is closed at kConnectionWriteBytesMax. A streamed
+// answer (io/status_stream.hpp) never gets near that cap: its writer waits while the
+// connection's unsent bytes are over a bound (waitUnsent) and drops the connection itself
+// when nothing is written for a while.
 // Blank lines are ignored. A peer that shuts down its sending side still gets the replies to
 // the requests it sent; the connection closes once they are written.
 //
@@ -40,6 +45,7 @@
 
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -66,18 +72,50 @@ struct ControlRequest {
   std::string peer_user;  // user name of peer_uid, or the number as text if it has none
 };
 
-// Sends one frame (a progress event or the final reply) to the requesting connection.
-// Callable from any thread, any number of times; a no-op after the connection closed.
-// A frame with an "ok" member is the reply: once every request read from a connection has
-// been replied to, a connection whose peer has finished sending is closed.
-using ControlSend = std::function<void(boost::json::object frame)>;
+// One connection as a ControlSend writes to it; the server's connections implement it.
+class ControlSink {
+ public:
+  enum class Wait { kReady, kClosed, kStalled };
+  virtual ~ControlSink() = default;
+  virtual void sendText(std::string text, bool is_reply) = 0;
+  virtual Wait waitUnsent(std::size_t unsent_bytes_max, std::chrono::milliseconds stall_max) = 0;
+  virtual void drop(const std::string& why) = 0;
+};
+
+// Sends frames to the requesting connection. Callable from any thread, any number of times;
+// a no-op after the connection closed. A frame with an "ok" member is the reply: once every
+// request read from a connection has been replied to, a connection whose peer has finished
+// sending is closed.
+class ControlSend {
+ public:
+  ControlSend() = default;
+  explicit ControlSend(std::weak_ptr<ControlSink> sink) : sink_(std::move(sink)) {}
+
+  // One frame (a progress event or the final reply), serialized on the calling thread.
+  void operator()(const boost::json::object& frame) const;
+  // One frame already serialized, '\n'-terminated; is_reply: it is the request's reply.
+  void sendText(std::string text, bool is_reply) const;
+  // For a streamed answer (back-pressure): blocks the calling thread while more than
+  // unsent_bytes_max bytes queued on the connection are not written yet. kStalled when no
+  // byte was written for stall_max meanwhile (the peer stopped reading), kClosed when the
+  // connection closed. REQUIRES: not called on an io_context thread.
+  ControlSink::Wait waitUnsent(std::size_t unsent_bytes_max,
+                               std::chrono::milliseconds stall_max) const;
+  // Closes the connection; the server logs why.
+  void drop(const std::string& why) const;
+
+ private:
+  std::weak_ptr<ControlSink> sink_;
+};
 using ControlHandler = std::function<void(ControlRequest request, ControlSend send)>;
+// Where the server says why it dropped a connection (a peer that stopped reading).
+using ControlLog = std::function<void(const std::string& line)>;
 
 class ControlServer {
  public:
   // socket_group empty: leave the daemon's group. The socket file gets mode 0660.
   ControlServer(boost::asio::io_context& io, std::string socket_path, std::string socket_group,
-                ControlHandler handler);
+                ControlHandler handler, ControlLog log = {});
   // Calls stop().
   ~ControlServer();
 

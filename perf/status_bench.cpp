@@ -1,8 +1,10 @@
-// status_bench: how long Engine::status() holds the engine thread for one sequence of
-// CONTACTS enrollments, with and without --limit (engine only: no socket, no JSON).
+// status_bench: how long a status of one sequence of CONTACTS enrollments holds the engine
+// thread, with and without --limit (engine only: no socket, no JSON).
 //
-// Usage: status_bench [CONTACTS [RUNS]]   (default 1000000, 5)
-// Prints the median of RUNS calls for: every row; --limit 3; --limit 3 with --search.
+// Usage: status_bench [CONTACTS [RUNS [new]]]   (default 1000000, 5; `new`: skip the old path)
+// Prints the median of RUNS calls for: Engine::status() on the engine thread, as it was
+// (every row; --limit 3; --limit 3 with --search); Engine::statusSnapshot(), all the engine
+// thread does now; and the reader thread's share from that snapshot (select and build rows).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "engine/status_snapshot.hpp"
 
 using namespace seqd;
 
@@ -53,6 +56,30 @@ double medianMs(const Engine& engine, const StatusFilter& filter, int runs, std:
   return times[times.size() / 2];
 }
 
+template <typename Body>
+double medianOf(int runs, Body body) {
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    const auto started = std::chrono::steady_clock::now();
+    body();
+    times.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+// The reader thread's share: select the rows and build each one from the snapshot.
+std::size_t readerRows(const StatusSnapshot& snapshot, const StatusFilter& filter) {
+  SendingCalendar calendar(snapshot.schedules);
+  std::size_t bytes = 0;
+  for (std::size_t index : selectStatusRows(snapshot, filter)) {
+    bytes += statusRowAt(snapshot, index, calendar).contact.size();
+  }
+  return bytes;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -76,15 +103,50 @@ int main(int argc, char** argv) {
               contacts, runs);
   std::size_t shown = 0;
   StatusFilter every_row;
-  const double all_ms = medianMs(engine, every_row, runs, shown);
-  std::printf("%-28s %9zu rows %10.1f ms\n", "status", shown, all_ms);
   StatusFilter limited;
   limited.limit = 3;
-  const double limited_ms = medianMs(engine, limited, runs, shown);
-  std::printf("%-28s %9zu rows %10.1f ms\n", "status --limit 3", shown, limited_ms);
   StatusFilter searched = limited;
   searched.search = "company 99";
-  const double searched_ms = medianMs(engine, searched, runs, shown);
-  std::printf("%-28s %9zu rows %10.1f ms\n", "status --limit 3 --search", shown, searched_ms);
+  const bool old_path = argc <= 3 || std::string(argv[3]) != "new";
+  if (old_path) {
+    const double all_ms = medianMs(engine, every_row, runs, shown);
+    std::printf("%-28s %9zu rows %10.1f ms\n", "status", shown, all_ms);
+    const double limited_ms = medianMs(engine, limited, runs, shown);
+    std::printf("%-28s %9zu rows %10.1f ms\n", "status --limit 3", shown, limited_ms);
+    const double searched_ms = medianMs(engine, searched, runs, shown);
+    std::printf("%-28s %9zu rows %10.1f ms\n", "status --limit 3 --search", shown, searched_ms);
+  }
+  // The first snapshot also finds each enrollment's contact entry and faults its rows buffer
+  // in; later ones reuse the entries, and the buffer when handed back (as the daemon does).
+  std::size_t snapshot_rows = 0;
+  const auto first_started = std::chrono::steady_clock::now();
+  std::vector<StatusSnapshotRow> spare = engine.statusSnapshot("bench").value().rows;
+  snapshot_rows = spare.size();
+  std::printf(
+      "%-28s %9zu rows %10.1f ms   (engine thread, now)\n", "snapshot, first", snapshot_rows,
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - first_started)
+          .count());
+  const double fresh_ms =
+      medianOf(runs, [&] { snapshot_rows = engine.statusSnapshot("bench").value().rows.size(); });
+  std::printf("%-28s %9zu rows %10.1f ms   (engine thread, now)\n", "snapshot, new buffer",
+              snapshot_rows, fresh_ms);
+  const double snapshot_ms = medianOf(runs, [&] {
+    Result<StatusSnapshot> snapshot = engine.statusSnapshot("bench", std::move(spare));
+    snapshot_rows = snapshot.value().rows.size();
+    spare = std::move(snapshot.value().rows);
+  });
+  std::printf("%-28s %9zu rows %10.1f ms   (engine thread, now)\n", "snapshot, reused buffer",
+              snapshot_rows, snapshot_ms);
+  Result<StatusSnapshot> snapshot = engine.statusSnapshot("bench");
+  std::size_t checksum = 0;
+  const double reader_all_ms =
+      medianOf(runs, [&] { checksum += readerRows(snapshot.value(), every_row); });
+  std::printf("%-28s %9zu rows %10.1f ms   (reader thread)\n", "reader: status", snapshot_rows,
+              reader_all_ms);
+  const double reader_limited_ms =
+      medianOf(runs, [&] { checksum += readerRows(snapshot.value(), limited); });
+  std::printf("%-28s %9zu rows %10.1f ms   (reader thread)\n", "reader: status --limit 3",
+              std::size_t{3}, reader_limited_ms);
+  std::printf("(checksum %zu)\n", checksum);
   return 0;
 }

@@ -45,9 +45,10 @@ constexpr int kReadTimeoutMs = 5000;
 // A ControlServer on its own io_context thread, as the daemon runs it.
 class RunningServer {
  public:
-  RunningServer(const std::string& path, ControlHandler handler, std::string group = "")
+  RunningServer(const std::string& path, ControlHandler handler, std::string group = "",
+                ControlLog log = {})
       : work_(boost::asio::make_work_guard(io_)),
-        server_(io_, path, std::move(group), std::move(handler)),
+        server_(io_, path, std::move(group), std::move(handler), std::move(log)),
         thread_([this] { io_.run(); }) {}
   ~RunningServer() {
     server_.stop();
@@ -810,4 +811,115 @@ TEST_CASE("a peer that never reads its replies stalls on its socket; nothing is 
   }
   CHECK(replies == expected);
   ::close(fd);
+}
+
+// A log that tests read while the server writes to it.
+struct DropLog {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  ControlLog callback() {
+    return [this](const std::string& line) {
+      std::lock_guard lock(mutex);
+      lines.push_back(line);
+    };
+  }
+  bool has(const std::string& text) {
+    std::lock_guard lock(mutex);
+    for (const std::string& line : lines) {
+      if (line.find(text) != std::string::npos) return true;
+    }
+    return false;
+  }
+};
+
+// The handler hands the request's ControlSend to the test thread, which streams through it.
+struct HandedOver {
+  std::promise<ControlSend> promise;
+  ControlHandler handler() {
+    return [this](ControlRequest, ControlSend send) { promise.set_value(send); };
+  }
+  ControlSend take() {
+    std::future<ControlSend> future = promise.get_future();
+    REQUIRE(future.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+    return future.get();
+  }
+};
+
+TEST_CASE("a streaming writer waits while its peer does not read, and drops a stalled one") {
+  TempDir dir("seqd-ctl");
+  std::string path = dir.file("control.sock");
+  DropLog log;
+  HandedOver handed;
+  RunningServer server(path, handed.handler(), "", log.callback());
+  REQUIRE(server.start().isOk());
+  RawConnection connection(path);
+  REQUIRE(connection.write(toFrame(makeRequest(1, "status", {}))));
+  ControlSend send = handed.take();
+  const std::string frame = toFrame(makeProgress(1, {{"pad", std::string(64 * 1024, 'x')}}));
+  constexpr std::size_t kUnsentMax = 256 * 1024;
+  std::size_t sent_bytes = 0;
+  ControlSink::Wait wait = ControlSink::Wait::kReady;
+  // The peer reads nothing: the kernel's buffers fill, then the writer waits, then stalls.
+  for (int frames = 0; frames < 1000; ++frames) {
+    wait = send.waitUnsent(kUnsentMax, std::chrono::milliseconds(300));
+    if (wait != ControlSink::Wait::kReady) break;
+    send.sendText(frame, false);
+    sent_bytes += frame.size();
+  }
+  CHECK(wait == ControlSink::Wait::kStalled);
+  // What went out is bounded by the socket's buffers and the bound, never the 1000 frames.
+  CHECK(sent_bytes < 100 * frame.size());
+  CHECK_FALSE(log.has("dropped"));
+  send.drop("nothing read");
+  // The frames already written arrive, then the end of the connection, with no reply.
+  std::size_t read_frames = 0;
+  while (std::optional<std::string> line = connection.readLine()) {
+    CHECK(json::parse(*line).as_object().at("event") == "progress");
+    ++read_frames;
+  }
+  CHECK(read_frames > 0);
+  CHECK(read_frames <= sent_bytes / frame.size());
+  CHECK(log.has("dropped: nothing read"));
+  CHECK(send.waitUnsent(0, std::chrono::milliseconds(100)) == ControlSink::Wait::kClosed);
+}
+
+TEST_CASE("a streaming writer goes on as soon as its peer reads") {
+  TempDir dir("seqd-ctl");
+  std::string path = dir.file("control.sock");
+  HandedOver handed;
+  RunningServer server(path, handed.handler());
+  REQUIRE(server.start().isOk());
+  RawConnection connection(path);
+  REQUIRE(connection.write(toFrame(makeRequest(1, "status", {}))));
+  ControlSend send = handed.take();
+  constexpr int kFrames = 200;
+  std::thread writer([&] {
+    for (int i = 0; i < kFrames; ++i) {
+      REQUIRE(send.waitUnsent(64 * 1024, std::chrono::seconds(5)) == ControlSink::Wait::kReady);
+      send(makeProgress(1, {{"n", i}, {"pad", std::string(16 * 1024, 'y')}}));
+    }
+    send(makeOkReply(1, "done"));
+  });
+  for (int i = 0; i < kFrames; ++i) CHECK(connection.readFrame().at("n").as_int64() == i);
+  CHECK(connection.readFrame().at("result") == "done");
+  writer.join();
+}
+
+TEST_CASE("a peer over the unsent cap is dropped, and the log says so") {
+  TempDir dir("seqd-ctl");
+  std::string path = dir.file("control.sock");
+  DropLog log;
+  HandedOver handed;
+  RunningServer server(path, handed.handler(), "", log.callback());
+  REQUIRE(server.start().isOk());
+  RawConnection connection(path);
+  REQUIRE(connection.write(toFrame(makeRequest(1, "status", {}))));
+  ControlSend send = handed.take();
+  const std::string frame = toFrame(makeProgress(1, {{"pad", std::string(1024 * 1024, 'z')}}));
+  for (std::size_t sent = 0; sent <= kConnectionWriteBytesMax + 2 * frame.size();
+       sent += frame.size()) {
+    send.sendText(frame, false);
+  }
+  CHECK(send.waitUnsent(0, std::chrono::seconds(5)) == ControlSink::Wait::kClosed);
+  CHECK(log.has("unread"));
 }

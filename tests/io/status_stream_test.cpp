@@ -1,0 +1,168 @@
+// Proves that a streamed status answer carries exactly what the engine thread's single reply
+// carried: an answer that fits in one frame is that reply byte for byte; a larger one is
+// "rows" events and a reply whose rows, appended in order, are the same rows, every frame
+// within the chunk size; and that a writer told to stop stops at the next frame.
+#include "io/status_stream.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/engine.hpp"
+#include "io/command_dispatch.hpp"
+
+using namespace seqd;
+namespace json = boost::json;
+
+namespace {
+
+const TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
+const Caller kRoot{"root", true};
+
+EngineSettings settings() {
+  EngineSettings settings;
+  Sequence sequence;
+  sequence.id = "s";
+  sequence.owner = "root";
+  sequence.mailboxes = {"a@acme.test"};
+  for (const char* id : {"hello", "again"}) {
+    Step step;
+    step.id = id;
+    step.wait_ms = kDayMs;
+    step.subject = "Hello";
+    step.body = "Hi {{first_name|there}}";
+    sequence.steps.push_back(step);
+  }
+  settings.sequences[sequence.id] = sequence;
+  Mailbox mailbox;
+  mailbox.address = "a@acme.test";
+  mailbox.name = "Sender";
+  mailbox.daily_limit = 1000000;
+  mailbox.hourly_limit = 1000000;
+  settings.mailboxes.push_back(mailbox);
+  return settings;
+}
+
+struct Frames {
+  std::vector<std::string> texts;
+  std::vector<bool> replies;
+};
+
+Frames stream(const Engine& engine, const json::object& args, const json::value& id,
+              std::size_t chunk_bytes_max) {
+  Frames frames;
+  Result<StatusSnapshot> snapshot = engine.statusSnapshot("s");
+  REQUIRE(snapshot.isOk());
+  Result<StatusFilter> filter = statusFilterArg(args);
+  REQUIRE(filter.isOk());
+  writeStatusFrames(snapshot.value(), filter.value(), id, chunk_bytes_max,
+                    [&](std::string text, bool is_reply) {
+                      frames.texts.push_back(std::move(text));
+                      frames.replies.push_back(is_reply);
+                      return true;
+                    });
+  return frames;
+}
+
+// What the engine thread answered before: dispatchCommand's reply, as one frame.
+std::string singleReply(Engine& engine, const json::object& args, const json::value& id) {
+  DispatchReply reply = dispatchCommand(engine, "status", args, kRoot, kStart);
+  REQUIRE(reply.ok);
+  return toFrame(makeOkReply(id, reply.result));
+}
+
+Engine enrolled(int count, std::uint64_t seed) {
+  Engine engine(settings(), kStart);
+  std::mt19937_64 random(seed);
+  std::vector<ContactRow> rows;
+  for (int i = 0; i < count; ++i) {
+    ContactRow row;
+    row.fields = {{"email", "p" + std::to_string(i) + "@x.test"},
+                  {"first_name", "Zoë " + std::to_string(i)},
+                  {"company", "Company \"" + std::to_string(random() % 5) + "\""},
+                  {"score", std::to_string(random() % 101)}};
+    rows.push_back(row);
+  }
+  ImportResult imported = engine.upsertContacts(rows);
+  REQUIRE(engine.add("s", imported.keys, {}, kRoot, kStart).isOk());
+  REQUIRE(engine.activate("s", kRoot, kStart).isOk());
+  engine.advanceTo(kStart + 1);
+  std::vector<DeliveryIntent> intents = engine.takeIntents();
+  for (std::size_t i = 0; i < intents.size(); i += 2) {
+    const DeliveryIntent& intent = intents[i];
+    engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
+                             DeliveryOutcome::kDelivered, "", intent.transport, false},
+                            kStart + 1);
+  }
+  return engine;
+}
+
+}  // namespace
+
+TEST_CASE("an answer that fits in one frame is the old reply, byte for byte") {
+  Engine engine = enrolled(40, 7);
+  for (const json::value& id : {json::value(7), json::value("req \"x\""), json::value(nullptr)}) {
+    for (const json::object& args :
+         {json::object{{"sequence", "s"}}, json::object{{"sequence", "s"}, {"limit", 5}},
+          json::object{{"sequence", "s"}, {"status", "active"}},
+          json::object{{"sequence", "s"}, {"search", "company \"3"}}}) {
+      Frames frames = stream(engine, args, id, kFrameBytesMax);
+      REQUIRE(frames.texts.size() == 1);
+      CHECK(frames.replies[0]);
+      CHECK(frames.texts[0] == singleReply(engine, args, id));
+    }
+  }
+}
+
+TEST_CASE("randomized: a large answer in many frames has every row once, in order") {
+  std::uint64_t seed = std::random_device{}();
+  if (const char* fixed = std::getenv("SEQD_SEED")) seed = std::strtoull(fixed, nullptr, 10);
+  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  std::mt19937_64 random(seed);
+  Engine engine = enrolled(600, seed);
+  for (int trial = 0; trial < 8; ++trial) {
+    json::object args{{"sequence", "s"}};
+    if (random() % 2 == 0) args["limit"] = static_cast<std::int64_t>(1 + random() % 700);
+    if (random() % 3 == 0) args["status"] = random() % 2 == 0 ? "active" : "scheduled";
+    const std::size_t chunk_bytes_max = 300 + random() % 20000;
+    INFO("trial " << trial << " chunk " << chunk_bytes_max << " args " << json::serialize(args));
+    Frames frames = stream(engine, args, json::value(trial), chunk_bytes_max);
+    json::value expected = json::parse(singleReply(engine, args, json::value(trial)));
+    json::array rows;
+    for (std::size_t i = 0; i < frames.texts.size(); ++i) {
+      const std::string& text = frames.texts[i];
+      REQUIRE(text.back() == '\n');
+      json::object frame = json::parse(text).as_object();
+      CHECK(frame.at("id") == json::value(trial));
+      const bool last = i + 1 == frames.texts.size();
+      CHECK(frames.replies[i] == last);
+      // One row may go alone over the chunk size; these rows are far smaller than 300 bytes.
+      CHECK(text.size() <= chunk_bytes_max);
+      const json::array& part =
+          last ? frame.at("result").at("contacts").as_array() : frame.at("rows").as_array();
+      if (!last) CHECK(frame.at("event") == "rows");
+      for (const json::value& row : part) rows.push_back(row);
+      if (last) CHECK(frame.at("result").at("sequence") == "s");
+    }
+    CHECK(rows == expected.at("result").at("contacts").as_array());
+    const std::size_t total = rows.size();
+    if (total * 250 > chunk_bytes_max) CHECK(frames.texts.size() > 1);
+  }
+}
+
+TEST_CASE("a writer that is told to stop sends no further frame") {
+  Engine engine = enrolled(300, 11);
+  Result<StatusSnapshot> snapshot = engine.statusSnapshot("s");
+  REQUIRE(snapshot.isOk());
+  int frames = 0;
+  const std::size_t written =
+      writeStatusFrames(snapshot.value(), {}, json::value(1), 2000, [&](std::string, bool) {
+        ++frames;
+        return frames < 2;
+      });
+  CHECK(frames == 2);
+  CHECK(written < 300);
+}
