@@ -70,6 +70,7 @@ Commands:
   tasks [--owner USER] [--seq SEQ] [--due-before TIME]
   task complete ID | task skip ID
   mailboxes
+  workflows                     each workflow's last run, added and skipped counts
   inbox [--mailbox ADDR]        the latest messages read from the mailboxes' inboxes
   time | time advance DURATION | time set TIME
 
@@ -131,6 +132,7 @@ class Cli {
   int task();
   int lists();
   int list();
+  int workflows();
   int share(const std::string& action);
 
   const std::string& word(std::size_t index, const char* what) const;
@@ -311,6 +313,7 @@ int Cli::run() {
   if (command == "contact") return contact();
   if (command == "contacts") return contacts();
   if (command == "lists") return lists();
+  if (command == "workflows") return workflows();
   if (command == "list") return list();
   if (command == "add") return add();
   if (command == "status") return status();
@@ -815,6 +818,28 @@ int Cli::lists() {
                     textOf(member(list, "contacts"))});
   }
   printTable({"NAME", "OWNER", "CONTACTS"}, rows);
+  return kExitOk;
+}
+
+// workflows: each sequence's automatic adding, its last run and what it added and skipped.
+int Cli::workflows() {
+  json::object result;
+  int code = call("workflows", {}, result);
+  if (code != kExitOk) return code;
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  std::vector<std::vector<std::string>> rows;
+  for (const json::value& item : member(result, "workflows").as_array()) {
+    const json::object& row = item.as_object();
+    std::string filter = "score>=" + textOf(member(row, "min_score"));
+    if (const json::value& where = member(row, "where"); where.is_string()) {
+      filter += " and (" + textOf(where) + ")";
+    }
+    const json::value& last_run = member(row, "last_run");
+    rows.push_back({textOf(member(row, "sequence")), textOf(member(row, "from_list")), filter,
+                    textOf(member(row, "every")), last_run.is_string() ? textOf(last_run) : "never",
+                    textOf(member(row, "added")), textOf(member(row, "skipped"))});
+  }
+  printTable({"SEQUENCE", "FROM_LIST", "FILTER", "EVERY", "LAST_RUN", "ADDED", "SKIPPED"}, rows);
   return kExitOk;
 }
 

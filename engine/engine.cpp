@@ -38,6 +38,7 @@ Engine::Engine(EngineSettings settings, TimeMs now_ms)
       wheel_(now_ms, settings_.tick_ms) {
   governor_.configure(settings_.mailboxes);
   render_ = compileRenderSettings(settings_.sequences, settings_.mailboxes, settings_.unsubscribe);
+  scheduleWorkflows(now_ms);
 }
 
 TimeMs Engine::nextTickStart(TimeMs now_ms) const {
@@ -148,7 +149,9 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
   for (const TeamRecord& record : state.team) {
     lists_.restore(record);
     shares_.restore(record);
+    workflow_state_.restore(record);
   }
+  scheduleWorkflows(now_ms);
   // The store hands enrollments back in id order; with every id present (always, unless
   // damaged) the vector is taken whole.
   bool dense = true;
@@ -887,6 +890,7 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
 // Time
 
 void Engine::advanceTo(TimeMs now_ms) {
+  runDueWorkflows(now_ms);
   for (;;) {
     // Each fire queues at most one email: never take more due work than the queue has room
     // for. What is left stays due on the wheel for the next call.

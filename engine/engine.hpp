@@ -112,6 +112,7 @@
 #include "engine/task.hpp"
 #include "engine/timer_wheel.hpp"
 #include "engine/unsubscribe_token.hpp"
+#include "engine/workflows.hpp"
 
 namespace seqd {
 
@@ -150,7 +151,8 @@ struct EngineSettings {
   std::vector<Mailbox> mailboxes;
   DurationMs tick_ms = 100;
   DurationMs ooo_default_pause_ms = 7 * kDayMs;
-  UnsubscribeLinks unsubscribe;  // List-Unsubscribe's HTTPS link and its tokens' secret
+  UnsubscribeLinks unsubscribe;         // List-Unsubscribe's HTTPS link and its tokens' secret
+  std::vector<WorkflowSpec> workflows;  // every sequence's `workflows:` (engine/workflows.hpp)
   // Smaller only in tests, so that checkpoints start, go on and finish across a few commits.
   std::size_t checkpoint_snapshots_min = kCheckpointSnapshotsMin;
   std::size_t checkpoint_slice_max = kCheckpointSliceMax;
@@ -284,8 +286,18 @@ class Engine {
   // Fires steps due at or before now_ms, in due order, highest score first per tick. Stops
   // early, leaving the rest due, when kQueuedIntentsMax emails wait to be released.
   void advanceTo(TimeMs now_ms);
-  // When the next step falls due; nullopt when nothing is scheduled.
-  std::optional<TimeMs> nextDue() const { return wheel_.nextDue(); }
+  // When the next step falls due or the next workflow runs; nullopt when nothing is scheduled.
+  std::optional<TimeMs> nextDue() const;
+
+  // --- workflows (engine/workflow_runs.cpp) ---
+  // A workflow naming a list that does not exist: InvalidArgument with its file:line:col.
+  Status checkWorkflowLists(const EngineSettings& settings) const;
+  struct WorkflowRow {
+    const WorkflowSpec* spec = nullptr;
+    WorkflowRun run;
+    TimeMs next_run_ms = kNoTime;
+  };
+  std::vector<WorkflowRow> workflows() const;
 
   // --- delivery ---
   // Records a result; changes the enrollment only while it still waits on that very send.
@@ -411,7 +423,13 @@ class Engine {
                                            std::string& not_sent_reason) const;
   const std::shared_ptr<const Contact>* findContactSnapshot(const std::string& key) const;
 
+  void scheduleWorkflows(TimeMs now_ms);
+  void runDueWorkflows(TimeMs now_ms);
+  void runWorkflow(const WorkflowSpec& spec, TimeMs now_ms);
+
   EngineSettings settings_;
+  WorkflowState workflow_state_;
+  std::map<WorkflowState::Key, TimeMs> workflow_next_;  // when each configured one runs next
   ContactLists lists_;
   SequenceShares shares_;
   // Caches local days and zone offsets as it answers, hence mutable: reads such as status()

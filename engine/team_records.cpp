@@ -22,6 +22,11 @@ std::uint64_t fnv1a64(std::string_view text) {
   return hash;
 }
 
+void appendHash(std::string& key, std::string_view contact_key) {
+  const std::uint64_t hash = fnv1a64(contact_key);
+  for (int shift = 56; shift >= 0; shift -= 8) key += static_cast<char>((hash >> shift) & 0xff);
+}
+
 }  // namespace
 
 std::string listOwnerKey(std::string_view list) {
@@ -30,9 +35,32 @@ std::string listOwnerKey(std::string_view list) {
 
 std::string listMemberKey(std::string_view list, std::string_view contact_key) {
   std::string key = prefixed(TeamRecordKind::kListMember, list);
-  const std::uint64_t hash = fnv1a64(contact_key);
-  for (int shift = 56; shift >= 0; shift -= 8) key += static_cast<char>((hash >> shift) & 0xff);
+  appendHash(key, contact_key);
   return key;
+}
+
+std::string workflowRunKey(std::string_view sequence_id, std::string_view list) {
+  SEQD_ASSERT(list.size() <= 255);
+  std::string key = prefixed(TeamRecordKind::kWorkflowRun, sequence_id);
+  key += static_cast<char>(list.size());
+  key += list;
+  return key;
+}
+
+std::string workflowConsideredKey(std::string_view sequence_id, std::string_view list,
+                                  std::string_view contact_key) {
+  std::string key = workflowRunKey(sequence_id, list);
+  key[0] = static_cast<char>(TeamRecordKind::kWorkflowConsidered);
+  appendHash(key, contact_key);
+  return key;
+}
+
+bool splitWorkflowRest(std::string_view rest, std::string_view& list) {
+  if (rest.empty()) return false;
+  const std::size_t length = static_cast<unsigned char>(rest[0]);
+  if (rest.size() < 1 + length) return false;
+  list = rest.substr(1, length);
+  return true;
 }
 
 std::string shareKey(std::string_view sequence_id, std::string_view user) {
@@ -43,7 +71,7 @@ bool splitTeamKey(std::string_view key, TeamRecordKind& kind, std::string_view& 
                   std::string_view& rest) {
   if (key.size() < 2) return false;
   const char first = key[0];
-  if (first != 'O' && first != 'M' && first != 'S') return false;
+  if (first != 'O' && first != 'M' && first != 'S' && first != 'W' && first != 'V') return false;
   kind = static_cast<TeamRecordKind>(first);
   const std::size_t length = static_cast<unsigned char>(key[1]);
   if (key.size() < 2 + length) return false;

@@ -12,6 +12,11 @@
 //                                                      hash (odds 1 in 2^64 per pair) would
 //                                                      share one record.
 //   'S' u8 len | sequence id | user                 -> "" (the user may edit the sequence)
+//   'W' u8 len | sequence id | u8 len | list name   -> a workflow's run: 5 x u64 LE (last
+//                                                      run ms + 1, added and skipped in all,
+//                                                      added and skipped by the last run)
+//   'V' u8 len | sequence id | u8 len | list name | FNV-1a 64 of the key
+//                                                   -> a member that workflow considered
 //
 // Thread-safety: plain values and pure functions.
 #pragma once
@@ -34,11 +39,23 @@ struct TeamRecord {
   bool erase = false;  // delete the key instead of writing it
 };
 
-enum class TeamRecordKind : char { kListOwner = 'O', kListMember = 'M', kShare = 'S' };
+enum class TeamRecordKind : char {
+  kListOwner = 'O',
+  kListMember = 'M',
+  kShare = 'S',
+  kWorkflowRun = 'W',
+  kWorkflowConsidered = 'V',
+};
 
 std::string listOwnerKey(std::string_view list);
 std::string listMemberKey(std::string_view list, std::string_view contact_key);
 std::string shareKey(std::string_view sequence_id, std::string_view user);
+std::string workflowRunKey(std::string_view sequence_id, std::string_view list);
+std::string workflowConsideredKey(std::string_view sequence_id, std::string_view list,
+                                  std::string_view contact_key);
+// The list name at the start of a workflow key's `rest` (what splitTeamKey leaves after the
+// sequence id); false when it is cut short.
+bool splitWorkflowRest(std::string_view rest, std::string_view& list);
 
 // Splits a key made by the functions above: its kind, its first name and what follows it
 // (the member hash or the user). False for a key none of them makes.

@@ -745,6 +745,25 @@ DispatchReply shareCommand(Engine& engine, const json::object& args, const Calle
                               {"shared_with", json::array(users.begin(), users.end())}});
 }
 
+// workflows: each one's filter, last and next run, and what its runs added and skipped.
+DispatchReply workflowsCommand(Engine& engine) {
+  json::array workflows;
+  for (const Engine::WorkflowRow& row : engine.workflows()) {
+    workflows.push_back(json::object{{"sequence", row.spec->sequence_id},
+                                     {"from_list", row.spec->from_list},
+                                     {"min_score", row.spec->min_score},
+                                     {"where", textOrNull(row.spec->where)},
+                                     {"every", formatDuration(row.spec->every_ms)},
+                                     {"last_run", timeOrNull(row.run.last_run_ms)},
+                                     {"next_run", timeOrNull(row.next_run_ms)},
+                                     {"added", row.run.added_total},
+                                     {"skipped", row.run.skipped_total},
+                                     {"last_added", row.run.last_added},
+                                     {"last_skipped", row.run.last_skipped}});
+  }
+  return succeed(json::object{{"workflows", std::move(workflows)}});
+}
+
 DispatchReply explainCommand(Engine& engine, const json::object& args) {
   Result<std::string> text =
       engine.explain(stringArg(args, "sequence"), stringArg(args, "contact"));
@@ -816,6 +835,7 @@ DispatchReply dispatchCommand(Engine& engine, const std::string& cmd, const json
   if (cmd == "event") return eventCommand(engine, args, caller, now_ms);
   if (cmd == "explain") return explainCommand(engine, args);
   if (cmd == "lists") return listsCommand(engine);
+  if (cmd == "workflows") return workflowsCommand(engine);
   if (cmd == "list_show") return listShowCommand(engine, args);
   if (cmd == "list_add") return listChangeCommand(engine, args, caller, true);
   if (cmd == "list_remove") return listChangeCommand(engine, args, caller, false);
