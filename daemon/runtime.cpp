@@ -106,6 +106,10 @@ Status Runtime::start() {
       options_.config.daemon.maildir_dir, options_.config.daemon.smtp,
       options_.config.daemon.workers, deliveryInFlightMax(), [this] { wakeup_.notify(); });
 
+  {
+    std::lock_guard lock(admins_mutex_);
+    connection_admins_ = options_.config.daemon.admins;
+  }
   server_ = std::make_unique<ControlServer>(
       io_, options_.config.daemon.control_socket, options_.config.daemon.socket_group,
       [this](ControlRequest request, ControlSend send) {
@@ -117,7 +121,13 @@ Status Runtime::start() {
                                       "seqd's command queue is full; try again"));
         }
       },
-      [](const std::string& line) { logWarning(line); });
+      [](const std::string& line) { logWarning(line); }, ControlLimits::fromEnvironment(),
+      [this](uid_t uid, const std::string& user) {
+        if (uid == 0 || uid == ::geteuid()) return true;
+        std::lock_guard lock(admins_mutex_);
+        return std::find(connection_admins_.begin(), connection_admins_.end(), user) !=
+               connection_admins_.end();
+      });
   status_reader_ = std::make_unique<StatusReader>(StatusStreamLimits::fromEnvironment());
   Status listening = server_->start();
   if (listening.isOk()) listening = startHttp();
@@ -579,6 +589,10 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
   DispatchReply reply;
   if (!dry_run) {
     options_.config = std::move(next);
+    {
+      std::lock_guard lock(admins_mutex_);
+      connection_admins_ = options_.config.daemon.admins;
+    }
     engine_->reconfigure(std::move(settings), now());
     logInfo("reloaded " + options_.config.config_path + ": " +
             std::to_string(options_.config.sequences.size()) + " sequences");
