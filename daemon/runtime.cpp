@@ -483,7 +483,7 @@ DispatchReply Runtime::runtimeCommand(const ControlRequest& request, bool& handl
       target = parseTimeArgument(text, now());
     } else {
       Result<DurationMs> duration = parseDuration(text);
-      target = duration.isOk() ? Result<TimeMs>(now() + duration.value())
+      target = duration.isOk() ? addDuration(now(), duration.value(), "time advance " + text)
                                : Result<TimeMs>(duration.status());
     }
     if (!target.isOk()) return replyFromStatus(target.status());
@@ -497,8 +497,8 @@ DispatchReply Runtime::runtimeCommand(const ControlRequest& request, bool& handl
 DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
   if (target_ms < now()) {
     return replyFromStatus(
-        Status::invalidArgument("the clock never moves backwards: " + formatRfc3339(target_ms) +
-                                " is before " + formatRfc3339(now())));
+        Status::failedPrecondition("the clock never moves backwards: " + formatRfc3339(target_ms) +
+                                   " is before " + formatRfc3339(now())));
   }
   pollInboxesNow();
   while (!stopping_.load()) {

@@ -134,6 +134,14 @@ class Cli {
   std::optional<ControlClient> client_;
 };
 
+// A call that got no reply: the daemon cannot be reached (an I/O error), seqctl refused to send
+// the request (too large: a usage error), or the daemon's reply was refused (too large).
+int exitCodeForCallFailure(const Status& status) {
+  if (status.code() == StatusCode::kIOError) return kExitUnreachable;
+  if (status.code() == StatusCode::kInvalidArgument) return kExitUsage;
+  return kExitFailed;
+}
+
 int exitCodeFor(const std::string& error_code) {
   if (error_code == "permission_denied") return kExitPermission;
   if (error_code == "bad_request" || error_code == "unknown_command") return kExitUsage;
@@ -253,8 +261,8 @@ int Cli::call(const std::string& cmd, json::object args, json::object& result) {
   if (connected != kExitOk) return connected;
   Result<json::object> reply = client_->call(cmd, std::move(args));
   if (!reply.isOk()) {
-    std::cerr << "seqctl: " << reply.status().message() << "\n";
-    return kExitUnreachable;
+    std::cerr << "seqctl: " << cmd << ": " << reply.status().message() << "\n";
+    return exitCodeForCallFailure(reply.status());
   }
   return replyCode(cmd, reply.value(), result);
 }
@@ -665,11 +673,13 @@ int Cli::sendContacts(const json::object& base, const json::array& contacts,
   close();
   std::size_t in_flight = 0;
   int failed = kExitOk;
+  bool no_reply = false;  // the connection failed: no more replies will come
   auto receive = [&]() -> bool {
     Result<json::object> reply = client_->receiveReply();
     if (!reply.isOk()) {
-      std::cerr << "seqctl: " << reply.status().message() << "\n";
-      failed = kExitUnreachable;
+      std::cerr << "seqctl: add: " << reply.status().message() << "\n";
+      failed = exitCodeForCallFailure(reply.status());
+      no_reply = true;
       return false;
     }
     --in_flight;
@@ -691,12 +701,12 @@ int Cli::sendContacts(const json::object& base, const json::array& contacts,
     Result<std::uint64_t> sent = client_->sendRequest("add", requests[i]);
     if (!sent.isOk()) {
       std::cerr << "seqctl: add: " << sent.status().message() << "\n";
-      return sent.status().code() == StatusCode::kIOError ? kExitUnreachable : kExitFailed;
+      return exitCodeForCallFailure(sent.status());
     }
     ++in_flight;
   }
   while (in_flight > 0) {
-    if (!receive() && failed == kExitUnreachable) return failed;
+    if (!receive() && no_reply) return failed;
   }
   return failed;
 }
@@ -1000,7 +1010,7 @@ int Cli::status() {
   if (!reply.isOk()) {
     if (json_started) std::cout << std::endl;
     std::cerr << "seqctl: " << reply.status().message() << "\n";
-    return kExitUnreachable;
+    return exitCodeForCallFailure(reply.status());
   }
   json::object result;
   int code = replyCode("status", reply.value(), result);

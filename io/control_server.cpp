@@ -675,8 +675,19 @@ ControlServer::ControlServer(asio::io_context& io, std::string socket_path,
 }
 
 void ControlSend::operator()(const boost::json::object& frame) const {
-  if (std::shared_ptr<ControlSink> sink = sink_.lock())
-    sink->sendText(toFrame(frame), frame.contains("ok"));
+  std::shared_ptr<ControlSink> sink = sink_.lock();
+  if (!sink) return;
+  const bool is_reply = frame.contains("ok");
+  std::string text = toFrame(frame);
+  if (is_reply && text.size() - 1 > kReplyFrameBytesMax) {
+    const boost::json::value* id = frame.if_contains("id");
+    text = toFrame(makeErrorReply(
+        id != nullptr ? *id : boost::json::value(nullptr), "reply_too_large",
+        fmt::format("the answer is {} bytes, over the {} bytes one reply may have; ask for less "
+                    "(contacts --limit N or --where EXPR)",
+                    text.size() - 1, kReplyFrameBytesMax)));
+  }
+  sink->sendText(std::move(text), is_reply);
 }
 
 void ControlSend::sendText(std::string text, bool is_reply) const {

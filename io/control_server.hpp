@@ -57,6 +57,7 @@
 #include <string>
 
 #include "engine/status.hpp"
+#include "io/control_protocol.hpp"
 
 namespace seqd {
 
@@ -69,8 +70,9 @@ inline constexpr std::size_t kConnectionsPerUserMax = 32;
 // A connection with nothing unanswered and no request read or frame written for this long is
 // closed.
 inline constexpr std::chrono::milliseconds kConnectionIdleMax{60'000};
-// Unsent bytes queued on one connection before it is dropped as not reading.
-inline constexpr std::size_t kConnectionWriteBytesMax = 64 * 1024 * 1024;
+// Unsent bytes queued on one connection before it is dropped as not reading: room for the
+// largest reply and the frames queued before it.
+inline constexpr std::size_t kConnectionWriteBytesMax = 2 * kReplyFrameBytesMax;
 // Requests of one connection handed to the handler and not yet answered, at most; seqctl's
 // streamed import keeps 8 in flight.
 inline constexpr std::size_t kPipelinedRequestsMax = 64;

@@ -297,6 +297,10 @@ TEST_CASE("malformed lines get bad_request and the same connection keeps serving
       {R"({"v":2,"id":3,"cmd":"echo"})", true, "version 2"},
       {R"({"v":"1","id":3,"cmd":"echo"})", true, "version"},
       {R"({"v":1,"id":3,"cmd":"echo","args":[1]})", true, "args"},
+      // Numbers a double cannot hold parse as infinities, which JSON cannot write back: the
+      // reply would have been {"id":Infinity,...}, which strict parsers refuse.
+      {R"({"id":1e400,"cmd":"echo"})", false, "out of range"},
+      {R"({"id":3,"cmd":"echo","args":{"a":[0,-1e999]}})", false, "out of range"},
   };
   for (const BadLine& bad : bad_lines) {
     INFO("line: " << bad.line);
