@@ -84,6 +84,127 @@ class HostileInput(unittest.TestCase):
         self.assertIn("--limit", result.stderr)
         self.assertEqual(len(self.d.json("contacts", "--limit", "5")["contacts"]), 5)
 
+    def test_terminal_escapes_in_keys_and_names_print_escaped_in_tables(self):
+        path = self.d.write_file("esc.csv", "id,email,first_name,company\n"
+                                 "k\x1b]0;owned\x07,e@x.test,\x1b[2JAnn,\x1b[31mRed\u009b\n")
+        self.assertEqual(self.d.seqctl("import", path).returncode, 0)
+        self.d.json("add", "two-emails", "--contact", "k\x1b]0;owned\x07")
+        for args in (("contacts",), ("status", "two-emails"),
+                     ("contact", "show", "k\x1b]0;owned\x07"), ("contact", "show", "\x1b[1m")):
+            result = self.d.seqctl(*args)
+            for stream in (result.stdout, result.stderr):
+                self.assertNotIn("\x1b", stream, args)
+                self.assertNotIn("\x07", stream, args)
+                self.assertNotIn("\u009b", stream, args)
+        table = self.d.seqctl("contacts").stdout
+        self.assertIn("k\\x1b]0;owned\\x07", table)
+        self.assertIn("\\x1b[31mRed\\u009b", table)
+        # --json stays exact: the JSON encoder escapes control characters itself.
+        shown = self.d.json("contact", "show", "k\x1b]0;owned\x07")
+        self.assertEqual(shown["first_name"], "\x1b[2JAnn")
+
+
+class HostileCsv(unittest.TestCase):
+    """seqctl import of files an unlucky operator gets: every good row imported, every bad row
+    reported by line, nothing half-done."""
+
+    def setUp(self):
+        self.d = Daemon()
+        self.addCleanup(self.d.cleanup)
+        self.d.start()
+
+    def write(self, name, data):
+        path = self.d.root + "/" + name
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def import_json(self, path, expect=3):
+        return self.d.json("import", path, expect=expect)
+
+    def keys(self):
+        return sorted(c["contact"] for c in self.d.json("contacts")["contacts"])
+
+    def test_a_row_that_is_not_utf8_is_a_row_error_and_the_others_are_imported(self):
+        path = self.write("latin1.csv", b"email,first_name\na@x.test,Ann\nb@x.test,B\xf6b\n"
+                                        b"c@x.test,Cy\n")
+        result = self.import_json(path)
+        self.assertEqual(result["imported"], 2)
+        self.assertEqual(result["errors"], [{"line": 3, "reason": "not UTF-8 (column 2)"}])
+        self.assertEqual(self.keys(), ["a@x.test", "c@x.test"])
+
+    def test_utf16_is_refused_up_front_and_nothing_is_imported(self):
+        text = "email,first_name\na@x.test,Ann\n"
+        for data in (text.encode("utf-16"), text.encode("utf-16-le")):
+            result = self.d.seqctl("import", self.write("u16.csv", data))
+            self.assertEqual(result.returncode, 1, result.stderr)
+            self.assertIn("UTF-16", result.stderr)
+            self.assertIn("save it as UTF-8", result.stderr)
+        self.assertEqual(self.keys(), [])
+
+    def test_a_nul_byte_is_a_row_error(self):
+        path = self.write("nul.csv", b"email,first_name\na@x.test,A\x00nn\nb@x.test,Bo\n")
+        result = self.import_json(path)
+        self.assertEqual(result["errors"], [{"line": 2, "reason": "NUL byte (column 2)"}])
+        self.assertEqual(self.keys(), ["b@x.test"])
+
+    def test_every_good_row_is_imported_past_a_thousand_bad_ones(self):
+        rows = ["email,score"] + ["bad%d@x.test,999" % i for i in range(1500)]
+        rows += ["good%d@x.test,5" % i for i in range(200)]
+        path = self.write("many.csv", ("\n".join(rows) + "\n").encode())
+        result = self.import_json(path)
+        self.assertEqual(result["imported"], 200)
+        self.assertEqual(len(result["errors"]), 1000)
+        self.assertEqual(result["errors_unlisted"], 500)
+        human = self.d.seqctl("import", path)
+        self.assertEqual(human.returncode, 3)
+        self.assertIn("and 500 more bad rows, not listed", human.stdout)
+
+    def test_an_empty_score_is_empty_not_an_error(self):
+        path = self.write("score.csv", b"email,score\na@x.test,\nb@x.test,40\n")
+        result = self.import_json(path, expect=0)
+        self.assertEqual(result["imported"], 2)
+        self.assertEqual(self.d.json("contact", "show", "a@x.test")["score"], 0)
+
+    def test_duplicate_keys_in_one_file_are_reported_and_the_first_row_kept(self):
+        path = self.write("dup.csv", b"email,first_name\na@x.test,First\nb@x.test,B\n"
+                                     b"A@X.test,Second\n")
+        result = self.import_json(path)
+        self.assertEqual(result["imported"], 2)
+        self.assertEqual(len(result["errors"]), 1)
+        self.assertEqual(result["errors"][0]["line"], 4)
+        self.assertIn("duplicate contact (same id or email as line 2)",
+                      result["errors"][0]["reason"])
+        self.assertEqual(self.d.json("contact", "show", "a@x.test")["first_name"], "First")
+
+    def test_two_headers_for_one_field_are_refused_before_any_row(self):
+        path = self.write("two.csv", b"Email,Email Address,first_name\na@x.test,b@x.test,A\n")
+        result = self.d.seqctl("import", path)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("columns 'Email' and 'Email Address' both map to field 'email'",
+                      result.stderr)
+        self.assertEqual(self.keys(), [])
+
+    def test_display_names_and_lists_are_refused_per_row_and_never_reach_to(self):
+        path = self.write("evil.csv", b'id,email,first_name\n'
+                                      b'1,"""evil"" <evil@evil.test>",E\n'
+                                      b'2,"a@x.test, evil@evil.test",L\n'
+                                      b'3,good@x.test,G\n')
+        result = self.import_json(path)
+        self.assertEqual(result["imported"], 1)
+        self.assertEqual([e["line"] for e in result["errors"]], [2, 3])
+        for error in result["errors"]:
+            self.assertIn("is not one address", error["reason"])
+        self.d.json("sequence", "activate", "two-emails")
+        self.d.json("add", "two-emails", "--contact", "3")
+        self.d.json("time", "advance", "1d")
+        recipients = {str(m["To"]) for m in self.d.messages()}
+        self.assertEqual(len(recipients), 1)
+        self.assertIn("good@x.test", recipients.pop())
+        refused = self.d.seqctl("contact", "set", "3", "email=a@x.test, evil@evil.test")
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertEqual(self.d.json("contact", "show", "3")["email"], "good@x.test")
+
 
 if __name__ == "__main__":
     harness.main()
