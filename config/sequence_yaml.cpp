@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 #include <cstdint>
+#include <filesystem>
 #include <utility>
 
 #include "engine/contact_query.hpp"
@@ -345,6 +346,13 @@ void readScheduleRef(YamlReader& reader, const YamlEntry& entry, const Config& c
                      const std::string& schedules_path, Sequence& sequence) {
   sequence.schedule = reader.nonEmptyText(entry, "");
   if (!reader.failed() && config.schedules.count(sequence.schedule) == 0) {
+    std::error_code ignored;
+    if (!std::filesystem::exists(schedules_path, ignored)) {
+      reader.failValue(entry, "",
+                       "schedule " + quoteForMessage(sequence.schedule) + ": the schedules file " +
+                           schedules_path + " does not exist");
+      return;
+    }
     reader.failValue(
         entry, "", quoteForMessage(sequence.schedule) + " is not a schedule in " + schedules_path);
   }

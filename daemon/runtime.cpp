@@ -125,6 +125,10 @@ Status Runtime::start() {
       options_.config.daemon.maildir_dir, options_.config.daemon.smtp,
       options_.config.daemon.workers, deliveryInFlightMax(), [this] { wakeup_.notify(); });
 
+  {
+    std::lock_guard lock(admins_mutex_);
+    connection_admins_ = options_.config.daemon.admins;
+  }
   server_ = std::make_unique<ControlServer>(
       io_, options_.config.daemon.control_socket, options_.config.daemon.socket_group,
       [this](ControlRequest request, ControlSend send) {
@@ -136,7 +140,13 @@ Status Runtime::start() {
                                       "seqd's command queue is full; try again"));
         }
       },
-      [](const std::string& line) { logWarning(line); });
+      [](const std::string& line) { logWarning(line); }, ControlLimits::fromEnvironment(),
+      [this](uid_t uid, const std::string& user) {
+        if (uid == 0 || uid == ::geteuid()) return true;
+        std::lock_guard lock(admins_mutex_);
+        return std::find(connection_admins_.begin(), connection_admins_.end(), user) !=
+               connection_admins_.end();
+      });
   status_reader_ = std::make_unique<StatusReader>(StatusStreamLimits::fromEnvironment());
   Status listening = server_->start();
   if (listening.isOk()) listening = startHttp();
@@ -492,7 +502,7 @@ DispatchReply Runtime::runtimeCommand(const ControlRequest& request, bool& handl
       target = parseTimeArgument(text, now());
     } else {
       Result<DurationMs> duration = parseDuration(text);
-      target = duration.isOk() ? Result<TimeMs>(now() + duration.value())
+      target = duration.isOk() ? addDuration(now(), duration.value(), "time advance " + text)
                                : Result<TimeMs>(duration.status());
     }
     if (!target.isOk()) return replyFromStatus(target.status());
@@ -506,8 +516,8 @@ DispatchReply Runtime::runtimeCommand(const ControlRequest& request, bool& handl
 DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
   if (target_ms < now()) {
     return replyFromStatus(
-        Status::invalidArgument("the clock never moves backwards: " + formatRfc3339(target_ms) +
-                                " is before " + formatRfc3339(now())));
+        Status::failedPrecondition("the clock never moves backwards: " + formatRfc3339(target_ms) +
+                                   " is before " + formatRfc3339(now())));
   }
   pollInboxesNow();
   while (!stopping_.load()) {
@@ -603,6 +613,10 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
   DispatchReply reply;
   if (!dry_run) {
     options_.config = std::move(next);
+    {
+      std::lock_guard lock(admins_mutex_);
+      connection_admins_ = options_.config.daemon.admins;
+    }
     engine_->reconfigure(std::move(settings), now());
     logInfo("reloaded " + options_.config.config_path + ": " +
             std::to_string(options_.config.sequences.size()) + " sequences");

@@ -51,6 +51,7 @@
 #include <deque>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -157,6 +158,10 @@ class Runtime {
 
   RuntimeOptions options_;
   std::string own_user_;  // the account seqd runs as: an admin too (ExecReload)
+  // A copy of the config's admins for the Asio thread (reserved connection slots); a reload
+  // replaces it under admins_mutex_.
+  mutable std::mutex admins_mutex_;
+  std::vector<std::string> connection_admins_;
   std::unique_ptr<Clock> clock_;
   VirtualClock* virtual_clock_ = nullptr;  // clock_ when virtual
   TimeMs committed_clock_ms_ = kNoTime;    // the clock reading last written to the store

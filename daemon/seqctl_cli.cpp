@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/terminal_text.hpp"
 #include "engine/contact.hpp"
 #include "io/control_client.hpp"
 #include "io/csv_reader.hpp"
@@ -81,6 +82,13 @@ struct UsageError {
   std::string message;
 };
 
+// The bad rows of an import or add --csv: the first kCsvErrorsListedMax found, and how many
+// more there were, so seqctl's memory does not grow with a file of bad rows.
+struct RowErrors {
+  json::array listed;
+  std::size_t unlisted = 0;
+};
+
 struct Invocation {
   std::string socket_path;
   bool json_output = false;
@@ -104,7 +112,7 @@ class Cli {
   // reply (no request is sent after it), else kExitOk.
   int uploadFile(const std::string& cmd, const std::string& path,
                  const std::vector<std::string>& maps, const json::object& base, bool first_alone,
-                 json::array& errors, const std::function<void(const json::object&)>& on_result);
+                 RowErrors& errors, const std::function<void(const json::object&)>& on_result);
   // `add --contact`: the names in requests of at most kContactsRequestBytesMax, the first
   // alone, the rest pipelined.
   int sendContacts(const json::object& base, const json::array& contacts,
@@ -140,6 +148,14 @@ class Cli {
   Invocation invocation_;
   std::optional<ControlClient> client_;
 };
+
+// A call that got no reply: the daemon cannot be reached (an I/O error), seqctl refused to send
+// the request (too large: a usage error), or the daemon's reply was refused (too large).
+int exitCodeForCallFailure(const Status& status) {
+  if (status.code() == StatusCode::kIOError) return kExitUnreachable;
+  if (status.code() == StatusCode::kInvalidArgument) return kExitUsage;
+  return kExitFailed;
+}
 
 int exitCodeFor(const std::string& error_code) {
   if (error_code == "permission_denied") return kExitPermission;
@@ -260,8 +276,8 @@ int Cli::call(const std::string& cmd, json::object args, json::object& result) {
   if (connected != kExitOk) return connected;
   Result<json::object> reply = client_->call(cmd, std::move(args));
   if (!reply.isOk()) {
-    std::cerr << "seqctl: " << reply.status().message() << "\n";
-    return kExitUnreachable;
+    std::cerr << "seqctl: " << cmd << ": " << reply.status().message() << "\n";
+    return exitCodeForCallFailure(reply.status());
   }
   return replyCode(cmd, reply.value(), result);
 }
@@ -461,7 +477,7 @@ int Cli::sequenceClone() {
   std::string yaml = textOf(member(result, "yaml"));
   if (output.empty()) {
     if (invocation_.json_output) return printResult(result, kExitOk);
-    std::cout << yaml;
+    rawStdout() << yaml << std::flush;  // the file's bytes, as -o would write them
     return kExitOk;
   }
   // Never overwrite: the file may be a sequence with progress behind it.
@@ -485,12 +501,34 @@ int Cli::sequenceClone() {
   return kExitOk;
 }
 
-void printRowErrors(const json::array& errors) {
-  for (const json::value& item : errors) {
+void printRowErrors(const RowErrors& errors) {
+  for (const json::value& item : errors.listed) {
     const json::object& error = item.as_object();
     std::cout << "line " << textOf(member(error, "line")) << ": " << textOf(member(error, "reason"))
               << "\n";
   }
+  if (errors.unlisted > 0) {
+    std::cout << "and " << errors.unlisted << " more bad rows, not listed (the first "
+              << kCsvErrorsListedMax << " are)\n";
+  }
+}
+
+// Keeps the first kCsvErrorsListedMax bad rows and counts the rest.
+void appendRowErrors(RowErrors& errors, const json::value& source) {
+  if (!source.is_array()) return;
+  for (const json::value& item : source.as_array()) {
+    if (errors.listed.size() < kCsvErrorsListedMax) {
+      errors.listed.push_back(item);
+    } else {
+      ++errors.unlisted;
+    }
+  }
+}
+
+// SPEC §4's "errors", and "errors_unlisted" beside it when the list was cut.
+void putRowErrors(json::object& result, const RowErrors& errors) {
+  result["errors"] = errors.listed;
+  if (errors.unlisted > 0) result["errors_unlisted"] = errors.unlisted;
 }
 
 void appendAll(json::array& target, const json::value& source) {
@@ -537,15 +575,15 @@ class ProgressBar {
     double seconds = std::chrono::duration<double>(now - started_).count();
     auto rate = seconds > 0 ? static_cast<std::uint64_t>(static_cast<double>(rows_sent) / seconds)
                             : std::uint64_t{0};
-    std::cerr << fmt::format("\r{} [{}{}] {:3}% {} rows, {} rows/s\x1b[K", label_,
-                             std::string(cells, '#'), std::string(kProgressBarCells - cells, '.'),
-                             static_cast<int>(share * 100), rows_sent, rate)
-              << std::flush;
+    rawStderr() << fmt::format("\r{} [{}{}] {:3}% {} rows, {} rows/s\x1b[K", label_,
+                               std::string(cells, '#'), std::string(kProgressBarCells - cells, '.'),
+                               static_cast<int>(share * 100), rows_sent, rate)
+                << std::flush;
   }
 
   void clear() {
     if (!enabled_ || !drawn_) return;
-    std::cerr << "\r\x1b[K" << std::flush;
+    rawStderr() << "\r\x1b[K" << std::flush;
     drawn_ = false;
   }
 
@@ -579,7 +617,7 @@ class FileSource {
 
 int Cli::uploadFile(const std::string& cmd, const std::string& path,
                     const std::vector<std::string>& maps, const json::object& base,
-                    bool first_alone, json::array& errors,
+                    bool first_alone, RowErrors& errors,
                     const std::function<void(const json::object&)>& on_result) {
   std::map<std::string, std::string> mapping;
   for (const std::string& map : maps) {
@@ -649,9 +687,12 @@ int Cli::uploadFile(const std::string& cmd, const std::string& path,
     return transport ? kExitUnreachable : kExitFailed;
   }
   if (failed != kExitOk) return failed;
+  json::array reader_errors;
   for (const CsvError& error : uploaded.value().errors) {
-    errors.push_back(json::object{{"line", error.line}, {"reason", error.reason}});
+    reader_errors.push_back(json::object{{"line", error.line}, {"reason", error.reason}});
   }
+  appendRowErrors(errors, reader_errors);
+  errors.unlisted += uploaded.value().errors_unlisted;
   return kExitOk;
 }
 
@@ -683,11 +724,13 @@ int Cli::sendContacts(const json::object& base, const json::array& contacts,
   close();
   std::size_t in_flight = 0;
   int failed = kExitOk;
+  bool no_reply = false;  // the connection failed: no more replies will come
   auto receive = [&]() -> bool {
     Result<json::object> reply = client_->receiveReply();
     if (!reply.isOk()) {
-      std::cerr << "seqctl: " << reply.status().message() << "\n";
-      failed = kExitUnreachable;
+      std::cerr << "seqctl: add: " << reply.status().message() << "\n";
+      failed = exitCodeForCallFailure(reply.status());
+      no_reply = true;
       return false;
     }
     --in_flight;
@@ -709,12 +752,12 @@ int Cli::sendContacts(const json::object& base, const json::array& contacts,
     Result<std::uint64_t> sent = client_->sendRequest("add", requests[i]);
     if (!sent.isOk()) {
       std::cerr << "seqctl: add: " << sent.status().message() << "\n";
-      return sent.status().code() == StatusCode::kIOError ? kExitUnreachable : kExitFailed;
+      return exitCodeForCallFailure(sent.status());
     }
     ++in_flight;
   }
   while (in_flight > 0) {
-    if (!receive() && failed == kExitUnreachable) return failed;
+    if (!receive() && no_reply) return failed;
   }
   return failed;
 }
@@ -736,7 +779,7 @@ int Cli::import() {
   }
   if (path.empty()) throw UsageError{"import: missing FILE.csv"};
   std::int64_t imported = 0, updated = 0, list_added = 0;
-  json::array errors;
+  RowErrors errors;
   json::object base;
   if (!list.empty()) base["list"] = list;
   // With --list the first request goes alone: a list the caller may not change is refused
@@ -746,12 +789,13 @@ int Cli::import() {
                           imported += countOf(result, "imported");
                           updated += countOf(result, "updated");
                           list_added += countOf(result, "list_added");
-                          appendAll(errors, member(result, "errors"));
+                          appendRowErrors(errors, member(result, "errors"));
                         });
   if (code != kExitOk) return code;
-  sortByLine(errors);
-  int exit_code = errors.empty() ? kExitOk : kExitPartial;
-  json::object result{{"imported", imported}, {"updated", updated}, {"errors", errors}};
+  sortByLine(errors.listed);
+  int exit_code = errors.listed.empty() ? kExitOk : kExitPartial;
+  json::object result{{"imported", imported}, {"updated", updated}};
+  putRowErrors(result, errors);
   if (!list.empty()) {
     result["list"] = list;
     result["list_added"] = list_added;
@@ -1010,7 +1054,8 @@ int Cli::add() {
   // The added contacts are listed only where they are printed (--json, --dry-run), so a big
   // add keeps seqctl's memory to the counts.
   const bool list_added = invocation_.json_output || base.contains("dry_run");
-  json::array added, skipped, errors;
+  json::array added, skipped;
+  RowErrors errors;
   std::size_t added_count = 0;
   json::object first_at;
   auto merge = [&](const json::object& result) {
@@ -1019,7 +1064,7 @@ int Cli::add() {
       if (list_added) appendAll(added, keys);
     }
     appendAll(skipped, member(result, "skipped"));
-    appendAll(errors, member(result, "errors"));
+    appendRowErrors(errors, member(result, "errors"));
     if (const json::value& times = member(result, "first_at"); list_added && times.is_object()) {
       for (const auto& entry : times.as_object()) first_at[entry.key()] = entry.value();
     }
@@ -1043,10 +1088,10 @@ int Cli::add() {
     if (code != kExitOk) return code;
     merge(result);
   }
-  sortByLine(errors);
-  int exit_code = (skipped.empty() && errors.empty()) ? kExitOk : kExitPartial;
+  sortByLine(errors.listed);
+  int exit_code = (skipped.empty() && errors.listed.empty()) ? kExitOk : kExitPartial;
   json::object result{{"added", added}, {"skipped", skipped}, {"first_at", first_at}};
-  if (!errors.empty()) result["errors"] = errors;
+  if (!errors.listed.empty()) putRowErrors(result, errors);
   if (invocation_.json_output) return printResult(result, exit_code);
   std::cout << "added " << added_count << " to " << sequence_id
             << (base.contains("dry_run") ? " (dry run: nothing changed)" : "") << "\n";
@@ -1143,7 +1188,7 @@ int Cli::status() {
   if (!reply.isOk()) {
     if (json_started) std::cout << std::endl;
     std::cerr << "seqctl: " << reply.status().message() << "\n";
-    return kExitUnreachable;
+    return exitCodeForCallFailure(reply.status());
   }
   json::object result;
   int code = replyCode("status", reply.value(), result);
@@ -1400,6 +1445,8 @@ int runSeqctl(int argc, char** argv) {
   try {
     Invocation invocation = parseGlobal(argc, argv);
     if (invocation.words.empty()) throw UsageError{"missing command"};
+    // What the daemon sends back (keys, names, messages quoting them) is printed escaped.
+    TerminalStreams terminal(!invocation.json_output);
     Cli cli(std::move(invocation));
     return cli.run();
   } catch (const UsageError& error) {

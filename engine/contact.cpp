@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "engine/calendar.hpp"
+#include "engine/email_address.hpp"
 
 namespace seqd {
 namespace {
@@ -74,9 +75,16 @@ Status Contact::setField(std::string_view name, std::string_view value) {
     target = parsed.value();
     return Status::ok();
   };
-  if (name == "email")
+  if (name == "email") {
+    if (!value.empty()) {
+      Status address = checkContactEmail(value);
+      if (!address.isOk()) {
+        return Status::invalidArgument("email '" + std::string(value) +
+                                       "' is not one address: " + address.message());
+      }
+    }
     email = std::string(value);
-  else if (name == "email_status") {
+  } else if (name == "email_status") {
     std::string lower = toLowerAscii(value);
     if (lower.empty()) lower = "unknown";
     if (lower != "verified" && lower != "unverified" && lower != "unknown") {
@@ -102,10 +110,12 @@ Status Contact::setField(std::string_view name, std::string_view value) {
     stage = std::string(value);
   else if (name == "id" || name == "key")
     key = std::string(value);
-  else if (name == "score") {
+  else if (name == "score" && value.empty()) {
+    score = 0;  // no score: what a contact imported without the column has
+  } else if (name == "score") {
     int parsed = 0;
     auto [ptr, error] = std::from_chars(value.data(), value.data() + value.size(), parsed);
-    if (value.empty() || error != std::errc() || ptr != value.data() + value.size() || parsed < 0 ||
+    if (error != std::errc() || ptr != value.data() + value.size() || parsed < 0 ||
         parsed > kScoreMax) {
       return Status::invalidArgument("score: '" + std::string(value) +
                                      "' is not an integer from 0 to 100");

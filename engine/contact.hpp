@@ -41,8 +41,9 @@ struct Contact {
   // string counts as missing.
   std::optional<std::string> field(std::string_view name) const;
 
-  // Sets a field by name from its text form; validates score (0..100), booleans
-  // (true/false/yes/no/1/0), email_status. Unknown names land in `extra`.
+  // Sets a field by name from its text form; validates score (0..100; empty is 0), booleans
+  // (true/false/yes/no/1/0; empty is false), email_status, and email (one addr-spec or
+  // empty: engine/email_address.hpp). Unknown names land in `extra`.
   Status setField(std::string_view name, std::string_view value);
 };
 

@@ -595,7 +595,7 @@ std::vector<std::string> Engine::addWarnings(const Sequence& sequence, const Con
   }
   if (contact.email.empty())
     warnings.push_back("no_email");
-  else if (!isValidAddrSpec(contact.email))
+  else if (!checkEmailAddress(contact.email).isOk())
     warnings.push_back("invalid_email");
   else if (contact.email_status == "unverified")
     warnings.push_back("unverified_email");

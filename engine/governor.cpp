@@ -76,6 +76,28 @@ void SendGovernor::recordSend(std::string_view mailbox, std::string_view domain,
     sends.push_back(at_ms);
     keepLast(sends, state.limits.domain_daily_limit);
   }
+  if (state.domain_sends.size() >= 2 * state.domains_after_prune + kDomainsPruneSlack ||
+      (!state.domain_sends.empty() && at_ms - kDayMs >= state.pruned_at_ms)) {
+    pruneDomains(state, at_ms);
+  }
+}
+
+void SendGovernor::pruneDomains(MailboxState& state, TimeMs now_ms) {
+  for (auto it = state.domain_sends.begin(); it != state.domain_sends.end();) {
+    // A domain's sends are oldest first; its last one more than a day ago counts no more.
+    if (it->second.empty() || it->second.back() <= now_ms - kDayMs) {
+      it = state.domain_sends.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  state.domains_after_prune = state.domain_sends.size();
+  state.pruned_at_ms = now_ms;
+}
+
+std::size_t SendGovernor::domainsTracked(std::string_view mailbox) const {
+  auto found = mailboxes_.find(mailbox);
+  return found == mailboxes_.end() ? 0 : found->second.domain_sends.size();
 }
 
 std::size_t SendGovernor::sentWithin(std::string_view mailbox, DurationMs window_ms,

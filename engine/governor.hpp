@@ -14,7 +14,12 @@
 // 25 h at least (EngineSettings::history_keep_ms), longer than any window here.
 //
 // Memory: per mailbox, the times of its last max(daily_limit, hourly_limit) sends; per
-// (mailbox, domain) with a domain limit, the times of its last domain_daily_limit sends.
+// (mailbox, domain) with a domain limit, the times of its last domain_daily_limit sends. A
+// domain whose last send is a day old limits nothing and is pruned: each time a mailbox's
+// domain table has doubled since its last pruning (plus kDomainsPruneSlack), and at the first
+// send a day or more after the last pruning, the table is swept, so it holds at most about
+// 2 x daily_limit + kDomainsPruneSlack domains (one send is one domain), at an amortized O(1)
+// per send.
 //
 // Thread-safety: none; owned by the engine thread. Deterministic.
 #pragma once
@@ -48,7 +53,11 @@ class SendGovernor {
   // Sends in the rolling hour and day before now_ms (for `seqctl mailboxes`).
   std::size_t sentWithin(std::string_view mailbox, DurationMs window_ms, TimeMs now_ms) const;
 
+  // Recipient domains remembered for mailbox (its domain table's size).
+  std::size_t domainsTracked(std::string_view mailbox) const;
+
   static constexpr TimeMs kNoFreeSlot = INT64_MAX;
+  static constexpr std::size_t kDomainsPruneSlack = 64;
 
  private:
   struct MailboxState {
@@ -56,7 +65,12 @@ class SendGovernor {
     std::deque<TimeMs> sends;  // oldest first, at most max(daily, hourly) kept
     TimeMs interval_free_ms = INT64_MIN;
     std::map<std::string, std::deque<TimeMs>, std::less<>> domain_sends;
+    std::size_t domains_after_prune = 0;  // domain_sends.size() after the last pruning
+    TimeMs pruned_at_ms = INT64_MIN;      // when the last pruning was
   };
+
+  // Drops the domains with no send in the day before now_ms.
+  static void pruneDomains(MailboxState& state, TimeMs now_ms);
 
   std::map<std::string, MailboxState, std::less<>> mailboxes_;
 };

@@ -111,14 +111,26 @@ Result<TimeMs> parseRfc3339(std::string_view text) {
   std::int64_t days = date::sys_days(ymd).time_since_epoch().count();
   TimeMs local_ms =
       days * kDayMs + hour * kHourMs + minute * kMinuteMs + second * kSecondMs + millis;
-  return local_ms - offset_minutes * kMinuteMs;
+  TimeMs time_ms = local_ms - offset_minutes * kMinuteMs;
+  if (time_ms < kTimeMsMin || time_ms > kTimeMsMax) {
+    return Status::invalidArgument("time '" + std::string(text) +
+                                   "' is outside the years 0000 to 9999 in UTC");
+  }
+  return time_ms;
+}
+
+Result<TimeMs> addDuration(TimeMs time_ms, DurationMs duration_ms, std::string_view what) {
+  if (duration_ms > kTimeMsMax - time_ms) {
+    return Status::invalidArgument(std::string(what) + " goes past 9999-12-31T23:59:59.999Z");
+  }
+  return time_ms + duration_ms;
 }
 
 Result<TimeMs> parseTimeArgument(std::string_view text, TimeMs now_ms) {
   if (!text.empty() && text[0] == '+') {
     Result<DurationMs> duration = parseDuration(text.substr(1));
     if (!duration.isOk()) return duration.status();
-    return now_ms + duration.value();
+    return addDuration(now_ms, duration.value(), "time '" + std::string(text) + "'");
   }
   return parseRfc3339(text);
 }

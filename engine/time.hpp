@@ -23,14 +23,23 @@ inline constexpr DurationMs kSecondMs = 1000;
 inline constexpr DurationMs kMinuteMs = 60 * kSecondMs;
 inline constexpr DurationMs kHourMs = 60 * kMinuteMs;
 inline constexpr DurationMs kDayMs = 24 * kHourMs;
+// The instants RFC 3339 can write (four-digit years): 0000-01-01T00:00:00Z to
+// 9999-12-31T23:59:59.999Z. Every instant a user gives is held to them.
+inline constexpr TimeMs kTimeMsMin = -62167219200000;
+inline constexpr TimeMs kTimeMsMax = 253402300799999;
 
 // Parses "<integer><unit>" with unit ms, s, m, h or d. Rejects negatives and overflow.
 Result<DurationMs> parseDuration(std::string_view text);
 
-// Parses an RFC 3339 instant with a 'Z' or +hh:mm/-hh:mm offset.
+// Parses an RFC 3339 instant with a 'Z' or +hh:mm/-hh:mm offset, within kTimeMsMin..kTimeMsMax.
 Result<TimeMs> parseRfc3339(std::string_view text);
 
-// Parses an RFC 3339 instant, or a time relative to now_ms: "+90m", "+2d".
+// time_ms + duration_ms, refused (kInvalidArgument naming `what`) past kTimeMsMax.
+// REQUIRES: kTimeMsMin <= time_ms <= kTimeMsMax, duration_ms >= 0.
+Result<TimeMs> addDuration(TimeMs time_ms, DurationMs duration_ms, std::string_view what);
+
+// Parses an RFC 3339 instant, or a time relative to now_ms: "+90m", "+2d"; never past
+// kTimeMsMax.
 Result<TimeMs> parseTimeArgument(std::string_view text, TimeMs now_ms);
 
 // Formats as RFC 3339 in UTC, e.g. "2026-12-01T14:00:00Z" (".123" added when ms != 0).

@@ -153,8 +153,8 @@ Result<std::string> ControlClient::readFrame() {
     }
     scanned = buffer_.size();
     if (buffer_.size() > kReplyBytesMax) {
-      return Status::ioError("the daemon's reply is larger than " + std::to_string(kReplyBytesMax) +
-                             " bytes");
+      return Status::failedPrecondition("the daemon's reply is larger than " +
+                                        std::to_string(kReplyBytesMax) + " bytes");
     }
     Status received = receiveMore();
     if (!received.isOk()) return received;
@@ -206,8 +206,8 @@ Result<boost::json::object> ControlClient::readReply(
     if (newline == std::string::npos) {
       scanned = buffer_.size();
       if (buffer_.size() > kReplyBytesMax) {
-        return Status::ioError("the daemon's reply is larger than " +
-                               std::to_string(kReplyBytesMax) + " bytes");
+        return Status::failedPrecondition("the daemon's reply is larger than " +
+                                          std::to_string(kReplyBytesMax) + " bytes");
       }
       Status received = receiveMore();
       if (!received.isOk()) return received;

@@ -4,7 +4,8 @@
 // caller sends several requests before reading their replies (the daemon answers the requests
 // of one connection in the order it read them), bounding how many it leaves unanswered.
 //
-// Limits: a reply is at most kReplyBytesMax bytes (larger is an error). Writes use
+// Limits: a reply is at most kReplyBytesMax bytes (larger is a kFailedPrecondition error, not
+// an I/O error: the daemon is there). Writes use
 // MSG_NOSIGNAL, so a daemon that went away is an error value, not a SIGPIPE. There is no
 // timeout: a call waits as long as the daemon works on it (seqctl reload, time advance).
 //
@@ -23,6 +24,7 @@
 namespace seqd {
 
 inline constexpr std::size_t kReplyBytesMax = kFrameBytesMax * 64;
+static_assert(kReplyBytesMax > kReplyFrameBytesMax, "every reply the daemon sends is read");
 
 class ControlClient {
  public:

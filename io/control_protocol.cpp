@@ -1,5 +1,6 @@
 #include "io/control_protocol.hpp"
 
+#include <cmath>
 #include <utility>
 
 namespace seqd {
@@ -9,6 +10,27 @@ bool isSupportedVersion(const boost::json::value& version) {
   if (version.is_int64()) return version.get_int64() == kProtocolVersion;
   if (version.is_uint64()) return version.get_uint64() == kProtocolVersion;
   return false;
+}
+
+// False when the value holds a number a double cannot hold (1e400 parses as infinity), which
+// JSON cannot write back. Recursion is bounded by the parser's depth limit (32 levels).
+bool allNumbersFinite(const boost::json::value& value) {
+  switch (value.kind()) {
+    case boost::json::kind::double_:
+      return std::isfinite(value.get_double());
+    case boost::json::kind::array:
+      for (const boost::json::value& item : value.get_array()) {
+        if (!allNumbersFinite(item)) return false;
+      }
+      return true;
+    case boost::json::kind::object:
+      for (const auto& member : value.get_object()) {
+        if (!allNumbersFinite(member.value())) return false;
+      }
+      return true;
+    default:
+      return true;
+  }
 }
 
 }  // namespace
@@ -65,6 +87,10 @@ RequestParse parseRequest(std::string_view line) {
   boost::json::value value = boost::json::parse(line, ec);
   if (ec) {
     parsed.error = "not valid JSON: " + ec.message();
+    return parsed;
+  }
+  if (!allNumbersFinite(value)) {
+    parsed.error = "a number is out of range (larger than a double holds)";
     return parsed;
   }
   boost::json::object* request = value.if_object();

@@ -14,7 +14,7 @@
 //
 // One UTF-8 JSON value per '\n'; a frame is at most kFrameBytesMax bytes (bulk adds and
 // imports go in batches). Error codes: bad_request, unknown_command, not_found,
-// permission_denied, failed, frame_too_large, busy.
+// permission_denied, failed, frame_too_large, busy, reply_too_large.
 //
 // A request may omit "v" (taken as 1), "id" (taken as null) and "args" (taken as {}); it must
 // carry a non-empty string "cmd". A reply is any frame with an "ok" member; the server answers
@@ -32,6 +32,9 @@ namespace seqd {
 
 // Bytes of one frame's JSON text, not counting its '\n'.
 inline constexpr std::size_t kFrameBytesMax = 1024 * 1024;
+// Bytes of one reply the daemon sends whole (not streamed). A larger answer is replaced by a
+// reply_too_large error, so the connection and the daemon's memory stay bounded.
+inline constexpr std::size_t kReplyFrameBytesMax = 16 * 1024 * 1024;
 inline constexpr int kProtocolVersion = 1;
 // sockaddr_un::sun_path holds 108 bytes including the terminating NUL.
 inline constexpr std::size_t kSocketPathBytesMax = 107;

@@ -14,16 +14,19 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "engine/assert.hpp"
 #include "io/control_protocol.hpp"
 
 namespace seqd {
@@ -34,6 +37,7 @@ using Strand = asio::strand<asio::io_context::executor_type>;
 using Socket = asio::local::stream_protocol::socket::rebind_executor<Strand>::other;
 using Acceptor = asio::local::stream_protocol::acceptor::rebind_executor<Strand>::other;
 using RetryTimer = asio::steady_timer::rebind_executor<Strand>::other;
+using IdleTimer = asio::steady_timer::rebind_executor<Strand>::other;
 
 constexpr mode_t kSocketMode = 0660;
 constexpr mode_t kDirectoryMode = 0755;
@@ -163,12 +167,15 @@ class Connection;
 // on the io_context after the server was destroyed finds it alive.
 struct Shared {
   Shared(asio::io_context& io_context, std::string path, std::string group,
-         ControlHandler request_handler, ControlLog drop_log)
+         ControlHandler request_handler, ControlLog drop_log, ControlLimits connection_limits,
+         ControlAdminCheck admin_check)
       : io(io_context),
         socket_path(std::move(path)),
         socket_group(std::move(group)),
         handler(std::move(request_handler)),
         log(std::move(drop_log)),
+        limits(connection_limits),
+        is_admin(std::move(admin_check)),
         acceptor(asio::make_strand(io_context)),
         accept_retry_timer(acceptor.get_executor()) {}
 
@@ -176,15 +183,18 @@ struct Shared {
   const std::string socket_path;
   const std::string socket_group;
   const ControlHandler handler;
-  const ControlLog log;           // may be empty
-  Acceptor acceptor;              // used on its strand once accepting has started
-  RetryTimer accept_retry_timer;  // on the acceptor's strand
+  const ControlLog log;  // may be empty
+  const ControlLimits limits;
+  const ControlAdminCheck is_admin;  // may be empty
+  Acceptor acceptor;                 // used on its strand once accepting has started
+  RetryTimer accept_retry_timer;     // on the acceptor's strand
 
   // Everything below is guarded by mutex.
   std::mutex mutex;
   bool started = false;
   bool stopped = false;
   std::unordered_set<std::shared_ptr<Connection>> connections;
+  std::unordered_map<uid_t, std::size_t> connections_by_uid;  // no zero counts
   // The socket file this server bound, so stop() removes it and nothing else.
   std::optional<std::pair<dev_t, ino_t>> bound_file;
 };
@@ -192,15 +202,21 @@ struct Shared {
 class Connection : public ControlSink, public std::enable_shared_from_this<Connection> {
  public:
   Connection(Socket socket, PeerCredentials peer, ControlHandler handler,
-             std::weak_ptr<Shared> server)
+             std::weak_ptr<Shared> server, std::chrono::milliseconds idle_max)
       : socket_(std::move(socket)),
         strand_(socket_.get_executor()),
         peer_(std::move(peer)),
         handler_(std::move(handler)),
-        server_(std::move(server)) {}
+        server_(std::move(server)),
+        idle_max_(idle_max),
+        idle_timer_(strand_) {}
 
   // REQUIRES: on strand_.
-  void start() { readIfRoom(); }
+  void start() {
+    last_progress_ = std::chrono::steady_clock::now();
+    armIdleTimer(idle_max_);
+    readIfRoom();
+  }
 
   const Strand& strand() const { return strand_; }
 
@@ -276,6 +292,7 @@ class Connection : public ControlSink, public std::enable_shared_from_this<Conne
     }
     std::string line = read_buffer_.substr(0, bytes - 1);
     read_buffer_.erase(0, bytes);
+    last_progress_ = std::chrono::steady_clock::now();
     handleLine(line);
     readIfRoom();
   }
@@ -358,6 +375,7 @@ class Connection : public ControlSink, public std::enable_shared_from_this<Conne
     write_queue_bytes_ -= write_queue_.front().size();
     unsent_bytes_.fetch_sub(write_queue_.front().size());
     write_queue_.pop_front();
+    last_progress_ = std::chrono::steady_clock::now();
     readIfRoom();
     {
       std::lock_guard lock(wait_mutex_);
@@ -371,6 +389,30 @@ class Connection : public ControlSink, public std::enable_shared_from_this<Conne
     closeIfDone();
   }
 
+  // REQUIRES: on strand_.
+  void armIdleTimer(std::chrono::steady_clock::duration after) {
+    idle_timer_.expires_after(after);
+    idle_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->onIdleTimer();
+    });
+  }
+
+  // A connection the daemon still owes an answer is working, not idle (a long time advance);
+  // a streamed answer whose peer stops reading is dropped by its writer.
+  void onIdleTimer() {
+    if (closed_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (outstanding_ > 0) last_progress_ = now;
+    const auto idle = now - last_progress_;
+    if (idle < idle_max_) {
+      armIdleTimer(idle_max_ - idle);
+      return;
+    }
+    log(fmt::format("control connection of {} closed: idle for {} ms (nothing sent or read)",
+                    peer_.user, idle_max_.count()));
+    close();
+  }
+
   void closeIfDone() {
     if (reading_done_ && outstanding_ == 0 && !writing_ && write_queue_.empty()) close();
   }
@@ -378,6 +420,7 @@ class Connection : public ControlSink, public std::enable_shared_from_this<Conne
   void close() {
     if (closed_) return;
     closed_ = true;
+    idle_timer_.cancel();
     {
       std::lock_guard lock(wait_mutex_);
       closed_flag_.store(true);
@@ -388,7 +431,12 @@ class Connection : public ControlSink, public std::enable_shared_from_this<Conne
     socket_.close(ignored);
     if (std::shared_ptr<Shared> server = server_.lock()) {
       std::lock_guard lock(server->mutex);
-      server->connections.erase(shared_from_this());
+      if (server->connections.erase(shared_from_this()) > 0) {
+        auto count = server->connections_by_uid.find(peer_.uid);
+        if (count != server->connections_by_uid.end() && --count->second == 0) {
+          server->connections_by_uid.erase(count);
+        }
+      }
     }
   }
 
@@ -401,8 +449,11 @@ class Connection : public ControlSink, public std::enable_shared_from_this<Conne
   const PeerCredentials peer_;
   const ControlHandler handler_;
   const std::weak_ptr<Shared> server_;
+  const std::chrono::milliseconds idle_max_;
 
   // Everything below is used on strand_ only.
+  IdleTimer idle_timer_;
+  std::chrono::steady_clock::time_point last_progress_;  // last request read or frame written
   std::string read_buffer_;
   std::deque<std::string> write_queue_;
   std::size_t write_queue_bytes_ = 0;
@@ -434,6 +485,31 @@ void refuse(Socket socket, const boost::json::object& frame) {
 
 void acceptNext(const std::shared_ptr<Shared>& shared);
 
+// Why a new connection of uid is not served, or empty when it is.
+// REQUIRES: shared.mutex held.
+std::string admissionRefusal(const Shared& shared, uid_t uid, const std::string& user, bool admin) {
+  const ControlLimits& limits = shared.limits;
+  auto held = shared.connections_by_uid.find(uid);
+  if (held != shared.connections_by_uid.end() && held->second >= limits.connections_per_user_max) {
+    return fmt::format(
+        "user {} already has {} connections to seqd, the most one user may have; close one "
+        "and try again",
+        user, held->second);
+  }
+  const std::size_t open = shared.connections.size();
+  if (open >= limits.connections_max) {
+    return fmt::format("seqd serves at most {} connections at once; try again",
+                       limits.connections_max);
+  }
+  const std::size_t others_max = limits.connections_max - limits.connections_reserved_for_admins;
+  if (!admin && open >= others_max) {
+    return fmt::format(
+        "seqd serves at most {} connections at once ({} more are kept for admins); try again",
+        others_max, limits.connections_reserved_for_admins);
+  }
+  return {};
+}
+
 // On the acceptor's strand.
 void admit(const std::shared_ptr<Shared>& shared, Socket socket) {
   setCloseOnExec(socket.native_handle());
@@ -442,21 +518,25 @@ void admit(const std::shared_ptr<Shared>& shared, Socket socket) {
     refuse(std::move(socket), makeErrorReply(nullptr, "failed", peer.status().message()));
     return;
   }
+  const ControlLimits& limits = shared->limits;
+  const uid_t uid = peer.value().uid;
+  const bool admin =
+      shared->is_admin ? shared->is_admin(uid, peer.value().user) : uid == 0 || uid == ::geteuid();
   std::shared_ptr<Connection> connection;
+  std::string refusal;
   {
     std::lock_guard lock(shared->mutex);
     if (shared->stopped) return;
-    if (shared->connections.size() < kConnectionsMax) {
+    refusal = admissionRefusal(*shared, uid, peer.value().user, admin);
+    if (refusal.empty()) {
       connection = std::make_shared<Connection>(std::move(socket), std::move(peer.value()),
-                                                shared->handler, shared);
+                                                shared->handler, shared, limits.idle_max);
       shared->connections.insert(connection);
+      ++shared->connections_by_uid[uid];
     }
   }
   if (!connection) {
-    refuse(std::move(socket),
-           makeErrorReply(nullptr, "busy",
-                          fmt::format("seqd serves at most {} connections at once; try again",
-                                      kConnectionsMax)));
+    refuse(std::move(socket), makeErrorReply(nullptr, "busy", refusal));
     return;
   }
   asio::dispatch(connection->strand(), [connection] { connection->start(); });
@@ -574,16 +654,40 @@ struct ControlServer::Impl {
   std::shared_ptr<Shared> shared;
 };
 
+ControlLimits ControlLimits::fromEnvironment() {
+  ControlLimits limits;
+  if (const char* text = std::getenv("SEQD_TEST_CONNECTION_IDLE_MS"); text && *text != '\0') {
+    char* end = nullptr;
+    unsigned long long value = std::strtoull(text, &end, 10);
+    if (*end == '\0' && value > 0) limits.idle_max = std::chrono::milliseconds(value);
+  }
+  return limits;
+}
+
 ControlServer::ControlServer(asio::io_context& io, std::string socket_path,
-                             std::string socket_group, ControlHandler handler, ControlLog log)
+                             std::string socket_group, ControlHandler handler, ControlLog log,
+                             ControlLimits limits, ControlAdminCheck is_admin)
     : impl_(std::make_unique<Impl>()) {
-  impl_->shared = std::make_shared<Shared>(io, std::move(socket_path), std::move(socket_group),
-                                           std::move(handler), std::move(log));
+  SEQD_ASSERT(limits.connections_reserved_for_admins < limits.connections_max);
+  impl_->shared =
+      std::make_shared<Shared>(io, std::move(socket_path), std::move(socket_group),
+                               std::move(handler), std::move(log), limits, std::move(is_admin));
 }
 
 void ControlSend::operator()(const boost::json::object& frame) const {
-  if (std::shared_ptr<ControlSink> sink = sink_.lock())
-    sink->sendText(toFrame(frame), frame.contains("ok"));
+  std::shared_ptr<ControlSink> sink = sink_.lock();
+  if (!sink) return;
+  const bool is_reply = frame.contains("ok");
+  std::string text = toFrame(frame);
+  if (is_reply && text.size() - 1 > kReplyFrameBytesMax) {
+    const boost::json::value* id = frame.if_contains("id");
+    text = toFrame(makeErrorReply(
+        id != nullptr ? *id : boost::json::value(nullptr), "reply_too_large",
+        fmt::format("the answer is {} bytes, over the {} bytes one reply may have; ask for less "
+                    "(contacts --limit N or --where EXPR)",
+                    text.size() - 1, kReplyFrameBytesMax)));
+  }
+  sink->sendText(std::move(text), is_reply);
 }
 
 void ControlSend::sendText(std::string text, bool is_reply) const {

@@ -5,9 +5,15 @@
 //
 // Limits: a frame is at most kFrameBytesMax bytes; a longer one is answered with
 // frame_too_large and its connection is closed, since the framing is lost. At most
-// kConnectionsMax connections are served at once; one more is accepted, answered with a single
-// {"id":null,"ok":false,"error":{"code":"busy",...}} frame and closed. A connection whose
-// unsent frames exceed kConnectionWriteBytesMax (the peer stopped reading) is closed.
+// kConnectionsMax connections are served at once, the last kConnectionsReservedForAdmins of
+// them only to admins (those `is_admin` names; without it root and seqd's own account), so that
+// `seqctl reload` (systemctl reload) still gets in when others took every other slot; one user
+// has at most kConnectionsPerUserMax. A connection over a limit is accepted, answered with a
+// single {"id":null,"ok":false,"error":{"code":"busy",...}} frame naming the limit, and closed.
+// A connection that has nothing unanswered and neither completed a request nor had a frame
+// written for kConnectionIdleMax is closed (a client that connects and never sends, or sends
+// half a line, holds its slot that long at most). A connection whose unsent frames exceed
+// kConnectionWriteBytesMax (the peer stopped reading) is closed.
 //
 // Back-pressure: a connection stops reading while kPipelinedRequestsMax of its requests are
 // unanswered, or while kPipelinedReplyBytesMax or more of its frames are unsent, and reads
@@ -51,12 +57,22 @@
 #include <string>
 
 #include "engine/status.hpp"
+#include "io/control_protocol.hpp"
 
 namespace seqd {
 
 inline constexpr std::size_t kConnectionsMax = 256;
-// Unsent bytes queued on one connection before it is dropped as not reading.
-inline constexpr std::size_t kConnectionWriteBytesMax = 64 * 1024 * 1024;
+// Of kConnectionsMax, this many are kept for admins: others are refused beyond
+// kConnectionsMax - kConnectionsReservedForAdmins.
+inline constexpr std::size_t kConnectionsReservedForAdmins = 16;
+// Connections of one OS user (by uid) served at once.
+inline constexpr std::size_t kConnectionsPerUserMax = 32;
+// A connection with nothing unanswered and no request read or frame written for this long is
+// closed.
+inline constexpr std::chrono::milliseconds kConnectionIdleMax{60'000};
+// Unsent bytes queued on one connection before it is dropped as not reading: room for the
+// largest reply and the frames queued before it.
+inline constexpr std::size_t kConnectionWriteBytesMax = 2 * kReplyFrameBytesMax;
 // Requests of one connection handed to the handler and not yet answered, at most; seqctl's
 // streamed import keeps 8 in flight.
 inline constexpr std::size_t kPipelinedRequestsMax = 64;
@@ -108,6 +124,20 @@ class ControlSend {
   std::weak_ptr<ControlSink> sink_;
 };
 using ControlHandler = std::function<void(ControlRequest request, ControlSend send)>;
+// Whether the OS user may take the reserved connection slots. Called on the io_context's
+// thread for each connection accepted. Without one, root and seqd's own account may.
+using ControlAdminCheck = std::function<bool(uid_t uid, const std::string& user)>;
+
+// The connection limits (see the header comment); tests make them small.
+struct ControlLimits {
+  std::size_t connections_max = kConnectionsMax;
+  std::size_t connections_reserved_for_admins = kConnectionsReservedForAdmins;
+  std::size_t connections_per_user_max = kConnectionsPerUserMax;
+  std::chrono::milliseconds idle_max = kConnectionIdleMax;
+
+  // The defaults, with idle_max from SEQD_TEST_CONNECTION_IDLE_MS when it is set (tests only).
+  static ControlLimits fromEnvironment();
+};
 // Where the server says why it dropped a connection (a peer that stopped reading).
 using ControlLog = std::function<void(const std::string& line)>;
 
@@ -115,7 +145,8 @@ class ControlServer {
  public:
   // socket_group empty: leave the daemon's group. The socket file gets mode 0660.
   ControlServer(boost::asio::io_context& io, std::string socket_path, std::string socket_group,
-                ControlHandler handler, ControlLog log = {});
+                ControlHandler handler, ControlLog log = {}, ControlLimits limits = {},
+                ControlAdminCheck is_admin = {});
   // Calls stop().
   ~ControlServer();
 

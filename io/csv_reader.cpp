@@ -3,6 +3,7 @@
 #include <csv.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -10,6 +11,9 @@ namespace seqd {
 namespace {
 
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+constexpr std::string_view kUtf16LittleEndianBom = "\xFF\xFE";
+constexpr std::string_view kUtf16BigEndianBom = "\xFE\xFF";
+constexpr const char* kSaveAsUtf8 = "save it as UTF-8 (\"CSV UTF-8\" in a spreadsheet)";
 
 // True when the line holds nothing but spaces, tabs and its line break.
 bool isBlankLine(std::string_view line) {
@@ -36,7 +40,6 @@ struct CsvStream::State {
   std::vector<std::string> header;
   bool have_header = false;
   Status fatal;                 // set when the whole stream fails
-  bool stopped = false;         // too many errors
   std::size_t error_count = 0;  // over the whole document
   CsvChunk* out = nullptr;      // where rows and errors of the current read() go
 
@@ -59,19 +62,34 @@ namespace {
 using State = CsvStream::State;
 
 void addError(State& state, std::size_t line, std::string reason) {
-  if (state.error_count >= kCsvErrorsMax) {
-    state.out->errors.push_back(
-        {line, "more than " + std::to_string(kCsvErrorsMax) + " bad rows; stopped reading"});
-    state.stopped = true;
+  ++state.error_count;
+  if (state.error_count > kCsvErrorsListedMax) {
+    ++state.out->errors_unlisted;
     return;
   }
-  ++state.error_count;
   state.out->errors.push_back({line, std::move(reason)});
+}
+
+// Why a row's fields cannot be taken as text, or empty when they can.
+std::string encodingError(const std::vector<std::string>& fields) {
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (fields[i].find('\0') != std::string::npos) {
+      return "NUL byte (column " + std::to_string(i + 1) + ")";
+    }
+    if (!isUtf8(fields[i])) return "not UTF-8 (column " + std::to_string(i + 1) + ")";
+  }
+  return {};
 }
 
 // A finished row goes to the header, the good rows or the errors.
 void acceptRow(State& state, std::size_t line, std::vector<std::string> fields, std::string error) {
+  if (error.empty()) error = encodingError(fields);
   if (!state.have_header) {
+    if (error.rfind("NUL byte", 0) == 0) {
+      error += ": the file looks like UTF-16; " + std::string(kSaveAsUtf8);
+    } else if (error.rfind("not UTF-8", 0) == 0) {
+      error += "; " + std::string(kSaveAsUtf8);
+    }
     if (!error.empty()) {
       state.fatal = Status::invalidArgument("line " + std::to_string(line) + ": header: " + error);
       return;
@@ -167,8 +185,13 @@ LineKind nextLine(State& state, std::string_view& line) {
     while (state.buffer.size() < kUtf8Bom.size() && readMore(state)) {
     }
     if (!state.fatal.isOk()) return LineKind::kFailed;
-    if (std::string_view(state.buffer).substr(0, kUtf8Bom.size()) == kUtf8Bom) {
-      state.offset = kUtf8Bom.size();
+    std::string_view start = std::string_view(state.buffer).substr(0, kUtf8Bom.size());
+    if (start == kUtf8Bom) state.offset = kUtf8Bom.size();
+    if (start.substr(0, 2) == kUtf16LittleEndianBom || start.substr(0, 2) == kUtf16BigEndianBom) {
+      state.fatal =
+          Status::invalidArgument("the file is UTF-16 (it starts with a UTF-16 byte order mark); " +
+                                  std::string(kSaveAsUtf8));
+      return LineKind::kFailed;
     }
     state.bom_checked = true;
   }
@@ -227,7 +250,7 @@ void abandonRow(State& state, std::string reason) {
   std::size_t row_line = state.row_line;
   std::size_t row_offset = state.row_offset;
   dropPendingRow(state);
-  if (state.stopped || !skipPastLine(state, row_offset, row_line)) state.done = true;
+  if (!skipPastLine(state, row_offset, row_line)) state.done = true;
 }
 
 // A line longer than kCsvLineBytesMax: the row it is in is a bad row.
@@ -246,7 +269,7 @@ void refuseLongLine(State& state) {
     return;
   }
   addError(state, state.line, std::move(reason));
-  if (state.stopped || !skipPastLine(state, state.offset, state.line)) state.done = true;
+  if (!skipPastLine(state, state.offset, state.line)) state.done = true;
 }
 
 std::string parseFailure(csv_parser& parser, std::size_t line, std::size_t row_line) {
@@ -306,7 +329,7 @@ Result<bool> CsvStream::read(CsvChunk& chunk, std::size_t rows_max) {
   const std::size_t rows_before = chunk.rows.size();
   // Each pass feeds a line or ends the document; a restart goes back at most one row, and
   // restarts follow errors, which are capped.
-  while (state.fatal.isOk() && !state.done && !state.stopped) {
+  while (state.fatal.isOk() && !state.done) {
     if (state.have_header && chunk.rows.size() - rows_before >= rows_max) break;
     if (!state.parser_live) {
       if (csv_init(&state.parser, CSV_STRICT | CSV_STRICT_FINI) != 0) {
@@ -333,10 +356,46 @@ Result<bool> CsvStream::read(CsvChunk& chunk, std::size_t rows_max) {
   }
   state.out = nullptr;
   if (!state.fatal.isOk()) return state.fatal;
-  if (state.stopped) state.done = true;
   if (state.done && !state.have_header) return Status::invalidArgument("csv: no header row");
   if (state.done) stopParser(state);
   return !state.done;
+}
+
+bool isUtf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {  // each pass takes one whole character
+    const unsigned char lead = static_cast<unsigned char>(text[i]);
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t length = 0;
+    std::uint32_t code = 0;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+      code = lead & 0x1F;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      code = lead & 0x0F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      code = lead & 0x07;
+    } else {
+      return false;
+    }
+    if (i + length > text.size()) return false;
+    for (std::size_t k = 1; k < length; ++k) {
+      const unsigned char next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3F);
+    }
+    if ((length == 3 && code < 0x800) || (length == 4 && code < 0x10000) || code > 0x10FFFF ||
+        (code >= 0xD800 && code <= 0xDFFF)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
 }
 
 Result<CsvTable> parseCsv(std::string_view text) {
@@ -354,6 +413,7 @@ Result<CsvTable> parseCsv(std::string_view text) {
   table.header = stream.header();
   table.rows = std::move(chunk.rows);
   table.errors = std::move(chunk.errors);
+  table.errors_unlisted = chunk.errors_unlisted;
   return table;
 }
 

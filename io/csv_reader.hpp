@@ -9,6 +9,14 @@
 // leading and trailing spaces and tabs (libcsv's default); quoted fields are kept exactly,
 // line breaks inside included.
 //
+// Every field must be UTF-8 without NUL bytes: a row with another byte is an error for that
+// row only ("line N: not UTF-8 (column 3)", "line N: NUL byte (column 2)"). A file that starts
+// with a UTF-16 byte order mark, or whose header has NUL bytes (UTF-16 without one), fails
+// whole before any row is read, saying to save it as UTF-8.
+//
+// Bad rows never stop the reading: the first kCsvErrorsListedMax are listed, the others
+// counted (CsvChunk::errors_unlisted), and every good row is read.
+//
 // A strict-mode parse error (a stray quote, text after a closing quote, a quote never
 // closed) is an error for the row it is in, and parsing starts again at the line after the
 // one that row began on, so one bad row costs at most that row. A row over one of the limits
@@ -40,8 +48,8 @@ inline constexpr std::size_t kCsvFieldsMax = 1024;
 // A row spanning more bytes than this is abandoned as an error (usually an unclosed quote
 // swallowing the lines after it); parsing resumes at the line after the row's first one.
 inline constexpr std::size_t kCsvRowBytesMax = 1024 * 1024;
-// After this many bad rows, parsing stops with one last error saying so.
-inline constexpr std::size_t kCsvErrorsMax = 1000;
+// Bad rows listed with their line and reason; those after are only counted.
+inline constexpr std::size_t kCsvErrorsListedMax = 1000;
 // One physical line longer than this is an error for its row, skipped to its end unread.
 inline constexpr std::size_t kCsvLineBytesMax = kCsvRowBytesMax;
 // CsvStream reads its source this many bytes at a time.
@@ -60,8 +68,13 @@ struct CsvError {
 struct CsvTable {
   std::vector<std::string> header;
   std::vector<CsvRow> rows;      // good rows only
-  std::vector<CsvError> errors;  // bad rows, by line
+  std::vector<CsvError> errors;  // bad rows, by line: the first kCsvErrorsListedMax
+  std::size_t errors_unlisted = 0;
 };
+
+// True when text is well-formed UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF).
+bool isUtf8(std::string_view text);
 
 // Parses a whole CSV document. Fails whole (Status) only when there is no header row or the
 // text cannot be parsed at all; row-level problems go to errors.
@@ -75,6 +88,7 @@ using CsvSource = std::function<Result<std::size_t>(char* buffer, std::size_t si
 struct CsvChunk {
   std::vector<CsvRow> rows;
   std::vector<CsvError> errors;
+  std::size_t errors_unlisted = 0;  // bad rows past the first kCsvErrorsListedMax
 };
 
 class CsvStream {

@@ -1,11 +1,22 @@
 #include "io/csv_upload.hpp"
 
 #include <deque>
+#include <functional>
+#include <unordered_map>
 
+#include "engine/contact.hpp"
 #include "io/request_checks.hpp"
 
 namespace seqd {
 namespace {
+
+void addRowError(UploadResult& result, std::size_t line, std::string reason) {
+  if (result.errors.size() < kCsvErrorsListedMax) {
+    result.errors.push_back({line, std::move(reason)});
+  } else {
+    ++result.errors_unlisted;
+  }
+}
 
 // Room left in a frame for {"v":1,"id":N,"cmd":"...","args":{"rows":[ ... ]}} around the rows.
 constexpr std::size_t kFrameEnvelopeBytes = 256;
@@ -21,20 +32,50 @@ class Uploader {
                         : 0;
   }
 
-  void setColumns(const std::vector<std::string>& header) {
-    for (const std::string& column : header) {
+  // Fails when two columns map to one field.
+  Status setColumns(const std::vector<std::string>& header) {
+    std::unordered_map<std::string, std::size_t> column_of_field;
+    for (std::size_t i = 0; i < header.size(); ++i) {
+      const std::string& column = header[i];
       std::string field = options_.field_for_column ? options_.field_for_column(column) : column;
       std::string prefix;
       if (!field.empty()) {
+        auto [earlier, added] = column_of_field.emplace(field, i);
+        if (!added) {
+          return Status::invalidArgument("columns '" + header[earlier->second] + "' and '" +
+                                         column + "' both map to field '" + field +
+                                         "'; drop one, or --map one to another field");
+        }
+        if (field == "id") id_column_ = i;
+        if (field == "email") email_column_ = i;
         appendJsonString(prefix, field);
         prefix += ':';
       }
       columns_.push_back(std::move(prefix));
     }
+    return Status::ok();
+  }
+
+  // The line of an earlier row with the same contact key, or 0.
+  std::size_t earlierRowOfKey(const CsvRow& row) {
+    std::string key;
+    if (id_column_ < row.fields.size()) key = row.fields[id_column_];
+    if (key.empty() && email_column_ < row.fields.size()) {
+      key = toLowerAscii(row.fields[email_column_]);
+    }
+    if (key.empty()) return 0;  // the daemon says what is missing
+    auto [earlier, added] = line_of_key_.emplace(std::hash<std::string>{}(key), row.line);
+    return added ? 0 : earlier->second;
   }
 
   // Adds one row to the frame being built, sending the frame first when it is full.
   Status add(const CsvRow& row, UploadResult& result) {
+    if (std::size_t earlier = earlierRowOfKey(row); earlier != 0) {
+      addRowError(result, row.line,
+                  "duplicate contact (same id or email as line " + std::to_string(earlier) +
+                      "); only the first is imported");
+      return Status::ok();
+    }
     row_text_.clear();
     row_text_ += R"({"line":)";
     row_text_ += std::to_string(row.line);
@@ -49,9 +90,9 @@ class Uploader {
     }
     row_text_ += "}}";
     if (row_text_.size() + 1 > budget_bytes_) {
-      result.errors.push_back({row.line, "row is " + std::to_string(row_text_.size()) +
-                                             " bytes as a request; at most " +
-                                             std::to_string(budget_bytes_)});
+      addRowError(result, row.line,
+                  "row is " + std::to_string(row_text_.size()) + " bytes as a request; at most " +
+                      std::to_string(budget_bytes_));
       return Status::ok();
     }
     if (frame_rows_ > 0 && (frame_.size() + 1 + row_text_.size() > budget_bytes_ ||
@@ -118,7 +159,11 @@ class Uploader {
   const UploadOptions& options_;
   std::string tail_;  // the base arguments and the closing brace of "args"
   std::size_t budget_bytes_ = 0;
-  std::vector<std::string> columns_;  // per column: the JSON `"field":` prefix, or ""
+  std::vector<std::string> columns_;     // per column: the JSON `"field":` prefix, or ""
+  std::size_t id_column_ = SIZE_MAX;     // the column mapped to `id`, if any
+  std::size_t email_column_ = SIZE_MAX;  // the column mapped to `email`, if any
+  // Hash of each contact key seen -> the line of its first row.
+  std::unordered_map<std::size_t, std::size_t> line_of_key_;
   std::string row_text_;
   std::string frame_;  // rows of the request being built, comma-separated
   std::size_t frame_rows_ = 0;
@@ -182,10 +227,12 @@ Result<UploadResult> uploadCsv(ControlClient& client, CsvSource source,
         Status header = options.check_header(stream.header());
         if (!header.isOk()) return header;  // nothing was sent
       }
-      uploader.setColumns(stream.header());
+      Status columns = uploader.setColumns(stream.header());
+      if (!columns.isOk()) return columns;  // nothing was sent
       have_columns = true;
     }
-    result.errors.insert(result.errors.end(), chunk.errors.begin(), chunk.errors.end());
+    for (CsvError& error : chunk.errors) addRowError(result, error.line, std::move(error.reason));
+    result.errors_unlisted += chunk.errors_unlisted;
     std::size_t requests_before = result.requests;
     for (const CsvRow& row : chunk.rows) {
       Status added = uploader.add(row, result);

@@ -9,6 +9,13 @@
 // several in one round. Memory is bounded by one frame being built, one read of the file, one
 // pending CSV row and the replies of the requests in flight, whatever the file's size.
 //
+// Checks made here, on the whole file, that no single request could make: two header columns
+// that map to one field fail the upload before any row is sent (which one would win is not
+// the operator's intent); a row whose contact key (its `id`, else its lower-cased email, as
+// the daemon keys it) an earlier row of the file already had is a bad row ("duplicate
+// contact"), so the first row of a key is imported and the others are listed, never merged
+// silently. Keys are remembered as 64-bit hashes with the line (about 40 bytes a row).
+//
 // Each request is a whole command of its own (the daemon commits its rows before it answers),
 // so the caller merges the replies: on_reply sees every reply frame in order.
 //
@@ -52,8 +59,11 @@ struct UploadOptions {
 struct UploadResult {
   std::size_t rows_sent = 0;
   std::size_t requests = 0;
-  bool stopped = false;          // on_reply asked to stop
-  std::vector<CsvError> errors;  // rows the reader refused or that cannot fit a frame
+  bool stopped = false;  // on_reply asked to stop
+  // Rows the reader refused, duplicates and rows that cannot fit a frame: the first
+  // kCsvErrorsListedMax, and how many more.
+  std::vector<CsvError> errors;
+  std::size_t errors_unlisted = 0;
 };
 
 // Reads `source` (the CSV file's bytes) and sends it. Fails on a bad header, a read error or

@@ -909,3 +909,16 @@ TEST_CASE("a mailbox's inbox and inbox_poll are read, and a bad inbox is an erro
   dir.write("seqd.yaml", "inbox_poll: 0s\n");
   CHECK(dir.error().find(":1:13:") != std::string::npos);
 }
+
+TEST_CASE("a missing schedules.yaml is reported as a missing file with its path") {
+  // Regression: it read "'business-hours' is not a schedule in .../schedules.yaml".
+  ConfigDir dir;
+  dir.writeBase();
+  dir.write("sequences/s1.yaml", kSequenceHead + kIntroStep);
+  fs::remove(dir.path("schedules.yaml"));
+  Result<Config> loaded = dir.load();
+  REQUIRE_FALSE(loaded.isOk());
+  CHECK(loaded.status().message().find("schedule 'business-hours': the schedules file " +
+                                       dir.path("schedules.yaml") + " does not exist") !=
+        std::string::npos);
+}

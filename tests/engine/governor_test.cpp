@@ -231,3 +231,30 @@ TEST_CASE("randomized: limits hold in every rolling window, also across restarts
   std::set<std::string> recipients;
   for (const Sent& s : sent) CHECK(recipients.insert(s.recipient).second);  // once each
 }
+
+TEST_CASE("the per-domain table is pruned with time: a day-old domain is forgotten") {
+  // Regression: every recipient domain ever sent to stayed in memory.
+  Mailbox busy = mailbox("a@acme.test", 1000000, 1000000);
+  busy.domain_daily_limit = 1;
+  SendGovernor governor;
+  governor.configure({busy});
+  const std::size_t domains = 10000;
+  for (std::size_t i = 0; i < domains; ++i) {
+    TimeMs at = kStart + static_cast<TimeMs>(i) * kSecondMs;
+    governor.recordSend("a@acme.test", "d" + std::to_string(i) + ".test", at, "<m>");
+  }
+  // All within a day: every one still limits its domain, so none may go.
+  CHECK(governor.domainsTracked("a@acme.test") == domains);
+  CHECK(governor.nextFree("a@acme.test", "d0.test", kStart + kHourMs) == kStart + kDayMs);
+  // Two days on, fresh domains: the table sheds the old ones as it grows.
+  const TimeMs later = kStart + 2 * kDayMs;
+  for (std::size_t i = 0; i < 3 * SendGovernor::kDomainsPruneSlack; ++i) {
+    governor.recordSend("a@acme.test", "n" + std::to_string(i) + ".test",
+                        later + static_cast<TimeMs>(i), "<m>");
+  }
+  CHECK(governor.domainsTracked("a@acme.test") <= 3 * SendGovernor::kDomainsPruneSlack);
+  // A pruned domain is free again, as it was before pruning.
+  CHECK(governor.nextFree("a@acme.test", "d0.test", later + kHourMs) == later + kHourMs);
+  // Domains inside the day are never pruned: n0 still has its one send.
+  CHECK(governor.nextFree("a@acme.test", "n0.test", later + kHourMs) == later + kDayMs);
+}

@@ -48,3 +48,27 @@ TEST_CASE("formatting round-trips") {
   CHECK(formatDuration(2 * kDayMs) == "2d");
   CHECK(formatDuration(1500) == "1500ms");
 }
+
+TEST_CASE("instants stay inside the years RFC 3339 can write: 0000 to 9999") {
+  CHECK(parseRfc3339("9999-12-31T23:59:59.999Z").value() == kTimeMsMax);
+  CHECK(formatRfc3339(kTimeMsMax) == "9999-12-31T23:59:59.999Z");
+  CHECK(parseRfc3339("0000-01-01T00:00:00Z").value() == kTimeMsMin);
+  // An offset can push a written instant past the end in UTC.
+  Result<TimeMs> past = parseRfc3339("9999-12-31T23:30:00-01:00");
+  REQUIRE_FALSE(past.isOk());
+  CHECK(past.status().message().find("outside the years 0000 to 9999") != std::string::npos);
+  CHECK_FALSE(parseRfc3339("0000-01-01T00:30:00+01:00").isOk());
+}
+
+TEST_CASE("now + duration never overflows: past year 9999 is an error") {
+  CHECK(addDuration(kTimeMsMax - 10, 10, "x").value() == kTimeMsMax);
+  Result<TimeMs> over = addDuration(kTimeMsMax - 10, 11, "time advance 11ms");
+  REQUIRE_FALSE(over.isOk());
+  CHECK(over.status().message() == "time advance 11ms goes past 9999-12-31T23:59:59.999Z");
+  // The largest duration there is, from now: int64 would overflow.
+  TimeMs now_ms = parseRfc3339("2026-12-01T14:00:00Z").value();
+  Result<TimeMs> huge = parseTimeArgument("+106751991167d", now_ms);
+  REQUIRE_FALSE(huge.isOk());
+  CHECK(huge.status().message().find("goes past 9999") != std::string::npos);
+  CHECK(parseTimeArgument("+1d", now_ms).value() == now_ms + kDayMs);
+}

@@ -85,9 +85,9 @@ class BulkImport(unittest.TestCase):
             lines.append("p%d@example.test,Name%d,%s,UTC\n" % (i, i, NOTE))
             good["p%d@example.test" % i] = "Name%d" % i
             line += 1
-        # The same contact twice: the second row updates what the first made.
+        # The same contact twice in one file: the second row is a bad row, the first stays.
         lines.append("p0@example.test,Again,%s,UTC\n" % NOTE)
-        good["p0@example.test"] = "Again"
+        expected_errors[line] = "duplicate contact (same id or email as line"
         path = self.write_rows("big.csv", lines)
         self.assertGreater(os.path.getsize(path), 6 * FRAME_BYTES)
 
@@ -100,7 +100,7 @@ class BulkImport(unittest.TestCase):
         for at, reason in expected_errors.items():
             self.assertIn(reason, got[at], "line %d, seed %d" % (at, self.seed))
         self.assertEqual([e["line"] for e in result["errors"]], sorted(got))
-        good_rows = rows + len(bad_at) + 1
+        good_rows = rows + len(bad_at)  # the duplicate of p0 is not imported
         new_contacts = len(good) - 500
         self.assertEqual(result["imported"], new_contacts)
         self.assertEqual(result["updated"], good_rows - new_contacts)

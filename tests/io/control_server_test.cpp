@@ -46,9 +46,10 @@ constexpr int kReadTimeoutMs = 5000;
 class RunningServer {
  public:
   RunningServer(const std::string& path, ControlHandler handler, std::string group = "",
-                ControlLog log = {})
+                ControlLog log = {}, ControlLimits limits = {}, ControlAdminCheck is_admin = {})
       : work_(boost::asio::make_work_guard(io_)),
-        server_(io_, path, std::move(group), std::move(handler), std::move(log)),
+        server_(io_, path, std::move(group), std::move(handler), std::move(log), limits,
+                std::move(is_admin)),
         thread_([this] { io_.run(); }) {}
   ~RunningServer() {
     server_.stop();
@@ -296,6 +297,10 @@ TEST_CASE("malformed lines get bad_request and the same connection keeps serving
       {R"({"v":2,"id":3,"cmd":"echo"})", true, "version 2"},
       {R"({"v":"1","id":3,"cmd":"echo"})", true, "version"},
       {R"({"v":1,"id":3,"cmd":"echo","args":[1]})", true, "args"},
+      // Numbers a double cannot hold parse as infinities, which JSON cannot write back: the
+      // reply would have been {"id":Infinity,...}, which strict parsers refuse.
+      {R"({"id":1e400,"cmd":"echo"})", false, "out of range"},
+      {R"({"id":3,"cmd":"echo","args":{"a":[0,-1e999]}})", false, "out of range"},
   };
   for (const BadLine& bad : bad_lines) {
     INFO("line: " << bad.line);
@@ -660,7 +665,11 @@ TEST_CASE("a reply sent after the client disconnected does not crash the server"
 TEST_CASE("beyond kConnectionsMax connections, one more is told busy") {
   TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
-  RunningServer server(path, echoHandler);
+  // Every connection here is this process's user, an admin without a check: the total is what
+  // stops it, not the per-user limit.
+  ControlLimits limits;
+  limits.connections_per_user_max = kConnectionsMax;
+  RunningServer server(path, echoHandler, "", {}, limits);
   REQUIRE(server.start().isOk());
   std::vector<std::unique_ptr<RawConnection>> held;
   for (std::size_t index = 0; index < kConnectionsMax; ++index) {
@@ -922,4 +931,133 @@ TEST_CASE("a peer over the unsent cap is dropped, and the log says so") {
   }
   CHECK(send.waitUnsent(0, std::chrono::seconds(5)) == ControlSink::Wait::kClosed);
   CHECK(log.has("unread"));
+}
+
+// Small limits, so the edges are a handful of connections; every peer here is the test's own
+// user, so the per-user limit is set above the total where the total is tested.
+ControlLimits smallLimits(std::size_t total, std::size_t reserved, std::size_t per_user) {
+  ControlLimits limits;
+  limits.connections_max = total;
+  limits.connections_reserved_for_admins = reserved;
+  limits.connections_per_user_max = per_user;
+  return limits;
+}
+
+// Opens a connection and proves with a round trip that the server serves it; false when it was
+// refused instead (busy), with the refusal's message in `refusal`.
+bool admitted(RawConnection& connection, std::string* refusal = nullptr) {
+  REQUIRE(connection.write(toFrame(makeRequest(7, "echo", {}))));
+  json::object reply = connection.readFrame();
+  if (reply.at("ok").as_bool()) return true;
+  CHECK(errorCode(reply) == "busy");
+  if (refusal != nullptr) *refusal = errorMessage(reply);
+  return false;
+}
+
+TEST_CASE("one user gets kConnectionsPerUserMax connections; one more is busy, naming the limit") {
+  CHECK(kConnectionsPerUserMax == 32);
+  TempDir dir("seqd-ctl");
+  std::string path = dir.file("control.sock");
+  RunningServer server(path, echoHandler, "", {}, smallLimits(16, 2, 4),
+                       [](uid_t, const std::string&) { return false; });
+  REQUIRE(server.start().isOk());
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int index = 0; index < 4; ++index) {
+    held.push_back(std::make_unique<RawConnection>(path));
+    REQUIRE(admitted(*held.back()));
+  }
+  RawConnection fifth(path);
+  std::string refusal;
+  CHECK_FALSE(admitted(fifth, &refusal));
+  CHECK(contains(refusal, "already has 4 connections"));
+  // Closing one frees the user's slot.
+  held.pop_back();
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    RawConnection again(path);
+    if (admitted(again)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  FAIL("the slot of a closed connection was not given back");
+}
+
+TEST_CASE("the last kConnectionsReservedForAdmins slots are for admins only") {
+  CHECK(kConnectionsMax - kConnectionsReservedForAdmins == 240);
+  TempDir dir("seqd-ctl");
+  std::string path = dir.file("control.sock");
+  std::atomic<bool> next_is_admin{false};
+  RunningServer server(path, echoHandler, "", {}, smallLimits(6, 2, 100),
+                       [&](uid_t, const std::string&) { return next_is_admin.load(); });
+  REQUIRE(server.start().isOk());
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int index = 0; index < 4; ++index) {
+    held.push_back(std::make_unique<RawConnection>(path));
+    REQUIRE(admitted(*held.back()));
+  }
+  RawConnection refused(path);
+  std::string refusal;
+  CHECK_FALSE(admitted(refused, &refusal));
+  CHECK(contains(refusal, "at most 4 connections at once (2 more are kept for admins)"));
+  next_is_admin = true;
+  for (int index = 0; index < 2; ++index) {
+    held.push_back(std::make_unique<RawConnection>(path));
+    REQUIRE(admitted(*held.back()));
+  }
+  RawConnection over(path);
+  CHECK_FALSE(admitted(over, &refusal));
+  CHECK(contains(refusal, "at most 6 connections at once"));
+}
+
+TEST_CASE("without an admin check, root and seqd's own account take the reserved slots") {
+  TempDir dir("seqd-ctl");
+  std::string path = dir.file("control.sock");
+  RunningServer server(path, echoHandler, "", {}, smallLimits(3, 2, 100));
+  REQUIRE(server.start().isOk());
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int index = 0; index < 3; ++index) {  // this process is seqd's own account
+    held.push_back(std::make_unique<RawConnection>(path));
+    REQUIRE(admitted(*held.back()));
+  }
+}
+
+TEST_CASE("an idle connection is closed after idle_max; one with a request in the works is not") {
+  CHECK(kConnectionIdleMax == std::chrono::seconds(60));
+  TempDir dir("seqd-ctl");
+  std::string path = dir.file("control.sock");
+  DropLog log;
+  std::mutex mutex;
+  std::vector<ControlSend> slow;
+  RunningServer server(
+      path,
+      [&](ControlRequest request, ControlSend send) {
+        if (request.cmd != "slow") return echoHandler(std::move(request), std::move(send));
+        std::lock_guard lock(mutex);
+        slow.push_back(send);
+      },
+      "", log.callback(),
+      [] {
+        ControlLimits limits;
+        limits.idle_max = std::chrono::milliseconds(200);
+        return limits;
+      }());
+  REQUIRE(server.start().isOk());
+  RawConnection silent(path);     // connects and never sends
+  RawConnection half_line(path);  // sends half a request and stops
+  REQUIRE(half_line.write(R"({"cmd":"ec)"));
+  RawConnection working(path);  // waits on a slow answer longer than idle_max
+  REQUIRE(working.write(toFrame(makeRequest(1, "slow", {}))));
+  RawConnection chatty(path);  // sends a request every 100 ms
+  for (int round = 0; round < 5; ++round) {
+    REQUIRE(chatty.write(toFrame(makeRequest(round, "echo", {}))));
+    CHECK(chatty.readFrame().at("ok").as_bool());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(silent.readsClosed());
+  CHECK(half_line.readsClosed());
+  CHECK(log.has("idle for 200 ms"));
+  {
+    std::lock_guard lock(mutex);
+    REQUIRE(slow.size() == 1);
+    slow.front()(makeOkReply(1, "late"));
+  }
+  CHECK(working.readFrame().at("result") == "late");
 }

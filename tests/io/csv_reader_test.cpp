@@ -377,3 +377,60 @@ TEST_CASE("a source that fails fails the stream") {
   REQUIRE_FALSE(read.isOk());
   CHECK(read.status().message().find("disk on fire") != std::string::npos);
 }
+
+TEST_CASE("a row that is not UTF-8 is an error for that row alone, by line and column") {
+  CsvTable table = parseOk(
+      "email,first_name\n"
+      "ada@x.test,Ada\n"
+      "bob@x.test,B\xF6"
+      "b\n"                       // Latin-1 ö
+      "cy@x.test,\xED\xA0\x80\n"  // a UTF-16 surrogate written as UTF-8
+      "dee@x.test,\xC0\xAF\n"     // an overlong '/'
+      "eve@x.test,Ev\xC3\xA9\n");
+  REQUIRE(table.rows.size() == 2);
+  CHECK(table.rows[0].line == 2);
+  CHECK(table.rows[1].line == 6);
+  REQUIRE(table.errors.size() == 3);
+  CHECK(table.errors[0].line == 3);
+  CHECK(table.errors[0].reason == "not UTF-8 (column 2)");
+  CHECK(table.errors[1].line == 4);
+  CHECK(table.errors[2].line == 5);
+}
+
+TEST_CASE("a NUL byte in a field is an error for its row") {
+  using namespace std::string_literals;
+  CsvTable table = parseOk("email,first_name\na@x.test,A\0B\nb@x.test,B\n"s);
+  REQUIRE(table.rows.size() == 1);
+  REQUIRE(table.errors.size() == 1);
+  CHECK(table.errors[0].line == 2);
+  CHECK(table.errors[0].reason == "NUL byte (column 2)");
+}
+
+TEST_CASE("UTF-16 files are refused whole, up front, with or without a byte order mark") {
+  using namespace std::string_literals;
+  for (const std::string& text :
+       {"\xFF\xFE"s + "e\0m\0a\0i\0l\0\n\0"s, "\xFE\xFF"s + "\0e\0m\0a\0i\0l\0\n"s,
+        "e\0m\0a\0i\0l\0,\0n\0\n\0a\0@\0x\0\n\0"s}) {
+    Result<CsvTable> table = parseCsv(text);
+    REQUIRE_FALSE(table.isOk());
+    CHECK(table.status().message().find("UTF-16") != std::string::npos);
+    CHECK(table.status().message().find("save it as UTF-8") != std::string::npos);
+  }
+  Result<CsvTable> latin1 = parseCsv("email,n\xE9\na@x.test,x\n");
+  REQUIRE_FALSE(latin1.isOk());
+  CHECK(latin1.status().message() ==
+        "line 1: header: not UTF-8 (column 2); save it as UTF-8 (\"CSV UTF-8\" in a spreadsheet)");
+}
+
+TEST_CASE("past kCsvErrorsListedMax bad rows the list stops but the reading does not") {
+  CHECK(kCsvErrorsListedMax == 1000);
+  std::string text = "email,score\n";
+  const std::size_t bad_rows = kCsvErrorsListedMax + 500;
+  for (std::size_t i = 0; i < bad_rows; ++i) text += "bad" + std::to_string(i) + "\n";
+  for (std::size_t i = 0; i < 300; ++i) text += "p" + std::to_string(i) + "@x.test,1\n";
+  CsvTable table = parseOk(text);
+  CHECK(table.errors.size() == kCsvErrorsListedMax);
+  CHECK(table.errors_unlisted == 500);
+  CHECK(table.rows.size() == 300);
+  CHECK(table.rows.back().line == 1 + bad_rows + 300);
+}
