@@ -381,8 +381,10 @@ int Cli::sequences() {
     const json::object& sequence = item.as_object();
     std::string counts;
     for (const auto& count : member(sequence, "counts").as_object()) {
-      counts +=
-          (counts.empty() ? "" : " ") + std::string(count.key()) + "=" + textOf(count.value());
+      if (!counts.empty()) counts += ' ';
+      counts += count.key();
+      counts += '=';
+      counts += textOf(count.value());
     }
     rows.push_back({textOf(member(sequence, "id")), textOf(member(sequence, "name")),
                     textOf(member(sequence, "owner")),
