@@ -3,7 +3,7 @@ in the build dir makes the .deb; `dpkg -i` installs it on this machine (the seqd
 group, /etc/seqd as root:seqd 0750, the conffiles, man pages, bash completion, a unit naming
 /usr/bin/seqd); the installed `seqd --check-config` accepts the installed config as the seqd
 user; the installed seqd starts as the unit would and an operator in the socket group reaches
-it with the installed seqctl; `dpkg -r` keeps the config and the state; `dpkg -P` leaves no
+it with the installed seqctl; an online `mdb_copy` backup restores; `dpkg -r` keeps the config and the state; `dpkg -P` leaves no
 file behind but the state dir.
 
 It changes the machine (it installs and purges the package, and leaves the `seqd` account as
@@ -179,11 +179,39 @@ class PackageTest(unittest.TestCase):
                 self.assertIn("pong", ping.stdout)
                 listing = run(["/usr/bin/seqctl", "sequences"], user=OPERATOR)
                 self.assertIn("example-outbound", listing.stdout)
+                # An admin's import, then the online backup README "Deploy" gives.
+                csv_path = os.path.join(self.workdir, "leads.csv")
+                with open(csv_path, "w") as f:
+                    f.write("email,first_name,score\nrita@example.test,Rita,80\n")
+                imported = run(["/usr/bin/seqctl", "import", csv_path])
+                self.assertEqual(imported.returncode, 0, imported.stdout + imported.stderr)
+                backup = os.path.join(self.workdir, "backup")
+                os.mkdir(backup)
+                copy = run(["mdb_copy", "-c", "/var/lib/seqd", backup])
+                self.assertEqual(copy.returncode, 0, copy.stderr)
+                shutil.copy2("/var/lib/seqd/seqd.state", backup)
             finally:
                 daemon.send_signal(signal.SIGTERM)
                 output = daemon.communicate(timeout=30)[0]
             self.assertEqual(daemon.returncode, 0, output)
             self.assertTrue(os.path.isfile("/var/lib/seqd/data.mdb"))
+
+            # Restore: the backup's two files in place of the state dir's, and seqd starts.
+            os.rename("/var/lib/seqd/data.mdb", "/var/lib/seqd/data.mdb.old")
+            for name in ("data.mdb", "seqd.state"):
+                shutil.copy2(os.path.join(backup, name), "/var/lib/seqd/" + name)
+                os.chown("/var/lib/seqd/" + name, seqd_user.pw_uid, seqd_group.gr_gid)
+            os.remove("/var/lib/seqd/data.mdb.old")
+            daemon = self.start_installed_seqd()
+            try:
+                shown = run(["/usr/bin/seqctl", "contact", "show", "rita@example.test"],
+                            user=OPERATOR)
+                self.assertEqual(shown.returncode, 0, shown.stderr)
+                self.assertIn("Rita", shown.stdout)
+            finally:
+                daemon.send_signal(signal.SIGTERM)
+                output = daemon.communicate(timeout=30)[0]
+            self.assertEqual(daemon.returncode, 0, output)
         finally:
             subprocess.run(["gpasswd", "--delete", OPERATOR, "seqd"], stdout=subprocess.DEVNULL)
 
