@@ -104,7 +104,8 @@ Status Runtime::start() {
 
   delivery_ = std::make_unique<DeliveryPool>(
       options_.config.daemon.maildir_dir, options_.config.daemon.smtp,
-      options_.config.daemon.workers, deliveryInFlightMax(), [this] { wakeup_.notify(); });
+      options_.config.daemon.workers, deliveryInFlightMax(), [this] { wakeup_.notify(); },
+      [](std::string_view line) { logInfo(line); });
 
   server_ = std::make_unique<ControlServer>(
       io_, options_.config.daemon.control_socket, options_.config.daemon.socket_group,
