@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.request
 
 import harness
 
@@ -179,6 +180,9 @@ class PackageTest(unittest.TestCase):
                 self.assertIn("pong", ping.stdout)
                 listing = run(["/usr/bin/seqctl", "sequences"], user=OPERATOR)
                 self.assertIn("example-outbound", listing.stdout)
+                # The example config serves metrics on loopback (README "Deploy", health).
+                with urllib.request.urlopen("http://127.0.0.1:9464/metrics", timeout=10) as r:
+                    self.assertIn('seqd_build_info{version="', r.read().decode())
                 # An admin's import, then the online backup README "Deploy" gives.
                 csv_path = os.path.join(self.workdir, "leads.csv")
                 with open(csv_path, "w") as f:
