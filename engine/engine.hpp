@@ -296,7 +296,7 @@ class Engine {
 
   // For the metrics: enrollments by status and how many are due now and not yet done
   // (scheduled with next_at <= now, or active waiting for capacity). One pass over every
-  // enrollment (about 2 ms per million): the daemon asks at most once a second.
+  // enrollment: the daemon asks at most once a second.
   struct Census {
     std::array<std::uint64_t, kEnrollmentStatusCount> by_status{};
     std::uint64_t due = 0;
