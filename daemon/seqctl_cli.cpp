@@ -271,6 +271,12 @@ const std::string& Cli::word(std::size_t index, const char* what) const {
 
 int Cli::run() {
   const std::string& command = word(0, "command");
+  if (invocation_.help) {
+    std::string text = seqctlHelp(command);
+    if (text.empty()) throw UsageError{"unknown command '" + command + "'"};
+    std::cout << text;
+    return kExitOk;
+  }
   if (command == "help") {
     if (invocation_.words.size() == 1) {
       std::cout << seqctlOverview();
@@ -278,12 +284,6 @@ int Cli::run() {
     }
     std::string text = seqctlHelp(invocation_.words[1]);
     if (text.empty()) throw UsageError{"help: unknown command '" + invocation_.words[1] + "'"};
-    std::cout << text;
-    return kExitOk;
-  }
-  if (invocation_.help) {
-    std::string text = seqctlHelp(command);
-    if (text.empty()) throw UsageError{"unknown command '" + command + "'"};
     std::cout << text;
     return kExitOk;
   }

@@ -116,7 +116,7 @@ class MetricsEndpoint(unittest.TestCase):
         with open(path, "w") as f:
             f.write("id: broken\nsteps: [\n")
         try:
-            d.json("reload", expect=1)
+            self.assertEqual(d.seqctl("reload").returncode, 1)
         finally:
             os.remove(path)
         _, body, values, _ = self.scrape_until(
