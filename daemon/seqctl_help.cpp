@@ -118,7 +118,9 @@ Options:
 Example:
   seqctl contacts --where "score>=60 and (stage=new or company~acme)" --limit 20
 )help"},
-    CommandHelp{"add", R"help(Usage: seqctl add SEQ (--contact ID... | --where EXPR | --csv FILE [--map C=f]...)
+    CommandHelp{
+        "add",
+        R"help(Usage: seqctl add SEQ (--contact ID... | --where EXPR | --csv FILE [--map C=f]...)
                   [--mailbox ADDR | --rotate [ADDR,...]] [--at TIME]
                   [--force | --skip-validation] [--dry-run]
 
@@ -138,8 +140,8 @@ Options:
 Warnings: in_other_sequence, unverified_email, no_email, owner_mismatch, stage_blocked,
   email_opt_out, already_finished, already_in_sequence, unknown_contact.
 )help"
-                "TIME: RFC 3339 or +90m, +2d (relative to the daemon's clock).\n"
-                R"help(
+        "TIME: RFC 3339 or +90m, +2d (relative to the daemon's clock).\n"
+        R"help(
 Example:
   seqctl add q4-vp-eng --where "score>=60" --rotate alice@acme.test,bob@acme.test --dry-run
 )help"},
@@ -181,14 +183,16 @@ Runs again, now, the step that bounced or was not sent (--all: every such contac
 Example:
   seqctl retry q4-vp-eng --all
 )help"},
-    CommandHelp{"set-mailbox", R"help(Usage: seqctl set-mailbox SEQ CONTACT... (--mailbox ADDR | --rotate ADDR,...)
+    CommandHelp{"set-mailbox",
+                R"help(Usage: seqctl set-mailbox SEQ CONTACT... (--mailbox ADDR | --rotate ADDR,...)
 
 Changes the mailboxes the contacts' next emails go from.
 
 Example:
   seqctl set-mailbox q4-vp-eng rita@example.test --mailbox bob@acme.test
 )help"},
-    CommandHelp{"status", R"help(Usage: seqctl status SEQ [--status S] [--paused-reason manual|ooo]
+    CommandHelp{"status",
+                R"help(Usage: seqctl status SEQ [--status S] [--paused-reason manual|ooo]
                      [--resume-scheduled yes|no] [--search TEXT] [--limit N]
 
 Where each contact of the sequence is: status, step, when the next step goes out (inside
@@ -215,7 +219,9 @@ due time, the window or mailbox limit that holds it, the message that paused or 
 Example:
   seqctl explain q4-vp-eng rita@example.test
 )help"},
-    CommandHelp{"event", R"help(Usage: seqctl event reply|meeting_booked|unsubscribe|bounce CONTACT [--seq SEQ]
+    CommandHelp{
+        "event",
+        R"help(Usage: seqctl event reply|meeting_booked|unsubscribe|bounce CONTACT [--seq SEQ]
        seqctl event ooo CONTACT [--until TIME]
        seqctl event stage CONTACT STAGE
 
@@ -224,8 +230,8 @@ in every sequence whose finish_on lists them (or only SEQ with --seq); unsubscri
 email_opt_out. ooo pauses it until TIME (default: ooo_default_pause). bounce marks its last
 email bounced. stage changes its stage; a blocked stage stops its emails.
 )help"
-                "TIME: RFC 3339 or +90m, +2d (relative to the daemon's clock).\n"
-                R"help(
+        "TIME: RFC 3339 or +90m, +2d (relative to the daemon's clock).\n"
+        R"help(
 Example:
   seqctl event ooo rita@example.test --until 2027-01-04T00:00:00Z
 )help"},
@@ -233,8 +239,8 @@ Example:
 
 Lists tasks from manual steps (manual_email, call, linkedin, task), open ones first.
 )help"
-                "TIME: RFC 3339 or +90m, +2d (relative to the daemon's clock).\n"
-                R"help(
+                         "TIME: RFC 3339 or +90m, +2d (relative to the daemon's clock).\n"
+                         R"help(
 Example:
   seqctl tasks --owner alice --due-before +1d
 )help"},
@@ -267,9 +273,9 @@ Example:
 Prints the daemon's clock. advance and set move it, only when seqd runs with --virtual-time,
 and return once every step due up to then has run. Needs an admin.
 )help"
-                "DURATION: an integer and a unit s, m, h or d (90m, 25h, 8d).\n"
-                "TIME: RFC 3339 (2026-12-01T09:00:00-05:00, 2026-12-01T14:00:00Z).\n"
-                R"help(
+                        "DURATION: an integer and a unit s, m, h or d (90m, 25h, 8d).\n"
+                        "TIME: RFC 3339 (2026-12-01T09:00:00-05:00, 2026-12-01T14:00:00Z).\n"
+                        R"help(
 Example:
   seqctl time advance 2d
 )help"},
