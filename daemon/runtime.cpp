@@ -1,6 +1,7 @@
 #include "daemon/runtime.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -123,7 +124,8 @@ Status Runtime::start() {
 
   delivery_ = std::make_unique<DeliveryPool>(
       options_.config.daemon.maildir_dir, options_.config.daemon.smtp,
-      options_.config.daemon.workers, deliveryInFlightMax(), [this] { wakeup_.notify(); });
+      options_.config.daemon.workers, deliveryInFlightMax(), [this] { wakeup_.notify(); },
+      [](std::string_view line) { logInfo(line); });
 
   {
     std::lock_guard lock(admins_mutex_);
@@ -150,6 +152,7 @@ Status Runtime::start() {
   status_reader_ = std::make_unique<StatusReader>(StatusStreamLimits::fromEnvironment());
   Status listening = server_->start();
   if (listening.isOk()) listening = startHttp();
+  if (listening.isOk()) listening = startMetrics();
   if (!listening.isOk()) return listening;
 
   commitAndFlush();  // hands re-deliveries found at restore to the pool
@@ -179,6 +182,7 @@ void Runtime::stop() {
   sdNotify("STOPPING=1");
   if (server_) server_->stop();
   if (http_) http_->stop();
+  if (metrics_http_) metrics_http_->stop();
   wakeup_.notify();
   inbox_rounds_.close();  // wakes a poller waiting for room
   inbox_wakeup_.notify();
@@ -198,9 +202,20 @@ void Runtime::stop() {
 // ---------------------------------------------------------------------------------------
 // The engine thread
 
+// WATCHDOG=1 when half the watchdog's timeout has passed since the last one. Called between
+// rounds and inside the loops that can hold the engine thread longer (a virtual-time advance
+// over many steps, a wait for deliveries), so a long `time advance` is not taken for a hang.
+void Runtime::pingWatchdog() {
+  if (!watchdog_interval_) return;
+  const auto current = std::chrono::steady_clock::now();
+  if (current - last_watchdog_ < *watchdog_interval_) return;
+  sdNotify("WATCHDOG=1");
+  last_watchdog_ = current;
+}
+
 void Runtime::engineLoop() {
-  std::optional<std::chrono::milliseconds> watchdog = watchdogInterval();
-  auto last_watchdog = std::chrono::steady_clock::now();
+  watchdog_interval_ = watchdogInterval();
+  last_watchdog_ = std::chrono::steady_clock::now();
   while (!stopping_.load()) {
     runRound();
     std::chrono::milliseconds timeout(1000);
@@ -212,14 +227,8 @@ void Runtime::engineLoop() {
     }
     // A truncation of old history cut at its per-commit bound goes on at once.
     if (store_->historyTrimPending()) timeout = std::chrono::milliseconds(0);
-    if (watchdog) {
-      timeout = std::min(timeout, *watchdog);
-      auto current = std::chrono::steady_clock::now();
-      if (current - last_watchdog >= *watchdog) {
-        sdNotify("WATCHDOG=1");
-        last_watchdog = current;
-      }
-    }
+    if (watchdog_interval_) timeout = std::min(timeout, *watchdog_interval_);
+    pingWatchdog();
     wakeup_.waitFor(timeout);
   }
   shutDown();
@@ -253,6 +262,7 @@ void Runtime::runRound() {
   processUnsubscribes();
   if (!virtual_clock_) engine_->advanceTo(now());
   commitAndFlush();
+  publishMetrics();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -347,6 +357,10 @@ void Runtime::processResults() {
         isIdempotent(result.transport) ? idempotent_outstanding_ : smtp_outstanding_;
     SEQD_ASSERT(outstanding > 0);
     --outstanding;
+    static constexpr const char* kResultNames[] = {"sent", "retry", "bounced", "returned"};
+    // Read before onDeliveryResult, which clears the enrollment's sending mailbox.
+    ++sends_[engine_->sendingMailbox(result.enrollment_id)]
+            [kResultNames[static_cast<std::size_t>(result.outcome)]];
     if (result.outcome != DeliveryOutcome::kDelivered &&
         result.outcome != DeliveryOutcome::kReturned) {
       logWarning("delivery of " + result.message_id + " failed: " + result.detail);
@@ -528,6 +542,8 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
     commitAndFlush();
     waitForDeliveries(kAdvanceDeliveryWaitMs);
     commitAndFlush();
+    pingWatchdog();
+    publishMetrics();
     if (step_to >= target_ms && engine_->queuedIntents() == 0) {
       std::optional<TimeMs> after = engine_->nextDue();
       if (!after || *after > target_ms) break;
@@ -546,6 +562,7 @@ void Runtime::waitForDeliveries(int timeout_ms, bool while_stopping) {
     if (stopping_.load() && !while_stopping) return;
     processResults();
     if (engine_->deliveriesInFlight() == 0) break;
+    pingWatchdog();
     if (std::chrono::steady_clock::now() >= deadline) {
       logWarning(std::to_string(engine_->deliveriesInFlight()) +
                  " deliveries still in flight after " + std::to_string(timeout_ms) + " ms");
@@ -565,6 +582,7 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
   };
   Result<Config> config = loadConfig(options_.config.config_path, options_.defaults);
   if (!config.isOk()) {
+    if (!dry_run) ++reloads_["rejected"];
     logError("reload rejected, the running config stays: " + config.status().message());
     return done(replyFromStatus(
         Status::failedPrecondition("reload rejected: " + config.status().message())));
@@ -575,6 +593,7 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
   next.daemon.mailboxes = config.value().daemon.mailboxes;
   next.daemon.admins = config.value().daemon.admins;
   if (config.value().daemon.http_listen != next.daemon.http_listen) {
+    if (!dry_run) ++reloads_["rejected"];
     logError("reload rejected, the running config stays: http_listen changed (restart seqd)");
     return done(replyFromStatus(Status::failedPrecondition(
         "reload rejected: http_listen is read at start; restart seqd to change it")));
@@ -606,6 +625,7 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
   if (!dry_run && !plan.needs_force.empty() && !force) {
     std::string reasons;
     for (const std::string& reason : plan.needs_force) reasons += "; " + reason;
+    ++reloads_["refused"];
     logError("reload refused, the running config stays" + reasons);
     return done(replyFromStatus(Status::failedPrecondition(
         "reload refused" + reasons + " (seqctl reload --force to apply anyway)")));
@@ -618,6 +638,7 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
       connection_admins_ = options_.config.daemon.admins;
     }
     engine_->reconfigure(std::move(settings), now());
+    ++reloads_["ok"];
     logInfo("reloaded " + options_.config.config_path + ": " +
             std::to_string(options_.config.sequences.size()) + " sequences");
   }
@@ -633,7 +654,10 @@ void Runtime::commitAndFlush() {
   if (virtual_clock_ && now() != committed_clock_ms_) batch.clock_ms = now();
   if (!batch.empty() || store_->historyTrimPending()) {
     std::vector<std::string> dropped;
+    const auto commit_started = std::chrono::steady_clock::now();
     Status committed = commitKeepingHoldable(*store_, batch, dropped);
+    commit_duration_.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count());
     for (const std::string& record : dropped) {
       logError("bug: the store cannot hold " + record + "; that record is not stored");
     }
@@ -730,6 +754,79 @@ Status Runtime::startHttp() {
             std::to_string(http_->port()));
   }
   return started;
+}
+
+// The metrics listener answers from the last published snapshot on the Asio thread: a
+// scrape never waits for the engine thread.
+Status Runtime::startMetrics() {
+  const std::string& listen = options_.config.daemon.metrics_listen;
+  if (listen.empty()) return Status::ok();
+  publishMetrics();
+  metrics_http_ =
+      std::make_unique<HttpServer>(io_, listen, [this](HttpRequest request, HttpRespond respond) {
+        std::shared_ptr<const MetricsSnapshot> snapshot;
+        {
+          std::lock_guard<std::mutex> lock(metrics_mutex_);
+          snapshot = metrics_;
+        }
+        respond(answerMetrics(request, snapshot.get()));
+      });
+  Status started = metrics_http_->start();
+  if (started.isOk()) {
+    logInfo("metrics_listen " + listen + ": Prometheus metrics at /metrics on port " +
+            std::to_string(metrics_http_->port()));
+  }
+  return started;
+}
+
+void Runtime::publishMetrics() {
+  const bool notify = std::getenv("NOTIFY_SOCKET") != nullptr;
+  if (options_.config.daemon.metrics_listen.empty() && !notify) return;
+  const auto current = std::chrono::steady_clock::now();
+  if (metrics_published_ != std::chrono::steady_clock::time_point{} &&
+      current - metrics_published_ < std::chrono::milliseconds(kMetricsPublishIntervalMs)) {
+    return;
+  }
+  metrics_published_ = current;
+  auto snapshot = std::make_shared<MetricsSnapshot>();
+  snapshot->version = SEQD_VERSION;
+  const TimeMs now_ms = now();
+  snapshot->taken_at_seconds = static_cast<double>(now_ms) / 1000.0;
+  snapshot->sends = sends_;
+  for (const Mailbox& mailbox : options_.config.daemon.mailboxes) {
+    snapshot->sends[mailbox.address];  // every mailbox shows, with or without sends
+  }
+  const Engine::Census census = engine_->census(now_ms);
+  for (std::size_t i = 0; i < kEnrollmentStatusCount; ++i) {
+    snapshot->enrollments[enrollmentStatusName(static_cast<EnrollmentStatus>(i))] =
+        census.by_status[i];
+  }
+  snapshot->due_backlog = census.due;
+  snapshot->wheel_entries = engine_->wheelEntries();
+  snapshot->commit_duration_seconds = commit_duration_;
+  snapshot->firing_lateness_seconds = engine_->firingLateness();
+  snapshot->reloads = reloads_;
+  if (notify) notifyStatus(*snapshot);
+  std::lock_guard<std::mutex> lock(metrics_mutex_);
+  metrics_ = std::move(snapshot);
+}
+
+// STATUS= for `systemctl status seqd`: live counts, sent only when they changed.
+void Runtime::notifyStatus(const MetricsSnapshot& snapshot) {
+  std::uint64_t sent = 0;
+  for (const auto& [mailbox, results] : snapshot.sends) {
+    auto found = results.find("sent");
+    if (found != results.end()) sent += found->second;
+  }
+  std::string status = "STATUS=serving";
+  for (const char* name : {"scheduled", "active", "paused", "bounced", "not_sent"}) {
+    auto found = snapshot.enrollments.find(name);
+    status += fmt::format(" {} {},", name, found == snapshot.enrollments.end() ? 0 : found->second);
+  }
+  status += fmt::format(" due {}; {} sent since start", snapshot.due_backlog, sent);
+  if (status == last_status_) return;
+  last_status_ = status;
+  sdNotify(status);
 }
 
 void Runtime::processUnsubscribes() {

@@ -66,6 +66,7 @@
 #include "io/control_server.hpp"
 #include "io/delivery_pool.hpp"
 #include "io/http_server.hpp"
+#include "io/metrics.hpp"
 #include "io/status_stream.hpp"
 #include "io/store.hpp"
 #include "io/unsubscribe_endpoint.hpp"
@@ -86,6 +87,8 @@ inline constexpr std::size_t kIdempotentQueueMax = 4096;
 inline constexpr int kAdvanceDeliveryWaitMs = 120000;
 // `seqctl inbox` shows this many of the latest inbox messages.
 inline constexpr std::size_t kInboxLogMax = 500;
+// The metrics snapshot is taken at most this often (it counts every enrollment).
+inline constexpr int kMetricsPublishIntervalMs = 1000;
 // Unsubscribe links taken per round (the HTTP listener holds at most kHttpConnectionsMax).
 inline constexpr std::size_t kUnsubscribesPerRoundMax = kHttpConnectionsMax;
 // Commands queued for the engine thread, at most: every connection's unanswered requests.
@@ -148,6 +151,11 @@ class Runtime {
   void shutDown();
   void checkpointAtShutdown();
   Status startHttp();
+  Status startMetrics();
+  // Between rounds, at most every kMetricsPublishIntervalMs: a new snapshot for scrapes.
+  void publishMetrics();
+  void notifyStatus(const MetricsSnapshot& snapshot);
+  void pingWatchdog();
   void processUnsubscribes();
   DeliverySlots freeSlots() const;
   std::size_t deliveryInFlightMax() const;
@@ -183,6 +191,18 @@ class Runtime {
   BatchQueue<PendingUnsubscribe> unsubscribes_{kHttpConnectionsMax, [this] { wakeup_.notify(); }};
   std::vector<PendingUnsubscribe> unsubscribe_batch_;
   std::vector<std::pair<HttpRespond, HttpResponse>> http_replies_;  // sent after the commit
+  // Metrics (io/metrics.hpp): counted on the engine thread, published as a snapshot the
+  // metrics listener reads under metrics_mutex_.
+  std::unique_ptr<HttpServer> metrics_http_;                           // when metrics_listen is set
+  std::map<std::string, std::map<std::string, std::uint64_t>> sends_;  // mailbox -> result
+  Histogram commit_duration_ = commitDurationHistogram();
+  std::map<std::string, std::uint64_t> reloads_;  // ok | rejected | refused
+  std::chrono::steady_clock::time_point metrics_published_{};
+  std::mutex metrics_mutex_;
+  std::shared_ptr<const MetricsSnapshot> metrics_;
+  std::string last_status_;                                     // the last STATUS= sent
+  std::optional<std::chrono::milliseconds> watchdog_interval_;  // half WATCHDOG_USEC
+  std::chrono::steady_clock::time_point last_watchdog_{};
   std::size_t smtp_outstanding_ = 0;        // SMTP intents submitted, no result yet
   std::size_t idempotent_outstanding_ = 0;  // the same for Maildir and discard
   std::atomic<bool> stopping_{false};

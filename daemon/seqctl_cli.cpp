@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "daemon/display_width.hpp"
+#include "daemon/seqctl_help.hpp"
 #include "daemon/terminal_text.hpp"
 #include "engine/contact.hpp"
 #include "io/control_client.hpp"
@@ -39,45 +41,6 @@ constexpr std::size_t kProgressBarCells = 30;
 // its frame holds the options).
 constexpr std::size_t kContactsRequestBytesMax = kFrameBytesMax - 64 * 1024;
 
-constexpr const char* kUsage = R"(Usage: seqctl [--socket PATH] [--json] COMMAND ...
-
-Commands:
-  ping | version
-  reload [--dry-run] [--force]
-  sequences
-  sequence show|activate|deactivate SEQ
-  sequence clone SEQ NEW_ID [-o FILE]
-  sequence share SEQ USER | sequence unshare SEQ USER
-  import FILE.csv [--map COLUMN=field]... [--list NAME]
-  contact show CONTACT
-  contact set CONTACT field=value...
-  contacts [--where EXPR] [--limit N]   EXPR: score>=60 and (stage=new or company~acme)
-  lists | list show NAME | list add NAME [CONTACT...] | list remove NAME CONTACT...
-  add SEQ (--contact ID... | --list NAME... | --where EXPR | --csv FILE [--map C=f]...)
-          [--mailbox ADDR | --rotate [ADDR,...]]
-          [--at TIME] [--force | --skip-validation] [--dry-run]
-  remove SEQ CONTACT...
-  pause SEQ CONTACT... [--resume-at TIME]
-  resume SEQ CONTACT... [--at TIME]
-  finish SEQ CONTACT... [--reason TEXT]
-  retry SEQ (CONTACT... | --all)
-  set-mailbox SEQ CONTACT... (--mailbox ADDR | --rotate ADDR,...)
-  status SEQ [--status S] [--paused-reason manual|ooo] [--resume-scheduled yes|no]
-             [--search TEXT] [--limit N]
-  explain SEQ CONTACT
-  event reply|meeting_booked|unsubscribe|bounce CONTACT [--seq SEQ]
-  event ooo CONTACT [--until TIME]
-  event stage CONTACT STAGE
-  tasks [--owner USER] [--seq SEQ] [--due-before TIME]
-  task complete ID | task skip ID
-  mailboxes
-  workflows                     each workflow's last run, added and skipped counts
-  inbox [--mailbox ADDR]        the latest messages read from the mailboxes' inboxes
-  time | time advance DURATION | time set TIME
-
-Exit codes: 0 done, 1 failed, 2 usage, 3 done in part, 4 permission denied, 5 unreachable.
-)";
-
 struct UsageError {
   std::string message;
 };
@@ -92,6 +55,7 @@ struct RowErrors {
 struct Invocation {
   std::string socket_path;
   bool json_output = false;
+  bool help = false;               // --help or -h anywhere
   std::vector<std::string> words;  // the command and its arguments
 };
 
@@ -157,6 +121,19 @@ int exitCodeForCallFailure(const Status& status) {
   return kExitFailed;
 }
 
+// The command as the user typed it, for messages: "contact show", "status", "time advance".
+std::string typedCommand(const std::vector<std::string>& words) {
+  static const char* const kWithAction[] = {"sequence", "contact", "event", "task", "time", "list"};
+  if (words.empty()) return "seqctl";
+  std::string typed = words[0];
+  for (const char* command : kWithAction) {
+    if (typed == command && words.size() > 1 && words[1].rfind("-", 0) != 0) {
+      typed += " " + words[1];
+    }
+  }
+  return typed;
+}
+
 int exitCodeFor(const std::string& error_code) {
   if (error_code == "permission_denied") return kExitPermission;
   if (error_code == "bad_request" || error_code == "unknown_command") return kExitUsage;
@@ -173,13 +150,6 @@ const json::value& member(const json::object& object, std::string_view name) {
   static const json::value kNull;
   const json::value* value = object.if_contains(name);
   return value == nullptr ? kNull : *value;
-}
-
-// Display width of UTF-8 text: one column per code point.
-std::size_t displayWidth(const std::string& text) {
-  std::size_t width = 0;
-  for (unsigned char c : text) width += (c & 0xC0) != 0x80;
-  return width;
 }
 
 // Prints rows under headers in columns as wide as their widest cell.
@@ -282,7 +252,8 @@ int Cli::call(const std::string& cmd, json::object args, json::object& result) {
   return replyCode(cmd, reply.value(), result);
 }
 
-int Cli::replyCode(const std::string& cmd, const json::object& frame, json::object& result) {
+// Errors name the command as typed ("contact show:"), not its protocol name.
+int Cli::replyCode(const std::string& /*cmd*/, const json::object& frame, json::object& result) {
   const json::value& ok = member(frame, "ok");
   if (ok.is_bool() && ok.as_bool()) {
     const json::value& payload = member(frame, "result");
@@ -292,7 +263,7 @@ int Cli::replyCode(const std::string& cmd, const json::object& frame, json::obje
   const json::value& error = member(frame, "error");
   std::string code = error.is_object() ? textOf(member(error.as_object(), "code")) : "failed";
   std::string message = error.is_object() ? textOf(member(error.as_object(), "message")) : "";
-  std::cerr << "seqctl: " << cmd << ": " << message << "\n";
+  std::cerr << "seqctl: " << typedCommand(invocation_.words) << ": " << message << "\n";
   return exitCodeFor(code);
 }
 
@@ -320,6 +291,22 @@ const std::string& Cli::word(std::size_t index, const char* what) const {
 
 int Cli::run() {
   const std::string& command = word(0, "command");
+  if (invocation_.help) {
+    std::string text = seqctlHelp(command);
+    if (text.empty()) throw UsageError{"unknown command '" + command + "'"};
+    std::cout << text;
+    return kExitOk;
+  }
+  if (command == "help") {
+    if (invocation_.words.size() == 1) {
+      std::cout << seqctlOverview();
+      return kExitOk;
+    }
+    std::string text = seqctlHelp(invocation_.words[1]);
+    if (text.empty()) throw UsageError{"help: unknown command '" + invocation_.words[1] + "'"};
+    std::cout << text;
+    return kExitOk;
+  }
   if (command == "ping") return ping();
   if (command == "version") return simple("version", {});
   if (command == "reload") return reload();
@@ -407,8 +394,10 @@ int Cli::sequences() {
     const json::object& sequence = item.as_object();
     std::string counts;
     for (const auto& count : member(sequence, "counts").as_object()) {
-      counts +=
-          (counts.empty() ? "" : " ") + std::string(count.key()) + "=" + textOf(count.value());
+      if (!counts.empty()) counts += ' ';
+      counts += count.key();
+      counts += '=';
+      counts += textOf(count.value());
     }
     rows.push_back({textOf(member(sequence, "id")), textOf(member(sequence, "name")),
                     textOf(member(sequence, "owner")),
@@ -1153,7 +1142,8 @@ int Cli::status() {
   const std::string sequence_text = json::serialize(args.at("sequence"));
   bool json_started = false;
   bool json_first_row = true;
-  TablePrinter table({"CONTACT", "SCORE", "STATUS", "STEP", "NEXT_AT", "MAILBOX", "REASON"});
+  TablePrinter table(
+      {"CONTACT", "SCORE", "STATUS", "STEP", "NEXT_AT", "RESUME_AT", "MAILBOX", "REASON"});
   const auto printRows = [&](const json::array& items) {
     if (invocation_.json_output) {
       if (!json_started) std::cout << "{\"sequence\":" << sequence_text << ",\"contacts\":[";
@@ -1174,7 +1164,8 @@ int Cli::status() {
       }
       rows.push_back({textOf(member(row, "contact")), textOf(member(row, "score")),
                       textOf(member(row, "status")), textOf(member(row, "step")),
-                      textOf(member(row, "next_at")), textOf(member(row, "mailbox")), reason});
+                      textOf(member(row, "next_at")), textOf(member(row, "resume_at")),
+                      textOf(member(row, "mailbox")), reason.empty() ? "-" : reason});
     }
     table.print(rows);
   };
@@ -1431,7 +1422,7 @@ Invocation parseGlobal(int argc, char** argv) {
     } else if (current == "--json") {
       invocation.json_output = true;
     } else if (current == "--help" || current == "-h") {
-      throw UsageError{""};
+      invocation.help = true;
     } else {
       invocation.words.push_back(current);
     }
@@ -1441,20 +1432,34 @@ Invocation parseGlobal(int argc, char** argv) {
 
 }  // namespace
 
+// A usage error is one line naming the command as typed, and where its help is.
 int runSeqctl(int argc, char** argv) {
+  std::vector<std::string> words;
   try {
     Invocation invocation = parseGlobal(argc, argv);
-    if (invocation.words.empty()) throw UsageError{"missing command"};
+    words = invocation.words;
+    if (invocation.words.empty()) {
+      if (invocation.help) {
+        std::cout << seqctlOverview();
+        return kExitOk;
+      }
+      throw UsageError{"missing command"};
+    }
     // What the daemon sends back (keys, names, messages quoting them) is printed escaped.
     TerminalStreams terminal(!invocation.json_output);
     Cli cli(std::move(invocation));
     return cli.run();
   } catch (const UsageError& error) {
-    if (error.message.empty()) {
-      std::cout << kUsage;
-      return kExitOk;
+    const std::string typed = typedCommand(words);
+    const bool known = !words.empty() && !seqctlHelp(words[0]).empty() && words[0] != "help";
+    std::string message = error.message;
+    if (known && message.rfind(typed + ":", 0) != 0 && message.rfind(words[0] + ":", 0) != 0) {
+      message = typed + ": " + message;
     }
-    std::cerr << "seqctl: " << error.message << "\n" << kUsage;
+    std::cerr << "seqctl: " << message << "\n"
+              << (known ? "Run 'seqctl help " + words[0] + "' for its options and an example."
+                        : std::string("Run 'seqctl help' for the commands."))
+              << "\n";
     return kExitUsage;
   }
 }

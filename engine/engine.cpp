@@ -923,9 +923,23 @@ void Engine::advanceTo(TimeMs now_ms) {
         arm(enrollment);
         continue;
       }
+      firing_lateness_.observe(static_cast<double>(now_ms - entry.due_ms) / 1000.0);
       fire(enrollment, now_ms);
     }
   }
+}
+
+Engine::Census Engine::census(TimeMs now_ms) const {
+  Census census;
+  for (const Enrollment& enrollment : enrollments_) {
+    ++census.by_status[static_cast<std::size_t>(enrollment.status)];
+    const bool due = enrollment.next_at_ms != kNoTime && enrollment.next_at_ms <= now_ms;
+    if (due && (enrollment.status == EnrollmentStatus::kScheduled ||
+                enrollment.status == EnrollmentStatus::kActive)) {
+      ++census.due;
+    }
+  }
+  return census;
 }
 
 void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {

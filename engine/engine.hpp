@@ -83,6 +83,7 @@
 // Thread-safety: none; owned by the engine thread.
 #pragma once
 
+#include <array>
 #include <deque>
 #include <map>
 #include <memory>
@@ -101,6 +102,7 @@
 #include "engine/delivery.hpp"
 #include "engine/enrollment.hpp"
 #include "engine/governor.hpp"
+#include "engine/histogram.hpp"
 #include "engine/lists.hpp"
 #include "engine/mailbox.hpp"
 #include "engine/records.hpp"
@@ -329,6 +331,27 @@ class Engine {
 
   std::size_t enrollmentCount() const { return enrollments_.size(); }
 
+  // For the metrics: enrollments by status and how many are due now and not yet done
+  // (scheduled with next_at <= now, or active waiting for capacity). One pass over every
+  // enrollment: the daemon asks at most once a second.
+  struct Census {
+    std::array<std::uint64_t, kEnrollmentStatusCount> by_status{};
+    std::uint64_t due = 0;
+  };
+  Census census(TimeMs now_ms) const;
+  std::size_t wheelEntries() const { return wheel_.size(); }
+  // The mailbox an enrollment's email out for delivery goes from, else its last one's; ""
+  // for an unknown id.
+  const std::string& sendingMailbox(EnrollmentId id) const {
+    static const std::string kNone;
+    if (id >= enrollments_.size()) return kNone;
+    const Enrollment& enrollment = enrollments_[id];
+    return enrollment.sending_mailbox.empty() ? enrollment.last_mailbox
+                                              : enrollment.sending_mailbox;
+  }
+  // How late each step fired after its due time, since start.
+  const Histogram& firingLateness() const { return firing_lateness_; }
+
  private:
   // The add-time warnings for one contact (SPEC §3 rule 12, README "Add-time warnings"); the
   // other sequences it is in go to other_sequences.
@@ -436,6 +459,7 @@ class Engine {
   // ask it too.
   mutable SendingCalendar calendar_;
   TimerWheel wheel_;
+  Histogram firing_lateness_ = firingLatenessHistogram();
   SendGovernor governor_;
   // The sequences' templates parsed, the senders' From lines, the unsubscribe settings: what
   // the workers render from. Rebuilt by reconfigure(); intents out keep theirs alive.

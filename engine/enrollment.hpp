@@ -44,6 +44,7 @@ enum class EnrollmentStatus : std::uint8_t {
   kNotSent = 5,
   kRemoved = 6,
 };
+inline constexpr std::size_t kEnrollmentStatusCount = 7;
 
 const char* enrollmentStatusName(EnrollmentStatus status);
 // Returns false when name is not a status name.

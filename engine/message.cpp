@@ -332,7 +332,9 @@ std::string idPart(std::string_view id) {
                 c == '-' || c == '_';
     part += keep ? c : '-';
   }
-  if (part.empty()) part = "-";
+  // push_back, not `part = "-"`: g++ 12 at -O3 reports a false -Wrestrict overlap in the
+  // inlined assignment of a literal (GCC bug 105329).
+  if (part.empty()) part.push_back('-');
   if (part.size() > kMessageIdPartBytesMax) {
     part.resize(kMessageIdPartBytesMax - 17);
     part += '-';
@@ -357,8 +359,18 @@ std::string messageIdDomain(std::string_view from_address) {
 
 std::string makeMessageId(std::string_view sequence_id, std::string_view step_id,
                           std::string_view contact_key, std::string_view from_address) {
-  return "<" + idPart(sequence_id) + "." + idPart(step_id) + "." + hex16(fnv1a64(contact_key)) +
-         "@" + messageIdDomain(from_address) + ">";
+  // Appended in order rather than `"<" + ...`: prepending to a temporary string is what g++ 12
+  // at -O3 misreads as an overlapping memcpy (-Wrestrict, GCC bug 105329).
+  std::string message_id = "<";
+  message_id += idPart(sequence_id);
+  message_id += '.';
+  message_id += idPart(step_id);
+  message_id += '.';
+  message_id += hex16(fnv1a64(contact_key));
+  message_id += '@';
+  message_id += messageIdDomain(from_address);
+  message_id += '>';
+  return message_id;
 }
 
 std::string normalizeLineEndings(std::string_view text, std::string_view line_ending) {

@@ -203,8 +203,10 @@ class BatchQueue {
     if (out.empty() && count == items_.size()) {
       out.swap(items_);  // the queue keeps the room of the consumer's emptied vector
     } else {
-      out.insert(out.end(), std::make_move_iterator(items_.begin()),
-                 std::make_move_iterator(items_.begin() + static_cast<std::ptrdiff_t>(count)));
+      // A loop, not insert() of move iterators: for a trivially copyable T, g++ 12 at -O3
+      // warns of a memmove bound it cannot prove (-Wstringop-overflow false positive).
+      out.reserve(out.size() + count);
+      for (std::size_t i = 0; i < count; ++i) out.push_back(std::move(items_[i]));
       items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(count));
     }
     const bool wake_producers = producers_waiting_ > 0;

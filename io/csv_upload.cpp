@@ -26,7 +26,9 @@ class Uploader {
   Uploader(ControlClient& client, const UploadOptions& options)
       : client_(client), options_(options) {
     std::string base = boost::json::serialize(options.base_args);
-    tail_ = base.size() > 2 ? "," + base.substr(1) : std::string("}");
+    // Not `"," + base.substr(1)`: g++ 12 at -O3 misreads prepending to a temporary as an
+    // overlapping memcpy (-Wrestrict, GCC bug 105329).
+    tail_ = base.size() > 2 ? std::string(",").append(base, 1) : std::string("}");
     budget_bytes_ = kFrameBytesMax > kFrameEnvelopeBytes + tail_.size() + options.cmd.size()
                         ? kFrameBytesMax - kFrameEnvelopeBytes - tail_.size() - options.cmd.size()
                         : 0;

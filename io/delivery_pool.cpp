@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/assert.hpp"
+#include "engine/contact.hpp"
 
 namespace seqd {
 
@@ -11,6 +12,23 @@ namespace {
 // The timeout only bounds a sleep: no work depends on it.
 constexpr auto kIdleWait = std::chrono::seconds(1);
 }  // namespace
+
+std::string sentLine(const DeliveryIntent& intent) {
+  std::string line = "sent: sequence ";
+  const RenderSequence* sequence = intent.sequence;
+  line += sequence != nullptr ? sequence->id : std::string("?");
+  line += " step ";
+  line += sequence != nullptr && intent.step_index < sequence->steps.size()
+              ? sequence->steps[intent.step_index].id
+              : std::to_string(intent.step_index);
+  line += " contact ";
+  line += intent.contact != nullptr ? intent.contact->key : std::string("?");
+  line += " mailbox ";
+  line += intent.mailbox;
+  line += ' ';
+  line += intent.message_id;
+  return line;
+}
 
 DeliveryResult returnedResult(const DeliveryIntent& intent) {
   DeliveryResult result;
@@ -24,13 +42,15 @@ DeliveryResult returnedResult(const DeliveryIntent& intent) {
 }
 
 DeliveryPool::DeliveryPool(std::string maildir_root, SmtpSettings smtp, int workers,
-                           std::size_t in_flight_max, std::function<void()> on_results)
+                           std::size_t in_flight_max, std::function<void()> on_results,
+                           std::function<void(std::string_view)> on_sent)
     : maildir_(std::move(maildir_root)),
       smtp_(std::move(smtp)),
       in_flight_max_(in_flight_max),
       workers_count_(static_cast<std::size_t>(std::clamp(workers, 1, kDeliveryWorkersMax))),
       intents_(in_flight_max),
-      results_(in_flight_max, std::move(on_results)) {
+      results_(in_flight_max, std::move(on_results)),
+      on_sent_(std::move(on_sent)) {
   SEQD_ASSERT(in_flight_max > 0);
   for (std::size_t i = 0; i < workers_count_; ++i) {
     workers_.emplace_back([this] { workerLoop(); });
@@ -109,6 +129,10 @@ void DeliveryPool::workerLoop() {
       busy_.fetch_add(1);
       results.push_back(deliver(intent, smtp, renderer));
       busy_.fetch_sub(1);
+      if (on_sent_ && results.back().outcome == DeliveryOutcome::kDelivered &&
+          intent.transport != Transport::kDiscard) {
+        on_sent_(sentLine(intent));
+      }
       // An SMTP send takes long and is not idempotent: its result goes back at once.
       if (!isIdempotent(intent.transport)) pushResults(results);
     }

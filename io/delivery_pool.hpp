@@ -36,6 +36,7 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -55,8 +56,12 @@ class DeliveryPool {
  public:
   // in_flight_max: intents submitted and not yet answered, at most (REQUIRES: > 0).
   // on_results is called on a worker thread after a push that made the results non-empty.
+  // on_sent, when given, is called on the worker thread with one line per email the transport
+  // took (Maildir written, SMTP 2xx; not `discard`, a benchmark's transport): "sent: sequence
+  // S step X contact C mailbox M <message-id>". It is formatted there, off the engine thread.
   DeliveryPool(std::string maildir_root, SmtpSettings smtp, int workers, std::size_t in_flight_max,
-               std::function<void()> on_results);
+               std::function<void()> on_results,
+               std::function<void(std::string_view)> on_sent = {});
   ~DeliveryPool();
   DeliveryPool(const DeliveryPool&) = delete;
   DeliveryPool& operator=(const DeliveryPool&) = delete;
@@ -94,8 +99,12 @@ class DeliveryPool {
   std::atomic<std::size_t> in_flight_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<int> busy_{0};
+  const std::function<void(std::string_view)> on_sent_;
   std::vector<std::thread> workers_;
 };
+
+// The log line of an email the transport took (see DeliveryPool's on_sent).
+std::string sentLine(const DeliveryIntent& intent);
 
 // The result that says `intent` was never attempted.
 DeliveryResult returnedResult(const DeliveryIntent& intent);

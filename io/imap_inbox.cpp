@@ -638,8 +638,15 @@ class ImapInbox : public InboxSource {
   Result<std::vector<imap::FetchedAttributes>> fetchAttributes(
       Clock::time_point deadline, const std::vector<std::uint32_t>& uids) {
     std::string set;
-    for (std::uint32_t uid : uids) set += (set.empty() ? "" : ",") + std::to_string(uid);
-    const std::string text = "UID FETCH " + set + " (UID INTERNALDATE RFC822.SIZE FLAGS)";
+    for (std::uint32_t uid : uids) {
+      if (!set.empty()) set += ',';
+      set += std::to_string(uid);
+    }
+    // Appended, not `"UID FETCH " + set + ...`: g++ 12 at -O3 misreads prepending a literal
+    // to a temporary as an overlapping memcpy (-Wrestrict, GCC bug 105329).
+    std::string text = "UID FETCH ";
+    text += set;
+    text += " (UID INTERNALDATE RFC822.SIZE FLAGS)";
     Result<std::string> answer = runCommand(deadline, text);
     if (!answer.isOk()) return answer.status();
     Result<std::vector<imap::FetchedAttributes>> lines = imap::parseFetchResponse(answer.value());

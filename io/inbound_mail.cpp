@@ -631,7 +631,8 @@ BounceText splitBounceText(const MimeTree& tree) {
   std::string text = bodyText(tree);
   for (const Leaf& leaf : tree.leaves) {
     if (leaf.type == "text/rfc822-headers" || leaf.type == "message/global-headers") {
-      text += "\n" + leafText(leaf.object);
+      text += '\n';
+      text += leafText(leaf.object);
     }
   }
   BounceText split;

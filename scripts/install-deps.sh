@@ -18,6 +18,9 @@ packages=(
   dovecot-imapd openssl
   # test-only: the unit test (systemd-analyze, the system call filter, OS accounts, runuser)
   systemd libseccomp2 passwd util-linux
+  # test-only: the metrics test parses /metrics with the Prometheus client's parser and checks
+  # it with promtool (from the prometheus package; its service is not used)
+  python3-prometheus-client prometheus
 )
 
 missing=()

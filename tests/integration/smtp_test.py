@@ -102,6 +102,37 @@ class SmtpDelivery(unittest.TestCase):
         self.assertIn(b"\r\n.a line that starts with a dot\r\n", raw)
         self.assertIn(b"Message-ID: <two-emails.hello.", raw)
 
+    def test_each_send_is_one_log_line_and_the_password_is_never_logged(self):
+        password = "s3cret-Relay-Pa55"
+        port = free_port()
+        out = os.path.join(self.tmp, "relay")
+        os.makedirs(out)
+        script = os.path.join(harness.ARGS.source_dir, "tests", "io", "smtp_server.py")
+        process = self.start_server(["/usr/bin/python3", script, "--port", str(port),
+                                     "--out", out, "--auth", "relayuser:" + password])
+        wait_for_port(port, process)
+        password_file = os.path.join(self.tmp, "smtp.pw")
+        with open(password_file, "w") as f:
+            f.write(password + "\n")
+        yaml = SMTP_YAML.format(port=port).replace(
+            'timeout: 5s', 'timeout: 5s, username: relayuser, password_file: %s' % password_file)
+        d = Daemon(sequences={"two-emails": ONE_EMAIL_YAML}, seqd_yaml=yaml)
+        self.addCleanup(d.cleanup)
+        d.start()
+        self.enroll(d, "email,first_name\nann@example.test,Ann\n")
+        d.json("time", "advance", "1m")
+        self.assertEqual(self.statuses(d)["ann@example.test"]["status"], "finished")
+        d.json("explain", "two-emails", "ann@example.test")  # reads are not logged
+        log = d.log()
+        sent = [line for line in log.splitlines() if "sent: " in line]
+        self.assertEqual(len(sent), 1, log)
+        self.assertRegex(sent[0], r"sent: sequence two-emails step hello contact "
+                                  r"ann@example\.test mailbox alice@acme\.test "
+                                  r"<two-emails\.hello\.[0-9a-f]{16}@acme\.test>$")
+        self.assertNotIn(password, log)
+        self.assertNotIn("explain", log)
+        self.assertNotIn("command status", log)
+
     def test_4xx_is_retried_with_backoff_then_exhausted(self):
         port = self.start_sink("-r", "RCPT")
         d = self.start_daemon(port)

@@ -1,9 +1,11 @@
 """Proves seqd runs end to end on its real parts: CSV in, Maildir out, LMDB across a SIGKILL,
 and that bad input gets clear errors while the daemon keeps serving."""
 import os
+import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 import unittest
 
@@ -216,7 +218,8 @@ class Reload(unittest.TestCase):
 
 class SystemdNotify(unittest.TestCase):
     """Type=notify: READY=1 once serving, RELOADING=1 + MONOTONIC_USEC then READY=1 around a
-    reload, STOPPING=1 on SIGTERM, sent to $NOTIFY_SOCKET (here an abstract socket)."""
+    reload, STOPPING=1 on SIGTERM, STATUS= with live counts when they change, sent to
+    $NOTIFY_SOCKET (here an abstract socket)."""
 
     def test_notify_protocol(self):
         d = Daemon()
@@ -232,18 +235,85 @@ class SystemdNotify(unittest.TestCase):
         finally:
             del os.environ["NOTIFY_SOCKET"]
 
-        def receive():
-            return listener.recv(4096).decode()
+        statuses = []
 
-        self.assertIn("READY=1", receive().splitlines())
+        def receive():
+            """The next datagram that is not a STATUS= update alone (those come whenever the
+            counts change, between the others)."""
+            while True:
+                lines = listener.recv(4096).decode().splitlines()
+                if all(line.startswith("STATUS=") for line in lines):
+                    statuses.extend(lines)
+                    continue
+                return lines
+
+        def wait_status(pattern):
+            deadline = time.time() + 20
+            while not any(re.search(pattern, line) for line in statuses):
+                self.assertLess(time.time(), deadline, statuses)
+                statuses.extend(listener.recv(4096).decode().splitlines())
+
+        self.assertIn("READY=1", receive())
+        wait_status(r"^STATUS=serving scheduled 0, active 0, paused 0, bounced 0, not_sent 0, "
+                    r"due 0; 0 sent since start$")
+        d.json("import", d.write_file("c.csv", "email,first_name\nann@example.test,Ann\n"))
+        d.json("add", "two-emails", "--contact", "ann@example.test")
+        d.json("sequence", "activate", "two-emails")
+        d.json("time", "advance", "1m")
+        # Ann's first email is out; she waits a day for the second.
+        wait_status(r"^STATUS=serving scheduled 1, .* due 0; 1 sent since start$")
         d.process.send_signal(signal.SIGHUP)
-        reloading = receive().splitlines()
+        reloading = receive()
         self.assertIn("RELOADING=1", reloading)
         self.assertTrue(any(line.startswith("MONOTONIC_USEC=") for line in reloading), reloading)
-        self.assertIn("READY=1", receive().splitlines())
+        self.assertIn("READY=1", receive())
         d.process.send_signal(signal.SIGTERM)
-        self.assertIn("STOPPING=1", receive().splitlines())
+        self.assertIn("STOPPING=1", receive())
         self.assertEqual(d.process.wait(timeout=30), 0)
+
+
+class Watchdog(unittest.TestCase):
+    """WATCHDOG=1 keeps coming while a long `time advance` holds the engine thread."""
+
+    def test_watchdog_pings_during_a_long_advance(self):
+        d = Daemon(sequences={"two-emails": harness.always_open(harness.TWO_EMAILS_YAML)})
+        self.addCleanup(d.cleanup)
+        name = "seqd-watchdog-%d" % os.getpid()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(listener.close)
+        listener.bind("\0" + name)
+        listener.settimeout(0.05)
+        os.environ.update(NOTIFY_SOCKET="@" + name, WATCHDOG_USEC="200000")  # ping every 0.1 s
+        try:
+            d.start()
+        finally:
+            del os.environ["NOTIFY_SOCKET"], os.environ["WATCHDOG_USEC"]
+        d.json("add", "two-emails", "--csv", d.write_file("c.csv", harness.contacts_csv(4000)))
+        d.json("sequence", "activate", "two-emails")
+        pings = []
+        done = threading.Event()
+
+        def collect():
+            while not done.is_set():
+                try:
+                    datagram = listener.recv(4096).decode()
+                except socket.timeout:
+                    continue
+                if "WATCHDOG=1" in datagram.splitlines():
+                    pings.append(time.monotonic())
+
+        collector = threading.Thread(target=collect)
+        collector.start()
+        started = time.monotonic()
+        d.json("time", "advance", "2d")  # 8,000 emails written to the Maildir
+        ended = time.monotonic()
+        done.set()
+        collector.join()
+        during = [started] + [t for t in pings if started <= t <= ended] + [ended]
+        longest_gap = max(b - a for a, b in zip(during, during[1:]))
+        self.assertGreater(ended - started, 1.0, "the advance was too short to show a gap")
+        self.assertLess(longest_gap, 1.0, "no WATCHDOG=1 for %.1f s of a %.1f s advance"
+                        % (longest_gap, ended - started))
 
 
 class CheckConfig(unittest.TestCase):
