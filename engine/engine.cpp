@@ -761,7 +761,8 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
       }
       if (toLowerAscii(haystack).find(needle) == std::string::npos) continue;
     }
-    matches.push_back(Match{contact == nullptr ? 0 : contact->score, &enrollment.contact_key, id});
+    matches.push_back(
+        Match{contact == nullptr ? 0 : contact->score, &enrollment.contact_key.str(), id});
   }
   const auto before = [](const Match& a, const Match& b) {
     if (a.score != b.score) return a.score > b.score;
@@ -841,11 +842,11 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
     const EnrollmentStatus status = enrollment.status;
     const bool paused = status == EnrollmentStatus::kPaused;
     row->resume_at_ms = paused ? enrollment.resume_at_ms : kNoTime;
-    row->paused_text = texts.intern(paused ? enrollment.paused_reason : kNone);
-    row->finish_text =
-        texts.intern(status == EnrollmentStatus::kFinished ? enrollment.finish_reason : kNone);
-    row->not_sent_text =
-        texts.intern(status == EnrollmentStatus::kNotSent ? enrollment.not_sent_reason : kNone);
+    row->paused_text = texts.intern(paused ? enrollment.paused_reason.str() : kNone);
+    row->finish_text = texts.intern(
+        status == EnrollmentStatus::kFinished ? enrollment.finish_reason.str() : kNone);
+    row->not_sent_text = texts.intern(
+        status == EnrollmentStatus::kNotSent ? enrollment.not_sent_reason.str() : kNone);
     if (!enrollment.last_mailbox.empty())
       row->mailbox_text = texts.intern(enrollment.last_mailbox);
     else if (enrollment.mailboxes.size() == 1)
@@ -984,8 +985,8 @@ void Engine::withdrawQueuedSend(Enrollment& enrollment) {
   if (enrollment.sending_step.empty() || enrollment.sending_released) return;
   queued_.erase(enrollment.id);
   const Contact* contact = findContact(enrollment.contact_key);
-  governor_.forgetSend(enrollment.sending_mailbox, recipientDomain(contact ? contact->email : ""),
-                       enrollment.sending_at_ms);
+  governor_.forgetSend(enrollment.sending_mailbox.str(),
+                       recipientDomain(contact ? contact->email : ""), enrollment.sending_at_ms);
   enrollment.next_at_ms = enrollment.sending_at_ms;
   clearSending(enrollment);
   saveSnapshot(enrollment);
