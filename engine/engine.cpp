@@ -10,13 +10,8 @@
 namespace seqd {
 namespace {
 
-std::string pairKey(const std::string& sequence_id, const std::string& contact_key) {
-  std::string key;
-  key.reserve(sequence_id.size() + contact_key.size() + 1);
-  key += sequence_id;
-  key += '\x1f';
-  key += contact_key;
-  return key;
+std::uint64_t pairKey(Symbol sequence_id, Symbol contact_key) {
+  return (std::uint64_t{sequence_id.index()} << 32) | contact_key.index();
 }
 
 bool isTerminalForOtherSequences(EnrollmentStatus status) {
@@ -159,6 +154,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     }
   }
   by_pair_.reserve(enrollments_.size());
+  by_contact_.reserve(state.contacts.size());
   is_dirty_.assign(enrollments_.size(), false);
   journaled_.assign(enrollments_.size(), false);
   for (EnrollmentId id : state.journal_ids) {
@@ -492,7 +488,7 @@ Status Engine::setContactFields(const std::string& key, const ContactRow& fields
   std::string contact_key = contact.key;
   contacts_[contact_key] = std::make_shared<const Contact>(std::move(contact));
   // A new score changes the order of scheduled steps; a new zone moves them to its window.
-  for (EnrollmentId id : by_contact_[contact_key]) {
+  for (EnrollmentId id : contactEnrollments(contact_key)) {
     if (wheel_.isScheduled(id)) arm(enrollments_[id]);
   }
   return Status::ok();
@@ -573,14 +569,11 @@ std::vector<std::string> Engine::addWarnings(const Sequence& sequence, const Con
                                              const Enrollment* existing,
                                              const Caller& caller) const {
   std::vector<std::string> warnings;
-  auto others = by_contact_.find(contact.key);
-  if (others != by_contact_.end()) {
-    for (EnrollmentId id : others->second) {
-      const Enrollment& other = enrollments_[id];
-      if (other.sequence_id != sequence.id && !isTerminalForOtherSequences(other.status)) {
-        warnings.push_back("in_other_sequence");
-        break;
-      }
+  for (EnrollmentId id : contactEnrollments(contact.key)) {
+    const Enrollment& other = enrollments_[id];
+    if (other.sequence_id != sequence.id && !isTerminalForOtherSequences(other.status)) {
+      warnings.push_back("in_other_sequence");
+      break;
     }
   }
   if (contact.email.empty())
@@ -605,9 +598,9 @@ Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<
   Result<AddResult> decided = previewAdd(sequence_id, keys, {}, options, caller, now_ms);
   if (!decided.isOk() || options.dry_run) return decided;
   for (const std::string& contact_key : decided.value().added) {
-    auto pair = by_pair_.find(pairKey(sequence_id, contact_key));
+    const Enrollment* existing = findPair(sequence_id, contact_key);
     EnrollmentId id =
-        pair != by_pair_.end() ? pair->second : newEnrollment(sequence_id, contact_key, now_ms);
+        existing != nullptr ? existing->id : newEnrollment(sequence_id, contact_key, now_ms);
     Enrollment& enrollment = enrollments_[id];
     enrollment.finish_reason.clear();
     enrollment.next_at_ms = kNoTime;
@@ -630,9 +623,10 @@ EnrollmentId Engine::newEnrollment(const std::string& sequence_id, const std::st
   enrollment.added_at_ms = now_ms;
   enrollments_.push_back(std::move(enrollment));
   is_dirty_.push_back(false);
-  by_pair_[pairKey(sequence_id, contact_key)] = id;
+  const Enrollment& made = enrollments_.back();
+  by_pair_[pairKey(made.sequence_id, made.contact_key)] = id;
   by_sequence_[sequence_id].push_back(id);
-  by_contact_[contact_key].push_back(id);
+  by_contact_[made.contact_key].push_back(id);
   return id;
 }
 
@@ -664,9 +658,25 @@ std::uint8_t Engine::scoreOf(const Enrollment& enrollment) const {
 
 const Enrollment* Engine::findEnrollment(const std::string& sequence_id,
                                          const std::string& contact_key) const {
-  auto it = by_pair_.find(pairKey(sequence_id, contact_key));
-  if (it == by_pair_.end()) it = by_pair_.find(pairKey(sequence_id, toLowerAscii(contact_key)));
-  return it == by_pair_.end() ? nullptr : &enrollments_[it->second];
+  const Enrollment* found = findPair(sequence_id, contact_key);
+  return found != nullptr ? found : findPair(sequence_id, toLowerAscii(contact_key));
+}
+
+const Enrollment* Engine::findPair(std::string_view sequence_id,
+                                   std::string_view contact_key) const {
+  std::optional<Symbol> sequence = Symbol::find(sequence_id);
+  std::optional<Symbol> contact = Symbol::find(contact_key);
+  if (!sequence || !contact) return nullptr;
+  auto found = by_pair_.find(pairKey(*sequence, *contact));
+  return found == by_pair_.end() ? nullptr : &enrollments_[found->second];
+}
+
+const std::vector<EnrollmentId>& Engine::contactEnrollments(std::string_view contact_key) const {
+  static const std::vector<EnrollmentId> kNone;
+  std::optional<Symbol> contact = Symbol::find(contact_key);
+  if (!contact) return kNone;
+  auto found = by_contact_.find(*contact);
+  return found == by_contact_.end() ? kNone : found->second;
 }
 
 StatusRow Engine::statusRow(const Enrollment& enrollment) const {

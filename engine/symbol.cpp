@@ -57,6 +57,15 @@ std::uint32_t Symbol::intern(std::string_view text) {
   return index;
 }
 
+std::optional<Symbol> Symbol::find(std::string_view text) {
+  if (text.empty()) return Symbol();
+  Table& symbols = table();
+  std::lock_guard lock(symbols.mutex);
+  auto found = symbols.index.find(text);
+  if (found == symbols.index.end()) return std::nullopt;
+  return ofIndex(found->second);
+}
+
 const std::string& Symbol::str() const {
   std::string* strings = table().chunks[index_ >> kChunkBits].load(std::memory_order_acquire);
   return strings[index_ & (kChunkSize - 1)];

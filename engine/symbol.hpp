@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -47,6 +48,9 @@ class Symbol {
   std::size_t size() const { return str().size(); }
   void clear() { index_ = 0; }
   bool starts_with(std::string_view prefix) const { return view().starts_with(prefix); }
+  // The Symbol of text when it is interned already, without interning it: lookups with a
+  // caller's string (a contact key in a command) do not grow the table.
+  static std::optional<Symbol> find(std::string_view text);
   // The index in the table: dense, stable for the process's life, 0 for "".
   std::uint32_t index() const { return index_; }
 
@@ -66,6 +70,11 @@ class Symbol {
 
  private:
   static std::uint32_t intern(std::string_view text);
+  static Symbol ofIndex(std::uint32_t index) {
+    Symbol symbol;
+    symbol.index_ = index;
+    return symbol;
+  }
 
   std::uint32_t index_ = 0;
 };
@@ -73,6 +82,15 @@ class Symbol {
 // How many distinct strings are interned (with ""), and their bytes: for benchmarks.
 std::size_t symbolCount();
 
+}  // namespace seqd
+
+namespace seqd {
+// For hash tables keyed by Symbol (the index mixed, so that a flat table spreads dense ids).
+struct SymbolHash {
+  std::size_t operator()(Symbol symbol) const noexcept {
+    return static_cast<std::size_t>(symbol.index() * 0x9E3779B97F4A7C15ULL);
+  }
+};
 }  // namespace seqd
 
 template <>
