@@ -428,7 +428,15 @@ DispatchReply contactsCommand(Engine& engine, const json::object& args) {
   Result<Engine::ContactSearch> found = engine.searchContacts(query.value(), limit);
   if (!found.isOk()) return replyFromStatus(found.status());
   json::array contacts;
-  for (const auto& contact : found.value().contacts) contacts.push_back(contactJson(*contact));
+  for (const auto& contact : found.value().contacts) {
+    // The table's columns by their names (SPEC §4: --json uses the table's field names), and
+    // every stored field as `contact show` prints them.
+    json::object row = contactJson(*contact);
+    std::string name = contact->first_name;
+    if (!contact->last_name.empty()) name += (name.empty() ? "" : " ") + contact->last_name;
+    row["name"] = name;
+    contacts.push_back(std::move(row));
+  }
   return succeed(
       json::object{{"matched", found.value().matched}, {"contacts", std::move(contacts)}});
 }

@@ -39,6 +39,11 @@ class Search(unittest.TestCase):
         limited = d.json("contacts", "--where", "stage=new", "--limit", "2")
         self.assertEqual(limited["matched"], 3)
         self.assertEqual(len(limited["contacts"]), 2)
+        # --json uses the table's column names (NAME, COMPANY, ...), as SPEC §4 says.
+        ada = limited["contacts"][0]
+        self.assertEqual((ada["contact"], ada["name"], ada["company"], ada["score"],
+                          ada["stage"], ada["timezone"]),
+                         ("ada@example.test", "Ada Lovelace", "Acme Corp", 72, "new", "Asia/Tokyo"))
         table = d.seqctl("contacts", "--where", "stage=new", "--limit", "2").stdout
         self.assertIn("Ada Lovelace", table)
         self.assertIn("2 of 3 matching contacts shown", table)
