@@ -11,7 +11,9 @@ while holds: the state as loaded, without the garbage of the run). RssAnon is wh
 engine's model costs; RssFile is LMDB's pages the process touched (shared with the page
 cache, dropped under memory pressure). With --heaptrack OUT, the restarted seqd runs under
 `heaptrack -o OUT` and is stopped with SIGTERM once it answers, so OUT.zst holds the heap of a
-loaded state (`heaptrack_print OUT.zst` reads it).
+loaded state (`heaptrack_print OUT.zst` reads it). seqd links mimalloc, whose `operator new`
+does not go through the `malloc` heaptrack hooks: the profile then holds only the C libraries'
+allocations, so use it on a build linked without mimalloc.
 """
 import argparse
 import json
