@@ -80,10 +80,15 @@ struct DaemonConfig {
 
 // Automatic adding (SPEC §3.13, `workflows:` in a sequence file): every every_ms, new members
 // of the list from_list whose score is at least min_score are enrolled.
+// With `where`, members must also match that EXPR (engine/contact_query.hpp). `location` is
+// "file:line:col" of from_list: seqd checks the list exists against its store at start and
+// at each reload (--check-config cannot see the store).
 struct Workflow {
   std::string from_list;
   int min_score = 0;
+  std::string where;
   DurationMs every_ms = 15 * kMinuteMs;
+  std::string location;
 };
 
 struct Config {

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <utility>
 
+#include "engine/contact_query.hpp"
+#include "engine/team_records.hpp"
 #include "engine/template.hpp"
 
 namespace seqd {
@@ -17,7 +19,7 @@ constexpr std::string_view kRulesKeys[] = {"block_stages", "finish_on", "pause_o
 constexpr std::string_view kStepKeys[] = {"id",   "type", "wait",   "subject",
                                           "body", "note", "thread", "variants"};
 constexpr std::string_view kVariantKeys[] = {"id", "weight", "subject", "body"};
-constexpr std::string_view kWorkflowKeys[] = {"from_list", "min_score", "every"};
+constexpr std::string_view kWorkflowKeys[] = {"from_list", "min_score", "where", "every"};
 constexpr std::string_view kFinishEvents[] = {"reply", "meeting_booked", "unsubscribe"};
 constexpr std::array<StepType, 5> kStepTypes = {StepType::kAutoEmail, StepType::kManualEmail,
                                                 StepType::kCall, StepType::kLinkedin,
@@ -302,7 +304,22 @@ std::vector<Workflow> readWorkflows(YamlReader& reader, const YamlEntry& entry) 
     Workflow workflow;
     std::vector<YamlEntry> entries = reader.entries(items[i], kWorkflowKeys, label);
     for (const YamlEntry& field : entries) {
-      if (field.key == "from_list") workflow.from_list = reader.nonEmptyText(field, label);
+      if (field.key == "from_list") {
+        workflow.from_list = reader.nonEmptyText(field, label);
+        const std::string problem = listNameProblem(workflow.from_list);
+        if (!reader.failed() && !problem.empty()) reader.failValue(field, label, problem);
+        const std::string position = yamlPosition(reader.path(), field.value.Mark());
+        workflow.location = position.substr(0, position.size() - 2);  // without ": "
+      }
+      if (field.key == "where") {
+        workflow.where = reader.nonEmptyText(field, label);
+        Result<ContactQuery> query = ContactQuery::parse(workflow.where);
+        if (!reader.failed() && !query.isOk()) {
+          std::string problem = query.status().message();  // "where: position N: ..."
+          if (problem.rfind("where: ", 0) == 0) problem.erase(0, 7);
+          reader.failValue(field, label, problem);
+        }
+      }
       if (field.key == "min_score") {
         workflow.min_score = static_cast<int>(reader.integer(field, label, 0, 100));
       }
@@ -312,6 +329,12 @@ std::vector<Workflow> readWorkflows(YamlReader& reader, const YamlEntry& entry) 
     }
     if (!reader.failed() && findEntry(entries, "from_list") == nullptr) {
       failMissing(reader, items[i], label, "from_list");
+    }
+    for (std::size_t j = 0; j < i && !reader.failed(); ++j) {
+      if (workflows[j].from_list == workflow.from_list) {
+        reader.fail(items[i], label + ": a second workflow from list '" + workflow.from_list +
+                                  "' (one per list)");
+      }
     }
     workflows.push_back(workflow);
   }

@@ -41,6 +41,22 @@ EngineSettings engineSettingsFrom(const Config& config) {
   settings.tick_ms = config.daemon.tick_ms;
   settings.ooo_default_pause_ms = config.daemon.ooo_default_pause_ms;
   settings.unsubscribe = {config.daemon.unsubscribe_url, config.daemon.unsubscribe_secret};
+  for (const auto& [sequence_id, workflows] : config.workflows) {
+    for (const Workflow& workflow : workflows) {
+      WorkflowSpec spec;
+      spec.sequence_id = sequence_id;
+      spec.from_list = workflow.from_list;
+      spec.min_score = workflow.min_score;
+      spec.where = workflow.where;
+      if (!workflow.where.empty()) {
+        Result<ContactQuery> query = ContactQuery::parse(workflow.where);
+        if (query.isOk()) spec.query = std::move(query.value());  // config/ checked it
+      }
+      spec.every_ms = workflow.every_ms;
+      spec.location = workflow.location;
+      settings.workflows.push_back(std::move(spec));
+    }
+  }
   return settings;
 }
 
@@ -97,6 +113,9 @@ Status Runtime::start() {
                              std::to_string(loaded.progress.size()) + " progress records, " +
                              std::to_string(loaded.tasks.size()) + " tasks";
   Status restored = engine_->restore(std::move(loaded), now());
+  if (!restored.isOk()) return restored;
+  // A workflow's list must exist: a config error, found only now that the store is read.
+  restored = engine_->checkWorkflowLists(engineSettingsFrom(options_.config));
   if (!restored.isOk()) return restored;
   const double restore_ms = msSince(phase_start);
   logInfo("loaded " + counts + " (store open and walk " + formatMs(open_ms) + ", load " +
@@ -405,8 +424,8 @@ bool Runtime::takeStatusRead(PendingCommand& command) {
 // One log line per command that changes something; reads are not logged.
 void Runtime::logCommand(const ControlRequest& request, const DispatchReply& reply) const {
   static const std::set<std::string> kReads = {
-      "ping",          "version",      "time",  "status",  "sequences",
-      "sequence_show", "contact_show", "inbox", "explain", "contacts"};
+      "ping",         "version", "time",    "status",   "sequences", "sequence_show",
+      "contact_show", "inbox",   "explain", "contacts", "lists",     "list_show"};
   if (kReads.count(request.cmd) > 0 && reply.ok) return;
   std::string line = "command " + request.cmd + " by " + request.peer_user;
   if (const json::value* sequence = request.args.if_contains("sequence");
@@ -553,7 +572,12 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
   next.daemon.unsubscribe_url = config.value().daemon.unsubscribe_url;
   next.daemon.unsubscribe_secret_file = config.value().daemon.unsubscribe_secret_file;
   next.daemon.unsubscribe_secret = config.value().daemon.unsubscribe_secret;
+  next.workflows = config.value().workflows;
   EngineSettings settings = engineSettingsFrom(next);
+  if (Status lists = engine_->checkWorkflowLists(settings); !lists.isOk()) {
+    logError("reload rejected, the running config stays: " + lists.message());
+    return done(replyFromStatus(Status::failedPrecondition("reload rejected: " + lists.message())));
+  }
   ReloadPlan plan = engine_->planReload(settings);
   json::array moves;
   for (const ReloadMove& move : plan.moves) {

@@ -46,12 +46,14 @@ Commands:
   sequences
   sequence show|activate|deactivate SEQ
   sequence clone SEQ NEW_ID [-o FILE]
-  import FILE.csv [--map COLUMN=field]...
+  sequence share SEQ USER | sequence unshare SEQ USER
+  import FILE.csv [--map COLUMN=field]... [--list NAME]
   contact show CONTACT
   contact set CONTACT field=value...
   contacts [--where EXPR] [--limit N]   EXPR: score>=60 and (stage=new or company~acme)
-  add SEQ (--contact ID... | --where EXPR | --csv FILE [--map C=f]...)
-          [--mailbox ADDR | --rotate ADDR,...]
+  lists | list show NAME | list add NAME [CONTACT...] | list remove NAME CONTACT...
+  add SEQ (--contact ID... | --list NAME... | --where EXPR | --csv FILE [--map C=f]...)
+          [--mailbox ADDR | --rotate [ADDR,...]]
           [--at TIME] [--force | --skip-validation] [--dry-run]
   remove SEQ CONTACT...
   pause SEQ CONTACT... [--resume-at TIME]
@@ -68,6 +70,7 @@ Commands:
   tasks [--owner USER] [--seq SEQ] [--due-before TIME]
   task complete ID | task skip ID
   mailboxes
+  workflows                     each workflow's last run, added and skipped counts
   inbox [--mailbox ADDR]        the latest messages read from the mailboxes' inboxes
   time | time advance DURATION | time set TIME
 
@@ -127,6 +130,10 @@ class Cli {
   int inbox();
   int contacts();
   int task();
+  int lists();
+  int list();
+  int workflows();
+  int share(const std::string& action);
 
   const std::string& word(std::size_t index, const char* what) const;
 
@@ -305,6 +312,9 @@ int Cli::run() {
   if (command == "import") return import();
   if (command == "contact") return contact();
   if (command == "contacts") return contacts();
+  if (command == "lists") return lists();
+  if (command == "workflows") return workflows();
+  if (command == "list") return list();
   if (command == "add") return add();
   if (command == "status") return status();
   if (command == "time") return time();
@@ -406,6 +416,7 @@ int Cli::sequence() {
     return printResult(result, kExitOk);
   }
   if (action == "clone") return sequenceClone();
+  if (action == "share" || action == "unshare") return share(action);
   if (action == "show") {
     json::object result;
     int code = call("sequence_show", std::move(args), result);
@@ -421,6 +432,13 @@ int Cli::sequence() {
                                textOf(member(step, "type")), textOf(member(step, "wait")),
                                textOf(member(step, "subject")));
     }
+    std::string editors;
+    if (const json::value& can_edit = member(result, "can_edit"); can_edit.is_array()) {
+      for (const json::value& user : can_edit.as_array()) {
+        editors += (editors.empty() ? "" : ", ") + textOf(user);
+      }
+    }
+    std::cout << "can edit: " << editors << " (and admins)\n";
     return kExitOk;
   }
   throw UsageError{"unknown sequence action '" + action + "'"};
@@ -703,33 +721,44 @@ int Cli::sendContacts(const json::object& base, const json::array& contacts,
 
 int Cli::import() {
   std::string path;
+  std::string list;
   std::vector<std::string> maps;
   for (std::size_t i = 1; i < invocation_.words.size(); ++i) {
     const std::string& current = invocation_.words[i];
     if (current == "--map")
       maps.push_back(word(++i, "--map COLUMN=field"));
     else if (current == "--list")
-      throw UsageError{"--list: lists are not supported yet"};
+      list = word(++i, "--list NAME");
     else if (path.empty())
       path = current;
     else
       throw UsageError{"import: unexpected '" + current + "'"};
   }
   if (path.empty()) throw UsageError{"import: missing FILE.csv"};
-  std::int64_t imported = 0, updated = 0;
+  std::int64_t imported = 0, updated = 0, list_added = 0;
   json::array errors;
-  int code = uploadFile("import", path, maps, json::object{}, false, errors,
+  json::object base;
+  if (!list.empty()) base["list"] = list;
+  // With --list the first request goes alone: a list the caller may not change is refused
+  // before any other row is sent.
+  int code = uploadFile("import", path, maps, base, !list.empty(), errors,
                         [&](const json::object& result) {
                           imported += countOf(result, "imported");
                           updated += countOf(result, "updated");
+                          list_added += countOf(result, "list_added");
                           appendAll(errors, member(result, "errors"));
                         });
   if (code != kExitOk) return code;
   sortByLine(errors);
   int exit_code = errors.empty() ? kExitOk : kExitPartial;
   json::object result{{"imported", imported}, {"updated", updated}, {"errors", errors}};
+  if (!list.empty()) {
+    result["list"] = list;
+    result["list_added"] = list_added;
+  }
   if (invocation_.json_output) return printResult(result, exit_code);
   std::cout << "imported " << imported << ", updated " << updated << "\n";
+  if (!list.empty()) std::cout << "list " << list << ": " << list_added << " added\n";
   printRowErrors(errors);
   return exit_code;
 }
@@ -773,6 +802,103 @@ int Cli::contacts() {
   if (matched > rows.size()) {
     std::cout << rows.size() << " of " << matched << " matching contacts shown\n";
   }
+  return kExitOk;
+}
+
+// lists: every list, its owner and how many contacts it holds.
+int Cli::lists() {
+  json::object result;
+  int code = call("lists", {}, result);
+  if (code != kExitOk) return code;
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  std::vector<std::vector<std::string>> rows;
+  for (const json::value& item : member(result, "lists").as_array()) {
+    const json::object& list = item.as_object();
+    rows.push_back({textOf(member(list, "name")), textOf(member(list, "owner")),
+                    textOf(member(list, "contacts"))});
+  }
+  printTable({"NAME", "OWNER", "CONTACTS"}, rows);
+  return kExitOk;
+}
+
+// workflows: each sequence's automatic adding, its last run and what it added and skipped.
+int Cli::workflows() {
+  json::object result;
+  int code = call("workflows", {}, result);
+  if (code != kExitOk) return code;
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  std::vector<std::vector<std::string>> rows;
+  for (const json::value& item : member(result, "workflows").as_array()) {
+    const json::object& row = item.as_object();
+    std::string filter = "score>=" + textOf(member(row, "min_score"));
+    if (const json::value& where = member(row, "where"); where.is_string()) {
+      filter += " and (" + textOf(where) + ")";
+    }
+    const json::value& last_run = member(row, "last_run");
+    rows.push_back({textOf(member(row, "sequence")), textOf(member(row, "from_list")), filter,
+                    textOf(member(row, "every")), last_run.is_string() ? textOf(last_run) : "never",
+                    textOf(member(row, "added")), textOf(member(row, "skipped"))});
+  }
+  printTable({"SEQUENCE", "FROM_LIST", "FILTER", "EVERY", "LAST_RUN", "ADDED", "SKIPPED"}, rows);
+  return kExitOk;
+}
+
+// list show NAME | list add NAME [CONTACT...] | list remove NAME CONTACT...
+int Cli::list() {
+  const std::string& action = word(1, "list action (show, add, remove)");
+  const std::string& name = word(2, "list name");
+  if (action == "show") {
+    json::object result;
+    int code = call("list_show", json::object{{"list", name}}, result);
+    if (code != kExitOk) return code;
+    if (invocation_.json_output) return printResult(result, kExitOk);
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& item : member(result, "contacts").as_array()) {
+      const json::object& row = item.as_object();
+      rows.push_back({textOf(member(row, "contact")), textOf(member(row, "email")),
+                      textOf(member(row, "company")), textOf(member(row, "score")),
+                      textOf(member(row, "owner"))});
+    }
+    std::cout << "list " << name << " (owner " << textOf(member(result, "owner"))
+              << "): " << rows.size() << " contacts\n";
+    if (!rows.empty()) printTable({"CONTACT", "EMAIL", "COMPANY", "SCORE", "OWNER"}, rows);
+    return kExitOk;
+  }
+  if (action != "add" && action != "remove") {
+    throw UsageError{"unknown list action '" + action + "'"};
+  }
+  json::array contacts;
+  for (std::size_t i = 3; i < invocation_.words.size(); ++i) {
+    contacts.push_back(json::value(invocation_.words[i]));
+  }
+  if (action == "remove" && contacts.empty()) throw UsageError{"list remove: name a contact"};
+  json::object result;
+  int code = call("list_" + action, json::object{{"list", name}, {"contacts", contacts}}, result);
+  if (code != kExitOk) return code;
+  const json::array& skipped = member(result, "skipped").as_array();
+  const int exit_code = skipped.empty() ? kExitOk : kExitPartial;
+  if (invocation_.json_output) return printResult(result, exit_code);
+  std::cout << (action == "add" ? "added " : "removed ") << member(result, "done").as_array().size()
+            << (action == "add" ? " to list " : " from list ") << name << "\n";
+  for (const json::value& item : skipped) {
+    const json::object& skip = item.as_object();
+    std::cout << "skipped " << textOf(member(skip, "contact")) << ": "
+              << textOf(member(skip, "reason")) << "\n";
+  }
+  return exit_code;
+}
+
+// sequence share|unshare SEQ USER
+int Cli::share(const std::string& action) {
+  json::object args{{"sequence", word(2, "sequence id")}, {"user", word(3, "USER")}};
+  if (invocation_.words.size() > 4) throw UsageError{"sequence " + action + ": one USER"};
+  json::object result;
+  int code = call("sequence_" + action, std::move(args), result);
+  if (code != kExitOk) return code;
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  std::cout << "sequence " << textOf(member(result, "sequence"))
+            << (action == "share" ? " shared with " : " no longer shared with ")
+            << textOf(member(result, "user")) << "\n";
   return kExitOk;
 }
 
@@ -833,7 +959,7 @@ std::vector<std::string> splitCommas(const std::string& text) {
 int Cli::add() {
   const std::string& sequence_id = word(1, "sequence id");
   json::object base{{"sequence", sequence_id}};
-  json::array contacts, mailboxes;
+  json::array contacts, mailboxes, lists;
   std::string csv_path;
   std::string where;
   std::vector<std::string> maps;
@@ -848,13 +974,21 @@ int Cli::add() {
       csv_path = word(++i, "--csv FILE");
     else if (current == "--map")
       maps.push_back(word(++i, "--map COLUMN=field"));
-    else if (current == "--list")
-      throw UsageError{"--list: lists are not supported yet"};
-    else if (current == "--where")
+    else if (current == "--list") {
+      lists.push_back(json::value(word(++i, "--list NAME")));
+      while (i + 1 < invocation_.words.size() && invocation_.words[i + 1].rfind("--", 0) != 0) {
+        lists.push_back(json::value(invocation_.words[++i]));
+      }
+    } else if (current == "--where")
       where = word(++i, "--where EXPR");
     else if (current == "--mailbox")
       mailboxes.push_back(json::value(word(++i, "--mailbox ADDR")));
     else if (current == "--rotate") {
+      // Bare --rotate (nothing after it, or another option): every mailbox the caller may use.
+      if (i + 1 >= invocation_.words.size() || invocation_.words[i + 1].rfind("--", 0) == 0) {
+        base["rotate_all"] = true;
+        continue;
+      }
       for (const std::string& address : splitCommas(word(++i, "--rotate ADDR,..."))) {
         mailboxes.push_back(json::value(address));
       }
@@ -869,8 +1003,8 @@ int Cli::add() {
     else
       throw UsageError{"add: unexpected '" + current + "'"};
   }
-  if (contacts.empty() && csv_path.empty() && where.empty()) {
-    throw UsageError{"add: give --contact, --where or --csv"};
+  if (contacts.empty() && csv_path.empty() && where.empty() && lists.empty()) {
+    throw UsageError{"add: give --contact, --list, --where or --csv"};
   }
   if (!mailboxes.empty()) base["mailboxes"] = mailboxes;
   // The added contacts are listed only where they are printed (--json, --dry-run), so a big
@@ -900,9 +1034,10 @@ int Cli::add() {
     int code = sendContacts(base, contacts, merge);
     if (code != kExitOk) return code;
   }
-  if (!where.empty()) {
+  if (!where.empty() || !lists.empty()) {
     json::object args = base;
-    args["where"] = where;
+    if (!where.empty()) args["where"] = where;
+    if (!lists.empty()) args["lists"] = lists;
     json::object result;
     int code = call("add", std::move(args), result);
     if (code != kExitOk) return code;
@@ -931,7 +1066,15 @@ int Cli::add() {
     for (const json::value& warning : member(skip, "warnings").as_array()) {
       warnings += (warnings.empty() ? "" : ", ") + textOf(warning);
     }
-    std::cout << "skipped " << textOf(member(skip, "contact")) << ": " << warnings << "\n";
+    std::string others;
+    if (const json::value& sequences = member(skip, "other_sequences"); sequences.is_array()) {
+      for (const json::value& other : sequences.as_array()) {
+        others += (others.empty() ? " (in " : ", ") + textOf(other);
+      }
+      others += ")";
+    }
+    std::cout << "skipped " << textOf(member(skip, "contact")) << ": " << warnings << others
+              << "\n";
   }
   printRowErrors(errors);
   return exit_code;

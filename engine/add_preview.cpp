@@ -38,7 +38,7 @@ Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
                                      TimeMs now_ms) const {
   const Sequence* sequence = findSequence(sequence_id);
   if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
-  Status allowed = checkCanEditSequence(*sequence, caller);
+  Status allowed = checkCanEditSequence(*sequence, caller, shares_);
   if (!allowed.isOk()) return allowed;
   for (const std::string& mailbox : options.mailboxes) {
     if (findMailbox(mailbox) == nullptr) {
@@ -50,27 +50,32 @@ Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
   for (const std::string& requested : keys) {
     const Contact* contact = findContactWith(requested, pending);
     if (contact == nullptr) {
-      result.skipped.push_back({requested, {"unknown_contact"}});
+      result.skipped.push_back({requested, {"unknown_contact"}, {}});
       continue;
     }
     if (!seen.insert(contact->key).second) continue;
     const Enrollment* existing = findPair(sequence_id, contact->key);
     if (existing != nullptr && existing->status != EnrollmentStatus::kRemoved &&
         existing->status != EnrollmentStatus::kFinished) {
-      result.skipped.push_back({contact->key, {"already_in_sequence"}});
+      result.skipped.push_back({contact->key, {"already_in_sequence"}, {}});
       continue;
     }
-    std::vector<std::string> warnings = addWarnings(*sequence, *contact, existing, caller);
+    std::vector<std::string> other_sequences;
+    std::vector<std::string> warnings =
+        addWarnings(*sequence, *contact, existing, options, caller, other_sequences);
     bool hard_block = listed(warnings, "stage_blocked") || listed(warnings, "email_opt_out");
+    // An address that is not an addr-spec is enrolled only with --force: --skip-validation
+    // skips the review, not this.
+    bool invalid = !options.force && listed(warnings, "invalid_email");
     bool reviewed_out = !options.force && !options.skip_validation && !warnings.empty();
-    if (hard_block || reviewed_out) {
-      result.skipped.push_back({contact->key, std::move(warnings)});
+    if (hard_block || invalid || reviewed_out) {
+      result.skipped.push_back({contact->key, std::move(warnings), std::move(other_sequences)});
       continue;
     }
     // Every step done (finished, or removed after the last step): nothing left to run.
     if (existing != nullptr && existing->sending_step.empty() &&
         currentStepIndex(*sequence, *existing) >= sequence->steps.size()) {
-      result.skipped.push_back({contact->key, {"already_finished"}});
+      result.skipped.push_back({contact->key, {"already_finished"}, {}});
       continue;
     }
     result.added.push_back(contact->key);

@@ -47,11 +47,15 @@ struct AddOptions {
   bool dry_run = false;
   std::optional<TimeMs> at_ms;         // start at this time instead of now
   std::vector<std::string> mailboxes;  // --mailbox / --rotate; empty: the sequence's
+  // Bare --rotate: every mailbox the caller may use (Engine::mailboxesFor).
+  bool rotate_all = false;
 };
 
 struct SkippedContact {
   std::string contact;
   std::vector<std::string> warnings;
+  // With in_other_sequence: the sequences it is in (scheduled, active, paused, ...), by id.
+  std::vector<std::string> other_sequences;
 };
 
 struct AddResult {

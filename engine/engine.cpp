@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/assert.hpp"
+#include "engine/email_address.hpp"
 #include "engine/message.hpp"
 #include "engine/permissions.hpp"
 #include "engine/render.hpp"
@@ -32,6 +33,7 @@ Engine::Engine(EngineSettings settings, TimeMs now_ms)
       wheel_(now_ms, settings_.tick_ms) {
   governor_.configure(settings_.mailboxes);
   render_ = compileRenderSettings(settings_.sequences, settings_.mailboxes, settings_.unsubscribe);
+  scheduleWorkflows(now_ms);
 }
 
 TimeMs Engine::nextTickStart(TimeMs now_ms) const {
@@ -139,6 +141,12 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
   for (const SequenceState& sequence : state.sequences) {
     if (sequence.active) active_sequences_.insert(sequence.sequence_id);
   }
+  for (const TeamRecord& record : state.team) {
+    lists_.restore(record);
+    shares_.restore(record);
+    workflow_state_.restore(record);
+  }
+  scheduleWorkflows(now_ms);
   // The store hands enrollments back in id order; with every id present (always, unless
   // damaged) the vector is taken whole.
   bool dense = true;
@@ -524,7 +532,7 @@ std::vector<SequenceSummary> Engine::sequences() const {
 Status Engine::activate(const std::string& sequence_id, const Caller& caller, TimeMs now_ms) {
   const Sequence* sequence = findSequence(sequence_id);
   if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
-  Status allowed = checkCanEditSequence(*sequence, caller);
+  Status allowed = checkCanEditSequence(*sequence, caller, shares_);
   if (!allowed.isOk()) return allowed;
   if (isActive(sequence_id)) return Status::ok();
   active_sequences_.insert(sequence_id);
@@ -553,7 +561,7 @@ Status Engine::activate(const std::string& sequence_id, const Caller& caller, Ti
 Status Engine::deactivate(const std::string& sequence_id, const Caller& caller) {
   const Sequence* sequence = findSequence(sequence_id);
   if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
-  Status allowed = checkCanEditSequence(*sequence, caller);
+  Status allowed = checkCanEditSequence(*sequence, caller, shares_);
   if (!allowed.isOk()) return allowed;
   if (!isActive(sequence_id)) return Status::ok();
   active_sequences_.erase(sequence_id);
@@ -566,18 +574,22 @@ Status Engine::deactivate(const std::string& sequence_id, const Caller& caller) 
 // Enrollments
 
 std::vector<std::string> Engine::addWarnings(const Sequence& sequence, const Contact& contact,
-                                             const Enrollment* existing,
-                                             const Caller& caller) const {
+                                             const Enrollment* existing, const AddOptions& options,
+                                             const Caller& caller,
+                                             std::vector<std::string>& other_sequences) const {
   std::vector<std::string> warnings;
   for (EnrollmentId id : contactEnrollments(contact.key)) {
     const Enrollment& other = enrollments_[id];
     if (other.sequence_id != sequence.id && !isTerminalForOtherSequences(other.status)) {
-      warnings.push_back("in_other_sequence");
-      break;
+      other_sequences.push_back(other.sequence_id);
     }
   }
+  std::sort(other_sequences.begin(), other_sequences.end());
+  if (!other_sequences.empty()) warnings.push_back("in_other_sequence");
   if (contact.email.empty())
     warnings.push_back("no_email");
+  else if (!isValidAddrSpec(contact.email))
+    warnings.push_back("invalid_email");
   else if (contact.email_status == "unverified")
     warnings.push_back("unverified_email");
   if (!contact.owner.empty() && contact.owner != caller.user) warnings.push_back("owner_mismatch");
@@ -585,10 +597,27 @@ std::vector<std::string> Engine::addWarnings(const Sequence& sequence, const Con
     warnings.push_back("stage_blocked");
   }
   if (contact.email_opt_out) warnings.push_back("email_opt_out");
+  for (const std::string& address : options.mailboxes) {
+    const Mailbox* mailbox = findMailbox(address);
+    if (mailbox != nullptr && !mailbox->owner.empty() && mailbox->owner != caller.user) {
+      warnings.push_back("mailbox_owner");
+      break;
+    }
+  }
   if (existing != nullptr && existing->status == EnrollmentStatus::kFinished) {
     warnings.push_back("already_finished");
   }
   return warnings;
+}
+
+std::vector<std::string> Engine::mailboxesFor(const Caller& caller) const {
+  std::vector<std::string> addresses;
+  for (const Mailbox& mailbox : settings_.mailboxes) {
+    if (mailbox.owner.empty() || mailbox.owner == caller.user) {
+      addresses.push_back(mailbox.address);
+    }
+  }
+  return addresses;
 }
 
 // Decides exactly as `add --dry-run` does (previewAdd, engine/add_preview.cpp), then enrolls
@@ -872,6 +901,7 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
 // Time
 
 void Engine::advanceTo(TimeMs now_ms) {
+  runDueWorkflows(now_ms);
   for (;;) {
     // Each fire queues at most one email: never take more due work than the queue has room
     // for. What is left stays due on the wheel for the next call.

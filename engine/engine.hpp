@@ -77,7 +77,8 @@
 // The Engine's methods live in several files by concern: engine.cpp (contacts, sequences,
 // adding, due steps, delivery, restore), operations.cpp (pause, resume, ...), events.cpp
 // (reply, ooo, ... and explain), tasks.cpp (the task queue), reload.cpp (edited sequences),
-// contact_search.cpp (contacts --where, the sequences a contact is in).
+// contact_search.cpp (contacts --where, the sequences a contact is in), teams.cpp (lists
+// and sharing).
 //
 // Thread-safety: none; owned by the engine thread.
 #pragma once
@@ -101,15 +102,18 @@
 #include "engine/delivery.hpp"
 #include "engine/enrollment.hpp"
 #include "engine/governor.hpp"
+#include "engine/lists.hpp"
 #include "engine/mailbox.hpp"
 #include "engine/records.hpp"
 #include "engine/schedule.hpp"
 #include "engine/sequence.hpp"
+#include "engine/sharing.hpp"
 #include "engine/status.hpp"
 #include "engine/status_snapshot.hpp"
 #include "engine/task.hpp"
 #include "engine/timer_wheel.hpp"
 #include "engine/unsubscribe_token.hpp"
+#include "engine/workflows.hpp"
 
 namespace seqd {
 
@@ -148,7 +152,8 @@ struct EngineSettings {
   std::vector<Mailbox> mailboxes;
   DurationMs tick_ms = 100;
   DurationMs ooo_default_pause_ms = 7 * kDayMs;
-  UnsubscribeLinks unsubscribe;  // List-Unsubscribe's HTTPS link and its tokens' secret
+  UnsubscribeLinks unsubscribe;         // List-Unsubscribe's HTTPS link and its tokens' secret
+  std::vector<WorkflowSpec> workflows;  // every sequence's `workflows:` (engine/workflows.hpp)
   // Smaller only in tests, so that checkpoints start, go on and finish across a few commits.
   std::size_t checkpoint_snapshots_min = kCheckpointSnapshotsMin;
   std::size_t checkpoint_slice_max = kCheckpointSliceMax;
@@ -204,6 +209,24 @@ class Engine {
   Status activate(const std::string& sequence_id, const Caller& caller, TimeMs now_ms);
   Status deactivate(const std::string& sequence_id, const Caller& caller);
 
+  // --- sharing (engine/teams.cpp) ---
+  const SequenceShares& shares() const { return shares_; }
+  // `sequence share/unshare SEQ USER`: by the sequence's owner or an admin. Sharing twice, or
+  // unsharing a user it is not shared with, changes nothing and is not an error.
+  Status share(const std::string& sequence_id, const std::string& user, bool shared,
+               const Caller& caller);
+
+  // --- lists (engine/teams.cpp) ---
+  const ContactLists& lists() const { return lists_; }
+  // Adds (or removes) members: by the list's owner or an admin. Adding makes the list, owned
+  // by the caller, when it does not exist; removing from an unknown list is NotFound. Unknown
+  // contacts are skipped (unknown_contact), as are members already in (already_in_list) or,
+  // for a removal, contacts not in it (not_in_list).
+  Result<ContactsResult> changeList(const std::string& name, const std::vector<std::string>& keys,
+                                    bool add, const Caller& caller);
+  // May the caller add members to the list `name` (true when it does not exist yet)?
+  Status checkListEditable(const std::string& name, const Caller& caller) const;
+
   // --- enrollments ---
   Result<AddResult> add(const std::string& sequence_id, const std::vector<std::string>& keys,
                         const AddOptions& options, const Caller& caller, TimeMs now_ms);
@@ -244,6 +267,10 @@ class Engine {
                                const std::unordered_map<std::string, Contact>& pending,
                                const AddOptions& options, const Caller& caller,
                                TimeMs now_ms) const;
+  // The mailboxes the caller may send from without a mailbox_owner warning, in config order:
+  // its own and those with no owner (bare `add --rotate`). Admins too: an admin names
+  // another user's mailbox explicitly.
+  std::vector<std::string> mailboxesFor(const Caller& caller) const;
   // Every configured mailbox with its sends in the rolling hour and day and its next free slot.
   std::vector<MailboxRow> mailboxes(TimeMs now_ms) const;
 
@@ -260,8 +287,18 @@ class Engine {
   // Fires steps due at or before now_ms, in due order, highest score first per tick. Stops
   // early, leaving the rest due, when kQueuedIntentsMax emails wait to be released.
   void advanceTo(TimeMs now_ms);
-  // When the next step falls due; nullopt when nothing is scheduled.
-  std::optional<TimeMs> nextDue() const { return wheel_.nextDue(); }
+  // When the next step falls due or the next workflow runs; nullopt when nothing is scheduled.
+  std::optional<TimeMs> nextDue() const;
+
+  // --- workflows (engine/workflow_runs.cpp) ---
+  // A workflow naming a list that does not exist: InvalidArgument with its file:line:col.
+  Status checkWorkflowLists(const EngineSettings& settings) const;
+  struct WorkflowRow {
+    const WorkflowSpec* spec = nullptr;
+    WorkflowRun run;
+    TimeMs next_run_ms = kNoTime;
+  };
+  std::vector<WorkflowRow> workflows() const;
 
   // --- delivery ---
   // Records a result; changes the enrollment only while it still waits on that very send.
@@ -294,8 +331,12 @@ class Engine {
   std::size_t enrollmentCount() const { return enrollments_.size(); }
 
  private:
+  // The add-time warnings for one contact (SPEC §3 rule 12, README "Add-time warnings"); the
+  // other sequences it is in go to other_sequences.
   std::vector<std::string> addWarnings(const Sequence& sequence, const Contact& contact,
-                                       const Enrollment* existing, const Caller& caller) const;
+                                       const Enrollment* existing, const AddOptions& options,
+                                       const Caller& caller,
+                                       std::vector<std::string>& other_sequences) const;
   EnrollmentId newEnrollment(const std::string& sequence_id, const std::string& contact_key,
                              TimeMs now_ms);
   void startEnrollment(Enrollment& enrollment, TimeMs start_ms);
@@ -387,7 +428,15 @@ class Engine {
   // A contact's enrollments (by exact key), in the order they were made; empty when none.
   const std::vector<EnrollmentId>& contactEnrollments(std::string_view contact_key) const;
 
+  void scheduleWorkflows(TimeMs now_ms);
+  void runDueWorkflows(TimeMs now_ms);
+  void runWorkflow(const WorkflowSpec& spec, TimeMs now_ms);
+
   EngineSettings settings_;
+  WorkflowState workflow_state_;
+  std::map<WorkflowState::Key, TimeMs> workflow_next_;  // when each configured one runs next
+  ContactLists lists_;
+  SequenceShares shares_;
   // Caches local days and zone offsets as it answers, hence mutable: reads such as status()
   // ask it too.
   mutable SendingCalendar calendar_;

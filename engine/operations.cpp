@@ -62,7 +62,7 @@ Result<ContactsResult> Engine::operate(const std::string& sequence_id,
                                        TimeMs now_ms) {
   const Sequence* sequence = findSequence(sequence_id);
   if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
-  Status allowed = checkCanEditSequence(*sequence, caller);
+  Status allowed = checkCanEditSequence(*sequence, caller, shares_);
   if (!allowed.isOk()) return allowed;
   for (const std::string& mailbox : request.mailboxes) {
     if (findMailbox(mailbox) == nullptr) {

@@ -2,19 +2,34 @@
 
 namespace seqd {
 
-bool canEditSequence(const Sequence& sequence, const Caller& caller) {
-  return caller.admin || caller.user == sequence.owner;
+bool canEditSequence(const Sequence& sequence, const Caller& caller, const SequenceShares& shares) {
+  return caller.admin || caller.user == sequence.owner ||
+         shares.isSharedWith(sequence.id, caller.user);
 }
 
 bool canEditContact(const Contact& contact, const Caller& caller) {
   return caller.admin || contact.owner.empty() || caller.user == contact.owner;
 }
 
-Status checkCanEditSequence(const Sequence& sequence, const Caller& caller) {
-  if (canEditSequence(sequence, caller)) return Status::ok();
+Status checkCanEditSequence(const Sequence& sequence, const Caller& caller,
+                            const SequenceShares& shares) {
+  if (canEditSequence(sequence, caller, shares)) return Status::ok();
   return Status::permissionDenied("permission denied: '" + caller.user +
                                   "' may not change sequence '" + sequence.id + "' (owner '" +
                                   sequence.owner + "')");
+}
+
+Status checkCanShareSequence(const Sequence& sequence, const Caller& caller) {
+  if (caller.admin || caller.user == sequence.owner) return Status::ok();
+  return Status::permissionDenied("permission denied: '" + caller.user +
+                                  "' may not share sequence '" + sequence.id + "' (owner '" +
+                                  sequence.owner + "'; only its owner or an admin may)");
+}
+
+Status checkCanEditList(const std::string& name, const ContactList& list, const Caller& caller) {
+  if (caller.admin || caller.user == list.owner) return Status::ok();
+  return Status::permissionDenied("permission denied: '" + caller.user + "' may not change list '" +
+                                  name + "' (owner '" + list.owner + "')");
 }
 
 Status checkCanEditContact(const Contact& contact, const Caller& caller) {

@@ -20,6 +20,8 @@
 //  - tasks:       upserts of every task changed (created, done, skipped, closed, reopened),
 //                 in the commit of the change: the task queue as state.
 //  - sequences:   which sequences are active.
+//  - team:        list owners and members, and sequence shares (engine/team_records.hpp):
+//                 upserts and deletes by key.
 //  - clock_ms:    the last committed clock reading (virtual time never moves backwards).
 //
 // Checkpoints. The engine starts one when the journal has grown by enough snapshots
@@ -64,6 +66,7 @@
 #include "engine/contact.hpp"
 #include "engine/enrollment.hpp"
 #include "engine/task.hpp"
+#include "engine/team_records.hpp"
 #include "engine/time.hpp"
 
 namespace seqd {
@@ -107,6 +110,8 @@ struct WriteBatch {
   std::vector<ProgressRecord> progress;  // in increasing seq order
   std::vector<SequenceState> sequences;
   std::vector<Task> tasks;  // upserts by id; a later one of the same id wins
+  // Lists and shares (engine/team_records.hpp), in order: a later one of the same key wins.
+  std::vector<TeamRecord> team;
   std::optional<TimeMs> clock_ms;
   // Progress records older than this may be deleted (the oldest first, a bounded number per
   // commit); inbound records older than inbound_keep_from_ms likewise.
@@ -121,14 +126,14 @@ struct WriteBatch {
 
   std::size_t recordCount() const {
     return contacts.size() + enrollments.size() + progress.size() + sequences.size() +
-           tasks.size() + checkpoint_rows.size() + (clock_ms ? 1 : 0);
+           tasks.size() + team.size() + checkpoint_rows.size() + (clock_ms ? 1 : 0);
   }
   // Nothing to write (the keep-from times alone make a commit only while the store has a
   // truncation pending: Store::historyTrimPending()).
   bool empty() const {
     return contacts.empty() && enrollments.empty() && progress.empty() && sequences.empty() &&
-           tasks.empty() && !clock_ms.has_value() && !checkpoint_start && checkpoint_rows.empty() &&
-           !checkpoint_finish;
+           tasks.empty() && team.empty() && !clock_ms.has_value() && !checkpoint_start &&
+           checkpoint_rows.empty() && !checkpoint_finish;
   }
   void clear() { *this = WriteBatch(); }
 };
@@ -146,6 +151,7 @@ struct LoadedState {
   std::vector<SequenceState> sequences;
   std::vector<Task> tasks;              // by id
   std::vector<ProgressRecord> inbound;  // the kInbound records kept, in seq order
+  std::vector<TeamRecord> team;         // lists and shares, in key order
   std::optional<TimeMs> clock_ms;
 };
 

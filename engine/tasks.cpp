@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "engine/engine.hpp"
+#include "engine/permissions.hpp"
 #include "engine/template.hpp"
 
 namespace seqd {
@@ -141,7 +142,7 @@ Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller
   Enrollment& enrollment = enrollments_[task.enrollment_id];
   const Sequence* sequence = findSequence(enrollment.sequence_id);
   if (!caller.admin && caller.user != task.owner &&
-      (sequence == nullptr || caller.user != sequence->owner)) {
+      (sequence == nullptr || !canEditSequence(*sequence, caller, shares_))) {
     return Status::permissionDenied("permission denied: task " + std::to_string(task_id) +
                                     " belongs to '" + task.owner + "'");
   }

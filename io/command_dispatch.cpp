@@ -162,14 +162,25 @@ std::vector<Contact> takeContacts(ScreenedRows& screened) {
 DispatchReply importCommand(Engine& engine, const json::object& args, const Caller& caller) {
   Result<std::vector<ContactRow>> rows = rowsArg(args);
   if (!rows.isOk()) return fail("bad_request", rows.status().message());
-  if (!stringArg(args, "list").empty()) {
-    return fail("failed", "lists are not supported yet (--list)");
+  // --list NAME: the list is checked before any row is imported; the good rows' contacts
+  // join it (nobody leaves it).
+  const std::string list = stringArg(args, "list");
+  if (!list.empty()) {
+    Status editable = engine.checkListEditable(list, caller);
+    if (!editable.isOk()) return replyFromStatus(editable);
   }
   ScreenedRows screened = screenRows(engine, std::move(rows.value()), caller);
   engine.putContacts(takeContacts(screened));
-  return succeed(json::object{{"imported", screened.imported},
-                              {"updated", screened.updated},
-                              {"errors", errorsJson(byLine(std::move(screened.errors)))}});
+  json::object reply{{"imported", screened.imported},
+                     {"updated", screened.updated},
+                     {"errors", errorsJson(byLine(std::move(screened.errors)))}};
+  if (!list.empty()) {
+    Result<ContactsResult> joined = engine.changeList(list, screened.keys, true, caller);
+    if (!joined.isOk()) return replyFromStatus(joined.status());
+    reply["list"] = list;
+    reply["list_added"] = joined.value().done.size();
+  }
+  return succeed(std::move(reply));
 }
 
 // Unknown mailboxes are refused before anything is imported.
@@ -193,18 +204,32 @@ Result<const Sequence*> editableSequence(const Engine& engine, const std::string
   if (!status.isOk()) return status;
   const Sequence* sequence = engine.findSequence(sequence_id);
   if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
-  status = checkCanEditSequence(*sequence, caller);
+  status = checkCanEditSequence(*sequence, caller, engine.shares());
   if (!status.isOk()) return status;
   return sequence;
 }
 
 // The options of an add, checked against the limits and the configured mailboxes.
-Result<AddOptions> addOptionsArg(const Engine& engine, const json::object& args, TimeMs now_ms) {
+Result<AddOptions> addOptionsArg(const Engine& engine, const json::object& args, TimeMs now_ms,
+                                 const Caller& caller) {
   AddOptions options;
   options.force = boolArg(args, "force");
   options.skip_validation = boolArg(args, "skip_validation");
   options.dry_run = boolArg(args, "dry_run");
   options.mailboxes = stringListArg(args, "mailboxes");
+  // Bare --rotate: every mailbox the caller owns, and those nobody owns.
+  if (boolArg(args, "rotate_all")) {
+    if (!options.mailboxes.empty()) {
+      return Status::invalidArgument("add: bare --rotate names no mailbox; drop --mailbox");
+    }
+    options.rotate_all = true;
+    options.mailboxes = engine.mailboxesFor(caller);
+    if (options.mailboxes.empty()) {
+      return Status::failedPrecondition("add --rotate: '" + caller.user +
+                                        "' owns no mailbox and every mailbox has an owner; "
+                                        "name them with --rotate ADDR,...");
+    }
+  }
   Status checked = checkMailboxList(options.mailboxes);
   if (!checked.isOk()) return Status::invalidArgument("add: " + checked.message());
   checked = checkKnownMailboxes(engine, options.mailboxes, now_ms);
@@ -221,9 +246,13 @@ Result<AddOptions> addOptionsArg(const Engine& engine, const json::object& args,
 json::object addReplyJson(const AddResult& result, const ImportResult* imported) {
   json::array skipped;
   for (const SkippedContact& skip : result.skipped) {
-    skipped.push_back(
-        json::object{{"contact", skip.contact},
-                     {"warnings", json::array(skip.warnings.begin(), skip.warnings.end())}});
+    json::object entry{{"contact", skip.contact},
+                       {"warnings", json::array(skip.warnings.begin(), skip.warnings.end())}};
+    if (!skip.other_sequences.empty()) {
+      entry["other_sequences"] =
+          json::array(skip.other_sequences.begin(), skip.other_sequences.end());
+    }
+    skipped.push_back(std::move(entry));
   }
   // When each added contact's next step goes out (null: not known until the sequence is
   // active, or it waits on a send or task).
@@ -264,9 +293,6 @@ DispatchReply addCommand(Engine& engine, const json::object& args, const Caller&
   if (sequence_id.empty()) return fail("bad_request", "add: 'sequence' is required");
   Result<const Sequence*> sequence = editableSequence(engine, sequence_id, caller);
   if (!sequence.isOk()) return replyFromStatus(sequence.status());
-  if (!stringListArg(args, "lists").empty()) {
-    return fail("failed", "lists are not supported yet (--list)");
-  }
   Result<std::vector<ContactRow>> rows = rowsArg(args);
   if (!rows.isOk()) return fail("bad_request", rows.status().message());
   std::vector<std::string> keys = stringListArg(args, "contacts");
@@ -277,7 +303,15 @@ DispatchReply addCommand(Engine& engine, const json::object& args, const Caller&
     if (!found.isOk()) return replyFromStatus(found.status());
     keys.insert(keys.end(), found.value().begin(), found.value().end());
   }
-  Result<AddOptions> options = addOptionsArg(engine, args, now_ms);
+  // --list NAME...: every member of each list, in key order (a contact in two lists once).
+  for (const std::string& name : stringListArg(args, "lists")) {
+    const ContactList* list = engine.lists().find(name);
+    if (list == nullptr) return fail("not_found", "unknown list '" + name + "'");
+    for (const std::string& key : list->members) {
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+    }
+  }
+  Result<AddOptions> options = addOptionsArg(engine, args, now_ms, caller);
   if (!options.isOk()) return replyFromStatus(options.status());
   const bool dry_run = options.value().dry_run;
   const bool has_rows = !rows.value().empty();
@@ -349,6 +383,14 @@ DispatchReply sequenceShowCommand(Engine& engine, const json::object& args) {
                                  {"subject", step.subject}});
   }
   result["steps"] = std::move(steps);
+  // Who can edit: the owner and every user it is shared with (admins always can).
+  const std::vector<std::string> shared = engine.shares().usersOf(id);
+  json::array can_edit{json::value(sequence->owner)};
+  for (const std::string& user : shared) {
+    if (user != sequence->owner) can_edit.push_back(json::value(user));
+  }
+  result["shared_with"] = json::array(shared.begin(), shared.end());
+  result["can_edit"] = std::move(can_edit);
   return succeed(std::move(result));
 }
 
@@ -544,7 +586,7 @@ Status checkEventAllowed(const Engine& engine, const ContactEvent& event, const 
   for (const std::string& sequence_id : engine.sequencesChangedBy(event)) {
     const Sequence* sequence = engine.findSequence(sequence_id);
     if (sequence == nullptr) continue;
-    Status allowed = checkCanEditSequence(*sequence, caller);
+    Status allowed = checkCanEditSequence(*sequence, caller, engine.shares());
     if (!allowed.isOk()) return allowed;
   }
   return Status::ok();
@@ -649,6 +691,87 @@ DispatchReply mailboxesCommand(Engine& engine, TimeMs now_ms) {
   return succeed(json::object{{"mailboxes", std::move(mailboxes)}});
 }
 
+// lists: every list with its owner and member count, by name.
+DispatchReply listsCommand(Engine& engine) {
+  json::array lists;
+  for (const auto& [name, list] : engine.lists().all()) {
+    lists.push_back(
+        json::object{{"name", name}, {"owner", list.owner}, {"contacts", list.members.size()}});
+  }
+  return succeed(json::object{{"lists", std::move(lists)}});
+}
+
+// list show NAME: the list's members as contact rows, in key order.
+DispatchReply listShowCommand(Engine& engine, const json::object& args) {
+  const std::string name = stringArg(args, "list");
+  const ContactList* list = engine.lists().find(name);
+  if (list == nullptr) return fail("not_found", "unknown list '" + name + "'");
+  json::array contacts;
+  for (const std::string& key : list->members) {
+    if (const Contact* contact = engine.findContact(key); contact != nullptr) {
+      contacts.push_back(contactJson(*contact));
+    }
+  }
+  return succeed(
+      json::object{{"name", name}, {"owner", list->owner}, {"contacts", std::move(contacts)}});
+}
+
+// list add|remove NAME CONTACT...: by the list's owner or an admin; `list add NAME` alone
+// makes an empty list.
+DispatchReply listChangeCommand(Engine& engine, const json::object& args, const Caller& caller,
+                                bool add) {
+  const std::string name = stringArg(args, "list");
+  std::vector<std::string> keys = stringListArg(args, "contacts");
+  Status checked = checkContactList(keys);
+  if (!checked.isOk()) return fail("bad_request", "list: " + checked.message());
+  if (!add && keys.empty()) return fail("bad_request", "list remove: name at least one contact");
+  Result<ContactsResult> result = engine.changeList(name, keys, add, caller);
+  if (!result.isOk()) return replyFromStatus(result.status());
+  json::array skipped;
+  for (const SkippedReason& skip : result.value().skipped) {
+    skipped.push_back(json::object{{"contact", skip.contact}, {"reason", skip.reason}});
+  }
+  const std::vector<std::string>& done = result.value().done;
+  return succeed(json::object{{"list", name},
+                              {"done", json::array(done.begin(), done.end())},
+                              {"skipped", std::move(skipped)}});
+}
+
+// sequence share|unshare SEQ USER: by the sequence's owner or an admin.
+DispatchReply shareCommand(Engine& engine, const json::object& args, const Caller& caller,
+                           bool shared) {
+  const std::string sequence_id = stringArg(args, "sequence");
+  const std::string user = stringArg(args, "user");
+  Status checked = checkSequenceId(sequence_id);
+  if (!checked.isOk()) return replyFromStatus(checked);
+  Status status = engine.share(sequence_id, user, shared, caller);
+  if (!status.isOk()) return replyFromStatus(status);
+  const std::vector<std::string> users = engine.shares().usersOf(sequence_id);
+  return succeed(json::object{{"sequence", sequence_id},
+                              {"user", user},
+                              {"shared", shared},
+                              {"shared_with", json::array(users.begin(), users.end())}});
+}
+
+// workflows: each one's filter, last and next run, and what its runs added and skipped.
+DispatchReply workflowsCommand(Engine& engine) {
+  json::array workflows;
+  for (const Engine::WorkflowRow& row : engine.workflows()) {
+    workflows.push_back(json::object{{"sequence", row.spec->sequence_id},
+                                     {"from_list", row.spec->from_list},
+                                     {"min_score", row.spec->min_score},
+                                     {"where", textOrNull(row.spec->where)},
+                                     {"every", formatDuration(row.spec->every_ms)},
+                                     {"last_run", timeOrNull(row.run.last_run_ms)},
+                                     {"next_run", timeOrNull(row.next_run_ms)},
+                                     {"added", row.run.added_total},
+                                     {"skipped", row.run.skipped_total},
+                                     {"last_added", row.run.last_added},
+                                     {"last_skipped", row.run.last_skipped}});
+  }
+  return succeed(json::object{{"workflows", std::move(workflows)}});
+}
+
 DispatchReply explainCommand(Engine& engine, const json::object& args) {
   Result<std::string> text =
       engine.explain(stringArg(args, "sequence"), stringArg(args, "contact"));
@@ -719,6 +842,13 @@ DispatchReply dispatchCommand(Engine& engine, const std::string& cmd, const json
   }
   if (cmd == "event") return eventCommand(engine, args, caller, now_ms);
   if (cmd == "explain") return explainCommand(engine, args);
+  if (cmd == "lists") return listsCommand(engine);
+  if (cmd == "workflows") return workflowsCommand(engine);
+  if (cmd == "list_show") return listShowCommand(engine, args);
+  if (cmd == "list_add") return listChangeCommand(engine, args, caller, true);
+  if (cmd == "list_remove") return listChangeCommand(engine, args, caller, false);
+  if (cmd == "sequence_share") return shareCommand(engine, args, caller, true);
+  if (cmd == "sequence_unshare") return shareCommand(engine, args, caller, false);
   if (cmd == "tasks") return tasksCommand(engine, args, now_ms);
   if (cmd == "mailboxes") return mailboxesCommand(engine, now_ms);
   if (cmd == "task_complete") return finishTaskCommand(engine, args, caller, now_ms, false);

@@ -30,7 +30,7 @@
 namespace seqd {
 namespace {
 
-constexpr MDB_dbi kDatabasesMax = 12;  // eight used; room to add without a reopen dance
+constexpr MDB_dbi kDatabasesMax = 12;  // nine used; room to add without a reopen dance
 constexpr mode_t kDirectoryMode = 0750;
 constexpr mode_t kFileMode = 0640;
 constexpr std::size_t kPathComponentsMax = 256;
@@ -321,6 +321,9 @@ class LmdbStore final : public Store {
   Status checkMeta(const StoreInspection& in, const std::optional<StateMarker>& marker);
   Status verifyStore(const std::optional<StateMarker>& marker);
   Status convertOlderSchema(StoreInspection& in, std::vector<std::uint64_t>& free_seen);
+  Status addSchema4Databases(StoreInspection& in, std::vector<std::uint64_t>& free_seen);
+  Status putTeam(MDB_txn* txn, const std::vector<TeamRecord>& records, std::string& scratch);
+  Status loadTeam(MDB_txn* txn, std::vector<TeamRecord>& out) const;
   Status foldLogIntoTables(MDB_txn* txn);
 
   Status getVerified(MDB_txn* txn, MDB_dbi dbi, const char* db, std::string_view key,
@@ -772,6 +775,32 @@ Status LmdbStore::convertOlderSchema(StoreInspection& in, std::vector<std::uint6
   return inspect(in, free_seen);
 }
 
+// A store of this schema made before a DB was added to it (the teams table), found whole
+// otherwise: the DB is created empty, in one commit. No backup: nothing else changes, and an
+// older seqd opens the store as it was (it does not look at the new DB).
+Status LmdbStore::addSchema4Databases(StoreInspection& in, std::vector<std::uint64_t>& free_seen) {
+  Result<std::uint64_t> version = schemaVersionOf(in);
+  if (!version.isOk() || version.value() != kStoreSchemaVersion) return Status::ok();
+  if (in.finding.problem != StoreProblem::kNone) return damaged(describe(in.finding));
+  for (std::size_t i = 0; i < kStoreDbCount; ++i) {
+    if (!in.present[i] && !addedInSchema4(i)) return Status::ok();  // refused after this
+  }
+  Transaction txn;
+  int rc = txn.begin(env_, 0);
+  if (rc != 0) return mdbError("begin write txn", rc);
+  for (std::size_t i = 0; i < kStoreDbCount; ++i) {
+    if ((rc = mdb_dbi_open(txn.get(), kStoreDbNames[i], addedInSchema4(i) ? MDB_CREATE : 0,
+                           &dbis_[i])) != 0) {
+      return mdbError(std::string("open database ") + kStoreDbNames[i], rc);
+    }
+  }
+  if ((rc = txn.commit()) != 0) return mdbError("commit", rc);
+  Status status = checkFileSize();
+  if (!status.isOk()) return status;
+  in = StoreInspection();
+  return inspect(in, free_seen);
+}
+
 // The tasks and the applied inbound messages of a log written before they had tables: each
 // task as its records leave it (engine/records.hpp's foldTaskRecord), each kInbound record.
 Status LmdbStore::foldLogIntoTables(MDB_txn* txn) {
@@ -826,6 +855,7 @@ Status LmdbStore::verifyStore(const std::optional<StateMarker>& marker) {
   };
   if (lacks_added_db() && in.schema_found) {
     status = convertOlderSchema(in, free_seen);
+    if (status.isOk() && lacks_added_db()) status = addSchema4Databases(in, free_seen);
     // Still lacking one: a store of another schema is refused as such, before "missing".
     if (status.isOk() && lacks_added_db()) status = checkSchema(in);
     if (!status.isOk()) return status;
@@ -973,6 +1003,13 @@ Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<Contact>& out) const {
     Status status = decodeContact(key, value, contact);
     if (!status.isOk()) return corrupt("contacts", key, status.message());
     out.push_back(std::move(contact));
+    return Status::ok();
+  });
+}
+
+Status LmdbStore::loadTeam(MDB_txn* txn, std::vector<TeamRecord>& out) const {
+  return forEach(txn, kTeamsDb, [&](std::string_view key, std::string_view value) {
+    out.push_back(TeamRecord{std::string(key), std::string(value), false});
     return Status::ok();
   });
 }
@@ -1138,6 +1175,7 @@ Status LmdbStore::load(LoadedState& out) {
   if (status.isOk()) status = loadSequences(txn.get(), state.sequences);
   if (status.isOk()) status = loadTasks(txn.get(), state.tasks);
   if (status.isOk()) status = loadProgress(txn.get(), kInboundDb, state.inbound);
+  if (status.isOk()) status = loadTeam(txn.get(), state.team);
   loaded[kTasksDb] = state.tasks.size();
   loaded[kInboundDb] = state.inbound.size();
   if (status.isOk()) status = loadClock(txn.get(), state.clock_ms);
@@ -1173,7 +1211,8 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   Status status = checkProcess();
   if (!status.isOk()) return status;
   const std::size_t records = batch.contacts.size() + batch.enrollments.size() +
-                              batch.progress.size() + batch.sequences.size() + batch.tasks.size();
+                              batch.progress.size() + batch.sequences.size() + batch.tasks.size() +
+                              batch.team.size();
   if (records > kStoreBatchRecordsMax) {
     return Status::invalidArgument("store commit of " + std::to_string(records) +
                                    " records; at most " + std::to_string(kStoreBatchRecordsMax));
@@ -1195,6 +1234,7 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   if (status.isOk()) status = putProgress(txn.get(), batch.progress, scratch);
   if (status.isOk()) status = putSequences(txn.get(), batch.sequences);
   if (status.isOk()) status = putTasks(txn.get(), batch.tasks, scratch);
+  if (status.isOk()) status = putTeam(txn.get(), batch.team, scratch);
   if (status.isOk() && batch.history_keep_from_ms.has_value()) {
     status = trimHistory(txn.get(), kProgressDb, *batch.history_keep_from_ms, true, pending);
   }
@@ -1292,6 +1332,28 @@ Status LmdbStore::putCounts(MDB_txn* txn, std::uint64_t commits, std::uint64_t l
   counts.last_journal_seq = last_journal_seq;
   std::string value = encodeCounts(counts);
   return put(txn, kMetaDb, kMetaCounts, value);
+}
+
+// Lists and shares: opaque to the store (engine/team_records.hpp); each written or deleted
+// in order.
+Status LmdbStore::putTeam(MDB_txn* txn, const std::vector<TeamRecord>& records,
+                          std::string& scratch) {
+  for (const TeamRecord& record : records) {
+    Status status = checkKey("teams", record.key);
+    if (!status.isOk()) return status;
+    if (record.erase) {
+      MDB_val key = mdbValue(record.key);
+      const int rc = mdb_del(txn, dbis_[kTeamsDb], &key, nullptr);
+      if (rc != 0 && rc != MDB_NOTFOUND) {
+        return mdbError("delete teams key '" + printableKey(record.key) + "'", rc);
+      }
+      continue;
+    }
+    scratch = record.value;
+    status = put(txn, kTeamsDb, record.key, scratch);
+    if (!status.isOk()) return status;
+  }
+  return Status::ok();
 }
 
 Status LmdbStore::putContacts(MDB_txn* txn, const std::vector<Contact>& contacts,

@@ -2,7 +2,7 @@
 // progress log (its last day or so), tasks, applied inbound messages, sequence activation and
 // the clock.
 //
-// Schema: one environment (data.mdb + lock.mdb in `dir`), eight named databases. Values are
+// Schema: one environment (data.mdb + lock.mdb in `dir`), nine named databases. Values are
 // the versioned little-endian records of io/record_codec.hpp, each followed by a checksum.
 //
 //   DB            key                                   value (then the u32 checksum)
@@ -16,6 +16,9 @@
 //   tasks         task id, u64 big-endian               task record (io/record_codec.hpp)
 //   inbound       seq, u64 big-endian                   the kInbound progress record of
 //                                                       that seq (an inbox message applied)
+//   teams         engine/team_records.hpp's keys        its value (a list's owner, a member's
+//                 (list owners and members, shares)     contact key, or empty); written and
+//                                                       deleted as the batch's `team` says
 //   meta          "schema_version"                      u32 LE (kStoreSchemaVersion)
 //                 "store_id"                            16 random bytes, made at creation
 //                 "counts"                              10 x u64 LE: entries in contacts,
@@ -45,6 +48,11 @@
 // inbound table's likewise before inbound_keep_from_ms. Only a prefix is deleted, stopping at
 // the first record to keep. So the log holds about a day of records and the inbound table 90
 // days; what must outlive them (tasks) has its own table. load() returns all three.
+//
+// The teams DB came after schema 4 was out, and comes after meta in the DB list: the counts
+// record does not count its entries (LMDB's own count and every value's checksum are still
+// checked by the walk). A schema 4 store without it is given it, empty, at open, in one
+// commit and without a backup (nothing else changes; an older seqd ignores the DB).
 //
 // Converting. A store of schema 2 (no journal, a 6-field counts record) or 3 (no tasks and
 // inbound tables, an 8-field counts record) is converted at open, once the walk below found

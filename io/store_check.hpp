@@ -29,15 +29,20 @@ enum StoreDb : std::size_t {
   kTasksDb,
   kInboundDb,
   kMetaDb,
+  kTeamsDb,  // after meta: the counts record covers the DBs before meta only
   kStoreDbCount,
 };
-inline constexpr const char* kStoreDbNames[kStoreDbCount] = {
-    "contacts", "enrollments", "progress", "sequences", "journal", "tasks", "inbound", "meta"};
+inline constexpr const char* kStoreDbNames[kStoreDbCount] = {"contacts",  "enrollments", "progress",
+                                                             "sequences", "journal",     "tasks",
+                                                             "inbound",   "meta",        "teams"};
 // The DBs a store of an older schema may lack (added by its conversion at open): schema 2
-// had no journal, schema 3 no tasks and no inbound table.
+// had no journal, schema 3 no tasks and no inbound table, and a schema 4 store made before
+// lists and sharing no teams table.
 inline constexpr bool addedSinceSchema2(std::size_t db) {
-  return db == kJournalDb || db == kTasksDb || db == kInboundDb;
+  return db == kJournalDb || db == kTasksDb || db == kInboundDb || db == kTeamsDb;
 }
+// A DB a store of the current schema may lack: created empty at open.
+inline constexpr bool addedInSchema4(std::size_t db) { return db == kTeamsDb; }
 inline constexpr std::string_view kMetaSchemaVersion = "schema_version";
 inline constexpr std::size_t kSchemaVersionBytes = 4;
 inline constexpr std::size_t kStoreChecksumBytes = 4;

@@ -1,6 +1,6 @@
 // FakeStore: keeps committed WriteBatches the way the LMDB store would (upserts by key,
-// appends to the progress log, tasks by id, kInbound records copied to the inbound table;
-// nothing is ever truncated), so engine tests can restart an Engine from what was
+// appends to the progress log, tasks by id, team records by key, kInbound records copied to the
+// inbound table; nothing is ever truncated), so engine tests can restart an Engine from what was
 // committed without touching the disk.
 #pragma once
 
@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "engine/records.hpp"
@@ -49,6 +50,19 @@ struct FakeStore {
         *it = std::move(task);
       } else {
         state.tasks.insert(it, std::move(task));
+      }
+    }
+    for (TeamRecord& record : batch.team) {
+      auto it =
+          std::lower_bound(state.team.begin(), state.team.end(), record.key,
+                           [](const TeamRecord& r, const std::string& key) { return r.key < key; });
+      const bool found = it != state.team.end() && it->key == record.key;
+      if (record.erase) {
+        if (found) state.team.erase(it);
+      } else if (found) {
+        *it = std::move(record);
+      } else {
+        state.team.insert(it, std::move(record));
       }
     }
     for (SequenceState& sequence : batch.sequences) {

@@ -365,6 +365,39 @@ class Run {
     settle();
   }
 
+  // list add|remove: the engine's lists against a plain map of sets.
+  void changeList(const std::string& name, const std::vector<std::string>& keys, bool add) {
+    begin(std::string(add ? "list add " : "list remove ") + name + " " + listOf(keys));
+    Result<ContactsResult> changed = engine_->changeList(name, keys, add, kAdmin);
+    if (!add && model_lists_.count(name) == 0) {
+      if (changed.isOk()) throw Divergence{"list remove from an unknown list succeeded"};
+      note("unknown list");
+      return settle();
+    }
+    if (!changed.isOk()) throw Divergence{"list change failed: " + changed.status().message()};
+    std::set<std::string>& members = model_lists_[name];
+    for (const std::string& key : keys) {
+      if (add) {
+        members.insert(key);
+      } else {
+        members.erase(key);
+      }
+    }
+    settle();
+  }
+
+  // add SEQ --list NAME: the list's members (those whose re-add the model leaves open aside).
+  void addFromList(const std::string& sequence_id, const std::string& name, bool force) {
+    const ContactList* list = engine_->lists().find(name);
+    if (list == nullptr) return;
+    std::vector<std::string> keys;
+    for (const std::string& key : list->members) {
+      if (!model_.readdUnspecified(sequence_id, key)) keys.push_back(key);
+    }
+    if (keys.empty()) return;
+    add(sequence_id, keys, force);
+  }
+
   void operate(ModelAction action, const std::string& sequence_id,
                const std::vector<std::string>& keys, std::optional<TimeMs> at_ms = std::nullopt,
                bool all = false, const std::string& reason = "",
@@ -633,6 +666,7 @@ class Run {
     }
     for (const ModelSequence& sequence : configuredSequences()) checkRows(sequence.id, observed);
     if (relay_.empty()) checkNothingDue();
+    checkLists();
     for (const auto& [key, enrollment] : model_.enrollments()) {
       std::uint64_t& seen_version = last_version_[key];
       if (seen_version == enrollment.version + 1) continue;
@@ -644,6 +678,17 @@ class Run {
       std::deque<std::string>& lines = history_[key];
       lines.push_back("op " + std::to_string(operation_) + ": " + summary);
       if (lines.size() > kModelHistoryMax) lines.pop_front();
+    }
+  }
+
+  // Lists hold exactly what was added and not removed since, restarts included.
+  void checkLists() {
+    std::map<std::string, std::set<std::string>> actual;
+    for (const auto& [name, list] : engine_->lists().all()) actual[name] = list.members;
+    if (actual != model_lists_) {
+      std::string text;
+      for (const auto& [name, members] : actual) text += " " + name + "=" + listOf(members);
+      throw Divergence{"lists differ from the model:" + text};
     }
   }
 
@@ -740,7 +785,8 @@ class Run {
   TimeMs now_ = kStart;
   std::unique_ptr<Engine> engine_;
   FakeStore store_;
-  std::map<std::string, Held> relay_;  // sends in flight, by message id
+  std::map<std::string, Held> relay_;                         // sends in flight, by message id
+  std::map<std::string, std::set<std::string>> model_lists_;  // list name -> members
   std::deque<std::string> recent_;
   std::map<Key, std::uint64_t> last_version_;  // + 1: 0 is "never described"
   std::map<Key, std::string> last_summary_;
@@ -804,6 +850,14 @@ void Run::randomAdd() {
     if (!model_.readdUnspecified(sequence_id, contactKey(i))) keys.push_back(contactKey(i));
   }
   if (keys.empty()) return randomAdvance();
+  // A third of the adds go through a list: a list changed, or a list's members added.
+  const int roll = static_cast<int>(random_() % 6);
+  const std::string list = roll % 2 == 0 ? "inbound" : "vip";
+  if (roll == 0) return changeList(list, pickSome(keys, 3), true);
+  if (roll == 1) return changeList(list, pickSome(keys, 2), false);
+  if (roll == 2 && engine_->lists().find(list) != nullptr) {
+    return addFromList(sequence_id, list, random_() % 2 == 0);
+  }
   add(sequence_id, pickSome(keys, 2), random_() % 2 == 0);
 }
 

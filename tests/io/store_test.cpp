@@ -1048,3 +1048,58 @@ TEST_CASE("a restart gives every enrollment its latest snapshot, inside checkpoi
     for (const EnrollmentId id : state.journal_ids) CHECK(latest.count(id) == 1);
   }
 }
+
+TEST_CASE("team records (lists, shares) survive a reopen, and deletes remove them") {
+  TempDir dir("seqd-store-test");
+  {
+    std::unique_ptr<Store> store = openOrFail(dir.path());
+    WriteBatch batch;
+    batch.team.push_back(TeamRecord{listOwnerKey("inbound"), "alice", false});
+    batch.team.push_back(
+        TeamRecord{listMemberKey("inbound", "ada@example.test"), "ada@example.test", false});
+    batch.team.push_back(
+        TeamRecord{listMemberKey("inbound", "bob@example.test"), "bob@example.test", false});
+    batch.team.push_back(TeamRecord{shareKey("q4", "bob"), "", false});
+    commitOrFail(*store, batch);
+    WriteBatch erase;
+    erase.team.push_back(TeamRecord{listMemberKey("inbound", "bob@example.test"), "", true});
+    commitOrFail(*store, erase);
+  }
+  std::unique_ptr<Store> store = openOrFail(dir.path());
+  const LoadedState state = loadOrFail(*store);
+  REQUIRE(state.team.size() == 3);
+  std::map<std::string, std::string> by_key;
+  for (const TeamRecord& record : state.team) by_key[record.key] = record.value;
+  CHECK(by_key.at(listOwnerKey("inbound")) == "alice");
+  CHECK(by_key.at(listMemberKey("inbound", "ada@example.test")) == "ada@example.test");
+  CHECK(by_key.count(listMemberKey("inbound", "bob@example.test")) == 0);
+  CHECK(by_key.count(shareKey("q4", "bob")) == 1);
+}
+
+TEST_CASE("a schema 4 store made before the teams table opens, the table created empty") {
+  TempDir dir("seqd-store-test");
+  const LoadedState expected = writeSample(dir.path());
+  {
+    MDB_env* env = nullptr;
+    REQUIRE(mdb_env_create(&env) == 0);
+    REQUIRE(mdb_env_set_maxdbs(env, 12) == 0);
+    REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0640) == 0);
+    MDB_txn* txn = nullptr;
+    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+    MDB_dbi dbi = 0;
+    REQUIRE(mdb_dbi_open(txn, "teams", 0, &dbi) == 0);
+    REQUIRE(mdb_drop(txn, dbi, 1) == 0);  // deletes the DB itself, as before it existed
+    REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  std::unique_ptr<Store> store = openOrFail(dir.path());
+  LoadedState state = loadOrFail(*store);
+  CHECK(state.contacts.size() == expected.contacts.size());
+  CHECK(state.enrollments.size() == expected.enrollments.size());
+  CHECK(state.team.empty());
+  WriteBatch batch;
+  batch.team.push_back(TeamRecord{shareKey("q4", "bob"), "", false});
+  commitOrFail(*store, batch);
+  state = loadOrFail(*store);
+  CHECK(state.team.size() == 1);
+}
