@@ -54,8 +54,7 @@ Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
       continue;
     }
     if (!seen.insert(contact->key).second) continue;
-    auto pair = by_pair_.find(sequence_id + '\x1f' + contact->key);
-    const Enrollment* existing = pair == by_pair_.end() ? nullptr : &enrollments_[pair->second];
+    const Enrollment* existing = findPair(sequence_id, contact->key);
     if (existing != nullptr && existing->status != EnrollmentStatus::kRemoved &&
         existing->status != EnrollmentStatus::kFinished) {
       result.skipped.push_back({contact->key, {"already_in_sequence"}, {}});

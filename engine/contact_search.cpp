@@ -38,8 +38,8 @@ Result<Engine::ContactSearch> Engine::searchContacts(const ContactQuery& query,
 
 std::vector<StatusRow> Engine::enrollmentsOf(const std::string& contact_key) const {
   std::vector<StatusRow> rows;
-  if (auto found = by_contact_.find(contact_key); found != by_contact_.end()) {
-    for (const EnrollmentId id : found->second) rows.push_back(statusRow(enrollments_[id]));
+  for (const EnrollmentId id : contactEnrollments(contact_key)) {
+    rows.push_back(statusRow(enrollments_[id]));
   }
   std::sort(rows.begin(), rows.end(), [](const StatusRow& left, const StatusRow& right) {
     return left.sequence < right.sequence;

@@ -11,13 +11,8 @@
 namespace seqd {
 namespace {
 
-std::string pairKey(const std::string& sequence_id, const std::string& contact_key) {
-  std::string key;
-  key.reserve(sequence_id.size() + contact_key.size() + 1);
-  key += sequence_id;
-  key += '\x1f';
-  key += contact_key;
-  return key;
+std::uint64_t pairKey(Symbol sequence_id, Symbol contact_key) {
+  return (std::uint64_t{sequence_id.index()} << 32) | contact_key.index();
 }
 
 bool isTerminalForOtherSequences(EnrollmentStatus status) {
@@ -167,6 +162,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     }
   }
   by_pair_.reserve(enrollments_.size());
+  by_contact_.reserve(state.contacts.size());
   is_dirty_.assign(enrollments_.size(), false);
   journaled_.assign(enrollments_.size(), false);
   for (EnrollmentId id : state.journal_ids) {
@@ -500,7 +496,7 @@ Status Engine::setContactFields(const std::string& key, const ContactRow& fields
   std::string contact_key = contact.key;
   contacts_[contact_key] = std::make_shared<const Contact>(std::move(contact));
   // A new score changes the order of scheduled steps; a new zone moves them to its window.
-  for (EnrollmentId id : by_contact_[contact_key]) {
+  for (EnrollmentId id : contactEnrollments(contact_key)) {
     if (wheel_.isScheduled(id)) arm(enrollments_[id]);
   }
   return Status::ok();
@@ -582,17 +578,14 @@ std::vector<std::string> Engine::addWarnings(const Sequence& sequence, const Con
                                              const Caller& caller,
                                              std::vector<std::string>& other_sequences) const {
   std::vector<std::string> warnings;
-  auto others = by_contact_.find(contact.key);
-  if (others != by_contact_.end()) {
-    for (EnrollmentId id : others->second) {
-      const Enrollment& other = enrollments_[id];
-      if (other.sequence_id != sequence.id && !isTerminalForOtherSequences(other.status)) {
-        other_sequences.push_back(other.sequence_id);
-      }
+  for (EnrollmentId id : contactEnrollments(contact.key)) {
+    const Enrollment& other = enrollments_[id];
+    if (other.sequence_id != sequence.id && !isTerminalForOtherSequences(other.status)) {
+      other_sequences.push_back(other.sequence_id);
     }
-    std::sort(other_sequences.begin(), other_sequences.end());
-    if (!other_sequences.empty()) warnings.push_back("in_other_sequence");
   }
+  std::sort(other_sequences.begin(), other_sequences.end());
+  if (!other_sequences.empty()) warnings.push_back("in_other_sequence");
   if (contact.email.empty())
     warnings.push_back("no_email");
   else if (!checkEmailAddress(contact.email).isOk())
@@ -634,9 +627,9 @@ Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<
   Result<AddResult> decided = previewAdd(sequence_id, keys, {}, options, caller, now_ms);
   if (!decided.isOk() || options.dry_run) return decided;
   for (const std::string& contact_key : decided.value().added) {
-    auto pair = by_pair_.find(pairKey(sequence_id, contact_key));
+    const Enrollment* existing = findPair(sequence_id, contact_key);
     EnrollmentId id =
-        pair != by_pair_.end() ? pair->second : newEnrollment(sequence_id, contact_key, now_ms);
+        existing != nullptr ? existing->id : newEnrollment(sequence_id, contact_key, now_ms);
     Enrollment& enrollment = enrollments_[id];
     enrollment.finish_reason.clear();
     enrollment.next_at_ms = kNoTime;
@@ -659,9 +652,10 @@ EnrollmentId Engine::newEnrollment(const std::string& sequence_id, const std::st
   enrollment.added_at_ms = now_ms;
   enrollments_.push_back(std::move(enrollment));
   is_dirty_.push_back(false);
-  by_pair_[pairKey(sequence_id, contact_key)] = id;
+  const Enrollment& made = enrollments_.back();
+  by_pair_[pairKey(made.sequence_id, made.contact_key)] = id;
   by_sequence_[sequence_id].push_back(id);
-  by_contact_[contact_key].push_back(id);
+  by_contact_[made.contact_key].push_back(id);
   return id;
 }
 
@@ -693,9 +687,25 @@ std::uint8_t Engine::scoreOf(const Enrollment& enrollment) const {
 
 const Enrollment* Engine::findEnrollment(const std::string& sequence_id,
                                          const std::string& contact_key) const {
-  auto it = by_pair_.find(pairKey(sequence_id, contact_key));
-  if (it == by_pair_.end()) it = by_pair_.find(pairKey(sequence_id, toLowerAscii(contact_key)));
-  return it == by_pair_.end() ? nullptr : &enrollments_[it->second];
+  const Enrollment* found = findPair(sequence_id, contact_key);
+  return found != nullptr ? found : findPair(sequence_id, toLowerAscii(contact_key));
+}
+
+const Enrollment* Engine::findPair(std::string_view sequence_id,
+                                   std::string_view contact_key) const {
+  std::optional<Symbol> sequence = Symbol::find(sequence_id);
+  std::optional<Symbol> contact = Symbol::find(contact_key);
+  if (!sequence || !contact) return nullptr;
+  auto found = by_pair_.find(pairKey(*sequence, *contact));
+  return found == by_pair_.end() ? nullptr : &enrollments_[found->second];
+}
+
+const std::vector<EnrollmentId>& Engine::contactEnrollments(std::string_view contact_key) const {
+  static const std::vector<EnrollmentId> kNone;
+  std::optional<Symbol> contact = Symbol::find(contact_key);
+  if (!contact) return kNone;
+  auto found = by_contact_.find(*contact);
+  return found == by_contact_.end() ? kNone : found->second;
 }
 
 StatusRow Engine::statusRow(const Enrollment& enrollment) const {
@@ -790,7 +800,8 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
       }
       if (toLowerAscii(haystack).find(needle) == std::string::npos) continue;
     }
-    matches.push_back(Match{contact == nullptr ? 0 : contact->score, &enrollment.contact_key, id});
+    matches.push_back(
+        Match{contact == nullptr ? 0 : contact->score, &enrollment.contact_key.str(), id});
   }
   const auto before = [](const Match& a, const Match& b) {
     if (a.score != b.score) return a.score > b.score;
@@ -870,11 +881,11 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
     const EnrollmentStatus status = enrollment.status;
     const bool paused = status == EnrollmentStatus::kPaused;
     row->resume_at_ms = paused ? enrollment.resume_at_ms : kNoTime;
-    row->paused_text = texts.intern(paused ? enrollment.paused_reason : kNone);
-    row->finish_text =
-        texts.intern(status == EnrollmentStatus::kFinished ? enrollment.finish_reason : kNone);
-    row->not_sent_text =
-        texts.intern(status == EnrollmentStatus::kNotSent ? enrollment.not_sent_reason : kNone);
+    row->paused_text = texts.intern(paused ? enrollment.paused_reason.str() : kNone);
+    row->finish_text = texts.intern(
+        status == EnrollmentStatus::kFinished ? enrollment.finish_reason.str() : kNone);
+    row->not_sent_text = texts.intern(
+        status == EnrollmentStatus::kNotSent ? enrollment.not_sent_reason.str() : kNone);
     if (!enrollment.last_mailbox.empty())
       row->mailbox_text = texts.intern(enrollment.last_mailbox);
     else if (enrollment.mailboxes.size() == 1)
@@ -1028,8 +1039,8 @@ void Engine::withdrawQueuedSend(Enrollment& enrollment) {
   if (enrollment.sending_step.empty() || enrollment.sending_released) return;
   queued_.erase(enrollment.id);
   const Contact* contact = findContact(enrollment.contact_key);
-  governor_.forgetSend(enrollment.sending_mailbox, recipientDomain(contact ? contact->email : ""),
-                       enrollment.sending_at_ms);
+  governor_.forgetSend(enrollment.sending_mailbox.str(),
+                       recipientDomain(contact ? contact->email : ""), enrollment.sending_at_ms);
   enrollment.next_at_ms = enrollment.sending_at_ms;
   clearSending(enrollment);
   saveSnapshot(enrollment);

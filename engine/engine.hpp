@@ -84,6 +84,7 @@
 #pragma once
 
 #include <array>
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <deque>
 #include <map>
 #include <memory>
@@ -445,6 +446,10 @@ class Engine {
                                            TimeMs at_ms, const std::string& address,
                                            std::string& not_sent_reason) const;
   const std::shared_ptr<const Contact>* findContactSnapshot(const std::string& key) const;
+  // The enrollment of (sequence, contact key) by exact key; null when there is none.
+  const Enrollment* findPair(std::string_view sequence_id, std::string_view contact_key) const;
+  // A contact's enrollments (by exact key), in the order they were made; empty when none.
+  const std::vector<EnrollmentId>& contactEnrollments(std::string_view contact_key) const;
 
   void scheduleWorkflows(TimeMs now_ms);
   void runDueWorkflows(TimeMs now_ms);
@@ -472,10 +477,12 @@ class Engine {
   // are never erased and the map's nodes never move, so an entry stays where it is while a
   // contact's snapshot in it is replaced. Spares a hash lookup per row.
   mutable std::vector<const std::shared_ptr<const Contact>*> contact_slots_;  // by EnrollmentId
-  std::vector<Enrollment> enrollments_;                    // index == EnrollmentId
-  std::unordered_map<std::string, EnrollmentId> by_pair_;  // sequence '\x1f' contact
+  std::vector<Enrollment> enrollments_;  // index == EnrollmentId
+  // (sequence, contact) -> enrollment, keyed by both Symbols' indexes in one integer
+  // (pairKey()); the strings a command names are looked up once (findPair()).
+  boost::unordered_flat_map<std::uint64_t, EnrollmentId> by_pair_;
   std::map<std::string, std::vector<EnrollmentId>> by_sequence_;
-  std::unordered_map<std::string, std::vector<EnrollmentId>> by_contact_;
+  boost::unordered_flat_map<Symbol, std::vector<EnrollmentId>, SymbolHash> by_contact_;
   std::set<std::string> active_sequences_;
   std::map<std::uint64_t, Task> tasks_;  // by id
   // (enrollment, step id) -> its one task, open or closed

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/symbol.hpp"
 #include "engine/time.hpp"
 
 namespace seqd {
@@ -52,36 +53,37 @@ bool parseEnrollmentStatus(const std::string& name, EnrollmentStatus& status);
 
 struct Enrollment {
   EnrollmentId id = 0;
-  std::string sequence_id;
-  std::string contact_key;
   EnrollmentStatus status = EnrollmentStatus::kScheduled;
-  std::uint32_t step_index = 0;  // the next step to run (== steps when all are done)
-  TimeMs added_at_ms = kNoTime;
-  TimeMs next_at_ms = kNoTime;       // when the next step is due; kNoTime: not yet known
-  TimeMs last_done_at_ms = kNoTime;  // when the previous step was done
-  std::string paused_reason;         // manual | ooo
-  TimeMs resume_at_ms = kNoTime;
-  std::string finish_reason;  // completed | replied | ... | manual:<text>
-  std::string not_sent_reason;
-  std::vector<std::string> mailboxes;   // send-from set; empty: the sequence's
-  std::string last_mailbox;             // mailbox of the last email sent
-  std::string last_message_id;          // Message-ID of the last email sent (for threading)
-  std::uint64_t progress_seq = 0;       // the last progress-log record when this was written
-  std::vector<std::string> done_steps;  // ids of the steps done, in the order done
+  bool sending_released = false;  // see sending_step
+  std::uint32_t step_index = 0;   // the next step to run (== steps when all are done)
+  // Strings drawn from bounded sets are Symbols (engine/symbol.hpp): 4 bytes each here.
+  Symbol sequence_id;
+  Symbol contact_key;
+  Symbol paused_reason;  // manual | ooo
+  Symbol finish_reason;  // completed | replied | ... | manual:<text>
+  Symbol not_sent_reason;
+  Symbol last_mailbox;  // mailbox of the last email sent
   // The email out for delivery: its step, Message-ID, mailbox and when it was fired. Empty
   // step: none. `sending_released` is set once the send was handed to delivery (its
   // kStepFired record committed); before that it is only queued inside the engine and a
   // crash simply queues it again.
-  std::string sending_step;
-  std::string sending_message_id;
-  std::string sending_mailbox;
+  Symbol sending_step;
+  Symbol sending_mailbox;
+  std::uint32_t delivery_failures = 0;  // consecutive temporary failures of the current step
+  TimeMs added_at_ms = kNoTime;
+  TimeMs next_at_ms = kNoTime;       // when the next step is due; kNoTime: not yet known
+  TimeMs last_done_at_ms = kNoTime;  // when the previous step was done
+  TimeMs resume_at_ms = kNoTime;
   TimeMs sending_at_ms = kNoTime;
-  bool sending_released = false;
+  std::uint64_t progress_seq = 0;      // the last progress-log record when this was written
+  std::vector<std::string> mailboxes;  // send-from set; empty (usual): the sequence's
+  std::vector<Symbol> done_steps;      // ids of the steps done, in the order done
+  std::string last_message_id;         // Message-ID of the last email sent (for threading)
+  std::string sending_message_id;
   // Steps whose send bounced or may have gone out: reaching such a step again (resume,
   // remove + add, a reload) stops at `bounced` or `not_sent: interrupted` instead of
   // sending. A `retry` on that step clears it.
-  std::map<std::string, std::string> unresolved;  // step id -> bounced | interrupted
-  std::uint32_t delivery_failures = 0;  // consecutive temporary failures of the current step
+  std::map<Symbol, Symbol> unresolved;  // step id -> bounced | interrupted
 };
 
 // True for scheduled, active and paused: an enrollment that has not stopped for good.

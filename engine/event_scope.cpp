@@ -51,9 +51,7 @@ std::vector<std::string> Engine::sequencesChangedBy(const ContactEvent& event) c
   std::vector<std::string> sequence_ids;
   const Contact* contact = findContact(event.contact);
   if (contact == nullptr) return sequence_ids;
-  auto enrolled = by_contact_.find(contact->key);
-  if (enrolled == by_contact_.end()) return sequence_ids;
-  for (EnrollmentId id : enrolled->second) {
+  for (EnrollmentId id : contactEnrollments(contact->key)) {
     const Enrollment& enrollment = enrollments_[id];
     if (eventChanges(enrollment, event) && !listed(sequence_ids, enrollment.sequence_id)) {
       sequence_ids.push_back(enrollment.sequence_id);

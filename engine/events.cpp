@@ -55,7 +55,7 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
     contacts_[key] = std::make_shared<const Contact>(std::move(contact));
   }
   EventResult result{key, {}};
-  for (EnrollmentId id : by_contact_[key]) {
+  for (EnrollmentId id : contactEnrollments(key)) {
     Enrollment& enrollment = enrollments_[id];
     if (!eventChanges(enrollment, event)) continue;  // see engine/event_scope.cpp
     const Sequence* sequence = findSequence(enrollment.sequence_id);

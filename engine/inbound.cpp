@@ -72,9 +72,7 @@ const Enrollment* Engine::findSentMessage(const std::string& message_id) const {
   if (keys == contacts_by_hash_.end()) return nullptr;
   const std::string any_address = "x@" + domain;
   for (const std::string& key : keys->second) {
-    auto enrolled = by_contact_.find(key);
-    if (enrolled == by_contact_.end()) continue;
-    for (EnrollmentId id : enrolled->second) {
+    for (EnrollmentId id : contactEnrollments(key)) {
       const Sequence* sequence = findSequence(enrollments_[id].sequence_id);
       if (sequence == nullptr) continue;
       for (const Step& step : sequence->steps) {
@@ -97,9 +95,7 @@ const Enrollment* Engine::findBySender(const std::string& address,
   if (keys == contacts_by_email_.end()) return nullptr;
   const Enrollment* fallback = nullptr;
   for (const std::string& key : keys->second) {
-    auto enrolled = by_contact_.find(key);
-    if (enrolled == by_contact_.end()) continue;
-    for (EnrollmentId id : enrolled->second) {
+    for (EnrollmentId id : contactEnrollments(key)) {
       const Enrollment& enrollment = enrollments_[id];
       const Sequence* sequence = findSequence(enrollment.sequence_id);
       const std::vector<std::string>& set = !enrollment.mailboxes.empty() || sequence == nullptr
@@ -184,9 +180,8 @@ Result<InboundResult> Engine::applyInbound(const InboundMessage& message, TimeMs
   record.detail = detail;
   noteInbound(record);
   for (const auto& [sequence_id, status] : result.changed) {
-    auto pair = by_pair_.find(sequence_id + '\x1f' + contact_key);
-    if (pair != by_pair_.end()) {
-      inbound_notes_[pair->second] = {message.message_id, now_ms, detail};
+    if (const Enrollment* changed = findPair(sequence_id, contact_key)) {
+      inbound_notes_[changed->id] = {message.message_id, now_ms, detail};
     }
   }
   return result;

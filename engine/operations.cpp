@@ -81,13 +81,12 @@ Result<ContactsResult> Engine::operate(const std::string& sequence_id,
   ContactsResult result;
   for (const std::string& key : keys) {
     const Contact* contact = findContact(key);
-    auto pair =
-        contact == nullptr ? by_pair_.end() : by_pair_.find(sequence_id + '\x1f' + contact->key);
-    if (pair == by_pair_.end()) {
+    const Enrollment* found = contact == nullptr ? nullptr : findPair(sequence_id, contact->key);
+    if (found == nullptr) {
       result.skipped.push_back({key, contact == nullptr ? "unknown_contact" : "not_in_sequence"});
       continue;
     }
-    Enrollment& enrollment = enrollments_[pair->second];
+    Enrollment& enrollment = enrollments_[found->id];
     // A retried send that may have gone out the first time may now go out twice.
     const Step* current = currentStep(enrollment);
     auto unresolved =

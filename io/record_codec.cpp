@@ -7,7 +7,7 @@ namespace {
 // below; these checks make the build say so (on the one ABI we build for).
 #if defined(__x86_64__) && defined(__GLIBCXX__)
 static_assert(sizeof(Contact) == 416, "Contact changed: update io/record_codec.cpp");
-static_assert(sizeof(Enrollment) == 496, "Enrollment changed: update io/record_codec.cpp");
+static_assert(sizeof(Enrollment) == 256, "Enrollment changed: update io/record_codec.cpp");
 static_assert(sizeof(ProgressRecord) == 168, "ProgressRecord changed: update record_codec.cpp");
 #endif
 
@@ -103,6 +103,18 @@ class Reader {
     offset_ += size;
     return true;
   }
+  bool str(const char* field, Symbol& value) {
+    std::uint32_t size = 0;
+    if (!u32(field, size)) return false;
+    if (size > kRecordFieldBytesMax) {
+      return fail(field, "length " + std::to_string(size) + " exceeds " +
+                             std::to_string(kRecordFieldBytesMax));
+    }
+    if (size > remaining()) return fail(field, "length " + std::to_string(size) + " overruns");
+    value = Symbol(std::string_view(bytes_.data() + offset_, size));
+    offset_ += size;
+    return true;
+  }
   // Reads a u32 element count and checks it against `count_max`.
   bool count(const char* field, std::size_t count_max, std::uint32_t& value) {
     if (!u32(field, value)) return false;
@@ -186,8 +198,8 @@ void readEnrollmentMailboxes(Reader& reader, Enrollment& out) {
 void readEnrollmentDoneSteps(Reader& reader, Enrollment& out) {
   std::uint32_t step_count = 0;
   if (!reader.count("done_steps count", kEnrollmentDoneStepsMax, step_count)) return;
-  out.done_steps.assign(step_count, std::string());
-  for (std::string& step : out.done_steps) {
+  out.done_steps.assign(step_count, Symbol());
+  for (Symbol& step : out.done_steps) {
     if (!reader.str("done_steps", step)) return;
   }
 }
@@ -197,15 +209,15 @@ bool readEnrollmentUnresolved(Reader& reader, Enrollment& out) {
   if (!reader.count("unresolved count", kEnrollmentDoneStepsMax, count)) return false;
   out.unresolved.clear();
   for (std::uint32_t i = 0; i < count; ++i) {
-    std::string step;
-    std::string reason;
+    Symbol step;
+    Symbol reason;
     if (!reader.str("unresolved step", step) || !reader.str("unresolved reason", reason)) {
       return false;
     }
     if (!out.unresolved.empty() && !(out.unresolved.rbegin()->first < step)) {
       return reader.fail("unresolved step", "out of order or repeated");
     }
-    out.unresolved.emplace_hint(out.unresolved.end(), std::move(step), std::move(reason));
+    out.unresolved.emplace_hint(out.unresolved.end(), step, reason);
   }
   return true;
 }
@@ -302,7 +314,7 @@ Status encodeEnrollment(const Enrollment& enrollment, std::string& out) {
   writer.str("last_message_id", enrollment.last_message_id);
   writer.u64(enrollment.progress_seq);
   writer.count("done_steps count", enrollment.done_steps.size(), kEnrollmentDoneStepsMax);
-  for (const std::string& step : enrollment.done_steps) writer.str("done_steps", step);
+  for (Symbol step : enrollment.done_steps) writer.str("done_steps", step);
   writer.str("sending_step", enrollment.sending_step);
   writer.str("sending_message_id", enrollment.sending_message_id);
   writer.str("sending_mailbox", enrollment.sending_mailbox);

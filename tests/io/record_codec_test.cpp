@@ -72,10 +72,12 @@ class RandomRecords {
                        &enrollment.resume_at_ms, &enrollment.sending_at_ms}) {
       *at = time();
     }
-    for (std::string* field :
+    for (Symbol* field :
          {&enrollment.paused_reason, &enrollment.finish_reason, &enrollment.not_sent_reason,
-          &enrollment.last_mailbox, &enrollment.last_message_id, &enrollment.sending_step,
-          &enrollment.sending_message_id, &enrollment.sending_mailbox}) {
+          &enrollment.last_mailbox, &enrollment.sending_step, &enrollment.sending_mailbox}) {
+      *field = text();
+    }
+    for (std::string* field : {&enrollment.last_message_id, &enrollment.sending_message_id}) {
       *field = text();
     }
     for (int i = below(4); i > 0; --i) enrollment.mailboxes.push_back(text());

@@ -1,0 +1,99 @@
+// Symbol: a string interned in one process-wide table, held as a 32-bit index.
+//
+// The enrollment rows repeat a few strings millions of times (the sequence id, the step ids
+// done, the mailbox, a status reason) and each contact's key in several places. A Symbol
+// stores each distinct string once and costs 4 bytes where it is used, instead of a 32-byte
+// std::string and its heap block. Two Symbols are equal exactly when their strings are, so
+// equality and hashing use the index; ordering compares the strings, so containers ordered by
+// Symbol iterate as they did by std::string. It converts to `const std::string&`, so code that
+// reads a field as a string keeps working; assigning a string interns it.
+//
+// Costs and limits: the table never forgets a string, so only values drawn from a bounded set
+// should be Symbols (ids from the config, reasons, contact keys: contacts are never erased).
+// Message-IDs and other values new on every step stay std::string. The index 0 is the empty
+// string. At most kSymbolsMax distinct strings (interning more asserts).
+//
+// Thread-safety: interning takes a mutex; reading a Symbol's string takes none (the strings
+// never move and an index is only handed out after its string is in place), so any thread may
+// read the Symbols in a value it was handed.
+#pragma once
+
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace seqd {
+
+inline constexpr std::uint32_t kSymbolsMax = 1u << 30;
+
+class Symbol {
+ public:
+  Symbol() = default;
+  Symbol(std::string_view text) : index_(intern(text)) {}    // NOLINT: implicit by design
+  Symbol(const std::string& text) : index_(intern(text)) {}  // NOLINT
+  Symbol(const char* text) : index_(intern(text)) {}         // NOLINT
+
+  const std::string& str() const;
+  operator const std::string&() const { return str(); }  // NOLINT: implicit by design
+  operator std::string_view() const { return str(); }    // NOLINT: implicit by design
+  std::string_view view() const { return str(); }
+  const char* c_str() const { return str().c_str(); }
+  bool empty() const { return index_ == 0; }
+  std::size_t size() const { return str().size(); }
+  void clear() { index_ = 0; }
+  bool starts_with(std::string_view prefix) const { return view().starts_with(prefix); }
+  // The Symbol of text when it is interned already, without interning it: lookups with a
+  // caller's string (a contact key in a command) do not grow the table.
+  static std::optional<Symbol> find(std::string_view text);
+  // The index in the table: dense, stable for the process's life, 0 for "".
+  std::uint32_t index() const { return index_; }
+
+  friend bool operator==(Symbol a, Symbol b) { return a.index_ == b.index_; }
+  friend bool operator==(Symbol a, const std::string& b) { return a.str() == b; }
+  friend bool operator==(Symbol a, std::string_view b) { return a.str() == b; }
+  friend bool operator==(Symbol a, const char* b) { return a.str() == b; }
+  friend std::strong_ordering operator<=>(Symbol a, Symbol b) {
+    return a.index_ == b.index_ ? std::strong_ordering::equal : a.str() <=> b.str();
+  }
+  friend std::string operator+(const std::string& a, Symbol b) { return a + b.str(); }
+  friend std::string operator+(std::string&& a, Symbol b) { return std::move(a) + b.str(); }
+  friend std::string operator+(const char* a, Symbol b) { return a + b.str(); }
+  friend std::string operator+(Symbol a, const std::string& b) { return a.str() + b; }
+  friend std::string operator+(Symbol a, const char* b) { return a.str() + b; }
+  friend std::ostream& operator<<(std::ostream& out, Symbol symbol) { return out << symbol.str(); }
+
+ private:
+  static std::uint32_t intern(std::string_view text);
+  static Symbol ofIndex(std::uint32_t index) {
+    Symbol symbol;
+    symbol.index_ = index;
+    return symbol;
+  }
+
+  std::uint32_t index_ = 0;
+};
+
+// How many distinct strings are interned (with ""), and their bytes: for benchmarks.
+std::size_t symbolCount();
+
+}  // namespace seqd
+
+namespace seqd {
+// For hash tables keyed by Symbol (the index mixed, so that a flat table spreads dense ids).
+struct SymbolHash {
+  std::size_t operator()(Symbol symbol) const noexcept {
+    return static_cast<std::size_t>(symbol.index() * 0x9E3779B97F4A7C15ULL);
+  }
+};
+}  // namespace seqd
+
+template <>
+struct std::hash<seqd::Symbol> {
+  std::size_t operator()(seqd::Symbol symbol) const noexcept { return symbol.index(); }
+};
