@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -471,15 +472,58 @@ class Connection : public ControlSink, public std::enable_shared_from_this<Conne
   std::uint64_t written_frames_ = 0;  // guarded by wait_mutex_
 };
 
-// Writes one error frame to a connection that will not be served, then closes it.
+// A connection that is not served, between its refusal frame and its close.
+struct RefusedConnection {
+  RefusedConnection(Socket connection, std::string frame)
+      : socket(std::move(connection)), text(std::move(frame)), timer(socket.get_executor()) {}
+  Socket socket;
+  std::string text;
+  IdleTimer timer;
+  std::array<char, 512> sink{};
+};
+
+// Refused connections waiting for their peer to read the refusal; past this many a refused
+// connection is closed as soon as its frame is written.
+std::atomic<int> refused_lingering{0};
+constexpr int kRefusedLingeringMax = 64;
+constexpr std::chrono::milliseconds kRefusedLinger{1000};
+
+void closeRefused(const std::shared_ptr<RefusedConnection>& refused) {
+  boost::system::error_code ignored;
+  refused->timer.cancel();
+  if (refused->socket.is_open()) {
+    refused->socket.close(ignored);
+    refused_lingering.fetch_sub(1);
+  }
+}
+
+// Reads and drops what the peer still sends (its first request) until it closes.
+void drainRefused(const std::shared_ptr<RefusedConnection>& refused) {
+  refused->socket.async_read_some(asio::buffer(refused->sink),
+                                  [refused](boost::system::error_code error, std::size_t) {
+                                    if (error) return closeRefused(refused);
+                                    drainRefused(refused);
+                                  });
+}
+
+// Writes one error frame to a connection that will not be served, shuts its sending side and
+// closes it when the peer does, or after kRefusedLinger: a client that sends its request right
+// after connecting then reads the refusal instead of failing on a closed socket (EPIPE).
 void refuse(Socket socket, const boost::json::object& frame) {
-  auto refused = std::make_shared<Socket>(std::move(socket));
-  auto text = std::make_shared<std::string>(toFrame(frame));
-  asio::async_write(*refused, asio::buffer(*text),
-                    [refused, text](boost::system::error_code, std::size_t) {
+  auto refused = std::make_shared<RefusedConnection>(std::move(socket), toFrame(frame));
+  refused_lingering.fetch_add(1);
+  asio::async_write(refused->socket, asio::buffer(refused->text),
+                    [refused](boost::system::error_code error, std::size_t) {
                       boost::system::error_code ignored;
-                      refused->shutdown(asio::socket_base::shutdown_both, ignored);
-                      refused->close(ignored);
+                      if (error || refused_lingering.load() > kRefusedLingeringMax) {
+                        return closeRefused(refused);
+                      }
+                      refused->socket.shutdown(asio::socket_base::shutdown_send, ignored);
+                      refused->timer.expires_after(kRefusedLinger);
+                      refused->timer.async_wait([refused](boost::system::error_code waited) {
+                        if (!waited) closeRefused(refused);
+                      });
+                      drainRefused(refused);
                     });
 }
 
