@@ -20,10 +20,10 @@ Result<std::unique_ptr<Engine>> startEngine(LoadedState loaded, EngineSettings s
   return engine;
 }
 
-RoundCommit commitRound(Engine& engine, Store& store, DeliverySlots slots,
+RoundCommit commitRound(Engine& engine, Store& store, DeliverySlots slots, TimeMs now_ms,
                         std::optional<TimeMs> clock_ms) {
   RoundCommit round;
-  round.intents = engine.takeIntents(slots);
+  round.intents = engine.takeIntents(slots, now_ms);
   WriteBatch batch = engine.takeBatch();
   batch.clock_ms = clock_ms;
   if (!batch.empty() || store.historyTrimPending()) {

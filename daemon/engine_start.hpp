@@ -41,7 +41,8 @@ struct RoundCommit {
 
 // Releases at most `slots` queued sends, then commits the engine's batch (with `clock_ms`
 // when set: the virtual clock) unless it is empty and the store has no truncation pending.
-RoundCommit commitRound(Engine& engine, Store& store, DeliverySlots slots,
+// The sends released count against their mailboxes' limits from now_ms.
+RoundCommit commitRound(Engine& engine, Store& store, DeliverySlots slots, TimeMs now_ms,
                         std::optional<TimeMs> clock_ms);
 
 }  // namespace seqd

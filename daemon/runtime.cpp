@@ -650,7 +650,7 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
 void Runtime::commitAndFlush() {
   std::optional<TimeMs> clock_ms;
   if (virtual_clock_ && now() != committed_clock_ms_) clock_ms = now();
-  RoundCommit committed = commitRound(*engine_, *store_, freeSlots(), clock_ms);
+  RoundCommit committed = commitRound(*engine_, *store_, freeSlots(), now(), clock_ms);
   if (committed.committed) commit_duration_.observe(committed.commit_seconds);
   for (const std::string& record : committed.dropped) {
     logError("bug: the store cannot hold " + record + "; that record is not stored");

@@ -513,10 +513,11 @@ class Simulation {
   std::uint64_t inbox_numbers_ = 0;
 
   // The relay's and the Maildir's side, across lives.
-  std::map<std::string, int> delivered_;              // message id -> accepted or landed
-  std::map<std::string, Pair> message_pair_;          // message id -> whose
-  std::set<std::string> maildir_unanswered_;          // handed over, answer not yet taken
-  std::map<std::string, std::vector<TimeMs>> sends_;  // mailbox -> send times
+  std::map<std::string, int> delivered_;                // message id -> accepted or landed
+  std::map<std::string, Pair> message_pair_;            // message id -> whose
+  std::set<std::string> maildir_unanswered_;            // handed over, answer not yet taken
+  std::map<std::string, std::vector<TimeMs>> sends_;    // mailbox -> release times
+  std::map<std::string, std::vector<TimeMs>> decided_;  // mailbox -> decision times
   std::map<std::string, std::map<std::string, std::vector<TimeMs>>> domain_sends_;
 
   // What the operator was told (acknowledged), across lives.
