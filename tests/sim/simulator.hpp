@@ -93,7 +93,7 @@ inline constexpr DurationMs kTickMs = 100;
 inline constexpr int kSpinRoundsMax = 100000;
 inline constexpr std::size_t kTraceTailLines = 80;
 
-// The run's size and fault rates, from the environment (simulation_test.cpp).
+// What the environment sets for a run (simulation_test.cpp).
 struct SimOptions {
   int days = 10;
   bool trace = false;  // print every trace line as it happens
