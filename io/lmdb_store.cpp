@@ -314,6 +314,7 @@ class LmdbStore final : public Store {
   Status checkFileSize();
   Status inspect(StoreInspection& in, std::vector<std::uint64_t>& free_seen);
   std::string describe(const MapFault& fault) const;
+  std::string cutShort() const;  // the damage message for a data.mdb shorter than its pages
   std::string describe(const StoreFinding& finding) const;
   Status createDatabases();
   Status checkSchema(const StoreInspection& in) const;
@@ -375,6 +376,7 @@ class LmdbStore final : public Store {
   std::size_t key_bytes_max_ = 0;
   std::size_t page_bytes_ = 0;
   std::uint64_t page_count_ = 0;     // pages in use at open
+  std::uint64_t file_bytes_ = 0;     // data.mdb's size at open
   const char* map_begin_ = nullptr;  // null if the mapping was not found
   std::size_t map_bytes_ = 0;
   std::uint64_t commits_ = 0;           // written by commit() only (the engine thread)
@@ -491,8 +493,10 @@ Status LmdbStore::openEnvironment(const StoreOptions& options) {
   return checkFileSize();
 }
 
-// A data file shorter than the pages its meta page says are in use would make LMDB read
-// past its end (SIGBUS). Checked before any transaction reads a page.
+// The data file's size and the pages its meta page says are in use, before any transaction
+// reads a page. The file may be shorter than those pages and still whole: a page LMDB
+// allocated and freed in one commit is counted in use but never written, and it can be the
+// last. inspect() tells that from a file cut short: past its end, every page must be free.
 Status LmdbStore::checkFileSize() {
   MDB_envinfo info{};
   MDB_stat stat{};
@@ -505,12 +509,7 @@ Status LmdbStore::checkFileSize() {
   if (::fstat(fd, &file) != 0) return errnoStatus("cannot stat " + dir_ + "/data.mdb", errno);
   page_bytes_ = stat.ms_psize;
   page_count_ = static_cast<std::uint64_t>(info.me_last_pgno) + 1;
-  const std::uint64_t used_bytes = page_count_ * page_bytes_;
-  if (static_cast<std::uint64_t>(file.st_size) < used_bytes) {
-    return damaged(std::string(kDataFileName) + " is " + std::to_string(file.st_size) +
-                   " bytes but its meta page says " + std::to_string(used_bytes) +
-                   " are in use (cut short?)");
-  }
+  file_bytes_ = static_cast<std::uint64_t>(file.st_size);
   map_bytes_ = info.me_mapsize;
   map_begin_ = findMapping(file.st_ino, map_bytes_);
   return Status::ok();
@@ -537,8 +536,16 @@ Status LmdbStore::inspect(StoreInspection& in, std::vector<std::uint64_t>& free_
           : runGuarded(nullptr, SIZE_MAX, inspectStoreBody, &in, fault);
   if (in.cursor != nullptr) mdb_cursor_close(in.cursor);
   in.cursor = nullptr;
-  if (!finished) return damaged(describe(fault));
+  const std::uint64_t whole_pages = file_bytes_ / page_bytes_;
+  if (!finished) return damaged(whole_pages < page_count_ ? cutShort() : describe(fault));
   bool complete = in.finding.problem == StoreProblem::kNone;
+  if (complete) {
+    for (std::uint64_t page = whole_pages; page < page_count_; ++page) {
+      if ((free_seen[page / 64] & (std::uint64_t{1} << (page % 64))) == 0) {
+        return damaged(cutShort());
+      }
+    }
+  }
   for (const bool present : in.present) complete = complete && present;
   if (complete) {
     const int commit_rc = txn.commit();
@@ -546,6 +553,12 @@ Status LmdbStore::inspect(StoreInspection& in, std::vector<std::uint64_t>& free_
   }
   for (std::size_t i = 0; i < kStoreDbCount; ++i) dbis_[i] = in.dbis[i];
   return Status::ok();
+}
+
+std::string LmdbStore::cutShort() const {
+  return std::string(kDataFileName) + " is " + std::to_string(file_bytes_) +
+         " bytes but its meta page says " + std::to_string(page_count_ * page_bytes_) +
+         " are in use (cut short?)";
 }
 
 std::string LmdbStore::describe(const MapFault& fault) const {
