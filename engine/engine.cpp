@@ -655,6 +655,12 @@ Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<
     // Back where it was: waiting on a send still out, on the step's task, or the current
     // step's wait counted from now.
     rearm(enrollment, options.at_ms.value_or(now_ms));
+    // An inactive sequence keeps --at: the first step falls due from then once it is
+    // activated (without --at its wait counts from the activation).
+    if (options.at_ms && enrollment.status == EnrollmentStatus::kScheduled &&
+        enrollment.next_at_ms == kNoTime && currentStep(enrollment) != nullptr) {
+      scheduleNextStep(enrollment, *options.at_ms);
+    }
     saveSnapshot(enrollment);
   }
   return decided;

@@ -125,6 +125,32 @@ TEST_CASE("added contacts wait for activation, then fire highest score first") {
   }
 }
 
+TEST_CASE("add --at into an inactive sequence keeps its time through the activation") {
+  Engine engine(settings(), kStart);
+  ImportResult imported =
+      engine.upsertContacts({row("later@x.test", "Later", 50), row("now@x.test", "Now", 40)});
+  AddOptions later;
+  later.at_ms = kStart + 2 * kHourMs;
+  REQUIRE(engine.add("two", {"later@x.test"}, later, kAdmin, kStart).isOk());
+  REQUIRE(engine.add("two", {"now@x.test"}, {}, kAdmin, kStart).isOk());
+  const Enrollment* waiting = engine.findEnrollment("two", "later@x.test");
+  REQUIRE(waiting != nullptr);
+  CHECK(waiting->next_at_ms == kStart + 2 * kHourMs);
+
+  REQUIRE(engine.activate("two", kAdmin, kStart + kHourMs).isOk());
+  engine.advanceTo(kStart + kHourMs);
+  std::vector<DeliveryIntent> intents = engine.takeIntents();
+  REQUIRE(intents.size() == 1);  // without --at: due from the activation
+  CHECK(intents[0].recipient == "now@x.test");
+  deliverAll(engine, intents, kStart + kHourMs);
+  engine.advanceTo(kStart + 2 * kHourMs - 1);
+  CHECK(engine.takeIntents().empty());
+  engine.advanceTo(kStart + 2 * kHourMs);
+  intents = engine.takeIntents();
+  REQUIRE(intents.size() == 1);
+  CHECK(intents[0].recipient == "later@x.test");
+}
+
 TEST_CASE("the second step waits its full wait, then the contact finishes") {
   Engine engine(settings(), kStart);
   ImportResult imported = engine.upsertContacts({row("a@x.test", "A", 5)});
