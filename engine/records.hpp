@@ -97,6 +97,9 @@ struct ProgressRecord {
   std::string detail;
   std::string step_id;        // the step, by id (step_index is where it stood then)
   std::uint64_t task_id = 0;  // kStepDone of a task, kTaskClosed, kTaskReopened
+  // kStepFired, kDelivered, kDeliveryFailed: the id of the step's A/B variant the email was
+  // rendered with; "" for a step without variants (and in records written before seqd kept it).
+  std::string variant;
 };
 
 struct SequenceState {
