@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -218,13 +219,24 @@ class ReportTest(unittest.TestCase):
         d.json("sequence", "activate", "rep")
         d.json("time", "advance", "1m")
 
-        # The variant of each first email, in its header, is the one status showed.
-        intro = {to: (variant, message_id) for step, variant, to, message_id in self.relayed()
-                 if step == "intro"}
+        # The variant of each first email, in its header, is the one status showed. (The relay
+        # writes a message's file after it answered: wait for the last one to land.)
+        deadline = time.time() + 20
+        while True:
+            intro = {to: (variant, message_id) for step, variant, to, message_id
+                     in self.relayed() if step == "intro"}
+            if len(intro) >= 5 or time.time() > deadline:
+                break
+            time.sleep(0.1)
         self.assertEqual(sorted(intro), ["ann@example.test", "ben@example.test",
                                          "cat@example.test", "dan@example.test",
                                          "eve@example.test"])
-        rows = self.statuses()
+        while True:  # and for the engine to take the last results
+            rows = self.statuses()
+            if (all(rows[c]["step"] == "call-1" for c in intro) and
+                    rows["unknown@example.test"]["status"] == "bounced") or time.time() > deadline:
+                break
+            time.sleep(0.1)
         for contact, (variant, _) in intro.items():
             self.assertEqual(variant, before[contact]["variant"], contact)
             self.assertEqual(rows[contact]["step"], "call-1")
@@ -263,6 +275,14 @@ class ReportTest(unittest.TestCase):
 
         # A day on, the second email goes to Ben and Cat; Cat unsubscribes.
         d.json("time", "advance", "1d")
+        deadline = time.time() + 20
+        while len([1 for step, _, _, _ in self.relayed() if step == "bump"]) < 2:
+            self.assertLess(time.time(), deadline, "the relay got fewer than two bumps")
+            time.sleep(0.1)
+        while any(self.statuses()[c]["step"] != "breakup"
+                  for c in ("ben@example.test", "cat@example.test")):
+            self.assertLess(time.time(), deadline, "the bumps' results were not taken")
+            time.sleep(0.1)
         bump = sorted(to for step, _, to, _ in self.relayed() if step == "bump")
         self.assertEqual(bump, ["ben@example.test", "cat@example.test"])
         self.assertTrue(all(v is None for step, v, _, _ in self.relayed() if step == "bump"))
