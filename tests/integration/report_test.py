@@ -335,7 +335,8 @@ class ReportTest(unittest.TestCase):
         # The human table: one row per step and the totals, rates of sent.
         human = d.seqctl("report", "rep")
         self.assertEqual(human.returncode, 0, human.stderr)
-        intro_line = [line for line in human.stdout.splitlines() if line.startswith("intro ") and "auto_email" in line]
+        intro_line = [line for line in human.stdout.splitlines()
+                      if line.startswith("intro ") and "auto_email" in line]
         self.assertEqual(len(intro_line), 1, human.stdout)
         self.assertRegex(intro_line[0], r"^intro\s+auto_email\s+6\s+5 \(83\.3%\)\s+1 \(16\.7%\)")
         self.assertIn("3 contacts need attention", human.stdout)
