@@ -290,8 +290,7 @@ Options:
                 the last 24 h against its hourly limit, the contacts that need attention
   --json        the numbers as JSON (the page is drawn from the same document)
 
-Examples:
-  seqctl report q4-vp-eng
+Example:
   seqctl report q4-vp-eng --html /tmp/q4.html
 )help"},
     CommandHelp{"lists", R"help(Usage: seqctl lists
