@@ -507,6 +507,7 @@ class Run {
         tallyResult(held.sequence, held.step, ModelOutcome::kInterrupted);
       }
     }
+    report_due_ = true;
     relay_.clear();
     engine_ = std::make_unique<Engine>(engineSettings(configuredSequences()), now_);
     Status restored = engine_->restore(store_.state, now_);
@@ -683,7 +684,10 @@ class Run {
       observed[{task.sequence, task.contact}].tasks[task.step] = {task.id, task.state};
     }
     for (const ModelSequence& sequence : configuredSequences()) checkRows(sequence.id, observed);
-    checkReport();
+    // Every kReportCheckEvery operations and after each restart: a report per check is most of
+    // a sanitizer build's time otherwise.
+    if (operation_ % kReportCheckEvery == 0 || report_due_) checkReport();
+    report_due_ = false;
     if (relay_.empty()) checkNothingDue();
     checkLists();
     for (const auto& [key, enrollment] : model_.enrollments()) {
@@ -884,6 +888,8 @@ class Run {
   std::map<std::string, ReportCounts> tally_events_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> dnc_skips_;
   std::size_t dnc_scanned_ = 0;  // progress records of the store read for dnc_skips_
+  static constexpr int kReportCheckEvery = 16;
+  bool report_due_ = false;
   std::deque<std::string> recent_;
   std::map<Key, std::uint64_t> last_version_;  // + 1: 0 is "never described"
   std::map<Key, std::string> last_summary_;
