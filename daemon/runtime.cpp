@@ -447,8 +447,8 @@ bool Runtime::takeStatusRead(PendingCommand& command) {
 // One log line per command that changes something; reads are not logged.
 void Runtime::logCommand(const ControlRequest& request, const DispatchReply& reply) const {
   static const std::set<std::string> kReads = {
-      "ping",         "version", "time",    "status",   "sequences", "sequence_show",
-      "contact_show", "inbox",   "explain", "contacts", "lists",     "list_show"};
+      "ping",  "version", "time",     "status", "sequences", "sequence_show", "contact_show",
+      "inbox", "explain", "contacts", "lists",  "list_show", "report"};
   if (kReads.count(request.cmd) > 0 && reply.ok) return;
   std::string line = "command " + request.cmd + " by " + request.peer_user;
   if (const json::value* sequence = request.args.if_contains("sequence");

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "daemon/display_width.hpp"
+#include "daemon/report_html.hpp"
 #include "daemon/seqctl_help.hpp"
 #include "daemon/terminal_text.hpp"
 #include "engine/contact.hpp"
@@ -105,6 +106,7 @@ class Cli {
   int lists();
   int list();
   int workflows();
+  int report();
   int share(const std::string& action);
 
   const std::string& word(std::size_t index, const char* what) const;
@@ -338,6 +340,7 @@ int Cli::run() {
   if (command == "explain") return explain();
   if (command == "tasks") return tasks();
   if (command == "mailboxes") return mailboxes();
+  if (command == "report") return report();
   if (command == "inbox") return inbox();
   if (command == "task") return task();
   throw UsageError{"unknown command '" + command + "'"};
@@ -1158,7 +1161,8 @@ int Cli::status() {
     for (const json::value& item : items) {
       const json::object& row = item.as_object();
       std::string reason;
-      for (const char* name : {"finish_reason", "not_sent_reason", "paused_reason"}) {
+      for (const char* name :
+           {"finish_reason", "not_sent_reason", "bounce_reason", "paused_reason"}) {
         if (!member(row, name).is_null()) reason = textOf(member(row, name));
       }
       rows.push_back({textOf(member(row, "contact")), textOf(member(row, "score")),
@@ -1358,6 +1362,138 @@ int Cli::mailboxes() {
          textOf(member(mailbox, "next_free"))});
   }
   printTable({"MAILBOX", "TRANSPORT", "TODAY", "THIS_HOUR", "NEXT_FREE"}, rows);
+  return kExitOk;
+}
+
+namespace {
+
+// "n (p%)" of sent, or "n" when nothing was sent.
+std::string withRate(const json::object& row, const char* name) {
+  const json::value& sent = member(row, "sent");
+  const json::value& value = member(row, name);
+  std::string cell = textOf(value);
+  if (!sent.is_number() || !value.is_number() || sent.to_number<double>() <= 0) return cell;
+  return cell +
+         fmt::format(" ({:.1f}%)", 100.0 * value.to_number<double>() / sent.to_number<double>());
+}
+
+std::vector<std::string> countCells(const json::object& row, bool per_step) {
+  std::vector<std::string> cells = {textOf(member(row, "sent")), withRate(row, "delivered"),
+                                    withRate(row, "bounced"),    withRate(row, "replied"),
+                                    withRate(row, "meetings"),   withRate(row, "unsubscribed")};
+  if (per_step) {
+    for (const char* name : {"not_sent", "tasks_done", "tasks_skipped"}) {
+      cells.push_back(textOf(member(row, name)));
+    }
+  }
+  return cells;
+}
+
+// Writes the file through a temporary beside it, renamed over it once whole.
+bool writeWhole(const std::string& path, const std::string& bytes) {
+  const std::string temporary = path + ".tmp";
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  bool written = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+  written = ::close(fd) == 0 && written;
+  if (!written || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(temporary.c_str());
+    errno = saved;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// report SEQ [--html FILE]: counts per step, per variant and per mailbox; --html writes them
+// as one self-contained page (daemon/report_html.hpp).
+int Cli::report() {
+  json::object args{{"sequence", word(1, "sequence id")}};
+  std::string html_path;
+  for (std::size_t i = 2; i < invocation_.words.size(); ++i) {
+    const std::string& current = invocation_.words[i];
+    if (current == "--html") {
+      html_path = word(++i, "--html FILE");
+    } else {
+      throw UsageError{"report: unexpected '" + current + "'"};
+    }
+  }
+  json::object result;
+  int code = call("report", std::move(args), result);
+  if (code != kExitOk) return code;
+  if (!html_path.empty()) {
+    if (!writeWhole(html_path, renderReportHtml(result))) {
+      std::cerr << "seqctl: report: cannot write " << html_path << ": " << std::strerror(errno)
+                << "\n";
+      return kExitFailed;
+    }
+    if (invocation_.json_output) return printResult(result, kExitOk);
+    std::cout << "wrote " << html_path << "\n";
+    return kExitOk;
+  }
+  if (invocation_.json_output) return printResult(result, kExitOk);
+  std::cout << "report " << textOf(member(result, "sequence")) << " at "
+            << textOf(member(result, "generated_at")) << "\n";
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::vector<std::string>> variant_rows;
+  for (const json::value& item : member(result, "steps").as_array()) {
+    const json::object& step = item.as_object();
+    std::vector<std::string> row = {textOf(member(step, "step")), textOf(member(step, "type"))};
+    for (std::string& cell : countCells(step, true)) row.push_back(std::move(cell));
+    rows.push_back(std::move(row));
+    for (const json::value& variant_item : member(step, "variants").as_array()) {
+      const json::object& variant = variant_item.as_object();
+      std::vector<std::string> variant_row = {textOf(member(step, "step")),
+                                              textOf(member(variant, "variant"))};
+      for (std::string& cell : countCells(variant, false)) variant_row.push_back(std::move(cell));
+      variant_rows.push_back(std::move(variant_row));
+    }
+  }
+  if (member(result, "totals").is_object()) {
+    std::vector<std::string> row = {"(all)", ""};
+    for (std::string& cell : countCells(member(result, "totals").as_object(), true)) {
+      row.push_back(std::move(cell));
+    }
+    rows.push_back(std::move(row));
+  }
+  printTable({"STEP", "TYPE", "SENT", "DELIVERED", "BOUNCED", "REPLIED", "MEETINGS", "UNSUBSCRIBED",
+              "NOT_SENT", "TASKS_DONE", "TASKS_SKIPPED"},
+             rows);
+  if (!variant_rows.empty()) {
+    std::cout << "\n";
+    printTable(
+        {"STEP", "VARIANT", "SENT", "DELIVERED", "BOUNCED", "REPLIED", "MEETINGS", "UNSUBSCRIBED"},
+        variant_rows);
+  }
+  std::vector<std::vector<std::string>> mailbox_rows;
+  for (const json::value& item : member(result, "mailboxes").as_array()) {
+    const json::object& mailbox = item.as_object();
+    std::uint64_t day = 0;
+    for (const json::value& count : member(mailbox, "sent_by_hour").as_array()) {
+      if (count.is_number()) day += count.to_number<std::uint64_t>();
+    }
+    mailbox_rows.push_back({textOf(member(mailbox, "mailbox")), textOf(member(mailbox, "sent")),
+                            withRate(mailbox, "bounced"),
+                            std::to_string(day) + "/" + textOf(member(mailbox, "daily_limit"))});
+  }
+  if (!mailbox_rows.empty()) {
+    std::cout << "\n";
+    printTable({"MAILBOX", "SENT", "BOUNCED", "LAST_24H"}, mailbox_rows);
+  }
+  std::cout << "\n"
+            << textOf(member(result, "attention_total"))
+            << " contacts need attention (bounced, not sent, waiting on a task)";
+  const json::array& attention = member(result, "attention").as_array();
+  std::cout << (attention.empty() ? "\n" : ":\n");
+  std::vector<std::vector<std::string>> attention_rows;
+  for (const json::value& item : attention) {
+    const json::object& row = item.as_object();
+    attention_rows.push_back({textOf(member(row, "contact")), textOf(member(row, "status")),
+                              textOf(member(row, "step")), textOf(member(row, "reason"))});
+  }
+  if (!attention_rows.empty()) printTable({"CONTACT", "STATUS", "STEP", "REASON"}, attention_rows);
   return kExitOk;
 }
 

@@ -267,6 +267,32 @@ and when it may send next.
 Example:
   seqctl mailboxes
 )help"},
+    CommandHelp{"report", R"help(Usage: seqctl report SEQ [--html FILE]
+
+How a sequence performs, per step: sent, delivered, bounced, replied, meetings,
+unsubscribed (with rates of sent), not_sent, tasks_done, tasks_skipped; the same per A/B
+variant of each step; per mailbox: sent and bounced by this sequence, and its sends in the
+last 24 h against its daily limit; and the contacts that need a person (bounced, not sent,
+waiting on a task). Counts are kept by the daemon as they happen, so they are exact across
+restarts and however old the sends are.
+
+  sent        emails that went out: delivered, refused (5xx), or cut off after their data
+  bounced     refused at sending (5xx) or a bounce later (event, or a notice in the inbox)
+  replied, meetings, unsubscribed
+              events that finished the contact, counted for the last email it was sent
+              (that email's step, variant and mailbox)
+  not_sent, tasks_done, tasks_skipped
+              per step only (no email, so no variant or mailbox)
+
+Options:
+  --html FILE   write the report as one self-contained HTML page (no network, no script):
+                a funnel per step, variants side by side, each mailbox's sends per hour over
+                the last 24 h against its hourly limit, the contacts that need attention
+  --json        the numbers as JSON (the page is drawn from the same document)
+
+Example:
+  seqctl report q4-vp-eng --html /tmp/q4.html
+)help"},
     CommandHelp{"lists", R"help(Usage: seqctl lists
 
 Every list: name, owner, members.
@@ -335,6 +361,7 @@ Commands:
   event KIND CONTACT ...         reply, meeting_booked, unsubscribe, bounce, ooo, stage
   tasks [filters] | task complete|skip ID
   mailboxes                      sends against limits
+  report SEQ [--html FILE]       per step, A/B variant and mailbox: sent, replied, ...
   inbox [--mailbox ADDR]         what seqd read from the inboxes
   workflows                      automatic adds: last run, added and skipped
   time | time advance DURATION | time set TIME

@@ -166,6 +166,8 @@ struct StatusRow {
   TimeMs resume_at_ms = kNoTime;
   std::string finish_reason;
   std::string not_sent_reason;
+  std::string bounce_reason;  // bounced: smtp_5NN, bounce_event, bounce_notice, ...
+  std::string variant;        // the step's A/B variant for this contact; "" : none
   std::string mailbox;
   std::string owner;
 };

@@ -145,6 +145,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     lists_.restore(record);
     shares_.restore(record);
     workflow_state_.restore(record);
+    report_counters_.restore(record);
   }
   scheduleWorkflows(now_ms);
   // The store hands enrollments back in id order; with every id present (always, unless
@@ -228,7 +229,9 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     }
   }
   for (Enrollment& enrollment : enrollments_) {
-    if (!enrollment.sending_step.empty()) restoreSend(enrollment, now_ms);
+    if (enrollment.sending_step.empty()) continue;
+    sending_variants_[enrollment.id] = variantFor(enrollment, enrollment.sending_step.str());
+    restoreSend(enrollment, now_ms);
   }
   rearmAll();
   return Status::ok();
@@ -771,6 +774,10 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
   if (enrollment.status == EnrollmentStatus::kNotSent) {
     row.not_sent_reason = enrollment.not_sent_reason;
   }
+  if (enrollment.status == EnrollmentStatus::kBounced) {
+    row.bounce_reason = enrollment.not_sent_reason;
+  }
+  if (!row.step.empty()) row.variant = variantFor(enrollment, row.step);
   if (!enrollment.last_mailbox.empty())
     row.mailbox = enrollment.last_mailbox;
   else if (enrollment.mailboxes.size() == 1)
@@ -864,6 +871,8 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
     snapshot.sequence_known = true;
     snapshot.schedule = sequence->schedule;
     snapshot.timezone_from_contact = sequence->timezone_from_contact;
+    snapshot.render = render_;
+    snapshot.render_sequence = render_->findSequence(sequence_id);
     for (const Step& step : sequence->steps) snapshot.step_ids.push_back(step.id);
     if (sequence->mailboxes.size() == 1) single_mailbox = sequence->mailboxes.front();
   }
@@ -908,8 +917,9 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
     row->paused_text = texts.intern(paused ? enrollment.paused_reason.str() : kNone);
     row->finish_text = texts.intern(
         status == EnrollmentStatus::kFinished ? enrollment.finish_reason.str() : kNone);
-    row->not_sent_text = texts.intern(
-        status == EnrollmentStatus::kNotSent ? enrollment.not_sent_reason.str() : kNone);
+    const bool has_reason =
+        status == EnrollmentStatus::kNotSent || status == EnrollmentStatus::kBounced;
+    row->not_sent_text = texts.intern(has_reason ? enrollment.not_sent_reason.str() : kNone);
     if (!enrollment.last_mailbox.empty())
       row->mailbox_text = texts.intern(enrollment.last_mailbox);
     else if (enrollment.mailboxes.size() == 1)
@@ -1001,6 +1011,7 @@ void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {
     if (unresolved->second == "bounced") {
       wheel_.cancel(enrollment.id);
       enrollment.status = EnrollmentStatus::kBounced;
+      enrollment.not_sent_reason = "bounced_before";
       enrollment.next_at_ms = kNoTime;
       return;
     }
@@ -1047,6 +1058,10 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
   enrollment.sending_mailbox = intent->mailbox;
   enrollment.sending_at_ms = now_ms;
   enrollment.sending_released = false;
+  sending_variants_[enrollment.id] =
+      intent->variant >= 0
+          ? intent->sequence->steps[intent->step_index].variants[intent->variant].id
+          : std::string();
   const Transport transport = intent->transport;
   queueIntent(enrollment, std::move(*intent), transport);
 }
@@ -1076,6 +1091,7 @@ void Engine::clearSending(Enrollment& enrollment) {
   enrollment.sending_mailbox.clear();
   enrollment.sending_at_ms = kNoTime;
   enrollment.sending_released = false;
+  sending_variants_.erase(enrollment.id);
 }
 
 void Engine::markStepDone(Enrollment& enrollment, const std::string& step_id, TimeMs at_ms) {
@@ -1108,6 +1124,8 @@ void Engine::markNotSent(Enrollment& enrollment, std::string reason) {
   enrollment.not_sent_reason = std::move(reason);
   enrollment.next_at_ms = kNoTime;
   saveSnapshot(enrollment);
+  const Step* step = currentStep(enrollment);
+  countAtStep(enrollment, step != nullptr ? step->id : std::string(), ReportCount::kNotSent);
 }
 
 // The mailbox to send from now: for a threaded step the thread's, else the next one of the
@@ -1195,6 +1213,22 @@ std::string failureDetail(const DeliveryResult& result) {
   return "temporary: " + result.detail;
 }
 
+// Why a send bounced, from a bounded set (reasons are interned): `smtp_5NN` with the first
+// 5xx reply code in the detail, else `smtp_5xx` (SMTP) or `delivery_refused`.
+std::string bounceReason(const DeliveryResult& result) {
+  const std::string& detail = result.detail;
+  for (std::size_t i = 0; i + 3 <= detail.size(); ++i) {
+    const bool starts = i == 0 || detail[i - 1] == ' ';
+    const bool ends = i + 3 == detail.size() || detail[i + 3] == ' ' || detail[i + 3] == '-';
+    if (starts && ends && detail[i] == '5' &&
+        std::isdigit(static_cast<unsigned char>(detail[i + 1])) &&
+        std::isdigit(static_cast<unsigned char>(detail[i + 2]))) {
+      return "smtp_" + detail.substr(i, 3);
+    }
+  }
+  return result.transport == Transport::kSmtp ? "smtp_5xx" : "delivery_refused";
+}
+
 }  // namespace
 
 void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
@@ -1215,6 +1249,16 @@ void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
   record.mailbox = enrollment.sending_mailbox;
   record.message_id = result.message_id;
   record.detail = delivered ? std::string() : failureDetail(result);
+  if (auto variant = sending_variants_.find(enrollment.id); variant != sending_variants_.end()) {
+    record.variant = variant->second;
+  }
+  const bool bounced = result.outcome == DeliveryOutcome::kFailedPermanent;
+  if (delivered || bounced || result.maybe_delivered) {
+    const ReportKey key = sendingKey(enrollment);
+    report_counters_.add(key, ReportCount::kSent);
+    if (delivered) report_counters_.add(key, ReportCount::kDelivered);
+    if (bounced) report_counters_.add(key, ReportCount::kBounced);
+  }
   applyResult(enrollment, result, now_ms);
   saveSnapshot(enrollment);
 }
@@ -1269,6 +1313,7 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
       wheel_.cancel(enrollment.id);
       if (sequence != nullptr) enrollment.step_index = currentStepIndex(*sequence, enrollment);
       enrollment.status = EnrollmentStatus::kBounced;
+      enrollment.not_sent_reason = bounceReason(result);
       enrollment.next_at_ms = kNoTime;
       return;
     case DeliveryOutcome::kFailedTemporary:
@@ -1305,6 +1350,7 @@ WriteBatch Engine::takeBatch() {
   }
   snapshots_since_checkpoint_ += dirty_.size();
   dirty_.clear();
+  report_counters_.takeChanged(batch_.team);
   WriteBatch batch = std::move(batch_);
   batch_.clear();
   addCheckpointSlice(batch);
@@ -1409,6 +1455,9 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
         record.step_id = enrollment.sending_step;
         record.mailbox = enrollment.sending_mailbox;
         record.message_id = enrollment.sending_message_id;
+        if (auto variant = sending_variants_.find(id); variant != sending_variants_.end()) {
+          record.variant = variant->second;
+        }
         enrollment.sending_released = true;
         ++in_flight_;
         saveSnapshot(enrollment);

@@ -107,6 +107,7 @@
 #include "engine/lists.hpp"
 #include "engine/mailbox.hpp"
 #include "engine/records.hpp"
+#include "engine/report.hpp"
 #include "engine/schedule.hpp"
 #include "engine/sequence.hpp"
 #include "engine/sharing.hpp"
@@ -281,6 +282,11 @@ class Engine {
   // Completes (or skips) an open task: the step counts as done and the contact moves on.
   // Allowed for the task's owner, the sequence's owner and admins.
   Status finishTask(std::uint64_t task_id, bool skip, const Caller& caller, TimeMs now_ms);
+
+  // `seqctl report SEQ` (engine/sequence_report.cpp): the sequence's counters by step, variant
+  // and mailbox, its mailboxes' last day of sends, the contacts that need a person. Reads the
+  // counters (a few per step) and one pass over the sequence's enrollments; never the log.
+  Result<SequenceReport> report(const std::string& sequence_id, TimeMs now_ms) const;
 
   // One paragraph on why the contact is where it is and what happens next, when.
   Result<std::string> explain(const std::string& sequence_id, const std::string& contact_key) const;
@@ -458,12 +464,27 @@ class Engine {
   // A contact's enrollments (by exact key), in the order they were made; empty when none.
   const std::vector<EnrollmentId>& contactEnrollments(std::string_view contact_key) const;
 
+  // Report counters (engine/report.hpp): the id of the variant the step's email goes (went)
+  // with for the enrollment's contact, by the weights configured now ("" : none).
+  std::string variantFor(const Enrollment& enrollment, const std::string& step_id) const;
+  // The counter an email's result counts in (its step, variant, mailbox).
+  ReportKey sendingKey(const Enrollment& enrollment) const;
+  // The counter an event counts in: the last email the contact was sent in the sequence, or
+  // the step it is on when it got none.
+  ReportKey creditedKey(const Enrollment& enrollment) const;
+  // A count with no email behind it (not_sent, tasks): the step only.
+  void countAtStep(const Enrollment& enrollment, const std::string& step_id, ReportCount count);
+
   void scheduleWorkflows(TimeMs now_ms);
   void runDueWorkflows(TimeMs now_ms);
   void runWorkflow(const WorkflowSpec& spec, TimeMs now_ms);
 
   EngineSettings settings_;
   WorkflowState workflow_state_;
+  ReportCounters report_counters_;
+  // The variant id of each email decided and not yet resolved (set with sending_step): what
+  // its kStepFired and result records carry and count under.
+  std::unordered_map<EnrollmentId, std::string> sending_variants_;
   std::map<WorkflowState::Key, TimeMs> workflow_next_;  // when each configured one runs next
   ContactLists lists_;
   SequenceShares shares_;

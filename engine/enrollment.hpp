@@ -59,10 +59,10 @@ struct Enrollment {
   // Strings drawn from bounded sets are Symbols (engine/symbol.hpp): 4 bytes each here.
   Symbol sequence_id;
   Symbol contact_key;
-  Symbol paused_reason;  // manual | ooo
-  Symbol finish_reason;  // completed | replied | ... | manual:<text>
-  Symbol not_sent_reason;
-  Symbol last_mailbox;  // mailbox of the last email sent
+  Symbol paused_reason;    // manual | ooo
+  Symbol finish_reason;    // completed | replied | ... | manual:<text>
+  Symbol not_sent_reason;  // also why a `bounced` one bounced (smtp_5NN, bounce_event, ...)
+  Symbol last_mailbox;     // mailbox of the last email sent
   // The email out for delivery: its step, Message-ID, mailbox and when it was fired. Empty
   // step: none. `sending_released` is set once the send was handed to delivery (its
   // kStepFired record committed); before that it is only queued inside the engine and a

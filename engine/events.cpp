@@ -29,6 +29,18 @@ std::pair<std::string, std::string> finishingEvent(EventKind kind) {
   }
 }
 
+// The report count of a finishing event.
+ReportCount eventCount(EventKind kind) {
+  switch (kind) {
+    case EventKind::kMeetingBooked:
+      return ReportCount::kMeetings;
+    case EventKind::kUnsubscribe:
+      return ReportCount::kUnsubscribed;
+    default:
+      return ReportCount::kReplied;
+  }
+}
+
 }  // namespace
 
 void Engine::pauseForOoo(Enrollment& enrollment, const ContactEvent& event, TimeMs now_ms) {
@@ -64,13 +76,16 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
     auto [finish_name, finish_reason] = finishingEvent(event.kind);
     if (!finish_name.empty()) {
       if (!contains(sequence->rules.finish_on, finish_name)) continue;
+      report_counters_.add(creditedKey(enrollment), eventCount(event.kind));
       stopEnrollment(enrollment, EnrollmentStatus::kFinished);
       enrollment.finish_reason = finish_reason;
       enrollment.next_at_ms = kNoTime;
       enrollment.resume_at_ms = kNoTime;
       closeOpenTasks(enrollment, "finished: " + finish_reason, now_ms);
     } else if (event.kind == EventKind::kBounce) {
+      report_counters_.add(creditedKey(enrollment), ReportCount::kBounced);
       stopEnrollment(enrollment, EnrollmentStatus::kBounced);
+      enrollment.not_sent_reason = "bounce_event";  // applyInbound() names a notice its own
       enrollment.resume_at_ms = kNoTime;
     } else if (event.kind == EventKind::kOoo) {
       if (!sequence->rules.pause_on_ooo) continue;
@@ -79,6 +94,8 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
       if (!contains(sequence->rules.block_stages, event.stage)) continue;
       stopEnrollment(enrollment, EnrollmentStatus::kNotSent);
       enrollment.not_sent_reason = "stage_blocked";
+      const Step* step = currentStep(enrollment);
+      countAtStep(enrollment, step != nullptr ? step->id : std::string(), ReportCount::kNotSent);
       enrollment.resume_at_ms = kNoTime;
     }
     saveSnapshot(enrollment);

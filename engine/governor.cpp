@@ -110,6 +110,19 @@ std::size_t SendGovernor::sentWithin(std::string_view mailbox, DurationMs window
   }));
 }
 
+std::vector<std::uint32_t> SendGovernor::sentByHour(std::string_view mailbox, int hours,
+                                                    TimeMs now_ms) const {
+  std::vector<std::uint32_t> counts(static_cast<std::size_t>(std::max(hours, 0)), 0);
+  auto found = mailboxes_.find(mailbox);
+  if (found == mailboxes_.end()) return counts;
+  for (TimeMs at : found->second.sends) {
+    if (at > now_ms) continue;
+    const std::int64_t hours_ago = at == now_ms ? 0 : (now_ms - at - 1) / kHourMs;
+    if (hours_ago < hours) ++counts[static_cast<std::size_t>(hours - 1 - hours_ago)];
+  }
+  return counts;
+}
+
 namespace {
 
 void eraseLast(std::deque<TimeMs>& sends, TimeMs at_ms) {

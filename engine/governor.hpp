@@ -53,6 +53,11 @@ class SendGovernor {
   // Sends in the rolling hour and day before now_ms (for `seqctl mailboxes`).
   std::size_t sentWithin(std::string_view mailbox, DurationMs window_ms, TimeMs now_ms) const;
 
+  // Sends in each of the `hours` whole hours before now_ms, oldest first: [0] counts the sends
+  // in (now - hours h, now - (hours - 1) h], the last one those in the hour up to now_ms.
+  // The governor keeps the times of the last max(daily_limit, hourly_limit) sends, which is
+  // every send of the last 24 h: do not ask for more than 24.
+  std::vector<std::uint32_t> sentByHour(std::string_view mailbox, int hours, TimeMs now_ms) const;
   // Recipient domains remembered for mailbox (its domain table's size).
   std::size_t domainsTracked(std::string_view mailbox) const;
 

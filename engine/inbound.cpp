@@ -182,6 +182,9 @@ Result<InboundResult> Engine::applyInbound(const InboundMessage& message, TimeMs
   for (const auto& [sequence_id, status] : result.changed) {
     if (const Enrollment* changed = findPair(sequence_id, contact_key)) {
       inbound_notes_[changed->id] = {message.message_id, now_ms, detail};
+      if (changed->status == EnrollmentStatus::kBounced) {
+        enrollments_[changed->id].not_sent_reason = "bounce_notice";  // saved by applyEvent
+      }
     }
   }
   return result;

@@ -472,6 +472,9 @@ std::string buildMessage(const MessageParts& parts, std::string_view line_ending
                line_ending);
   appendUnstructured(message, "X-Seqd-Sequence", parts.sequence_id, line_ending);
   appendUnstructured(message, "X-Seqd-Step", parts.step_id, line_ending);
+  if (!parts.variant_id.empty()) {
+    appendUnstructured(message, "X-Seqd-Variant", parts.variant_id, line_ending);
+  }
   appendUnstructured(message, "X-Seqd-Contact", parts.contact_key, line_ending);
   message += line_ending;
   appendMessageBody(message, parts.body, quoted_printable, line_ending);

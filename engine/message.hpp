@@ -50,6 +50,7 @@ struct MessageParts {
   bool list_unsubscribe_one_click = false;
   std::string sequence_id;
   std::string step_id;
+  std::string variant_id;  // the step's A/B variant; empty: none (no X-Seqd-Variant header)
   std::string contact_key;
 };
 

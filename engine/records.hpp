@@ -49,9 +49,9 @@
 //    window). Only a prefix of the log is deleted, stopping at the first record still
 //    needed (at_ms is not monotonic in seq: a send's at_ms is when it was decided), and
 //    never the last record, so the last seq stays in the log.
-// A report that counts history (per-step sent, delivered, bounced, replied) must fold the
-// records it counts into counters of its own, in the commit that writes them, before they
-// are deleted: the log holds about the last day only.
+// `report` counts history (per-step sent, delivered, bounced, replied, ...) in counters of its
+// own, written in the commit of the records that change them (engine/report.hpp): the log
+// holds about the last day only.
 //
 // Thread-safety: plain values.
 #pragma once
@@ -97,6 +97,9 @@ struct ProgressRecord {
   std::string detail;
   std::string step_id;        // the step, by id (step_index is where it stood then)
   std::uint64_t task_id = 0;  // kStepDone of a task, kTaskClosed, kTaskReopened
+  // kStepFired, kDelivered, kDeliveryFailed: the id of the step's A/B variant the email was
+  // rendered with; "" for a step without variants (and in records written before seqd kept it).
+  std::string variant;
 };
 
 struct SequenceState {

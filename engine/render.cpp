@@ -366,6 +366,11 @@ std::string_view MessageRenderer::render(const DeliveryIntent& intent) {
   message_ += quoted_printable ? "Content-Transfer-Encoding: quoted-printable\n"
                                : "Content-Transfer-Encoding: 7bit\n";
   message_ += step.fixed_headers;
+  if (intent.variant >= 0) {
+    SEQD_ASSERT(static_cast<std::size_t>(intent.variant) < step.variants.size());
+    appendUnstructuredHeader(message_, "X-Seqd-Variant", step.variants[intent.variant].id,
+                             kLineEnding);
+  }
   appendUnstructuredHeader(message_, "X-Seqd-Contact", contact.key, kLineEnding);
   message_ += kLineEnding;
   appendMessageBody(message_, body_, quoted_printable, kLineEnding);

@@ -114,7 +114,17 @@ StatusRow statusRowAt(const StatusSnapshot& snapshot, std::size_t index,
   row.paused_reason = snapshot.texts[source.paused_text];
   row.resume_at_ms = source.resume_at_ms;
   row.finish_reason = snapshot.texts[source.finish_text];
-  row.not_sent_reason = snapshot.texts[source.not_sent_text];
+  if (source.status == EnrollmentStatus::kBounced) {
+    row.bounce_reason = snapshot.texts[source.not_sent_text];
+  } else {
+    row.not_sent_reason = snapshot.texts[source.not_sent_text];
+  }
+  if (snapshot.render_sequence != nullptr && !row.step.empty() &&
+      source.step_index < snapshot.render_sequence->steps.size()) {
+    const RenderStep& step = snapshot.render_sequence->steps[source.step_index];
+    const int variant = pickVariant(step, row.contact);
+    if (variant >= 0) row.variant = step.variants[variant].id;
+  }
   row.mailbox = snapshot.texts[source.mailbox_text];
   return row;
 }

@@ -34,6 +34,7 @@
 #include "engine/commands.hpp"
 #include "engine/contact.hpp"
 #include "engine/enrollment.hpp"
+#include "engine/render.hpp"
 #include "engine/schedule.hpp"
 
 namespace seqd {
@@ -46,7 +47,7 @@ struct StatusSnapshotRow {
   std::uint32_t key_text = 0;    // the enrollment's contact key when it is not contact->key
   std::uint32_t paused_text = 0;
   std::uint32_t finish_text = 0;
-  std::uint32_t not_sent_text = 0;
+  std::uint32_t not_sent_text = 0;  // not_sent: its reason; bounced: why it bounced
   std::uint32_t mailbox_text = 0;
   EnrollmentStatus status = EnrollmentStatus::kScheduled;
 };
@@ -59,7 +60,11 @@ struct StatusSnapshot {
   bool timezone_from_contact = true;
   std::map<std::string, Schedule> schedules;  // every schedule, as the engine's calendar has
   std::vector<std::string> texts;             // interned strings; texts[0] == ""
-  std::vector<StatusSnapshotRow> rows;        // in the sequence's enrollment order
+  // The sequence's compiled steps, for each row's A/B variant (pickVariant); null when the
+  // sequence is not configured now. `render` keeps them alive.
+  std::shared_ptr<const RenderSettings> render;
+  const RenderSequence* render_sequence = nullptr;
+  std::vector<StatusSnapshotRow> rows;  // in the sequence's enrollment order
 
   const std::string& contactKey(const StatusSnapshotRow& row) const {
     return row.key_text != 0 || row.contact == nullptr ? texts[row.key_text] : row.contact->key;

@@ -33,6 +33,7 @@ void Engine::fireManual(Enrollment& enrollment, const Sequence& sequence, const 
   if (step.type == StepType::kCall && (contact.dnc || contact.call_opt_out)) {
     appendProgress(ProgressKind::kStepDone, enrollment.id, enrollment.step_index, now_ms).detail =
         kSkippedDnc;
+    countAtStep(enrollment, step.id, ReportCount::kTasksSkipped);
     markStepDone(enrollment, step.id, now_ms);
     completeStep(enrollment, sequence, now_ms);
     return;
@@ -156,6 +157,8 @@ Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller
   record.task_id = task.id;
   record.detail = skip ? kTaskSkipped : kTaskCompleted;
   trackTask(record);
+  countAtStep(enrollment, task.step_id,
+              skip ? ReportCount::kTasksSkipped : ReportCount::kTasksDone);
   const Step* waited_on = currentStep(enrollment);
   const bool waiting = enrollment.status == EnrollmentStatus::kActive &&
                        enrollment.sending_step.empty() && waited_on != nullptr &&

@@ -17,6 +17,8 @@
 //                                                      added and skipped by the last run)
 //   'V' u8 len | sequence id | u8 len | list name | FNV-1a 64 of the key
 //                                                   -> a member that workflow considered
+//   'R' ...                                         -> a report counter (engine/report.hpp,
+//                                                      which reads and writes its own keys)
 //
 // Thread-safety: plain values and pure functions.
 #pragma once

@@ -133,6 +133,8 @@ json::object statusRowJson(const StatusRow& row) {
                       {"resume_at", timeOrNull(row.resume_at_ms)},
                       {"finish_reason", textOrNull(row.finish_reason)},
                       {"not_sent_reason", textOrNull(row.not_sent_reason)},
+                      {"bounce_reason", textOrNull(row.bounce_reason)},
+                      {"variant", textOrNull(row.variant)},
                       {"mailbox", textOrNull(row.mailbox)},
                       {"owner", textOrNull(row.owner)}};
 }
@@ -691,6 +693,62 @@ DispatchReply mailboxesCommand(Engine& engine, TimeMs now_ms) {
   return succeed(json::object{{"mailboxes", std::move(mailboxes)}});
 }
 
+void putCounts(json::object& object, const ReportCounts& counts) {
+  for (std::size_t i = 0; i < kReportCountKinds; ++i) {
+    object[reportCountName(static_cast<ReportCount>(i))] = counts[i];
+  }
+}
+
+// report: a sequence's counts by step, variant and mailbox (engine/report.hpp), its mailboxes'
+// sends per hour over the last day, and the contacts that need a person.
+DispatchReply reportCommand(Engine& engine, const json::object& args, TimeMs now_ms) {
+  Result<SequenceReport> built = engine.report(stringArg(args, "sequence"), now_ms);
+  if (!built.isOk()) return replyFromStatus(built.status());
+  const SequenceReport& report = built.value();
+  json::array steps;
+  for (const ReportStepRow& step : report.steps) {
+    json::object row{
+        {"step", step.step}, {"step_index", step.step_index}, {"type", textOrNull(step.type)}};
+    putCounts(row, step.counts);
+    json::array variants;
+    for (const ReportVariantRow& variant : step.variants) {
+      json::object variant_row{{"variant", variant.variant}};
+      putCounts(variant_row, variant.counts);
+      variants.push_back(std::move(variant_row));
+    }
+    row["variants"] = std::move(variants);
+    steps.push_back(std::move(row));
+  }
+  json::array mailboxes;
+  for (const ReportMailboxRow& mailbox : report.mailboxes) {
+    json::object row{
+        {"mailbox", mailbox.mailbox}, {"sent", mailbox.sent}, {"bounced", mailbox.bounced}};
+    row["daily_limit"] = mailbox.daily_limit < 0 ? json::value(nullptr) : mailbox.daily_limit;
+    row["hourly_limit"] = mailbox.hourly_limit < 0 ? json::value(nullptr) : mailbox.hourly_limit;
+    row["sent_by_hour"] = json::array(mailbox.sent_by_hour.begin(), mailbox.sent_by_hour.end());
+    mailboxes.push_back(std::move(row));
+  }
+  json::array attention;
+  for (const ReportAttentionRow& contact : report.attention) {
+    attention.push_back(json::object{{"contact", contact.contact},
+                                     {"email", contact.email},
+                                     {"status", contact.status},
+                                     {"step", textOrNull(contact.step)},
+                                     {"reason", textOrNull(contact.reason)}});
+  }
+  json::object totals;
+  putCounts(totals, report.totals);
+  return succeed(json::object{{"sequence", report.sequence},
+                              {"name", report.name},
+                              {"generated_at", timeOrNull(report.generated_at_ms)},
+                              {"hours", kReportHours},
+                              {"totals", std::move(totals)},
+                              {"steps", std::move(steps)},
+                              {"mailboxes", std::move(mailboxes)},
+                              {"attention", std::move(attention)},
+                              {"attention_total", report.attention_total}});
+}
+
 // lists: every list with its owner and member count, by name.
 DispatchReply listsCommand(Engine& engine) {
   json::array lists;
@@ -851,6 +909,7 @@ DispatchReply dispatchCommand(Engine& engine, const std::string& cmd, const json
   if (cmd == "sequence_unshare") return shareCommand(engine, args, caller, false);
   if (cmd == "tasks") return tasksCommand(engine, args, now_ms);
   if (cmd == "mailboxes") return mailboxesCommand(engine, now_ms);
+  if (cmd == "report") return reportCommand(engine, args, now_ms);
   if (cmd == "task_complete") return finishTaskCommand(engine, args, caller, now_ms, false);
   if (cmd == "task_skip") return finishTaskCommand(engine, args, caller, now_ms, true);
   return fail("unknown_command", "unknown command '" + cmd + "'");

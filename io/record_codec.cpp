@@ -8,7 +8,7 @@ namespace {
 #if defined(__x86_64__) && defined(__GLIBCXX__)
 static_assert(sizeof(Contact) == 416, "Contact changed: update io/record_codec.cpp");
 static_assert(sizeof(Enrollment) == 256, "Enrollment changed: update io/record_codec.cpp");
-static_assert(sizeof(ProgressRecord) == 168, "ProgressRecord changed: update record_codec.cpp");
+static_assert(sizeof(ProgressRecord) == 200, "ProgressRecord changed: update record_codec.cpp");
 #endif
 
 constexpr std::uint8_t kFlagDnc = 1U << 0;
@@ -368,7 +368,7 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out
 
 Status encodeProgress(const ProgressRecord& record, std::string& out) {
   Writer writer(out);
-  writer.u8(kRecordFormatVersion);
+  writer.u8(kProgressFormatVersion);
   writer.u32(record.enrollment_id);
   writer.u32(record.step_index);
   const auto kind = static_cast<std::uint8_t>(record.kind);
@@ -380,15 +380,22 @@ Status encodeProgress(const ProgressRecord& record, std::string& out) {
   writer.str("detail", record.detail);
   writer.str("step_id", record.step_id);
   writer.u64(record.task_id);
+  writer.str("variant", record.variant);
   return writer.finish("progress");
 }
 
 Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out) {
   Reader reader(value);
   out.seq = seq;
+  out.variant.clear();
   std::uint8_t kind = 0;
-  if (readVersion(reader) && reader.u32("enrollment_id", out.enrollment_id) &&
-      reader.u32("step_index", out.step_index) && reader.u8("kind", kind)) {
+  std::uint8_t version = 0;
+  if (reader.u8("version", version) && version != kRecordFormatVersion &&
+      version != kProgressFormatVersion) {
+    reader.fail("version", "unknown format version " + std::to_string(version));
+  }
+  if (reader.u32("enrollment_id", out.enrollment_id) && reader.u32("step_index", out.step_index) &&
+      reader.u8("kind", kind)) {
     if (kind < kProgressKindMin || kind > kProgressKindMax) {
       reader.fail("kind", "unknown kind " + std::to_string(kind));
     }
@@ -396,8 +403,9 @@ Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord&
   }
   if (reader.i64("at_ms", out.at_ms) && reader.str("mailbox", out.mailbox) &&
       reader.str("message_id", out.message_id) && reader.str("detail", out.detail) &&
-      reader.str("step_id", out.step_id)) {
-    reader.u64("task_id", out.task_id);
+      reader.str("step_id", out.step_id) && reader.u64("task_id", out.task_id) &&
+      version == kProgressFormatVersion) {
+    reader.str("variant", out.variant);
   }
   return reader.finish("progress");
 }
@@ -475,7 +483,8 @@ bool sameProgress(const ProgressRecord& left, const ProgressRecord& right) {
          left.step_index == right.step_index && left.kind == right.kind &&
          left.at_ms == right.at_ms && left.mailbox == right.mailbox &&
          left.message_id == right.message_id && left.detail == right.detail &&
-         left.step_id == right.step_id && left.task_id == right.task_id;
+         left.step_id == right.step_id && left.task_id == right.task_id &&
+         left.variant == right.variant;
 }
 
 bool sameTask(const Task& left, const Task& right) {

@@ -19,8 +19,10 @@
 //                   | str sending_message_id | str sending_mailbox | i64 sending_at_ms
 //                   | u8 sending_released | u32 n | n x (str step | str reason) unresolved
 //                   | u32 delivery_failures
-//   progress    v2: u8 version | u32 enrollment_id | u32 step_index | u8 kind | i64 at_ms
+//   progress    v3: u8 version | u32 enrollment_id | u32 step_index | u8 kind | i64 at_ms
 //                   | str mailbox | str message_id | str detail | str step_id | u64 task_id
+//                   | str variant
+//               v2 (still read): the same without variant, which reads as "" (no variant)
 //   task        v2: u8 version | u32 enrollment_id | u32 step_index | str step_id | str owner
 //                   | i64 due_at_ms | u8 state (0 open, 1 completed, 2 skipped) | str reason
 //                   (its id, the seq of its kTaskCreated record, is the key: u64 big-endian)
@@ -49,6 +51,8 @@
 namespace seqd {
 
 inline constexpr std::uint8_t kRecordFormatVersion = 2;
+// Progress records gained their A/B variant in version 3; version 2 ones are still read.
+inline constexpr std::uint8_t kProgressFormatVersion = 3;
 inline constexpr std::size_t kRecordFieldBytesMax = 1024 * 1024;  // any one string field
 inline constexpr std::size_t kContactExtraFieldsMax = 4096;
 inline constexpr std::size_t kEnrollmentMailboxesMax = 1024;

@@ -21,6 +21,8 @@ packages=(
   # test-only: the metrics test parses /metrics with the Prometheus client's parser and checks
   # it with promtool (from the prometheus package; its service is not used)
   python3-prometheus-client prometheus
+  # test-only: the HTML report test renders `seqctl report --html` in headless Chromium
+  chromium
 )
 
 missing=()

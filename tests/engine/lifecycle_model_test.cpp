@@ -456,6 +456,14 @@ class Run {
       throw Divergence{"the event changed " + listOf(actual) + ", the model expects " +
                        listOf(expected)};
     }
+    std::optional<ReportCount> counted;
+    if (kind == ModelEvent::kReply) counted = ReportCount::kReplied;
+    if (kind == ModelEvent::kMeetingBooked) counted = ReportCount::kMeetings;
+    if (kind == ModelEvent::kUnsubscribe) counted = ReportCount::kUnsubscribed;
+    if (kind == ModelEvent::kBounce) counted = ReportCount::kBounced;
+    for (const std::string& sequence : expected) {
+      if (counted) ++tally_events_[sequence][static_cast<std::size_t>(*counted)];
+    }
     settle();
   }
 
@@ -469,6 +477,10 @@ class Run {
     Status status = engine_->finishTask(task_id, skip, kAdmin, now_);
     bool expected = model_.finishTask(row.sequence, row.contact, task_id, skip, now_);
     note(status.isOk() ? "ok" : "refused: " + status.message());
+    if (status.isOk()) {
+      ++tally_steps_[{row.sequence, row.step}][static_cast<std::size_t>(
+          skip ? ReportCount::kTasksSkipped : ReportCount::kTasksDone)];
+    }
     if (status.isOk() != expected) {
       throw Divergence{std::string("task ") + (status.isOk() ? "accepted" : "refused") +
                        ", the model expects it " + (expected ? "accepted" : "refused")};
@@ -490,6 +502,12 @@ class Run {
 
   void restart() {
     begin("restart (" + std::to_string(relay_.size()) + " sends in flight are lost)");
+    for (const auto& [id, held] : relay_) {
+      if (held.intent.transport == Transport::kSmtp) {
+        tallyResult(held.sequence, held.step, ModelOutcome::kInterrupted);
+      }
+    }
+    report_due_ = true;
     relay_.clear();
     engine_ = std::make_unique<Engine>(engineSettings(configuredSequences()), now_);
     Status restored = engine_->restore(store_.state, now_);
@@ -607,6 +625,7 @@ class Run {
     }
     engine_->onDeliveryResult(result, now_);
     model_.result(message_id, outcome, now_);
+    tallyResult(held.sequence, held.step, outcome);
   }
 
   // The rest of a daemon round: fire what is due, commit, hand out the emails; then check.
@@ -665,6 +684,10 @@ class Run {
       observed[{task.sequence, task.contact}].tasks[task.step] = {task.id, task.state};
     }
     for (const ModelSequence& sequence : configuredSequences()) checkRows(sequence.id, observed);
+    // Every kReportCheckEvery operations and after each restart: a report per check is most of
+    // a sanitizer build's time otherwise.
+    if (operation_ % kReportCheckEvery == 0 || report_due_) checkReport();
+    report_due_ = false;
     if (relay_.empty()) checkNothingDue();
     checkLists();
     for (const auto& [key, enrollment] : model_.enrollments()) {
@@ -678,6 +701,75 @@ class Run {
       std::deque<std::string>& lines = history_[key];
       lines.push_back("op " + std::to_string(operation_) + ": " + summary);
       if (lines.size() > kModelHistoryMax) lines.pop_front();
+    }
+  }
+
+  void tallyResult(const std::string& sequence, const std::string& step, ModelOutcome outcome) {
+    if (outcome == ModelOutcome::kTemporary) return;  // retried: not yet a send that ended
+    ReportCounts& counts = tally_steps_[{sequence, step}];
+    ++counts[static_cast<std::size_t>(ReportCount::kSent)];
+    if (outcome == ModelOutcome::kDelivered)
+      ++counts[static_cast<std::size_t>(ReportCount::kDelivered)];
+    if (outcome == ModelOutcome::kPermanent)
+      ++counts[static_cast<std::size_t>(ReportCount::kBounced)];
+  }
+
+  // The report's counts, restarts included, are the tally's: sent, delivered and tasks per
+  // step; bounced per step less the bounce events, and the events per sequence. Call steps
+  // skipped for Do-Not-Call are tasks_skipped too: the engine decides those when the step
+  // fires, so they are read from the committed log (kStepDone "skipped:dnc").
+  void checkReport() {
+    std::map<std::pair<std::string, std::string>, std::uint64_t>& dnc_skips = dnc_skips_;
+    for (; dnc_scanned_ < store_.state.progress.size(); ++dnc_scanned_) {
+      const ProgressRecord& record = store_.state.progress[dnc_scanned_];
+      if (record.kind != ProgressKind::kStepDone || record.detail != "skipped:dnc") continue;
+      REQUIRE(record.enrollment_id < store_.state.enrollments.size());
+      ++dnc_skips[{store_.state.enrollments[record.enrollment_id].sequence_id.str(),
+                   record.step_id}];
+    }
+    constexpr ReportCount kPerStep[] = {ReportCount::kSent, ReportCount::kDelivered,
+                                        ReportCount::kTasksDone, ReportCount::kTasksSkipped};
+    constexpr ReportCount kPerSequence[] = {ReportCount::kReplied, ReportCount::kMeetings,
+                                            ReportCount::kUnsubscribed};
+    for (const ModelSequence& sequence : configuredSequences()) {
+      Result<SequenceReport> report = engine_->report(sequence.id, now_);
+      if (!report.isOk())
+        throw Divergence{"report " + sequence.id + ": " + report.status().message()};
+      ReportCounts events{};
+      for (const ReportStepRow& step : report.value().steps) {
+        ReportCounts expected = tally_steps_[{sequence.id, step.step}];
+        expected[static_cast<std::size_t>(ReportCount::kTasksSkipped)] +=
+            dnc_skips[{sequence.id, step.step}];
+        for (ReportCount count : kPerStep) {
+          const auto i = static_cast<std::size_t>(count);
+          if (step.counts[i] != expected[i]) {
+            throw Divergence{"report " + sequence.id + " step " + step.step + ": " +
+                             reportCountName(count) + " " + std::to_string(step.counts[i]) +
+                             ", the test counted " + std::to_string(expected[i])};
+          }
+        }
+        const auto bounced = static_cast<std::size_t>(ReportCount::kBounced);
+        if (step.counts[bounced] < expected[bounced]) {
+          throw Divergence{"report " + sequence.id + " step " + step.step + ": bounced " +
+                           std::to_string(step.counts[bounced]) + ", below the " +
+                           std::to_string(expected[bounced]) + " 5xx results delivered"};
+        }
+        events[bounced] += step.counts[bounced] - expected[bounced];
+        for (ReportCount count : kPerSequence) {
+          events[static_cast<std::size_t>(count)] += step.counts[static_cast<std::size_t>(count)];
+        }
+      }
+      const ReportCounts& expected_events = tally_events_[sequence.id];
+      for (ReportCount count : {ReportCount::kReplied, ReportCount::kMeetings,
+                                ReportCount::kUnsubscribed, ReportCount::kBounced}) {
+        const auto i = static_cast<std::size_t>(count);
+        if (events[i] != expected_events[i]) {
+          throw Divergence{"report " + sequence.id + ": " + reportCountName(count) +
+                           (count == ReportCount::kBounced ? " by events " : " ") +
+                           std::to_string(events[i]) + ", the test counted " +
+                           std::to_string(expected_events[i])};
+        }
+      }
     }
   }
 
@@ -787,6 +879,17 @@ class Run {
   FakeStore store_;
   std::map<std::string, Held> relay_;                         // sends in flight, by message id
   std::map<std::string, std::set<std::string>> model_lists_;  // list name -> members
+  // What `report` must count (engine/report.hpp), tallied here from what this test did: the
+  // results it delivered (and the SMTP sends a restart lost, which the engine takes as
+  // interrupted), the tasks it completed or skipped, the events the model says changed a
+  // sequence. Per (sequence, step) for results and tasks; per sequence for events, which the
+  // engine credits to a step the model does not track.
+  std::map<std::pair<std::string, std::string>, ReportCounts> tally_steps_;
+  std::map<std::string, ReportCounts> tally_events_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> dnc_skips_;
+  std::size_t dnc_scanned_ = 0;  // progress records of the store read for dnc_skips_
+  static constexpr int kReportCheckEvery = 16;
+  bool report_due_ = false;
   std::deque<std::string> recent_;
   std::map<Key, std::uint64_t> last_version_;  // + 1: 0 is "never described"
   std::map<Key, std::string> last_summary_;

@@ -216,10 +216,14 @@ TEST_CASE("every required header is present, one per line, with CRLF endings") {
   CHECK(header(parsed, "X-Seqd-Sequence") == "q4-vp-eng");
   CHECK(header(parsed, "X-Seqd-Step") == "intro");
   CHECK(header(parsed, "X-Seqd-Contact") == "bob@example.test");
+  CHECK_FALSE(header(parsed, "X-Seqd-Variant").has_value());  // a step without variants
   CHECK_FALSE(header(parsed, "In-Reply-To").has_value());
   CHECK_FALSE(header(parsed, "References").has_value());
   CHECK(parsed.body == "Hi Bob,\r\n\r\nShall we talk?\r\n");
   for (const std::string& line : parsed.raw_lines) CHECK(line.size() <= 78);
+
+  parts.variant_id = "b";
+  CHECK(header(parseMessage(buildMessage(parts, "\r\n"), "\r\n"), "X-Seqd-Variant") == "b");
 
   parts.to_name.clear();
   parts.list_unsubscribe.clear();

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "engine/delivery.hpp"
 #include "engine/engine.hpp"
@@ -112,6 +113,7 @@ std::optional<std::string> oldMessage(const EngineSettings& settings, const Sequ
   }
   parts.sequence_id = sequence.id;
   parts.step_id = step.id;
+  if (const Variant* variant = oldPickVariant(step, contact.key)) parts.variant_id = variant->id;
   parts.contact_key = contact.key;
   return buildMessage(parts, line_ending);
 }
@@ -488,6 +490,43 @@ TEST_CASE("missing-variable and template-error reasons are those of a full rende
     CHECK(reason == test.expected);
     CHECK(engine.queuedIntents() == (test.expected.empty() ? 1u : 0u));
   }
+}
+
+TEST_CASE("an email of a step with variants names its variant in X-Seqd-Variant; others do not") {
+  EngineSettings settings = fixedSettings();
+  settings.sequences["two"].steps[0].variants = {Variant{"a", 50, "", ""},
+                                                 Variant{"b", 50, "B {{first_name}}", ""}};
+  auto owned = std::make_unique<Engine>(settings, kStart);
+  Engine& engine = *owned;
+  ImportResult imported =
+      engine.upsertContacts({row("a@x.test", "Ada"), row("b@x.test", "Bea"), row("c@x.test", "Cy"),
+                             row("d@x.test", "Di"), row("e@x.test", "Ed"), row("f@x.test", "Flo")});
+  REQUIRE(engine.activate("two", kAdmin, kStart).isOk());
+  REQUIRE(engine.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  engine.advanceTo(kStart);
+  std::vector<DeliveryIntent> intents = engine.takeIntents();
+  REQUIRE(intents.size() == 6);
+  std::set<std::string> seen;
+  for (const DeliveryIntent& intent : intents) {
+    REQUIRE(intent.variant >= 0);
+    const std::string id = intent.variant == 0 ? "a" : "b";
+    seen.insert(id);
+    const std::string message = renderMessage(intent, "\n");
+    CHECK(message.find("\nX-Seqd-Variant: " + id + "\n") != std::string::npos);
+    CHECK((message.find("Subject: B ") != std::string::npos) == (id == "b"));
+  }
+  CHECK(seen.size() == 2);  // both variants drawn among six contacts
+
+  EngineSettings plain = fixedSettings();
+  auto other = std::make_unique<Engine>(plain, kStart);
+  imported = other->upsertContacts({row("a@x.test", "Ada")});
+  REQUIRE(other->activate("two", kAdmin, kStart).isOk());
+  REQUIRE(other->add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  other->advanceTo(kStart);
+  intents = other->takeIntents();
+  REQUIRE(intents.size() == 1);
+  CHECK(intents[0].variant == -1);
+  CHECK(renderMessage(intents[0], "\n").find("X-Seqd-Variant") == std::string::npos);
 }
 
 TEST_CASE("a reload while intents are out keeps them valid and rendered as they were decided") {

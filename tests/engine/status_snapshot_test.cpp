@@ -75,6 +75,8 @@ void checkSame(const std::vector<StatusRow>& expected, const std::vector<StatusR
     CHECK(actual[i].resume_at_ms == expected[i].resume_at_ms);
     CHECK(actual[i].finish_reason == expected[i].finish_reason);
     CHECK(actual[i].not_sent_reason == expected[i].not_sent_reason);
+    CHECK(actual[i].bounce_reason == expected[i].bounce_reason);
+    CHECK(actual[i].variant == expected[i].variant);
     CHECK(actual[i].mailbox == expected[i].mailbox);
     CHECK(actual[i].owner == expected[i].owner);
   }

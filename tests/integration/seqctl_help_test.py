@@ -14,7 +14,7 @@ from harness import Daemon
 
 COMMANDS = ["ping", "version", "reload", "help", "sequences", "sequence", "import", "contact",
             "contacts", "add", "remove", "pause", "resume", "finish", "retry", "set-mailbox",
-            "status", "explain", "event", "tasks", "task", "mailboxes", "inbox", "time",
+            "status", "explain", "event", "tasks", "task", "mailboxes", "inbox", "report", "time",
             "lists", "list", "workflows"]
 
 

@@ -80,9 +80,19 @@ def sent(d):
     return sorted((str(m["To"]), str(m["Subject"])) for m in d.messages())
 
 
+def status_as_recorded(d, sequence):
+    """status --json without the fields added after the fixtures were recorded (variant,
+    bounce_reason): what the fixtures' expected statuses hold."""
+    status = d.json("status", sequence)
+    for row in status["contacts"]:
+        row.pop("variant", None)
+        row.pop("bounce_reason", None)
+    return status
+
+
 def v3_snapshot(d):
-    return {"two-emails": d.json("status", "two-emails"),
-            "with-call": d.json("status", "with-call"),
+    return {"two-emails": status_as_recorded(d, "two-emails"),
+            "with-call": status_as_recorded(d, "with-call"),
             "tasks": d.json("tasks")}
 
 
@@ -168,7 +178,7 @@ class StoreUpgrade(unittest.TestCase):
     def test_every_contact_enrollment_and_done_step_survives(self):
         d = self.daemon
         d.start()
-        self.assertEqual(d.json("status", "two-emails"), self.expected)
+        self.assertEqual(status_as_recorded(d, "two-emails"), self.expected)
         statuses = {c["contact"]: (c["status"], c["finish_reason"])
                     for c in self.expected["contacts"]}
         self.assertEqual(len(statuses), FIXTURE_CONTACTS)

@@ -100,6 +100,7 @@ class RandomRecords {
     record.detail = text();
     record.step_id = text();
     record.task_id = random_();
+    record.variant = below(2) == 0 ? std::string() : text();
     return record;
   }
   Task task() {
@@ -153,6 +154,35 @@ TEST_CASE("a record the encoder takes decodes back equal") {
     REQUIRE(decodeTask(task.id, bytes, task_back).isOk());
     REQUIRE_MESSAGE(sameTask(task, task_back), "round ", round);
   }
+}
+
+TEST_CASE("a progress record of version 2, written before variants were kept, reads as none") {
+  ProgressRecord record;
+  record.enrollment_id = 7;
+  record.step_index = 1;
+  record.kind = ProgressKind::kDelivered;
+  record.at_ms = 1796133600000;
+  record.mailbox = "alice@acme.test";
+  record.message_id = "<q4.intro.0123456789abcdef@acme.test>";
+  record.step_id = "intro";
+  record.variant = "b";
+  std::string bytes;
+  REQUIRE(encodeProgress(record, bytes).isOk());
+  CHECK(static_cast<std::uint8_t>(bytes[0]) == kProgressFormatVersion);
+  // Version 2 is version 3 without the trailing variant (u32 length + its bytes).
+  std::string old_bytes = bytes.substr(0, bytes.size() - 4 - record.variant.size());
+  old_bytes[0] = static_cast<char>(2);
+  ProgressRecord back;
+  REQUIRE(decodeProgress(5, old_bytes, back).isOk());
+  CHECK(back.variant.empty());
+  CHECK(back.step_id == "intro");
+  CHECK(back.mailbox == "alice@acme.test");
+  // A version 2 record with the variant's bytes after it has trailing bytes.
+  std::string trailing = bytes;
+  trailing[0] = static_cast<char>(2);
+  CHECK_FALSE(decodeProgress(5, trailing, back).isOk());
+  REQUIRE(decodeProgress(5, bytes, back).isOk());
+  CHECK(back.variant == "b");
 }
 
 TEST_CASE("a task of an unknown state, or with trailing bytes, does not decode") {
