@@ -64,8 +64,8 @@ for target in "${targets[@]}"; do
   if ((status != 0)); then
     line+="  FAILED (exit $status, log $log)"
     failed+=("$target")
-    grep -E '^(==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written|.*fuzz check failed)' \
-      "$log" | head -20 || true
+    grep -m 20 -E '^(==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written|.*fuzz check failed)' \
+      "$log" || true
   fi
   summary+=("$line")
   echo "fuzz: $line"

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "engine/utf8.hpp"
 #include "fuzz_input.hpp"
 
 using namespace seqd;

@@ -10,8 +10,8 @@
 
 #include <string>
 
+#include "engine/utf8.hpp"
 #include "fuzz_input.hpp"
-#include "io/csv_reader.hpp"
 #include "io/return_date.hpp"
 
 using namespace seqd;
