@@ -7,11 +7,12 @@
 #   FUZZ_TARGETS="csv_reader message" scripts/fuzz.sh 600    only those targets
 #
 # Each target starts from its seed corpus (tests/fuzz/corpus/<target>/, read only) plus what
-# earlier runs here found (build-fuzz/corpus/<target>/, where new inputs go). A crash, a hang
-# (one input over 10 s), a leak or a sanitizer report stops that target, saves the input as
-# tests/fuzz/corpus/<target>/crash-<sha1> (likewise timeout-, leak-, oom-), and makes the
-# script exit 1 after the other targets ran. Rename the file to crash-<what> once understood
-# and commit it with the fix: it is replayed in every test run from then on.
+# earlier runs here found (build-fuzz/corpus/<target>/, where new inputs go). Each summary
+# line gives libFuzzer's seed (`-seed=N` repeats its mutations from the same corpus).
+# A crash, a hang (one input over 10 s), a leak or a sanitizer report stops that target, saves
+# the input as tests/fuzz/corpus/<target>/crash-<sha1> (likewise timeout-, leak-, oom-), and
+# makes the script exit 1 after the other targets ran. Rename the file to crash-<what> once
+# understood and commit it with the fix: it is replayed in every test run from then on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${FUZZ_BUILD_DIR:-build-fuzz}
@@ -59,8 +60,9 @@ for target in "${targets[@]}"; do
   executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   per_second=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
-  line=$(printf '%-18s %4s s  %10s executions  %7s exec/s  %s' "$target" "$seconds" \
-    "${executions:-?}" "${per_second:-?}" "${coverage:-}")
+  seed=$(sed -n 's/^INFO: Seed: *//p' "$log")
+  line=$(printf '%-18s %4s s  %10s executions  %7s exec/s  %-9s  seed %s' "$target" "$seconds" \
+    "${executions:-?}" "${per_second:-?}" "${coverage:-}" "${seed:-?}")
   if ((status != 0)); then
     line+="  FAILED (exit $status, log $log)"
     failed+=("$target")
