@@ -6,8 +6,9 @@
 #   scripts/fuzz.sh SECONDS     each target for SECONDS (long mode: scripts/fuzz.sh 3600)
 #   FUZZ_TARGETS="csv_reader message" scripts/fuzz.sh 600    only those targets
 #
-# Each target starts from its seed corpus (tests/fuzz/corpus/<target>/, read only) plus what
-# earlier runs here found (build-fuzz/corpus/<target>/, where new inputs go). Each summary
+# Each target starts from its seed corpus (tests/fuzz/corpus/<target>/, read only) plus, with
+# SECONDS given, what earlier such runs found (build-fuzz/corpus/<target>/, where new inputs
+# go; the short mode starts from the seeds alone each time). Each summary
 # line gives libFuzzer's seed (`-seed=N` repeats its mutations from the same corpus).
 # A crash, a hang (one input over 10 s), a leak or a sanitizer report stops that target, saves
 # the input as tests/fuzz/corpus/<target>/crash-<sha1> (likewise timeout-, leak-, oom-), and
@@ -48,9 +49,17 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 failed=()
 summary=()
+# The short mode starts from the seed corpus alone, so its time does not grow with what
+# earlier runs found (libFuzzer reads its whole corpus before the clock starts to count).
+if [[ $# -ge 1 ]]; then
+  found_dir=$build_dir/corpus
+else
+  found_dir=$build_dir/corpus-short
+  rm -rf "$found_dir"
+fi
 for target in "${targets[@]}"; do
   seeds=tests/fuzz/corpus/$target
-  found=$build_dir/corpus/$target
+  found=$found_dir/$target
   log=$build_dir/fuzz-$target.log
   mkdir -p "$found"
   status=0
