@@ -2,8 +2,8 @@
 // them whole, and a CsvStream reads them again from a source that hands out pieces of 1 to 997
 // bytes, in chunks of a few rows. Checked on every input: both readings agree (header, rows,
 // errors, the unlisted count), every good row has the header's field count and only UTF-8
-// text without NUL bytes, and rows and errors come in line order (a lone CR
-// ends a row but not a line, so two rows may share a line).
+// text without NUL bytes, and rows and errors come in line order, from line 1 (a lone CR ends
+// a row but not a line, so two rows may share a line).
 #include "io/csv_reader.hpp"
 
 #include <algorithm>

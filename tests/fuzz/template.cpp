@@ -2,9 +2,9 @@
 // CompiledTemplate, the parsed form the delivery workers render with) against a contact.
 // The input is a template, 0x1e, then the contact's fields, one "name=value" per line.
 // Checked: the compiled template decides exactly as renderTemplate does (the same missing
-// variable, the same error, the same text), a template that passes checkTemplate fails only for a
-// missing variable or its length, a text without "{{" renders as itself, and no rendered text
-// exceeds kRenderedBytesMax.
+// variable, the same error, the same text); a template that passes checkTemplate fails only
+// for a missing variable or its length; a text without "{{" renders as itself; and no
+// rendered text exceeds kRenderedBytesMax.
 #include "engine/template.hpp"
 
 #include <string>
