@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <set>
 
+#include "daemon/engine_start.hpp"
 #include "daemon/log.hpp"
 #include "daemon/systemd_notify.hpp"
 #include "engine/assert.hpp"
@@ -107,17 +108,15 @@ Status Runtime::start() {
     clock_ = std::make_unique<SystemClock>();
   }
   phase_start = std::chrono::steady_clock::now();
-  engine_ = std::make_unique<Engine>(engineSettingsFrom(options_.config), now());
   const std::string counts = std::to_string(loaded.contacts.size()) + " contacts, " +
                              std::to_string(loaded.enrollments.size()) + " enrollments, " +
                              std::to_string(loaded.journal_ids.size()) + " journal entries, " +
                              std::to_string(loaded.progress.size()) + " progress records, " +
                              std::to_string(loaded.tasks.size()) + " tasks";
-  Status restored = engine_->restore(std::move(loaded), now());
-  if (!restored.isOk()) return restored;
-  // A workflow's list must exist: a config error, found only now that the store is read.
-  restored = engine_->checkWorkflowLists(engineSettingsFrom(options_.config));
-  if (!restored.isOk()) return restored;
+  Result<std::unique_ptr<Engine>> started =
+      startEngine(std::move(loaded), engineSettingsFrom(options_.config), now());
+  if (!started.isOk()) return started.status();
+  engine_ = std::move(started.value());
   const double restore_ms = msSince(phase_start);
   logInfo("loaded " + counts + " (store open and walk " + formatMs(open_ms) + ", load " +
           formatMs(load_ms) + ", engine restore " + formatMs(restore_ms) + ")");
@@ -649,27 +648,21 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
 // One round's end: release what delivery has room for (their records join the batch), commit
 // the whole batch in ONE transaction, and only then answer commands and deliver.
 void Runtime::commitAndFlush() {
-  std::vector<DeliveryIntent> intents = engine_->takeIntents(freeSlots());
-  WriteBatch batch = engine_->takeBatch();
-  if (virtual_clock_ && now() != committed_clock_ms_) batch.clock_ms = now();
-  if (!batch.empty() || store_->historyTrimPending()) {
-    std::vector<std::string> dropped;
-    const auto commit_started = std::chrono::steady_clock::now();
-    Status committed = commitKeepingHoldable(*store_, batch, dropped);
-    commit_duration_.observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count());
-    for (const std::string& record : dropped) {
-      logError("bug: the store cannot hold " + record + "; that record is not stored");
-    }
-    if (!committed.isOk()) {
-      // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
-      // committed state authoritative; systemd restarts us and the store is loaded again.
-      logError("store commit failed, exiting: " + committed.message());
-      std::_Exit(1);
-    }
-    if (batch.clock_ms) committed_clock_ms_ = *batch.clock_ms;
+  std::optional<TimeMs> clock_ms;
+  if (virtual_clock_ && now() != committed_clock_ms_) clock_ms = now();
+  RoundCommit committed = commitRound(*engine_, *store_, freeSlots(), now(), clock_ms);
+  if (committed.committed) commit_duration_.observe(committed.commit_seconds);
+  for (const std::string& record : committed.dropped) {
+    logError("bug: the store cannot hold " + record + "; that record is not stored");
   }
-  engine_->recycleBatch(std::move(batch));  // empty or committed: its room is reused
+  if (!committed.status.isOk()) {
+    // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
+    // committed state authoritative; systemd restarts us and the store is loaded again.
+    logError("store commit failed, exiting: " + committed.status.message());
+    std::_Exit(1);
+  }
+  if (committed.clock_ms) committed_clock_ms_ = *committed.clock_ms;
+  std::vector<DeliveryIntent>& intents = committed.intents;
   for (PendingReply& reply : replies_) reply.send(std::move(reply.frame));
   replies_.clear();
   for (StatusRead& read : status_reads_) {
