@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "engine/assert.hpp"
 #include "engine/utf8.hpp"
 
 namespace seqd {
@@ -241,7 +242,9 @@ bool skipPastLine(State& state, std::size_t offset, std::size_t line) {
 
 // The pending row cannot be parsed: it is a bad row, and parsing starts again at the line
 // after the one it began on, so one bad row costs at most that row.
+// REQUIRES: a row is pending (row_line != 0).
 void abandonRow(State& state, std::string reason) {
+  SEQD_ASSERT(state.row_line != 0);
   stopParser(state);
   if (!state.have_header) {
     state.fatal =
@@ -293,6 +296,8 @@ void feedLine(State& state, std::string_view line) {
   startRowIfNone(state);
   if (csv_parse(&state.parser, line.data(), line.size(), onField, onRowEnd, &state) !=
       line.size()) {
+    // A lone CR may have ended a row inside this line; the row after it has no field yet.
+    startRowIfNone(state);
     abandonRow(state, parseFailure(state.parser, state.current_line, state.row_line));
     return;
   }
@@ -306,6 +311,7 @@ void feedLine(State& state, std::string_view line) {
 void finishDocument(State& state) {
   if (state.parser_live && csv_fini(&state.parser, onField, onRowEnd, &state) != 0) {
     if (!state.fatal.isOk()) return;
+    startRowIfNone(state);  // as in feedLine: a row begun after a lone CR
     abandonRow(state, "a quoted field is never closed");
     return;
   }

@@ -12,6 +12,9 @@ packages=(
   python3
   # test-only: real SMTP peers
   postfix python3-aiosmtpd
+  # test-only: the fuzz targets (scripts/fuzz.sh): clang 14 and its libFuzzer and sanitizer
+  # runtimes
+  clang libclang-rt-14-dev
   # test-only: OpenSSL's libcrypto, the reference engine/sha256 is checked against
   libssl-dev
   # test-only: a real IMAP server (the test starts its own dovecot) and its TLS certificate

@@ -6,7 +6,10 @@
 # the optimizer's warnings and the code at -O3 without a third run of the integration tests.
 # Every build here has warnings as errors (-DSEQD_WERROR=ON); a plain build does not.
 # It also checks that the C++ sources are clang-formatted.
-# SEQD_SKIP_SANITIZE=1 skips the sanitizer build and SEQD_SKIP_RELEASE=1 the Release one.
+# Last, scripts/fuzz.sh builds the libFuzzer targets with clang (./build-fuzz) and fuzzes each
+# for a few seconds, about a minute in all (the corpus itself is replayed by ctest above).
+# SEQD_SKIP_SANITIZE=1 skips the sanitizer build, SEQD_SKIP_RELEASE=1 the Release one and
+# SEQD_SKIP_FUZZ=1 the fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -40,4 +43,9 @@ if [[ "${SEQD_SKIP_SANITIZE:-0}" != 1 ]]; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       SEQD_SCHEDULE_SEED=20261209 SEQD_MODEL_SEEDS=5 SEQD_SANITIZED=1 \
       ctest --output-on-failure -j"$(nproc)")
+fi
+
+if [[ "${SEQD_SKIP_FUZZ:-0}" != 1 ]]; then
+  echo "== fuzz (libFuzzer, clang, ASan + UBSan)"
+  scripts/fuzz.sh
 fi

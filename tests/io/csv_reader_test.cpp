@@ -119,6 +119,32 @@ TEST_CASE("a stray quote is an error on its line and parsing resumes on the next
   CHECK(table.errors[1].line == 4);
 }
 
+TEST_CASE("a bad row after a lone CR is reported on its line; the lines after keep their numbers") {
+  // Found by the csv_reader fuzz target (tests/fuzz/corpus/csv_reader/crash-lone-cr-then-bad-
+  // quote): the row after a lone CR had no field yet when it failed, so it was reported at
+  // line 0 and every later line was numbered from 1 again.
+  std::string text =
+      "email,name\r\n"                   // 1
+      "a@x.test,Ada\rb@x\"test,Bob\r\n"  // 2: a lone CR ends Ada's row; a stray quote follows
+      "c@x.test,Cy\n";                   // 3
+  CsvTable table = parseOk(text);
+  REQUIRE(table.errors.size() == 1);
+  CHECK(table.errors[0].line == 2);
+  CHECK(table.errors[0].reason == "malformed quoting (a stray '\"' or text after a closing quote)");
+  REQUIRE(table.rows.size() == 2);
+  CHECK(table.rows[0].line == 2);
+  CHECK(table.rows[1].line == 3);
+  CHECK(table.rows[1].fields == std::vector<std::string>{"c@x.test", "Cy"});
+
+  // The same at the end of the document: a quote opened after a lone CR and never closed.
+  table = parseOk("email,name\na@x.test,Ada\r\"b@x.test,Bob\n");
+  REQUIRE(table.errors.size() == 1);
+  CHECK(table.errors[0].line == 2);
+  CHECK(table.errors[0].reason == "a quoted field is never closed");
+  REQUIRE(table.rows.size() == 1);
+  CHECK(table.rows[0].line == 2);
+}
+
 TEST_CASE("a quote never closed costs only its own row") {
   std::string text =
       "email,name\n"      // 1
