@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/assert.hpp"
 #include "io/map_fault_guard.hpp"
 #include "io/record_codec.hpp"
 #include "io/state_marker.hpp"
@@ -484,6 +485,13 @@ Status LmdbStore::openEnvironment(const StoreOptions& options) {
   const unsigned env_flags = MDB_NOTLS | (options.sync_for_durability ? 0U : MDB_NOSYNC);
   if ((rc = mdb_env_open(env_, dir_.c_str(), env_flags, kFileMode)) != 0) {
     return mdbError("open " + std::string(kDataFileName), rc);
+  }
+  // No config key or environment variable reaches these flags (LMDB reads none either), so a
+  // store that gives up durability is a bug here, not an operator's choice: assert it.
+  unsigned flags_set = 0;
+  if ((rc = mdb_env_get_flags(env_, &flags_set)) != 0) return mdbError("get_flags", rc);
+  if (options.sync_for_durability) {
+    SEQD_ASSERT((flags_set & (MDB_NOSYNC | MDB_NOMETASYNC | MDB_MAPASYNC)) == 0);
   }
   int dead_readers = 0;
   if ((rc = mdb_reader_check(env_, &dead_readers)) != 0) return mdbError("reader_check", rc);

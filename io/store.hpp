@@ -149,7 +149,9 @@
 //    MDB_MAP_FULL. commit() aborts the transaction and returns IOError "store is full: ...";
 //    the store stays usable, and reopening with a larger map_bytes grows it.
 //  - mdb_reader_check() runs at open to clear reader slots left by dead processes.
-//  - No MDB_NOSYNC / MDB_MAPASYNC: commit() returning ok means the batch is on disk.
+//  - No MDB_NOSYNC / MDB_NOMETASYNC / MDB_MAPASYNC: commit() returning ok means the batch is on
+//    disk. Nothing outside tests can ask for them (StoreOptions::sync_for_durability); open
+//    asserts the env has none of them when durability is asked for.
 //
 // Thread-safety: commit() only from one thread at a time (the engine thread). load() and
 // lastProgressSeq() open their own read transactions (MDB_NOTLS) and may run on any thread,
