@@ -1,5 +1,5 @@
 // A power cut for one process, as an LD_PRELOAD library: the file layer under seqd's state dir
-// keeps an undo log of every write not yet synced, and at a chosen sync point puts back what
+// keeps an undo log of every write not yet synced, and at a chosen crash point puts back what
 // the disk held at the last sync of each file, then kills the process with SIGKILL. What is
 // left on disk is what a machine that lost power at that instant would keep when its disk
 // honours fsync and nothing more.
@@ -7,18 +7,20 @@
 // Environment (read once, at the first intercepted call):
 //   SEQD_POWERLOSS_DIR         files at or under this absolute path are watched; unset: the
 //                              library does nothing but pass calls through.
-//   SEQD_POWERLOSS_CRASH_AT    N >= 1: power is lost at the Nth sync point, before it takes
+//   SEQD_POWERLOSS_CRASH_AT    N >= 1: power is lost at the Nth crash point, before it takes
 //                              effect; 0 or unset: never (the count is still kept).
 //   SEQD_POWERLOSS_MODE        "drop" (default): every unsynced write is lost. "tear": the
 //                              same, then the first half of the last page of the last
 //                              unsynced write is written anyway (a torn page).
-//   SEQD_POWERLOSS_COUNT_FILE  written at every sync point with the count so far, so a run
-//                              without a crash says how many sync points a workload has.
+//   SEQD_POWERLOSS_COUNT_FILE  written at every crash point with the count so far, so a run
+//                              without a crash says how many crash points a workload has.
 //
-// Sync points: fsync, fdatasync and sync_file_range of a watched file, msync of any mapping
-// (LMDB uses msync only with MDB_WRITEMAP, which seqd does not set), and every write to a
-// watched file opened with O_SYNC or O_DSYNC (LMDB writes its meta page so: the write is the
-// commit). Writes intercepted: write, pwrite, pwrite64, writev, pwritev, pwritev64, pwritev2.
+// Crash points: every write to a watched file, and every sync point. Crashing at writes too
+// means a program that never syncs (LMDB with MDB_NOSYNC) still loses power somewhere, and
+// loses what it acknowledged. Sync points: fsync, fdatasync and sync_file_range of a watched file,
+// msync of any mapping (LMDB uses msync only with MDB_WRITEMAP, which seqd does not set), and every
+// write to a watched file opened with O_SYNC or O_DSYNC (LMDB writes its meta page so: the write is
+// the commit). Writes intercepted: write, pwrite, pwrite64, writev, pwritev, pwritev64, pwritev2.
 //
 // What is not modelled: directory entries (create, rename, unlink, ftruncate) count as durable
 // at once; writes through a shared writable mapping are not seen. Neither happens to data.mdb
@@ -63,7 +65,7 @@ static size_t watched_length;
 static long crash_at;
 static int tear;
 static char count_file[PATH_MAX];
-static long syncs;
+static long points;
 static struct Entry* entries;
 static size_t entry_count;
 static size_t entry_room;
@@ -246,19 +248,19 @@ static void losePower(void) {
   for (;;) pause();
 }
 
-// A sync point is reached; power is lost here when it is the chosen one. REQUIRES: `lock`.
-static void syncPoint(void) {
-  ++syncs;
+// A crash point is reached; power is lost here when it is the chosen one. REQUIRES: `lock`.
+static void crashPoint(void) {
+  ++points;
   if (count_file[0] != 0) {
     int fd = open(count_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd >= 0) {
       char text[32];
-      int length = snprintf(text, sizeof text, "%ld\n", syncs);
+      int length = snprintf(text, sizeof text, "%ld\n", points);
       real_write(fd, text, (size_t)length);
       close(fd);
     }
   }
-  if (crash_at > 0 && syncs == crash_at) losePower();
+  if (crash_at > 0 && points == crash_at) losePower();
 }
 
 // A write to fd of iov at offset (-1: the file position). `perform` makes the real call.
@@ -272,7 +274,7 @@ static ssize_t watchedWrite(int fd, const struct iovec* iov, int count, off_t of
     at = (fcntl(fd, F_GETFL) & O_APPEND) != 0 ? lseek(fd, 0, SEEK_END) : lseek(fd, 0, SEEK_CUR);
   }
   if (at >= 0) remember(fd, path, iov, count, at);
-  if (syncedOnWrite(fd)) syncPoint();  // may not return
+  crashPoint();  // may not return
   ssize_t written = perform(call);
   int saved = errno;
   // A synchronous write makes itself durable, not the file's other unsynced writes.
@@ -354,7 +356,7 @@ static int syncFile(int fd, int (*real)(int)) {
   char path[PATH_MAX];
   if (!watchedPath(fd, path)) return real(fd);
   pthread_mutex_lock(&lock);
-  syncPoint();  // may not return
+  crashPoint();  // may not return
   int result = real(fd);
   int saved = errno;
   if (result == 0) forget(fd);
@@ -380,7 +382,7 @@ int sync_file_range(int fd, off_t offset, off_t bytes, unsigned int flags) {
   // Not a full sync (no metadata, perhaps not every range): a sync point that forgets nothing,
   // so a crash later still loses those writes.
   pthread_mutex_lock(&lock);
-  syncPoint();
+  crashPoint();
   int result = real_sync_file_range(fd, offset, bytes, flags);
   pthread_mutex_unlock(&lock);
   return result;
@@ -390,7 +392,7 @@ int msync(void* address, size_t bytes, int flags) {
   pthread_once(&once, setUp);
   if (watched_length == 0 || (flags & MS_SYNC) == 0) return real_msync(address, bytes, flags);
   pthread_mutex_lock(&lock);
-  syncPoint();
+  crashPoint();
   int result = real_msync(address, bytes, flags);
   pthread_mutex_unlock(&lock);
   return result;
