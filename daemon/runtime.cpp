@@ -92,35 +92,11 @@ Status Runtime::start() {
   }
   store_ = std::move(store.value());
   const double open_ms = msSince(phase_start);
-  phase_start = std::chrono::steady_clock::now();
-  LoadedState loaded;
-  Status load = store_->load(loaded);
+  std::string loaded;
+  Status load = loadEngine(loaded);
   if (!load.isOk()) return load;
-  const double load_ms = msSince(phase_start);
-
-  if (options_.virtual_start_ms) {
-    TimeMs start_ms = std::max(*options_.virtual_start_ms, loaded.clock_ms.value_or(INT64_MIN));
-    auto clock = std::make_unique<VirtualClock>(start_ms);
-    virtual_clock_ = clock.get();
-    clock_ = std::move(clock);
-  } else {
-    clock_ = std::make_unique<SystemClock>();
-  }
-  phase_start = std::chrono::steady_clock::now();
-  engine_ = std::make_unique<Engine>(engineSettingsFrom(options_.config), now());
-  const std::string counts = std::to_string(loaded.contacts.size()) + " contacts, " +
-                             std::to_string(loaded.enrollments.size()) + " enrollments, " +
-                             std::to_string(loaded.journal_ids.size()) + " journal entries, " +
-                             std::to_string(loaded.progress.size()) + " progress records, " +
-                             std::to_string(loaded.tasks.size()) + " tasks";
-  Status restored = engine_->restore(std::move(loaded), now());
-  if (!restored.isOk()) return restored;
-  // A workflow's list must exist: a config error, found only now that the store is read.
-  restored = engine_->checkWorkflowLists(engineSettingsFrom(options_.config));
-  if (!restored.isOk()) return restored;
-  const double restore_ms = msSince(phase_start);
-  logInfo("loaded " + counts + " (store open and walk " + formatMs(open_ms) + ", load " +
-          formatMs(load_ms) + ", engine restore " + formatMs(restore_ms) + ")");
+  logInfo("loaded " + loaded.replace(loaded.find(" ("), 2,
+                                     " (store open and walk " + formatMs(open_ms) + ", "));
 
   delivery_ = std::make_unique<DeliveryPool>(
       options_.config.daemon.maildir_dir, options_.config.daemon.smtp,
@@ -169,6 +145,44 @@ Status Runtime::start() {
           (virtual_clock_ ? "; virtual time " + formatRfc3339(now()) : std::string()));
   sdNotify("READY=1\nSTATUS=serving " + std::to_string(engine_->enrollmentCount()) +
            " enrollments");
+  return Status::ok();
+}
+
+// Loads the store and builds the engine from it: at start, and after a commit that failed for
+// want of room, to go back to the last committed state. `loaded` says what and how long.
+Status Runtime::loadEngine(std::string& loaded) {
+  auto phase_start = std::chrono::steady_clock::now();
+  LoadedState state;
+  Status load = store_->load(state);
+  if (!load.isOk()) return load;
+  const double load_ms = msSince(phase_start);
+  if (options_.virtual_start_ms) {
+    TimeMs start_ms = std::max(*options_.virtual_start_ms, state.clock_ms.value_or(INT64_MIN));
+    if (virtual_clock_ == nullptr) {
+      auto clock = std::make_unique<VirtualClock>(start_ms);
+      virtual_clock_ = clock.get();
+      clock_ = std::move(clock);
+    } else {
+      virtual_clock_->rewindTo(start_ms);
+    }
+    committed_clock_ms_ = state.clock_ms.value_or(kNoTime);
+  } else if (clock_ == nullptr) {
+    clock_ = std::make_unique<SystemClock>();
+  }
+  phase_start = std::chrono::steady_clock::now();
+  engine_ = std::make_unique<Engine>(engineSettingsFrom(options_.config), now());
+  loaded = std::to_string(state.contacts.size()) + " contacts, " +
+           std::to_string(state.enrollments.size()) + " enrollments, " +
+           std::to_string(state.journal_ids.size()) + " journal entries, " +
+           std::to_string(state.progress.size()) + " progress records, " +
+           std::to_string(state.tasks.size()) + " tasks";
+  Status restored = engine_->restore(std::move(state), now());
+  if (!restored.isOk()) return restored;
+  // A workflow's list must exist: a config error, found only now that the store is read.
+  restored = engine_->checkWorkflowLists(engineSettingsFrom(options_.config));
+  if (!restored.isOk()) return restored;
+  loaded +=
+      " (load " + formatMs(load_ms) + ", engine restore " + formatMs(msSince(phase_start)) + ")";
   return Status::ok();
 }
 
@@ -258,9 +272,10 @@ void Runtime::runRound() {
   }
   processResults();
   processCommands();
-  processInbox();
+  // With the store full, no due step is taken and no inbox message applied: both would write.
+  if (!store_full_) processInbox();
   processUnsubscribes();
-  if (!virtual_clock_) engine_->advanceTo(now());
+  if (!virtual_clock_ && !store_full_) engine_->advanceTo(now());
   commitAndFlush();
   publishMetrics();
 }
@@ -275,13 +290,13 @@ void Runtime::inboxLoop() {
     auto round = std::make_shared<InboxRound>();
     round->messages = inbox_->readAll();
     if (!round->messages.empty()) {
-      std::future<void> committed = round->committed.get_future();
+      std::future<bool> committed = round->committed.get_future();
       if (!inbox_rounds_.push(round)) return;  // closed: seqd is stopping
       // Unmarked if seqd stops first: read again at the next start, applied once.
       while (committed.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
         if (stopping_.load()) return;
       }
-      inbox_->markHandled(round->messages);
+      if (committed.get()) inbox_->markHandled(round->messages);
     }
     inbox_wakeup_.waitFor(interval);
   }
@@ -302,8 +317,7 @@ void Runtime::pollInboxesNow() {
   std::vector<PolledMessage> messages = inbox_->readAll();
   if (messages.empty()) return;
   applyPolled(messages);
-  commitAndFlush();
-  inbox_->markHandled(messages);
+  if (commitAndFlush()) inbox_->markHandled(messages);
 }
 
 // Applies each message on the engine thread, logs it, and notes it for `seqctl inbox`.
@@ -539,9 +553,13 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
     TimeMs step_to = (next && *next <= target_ms) ? std::max(*next, now()) : target_ms;
     virtual_clock_->setTo(step_to);
     engine_->advanceTo(step_to);
-    commitAndFlush();
-    waitForDeliveries(kAdvanceDeliveryWaitMs);
-    commitAndFlush();
+    bool committed = commitAndFlush();
+    if (committed) waitForDeliveries(kAdvanceDeliveryWaitMs);
+    if (committed) committed = commitAndFlush();
+    if (!committed) {
+      return replyFromStatus(Status::ioError("time advance stopped at " + formatRfc3339(now()) +
+                                             " (the last commit): " + store_full_error_));
+    }
     pingWatchdog();
     publishMetrics();
     if (step_to >= target_ms && engine_->queuedIntents() == 0) {
@@ -647,29 +665,44 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
 }
 
 // One round's end: release what delivery has room for (their records join the batch), commit
-// the whole batch in ONE transaction, and only then answer commands and deliver.
-void Runtime::commitAndFlush() {
-  std::vector<DeliveryIntent> intents = engine_->takeIntents(freeSlots());
-  WriteBatch batch = engine_->takeBatch();
-  if (virtual_clock_ && now() != committed_clock_ms_) batch.clock_ms = now();
-  if (!batch.empty() || store_->historyTrimPending()) {
-    std::vector<std::string> dropped;
-    const auto commit_started = std::chrono::steady_clock::now();
-    Status committed = commitKeepingHoldable(*store_, batch, dropped);
-    commit_duration_.observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count());
-    for (const std::string& record : dropped) {
-      logError("bug: the store cannot hold " + record + "; that record is not stored");
+// the whole batch in ONE transaction, and only then answer commands and deliver. While the
+// store is full (store_full_) nothing is released and a round writes only when commitDue().
+bool Runtime::commitAndFlush() {
+  std::vector<DeliveryIntent> intents;
+  if (!store_full_ || commitDue()) {
+    intents = engine_->takeIntents(store_full_ ? DeliverySlots{0, 0} : freeSlots());
+    WriteBatch batch = engine_->takeBatch();
+    if (virtual_clock_ && now() != committed_clock_ms_) batch.clock_ms = now();
+    if (!batch.empty() || store_->historyTrimPending() || store_full_) {
+      std::vector<std::string> dropped;
+      const auto commit_started = std::chrono::steady_clock::now();
+      Status committed =
+          batch.empty() ? store_->probeWrite() : commitKeepingHoldable(*store_, batch, dropped);
+      commit_duration_.observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count());
+      for (const std::string& record : dropped) {
+        logError("bug: the store cannot hold " + record + "; that record is not stored");
+      }
+      if (!committed.isOk() && isOutOfRoom(committed)) {
+        recoverFromFullStore(committed, intents);
+        return false;
+      }
+      if (!committed.isOk()) {
+        // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
+        // committed state authoritative; systemd restarts us and the store is loaded again.
+        logError("store commit failed, exiting: " + committed.message());
+        std::_Exit(1);
+      }
+      if (batch.clock_ms) committed_clock_ms_ = *batch.clock_ms;
+      if (store_full_) {
+        store_full_ = false;
+        logInfo("state dir " + options_.config.daemon.state_dir +
+                ": the store takes writes again; sending resumes");
+        wakeup_.notify();
+      }
     }
-    if (!committed.isOk()) {
-      // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
-      // committed state authoritative; systemd restarts us and the store is loaded again.
-      logError("store commit failed, exiting: " + committed.message());
-      std::_Exit(1);
-    }
-    if (batch.clock_ms) committed_clock_ms_ = *batch.clock_ms;
+    engine_->recycleBatch(std::move(batch));  // empty or committed: its room is reused
   }
-  engine_->recycleBatch(std::move(batch));  // empty or committed: its room is reused
   for (PendingReply& reply : replies_) reply.send(std::move(reply.frame));
   replies_.clear();
   for (StatusRead& read : status_reads_) {
@@ -682,7 +715,7 @@ void Runtime::commitAndFlush() {
     }
   }
   status_reads_.clear();
-  for (std::shared_ptr<InboxRound>& round : inbox_committing_) round->committed.set_value();
+  for (std::shared_ptr<InboxRound>& round : inbox_committing_) round->committed.set_value(true);
   inbox_committing_.clear();
   for (auto& [respond, response] : http_replies_) respond(std::move(response));
   http_replies_.clear();
@@ -692,6 +725,60 @@ void Runtime::commitAndFlush() {
   // takeIntents() released no more than freeSlots(), whose sum is the pool's bound.
   const bool submitted = delivery_->submit(intents);
   SEQD_ASSERT(submitted);
+  return true;
+}
+
+// While the store is full: a round writes when something asked for a change (records beyond
+// those the reloaded engine started with, or a move of the virtual clock), and every
+// kStoreFullProbeMs to find out whether room came back.
+bool Runtime::commitDue() const {
+  if (engine_->pendingRecords() > store_full_records_) return true;
+  if (virtual_clock_ && now() != committed_clock_ms_) return true;
+  return std::chrono::steady_clock::now() >= store_full_probe_at_;
+}
+
+// A commit failed for want of room: nothing of this round is acknowledged or delivered. Every
+// answer of the round becomes the error, the inbox messages stay unmarked, the intents are
+// dropped (due again in the state reloaded), and the engine is built again from the store, so
+// what is served is what is committed. SMTP sends in flight count as interrupted, as after a
+// crash (their results, when they come, are late results); Maildir ones are delivered again.
+void Runtime::recoverFromFullStore(const Status& error, std::vector<DeliveryIntent>& intents) {
+  logError(error.message() +
+           "; nothing of this round is kept, seqd goes on from the last "
+           "commit and refuses changes until there is room");
+  for (PendingReply& reply : replies_) {
+    const json::value* id = reply.frame.if_contains("id");
+    reply.send(
+        makeErrorReply(id != nullptr ? *id : json::value(nullptr), "failed", error.message()));
+  }
+  replies_.clear();
+  for (StatusRead& read : status_reads_) {
+    read.send(makeErrorReply(read.id, "failed", error.message()));
+  }
+  status_reads_.clear();
+  for (std::shared_ptr<InboxRound>& round : inbox_committing_) round->committed.set_value(false);
+  inbox_committing_.clear();
+  for (auto& [respond, response] : http_replies_) {
+    HttpResponse busy;
+    busy.status = 503;
+    busy.headers.emplace_back("Retry-After", "60");
+    busy.body = "seqd cannot write its state now; try again later\n";
+    respond(std::move(busy));
+  }
+  http_replies_.clear();
+  intents.clear();
+  std::string loaded;
+  Status reloaded = loadEngine(loaded);
+  if (!reloaded.isOk()) {
+    logError("cannot go back to the last commit, exiting: " + reloaded.message());
+    std::_Exit(1);
+  }
+  logInfo("went back to the last commit: " + loaded);
+  store_full_ = true;
+  store_full_error_ = error.message();
+  store_full_records_ = engine_->pendingRecords();
+  store_full_probe_at_ =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kStoreFullProbeMs);
 }
 
 // After the last commit at SIGTERM: finishes the checkpoint going on and runs one more over

@@ -7,6 +7,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -301,8 +302,10 @@ class LmdbStore final : public Store {
   Status load(LoadedState& out) override;
   Result<std::uint64_t> lastProgressSeq() override;
   bool historyTrimPending() const override { return trim_pending_; }
+  Status probeWrite() override;
 
  private:
+  std::optional<std::uint64_t> outOfSpace(int rc) const;
   Status damaged(const std::string& what) const;
   Status corrupt(const char* db, std::string_view key, const std::string& reason) const;
   Status mdbError(const std::string& what, int rc) const;
@@ -397,6 +400,11 @@ Status LmdbStore::corrupt(const char* db, std::string_view key, const std::strin
 
 Status LmdbStore::mdbError(const std::string& what, int rc) const {
   const std::string where = "store " + dir_ + ": ";
+  if (std::optional<std::uint64_t> free_bytes = outOfSpace(rc)) {
+    return Status::ioError(std::string(kNoSpaceMessage) + ": state dir " + dir_ + ": " + what +
+                           " failed (" + mdb_strerror(rc) + ", " + std::to_string(*free_bytes) +
+                           " bytes free)");
+  }
   if (rc == MDB_MAP_FULL) {
     return Status::ioError("store is full: " + dir_ + ": " + what + ": " + mdb_strerror(rc) +
                            " (reopen with a larger map size)");
@@ -413,6 +421,20 @@ Status LmdbStore::mdbError(const std::string& what, int rc) const {
     return Status::permissionDenied(where + what + ": " + mdb_strerror(rc));
   }
   return Status::ioError(where + what + ": " + mdb_strerror(rc));
+}
+
+// The bytes free for us on the state dir's filesystem when rc means it is full: ENOSPC and
+// EDQUOT always, EIO (a short write) when under kNoSpaceSlackBytes are free.
+std::optional<std::uint64_t> LmdbStore::outOfSpace(int rc) const {
+  if (rc != ENOSPC && rc != EDQUOT && rc != EIO) return std::nullopt;
+  struct statvfs info {};
+  if (::statvfs(dir_.c_str(), &info) != 0) {
+    return rc == EIO ? std::nullopt : std::optional<std::uint64_t>(0);
+  }
+  const std::uint64_t blocks = ::geteuid() == 0 ? info.f_bfree : info.f_bavail;
+  const std::uint64_t free_bytes = blocks * info.f_frsize;
+  if (rc == EIO && free_bytes >= kNoSpaceSlackBytes) return std::nullopt;
+  return free_bytes;
 }
 
 Status LmdbStore::checkProcess() const {
@@ -1215,6 +1237,19 @@ Status LmdbStore::put(MDB_txn* txn, std::size_t index, std::string_view key, std
   return Status::ok();
 }
 
+Status LmdbStore::probeWrite() {
+  Status status = checkProcess();
+  if (!status.isOk()) return status;
+  Transaction txn;
+  int rc = txn.begin(env_, 0);
+  if (rc != 0) return mdbError("begin write txn", rc);
+  status = putCounts(txn.get(), commits_ + 1, last_journal_seq_);
+  if (!status.isOk()) return status;
+  if ((rc = txn.commit()) != 0) return mdbError("a test write", rc);
+  ++commits_;
+  return Status::ok();
+}
+
 Status LmdbStore::commit(const WriteBatch& batch) {
   Status status = checkProcess();
   if (!status.isOk()) return status;
@@ -1256,7 +1291,9 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   if (status.isOk()) status = putCounts(txn.get(), commits_ + 1, last_journal_seq);
   if (!status.isOk()) return status;  // txn aborts: nothing of the batch is written
   const int commit_rc = txn.commit();
-  if (commit_rc != 0) return mdbError("commit", commit_rc);
+  if (commit_rc != 0) {
+    return mdbError("commit of " + std::to_string(batch.recordCount()) + " records", commit_rc);
+  }
   ++commits_;
   if (trims) trim_pending_ = pending;
   last_journal_seq_ = last_journal_seq;
@@ -1514,6 +1551,12 @@ Result<int> lockDirectory(const std::string& dir) {
 }
 
 }  // namespace
+
+bool isOutOfRoom(const Status& status) {
+  if (status.code() != StatusCode::kIOError) return false;
+  const std::string_view message = status.message();
+  return message.starts_with(kNoSpaceMessage) || message.starts_with(kStoreFullMessage);
+}
 
 Result<std::unique_ptr<Store>> openLmdbStore(const std::string& dir) {
   return openLmdbStore(dir, StoreOptions());
