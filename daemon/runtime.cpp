@@ -58,6 +58,10 @@ EngineSettings engineSettingsFrom(const Config& config) {
       settings.workflows.push_back(std::move(spec));
     }
   }
+  // Tests only: a smaller bound on done tasks in memory, so a few tasks reach it.
+  if (const char* text = std::getenv("SEQD_TEST_DONE_TASKS_IN_MEMORY_MAX"); text && *text) {
+    settings.done_tasks_in_memory_max = std::strtoull(text, nullptr, 10);
+  }
   return settings;
 }
 
@@ -496,6 +500,13 @@ DispatchReply Runtime::runtimeCommand(const ControlRequest& request, bool& handl
     reply = allowed.isOk()
                 ? reload(boolArgument(request.args, "dry_run"), boolArgument(request.args, "force"))
                 : replyFromStatus(allowed);
+  } else if (cmd == "tasks") {
+    // The engine holds open tasks and the latest done ones; the rest are read from the store
+    // (engine/task.hpp). A short read transaction, on this thread for now.
+    std::vector<Task> archived;
+    Status read = store_->readTasks(archived);
+    if (!read.isOk()) return replyFromStatus(read);
+    return tasksCommand(*engine_, request.args, now(), archived);
   } else if (cmd == "inbox") {
     std::string mailbox;
     if (const json::value* value = request.args.if_contains("mailbox");

@@ -303,6 +303,7 @@ class LmdbStore final : public Store {
   Result<std::uint64_t> lastProgressSeq() override;
   bool historyTrimPending() const override { return trim_pending_; }
   Status probeWrite() override;
+  Status readTasks(std::vector<Task>& out) override;
 
  private:
   std::optional<std::uint64_t> outOfSpace(int rc) const;
@@ -1235,6 +1236,18 @@ Status LmdbStore::put(MDB_txn* txn, std::size_t index, std::string_view key, std
   const int rc = mdb_put(txn, dbis_[index], &mdb_key, &mdb_value, 0);
   if (rc != 0) return mdbError(std::string("put ") + db + " key '" + printableKey(key) + "'", rc);
   return Status::ok();
+}
+
+Status LmdbStore::readTasks(std::vector<Task>& out) {
+  out.clear();
+  Status status = checkProcess();
+  if (!status.isOk()) return status;
+  Transaction txn;
+  const int rc = txn.begin(env_, MDB_RDONLY);
+  if (rc != 0) return mdbError("begin read txn", rc);
+  status = loadTasks(txn.get(), out);
+  if (!status.isOk()) out.clear();
+  return status;
 }
 
 Status LmdbStore::probeWrite() {

@@ -169,6 +169,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/records.hpp"
 #include "engine/status.hpp"
@@ -216,6 +217,12 @@ class Store {
   // store takes writes again after a commit failed for want of room. Only from the thread
   // that commits.
   virtual Status probeWrite() { return Status::ok(); }
+  // Every task in the tasks table, by id, in one short read transaction (the engine keeps
+  // only some of those done: engine/task.hpp). Any thread. On error `out` is empty.
+  virtual Status readTasks(std::vector<Task>& out) {
+    out.clear();
+    return Status::ok();
+  }
 };
 
 // The two ways a commit fails for want of room, as the message's start: the filesystem is full
