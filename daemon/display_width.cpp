@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "engine/utf8.hpp"
+
 namespace seqd {
 namespace {
 
@@ -47,31 +49,13 @@ bool inRanges(char32_t code, const Range (&ranges)[N]) {
   return false;
 }
 
-// The code point at text[i] and its length in bytes; an invalid byte is itself, length 1.
-std::pair<char32_t, std::size_t> decode(std::string_view text, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<std::uint8_t>(text[k]); };
-  const std::uint8_t lead = byte(i);
-  std::size_t length = lead < 0x80           ? 1
-                       : (lead >> 5) == 0x6  ? 2
-                       : (lead >> 4) == 0xE  ? 3
-                       : (lead >> 3) == 0x1E ? 4
-                                             : 0;
-  if (length == 0 || i + length > text.size()) return {lead, 1};
-  if (length == 1) return {lead, 1};
-  char32_t code = lead & (0x7F >> length);
-  for (std::size_t k = 1; k < length; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return {lead, 1};
-    code = (code << 6) | (byte(i + k) & 0x3F);
-  }
-  return {code, length};
-}
-
 }  // namespace
 
 std::size_t displayWidth(std::string_view text) {
   std::size_t width = 0;
   for (std::size_t i = 0; i < text.size();) {
-    auto [code, length] = decode(text, i);
+    auto [code, length] = decodeUtf8(text, i);
+    if (length == 0) length = 1;  // an invalid byte counts as itself
     i += length;
     if (inRanges(code, kZeroWidth)) continue;
     width += inRanges(code, kWide) ? 2 : 1;

@@ -108,6 +108,7 @@ class Cli {
   int share(const std::string& action);
 
   const std::string& word(std::size_t index, const char* what) const;
+  long limitArgument(std::size_t index) const;  // the N of --limit N
 
   Invocation invocation_;
   std::optional<ControlClient> client_;
@@ -287,6 +288,14 @@ int Cli::simple(const std::string& cmd, json::object args) {
 const std::string& Cli::word(std::size_t index, const char* what) const {
   if (index >= invocation_.words.size()) throw UsageError{std::string("missing ") + what};
   return invocation_.words[index];
+}
+
+long Cli::limitArgument(std::size_t index) const {
+  const std::string& limit = word(index, "--limit N");
+  char* end = nullptr;
+  const long value = std::strtol(limit.c_str(), &end, 10);
+  if (end == limit.c_str() || *end != '\0' || value < 0) throw UsageError{"--limit wants a number"};
+  return value;
 }
 
 int Cli::run() {
@@ -804,12 +813,7 @@ int Cli::contacts() {
     if (current == "--where") {
       args["where"] = word(++i, "--where EXPR");
     } else if (current == "--limit") {
-      const std::string& limit = word(++i, "--limit N");
-      char* end = nullptr;
-      long value = std::strtol(limit.c_str(), &end, 10);
-      if (end == limit.c_str() || *end != '\0' || value < 0)
-        throw UsageError{"--limit wants a number"};
-      args["limit"] = value;
+      args["limit"] = limitArgument(++i);
     } else {
       throw UsageError{"contacts: unexpected '" + current + "'"};
     }
@@ -1127,12 +1131,7 @@ int Cli::status() {
     else if (current == "--search")
       args["search"] = word(++i, "--search TEXT");
     else if (current == "--limit") {
-      const std::string& limit = word(++i, "--limit N");
-      char* end = nullptr;
-      long value = std::strtol(limit.c_str(), &end, 10);
-      if (end == limit.c_str() || *end != '\0' || value < 0)
-        throw UsageError{"--limit wants a number"};
-      args["limit"] = value;
+      args["limit"] = limitArgument(++i);
     } else
       throw UsageError{"status: unexpected '" + current + "'"};
   }

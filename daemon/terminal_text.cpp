@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <streambuf>
 
+#include "engine/utf8.hpp"
+
 namespace seqd {
 namespace {
 
@@ -14,35 +16,6 @@ void appendByteEscape(std::string& out, unsigned char c) {
   out += "\\x";
   out += kHex[c >> 4];
   out += kHex[c & 0xF];
-}
-
-// The length of the valid UTF-8 sequence at text[i] (lead byte >= 0x80), or 0.
-std::size_t utf8SequenceLength(std::string_view text, std::size_t i, std::uint32_t& code) {
-  const unsigned char lead = static_cast<unsigned char>(text[i]);
-  std::size_t length = 0;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-    code = lead & 0x1F;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    code = lead & 0x0F;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    code = lead & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + length > text.size()) return 0;
-  for (std::size_t k = 1; k < length; ++k) {
-    const unsigned char next = static_cast<unsigned char>(text[i + k]);
-    if ((next & 0xC0) != 0x80) return 0;
-    code = (code << 6) | (next & 0x3F);
-  }
-  if ((length == 3 && code < 0x800) || (length == 4 && code < 0x10000) || code > 0x10FFFF ||
-      (code >= 0xD800 && code <= 0xDFFF)) {
-    return 0;
-  }
-  return length;
 }
 
 // Escapes everything it is given and writes it to `target` line by line.
@@ -105,8 +78,7 @@ std::string escapeForTerminal(std::string_view text) {
       appendByteEscape(out, c);  // C0 controls and DEL
       ++i;
     } else {
-      std::uint32_t code = 0;
-      const std::size_t length = utf8SequenceLength(text, i, code);
+      const auto [code, length] = decodeUtf8(text, i);
       if (length == 0) {
         appendByteEscape(out, c);
         ++i;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/contact.hpp"
+#include "engine/utf8.hpp"
 
 namespace seqd {
 namespace {
@@ -37,21 +38,8 @@ std::string hex16(std::uint64_t value) {
 // The byte length of the UTF-8 character at text[at]; 1 for a byte that does not start a
 // valid sequence, so malformed input still makes progress.
 std::size_t utf8Length(std::string_view text, std::size_t at) {
-  auto lead = static_cast<unsigned char>(text[at]);
-  std::size_t length = 1;
-  if (lead >= 0xf0 && lead <= 0xf7) {
-    length = 4;
-  } else if (lead >= 0xe0 && lead <= 0xef) {
-    length = 3;
-  } else if (lead >= 0xc0 && lead <= 0xdf) {
-    length = 2;
-  }
-  if (at + length > text.size()) return 1;
-  for (std::size_t i = 1; i < length; ++i) {
-    auto next = static_cast<unsigned char>(text[at + i]);
-    if (next < 0x80 || next > 0xbf) return 1;
-  }
-  return length;
+  const std::size_t length = decodeUtf8(text, at).length;
+  return length == 0 ? 1 : length;
 }
 
 // Calls visit(line) for each line of text, split at CRLF, LF or a lone CR. "a\nb\n" visits

@@ -72,10 +72,6 @@ struct CsvTable {
   std::size_t errors_unlisted = 0;
 };
 
-// True when text is well-formed UTF-8 (no overlong forms, surrogates or code points past
-// U+10FFFF).
-bool isUtf8(std::string_view text);
-
 // Parses a whole CSV document. Fails whole (Status) only when there is no header row or the
 // text cannot be parsed at all; row-level problems go to errors.
 Result<CsvTable> parseCsv(std::string_view text);

@@ -238,28 +238,36 @@ def finished_count(daemon):
     return counts.get("finished", 0)
 
 
+def run_workload(daemon, n):
+    """The virtual-time workload on a started daemon: n contacts written to a CSV, imported,
+    added to `bench` and run to the end by one `time advance 1m` (3 steps each). Checks that
+    every contact finished; returns the CSV's path and the seconds each phase took."""
+    csv_path = os.path.join(daemon.root, "contacts.csv")
+    write_csv(csv_path, n)
+    import_s, result = daemon.timed("--json", "import", csv_path)
+    imported = json.loads(result.stdout)
+    if imported["imported"] != n or imported["errors"]:
+        raise RuntimeError("import: %s" % result.stdout[:500])
+    add_s, result = daemon.timed("--json", "add", "bench", "--csv", csv_path,
+                                 "--skip-validation")
+    added = json.loads(result.stdout)
+    if len(added["added"]) != n:
+        raise RuntimeError("add: %d added of %d" % (len(added["added"]), n))
+    daemon.seqctl("sequence", "activate", "bench")
+    advance_s, _ = daemon.timed("time", "advance", "1m")
+    finished = finished_count(daemon)
+    if finished != n:
+        raise RuntimeError("after the advance: %d of %d contacts finished" % (finished, n))
+    return {"csv_path": csv_path, "import_s": import_s, "add_s": add_s, "advance_s": advance_s}
+
+
 def seqd_virtual(args, n):
     log("seqd: %d contacts x 3 steps under --virtual-time" % n)
     daemon = Seqd(args)
     try:
         daemon.start()
         rss_empty = vm_rss_bytes(daemon.process.pid)
-        csv_path = os.path.join(daemon.root, "contacts.csv")
-        write_csv(csv_path, n)
-        import_s, result = daemon.timed("--json", "import", csv_path)
-        imported = json.loads(result.stdout)
-        if imported["imported"] != n or imported["errors"]:
-            raise RuntimeError("import: %s" % result.stdout[:500])
-        add_s, result = daemon.timed("--json", "add", "bench", "--csv", csv_path,
-                                     "--skip-validation")
-        added = json.loads(result.stdout)
-        if len(added["added"]) != n:
-            raise RuntimeError("add: %d added of %d" % (len(added["added"]), n))
-        daemon.seqctl("sequence", "activate", "bench")
-        advance_s, _ = daemon.timed("time", "advance", "1m")
-        finished = finished_count(daemon)
-        if finished != n:
-            raise RuntimeError("after the advance: %d of %d contacts finished" % (finished, n))
+        run = run_workload(daemon, n)
         rss = vm_rss_bytes(daemon.process.pid)
         apparent, allocated = du_bytes(daemon.state)
         daemon.kill9()
@@ -267,8 +275,8 @@ def seqd_virtual(args, n):
         finished = finished_count(daemon)
         if finished != n:
             raise RuntimeError("after restart: %d of %d contacts finished" % (finished, n))
-        row = {"n": n, "import_per_s": n / import_s, "add_per_s": n / add_s,
-               "steps_per_s": 3 * n / advance_s, "advance_s": advance_s,
+        row = {"n": n, "import_per_s": n / run["import_s"], "add_per_s": n / run["add_s"],
+               "steps_per_s": 3 * n / run["advance_s"], "advance_s": run["advance_s"],
                "rss_per_enrollment": (rss - rss_empty) / n, "rss_empty": rss_empty,
                "disk_apparent_per_enrollment": apparent / n,
                "disk_allocated_per_enrollment": allocated / n, "restart_s": restart_s}

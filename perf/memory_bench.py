@@ -61,16 +61,7 @@ def run(args, n):
     try:
         daemon.start()
         empty = rss(daemon.process.pid)
-        csv_path = os.path.join(daemon.root, "contacts.csv")
-        bench.write_csv(csv_path, n)
-        daemon.seqctl("--json", "import", csv_path)
-        daemon.seqctl("--json", "add", "bench", "--csv", csv_path, "--skip-validation")
-        daemon.seqctl("sequence", "activate", "bench")
-        started = time.monotonic()
-        daemon.seqctl("time", "advance", "1m")
-        advance_s = time.monotonic() - started
-        if bench.finished_count(daemon) != n:
-            raise RuntimeError("not every contact finished")
+        advance_s = bench.run_workload(daemon, n)["advance_s"]
         after_run = rss(daemon.process.pid)
         daemon.kill9()
         restart_s = daemon.start()

@@ -41,19 +41,13 @@ def run(args, n):
     daemon = bench.Seqd(args)
     try:
         daemon.start()
-        csv_path = os.path.join(daemon.root, "contacts.csv")
-        bench.write_csv(csv_path, n)
-        daemon.seqctl("--json", "import", csv_path)
-        daemon.seqctl("--json", "add", "bench", "--csv", csv_path, "--skip-validation")
-        daemon.seqctl("sequence", "activate", "bench")
-        started = time.monotonic()
-        daemon.seqctl("time", "advance", "1m")
-        advance_s = time.monotonic() - started
+        run = bench.run_workload(daemon, n)
+        csv_path, advance_s = run["csv_path"], run["advance_s"]
         if args.later:
             daemon.seqctl("time", "advance", "%dh" % args.later)
-        finished = bench.finished_count(daemon)
-        if finished != n:
-            raise RuntimeError("%d of %d contacts finished" % (finished, n))
+            finished = bench.finished_count(daemon)
+            if finished != n:
+                raise RuntimeError("%d of %d contacts finished" % (finished, n))
         time.sleep(args.settle)
         apparent, allocated = bench.du_bytes(daemon.state)
         row = {"n": n, "advance_s": round(advance_s, 1), "later_h": args.later,

@@ -51,6 +51,11 @@ class Search(unittest.TestCase):
         bad = d.seqctl("contacts", "--where", "score>=60 and")
         self.assertEqual(bad.returncode, 2, bad.stderr)
         self.assertIn("position 14: expected a field name at the end", bad.stderr)
+        for command in (["contacts"], ["status", "two-emails"]):
+            for limit in ("x", "-1", "3rows"):
+                refused = d.seqctl(*command, "--limit", limit)
+                self.assertEqual(refused.returncode, 2, (command, limit, refused.stderr))
+                self.assertIn("--limit wants a number", refused.stderr)
         unknown = d.seqctl("contacts", "--where", "in_sequence=nope")
         self.assertEqual(unknown.returncode, 1, unknown.stderr)
         self.assertIn("unknown sequence 'nope'", unknown.stderr)
