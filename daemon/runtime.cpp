@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <set>
 
+#include "daemon/engine_start.hpp"
 #include "daemon/log.hpp"
 #include "daemon/systemd_notify.hpp"
 #include "engine/assert.hpp"
@@ -174,17 +175,15 @@ Status Runtime::loadEngine(std::string& loaded) {
     clock_ = std::make_unique<SystemClock>();
   }
   phase_start = std::chrono::steady_clock::now();
-  engine_ = std::make_unique<Engine>(engineSettingsFrom(options_.config), now());
   loaded = std::to_string(state.contacts.size()) + " contacts, " +
            std::to_string(state.enrollments.size()) + " enrollments, " +
            std::to_string(state.journal_ids.size()) + " journal entries, " +
            std::to_string(state.progress.size()) + " progress records, " +
            std::to_string(state.tasks.size()) + " tasks";
-  Status restored = engine_->restore(std::move(state), now());
-  if (!restored.isOk()) return restored;
-  // A workflow's list must exist: a config error, found only now that the store is read.
-  restored = engine_->checkWorkflowLists(engineSettingsFrom(options_.config));
-  if (!restored.isOk()) return restored;
+  Result<std::unique_ptr<Engine>> started =
+      startEngine(std::move(state), engineSettingsFrom(options_.config), now());
+  if (!started.isOk()) return started.status();
+  engine_ = std::move(started.value());
   loaded +=
       " (load " + formatMs(load_ms) + ", engine restore " + formatMs(msSince(phase_start)) + ")";
   return Status::ok();
@@ -681,38 +680,36 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
 bool Runtime::commitAndFlush() {
   std::vector<DeliveryIntent> intents;
   if (!store_full_ || commitDue()) {
-    intents = engine_->takeIntents(store_full_ ? DeliverySlots{0, 0} : freeSlots());
-    WriteBatch batch = engine_->takeBatch();
-    if (virtual_clock_ && now() != committed_clock_ms_) batch.clock_ms = now();
-    if (!batch.empty() || store_->historyTrimPending() || store_full_) {
-      std::vector<std::string> dropped;
-      const auto commit_started = std::chrono::steady_clock::now();
-      Status committed =
-          batch.empty() ? store_->probeWrite() : commitKeepingHoldable(*store_, batch, dropped);
-      commit_duration_.observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count());
-      for (const std::string& record : dropped) {
-        logError("bug: the store cannot hold " + record + "; that record is not stored");
-      }
-      if (!committed.isOk() && isOutOfRoom(committed)) {
-        recoverFromFullStore(committed, intents);
-        return false;
-      }
-      if (!committed.isOk()) {
-        // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
-        // committed state authoritative; systemd restarts us and the store is loaded again.
-        logError("store commit failed, exiting: " + committed.message());
-        std::_Exit(1);
-      }
-      if (batch.clock_ms) committed_clock_ms_ = *batch.clock_ms;
-      if (store_full_) {
-        store_full_ = false;
-        logInfo("state dir " + options_.config.daemon.state_dir +
-                ": the store takes writes again; sending resumes");
-        wakeup_.notify();
-      }
+    std::optional<TimeMs> clock_ms;
+    if (virtual_clock_ && now() != committed_clock_ms_) clock_ms = now();
+    RoundCommit committed = commitRound(
+        *engine_, *store_, store_full_ ? DeliverySlots{0, 0} : freeSlots(), now(), clock_ms);
+    if (committed.committed) commit_duration_.observe(committed.commit_seconds);
+    for (const std::string& record : committed.dropped) {
+      logError("bug: the store cannot hold " + record + "; that record is not stored");
     }
-    engine_->recycleBatch(std::move(batch));  // empty or committed: its room is reused
+    Status status = committed.status;
+    // Nothing to write while the store is full: a write that changes nothing tells whether
+    // there is room again.
+    if (status.isOk() && store_full_ && !committed.committed) status = store_->probeWrite();
+    if (!status.isOk() && isOutOfRoom(status)) {
+      recoverFromFullStore(status, committed.intents);
+      return false;
+    }
+    if (!status.isOk()) {
+      // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
+      // committed state authoritative; systemd restarts us and the store is loaded again.
+      logError("store commit failed, exiting: " + status.message());
+      std::_Exit(1);
+    }
+    if (committed.clock_ms) committed_clock_ms_ = *committed.clock_ms;
+    if (store_full_) {
+      store_full_ = false;
+      logInfo("state dir " + options_.config.daemon.state_dir +
+              ": the store takes writes again; sending resumes");
+      wakeup_.notify();
+    }
+    intents = std::move(committed.intents);
   }
   for (PendingReply& reply : replies_) reply.send(std::move(reply.frame));
   replies_.clear();

@@ -267,6 +267,12 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
     std::optional<DeliveryIntent> intent =
         makeIntent(enrollment, *step, enrollment.sending_at_ms, enrollment.sending_mailbox, reason);
     if (intent && intent->message_id == enrollment.sending_message_id) {
+      // Where it had not landed before the stop, it is written now: counted again from now
+      // (the log's count stays too, erring on the slow side), so the limits hold at the
+      // instants it is written.
+      const Contact* contact = findContact(enrollment.contact_key);
+      governor_.recordSend(mailbox->address, recipientDomain(contact ? contact->email : ""), now_ms,
+                           enrollment.sending_message_id);
       queueIntent(enrollment, std::move(*intent), mailbox->transport);
       return;
     }
@@ -571,7 +577,19 @@ Status Engine::deactivate(const std::string& sequence_id, const Caller& caller) 
   if (!isActive(sequence_id)) return Status::ok();
   active_sequences_.erase(sequence_id);
   batch_.sequences.push_back({sequence_id, false});
-  for (EnrollmentId id : by_sequence_[sequence_id]) wheel_.cancel(id);
+  for (EnrollmentId id : by_sequence_[sequence_id]) {
+    wheel_.cancel(id);
+    // A send decided but still queued for delivery never leaves once the deactivation is
+    // acknowledged (as for a pause): it is due again, from when it fell due, at activation.
+    // One already released stays out.
+    Enrollment& enrollment = enrollments_[id];
+    if (enrollment.sending_step.empty() || enrollment.sending_released) continue;
+    withdrawQueuedSend(enrollment);
+    if (enrollment.status == EnrollmentStatus::kActive) {
+      enrollment.status = EnrollmentStatus::kScheduled;
+      saveSnapshot(enrollment);
+    }
+  }
   return Status::ok();
 }
 
@@ -1361,7 +1379,7 @@ void Engine::recycleBatch(WriteBatch&& spent) {
   reuse(batch_.progress, spent.progress);
 }
 
-std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots) {
+std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_ms) {
   std::vector<DeliveryIntent> released;
   auto drain = [&](std::deque<QueueEntry>& queue, std::size_t slots_max) {
     std::size_t taken = 0;
@@ -1374,9 +1392,19 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots) {
       }
       Enrollment& enrollment = enrollments_[id];
       if (!enrollment.sending_released) {
+        // Counted against the limits from when it leaves (see takeIntents in engine.hpp).
+        TimeMs counted_at_ms = enrollment.sending_at_ms;
+        if (now_ms != kNoTime && now_ms > enrollment.sending_at_ms) {
+          const Contact* contact = findContact(enrollment.contact_key);
+          const std::string domain = recipientDomain(contact ? contact->email : "");
+          governor_.forgetSend(enrollment.sending_mailbox.str(), domain, enrollment.sending_at_ms);
+          governor_.recordSend(enrollment.sending_mailbox.str(), domain, now_ms,
+                               enrollment.sending_message_id);
+          counted_at_ms = now_ms;
+        }
         // Recorded before it leaves: after a crash a released send is the uncertain kind.
-        ProgressRecord& record = appendProgress(ProgressKind::kStepFired, id, enrollment.step_index,
-                                                enrollment.sending_at_ms);
+        ProgressRecord& record =
+            appendProgress(ProgressKind::kStepFired, id, enrollment.step_index, counted_at_ms);
         record.step_id = enrollment.sending_step;
         record.mailbox = enrollment.sending_mailbox;
         record.message_id = enrollment.sending_message_id;

@@ -333,7 +333,14 @@ class Engine {
   void recycleBatch(WriteBatch&& spent);
   // Releases queued intents, oldest first, at most slots of each kind, appending each one's
   // kStepFired record to the batch: commit takeBatch() before delivering them.
-  std::vector<DeliveryIntent> takeIntents(DeliverySlots slots = DeliverySlots());
+  // A send that waited in the queue after it was decided (delivery had no room) counts
+  // against its mailbox's limits from now_ms, when it leaves, instead of from the decision:
+  // its record in the log and the governor's count move to the release. So the rolling
+  // limits hold at the instants the relay sees, as long as no send waits longer than a
+  // window (the simulation measured at most ~15 min behind relays that never answer).
+  // kNoTime: counted from the decision (tests that do not model the clock).
+  std::vector<DeliveryIntent> takeIntents(DeliverySlots slots = DeliverySlots(),
+                                          TimeMs now_ms = kNoTime);
   // The contacts, progress and sequence records gathered since the last takeBatch(), for
   // checks before they are committed (enrollment snapshots join at takeBatch()).
   const WriteBatch& pendingBatch() const { return batch_; }

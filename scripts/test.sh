@@ -33,7 +33,8 @@ if [[ "${SEQD_SKIP_SANITIZE:-0}" != 1 ]]; then
     -DSEQD_WERROR=ON
   # The randomized tests run fewer of their fixed seeds here (all of them above): the
   # sanitizers look for memory errors, which a few seeds exercise; the schedule property test
-  # runs one seed's two months of virtual time, the lifecycle model test 5 of its 20 seeds.
+  # runs one seed's two months of virtual time, the lifecycle model test 5 of its 20 seeds, the
+  # simulation 100 of its 1,000.
   # SEQD_SANITIZED=1 widens the memory and latency bounds that ASan's own cost would break.
   (cd build-sanitize &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

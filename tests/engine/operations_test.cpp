@@ -477,6 +477,69 @@ TEST_CASE("pause withdraws a queued unreleased send") {
   CHECK(std::count(later.begin(), later.end(), "x@x.test:0") == 0);
 }
 
+// Found by the simulation (tests/sim, seed 1542): a send decided before `sequence deactivate`
+// and still queued for a free worker went out after the deactivation was acknowledged.
+TEST_CASE("deactivate withdraws a queued unreleased send; activation sends it once") {
+  Fixture f;
+  f.engine.advanceTo(kStart);
+  REQUIRE(f.engine.queuedIntents() == 2);
+  std::vector<DeliveryIntent> first = f.engine.takeIntents({SIZE_MAX, 1}, kStart);  // y waits
+  f.commit();
+  REQUIRE(first.size() == 1);
+  REQUIRE(f.engine.deactivate("s", kAdmin).isOk());
+  f.commit();
+  CHECK(f.engine.queuedIntents() == 0);
+  CHECK(f.engine.takeIntents({}, kStart).empty());
+  f.commit();
+  CHECK(countProgress(f.store.state.progress, ProgressKind::kStepFired) == 1);
+  const std::string held = first[0].recipient == "x@x.test" ? "y@x.test" : "x@x.test";
+  CHECK(f.of(held).status == EnrollmentStatus::kScheduled);
+  CHECK(f.of(held).sending_step.empty());
+  f.answer(first[0], DeliveryOutcome::kDelivered, kStart + kMinuteMs);
+  REQUIRE(f.engine.activate("s", kAdmin, kStart + kHourMs).isOk());
+  f.commit();
+  CHECK(f.advance(kStart + kHourMs) == Sent{held + ":0"});
+}
+
+// Found by the simulation (seed 29): sends decided at once but released as workers freed up
+// were counted from the decision, so the relay saw more than hourly_limit in a rolling hour.
+TEST_CASE("a send that waited for a worker counts against the limits from its release") {
+  EngineSettings settings = threeEmails();
+  for (Mailbox& mailbox : settings.mailboxes) mailbox.hourly_limit = 1;
+  settings.sequences["s"].mailboxes = {"a@acme.test"};
+  Engine engine(settings, kStart);
+  FakeStore store;
+  ContactRow row;
+  row.fields = {{"email", "x@x.test"}, {"first_name", "X"}};
+  ImportResult imported = engine.upsertContacts({row});
+  REQUIRE(engine.activate("s", kAdmin, kStart).isOk());
+  REQUIRE(engine.add("s", imported.keys, {}, kAdmin, kStart).isOk());
+  engine.advanceTo(kStart);
+  REQUIRE(engine.queuedIntents() == 1);
+  // No worker free for 10 minutes; then it leaves.
+  CHECK(engine.takeIntents({0, 0}, kStart).empty());
+  const TimeMs released_ms = kStart + 10 * kMinuteMs;
+  std::vector<DeliveryIntent> out = engine.takeIntents({}, released_ms);
+  REQUIRE(out.size() == 1);
+  store.commit(engine.takeBatch());
+  CHECK(out[0].fired_at_ms == kStart);
+  // Counted from the release: the mailbox is free an hour after it, not after the decision.
+  std::vector<MailboxRow> rows = engine.mailboxes(kStart + kHourMs + kMinuteMs);
+  REQUIRE(!rows.empty());
+  CHECK(rows[0].address == "a@acme.test");
+  CHECK(rows[0].sent_last_hour == 1);
+  CHECK(rows[0].next_free_ms == released_ms + kHourMs);
+  // And from the log at a restart.
+  bool found = false;
+  for (const ProgressRecord& record : store.state.progress) {
+    if (record.kind == ProgressKind::kStepFired) {
+      CHECK(record.at_ms == released_ms);
+      found = true;
+    }
+  }
+  CHECK(found);
+}
+
 TEST_CASE("reload inserting a step before a sent step does not resend it and sends the new step") {
   Fixture f;
   CHECK(f.advance(kStart) == Sent{"x@x.test:0", "y@x.test:0"});
