@@ -59,6 +59,10 @@ EngineSettings engineSettingsFrom(const Config& config) {
       settings.workflows.push_back(std::move(spec));
     }
   }
+  // Tests only: a smaller bound on done tasks in memory, so a few tasks reach it.
+  if (const char* text = std::getenv("SEQD_TEST_DONE_TASKS_IN_MEMORY_MAX"); text && *text) {
+    settings.done_tasks_in_memory_max = std::strtoull(text, nullptr, 10);
+  }
   return settings;
 }
 
@@ -93,33 +97,11 @@ Status Runtime::start() {
   }
   store_ = std::move(store.value());
   const double open_ms = msSince(phase_start);
-  phase_start = std::chrono::steady_clock::now();
-  LoadedState loaded;
-  Status load = store_->load(loaded);
+  std::string loaded;
+  Status load = loadEngine(loaded);
   if (!load.isOk()) return load;
-  const double load_ms = msSince(phase_start);
-
-  if (options_.virtual_start_ms) {
-    TimeMs start_ms = std::max(*options_.virtual_start_ms, loaded.clock_ms.value_or(INT64_MIN));
-    auto clock = std::make_unique<VirtualClock>(start_ms);
-    virtual_clock_ = clock.get();
-    clock_ = std::move(clock);
-  } else {
-    clock_ = std::make_unique<SystemClock>();
-  }
-  phase_start = std::chrono::steady_clock::now();
-  const std::string counts = std::to_string(loaded.contacts.size()) + " contacts, " +
-                             std::to_string(loaded.enrollments.size()) + " enrollments, " +
-                             std::to_string(loaded.journal_ids.size()) + " journal entries, " +
-                             std::to_string(loaded.progress.size()) + " progress records, " +
-                             std::to_string(loaded.tasks.size()) + " tasks";
-  Result<std::unique_ptr<Engine>> started =
-      startEngine(std::move(loaded), engineSettingsFrom(options_.config), now());
-  if (!started.isOk()) return started.status();
-  engine_ = std::move(started.value());
-  const double restore_ms = msSince(phase_start);
-  logInfo("loaded " + counts + " (store open and walk " + formatMs(open_ms) + ", load " +
-          formatMs(load_ms) + ", engine restore " + formatMs(restore_ms) + ")");
+  logInfo("loaded " + loaded.replace(loaded.find(" ("), 2,
+                                     " (store open and walk " + formatMs(open_ms) + ", "));
 
   delivery_ = std::make_unique<DeliveryPool>(
       options_.config.daemon.maildir_dir, options_.config.daemon.smtp,
@@ -168,6 +150,42 @@ Status Runtime::start() {
           (virtual_clock_ ? "; virtual time " + formatRfc3339(now()) : std::string()));
   sdNotify("READY=1\nSTATUS=serving " + std::to_string(engine_->enrollmentCount()) +
            " enrollments");
+  return Status::ok();
+}
+
+// Loads the store and builds the engine from it: at start, and after a commit that failed for
+// want of room, to go back to the last committed state. `loaded` says what and how long.
+Status Runtime::loadEngine(std::string& loaded) {
+  auto phase_start = std::chrono::steady_clock::now();
+  LoadedState state;
+  Status load = store_->load(state);
+  if (!load.isOk()) return load;
+  const double load_ms = msSince(phase_start);
+  if (options_.virtual_start_ms) {
+    TimeMs start_ms = std::max(*options_.virtual_start_ms, state.clock_ms.value_or(INT64_MIN));
+    if (virtual_clock_ == nullptr) {
+      auto clock = std::make_unique<VirtualClock>(start_ms);
+      virtual_clock_ = clock.get();
+      clock_ = std::move(clock);
+    } else {
+      virtual_clock_->rewindTo(start_ms);
+    }
+    committed_clock_ms_ = state.clock_ms.value_or(kNoTime);
+  } else if (clock_ == nullptr) {
+    clock_ = std::make_unique<SystemClock>();
+  }
+  phase_start = std::chrono::steady_clock::now();
+  loaded = std::to_string(state.contacts.size()) + " contacts, " +
+           std::to_string(state.enrollments.size()) + " enrollments, " +
+           std::to_string(state.journal_ids.size()) + " journal entries, " +
+           std::to_string(state.progress.size()) + " progress records, " +
+           std::to_string(state.tasks.size()) + " tasks";
+  Result<std::unique_ptr<Engine>> started =
+      startEngine(std::move(state), engineSettingsFrom(options_.config), now());
+  if (!started.isOk()) return started.status();
+  engine_ = std::move(started.value());
+  loaded +=
+      " (load " + formatMs(load_ms) + ", engine restore " + formatMs(msSince(phase_start)) + ")";
   return Status::ok();
 }
 
@@ -257,9 +275,10 @@ void Runtime::runRound() {
   }
   processResults();
   processCommands();
-  processInbox();
+  // With the store full, no due step is taken and no inbox message applied: both would write.
+  if (!store_full_) processInbox();
   processUnsubscribes();
-  if (!virtual_clock_) engine_->advanceTo(now());
+  if (!virtual_clock_ && !store_full_) engine_->advanceTo(now());
   commitAndFlush();
   publishMetrics();
 }
@@ -274,13 +293,13 @@ void Runtime::inboxLoop() {
     auto round = std::make_shared<InboxRound>();
     round->messages = inbox_->readAll();
     if (!round->messages.empty()) {
-      std::future<void> committed = round->committed.get_future();
+      std::future<bool> committed = round->committed.get_future();
       if (!inbox_rounds_.push(round)) return;  // closed: seqd is stopping
       // Unmarked if seqd stops first: read again at the next start, applied once.
       while (committed.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
         if (stopping_.load()) return;
       }
-      inbox_->markHandled(round->messages);
+      if (committed.get()) inbox_->markHandled(round->messages);
     }
     inbox_wakeup_.waitFor(interval);
   }
@@ -301,8 +320,7 @@ void Runtime::pollInboxesNow() {
   std::vector<PolledMessage> messages = inbox_->readAll();
   if (messages.empty()) return;
   applyPolled(messages);
-  commitAndFlush();
-  inbox_->markHandled(messages);
+  if (commitAndFlush()) inbox_->markHandled(messages);
 }
 
 // Applies each message on the engine thread, logs it, and notes it for `seqctl inbox`.
@@ -481,6 +499,13 @@ DispatchReply Runtime::runtimeCommand(const ControlRequest& request, bool& handl
     reply = allowed.isOk()
                 ? reload(boolArgument(request.args, "dry_run"), boolArgument(request.args, "force"))
                 : replyFromStatus(allowed);
+  } else if (cmd == "tasks") {
+    // The engine holds open tasks and the latest done ones; the rest are read from the store
+    // (engine/task.hpp). A short read transaction, on this thread for now.
+    std::vector<Task> archived;
+    Status read = store_->readTasks(archived);
+    if (!read.isOk()) return replyFromStatus(read);
+    return tasksCommand(*engine_, request.args, now(), archived);
   } else if (cmd == "inbox") {
     std::string mailbox;
     if (const json::value* value = request.args.if_contains("mailbox");
@@ -538,9 +563,13 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
     TimeMs step_to = (next && *next <= target_ms) ? std::max(*next, now()) : target_ms;
     virtual_clock_->setTo(step_to);
     engine_->advanceTo(step_to);
-    commitAndFlush();
-    waitForDeliveries(kAdvanceDeliveryWaitMs);
-    commitAndFlush();
+    bool committed = commitAndFlush();
+    if (committed) waitForDeliveries(kAdvanceDeliveryWaitMs);
+    if (committed) committed = commitAndFlush();
+    if (!committed) {
+      return replyFromStatus(Status::ioError("time advance stopped at " + formatRfc3339(now()) +
+                                             " (the last commit): " + store_full_error_));
+    }
     pingWatchdog();
     publishMetrics();
     if (step_to >= target_ms && engine_->queuedIntents() == 0) {
@@ -646,23 +675,42 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
 }
 
 // One round's end: release what delivery has room for (their records join the batch), commit
-// the whole batch in ONE transaction, and only then answer commands and deliver.
-void Runtime::commitAndFlush() {
-  std::optional<TimeMs> clock_ms;
-  if (virtual_clock_ && now() != committed_clock_ms_) clock_ms = now();
-  RoundCommit committed = commitRound(*engine_, *store_, freeSlots(), now(), clock_ms);
-  if (committed.committed) commit_duration_.observe(committed.commit_seconds);
-  for (const std::string& record : committed.dropped) {
-    logError("bug: the store cannot hold " + record + "; that record is not stored");
+// the whole batch in ONE transaction, and only then answer commands and deliver. While the
+// store is full (store_full_) nothing is released and a round writes only when commitDue().
+bool Runtime::commitAndFlush() {
+  std::vector<DeliveryIntent> intents;
+  if (!store_full_ || commitDue()) {
+    std::optional<TimeMs> clock_ms;
+    if (virtual_clock_ && now() != committed_clock_ms_) clock_ms = now();
+    RoundCommit committed = commitRound(
+        *engine_, *store_, store_full_ ? DeliverySlots{0, 0} : freeSlots(), now(), clock_ms);
+    if (committed.committed) commit_duration_.observe(committed.commit_seconds);
+    for (const std::string& record : committed.dropped) {
+      logError("bug: the store cannot hold " + record + "; that record is not stored");
+    }
+    Status status = committed.status;
+    // Nothing to write while the store is full: a write that changes nothing tells whether
+    // there is room again.
+    if (status.isOk() && store_full_ && !committed.committed) status = store_->probeWrite();
+    if (!status.isOk() && isOutOfRoom(status)) {
+      recoverFromFullStore(status, committed.intents);
+      return false;
+    }
+    if (!status.isOk()) {
+      // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
+      // committed state authoritative; systemd restarts us and the store is loaded again.
+      logError("store commit failed, exiting: " + status.message());
+      std::_Exit(1);
+    }
+    if (committed.clock_ms) committed_clock_ms_ = *committed.clock_ms;
+    if (store_full_) {
+      store_full_ = false;
+      logInfo("state dir " + options_.config.daemon.state_dir +
+              ": the store takes writes again; sending resumes");
+      wakeup_.notify();
+    }
+    intents = std::move(committed.intents);
   }
-  if (!committed.status.isOk()) {
-    // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
-    // committed state authoritative; systemd restarts us and the store is loaded again.
-    logError("store commit failed, exiting: " + committed.status.message());
-    std::_Exit(1);
-  }
-  if (committed.clock_ms) committed_clock_ms_ = *committed.clock_ms;
-  std::vector<DeliveryIntent>& intents = committed.intents;
   for (PendingReply& reply : replies_) reply.send(std::move(reply.frame));
   replies_.clear();
   for (StatusRead& read : status_reads_) {
@@ -675,7 +723,7 @@ void Runtime::commitAndFlush() {
     }
   }
   status_reads_.clear();
-  for (std::shared_ptr<InboxRound>& round : inbox_committing_) round->committed.set_value();
+  for (std::shared_ptr<InboxRound>& round : inbox_committing_) round->committed.set_value(true);
   inbox_committing_.clear();
   for (auto& [respond, response] : http_replies_) respond(std::move(response));
   http_replies_.clear();
@@ -685,6 +733,60 @@ void Runtime::commitAndFlush() {
   // takeIntents() released no more than freeSlots(), whose sum is the pool's bound.
   const bool submitted = delivery_->submit(intents);
   SEQD_ASSERT(submitted);
+  return true;
+}
+
+// While the store is full: a round writes when something asked for a change (records beyond
+// those the reloaded engine started with, or a move of the virtual clock), and every
+// kStoreFullProbeMs to find out whether room came back.
+bool Runtime::commitDue() const {
+  if (engine_->pendingRecords() > store_full_records_) return true;
+  if (virtual_clock_ && now() != committed_clock_ms_) return true;
+  return std::chrono::steady_clock::now() >= store_full_probe_at_;
+}
+
+// A commit failed for want of room: nothing of this round is acknowledged or delivered. Every
+// answer of the round becomes the error, the inbox messages stay unmarked, the intents are
+// dropped (due again in the state reloaded), and the engine is built again from the store, so
+// what is served is what is committed. SMTP sends in flight count as interrupted, as after a
+// crash (their results, when they come, are late results); Maildir ones are delivered again.
+void Runtime::recoverFromFullStore(const Status& error, std::vector<DeliveryIntent>& intents) {
+  logError(error.message() +
+           "; nothing of this round is kept, seqd goes on from the last "
+           "commit and refuses changes until there is room");
+  for (PendingReply& reply : replies_) {
+    const json::value* id = reply.frame.if_contains("id");
+    reply.send(
+        makeErrorReply(id != nullptr ? *id : json::value(nullptr), "failed", error.message()));
+  }
+  replies_.clear();
+  for (StatusRead& read : status_reads_) {
+    read.send(makeErrorReply(read.id, "failed", error.message()));
+  }
+  status_reads_.clear();
+  for (std::shared_ptr<InboxRound>& round : inbox_committing_) round->committed.set_value(false);
+  inbox_committing_.clear();
+  for (auto& [respond, response] : http_replies_) {
+    HttpResponse busy;
+    busy.status = 503;
+    busy.headers.emplace_back("Retry-After", "60");
+    busy.body = "seqd cannot write its state now; try again later\n";
+    respond(std::move(busy));
+  }
+  http_replies_.clear();
+  intents.clear();
+  std::string loaded;
+  Status reloaded = loadEngine(loaded);
+  if (!reloaded.isOk()) {
+    logError("cannot go back to the last commit, exiting: " + reloaded.message());
+    std::_Exit(1);
+  }
+  logInfo("went back to the last commit: " + loaded);
+  store_full_ = true;
+  store_full_error_ = error.message();
+  store_full_records_ = engine_->pendingRecords();
+  store_full_probe_at_ =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kStoreFullProbeMs);
 }
 
 // After the last commit at SIGTERM: finishes the checkpoint going on and runs one more over

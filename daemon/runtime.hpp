@@ -94,6 +94,12 @@ inline constexpr std::size_t kUnsubscribesPerRoundMax = kHttpConnectionsMax;
 // Commands queued for the engine thread, at most: every connection's unanswered requests.
 inline constexpr std::size_t kCommandsQueueMax = kConnectionsMax * kPipelinedRequestsMax;
 
+// After a commit fails for want of room (a full disk, or the store's map), the engine goes back
+// to the last committed state, loaded from the store, and seqd keeps serving: commands that
+// change nothing are answered, no due step is taken, and a write is tried again with each
+// command that changes something and every kStoreFullProbeMs until one succeeds.
+inline constexpr int kStoreFullProbeMs = 5000;
+
 struct RuntimeOptions {
   Config config;
   ConfigDefaults defaults = ConfigDefaults::kSystem;
@@ -131,7 +137,7 @@ class Runtime {
   // changed is committed, and only then are they marked in their inboxes.
   struct InboxRound {
     std::vector<PolledMessage> messages;
-    std::promise<void> committed;
+    std::promise<bool> committed;  // false: the commit failed; they stay unmarked
   };
 
   void engineLoop();
@@ -160,7 +166,13 @@ class Runtime {
   DeliverySlots freeSlots() const;
   std::size_t deliveryInFlightMax() const;
   void waitForDeliveries(int timeout_ms, bool while_stopping = false);
-  void commitAndFlush();
+  // Commits the round and answers it; false when the commit failed for want of room and the
+  // round was refused instead (recoverFromFullStore).
+  bool commitAndFlush();
+  bool commitDue() const;
+  // Builds engine_ from what the store holds (at start, and after a failed commit).
+  Status loadEngine(std::string& counts);
+  void recoverFromFullStore(const Status& error, std::vector<DeliveryIntent>& intents);
   Caller callerOf(const ControlRequest& request) const;
   TimeMs now() const { return clock_->now(); }
 
@@ -173,6 +185,11 @@ class Runtime {
   std::unique_ptr<Clock> clock_;
   VirtualClock* virtual_clock_ = nullptr;  // clock_ when virtual
   TimeMs committed_clock_ms_ = kNoTime;    // the clock reading last written to the store
+  // Set while the store has no room (kStoreFullProbeMs); engine thread only.
+  bool store_full_ = false;
+  std::string store_full_error_;        // the failed commit's message
+  std::size_t store_full_records_ = 0;  // uncommitted records the reloaded engine started with
+  std::chrono::steady_clock::time_point store_full_probe_at_{};
   std::unique_ptr<Store> store_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<DeliveryPool> delivery_;

@@ -192,6 +192,11 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     step_tasks_[{task.enrollment_id, task.step_id}] = task.id;
     progress_seq_ = std::max(progress_seq_, task.id);
   }
+  // The tasks table lists by id: the oldest final ones are dropped first, as while running.
+  for (auto it = tasks_.begin(); it != tasks_.end();) {
+    const Task task = (it++)->second;  // noteTaskState may erase the one it names
+    noteTaskState(task);
+  }
   for (const ProgressRecord& record : state.inbound) {
     Status known = check_id("inbound record", record.seq, record.enrollment_id);
     if (!known.isOk()) return known;

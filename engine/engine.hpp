@@ -164,6 +164,8 @@ struct EngineSettings {
   // The log is kept longer when a mailbox's min_interval + jitter needs it.
   DurationMs history_keep_ms = kHistoryKeepMs;
   DurationMs inbound_keep_ms = kInboundKeepMs;
+  // Smaller only in tests, so that the bound is met with a handful of tasks (engine/task.hpp).
+  std::size_t done_tasks_in_memory_max = kDoneTasksInMemoryMax;
 };
 
 class Engine {
@@ -278,7 +280,13 @@ class Engine {
   std::vector<MailboxRow> mailboxes(TimeMs now_ms) const;
 
   // --- tasks (engine/tasks.cpp) ---
-  std::vector<TaskRow> tasks(const TaskFilter& filter) const;
+  // Open tasks first, then done ones, by due time. `archived`: tasks read from the store's
+  // tasks table; those no longer in memory (isTaskInMemory) are listed too.
+  std::vector<TaskRow> tasks(const TaskFilter& filter,
+                             const std::vector<Task>& archived = {}) const;
+  bool isTaskInMemory(std::uint64_t task_id) const { return tasks_.count(task_id) != 0; }
+  // Tasks done by a person that are still in memory (at most done_tasks_in_memory_max).
+  std::size_t doneTasksInMemory() const { return done_tasks_.size(); }
   // Completes (or skips) an open task: the step counts as done and the contact moves on.
   // Allowed for the task's owner, the sequence's owner and admins.
   Status finishTask(std::uint64_t task_id, bool skip, const Caller& caller, TimeMs now_ms);
@@ -385,6 +393,9 @@ class Engine {
   ProgressRecord& appendProgress(ProgressKind kind, EnrollmentId enrollment_id,
                                  std::uint32_t step_index, TimeMs at_ms);
   void trackTask(const ProgressRecord& record);
+  // Notes whether a task is final (done by a person) and drops the oldest final ones from
+  // memory past done_tasks_in_memory_max; they stay in the store.
+  void noteTaskState(const Task& task);
   void closeOpenTasks(Enrollment& enrollment, const std::string& reason, TimeMs now_ms);
   bool hasOpenTask(const Enrollment& enrollment, const Step* step) const;
   // Waits on the open or closed task of the current step if there is one (reopening it).
@@ -515,6 +526,8 @@ class Engine {
   std::map<std::uint64_t, Task> tasks_;  // by id
   // (enrollment, step id) -> its one task, open or closed
   std::map<std::pair<EnrollmentId, std::string>, std::uint64_t> step_tasks_;
+  // Ids of the tasks in tasks_ done by a person, oldest first dropped past the bound.
+  std::set<std::uint64_t> done_tasks_;
   std::map<std::string, std::uint64_t> rotation_;  // send-from set -> round-robin counter
   // Inbound messages applied (by Message-ID), and the last one that changed each enrollment
   // (for explain). Rebuilt from the store's inbound table at a restart.

@@ -9,6 +9,13 @@
 // removing the contact closes it as skipped with a `reason` (the step is NOT done then), and
 // adding the contact back opens that same task again.
 //
+// Archived tasks. A task completed or skipped by a person is final (nothing reopens it), so the
+// engine keeps at most kDoneTasksInMemoryMax of them in memory, dropping the oldest (lowest
+// id) first; the store's tasks table keeps every task, and `seqctl tasks` lists the dropped
+// ones from there (Engine::tasks takes them as `archived`). What stays per dropped task is its
+// (enrollment, step) -> id entry, so the step is still known done and never gets a second
+// task. Tasks closed by seqd (a finish or remove) stay: adding the contact back reopens them.
+//
 // Thread-safety: plain value, owned by the engine thread.
 #pragma once
 
@@ -22,6 +29,9 @@
 namespace seqd {
 
 enum class TaskState : std::uint8_t { kOpen, kCompleted, kSkipped };
+
+// Tasks done by a person kept in memory at most (EngineSettings::done_tasks_in_memory_max).
+inline constexpr std::size_t kDoneTasksInMemoryMax = 10000;
 
 const char* taskStateName(TaskState state);
 

@@ -62,7 +62,9 @@ bool Engine::resumeTask(Enrollment& enrollment, TimeMs now_ms) {
   if (step == nullptr) return false;
   auto found = step_tasks_.find({enrollment.id, step->id});
   if (found == step_tasks_.end()) return false;
-  Task& task = tasks_[found->second];
+  auto in_memory = tasks_.find(found->second);
+  if (in_memory == tasks_.end()) return false;  // archived: a person closed it, the step is done
+  Task& task = in_memory->second;
   if (task.state != TaskState::kOpen) {
     if (task.reason.empty()) return false;  // a person closed it: the step is done
     ProgressRecord& record =
@@ -80,7 +82,9 @@ bool Engine::resumeTask(Enrollment& enrollment, TimeMs now_ms) {
 void Engine::closeOpenTasks(Enrollment& enrollment, const std::string& reason, TimeMs now_ms) {
   for (auto it = step_tasks_.lower_bound({enrollment.id, std::string()});
        it != step_tasks_.end() && it->first.first == enrollment.id; ++it) {
-    const Task& task = tasks_[it->second];
+    auto in_memory = tasks_.find(it->second);
+    if (in_memory == tasks_.end()) continue;  // archived: done by a person
+    const Task& task = in_memory->second;
     if (task.state != TaskState::kOpen) continue;
     ProgressRecord& record =
         appendProgress(ProgressKind::kTaskClosed, enrollment.id, task.step_index, now_ms);
@@ -134,11 +138,28 @@ void Engine::trackTask(const ProgressRecord& record) {
     step_tasks_[{task->enrollment_id, task->step_id}] = task->id;
   }
   batch_.tasks.push_back(*task);
+  noteTaskState(*task);  // may drop it from memory: the batch holds it for the store
+}
+
+void Engine::noteTaskState(const Task& task) {
+  const bool final = task.state != TaskState::kOpen && task.reason.empty();
+  if (!final) {
+    done_tasks_.erase(task.id);
+    return;
+  }
+  done_tasks_.insert(task.id);
+  while (done_tasks_.size() > settings_.done_tasks_in_memory_max) {
+    tasks_.erase(*done_tasks_.begin());
+    done_tasks_.erase(done_tasks_.begin());
+  }
 }
 
 Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller, TimeMs now_ms) {
   auto found = tasks_.find(task_id);
-  if (found == tasks_.end()) return Status::notFound("unknown task " + std::to_string(task_id));
+  if (found == tasks_.end()) {
+    return Status::notFound("unknown task " + std::to_string(task_id) +
+                            " (or one done long ago, archived: seqctl tasks lists it)");
+  }
   Task& task = found->second;
   Enrollment& enrollment = enrollments_[task.enrollment_id];
   const Sequence* sequence = findSequence(enrollment.sequence_id);
@@ -156,14 +177,15 @@ Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller
   record.step_id = task.step_id;
   record.task_id = task.id;
   record.detail = skip ? kTaskSkipped : kTaskCompleted;
+  const std::string step_id = task.step_id;  // trackTask may drop `task` from memory
   trackTask(record);
   countAtStep(enrollment, task.step_id,
               skip ? ReportCount::kTasksSkipped : ReportCount::kTasksDone);
   const Step* waited_on = currentStep(enrollment);
   const bool waiting = enrollment.status == EnrollmentStatus::kActive &&
                        enrollment.sending_step.empty() && waited_on != nullptr &&
-                       waited_on->id == task.step_id;
-  markStepDone(enrollment, task.step_id, now_ms);
+                       waited_on->id == step_id;
+  markStepDone(enrollment, step_id, now_ms);
   if (sequence == nullptr) return Status::ok();
   if (waiting) {
     completeStep(enrollment, *sequence, now_ms);
@@ -180,15 +202,16 @@ Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller
   return Status::ok();
 }
 
-std::vector<TaskRow> Engine::tasks(const TaskFilter& filter) const {
+std::vector<TaskRow> Engine::tasks(const TaskFilter& filter,
+                                   const std::vector<Task>& archived) const {
   std::vector<TaskRow> rows;
-  for (const auto& [id, task] : tasks_) {
+  const auto list = [&](const Task& task) {
     const Enrollment& enrollment = enrollments_[task.enrollment_id];
-    if (!filter.owner.empty() && task.owner != filter.owner) continue;
-    if (!filter.sequence_id.empty() && enrollment.sequence_id != filter.sequence_id) continue;
-    if (filter.due_before_ms && task.due_at_ms >= *filter.due_before_ms) continue;
+    if (!filter.owner.empty() && task.owner != filter.owner) return;
+    if (!filter.sequence_id.empty() && enrollment.sequence_id != filter.sequence_id) return;
+    if (filter.due_before_ms && task.due_at_ms >= *filter.due_before_ms) return;
     TaskRow row;
-    row.id = id;
+    row.id = task.id;
     row.sequence = enrollment.sequence_id;
     row.contact = enrollment.contact_key;
     row.owner = task.owner;
@@ -216,6 +239,10 @@ std::vector<TaskRow> Engine::tasks(const TaskFilter& filter) const {
       }
     }
     rows.push_back(std::move(row));
+  };
+  for (const auto& [id, task] : tasks_) list(task);
+  for (const Task& task : archived) {
+    if (!isTaskInMemory(task.id) && task.enrollment_id < enrollments_.size()) list(task);
   }
   std::stable_sort(rows.begin(), rows.end(), [](const TaskRow& a, const TaskRow& b) {
     if ((a.state == "open") != (b.state == "open")) return a.state == "open";

@@ -634,7 +634,10 @@ DispatchReply eventCommand(Engine& engine, const json::object& args, const Calle
       {"contact", result.value().contact}, {"event", kind}, {"changed", std::move(changed)}});
 }
 
-DispatchReply tasksCommand(Engine& engine, const json::object& args, TimeMs now_ms) {
+}  // namespace
+
+DispatchReply tasksCommand(Engine& engine, const json::object& args, TimeMs now_ms,
+                           const std::vector<Task>& archived) {
   TaskFilter filter;
   filter.owner = stringArg(args, "owner");
   filter.sequence_id = stringArg(args, "sequence");
@@ -650,7 +653,7 @@ DispatchReply tasksCommand(Engine& engine, const json::object& args, TimeMs now_
     filter.due_before_ms = due_before_ms.value();
   }
   json::array tasks;
-  for (const TaskRow& row : engine.tasks(filter)) {
+  for (const TaskRow& row : engine.tasks(filter, archived)) {
     tasks.push_back(json::object{{"id", row.id},
                                  {"sequence", row.sequence},
                                  {"contact", row.contact},
@@ -663,6 +666,8 @@ DispatchReply tasksCommand(Engine& engine, const json::object& args, TimeMs now_
   }
   return succeed(json::object{{"tasks", std::move(tasks)}});
 }
+
+namespace {
 
 DispatchReply finishTaskCommand(Engine& engine, const json::object& args, const Caller& caller,
                                 TimeMs now_ms, bool skip) {
@@ -907,7 +912,7 @@ DispatchReply dispatchCommand(Engine& engine, const std::string& cmd, const json
   if (cmd == "list_remove") return listChangeCommand(engine, args, caller, false);
   if (cmd == "sequence_share") return shareCommand(engine, args, caller, true);
   if (cmd == "sequence_unshare") return shareCommand(engine, args, caller, false);
-  if (cmd == "tasks") return tasksCommand(engine, args, now_ms);
+  if (cmd == "tasks") return tasksCommand(engine, args, now_ms, {});
   if (cmd == "mailboxes") return mailboxesCommand(engine, now_ms);
   if (cmd == "report") return reportCommand(engine, args, now_ms);
   if (cmd == "task_complete") return finishTaskCommand(engine, args, caller, now_ms, false);

@@ -31,6 +31,11 @@ struct DispatchReply {
   std::string error_message;
 };
 
+// `tasks`, listing besides the engine's tasks those in `archived` it no longer holds (the
+// store's tasks table: engine/task.hpp). dispatchCommand's `tasks` passes none.
+DispatchReply tasksCommand(Engine& engine, const boost::json::object& args, TimeMs now_ms,
+                           const std::vector<Task>& archived);
+
 // Returns nullopt-like {ok=false, error_code="unknown_command"} for names it does not know.
 DispatchReply dispatchCommand(Engine& engine, const std::string& cmd,
                               const boost::json::object& args, const Caller& caller, TimeMs now_ms);

@@ -47,6 +47,8 @@ class FaultInjectingStore final : public Store {
   Status load(LoadedState& out) override;
   Result<std::uint64_t> lastProgressSeq() override;
   bool historyTrimPending() const override { return target_->historyTrimPending(); }
+  Status probeWrite() override { return target_->probeWrite(); }
+  Status readTasks(std::vector<Task>& out) override { return target_->readTasks(out); }
 
   // The number of commit() calls so far (the number the last one had).
   std::uint64_t commitCount() const;

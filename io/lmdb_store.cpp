@@ -7,6 +7,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/assert.hpp"
 #include "io/map_fault_guard.hpp"
 #include "io/record_codec.hpp"
 #include "io/state_marker.hpp"
@@ -300,8 +302,11 @@ class LmdbStore final : public Store {
   Status load(LoadedState& out) override;
   Result<std::uint64_t> lastProgressSeq() override;
   bool historyTrimPending() const override { return trim_pending_; }
+  Status probeWrite() override;
+  Status readTasks(std::vector<Task>& out) override;
 
  private:
+  std::optional<std::uint64_t> outOfSpace(int rc) const;
   Status damaged(const std::string& what) const;
   Status corrupt(const char* db, std::string_view key, const std::string& reason) const;
   Status mdbError(const std::string& what, int rc) const;
@@ -398,6 +403,11 @@ Status LmdbStore::corrupt(const char* db, std::string_view key, const std::strin
 
 Status LmdbStore::mdbError(const std::string& what, int rc) const {
   const std::string where = "store " + dir_ + ": ";
+  if (std::optional<std::uint64_t> free_bytes = outOfSpace(rc)) {
+    return Status::ioError(std::string(kNoSpaceMessage) + ": state dir " + dir_ + ": " + what +
+                           " failed (" + mdb_strerror(rc) + ", " + std::to_string(*free_bytes) +
+                           " bytes free)");
+  }
   if (rc == MDB_MAP_FULL) {
     return Status::ioError("store is full: " + dir_ + ": " + what + ": " + mdb_strerror(rc) +
                            " (reopen with a larger map size)");
@@ -414,6 +424,20 @@ Status LmdbStore::mdbError(const std::string& what, int rc) const {
     return Status::permissionDenied(where + what + ": " + mdb_strerror(rc));
   }
   return Status::ioError(where + what + ": " + mdb_strerror(rc));
+}
+
+// The bytes free for us on the state dir's filesystem when rc means it is full: ENOSPC and
+// EDQUOT always, EIO (a short write) when under kNoSpaceSlackBytes are free.
+std::optional<std::uint64_t> LmdbStore::outOfSpace(int rc) const {
+  if (rc != ENOSPC && rc != EDQUOT && rc != EIO) return std::nullopt;
+  struct statvfs info {};
+  if (::statvfs(dir_.c_str(), &info) != 0) {
+    return rc == EIO ? std::nullopt : std::optional<std::uint64_t>(0);
+  }
+  const std::uint64_t blocks = ::geteuid() == 0 ? info.f_bfree : info.f_bavail;
+  const std::uint64_t free_bytes = blocks * info.f_frsize;
+  if (rc == EIO && free_bytes >= kNoSpaceSlackBytes) return std::nullopt;
+  return free_bytes;
 }
 
 Status LmdbStore::checkProcess() const {
@@ -486,6 +510,13 @@ Status LmdbStore::openEnvironment(const StoreOptions& options) {
   const unsigned env_flags = MDB_NOTLS | (options.sync_for_durability ? 0U : MDB_NOSYNC);
   if ((rc = mdb_env_open(env_, dir_.c_str(), env_flags, kFileMode)) != 0) {
     return mdbError("open " + std::string(kDataFileName), rc);
+  }
+  // No config key or environment variable reaches these flags (LMDB reads none either), so a
+  // store that gives up durability is a bug here, not an operator's choice: assert it.
+  unsigned flags_set = 0;
+  if ((rc = mdb_env_get_flags(env_, &flags_set)) != 0) return mdbError("get_flags", rc);
+  if (options.sync_for_durability) {
+    SEQD_ASSERT((flags_set & (MDB_NOSYNC | MDB_NOMETASYNC | MDB_MAPASYNC)) == 0);
   }
   int dead_readers = 0;
   if ((rc = mdb_reader_check(env_, &dead_readers)) != 0) return mdbError("reader_check", rc);
@@ -1220,6 +1251,31 @@ Status LmdbStore::put(MDB_txn* txn, std::size_t index, std::string_view key, std
   return Status::ok();
 }
 
+Status LmdbStore::readTasks(std::vector<Task>& out) {
+  out.clear();
+  Status status = checkProcess();
+  if (!status.isOk()) return status;
+  Transaction txn;
+  const int rc = txn.begin(env_, MDB_RDONLY);
+  if (rc != 0) return mdbError("begin read txn", rc);
+  status = loadTasks(txn.get(), out);
+  if (!status.isOk()) out.clear();
+  return status;
+}
+
+Status LmdbStore::probeWrite() {
+  Status status = checkProcess();
+  if (!status.isOk()) return status;
+  Transaction txn;
+  int rc = txn.begin(env_, 0);
+  if (rc != 0) return mdbError("begin write txn", rc);
+  status = putCounts(txn.get(), commits_ + 1, last_journal_seq_);
+  if (!status.isOk()) return status;
+  if ((rc = txn.commit()) != 0) return mdbError("a test write", rc);
+  ++commits_;
+  return Status::ok();
+}
+
 Status LmdbStore::commit(const WriteBatch& batch) {
   Status status = checkProcess();
   if (!status.isOk()) return status;
@@ -1261,7 +1317,9 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   if (status.isOk()) status = putCounts(txn.get(), commits_ + 1, last_journal_seq);
   if (!status.isOk()) return status;  // txn aborts: nothing of the batch is written
   const int commit_rc = txn.commit();
-  if (commit_rc != 0) return mdbError("commit", commit_rc);
+  if (commit_rc != 0) {
+    return mdbError("commit of " + std::to_string(batch.recordCount()) + " records", commit_rc);
+  }
   ++commits_;
   if (trims) trim_pending_ = pending;
   last_journal_seq_ = last_journal_seq;
@@ -1519,6 +1577,12 @@ Result<int> lockDirectory(const std::string& dir) {
 }
 
 }  // namespace
+
+bool isOutOfRoom(const Status& status) {
+  if (status.code() != StatusCode::kIOError) return false;
+  const std::string_view message = status.message();
+  return message.starts_with(kNoSpaceMessage) || message.starts_with(kStoreFullMessage);
+}
 
 Result<std::unique_ptr<Store>> openLmdbStore(const std::string& dir) {
   return openLmdbStore(dir, StoreOptions());

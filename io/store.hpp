@@ -148,8 +148,16 @@
 //  - The map is a large sparse reservation (kStoreMapBytesDefault); running out returns
 //    MDB_MAP_FULL. commit() aborts the transaction and returns IOError "store is full: ...";
 //    the store stays usable, and reopening with a larger map_bytes grows it.
+//  - A full filesystem fails the page writes of a commit: ENOSPC, or EIO when a write came
+//    back short (LMDB's "short write, filesystem full?"). Either is IOError "no space left on
+//    device: state dir DIR: <what> failed (<errno text>, N bytes free)", read as out of room
+//    when the filesystem has under kNoSpaceSlackBytes free; the transaction is aborted and
+//    the store stays usable (its meta page was never written). A failed meta write would be
+//    MDB_PANIC, which seqd does not survive (it exits; systemd restarts it).
 //  - mdb_reader_check() runs at open to clear reader slots left by dead processes.
-//  - No MDB_NOSYNC / MDB_MAPASYNC: commit() returning ok means the batch is on disk.
+//  - No MDB_NOSYNC / MDB_NOMETASYNC / MDB_MAPASYNC: commit() returning ok means the batch is on
+//    disk. Nothing outside tests can ask for them (StoreOptions::sync_for_durability); open
+//    asserts the env has none of them when durability is asked for.
 //
 // Thread-safety: commit() only from one thread at a time (the engine thread). load() and
 // lastProgressSeq() open their own read transactions (MDB_NOTLS) and may run on any thread,
@@ -160,6 +168,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "engine/records.hpp"
 #include "engine/status.hpp"
@@ -180,6 +190,9 @@ inline constexpr std::uint64_t kStoreMapBytesDefault =
 // 128Ki dirty pages in a write txn (MDB_TXN_FULL); random-key upserts can dirty a page each,
 // so a batch stays well below that. Bigger work (an import) is split over several commits.
 inline constexpr std::size_t kStoreBatchRecordsMax = std::size_t{1} << 22;
+// An EIO from a commit's writes counts as a full disk when the filesystem holding the state
+// dir has less than this free (for seqd's user): LMDB turns a short write into EIO.
+inline constexpr std::uint64_t kNoSpaceSlackBytes = std::uint64_t{1} << 20;
 
 class Store {
  public:
@@ -200,7 +213,26 @@ class Store {
   // the next commit goes on even if its batch is otherwise empty (its keep-from times set),
   // so an idle daemon finishes a truncation too. Only from the thread that commits.
   virtual bool historyTrimPending() const { return false; }
+  // A write that changes nothing a reader sees (the counts record, rewritten): whether the
+  // store takes writes again after a commit failed for want of room. Only from the thread
+  // that commits.
+  virtual Status probeWrite() { return Status::ok(); }
+  // Every task in the tasks table, by id, in one short read transaction (the engine keeps
+  // only some of those done: engine/task.hpp). Any thread. On error `out` is empty.
+  virtual Status readTasks(std::vector<Task>& out) {
+    out.clear();
+    return Status::ok();
+  }
 };
+
+// The two ways a commit fails for want of room, as the message's start: the filesystem is full
+// (ENOSPC, EDQUOT, or EIO from a short write with the filesystem nearly full) or LMDB's map is
+// (MDB_MAP_FULL). Either leaves the store as it was before the commit, and usable: a later
+// commit succeeds once there is room.
+inline constexpr std::string_view kNoSpaceMessage = "no space left on device";
+inline constexpr std::string_view kStoreFullMessage = "store is full";
+// True for a Status made from either.
+bool isOutOfRoom(const Status& status);
 
 struct StoreOptions {
   std::uint64_t map_bytes = kStoreMapBytesDefault;

@@ -5,6 +5,8 @@
 // finish or remove close it as skipped with a reason.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "engine/engine.hpp"
 #include "engine/fake_store.hpp"
 
@@ -51,7 +53,10 @@ EngineSettings callSequence() {
 }
 
 struct Fixture {
-  Engine engine{callSequence(), kStart};
+  explicit Fixture(EngineSettings settings = callSequence())
+      : engine(std::move(settings), kStart) {}
+
+  Engine engine;
   FakeStore store;
 
   void commit() { store.commit(engine.takeBatch()); }
@@ -324,4 +329,50 @@ TEST_CASE("finish closes open tasks as skipped with the reason") {
   Engine restarted(callSequence(), kStart + 10 * kDayMs);
   REQUIRE(restarted.restore(f.store.state, kStart + 10 * kDayMs).isOk());
   check(restarted.tasks({}));
+}
+
+TEST_CASE("done tasks past done_tasks_in_memory_max leave memory; the store's copy lists them") {
+  CHECK(kDoneTasksInMemoryMax == 10000);
+  EngineSettings settings = callSequence();
+  settings.done_tasks_in_memory_max = 3;
+  Fixture f(settings);
+  REQUIRE(f.engine.activate("s", kAdmin, kStart).isOk());
+  for (int i = 0; i < 6; ++i) f.addContact("c" + std::to_string(i) + "@x.test", "bob");
+  CHECK(f.advance(kStart) == 6);
+  CHECK(f.advance(kStart + 2 * kDayMs) == 0);
+  std::vector<TaskRow> open = f.engine.tasks({});
+  REQUIRE(open.size() == 6);
+  std::vector<std::uint64_t> ids;
+  for (const TaskRow& row : open) ids.push_back(row.id);
+  std::sort(ids.begin(), ids.end());
+  for (std::size_t done = 1; done <= ids.size(); ++done) {
+    REQUIRE(f.engine.finishTask(ids[done - 1], done % 2 == 0, kAdmin, kStart + 3 * kDayMs).isOk());
+    f.commit();
+    CAPTURE(done);
+    CHECK(f.engine.doneTasksInMemory() == std::min<std::size_t>(done, 3));
+  }
+  // The oldest three left memory; the newest three stayed.
+  for (std::size_t i = 0; i < ids.size(); ++i) CHECK(f.engine.isTaskInMemory(ids[i]) == (i >= 3));
+  CHECK(f.engine.tasks({}).size() == 3);
+  std::vector<TaskRow> all = f.engine.tasks({}, f.store.state.tasks);
+  REQUIRE(all.size() == 6);
+  for (const TaskRow& row : all) {
+    CAPTURE(row.id);
+    CHECK(row.state ==
+          (row.id == ids[1] || row.id == ids[3] || row.id == ids[5] ? "skipped" : "completed"));
+    CHECK(row.type == "call");
+    CHECK(row.note == "Call about Initech");
+  }
+  CHECK(f.engine.finishTask(ids[0], false, kAdmin, kStart + 3 * kDayMs).code() ==
+        StatusCode::kNotFound);
+  // Every contact moved on past its call, archived task or not.
+  CHECK(f.advance(kStart + 4 * kDayMs) == 6);
+
+  Engine restarted(settings, kStart + 4 * kDayMs);
+  REQUIRE(restarted.restore(f.store.state, kStart + 4 * kDayMs).isOk());
+  CHECK(restarted.doneTasksInMemory() == 3);
+  CHECK(restarted.tasks({}, f.store.state.tasks).size() == 6);
+  TaskFilter bob;
+  bob.owner = "bob";
+  CHECK(restarted.tasks(bob, f.store.state.tasks).size() == 6);
 }

@@ -130,6 +130,13 @@ class RawConnection {
     return closed_by_peer_;
   }
 
+  // Waits (up to the timeout) until the peer has stopped sending: it shut down its side or
+  // closed. Bytes it sent before stay readable.
+  bool waitPeerDoneSending() {
+    pollfd entry{fd_, POLLRDHUP, 0};
+    return ::poll(&entry, 1, kReadTimeoutMs) == 1 && (entry.revents & (POLLRDHUP | POLLHUP)) != 0;
+  }
+
   void shutdownWrite() { ::shutdown(fd_, SHUT_WR); }
   void close() {
     if (fd_ >= 0) ::close(fd_);
@@ -952,6 +959,31 @@ bool admitted(RawConnection& connection, std::string* refusal = nullptr) {
   CHECK(errorCode(reply) == "busy");
   if (refusal != nullptr) *refusal = errorMessage(reply);
   return false;
+}
+
+// The race a refused client used to lose: the server wrote `busy` and closed at once, so a client
+// that wrote its request after the close failed with EPIPE and never read the refusal. Here the
+// client writes only once the server is done sending (its side shut down or closed), which is
+// the moment that failed, every run, before refused connections lingered.
+TEST_CASE("a refused client that writes after the refusal was sent still reads busy, not EPIPE") {
+  TempDir dir("seqd-ctl");
+  std::string path = dir.file("control.sock");
+  RunningServer server(path, echoHandler, "", {}, smallLimits(2, 1, 100),
+                       [](uid_t, const std::string&) { return false; });
+  REQUIRE(server.start().isOk());
+  RawConnection held(path);
+  REQUIRE(admitted(held));
+  RawConnection refused(path);
+  REQUIRE(refused.waitPeerDoneSending());
+  // The server has sent everything it will send; the request still goes in.
+  CHECK(refused.write(toFrame(makeRequest(1, "echo", {}))));
+  json::object reply = refused.readFrame();
+  CHECK(reply.at("id").is_null());
+  CHECK(errorCode(reply) == "busy");
+  refused.close();
+  // The admitted connection is unaffected.
+  REQUIRE(held.write(toFrame(makeRequest(2, "echo", {}))));
+  CHECK(held.readFrame().at("id").as_int64() == 2);
 }
 
 TEST_CASE("one user gets kConnectionsPerUserMax connections; one more is busy, naming the limit") {

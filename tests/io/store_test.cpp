@@ -598,8 +598,10 @@ TEST_CASE("a full map is refused as IOError and the store stays usable") {
     auto store = openOrFail(dir.path(), StoreOptions{1 << 20});
     Status status = store->commit(big);
     CHECK(status.code() == StatusCode::kIOError);
-    CHECK_MESSAGE(contains(status.message(), "store is full"), status.message());
+    CHECK_MESSAGE(status.message().starts_with("store is full"), status.message());
+    CHECK(isOutOfRoom(status));
     CHECK(loadOrFail(*store).contacts.empty());
+    CHECK(store->probeWrite().isOk());  // a small write still fits
     WriteBatch small;
     small.contacts.push_back(fullContact("small"));
     commitOrFail(*store, small);
@@ -607,6 +609,13 @@ TEST_CASE("a full map is refused as IOError and the store stays usable") {
   auto store = openOrFail(dir.path(), StoreOptions{64 << 20});  // reopening larger grows it
   commitOrFail(*store, big);
   CHECK(loadOrFail(*store).contacts.size() == 201);
+}
+
+TEST_CASE("out of room: only a full disk or a full map, by the message's start") {
+  CHECK(isOutOfRoom(Status::ioError("no space left on device: state dir /x: commit failed")));
+  CHECK(isOutOfRoom(Status::ioError("store is full: /x: commit: MDB_MAP_FULL")));
+  CHECK_FALSE(isOutOfRoom(Status::ioError("store /x: commit: Input/output error")));
+  CHECK_FALSE(isOutOfRoom(Status::corruption("no space left on device")));
 }
 
 TEST_CASE("100k progress records in batches of 10k") {
