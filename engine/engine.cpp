@@ -269,13 +269,13 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
     std::string reason;
     std::optional<DeliveryIntent> intent =
         makeIntent(enrollment, *step, enrollment.sending_at_ms, enrollment.sending_mailbox, reason);
-    if (intent && intent->message_id == enrollment.sending_message_id) {
+    if (intent && intent->message_id == sendingMessageId(enrollment)) {
       // Where it had not landed before the stop, it is written now: counted again from now
       // (the log's count stays too, erring on the slow side), so the limits hold at the
       // instants it is written.
       const Contact* contact = findContact(enrollment.contact_key);
       governor_.recordSend(mailbox->address, recipientDomain(contact ? contact->email : ""), now_ms,
-                           enrollment.sending_message_id);
+                           intent->message_id);
       queueIntent(enrollment, std::move(*intent), mailbox->transport);
       return;
     }
@@ -283,7 +283,7 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
   DeliveryResult interrupted;
   interrupted.enrollment_id = enrollment.id;
   interrupted.step_index = enrollment.step_index;
-  interrupted.message_id = enrollment.sending_message_id;
+  interrupted.message_id = sendingMessageId(enrollment);
   interrupted.outcome = DeliveryOutcome::kFailedTemporary;
   interrupted.maybe_delivered = true;
   interrupted.detail = "seqd stopped while the send was in flight";
@@ -659,7 +659,7 @@ Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<
     Enrollment& enrollment = enrollments_[id];
     enrollment.finish_reason.clear();
     enrollment.next_at_ms = kNoTime;
-    if (!options.mailboxes.empty()) enrollment.mailboxes = options.mailboxes;
+    if (!options.mailboxes.empty()) enrollment.mailboxes = SymbolList(options.mailboxes);
     // Back where it was: waiting on a send still out, on the step's task, or the current
     // step's wait counted from now.
     rearm(enrollment, options.at_ms.value_or(now_ms));
@@ -786,7 +786,7 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
   if (!enrollment.last_mailbox.empty())
     row.mailbox = enrollment.last_mailbox;
   else if (enrollment.mailboxes.size() == 1)
-    row.mailbox = enrollment.mailboxes.front();
+    row.mailbox = enrollment.mailboxes.front().str();
   else if (sequence != nullptr && sequence->mailboxes.size() == 1)
     row.mailbox = sequence->mailboxes.front();
   return row;
@@ -1010,10 +1010,9 @@ void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {
     enrollment.next_at_ms = kNoTime;
     return;
   }
-  if (auto unresolved = enrollment.unresolved.find(step.id);
-      unresolved != enrollment.unresolved.end()) {
+  if (Symbol unresolved = enrollment.unresolved.get(step.id); !unresolved.empty()) {
     // This step's email bounced or may have gone out: never a second send by itself.
-    if (unresolved->second == "bounced") {
+    if (unresolved == "bounced") {
       wheel_.cancel(enrollment.id);
       enrollment.status = EnrollmentStatus::kBounced;
       enrollment.not_sent_reason = "bounced_before";
@@ -1059,7 +1058,6 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
   enrollment.status = EnrollmentStatus::kActive;
   enrollment.next_at_ms = kNoTime;
   enrollment.sending_step = step.id;
-  enrollment.sending_message_id = intent->message_id;
   enrollment.sending_mailbox = intent->mailbox;
   enrollment.sending_at_ms = now_ms;
   enrollment.sending_released = false;
@@ -1092,7 +1090,6 @@ void Engine::withdrawQueuedSend(Enrollment& enrollment) {
 
 void Engine::clearSending(Enrollment& enrollment) {
   enrollment.sending_step.clear();
-  enrollment.sending_message_id.clear();
   enrollment.sending_mailbox.clear();
   enrollment.sending_at_ms = kNoTime;
   enrollment.sending_released = false;
@@ -1100,7 +1097,7 @@ void Engine::clearSending(Enrollment& enrollment) {
 }
 
 void Engine::markStepDone(Enrollment& enrollment, const std::string& step_id, TimeMs at_ms) {
-  if (!isStepDone(enrollment, step_id)) enrollment.done_steps.push_back(step_id);
+  if (!isStepDone(enrollment, step_id)) enrollment.done_steps = enrollment.done_steps.with(step_id);
   enrollment.unresolved.erase(step_id);
   enrollment.last_done_at_ms = std::max(enrollment.last_done_at_ms, at_ms);
   saveSnapshot(enrollment);
@@ -1139,13 +1136,14 @@ void Engine::markNotSent(Enrollment& enrollment, std::string reason) {
 std::string Engine::pickMailbox(const Enrollment& enrollment, const Sequence& sequence,
                                 const Step& step, const std::string& domain, TimeMs now_ms,
                                 TimeMs& free_at_ms) {
-  std::vector<std::string> thread;
+  // The thread's mailbox, else the enrollment's own set, else the sequence's.
+  std::vector<std::string> own;
   if (step.thread_previous && !enrollment.last_mailbox.empty()) {
-    thread.push_back(enrollment.last_mailbox);
+    own.push_back(enrollment.last_mailbox);
+  } else if (!enrollment.mailboxes.empty()) {
+    own = enrollment.mailboxes.strings();
   }
-  const std::vector<std::string>& set =
-      !thread.empty() ? thread
-                      : (enrollment.mailboxes.empty() ? sequence.mailboxes : enrollment.mailboxes);
+  const std::vector<std::string>& set = !own.empty() ? own : sequence.mailboxes;
   if (set.empty()) return std::string();
   std::string set_key;
   for (const std::string& address : set) set_key += address + ",";
@@ -1241,7 +1239,7 @@ void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
   Enrollment& enrollment = enrollments_[result.enrollment_id];
   // Only the send the enrollment has out can report; anything else is a stray duplicate.
   if (enrollment.sending_step.empty() || !enrollment.sending_released ||
-      enrollment.sending_message_id != result.message_id) {
+      sendingMessageId(enrollment) != result.message_id) {
     return;
   }
   SEQD_ASSERT(in_flight_ > 0);
@@ -1288,7 +1286,6 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
   switch (result.outcome) {
     case DeliveryOutcome::kDelivered:
       enrollment.last_mailbox = mailbox;
-      enrollment.last_message_id = result.message_id;
       markStepDone(enrollment, step_id, fired_at_ms);
       if (!waiting) {
         // Stopped meanwhile: it stays stopped, on the step after this one, whose wait counts
@@ -1313,7 +1310,7 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
     case DeliveryOutcome::kFailedPermanent:
       // Marked on the step too, so no way back to it (resume, remove + add) sends it again
       // without a `retry`.
-      enrollment.unresolved[step_id] = "bounced";
+      enrollment.unresolved.set(step_id, "bounced");
       if (!waiting) return;
       wheel_.cancel(enrollment.id);
       if (sequence != nullptr) enrollment.step_index = currentStepIndex(*sequence, enrollment);
@@ -1323,7 +1320,7 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
       return;
     case DeliveryOutcome::kFailedTemporary:
       if (result.maybe_delivered) {
-        enrollment.unresolved[step_id] = "interrupted";
+        enrollment.unresolved.set(step_id, "interrupted");
         if (!waiting) return;
         return markNotSent(enrollment, "interrupted");
       }
@@ -1451,7 +1448,7 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
           const std::string domain = recipientDomain(contact ? contact->email : "");
           governor_.forgetSend(enrollment.sending_mailbox.str(), domain, enrollment.sending_at_ms);
           governor_.recordSend(enrollment.sending_mailbox.str(), domain, now_ms,
-                               enrollment.sending_message_id);
+                               queued->second.intent.message_id);
           counted_at_ms = now_ms;
         }
         // Recorded before it leaves: after a crash a released send is the uncertain kind.
@@ -1459,7 +1456,7 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
             appendProgress(ProgressKind::kStepFired, id, enrollment.step_index, counted_at_ms);
         record.step_id = enrollment.sending_step;
         record.mailbox = enrollment.sending_mailbox;
-        record.message_id = enrollment.sending_message_id;
+        record.message_id = queued->second.intent.message_id;
         if (auto variant = sending_variants_.find(id); variant != sending_variants_.end()) {
           record.variant = variant->second;
         }

@@ -1,7 +1,9 @@
 #include "engine/enrollment.hpp"
 
-#include <algorithm>
 #include <array>
+#include <optional>
+
+#include "engine/message.hpp"
 
 namespace seqd {
 namespace {
@@ -31,8 +33,14 @@ bool isLive(EnrollmentStatus status) {
 }
 
 bool isStepDone(const Enrollment& enrollment, const std::string& step_id) {
-  return std::find(enrollment.done_steps.begin(), enrollment.done_steps.end(), step_id) !=
-         enrollment.done_steps.end();
+  std::optional<Symbol> step = Symbol::find(step_id);
+  return step && enrollment.done_steps.contains(*step);
+}
+
+std::string sendingMessageId(const Enrollment& enrollment) {
+  if (enrollment.sending_step.empty()) return {};
+  return makeMessageId(enrollment.sequence_id, enrollment.sending_step, enrollment.contact_key,
+                       enrollment.sending_mailbox);
 }
 
 }  // namespace seqd

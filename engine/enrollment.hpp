@@ -17,18 +17,17 @@
 //
 // Invariants: step_index <= steps in the sequence; a `finished` enrollment with reason
 // `completed` has every step done; status kScheduled with a sequence that is active has
-// next_at_ms set and sits on the timer wheel; sending_step empty implies
-// sending_message_id empty.
+// next_at_ms set and sits on the timer wheel; sending_step empty implies sending_mailbox empty.
 //
 // Thread-safety: plain value, owned by the engine thread.
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <string>
-#include <vector>
+#include <type_traits>
 
 #include "engine/symbol.hpp"
+#include "engine/symbol_list.hpp"
 #include "engine/time.hpp"
 
 namespace seqd {
@@ -54,8 +53,9 @@ bool parseEnrollmentStatus(const std::string& name, EnrollmentStatus& status);
 struct Enrollment {
   EnrollmentId id = 0;
   EnrollmentStatus status = EnrollmentStatus::kScheduled;
-  bool sending_released = false;  // see sending_step
-  std::uint32_t step_index = 0;   // the next step to run (== steps when all are done)
+  bool sending_released = false;        // see sending_step
+  std::uint16_t delivery_failures = 0;  // consecutive temporary failures of the current step
+  std::uint32_t step_index = 0;         // the next step to run (== steps when all are done)
   // Strings drawn from bounded sets are Symbols (engine/symbol.hpp): 4 bytes each here.
   Symbol sequence_id;
   Symbol contact_key;
@@ -63,28 +63,35 @@ struct Enrollment {
   Symbol finish_reason;    // completed | replied | ... | manual:<text>
   Symbol not_sent_reason;  // also why a `bounced` one bounced (smtp_5NN, bounce_event, ...)
   Symbol last_mailbox;     // mailbox of the last email sent
-  // The email out for delivery: its step, Message-ID, mailbox and when it was fired. Empty
-  // step: none. `sending_released` is set once the send was handed to delivery (its
-  // kStepFired record committed); before that it is only queued inside the engine and a
-  // crash simply queues it again.
+  // The email out for delivery: its step, mailbox and when it was fired (its Message-ID is
+  // sendingMessageId()). Empty step: none. `sending_released` is set once the send was handed
+  // to delivery (its kStepFired record committed); before that it is only queued inside the
+  // engine and a crash simply queues it again.
   Symbol sending_step;
   Symbol sending_mailbox;
-  std::uint32_t delivery_failures = 0;  // consecutive temporary failures of the current step
+  // Lists drawn from bounded sets are interned too (engine/symbol_list.hpp): 4 bytes each.
+  SymbolList mailboxes;   // send-from set; empty (usual): the sequence's
+  SymbolList done_steps;  // ids of the steps done, in the order done
+  // Steps whose send bounced or may have gone out: reaching such a step again (resume,
+  // remove + add, a reload) stops at `bounced` or `not_sent: interrupted` instead of
+  // sending. A `retry` on that step clears it.
+  SymbolMap unresolved;  // step id -> bounced | interrupted
   TimeMs added_at_ms = kNoTime;
   TimeMs next_at_ms = kNoTime;       // when the next step is due; kNoTime: not yet known
   TimeMs last_done_at_ms = kNoTime;  // when the previous step was done
   TimeMs resume_at_ms = kNoTime;
   TimeMs sending_at_ms = kNoTime;
-  std::uint64_t progress_seq = 0;      // the last progress-log record when this was written
-  std::vector<std::string> mailboxes;  // send-from set; empty (usual): the sequence's
-  std::vector<Symbol> done_steps;      // ids of the steps done, in the order done
-  std::string last_message_id;         // Message-ID of the last email sent (for threading)
-  std::string sending_message_id;
-  // Steps whose send bounced or may have gone out: reaching such a step again (resume,
-  // remove + add, a reload) stops at `bounced` or `not_sent: interrupted` instead of
-  // sending. A `retry` on that step clears it.
-  std::map<Symbol, Symbol> unresolved;  // step id -> bounced | interrupted
+  std::uint64_t progress_seq = 0;  // the last progress-log record when this was written
 };
+
+// The row is fixed-width and holds no heap block: millions are kept in one vector, copied by
+// value into store batches and status snapshots.
+static_assert(std::is_trivially_copyable_v<Enrollment>);
+static_assert(sizeof(Enrollment) <= 104);
+
+// The Message-ID of the email out for delivery ("" when none is out): a pure function of
+// (sequence, step, contact, mailbox), engine/message.hpp's makeMessageId.
+std::string sendingMessageId(const Enrollment& enrollment);
 
 // True for scheduled, active and paused: an enrollment that has not stopped for good.
 bool isLive(EnrollmentStatus status);

@@ -182,7 +182,7 @@ Result<std::string> Engine::explain(const std::string& sequence_id,
     case EnrollmentStatus::kActive:
       if (!enrollment->sending_step.empty()) {
         text += "Its email for step '" + enrollment->sending_step + "' (" +
-                enrollment->sending_message_id + ") is " +
+                sendingMessageId(*enrollment) + ") is " +
                 (enrollment->sending_released ? "out for delivery" : "queued for delivery") +
                 "; the next step waits for the result.";
       } else if (enrollment->next_at_ms != kNoTime) {

@@ -98,11 +98,15 @@ const Enrollment* Engine::findBySender(const std::string& address,
     for (EnrollmentId id : contactEnrollments(key)) {
       const Enrollment& enrollment = enrollments_[id];
       const Sequence* sequence = findSequence(enrollment.sequence_id);
-      const std::vector<std::string>& set = !enrollment.mailboxes.empty() || sequence == nullptr
-                                                ? enrollment.mailboxes
-                                                : sequence->mailboxes;
-      const bool from_mailbox = enrollment.last_mailbox == mailbox ||
-                                std::find(set.begin(), set.end(), mailbox) != set.end();
+      bool from_mailbox = enrollment.last_mailbox == mailbox;
+      if (!enrollment.mailboxes.empty() || sequence == nullptr) {
+        std::optional<Symbol> symbol = Symbol::find(mailbox);
+        from_mailbox = from_mailbox || (symbol && enrollment.mailboxes.contains(*symbol));
+      } else {
+        from_mailbox = from_mailbox ||
+                       std::find(sequence->mailboxes.begin(), sequence->mailboxes.end(), mailbox) !=
+                           sequence->mailboxes.end();
+      }
       if (!from_mailbox) continue;
       if (isLive(enrollment.status)) return &enrollment;
       if (fallback == nullptr) fallback = &enrollment;

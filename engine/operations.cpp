@@ -89,11 +89,8 @@ Result<ContactsResult> Engine::operate(const std::string& sequence_id,
     Enrollment& enrollment = enrollments_[found->id];
     // A retried send that may have gone out the first time may now go out twice.
     const Step* current = currentStep(enrollment);
-    auto unresolved =
-        current == nullptr ? enrollment.unresolved.end() : enrollment.unresolved.find(current->id);
-    const bool may_duplicate = request.action == OperatorAction::kRetry &&
-                               unresolved != enrollment.unresolved.end() &&
-                               unresolved->second == "interrupted";
+    const bool may_duplicate = request.action == OperatorAction::kRetry && current != nullptr &&
+                               enrollment.unresolved.get(current->id) == "interrupted";
     std::string skip = applyOperator(enrollment, request, now_ms);
     if (!skip.empty()) {
       result.skipped.push_back({enrollment.contact_key, skip});
@@ -167,7 +164,7 @@ std::string Engine::applyOperator(Enrollment& enrollment, const OperatorRequest&
       return "";
     case OperatorAction::kSetMailbox:
       if (status == EnrollmentStatus::kRemoved) return "removed";
-      enrollment.mailboxes = request.mailboxes;
+      enrollment.mailboxes = SymbolList(request.mailboxes);
       return "";
   }
   SEQD_ASSERT(false && "every OperatorAction is handled");

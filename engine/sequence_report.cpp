@@ -33,9 +33,10 @@ ReportKey Engine::creditedKey(const Enrollment& enrollment) const {
   ReportKey key{enrollment.sequence_id.str(), "", "", ""};
   const Sequence* sequence = findSequence(enrollment.sequence_id);
   if (sequence == nullptr) return key;
-  for (auto done = enrollment.done_steps.rbegin(); done != enrollment.done_steps.rend(); ++done) {
+  for (std::size_t done = enrollment.done_steps.size(); done-- > 0;) {
+    const std::string& done_id = enrollment.done_steps[done];
     auto step = std::find_if(sequence->steps.begin(), sequence->steps.end(),
-                             [&](const Step& candidate) { return candidate.id == done->str(); });
+                             [&](const Step& candidate) { return candidate.id == done_id; });
     if (step == sequence->steps.end() || step->type != StepType::kAutoEmail) continue;
     key.step = step->id;
     key.variant = variantFor(enrollment, step->id);

@@ -69,6 +69,8 @@ class Symbol {
   friend std::ostream& operator<<(std::ostream& out, Symbol symbol) { return out << symbol.str(); }
 
  private:
+  friend class SymbolList;  // engine/symbol_list.hpp: lists of indexes, read back as Symbols
+
   static std::uint32_t intern(std::string_view text);
   static Symbol ofIndex(std::uint32_t index) {
     Symbol symbol;

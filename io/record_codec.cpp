@@ -7,7 +7,7 @@ namespace {
 // below; these checks make the build say so (on the one ABI we build for).
 #if defined(__x86_64__) && defined(__GLIBCXX__)
 static_assert(sizeof(Contact) == 416, "Contact changed: update io/record_codec.cpp");
-static_assert(sizeof(Enrollment) == 256, "Enrollment changed: update io/record_codec.cpp");
+static_assert(sizeof(Enrollment) == 104, "Enrollment changed: update io/record_codec.cpp");
 static_assert(sizeof(ProgressRecord) == 200, "ProgressRecord changed: update record_codec.cpp");
 #endif
 
@@ -186,38 +186,43 @@ void readContactExtra(Reader& reader, Contact& out) {
   }
 }
 
-void readEnrollmentMailboxes(Reader& reader, Enrollment& out) {
+bool readEnrollmentMailboxes(Reader& reader, Enrollment& out) {
   std::uint32_t mailbox_count = 0;
-  if (!reader.count("mailboxes count", kEnrollmentMailboxesMax, mailbox_count)) return;
-  out.mailboxes.assign(mailbox_count, std::string());
-  for (std::string& mailbox : out.mailboxes) {
-    if (!reader.str("mailboxes", mailbox)) return;
+  if (!reader.count("mailboxes count", kEnrollmentMailboxesMax, mailbox_count)) return false;
+  std::vector<Symbol> mailboxes(mailbox_count);
+  for (Symbol& mailbox : mailboxes) {
+    if (!reader.str("mailboxes", mailbox)) return false;
   }
+  out.mailboxes = SymbolList(mailboxes);
+  return true;
 }
 
-void readEnrollmentDoneSteps(Reader& reader, Enrollment& out) {
+bool readEnrollmentDoneSteps(Reader& reader, Enrollment& out) {
   std::uint32_t step_count = 0;
-  if (!reader.count("done_steps count", kEnrollmentDoneStepsMax, step_count)) return;
-  out.done_steps.assign(step_count, Symbol());
-  for (Symbol& step : out.done_steps) {
-    if (!reader.str("done_steps", step)) return;
+  if (!reader.count("done_steps count", kEnrollmentDoneStepsMax, step_count)) return false;
+  std::vector<Symbol> steps(step_count);
+  for (Symbol& step : steps) {
+    if (!reader.str("done_steps", step)) return false;
   }
+  out.done_steps = SymbolList(steps);
+  return true;
 }
 
 bool readEnrollmentUnresolved(Reader& reader, Enrollment& out) {
   std::uint32_t count = 0;
   if (!reader.count("unresolved count", kEnrollmentDoneStepsMax, count)) return false;
   out.unresolved.clear();
+  Symbol last;
   for (std::uint32_t i = 0; i < count; ++i) {
     Symbol step;
     Symbol reason;
     if (!reader.str("unresolved step", step) || !reader.str("unresolved reason", reason)) {
       return false;
     }
-    if (!out.unresolved.empty() && !(out.unresolved.rbegin()->first < step)) {
-      return reader.fail("unresolved step", "out of order or repeated");
-    }
-    out.unresolved.emplace_hint(out.unresolved.end(), step, reason);
+    if (i > 0 && !(last < step)) return reader.fail("unresolved step", "out of order or repeated");
+    if (reason.empty()) return reader.fail("unresolved reason", "empty");
+    out.unresolved.set(step, reason);
+    last = step;
   }
   return true;
 }
@@ -309,19 +314,19 @@ Status encodeEnrollment(const Enrollment& enrollment, std::string& out) {
   writer.str("finish_reason", enrollment.finish_reason);
   writer.str("not_sent_reason", enrollment.not_sent_reason);
   writer.count("mailboxes count", enrollment.mailboxes.size(), kEnrollmentMailboxesMax);
-  for (const std::string& mailbox : enrollment.mailboxes) writer.str("mailboxes", mailbox);
+  for (Symbol mailbox : enrollment.mailboxes) writer.str("mailboxes", mailbox);
   writer.str("last_mailbox", enrollment.last_mailbox);
-  writer.str("last_message_id", enrollment.last_message_id);
+  writer.str("last_message_id", "");  // no longer kept (README "Decisions")
   writer.u64(enrollment.progress_seq);
   writer.count("done_steps count", enrollment.done_steps.size(), kEnrollmentDoneStepsMax);
   for (Symbol step : enrollment.done_steps) writer.str("done_steps", step);
   writer.str("sending_step", enrollment.sending_step);
-  writer.str("sending_message_id", enrollment.sending_message_id);
+  writer.str("sending_message_id", sendingMessageId(enrollment));
   writer.str("sending_mailbox", enrollment.sending_mailbox);
   writer.i64(enrollment.sending_at_ms);
   writer.u8(enrollment.sending_released ? 1 : 0);
   writer.count("unresolved count", enrollment.unresolved.size(), kEnrollmentDoneStepsMax);
-  for (const auto& [step, reason] : enrollment.unresolved) {
+  for (const auto& [step, reason] : enrollment.unresolved.pairs()) {
     writer.str("unresolved step", step);
     writer.str("unresolved reason", reason);
   }
@@ -349,20 +354,26 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out
       reader.str("not_sent_reason", out.not_sent_reason)) {
     readEnrollmentMailboxes(reader, out);
   }
-  if (reader.str("last_mailbox", out.last_mailbox) &&
-      reader.str("last_message_id", out.last_message_id) &&
+  // The Message-IDs are pure functions of the row's other fields (sendingMessageId()), or
+  // no longer kept (the last one sent): read and dropped.
+  std::string message_id;
+  if (reader.str("last_mailbox", out.last_mailbox) && reader.str("last_message_id", message_id) &&
       reader.u64("progress_seq", out.progress_seq)) {
     readEnrollmentDoneSteps(reader, out);
   }
   std::uint8_t released = 0;
   if (reader.str("sending_step", out.sending_step) &&
-      reader.str("sending_message_id", out.sending_message_id) &&
+      reader.str("sending_message_id", message_id) &&
       reader.str("sending_mailbox", out.sending_mailbox) &&
       reader.i64("sending_at_ms", out.sending_at_ms) && reader.u8("sending_released", released)) {
     if (released > 1) reader.fail("sending_released", "not 0 or 1");
     out.sending_released = released == 1;
   }
-  if (readEnrollmentUnresolved(reader, out)) reader.u32("delivery_failures", out.delivery_failures);
+  std::uint32_t failures = 0;
+  if (readEnrollmentUnresolved(reader, out) && reader.u32("delivery_failures", failures)) {
+    if (failures > UINT16_MAX) reader.fail("delivery_failures", "above 65535");
+    out.delivery_failures = static_cast<std::uint16_t>(failures);
+  }
   return reader.finish("enrollment");
 }
 
@@ -468,10 +479,8 @@ bool sameEnrollment(const Enrollment& left, const Enrollment& right) {
          left.paused_reason == right.paused_reason && left.resume_at_ms == right.resume_at_ms &&
          left.finish_reason == right.finish_reason &&
          left.not_sent_reason == right.not_sent_reason && left.mailboxes == right.mailboxes &&
-         left.last_mailbox == right.last_mailbox && left.last_message_id == right.last_message_id &&
-         left.progress_seq == right.progress_seq && left.done_steps == right.done_steps &&
-         left.sending_step == right.sending_step &&
-         left.sending_message_id == right.sending_message_id &&
+         left.last_mailbox == right.last_mailbox && left.progress_seq == right.progress_seq &&
+         left.done_steps == right.done_steps && left.sending_step == right.sending_step &&
          left.sending_mailbox == right.sending_mailbox &&
          left.sending_at_ms == right.sending_at_ms &&
          left.sending_released == right.sending_released && left.unresolved == right.unresolved &&

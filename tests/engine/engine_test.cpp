@@ -537,7 +537,7 @@ TEST_CASE(
   CHECK(second[0].step_index == 1);
   deliverAll(engine, second, kStart + 6 * kMinuteMs);
   CHECK(enrollment->status == EnrollmentStatus::kFinished);
-  CHECK(enrollment->done_steps == std::vector<Symbol>{"hello", "again"});
+  CHECK(enrollment->done_steps.items() == std::vector<Symbol>{"hello", "again"});
 }
 
 TEST_CASE("a bounce of step k arrives before step k+1 fires") {

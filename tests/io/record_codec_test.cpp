@@ -77,15 +77,12 @@ class RandomRecords {
           &enrollment.last_mailbox, &enrollment.sending_step, &enrollment.sending_mailbox}) {
       *field = text();
     }
-    for (std::string* field : {&enrollment.last_message_id, &enrollment.sending_message_id}) {
-      *field = text();
-    }
-    for (int i = below(4); i > 0; --i) enrollment.mailboxes.push_back(text());
-    for (int i = below(6); i > 0; --i) enrollment.done_steps.push_back(text());
-    for (int i = below(3); i > 0; --i) enrollment.unresolved[text()] = text();
+    for (int i = below(4); i > 0; --i) enrollment.mailboxes = enrollment.mailboxes.with(text());
+    for (int i = below(6); i > 0; --i) enrollment.done_steps = enrollment.done_steps.with(text());
+    for (int i = below(3); i > 0; --i) enrollment.unresolved.set(text(), text() + "r");
     enrollment.progress_seq = random_();
     enrollment.sending_released = below(2) == 0;
-    enrollment.delivery_failures = static_cast<std::uint32_t>(below(5));
+    enrollment.delivery_failures = static_cast<std::uint16_t>(below(5));
     return enrollment;
   }
   ProgressRecord progress() {
@@ -232,7 +229,7 @@ TEST_CASE("the encoder refuses what the decoder would, naming the field") {
   }
   SUBCASE("too many done steps") {
     Enrollment enrollment;
-    enrollment.done_steps.assign(kEnrollmentDoneStepsMax + 1, "s");
+    enrollment.done_steps = SymbolList(std::vector<Symbol>(kEnrollmentDoneStepsMax + 1, "s"));
     Status status = encodeEnrollment(enrollment, bytes);
     CHECK(status.code() == StatusCode::kInvalidArgument);
     CHECK_MESSAGE(contains(status.message(), "done_steps count"), status.message());

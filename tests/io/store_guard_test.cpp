@@ -35,7 +35,8 @@ TEST_CASE("refusedRecords names what the store would refuse after the mark") {
   Enrollment enrollment;
   enrollment.sequence_id = "s";
   enrollment.contact_key = "fine";
-  enrollment.mailboxes.assign(kEnrollmentMailboxesMax + 1, "a@acme.test");
+  enrollment.mailboxes =
+      SymbolList(std::vector<Symbol>(kEnrollmentMailboxesMax + 1, "a@acme.test"));
   batch.enrollments.push_back(enrollment);
   std::vector<std::string> refused = refusedRecords(batch, mark);
   REQUIRE(refused.size() == 2);

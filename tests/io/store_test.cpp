@@ -92,9 +92,8 @@ Enrollment fullEnrollment(EnrollmentId id) {
   enrollment.resume_at_ms = INT64_MAX;
   enrollment.finish_reason = "manual:asked twice";
   enrollment.not_sent_reason = "smtp_4xx_exhausted";
-  enrollment.mailboxes = {"ana@seller.example", "", "bo@seller.example"};
+  enrollment.mailboxes = SymbolList{"ana@seller.example", "", "bo@seller.example"};
   enrollment.last_mailbox = "ana@seller.example";
-  enrollment.last_message_id = "<1234.abcd@seller.example>";
   enrollment.progress_seq = (std::uint64_t{1} << 63) + 7;
   return enrollment;
 }
@@ -286,9 +285,9 @@ TEST_CASE("same*() notice a change in any one field") {
   enrollments[9].resume_at_ms = kNoTime;
   enrollments[10].finish_reason = enrollments[10].finish_reason + "x";
   enrollments[11].not_sent_reason = enrollments[11].not_sent_reason + "x";
-  enrollments[12].mailboxes.pop_back();
+  enrollments[12].mailboxes = SymbolList{"ana@seller.example", ""};
   enrollments[13].last_mailbox = enrollments[13].last_mailbox + "x";
-  enrollments[14].last_message_id += "x";
+  enrollments[14].sending_step = "x";
   enrollments[15].progress_seq = 1;
   for (const Enrollment& changed : enrollments) CHECK_FALSE(sameEnrollment(changed, enrollment));
 
@@ -468,7 +467,8 @@ TEST_CASE("records the store cannot hold are refused with the batch rolled back"
   }
   SUBCASE("too many mailboxes") {
     Enrollment enrollment = fullEnrollment(1);
-    enrollment.mailboxes.assign(kEnrollmentMailboxesMax + 1, "m@example.com");
+    enrollment.mailboxes =
+        SymbolList(std::vector<Symbol>(kEnrollmentMailboxesMax + 1, "m@example.com"));
     batch.enrollments.push_back(enrollment);
     expected = "mailboxes";
   }
