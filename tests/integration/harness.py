@@ -276,6 +276,19 @@ def contacts_csv(count, start=0):
     return "\n".join(lines) + "\n"
 
 
+class _TimedResult(unittest.TextTestResult):
+    """Prints how long each test took, so the slow ones are seen in ctest's output."""
+
+    def startTest(self, test):
+        self._started_s = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.stream.writeln("  (%.2f s) %s" % (time.monotonic() - self._started_s, test.id()))
+
+
 def main():
     argv = parse_args()
-    unittest.main(argv=argv, verbosity=2)
+    runner = unittest.TextTestRunner(verbosity=2, resultclass=_TimedResult)
+    unittest.main(argv=argv, testRunner=runner)
