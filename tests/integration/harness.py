@@ -69,6 +69,30 @@ steps:
     body: "Hi {{first_name|there}}, a second note."
 """
 
+# Three steps: an email, a call task a day later, an email a day after that.
+CALL_SEQUENCE_YAML = """\
+id: with-call
+name: Email then call
+owner: alice
+schedule: business-hours
+mailboxes: [alice@acme.test]
+steps:
+  - id: hello
+    type: auto_email
+    wait: 0m
+    subject: "Hello {{first_name}}"
+    body: "Hi"
+  - id: ring
+    type: call
+    wait: 1d
+    note: "Call {{first_name}} at {{company}}"
+  - id: after
+    type: auto_email
+    wait: 1d
+    subject: "After our call, {{first_name}}"
+    body: "Thanks"
+"""
+
 VIRTUAL_START = "2026-12-01T14:00:00Z"
 
 
