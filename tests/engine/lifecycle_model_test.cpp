@@ -1,24 +1,35 @@
 // Proves the Engine runs the enrollment lifecycle of SPEC §3 (with the rules written out in
 // lifecycle_model.hpp): seeded random operations — add, pause, resume, remove, finish, retry,
 // set-mailbox, events, tasks, delivery results arriving late, restarts and reloads with edited
-// steps — drive the real Engine and an independent reference model side by side, and after
-// every operation each enrollment's status, step, times, reasons and tasks, and every email
-// the engine handed out, must be one the model allows.
+// steps; list changes, imports into lists, adds by list and by `--where` search, dry runs,
+// shares and workflows — drive the real Engine and an independent reference model side by
+// side, and after every operation each enrollment's status, step, times, reasons and tasks,
+// every email the engine handed out, the lists, shares, task owners, `workflows` and (every
+// 16 operations) `report` must be what the model allows.
+//
+// Commands go through io/command_dispatch, the daemon's path from the control socket to the
+// engine, with the Caller seqd derives from the socket peer (daemon/runtime.cpp): root (the
+// admin), a sequence's owner, a user it is shared with, or a stranger. The model says whether
+// each command is refused and with which error class (and so seqctl's exit code); a refused
+// command, and any dry run, must leave no record to commit. Reloads go as the daemon's do:
+// checkWorkflowLists, then reconfigure.
 //
 // Environment: SEQD_SEED replays one seed; SEQD_MODEL_SEEDS (default 20) and SEQD_MODEL_OPS
 // (default 2000) run longer; SEQD_MODEL_RANDOM=1 starts at a random seed instead of the fixed
 // range the test command runs. SEQD_MODEL_CHECKS=sends compares only what was sent and which
 // tasks exist, not the status rows: a diagnostic to look past a first status difference.
+// SEQD_MODEL_TRACE=1 prints every operation and its outcome to stderr.
 //
 // The harness: three sequences built in code (alpha sends over SMTP, beta through Maildir,
 // gamma rotates over both; every one has a manual step; waits drawn per seed from 0m, minutes,
-// hours and a day), two mailboxes with limits far above what the test sends, and 14 contacts
-// with random scores, some Do-Not-Call. Emails the engine hands out are held in a relay and
-// answered late, at a random later operation: delivered, 4xx, 5xx or interrupted (Maildir:
-// delivered or a temporary failure). One seed in four uses a prompt relay instead, which
-// answers every email within the operation that fired it. Every operation ends as a daemon
-// round does: advanceTo(now), commit the batch to a FakeStore, take the intents. A restart
-// builds a new Engine from the FakeStore and loses the relay.
+// hours and a day; alice owns alpha and beta, carol gamma), two mailboxes with limits far
+// above what the test sends (the SMTP one is alice's), and 14 contacts with random scores and
+// companies, some Do-Not-Call, some owned by bob or carol. Emails the engine hands out are
+// held in a relay and answered late, at a random later operation: delivered, 4xx, 5xx or
+// interrupted (Maildir: delivered or a temporary failure). One seed in four uses a prompt
+// relay instead, which answers every email within the operation that fired it. Every
+// operation ends as a daemon round does: advanceTo(now), commit the batch to a FakeStore, take
+// the intents. A restart builds a new Engine from the FakeStore and loses the relay.
 //
 // What the checks would use if the Engine offered it (noted rather than added to engine/):
 //  - the done step ids of an enrollment: done sets are checked only through the current step,
@@ -1802,6 +1813,7 @@ std::string runScenario(const std::string& name, const World& world, bool prompt
   options.rows = rowsChecked();
   options.random_outcomes = false;
   options.outcomes = std::move(outcomes);
+  options.trace = std::getenv("SEQD_MODEL_TRACE") != nullptr;
   Run run(world, options);
   running = &run;
   std::string report;
@@ -1816,7 +1828,8 @@ std::string runScenario(const std::string& name, const World& world, bool prompt
   return report;
 }
 
-const std::string c0 = contactKey(0), c1 = contactKey(1), c2 = contactKey(2), c3 = contactKey(3);
+const std::string c0 = contactKey(0), c1 = contactKey(1), c2 = contactKey(2), c3 = contactKey(3),
+                  c4 = contactKey(4);
 
 }  // namespace
 
@@ -1923,6 +1936,37 @@ TEST_CASE("a restart turns SMTP sends in flight into not_sent:interrupted and re
         run.operate(ModelAction::kResume, "alpha", {c1});  // a1 comes due: not_sent:interrupted
         run.deliverFor("alpha", c0, ModelOutcome::kDelivered);
         run.advanceBy(kDayMs);
+      });
+  CHECK_MESSAGE(report.empty(), report);
+}
+
+TEST_CASE("a shared user adds, a stranger changes nothing, a workflow enrolls as the owner") {
+  CrashReport crash_report;
+  std::string report =
+      runScenario("shares, lists and a workflow", scenarioWorld(kDayMs), true, [](Run& run) {
+        run.share("alpha", "bob", true, "eve");  // refused: only alice or an admin shares
+        run.share("alpha", "bob", true, "alice");
+        AddRequest request;
+        request.sequence = "alpha";
+        request.contacts = {c0};
+        request.user = "bob";  // shared with: adds as alice would
+        run.addWith(request);
+        request.contacts = {c1};
+        request.user = "eve";  // refused, nothing changes
+        run.addWith(request);
+        // carol owns gamma, not alpha: refused.
+        run.operate(ModelAction::kPause, "alpha", {c0}, std::nullopt, false, "", {}, "carol");
+        run.changeList("inbound", {c1, c2, c3}, true, "carol");  // carol's list
+        run.changeList("inbound", {c4}, true, "bob");            // refused: not bob's
+        ModelSequence edited = alphaSequence(0, kDayMs, 30 * kMinuteMs, 2 * kHourMs);
+        edited.workflows = {{"inbound", 40, std::nullopt, kHourMs}};
+        run.reloadWorkflows(edited, "alpha: workflow from inbound, min_score 40, every 1h");
+        run.importRows({{c3, 60}}, "inbound", "carol");  // c3 now passes the filter
+        run.advanceBy(kHourMs);                          // the second run adds c3
+        run.share("alpha", "bob", false, "root");
+        request.contacts = {c4};
+        request.user = "bob";  // no longer shared with
+        run.addWith(request);
       });
   CHECK_MESSAGE(report.empty(), report);
 }
