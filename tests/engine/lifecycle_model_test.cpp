@@ -596,6 +596,51 @@ class Run {
     if (!reply.ok) throw notDone(reply);
     note("shared with " + listOf(stringSet(reply.result.as_object().at("shared_with"))));
     settle();
+    // `sequence show` says who can edit: the owner, then the users it is shared with.
+    DispatchReply shown =
+        dispatch("sequence_show", json::object{{"sequence", sequence_id}}, callerFor("eve"));
+    if (!shown.ok) throw notDone(shown);
+    json::array can_edit{json::value(model_.sequence(sequence_id)->owner)};
+    auto users = model_.shares().find(sequence_id);
+    if (users != model_.shares().end()) {
+      for (const std::string& editor : users->second) {
+        if (editor != model_.sequence(sequence_id)->owner) can_edit.push_back(json::value(editor));
+      }
+    }
+    if (json::serialize(shown.result.as_object().at("can_edit")) != json::serialize(can_edit)) {
+      throw Divergence{"sequence show: can edit " +
+                       json::serialize(shown.result.as_object().at("can_edit")) +
+                       ", the model says " + json::serialize(can_edit)};
+    }
+  }
+
+  // contacts --where EXPR [--limit N], read by anyone: the matches in key order, and how many.
+  void search(const ModelQuery& query, std::size_t limit, const std::string& user) {
+    const std::string text = modelQueryText(query);
+    begin("as " + user + ": contacts --where \"" + text + "\"" +
+          (limit > 0 ? " --limit " + std::to_string(limit) : ""));
+    json::object args{{"where", text}};
+    if (limit > 0) args["limit"] = static_cast<std::int64_t>(limit);
+    DispatchReply reply = dispatch("contacts", args, callerFor(user));
+    std::string expected_error = model_.queryError(query);
+    if (!expected_error.empty()) return refused(reply, expected_error);
+    if (!reply.ok) throw notDone(reply);
+    std::vector<std::string> expected = model_.matching(query);
+    const std::size_t matched = expected.size();
+    if (limit > 0 && expected.size() > limit) expected.resize(limit);
+    std::vector<std::string> shown;
+    for (const json::value& contact : reply.result.as_object().at("contacts").as_array()) {
+      shown.emplace_back(contact.as_object().at("contact").as_string());
+    }
+    const auto shown_matched = reply.result.as_object().at("matched").to_number<std::size_t>();
+    note(std::to_string(shown_matched) + " matched, shown " + listOf(shown));
+    if (shown != expected || shown_matched != matched) {
+      throw Divergence{"contacts showed " + listOf(shown) + " of " + std::to_string(shown_matched) +
+                       ", the model expects " + listOf(expected) + " of " +
+                       std::to_string(matched)};
+    }
+    if (engine_->pendingRecords() != 0) throw Divergence{"a search changed something"};
+    settle();
   }
 
   void operate(ModelAction action, const std::string& sequence_id,
@@ -1475,6 +1520,9 @@ void Run::randomAdd() {
   // Lists: members added or removed, contacts imported into one.
   if (roll < 2) return changeList(list, pickSome(keys, 3), true, randomUser());
   if (roll < 3) return changeList(list, pickSome(keys, 2), false, randomUser());
+  if (roll == 5 && random_() % 2 == 0) {
+    return search(randomQuery(0, false), random_() % 3 == 0 ? 1 + random_() % 4 : 0, randomUser());
+  }
   if (roll < 5) {
     std::vector<std::pair<std::string, int>> rows;
     for (const std::string& key : pickSome(keys, 4)) {
