@@ -2019,6 +2019,33 @@ TEST_CASE("a shared user adds, a stranger changes nothing, a workflow enrolls as
   CHECK_MESSAGE(report.empty(), report);
 }
 
+// Found by seed 3562146651195153: resuming finished the contact (completed) instead of waiting
+// on its send still out, once a reload had put that step before a task completed since.
+TEST_CASE("resuming waits on the send still out when every later step is done") {
+  CrashReport crash_report;
+  std::string report = runScenario(
+      "resume with a send out and every later step done", scenarioWorld(kDayMs), false,
+      [](Run& run) {
+        run.add("gamma", {c0}, false);  // g1 in 5 minutes
+        run.advanceBy(5 * kMinuteMs);
+        run.deliverFor("gamma", c0, ModelOutcome::kDelivered);  // the g-linkedin task opens
+        run.finishTaskFor("gamma", c0, "g-linkedin", false);
+        run.advanceBy(3 * kHourMs);  // g2
+        run.deliverFor("gamma", c0, ModelOutcome::kDelivered);
+        run.advanceBy(kDayMs);  // the g-mail task opens
+        ModelSequence edited = gammaSequence(5 * kMinuteMs, 0, 3 * kHourMs, kDayMs);
+        edited.steps.insert(edited.steps.begin() + 3, {"x-new", ModelStepKind::kEmail, 0});
+        run.reload(edited, "gamma: insert x-new before g-mail");  // x-new goes out
+        run.advanceBy(kMinuteMs);
+        run.finishTaskFor("gamma", c0, "g-mail", false);  // every step after x-new is done
+        run.operate(ModelAction::kPause, "gamma", {c0});
+        run.operate(ModelAction::kResume, "gamma", {c0});       // waits on x-new's send again
+        run.deliverFor("gamma", c0, ModelOutcome::kDelivered);  // then finished: completed
+        run.advanceBy(kDayMs);
+      });
+  CHECK_MESSAGE(report.empty(), report);
+}
+
 // Last in the file: an engine that loses its place here may abort on an assertion.
 TEST_CASE("a reload that removes a done step keeps the contact on its step, also after a re-add") {
   CrashReport crash_report;
