@@ -292,7 +292,8 @@ class LifecycleModel {
   // --- commands ---
 
   // What `add` does for `caller` (rule 12); mailbox_owner: the add names a mailbox another
-  // user owns. Keys a dry run would add are left as they are: apply it to a copy.
+  // user owns. A dry run changes nothing: call this on a copy. A contact with every step done
+  // is skipped, unless a send is still out (a reload moved its step): it waits on that send.
   ModelAddResult add(const std::string& sequence_id, const std::vector<std::string>& keys,
                      bool force, const std::string& caller, bool mailbox_owner, TimeMs now_ms) {
     ModelAddResult result;
@@ -337,17 +338,6 @@ class LifecycleModel {
                 [&](Candidate c) { return rearm(existing->second, c, Rearm::kReadd, now_ms); });
     }
     return result;
-  }
-
-  // A re-add whose outcome the rules leave open: every step done (a reload reordered them)
-  // while a send is still out.
-  bool readdUnspecified(const std::string& sequence_id, const std::string& key) const {
-    auto existing = enrollments_.find({sequence_id, key});
-    if (existing == enrollments_.end()) return false;
-    const Candidate& c = existing->second.candidates.front();
-    return (c.status == ModelStatus::kRemoved || c.status == ModelStatus::kFinished) &&
-           configured_.at(sequence_id).currentStep(c.done) == nullptr &&
-           outstanding(sequence_id, key) != nullptr;
   }
 
   // --- permissions (rule 11) ---
