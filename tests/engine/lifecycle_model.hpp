@@ -465,13 +465,14 @@ class LifecycleModel {
     return done;
   }
 
-  // Returns the sequences whose enrollment the event must change.
+  // Returns the sequences whose enrollment the event must change; with apply false, changes
+  // nothing (whether the caller may make the event depends on them).
   std::set<std::string> event(ModelEvent kind, const std::string& contact_key,
                               const std::string& only_sequence, std::optional<TimeMs> until_ms,
-                              const std::string& stage, TimeMs now_ms) {
+                              const std::string& stage, TimeMs now_ms, bool apply = true) {
     ModelContact& contact = contacts_.at(contact_key);
-    if (kind == ModelEvent::kUnsubscribe) contact.email_opt_out = true;
-    if (kind == ModelEvent::kStage) contact.stage = stage;
+    if (apply && kind == ModelEvent::kUnsubscribe) contact.email_opt_out = true;
+    if (apply && kind == ModelEvent::kStage) contact.stage = stage;
     std::set<std::string> changed;
     for (auto& [key, enrollment] : enrollments_) {
       if (key.second != contact_key) continue;
@@ -488,11 +489,13 @@ class LifecycleModel {
           enrollment.candidates.front().paused_reason == "manual") {
         continue;
       }
-      std::function<void(Candidate&)> apply = eventEffect(kind, *sequence, until_ms, stage, now_ms);
-      if (!apply) continue;
+      std::function<void(Candidate&)> effect =
+          eventEffect(kind, *sequence, until_ms, stage, now_ms);
+      if (!effect) continue;
       changed.insert(key.first);
+      if (!apply) continue;
       transform(enrollment, [&](Candidate c) {
-        apply(c);
+        effect(c);
         return std::vector<Candidate>{c};
       });
     }

@@ -690,17 +690,17 @@ class Run {
     if (until_ms) args["until"] = formatRfc3339(*until_ms);
     if (kind == ModelEvent::kStage) args["stage"] = stage;
     DispatchReply reply = dispatch("event", args, caller);
-    // The event on a copy of the model says which sequences it changes; the caller needs edit
-    // rights on each (and `stage` on the contact), else nothing changes at all.
-    LifecycleModel after = model_;
-    std::set<std::string> expected = after.event(kind, contact, sequence_id, until_ms, stage, now_);
+    // The sequences the event changes: the caller needs edit rights on each (and `stage` on
+    // the contact), else nothing changes at all.
+    std::set<std::string> expected =
+        model_.event(kind, contact, sequence_id, until_ms, stage, now_, false);
     bool allowed = kind != ModelEvent::kStage || model_.canEditContact(contact, caller);
     for (const std::string& sequence : expected) {
       allowed = allowed && model_.canEditSequence(sequence, caller);
     }
     if (!allowed) return refused(reply, "permission_denied");
     if (!reply.ok) throw notDone(reply);
-    model_ = std::move(after);
+    model_.event(kind, contact, sequence_id, until_ms, stage, now_);
     std::set<std::string> actual;
     for (const json::value& changed : reply.result.as_object().at("changed").as_array()) {
       actual.insert(std::string(changed.as_object().at("sequence").as_string()));
