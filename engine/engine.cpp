@@ -1092,7 +1092,8 @@ void Engine::withdrawQueuedSend(Enrollment& enrollment) {
 
 void Engine::clearSending(Enrollment& enrollment) {
   enrollment.sending_step.clear();
-  enrollment.sending_message_id.clear();
+  // Its heap freed, not kept: an enrollment between sends holds one Message-ID, not two.
+  std::string().swap(enrollment.sending_message_id);
   enrollment.sending_mailbox.clear();
   enrollment.sending_at_ms = kNoTime;
   enrollment.sending_released = false;

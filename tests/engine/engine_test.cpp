@@ -125,6 +125,26 @@ TEST_CASE("added contacts wait for activation, then fire highest score first") {
   }
 }
 
+TEST_CASE("a delivered email leaves one Message-ID in the enrollment, not two") {
+  // Regression: the sending Message-ID was cleared but kept its heap, so every contact that
+  // had been sent an email held two (~130 bytes), growing as a sequence went through them.
+  Engine engine(settings(), kStart);
+  REQUIRE(engine.upsertContacts({row("a@x.test", "A", 50)}).errors.empty());
+  REQUIRE(engine.add("two", {"a@x.test"}, {}, kAdmin, kStart).isOk());
+  REQUIRE(engine.activate("two", kAdmin, kStart).isOk());
+  const Enrollment* enrollment = engine.findEnrollment("two", "a@x.test");
+  REQUIRE(enrollment != nullptr);
+  engine.advanceTo(kStart + kHourMs);
+  std::vector<DeliveryIntent> intents = engine.takeIntents();
+  REQUIRE(intents.size() == 1);
+  REQUIRE(intents[0].message_id.size() > std::string().capacity());  // not a short string
+  CHECK(enrollment->sending_message_id == intents[0].message_id);
+  deliverAll(engine, intents, kStart + kHourMs);
+  CHECK(enrollment->last_message_id == intents[0].message_id);
+  CHECK(enrollment->sending_message_id.empty());
+  CHECK(enrollment->sending_message_id.capacity() == std::string().capacity());
+}
+
 TEST_CASE("add --at into an inactive sequence keeps its time through the activation") {
   Engine engine(settings(), kStart);
   ImportResult imported =
