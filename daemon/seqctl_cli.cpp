@@ -137,12 +137,6 @@ std::string typedCommand(const std::vector<std::string>& words) {
   return typed;
 }
 
-int exitCodeFor(const std::string& error_code) {
-  if (error_code == "permission_denied") return kExitPermission;
-  if (error_code == "bad_request" || error_code == "unknown_command") return kExitUsage;
-  return kExitFailed;
-}
-
 std::string textOf(const json::value& value) {
   if (value.is_string()) return std::string(value.as_string());
   if (value.is_null()) return "-";
@@ -267,7 +261,7 @@ int Cli::replyCode(const std::string& /*cmd*/, const json::object& frame, json::
   std::string code = error.is_object() ? textOf(member(error.as_object(), "code")) : "failed";
   std::string message = error.is_object() ? textOf(member(error.as_object(), "message")) : "";
   std::cerr << "seqctl: " << typedCommand(invocation_.words) << ": " << message << "\n";
-  return exitCodeFor(code);
+  return exitCodeForError(code);
 }
 
 int Cli::printResult(const json::object& result, int exit_code) {
@@ -1597,6 +1591,12 @@ int runSeqctl(int argc, char** argv) {
               << "\n";
     return kExitUsage;
   }
+}
+
+int exitCodeForError(const std::string& error_code) {
+  if (error_code == "permission_denied") return kExitPermission;
+  if (error_code == "bad_request" || error_code == "unknown_command") return kExitUsage;
+  return kExitFailed;
 }
 
 }  // namespace seqd

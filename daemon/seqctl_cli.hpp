@@ -7,6 +7,8 @@
 // Thread-safety: single-threaded program.
 #pragma once
 
+#include <string>
+
 namespace seqd {
 
 inline constexpr int kExitOk = 0;
@@ -17,5 +19,9 @@ inline constexpr int kExitPermission = 4;
 inline constexpr int kExitUnreachable = 5;
 
 int runSeqctl(int argc, char** argv);
+
+// The exit code of a failed reply, by its error code (permission_denied: 4, bad_request and
+// unknown_command: 2, anything else: 1).
+int exitCodeForError(const std::string& error_code);
 
 }  // namespace seqd

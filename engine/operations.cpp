@@ -34,17 +34,18 @@ void Engine::rearm(Enrollment& enrollment, TimeMs now_ms) {
   const Sequence* sequence = findSequence(enrollment.sequence_id);
   if (sequence == nullptr) return;
   enrollment.step_index = currentStepIndex(*sequence, enrollment);
+  // Its email is still out: wait for that result, never a second send. Also when every step
+  // after it is done (a reload put it before a task completed since): its result decides.
+  if (!enrollment.sending_step.empty()) {
+    wheel_.cancel(enrollment.id);
+    enrollment.status = EnrollmentStatus::kActive;
+    enrollment.next_at_ms = kNoTime;
+    return;
+  }
   if (enrollment.step_index >= sequence->steps.size()) {
     wheel_.cancel(enrollment.id);
     enrollment.status = EnrollmentStatus::kFinished;
     enrollment.finish_reason = "completed";
-    enrollment.next_at_ms = kNoTime;
-    return;
-  }
-  if (!enrollment.sending_step.empty()) {
-    // Its email is still out: wait for that result, never a second send.
-    wheel_.cancel(enrollment.id);
-    enrollment.status = EnrollmentStatus::kActive;
     enrollment.next_at_ms = kNoTime;
     return;
   }

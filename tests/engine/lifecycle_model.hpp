@@ -21,6 +21,19 @@
 //     and remove close open tasks (as skipped, the step stays not done), re-add reopens it.
 //  9. Restart: committed state is kept; Maildir sends in flight are handed out again, SMTP
 //     ones count as interrupted. 10. Reload keeps done steps by id.
+// 11. Permissions (SPEC §3 rule 11, README "Permissions"): a sequence's contacts are changed
+//     by its owner, a user it is shared with, or an admin; sharing needs the owner or an
+//     admin; an event needs edit rights on every sequence it changes (and `stage` the
+//     contact's owner, or anyone when it has none); a task is finished by its owner (the
+//     contact's owner, else the sequence's), the sequence's editors or an admin. A refused
+//     command changes nothing.
+// 12. Add (SPEC §3 rule 12, README "Add-time warnings"): a contact already running is skipped
+//     (already_in_sequence); one with warnings is skipped without --force, and stage_blocked
+//     and email_opt_out never enroll; one with every step done is skipped (already_finished)
+//     even with --force. --dry-run answers the same and changes nothing.
+// 13. Search (README "Search"): `--where` EXPRs over score, stage, company, owner, dnc and
+//     in_sequence (any status but removed), evaluated here by ModelQuery, not by the engine's
+//     parser.
 //
 // Nondeterminism: where the rules leave a choice open, each enrollment keeps every state it
 // may legally be in (its "candidates"), and each observation of the engine keeps only those
@@ -32,6 +45,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -71,12 +85,54 @@ struct ModelStep {
   bool operator==(const ModelStep&) const = default;
 };
 
+// A `--where` EXPR as a tree: a comparison, or `and`/`or` over operands. The test writes it
+// out as text for the engine and evaluates the tree itself (LifecycleModel::matches).
+struct ModelQuery {
+  enum class Kind { kCompare, kAnd, kOr };
+  Kind kind = Kind::kCompare;
+  std::string field;  // kCompare: score, stage, company, owner, dnc, in_sequence
+  std::string op;     // =, !=, >, >=, <, <=, ~, !~
+  std::string value;
+  std::vector<ModelQuery> operands;  // kAnd, kOr
+  bool parenthesized = false;        // written inside parentheses although not needed
+};
+
+inline std::string modelQueryText(const ModelQuery& query) {
+  if (query.kind == ModelQuery::Kind::kCompare) {
+    bool quote = query.value.empty() || query.value.find(' ') != std::string::npos;
+    std::string text = query.field + query.op + (quote ? "'" + query.value + "'" : query.value);
+    return query.parenthesized ? "(" + text + ")" : text;
+  }
+  std::string text;
+  const char* joint = query.kind == ModelQuery::Kind::kAnd ? " and " : " or ";
+  for (const ModelQuery& operand : query.operands) {
+    std::string part = modelQueryText(operand);
+    // `and` binds tighter than `or`: an `or` inside an `and` needs its parentheses.
+    if (query.kind == ModelQuery::Kind::kAnd && operand.kind == ModelQuery::Kind::kOr &&
+        !operand.parenthesized) {
+      part = "(" + part + ")";
+    }
+    text += (text.empty() ? "" : joint) + part;
+  }
+  return query.parenthesized ? "(" + text + ")" : text;
+}
+
+// `workflows:` of a sequence (SPEC §3 rule 13).
+struct ModelWorkflow {
+  std::string from_list;
+  int min_score = 0;
+  std::optional<ModelQuery> where;
+  DurationMs every_ms = 15 * kMinuteMs;
+};
+
 struct ModelSequence {
   std::string id;
   std::vector<ModelStep> steps;
   std::set<std::string> finish_on;  // reply, meeting_booked, unsubscribe
   std::set<std::string> block_stages;
   bool pause_on_ooo = false;
+  std::string owner = "alice";
+  std::vector<ModelWorkflow> workflows;
 
   // The first step after the last done one, in this order; nullptr when none is left.
   const ModelStep* currentStep(const std::set<std::string>& done) const {
@@ -92,6 +148,8 @@ struct ModelContact {
   std::string key;
   std::string owner;
   std::string stage;
+  std::string company;
+  int score = 0;
   bool unverified = false;
   bool dnc = false;
   bool email_opt_out = false;
@@ -150,6 +208,21 @@ struct ModelSend {
   bool smtp = false;
   TimeMs fired_at_ms = 0;
   bool awaiting_redelivery = false;  // lost in a restart: the engine must hand it out again
+};
+
+// Who issues a command: the OS user of the socket peer, and whether seqd.yaml's `admins`
+// names it.
+struct ModelCaller {
+  std::string user;
+  bool admin = false;
+};
+
+// What an add answers: who is added, and the warnings of each contact skipped (with the
+// other sequences an in_other_sequence warning names).
+struct ModelAddResult {
+  std::set<std::string> added;
+  std::map<std::string, std::set<std::string>> skipped;
+  std::map<std::string, std::set<std::string>> other_sequences;
 };
 
 enum class ModelOutcome { kDelivered, kTemporary, kPermanent, kInterrupted };
@@ -218,28 +291,39 @@ class LifecycleModel {
 
   // --- commands ---
 
-  // Returns the contacts the engine must add.
-  std::set<std::string> add(const std::string& sequence_id, const std::vector<std::string>& keys,
-                            bool force, TimeMs now_ms) {
-    std::set<std::string> added;
+  // What `add` does for `caller` (rule 12); mailbox_owner: the add names a mailbox another
+  // user owns. A dry run changes nothing: call this on a copy. A contact with every step done
+  // is skipped, unless a send is still out (a reload moved its step): it waits on that send.
+  ModelAddResult add(const std::string& sequence_id, const std::vector<std::string>& keys,
+                     bool force, const std::string& caller, bool mailbox_owner, TimeMs now_ms) {
+    ModelAddResult result;
     const ModelSequence& sequence = configured_.at(sequence_id);
     for (const std::string& key : keys) {
-      if (added.count(key) > 0) continue;
+      if (result.added.count(key) > 0 || result.skipped.count(key) > 0) continue;
       auto existing = enrollments_.find({sequence_id, key});
-      if (existing != enrollments_.end()) {
-        ModelStatus status = existing->second.candidates.front().status;
-        if (status != ModelStatus::kRemoved && status != ModelStatus::kFinished) continue;
+      const Candidate* before =
+          existing == enrollments_.end() ? nullptr : &existing->second.candidates.front();
+      if (before != nullptr && before->status != ModelStatus::kRemoved &&
+          before->status != ModelStatus::kFinished) {
+        result.skipped[key] = {"already_in_sequence"};
+        continue;
       }
-      std::set<std::string> warnings = addWarnings(
-          sequence, contacts_.at(key),
-          existing == enrollments_.end() ? nullptr : &existing->second.candidates.front());
-      if (warnings.count("stage_blocked") > 0 || warnings.count("email_opt_out") > 0) continue;
-      if (!force && !warnings.empty()) continue;
-      if (existing != enrollments_.end() && warnings.count("already_finished") > 0 &&
-          sequence.currentStep(existing->second.candidates.front().done) == nullptr) {
-        continue;  // every step done: nothing may run again
+      std::set<std::string> others;
+      std::set<std::string> warnings =
+          addWarnings(sequence, contacts_.at(key), before, caller, others);
+      if (mailbox_owner) warnings.insert("mailbox_owner");
+      if (warnings.count("stage_blocked") > 0 || warnings.count("email_opt_out") > 0 ||
+          (!force && !warnings.empty())) {
+        result.skipped[key] = warnings;
+        if (!others.empty()) result.other_sequences[key] = others;
+        continue;
       }
-      added.insert(key);
+      if (before != nullptr && sequence.currentStep(before->done) == nullptr &&
+          outstanding(sequence_id, key) == nullptr) {
+        result.skipped[key] = {"already_finished"};  // every step done: nothing may run again
+        continue;
+      }
+      result.added.insert(key);
       if (existing == enrollments_.end()) {
         EnrollmentModel& enrollment = enrollments_[{sequence_id, key}];
         enrollment.sequence = sequence_id;
@@ -253,16 +337,110 @@ class LifecycleModel {
       transform(existing->second,
                 [&](Candidate c) { return rearm(existing->second, c, Rearm::kReadd, now_ms); });
     }
-    return added;
+    return result;
   }
 
-  // A re-add whose outcome the rules leave open: a removed enrollment with every step done.
-  bool readdUnspecified(const std::string& sequence_id, const std::string& key) const {
-    auto existing = enrollments_.find({sequence_id, key});
-    if (existing == enrollments_.end()) return false;
-    const Candidate& c = existing->second.candidates.front();
-    return c.status == ModelStatus::kRemoved &&
-           configured_.at(sequence_id).currentStep(c.done) == nullptr;
+  // --- permissions (rule 11) ---
+  bool canEditSequence(const std::string& sequence_id, const ModelCaller& caller) const {
+    const ModelSequence& sequence = configured_.at(sequence_id);
+    auto shared = shares_.find(sequence_id);
+    return caller.admin || caller.user == sequence.owner ||
+           (shared != shares_.end() && shared->second.count(caller.user) > 0);
+  }
+  bool canEditContact(const std::string& key, const ModelCaller& caller) const {
+    const ModelContact& contact = contacts_.at(key);
+    return caller.admin || contact.owner.empty() || contact.owner == caller.user;
+  }
+  // "" when allowed, else the error class the engine must answer.
+  std::string share(const std::string& sequence_id, const std::string& user, bool shared,
+                    const ModelCaller& caller) {
+    const ModelSequence& sequence = configured_.at(sequence_id);
+    if (!caller.admin && caller.user != sequence.owner) return "permission_denied";
+    if (shared) {
+      shares_[sequence_id].insert(user);
+    } else if (shares_.count(sequence_id) > 0) {
+      shares_[sequence_id].erase(user);
+      if (shares_[sequence_id].empty()) shares_.erase(sequence_id);
+    }
+    return "";
+  }
+  const std::map<std::string, std::set<std::string>>& shares() const { return shares_; }
+  // Who a task goes to (rule 5): the contact's owner when the task is made, else the
+  // sequence's. Owners do not change in this model.
+  std::string taskOwner(const std::string& sequence_id, const std::string& contact) const {
+    const std::string& owner = contacts_.at(contact).owner;
+    return owner.empty() ? configured_.at(sequence_id).owner : owner;
+  }
+
+  // --- contacts and search ---
+  void setScore(const std::string& key, int score) { contacts_.at(key).score = score; }
+  std::vector<std::string> contactKeys() const {
+    std::vector<std::string> keys;
+    for (const auto& [key, contact] : contacts_) keys.push_back(key);
+    return keys;
+  }
+  // The error class `--where` must answer: not_found when in_sequence names a sequence that is
+  // not configured; "" otherwise.
+  std::string queryError(const ModelQuery& query) const {
+    if (query.kind == ModelQuery::Kind::kCompare) {
+      return query.field == "in_sequence" && configured_.count(query.value) == 0 ? "not_found" : "";
+    }
+    for (const ModelQuery& operand : query.operands) {
+      if (std::string error = queryError(operand); !error.empty()) return error;
+    }
+    return "";
+  }
+  // The contacts the EXPR matches, in key order.
+  std::vector<std::string> matching(const ModelQuery& query) const {
+    std::vector<std::string> keys;
+    for (const auto& [key, contact] : contacts_) {
+      if (matches(query, key)) keys.push_back(key);
+    }
+    return keys;
+  }
+  bool matches(const ModelQuery& query, const std::string& key) const {
+    if (query.kind == ModelQuery::Kind::kAnd) {
+      return std::all_of(query.operands.begin(), query.operands.end(),
+                         [&](const ModelQuery& operand) { return matches(operand, key); });
+    }
+    if (query.kind == ModelQuery::Kind::kOr) {
+      return std::any_of(query.operands.begin(), query.operands.end(),
+                         [&](const ModelQuery& operand) { return matches(operand, key); });
+    }
+    const ModelContact& contact = contacts_.at(key);
+    if (query.field == "in_sequence") {
+      auto found = enrollments_.find({query.value, key});
+      bool in = found != enrollments_.end() &&
+                found->second.candidates.front().status != ModelStatus::kRemoved;
+      return query.op == "=" ? in : !in;
+    }
+    auto lower = [](std::string text) {
+      for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return text;
+    };
+    std::string field;
+    if (query.field == "score") field = std::to_string(contact.score);
+    if (query.field == "stage") field = contact.stage;
+    if (query.field == "company") field = contact.company;
+    if (query.field == "owner") field = contact.owner;
+    if (query.field == "dnc") field = contact.dnc ? "true" : "false";
+    const bool numeric = query.field == "score" && !query.value.empty() &&
+                         query.value.find_first_not_of("0123456789") == std::string::npos;
+    if (query.op == "~" || query.op == "!~") {
+      bool contains = lower(field).find(lower(query.value)) != std::string::npos;
+      return query.op == "~" ? contains : !contains;
+    }
+    if (query.op == "=" || query.op == "!=") {
+      bool equal =
+          numeric ? contact.score == std::stoi(query.value) : lower(field) == lower(query.value);
+      return query.op == "=" ? equal : !equal;
+    }
+    if (!numeric) return false;  // an order comparison needs numbers on both sides
+    const int value = std::stoi(query.value);
+    if (query.op == ">") return contact.score > value;
+    if (query.op == ">=") return contact.score >= value;
+    if (query.op == "<") return contact.score < value;
+    return contact.score <= value;  // "<="
   }
 
   // Returns the contacts the engine must report done.
@@ -287,13 +465,14 @@ class LifecycleModel {
     return done;
   }
 
-  // Returns the sequences whose enrollment the event must change.
+  // Returns the sequences whose enrollment the event must change; with apply false, changes
+  // nothing (whether the caller may make the event depends on them).
   std::set<std::string> event(ModelEvent kind, const std::string& contact_key,
                               const std::string& only_sequence, std::optional<TimeMs> until_ms,
-                              const std::string& stage, TimeMs now_ms) {
+                              const std::string& stage, TimeMs now_ms, bool apply = true) {
     ModelContact& contact = contacts_.at(contact_key);
-    if (kind == ModelEvent::kUnsubscribe) contact.email_opt_out = true;
-    if (kind == ModelEvent::kStage) contact.stage = stage;
+    if (apply && kind == ModelEvent::kUnsubscribe) contact.email_opt_out = true;
+    if (apply && kind == ModelEvent::kStage) contact.stage = stage;
     std::set<std::string> changed;
     for (auto& [key, enrollment] : enrollments_) {
       if (key.second != contact_key) continue;
@@ -310,28 +489,36 @@ class LifecycleModel {
           enrollment.candidates.front().paused_reason == "manual") {
         continue;
       }
-      std::function<void(Candidate&)> apply = eventEffect(kind, *sequence, until_ms, stage, now_ms);
-      if (!apply) continue;
+      std::function<void(Candidate&)> effect =
+          eventEffect(kind, *sequence, until_ms, stage, now_ms);
+      if (!effect) continue;
       changed.insert(key.first);
+      if (!apply) continue;
       transform(enrollment, [&](Candidate c) {
-        apply(c);
+        effect(c);
         return std::vector<Candidate>{c};
       });
     }
     return changed;
   }
 
-  // A user completes or skips task_id. Returns whether the engine must accept it.
-  bool finishTask(const std::string& sequence_id, const std::string& contact, std::uint64_t task_id,
-                  bool skip, TimeMs now_ms) {
+  // `caller` completes or skips task_id. Returns "" when the engine must accept it, else the
+  // error class it must answer (permission_denied; failed for a task not open).
+  std::string finishTask(const std::string& sequence_id, const std::string& contact,
+                         std::uint64_t task_id, bool skip, const ModelCaller& caller,
+                         TimeMs now_ms) {
     EnrollmentModel& enrollment = enrollments_.at({sequence_id, contact});
     std::string step;
     for (const auto& [id, task] : enrollment.candidates.front().tasks) {
       if (task.id == task_id) step = id;
     }
+    if (!caller.admin && caller.user != taskOwner(sequence_id, contact) &&
+        !canEditSequence(sequence_id, caller)) {
+      return "permission_denied";
+    }
     if (step.empty() ||
         enrollment.candidates.front().tasks.at(step).state != ModelTaskState::kOpen) {
-      return false;
+      return "failed";
     }
     const ModelSequence& sequence = configured_.at(sequence_id);
     transform(enrollment, [&](Candidate c) {
@@ -347,7 +534,7 @@ class LifecycleModel {
       }
       return std::vector<Candidate>{c};
     });
-    return true;
+    return "";
   }
 
   // A delivery result for an outstanding send (rules 3 and 4).
@@ -630,17 +817,19 @@ class LifecycleModel {
   }
 
   std::set<std::string> addWarnings(const ModelSequence& sequence, const ModelContact& contact,
-                                    const Candidate* existing) const {
+                                    const Candidate* existing, const std::string& caller,
+                                    std::set<std::string>& others) const {
     std::set<std::string> warnings;
     for (const auto& [key, other] : enrollments_) {
       ModelStatus status = other.candidates.front().status;
       if (key.second == contact.key && key.first != sequence.id &&
           status != ModelStatus::kFinished && status != ModelStatus::kRemoved) {
         warnings.insert("in_other_sequence");
+        others.insert(key.first);
       }
     }
     if (contact.unverified) warnings.insert("unverified_email");
-    if (!contact.owner.empty() && contact.owner != "root") warnings.insert("owner_mismatch");
+    if (!contact.owner.empty() && contact.owner != caller) warnings.insert("owner_mismatch");
     if (sequence.block_stages.count(contact.stage) > 0) warnings.insert("stage_blocked");
     if (contact.email_opt_out) warnings.insert("email_opt_out");
     if (existing != nullptr && existing->status == ModelStatus::kFinished) {
@@ -1112,7 +1301,8 @@ class LifecycleModel {
   std::map<std::string, ModelSequence> configured_;
   std::map<std::string, ModelContact> contacts_;
   std::map<Key, EnrollmentModel> enrollments_;
-  std::map<std::string, ModelSend> sends_;  // in flight, by message id
+  std::map<std::string, ModelSend> sends_;               // in flight, by message id
+  std::map<std::string, std::set<std::string>> shares_;  // sequence -> users it is shared with
   std::map<std::tuple<std::string, std::string, std::string>, Facts> facts_;
   DurationMs ooo_default_pause_ms_;
   TimeMs origin_ms_;
