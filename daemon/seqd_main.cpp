@@ -1,5 +1,7 @@
 // seqd: parses options, loads the config, starts the Runtime and waits for signals.
+#if SEQD_MIMALLOC
 #include <mimalloc.h>
+#endif
 #include <signal.h>
 
 #include <boost/program_options.hpp>
@@ -20,7 +22,7 @@ constexpr const char* kDevConfig = "./examples/seqd.yaml";
 // mimalloc hands freed pages back to the kernel (madvise) after this delay; its default,
 // 100 ms, made a bulk import return and re-fault the same pages round after round (5 s cut
 // seqd's CPU time for a 200k-row import by 38%). The memory goes back a few seconds later.
-constexpr long kAllocatorDecommitDelayMs = 5000;
+[[maybe_unused]] constexpr long kAllocatorDecommitDelayMs = 5000;
 
 struct Options {
   std::string config_path;
@@ -76,7 +78,9 @@ int waitForSignals(Runtime& runtime, const sigset_t& signals) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#if SEQD_MIMALLOC
   mi_option_set(mi_option_decommit_delay, kAllocatorDecommitDelayMs);
+#endif
   Options options;
   int early_exit = parseOptions(argc, argv, options);
   if (early_exit >= 0) return early_exit;

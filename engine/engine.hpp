@@ -287,6 +287,8 @@ class Engine {
   bool isTaskInMemory(std::uint64_t task_id) const { return tasks_.count(task_id) != 0; }
   // Tasks done by a person that are still in memory (at most done_tasks_in_memory_max).
   std::size_t doneTasksInMemory() const { return done_tasks_.size(); }
+  // Inbound messages remembered as applied: those of the last inbound_keep_ms, as the store.
+  std::size_t inboundRemembered() const { return inbound_applied_.size(); }
   // Completes (or skips) an open task: the step counts as done and the contact moves on.
   // Allowed for the task's owner, the sequence's owner and admins.
   Status finishTask(std::uint64_t task_id, bool skip, const Caller& caller, TimeMs now_ms);
@@ -537,6 +539,10 @@ class Engine {
     std::string detail;
   };
   std::unordered_set<std::string> inbound_applied_;
+  // The same, oldest first, with when each was applied: forgotten once older than
+  // inbound_keep_ms, as the store's inbound table forgets them (so not kept until a restart).
+  // The pointers are to the set's keys, which stay put while they are in it.
+  std::deque<std::pair<TimeMs, const std::string*>> inbound_applied_order_;
   std::unordered_map<EnrollmentId, InboundNote> inbound_notes_;
   // Contacts by the hash in seqd's Message-IDs and by email, rebuilt when contacts changed
   // since the last inbound message.

@@ -13,9 +13,14 @@
 // restart the engine counts the progress log's sends again: the store keeps the log's last
 // 25 h at least (EngineSettings::history_keep_ms), longer than any window here.
 //
-// Memory: per mailbox, the times of its last max(daily_limit, hourly_limit) sends; per
-// (mailbox, domain) with a domain limit, the times of its last domain_daily_limit sends. A
-// domain whose last send is a day old limits nothing and is pruned: each time a mailbox's
+// Memory: per mailbox, and per (mailbox, domain) with a domain limit, a SendTimes: the exact
+// times of the last min(limit, kExactSendsMax) sends of the last day, and the day's sends
+// counted per minute (at most 1,441 entries). So a mailbox takes at most about 100 KB however
+// high its limits and however many it sends, and a send older than a day is forgotten. A
+// limit up to kExactSendsMax is held to the millisecond (the limit-th most recent send's own
+// time); a higher one is held from the minute counts, each minute's sends taken at the time of
+// its last one: never exceeded, freed up to a minute late. A domain whose last send is a day
+// old limits nothing and is pruned: each time a mailbox's
 // domain table has doubled since its last pruning (plus kDomainsPruneSlack), and at the first
 // send a day or more after the last pruning, the table is swept, so it holds at most about
 // 2 x daily_limit + kDomainsPruneSlack domains (one send is one domain), at an amortized O(1)
@@ -61,15 +66,56 @@ class SendGovernor {
   // Recipient domains remembered for mailbox (its domain table's size).
   std::size_t domainsTracked(std::string_view mailbox) const;
 
+  // Times a mailbox's (and each domain's) sends are remembered by, at most: the exact times
+  // plus the minute counts (memory is about 8 bytes a time, 16 a minute).
+  std::size_t timesRemembered(std::string_view mailbox) const;
+
   static constexpr TimeMs kNoFreeSlot = INT64_MAX;
   static constexpr std::size_t kDomainsPruneSlack = 64;
+  // Sends whose exact times are kept, at most, per mailbox and per (mailbox, domain).
+  static constexpr std::int64_t kExactSendsMax = 10000;
+
+  // The sends of one mailbox (or one of its domains) in the last day: see "Memory" above.
+  class SendTimes {
+   public:
+    // Counts a send at at_ms; keeps exact times for the last exact_max sends.
+    void add(TimeMs at_ms, std::int64_t exact_max);
+    // Takes back the latest send counted at at_ms.
+    void forget(TimeMs at_ms);
+    // Forgets the sends at or before before_ms.
+    void dropThrough(TimeMs before_ms);
+    // The earliest instant at or after now_ms when fewer than `limit` sends are in the
+    // window before it (never earlier than the exact answer).
+    TimeMs windowFree(std::int64_t limit, DurationMs window_ms, TimeMs now_ms) const;
+    // Sends in (from_ms, to_ms]: exact when the exact times cover from_ms, else from the
+    // minute counts (the minute holding from_ms counted whole when its last send is after).
+    std::size_t countIn(TimeMs from_ms, TimeMs to_ms) const;
+    // Calls f(at_ms, count) for each exact time (count 1), or each minute when the exact times
+    // do not cover from_ms.
+    template <typename F>
+    void forEach(TimeMs from_ms, F&& f) const;
+    TimeMs last() const { return minutes_.empty() ? INT64_MIN : minutes_.back().last_ms; }
+    bool empty() const { return total_ == 0; }
+    std::size_t remembered() const { return exact_.size() + minutes_.size(); }
+
+   private:
+    struct Minute {
+      TimeMs last_ms;  // the latest send counted in this minute
+      std::uint32_t count;
+    };
+    std::deque<TimeMs> exact_;  // oldest first
+    // Every send after this is in exact_ (the last one dropped from exact_ for room).
+    TimeMs exact_from_ms_ = INT64_MIN;
+    std::deque<Minute> minutes_;  // oldest first, one entry per minute with sends
+    std::uint64_t total_ = 0;     // the sends in minutes_
+  };
 
  private:
   struct MailboxState {
     Mailbox limits;
-    std::deque<TimeMs> sends;  // oldest first, at most max(daily, hourly) kept
+    SendTimes sends;
     TimeMs interval_free_ms = INT64_MIN;
-    std::map<std::string, std::deque<TimeMs>, std::less<>> domain_sends;
+    std::map<std::string, SendTimes, std::less<>> domain_sends;
     std::size_t domains_after_prune = 0;  // domain_sends.size() after the last pruning
     TimeMs pruned_at_ms = INT64_MIN;      // when the last pruning was
   };

@@ -197,8 +197,16 @@ Result<InboundResult> Engine::applyInbound(const InboundMessage& message, TimeMs
 // Remembers an applied inbound message (live, and from the log at a restart).
 void Engine::noteInbound(const ProgressRecord& record) {
   if (record.kind != ProgressKind::kInbound) return;
-  if (!record.message_id.empty()) inbound_applied_.insert(record.message_id);
+  if (!record.message_id.empty()) {
+    auto [applied, inserted] = inbound_applied_.insert(record.message_id);
+    if (inserted) inbound_applied_order_.emplace_back(record.at_ms, &*applied);
+  }
   inbound_notes_[record.enrollment_id] = {record.message_id, record.at_ms, record.detail};
+  const TimeMs keep_from_ms = record.at_ms - settings_.inbound_keep_ms;
+  while (!inbound_applied_order_.empty() && inbound_applied_order_.front().first < keep_from_ms) {
+    inbound_applied_.erase(inbound_applied_.find(*inbound_applied_order_.front().second));
+    inbound_applied_order_.pop_front();
+  }
 }
 
 }  // namespace seqd

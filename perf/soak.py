@@ -11,7 +11,8 @@ The workload is steady from the first minute, so memory should be too:
   2 minutes later, two more emails 2 minutes apart; discard transport, sending window open
   all week, limits far above the rate.
 - Each second the driver, as an operator would: lists `status` (limit 50), `contacts`
-  (limit 20), `tasks`, `mailboxes`; completes or skips every open task; pauses a few running
+  (limit 20), `tasks`, `mailboxes`; completes or skips every open task (over the socket,
+  one connection a second: a seqctl process per task could not keep up); pauses a few running
   contacts and resumes those paused before; finishes one, removes one and adds it back;
   re-imports 50 known contacts with new scores; every minute it reloads the config (SIGHUP).
 - Every S seconds it samples seqd's VmRSS and RssAnon from /proc.
@@ -27,6 +28,7 @@ import json
 import os
 import random
 import signal
+import socket
 import statistics
 import sys
 import time
@@ -105,10 +107,17 @@ def operate(daemon, rng, n, paused, minute_marks, started):
     status = jsonc(daemon, "status", "soak", "--status", "scheduled", "--limit", "50")
     jsonc(daemon, "contacts", "--limit", "20")
     jsonc(daemon, "mailboxes")
-    for task in jsonc(daemon, "tasks", "--seq", "soak")["tasks"]:
-        if task["state"] == "open":
-            daemon.seqctl("task", rng.choice(["complete", "skip"]), str(task["id"]),
-                          check=False)
+    # One request each over one connection, as seqctl sends it: a seqctl process per task
+    # (~30 ms) cannot keep up with R tasks a second, and the open tasks would pile up.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(daemon.socket)
+        for task in jsonc(daemon, "tasks", "--seq", "soak")["tasks"]:
+            if task["state"] == "open":
+                try:
+                    daemon.request(connection, rng.choice(["task_complete", "task_skip"]),
+                                   {"id": task["id"]})
+                except RuntimeError:
+                    pass
     if paused:
         daemon.seqctl("resume", "soak", *paused, check=False)
         paused.clear()

@@ -258,3 +258,74 @@ TEST_CASE("the per-domain table is pruned with time: a day-old domain is forgott
   // Domains inside the day are never pruned: n0 still has its one send.
   CHECK(governor.nextFree("a@acme.test", "n0.test", later + kHourMs) == later + kDayMs);
 }
+
+TEST_CASE("a mailbox remembers at most a day of sends, compactly, however high its limits") {
+  // Regression: with limits above its sends, a mailbox kept the time of every send it ever
+  // made (8 bytes each, forever: 60 sends a second grew 1.7 MB an hour).
+  Mailbox unlimited = mailbox("a@acme.test", 1000000000, 1000000000);
+  SendGovernor governor;
+  governor.configure({unlimited});
+  // One send a second for three days; the bound: the exact times plus a day of minutes.
+  const std::size_t bound = SendGovernor::kExactSendsMax + 24 * 60 + 1;
+  std::size_t most = 0;
+  TimeMs at = kStart;
+  for (std::int64_t i = 0; i < 3 * kDayMs / kSecondMs; ++i) {
+    at = kStart + i * kSecondMs;
+    governor.recordSend("a@acme.test", "x.test", at, "<m>");
+    most = std::max(most, governor.timesRemembered("a@acme.test"));
+  }
+  CHECK(most <= bound);
+  CHECK(most >= SendGovernor::kExactSendsMax);  // the bound is reached, not just kept under
+  // What `mailboxes` shows still counts them: exact for the hour (inside the exact times),
+  // to the minute for the day; the report's hours to the minute.
+  CHECK(governor.sentWithin("a@acme.test", kHourMs, at) == 3600);
+  const std::size_t day = governor.sentWithin("a@acme.test", kDayMs, at);
+  CHECK(day >= 86400);
+  CHECK(day < 86400 + 60);
+  std::vector<std::uint32_t> hours = governor.sentByHour("a@acme.test", 24, at);
+  CHECK(hours.back() >= 3600);
+  CHECK(hours.back() <= 3600 + 60);  // at most the sends of one minute more
+  CHECK(hours[12] >= 3600);
+  CHECK(hours[12] <= 3600 + 60);
+}
+
+TEST_CASE("a daily limit above the exact times is never exceeded and frees within a minute") {
+  std::uint64_t seed = seedFromEnvironment();
+  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  std::mt19937_64 random(seed);
+  for (std::int64_t limit : {SendGovernor::kExactSendsMax, SendGovernor::kExactSendsMax + 1,
+                             SendGovernor::kExactSendsMax + 2345}) {
+    CAPTURE(limit);
+    SendGovernor governor;
+    governor.configure({mailbox("a@acme.test", limit, 1000000000)});
+    std::vector<TimeMs> sent;
+    TimeMs now = kStart;
+    std::size_t waits = 0;
+    while (now < kStart + 3 * kDayMs) {
+      TimeMs free_ms = governor.nextFree("a@acme.test", "x.test", now);
+      // The exact answer: the limit-th most recent send plus a day.
+      TimeMs exact = now;
+      if (static_cast<std::int64_t>(sent.size()) >= limit) {
+        exact = std::max(now, sent[sent.size() - static_cast<std::size_t>(limit)] + kDayMs);
+      }
+      CHECK(free_ms >= exact);
+      if (limit <= SendGovernor::kExactSendsMax) {
+        CHECK(free_ms == exact);
+      } else {
+        CHECK(free_ms <= exact + kMinuteMs);
+      }
+      if (free_ms > now) ++waits;
+      now = free_ms;
+      governor.recordSend("a@acme.test", "x.test", now, "<m>");
+      sent.push_back(now);
+      now += static_cast<TimeMs>(random() % (10 * kSecondMs));
+    }
+    CHECK(waits > 0);  // the limit was reached, more than once a day
+    std::size_t most = 0;
+    for (std::size_t begin = 0, end = 0; end < sent.size(); ++end) {
+      while (sent[end] - sent[begin] >= kDayMs) ++begin;
+      most = std::max(most, end - begin + 1);
+    }
+    CHECK(most == static_cast<std::size_t>(limit));
+  }
+}

@@ -41,12 +41,19 @@ EngineSettings twoSequences() {
   return settings;
 }
 
+EngineSettings keepingInbound(DurationMs inbound_keep_ms) {
+  EngineSettings settings = twoSequences();
+  settings.inbound_keep_ms = inbound_keep_ms;
+  return settings;
+}
+
 struct Fixture {
   FakeStore store;
-  std::unique_ptr<Engine> engine = std::make_unique<Engine>(twoSequences(), kStart);
+  std::unique_ptr<Engine> engine;
   std::vector<DeliveryIntent> sent;
 
-  Fixture() {
+  explicit Fixture(DurationMs inbound_keep_ms = EngineSettings().inbound_keep_ms)
+      : engine(std::make_unique<Engine>(keepingInbound(inbound_keep_ms), kStart)) {
     ContactRow ann, bob;
     ann.fields = {{"email", "Ann@Example.test"}, {"timezone", "Asia/Tokyo"}};
     bob.fields = {{"id", "bob-1"}, {"email", "bob@example.test"}};
@@ -196,4 +203,29 @@ TEST_CASE("a bounce marks only the sequence whose email bounced; unsubscribe opt
   CHECK(f.engine->findContact("ann@example.test")->email_opt_out);
   CHECK(f.status("s", "ann@example.test") == EnrollmentStatus::kFinished);
   CHECK(f.engine->findEnrollment("s", "ann@example.test")->finish_reason == "unsubscribed");
+}
+
+TEST_CASE("applied inbound messages are remembered while the store keeps them, then forgotten") {
+  // Regression: every inbound message ever applied stayed in memory until a restart, though
+  // the store forgets it after inbound_keep_ms (90 days).
+  Fixture f(kDayMs);
+  InboundMessage reply;
+  reply.kind = InboundKind::kReply;
+  reply.mailbox = "s@acme.test";
+  reply.referenced_ids = {f.sentId("s@acme.test", "bob@example.test")};
+  const int hours = 72;  // one a hour for three days
+  std::size_t most = 0;
+  for (int i = 0; i < hours; ++i) {
+    reply.message_id = "<answer-" + std::to_string(i) + "@example.test>";
+    Result<InboundResult> applied = f.engine->applyInbound(reply, kStart + i * kHourMs);
+    REQUIRE(applied.isOk());
+    REQUIRE_FALSE(applied.value().duplicate);
+    most = std::max(most, f.engine->inboundRemembered());
+  }
+  CHECK(most == 25);  // the day's (24 h back, the edge included) and the one just applied
+  // Inside the day: still applied before. Older: forgotten, as the store forgets it.
+  reply.message_id = "<answer-" + std::to_string(hours - 24) + "@example.test>";
+  CHECK(f.engine->applyInbound(reply, kStart + hours * kHourMs).value().duplicate);
+  reply.message_id = "<answer-0@example.test>";
+  CHECK_FALSE(f.engine->applyInbound(reply, kStart + hours * kHourMs).value().duplicate);
 }
