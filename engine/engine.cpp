@@ -239,6 +239,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     restoreSend(enrollment, now_ms);
   }
   rearmAll();
+  recountCensus();
   return Status::ok();
 }
 
@@ -532,11 +533,10 @@ std::vector<SequenceSummary> Engine::sequences() const {
   std::vector<SequenceSummary> summaries;
   for (const auto& [id, sequence] : settings_.sequences) {
     SequenceSummary summary{id, sequence.name, sequence.owner, isActive(id), {}};
-    auto enrolled = by_sequence_.find(id);
-    if (enrolled != by_sequence_.end()) {
-      for (EnrollmentId enrollment_id : enrolled->second) {
-        ++summary.counts[enrollmentStatusName(enrollments_[enrollment_id].status)];
-      }
+    const StatusCounts counts = sequenceCensus(id);
+    for (std::size_t status = 0; status < kEnrollmentStatusCount; ++status) {
+      if (counts[status] == 0) continue;
+      summary.counts[enrollmentStatusName(static_cast<EnrollmentStatus>(status))] = counts[status];
     }
     summaries.push_back(std::move(summary));
   }
@@ -685,6 +685,7 @@ EnrollmentId Engine::newEnrollment(const std::string& sequence_id, const std::st
   enrollments_.push_back(std::move(enrollment));
   is_dirty_.push_back(false);
   const Enrollment& made = enrollments_.back();
+  census_.update(id, made.sequence_id, made.status, made.next_at_ms);
   by_pair_[pairKey(made.sequence_id, made.contact_key)] = id;
   by_sequence_[sequence_id].push_back(id);
   by_contact_[made.contact_key].push_back(id);
@@ -980,16 +981,32 @@ void Engine::advanceTo(TimeMs now_ms) {
 }
 
 Engine::Census Engine::census(TimeMs now_ms) const {
+  syncCensus();
   Census census;
-  for (const Enrollment& enrollment : enrollments_) {
-    ++census.by_status[static_cast<std::size_t>(enrollment.status)];
-    const bool due = enrollment.next_at_ms != kNoTime && enrollment.next_at_ms <= now_ms;
-    if (due && (enrollment.status == EnrollmentStatus::kScheduled ||
-                enrollment.status == EnrollmentStatus::kActive)) {
-      ++census.due;
-    }
-  }
+  census.by_status = census_.byStatus();
+  census.due = census_.dueAt(now_ms);
   return census;
+}
+
+StatusCounts Engine::sequenceCensus(const std::string& sequence_id) const {
+  std::optional<Symbol> sequence = Symbol::find(sequence_id);
+  if (!sequence) return StatusCounts{};
+  syncCensus();
+  return census_.ofSequence(*sequence);
+}
+
+void Engine::syncCensus() const {
+  for (EnrollmentId id : dirty_) {
+    const Enrollment& enrollment = enrollments_[id];
+    census_.update(id, enrollment.sequence_id, enrollment.status, enrollment.next_at_ms);
+  }
+}
+
+void Engine::recountCensus() const {
+  census_.clear();
+  for (const Enrollment& enrollment : enrollments_) {
+    census_.update(enrollment.id, enrollment.sequence_id, enrollment.status, enrollment.next_at_ms);
+  }
 }
 
 void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {
@@ -1346,6 +1363,7 @@ WriteBatch Engine::takeBatch() {
   // Room for every snapshot at once: growing one push_back at a time copies the snapshots
   // already in at each reallocation (a 1M-enrollment activate spent ~10% of its time there).
   batch_.enrollments.reserve(batch_.enrollments.size() + dirty_.size());
+  syncCensus();
   for (EnrollmentId id : dirty_) {
     Enrollment& enrollment = enrollments_[id];
     enrollment.progress_seq = progress_seq_;

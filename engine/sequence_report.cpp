@@ -88,15 +88,21 @@ ReportMailboxRow& mailboxRow(SequenceReport& report, const std::string& mailbox)
 }  // namespace
 
 Result<SequenceReport> Engine::report(const std::string& sequence_id, TimeMs now_ms) const {
-  const Sequence* sequence = findSequence(sequence_id);
-  auto enrolled = by_sequence_.find(sequence_id);
-  if (sequence == nullptr && enrolled == by_sequence_.end()) {
-    return Status::notFound("unknown sequence '" + sequence_id + "'");
-  }
-  SequenceReport report;
+  Result<ReportSnapshot> snapshot = reportSnapshot(sequence_id, now_ms);
+  if (!snapshot.isOk()) return snapshot.status();
+  return finishReport(snapshot.value());
+}
+
+Result<ReportSnapshot> Engine::reportSnapshot(const std::string& sequence_id, TimeMs now_ms,
+                                              std::vector<StatusSnapshotRow> spare) const {
+  Result<StatusSnapshot> rows = statusSnapshot(sequence_id, std::move(spare));
+  if (!rows.isOk()) return rows.status();
+  ReportSnapshot snapshot;
+  snapshot.rows = std::move(rows.value());
+  SequenceReport& report = snapshot.report;
   report.sequence = sequence_id;
   report.generated_at_ms = now_ms;
-  if (sequence != nullptr) {
+  if (const Sequence* sequence = findSequence(sequence_id)) {
     report.name = sequence->name;
     for (const Step& step : sequence->steps) {
       ReportStepRow& row = stepRow(report, step.id);
@@ -123,40 +129,27 @@ Result<SequenceReport> Engine::report(const std::string& sequence_id, TimeMs now
     }
     row.sent_by_hour = governor_.sentByHour(row.mailbox, kReportHours, now_ms);
   }
-  if (enrolled == by_sequence_.end()) return report;
-  for (EnrollmentId id : enrolled->second) {
-    const Enrollment& enrollment = enrollments_[id];
-    ReportAttentionRow row;
-    if (enrollment.status == EnrollmentStatus::kBounced) {
-      row.reason = enrollment.not_sent_reason.str();
-    } else if (enrollment.status == EnrollmentStatus::kNotSent) {
-      row.reason = enrollment.not_sent_reason.str();
-    } else if (enrollment.status == EnrollmentStatus::kActive && enrollment.sending_step.empty() &&
-               enrollment.next_at_ms == kNoTime) {
-      const Step* step = currentStep(enrollment);
-      if (step == nullptr) continue;
-      auto task = step_tasks_.find({enrollment.id, step->id});
-      if (task == step_tasks_.end()) continue;
-      auto found = tasks_.find(task->second);
-      if (found == tasks_.end() || found->second.state != TaskState::kOpen) continue;
-      row.reason = "task " + std::to_string(found->first) + " (" + found->second.owner + ")";
-    } else {
+  // The contacts waiting on an open task, by their row (the snapshot's rows are in the order
+  // of the sequence's ids).
+  auto enrolled = by_sequence_.find(sequence_id);
+  if (enrolled == by_sequence_.end()) return snapshot;
+  SEQD_ASSERT(enrolled->second.size() == snapshot.rows.rows.size());
+  for (std::size_t index = 0; index < enrolled->second.size(); ++index) {
+    const Enrollment& enrollment = enrollments_[enrolled->second[index]];
+    if (enrollment.status != EnrollmentStatus::kActive || !enrollment.sending_step.empty() ||
+        enrollment.next_at_ms != kNoTime) {
       continue;
     }
-    ++report.attention_total;
-    if (report.attention.size() >= kReportAttentionMax) continue;
-    const StatusRow status = statusRow(enrollment);
-    row.contact = status.contact;
-    row.email = status.email;
-    row.status = status.status;
-    row.step = status.step;
-    report.attention.push_back(std::move(row));
+    const Step* step = currentStep(enrollment);
+    if (step == nullptr) continue;
+    auto task = step_tasks_.find({enrollment.id, step->id});
+    if (task == step_tasks_.end()) continue;
+    auto found = tasks_.find(task->second);
+    if (found == tasks_.end() || found->second.state != TaskState::kOpen) continue;
+    snapshot.tasks.emplace_back(
+        index, "task " + std::to_string(found->first) + " (" + found->second.owner + ")");
   }
-  std::sort(report.attention.begin(), report.attention.end(),
-            [](const ReportAttentionRow& a, const ReportAttentionRow& b) {
-              return a.contact < b.contact;
-            });
-  return report;
+  return snapshot;
 }
 
 }  // namespace seqd
