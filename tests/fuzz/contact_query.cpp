@@ -9,26 +9,12 @@
 
 #include <string>
 
-#include "engine/contact.hpp"
+#include "fuzz_contact.hpp"
 #include "fuzz_input.hpp"
 
 using namespace seqd;
 
 namespace {
-
-Contact contactOf(std::string_view fields) {
-  Contact contact;
-  contact.key = "k@x.test";
-  while (!fields.empty()) {
-    std::size_t end = fields.find('\n');
-    std::string_view line = fields.substr(0, end);
-    fields.remove_prefix(end == std::string_view::npos ? fields.size() : end + 1);
-    std::size_t equals = line.find('=');
-    if (equals == std::string_view::npos) continue;
-    contact.setField(line.substr(0, equals), line.substr(equals + 1)).isOk();  // bad: skipped
-  }
-  return contact;
-}
 
 bool inSequence(const Contact&, const std::string& sequence_id) { return sequence_id == "s"; }
 
@@ -50,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (comparison.field == "in_sequence") ++named;
   }
   FUZZ_CHECK(query.value().sequencesNamed().size() <= named);
-  const Contact contact = contactOf(parts[1]);
+  const Contact contact = fuzz::contactOf(parts[1]);
   const bool matched = query.value().matches(contact, inSequence);
 
   Result<ContactQuery> wrapped = ContactQuery::parse("(" + text + ")");

@@ -9,35 +9,17 @@
 
 #include <string>
 
-#include "engine/contact.hpp"
 #include "engine/render.hpp"
+#include "fuzz_contact.hpp"
 #include "fuzz_input.hpp"
 
 using namespace seqd;
-
-namespace {
-
-Contact contactOf(std::string_view fields) {
-  Contact contact;
-  contact.key = "k@x.test";
-  while (!fields.empty()) {
-    std::size_t end = fields.find('\n');
-    std::string_view line = fields.substr(0, end);
-    fields.remove_prefix(end == std::string_view::npos ? fields.size() : end + 1);
-    std::size_t equals = line.find('=');
-    if (equals == std::string_view::npos) continue;
-    contact.setField(line.substr(0, equals), line.substr(equals + 1)).isOk();  // bad: skipped
-  }
-  return contact;
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::vector<std::string> parts = fuzz::splitInput(fuzz::asText(data, size), 2);
   const std::string& text = parts[0];
   if (text.size() > kTemplateBytesMax) return 0;
-  const Contact contact = contactOf(parts[1]);
+  const Contact contact = fuzz::contactOf(parts[1]);
   const bool syntax_ok = checkTemplate(text).isOk();
   RenderResult expected =
       renderTemplate(text, [&](std::string_view name) { return contact.field(name); });

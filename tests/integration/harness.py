@@ -69,6 +69,30 @@ steps:
     body: "Hi {{first_name|there}}, a second note."
 """
 
+# Three steps: an email, a call task a day later, an email a day after that.
+CALL_SEQUENCE_YAML = """\
+id: with-call
+name: Email then call
+owner: alice
+schedule: business-hours
+mailboxes: [alice@acme.test]
+steps:
+  - id: hello
+    type: auto_email
+    wait: 0m
+    subject: "Hello {{first_name}}"
+    body: "Hi"
+  - id: ring
+    type: call
+    wait: 1d
+    note: "Call {{first_name}} at {{company}}"
+  - id: after
+    type: auto_email
+    wait: 1d
+    subject: "After our call, {{first_name}}"
+    body: "Thanks"
+"""
+
 VIRTUAL_START = "2026-12-01T14:00:00Z"
 
 
@@ -276,6 +300,19 @@ def contacts_csv(count, start=0):
     return "\n".join(lines) + "\n"
 
 
+class _TimedResult(unittest.TextTestResult):
+    """Prints how long each test took, so the slow ones are seen in ctest's output."""
+
+    def startTest(self, test):
+        self._started_s = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.stream.writeln("  (%.2f s) %s" % (time.monotonic() - self._started_s, test.id()))
+
+
 def main():
     argv = parse_args()
-    unittest.main(argv=argv, verbosity=2)
+    runner = unittest.TextTestRunner(verbosity=2, resultclass=_TimedResult)
+    unittest.main(argv=argv, testRunner=runner)

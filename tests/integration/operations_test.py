@@ -117,33 +117,9 @@ class Operations(unittest.TestCase):
         self.assertEqual(d.seqctl("set-mailbox", "two-emails", "person0@example.test").returncode, 2)
 
 
-CALL_SEQUENCE = """\
-id: with-call
-name: Email then call
-owner: alice
-schedule: business-hours
-mailboxes: [alice@acme.test]
-steps:
-  - id: hello
-    type: auto_email
-    wait: 0m
-    subject: "Hello {{first_name}}"
-    body: "Hi"
-  - id: ring
-    type: call
-    wait: 1d
-    note: "Call {{first_name}} at {{company}}"
-  - id: after
-    type: auto_email
-    wait: 1d
-    subject: "After our call, {{first_name}}"
-    body: "Thanks"
-"""
-
-
 class Tasks(unittest.TestCase):
     def test_call_step_task_flow(self):
-        d = Daemon(sequences={"with-call": CALL_SEQUENCE})
+        d = Daemon(sequences={"with-call": harness.CALL_SEQUENCE_YAML})
         self.addCleanup(d.cleanup)
         d.start()
         csv_path = d.write_file("c.csv", "email,first_name,company,owner,dnc\n"

@@ -29,30 +29,7 @@ V3_SEQD_YAML = harness.seqd_yaml(
     top="inbox_poll: 1s\n",
     mailboxes=harness.alice_mailbox(extra="    inbox: {{maildir: {root}/inbox}}\n"))
 
-CALL_SEQUENCE = """\
-id: with-call
-name: Email then call
-owner: alice
-schedule: business-hours
-mailboxes: [alice@acme.test]
-steps:
-  - id: hello
-    type: auto_email
-    wait: 0m
-    subject: "Hello {{first_name}}"
-    body: "Hi"
-  - id: ring
-    type: call
-    wait: 1d
-    note: "Call {{first_name}} at {{company}}"
-  - id: after
-    type: auto_email
-    wait: 1d
-    subject: "After our call, {{first_name}}"
-    body: "Thanks"
-"""
-
-V3_SEQUENCES = {"two-emails": harness.TWO_EMAILS_YAML, "with-call": CALL_SEQUENCE}
+V3_SEQUENCES = {"two-emails": harness.TWO_EMAILS_YAML, "with-call": harness.CALL_SEQUENCE_YAML}
 
 
 def fixture_dir(schema=FIXTURE_SCHEMA):
