@@ -471,10 +471,11 @@ bool Runtime::takeRead(PendingCommand& command) {
     read.filter = std::move(filter.value());
     read.what = "status of sequence '" + sequence + "'";
   } else if (cmd == "report") {
-    Result<ReportSnapshot> snapshot = engine_->reportSnapshot(sequence, now());
+    Result<ReportSnapshot> snapshot =
+        engine_->reportSnapshot(sequence, now(), status_reader_->takeSpareRows());
     if (!snapshot.isOk()) return false;
     read.answer =
-        reportAnswer(std::make_shared<const ReportSnapshot>(std::move(snapshot.value())), read.id);
+        reportAnswer(std::make_shared<ReportSnapshot>(std::move(snapshot.value())), read.id);
     read.what = "report of sequence '" + sequence + "'";
   } else if (cmd == "tasks") {
     // The engine holds open tasks and the latest done ones; the reader reads the rest from the

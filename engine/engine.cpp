@@ -859,6 +859,22 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
 
 // A pass over the sequence's ids that copies what each row needs: one hash lookup for the
 // contact's snapshot, a reference count taken on it, and the row's few strings interned.
+const std::shared_ptr<const Contact>* Engine::exactContactSlot(const Enrollment& enrollment) const {
+  if (contact_slots_.size() < enrollments_.size()) contact_slots_.resize(enrollments_.size());
+  const std::shared_ptr<const Contact>*& slot = contact_slots_[enrollment.id];
+  if (slot == nullptr) {
+    if (auto found = contacts_.find(enrollment.contact_key); found != contacts_.end()) {
+      slot = &found->second;
+    }
+  }
+  return slot;
+}
+
+const std::shared_ptr<const Contact>* Engine::contactSlot(const Enrollment& enrollment) const {
+  const std::shared_ptr<const Contact>* slot = exactContactSlot(enrollment);
+  return slot != nullptr ? slot : findContactSnapshot(enrollment.contact_key);
+}
+
 Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
                                               std::vector<StatusSnapshotRow> spare) const {
   const Sequence* sequence = findSequence(sequence_id);
@@ -886,15 +902,9 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
   const std::uint32_t steps = static_cast<std::uint32_t>(snapshot.step_ids.size());
   snapshot.rows.resize(enrolled->second.size());
   StatusSnapshotRow* row = snapshot.rows.data();
-  if (contact_slots_.size() < enrollments_.size()) contact_slots_.resize(enrollments_.size());
   for (EnrollmentId id : enrolled->second) {
     const Enrollment& enrollment = enrollments_[id];
-    const std::shared_ptr<const Contact>*& slot = contact_slots_[id];
-    if (slot == nullptr) {
-      if (auto found = contacts_.find(enrollment.contact_key); found != contacts_.end()) {
-        slot = &found->second;
-      }
-    }
+    const std::shared_ptr<const Contact>* slot = exactContactSlot(enrollment);
     if (slot != nullptr) {
       row->contact = *slot;
     } else {

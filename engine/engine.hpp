@@ -309,6 +309,10 @@ class Engine {
   // `spare` as statusSnapshot's.
   Result<ReportSnapshot> reportSnapshot(const std::string& sequence_id, TimeMs now_ms,
                                         std::vector<StatusSnapshotRow> spare = {}) const;
+  // Notes in the snapshot the rows (ids: the sequence's, in row order) waiting on an open
+  // task of their current step.
+  void addWaitingTasks(const Sequence& sequence, const std::vector<EnrollmentId>& ids,
+                       ReportSnapshot& snapshot) const;
 
   // One paragraph on why the contact is where it is and what happens next, when.
   Result<std::string> explain(const std::string& sequence_id, const std::string& contact_key) const;
@@ -496,6 +500,11 @@ class Engine {
                                            TimeMs at_ms, const std::string& address,
                                            std::string& not_sent_reason) const;
   const std::shared_ptr<const Contact>* findContactSnapshot(const std::string& key) const;
+  // The enrollment's entry of contacts_ under its exact key (contact_slots_, filled on first
+  // use), or null when no contact has that exact key.
+  const std::shared_ptr<const Contact>* exactContactSlot(const Enrollment& enrollment) const;
+  // Its contact as findContactSnapshot(contact_key) finds it, through exactContactSlot first.
+  const std::shared_ptr<const Contact>* contactSlot(const Enrollment& enrollment) const;
   // The enrollment of (sequence, contact key) by exact key; null when there is none.
   const Enrollment* findPair(std::string_view sequence_id, std::string_view contact_key) const;
   // A contact's enrollments (by exact key), in the order they were made; empty when none.

@@ -14,13 +14,14 @@ SequenceReport finishReport(const ReportSnapshot& snapshot) {
   auto task = snapshot.tasks.begin();
   for (std::size_t index = 0; index < rows.rows.size(); ++index) {
     const StatusSnapshotRow& source = rows.rows[index];
-    while (task != snapshot.tasks.end() && task->first < index) ++task;
+    while (task != snapshot.tasks.end() && task->row < index) ++task;
     ReportAttentionRow row;
     if (source.status == EnrollmentStatus::kBounced ||
         source.status == EnrollmentStatus::kNotSent) {
       row.reason = rows.texts[source.not_sent_text];
-    } else if (task != snapshot.tasks.end() && task->first == index) {
-      row.reason = task->second;
+    } else if (task != snapshot.tasks.end() && task->row == index) {
+      row.reason =
+          "task " + std::to_string(task->task_id) + " (" + rows.texts[task->owner_text] + ")";
     } else {
       continue;
     }
@@ -81,7 +82,10 @@ std::vector<TaskRow> taskRows(const TasksSnapshot& snapshot, const std::vector<T
     }
   }
   for (const Task& task : archived) {
-    if (task.id > snapshot.task_id_max || snapshot.in_memory_ids.contains(task.id)) continue;
+    if (task.id > snapshot.task_id_max ||
+        std::binary_search(snapshot.in_memory_ids.begin(), snapshot.in_memory_ids.end(), task.id)) {
+      continue;
+    }
     auto enrollment = snapshot.archived_enrollments.find(task.enrollment_id);
     if (enrollment == snapshot.archived_enrollments.end()) continue;
     if (taskPasses(snapshot.filter, task, enrollment->second)) {

@@ -7,9 +7,9 @@
 //
 // What the engine thread pays, and what it does not:
 //   report    the sequence's status snapshot (one pass over its ids, about 56 bytes a row) and
-//             its counters (a few rows per step); for each contact waiting on a task, the
-//             task's lookup. The reader picks the contacts that need attention, orders them
-//             and builds the reply.
+//             its counters (a few rows per step); when some of its contacts may wait on a
+//             task, one pass over the open tasks in memory. The reader picks the contacts that
+//             need attention, orders them and builds the reply.
 //   tasks     the tasks in memory that pass the filter (open ones, and the latest
 //             kDoneTasksInMemoryMax done ones), and the sequence and contact of each
 //             enrollment with a task only in the store. The reader reads the store's tasks
@@ -47,8 +47,13 @@ namespace seqd {
 struct ReportSnapshot {
   SequenceReport report;  // everything but the attention rows
   StatusSnapshot rows;    // the sequence's enrollments
-  // The rows waiting on an open task, in row order: (index in rows.rows, "task N (owner)").
-  std::vector<std::pair<std::size_t, std::string>> tasks;
+  // The rows waiting on an open task, in row order.
+  struct WaitingTask {
+    std::uint32_t row = 0;         // index in rows.rows
+    std::uint32_t owner_text = 0;  // the task's owner, in rows.texts
+    std::uint64_t task_id = 0;
+  };
+  std::vector<WaitingTask> tasks;
 };
 
 // The report with its attention rows: bounced and not_sent contacts and those waiting on a
@@ -70,7 +75,7 @@ struct TaskEnrollment {
 struct TasksSnapshot {
   TaskFilter filter;
   std::vector<std::pair<Task, TaskEnrollment>> in_memory;  // those passing the filter
-  boost::unordered_flat_set<std::uint64_t> in_memory_ids;  // every task the engine holds
+  std::vector<std::uint64_t> in_memory_ids;                // every task the engine holds, ascending
   // Tasks made after the snapshot (a larger id) are not listed, though the store has them.
   std::uint64_t task_id_max = 0;
   // Enrollments whose tasks may be only in the store, when they pass the filter's sequence.

@@ -95,10 +95,10 @@ Result<SequenceReport> Engine::report(const std::string& sequence_id, TimeMs now
 
 Result<ReportSnapshot> Engine::reportSnapshot(const std::string& sequence_id, TimeMs now_ms,
                                               std::vector<StatusSnapshotRow> spare) const {
-  Result<StatusSnapshot> rows = statusSnapshot(sequence_id, std::move(spare));
-  if (!rows.isOk()) return rows.status();
+  Result<StatusSnapshot> status = statusSnapshot(sequence_id, std::move(spare));
+  if (!status.isOk()) return status.status();
   ReportSnapshot snapshot;
-  snapshot.rows = std::move(rows.value());
+  snapshot.rows = std::move(status.value());
   SequenceReport& report = snapshot.report;
   report.sequence = sequence_id;
   report.generated_at_ms = now_ms;
@@ -129,27 +129,50 @@ Result<ReportSnapshot> Engine::reportSnapshot(const std::string& sequence_id, Ti
     }
     row.sent_by_hour = governor_.sentByHour(row.mailbox, kReportHours, now_ms);
   }
-  // The contacts waiting on an open task, by their row (the snapshot's rows are in the order
-  // of the sequence's ids).
+  // The contacts waiting on an open task: none unless some row is active with no due time.
+  const std::vector<StatusSnapshotRow>& rows = snapshot.rows.rows;
+  const bool may_wait = std::any_of(rows.begin(), rows.end(), [](const StatusSnapshotRow& row) {
+    return row.status == EnrollmentStatus::kActive && row.next_at_ms == kNoTime;
+  });
   auto enrolled = by_sequence_.find(sequence_id);
-  if (enrolled == by_sequence_.end()) return snapshot;
-  SEQD_ASSERT(enrolled->second.size() == snapshot.rows.rows.size());
-  for (std::size_t index = 0; index < enrolled->second.size(); ++index) {
-    const Enrollment& enrollment = enrollments_[enrolled->second[index]];
+  const Sequence* sequence = findSequence(sequence_id);
+  if (!may_wait || enrolled == by_sequence_.end() || sequence == nullptr) return snapshot;
+  addWaitingTasks(*sequence, enrolled->second, snapshot);
+  return snapshot;
+}
+
+// One pass over the tasks in memory (in id order, their nodes mostly in that order too), not
+// a lookup per waiting contact: at 200k contacts waiting on a call the lookups held the
+// engine thread about a second (perf/RESULTS.md). The sequence's ids ascend (made in order),
+// so a task's row is found by binary search.
+void Engine::addWaitingTasks(const Sequence& sequence, const std::vector<EnrollmentId>& ids,
+                             ReportSnapshot& snapshot) const {
+  SEQD_ASSERT(ids.size() == snapshot.rows.rows.size());
+  SEQD_ASSERT(std::is_sorted(ids.begin(), ids.end()));
+  const Symbol sequence_id = sequence.id;
+  TextInterner texts(snapshot.rows.texts);
+  for (const auto& [task_id, task] : tasks_) {
+    if (task.state != TaskState::kOpen) continue;
+    const Enrollment& enrollment = enrollments_[task.enrollment_id];
+    if (enrollment.sequence_id != sequence_id) continue;
     if (enrollment.status != EnrollmentStatus::kActive || !enrollment.sending_step.empty() ||
         enrollment.next_at_ms != kNoTime) {
       continue;
     }
-    const Step* step = currentStep(enrollment);
-    if (step == nullptr) continue;
-    auto task = step_tasks_.find({enrollment.id, step->id});
-    if (task == step_tasks_.end()) continue;
-    auto found = tasks_.find(task->second);
-    if (found == tasks_.end() || found->second.state != TaskState::kOpen) continue;
-    snapshot.tasks.emplace_back(
-        index, "task " + std::to_string(found->first) + " (" + found->second.owner + ")");
+    // Its one task of its current step (step_tasks_ holds one per step ever).
+    if (enrollment.step_index >= sequence.steps.size() ||
+        sequence.steps[enrollment.step_index].id != task.step_id) {
+      continue;
+    }
+    auto row = std::lower_bound(ids.begin(), ids.end(), task.enrollment_id);
+    SEQD_ASSERT(row != ids.end() && *row == task.enrollment_id);
+    snapshot.tasks.push_back(ReportSnapshot::WaitingTask{
+        static_cast<std::uint32_t>(row - ids.begin()), texts.intern(task.owner), task_id});
   }
-  return snapshot;
+  std::sort(snapshot.tasks.begin(), snapshot.tasks.end(),
+            [](const ReportSnapshot::WaitingTask& a, const ReportSnapshot::WaitingTask& b) {
+              return a.row < b.row;
+            });
 }
 
 }  // namespace seqd

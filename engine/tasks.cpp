@@ -216,7 +216,7 @@ TasksSnapshot Engine::tasksSnapshot(const TaskFilter& filter) const {
   snapshot.task_id_max = progress_seq_;
   const auto enrollmentOf = [this](EnrollmentId id) {
     const Enrollment& enrollment = enrollments_[id];
-    const std::shared_ptr<const Contact>* contact = findContactSnapshot(enrollment.contact_key);
+    const std::shared_ptr<const Contact>* contact = contactSlot(enrollment);
     return TaskEnrollment{enrollment.sequence_id, enrollment.contact_key,
                           contact == nullptr ? nullptr : *contact};
   };
@@ -225,7 +225,7 @@ TasksSnapshot Engine::tasksSnapshot(const TaskFilter& filter) const {
   };
   snapshot.in_memory_ids.reserve(tasks_.size());
   for (const auto& [id, task] : tasks_) {
-    snapshot.in_memory_ids.insert(id);
+    snapshot.in_memory_ids.push_back(id);  // ascending: tasks_ is ordered by id
     if (!filter.owner.empty() && task.owner != filter.owner) continue;
     if (filter.due_before_ms && task.due_at_ms >= *filter.due_before_ms) continue;
     if (!inSequence(task.enrollment_id)) continue;

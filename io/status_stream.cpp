@@ -82,9 +82,12 @@ std::size_t writeStatusFrames(const StatusSnapshot& snapshot, const StatusFilter
   return writer.finish();
 }
 
-ReadAnswer reportAnswer(std::shared_ptr<const ReportSnapshot> snapshot, json::value id) {
+ReadAnswer reportAnswer(std::shared_ptr<ReportSnapshot> snapshot, json::value id) {
   return [snapshot = std::move(snapshot), id = std::move(id)](const FrameEmit& emit, std::size_t) {
     emit(toFrame(makeOkReply(id, reportJson(finishReport(*snapshot)))), true);
+    std::vector<StatusSnapshotRow> rows = std::move(snapshot->rows.rows);
+    rows.clear();
+    return rows;
   };
 }
 
@@ -95,13 +98,14 @@ ReadAnswer tasksAnswer(std::shared_ptr<const TasksSnapshot> snapshot, Store* sto
     std::vector<Task> archived;
     if (Status read = store->readTasks(archived); !read.isOk()) {
       emit(toFrame(makeErrorReply(id, "failed", read.message())), true);
-      return;
+      return std::vector<StatusSnapshotRow>();
     }
     RowFrameWriter writer(id, json::object(), "tasks", chunk_bytes_max, emit);
     for (const TaskRow& row : taskRows(*snapshot, archived)) {
       if (!writer.add(json::serialize(taskRowJson(row)))) break;
     }
     writer.finish();
+    return std::vector<StatusSnapshotRow>();
   };
 }
 
@@ -115,6 +119,7 @@ ReadAnswer contactsAnswer(std::shared_ptr<const ContactsSnapshot> snapshot, json
       if (!writer.add(json::serialize(contactRowJson(*contact)))) break;
     }
     writer.finish();
+    return std::vector<StatusSnapshotRow>();
   };
 }
 
@@ -187,15 +192,16 @@ void StatusReader::answer(StatusRead& read) {
     read.send.sendText(std::move(text), is_reply);
     return true;
   };
+  std::vector<StatusSnapshotRow> rows;
   if (read.snapshot == nullptr) {
-    read.answer(emit, limits_.chunk_bytes_max);
+    rows = read.answer(emit, limits_.chunk_bytes_max);
     read.answer = nullptr;  // the snapshot it holds goes here, on this thread
-    return;
+  } else {
+    writeStatusFrames(*read.snapshot, read.filter, read.id, limits_.chunk_bytes_max, emit);
+    // The contacts' references go here, on this thread; the buffer's room is kept.
+    rows = std::move(read.snapshot->rows);
+    rows.clear();
   }
-  writeStatusFrames(*read.snapshot, read.filter, read.id, limits_.chunk_bytes_max, emit);
-  // The contacts' references go here, on this thread; the buffer's room is kept.
-  std::vector<StatusSnapshotRow> rows = std::move(read.snapshot->rows);
-  rows.clear();
   std::lock_guard lock(mutex_);
   if (rows.capacity() > spare_rows_.capacity()) spare_rows_ = std::move(rows);
 }

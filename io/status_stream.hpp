@@ -98,13 +98,16 @@ std::size_t writeStatusFrames(const StatusSnapshot& snapshot, const StatusFilter
                               const FrameEmit& emit);
 
 // Any other read: writes its whole answer through emit, in frames of at most about
-// chunk_bytes_max (RowFrameWriter). Runs on the reader thread.
-using ReadAnswer = std::function<void(const FrameEmit& emit, std::size_t chunk_bytes_max)>;
+// chunk_bytes_max (RowFrameWriter). Runs on the reader thread. Returns a status rows buffer
+// the answer is done with (a report's), its rows cleared, for the next snapshot to reuse
+// (StatusReader::takeSpareRows), or an empty one.
+using ReadAnswer = std::function<std::vector<StatusSnapshotRow>(const FrameEmit& emit,
+                                                                std::size_t chunk_bytes_max)>;
 
 // The answers of `report`, `tasks` and `contacts` from their snapshots
 // (engine/read_snapshots.hpp). The tasks answer reads the store's tasks table (its own read
 // transaction) for those the engine no longer holds; `store` must outlive the reader.
-ReadAnswer reportAnswer(std::shared_ptr<const ReportSnapshot> snapshot, boost::json::value id);
+ReadAnswer reportAnswer(std::shared_ptr<ReportSnapshot> snapshot, boost::json::value id);
 ReadAnswer tasksAnswer(std::shared_ptr<const TasksSnapshot> snapshot, Store* store,
                        boost::json::value id);
 ReadAnswer contactsAnswer(std::shared_ptr<const ContactsSnapshot> snapshot, boost::json::value id);

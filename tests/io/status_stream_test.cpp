@@ -219,8 +219,7 @@ TEST_CASE("contacts and report answers: the old reply when it fits, the same row
   }
   Result<ReportSnapshot> report = engine.reportSnapshot("s", kStart);
   REQUIRE(report.isOk());
-  Frames reported =
-      answer(reportAnswer(std::make_shared<const ReportSnapshot>(report.value()), 3), 2048);
+  Frames reported = answer(reportAnswer(std::make_shared<ReportSnapshot>(report.value()), 3), 2048);
   DispatchReply single = dispatchCommand(engine, "report", {{"sequence", "s"}}, kRoot, kStart);
   REQUIRE(single.ok);
   REQUIRE(reported.texts.size() == 1);  // bounded: always one reply
