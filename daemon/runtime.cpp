@@ -421,7 +421,7 @@ void Runtime::processCommands() {
 }
 
 void Runtime::handleCommand(PendingCommand& command) {
-  if (command.request.cmd == "status" && takeStatusRead(command)) return;
+  if (takeRead(command)) return;
   bool handled = false;
   DispatchReply reply = runtimeCommand(command.request, handled);
   if (!handled) {
@@ -438,43 +438,96 @@ void Runtime::handleCommand(PendingCommand& command) {
                                               " (a bug in seqd, logged); it is not stored"));
     }
   }
-  logCommand(command.request, reply);
+  // Logged once the round's commit decided the outcome (commitAndFlush), so a change the
+  // commit then refuses is not logged "ok" first.
+  std::string log_line = commandLogLine(command.request, reply);
   json::object frame =
       reply.ok ? makeOkReply(command.request.id, std::move(reply.result))
                : makeErrorReply(command.request.id, reply.error_code, reply.error_message);
-  replies_.push_back(PendingReply{std::move(command.send), std::move(frame)});
+  replies_.push_back(
+      PendingReply{std::move(command.send), std::move(frame), std::move(log_line), reply.ok});
 }
 
-// A good `status` request: the engine thread only takes the snapshot; the reader thread
-// filters, orders and streams it once this round is committed. Anything wrong with the request
-// is answered by dispatchCommand, as any command.
-bool Runtime::takeStatusRead(PendingCommand& command) {
-  Result<StatusFilter> filter = statusFilterArg(command.request.args);
-  if (!filter.isOk()) return false;
-  const json::value* sequence = command.request.args.if_contains("sequence");
-  Result<StatusSnapshot> snapshot = engine_->statusSnapshot(
-      sequence != nullptr && sequence->is_string() ? std::string(sequence->as_string()) : "",
-      status_reader_->takeSpareRows());
-  if (!snapshot.isOk()) return false;
-  status_reads_.push_back(StatusRead{std::make_unique<StatusSnapshot>(std::move(snapshot.value())),
-                                     std::move(filter.value()), command.request.id,
-                                     std::move(command.send)});
+// A good `status`, `report`, `tasks` or `contacts` request: the engine thread only takes the
+// snapshot; the reader thread computes, orders and streams the answer once this round is
+// committed (io/status_stream.hpp). Anything wrong with the request is answered by
+// dispatchCommand, as any command.
+bool Runtime::takeRead(PendingCommand& command) {
+  const std::string& cmd = command.request.cmd;
+  const json::object& args = command.request.args;
+  const json::value* sequence_arg = args.if_contains("sequence");
+  const std::string sequence = sequence_arg != nullptr && sequence_arg->is_string()
+                                   ? std::string(sequence_arg->as_string())
+                                   : std::string();
+  StatusRead read;
+  read.id = command.request.id;
+  if (cmd == "status") {
+    Result<StatusFilter> filter = statusFilterArg(args);
+    if (!filter.isOk()) return false;
+    Result<StatusSnapshot> snapshot =
+        engine_->statusSnapshot(sequence, status_reader_->takeSpareRows());
+    if (!snapshot.isOk()) return false;
+    read.snapshot = std::make_unique<StatusSnapshot>(std::move(snapshot.value()));
+    read.filter = std::move(filter.value());
+    read.what = "status of sequence '" + sequence + "'";
+  } else if (cmd == "report") {
+    Result<ReportSnapshot> snapshot =
+        engine_->reportSnapshot(sequence, now(), status_reader_->takeSpareRows());
+    if (!snapshot.isOk()) return false;
+    read.answer =
+        reportAnswer(std::make_shared<ReportSnapshot>(std::move(snapshot.value())), read.id);
+    read.what = "report of sequence '" + sequence + "'";
+  } else if (cmd == "tasks") {
+    // The engine holds open tasks and the latest done ones; the reader reads the rest from the
+    // store (engine/task.hpp).
+    Result<TaskFilter> filter = taskFilterArg(*engine_, args, now());
+    if (!filter.isOk()) return false;
+    read.answer =
+        tasksAnswer(std::make_shared<const TasksSnapshot>(engine_->tasksSnapshot(filter.value())),
+                    store_.get(), read.id);
+    read.what = "tasks";
+  } else if (cmd == "contacts") {
+    Result<ContactsArgs> parsed = contactsArgs(args);
+    if (!parsed.isOk()) return false;
+    Result<ContactsSnapshot> snapshot =
+        engine_->contactsSnapshot(parsed.value().query, parsed.value().limit);
+    if (!snapshot.isOk()) return false;
+    read.answer = contactsAnswer(
+        std::make_shared<const ContactsSnapshot>(std::move(snapshot.value())), read.id);
+    read.what = "contacts";
+  } else {
+    return false;
+  }
+  read.send = std::move(command.send);
+  status_reads_.push_back(std::move(read));
   return true;
 }
 
-// One log line per command that changes something; reads are not logged.
-void Runtime::logCommand(const ControlRequest& request, const DispatchReply& reply) const {
+// The log line of a command that changes something, without its outcome ("" for a read
+// answered well: reads are not logged). logOutcome() adds the outcome once it is known.
+std::string Runtime::commandLogLine(const ControlRequest& request, const DispatchReply& reply) {
   static const std::set<std::string> kReads = {
       "ping",  "version", "time",     "status", "sequences", "sequence_show", "contact_show",
-      "inbox", "explain", "contacts", "lists",  "list_show", "report"};
-  if (kReads.count(request.cmd) > 0 && reply.ok) return;
+      "inbox", "explain", "contacts", "lists",  "list_show", "report",        "tasks"};
+  if (kReads.count(request.cmd) > 0 && reply.ok) return std::string();
   std::string line = "command " + request.cmd + " by " + request.peer_user;
   if (const json::value* sequence = request.args.if_contains("sequence");
       sequence != nullptr && sequence->is_string()) {
     line += " sequence " + std::string(sequence->as_string());
   }
-  line += reply.ok ? ": ok" : ": " + reply.error_code + ": " + reply.error_message;
-  logLine(reply.ok ? LogPriority::kInfo : LogPriority::kNotice, line);
+  return reply.ok ? line : line + ": " + reply.error_code + ": " + reply.error_message;
+}
+
+// After the commit: "ok" for a change that is now stored; an answer that was an error already
+// carries it. `failed`: the commit was refused, and the change with it.
+void Runtime::logOutcome(const PendingReply& reply, const std::string* failed) {
+  if (reply.log_line.empty()) return;
+  if (failed != nullptr) {
+    logLine(LogPriority::kNotice, reply.log_line + (reply.ok ? ": failed: " + *failed : ""));
+  } else {
+    logLine(reply.ok ? LogPriority::kInfo : LogPriority::kNotice,
+            reply.ok ? reply.log_line + ": ok" : reply.log_line);
+  }
 }
 
 // The admins of seqd.yaml, and seqd's own account: the unit's ExecReload runs `seqctl reload`
@@ -499,13 +552,6 @@ DispatchReply Runtime::runtimeCommand(const ControlRequest& request, bool& handl
     reply = allowed.isOk()
                 ? reload(boolArgument(request.args, "dry_run"), boolArgument(request.args, "force"))
                 : replyFromStatus(allowed);
-  } else if (cmd == "tasks") {
-    // The engine holds open tasks and the latest done ones; the rest are read from the store
-    // (engine/task.hpp). A short read transaction, on this thread for now.
-    std::vector<Task> archived;
-    Status read = store_->readTasks(archived);
-    if (!read.isOk()) return replyFromStatus(read);
-    return tasksCommand(*engine_, request.args, now(), archived);
   } else if (cmd == "inbox") {
     std::string mailbox;
     if (const json::value* value = request.args.if_contains("mailbox");
@@ -711,7 +757,10 @@ bool Runtime::commitAndFlush() {
     }
     intents = std::move(committed.intents);
   }
-  for (PendingReply& reply : replies_) reply.send(std::move(reply.frame));
+  for (PendingReply& reply : replies_) {
+    logOutcome(reply, nullptr);
+    reply.send(std::move(reply.frame));
+  }
   replies_.clear();
   for (StatusRead& read : status_reads_) {
     const json::value id = read.id;
@@ -719,7 +768,7 @@ bool Runtime::commitAndFlush() {
     if (!status_reader_->submit(std::move(read))) {
       send(makeErrorReply(id, "busy",
                           "seqd is answering " + std::to_string(kStatusReadsPendingMax) +
-                              " status requests already; try again"));
+                              " status, report, tasks or contacts requests already; try again"));
     }
   }
   status_reads_.clear();
@@ -755,6 +804,7 @@ void Runtime::recoverFromFullStore(const Status& error, std::vector<DeliveryInte
            "; nothing of this round is kept, seqd goes on from the last "
            "commit and refuses changes until there is room");
   for (PendingReply& reply : replies_) {
+    logOutcome(reply, &error.message());
     const json::value* id = reply.frame.if_contains("id");
     reply.send(
         makeErrorReply(id != nullptr ? *id : json::value(nullptr), "failed", error.message()));

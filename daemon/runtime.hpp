@@ -6,8 +6,9 @@
 //   engine thread   owns the Engine and is the only Store writer: drains commands and
 //                   delivery results, advances the clock, commits one batch per round
 //                   (group commit), then answers commands and hands intents to delivery.
-//   status reader   answers `status` from a snapshot the engine thread took between rounds,
-//                   streaming it to the connection (io/status_stream.hpp).
+//   status reader   answers `status`, `report`, `tasks` and `contacts` from a snapshot the
+//                   engine thread took between rounds, streaming it to the connection
+//                   (io/status_stream.hpp).
 //   delivery pool   decides nothing: renders each message from the immutable snapshots its
 //                   intent holds (engine/render.hpp), delivers it and reports back.
 //   inbox poller    reads and classifies the mailboxes' inboxes every inbox_poll, hands the
@@ -127,6 +128,8 @@ class Runtime {
   struct PendingReply {
     ControlSend send;
     boost::json::object frame;
+    std::string log_line;  // "" : not logged (a read answered well)
+    bool ok = true;        // the command itself succeeded
   };
   struct PendingUnsubscribe {
     UnsubscribeCall call;
@@ -149,8 +152,9 @@ class Runtime {
   void processCommands();
   void processResults();
   void handleCommand(PendingCommand& command);
-  bool takeStatusRead(PendingCommand& command);
-  void logCommand(const ControlRequest& request, const DispatchReply& reply) const;
+  bool takeRead(PendingCommand& command);
+  static std::string commandLogLine(const ControlRequest& request, const DispatchReply& reply);
+  static void logOutcome(const PendingReply& reply, const std::string* failed);
   DispatchReply runtimeCommand(const ControlRequest& request, bool& handled);
   DispatchReply advanceVirtual(TimeMs target_ms);
   DispatchReply reload(bool dry_run, bool force);
@@ -201,7 +205,8 @@ class Runtime {
   std::size_t command_next_ = 0;               // the next one to handle in command_batch_
   std::vector<DeliveryResult> result_batch_;   // reused round to round
   std::vector<PendingReply> replies_;
-  // `status` answers: snapshots taken this round, handed to the reader after the commit.
+  // `status`, `report`, `tasks` and `contacts` answers: snapshots taken this round, handed to
+  // the reader after the commit.
   std::unique_ptr<StatusReader> status_reader_;
   std::vector<StatusRead> status_reads_;
   std::unique_ptr<HttpServer> http_;  // when http_listen is set

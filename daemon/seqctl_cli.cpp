@@ -68,7 +68,9 @@ class Cli {
  private:
   int connect();
   // Sends one request. On a failed reply prints the error and returns its exit code.
-  int call(const std::string& cmd, json::object args, json::object& result);
+  // rows_key: the reply's array a streamed answer's "rows" events belong to; they come first.
+  int call(const std::string& cmd, json::object args, json::object& result,
+           const char* rows_key = nullptr);
   // The exit code of a reply frame: an ok reply's result goes to `result`, a failed one is
   // printed.
   int replyCode(const std::string& cmd, const json::object& frame, json::object& result);
@@ -238,15 +240,30 @@ int Cli::connect() {
   return kExitOk;
 }
 
-int Cli::call(const std::string& cmd, json::object args, json::object& result) {
+int Cli::call(const std::string& cmd, json::object args, json::object& result,
+              const char* rows_key) {
   int connected = connect();
   if (connected != kExitOk) return connected;
-  Result<json::object> reply = client_->call(cmd, std::move(args));
+  // A streamed answer's rows: those of the "rows" events, then the reply's (io/status_stream.hpp).
+  json::array streamed;
+  const auto onEvent = [&](const json::object& frame) {
+    const json::value& rows = member(frame, "rows");
+    if (member(frame, "event") != "rows" || !rows.is_array()) return;
+    for (const json::value& row : rows.as_array()) streamed.push_back(row);
+  };
+  Result<json::object> reply = rows_key == nullptr ? client_->call(cmd, std::move(args))
+                                                   : client_->call(cmd, std::move(args), onEvent);
   if (!reply.isOk()) {
     std::cerr << "seqctl: " << cmd << ": " << reply.status().message() << "\n";
     return exitCodeForCallFailure(reply.status());
   }
-  return replyCode(cmd, reply.value(), result);
+  int code = replyCode(cmd, reply.value(), result);
+  if (code != kExitOk || rows_key == nullptr || streamed.empty()) return code;
+  if (json::value* last = result.if_contains(rows_key); last != nullptr && last->is_array()) {
+    for (json::value& row : last->as_array()) streamed.push_back(std::move(row));
+  }
+  result[rows_key] = std::move(streamed);
+  return code;
 }
 
 // Errors name the command as typed ("contact show:"), not its protocol name.
@@ -816,7 +833,7 @@ int Cli::contacts() {
     }
   }
   json::object result;
-  int code = call("contacts", std::move(args), result);
+  int code = call("contacts", std::move(args), result, "contacts");
   if (code != kExitOk) return code;
   if (invocation_.json_output) return printResult(result, kExitOk);
   std::vector<std::vector<std::string>> rows;
@@ -1324,7 +1341,7 @@ int Cli::tasks() {
       throw UsageError{"tasks: unexpected '" + current + "'"};
   }
   json::object result;
-  int code = call("tasks", std::move(args), result);
+  int code = call("tasks", std::move(args), result, "tasks");
   if (code != kExitOk) return code;
   if (invocation_.json_output) return printResult(result, kExitOk);
   std::vector<std::vector<std::string>> rows;

@@ -8,32 +8,34 @@ namespace seqd {
 
 Result<Engine::ContactSearch> Engine::searchContacts(const ContactQuery& query,
                                                      std::size_t limit) const {
+  Result<ContactsSnapshot> snapshot = contactsSnapshot(query, limit);
+  if (!snapshot.isOk()) return snapshot.status();
+  ContactMatches matches = matchContacts(snapshot.value());
+  return ContactSearch{std::move(matches.contacts), matches.matched};
+}
+
+Result<ContactsSnapshot> Engine::contactsSnapshot(const ContactQuery& query,
+                                                  std::size_t limit) const {
+  ContactsSnapshot snapshot;
   for (const std::string& sequence_id : query.sequencesNamed()) {
     if (findSequence(sequence_id) == nullptr) {
       return Status::notFound("where: in_sequence names an unknown sequence '" + sequence_id + "'");
     }
+    auto& enrolled = snapshot.enrolled[sequence_id];
+    auto ids = by_sequence_.find(sequence_id);
+    if (ids == by_sequence_.end()) continue;
+    enrolled.reserve(ids->second.size());
+    for (EnrollmentId id : ids->second) {
+      const Enrollment& enrollment = enrollments_[id];
+      enrolled.emplace(enrollment.contact_key.view(),
+                       enrollment.status != EnrollmentStatus::kRemoved);
+    }
   }
-  const ContactQuery::InSequence in_sequence = [this](const Contact& contact,
-                                                      const std::string& sequence_id) {
-    const Enrollment* enrollment = findEnrollment(sequence_id, contact.key);
-    return enrollment != nullptr && enrollment->status != EnrollmentStatus::kRemoved;
-  };
-  ContactSearch search;
-  for (const auto& [key, contact] : contacts_) {
-    if (query.matches(*contact, in_sequence)) search.contacts.push_back(contact);
-  }
-  search.matched = search.contacts.size();
-  auto by_key = [](const std::shared_ptr<const Contact>& left,
-                   const std::shared_ptr<const Contact>& right) { return left->key < right->key; };
-  if (limit > 0 && limit < search.contacts.size()) {
-    std::partial_sort(search.contacts.begin(),
-                      search.contacts.begin() + static_cast<std::ptrdiff_t>(limit),
-                      search.contacts.end(), by_key);
-    search.contacts.resize(limit);
-  } else {
-    std::sort(search.contacts.begin(), search.contacts.end(), by_key);
-  }
-  return search;
+  snapshot.query = query;
+  snapshot.limit = limit;
+  snapshot.contacts.reserve(contacts_.size());
+  for (const auto& [key, contact] : contacts_) snapshot.contacts.push_back(contact);
+  return snapshot;
 }
 
 std::vector<StatusRow> Engine::enrollmentsOf(const std::string& contact_key) const {

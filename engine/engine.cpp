@@ -239,6 +239,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     restoreSend(enrollment, now_ms);
   }
   rearmAll();
+  recountCensus();
   return Status::ok();
 }
 
@@ -532,11 +533,10 @@ std::vector<SequenceSummary> Engine::sequences() const {
   std::vector<SequenceSummary> summaries;
   for (const auto& [id, sequence] : settings_.sequences) {
     SequenceSummary summary{id, sequence.name, sequence.owner, isActive(id), {}};
-    auto enrolled = by_sequence_.find(id);
-    if (enrolled != by_sequence_.end()) {
-      for (EnrollmentId enrollment_id : enrolled->second) {
-        ++summary.counts[enrollmentStatusName(enrollments_[enrollment_id].status)];
-      }
+    const StatusCounts counts = sequenceCensus(id);
+    for (std::size_t status = 0; status < kEnrollmentStatusCount; ++status) {
+      if (counts[status] == 0) continue;
+      summary.counts[enrollmentStatusName(static_cast<EnrollmentStatus>(status))] = counts[status];
     }
     summaries.push_back(std::move(summary));
   }
@@ -685,6 +685,7 @@ EnrollmentId Engine::newEnrollment(const std::string& sequence_id, const std::st
   enrollments_.push_back(std::move(enrollment));
   is_dirty_.push_back(false);
   const Enrollment& made = enrollments_.back();
+  census_.update(id, made.sequence_id, made.status, made.next_at_ms);
   by_pair_[pairKey(made.sequence_id, made.contact_key)] = id;
   by_sequence_[sequence_id].push_back(id);
   by_contact_[made.contact_key].push_back(id);
@@ -858,6 +859,22 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
 
 // A pass over the sequence's ids that copies what each row needs: one hash lookup for the
 // contact's snapshot, a reference count taken on it, and the row's few strings interned.
+const std::shared_ptr<const Contact>* Engine::exactContactSlot(const Enrollment& enrollment) const {
+  if (contact_slots_.size() < enrollments_.size()) contact_slots_.resize(enrollments_.size());
+  const std::shared_ptr<const Contact>*& slot = contact_slots_[enrollment.id];
+  if (slot == nullptr) {
+    if (auto found = contacts_.find(enrollment.contact_key); found != contacts_.end()) {
+      slot = &found->second;
+    }
+  }
+  return slot;
+}
+
+const std::shared_ptr<const Contact>* Engine::contactSlot(const Enrollment& enrollment) const {
+  const std::shared_ptr<const Contact>* slot = exactContactSlot(enrollment);
+  return slot != nullptr ? slot : findContactSnapshot(enrollment.contact_key);
+}
+
 Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
                                               std::vector<StatusSnapshotRow> spare) const {
   const Sequence* sequence = findSequence(sequence_id);
@@ -885,15 +902,9 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
   const std::uint32_t steps = static_cast<std::uint32_t>(snapshot.step_ids.size());
   snapshot.rows.resize(enrolled->second.size());
   StatusSnapshotRow* row = snapshot.rows.data();
-  if (contact_slots_.size() < enrollments_.size()) contact_slots_.resize(enrollments_.size());
   for (EnrollmentId id : enrolled->second) {
     const Enrollment& enrollment = enrollments_[id];
-    const std::shared_ptr<const Contact>*& slot = contact_slots_[id];
-    if (slot == nullptr) {
-      if (auto found = contacts_.find(enrollment.contact_key); found != contacts_.end()) {
-        slot = &found->second;
-      }
-    }
+    const std::shared_ptr<const Contact>* slot = exactContactSlot(enrollment);
     if (slot != nullptr) {
       row->contact = *slot;
     } else {
@@ -980,16 +991,32 @@ void Engine::advanceTo(TimeMs now_ms) {
 }
 
 Engine::Census Engine::census(TimeMs now_ms) const {
+  syncCensus();
   Census census;
-  for (const Enrollment& enrollment : enrollments_) {
-    ++census.by_status[static_cast<std::size_t>(enrollment.status)];
-    const bool due = enrollment.next_at_ms != kNoTime && enrollment.next_at_ms <= now_ms;
-    if (due && (enrollment.status == EnrollmentStatus::kScheduled ||
-                enrollment.status == EnrollmentStatus::kActive)) {
-      ++census.due;
-    }
-  }
+  census.by_status = census_.byStatus();
+  census.due = census_.dueAt(now_ms);
   return census;
+}
+
+StatusCounts Engine::sequenceCensus(const std::string& sequence_id) const {
+  std::optional<Symbol> sequence = Symbol::find(sequence_id);
+  if (!sequence) return StatusCounts{};
+  syncCensus();
+  return census_.ofSequence(*sequence);
+}
+
+void Engine::syncCensus() const {
+  for (EnrollmentId id : dirty_) {
+    const Enrollment& enrollment = enrollments_[id];
+    census_.update(id, enrollment.sequence_id, enrollment.status, enrollment.next_at_ms);
+  }
+}
+
+void Engine::recountCensus() const {
+  census_.clear();
+  for (const Enrollment& enrollment : enrollments_) {
+    census_.update(enrollment.id, enrollment.sequence_id, enrollment.status, enrollment.next_at_ms);
+  }
 }
 
 void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {
@@ -1343,6 +1370,7 @@ WriteBatch Engine::takeBatch() {
   // Room for every snapshot at once: growing one push_back at a time copies the snapshots
   // already in at each reallocation (a 1M-enrollment activate spent ~10% of its time there).
   batch_.enrollments.reserve(batch_.enrollments.size() + dirty_.size());
+  syncCensus();
   for (EnrollmentId id : dirty_) {
     Enrollment& enrollment = enrollments_[id];
     enrollment.progress_seq = progress_seq_;

@@ -85,6 +85,7 @@
 
 #include <array>
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
 #include <deque>
 #include <map>
 #include <memory>
@@ -96,7 +97,9 @@
 #include <unordered_set>
 #include <vector>
 
+#include "engine/assert.hpp"
 #include "engine/calendar.hpp"
+#include "engine/census.hpp"
 #include "engine/commands.hpp"
 #include "engine/contact.hpp"
 #include "engine/contact_query.hpp"
@@ -106,6 +109,7 @@
 #include "engine/histogram.hpp"
 #include "engine/lists.hpp"
 #include "engine/mailbox.hpp"
+#include "engine/read_snapshots.hpp"
 #include "engine/records.hpp"
 #include "engine/report.hpp"
 #include "engine/schedule.hpp"
@@ -202,6 +206,9 @@ class Engine {
     std::size_t matched = 0;
   };
   Result<ContactSearch> searchContacts(const ContactQuery& query, std::size_t limit) const;
+  // What searchContacts reads, for a reader thread (engine/read_snapshots.hpp): matchContacts
+  // on it gives searchContacts' answer. NotFound as searchContacts.
+  Result<ContactsSnapshot> contactsSnapshot(const ContactQuery& query, std::size_t limit) const;
   // Where the contact stands in each sequence it was ever added to, as status rows, by
   // sequence id (`contact show`).
   std::vector<StatusRow> enrollmentsOf(const std::string& contact_key) const;
@@ -284,6 +291,9 @@ class Engine {
   // tasks table; those no longer in memory (isTaskInMemory) are listed too.
   std::vector<TaskRow> tasks(const TaskFilter& filter,
                              const std::vector<Task>& archived = {}) const;
+  // What tasks() reads but the store's tasks, for a reader thread: taskRows(snapshot,
+  // archived) gives tasks(filter, archived) (engine/read_snapshots.hpp).
+  TasksSnapshot tasksSnapshot(const TaskFilter& filter) const;
   bool isTaskInMemory(std::uint64_t task_id) const { return tasks_.count(task_id) != 0; }
   // Tasks done by a person that are still in memory (at most done_tasks_in_memory_max).
   std::size_t doneTasksInMemory() const { return done_tasks_.size(); }
@@ -297,6 +307,14 @@ class Engine {
   // and mailbox, its mailboxes' last day of sends, the contacts that need a person. Reads the
   // counters (a few per step) and one pass over the sequence's enrollments; never the log.
   Result<SequenceReport> report(const std::string& sequence_id, TimeMs now_ms) const;
+  // What report() reads, for a reader thread: finishReport(snapshot) gives report()'s answer.
+  // `spare` as statusSnapshot's.
+  Result<ReportSnapshot> reportSnapshot(const std::string& sequence_id, TimeMs now_ms,
+                                        std::vector<StatusSnapshotRow> spare = {}) const;
+  // Notes in the snapshot the rows (ids: the sequence's, in row order) waiting on an open
+  // task of their current step.
+  void addWaitingTasks(const Sequence& sequence, const std::vector<EnrollmentId>& ids,
+                       ReportSnapshot& snapshot) const;
 
   // One paragraph on why the contact is where it is and what happens next, when.
   Result<std::string> explain(const std::string& sequence_id, const std::string& contact_key) const;
@@ -355,14 +373,22 @@ class Engine {
 
   std::size_t enrollmentCount() const { return enrollments_.size(); }
 
-  // For the metrics: enrollments by status and how many are due now and not yet done
-  // (scheduled with next_at <= now, or active waiting for capacity). One pass over every
-  // enrollment: the daemon asks at most once a second.
+  // For the metrics and STATUS=: enrollments by status and how many are due now and not yet
+  // done (scheduled or active with next_at at or before now's whole second: waiting for a
+  // sending window, a mailbox's capacity or a round). Counters kept as enrollments change
+  // (engine/census.hpp): O(sequences + enrollments changed since the last call), not a pass.
   struct Census {
-    std::array<std::uint64_t, kEnrollmentStatusCount> by_status{};
+    StatusCounts by_status{};
     std::uint64_t due = 0;
   };
   Census census(TimeMs now_ms) const;
+  // One sequence's enrollments by status, from the same counters.
+  StatusCounts sequenceCensus(const std::string& sequence_id) const;
+  // The enrollment with this id. REQUIRES: id < enrollmentCount().
+  const Enrollment& enrollmentAt(EnrollmentId id) const {
+    SEQD_ASSERT(id < enrollments_.size());
+    return enrollments_[id];
+  }
   std::size_t wheelEntries() const { return wheel_.size(); }
   // The mailbox an enrollment's email out for delivery goes from, else its last one's; ""
   // for an unknown id.
@@ -446,6 +472,10 @@ class Engine {
   void replaySend(const ProgressRecord& record);
   DurationMs historyKeepMs() const;
   void saveSnapshot(Enrollment& enrollment);
+  // Counts the enrollments changed since the census last counted them (those marked for the
+  // next snapshot), or every one (after a restore or a reload).
+  void syncCensus() const;
+  void recountCensus() const;
   void noteJournaled(EnrollmentId id);
   void addCheckpointSlice(WriteBatch& batch);
   // Puts a stopped enrollment back on its current step: waiting on its send if one is still
@@ -472,6 +502,11 @@ class Engine {
                                            TimeMs at_ms, const std::string& address,
                                            std::string& not_sent_reason) const;
   const std::shared_ptr<const Contact>* findContactSnapshot(const std::string& key) const;
+  // The enrollment's entry of contacts_ under its exact key (contact_slots_, filled on first
+  // use), or null when no contact has that exact key.
+  const std::shared_ptr<const Contact>* exactContactSlot(const Enrollment& enrollment) const;
+  // Its contact as findContactSnapshot(contact_key) finds it, through exactContactSlot first.
+  const std::shared_ptr<const Contact>* contactSlot(const Enrollment& enrollment) const;
   // The enrollment of (sequence, contact key) by exact key; null when there is none.
   const Enrollment* findPair(std::string_view sequence_id, std::string_view contact_key) const;
   // A contact's enrollments (by exact key), in the order they were made; empty when none.
@@ -493,6 +528,8 @@ class Engine {
   void runWorkflow(const WorkflowSpec& spec, TimeMs now_ms);
 
   EngineSettings settings_;
+  // Counted as enrollments change; synced before it is read, hence mutable (census()).
+  mutable EnrollmentCensus census_;
   WorkflowState workflow_state_;
   ReportCounters report_counters_;
   // The variant id of each email decided and not yet resolved (set with sending_step): what
@@ -530,6 +567,9 @@ class Engine {
   std::map<std::pair<EnrollmentId, std::string>, std::uint64_t> step_tasks_;
   // Ids of the tasks in tasks_ done by a person, oldest first dropped past the bound.
   std::set<std::uint64_t> done_tasks_;
+  // The enrollments with a task dropped from tasks_ (kept only in the store): what a `tasks`
+  // read needs to list those (tasksSnapshot).
+  boost::unordered_flat_set<EnrollmentId> archived_task_enrollments_;
   std::map<std::string, std::uint64_t> rotation_;  // send-from set -> round-robin counter
   // Inbound messages applied (by Message-ID), and the last one that changed each enrollment
   // (for explain). Rebuilt from the store's inbound table at a restart.

@@ -89,15 +89,21 @@ ReportMailboxRow& mailboxRow(SequenceReport& report, const std::string& mailbox)
 }  // namespace
 
 Result<SequenceReport> Engine::report(const std::string& sequence_id, TimeMs now_ms) const {
-  const Sequence* sequence = findSequence(sequence_id);
-  auto enrolled = by_sequence_.find(sequence_id);
-  if (sequence == nullptr && enrolled == by_sequence_.end()) {
-    return Status::notFound("unknown sequence '" + sequence_id + "'");
-  }
-  SequenceReport report;
+  Result<ReportSnapshot> snapshot = reportSnapshot(sequence_id, now_ms);
+  if (!snapshot.isOk()) return snapshot.status();
+  return finishReport(snapshot.value());
+}
+
+Result<ReportSnapshot> Engine::reportSnapshot(const std::string& sequence_id, TimeMs now_ms,
+                                              std::vector<StatusSnapshotRow> spare) const {
+  Result<StatusSnapshot> status = statusSnapshot(sequence_id, std::move(spare));
+  if (!status.isOk()) return status.status();
+  ReportSnapshot snapshot;
+  snapshot.rows = std::move(status.value());
+  SequenceReport& report = snapshot.report;
   report.sequence = sequence_id;
   report.generated_at_ms = now_ms;
-  if (sequence != nullptr) {
+  if (const Sequence* sequence = findSequence(sequence_id)) {
     report.name = sequence->name;
     for (const Step& step : sequence->steps) {
       ReportStepRow& row = stepRow(report, step.id);
@@ -124,40 +130,50 @@ Result<SequenceReport> Engine::report(const std::string& sequence_id, TimeMs now
     }
     row.sent_by_hour = governor_.sentByHour(row.mailbox, kReportHours, now_ms);
   }
-  if (enrolled == by_sequence_.end()) return report;
-  for (EnrollmentId id : enrolled->second) {
-    const Enrollment& enrollment = enrollments_[id];
-    ReportAttentionRow row;
-    if (enrollment.status == EnrollmentStatus::kBounced) {
-      row.reason = enrollment.not_sent_reason.str();
-    } else if (enrollment.status == EnrollmentStatus::kNotSent) {
-      row.reason = enrollment.not_sent_reason.str();
-    } else if (enrollment.status == EnrollmentStatus::kActive && enrollment.sending_step.empty() &&
-               enrollment.next_at_ms == kNoTime) {
-      const Step* step = currentStep(enrollment);
-      if (step == nullptr) continue;
-      auto task = step_tasks_.find({enrollment.id, step->id});
-      if (task == step_tasks_.end()) continue;
-      auto found = tasks_.find(task->second);
-      if (found == tasks_.end() || found->second.state != TaskState::kOpen) continue;
-      row.reason = "task " + std::to_string(found->first) + " (" + found->second.owner + ")";
-    } else {
+  // The contacts waiting on an open task: none unless some row is active with no due time.
+  const std::vector<StatusSnapshotRow>& rows = snapshot.rows.rows;
+  const bool may_wait = std::any_of(rows.begin(), rows.end(), [](const StatusSnapshotRow& row) {
+    return row.status == EnrollmentStatus::kActive && row.next_at_ms == kNoTime;
+  });
+  auto enrolled = by_sequence_.find(sequence_id);
+  const Sequence* sequence = findSequence(sequence_id);
+  if (!may_wait || enrolled == by_sequence_.end() || sequence == nullptr) return snapshot;
+  addWaitingTasks(*sequence, enrolled->second, snapshot);
+  return snapshot;
+}
+
+// One pass over the tasks in memory (in id order, their nodes mostly in that order too), not
+// a lookup per waiting contact: at 200k contacts waiting on a call the lookups held the
+// engine thread about a second (perf/RESULTS.md). The sequence's ids ascend (made in order),
+// so a task's row is found by binary search.
+void Engine::addWaitingTasks(const Sequence& sequence, const std::vector<EnrollmentId>& ids,
+                             ReportSnapshot& snapshot) const {
+  SEQD_ASSERT(ids.size() == snapshot.rows.rows.size());
+  SEQD_ASSERT(std::is_sorted(ids.begin(), ids.end()));
+  const Symbol sequence_id = sequence.id;
+  TextInterner texts(snapshot.rows.texts);
+  for (const auto& [task_id, task] : tasks_) {
+    if (task.state != TaskState::kOpen) continue;
+    const Enrollment& enrollment = enrollments_[task.enrollment_id];
+    if (enrollment.sequence_id != sequence_id) continue;
+    if (enrollment.status != EnrollmentStatus::kActive || !enrollment.sending_step.empty() ||
+        enrollment.next_at_ms != kNoTime) {
       continue;
     }
-    ++report.attention_total;
-    if (report.attention.size() >= kReportAttentionMax) continue;
-    const StatusRow status = statusRow(enrollment);
-    row.contact = status.contact;
-    row.email = status.email;
-    row.status = status.status;
-    row.step = status.step;
-    report.attention.push_back(std::move(row));
+    // Its one task of its current step (step_tasks_ holds one per step ever).
+    if (enrollment.step_index >= sequence.steps.size() ||
+        sequence.steps[enrollment.step_index].id != task.step_id) {
+      continue;
+    }
+    auto row = std::lower_bound(ids.begin(), ids.end(), task.enrollment_id);
+    SEQD_ASSERT(row != ids.end() && *row == task.enrollment_id);
+    snapshot.tasks.push_back(ReportSnapshot::WaitingTask{
+        static_cast<std::uint32_t>(row - ids.begin()), texts.intern(task.owner), task_id});
   }
-  std::sort(report.attention.begin(), report.attention.end(),
-            [](const ReportAttentionRow& a, const ReportAttentionRow& b) {
-              return a.contact < b.contact;
+  std::sort(snapshot.tasks.begin(), snapshot.tasks.end(),
+            [](const ReportSnapshot::WaitingTask& a, const ReportSnapshot::WaitingTask& b) {
+              return a.row < b.row;
             });
-  return report;
 }
 
 }  // namespace seqd

@@ -149,7 +149,10 @@ void Engine::noteTaskState(const Task& task) {
   }
   done_tasks_.insert(task.id);
   while (done_tasks_.size() > settings_.done_tasks_in_memory_max) {
-    tasks_.erase(*done_tasks_.begin());
+    auto dropped = tasks_.find(*done_tasks_.begin());
+    SEQD_ASSERT(dropped != tasks_.end());
+    archived_task_enrollments_.insert(dropped->second.enrollment_id);
+    tasks_.erase(dropped);
     done_tasks_.erase(done_tasks_.begin());
   }
 }
@@ -204,51 +207,42 @@ Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller
 
 std::vector<TaskRow> Engine::tasks(const TaskFilter& filter,
                                    const std::vector<Task>& archived) const {
-  std::vector<TaskRow> rows;
-  const auto list = [&](const Task& task) {
-    const Enrollment& enrollment = enrollments_[task.enrollment_id];
-    if (!filter.owner.empty() && task.owner != filter.owner) return;
-    if (!filter.sequence_id.empty() && enrollment.sequence_id != filter.sequence_id) return;
-    if (filter.due_before_ms && task.due_at_ms >= *filter.due_before_ms) return;
-    TaskRow row;
-    row.id = task.id;
-    row.sequence = enrollment.sequence_id;
-    row.contact = enrollment.contact_key;
-    row.owner = task.owner;
-    row.due_at_ms = task.due_at_ms;
-    row.state = taskStateName(task.state);
-    row.reason = task.reason;
-    const Sequence* sequence = findSequence(enrollment.sequence_id);
-    const Contact* contact = findContact(enrollment.contact_key);
-    const Step* task_step = nullptr;
-    if (sequence != nullptr) {
-      for (const Step& step : sequence->steps) {
-        if (step.id == task.step_id) task_step = &step;
-      }
-    }
-    row.step = task.step_id;
-    if (task_step != nullptr) {
-      const Step& step = *task_step;
-      row.step = step.id;
-      row.type = stepTypeName(step.type);
-      row.note = step.note.empty() ? step.subject : step.note;
-      if (contact != nullptr) {
-        RenderResult rendered = renderTemplate(
-            row.note, [contact](std::string_view name) { return contact->field(name); });
-        if (rendered.ok) row.note = rendered.text;
-      }
-    }
-    rows.push_back(std::move(row));
+  return taskRows(tasksSnapshot(filter), archived);
+}
+
+TasksSnapshot Engine::tasksSnapshot(const TaskFilter& filter) const {
+  TasksSnapshot snapshot;
+  snapshot.filter = filter;
+  snapshot.task_id_max = progress_seq_;
+  const auto enrollmentOf = [this](EnrollmentId id) {
+    const Enrollment& enrollment = enrollments_[id];
+    const std::shared_ptr<const Contact>* contact = contactSlot(enrollment);
+    return TaskEnrollment{enrollment.sequence_id, enrollment.contact_key,
+                          contact == nullptr ? nullptr : *contact};
   };
-  for (const auto& [id, task] : tasks_) list(task);
-  for (const Task& task : archived) {
-    if (!isTaskInMemory(task.id) && task.enrollment_id < enrollments_.size()) list(task);
+  const auto inSequence = [&filter, this](EnrollmentId id) {
+    return filter.sequence_id.empty() || enrollments_[id].sequence_id == filter.sequence_id;
+  };
+  snapshot.in_memory_ids.reserve(tasks_.size());
+  for (const auto& [id, task] : tasks_) {
+    snapshot.in_memory_ids.push_back(id);  // ascending: tasks_ is ordered by id
+    if (!filter.owner.empty() && task.owner != filter.owner) continue;
+    if (filter.due_before_ms && task.due_at_ms >= *filter.due_before_ms) continue;
+    if (!inSequence(task.enrollment_id)) continue;
+    snapshot.in_memory.emplace_back(task, enrollmentOf(task.enrollment_id));
   }
-  std::stable_sort(rows.begin(), rows.end(), [](const TaskRow& a, const TaskRow& b) {
-    if ((a.state == "open") != (b.state == "open")) return a.state == "open";
-    return a.due_at_ms < b.due_at_ms;
-  });
-  return rows;
+  for (EnrollmentId id : archived_task_enrollments_) {
+    if (id < enrollments_.size() && inSequence(id)) {
+      snapshot.archived_enrollments.emplace(id, enrollmentOf(id));
+    }
+  }
+  for (const auto& [sequence_id, sequence] : settings_.sequences) {
+    for (const Step& step : sequence.steps) {
+      snapshot.steps[{sequence_id, step.id}] =
+          TaskStepText{stepTypeName(step.type), step.note.empty() ? step.subject : step.note};
+    }
+  }
+  return snapshot;
 }
 
 }  // namespace seqd

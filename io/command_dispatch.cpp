@@ -114,12 +114,87 @@ json::object contactJson(const Contact& contact) {
   return object;
 }
 
+void putCounts(json::object& object, const ReportCounts& counts) {
+  for (std::size_t i = 0; i < kReportCountKinds; ++i) {
+    object[reportCountName(static_cast<ReportCount>(i))] = counts[i];
+  }
+}
+
 json::value textOrNull(const std::string& text) {
   if (text.empty()) return nullptr;
   return json::value(text);
 }
 
 }  // namespace
+
+json::object reportJson(const SequenceReport& report) {
+  json::array steps;
+  for (const ReportStepRow& step : report.steps) {
+    json::object row{
+        {"step", step.step}, {"step_index", step.step_index}, {"type", textOrNull(step.type)}};
+    putCounts(row, step.counts);
+    json::array variants;
+    for (const ReportVariantRow& variant : step.variants) {
+      json::object variant_row{{"variant", variant.variant}};
+      putCounts(variant_row, variant.counts);
+      variants.push_back(std::move(variant_row));
+    }
+    row["variants"] = std::move(variants);
+    steps.push_back(std::move(row));
+  }
+  json::array mailboxes;
+  for (const ReportMailboxRow& mailbox : report.mailboxes) {
+    json::object row{
+        {"mailbox", mailbox.mailbox}, {"sent", mailbox.sent}, {"bounced", mailbox.bounced}};
+    row["daily_limit"] = mailbox.daily_limit < 0 ? json::value(nullptr) : mailbox.daily_limit;
+    row["hourly_limit"] = mailbox.hourly_limit < 0 ? json::value(nullptr) : mailbox.hourly_limit;
+    row["sent_by_hour"] = json::array(mailbox.sent_by_hour.begin(), mailbox.sent_by_hour.end());
+    mailboxes.push_back(std::move(row));
+  }
+  json::array attention;
+  for (const ReportAttentionRow& contact : report.attention) {
+    attention.push_back(json::object{{"contact", contact.contact},
+                                     {"email", contact.email},
+                                     {"status", contact.status},
+                                     {"step", textOrNull(contact.step)},
+                                     {"reason", textOrNull(contact.reason)}});
+  }
+  json::object totals;
+  putCounts(totals, report.totals);
+  return json::object{{"sequence", report.sequence},
+                      {"name", report.name},
+                      {"generated_at", timeOrNull(report.generated_at_ms)},
+                      {"hours", kReportHours},
+                      {"totals", std::move(totals)},
+                      {"steps", std::move(steps)},
+                      {"mailboxes", std::move(mailboxes)},
+                      {"attention", std::move(attention)},
+                      {"attention_total", report.attention_total}};
+}
+
+json::object contactRowJson(const Contact& contact) {
+  // The table's columns by their names (SPEC §4: --json uses the table's field names), and
+  // every stored field as `contact show` prints them.
+  json::object row = contactJson(contact);
+  std::string name = contact.first_name;
+  if (!contact.last_name.empty()) name += (name.empty() ? "" : " ") + contact.last_name;
+  row["name"] = name;
+  return row;
+}
+
+Result<ContactsArgs> contactsArgs(const json::object& args) {
+  Result<ContactQuery> query = ContactQuery::parse(stringArg(args, "where"));
+  if (stringArg(args, "where").empty()) query = ContactQuery();
+  if (!query.isOk()) return Status::invalidArgument(query.status().message());
+  std::size_t limit = 0;
+  if (const json::value* value = args.if_contains("limit"); value != nullptr) {
+    if (!value->is_int64() || value->as_int64() < 0) {
+      return Status::invalidArgument("contacts: 'limit' must be a number >= 0");
+    }
+    limit = static_cast<std::size_t>(value->as_int64());
+  }
+  return ContactsArgs{std::move(query.value()), limit};
+}
 
 json::object statusRowJson(const StatusRow& row) {
   return json::object{{"contact", row.contact},
@@ -459,28 +534,13 @@ DispatchReply contactShowCommand(Engine& engine, const json::object& args) {
 
 // contacts [--where EXPR] [--limit N]: stored contacts in key order, and how many matched.
 DispatchReply contactsCommand(Engine& engine, const json::object& args) {
-  Result<ContactQuery> query = ContactQuery::parse(stringArg(args, "where"));
-  if (stringArg(args, "where").empty()) query = ContactQuery();
-  if (!query.isOk()) return fail("bad_request", query.status().message());
-  std::size_t limit = 0;
-  if (const json::value* value = args.if_contains("limit"); value != nullptr) {
-    if (!value->is_int64() || value->as_int64() < 0) {
-      return fail("bad_request", "contacts: 'limit' must be a number >= 0");
-    }
-    limit = static_cast<std::size_t>(value->as_int64());
-  }
-  Result<Engine::ContactSearch> found = engine.searchContacts(query.value(), limit);
+  Result<ContactsArgs> parsed = contactsArgs(args);
+  if (!parsed.isOk()) return replyFromStatus(parsed.status());
+  Result<Engine::ContactSearch> found =
+      engine.searchContacts(parsed.value().query, parsed.value().limit);
   if (!found.isOk()) return replyFromStatus(found.status());
   json::array contacts;
-  for (const auto& contact : found.value().contacts) {
-    // The table's columns by their names (SPEC §4: --json uses the table's field names), and
-    // every stored field as `contact show` prints them.
-    json::object row = contactJson(*contact);
-    std::string name = contact->first_name;
-    if (!contact->last_name.empty()) name += (name.empty() ? "" : " ") + contact->last_name;
-    row["name"] = name;
-    contacts.push_back(std::move(row));
-  }
+  for (const auto& contact : found.value().contacts) contacts.push_back(contactRowJson(*contact));
   return succeed(
       json::object{{"matched", found.value().matched}, {"contacts", std::move(contacts)}});
 }
@@ -636,33 +696,43 @@ DispatchReply eventCommand(Engine& engine, const json::object& args, const Calle
 
 }  // namespace
 
-DispatchReply tasksCommand(Engine& engine, const json::object& args, TimeMs now_ms,
-                           const std::vector<Task>& archived) {
+Result<TaskFilter> taskFilterArg(const Engine& engine, const json::object& args, TimeMs now_ms) {
   TaskFilter filter;
   filter.owner = stringArg(args, "owner");
   filter.sequence_id = stringArg(args, "sequence");
   if (!filter.sequence_id.empty() && engine.findSequence(filter.sequence_id) == nullptr) {
-    return fail("not_found", "unknown sequence '" + filter.sequence_id + "'");
+    return Status::notFound("unknown sequence '" + filter.sequence_id + "'");
   }
   std::string due_before = stringArg(args, "due_before");
   if (!due_before.empty()) {
     Result<TimeMs> due_before_ms = parseTimeArgument(due_before, now_ms);
     if (!due_before_ms.isOk()) {
-      return fail("bad_request", "--due-before: " + due_before_ms.status().message());
+      return Status::invalidArgument("--due-before: " + due_before_ms.status().message());
     }
     filter.due_before_ms = due_before_ms.value();
   }
+  return filter;
+}
+
+json::object taskRowJson(const TaskRow& row) {
+  return json::object{{"id", row.id},
+                      {"sequence", row.sequence},
+                      {"contact", row.contact},
+                      {"step", row.step},
+                      {"type", row.type},
+                      {"owner", row.owner},
+                      {"due_at", timeOrNull(row.due_at_ms)},
+                      {"state", row.state},
+                      {"note", row.note}};
+}
+
+DispatchReply tasksCommand(Engine& engine, const json::object& args, TimeMs now_ms,
+                           const std::vector<Task>& archived) {
+  Result<TaskFilter> filter = taskFilterArg(engine, args, now_ms);
+  if (!filter.isOk()) return replyFromStatus(filter.status());
   json::array tasks;
-  for (const TaskRow& row : engine.tasks(filter, archived)) {
-    tasks.push_back(json::object{{"id", row.id},
-                                 {"sequence", row.sequence},
-                                 {"contact", row.contact},
-                                 {"step", row.step},
-                                 {"type", row.type},
-                                 {"owner", row.owner},
-                                 {"due_at", timeOrNull(row.due_at_ms)},
-                                 {"state", row.state},
-                                 {"note", row.note}});
+  for (const TaskRow& row : engine.tasks(filter.value(), archived)) {
+    tasks.push_back(taskRowJson(row));
   }
   return succeed(json::object{{"tasks", std::move(tasks)}});
 }
@@ -698,60 +768,12 @@ DispatchReply mailboxesCommand(Engine& engine, TimeMs now_ms) {
   return succeed(json::object{{"mailboxes", std::move(mailboxes)}});
 }
 
-void putCounts(json::object& object, const ReportCounts& counts) {
-  for (std::size_t i = 0; i < kReportCountKinds; ++i) {
-    object[reportCountName(static_cast<ReportCount>(i))] = counts[i];
-  }
-}
-
 // report: a sequence's counts by step, variant and mailbox (engine/report.hpp), its mailboxes'
 // sends per hour over the last day, and the contacts that need a person.
 DispatchReply reportCommand(Engine& engine, const json::object& args, TimeMs now_ms) {
   Result<SequenceReport> built = engine.report(stringArg(args, "sequence"), now_ms);
   if (!built.isOk()) return replyFromStatus(built.status());
-  const SequenceReport& report = built.value();
-  json::array steps;
-  for (const ReportStepRow& step : report.steps) {
-    json::object row{
-        {"step", step.step}, {"step_index", step.step_index}, {"type", textOrNull(step.type)}};
-    putCounts(row, step.counts);
-    json::array variants;
-    for (const ReportVariantRow& variant : step.variants) {
-      json::object variant_row{{"variant", variant.variant}};
-      putCounts(variant_row, variant.counts);
-      variants.push_back(std::move(variant_row));
-    }
-    row["variants"] = std::move(variants);
-    steps.push_back(std::move(row));
-  }
-  json::array mailboxes;
-  for (const ReportMailboxRow& mailbox : report.mailboxes) {
-    json::object row{
-        {"mailbox", mailbox.mailbox}, {"sent", mailbox.sent}, {"bounced", mailbox.bounced}};
-    row["daily_limit"] = mailbox.daily_limit < 0 ? json::value(nullptr) : mailbox.daily_limit;
-    row["hourly_limit"] = mailbox.hourly_limit < 0 ? json::value(nullptr) : mailbox.hourly_limit;
-    row["sent_by_hour"] = json::array(mailbox.sent_by_hour.begin(), mailbox.sent_by_hour.end());
-    mailboxes.push_back(std::move(row));
-  }
-  json::array attention;
-  for (const ReportAttentionRow& contact : report.attention) {
-    attention.push_back(json::object{{"contact", contact.contact},
-                                     {"email", contact.email},
-                                     {"status", contact.status},
-                                     {"step", textOrNull(contact.step)},
-                                     {"reason", textOrNull(contact.reason)}});
-  }
-  json::object totals;
-  putCounts(totals, report.totals);
-  return succeed(json::object{{"sequence", report.sequence},
-                              {"name", report.name},
-                              {"generated_at", timeOrNull(report.generated_at_ms)},
-                              {"hours", kReportHours},
-                              {"totals", std::move(totals)},
-                              {"steps", std::move(steps)},
-                              {"mailboxes", std::move(mailboxes)},
-                              {"attention", std::move(attention)},
-                              {"attention_total", report.attention_total}});
+  return succeed(reportJson(built.value()));
 }
 
 // lists: every list with its owner and member count, by name.

@@ -40,6 +40,19 @@ DispatchReply tasksCommand(Engine& engine, const boost::json::object& args, Time
 DispatchReply dispatchCommand(Engine& engine, const std::string& cmd,
                               const boost::json::object& args, const Caller& caller, TimeMs now_ms);
 
+// The arguments of a read answered off the engine thread (io/status_stream.hpp), checked as
+// dispatchCommand checks them, and the JSON of its rows and replies.
+Result<TaskFilter> taskFilterArg(const Engine& engine, const boost::json::object& args,
+                                 TimeMs now_ms);
+boost::json::object taskRowJson(const TaskRow& row);
+struct ContactsArgs {
+  ContactQuery query;
+  std::size_t limit = 0;
+};
+Result<ContactsArgs> contactsArgs(const boost::json::object& args);
+boost::json::object contactRowJson(const Contact& contact);
+boost::json::object reportJson(const SequenceReport& report);
+
 // JSON helpers shared with the runtime and io/status_stream.
 boost::json::value timeOrNull(TimeMs time_ms);
 // One `status` row as SPEC §4 shows it.

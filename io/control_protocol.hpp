@@ -6,9 +6,10 @@
 // Progress: {"id":7,"event":"progress",...}   (zero or more, before the reply)
 // Rows:     {"id":7,"event":"rows","rows":[{...},...]}   (zero or more, before the reply)
 //
-// A large answer streams: `status` sends its rows in "rows" events of at most about
-// kFrameBytesMax bytes each, then the reply, whose "contacts" holds the last rows; the rows
-// of the answer are those of the events, in order, followed by the reply's. An answer that
+// A large answer streams: `status`, `contacts` and `tasks` send their rows in "rows" events of
+// at most about kFrameBytesMax bytes each, then the reply, whose array ("contacts", "tasks")
+// holds the last rows; the rows of the answer are those of the events, in order, followed by
+// the reply's. An answer that
 // fits in one frame is the reply alone (io/status_stream.hpp). A client reads frames until the
 // reply; one that ignores "rows" events sees only the last rows.
 //

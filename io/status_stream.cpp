@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "engine/assert.hpp"
 #include "io/command_dispatch.hpp"
 
 namespace seqd {
@@ -27,38 +28,99 @@ StatusStreamLimits StatusStreamLimits::fromEnvironment() {
       sizeFromEnvironment("SEQD_TEST_STATUS_UNSENT_BYTES", limits.unsent_bytes_max);
   limits.stall_max = std::chrono::milliseconds(sizeFromEnvironment(
       "SEQD_TEST_STATUS_STALL_MS", static_cast<std::size_t>(limits.stall_max.count())));
+  limits.delay = std::chrono::milliseconds(sizeFromEnvironment("SEQD_TEST_READ_DELAY_MS", 0));
   return limits;
+}
+
+RowFrameWriter::RowFrameWriter(const json::value& id, const json::object& head,
+                               std::string_view rows_key, std::size_t chunk_bytes_max,
+                               const FrameEmit& emit)
+    : emit_(emit), chunk_bytes_max_(chunk_bytes_max) {
+  // The reply's bytes are what serializing makeOkReply(id, {HEAD..., KEY: []}) gives, the
+  // rows spliced into its last array.
+  json::object result = head;
+  result[rows_key] = json::array();
+  const std::string reply = json::serialize(makeOkReply(id, std::move(result)));
+  SEQD_ASSERT(reply.ends_with("[]}}"));
+  reply_head_ = reply.substr(0, reply.size() - 3);
+  rows_head_ = R"({"id":)" + json::serialize(id) + R"(,"event":"rows","rows":[)";
+  envelope_bytes_ = std::max(rows_head_.size() + 3, reply_head_.size() + 4);
+}
+
+bool RowFrameWriter::add(const std::string& row) {
+  if (stopped_) return false;
+  if (!body_.empty() && envelope_bytes_ + body_.size() + 1 + row.size() > chunk_bytes_max_) {
+    if (!emit_(rows_head_ + body_ + "]}\n", false)) {
+      stopped_ = true;
+      return false;
+    }
+    body_.clear();
+  }
+  if (!body_.empty()) body_ += ',';
+  body_ += row;
+  ++rows_;
+  return true;
+}
+
+std::size_t RowFrameWriter::finish() {
+  if (!stopped_) emit_(reply_head_ + body_ + "]}}\n", true);
+  return rows_;
 }
 
 std::size_t writeStatusFrames(const StatusSnapshot& snapshot, const StatusFilter& filter,
                               const json::value& id, std::size_t chunk_bytes_max,
-                              const std::function<bool(std::string text, bool is_reply)>& emit) {
+                              const FrameEmit& emit) {
   const std::vector<std::size_t> selected = selectStatusRows(snapshot, filter);
   SendingCalendar calendar(snapshot.schedules);
-  // The reply's bytes are what serializing makeOkReply(id, {"sequence","contacts"}) gives.
-  const std::string id_text = json::serialize(id);
-  const std::string rows_head = R"({"id":)" + id_text + R"(,"event":"rows","rows":[)";
-  const std::string rows_tail = "]}\n";
-  const std::string reply_head = R"({"id":)" + id_text + R"(,"ok":true,"result":{"sequence":)" +
-                                 json::serialize(json::value(snapshot.sequence_id)) +
-                                 R"(,"contacts":[)";
-  const std::string reply_tail = "]}}\n";
-  const std::size_t envelope_bytes =
-      std::max(rows_head.size() + rows_tail.size(), reply_head.size() + reply_tail.size());
-  std::string body;
-  std::size_t written = 0;
+  RowFrameWriter writer(id, json::object{{"sequence", snapshot.sequence_id}}, "contacts",
+                        chunk_bytes_max, emit);
   for (std::size_t index : selected) {
-    const std::string row = json::serialize(statusRowJson(statusRowAt(snapshot, index, calendar)));
-    if (!body.empty() && envelope_bytes + body.size() + 1 + row.size() > chunk_bytes_max) {
-      if (!emit(rows_head + body + rows_tail, false)) return written;
-      body.clear();
+    if (!writer.add(json::serialize(statusRowJson(statusRowAt(snapshot, index, calendar))))) {
+      break;
     }
-    if (!body.empty()) body += ',';
-    body += row;
-    ++written;
   }
-  emit(reply_head + body + reply_tail, true);
-  return written;
+  return writer.finish();
+}
+
+ReadAnswer reportAnswer(std::shared_ptr<ReportSnapshot> snapshot, json::value id) {
+  return [snapshot = std::move(snapshot), id = std::move(id)](const FrameEmit& emit, std::size_t) {
+    emit(toFrame(makeOkReply(id, reportJson(finishReport(*snapshot)))), true);
+    std::vector<StatusSnapshotRow> rows = std::move(snapshot->rows.rows);
+    rows.clear();
+    return rows;
+  };
+}
+
+ReadAnswer tasksAnswer(std::shared_ptr<const TasksSnapshot> snapshot, Store* store,
+                       json::value id) {
+  return [snapshot = std::move(snapshot), store, id = std::move(id)](const FrameEmit& emit,
+                                                                     std::size_t chunk_bytes_max) {
+    std::vector<Task> archived;
+    if (Status read = store->readTasks(archived); !read.isOk()) {
+      emit(toFrame(makeErrorReply(id, "failed", read.message())), true);
+      return std::vector<StatusSnapshotRow>();
+    }
+    RowFrameWriter writer(id, json::object(), "tasks", chunk_bytes_max, emit);
+    for (const TaskRow& row : taskRows(*snapshot, archived)) {
+      if (!writer.add(json::serialize(taskRowJson(row)))) break;
+    }
+    writer.finish();
+    return std::vector<StatusSnapshotRow>();
+  };
+}
+
+ReadAnswer contactsAnswer(std::shared_ptr<const ContactsSnapshot> snapshot, json::value id) {
+  return [snapshot = std::move(snapshot), id = std::move(id)](const FrameEmit& emit,
+                                                              std::size_t chunk_bytes_max) {
+    const ContactMatches matches = matchContacts(*snapshot);
+    RowFrameWriter writer(id, json::object{{"matched", matches.matched}}, "contacts",
+                          chunk_bytes_max, emit);
+    for (const std::shared_ptr<const Contact>& contact : matches.contacts) {
+      if (!writer.add(json::serialize(contactRowJson(*contact)))) break;
+    }
+    writer.finish();
+    return std::vector<StatusSnapshotRow>();
+  };
 }
 
 StatusReader::StatusReader(StatusStreamLimits limits) : limits_(limits) {
@@ -108,6 +170,10 @@ void StatusReader::run() {
 }
 
 void StatusReader::answer(StatusRead& read) {
+  if (limits_.delay.count() > 0) {
+    std::unique_lock lock(mutex_);
+    if (ready_.wait_for(lock, limits_.delay, [this] { return stopping_; })) return;
+  }
   const auto emit = [&](std::string text, bool is_reply) {
     {
       std::lock_guard lock(mutex_);
@@ -120,17 +186,22 @@ void StatusReader::answer(StatusRead& read) {
         return false;
       case ControlSink::Wait::kStalled:
         read.send.drop("nothing read for " + std::to_string(limits_.stall_max.count()) +
-                       " ms while a status answer of sequence '" + read.snapshot->sequence_id +
-                       "' streamed");
+                       " ms while the answer to " + read.what + " streamed");
         return false;
     }
     read.send.sendText(std::move(text), is_reply);
     return true;
   };
-  writeStatusFrames(*read.snapshot, read.filter, read.id, limits_.chunk_bytes_max, emit);
-  // The contacts' references go here, on this thread; the buffer's room is kept.
-  std::vector<StatusSnapshotRow> rows = std::move(read.snapshot->rows);
-  rows.clear();
+  std::vector<StatusSnapshotRow> rows;
+  if (read.snapshot == nullptr) {
+    rows = read.answer(emit, limits_.chunk_bytes_max);
+    read.answer = nullptr;  // the snapshot it holds goes here, on this thread
+  } else {
+    writeStatusFrames(*read.snapshot, read.filter, read.id, limits_.chunk_bytes_max, emit);
+    // The contacts' references go here, on this thread; the buffer's room is kept.
+    rows = std::move(read.snapshot->rows);
+    rows.clear();
+  }
   std::lock_guard lock(mutex_);
   if (rows.capacity() > spare_rows_.capacity()) spare_rows_ = std::move(rows);
 }

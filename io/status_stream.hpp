@@ -1,28 +1,31 @@
-// Status streaming: answers `status` off the engine thread, in frames, with back-pressure.
+// Reads off the engine thread: answers `status`, `report`, `tasks` and `contacts` in a reader
+// thread, streaming the large ones in frames, with back-pressure.
 //
-// The engine thread takes a StatusSnapshot of the sequence between rounds (a pass over its
-// ids: engine/status_snapshot.hpp) and hands it here after the round's commit. A reader
-// thread filters it, orders it (a partial sort under --limit), builds each row's JSON and
-// writes the answer to the connection as it goes:
+// The engine thread takes a snapshot between rounds (engine/status_snapshot.hpp for status,
+// engine/read_snapshots.hpp for the others) and hands it here after the round's commit. The
+// reader thread filters it, orders it (a partial sort under --limit), builds each row's JSON
+// and writes the answer to the connection as it goes:
 //
 //   {"id":7,"event":"rows","rows":[{...},{...}]}                       zero or more
 //   {"id":7,"ok":true,"result":{"sequence":"S","contacts":[{...}]}}    the reply
 //
 // The reply carries the last rows; a client appends them to the rows of the "rows" events
-// before it, in order (io/control_protocol.hpp). An answer that fits in one frame is the
-// reply alone, byte for byte what the engine thread used to send. Each frame is at most
-// about chunk_bytes_max (one row longer than that goes alone). Before each frame the reader
-// waits while the connection holds more than unsent_bytes_max bytes not yet written, so a
-// 1M-row answer costs the daemon a few frames of memory, not the whole answer; a connection
-// on which nothing is written for stall_max is dropped (and the log says so).
+// before it, in order (io/control_protocol.hpp). The rows are the reply's one array: status'
+// and contacts' "contacts", tasks' "tasks" (a report's reply is bounded, at most
+// kReportAttentionMax contacts, and goes whole). An answer that fits in one frame is the reply
+// alone, byte for byte what the engine thread used to send. Each frame is at most about
+// chunk_bytes_max (one row longer than that goes alone). Before each frame the reader waits
+// while the connection holds more than unsent_bytes_max bytes not yet written, so a 1M-row
+// answer costs the daemon a few frames of memory, not the whole answer; a connection on which
+// nothing is written for stall_max is dropped (and the log says so).
 //
 // A streamed answer is written by the reader thread while the engine thread goes on: a later
 // request on the same connection may be answered before it (seqctl sends one request per
-// connection for status). At most kStatusReadsPendingMax reads wait for the reader; one more
-// is answered "busy".
+// connection for these reads). At most kStatusReadsPendingMax reads wait for the reader; one
+// more is answered "busy".
 //
 // Thread-safety: submit() and stop() from any thread, one StatusReader per daemon;
-// writeStatusFrames() is pure but for its emit callback.
+// writeStatusFrames() and RowFrameWriter are pure but for their emit callback.
 #pragma once
 
 #include <boost/json.hpp>
@@ -34,11 +37,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
+#include "engine/read_snapshots.hpp"
 #include "engine/status_snapshot.hpp"
 #include "io/control_protocol.hpp"
 #include "io/control_server.hpp"
+#include "io/store.hpp"
 
 namespace seqd {
 
@@ -48,22 +54,69 @@ struct StatusStreamLimits {
   std::size_t chunk_bytes_max = kFrameBytesMax;
   std::size_t unsent_bytes_max = 4 * kFrameBytesMax;
   std::chrono::milliseconds stall_max{30000};
+  // Tests only: the reader waits this long before it answers each read, as if the answer took
+  // that long to compute, so a test can see the engine thread go on meanwhile.
+  std::chrono::milliseconds delay{0};
 
   // The defaults, or for tests only smaller ones from SEQD_TEST_STATUS_CHUNK_BYTES,
-  // SEQD_TEST_STATUS_UNSENT_BYTES and SEQD_TEST_STATUS_STALL_MS (read once, at start), so a
-  // few thousand rows make many frames and a slow reader is found quickly.
+  // SEQD_TEST_STATUS_UNSENT_BYTES and SEQD_TEST_STATUS_STALL_MS, and a delay from
+  // SEQD_TEST_READ_DELAY_MS (read once, at start), so a few thousand rows make many frames,
+  // a slow reader is found quickly and a slow answer is slow.
   static StatusStreamLimits fromEnvironment();
+};
+
+// Writes one frame, '\n'-terminated; false: stop (the connection is gone or stalled).
+using FrameEmit = std::function<bool(std::string text, bool is_reply)>;
+
+// An answer whose rows may be many: rows go out in "rows" events of at most about
+// chunk_bytes_max bytes, then the reply {"id":ID,"ok":true,"result":{HEAD...,"KEY":[...]}}
+// with the last rows, HEAD being the result's other fields.
+class RowFrameWriter {
+ public:
+  RowFrameWriter(const boost::json::value& id, const boost::json::object& head,
+                 std::string_view rows_key, std::size_t chunk_bytes_max, const FrameEmit& emit);
+  // Adds a row (its JSON text); false once a frame was refused: stop adding.
+  bool add(const std::string& row);
+  // Sends the reply with the rows not sent yet. Returns the rows added.
+  std::size_t finish();
+
+ private:
+  const FrameEmit& emit_;
+  std::size_t chunk_bytes_max_;
+  std::string rows_head_;
+  std::string reply_head_;
+  std::size_t envelope_bytes_ = 0;
+  std::string body_;
+  std::size_t rows_ = 0;
+  bool stopped_ = false;
 };
 
 // Writes the answer's frames, '\n'-terminated, through emit(text, is_reply); stops early
 // when emit returns false. Returns the number of rows written.
 std::size_t writeStatusFrames(const StatusSnapshot& snapshot, const StatusFilter& filter,
                               const boost::json::value& id, std::size_t chunk_bytes_max,
-                              const std::function<bool(std::string text, bool is_reply)>& emit);
+                              const FrameEmit& emit);
+
+// Any other read: writes its whole answer through emit, in frames of at most about
+// chunk_bytes_max (RowFrameWriter). Runs on the reader thread. Returns a status rows buffer
+// the answer is done with (a report's), its rows cleared, for the next snapshot to reuse
+// (StatusReader::takeSpareRows), or an empty one.
+using ReadAnswer = std::function<std::vector<StatusSnapshotRow>(const FrameEmit& emit,
+                                                                std::size_t chunk_bytes_max)>;
+
+// The answers of `report`, `tasks` and `contacts` from their snapshots
+// (engine/read_snapshots.hpp). The tasks answer reads the store's tasks table (its own read
+// transaction) for those the engine no longer holds; `store` must outlive the reader.
+ReadAnswer reportAnswer(std::shared_ptr<ReportSnapshot> snapshot, boost::json::value id);
+ReadAnswer tasksAnswer(std::shared_ptr<const TasksSnapshot> snapshot, Store* store,
+                       boost::json::value id);
+ReadAnswer contactsAnswer(std::shared_ptr<const ContactsSnapshot> snapshot, boost::json::value id);
 
 struct StatusRead {
-  std::unique_ptr<StatusSnapshot> snapshot;
+  std::unique_ptr<StatusSnapshot> snapshot;  // a status read
   StatusFilter filter;
+  ReadAnswer answer;  // any other read (snapshot is null)
+  std::string what;   // "status of sequence 'S'": what the log names when it is dropped
   boost::json::value id;
   ControlSend send;
 };

@@ -43,6 +43,12 @@ class FullDisk(unittest.TestCase):
         self.addCleanup(subprocess.run, ["umount", "-l", self.state], check=True)
         self.filler = os.path.join(self.state, "filler")
 
+    def import_lines(self, outcome):
+        """Log lines of import commands that end with outcome (":ok") or hold it."""
+        return sum(1 for line in self.daemon.log().splitlines()
+                   if "command import by " in line and
+                   (line.endswith(outcome) if outcome == ": ok" else outcome in line))
+
     def contacts(self):
         return {c["contact"] for c in self.daemon.json("contacts")["contacts"]}
 
@@ -59,11 +65,15 @@ class FullDisk(unittest.TestCase):
 
         # A change that needs pages LMDB does not have free: refused, with the error.
         big = d.write_file("big.csv", contacts_csv(3000, start=1000))
+        logged_ok = self.import_lines(": ok")
         refused = d.seqctl("import", big)
         self.assertEqual(refused.returncode, 1, refused.stdout + refused.stderr)
         self.assertIn("no space left on device: state dir " + self.state, refused.stderr)
         self.assertIn("commit of", refused.stderr)
         self.assertNotIn("Input/output error", refused.stderr.split("(")[0])
+        # The log tells the outcome after the commit: the refused import is never "ok".
+        self.assertEqual(self.import_lines(": ok"), logged_ok)
+        self.assertGreater(self.import_lines(": failed: no space left on device"), 0, d.log())
 
         # Reads go on, and show the last committed state: nothing of the refused import.
         self.assertEqual(d.seqctl("ping").returncode, 0)

@@ -166,3 +166,62 @@ TEST_CASE("a writer that is told to stop sends no further frame") {
   CHECK(frames == 2);
   CHECK(written < 300);
 }
+
+namespace {
+
+Frames answer(const ReadAnswer& read, std::size_t chunk_bytes_max) {
+  Frames frames;
+  read(
+      [&](std::string text, bool is_reply) {
+        frames.texts.push_back(std::move(text));
+        frames.replies.push_back(is_reply);
+        return true;
+      },
+      chunk_bytes_max);
+  return frames;
+}
+
+}  // namespace
+
+TEST_CASE("contacts and report answers: the old reply when it fits, the same rows when streamed") {
+  Engine engine = enrolled(400, 5);
+  for (const json::object& args : {json::object{}, json::object{{"limit", 7}},
+                                   json::object{{"where", "company~'\"3' or score>90"}}}) {
+    INFO(json::serialize(args));
+    Result<ContactsArgs> parsed = contactsArgs(args);
+    REQUIRE(parsed.isOk());
+    Result<ContactsSnapshot> snapshot =
+        engine.contactsSnapshot(parsed.value().query, parsed.value().limit);
+    REQUIRE(snapshot.isOk());
+    const ReadAnswer read =
+        contactsAnswer(std::make_shared<const ContactsSnapshot>(snapshot.value()), 9);
+    DispatchReply single = dispatchCommand(engine, "contacts", args, kRoot, kStart);
+    REQUIRE(single.ok);
+    Frames whole = answer(read, kFrameBytesMax);
+    REQUIRE(whole.texts.size() == 1);
+    CHECK(whole.replies[0]);
+    CHECK(whole.texts[0] == toFrame(makeOkReply(9, single.result)));
+    // In frames of 2 KiB: rows events, then the reply with the count and the last rows.
+    Frames streamed = answer(read, 2048);
+    json::array rows;
+    for (std::size_t i = 0; i < streamed.texts.size(); ++i) {
+      CHECK(streamed.texts[i].size() <= 2048);
+      json::object frame = json::parse(streamed.texts[i]).as_object();
+      const bool last = i + 1 == streamed.texts.size();
+      CHECK(streamed.replies[i] == last);
+      const json::array& part =
+          last ? frame.at("result").at("contacts").as_array() : frame.at("rows").as_array();
+      for (const json::value& row : part) rows.push_back(row);
+      if (last) CHECK(frame.at("result").at("matched") == single.result.at("matched"));
+    }
+    CHECK(rows == single.result.at("contacts").as_array());
+    if (rows.size() > 20) CHECK(streamed.texts.size() > 2);
+  }
+  Result<ReportSnapshot> report = engine.reportSnapshot("s", kStart);
+  REQUIRE(report.isOk());
+  Frames reported = answer(reportAnswer(std::make_shared<ReportSnapshot>(report.value()), 3), 2048);
+  DispatchReply single = dispatchCommand(engine, "report", {{"sequence", "s"}}, kRoot, kStart);
+  REQUIRE(single.ok);
+  REQUIRE(reported.texts.size() == 1);  // bounded: always one reply
+  CHECK(reported.texts[0] == toFrame(makeOkReply(3, single.result)));
+}

@@ -1,0 +1,133 @@
+#include "engine/read_snapshots.hpp"
+
+#include <algorithm>
+
+#include "engine/assert.hpp"
+#include "engine/template.hpp"
+
+namespace seqd {
+
+SequenceReport finishReport(const ReportSnapshot& snapshot) {
+  SequenceReport report = snapshot.report;
+  const StatusSnapshot& rows = snapshot.rows;
+  SendingCalendar calendar(rows.schedules);
+  auto task = snapshot.tasks.begin();
+  for (std::size_t index = 0; index < rows.rows.size(); ++index) {
+    const StatusSnapshotRow& source = rows.rows[index];
+    while (task != snapshot.tasks.end() && task->row < index) ++task;
+    ReportAttentionRow row;
+    if (source.status == EnrollmentStatus::kBounced ||
+        source.status == EnrollmentStatus::kNotSent) {
+      row.reason = rows.texts[source.not_sent_text];
+    } else if (task != snapshot.tasks.end() && task->row == index) {
+      row.reason =
+          "task " + std::to_string(task->task_id) + " (" + rows.texts[task->owner_text] + ")";
+    } else {
+      continue;
+    }
+    ++report.attention_total;
+    if (report.attention.size() >= kReportAttentionMax) continue;
+    const StatusRow status = statusRowAt(rows, index, calendar);
+    row.contact = status.contact;
+    row.email = status.email;
+    row.status = status.status;
+    row.step = status.step;
+    report.attention.push_back(std::move(row));
+  }
+  std::sort(report.attention.begin(), report.attention.end(),
+            [](const ReportAttentionRow& a, const ReportAttentionRow& b) {
+              return a.contact < b.contact;
+            });
+  return report;
+}
+
+namespace {
+
+bool taskPasses(const TaskFilter& filter, const Task& task, const TaskEnrollment& enrollment) {
+  if (!filter.owner.empty() && task.owner != filter.owner) return false;
+  if (!filter.sequence_id.empty() && enrollment.sequence != filter.sequence_id) return false;
+  return !filter.due_before_ms || task.due_at_ms < *filter.due_before_ms;
+}
+
+TaskRow taskRow(const TasksSnapshot& snapshot, const Task& task, const TaskEnrollment& enrollment) {
+  TaskRow row;
+  row.id = task.id;
+  row.sequence = enrollment.sequence.str();
+  row.contact = enrollment.contact_key.str();
+  row.owner = task.owner;
+  row.due_at_ms = task.due_at_ms;
+  row.state = taskStateName(task.state);
+  row.reason = task.reason;
+  row.step = task.step_id;
+  auto step = snapshot.steps.find({enrollment.sequence.str(), task.step_id});
+  if (step != snapshot.steps.end()) {
+    row.type = step->second.type;
+    row.note = step->second.note;
+    if (const Contact* contact = enrollment.contact.get()) {
+      RenderResult rendered = renderTemplate(
+          row.note, [contact](std::string_view name) { return contact->field(name); });
+      if (rendered.ok) row.note = rendered.text;
+    }
+  }
+  return row;
+}
+
+}  // namespace
+
+std::vector<TaskRow> taskRows(const TasksSnapshot& snapshot, const std::vector<Task>& archived) {
+  std::vector<TaskRow> rows;
+  for (const auto& [task, enrollment] : snapshot.in_memory) {
+    if (taskPasses(snapshot.filter, task, enrollment)) {
+      rows.push_back(taskRow(snapshot, task, enrollment));
+    }
+  }
+  for (const Task& task : archived) {
+    if (task.id > snapshot.task_id_max ||
+        std::binary_search(snapshot.in_memory_ids.begin(), snapshot.in_memory_ids.end(), task.id)) {
+      continue;
+    }
+    auto enrollment = snapshot.archived_enrollments.find(task.enrollment_id);
+    if (enrollment == snapshot.archived_enrollments.end()) continue;
+    if (taskPasses(snapshot.filter, task, enrollment->second)) {
+      rows.push_back(taskRow(snapshot, task, enrollment->second));
+    }
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const TaskRow& a, const TaskRow& b) {
+    if ((a.state == "open") != (b.state == "open")) return a.state == "open";
+    return a.due_at_ms < b.due_at_ms;
+  });
+  return rows;
+}
+
+void orderContacts(std::vector<std::shared_ptr<const Contact>>& contacts, std::size_t limit) {
+  auto by_key = [](const std::shared_ptr<const Contact>& left,
+                   const std::shared_ptr<const Contact>& right) { return left->key < right->key; };
+  if (limit > 0 && limit < contacts.size()) {
+    std::partial_sort(contacts.begin(), contacts.begin() + static_cast<std::ptrdiff_t>(limit),
+                      contacts.end(), by_key);
+    contacts.resize(limit);
+  } else {
+    std::sort(contacts.begin(), contacts.end(), by_key);
+  }
+}
+
+ContactMatches matchContacts(const ContactsSnapshot& snapshot) {
+  const ContactQuery::InSequence in_sequence = [&snapshot](const Contact& contact,
+                                                           const std::string& sequence_id) {
+    auto enrolled = snapshot.enrolled.find(sequence_id);
+    if (enrolled == snapshot.enrolled.end()) return false;
+    // As Engine::findEnrollment: the exact key first, then its lower case.
+    auto found = enrolled->second.find(contact.key);
+    if (found == enrolled->second.end()) found = enrolled->second.find(toLowerAscii(contact.key));
+    return found != enrolled->second.end() && found->second;
+  };
+  ContactMatches matches;
+  for (const std::shared_ptr<const Contact>& contact : snapshot.contacts) {
+    if (snapshot.query.matches(*contact, in_sequence)) matches.contacts.push_back(contact);
+  }
+  matches.matched = matches.contacts.size();
+  orderContacts(matches.contacts, snapshot.limit);
+  return matches;
+}
+
+}  // namespace seqd

@@ -1,0 +1,109 @@
+// Read snapshots: what `report`, `tasks` and `contacts` need, copied by the engine thread
+// between rounds in compact immutable form, so that a reader thread computes, orders and
+// formats the answer while the engine thread goes on sending (as `status` does with
+// engine/status_snapshot.hpp). The functions below are the whole of each answer's logic:
+// Engine::report(), Engine::tasks() and Engine::searchContacts() give their results through
+// them too, so an answer read from a snapshot is the engine's answer at that instant.
+//
+// What the engine thread pays, and what it does not:
+//   report    the sequence's status snapshot (one pass over its ids, about 56 bytes a row) and
+//             its counters (a few rows per step); when some of its contacts may wait on a
+//             task, one pass over the open tasks in memory. The reader picks the contacts that
+//             need attention, orders them and builds the reply.
+//   tasks     the tasks in memory that pass the filter (open ones, and the latest
+//             kDoneTasksInMemoryMax done ones), and the sequence and contact of each
+//             enrollment with a task only in the store. The reader reads the store's tasks
+//             (an LMDB read transaction of its own), renders each task's note, orders and
+//             streams them.
+//   contacts  a reference to every contact (a pointer copy each) and, for each sequence an
+//             `in_sequence` comparison names, its enrolled contacts' keys. The reader matches
+//             the query, picks the first `limit` by key (a partial sort) and streams them.
+//
+// Thread-safety: a snapshot is immutable once built; the functions are pure and may run on
+// any thread (contacts are immutable shared snapshots; Symbols are readable from any thread).
+#pragma once
+
+#include <boost/unordered/unordered_flat_map.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/contact.hpp"
+#include "engine/contact_query.hpp"
+#include "engine/report.hpp"
+#include "engine/sequence.hpp"
+#include "engine/status_snapshot.hpp"
+#include "engine/symbol.hpp"
+#include "engine/task.hpp"
+
+namespace seqd {
+
+// --- report ---
+struct ReportSnapshot {
+  SequenceReport report;  // everything but the attention rows
+  StatusSnapshot rows;    // the sequence's enrollments
+  // The rows waiting on an open task, in row order.
+  struct WaitingTask {
+    std::uint32_t row = 0;         // index in rows.rows
+    std::uint32_t owner_text = 0;  // the task's owner, in rows.texts
+    std::uint64_t task_id = 0;
+  };
+  std::vector<WaitingTask> tasks;
+};
+
+// The report with its attention rows: bounced and not_sent contacts and those waiting on a
+// task, at most kReportAttentionMax (the first in enrollment order), ordered by contact key.
+SequenceReport finishReport(const ReportSnapshot& snapshot);
+
+// --- tasks ---
+// What a task row shows of its step: its type and note (a template rendered for the contact).
+struct TaskStepText {
+  std::string type;
+  std::string note;
+};
+// An enrollment a task belongs to, as the task row shows it.
+struct TaskEnrollment {
+  Symbol sequence;
+  Symbol contact_key;
+  std::shared_ptr<const Contact> contact;  // null: no such contact
+};
+struct TasksSnapshot {
+  TaskFilter filter;
+  std::vector<std::pair<Task, TaskEnrollment>> in_memory;  // those passing the filter
+  std::vector<std::uint64_t> in_memory_ids;                // every task the engine holds, ascending
+  // Tasks made after the snapshot (a larger id) are not listed, though the store has them.
+  std::uint64_t task_id_max = 0;
+  // Enrollments whose tasks may be only in the store, when they pass the filter's sequence.
+  boost::unordered_flat_map<EnrollmentId, TaskEnrollment> archived_enrollments;
+  // (sequence id, step id) -> its text, for every configured step.
+  std::map<std::pair<std::string, std::string>, TaskStepText> steps;
+};
+
+// Every task the filter keeps, the engine's and, of `archived` (the store's tasks table),
+// those the engine no longer holds: open first, then by due time.
+std::vector<TaskRow> taskRows(const TasksSnapshot& snapshot, const std::vector<Task>& archived);
+
+// --- contacts ---
+struct ContactsSnapshot {
+  ContactQuery query;
+  std::size_t limit = 0;                                 // 0: every match
+  std::vector<std::shared_ptr<const Contact>> contacts;  // every stored contact, in no order
+  // For each sequence `in_sequence` names: its enrollments' contact keys (views of Symbols'
+  // strings, which never move), each with whether it is in (not removed).
+  std::map<std::string, boost::unordered_flat_map<std::string_view, bool>> enrolled;
+};
+struct ContactMatches {
+  std::vector<std::shared_ptr<const Contact>> contacts;  // in key order, at most limit
+  std::size_t matched = 0;                               // every match
+};
+
+ContactMatches matchContacts(const ContactsSnapshot& snapshot);
+// The first `limit` contacts by key (0: all of them, ordered), without ordering the rest.
+void orderContacts(std::vector<std::shared_ptr<const Contact>>& contacts, std::size_t limit);
+
+}  // namespace seqd

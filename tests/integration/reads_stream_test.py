@@ -1,0 +1,194 @@
+"""Proves `report`, `tasks` and `contacts` are answered off the engine thread: with the reader
+made slow (SEQD_TEST_READ_DELAY_MS), a `ping` and a `time advance` that sends email are answered
+while a report or a contacts answer is still being made, and the answer that follows is whole
+and right; a `tasks` answer of thousands of open tasks streams in many small frames, every task
+once and in order, while a slow client reads it and the engine thread goes on sending; and a
+`contacts` answer bigger than the 16 MiB reply cap arrives whole instead of being refused."""
+import json
+import os
+import select
+import socket
+import time
+import unittest
+
+import harness
+from harness import Daemon
+
+TASKS = 3000
+CALLS_YAML = """\
+id: calls
+name: Calls
+owner: alice
+schedule: always
+mailboxes: [alice@acme.test]
+steps:
+  - id: call
+    type: call
+    wait: 0m
+    note: "Call {{first_name|them}} at {{company|their company}}"
+"""
+CHUNK_BYTES = 4096
+DELAY_MS = 6000
+REPLY_CAP_BYTES = 16 * 1024 * 1024
+
+
+def request(daemon, request_id, cmd, args):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(60)
+    s.connect(daemon.socket)
+    s.sendall((json.dumps({"v": 1, "id": request_id, "cmd": cmd, "args": args}) + "\n").encode())
+    return s
+
+
+def read_frames(s):
+    """Every frame up to the reply."""
+    frames, reader = [], s.makefile("rb")
+    while True:
+        line = reader.readline()
+        if not line:
+            return frames
+        frames.append(json.loads(line))
+        if "ok" in frames[-1]:
+            return frames
+
+
+def nothing_to_read(s):
+    """True while no byte of an answer has come on s."""
+    readable, _, _ = select.select([s], [], [], 0)
+    return not readable
+
+
+class Reads(unittest.TestCase):
+    def start(self, **environment):
+        for name, value in environment.items():
+            os.environ[name] = str(value)
+        self.d = Daemon(sequences={"two-emails": harness.TWO_EMAILS_YAML, "calls": CALLS_YAML})
+        self.addCleanup(self.d.cleanup)
+        try:
+            self.d.start()
+        finally:
+            for name in environment:
+                del os.environ[name]
+
+    def add_two_to_send(self):
+        path = self.d.write_file("two.csv", harness.contacts_csv(2, start=TASKS))
+        added = self.d.seqctl("add", "two-emails", "--csv", path)
+        self.assertEqual(added.returncode, 0, added.stdout + added.stderr)
+        self.d.json("sequence", "activate", "two-emails")
+
+    def open_tasks(self, count):
+        path = self.d.write_file("calls.csv", harness.contacts_csv(count))
+        added = self.d.seqctl("add", "calls", "--csv", path)
+        self.assertEqual(added.returncode, 0, added.stdout + added.stderr)
+        self.d.json("sequence", "activate", "calls")
+        self.d.json("time", "advance", "1m")
+
+    def check_engine_goes_on(self, waiting):
+        """While `waiting` has no answer yet: a ping and a time advance that sends are answered
+        at once."""
+        started = time.monotonic()
+        self.assertEqual(self.d.seqctl("ping").returncode, 0)
+        self.assertLess(time.monotonic() - started, 2.0)
+        started = time.monotonic()
+        advanced = self.d.seqctl("time", "advance", "2h")
+        self.assertEqual(advanced.returncode, 0, advanced.stderr)
+        self.assertLess(time.monotonic() - started, 2.5)
+        self.assertEqual(len(self.d.messages()), 2)
+        self.assertTrue(nothing_to_read(waiting), "answered before the reader's delay")
+
+    def test_a_slow_report_or_contacts_answer_stalls_neither_clients_nor_sending(self):
+        self.start(SEQD_TEST_READ_DELAY_MS=DELAY_MS)
+        self.open_tasks(50)
+        self.add_two_to_send()
+        with request(self.d, 5, "report", {"sequence": "calls"}) as waiting:
+            self.check_engine_goes_on(waiting)
+            frames = read_frames(waiting)
+        self.assertEqual(len(frames), 1)
+        report = frames[0]["result"]
+        self.assertEqual(report["sequence"], "calls")
+        self.assertEqual(report["attention_total"], 50)
+        self.assertEqual(sorted(row["contact"] for row in report["attention"]),
+                         sorted("person%d@example.test" % i for i in range(50)))
+        self.assertTrue(all(row["reason"].startswith("task ") for row in report["attention"]))
+        with request(self.d, 6, "contacts", {"limit": 3}) as waiting:
+            self.assertTrue(nothing_to_read(waiting))
+            frames = read_frames(waiting)
+        self.assertEqual(frames[-1]["result"]["matched"], 52)
+        everyone = ["person%d@example.test" % i for i in list(range(50)) + [TASKS, TASKS + 1]]
+        self.assertEqual([row["contact"] for row in frames[-1]["result"]["contacts"]],
+                         sorted(everyone)[:3])
+
+    def test_thousands_of_tasks_stream_while_a_slow_client_reads_and_sending_goes_on(self):
+        self.start(SEQD_TEST_STATUS_CHUNK_BYTES=CHUNK_BYTES,
+                   SEQD_TEST_STATUS_UNSENT_BYTES=2 * CHUNK_BYTES)
+        self.open_tasks(TASKS)
+        self.add_two_to_send()
+        with request(self.d, 7, "tasks", {}) as slow:
+            reader = slow.makefile("rb", buffering=4096)
+            frames = [json.loads(reader.readline())]  # the answer has started; the rest waits
+            self.assertEqual(frames[0]["event"], "rows")
+            started = time.monotonic()
+            self.assertEqual(self.d.seqctl("ping").returncode, 0)
+            self.assertLess(time.monotonic() - started, 2.0)
+            started = time.monotonic()
+            advanced = self.d.seqctl("time", "advance", "2h")
+            self.assertEqual(advanced.returncode, 0, advanced.stderr)
+            self.assertLess(time.monotonic() - started, 5.0)
+            self.assertEqual(len(self.d.messages()), 2)
+            while "ok" not in frames[-1]:
+                line = reader.readline()
+                self.assertTrue(line, "the connection closed before the reply")
+                frames.append(json.loads(line))
+                time.sleep(0.001)
+            reader.close()
+        self.assertGreater(len(frames), 50)
+        rows = []
+        for frame in frames[:-1]:
+            self.assertEqual((frame["id"], frame["event"]), (7, "rows"))
+            self.assertLessEqual(len(json.dumps(frame, separators=(",", ":"))), CHUNK_BYTES)
+            rows += frame["rows"]
+        self.assertTrue(frames[-1]["ok"], frames[-1])
+        rows += frames[-1]["result"]["tasks"]
+        self.assertEqual(len(rows), TASKS)
+        self.assertEqual({row["contact"] for row in rows},
+                         {"person%d@example.test" % i for i in range(TASKS)})
+        self.assertEqual(len({row["id"] for row in rows}), TASKS)
+        self.assertTrue(all(row["state"] == "open" and row["type"] == "call" for row in rows))
+        self.assertEqual(rows, sorted(rows, key=lambda row: row["due_at"]))
+        # seqctl puts the streamed rows back together: the same document as one reply was.
+        printed = self.d.json("tasks")
+        self.assertEqual(list(printed.keys()), ["tasks"])
+        self.assertEqual(printed["tasks"], rows)
+        table = self.d.seqctl("tasks", "--seq", "calls")
+        self.assertEqual(table.returncode, 0, table.stderr)
+        self.assertEqual(len(table.stdout.splitlines()), TASKS + 1)
+
+    def test_contacts_over_the_reply_cap_arrive_whole(self):
+        self.start()
+        # About 700 bytes of JSON a contact: 26,000 of them make an answer over the cap.
+        count = 26000
+        notes = "n" * 560
+        lines = ["email,first_name,company,notes"]
+        lines += ["c%05d@example.test,C%d,Company %d,%s" % (i, i, i % 10, notes)
+                  for i in range(count)]
+        path = self.d.write_file("many.csv", "\n".join(lines) + "\n")
+        imported = self.d.seqctl("import", path)
+        self.assertEqual(imported.returncode, 0, imported.stdout + imported.stderr)
+        printed = self.d.seqctl("--json", "contacts")
+        self.assertEqual(printed.returncode, 0, printed.stderr[-500:])
+        self.assertGreater(len(printed.stdout), REPLY_CAP_BYTES)
+        document = json.loads(printed.stdout)
+        self.assertEqual(document["matched"], count)
+        keys = [row["contact"] for row in document["contacts"]]
+        self.assertEqual(keys, ["c%05d@example.test" % i for i in range(count)])
+        self.assertTrue(all(row["fields"]["notes"] == notes for row in document["contacts"]))
+        self.assertNotIn("reply_too_large", self.d.log())
+        # --limit returns what it asks for, the first by key, and still counts every match.
+        limited = self.d.json("contacts", "--limit", "2", "--where", "company='company 3'")
+        self.assertEqual(limited["matched"], count // 10)
+        self.assertEqual([row["contact"] for row in limited["contacts"]],
+                         ["c00003@example.test", "c00013@example.test"])
+
+
+if __name__ == "__main__":
+    harness.main()
