@@ -19,14 +19,14 @@ bool listed(const std::vector<std::string>& values, const std::string& value) {
 }  // namespace
 
 // findContact() over the stored contacts with `pending` laid on top: an exact key first,
-// then the lower-cased one.
-const Contact* Engine::findContactWith(
-    const std::string& key, const std::unordered_map<std::string, Contact>& pending) const {
+// then the lower-cased one. A pending contact is packed for the look (a dry run only).
+ContactRef Engine::findContactWith(const std::string& key,
+                                   const std::unordered_map<std::string, Contact>& pending) const {
   for (const std::string& candidate : {key, toLowerAscii(key)}) {
-    if (auto found = pending.find(candidate); found != pending.end()) return &found->second;
-    if (auto found = contacts_.find(candidate); found != contacts_.end()) {
-      return found->second.get();
+    if (auto found = pending.find(candidate); found != pending.end()) {
+      return PackedContact::pack(found->second);
     }
+    if (auto found = contacts_.find(candidate); found != contacts_.end()) return found->second;
   }
   return nullptr;
 }
@@ -48,16 +48,16 @@ Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
   AddResult result;
   std::set<std::string> seen;
   for (const std::string& requested : keys) {
-    const Contact* contact = findContactWith(requested, pending);
+    const ContactRef contact = findContactWith(requested, pending);
     if (contact == nullptr) {
       result.skipped.push_back({requested, {"unknown_contact"}, {}});
       continue;
     }
-    if (!seen.insert(contact->key).second) continue;
-    const Enrollment* existing = findPair(sequence_id, contact->key);
+    if (!seen.insert(contact->key()).second) continue;
+    const Enrollment* existing = findPair(sequence_id, contact->key());
     if (existing != nullptr && existing->status != EnrollmentStatus::kRemoved &&
         existing->status != EnrollmentStatus::kFinished) {
-      result.skipped.push_back({contact->key, {"already_in_sequence"}, {}});
+      result.skipped.push_back({contact->key(), {"already_in_sequence"}, {}});
       continue;
     }
     std::vector<std::string> other_sequences;
@@ -69,16 +69,16 @@ Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
     bool invalid = !options.force && listed(warnings, "invalid_email");
     bool reviewed_out = !options.force && !options.skip_validation && !warnings.empty();
     if (hard_block || invalid || reviewed_out) {
-      result.skipped.push_back({contact->key, std::move(warnings), std::move(other_sequences)});
+      result.skipped.push_back({contact->key(), std::move(warnings), std::move(other_sequences)});
       continue;
     }
     // Every step done (finished, or removed after the last step): nothing left to run.
     if (existing != nullptr && existing->sending_step.empty() &&
         currentStepIndex(*sequence, *existing) >= sequence->steps.size()) {
-      result.skipped.push_back({contact->key, {"already_finished"}, {}});
+      result.skipped.push_back({contact->key(), {"already_finished"}, {}});
       continue;
     }
-    result.added.push_back(contact->key);
+    result.added.push_back(contact->key());
     result.first_at.push_back(
         firstSendAt(*sequence, *contact, existing, options.at_ms.value_or(now_ms)));
   }
@@ -87,7 +87,7 @@ Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
 
 // When an added contact's next step would go out: a new contact's first step after its wait,
 // a returning one's current step when it was due (or now), each inside its window.
-TimeMs Engine::firstSendAt(const Sequence& sequence, const Contact& contact,
+TimeMs Engine::firstSendAt(const Sequence& sequence, const PackedContact& contact,
                            const Enrollment* existing, TimeMs start_ms) const {
   if (!isActive(sequence.id)) return kNoTime;
   const Window window = windowFor(sequence, &contact);

@@ -234,7 +234,7 @@ Result<ContactQuery> ContactQuery::parse(std::string_view text) {
   return query;
 }
 
-bool ContactQuery::matches(const Contact& contact, const InSequence& in_sequence) const {
+bool ContactQuery::matches(const PackedContact& contact, const InSequence& in_sequence) const {
   if (program_.empty()) return true;  // no --where: every contact
   // At most one entry per comparison: small, and no allocation for a typical query.
   bool stack[kQueryBytesMax / 2];
@@ -251,7 +251,7 @@ bool ContactQuery::matches(const Contact& contact, const InSequence& in_sequence
   return depth == 1 && stack[0];
 }
 
-bool ContactQuery::compare(const QueryComparison& comparison, const Contact& contact,
+bool ContactQuery::compare(const QueryComparison& comparison, const PackedContact& contact,
                            const InSequence& in_sequence) const {
   if (comparison.field == "in_sequence") {
     const bool in = in_sequence && in_sequence(contact, comparison.value);

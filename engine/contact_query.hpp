@@ -35,7 +35,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/contact.hpp"
+#include "engine/packed_contact.hpp"
 #include "engine/status.hpp"
 
 namespace seqd {
@@ -60,8 +60,9 @@ class ContactQuery {
   static Result<ContactQuery> parse(std::string_view text);
 
   // Whether the contact is in a sequence (not removed): what `in_sequence` asks.
-  using InSequence = std::function<bool(const Contact& contact, const std::string& sequence_id)>;
-  bool matches(const Contact& contact, const InSequence& in_sequence) const;
+  using InSequence =
+      std::function<bool(const PackedContact& contact, const std::string& sequence_id)>;
+  bool matches(const PackedContact& contact, const InSequence& in_sequence) const;
 
   // The sequence ids `in_sequence` comparisons name, so the caller can refuse unknown ones.
   std::vector<std::string> sequencesNamed() const;
@@ -75,7 +76,7 @@ class ContactQuery {
   };
   friend class QueryParser;
 
-  bool compare(const QueryComparison& comparison, const Contact& contact,
+  bool compare(const QueryComparison& comparison, const PackedContact& contact,
                const InSequence& in_sequence) const;
 
   std::vector<QueryComparison> comparisons_;

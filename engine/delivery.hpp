@@ -20,11 +20,11 @@
 
 #include "engine/enrollment.hpp"
 #include "engine/mailbox.hpp"
+#include "engine/packed_contact.hpp"
 #include "engine/time.hpp"
 
 namespace seqd {
 
-struct Contact;
 struct RenderSettings;
 struct RenderSequence;
 struct RenderSender;
@@ -37,9 +37,9 @@ struct DeliveryIntent {
   std::string recipient;
   std::string message_id;
   // What the message is rendered from: all decided on the engine thread, all immutable.
-  TimeMs fired_at_ms = 0;                  // the Date header
-  int variant = -1;                        // the step's A/B variant; -1: its own text
-  std::shared_ptr<const Contact> contact;  // as it was when the step fired
+  TimeMs fired_at_ms = 0;  // the Date header
+  int variant = -1;        // the step's A/B variant; -1: its own text
+  ContactRef contact;      // as it was when the step fired
   // The configuration the step fired under; kept alive by this intent across a reload.
   std::shared_ptr<const RenderSettings> render;
   const RenderSequence* sequence = nullptr;  // inside *render

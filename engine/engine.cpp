@@ -71,15 +71,15 @@ void Engine::arm(Enrollment& enrollment) {
 // ---------------------------------------------------------------------------------------
 // Sending windows
 
-Engine::Window Engine::windowFor(const Sequence& sequence, const Contact* contact) const {
+Engine::Window Engine::windowFor(const Sequence& sequence, const PackedContact* contact) const {
   Window window;
   window.schedule = calendar_.findSchedule(sequence.schedule);
   if (window.schedule == kNoSchedule) return window;
   window.zone = calendar_.scheduleZone(window.schedule);
   // An unknown or empty contact zone falls back to the schedule's; import and `contact
   // set` refuse unknown names, so only a zone the tz database dropped lands here.
-  if (sequence.timezone_from_contact && contact != nullptr && !contact->timezone.empty()) {
-    const ZoneId zone = calendar_.findZone(contact->timezone);
+  if (sequence.timezone_from_contact && contact != nullptr && !contact->timezone().empty()) {
+    const ZoneId zone = calendar_.findZone(contact->timezone());
     if (zone != kNoZone) window.zone = zone;
   }
   return window;
@@ -134,10 +134,9 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
   // The records are moved in, not copied: at a million enrollments copying them was the
   // largest part of a restart.
   contacts_.reserve(state.contacts.size());
-  for (Contact& contact : state.contacts) {
-    std::string key = contact.key;
-    contacts_[std::move(key)] = std::make_shared<const Contact>(std::move(contact));
-  }
+  for (const Contact& contact : state.contacts)
+    contacts_[contact.key] = PackedContact::pack(contact);
+  state.contacts = std::vector<Contact>();
   for (const SequenceState& sequence : state.sequences) {
     if (sequence.active) active_sequences_.insert(sequence.sequence_id);
   }
@@ -274,9 +273,9 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
       // Where it had not landed before the stop, it is written now: counted again from now
       // (the log's count stays too, erring on the slow side), so the limits hold at the
       // instants it is written.
-      const Contact* contact = findContact(enrollment.contact_key);
-      governor_.recordSend(mailbox->address, recipientDomain(contact ? contact->email : ""), now_ms,
-                           intent->message_id);
+      const PackedContact* contact = findContact(enrollment.contact_key);
+      governor_.recordSend(mailbox->address, recipientDomain(contact ? contact->email() : ""),
+                           now_ms, intent->message_id);
       queueIntent(enrollment, std::move(*intent), mailbox->transport);
       return;
     }
@@ -295,8 +294,8 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
 // Counts a send of the log in the governor (restart only).
 void Engine::replaySend(const ProgressRecord& record) {
   if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
-    const Contact* contact = findContact(enrollments_[record.enrollment_id].contact_key);
-    governor_.recordSend(record.mailbox, recipientDomain(contact ? contact->email : ""),
+    const PackedContact* contact = findContact(enrollments_[record.enrollment_id].contact_key);
+    governor_.recordSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
                          record.at_ms, record.message_id);
   }
 }
@@ -420,10 +419,10 @@ void Engine::putContacts(std::vector<Contact> contacts) {
   reserveMore(batch_.contacts, contacts.size());
   for (Contact& contact : contacts) {
     inbound_index_stale_ = true;
-    batch_.contacts.push_back(contact);
     auto [stored, inserted] = contacts_.try_emplace(contact.key);
     // Replaced, never changed in place: an intent out holds the contact as it was.
-    stored->second = std::make_shared<const Contact>(std::move(contact));
+    stored->second = PackedContact::pack(contact);
+    batch_.contacts.push_back(std::move(contact));
   }
 }
 
@@ -452,7 +451,7 @@ ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
       }
     }
     auto existing = contacts_.find(key);
-    Contact contact = existing == contacts_.end() ? Contact{} : *existing->second;
+    Contact contact = existing == contacts_.end() ? Contact{} : existing->second->unpack();
     contact.key = key;
     Status status = Status::ok();
     for (const auto& [name, value] : row.fields) {
@@ -465,35 +464,35 @@ ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
       continue;
     }
     inbound_index_stale_ = true;
-    batch_contacts.push_back(contact);
     if (existing == contacts_.end()) {
       ++result.imported;
     } else {
       ++result.updated;
     }
     // Replaced, never changed in place: an intent out holds the contact as it was.
-    contacts_[key] = std::make_shared<const Contact>(std::move(contact));
+    contacts_[key] = PackedContact::pack(contact);
+    batch_contacts.push_back(std::move(contact));
     result.keys.push_back(std::move(key));
   }
   return result;
 }
 
-const std::shared_ptr<const Contact>* Engine::findContactSnapshot(const std::string& key) const {
+const ContactRef* Engine::findContactSnapshot(const std::string& key) const {
   auto it = contacts_.find(key);
   if (it != contacts_.end()) return &it->second;
   it = contacts_.find(toLowerAscii(key));
   return it == contacts_.end() ? nullptr : &it->second;
 }
 
-const Contact* Engine::findContact(const std::string& key) const {
-  const std::shared_ptr<const Contact>* found = findContactSnapshot(key);
+const PackedContact* Engine::findContact(const std::string& key) const {
+  const ContactRef* found = findContactSnapshot(key);
   return found == nullptr ? nullptr : found->get();
 }
 
 Status Engine::setContactFields(const std::string& key, const ContactRow& fields) {
-  const Contact* found = findContact(key);
+  const PackedContact* found = findContact(key);
   if (found == nullptr) return Status::notFound("unknown contact '" + key + "'");
-  Contact contact = *found;
+  Contact contact = found->unpack();
   for (const auto& [name, value] : fields.fields) {
     if (name == "id" || name == "key") {
       return Status::invalidArgument("the contact key cannot be changed");
@@ -506,10 +505,10 @@ Status Engine::setContactFields(const std::string& key, const ContactRow& fields
     if (!status.isOk())
       return Status::invalidArgument("contact '" + key + "': " + status.message());
   }
-  batch_.contacts.push_back(contact);
   inbound_index_stale_ = true;
-  std::string contact_key = contact.key;
-  contacts_[contact_key] = std::make_shared<const Contact>(std::move(contact));
+  const std::string contact_key = contact.key;
+  contacts_[contact_key] = PackedContact::pack(contact);
+  batch_.contacts.push_back(std::move(contact));
   // A new score changes the order of scheduled steps; a new zone moves them to its window.
   for (EnrollmentId id : contactEnrollments(contact_key)) {
     if (wheel_.isScheduled(id)) arm(enrollments_[id]);
@@ -599,12 +598,12 @@ Status Engine::deactivate(const std::string& sequence_id, const Caller& caller) 
 // ---------------------------------------------------------------------------------------
 // Enrollments
 
-std::vector<std::string> Engine::addWarnings(const Sequence& sequence, const Contact& contact,
+std::vector<std::string> Engine::addWarnings(const Sequence& sequence, const PackedContact& contact,
                                              const Enrollment* existing, const AddOptions& options,
                                              const Caller& caller,
                                              std::vector<std::string>& other_sequences) const {
   std::vector<std::string> warnings;
-  for (EnrollmentId id : contactEnrollments(contact.key)) {
+  for (EnrollmentId id : contactEnrollments(contact.key())) {
     const Enrollment& other = enrollments_[id];
     if (other.sequence_id != sequence.id && !isTerminalForOtherSequences(other.status)) {
       other_sequences.push_back(other.sequence_id);
@@ -612,17 +611,18 @@ std::vector<std::string> Engine::addWarnings(const Sequence& sequence, const Con
   }
   std::sort(other_sequences.begin(), other_sequences.end());
   if (!other_sequences.empty()) warnings.push_back("in_other_sequence");
-  if (contact.email.empty())
+  if (contact.email().empty())
     warnings.push_back("no_email");
-  else if (!checkEmailAddress(contact.email).isOk())
+  else if (!checkEmailAddress(contact.email()).isOk())
     warnings.push_back("invalid_email");
-  else if (contact.email_status == "unverified")
+  else if (contact.emailStatus() == "unverified")
     warnings.push_back("unverified_email");
-  if (!contact.owner.empty() && contact.owner != caller.user) warnings.push_back("owner_mismatch");
-  if (!contact.stage.empty() && contains(sequence.rules.block_stages, contact.stage)) {
+  if (!contact.owner().empty() && contact.owner() != caller.user)
+    warnings.push_back("owner_mismatch");
+  if (!contact.stage().empty() && contains(sequence.rules.block_stages, contact.stage())) {
     warnings.push_back("stage_blocked");
   }
-  if (contact.email_opt_out) warnings.push_back("email_opt_out");
+  if (contact.emailOptOut()) warnings.push_back("email_opt_out");
   for (const std::string& address : options.mailboxes) {
     const Mailbox* mailbox = findMailbox(address);
     if (mailbox != nullptr && !mailbox->owner.empty() && mailbox->owner != caller.user) {
@@ -714,8 +714,8 @@ void Engine::saveSnapshot(Enrollment& enrollment) {
 }
 
 std::uint8_t Engine::scoreOf(const Enrollment& enrollment) const {
-  const Contact* contact = findContact(enrollment.contact_key);
-  return contact == nullptr ? 0 : contact->score;
+  const PackedContact* contact = findContact(enrollment.contact_key);
+  return contact == nullptr ? 0 : contact->score();
 }
 
 const Enrollment* Engine::findEnrollment(const std::string& sequence_id,
@@ -745,11 +745,11 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
   StatusRow row;
   row.sequence = enrollment.sequence_id;
   row.contact = enrollment.contact_key;
-  const Contact* contact = findContact(enrollment.contact_key);
+  const PackedContact* contact = findContact(enrollment.contact_key);
   if (contact != nullptr) {
-    row.email = contact->email;
-    row.score = contact->score;
-    row.owner = contact->owner;
+    row.email = contact->email();
+    row.score = contact->score();
+    row.owner = contact->owner();
   }
   row.status = enrollmentStatusName(enrollment.status);
   const Sequence* sequence = findSequence(enrollment.sequence_id);
@@ -826,19 +826,22 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
         (paused && enrollment.resume_at_ms != kNoTime) != *filter.resume_scheduled) {
       continue;
     }
-    const Contact* contact = findContact(enrollment.contact_key);
+    const PackedContact* contact = findContact(enrollment.contact_key);
     if (!needle.empty()) {
       std::string haystack = enrollment.contact_key;
       if (contact != nullptr) {
-        haystack += " " + contact->email + " " + contact->first_name + " " + contact->last_name +
-                    " " + contact->company;
+        for (std::string_view text :
+             {contact->email(), contact->firstName(), contact->lastName(), contact->company()}) {
+          haystack += ' ';
+          haystack += text;
+        }
       } else {
         haystack += " ";  // a row with no contact shows an empty email
       }
       if (toLowerAscii(haystack).find(needle) == std::string::npos) continue;
     }
     matches.push_back(
-        Match{contact == nullptr ? 0 : contact->score, &enrollment.contact_key.str(), id});
+        Match{contact == nullptr ? 0 : contact->score(), &enrollment.contact_key.str(), id});
   }
   const auto before = [](const Match& a, const Match& b) {
     if (a.score != b.score) return a.score > b.score;
@@ -859,9 +862,9 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
 
 // A pass over the sequence's ids that copies what each row needs: one hash lookup for the
 // contact's snapshot, a reference count taken on it, and the row's few strings interned.
-const std::shared_ptr<const Contact>* Engine::exactContactSlot(const Enrollment& enrollment) const {
+const ContactRef* Engine::exactContactSlot(const Enrollment& enrollment) const {
   if (contact_slots_.size() < enrollments_.size()) contact_slots_.resize(enrollments_.size());
-  const std::shared_ptr<const Contact>*& slot = contact_slots_[enrollment.id];
+  const ContactRef*& slot = contact_slots_[enrollment.id];
   if (slot == nullptr) {
     if (auto found = contacts_.find(enrollment.contact_key); found != contacts_.end()) {
       slot = &found->second;
@@ -870,8 +873,8 @@ const std::shared_ptr<const Contact>* Engine::exactContactSlot(const Enrollment&
   return slot;
 }
 
-const std::shared_ptr<const Contact>* Engine::contactSlot(const Enrollment& enrollment) const {
-  const std::shared_ptr<const Contact>* slot = exactContactSlot(enrollment);
+const ContactRef* Engine::contactSlot(const Enrollment& enrollment) const {
+  const ContactRef* slot = exactContactSlot(enrollment);
   return slot != nullptr ? slot : findContactSnapshot(enrollment.contact_key);
 }
 
@@ -904,11 +907,11 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
   StatusSnapshotRow* row = snapshot.rows.data();
   for (EnrollmentId id : enrolled->second) {
     const Enrollment& enrollment = enrollments_[id];
-    const std::shared_ptr<const Contact>* slot = exactContactSlot(enrollment);
+    const ContactRef* slot = exactContactSlot(enrollment);
     if (slot != nullptr) {
       row->contact = *slot;
     } else {
-      const std::shared_ptr<const Contact>* lowered = findContactSnapshot(enrollment.contact_key);
+      const ContactRef* lowered = findContactSnapshot(enrollment.contact_key);
       if (lowered != nullptr) row->contact = *lowered;
       row->key_text = texts.intern(enrollment.contact_key);
     }
@@ -1048,7 +1051,7 @@ void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {
     }
     return markNotSent(enrollment, "interrupted");
   }
-  const Contact* contact = findContact(enrollment.contact_key);
+  const PackedContact* contact = findContact(enrollment.contact_key);
   if (contact == nullptr) return markNotSent(enrollment, "unknown_contact");
   if (isEmailStep(step.type)) {
     fireEmail(enrollment, *sequence, step, *contact, now_ms);
@@ -1058,13 +1061,13 @@ void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {
 }
 
 void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const Step& step,
-                       const Contact& contact, TimeMs now_ms) {
-  if (contact.email.empty()) return markNotSent(enrollment, "no_email");
-  if (contact.email_opt_out) return markNotSent(enrollment, "email_opt_out");
-  if (!contact.stage.empty() && contains(sequence.rules.block_stages, contact.stage)) {
+                       const PackedContact& contact, TimeMs now_ms) {
+  if (contact.email().empty()) return markNotSent(enrollment, "no_email");
+  if (contact.emailOptOut()) return markNotSent(enrollment, "email_opt_out");
+  if (!contact.stage().empty() && contains(sequence.rules.block_stages, contact.stage())) {
     return markNotSent(enrollment, "stage_blocked");
   }
-  const std::string domain = recipientDomain(contact.email);
+  const std::string domain = recipientDomain(contact.email());
   TimeMs free_at_ms = SendGovernor::kNoFreeSlot;
   std::string mailbox = pickMailbox(enrollment, sequence, step, domain, now_ms, free_at_ms);
   if (mailbox.empty()) {
@@ -1107,9 +1110,9 @@ void Engine::queueIntent(Enrollment& enrollment, DeliveryIntent intent, Transpor
 void Engine::withdrawQueuedSend(Enrollment& enrollment) {
   if (enrollment.sending_step.empty() || enrollment.sending_released) return;
   queued_.erase(enrollment.id);
-  const Contact* contact = findContact(enrollment.contact_key);
+  const PackedContact* contact = findContact(enrollment.contact_key);
   governor_.forgetSend(enrollment.sending_mailbox.str(),
-                       recipientDomain(contact ? contact->email : ""), enrollment.sending_at_ms);
+                       recipientDomain(contact ? contact->email() : ""), enrollment.sending_at_ms);
   enrollment.next_at_ms = enrollment.sending_at_ms;
   clearSending(enrollment);
   saveSnapshot(enrollment);
@@ -1197,7 +1200,7 @@ std::optional<DeliveryIntent> Engine::makeIntent(const Enrollment& enrollment, c
                                                  std::string& not_sent_reason) const {
   const Sequence* sequence = findSequence(enrollment.sequence_id);
   const RenderSequence* compiled = render_->findSequence(enrollment.sequence_id);
-  const std::shared_ptr<const Contact>* contact = findContactSnapshot(enrollment.contact_key);
+  const ContactRef* contact = findContactSnapshot(enrollment.contact_key);
   if (sequence == nullptr || compiled == nullptr || contact == nullptr) {
     not_sent_reason = "unknown_sequence_or_contact";
     return std::nullopt;
@@ -1210,7 +1213,7 @@ std::optional<DeliveryIntent> Engine::makeIntent(const Enrollment& enrollment, c
   const std::uint32_t step_index = static_cast<std::uint32_t>(&step - sequence->steps.data());
   SEQD_ASSERT(step_index < compiled->steps.size());
   const RenderStep& render_step = compiled->steps[step_index];
-  const int variant = pickVariant(render_step, (*contact)->key);
+  const int variant = pickVariant(render_step, (*contact)->key());
   not_sent_reason = checkStepText(render_step, variant, **contact);
   if (!not_sent_reason.empty()) return std::nullopt;
   DeliveryIntent intent;
@@ -1218,8 +1221,8 @@ std::optional<DeliveryIntent> Engine::makeIntent(const Enrollment& enrollment, c
   intent.step_index = step_index;
   intent.mailbox = sender->address;
   intent.transport = sender->transport;
-  intent.recipient = (*contact)->email;
-  intent.message_id = makeMessageId(sequence->id, step.id, (*contact)->key, sender->address);
+  intent.recipient = (*contact)->email();
+  intent.message_id = makeMessageId(sequence->id, step.id, (*contact)->key(), sender->address);
   intent.fired_at_ms = at_ms;
   intent.variant = variant;
   intent.contact = *contact;
@@ -1472,8 +1475,8 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
         // Counted against the limits from when it leaves (see takeIntents in engine.hpp).
         TimeMs counted_at_ms = enrollment.sending_at_ms;
         if (now_ms != kNoTime && now_ms > enrollment.sending_at_ms) {
-          const Contact* contact = findContact(enrollment.contact_key);
-          const std::string domain = recipientDomain(contact ? contact->email : "");
+          const PackedContact* contact = findContact(enrollment.contact_key);
+          const std::string domain = recipientDomain(contact ? contact->email() : "");
           governor_.forgetSend(enrollment.sending_mailbox.str(), domain, enrollment.sending_at_ms);
           governor_.recordSend(enrollment.sending_mailbox.str(), domain, now_ms,
                                queued->second.intent.message_id);

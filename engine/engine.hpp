@@ -10,8 +10,9 @@
 // when a step fires it picks the mailbox and the A/B variant, checks the templates for the
 // contact without rendering them (not_sent: missing_variable:<name>, template_error:...),
 // and makes the Message-ID; the intent then carries immutable snapshots the delivery worker
-// renders from (engine/render.hpp). For that, contacts are held as shared_ptr<const Contact>
-// and replaced, never changed in place, when they change; the compiled templates are rebuilt
+// renders from (engine/render.hpp). For that, contacts are held packed and immutable
+// (engine/packed_contact.hpp, by ContactRef) and replaced, never changed in place, when they
+// change; the compiled templates are rebuilt
 // at each reload and kept alive by the intents that still hold the old ones.
 //
 // The enrollment state machine. "Waits on its send" means status active with sending_step
@@ -109,6 +110,7 @@
 #include "engine/histogram.hpp"
 #include "engine/lists.hpp"
 #include "engine/mailbox.hpp"
+#include "engine/packed_contact.hpp"
 #include "engine/read_snapshots.hpp"
 #include "engine/records.hpp"
 #include "engine/report.hpp"
@@ -197,12 +199,14 @@ class Engine {
   // them is the caller's (io/request_checks screens them).
   // REQUIRES: one contact per key.
   void putContacts(std::vector<Contact> contacts);
-  const Contact* findContact(const std::string& key) const;
+  // The contact under this exact key, else under its lower case; null when none. Valid until
+  // the contact next changes (ContactRef(pointer) keeps it longer).
+  const PackedContact* findContact(const std::string& key) const;
   // Contacts matching a `--where` query (engine/contact_query.hpp), in key order, at most
   // `limit` of them (0: all); `matched` counts every match. An `in_sequence` naming an unknown
   // sequence is NotFound (engine/contact_search.cpp).
   struct ContactSearch {
-    std::vector<std::shared_ptr<const Contact>> contacts;
+    std::vector<ContactRef> contacts;
     std::size_t matched = 0;
   };
   Result<ContactSearch> searchContacts(const ContactQuery& query, std::size_t limit) const;
@@ -405,7 +409,7 @@ class Engine {
  private:
   // The add-time warnings for one contact (SPEC §3 rule 12, README "Add-time warnings"); the
   // other sequences it is in go to other_sequences.
-  std::vector<std::string> addWarnings(const Sequence& sequence, const Contact& contact,
+  std::vector<std::string> addWarnings(const Sequence& sequence, const PackedContact& contact,
                                        const Enrollment* existing, const AddOptions& options,
                                        const Caller& caller,
                                        std::vector<std::string>& other_sequences) const;
@@ -415,9 +419,9 @@ class Engine {
   void scheduleNextStep(Enrollment& enrollment, TimeMs from_ms);
   void fire(Enrollment& enrollment, TimeMs now_ms);
   void fireEmail(Enrollment& enrollment, const Sequence& sequence, const Step& step,
-                 const Contact& contact, TimeMs now_ms);
+                 const PackedContact& contact, TimeMs now_ms);
   void fireManual(Enrollment& enrollment, const Sequence& sequence, const Step& step,
-                  const Contact& contact, TimeMs now_ms);
+                  const PackedContact& contact, TimeMs now_ms);
   ProgressRecord& appendProgress(ProgressKind kind, EnrollmentId enrollment_id,
                                  std::uint32_t step_index, TimeMs at_ms);
   void trackTask(const ProgressRecord& record);
@@ -448,10 +452,10 @@ class Engine {
     ZoneId zone = kNoZone;
   };
   TimeMs stepDueAt(const Window& window, const Step& step, TimeMs from_ms) const;
-  TimeMs firstSendAt(const Sequence& sequence, const Contact& contact, const Enrollment* existing,
-                     TimeMs start_ms) const;
+  TimeMs firstSendAt(const Sequence& sequence, const PackedContact& contact,
+                     const Enrollment* existing, TimeMs start_ms) const;
   Window windowOf(const Enrollment& enrollment) const;
-  Window windowFor(const Sequence& sequence, const Contact* contact) const;
+  Window windowFor(const Sequence& sequence, const PackedContact* contact) const;
   // The first instant >= due_ms inside the enrollment's sending window; kNeverOpen when
   // none comes.
   TimeMs openAt(const Enrollment& enrollment, TimeMs due_ms) const;
@@ -487,8 +491,8 @@ class Engine {
   std::string applyOperator(Enrollment& enrollment, const OperatorRequest& request, TimeMs now_ms);
   void pauseForOoo(Enrollment& enrollment, const ContactEvent& event, TimeMs now_ms);
   bool eventChanges(const Enrollment& enrollment, const ContactEvent& event) const;
-  const Contact* findContactWith(const std::string& key,
-                                 const std::unordered_map<std::string, Contact>& pending) const;
+  ContactRef findContactWith(const std::string& key,
+                             const std::unordered_map<std::string, Contact>& pending) const;
   std::uint8_t scoreOf(const Enrollment& enrollment) const;
   void indexContactsForInbound() const;
   const Enrollment* findSentMessage(const std::string& message_id) const;
@@ -501,12 +505,12 @@ class Engine {
   std::optional<DeliveryIntent> makeIntent(const Enrollment& enrollment, const Step& step,
                                            TimeMs at_ms, const std::string& address,
                                            std::string& not_sent_reason) const;
-  const std::shared_ptr<const Contact>* findContactSnapshot(const std::string& key) const;
+  const ContactRef* findContactSnapshot(const std::string& key) const;
   // The enrollment's entry of contacts_ under its exact key (contact_slots_, filled on first
   // use), or null when no contact has that exact key.
-  const std::shared_ptr<const Contact>* exactContactSlot(const Enrollment& enrollment) const;
+  const ContactRef* exactContactSlot(const Enrollment& enrollment) const;
   // Its contact as findContactSnapshot(contact_key) finds it, through exactContactSlot first.
-  const std::shared_ptr<const Contact>* contactSlot(const Enrollment& enrollment) const;
+  const ContactRef* contactSlot(const Enrollment& enrollment) const;
   // The enrollment of (sequence, contact key) by exact key; null when there is none.
   const Enrollment* findPair(std::string_view sequence_id, std::string_view contact_key) const;
   // A contact's enrollments (by exact key), in the order they were made; empty when none.
@@ -549,13 +553,13 @@ class Engine {
   std::shared_ptr<const RenderSettings> render_;
   // Immutable snapshots, replaced when a contact changes: intents out hold the one they fired
   // with.
-  std::unordered_map<std::string, std::shared_ptr<const Contact>> contacts_;
+  std::unordered_map<std::string, ContactRef> contacts_;
   // Each enrollment's entry of contacts_ under its exact key, filled as statusSnapshot() finds
   // them (null: not looked up yet, or no contact has that exact key). Safe to keep: contacts
   // are never erased and the map's nodes never move, so an entry stays where it is while a
   // contact's snapshot in it is replaced. Spares a hash lookup per row.
-  mutable std::vector<const std::shared_ptr<const Contact>*> contact_slots_;  // by EnrollmentId
-  std::vector<Enrollment> enrollments_;  // index == EnrollmentId
+  mutable std::vector<const ContactRef*> contact_slots_;  // by EnrollmentId
+  std::vector<Enrollment> enrollments_;                   // index == EnrollmentId
   // (sequence, contact) -> enrollment, keyed by both Symbols' indexes in one integer
   // (pairKey()); the strings a command names are looked up once (findPair()).
   boost::unordered_flat_map<std::uint64_t, EnrollmentId> by_pair_;

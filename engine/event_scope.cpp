@@ -49,9 +49,9 @@ bool Engine::eventChanges(const Enrollment& enrollment, const ContactEvent& even
 
 std::vector<std::string> Engine::sequencesChangedBy(const ContactEvent& event) const {
   std::vector<std::string> sequence_ids;
-  const Contact* contact = findContact(event.contact);
+  const PackedContact* contact = findContact(event.contact);
   if (contact == nullptr) return sequence_ids;
-  for (EnrollmentId id : contactEnrollments(contact->key)) {
+  for (EnrollmentId id : contactEnrollments(contact->key())) {
     const Enrollment& enrollment = enrollments_[id];
     if (eventChanges(enrollment, event) && !listed(sequence_ids, enrollment.sequence_id)) {
       sequence_ids.push_back(enrollment.sequence_id);

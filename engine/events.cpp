@@ -53,18 +53,18 @@ void Engine::pauseForOoo(Enrollment& enrollment, const ContactEvent& event, Time
 }
 
 Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms) {
-  const Contact* found = findContact(event.contact);
+  const PackedContact* found = findContact(event.contact);
   if (found == nullptr) return Status::notFound("unknown contact '" + event.contact + "'");
   if (!event.sequence_id.empty() && findSequence(event.sequence_id) == nullptr) {
     return Status::notFound("unknown sequence '" + event.sequence_id + "'");
   }
-  std::string key = found->key;
+  std::string key = found->key();
   if (event.kind == EventKind::kUnsubscribe || event.kind == EventKind::kStage) {
-    Contact contact = *found;
+    Contact contact = found->unpack();
     if (event.kind == EventKind::kUnsubscribe) contact.email_opt_out = true;
     if (event.kind == EventKind::kStage) contact.stage = event.stage;
-    batch_.contacts.push_back(contact);
-    contacts_[key] = std::make_shared<const Contact>(std::move(contact));
+    contacts_[key] = PackedContact::pack(contact);
+    batch_.contacts.push_back(std::move(contact));
   }
   EventResult result{key, {}};
   for (EnrollmentId id : contactEnrollments(key)) {

@@ -56,7 +56,9 @@ void Engine::indexContactsForInbound() const {
   contacts_by_email_.clear();
   for (const auto& [key, contact] : contacts_) {
     contacts_by_hash_[fnv1a64(key)].push_back(key);
-    if (!contact->email.empty()) contacts_by_email_[toLowerAscii(contact->email)].push_back(key);
+    if (!contact->email().empty()) {
+      contacts_by_email_[toLowerAscii(contact->email())].push_back(key);
+    }
   }
   inbound_index_stale_ = false;
 }
@@ -150,10 +152,10 @@ Result<InboundResult> Engine::applyInbound(const InboundMessage& message, TimeMs
     case InboundKind::kAutoReply: {
       event.kind = EventKind::kOoo;
       if (message.return_date) {
-        const Contact* contact = findContact(contact_key);
-        const ZoneId zone = contact == nullptr || contact->timezone.empty()
+        const PackedContact* contact = findContact(contact_key);
+        const ZoneId zone = contact == nullptr || contact->timezone().empty()
                                 ? kNoZone
-                                : calendar_.findZone(contact->timezone);
+                                : calendar_.findZone(contact->timezone());
         event.until_ms = calendar_.startOfDay(zone, *message.return_date);
         verb = "paused: out of office until " + formatLocalDate(*message.return_date);
       } else {

@@ -81,8 +81,8 @@ Result<ContactsResult> Engine::operate(const std::string& sequence_id,
   }
   ContactsResult result;
   for (const std::string& key : keys) {
-    const Contact* contact = findContact(key);
-    const Enrollment* found = contact == nullptr ? nullptr : findPair(sequence_id, contact->key);
+    const PackedContact* contact = findContact(key);
+    const Enrollment* found = contact == nullptr ? nullptr : findPair(sequence_id, contact->key());
     if (found == nullptr) {
       result.skipped.push_back({key, contact == nullptr ? "unknown_contact" : "not_in_sequence"});
       continue;

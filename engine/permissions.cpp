@@ -7,8 +7,18 @@ bool canEditSequence(const Sequence& sequence, const Caller& caller, const Seque
          shares.isSharedWith(sequence.id, caller.user);
 }
 
-bool canEditContact(const Contact& contact, const Caller& caller) {
-  return caller.admin || contact.owner.empty() || caller.user == contact.owner;
+namespace {
+
+Status checkCanEditContact(const std::string& key, const std::string& owner, const Caller& caller) {
+  if (canEditContact(owner, caller)) return Status::ok();
+  return Status::permissionDenied("permission denied: contact '" + key + "' is owned by '" + owner +
+                                  "'");
+}
+
+}  // namespace
+
+bool canEditContact(const std::string& contact_owner, const Caller& caller) {
+  return caller.admin || contact_owner.empty() || caller.user == contact_owner;
 }
 
 Status checkCanEditSequence(const Sequence& sequence, const Caller& caller,
@@ -32,10 +42,12 @@ Status checkCanEditList(const std::string& name, const ContactList& list, const 
                                   name + "' (owner '" + list.owner + "')");
 }
 
+Status checkCanEditContact(const PackedContact& contact, const Caller& caller) {
+  return checkCanEditContact(contact.key(), contact.owner(), caller);
+}
+
 Status checkCanEditContact(const Contact& contact, const Caller& caller) {
-  if (canEditContact(contact, caller)) return Status::ok();
-  return Status::permissionDenied("permission denied: contact '" + contact.key + "' is owned by '" +
-                                  contact.owner + "'");
+  return checkCanEditContact(contact.key, contact.owner, caller);
 }
 
 Status checkAdmin(const Caller& caller, std::string_view what) {

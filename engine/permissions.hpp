@@ -21,8 +21,8 @@
 #include <string_view>
 
 #include "engine/commands.hpp"
-#include "engine/contact.hpp"
 #include "engine/lists.hpp"
+#include "engine/packed_contact.hpp"
 #include "engine/sequence.hpp"
 #include "engine/sharing.hpp"
 #include "engine/status.hpp"
@@ -30,12 +30,15 @@
 namespace seqd {
 
 bool canEditSequence(const Sequence& sequence, const Caller& caller, const SequenceShares& shares);
-bool canEditContact(const Contact& contact, const Caller& caller);
+// A contact is the caller's to edit by its owner: the stored contact's, or the owner a row
+// being screened leaves (io/request_checks).
+bool canEditContact(const std::string& contact_owner, const Caller& caller);
 
 Status checkCanEditSequence(const Sequence& sequence, const Caller& caller,
                             const SequenceShares& shares);
 Status checkCanShareSequence(const Sequence& sequence, const Caller& caller);
 Status checkCanEditList(const std::string& name, const ContactList& list, const Caller& caller);
+Status checkCanEditContact(const PackedContact& contact, const Caller& caller);
 Status checkCanEditContact(const Contact& contact, const Caller& caller);
 // `what` names the command in the message ("reload", "time advance").
 Status checkAdmin(const Caller& caller, std::string_view what);

@@ -63,7 +63,7 @@ TaskRow taskRow(const TasksSnapshot& snapshot, const Task& task, const TaskEnrol
   if (step != snapshot.steps.end()) {
     row.type = step->second.type;
     row.note = step->second.note;
-    if (const Contact* contact = enrollment.contact.get()) {
+    if (const PackedContact* contact = enrollment.contact.get()) {
       RenderResult rendered = renderTemplate(
           row.note, [contact](std::string_view name) { return contact->field(name); });
       if (rendered.ok) row.note = rendered.text;
@@ -99,9 +99,10 @@ std::vector<TaskRow> taskRows(const TasksSnapshot& snapshot, const std::vector<T
   return rows;
 }
 
-void orderContacts(std::vector<std::shared_ptr<const Contact>>& contacts, std::size_t limit) {
-  auto by_key = [](const std::shared_ptr<const Contact>& left,
-                   const std::shared_ptr<const Contact>& right) { return left->key < right->key; };
+void orderContacts(std::vector<ContactRef>& contacts, std::size_t limit) {
+  auto by_key = [](const ContactRef& left, const ContactRef& right) {
+    return left->key() < right->key();
+  };
   if (limit > 0 && limit < contacts.size()) {
     std::partial_sort(contacts.begin(), contacts.begin() + static_cast<std::ptrdiff_t>(limit),
                       contacts.end(), by_key);
@@ -112,17 +113,17 @@ void orderContacts(std::vector<std::shared_ptr<const Contact>>& contacts, std::s
 }
 
 ContactMatches matchContacts(const ContactsSnapshot& snapshot) {
-  const ContactQuery::InSequence in_sequence = [&snapshot](const Contact& contact,
+  const ContactQuery::InSequence in_sequence = [&snapshot](const PackedContact& contact,
                                                            const std::string& sequence_id) {
     auto enrolled = snapshot.enrolled.find(sequence_id);
     if (enrolled == snapshot.enrolled.end()) return false;
     // As Engine::findEnrollment: the exact key first, then its lower case.
-    auto found = enrolled->second.find(contact.key);
-    if (found == enrolled->second.end()) found = enrolled->second.find(toLowerAscii(contact.key));
+    auto found = enrolled->second.find(contact.key());
+    if (found == enrolled->second.end()) found = enrolled->second.find(toLowerAscii(contact.key()));
     return found != enrolled->second.end() && found->second;
   };
   ContactMatches matches;
-  for (const std::shared_ptr<const Contact>& contact : snapshot.contacts) {
+  for (const ContactRef& contact : snapshot.contacts) {
     if (snapshot.query.matches(*contact, in_sequence)) matches.contacts.push_back(contact);
   }
   matches.matched = matches.contacts.size();

@@ -33,8 +33,8 @@
 #include <utility>
 #include <vector>
 
-#include "engine/contact.hpp"
 #include "engine/contact_query.hpp"
+#include "engine/packed_contact.hpp"
 #include "engine/report.hpp"
 #include "engine/sequence.hpp"
 #include "engine/status_snapshot.hpp"
@@ -70,7 +70,7 @@ struct TaskStepText {
 struct TaskEnrollment {
   Symbol sequence;
   Symbol contact_key;
-  std::shared_ptr<const Contact> contact;  // null: no such contact
+  ContactRef contact;  // null: no such contact
 };
 struct TasksSnapshot {
   TaskFilter filter;
@@ -91,19 +91,19 @@ std::vector<TaskRow> taskRows(const TasksSnapshot& snapshot, const std::vector<T
 // --- contacts ---
 struct ContactsSnapshot {
   ContactQuery query;
-  std::size_t limit = 0;                                 // 0: every match
-  std::vector<std::shared_ptr<const Contact>> contacts;  // every stored contact, in no order
+  std::size_t limit = 0;             // 0: every match
+  std::vector<ContactRef> contacts;  // every stored contact, in no order
   // For each sequence `in_sequence` names: its enrollments' contact keys (views of Symbols'
   // strings, which never move), each with whether it is in (not removed).
   std::map<std::string, boost::unordered_flat_map<std::string_view, bool>> enrolled;
 };
 struct ContactMatches {
-  std::vector<std::shared_ptr<const Contact>> contacts;  // in key order, at most limit
-  std::size_t matched = 0;                               // every match
+  std::vector<ContactRef> contacts;  // in key order, at most limit
+  std::size_t matched = 0;           // every match
 };
 
 ContactMatches matchContacts(const ContactsSnapshot& snapshot);
 // The first `limit` contacts by key (0: all of them, ordered), without ordering the rest.
-void orderContacts(std::vector<std::shared_ptr<const Contact>>& contacts, std::size_t limit);
+void orderContacts(std::vector<ContactRef>& contacts, std::size_t limit);
 
 }  // namespace seqd

@@ -94,34 +94,34 @@ CompiledTemplate::CompiledTemplate(std::string text) : text_(std::move(text)) {
   }
 }
 
-std::string_view CompiledTemplate::valueOf(const Piece& piece, const Contact& contact,
+std::string_view CompiledTemplate::valueOf(const Piece& piece, const PackedContact& contact,
                                            char (&digits)[4]) const {
   auto boolean = [](bool value) -> std::string_view { return value ? "true" : "false"; };
   switch (piece.field) {
     case Field::kEmail:
-      return contact.email;
+      return contact.email();
     case Field::kEmailStatus:
-      return contact.email_status;
+      return contact.emailStatus();
     case Field::kFirstName:
-      return contact.first_name;
+      return contact.firstName();
     case Field::kLastName:
-      return contact.last_name;
+      return contact.lastName();
     case Field::kCompany:
-      return contact.company;
+      return contact.company();
     case Field::kTitle:
-      return contact.title;
+      return contact.title();
     case Field::kPhone:
-      return contact.phone;
+      return contact.phone();
     case Field::kTimezone:
-      return contact.timezone;
+      return contact.timezone();
     case Field::kOwner:
-      return contact.owner;
+      return contact.owner();
     case Field::kStage:
-      return contact.stage;
+      return contact.stage();
     case Field::kKey:
-      return contact.key;
+      return contact.key();
     case Field::kScore: {
-      unsigned score = contact.score;  // at most kScoreMax: three digits
+      unsigned score = contact.score();  // at most kScoreMax: three digits
       std::size_t length = 0;
       char reversed[3];
       do {
@@ -132,20 +132,18 @@ std::string_view CompiledTemplate::valueOf(const Piece& piece, const Contact& co
       return std::string_view(digits, length);
     }
     case Field::kDnc:
-      return boolean(contact.dnc);
+      return boolean(contact.dnc());
     case Field::kCallOptOut:
-      return boolean(contact.call_opt_out);
+      return boolean(contact.callOptOut());
     case Field::kEmailOptOut:
-      return boolean(contact.email_opt_out);
-    case Field::kExtra: {
-      auto found = contact.extra.find(view(piece.offset, piece.size));
-      return found == contact.extra.end() ? std::string_view() : std::string_view(found->second);
-    }
+      return boolean(contact.emailOptOut());
+    case Field::kExtra:
+      return contact.extra(view(piece.offset, piece.size)).value_or(std::string_view());
   }
   return std::string_view();
 }
 
-std::string CompiledTemplate::problem(const Contact& contact) const {
+std::string CompiledTemplate::problem(const PackedContact& contact) const {
   if (!error_.empty()) return "template_error:" + error_;
   std::size_t rendered_bytes = 0;
   char digits[4];
@@ -165,7 +163,7 @@ std::string CompiledTemplate::problem(const Contact& contact) const {
   return std::string();
 }
 
-void CompiledTemplate::renderTo(const Contact& contact, std::string& out) const {
+void CompiledTemplate::renderTo(const PackedContact& contact, std::string& out) const {
   char digits[4];
   for (const Piece& piece : pieces_) {
     if (!piece.is_variable) {
@@ -271,7 +269,7 @@ int pickVariant(const RenderStep& step, std::string_view contact_key) {
   return static_cast<int>(step.variants.size() - 1);
 }
 
-std::string checkStepText(const RenderStep& step, int variant, const Contact& contact) {
+std::string checkStepText(const RenderStep& step, int variant, const PackedContact& contact) {
   std::string problem = step.subjectOf(variant).problem(contact);
   if (problem.empty()) problem = step.bodyOf(variant).problem(contact);
   return problem;
@@ -291,7 +289,7 @@ void MessageRenderer::appendDate(TimeMs at_ms) {
 }
 
 void MessageRenderer::renderText(const RenderStep& step, int variant, const RenderStep* previous,
-                                 const Contact& contact) {
+                                 const PackedContact& contact) {
   subject_.clear();
   body_.clear();
   step.subjectOf(variant).renderTo(contact, subject_);
@@ -299,7 +297,7 @@ void MessageRenderer::renderText(const RenderStep& step, int variant, const Rend
   // A threaded step with no subject of its own answers the previous email's: "Re: " + its
   // subject, when that renders for this contact.
   if (previous != nullptr && subject_.empty()) {
-    const int previous_variant = pickVariant(*previous, contact.key);
+    const int previous_variant = pickVariant(*previous, contact.key());
     if (checkStepText(*previous, previous_variant, contact).empty()) {
       subject_ = "Re: ";
       previous->subjectOf(previous_variant).renderTo(contact, subject_);
@@ -317,28 +315,28 @@ std::string_view MessageRenderer::render(const DeliveryIntent& intent) {
   SEQD_ASSERT(sender != nullptr);
   SEQD_ASSERT(intent.step_index < sequence->steps.size());
   const RenderStep& step = sequence->steps[intent.step_index];
-  const Contact& contact = *intent.contact;
+  const PackedContact& contact = *intent.contact;
   const RenderStep* previous = step.thread_previous && step.previous_email != RenderStep::kNoStep
                                    ? &sequence->steps[step.previous_email]
                                    : nullptr;
   renderText(step, intent.variant, previous, contact);
   message_.clear();
   message_ += sender->from_header;
-  if (contact.first_name.empty()) {
-    appendMailboxHeader(message_, "To", "", contact.email, kLineEnding);
+  if (contact.firstName().empty()) {
+    appendMailboxHeader(message_, "To", "", contact.email(), kLineEnding);
   } else {
-    scratch_ = contact.first_name;
-    if (!contact.last_name.empty()) {
+    scratch_ = contact.firstName();
+    if (!contact.lastName().empty()) {
       scratch_ += ' ';
-      scratch_ += contact.last_name;
+      scratch_ += contact.lastName();
     }
-    appendMailboxHeader(message_, "To", scratch_, contact.email, kLineEnding);
+    appendMailboxHeader(message_, "To", scratch_, contact.email(), kLineEnding);
   }
   appendUnstructuredHeader(message_, "Subject", subject_, kLineEnding);
   appendDate(intent.fired_at_ms);
   appendHeader(message_, "Message-ID", intent.message_id, kLineEnding);
   if (previous != nullptr) {
-    scratch_ = makeMessageId(sequence->id, previous->id, contact.key, sender->address);
+    scratch_ = makeMessageId(sequence->id, previous->id, contact.key(), sender->address);
     appendHeader(message_, "In-Reply-To", scratch_, kLineEnding);
     appendHeader(message_, "References", scratch_, kLineEnding);
   }
@@ -350,7 +348,7 @@ std::string_view MessageRenderer::render(const DeliveryIntent& intent) {
   if (one_click) {
     scratch_ += '<';
     appendUnsubscribeUrl(scratch_, render.unsubscribe.url_template, *render.unsubscribe_signer,
-                         contact.key, sequence->id);
+                         contact.key(), sequence->id);
     scratch_ += ">, ";
   }
   scratch_ += "<mailto:";
@@ -371,7 +369,7 @@ std::string_view MessageRenderer::render(const DeliveryIntent& intent) {
     appendUnstructuredHeader(message_, "X-Seqd-Variant", step.variants[intent.variant].id,
                              kLineEnding);
   }
-  appendUnstructuredHeader(message_, "X-Seqd-Contact", contact.key, kLineEnding);
+  appendUnstructuredHeader(message_, "X-Seqd-Contact", contact.key(), kLineEnding);
   message_ += kLineEnding;
   appendMessageBody(message_, body_, quoted_printable, kLineEnding);
   return message_;

@@ -16,8 +16,8 @@
 //    intents still out keep the old one alive (shared_ptr), so nothing they point into is
 //    freed under them.
 //  - the contact as it was when the step fired: the engine holds contacts as
-//    shared_ptr<const Contact> and replaces them, never mutates them in place, so an edit
-//    after the fire does not reach an email already decided.
+//    immutable PackedContacts (engine/packed_contact.hpp) and replaces them, never mutates them in
+//    place, so an edit after the fire does not reach an email already decided.
 //
 // The message is a pure function of (sequence, step, variant, contact snapshot, mailbox, fire
 // time, unsubscribe settings): a redelivery after a restart renders it byte-identically, and
@@ -49,8 +49,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/contact.hpp"
 #include "engine/mailbox.hpp"
+#include "engine/packed_contact.hpp"
 #include "engine/sequence.hpp"
 #include "engine/time.hpp"
 #include "engine/unsubscribe_token.hpp"
@@ -68,9 +68,9 @@ class CompiledTemplate {
   // Whether it renders for this contact, deciding as renderTemplate() would without
   // building the text: "" when it does, else "missing_variable:<name>" or
   // "template_error:<message>".
-  std::string problem(const Contact& contact) const;
+  std::string problem(const PackedContact& contact) const;
   // Appends the rendered text. REQUIRES: problem(contact) is empty.
-  void renderTo(const Contact& contact, std::string& out) const;
+  void renderTo(const PackedContact& contact, std::string& out) const;
   const std::string& text() const { return text_; }
 
  private:
@@ -104,7 +104,8 @@ class CompiledTemplate {
   };
   // The field's value as Contact::field() gives it ("" when missing); score is written into
   // digits, which must outlive the view.
-  std::string_view valueOf(const Piece& piece, const Contact& contact, char (&digits)[4]) const;
+  std::string_view valueOf(const Piece& piece, const PackedContact& contact,
+                           char (&digits)[4]) const;
   std::string_view view(std::uint32_t offset, std::uint32_t size) const {
     return std::string_view(text_).substr(offset, size);
   }
@@ -176,7 +177,7 @@ int pickVariant(const RenderStep& step, std::string_view contact_key);
 
 // Why a step's email (subject, then body, of its variant) cannot be rendered for the
 // contact: "" when it can, else the not_sent reason, exactly as rendering would give it.
-std::string checkStepText(const RenderStep& step, int variant, const Contact& contact);
+std::string checkStepText(const RenderStep& step, int variant, const PackedContact& contact);
 
 // Renders intents the way a delivery worker does, reusing its buffers between messages.
 // REQUIRES: each intent came from Engine::takeIntents() (it holds its render snapshots).
@@ -188,7 +189,7 @@ class MessageRenderer {
  private:
   // Subject and body into subject_ and body_; previous: the email a threaded step answers.
   void renderText(const RenderStep& step, int variant, const RenderStep* previous,
-                  const Contact& contact);
+                  const PackedContact& contact);
   void appendDate(TimeMs at_ms);
 
   std::string message_;

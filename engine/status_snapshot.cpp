@@ -45,18 +45,21 @@ std::vector<std::size_t> selectStatusRows(const StatusSnapshot& snapshot,
       continue;
     }
     const std::string& key = snapshot.contactKey(row);
-    const Contact* contact = row.contact.get();
+    const PackedContact* contact = row.contact.get();
     if (!needle.empty()) {
       std::string haystack = key;
       if (contact != nullptr) {
-        haystack += " " + contact->email + " " + contact->first_name + " " + contact->last_name +
-                    " " + contact->company;
+        for (std::string_view text :
+             {contact->email(), contact->firstName(), contact->lastName(), contact->company()}) {
+          haystack += ' ';
+          haystack += text;
+        }
       } else {
         haystack += " ";  // a row with no contact shows an empty email
       }
       if (toLowerAscii(haystack).find(needle) == std::string::npos) continue;
     }
-    matches.push_back(Match{contact == nullptr ? 0 : contact->score, &key, index});
+    matches.push_back(Match{contact == nullptr ? 0 : contact->score(), &key, index});
   }
   const auto before = [](const Match& a, const Match& b) {
     if (a.score != b.score) return a.score > b.score;
@@ -80,13 +83,13 @@ StatusRow statusRowAt(const StatusSnapshot& snapshot, std::size_t index,
                       SendingCalendar& calendar) {
   SEQD_ASSERT(index < snapshot.rows.size());
   const StatusSnapshotRow& source = snapshot.rows[index];
-  const Contact* contact = source.contact.get();
+  const PackedContact* contact = source.contact.get();
   StatusRow row;
   row.contact = snapshot.contactKey(source);
   if (contact != nullptr) {
-    row.email = contact->email;
-    row.score = contact->score;
-    row.owner = contact->owner;
+    row.email = contact->email();
+    row.score = contact->score();
+    row.owner = contact->owner();
   }
   row.status = enrollmentStatusName(source.status);
   row.step_index = source.step_index;
@@ -103,8 +106,8 @@ StatusRow statusRowAt(const StatusSnapshot& snapshot, std::size_t index,
     if (snapshot.sequence_known) schedule = calendar.findSchedule(snapshot.schedule);
     if (schedule != kNoSchedule) {
       zone = calendar.scheduleZone(schedule);
-      if (snapshot.timezone_from_contact && contact != nullptr && !contact->timezone.empty()) {
-        const ZoneId contact_zone = calendar.findZone(contact->timezone);
+      if (snapshot.timezone_from_contact && contact != nullptr && !contact->timezone().empty()) {
+        const ZoneId contact_zone = calendar.findZone(contact->timezone());
         if (contact_zone != kNoZone) zone = contact_zone;
       }
     }

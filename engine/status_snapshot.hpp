@@ -9,7 +9,7 @@
 // into the table on every read, and the sending-window arithmetic the engine does; the copy
 // costs the engine thread a pass over the sequence's ids (perf/status_bench: "snapshot").
 //
-// What a row holds: the contact as its immutable snapshot (shared_ptr<const Contact>: the
+// What a row holds: the contact as its immutable snapshot (a ContactRef: the
 // engine replaces a contact when it changes, never edits it, so the reader sees the contact
 // of that instant), the status, the index of the step shown, the raw next_at and resume_at,
 // and its reason and mailbox strings interned into `texts` (a few distinct values across a
@@ -32,16 +32,16 @@
 
 #include "engine/calendar.hpp"
 #include "engine/commands.hpp"
-#include "engine/contact.hpp"
 #include "engine/enrollment.hpp"
+#include "engine/packed_contact.hpp"
 #include "engine/render.hpp"
 #include "engine/schedule.hpp"
 
 namespace seqd {
 
 struct StatusSnapshotRow {
-  std::shared_ptr<const Contact> contact;  // null: no such contact (key_text has the key)
-  TimeMs next_at_ms = kNoTime;             // raw: before the sending window is applied
+  ContactRef contact;           // null: no such contact (key_text has the key)
+  TimeMs next_at_ms = kNoTime;  // raw: before the sending window is applied
   TimeMs resume_at_ms = kNoTime;
   std::uint32_t step_index = 0;  // the step shown
   std::uint32_t key_text = 0;    // the enrollment's contact key when it is not contact->key
@@ -67,7 +67,7 @@ struct StatusSnapshot {
   std::vector<StatusSnapshotRow> rows;  // in the sequence's enrollment order
 
   const std::string& contactKey(const StatusSnapshotRow& row) const {
-    return row.key_text != 0 || row.contact == nullptr ? texts[row.key_text] : row.contact->key;
+    return row.key_text != 0 || row.contact == nullptr ? texts[row.key_text] : row.contact->key();
   }
 };
 

@@ -29,8 +29,8 @@ const char* taskStateName(TaskState state) {
 }
 
 void Engine::fireManual(Enrollment& enrollment, const Sequence& sequence, const Step& step,
-                        const Contact& contact, TimeMs now_ms) {
-  if (step.type == StepType::kCall && (contact.dnc || contact.call_opt_out)) {
+                        const PackedContact& contact, TimeMs now_ms) {
+  if (step.type == StepType::kCall && (contact.dnc() || contact.callOptOut())) {
     appendProgress(ProgressKind::kStepDone, enrollment.id, enrollment.step_index, now_ms).detail =
         kSkippedDnc;
     countAtStep(enrollment, step.id, ReportCount::kTasksSkipped);
@@ -41,7 +41,7 @@ void Engine::fireManual(Enrollment& enrollment, const Sequence& sequence, const 
   if (resumeTask(enrollment, now_ms)) return;  // one task per step, ever
   ProgressRecord& record =
       appendProgress(ProgressKind::kTaskCreated, enrollment.id, enrollment.step_index, now_ms);
-  record.detail = contact.owner.empty() ? sequence.owner : contact.owner;
+  record.detail = contact.owner().empty() ? sequence.owner : contact.owner();
   trackTask(record);
   wheel_.cancel(enrollment.id);
   enrollment.status = EnrollmentStatus::kActive;
@@ -216,7 +216,7 @@ TasksSnapshot Engine::tasksSnapshot(const TaskFilter& filter) const {
   snapshot.task_id_max = progress_seq_;
   const auto enrollmentOf = [this](EnrollmentId id) {
     const Enrollment& enrollment = enrollments_[id];
-    const std::shared_ptr<const Contact>* contact = contactSlot(enrollment);
+    const ContactRef* contact = contactSlot(enrollment);
     return TaskEnrollment{enrollment.sequence_id, enrollment.contact_key,
                           contact == nullptr ? nullptr : *contact};
   };

@@ -41,12 +41,12 @@ Result<ContactsResult> Engine::changeList(const std::string& name,
   if (add) lists_.create(name, caller.user, batch_.team);
   ContactsResult result;
   for (const std::string& key : keys) {
-    const Contact* contact = findContact(key);
+    const PackedContact* contact = findContact(key);
     if (contact == nullptr) {
       result.skipped.push_back({key, "unknown_contact"});
-    } else if (add ? lists_.addMember(name, contact->key, batch_.team)
-                   : lists_.removeMember(name, contact->key, batch_.team)) {
-      result.done.push_back(contact->key);
+    } else if (add ? lists_.addMember(name, contact->key(), batch_.team)
+                   : lists_.removeMember(name, contact->key(), batch_.team)) {
+      result.done.push_back(contact->key());
     } else {
       result.skipped.push_back({key, add ? "already_in_list" : "not_in_list"});
     }

@@ -44,16 +44,16 @@ void Engine::runWorkflow(const WorkflowSpec& spec, TimeMs now_ms) {
   run.last_added = 0;
   run.last_skipped = 0;
   if (sequence != nullptr && list != nullptr) {
-    const ContactQuery::InSequence in_sequence = [this](const Contact& contact,
+    const ContactQuery::InSequence in_sequence = [this](const PackedContact& contact,
                                                         const std::string& sequence_id) {
-      const Enrollment* enrollment = findEnrollment(sequence_id, contact.key);
+      const Enrollment* enrollment = findEnrollment(sequence_id, contact.key());
       return enrollment != nullptr && enrollment->status != EnrollmentStatus::kRemoved;
     };
     std::vector<std::string> keys;
     for (const std::string& member : list->members) {
       if (workflow_state_.considered(key, member)) continue;
-      const Contact* contact = findContact(member);
-      if (contact == nullptr || contact->score < spec.min_score) continue;
+      const PackedContact* contact = findContact(member);
+      if (contact == nullptr || contact->score() < spec.min_score) continue;
       if (!spec.where.empty() && !spec.query.matches(*contact, in_sequence)) continue;
       workflow_state_.consider(key, member, batch_.team);
       keys.push_back(member);

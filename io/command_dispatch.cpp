@@ -92,24 +92,26 @@ json::array errorsJson(const std::vector<RowError>& errors) {
   return array;
 }
 
-json::object contactJson(const Contact& contact) {
-  json::object object{{"contact", contact.key},
-                      {"email", contact.email},
-                      {"email_status", contact.email_status},
-                      {"first_name", contact.first_name},
-                      {"last_name", contact.last_name},
-                      {"company", contact.company},
-                      {"title", contact.title},
-                      {"phone", contact.phone},
-                      {"timezone", contact.timezone},
-                      {"score", contact.score},
-                      {"owner", contact.owner},
-                      {"stage", contact.stage},
-                      {"dnc", contact.dnc},
-                      {"call_opt_out", contact.call_opt_out},
-                      {"email_opt_out", contact.email_opt_out}};
+json::object contactJson(const PackedContact& contact) {
+  json::object object{{"contact", contact.key()},
+                      {"email", contact.email()},
+                      {"email_status", contact.emailStatus()},
+                      {"first_name", contact.firstName()},
+                      {"last_name", contact.lastName()},
+                      {"company", contact.company()},
+                      {"title", contact.title()},
+                      {"phone", contact.phone()},
+                      {"timezone", contact.timezone()},
+                      {"score", contact.score()},
+                      {"owner", contact.owner()},
+                      {"stage", contact.stage()},
+                      {"dnc", contact.dnc()},
+                      {"call_opt_out", contact.callOptOut()},
+                      {"email_opt_out", contact.emailOptOut()}};
   json::object extra;
-  for (const auto& [name, value] : contact.extra) extra[name] = value;
+  for (std::size_t i = 0; i < contact.extraCount(); ++i) {
+    extra[contact.extraName(i).view()] = contact.extraValue(i);
+  }
   object["fields"] = std::move(extra);
   return object;
 }
@@ -172,12 +174,15 @@ json::object reportJson(const SequenceReport& report) {
                       {"attention_total", report.attention_total}};
 }
 
-json::object contactRowJson(const Contact& contact) {
+json::object contactRowJson(const PackedContact& contact) {
   // The table's columns by their names (SPEC §4: --json uses the table's field names), and
   // every stored field as `contact show` prints them.
   json::object row = contactJson(contact);
-  std::string name = contact.first_name;
-  if (!contact.last_name.empty()) name += (name.empty() ? "" : " ") + contact.last_name;
+  std::string name(contact.firstName());
+  if (!contact.lastName().empty()) {
+    if (!name.empty()) name += ' ';
+    name += contact.lastName();
+  }
   row["name"] = name;
   return row;
 }
@@ -360,7 +365,7 @@ Result<std::vector<std::string>> keysWhere(const Engine& engine, const std::stri
   if (!found.isOk()) return found.status();
   std::vector<std::string> keys;
   keys.reserve(found.value().contacts.size());
-  for (const auto& contact : found.value().contacts) keys.push_back(contact->key);
+  for (const auto& contact : found.value().contacts) keys.push_back(contact->key());
   return keys;
 }
 
@@ -517,7 +522,7 @@ DispatchReply activationCommand(Engine& engine, const json::object& args, const 
 
 DispatchReply contactShowCommand(Engine& engine, const json::object& args) {
   std::string key = stringArg(args, "contact");
-  const Contact* contact = engine.findContact(key);
+  const PackedContact* contact = engine.findContact(key);
   if (contact == nullptr) return fail("not_found", "unknown contact '" + key + "'");
   json::object shown = contactJson(*contact);
   json::array sequences;
@@ -555,15 +560,16 @@ DispatchReply contactSetCommand(Engine& engine, const json::object& args, const 
   if (!rows.isOk()) return fail("bad_request", rows.status().message());
   if (rows.value().size() != 1) return fail("bad_request", "contact set: one row of fields");
   const ContactRow& row = rows.value().front();
-  const Contact* contact = engine.findContact(key);
+  const PackedContact* contact = engine.findContact(key);
   if (contact == nullptr) return fail("not_found", "unknown contact '" + key + "'");
   checked = checkRowFields(row);
   if (checked.isOk()) {
-    Result<Contact> after = contactAfterRow(contact, contact->key, row);
+    const Contact before = contact->unpack();
+    Result<Contact> after = contactAfterRow(&before, contact->key(), row);
     if (after.isOk()) checked = checkContactSize(after.value());
   }
   if (!checked.isOk()) {
-    return fail("bad_request", "contact '" + contact->key + "': " + checked.message());
+    return fail("bad_request", "contact '" + contact->key() + "': " + checked.message());
   }
   checked = checkCanEditContact(*contact, caller);
   if (!checked.isOk()) return replyFromStatus(checked);
@@ -633,14 +639,14 @@ const std::map<std::string, EventKind, std::less<>> kEventKinds = {
 // An event needs edit rights on every sequence it would change, and `stage` (an edit of the
 // contact's stage field) the right to edit the contact; without them nothing changes.
 Status checkEventAllowed(const Engine& engine, const ContactEvent& event, const Caller& caller) {
-  const Contact* contact = engine.findContact(event.contact);
+  const PackedContact* contact = engine.findContact(event.contact);
   if (contact == nullptr) return Status::ok();  // applyEvent answers not_found
   if (event.kind == EventKind::kStage) {
-    Contact staged = *contact;
+    Contact staged = contact->unpack();
     staged.stage = event.stage;
     Status size = checkContactSize(staged);
     if (!size.isOk()) {
-      return Status::invalidArgument("contact '" + contact->key + "': " + size.message());
+      return Status::invalidArgument("contact '" + contact->key() + "': " + size.message());
     }
     Status allowed = checkCanEditContact(*contact, caller);
     if (!allowed.isOk()) return allowed;
@@ -793,7 +799,7 @@ DispatchReply listShowCommand(Engine& engine, const json::object& args) {
   if (list == nullptr) return fail("not_found", "unknown list '" + name + "'");
   json::array contacts;
   for (const std::string& key : list->members) {
-    if (const Contact* contact = engine.findContact(key); contact != nullptr) {
+    if (const PackedContact* contact = engine.findContact(key); contact != nullptr) {
       contacts.push_back(contactJson(*contact));
     }
   }

@@ -50,7 +50,7 @@ struct ContactsArgs {
   std::size_t limit = 0;
 };
 Result<ContactsArgs> contactsArgs(const boost::json::object& args);
-boost::json::object contactRowJson(const Contact& contact);
+boost::json::object contactRowJson(const PackedContact& contact);
 boost::json::object reportJson(const SequenceReport& report);
 
 // JSON helpers shared with the runtime and io/status_stream.

@@ -31,14 +31,17 @@ std::size_t contactBytes(const Contact& contact) {
 }
 
 // The stored contact a row would update: the one under exactly this key (upsertContacts does
-// not fall back to the lower-cased key), as the earlier rows leave it.
+// not fall back to the lower-cased key), as the earlier rows leave it. A stored one is
+// unpacked into `unpacked`.
 const Contact* existingContact(const Engine& engine, const ScreenedRows& screened,
-                               const std::string& key) {
+                               const std::string& key, Contact& unpacked) {
   if (auto pending = screened.after.find(key); pending != screened.after.end()) {
     return &pending->second;
   }
-  const Contact* stored = engine.findContact(key);
-  return stored != nullptr && stored->key == key ? stored : nullptr;
+  const PackedContact* stored = engine.findContact(key);
+  if (stored == nullptr || stored->key() != key) return nullptr;
+  unpacked = stored->unpack();
+  return &unpacked;
 }
 
 // Returns ok and fills `contact` (and `existed`: whether the row updates a contact), or why the
@@ -55,7 +58,8 @@ Status screenRow(const Engine& engine, const ScreenedRows& screened, const Conta
     status = checkContactTimeZone(zone->second);
     if (!status.isOk()) return status;
   }
-  const Contact* existing = existingContact(engine, screened, key);
+  Contact unpacked;
+  const Contact* existing = existingContact(engine, screened, key, unpacked);
   existed = existing != nullptr;
   if (existing != nullptr) {
     status = checkCanEditContact(*existing, caller);

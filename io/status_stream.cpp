@@ -115,7 +115,7 @@ ReadAnswer contactsAnswer(std::shared_ptr<const ContactsSnapshot> snapshot, json
     const ContactMatches matches = matchContacts(*snapshot);
     RowFrameWriter writer(id, json::object{{"matched", matches.matched}}, "contacts",
                           chunk_bytes_max, emit);
-    for (const std::shared_ptr<const Contact>& contact : matches.contacts) {
+    for (const ContactRef& contact : matches.contacts) {
       if (!writer.add(json::serialize(contactRowJson(*contact)))) break;
     }
     writer.finish();

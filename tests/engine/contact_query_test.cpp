@@ -35,7 +35,8 @@ bool matches(const std::string& where, const Contact& contact,
              const std::set<std::string>& sequences = {}) {
   Result<ContactQuery> query = ContactQuery::parse(where);
   REQUIRE_MESSAGE(query.isOk(), where << ": " << query.status().message());
-  return query.value().matches(contact, [&](const Contact&, const std::string& sequence) {
+  const ContactRef packed = PackedContact::pack(contact);
+  return query.value().matches(*packed, [&](const PackedContact&, const std::string& sequence) {
     return sequences.count(sequence) > 0;
   });
 }
@@ -102,7 +103,7 @@ TEST_CASE("in_sequence asks the caller, with the id as written") {
 }
 
 TEST_CASE("no expression matches every contact") {
-  CHECK(ContactQuery().matches(makeContact("a", 1, "", ""), nullptr));
+  CHECK(ContactQuery().matches(*PackedContact::pack(makeContact("a", 1, "", "")), nullptr));
 }
 
 TEST_CASE("syntax errors name the position") {
@@ -222,7 +223,8 @@ TEST_CASE("random expressions agree with evaluating their tree") {
     Result<ContactQuery> query = ContactQuery::parse(text);
     REQUIRE(query.isOk());
     for (const Contact& contact : contacts) {
-      REQUIRE(query.value().matches(contact, nullptr) == evaluate(*tree, contact));
+      REQUIRE(query.value().matches(*PackedContact::pack(contact), nullptr) ==
+              evaluate(*tree, contact));
     }
   }
 }

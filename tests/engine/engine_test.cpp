@@ -718,7 +718,7 @@ TEST_CASE("a good unsubscribe token opts the contact out and finishes it where f
     REQUIRE(target.isOk());
     CHECK(target.value().contact_key == "a@x.test");
     CHECK(engine.pendingRecords() == 0);
-    CHECK_FALSE(engine.findContact("a@x.test")->email_opt_out);
+    CHECK_FALSE(engine.findContact("a@x.test")->emailOptOut());
   }
   SUBCASE("forged, foreign or unknown tokens change nothing") {
     std::string token_b = makeUnsubscribeToken(kUnsubscribeSecret, "b@x.test", "two");
@@ -735,8 +735,8 @@ TEST_CASE("a good unsubscribe token opts the contact out and finishes it where f
       CHECK_FALSE(engine.checkUnsubscribeToken(bad).isOk());
     }
     CHECK(engine.pendingRecords() == 0);
-    CHECK_FALSE(engine.findContact("a@x.test")->email_opt_out);
-    CHECK_FALSE(engine.findContact("b@x.test")->email_opt_out);
+    CHECK_FALSE(engine.findContact("a@x.test")->emailOptOut());
+    CHECK_FALSE(engine.findContact("b@x.test")->emailOptOut());
     CHECK(engine.unsubscribeByToken(token_b, kStart).isOk());  // B's own token works
   }
   SUBCASE("a good token is the unsubscribe event") {
@@ -745,7 +745,7 @@ TEST_CASE("a good unsubscribe token opts the contact out and finishes it where f
     CHECK(result.value().contact == "a@x.test");
     REQUIRE(result.value().changed.size() == 1);
     CHECK(result.value().changed[0] == std::pair<std::string, std::string>{"two", "finished"});
-    CHECK(engine.findContact("a@x.test")->email_opt_out);
+    CHECK(engine.findContact("a@x.test")->emailOptOut());
     CHECK(engine.findEnrollment("two", "a@x.test")->finish_reason == "unsubscribed");
     CHECK(engine.findEnrollment("kept", "a@x.test")->status == EnrollmentStatus::kScheduled);
     CHECK(engine.findEnrollment("two", "b@x.test")->status == EnrollmentStatus::kScheduled);

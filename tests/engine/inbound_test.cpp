@@ -200,7 +200,7 @@ TEST_CASE("a bounce marks only the sequence whose email bounced; unsubscribe opt
   unsubscribe.message_id = "<unsub@example.test>";
   unsubscribe.from_address = "ann@example.test";
   REQUIRE(f.engine->applyInbound(unsubscribe, kStart + kMinuteMs).isOk());
-  CHECK(f.engine->findContact("ann@example.test")->email_opt_out);
+  CHECK(f.engine->findContact("ann@example.test")->emailOptOut());
   CHECK(f.status("s", "ann@example.test") == EnrollmentStatus::kFinished);
   CHECK(f.engine->findEnrollment("s", "ann@example.test")->finish_reason == "unsubscribed");
 }

@@ -246,7 +246,7 @@ TEST_CASE("events: reply finishes, unsubscribe also opts out, bounce marks bounc
   ContactEvent unsubscribe{EventKind::kUnsubscribe, "Y@x.test", "", std::nullopt, ""};
   REQUIRE(f.engine.applyEvent(unsubscribe, kStart + kHourMs).isOk());
   CHECK(f.of("y@x.test").finish_reason == "unsubscribed");
-  CHECK(f.engine.findContact("y@x.test")->email_opt_out);
+  CHECK(f.engine.findContact("y@x.test")->emailOptOut());
   CHECK(f.advance(kStart + 5 * kDayMs).empty());
   ContactEvent unknown{EventKind::kBounce, "who@x.test", "", std::nullopt, ""};
   CHECK(f.engine.applyEvent(unknown, kStart).status().code() == StatusCode::kNotFound);

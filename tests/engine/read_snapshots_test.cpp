@@ -54,9 +54,9 @@ EngineSettings settings() {
   return result;
 }
 
-std::vector<std::string> keysOf(const std::vector<std::shared_ptr<const Contact>>& contacts) {
+std::vector<std::string> keysOf(const std::vector<ContactRef>& contacts) {
   std::vector<std::string> keys;
-  for (const auto& contact : contacts) keys.push_back(contact->key);
+  for (const auto& contact : contacts) keys.push_back(contact->key());
   return keys;
 }
 
@@ -117,14 +117,14 @@ TEST_CASE("randomized: contacts matched from a snapshot equal a pass over every 
     Result<ContactQuery> query = where.empty() ? ContactQuery() : ContactQuery::parse(where);
     REQUIRE(query.isOk());
     // The reference: every contact, asked one by one, in key order.
-    const ContactQuery::InSequence in_sequence = [&](const Contact& contact,
+    const ContactQuery::InSequence in_sequence = [&](const PackedContact& contact,
                                                      const std::string& sequence) {
-      const Enrollment* enrollment = engine.findEnrollment(sequence, contact.key);
+      const Enrollment* enrollment = engine.findEnrollment(sequence, contact.key());
       return enrollment != nullptr && enrollment->status != EnrollmentStatus::kRemoved;
     };
     std::vector<std::string> expected;
     for (const auto& contact : everyone.value().contacts) {
-      if (query.value().matches(*contact, in_sequence)) expected.push_back(contact->key);
+      if (query.value().matches(*contact, in_sequence)) expected.push_back(contact->key());
     }
     std::sort(expected.begin(), expected.end());
     const std::size_t matched = expected.size();
@@ -175,7 +175,7 @@ TEST_CASE("read snapshots show the instant they were taken, whatever changes aft
 
   const ContactMatches matched = matchContacts(contacts.value());
   REQUIRE(matched.contacts.size() == 2);
-  CHECK(matched.contacts[0]->company == "Acme");
+  CHECK(matched.contacts[0]->company() == "Acme");
   // The store's copy holds Bob's task now too; the snapshot lists what was, as it was.
   const std::vector<TaskRow> rows = taskRows(tasks, store.state.tasks);
   REQUIRE(rows.size() == 1);

@@ -331,7 +331,8 @@ TEST_CASE("compiled templates decide and render exactly as renderTemplate, on ra
     RenderResult expected =
         renderTemplate(text, [&](std::string_view name) { return contact.field(name); });
     CompiledTemplate compiled(text);
-    const std::string problem = compiled.problem(contact);
+    const ContactRef packed = PackedContact::pack(contact);
+    const std::string problem = compiled.problem(*packed);
     if (!expected.ok) {
       CHECK(problem == (expected.missing_variable.empty()
                             ? "template_error:" + expected.error
@@ -340,7 +341,7 @@ TEST_CASE("compiled templates decide and render exactly as renderTemplate, on ra
     }
     REQUIRE(problem.empty());
     std::string rendered;
-    compiled.renderTo(contact, rendered);
+    compiled.renderTo(*packed, rendered);
     CHECK(rendered == expected.text);
   }
 }
@@ -368,8 +369,10 @@ TEST_CASE("the worker renders byte for byte what the engine thread rendered, sam
     for (TimeMs now = kStart; now <= kStart + 6 * kHourMs; now += kHourMs) {
       engine.advanceTo(now);
       for (const DeliveryIntent& intent : engine.takeIntents()) {
-        const Contact* contact = engine.findContact(intent.contact->key);
-        REQUIRE(contact != nullptr);
+        const PackedContact* stored = engine.findContact(intent.contact->key());
+        REQUIRE(stored != nullptr);
+        const Contact unpacked = stored->unpack();
+        const Contact* contact = &unpacked;
         const Step& step = sequence.steps.at(intent.step_index);
         const Mailbox& mailbox = mailboxOf(settings, intent.mailbox);
         for (std::string_view line_ending : {std::string_view("\n"), std::string_view("\r\n")}) {
@@ -404,8 +407,8 @@ TEST_CASE("the worker renders byte for byte what the engine thread rendered, sam
       const Step& step = sequence.steps.at(enrollment->step_index);
       std::string reason;
       std::optional<std::string> expected =
-          oldMessage(settings, sequence, step, *engine.findContact(key), settings.mailboxes[0],
-                     kStart, "\n", reason);
+          oldMessage(settings, sequence, step, engine.findContact(key)->unpack(),
+                     settings.mailboxes[0], kStart, "\n", reason);
       CHECK_FALSE(expected.has_value());
       CHECK(enrollment->not_sent_reason == reason);
       ++not_sent;
@@ -436,8 +439,8 @@ TEST_CASE("a contact edited after its step fired gets the email of the contact a
     CHECK(message.find("Hi Ada at Acme\n") != std::string::npos);
     CHECK(intents[0].recipient == "a@x.test");
     // The engine sees the edit: the contact's next email would miss first_name.
-    CHECK(engine.findContact("a@x.test")->first_name.empty());
-    CHECK(intents[0].contact->first_name == "Ada");
+    CHECK(engine.findContact("a@x.test")->firstName().empty());
+    CHECK(intents[0].contact->firstName() == "Ada");
   }
 }
 
@@ -482,9 +485,9 @@ TEST_CASE("missing-variable and template-error reasons are those of a full rende
     Engine& engine = *fired;
     CHECK(notSentReason(engine, "two", "a@x.test") == test.expected);
     // The reference: the text rendered in full, as the engine thread did.
-    const Contact* stored = engine.findContact("a@x.test");
+    const Contact stored = engine.findContact("a@x.test")->unpack();
     std::string reason;
-    std::optional<std::string> old = oldMessage(settings, settings.sequences["two"], step, *stored,
+    std::optional<std::string> old = oldMessage(settings, settings.sequences["two"], step, stored,
                                                 settings.mailboxes[0], kStart, "\n", reason);
     CHECK(old.has_value() == test.expected.empty());
     CHECK(reason == test.expected);

@@ -214,7 +214,7 @@ TEST_CASE("a contact whose zone changes moves to the new local window at once") 
   Status refused = f.engine.setContactFields("mover@x.test", typo);
   CHECK(refused.code() == StatusCode::kInvalidArgument);
   CHECK(refused.message().find("unknown time zone 'Asia/Tokio'") != std::string::npos);
-  CHECK(f.engine.findContact("mover@x.test")->timezone == "Asia/Tokyo");
+  CHECK(f.engine.findContact("mover@x.test")->timezone() == "Asia/Tokyo");
 }
 
 TEST_CASE("import refuses a row with an unknown zone and keeps the good rows") {

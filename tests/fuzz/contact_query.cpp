@@ -16,7 +16,7 @@ using namespace seqd;
 
 namespace {
 
-bool inSequence(const Contact&, const std::string& sequence_id) { return sequence_id == "s"; }
+bool inSequence(const PackedContact&, const std::string& sequence_id) { return sequence_id == "s"; }
 
 }  // namespace
 
@@ -36,7 +36,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (comparison.field == "in_sequence") ++named;
   }
   FUZZ_CHECK(query.value().sequencesNamed().size() <= named);
-  const Contact contact = fuzz::contactOf(parts[1]);
+  const Contact unpacked = fuzz::contactOf(parts[1]);
+  const ContactRef packed = PackedContact::pack(unpacked);
+  const PackedContact& contact = *packed;
+  // The packed contact reads every field as the Contact it was made from.
+  for (const QueryComparison& comparison : query.value().comparisons()) {
+    FUZZ_CHECK(contact.field(comparison.field) == unpacked.field(comparison.field));
+  }
   const bool matched = query.value().matches(contact, inSequence);
 
   Result<ContactQuery> wrapped = ContactQuery::parse("(" + text + ")");

@@ -143,11 +143,12 @@ void renderFromTemplates(const std::vector<std::string>& parts, unsigned flags) 
   mailbox.name = parts[kFromName];
   UnsubscribeLinks links;
   if ((flags & 2) != 0) links = {"https://acme.test/u/{token}", "0123456789abcdef0123456789abcdef"};
-  auto contact = std::make_shared<Contact>();
-  contact->key = parts[kContactKey];
-  contact->email = parts[kToAddress];
-  contact->first_name = parts[kToName];
-  contact->last_name = parts[kReferences];
+  Contact fields;
+  fields.key = parts[kContactKey];
+  fields.email = parts[kToAddress];
+  fields.first_name = parts[kToName];
+  fields.last_name = parts[kReferences];
+  const ContactRef contact = PackedContact::pack(fields);
 
   DeliveryIntent intent;
   intent.render = compileRenderSettings({{"s", sequence}}, {mailbox}, links);
@@ -157,9 +158,9 @@ void renderFromTemplates(const std::vector<std::string>& parts, unsigned flags) 
   intent.contact = contact;
   intent.step_index = 1;
   intent.mailbox = mailbox.address;
-  intent.recipient = contact->email;
+  intent.recipient = contact->email();
   intent.fired_at_ms = static_cast<TimeMs>(fnv1a64(parts[kSubject]) % kTimeMsMax);
-  intent.message_id = makeMessageId("s", "bump", contact->key, mailbox.address);
+  intent.message_id = makeMessageId("s", "bump", contact->key(), mailbox.address);
   const RenderStep& step = intent.sequence->steps[1];
   if (!checkStepText(step, -1, *contact).empty()) return;
   MessageRenderer renderer;

@@ -31,7 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (expected.ok) FUZZ_CHECK(expected.text.size() <= kRenderedBytesMax);
 
   CompiledTemplate compiled(text);
-  const std::string problem = compiled.problem(contact);
+  const ContactRef packed = PackedContact::pack(contact);
+  const std::string problem = compiled.problem(*packed);
   if (!expected.ok) {
     FUZZ_CHECK(problem == (expected.missing_variable.empty()
                                ? "template_error:" + expected.error
@@ -40,7 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   FUZZ_CHECK(problem.empty());
   std::string rendered;
-  compiled.renderTo(contact, rendered);
+  compiled.renderTo(*packed, rendered);
   FUZZ_CHECK(rendered == expected.text);
   return 0;
 }

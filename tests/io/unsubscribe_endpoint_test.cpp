@@ -109,7 +109,7 @@ TEST_CASE("GET of a good link changes nothing and shows a form that POSTs to the
   CHECK(answer.log_line.empty());
   CHECK_FALSE(answer.refused);
   CHECK(fixture.engine.pendingRecords() == 0);
-  CHECK_FALSE(fixture.engine.findContact("bob@example.test")->email_opt_out);
+  CHECK_FALSE(fixture.engine.findContact("bob@example.test")->emailOptOut());
   CHECK(fixture.engine.findEnrollment("s", "bob@example.test")->status ==
         EnrollmentStatus::kScheduled);
 }
@@ -125,7 +125,7 @@ TEST_CASE("POST of a good link unsubscribes, in one log line") {
         "unsubscribe link: contact bob@example.test opted out (link from sequence s); finished "
         "in s");
   CHECK(answer.log_line.find(fixture.token) == std::string::npos);
-  CHECK(fixture.engine.findContact("bob@example.test")->email_opt_out);
+  CHECK(fixture.engine.findContact("bob@example.test")->emailOptOut());
   const Enrollment* enrollment = fixture.engine.findEnrollment("s", "bob@example.test");
   CHECK(enrollment->status == EnrollmentStatus::kFinished);
   CHECK(enrollment->finish_reason == "unsubscribed");
@@ -153,5 +153,5 @@ TEST_CASE("a bad or forged token is 404 for GET and POST and changes nothing") {
     }
   }
   CHECK(fixture.engine.pendingRecords() == 0);
-  CHECK_FALSE(fixture.engine.findContact("bob@example.test")->email_opt_out);
+  CHECK_FALSE(fixture.engine.findContact("bob@example.test")->emailOptOut());
 }

@@ -1,0 +1,178 @@
+#include "engine/packed_contact.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <new>
+#include <type_traits>
+
+#include "engine/assert.hpp"
+
+namespace seqd {
+namespace {
+
+static_assert(std::is_trivially_copyable_v<Symbol> && sizeof(Symbol) == 4,
+              "PackedContact stores Symbols as their 4 bytes");
+static_assert(PackedContact::kTexts == 6);
+constexpr std::size_t kNarrowEndMax = UINT16_MAX;
+
+std::array<std::string_view, PackedContact::kTexts> textsOf(const Contact& contact) {
+  return {contact.email,   contact.first_name, contact.last_name,
+          contact.company, contact.title,      contact.phone};
+}
+
+}  // namespace
+
+ContactRef PackedContact::pack(const Contact& contact) {
+  const std::array<std::string_view, kTexts> texts = textsOf(contact);
+  SEQD_ASSERT(contact.extra.size() <= UINT16_MAX);
+  const std::size_t extra_count = contact.extra.size();
+  std::size_t text_bytes = 0;
+  for (std::string_view text : texts) text_bytes += text.size();
+  for (const auto& [name, value] : contact.extra) text_bytes += value.size();
+  const std::size_t end_width = text_bytes > kNarrowEndMax ? 4 : 2;
+  const std::size_t block_bytes = sizeof(PackedContact) + sizeof(Symbol) * extra_count +
+                                  end_width * (kTexts + extra_count) + text_bytes;
+
+  void* block = ::operator new(block_bytes);
+  PackedContact* packed = new (block) PackedContact();
+  packed->key_ = Symbol(contact.key);
+  packed->email_status_ = Symbol(contact.email_status);
+  packed->timezone_ = Symbol(contact.timezone);
+  packed->owner_ = Symbol(contact.owner);
+  packed->stage_ = Symbol(contact.stage);
+  packed->score_ = contact.score;
+  packed->flags_ = static_cast<std::uint8_t>(
+      (contact.dnc ? kFlagDnc : 0) | (contact.call_opt_out ? kFlagCallOptOut : 0) |
+      (contact.email_opt_out ? kFlagEmailOptOut : 0) | (end_width == 4 ? kFlagWideEnds : 0));
+  packed->extra_count_ = static_cast<std::uint16_t>(extra_count);
+
+  // Where tables(), ends() and bytes() read them.
+  unsigned char* names = static_cast<unsigned char*>(block) + sizeof(PackedContact);
+  unsigned char* ends = names + sizeof(Symbol) * extra_count;
+  char* bytes = reinterpret_cast<char*>(ends + end_width * (kTexts + extra_count));
+  std::size_t end = 0;
+  std::size_t index = 0;
+  auto append = [&](std::string_view text) {
+    if (!text.empty()) std::memcpy(bytes + end, text.data(), text.size());
+    end += text.size();
+    if (end_width == 4) {
+      const std::uint32_t value = static_cast<std::uint32_t>(end);
+      std::memcpy(ends + 4 * index, &value, 4);
+    } else {
+      const std::uint16_t value = static_cast<std::uint16_t>(end);
+      std::memcpy(ends + 2 * index, &value, 2);
+    }
+    ++index;
+  };
+  for (std::string_view text : texts) append(text);
+  for (const auto& [name, value] : contact.extra) {
+    const Symbol symbol(name);
+    std::memcpy(names + sizeof(Symbol) * (index - kTexts), &symbol, sizeof(Symbol));
+    append(value);
+  }
+  SEQD_ASSERT(end == text_bytes);
+  SEQD_ASSERT(packed->blockBytes() == block_bytes);
+  return ContactRef(packed);
+}
+
+void PackedContact::destroy(const PackedContact* contact) noexcept {
+  PackedContact* block = const_cast<PackedContact*>(contact);
+  block->~PackedContact();
+  ::operator delete(static_cast<void*>(block));
+}
+
+Contact PackedContact::unpack() const {
+  Contact contact;
+  contact.key = key();
+  contact.email = std::string(email());
+  contact.email_status = emailStatus();
+  contact.first_name = std::string(firstName());
+  contact.last_name = std::string(lastName());
+  contact.company = std::string(company());
+  contact.title = std::string(title());
+  contact.phone = std::string(phone());
+  contact.timezone = timezone();
+  contact.score = score_;
+  contact.owner = owner();
+  contact.stage = stage();
+  contact.dnc = dnc();
+  contact.call_opt_out = callOptOut();
+  contact.email_opt_out = emailOptOut();
+  for (std::size_t i = 0; i < extra_count_; ++i) {
+    contact.extra.emplace_hint(contact.extra.end(), extraName(i).str(), extraValue(i));
+  }
+  return contact;
+}
+
+std::size_t PackedContact::endAt(std::size_t index) const {
+  if (endWidth() == 4) {
+    std::uint32_t value = 0;
+    std::memcpy(&value, ends() + 4 * index, 4);
+    return value;
+  }
+  std::uint16_t value = 0;
+  std::memcpy(&value, ends() + 2 * index, 2);
+  return value;
+}
+
+std::string_view PackedContact::textAt(std::size_t index) const {
+  const std::size_t begin = index == 0 ? 0 : endAt(index - 1);
+  return std::string_view(bytes() + begin, endAt(index) - begin);
+}
+
+Symbol PackedContact::extraName(std::size_t index) const {
+  SEQD_ASSERT(index < extra_count_);
+  Symbol name;
+  std::memcpy(static_cast<void*>(&name), tables() + sizeof(Symbol) * index, sizeof(Symbol));
+  return name;
+}
+
+std::optional<std::string_view> PackedContact::extra(std::string_view name) const {
+  // In name order, as std::map<std::string, ...> ordered them: a binary search by text.
+  std::size_t low = 0;
+  std::size_t high = extra_count_;
+  while (low < high) {
+    const std::size_t middle = low + (high - low) / 2;
+    const int order = extraName(middle).view().compare(name);
+    if (order == 0) return extraValue(middle);
+    if (order < 0) {
+      low = middle + 1;
+    } else {
+      high = middle;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> PackedContact::field(std::string_view name) const {
+  auto present = [](std::string_view value) -> std::optional<std::string> {
+    if (value.empty()) return std::nullopt;
+    return std::string(value);
+  };
+  if (name == "email") return present(email());
+  if (name == "email_status") return present(emailStatus());
+  if (name == "first_name") return present(firstName());
+  if (name == "last_name") return present(lastName());
+  if (name == "company") return present(company());
+  if (name == "title") return present(title());
+  if (name == "phone") return present(phone());
+  if (name == "timezone") return present(timezone());
+  if (name == "owner") return present(owner());
+  if (name == "stage") return present(stage());
+  if (name == "id" || name == "key") return present(key());
+  if (name == "score") return std::to_string(score_);
+  if (name == "dnc") return std::string(dnc() ? "true" : "false");
+  if (name == "call_opt_out") return std::string(callOptOut() ? "true" : "false");
+  if (name == "email_opt_out") return std::string(emailOptOut() ? "true" : "false");
+  std::optional<std::string_view> value = extra(name);
+  if (!value) return std::nullopt;
+  return present(*value);
+}
+
+std::size_t PackedContact::blockBytes() const {
+  return static_cast<std::size_t>(bytes() - reinterpret_cast<const char*>(this)) +
+         endAt(kTexts + extra_count_ - 1);
+}
+
+}  // namespace seqd

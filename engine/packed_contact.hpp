@@ -1,0 +1,139 @@
+// PackedContact: a contact as the engine holds it, immutable, in one heap block.
+//
+// `Contact` (engine/contact.hpp) is the mutable form: what an import row or `contact set`
+// edits and what the store encodes. The engine keeps each contact packed instead: a mutable
+// Contact is one std::string per field (32 bytes each, plus a heap block for any over 15
+// bytes) and a std::map node per custom column, about 500 bytes for a short contact; a
+// PackedContact of the same contact is a block of about 80. pack() makes one from a Contact,
+// unpack() gives the Contact back (an edit unpacks, changes the copy and packs it again).
+//
+// What is cheap to reach: the fields the engine decides on (key, score, zone, stage, owner,
+// the flags) are in the fixed header, the bounded ones as Symbols (engine/symbol.hpp). The
+// free text (email, names, company, title, phone, the custom columns' values) is read as
+// views into the block's bytes.
+//
+// Layout (pack() sizes it and makes it with one allocation):
+//
+//   header  28 bytes: the reference count; key, email_status, timezone, owner and stage as
+//           Symbols; score; flags; the number of custom columns
+//   names   4 bytes a custom column: its name's Symbol, in name order (as Contact::extra)
+//   ends    2 bytes a text, or 4 when the texts are over 65,535 bytes together: where each
+//           text ends in `bytes`: email, first_name, last_name, company, title, phone, then
+//           each custom column's value
+//   bytes   the texts back to back, without terminators
+//
+// Column names are Symbols: a bounded set (a file's headers), stored once for all contacts.
+// Their values, like the names and the email, are not: interning them would grow the
+// process-wide table with every distinct value, and it never forgets.
+//
+// Lifetime: held by ContactRef, an intrusive reference-counted pointer (one block for the
+// count and the contact, 8 bytes a holder). The engine replaces a contact's block when it
+// changes and never edits one, so a delivery worker or a read snapshot that holds a ref reads
+// the contact as it was when it took it; the block is freed when the last ref goes. A raw
+// `const PackedContact*` the engine hands out is valid while the engine keeps that contact
+// (until the next change to it); ContactRef(pointer) makes it a ref of its own.
+//
+// Thread-safety: immutable once packed; any thread may read it and copy or drop refs to it
+// (the count is atomic; Symbols are readable from any thread).
+#pragma once
+
+#include <atomic>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "engine/contact.hpp"
+#include "engine/symbol.hpp"
+
+namespace seqd {
+
+class PackedContact;
+using ContactRef = boost::intrusive_ptr<const PackedContact>;
+
+class PackedContact {
+ public:
+  // The free-text fields, in the order of their ends in the block.
+  enum class Text : std::uint8_t { kEmail, kFirstName, kLastName, kCompany, kTitle, kPhone };
+  static constexpr std::size_t kTexts = 6;
+
+  // REQUIRES: contact.extra.size() <= UINT16_MAX (the store and the request limits keep it
+  // at kContactExtraFieldsMax, 4096).
+  static ContactRef pack(const Contact& contact);
+  Contact unpack() const;
+
+  PackedContact(const PackedContact&) = delete;
+  PackedContact& operator=(const PackedContact&) = delete;
+
+  Symbol keySymbol() const { return key_; }
+  const std::string& key() const { return key_.str(); }
+  std::string_view text(Text which) const { return textAt(static_cast<std::size_t>(which)); }
+  std::string_view email() const { return text(Text::kEmail); }
+  std::string_view firstName() const { return text(Text::kFirstName); }
+  std::string_view lastName() const { return text(Text::kLastName); }
+  std::string_view company() const { return text(Text::kCompany); }
+  std::string_view title() const { return text(Text::kTitle); }
+  std::string_view phone() const { return text(Text::kPhone); }
+  const std::string& emailStatus() const { return email_status_.str(); }
+  const std::string& timezone() const { return timezone_.str(); }
+  const std::string& owner() const { return owner_.str(); }
+  const std::string& stage() const { return stage_.str(); }
+  std::uint8_t score() const { return score_; }
+  bool dnc() const { return (flags_ & kFlagDnc) != 0; }
+  bool callOptOut() const { return (flags_ & kFlagCallOptOut) != 0; }
+  bool emailOptOut() const { return (flags_ & kFlagEmailOptOut) != 0; }
+
+  // The custom columns, in name order.
+  std::size_t extraCount() const { return extra_count_; }
+  Symbol extraName(std::size_t index) const;
+  std::string_view extraValue(std::size_t index) const { return textAt(kTexts + index); }
+  // A custom column's value by name; nullopt when the contact has no such column.
+  std::optional<std::string_view> extra(std::string_view name) const;
+
+  // As Contact::field(): the value of a field by name ("first_name", "score", or a custom
+  // column); an empty string counts as missing.
+  std::optional<std::string> field(std::string_view name) const;
+
+  // The block's size in bytes (the header, the tables and the texts).
+  std::size_t blockBytes() const;
+
+ private:
+  static constexpr std::uint8_t kFlagDnc = 1;
+  static constexpr std::uint8_t kFlagCallOptOut = 2;
+  static constexpr std::uint8_t kFlagEmailOptOut = 4;
+  static constexpr std::uint8_t kFlagWideEnds = 8;  // ends are 4 bytes each, not 2
+
+  PackedContact() = default;
+  ~PackedContact() = default;
+
+  const unsigned char* tables() const { return reinterpret_cast<const unsigned char*>(this + 1); }
+  const unsigned char* ends() const { return tables() + sizeof(Symbol) * extra_count_; }
+  std::size_t endWidth() const { return (flags_ & kFlagWideEnds) != 0 ? 4 : 2; }
+  const char* bytes() const {
+    return reinterpret_cast<const char*>(ends() + endWidth() * (kTexts + extra_count_));
+  }
+  std::size_t endAt(std::size_t index) const;
+  std::string_view textAt(std::size_t index) const;
+
+  friend void intrusive_ptr_add_ref(const PackedContact* contact) noexcept {
+    contact->references_.fetch_add(1, std::memory_order_relaxed);
+  }
+  friend void intrusive_ptr_release(const PackedContact* contact) noexcept {
+    if (contact->references_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy(contact);
+  }
+  static void destroy(const PackedContact* contact) noexcept;
+
+  mutable std::atomic<std::uint32_t> references_{0};
+  Symbol key_;
+  Symbol email_status_;
+  Symbol timezone_;
+  Symbol owner_;
+  Symbol stage_;
+  std::uint8_t score_ = 0;
+  std::uint8_t flags_ = 0;
+  std::uint16_t extra_count_ = 0;
+};
+
+}  // namespace seqd
