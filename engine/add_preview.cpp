@@ -26,7 +26,7 @@ ContactRef Engine::findContactWith(const std::string& key,
     if (auto found = pending.find(candidate); found != pending.end()) {
       return PackedContact::pack(found->second);
     }
-    if (auto found = contacts_.find(candidate); found != contacts_.end()) return found->second;
+    if (const ContactRef* found = exactContact(candidate)) return *found;
   }
   return nullptr;
 }

@@ -33,8 +33,10 @@ Result<ContactsSnapshot> Engine::contactsSnapshot(const ContactQuery& query,
   }
   snapshot.query = query;
   snapshot.limit = limit;
-  snapshot.contacts.reserve(contacts_.size());
-  for (const auto& [key, contact] : contacts_) snapshot.contacts.push_back(contact);
+  snapshot.contacts.reserve(contact_count_);
+  for (const ContactRef& contact : contacts_) {
+    if (contact != nullptr) snapshot.contacts.push_back(contact);
+  }
   return snapshot;
 }
 

@@ -88,7 +88,7 @@ Engine::Window Engine::windowFor(const Sequence& sequence, const PackedContact* 
 Engine::Window Engine::windowOf(const Enrollment& enrollment) const {
   const Sequence* sequence = findSequence(enrollment.sequence_id);
   if (sequence == nullptr) return Window();
-  return windowFor(*sequence, findContact(enrollment.contact_key));
+  return windowFor(*sequence, contactOf(enrollment));
 }
 
 TimeMs Engine::openAt(const Enrollment& enrollment, TimeMs due_ms) const {
@@ -133,9 +133,7 @@ std::string Engine::windowGate(const Enrollment& enrollment, TimeMs due_ms) cons
 Status Engine::restore(LoadedState state, TimeMs now_ms) {
   // The records are moved in, not copied: at a million enrollments copying them was the
   // largest part of a restart.
-  contacts_.reserve(state.contacts.size());
-  for (const Contact& contact : state.contacts)
-    contacts_[contact.key] = PackedContact::pack(contact);
+  for (const Contact& contact : state.contacts) storeContact(PackedContact::pack(contact));
   state.contacts = std::vector<Contact>();
   for (const SequenceState& sequence : state.sequences) {
     if (sequence.active) active_sequences_.insert(sequence.sequence_id);
@@ -273,7 +271,7 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
       // Where it had not landed before the stop, it is written now: counted again from now
       // (the log's count stays too, erring on the slow side), so the limits hold at the
       // instants it is written.
-      const PackedContact* contact = findContact(enrollment.contact_key);
+      const PackedContact* contact = contactOf(enrollment);
       governor_.recordSend(mailbox->address, recipientDomain(contact ? contact->email() : ""),
                            now_ms, intent->message_id);
       queueIntent(enrollment, std::move(*intent), mailbox->transport);
@@ -294,7 +292,7 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
 // Counts a send of the log in the governor (restart only).
 void Engine::replaySend(const ProgressRecord& record) {
   if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
-    const PackedContact* contact = findContact(enrollments_[record.enrollment_id].contact_key);
+    const PackedContact* contact = contactOf(enrollments_[record.enrollment_id]);
     governor_.recordSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
                          record.at_ms, record.message_id);
   }
@@ -419,9 +417,8 @@ void Engine::putContacts(std::vector<Contact> contacts) {
   reserveMore(batch_.contacts, contacts.size());
   for (Contact& contact : contacts) {
     inbound_index_stale_ = true;
-    auto [stored, inserted] = contacts_.try_emplace(contact.key);
     // Replaced, never changed in place: an intent out holds the contact as it was.
-    stored->second = PackedContact::pack(contact);
+    storeContact(PackedContact::pack(contact));
     batch_.contacts.push_back(std::move(contact));
   }
 }
@@ -450,8 +447,8 @@ ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
         continue;
       }
     }
-    auto existing = contacts_.find(key);
-    Contact contact = existing == contacts_.end() ? Contact{} : existing->second->unpack();
+    const ContactRef* existing = exactContact(key);
+    Contact contact = existing == nullptr ? Contact{} : (*existing)->unpack();
     contact.key = key;
     Status status = Status::ok();
     for (const auto& [name, value] : row.fields) {
@@ -464,24 +461,34 @@ ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
       continue;
     }
     inbound_index_stale_ = true;
-    if (existing == contacts_.end()) {
+    if (existing == nullptr) {
       ++result.imported;
     } else {
       ++result.updated;
     }
     // Replaced, never changed in place: an intent out holds the contact as it was.
-    contacts_[key] = PackedContact::pack(contact);
+    storeContact(PackedContact::pack(contact));
     batch_contacts.push_back(std::move(contact));
     result.keys.push_back(std::move(key));
   }
   return result;
 }
 
+const ContactRef* Engine::exactContact(std::string_view key) const {
+  const std::optional<Symbol> symbol = Symbol::find(key);
+  return symbol ? contactUnder(*symbol) : nullptr;
+}
+
 const ContactRef* Engine::findContactSnapshot(const std::string& key) const {
-  auto it = contacts_.find(key);
-  if (it != contacts_.end()) return &it->second;
-  it = contacts_.find(toLowerAscii(key));
-  return it == contacts_.end() ? nullptr : &it->second;
+  const ContactRef* exact = exactContact(key);
+  return exact != nullptr ? exact : exactContact(toLowerAscii(key));
+}
+
+void Engine::storeContact(ContactRef contact) {
+  const std::uint32_t index = contact->keySymbol().index();
+  if (index >= contacts_.size()) contacts_.resize(index + 1);  // grows geometrically
+  if (contacts_[index] == nullptr) ++contact_count_;
+  contacts_[index] = std::move(contact);
 }
 
 const PackedContact* Engine::findContact(const std::string& key) const {
@@ -507,7 +514,7 @@ Status Engine::setContactFields(const std::string& key, const ContactRow& fields
   }
   inbound_index_stale_ = true;
   const std::string contact_key = contact.key;
-  contacts_[contact_key] = PackedContact::pack(contact);
+  storeContact(PackedContact::pack(contact));
   batch_.contacts.push_back(std::move(contact));
   // A new score changes the order of scheduled steps; a new zone moves them to its window.
   for (EnrollmentId id : contactEnrollments(contact_key)) {
@@ -714,7 +721,7 @@ void Engine::saveSnapshot(Enrollment& enrollment) {
 }
 
 std::uint8_t Engine::scoreOf(const Enrollment& enrollment) const {
-  const PackedContact* contact = findContact(enrollment.contact_key);
+  const PackedContact* contact = contactOf(enrollment);
   return contact == nullptr ? 0 : contact->score();
 }
 
@@ -745,7 +752,7 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
   StatusRow row;
   row.sequence = enrollment.sequence_id;
   row.contact = enrollment.contact_key;
-  const PackedContact* contact = findContact(enrollment.contact_key);
+  const PackedContact* contact = contactOf(enrollment);
   if (contact != nullptr) {
     row.email = contact->email();
     row.score = contact->score();
@@ -826,7 +833,7 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
         (paused && enrollment.resume_at_ms != kNoTime) != *filter.resume_scheduled) {
       continue;
     }
-    const PackedContact* contact = findContact(enrollment.contact_key);
+    const PackedContact* contact = contactOf(enrollment);
     if (!needle.empty()) {
       std::string haystack = enrollment.contact_key;
       if (contact != nullptr) {
@@ -860,19 +867,8 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
   return rows;
 }
 
-// A pass over the sequence's ids that copies what each row needs: one hash lookup for the
-// contact's snapshot, a reference count taken on it, and the row's few strings interned.
-const ContactRef* Engine::exactContactSlot(const Enrollment& enrollment) const {
-  if (contact_slots_.size() < enrollments_.size()) contact_slots_.resize(enrollments_.size());
-  const ContactRef*& slot = contact_slots_[enrollment.id];
-  if (slot == nullptr) {
-    if (auto found = contacts_.find(enrollment.contact_key); found != contacts_.end()) {
-      slot = &found->second;
-    }
-  }
-  return slot;
-}
-
+// A pass over the sequence's ids that copies what each row needs: the contact's snapshot (an
+// array read), a reference count taken on it, and the row's few strings interned.
 const ContactRef* Engine::contactSlot(const Enrollment& enrollment) const {
   const ContactRef* slot = exactContactSlot(enrollment);
   return slot != nullptr ? slot : findContactSnapshot(enrollment.contact_key);
@@ -1051,7 +1047,7 @@ void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {
     }
     return markNotSent(enrollment, "interrupted");
   }
-  const PackedContact* contact = findContact(enrollment.contact_key);
+  const PackedContact* contact = contactOf(enrollment);
   if (contact == nullptr) return markNotSent(enrollment, "unknown_contact");
   if (isEmailStep(step.type)) {
     fireEmail(enrollment, *sequence, step, *contact, now_ms);
@@ -1110,7 +1106,7 @@ void Engine::queueIntent(Enrollment& enrollment, DeliveryIntent intent, Transpor
 void Engine::withdrawQueuedSend(Enrollment& enrollment) {
   if (enrollment.sending_step.empty() || enrollment.sending_released) return;
   queued_.erase(enrollment.id);
-  const PackedContact* contact = findContact(enrollment.contact_key);
+  const PackedContact* contact = contactOf(enrollment);
   governor_.forgetSend(enrollment.sending_mailbox.str(),
                        recipientDomain(contact ? contact->email() : ""), enrollment.sending_at_ms);
   enrollment.next_at_ms = enrollment.sending_at_ms;
@@ -1200,7 +1196,7 @@ std::optional<DeliveryIntent> Engine::makeIntent(const Enrollment& enrollment, c
                                                  std::string& not_sent_reason) const {
   const Sequence* sequence = findSequence(enrollment.sequence_id);
   const RenderSequence* compiled = render_->findSequence(enrollment.sequence_id);
-  const ContactRef* contact = findContactSnapshot(enrollment.contact_key);
+  const ContactRef* contact = contactSlot(enrollment);
   if (sequence == nullptr || compiled == nullptr || contact == nullptr) {
     not_sent_reason = "unknown_sequence_or_contact";
     return std::nullopt;
@@ -1475,7 +1471,7 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
         // Counted against the limits from when it leaves (see takeIntents in engine.hpp).
         TimeMs counted_at_ms = enrollment.sending_at_ms;
         if (now_ms != kNoTime && now_ms > enrollment.sending_at_ms) {
-          const PackedContact* contact = findContact(enrollment.contact_key);
+          const PackedContact* contact = contactOf(enrollment);
           const std::string domain = recipientDomain(contact ? contact->email() : "");
           governor_.forgetSend(enrollment.sending_mailbox.str(), domain, enrollment.sending_at_ms);
           governor_.recordSend(enrollment.sending_mailbox.str(), domain, now_ms,

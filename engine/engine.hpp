@@ -507,12 +507,28 @@ class Engine {
   std::optional<DeliveryIntent> makeIntent(const Enrollment& enrollment, const Step& step,
                                            TimeMs at_ms, const std::string& address,
                                            std::string& not_sent_reason) const;
+  // contacts_' entry for a key: null when no contact has it. The pointers are valid until the
+  // next contact is stored (the vector may grow).
+  const ContactRef* contactUnder(Symbol key) const {
+    return key.index() < contacts_.size() && contacts_[key.index()] != nullptr
+               ? &contacts_[key.index()]
+               : nullptr;
+  }
+  // Under exactly this key; a key never interned has no contact (and is not interned).
+  const ContactRef* exactContact(std::string_view key) const;
   const ContactRef* findContactSnapshot(const std::string& key) const;
-  // The enrollment's entry of contacts_ under its exact key (contact_slots_, filled on first
-  // use), or null when no contact has that exact key.
-  const ContactRef* exactContactSlot(const Enrollment& enrollment) const;
+  // The enrollment's contact under its exact key, or null when no contact has that key.
+  const ContactRef* exactContactSlot(const Enrollment& enrollment) const {
+    return contactUnder(enrollment.contact_key);
+  }
   // Its contact as findContactSnapshot(contact_key) finds it, through exactContactSlot first.
   const ContactRef* contactSlot(const Enrollment& enrollment) const;
+  const PackedContact* contactOf(const Enrollment& enrollment) const {
+    const ContactRef* slot = contactSlot(enrollment);
+    return slot == nullptr ? nullptr : slot->get();
+  }
+  // Stores (or replaces) the contact under its key.
+  void storeContact(ContactRef contact);
   // The enrollment of (sequence, contact key) by exact key; null when there is none.
   const Enrollment* findPair(std::string_view sequence_id, std::string_view contact_key) const;
   // A contact's enrollments (by exact key), in the order they were made; empty when none.
@@ -555,13 +571,13 @@ class Engine {
   std::shared_ptr<const RenderSettings> render_;
   // Immutable snapshots, replaced when a contact changes: intents out hold the one they fired
   // with.
-  std::unordered_map<std::string, ContactRef> contacts_;
-  // Each enrollment's entry of contacts_ under its exact key, filled as statusSnapshot() finds
-  // them (null: not looked up yet, or no contact has that exact key). Safe to keep: contacts
-  // are never erased and the map's nodes never move, so an entry stays where it is while a
-  // contact's snapshot in it is replaced. Spares a hash lookup per row.
-  mutable std::vector<const ContactRef*> contact_slots_;  // by EnrollmentId
-  std::vector<Enrollment> enrollments_;                   // index == EnrollmentId
+  // Indexed by the key's Symbol index (engine/symbol.hpp), null where no contact has that
+  // Symbol as its key: the key's text is stored once, in the symbol table, and an
+  // enrollment's contact is one array read away. Costs 8 bytes per interned string, most of
+  // which are contact keys (the rest: ids, reasons, mailboxes, column names, a few).
+  std::vector<ContactRef> contacts_;
+  std::size_t contact_count_ = 0;
+  std::vector<Enrollment> enrollments_;  // index == EnrollmentId
   // (sequence, contact) -> enrollment, keyed by both Symbols' indexes in one integer
   // (pairKey()); the strings a command names are looked up once (findPair()).
   boost::unordered_flat_map<std::uint64_t, EnrollmentId> by_pair_;

@@ -63,7 +63,7 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
     Contact contact = found->unpack();
     if (event.kind == EventKind::kUnsubscribe) contact.email_opt_out = true;
     if (event.kind == EventKind::kStage) contact.stage = event.stage;
-    contacts_[key] = PackedContact::pack(contact);
+    storeContact(PackedContact::pack(contact));
     batch_.contacts.push_back(std::move(contact));
   }
   EventResult result{key, {}};

@@ -54,7 +54,9 @@ void Engine::indexContactsForInbound() const {
   if (!inbound_index_stale_) return;
   contacts_by_hash_.clear();
   contacts_by_email_.clear();
-  for (const auto& [key, contact] : contacts_) {
+  for (const ContactRef& contact : contacts_) {
+    if (contact == nullptr) continue;
+    const std::string& key = contact->key();
     contacts_by_hash_[fnv1a64(key)].push_back(key);
     if (!contact->email().empty()) {
       contacts_by_email_[toLowerAscii(contact->email())].push_back(key);
