@@ -1337,6 +1337,8 @@ int Cli::tasks() {
       args["sequence"] = word(++i, "--seq SEQ");
     else if (current == "--due-before")
       args["due_before"] = word(++i, "--due-before TIME");
+    else if (current == "--state")
+      args["state"] = word(++i, "--state STATE");
     else
       throw UsageError{"tasks: unexpected '" + current + "'"};
   }

@@ -244,8 +244,11 @@ Example:
   seqctl event ooo rita@example.test --until 2027-01-04T00:00:00Z
 )help"},
     CommandHelp{"tasks", R"help(Usage: seqctl tasks [--owner USER] [--seq SEQ] [--due-before TIME]
+                   [--state open|completed|skipped]
 
 Lists tasks from manual steps (manual_email, call, linkedin, task), open ones first.
+--state keeps the tasks in that state (an addition to SPEC); `--state open` is the to-do
+list, and costs what it returns: done tasks are not read.
 )help"
                          "TIME: RFC 3339 or +90m, +2d (relative to the daemon's clock).\n"
                          R"help(

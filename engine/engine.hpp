@@ -297,6 +297,8 @@ class Engine {
   bool isTaskInMemory(std::uint64_t task_id) const { return tasks_.count(task_id) != 0; }
   // Tasks done by a person that are still in memory (at most done_tasks_in_memory_max).
   std::size_t doneTasksInMemory() const { return done_tasks_.size(); }
+  // (enrollment, step) -> task links held: one per task in memory, none for archived ones.
+  std::size_t taskStepLinks() const { return step_tasks_.size(); }
   // Inbound messages remembered as applied: those of the last inbound_keep_ms, as the store.
   std::size_t inboundRemembered() const { return inbound_applied_.size(); }
   // Completes (or skips) an open task: the step counts as done and the contact moves on.

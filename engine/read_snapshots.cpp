@@ -46,6 +46,7 @@ namespace {
 bool taskPasses(const TaskFilter& filter, const Task& task, const TaskEnrollment& enrollment) {
   if (!filter.owner.empty() && task.owner != filter.owner) return false;
   if (!filter.sequence_id.empty() && enrollment.sequence != filter.sequence_id) return false;
+  if (filter.state && task.state != *filter.state) return false;
   return !filter.due_before_ms || task.due_at_ms < *filter.due_before_ms;
 }
 

@@ -13,8 +13,9 @@
 // engine keeps at most kDoneTasksInMemoryMax of them in memory, dropping the oldest (lowest
 // id) first; the store's tasks table keeps every task, and `seqctl tasks` lists the dropped
 // ones from there (Engine::tasks takes them as `archived`). What stays per dropped task is its
-// (enrollment, step) -> id entry, so the step is still known done and never gets a second
-// task. Tasks closed by seqd (a finish or remove) stay: adding the contact back reopens them.
+// done step (the enrollment's done steps), so the step never gets a second task; nothing of
+// the task stays in memory. Tasks closed by seqd (a finish or remove) stay: adding the contact
+// back reopens them.
 //
 // Thread-safety: plain value, owned by the engine thread.
 #pragma once
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "engine/enrollment.hpp"
 #include "engine/time.hpp"
@@ -50,7 +52,15 @@ struct TaskFilter {
   std::string owner;
   std::string sequence_id;
   std::optional<TimeMs> due_before_ms;
+  std::optional<TaskState> state;  // `--state`: only tasks in this state
+
+  // Whether archived tasks can pass: they are all done by a person, never open, so a list of
+  // open tasks never reads the store.
+  bool admitsArchived() const { return !state || *state != TaskState::kOpen; }
 };
+
+// "open", "completed" or "skipped" as a TaskState; nullopt for anything else.
+std::optional<TaskState> parseTaskState(std::string_view name);
 
 struct TaskRow {
   std::uint64_t id = 0;

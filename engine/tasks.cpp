@@ -28,6 +28,13 @@ const char* taskStateName(TaskState state) {
   return "unknown";
 }
 
+std::optional<TaskState> parseTaskState(std::string_view name) {
+  for (TaskState state : {TaskState::kOpen, TaskState::kCompleted, TaskState::kSkipped}) {
+    if (name == taskStateName(state)) return state;
+  }
+  return std::nullopt;
+}
+
 void Engine::fireManual(Enrollment& enrollment, const Sequence& sequence, const Step& step,
                         const Contact& contact, TimeMs now_ms) {
   if (step.type == StepType::kCall && (contact.dnc || contact.call_opt_out)) {
@@ -152,6 +159,11 @@ void Engine::noteTaskState(const Task& task) {
     auto dropped = tasks_.find(*done_tasks_.begin());
     SEQD_ASSERT(dropped != tasks_.end());
     archived_task_enrollments_.insert(dropped->second.enrollment_id);
+    // Its step is done (done steps say so): nothing looks the task up by step any more.
+    auto by_step = step_tasks_.find({dropped->second.enrollment_id, dropped->second.step_id});
+    if (by_step != step_tasks_.end() && by_step->second == dropped->first) {
+      step_tasks_.erase(by_step);
+    }
     tasks_.erase(dropped);
     done_tasks_.erase(done_tasks_.begin());
   }
@@ -228,10 +240,12 @@ TasksSnapshot Engine::tasksSnapshot(const TaskFilter& filter) const {
     snapshot.in_memory_ids.push_back(id);  // ascending: tasks_ is ordered by id
     if (!filter.owner.empty() && task.owner != filter.owner) continue;
     if (filter.due_before_ms && task.due_at_ms >= *filter.due_before_ms) continue;
+    if (filter.state && task.state != *filter.state) continue;
     if (!inSequence(task.enrollment_id)) continue;
     snapshot.in_memory.emplace_back(task, enrollmentOf(task.enrollment_id));
   }
   for (EnrollmentId id : archived_task_enrollments_) {
+    if (!filter.admitsArchived()) break;
     if (id < enrollments_.size() && inSequence(id)) {
       snapshot.archived_enrollments.emplace(id, enrollmentOf(id));
     }

@@ -711,6 +711,14 @@ Result<TaskFilter> taskFilterArg(const Engine& engine, const json::object& args,
     }
     filter.due_before_ms = due_before_ms.value();
   }
+  std::string state = stringArg(args, "state");
+  if (!state.empty()) {
+    filter.state = parseTaskState(state);
+    if (!filter.state) {
+      return Status::invalidArgument("--state: unknown task state '" + state +
+                                     "' (open, completed or skipped)");
+    }
+  }
   return filter;
 }
 

@@ -163,8 +163,8 @@ Result<std::string> ControlClient::readFrame() {
 
 Status ControlClient::sendAll(std::string_view bytes) {
   int interrupted = 0;
-  while (!bytes.empty()) {  // each pass sends at least one byte or fails
-    ssize_t written = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  while (!bytes.empty()) {  // each pass sends at least one byte, reads some, or fails
+    ssize_t written = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (written >= 0) {
       bytes.remove_prefix(static_cast<std::size_t>(written));
       interrupted = 0;
@@ -174,7 +174,21 @@ Status ControlClient::sendAll(std::string_view bytes) {
     if (errno == EPIPE || errno == ECONNRESET) {
       return Status::ioError("daemon closed the connection");
     }
-    return Status::ioError("cannot send to the daemon: " + errnoText(errno));
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      return Status::ioError("cannot send to the daemon: " + errnoText(errno));
+    }
+    // The socket is full. Replies to requests already sent may be what the daemon waits to
+    // write before it reads on (its back-pressure), so read them while waiting to send.
+    pollfd entry{fd_, POLLIN | POLLOUT, 0};
+    int ready = ::poll(&entry, 1, -1);
+    if (ready < 0 && errno == EINTR && ++interrupted < kInterruptedRetriesMax) continue;
+    if (ready < 0) return Status::ioError("cannot wait for the daemon: " + errnoText(errno));
+    if ((entry.revents & POLLIN) != 0) {
+      Status received = receiveMore();
+      if (!received.isOk()) return received;
+    } else if ((entry.revents & (POLLERR | POLLHUP)) != 0 && (entry.revents & POLLOUT) == 0) {
+      return Status::ioError("daemon closed the connection");
+    }
   }
   return Status::ok();
 }

@@ -57,6 +57,9 @@ class ControlClient {
 
  private:
   explicit ControlClient(int fd) : fd_(fd) {}
+  // Sends every byte; while the socket is full it reads what the daemon sends into buffer_,
+  // so a daemon that stops reading until its replies are read (io/control_server.hpp's
+  // back-pressure) never deadlocks a client pipelining requests (CsvUpload).
   Status sendAll(std::string_view bytes);
   Result<boost::json::object> readReply(
       std::uint64_t id, const std::function<void(const boost::json::object&)>& on_progress);

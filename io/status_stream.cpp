@@ -96,7 +96,8 @@ ReadAnswer tasksAnswer(std::shared_ptr<const TasksSnapshot> snapshot, Store* sto
   return [snapshot = std::move(snapshot), store, id = std::move(id)](const FrameEmit& emit,
                                                                      std::size_t chunk_bytes_max) {
     std::vector<Task> archived;
-    if (Status read = store->readTasks(archived); !read.isOk()) {
+    Status read = snapshot->filter.admitsArchived() ? store->readTasks(archived) : Status::ok();
+    if (!read.isOk()) {
       emit(toFrame(makeErrorReply(id, "failed", read.message())), true);
       return std::vector<StatusSnapshotRow>();
     }

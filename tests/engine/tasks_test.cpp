@@ -342,6 +342,9 @@ TEST_CASE("done tasks past done_tasks_in_memory_max leave memory; the store's co
   CHECK(f.advance(kStart + 2 * kDayMs) == 0);
   std::vector<TaskRow> open = f.engine.tasks({});
   REQUIRE(open.size() == 6);
+  TaskFilter only_open;
+  only_open.state = TaskState::kOpen;
+  CHECK(f.engine.tasks(only_open).size() == 6);
   std::vector<std::uint64_t> ids;
   for (const TaskRow& row : open) ids.push_back(row.id);
   std::sort(ids.begin(), ids.end());
@@ -351,9 +354,20 @@ TEST_CASE("done tasks past done_tasks_in_memory_max leave memory; the store's co
     CAPTURE(done);
     CHECK(f.engine.doneTasksInMemory() == std::min<std::size_t>(done, 3));
   }
-  // The oldest three left memory; the newest three stayed.
+  // The oldest three left memory, with their (enrollment, step) links; the newest three stayed.
   for (std::size_t i = 0; i < ids.size(); ++i) CHECK(f.engine.isTaskInMemory(ids[i]) == (i >= 3));
+  CHECK(f.engine.taskStepLinks() == 3);
   CHECK(f.engine.tasks({}).size() == 3);
+  // --state: open ones never look at the archive; done ones list it.
+  CHECK(f.engine.tasks(only_open, f.store.state.tasks).empty());
+  CHECK(f.engine.tasksSnapshot(only_open).archived_enrollments.empty());
+  TaskFilter completed;
+  completed.state = TaskState::kCompleted;
+  std::vector<TaskRow> completed_rows = f.engine.tasks(completed, f.store.state.tasks);
+  REQUIRE(completed_rows.size() == 3);
+  for (const TaskRow& row : completed_rows) CHECK(row.state == "completed");
+  CHECK(parseTaskState("skipped") == TaskState::kSkipped);
+  CHECK_FALSE(parseTaskState("done").has_value());
   std::vector<TaskRow> all = f.engine.tasks({}, f.store.state.tasks);
   REQUIRE(all.size() == 6);
   for (const TaskRow& row : all) {
@@ -371,6 +385,7 @@ TEST_CASE("done tasks past done_tasks_in_memory_max leave memory; the store's co
   Engine restarted(settings, kStart + 4 * kDayMs);
   REQUIRE(restarted.restore(f.store.state, kStart + 4 * kDayMs).isOk());
   CHECK(restarted.doneTasksInMemory() == 3);
+  CHECK(restarted.taskStepLinks() == 3);
   CHECK(restarted.tasks({}, f.store.state.tasks).size() == 6);
   TaskFilter bob;
   bob.owner = "bob";

@@ -61,6 +61,14 @@ class TasksArchive(unittest.TestCase):
         listed()
         owned = d.json("tasks", "--seq", "calls")["tasks"]
         self.assertEqual(len(owned), CONTACTS)
+        # --state: the to-do list is empty; every done one, archived or not, is completed.
+        self.assertEqual(d.json("tasks", "--state", "open")["tasks"], [])
+        done = d.json("tasks", "--seq", "calls", "--state", "completed")["tasks"]
+        self.assertEqual(sorted(t["id"] for t in done), sorted(t["id"] for t in tasks))
+        self.assertEqual(d.json("tasks", "--state", "skipped")["tasks"], [])
+        bad = d.seqctl("tasks", "--state", "done")
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("--state: unknown task state 'done'", bad.stderr)
 
 
 if __name__ == "__main__":
