@@ -58,8 +58,12 @@ class Writer {
   }
 
  private:
+  // One append per integer: a push_back per byte was ~3% of the engine thread in a commit
+  // (perf/RESULTS.md, "The write path").
   void littleEndian(std::uint64_t value, int bytes) {
-    for (int i = 0; i < bytes; ++i) out_.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+    char little[8];
+    for (int i = 0; i < bytes; ++i) little[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+    out_.append(little, static_cast<std::size_t>(bytes));
   }
 
   std::string& out_;
@@ -321,7 +325,7 @@ Status encodeEnrollment(const Enrollment& enrollment, std::string& out) {
   writer.count("done_steps count", enrollment.done_steps.size(), kEnrollmentDoneStepsMax);
   for (Symbol step : enrollment.done_steps) writer.str("done_steps", step);
   writer.str("sending_step", enrollment.sending_step);
-  writer.str("sending_message_id", sendingMessageId(enrollment));
+  writer.str("sending_message_id", "");  // computed from the row (README "Decisions")
   writer.str("sending_mailbox", enrollment.sending_mailbox);
   writer.i64(enrollment.sending_at_ms);
   writer.u8(enrollment.sending_released ? 1 : 0);

@@ -19,9 +19,9 @@
 //                   | str sending_message_id | str sending_mailbox | i64 sending_at_ms
 //                   | u8 sending_released | u32 n | n x (str step | str reason) unresolved
 //                   | u32 delivery_failures
-//                   last_message_id is written empty and ignored when read (older stores hold
-//                   the last Message-ID sent); sending_message_id is written as
-//                   sendingMessageId() computes it and ignored when read (the row computes it)
+//                   last_message_id and sending_message_id are written empty and ignored
+//                   when read (older stores hold the last Message-ID sent and the one out;
+//                   the row computes the one out: sendingMessageId())
 //   progress    v3: u8 version | u32 enrollment_id | u32 step_index | u8 kind | i64 at_ms
 //                   | str mailbox | str message_id | str detail | str step_id | u64 task_id
 //                   | str variant

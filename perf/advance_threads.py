@@ -4,12 +4,16 @@ context switches (voluntary: the thread slept; involuntary: it was preempted) pe
 from /proc before and after the advance. On a machine shared with other work the CPU seconds
 and the switch counts move much less than wall time does.
 
-Usage: perf/advance_threads.py [--seqd BUILD/seqd --seqctl BUILD/seqctl] [N]   (default 200000)
-Prints one JSON object: wall seconds, the per-thread deltas (the delivery workers summed),
-and their totals per step."""
+Usage: perf/advance_threads.py [--seqd BUILD/seqd --seqctl BUILD/seqctl] [--perf-record OUT] [N]
+(default N 200000). Prints one JSON object: wall seconds, the per-thread deltas (the delivery
+workers summed), their totals per step, and the thread ids by role. With --perf-record, linux
+perf samples seqd (`perf record -g --call-graph dwarf`) for the length of the advance only,
+into OUT; read it per thread with `perf report -i OUT --sort tid,sym` and the tids printed."""
 import argparse
 import json
 import os
+import signal
+import subprocess
 import time
 
 import bench
@@ -40,6 +44,8 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser.add_argument("--seqd", default=os.path.join(here, "..", "build", "seqd"))
     parser.add_argument("--seqctl", default=os.path.join(here, "..", "build", "seqctl"))
+    parser.add_argument("--perf-record", metavar="OUT",
+                        help="sample the advance with linux perf into OUT")
     parser.add_argument("n", nargs="?", type=int, default=200000)
     args = parser.parse_args()
     ticks = os.sysconf("SC_CLK_TCK")
@@ -51,9 +57,19 @@ def main():
         daemon.seqctl("import", csv_path)
         daemon.seqctl("add", "bench", "--csv", csv_path, "--skip-validation")
         daemon.seqctl("sequence", "activate", "bench")
+        recorder = None
+        if args.perf_record:
+            recorder = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g",
+                                         "--call-graph", "dwarf,16384", "-o", args.perf_record,
+                                         "-p", str(daemon.process.pid)],
+                                        stdout=subprocess.DEVNULL)
+            time.sleep(1)  # perf attaches to every thread
         before = thread_counters(daemon.process.pid)
         advance_s, _ = daemon.timed("time", "advance", "1m")
         after = thread_counters(daemon.process.pid)
+        if recorder:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait()
         steps = 3 * args.n
         if bench.finished_count(daemon) != args.n:
             raise RuntimeError("not every contact finished")
@@ -77,7 +93,9 @@ def main():
                           "cpu_s": round(cpu_s, 2), "cpu_us_per_step": round(cpu_s * 1e6 / steps, 2),
                           "switches_per_1000_steps": round(switches * 1000 / steps, 2),
                           "load": open("/proc/loadavg").read().split()[:3],
-                          "threads": threads}))
+                          "threads": threads,
+                          "tids": {name: [tid for tid, n in zip(tids, names) if n == name]
+                                   for name in threads}}))
     finally:
         daemon.cleanup()
 

@@ -182,6 +182,43 @@ TEST_CASE("a progress record of version 2, written before variants were kept, re
   CHECK(back.variant == "b");
 }
 
+TEST_CASE("an enrollment with a send out is written without its Message-ID, which it computes") {
+  Enrollment enrollment;
+  enrollment.id = 9;
+  enrollment.sequence_id = "q4";
+  enrollment.contact_key = "rita@example.test";
+  enrollment.status = EnrollmentStatus::kActive;
+  enrollment.sending_step = "intro";
+  enrollment.sending_mailbox = "alice@acme.test";
+  enrollment.sending_at_ms = 1796133600000;
+  enrollment.sending_released = true;
+  const std::string message_id = sendingMessageId(enrollment);
+  REQUIRE_FALSE(message_id.empty());
+  std::string bytes;
+  REQUIRE(encodeEnrollment(enrollment, bytes).isOk());
+  // Neither Message-ID is in the value: both are written as empty strings.
+  CHECK(bytes.find(message_id) == std::string::npos);
+  CHECK(bytes.find('<') == std::string::npos);
+  Enrollment back;
+  REQUIRE(decodeEnrollment(enrollment.id, bytes, back).isOk());
+  CHECK(sameEnrollment(enrollment, back));
+  CHECK(sendingMessageId(back) == message_id);
+  // A value written before, holding the Message-ID, reads the same: it is ignored.
+  const std::string mailbox_field = std::string("\x0f\0\0\0", 4) + "alice@acme.test";
+  const std::size_t at = bytes.find(mailbox_field);
+  REQUIRE(at != std::string::npos);
+  // sending_message_id is the u32-prefixed string just before sending_mailbox.
+  REQUIRE(bytes.compare(at - 4, 4, std::string(4, '\0')) == 0);
+  std::string older = bytes.substr(0, at - 4);
+  older += static_cast<char>(message_id.size());
+  older += std::string(3, '\0');
+  older += message_id;
+  older += bytes.substr(at);
+  Enrollment older_back;
+  REQUIRE(decodeEnrollment(enrollment.id, older, older_back).isOk());
+  CHECK(sameEnrollment(enrollment, older_back));
+}
+
 TEST_CASE("a task of an unknown state, or with trailing bytes, does not decode") {
   Task task;
   task.id = 9;
