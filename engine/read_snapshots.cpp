@@ -75,27 +75,71 @@ TaskRow taskRow(const TasksSnapshot& snapshot, const Task& task, const TaskEnrol
 
 }  // namespace
 
+TaskListing::TaskListing(const TasksSnapshot& snapshot) : snapshot_(snapshot) {
+  entries_.reserve(snapshot.in_memory.size());
+  for (std::size_t index = 0; index < snapshot.in_memory.size(); ++index) {
+    const auto& [task, enrollment] = snapshot.in_memory[index];
+    if (!taskPasses(snapshot.filter, task, enrollment)) continue;
+    entries_.push_back(Entry{task.due_at_ms, task.id, static_cast<std::uint32_t>(index),
+                             task.state == TaskState::kOpen, false});
+  }
+}
+
+void TaskListing::addArchived(const Task& task) {
+  if (task.id > snapshot_.task_id_max ||
+      std::binary_search(snapshot_.in_memory_ids.begin(), snapshot_.in_memory_ids.end(), task.id)) {
+    return;
+  }
+  auto enrollment = snapshot_.archived_enrollments.find(task.enrollment_id);
+  if (enrollment == snapshot_.archived_enrollments.end()) return;
+  if (!taskPasses(snapshot_.filter, task, enrollment->second)) return;
+  entries_.push_back(Entry{task.due_at_ms, task.id, static_cast<std::uint32_t>(archived_.size()),
+                           task.state == TaskState::kOpen, true});
+  archived_.push_back(ArchivedTask{task.id, task.enrollment_id, task.due_at_ms,
+                                   intern(task.step_id), intern(task.owner), intern(task.reason),
+                                   task.step_index, task.state});
+}
+
+std::uint32_t TaskListing::intern(const std::string& text) {
+  auto [found, added] = text_ids_.try_emplace(text, static_cast<std::uint32_t>(texts_.size()));
+  if (added) texts_.push_back(text);
+  return found->second;
+}
+
+void TaskListing::sortEntries() {
+  std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
+    if (a.open != b.open) return a.open;
+    if (a.due_at_ms != b.due_at_ms) return a.due_at_ms < b.due_at_ms;
+    if (a.archived != b.archived) return !a.archived;
+    return a.id < b.id;
+  });
+}
+
+TaskRow TaskListing::rowOf(const Entry& entry) const {
+  if (!entry.archived) {
+    const auto& [task, enrollment] = snapshot_.in_memory[entry.index];
+    return taskRow(snapshot_, task, enrollment);
+  }
+  const ArchivedTask& compact = archived_[entry.index];
+  Task task;
+  task.id = compact.id;
+  task.enrollment_id = compact.enrollment_id;
+  task.step_index = compact.step_index;
+  task.step_id = texts_[compact.step_text];
+  task.owner = texts_[compact.owner_text];
+  task.due_at_ms = compact.due_at_ms;
+  task.state = compact.state;
+  task.reason = texts_[compact.reason_text];
+  return taskRow(snapshot_, task, snapshot_.archived_enrollments.at(compact.enrollment_id));
+}
+
 std::vector<TaskRow> taskRows(const TasksSnapshot& snapshot, const std::vector<Task>& archived) {
+  TaskListing listing(snapshot);
+  for (const Task& task : archived) listing.addArchived(task);
   std::vector<TaskRow> rows;
-  for (const auto& [task, enrollment] : snapshot.in_memory) {
-    if (taskPasses(snapshot.filter, task, enrollment)) {
-      rows.push_back(taskRow(snapshot, task, enrollment));
-    }
-  }
-  for (const Task& task : archived) {
-    if (task.id > snapshot.task_id_max ||
-        std::binary_search(snapshot.in_memory_ids.begin(), snapshot.in_memory_ids.end(), task.id)) {
-      continue;
-    }
-    auto enrollment = snapshot.archived_enrollments.find(task.enrollment_id);
-    if (enrollment == snapshot.archived_enrollments.end()) continue;
-    if (taskPasses(snapshot.filter, task, enrollment->second)) {
-      rows.push_back(taskRow(snapshot, task, enrollment->second));
-    }
-  }
-  std::stable_sort(rows.begin(), rows.end(), [](const TaskRow& a, const TaskRow& b) {
-    if ((a.state == "open") != (b.state == "open")) return a.state == "open";
-    return a.due_at_ms < b.due_at_ms;
+  listing.forEachRow([&rows](TaskRow row) {
+    rows.push_back(std::move(row));
+    return true;
   });
   return rows;
 }

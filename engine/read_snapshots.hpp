@@ -12,9 +12,10 @@
 //             need attention, orders them and builds the reply.
 //   tasks     the tasks in memory that pass the filter (open ones, and the latest
 //             kDoneTasksInMemoryMax done ones), and the sequence and contact of each
-//             enrollment with a task only in the store. The reader reads the store's tasks
-//             (an LMDB read transaction of its own), renders each task's note, orders and
-//             streams them.
+//             enrollment with a task only in the store (none for `--state open`). The reader
+//             reads the store's tasks one at a time (an LMDB read transaction of its own),
+//             keeps about 40 bytes of each it lists, orders them, and renders and streams
+//             each row (its note rendered) as it goes.
 //   contacts  a reference to every contact (a pointer copy each) and, for each sequence an
 //             `in_sequence` comparison names, its enrolled contacts' keys. The reader matches
 //             the query, picks the first `limit` by key (a partial sort) and streams them.
@@ -84,8 +85,58 @@ struct TasksSnapshot {
   std::map<std::pair<std::string, std::string>, TaskStepText> steps;
 };
 
-// Every task the filter keeps, the engine's and, of `archived` (the store's tasks table),
-// those the engine no longer holds: open first, then by due time.
+// The rows of a `tasks` answer, built in memory that grows with the rows listed by about 40
+// bytes each, not with their text: archived tasks (the store's tasks table) are added one at
+// a time as the store reads them, and kept compactly (their step, owner and reason interned);
+// each row is built only when it is emitted. Order: every task the filter keeps, the engine's
+// and, of the archived ones, those the engine no longer holds: open first, then by due time
+// (ties: the engine's before the archived, then by id).
+class TaskListing {
+ public:
+  explicit TaskListing(const TasksSnapshot& snapshot);
+
+  // One task of the store's tasks table; ignored unless the engine no longer holds it and
+  // the filter keeps it.
+  void addArchived(const Task& task);
+  // Calls emit with each row in order until it returns false.
+  template <typename Emit>
+  void forEachRow(Emit&& emit) {
+    sortEntries();
+    for (const Entry& entry : entries_) {
+      if (!emit(rowOf(entry))) return;
+    }
+  }
+
+ private:
+  struct Entry {
+    TimeMs due_at_ms = 0;
+    std::uint64_t id = 0;
+    std::uint32_t index = 0;  // in snapshot_.in_memory, or in archived_
+    bool open = false;
+    bool archived = false;
+  };
+  struct ArchivedTask {
+    std::uint64_t id = 0;
+    EnrollmentId enrollment_id = 0;
+    TimeMs due_at_ms = 0;
+    std::uint32_t step_text = 0;  // in texts_
+    std::uint32_t owner_text = 0;
+    std::uint32_t reason_text = 0;
+    std::uint32_t step_index = 0;
+    TaskState state = TaskState::kOpen;
+  };
+  void sortEntries();
+  TaskRow rowOf(const Entry& entry) const;
+  std::uint32_t intern(const std::string& text);
+
+  const TasksSnapshot& snapshot_;
+  std::vector<Entry> entries_;
+  std::vector<ArchivedTask> archived_;
+  std::vector<std::string> texts_;
+  boost::unordered_flat_map<std::string, std::uint32_t> text_ids_;
+};
+
+// Every row of a TaskListing over `archived`, in its order (Engine::tasks, tests).
 std::vector<TaskRow> taskRows(const TasksSnapshot& snapshot, const std::vector<Task>& archived);
 
 // --- contacts ---

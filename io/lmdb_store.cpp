@@ -304,6 +304,7 @@ class LmdbStore final : public Store {
   bool historyTrimPending() const override { return trim_pending_; }
   Status probeWrite() override;
   Status readTasks(std::vector<Task>& out) override;
+  Status visitTasks(const std::function<Status(const Task&)>& visit) override;
 
  private:
   std::optional<std::uint64_t> outOfSpace(int rc) const;
@@ -370,6 +371,7 @@ class LmdbStore final : public Store {
   Status loadCheckpoint(MDB_txn* txn, Checkpoint& out) const;
   Status loadProgress(MDB_txn* txn, std::size_t index, std::vector<ProgressRecord>& out) const;
   Status loadTasks(MDB_txn* txn, std::vector<Task>& out) const;
+  Status forEachTask(MDB_txn* txn, const std::function<Status(const Task&)>& visit) const;
   Status loadSequences(MDB_txn* txn, std::vector<SequenceState>& out) const;
   Status loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const;
   Status checkLoadedCounts(MDB_txn* txn, const std::uint64_t (&loaded)[kMetaDb]) const;
@@ -1093,17 +1095,24 @@ Status LmdbStore::loadProgress(MDB_txn* txn, std::size_t index,
 }
 
 Status LmdbStore::loadTasks(MDB_txn* txn, std::vector<Task>& out) const {
+  return forEachTask(txn, [&out](const Task& task) {
+    out.push_back(task);
+    return Status::ok();
+  });
+}
+
+Status LmdbStore::forEachTask(MDB_txn* txn, const std::function<Status(const Task&)>& visit) const {
+  Task task;
   return forEach(txn, kTasksDb, [&](std::string_view key, std::string_view value) {
     if (key.size() != kProgressKeyBytes) {
       return corrupt("tasks", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
     }
     const std::uint64_t id = decodeProgressKey(key);
     if (id == 0) return corrupt("tasks", key, "id 0");
-    Task task;
+    task = Task();
     Status status = decodeTask(id, value, task);
     if (!status.isOk()) return corrupt("tasks", key, status.message());
-    out.push_back(std::move(task));
-    return Status::ok();
+    return visit(task);
   });
 }
 
@@ -1261,6 +1270,15 @@ Status LmdbStore::readTasks(std::vector<Task>& out) {
   status = loadTasks(txn.get(), out);
   if (!status.isOk()) out.clear();
   return status;
+}
+
+Status LmdbStore::visitTasks(const std::function<Status(const Task&)>& visit) {
+  Status status = checkProcess();
+  if (!status.isOk()) return status;
+  Transaction txn;
+  const int rc = txn.begin(env_, MDB_RDONLY);
+  if (rc != 0) return mdbError("begin read txn", rc);
+  return forEachTask(txn.get(), visit);
 }
 
 Status LmdbStore::probeWrite() {

@@ -95,16 +95,21 @@ ReadAnswer tasksAnswer(std::shared_ptr<const TasksSnapshot> snapshot, Store* sto
                        json::value id) {
   return [snapshot = std::move(snapshot), store, id = std::move(id)](const FrameEmit& emit,
                                                                      std::size_t chunk_bytes_max) {
-    std::vector<Task> archived;
-    Status read = snapshot->filter.admitsArchived() ? store->readTasks(archived) : Status::ok();
+    TaskListing listing(*snapshot);
+    Status read = Status::ok();
+    if (snapshot->filter.admitsArchived()) {
+      read = store->visitTasks([&listing](const Task& task) {
+        listing.addArchived(task);
+        return Status::ok();
+      });
+    }
     if (!read.isOk()) {
       emit(toFrame(makeErrorReply(id, "failed", read.message())), true);
       return std::vector<StatusSnapshotRow>();
     }
     RowFrameWriter writer(id, json::object(), "tasks", chunk_bytes_max, emit);
-    for (const TaskRow& row : taskRows(*snapshot, archived)) {
-      if (!writer.add(json::serialize(taskRowJson(row)))) break;
-    }
+    listing.forEachRow(
+        [&writer](const TaskRow& row) { return writer.add(json::serialize(taskRowJson(row))); });
     writer.finish();
     return std::vector<StatusSnapshotRow>();
   };

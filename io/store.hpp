@@ -166,6 +166,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -222,6 +223,18 @@ class Store {
   virtual Status readTasks(std::vector<Task>& out) {
     out.clear();
     return Status::ok();
+  }
+  // Calls visit with every task in the tasks table, by id, in one read transaction; stops at
+  // the first error visit returns and returns it. LmdbStore holds one decoded task at a time;
+  // this default reads them all first. Any thread.
+  virtual Status visitTasks(const std::function<Status(const Task&)>& visit) {
+    std::vector<Task> tasks;
+    Status status = readTasks(tasks);
+    for (const Task& task : tasks) {
+      if (!status.isOk()) break;
+      status = visit(task);
+    }
+    return status;
   }
 };
 

@@ -366,6 +366,16 @@ TEST_CASE("done tasks past done_tasks_in_memory_max leave memory; the store's co
   std::vector<TaskRow> completed_rows = f.engine.tasks(completed, f.store.state.tasks);
   REQUIRE(completed_rows.size() == 3);
   for (const TaskRow& row : completed_rows) CHECK(row.state == "completed");
+  // Done tasks of one due time: the engine's first, then the archived ones, each by id.
+  std::vector<Task> tied = f.store.state.tasks;
+  for (Task& task : tied) task.due_at_ms = kStart;
+  TasksSnapshot snapshot = f.engine.tasksSnapshot({});
+  for (auto& [task, enrollment] : snapshot.in_memory) task.due_at_ms = kStart;
+  std::vector<TaskRow> tied_rows = taskRows(snapshot, tied);
+  REQUIRE(tied_rows.size() == 6);
+  std::vector<std::uint64_t> in_memory_first(ids.begin() + 3, ids.end());
+  in_memory_first.insert(in_memory_first.end(), ids.begin(), ids.begin() + 3);
+  for (std::size_t i = 0; i < tied_rows.size(); ++i) CHECK(tied_rows[i].id == in_memory_first[i]);
   CHECK(parseTaskState("skipped") == TaskState::kSkipped);
   CHECK_FALSE(parseTaskState("done").has_value());
   std::vector<TaskRow> all = f.engine.tasks({}, f.store.state.tasks);

@@ -293,6 +293,40 @@ def wait_for_port(port, process, timeout_s=20):
     raise AssertionError("nothing listens on port %d" % port)
 
 
+def open_request(daemon, request_id, cmd, args, timeout_s=60):
+    """A raw connection to the daemon with one request sent on it, its answer unread."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout_s)
+    s.connect(daemon.socket)
+    s.sendall((json.dumps({"v": 1, "id": request_id, "cmd": cmd, "args": args}) + "\n").encode())
+    return s
+
+
+def read_slowly_while_engine_goes_on(test, daemon, s):
+    """Reads a streamed answer on s a line at a time, slowly, after checking that, with its
+    first frame out and the rest waiting, ping answers and `time advance 2h` sends the two
+    emails waiting (the test set them up). Returns every frame up to the reply."""
+    reader = s.makefile("rb", buffering=4096)
+    frames = [json.loads(reader.readline())]  # the answer has started; the rest waits
+    test.assertEqual(frames[0]["event"], "rows")
+    started = time.monotonic()
+    test.assertEqual(daemon.seqctl("ping").returncode, 0)
+    test.assertLess(time.monotonic() - started, 2.0)
+    started = time.monotonic()
+    advanced = daemon.seqctl("time", "advance", "2h")
+    test.assertEqual(advanced.returncode, 0, advanced.stderr)
+    test.assertLess(time.monotonic() - started, 5.0)
+    test.assertEqual(len(daemon.messages()), 2)
+    # The slow reader still gets every frame, in order, at its own pace.
+    while "ok" not in frames[-1]:
+        line = reader.readline()
+        test.assertTrue(line, "the connection closed before the reply")
+        frames.append(json.loads(line))
+        time.sleep(0.001)
+    reader.close()
+    return frames
+
+
 def contacts_csv(count, start=0):
     lines = ["email,first_name,last_name,company,score"]
     for i in range(start, start + count):

@@ -7,12 +7,11 @@ once and in order, while a slow client reads it and the engine thread goes on se
 import json
 import os
 import select
-import socket
 import time
 import unittest
 
 import harness
-from harness import Daemon
+from harness import Daemon, open_request, read_slowly_while_engine_goes_on
 
 TASKS = 3000
 CALLS_YAML = """\
@@ -30,14 +29,6 @@ steps:
 CHUNK_BYTES = 4096
 DELAY_MS = 6000
 REPLY_CAP_BYTES = 16 * 1024 * 1024
-
-
-def request(daemon, request_id, cmd, args):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(60)
-    s.connect(daemon.socket)
-    s.sendall((json.dumps({"v": 1, "id": request_id, "cmd": cmd, "args": args}) + "\n").encode())
-    return s
 
 
 def read_frames(s):
@@ -100,7 +91,7 @@ class Reads(unittest.TestCase):
         self.start(SEQD_TEST_READ_DELAY_MS=DELAY_MS)
         self.open_tasks(50)
         self.add_two_to_send()
-        with request(self.d, 5, "report", {"sequence": "calls"}) as waiting:
+        with open_request(self.d, 5, "report", {"sequence": "calls"}) as waiting:
             self.check_engine_goes_on(waiting)
             frames = read_frames(waiting)
         self.assertEqual(len(frames), 1)
@@ -110,7 +101,7 @@ class Reads(unittest.TestCase):
         self.assertEqual(sorted(row["contact"] for row in report["attention"]),
                          sorted("person%d@example.test" % i for i in range(50)))
         self.assertTrue(all(row["reason"].startswith("task ") for row in report["attention"]))
-        with request(self.d, 6, "contacts", {"limit": 3}) as waiting:
+        with open_request(self.d, 6, "contacts", {"limit": 3}) as waiting:
             self.assertTrue(nothing_to_read(waiting))
             frames = read_frames(waiting)
         self.assertEqual(frames[-1]["result"]["matched"], 52)
@@ -123,24 +114,8 @@ class Reads(unittest.TestCase):
                    SEQD_TEST_STATUS_UNSENT_BYTES=2 * CHUNK_BYTES)
         self.open_tasks(TASKS)
         self.add_two_to_send()
-        with request(self.d, 7, "tasks", {}) as slow:
-            reader = slow.makefile("rb", buffering=4096)
-            frames = [json.loads(reader.readline())]  # the answer has started; the rest waits
-            self.assertEqual(frames[0]["event"], "rows")
-            started = time.monotonic()
-            self.assertEqual(self.d.seqctl("ping").returncode, 0)
-            self.assertLess(time.monotonic() - started, 2.0)
-            started = time.monotonic()
-            advanced = self.d.seqctl("time", "advance", "2h")
-            self.assertEqual(advanced.returncode, 0, advanced.stderr)
-            self.assertLess(time.monotonic() - started, 5.0)
-            self.assertEqual(len(self.d.messages()), 2)
-            while "ok" not in frames[-1]:
-                line = reader.readline()
-                self.assertTrue(line, "the connection closed before the reply")
-                frames.append(json.loads(line))
-                time.sleep(0.001)
-            reader.close()
+        with open_request(self.d, 7, "tasks", {}) as slow:
+            frames = read_slowly_while_engine_goes_on(self, self.d, slow)
         self.assertGreater(len(frames), 50)
         rows = []
         for frame in frames[:-1]:

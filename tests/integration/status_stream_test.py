@@ -6,7 +6,6 @@ at once (the engine thread is not held); and a client that stops reading is drop
 log line, without stopping the daemon."""
 import json
 import os
-import socket
 import time
 import unittest
 
@@ -40,12 +39,7 @@ class StatusStream(unittest.TestCase):
         self.assertEqual(added.returncode, 0, added.stderr)
 
     def open_status(self, request_id=9):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(30)
-        s.connect(self.d.socket)
-        s.sendall((json.dumps({"v": 1, "id": request_id, "cmd": "status",
-                               "args": {"sequence": "big"}}) + "\n").encode())
-        return s
+        return harness.open_request(self.d, request_id, "status", {"sequence": "big"}, 30)
 
     def read_frames(self, s, pause_s=0.0):
         """Reads frames up to the reply; pause_s between reads makes a slow reader."""
@@ -118,24 +112,7 @@ class StatusStream(unittest.TestCase):
         self.assertEqual(added.returncode, 0, added.stdout + added.stderr)
         self.d.json("sequence", "activate", "two-emails")
         with self.open_status() as slow:
-            reader = slow.makefile("rb", buffering=4096)
-            frames = [json.loads(reader.readline())]  # the answer has started; the rest waits
-            self.assertEqual(frames[0]["event"], "rows")
-            started = time.monotonic()
-            self.assertEqual(self.d.seqctl("ping").returncode, 0)
-            self.assertLess(time.monotonic() - started, 2.0)
-            started = time.monotonic()
-            advanced = self.d.seqctl("time", "advance", "2h")
-            self.assertEqual(advanced.returncode, 0, advanced.stderr)
-            self.assertLess(time.monotonic() - started, 5.0)
-            self.assertEqual(len(self.d.messages()), 2)
-            # The slow reader still gets every row, in order, at its own pace.
-            while "ok" not in frames[-1]:
-                line = reader.readline()
-                self.assertTrue(line, "the connection closed before the reply")
-                frames.append(json.loads(line))
-                time.sleep(0.001)
-            reader.close()
+            frames = harness.read_slowly_while_engine_goes_on(self, self.d, slow)
         self.assertGreater(len(frames), 50)
         self.check_rows(self.rows_of(frames))
 

@@ -106,6 +106,24 @@ TEST_CASE("tasks are upserted by id and survive a reopen") {
   CHECK(state.tasks[2].id == 12);
   CHECK(sameTask(state.tasks[1], done));
   CHECK(sameTask(state.tasks[0], batch.tasks[1]));
+
+  // visitTasks gives the same tasks in id order, one at a time, and stops at an error.
+  std::vector<Task> visited;
+  REQUIRE(store
+              ->visitTasks([&visited](const Task& task) {
+                visited.push_back(task);
+                return Status::ok();
+              })
+              .isOk());
+  REQUIRE(visited.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) CHECK(sameTask(visited[i], state.tasks[i]));
+  std::size_t calls = 0;
+  Status stopped = store->visitTasks([&calls](const Task& task) {
+    ++calls;
+    return task.id == 7 ? Status::invalidArgument("stop at 7") : Status::ok();
+  });
+  CHECK(stopped.message() == "stop at 7");
+  CHECK(calls == 2);
 }
 
 TEST_CASE("old progress records are deleted oldest first, a bounded number per commit") {
