@@ -38,4 +38,54 @@ RoundCommit commitRound(Engine& engine, Store& store, DeliverySlots slots, TimeM
   return round;
 }
 
+bool StoreRoom::commitDue(const Engine& engine, bool clock_moved, std::int64_t monotonic_ms) const {
+  if (!full_) return true;
+  if (engine.pendingRecords() > records_) return true;
+  if (engine.enrollmentChanges() > enrollment_changes_) return true;
+  if (clock_moved) return true;
+  return monotonic_ms >= probe_at_ms_;
+}
+
+void StoreRoom::enter(const Status& error, const Engine& rebuilt, std::int64_t monotonic_ms) {
+  full_ = true;
+  error_ = error.message();
+  records_ = rebuilt.pendingRecords();
+  enrollment_changes_ = rebuilt.enrollmentChanges();
+  probe_at_ms_ = monotonic_ms + kStoreFullProbeMs;
+}
+
+RoomRound commitRoundMindingRoom(Engine& engine, Store& store, StoreRoom& room, DeliverySlots slots,
+                                 TimeMs now_ms, std::optional<TimeMs> clock_ms,
+                                 std::int64_t monotonic_ms) {
+  RoomRound result;
+  if (!room.commitDue(engine, clock_ms.has_value(), monotonic_ms)) {
+    result.end = RoundEnd::kNotDue;
+    return result;
+  }
+  result.round =
+      commitRound(engine, store, room.full() ? DeliverySlots{0, 0} : slots, now_ms, clock_ms);
+  result.status = result.round.status;
+  // Nothing to write while the store is full: a write that changes nothing tells whether
+  // there is room again. When it fails, the engine holds nothing uncommitted (its batch was
+  // empty, nothing was released): it stays as it is.
+  if (result.status.isOk() && room.full() && !result.round.committed) {
+    result.status = store.probeWrite();
+    if (!result.status.isOk() && isOutOfRoom(result.status)) {
+      result.end = RoundEnd::kStillFull;
+      room.probeFailed(monotonic_ms);
+      return result;
+    }
+  }
+  if (!result.status.isOk()) {
+    result.end = isOutOfRoom(result.status) ? RoundEnd::kOutOfRoom : RoundEnd::kFailed;
+    // Their kStepFired records were not written: they are due again in the engine built
+    // again from the store (kOutOfRoom), or at the next start (kFailed).
+    result.round.intents.clear();
+    return result;
+  }
+  result.end = room.full() ? RoundEnd::kResumed : RoundEnd::kCommitted;
+  room.leave();
+  return result;
+}
+
 }  // namespace seqd

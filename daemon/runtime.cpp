@@ -81,6 +81,13 @@ double msSince(std::chrono::steady_clock::time_point since) {
 
 std::string formatMs(double ms) { return std::to_string(static_cast<long long>(ms)) + " ms"; }
 
+// The steady clock in ms: when StoreRoom probes.
+std::int64_t steadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 Status Runtime::start() {
@@ -276,9 +283,9 @@ void Runtime::runRound() {
   processResults();
   processCommands();
   // With the store full, no due step is taken and no inbox message applied: both would write.
-  if (!store_full_) processInbox();
+  if (!room_.full()) processInbox();
   processUnsubscribes();
-  if (!virtual_clock_ && !store_full_) engine_->advanceTo(now());
+  if (!virtual_clock_ && !room_.full()) engine_->advanceTo(now());
   commitAndFlush();
   publishMetrics();
 }
@@ -614,7 +621,7 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
     if (committed) committed = commitAndFlush();
     if (!committed) {
       return replyFromStatus(Status::ioError("time advance stopped at " + formatRfc3339(now()) +
-                                             " (the last commit): " + store_full_error_));
+                                             " (the last commit): " + room_.error()));
     }
     pingWatchdog();
     publishMetrics();
@@ -722,41 +729,35 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
 
 // One round's end: release what delivery has room for (their records join the batch), commit
 // the whole batch in ONE transaction, and only then answer commands and deliver. While the
-// store is full (store_full_) nothing is released and a round writes only when commitDue().
+// store is full (room_) nothing is released and a round writes only when it is due
+// (commitRoundMindingRoom).
 bool Runtime::commitAndFlush() {
-  std::vector<DeliveryIntent> intents;
-  if (!store_full_ || commitDue()) {
-    std::optional<TimeMs> clock_ms;
-    if (virtual_clock_ && now() != committed_clock_ms_) clock_ms = now();
-    RoundCommit committed = commitRound(
-        *engine_, *store_, store_full_ ? DeliverySlots{0, 0} : freeSlots(), now(), clock_ms);
-    if (committed.committed) commit_duration_.observe(committed.commit_seconds);
-    for (const std::string& record : committed.dropped) {
-      logError("bug: the store cannot hold " + record + "; that record is not stored");
-    }
-    Status status = committed.status;
-    // Nothing to write while the store is full: a write that changes nothing tells whether
-    // there is room again.
-    if (status.isOk() && store_full_ && !committed.committed) status = store_->probeWrite();
-    if (!status.isOk() && isOutOfRoom(status)) {
-      recoverFromFullStore(status, committed.intents);
-      return false;
-    }
-    if (!status.isOk()) {
-      // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
-      // committed state authoritative; systemd restarts us and the store is loaded again.
-      logError("store commit failed, exiting: " + status.message());
-      std::_Exit(1);
-    }
-    if (committed.clock_ms) committed_clock_ms_ = *committed.clock_ms;
-    if (store_full_) {
-      store_full_ = false;
-      logInfo("state dir " + options_.config.daemon.state_dir +
-              ": the store takes writes again; sending resumes");
-      wakeup_.notify();
-    }
-    intents = std::move(committed.intents);
+  std::optional<TimeMs> clock_ms;
+  if (virtual_clock_ && now() != committed_clock_ms_) clock_ms = now();
+  RoomRound ended =
+      commitRoundMindingRoom(*engine_, *store_, room_, freeSlots(), now(), clock_ms, steadyMs());
+  RoundCommit& committed = ended.round;
+  if (committed.committed) commit_duration_.observe(committed.commit_seconds);
+  for (const std::string& record : committed.dropped) {
+    logError("bug: the store cannot hold " + record + "; that record is not stored");
   }
+  if (ended.end == RoundEnd::kOutOfRoom) {
+    recoverFromFullStore(ended.status);
+    return false;
+  }
+  if (ended.end == RoundEnd::kFailed) {
+    // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
+    // committed state authoritative; systemd restarts us and the store is loaded again.
+    logError("store commit failed, exiting: " + ended.status.message());
+    std::_Exit(1);
+  }
+  if (committed.clock_ms) committed_clock_ms_ = *committed.clock_ms;
+  if (ended.end == RoundEnd::kResumed) {
+    logInfo("state dir " + options_.config.daemon.state_dir +
+            ": the store takes writes again; sending resumes");
+    wakeup_.notify();
+  }
+  std::vector<DeliveryIntent> intents = std::move(committed.intents);
   for (PendingReply& reply : replies_) {
     logOutcome(reply, nullptr);
     reply.send(std::move(reply.frame));
@@ -785,21 +786,12 @@ bool Runtime::commitAndFlush() {
   return true;
 }
 
-// While the store is full: a round writes when something asked for a change (records beyond
-// those the reloaded engine started with, or a move of the virtual clock), and every
-// kStoreFullProbeMs to find out whether room came back.
-bool Runtime::commitDue() const {
-  if (engine_->pendingRecords() > store_full_records_) return true;
-  if (virtual_clock_ && now() != committed_clock_ms_) return true;
-  return std::chrono::steady_clock::now() >= store_full_probe_at_;
-}
-
 // A commit failed for want of room: nothing of this round is acknowledged or delivered. Every
 // answer of the round becomes the error, the inbox messages stay unmarked, the intents are
 // dropped (due again in the state reloaded), and the engine is built again from the store, so
 // what is served is what is committed. SMTP sends in flight count as interrupted, as after a
 // crash (their results, when they come, are late results); Maildir ones are delivered again.
-void Runtime::recoverFromFullStore(const Status& error, std::vector<DeliveryIntent>& intents) {
+void Runtime::recoverFromFullStore(const Status& error) {
   logError(error.message() +
            "; nothing of this round is kept, seqd goes on from the last "
            "commit and refuses changes until there is room");
@@ -824,7 +816,6 @@ void Runtime::recoverFromFullStore(const Status& error, std::vector<DeliveryInte
     respond(std::move(busy));
   }
   http_replies_.clear();
-  intents.clear();
   std::string loaded;
   Status reloaded = loadEngine(loaded);
   if (!reloaded.isOk()) {
@@ -832,11 +823,7 @@ void Runtime::recoverFromFullStore(const Status& error, std::vector<DeliveryInte
     std::_Exit(1);
   }
   logInfo("went back to the last commit: " + loaded);
-  store_full_ = true;
-  store_full_error_ = error.message();
-  store_full_records_ = engine_->pendingRecords();
-  store_full_probe_at_ =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(kStoreFullProbeMs);
+  room_.enter(error, *engine_, steadyMs());
 }
 
 // After the last commit at SIGTERM: finishes the checkpoint going on and runs one more over

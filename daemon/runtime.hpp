@@ -59,6 +59,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "daemon/engine_start.hpp"
 #include "daemon/inbox_poller.hpp"
 #include "engine/clock.hpp"
 #include "engine/engine.hpp"
@@ -98,8 +99,8 @@ inline constexpr std::size_t kCommandsQueueMax = kConnectionsMax * kPipelinedReq
 // After a commit fails for want of room (a full disk, or the store's map), the engine goes back
 // to the last committed state, loaded from the store, and seqd keeps serving: commands that
 // change nothing are answered, no due step is taken, and a write is tried again with each
-// command that changes something and every kStoreFullProbeMs until one succeeds.
-inline constexpr int kStoreFullProbeMs = 5000;
+// command that changes something and every kStoreFullProbeMs until one succeeds
+// (daemon/engine_start.hpp: StoreRoom, shared with the simulation).
 
 struct RuntimeOptions {
   Config config;
@@ -173,10 +174,9 @@ class Runtime {
   // Commits the round and answers it; false when the commit failed for want of room and the
   // round was refused instead (recoverFromFullStore).
   bool commitAndFlush();
-  bool commitDue() const;
   // Builds engine_ from what the store holds (at start, and after a failed commit).
   Status loadEngine(std::string& counts);
-  void recoverFromFullStore(const Status& error, std::vector<DeliveryIntent>& intents);
+  void recoverFromFullStore(const Status& error);
   Caller callerOf(const ControlRequest& request) const;
   TimeMs now() const { return clock_->now(); }
 
@@ -189,11 +189,8 @@ class Runtime {
   std::unique_ptr<Clock> clock_;
   VirtualClock* virtual_clock_ = nullptr;  // clock_ when virtual
   TimeMs committed_clock_ms_ = kNoTime;    // the clock reading last written to the store
-  // Set while the store has no room (kStoreFullProbeMs); engine thread only.
-  bool store_full_ = false;
-  std::string store_full_error_;        // the failed commit's message
-  std::size_t store_full_records_ = 0;  // uncommitted records the reloaded engine started with
-  std::chrono::steady_clock::time_point store_full_probe_at_{};
+  // Whether the store has no room, and when to try again; engine thread only.
+  StoreRoom room_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<DeliveryPool> delivery_;

@@ -718,6 +718,7 @@ void Engine::scheduleNextStep(Enrollment& enrollment, TimeMs from_ms) {
 
 void Engine::saveSnapshot(Enrollment& enrollment) {
   SEQD_ASSERT(enrollment.id < is_dirty_.size());
+  ++enrollment_changes_;
   if (is_dirty_[enrollment.id]) return;
   is_dirty_[enrollment.id] = true;
   dirty_.push_back(enrollment.id);

@@ -353,6 +353,9 @@ class Engine {
   // --- outputs ---
   // Records the next takeBatch() will hold (about: snapshots counted once each).
   std::size_t pendingRecords() const { return batch_.recordCount() + dirty_.size(); }
+  // Enrollment changes made so far, each counted (pendingRecords() counts an enrollment
+  // changed twice before a batch once): with it, whether anything changed since a moment.
+  std::uint64_t enrollmentChanges() const { return enrollment_changes_; }
   // The round's changes, with the next slice of a checkpoint when one is due or going on.
   WriteBatch takeBatch();
   // At shutdown, after the last takeBatch() was committed: adds the next slice of the
@@ -614,8 +617,9 @@ class Engine {
   std::uint64_t progress_seq_ = 0;
   std::size_t in_flight_ = 0;
   WriteBatch batch_;
-  std::vector<EnrollmentId> dirty_;  // enrollments to snapshot in the next batch
-  std::vector<bool> is_dirty_;       // index == EnrollmentId
+  std::vector<EnrollmentId> dirty_;       // enrollments to snapshot in the next batch
+  std::vector<bool> is_dirty_;            // index == EnrollmentId
+  std::uint64_t enrollment_changes_ = 0;  // saveSnapshot() calls
   // Checkpoints: the enrollments journaled since the last one started, and the one going on
   // (its ids ascending, and how many of them are written).
   std::vector<bool> journaled_;  // index == EnrollmentId

@@ -30,8 +30,11 @@ Status FaultInjectingStore::commit(const WriteBatch& batch) {
       armed_index_ = 0;
     }
   }
-  if (!armed) return target_->commit(batch);
   const std::string which = "commit " + std::to_string(index);
+  if (!armed) {
+    if (std::optional<Status> no_room = outOfRoom(which)) return *no_room;
+    return target_->commit(batch);
+  }
   switch (point) {
     case CrashPoint::kBeforeCommit:
       crashed_.store(true);
@@ -46,6 +49,27 @@ Status FaultInjectingStore::commit(const WriteBatch& batch) {
       return Status::ioError("injected sync failure in " + which + " (nothing written)");
   }
   return Status::ioError("injected fault in " + which);
+}
+
+Status FaultInjectingStore::probeWrite() {
+  if (crashed_.load()) return crashedStatus();
+  if (std::optional<Status> no_room = outOfRoom("a test write")) return *no_room;
+  return target_->probeWrite();
+}
+
+std::optional<Status> FaultInjectingStore::outOfRoom(const std::string& what) const {
+  std::optional<OutOfRoom> full;
+  {
+    std::lock_guard<std::mutex> lock(arm_mutex_);
+    full = full_;
+  }
+  if (!full) return std::nullopt;
+  if (*full == OutOfRoom::kDisk) {
+    return Status::ioError(std::string(kNoSpaceMessage) + ": state dir (injected): " + what +
+                           " failed (No space left on device, 0 bytes free)");
+  }
+  return Status::ioError(std::string(kStoreFullMessage) + ": (injected): " + what +
+                         ": MDB_MAP_FULL: Environment mapsize limit reached");
 }
 
 Status FaultInjectingStore::load(LoadedState& out) {
@@ -71,5 +95,20 @@ void FaultInjectingStore::armCrash(std::uint64_t commit_index, CrashPoint point)
 }
 
 bool FaultInjectingStore::crashed() const { return crashed_.load(); }
+
+void FaultInjectingStore::fillUp(OutOfRoom kind) {
+  std::lock_guard<std::mutex> lock(arm_mutex_);
+  full_ = kind;
+}
+
+void FaultInjectingStore::makeRoom() {
+  std::lock_guard<std::mutex> lock(arm_mutex_);
+  full_.reset();
+}
+
+bool FaultInjectingStore::full() const {
+  std::lock_guard<std::mutex> lock(arm_mutex_);
+  return full_.has_value();
+}
 
 }  // namespace seqd

@@ -139,3 +139,49 @@ TEST_CASE("an unarmed wrapper passes everything through and counts commits") {
   }
   CHECK(commitsOnDisk(dir.path()) == range(1, kCommits));
 }
+
+TEST_CASE("a full store refuses every commit and test write, as out of room, until made room") {
+  for (OutOfRoom kind : {OutOfRoom::kDisk, OutOfRoom::kMap}) {
+    CAPTURE(static_cast<int>(kind));
+    TempDir dir("seqd-fault-test");
+    {
+      auto store = openWrapped(dir.path());
+      REQUIRE(store->commit(commitNumber(1)).isOk());
+      store->fillUp(kind);
+      CHECK(store->full());
+      for (std::uint64_t i = 2; i <= 3; ++i) {
+        Status failed = store->commit(commitNumber(i));
+        CHECK(failed.code() == StatusCode::kIOError);
+        CHECK(isOutOfRoom(failed));
+        CHECK(failed.message().find("commit " + std::to_string(i)) != std::string::npos);
+      }
+      Status probe = store->probeWrite();
+      CHECK(isOutOfRoom(probe));
+      CHECK(probe.message().starts_with(kind == OutOfRoom::kDisk ? kNoSpaceMessage
+                                                                 : kStoreFullMessage));
+      CHECK_FALSE(store->crashed());
+      CHECK(store->commitCount() == 3);
+      // Reads go on while it is full, and show only what was written before.
+      LoadedState state;
+      REQUIRE(store->load(state).isOk());
+      CHECK(state.contacts.size() == 1);
+      CHECK(store->lastProgressSeq().value() == 1);
+      store->makeRoom();
+      CHECK_FALSE(store->full());
+      CHECK(store->probeWrite().isOk());
+      REQUIRE(store->commit(commitNumber(4)).isOk());
+    }
+    CHECK(commitsOnDisk(dir.path()) == std::vector<std::uint64_t>{1, 4});
+  }
+}
+
+TEST_CASE("an armed crash due while the store is full happens first") {
+  TempDir dir("seqd-fault-test");
+  auto store = openWrapped(dir.path());
+  store->fillUp(OutOfRoom::kDisk);
+  store->armCrash(1, CrashPoint::kBeforeCommit);
+  Status failed = store->commit(commitNumber(1));
+  CHECK_FALSE(isOutOfRoom(failed));
+  CHECK(store->crashed());
+  CHECK_FALSE(isOutOfRoom(store->probeWrite()));  // the dead write nothing, full or not
+}

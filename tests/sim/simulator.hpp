@@ -27,7 +27,15 @@
 //                reordered, waits changed) and `seqctl reload` with or without --force
 //   crash        the process dies between rounds; or a store fault armed at a coming commit:
 //                before it lands, after it landed (nothing acknowledged), or a failed sync;
-//                the runtime exits on any failed commit, and seqd starts again a little later
+//                the runtime exits on any such failed commit, and seqd starts again a little
+//                later
+//   fill, room   the disk (or LMDB's map) fills up, and room comes back minutes or hours
+//                later; it stays full across restarts. The runtime's full-store mode runs as
+//                seqd's does (daemon/engine_start.hpp: StoreRoom, commitRoundMindingRoom): the
+//                round whose commit failed is refused whole, its intents dropped, the engine
+//                built again from the store; then no due step, no inbox message applied,
+//                nothing released, a write tried with each change and every
+//                kStoreFullProbeMs (probe), until one succeeds
 //   round        the engine's own timer (its next due step)
 //
 // Invariants (checked at each send the relay or the Maildir sees, after each round, and at
@@ -44,7 +52,11 @@
 //     date library, checked independently of engine/calendar);
 //   - nothing acknowledged lost at a start: every step recorded done in a commit is still
 //     done, every enrollment acknowledged is there; a refused command changes nothing;
-//   - done steps never shrink.
+//   - done steps never shrink;
+//   - while the store is full: no send released (but a Maildir re-delivery of one released
+//     before), no command that changed something answered ok, nothing acknowledged lost when
+//     the engine is built again from the store, and once room comes back seqd writes again
+//     within kStoreFullProbeMs and sending resumes.
 //
 // Thread-safety: single-threaded test code.
 #pragma once
@@ -109,6 +121,10 @@ struct SimResult {
   std::size_t sends = 0;
   std::size_t crashes = 0;
   std::size_t store_faults = 0;
+  std::size_t store_full_periods = 0;  // the disk filled up
+  std::size_t full_refusals = 0;       // rounds refused for want of room
+  std::size_t full_resumes = 0;        // the runtime wrote again after a full store
+  std::size_t sends_after_full = 0;    // sends released after such a resume
   std::size_t reloads = 0;
   std::size_t commands = 0;
   std::size_t inbox_messages = 0;
@@ -413,7 +429,19 @@ class Simulation {
   SimResult run();
 
  private:
-  enum class EventKind { kCommand, kAnswer, kInbox, kPoll, kReload, kCrash, kFault, kStart };
+  enum class EventKind {
+    kCommand,
+    kAnswer,
+    kInbox,
+    kPoll,
+    kReload,
+    kCrash,
+    kFault,
+    kStart,
+    kFill,
+    kRoom,
+    kProbe
+  };
   struct Answer {
     std::uint64_t life = 0;
     DeliveryResult result;
@@ -439,7 +467,7 @@ class Simulation {
     std::size_t smtp_outstanding = 0;
     std::size_t idempotent_outstanding = 0;
     TimeMs started_ms = 0;
-    bool first_round = true;
+    StoreRoom room;  // the runtime's full-store mode
   };
   using Pair = std::pair<std::string, std::string>;  // sequence, contact
 
@@ -461,8 +489,15 @@ class Simulation {
   // --- the process ---
   void start();
   void die(const std::string& why);
-  bool round(const std::function<void()>& acknowledge, bool first = false);
+  RoundEnd round(const std::function<void()>& acknowledge, bool first = false);
+  static bool answered(RoundEnd end) {
+    return end != RoundEnd::kOutOfRoom && end != RoundEnd::kFailed;
+  }
+  void recoverFromFullStore(const Status& error);
+  void scheduleProbe();
+  void checkResumes();
   void planWorld();
+  void planFill(TimeMs fill_at);
   DeliverySlots freeSlots() const;
 
   // --- the outside world ---
@@ -481,6 +516,7 @@ class Simulation {
   void checkSend(const DeliveryIntent& intent, const Pair& pair, bool redelivery);
   void checkState();
   void checkStart();
+  void checkCommitted();
   void noteCommitted();
   void violation(const std::string& what);
   bool isStopped(const Pair& pair) const;
@@ -500,8 +536,10 @@ class Simulation {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
   std::unique_ptr<Life> life_;
   std::uint64_t lives_ = 0;
-  std::size_t config_version_ = 0;   // the sequences' files on disk
-  std::size_t running_version_ = 0;  // what the running engine has
+  std::size_t config_version_ = 0;    // the sequences' files on disk
+  std::size_t accepted_version_ = 0;  // the config seqd took (at start, or reload)
+  std::size_t running_version_ = 0;   // what the running engine has
+  std::uint64_t builds_ = 0;          // engines built: each start and each full-store recovery
   std::deque<std::string> trace_tail_;
   std::uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
   TimeMs advanced_at_ = INT64_MIN;  // when the engine last ran advanceTo
@@ -510,12 +548,19 @@ class Simulation {
   std::vector<std::pair<TimeMs, InboundMessage>> inbox_;
   std::set<std::string> inbox_marked_;
   bool poll_scheduled_ = false;
+  bool probe_scheduled_ = false;
+
+  // The disk: full (what ran out) across lives, until room comes back.
+  std::optional<OutOfRoom> disk_full_;
+  TimeMs room_back_at_ = INT64_MIN;
+  bool resumed_once_ = false;  // the runtime wrote again after a full store
   std::uint64_t inbox_numbers_ = 0;
 
   // The relay's and the Maildir's side, across lives.
   std::map<std::string, int> delivered_;                // message id -> accepted or landed
   std::map<std::string, Pair> message_pair_;            // message id -> whose
   std::set<std::string> maildir_unanswered_;            // handed over, answer not yet taken
+  std::map<std::string, std::uint64_t> handed_build_;   // message id -> engine build it left
   std::map<std::string, std::vector<TimeMs>> sends_;    // mailbox -> release times
   std::map<std::string, std::vector<TimeMs>> decided_;  // mailbox -> decision times
   std::map<std::string, std::map<std::string, std::vector<TimeMs>>> domain_sends_;
