@@ -147,7 +147,7 @@ TEST_CASE("a full store: refused rounds keep nothing, probes, resumes, then send
   RoomRound sent = seqd.round(now);
   CHECK(sent.end == RoundEnd::kCommitted);
   REQUIRE(sent.round.intents.size() == 1);
-  CHECK(sent.round.intents.front().contact->key == "a@example.test");
+  CHECK(sent.round.intents.front().contact->key() == "a@example.test");
 }
 
 TEST_CASE("a store that fails otherwise while full ends seqd (kFailed), not a full-store round") {

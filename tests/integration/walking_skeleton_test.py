@@ -276,7 +276,12 @@ class Watchdog(unittest.TestCase):
     """WATCHDOG=1 keeps coming while a long `time advance` holds the engine thread."""
 
     def test_watchdog_pings_during_a_long_advance(self):
-        d = Daemon(sequences={"two-emails": harness.always_open(harness.TWO_EMAILS_YAML)})
+        # Limits far above the work, so that each email added is one written in the advance.
+        unlimited = ("  - address: alice@acme.test\n    name: Alice Smith\n    owner: alice\n"
+                     "    transport: maildir\n    daily_limit: 10000000\n"
+                     "    hourly_limit: 10000000\n")
+        d = Daemon(sequences={"two-emails": harness.always_open(harness.TWO_EMAILS_YAML)},
+                   seqd_yaml=harness.seqd_yaml(mailboxes=unlimited))
         self.addCleanup(d.cleanup)
         name = "seqd-watchdog-%d" % os.getpid()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -306,8 +311,8 @@ class Watchdog(unittest.TestCase):
         self.addCleanup(done.set)
         d.json("sequence", "activate", "two-emails")
         # An advance must last over a second to show a gap: each try adds twice the contacts
-        # (two emails each) of the one before, from 10,000 (about 0.6 s on 2 busy cores).
-        added, count = 0, 10000
+        # (two emails each) of the one before, from 5,000.
+        added, count = 0, 5000
         for _ in range(4):
             path = d.write_file("c%d.csv" % added, harness.contacts_csv(count, start=added))
             d.json("add", "two-emails", "--csv", path)
