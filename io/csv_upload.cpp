@@ -117,11 +117,11 @@ class Uploader {
       if (!received.isOk()) return received;
     }
     if (stopped_) return Status::ok();
-    std::string args = R"({"rows":[)";
-    args += frame_;
-    args += ']';
-    args += tail_;
-    Result<std::uint64_t> id = client_.sendRequest(options_.cmd, args);
+    args_.assign(R"({"rows":[)");
+    args_ += frame_;
+    args_ += ']';
+    args_ += tail_;
+    Result<std::uint64_t> id = client_.sendRequest(options_.cmd, args_);
     if (!id.isOk()) return id.status();
     in_flight_ids_.push_back(id.value());
     result.rows_sent += frame_rows_;
@@ -168,6 +168,7 @@ class Uploader {
   std::unordered_map<std::size_t, std::size_t> line_of_key_;
   std::string row_text_;
   std::string frame_;  // rows of the request being built, comma-separated
+  std::string args_;   // the request's arguments, reusing one buffer for every request
   std::size_t frame_rows_ = 0;
   std::deque<std::uint64_t> in_flight_ids_;
   bool stopped_ = false;
