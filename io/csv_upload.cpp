@@ -1,5 +1,6 @@
 #include "io/csv_upload.hpp"
 
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <deque>
 #include <functional>
 #include <unordered_map>
@@ -165,7 +166,7 @@ class Uploader {
   std::size_t id_column_ = SIZE_MAX;     // the column mapped to `id`, if any
   std::size_t email_column_ = SIZE_MAX;  // the column mapped to `email`, if any
   // Hash of each contact key seen -> the line of its first row.
-  std::unordered_map<std::size_t, std::size_t> line_of_key_;
+  boost::unordered_flat_map<std::size_t, std::size_t> line_of_key_;
   std::string row_text_;
   std::string frame_;  // rows of the request being built, comma-separated
   std::string args_;   // the request's arguments, reusing one buffer for every request
