@@ -1,5 +1,7 @@
 #include "daemon/engine_start.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <utility>
@@ -140,6 +142,7 @@ bool ThreadCommitter::ready() {
 
 // A batch handed over before the destructor is committed before the thread ends.
 void ThreadCommitter::run() {
+  ::pthread_setname_np(::pthread_self(), "seqd-commit");  // perf/advance_threads.py reads it
   std::unique_lock lock(mutex_);
   for (;;) {
     changed_.wait(lock, [this] { return pending_.has_value() || stopping_; });

@@ -73,10 +73,14 @@ def main():
         steps = 3 * args.n
         if bench.finished_count(daemon) != args.n:
             raise RuntimeError("not every contact finished")
-        # seqd's threads have no names; Runtime::start() creates them in this order (tids
-        # rise): the main thread, the delivery workers (workers: 2), the engine, Asio.
-        tids = sorted(after)
+        # seqd names only its committer thread (seqd-commit); Runtime::start() creates the
+        # others in this order (tids rise): the main thread, the delivery workers (workers:
+        # 2), the engine, Asio.
+        committers = sorted(t for t in after if after[t][0] == "seqd-commit")
+        tids = sorted(t for t in after if t not in committers)
         names = ["main"] + ["workers"] * (len(tids) - 3) + ["engine", "asio"]
+        tids += committers
+        names += ["committer"] * len(committers)
         threads = {}
         for tid, name in zip(tids, names):
             _, cpu, voluntary, involuntary = after[tid]
