@@ -265,6 +265,9 @@ void Runtime::engineLoop() {
 // by the SMTP timeout), every send never started comes back to the engine as not attempted,
 // every result is recorded, and the last commit is made. Nothing is sent after it.
 void Runtime::shutDown() {
+  // The round in flight first: its sends reach the pool before it stops taking, and come back
+  // from it as not attempted with the rest.
+  drainRounds();
   delivery_->stopTaking();
   delivery_->returnQueued();
   const int wait_ms = static_cast<int>(options_.config.daemon.smtp.timeout_ms) + kShutdownGraceMs;
