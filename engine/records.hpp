@@ -3,8 +3,8 @@
 // The engine never touches LMDB; every state change comes out of it as a value in a
 // WriteBatch, which is committed in ONE write transaction (group commit; on a committer
 // thread, daemon/engine_start.hpp) before anything that depends on it is acknowledged or
-// delivered. A batch is a value: nothing in it points into the engine's state. A batch is never split:
-// the engine bounds a round's work instead, so no crash point can leave a record that names
+// delivered. A batch is a value: nothing in it points into the engine's state. A batch is never
+// split: the engine bounds a round's work instead, so no crash point can leave a record that names
 // something never committed.
 //
 //  - contacts:    upserts, keyed by contact key (random-key writes; imports are rare).

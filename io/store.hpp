@@ -120,7 +120,8 @@
 // WriteBatch for a few ms or a few thousand records, and the committer thread
 // (daemon/engine_start.hpp: RoundPipeline) commit()s the whole batch in one write transaction,
 // then syncs, while the engine thread decides the next round: nothing in it is acknowledged
-// before commit() returns ok. The engine thread writes itself only with no commit in flight. Measured here (DESIGN-NOTES): one put per commit with default sync runs ~5.3k
+// before commit() returns ok. The engine thread writes itself only with no commit in flight.
+// Measured here (DESIGN-NOTES): one put per commit with default sync runs ~5.3k
 // commits/s, which would cap the daemon near 5k steps/s; batching is what lifts that.
 // Fired steps go to the progress log under a strictly increasing u64 seq, written with
 // MDB_APPEND so each lands at the right edge of the B-tree: ~2.66M / 5.84M puts/s at 1k / 10k
