@@ -46,6 +46,7 @@ def main():
     parser.add_argument("--seqctl", default=os.path.join(here, "..", "build", "seqctl"))
     parser.add_argument("--perf-record", metavar="OUT",
                         help="sample the advance with linux perf into OUT")
+    parser.add_argument("--tick", default="100ms", help="seqd's wheel tick, as perf/bench.py")
     parser.add_argument("n", nargs="?", type=int, default=200000)
     args = parser.parse_args()
     ticks = os.sysconf("SC_CLK_TCK")
