@@ -46,6 +46,7 @@ def main():
     parser.add_argument("--seqctl", default=os.path.join(here, "..", "build", "seqctl"))
     parser.add_argument("--perf-record", metavar="OUT",
                         help="sample the advance with linux perf into OUT")
+    parser.add_argument("--tick", default="100ms", help="seqd's wheel tick, as perf/bench.py")
     parser.add_argument("n", nargs="?", type=int, default=200000)
     args = parser.parse_args()
     ticks = os.sysconf("SC_CLK_TCK")
@@ -73,10 +74,14 @@ def main():
         steps = 3 * args.n
         if bench.finished_count(daemon) != args.n:
             raise RuntimeError("not every contact finished")
-        # seqd's threads have no names; Runtime::start() creates them in this order (tids
-        # rise): the main thread, the delivery workers (workers: 2), the engine, Asio.
-        tids = sorted(after)
+        # seqd names only its committer thread (seqd-commit); Runtime::start() creates the
+        # others in this order (tids rise): the main thread, the delivery workers (workers:
+        # 2), the engine, Asio.
+        committers = sorted(t for t in after if after[t][0] == "seqd-commit")
+        tids = sorted(t for t in after if t not in committers)
         names = ["main"] + ["workers"] * (len(tids) - 3) + ["engine", "asio"]
+        tids += committers
+        names += ["committer"] * len(committers)
         threads = {}
         for tid, name in zip(tids, names):
             _, cpu, voluntary, involuntary = after[tid]
