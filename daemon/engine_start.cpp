@@ -1,8 +1,12 @@
 #include "daemon/engine_start.hpp"
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
+#include "engine/assert.hpp"
 #include "io/store_guard.hpp"
 
 namespace seqd {
@@ -86,6 +90,180 @@ RoomRound commitRoundMindingRoom(Engine& engine, Store& store, StoreRoom& room, 
   result.end = room.full() ? RoundEnd::kResumed : RoundEnd::kCommitted;
   room.leave();
   return result;
+}
+
+// ---------------------------------------------------------------------------------------
+// The pipelined round end
+
+CommitOutcome commitTaken(Store& store, WriteBatch batch) {
+  CommitOutcome outcome;
+  const auto started = std::chrono::steady_clock::now();
+  outcome.status = commitKeepingHoldable(store, batch, outcome.dropped);
+  outcome.commit_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  outcome.history_trim_pending = store.historyTrimPending();
+  outcome.spent = std::move(batch);
+  return outcome;
+}
+
+ThreadCommitter::ThreadCommitter(Store& store, std::function<void()> on_done)
+    : store_(store), on_done_(std::move(on_done)), thread_([this] { run(); }) {}
+
+ThreadCommitter::~ThreadCommitter() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+void ThreadCommitter::submit(WriteBatch batch) {
+  {
+    std::lock_guard lock(mutex_);
+    SEQD_ASSERT(!pending_ && !outcome_);
+    pending_ = std::move(batch);
+  }
+  changed_.notify_all();
+}
+
+CommitOutcome ThreadCommitter::wait() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return outcome_.has_value(); });
+  CommitOutcome outcome = std::move(*outcome_);
+  outcome_.reset();
+  return outcome;
+}
+
+bool ThreadCommitter::ready() {
+  std::lock_guard lock(mutex_);
+  return outcome_.has_value();
+}
+
+// A batch handed over before the destructor is committed before the thread ends.
+void ThreadCommitter::run() {
+  ::pthread_setname_np(::pthread_self(), "seqd-commit");  // perf/advance_threads.py reads it
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [this] { return pending_.has_value() || stopping_; });
+    if (!pending_) return;
+    WriteBatch batch = std::move(*pending_);
+    pending_.reset();
+    lock.unlock();
+    CommitOutcome outcome = commitTaken(store_, std::move(batch));
+    lock.lock();
+    outcome_ = std::move(outcome);
+    changed_.notify_all();
+    if (on_done_) {
+      lock.unlock();
+      on_done_();
+      lock.lock();
+    }
+  }
+}
+
+void InlineCommitter::submit(WriteBatch batch) {
+  SEQD_ASSERT(!inFlight());
+  pending_ = std::move(batch);
+}
+
+void InlineCommitter::commitNow() {
+  if (!pending_) return;
+  outcome_ = commitTaken(store_, std::move(*pending_));
+  pending_.reset();
+}
+
+CommitOutcome InlineCommitter::wait() {
+  commitNow();
+  SEQD_ASSERT(outcome_.has_value());
+  CommitOutcome outcome = std::move(*outcome_);
+  outcome_.reset();
+  return outcome;
+}
+
+FinishedRound RoundPipeline::finish(Engine& engine) {
+  SEQD_ASSERT(in_flight_.has_value());
+  InFlight flight = std::move(*in_flight_);
+  in_flight_.reset();
+  held_ = {0, 0};
+  CommitOutcome outcome = committer_.wait();
+  trim_pending_ = outcome.history_trim_pending;
+  FinishedRound finished;
+  finished.number = flight.number;
+  finished.status = outcome.status;
+  finished.round.status = outcome.status;
+  finished.round.dropped = std::move(outcome.dropped);
+  finished.round.committed = true;
+  finished.round.commit_seconds = outcome.commit_seconds;
+  if (!outcome.status.isOk()) {
+    // Its kStepFired records were not written: due again in the engine built again from the
+    // store (kOutOfRoom), or at the next start (kFailed).
+    finished.end = isOutOfRoom(outcome.status) ? RoundEnd::kOutOfRoom : RoundEnd::kFailed;
+    return finished;
+  }
+  finished.end = RoundEnd::kCommitted;
+  finished.round.intents = std::move(flight.intents);
+  finished.round.clock_ms = flight.clock_ms;
+  engine.recycleBatch(std::move(outcome.spent));
+  return finished;
+}
+
+std::optional<FinishedRound> RoundPipeline::drain(Engine& engine) {
+  if (!in_flight_) return std::nullopt;
+  return finish(engine);
+}
+
+std::vector<FinishedRound> RoundPipeline::end(Engine& engine, Store& store, StoreRoom& room,
+                                              DeliverySlots slots, TimeMs now_ms,
+                                              std::optional<TimeMs> clock_ms,
+                                              std::int64_t monotonic_ms) {
+  std::vector<FinishedRound> ended;
+  const std::uint64_t number = next_++;
+  if (room.full()) {
+    // No pipelining while full: nothing is in flight (a refusal drained it before the engine
+    // was built again), and a probe writes on this thread.
+    if (std::optional<FinishedRound> before = drain(engine)) ended.push_back(std::move(*before));
+    RoomRound in_place =
+        commitRoundMindingRoom(engine, store, room, slots, now_ms, clock_ms, monotonic_ms);
+    trim_pending_ = store.historyTrimPending();
+    ended.push_back(
+        FinishedRound{number, in_place.end, in_place.status, std::move(in_place.round)});
+    return ended;
+  }
+  slots.smtp -= std::min(slots.smtp, held_.smtp);
+  slots.idempotent -= std::min(slots.idempotent, held_.idempotent);
+  std::vector<DeliveryIntent> intents = engine.takeIntents(slots, now_ms);
+  WriteBatch batch = engine.takeBatch();
+  batch.clock_ms = clock_ms;
+  if (in_flight_) {
+    ended.push_back(finish(engine));
+    const FinishedRound& before = ended.back();
+    if (before.end != RoundEnd::kCommitted) {
+      // Decided on top of a round that is not kept: this one goes with it.
+      FinishedRound refused;
+      refused.number = number;
+      refused.end = before.end;
+      refused.status = before.status;
+      refused.round.status = before.status;
+      ended.push_back(std::move(refused));
+      return ended;
+    }
+  }
+  if (batch.empty() && !trim_pending_) {
+    // Nothing to write: released sends add records, so there are none either.
+    FinishedRound nothing;
+    nothing.number = number;
+    nothing.round.intents = std::move(intents);
+    engine.recycleBatch(std::move(batch));
+    ended.push_back(std::move(nothing));
+    return ended;
+  }
+  for (const DeliveryIntent& intent : intents) {
+    ++(isIdempotent(intent.transport) ? held_.idempotent : held_.smtp);
+  }
+  in_flight_ = InFlight{number, std::move(intents), clock_ms};
+  committer_.submit(std::move(batch));
+  return ended;
 }
 
 }  // namespace seqd

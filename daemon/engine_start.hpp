@@ -22,13 +22,33 @@
 //    there is nothing to write; when that fails the engine holds nothing uncommitted, so it is
 //    kept as it is: kStillFull). The first write that succeeds ends it (kResumed).
 //
-// Thread-safety: call on the thread that owns the Engine and commits to the Store.
+//  - Committer and RoundPipeline: the round end pipelined one round deep. The engine thread
+//    releases the round's intents and takes its batch (a value: nothing in it points into
+//    the engine, Symbols are read-only from any thread: engine/symbol.hpp); a Committer
+//    encodes and commits it in ONE transaction (commitTaken) while the engine thread decides
+//    the next round. At most one batch is in flight: before round N+1's batch is handed over,
+//    round N's outcome is known (RoundPipeline::end waits for it). Nothing of a round is
+//    released before its commit returned ok: the pipeline hands its intents back with its
+//    outcome, and the caller answers what it tagged with that round's number then. When
+//    round N fails for want of room, round N+1 (decided on top of it) is refused too: both
+//    come back kOutOfRoom. While the store is full there is no pipelining: end() drains and
+//    runs commitRoundMindingRoom() in place. Every other write (the shutdown checkpoint, a
+//    probe) is made only with nothing in flight (drain() first): LMDB has one writer.
+//
+// Thread-safety: call on the thread that owns the Engine and commits to the Store; with a
+// RoundPipeline, its Committer's commits run on the Committer's thread (ThreadCommitter: its
+// own; InlineCommitter: the caller's, when the caller says), and the engine thread writes to
+// the Store only while nothing is in flight.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/engine.hpp"
@@ -108,5 +128,135 @@ struct RoomRound {
 RoomRound commitRoundMindingRoom(Engine& engine, Store& store, StoreRoom& room, DeliverySlots slots,
                                  TimeMs now_ms, std::optional<TimeMs> clock_ms,
                                  std::int64_t monotonic_ms);
+
+// ---------------------------------------------------------------------------------------
+// The pipelined round end
+
+// What a commit of a taken batch came to: run by a Committer, read by the engine thread.
+struct CommitOutcome {
+  Status status;
+  std::vector<std::string> dropped;  // records the store could not hold (bugs, logged)
+  double commit_seconds = 0;
+  bool history_trim_pending = false;  // Store::historyTrimPending() after it, read there
+  WriteBatch spent;                   // handed back for Engine::recycleBatch
+};
+
+// Encodes and commits `batch` in one transaction (commitKeepingHoldable), on the thread that
+// commits; reads the store's historyTrimPending() there too.
+CommitOutcome commitTaken(Store& store, WriteBatch batch);
+
+// Where a taken batch is committed. One batch at a time: submit(), then wait() for its
+// outcome before the next submit().
+class Committer {
+ public:
+  virtual ~Committer() = default;
+  // Engine thread. REQUIRES: nothing in flight.
+  virtual void submit(WriteBatch batch) = 0;
+  // Engine thread: blocks until the batch in flight is committed (or failed) and returns the
+  // outcome. REQUIRES: a batch in flight.
+  virtual CommitOutcome wait() = 0;
+};
+
+// seqd's: one thread that commits each batch handed to it, then calls `on_done` (the engine
+// thread's wakeup). The destructor waits for a commit in flight and joins the thread.
+class ThreadCommitter final : public Committer {
+ public:
+  ThreadCommitter(Store& store, std::function<void()> on_done);
+  ~ThreadCommitter() override;
+  ThreadCommitter(const ThreadCommitter&) = delete;
+  ThreadCommitter& operator=(const ThreadCommitter&) = delete;
+  void submit(WriteBatch batch) override;
+  CommitOutcome wait() override;
+  // True when the batch in flight is done (wait() returns at once).
+  bool ready();
+
+ private:
+  void run();
+  Store& store_;
+  std::function<void()> on_done_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::optional<WriteBatch> pending_;     // handed over, not yet taken by the thread
+  std::optional<CommitOutcome> outcome_;  // done, not yet taken by wait()
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+// The simulation's and the tests': the batch waits in it until commitNow() (any moment the
+// caller picks between submit() and wait()), or until wait(); dropInFlight() forgets it (a
+// crash before it landed). Single-threaded.
+class InlineCommitter final : public Committer {
+ public:
+  explicit InlineCommitter(Store& store) : store_(store) {}
+  void submit(WriteBatch batch) override;
+  CommitOutcome wait() override;
+  bool inFlight() const { return pending_.has_value() || outcome_.has_value(); }
+  // Commits the batch handed over, if not done yet.
+  void commitNow();
+  bool committed() const { return outcome_.has_value(); }
+  void dropInFlight() {
+    pending_.reset();
+    outcome_.reset();
+  }
+
+ private:
+  Store& store_;
+  std::optional<WriteBatch> pending_;
+  std::optional<CommitOutcome> outcome_;
+};
+
+// One round's end, as known: which round (RoundPipeline::end numbers them from 1), how it
+// ended, and for kCommitted and kResumed the intents to deliver now.
+struct FinishedRound {
+  std::uint64_t number = 0;
+  RoundEnd end = RoundEnd::kCommitted;
+  Status status;      // the error for kOutOfRoom and kFailed
+  RoundCommit round;  // intents (kCommitted only), dropped records, commit time, clock
+};
+
+class RoundPipeline {
+ public:
+  explicit RoundPipeline(Committer& committer) : committer_(committer) {}
+
+  // The number end() gives the round now being decided: tag what it must answer with it.
+  std::uint64_t current() const { return next_; }
+  bool inFlight() const { return in_flight_.has_value(); }
+  // Sends taken into the round in flight, not yet handed back: they hold delivery slots.
+  DeliverySlots held() const { return held_; }
+  // Store::historyTrimPending() as of the last commit whose outcome is known.
+  bool historyTrimPending() const { return trim_pending_; }
+
+  // Ends round current(): releases at most `slots` (less held()) and takes the batch; then
+  // finishes the round in flight (waits for its commit) and, when that was ok, hands this
+  // batch to the committer (or finishes it at once when there is nothing to write). Returns
+  // the rounds that ended, oldest first: the one in flight, then this one when it is finished
+  // too (nothing to write; refused with the one before; or the store is full: then no
+  // pipelining, commitRoundMindingRoom() in place). A kOutOfRoom or kFailed ends both.
+  std::vector<FinishedRound> end(Engine& engine, Store& store, StoreRoom& room, DeliverySlots slots,
+                                 TimeMs now_ms, std::optional<TimeMs> clock_ms,
+                                 std::int64_t monotonic_ms);
+  // Waits for the round in flight, if any, and returns how it ended.
+  std::optional<FinishedRound> drain(Engine& engine);
+  // The process died: the round in flight is forgotten (the caller drops its committer's
+  // batch, or lets it land: a crash after the commit).
+  void forget() {
+    in_flight_.reset();
+    held_ = {0, 0};
+  }
+
+ private:
+  struct InFlight {
+    std::uint64_t number = 0;
+    std::vector<DeliveryIntent> intents;
+    std::optional<TimeMs> clock_ms;
+  };
+  FinishedRound finish(Engine& engine);
+
+  Committer& committer_;
+  std::uint64_t next_ = 1;
+  std::optional<InFlight> in_flight_;
+  DeliverySlots held_{0, 0};
+  bool trim_pending_ = false;
+};
 
 }  // namespace seqd

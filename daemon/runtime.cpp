@@ -103,6 +103,8 @@ Status Runtime::start() {
     return store.status();
   }
   store_ = std::move(store.value());
+  committer_ = std::make_unique<ThreadCommitter>(*store_, [this] { wakeup_.notify(); });
+  pipeline_ = std::make_unique<RoundPipeline>(*committer_);
   const double open_ms = msSince(phase_start);
   std::string loaded;
   Status load = loadEngine(loaded);
@@ -143,7 +145,7 @@ Status Runtime::start() {
   if (listening.isOk()) listening = startMetrics();
   if (!listening.isOk()) return listening;
 
-  commitAndFlush();  // hands re-deliveries found at restore to the pool
+  commitAndFlush(true);  // hands re-deliveries found at restore to the pool
   if (!options_.config.daemon.inboxes.empty()) {
     inbox_ = std::make_unique<InboxPoller>(options_.config.daemon.inboxes);
     if (!virtual_clock_) inbox_thread_ = std::thread([this] { inboxLoop(); });
@@ -249,8 +251,9 @@ void Runtime::engineLoop() {
         timeout = std::chrono::milliseconds(delay);
       }
     }
-    // A truncation of old history cut at its per-commit bound goes on at once.
-    if (store_->historyTrimPending()) timeout = std::chrono::milliseconds(0);
+    // A truncation of old history cut at its per-commit bound goes on at once. (A commit in
+    // flight wakes the thread when it is done: its round is answered in the next.)
+    if (pipeline_->historyTrimPending()) timeout = std::chrono::milliseconds(0);
     if (watchdog_interval_) timeout = std::min(timeout, *watchdog_interval_);
     pingWatchdog();
     wakeup_.waitFor(timeout);
@@ -262,11 +265,14 @@ void Runtime::engineLoop() {
 // by the SMTP timeout), every send never started comes back to the engine as not attempted,
 // every result is recorded, and the last commit is made. Nothing is sent after it.
 void Runtime::shutDown() {
+  // The round in flight first: its sends reach the pool before it stops taking, and come back
+  // from it as not attempted with the rest.
+  drainRounds();
   delivery_->stopTaking();
   delivery_->returnQueued();
   const int wait_ms = static_cast<int>(options_.config.daemon.smtp.timeout_ms) + kShutdownGraceMs;
   waitForDeliveries(wait_ms, true);
-  commitAndFlush();
+  commitAndFlush(true);  // nothing in flight after it: the checkpoint writes on this thread
   checkpointAtShutdown();
   if (engine_->deliveriesInFlight() > 0) {
     logWarning(std::to_string(engine_->deliveriesInFlight()) +
@@ -327,7 +333,7 @@ void Runtime::pollInboxesNow() {
   std::vector<PolledMessage> messages = inbox_->readAll();
   if (messages.empty()) return;
   applyPolled(messages);
-  if (commitAndFlush()) inbox_->markHandled(messages);
+  if (commitAndFlush(true)) inbox_->markHandled(messages);
 }
 
 // Applies each message on the engine thread, logs it, and notes it for `seqctl inbox`.
@@ -616,7 +622,10 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
     TimeMs step_to = (next && *next <= target_ms) ? std::max(*next, now()) : target_ms;
     virtual_clock_->setTo(step_to);
     engine_->advanceTo(step_to);
-    bool committed = commitAndFlush();
+    // The sends decided go out once durable (the results' commit of the step before, in
+    // flight while advanceTo decided, first); their results' commit is left in flight while
+    // the next step is decided, and the answer waits for every round (drained below).
+    bool committed = commitAndFlush(true);
     if (committed) waitForDeliveries(kAdvanceDeliveryWaitMs);
     if (committed) committed = commitAndFlush();
     if (!committed) {
@@ -629,6 +638,10 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
       std::optional<TimeMs> after = engine_->nextDue();
       if (!after || *after > target_ms) break;
     }
+  }
+  if (!drainRounds()) {
+    return replyFromStatus(Status::ioError("time advance stopped at " + formatRfc3339(now()) +
+                                           " (the last commit): " + room_.error()));
   }
   DispatchReply reply;
   reply.result = json::object{{"now", formatRfc3339(now())}};
@@ -727,43 +740,93 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
   return done(reply);
 }
 
-// One round's end: release what delivery has room for (their records join the batch), commit
-// the whole batch in ONE transaction, and only then answer commands and deliver. While the
-// store is full (room_) nothing is released and a round writes only when it is due
-// (commitRoundMindingRoom).
-bool Runtime::commitAndFlush() {
+// One round's end: release what delivery has room for (their records join the batch) and hand
+// the whole batch to the committer, which writes it in ONE transaction while the next round is
+// decided; the round in flight before it is answered and delivered once its commit returned
+// ok, never before (RoundPipeline). While the store is full (room_) there is no pipelining:
+// nothing is released and a round writes only when it is due (commitRoundMindingRoom).
+bool Runtime::commitAndFlush(bool drain) {
   std::optional<TimeMs> clock_ms;
   if (virtual_clock_ && now() != committed_clock_ms_) clock_ms = now();
-  RoomRound ended =
-      commitRoundMindingRoom(*engine_, *store_, room_, freeSlots(), now(), clock_ms, steadyMs());
-  RoundCommit& committed = ended.round;
-  if (committed.committed) commit_duration_.observe(committed.commit_seconds);
-  for (const std::string& record : committed.dropped) {
-    logError("bug: the store cannot hold " + record + "; that record is not stored");
+  RoundOutputs outputs;
+  outputs.number = pipeline_->current();
+  outputs.replies = std::move(replies_);
+  outputs.status_reads = std::move(status_reads_);
+  outputs.inbox = std::move(inbox_committing_);
+  outputs.http_replies = std::move(http_replies_);
+  replies_.clear();
+  status_reads_.clear();
+  inbox_committing_.clear();
+  http_replies_.clear();
+  awaiting_.push_back(std::move(outputs));
+  std::vector<FinishedRound> ended =
+      pipeline_->end(*engine_, *store_, room_, freeSlots(), now(), clock_ms, steadyMs());
+  // Handed to the store (a refusal loads the clock back with the engine).
+  if (clock_ms) committed_clock_ms_ = *clock_ms;
+  if (drain) {
+    if (std::optional<FinishedRound> last = pipeline_->drain(*engine_)) {
+      ended.push_back(std::move(*last));
+    }
   }
-  if (ended.end == RoundEnd::kOutOfRoom) {
-    recoverFromFullStore(ended.status);
-    return false;
+  return finishRounds(ended);
+}
+
+bool Runtime::drainRounds() {
+  std::vector<FinishedRound> ended;
+  if (std::optional<FinishedRound> last = pipeline_->drain(*engine_)) {
+    ended.push_back(std::move(*last));
   }
-  if (ended.end == RoundEnd::kFailed) {
-    // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
-    // committed state authoritative; systemd restarts us and the store is loaded again.
-    logError("store commit failed, exiting: " + ended.status.message());
-    std::_Exit(1);
+  return finishRounds(ended);
+}
+
+// Answers each ended round, oldest first, as its commit came out. A commit that failed for
+// want of room refuses its round and the one decided on top of it, and the engine is built
+// again from the store once both are answered; any other failure ends seqd.
+bool Runtime::finishRounds(std::vector<FinishedRound>& ended) {
+  std::optional<Status> out_of_room;
+  for (FinishedRound& finished : ended) {
+    RoundCommit& committed = finished.round;
+    if (committed.committed) commit_duration_.observe(committed.commit_seconds);
+    for (const std::string& record : committed.dropped) {
+      logError("bug: the store cannot hold " + record + "; that record is not stored");
+    }
+    if (finished.end == RoundEnd::kFailed) {
+      // Nothing after this point may be acknowledged or delivered. Exiting keeps the last
+      // committed state authoritative; systemd restarts us and the store is loaded again.
+      logError("store commit failed, exiting: " + finished.status.message());
+      std::_Exit(1);
+    }
+    SEQD_ASSERT(!awaiting_.empty() && awaiting_.front().number == finished.number);
+    RoundOutputs outputs = std::move(awaiting_.front());
+    awaiting_.pop_front();
+    if (finished.end == RoundEnd::kOutOfRoom) {
+      if (!out_of_room) {
+        logError(finished.status.message() +
+                 "; nothing of this round is kept, seqd goes on from the last "
+                 "commit and refuses changes until there is room");
+        out_of_room = finished.status;
+      }
+      refuseRound(outputs, *out_of_room);
+      continue;
+    }
+    if (finished.end == RoundEnd::kResumed) {
+      logInfo("state dir " + options_.config.daemon.state_dir +
+              ": the store takes writes again; sending resumes");
+      wakeup_.notify();
+    }
+    releaseRound(outputs, committed.intents);
   }
-  if (committed.clock_ms) committed_clock_ms_ = *committed.clock_ms;
-  if (ended.end == RoundEnd::kResumed) {
-    logInfo("state dir " + options_.config.daemon.state_dir +
-            ": the store takes writes again; sending resumes");
-    wakeup_.notify();
-  }
-  std::vector<DeliveryIntent> intents = std::move(committed.intents);
-  for (PendingReply& reply : replies_) {
+  if (!out_of_room) return true;
+  recoverFromFullStore(*out_of_room);
+  return false;
+}
+
+void Runtime::releaseRound(RoundOutputs& outputs, std::vector<DeliveryIntent>& intents) {
+  for (PendingReply& reply : outputs.replies) {
     logOutcome(reply, nullptr);
     reply.send(std::move(reply.frame));
   }
-  replies_.clear();
-  for (StatusRead& read : status_reads_) {
+  for (StatusRead& read : outputs.status_reads) {
     const json::value id = read.id;
     const ControlSend send = read.send;
     if (!status_reader_->submit(std::move(read))) {
@@ -772,50 +835,44 @@ bool Runtime::commitAndFlush() {
                               " status, report, tasks or contacts requests already; try again"));
     }
   }
-  status_reads_.clear();
-  for (std::shared_ptr<InboxRound>& round : inbox_committing_) round->committed.set_value(true);
-  inbox_committing_.clear();
-  for (auto& [respond, response] : http_replies_) respond(std::move(response));
-  http_replies_.clear();
+  for (std::shared_ptr<InboxRound>& round : outputs.inbox) round->committed.set_value(true);
+  for (auto& [respond, response] : outputs.http_replies) respond(std::move(response));
   for (const DeliveryIntent& intent : intents) {
     ++(isIdempotent(intent.transport) ? idempotent_outstanding_ : smtp_outstanding_);
   }
   // takeIntents() released no more than freeSlots(), whose sum is the pool's bound.
   const bool submitted = delivery_->submit(intents);
   SEQD_ASSERT(submitted);
-  return true;
 }
 
-// A commit failed for want of room: nothing of this round is acknowledged or delivered. Every
-// answer of the round becomes the error, the inbox messages stay unmarked, the intents are
-// dropped (due again in the state reloaded), and the engine is built again from the store, so
-// what is served is what is committed. SMTP sends in flight count as interrupted, as after a
-// crash (their results, when they come, are late results); Maildir ones are delivered again.
-void Runtime::recoverFromFullStore(const Status& error) {
-  logError(error.message() +
-           "; nothing of this round is kept, seqd goes on from the last "
-           "commit and refuses changes until there is room");
-  for (PendingReply& reply : replies_) {
+// A commit failed for want of room: nothing of the round is acknowledged or delivered. Every
+// answer becomes the error, the inbox messages stay unmarked, the intents were dropped (due
+// again in the state reloaded).
+void Runtime::refuseRound(RoundOutputs& outputs, const Status& error) {
+  for (PendingReply& reply : outputs.replies) {
     logOutcome(reply, &error.message());
     const json::value* id = reply.frame.if_contains("id");
     reply.send(
         makeErrorReply(id != nullptr ? *id : json::value(nullptr), "failed", error.message()));
   }
-  replies_.clear();
-  for (StatusRead& read : status_reads_) {
+  for (StatusRead& read : outputs.status_reads) {
     read.send(makeErrorReply(read.id, "failed", error.message()));
   }
-  status_reads_.clear();
-  for (std::shared_ptr<InboxRound>& round : inbox_committing_) round->committed.set_value(false);
-  inbox_committing_.clear();
-  for (auto& [respond, response] : http_replies_) {
+  for (std::shared_ptr<InboxRound>& round : outputs.inbox) round->committed.set_value(false);
+  for (auto& [respond, response] : outputs.http_replies) {
     HttpResponse busy;
     busy.status = 503;
     busy.headers.emplace_back("Retry-After", "60");
     busy.body = "seqd cannot write its state now; try again later\n";
     respond(std::move(busy));
   }
-  http_replies_.clear();
+}
+
+// After the refused rounds were answered: the engine is built again from the store, so what
+// is served is what is committed. SMTP sends in flight count as interrupted, as after a crash
+// (their results, when they come, are late results); Maildir ones are delivered again.
+void Runtime::recoverFromFullStore(const Status& error) {
+  SEQD_ASSERT(!pipeline_->inFlight());
   std::string loaded;
   Status reloaded = loadEngine(loaded);
   if (!reloaded.isOk()) {

@@ -3,9 +3,14 @@
 //   Asio thread     control socket; parses requests and pushes them to the engine thread.
 //                   Also the HTTP listener (http_listen): unsubscribe links go to the engine
 //                   thread the same way and are answered after the round's commit.
-//   engine thread   owns the Engine and is the only Store writer: drains commands and
-//                   delivery results, advances the clock, commits one batch per round
-//                   (group commit), then answers commands and hands intents to delivery.
+//   engine thread   owns the Engine: drains commands and delivery results, advances the
+//                   clock, takes one batch per round (group commit) and hands it to the
+//                   committer; once that round's commit is durable it answers its commands
+//                   and hands its intents to delivery (daemon/engine_start.hpp:
+//                   RoundPipeline). It writes to the Store itself only with no commit in
+//                   flight (the checkpoint at shutdown, a probe while the store is full).
+//   committer       encodes and commits each round's batch in ONE transaction while the
+//                   engine thread decides the next round; one batch in flight at most.
 //   status reader   answers `status`, `report`, `tasks` and `contacts` from a snapshot the
 //                   engine thread took between rounds, streaming it to the connection
 //                   (io/status_stream.hpp).
@@ -171,11 +176,26 @@ class Runtime {
   DeliverySlots freeSlots() const;
   std::size_t deliveryInFlightMax() const;
   void waitForDeliveries(int timeout_ms, bool while_stopping = false);
-  // Commits the round and answers it; false when the commit failed for want of room and the
-  // round was refused instead (recoverFromFullStore).
-  bool commitAndFlush();
+  // What a round answers once its commit is durable (or refuses when it is not kept).
+  struct RoundOutputs {
+    std::uint64_t number = 0;  // RoundPipeline's
+    std::vector<PendingReply> replies;
+    std::vector<StatusRead> status_reads;
+    std::vector<std::shared_ptr<InboxRound>> inbox;
+    std::vector<std::pair<HttpRespond, HttpResponse>> http_replies;
+  };
+  // Ends the round: its batch goes to the committer, and the round before it (in flight) is
+  // answered and delivered once durable. `drain`: this round too, before returning. False
+  // when a round was refused for want of room (recoverFromFullStore).
+  bool commitAndFlush(bool drain = false);
+  // Waits for the round in flight and answers it; false as commitAndFlush.
+  bool drainRounds();
+  bool finishRounds(std::vector<FinishedRound>& ended);
+  void releaseRound(RoundOutputs& outputs, std::vector<DeliveryIntent>& intents);
+  void refuseRound(RoundOutputs& outputs, const Status& error);
   // Builds engine_ from what the store holds (at start, and after a failed commit).
   Status loadEngine(std::string& counts);
+  // The rounds refused were answered (refuseRound); builds the engine again from the store.
   void recoverFromFullStore(const Status& error);
   Caller callerOf(const ControlRequest& request) const;
   TimeMs now() const { return clock_->now(); }
@@ -192,6 +212,10 @@ class Runtime {
   // Whether the store has no room, and when to try again; engine thread only.
   StoreRoom room_;
   std::unique_ptr<Store> store_;
+  // Commits each round's batch on its own thread; rounds in flight, answered in order.
+  std::unique_ptr<ThreadCommitter> committer_;
+  std::unique_ptr<RoundPipeline> pipeline_;
+  std::deque<RoundOutputs> awaiting_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<DeliveryPool> delivery_;
   boost::asio::io_context io_;

@@ -1,9 +1,10 @@
 // Records: what the engine asks the store to write, and what the store hands back at start.
 //
 // The engine never touches LMDB; every state change comes out of it as a value in a
-// WriteBatch, which the engine thread commits in ONE write transaction (group commit)
-// before anything that depends on it is acknowledged or delivered. A batch is never split:
-// the engine bounds a round's work instead, so no crash point can leave a record that names
+// WriteBatch, which is committed in ONE write transaction (group commit; on a committer
+// thread, daemon/engine_start.hpp) before anything that depends on it is acknowledged or
+// delivered. A batch is a value: nothing in it points into the engine's state. A batch is never
+// split: the engine bounds a round's work instead, so no crash point can leave a record that names
 // something never committed.
 //
 //  - contacts:    upserts, keyed by contact key (random-key writes; imports are rare).

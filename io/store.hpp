@@ -116,10 +116,12 @@
 // appending those 1M records in 10k batches took 1.4-1.6 s with checksums and the counts
 // record, 1.3-1.4 s without (a busy 2-core machine, so noisy).
 //
-// Write path. The engine thread is the only writer. It gathers state changes into a
-// WriteBatch for a few ms or a few thousand records and commit() writes the whole batch in
-// one write transaction, then syncs: nothing in it is acknowledged before commit() returns
-// ok. Measured here (DESIGN-NOTES): one put per commit with default sync runs ~5.3k
+// Write path. One writer at a time: the engine thread gathers state changes into a
+// WriteBatch for a few ms or a few thousand records, and the committer thread
+// (daemon/engine_start.hpp: RoundPipeline) commit()s the whole batch in one write transaction,
+// then syncs, while the engine thread decides the next round: nothing in it is acknowledged
+// before commit() returns ok. The engine thread writes itself only with no commit in flight.
+// Measured here (DESIGN-NOTES): one put per commit with default sync runs ~5.3k
 // commits/s, which would cap the daemon near 5k steps/s; batching is what lifts that.
 // Fired steps go to the progress log under a strictly increasing u64 seq, written with
 // MDB_APPEND so each lands at the right edge of the B-tree: ~2.66M / 5.84M puts/s at 1k / 10k
@@ -159,7 +161,8 @@
 //    disk. Nothing outside tests can ask for them (StoreOptions::sync_for_durability); open
 //    asserts the env has none of them when durability is asked for.
 //
-// Thread-safety: commit() only from one thread at a time (the engine thread). load() and
+// Thread-safety: commit(), probeWrite() and historyTrimPending() only from one thread at a
+// time (the committer thread, or the engine thread while no commit is in flight). load() and
 // lastProgressSeq() open their own read transactions (MDB_NOTLS) and may run on any thread,
 // concurrently with commit(). A Store is used only by the process that opened it.
 #pragma once

@@ -53,6 +53,7 @@ def main():
                         help="sample the advance with linux perf into OUT")
     parser.add_argument("--phase", choices=["advance", "add"], default="advance",
                         help="what to measure: the advance (3 steps a contact) or the add")
+    parser.add_argument("--tick", default="100ms", help="seqd's wheel tick, as perf/bench.py")
     parser.add_argument("n", nargs="?", type=int, default=200000)
     args = parser.parse_args()
     ticks = os.sysconf("SC_CLK_TCK")
@@ -98,10 +99,14 @@ def main():
                 raise RuntimeError("not every contact finished")
         else:
             steps = args.n
-        # seqd's threads have no names; Runtime::start() creates them in this order (tids
-        # rise): the main thread, the delivery workers (workers: 2), the engine, Asio.
-        tids = sorted(after)
+        # seqd names only its committer thread (seqd-commit); Runtime::start() creates the
+        # others in this order (tids rise): the main thread, the delivery workers (workers:
+        # 2), the engine, Asio.
+        committers = sorted(t for t in after if after[t][0] == "seqd-commit")
+        tids = sorted(t for t in after if t not in committers)
         names = ["main"] + ["workers"] * (len(tids) - 3) + ["engine", "asio"]
+        tids += committers
+        names += ["committer"] * len(committers)
         threads = {}
         for tid, name in zip(tids, names):
             _, cpu, voluntary, involuntary = after[tid]

@@ -91,7 +91,7 @@ SimResult Simulation::run() {
         break;
       }
       now_ = due_at;
-      round([] {});
+      round();
       continue;
     }
     spins = 0;
@@ -221,8 +221,14 @@ void Simulation::handle(const Event& event) {
     case EventKind::kProbe:
       probe_scheduled_ = false;
       if (!life_ || !life_->room.full()) break;
-      round([] {});  // writes (a probe) when its time came
+      round();  // writes (a probe) when its time came
       if (life_ && life_->room.full()) scheduleProbe();
+      break;
+    case EventKind::kCommitted:
+      // The committer is done with the round in flight, and the engine thread wakes.
+      if (!life_ || !life_->pipeline->inFlight()) break;
+      if (event.commit_first) commitEarly();
+      round();
       break;
   }
 }
@@ -259,6 +265,8 @@ void Simulation::start() {
   life->number = ++lives_;
   life->started_ms = now_;
   life->store = std::make_unique<FaultInjectingStore>(std::move(opened.value()));
+  life->committer = std::make_unique<InlineCommitter>(*life->store);
+  life->pipeline = std::make_unique<RoundPipeline>(*life->committer);
   if (disk_full_) life->store->fillUp(*disk_full_);
   LoadedState loaded;
   Status status = life->store->load(loaded);
@@ -273,7 +281,8 @@ void Simulation::start() {
   trace("seqd starts (life " + std::to_string(life_->number) + ", config version " +
         std::to_string(running_version_) + ")");
   checkStart();
-  if (round([] {}, true) == RoundEnd::kFailed) return;
+  round({}, true);  // drained before seqd serves, as the runtime's start
+  if (!life_) return;
   if (!poll_scheduled_) {
     poll_scheduled_ = true;
     scheduleKind(EventKind::kPoll, now_);
@@ -282,6 +291,24 @@ void Simulation::start() {
 
 void Simulation::die(const std::string& why) {
   trace("seqd dies: " + why);
+  if (life_->pipeline->inFlight()) {
+    // A commit in flight lands (a crash just after it) or not; either way nothing of its
+    // round was answered.
+    if (random_.percent(50)) {
+      life_->committer->commitNow();
+      trace("the commit in flight landed" +
+            std::string(life_->committer->committed() ? "" : " (or failed)"));
+    } else {
+      trace("the commit in flight is lost");
+    }
+    life_->committer->dropInFlight();
+    life_->pipeline->forget();
+  }
+  std::deque<Awaiting> unanswered = std::move(awaiting_);
+  awaiting_.clear();
+  for (Awaiting& awaiting : unanswered) {
+    if (awaiting.hooks.unanswered) awaiting.hooks.unanswered();
+  }
   life_.reset();  // the engine, then the store it wrote to
   ++result_.crashes;
   scheduleKind(EventKind::kStart, now_ + random_.between(1, 900) * 1000);
@@ -297,46 +324,111 @@ DeliverySlots Simulation::freeSlots() const {
 }
 
 // The end of a round, as the runtime's: due steps fired (not in the start's first round, nor
-// while the store is full), sends released as delivery has room, ONE commit; then
-// acknowledgements and deliveries. A commit that failed for want of room refuses the round and
-// goes back to the last commit (recoverFromFullStore); any other failed commit makes seqd exit.
-// Either way nothing of the round is acknowledged or delivered.
-RoundEnd Simulation::round(const std::function<void()>& acknowledge, bool first) {
+// while the store is full), sends released as delivery has room, the batch handed to the
+// committer (RoundPipeline); the round before it, in flight, answered and delivered once its
+// commit returned ok. A commit that failed for want of room refuses its round and the one
+// decided on top of it and goes back to the last commit (recoverFromFullStore); any other
+// failed commit makes seqd exit. Either way nothing of those rounds is answered or delivered.
+void Simulation::round(RoundHooks hooks, bool first) {
   Life& life = *life_;
   if (!first && !life.room.full()) {
     life.engine->advanceTo(now_);
     advanced_at_ = now_;
   }
-  RoomRound ended = commitRoundMindingRoom(*life.engine, *life.store, life.room, freeSlots(), now_,
-                                           std::nullopt, now_);
+  // Whether the round in flight (finished below) was committed early with the disk full.
+  const std::optional<bool> early = life.full_at_early_commit;
+  life.full_at_early_commit.reset();
+  awaiting_.push_back(Awaiting{life.pipeline->current(), std::move(hooks), {}, now_});
+  std::vector<FinishedRound> ended = life.pipeline->end(*life.engine, *life.store, life.room,
+                                                        freeSlots(), now_, std::nullopt, now_);
+  awaiting_.back().state = snapshot();  // what this round's batch holds
   ++result_.rounds;
-  if (ended.end == RoundEnd::kFailed) {
-    die("commit failed: " + ended.status.message());
-    return ended.end;
+  if (first) {
+    if (std::optional<FinishedRound> last = life.pipeline->drain(*life.engine)) {
+      ended.push_back(std::move(*last));
+    }
+  } else if (life.pipeline->inFlight()) {
+    // When the committer is done with it: at once (before the next round's work), or when
+    // the engine thread wakes a moment later (other events' rounds may come first), before
+    // or after that round's work (then the round waits for it).
+    const std::uint64_t when = random_.below(3);
+    if (when == 0) commitEarly();
+    Event wake;
+    wake.kind = EventKind::kCommitted;
+    wake.at_ms = now_ + random_.between(0, 300);
+    wake.commit_first = when == 1;
+    schedule(std::move(wake));
   }
-  if (ended.end == RoundEnd::kOutOfRoom) {
-    recoverFromFullStore(ended.status);
-    return ended.end;
+  finishRounds(ended, early);
+}
+
+// The batch in flight committed now, ahead of the round that waits for it.
+void Simulation::commitEarly() {
+  Life& life = *life_;
+  if (life.committer->committed()) return;
+  life.committer->commitNow();
+  life.full_at_early_commit = disk_full_.has_value();
+}
+
+bool Simulation::finishRounds(std::vector<FinishedRound>& ended, std::optional<bool> early) {
+  std::optional<Status> out_of_room;
+  for (FinishedRound& finished : ended) {
+    REQUIRE(!awaiting_.empty());
+    REQUIRE(awaiting_.front().number == finished.number);
+    if (finished.end == RoundEnd::kFailed) {
+      die("commit failed: " + finished.status.message());  // answers none of the rounds
+      return false;
+    }
+    Awaiting awaiting = std::move(awaiting_.front());
+    awaiting_.pop_front();
+    if (finished.end == RoundEnd::kOutOfRoom) {
+      if (!out_of_room) out_of_room = finished.status;
+      if (awaiting.hooks.refused) awaiting.hooks.refused();
+      continue;
+    }
+    if (finished.end == RoundEnd::kResumed) {
+      ++result_.full_resumes;
+      resumed_once_ = true;
+      trace("the store takes writes again; sending resumes");
+    }
+    const RoundCommit& committed = finished.round;
+    for (const std::string& dropped : committed.dropped) violation("store dropped " + dropped);
+    if (committed.committed) noteCommitted(awaiting.state);
+    // Committed early, the disk may have filled up since: what counts is when it was written.
+    const bool full_at_commit = committed.committed && early.has_value() && &finished == &ended[0]
+                                    ? *early
+                                    : disk_full_.has_value();
+    if (awaiting.hooks.acknowledge) awaiting.hooks.acknowledge(full_at_commit);
+    released_at_ms_ = awaiting.taken_at_ms;
+    for (const DeliveryIntent& intent : committed.intents) {
+      // Released by an engine built before (a start or a full-store recovery came between)
+      // and not answered: the engine hands a Maildir message out again.
+      auto handed = handed_build_.find(intent.message_id);
+      const bool redelivery = maildir_unanswered_.count(intent.message_id) > 0 &&
+                              handed != handed_build_.end() && handed->second < builds_;
+      handOver(intent, redelivery, full_at_commit);
+    }
+    // The state it committed, against what its answers told the operator.
+    checkState(awaiting.state);
   }
-  if (ended.end == RoundEnd::kResumed) {
-    ++result_.full_resumes;
-    resumed_once_ = true;
-    trace("the store takes writes again; sending resumes");
+  if (!out_of_room) return true;
+  recoverFromFullStore(*out_of_room);
+  return true;
+}
+
+Simulation::Snapshot Simulation::snapshot() const {
+  Snapshot state;
+  const Engine& engine = *life_->engine;
+  for (const std::string& sequence : scenario_.sequence_ids) {
+    for (const std::string& contact : scenario_.contacts) {
+      const Enrollment* enrollment = engine.findEnrollment(sequence, contact);
+      if (enrollment == nullptr) continue;
+      PairState& pair = state[{sequence, contact}];
+      pair.status = enrollment->status;
+      for (const Symbol& step : enrollment->done_steps) pair.done.insert(step.str());
+    }
   }
-  const RoundCommit& committed = ended.round;
-  for (const std::string& dropped : committed.dropped) violation("store dropped " + dropped);
-  if (committed.committed) noteCommitted();
-  acknowledge();
-  for (const DeliveryIntent& intent : committed.intents) {
-    // Released by an engine built before (a start or a full-store recovery came between) and
-    // not answered: the engine hands a Maildir message out again.
-    auto handed = handed_build_.find(intent.message_id);
-    const bool redelivery = maildir_unanswered_.count(intent.message_id) > 0 &&
-                            handed != handed_build_.end() && handed->second < builds_;
-    handOver(intent, redelivery);
-  }
-  checkState();
-  return ended.end;
+  return state;
 }
 
 // seqd's recoverFromFullStore: every answer of the round is the error (the callers'
@@ -366,7 +458,7 @@ void Simulation::recoverFromFullStore(const Status& error) {
 // ---------------------------------------------------------------------------------------
 // The outside world
 
-void Simulation::handOver(const DeliveryIntent& intent, bool redelivery) {
+void Simulation::handOver(const DeliveryIntent& intent, bool redelivery, bool full_at_commit) {
   const Pair pair = pairOf(intent);
   message_pair_[intent.message_id] = pair;
   handed_build_[intent.message_id] = builds_;
@@ -374,7 +466,7 @@ void Simulation::handOver(const DeliveryIntent& intent, bool redelivery) {
   if (resumed_once_) ++result_.sends_after_full;
   // A start does not know the disk is full until a commit fails, and hands out its
   // re-deliveries; after that nothing leaves until a write succeeded.
-  if (life_->room.full() || (disk_full_ && !redelivery)) {
+  if (life_->room.full() || (full_at_commit && !redelivery)) {
     violation("email " + intent.message_id + " to " + pair.second + " released while the " +
               "store is full");
   }
@@ -512,7 +604,11 @@ void Simulation::deliverAnswer(const Answer& answer) {
         (result.maybe_delivered ? " (maybe delivered)" : ""));
   life_->engine->onDeliveryResult(result, now_);
   // Until the result is committed, a restart hands the message out again.
-  round([&] { maildir_unanswered_.erase(result.message_id); });
+  RoundHooks hooks;
+  hooks.acknowledge = [this, message_id = result.message_id](bool) {
+    maildir_unanswered_.erase(message_id);
+  };
+  round(std::move(hooks));
 }
 
 void Simulation::arriveInInbox(const InboundMessage& message) {
@@ -561,7 +657,8 @@ void Simulation::poll() {
     applied.push_back({message.message_id, message, result.value()});
   }
   if (applied.empty()) return;
-  round([&] {
+  RoundHooks hooks;
+  hooks.acknowledge = [this, applied = std::move(applied)](bool) {
     for (const Applied& item : applied) {
       const InboundResult& result = item.result;
       if (result.duplicate || !result.contact.empty()) inbox_marked_.insert(item.message_id);
@@ -585,7 +682,8 @@ void Simulation::poll() {
           break;
       }
     }
-  });
+  };
+  round(std::move(hooks));
 }
 
 void Simulation::reload() {
@@ -605,7 +703,9 @@ void Simulation::reload() {
   trace(std::string("reload") + (force ? " --force" : "") + ": version " + std::to_string(version) +
         ", " + std::to_string(plan.moves.size()) + " moves");
   // Acknowledged (answered) only once the round committed.
-  round([&] { running_version_ = version; });
+  RoundHooks hooks;
+  hooks.acknowledge = [this, version](bool) { running_version_ = version; };
+  round(std::move(hooks));
 }
 
 void Simulation::armFault() {
@@ -697,16 +797,21 @@ void Simulation::command(const Event& event) {
   if (caller.user == kStranger.user && reply.ok && cmd != "event") {
     violation("a stranger's " + cmd + " was allowed");
   }
-  const RoundEnd end = round([&] {
-    if (reply.ok && changed && disk_full_) {
+  RoundHooks hooks;
+  hooks.acknowledge = [this, cmd, args, reply, changed](bool full_at_commit) {
+    if (reply.ok && changed && full_at_commit) {
       violation("command " + cmd + " " + compact(args) +
                 " changed something and was answered ok while the store is full");
     }
     if (reply.ok) acknowledge(cmd, args, reply);
-  });
+  };
+  // Its commit failed, or seqd died before answering: it may have landed.
+  hooks.unanswered = [this, cmd, args, ok = reply.ok] {
+    if (ok) unanswered(cmd, args);
+  };
   // Refused for want of room, it did not land: the engine was built again from the store.
-  if (end == RoundEnd::kFailed && reply.ok) unanswered(cmd, args);
-  if (end == RoundEnd::kOutOfRoom) trace("command " + cmd + " refused: the store is full");
+  hooks.refused = [this, cmd] { trace("command " + cmd + " refused: the store is full"); };
+  round(std::move(hooks));
 }
 
 // A command whose round's commit failed was never answered, but it may have landed (a crash
@@ -809,8 +914,12 @@ void Simulation::checkSend(const DeliveryIntent& intent, const Pair& pair, bool 
   // The window is open when the engine decides the send (its Date header) and when the send
   // leaves: a send that waited for a free worker goes out at most a few minutes later.
   const TimeMs decided_at_ms = intent.fired_at_ms;
-  result_.release_delay_ms_max = std::max(result_.release_delay_ms_max, now_ - decided_at_ms);
-  for (TimeMs at_ms : {decided_at_ms, now_}) {
+  // Checked at the instant the engine released it (took it into the round's batch); the
+  // relay sees it once that commit is durable, a moment later.
+  const TimeMs released_at_ms = released_at_ms_;
+  result_.release_delay_ms_max =
+      std::max(result_.release_delay_ms_max, released_at_ms - decided_at_ms);
+  for (TimeMs at_ms : {decided_at_ms, released_at_ms}) {
     if (!windows_.open(zone, at_ms)) {
       violation(what + " outside its sending window at " + modelClock(at_ms) + " (zone " +
                 (zone.empty() ? scenario_.schedule.timezone : zone) + ", decided at " +
@@ -846,7 +955,7 @@ void Simulation::checkSend(const DeliveryIntent& intent, const Pair& pair, bool 
     }
   }
   decided.push_back(decided_at_ms);
-  const TimeMs sent_at_ms = now_;
+  const TimeMs sent_at_ms = released_at_ms;
   std::vector<TimeMs>& times = sends_[intent.mailbox];
   times.push_back(sent_at_ms);
   // Every rolling window that holds this send: those ending at a send in [t, t + span).
@@ -880,34 +989,33 @@ void Simulation::checkSend(const DeliveryIntent& intent, const Pair& pair, bool 
 
 // After every round: no stopped enrollment runs, no acknowledged one is gone, no done step
 // undone.
-void Simulation::checkState() {
-  const Engine& engine = *life_->engine;
+void Simulation::checkState() { checkState(snapshot()); }
+
+void Simulation::checkState(const Snapshot& state) {
   for (const std::string& sequence : scenario_.sequence_ids) {
     for (const std::string& contact : scenario_.contacts) {
       const Pair pair{sequence, contact};
-      const Enrollment* enrollment = engine.findEnrollment(sequence, contact);
-      if (enrollment == nullptr) {
+      auto found = state.find(pair);
+      if (found == state.end()) {
         if (enrolled_.count(pair) > 0) violation(sequence + "/" + contact + " was lost");
         continue;
       }
-      if (isStopped(pair) && running(enrollment->status)) {
+      if (isStopped(pair) && running(found->second.status)) {
         violation(sequence + "/" + contact + " runs again (" +
-                  enrollmentStatusName(enrollment->status) +
+                  enrollmentStatusName(found->second.status) +
                   ") though an acknowledged command stopped it");
       }
     }
   }
 }
 
-// After each commit: the done steps, which may only grow.
-void Simulation::noteCommitted() {
-  const Engine& engine = *life_->engine;
+// After each commit: the done steps its batch held (taken when it was), which may only grow.
+void Simulation::noteCommitted(const Snapshot& state) {
   for (const std::string& sequence : scenario_.sequence_ids) {
     for (const std::string& contact : scenario_.contacts) {
-      const Enrollment* enrollment = engine.findEnrollment(sequence, contact);
-      if (enrollment == nullptr) continue;
-      std::set<std::string> done;
-      for (const Symbol& step : enrollment->done_steps) done.insert(step.str());
+      auto found = state.find({sequence, contact});
+      if (found == state.end()) continue;
+      std::set<std::string> done = found->second.done;
       std::set<std::string>& committed = committed_done_[{sequence, contact}];
       for (const std::string& step : committed) {
         if (done.count(step) == 0) {

@@ -37,6 +37,13 @@
 //                nothing released, a write tried with each change and every
 //                kStoreFullProbeMs (probe), until one succeeds
 //   round        the engine's own timer (its next due step)
+//   committed    the committer finishing the round in flight (seqd's round end is pipelined
+//                one round deep, daemon/engine_start.hpp: RoundPipeline, here over an
+//                InlineCommitter): each batch is committed at a seed-chosen point, at once
+//                (before the next round's work), a little later (other events' rounds
+//                decided on top of it first), or only when the next round ends and waits for
+//                it; then the engine thread wakes and answers it. A crash with a commit in
+//                flight lands it or not (seed), and answers nothing of it
 //
 // Invariants (checked at each send the relay or the Maildir sees, after each round, and at
 // each start):
@@ -50,6 +57,7 @@
 //   - each mailbox's hourly and daily limits, over rolling windows of the send times;
 //   - each send inside its sending window, in the contact's zone (the tz database through the
 //     date library, checked independently of engine/calendar);
+//   - nothing of a round (answers, sends, inbox marks) before its commit returned ok;
 //   - nothing acknowledged lost at a start: every step recorded done in a commit is still
 //     done, every enrollment acknowledged is there; a refused command changes nothing;
 //   - done steps never shrink;
@@ -440,7 +448,8 @@ class Simulation {
     kStart,
     kFill,
     kRoom,
-    kProbe
+    kProbe,
+    kCommitted
   };
   struct Answer {
     std::uint64_t life = 0;
@@ -450,10 +459,11 @@ class Simulation {
     TimeMs at_ms = 0;
     std::uint64_t order = 0;
     EventKind kind = EventKind::kCommand;
-    Answer answer;           // kAnswer
-    InboundMessage message;  // kInbox
-    std::string contact;     // kCommand aimed at a contact (racing its send)
-    std::string cmd;         // kCommand given in full (the set-up); empty: random
+    Answer answer;              // kAnswer
+    InboundMessage message;     // kInbox
+    std::string contact;        // kCommand aimed at a contact (racing its send)
+    std::string cmd;            // kCommand given in full (the set-up); empty: random
+    bool commit_first = false;  // kCommitted: the commit finishes before the round's work
     json::object args;
     bool operator>(const Event& other) const {
       return at_ms != other.at_ms ? at_ms > other.at_ms : order > other.order;
@@ -468,8 +478,30 @@ class Simulation {
     std::size_t idempotent_outstanding = 0;
     TimeMs started_ms = 0;
     StoreRoom room;  // the runtime's full-store mode
+    std::unique_ptr<InlineCommitter> committer;
+    std::unique_ptr<RoundPipeline> pipeline;
+    // The round in flight was committed early (commitEarly) with the disk full or not.
+    std::optional<bool> full_at_early_commit;
   };
   using Pair = std::pair<std::string, std::string>;  // sequence, contact
+  // What a round's callers learn once its end is known, in round order.
+  struct RoundHooks {
+    std::function<void(bool full_at_commit)> acknowledge;  // committed (or nothing to write)
+    std::function<void()> unanswered;                      // failed, or seqd died with it
+    std::function<void()> refused;                         // refused for want of room
+  };
+  // An enrollment as a round's batch holds it.
+  struct PairState {
+    EnrollmentStatus status = EnrollmentStatus::kScheduled;
+    std::set<std::string> done;  // the steps done
+  };
+  using Snapshot = std::map<Pair, PairState>;  // no entry: no such enrollment
+  struct Awaiting {
+    std::uint64_t number = 0;
+    RoundHooks hooks;
+    Snapshot state;          // what its batch commits: checked once it is answered
+    TimeMs taken_at_ms = 0;  // when the engine took its batch (and released its sends)
+  };
 
   // --- the scheduler ---
   void schedule(Event event) {
@@ -489,10 +521,12 @@ class Simulation {
   // --- the process ---
   void start();
   void die(const std::string& why);
-  RoundEnd round(const std::function<void()>& acknowledge, bool first = false);
-  static bool answered(RoundEnd end) {
-    return end != RoundEnd::kOutOfRoom && end != RoundEnd::kFailed;
-  }
+  void round(RoundHooks hooks = {}, bool first = false);
+  // Answers the rounds that ended, oldest first; false when seqd died.
+  // `early`: the first of them was committed early (commitEarly), with the disk full or not.
+  bool finishRounds(std::vector<FinishedRound>& ended, std::optional<bool> early);
+  void commitEarly();
+  Snapshot snapshot() const;
   void recoverFromFullStore(const Status& error);
   void scheduleProbe();
   void checkResumes();
@@ -501,7 +535,7 @@ class Simulation {
   DeliverySlots freeSlots() const;
 
   // --- the outside world ---
-  void handOver(const DeliveryIntent& intent, bool redelivery);
+  void handOver(const DeliveryIntent& intent, bool redelivery, bool full_at_commit);
   void deliverAnswer(const Answer& answer);
   void arriveInInbox(const InboundMessage& message);
   void poll();
@@ -514,10 +548,11 @@ class Simulation {
   // --- the oracle ---
   void acknowledge(const std::string& cmd, const json::object& args, const DispatchReply& reply);
   void checkSend(const DeliveryIntent& intent, const Pair& pair, bool redelivery);
-  void checkState();
+  void checkState();  // the engine as it is (nothing decided and not answered)
+  void checkState(const Snapshot& state);
   void checkStart();
   void checkCommitted();
-  void noteCommitted();
+  void noteCommitted(const Snapshot& state);
   void violation(const std::string& what);
   bool isStopped(const Pair& pair) const;
 
@@ -549,6 +584,8 @@ class Simulation {
   std::set<std::string> inbox_marked_;
   bool poll_scheduled_ = false;
   bool probe_scheduled_ = false;
+  std::deque<Awaiting> awaiting_;  // rounds whose end is not known yet (at most two)
+  TimeMs released_at_ms_ = 0;      // when the sends being handed over were released
 
   // The disk: full (what ran out) across lives, until room comes back.
   std::optional<OutOfRoom> disk_full_;

@@ -1,0 +1,287 @@
+// Proves the pipelined round end (daemon/engine_start.hpp: RoundPipeline, ThreadCommitter) over
+// a real LMDB store and a real Engine: round N's intents come back only after N's commit
+// returned, while round N+1 is decided on top of it; the next round's end waits for N's
+// commit; a round refused for want of room takes the round decided on top of it along; a
+// drain leaves nothing in flight; and a batch handed over holds no pointer into the engine
+// (it is committed unchanged while the engine goes on).
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "daemon/engine_start.hpp"
+#include "io/command_dispatch.hpp"
+#include "io/fault_injecting_store.hpp"
+#include "temp_dir.hpp"
+
+using namespace seqd;
+namespace json = boost::json;
+
+namespace {
+
+const Caller kRoot{"root", true};
+constexpr TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
+constexpr DeliverySlots kSlots{2, 64};
+constexpr auto kBlockedLong = std::chrono::milliseconds(300);
+
+EngineSettings settings() {
+  EngineSettings result;
+  Schedule schedule;
+  schedule.name = "always";
+  schedule.timezone = "UTC";
+  for (auto& day : schedule.windows) day = {{0, 24 * 60}};
+  result.schedules[schedule.name] = schedule;
+  Mailbox mailbox;
+  mailbox.address = "notes@acme.test";
+  mailbox.name = "Notes";
+  mailbox.owner = "alice";
+  mailbox.transport = Transport::kMaildir;
+  mailbox.hourly_limit = 100;
+  mailbox.daily_limit = 100;
+  result.mailboxes = {mailbox};
+  Sequence sequence;
+  sequence.id = "alpha";
+  sequence.name = "alpha";
+  sequence.owner = "alice";
+  sequence.schedule = schedule.name;
+  sequence.mailboxes = {mailbox.address};
+  Step step;
+  step.id = "one";
+  step.type = StepType::kAutoEmail;
+  step.subject = "Hello";
+  step.body = "Hello there.";
+  sequence.steps = {step};
+  result.sequences[sequence.id] = sequence;
+  return result;
+}
+
+// A store whose commits wait until the test opens the gate; counts the commits that returned.
+class GateStore final : public Store {
+ public:
+  explicit GateStore(Store& target) : target_(target) {}
+  Status commit(const WriteBatch& batch) override {
+    {
+      std::unique_lock lock(mutex_);
+      ++entered_;
+      changed_.notify_all();
+      changed_.wait(lock, [this] { return open_; });
+    }
+    Status status = target_.commit(batch);
+    last_batch_enrollments_ = batch.enrollments.size();
+    returned_.fetch_add(1);
+    return status;
+  }
+  Status load(LoadedState& out) override { return target_.load(out); }
+  Result<std::uint64_t> lastProgressSeq() override { return target_.lastProgressSeq(); }
+  bool historyTrimPending() const override { return target_.historyTrimPending(); }
+  Status probeWrite() override { return target_.probeWrite(); }
+
+  void setOpen(bool open) {
+    std::lock_guard lock(mutex_);
+    open_ = open;
+    changed_.notify_all();
+  }
+  // Waits until `count` commits have started (and are held at the gate if it is shut).
+  void awaitEntered(int count) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return entered_ >= count; });
+  }
+  int entered() {
+    std::lock_guard lock(mutex_);
+    return entered_;
+  }
+  int returned() const { return returned_.load(); }
+  std::size_t lastBatchEnrollments() const { return last_batch_enrollments_; }
+
+ private:
+  Store& target_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool open_ = true;
+  int entered_ = 0;
+  std::atomic<int> returned_{0};
+  std::size_t last_batch_enrollments_ = 0;
+};
+
+struct Daemon {
+  explicit Daemon(const std::string& dir) {
+    Result<std::unique_ptr<Store>> opened = openLmdbStore(dir);
+    REQUIRE(opened.isOk());
+    faults = std::make_unique<FaultInjectingStore>(std::move(opened.value()));
+    gate = std::make_unique<GateStore>(*faults);
+    rebuild();
+    committer = std::make_unique<ThreadCommitter>(*gate, nullptr);
+    pipeline = std::make_unique<RoundPipeline>(*committer);
+  }
+  void rebuild() {
+    LoadedState loaded;
+    REQUIRE(gate->load(loaded).isOk());
+    Result<std::unique_ptr<Engine>> started = startEngine(std::move(loaded), settings(), kStart);
+    REQUIRE(started.isOk());
+    engine = std::move(started.value());
+  }
+  std::vector<FinishedRound> end(TimeMs now_ms) {
+    return pipeline->end(*engine, *gate, room, kSlots, now_ms, std::nullopt, now_ms);
+  }
+  DispatchReply run(const std::string& cmd, json::object args, TimeMs now_ms = kStart) {
+    return dispatchCommand(*engine, cmd, args, kRoot, now_ms);
+  }
+  void importContacts(int count) {
+    json::array rows;
+    for (int i = 0; i < count; ++i) {
+      rows.push_back(
+          json::object{{"fields", json::object{{"email", "c" + std::to_string(i) + "@example.test"},
+                                               {"first_name", "C"}}}});
+    }
+    REQUIRE(run("import", json::object{{"rows", rows}}).ok);
+  }
+  std::unique_ptr<FaultInjectingStore> faults;
+  std::unique_ptr<GateStore> gate;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<ThreadCommitter> committer;
+  std::unique_ptr<RoundPipeline> pipeline;
+  StoreRoom room;
+};
+
+json::object addArgs(const std::string& contact) {
+  return json::object{{"sequence", "alpha"}, {"contacts", json::array{json::value(contact)}}};
+}
+
+}  // namespace
+
+TEST_CASE("round N's intents are released only after N's commit returned") {
+  seqd::testing::TempDir dir("seqd-round-pipeline");
+  Daemon seqd(dir.path());
+  seqd.importContacts(2);
+  REQUIRE(seqd.run("sequence_activate", json::object{{"sequence", "alpha"}}).ok);
+  std::vector<FinishedRound> first = seqd.end(kStart);  // nothing in flight before it
+  REQUIRE(first.size() == 0);
+  REQUIRE(seqd.pipeline->drain(*seqd.engine)->end == RoundEnd::kCommitted);
+
+  // Round N: a send decided and released into the batch; its commit is held at the gate.
+  seqd.gate->setOpen(false);
+  REQUIRE(seqd.run("add", addArgs("c0@example.test")).ok);
+  seqd.engine->advanceTo(kStart);
+  const std::uint64_t round_n = seqd.pipeline->current();
+  const int entered = seqd.gate->entered();
+  std::vector<FinishedRound> ended = seqd.end(kStart);
+  CHECK(ended.empty());  // in flight: nothing of it comes back
+  CHECK(seqd.pipeline->inFlight());
+  CHECK(seqd.pipeline->held().idempotent == 1);  // its send holds a delivery slot
+  seqd.gate->awaitEntered(entered + 1);
+  const int returned_before = seqd.gate->returned();
+
+  // Round N+1 is decided on top of it (the engine is free while N is written)...
+  REQUIRE(seqd.run("add", addArgs("c1@example.test")).ok);
+  seqd.engine->advanceTo(kStart + 1);
+  // ...and its end waits for N's commit: it does not return while the gate is shut.
+  auto next = std::async(std::launch::async, [&] { return seqd.end(kStart + 1); });
+  CHECK(next.wait_for(kBlockedLong) == std::future_status::timeout);
+  CHECK(seqd.gate->returned() == returned_before);
+  seqd.gate->setOpen(true);
+  std::vector<FinishedRound> after = next.get();
+  // N came back with its send, after its commit returned; N+1 is in flight now.
+  REQUIRE(after.size() == 1);
+  CHECK(seqd.gate->returned() > returned_before);
+  CHECK(after[0].number == round_n);
+  CHECK(after[0].end == RoundEnd::kCommitted);
+  REQUIRE(after[0].round.intents.size() == 1);
+  CHECK(after[0].round.intents[0].contact->key() == "c0@example.test");
+  CHECK(seqd.pipeline->inFlight());
+  std::optional<FinishedRound> last = seqd.pipeline->drain(*seqd.engine);
+  REQUIRE(last.has_value());
+  CHECK(last->number == round_n + 1);
+  REQUIRE(last->round.intents.size() == 1);
+  CHECK(last->round.intents[0].contact->key() == "c1@example.test");
+  CHECK_FALSE(seqd.pipeline->inFlight());
+  CHECK_FALSE(seqd.pipeline->drain(*seqd.engine).has_value());
+  CHECK(seqd.pipeline->held().idempotent == 0);
+
+  // What was answered is what is stored: an engine built from the store has both sends out.
+  seqd.rebuild();
+  CHECK(seqd.engine->findEnrollment("alpha", "c0@example.test") != nullptr);
+  CHECK(seqd.engine->findEnrollment("alpha", "c1@example.test") != nullptr);
+}
+
+TEST_CASE("a round refused for want of room takes the round decided on top of it along") {
+  seqd::testing::TempDir dir("seqd-round-pipeline");
+  Daemon seqd(dir.path());
+  seqd.importContacts(2);
+  REQUIRE(seqd.run("sequence_activate", json::object{{"sequence", "alpha"}}).ok);
+  seqd.end(kStart);
+  seqd.pipeline->drain(*seqd.engine);
+
+  seqd.gate->setOpen(false);
+  REQUIRE(seqd.run("add", addArgs("c0@example.test")).ok);
+  seqd.engine->advanceTo(kStart);
+  const std::uint64_t round_n = seqd.pipeline->current();
+  const int entered = seqd.gate->entered();
+  REQUIRE(seqd.end(kStart).empty());
+  seqd.gate->awaitEntered(entered + 1);
+  seqd.faults->fillUp(OutOfRoom::kDisk);  // before N's commit reaches the disk
+  seqd.gate->setOpen(true);
+  REQUIRE(seqd.run("add", addArgs("c1@example.test")).ok);
+  seqd.engine->advanceTo(kStart + 1);
+  std::vector<FinishedRound> refused = seqd.end(kStart + 1);
+  REQUIRE(refused.size() == 2);
+  CHECK(refused[0].number == round_n);
+  CHECK(refused[1].number == round_n + 1);
+  for (const FinishedRound& round : refused) {
+    CHECK(round.end == RoundEnd::kOutOfRoom);
+    CHECK(isOutOfRoom(round.status));
+    CHECK(round.round.intents.empty());
+  }
+  CHECK_FALSE(seqd.pipeline->inFlight());
+  CHECK(seqd.pipeline->held().idempotent == 0);
+  // Nothing of either is stored.
+  seqd.rebuild();
+  CHECK(seqd.engine->findEnrollment("alpha", "c0@example.test") == nullptr);
+  CHECK(seqd.engine->findEnrollment("alpha", "c1@example.test") == nullptr);
+  seqd.room.enter(refused[0].status, *seqd.engine, kStart + 1);
+
+  // While full there is no pipelining: a round ends in place, and resumes once there is room.
+  seqd.faults->makeRoom();
+  std::vector<FinishedRound> resumed = seqd.end(seqd.room.probeAtMs());
+  REQUIRE(resumed.size() == 1);
+  CHECK(resumed[0].end == RoundEnd::kResumed);
+  CHECK_FALSE(seqd.pipeline->inFlight());
+}
+
+TEST_CASE("a batch in flight is committed as taken while the engine changes") {
+  seqd::testing::TempDir dir("seqd-round-pipeline");
+  Daemon seqd(dir.path());
+  seqd.importContacts(40);
+  REQUIRE(seqd.run("sequence_activate", json::object{{"sequence", "alpha"}}).ok);
+  seqd.end(kStart);
+  seqd.pipeline->drain(*seqd.engine);
+  seqd.gate->setOpen(false);
+  json::array half;
+  for (int i = 0; i < 20; ++i)
+    half.push_back(json::value("c" + std::to_string(i) + "@example.test"));
+  REQUIRE(seqd.run("add", json::object{{"sequence", "alpha"}, {"contacts", half}}).ok);
+  const int entered = seqd.gate->entered();
+  REQUIRE(seqd.end(kStart).empty());
+  seqd.gate->awaitEntered(entered + 1);
+  // The engine changes the same enrollments again while the batch waits.
+  REQUIRE(seqd.run("pause", json::object{{"sequence", "alpha"}, {"contacts", half}}).ok);
+  seqd.gate->setOpen(true);
+  std::optional<FinishedRound> done = seqd.pipeline->drain(*seqd.engine);
+  REQUIRE(done.has_value());
+  CHECK(done->end == RoundEnd::kCommitted);
+  CHECK(seqd.gate->lastBatchEnrollments() == 20);
+  // Stored as taken: added and scheduled, not the pause decided after.
+  seqd.rebuild();
+  for (int i = 0; i < 20; ++i) {
+    const Enrollment* enrollment =
+        seqd.engine->findEnrollment("alpha", "c" + std::to_string(i) + "@example.test");
+    REQUIRE(enrollment != nullptr);
+    CHECK(enrollment->status == EnrollmentStatus::kScheduled);
+  }
+}
