@@ -45,6 +45,8 @@ struct Contact {
   // (true/false/yes/no/1/0; empty is false), email_status, and email (one addr-spec or
   // empty: engine/email_address.hpp). Unknown names land in `extra`.
   Status setField(std::string_view name, std::string_view value);
+
+  bool operator==(const Contact&) const = default;
 };
 
 // Lower-cases ASCII; contact keys derived from email use it.

@@ -804,70 +804,17 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
   return row;
 }
 
-// Filters first on the enrollment and contact, then orders lightweight (score, contact) keys
-// and builds a row only for those shown: with --limit, a partial sort of the matches picks
-// the first `limit` in the order a full sort would give (contact keys are unique in a
-// sequence, so the order is total), and the other rows are never built.
+// The rows as the reader thread builds them (engine/status_snapshot.hpp), here on the
+// caller's thread: one snapshot, its rows selected and built.
 Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
                                               const StatusFilter& filter) const {
-  if (findSequence(sequence_id) == nullptr && by_sequence_.count(sequence_id) == 0) {
-    return Status::notFound("unknown sequence '" + sequence_id + "'");
-  }
+  Result<StatusSnapshot> snapshot = statusSnapshot(sequence_id);
+  if (!snapshot.isOk()) return snapshot.status();
+  SendingCalendar calendar(snapshot.value().schedules);
   std::vector<StatusRow> rows;
-  auto enrolled = by_sequence_.find(sequence_id);
-  if (enrolled == by_sequence_.end()) return rows;
-  struct Match {
-    int score;
-    const std::string* contact_key;
-    EnrollmentId id;
-  };
-  std::vector<Match> matches;
-  matches.reserve(enrolled->second.size());
-  const std::string needle = toLowerAscii(filter.search);
-  for (EnrollmentId id : enrolled->second) {
-    const Enrollment& enrollment = enrollments_[id];
-    if (filter.status && enrollment.status != *filter.status) continue;
-    // Pause reasons and resume dates count only while paused (statusRow shows them so).
-    const bool paused = enrollment.status == EnrollmentStatus::kPaused;
-    if (!filter.paused_reason.empty() &&
-        (!paused || enrollment.paused_reason != filter.paused_reason)) {
-      continue;
-    }
-    if (filter.resume_scheduled &&
-        (paused && enrollment.resume_at_ms != kNoTime) != *filter.resume_scheduled) {
-      continue;
-    }
-    const PackedContact* contact = contactOf(enrollment);
-    if (!needle.empty()) {
-      std::string haystack = enrollment.contact_key;
-      if (contact != nullptr) {
-        for (std::string_view text :
-             {contact->email(), contact->firstName(), contact->lastName(), contact->company()}) {
-          haystack += ' ';
-          haystack += text;
-        }
-      } else {
-        haystack += " ";  // a row with no contact shows an empty email
-      }
-      if (toLowerAscii(haystack).find(needle) == std::string::npos) continue;
-    }
-    matches.push_back(
-        Match{contact == nullptr ? 0 : contact->score(), &enrollment.contact_key.str(), id});
+  for (std::size_t index : selectStatusRows(snapshot.value(), filter)) {
+    rows.push_back(statusRowAt(snapshot.value(), index, calendar));
   }
-  const auto before = [](const Match& a, const Match& b) {
-    if (a.score != b.score) return a.score > b.score;
-    return *a.contact_key < *b.contact_key;
-  };
-  std::size_t shown = matches.size();
-  if (filter.limit > 0 && filter.limit < matches.size()) {
-    shown = filter.limit;
-    std::partial_sort(matches.begin(), matches.begin() + static_cast<std::ptrdiff_t>(shown),
-                      matches.end(), before);
-  } else {
-    std::sort(matches.begin(), matches.end(), before);
-  }
-  rows.reserve(shown);
-  for (std::size_t i = 0; i < shown; ++i) rows.push_back(statusRow(enrollments_[matches[i].id]));
   return rows;
 }
 

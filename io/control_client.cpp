@@ -107,10 +107,14 @@ Result<boost::json::object> ControlClient::call(
 Result<std::uint64_t> ControlClient::sendRequest(std::string_view cmd, std::string_view args_json) {
   if (fd_ < 0) return Status::ioError("not connected to the daemon");
   std::uint64_t id = next_id_++;
-  std::string frame = R"({"v":)" + std::to_string(kProtocolVersion) + R"(,"id":)" +
-                      std::to_string(id) + R"(,"cmd":)" +
-                      boost::json::serialize(boost::json::string_view(cmd.data(), cmd.size())) +
-                      R"(,"args":)";
+  std::string& frame = send_frame_;
+  frame.assign(R"({"v":)");
+  frame.append(std::to_string(kProtocolVersion));
+  frame.append(R"(,"id":)");
+  frame.append(std::to_string(id));
+  frame.append(R"(,"cmd":)");
+  frame.append(boost::json::serialize(boost::json::string_view(cmd.data(), cmd.size())));
+  frame.append(R"(,"args":)");
   frame.append(args_json);
   frame.append("}\n");
   if (frame.size() - 1 > kFrameBytesMax) {
@@ -126,11 +130,16 @@ Result<std::uint64_t> ControlClient::sendRequest(std::string_view cmd, std::stri
 Result<boost::json::object> ControlClient::receiveReply() {
   if (fd_ < 0) return Status::ioError("not connected to the daemon");
   for (std::size_t frames = 0; frames < kCallFramesMax; ++frames) {
-    Result<std::string> line = readFrame();
-    if (!line.isOk()) return line.status();
-    if (line.value().find_first_not_of(" \t\r") == std::string::npos) continue;
+    Result<std::size_t> length = readFrame();
+    if (!length.isOk()) return length.status();
+    // Parsed where it lies in buffer_, then dropped from it: no copy of a large reply.
+    std::string_view line(buffer_.data(), length.value());
     boost::system::error_code ec;
-    boost::json::value value = boost::json::parse(line.value(), ec);
+    boost::json::value value;
+    const bool blank = line.find_first_not_of(" \t\r") == std::string_view::npos;
+    if (!blank) value = boost::json::parse(line, ec);
+    buffer_.erase(0, length.value() + 1);
+    if (blank) continue;
     if (ec || !value.is_object()) {
       return Status::ioError("the daemon sent a malformed frame: " +
                              (ec ? ec.message() : std::string("not a JSON object")));
@@ -141,16 +150,12 @@ Result<boost::json::object> ControlClient::receiveReply() {
                          " frames without a reply");
 }
 
-Result<std::string> ControlClient::readFrame() {
+Result<std::size_t> ControlClient::readFrame() {
   std::size_t scanned = 0;  // bytes of buffer_ known to hold no '\n'
   // Receiving adds at least one byte per pass and a frame is capped at kReplyBytesMax.
   for (;;) {
     std::size_t newline = buffer_.find('\n', scanned);
-    if (newline != std::string::npos) {
-      std::string line = buffer_.substr(0, newline);
-      buffer_.erase(0, newline + 1);
-      return line;
-    }
+    if (newline != std::string::npos) return newline;
     scanned = buffer_.size();
     if (buffer_.size() > kReplyBytesMax) {
       return Status::failedPrecondition("the daemon's reply is larger than " +

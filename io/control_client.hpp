@@ -63,14 +63,16 @@ class ControlClient {
   Status sendAll(std::string_view bytes);
   Result<boost::json::object> readReply(
       std::uint64_t id, const std::function<void(const boost::json::object&)>& on_progress);
-  // The next frame's text, without its '\n'.
-  Result<std::string> readFrame();
+  // Reads until buffer_ holds a whole frame; returns its length (the '\n' not counted).
+  Result<std::size_t> readFrame();
   // Reads more bytes into buffer_. Fails on a closed connection or an error.
   Status receiveMore();
 
   int fd_ = -1;
   std::uint64_t next_id_ = 1;
   std::string buffer_;
+  // sendRequest's frame, kept so that each bulk request reuses its memory.
+  std::string send_frame_;
 };
 
 }  // namespace seqd

@@ -29,6 +29,7 @@
 
 #include "engine/assert.hpp"
 #include "io/control_protocol.hpp"
+#include "io/server_stop.hpp"
 
 namespace seqd {
 namespace {
@@ -787,24 +788,7 @@ Status ControlServer::start() {
 
 void ControlServer::stop() {
   std::shared_ptr<Shared> shared = impl_->shared;
-  std::vector<std::shared_ptr<Connection>> open;
-  bool was_started = false;
-  {
-    std::lock_guard lock(shared->mutex);
-    if (shared->stopped) return;
-    shared->stopped = true;
-    was_started = shared->started;
-    open.assign(shared->connections.begin(), shared->connections.end());
-  }
-  removeBoundFile(*shared);
-  if (was_started) {
-    asio::post(shared->acceptor.get_executor(), [shared] {
-      boost::system::error_code ignored;
-      shared->acceptor.close(ignored);
-      shared->accept_retry_timer.cancel();
-    });
-  }
-  for (const std::shared_ptr<Connection>& connection : open) connection->postClose();
+  stopServer(shared, [&] { removeBoundFile(*shared); });
 }
 
 }  // namespace seqd

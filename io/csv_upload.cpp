@@ -1,5 +1,6 @@
 #include "io/csv_upload.hpp"
 
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <deque>
 #include <functional>
 #include <unordered_map>
@@ -117,11 +118,11 @@ class Uploader {
       if (!received.isOk()) return received;
     }
     if (stopped_) return Status::ok();
-    std::string args = R"({"rows":[)";
-    args += frame_;
-    args += ']';
-    args += tail_;
-    Result<std::uint64_t> id = client_.sendRequest(options_.cmd, args);
+    args_.assign(R"({"rows":[)");
+    args_ += frame_;
+    args_ += ']';
+    args_ += tail_;
+    Result<std::uint64_t> id = client_.sendRequest(options_.cmd, args_);
     if (!id.isOk()) return id.status();
     in_flight_ids_.push_back(id.value());
     result.rows_sent += frame_rows_;
@@ -165,9 +166,10 @@ class Uploader {
   std::size_t id_column_ = SIZE_MAX;     // the column mapped to `id`, if any
   std::size_t email_column_ = SIZE_MAX;  // the column mapped to `email`, if any
   // Hash of each contact key seen -> the line of its first row.
-  std::unordered_map<std::size_t, std::size_t> line_of_key_;
+  boost::unordered_flat_map<std::size_t, std::size_t> line_of_key_;
   std::string row_text_;
   std::string frame_;  // rows of the request being built, comma-separated
+  std::string args_;   // the request's arguments, reusing one buffer for every request
   std::size_t frame_rows_ = 0;
   std::deque<std::uint64_t> in_flight_ids_;
   bool stopped_ = false;

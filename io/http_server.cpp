@@ -10,6 +10,8 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "io/server_stop.hpp"
+
 namespace seqd {
 namespace {
 
@@ -468,24 +470,7 @@ Status HttpServer::start() {
 std::uint16_t HttpServer::port() const { return impl_->shared->port.load(); }
 
 void HttpServer::stop() {
-  std::shared_ptr<Shared> shared = impl_->shared;
-  std::vector<std::shared_ptr<Connection>> open;
-  bool was_started = false;
-  {
-    std::lock_guard lock(shared->mutex);
-    if (shared->stopped) return;
-    shared->stopped = true;
-    was_started = shared->started;
-    open.assign(shared->connections.begin(), shared->connections.end());
-  }
-  if (was_started) {
-    asio::post(shared->acceptor.get_executor(), [shared] {
-      boost::system::error_code ignored;
-      shared->acceptor.close(ignored);
-      shared->accept_retry_timer.cancel();
-    });
-  }
-  for (const std::shared_ptr<Connection>& connection : open) connection->postClose();
+  stopServer(impl_->shared, [] {});
 }
 
 }  // namespace seqd

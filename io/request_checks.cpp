@@ -46,8 +46,10 @@ const Contact* existingContact(const Engine& engine, const ScreenedRows& screene
 
 // Returns ok and fills `contact` (and `existed`: whether the row updates a contact), or why the
 // row is refused.
+// `changed`: the row leaves the contact otherwise than the store (or an earlier row) has it.
 Status screenRow(const Engine& engine, const ScreenedRows& screened, const ContactRow& row,
-                 const Caller& caller, std::string& key, Contact& contact, bool& existed) {
+                 const Caller& caller, std::string& key, Contact& contact, bool& existed,
+                 bool& changed) {
   key = contactKeyOf(row);
   if (key.empty()) return Status::invalidArgument("no id and no email: the contact has no key");
   Status status = checkContactKey(key);
@@ -69,6 +71,8 @@ Status screenRow(const Engine& engine, const ScreenedRows& screened, const Conta
   if (!after.isOk()) return after.status();
   status = checkContactSize(after.value());
   if (!status.isOk()) return Status::invalidArgument("contact '" + key + "': " + status.message());
+  // Against the stored contact only: one an earlier row changed stays in `after` as changed.
+  changed = existing != &unpacked || after.value() != unpacked;
   contact = std::move(after.value());
   return Status::ok();
 }
@@ -159,21 +163,20 @@ Status checkSequenceId(std::string_view sequence_id) {
 
 ScreenedRows screenRows(const Engine& engine, std::vector<ContactRow> rows, const Caller& caller) {
   ScreenedRows screened;
-  screened.accepted.reserve(rows.size());
   screened.keys.reserve(rows.size());
   screened.after.reserve(rows.size());
-  for (ContactRow& row : rows) {
+  for (const ContactRow& row : rows) {
     std::string key;
     Contact contact;
     bool existed = false;
-    Status status = screenRow(engine, screened, row, caller, key, contact, existed);
+    bool changed = true;
+    Status status = screenRow(engine, screened, row, caller, key, contact, existed, changed);
     if (!status.isOk()) {
       screened.errors.push_back({row.line, status.message()});
       continue;
     }
     ++(existed ? screened.updated : screened.imported);
-    screened.after.insert_or_assign(key, std::move(contact));
-    screened.accepted.push_back(std::move(row));
+    if (changed) screened.after.insert_or_assign(key, std::move(contact));
     screened.keys.push_back(std::move(key));
   }
   return screened;

@@ -67,18 +67,19 @@ Status checkSequenceId(std::string_view sequence_id);
 // Import rows sorted into those the engine may apply and those refused here, with what the
 // accepted ones would do. Each row is taken against the contacts as the rows before it leave
 // them, as Engine::upsertContacts applies them.
+// A row that leaves a stored contact exactly as it is (re-adding an imported file) is
+// accepted and counted as updated, but has no entry in `after`: there is nothing to store.
 struct ScreenedRows {
-  std::vector<ContactRow> accepted;
   std::vector<RowError> errors;  // "contact 'x': ..." over a limit; "permission denied: ..."
-  std::unordered_map<std::string, Contact> after;  // by key: each accepted contact as left
-  std::vector<std::string> keys;                   // of the accepted rows, in row order
-  std::size_t imported = 0;                        // new contacts among them
-  std::size_t updated = 0;                         // existing contacts among them
+  // By key: each accepted contact as left, when the rows change it.
+  std::unordered_map<std::string, Contact> after;
+  std::vector<std::string> keys;  // of the accepted rows, in row order
+  std::size_t imported = 0;       // new contacts among them
+  std::size_t updated = 0;        // existing contacts among them
 };
 
 // Screens rows for limits and for the caller's right to edit each existing contact they
-// touch (its owner, an admin, or anyone when it has no owner; new contacts: anyone). The
-// accepted rows are moved out of `rows`.
+// touch (its owner, an admin, or anyone when it has no owner; new contacts: anyone).
 ScreenedRows screenRows(const Engine& engine, std::vector<ContactRow> rows, const Caller& caller);
 
 }  // namespace seqd

@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""Where seqd's threads spend the `time advance` of perf/bench.py's workload: CPU seconds and
+"""Where seqd's threads spend the `time advance` (or, with --phase add, the `add --csv`) of
+perf/bench.py's workload: CPU seconds and
 context switches (voluntary: the thread slept; involuntary: it was preempted) per thread, read
 from /proc before and after the advance. On a machine shared with other work the CPU seconds
 and the switch counts move much less than wall time does.
 
-Usage: perf/advance_threads.py [--seqd BUILD/seqd --seqctl BUILD/seqctl] [--perf-record OUT] [N]
+Usage: perf/advance_threads.py [--seqd BUILD/seqd --seqctl BUILD/seqctl] [--perf-record OUT]
+                               [--phase advance|add] [N]
 (default N 200000). Prints one JSON object: wall seconds, the per-thread deltas (the delivery
-workers summed), their totals per step, and the thread ids by role. With --perf-record, linux
-perf samples seqd (`perf record -g --call-graph dwarf`) for the length of the advance only,
-into OUT; read it per thread with `perf report -i OUT --sort tid,sym` and the tids printed."""
+workers summed), their totals per step (with --phase add: per first step added, and seqctl's
+own CPU seconds), and the thread ids by role. With --perf-record, linux perf samples seqd
+(`perf record -g --call-graph dwarf`) for the length of the phase only, into OUT (and seqctl,
+for the add, into OUT.seqctl); read it per thread with `perf report -i OUT --sort tid,sym` and
+the tids printed."""
 import argparse
 import json
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -46,6 +51,8 @@ def main():
     parser.add_argument("--seqctl", default=os.path.join(here, "..", "build", "seqctl"))
     parser.add_argument("--perf-record", metavar="OUT",
                         help="sample the advance with linux perf into OUT")
+    parser.add_argument("--phase", choices=["advance", "add"], default="advance",
+                        help="what to measure: the advance (3 steps a contact) or the add")
     parser.add_argument("--tick", default="100ms", help="seqd's wheel tick, as perf/bench.py")
     parser.add_argument("n", nargs="?", type=int, default=200000)
     args = parser.parse_args()
@@ -56,8 +63,10 @@ def main():
         csv_path = os.path.join(daemon.root, "contacts.csv")
         bench.write_csv(csv_path, args.n)
         daemon.seqctl("import", csv_path)
-        daemon.seqctl("add", "bench", "--csv", csv_path, "--skip-validation")
-        daemon.seqctl("sequence", "activate", "bench")
+        add = ["add", "bench", "--csv", csv_path, "--skip-validation"]
+        if args.phase == "advance":
+            daemon.seqctl(*add)
+            daemon.seqctl("sequence", "activate", "bench")
         recorder = None
         if args.perf_record:
             recorder = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g",
@@ -66,14 +75,30 @@ def main():
                                         stdout=subprocess.DEVNULL)
             time.sleep(1)  # perf attaches to every thread
         before = thread_counters(daemon.process.pid)
-        advance_s, _ = daemon.timed("time", "advance", "1m")
+        client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if args.phase == "advance":
+            phase_s, _ = daemon.timed("time", "advance", "1m")
+        else:
+            argv = [args.seqctl, "--socket", daemon.socket, "--json"] + add
+            if args.perf_record:  # seqctl sampled the same way, into OUT.seqctl
+                argv = ["perf", "record", "-q", "-F", "499", "-g", "--call-graph",
+                        "dwarf,16384", "-o", args.perf_record + ".seqctl", "--"] + argv
+            started = time.monotonic()
+            result = subprocess.run(argv, check=True, capture_output=True)
+            phase_s = time.monotonic() - started
+            if len(json.loads(result.stdout)["added"]) != args.n:
+                raise RuntimeError("add: not every contact added")
+        client = resource.getrusage(resource.RUSAGE_CHILDREN)
         after = thread_counters(daemon.process.pid)
         if recorder:
             recorder.send_signal(signal.SIGINT)
             recorder.wait()
-        steps = 3 * args.n
-        if bench.finished_count(daemon) != args.n:
-            raise RuntimeError("not every contact finished")
+        if args.phase == "advance":
+            steps = 3 * args.n
+            if bench.finished_count(daemon) != args.n:
+                raise RuntimeError("not every contact finished")
+        else:
+            steps = args.n
         # seqd names only its committer thread (seqd-commit); Runtime::start() creates the
         # others in this order (tids rise): the main thread, the delivery workers (workers:
         # 2), the engine, Asio.
@@ -94,7 +119,10 @@ def main():
             row["involuntary"] += involuntary - involuntary0
         cpu_s = sum(row["cpu_s"] for row in threads.values())
         switches = sum(row["voluntary"] + row["involuntary"] for row in threads.values())
-        print(json.dumps({"n": args.n, "steps": steps, "advance_s": round(advance_s, 3),
+        client_s = (client.ru_utime + client.ru_stime - client_before.ru_utime -
+                    client_before.ru_stime)
+        print(json.dumps({"n": args.n, "phase": args.phase, "steps": steps,
+                          "phase_s": round(phase_s, 3), "seqctl_cpu_s": round(client_s, 2),
                           "cpu_s": round(cpu_s, 2), "cpu_us_per_step": round(cpu_s * 1e6 / steps, 2),
                           "switches_per_1000_steps": round(switches * 1000 / steps, 2),
                           "load": open("/proc/loadavg").read().split()[:3],

@@ -4,35 +4,25 @@
 #include <doctest/doctest.h>
 
 #include "engine/engine.hpp"
+#include "engine/fixtures.hpp"
 
 using namespace seqd;
+using namespace seqd::testing;
 
 namespace {
 
-const TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
 const Caller kAlice{"alice", false};
 const Caller kRoot{"root", true};
 
 EngineSettings settings() {
   EngineSettings settings;
   for (const char* id : {"s", "other"}) {
-    Sequence sequence;
-    sequence.id = id;
-    sequence.owner = "alice";
-    sequence.mailboxes = {"a@acme.test"};
+    Sequence sequence = sequenceOf(id, "alice", {"a@acme.test"});
     sequence.rules.block_stages = {"disqualified"};
-    Step step;
-    step.id = "hello";
-    step.subject = "Hello";
-    step.body = "Hi";
-    sequence.steps.push_back(step);
+    sequence.steps.push_back(emailStep("hello", "Hello", "Hi"));
     settings.sequences[id] = sequence;
   }
-  Mailbox mailbox;
-  mailbox.address = "a@acme.test";
-  mailbox.daily_limit = 1000;
-  mailbox.hourly_limit = 1000;
-  settings.mailboxes.push_back(mailbox);
+  settings.mailboxes.push_back(mailboxOf("a@acme.test", "", 1000, 1000));
   return settings;
 }
 

@@ -12,46 +12,31 @@
 
 #include "engine/engine.hpp"
 #include "engine/fake_store.hpp"
+#include "engine/fixtures.hpp"
 
 using namespace seqd;
+using namespace seqd::testing;
 
 namespace {
 
-const TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
-const Caller kAdmin{"root", true};
 const std::vector<std::string> kSequences = {"s", "t"};
 
 EngineSettings settings(bool edited) {
   EngineSettings result;
-  Schedule schedule;
-  schedule.name = "office";
-  schedule.timezone = "America/New_York";
-  for (int day = 1; day <= 5; ++day) schedule.windows[day] = {{9 * 60, 17 * 60}};
-  result.schedules[schedule.name] = schedule;
+  result.schedules["office"] = officeSchedule();
   for (const std::string& id : kSequences) {
-    Sequence sequence;
-    sequence.id = id;
-    sequence.owner = "root";
+    Sequence sequence = sequenceOf(id, "root", {"a@acme.test"});
     if (id == "s") sequence.schedule = "office";
-    sequence.mailboxes = {"a@acme.test"};
     std::vector<const char*> steps = {"one", "two", "three"};
     if (edited) steps = {"one", "three", "four"};  // "two" dropped, "four" added
     for (const char* step_id : steps) {
-      Step step;
-      step.id = step_id;
-      step.wait_ms = (id == "s" ? kDayMs : 7 * kHourMs) + 1234;  // due times off the second
-      step.subject = "Hi {{first_name}}";
-      step.body = "Hello";
-      sequence.steps.push_back(step);
+      // Due times off the second.
+      const DurationMs wait_ms = (id == "s" ? kDayMs : 7 * kHourMs) + 1234;
+      sequence.steps.push_back(emailStep(step_id, "Hi {{first_name}}", "Hello", wait_ms));
     }
     result.sequences[sequence.id] = sequence;
   }
-  Mailbox mailbox;
-  mailbox.address = "a@acme.test";
-  mailbox.name = "A";
-  mailbox.daily_limit = 40;
-  mailbox.hourly_limit = 15;
-  result.mailboxes.push_back(mailbox);
+  result.mailboxes.push_back(mailboxOf("a@acme.test", "A", 40, 15));
   return result;
 }
 

@@ -11,34 +11,21 @@
 #include <set>
 
 #include "engine/fake_store.hpp"
+#include "engine/fixtures.hpp"
 #include "engine/render.hpp"
 
 using namespace seqd;
-using seqd::testing::countProgress;
-using seqd::testing::FakeStore;
+using namespace seqd::testing;
 
 namespace {
 
-const TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
-
 Sequence twoEmails() {
-  Sequence sequence;
-  sequence.id = "two";
+  Sequence sequence = sequenceOf("two", "alice", {"alice@acme.test"});
   sequence.name = "Two emails";
-  sequence.owner = "alice";
   sequence.schedule = "business-hours";
-  sequence.mailboxes = {"alice@acme.test"};
   sequence.rules.block_stages = {"disqualified"};
-  Step hello;
-  hello.id = "hello";
-  hello.subject = "Hello {{first_name}}";
-  hello.body = "Hi {{first_name|there}}";
-  Step again;
-  again.id = "again";
-  again.wait_ms = kDayMs;
-  again.subject = "Again {{first_name}}";
-  again.body = "Still {{company}}?";
-  sequence.steps = {hello, again};
+  sequence.steps = {emailStep("hello", "Hello {{first_name}}", "Hi {{first_name|there}}"),
+                    emailStep("again", "Again {{first_name}}", "Still {{company}}?", kDayMs)};
   return sequence;
 }
 
@@ -46,16 +33,9 @@ EngineSettings settings() {
   EngineSettings result;
   Sequence sequence = twoEmails();
   result.sequences[sequence.id] = sequence;
-  Mailbox mailbox;
-  mailbox.address = "alice@acme.test";
-  mailbox.name = "Alice";
-  mailbox.daily_limit = 1000000;  // limits are governor_test's subject, not these tests'
-  mailbox.hourly_limit = 1000000;
-  result.mailboxes = {mailbox};
+  result.mailboxes = {mailboxOf("alice@acme.test", "Alice")};
   return result;
 }
-
-const Caller kAdmin{"root", true};
 
 ContactRow row(const std::string& email, const std::string& first_name, int score,
                const std::string& company = "Acme") {

@@ -6,37 +6,24 @@
 
 #include "engine/engine.hpp"
 #include "engine/fake_store.hpp"
+#include "engine/fixtures.hpp"
 
 using namespace seqd;
-using seqd::testing::countProgress;
-using seqd::testing::FakeStore;
+using namespace seqd::testing;
 
 namespace {
-
-const TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
-const Caller kAdmin{"root", true};
 
 EngineSettings twoSequences() {
   EngineSettings settings;
   for (const char* id : {"s", "t"}) {
-    Sequence sequence;
-    sequence.id = id;
-    sequence.owner = "alice";
-    sequence.mailboxes = {std::string(id) + "@acme.test"};
+    const std::string address = std::string(id) + "@acme.test";
+    Sequence sequence = sequenceOf(id, "alice", {address});
     sequence.rules.finish_on = {"reply", "unsubscribe"};
-    for (const char* step_id : {"one", "two"}) {
-      Step step;
-      step.id = step_id;
-      step.wait_ms = std::string(step_id) == "one" ? 0 : kDayMs;
-      step.subject = "Hello";
-      step.body = "Hi";
-      sequence.steps.push_back(step);
-    }
+    sequence.steps = {emailStep("one", "Hello", "Hi"), emailStep("two", "Hello", "Hi", kDayMs)};
     settings.sequences[id] = sequence;
-    Mailbox mailbox;
-    mailbox.address = std::string(id) + "@acme.test";
-    mailbox.name = "Sender";
-    settings.mailboxes.push_back(mailbox);
+    const Mailbox defaults;  // the default send limits
+    settings.mailboxes.push_back(
+        mailboxOf(address, "Sender", defaults.daily_limit, defaults.hourly_limit));
   }
   return settings;
 }

@@ -13,44 +13,26 @@
 
 #include "engine/engine.hpp"
 #include "engine/fake_store.hpp"
+#include "engine/fixtures.hpp"
 
 using namespace seqd;
+using namespace seqd::testing;
 
 namespace {
-
-const TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
-const Caller kAdmin{"root", true};
 
 // Sequence "s": an email, then a call two days later. Sequence "t": one email.
 EngineSettings settings() {
   EngineSettings result;
   for (const char* id : {"s", "t"}) {
-    Sequence sequence;
-    sequence.id = id;
-    sequence.owner = "alice";
-    sequence.mailboxes = {"a@acme.test"};
+    Sequence sequence = sequenceOf(id, "alice", {"a@acme.test"});
     sequence.rules.finish_on = {"reply"};
-    Step intro;
-    intro.id = "intro";
-    intro.subject = "Hi {{first_name}}";
-    intro.body = "Hello";
-    sequence.steps.push_back(intro);
+    sequence.steps.push_back(emailStep("intro", "Hi {{first_name}}", "Hello"));
     if (std::string(id) == "s") {
-      Step call;
-      call.id = "call";
-      call.type = StepType::kCall;
-      call.wait_ms = 2 * kDayMs;
-      call.note = "Call {{first_name}} at {{company}}";
-      sequence.steps.push_back(call);
+      sequence.steps.push_back(callStep("call", 2 * kDayMs, "Call {{first_name}} at {{company}}"));
     }
     result.sequences[id] = sequence;
   }
-  Mailbox mailbox;
-  mailbox.address = "a@acme.test";
-  mailbox.name = "A";
-  mailbox.daily_limit = 1000000;
-  mailbox.hourly_limit = 1000000;
-  result.mailboxes = {mailbox};
+  result.mailboxes = {mailboxOf("a@acme.test")};
   return result;
 }
 

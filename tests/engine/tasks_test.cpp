@@ -9,46 +9,23 @@
 
 #include "engine/engine.hpp"
 #include "engine/fake_store.hpp"
+#include "engine/fixtures.hpp"
 
 using namespace seqd;
-using seqd::testing::countProgress;
-using seqd::testing::FakeStore;
+using namespace seqd::testing;
 
 namespace {
-
-const TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
-const Caller kAdmin{"root", true};
 
 // email -> call (2d) -> email (1d)
 EngineSettings callSequence() {
   EngineSettings settings;
-  Sequence sequence;
-  sequence.id = "s";
-  sequence.owner = "alice";
-  sequence.mailboxes = {"a@acme.test"};
+  Sequence sequence = sequenceOf("s", "alice", {"a@acme.test"});
   sequence.rules.finish_on = {"reply"};
-  Step intro;
-  intro.id = "intro";
-  intro.subject = "Hi {{first_name}}";
-  intro.body = "Hello";
-  Step call;
-  call.id = "call";
-  call.type = StepType::kCall;
-  call.wait_ms = 2 * kDayMs;
-  call.note = "Call about {{company}}";
-  Step bump;
-  bump.id = "bump";
-  bump.wait_ms = kDayMs;
-  bump.subject = "Bump";
-  bump.body = "Bump";
-  sequence.steps = {intro, call, bump};
+  sequence.steps = {emailStep("intro", "Hi {{first_name}}", "Hello"),
+                    callStep("call", 2 * kDayMs, "Call about {{company}}"),
+                    emailStep("bump", "Bump", "Bump", kDayMs)};
   settings.sequences["s"] = sequence;
-  Mailbox mailbox;
-  mailbox.address = "a@acme.test";
-  mailbox.name = "A";
-  mailbox.daily_limit = 1000000;
-  mailbox.hourly_limit = 1000000;
-  settings.mailboxes = {mailbox};
+  settings.mailboxes = {mailboxOf("a@acme.test")};
   return settings;
 }
 

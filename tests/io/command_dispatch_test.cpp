@@ -353,3 +353,30 @@ TEST_CASE("event stage needs the right to edit the contact too") {
             .ok);
   CHECK(contains(f.shown("x@x.test"), R"("stage":"won")"));
 }
+
+TEST_CASE("a row that leaves a stored contact as it is counts as updated and stores nothing") {
+  Fixture f;
+  const json::object same{{"email", "y@x.test"}};
+  DispatchReply reply = dispatchCommand(
+      f.engine, "add", json::object{{"sequence", "s"}, {"rows", json::array{row(2, same)}}}, kAlice,
+      kStart);
+  REQUIRE(reply.ok);
+  CHECK(json::serialize(reply.result.at("added")) == R"(["y@x.test"])");
+  CHECK(reply.result.at("updated").to_number<std::int64_t>() == 1);
+  CHECK(reply.result.at("imported").to_number<std::int64_t>() == 0);
+  CHECK(f.engine.takeBatch().contacts.empty());
+
+  // A row changes the contact and a later one puts it back: the last one is stored.
+  std::string before = f.shown("y@x.test");
+  reply = dispatchCommand(
+      f.engine, "import",
+      json::object{{"rows", json::array{row(2, {{"email", "y@x.test"}, {"title", "CEO"}}),
+                                        row(3, {{"email", "y@x.test"}, {"title", ""}})}}},
+      kAlice, kStart);
+  REQUIRE(reply.ok);
+  CHECK(reply.result.at("updated").to_number<std::int64_t>() == 2);
+  WriteBatch batch = f.engine.takeBatch();
+  REQUIRE(batch.contacts.size() == 1);
+  CHECK(batch.contacts[0].title.empty());
+  CHECK(f.shown("y@x.test") == before);
+}
