@@ -19,7 +19,7 @@ bool isTerminalForOtherSequences(EnrollmentStatus status) {
   return status == EnrollmentStatus::kFinished || status == EnrollmentStatus::kRemoved;
 }
 
-bool contains(const std::vector<std::string>& values, const std::string& value) {
+bool contains(const std::vector<std::string>& values, std::string_view value) {
   return std::find(values.begin(), values.end(), value) != values.end();
 }
 
@@ -818,7 +818,7 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
   if (enrolled == by_sequence_.end()) return rows;
   struct Match {
     int score;
-    const std::string* contact_key;
+    std::string_view contact_key;
     EnrollmentId id;
   };
   std::vector<Match> matches;
@@ -852,11 +852,11 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
       if (toLowerAscii(haystack).find(needle) == std::string::npos) continue;
     }
     matches.push_back(
-        Match{contact == nullptr ? 0 : contact->score(), &enrollment.contact_key.str(), id});
+        Match{contact == nullptr ? 0 : contact->score(), enrollment.contact_key.view(), id});
   }
   const auto before = [](const Match& a, const Match& b) {
     if (a.score != b.score) return a.score > b.score;
-    return *a.contact_key < *b.contact_key;
+    return a.contact_key < b.contact_key;
   };
   std::size_t shown = matches.size();
   if (filter.limit > 0 && filter.limit < matches.size()) {

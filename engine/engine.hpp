@@ -401,9 +401,8 @@ class Engine {
   std::size_t wheelEntries() const { return wheel_.size(); }
   // The mailbox an enrollment's email out for delivery goes from, else its last one's; ""
   // for an unknown id.
-  const std::string& sendingMailbox(EnrollmentId id) const {
-    static const std::string kNone;
-    if (id >= enrollments_.size()) return kNone;
+  Symbol sendingMailbox(EnrollmentId id) const {
+    if (id >= enrollments_.size()) return Symbol();
     const Enrollment& enrollment = enrollments_[id];
     return enrollment.sending_mailbox.empty() ? enrollment.last_mailbox
                                               : enrollment.sending_mailbox;

@@ -56,7 +56,7 @@ void Engine::indexContactsForInbound() const {
   contacts_by_email_.clear();
   for (const ContactRef& contact : contacts_) {
     if (contact == nullptr) continue;
-    const std::string& key = contact->key();
+    const std::string key(contact->key());
     contacts_by_hash_[fnv1a64(key)].push_back(key);
     if (!contact->email().empty()) {
       contacts_by_email_[toLowerAscii(contact->email())].push_back(key);
