@@ -652,10 +652,18 @@ class Engine {
   // The pointers are to the set's keys, which stay put while they are in it.
   std::deque<std::pair<TimeMs, const std::string*>> inbound_applied_order_;
   std::unordered_map<EnrollmentId, InboundNote> inbound_notes_;
-  // Contacts by the hash in seqd's Message-IDs and by email, rebuilt when contacts changed
-  // since the last inbound message.
-  mutable std::unordered_map<std::uint64_t, std::vector<std::string>> contacts_by_hash_;
-  mutable std::unordered_map<std::string, std::vector<std::string>> contacts_by_email_;
+  // Contacts by the hash in seqd's Message-IDs and by a hash of the lower-case email (the
+  // email compared again on lookup), rebuilt when contacts changed since the last inbound
+  // message: sorted (hash, key) pairs, 16 bytes a contact in each, where a map node with a
+  // copy of the key and of the email cost ~150-200.
+  struct InboundKey {
+    std::uint64_t hash;
+    Symbol contact_key;
+  };
+  // The contact keys indexed under hash, in contacts_' order.
+  static std::vector<Symbol> keysWithHash(const std::vector<InboundKey>& index, std::uint64_t hash);
+  mutable std::vector<InboundKey> contacts_by_hash_;
+  mutable std::vector<InboundKey> contacts_by_email_;
   mutable bool inbound_index_stale_ = true;
   std::uint64_t progress_seq_ = 0;
   std::size_t in_flight_ = 0;
