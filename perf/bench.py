@@ -144,10 +144,10 @@ class Seqd:
         delivery = "delivery:\n  maildir: {dir: %s}\n" % outbox if outbox else ""
         with open(self.config, "w") as f:
             f.write("state_dir: %s\ncontrol_socket: %s\nadmins: [root, %s]\nworkers: 2\n"
-                    "tick: 100ms\n%smailboxes:\n  - address: bench@acme.test\n"
+                    "tick: %s\n%smailboxes:\n  - address: bench@acme.test\n"
                     "    name: Bench Sender\n    owner: root\n    transport: %s\n"
                     "    daily_limit: 1000000000\n    hourly_limit: 1000000000\n"
-                    % (self.state, self.socket, os.environ.get("USER") or "root", delivery,
+                    % (self.state, self.socket, os.environ.get("USER") or "root", args.tick, delivery,
                        transport))
         with open(os.path.join(self.root, "schedules.yaml"), "w") as f:
             f.write(SCHEDULES_YAML)
@@ -693,6 +693,8 @@ def main():
     parser.add_argument("--rates", default="150,600,1500,3000,6000,12000",
                         help="offered steps/s on the real clock (3 per contact)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate")
+    parser.add_argument("--tick", default="100ms",
+                        help="seqd's wheel tick (seqd.yaml `tick`; SPEC's default is 100ms)")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--no-real-clock", action="store_true")
     parser.add_argument("--seqd", default=os.path.join(ROOT, "build", "seqd"))
