@@ -53,11 +53,11 @@ Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
       result.skipped.push_back({requested, {"unknown_contact"}, {}});
       continue;
     }
-    if (!seen.insert(contact->key()).second) continue;
+    if (!seen.insert(std::string(contact->key())).second) continue;
     const Enrollment* existing = findPair(sequence_id, contact->key());
     if (existing != nullptr && existing->status != EnrollmentStatus::kRemoved &&
         existing->status != EnrollmentStatus::kFinished) {
-      result.skipped.push_back({contact->key(), {"already_in_sequence"}, {}});
+      result.skipped.push_back({std::string(contact->key()), {"already_in_sequence"}, {}});
       continue;
     }
     std::vector<std::string> other_sequences;
@@ -69,16 +69,17 @@ Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
     bool invalid = !options.force && listed(warnings, "invalid_email");
     bool reviewed_out = !options.force && !options.skip_validation && !warnings.empty();
     if (hard_block || invalid || reviewed_out) {
-      result.skipped.push_back({contact->key(), std::move(warnings), std::move(other_sequences)});
+      result.skipped.push_back(
+          {std::string(contact->key()), std::move(warnings), std::move(other_sequences)});
       continue;
     }
     // Every step done (finished, or removed after the last step): nothing left to run.
     if (existing != nullptr && existing->sending_step.empty() &&
         currentStepIndex(*sequence, *existing) >= sequence->steps.size()) {
-      result.skipped.push_back({contact->key(), {"already_finished"}, {}});
+      result.skipped.push_back({std::string(contact->key()), {"already_finished"}, {}});
       continue;
     }
-    result.added.push_back(contact->key());
+    result.added.emplace_back(contact->key());
     result.first_at.push_back(
         firstSendAt(*sequence, *contact, existing, options.at_ms.value_or(now_ms)));
   }

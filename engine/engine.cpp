@@ -19,7 +19,7 @@ bool isTerminalForOtherSequences(EnrollmentStatus status) {
   return status == EnrollmentStatus::kFinished || status == EnrollmentStatus::kRemoved;
 }
 
-bool contains(const std::vector<std::string>& values, const std::string& value) {
+bool contains(const std::vector<std::string>& values, std::string_view value) {
   return std::find(values.begin(), values.end(), value) != values.end();
 }
 
@@ -163,7 +163,8 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     }
   }
   by_pair_.reserve(enrollments_.size());
-  by_contact_.reserve(state.contacts.size());
+  first_enrollment_.clear();
+  next_enrollment_.assign(enrollments_.size(), kNoEnrollment);
   is_dirty_.assign(enrollments_.size(), false);
   journaled_.assign(enrollments_.size(), false);
   for (EnrollmentId id : state.journal_ids) {
@@ -176,7 +177,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     }
     by_pair_[pairKey(enrollment.sequence_id, enrollment.contact_key)] = enrollment.id;
     by_sequence_[enrollment.sequence_id].push_back(enrollment.id);
-    by_contact_[enrollment.contact_key].push_back(enrollment.id);
+    linkToContact(enrollment.id, enrollment.contact_key);
   }
   // Tasks and applied inbound messages are state of their own; the log as kept holds at
   // least the sends inside the rolling limits.
@@ -698,7 +699,8 @@ EnrollmentId Engine::newEnrollment(const std::string& sequence_id, const std::st
   census_.update(id, made.sequence_id, made.status, made.next_at_ms);
   by_pair_[pairKey(made.sequence_id, made.contact_key)] = id;
   by_sequence_[sequence_id].push_back(id);
-  by_contact_[made.contact_key].push_back(id);
+  next_enrollment_.push_back(kNoEnrollment);
+  linkToContact(id, made.contact_key);
   return id;
 }
 
@@ -744,12 +746,27 @@ const Enrollment* Engine::findPair(std::string_view sequence_id,
   return found == by_pair_.end() ? nullptr : &enrollments_[found->second];
 }
 
-const std::vector<EnrollmentId>& Engine::contactEnrollments(std::string_view contact_key) const {
-  static const std::vector<EnrollmentId> kNone;
+Engine::ContactEnrollments Engine::contactEnrollments(std::string_view contact_key) const {
   std::optional<Symbol> contact = Symbol::find(contact_key);
-  if (!contact) return kNone;
-  auto found = by_contact_.find(*contact);
-  return found == by_contact_.end() ? kNone : found->second;
+  if (!contact || contact->index() >= first_enrollment_.size()) {
+    return ContactEnrollments(&next_enrollment_, kNoEnrollment);
+  }
+  return ContactEnrollments(&next_enrollment_, first_enrollment_[contact->index()]);
+}
+
+void Engine::linkToContact(EnrollmentId id, Symbol contact_key) {
+  SEQD_ASSERT(id < next_enrollment_.size());
+  SEQD_ASSERT(next_enrollment_[id] == kNoEnrollment);
+  const std::uint32_t index = contact_key.index();
+  if (index >= first_enrollment_.size()) {
+    first_enrollment_.resize(index + 1, kNoEnrollment);  // grows geometrically
+  }
+  EnrollmentId* link = &first_enrollment_[index];
+  while (*link != kNoEnrollment) {
+    SEQD_ASSERT(*link < id);
+    link = &next_enrollment_[*link];
+  }
+  *link = id;
 }
 
 StatusRow Engine::statusRow(const Enrollment& enrollment) const {

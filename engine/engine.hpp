@@ -401,9 +401,8 @@ class Engine {
   std::size_t wheelEntries() const { return wheel_.size(); }
   // The mailbox an enrollment's email out for delivery goes from, else its last one's; ""
   // for an unknown id.
-  const std::string& sendingMailbox(EnrollmentId id) const {
-    static const std::string kNone;
-    if (id >= enrollments_.size()) return kNone;
+  Symbol sendingMailbox(EnrollmentId id) const {
+    if (id >= enrollments_.size()) return Symbol();
     const Enrollment& enrollment = enrollments_[id];
     return enrollment.sending_mailbox.empty() ? enrollment.last_mailbox
                                               : enrollment.sending_mailbox;
@@ -534,8 +533,46 @@ class Engine {
   void storeContact(ContactRef contact);
   // The enrollment of (sequence, contact key) by exact key; null when there is none.
   const Enrollment* findPair(std::string_view sequence_id, std::string_view contact_key) const;
+  // A contact's enrollments, in the order they were made (increasing id): a walk along
+  // next_enrollment_ from the contact's first.
+  class ContactEnrollments {
+   public:
+    class Iterator {
+     public:
+      using value_type = EnrollmentId;
+      using difference_type = std::ptrdiff_t;
+      Iterator() = default;
+      Iterator(const std::vector<EnrollmentId>* next, EnrollmentId at) : next_(next), at_(at) {}
+      EnrollmentId operator*() const { return at_; }
+      Iterator& operator++() {
+        at_ = (*next_)[at_];
+        return *this;
+      }
+      Iterator operator++(int) {
+        Iterator before = *this;
+        ++*this;
+        return before;
+      }
+      friend bool operator==(Iterator a, Iterator b) { return a.at_ == b.at_; }
+
+     private:
+      const std::vector<EnrollmentId>* next_ = nullptr;
+      EnrollmentId at_ = kNoEnrollment;
+    };
+    ContactEnrollments(const std::vector<EnrollmentId>* next, EnrollmentId first)
+        : next_(next), first_(first) {}
+    Iterator begin() const { return Iterator(next_, first_); }
+    Iterator end() const { return Iterator(next_, kNoEnrollment); }
+    bool empty() const { return first_ == kNoEnrollment; }
+
+   private:
+    const std::vector<EnrollmentId>* next_;
+    EnrollmentId first_;
+  };
   // A contact's enrollments (by exact key), in the order they were made; empty when none.
-  const std::vector<EnrollmentId>& contactEnrollments(std::string_view contact_key) const;
+  ContactEnrollments contactEnrollments(std::string_view contact_key) const;
+  // Appends the enrollment id (the newest) to its contact's list.
+  void linkToContact(EnrollmentId id, Symbol contact_key);
 
   // Report counters (engine/report.hpp): the id of the variant the step's email goes (went)
   // with for the enrollment's contact, by the weights configured now ("" : none).
@@ -585,7 +622,13 @@ class Engine {
   // (pairKey()); the strings a command names are looked up once (findPair()).
   boost::unordered_flat_map<std::uint64_t, EnrollmentId> by_pair_;
   std::map<std::string, std::vector<EnrollmentId>> by_sequence_;
-  boost::unordered_flat_map<Symbol, std::vector<EnrollmentId>, SymbolHash> by_contact_;
+  // Each contact's enrollments as a list linked through the ids, oldest first: the first by
+  // the contact key's Symbol index (as contacts_), the next by enrollment id, kNoEnrollment at
+  // the end. 4 bytes a contact and 4 an enrollment, where a vector per contact in a flat map
+  // cost ~55 bytes an enrollment. A contact has an enrollment per sequence at most, so the
+  // walk to the end that an append takes is short.
+  std::vector<EnrollmentId> first_enrollment_;
+  std::vector<EnrollmentId> next_enrollment_;
   std::set<std::string> active_sequences_;
   std::map<std::uint64_t, Task> tasks_;  // by id
   // (enrollment, step id) -> its one task, open or closed
@@ -609,10 +652,18 @@ class Engine {
   // The pointers are to the set's keys, which stay put while they are in it.
   std::deque<std::pair<TimeMs, const std::string*>> inbound_applied_order_;
   std::unordered_map<EnrollmentId, InboundNote> inbound_notes_;
-  // Contacts by the hash in seqd's Message-IDs and by email, rebuilt when contacts changed
-  // since the last inbound message.
-  mutable std::unordered_map<std::uint64_t, std::vector<std::string>> contacts_by_hash_;
-  mutable std::unordered_map<std::string, std::vector<std::string>> contacts_by_email_;
+  // Contacts by the hash in seqd's Message-IDs and by a hash of the lower-case email (the
+  // email compared again on lookup), rebuilt when contacts changed since the last inbound
+  // message: sorted (hash, key) pairs, 16 bytes a contact in each, where a map node with a
+  // copy of the key and of the email cost ~150-200.
+  struct InboundKey {
+    std::uint64_t hash;
+    Symbol contact_key;
+  };
+  // The contact keys indexed under hash, in contacts_' order.
+  static std::vector<Symbol> keysWithHash(const std::vector<InboundKey>& index, std::uint64_t hash);
+  mutable std::vector<InboundKey> contacts_by_hash_;
+  mutable std::vector<InboundKey> contacts_by_email_;
   mutable bool inbound_index_stale_ = true;
   std::uint64_t progress_seq_ = 0;
   std::size_t in_flight_ = 0;

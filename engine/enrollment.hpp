@@ -33,6 +33,7 @@
 namespace seqd {
 
 using EnrollmentId = std::uint32_t;
+inline constexpr EnrollmentId kNoEnrollment = UINT32_MAX;  // no such enrollment: a list's end
 inline constexpr TimeMs kNoTime = INT64_MIN;
 
 enum class EnrollmentStatus : std::uint8_t {

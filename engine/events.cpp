@@ -58,7 +58,7 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
   if (!event.sequence_id.empty() && findSequence(event.sequence_id) == nullptr) {
     return Status::notFound("unknown sequence '" + event.sequence_id + "'");
   }
-  std::string key = found->key();
+  std::string key(found->key());
   if (event.kind == EventKind::kUnsubscribe || event.kind == EventKind::kStage) {
     Contact contact = found->unpack();
     if (event.kind == EventKind::kUnsubscribe) contact.email_opt_out = true;

@@ -54,15 +54,32 @@ void Engine::indexContactsForInbound() const {
   if (!inbound_index_stale_) return;
   contacts_by_hash_.clear();
   contacts_by_email_.clear();
+  contacts_by_hash_.reserve(contact_count_);
   for (const ContactRef& contact : contacts_) {
     if (contact == nullptr) continue;
-    const std::string& key = contact->key();
-    contacts_by_hash_[fnv1a64(key)].push_back(key);
+    contacts_by_hash_.push_back({fnv1a64(contact->key()), contact->keySymbol()});
     if (!contact->email().empty()) {
-      contacts_by_email_[toLowerAscii(contact->email())].push_back(key);
+      contacts_by_email_.push_back({fnv1a64(toLowerAscii(contact->email())), contact->keySymbol()});
     }
   }
+  // By hash, then in contacts_' order (the key's Symbol index), as the lists were kept.
+  const auto before = [](const InboundKey& a, const InboundKey& b) {
+    return a.hash != b.hash ? a.hash < b.hash : a.contact_key.index() < b.contact_key.index();
+  };
+  std::sort(contacts_by_hash_.begin(), contacts_by_hash_.end(), before);
+  std::sort(contacts_by_email_.begin(), contacts_by_email_.end(), before);
+  contacts_by_hash_.shrink_to_fit();
+  contacts_by_email_.shrink_to_fit();
   inbound_index_stale_ = false;
+}
+
+std::vector<Symbol> Engine::keysWithHash(const std::vector<InboundKey>& index, std::uint64_t hash) {
+  auto at =
+      std::lower_bound(index.begin(), index.end(), hash,
+                       [](const InboundKey& key, std::uint64_t value) { return key.hash < value; });
+  std::vector<Symbol> keys;
+  for (; at != index.end() && at->hash == hash; ++at) keys.push_back(at->contact_key);
+  return keys;
 }
 
 // The enrollment whose email has this Message-ID: its contact's hash, then its sequence and
@@ -72,10 +89,9 @@ const Enrollment* Engine::findSentMessage(const std::string& message_id) const {
   std::string domain;
   if (!splitSentMessageId(message_id, hash, domain)) return nullptr;
   indexContactsForInbound();
-  auto keys = contacts_by_hash_.find(hash);
-  if (keys == contacts_by_hash_.end()) return nullptr;
   const std::string any_address = "x@" + domain;
-  for (const std::string& key : keys->second) {
+  for (Symbol contact_key : keysWithHash(contacts_by_hash_, hash)) {
+    const std::string key = contact_key.str();
     for (EnrollmentId id : contactEnrollments(key)) {
       const Sequence* sequence = findSequence(enrollments_[id].sequence_id);
       if (sequence == nullptr) continue;
@@ -95,10 +111,11 @@ const Enrollment* Engine::findSentMessage(const std::string& message_id) const {
 const Enrollment* Engine::findBySender(const std::string& address,
                                        const std::string& mailbox) const {
   indexContactsForInbound();
-  auto keys = contacts_by_email_.find(toLowerAscii(address));
-  if (keys == contacts_by_email_.end()) return nullptr;
+  const std::string lower_address = toLowerAscii(address);
   const Enrollment* fallback = nullptr;
-  for (const std::string& key : keys->second) {
+  for (Symbol key : keysWithHash(contacts_by_email_, fnv1a64(lower_address))) {
+    const PackedContact* contact = contacts_[key.index()].get();
+    if (contact == nullptr || toLowerAscii(contact->email()) != lower_address) continue;
     for (EnrollmentId id : contactEnrollments(key)) {
       const Enrollment& enrollment = enrollments_[id];
       const Sequence* sequence = findSequence(enrollment.sequence_id);

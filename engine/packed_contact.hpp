@@ -68,7 +68,7 @@ class PackedContact {
   PackedContact& operator=(const PackedContact&) = delete;
 
   Symbol keySymbol() const { return key_; }
-  const std::string& key() const { return key_.str(); }
+  std::string_view key() const { return key_.view(); }
   std::string_view text(Text which) const { return textAt(static_cast<std::size_t>(which)); }
   std::string_view email() const { return text(Text::kEmail); }
   std::string_view firstName() const { return text(Text::kFirstName); }
@@ -76,10 +76,10 @@ class PackedContact {
   std::string_view company() const { return text(Text::kCompany); }
   std::string_view title() const { return text(Text::kTitle); }
   std::string_view phone() const { return text(Text::kPhone); }
-  const std::string& emailStatus() const { return email_status_.str(); }
-  const std::string& timezone() const { return timezone_.str(); }
-  const std::string& owner() const { return owner_.str(); }
-  const std::string& stage() const { return stage_.str(); }
+  std::string_view emailStatus() const { return email_status_.view(); }
+  std::string_view timezone() const { return timezone_.view(); }
+  std::string_view owner() const { return owner_.view(); }
+  std::string_view stage() const { return stage_.view(); }
   std::uint8_t score() const { return score_; }
   bool dnc() const { return (flags_ & kFlagDnc) != 0; }
   bool callOptOut() const { return (flags_ & kFlagCallOptOut) != 0; }

@@ -43,7 +43,7 @@ Status checkCanEditList(const std::string& name, const ContactList& list, const 
 }
 
 Status checkCanEditContact(const PackedContact& contact, const Caller& caller) {
-  return checkCanEditContact(contact.key(), contact.owner(), caller);
+  return checkCanEditContact(std::string(contact.key()), std::string(contact.owner()), caller);
 }
 
 Status checkCanEditContact(const Contact& contact, const Caller& caller) {

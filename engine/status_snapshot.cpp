@@ -30,7 +30,7 @@ std::vector<std::size_t> selectStatusRows(const StatusSnapshot& snapshot,
                                           const StatusFilter& filter) {
   struct Match {
     int score;
-    const std::string* contact_key;
+    std::string_view contact_key;
     std::size_t index;
   };
   std::vector<Match> matches;
@@ -44,10 +44,10 @@ std::vector<std::size_t> selectStatusRows(const StatusSnapshot& snapshot,
     if (filter.resume_scheduled && (row.resume_at_ms != kNoTime) != *filter.resume_scheduled) {
       continue;
     }
-    const std::string& key = snapshot.contactKey(row);
+    const std::string_view key = snapshot.contactKey(row);
     const PackedContact* contact = row.contact.get();
     if (!needle.empty()) {
-      std::string haystack = key;
+      std::string haystack(key);
       if (contact != nullptr) {
         for (std::string_view text :
              {contact->email(), contact->firstName(), contact->lastName(), contact->company()}) {
@@ -59,11 +59,11 @@ std::vector<std::size_t> selectStatusRows(const StatusSnapshot& snapshot,
       }
       if (toLowerAscii(haystack).find(needle) == std::string::npos) continue;
     }
-    matches.push_back(Match{contact == nullptr ? 0 : contact->score(), &key, index});
+    matches.push_back(Match{contact == nullptr ? 0 : contact->score(), key, index});
   }
   const auto before = [](const Match& a, const Match& b) {
     if (a.score != b.score) return a.score > b.score;
-    return *a.contact_key < *b.contact_key;
+    return a.contact_key < b.contact_key;
   };
   std::size_t shown = matches.size();
   if (filter.limit > 0 && filter.limit < matches.size()) {
@@ -85,7 +85,7 @@ StatusRow statusRowAt(const StatusSnapshot& snapshot, std::size_t index,
   const StatusSnapshotRow& source = snapshot.rows[index];
   const PackedContact* contact = source.contact.get();
   StatusRow row;
-  row.contact = snapshot.contactKey(source);
+  row.contact = std::string(snapshot.contactKey(source));
   if (contact != nullptr) {
     row.email = contact->email();
     row.score = contact->score();

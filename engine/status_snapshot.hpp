@@ -66,8 +66,9 @@ struct StatusSnapshot {
   const RenderSequence* render_sequence = nullptr;
   std::vector<StatusSnapshotRow> rows;  // in the sequence's enrollment order
 
-  const std::string& contactKey(const StatusSnapshotRow& row) const {
-    return row.key_text != 0 || row.contact == nullptr ? texts[row.key_text] : row.contact->key();
+  std::string_view contactKey(const StatusSnapshotRow& row) const {
+    return row.key_text != 0 || row.contact == nullptr ? std::string_view(texts[row.key_text])
+                                                       : row.contact->key();
   }
 };
 

@@ -2,33 +2,108 @@
 
 #include <array>
 #include <atomic>
-#include <boost/unordered/unordered_flat_map.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "engine/assert.hpp"
 
 namespace seqd {
 namespace {
 
-// Strings live in chunks that never move; the chunk table is fixed, so a reader indexes it
-// without a lock. A chunk is published (release) before any index inside it is handed out.
-constexpr std::uint32_t kChunkBits = 12;
-constexpr std::uint32_t kChunkSize = 1u << kChunkBits;
-constexpr std::uint32_t kChunksMax = kSymbolsMax / kChunkSize;
+// The text of every Symbol lives in an arena of chunks that never move: a 4-byte length, the
+// bytes, a NUL (for c_str()). A Symbol's entry is the address of its bytes, in entry chunks
+// that never move either; the entry chunk table is fixed, so a reader indexes it without a
+// lock. An entry chunk is published (release) before any index inside it is handed out.
+constexpr std::uint32_t kEntryChunkBits = 14;
+constexpr std::uint32_t kEntryChunkSize = 1u << kEntryChunkBits;
+constexpr std::uint32_t kEntryChunksMax = kSymbolsMax / kEntryChunkSize;
+constexpr std::size_t kArenaChunkBytes = 256 * 1024;
+constexpr std::size_t kLengthBytes = sizeof(std::uint32_t);
+
+// The empty string's entry: a zero length and the NUL.
+alignas(4) constexpr char kEmptyText[kLengthBytes + 1] = {0, 0, 0, 0, 0};
+
+std::string_view textAt(const char* bytes) {
+  std::uint32_t length = 0;
+  std::memcpy(&length, bytes - kLengthBytes, kLengthBytes);
+  return std::string_view(bytes, length);
+}
+
+struct Table;
+
+// The index set hashes and compares by text: an index stands for its string, and a
+// string_view finds its index without being copied (heterogeneous lookup).
+struct TextHash {
+  using is_transparent = void;
+  const Table* table;
+  std::size_t operator()(std::string_view text) const noexcept {
+    return std::hash<std::string_view>()(text);
+  }
+  std::size_t operator()(std::uint32_t index) const noexcept;
+};
+
+struct TextEqual {
+  using is_transparent = void;
+  const Table* table;
+  bool operator()(std::uint32_t a, std::uint32_t b) const noexcept { return a == b; }
+  bool operator()(std::string_view a, std::uint32_t b) const noexcept;
+  bool operator()(std::uint32_t a, std::string_view b) const noexcept { return (*this)(b, a); }
+};
 
 struct Table {
   std::mutex mutex;
-  boost::unordered_flat_map<std::string_view, std::uint32_t> index;  // views into the chunks
+  boost::unordered_flat_set<std::uint32_t, TextHash, TextEqual> index{0, TextHash{this},
+                                                                      TextEqual{this}};
   std::uint32_t size = 0;
-  std::array<std::atomic<std::string*>, kChunksMax> chunks{};
+  std::vector<std::unique_ptr<char[]>> arena;  // written under the mutex only
+  char* arena_at = nullptr;
+  std::size_t arena_left = 0;
+  std::array<std::atomic<const char**>, kEntryChunksMax> entries{};
 
   Table() {
-    chunks[0].store(new std::string[kChunkSize], std::memory_order_release);
-    index.emplace(std::string_view(), 0);
+    const char** first = new const char*[kEntryChunkSize];
+    first[0] = kEmptyText + kLengthBytes;
+    entries[0].store(first, std::memory_order_release);
     size = 1;
+    index.insert(0u);
+  }
+
+  const char* bytesOf(std::uint32_t at) const {
+    return entries[at >> kEntryChunkBits].load(
+        std::memory_order_acquire)[at & (kEntryChunkSize - 1)];
+  }
+
+  // Copies text into the arena; returns where its bytes start.
+  const char* store(std::string_view text) {
+    const std::size_t need = kLengthBytes + text.size() + 1;
+    if (need > arena_left) {
+      const std::size_t bytes = std::max(need, kArenaChunkBytes);
+      arena.push_back(std::make_unique<char[]>(bytes));
+      arena_at = arena.back().get();
+      arena_left = bytes;
+    }
+    char* at = arena_at;
+    const std::uint32_t length = static_cast<std::uint32_t>(text.size());
+    std::memcpy(at, &length, kLengthBytes);
+    if (!text.empty()) std::memcpy(at + kLengthBytes, text.data(), text.size());
+    at[kLengthBytes + text.size()] = '\0';
+    arena_at += need;
+    arena_left -= need;
+    return at + kLengthBytes;
   }
 };
+
+std::size_t TextHash::operator()(std::uint32_t at) const noexcept {
+  return (*this)(textAt(table->bytesOf(at)));
+}
+
+bool TextEqual::operator()(std::string_view a, std::uint32_t b) const noexcept {
+  return a == textAt(table->bytesOf(b));
+}
 
 Table& table() {
   static Table* instance = new Table();  // never destroyed: Symbols may outlive main()
@@ -41,19 +116,19 @@ std::uint32_t Symbol::intern(std::string_view text) {
   if (text.empty()) return 0;
   Table& symbols = table();
   std::lock_guard lock(symbols.mutex);
-  if (auto found = symbols.index.find(text); found != symbols.index.end()) return found->second;
+  if (auto found = symbols.index.find(text); found != symbols.index.end()) return *found;
+  SEQD_ASSERT(text.size() <= UINT32_MAX);
   std::uint32_t index = symbols.size;
   SEQD_ASSERT(index < kSymbolsMax);
-  std::uint32_t chunk = index >> kChunkBits;
-  std::string* strings = symbols.chunks[chunk].load(std::memory_order_relaxed);
-  if (strings == nullptr) {
-    strings = new std::string[kChunkSize];
-    symbols.chunks[chunk].store(strings, std::memory_order_release);
+  std::uint32_t chunk = index >> kEntryChunkBits;
+  const char** entries = symbols.entries[chunk].load(std::memory_order_relaxed);
+  if (entries == nullptr) {
+    entries = new const char*[kEntryChunkSize];
+    symbols.entries[chunk].store(entries, std::memory_order_release);
   }
-  std::string& slot = strings[index & (kChunkSize - 1)];
-  slot.assign(text);
-  symbols.index.emplace(std::string_view(slot), index);
+  entries[index & (kEntryChunkSize - 1)] = symbols.store(text);
   symbols.size = index + 1;
+  symbols.index.insert(index);
   return index;
 }
 
@@ -63,13 +138,12 @@ std::optional<Symbol> Symbol::find(std::string_view text) {
   std::lock_guard lock(symbols.mutex);
   auto found = symbols.index.find(text);
   if (found == symbols.index.end()) return std::nullopt;
-  return ofIndex(found->second);
+  return ofIndex(*found);
 }
 
-const std::string& Symbol::str() const {
-  std::string* strings = table().chunks[index_ >> kChunkBits].load(std::memory_order_acquire);
-  return strings[index_ & (kChunkSize - 1)];
-}
+std::string_view Symbol::view() const { return textAt(table().bytesOf(index_)); }
+
+const char* Symbol::c_str() const { return table().bytesOf(index_); }
 
 std::size_t symbolCount() {
   Table& symbols = table();

@@ -41,7 +41,7 @@ SymbolList::SymbolList(const std::vector<std::string>& items) : packed_(pack(ite
 
 Symbol SymbolList::operator[](std::size_t i) const {
   SEQD_ASSERT(i < size());
-  return symbolAt(packed_.str().data() + 4 * i);
+  return symbolAt(packed_.view().data() + 4 * i);
 }
 
 bool SymbolList::contains(Symbol item) const { return std::find(begin(), end(), item) != end(); }

@@ -64,8 +64,8 @@ class SymbolList {
   Symbol operator[](std::size_t i) const;
   Symbol front() const { return (*this)[0]; }
   Symbol back() const { return (*this)[size() - 1]; }
-  Iterator begin() const { return Iterator(packed_.str().data()); }
-  Iterator end() const { return Iterator(packed_.str().data() + packed_.size()); }
+  Iterator begin() const { return Iterator(packed_.view().data()); }
+  Iterator end() const { return Iterator(packed_.view().data() + packed_.size()); }
   bool contains(Symbol item) const;
   std::vector<Symbol> items() const;
   std::vector<std::string> strings() const;

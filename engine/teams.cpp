@@ -44,9 +44,9 @@ Result<ContactsResult> Engine::changeList(const std::string& name,
     const PackedContact* contact = findContact(key);
     if (contact == nullptr) {
       result.skipped.push_back({key, "unknown_contact"});
-    } else if (add ? lists_.addMember(name, contact->key(), batch_.team)
-                   : lists_.removeMember(name, contact->key(), batch_.team)) {
-      result.done.push_back(contact->key());
+    } else if (add ? lists_.addMember(name, std::string(contact->key()), batch_.team)
+                   : lists_.removeMember(name, std::string(contact->key()), batch_.team)) {
+      result.done.emplace_back(contact->key());
     } else {
       result.skipped.push_back({key, add ? "already_in_list" : "not_in_list"});
     }

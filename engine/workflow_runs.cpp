@@ -46,7 +46,7 @@ void Engine::runWorkflow(const WorkflowSpec& spec, TimeMs now_ms) {
   if (sequence != nullptr && list != nullptr) {
     const ContactQuery::InSequence in_sequence = [this](const PackedContact& contact,
                                                         const std::string& sequence_id) {
-      const Enrollment* enrollment = findEnrollment(sequence_id, contact.key());
+      const Enrollment* enrollment = findEnrollment(sequence_id, std::string(contact.key()));
       return enrollment != nullptr && enrollment->status != EnrollmentStatus::kRemoved;
     };
     std::vector<std::string> keys;

@@ -365,7 +365,7 @@ Result<std::vector<std::string>> keysWhere(const Engine& engine, const std::stri
   if (!found.isOk()) return found.status();
   std::vector<std::string> keys;
   keys.reserve(found.value().contacts.size());
-  for (const auto& contact : found.value().contacts) keys.push_back(contact->key());
+  for (const auto& contact : found.value().contacts) keys.emplace_back(contact->key());
   return keys;
 }
 
@@ -565,11 +565,12 @@ DispatchReply contactSetCommand(Engine& engine, const json::object& args, const 
   checked = checkRowFields(row);
   if (checked.isOk()) {
     const Contact before = contact->unpack();
-    Result<Contact> after = contactAfterRow(&before, contact->key(), row);
+    Result<Contact> after = contactAfterRow(&before, std::string(contact->key()), row);
     if (after.isOk()) checked = checkContactSize(after.value());
   }
   if (!checked.isOk()) {
-    return fail("bad_request", "contact '" + contact->key() + "': " + checked.message());
+    return fail("bad_request",
+                "contact '" + std::string(contact->key()) + "': " + checked.message());
   }
   checked = checkCanEditContact(*contact, caller);
   if (!checked.isOk()) return replyFromStatus(checked);
@@ -646,7 +647,8 @@ Status checkEventAllowed(const Engine& engine, const ContactEvent& event, const 
     staged.stage = event.stage;
     Status size = checkContactSize(staged);
     if (!size.isOk()) {
-      return Status::invalidArgument("contact '" + contact->key() + "': " + size.message());
+      return Status::invalidArgument("contact '" + std::string(contact->key()) +
+                                     "': " + size.message());
     }
     Status allowed = checkCanEditContact(*contact, caller);
     if (!allowed.isOk()) return allowed;

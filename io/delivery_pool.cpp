@@ -22,7 +22,7 @@ std::string sentLine(const DeliveryIntent& intent) {
               ? sequence->steps[intent.step_index].id
               : std::to_string(intent.step_index);
   line += " contact ";
-  line += intent.contact != nullptr ? intent.contact->key() : std::string("?");
+  line += intent.contact != nullptr ? intent.contact->key() : std::string_view("?");
   line += " mailbox ";
   line += intent.mailbox;
   line += ' ';

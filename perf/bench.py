@@ -147,8 +147,8 @@ class Seqd:
                     "tick: %s\n%smailboxes:\n  - address: bench@acme.test\n"
                     "    name: Bench Sender\n    owner: root\n    transport: %s\n"
                     "    daily_limit: 1000000000\n    hourly_limit: 1000000000\n"
-                    % (self.state, self.socket, os.environ.get("USER") or "root", args.tick, delivery,
-                       transport))
+                    % (self.state, self.socket, os.environ.get("USER") or "root",
+                       getattr(args, "tick", "100ms"), delivery, transport))
         with open(os.path.join(self.root, "schedules.yaml"), "w") as f:
             f.write(SCHEDULES_YAML)
         os.mkdir(os.path.join(self.root, "sequences"))

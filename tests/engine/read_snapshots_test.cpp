@@ -38,7 +38,7 @@ EngineSettings settings() {
 
 std::vector<std::string> keysOf(const std::vector<ContactRef>& contacts) {
   std::vector<std::string> keys;
-  for (const auto& contact : contacts) keys.push_back(contact->key());
+  for (const auto& contact : contacts) keys.emplace_back(contact->key());
   return keys;
 }
 
@@ -101,12 +101,12 @@ TEST_CASE("randomized: contacts matched from a snapshot equal a pass over every 
     // The reference: every contact, asked one by one, in key order.
     const ContactQuery::InSequence in_sequence = [&](const PackedContact& contact,
                                                      const std::string& sequence) {
-      const Enrollment* enrollment = engine.findEnrollment(sequence, contact.key());
+      const Enrollment* enrollment = engine.findEnrollment(sequence, std::string(contact.key()));
       return enrollment != nullptr && enrollment->status != EnrollmentStatus::kRemoved;
     };
     std::vector<std::string> expected;
     for (const auto& contact : everyone.value().contacts) {
-      if (query.value().matches(*contact, in_sequence)) expected.push_back(contact->key());
+      if (query.value().matches(*contact, in_sequence)) expected.emplace_back(contact->key());
     }
     std::sort(expected.begin(), expected.end());
     const std::size_t matched = expected.size();

@@ -369,7 +369,7 @@ TEST_CASE("the worker renders byte for byte what the engine thread rendered, sam
     for (TimeMs now = kStart; now <= kStart + 6 * kHourMs; now += kHourMs) {
       engine.advanceTo(now);
       for (const DeliveryIntent& intent : engine.takeIntents()) {
-        const PackedContact* stored = engine.findContact(intent.contact->key());
+        const PackedContact* stored = engine.findContact(std::string(intent.contact->key()));
         REQUIRE(stored != nullptr);
         const Contact unpacked = stored->unpack();
         const Contact* contact = &unpacked;

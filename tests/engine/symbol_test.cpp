@@ -2,7 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <map>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,8 +52,9 @@ TEST_CASE("Symbols order by their strings, not by when they were interned") {
 }
 
 TEST_CASE("threads intern and read Symbols at once") {
-  // Each thread interns its own strings (past a chunk's 4,096 entries, so chunks are added
-  // while others read) and reads back every Symbol it made.
+  // Each thread interns its own strings (past an entry chunk's 16,384 entries and several of
+  // the arena's 256 KiB chunks, so chunks are added while others read) and reads back every
+  // Symbol it made.
   constexpr int kThreads = 4;
   constexpr int kPerThread = 5000;
   std::vector<std::thread> threads;
@@ -73,6 +76,64 @@ TEST_CASE("threads intern and read Symbols at once") {
   for (int t = 0; t < kThreads; ++t) CHECK(wrong[t] == 0);
   CHECK(Symbol("symbol-test-thread-3-4999") == "symbol-test-thread-3-4999");
   CHECK(symbolCount() >= kThreads * kPerThread);
+}
+
+TEST_CASE("text with NUL bytes, text past an arena chunk, c_str() and views that stay put") {
+  const std::string with_nul("symbol-test-\0-nul", 17);
+  Symbol nul = with_nul;
+  CHECK(nul.size() == 17);
+  CHECK(nul.view() == with_nul);
+  CHECK(nul != "symbol-test-");
+  const std::string huge(300 * 1024, 'h');  // over the arena's 256 KiB chunk: a chunk of its own
+  Symbol big = huge;
+  CHECK(big.view() == huge);
+  CHECK(std::strlen(big.c_str()) == huge.size());
+  Symbol small = "symbol-test-after-huge";
+  CHECK(std::strcmp(small.c_str(), "symbol-test-after-huge") == 0);
+  // Views handed out earlier point at the same bytes after the table grew by many chunks.
+  const char* before = small.view().data();
+  for (int i = 0; i < 40000; ++i) Symbol("symbol-test-growth-" + std::to_string(i));
+  CHECK(small.view().data() == before);
+  CHECK(small == "symbol-test-after-huge");
+  CHECK(Symbol(huge) == big);
+  CHECK(Symbol(with_nul) == nul);
+}
+
+TEST_CASE("find() looks a string up without interning it") {
+  CHECK_FALSE(Symbol::find("symbol-test-never-interned").has_value());
+  const std::size_t count = symbolCount();
+  CHECK_FALSE(Symbol::find("symbol-test-never-interned-2").has_value());
+  CHECK(symbolCount() == count);
+  Symbol made = "symbol-test-found";
+  REQUIRE(Symbol::find("symbol-test-found").has_value());
+  CHECK(Symbol::find("symbol-test-found")->index() == made.index());
+  CHECK(Symbol::find("")->index() == 0);
+}
+
+TEST_CASE("random strings intern to one index each and read back exactly") {
+  const unsigned seed = std::random_device()();
+  INFO("seed " << seed);
+  MESSAGE("symbol random strings seed " << seed);
+  std::mt19937 random(seed);
+  std::map<std::string, std::uint32_t> indexes;
+  std::vector<std::pair<Symbol, std::string>> made;
+  for (int i = 0; i < 20000; ++i) {
+    // Short strings over a small alphabet repeat often; a few are long or binary.
+    std::string text = "symbol-test-random-";
+    const std::size_t length = random() % 8 == 0 ? random() % 600 : random() % 6;
+    for (std::size_t c = 0; c < length; ++c) {
+      text += random() % 16 == 0 ? static_cast<char>(random() % 256)
+                                 : static_cast<char>('a' + random() % 3);
+    }
+    Symbol symbol = text;
+    auto at = indexes.emplace(text, symbol.index()).first;
+    CHECK(at->second == symbol.index());
+    made.emplace_back(symbol, text);
+  }
+  for (const auto& [symbol, text] : made) {
+    CHECK(symbol.view() == text);
+    CHECK(Symbol::find(text)->index() == symbol.index());
+  }
 }
 
 }  // namespace

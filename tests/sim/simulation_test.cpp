@@ -841,7 +841,7 @@ void Simulation::unanswered(const std::string& cmd, const json::object& args) {
 Simulation::Pair Simulation::pairOf(const DeliveryIntent& intent) const {
   REQUIRE(intent.sequence != nullptr);
   REQUIRE(intent.contact != nullptr);
-  return {intent.sequence->id, intent.contact->key()};
+  return {intent.sequence->id, std::string(intent.contact->key())};
 }
 
 bool Simulation::isStopped(const Pair& pair) const {
