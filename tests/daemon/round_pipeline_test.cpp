@@ -17,50 +17,18 @@
 #include <utility>
 
 #include "daemon/engine_start.hpp"
+#include "daemon/fixtures.hpp"
 #include "io/command_dispatch.hpp"
 #include "io/fault_injecting_store.hpp"
 #include "temp_dir.hpp"
 
 using namespace seqd;
+using namespace seqd::testing;
 namespace json = boost::json;
 
 namespace {
 
-const Caller kRoot{"root", true};
-constexpr TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
-constexpr DeliverySlots kSlots{2, 64};
 constexpr auto kBlockedLong = std::chrono::milliseconds(300);
-
-EngineSettings settings() {
-  EngineSettings result;
-  Schedule schedule;
-  schedule.name = "always";
-  schedule.timezone = "UTC";
-  for (auto& day : schedule.windows) day = {{0, 24 * 60}};
-  result.schedules[schedule.name] = schedule;
-  Mailbox mailbox;
-  mailbox.address = "notes@acme.test";
-  mailbox.name = "Notes";
-  mailbox.owner = "alice";
-  mailbox.transport = Transport::kMaildir;
-  mailbox.hourly_limit = 100;
-  mailbox.daily_limit = 100;
-  result.mailboxes = {mailbox};
-  Sequence sequence;
-  sequence.id = "alpha";
-  sequence.name = "alpha";
-  sequence.owner = "alice";
-  sequence.schedule = schedule.name;
-  sequence.mailboxes = {mailbox.address};
-  Step step;
-  step.id = "one";
-  step.type = StepType::kAutoEmail;
-  step.subject = "Hello";
-  step.body = "Hello there.";
-  sequence.steps = {step};
-  result.sequences[sequence.id] = sequence;
-  return result;
-}
 
 // A store whose commits wait until the test opens the gate; counts the commits that returned.
 class GateStore final : public Store {
@@ -120,13 +88,7 @@ struct Daemon {
     committer = std::make_unique<ThreadCommitter>(*gate, nullptr);
     pipeline = std::make_unique<RoundPipeline>(*committer);
   }
-  void rebuild() {
-    LoadedState loaded;
-    REQUIRE(gate->load(loaded).isOk());
-    Result<std::unique_ptr<Engine>> started = startEngine(std::move(loaded), settings(), kStart);
-    REQUIRE(started.isOk());
-    engine = std::move(started.value());
-  }
+  void rebuild() { engine = engineFromStore(*gate, kStart); }
   std::vector<FinishedRound> end(TimeMs now_ms) {
     return pipeline->end(*engine, *gate, room, kSlots, now_ms, std::nullopt, now_ms);
   }

@@ -12,49 +12,16 @@
 #include <utility>
 
 #include "daemon/engine_start.hpp"
+#include "daemon/fixtures.hpp"
 #include "io/command_dispatch.hpp"
 #include "io/fault_injecting_store.hpp"
 #include "temp_dir.hpp"
 
 using namespace seqd;
+using namespace seqd::testing;
 namespace json = boost::json;
 
 namespace {
-
-const Caller kRoot{"root", true};
-constexpr TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
-constexpr DeliverySlots kSlots{2, 64};
-
-EngineSettings settings() {
-  EngineSettings result;
-  Schedule schedule;
-  schedule.name = "always";
-  schedule.timezone = "UTC";
-  for (auto& day : schedule.windows) day = {{0, 24 * 60}};
-  result.schedules[schedule.name] = schedule;
-  Mailbox mailbox;
-  mailbox.address = "notes@acme.test";
-  mailbox.name = "Notes";
-  mailbox.owner = "alice";
-  mailbox.transport = Transport::kMaildir;
-  mailbox.hourly_limit = 100;
-  mailbox.daily_limit = 100;
-  result.mailboxes = {mailbox};
-  Sequence sequence;
-  sequence.id = "alpha";
-  sequence.name = "alpha";
-  sequence.owner = "alice";
-  sequence.schedule = schedule.name;
-  sequence.mailboxes = {mailbox.address};
-  Step step;
-  step.id = "one";
-  step.type = StepType::kAutoEmail;
-  step.subject = "Hello";
-  step.body = "Hello there.";
-  sequence.steps = {step};
-  result.sequences[sequence.id] = sequence;
-  return result;
-}
 
 struct Daemon {
   explicit Daemon(const std::string& dir) {
@@ -64,13 +31,7 @@ struct Daemon {
     rebuild(kStart);
   }
   // Builds the engine from what the store holds, as seqd does at start and after a full store.
-  void rebuild(TimeMs now_ms) {
-    LoadedState loaded;
-    REQUIRE(store->load(loaded).isOk());
-    Result<std::unique_ptr<Engine>> started = startEngine(std::move(loaded), settings(), now_ms);
-    REQUIRE(started.isOk());
-    engine = std::move(started.value());
-  }
+  void rebuild(TimeMs now_ms) { engine = engineFromStore(*store, now_ms); }
   RoomRound round(TimeMs now_ms, DeliverySlots slots = kSlots) {
     return commitRoundMindingRoom(*engine, *store, room, slots, now_ms, std::nullopt, now_ms);
   }

@@ -12,35 +12,24 @@
 
 #include "engine/engine.hpp"
 #include "engine/fake_store.hpp"
+#include "engine/fixtures.hpp"
 
 using namespace seqd;
+using namespace seqd::testing;
 
 namespace {
 
-const TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
-const Caller kRoot{"root", true};
 const std::vector<std::string> kSequences = {"zeta", "alpha", "mid", "beta", "omega"};
 
 EngineSettings settings() {
   EngineSettings settings;
   for (const std::string& id : kSequences) {
-    Sequence sequence;
-    sequence.id = id;
-    sequence.owner = "root";
-    sequence.mailboxes = {"a@acme.test"};
-    Step step;
-    step.id = "hello";
-    step.subject = "Hello";
-    step.body = "Hi";
-    step.wait_ms = 30 * kDayMs;  // nothing runs in the test: every enrollment stays live
-    sequence.steps.push_back(step);
+    Sequence sequence = sequenceOf(id, "root", {"a@acme.test"});
+    // Nothing runs in the test: every enrollment stays live.
+    sequence.steps.push_back(emailStep("hello", "Hello", "Hi", 30 * kDayMs));
     settings.sequences[id] = sequence;
   }
-  Mailbox mailbox;
-  mailbox.address = "a@acme.test";
-  mailbox.daily_limit = 1000;
-  mailbox.hourly_limit = 1000;
-  settings.mailboxes.push_back(mailbox);
+  settings.mailboxes.push_back(mailboxOf("a@acme.test"));
   return settings;
 }
 
@@ -54,7 +43,7 @@ ContactRow row(const std::string& email) {
 void add(Engine& engine, const std::string& sequence_id, const std::string& key) {
   AddOptions options;
   options.force = true;
-  Result<AddResult> result = engine.add(sequence_id, {key}, options, kRoot, kStart);
+  Result<AddResult> result = engine.add(sequence_id, {key}, options, kAdmin, kStart);
   REQUIRE(result.isOk());
   REQUIRE(result.value().added.size() == 1);
 }
