@@ -112,10 +112,11 @@ Status Runtime::start() {
   logInfo("loaded " + loaded.replace(loaded.find(" ("), 2,
                                      " (store open and walk " + formatMs(open_ms) + ", "));
 
+  trace_ = LatenessTrace::fromEnvironment();
   delivery_ = std::make_unique<DeliveryPool>(
       options_.config.daemon.maildir_dir, options_.config.daemon.smtp,
       options_.config.daemon.workers, deliveryInFlightMax(), [this] { wakeup_.notify(); },
-      [](std::string_view line) { logInfo(line); });
+      [](std::string_view line) { logInfo(line); }, trace_.get());
 
   {
     std::lock_guard lock(admins_mutex_);
@@ -223,6 +224,8 @@ void Runtime::stop() {
     std::_Exit(0);
   }
   if (delivery_) delivery_->stop();
+  delivery_.reset();
+  trace_.reset();  // writes the trace, once the workers are done
 }
 
 // ---------------------------------------------------------------------------------------
@@ -282,6 +285,7 @@ void Runtime::shutDown() {
 }
 
 void Runtime::runRound() {
+  if (trace_) round_woke_us_ = LatenessTrace::nowUs();
   if (reload_requested_.exchange(false)) {
     DispatchReply reply = reload(false, false);
     if (!reply.ok) logError(reply.error_message);
@@ -291,7 +295,11 @@ void Runtime::runRound() {
   // With the store full, no due step is taken and no inbox message applied: both would write.
   if (!room_.full()) processInbox();
   processUnsubscribes();
-  if (!virtual_clock_ && !room_.full()) engine_->advanceTo(now());
+  if (!virtual_clock_ && !room_.full()) {
+    round_now_ms_ = now();
+    engine_->advanceTo(round_now_ms_);
+  }
+  if (trace_) round_decided_us_ = LatenessTrace::nowUs();
   commitAndFlush();
   publishMetrics();
 }
@@ -758,9 +766,13 @@ bool Runtime::commitAndFlush(bool drain) {
   status_reads_.clear();
   inbox_committing_.clear();
   http_replies_.clear();
+  outputs.woke_us = std::exchange(round_woke_us_, 0);
+  outputs.now_ms = std::exchange(round_now_ms_, 0);
+  outputs.decided_us = std::exchange(round_decided_us_, 0);
   awaiting_.push_back(std::move(outputs));
   std::vector<FinishedRound> ended =
       pipeline_->end(*engine_, *store_, room_, freeSlots(), now(), clock_ms, steadyMs());
+  if (trace_) awaiting_.back().submitted_us = LatenessTrace::nowUs();
   // Handed to the store (a refusal loads the clock back with the engine).
   if (clock_ms) committed_clock_ms_ = *clock_ms;
   if (drain) {
@@ -814,11 +826,30 @@ bool Runtime::finishRounds(std::vector<FinishedRound>& ended) {
               ": the store takes writes again; sending resumes");
       wakeup_.notify();
     }
+    if (trace_) traceRound(outputs, committed);
     releaseRound(outputs, committed.intents);
   }
   if (!out_of_room) return true;
   recoverFromFullStore(*out_of_room);
   return false;
+}
+
+// An "R" line and an "I" line per intent (io/lateness_trace.hpp), for a loop's round that
+// releases intents; the release itself is a moment later.
+void Runtime::traceRound(const RoundOutputs& outputs, const RoundCommit& committed) {
+  if (committed.intents.empty() || outputs.woke_us == 0) return;
+  const auto commit_done_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                  committed.commit_finished.time_since_epoch())
+                                  .count();
+  std::string lines = fmt::format("R {} {} {} {} {} {} {} {}\n", outputs.number, outputs.now_ms,
+                                  outputs.woke_us, outputs.decided_us, outputs.submitted_us,
+                                  commit_done_us, LatenessTrace::nowUs(), committed.intents.size());
+  for (const DeliveryIntent& intent : committed.intents) {
+    lines += fmt::format("I {} {} {}\n", outputs.number,
+                         intent.contact ? intent.contact->key() : std::string_view("?"),
+                         intent.step_index);
+  }
+  trace_->append(lines, committed.intents.size() + 1);
 }
 
 void Runtime::releaseRound(RoundOutputs& outputs, std::vector<DeliveryIntent>& intents) {

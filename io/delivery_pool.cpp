@@ -43,14 +43,15 @@ DeliveryResult returnedResult(const DeliveryIntent& intent) {
 
 DeliveryPool::DeliveryPool(std::string maildir_root, SmtpSettings smtp, int workers,
                            std::size_t in_flight_max, std::function<void()> on_results,
-                           std::function<void(std::string_view)> on_sent)
+                           std::function<void(std::string_view)> on_sent, LatenessTrace* trace)
     : maildir_(std::move(maildir_root)),
       smtp_(std::move(smtp)),
       in_flight_max_(in_flight_max),
       workers_count_(static_cast<std::size_t>(std::clamp(workers, 1, kDeliveryWorkersMax))),
       intents_(in_flight_max),
       results_(in_flight_max, std::move(on_results)),
-      on_sent_(std::move(on_sent)) {
+      on_sent_(std::move(on_sent)),
+      trace_(trace) {
   SEQD_ASSERT(in_flight_max > 0);
   for (std::size_t i = 0; i < workers_count_; ++i) {
     workers_.emplace_back([this] { workerLoop(); });
@@ -113,6 +114,7 @@ void DeliveryPool::workerLoop() {
   MessageRenderer renderer;   // one per worker: its buffers are reused message to message
   std::vector<DeliveryIntent> batch;
   std::vector<DeliveryResult> results;
+  std::string trace_lines;
   for (;;) {
     batch.clear();
     if (stopping_.load()) return;
@@ -120,6 +122,8 @@ void DeliveryPool::workerLoop() {
       if (intents_.closed()) return;
       continue;
     }
+    const std::int64_t taken_us = trace_ ? LatenessTrace::nowUs() : 0;
+    trace_lines.clear();
     for (const DeliveryIntent& intent : batch) {
       // The flag is read before each send: once stopping, a worker starts nothing new.
       if (stopping_.load()) {
@@ -129,6 +133,12 @@ void DeliveryPool::workerLoop() {
       busy_.fetch_add(1);
       results.push_back(deliver(intent, smtp, renderer));
       busy_.fetch_sub(1);
+      if (trace_) {
+        trace_lines += "D ";
+        trace_lines += intent.contact ? intent.contact->key() : std::string_view("?");
+        trace_lines += ' ' + std::to_string(intent.step_index) + ' ' + std::to_string(taken_us) +
+                       ' ' + std::to_string(LatenessTrace::nowUs()) + '\n';
+      }
       if (on_sent_ && results.back().outcome == DeliveryOutcome::kDelivered &&
           intent.transport != Transport::kDiscard) {
         on_sent_(sentLine(intent));
@@ -137,6 +147,10 @@ void DeliveryPool::workerLoop() {
       if (!isIdempotent(intent.transport)) pushResults(results);
     }
     pushResults(results);  // the batch's idempotent deliveries, acknowledged together
+    if (trace_) {
+      trace_->append(trace_lines, static_cast<std::size_t>(
+                                      std::count(trace_lines.begin(), trace_lines.end(), '\n')));
+    }
   }
 }
 

@@ -43,6 +43,7 @@
 #include "engine/delivery.hpp"
 #include "engine/render.hpp"
 #include "io/batch_queue.hpp"
+#include "io/lateness_trace.hpp"
 #include "io/maildir.hpp"
 #include "io/smtp_transport.hpp"
 
@@ -59,9 +60,11 @@ class DeliveryPool {
   // on_sent, when given, is called on the worker thread with one line per email the transport
   // took (Maildir written, SMTP 2xx; not `discard`, a benchmark's transport): "sent: sequence
   // S step X contact C mailbox M <message-id>". It is formatted there, off the engine thread.
+  // trace, when given (a benchmark's), gets a "D" line per delivery (io/lateness_trace.hpp);
+  // it must outlive the pool.
   DeliveryPool(std::string maildir_root, SmtpSettings smtp, int workers, std::size_t in_flight_max,
-               std::function<void()> on_results,
-               std::function<void(std::string_view)> on_sent = {});
+               std::function<void()> on_results, std::function<void(std::string_view)> on_sent = {},
+               LatenessTrace* trace = nullptr);
   ~DeliveryPool();
   DeliveryPool(const DeliveryPool&) = delete;
   DeliveryPool& operator=(const DeliveryPool&) = delete;
@@ -100,6 +103,7 @@ class DeliveryPool {
   std::atomic<bool> stopping_{false};
   std::atomic<int> busy_{0};
   const std::function<void(std::string_view)> on_sent_;
+  LatenessTrace* const trace_;
   std::vector<std::thread> workers_;
 };
 
