@@ -5,7 +5,9 @@
 // (SPEC §1: rendering is the workers' job, not the engine thread's) with its own
 // MessageRenderer (engine/render.hpp: buffers reused between messages, the Date line formatted
 // once per second), delivers it (Maildir, or discard for benchmarks, or SMTP through a
-// per-worker SmtpTransport that keeps its connection) and pushes the results back. A worker
+// per-worker SmtpTransport that keeps its connection) and pushes the results back. A worker's
+// Maildir messages are written one by one and made durable together (io/maildir.hpp:
+// MaildirBatch, one fsync of new/ per batch); none is reported before. A worker
 // reads only what the intent holds: immutable snapshots of the contact and of the
 // configuration's compiled templates, never the engine's state. Maildir delivery is idempotent
 // by file name, so a crash before the result is recorded is repaired by delivering again at
@@ -90,8 +92,9 @@ class DeliveryPool {
  private:
   void workerLoop();
   void pushResults(std::vector<DeliveryResult>& results);
+  // A Maildir message is in new/ after it, durable once `maildir` is synced.
   DeliveryResult deliver(const DeliveryIntent& intent, SmtpTransport& smtp,
-                         MessageRenderer& renderer);
+                         MessageRenderer& renderer, MaildirBatch& maildir);
 
   MaildirWriter maildir_;
   SmtpSettings smtp_;
