@@ -247,17 +247,28 @@ void Runtime::engineLoop() {
   last_watchdog_ = std::chrono::steady_clock::now();
   while (!stopping_.load()) {
     runRound();
-    std::chrono::milliseconds timeout(1000);
+    std::chrono::microseconds timeout = std::chrono::seconds(1);
     if (!virtual_clock_) {
       if (std::optional<TimeMs> next = engine_->nextDue()) {
-        TimeMs delay = std::clamp<TimeMs>(*next - now(), 1, 1000);
-        timeout = std::chrono::milliseconds(delay);
+        // To the microsecond: a step due at a tick's start is taken then, not up to a
+        // millisecond later. Work already due and held (delivery has no room) is looked at
+        // again a millisecond later.
+        const std::int64_t delay_us =
+            *next * 1000 - std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+        timeout = std::chrono::microseconds(delay_us > 0 ? std::min<std::int64_t>(delay_us, 1000000)
+                                                         : 1000);
       }
     }
     // A truncation of old history cut at its per-commit bound goes on at once. (A commit in
     // flight wakes the thread when it is done: its round is answered in the next.)
-    if (pipeline_->historyTrimPending()) timeout = std::chrono::milliseconds(0);
-    if (watchdog_interval_) timeout = std::min(timeout, *watchdog_interval_);
+    if (pipeline_->historyTrimPending() && !pipeline_->inFlight()) {
+      timeout = std::chrono::microseconds(0);
+    }
+    if (watchdog_interval_) {
+      timeout = std::min<std::chrono::microseconds>(timeout, *watchdog_interval_);
+    }
     pingWatchdog();
     wakeup_.waitFor(timeout);
   }
@@ -284,8 +295,14 @@ void Runtime::shutDown() {
   logInfo("stopped; state committed");
 }
 
+// A round, as the commit pipeline allows: the round in flight, once durable, is answered and
+// delivered first, before this one is decided; while it is still being committed this round
+// is not ended but goes on into the next (group commit: the committer's wakeup starts that
+// one), so a step that falls due meanwhile waits for one commit, its own, instead of for the
+// one in flight, then its own, with the engine thread blocked between them.
 void Runtime::runRound() {
   if (trace_) round_woke_us_ = LatenessTrace::nowUs();
+  if (pipeline_->inFlight() && committer_->ready()) drainRounds();
   if (reload_requested_.exchange(false)) {
     DispatchReply reply = reload(false, false);
     if (!reply.ok) logError(reply.error_message);
@@ -300,6 +317,7 @@ void Runtime::runRound() {
     engine_->advanceTo(round_now_ms_);
   }
   if (trace_) round_decided_us_ = LatenessTrace::nowUs();
+  if (!room_.full() && pipeline_->inFlight() && !committer_->ready()) return;
   commitAndFlush();
   publishMetrics();
 }
