@@ -774,16 +774,7 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
 bool Runtime::commitAndFlush(bool drain) {
   std::optional<TimeMs> clock_ms;
   if (virtual_clock_ && now() != committed_clock_ms_) clock_ms = now();
-  RoundOutputs outputs;
-  outputs.number = pipeline_->current();
-  outputs.replies = std::move(replies_);
-  outputs.status_reads = std::move(status_reads_);
-  outputs.inbox = std::move(inbox_committing_);
-  outputs.http_replies = std::move(http_replies_);
-  replies_.clear();
-  status_reads_.clear();
-  inbox_committing_.clear();
-  http_replies_.clear();
+  RoundOutputs outputs = takeUnended();
   outputs.woke_us = std::exchange(round_woke_us_, 0);
   outputs.now_ms = std::exchange(round_now_ms_, 0);
   outputs.decided_us = std::exchange(round_decided_us_, 0);
@@ -848,8 +839,26 @@ bool Runtime::finishRounds(std::vector<FinishedRound>& ended) {
     releaseRound(outputs, committed.intents);
   }
   if (!out_of_room) return true;
+  // What was decided since, not yet in an ended round (runRound lets a round go on while a
+  // commit is in flight), was decided on top of the refused rounds: refused with them.
+  RoundOutputs unended = takeUnended();
+  refuseRound(unended, *out_of_room);
   recoverFromFullStore(*out_of_room);
   return false;
+}
+
+Runtime::RoundOutputs Runtime::takeUnended() {
+  RoundOutputs outputs;
+  outputs.number = pipeline_->current();
+  outputs.replies = std::move(replies_);
+  outputs.status_reads = std::move(status_reads_);
+  outputs.inbox = std::move(inbox_committing_);
+  outputs.http_replies = std::move(http_replies_);
+  replies_.clear();
+  status_reads_.clear();
+  inbox_committing_.clear();
+  http_replies_.clear();
+  return outputs;
 }
 
 // An "R" line and an "I" line per intent (io/lateness_trace.hpp), for a loop's round that

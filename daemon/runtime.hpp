@@ -198,6 +198,8 @@ class Runtime {
   bool drainRounds();
   bool finishRounds(std::vector<FinishedRound>& ended);
   void releaseRound(RoundOutputs& outputs, std::vector<DeliveryIntent>& intents);
+  // The answers gathered since the last round ended, tagged with the round now decided.
+  RoundOutputs takeUnended();
   void traceRound(const RoundOutputs& outputs, const RoundCommit& committed);
   void refuseRound(RoundOutputs& outputs, const Status& error);
   // Builds engine_ from what the store holds (at start, and after a failed commit).

@@ -227,7 +227,7 @@ void Simulation::handle(const Event& event) {
     case EventKind::kCommitted:
       // The committer is done with the round in flight, and the engine thread wakes.
       if (!life_ || !life_->pipeline->inFlight()) break;
-      if (event.commit_first) commitEarly();
+      commitEarly();
       round();
       break;
   }
@@ -309,6 +309,11 @@ void Simulation::die(const std::string& why) {
   for (Awaiting& awaiting : unanswered) {
     if (awaiting.hooks.unanswered) awaiting.hooks.unanswered();
   }
+  std::vector<RoundHooks> unended = std::move(unended_);
+  unended_.clear();
+  for (RoundHooks& hooks : unended) {
+    if (hooks.unanswered) hooks.unanswered();
+  }
   life_.reset();  // the engine, then the store it wrote to
   ++result_.crashes;
   scheduleKind(EventKind::kStart, now_ + random_.between(1, 900) * 1000);
@@ -331,9 +336,36 @@ DeliverySlots Simulation::freeSlots() const {
 // failed commit makes seqd exit. Either way nothing of those rounds is answered or delivered.
 void Simulation::round(RoundHooks hooks, bool first) {
   Life& life = *life_;
+  if (!first && life.pipeline->inFlight() && life.committer->committed()) {
+    // Committed: answered and delivered before this round is decided.
+    const std::optional<bool> committed_early = life.full_at_early_commit;
+    life.full_at_early_commit.reset();
+    std::vector<FinishedRound> ended;
+    if (std::optional<FinishedRound> last = life.pipeline->drain(*life.engine)) {
+      ended.push_back(std::move(*last));
+    }
+    const std::uint64_t builds = builds_;
+    if (!finishRounds(ended, committed_early) || !life_) return;
+    if (builds_ != builds) {
+      // Refused for want of room, and the engine built again: what the caller changed
+      // before this round (on the engine now gone) is refused with it.
+      if (hooks.refused) hooks.refused();
+      return;
+    }
+  }
   if (!first && !life.room.full()) {
     life.engine->advanceTo(now_);
     advanced_at_ = now_;
+  }
+  if (!first && !life.room.full() && life.pipeline->inFlight()) {
+    // The commit in flight is not done: this round goes on into the next (runRound).
+    unended_.push_back(std::move(hooks));
+    return;
+  }
+  if (!unended_.empty()) {
+    unended_.push_back(std::move(hooks));
+    hooks = mergedHooks(std::move(unended_));
+    unended_.clear();
   }
   // Whether the round in flight (finished below) was committed early with the disk full.
   const std::optional<bool> early = life.full_at_early_commit;
@@ -348,16 +380,11 @@ void Simulation::round(RoundHooks hooks, bool first) {
       ended.push_back(std::move(*last));
     }
   } else if (life.pipeline->inFlight()) {
-    // When the committer is done with it: at once (before the next round's work), or when
-    // the engine thread wakes a moment later (other events' rounds may come first), before
-    // or after that round's work (then the round waits for it).
-    const std::uint64_t when = random_.below(3);
-    if (when == 0) commitEarly();
-    Event wake;
-    wake.kind = EventKind::kCommitted;
-    wake.at_ms = now_ + random_.between(0, 300);
-    wake.commit_first = when == 1;
-    schedule(std::move(wake));
+    // When the committer is done with it: at once (before the next round's work), or a
+    // moment later, when it wakes the engine thread (other events' rounds may come first:
+    // they go on into the round that ends then).
+    if (random_.below(3) == 0) commitEarly();
+    scheduleKind(EventKind::kCommitted, now_ + random_.between(0, 300));
   }
   finishRounds(ended, early);
 }
@@ -412,8 +439,36 @@ bool Simulation::finishRounds(std::vector<FinishedRound>& ended, std::optional<b
     checkState(awaiting.state);
   }
   if (!out_of_room) return true;
+  // Rounds that went on while the refused one was in flight were decided on top of it.
+  std::vector<RoundHooks> unended = std::move(unended_);
+  unended_.clear();
+  for (RoundHooks& hooks : unended) {
+    if (hooks.refused) hooks.refused();
+  }
   recoverFromFullStore(*out_of_room);
   return true;
+}
+
+// One round's hooks for several rounds that ended as one, each called in order.
+Simulation::RoundHooks Simulation::mergedHooks(std::vector<RoundHooks> all) {
+  auto shared = std::make_shared<std::vector<RoundHooks>>(std::move(all));
+  RoundHooks merged;
+  merged.acknowledge = [shared](bool full_at_commit) {
+    for (RoundHooks& hooks : *shared) {
+      if (hooks.acknowledge) hooks.acknowledge(full_at_commit);
+    }
+  };
+  merged.unanswered = [shared] {
+    for (RoundHooks& hooks : *shared) {
+      if (hooks.unanswered) hooks.unanswered();
+    }
+  };
+  merged.refused = [shared] {
+    for (RoundHooks& hooks : *shared) {
+      if (hooks.refused) hooks.refused();
+    }
+  };
+  return merged;
 }
 
 Simulation::Snapshot Simulation::snapshot() const {
