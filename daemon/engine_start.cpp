@@ -35,6 +35,7 @@ RoundCommit commitRound(Engine& engine, Store& store, DeliverySlots slots, TimeM
     round.status = commitKeepingHoldable(store, batch, round.dropped);
     round.commit_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    round.commit_finished = std::chrono::system_clock::now();
     round.committed = true;
     if (round.status.isOk()) round.clock_ms = clock_ms;
   }
@@ -101,6 +102,7 @@ CommitOutcome commitTaken(Store& store, WriteBatch batch) {
   outcome.status = commitKeepingHoldable(store, batch, outcome.dropped);
   outcome.commit_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  outcome.finished = std::chrono::system_clock::now();
   outcome.history_trim_pending = store.historyTrimPending();
   outcome.spent = std::move(batch);
   return outcome;
@@ -195,6 +197,7 @@ FinishedRound RoundPipeline::finish(Engine& engine) {
   finished.round.dropped = std::move(outcome.dropped);
   finished.round.committed = true;
   finished.round.commit_seconds = outcome.commit_seconds;
+  finished.round.commit_finished = outcome.finished;
   if (!outcome.status.isOk()) {
     // Its kStepFired records were not written: due again in the engine built again from the
     // store (kOutOfRoom), or at the next start (kFailed).

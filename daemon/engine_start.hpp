@@ -41,6 +41,7 @@
 // the Store only while nothing is in flight.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -66,7 +67,8 @@ struct RoundCommit {
   std::vector<std::string> dropped;     // records the store could not hold (bugs, logged)
   bool committed = false;               // false when the batch was empty (nothing written)
   double commit_seconds = 0;            // how long the commit took, when one was made
-  std::optional<TimeMs> clock_ms;       // the clock reading written with it, if any
+  std::chrono::system_clock::time_point commit_finished{};  // when it returned (traces)
+  std::optional<TimeMs> clock_ms;  // the clock reading written with it, if any
 };
 
 // Releases at most `slots` queued sends, then commits the engine's batch (with `clock_ms`
@@ -137,6 +139,7 @@ struct CommitOutcome {
   Status status;
   std::vector<std::string> dropped;  // records the store could not hold (bugs, logged)
   double commit_seconds = 0;
+  std::chrono::system_clock::time_point finished{};  // when the commit returned
   bool history_trim_pending = false;  // Store::historyTrimPending() after it, read there
   WriteBatch spent;                   // handed back for Engine::recycleBatch
 };

@@ -112,10 +112,11 @@ Status Runtime::start() {
   logInfo("loaded " + loaded.replace(loaded.find(" ("), 2,
                                      " (store open and walk " + formatMs(open_ms) + ", "));
 
+  trace_ = LatenessTrace::fromEnvironment();
   delivery_ = std::make_unique<DeliveryPool>(
       options_.config.daemon.maildir_dir, options_.config.daemon.smtp,
       options_.config.daemon.workers, deliveryInFlightMax(), [this] { wakeup_.notify(); },
-      [](std::string_view line) { logInfo(line); });
+      [](std::string_view line) { logInfo(line); }, trace_.get());
 
   {
     std::lock_guard lock(admins_mutex_);
@@ -223,6 +224,8 @@ void Runtime::stop() {
     std::_Exit(0);
   }
   if (delivery_) delivery_->stop();
+  delivery_.reset();
+  trace_.reset();  // writes the trace, once the workers are done
 }
 
 // ---------------------------------------------------------------------------------------
@@ -244,17 +247,28 @@ void Runtime::engineLoop() {
   last_watchdog_ = std::chrono::steady_clock::now();
   while (!stopping_.load()) {
     runRound();
-    std::chrono::milliseconds timeout(1000);
+    std::chrono::microseconds timeout = std::chrono::seconds(1);
     if (!virtual_clock_) {
       if (std::optional<TimeMs> next = engine_->nextDue()) {
-        TimeMs delay = std::clamp<TimeMs>(*next - now(), 1, 1000);
-        timeout = std::chrono::milliseconds(delay);
+        // To the microsecond: a step due at a tick's start is taken then, not up to a
+        // millisecond later. Work already due and held (delivery has no room) is looked at
+        // again a millisecond later.
+        const std::int64_t delay_us =
+            *next * 1000 - std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+        timeout = std::chrono::microseconds(delay_us > 0 ? std::min<std::int64_t>(delay_us, 1000000)
+                                                         : 1000);
       }
     }
     // A truncation of old history cut at its per-commit bound goes on at once. (A commit in
     // flight wakes the thread when it is done: its round is answered in the next.)
-    if (pipeline_->historyTrimPending()) timeout = std::chrono::milliseconds(0);
-    if (watchdog_interval_) timeout = std::min(timeout, *watchdog_interval_);
+    if (pipeline_->historyTrimPending() && !pipeline_->inFlight()) {
+      timeout = std::chrono::microseconds(0);
+    }
+    if (watchdog_interval_) {
+      timeout = std::min<std::chrono::microseconds>(timeout, *watchdog_interval_);
+    }
     pingWatchdog();
     wakeup_.waitFor(timeout);
   }
@@ -281,7 +295,14 @@ void Runtime::shutDown() {
   logInfo("stopped; state committed");
 }
 
+// A round, as the commit pipeline allows: the round in flight, once durable, is answered and
+// delivered first, before this one is decided; while it is still being committed this round
+// is not ended but goes on into the next (group commit: the committer's wakeup starts that
+// one), so a step that falls due meanwhile waits for one commit, its own, instead of for the
+// one in flight, then its own, with the engine thread blocked between them.
 void Runtime::runRound() {
+  if (trace_) round_woke_us_ = LatenessTrace::nowUs();
+  if (pipeline_->inFlight() && committer_->ready()) drainRounds();
   if (reload_requested_.exchange(false)) {
     DispatchReply reply = reload(false, false);
     if (!reply.ok) logError(reply.error_message);
@@ -291,7 +312,12 @@ void Runtime::runRound() {
   // With the store full, no due step is taken and no inbox message applied: both would write.
   if (!room_.full()) processInbox();
   processUnsubscribes();
-  if (!virtual_clock_ && !room_.full()) engine_->advanceTo(now());
+  if (!virtual_clock_ && !room_.full()) {
+    round_now_ms_ = now();
+    engine_->advanceTo(round_now_ms_);
+  }
+  if (trace_) round_decided_us_ = LatenessTrace::nowUs();
+  if (!room_.full() && pipeline_->inFlight() && !committer_->ready()) return;
   commitAndFlush();
   publishMetrics();
 }
@@ -748,19 +774,14 @@ DispatchReply Runtime::reload(bool dry_run, bool force) {
 bool Runtime::commitAndFlush(bool drain) {
   std::optional<TimeMs> clock_ms;
   if (virtual_clock_ && now() != committed_clock_ms_) clock_ms = now();
-  RoundOutputs outputs;
-  outputs.number = pipeline_->current();
-  outputs.replies = std::move(replies_);
-  outputs.status_reads = std::move(status_reads_);
-  outputs.inbox = std::move(inbox_committing_);
-  outputs.http_replies = std::move(http_replies_);
-  replies_.clear();
-  status_reads_.clear();
-  inbox_committing_.clear();
-  http_replies_.clear();
+  RoundOutputs outputs = takeUnended();
+  outputs.woke_us = std::exchange(round_woke_us_, 0);
+  outputs.now_ms = std::exchange(round_now_ms_, 0);
+  outputs.decided_us = std::exchange(round_decided_us_, 0);
   awaiting_.push_back(std::move(outputs));
   std::vector<FinishedRound> ended =
       pipeline_->end(*engine_, *store_, room_, freeSlots(), now(), clock_ms, steadyMs());
+  if (trace_) awaiting_.back().submitted_us = LatenessTrace::nowUs();
   // Handed to the store (a refusal loads the clock back with the engine).
   if (clock_ms) committed_clock_ms_ = *clock_ms;
   if (drain) {
@@ -814,11 +835,48 @@ bool Runtime::finishRounds(std::vector<FinishedRound>& ended) {
               ": the store takes writes again; sending resumes");
       wakeup_.notify();
     }
+    if (trace_) traceRound(outputs, committed);
     releaseRound(outputs, committed.intents);
   }
   if (!out_of_room) return true;
+  // What was decided since, not yet in an ended round (runRound lets a round go on while a
+  // commit is in flight), was decided on top of the refused rounds: refused with them.
+  RoundOutputs unended = takeUnended();
+  refuseRound(unended, *out_of_room);
   recoverFromFullStore(*out_of_room);
   return false;
+}
+
+Runtime::RoundOutputs Runtime::takeUnended() {
+  RoundOutputs outputs;
+  outputs.number = pipeline_->current();
+  outputs.replies = std::move(replies_);
+  outputs.status_reads = std::move(status_reads_);
+  outputs.inbox = std::move(inbox_committing_);
+  outputs.http_replies = std::move(http_replies_);
+  replies_.clear();
+  status_reads_.clear();
+  inbox_committing_.clear();
+  http_replies_.clear();
+  return outputs;
+}
+
+// An "R" line and an "I" line per intent (io/lateness_trace.hpp), for a loop's round that
+// releases intents; the release itself is a moment later.
+void Runtime::traceRound(const RoundOutputs& outputs, const RoundCommit& committed) {
+  if (committed.intents.empty() || outputs.woke_us == 0) return;
+  const auto commit_done_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                  committed.commit_finished.time_since_epoch())
+                                  .count();
+  std::string lines = fmt::format("R {} {} {} {} {} {} {} {}\n", outputs.number, outputs.now_ms,
+                                  outputs.woke_us, outputs.decided_us, outputs.submitted_us,
+                                  commit_done_us, LatenessTrace::nowUs(), committed.intents.size());
+  for (const DeliveryIntent& intent : committed.intents) {
+    lines += fmt::format("I {} {} {}\n", outputs.number,
+                         intent.contact ? intent.contact->key() : std::string_view("?"),
+                         intent.step_index);
+  }
+  trace_->append(lines, committed.intents.size() + 1);
 }
 
 void Runtime::releaseRound(RoundOutputs& outputs, std::vector<DeliveryIntent>& intents) {

@@ -73,6 +73,7 @@
 #include "io/control_server.hpp"
 #include "io/delivery_pool.hpp"
 #include "io/http_server.hpp"
+#include "io/lateness_trace.hpp"
 #include "io/metrics.hpp"
 #include "io/status_stream.hpp"
 #include "io/store.hpp"
@@ -183,6 +184,11 @@ class Runtime {
     std::vector<StatusRead> status_reads;
     std::vector<std::shared_ptr<InboxRound>> inbox;
     std::vector<std::pair<HttpRespond, HttpResponse>> http_replies;
+    // For the lateness trace (io/lateness_trace.hpp), when on: 0 when not a loop's round.
+    std::int64_t woke_us = 0;
+    TimeMs now_ms = 0;
+    std::int64_t decided_us = 0;
+    std::int64_t submitted_us = 0;
   };
   // Ends the round: its batch goes to the committer, and the round before it (in flight) is
   // answered and delivered once durable. `drain`: this round too, before returning. False
@@ -192,6 +198,9 @@ class Runtime {
   bool drainRounds();
   bool finishRounds(std::vector<FinishedRound>& ended);
   void releaseRound(RoundOutputs& outputs, std::vector<DeliveryIntent>& intents);
+  // The answers gathered since the last round ended, tagged with the round now decided.
+  RoundOutputs takeUnended();
+  void traceRound(const RoundOutputs& outputs, const RoundCommit& committed);
   void refuseRound(RoundOutputs& outputs, const Status& error);
   // Builds engine_ from what the store holds (at start, and after a failed commit).
   Status loadEngine(std::string& counts);
@@ -217,6 +226,11 @@ class Runtime {
   std::unique_ptr<RoundPipeline> pipeline_;
   std::deque<RoundOutputs> awaiting_;
   std::unique_ptr<Engine> engine_;
+  // SEQD_LATENESS_TRACE's (a benchmark's), or null; outlives delivery_.
+  std::unique_ptr<LatenessTrace> trace_;
+  std::int64_t round_woke_us_ = 0;  // this round's, for the trace
+  TimeMs round_now_ms_ = 0;
+  std::int64_t round_decided_us_ = 0;
   std::unique_ptr<DeliveryPool> delivery_;
   boost::asio::io_context io_;
   std::unique_ptr<ControlServer> server_;

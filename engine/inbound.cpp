@@ -102,6 +102,20 @@ const Enrollment* Engine::findSentMessage(const std::string& message_id) const {
       }
     }
   }
+  // The email's step may have been removed by a reload since: the Message-ID's first part
+  // still names its sequence, and the contact's enrollment there is the one it answers.
+  const std::string_view sequence_part =
+      std::string_view(message_id).substr(0, message_id.find('.') + 1);
+  for (Symbol contact_key : keysWithHash(contacts_by_hash_, hash)) {
+    const std::string key = contact_key.str();
+    for (EnrollmentId id : contactEnrollments(key)) {
+      const Sequence* sequence = findSequence(enrollments_[id].sequence_id);
+      if (sequence == nullptr) continue;
+      if (makeMessageId(sequence->id, "-", key, any_address).starts_with(sequence_part)) {
+        return &enrollments_[id];
+      }
+    }
+  }
   return nullptr;
 }
 

@@ -52,7 +52,7 @@ class Wakeup {
   }
   // Returns true when notified (or already notified since the last wait), false after
   // timeout. Either way the flag is clear afterwards.
-  bool waitFor(std::chrono::milliseconds timeout) {
+  bool waitFor(std::chrono::microseconds timeout) {
     std::unique_lock<std::mutex> lock(mutex_);
     bool notified = condition_.wait_for(
         lock, timeout, [this] { return pending_.load(std::memory_order_acquire); });

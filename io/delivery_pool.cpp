@@ -43,14 +43,15 @@ DeliveryResult returnedResult(const DeliveryIntent& intent) {
 
 DeliveryPool::DeliveryPool(std::string maildir_root, SmtpSettings smtp, int workers,
                            std::size_t in_flight_max, std::function<void()> on_results,
-                           std::function<void(std::string_view)> on_sent)
+                           std::function<void(std::string_view)> on_sent, LatenessTrace* trace)
     : maildir_(std::move(maildir_root)),
       smtp_(std::move(smtp)),
       in_flight_max_(in_flight_max),
       workers_count_(static_cast<std::size_t>(std::clamp(workers, 1, kDeliveryWorkersMax))),
       intents_(in_flight_max),
       results_(in_flight_max, std::move(on_results)),
-      on_sent_(std::move(on_sent)) {
+      on_sent_(std::move(on_sent)),
+      trace_(trace) {
   SEQD_ASSERT(in_flight_max > 0);
   for (std::size_t i = 0; i < workers_count_; ++i) {
     workers_.emplace_back([this] { workerLoop(); });
@@ -112,7 +113,10 @@ void DeliveryPool::workerLoop() {
   SmtpTransport smtp(smtp_);  // one per worker: owns a libcurl handle and its connection
   MessageRenderer renderer;   // one per worker: its buffers are reused message to message
   std::vector<DeliveryIntent> batch;
-  std::vector<DeliveryResult> results;
+  std::vector<DeliveryResult> results;       // idempotent ones, pushed once the batch is durable
+  std::vector<const DeliveryIntent*> sends;  // the intent of each of `results`
+  std::vector<DeliveryResult> smtp_result;
+  std::string trace_lines;
   for (;;) {
     batch.clear();
     if (stopping_.load()) return;
@@ -120,28 +124,70 @@ void DeliveryPool::workerLoop() {
       if (intents_.closed()) return;
       continue;
     }
+    const std::int64_t taken_us = trace_ ? LatenessTrace::nowUs() : 0;
+    MaildirBatch maildir(maildir_);
+    for (const DeliveryIntent& intent : batch) {
+      if (intent.transport == Transport::kMaildir)
+        maildir.expect(intent.mailbox, intent.message_id);
+    }
+    maildir.prepare();
+    sends.clear();
     for (const DeliveryIntent& intent : batch) {
       // The flag is read before each send: once stopping, a worker starts nothing new.
       if (stopping_.load()) {
         results.push_back(returnedResult(intent));
+        sends.push_back(nullptr);
         continue;
       }
       busy_.fetch_add(1);
-      results.push_back(deliver(intent, smtp, renderer));
+      DeliveryResult result = deliver(intent, smtp, renderer, maildir);
       busy_.fetch_sub(1);
-      if (on_sent_ && results.back().outcome == DeliveryOutcome::kDelivered &&
-          intent.transport != Transport::kDiscard) {
-        on_sent_(sentLine(intent));
+      if (isIdempotent(intent.transport)) {
+        results.push_back(std::move(result));
+        sends.push_back(&intent);
+        continue;
       }
       // An SMTP send takes long and is not idempotent: its result goes back at once.
-      if (!isIdempotent(intent.transport)) pushResults(results);
+      if (on_sent_ && result.outcome == DeliveryOutcome::kDelivered) on_sent_(sentLine(intent));
+      smtp_result.push_back(std::move(result));
+      pushResults(smtp_result);
+    }
+    // The batch's Maildir deliveries are durable once their new/ folders are synced.
+    maildir.sync();
+    const std::int64_t done_us = trace_ ? LatenessTrace::nowUs() : 0;
+    trace_lines.clear();
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      const DeliveryIntent* intent = sends[i];
+      if (intent == nullptr) continue;  // returned
+      DeliveryResult& result = results[i];
+      if (intent->transport == Transport::kMaildir &&
+          result.outcome == DeliveryOutcome::kDelivered) {
+        if (Status synced = maildir.synced(intent->mailbox); !synced.isOk()) {
+          result.outcome = DeliveryOutcome::kFailedTemporary;
+          result.detail = synced.message();
+        }
+      }
+      if (on_sent_ && result.outcome == DeliveryOutcome::kDelivered &&
+          intent->transport != Transport::kDiscard) {
+        on_sent_(sentLine(*intent));
+      }
+      if (trace_) {
+        trace_lines += "D ";
+        trace_lines += intent->contact ? intent->contact->key() : std::string_view("?");
+        trace_lines += ' ' + std::to_string(intent->step_index) + ' ' + std::to_string(taken_us) +
+                       ' ' + std::to_string(done_us) + '\n';
+      }
     }
     pushResults(results);  // the batch's idempotent deliveries, acknowledged together
+    if (trace_) {
+      trace_->append(trace_lines, static_cast<std::size_t>(
+                                      std::count(trace_lines.begin(), trace_lines.end(), '\n')));
+    }
   }
 }
 
 DeliveryResult DeliveryPool::deliver(const DeliveryIntent& intent, SmtpTransport& smtp,
-                                     MessageRenderer& renderer) {
+                                     MessageRenderer& renderer, MaildirBatch& maildir) {
   DeliveryResult result;
   result.enrollment_id = intent.enrollment_id;
   result.step_index = intent.step_index;
@@ -153,7 +199,7 @@ DeliveryResult DeliveryPool::deliver(const DeliveryIntent& intent, SmtpTransport
       result.outcome = DeliveryOutcome::kDelivered;
       break;
     case Transport::kMaildir: {
-      Status status = maildir_.deliver(intent.mailbox, intent.message_id, renderer.render(intent));
+      Status status = maildir.deliver(intent.mailbox, intent.message_id, renderer.render(intent));
       result.outcome =
           status.isOk() ? DeliveryOutcome::kDelivered : DeliveryOutcome::kFailedTemporary;
       result.detail = status.message();

@@ -5,7 +5,9 @@
 // (SPEC §1: rendering is the workers' job, not the engine thread's) with its own
 // MessageRenderer (engine/render.hpp: buffers reused between messages, the Date line formatted
 // once per second), delivers it (Maildir, or discard for benchmarks, or SMTP through a
-// per-worker SmtpTransport that keeps its connection) and pushes the results back. A worker
+// per-worker SmtpTransport that keeps its connection) and pushes the results back. A worker's
+// Maildir messages are written one by one and made durable together (io/maildir.hpp:
+// MaildirBatch, one fsync of new/ per batch); none is reported before. A worker
 // reads only what the intent holds: immutable snapshots of the contact and of the
 // configuration's compiled templates, never the engine's state. Maildir delivery is idempotent
 // by file name, so a crash before the result is recorded is repaired by delivering again at
@@ -43,6 +45,7 @@
 #include "engine/delivery.hpp"
 #include "engine/render.hpp"
 #include "io/batch_queue.hpp"
+#include "io/lateness_trace.hpp"
 #include "io/maildir.hpp"
 #include "io/smtp_transport.hpp"
 
@@ -59,9 +62,11 @@ class DeliveryPool {
   // on_sent, when given, is called on the worker thread with one line per email the transport
   // took (Maildir written, SMTP 2xx; not `discard`, a benchmark's transport): "sent: sequence
   // S step X contact C mailbox M <message-id>". It is formatted there, off the engine thread.
+  // trace, when given (a benchmark's), gets a "D" line per delivery (io/lateness_trace.hpp);
+  // it must outlive the pool.
   DeliveryPool(std::string maildir_root, SmtpSettings smtp, int workers, std::size_t in_flight_max,
-               std::function<void()> on_results,
-               std::function<void(std::string_view)> on_sent = {});
+               std::function<void()> on_results, std::function<void(std::string_view)> on_sent = {},
+               LatenessTrace* trace = nullptr);
   ~DeliveryPool();
   DeliveryPool(const DeliveryPool&) = delete;
   DeliveryPool& operator=(const DeliveryPool&) = delete;
@@ -87,8 +92,9 @@ class DeliveryPool {
  private:
   void workerLoop();
   void pushResults(std::vector<DeliveryResult>& results);
+  // A Maildir message is in new/ after it, durable once `maildir` is synced.
   DeliveryResult deliver(const DeliveryIntent& intent, SmtpTransport& smtp,
-                         MessageRenderer& renderer);
+                         MessageRenderer& renderer, MaildirBatch& maildir);
 
   MaildirWriter maildir_;
   SmtpSettings smtp_;
@@ -100,6 +106,7 @@ class DeliveryPool {
   std::atomic<bool> stopping_{false};
   std::atomic<int> busy_{0};
   const std::function<void(std::string_view)> on_sent_;
+  LatenessTrace* const trace_;
   std::vector<std::thread> workers_;
 };
 

@@ -10,6 +10,7 @@
 #include <system_error>
 #include <vector>
 
+#include "engine/assert.hpp"
 #include "engine/contact.hpp"
 
 namespace seqd {
@@ -89,31 +90,30 @@ Result<bool> pathExists(const std::string& path) {
   return systemError("stat", path, errno);
 }
 
-// True when cur/ holds the message, bare or with an info suffix (":2,S"). A missing cur/
-// holds nothing.
-Result<bool> inCur(const std::string& cur_dir, const std::string& name) {
-  Result<bool> bare = pathExists(cur_dir + "/" + name);
-  if (!bare.isOk() || bare.value()) return bare;
+// Notes in `found` which of the `expected` names cur/ holds, bare or with an info suffix
+// (":2,S"). A missing cur/ holds nothing.
+Status scanCur(const std::string& cur_dir, const std::set<std::string>& expected,
+               std::set<std::string>& found) {
   DIR* directory = ::opendir(cur_dir.c_str());
   if (directory == nullptr) {
-    if (errno == ENOENT) return false;
+    if (errno == ENOENT) return Status::ok();
     return systemError("opendir", cur_dir, errno);
   }
-  std::string prefix = name + ":";
-  bool found = false;
-  for (std::size_t count = 0; count < kCurEntriesMax && !found; ++count) {
+  for (std::size_t count = 0; count < kCurEntriesMax && found.size() < expected.size(); ++count) {
     errno = 0;
     const dirent* entry = ::readdir(directory);
     if (entry == nullptr) {
       int error = errno;
       ::closedir(directory);
       if (error != 0) return systemError("readdir", cur_dir, error);
-      return false;
+      return Status::ok();
     }
-    found = std::string_view(entry->d_name).substr(0, prefix.size()) == prefix;
+    std::string_view name(entry->d_name);
+    name = name.substr(0, name.find(':'));
+    if (auto it = expected.find(std::string(name)); it != expected.end()) found.insert(*it);
   }
   ::closedir(directory);
-  return found;
+  return Status::ok();
 }
 
 Status writeAll(int fd, std::string_view bytes, const std::string& path) {
@@ -142,22 +142,31 @@ Status writeSyncedFile(const std::string& path, std::string_view contents) {
 }
 
 // Moves tmp into place without replacing an existing file. Sets `moved` false when the
-// target already existed (the message was delivered meanwhile); tmp is then removed.
+// target already existed (the message was delivered before); tmp is then removed.
 Status moveIntoNew(const std::string& tmp_path, const std::string& new_path, bool& moved) {
   moved = true;
   const char* source = tmp_path.c_str();
   const char* target = new_path.c_str();
   if (::renameat2(AT_FDCWD, source, AT_FDCWD, target, RENAME_NOREPLACE) == 0) return Status::ok();
   int error = errno;
+  if (error == EINVAL || error == ENOSYS) {
+    // File systems without RENAME_NOREPLACE: look for the target first.
+    Result<bool> exists = pathExists(new_path);
+    if (!exists.isOk()) {
+      ::unlink(source);
+      return exists.status();
+    }
+    if (!exists.value()) {
+      if (::rename(source, target) == 0) return Status::ok();
+      error = errno;
+    } else {
+      error = EEXIST;
+    }
+  }
   if (error == EEXIST) {
     moved = false;
     ::unlink(source);
     return Status::ok();
-  }
-  // File systems without RENAME_NOREPLACE: the existence check before writing has to do.
-  if (error == EINVAL || error == ENOSYS) {
-    if (::rename(source, target) == 0) return Status::ok();
-    error = errno;
   }
   ::unlink(source);
   return systemError("rename " + tmp_path + " to", new_path, error);
@@ -186,35 +195,71 @@ std::string MaildirWriter::fileNameFor(std::string_view message_id) {
 
 Status MaildirWriter::deliver(std::string_view mailbox_address, std::string_view message_id,
                               std::string_view message) {
-  Status status = checkAddress(mailbox_address);
+  MaildirBatch batch(*this);
+  batch.expect(mailbox_address, message_id);
+  batch.prepare();
+  Status status = batch.deliver(mailbox_address, message_id, message);
   if (!status.isOk()) return status;
+  batch.sync();
+  return batch.synced(mailbox_address);
+}
+
+void MaildirBatch::expect(std::string_view mailbox_address, std::string_view message_id) {
+  Mailbox& mailbox = mailboxes_[std::string(mailbox_address)];
+  if (!message_id.empty()) mailbox.expected.insert(MaildirWriter::fileNameFor(message_id));
+}
+
+void MaildirBatch::prepare() {
+  for (auto& [address, mailbox] : mailboxes_) {
+    mailbox.ready = checkAddress(address);
+    // Nothing to deliver there (an empty Message-ID, refused by deliver()): no folders.
+    if (!mailbox.ready.isOk() || mailbox.expected.empty()) continue;
+    const std::string mailbox_dir = root_dir_ + "/" + address;
+    for (const char* folder : {"/tmp", "/new", "/cur"}) {
+      mailbox.ready = makeDirectories(mailbox_dir + folder);
+      if (!mailbox.ready.isOk()) break;
+    }
+    if (!mailbox.ready.isOk()) continue;
+    mailbox.ready = scanCur(mailbox_dir + "/cur", mailbox.expected, mailbox.in_cur);
+  }
+}
+
+Status MaildirBatch::deliver(std::string_view mailbox_address, std::string_view message_id,
+                             std::string_view message) {
+  auto found = mailboxes_.find(mailbox_address);
+  SEQD_ASSERT(found != mailboxes_.end());
+  Mailbox& mailbox = found->second;
+  if (!mailbox.ready.isOk()) return mailbox.ready;
   if (message_id.empty()) return Status::invalidArgument("maildir: empty Message-ID");
   if (message.size() > kMaildirMessageBytesMax) {
     return Status::invalidArgument("maildir: message " + std::string(message_id) + " is " +
                                    std::to_string(message.size()) + " bytes, more than " +
                                    std::to_string(kMaildirMessageBytesMax));
   }
-  std::string mailbox_dir = root_dir_ + "/" + std::string(mailbox_address);
-  std::string name = fileNameFor(message_id);
-  std::string new_path = mailbox_dir + "/new/" + name;
-  Result<bool> in_new = pathExists(new_path);
-  if (!in_new.isOk()) return in_new.status();
-  if (in_new.value()) return Status::ok();
-  Result<bool> in_cur = inCur(mailbox_dir + "/cur", name);
-  if (!in_cur.isOk()) return in_cur.status();
-  if (in_cur.value()) return Status::ok();
-  for (const char* folder : {"/tmp", "/new", "/cur"}) {
-    status = makeDirectories(mailbox_dir + folder);
-    if (!status.isOk()) return status;
-  }
-
-  std::string tmp_path = mailbox_dir + "/tmp/" + name;
-  status = writeSyncedFile(tmp_path, message);
+  const std::string name = MaildirWriter::fileNameFor(message_id);
+  if (mailbox.in_cur.count(name) > 0) return Status::ok();
+  const std::string mailbox_dir = root_dir_ + "/" + std::string(mailbox_address);
+  const std::string tmp_path = mailbox_dir + "/tmp/" + name;
+  Status status = writeSyncedFile(tmp_path, message);
   if (!status.isOk()) return status;
   bool moved = false;
-  status = moveIntoNew(tmp_path, new_path, moved);
-  if (!status.isOk() || !moved) return status;
-  return syncDirectory(mailbox_dir + "/new");
+  status = moveIntoNew(tmp_path, mailbox_dir + "/new/" + name, moved);
+  if (status.isOk() && moved) mailbox.moved = true;
+  return status;
+}
+
+void MaildirBatch::sync() {
+  for (auto& [address, mailbox] : mailboxes_) {
+    if (!mailbox.moved) continue;
+    mailbox.synced = syncDirectory(root_dir_ + "/" + address + "/new");
+    mailbox.moved = false;
+  }
+}
+
+Status MaildirBatch::synced(std::string_view mailbox_address) const {
+  auto found = mailboxes_.find(mailbox_address);
+  if (found == mailboxes_.end()) return Status::ok();
+  return found->second.synced;
 }
 
 }  // namespace seqd

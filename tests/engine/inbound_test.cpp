@@ -192,6 +192,26 @@ TEST_CASE("a bounce marks only the sequence whose email bounced; unsubscribe opt
   CHECK(f.engine->findEnrollment("s", "ann@example.test")->finish_reason == "unsubscribed");
 }
 
+TEST_CASE("a bounce of an email whose step a reload removed marks that email's sequence") {
+  Fixture f;
+  const std::string bounced_id = f.sentId("t@acme.test", "bob@example.test");
+  EngineSettings edited = twoSequences();
+  edited.sequences["t"].steps.erase(edited.sequences["t"].steps.begin());  // "one" is gone
+  Engine engine(edited, kStart + kHourMs);
+  REQUIRE(engine.restore(f.store.state, kStart + kHourMs).isOk());
+  InboundMessage bounce;
+  bounce.kind = InboundKind::kBounce;
+  bounce.mailbox = "t@acme.test";
+  bounce.message_id = "<dsn-2@mx.example.test>";
+  bounce.from_address = "mailer-daemon@mx.example.test";
+  bounce.referenced_ids = {bounced_id};
+  Result<InboundResult> applied = engine.applyInbound(bounce, kStart + kHourMs);
+  REQUIRE(applied.isOk());
+  CHECK(applied.value().sequence == "t");
+  CHECK(engine.findEnrollment("t", "bob-1")->status == EnrollmentStatus::kBounced);
+  CHECK(engine.findEnrollment("s", "bob-1")->status == EnrollmentStatus::kScheduled);
+}
+
 TEST_CASE("applied inbound messages are remembered while the store keeps them, then forgotten") {
   // Regression: every inbound message ever applied stayed in memory until a restart, though
   // the store forgets it after inbound_keep_ms (90 days).

@@ -7,11 +7,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "io/maildir.hpp"
+#include "temp_dir.hpp"
 
 using namespace seqd;
 
@@ -19,7 +22,7 @@ namespace {
 
 const TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
 
-EngineSettings discardSettings() {
+EngineSettings discardSettings(Transport transport = Transport::kDiscard) {
   EngineSettings settings;
   Sequence sequence;
   sequence.id = "s";
@@ -36,7 +39,7 @@ EngineSettings discardSettings() {
   mailbox.name = "Alice";
   mailbox.daily_limit = 1000000000;
   mailbox.hourly_limit = 1000000000;
-  mailbox.transport = Transport::kDiscard;
+  mailbox.transport = transport;
   settings.mailboxes = {mailbox};
   return settings;
 }
@@ -118,6 +121,31 @@ TEST_CASE("a worker acknowledges the idempotent deliveries of its batch in one p
     delivered.insert(result.message_id);
   }
   CHECK(delivered == submitted);
+}
+
+TEST_CASE("a worker's Maildir batch is in new/ when its one push of results arrives") {
+  seqd::testing::TempDir root("seqd-delivery-pool-test");
+  Engine engine(discardSettings(Transport::kMaildir), kStart);
+  std::vector<DeliveryIntent> intents = makeIntents(engine, kWorkerBatchMax);
+  std::vector<std::string> message_ids;
+  for (const DeliveryIntent& intent : intents) message_ids.push_back(intent.message_id);
+  Wakeup wakeup;
+  std::atomic<int> notified{0};
+  DeliveryPool pool(root.path(), SmtpSettings{}, 1, 4096, [&] {
+    notified.fetch_add(1);
+    wakeup.notify();
+  });
+  REQUIRE(pool.submit(intents));
+  std::vector<DeliveryResult> results = takeResults(pool, wakeup, kWorkerBatchMax);
+  REQUIRE(results.size() == kWorkerBatchMax);
+  CHECK(notified.load() == 1);
+  const std::string new_dir = root.path() + "/alice@acme.test/new/";
+  for (const DeliveryResult& result : results) {
+    CHECK(result.outcome == DeliveryOutcome::kDelivered);
+  }
+  for (const std::string& message_id : message_ids) {
+    CHECK(std::filesystem::exists(new_dir + MaildirWriter::fileNameFor(message_id)));
+  }
 }
 
 TEST_CASE("stopping returns every intent not delivered: none lost, none doubled") {

@@ -101,6 +101,43 @@ TEST_CASE("a message a reader moved to cur/ is not delivered again") {
   CHECK(namesIn(mailbox + "/new").empty());
 }
 
+TEST_CASE("a batch delivers each message once and leaves those in new/ or cur/ alone") {
+  TempDir root("seqd-maildir-test");
+  MaildirWriter writer(root.path());
+  const std::string alice = root.path() + "/alice@acme.test";
+  // Delivered before: one a reader moved to cur/, one still in new/.
+  REQUIRE(writer.deliver("alice@acme.test", "<read@acme.test>", "Subject: read\n\n").isOk());
+  REQUIRE(writer.deliver("alice@acme.test", "<unread@acme.test>", "Subject: unread\n\n").isOk());
+  const std::string read = MaildirWriter::fileNameFor("<read@acme.test>");
+  fs::rename(alice + "/new/" + read, alice + "/cur/" + read + ":2,S");
+
+  MaildirBatch batch(writer);
+  const std::vector<std::pair<std::string, std::string>> messages = {
+      {"alice@acme.test", "<read@acme.test>"}, {"alice@acme.test", "<unread@acme.test>"},
+      {"alice@acme.test", "<a1@acme.test>"},   {"alice@acme.test", "<a2@acme.test>"},
+      {"bob@acme.test", "<b1@acme.test>"},     {"../escape", "<x@acme.test>"}};
+  for (const auto& [mailbox, message_id] : messages) batch.expect(mailbox, message_id);
+  batch.prepare();
+  for (const auto& [mailbox, message_id] : messages) {
+    Status status = batch.deliver(mailbox, message_id, "Subject: again " + message_id + "\n\n");
+    CHECK(status.isOk() == (mailbox != "../escape"));
+  }
+  batch.sync();
+  CHECK(batch.synced("alice@acme.test").isOk());
+  CHECK(batch.synced("bob@acme.test").isOk());
+
+  const std::string unread = MaildirWriter::fileNameFor("<unread@acme.test>");
+  CHECK(readFile(alice + "/new/" + unread) == "Subject: unread\n\n");  // not replaced
+  CHECK_FALSE(fs::exists(alice + "/new/" + read));                     // not again
+  CHECK(namesIn(alice + "/new").size() == 3);                          // unread, a1, a2
+  CHECK(readFile(alice + "/new/" + MaildirWriter::fileNameFor("<a2@acme.test>")) ==
+        "Subject: again <a2@acme.test>\n\n");
+  CHECK(namesIn(root.path() + "/bob@acme.test/new") ==
+        std::vector<std::string>{MaildirWriter::fileNameFor("<b1@acme.test>")});
+  CHECK(namesIn(alice + "/tmp").empty());
+  CHECK_FALSE(fs::exists(root.path() + "/../escape"));
+}
+
 TEST_CASE("addresses that are not a plain folder name are refused") {
   TempDir root("seqd-maildir-test");
   MaildirWriter writer(root.path() + "/outbox");

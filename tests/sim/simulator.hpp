@@ -45,10 +45,12 @@
 //   committed    the committer finishing the round in flight (seqd's round end is pipelined
 //                one round deep, daemon/engine_start.hpp: RoundPipeline, here over an
 //                InlineCommitter): each batch is committed at a seed-chosen point, at once
-//                (before the next round's work), a little later (other events' rounds
-//                decided on top of it first), or only when the next round ends and waits for
-//                it; then the engine thread wakes and answers it. A crash with a commit in
-//                flight lands it or not (seed), and answers nothing of it
+//                (before the next round's work) or a little later (other events' rounds
+//                decided meanwhile: as the runtime's runRound, a round that ends while the
+//                commit is in flight is not ended but goes on into the next); then the engine
+//                thread wakes, answers it and delivers its sends before it decides the next
+//                round. A crash with a commit in flight lands it or not (seed), and answers
+//                nothing of it or of the rounds that went on
 //
 // Invariants (checked at each send the relay or the Maildir sees, after each round, and at
 // each start):
@@ -468,11 +470,10 @@ class Simulation {
     TimeMs at_ms = 0;
     std::uint64_t order = 0;
     EventKind kind = EventKind::kCommand;
-    Answer answer;              // kAnswer
-    InboundMessage message;     // kInbox
-    std::string contact;        // kCommand aimed at a contact (racing its send)
-    std::string cmd;            // kCommand given in full (the set-up); empty: random
-    bool commit_first = false;  // kCommitted: the commit finishes before the round's work
+    Answer answer;           // kAnswer
+    InboundMessage message;  // kInbox
+    std::string contact;     // kCommand aimed at a contact (racing its send)
+    std::string cmd;         // kCommand given in full (the set-up); empty: random
     json::object args;
     std::uint64_t life = 0;  // kTake: the life whose pool holds message_id
     std::string message_id;  // kTake
@@ -547,6 +548,7 @@ class Simulation {
   // `early`: the first of them was committed early (commitEarly), with the disk full or not.
   bool finishRounds(std::vector<FinishedRound>& ended, std::optional<bool> early);
   void commitEarly();
+  static RoundHooks mergedHooks(std::vector<RoundHooks> all);
   Snapshot snapshot() const;
   void recoverFromFullStore(const Status& error);
   void scheduleProbe();
@@ -608,7 +610,9 @@ class Simulation {
   bool poll_scheduled_ = false;
   bool probe_scheduled_ = false;
   std::deque<Awaiting> awaiting_;  // rounds whose end is not known yet (at most two)
-  TimeMs released_at_ms_ = 0;      // when the sends being handed over were released
+  // Rounds not ended while a commit was in flight: they go on into the next round to end.
+  std::vector<RoundHooks> unended_;
+  TimeMs released_at_ms_ = 0;  // when the sends being handed over were released
 
   // The disk: full (what ran out) across lives, until room comes back.
   std::optional<OutOfRoom> disk_full_;

@@ -1,0 +1,55 @@
+// LatenessTrace: a benchmark's record of when each send passed each stage between its due
+// time and its delivery, so perf/lateness_breakdown.py can say where the time goes.
+//
+// Off unless the environment names a file (SEQD_LATENESS_TRACE=PATH): seqd then keeps one text
+// line per round and per send in memory and writes them all to PATH when it stops (nothing is
+// written while it runs, so the trace adds no I/O to the path it measures). Times are
+// microseconds of the system clock (CLOCK_REALTIME), comparable with due times and file
+// mtimes. Lines (space-separated):
+//
+//   R round now_ms woke_us decided_us submitted_us commit_done_us released_us intents
+//       a round that released intents: the instant the engine decided at (now_ms), when the
+//       engine thread woke for it, finished deciding, handed its batch to the committer
+//       (after the round before it was durable), when that commit returned, and when the
+//       round's intents went to delivery
+//   I round contact step             an intent released by that round (contact: its key)
+//   D contact step taken_us done_us
+//       a worker took the intent (its batch) and delivered it
+//
+// Bounds: at most kLatenessTraceLinesMax lines are kept; later ones are counted, not kept.
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace seqd {
+
+inline constexpr std::size_t kLatenessTraceLinesMax = 4 * 1000 * 1000;
+
+class LatenessTrace {
+ public:
+  // The trace SEQD_LATENESS_TRACE asks for, or null.
+  static std::unique_ptr<LatenessTrace> fromEnvironment();
+  explicit LatenessTrace(std::string path) : path_(std::move(path)) {}
+  // Writes the lines kept to the file.
+  ~LatenessTrace();
+  LatenessTrace(const LatenessTrace&) = delete;
+  LatenessTrace& operator=(const LatenessTrace&) = delete;
+
+  // Microseconds since the epoch, now.
+  static std::int64_t nowUs();
+  // Appends lines (each ending with '\n') written by the caller, counting them.
+  void append(const std::string& lines, std::size_t count);
+
+ private:
+  std::string path_;
+  std::mutex mutex_;
+  std::string lines_;
+  std::size_t kept_ = 0;
+  std::size_t dropped_ = 0;
+};
+
+}  // namespace seqd

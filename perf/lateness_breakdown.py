@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Where a step's lateness goes: the real-clock run of perf/bench.py at one rate, with seqd's
+lateness trace on (SEQD_LATENESS_TRACE, io/lateness_trace.hpp), split stage by stage.
+
+Usage: perf/lateness_breakdown.py --seqd PATH --seqctl PATH [--tick 1ms] [--rate 9600]
+                                  [--duration 10] [--runs 1] [--keep-trace FILE]
+
+For every first step (as perf/bench.py measures lateness: the message file's mtime - the due
+time), the trace says which round released it and when it passed each point; the stages,
+which add up to the whole:
+
+  to the round        due -> the engine thread woke for the round that fired it (the wait for
+                      the tick and for the engine thread, busy or blocked in the round before)
+  deciding            the round: results, commands, the due steps fired
+  previous commit     the wait for the round before it to be durable (RoundPipeline::end)
+  own commit          its batch handed over -> its commit returned
+  to the release      its commit returned -> its intents handed to delivery
+  delivery queue      handed over -> a worker took it (the worker's batch)
+  to the file         taken -> the file's mtime (rendering, the batch's earlier messages,
+                      writing it)
+
+Prints p50/p99/p999 per stage (each its own percentile: they do not add up) and of the whole,
+and the load average at the start and end of each run.
+"""
+import argparse
+import collections
+import os
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import bench  # noqa: E402
+
+STAGES = ["to the round", "deciding", "previous commit", "own commit", "to the release",
+          "delivery queue", "to the file"]
+
+
+def read_trace(path):
+    rounds, released, taken = {}, {}, {}
+    with open(path) as f:
+        for line in f:
+            words = line.split()
+            if not words or words[0] == "#":
+                continue
+            if words[0] == "R":
+                number, now_ms, *times = (int(w) for w in words[1:9])
+                rounds[number] = [now_ms] + times
+            elif words[0] == "I":
+                released[(words[2], int(words[3]))] = int(words[1])
+            elif words[0] == "D":
+                taken[(words[1], int(words[2]))] = (int(words[3]), int(words[4]))
+    return rounds, released, taken
+
+
+def stages_of(delivery, rounds, released, taken):
+    contact, _, due_ms, mtime_ms = delivery
+    key = (contact, 0)
+    if key not in released or key not in taken:
+        return None
+    _, woke, decided, submitted, commit_done, released_us, _ = rounds[released[key]]
+    taken_us, _ = taken[key]
+    points = [due_ms * 1000, woke, decided, submitted, commit_done, released_us, taken_us,
+              mtime_ms * 1000]
+    return [(b - a) / 1000.0 for a, b in zip(points, points[1:])]
+
+
+def pick(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p * len(values)))]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seqd", required=True)
+    parser.add_argument("--seqctl", required=True)
+    parser.add_argument("--tick", default="1ms")
+    parser.add_argument("--rate", type=int, default=9600, help="offered steps/s (3 per contact)")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--keep-trace", help="copy the last run's trace here")
+    args = parser.parse_args()
+    for run in range(args.runs):
+        trace = tempfile.mktemp(prefix="seqd-lateness-", suffix=".trace", dir="/tmp")
+        os.environ["SEQD_LATENESS_TRACE"] = trace
+        load_before = os.getloadavg()[0]
+        deliveries = []
+        row = bench.seqd_rate(args, args.rate / 3.0, args.duration, deliveries)
+        load_after = os.getloadavg()[0]
+        rounds, released, taken = read_trace(trace)
+        per_stage = collections.defaultdict(list)
+        whole = []
+        missing = 0
+        for delivery in deliveries:
+            stages = stages_of(delivery, rounds, released, taken)
+            if stages is None:
+                missing += 1
+                continue
+            for name, value in zip(STAGES, stages):
+                per_stage[name].append(value)
+            whole.append(sum(stages))
+        if args.keep_trace:
+            os.replace(trace, args.keep_trace)
+        else:
+            os.unlink(trace)
+        intents = [r[-1] for r in rounds.values()]
+        print("run %d: %s steps/s offered, tick %s, load average %.2f -> %.2f; %d first steps "
+              "(%d not in the trace); %d rounds released intents, %.1f intents a round" %
+              (run + 1, args.rate, args.tick, load_before, load_after, len(whole), missing,
+               len(rounds), sum(intents) / max(1, len(intents))))
+        print("  bench: p50 %.1f p99 %.1f p999 %.1f ms, sustained: %s" %
+              (row["p50_ms"], row["p99_ms"], row["p999_ms"],
+               row["done_after_last_due_s"] <= bench.SUSTAIN_DRAIN_S))
+        print("  %-18s %8s %8s %8s" % ("stage (ms)", "p50", "p99", "p999"))
+        for name in STAGES + ["whole"]:
+            values = whole if name == "whole" else per_stage[name]
+            if values:
+                print("  %-18s %8.2f %8.2f %8.2f" % (name, pick(values, 0.5), pick(values, 0.99),
+                                                    pick(values, 0.999)))
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
