@@ -236,7 +236,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
   }
   for (Enrollment& enrollment : enrollments_) {
     if (enrollment.sending_step.empty()) continue;
-    sending_variants_[enrollment.id] = variantFor(enrollment, enrollment.sending_step.str());
+    sending_variants_[enrollment.id] = variantFor(enrollment, enrollment.sending_step.view());
     restoreSend(enrollment, now_ms);
   }
   rearmAll();
@@ -908,16 +908,16 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
     row->step_index = index;
     row->next_at_ms = enrollment.next_at_ms;
     // Only the reason of the status it has now, as statusRow shows it.
-    static const std::string kNone;
+    constexpr std::string_view kNone;
     const EnrollmentStatus status = enrollment.status;
     const bool paused = status == EnrollmentStatus::kPaused;
     row->resume_at_ms = paused ? enrollment.resume_at_ms : kNoTime;
-    row->paused_text = texts.intern(paused ? enrollment.paused_reason.str() : kNone);
+    row->paused_text = texts.intern(paused ? enrollment.paused_reason.view() : kNone);
     row->finish_text = texts.intern(
-        status == EnrollmentStatus::kFinished ? enrollment.finish_reason.str() : kNone);
+        status == EnrollmentStatus::kFinished ? enrollment.finish_reason.view() : kNone);
     const bool has_reason =
         status == EnrollmentStatus::kNotSent || status == EnrollmentStatus::kBounced;
-    row->not_sent_text = texts.intern(has_reason ? enrollment.not_sent_reason.str() : kNone);
+    row->not_sent_text = texts.intern(has_reason ? enrollment.not_sent_reason.view() : kNone);
     if (!enrollment.last_mailbox.empty())
       row->mailbox_text = texts.intern(enrollment.last_mailbox);
     else if (enrollment.mailboxes.size() == 1)
@@ -1090,7 +1090,7 @@ void Engine::withdrawQueuedSend(Enrollment& enrollment) {
   if (enrollment.sending_step.empty() || enrollment.sending_released) return;
   queued_.erase(enrollment.id);
   const PackedContact* contact = contactOf(enrollment);
-  governor_.forgetSend(enrollment.sending_mailbox.str(),
+  governor_.forgetSend(enrollment.sending_mailbox.view(),
                        recipientDomain(contact ? contact->email() : ""), enrollment.sending_at_ms);
   enrollment.next_at_ms = enrollment.sending_at_ms;
   clearSending(enrollment);
@@ -1456,8 +1456,8 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
         if (now_ms != kNoTime && now_ms > enrollment.sending_at_ms) {
           const PackedContact* contact = contactOf(enrollment);
           const std::string domain = recipientDomain(contact ? contact->email() : "");
-          governor_.forgetSend(enrollment.sending_mailbox.str(), domain, enrollment.sending_at_ms);
-          governor_.recordSend(enrollment.sending_mailbox.str(), domain, now_ms,
+          governor_.forgetSend(enrollment.sending_mailbox.view(), domain, enrollment.sending_at_ms);
+          governor_.recordSend(enrollment.sending_mailbox.view(), domain, now_ms,
                                queued->second.intent.message_id);
           counted_at_ms = now_ms;
         }

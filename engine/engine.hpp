@@ -593,7 +593,7 @@ class Engine {
 
   // Report counters (engine/report.hpp): the id of the variant the step's email goes (went)
   // with for the enrollment's contact, by the weights configured now ("" : none).
-  std::string variantFor(const Enrollment& enrollment, const std::string& step_id) const;
+  std::string variantFor(const Enrollment& enrollment, std::string_view step_id) const;
   // The counter an email's result counts in (its step, variant, mailbox).
   ReportKey sendingKey(const Enrollment& enrollment) const;
   // The counter an event counts in: the last email the contact was sent in the sequence, or
