@@ -25,6 +25,9 @@ bool contains(const std::vector<std::string>& values, std::string_view value) {
 
 bool isEmailStep(StepType type) { return type == StepType::kAutoEmail; }
 
+// The progress-log detail of a send that came back not attempted (seqd was stopping).
+constexpr std::string_view kNotAttemptedDetail = "returned: not attempted";
+
 }  // namespace
 
 Engine::Engine(EngineSettings settings, TimeMs now_ms)
@@ -204,11 +207,28 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     noteInbound(record);
     progress_seq_ = std::max(progress_seq_, record.seq);
   }
+  // The log's sends out at each point of it, by enrollment: when each was counted. A send
+  // that came back not attempted gives its count back; those still out at the end are the
+  // ones restoreSend() finds.
+  std::unordered_map<EnrollmentId, TimeMs> out_counted_at;
   for (const ProgressRecord& record : state.progress) {
     Status known = check_id("progress record", record.seq, record.enrollment_id);
     if (!known.isOk()) return known;
     progress_seq_ = std::max(progress_seq_, record.seq);
-    replaySend(record);
+    if (replaySend(record)) {
+      out_counted_at[record.enrollment_id] = record.at_ms;
+    } else if (record.kind == ProgressKind::kDelivered ||
+               record.kind == ProgressKind::kDeliveryFailed) {
+      auto out = out_counted_at.find(record.enrollment_id);
+      if (out == out_counted_at.end()) continue;
+      if (record.kind == ProgressKind::kDeliveryFailed &&
+          record.detail.starts_with(kNotAttemptedDetail)) {
+        const PackedContact* contact = contactOf(enrollments_[record.enrollment_id]);
+        governor_.forgetSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
+                             out->second);
+      }
+      out_counted_at.erase(out);
+    }
   }
   // The sequences may have been edited while seqd was down: steps are found again by id, and
   // a contact waiting on a task that is not its current step's goes on to that step.
@@ -237,7 +257,8 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
   for (Enrollment& enrollment : enrollments_) {
     if (enrollment.sending_step.empty()) continue;
     sending_variants_[enrollment.id] = variantFor(enrollment, enrollment.sending_step.view());
-    restoreSend(enrollment, now_ms);
+    auto counted = out_counted_at.find(enrollment.id);
+    restoreSend(enrollment, now_ms, counted == out_counted_at.end() ? kNoTime : counted->second);
   }
   rearmAll();
   recountCensus();
@@ -248,7 +269,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
 // simply due again. Released to an idempotent transport (Maildir, discard): delivered again,
 // a no-op where it had landed. Released over SMTP: it may have gone out, so it is never
 // repeated by itself: `not_sent: interrupted`.
-void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
+void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms, TimeMs counted_at_ms) {
   if (!enrollment.sending_released) {
     clearSending(enrollment);
     if (enrollment.status == EnrollmentStatus::kActive) {
@@ -272,12 +293,15 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
     std::optional<DeliveryIntent> intent =
         makeIntent(enrollment, *step, enrollment.sending_at_ms, enrollment.sending_mailbox, reason);
     if (intent && intent->message_id == sendingMessageId(enrollment)) {
-      // Where it had not landed before the stop, it is written now: counted again from now
-      // (the log's count stays too, erring on the slow side), so the limits hold at the
-      // instants it is written.
+      // Where it had not landed before the stop, it is written now: its count moves from
+      // the log's instant to now, so the limits hold at the instants it is written, and a
+      // stop never counts one message twice (a daemon stopped and started again with a queue
+      // of released sends would otherwise find its mailboxes full for a day).
       const PackedContact* contact = contactOf(enrollment);
-      governor_.recordSend(mailbox->address, recipientDomain(contact ? contact->email() : ""),
-                           now_ms, intent->message_id);
+      const std::string domain = recipientDomain(contact ? contact->email() : "");
+      if (counted_at_ms != kNoTime) governor_.forgetSend(mailbox->address, domain, counted_at_ms);
+      governor_.recordSend(mailbox->address, domain, now_ms, intent->message_id);
+      if (now_ms != enrollment.sending_at_ms) counted_at_[enrollment.id] = now_ms;
       queueIntent(enrollment, std::move(*intent), mailbox->transport);
       return;
     }
@@ -293,13 +317,12 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
   onDeliveryResult(interrupted, now_ms);
 }
 
-// Counts a send of the log in the governor (restart only).
-void Engine::replaySend(const ProgressRecord& record) {
-  if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
-    const PackedContact* contact = contactOf(enrollments_[record.enrollment_id]);
-    governor_.recordSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
-                         record.at_ms, record.message_id);
-  }
+bool Engine::replaySend(const ProgressRecord& record) {
+  if (record.kind != ProgressKind::kStepFired || record.message_id.empty()) return false;
+  const PackedContact* contact = contactOf(enrollments_[record.enrollment_id]);
+  governor_.recordSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
+                       record.at_ms, record.message_id);
+  return true;
 }
 
 // Puts every enrollment that waits for a time on the wheel, and takes the rest off.
@@ -1103,6 +1126,12 @@ void Engine::clearSending(Enrollment& enrollment) {
   enrollment.sending_at_ms = kNoTime;
   enrollment.sending_released = false;
   sending_variants_.erase(enrollment.id);
+  counted_at_.erase(enrollment.id);
+}
+
+TimeMs Engine::countedAt(const Enrollment& enrollment) const {
+  auto moved = counted_at_.find(enrollment.id);
+  return moved == counted_at_.end() ? enrollment.sending_at_ms : moved->second;
 }
 
 void Engine::markStepDone(Enrollment& enrollment, const std::string& step_id, TimeMs at_ms) {
@@ -1219,7 +1248,7 @@ namespace {
 // The progress-log detail of a failed delivery: its kind first, so a reader can tell them
 // apart.
 std::string failureDetail(const DeliveryResult& result) {
-  if (result.outcome == DeliveryOutcome::kReturned) return "returned: not attempted";
+  if (result.outcome == DeliveryOutcome::kReturned) return std::string(kNotAttemptedDetail);
   if (result.maybe_delivered) return "interrupted: " + result.detail;
   if (result.outcome == DeliveryOutcome::kFailedPermanent) return "permanent: " + result.detail;
   return "temporary: " + result.detail;
@@ -1282,6 +1311,7 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
   const std::string step_id = enrollment.sending_step;
   const std::string mailbox = enrollment.sending_mailbox;
   const TimeMs fired_at_ms = enrollment.sending_at_ms;
+  const TimeMs counted_at_ms = countedAt(enrollment);
   clearSending(enrollment);
   const bool waiting = enrollment.status == EnrollmentStatus::kActive;
   const Sequence* sequence = findSequence(enrollment.sequence_id);
@@ -1311,11 +1341,16 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
         return;
       }
       return completeStep(enrollment, *sequence, fired_at_ms);
-    case DeliveryOutcome::kReturned:
+    case DeliveryOutcome::kReturned: {
+      // It never left: the limits no longer count it (it is counted again when it goes).
+      const PackedContact* contact = contactOf(enrollment);
+      governor_.forgetSend(mailbox, recipientDomain(contact ? contact->email() : ""),
+                           counted_at_ms);
       if (!waiting) return;
       enrollment.status = EnrollmentStatus::kScheduled;
       enrollment.next_at_ms = now_ms;
       break;
+    }
     case DeliveryOutcome::kFailedPermanent:
       // Marked on the step too, so no way back to it (resume, remove + add) sends it again
       // without a `retry`.
@@ -1460,6 +1495,7 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
           governor_.recordSend(enrollment.sending_mailbox.view(), domain, now_ms,
                                queued->second.intent.message_id);
           counted_at_ms = now_ms;
+          counted_at_[id] = now_ms;
         }
         // Recorded before it leaves: after a crash a released send is the uncertain kind.
         ProgressRecord& record =

@@ -455,7 +455,11 @@ class Engine {
   void queueIntent(Enrollment& enrollment, DeliveryIntent intent, Transport transport);
   void withdrawQueuedSend(Enrollment& enrollment);
   void clearSending(Enrollment& enrollment);
-  void restoreSend(Enrollment& enrollment, TimeMs now_ms);
+  // The instant the governor counts enrollment's send at (it is sending).
+  TimeMs countedAt(const Enrollment& enrollment) const;
+  // counted_at_ms: when the log's kStepFired record counted this send against the limits
+  // (kNoTime when that record is no longer kept).
+  void restoreSend(Enrollment& enrollment, TimeMs now_ms, TimeMs counted_at_ms);
   void rearmAll();
   const Step* currentStep(const Enrollment& enrollment) const;
   std::uint32_t currentStepIndex(const Sequence& sequence, const Enrollment& enrollment) const;
@@ -492,7 +496,8 @@ class Engine {
                           const std::string& domain, TimeMs now_ms, TimeMs& free_at_ms);
   TimeMs wheelTime(const Enrollment& enrollment) const;
   TimeMs nextTickStart(TimeMs now_ms) const;
-  void replaySend(const ProgressRecord& record);
+  // Counts a send of the log in the governor (restart only); returns whether it counted one.
+  bool replaySend(const ProgressRecord& record);
   DurationMs historyKeepMs() const;
   void saveSnapshot(Enrollment& enrollment);
   // Counts the enrollments changed since the census last counted them (those marked for the
@@ -614,6 +619,10 @@ class Engine {
   // The variant id of each email decided and not yet resolved (set with sending_step): what
   // its kStepFired and result records carry and count under.
   std::unordered_map<EnrollmentId, std::string> sending_variants_;
+  // Sends released to delivery whose count the governor holds at an instant other than
+  // sending_at_ms (released later than decided, or written again after a restart): that
+  // instant, so a send that comes back not attempted gives its count back.
+  std::unordered_map<EnrollmentId, TimeMs> counted_at_;
   std::map<WorkflowState::Key, TimeMs> workflow_next_;  // when each configured one runs next
   ContactLists lists_;
   SequenceShares shares_;
