@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -548,6 +549,89 @@ void appendAll(json::array& target, const json::value& source) {
   for (const json::value& item : source.as_array()) target.push_back(item);
 }
 
+// The `added` and `first_at` of an add, kept as JSON text as the replies come, a piece per
+// reply: a json::object of 200k members, rehashed as it grew, copied and then serialized
+// whole, was a third of seqctl's CPU in `add --csv --json` (perf/RESULTS.md). A key given
+// twice in `first_at` (a dry run naming a contact twice) keeps its first place and takes its
+// last time, as json::object's operator[] did; keys are told apart by a 64-bit hash of their
+// text (two different keys with one hash, about 1 in 10^9 at 200k keys, would put the second
+// at the end of the object instead of in its place: the same JSON object).
+class AddedText {
+ public:
+  void appendAdded(const json::value& keys) {
+    if (!keys.is_array() || keys.as_array().empty()) return;
+    std::string& piece = added_.emplace_back();
+    piece.reserve(keys.as_array().size() * 32);
+    for (const json::value& key : keys.as_array()) {
+      if (!piece.empty()) piece += ',';
+      append(piece, key);
+    }
+  }
+  void putFirstAt(const json::value& times) {
+    if (!times.is_object() || times.as_object().empty()) return;
+    std::string& piece = first_at_.emplace_back();
+    piece.reserve(times.as_object().size() * 64);
+    for (const auto& entry : times.as_object()) {
+      const json::string_view key = entry.key();
+      if (!first_at_keys_.insert(fnv1a64({key.data(), key.size()})).second) {
+        first_at_again_.emplace_back(key, entry.value());
+        continue;
+      }
+      if (!piece.empty()) piece += ',';
+      serializer_.reset(key);
+      drain(piece);
+      piece += ':';
+      append(piece, entry.value());
+    }
+  }
+  void printAdded(std::ostream& out) const { printJoined(out, '[', added_, ']'); }
+  void printFirstAt(std::ostream& out) const {
+    if (first_at_again_.empty()) return printJoined(out, '{', first_at_, '}');
+    std::ostringstream text;
+    printJoined(text, '{', first_at_, '}');
+    json::object merged = json::parse(text.str()).as_object();
+    for (const auto& [key, at] : first_at_again_) merged[key] = at;
+    out << json::serialize(merged);
+  }
+  json::value added() const { return parsed(&AddedText::printAdded); }
+  json::value firstAt() const { return parsed(&AddedText::printFirstAt); }
+
+ private:
+  static void printJoined(std::ostream& out, char open, const std::vector<std::string>& pieces,
+                          char close) {
+    out << open;
+    bool first = true;
+    for (const std::string& piece : pieces) {
+      if (piece.empty()) continue;  // a reply whose keys all came before
+      out << (first ? "" : ",") << piece;
+      first = false;
+    }
+    out << close;
+  }
+  json::value parsed(void (AddedText::*print)(std::ostream&) const) const {
+    std::ostringstream text;
+    (this->*print)(text);
+    return json::parse(text.str());
+  }
+  void append(std::string& out, const json::value& value) {
+    serializer_.reset(&value);
+    drain(out);
+  }
+  void drain(std::string& out) {
+    char buffer[512];
+    while (!serializer_.done()) {
+      const json::string_view piece = serializer_.read(buffer, sizeof buffer);
+      out.append(piece.data(), piece.size());
+    }
+  }
+
+  json::serializer serializer_;
+  std::vector<std::string> added_;
+  std::vector<std::string> first_at_;
+  boost::unordered_flat_set<std::uint64_t> first_at_keys_;  // fnv1a64 of each key
+  std::vector<std::pair<std::string, json::value>> first_at_again_;
+};
+
 std::int64_t countOf(const json::object& object, std::string_view name) {
   const json::value& value = member(object, name);
   return value.is_int64() ? value.as_int64()
@@ -1061,20 +1145,18 @@ int Cli::add() {
   // The added contacts are listed only where they are printed (--json, --dry-run), so a big
   // add keeps seqctl's memory to the counts.
   const bool list_added = invocation_.json_output || base.contains("dry_run");
-  json::array added, skipped;
+  json::array skipped;
   RowErrors errors;
   std::size_t added_count = 0;
-  json::object first_at;
+  AddedText added_text;
   auto merge = [&](const json::object& result) {
     if (const json::value& keys = member(result, "added"); keys.is_array()) {
       added_count += keys.as_array().size();
-      if (list_added) appendAll(added, keys);
+      if (list_added) added_text.appendAdded(keys);
     }
     appendAll(skipped, member(result, "skipped"));
     appendRowErrors(errors, member(result, "errors"));
-    if (const json::value& times = member(result, "first_at"); list_added && times.is_object()) {
-      for (const auto& entry : times.as_object()) first_at[entry.key()] = entry.value();
-    }
+    if (list_added) added_text.putFirstAt(member(result, "first_at"));
   };
   // The first request goes alone: a command refused whole (unknown sequence or mailbox,
   // permissions, bad options) is refused before any row of a second request is sent.
@@ -1097,14 +1179,30 @@ int Cli::add() {
   }
   sortByLine(errors.listed);
   int exit_code = (skipped.empty() && errors.listed.empty()) ? kExitOk : kExitPartial;
-  json::object result{{"added", added}, {"skipped", skipped}, {"first_at", first_at}};
-  if (!errors.listed.empty()) putRowErrors(result, errors);
-  if (invocation_.json_output) return printResult(result, exit_code);
+  if (invocation_.json_output) {
+    // {"added":[...],"skipped":[...],"first_at":{...}} and the row errors, as serializing one
+    // json::object of them printed it.
+    std::cout << "{\"added\":";
+    added_text.printAdded(std::cout);
+    std::cout << ",\"skipped\":" << json::serialize(skipped) << ",\"first_at\":";
+    added_text.printFirstAt(std::cout);
+    if (!errors.listed.empty()) {
+      json::object tail;
+      putRowErrors(tail, errors);
+      const std::string fields = json::serialize(tail);
+      std::cout << "," << std::string_view(fields).substr(1, fields.size() - 2);
+    }
+    std::cout << "}\n";
+    return exit_code;
+  }
   std::cout << "added " << added_count << " to " << sequence_id
             << (base.contains("dry_run") ? " (dry run: nothing changed)" : "") << "\n";
   if (base.contains("dry_run")) {
     // When each one's first email or task would go out, inside its sending window.
-    for (const json::value& key : added) {
+    const json::value first_at_value = added_text.firstAt();
+    const json::object& first_at = first_at_value.as_object();
+    const json::value added = added_text.added();
+    for (const json::value& key : added.as_array()) {
       const json::value& at = member(first_at, textOf(key));
       std::cout << "  " << textOf(key) << ": "
                 << (at.is_string() ? "first step at " + textOf(at)

@@ -1,10 +1,10 @@
 // add --dry-run over contacts that are not stored yet: `add SEQ --csv FILE --dry-run` must
 // store nothing, its contacts included, yet say what the add would do with the contacts as
-// the file would leave them. previewAdd() makes every add decision, changing nothing, for
-// contacts taken from `pending` first; add() (engine/engine.cpp) calls it with no pending
-// contacts and enrolls what it returns, so the two cannot disagree.
+// the file would leave them. decideAdd() makes every add decision, changing nothing, for
+// contacts taken from `pending` first (previewAdd() is it without a plan); add()
+// (engine/engine.cpp) calls it with no pending contacts and enrolls the plan it returns, so
+// the two cannot disagree.
 #include <algorithm>
-#include <set>
 
 #include "engine/engine.hpp"
 #include "engine/permissions.hpp"
@@ -22,13 +22,17 @@ bool listed(const std::vector<std::string>& values, const std::string& value) {
 // then the lower-cased one. A pending contact is packed for the look (a dry run only).
 ContactRef Engine::findContactWith(const std::string& key,
                                    const std::unordered_map<std::string, Contact>& pending) const {
-  for (const std::string& candidate : {key, toLowerAscii(key)}) {
-    if (auto found = pending.find(candidate); found != pending.end()) {
-      return PackedContact::pack(found->second);
+  auto under = [&](const std::string& candidate) -> ContactRef {
+    if (!pending.empty()) {
+      if (auto found = pending.find(candidate); found != pending.end()) {
+        return PackedContact::pack(found->second);
+      }
     }
-    if (const ContactRef* found = exactContact(candidate)) return *found;
-  }
-  return nullptr;
+    const ContactRef* found = exactContact(candidate);
+    return found == nullptr ? nullptr : *found;
+  };
+  ContactRef found = under(key);
+  return found != nullptr ? found : under(toLowerAscii(key));
 }
 
 Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
@@ -36,6 +40,14 @@ Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
                                      const std::unordered_map<std::string, Contact>& pending,
                                      const AddOptions& options, const Caller& caller,
                                      TimeMs now_ms) const {
+  return decideAdd(sequence_id, keys, pending, options, caller, now_ms, nullptr);
+}
+
+Result<AddResult> Engine::decideAdd(const std::string& sequence_id,
+                                    const std::vector<std::string>& keys,
+                                    const std::unordered_map<std::string, Contact>& pending,
+                                    const AddOptions& options, const Caller& caller, TimeMs now_ms,
+                                    std::vector<AddPlan>* plan) const {
   const Sequence* sequence = findSequence(sequence_id);
   if (sequence == nullptr) return Status::notFound("unknown sequence '" + sequence_id + "'");
   Status allowed = checkCanEditSequence(*sequence, caller, shares_);
@@ -46,15 +58,22 @@ Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
     }
   }
   AddResult result;
-  std::set<std::string> seen;
+  if (plan != nullptr) plan->reserve(keys.size());
+  // The sequence and each contact are looked up once: the rest of the decision, and add()'s
+  // enrolling, go by Symbol.
+  const Symbol sequence_symbol(sequence->id);
+  const bool active = isActive(sequence->id);
+  boost::unordered_flat_set<std::uint32_t> seen;  // contact keys' Symbol indexes
+  seen.reserve(keys.size());
   for (const std::string& requested : keys) {
     const ContactRef contact = findContactWith(requested, pending);
     if (contact == nullptr) {
       result.skipped.push_back({requested, {"unknown_contact"}, {}});
       continue;
     }
-    if (!seen.insert(std::string(contact->key())).second) continue;
-    const Enrollment* existing = findPair(sequence_id, contact->key());
+    const Symbol contact_key = contact->keySymbol();
+    if (!seen.insert(contact_key.index()).second) continue;
+    const Enrollment* existing = findPairBySymbol(sequence_symbol, contact_key);
     if (existing != nullptr && existing->status != EnrollmentStatus::kRemoved &&
         existing->status != EnrollmentStatus::kFinished) {
       result.skipped.push_back({std::string(contact->key()), {"already_in_sequence"}, {}});
@@ -81,16 +100,19 @@ Result<AddResult> Engine::previewAdd(const std::string& sequence_id,
     }
     result.added.emplace_back(contact->key());
     result.first_at.push_back(
-        firstSendAt(*sequence, *contact, existing, options.at_ms.value_or(now_ms)));
+        firstSendAt(*sequence, active, *contact, existing, options.at_ms.value_or(now_ms)));
+    if (plan != nullptr) {
+      plan->push_back({contact_key, existing != nullptr ? existing->id : kNoEnrollment});
+    }
   }
   return result;
 }
 
 // When an added contact's next step would go out: a new contact's first step after its wait,
 // a returning one's current step when it was due (or now), each inside its window.
-TimeMs Engine::firstSendAt(const Sequence& sequence, const PackedContact& contact,
+TimeMs Engine::firstSendAt(const Sequence& sequence, bool active, const PackedContact& contact,
                            const Enrollment* existing, TimeMs start_ms) const {
-  if (!isActive(sequence.id)) return kNoTime;
+  if (!active) return kNoTime;
   const Window window = windowFor(sequence, &contact);
   TimeMs due_ms = kNoTime;
   if (existing == nullptr) {

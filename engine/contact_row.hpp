@@ -13,6 +13,7 @@
 
 #include "engine/commands.hpp"
 #include "engine/contact.hpp"
+#include "engine/packed_contact.hpp"
 #include "engine/status.hpp"
 
 namespace seqd {
@@ -25,5 +26,12 @@ std::string contactKeyOf(const ContactRow& row);
 // message upsertContacts reports ("contact 'KEY': score: ...").
 Result<Contact> contactAfterRow(const Contact* existing, const std::string& key,
                                 const ContactRow& row);
+
+// True when importing `row` onto `stored` under its own key leaves it exactly as it is:
+// contactAfterRow(&stored.unpack(), stored.key(), row) would succeed and equal the unpacked
+// contact. False when it might not (a changed or invalid value, a custom column it does not
+// have): the caller then works the row out in full. Re-adding an imported file takes this
+// path for every row, without unpacking any contact.
+bool rowLeavesAsIs(const PackedContact& stored, const ContactRow& row);
 
 }  // namespace seqd

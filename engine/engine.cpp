@@ -256,7 +256,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
   }
   for (Enrollment& enrollment : enrollments_) {
     if (enrollment.sending_step.empty()) continue;
-    sending_variants_[enrollment.id] = variantFor(enrollment, enrollment.sending_step.str());
+    sending_variants_[enrollment.id] = variantFor(enrollment, enrollment.sending_step.view());
     auto counted = out_counted_at.find(enrollment.id);
     restoreSend(enrollment, now_ms, counted == out_counted_at.end() ? kNoTime : counted->second);
   }
@@ -637,7 +637,7 @@ std::vector<std::string> Engine::addWarnings(const Sequence& sequence, const Pac
                                              const Caller& caller,
                                              std::vector<std::string>& other_sequences) const {
   std::vector<std::string> warnings;
-  for (EnrollmentId id : contactEnrollments(contact.key())) {
+  for (EnrollmentId id : contactEnrollmentsBySymbol(contact.keySymbol())) {
     const Enrollment& other = enrollments_[id];
     if (other.sequence_id != sequence.id && !isTerminalForOtherSequences(other.status)) {
       other_sequences.push_back(other.sequence_id);
@@ -680,20 +680,26 @@ std::vector<std::string> Engine::mailboxesFor(const Caller& caller) const {
   return addresses;
 }
 
-// Decides exactly as `add --dry-run` does (previewAdd, engine/add_preview.cpp), then enrolls
-// the contacts it would add.
+// Decides exactly as `add --dry-run` does (decideAdd, engine/add_preview.cpp), then enrolls
+// the contacts it would add, by the Symbols it resolved.
 Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<std::string>& keys,
                               const AddOptions& options, const Caller& caller, TimeMs now_ms) {
-  Result<AddResult> decided = previewAdd(sequence_id, keys, {}, options, caller, now_ms);
-  if (!decided.isOk() || options.dry_run) return decided;
-  for (const std::string& contact_key : decided.value().added) {
-    const Enrollment* existing = findPair(sequence_id, contact_key);
+  std::vector<AddPlan> plan;
+  Result<AddResult> decided = decideAdd(sequence_id, keys, {}, options, caller, now_ms, &plan);
+  if (!decided.isOk() || options.dry_run || plan.empty()) return decided;
+  const Symbol sequence_symbol(sequence_id);
+  std::vector<EnrollmentId>& of_sequence = by_sequence_[sequence_id];
+  const std::optional<SymbolList> mailboxes =
+      options.mailboxes.empty() ? std::nullopt : std::optional(SymbolList(options.mailboxes));
+  for (const AddPlan& planned : plan) {
     EnrollmentId id =
-        existing != nullptr ? existing->id : newEnrollment(sequence_id, contact_key, now_ms);
+        planned.existing != kNoEnrollment
+            ? planned.existing
+            : newEnrollment(sequence_symbol, planned.contact_key, now_ms, of_sequence);
     Enrollment& enrollment = enrollments_[id];
     enrollment.finish_reason.clear();
     enrollment.next_at_ms = kNoTime;
-    if (!options.mailboxes.empty()) enrollment.mailboxes = SymbolList(options.mailboxes);
+    if (mailboxes) enrollment.mailboxes = *mailboxes;
     // Back where it was: waiting on a send still out, on the step's task, or the current
     // step's wait counted from now.
     rearm(enrollment, options.at_ms.value_or(now_ms));
@@ -708,8 +714,8 @@ Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<
   return decided;
 }
 
-EnrollmentId Engine::newEnrollment(const std::string& sequence_id, const std::string& contact_key,
-                                   TimeMs now_ms) {
+EnrollmentId Engine::newEnrollment(Symbol sequence_id, Symbol contact_key, TimeMs now_ms,
+                                   std::vector<EnrollmentId>& of_sequence) {
   EnrollmentId id = static_cast<EnrollmentId>(enrollments_.size());
   Enrollment enrollment;
   enrollment.id = id;
@@ -721,7 +727,7 @@ EnrollmentId Engine::newEnrollment(const std::string& sequence_id, const std::st
   const Enrollment& made = enrollments_.back();
   census_.update(id, made.sequence_id, made.status, made.next_at_ms);
   by_pair_[pairKey(made.sequence_id, made.contact_key)] = id;
-  by_sequence_[sequence_id].push_back(id);
+  of_sequence.push_back(id);
   next_enrollment_.push_back(kNoEnrollment);
   linkToContact(id, made.contact_key);
   return id;
@@ -765,16 +771,25 @@ const Enrollment* Engine::findPair(std::string_view sequence_id,
   std::optional<Symbol> sequence = Symbol::find(sequence_id);
   std::optional<Symbol> contact = Symbol::find(contact_key);
   if (!sequence || !contact) return nullptr;
-  auto found = by_pair_.find(pairKey(*sequence, *contact));
+  return findPairBySymbol(*sequence, *contact);
+}
+
+const Enrollment* Engine::findPairBySymbol(Symbol sequence_id, Symbol contact_key) const {
+  auto found = by_pair_.find(pairKey(sequence_id, contact_key));
   return found == by_pair_.end() ? nullptr : &enrollments_[found->second];
 }
 
 Engine::ContactEnrollments Engine::contactEnrollments(std::string_view contact_key) const {
   std::optional<Symbol> contact = Symbol::find(contact_key);
-  if (!contact || contact->index() >= first_enrollment_.size()) {
+  return contact ? contactEnrollmentsBySymbol(*contact)
+                 : ContactEnrollments(&next_enrollment_, kNoEnrollment);
+}
+
+Engine::ContactEnrollments Engine::contactEnrollmentsBySymbol(Symbol contact_key) const {
+  if (contact_key.index() >= first_enrollment_.size()) {
     return ContactEnrollments(&next_enrollment_, kNoEnrollment);
   }
-  return ContactEnrollments(&next_enrollment_, first_enrollment_[contact->index()]);
+  return ContactEnrollments(&next_enrollment_, first_enrollment_[contact_key.index()]);
 }
 
 void Engine::linkToContact(EnrollmentId id, Symbol contact_key) {
@@ -916,16 +931,16 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
     row->step_index = index;
     row->next_at_ms = enrollment.next_at_ms;
     // Only the reason of the status it has now, as statusRow shows it.
-    static const std::string kNone;
+    constexpr std::string_view kNone;
     const EnrollmentStatus status = enrollment.status;
     const bool paused = status == EnrollmentStatus::kPaused;
     row->resume_at_ms = paused ? enrollment.resume_at_ms : kNoTime;
-    row->paused_text = texts.intern(paused ? enrollment.paused_reason.str() : kNone);
+    row->paused_text = texts.intern(paused ? enrollment.paused_reason.view() : kNone);
     row->finish_text = texts.intern(
-        status == EnrollmentStatus::kFinished ? enrollment.finish_reason.str() : kNone);
+        status == EnrollmentStatus::kFinished ? enrollment.finish_reason.view() : kNone);
     const bool has_reason =
         status == EnrollmentStatus::kNotSent || status == EnrollmentStatus::kBounced;
-    row->not_sent_text = texts.intern(has_reason ? enrollment.not_sent_reason.str() : kNone);
+    row->not_sent_text = texts.intern(has_reason ? enrollment.not_sent_reason.view() : kNone);
     if (!enrollment.last_mailbox.empty())
       row->mailbox_text = texts.intern(enrollment.last_mailbox);
     else if (enrollment.mailboxes.size() == 1)
@@ -1098,7 +1113,7 @@ void Engine::withdrawQueuedSend(Enrollment& enrollment) {
   if (enrollment.sending_step.empty() || enrollment.sending_released) return;
   queued_.erase(enrollment.id);
   const PackedContact* contact = contactOf(enrollment);
-  governor_.forgetSend(enrollment.sending_mailbox.str(),
+  governor_.forgetSend(enrollment.sending_mailbox.view(),
                        recipientDomain(contact ? contact->email() : ""), enrollment.sending_at_ms);
   enrollment.next_at_ms = enrollment.sending_at_ms;
   clearSending(enrollment);
@@ -1476,8 +1491,8 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
         if (now_ms != kNoTime && now_ms > enrollment.sending_at_ms) {
           const PackedContact* contact = contactOf(enrollment);
           const std::string domain = recipientDomain(contact ? contact->email() : "");
-          governor_.forgetSend(enrollment.sending_mailbox.str(), domain, enrollment.sending_at_ms);
-          governor_.recordSend(enrollment.sending_mailbox.str(), domain, now_ms,
+          governor_.forgetSend(enrollment.sending_mailbox.view(), domain, enrollment.sending_at_ms);
+          governor_.recordSend(enrollment.sending_mailbox.view(), domain, now_ms,
                                queued->second.intent.message_id);
           counted_at_ms = now_ms;
           counted_at_[id] = now_ms;

@@ -417,8 +417,22 @@ class Engine {
                                        const Enrollment* existing, const AddOptions& options,
                                        const Caller& caller,
                                        std::vector<std::string>& other_sequences) const;
-  EnrollmentId newEnrollment(const std::string& sequence_id, const std::string& contact_key,
-                             TimeMs now_ms);
+  // One contact previewAdd decided to add: its key, and its enrollment in the sequence when
+  // it has one (a re-add), else kNoEnrollment.
+  struct AddPlan {
+    Symbol contact_key;
+    EnrollmentId existing = kNoEnrollment;
+  };
+  // previewAdd, and with `plan` what add() enrolls: every key is looked up once here, and the
+  // plan carries its Symbol on.
+  Result<AddResult> decideAdd(const std::string& sequence_id, const std::vector<std::string>& keys,
+                              const std::unordered_map<std::string, Contact>& pending,
+                              const AddOptions& options, const Caller& caller, TimeMs now_ms,
+                              std::vector<AddPlan>* plan) const;
+  // A new enrollment of the contact in the sequence; `of_sequence` is by_sequence_'s entry for
+  // it (looked up once per add).
+  EnrollmentId newEnrollment(Symbol sequence_id, Symbol contact_key, TimeMs now_ms,
+                             std::vector<EnrollmentId>& of_sequence);
   void startEnrollment(Enrollment& enrollment, TimeMs start_ms);
   void scheduleNextStep(Enrollment& enrollment, TimeMs from_ms);
   void fire(Enrollment& enrollment, TimeMs now_ms);
@@ -460,7 +474,8 @@ class Engine {
     ZoneId zone = kNoZone;
   };
   TimeMs stepDueAt(const Window& window, const Step& step, TimeMs from_ms) const;
-  TimeMs firstSendAt(const Sequence& sequence, const PackedContact& contact,
+  // `active`: isActive(sequence.id), looked up once per add.
+  TimeMs firstSendAt(const Sequence& sequence, bool active, const PackedContact& contact,
                      const Enrollment* existing, TimeMs start_ms) const;
   Window windowOf(const Enrollment& enrollment) const;
   Window windowFor(const Sequence& sequence, const PackedContact* contact) const;
@@ -538,6 +553,7 @@ class Engine {
   void storeContact(ContactRef contact);
   // The enrollment of (sequence, contact key) by exact key; null when there is none.
   const Enrollment* findPair(std::string_view sequence_id, std::string_view contact_key) const;
+  const Enrollment* findPairBySymbol(Symbol sequence_id, Symbol contact_key) const;
   // A contact's enrollments, in the order they were made (increasing id): a walk along
   // next_enrollment_ from the contact's first.
   class ContactEnrollments {
@@ -576,12 +592,13 @@ class Engine {
   };
   // A contact's enrollments (by exact key), in the order they were made; empty when none.
   ContactEnrollments contactEnrollments(std::string_view contact_key) const;
+  ContactEnrollments contactEnrollmentsBySymbol(Symbol contact_key) const;
   // Appends the enrollment id (the newest) to its contact's list.
   void linkToContact(EnrollmentId id, Symbol contact_key);
 
   // Report counters (engine/report.hpp): the id of the variant the step's email goes (went)
   // with for the enrollment's contact, by the weights configured now ("" : none).
-  std::string variantFor(const Enrollment& enrollment, const std::string& step_id) const;
+  std::string variantFor(const Enrollment& enrollment, std::string_view step_id) const;
   // The counter an email's result counts in (its step, variant, mailbox).
   ReportKey sendingKey(const Enrollment& enrollment) const;
   // The counter an event counts in: the last email the contact was sent in the sequence, or

@@ -91,8 +91,8 @@ const Enrollment* Engine::findSentMessage(const std::string& message_id) const {
   indexContactsForInbound();
   const std::string any_address = "x@" + domain;
   for (Symbol contact_key : keysWithHash(contacts_by_hash_, hash)) {
-    const std::string key = contact_key.str();
-    for (EnrollmentId id : contactEnrollments(key)) {
+    const std::string_view key = contact_key.view();
+    for (EnrollmentId id : contactEnrollmentsBySymbol(contact_key)) {
       const Sequence* sequence = findSequence(enrollments_[id].sequence_id);
       if (sequence == nullptr) continue;
       for (const Step& step : sequence->steps) {

@@ -43,6 +43,10 @@ Status checkCanEditList(const std::string& name, const ContactList& list, const 
 }
 
 Status checkCanEditContact(const PackedContact& contact, const Caller& caller) {
+  // The allowed case without copying the texts: every row of an import or add asks.
+  if (caller.admin || contact.owner().empty() || contact.owner() == caller.user) {
+    return Status::ok();
+  }
   return checkCanEditContact(std::string(contact.key()), std::string(contact.owner()), caller);
 }
 

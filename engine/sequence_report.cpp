@@ -7,14 +7,14 @@
 
 namespace seqd {
 
-std::string Engine::variantFor(const Enrollment& enrollment, const std::string& step_id) const {
+std::string Engine::variantFor(const Enrollment& enrollment, std::string_view step_id) const {
   const Sequence* sequence = findSequence(enrollment.sequence_id);
   const RenderSequence* compiled = render_->findSequence(enrollment.sequence_id);
   if (sequence == nullptr || compiled == nullptr) return std::string();
   for (std::size_t i = 0; i < sequence->steps.size() && i < compiled->steps.size(); ++i) {
     if (sequence->steps[i].id != step_id) continue;
     const RenderStep& step = compiled->steps[i];
-    const int variant = pickVariant(step, enrollment.contact_key.str());
+    const int variant = pickVariant(step, enrollment.contact_key.view());
     return variant >= 0 ? step.variants[variant].id : std::string();
   }
   return std::string();

@@ -11,14 +11,14 @@ TextInterner::TextInterner(std::vector<std::string>& texts) : texts_(texts) {
   SEQD_ASSERT(texts_.front().empty());
 }
 
-std::uint32_t TextInterner::intern(const std::string& text) {
+std::uint32_t TextInterner::intern(std::string_view text) {
   if (text.empty()) return 0;
   if (recent_ != 0 && texts_[recent_] == text) return recent_;
   auto found = index_.find(text);
   if (found == index_.end()) {
     const auto index = static_cast<std::uint32_t>(texts_.size());
-    texts_.push_back(text);
-    found = index_.emplace(text, index).first;
+    texts_.emplace_back(text);
+    found = index_.emplace(std::string(text), index).first;
   }
   recent_ = found->second;
   return recent_;

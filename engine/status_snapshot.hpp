@@ -77,7 +77,7 @@ class TextInterner {
  public:
   explicit TextInterner(std::vector<std::string>& texts);
   // The index of text in texts, adding it when new; 0 for "".
-  std::uint32_t intern(const std::string& text);
+  std::uint32_t intern(std::string_view text);
 
  private:
   std::vector<std::string>& texts_;

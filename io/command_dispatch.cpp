@@ -339,6 +339,7 @@ json::object addReplyJson(const AddResult& result, const ImportResult* imported)
   // When each added contact's next step goes out (null: not known until the sequence is
   // active, or it waits on a send or task).
   json::object first_at;
+  first_at.reserve(result.added.size());  // no rehash as it grows
   for (std::size_t i = 0; i < result.added.size() && i < result.first_at.size(); ++i) {
     first_at[result.added[i]] = result.first_at[i] == kNoTime
                                     ? json::value(nullptr)

@@ -30,23 +30,30 @@ std::size_t contactBytes(const Contact& contact) {
   return bytes;
 }
 
-// The stored contact a row would update: the one under exactly this key (upsertContacts does
-// not fall back to the lower-cased key), as the earlier rows leave it. A stored one is
-// unpacked into `unpacked`.
-const Contact* existingContact(const Engine& engine, const ScreenedRows& screened,
-                               const std::string& key, Contact& unpacked) {
-  if (auto pending = screened.after.find(key); pending != screened.after.end()) {
-    return &pending->second;
+// Every byte of a stored contact as contactBytes() counts them on its unpacked form.
+std::size_t contactBytes(const PackedContact& contact) {
+  std::size_t bytes = contact.key().size() + contact.emailStatus().size() +
+                      contact.timezone().size() + contact.owner().size() + contact.stage().size();
+  for (std::size_t i = 0; i < PackedContact::kTexts; ++i) {
+    bytes += contact.text(static_cast<PackedContact::Text>(i)).size();
   }
+  for (std::size_t i = 0; i < contact.extraCount(); ++i) {
+    bytes += contact.extraName(i).size() + contact.extraValue(i).size();
+  }
+  return bytes;
+}
+
+// The stored contact under exactly this key (upsertContacts does not fall back to the
+// lower-cased key), or null.
+const PackedContact* storedContact(const Engine& engine, const std::string& key) {
   const PackedContact* stored = engine.findContact(key);
-  if (stored == nullptr || stored->key() != key) return nullptr;
-  unpacked = stored->unpack();
-  return &unpacked;
+  return stored == nullptr || stored->key() != key ? nullptr : stored;
 }
 
 // Returns ok and fills `contact` (and `existed`: whether the row updates a contact), or why the
 // row is refused.
-// `changed`: the row leaves the contact otherwise than the store (or an earlier row) has it.
+// `changed`: the row leaves the contact otherwise than the store (or an earlier row) has it;
+// `contact` is filled only then.
 Status screenRow(const Engine& engine, const ScreenedRows& screened, const ContactRow& row,
                  const Caller& caller, std::string& key, Contact& contact, bool& existed,
                  bool& changed) {
@@ -60,8 +67,27 @@ Status screenRow(const Engine& engine, const ScreenedRows& screened, const Conta
     status = checkContactTimeZone(zone->second);
     if (!status.isOk()) return status;
   }
+  // The contact as the earlier rows leave it, else as stored.
+  const auto pending = screened.after.find(key);
+  const PackedContact* stored =
+      pending == screened.after.end() ? storedContact(engine, key) : nullptr;
+  // A row that leaves a stored contact as it is (re-adding an imported file): the same
+  // checks on the stored contact, without unpacking it or working the row out.
+  if (stored != nullptr && rowLeavesAsIs(*stored, row) &&
+      stored->extraCount() <= kContactCustomFieldsMax &&
+      contactBytes(*stored) <= kContactBytesMax) {
+    existed = true;
+    changed = false;
+    return checkCanEditContact(*stored, caller);
+  }
   Contact unpacked;
-  const Contact* existing = existingContact(engine, screened, key, unpacked);
+  const Contact* existing = nullptr;
+  if (pending != screened.after.end()) {
+    existing = &pending->second;
+  } else if (stored != nullptr) {
+    unpacked = stored->unpack();
+    existing = &unpacked;
+  }
   existed = existing != nullptr;
   if (existing != nullptr) {
     status = checkCanEditContact(*existing, caller);

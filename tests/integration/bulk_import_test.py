@@ -185,6 +185,7 @@ class BulkImport(unittest.TestCase):
             "a%d@example.test" % i for i in range(rows) if i not in other))
         self.assertEqual(sorted(s["contact"] for s in result["skipped"]),
                          sorted("a%d@example.test" % i for i in other))
+        self.assertEqual(sorted(result["first_at"]), sorted(result["added"]))
         for skip in result["skipped"]:
             self.assertEqual(skip["warnings"], ["owner_mismatch"])
         status = self.d.json("status", "two-emails")
@@ -199,6 +200,26 @@ class BulkImport(unittest.TestCase):
         self.assertGreaterEqual(add_requests(self.d) - before, 2)
         self.assertEqual(sorted(forced["added"]), sorted(names))
         self.assertEqual(sorted(s["contact"] for s in forced["skipped"]), sorted(unknown))
+
+    def test_add_json_prints_one_compact_object_in_field_order(self):
+        """`add --json` prints what serializing one object {added, skipped, first_at, errors}
+        printed, to the byte: a dry run naming a contact twice (in the file and by --contact)
+        lists it twice in `added` and once in `first_at`."""
+        self.d.json("import", self.write_rows("people.csv", [
+            "email,first_name\n", "ann@example.test,Ann\n", "bo@example.test,Bo\n"]))
+        path = self.write_rows("add.csv", [
+            "email,first_name\n", "ann@example.test,Ann\n", "bo@example.test,Bo\n",
+            ",Nobody\n"])
+        result = self.d.seqctl("--json", "add", "two-emails", "--csv", path,
+                               "--contact", "ann@example.test", "nobody@example.test",
+                               "--dry-run")
+        self.assertEqual(result.returncode, 3, result.stderr)
+        expected = {
+            "added": ["ann@example.test", "bo@example.test", "ann@example.test"],
+            "skipped": [{"contact": "nobody@example.test", "warnings": ["unknown_contact"]}],
+            "first_at": {"ann@example.test": None, "bo@example.test": None},
+            "errors": [{"line": 4, "reason": "no id and no email: the contact has no key"}]}
+        self.assertEqual(result.stdout, json.dumps(expected, separators=(",", ":")) + "\n")
 
     def test_other_commands_are_answered_during_a_big_import(self):
         rows = 120000

@@ -380,3 +380,51 @@ TEST_CASE("a row that leaves a stored contact as it is counts as updated and sto
   CHECK(batch.contacts[0].title.empty());
   CHECK(f.shown("y@x.test") == before);
 }
+
+namespace {
+
+// `add SEQ --csv` of two rows, dispatched without a commit (the batch shows what it stores);
+// the reply must be ok with exactly one row error, on line 2, whose reason it returns.
+std::string addTwoRowsWithOneError(Fixture& f, const std::string& sequence, json::object second,
+                                   json::object third, const Caller& caller, DispatchReply& reply) {
+  reply = dispatchCommand(
+      f.engine, "add",
+      json::object{{"sequence", sequence},
+                   {"rows", json::array{row(2, std::move(second)), row(3, std::move(third))}}},
+      caller, kStart);
+  REQUIRE(reply.ok);
+  const json::array& errors = reply.result.at("errors").as_array();
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].at("line").to_number<std::int64_t>() == 2);
+  return std::string(errors[0].at("reason").as_string());
+}
+
+}  // namespace
+
+TEST_CASE("add --csv: a row that leaves another user's contact as it is is still refused") {
+  Fixture f;
+  // bob owns t; x@x.test is alice's. The row changes nothing, yet bob may not edit it: a row
+  // error naming the contact, and x is not added. y (no owner) unchanged is added.
+  DispatchReply reply;
+  CHECK(addTwoRowsWithOneError(f, "t", {{"email", "x@x.test"}, {"owner", "alice"}},
+                               {{"email", "y@x.test"}}, kBob, reply) ==
+        "permission denied: contact 'x@x.test' is owned by 'alice'");
+  CHECK(json::serialize(reply.result.at("added")) == R"(["y@x.test"])");
+  CHECK(reply.result.at("updated").to_number<std::int64_t>() == 1);
+  CHECK(f.engine.takeBatch().contacts.empty());
+}
+
+TEST_CASE("add --csv: an unchanged row with a bad value or a new empty column is worked out") {
+  Fixture f;
+  // The same email but a score that is no number: the row's error, as for any row.
+  DispatchReply reply;
+  CHECK(contains(addTwoRowsWithOneError(f, "s", {{"email", "y@x.test"}, {"score", "lots"}},
+                                        {{"email", "y@x.test"}, {"region", ""}}, kAlice, reply),
+                 "score: 'lots'"));
+  // An empty custom column the contact did not have is a change: it is stored.
+  CHECK(reply.result.at("updated").to_number<std::int64_t>() == 1);
+  CHECK(json::serialize(reply.result.at("added")) == R"(["y@x.test"])");
+  WriteBatch batch = f.engine.takeBatch();
+  REQUIRE(batch.contacts.size() == 1);
+  CHECK(batch.contacts[0].extra.count("region") == 1);
+}
