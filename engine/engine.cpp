@@ -32,6 +32,7 @@ Engine::Engine(EngineSettings settings, TimeMs now_ms)
       calendar_(settings_.schedules),
       wheel_(now_ms, settings_.tick_ms) {
   governor_.configure(settings_.mailboxes);
+  logged_sends_.configure(settings_.mailboxes);
   render_ = compileRenderSettings(settings_.sequences, settings_.mailboxes, settings_.unsubscribe);
   scheduleWorkflows(now_ms);
 }
@@ -204,12 +205,20 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     noteInbound(record);
     progress_seq_ = std::max(progress_seq_, record.seq);
   }
+  // The send limits: the snapshot, then the sends logged after it; the queued and
+  // re-delivered sends restoreSend() counts below are governor_'s alone.
+  if (state.governor.has_value()) {
+    logged_sends_.restore(state.governor->mailboxes);
+    governor_snapshot_seq_ = state.governor->through_seq;
+    progress_seq_ = std::max(progress_seq_, governor_snapshot_seq_);
+  }
   for (const ProgressRecord& record : state.progress) {
     Status known = check_id("progress record", record.seq, record.enrollment_id);
     if (!known.isOk()) return known;
     progress_seq_ = std::max(progress_seq_, record.seq);
-    replaySend(record);
+    if (record.seq > governor_snapshot_seq_) replaySend(record);
   }
+  governor_ = logged_sends_;
   // The sequences may have been edited while seqd was down: steps are found again by id, and
   // a contact waiting on a task that is not its current step's goes on to that step.
   for (Enrollment& enrollment : enrollments_) {
@@ -293,13 +302,27 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
   onDeliveryResult(interrupted, now_ms);
 }
 
-// Counts a send of the log in the governor (restart only).
+// Counts a send of the log as logged (restart only).
 void Engine::replaySend(const ProgressRecord& record) {
   if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
     const PackedContact* contact = contactOf(enrollments_[record.enrollment_id]);
-    governor_.recordSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
-                         record.at_ms, record.message_id);
+    logged_sends_.recordSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
+                             record.at_ms, record.message_id);
   }
+}
+
+void Engine::addGovernorSnapshot(WriteBatch& batch, std::uint64_t through_seq, bool now) {
+  if (through_seq <= governor_snapshot_seq_) return;
+  const std::uint64_t logged = through_seq - governor_snapshot_seq_;
+  if (!now && (logged < settings_.governor_snapshot_records_min ||
+               logged < logged_sends_.timesRemembered())) {
+    return;
+  }
+  std::vector<MailboxSendState> mailboxes = logged_sends_.snapshot();
+  // One too big for the store is not written: the restart counts from the last one.
+  if (!SendGovernor::fitsSnapshotBounds(mailboxes)) return;
+  batch.governor = GovernorSnapshot{through_seq, std::move(mailboxes)};
+  governor_snapshot_seq_ = through_seq;
 }
 
 // Puts every enrollment that waits for a time on the wheel, and takes the rest off.
@@ -1351,6 +1374,7 @@ WriteBatch Engine::takeBatch() {
   WriteBatch batch = std::move(batch_);
   batch_.clear();
   addCheckpointSlice(batch);
+  addGovernorSnapshot(batch, progress_seq_, false);
   const TimeMs now_ms = wheel_.now();
   batch.history_keep_from_ms = now_ms - historyKeepMs();
   batch.inbound_keep_from_ms = now_ms - settings_.inbound_keep_ms;
@@ -1373,6 +1397,9 @@ bool Engine::addShutdownCheckpointSlice(WriteBatch& batch) {
         {snapshots_since_checkpoint_, settings_.checkpoint_snapshots_min, enrollments_.size()});
   }
   addCheckpointSlice(batch);
+  // The records still in batch_ are not committed: the snapshot stops before them.
+  addGovernorSnapshot(
+      batch, batch_.progress.empty() ? progress_seq_ : batch_.progress.front().seq - 1, true);
   return checkpoint_ids_.empty() && journaled_ids_.empty();
 }
 
@@ -1455,6 +1482,10 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
         if (auto variant = sending_variants_.find(id); variant != sending_variants_.end()) {
           record.variant = variant->second;
         }
+        const PackedContact* contact = contactOf(enrollment);
+        logged_sends_.recordSend(enrollment.sending_mailbox.view(),
+                                 recipientDomain(contact ? contact->email() : ""), counted_at_ms,
+                                 record.message_id);
         enrollment.sending_released = true;
         ++in_flight_;
         saveSnapshot(enrollment);
