@@ -25,6 +25,9 @@ bool contains(const std::vector<std::string>& values, std::string_view value) {
 
 bool isEmailStep(StepType type) { return type == StepType::kAutoEmail; }
 
+// The progress-log detail of a send that came back not attempted (seqd was stopping).
+constexpr std::string_view kNotAttemptedDetail = "returned: not attempted";
+
 }  // namespace
 
 Engine::Engine(EngineSettings settings, TimeMs now_ms)
@@ -205,10 +208,16 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     noteInbound(record);
     progress_seq_ = std::max(progress_seq_, record.seq);
   }
-  // The send limits: the snapshot, then the sends logged after it; the queued and
-  // re-delivered sends restoreSend() counts below are governor_'s alone.
+  // The send limits: the snapshot (with the sends out at its seq), then the log's records
+  // after it, as the live engine folded them (foldLoggedSend); the re-delivered sends
+  // restoreSend() moves below change governor_ alone.
   if (state.governor.has_value()) {
     logged_sends_.restore(state.governor->mailboxes);
+    for (const auto& [id, counted_at_ms] : state.governor->out) {
+      Status known = check_id("governor snapshot send", state.governor->through_seq, id);
+      if (!known.isOk()) return known;
+      logged_out_[id] = counted_at_ms;
+    }
     governor_snapshot_seq_ = state.governor->through_seq;
     progress_seq_ = std::max(progress_seq_, governor_snapshot_seq_);
   }
@@ -216,7 +225,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     Status known = check_id("progress record", record.seq, record.enrollment_id);
     if (!known.isOk()) return known;
     progress_seq_ = std::max(progress_seq_, record.seq);
-    if (record.seq > governor_snapshot_seq_) replaySend(record);
+    if (record.seq > governor_snapshot_seq_) foldLoggedSend(record);
   }
   governor_ = logged_sends_;
   // The sequences may have been edited while seqd was down: steps are found again by id, and
@@ -246,7 +255,8 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
   for (Enrollment& enrollment : enrollments_) {
     if (enrollment.sending_step.empty()) continue;
     sending_variants_[enrollment.id] = variantFor(enrollment, enrollment.sending_step.str());
-    restoreSend(enrollment, now_ms);
+    auto counted = logged_out_.find(enrollment.id);
+    restoreSend(enrollment, now_ms, counted == logged_out_.end() ? kNoTime : counted->second);
   }
   rearmAll();
   recountCensus();
@@ -257,7 +267,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
 // simply due again. Released to an idempotent transport (Maildir, discard): delivered again,
 // a no-op where it had landed. Released over SMTP: it may have gone out, so it is never
 // repeated by itself: `not_sent: interrupted`.
-void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
+void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms, TimeMs counted_at_ms) {
   if (!enrollment.sending_released) {
     clearSending(enrollment);
     if (enrollment.status == EnrollmentStatus::kActive) {
@@ -281,12 +291,15 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
     std::optional<DeliveryIntent> intent =
         makeIntent(enrollment, *step, enrollment.sending_at_ms, enrollment.sending_mailbox, reason);
     if (intent && intent->message_id == sendingMessageId(enrollment)) {
-      // Where it had not landed before the stop, it is written now: counted again from now
-      // (the log's count stays too, erring on the slow side), so the limits hold at the
-      // instants it is written.
+      // Where it had not landed before the stop, it is written now: its count moves from
+      // the log's instant to now, so the limits hold at the instants it is written, and a
+      // stop never counts one message twice (a daemon stopped and started again with a queue
+      // of released sends would otherwise find its mailboxes full for a day).
       const PackedContact* contact = contactOf(enrollment);
-      governor_.recordSend(mailbox->address, recipientDomain(contact ? contact->email() : ""),
-                           now_ms, intent->message_id);
+      const std::string domain = recipientDomain(contact ? contact->email() : "");
+      if (counted_at_ms != kNoTime) governor_.forgetSend(mailbox->address, domain, counted_at_ms);
+      governor_.recordSend(mailbox->address, domain, now_ms, intent->message_id);
+      if (now_ms != enrollment.sending_at_ms) counted_at_[enrollment.id] = now_ms;
       queueIntent(enrollment, std::move(*intent), mailbox->transport);
       return;
     }
@@ -302,13 +315,31 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
   onDeliveryResult(interrupted, now_ms);
 }
 
-// Counts a send of the log as logged (restart only).
-void Engine::replaySend(const ProgressRecord& record) {
-  if (record.kind == ProgressKind::kStepFired && !record.message_id.empty()) {
-    const PackedContact* contact = contactOf(enrollments_[record.enrollment_id]);
-    logged_sends_.recordSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
-                             record.at_ms, record.message_id);
+bool Engine::replaySend(const ProgressRecord& record) {
+  if (record.kind != ProgressKind::kStepFired || record.message_id.empty()) return false;
+  const PackedContact* contact = contactOf(enrollments_[record.enrollment_id]);
+  logged_sends_.recordSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
+                           record.at_ms, record.message_id);
+  return true;
+}
+
+void Engine::foldLoggedSend(const ProgressRecord& record) {
+  if (replaySend(record)) {
+    logged_out_[record.enrollment_id] = record.at_ms;
+    return;
   }
+  if (record.kind != ProgressKind::kDelivered && record.kind != ProgressKind::kDeliveryFailed) {
+    return;
+  }
+  auto out = logged_out_.find(record.enrollment_id);
+  if (out == logged_out_.end()) return;
+  if (record.kind == ProgressKind::kDeliveryFailed &&
+      record.detail.starts_with(kNotAttemptedDetail)) {
+    const PackedContact* contact = contactOf(enrollments_[record.enrollment_id]);
+    logged_sends_.forgetSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
+                             out->second);
+  }
+  logged_out_.erase(out);
 }
 
 void Engine::addGovernorSnapshot(WriteBatch& batch, std::uint64_t through_seq, bool now) {
@@ -320,8 +351,13 @@ void Engine::addGovernorSnapshot(WriteBatch& batch, std::uint64_t through_seq, b
   }
   std::vector<MailboxSendState> mailboxes = logged_sends_.snapshot();
   // One too big for the store is not written: the restart counts from the last one.
-  if (!SendGovernor::fitsSnapshotBounds(mailboxes)) return;
-  batch.governor = GovernorSnapshot{through_seq, std::move(mailboxes)};
+  if (!SendGovernor::fitsSnapshotBounds(mailboxes) || logged_out_.size() > kSnapshotOutMax) {
+    return;
+  }
+  GovernorSnapshot snapshot{through_seq, std::move(mailboxes), {}};
+  snapshot.out.assign(logged_out_.begin(), logged_out_.end());
+  std::sort(snapshot.out.begin(), snapshot.out.end());
+  batch.governor = std::move(snapshot);
   governor_snapshot_seq_ = through_seq;
 }
 
@@ -1111,6 +1147,12 @@ void Engine::clearSending(Enrollment& enrollment) {
   enrollment.sending_at_ms = kNoTime;
   enrollment.sending_released = false;
   sending_variants_.erase(enrollment.id);
+  counted_at_.erase(enrollment.id);
+}
+
+TimeMs Engine::countedAt(const Enrollment& enrollment) const {
+  auto moved = counted_at_.find(enrollment.id);
+  return moved == counted_at_.end() ? enrollment.sending_at_ms : moved->second;
 }
 
 void Engine::markStepDone(Enrollment& enrollment, const std::string& step_id, TimeMs at_ms) {
@@ -1227,7 +1269,7 @@ namespace {
 // The progress-log detail of a failed delivery: its kind first, so a reader can tell them
 // apart.
 std::string failureDetail(const DeliveryResult& result) {
-  if (result.outcome == DeliveryOutcome::kReturned) return "returned: not attempted";
+  if (result.outcome == DeliveryOutcome::kReturned) return std::string(kNotAttemptedDetail);
   if (result.maybe_delivered) return "interrupted: " + result.detail;
   if (result.outcome == DeliveryOutcome::kFailedPermanent) return "permanent: " + result.detail;
   return "temporary: " + result.detail;
@@ -1290,6 +1332,7 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
   const std::string step_id = enrollment.sending_step;
   const std::string mailbox = enrollment.sending_mailbox;
   const TimeMs fired_at_ms = enrollment.sending_at_ms;
+  const TimeMs counted_at_ms = countedAt(enrollment);
   clearSending(enrollment);
   const bool waiting = enrollment.status == EnrollmentStatus::kActive;
   const Sequence* sequence = findSequence(enrollment.sequence_id);
@@ -1319,11 +1362,16 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
         return;
       }
       return completeStep(enrollment, *sequence, fired_at_ms);
-    case DeliveryOutcome::kReturned:
+    case DeliveryOutcome::kReturned: {
+      // It never left: the limits no longer count it (it is counted again when it goes).
+      const PackedContact* contact = contactOf(enrollment);
+      governor_.forgetSend(mailbox, recipientDomain(contact ? contact->email() : ""),
+                           counted_at_ms);
       if (!waiting) return;
       enrollment.status = EnrollmentStatus::kScheduled;
       enrollment.next_at_ms = now_ms;
       break;
+    }
     case DeliveryOutcome::kFailedPermanent:
       // Marked on the step too, so no way back to it (resume, remove + add) sends it again
       // without a `retry`.
@@ -1357,6 +1405,8 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
 }
 
 WriteBatch Engine::takeBatch() {
+  // The log's records as a restart would count them, in seq order, complete by now.
+  for (const ProgressRecord& record : batch_.progress) foldLoggedSend(record);
   // Room for every snapshot at once: growing one push_back at a time copies the snapshots
   // already in at each reallocation (a 1M-enrollment activate spent ~10% of its time there).
   batch_.enrollments.reserve(batch_.enrollments.size() + dirty_.size());
@@ -1472,6 +1522,7 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
           governor_.recordSend(enrollment.sending_mailbox.str(), domain, now_ms,
                                queued->second.intent.message_id);
           counted_at_ms = now_ms;
+          counted_at_[id] = now_ms;
         }
         // Recorded before it leaves: after a crash a released send is the uncertain kind.
         ProgressRecord& record =
@@ -1482,10 +1533,6 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
         if (auto variant = sending_variants_.find(id); variant != sending_variants_.end()) {
           record.variant = variant->second;
         }
-        const PackedContact* contact = contactOf(enrollment);
-        logged_sends_.recordSend(enrollment.sending_mailbox.view(),
-                                 recipientDomain(contact ? contact->email() : ""), counted_at_ms,
-                                 record.message_id);
         enrollment.sending_released = true;
         ++in_flight_;
         saveSnapshot(enrollment);

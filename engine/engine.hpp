@@ -451,7 +451,11 @@ class Engine {
   void queueIntent(Enrollment& enrollment, DeliveryIntent intent, Transport transport);
   void withdrawQueuedSend(Enrollment& enrollment);
   void clearSending(Enrollment& enrollment);
-  void restoreSend(Enrollment& enrollment, TimeMs now_ms);
+  // The instant the governor counts enrollment's send at (it is sending).
+  TimeMs countedAt(const Enrollment& enrollment) const;
+  // counted_at_ms: when the log's kStepFired record counted this send against the limits
+  // (kNoTime when that record is no longer kept).
+  void restoreSend(Enrollment& enrollment, TimeMs now_ms, TimeMs counted_at_ms);
   void rearmAll();
   const Step* currentStep(const Enrollment& enrollment) const;
   std::uint32_t currentStepIndex(const Sequence& sequence, const Enrollment& enrollment) const;
@@ -487,7 +491,11 @@ class Engine {
                           const std::string& domain, TimeMs now_ms, TimeMs& free_at_ms);
   TimeMs wheelTime(const Enrollment& enrollment) const;
   TimeMs nextTickStart(TimeMs now_ms) const;
-  void replaySend(const ProgressRecord& record);
+  // Counts a send of the log in logged_sends_ (restart only); returns whether it counted one.
+  bool replaySend(const ProgressRecord& record);
+  // Folds one record of the log into logged_sends_ and logged_out_, as a restart replays the
+  // log: a send counts at its record's at_ms; one that came back not attempted gives it back.
+  void foldLoggedSend(const ProgressRecord& record);
   // Adds a snapshot of logged_sends_ to batch when one is due (or `now`), covering the
   // records committed with it: every seq up to through_seq.
   void addGovernorSnapshot(WriteBatch& batch, std::uint64_t through_seq, bool now);
@@ -610,6 +618,10 @@ class Engine {
   // The variant id of each email decided and not yet resolved (set with sending_step): what
   // its kStepFired and result records carry and count under.
   std::unordered_map<EnrollmentId, std::string> sending_variants_;
+  // Sends released to delivery whose count the governor holds at an instant other than
+  // sending_at_ms (released later than decided, or written again after a restart): that
+  // instant, so a send that comes back not attempted gives its count back.
+  std::unordered_map<EnrollmentId, TimeMs> counted_at_;
   std::map<WorkflowState::Key, TimeMs> workflow_next_;  // when each configured one runs next
   ContactLists lists_;
   SequenceShares shares_;
@@ -625,6 +637,9 @@ class Engine {
   // and counts the records after it has what counting the whole kept log would give.
   SendGovernor logged_sends_;
   std::uint64_t governor_snapshot_seq_ = 0;  // the last snapshot's through_seq
+  // The sends out as the log has them (a kStepFired record and no result yet), by
+  // enrollment: when each was counted.
+  std::unordered_map<EnrollmentId, TimeMs> logged_out_;
   // The sequences' templates parsed, the senders' From lines, the unsubscribe settings: what
   // the workers render from. Rebuilt by reconfigure(); intents out keep theirs alive.
   std::shared_ptr<const RenderSettings> render_;

@@ -76,6 +76,7 @@ struct MailboxSendState {
 inline constexpr std::size_t kSnapshotMailboxesMax = std::size_t{1} << 16;
 inline constexpr std::size_t kSnapshotDomainsMax = std::size_t{1} << 24;
 inline constexpr std::size_t kSnapshotTimesMax = std::size_t{1} << 20;  // exact, and minutes
+inline constexpr std::size_t kSnapshotOutMax = std::size_t{1} << 24;    // sends out
 
 class SendGovernor {
  public:

@@ -125,6 +125,9 @@ struct SequenceState {
 struct GovernorSnapshot {
   std::uint64_t through_seq = 0;
   std::vector<MailboxSendState> mailboxes;  // by address
+  // The sends out at through_seq (a kStepFired record and no result yet), by enrollment id:
+  // when each was counted. A result after through_seq that gives a count back needs it.
+  std::vector<std::pair<EnrollmentId, TimeMs>> out;
   bool operator==(const GovernorSnapshot&) const = default;
 };
 

@@ -533,6 +533,14 @@ Status encodeGovernor(const GovernorSnapshot& snapshot, std::string& out) {
     writer.u64(mailbox.domains_after_prune);
     writer.i64(mailbox.pruned_at_ms);
   }
+  writer.count("out count", snapshot.out.size(), kSnapshotOutMax);
+  for (std::size_t i = 0; i < snapshot.out.size(); ++i) {
+    if (i > 0 && !(snapshot.out[i - 1].first < snapshot.out[i].first)) {
+      writer.fail("out", "out of order or repeated");
+    }
+    writer.u32(snapshot.out[i].first);
+    writer.i64(snapshot.out[i].second);
+  }
   return writer.finish("governor");
 }
 
@@ -548,6 +556,19 @@ Status decodeGovernor(std::string_view value, GovernorSnapshot& out) {
       if (i > 0 && !(out.mailboxes[i - 1].mailbox < out.mailboxes[i].mailbox)) {
         reader.fail("mailbox",
                     "'" + printableKey(out.mailboxes[i].mailbox) + "' out of order or repeated");
+        break;
+      }
+    }
+  }
+  std::uint32_t sends_out = 0;
+  if (reader.count("out count", kSnapshotOutMax, sends_out)) {
+    out.out.resize(sends_out);
+    for (std::size_t i = 0; i < out.out.size(); ++i) {
+      if (!reader.u32("out id", out.out[i].first) || !reader.i64("out at_ms", out.out[i].second)) {
+        break;
+      }
+      if (i > 0 && !(out.out[i - 1].first < out.out[i].first)) {
+        reader.fail("out id", "out of order or repeated");
         break;
       }
     }

@@ -32,7 +32,8 @@
 //   governor    v2: u8 version | u64 through_seq | u32 n | n x mailbox, addresses strictly
 //                   ascending; mailbox: str address | times sends | i64 interval_free_ms
 //                   | u32 n | n x (str domain | times), domains strictly ascending
-//                   | u64 domains_after_prune | i64 pruned_at_ms;
+//                   | u64 domains_after_prune | i64 pruned_at_ms; then u32 n | n x (u32
+//                   enrollment_id | i64 counted_at_ms), the sends out, ids strictly ascending;
 //                   times: u32 n | n x i64 exact | i64 exact_from_ms
 //                   | u32 n | n x (i64 last_ms | u32 count > 0)   (engine/governor.hpp)
 //

@@ -1,15 +1,20 @@
 // What the round-end tests (store_room_test, round_pipeline_test) build their daemons from:
 // the start instant, an admin caller, delivery slots, one sequence "alpha" with one
-// auto_email step sent from a Maildir mailbox of alice's, and an engine started from what a
-// store holds, as seqd starts one.
+// auto_email step sent from a Maildir mailbox of alice's, a real LMDB store behind the
+// fault-injecting wrapper, an engine started from what a store holds, as seqd starts one, and
+// commands run as root.
 #pragma once
 
 #include <doctest/doctest.h>
 
+#include <boost/json.hpp>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "daemon/engine_start.hpp"
+#include "io/command_dispatch.hpp"
+#include "io/fault_injecting_store.hpp"
 
 namespace seqd::testing {
 
@@ -58,6 +63,25 @@ inline std::unique_ptr<Engine> engineFromStore(Store& store, TimeMs now_ms) {
   Result<std::unique_ptr<Engine>> started = startEngine(std::move(loaded), alphaSettings(), now_ms);
   REQUIRE(started.isOk());
   return std::move(started.value());
+}
+
+// A real LMDB store in dir behind FaultInjectingStore (which can fill up or fail on demand).
+inline std::unique_ptr<FaultInjectingStore> openFaultInjectingStore(const std::string& dir) {
+  Result<std::unique_ptr<Store>> opened = openLmdbStore(dir);
+  REQUIRE(opened.isOk());
+  return std::make_unique<FaultInjectingStore>(std::move(opened.value()));
+}
+
+// Runs a control command on engine as root, as the control thread does.
+inline DispatchReply runAsRoot(Engine& engine, const std::string& cmd, boost::json::object args,
+                               TimeMs now_ms) {
+  return dispatchCommand(engine, cmd, args, kRoot, now_ms);
+}
+
+// `add` arguments: contact into "alpha".
+inline boost::json::object addToAlpha(const std::string& contact) {
+  return boost::json::object{{"sequence", "alpha"},
+                             {"contacts", boost::json::array{boost::json::value(contact)}}};
 }
 
 }  // namespace seqd::testing

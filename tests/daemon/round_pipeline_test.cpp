@@ -18,8 +18,6 @@
 
 #include "daemon/engine_start.hpp"
 #include "daemon/fixtures.hpp"
-#include "io/command_dispatch.hpp"
-#include "io/fault_injecting_store.hpp"
 #include "temp_dir.hpp"
 
 using namespace seqd;
@@ -80,9 +78,7 @@ class GateStore final : public Store {
 
 struct Daemon {
   explicit Daemon(const std::string& dir) {
-    Result<std::unique_ptr<Store>> opened = openLmdbStore(dir);
-    REQUIRE(opened.isOk());
-    faults = std::make_unique<FaultInjectingStore>(std::move(opened.value()));
+    faults = openFaultInjectingStore(dir);
     gate = std::make_unique<GateStore>(*faults);
     rebuild();
     committer = std::make_unique<ThreadCommitter>(*gate, nullptr);
@@ -93,7 +89,7 @@ struct Daemon {
     return pipeline->end(*engine, *gate, room, kSlots, now_ms, std::nullopt, now_ms);
   }
   DispatchReply run(const std::string& cmd, json::object args, TimeMs now_ms = kStart) {
-    return dispatchCommand(*engine, cmd, args, kRoot, now_ms);
+    return runAsRoot(*engine, cmd, std::move(args), now_ms);
   }
   void importContacts(int count) {
     json::array rows;
@@ -112,10 +108,6 @@ struct Daemon {
   StoreRoom room;
 };
 
-json::object addArgs(const std::string& contact) {
-  return json::object{{"sequence", "alpha"}, {"contacts", json::array{json::value(contact)}}};
-}
-
 }  // namespace
 
 TEST_CASE("round N's intents are released only after N's commit returned") {
@@ -129,7 +121,7 @@ TEST_CASE("round N's intents are released only after N's commit returned") {
 
   // Round N: a send decided and released into the batch; its commit is held at the gate.
   seqd.gate->setOpen(false);
-  REQUIRE(seqd.run("add", addArgs("c0@example.test")).ok);
+  REQUIRE(seqd.run("add", addToAlpha("c0@example.test")).ok);
   seqd.engine->advanceTo(kStart);
   const std::uint64_t round_n = seqd.pipeline->current();
   const int entered = seqd.gate->entered();
@@ -141,7 +133,7 @@ TEST_CASE("round N's intents are released only after N's commit returned") {
   const int returned_before = seqd.gate->returned();
 
   // Round N+1 is decided on top of it (the engine is free while N is written)...
-  REQUIRE(seqd.run("add", addArgs("c1@example.test")).ok);
+  REQUIRE(seqd.run("add", addToAlpha("c1@example.test")).ok);
   seqd.engine->advanceTo(kStart + 1);
   // ...and its end waits for N's commit: it does not return while the gate is shut.
   auto next = std::async(std::launch::async, [&] { return seqd.end(kStart + 1); });
@@ -181,7 +173,7 @@ TEST_CASE("a round refused for want of room takes the round decided on top of it
   seqd.pipeline->drain(*seqd.engine);
 
   seqd.gate->setOpen(false);
-  REQUIRE(seqd.run("add", addArgs("c0@example.test")).ok);
+  REQUIRE(seqd.run("add", addToAlpha("c0@example.test")).ok);
   seqd.engine->advanceTo(kStart);
   const std::uint64_t round_n = seqd.pipeline->current();
   const int entered = seqd.gate->entered();
@@ -189,7 +181,7 @@ TEST_CASE("a round refused for want of room takes the round decided on top of it
   seqd.gate->awaitEntered(entered + 1);
   seqd.faults->fillUp(OutOfRoom::kDisk);  // before N's commit reaches the disk
   seqd.gate->setOpen(true);
-  REQUIRE(seqd.run("add", addArgs("c1@example.test")).ok);
+  REQUIRE(seqd.run("add", addToAlpha("c1@example.test")).ok);
   seqd.engine->advanceTo(kStart + 1);
   std::vector<FinishedRound> refused = seqd.end(kStart + 1);
   REQUIRE(refused.size() == 2);

@@ -13,8 +13,6 @@
 
 #include "daemon/engine_start.hpp"
 #include "daemon/fixtures.hpp"
-#include "io/command_dispatch.hpp"
-#include "io/fault_injecting_store.hpp"
 #include "temp_dir.hpp"
 
 using namespace seqd;
@@ -25,9 +23,7 @@ namespace {
 
 struct Daemon {
   explicit Daemon(const std::string& dir) {
-    Result<std::unique_ptr<Store>> opened = openLmdbStore(dir);
-    REQUIRE(opened.isOk());
-    store = std::make_unique<FaultInjectingStore>(std::move(opened.value()));
+    store = openFaultInjectingStore(dir);
     rebuild(kStart);
   }
   // Builds the engine from what the store holds, as seqd does at start and after a full store.
@@ -36,16 +32,12 @@ struct Daemon {
     return commitRoundMindingRoom(*engine, *store, room, slots, now_ms, std::nullopt, now_ms);
   }
   DispatchReply run(const std::string& cmd, json::object args, TimeMs now_ms) {
-    return dispatchCommand(*engine, cmd, args, kRoot, now_ms);
+    return runAsRoot(*engine, cmd, std::move(args), now_ms);
   }
   std::unique_ptr<FaultInjectingStore> store;
   std::unique_ptr<Engine> engine;
   StoreRoom room;
 };
-
-json::object addArgs(const std::string& contact) {
-  return json::object{{"sequence", "alpha"}, {"contacts", json::array{json::value(contact)}}};
-}
 
 }  // namespace
 
@@ -63,7 +55,7 @@ TEST_CASE("a full store: refused rounds keep nothing, probes, resumes, then send
 
   seqd.store->fillUp(OutOfRoom::kDisk);
   // A change: its round is refused whole, nothing released (its send was due at once).
-  REQUIRE(seqd.run("add", addArgs("a@example.test"), now).ok);
+  REQUIRE(seqd.run("add", addToAlpha("a@example.test"), now).ok);
   seqd.engine->advanceTo(now);
   RoomRound refused = seqd.round(now);
   CHECK(refused.end == RoundEnd::kOutOfRoom);
@@ -90,7 +82,7 @@ TEST_CASE("a full store: refused rounds keep nothing, probes, resumes, then send
   CHECK(seqd.engine.get() == engine);
   // A change asked for before the next probe time writes at once, and is refused.
   now += kStoreFullProbeMs + 1000;
-  REQUIRE(seqd.run("add", addArgs("b@example.test"), now).ok);
+  REQUIRE(seqd.run("add", addToAlpha("b@example.test"), now).ok);
   CHECK(seqd.round(now).end == RoundEnd::kOutOfRoom);
   seqd.rebuild(now);
   seqd.room.enter(refused.status, *seqd.engine, now);
@@ -103,7 +95,7 @@ TEST_CASE("a full store: refused rounds keep nothing, probes, resumes, then send
   CHECK(resumed.round.intents.empty());
   CHECK_FALSE(seqd.room.full());
   // Then a change is kept and its send goes out.
-  REQUIRE(seqd.run("add", addArgs("a@example.test"), now).ok);
+  REQUIRE(seqd.run("add", addToAlpha("a@example.test"), now).ok);
   seqd.engine->advanceTo(now);
   RoomRound sent = seqd.round(now);
   CHECK(sent.end == RoundEnd::kCommitted);
@@ -135,7 +127,7 @@ TEST_CASE("while full, a change to an enrollment the restore already changed sti
   TimeMs now = kStart;
   REQUIRE(seqd.run("import", json::object{{"rows", rows}}, now).ok);
   REQUIRE(seqd.run("sequence_activate", json::object{{"sequence", "alpha"}}, now).ok);
-  REQUIRE(seqd.run("add", addArgs("a@example.test"), now).ok);
+  REQUIRE(seqd.run("add", addToAlpha("a@example.test"), now).ok);
   seqd.engine->advanceTo(now);
   RoomRound decided = seqd.round(now, DeliverySlots{0, 0});  // delivery has no room
   REQUIRE(decided.end == RoundEnd::kCommitted);
@@ -146,7 +138,7 @@ TEST_CASE("while full, a change to an enrollment the restore already changed sti
   REQUIRE(seqd.engine->pendingRecords() > 0);
   seqd.room.enter(Status::ioError("store is full: (test)"), *seqd.engine, now);
   const std::size_t records = seqd.engine->pendingRecords();
-  REQUIRE(seqd.run("pause", addArgs("a@example.test"), now + 1000).ok);
+  REQUIRE(seqd.run("pause", addToAlpha("a@example.test"), now + 1000).ok);
   CHECK(seqd.engine->pendingRecords() == records);  // nothing more to count...
   RoomRound paused = seqd.round(now + 1000);
   CHECK(paused.end == RoundEnd::kOutOfRoom);  // ...and yet it writes, and is refused

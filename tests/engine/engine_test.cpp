@@ -409,6 +409,11 @@ TEST_CASE("an email fired but never delivered is rebuilt identically at restart"
   CHECK(renderMessage(again[0], "\n") == renderMessage(lost[0], "\n"));
   CHECK(again[0].message_id == lost[0].message_id);
   CHECK(second.deliveriesInFlight() == 1);
+  // Counted once against the limits, from when it is written again (not at both instants).
+  std::vector<MailboxRow> usage = second.mailboxes(kStart + kHourMs);
+  REQUIRE(usage.size() == 1);
+  CHECK(usage[0].sent_last_24h == 1);
+  CHECK(usage[0].sent_last_hour == 1);
   WriteBatch batch = second.takeBatch();
   CHECK(countProgress(batch.progress, ProgressKind::kStepFired) == 0);  // same send, no record
   deliverAll(second, again, kStart + kHourMs);
@@ -417,6 +422,39 @@ TEST_CASE("an email fired but never delivered is rebuilt identically at restart"
   CHECK(enrollment->status == EnrollmentStatus::kScheduled);
   CHECK(enrollment->step_index == 1);
   CHECK(enrollment->next_at_ms == kStart + kDayMs);  // counted from the first life's fire
+}
+
+TEST_CASE("a send returned not attempted gives its count back, also across a restart") {
+  FakeStore store;
+  Engine first(settings(), kStart);
+  ImportResult imported = first.upsertContacts({row("a@x.test", "A", 5), row("b@x.test", "B", 4)});
+  REQUIRE(first.activate("two", kAdmin, kStart).isOk());
+  REQUIRE(first.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  first.advanceTo(kStart);  // both decided and counted at kStart
+  std::vector<DeliveryIntent> early = first.takeIntents({SIZE_MAX, 1}, kStart);
+  REQUIRE(early.size() == 1);
+  deliverAll(first, early, kStart);
+  // The second leaves ten minutes later: its count moves to then.
+  const TimeMs later = kStart + 10 * kMinuteMs;
+  std::vector<DeliveryIntent> late = first.takeIntents({SIZE_MAX, 1}, later);
+  REQUIRE(late.size() == 1);
+  CHECK(first.mailboxes(later)[0].sent_last_24h == 2);
+  // seqd stops before a worker took it: it never left.
+  answer(first, late[0], DeliveryOutcome::kReturned, "", later);
+  CHECK(first.mailboxes(later)[0].sent_last_24h == 1);
+  // The count given back is the moved one: an hour and five minutes on, the hour holds none.
+  CHECK(first.mailboxes(kStart + kHourMs + 5 * kMinuteMs)[0].sent_last_hour == 0);
+  store.commit(first.takeBatch());
+
+  // Rebuilt from the log (a kStepFired then a "returned" failure): counted once, not twice.
+  Engine second(settings(), later);
+  REQUIRE(second.restore(store.state, later).isOk());
+  CHECK(second.mailboxes(later)[0].sent_last_24h == 1);
+  second.advanceTo(later);
+  std::vector<DeliveryIntent> again = second.takeIntents({}, later);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].enrollment_id == late[0].enrollment_id);
+  CHECK(second.mailboxes(later)[0].sent_last_24h == 2);
 }
 
 TEST_CASE("an SMTP email in flight at a crash is not sent again: not_sent interrupted") {

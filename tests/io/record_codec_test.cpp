@@ -136,6 +136,11 @@ class RandomRecords {
       mailbox.pruned_at_ms = time();
       snapshot.mailboxes.insert(snapshot.mailboxes.begin(), std::move(mailbox));
     }
+    EnrollmentId id = static_cast<EnrollmentId>(below(100));
+    for (int i = below(4); i > 0; --i) {
+      snapshot.out.emplace_back(id, time());
+      id += static_cast<EnrollmentId>(1 + below(1000));
+    }
     return snapshot;
   }
 
