@@ -1,8 +1,8 @@
 // Proves, over many seeded runs of the whole runtime under a simulated clock (simulator.hpp:
 // the engine, the real LMDB store with injected faults, the real command dispatch and start
-// path; a simulated relay, Maildir, inboxes, operator, reloads and crashes), that seqd never
-// emails a contact it was told to stop, never sends a step twice, keeps every mailbox limit
-// and sending window, and loses nothing it acknowledged; and that a seed replays exactly.
+// path; a simulated relay, Maildir, inboxes, operator, reloads, crashes and SIGTERM stops), that
+// seqd never emails a contact it was told to stop, never sends a step twice, keeps every mailbox
+// limit and sending window, and loses nothing it acknowledged; and that a seed replays exactly.
 //
 // Environment: SEQD_SIM_SEEDS (how many; default 1,000, or 100 with SEQD_SANITIZED),
 // SEQD_SIM_RANDOM=1 (a random first seed instead of 1), SEQD_SIM_SEED=N (replay one seed),
@@ -152,6 +152,9 @@ void Simulation::planWorld() {
   for (int i = static_cast<int>(random_.between(0, 3)); i > 0; --i) {
     scheduleKind(EventKind::kFault, now_ + random_.between(10000, span_ms));
   }
+  for (int i = static_cast<int>(random_.between(0, 3)); i > 0; --i) {
+    scheduleKind(EventKind::kStop, now_ + random_.between(10000, span_ms));
+  }
   // In some runs the disk fills up at a random moment (more often near a send: handOver).
   if (random_.percent(30)) planFill(now_ + random_.between(10000, span_ms));
 }
@@ -230,6 +233,18 @@ void Simulation::handle(const Event& event) {
       if (event.commit_first) commitEarly();
       round();
       break;
+    case EventKind::kStop:
+      if (life_) stop();
+      break;
+    case EventKind::kTake: {
+      if (!life_ || life_->number != event.life) break;  // its pool died with seqd
+      auto waiting = life_->pool_queue.find(event.message_id);
+      if (waiting == life_->pool_queue.end()) break;
+      const Waiting taken = std::move(waiting->second);
+      life_->pool_queue.erase(waiting);
+      workerTakes(taken.intent, taken.redelivery);
+      break;
+    }
   }
 }
 
@@ -314,7 +329,78 @@ void Simulation::die(const std::string& why) {
   scheduleKind(EventKind::kStart, now_ + random_.between(1, 900) * 1000);
 }
 
+// SIGTERM, as the runtime's shutDown(): the round in flight drained (its sends reach the pool
+// and come back with the rest), then each worker finishes the message it is on (its answer
+// comes within the SMTP timeout and the grace), every send no worker took comes back not
+// attempted, each result is committed, and nothing is sent after the last commit.
+void Simulation::stop() {
+  trace("seqd stops on SIGTERM");
+  life_->stopping = true;
+  round();  // drains the round in flight, takes no due work
+  while (life_ && (!life_->answers_due.empty() || !life_->pool_queue.empty())) {
+    if (life_->answers_due.empty()) {
+      returnQueued();
+      continue;
+    }
+    const Answer answer = life_->answers_due.begin()->second;
+    deliverAnswer(answer);  // its scheduled event finds a later life and is dropped
+  }
+  if (!life_) return;  // a commit failed meanwhile: seqd exited
+  trace("seqd stopped; state committed");
+  life_.reset();
+  ++result_.stops;
+  scheduleKind(EventKind::kStart, now_ + random_.between(1, 900) * 1000);
+}
+
+void Simulation::returnQueued() {
+  std::map<std::string, Waiting> queued = std::move(life_->pool_queue);
+  life_->pool_queue.clear();
+  std::vector<std::string> returned_ids;
+  for (auto& [message_id, waiting] : queued) {
+    const DeliveryIntent& intent = waiting.intent;
+    if (isIdempotent(intent.transport)) {
+      --life_->idempotent_outstanding;
+    } else {
+      --life_->smtp_outstanding;
+    }
+    // It never left: the limits' oracle forgets its release (a re-delivery's was its first).
+    if (!waiting.redelivery) {
+      auto forget = [&](std::vector<TimeMs>& times) {
+        auto at = std::find(times.begin(), times.end(), waiting.released_at_ms);
+        REQUIRE(at != times.end());
+        times.erase(at);
+      };
+      forget(sends_[intent.mailbox]);
+      const std::string contact = pairOf(intent).second;
+      auto by_domain = domain_sends_.find(intent.mailbox);
+      if (by_domain != domain_sends_.end()) {
+        auto domain = by_domain->second.find(contact.substr(contact.find('@') + 1));
+        if (domain != by_domain->second.end()) forget(domain->second);
+      }
+    }
+    DeliveryResult result;
+    result.enrollment_id = intent.enrollment_id;
+    result.step_index = intent.step_index;
+    result.message_id = message_id;
+    result.transport = intent.transport;
+    result.outcome = DeliveryOutcome::kReturned;
+    result.detail = "seqd stopped before this send was attempted";
+    trace("answer " + message_id + ": returned, not attempted");
+    life_->engine->onDeliveryResult(result, now_);
+    ++result_.returned;
+    // A re-delivery returned: the first hand-out may have landed and its answer is still not
+    // committed, so the next release of it is a re-delivery too.
+    if (!waiting.redelivery) returned_ids.push_back(message_id);
+  }
+  RoundHooks hooks;
+  hooks.acknowledge = [this, returned_ids](bool) {
+    for (const std::string& message_id : returned_ids) maildir_unanswered_.erase(message_id);
+  };
+  round(std::move(hooks));
+}
+
 DeliverySlots Simulation::freeSlots() const {
+  if (life_->stopping) return DeliverySlots{0, 0};  // as the runtime's: nothing new leaves
   DeliverySlots slots;
   slots.smtp = kSmtpWorkers > life_->smtp_outstanding ? kSmtpWorkers - life_->smtp_outstanding : 0;
   slots.idempotent = kIdempotentSlots > life_->idempotent_outstanding
@@ -331,7 +417,9 @@ DeliverySlots Simulation::freeSlots() const {
 // failed commit makes seqd exit. Either way nothing of those rounds is answered or delivered.
 void Simulation::round(RoundHooks hooks, bool first) {
   Life& life = *life_;
-  if (!first && !life.room.full()) {
+  // Stopping, the runtime takes no due work and drains each round (commitAndFlush(true)).
+  const bool drained = first || life.stopping;
+  if (!drained && !life.room.full()) {
     life.engine->advanceTo(now_);
     advanced_at_ = now_;
   }
@@ -343,7 +431,7 @@ void Simulation::round(RoundHooks hooks, bool first) {
                                                         freeSlots(), now_, std::nullopt, now_);
   awaiting_.back().state = snapshot();  // what this round's batch holds
   ++result_.rounds;
-  if (first) {
+  if (drained) {
     if (std::optional<FinishedRound> last = life.pipeline->drain(*life.engine)) {
       ended.push_back(std::move(*last));
     }
@@ -471,6 +559,45 @@ void Simulation::handOver(const DeliveryIntent& intent, bool redelivery, bool fu
               "store is full");
   }
   checkSend(intent, pair, redelivery);
+  if (isIdempotent(intent.transport)) {
+    ++life_->idempotent_outstanding;
+    maildir_unanswered_.insert(intent.message_id);
+  } else {
+    ++life_->smtp_outstanding;
+  }
+  // SIGTERM aimed at the sends in the pool, some still waiting for a worker, and sometimes
+  // an operator command on this contact just before it.
+  if (!life_->stopping && random_.percent(4)) {
+    const TimeMs stop_at = now_ + random_.between(0, 2500);
+    scheduleKind(EventKind::kStop, stop_at);
+    if (random_.percent(50)) {
+      Event racing;
+      racing.kind = EventKind::kCommand;
+      racing.at_ms = random_.between(now_, stop_at);
+      racing.contact = pair.second;
+      schedule(racing);
+    }
+  }
+  // Stopping, the pool takes nothing new; otherwise some sends wait for a worker a while.
+  if (life_->stopping || random_.percent(25)) {
+    life_->pool_queue[intent.message_id] = Waiting{intent, redelivery, released_at_ms_};
+    trace("send " + intent.message_id + " from " + intent.mailbox + " waits for a worker");
+    if (life_->stopping) return;
+    Event take;
+    take.kind = EventKind::kTake;
+    take.at_ms = now_ + random_.between(1, 2000);
+    take.life = life_->number;
+    take.message_id = intent.message_id;
+    schedule(std::move(take));
+    return;
+  }
+  workerTakes(intent, redelivery);
+}
+
+// A worker writes the message to the Maildir or gives it to the relay; the answer comes back
+// later (kAnswer).
+void Simulation::workerTakes(const DeliveryIntent& intent, bool redelivery) {
+  const Pair pair = pairOf(intent);
   Answer answer;
   answer.life = life_->number;
   DeliveryResult& result = answer.result;
@@ -483,8 +610,6 @@ void Simulation::handOver(const DeliveryIntent& intent, bool redelivery, bool fu
   bool accepted = false;
   std::string what;
   if (isIdempotent(intent.transport)) {
-    ++life_->idempotent_outstanding;
-    maildir_unanswered_.insert(intent.message_id);
     // A message already there is found by its file name: a no-op that succeeds.
     if (delivered_[intent.message_id] == 0 && random_.percent(5)) {
       result.outcome = DeliveryOutcome::kFailedTemporary;
@@ -495,7 +620,6 @@ void Simulation::handOver(const DeliveryIntent& intent, bool redelivery, bool fu
       what = accepted ? "maildir lands" : "maildir: already there";
     }
   } else {
-    ++life_->smtp_outstanding;
     const std::uint64_t roll = random_.below(100);
     if (roll < 70) {
       accepted = true;
@@ -578,6 +702,7 @@ void Simulation::handOver(const DeliveryIntent& intent, bool redelivery, bool fu
   event.kind = EventKind::kAnswer;
   event.at_ms = now_ + delay_ms;
   event.answer = answer;
+  life_->answers_due[intent.message_id] = answer;
   schedule(event);
   // The disk filling up while the answer is on its way.
   if (random_.percent(2)) planFill(now_ + random_.between(0, delay_ms));
@@ -593,6 +718,7 @@ void Simulation::handOver(const DeliveryIntent& intent, bool redelivery, bool fu
 
 void Simulation::deliverAnswer(const Answer& answer) {
   const DeliveryResult& result = answer.result;
+  life_->answers_due.erase(result.message_id);
   if (isIdempotent(result.transport)) {
     --life_->idempotent_outstanding;
   } else {
@@ -1101,7 +1227,7 @@ TEST_CASE("seeded simulations of the whole runtime break no rule") {
   seqd::TimeMs release_delay_ms_max = 0;
   std::size_t failures = 0, rounds = 0, sends = 0, crashes = 0, faults = 0, reloads = 0,
               commands = 0, inbox = 0, late = 0, never = 0, full_periods = 0, refusals = 0,
-              resumes = 0, sends_after_full = 0;
+              resumes = 0, sends_after_full = 0, stops = 0, returned = 0;
   for (long long i = 0; i < count; ++i) {
     Simulation simulation(first + static_cast<std::uint64_t>(i), options);
     SimResult result = simulation.run();
@@ -1109,6 +1235,8 @@ TEST_CASE("seeded simulations of the whole runtime break no rule") {
     rounds += result.rounds;
     sends += result.sends;
     crashes += result.crashes;
+    stops += result.stops;
+    returned += result.returned;
     faults += result.store_faults;
     reloads += result.reloads;
     commands += result.commands;
@@ -1134,11 +1262,12 @@ TEST_CASE("seeded simulations of the whole runtime break no rule") {
   std::printf(
       "simulation: %lld seeds, %zu failures, %.0f simulated days in %.1f s (%.0f days per "
       "second); %zu rounds, %zu sends (%zu answered late, %zu never), %zu commands, %zu inbox "
-      "messages, %zu reloads, %zu crashes and exits, %zu store faults; %zu times the store "
+      "messages, %zu reloads, %zu crashes and exits, %zu stops on SIGTERM (%zu sends returned "
+      "not attempted), %zu store faults; %zu times the store "
       "filled up (%zu rounds refused for want of room, %zu resumes, %zu sends after one); "
       "sends released up to %.1f s after they were decided\n",
       count, failures, days, seconds, days / seconds, rounds, sends, late, never, commands, inbox,
-      reloads, crashes, faults, full_periods, refusals, resumes, sends_after_full,
+      reloads, crashes, stops, returned, faults, full_periods, refusals, resumes, sends_after_full,
       static_cast<double>(release_delay_ms_max) / 1000.0);
   CHECK(failures == 0);
   CHECK(sends > 0);
@@ -1147,6 +1276,9 @@ TEST_CASE("seeded simulations of the whole runtime break no rule") {
     CHECK(refusals > 0);
     CHECK(resumes > 0);
     CHECK(sends_after_full > 0);
+    // SIGTERM came with sends waiting in the pool.
+    CHECK(stops > 0);
+    CHECK(returned > 0);
   }
 }
 

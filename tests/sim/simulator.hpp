@@ -36,6 +36,11 @@
 //                built again from the store; then no due step, no inbox message applied,
 //                nothing released, a write tried with each change and every
 //                kStoreFullProbeMs (probe), until one succeeds
+//   stop         SIGTERM: the round in flight is drained, no due work is taken any more,
+//                each worker finishes the message it is on, every send no worker took comes
+//                back not attempted (returned), the last commit; seqd starts again later
+//   take         a worker taking a send that waited in the delivery pool's queue (some do,
+//                for up to two seconds; those still waiting at a stop are returned)
 //   round        the engine's own timer (its next due step)
 //   committed    the committer finishing the round in flight (seqd's round end is pipelined
 //                one round deep, daemon/engine_start.hpp: RoundPipeline, here over an
@@ -128,6 +133,8 @@ struct SimResult {
   std::size_t rounds = 0;
   std::size_t sends = 0;
   std::size_t crashes = 0;
+  std::size_t stops = 0;     // SIGTERM
+  std::size_t returned = 0;  // sends returned not attempted at a stop
   std::size_t store_faults = 0;
   std::size_t store_full_periods = 0;  // the disk filled up
   std::size_t full_refusals = 0;       // rounds refused for want of room
@@ -449,7 +456,9 @@ class Simulation {
     kFill,
     kRoom,
     kProbe,
-    kCommitted
+    kCommitted,
+    kStop,
+    kTake
   };
   struct Answer {
     std::uint64_t life = 0;
@@ -465,9 +474,17 @@ class Simulation {
     std::string cmd;            // kCommand given in full (the set-up); empty: random
     bool commit_first = false;  // kCommitted: the commit finishes before the round's work
     json::object args;
+    std::uint64_t life = 0;  // kTake: the life whose pool holds message_id
+    std::string message_id;  // kTake
     bool operator>(const Event& other) const {
       return at_ms != other.at_ms ? at_ms > other.at_ms : order > other.order;
     }
+  };
+  // A send released to the delivery pool that no worker has taken yet.
+  struct Waiting {
+    DeliveryIntent intent;
+    bool redelivery = false;
+    TimeMs released_at_ms = 0;
   };
   // One process life: what a crash drops.
   struct Life {
@@ -482,6 +499,9 @@ class Simulation {
     std::unique_ptr<RoundPipeline> pipeline;
     // The round in flight was committed early (commitEarly) with the disk full or not.
     std::optional<bool> full_at_early_commit;
+    bool stopping = false;  // SIGTERM came: no due work taken, nothing new to workers
+    std::map<std::string, Waiting> pool_queue;  // by Message-ID
+    std::map<std::string, Answer> answers_due;  // sends a worker is on, by Message-ID
   };
   using Pair = std::pair<std::string, std::string>;  // sequence, contact
   // What a round's callers learn once its end is known, in round order.
@@ -521,6 +541,7 @@ class Simulation {
   // --- the process ---
   void start();
   void die(const std::string& why);
+  void stop();  // SIGTERM, as the runtime's shutDown()
   void round(RoundHooks hooks = {}, bool first = false);
   // Answers the rounds that ended, oldest first; false when seqd died.
   // `early`: the first of them was committed early (commitEarly), with the disk full or not.
@@ -536,6 +557,8 @@ class Simulation {
 
   // --- the outside world ---
   void handOver(const DeliveryIntent& intent, bool redelivery, bool full_at_commit);
+  void workerTakes(const DeliveryIntent& intent, bool redelivery);
+  void returnQueued();  // every send no worker took, back to the engine as not attempted
   void deliverAnswer(const Answer& answer);
   void arriveInInbox(const InboundMessage& message);
   void poll();
