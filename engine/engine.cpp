@@ -35,6 +35,7 @@ Engine::Engine(EngineSettings settings, TimeMs now_ms)
       calendar_(settings_.schedules),
       wheel_(now_ms, settings_.tick_ms) {
   governor_.configure(settings_.mailboxes);
+  logged_sends_.configure(settings_.mailboxes);
   render_ = compileRenderSettings(settings_.sequences, settings_.mailboxes, settings_.unsubscribe);
   scheduleWorkflows(now_ms);
 }
@@ -207,29 +208,26 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     noteInbound(record);
     progress_seq_ = std::max(progress_seq_, record.seq);
   }
-  // The log's sends out at each point of it, by enrollment: when each was counted. A send
-  // that came back not attempted gives its count back; those still out at the end are the
-  // ones restoreSend() finds.
-  std::unordered_map<EnrollmentId, TimeMs> out_counted_at;
+  // The send limits: the snapshot (with the sends out at its seq), then the log's records
+  // after it, as the live engine folded them (foldLoggedSend); the re-delivered sends
+  // restoreSend() moves below change governor_ alone.
+  if (state.governor.has_value()) {
+    logged_sends_.restore(state.governor->mailboxes);
+    for (const auto& [id, counted_at_ms] : state.governor->out) {
+      Status known = check_id("governor snapshot send", state.governor->through_seq, id);
+      if (!known.isOk()) return known;
+      logged_out_[id] = counted_at_ms;
+    }
+    governor_snapshot_seq_ = state.governor->through_seq;
+    progress_seq_ = std::max(progress_seq_, governor_snapshot_seq_);
+  }
   for (const ProgressRecord& record : state.progress) {
     Status known = check_id("progress record", record.seq, record.enrollment_id);
     if (!known.isOk()) return known;
     progress_seq_ = std::max(progress_seq_, record.seq);
-    if (replaySend(record)) {
-      out_counted_at[record.enrollment_id] = record.at_ms;
-    } else if (record.kind == ProgressKind::kDelivered ||
-               record.kind == ProgressKind::kDeliveryFailed) {
-      auto out = out_counted_at.find(record.enrollment_id);
-      if (out == out_counted_at.end()) continue;
-      if (record.kind == ProgressKind::kDeliveryFailed &&
-          record.detail.starts_with(kNotAttemptedDetail)) {
-        const PackedContact* contact = contactOf(enrollments_[record.enrollment_id]);
-        governor_.forgetSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
-                             out->second);
-      }
-      out_counted_at.erase(out);
-    }
+    if (record.seq > governor_snapshot_seq_) foldLoggedSend(record);
   }
+  governor_ = logged_sends_;
   // The sequences may have been edited while seqd was down: steps are found again by id, and
   // a contact waiting on a task that is not its current step's goes on to that step.
   for (Enrollment& enrollment : enrollments_) {
@@ -257,8 +255,8 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
   for (Enrollment& enrollment : enrollments_) {
     if (enrollment.sending_step.empty()) continue;
     sending_variants_[enrollment.id] = variantFor(enrollment, enrollment.sending_step.view());
-    auto counted = out_counted_at.find(enrollment.id);
-    restoreSend(enrollment, now_ms, counted == out_counted_at.end() ? kNoTime : counted->second);
+    auto counted = logged_out_.find(enrollment.id);
+    restoreSend(enrollment, now_ms, counted == logged_out_.end() ? kNoTime : counted->second);
   }
   rearmAll();
   recountCensus();
@@ -320,9 +318,47 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms, TimeMs counted_a
 bool Engine::replaySend(const ProgressRecord& record) {
   if (record.kind != ProgressKind::kStepFired || record.message_id.empty()) return false;
   const PackedContact* contact = contactOf(enrollments_[record.enrollment_id]);
-  governor_.recordSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
-                       record.at_ms, record.message_id);
+  logged_sends_.recordSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
+                           record.at_ms, record.message_id);
   return true;
+}
+
+void Engine::foldLoggedSend(const ProgressRecord& record) {
+  if (replaySend(record)) {
+    logged_out_[record.enrollment_id] = record.at_ms;
+    return;
+  }
+  if (record.kind != ProgressKind::kDelivered && record.kind != ProgressKind::kDeliveryFailed) {
+    return;
+  }
+  auto out = logged_out_.find(record.enrollment_id);
+  if (out == logged_out_.end()) return;
+  if (record.kind == ProgressKind::kDeliveryFailed &&
+      record.detail.starts_with(kNotAttemptedDetail)) {
+    const PackedContact* contact = contactOf(enrollments_[record.enrollment_id]);
+    logged_sends_.forgetSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
+                             out->second);
+  }
+  logged_out_.erase(out);
+}
+
+void Engine::addGovernorSnapshot(WriteBatch& batch, std::uint64_t through_seq, bool now) {
+  if (through_seq <= governor_snapshot_seq_) return;
+  const std::uint64_t logged = through_seq - governor_snapshot_seq_;
+  if (!now && (logged < settings_.governor_snapshot_records_min ||
+               logged < logged_sends_.timesRemembered())) {
+    return;
+  }
+  std::vector<MailboxSendState> mailboxes = logged_sends_.snapshot();
+  // One too big for the store is not written: the restart counts from the last one.
+  if (!SendGovernor::fitsSnapshotBounds(mailboxes) || logged_out_.size() > kSnapshotOutMax) {
+    return;
+  }
+  GovernorSnapshot snapshot{through_seq, std::move(mailboxes), {}};
+  snapshot.out.assign(logged_out_.begin(), logged_out_.end());
+  std::sort(snapshot.out.begin(), snapshot.out.end());
+  batch.governor = std::move(snapshot);
+  governor_snapshot_seq_ = through_seq;
 }
 
 // Puts every enrollment that waits for a time on the wheel, and takes the rest off.
@@ -1384,6 +1420,8 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
 }
 
 WriteBatch Engine::takeBatch() {
+  // The log's records as a restart would count them, in seq order, complete by now.
+  for (const ProgressRecord& record : batch_.progress) foldLoggedSend(record);
   // Room for every snapshot at once: growing one push_back at a time copies the snapshots
   // already in at each reallocation (a 1M-enrollment activate spent ~10% of its time there).
   batch_.enrollments.reserve(batch_.enrollments.size() + dirty_.size());
@@ -1401,6 +1439,7 @@ WriteBatch Engine::takeBatch() {
   WriteBatch batch = std::move(batch_);
   batch_.clear();
   addCheckpointSlice(batch);
+  addGovernorSnapshot(batch, progress_seq_, false);
   const TimeMs now_ms = wheel_.now();
   batch.history_keep_from_ms = now_ms - historyKeepMs();
   batch.inbound_keep_from_ms = now_ms - settings_.inbound_keep_ms;
@@ -1423,6 +1462,9 @@ bool Engine::addShutdownCheckpointSlice(WriteBatch& batch) {
         {snapshots_since_checkpoint_, settings_.checkpoint_snapshots_min, enrollments_.size()});
   }
   addCheckpointSlice(batch);
+  // The records still in batch_ are not committed: the snapshot stops before them.
+  addGovernorSnapshot(
+      batch, batch_.progress.empty() ? progress_seq_ : batch_.progress.front().seq - 1, true);
   return checkpoint_ids_.empty() && journaled_ids_.empty();
 }
 

@@ -135,6 +135,11 @@ inline constexpr std::size_t kQueuedIntentsMax = 8192;
 // writes at most kCheckpointSliceMax rows per batch.
 inline constexpr std::size_t kCheckpointSnapshotsMin = 65536;
 inline constexpr std::size_t kCheckpointSliceMax = 4096;
+// A snapshot of the send limits' counts (GovernorSnapshot, engine/records.hpp "History") is
+// written once the log has grown by this many records since the last one, or by as many
+// entries as the snapshot holds if that is more: a restart then counts at most about that
+// many records again, and a snapshot costs at most about one entry per record logged.
+inline constexpr std::size_t kGovernorSnapshotRecordsMin = 65536;
 // History kept (engine/records.hpp, "History"): the log's records for a day and an hour (the
 // send limits' rolling day, plus a margin), applied inbound messages for 90 days.
 inline constexpr DurationMs kHistoryKeepMs = kDayMs + kHourMs;
@@ -166,6 +171,7 @@ struct EngineSettings {
   // Smaller only in tests, so that checkpoints start, go on and finish across a few commits.
   std::size_t checkpoint_snapshots_min = kCheckpointSnapshotsMin;
   std::size_t checkpoint_slice_max = kCheckpointSliceMax;
+  std::size_t governor_snapshot_records_min = kGovernorSnapshotRecordsMin;
   // Smaller only in tests, so that the log and the inbound table are truncated in a short run.
   // The log is kept longer when a mailbox's min_interval + jitter needs it.
   DurationMs history_keep_ms = kHistoryKeepMs;
@@ -289,6 +295,10 @@ class Engine {
   std::vector<std::string> mailboxesFor(const Caller& caller) const;
   // Every configured mailbox with its sends in the rolling hour and day and its next free slot.
   std::vector<MailboxRow> mailboxes(TimeMs now_ms) const;
+  // The send limits' counts whole: as the engine applies them, and as the log's sends build
+  // them (what the next GovernorSnapshot would hold). For tests of a restart.
+  std::vector<MailboxSendState> sendCounts() const { return governor_.snapshot(); }
+  std::vector<MailboxSendState> loggedSendCounts() const { return logged_sends_.snapshot(); }
 
   // --- tasks (engine/tasks.cpp) ---
   // Open tasks first, then done ones, by due time. `archived`: tasks read from the store's
@@ -496,8 +506,14 @@ class Engine {
                           const std::string& domain, TimeMs now_ms, TimeMs& free_at_ms);
   TimeMs wheelTime(const Enrollment& enrollment) const;
   TimeMs nextTickStart(TimeMs now_ms) const;
-  // Counts a send of the log in the governor (restart only); returns whether it counted one.
+  // Counts a send of the log in logged_sends_ (restart only); returns whether it counted one.
   bool replaySend(const ProgressRecord& record);
+  // Folds one record of the log into logged_sends_ and logged_out_, as a restart replays the
+  // log: a send counts at its record's at_ms; one that came back not attempted gives it back.
+  void foldLoggedSend(const ProgressRecord& record);
+  // Adds a snapshot of logged_sends_ to batch when one is due (or `now`), covering the
+  // records committed with it: every seq up to through_seq.
+  void addGovernorSnapshot(WriteBatch& batch, std::uint64_t through_seq, bool now);
   DurationMs historyKeepMs() const;
   void saveSnapshot(Enrollment& enrollment);
   // Counts the enrollments changed since the census last counted them (those marked for the
@@ -632,6 +648,15 @@ class Engine {
   TimerWheel wheel_;
   Histogram firing_lateness_ = firingLatenessHistogram();
   SendGovernor governor_;
+  // The sends as the log holds them: every kStepFired record appended, counted in seq order
+  // at its at_ms (governor_ also counts sends queued and not yet released, and a restart's
+  // re-deliveries). Its state is what GovernorSnapshot writes, so a restart that restores it
+  // and counts the records after it has what counting the whole kept log would give.
+  SendGovernor logged_sends_;
+  std::uint64_t governor_snapshot_seq_ = 0;  // the last snapshot's through_seq
+  // The sends out as the log has them (a kStepFired record and no result yet), by
+  // enrollment: when each was counted.
+  std::unordered_map<EnrollmentId, TimeMs> logged_out_;
   // The sequences' templates parsed, the senders' From lines, the unsubscribe settings: what
   // the workers render from. Rebuilt by reconfigure(); intents out keep theirs alive.
   std::shared_ptr<const RenderSettings> render_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/assert.hpp"
 #include "engine/contact.hpp"
 
 namespace seqd {
@@ -204,6 +205,86 @@ std::size_t SendGovernor::timesRemembered(std::string_view mailbox) const {
   std::size_t times = found->second.sends.remembered();
   for (const auto& [domain, sends] : found->second.domain_sends) times += sends.remembered();
   return times;
+}
+
+std::size_t SendGovernor::timesRemembered() const {
+  std::size_t times = 0;
+  for (const auto& [address, state] : mailboxes_) times += timesRemembered(address);
+  return times;
+}
+
+SendTimesState SendGovernor::SendTimes::state() const {
+  SendTimesState state;
+  state.exact.assign(exact_.begin(), exact_.end());
+  state.exact_from_ms = exact_from_ms_;
+  state.minutes.reserve(minutes_.size());
+  for (const Minute& minute : minutes_) state.minutes.push_back({minute.last_ms, minute.count});
+  return state;
+}
+
+void SendGovernor::SendTimes::setState(const SendTimesState& state, std::int64_t exact_max) {
+  exact_.assign(state.exact.begin(), state.exact.end());
+  exact_from_ms_ = state.exact_from_ms;
+  while (static_cast<std::int64_t>(exact_.size()) > exact_max) {
+    exact_from_ms_ = std::max(exact_from_ms_, exact_.front());
+    exact_.pop_front();
+  }
+  minutes_.clear();
+  total_ = 0;
+  for (const SendTimesState::Minute& minute : state.minutes) {
+    SEQD_ASSERT(minute.count > 0);
+    minutes_.push_back({minute.last_ms, minute.count});
+    total_ += minute.count;
+  }
+}
+
+std::vector<MailboxSendState> SendGovernor::snapshot() const {
+  std::vector<MailboxSendState> mailboxes;
+  mailboxes.reserve(mailboxes_.size());
+  for (const auto& [address, state] : mailboxes_) {
+    MailboxSendState& out = mailboxes.emplace_back();
+    out.mailbox = address;
+    out.sends = state.sends.state();
+    out.interval_free_ms = state.interval_free_ms;
+    out.domains.reserve(state.domain_sends.size());
+    for (const auto& [domain, sends] : state.domain_sends) {
+      out.domains.emplace_back(domain, sends.state());
+    }
+    out.domains_after_prune = state.domains_after_prune;
+    out.pruned_at_ms = state.pruned_at_ms;
+  }
+  return mailboxes;
+}
+
+void SendGovernor::restore(const std::vector<MailboxSendState>& mailboxes) {
+  for (const MailboxSendState& saved : mailboxes) {
+    auto found = mailboxes_.find(saved.mailbox);
+    if (found == mailboxes_.end()) continue;
+    MailboxState& state = found->second;
+    const Mailbox& limits = state.limits;
+    state.sends.setState(saved.sends, exactMax(std::max(limits.daily_limit, limits.hourly_limit)));
+    state.interval_free_ms = saved.interval_free_ms;
+    state.domain_sends.clear();
+    for (const auto& [domain, sends] : saved.domains) {
+      state.domain_sends[domain].setState(sends, exactMax(limits.domain_daily_limit));
+    }
+    state.domains_after_prune = static_cast<std::size_t>(saved.domains_after_prune);
+    state.pruned_at_ms = saved.pruned_at_ms;
+  }
+}
+
+bool SendGovernor::fitsSnapshotBounds(const std::vector<MailboxSendState>& mailboxes) {
+  const auto fits = [](const SendTimesState& times) {
+    return times.exact.size() <= kSnapshotTimesMax && times.minutes.size() <= kSnapshotTimesMax;
+  };
+  if (mailboxes.size() > kSnapshotMailboxesMax) return false;
+  for (const MailboxSendState& mailbox : mailboxes) {
+    if (!fits(mailbox.sends) || mailbox.domains.size() > kSnapshotDomainsMax) return false;
+    for (const auto& [domain, sends] : mailbox.domains) {
+      if (!fits(sends)) return false;
+    }
+  }
+  return true;
 }
 
 void SendGovernor::forgetSend(std::string_view mailbox, std::string_view domain, TimeMs at_ms) {

@@ -26,19 +26,57 @@
 // 2 x daily_limit + kDomainsPruneSlack domains (one send is one domain), at an amortized O(1)
 // per send.
 //
+// State as a value (snapshot(), restore()): every field of every mailbox's and domain's
+// SendTimes, so a governor restored from a snapshot is the governor it was taken from. The
+// store keeps one (GovernorSnapshot, engine/records.hpp "History") so that a restart reads
+// it and the log's sends after it instead of counting the whole day of sends again.
+//
 // Thread-safety: none; owned by the engine thread. Deterministic.
 #pragma once
 
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/mailbox.hpp"
 #include "engine/time.hpp"
 
 namespace seqd {
+
+// One SendTimes (below) as a value.
+struct SendTimesState {
+  struct Minute {
+    TimeMs last_ms = 0;  // the latest send counted in this minute
+    std::uint32_t count = 0;
+    bool operator==(const Minute&) const = default;
+  };
+  std::vector<TimeMs> exact;  // oldest first
+  TimeMs exact_from_ms = INT64_MIN;
+  std::vector<Minute> minutes;  // oldest first
+  bool operator==(const SendTimesState&) const = default;
+};
+
+// One mailbox's counts, as a value.
+struct MailboxSendState {
+  std::string mailbox;
+  SendTimesState sends;
+  TimeMs interval_free_ms = INT64_MIN;
+  std::vector<std::pair<std::string, SendTimesState>> domains;  // by domain
+  std::uint64_t domains_after_prune = 0;
+  TimeMs pruned_at_ms = INT64_MIN;
+  bool operator==(const MailboxSendState&) const = default;
+};
+
+// What a snapshot may hold at most; the store's codec refuses more, so the engine writes no
+// snapshot that exceeds one (the restart then counts the log's sends from the last one).
+inline constexpr std::size_t kSnapshotMailboxesMax = std::size_t{1} << 16;
+inline constexpr std::size_t kSnapshotDomainsMax = std::size_t{1} << 24;
+inline constexpr std::size_t kSnapshotTimesMax = std::size_t{1} << 20;  // exact, and minutes
+inline constexpr std::size_t kSnapshotOutMax = std::size_t{1} << 24;    // sends out
 
 class SendGovernor {
  public:
@@ -69,6 +107,17 @@ class SendGovernor {
   // Times a mailbox's (and each domain's) sends are remembered by, at most: the exact times
   // plus the minute counts (memory is about 8 bytes a time, 16 a minute).
   std::size_t timesRemembered(std::string_view mailbox) const;
+  // The same over every mailbox: about the entries a snapshot() holds.
+  std::size_t timesRemembered() const;
+
+  // Every configured mailbox's state, by address.
+  std::vector<MailboxSendState> snapshot() const;
+  // Replaces the state of each configured mailbox the snapshot names (others are left as
+  // they are; a mailbox no longer configured is ignored). Exact times beyond what the current
+  // limits keep are dropped oldest first, as add() would.
+  void restore(const std::vector<MailboxSendState>& mailboxes);
+  // True when every list in the snapshot is within the kSnapshot*Max bounds.
+  static bool fitsSnapshotBounds(const std::vector<MailboxSendState>& mailboxes);
 
   static constexpr TimeMs kNoFreeSlot = INT64_MAX;
   static constexpr std::size_t kDomainsPruneSlack = 64;
@@ -97,6 +146,9 @@ class SendGovernor {
     TimeMs last() const { return minutes_.empty() ? INT64_MIN : minutes_.back().last_ms; }
     bool empty() const { return total_ == 0; }
     std::size_t remembered() const { return exact_.size() + minutes_.size(); }
+    SendTimesState state() const;
+    // REQUIRES: every minute's count > 0.
+    void setState(const SendTimesState& state, std::int64_t exact_max);
 
    private:
     struct Minute {

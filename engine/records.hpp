@@ -50,6 +50,17 @@
 //    window). Only a prefix of the log is deleted, stopping at the first record still
 //    needed (at_ms is not monotonic in seq: a send's at_ms is when it was decided), and
 //    never the last record, so the last seq stays in the log.
+//    A restart does not count that whole day again: the engine folds every kStepFired
+//    record it appends into a governor of its own (the sends as the log has them), and
+//    writes that governor's state (GovernorSnapshot, with the last seq it covers) in the
+//    batch of the records it covers, once the log has grown past the last one by
+//    kGovernorSnapshotRecordsMin records or by as many as the snapshot holds, whichever is
+//    more, and at clean shutdown. A restart restores the snapshot and counts only the
+//    records after it (the store does not even read the others), so it reads a bounded
+//    number of records, not a day of them (1.2M at 200k contacts x 3 steps in a day). The
+//    log itself is kept and trimmed as before: a store without a snapshot (older, or
+//    converted) restarts from the whole day, as it did, and so does a seqd that does not
+//    know the snapshot (it ignores the meta record).
 // `report` counts history (per-step sent, delivered, bounced, replied, ...) in counters of its
 // own, written in the commit of the records that change them (engine/report.hpp): the log
 // holds about the last day only.
@@ -66,6 +77,7 @@
 
 #include "engine/contact.hpp"
 #include "engine/enrollment.hpp"
+#include "engine/governor.hpp"
 #include "engine/task.hpp"
 #include "engine/team_records.hpp"
 #include "engine/time.hpp"
@@ -108,6 +120,17 @@ struct SequenceState {
   bool active = false;
 };
 
+// The send limits' counts as the log's kStepFired records up to through_seq build them
+// (see "History"): a restart counts only the records after through_seq.
+struct GovernorSnapshot {
+  std::uint64_t through_seq = 0;
+  std::vector<MailboxSendState> mailboxes;  // by address
+  // The sends out at through_seq (a kStepFired record and no result yet), by enrollment id:
+  // when each was counted. A result after through_seq that gives a count back needs it.
+  std::vector<std::pair<EnrollmentId, TimeMs>> out;
+  bool operator==(const GovernorSnapshot&) const = default;
+};
+
 struct WriteBatch {
   std::vector<Contact> contacts;
   std::vector<Enrollment> enrollments;   // snapshots, appended to the journal
@@ -127,17 +150,21 @@ struct WriteBatch {
   std::vector<Enrollment> checkpoint_rows;
   // The checkpoint in progress is complete once these rows are written.
   bool checkpoint_finish = false;
+  // Replaces the store's snapshot of the send limits' counts. REQUIRES: through_seq is at
+  // most the last seq committed with this batch.
+  std::optional<GovernorSnapshot> governor;
 
   std::size_t recordCount() const {
     return contacts.size() + enrollments.size() + progress.size() + sequences.size() +
-           tasks.size() + team.size() + checkpoint_rows.size() + (clock_ms ? 1 : 0);
+           tasks.size() + team.size() + checkpoint_rows.size() + (clock_ms ? 1 : 0) +
+           (governor ? 1 : 0);
   }
   // Nothing to write (the keep-from times alone make a commit only while the store has a
   // truncation pending: Store::historyTrimPending()).
   bool empty() const {
     return contacts.empty() && enrollments.empty() && progress.empty() && sequences.empty() &&
            tasks.empty() && team.empty() && !clock_ms.has_value() && !checkpoint_start &&
-           checkpoint_rows.empty() && !checkpoint_finish;
+           checkpoint_rows.empty() && !checkpoint_finish && !governor.has_value();
   }
   void clear() { *this = WriteBatch(); }
 };
@@ -149,9 +176,12 @@ struct LoadedState {
   // The enrollments with snapshots in the journal after the last finished checkpoint's
   // start: changed since, so the next checkpoint writes them.
   std::vector<EnrollmentId> journal_ids;
-  // The log as kept (the last day or so, see "History"), in seq order. Its last record is
-  // the last seq ever written.
+  // The log as kept (the last day or so, see "History"), in seq order, from the first
+  // record after governor->through_seq when there is a snapshot (a store may hand back more:
+  // the engine skips those the snapshot covers). The last seq ever written is its last
+  // record's, or through_seq when it is empty.
   std::vector<ProgressRecord> progress;
+  std::optional<GovernorSnapshot> governor;  // the last one written, if any
   std::vector<SequenceState> sequences;
   std::vector<Task> tasks;              // by id
   std::vector<ProgressRecord> inbound;  // the kInbound records kept, in seq order

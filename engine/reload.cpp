@@ -113,6 +113,7 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
   render_ = compileRenderSettings(settings_.sequences, settings_.mailboxes, settings_.unsubscribe);
   calendar_ = SendingCalendar(settings_.schedules);
   governor_.configure(settings_.mailboxes);
+  logged_sends_.configure(settings_.mailboxes);
   scheduleWorkflows(now_ms);
   for (Enrollment& enrollment : enrollments_) {
     const Sequence* sequence = findSequence(enrollment.sequence_id);

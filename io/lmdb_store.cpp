@@ -42,6 +42,8 @@ constexpr std::string_view kMetaStoreId = "store_id";
 constexpr std::string_view kMetaCounts = "counts";
 constexpr std::string_view kMetaClock = "clock_ms";
 constexpr std::string_view kMetaCheckpoint = "checkpoint";
+constexpr std::string_view kMetaGovernor = "governor";
+constexpr std::size_t kAnyPayloadBytes = SIZE_MAX;
 constexpr std::size_t kEnrollmentKeyBytes = 4;
 constexpr std::size_t kProgressKeyBytes = 8;
 constexpr std::size_t kClockValueBytes = 8;
@@ -164,6 +166,10 @@ Status decodeLike(const ProgressRecord& record, std::string_view value, Progress
 Status decodeLike(const Task& record, std::string_view value, Task& out) {
   return decodeTask(record.id, value, out);
 }
+Status decodeLike(const GovernorSnapshot&, std::string_view value, GovernorSnapshot& out) {
+  return decodeGovernor(value, out);
+}
+bool same(const GovernorSnapshot& left, const GovernorSnapshot& right) { return left == right; }
 bool same(const Task& left, const Task& right) { return sameTask(left, right); }
 bool same(const Contact& left, const Contact& right) { return sameContact(left, right); }
 bool same(const Enrollment& left, const Enrollment& right) { return sameEnrollment(left, right); }
@@ -360,16 +366,20 @@ class LmdbStore final : public Store {
   Status trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_ms, bool keep_last,
                      bool& pending);
   Status putCounts(MDB_txn* txn, std::uint64_t commits, std::uint64_t last_journal_seq);
+  Status putGovernor(MDB_txn* txn, const GovernorSnapshot& snapshot, std::string& scratch);
   // Appends the checksum to `value` and puts it.
   Status put(MDB_txn* txn, std::size_t index, std::string_view key, std::string& value);
 
   template <typename Visit>
   Status forEach(MDB_txn* txn, std::size_t index, Visit visit, std::string_view from = {}) const;
+  std::size_t entriesOf(MDB_txn* txn, std::size_t index) const;
   Status loadContacts(MDB_txn* txn, std::vector<Contact>& out) const;
   Status loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const;
   Status loadJournal(MDB_txn* txn, LoadedState& state) const;
   Status loadCheckpoint(MDB_txn* txn, Checkpoint& out) const;
-  Status loadProgress(MDB_txn* txn, std::size_t index, std::vector<ProgressRecord>& out) const;
+  Status loadGovernor(MDB_txn* txn, std::optional<GovernorSnapshot>& out) const;
+  Status loadProgress(MDB_txn* txn, std::size_t index, std::vector<ProgressRecord>& out,
+                      std::uint64_t after_seq = 0) const;
   Status loadTasks(MDB_txn* txn, std::vector<Task>& out) const;
   Status forEachTask(MDB_txn* txn, const std::function<Status(const Task&)>& visit) const;
   Status loadSequences(MDB_txn* txn, std::vector<SequenceState>& out) const;
@@ -954,7 +964,8 @@ Status LmdbStore::verifiedPayload(const char* db, const MDB_val& key, bool key_i
   return Status::ok();
 }
 
-// Reads one value by key and checks its checksum and, when found, its payload size.
+// Reads one value by key and checks its checksum and, when found, its payload size (any
+// size for kAnyPayloadBytes).
 Status LmdbStore::getVerified(MDB_txn* txn, MDB_dbi dbi, const char* db, std::string_view key,
                               std::size_t payload_bytes,
                               std::optional<std::string_view>& payload) const {
@@ -967,7 +978,7 @@ Status LmdbStore::getVerified(MDB_txn* txn, MDB_dbi dbi, const char* db, std::st
   std::string_view bytes;
   Status status = verifiedPayload(db, mdb_key, false, value, readable_bytes, bytes);
   if (!status.isOk()) return status;
-  if (bytes.size() != payload_bytes) {
+  if (payload_bytes != kAnyPayloadBytes && bytes.size() != payload_bytes) {
     return corrupt(db, key,
                    "value is " + std::to_string(bytes.size()) + " bytes, expected " +
                        std::to_string(payload_bytes));
@@ -1043,7 +1054,15 @@ Status LmdbStore::forEach(MDB_txn* txn, std::size_t index, Visit visit,
   return Status::ok();
 }
 
+// The entries of DB index by LMDB's count, 0 when it cannot say: room to reserve, so that a
+// load does not move every record it read at each growth (a fifth of a 200k restart did).
+std::size_t LmdbStore::entriesOf(MDB_txn* txn, std::size_t index) const {
+  MDB_stat stat{};
+  return mdb_stat(txn, dbis_[index], &stat) == 0 ? stat.ms_entries : 0;
+}
+
 Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<Contact>& out) const {
+  out.reserve(entriesOf(txn, kContactsDb));
   return forEach(txn, kContactsDb, [&](std::string_view key, std::string_view value) {
     Contact contact;
     Status status = decodeContact(key, value, contact);
@@ -1061,6 +1080,7 @@ Status LmdbStore::loadTeam(MDB_txn* txn, std::vector<TeamRecord>& out) const {
 }
 
 Status LmdbStore::loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const {
+  out.reserve(entriesOf(txn, kEnrollmentsDb));
   return forEach(txn, kEnrollmentsDb, [&](std::string_view key, std::string_view value) {
     if (key.size() != kEnrollmentKeyBytes) {
       return corrupt("enrollments", key, "key is " + std::to_string(key.size()) + " bytes, not 4");
@@ -1073,25 +1093,49 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) co
   });
 }
 
-// The progress log, or the inbound table (index): both hold progress records by seq.
-Status LmdbStore::loadProgress(MDB_txn* txn, std::size_t index,
-                               std::vector<ProgressRecord>& out) const {
+// The progress log, or the inbound table (index): both hold progress records by seq. Only
+// the records after after_seq are read (a cursor seeks past the others).
+Status LmdbStore::loadProgress(MDB_txn* txn, std::size_t index, std::vector<ProgressRecord>& out,
+                               std::uint64_t after_seq) const {
   const char* db = kStoreDbNames[index];
-  return forEach(txn, index, [&](std::string_view key, std::string_view value) {
-    if (key.size() != kProgressKeyBytes) {
-      return corrupt(db, key, "key is " + std::to_string(key.size()) + " bytes, not 8");
-    }
-    const std::uint64_t seq = decodeProgressKey(key);
-    if (seq == 0) return corrupt(db, key, "seq 0");
-    ProgressRecord record;
-    Status status = decodeProgress(seq, value, record);
-    if (!status.isOk()) return corrupt(db, key, status.message());
-    if (index == kInboundDb && record.kind != ProgressKind::kInbound) {
-      return corrupt(db, key, "not an inbound record");
-    }
-    out.push_back(std::move(record));
-    return Status::ok();
-  });
+  const std::string from = after_seq == 0 ? std::string() : encodeProgressKey(after_seq + 1);
+  return forEach(
+      txn, index,
+      [&](std::string_view key, std::string_view value) {
+        if (key.size() != kProgressKeyBytes) {
+          return corrupt(db, key, "key is " + std::to_string(key.size()) + " bytes, not 8");
+        }
+        const std::uint64_t seq = decodeProgressKey(key);
+        if (seq == 0) return corrupt(db, key, "seq 0");
+        ProgressRecord record;
+        Status status = decodeProgress(seq, value, record);
+        if (!status.isOk()) return corrupt(db, key, status.message());
+        if (index == kInboundDb && record.kind != ProgressKind::kInbound) {
+          return corrupt(db, key, "not an inbound record");
+        }
+        out.push_back(std::move(record));
+        return Status::ok();
+      },
+      from);
+}
+
+// The send limits' snapshot, when one was written: it covers no seq past the log's last.
+Status LmdbStore::loadGovernor(MDB_txn* txn, std::optional<GovernorSnapshot>& out) const {
+  std::optional<std::string_view> value;
+  Status status = getVerified(txn, dbis_[kMetaDb], "meta", kMetaGovernor, kAnyPayloadBytes, value);
+  if (!status.isOk() || !value.has_value()) return status;
+  GovernorSnapshot snapshot;
+  status = decodeGovernor(*value, snapshot);
+  if (!status.isOk()) return corrupt("meta", kMetaGovernor, status.message());
+  Result<std::uint64_t> last_seq = lastSeqIn(txn, readableBytes());
+  if (!last_seq.isOk()) return last_seq.status();
+  if (snapshot.through_seq > last_seq.value()) {
+    return corrupt("meta", kMetaGovernor,
+                   "covers seq " + std::to_string(snapshot.through_seq) +
+                       ", past the progress log's last seq " + std::to_string(last_seq.value()));
+  }
+  out = std::move(snapshot);
+  return Status::ok();
 }
 
 Status LmdbStore::loadTasks(MDB_txn* txn, std::vector<Task>& out) const {
@@ -1142,6 +1186,7 @@ Status LmdbStore::loadJournal(MDB_txn* txn, LoadedState& state) const {
   Status status = loadCheckpoint(txn, checkpoint);
   if (!status.isOk()) return status;
   std::vector<Enrollment> tail;  // in seq order
+  tail.reserve(entriesOf(txn, kJournalDb));
   // Entries at or before the last finished checkpoint's start are not read at all.
   const std::string from = encodeProgressKey(checkpoint.finished_through + 1);
   status = forEach(
@@ -1224,7 +1269,11 @@ Status LmdbStore::load(LoadedState& out) {
   if (status.isOk()) status = loadEnrollments(txn.get(), state.enrollments);
   loaded[kEnrollmentsDb] = state.enrollments.size();
   if (status.isOk()) status = loadJournal(txn.get(), state);
-  if (status.isOk()) status = loadProgress(txn.get(), kProgressDb, state.progress);
+  if (status.isOk()) status = loadGovernor(txn.get(), state.governor);
+  if (status.isOk()) {
+    status = loadProgress(txn.get(), kProgressDb, state.progress,
+                          state.governor ? state.governor->through_seq : 0);
+  }
   if (status.isOk()) status = loadSequences(txn.get(), state.sequences);
   if (status.isOk()) status = loadTasks(txn.get(), state.tasks);
   if (status.isOk()) status = loadProgress(txn.get(), kInboundDb, state.inbound);
@@ -1233,13 +1282,19 @@ Status LmdbStore::load(LoadedState& out) {
   loaded[kInboundDb] = state.inbound.size();
   if (status.isOk()) status = loadClock(txn.get(), state.clock_ms);
   loaded[kContactsDb] = state.contacts.size();
-  loaded[kProgressDb] = state.progress.size();
   loaded[kSequencesDb] = state.sequences.size();
-  if (status.isOk()) {
+  // The journal and the log are read from a seq on; forEach checked what it read against
+  // LMDB's count.
+  for (const std::size_t index : {kJournalDb, kProgressDb}) {
+    if (!status.isOk()) break;
     MDB_stat stat{};
-    const int stat_rc = mdb_stat(txn.get(), dbis_[kJournalDb], &stat);
-    if (stat_rc != 0) return mdbError("stat journal", stat_rc);
-    loaded[kJournalDb] = stat.ms_entries;  // forEach checked it against what it read
+    const int stat_rc = mdb_stat(txn.get(), dbis_[index], &stat);
+    if (stat_rc != 0) return mdbError(std::string("stat ") + kStoreDbNames[index], stat_rc);
+    loaded[index] = stat.ms_entries;
+  }
+  if (status.isOk() && !state.governor && state.progress.size() != loaded[kProgressDb]) {
+    return damaged("loaded " + std::to_string(state.progress.size()) +
+                   " entries of DB 'progress'; LMDB counts " + std::to_string(loaded[kProgressDb]));
   }
   if (status.isOk()) status = checkLoadedCounts(txn.get(), loaded);
   if (!status.isOk()) return status;
@@ -1332,6 +1387,9 @@ Status LmdbStore::commit(const WriteBatch& batch) {
     scratch = littleEndian(static_cast<std::uint64_t>(*batch.clock_ms), kClockValueBytes);
     status = put(txn.get(), kMetaDb, kMetaClock, scratch);
   }
+  if (status.isOk() && batch.governor.has_value()) {
+    status = putGovernor(txn.get(), *batch.governor, scratch);
+  }
   if (status.isOk()) status = putCounts(txn.get(), commits_ + 1, last_journal_seq);
   if (!status.isOk()) return status;  // txn aborts: nothing of the batch is written
   const int commit_rc = txn.commit();
@@ -1343,6 +1401,23 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   last_journal_seq_ = last_journal_seq;
   checkpoint_ = checkpoint;
   return Status::ok();
+}
+
+// The send limits' snapshot, replacing the last one. It may cover no record the log does
+// not hold (or once held): a snapshot past the last seq would make a restart skip records.
+Status LmdbStore::putGovernor(MDB_txn* txn, const GovernorSnapshot& snapshot,
+                              std::string& scratch) {
+  Result<std::uint64_t> last_seq = lastSeqIn(txn, 0);
+  if (!last_seq.isOk()) return last_seq.status();
+  if (snapshot.through_seq > last_seq.value()) {
+    return Status::invalidArgument(
+        "governor snapshot through seq " + std::to_string(snapshot.through_seq) +
+        " is past the last progress seq " + std::to_string(last_seq.value()));
+  }
+  const Status encoded = encodeGovernor(snapshot, scratch);
+  Status status = checkEncoded(encoded, snapshot, scratch, "meta", kMetaGovernor);
+  if (!status.isOk()) return status;
+  return put(txn, kMetaDb, kMetaGovernor, scratch);
 }
 
 // Appends each snapshot to the journal under the next seq: u32 LE enrollment id, then the

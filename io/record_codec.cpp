@@ -231,6 +231,60 @@ bool readEnrollmentUnresolved(Reader& reader, Enrollment& out) {
   return true;
 }
 
+void writeSendTimes(Writer& writer, const SendTimesState& times) {
+  writer.count("exact count", times.exact.size(), kSnapshotTimesMax);
+  for (TimeMs at_ms : times.exact) writer.i64(at_ms);
+  writer.i64(times.exact_from_ms);
+  writer.count("minutes count", times.minutes.size(), kSnapshotTimesMax);
+  for (const SendTimesState::Minute& minute : times.minutes) {
+    if (minute.count == 0) writer.fail("minute count", "0");
+    writer.i64(minute.last_ms);
+    writer.u32(minute.count);
+  }
+}
+
+bool readSendTimes(Reader& reader, SendTimesState& out) {
+  std::uint32_t count = 0;
+  if (!reader.count("exact count", kSnapshotTimesMax, count)) return false;
+  out.exact.resize(count);
+  for (TimeMs& at_ms : out.exact) {
+    if (!reader.i64("exact", at_ms)) return false;
+  }
+  if (!reader.i64("exact_from_ms", out.exact_from_ms) ||
+      !reader.count("minutes count", kSnapshotTimesMax, count)) {
+    return false;
+  }
+  out.minutes.resize(count);
+  for (SendTimesState::Minute& minute : out.minutes) {
+    if (!reader.i64("minute last_ms", minute.last_ms) ||
+        !reader.u32("minute count", minute.count)) {
+      return false;
+    }
+    if (minute.count == 0) return reader.fail("minute count", "0");
+  }
+  return true;
+}
+
+bool readMailboxSendState(Reader& reader, MailboxSendState& out) {
+  std::uint32_t domains = 0;
+  if (!reader.str("mailbox", out.mailbox) || !readSendTimes(reader, out.sends) ||
+      !reader.i64("interval_free_ms", out.interval_free_ms) ||
+      !reader.count("domains count", kSnapshotDomainsMax, domains)) {
+    return false;
+  }
+  out.domains.resize(domains);
+  for (std::size_t i = 0; i < out.domains.size(); ++i) {
+    auto& [domain, sends] = out.domains[i];
+    if (!reader.str("domain", domain)) return false;
+    if (i > 0 && !(out.domains[i - 1].first < domain)) {
+      return reader.fail("domain", "'" + printableKey(domain) + "' out of order or repeated");
+    }
+    if (!readSendTimes(reader, sends)) return false;
+  }
+  return reader.u64("domains_after_prune", out.domains_after_prune) &&
+         reader.i64("pruned_at_ms", out.pruned_at_ms);
+}
+
 std::string bigEndian(std::uint64_t value, int bytes) {
   std::string key(static_cast<std::size_t>(bytes), '\0');
   for (int i = 0; i < bytes; ++i) {
@@ -453,6 +507,73 @@ Status decodeTask(std::uint64_t id, std::string_view value, Task& out) {
     reader.str("reason", out.reason);
   }
   return reader.finish("task");
+}
+
+Status encodeGovernor(const GovernorSnapshot& snapshot, std::string& out) {
+  Writer writer(out);
+  writer.u8(kRecordFormatVersion);
+  writer.u64(snapshot.through_seq);
+  writer.count("mailboxes count", snapshot.mailboxes.size(), kSnapshotMailboxesMax);
+  for (std::size_t i = 0; i < snapshot.mailboxes.size(); ++i) {
+    const MailboxSendState& mailbox = snapshot.mailboxes[i];
+    if (i > 0 && !(snapshot.mailboxes[i - 1].mailbox < mailbox.mailbox)) {
+      writer.fail("mailbox", "out of order or repeated");
+    }
+    writer.str("mailbox", mailbox.mailbox);
+    writeSendTimes(writer, mailbox.sends);
+    writer.i64(mailbox.interval_free_ms);
+    writer.count("domains count", mailbox.domains.size(), kSnapshotDomainsMax);
+    for (std::size_t d = 0; d < mailbox.domains.size(); ++d) {
+      if (d > 0 && !(mailbox.domains[d - 1].first < mailbox.domains[d].first)) {
+        writer.fail("domain", "out of order or repeated");
+      }
+      writer.str("domain", mailbox.domains[d].first);
+      writeSendTimes(writer, mailbox.domains[d].second);
+    }
+    writer.u64(mailbox.domains_after_prune);
+    writer.i64(mailbox.pruned_at_ms);
+  }
+  writer.count("out count", snapshot.out.size(), kSnapshotOutMax);
+  for (std::size_t i = 0; i < snapshot.out.size(); ++i) {
+    if (i > 0 && !(snapshot.out[i - 1].first < snapshot.out[i].first)) {
+      writer.fail("out", "out of order or repeated");
+    }
+    writer.u32(snapshot.out[i].first);
+    writer.i64(snapshot.out[i].second);
+  }
+  return writer.finish("governor");
+}
+
+Status decodeGovernor(std::string_view value, GovernorSnapshot& out) {
+  Reader reader(value);
+  out = GovernorSnapshot();
+  std::uint32_t mailboxes = 0;
+  if (readVersion(reader) && reader.u64("through_seq", out.through_seq) &&
+      reader.count("mailboxes count", kSnapshotMailboxesMax, mailboxes)) {
+    out.mailboxes.resize(mailboxes);
+    for (std::size_t i = 0; i < out.mailboxes.size(); ++i) {
+      if (!readMailboxSendState(reader, out.mailboxes[i])) break;
+      if (i > 0 && !(out.mailboxes[i - 1].mailbox < out.mailboxes[i].mailbox)) {
+        reader.fail("mailbox",
+                    "'" + printableKey(out.mailboxes[i].mailbox) + "' out of order or repeated");
+        break;
+      }
+    }
+  }
+  std::uint32_t sends_out = 0;
+  if (reader.count("out count", kSnapshotOutMax, sends_out)) {
+    out.out.resize(sends_out);
+    for (std::size_t i = 0; i < out.out.size(); ++i) {
+      if (!reader.u32("out id", out.out[i].first) || !reader.i64("out at_ms", out.out[i].second)) {
+        break;
+      }
+      if (i > 0 && !(out.out[i - 1].first < out.out[i].first)) {
+        reader.fail("out id", "out of order or repeated");
+        break;
+      }
+    }
+  }
+  return reader.finish("governor");
 }
 
 std::string encodeEnrollmentKey(EnrollmentId id) { return bigEndian(id, 4); }

@@ -29,6 +29,13 @@
 //   task        v2: u8 version | u32 enrollment_id | u32 step_index | str step_id | str owner
 //                   | i64 due_at_ms | u8 state (0 open, 1 completed, 2 skipped) | str reason
 //                   (its id, the seq of its kTaskCreated record, is the key: u64 big-endian)
+//   governor    v2: u8 version | u64 through_seq | u32 n | n x mailbox, addresses strictly
+//                   ascending; mailbox: str address | times sends | i64 interval_free_ms
+//                   | u32 n | n x (str domain | times), domains strictly ascending
+//                   | u64 domains_after_prune | i64 pruned_at_ms; then u32 n | n x (u32
+//                   enrollment_id | i64 counted_at_ms), the sends out, ids strictly ascending;
+//                   times: u32 n | n x i64 exact | i64 exact_from_ms
+//                   | u32 n | n x (i64 last_ms | u32 count > 0)   (engine/governor.hpp)
 //
 // Decoding is bounds-checked: a truncated, over-long or garbled value yields
 // Status::corruption saying which field and byte offset, never a read out of bounds. The
@@ -71,6 +78,7 @@ Status encodeContact(const Contact& contact, std::string& out);
 Status encodeEnrollment(const Enrollment& enrollment, std::string& out);
 Status encodeProgress(const ProgressRecord& record, std::string& out);
 Status encodeTask(const Task& task, std::string& out);
+Status encodeGovernor(const GovernorSnapshot& snapshot, std::string& out);
 
 // Each decoder fills `out` whole from the key and value, or returns Status::corruption
 // (with `out` unspecified). The message names the field and offset, not the DB or key:
@@ -79,6 +87,7 @@ Status decodeContact(std::string_view key, std::string_view value, Contact& out)
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out);
 Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out);
 Status decodeTask(std::uint64_t id, std::string_view value, Task& out);
+Status decodeGovernor(std::string_view value, GovernorSnapshot& out);
 
 // Keys.
 std::string encodeEnrollmentKey(EnrollmentId id);  // 4 bytes, big-endian

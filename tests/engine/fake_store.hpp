@@ -1,6 +1,7 @@
 // FakeStore: keeps committed WriteBatches the way the LMDB store would (upserts by key,
 // appends to the progress log, tasks by id, team records by key, kInbound records copied to the
-// inbound table; nothing is ever truncated), so engine tests can restart an Engine from what was
+// inbound table, the last governor snapshot; nothing is ever truncated: the engine skips the
+// records a snapshot covers), so engine tests can restart an Engine from what was
 // committed without touching the disk.
 #pragma once
 
@@ -65,6 +66,7 @@ struct FakeStore {
         state.team.insert(it, std::move(record));
       }
     }
+    if (batch.governor) state.governor = std::move(batch.governor);
     for (SequenceState& sequence : batch.sequences) {
       auto it = std::find_if(
           state.sequences.begin(), state.sequences.end(),

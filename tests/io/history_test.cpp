@@ -421,6 +421,55 @@ std::string describeTasks(const std::vector<TaskRow>& rows) {
   return text;
 }
 
+std::string describeTimes(const SendTimesState& times) {
+  std::string text = "exact";
+  for (TimeMs at : times.exact) text += " " + std::to_string(at);
+  text += " from " + std::to_string(times.exact_from_ms) + " minutes";
+  for (const auto& minute : times.minutes) {
+    text += " " + std::to_string(minute.last_ms) + "x" + std::to_string(minute.count);
+  }
+  return text;
+}
+
+// The send limits' counts whole, for a failing check's message.
+std::string describeCounts(const std::vector<MailboxSendState>& mailboxes) {
+  std::string text;
+  for (const MailboxSendState& mailbox : mailboxes) {
+    text += mailbox.mailbox + ": " + describeTimes(mailbox.sends) + "; interval free " +
+            std::to_string(mailbox.interval_free_ms) + "; pruned " +
+            std::to_string(mailbox.domains_after_prune) + " at " +
+            std::to_string(mailbox.pruned_at_ms) + "\n";
+    for (const auto& [domain, times] : mailbox.domains) {
+      text += "  " + domain + ": " + describeTimes(times) + "\n";
+    }
+  }
+  return text;
+}
+
+// What counts limit: per mailbox, the sends in the last hour and day, each of the last 24
+// hours, and the next free instant for every domain either side knows and for none.
+std::string describeLimits(const EngineSettings& settings,
+                           const std::vector<MailboxSendState>& counts, TimeMs now_ms) {
+  SendGovernor governor;
+  governor.configure(settings.mailboxes);
+  governor.restore(counts);
+  std::string text;
+  for (const Mailbox& mailbox : settings.mailboxes) {
+    const std::string& address = mailbox.address;
+    text += address + " hour " + std::to_string(governor.sentWithin(address, kHourMs, now_ms)) +
+            " day " + std::to_string(governor.sentWithin(address, kDayMs, now_ms)) + " by hour";
+    for (std::uint32_t count : governor.sentByHour(address, 24, now_ms)) {
+      text += " " + std::to_string(count);
+    }
+    for (const char* domain : {"", "example.test", "other.test"}) {
+      text += std::string(" free ") + domain + " " +
+              std::to_string(governor.nextFree(address, domain, now_ms));
+    }
+    text += "\n";
+  }
+  return text;
+}
+
 std::string describeMailboxes(const Engine& engine, TimeMs now_ms) {
   std::string text;
   for (const MailboxRow& row : engine.mailboxes(now_ms)) {
@@ -614,6 +663,116 @@ TEST_CASE(
   const Enrollment* other = life.engine().findEnrollment("emails", contactKey(1));
   REQUIRE(other != nullptr);
   CHECK(other->status != EnrollmentStatus::kFinished);
+}
+
+TEST_CASE(
+    "a restart from the send limits' snapshot and the records after it equals the live engine "
+    "and a whole-log replay") {
+  const std::uint64_t seed = testSeed();
+  std::printf("history_test: governor seed %llu\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 random(seed);
+  TempDir dir("seqd-history-test");
+  EngineSettings settings = historySettings();
+  settings.governor_snapshot_records_min = 3;
+  // Every field of the counts in use: exact times and minutes (the daily limit above the
+  // hourly), a domain table, and a min_interval with its jitter.
+  settings.mailboxes[0].daily_limit = 12;
+  settings.mailboxes[0].hourly_limit = 5;
+  settings.mailboxes[0].domain_daily_limit = 9;
+  settings.mailboxes[0].min_interval_ms = 2 * kMinuteMs;
+  settings.mailboxes[0].jitter_ms = kMinuteMs;
+  Life life(dir.path(), settings);
+  for (const char* sequence : {"emails", "calls"}) {
+    REQUIRE(life.engine().activate(sequence, kAdmin, life.now()).isOk());
+  }
+  life.round();
+  const DurationMs advances[] = {kMinuteMs, 7 * kMinuteMs, 40 * kMinuteMs, 3 * kHourMs, kDayMs};
+  int restarts_from_snapshot = 0;
+  int compared_whole = 0;
+  int messages = 0;
+  for (int op = 0; op < 240; ++op) {
+    const std::string sequence = random() % 2 ? "emails" : "calls";
+    const int contact = static_cast<int>(random() % kContacts);
+    switch (random() % 6) {
+      case 0:
+      case 1:
+        life.add(sequence, contact);
+        break;
+      case 2:
+        life.inbound("<g-" + std::to_string(++messages) + "@example.test>", contact,
+                     random() % 3 == 0);
+        break;
+      default:
+        life.advance(advances[random() % std::size(advances)]);
+        break;
+    }
+    life.round();
+    if (random() % 6 != 0) continue;
+    INFO("seed ", seed, " op ", op);
+    LoadedState truncated = life.reopen();
+    const std::size_t kept = truncated.progress.size();
+    bool tail_whole = true;  // no record after the snapshot was trimmed yet
+    if (truncated.governor.has_value()) {
+      ++restarts_from_snapshot;
+      const std::uint64_t through = truncated.governor->through_seq;
+      tail_whole = std::count_if(life.whole().state.progress.begin(),
+                                 life.whole().state.progress.end(), [&](const ProgressRecord& r) {
+                                   return r.seq > through;
+                                 }) == static_cast<std::ptrdiff_t>(kept);
+      // The store reads only the records after the snapshot.
+      for (const ProgressRecord& r : truncated.progress) {
+        CHECK(r.seq > truncated.governor->through_seq);
+      }
+      CHECK(kept < life.whole().state.progress.size());
+    }
+    std::unique_ptr<Engine> from_snapshot = life.restored(truncated);
+    std::unique_ptr<Engine> from_log = life.restored(fromWholeLog(life.whole().state));
+    // The counts whole, field by field, as the live engine has them (every send was
+    // delivered in the round: none is queued or out), unless the store trimmed records after
+    // the snapshot (sends over a day old: the live engine still holds them until its next
+    // send drops them, though they limit nothing). In every case they limit the same.
+    if (truncated.governor.has_value() && tail_whole) {
+      ++compared_whole;
+      CHECK(describeCounts(from_snapshot->loggedSendCounts()) ==
+            describeCounts(life.engine().loggedSendCounts()));
+      CHECK(from_snapshot->loggedSendCounts() == life.engine().loggedSendCounts());
+      CHECK(from_snapshot->sendCounts() == from_snapshot->loggedSendCounts());
+    }
+    CHECK(describeLimits(settings, from_snapshot->sendCounts(), life.now()) ==
+          describeLimits(settings, life.engine().sendCounts(), life.now()));
+    CHECK(describeLimits(settings, from_snapshot->sendCounts(), life.now()) ==
+          describeLimits(settings, from_log->sendCounts(), life.now()));
+    checkSameState(*from_log, *from_snapshot, life.now(), true);
+    checkSameState(life.engine(), *from_snapshot, life.now(), false);
+    life.replaceEngine(std::move(from_snapshot));
+    life.round();
+  }
+  INFO("seed ", seed);
+  CHECK(restarts_from_snapshot > 0);
+  CHECK(compared_whole > 0);
+}
+
+TEST_CASE("a snapshot of the send limits is written at shutdown: the next start reads no record") {
+  TempDir dir("seqd-history-test");
+  Life life(dir.path(), historySettings());
+  REQUIRE(life.engine().activate("emails", kAdmin, life.now()).isOk());
+  for (int i = 0; i < 3; ++i) life.add("emails", i);
+  life.advance(kMinuteMs);
+  LoadedState before = life.reopen();
+  CHECK(!before.governor.has_value());  // fewer records than the default bound
+  CHECK(!before.progress.empty());
+  const std::vector<MailboxSendState> live = life.engine().loggedSendCounts();
+  REQUIRE(!live.empty());
+  CHECK(!live[0].sends.exact.empty());
+  CHECK(life.shutdownCheckpoint() > 0);
+  LoadedState after = life.reopen();
+  REQUIRE(after.governor.has_value());
+  CHECK(after.progress.empty());
+  CHECK(after.governor->through_seq == before.progress.back().seq);
+  CHECK(after.governor->mailboxes == live);
+  std::unique_ptr<Engine> restarted = life.restored(after);
+  CHECK(restarted->sendCounts() == live);
+  checkSameState(life.engine(), *restarted, life.now(), true);
 }
 
 TEST_CASE("the checkpoint at shutdown leaves no journal tail to read at the next start") {

@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""Times one start of seqd on a fresh copy of a state dir made by perf/restart_state.py: seconds
+from exec to the first good `seqctl ping`, seqd's CPU time until then, the load average, and the
+phases seqd logged. --perf OUT runs it under perf record (dwarf call graphs).
+Usage: perf/restart_copy.py STATE [--bin DIR_WITH_SEQD_AND_SEQCTL] [--runs N] [--perf OUT]"""
+import os, sys, shutil, argparse, time, subprocess, tempfile, re
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench
+p = argparse.ArgumentParser()
+p.add_argument("state"); p.add_argument("--bin", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build"))
+p.add_argument("--perf", default=None); p.add_argument("--runs", type=int, default=1)
+a = p.parse_args()
+a.seqd = os.path.join(a.bin, "seqd"); a.seqctl = os.path.join(a.bin, "seqctl"); a.tick="100ms"
+for i in range(a.runs):
+    d = bench.Seqd(a)
+    try:
+        shutil.copytree(a.state, d.state)
+        subprocess.run(["sync"])
+        if a.perf:
+            real = a.seqd
+            wrapper = os.path.join(d.root, "wrap.sh")
+            with open(wrapper, "w") as f:
+                f.write("#!/bin/sh\nexec perf record -F 1999 --call-graph dwarf,16384 -o %s %s \"$@\"\n" % (a.perf, real))
+            os.chmod(wrapper, 0o755)
+            d.args.seqd = wrapper
+        s = d.start()
+        load = os.getloadavg()
+        pid = d.process.pid
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        with open(os.path.join(d.root, "seqd.log")) as f:
+            line = [l.strip() for l in f if "loaded" in l][-1]
+        print("%.3f s  cpu %.2f s  load %.2f  %s" % (s, cpu, load[0], re.sub(r".*loaded", "loaded", line)), flush=True)
+        if a.perf:
+            d.process.send_signal(2)  # SIGINT to perf: stops seqd too
+            d.process.wait()
+            d.args.seqd = real
+    finally:
+        d.cleanup()
