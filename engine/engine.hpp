@@ -506,7 +506,8 @@ class Engine {
                           const std::string& domain, TimeMs now_ms, TimeMs& free_at_ms);
   TimeMs wheelTime(const Enrollment& enrollment) const;
   TimeMs nextTickStart(TimeMs now_ms) const;
-  // Counts a send of the log in logged_sends_ (restart only); returns whether it counted one.
+  // Counts a kStepFired record in logged_sends_ (at a restart and for each committed batch);
+  // returns whether it counted one.
   bool replaySend(const ProgressRecord& record);
   // Folds one record of the log into logged_sends_ and logged_out_, as a restart replays the
   // log: a send counts at its record's at_ms; one that came back not attempted gives it back.
