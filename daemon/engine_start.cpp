@@ -1,13 +1,12 @@
 #include "daemon/engine_start.hpp"
 
-#include <pthread.h>
-
 #include <algorithm>
 #include <chrono>
 #include <utility>
 
 #include "engine/assert.hpp"
 #include "io/store_guard.hpp"
+#include "io/thread_name.hpp"
 
 namespace seqd {
 
@@ -144,7 +143,7 @@ bool ThreadCommitter::ready() {
 
 // A batch handed over before the destructor is committed before the thread ends.
 void ThreadCommitter::run() {
-  ::pthread_setname_np(::pthread_self(), "seqd-commit");  // perf/advance_threads.py reads it
+  nameThisThread("seqd-commit");
   std::unique_lock lock(mutex_);
   for (;;) {
     changed_.wait(lock, [this] { return pending_.has_value() || stopping_; });

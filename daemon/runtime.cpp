@@ -22,6 +22,7 @@
 #include "engine/permissions.hpp"
 #include "io/control_protocol.hpp"
 #include "io/store_guard.hpp"
+#include "io/thread_name.hpp"
 
 namespace seqd {
 namespace json = boost::json;
@@ -149,10 +150,19 @@ Status Runtime::start() {
   commitAndFlush(true);  // hands re-deliveries found at restore to the pool
   if (!options_.config.daemon.inboxes.empty()) {
     inbox_ = std::make_unique<InboxPoller>(options_.config.daemon.inboxes);
-    if (!virtual_clock_) inbox_thread_ = std::thread([this] { inboxLoop(); });
+    if (!virtual_clock_) {
+      inbox_thread_ = std::thread([this] {
+        nameThisThread("seqd-inbox");
+        inboxLoop();
+      });
+    }
   }
-  engine_thread_ = std::thread([this] { engineLoop(); });
+  engine_thread_ = std::thread([this] {
+    nameThisThread("seqd-engine");
+    engineLoop();
+  });
   io_thread_ = std::thread([this] {
+    nameThisThread("seqd-control");
     auto guard = boost::asio::make_work_guard(io_);
     io_.run();
   });

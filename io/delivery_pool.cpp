@@ -4,6 +4,7 @@
 
 #include "engine/assert.hpp"
 #include "engine/contact.hpp"
+#include "io/thread_name.hpp"
 
 namespace seqd {
 
@@ -54,7 +55,10 @@ DeliveryPool::DeliveryPool(std::string maildir_root, SmtpSettings smtp, int work
       trace_(trace) {
   SEQD_ASSERT(in_flight_max > 0);
   for (std::size_t i = 0; i < workers_count_; ++i) {
-    workers_.emplace_back([this] { workerLoop(); });
+    workers_.emplace_back([this] {
+      nameThisThread("seqd-deliver");
+      workerLoop();
+    });
   }
 }
 

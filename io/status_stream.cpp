@@ -4,6 +4,7 @@
 
 #include "engine/assert.hpp"
 #include "io/command_dispatch.hpp"
+#include "io/thread_name.hpp"
 
 namespace seqd {
 namespace {
@@ -130,7 +131,10 @@ ReadAnswer contactsAnswer(std::shared_ptr<const ContactsSnapshot> snapshot, json
 }
 
 StatusReader::StatusReader(StatusStreamLimits limits) : limits_(limits) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("seqd-status");
+    run();
+  });
 }
 
 StatusReader::~StatusReader() { stop(); }

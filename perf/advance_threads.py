@@ -99,14 +99,12 @@ def main():
                 raise RuntimeError("not every contact finished")
         else:
             steps = args.n
-        # seqd names only its committer thread (seqd-commit); Runtime::start() creates the
-        # others in this order (tids rise): the main thread, the delivery workers (workers:
-        # 2), the engine, Asio.
-        committers = sorted(t for t in after if after[t][0] == "seqd-commit")
-        tids = sorted(t for t in after if t not in committers)
-        names = ["main"] + ["workers"] * (len(tids) - 3) + ["engine", "asio"]
-        tids += committers
-        names += ["committer"] * len(committers)
+        # Each seqd thread names itself by its role (io/thread_name.hpp).
+        roles = {"seqd": "main", "seqd-deliver": "workers", "seqd-engine": "engine",
+                 "seqd-control": "asio", "seqd-commit": "committer", "seqd-status": "status",
+                 "seqd-inbox": "inbox"}
+        tids = sorted(after)
+        names = [roles.get(after[t][0], after[t][0]) for t in tids]
         threads = {}
         for tid, name in zip(tids, names):
             _, cpu, voluntary, involuntary = after[tid]

@@ -174,6 +174,23 @@ class RealClock(unittest.TestCase):
         self.assertEqual({c["status"] for c in status}, {"scheduled"})
         self.assertEqual({c["step"] for c in status}, {"again"})
 
+    def test_each_thread_is_named_by_its_role(self):
+        # top -H, ps -L and gdb show which thread is busy: each names itself
+        # (io/thread_name.hpp); only the main thread keeps the program's name.
+        d = Daemon(sequences={"two-emails": always_open(TWO_EMAILS_YAML)})
+        self.addCleanup(d.cleanup)
+        d.start(virtual_time=None)
+        d.json("status", "two-emails")  # a streamed read starts the status thread if lazy
+        pid = d.process.pid
+        names = []
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                names.append(f.read().strip())
+        self.assertEqual(names.count("seqd"), 1, names)
+        for role in ("seqd-engine", "seqd-commit", "seqd-control", "seqd-deliver",
+                     "seqd-status"):
+            self.assertIn(role, names)
+
 
 class Reload(unittest.TestCase):
     def setUp(self):
