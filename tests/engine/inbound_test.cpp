@@ -242,7 +242,7 @@ TEST_CASE("an email's exact step wins over an earlier enrollment whose sequence 
   // enrollment in "x y" (made first) matches that part only, the one in "x-y" its step too.
   EngineSettings settings;
   const std::vector<std::pair<std::string, std::string>> sequences = {{"x y", "one"},
-                                                                       {"x-y", "two"}};
+                                                                      {"x-y", "two"}};
   for (const auto& [id, step] : sequences) {
     const std::string address = (id == "x y" ? "a" : "b") + std::string("@acme.test");
     Sequence sequence = sequenceOf(id, "alice", {address});

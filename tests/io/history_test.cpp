@@ -454,7 +454,7 @@ class Life {
   WholeLog whole_;
   TimeMs now_ = kStart;
   std::vector<std::string> applied_;
-  std::vector<TimeMs> applied_at_;  // when each of applied_ was applied
+  std::vector<TimeMs> applied_at_;   // when each of applied_ was applied
   std::vector<DeliveryIntent> out_;  // sends out in roundWithSendsOut()
   std::size_t returned_ = 0;
 };
@@ -874,7 +874,7 @@ void checkSnapshotWithSendsOut(std::uint64_t seed) {
   }
   life.roundWithSendsOut(random);
   const DurationMs advances[] = {kMinuteMs, 7 * kMinuteMs, 40 * kMinuteMs, 3 * kHourMs, kDayMs};
-  int compared = 0;  // restarts from a snapshot
+  int compared = 0;                 // restarts from a snapshot
   int compared_with_sends_out = 0;  // ... with sends out to deliver again
   int restarts = 0;
   for (int op = 0; op < 800; ++op) {

@@ -307,8 +307,9 @@ static int openEntry(const struct Entry* entry) {
 }
 
 // Power is lost: every rename into a folder not synced since is moved back
-// (SEQD_POWERLOSS_RENAMES=undo), every unsynced write is undone, newest first; in tear mode the first half of
-// the last page of the newest one is written again. Then SIGKILL. REQUIRES: `lock` held.
+// (SEQD_POWERLOSS_RENAMES=undo), every unsynced write is undone, newest first; in tear mode the
+// first half of the last page of the newest one is written again. Then SIGKILL. REQUIRES: `lock`
+// held.
 static void losePower(void) {
   // Renames first, newest first, so that a file renamed after an unsynced write is found again
   // under the name it was written by.
