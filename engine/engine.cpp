@@ -342,6 +342,12 @@ void Engine::foldLoggedSend(const ProgressRecord& record) {
   logged_out_.erase(out);
 }
 
+// The snapshot is logged_sends_'s state, not governor_'s with the sends not yet logged taken
+// out: governor_'s forgets do not undo everything a count did (a send's min_interval, its
+// minute's latest time, a domain entry or pruning started at the decision), and the counts a
+// restart moves to its own instant (Maildir sends delivered again) stay moved for a day.
+// Taking them out needs the log's own minutes, interval and domain table: the state
+// logged_sends_ holds (perf/RESULTS.md, "The send limits' snapshot from one count?").
 void Engine::addGovernorSnapshot(WriteBatch& batch, std::uint64_t through_seq, bool now) {
   if (through_seq <= governor_snapshot_seq_) return;
   const std::uint64_t logged = through_seq - governor_snapshot_seq_;

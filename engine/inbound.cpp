@@ -90,6 +90,12 @@ const Enrollment* Engine::findSentMessage(const std::string& message_id) const {
   if (!splitSentMessageId(message_id, hash, domain)) return nullptr;
   indexContactsForInbound();
   const std::string any_address = "x@" + domain;
+  // The email's step may have been removed by a reload since: the Message-ID's first part
+  // still names its sequence, and the contact's enrollment there is the one it answers. The
+  // first such enrollment is remembered on the way; an exact step match anywhere wins over it.
+  const std::string_view sequence_part =
+      std::string_view(message_id).substr(0, message_id.find('.') + 1);
+  const Enrollment* same_sequence = nullptr;
   for (Symbol contact_key : keysWithHash(contacts_by_hash_, hash)) {
     const std::string_view key = contact_key.view();
     for (EnrollmentId id : contactEnrollmentsBySymbol(contact_key)) {
@@ -100,23 +106,13 @@ const Enrollment* Engine::findSentMessage(const std::string& message_id) const {
           return &enrollments_[id];
         }
       }
-    }
-  }
-  // The email's step may have been removed by a reload since: the Message-ID's first part
-  // still names its sequence, and the contact's enrollment there is the one it answers.
-  const std::string_view sequence_part =
-      std::string_view(message_id).substr(0, message_id.find('.') + 1);
-  for (Symbol contact_key : keysWithHash(contacts_by_hash_, hash)) {
-    const std::string key = contact_key.str();
-    for (EnrollmentId id : contactEnrollments(key)) {
-      const Sequence* sequence = findSequence(enrollments_[id].sequence_id);
-      if (sequence == nullptr) continue;
-      if (makeMessageId(sequence->id, "-", key, any_address).starts_with(sequence_part)) {
-        return &enrollments_[id];
+      if (same_sequence == nullptr &&
+          makeMessageId(sequence->id, "-", key, any_address).starts_with(sequence_part)) {
+        same_sequence = &enrollments_[id];
       }
     }
   }
-  return nullptr;
+  return same_sequence;
 }
 
 // The contact a message from `address` to `mailbox` is about: one with that email and a

@@ -236,3 +236,45 @@ TEST_CASE("applied inbound messages are remembered while the store keeps them, t
   reply.message_id = "<answer-0@example.test>";
   CHECK_FALSE(f.engine->applyInbound(reply, kStart + hours * kHourMs).value().duplicate);
 }
+
+TEST_CASE("an email's exact step wins over an earlier enrollment whose sequence part matches") {
+  // "x y" and "x-y" give their Message-IDs the same first part, "x-y": the contact's
+  // enrollment in "x y" (made first) matches that part only, the one in "x-y" its step too.
+  EngineSettings settings;
+  const std::vector<std::pair<std::string, std::string>> sequences = {{"x y", "one"},
+                                                                      {"x-y", "two"}};
+  for (const auto& [id, step] : sequences) {
+    const std::string address = (id == "x y" ? "a" : "b") + std::string("@acme.test");
+    Sequence sequence = sequenceOf(id, "alice", {address});
+    sequence.steps = {emailStep(step, "Hello", "Hi")};
+    settings.sequences[id] = sequence;
+    settings.mailboxes.push_back(mailboxOf(address, "Sender", 100, 100));
+  }
+  Engine engine(settings, kStart);
+  ContactRow ann;
+  ann.fields = {{"email", "ann@example.test"}};
+  ImportResult imported = engine.upsertContacts({ann});
+  AddOptions in_both;
+  in_both.force = true;
+  for (const auto& [id, step] : sequences) {
+    REQUIRE(engine.activate(id, kAdmin, kStart).isOk());
+    REQUIRE(engine.add(id, imported.keys, in_both, kAdmin, kStart).isOk());
+  }
+  engine.advanceTo(kStart);
+  std::string bounced_id;
+  for (const DeliveryIntent& intent : engine.takeIntents()) {
+    if (intent.mailbox == "b@acme.test") bounced_id = intent.message_id;
+  }
+  REQUIRE(bounced_id.starts_with("<x-y.two."));
+  InboundMessage bounce;
+  bounce.kind = InboundKind::kBounce;
+  bounce.mailbox = "b@acme.test";
+  bounce.message_id = "<dsn-3@mx.example.test>";
+  bounce.from_address = "mailer-daemon@mx.example.test";
+  bounce.referenced_ids = {bounced_id};
+  Result<InboundResult> applied = engine.applyInbound(bounce, kStart + kMinuteMs);
+  REQUIRE(applied.isOk());
+  CHECK(applied.value().sequence == "x-y");
+  CHECK(engine.findEnrollment("x-y", "ann@example.test")->status == EnrollmentStatus::kBounced);
+  CHECK(engine.findEnrollment("x y", "ann@example.test")->status != EnrollmentStatus::kBounced);
+}

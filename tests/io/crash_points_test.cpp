@@ -12,7 +12,11 @@
 // Checkpoints run all along (tiny ones), so every crash point is also one inside the journal
 // and checkpoint protocol (engine/records.hpp). So do truncations of the progress log (2 h
 // kept, 2 records deleted a commit): many restarts find one half done, and the restarted
-// life must still keep the hourly limit and apply no inbox message twice.
+// life must still keep the hourly limit and apply no inbox message twice. The send limits'
+// counts are snapshotted every few records (governor_snapshot_records_min), so crash points
+// fall in commits that write a snapshot; and a life restarted from a snapshot and the log's
+// tail after it is crashed again in its own first commit, before or after it lands, then
+// restarted once more: both kinds are counted, and the test fails when none was met.
 // SEQD_SEED replays one seed; SEQD_CRASH_SEEDS runs more.
 #include <doctest/doctest.h>
 
@@ -106,6 +110,9 @@ EngineSettings settings() {
   // deletes 2 records a commit: truncations run all along the workload's days, each over
   // several commits, so crash points fall inside them too.
   result.history_keep_ms = 2 * kHourMs;
+  // A snapshot of the send limits' counts once 4 records (or as many as it holds) were logged
+  // since the last: several a run, so crash points fall in the commits that write them.
+  result.governor_snapshot_records_min = 4;
   return result;
 }
 
@@ -113,6 +120,10 @@ constexpr std::size_t kTrimPerCommit = 2;
 
 // Restarts that found a truncation half done: the log's oldest record older than kept.
 std::size_t lives_inside_truncation = 0;
+// Crashes in a commit that wrote a snapshot of the send limits' counts.
+std::size_t crashes_in_snapshot_commits = 0;
+// Crashes in the first commit of a life restored from a snapshot and a non-empty log tail.
+std::size_t crashes_in_restart_from_snapshot = 0;
 
 std::vector<Op> workload(std::uint64_t seed) {
   std::mt19937_64 random(seed);
@@ -194,7 +205,9 @@ std::string pairName(const std::string& sequence, int contact) {
 
 class Run {
  public:
-  Run(World& world, const std::string& dir, std::uint64_t crash_at, bool after) : world_(world) {
+  Run(World& world, const std::string& dir, std::uint64_t crash_at, bool after,
+      const EngineSettings& engine_settings = settings())
+      : world_(world) {
     // Crashes here are simulated inside the process, so nothing needs to reach the disk:
     // skipping fsync keeps hundreds of lives fast. Each commit is still one transaction.
     StoreOptions options;
@@ -213,10 +226,11 @@ class Run {
     if (!state.progress.empty() && state.progress.front().at_ms < now_ - 2 * kHourMs) {
       ++lives_inside_truncation;
     }
+    from_snapshot_ = state.governor.has_value() && !state.progress.empty();
     if (std::getenv("SEQD_CRASH_TRACE") != nullptr)
       std::printf("life starts at %lld, ops acked %zu\n", static_cast<long long>(now_),
                   world_.acked_ops);
-    engine_ = std::make_unique<Engine>(settings(), now_);
+    engine_ = std::make_unique<Engine>(engine_settings, now_);
     Status restored = engine_->restore(state, now_);
     REQUIRE_MESSAGE(restored.isOk(), restored.message());
   }
@@ -244,6 +258,8 @@ class Run {
   }
 
   const Engine& engine() const { return *engine_; }
+  // Restored from a snapshot of the send limits' counts and the log's records after it.
+  bool restoredFromSnapshot() const { return from_snapshot_; }
 
  private:
   void apply(const Op& op) {
@@ -335,8 +351,11 @@ class Run {
     batch.clock_ms = now_;
     if (!store_->commit(batch).isOk()) {
       REQUIRE(store_->crashed());
+      if (batch.governor.has_value()) ++crashes_in_snapshot_commits;
+      if (commits_ == 0 && from_snapshot_) ++crashes_in_restart_from_snapshot;
       return false;
     }
+    ++commits_;
     world_.inbox_marked.insert(read.begin(), read.end());
     for (DeliveryIntent& intent : intents) relay(std::move(intent));
     return true;
@@ -348,6 +367,7 @@ class Run {
   void checkTruncated() {
     LoadedState state;
     REQUIRE(store_->load(state).isOk());
+    REQUIRE(!state.governor.has_value());  // else the load hands back the records after it
     REQUIRE(!state.progress.empty());
     CHECK(state.progress.front().seq > 1);
     CHECK(state.progress.size() < state.progress.back().seq);
@@ -449,6 +469,8 @@ class Run {
   std::unique_ptr<Engine> engine_;
   std::vector<DeliveryIntent> late_;
   TimeMs now_ = kStart;
+  bool from_snapshot_ = false;
+  std::size_t commits_ = 0;  // landed in this life
 };
 
 // Checks what must hold once the workload ran to the end.
@@ -499,7 +521,11 @@ void cleanRun(std::uint64_t seed) {
   TempDir dir("seqd-crash");
   World world;
   world.seed = seed;
-  Run run(world, dir.path(), 0, false);
+  // Snapshots of the send limits at the default bound, so none is written in this run: a
+  // load then hands back the whole log as kept, which checkTruncated() reads.
+  EngineSettings engine_settings = settings();
+  engine_settings.governor_snapshot_records_min = kGovernorSnapshotRecordsMin;
+  Run run(world, dir.path(), 0, false, engine_settings);
   REQUIRE(run.runOps(workload(seed)));
   REQUIRE(run.finish());
   checkEnd(world, run.engine());
@@ -558,11 +584,19 @@ TEST_CASE("a crash at every commit, before or after it lands, breaks no rule") {
         if (!crashed) continue;
         reached = true;
         ++crash_points;
-        Run second(world, dir.path(), 0, false);
-        REQUIRE(second.runOps(ops));
-        REQUIRE(second.finish());
-        checkEnd(world, second.engine());
-        second.checkInboxOnce();
+        // A life restored from a snapshot and a tail dies in its first commit (the restart's
+        // own) once, alternately before and after it lands; the next life goes on.
+        std::optional<Run> second;
+        second.emplace(world, dir.path(), 1, crash_at % 2 == 0);
+        if (second->restoredFromSnapshot()) {
+          if (!second->runOps(ops)) second.emplace(world, dir.path(), 0, false);
+        } else {
+          second.emplace(world, dir.path(), 0, false);
+        }
+        REQUIRE(second->runOps(ops));
+        REQUIRE(second->finish());
+        checkEnd(world, second->engine());
+        second->checkInboxOnce();
         const std::string where = "seed " + std::to_string(seed) + ", crash at commit " +
                                   std::to_string(crash_at) + (after ? " after" : " before") +
                                   " it landed" + describe(world);
@@ -573,9 +607,13 @@ TEST_CASE("a crash at every commit, before or after it lands, breaks no rule") {
     }
     std::printf(
         "crash_points_test: seed %llu, %zu crash points, 0 failures, %zu restarts inside a "
-        "truncation\n",
-        static_cast<unsigned long long>(seed), crash_points, lives_inside_truncation);
+        "truncation, %zu crashes in a commit writing a send-limits snapshot, %zu in a restart "
+        "from a snapshot and a log tail\n",
+        static_cast<unsigned long long>(seed), crash_points, lives_inside_truncation,
+        crashes_in_snapshot_commits, crashes_in_restart_from_snapshot);
     if (only == nullptr) CHECK(crash_points > 50);
     if (only == nullptr) CHECK(lives_inside_truncation > 0);
+    if (only == nullptr) CHECK(crashes_in_snapshot_commits > 0);
+    if (only == nullptr) CHECK(crashes_in_restart_from_snapshot > 0);
   }
 }

@@ -14,6 +14,13 @@
 //                              unsynced write is written anyway (a torn page).
 //   SEQD_POWERLOSS_COUNT_FILE  written at every crash point with the count so far, so a run
 //                              without a crash says how many crash points a workload has.
+//   SEQD_POWERLOSS_SYNC_SUFFIX when set, the only crash points are the fsync and fdatasync
+//                              calls on a watched file or folder whose path ends with it (e.g.
+//                              "/new": a Maildir's new/ folder synced after a batch's renames).
+//   SEQD_POWERLOSS_RENAMES     "undo": a rename to a name that did not exist, both under the
+//                              watched path, is moved back at a power loss unless the target's
+//                              folder was fsynced after it (its directory entry never reached
+//                              the disk). Unset: directory entries count as durable at once.
 //
 // Crash points: every write to a watched file, and every sync point. Crashing at writes too
 // means a program that never syncs (LMDB with MDB_NOSYNC) still loses power somewhere, and
@@ -22,8 +29,9 @@
 // write to a watched file opened with O_SYNC or O_DSYNC (LMDB writes its meta page so: the write is
 // the commit). Writes intercepted: write, pwrite, pwrite64, writev, pwritev, pwritev64, pwritev2.
 //
-// What is not modelled: directory entries (create, rename, unlink, ftruncate) count as durable
-// at once; writes through a shared writable mapping are not seen. Neither happens to data.mdb
+// What is not modelled: directory entries (create, unlink, ftruncate, and renames unless
+// SEQD_POWERLOSS_RENAMES=undo; a rename over an existing file always) count as durable at once;
+// writes through a shared writable mapping are not seen. Neither happens to data.mdb
 // without MDB_WRITEMAP. Thread-safety: one mutex around the log and every watched write, held
 // while power is lost, so no other thread writes between the undo and the kill.
 #define _GNU_SOURCE
@@ -69,6 +77,18 @@ static long points;
 static struct Entry* entries;
 static size_t entry_count;
 static size_t entry_room;
+static char sync_suffix[PATH_MAX];
+static int undo_renames;
+
+// A rename whose target's folder was not fsynced since (SEQD_POWERLOSS_RENAMES=undo).
+struct Rename {
+  char* source;
+  char* target;
+  char* target_dir;
+};
+static struct Rename* renames;
+static size_t rename_count;
+static size_t rename_room;
 
 static ssize_t (*real_write)(int, const void*, size_t);
 static ssize_t (*real_pwrite)(int, const void*, size_t, off_t);
@@ -81,6 +101,8 @@ static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
 static int (*real_msync)(void*, size_t, int);
 static int (*real_sync_file_range)(int, off_t, off_t, unsigned int);
+static int (*real_rename)(const char*, const char*);
+static int (*real_renameat2)(int, const char*, int, const char*, unsigned int);
 
 static void setUp(void) {
   real_write = dlsym(RTLD_NEXT, "write");
@@ -94,6 +116,8 @@ static void setUp(void) {
   real_fdatasync = dlsym(RTLD_NEXT, "fdatasync");
   real_msync = dlsym(RTLD_NEXT, "msync");
   real_sync_file_range = dlsym(RTLD_NEXT, "sync_file_range");
+  real_rename = dlsym(RTLD_NEXT, "rename");
+  real_renameat2 = dlsym(RTLD_NEXT, "renameat2");
   const char* dir = getenv("SEQD_POWERLOSS_DIR");
   if (dir != NULL && dir[0] == '/' && strlen(dir) < sizeof watched) {
     strcpy(watched, dir);
@@ -106,6 +130,10 @@ static void setUp(void) {
   tear = mode != NULL && strcmp(mode, "tear") == 0;
   const char* counts = getenv("SEQD_POWERLOSS_COUNT_FILE");
   if (counts != NULL && strlen(counts) < sizeof count_file) strcpy(count_file, counts);
+  const char* suffix = getenv("SEQD_POWERLOSS_SYNC_SUFFIX");
+  if (suffix != NULL && strlen(suffix) < sizeof sync_suffix) strcpy(sync_suffix, suffix);
+  const char* renames_mode = getenv("SEQD_POWERLOSS_RENAMES");
+  undo_renames = renames_mode != NULL && strcmp(renames_mode, "undo") == 0;
 }
 
 // The path of fd when it lies under the watched dir, else 0.
@@ -119,6 +147,41 @@ static int watchedPath(int fd, char* path) {
   path[length] = 0;
   if ((size_t)length < watched_length || memcmp(path, watched, watched_length) != 0) return 0;
   return path[watched_length] == 0 || path[watched_length] == '/';
+}
+
+// True when path (absolute) lies under the watched dir.
+static int isWatched(const char* path) {
+  if (watched_length == 0 || strlen(path) < watched_length) return 0;
+  if (memcmp(path, watched, watched_length) != 0) return 0;
+  return path[watched_length] == 0 || path[watched_length] == '/';
+}
+
+// The absolute path of `path` taken relative to dirfd (AT_FDCWD: the working folder); 0 when
+// it cannot be told.
+static int absolutePath(int dirfd, const char* path, char* out) {
+  if (path[0] == '/') {
+    if (strlen(path) >= PATH_MAX) return 0;
+    strcpy(out, path);
+    return 1;
+  }
+  char base[PATH_MAX];
+  if (dirfd == AT_FDCWD) {
+    if (getcwd(base, sizeof base) == NULL) return 0;
+  } else {
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
+    ssize_t length = readlink(link, base, sizeof base - 1);
+    if (length <= 0) return 0;
+    base[length] = 0;
+  }
+  return snprintf(out, PATH_MAX, "%s/%s", base, path) < PATH_MAX;
+}
+
+static int endsWith(const char* text, const char* suffix) {
+  size_t text_length = strlen(text);
+  size_t suffix_length = strlen(suffix);
+  return text_length >= suffix_length &&
+         memcmp(text + text_length - suffix_length, suffix, suffix_length) == 0;
 }
 
 static int syncedOnWrite(int fd) {
@@ -193,6 +256,37 @@ static void forget(int fd) {
   entry_count = kept;
 }
 
+// The folder at path reached the disk: the renames into it need no undoing.
+static void forgetRenamesInto(const char* path) {
+  size_t kept = 0;
+  for (size_t i = 0; i < rename_count; ++i) {
+    if (strcmp(renames[i].target_dir, path) == 0) {
+      free(renames[i].source);
+      free(renames[i].target);
+      free(renames[i].target_dir);
+    } else {
+      renames[kept++] = renames[i];
+    }
+  }
+  rename_count = kept;
+}
+
+// Notes a rename of source to target (both absolute, target new) once it was made.
+static void rememberRename(const char* source, const char* target) {
+  if (rename_count == rename_room) {
+    rename_room = rename_room == 0 ? 256 : 2 * rename_room;
+    renames = realloc(renames, rename_room * sizeof *renames);
+    if (renames == NULL) fail("realloc");
+  }
+  struct Rename* entry = &renames[rename_count++];
+  entry->source = strdup(source);
+  entry->target = strdup(target);
+  entry->target_dir = strdup(target);
+  if (entry->source == NULL || entry->target == NULL || entry->target_dir == NULL) fail("strdup");
+  char* slash = strrchr(entry->target_dir, '/');
+  if (slash != NULL) *(slash == entry->target_dir ? slash + 1 : slash) = 0;
+}
+
 // Forgets the newest entry (the write just made synchronously).
 static void dropLast(void) {
   struct Entry* last = &entries[--entry_count];
@@ -212,9 +306,16 @@ static int openEntry(const struct Entry* entry) {
   return fd;
 }
 
-// Power is lost: every unsynced write is undone, newest first; in tear mode the first half of
-// the last page of the newest one is written again. Then SIGKILL. REQUIRES: `lock` held.
+// Power is lost: every rename into a folder not synced since is moved back
+// (SEQD_POWERLOSS_RENAMES=undo), every unsynced write is undone, newest first; in tear mode the
+// first half of the last page of the newest one is written again. Then SIGKILL. REQUIRES: `lock`
+// held.
 static void losePower(void) {
+  // Renames first, newest first, so that a file renamed after an unsynced write is found again
+  // under the name it was written by.
+  for (size_t i = rename_count; i > 0; --i) {
+    if (real_rename(renames[i - 1].target, renames[i - 1].source) != 0) fail("undo rename");
+  }
   for (size_t i = entry_count; i > 0; --i) {
     const struct Entry* entry = &entries[i - 1];
     int fd = openEntry(entry);
@@ -242,14 +343,19 @@ static void losePower(void) {
       close(fd);
     }
   }
-  static const char kLine[] = "powerloss shim: power lost\n";
-  real_write(2, kLine, sizeof kLine - 1);
+  char line[96];
+  int length = snprintf(line, sizeof line, "powerloss shim: power lost, %zu renames moved back\n",
+                        rename_count);
+  real_write(2, line, (size_t)length);
   syscall(SYS_kill, getpid(), SIGKILL);
   for (;;) pause();
 }
 
-// A crash point is reached; power is lost here when it is the chosen one. REQUIRES: `lock`.
-static void crashPoint(void) {
+// A crash point is reached at path (NULL: a mapping) by a sync or a write; power is lost here
+// when it is the chosen one. With SEQD_POWERLOSS_SYNC_SUFFIX only the syncs it names count.
+// REQUIRES: `lock`.
+static void crashPoint(const char* path, int is_sync) {
+  if (sync_suffix[0] != 0 && !(is_sync && path != NULL && endsWith(path, sync_suffix))) return;
   ++points;
   if (count_file[0] != 0) {
     int fd = open(count_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -274,7 +380,7 @@ static ssize_t watchedWrite(int fd, const struct iovec* iov, int count, off_t of
     at = (fcntl(fd, F_GETFL) & O_APPEND) != 0 ? lseek(fd, 0, SEEK_END) : lseek(fd, 0, SEEK_CUR);
   }
   if (at >= 0) remember(fd, path, iov, count, at);
-  crashPoint();  // may not return
+  crashPoint(path, syncedOnWrite(fd));  // may not return
   ssize_t written = perform(call);
   int saved = errno;
   // A synchronous write makes itself durable, not the file's other unsynced writes.
@@ -356,10 +462,13 @@ static int syncFile(int fd, int (*real)(int)) {
   char path[PATH_MAX];
   if (!watchedPath(fd, path)) return real(fd);
   pthread_mutex_lock(&lock);
-  crashPoint();  // may not return
+  crashPoint(path, 1);  // may not return
   int result = real(fd);
   int saved = errno;
-  if (result == 0) forget(fd);
+  if (result == 0) {
+    forget(fd);
+    forgetRenamesInto(path);
+  }
   pthread_mutex_unlock(&lock);
   errno = saved;
   return result;
@@ -382,7 +491,7 @@ int sync_file_range(int fd, off_t offset, off_t bytes, unsigned int flags) {
   // Not a full sync (no metadata, perhaps not every range): a sync point that forgets nothing,
   // so a crash later still loses those writes.
   pthread_mutex_lock(&lock);
-  crashPoint();
+  crashPoint(path, 0);
   int result = real_sync_file_range(fd, offset, bytes, flags);
   pthread_mutex_unlock(&lock);
   return result;
@@ -392,8 +501,44 @@ int msync(void* address, size_t bytes, int flags) {
   pthread_once(&once, setUp);
   if (watched_length == 0 || (flags & MS_SYNC) == 0) return real_msync(address, bytes, flags);
   pthread_mutex_lock(&lock);
-  crashPoint();
+  crashPoint(NULL, 1);
   int result = real_msync(address, bytes, flags);
   pthread_mutex_unlock(&lock);
   return result;
+}
+
+// A rename under the watched path (SEQD_POWERLOSS_RENAMES=undo): noted when its target is a new
+// name, so a power loss before the target's folder is synced moves it back.
+static int watchedRename(int source_dir, const char* source, int target_dir, const char* target,
+                         unsigned int flags) {
+  pthread_once(&once, setUp);
+  char source_path[PATH_MAX];
+  char target_path[PATH_MAX];
+  if (!undo_renames || !absolutePath(source_dir, source, source_path) ||
+      !absolutePath(target_dir, target, target_path) || !isWatched(target_path) ||
+      !isWatched(source_path)) {
+    return real_renameat2(source_dir, source, target_dir, target, flags);
+  }
+  pthread_mutex_lock(&lock);
+  struct stat info;
+  const int target_new = lstat(target_path, &info) != 0 && errno == ENOENT;
+  int result = real_renameat2(source_dir, source, target_dir, target, flags);
+  int saved = errno;
+  if (result == 0 && target_new) rememberRename(source_path, target_path);
+  pthread_mutex_unlock(&lock);
+  errno = saved;
+  return result;
+}
+
+int rename(const char* source, const char* target) {
+  return watchedRename(AT_FDCWD, source, AT_FDCWD, target, 0);
+}
+
+int renameat(int source_dir, const char* source, int target_dir, const char* target) {
+  return watchedRename(source_dir, source, target_dir, target, 0);
+}
+
+int renameat2(int source_dir, const char* source, int target_dir, const char* target,
+              unsigned int flags) {
+  return watchedRename(source_dir, source, target_dir, target, flags);
 }
