@@ -96,7 +96,7 @@ struct Config {
   std::string config_dir;   // its directory; schedules.yaml and sequences/ are found here
   DaemonConfig daemon;
   std::map<std::string, Schedule> schedules;
-  std::map<std::string, Sequence> sequences;               // by id
+  Sequences sequences;                                     // by id
   std::map<std::string, std::vector<Workflow>> workflows;  // by sequence id; only non-empty
 
   // The mailbox with this address (compared ignoring ASCII case), or nullptr.

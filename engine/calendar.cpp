@@ -9,13 +9,12 @@
 #include <cstdio>
 #include <deque>
 #include <exception>
-#include <functional>
 #include <span>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "engine/assert.hpp"
+#include "engine/text_map.hpp"
 
 namespace seqd {
 namespace {
@@ -191,16 +190,6 @@ bool isBusinessDay(const CompiledSchedule& schedule, std::int64_t day) {
   return (schedule.weekday_mask >> weekdayOf(day) & 1u) != 0 && !isHoliday(schedule, day);
 }
 
-struct NameHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view name) const {
-    return std::hash<std::string_view>{}(name);
-  }
-};
-
-template <typename Id>
-using NameMap = std::unordered_map<std::string, Id, NameHash, std::equal_to<>>;
-
 }  // namespace
 
 bool isKnownTimeZone(std::string_view name) {
@@ -213,10 +202,10 @@ bool isKnownTimeZone(std::string_view name) {
 
 struct SendingCalendar::Impl {
   std::vector<CompiledSchedule> schedules;
-  NameMap<ScheduleId> schedule_ids;
+  TextHashMap<ScheduleId> schedule_ids;
   std::vector<Zone> zones;
   std::deque<std::string> zone_names;  // a deque keeps zoneName()'s references valid
-  NameMap<ZoneId> zone_ids;            // unknown names too, as kNoZone
+  TextHashMap<ZoneId> zone_ids;        // unknown names too, as kNoZone
   std::vector<DayCache> caches;
 
   ZoneId findZone(std::string_view name);

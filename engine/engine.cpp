@@ -595,13 +595,13 @@ Status Engine::setContactFields(const std::string& key, const ContactRow& fields
 // ---------------------------------------------------------------------------------------
 // Sequences
 
-const Sequence* Engine::findSequence(const std::string& id) const {
+const Sequence* Engine::findSequence(std::string_view id) const {
   auto it = settings_.sequences.find(id);
   return it == settings_.sequences.end() ? nullptr : &it->second;
 }
 
-bool Engine::isActive(const std::string& sequence_id) const {
-  return active_sequences_.count(sequence_id) > 0 && findSequence(sequence_id) != nullptr;
+bool Engine::isActive(std::string_view sequence_id) const {
+  return active_sequences_.contains(sequence_id) && findSequence(sequence_id) != nullptr;
 }
 
 std::vector<SequenceSummary> Engine::sequences() const {

@@ -161,7 +161,7 @@ struct ReloadPlan {
 };
 
 struct EngineSettings {
-  std::map<std::string, Sequence> sequences;
+  Sequences sequences;
   std::map<std::string, Schedule> schedules;
   std::vector<Mailbox> mailboxes;
   DurationMs tick_ms = 100;
@@ -226,8 +226,8 @@ class Engine {
 
   // --- sequences ---
   std::vector<SequenceSummary> sequences() const;
-  const Sequence* findSequence(const std::string& id) const;
-  bool isActive(const std::string& sequence_id) const;
+  const Sequence* findSequence(std::string_view id) const;
+  bool isActive(std::string_view sequence_id) const;
   Status activate(const std::string& sequence_id, const Caller& caller, TimeMs now_ms);
   Status deactivate(const std::string& sequence_id, const Caller& caller);
 
@@ -681,7 +681,7 @@ class Engine {
   // walk to the end that an append takes is short.
   std::vector<EnrollmentId> first_enrollment_;
   std::vector<EnrollmentId> next_enrollment_;
-  std::set<std::string> active_sequences_;
+  TextSet active_sequences_;
   std::map<std::uint64_t, Task> tasks_;  // by id
   // (enrollment, step id) -> its one task, open or closed
   std::map<std::pair<EnrollmentId, std::string>, std::uint64_t> step_tasks_;

@@ -189,12 +189,12 @@ const CompiledTemplate& RenderStep::bodyOf(int variant) const {
   return body;
 }
 
-const RenderSequence* RenderSettings::findSequence(const std::string& id) const {
+const RenderSequence* RenderSettings::findSequence(std::string_view id) const {
   auto found = sequences.find(id);
   return found == sequences.end() ? nullptr : &found->second;
 }
 
-const RenderSender* RenderSettings::findSender(const std::string& address) const {
+const RenderSender* RenderSettings::findSender(std::string_view address) const {
   auto found = senders.find(address);
   return found == senders.end() ? nullptr : &found->second;
 }
@@ -233,9 +233,9 @@ RenderSequence compileSequence(const Sequence& sequence) {
 
 }  // namespace
 
-std::shared_ptr<const RenderSettings> compileRenderSettings(
-    const std::map<std::string, Sequence>& sequences, const std::vector<Mailbox>& mailboxes,
-    const UnsubscribeLinks& unsubscribe) {
+std::shared_ptr<const RenderSettings> compileRenderSettings(const Sequences& sequences,
+                                                            const std::vector<Mailbox>& mailboxes,
+                                                            const UnsubscribeLinks& unsubscribe) {
   auto settings = std::make_shared<RenderSettings>();
   for (const auto& [id, sequence] : sequences) {
     settings->sequences.emplace(id, compileSequence(sequence));

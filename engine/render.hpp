@@ -157,19 +157,19 @@ struct RenderSender {
 
 // Everything a worker needs from the configuration; built at load and at each reload.
 struct RenderSettings {
-  std::unordered_map<std::string, RenderSequence> sequences;
-  std::unordered_map<std::string, RenderSender> senders;
+  TextHashMap<RenderSequence> sequences;
+  TextHashMap<RenderSender> senders;
   UnsubscribeLinks unsubscribe;
   // Made from unsubscribe.secret when emails carry the one-click link.
   std::optional<HmacSha256> unsubscribe_signer;
 
-  const RenderSequence* findSequence(const std::string& id) const;
-  const RenderSender* findSender(const std::string& address) const;
+  const RenderSequence* findSequence(std::string_view id) const;
+  const RenderSender* findSender(std::string_view address) const;
 };
 
-std::shared_ptr<const RenderSettings> compileRenderSettings(
-    const std::map<std::string, Sequence>& sequences, const std::vector<Mailbox>& mailboxes,
-    const UnsubscribeLinks& unsubscribe);
+std::shared_ptr<const RenderSettings> compileRenderSettings(const Sequences& sequences,
+                                                            const std::vector<Mailbox>& mailboxes,
+                                                            const UnsubscribeLinks& unsubscribe);
 
 // The A/B variant for (contact, step): a deterministic hash over the weights; -1 for the
 // step's own text.

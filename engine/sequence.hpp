@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/text_map.hpp"
 #include "engine/time.hpp"
 
 namespace seqd {
@@ -55,5 +56,9 @@ struct Sequence {
   std::vector<Step> steps;
   std::string source_path;  // the YAML file it came from
 };
+
+// Sequences by id, searched by string_view (an enrollment's Symbol finds its sequence
+// without a copy).
+using Sequences = TextMap<Sequence>;
 
 }  // namespace seqd
