@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -1112,3 +1113,62 @@ TEST_CASE("a schema 4 store made before the teams table opens, the table created
   state = loadOrFail(*store);
   CHECK(state.team.size() == 1);
 }
+
+namespace {
+
+// Bytes of `path`'s mappings resident in this process, from /proc/self/smaps.
+std::size_t residentBytesOf(const std::string& path) {
+  std::FILE* smaps = std::fopen("/proc/self/smaps", "re");
+  REQUIRE(smaps != nullptr);
+  std::size_t total = 0;
+  bool inside = false;
+  char line[4096];
+  while (std::fgets(line, sizeof line, smaps) != nullptr) {
+    std::string text(line);
+    unsigned long kib = 0;
+    if (std::sscanf(line, "Rss: %lu kB", &kib) == 1) {
+      if (inside) total += kib * 1024;
+    } else if (text.find('-') < text.find(' ') && text.find(':') != std::string::npos &&
+               std::isxdigit(static_cast<unsigned char>(text[0]))) {
+      // A mapping's first line: "begin-end perms offset dev inode [path]".
+      inside = text.find(" " + path + "\n") != std::string::npos;
+    }
+  }
+  std::fclose(smaps);
+  return total;
+}
+
+TEST_CASE("the store's pages leave the resident set after a release and an import's commit") {
+  TempDir dir("seqd-store-test");
+  const std::string data_mdb = std::filesystem::canonical(dir.path()).string() + "/data.mdb";
+  auto store = openOrFail(dir.path());
+  auto contacts = [](int from) {
+    WriteBatch batch;
+    for (int i = from; i < from + 12000; ++i) {
+      batch.contacts.push_back(fullContact("c" + std::to_string(i)));
+    }
+    return batch;
+  };
+  commitOrFail(*store, contacts(0));
+  const LoadedState before = loadOrFail(*store);  // reads every page through the map
+  const std::size_t file_bytes = std::filesystem::file_size(data_mdb);
+  REQUIRE(file_bytes > (std::size_t{2} << 20));
+  CHECK(residentBytesOf(data_mdb) > file_bytes / 2);
+
+  store->releaseMappedPages();
+  const std::size_t released = residentBytesOf(data_mdb);
+  MESSAGE("data.mdb ", file_bytes, " bytes, resident after the release ", released);
+  CHECK(released < file_bytes / 10);
+  // The pages fault back with the same bytes.
+  CHECK(sameState(loadOrFail(*store), before));
+
+  // A commit of at least 10k contacts releases them too (here after the load made them
+  // resident again).
+  CHECK(residentBytesOf(data_mdb) > file_bytes / 2);
+  commitOrFail(*store, contacts(6000));
+  const std::size_t after_import = residentBytesOf(data_mdb);
+  MESSAGE("resident after a commit of 12,000 contacts ", after_import);
+  CHECK(after_import < std::filesystem::file_size(data_mdb) / 10);
+}
+
+}  // namespace
