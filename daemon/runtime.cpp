@@ -196,10 +196,10 @@ Status Runtime::loadEngine(std::string& loaded) {
   engine_ = std::move(started.value());
   loaded +=
       " (load " + formatMs(load_ms) + ", engine restore " + formatMs(msSince(phase_start)) + ")";
-  // The load read every page of the store through its map, and what it decoded into has been
-  // taken over or freed: give both back, so that seqd's RSS is the state it holds.
+  // The load read every page of the store through its map: drop them from seqd's resident
+  // set, so that its RSS is the state it holds. (mi_collect(true) here as well changed
+  // nothing measurable: perf/RESULTS.md, "Contacts decoded packed".)
   store_->releaseMappedPages();
-  if (options_.release_free_heap != nullptr) options_.release_free_heap();
   return Status::ok();
 }
 

@@ -112,10 +112,6 @@ struct RuntimeOptions {
   Config config;
   ConfigDefaults defaults = ConfigDefaults::kSystem;
   std::optional<TimeMs> virtual_start_ms;
-  // Hands the heap the allocator holds free back to the kernel (seqd: mimalloc's
-  // mi_collect); called after the store is loaded, whose transients are freed by then. Null:
-  // nothing to call.
-  void (*release_free_heap)() = nullptr;
 };
 
 class Runtime {

@@ -98,9 +98,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   RuntimeOptions runtime_options{std::move(config.value()), defaults, std::nullopt};
-#if SEQD_MIMALLOC
-  runtime_options.release_free_heap = [] { mi_collect(true); };
-#endif
   if (!options.virtual_time.empty()) {
     Result<TimeMs> start = parseRfc3339(options.virtual_time);
     if (!start.isOk()) {
