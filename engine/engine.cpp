@@ -140,8 +140,8 @@ std::string Engine::windowGate(const Enrollment& enrollment, TimeMs due_ms) cons
 Status Engine::restore(LoadedState state, TimeMs now_ms) {
   // The records are moved in, not copied: at a million enrollments copying them was the
   // largest part of a restart.
-  for (const Contact& contact : state.contacts) storeContact(PackedContact::pack(contact));
-  state.contacts = std::vector<Contact>();
+  for (ContactRef& contact : state.contacts) storeContact(std::move(contact));
+  state.contacts = std::vector<ContactRef>();
   for (const SequenceState& sequence : state.sequences) {
     if (sequence.active) active_sequences_.insert(sequence.sequence_id);
   }

@@ -16,35 +16,62 @@ static_assert(std::is_trivially_copyable_v<Symbol> && sizeof(Symbol) == 4,
 static_assert(PackedContact::kTexts == 6);
 constexpr std::size_t kNarrowEndMax = UINT16_MAX;
 
-std::array<std::string_view, PackedContact::kTexts> textsOf(const Contact& contact) {
-  return {contact.email,   contact.first_name, contact.last_name,
-          contact.company, contact.title,      contact.phone};
+// The fields of `contact` as views, all but the custom columns.
+ContactFields fieldsOf(const Contact& contact) {
+  ContactFields fields;
+  fields.key = contact.key;
+  fields.email = contact.email;
+  fields.email_status = contact.email_status;
+  fields.first_name = contact.first_name;
+  fields.last_name = contact.last_name;
+  fields.company = contact.company;
+  fields.title = contact.title;
+  fields.phone = contact.phone;
+  fields.timezone = contact.timezone;
+  fields.score = contact.score;
+  fields.owner = contact.owner;
+  fields.stage = contact.stage;
+  fields.dnc = contact.dnc;
+  fields.call_opt_out = contact.call_opt_out;
+  fields.email_opt_out = contact.email_opt_out;
+  return fields;
 }
 
 }  // namespace
 
 ContactRef PackedContact::pack(const Contact& contact) {
-  const std::array<std::string_view, kTexts> texts = textsOf(contact);
-  SEQD_ASSERT(contact.extra.size() <= UINT16_MAX);
-  const std::size_t extra_count = contact.extra.size();
+  return packWith(fieldsOf(contact), contact.extra);
+}
+
+ContactRef PackedContact::pack(const ContactFields& fields) {
+  return packWith(fields, fields.extra);
+}
+
+template <typename ExtraRange>
+ContactRef PackedContact::packWith(const ContactFields& fields, const ExtraRange& extra) {
+  const std::array<std::string_view, kTexts> texts = {
+      fields.email, fields.first_name, fields.last_name, fields.company, fields.title,
+      fields.phone};
+  SEQD_ASSERT(std::size(extra) <= UINT16_MAX);
+  const std::size_t extra_count = std::size(extra);
   std::size_t text_bytes = 0;
   for (std::string_view text : texts) text_bytes += text.size();
-  for (const auto& [name, value] : contact.extra) text_bytes += value.size();
+  for (const auto& [name, value] : extra) text_bytes += std::string_view(value).size();
   const std::size_t end_width = text_bytes > kNarrowEndMax ? 4 : 2;
   const std::size_t block_bytes = sizeof(PackedContact) + sizeof(Symbol) * extra_count +
                                   end_width * (kTexts + extra_count) + text_bytes;
 
   void* block = ::operator new(block_bytes);
   PackedContact* packed = new (block) PackedContact();
-  packed->key_ = Symbol(contact.key);
-  packed->email_status_ = Symbol(contact.email_status);
-  packed->timezone_ = Symbol(contact.timezone);
-  packed->owner_ = Symbol(contact.owner);
-  packed->stage_ = Symbol(contact.stage);
-  packed->score_ = contact.score;
+  packed->key_ = Symbol(fields.key);
+  packed->email_status_ = Symbol(fields.email_status);
+  packed->timezone_ = Symbol(fields.timezone);
+  packed->owner_ = Symbol(fields.owner);
+  packed->stage_ = Symbol(fields.stage);
+  packed->score_ = fields.score;
   packed->flags_ = static_cast<std::uint8_t>(
-      (contact.dnc ? kFlagDnc : 0) | (contact.call_opt_out ? kFlagCallOptOut : 0) |
-      (contact.email_opt_out ? kFlagEmailOptOut : 0) | (end_width == 4 ? kFlagWideEnds : 0));
+      (fields.dnc ? kFlagDnc : 0) | (fields.call_opt_out ? kFlagCallOptOut : 0) |
+      (fields.email_opt_out ? kFlagEmailOptOut : 0) | (end_width == 4 ? kFlagWideEnds : 0));
   packed->extra_count_ = static_cast<std::uint16_t>(extra_count);
 
   // Where tables(), ends() and bytes() read them.
@@ -66,8 +93,8 @@ ContactRef PackedContact::pack(const Contact& contact) {
     ++index;
   };
   for (std::string_view text : texts) append(text);
-  for (const auto& [name, value] : contact.extra) {
-    const Symbol symbol(name);
+  for (const auto& [name, value] : extra) {
+    const Symbol symbol{std::string_view(name)};
     std::memcpy(names + sizeof(Symbol) * (index - kTexts), &symbol, sizeof(Symbol));
     append(value);
   }

@@ -6,6 +6,9 @@
 // bytes) and a std::map node per custom column, about 500 bytes for a short contact; a
 // PackedContact of the same contact is a block of about 80. pack() makes one from a Contact,
 // unpack() gives the Contact back (an edit unpacks, changes the copy and packs it again).
+// pack() also takes ContactFields, the same fields as views into someone else's bytes: the
+// store's decoder fills one straight from a record (io/record_codec.hpp), so a restart builds
+// each contact's block without a Contact and its strings in between.
 //
 // What is cheap to reach: the fields the engine decides on (key, score, zone, stage, owner,
 // the flags) are in the fixed header, the bounded ones as Symbols (engine/symbol.hpp). The
@@ -42,8 +45,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "engine/contact.hpp"
 #include "engine/symbol.hpp"
@@ -52,6 +57,29 @@ namespace seqd {
 
 class PackedContact;
 using ContactRef = boost::intrusive_ptr<const PackedContact>;
+
+// A contact's fields as views (the members of Contact, by the same names): what pack() copies.
+// The views must stay valid until pack() returns.
+struct ContactFields {
+  using Extra = std::pair<std::string_view, std::string_view>;  // a custom column: name, value
+
+  std::string_view key;
+  std::string_view email;
+  std::string_view email_status;
+  std::string_view first_name;
+  std::string_view last_name;
+  std::string_view company;
+  std::string_view title;
+  std::string_view phone;
+  std::string_view timezone;
+  std::uint8_t score = 0;
+  std::string_view owner;
+  std::string_view stage;
+  bool dnc = false;
+  bool call_opt_out = false;
+  bool email_opt_out = false;
+  std::span<const Extra> extra;  // names strictly ascending, as Contact::extra orders them
+};
 
 class PackedContact {
  public:
@@ -62,6 +90,8 @@ class PackedContact {
   // REQUIRES: contact.extra.size() <= UINT16_MAX (the store and the request limits keep it
   // at kContactExtraFieldsMax, 4096).
   static ContactRef pack(const Contact& contact);
+  // REQUIRES: as above, and fields.extra's names strictly ascending.
+  static ContactRef pack(const ContactFields& fields);
   Contact unpack() const;
 
   PackedContact(const PackedContact&) = delete;
@@ -107,6 +137,11 @@ class PackedContact {
 
   PackedContact() = default;
   ~PackedContact() = default;
+
+  // Both pack()s: the fields but the custom columns from `fields`, those from `extra`, a
+  // range of (name, value) pairs in name order.
+  template <typename ExtraRange>
+  static ContactRef packWith(const ContactFields& fields, const ExtraRange& extra);
 
   const unsigned char* tables() const { return reinterpret_cast<const unsigned char*>(this + 1); }
   const unsigned char* ends() const { return tables() + sizeof(Symbol) * extra_count_; }

@@ -78,6 +78,7 @@
 #include "engine/contact.hpp"
 #include "engine/enrollment.hpp"
 #include "engine/governor.hpp"
+#include "engine/packed_contact.hpp"
 #include "engine/task.hpp"
 #include "engine/team_records.hpp"
 #include "engine/time.hpp"
@@ -171,7 +172,9 @@ struct WriteBatch {
 
 // Everything a restart needs, as read back from the store.
 struct LoadedState {
-  std::vector<Contact> contacts;
+  // Packed as the engine keeps them (engine/packed_contact.hpp): the store decodes each
+  // record straight into its block, and the engine takes the refs over.
+  std::vector<ContactRef> contacts;
   std::vector<Enrollment> enrollments;  // the table with the journal's tail applied, by id
   // The enrollments with snapshots in the journal after the last finished checkpoint's
   // start: changed since, so the next checkpoint writes them.

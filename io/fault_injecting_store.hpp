@@ -62,6 +62,7 @@ class FaultInjectingStore final : public Store {
   Result<std::uint64_t> lastProgressSeq() override;
   bool historyTrimPending() const override { return target_->historyTrimPending(); }
   Status probeWrite() override;
+  void releaseMappedPages() override { target_->releaseMappedPages(); }
   Status readTasks(std::vector<Task>& out) override { return target_->readTasks(out); }
 
   // The number of commit() calls so far (the number the last one had).

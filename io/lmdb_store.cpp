@@ -5,6 +5,7 @@
 #include <lmdb.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -290,6 +291,9 @@ const char* findMapping(ino_t inode, std::size_t map_bytes) {
   return found;
 }
 
+// A commit of at least this many contacts (an import's) drops the map's pages afterwards.
+constexpr std::size_t kReleaseMapAfterContacts = 10000;
+
 class LmdbStore final : public Store {
  public:
   LmdbStore(std::string dir, int lock_fd) : dir_(std::move(dir)), lock_fd_(lock_fd) {}
@@ -309,6 +313,7 @@ class LmdbStore final : public Store {
   Result<std::uint64_t> lastProgressSeq() override;
   bool historyTrimPending() const override { return trim_pending_; }
   Status probeWrite() override;
+  void releaseMappedPages() override;
   Status readTasks(std::vector<Task>& out) override;
   Status visitTasks(const std::function<Status(const Task&)>& visit) override;
 
@@ -373,7 +378,7 @@ class LmdbStore final : public Store {
   template <typename Visit>
   Status forEach(MDB_txn* txn, std::size_t index, Visit visit, std::string_view from = {}) const;
   std::size_t entriesOf(MDB_txn* txn, std::size_t index) const;
-  Status loadContacts(MDB_txn* txn, std::vector<Contact>& out) const;
+  Status loadContacts(MDB_txn* txn, std::vector<ContactRef>& out) const;
   Status loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const;
   Status loadJournal(MDB_txn* txn, LoadedState& state) const;
   Status loadCheckpoint(MDB_txn* txn, Checkpoint& out) const;
@@ -530,6 +535,8 @@ Status LmdbStore::openEnvironment(const StoreOptions& options) {
   if (options.sync_for_durability) {
     SEQD_ASSERT((flags_set & (MDB_NOSYNC | MDB_NOMETASYNC | MDB_MAPASYNC)) == 0);
   }
+  // releaseMappedPages() drops the map's pages as clean copies of the file's.
+  SEQD_ASSERT((flags_set & MDB_WRITEMAP) == 0);
   int dead_readers = 0;
   if ((rc = mdb_reader_check(env_, &dead_readers)) != 0) return mdbError("reader_check", rc);
   key_bytes_max_ = static_cast<std::size_t>(mdb_env_get_maxkeysize(env_));
@@ -1061,11 +1068,14 @@ std::size_t LmdbStore::entriesOf(MDB_txn* txn, std::size_t index) const {
   return mdb_stat(txn, dbis_[index], &stat) == 0 ? stat.ms_entries : 0;
 }
 
-Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<Contact>& out) const {
+// Each record is decoded straight into its packed block (no Contact in between: that was
+// ~40% of a load, and most of the heap a restarted seqd kept from it).
+Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<ContactRef>& out) const {
   out.reserve(entriesOf(txn, kContactsDb));
+  std::vector<ContactFields::Extra> extra;
   return forEach(txn, kContactsDb, [&](std::string_view key, std::string_view value) {
-    Contact contact;
-    Status status = decodeContact(key, value, contact);
+    ContactRef contact;
+    Status status = decodeContact(key, value, contact, extra);
     if (!status.isOk()) return corrupt("contacts", key, status.message());
     out.push_back(std::move(contact));
     return Status::ok();
@@ -1400,7 +1410,24 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   if (trims) trim_pending_ = pending;
   last_journal_seq_ = last_journal_seq;
   checkpoint_ = checkpoint;
+  // An import's upserts land on pages all over the contacts tree, each read through the map.
+  if (batch.contacts.size() >= kReleaseMapAfterContacts) releaseMappedPages();
   return Status::ok();
+}
+
+// MADV_DONTNEED on a shared mapping of a file drops this process's page table entries for
+// the range, nothing else: the pages stay in the page cache, and the next read through the map
+// faults them back from it. The map is never written through (no MDB_WRITEMAP), so they
+// hold exactly the file's bytes, and a read transaction going on in another thread, or a
+// view into the map, reads the same bytes after as before. The range is what the file held
+// at open (the walk read it) or holds in use now, whichever is more.
+void LmdbStore::releaseMappedPages() {
+  if (map_begin_ == nullptr || ::getpid() != opener_pid_) return;
+  const std::size_t bytes =
+      std::min(std::max<std::size_t>(readableBytes(), file_bytes_), map_bytes_);
+  if (bytes == 0) return;
+  // Only advice: on failure the pages just stay resident.
+  ::madvise(const_cast<char*>(map_begin_), bytes, MADV_DONTNEED);
 }
 
 // The send limits' snapshot, replacing the last one. It may cover no record the log does

@@ -107,6 +107,19 @@ class Reader {
     offset_ += size;
     return true;
   }
+  // A view into the value's bytes: valid while they are.
+  bool str(const char* field, std::string_view& value) {
+    std::uint32_t size = 0;
+    if (!u32(field, size)) return false;
+    if (size > kRecordFieldBytesMax) {
+      return fail(field, "length " + std::to_string(size) + " exceeds " +
+                             std::to_string(kRecordFieldBytesMax));
+    }
+    if (size > remaining()) return fail(field, "length " + std::to_string(size) + " overruns");
+    value = bytes_.substr(offset_, size);
+    offset_ += size;
+    return true;
+  }
   bool str(const char* field, Symbol& value) {
     std::uint32_t size = 0;
     if (!u32(field, size)) return false;
@@ -174,19 +187,45 @@ bool readVersion(Reader& reader) {
   return true;
 }
 
-void readContactExtra(Reader& reader, Contact& out) {
+// Reads a contact record's fields as views into its bytes; the custom columns go to `extra`
+// (cleared first), and fields.extra is left empty for the caller to point at them.
+void readContactFields(Reader& reader, ContactFields& fields,
+                       std::vector<ContactFields::Extra>& extra) {
+  extra.clear();
+  std::uint8_t flags = 0;
+  if (!(readVersion(reader) && reader.str("email", fields.email) &&
+        reader.str("email_status", fields.email_status) &&
+        reader.str("first_name", fields.first_name) &&
+        reader.str("last_name", fields.last_name) && reader.str("company", fields.company) &&
+        reader.str("title", fields.title) && reader.str("phone", fields.phone) &&
+        reader.str("timezone", fields.timezone) && reader.u8("score", fields.score) &&
+        reader.str("owner", fields.owner) && reader.str("stage", fields.stage) &&
+        reader.u8("flags", flags))) {
+    return;
+  }
+  if (fields.score > kScoreMax) {
+    reader.fail("score", std::to_string(fields.score) + " above " + std::to_string(kScoreMax));
+    return;
+  }
+  if ((flags & ~kFlagsAll) != 0) {
+    reader.fail("flags", "unknown bits " + std::to_string(flags));
+    return;
+  }
+  fields.dnc = (flags & kFlagDnc) != 0;
+  fields.call_opt_out = (flags & kFlagCallOptOut) != 0;
+  fields.email_opt_out = (flags & kFlagEmailOptOut) != 0;
   std::uint32_t extra_count = 0;
   if (!reader.count("extra count", kContactExtraFieldsMax, extra_count)) return;
-  out.extra.clear();
+  extra.reserve(extra_count);
   for (std::uint32_t i = 0; i < extra_count; ++i) {
-    std::string name;
-    std::string value;
+    std::string_view name;
+    std::string_view value;
     if (!reader.str("extra name", name) || !reader.str("extra value", value)) return;
-    if (!out.extra.empty() && !(out.extra.rbegin()->first < name)) {
+    if (!extra.empty() && !(extra.back().first < name)) {
       reader.fail("extra name", "'" + printableKey(name) + "' out of order or repeated");
       return;
     }
-    out.extra.emplace_hint(out.extra.end(), std::move(name), std::move(value));
+    extra.emplace_back(name, value);
   }
 }
 
@@ -331,27 +370,44 @@ Status encodeContact(const Contact& contact, std::string& out) {
 
 Status decodeContact(std::string_view key, std::string_view value, Contact& out) {
   Reader reader(value);
+  ContactFields fields;
+  std::vector<ContactFields::Extra> extra;
+  readContactFields(reader, fields, extra);
+  Status status = reader.finish("contact");
+  if (!status.isOk()) return status;
   out.key = std::string(key);
-  std::uint8_t flags = 0;
-  if (readVersion(reader) && reader.str("email", out.email) &&
-      reader.str("email_status", out.email_status) && reader.str("first_name", out.first_name) &&
-      reader.str("last_name", out.last_name) && reader.str("company", out.company) &&
-      reader.str("title", out.title) && reader.str("phone", out.phone) &&
-      reader.str("timezone", out.timezone) && reader.u8("score", out.score) &&
-      reader.str("owner", out.owner) && reader.str("stage", out.stage) &&
-      reader.u8("flags", flags)) {
-    if (out.score > kScoreMax) {
-      reader.fail("score", std::to_string(out.score) + " above " + std::to_string(kScoreMax));
-    } else if ((flags & ~kFlagsAll) != 0) {
-      reader.fail("flags", "unknown bits " + std::to_string(flags));
-    } else {
-      out.dnc = (flags & kFlagDnc) != 0;
-      out.call_opt_out = (flags & kFlagCallOptOut) != 0;
-      out.email_opt_out = (flags & kFlagEmailOptOut) != 0;
-      readContactExtra(reader, out);
-    }
+  out.email = std::string(fields.email);
+  out.email_status = std::string(fields.email_status);
+  out.first_name = std::string(fields.first_name);
+  out.last_name = std::string(fields.last_name);
+  out.company = std::string(fields.company);
+  out.title = std::string(fields.title);
+  out.phone = std::string(fields.phone);
+  out.timezone = std::string(fields.timezone);
+  out.score = fields.score;
+  out.owner = std::string(fields.owner);
+  out.stage = std::string(fields.stage);
+  out.dnc = fields.dnc;
+  out.call_opt_out = fields.call_opt_out;
+  out.email_opt_out = fields.email_opt_out;
+  out.extra.clear();
+  for (const auto& [name, text] : extra) {
+    out.extra.emplace_hint(out.extra.end(), std::string(name), std::string(text));
   }
-  return reader.finish("contact");
+  return Status::ok();
+}
+
+Status decodeContact(std::string_view key, std::string_view value, ContactRef& out,
+                     std::vector<ContactFields::Extra>& scratch) {
+  Reader reader(value);
+  ContactFields fields;
+  readContactFields(reader, fields, scratch);
+  Status status = reader.finish("contact");
+  if (!status.isOk()) return status;
+  fields.key = key;
+  fields.extra = scratch;
+  out = PackedContact::pack(fields);
+  return Status::ok();
 }
 
 Status encodeEnrollment(const Enrollment& enrollment, std::string& out) {

@@ -51,9 +51,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/contact.hpp"
 #include "engine/enrollment.hpp"
+#include "engine/packed_contact.hpp"
 #include "engine/records.hpp"
 #include "engine/status.hpp"
 #include "engine/task.hpp"
@@ -84,6 +86,12 @@ Status encodeGovernor(const GovernorSnapshot& snapshot, std::string& out);
 // (with `out` unspecified). The message names the field and offset, not the DB or key:
 // the caller adds those.
 Status decodeContact(std::string_view key, std::string_view value, Contact& out);
+// The same record straight into the engine's packed form (engine/packed_contact.hpp): one
+// block, with no Contact or string per field in between; the same checks and messages.
+// `scratch` holds the custom columns' views while it decodes: a caller decoding many records
+// passes the same one, so it is allocated once.
+Status decodeContact(std::string_view key, std::string_view value, ContactRef& out,
+                     std::vector<ContactFields::Extra>& scratch);
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out);
 Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out);
 Status decodeTask(std::uint64_t id, std::string_view value, Task& out);

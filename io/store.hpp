@@ -156,6 +156,9 @@
 //    when the filesystem has under kNoSpaceSlackBytes free; the transaction is aborted and
 //    the store stays usable (its meta page was never written). A failed meta write would be
 //    MDB_PANIC, which seqd does not survive (it exits; systemd restarts it).
+//  - The map is never written through (no MDB_WRITEMAP; open asserts it): what
+//    releaseMappedPages() drops from the resident set is a clean copy of the page cache, so
+//    a reader in another thread, or a pointer into the map, reads the same bytes after it.
 //  - mdb_reader_check() runs at open to clear reader slots left by dead processes.
 //  - No MDB_NOSYNC / MDB_NOMETASYNC / MDB_MAPASYNC: commit() returning ok means the batch is on
 //    disk. Nothing outside tests can ask for them (StoreOptions::sync_for_durability); open
@@ -221,6 +224,11 @@ class Store {
   // store takes writes again after a commit failed for want of room. Only from the thread
   // that commits.
   virtual Status probeWrite() { return Status::ok(); }
+  // Drops the store's mapped file pages from this process's resident set: they stay in the
+  // page cache, and a later read faults them back with the same bytes. Without it a load (which
+  // reads every page) leaves the whole data file counted in seqd's RSS. Any thread; cheap
+  // when little is mapped. LmdbStore also calls it after a commit of many contacts.
+  virtual void releaseMappedPages() {}
   // Every task in the tasks table, by id, in one short read transaction (the engine keeps
   // only some of those done: engine/task.hpp). Any thread. On error `out` is empty.
   virtual Status readTasks(std::vector<Task>& out) {

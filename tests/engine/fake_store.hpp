@@ -26,13 +26,13 @@ struct FakeStore {
   LoadedState state;
 
   void commit(WriteBatch batch) {
-    for (Contact& contact : batch.contacts) {
+    for (const Contact& contact : batch.contacts) {
       auto it = std::find_if(state.contacts.begin(), state.contacts.end(),
-                             [&](const Contact& c) { return c.key == contact.key; });
+                             [&](const ContactRef& c) { return c->key() == contact.key; });
       if (it != state.contacts.end()) {
-        *it = std::move(contact);
+        *it = PackedContact::pack(contact);
       } else {
-        state.contacts.push_back(std::move(contact));
+        state.contacts.push_back(PackedContact::pack(contact));
       }
     }
     for (Enrollment& enrollment : batch.enrollments) {

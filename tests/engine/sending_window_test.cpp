@@ -327,7 +327,9 @@ TEST_CASE("a stored zone the tz database does not know falls back to the schedul
     store = f.store;
   }
   REQUIRE(store.state.contacts.size() == 1);
-  store.state.contacts[0].timezone = "Mars/Olympus_Mons";
+  Contact lost = store.state.contacts[0]->unpack();
+  lost.timezone = "Mars/Olympus_Mons";
+  store.state.contacts[0] = PackedContact::pack(lost);
   Fixture f(businessHours(kDayMs, false), friday_evening);
   REQUIRE(f.engine.restore(store.state, friday_evening).isOk());
   CHECK(f.nextAt("lost@x.test") == at("2026-12-08T14:00:00Z"));  // New York's Tuesday 09:00

@@ -260,11 +260,11 @@ struct WholeLog {
   void commit(const WriteBatch& batch) {
     for (const Contact& contact : batch.contacts) {
       auto it = std::find_if(state.contacts.begin(), state.contacts.end(),
-                             [&](const Contact& c) { return c.key == contact.key; });
+                             [&](const ContactRef& c) { return c->key() == contact.key; });
       if (it != state.contacts.end()) {
-        *it = contact;
+        *it = PackedContact::pack(contact);
       } else {
-        state.contacts.push_back(contact);
+        state.contacts.push_back(PackedContact::pack(contact));
       }
     }
     // The latest snapshot of each: journal appends, then the checkpoint rows taken after them.

@@ -65,7 +65,7 @@ TEST_CASE("commitKeepingHoldable commits the rest of a batch without the refused
   LoadedState loaded;
   REQUIRE(store.load(loaded).isOk());
   REQUIRE(loaded.contacts.size() == 1);
-  CHECK(loaded.contacts[0].key == "good");
+  CHECK(loaded.contacts[0]->key() == "good");
   CHECK(loaded.progress.size() == 1);
   CHECK(loaded.clock_ms == 42);
 

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -229,9 +230,9 @@ TEST_CASE("every field of every record round-trips through commit and load") {
 
   LoadedState state = loadOrFail(*store);
   REQUIRE(state.contacts.size() == 2);
-  CHECK(sameContact(state.contacts[0], plain));  // key byte order: "plain" < "zo\xc3\xab"
-  CHECK(sameContact(state.contacts[1], fullContact("zoë")));
-  CHECK(state.contacts[1].extra.at("nul") == std::string("a\0b", 3));
+  CHECK(sameContact(state.contacts[0]->unpack(), plain));  // key byte order: "plain" < "zo\xc3\xab"
+  CHECK(sameContact(state.contacts[1]->unpack(), fullContact("zoë")));
+  CHECK(state.contacts[1]->extra("nul") == std::string("a\0b", 3));
   REQUIRE(state.enrollments.size() == 3);
   CHECK(sameEnrollment(state.enrollments[0], unset));
   CHECK(sameEnrollment(state.enrollments[1], fullEnrollment(42)));
@@ -325,7 +326,7 @@ TEST_CASE("everything survives close and reopen, and many commits accumulate") {
   REQUIRE(state.enrollments.size() == kCommits);
   REQUIRE(state.progress.size() == 2 * kCommits);
   for (std::uint64_t i = 1; i <= kCommits; ++i) {
-    CHECK(sameContact(state.contacts[i - 1], fullContact("c" + std::to_string(1000 + i))));
+    CHECK(sameContact(state.contacts[i - 1]->unpack(), fullContact("c" + std::to_string(1000 + i))));
     CHECK(sameEnrollment(state.enrollments[i - 1], fullEnrollment(static_cast<EnrollmentId>(i))));
   }
   for (std::uint64_t seq = 1; seq <= 2 * kCommits; ++seq) {
@@ -375,7 +376,7 @@ TEST_CASE("an empty store loads empty and its last progress seq is 0") {
   CHECK(store->lastProgressSeq().value() == 0);
   commitOrFail(*store, WriteBatch());
   LoadedState state;
-  state.contacts.push_back(fullContact("stale"));  // load replaces what was there
+  state.contacts.push_back(PackedContact::pack(fullContact("stale")));  // load replaces what was there
   REQUIRE(store->load(state).isOk());
   CHECK(state.contacts.empty());
   CHECK(state.enrollments.empty());
@@ -435,8 +436,8 @@ TEST_CASE("upserting a contact replaces the whole record") {
 
   LoadedState state = loadOrFail(*store);
   REQUIRE(state.contacts.size() == 1);
-  CHECK(sameContact(state.contacts[0], replacement));
-  CHECK(state.contacts[0].extra.count("city") == 0);
+  CHECK(sameContact(state.contacts[0]->unpack(), replacement));
+  CHECK(!state.contacts[0]->extra("city"));
 }
 
 TEST_CASE("records the store cannot hold are refused with the batch rolled back") {
@@ -721,7 +722,7 @@ bool sameState(const LoadedState& left, const LoadedState& right) {
     return false;
   }
   for (std::size_t i = 0; i < left.contacts.size(); ++i) {
-    if (!sameContact(left.contacts[i], right.contacts[i])) return false;
+    if (!sameContact(left.contacts[i]->unpack(), right.contacts[i]->unpack())) return false;
   }
   for (std::size_t i = 0; i < left.enrollments.size(); ++i) {
     if (!sameEnrollment(left.enrollments[i], right.enrollments[i])) return false;
@@ -1112,3 +1113,62 @@ TEST_CASE("a schema 4 store made before the teams table opens, the table created
   state = loadOrFail(*store);
   CHECK(state.team.size() == 1);
 }
+
+namespace {
+
+// Bytes of `path`'s mappings resident in this process, from /proc/self/smaps.
+std::size_t residentBytesOf(const std::string& path) {
+  std::FILE* smaps = std::fopen("/proc/self/smaps", "re");
+  REQUIRE(smaps != nullptr);
+  std::size_t total = 0;
+  bool inside = false;
+  char line[4096];
+  while (std::fgets(line, sizeof line, smaps) != nullptr) {
+    std::string text(line);
+    unsigned long kib = 0;
+    if (std::sscanf(line, "Rss: %lu kB", &kib) == 1) {
+      if (inside) total += kib * 1024;
+    } else if (text.find('-') < text.find(' ') && text.find(':') != std::string::npos &&
+               std::isxdigit(static_cast<unsigned char>(text[0]))) {
+      // A mapping's first line: "begin-end perms offset dev inode [path]".
+      inside = text.find(" " + path + "\n") != std::string::npos;
+    }
+  }
+  std::fclose(smaps);
+  return total;
+}
+
+TEST_CASE("the store's pages leave the resident set after a release and an import's commit") {
+  TempDir dir("seqd-store-test");
+  const std::string data_mdb = std::filesystem::canonical(dir.path()).string() + "/data.mdb";
+  auto store = openOrFail(dir.path());
+  auto contacts = [](int from) {
+    WriteBatch batch;
+    for (int i = from; i < from + 12000; ++i) {
+      batch.contacts.push_back(fullContact("c" + std::to_string(i)));
+    }
+    return batch;
+  };
+  commitOrFail(*store, contacts(0));
+  const LoadedState before = loadOrFail(*store);  // reads every page through the map
+  const std::size_t file_bytes = std::filesystem::file_size(data_mdb);
+  REQUIRE(file_bytes > (std::size_t{2} << 20));
+  CHECK(residentBytesOf(data_mdb) > file_bytes / 2);
+
+  store->releaseMappedPages();
+  const std::size_t released = residentBytesOf(data_mdb);
+  MESSAGE("data.mdb ", file_bytes, " bytes, resident after the release ", released);
+  CHECK(released < file_bytes / 10);
+  // The pages fault back with the same bytes.
+  CHECK(sameState(loadOrFail(*store), before));
+
+  // A commit of at least 10k contacts releases them too (here after the load made them
+  // resident again).
+  CHECK(residentBytesOf(data_mdb) > file_bytes / 2);
+  commitOrFail(*store, contacts(6000));
+  const std::size_t after_import = residentBytesOf(data_mdb);
+  MESSAGE("resident after a commit of 12,000 contacts ", after_import);
+  CHECK(after_import < std::filesystem::file_size(data_mdb) / 10);
+}
+
+}  // namespace
