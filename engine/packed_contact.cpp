@@ -49,9 +49,9 @@ ContactRef PackedContact::pack(const ContactFields& fields) {
 
 template <typename ExtraRange>
 ContactRef PackedContact::packWith(const ContactFields& fields, const ExtraRange& extra) {
-  const std::array<std::string_view, kTexts> texts = {
-      fields.email, fields.first_name, fields.last_name, fields.company, fields.title,
-      fields.phone};
+  const std::array<std::string_view, kTexts> texts = {fields.email,     fields.first_name,
+                                                      fields.last_name, fields.company,
+                                                      fields.title,     fields.phone};
   SEQD_ASSERT(std::size(extra) <= UINT16_MAX);
   const std::size_t extra_count = std::size(extra);
   std::size_t text_bytes = 0;

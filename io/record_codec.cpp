@@ -195,12 +195,11 @@ void readContactFields(Reader& reader, ContactFields& fields,
   std::uint8_t flags = 0;
   if (!(readVersion(reader) && reader.str("email", fields.email) &&
         reader.str("email_status", fields.email_status) &&
-        reader.str("first_name", fields.first_name) &&
-        reader.str("last_name", fields.last_name) && reader.str("company", fields.company) &&
-        reader.str("title", fields.title) && reader.str("phone", fields.phone) &&
-        reader.str("timezone", fields.timezone) && reader.u8("score", fields.score) &&
-        reader.str("owner", fields.owner) && reader.str("stage", fields.stage) &&
-        reader.u8("flags", flags))) {
+        reader.str("first_name", fields.first_name) && reader.str("last_name", fields.last_name) &&
+        reader.str("company", fields.company) && reader.str("title", fields.title) &&
+        reader.str("phone", fields.phone) && reader.str("timezone", fields.timezone) &&
+        reader.u8("score", fields.score) && reader.str("owner", fields.owner) &&
+        reader.str("stage", fields.stage) && reader.u8("flags", flags))) {
     return;
   }
   if (fields.score > kScoreMax) {

@@ -326,7 +326,8 @@ TEST_CASE("everything survives close and reopen, and many commits accumulate") {
   REQUIRE(state.enrollments.size() == kCommits);
   REQUIRE(state.progress.size() == 2 * kCommits);
   for (std::uint64_t i = 1; i <= kCommits; ++i) {
-    CHECK(sameContact(state.contacts[i - 1]->unpack(), fullContact("c" + std::to_string(1000 + i))));
+    CHECK(
+        sameContact(state.contacts[i - 1]->unpack(), fullContact("c" + std::to_string(1000 + i))));
     CHECK(sameEnrollment(state.enrollments[i - 1], fullEnrollment(static_cast<EnrollmentId>(i))));
   }
   for (std::uint64_t seq = 1; seq <= 2 * kCommits; ++seq) {
@@ -376,7 +377,8 @@ TEST_CASE("an empty store loads empty and its last progress seq is 0") {
   CHECK(store->lastProgressSeq().value() == 0);
   commitOrFail(*store, WriteBatch());
   LoadedState state;
-  state.contacts.push_back(PackedContact::pack(fullContact("stale")));  // load replaces what was there
+  state.contacts.push_back(
+      PackedContact::pack(fullContact("stale")));  // load replaces what was there
   REQUIRE(store->load(state).isOk());
   CHECK(state.contacts.empty());
   CHECK(state.enrollments.empty());
