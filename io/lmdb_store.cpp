@@ -291,7 +291,8 @@ const char* findMapping(ino_t inode, std::size_t map_bytes) {
   return found;
 }
 
-// A commit of at least this many contacts (an import's) drops the map's pages afterwards.
+// Once commits have written this many contacts since the last such release (an import's,
+// which arrive a few thousand rows a request), the map's pages are dropped afterwards.
 constexpr std::size_t kReleaseMapAfterContacts = 10000;
 
 class LmdbStore final : public Store {
@@ -405,7 +406,8 @@ class LmdbStore final : public Store {
   std::uint64_t last_journal_seq_ = 0;  // likewise
   Checkpoint checkpoint_;               // likewise
   std::size_t history_trim_per_commit_max_ = 0;
-  bool trim_pending_ = false;  // written by commit() only
+  bool trim_pending_ = false;               // written by commit() only
+  std::size_t contacts_since_release_ = 0;  // likewise
   MDB_dbi dbis_[kStoreDbCount] = {};
 };
 
@@ -1411,7 +1413,11 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   last_journal_seq_ = last_journal_seq;
   checkpoint_ = checkpoint;
   // An import's upserts land on pages all over the contacts tree, each read through the map.
-  if (batch.contacts.size() >= kReleaseMapAfterContacts) releaseMappedPages();
+  contacts_since_release_ += batch.contacts.size();
+  if (contacts_since_release_ >= kReleaseMapAfterContacts) {
+    contacts_since_release_ = 0;
+    releaseMappedPages();
+  }
   return Status::ok();
 }
 
