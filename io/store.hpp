@@ -227,7 +227,8 @@ class Store {
   // Drops the store's mapped file pages from this process's resident set: they stay in the
   // page cache, and a later read faults them back with the same bytes. Without it a load (which
   // reads every page) leaves the whole data file counted in seqd's RSS. Any thread; cheap
-  // when little is mapped. LmdbStore also calls it after a commit of many contacts.
+  // when little is mapped. LmdbStore also calls it once its commits have written 10k
+  // contacts since the last such call (imports).
   virtual void releaseMappedPages() {}
   // Every task in the tasks table, by id, in one short read transaction (the engine keeps
   // only some of those done: engine/task.hpp). Any thread. On error `out` is empty.
