@@ -291,9 +291,12 @@ const char* findMapping(ino_t inode, std::size_t map_bytes) {
   return found;
 }
 
-// Once commits have written this many contacts since the last such release (an import's,
-// which arrive a few thousand rows a request), the map's pages are dropped afterwards.
+// Once commits have written this many contacts, or this many records of any kind, since the
+// last release, the map's pages are dropped afterwards. An import's upserts land on pages all
+// over the contacts tree, a page each; an advance's appends and a checkpoint's rows fill their
+// pages one after another, tens to a page.
 constexpr std::size_t kReleaseMapAfterContacts = 10000;
+constexpr std::size_t kReleaseMapAfterRecords = 100000;
 
 class LmdbStore final : public Store {
  public:
@@ -408,6 +411,7 @@ class LmdbStore final : public Store {
   std::size_t history_trim_per_commit_max_ = 0;
   bool trim_pending_ = false;               // written by commit() only
   std::size_t contacts_since_release_ = 0;  // likewise
+  std::size_t records_since_release_ = 0;   // likewise
   MDB_dbi dbis_[kStoreDbCount] = {};
 };
 
@@ -1412,10 +1416,13 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   if (trims) trim_pending_ = pending;
   last_journal_seq_ = last_journal_seq;
   checkpoint_ = checkpoint;
-  // An import's upserts land on pages all over the contacts tree, each read through the map.
+  // Each page a commit reads on its way stays mapped; see kReleaseMapAfterContacts.
   contacts_since_release_ += batch.contacts.size();
-  if (contacts_since_release_ >= kReleaseMapAfterContacts) {
+  records_since_release_ += records + batch.checkpoint_rows.size();
+  if (contacts_since_release_ >= kReleaseMapAfterContacts ||
+      records_since_release_ >= kReleaseMapAfterRecords) {
     contacts_since_release_ = 0;
+    records_since_release_ = 0;
     releaseMappedPages();
   }
   return Status::ok();

@@ -1140,7 +1140,7 @@ std::size_t residentBytesOf(const std::string& path) {
   return total;
 }
 
-TEST_CASE("the store's pages leave the resident set after a release and an import's commits") {
+TEST_CASE("the store's pages leave the resident set after a release, an import and an advance") {
   TempDir dir("seqd-store-test");
   const std::string data_mdb = std::filesystem::canonical(dir.path()).string() + "/data.mdb";
   auto store = openOrFail(dir.path());
@@ -1174,6 +1174,20 @@ TEST_CASE("the store's pages leave the resident set after a release and an impor
   const std::size_t after_import = residentBytesOf(data_mdb);
   MESSAGE("resident after three commits of 4,000 contacts ", after_import);
   CHECK(after_import < std::filesystem::file_size(data_mdb) / 10);
+
+  // Commits of other records do the same once they have written 100k: an advance appends
+  // progress and journal records and no contact.
+  loadOrFail(*store);
+  const std::size_t loaded = residentBytesOf(data_mdb);
+  REQUIRE(loaded > file_bytes / 2);
+  for (std::uint64_t seq = 1; seq <= 90000; seq += 30000) {
+    commitOrFail(*store, progressBatch(seq, 30000));
+  }
+  CHECK(residentBytesOf(data_mdb) >= loaded);  // 90,000 since: not yet
+  commitOrFail(*store, progressBatch(90001, 10000));
+  const std::size_t after_advance = residentBytesOf(data_mdb);
+  MESSAGE("resident after 100,000 progress records ", after_advance, " of ", loaded);
+  CHECK(after_advance < loaded / 10);
 }
 
 }  // namespace
