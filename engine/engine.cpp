@@ -1,6 +1,7 @@
 #include "engine/engine.hpp"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "engine/assert.hpp"
 #include "engine/email_address.hpp"
@@ -1513,6 +1514,8 @@ void Engine::addCheckpointSlice(WriteBatch& batch) {
 void Engine::recycleBatch(WriteBatch&& spent) {
   auto reuse = [](auto& pending, auto& used) {
     if (!pending.empty() || pending.capacity() >= used.capacity()) return;
+    using Item = typename std::decay_t<decltype(used)>::value_type;
+    if (used.capacity() * sizeof(Item) > kRecycledBatchBytesMax) return;  // freed with `spent`
     used.clear();
     pending.swap(used);
   };

@@ -374,7 +374,10 @@ class Engine {
   // journal tail. Commit `batch` after each call (it may be empty once true).
   bool addShutdownCheckpointSlice(WriteBatch& batch);
   // Hands back a committed batch so the next one reuses its vectors' room instead of growing
-  // (and copying) them again: a round of imports gathers tens of thousands of contacts.
+  // (and copying) them again: a round of imports gathers thousands of contacts. A vector
+  // with more room than kRecycledBatchBytesMax is freed instead: the room of one large round
+  // (an import's, an activate's) would otherwise stay with the process for good.
+  static constexpr std::size_t kRecycledBatchBytesMax = std::size_t{1} << 20;
   void recycleBatch(WriteBatch&& spent);
   // Releases queued intents, oldest first, at most slots of each kind, appending each one's
   // kStepFired record to the batch: commit takeBatch() before delivering them.

@@ -2,18 +2,20 @@
 """Memory benchmark: seqd's RSS per enrollment, split into the heap (RssAnon) and LMDB's map
 (RssFile), after N contacts went through 3 steps and again after a restart.
 
-Usage: perf/memory_bench.py [N ...] [--seqd PATH --seqctl PATH] [--heaptrack OUT]
+Usage: perf/memory_bench.py [N ...] [--settle S] [--seqd PATH --seqctl PATH] [--heaptrack OUT]
 
 Per N: a fresh seqd under --virtual-time (perf/bench.py's daemon), its RSS empty, `import` and
-`add --csv` of N contacts, `sequence activate`, `time advance 1m` (all 3N steps), the RSS;
-then kill -9 and a restart, and the RSS once it answers (what a daemon that has run for a
-while holds: the state as loaded, without the garbage of the run). RssAnon is what the
-engine's model costs; RssFile is LMDB's pages the process touched (shared with the page
-cache, dropped under memory pressure). With --heaptrack OUT, the restarted seqd runs under
-`heaptrack -o OUT` and is stopped with SIGTERM once it answers, so OUT.zst holds the heap of a
-loaded state (`heaptrack_print OUT.zst` reads it). seqd links mimalloc, whose `operator new`
-does not go through the `malloc` heaptrack hooks: the profile then holds only the C libraries'
-allocations, so use it on a build linked without mimalloc.
+`add --csv` of N contacts, `sequence activate`, `time advance 1m` (all 3N steps), the RSS at
+once and again after S seconds idle (default 10: the allocator gives freed pages back after a
+delay, seqd_main.cpp's kAllocatorDecommitDelayMs); then kill -9 and a restart, and the RSS once
+it answers (what a daemon that has run for a while holds: the state as loaded, without the
+garbage of the run). RssAnon is what the engine's model costs; RssFile is LMDB's pages the
+process touched (shared with the page cache, dropped under memory pressure). With --heaptrack
+OUT, the restarted seqd runs under `heaptrack -o OUT` and is stopped with SIGTERM once it
+answers, so OUT.zst holds the heap of a loaded state (`heaptrack_print OUT.zst` reads it). seqd
+links mimalloc, whose `operator new` does not go through the `malloc` heaptrack hooks: the
+profile then holds only the C libraries' allocations, so use it on a build linked without
+mimalloc.
 """
 import argparse
 import json
@@ -63,12 +65,15 @@ def run(args, n):
         empty = rss(daemon.process.pid)
         advance_s = bench.run_workload(daemon, n)["advance_s"]
         after_run = rss(daemon.process.pid)
+        time.sleep(args.settle)
+        after_settle = rss(daemon.process.pid)
         daemon.kill9()
         restart_s = daemon.start()
         after_restart = rss(daemon.process.pid)
         row = {"n": n, "advance_s": round(advance_s, 2), "steps_per_s": round(3 * n / advance_s),
                "restart_s": round(restart_s, 2), "empty": {"rss": empty[0], "anon": empty[1]},
                "per_enrollment_after_run": per(after_run, empty, n),
+               "per_enrollment_after_settle": per(after_settle, empty, n),
                "per_enrollment_after_restart": per(after_restart, empty, n)}
         if args.heaptrack:
             daemon.stop()
@@ -92,6 +97,8 @@ def main():
     parser.add_argument("n", nargs="*", type=int, default=[200000])
     parser.add_argument("--seqd", default=os.path.join(bench.ROOT, "build", "seqd"))
     parser.add_argument("--seqctl", default=os.path.join(bench.ROOT, "build", "seqctl"))
+    parser.add_argument("--settle", type=float, default=10.0,
+                        help="seconds idle after the run before the second RSS reading")
     parser.add_argument("--heaptrack", help="profile the restarted daemon's heap into this file")
     args = parser.parse_args()
     print("load average %s" % " ".join(open("/proc/loadavg").read().split()[:3]), flush=True)

@@ -105,6 +105,26 @@ TEST_CASE("added contacts wait for activation, then fire highest score first") {
   }
 }
 
+TEST_CASE("a committed batch's room is reused by the next one unless it is over 1 MiB") {
+  Engine engine(settings(), kStart);
+  const std::size_t small = 64;
+  const std::size_t large = Engine::kRecycledBatchBytesMax / sizeof(Contact) + 1;
+
+  WriteBatch spent = engine.takeBatch();
+  spent.contacts.reserve(small);
+  spent.progress.reserve(small);
+  engine.recycleBatch(std::move(spent));
+  WriteBatch next = engine.takeBatch();
+  CHECK(next.contacts.capacity() >= small);  // reused: the next round does not grow it again
+  CHECK(next.progress.capacity() >= small);
+
+  next.contacts.clear();
+  next.contacts.reserve(large);  // one large round's (an import's) room
+  engine.recycleBatch(std::move(next));
+  WriteBatch after_large = engine.takeBatch();
+  CHECK(after_large.contacts.capacity() < large);  // freed: it would stay with the process
+}
+
 TEST_CASE("add --at into an inactive sequence keeps its time through the activation") {
   Engine engine(settings(), kStart);
   ImportResult imported =
