@@ -1078,7 +1078,10 @@ std::size_t LmdbStore::entriesOf(MDB_txn* txn, std::size_t index) const {
 // Each record is decoded straight into its packed block (no Contact in between: that was
 // ~40% of a load, and most of the heap a restarted seqd kept from it).
 Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<ContactRef>& out) const {
-  out.reserve(entriesOf(txn, kContactsDb));
+  const std::size_t entries = entriesOf(txn, kContactsDb);
+  out.reserve(entries);
+  // Each key is a new Symbol: the table is sized once, not grown through ~20 rehashes.
+  Symbol::reserve(entries);
   std::vector<ContactFields::Extra> extra;
   return forEach(txn, kContactsDb, [&](std::string_view key, std::string_view value) {
     ContactRef contact;
