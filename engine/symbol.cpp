@@ -82,7 +82,8 @@ struct Table {
     const std::size_t need = kLengthBytes + text.size() + 1;
     if (need > arena_left) {
       const std::size_t bytes = std::max(need, kArenaChunkBytes);
-      arena.push_back(std::make_unique<char[]>(bytes));
+      // Not zero-filled: every byte handed out is written first.
+      arena.push_back(std::make_unique_for_overwrite<char[]>(bytes));
       arena_at = arena.back().get();
       arena_left = bytes;
     }
@@ -141,6 +142,12 @@ std::optional<Symbol> Symbol::find(std::string_view text) {
   return ofIndex(*found);
 }
 
+void Symbol::reserve(std::size_t more) {
+  Table& symbols = table();
+  std::lock_guard lock(symbols.mutex);
+  symbols.index.reserve(symbols.index.size() + more);
+}
+
 std::string_view Symbol::view() const { return textAt(table().bytesOf(index_)); }
 
 const char* Symbol::c_str() const { return table().bytesOf(index_); }
@@ -149,6 +156,12 @@ std::size_t symbolCount() {
   Table& symbols = table();
   std::lock_guard lock(symbols.mutex);
   return symbols.size;
+}
+
+std::size_t symbolCapacity() {
+  Table& symbols = table();
+  std::lock_guard lock(symbols.mutex);
+  return symbols.index.max_load();
 }
 
 }  // namespace seqd

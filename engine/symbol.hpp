@@ -61,6 +61,10 @@ class Symbol {
   // The Symbol of text when it is interned already, without interning it: lookups with a
   // caller's string (a contact key in a command) do not grow the table.
   static std::optional<Symbol> find(std::string_view text);
+  // Makes room for `more` strings beyond those interned, so that interning them does not
+  // grow the table step by step (each growth rehashes every string: a load of a million
+  // contact keys did it ~20 times).
+  static void reserve(std::size_t more);
   // The index in the table: dense, stable for the process's life, 0 for "".
   std::uint32_t index() const { return index_; }
 
@@ -96,6 +100,8 @@ class Symbol {
 
 // How many distinct strings are interned (with ""), and their bytes: for benchmarks.
 std::size_t symbolCount();
+// How many strings the table holds before it must grow (and rehash): for tests.
+std::size_t symbolCapacity();
 
 }  // namespace seqd
 

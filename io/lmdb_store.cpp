@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -1077,7 +1078,10 @@ std::size_t LmdbStore::entriesOf(MDB_txn* txn, std::size_t index) const {
 // Each record is decoded straight into its packed block (no Contact in between: that was
 // ~40% of a load, and most of the heap a restarted seqd kept from it).
 Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<ContactRef>& out) const {
-  out.reserve(entriesOf(txn, kContactsDb));
+  const std::size_t entries = entriesOf(txn, kContactsDb);
+  out.reserve(entries);
+  // Each key is a new Symbol: the table is sized once, not grown through ~20 rehashes.
+  Symbol::reserve(entries);
   std::vector<ContactFields::Extra> extra;
   return forEach(txn, kContactsDb, [&](std::string_view key, std::string_view value) {
     ContactRef contact;
@@ -1097,12 +1101,13 @@ Status LmdbStore::loadTeam(MDB_txn* txn, std::vector<TeamRecord>& out) const {
 
 Status LmdbStore::loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const {
   out.reserve(entriesOf(txn, kEnrollmentsDb));
+  EnrollmentDecodeMemo memo;
   return forEach(txn, kEnrollmentsDb, [&](std::string_view key, std::string_view value) {
     if (key.size() != kEnrollmentKeyBytes) {
       return corrupt("enrollments", key, "key is " + std::to_string(key.size()) + " bytes, not 4");
     }
     Enrollment enrollment;
-    Status status = decodeEnrollment(decodeEnrollmentKey(key), value, enrollment);
+    Status status = decodeEnrollment(decodeEnrollmentKey(key), value, enrollment, memo);
     if (!status.isOk()) return corrupt("enrollments", key, status.message());
     out.push_back(std::move(enrollment));
     return Status::ok();
@@ -1196,13 +1201,29 @@ Status LmdbStore::loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const {
 
 // Applies the journal's entries after the last finished checkpoint's start to the table's
 // enrollments, in seq order, and names them in state.journal_ids. Entries at or before it
-// (left for a later commit to delete) are counted and skipped.
+// (left for a later commit to delete) are counted and skipped. Each entry is decoded straight
+// over the row it replaces (the table's rows are in id order; enrollments added since the
+// checkpoint go to a side list, merged in id order at the end), so the latest entry of an id
+// is the row left, with no decoded copy of the tail in between.
 Status LmdbStore::loadJournal(MDB_txn* txn, LoadedState& state) const {
   Checkpoint checkpoint;
   Status status = loadCheckpoint(txn, checkpoint);
   if (!status.isOk()) return status;
-  std::vector<Enrollment> tail;  // in seq order
-  tail.reserve(entriesOf(txn, kJournalDb));
+  std::vector<Enrollment>& table = state.enrollments;  // in id order
+  std::vector<Enrollment> added;                       // ids the table does not hold
+  boost::unordered_flat_map<EnrollmentId, std::size_t> added_at;
+  const auto rowOf = [&](EnrollmentId id) -> Enrollment& {
+    // Ids are dense (0, 1, ...) unless the store is damaged: the row is usually at its id.
+    if (id < table.size() && table[id].id == id) return table[id];
+    auto found =
+        std::lower_bound(table.begin(), table.end(), id,
+                         [](const Enrollment& row, EnrollmentId at) { return row.id < at; });
+    if (found != table.end() && found->id == id) return *found;
+    auto [at, inserted] = added_at.try_emplace(id, added.size());
+    if (inserted) added.emplace_back();
+    return added[at->second];
+  };
+  EnrollmentDecodeMemo memo;
   // Entries at or before the last finished checkpoint's start are not read at all.
   const std::string from = encodeProgressKey(checkpoint.finished_through + 1);
   status = forEach(
@@ -1215,32 +1236,20 @@ Status LmdbStore::loadJournal(MDB_txn* txn, LoadedState& state) const {
         if (value.size() < kJournalIdBytes) return corrupt("journal", key, "no enrollment id");
         const auto id =
             static_cast<EnrollmentId>(fromLittleEndian(value.substr(0, kJournalIdBytes)));
-        Enrollment enrollment;
-        Status decoded = decodeEnrollment(id, value.substr(kJournalIdBytes), enrollment);
+        Status decoded = decodeEnrollment(id, value.substr(kJournalIdBytes), rowOf(id), memo);
         if (!decoded.isOk()) return corrupt("journal", key, decoded.message());
         state.journal_ids.push_back(id);
-        tail.push_back(std::move(enrollment));
         return Status::ok();
       },
       from);
-  if (!status.isOk() || tail.empty()) return status;
-  // The latest snapshot of each enrollment in the tail (a stable sort keeps seq order per id),
-  // merged with the table's rows, both in id order.
-  std::stable_sort(tail.begin(), tail.end(),
-                   [](const Enrollment& a, const Enrollment& b) { return a.id < b.id; });
-  std::vector<Enrollment> merged;
-  merged.reserve(state.enrollments.size() + tail.size());
-  auto table = state.enrollments.begin();
-  for (std::size_t i = 0; i < tail.size(); ++i) {
-    if (i + 1 < tail.size() && tail[i + 1].id == tail[i].id) continue;  // a later one follows
-    while (table != state.enrollments.end() && table->id < tail[i].id) {
-      merged.push_back(std::move(*table++));
-    }
-    if (table != state.enrollments.end() && table->id == tail[i].id) ++table;
-    merged.push_back(std::move(tail[i]));
-  }
-  while (table != state.enrollments.end()) merged.push_back(std::move(*table++));
-  state.enrollments = std::move(merged);
+  if (!status.isOk() || added.empty()) return status;
+  std::sort(added.begin(), added.end(),
+            [](const Enrollment& a, const Enrollment& b) { return a.id < b.id; });
+  const std::size_t middle = table.size();
+  table.insert(table.end(), added.begin(), added.end());
+  std::inplace_merge(table.begin(), table.begin() + static_cast<std::ptrdiff_t>(middle),
+                     table.end(),
+                     [](const Enrollment& a, const Enrollment& b) { return a.id < b.id; });
   return Status::ok();
 }
 

@@ -158,6 +158,9 @@ class Reader {
     return Status::corruption(std::string(record) + " value: " + error_);
   }
   bool failed() const { return !error_.empty(); }
+  std::size_t offset() const { return offset_; }
+  // The bytes read since offset `start`.
+  std::string_view since(std::size_t start) const { return bytes_.substr(start, offset_ - start); }
 
  private:
   std::size_t remaining() const { return bytes_.size() - offset_; }
@@ -228,44 +231,89 @@ void readContactFields(Reader& reader, ContactFields& fields,
   }
 }
 
-bool readEnrollmentMailboxes(Reader& reader, Enrollment& out) {
-  std::uint32_t mailbox_count = 0;
-  if (!reader.count("mailboxes count", kEnrollmentMailboxesMax, mailbox_count)) return false;
-  std::vector<Symbol> mailboxes(mailbox_count);
-  for (Symbol& mailbox : mailboxes) {
-    if (!reader.str("mailboxes", mailbox)) return false;
+template <typename Value>
+using MemoSlot = EnrollmentDecodeMemo::Slot<Value>;
+
+// Takes what `slot` holds when the field's bytes are the ones it holds, and notes them and
+// `value` there otherwise.
+template <typename Value>
+bool fromMemo(std::string_view bytes, MemoSlot<Value>& slot, Value& value,
+              EnrollmentDecodeMemo& memo) {
+  if (!slot.filled || slot.bytes != bytes) {
+    ++memo.misses;
+    return false;
   }
-  out.mailboxes = SymbolList(mailboxes);
+  ++memo.hits;
+  value = slot.value;
   return true;
 }
 
-bool readEnrollmentDoneSteps(Reader& reader, Enrollment& out) {
-  std::uint32_t step_count = 0;
-  if (!reader.count("done_steps count", kEnrollmentDoneStepsMax, step_count)) return false;
-  std::vector<Symbol> steps(step_count);
-  for (Symbol& step : steps) {
-    if (!reader.str("done_steps", step)) return false;
-  }
-  out.done_steps = SymbolList(steps);
+template <typename Value>
+void toMemo(std::string_view bytes, MemoSlot<Value>& slot, Value value) {
+  slot.bytes.assign(bytes);
+  slot.value = value;
+  slot.filled = true;
+}
+
+// A string field interned, through its slot: the same checks as Reader::str.
+bool readSymbol(Reader& reader, const char* field, Symbol& value, MemoSlot<Symbol>& slot,
+                EnrollmentDecodeMemo& memo) {
+  std::string_view text;
+  if (!reader.str(field, text)) return false;
+  if (fromMemo(text, slot, value, memo)) return true;
+  value = Symbol(text);
+  toMemo(text, slot, value);
   return true;
 }
 
-bool readEnrollmentUnresolved(Reader& reader, Enrollment& out) {
+// A u32 count and that many strings (the mailboxes, the steps done), as one interned list.
+bool readSymbolList(Reader& reader, const char* count_field, const char* field,
+                    std::size_t count_max, SymbolList& out, MemoSlot<SymbolList>& slot,
+                    EnrollmentDecodeMemo& memo) {
+  const std::size_t start = reader.offset();
+  std::uint32_t count = 0;
+  if (!reader.count(count_field, count_max, count)) return false;
+  std::vector<std::string_view>& items = memo.scratch;
+  items.clear();
+  for (std::uint32_t i = 0; i < count; ++i) {
+    std::string_view item;
+    if (!reader.str(field, item)) return false;
+    items.push_back(item);
+  }
+  const std::string_view bytes = reader.since(start);
+  if (fromMemo(bytes, slot, out, memo)) return true;
+  out = SymbolList(std::vector<Symbol>(items.begin(), items.end()));
+  toMemo(bytes, slot, out);
+  return true;
+}
+
+bool readEnrollmentUnresolved(Reader& reader, Enrollment& out, EnrollmentDecodeMemo& memo) {
+  const std::size_t start = reader.offset();
   std::uint32_t count = 0;
   if (!reader.count("unresolved count", kEnrollmentDoneStepsMax, count)) return false;
-  out.unresolved.clear();
-  Symbol last;
+  std::vector<std::string_view>& items = memo.scratch;  // step, reason, step, reason, ...
+  items.clear();
+  std::string_view last;
   for (std::uint32_t i = 0; i < count; ++i) {
-    Symbol step;
-    Symbol reason;
+    std::string_view step;
+    std::string_view reason;
     if (!reader.str("unresolved step", step) || !reader.str("unresolved reason", reason)) {
       return false;
     }
+    // Strings compare as their Symbols do (equal Symbols are equal strings).
     if (i > 0 && !(last < step)) return reader.fail("unresolved step", "out of order or repeated");
     if (reason.empty()) return reader.fail("unresolved reason", "empty");
-    out.unresolved.set(step, reason);
+    items.push_back(step);
+    items.push_back(reason);
     last = step;
   }
+  const std::string_view bytes = reader.since(start);
+  if (fromMemo(bytes, memo.unresolved, out.unresolved, memo)) return true;
+  out.unresolved.clear();
+  for (std::size_t i = 0; i < items.size(); i += 2) {
+    out.unresolved.set(Symbol(items[i]), Symbol(items[i + 1]));
+  }
+  toMemo(bytes, memo.unresolved, out.unresolved);
   return true;
 }
 
@@ -448,10 +496,17 @@ Status encodeEnrollment(const Enrollment& enrollment, std::string& out) {
 }
 
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out) {
+  EnrollmentDecodeMemo memo;
+  return decodeEnrollment(id, value, out, memo);
+}
+
+Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
+                        EnrollmentDecodeMemo& memo) {
   Reader reader(value);
   out.id = id;
   std::uint8_t status = 0;
-  if (readVersion(reader) && reader.str("sequence_id", out.sequence_id) &&
+  if (readVersion(reader) &&
+      readSymbol(reader, "sequence_id", out.sequence_id, memo.sequence_id, memo) &&
       reader.str("contact_key", out.contact_key) && reader.u8("status", status)) {
     if (status > kEnrollmentStatusMax) {
       reader.fail("status", "unknown status " + std::to_string(status));
@@ -461,29 +516,31 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out
   if (reader.u32("step_index", out.step_index) && reader.i64("added_at_ms", out.added_at_ms) &&
       reader.i64("next_at_ms", out.next_at_ms) &&
       reader.i64("last_done_at_ms", out.last_done_at_ms) &&
-      reader.str("paused_reason", out.paused_reason) &&
+      readSymbol(reader, "paused_reason", out.paused_reason, memo.paused_reason, memo) &&
       reader.i64("resume_at_ms", out.resume_at_ms) &&
-      reader.str("finish_reason", out.finish_reason) &&
-      reader.str("not_sent_reason", out.not_sent_reason)) {
-    readEnrollmentMailboxes(reader, out);
+      readSymbol(reader, "finish_reason", out.finish_reason, memo.finish_reason, memo) &&
+      readSymbol(reader, "not_sent_reason", out.not_sent_reason, memo.not_sent_reason, memo)) {
+    readSymbolList(reader, "mailboxes count", "mailboxes", kEnrollmentMailboxesMax, out.mailboxes,
+                   memo.mailboxes, memo);
   }
   // The Message-IDs are pure functions of the row's other fields (sendingMessageId()), or
   // no longer kept (the last one sent): read and dropped.
-  std::string message_id;
-  if (reader.str("last_mailbox", out.last_mailbox) && reader.str("last_message_id", message_id) &&
-      reader.u64("progress_seq", out.progress_seq)) {
-    readEnrollmentDoneSteps(reader, out);
+  std::string_view message_id;
+  if (readSymbol(reader, "last_mailbox", out.last_mailbox, memo.last_mailbox, memo) &&
+      reader.str("last_message_id", message_id) && reader.u64("progress_seq", out.progress_seq)) {
+    readSymbolList(reader, "done_steps count", "done_steps", kEnrollmentDoneStepsMax,
+                   out.done_steps, memo.done_steps, memo);
   }
   std::uint8_t released = 0;
-  if (reader.str("sending_step", out.sending_step) &&
+  if (readSymbol(reader, "sending_step", out.sending_step, memo.sending_step, memo) &&
       reader.str("sending_message_id", message_id) &&
-      reader.str("sending_mailbox", out.sending_mailbox) &&
+      readSymbol(reader, "sending_mailbox", out.sending_mailbox, memo.sending_mailbox, memo) &&
       reader.i64("sending_at_ms", out.sending_at_ms) && reader.u8("sending_released", released)) {
     if (released > 1) reader.fail("sending_released", "not 0 or 1");
     out.sending_released = released == 1;
   }
   std::uint32_t failures = 0;
-  if (readEnrollmentUnresolved(reader, out) && reader.u32("delivery_failures", failures)) {
+  if (readEnrollmentUnresolved(reader, out, memo) && reader.u32("delivery_failures", failures)) {
     if (failures > UINT16_MAX) reader.fail("delivery_failures", "above 65535");
     out.delivery_failures = static_cast<std::uint16_t>(failures);
   }

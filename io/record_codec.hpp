@@ -93,6 +93,40 @@ Status decodeContact(std::string_view key, std::string_view value, Contact& out)
 Status decodeContact(std::string_view key, std::string_view value, ContactRef& out,
                      std::vector<ContactFields::Extra>& scratch);
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out);
+// What decodeEnrollment last read into each interned field of an enrollment (the sequence
+// id, the reasons, the mailboxes, the steps done, the unresolved steps...): the field's bytes
+// as stored and the Symbol, list or map they interned to. The rows of a table repeat the same
+// few values from one row to the next, and a field holding the bytes it held in the row
+// before takes what they interned to without the Symbol table's lock and hash lookup (a
+// quarter of a restart was Symbol::intern). The contact key, new in every row, is not kept.
+// A decoding loop keeps one and passes it to each call; the rows decode exactly as without.
+// Not shared between threads.
+class EnrollmentDecodeMemo {
+ public:
+  template <typename Value>
+  struct Slot {
+    std::string bytes;  // the field's bytes (a list's: its count and elements)
+    Value value;
+    bool filled = false;
+  };
+  Slot<Symbol> sequence_id;
+  Slot<Symbol> paused_reason;
+  Slot<Symbol> finish_reason;
+  Slot<Symbol> not_sent_reason;
+  Slot<Symbol> last_mailbox;
+  Slot<Symbol> sending_step;
+  Slot<Symbol> sending_mailbox;
+  Slot<SymbolList> mailboxes;
+  Slot<SymbolList> done_steps;
+  Slot<SymbolMap> unresolved;
+  // Hits and misses, for tests and benchmarks.
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::vector<std::string_view> scratch;  // a list's elements while one is decoded
+};
+// The same with `memo`: the same result and the same error for every value.
+Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
+                        EnrollmentDecodeMemo& memo);
 Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out);
 Status decodeTask(std::uint64_t id, std::string_view value, Task& out);
 Status decodeGovernor(std::string_view value, GovernorSnapshot& out);

@@ -136,5 +136,24 @@ TEST_CASE("random strings intern to one index each and read back exactly") {
   }
 }
 
+TEST_CASE("reserve() sizes the table once: interning that many strings then does not grow it") {
+  constexpr std::size_t kStrings = 50000;
+  Symbol::reserve(kStrings);
+  const std::size_t capacity = symbolCapacity();
+  CHECK(capacity >= symbolCount() + kStrings);
+  std::vector<Symbol> interned;
+  for (std::size_t i = 0; i < kStrings; ++i) {
+    interned.push_back(Symbol("symbol-test-reserved-" + std::to_string(i)));
+  }
+  CHECK(symbolCapacity() == capacity);
+  // Every string still finds its one index after the table was sized ahead.
+  for (std::size_t i = 0; i < kStrings; i += 997) {
+    const std::string text = "symbol-test-reserved-" + std::to_string(i);
+    REQUIRE(Symbol::find(text).has_value());
+    CHECK(*Symbol::find(text) == interned[i]);
+    CHECK(interned[i].view() == text);
+  }
+}
+
 }  // namespace
 }  // namespace seqd

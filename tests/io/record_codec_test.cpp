@@ -185,6 +185,73 @@ TEST_CASE("a record the encoder takes decodes back equal") {
   }
 }
 
+// Rows as a table holds them: each mostly the row before's values, a few fields changed
+// (now and then all of them), and now and then damaged. A memo kept across the rows, as the
+// store's load keeps one, decodes each exactly as a decode without it does: the same row, or
+// the same error.
+TEST_CASE("enrollment rows decode the same through one memo as without it") {
+  const std::uint64_t seed = testSeed();
+  MESSAGE("seed ", seed, " (replay with SEQD_SEED=", seed, ")");
+  RandomRecords random(seed);
+  std::mt19937_64 damage(seed);
+  EnrollmentDecodeMemo memo;
+  Enrollment row = random.enrollment();
+  std::string bytes;
+  int damaged_rows = 0;
+  for (int round = 0; round < 4 * kRoundsMax; ++round) {
+    const Enrollment other = random.enrollment();
+    const bool all = random.below(10) == 0;
+    const auto change = [&](auto& field, const auto& value) {
+      if (all || random.below(5) == 0) field = value;
+    };
+    change(row.sequence_id, other.sequence_id);
+    row.contact_key = other.contact_key;
+    change(row.paused_reason, other.paused_reason);
+    change(row.finish_reason, other.finish_reason);
+    change(row.not_sent_reason, other.not_sent_reason);
+    change(row.last_mailbox, other.last_mailbox);
+    change(row.sending_step, other.sending_step);
+    change(row.sending_mailbox, other.sending_mailbox);
+    change(row.mailboxes, other.mailboxes);
+    change(row.done_steps, other.done_steps);
+    change(row.unresolved, other.unresolved);
+    change(row.status, other.status);
+    row.id = other.id;
+    row.step_index = other.step_index;
+    row.next_at_ms = other.next_at_ms;
+    row.progress_seq = other.progress_seq;
+    row.sending_released = other.sending_released;
+    row.delivery_failures = other.delivery_failures;
+    REQUIRE(encodeEnrollment(row, bytes).isOk());
+    if (random.below(8) == 0) {
+      ++damaged_rows;
+      switch (random.below(3)) {
+        case 0:
+          bytes.resize(damage() % bytes.size());
+          break;
+        case 1:
+          bytes[damage() % bytes.size()] = static_cast<char>(damage());
+          break;
+        default:
+          bytes.push_back('x');
+          break;
+      }
+    }
+    Enrollment plain;
+    Enrollment memoized = random.enrollment();  // what it held before is overwritten
+    const Status plain_status = decodeEnrollment(row.id, bytes, plain);
+    const Status memo_status = decodeEnrollment(row.id, bytes, memoized, memo);
+    REQUIRE_MESSAGE(plain_status.code() == memo_status.code(), "round ", round, ": ",
+                    plain_status.message(), " / ", memo_status.message());
+    REQUIRE_MESSAGE(plain_status.message() == memo_status.message(), "round ", round);
+    if (plain_status.isOk()) REQUIRE_MESSAGE(sameEnrollment(plain, memoized), "round ", round);
+  }
+  MESSAGE(damaged_rows, " damaged rows; memo hits ", memo.hits, ", misses ", memo.misses);
+  // The memo was used, and it was not a constant: both happened many times.
+  CHECK(memo.hits > memo.misses);
+  CHECK(memo.misses > 1000);
+}
+
 // The block a packed contact is, byte for byte (its header, tables and texts).
 std::string blockOf(const ContactRef& packed) {
   return std::string(reinterpret_cast<const char*>(packed.get()), packed->blockBytes());
