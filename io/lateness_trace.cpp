@@ -1,5 +1,6 @@
 #include "io/lateness_trace.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -15,7 +16,7 @@ std::unique_ptr<LatenessTrace> LatenessTrace::fromEnvironment() {
 LatenessTrace::~LatenessTrace() {
   std::FILE* file = std::fopen(path_.c_str(), "w");
   if (file == nullptr) return;  // a benchmark's aid: nothing to report it to
-  std::fwrite(lines_.data(), 1, lines_.size(), file);
+  for (const std::string& chunk : chunks_) std::fwrite(chunk.data(), 1, chunk.size(), file);
   std::fprintf(file, "# kept %zu dropped %zu\n", kept_, dropped_);
   std::fclose(file);
 }
@@ -33,7 +34,21 @@ void LatenessTrace::append(const std::string& lines, std::size_t count) {
     return;
   }
   kept_ += count;
-  lines_ += lines;
+  if (chunks_.empty() || chunks_.back().size() + lines.size() > chunks_.back().capacity()) {
+    // Moving the strings when chunks_ grows moves their heap buffers, not the bytes in them.
+    chunks_.emplace_back().reserve(std::max(kLatenessTraceChunkBytes, lines.size()));
+  }
+  chunks_.back() += lines;
+}
+
+std::size_t LatenessTrace::chunkCount() {
+  std::lock_guard lock(mutex_);
+  return chunks_.size();
+}
+
+const char* LatenessTrace::chunkData(std::size_t index) {
+  std::lock_guard lock(mutex_);
+  return chunks_.at(index).data();
 }
 
 }  // namespace seqd
