@@ -10,6 +10,15 @@
 
 namespace seqd {
 
+namespace {
+
+std::int64_t microsecondsBetween(std::chrono::steady_clock::time_point from,
+                                 std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Engine>> startEngine(LoadedState loaded, EngineSettings settings,
                                             TimeMs now_ms) {
   // Kept for the workflow check: the engine takes its own copy.
@@ -221,6 +230,7 @@ std::vector<FinishedRound> RoundPipeline::end(Engine& engine, Store& store, Stor
                                               std::int64_t monotonic_ms) {
   std::vector<FinishedRound> ended;
   const std::uint64_t number = next_++;
+  last_end_ = EndStats{};
   if (room.full()) {
     // No pipelining while full: nothing is in flight (a refusal drained it before the engine
     // was built again), and a probe writes on this thread.
@@ -234,11 +244,19 @@ std::vector<FinishedRound> RoundPipeline::end(Engine& engine, Store& store, Stor
   }
   slots.smtp -= std::min(slots.smtp, held_.smtp);
   slots.idempotent -= std::min(slots.idempotent, held_.idempotent);
+  const auto taking = std::chrono::steady_clock::now();
   std::vector<DeliveryIntent> intents = engine.takeIntents(slots, now_ms);
   WriteBatch batch = engine.takeBatch();
   batch.clock_ms = clock_ms;
+  const auto taken = std::chrono::steady_clock::now();
+  last_end_.take_us = microsecondsBetween(taking, taken);
+  last_end_.records = batch.recordCount();
+  last_end_.enrollments = batch.enrollments.size();
+  last_end_.progress = batch.progress.size();
+  last_end_.checkpoint_rows = batch.checkpoint_rows.size();
   if (in_flight_) {
     ended.push_back(finish(engine));
+    last_end_.wait_us = microsecondsBetween(taken, std::chrono::steady_clock::now());
     const FinishedRound& before = ended.back();
     if (before.end != RoundEnd::kCommitted) {
       // Decided on top of a round that is not kept: this one goes with it.

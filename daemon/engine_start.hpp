@@ -238,6 +238,18 @@ class RoundPipeline {
   std::vector<FinishedRound> end(Engine& engine, Store& store, StoreRoom& room, DeliverySlots slots,
                                  TimeMs now_ms, std::optional<TimeMs> clock_ms,
                                  std::int64_t monotonic_ms);
+  // What the last end() did, for the lateness trace (io/lateness_trace.hpp): how long it took
+  // to release the intents and take the batch, how long it then waited for the round before
+  // to be durable, and what the batch held (none of it when the store was full).
+  struct EndStats {
+    std::int64_t take_us = 0;
+    std::int64_t wait_us = 0;
+    std::size_t records = 0;  // WriteBatch::recordCount()
+    std::size_t enrollments = 0;
+    std::size_t progress = 0;
+    std::size_t checkpoint_rows = 0;
+  };
+  const EndStats& lastEnd() const { return last_end_; }
   // Waits for the round in flight, if any, and returns how it ended.
   std::optional<FinishedRound> drain(Engine& engine);
   // The process died: the round in flight is forgotten (the caller drops its committer's
@@ -258,6 +270,7 @@ class RoundPipeline {
   Committer& committer_;
   std::uint64_t next_ = 1;
   std::optional<InFlight> in_flight_;
+  EndStats last_end_;
   DeliverySlots held_{0, 0};
   bool trim_pending_ = false;
 };

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -315,8 +316,19 @@ void Runtime::shutDown() {
 // one), so a step that falls due meanwhile waits for one commit, its own, instead of for the
 // one in flight, then its own, with the engine thread blocked between them.
 void Runtime::runRound() {
-  if (trace_) round_woke_us_ = LatenessTrace::nowUs();
+  // The trace's phases: each mark is the end of one (io/lateness_trace.hpp, RoundTrace).
+  std::int64_t mark_us = 0;
+  auto since_mark_us = [&] {
+    const std::int64_t before_us = std::exchange(mark_us, LatenessTrace::nowUs());
+    return mark_us - before_us;
+  };
+  if (trace_) {
+    round_trace_ = RoundTrace{};
+    round_trace_.woke_us = mark_us = LatenessTrace::nowUs();
+    round_usage_ = ThreadUsage::now();
+  }
   if (pipeline_->inFlight() && committer_->ready()) drainRounds();
+  if (trace_) round_trace_.drain_us = since_mark_us();
   if (reload_requested_.exchange(false)) {
     DispatchReply reply = reload(false, false);
     if (!reply.ok) logError(reply.error_message);
@@ -326,11 +338,15 @@ void Runtime::runRound() {
   // With the store full, no due step is taken and no inbox message applied: both would write.
   if (!room_.full()) processInbox();
   processUnsubscribes();
+  if (trace_) round_trace_.inputs_us = since_mark_us();
   if (!virtual_clock_ && !room_.full()) {
-    round_now_ms_ = now();
-    engine_->advanceTo(round_now_ms_);
+    round_trace_.now_ms = now();
+    engine_->advanceTo(round_trace_.now_ms);
   }
-  if (trace_) round_decided_us_ = LatenessTrace::nowUs();
+  if (trace_) {
+    round_trace_.advance_us = since_mark_us();
+    round_trace_.decided_us = mark_us;
+  }
   if (!room_.full() && pipeline_->inFlight() && !committer_->ready()) return;
   commitAndFlush();
   publishMetrics();
@@ -789,13 +805,22 @@ bool Runtime::commitAndFlush(bool drain) {
   std::optional<TimeMs> clock_ms;
   if (virtual_clock_ && now() != committed_clock_ms_) clock_ms = now();
   RoundOutputs outputs = takeUnended();
-  outputs.woke_us = std::exchange(round_woke_us_, 0);
-  outputs.now_ms = std::exchange(round_now_ms_, 0);
-  outputs.decided_us = std::exchange(round_decided_us_, 0);
+  outputs.trace = std::exchange(round_trace_, RoundTrace{});
   awaiting_.push_back(std::move(outputs));
   std::vector<FinishedRound> ended =
       pipeline_->end(*engine_, *store_, room_, freeSlots(), now(), clock_ms, steadyMs());
-  if (trace_) awaiting_.back().submitted_us = LatenessTrace::nowUs();
+  if (trace_ && awaiting_.back().trace.woke_us != 0) {
+    RoundTrace& trace = awaiting_.back().trace;
+    trace.submitted_us = LatenessTrace::nowUs();
+    trace.usage = ThreadUsage::now() - round_usage_;
+    const RoundPipeline::EndStats& end = pipeline_->lastEnd();
+    trace.take_us = end.take_us;
+    trace.wait_us = end.wait_us;
+    trace.records = end.records;
+    trace.enrollments = end.enrollments;
+    trace.progress = end.progress;
+    trace.checkpoint_rows = end.checkpoint_rows;
+  }
   // Handed to the store (a refusal loads the clock back with the engine).
   if (clock_ms) committed_clock_ms_ = *clock_ms;
   if (drain) {
@@ -878,13 +903,16 @@ Runtime::RoundOutputs Runtime::takeUnended() {
 // An "R" line and an "I" line per intent (io/lateness_trace.hpp), for a loop's round that
 // releases intents; the release itself is a moment later.
 void Runtime::traceRound(const RoundOutputs& outputs, const RoundCommit& committed) {
-  if (committed.intents.empty() || outputs.woke_us == 0) return;
-  const auto commit_done_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                  committed.commit_finished.time_since_epoch())
-                                  .count();
-  std::string lines = fmt::format("R {} {} {} {} {} {} {} {}\n", outputs.number, outputs.now_ms,
-                                  outputs.woke_us, outputs.decided_us, outputs.submitted_us,
-                                  commit_done_us, LatenessTrace::nowUs(), committed.intents.size());
+  if (committed.intents.empty() || outputs.trace.woke_us == 0) return;
+  RoundTrace round = outputs.trace;
+  round.round = outputs.number;
+  round.commit_done_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             committed.commit_finished.time_since_epoch())
+                             .count();
+  round.released_us = LatenessTrace::nowUs();
+  round.intents = committed.intents.size();
+  round.commit_us = std::llround(committed.commit_seconds * 1e6);
+  std::string lines = formatRoundTrace(round);
   for (const DeliveryIntent& intent : committed.intents) {
     lines += fmt::format("I {} {} {}\n", outputs.number,
                          intent.contact ? intent.contact->key() : std::string_view("?"),

@@ -184,11 +184,9 @@ class Runtime {
     std::vector<StatusRead> status_reads;
     std::vector<std::shared_ptr<InboxRound>> inbox;
     std::vector<std::pair<HttpRespond, HttpResponse>> http_replies;
-    // For the lateness trace (io/lateness_trace.hpp), when on: 0 when not a loop's round.
-    std::int64_t woke_us = 0;
-    TimeMs now_ms = 0;
-    std::int64_t decided_us = 0;
-    std::int64_t submitted_us = 0;
+    // For the lateness trace (io/lateness_trace.hpp), when on: woke_us 0 when not a loop's
+    // round. Filled in up to submitted_us; the commit's figures join when it returned.
+    RoundTrace trace;
   };
   // Ends the round: its batch goes to the committer, and the round before it (in flight) is
   // answered and delivered once durable. `drain`: this round too, before returning. False
@@ -228,9 +226,8 @@ class Runtime {
   std::unique_ptr<Engine> engine_;
   // SEQD_LATENESS_TRACE's (a benchmark's), or null; outlives delivery_.
   std::unique_ptr<LatenessTrace> trace_;
-  std::int64_t round_woke_us_ = 0;  // this round's, for the trace
-  TimeMs round_now_ms_ = 0;
-  std::int64_t round_decided_us_ = 0;
+  RoundTrace round_trace_;   // this round's, for the trace, as far as decided_us
+  ThreadUsage round_usage_;  // the engine thread's at round_trace_.woke_us
   std::unique_ptr<DeliveryPool> delivery_;
   boost::asio::io_context io_;
   std::unique_ptr<ControlServer> server_;

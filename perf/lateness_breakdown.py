@@ -4,6 +4,7 @@ lateness trace on (SEQD_LATENESS_TRACE, io/lateness_trace.hpp), split stage by s
 
 Usage: perf/lateness_breakdown.py --seqd PATH --seqctl PATH [--tick 1ms] [--rate 9600]
                                   [--duration 10] [--runs 1] [--keep-trace FILE]
+                                  [--slowest N] [--trace FILE]
 
 For every first step (as perf/bench.py measures lateness: the message file's mtime - the due
 time), the trace says which round released it and when it passed each point; the stages,
@@ -25,6 +26,12 @@ returned, issue 8's lateness (durable time - due time) read off seqd's trace, th
 clock in microseconds; the bench's figure ends at the file's mtime, which the kernel may take
 from its coarse clock (perf/bench.py adds that clock's resolution, a jiffy, to be an upper
 bound).
+
+--slowest N also lists the N rounds that took longest deciding, and the N whose own commit
+took longest, each with the name=value fields of its R line (io/lateness_trace.hpp: the
+phases of the round on the engine thread, what its batch held, and the thread's CPU time,
+page faults and context switches), so one can see what slow rounds have in common.
+--trace FILE reads a trace kept before (--keep-trace) instead of running seqd: --slowest only.
 """
 import argparse
 import collections
@@ -40,7 +47,9 @@ STAGES = ["to the round", "deciding", "previous commit", "own commit", "to the r
           "delivery queue", "to the file"]
 
 
-def read_trace(path):
+def read_trace(path, fields=None):
+    """Rounds, released intents and taken deliveries; each round's name=value fields (after
+    its 8 positional ones) go into `fields` by round number when given."""
     rounds, released, taken = {}, {}, {}
     with open(path) as f:
         for line in f:
@@ -50,6 +59,9 @@ def read_trace(path):
             if words[0] == "R":
                 number, now_ms, *times = (int(w) for w in words[1:9])
                 rounds[number] = [now_ms] + times
+                if fields is not None:
+                    fields[number] = dict((name, int(value)) for name, _, value in
+                                          (w.partition("=") for w in words[9:] if "=" in w))
             elif words[0] == "I":
                 released[(words[2], int(words[3]))] = int(words[1])
             elif words[0] == "D":
@@ -69,6 +81,28 @@ def stages_of(delivery, rounds, released, taken):
     return [(b - a) / 1000.0 for a, b in zip(points, points[1:])]
 
 
+def print_slowest(rounds, fields, count):
+    """The `count` rounds slowest to decide, then the `count` whose own commit was slowest."""
+    if not rounds:
+        return
+    start = min(r[1] for r in rounds.values())
+
+    def show(number):
+        _, woke, decided, submitted, commit_done, _, intents = rounds[number]
+        extra = " ".join("%s=%d" % item for item in fields.get(number, {}).items())
+        print("    round %d at %.3f s: deciding %.2f, to submitted %.2f, own commit %.2f ms, "
+              "%d intents; %s" % (number, (woke - start) / 1e6, (decided - woke) / 1e3,
+                                  (submitted - decided) / 1e3, (commit_done - submitted) / 1e3,
+                                  intents, extra))
+
+    for title, key in (("deciding", lambda n: rounds[n][2] - rounds[n][1]),
+                       ("own commit", lambda n: rounds[n][4] - rounds[n][3])):
+        print("  the %d slowest rounds by %s (at: seconds since the first round):" %
+              (count, title))
+        for number in sorted(rounds, key=key, reverse=True)[:count]:
+            show(number)
+
+
 def pick(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(p * len(values)))]
@@ -76,14 +110,24 @@ def pick(values, p):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seqd", required=True)
-    parser.add_argument("--seqctl", required=True)
+    parser.add_argument("--seqd")
+    parser.add_argument("--seqctl")
     parser.add_argument("--tick", default="1ms")
     parser.add_argument("--rate", type=int, default=9600, help="offered steps/s (3 per contact)")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--keep-trace", help="copy the last run's trace here")
+    parser.add_argument("--slowest", type=int, default=0, metavar="N",
+                        help="list the N slowest rounds (deciding; own commit) with their fields")
+    parser.add_argument("--trace", help="read this kept trace instead of running seqd")
     args = parser.parse_args()
+    if args.trace:
+        fields = {}
+        rounds, _, _ = read_trace(args.trace, fields)
+        print_slowest(rounds, fields, args.slowest or 10)
+        return
+    if not args.seqd or not args.seqctl:
+        parser.error("--seqd and --seqctl are needed to run seqd")
     for run in range(args.runs):
         trace = tempfile.mktemp(prefix="seqd-lateness-", suffix=".trace", dir="/tmp")
         os.environ["SEQD_LATENESS_TRACE"] = trace
@@ -91,7 +135,8 @@ def main():
         deliveries = []
         row = bench.seqd_rate(args, args.rate / 3.0, args.duration, deliveries)
         load_after = os.getloadavg()[0]
-        rounds, released, taken = read_trace(trace)
+        fields = {}
+        rounds, released, taken = read_trace(trace, fields)
         per_stage = collections.defaultdict(list)
         whole = []
         durable = []  # due -> own commit returned
@@ -123,6 +168,8 @@ def main():
             if values:
                 print("  %-18s %8.2f %8.2f %8.2f" % (name, pick(values, 0.5), pick(values, 0.99),
                                                     pick(values, 0.999)))
+        if args.slowest:
+            print_slowest(rounds, fields, args.slowest)
         sys.stdout.flush()
 
 

@@ -141,6 +141,15 @@ TEST_CASE("round N's intents are released only after N's commit returned") {
   CHECK(seqd.gate->returned() == returned_before);
   seqd.gate->setOpen(true);
   std::vector<FinishedRound> after = next.get();
+  // For the lateness trace: N+1's end waited for N's commit, and its batch holds the send's
+  // progress record and its enrollment's snapshot.
+  const RoundPipeline::EndStats& stats = seqd.pipeline->lastEnd();
+  CHECK(stats.wait_us >= std::chrono::microseconds(kBlockedLong).count());
+  CHECK(stats.take_us < stats.wait_us);
+  CHECK(stats.progress == 1);
+  CHECK(stats.enrollments == 1);
+  CHECK(stats.records >= stats.progress + stats.enrollments);
+  CHECK(stats.checkpoint_rows == 0);
   // N came back with its send, after its commit returned; N+1 is in flight now.
   REQUIRE(after.size() == 1);
   CHECK(seqd.gate->returned() > returned_before);
@@ -222,6 +231,8 @@ TEST_CASE("a batch in flight is committed as taken while the engine changes") {
   REQUIRE(seqd.run("add", json::object{{"sequence", "alpha"}, {"contacts", half}}).ok);
   const int entered = seqd.gate->entered();
   REQUIRE(seqd.end(kStart).empty());
+  CHECK(seqd.pipeline->lastEnd().enrollments == 20);
+  CHECK(seqd.pipeline->lastEnd().wait_us == 0);  // nothing was in flight
   seqd.gate->awaitEntered(entered + 1);
   // The engine changes the same enrollments again while the batch waits.
   REQUIRE(seqd.run("pause", json::object{{"sequence", "alpha"}, {"contacts", half}}).ok);
