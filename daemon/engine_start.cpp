@@ -106,10 +106,12 @@ RoomRound commitRoundMindingRoom(Engine& engine, Store& store, StoreRoom& room, 
 
 CommitOutcome commitTaken(Store& store, WriteBatch batch) {
   CommitOutcome outcome;
+  const ThreadUsage usage_before = ThreadUsage::now();
   const auto started = std::chrono::steady_clock::now();
   outcome.status = commitKeepingHoldable(store, batch, outcome.dropped);
   outcome.commit_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  outcome.usage = ThreadUsage::now() - usage_before;
   outcome.finished = std::chrono::system_clock::now();
   outcome.history_trim_pending = store.historyTrimPending();
   outcome.spent = std::move(batch);
@@ -205,6 +207,7 @@ FinishedRound RoundPipeline::finish(Engine& engine) {
   finished.round.dropped = std::move(outcome.dropped);
   finished.round.committed = true;
   finished.round.commit_seconds = outcome.commit_seconds;
+  finished.round.commit_usage = outcome.usage;
   finished.round.commit_finished = outcome.finished;
   if (!outcome.status.isOk()) {
     // Its kStepFired records were not written: due again in the engine built again from the

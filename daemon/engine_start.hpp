@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "io/lateness_trace.hpp"
 #include "io/store.hpp"
 
 namespace seqd {
@@ -67,6 +68,7 @@ struct RoundCommit {
   std::vector<std::string> dropped;     // records the store could not hold (bugs, logged)
   bool committed = false;               // false when the batch was empty (nothing written)
   double commit_seconds = 0;            // how long the commit took, when one was made
+  ThreadUsage commit_usage;             // what it cost the thread that made it (traces)
   std::chrono::system_clock::time_point commit_finished{};  // when it returned (traces)
   std::optional<TimeMs> clock_ms;  // the clock reading written with it, if any
 };
@@ -139,6 +141,7 @@ struct CommitOutcome {
   Status status;
   std::vector<std::string> dropped;  // records the store could not hold (bugs, logged)
   double commit_seconds = 0;
+  ThreadUsage usage;  // the committing thread's CPU, faults and switches during the commit
   std::chrono::system_clock::time_point finished{};  // when the commit returned
   bool history_trim_pending = false;  // Store::historyTrimPending() after it, read there
   WriteBatch spent;                   // handed back for Engine::recycleBatch

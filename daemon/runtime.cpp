@@ -912,6 +912,7 @@ void Runtime::traceRound(const RoundOutputs& outputs, const RoundCommit& committ
   round.released_us = LatenessTrace::nowUs();
   round.intents = committed.intents.size();
   round.commit_us = std::llround(committed.commit_seconds * 1e6);
+  round.commit_usage = committed.commit_usage;
   std::string lines = formatRoundTrace(round);
   for (const DeliveryIntent& intent : committed.intents) {
     lines += fmt::format("I {} {} {}\n", outputs.number,

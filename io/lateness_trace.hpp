@@ -14,8 +14,10 @@
 //       (after the round before it was durable), when that commit returned, and when the
 //       round's intents went to delivery. Then why a round took long (RoundTrace below says
 //       each): the phases of the engine thread's round, what its batch held, what its commit
-//       took, and the engine thread's CPU time, page faults and context switches from woke_us
-//       to submitted_us. A reader takes the positional fields and any name=value after them.
+//       took, the engine thread's CPU time, page faults and context switches from woke_us
+//       to submitted_us, and the same of the committing thread during the commit (commit_*:
+//       a slow commit that used little CPU waited, for the disk or for a core). A reader takes
+//       the positional fields and any name=value after them.
 //   I round contact step             an intent released by that round (contact: its key)
 //   D contact step taken_us done_us
 //       a worker took the intent (its batch) and delivered it
@@ -79,7 +81,8 @@ struct RoundTrace {
   std::size_t progress = 0;
   std::size_t checkpoint_rows = 0;
   std::int64_t commit_us = 0;
-  ThreadUsage usage;  // the engine thread's, from woke_us to submitted_us
+  ThreadUsage usage;         // the engine thread's, from woke_us to submitted_us
+  ThreadUsage commit_usage;  // the committing thread's, during the commit (commit_us)
 };
 
 // The line, ending with '\n'.
