@@ -136,15 +136,26 @@ TEST_CASE("round N's intents are released only after N's commit returned") {
   REQUIRE(seqd.run("add", addToAlpha("c1@example.test")).ok);
   seqd.engine->advanceTo(kStart + 1);
   // ...and its end waits for N's commit: it does not return while the gate is shut.
-  auto next = std::async(std::launch::async, [&] { return seqd.end(kStart + 1); });
+  std::atomic<std::chrono::steady_clock::time_point> called{};
+  auto next = std::async(std::launch::async, [&] {
+    called = std::chrono::steady_clock::now();
+    return seqd.end(kStart + 1);
+  });
   CHECK(next.wait_for(kBlockedLong) == std::future_status::timeout);
   CHECK(seqd.gate->returned() == returned_before);
+  const auto opened = std::chrono::steady_clock::now();
   seqd.gate->setOpen(true);
   std::vector<FinishedRound> after = next.get();
-  // For the lateness trace: N+1's end waited for N's commit, and its batch holds the send's
-  // progress record and its enrollment's snapshot.
+  // For the lateness trace: N+1's end waited for N's commit, from when it had taken its batch
+  // until the gate opened (the thread may have started a little after wait_for() did: its wait
+  // is counted from its own start, less the take, less kCallSlack for the call itself), and
+  // its batch holds the send's progress record and its enrollment's snapshot.
   const RoundPipeline::EndStats& stats = seqd.pipeline->lastEnd();
-  CHECK(stats.wait_us >= std::chrono::microseconds(kBlockedLong).count());
+  constexpr std::int64_t kCallSlackUs = 20000;
+  const std::int64_t gate_shut_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(opened - called.load()).count();
+  CHECK(gate_shut_us > 0);
+  CHECK(stats.wait_us + stats.take_us + kCallSlackUs >= gate_shut_us);
   CHECK(stats.take_us < stats.wait_us);
   CHECK(stats.progress == 1);
   CHECK(stats.enrollments == 1);
