@@ -1445,7 +1445,9 @@ WriteBatch Engine::takeBatch() {
   report_counters_.takeChanged(batch_.team);
   WriteBatch batch = std::move(batch_);
   batch_.clear();
-  addCheckpointSlice(batch);
+  const std::size_t slice_max = settings_.checkpoint_slice_max;
+  addCheckpointSlice(batch, std::clamp(kCheckpointSliceRowsPerSnapshot * batch.enrollments.size(),
+                                       std::min(kCheckpointSliceMin, slice_max), slice_max));
   addGovernorSnapshot(batch, progress_seq_, false);
   const TimeMs now_ms = wheel_.now();
   batch.history_keep_from_ms = now_ms - historyKeepMs();
@@ -1468,7 +1470,7 @@ bool Engine::addShutdownCheckpointSlice(WriteBatch& batch) {
     snapshots_since_checkpoint_ = std::max(
         {snapshots_since_checkpoint_, settings_.checkpoint_snapshots_min, enrollments_.size()});
   }
-  addCheckpointSlice(batch);
+  addCheckpointSlice(batch, settings_.checkpoint_slice_max);
   // The records still in batch_ are not committed: the snapshot stops before them.
   addGovernorSnapshot(
       batch, batch_.progress.empty() ? progress_seq_ : batch_.progress.front().seq - 1, true);
@@ -1485,7 +1487,8 @@ void Engine::noteJournaled(EnrollmentId id) {
 // Starts a checkpoint when enough snapshots went to the journal since the last one started
 // (after this batch's: they count in it), then adds its next slice of rows, current as of
 // this batch, in id order; the last slice ends it.
-void Engine::addCheckpointSlice(WriteBatch& batch) {
+void Engine::addCheckpointSlice(WriteBatch& batch, std::size_t rows_max) {
+  SEQD_ASSERT(rows_max > 0);
   if (checkpoint_ids_.empty()) {
     const std::size_t due = std::max(settings_.checkpoint_snapshots_min, enrollments_.size());
     if (snapshots_since_checkpoint_ < due || journaled_ids_.empty()) return;
@@ -1496,8 +1499,7 @@ void Engine::addCheckpointSlice(WriteBatch& batch) {
     checkpoint_written_ = 0;
     snapshots_since_checkpoint_ = 0;
   }
-  const std::size_t slice_end =
-      std::min(checkpoint_ids_.size(), checkpoint_written_ + settings_.checkpoint_slice_max);
+  const std::size_t slice_end = std::min(checkpoint_ids_.size(), checkpoint_written_ + rows_max);
   for (std::size_t i = checkpoint_written_; i < slice_end; ++i) {
     Enrollment& enrollment = enrollments_[checkpoint_ids_[i]];
     enrollment.progress_seq = progress_seq_;

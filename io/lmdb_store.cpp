@@ -56,9 +56,6 @@ constexpr std::size_t kSchema2CountsValueBytes = 6 * 8;
 constexpr std::size_t kSchema3CountsValueBytes = 8 * 8;
 constexpr std::size_t kCheckpointValueBytes = 16;
 constexpr std::size_t kJournalIdBytes = 4;
-// Journal entries a checkpoint left behind are deleted at most this many per commit (the rest
-// in the commits after), so one commit never carries a checkpoint's whole clean-up.
-constexpr std::size_t kJournalTrimPerCommitMax = 16384;
 constexpr const char* kBackupDirPrefix = "backup-schema-";
 constexpr std::size_t kMapsLineBytesMax = 8192;  // one /proc/self/maps line
 // A garbled page can make LMDB read up to two 64 KiB offsets past it; faults that far past
@@ -366,7 +363,7 @@ class LmdbStore final : public Store {
                         std::string& scratch);
   Status putJournal(MDB_txn* txn, const std::vector<Enrollment>& enrollments, std::string& scratch,
                     std::uint64_t& last_seq);
-  Status trimJournal(MDB_txn* txn, std::uint64_t through);
+  Status trimJournal(MDB_txn* txn, std::uint64_t through, std::size_t deletes_max);
   Status putCheckpoint(MDB_txn* txn, const WriteBatch& batch, std::uint64_t last_journal_seq,
                        Checkpoint& checkpoint);
   Status putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& progress,
@@ -1509,17 +1506,17 @@ Status LmdbStore::putCheckpoint(MDB_txn* txn, const WriteBatch& batch,
     Status status = put(txn, kMetaDb, kMetaCheckpoint, value);
     if (!status.isOk()) return status;
   }
-  return trimJournal(txn, checkpoint.finished_through);
+  return trimJournal(txn, checkpoint.finished_through, journalTrimBound(batch));
 }
 
-Status LmdbStore::trimJournal(MDB_txn* txn, std::uint64_t through) {
+Status LmdbStore::trimJournal(MDB_txn* txn, std::uint64_t through, std::size_t deletes_max) {
   if (through == 0) return Status::ok();
   Cursor cursor;
   int rc = cursor.open(txn, dbis_[kJournalDb]);
   if (rc != 0) return mdbError("open journal cursor", rc);
   MDB_val key{};
   MDB_val value{};
-  for (std::size_t deleted = 0; deleted < kJournalTrimPerCommitMax; ++deleted) {
+  for (std::size_t deleted = 0; deleted < deletes_max; ++deleted) {
     rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
     if (rc == MDB_NOTFOUND) break;
     if (rc != 0) return mdbError("read journal", rc);
@@ -1719,6 +1716,12 @@ Result<int> lockDirectory(const std::string& dir) {
 }
 
 }  // namespace
+
+std::size_t journalTrimBound(const WriteBatch& batch) {
+  const std::size_t written = batch.enrollments.size() + batch.checkpoint_rows.size();
+  return std::clamp(kJournalTrimPerRecord * written, kJournalTrimPerCommitMin,
+                    kJournalTrimPerCommitMax);
+}
 
 bool isOutOfRoom(const Status& status) {
   if (status.code() != StatusCode::kIOError) return false;

@@ -1061,6 +1061,70 @@ TEST_CASE("a restart gives every enrollment its latest snapshot, inside checkpoi
   }
 }
 
+namespace {
+
+// The journal's entries, read straight from the closed store's LMDB file.
+std::size_t journalEntries(const std::string& dir) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  REQUIRE(mdb_env_set_maxdbs(env, 12) == 0);
+  REQUIRE(mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0640) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
+  MDB_dbi dbi = 0;
+  REQUIRE(mdb_dbi_open(txn, "journal", 0, &dbi) == 0);
+  MDB_stat stat{};
+  REQUIRE(mdb_stat(txn, dbi, &stat) == 0);
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
+  return stat.ms_entries;
+}
+
+WriteBatch snapshotsOf(EnrollmentId first, std::size_t count) {
+  WriteBatch batch;
+  for (std::size_t i = 0; i < count; ++i) {
+    batch.enrollments.push_back(fullEnrollment(first + static_cast<EnrollmentId>(i)));
+  }
+  return batch;
+}
+
+}  // namespace
+
+// After a checkpoint finishes, the journal entries it covers are deleted over the next commits,
+// each deleting as many as it is large (kJournalTrimPerRecord per snapshot and checkpoint row
+// it writes, within kJournalTrimPerCommitMin..Max): a small round is not made to carry the
+// whole clean-up, a large one keeps ahead of the journal's growth.
+TEST_CASE("a finished checkpoint's journal is deleted in steps sized by each commit") {
+  TempDir dir("seqd-store-test");
+  constexpr std::size_t kBacklog = 20000;
+  auto store = openOrFail(dir.path());
+  commitOrFail(*store, snapshotsOf(0, kBacklog));
+  WriteBatch finish;
+  finish.checkpoint_start = true;
+  finish.checkpoint_finish = true;
+  for (EnrollmentId id = 0; id < 100; ++id) finish.checkpoint_rows.push_back(fullEnrollment(id));
+  CHECK(journalTrimBound(finish) == kJournalTrimPerCommitMin);  // 200 rows' worth is less
+  commitOrFail(*store, finish);
+  std::size_t covered = kBacklog - kJournalTrimPerCommitMin;  // left of those it covers
+  store.reset();
+  CHECK(journalEntries(dir.path()) == covered);
+
+  std::size_t appended = 0;  // since the checkpoint: not covered, never deleted
+  for (const std::size_t snapshots : {600, 7000, 10000}) {
+    store = openOrFail(dir.path());
+    const WriteBatch batch = snapshotsOf(kBacklog + static_cast<EnrollmentId>(appended), snapshots);
+    const std::size_t bound = journalTrimBound(batch);
+    CHECK(bound == std::min(kJournalTrimPerRecord * snapshots, kJournalTrimPerCommitMax));
+    commitOrFail(*store, batch);
+    appended += snapshots;
+    covered -= std::min(covered, bound);
+    store.reset();
+    INFO(snapshots, " snapshots");
+    CHECK(journalEntries(dir.path()) == covered + appended);
+  }
+  CHECK(covered == 0);  // 18,976 - 1,200 - 14,000 - the rest
+}
+
 // A restart applies the journal over the table's rows in place: the rows of ids the table
 // holds are replaced, ids the journal added since the last checkpoint are merged in. Ids
 // sparse and spread (some never written, some far past the others), rows folded into the
