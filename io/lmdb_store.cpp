@@ -370,8 +370,8 @@ class LmdbStore final : public Store {
                      std::string& scratch);
   Status putSequences(MDB_txn* txn, const std::vector<SequenceState>& sequences);
   Status putTasks(MDB_txn* txn, const std::vector<Task>& tasks, std::string& scratch);
-  Status trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_ms, bool keep_last,
-                     bool& pending);
+  Status trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_ms, std::size_t deletes_max,
+                     bool keep_last, bool& pending);
   Status putCounts(MDB_txn* txn, std::uint64_t commits, std::uint64_t last_journal_seq);
   Status putGovernor(MDB_txn* txn, const GovernorSnapshot& snapshot, std::string& scratch);
   // Appends the checksum to `value` and puts it.
@@ -1399,11 +1399,14 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   if (status.isOk()) status = putSequences(txn.get(), batch.sequences);
   if (status.isOk()) status = putTasks(txn.get(), batch.tasks, scratch);
   if (status.isOk()) status = putTeam(txn.get(), batch.team, scratch);
+  const std::size_t trim_max = historyTrimBound(batch, history_trim_per_commit_max_);
   if (status.isOk() && batch.history_keep_from_ms.has_value()) {
-    status = trimHistory(txn.get(), kProgressDb, *batch.history_keep_from_ms, true, pending);
+    status =
+        trimHistory(txn.get(), kProgressDb, *batch.history_keep_from_ms, trim_max, true, pending);
   }
   if (status.isOk() && batch.inbound_keep_from_ms.has_value()) {
-    status = trimHistory(txn.get(), kInboundDb, *batch.inbound_keep_from_ms, false, pending);
+    status =
+        trimHistory(txn.get(), kInboundDb, *batch.inbound_keep_from_ms, trim_max, false, pending);
   }
   if (status.isOk() && batch.clock_ms.has_value()) {
     scratch = littleEndian(static_cast<std::uint64_t>(*batch.clock_ms), kClockValueBytes);
@@ -1657,11 +1660,11 @@ Status LmdbStore::putTasks(MDB_txn* txn, const std::vector<Task>& tasks, std::st
 }
 
 // Deletes the oldest records of the progress log or the inbound table (index) while their
-// at_ms is before keep_from_ms, at most history_trim_per_commit_max_; with keep_last, never
+// at_ms is before keep_from_ms, at most deletes_max; with keep_last, never
 // the last record (the log's last seq stays where the counts record and the engine look for
 // it). Sets `pending` when it stopped at that bound.
-Status LmdbStore::trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_ms, bool keep_last,
-                              bool& pending) {
+Status LmdbStore::trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_ms,
+                              std::size_t deletes_max, bool keep_last, bool& pending) {
   const char* db = kStoreDbNames[index];
   std::uint64_t last_seq = 0;
   if (keep_last) {
@@ -1675,7 +1678,7 @@ Status LmdbStore::trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_
   MDB_val key{};
   MDB_val value{};
   ProgressRecord record;
-  for (std::size_t deleted = 0; deleted < history_trim_per_commit_max_; ++deleted) {
+  for (std::size_t deleted = 0; deleted < deletes_max; ++deleted) {
     rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
     if (rc == MDB_NOTFOUND) break;
     if (rc != 0) return mdbError(std::string("read ") + db, rc);
@@ -1693,7 +1696,7 @@ Status LmdbStore::trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_
     if ((rc = mdb_cursor_del(cursor.get(), 0)) != 0) {
       return mdbError(std::string("trim ") + db, rc);
     }
-    if (deleted + 1 == history_trim_per_commit_max_) pending = true;
+    if (deleted + 1 == deletes_max) pending = true;
   }
   return Status::ok();
 }
@@ -1717,10 +1720,17 @@ Result<int> lockDirectory(const std::string& dir) {
 
 }  // namespace
 
+std::size_t trimBound(std::size_t appended, std::size_t most) {
+  return std::clamp(kTrimPerRecord * appended, std::min(kTrimPerCommitMin, most), most);
+}
+
 std::size_t journalTrimBound(const WriteBatch& batch) {
-  const std::size_t written = batch.enrollments.size() + batch.checkpoint_rows.size();
-  return std::clamp(kJournalTrimPerRecord * written, kJournalTrimPerCommitMin,
-                    kJournalTrimPerCommitMax);
+  return trimBound(batch.enrollments.size() + batch.checkpoint_rows.size(),
+                   kJournalTrimPerCommitMax);
+}
+
+std::size_t historyTrimBound(const WriteBatch& batch, std::size_t most) {
+  return trimBound(batch.progress.size(), most);
 }
 
 bool isOutOfRoom(const Status& status) {

@@ -41,13 +41,13 @@
 // no journal at all.
 //
 // History (engine/records.hpp, "History"). commit() upserts the batch's tasks, copies each
-// kInbound progress record into the inbound table under its seq, and deletes up to 16Ki
-// (StoreOptions::history_trim_per_commit_max) of
-// the progress log's oldest records while their at_ms is before the batch's
-// history_keep_from_ms (never the last record: the last seq stays), and up to 16Ki of the
-// inbound table's likewise before inbound_keep_from_ms. Only a prefix is deleted, stopping at
-// the first record to keep. So the log holds about a day of records and the inbound table 90
-// days; what must outlive them (tasks) has its own table. load() returns all three.
+// kInbound progress record into the inbound table under its seq, and deletes some of the
+// progress log's oldest records while their at_ms is before the batch's history_keep_from_ms
+// (never the last record: the last seq stays), and some of the inbound table's likewise
+// before inbound_keep_from_ms: each at most historyTrimBound() per commit. Only a prefix is
+// deleted, stopping at the first record to keep. So the log holds about a day of records and the
+// inbound table 90 days; what must outlive them (tasks) has its own table. load() returns all
+// three.
 //
 // The teams DB came after schema 4 was out, and comes after meta in the DB list: the counts
 // record does not count its entries (LMDB's own count and every value's checksum are still
@@ -259,26 +259,33 @@ inline constexpr std::string_view kStoreFullMessage = "store is full";
 // True for a Status made from either.
 bool isOutOfRoom(const Status& status);
 
-// Journal entries a finished checkpoint left behind are deleted a bounded number per commit,
-// sized by the commit's own work: kJournalTrimPerRecord per enrollment snapshot and checkpoint
-// row it writes, at least kJournalTrimPerCommitMin and at most kJournalTrimPerCommitMax. The
-// journal grows by one entry per snapshot, so the trim outpaces it; and a small round is not
-// made to carry a checkpoint's whole clean-up: a delete costs ~0.6 us of the commit's CPU, and
-// a fixed 16,384 made the rounds right after a checkpoint commit for 10-15 ms instead of ~1
-// (perf/RESULTS.md, lateness at 38,400 steps/s).
-inline constexpr std::size_t kJournalTrimPerRecord = 2;
-inline constexpr std::size_t kJournalTrimPerCommitMin = 1024;
+// Entries no longer needed (journal entries a finished checkpoint covers, progress and inbound
+// records past their keep time) are deleted a bounded number per commit, sized by the commit's
+// own work: kTrimPerRecord per record of the kind it appends, at least kTrimPerCommitMin and
+// at most the kind's maximum. The table grows by one entry per such record, so the trim
+// outpaces it; and a small round is not made to carry a whole backlog: a delete costs ~0.6 us
+// of the commit's CPU, and a fixed 16,384 made the rounds right after a checkpoint commit for
+// 10-15 ms instead of ~1 (perf/RESULTS.md, lateness at 38,400 steps/s).
+inline constexpr std::size_t kTrimPerRecord = 2;
+inline constexpr std::size_t kTrimPerCommitMin = 1024;
 inline constexpr std::size_t kJournalTrimPerCommitMax = 16384;
-// What one commit of `batch` deletes from the journal at most.
+// kTrimPerRecord per record `appended`, within kTrimPerCommitMin (or `most`, when smaller) and
+// `most`.
+std::size_t trimBound(std::size_t appended, std::size_t most);
+// What one commit of `batch` deletes from the journal at most: by its enrollment snapshots and
+// checkpoint rows, up to kJournalTrimPerCommitMax.
 std::size_t journalTrimBound(const WriteBatch& batch);
+// What one commit of `batch` deletes from the progress log, and from the inbound table, at
+// most: by its progress records, up to `most` (StoreOptions::history_trim_per_commit_max).
+std::size_t historyTrimBound(const WriteBatch& batch, std::size_t most);
 
 struct StoreOptions {
   std::uint64_t map_bytes = kStoreMapBytesDefault;
   // false only in tests that simulate crashes inside the process (a commit is still atomic;
   // it is just not flushed): seqd itself always syncs.
   bool sync_for_durability = true;
-  // Progress and inbound records deleted per commit at most (engine/records.hpp, "History");
-  // smaller only in tests, so that a truncation spans several commits.
+  // Progress and inbound records deleted per commit at most (engine/records.hpp, "History";
+  // historyTrimBound()); smaller only in tests, so that a truncation spans several commits.
   std::size_t history_trim_per_commit_max = 16384;
 };
 

@@ -186,6 +186,37 @@ TEST_CASE("old progress records are deleted oldest first, a bounded number per c
   CHECK(!store->commit(reused).isOk());
 }
 
+// With the default bound, a commit deletes kTrimPerRecord old records per progress record it
+// appends (at least kTrimPerCommitMin, at most history_trim_per_commit_max): a backlog of old
+// history (after a day's downtime, say) is cleared by the rounds in proportion to their own
+// work, a few hundred deletes with a small round instead of 16,384 (~10 ms) each.
+TEST_CASE("old progress records are deleted in steps sized by each commit's own records") {
+  TempDir dir("seqd-history-test");
+  auto store = openOrFail(dir.path());
+  constexpr std::uint64_t kOld = 20000;
+  WriteBatch old;
+  for (std::uint64_t seq = 1; seq <= kOld; ++seq) old.progress.push_back(record(seq, 1000));
+  commitOrFail(*store, old);
+  std::uint64_t seq = kOld;
+  std::size_t old_left = kOld;
+  std::size_t added = 0;
+  for (const std::size_t records : {0, 600, 9000, 10000}) {
+    WriteBatch batch;
+    batch.clock_ms = kStart;
+    batch.history_keep_from_ms = 2000;  // the old records may go, the new ones stay
+    for (std::size_t i = 0; i < records; ++i) batch.progress.push_back(record(++seq, 3000));
+    const std::size_t bound = historyTrimBound(batch, StoreOptions().history_trim_per_commit_max);
+    CHECK(bound == std::clamp(kTrimPerRecord * records, kTrimPerCommitMin, std::size_t{16384}));
+    commitOrFail(*store, batch);
+    old_left -= std::min(old_left, bound);
+    added += records;
+    INFO(records, " records appended");
+    CHECK(loadOrFail(*store).progress.size() == old_left + added);
+    CHECK(store->historyTrimPending() == (old_left > 0));
+  }
+  CHECK(old_left == 0);  // 20,000 - 1,024 - 1,200 - 16,384 - the rest
+}
+
 // ---------------------------------------------------------------------------------------
 // The engine over the real store.
 

@@ -1091,8 +1091,8 @@ WriteBatch snapshotsOf(EnrollmentId first, std::size_t count) {
 }  // namespace
 
 // After a checkpoint finishes, the journal entries it covers are deleted over the next commits,
-// each deleting as many as it is large (kJournalTrimPerRecord per snapshot and checkpoint row
-// it writes, within kJournalTrimPerCommitMin..Max): a small round is not made to carry the
+// each deleting as many as it is large (kTrimPerRecord per snapshot and checkpoint row
+// it writes, within kTrimPerCommitMin..Max): a small round is not made to carry the
 // whole clean-up, a large one keeps ahead of the journal's growth.
 TEST_CASE("a finished checkpoint's journal is deleted in steps sized by each commit") {
   TempDir dir("seqd-store-test");
@@ -1103,9 +1103,9 @@ TEST_CASE("a finished checkpoint's journal is deleted in steps sized by each com
   finish.checkpoint_start = true;
   finish.checkpoint_finish = true;
   for (EnrollmentId id = 0; id < 100; ++id) finish.checkpoint_rows.push_back(fullEnrollment(id));
-  CHECK(journalTrimBound(finish) == kJournalTrimPerCommitMin);  // 200 rows' worth is less
+  CHECK(journalTrimBound(finish) == kTrimPerCommitMin);  // 200 rows' worth is less
   commitOrFail(*store, finish);
-  std::size_t covered = kBacklog - kJournalTrimPerCommitMin;  // left of those it covers
+  std::size_t covered = kBacklog - kTrimPerCommitMin;  // left of those it covers
   store.reset();
   CHECK(journalEntries(dir.path()) == covered);
 
@@ -1114,7 +1114,7 @@ TEST_CASE("a finished checkpoint's journal is deleted in steps sized by each com
     store = openOrFail(dir.path());
     const WriteBatch batch = snapshotsOf(kBacklog + static_cast<EnrollmentId>(appended), snapshots);
     const std::size_t bound = journalTrimBound(batch);
-    CHECK(bound == std::min(kJournalTrimPerRecord * snapshots, kJournalTrimPerCommitMax));
+    CHECK(bound == std::min(kTrimPerRecord * snapshots, kJournalTrimPerCommitMax));
     commitOrFail(*store, batch);
     appended += snapshots;
     covered -= std::min(covered, bound);
