@@ -257,6 +257,7 @@ std::vector<FinishedRound> RoundPipeline::end(Engine& engine, Store& store, Stor
   last_end_.enrollments = batch.enrollments.size();
   last_end_.progress = batch.progress.size();
   last_end_.checkpoint_rows = batch.checkpoint_rows.size();
+  last_end_.governor = batch.governor.has_value();
   if (in_flight_) {
     ended.push_back(finish(engine));
     last_end_.wait_us = microsecondsBetween(taken, std::chrono::steady_clock::now());

@@ -251,6 +251,7 @@ class RoundPipeline {
     std::size_t enrollments = 0;
     std::size_t progress = 0;
     std::size_t checkpoint_rows = 0;
+    bool governor = false;  // the batch carries a snapshot of the send limits
   };
   const EndStats& lastEnd() const { return last_end_; }
   // Waits for the round in flight, if any, and returns how it ended.

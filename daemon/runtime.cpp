@@ -820,6 +820,7 @@ bool Runtime::commitAndFlush(bool drain) {
     trace.enrollments = end.enrollments;
     trace.progress = end.progress;
     trace.checkpoint_rows = end.checkpoint_rows;
+    trace.governor = end.governor;
   }
   // Handed to the store (a refusal loads the clock back with the engine).
   if (clock_ms) committed_clock_ms_ = *clock_ms;

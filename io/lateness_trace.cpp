@@ -30,17 +30,17 @@ ThreadUsage ThreadUsage::operator-(const ThreadUsage& earlier) const {
 std::string formatRoundTrace(const RoundTrace& round) {
   return fmt::format(
       "R {} {} {} {} {} {} {} {} drain_us={} inputs_us={} advance_us={} take_us={} wait_us={} "
-      "records={} enrollments={} progress={} checkpoint_rows={} commit_us={} cpu_us={} "
+      "records={} enrollments={} progress={} checkpoint_rows={} governor={} commit_us={} cpu_us={} "
       "minflt={} majflt={} nvcsw={} nivcsw={} commit_cpu_us={} commit_minflt={} commit_majflt={} "
       "commit_nvcsw={} commit_nivcsw={}\n",
       round.round, round.now_ms, round.woke_us, round.decided_us, round.submitted_us,
       round.commit_done_us, round.released_us, round.intents, round.drain_us, round.inputs_us,
       round.advance_us, round.take_us, round.wait_us, round.records, round.enrollments,
-      round.progress, round.checkpoint_rows, round.commit_us, round.usage.cpu_us,
-      round.usage.minor_faults, round.usage.major_faults, round.usage.voluntary_switches,
-      round.usage.involuntary_switches, round.commit_usage.cpu_us, round.commit_usage.minor_faults,
-      round.commit_usage.major_faults, round.commit_usage.voluntary_switches,
-      round.commit_usage.involuntary_switches);
+      round.progress, round.checkpoint_rows, round.governor ? 1 : 0, round.commit_us,
+      round.usage.cpu_us, round.usage.minor_faults, round.usage.major_faults,
+      round.usage.voluntary_switches, round.usage.involuntary_switches, round.commit_usage.cpu_us,
+      round.commit_usage.minor_faults, round.commit_usage.major_faults,
+      round.commit_usage.voluntary_switches, round.commit_usage.involuntary_switches);
 }
 
 std::unique_ptr<LatenessTrace> LatenessTrace::fromEnvironment() {

@@ -75,11 +75,13 @@ struct RoundTrace {
   std::int64_t take_us = 0;  // the intents released and the batch taken
   std::int64_t wait_us = 0;  // the round before it made durable
   // The batch: its records, of them enrollment snapshots, progress records and checkpoint
-  // rows; and its commit's own duration, on the committer's thread.
+  // rows, whether it carries a snapshot of the send limits (its size grows with the day's
+  // sends); and its commit's own duration, on the committer's thread.
   std::size_t records = 0;
   std::size_t enrollments = 0;
   std::size_t progress = 0;
   std::size_t checkpoint_rows = 0;
+  bool governor = false;
   std::int64_t commit_us = 0;
   ThreadUsage usage;         // the engine thread's, from woke_us to submitted_us
   ThreadUsage commit_usage;  // the committing thread's, during the commit (commit_us)

@@ -57,10 +57,12 @@ inline EngineSettings alphaSettings() {
 
 // The engine built from what `store` holds at now_ms, as seqd does at start and after a full
 // store.
-inline std::unique_ptr<Engine> engineFromStore(Store& store, TimeMs now_ms) {
+inline std::unique_ptr<Engine> engineFromStore(Store& store, TimeMs now_ms,
+                                               EngineSettings settings = alphaSettings()) {
   LoadedState loaded;
   REQUIRE(store.load(loaded).isOk());
-  Result<std::unique_ptr<Engine>> started = startEngine(std::move(loaded), alphaSettings(), now_ms);
+  Result<std::unique_ptr<Engine>> started =
+      startEngine(std::move(loaded), std::move(settings), now_ms);
   REQUIRE(started.isOk());
   return std::move(started.value());
 }

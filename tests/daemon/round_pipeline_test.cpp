@@ -77,14 +77,15 @@ class GateStore final : public Store {
 };
 
 struct Daemon {
-  explicit Daemon(const std::string& dir) {
+  explicit Daemon(const std::string& dir, EngineSettings engine_settings = alphaSettings())
+      : settings(std::move(engine_settings)) {
     faults = openFaultInjectingStore(dir);
     gate = std::make_unique<GateStore>(*faults);
     rebuild();
     committer = std::make_unique<ThreadCommitter>(*gate, nullptr);
     pipeline = std::make_unique<RoundPipeline>(*committer);
   }
-  void rebuild() { engine = engineFromStore(*gate, kStart); }
+  void rebuild() { engine = engineFromStore(*gate, kStart, settings); }
   std::vector<FinishedRound> end(TimeMs now_ms) {
     return pipeline->end(*engine, *gate, room, kSlots, now_ms, std::nullopt, now_ms);
   }
@@ -100,6 +101,7 @@ struct Daemon {
     }
     REQUIRE(run("import", json::object{{"rows", rows}}).ok);
   }
+  EngineSettings settings;
   std::unique_ptr<FaultInjectingStore> faults;
   std::unique_ptr<GateStore> gate;
   std::unique_ptr<Engine> engine;
@@ -182,6 +184,41 @@ TEST_CASE("round N's intents are released only after N's commit returned") {
   seqd.rebuild();
   CHECK(seqd.engine->findEnrollment("alpha", "c0@example.test") != nullptr);
   CHECK(seqd.engine->findEnrollment("alpha", "c1@example.test") != nullptr);
+}
+
+// For the lateness trace: lastEnd() says whether the batch a round took carries a snapshot of
+// the send limits (written once the log grew by governor_snapshot_records_min records, and by
+// as many as the limits remember: here two per send, its mailbox's and its domain's).
+TEST_CASE("a round's end says whether its batch carries a snapshot of the send limits") {
+  seqd::testing::TempDir dir("seqd-round-pipeline");
+  EngineSettings settings = alphaSettings();
+  settings.governor_snapshot_records_min = 1;
+  Daemon seqd(dir.path(), settings);
+  seqd.importContacts(1);
+  REQUIRE(seqd.run("sequence_activate", json::object{{"sequence", "alpha"}}).ok);
+  seqd.end(kStart);
+  seqd.pipeline->drain(*seqd.engine);
+  CHECK_FALSE(seqd.pipeline->lastEnd().governor);  // no send logged yet
+
+  REQUIRE(seqd.run("add", addToAlpha("c0@example.test")).ok);
+  seqd.engine->advanceTo(kStart);
+  seqd.end(kStart);
+  CHECK(seqd.pipeline->lastEnd().progress == 1);
+  CHECK_FALSE(seqd.pipeline->lastEnd().governor);  // one record; the limits remember two
+  std::optional<FinishedRound> fired = seqd.pipeline->drain(*seqd.engine);
+  REQUIRE(fired.has_value());
+  REQUIRE(fired->round.intents.size() == 1);
+  const DeliveryIntent& intent = fired->round.intents[0];
+  seqd.engine->onDeliveryResult(
+      {intent.enrollment_id, intent.step_index, intent.message_id, DeliveryOutcome::kDelivered, ""},
+      kStart + 1);
+  seqd.end(kStart + 1);
+  CHECK(seqd.pipeline->lastEnd().progress == 1);
+  CHECK(seqd.pipeline->lastEnd().governor);  // its result: the log grew by two
+  seqd.pipeline->drain(*seqd.engine);
+  seqd.end(kStart + 2);
+  CHECK_FALSE(seqd.pipeline->lastEnd().governor);  // nothing logged since
+  seqd.pipeline->drain(*seqd.engine);
 }
 
 TEST_CASE("a round refused for want of room takes the round decided on top of it along") {

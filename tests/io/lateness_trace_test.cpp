@@ -123,14 +123,16 @@ TEST_CASE("a round's line has the positional fields, then name=value fields") {
   round.enrollments = 17;
   round.progress = 18;
   round.checkpoint_rows = 19;
+  round.governor = true;
   round.commit_us = 20;
   round.usage = ThreadUsage{21, 22, 23, 24, 25};
   round.commit_usage = ThreadUsage{26, 27, 28, 29, 30};
-  CHECK(formatRoundTrace(round) ==
-        "R 7 1000 1000100 1000200 1000300 1000400 1000500 3 drain_us=11 inputs_us=12 "
-        "advance_us=13 take_us=14 wait_us=15 records=16 enrollments=17 progress=18 "
-        "checkpoint_rows=19 commit_us=20 cpu_us=21 minflt=22 majflt=23 nvcsw=24 nivcsw=25 "
-        "commit_cpu_us=26 commit_minflt=27 commit_majflt=28 commit_nvcsw=29 commit_nivcsw=30\n");
+  CHECK(
+      formatRoundTrace(round) ==
+      "R 7 1000 1000100 1000200 1000300 1000400 1000500 3 drain_us=11 inputs_us=12 "
+      "advance_us=13 take_us=14 wait_us=15 records=16 enrollments=17 progress=18 "
+      "checkpoint_rows=19 governor=1 commit_us=20 cpu_us=21 minflt=22 majflt=23 nvcsw=24 nivcsw=25 "
+      "commit_cpu_us=26 commit_minflt=27 commit_majflt=28 commit_nvcsw=29 commit_nivcsw=30\n");
 }
 
 TEST_CASE("the thread's usage counts its CPU time, first touches of pages and its waits") {
