@@ -95,18 +95,6 @@ class Reader {
     value = static_cast<std::int64_t>(wide);
     return true;
   }
-  bool str(const char* field, std::string& value) {
-    std::uint32_t size = 0;
-    if (!u32(field, size)) return false;
-    if (size > kRecordFieldBytesMax) {
-      return fail(field, "length " + std::to_string(size) + " exceeds " +
-                             std::to_string(kRecordFieldBytesMax));
-    }
-    if (size > remaining()) return fail(field, "length " + std::to_string(size) + " overruns");
-    value.assign(bytes_.data() + offset_, size);
-    offset_ += size;
-    return true;
-  }
   // A view into the value's bytes: valid while they are.
   bool str(const char* field, std::string_view& value) {
     std::uint32_t size = 0;
@@ -120,16 +108,16 @@ class Reader {
     offset_ += size;
     return true;
   }
+  bool str(const char* field, std::string& value) {
+    std::string_view text;
+    if (!str(field, text)) return false;
+    value.assign(text);
+    return true;
+  }
   bool str(const char* field, Symbol& value) {
-    std::uint32_t size = 0;
-    if (!u32(field, size)) return false;
-    if (size > kRecordFieldBytesMax) {
-      return fail(field, "length " + std::to_string(size) + " exceeds " +
-                             std::to_string(kRecordFieldBytesMax));
-    }
-    if (size > remaining()) return fail(field, "length " + std::to_string(size) + " overruns");
-    value = Symbol(std::string_view(bytes_.data() + offset_, size));
-    offset_ += size;
+    std::string_view text;
+    if (!str(field, text)) return false;
+    value = Symbol(text);
     return true;
   }
   // Reads a u32 element count and checks it against `count_max`.
