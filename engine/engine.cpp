@@ -1445,9 +1445,8 @@ WriteBatch Engine::takeBatch() {
   report_counters_.takeChanged(batch_.team);
   WriteBatch batch = std::move(batch_);
   batch_.clear();
-  const std::size_t slice_max = settings_.checkpoint_slice_max;
-  addCheckpointSlice(batch, std::clamp(kCheckpointSliceRowsPerSnapshot * batch.enrollments.size(),
-                                       std::min(kCheckpointSliceMin, slice_max), slice_max));
+  addCheckpointSlice(batch, boundByWork(batch.enrollments.size(), kCheckpointSliceRowsPerSnapshot,
+                                        kCheckpointSliceMin, settings_.checkpoint_slice_max));
   addGovernorSnapshot(batch, progress_seq_, false);
   const TimeMs now_ms = wheel_.now();
   batch.history_keep_from_ms = now_ms - historyKeepMs();

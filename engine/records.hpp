@@ -68,6 +68,8 @@
 // Thread-safety: plain values.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -131,6 +133,15 @@ struct GovernorSnapshot {
   std::vector<std::pair<EnrollmentId, TimeMs>> out;
   bool operator==(const GovernorSnapshot&) const = default;
 };
+
+// A per-commit bound on catch-up work (a checkpoint's slice, trims of what is no longer
+// needed) sized by the commit's own work: `per` for each of the `appended` records it writes,
+// at least `least` (or `most`, when that is smaller) and at most `most`. With per > 1 the
+// catch-up outpaces what the commits add, and a small round carries a small share of it.
+inline std::size_t boundByWork(std::size_t appended, std::size_t per, std::size_t least,
+                               std::size_t most) {
+  return std::clamp(per * appended, std::min(least, most), most);
+}
 
 struct WriteBatch {
   std::vector<Contact> contacts;

@@ -1720,17 +1720,13 @@ Result<int> lockDirectory(const std::string& dir) {
 
 }  // namespace
 
-std::size_t trimBound(std::size_t appended, std::size_t most) {
-  return std::clamp(kTrimPerRecord * appended, std::min(kTrimPerCommitMin, most), most);
-}
-
 std::size_t journalTrimBound(const WriteBatch& batch) {
-  return trimBound(batch.enrollments.size() + batch.checkpoint_rows.size(),
-                   kJournalTrimPerCommitMax);
+  return boundByWork(batch.enrollments.size() + batch.checkpoint_rows.size(), kTrimPerRecord,
+                     kTrimPerCommitMin, kJournalTrimPerCommitMax);
 }
 
 std::size_t historyTrimBound(const WriteBatch& batch, std::size_t most) {
-  return trimBound(batch.progress.size(), most);
+  return boundByWork(batch.progress.size(), kTrimPerRecord, kTrimPerCommitMin, most);
 }
 
 bool isOutOfRoom(const Status& status) {
