@@ -262,10 +262,10 @@ bool isOutOfRoom(const Status& status);
 // Entries no longer needed (journal entries a finished checkpoint covers, progress and inbound
 // records past their keep time) are deleted a bounded number per commit, sized by the commit's
 // own work (boundByWork, engine/records.hpp): kTrimPerRecord per record of the kind it
-// appends, at least kTrimPerCommitMin and at most the kind's maximum. The table grows by one entry per such record, so the trim
-// outpaces it; and a small round is not made to carry a whole backlog: a delete costs ~0.6 us
-// of the commit's CPU, and a fixed 16,384 made the rounds right after a checkpoint commit for
-// 10-15 ms instead of ~1 (perf/RESULTS.md, lateness at 38,400 steps/s).
+// appends, at least kTrimPerCommitMin and at most the kind's maximum. The table grows by one entry
+// per such record, so the trim outpaces it; and a small round is not made to carry a whole backlog:
+// a delete costs ~0.6 us of the commit's CPU, and a fixed 16,384 made the rounds right after a
+// checkpoint commit for 10-15 ms instead of ~1 (perf/RESULTS.md, lateness at 38,400 steps/s).
 inline constexpr std::size_t kTrimPerRecord = 2;
 inline constexpr std::size_t kTrimPerCommitMin = 1024;
 inline constexpr std::size_t kJournalTrimPerCommitMax = 16384;
