@@ -12,10 +12,6 @@
 namespace seqd {
 namespace {
 
-std::uint64_t pairKey(Symbol sequence_id, Symbol contact_key) {
-  return (std::uint64_t{sequence_id.index()} << 32) | contact_key.index();
-}
-
 bool isTerminalForOtherSequences(EnrollmentStatus status) {
   return status == EnrollmentStatus::kFinished || status == EnrollmentStatus::kRemoved;
 }
@@ -167,7 +163,6 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
       enrollments_[enrollment.id] = std::move(enrollment);
     }
   }
-  by_pair_.reserve(enrollments_.size());
   first_enrollment_.clear();
   next_enrollment_.assign(enrollments_.size(), kNoEnrollment);
   is_dirty_.assign(enrollments_.size(), false);
@@ -180,7 +175,6 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
       return Status::corruption("enrollment ids are not dense: id " +
                                 std::to_string(&enrollment - enrollments_.data()) + " missing");
     }
-    by_pair_[pairKey(enrollment.sequence_id, enrollment.contact_key)] = enrollment.id;
     by_sequence_[enrollment.sequence_id].push_back(enrollment.id);
     linkToContact(enrollment.id, enrollment.contact_key);
   }
@@ -769,7 +763,6 @@ EnrollmentId Engine::newEnrollment(Symbol sequence_id, Symbol contact_key, TimeM
   is_dirty_.push_back(false);
   const Enrollment& made = enrollments_.back();
   census_.update(id, made.sequence_id, made.status, made.next_at_ms);
-  by_pair_[pairKey(made.sequence_id, made.contact_key)] = id;
   of_sequence.push_back(id);
   next_enrollment_.push_back(kNoEnrollment);
   linkToContact(id, made.contact_key);
@@ -817,9 +810,15 @@ const Enrollment* Engine::findPair(std::string_view sequence_id,
   return findPairBySymbol(*sequence, *contact);
 }
 
+// A walk of the contact's list, which holds an enrollment per sequence at most: a few ids,
+// where an index of every pair cost ~20-40 bytes an enrollment. The last match, were there
+// two (a store written by hand), as the index kept the last one made.
 const Enrollment* Engine::findPairBySymbol(Symbol sequence_id, Symbol contact_key) const {
-  auto found = by_pair_.find(pairKey(sequence_id, contact_key));
-  return found == by_pair_.end() ? nullptr : &enrollments_[found->second];
+  const Enrollment* found = nullptr;
+  for (EnrollmentId id : contactEnrollmentsBySymbol(contact_key)) {
+    if (enrollments_[id].sequence_id == sequence_id) found = &enrollments_[id];
+  }
+  return found;
 }
 
 Engine::ContactEnrollments Engine::contactEnrollments(std::string_view contact_key) const {

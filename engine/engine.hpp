@@ -85,7 +85,6 @@
 #pragma once
 
 #include <array>
-#include <boost/unordered/unordered_flat_map.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>
 #include <deque>
 #include <map>
@@ -681,9 +680,6 @@ class Engine {
   std::vector<ContactRef> contacts_;
   std::size_t contact_count_ = 0;
   std::vector<Enrollment> enrollments_;  // index == EnrollmentId
-  // (sequence, contact) -> enrollment, keyed by both Symbols' indexes in one integer
-  // (pairKey()); the strings a command names are looked up once (findPair()).
-  boost::unordered_flat_map<std::uint64_t, EnrollmentId> by_pair_;
   std::map<std::string, std::vector<EnrollmentId>> by_sequence_;
   // Each contact's enrollments as a list linked through the ids, oldest first: the first by
   // the contact key's Symbol index (as contacts_), the next by enrollment id, kNoEnrollment at

@@ -2,7 +2,8 @@
 // through enrollment ids), live and after a restart: the sequences an event changes
 // (sequencesChangedBy, what applyEvent walks) come in that order, not by name, and a
 // contact's own sequences stay apart from another contact's, for random orders of adds (the
-// seed is printed).
+// seed is printed). The enrollment of a (sequence, contact) pair is found through the same
+// list: each pair finds its own, and a pair never added finds none.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -119,6 +120,16 @@ TEST_CASE("random adds: each contact's sequences in the order of its adds") {
   Engine restarted(settings(), kStart);
   REQUIRE(restarted.restore(store.state, kStart).isOk());
   for (int i = 0; i < kContacts; ++i) {
+    for (const std::string& id : kSequences) {
+      const bool added = std::find(order[i].begin(), order[i].end(), id) != order[i].end();
+      for (const Engine* which : {&engine, &restarted}) {
+        const Enrollment* found = which->findEnrollment(id, keys[i]);
+        CHECK((found != nullptr) == added);
+        if (found == nullptr) continue;
+        CHECK(found->sequence_id == id);
+        CHECK(found->contact_key == keys[i]);
+      }
+    }
     if (order[i].empty()) continue;
     CHECK(sequencesOf(engine, keys[i]) == joined(order[i]));
     CHECK(sequencesOf(restarted, keys[i]) == joined(order[i]));
