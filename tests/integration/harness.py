@@ -21,20 +21,37 @@ import unittest
 
 ARGS = None
 
-def alice_mailbox(hourly_limit=1000, extra=""):
-    """The test mailbox alice@acme.test (Maildir), with `extra` lines of its own keys."""
+def alice_mailbox(hourly_limit=1000, extra="", transport="maildir", daily_limit=1000):
+    """The test mailbox alice@acme.test, with `extra` lines of its own keys; a limit of None
+    leaves it out (seqd's default)."""
+    limits = "".join("    %s: %d\n" % (key, value)
+                     for key, value in (("daily_limit", daily_limit), ("hourly_limit", hourly_limit))
+                     if value is not None)
     return ("  - address: alice@acme.test\n    name: Alice Smith\n    owner: alice\n"
-            "    transport: maildir\n    daily_limit: 1000\n    hourly_limit: %d\n%s"
-            % (hourly_limit, extra))
+            "    transport: %s\n%s%s" % (transport, limits, extra))
 
 
-def seqd_yaml(top="", mailboxes=None):
+MAILDIR_DELIVERY = "  maildir: {{dir: {root}/outbox}}\n"
+
+
+def seqd_yaml(top="", mailboxes=None, delivery=MAILDIR_DELIVERY):
     """A seqd.yaml template for Daemon ({root} and {user} are filled in there): the usual
-    keys, `top` lines of other top-level keys, then `mailboxes` (default: alice_mailbox())."""
+    keys, `top` lines of other top-level keys, `delivery`'s lines, then `mailboxes`
+    (default: alice_mailbox())."""
     return ("state_dir: {root}/state\ncontrol_socket: {root}/ctl.sock\nadmins: [root, {user}]\n"
-            "workers: 2\ntick: 100ms\n" + top +
-            "delivery:\n  maildir: {{dir: {root}/outbox}}\nmailboxes:\n" +
+            "workers: 2\ntick: 100ms\n" + top + "delivery:\n" + delivery + "mailboxes:\n" +
             (alice_mailbox() if mailboxes is None else mailboxes))
+
+
+def smtp_seqd_yaml(port, timeout="5s", smtp_extra="", top="", daily_limit=100000,
+                   hourly_limit=100000, mailbox_extra=""):
+    """seqd_yaml() with alice@acme.test sending through the SMTP relay on 127.0.0.1:port
+    (STARTTLS off, `timeout`; `smtp_extra` adds keys to delivery.smtp, as ", username: u");
+    the mailbox's limits and `mailbox_extra` as alice_mailbox()'s."""
+    smtp = ("  smtp: {{host: 127.0.0.1, port: %d, starttls: \"off\", timeout: %s%s}}\n"
+            % (port, timeout, smtp_extra))
+    return seqd_yaml(top=top, delivery=MAILDIR_DELIVERY + smtp,
+                     mailboxes=alice_mailbox(hourly_limit, mailbox_extra, "smtp", daily_limit))
 
 
 SEQD_YAML = seqd_yaml()

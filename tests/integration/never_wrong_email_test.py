@@ -19,22 +19,6 @@ import harness
 from harness import (Daemon, alice_mailbox, always_open, contacts_csv, free_port, seqd_yaml,
                      wait_for_port)
 
-SMTP_YAML = """\
-state_dir: {{root}}/state
-control_socket: {{root}}/ctl.sock
-admins: [root, {{user}}]
-workers: 2
-delivery:
-  maildir: {{{{dir: {{root}}/outbox}}}}
-  smtp: {{{{host: 127.0.0.1, port: {port}, starttls: "off", timeout: {timeout}}}}}
-mailboxes:
-  - address: alice@acme.test
-    name: Alice Smith
-    owner: alice
-    transport: smtp
-    daily_limit: 100000
-    hourly_limit: 100000
-"""
 
 TWO_EMAILS_0M_YAML = """\
 id: seq
@@ -85,7 +69,7 @@ class SmtpTiming(unittest.TestCase):
 
     def start_daemon(self, port, timeout="5s"):
         d = Daemon(sequences={"seq": TWO_EMAILS_0M_YAML},
-                   seqd_yaml=SMTP_YAML.format(port=port, timeout=timeout))
+                   seqd_yaml=harness.smtp_seqd_yaml(port, timeout=timeout))
         self.addCleanup(d.cleanup)
         d.start()
         return d
@@ -110,7 +94,7 @@ class SmtpTiming(unittest.TestCase):
         for reject in ("-r", "-f"):
             port = self.start_sink(reject, "RCPT", "-W", "MAIL:3")
             d = Daemon(sequences={"seq": always_open(TWO_EMAILS_0M_YAML)},
-                       seqd_yaml=SMTP_YAML.format(port=port, timeout="10s"))
+                       seqd_yaml=harness.smtp_seqd_yaml(port, timeout="10s"))
             d.start(virtual_time=None)
             d.json("add", "seq", "--csv", d.write_file("c.csv", contacts_csv(4)))
             contacts = sorted(self.statuses(d))

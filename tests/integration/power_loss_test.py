@@ -32,22 +32,6 @@ import unittest
 import harness
 from harness import Daemon, free_port
 
-SMTP_YAML = """\
-state_dir: {{root}}/state
-control_socket: {{root}}/ctl.sock
-admins: [root, {{user}}]
-workers: 2
-tick: 100ms
-delivery:
-  smtp: {{{{host: 127.0.0.1, port: {port}, starttls: "off", timeout: 10s}}}}
-mailboxes:
-  - address: alice@acme.test
-    name: Alice Smith
-    owner: alice
-    transport: smtp
-    daily_limit: 100000
-    hourly_limit: 100000
-"""
 
 SEQUENCE_YAML = """\
 id: seq
@@ -157,7 +141,7 @@ class PowerLoss(unittest.TestCase):
     # -- one run --------------------------------------------------------------------------
 
     def daemon(self):
-        d = Daemon(sequences={"seq": SEQUENCE_YAML}, seqd_yaml=SMTP_YAML.format(port=self.port))
+        d = Daemon(sequences={"seq": SEQUENCE_YAML}, seqd_yaml=harness.smtp_seqd_yaml(self.port, timeout="10s"))
         self.addCleanup(d.cleanup)
         return d
 

@@ -26,25 +26,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 from harness import free_port, wait_for_port  # noqa: E402
 
-SEQD_YAML = """\
-state_dir: {{root}}/state
-control_socket: {{root}}/ctl.sock
-admins: [root, {{user}}]
-workers: 2
-tick: 100ms
-inbox_poll: 1s
-delivery:
-  maildir: {{{{dir: {{root}}/outbox}}}}
-  smtp: {{{{host: 127.0.0.1, port: {port}, starttls: "off", timeout: 5s}}}}
-mailboxes:
-  - address: alice@acme.test
-    name: Alice Smith
-    owner: alice
-    transport: smtp
-    daily_limit: 500
-    hourly_limit: 40
-    inbox: {{{{maildir: {{root}}/inbox}}}}
-"""
 
 SEQUENCE_YAML = """\
 id: rep
@@ -186,7 +167,10 @@ class ReportTest(unittest.TestCase):
         wait_for_port(port, relay)
         schedules = harness.SCHEDULES_YAML
         self.d = harness.Daemon(sequences={"rep": SEQUENCE_YAML},
-                                seqd_yaml=SEQD_YAML.format(port=port), schedules_yaml=schedules)
+                                seqd_yaml=harness.smtp_seqd_yaml(
+                                    port, top="inbox_poll: 1s\n", daily_limit=500, hourly_limit=40,
+                                    mailbox_extra="    inbox: {{maildir: {root}/inbox}}\n"),
+                                schedules_yaml=schedules)
         self.addCleanup(self.d.cleanup)
         self.d.start()
 

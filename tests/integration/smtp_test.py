@@ -13,20 +13,12 @@ import unittest
 import harness
 from harness import Daemon, contacts_csv, free_port, wait_for_port
 
-SMTP_YAML = """\
-state_dir: {{root}}/state
-control_socket: {{root}}/ctl.sock
-admins: [root, {{user}}]
-workers: 2
-delivery:
-  maildir: {{{{dir: {{root}}/outbox}}}}
-  smtp: {{{{host: 127.0.0.1, port: {port}, starttls: "off", timeout: 5s}}}}
-mailboxes:
-  - address: alice@acme.test
-    name: Alice Smith
-    owner: alice
-    transport: smtp
-"""
+
+def smtp_yaml(port, smtp_extra=""):
+    """alice@acme.test over the relay on port, with seqd's default send limits."""
+    return harness.smtp_seqd_yaml(port, smtp_extra=smtp_extra, daily_limit=None,
+                                  hourly_limit=None)
+
 
 ONE_EMAIL_YAML = """\
 id: two-emails
@@ -70,7 +62,7 @@ class SmtpDelivery(unittest.TestCase):
 
     def start_daemon(self, port):
         d = Daemon(sequences={"two-emails": ONE_EMAIL_YAML},
-                   seqd_yaml=SMTP_YAML.format(port=port))
+                   seqd_yaml=smtp_yaml(port))
         self.addCleanup(d.cleanup)
         d.start()
         return d
@@ -114,8 +106,7 @@ class SmtpDelivery(unittest.TestCase):
         password_file = os.path.join(self.tmp, "smtp.pw")
         with open(password_file, "w") as f:
             f.write(password + "\n")
-        yaml = SMTP_YAML.format(port=port).replace(
-            'timeout: 5s', 'timeout: 5s, username: relayuser, password_file: %s' % password_file)
+        yaml = smtp_yaml(port, ", username: relayuser, password_file: %s" % password_file)
         d = Daemon(sequences={"two-emails": ONE_EMAIL_YAML}, seqd_yaml=yaml)
         self.addCleanup(d.cleanup)
         d.start()
