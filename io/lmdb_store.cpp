@@ -21,6 +21,7 @@
 #include <optional>
 #include <source_location>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,7 @@
 #include "io/state_marker.hpp"
 #include "io/store.hpp"
 #include "io/store_check.hpp"
+#include "io/thread_name.hpp"
 
 namespace seqd {
 namespace {
@@ -332,6 +334,8 @@ class LmdbStore final : public Store {
   Status openEnvironment(const StoreOptions& options);
   Status checkFileSize();
   Status inspect(StoreInspection& in, std::vector<std::uint64_t>& free_seen);
+  Status walkSideBySide(StoreInspection& in, MapFault& fault, bool& finished);
+  bool guarded(void (*body)(void*), StoreInspection& in, MapFault& fault) const;
   std::string describe(const MapFault& fault) const;
   std::string cutShort() const;  // the damage message for a data.mdb shorter than its pages
   std::string describe(const StoreFinding& finding) const;
@@ -381,7 +385,9 @@ class LmdbStore final : public Store {
   Status forEach(MDB_txn* txn, std::size_t index, Visit visit, std::string_view from = {}) const;
   std::size_t entriesOf(MDB_txn* txn, std::size_t index) const;
   Status loadContacts(MDB_txn* txn, std::vector<ContactRef>& out) const;
-  Status loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const;
+  Status loadContactsAndEnrollments(MDB_txn* txn, LoadedState& state) const;
+  Status loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out,
+                         std::vector<std::string_view>& contact_keys) const;
   Status loadJournal(MDB_txn* txn, LoadedState& state) const;
   Status loadCheckpoint(MDB_txn* txn, Checkpoint& out) const;
   Status loadGovernor(MDB_txn* txn, std::optional<GovernorSnapshot>& out) const;
@@ -403,6 +409,10 @@ class LmdbStore final : public Store {
   std::uint64_t file_bytes_ = 0;     // data.mdb's size at open
   const char* map_begin_ = nullptr;  // null if the mapping was not found
   std::size_t map_bytes_ = 0;
+  // The snapshot (LMDB txn id) the walk at open found whole: every entry in the file, in
+  // order, with a matching checksum. A read of the same snapshot (no commit since: the load
+  // at start) does not compute the checksums again. None: no walk found one whole.
+  std::optional<std::size_t> walked_txn_id_;
   std::uint64_t commits_ = 0;           // written by commit() only (the engine thread)
   std::uint64_t last_journal_seq_ = 0;  // likewise
   Checkpoint checkpoint_;               // likewise
@@ -569,9 +579,13 @@ Status LmdbStore::checkFileSize() {
   return Status::ok();
 }
 
-// Runs the walk under the fault guard in one read transaction, committed (keeping the DB
-// handles it opened) only when it found every DB and nothing wrong.
+// Runs the walk under the fault guard: first the DBs are found in one read transaction;
+// when every DB is there that transaction is committed (keeping the DB handles it opened, so
+// that other transactions can use them) and the walk runs on two threads (walkSideBySide);
+// a store of an older schema, which lacks DBs, is walked in that first transaction and it
+// is not committed.
 Status LmdbStore::inspect(StoreInspection& in, std::vector<std::uint64_t>& free_seen) {
+  walked_txn_id_.reset();
   Transaction txn;
   const int rc = txn.begin(env_, MDB_RDONLY);
   if (rc != 0) return mdbError("begin read txn", rc);
@@ -583,29 +597,93 @@ Status LmdbStore::inspect(StoreInspection& in, std::vector<std::uint64_t>& free_
   in.page_count = page_count_;
   in.free_seen = free_seen.data();
   MapFault fault;
-  // Unknown mapping: any fault during the walk is taken as a fault in the map.
-  const bool finished =
-      map_begin_ != nullptr
-          ? runGuarded(map_begin_, map_bytes_ + kFaultSlackBytes, inspectStoreBody, &in, fault)
-          : runGuarded(nullptr, SIZE_MAX, inspectStoreBody, &in, fault);
+  bool finished = guarded(findStoreDatabasesBody, in, fault);
+  const bool every_db = std::all_of(std::begin(in.present), std::end(in.present),
+                                    [](bool present) { return present; });
+  if (finished && in.walkable) {
+    if (every_db) {
+      const int commit_rc = txn.commit();
+      if (commit_rc != 0) return mdbError("end read txn", commit_rc);
+      Status status = walkSideBySide(in, fault, finished);
+      if (!status.isOk()) return status;
+    } else {
+      finished = guarded(walkStoreBody, in, fault);
+    }
+    if (finished) checkPageCount(in);
+  }
   if (in.cursor != nullptr) mdb_cursor_close(in.cursor);
   in.cursor = nullptr;
+  in.txn = nullptr;
   const std::uint64_t whole_pages = file_bytes_ / page_bytes_;
   if (!finished) return damaged(whole_pages < page_count_ ? cutShort() : describe(fault));
-  bool complete = in.finding.problem == StoreProblem::kNone;
-  if (complete) {
+  if (in.finding.problem == StoreProblem::kNone) {
     for (std::uint64_t page = whole_pages; page < page_count_; ++page) {
       if ((free_seen[page / 64] & (std::uint64_t{1} << (page % 64))) == 0) {
         return damaged(cutShort());
       }
     }
   }
-  for (const bool present : in.present) complete = complete && present;
-  if (complete) {
-    const int commit_rc = txn.commit();
-    if (commit_rc != 0) return mdbError("end read txn", commit_rc);
-  }
   for (std::size_t i = 0; i < kStoreDbCount; ++i) dbis_[i] = in.dbis[i];
+  return Status::ok();
+}
+
+bool LmdbStore::guarded(void (*body)(void*), StoreInspection& in, MapFault& fault) const {
+  // Unknown mapping: any fault during the walk is taken as a fault in the map.
+  return map_begin_ != nullptr
+             ? runGuarded(map_begin_, map_bytes_ + kFaultSlackBytes, body, &in, fault)
+             : runGuarded(nullptr, SIZE_MAX, body, &in, fault);
+}
+
+// The walk of a store with every DB, on two threads: the DB with the most pages on a second
+// thread, in a read transaction of its own, the others and the free-page list on this one,
+// in another. Both transactions must see the same snapshot (the same txn id; at open nothing
+// else writes, so they do): otherwise this thread walks them all. What it reports is what
+// one walk in DB order would: the problem (finding or fault) of the first DB in that order.
+// A 1M-contact store after a day of sends (1.7 GB, half of it the progress log) walked in
+// 1.6-2.1 s on one thread, 1.2-1.4 s on two.
+Status LmdbStore::walkSideBySide(StoreInspection& in, MapFault& fault, bool& finished) {
+  Transaction txn;
+  Transaction side_txn;
+  int rc = txn.begin(env_, MDB_RDONLY);
+  if (rc == 0) rc = side_txn.begin(env_, MDB_RDONLY);
+  if (rc != 0) return mdbError("begin read txn", rc);
+  in.txn = txn.get();
+  if (mdb_txn_id(side_txn.get()) != mdb_txn_id(txn.get())) {
+    finished = guarded(walkStoreBody, in, fault);
+  } else {
+    const std::size_t side_db = static_cast<std::size_t>(
+        std::max_element(std::begin(in.db_pages), std::end(in.db_pages)) - std::begin(in.db_pages));
+    StoreInspection side = in;  // the inputs, the handles and what was found so far
+    side.txn = side_txn.get();
+    side.tree_pages = 0;
+    std::fill(std::begin(side.walk), std::end(side.walk), false);
+    side.walk[side_db] = true;
+    side.walk_free_list = false;
+    in.walk[side_db] = false;
+    MapFault side_fault;
+    bool side_finished = true;
+    std::thread side_thread([&] {
+      nameThisThread("seqd-walk");
+      side_finished = guarded(walkStoreBody, side, side_fault);
+      if (side.cursor != nullptr) mdb_cursor_close(side.cursor);
+    });
+    finished = guarded(walkStoreBody, in, fault);
+    side_thread.join();
+    const bool problem = !finished || in.finding.problem != StoreProblem::kNone;
+    const bool side_problem = !side_finished || side.finding.problem != StoreProblem::kNone;
+    if (side_problem && (!problem || in.walking > side_db)) {
+      finished = side_finished;
+      fault = side_fault;
+      in.finding = side.finding;
+    }
+    in.entries[side_db] = side.entries[side_db];
+    in.tree_pages += side.tree_pages;
+  }
+  if (finished && in.finding.problem == StoreProblem::kNone) {
+    walked_txn_id_ = mdb_txn_id(txn.get());
+  }
+  if (in.cursor != nullptr) mdb_cursor_close(in.cursor);
+  in.cursor = nullptr;
   return Status::ok();
 }
 
@@ -1044,6 +1122,8 @@ Status LmdbStore::forEach(MDB_txn* txn, std::size_t index, Visit visit,
     return mdbError(std::string("open cursor ") + db, rc);
   }
   const std::size_t readable_bytes = readableBytes();
+  // The walk at open checked every entry of this very snapshot (see walked_txn_id_).
+  const bool walked = walked_txn_id_ == mdb_txn_id(txn);
   MDB_val key{};
   MDB_val value{};
   std::size_t entries = 0;
@@ -1056,9 +1136,13 @@ Status LmdbStore::forEach(MDB_txn* txn, std::size_t index, Visit visit,
           "more entries than the " + std::to_string(entries_max) + " the database counts");
     }
     std::string_view payload;
-    Status status = verifiedPayload(db, key, true, value, readable_bytes, payload);
-    if (!status.isOk()) return status;
-    status = visit(view(key), payload);
+    if (walked) {
+      payload = view(value).substr(0, value.mv_size - kStoreChecksumBytes);
+    } else {
+      Status status = verifiedPayload(db, key, true, value, readable_bytes, payload);
+      if (!status.isOk()) return status;
+    }
+    Status status = visit(view(key), payload);
     if (!status.isOk()) return status;
   }
   if (rc != MDB_NOTFOUND) return mdbError(std::string("read ") + db, rc);
@@ -1096,19 +1180,58 @@ Status LmdbStore::loadTeam(MDB_txn* txn, std::vector<TeamRecord>& out) const {
   });
 }
 
-Status LmdbStore::loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out) const {
-  out.reserve(entriesOf(txn, kEnrollmentsDb));
+// The rows' contact keys are left as their bytes in contact_keys (views into the map, valid
+// with txn), one per row, for the caller to intern.
+Status LmdbStore::loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out,
+                                  std::vector<std::string_view>& contact_keys) const {
+  const std::size_t entries = entriesOf(txn, kEnrollmentsDb);
+  out.reserve(entries);
+  contact_keys.reserve(entries);
   EnrollmentDecodeMemo memo;
   return forEach(txn, kEnrollmentsDb, [&](std::string_view key, std::string_view value) {
     if (key.size() != kEnrollmentKeyBytes) {
       return corrupt("enrollments", key, "key is " + std::to_string(key.size()) + " bytes, not 4");
     }
     Enrollment enrollment;
-    Status status = decodeEnrollment(decodeEnrollmentKey(key), value, enrollment, memo);
+    std::string_view contact_key;
+    Status status =
+        decodeEnrollment(decodeEnrollmentKey(key), value, enrollment, memo, contact_key);
     if (!status.isOk()) return corrupt("enrollments", key, status.message());
     out.push_back(std::move(enrollment));
+    contact_keys.push_back(contact_key);
     return Status::ok();
   });
+}
+
+// The two largest tables side by side: the enrollment rows on a second thread, in a read
+// transaction of its own on the same snapshot (the same txn id: no commit between the two
+// begins), the contacts on this one. The rows' contact keys are interned here after both,
+// when the contacts' keys are in the table: with both threads interning (the table's lock
+// taken ~3M times) a 1M restart's load took as long as on one thread; this way it takes
+// 2.2-2.5 s instead of 2.6-3.1. When the second transaction sees another snapshot, the rows
+// are read after the contacts, in this transaction.
+Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, LoadedState& state) const {
+  Transaction second;
+  std::vector<std::string_view> contact_keys;
+  Status status;
+  if (second.begin(env_, MDB_RDONLY) == 0 && mdb_txn_id(second.get()) == mdb_txn_id(txn)) {
+    Status rows_status;
+    std::thread rows_thread([&] {
+      nameThisThread("seqd-load");
+      rows_status = loadEnrollments(second.get(), state.enrollments, contact_keys);
+    });
+    status = loadContacts(txn, state.contacts);
+    rows_thread.join();
+    if (status.isOk()) status = rows_status;
+  } else {
+    status = loadContacts(txn, state.contacts);
+    if (status.isOk()) status = loadEnrollments(txn, state.enrollments, contact_keys);
+  }
+  if (!status.isOk()) return status;
+  for (std::size_t i = 0; i < contact_keys.size(); ++i) {
+    state.enrollments[i].contact_key = Symbol(contact_keys[i]);
+  }
+  return Status::ok();
 }
 
 // The progress log, or the inbound table (index): both hold progress records by seq. Only
@@ -1287,8 +1410,7 @@ Status LmdbStore::load(LoadedState& out) {
   if (rc != 0) return mdbError("begin read txn", rc);
   LoadedState state;
   std::uint64_t loaded[kMetaDb] = {};
-  status = loadContacts(txn.get(), state.contacts);
-  if (status.isOk()) status = loadEnrollments(txn.get(), state.enrollments);
+  status = loadContactsAndEnrollments(txn.get(), state);
   loaded[kEnrollmentsDb] = state.enrollments.size();
   if (status.isOk()) status = loadJournal(txn.get(), state);
   if (status.isOk()) status = loadGovernor(txn.get(), state.governor);

@@ -19,7 +19,10 @@ struct Scope {
 
 thread_local Scope* tls_scope = nullptr;
 
-std::mutex guard_mutex;  // one guarded call at a time: the dispositions are process-wide
+// The dispositions are process-wide: installed by the first guarded call that starts and
+// put back by the last that ends, under guard_mutex.
+std::mutex guard_mutex;
+int guarded_calls = 0;
 struct sigaction previous_bus {};
 struct sigaction previous_segv {};
 
@@ -54,10 +57,12 @@ void onFault(int signal_number, siginfo_t* info, void* ucontext) {
   siglongjmp(scope->jump, 1);
 }
 
-// Installs onFault for SIGBUS and SIGSEGV while it lives.
+// Keeps onFault installed for SIGBUS and SIGSEGV while any guarded call runs.
 class Installed {
  public:
   Installed() {
+    std::lock_guard<std::mutex> lock(guard_mutex);
+    if (guarded_calls++ > 0) return;
     struct sigaction action {};
     action.sa_sigaction = onFault;
     action.sa_flags = SA_SIGINFO | SA_ONSTACK;
@@ -66,6 +71,8 @@ class Installed {
     ::sigaction(SIGSEGV, &action, &previous_segv);
   }
   ~Installed() {
+    std::lock_guard<std::mutex> lock(guard_mutex);
+    if (--guarded_calls > 0) return;
     ::sigaction(SIGBUS, &previous_bus, nullptr);
     ::sigaction(SIGSEGV, &previous_segv, nullptr);
   }
@@ -77,7 +84,6 @@ class Installed {
 
 bool runGuarded(const void* range_begin, std::size_t range_bytes, void (*body)(void* context),
                 void* context, MapFault& fault) {
-  std::lock_guard<std::mutex> lock(guard_mutex);
   Installed installed;
   Scope scope;
   scope.begin = reinterpret_cast<std::uintptr_t>(range_begin);

@@ -11,8 +11,9 @@
 // LMDB an assert callback: a fault at an address inside the given range or in the null page
 // (below kNullPageBytes), or an LMDB assertion, on the calling thread jumps back out
 // (siglongjmp) and runGuarded() returns false with what happened in `fault`. Faults anywhere
-// else, and faults on other threads, go to the handler that was installed before (default:
-// the process dies as it would have). The previous handlers are restored when the call ends.
+// else, and faults on threads outside a guarded call, go to the handler that was installed
+// before (default: the process dies as it would have). The previous handlers are restored
+// when the last guarded call ends.
 //
 // The jump skips the frames between runGuarded() and the fault without running destructors,
 // so the body must be written like C: only trivially destructible locals (integers,
@@ -21,9 +22,10 @@
 // so the caller releases them after a fault. A read transaction the body used must be
 // aborted after a fault: LMDB's view of it is undefined.
 //
-// Thread-safety: runGuarded() may be called from any thread; calls are serialized by a
-// process-wide mutex (the signal disposition is process-wide). Handlers of other libraries
-// (ASan's included) keep working: faults that are not ours are passed on to them.
+// Thread-safety: runGuarded() may be called from several threads at once (the store's walk
+// runs on two): each call catches the faults of its own thread, and the handlers stay
+// installed until the last call ends (the signal disposition is process-wide). Handlers of
+// other libraries (ASan's included) keep working: faults that are not ours are passed on.
 #pragma once
 
 #include <lmdb.h>

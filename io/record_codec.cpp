@@ -488,14 +488,19 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out
   return decodeEnrollment(id, value, out, memo);
 }
 
-Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
-                        EnrollmentDecodeMemo& memo) {
+namespace {
+
+// decodeEnrollment(), with the contact key left in contact_key_bytes when that is not null.
+Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& out,
+                           EnrollmentDecodeMemo& memo, std::string_view* contact_key_bytes) {
   Reader reader(value);
   out.id = id;
   std::uint8_t status = 0;
   if (readVersion(reader) &&
       readSymbol(reader, "sequence_id", out.sequence_id, memo.sequence_id, memo) &&
-      reader.str("contact_key", out.contact_key) && reader.u8("status", status)) {
+      (contact_key_bytes != nullptr ? reader.str("contact_key", *contact_key_bytes)
+                                    : reader.str("contact_key", out.contact_key)) &&
+      reader.u8("status", status)) {
     if (status > kEnrollmentStatusMax) {
       reader.fail("status", "unknown status " + std::to_string(status));
     }
@@ -533,6 +538,19 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out
     out.delivery_failures = static_cast<std::uint16_t>(failures);
   }
   return reader.finish("enrollment");
+}
+
+}  // namespace
+
+Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
+                        EnrollmentDecodeMemo& memo) {
+  return decodeEnrollmentRow(id, value, out, memo, nullptr);
+}
+
+Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
+                        EnrollmentDecodeMemo& memo, std::string_view& contact_key_bytes) {
+  out.contact_key.clear();
+  return decodeEnrollmentRow(id, value, out, memo, &contact_key_bytes);
 }
 
 Status encodeProgress(const ProgressRecord& record, std::string& out) {

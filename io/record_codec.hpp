@@ -127,6 +127,10 @@ class EnrollmentDecodeMemo {
 // The same with `memo`: the same result and the same error for every value.
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
                         EnrollmentDecodeMemo& memo);
+// The same, but the contact key is not interned: out.contact_key is left empty and its bytes
+// are a view into `value` in contact_key_bytes (a load interns them later, on another thread).
+Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
+                        EnrollmentDecodeMemo& memo, std::string_view& contact_key_bytes);
 Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out);
 Status decodeTask(std::uint64_t id, std::string_view value, Task& out);
 Status decodeGovernor(std::string_view value, GovernorSnapshot& out);

@@ -220,11 +220,9 @@ bool walkFreeList(StoreInspection& in) {
   return true;
 }
 
-// The guarded body. Stops early (with no finding) when a DB is missing or the schema is not
-// this version's: the caller decides what those mean before it looks at entries.
 }  // namespace
 
-void inspectStoreBody(void* context) {
+void findStoreDatabasesBody(void* context) {
   StoreInspection& in = *static_cast<StoreInspection*>(context);
   if (!findDatabases(in)) return;
   // A store of schema 2 or 3 lacks DBs added since: it is walked without them, and converted.
@@ -233,11 +231,33 @@ void inspectStoreBody(void* context) {
   }
   if (!in.schema_found || in.schema_bytes != kSchemaVersionBytes + kStoreChecksumBytes) return;
   for (std::size_t i = 0; i < kStoreDbCount; ++i) {
-    if (in.present[i] && !walkDatabase(in, i)) return;
+    if (!in.present[i]) continue;
+    MDB_stat stat{};
+    const int rc = mdb_stat(in.txn, in.dbis[i], &stat);
+    if (rc != 0) {
+      fail(in, StoreProblem::kLmdbError, kStoreDbNames[i], rc);
+      return;
+    }
+    in.db_pages[i] = stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages;
+    in.walk[i] = true;
   }
-  if (!walkFreeList(in)) return;
-  // Every page is a meta page, in a tree or free. Fewer is tolerated (a leaked page is
-  // harmless); more means page counts or free records LMDB did not write.
+  in.walk_free_list = true;
+  in.walkable = true;
+}
+
+void walkStoreBody(void* context) {
+  StoreInspection& in = *static_cast<StoreInspection*>(context);
+  for (std::size_t i = 0; i < kStoreDbCount; ++i) {
+    if (!in.walk[i]) continue;
+    in.walking = i;
+    if (!walkDatabase(in, i)) return;
+  }
+  in.walking = kStoreDbCount;
+  if (in.walk_free_list) walkFreeList(in);
+}
+
+void checkPageCount(StoreInspection& in) {
+  if (in.finding.problem != StoreProblem::kNone) return;
   const std::uint64_t accounted = kMetaPages + in.tree_pages + in.free_pages;
   if (accounted > in.page_count) {
     failCount(in, StoreProblem::kPageCount, "free", accounted, in.page_count);

@@ -94,6 +94,10 @@ struct StoreInspection {
   std::size_t key_bytes_max = 0;
   std::uint64_t page_count = 0;        // pages in use: last_pgno + 1
   std::uint64_t* free_seen = nullptr;  // a bit per page, page_count bits
+  // What walkStoreBody walks: the DBs marked here, in DB order, then the free-page list when
+  // walk_free_list. findStoreDatabasesBody marks every DB it found and the list.
+  bool walk[kStoreDbCount] = {};
+  bool walk_free_list = false;
   // Outputs.
   MDB_cursor* cursor = nullptr;  // open when the walk was cut short: the caller closes it
   bool present[kStoreDbCount] = {};
@@ -102,17 +106,31 @@ struct StoreInspection {
   bool schema_found = false;
   char schema[kSchemaCopyBytesMax] = {};
   std::size_t schema_bytes = 0;
+  bool walkable = false;                       // see findStoreDatabasesBody
+  std::uint64_t db_pages[kStoreDbCount] = {};  // each found DB's pages, as LMDB counts them
+  // Where walkStoreBody stopped: the DB it was walking, kStoreDbCount for the free-page list.
+  std::size_t walking = kStoreDbCount;
   std::uint64_t entries[kStoreDbCount] = {};
   std::uint64_t tree_pages = 0;
   std::uint64_t free_pages = 0;
   StoreFinding finding;
 };
 
-// The walk, for runGuarded(): `context` is a StoreInspection with its inputs set. It opens
-// the named DBs that exist (no MDB_CREATE) and reads the raw schema_version; it stops there
-// (with no finding) when a DB is missing or the schema is not this version's, for the caller
-// to decide what those mean. Otherwise it walks every DB and the free-page list and stops at
-// the first problem, recorded in `finding`.
-void inspectStoreBody(void* context);
+// The walk comes in two guarded bodies, for runGuarded(), each taking a StoreInspection with
+// its inputs set as `context`; checkPageCount() ends it.
+//
+// findStoreDatabasesBody opens the named DBs that exist (no MDB_CREATE), counts their pages
+// and reads the raw schema_version. When a DB is missing (other than one an older schema
+// lacks) or the schema is not this version's, it stops there with no finding, for the caller
+// to decide what those mean. Otherwise it sets `walkable` and marks every DB it found and the
+// free-page list to walk.
+void findStoreDatabasesBody(void* context);
+// walkStoreBody walks what `walk` and `walk_free_list` mark and stops at the first problem,
+// recorded in `finding`, with `walking` saying where. The DB handles (`dbis`) must be usable
+// in `txn`: opened in it, or committed.
+void walkStoreBody(void* context);
+// After the walks: every page is a meta page, in a tree or free. Fewer is tolerated (a leaked
+// page is harmless); more means page counts or free records LMDB did not write (a finding).
+void checkPageCount(StoreInspection& in);
 
 }  // namespace seqd

@@ -8,6 +8,7 @@
 //   seqd-deliver   a delivery worker (io/delivery_pool.cpp)
 //   seqd-inbox     the inbox poller (daemon/runtime.cpp)
 //   seqd-status    the streamed reads of status and contacts (io/status_stream.cpp)
+//   seqd-walk      the store's check at open, for its largest DB (io/lmdb_store.cpp)
 //
 // perf/advance_threads.py and tests/integration/walking_skeleton_test.py read these names.
 #pragma once

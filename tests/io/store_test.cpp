@@ -931,6 +931,57 @@ TEST_CASE("one flipped byte inside a value is a checksum mismatch naming the DB 
       opened.status().message());
 }
 
+namespace {
+
+// Flips the byte after each `marker` in bytes to '#'.
+void flipAfter(std::string& bytes, const std::string& marker) {
+  std::size_t flipped = 0;
+  for (std::size_t at = bytes.find(marker); at != std::string::npos;
+       at = bytes.find(marker, at + 1)) {
+    bytes[at + marker.size()] = '#';
+    ++flipped;
+  }
+  REQUIRE(flipped >= 1);
+}
+
+}  // namespace
+
+// The walk at open reads the DB with the most pages on a second thread: what it reports is
+// still what one walk in DB order would, the damage of the first DB in that order.
+TEST_CASE("damage in two DBs, one walked on each thread, names the first DB in DB order") {
+  TempDir dir("seqd-store-test");
+  {
+    auto store = openOrFail(dir.path());
+    WriteBatch batch = progressBatch(1, 3000);  // progress: by far the most pages
+    batch.contacts = {fullContact("before"), fullContact("flip-me"), fullContact("zafter")};
+    batch.sequences = {{"aaa-sequence", true}, {"seqflip@x", true}};
+    commitOrFail(*store, batch);
+  }
+  const std::string clean = readFile(dataFile(dir.path()));
+  struct Case {
+    std::vector<std::string> markers;
+    std::string named;
+  };
+  // contacts (0) is walked on this thread, progress (2) on the other, sequences (3) here.
+  const Case cases[] = {
+      {{"flip-me", "<1500"}, "checksum mismatch in DB 'contacts' key 'flip-me'"},
+      {{"<1500", "seqflip"}, "checksum mismatch in DB 'progress'"},
+      {{"seqflip"}, "checksum mismatch in DB 'sequences'"},
+      {{"<1500"}, "checksum mismatch in DB 'progress'"},
+  };
+  for (const Case& damage : cases) {
+    std::string bytes = clean;
+    for (const std::string& marker : damage.markers) flipAfter(bytes, marker);
+    writeFile(dataFile(dir.path()), bytes);
+    Result<std::unique_ptr<Store>> opened = openLmdbStore(dir.path());
+    REQUIRE_FALSE(opened.isOk());
+    CHECK(opened.status().code() == StatusCode::kCorruption);
+    CHECK_MESSAGE(contains(opened.status().message(), damage.named), opened.status().message());
+  }
+  writeFile(dataFile(dir.path()), clean);
+  CHECK(openLmdbStore(dir.path()).isOk());
+}
+
 TEST_CASE("an entry removed behind the store's back does not load as less data") {
   TempDir dir("seqd-store-test");
   const LoadedState expected = writeSample(dir.path());
