@@ -311,10 +311,16 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms, TimeMs counted_a
 }
 
 bool Engine::replaySend(const ProgressRecord& record) {
-  if (record.kind != ProgressKind::kStepFired || record.message_id.empty()) return false;
-  const PackedContact* contact = contactOf(enrollments_[record.enrollment_id]);
+  if (record.kind != ProgressKind::kStepFired) return false;
+  const Enrollment& enrollment = enrollments_[record.enrollment_id];
+  const PackedContact* contact = contactOf(enrollment);
+  // The Message-ID is the send's, as the intent had it (see ProgressRecord::message_id).
+  const std::string message_id = record.message_id.empty()
+                                     ? makeMessageId(enrollment.sequence_id.view(), record.step_id,
+                                                     enrollment.contact_key.view(), record.mailbox)
+                                     : record.message_id;
   logged_sends_.recordSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
-                           record.at_ms, record.message_id);
+                           record.at_ms, message_id);
   return true;
 }
 
@@ -1330,7 +1336,6 @@ void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
                      result.enrollment_id, enrollment.step_index, now_ms);
   record.step_id = enrollment.sending_step;
   record.mailbox = enrollment.sending_mailbox;
-  record.message_id = result.message_id;
   record.detail = delivered ? std::string() : failureDetail(result);
   if (auto variant = sending_variants_.find(enrollment.id); variant != sending_variants_.end()) {
     record.variant = variant->second;
@@ -1553,7 +1558,6 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
             appendProgress(ProgressKind::kStepFired, id, enrollment.step_index, counted_at_ms);
         record.step_id = enrollment.sending_step;
         record.mailbox = enrollment.sending_mailbox;
-        record.message_id = queued->second.intent.message_id;
         if (auto variant = sending_variants_.find(id); variant != sending_variants_.end()) {
           record.variant = variant->second;
         }

@@ -88,7 +88,7 @@
 namespace seqd {
 
 enum class ProgressKind : std::uint8_t {
-  kStepFired = 1,       // an email was handed to delivery (mailbox, message_id)
+  kStepFired = 1,       // an email was handed to delivery (mailbox, step_id)
   kDelivered = 2,       // that email was delivered: the step is done
   kDeliveryFailed = 3,  // delivery failed; detail says why (temporary:, permanent:,
                         // interrupted:, returned:)
@@ -109,6 +109,10 @@ struct ProgressRecord {
   ProgressKind kind = ProgressKind::kStepFired;
   TimeMs at_ms = 0;
   std::string mailbox;
+  // kInbound: the inbound message's. The records of a send (kStepFired, kDelivered,
+  // kDeliveryFailed) leave it empty: the Message-ID is a pure function of the enrollment's
+  // sequence and contact, step_id and mailbox (engine/message.hpp makeMessageId), and it was
+  // ~45 of their ~130 bytes in the store. Records written before carry it.
   std::string message_id;
   std::string detail;
   std::string step_id;        // the step, by id (step_index is where it stood then)
