@@ -430,10 +430,6 @@ class LmdbStore final : public Store {
   std::uint64_t file_bytes_ = 0;     // data.mdb's size at open
   const char* map_begin_ = nullptr;  // null if the mapping was not found
   std::size_t map_bytes_ = 0;
-  // The snapshot (LMDB txn id) the walk at open found whole: every entry in the file, in
-  // order, with a matching checksum. A read of the same snapshot (no commit since: the load
-  // at start) does not compute the checksums again. None: no walk found one whole.
-  std::optional<std::size_t> walked_txn_id_;
   std::uint64_t commits_ = 0;           // written by commit() only (the engine thread)
   std::uint64_t last_journal_seq_ = 0;  // likewise
   Checkpoint checkpoint_;               // likewise
@@ -606,7 +602,6 @@ Status LmdbStore::checkFileSize() {
 // a store of an older schema, which lacks DBs, is walked in that first transaction and it
 // is not committed.
 Status LmdbStore::inspect(StoreInspection& in, std::vector<std::uint64_t>& free_seen) {
-  walked_txn_id_.reset();
   Transaction txn;
   const int rc = txn.begin(env_, MDB_RDONLY);
   if (rc != 0) return mdbError("begin read txn", rc);
@@ -699,9 +694,6 @@ Status LmdbStore::walkSideBySide(StoreInspection& in, MapFault& fault, bool& fin
     }
     in.entries[side_db] = side.entries[side_db];
     in.tree_pages += side.tree_pages;
-  }
-  if (finished && in.finding.problem == StoreProblem::kNone) {
-    walked_txn_id_ = mdb_txn_id(txn.get());
   }
   if (in.cursor != nullptr) mdb_cursor_close(in.cursor);
   in.cursor = nullptr;
@@ -1143,8 +1135,6 @@ Status LmdbStore::forEach(MDB_txn* txn, std::size_t index, Visit visit,
     return mdbError(std::string("open cursor ") + db, rc);
   }
   const std::size_t readable_bytes = readableBytes();
-  // The walk at open checked every entry of this very snapshot (see walked_txn_id_).
-  const bool walked = walked_txn_id_ == mdb_txn_id(txn);
   MDB_val key{};
   MDB_val value{};
   std::size_t entries = 0;
@@ -1157,13 +1147,9 @@ Status LmdbStore::forEach(MDB_txn* txn, std::size_t index, Visit visit,
           "more entries than the " + std::to_string(entries_max) + " the database counts");
     }
     std::string_view payload;
-    if (walked) {
-      payload = view(value).substr(0, value.mv_size - kStoreChecksumBytes);
-    } else {
-      Status status = verifiedPayload(db, key, true, value, readable_bytes, payload);
-      if (!status.isOk()) return status;
-    }
-    Status status = visit(view(key), payload);
+    Status status = verifiedPayload(db, key, true, value, readable_bytes, payload);
+    if (!status.isOk()) return status;
+    status = visit(view(key), payload);
     if (!status.isOk()) return status;
   }
   if (rc != MDB_NOTFOUND) return mdbError(std::string("read ") + db, rc);

@@ -95,8 +95,8 @@
 // Any failure is Status::corruption with the message
 //   state dir DIR is damaged: <what>; restore from backup or move it away
 // and seqd exits 1 with it. Nothing is written to a damaged store. load() checks every
-// checksum again as it decodes, unless it reads the very snapshot the walk found whole (no
-// commit since: the load at start), and compares what it loaded with the counts record. A
+// checksum again as it decodes (not doing it for the snapshot the walk had just checked
+// measured no gain: perf/RESULTS.md) and compares what it loaded with the counts record. A
 // store of another schema version (version 1 had no checksums and no marker; one newer than
 // this seqd's) is refused as InvalidArgument naming both versions. A directory without a
 // marker whose data.mdb is a complete store of this version gets its marker written (a crash
