@@ -97,12 +97,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def vm_rss_bytes(pid):
+def rss_bytes(pid):
+    """(VmRSS, RssAnon) of pid in bytes: all it has resident, and its heap alone (VmRSS also
+    counts the pages of mapped files, such as seqd's store, which come and go with reads)."""
+    values = {}
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS for %d" % pid)
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "RssAnon"):
+                values[key] = int(rest.split()[0]) * 1024
+    if len(values) != 2:
+        raise RuntimeError("no VmRSS or RssAnon for %d" % pid)
+    return values["VmRSS"], values["RssAnon"]
 
 
 def du_bytes(path):
@@ -269,9 +275,9 @@ def seqd_virtual(args, n):
     daemon = Seqd(args)
     try:
         daemon.start()
-        rss_empty = vm_rss_bytes(daemon.process.pid)
+        rss_empty, anon_empty = rss_bytes(daemon.process.pid)
         run = run_workload(daemon, n)
-        rss = vm_rss_bytes(daemon.process.pid)
+        rss, anon = rss_bytes(daemon.process.pid)
         apparent, allocated = du_bytes(daemon.state)
         daemon.kill9()
         restart_s = daemon.start()
@@ -281,6 +287,7 @@ def seqd_virtual(args, n):
         row = {"n": n, "import_per_s": n / run["import_s"], "add_per_s": n / run["add_s"],
                "steps_per_s": 3 * n / run["advance_s"], "advance_s": run["advance_s"],
                "rss_per_enrollment": (rss - rss_empty) / n, "rss_empty": rss_empty,
+               "rss_anon_per_enrollment": (anon - anon_empty) / n,
                "disk_apparent_per_enrollment": apparent / n,
                "disk_allocated_per_enrollment": allocated / n, "restart_s": restart_s}
         log("  " + json.dumps(row))
@@ -570,7 +577,7 @@ def peer_burst(name, script, kind, fsync, sweep, n, pg):
         if kind == "redis":
             server = Redis(fsync)
             server.start()
-            rss_empty = vm_rss_bytes(server.process.pid)
+            rss_empty, anon_empty = rss_bytes(server.process.pid)
             url = server.url()
         else:
             db = "b%d_%d" % (os.getpid(), len(pg.databases))
@@ -581,7 +588,9 @@ def peer_burst(name, script, kind, fsync, sweep, n, pg):
         row = node(script, "--url", url, "--n", n, *knobs)
         row["knobs"] = knob_text(knobs)
         if kind == "redis":
-            row["rss_per_enrollment"] = (vm_rss_bytes(server.process.pid) - rss_empty) / n
+            rss, anon = rss_bytes(server.process.pid)
+            row["rss_per_enrollment"] = (rss - rss_empty) / n
+            row["rss_anon_per_enrollment"] = (anon - anon_empty) / n
             apparent, allocated = du_bytes(server.dir)
             row["disk_apparent_per_enrollment"] = apparent / n
             row["disk_allocated_per_enrollment"] = allocated / n
@@ -645,6 +654,7 @@ def table(seqd, peers, rate_rows):
         ("add (first steps)/s", "add_per_s", 0, "higher"),
         ("durable steps/s, all due at once", "steps_per_s", 0, "higher"),
         ("RSS bytes/enrollment", "rss_per_enrollment", 0, "lower"),
+        ("  of it heap (RssAnon)", "rss_anon_per_enrollment", 0, "lower"),
         ("disk bytes/enrollment, apparent", "disk_apparent_per_enrollment", 0, "lower"),
         ("disk bytes/enrollment, du", "disk_allocated_per_enrollment", 0, "lower"),
         ("restart after kill -9, s", "restart_s", 3, "lower"),
