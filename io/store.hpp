@@ -117,8 +117,8 @@
 // appending those 1M records in 10k batches took 1.4-1.6 s with checksums and the counts
 // record, 1.3-1.4 s without (a busy 2-core machine, so noisy). It reads the DB with the most
 // pages on a second thread (io/lmdb_store.cpp, walkSideBySide) and reports what one walk in
-// DB order would: a 1M-contact store after a day of sends (1.7 GB) walked in 1.35 s instead
-// of 2.0-2.1 s.
+// DB order would: a 1M-contact store after a day of sends (1.7 GB) walked in 1.2-1.4 s
+// instead of 1.6-2.1 s.
 //
 // Write path. One writer at a time: the engine thread gathers state changes into a
 // WriteBatch for a few ms or a few thousand records, and the committer thread

@@ -84,9 +84,11 @@ bool failCount(StoreInspection& in, StoreProblem problem, const char* db, std::u
   return fail(in, problem, db);
 }
 
-void addPages(StoreInspection& in, const MDB_stat& stat) {
-  in.tree_pages += stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages;
+std::uint64_t treePages(const MDB_stat& stat) {
+  return stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages;
 }
+
+void addPages(StoreInspection& in, const MDB_stat& stat) { in.tree_pages += treePages(stat); }
 
 // Opens the named DBs that exist (no MDB_CREATE) and reads the raw schema_version.
 bool findDatabases(StoreInspection& in) {
@@ -238,7 +240,7 @@ void findStoreDatabasesBody(void* context) {
       fail(in, StoreProblem::kLmdbError, kStoreDbNames[i], rc);
       return;
     }
-    in.db_pages[i] = stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages;
+    in.db_pages[i] = treePages(stat);
     in.walk[i] = true;
   }
   in.walk_free_list = true;
