@@ -20,13 +20,38 @@ constexpr std::uint8_t kProgressKindMin = static_cast<std::uint8_t>(ProgressKind
 constexpr std::uint8_t kProgressKindMax = static_cast<std::uint8_t>(ProgressKind::kInbound);
 constexpr std::uint8_t kTaskStateMax = static_cast<std::uint8_t>(TaskState::kSkipped);
 constexpr std::size_t kPrintableKeyBytesMax = 80;
+constexpr std::size_t kVarintBytesMax = 10;  // a u64 in 7-bit groups
 
-// Appends fixed-width little-endian integers and length-prefixed strings.
+// How a value writes its strings' lengths and its lists' counts: as u32 (the formats before
+// the compact ones) or as varints.
+enum class Lengths : std::uint8_t { kU32, kVarint };
+
+// Appends fixed-width little-endian integers, varints and length-prefixed strings.
 class Writer {
  public:
-  explicit Writer(std::string& out) : out_(out) { out_.clear(); }
+  explicit Writer(std::string& out, Lengths lengths = Lengths::kU32)
+      : out_(out), lengths_(lengths) {
+    out_.clear();
+  }
 
   void u8(std::uint8_t value) { out_.push_back(static_cast<char>(value)); }
+  void u16(std::uint16_t value) { littleEndian(value, 2); }
+  // LEB128: 7 bits a byte, low bits first, the high bit set on every byte but the last.
+  void varint(std::uint64_t value) {
+    char bytes[kVarintBytesMax];
+    std::size_t size = 0;
+    while (value >= 0x80) {
+      bytes[size++] = static_cast<char>((value & 0x7f) | 0x80);
+      value >>= 7;
+    }
+    bytes[size++] = static_cast<char>(value);
+    out_.append(bytes, size);
+  }
+  // A time as a zigzag varint: small magnitudes, either sign, take few bytes.
+  void time(TimeMs value) {
+    const auto bits = static_cast<std::uint64_t>(value);
+    varint((bits << 1) ^ (value < 0 ? ~std::uint64_t{0} : 0));
+  }
   void u32(std::uint32_t value) { littleEndian(value, 4); }
   void u64(std::uint64_t value) { littleEndian(value, 8); }
   void i64(std::int64_t value) { littleEndian(static_cast<std::uint64_t>(value), 8); }
@@ -38,7 +63,7 @@ class Writer {
                       std::to_string(kRecordFieldBytesMax));
     }
     const std::size_t size = text.size() > UINT32_MAX ? UINT32_MAX : text.size();
-    u32(static_cast<std::uint32_t>(size));
+    length(size);
     out_.append(text.data(), size);
   }
   // Writes an element count, noting one above `count_max`.
@@ -46,7 +71,7 @@ class Writer {
     if (value > count_max) {
       fail(field, "count " + std::to_string(value) + " exceeds " + std::to_string(count_max));
     }
-    u32(static_cast<std::uint32_t>(std::min<std::size_t>(value, UINT32_MAX)));
+    length(std::min<std::size_t>(value, UINT32_MAX));
   }
   void fail(const char* field, const std::string& reason) {
     if (error_.empty()) error_ = std::string(field) + ": " + reason;
@@ -66,7 +91,16 @@ class Writer {
     out_.append(little, static_cast<std::size_t>(bytes));
   }
 
+  void length(std::size_t size) {
+    if (lengths_ == Lengths::kVarint) {
+      varint(size);
+    } else {
+      u32(static_cast<std::uint32_t>(size));
+    }
+  }
+
   std::string& out_;
+  Lengths lengths_;
   std::string error_;
 };
 
@@ -75,6 +109,9 @@ class Writer {
 class Reader {
  public:
   explicit Reader(std::string_view bytes) : bytes_(bytes) {}
+
+  // From here on, lengths and counts are read as Writer writes them in `lengths`.
+  void useLengths(Lengths lengths) { lengths_ = lengths; }
 
   bool u8(const char* field, std::uint8_t& value) {
     std::uint64_t wide = 0;
@@ -88,7 +125,44 @@ class Reader {
     value = static_cast<std::uint32_t>(wide);
     return true;
   }
+  bool u16(const char* field, std::uint16_t& value) {
+    std::uint64_t wide = 0;
+    if (!littleEndian(field, 2, wide)) return false;
+    value = static_cast<std::uint16_t>(wide);
+    return true;
+  }
   bool u64(const char* field, std::uint64_t& value) { return littleEndian(field, 8, value); }
+  // A varint as Writer writes it: refuses one cut short, one longer than its value needs (a
+  // last byte of 0 after the first) and one above 64 bits.
+  bool varint(const char* field, std::uint64_t& value) {
+    if (failed()) return false;
+    value = 0;
+    for (std::size_t i = 0; i < kVarintBytesMax; ++i) {
+      if (remaining() == 0) return fail(field, "truncated");
+      const auto byte = static_cast<unsigned char>(bytes_[offset_]);
+      if (i == kVarintBytesMax - 1 && byte > 1) return fail(field, "varint above 64 bits");
+      value |= static_cast<std::uint64_t>(byte & 0x7f) << (7 * i);
+      ++offset_;
+      if ((byte & 0x80) == 0) {
+        if (byte == 0 && i > 0) return fail(field, "varint longer than its value");
+        return true;
+      }
+    }
+    return fail(field, "varint above 64 bits");  // not reached: the 10th byte ends it
+  }
+  bool varint(const char* field, std::uint32_t& value) {
+    std::uint64_t wide = 0;
+    if (!varint(field, wide)) return false;
+    if (wide > UINT32_MAX) return fail(field, std::to_string(wide) + " above 32 bits");
+    value = static_cast<std::uint32_t>(wide);
+    return true;
+  }
+  bool time(const char* field, TimeMs& value) {
+    std::uint64_t zigzag = 0;
+    if (!varint(field, zigzag)) return false;
+    value = static_cast<TimeMs>((zigzag >> 1) ^ (~(zigzag & 1) + 1));
+    return true;
+  }
   bool i64(const char* field, std::int64_t& value) {
     std::uint64_t wide = 0;
     if (!littleEndian(field, 8, wide)) return false;
@@ -98,7 +172,7 @@ class Reader {
   // A view into the value's bytes: valid while they are.
   bool str(const char* field, std::string_view& value) {
     std::uint32_t size = 0;
-    if (!u32(field, size)) return false;
+    if (!length(field, size)) return false;
     if (size > kRecordFieldBytesMax) {
       return fail(field, "length " + std::to_string(size) + " exceeds " +
                              std::to_string(kRecordFieldBytesMax));
@@ -122,7 +196,7 @@ class Reader {
   }
   // Reads a u32 element count and checks it against `count_max`.
   bool count(const char* field, std::size_t count_max, std::uint32_t& value) {
-    if (!u32(field, value)) return false;
+    if (!length(field, value)) return false;
     if (value > count_max) {
       return fail(field,
                   "count " + std::to_string(value) + " exceeds " + std::to_string(count_max));
@@ -152,6 +226,9 @@ class Reader {
 
  private:
   std::size_t remaining() const { return bytes_.size() - offset_; }
+  bool length(const char* field, std::uint32_t& value) {
+    return lengths_ == Lengths::kVarint ? varint(field, value) : u32(field, value);
+  }
   bool littleEndian(const char* field, std::size_t bytes, std::uint64_t& value) {
     if (failed()) return false;
     if (bytes > remaining()) return fail(field, "truncated");
@@ -166,16 +243,22 @@ class Reader {
 
   std::string_view bytes_;
   std::size_t offset_ = 0;
+  Lengths lengths_ = Lengths::kU32;
   std::string error_;
 };
 
-bool readVersion(Reader& reader) {
-  std::uint8_t version = 0;
+// Reads the version byte into `version`, refusing one not in [oldest, newest].
+bool readVersion(Reader& reader, std::uint8_t oldest, std::uint8_t newest, std::uint8_t& version) {
   if (!reader.u8("version", version)) return false;
-  if (version != kRecordFormatVersion) {
+  if (version < oldest || version > newest) {
     return reader.fail("version", "unknown format version " + std::to_string(version));
   }
   return true;
+}
+
+bool readVersion(Reader& reader) {
+  std::uint8_t version = 0;
+  return readVersion(reader, kRecordFormatVersion, kRecordFormatVersion, version);
 }
 
 // Reads a contact record's fields as views into its bytes; the custom columns go to `extra`
@@ -184,8 +267,11 @@ void readContactFields(Reader& reader, ContactFields& fields,
                        std::vector<ContactFields::Extra>& extra) {
   extra.clear();
   std::uint8_t flags = 0;
-  if (!(readVersion(reader) && reader.str("email", fields.email) &&
-        reader.str("email_status", fields.email_status) &&
+  std::uint8_t version = 0;
+  if (readVersion(reader, kRecordFormatVersion, kContactFormatVersion, version)) {
+    reader.useLengths(version == kContactFormatVersion ? Lengths::kVarint : Lengths::kU32);
+  }
+  if (!(reader.str("email", fields.email) && reader.str("email_status", fields.email_status) &&
         reader.str("first_name", fields.first_name) && reader.str("last_name", fields.last_name) &&
         reader.str("company", fields.company) && reader.str("title", fields.title) &&
         reader.str("phone", fields.phone) && reader.str("timezone", fields.timezone) &&
@@ -217,6 +303,63 @@ void readContactFields(Reader& reader, ContactFields& fields,
     }
     extra.emplace_back(name, value);
   }
+}
+
+// An enrollment value of version 3 leaves out each of these fields while it holds its
+// default (no time, empty, 0, false); a u16 mask says which follow it, in bit order.
+enum EnrollmentField : std::uint16_t {
+  kAddedAt = 1U << 0,
+  kNextAt = 1U << 1,
+  kLastDoneAt = 1U << 2,
+  kResumeAt = 1U << 3,
+  kSendingAt = 1U << 4,
+  kPausedReason = 1U << 5,
+  kFinishReason = 1U << 6,
+  kNotSentReason = 1U << 7,
+  kLastMailbox = 1U << 8,
+  kSendingStep = 1U << 9,
+  kSendingMailbox = 1U << 10,
+  kMailboxes = 1U << 11,
+  kDoneSteps = 1U << 12,
+  kUnresolved = 1U << 13,
+  kDeliveryFailures = 1U << 14,
+  kSendingReleased = 1U << 15,  // no bytes: the bit is the field
+};
+
+// A progress value of version 4 leaves out each of these fields while it is empty (or 0);
+// a u8 mask says which follow it, in bit order.
+enum ProgressField : std::uint8_t {
+  kMailbox = 1U << 0,
+  kMessageId = 1U << 1,
+  kDetail = 1U << 2,
+  kStepId = 1U << 3,
+  kTaskId = 1U << 4,
+  kVariant = 1U << 5,
+};
+constexpr std::uint8_t kProgressFieldsAll = (1U << 6) - 1;
+
+std::uint16_t presentFields(const Enrollment& enrollment) {
+  std::uint16_t fields = 0;
+  const auto note = [&](bool present, std::uint16_t field) {
+    if (present) fields = static_cast<std::uint16_t>(fields | field);
+  };
+  note(enrollment.added_at_ms != kNoTime, kAddedAt);
+  note(enrollment.next_at_ms != kNoTime, kNextAt);
+  note(enrollment.last_done_at_ms != kNoTime, kLastDoneAt);
+  note(enrollment.resume_at_ms != kNoTime, kResumeAt);
+  note(enrollment.sending_at_ms != kNoTime, kSendingAt);
+  note(!enrollment.paused_reason.empty(), kPausedReason);
+  note(!enrollment.finish_reason.empty(), kFinishReason);
+  note(!enrollment.not_sent_reason.empty(), kNotSentReason);
+  note(!enrollment.last_mailbox.empty(), kLastMailbox);
+  note(!enrollment.sending_step.empty(), kSendingStep);
+  note(!enrollment.sending_mailbox.empty(), kSendingMailbox);
+  note(!enrollment.mailboxes.empty(), kMailboxes);
+  note(!enrollment.done_steps.empty(), kDoneSteps);
+  note(!enrollment.unresolved.empty(), kUnresolved);
+  note(enrollment.delivery_failures != 0, kDeliveryFailures);
+  note(enrollment.sending_released, kSendingReleased);
+  return fields;
 }
 
 template <typename Value>
@@ -376,8 +519,8 @@ std::uint64_t fromBigEndian(std::string_view key) {
 }  // namespace
 
 Status encodeContact(const Contact& contact, std::string& out) {
-  Writer writer(out);
-  writer.u8(kRecordFormatVersion);
+  Writer writer(out, Lengths::kVarint);
+  writer.u8(kContactFormatVersion);
   writer.str("email", contact.email);
   writer.str("email_status", contact.email_status);
   writer.str("first_name", contact.first_name);
@@ -446,40 +589,51 @@ Status decodeContact(std::string_view key, std::string_view value, ContactRef& o
 }
 
 Status encodeEnrollment(const Enrollment& enrollment, std::string& out) {
-  Writer writer(out);
-  writer.u8(kRecordFormatVersion);
+  Writer writer(out, Lengths::kVarint);
+  writer.u8(kEnrollmentFormatVersion);
   writer.str("sequence_id", enrollment.sequence_id);
   writer.str("contact_key", enrollment.contact_key);
   if (static_cast<std::uint8_t>(enrollment.status) > kEnrollmentStatusMax) {
     writer.fail("status", "unknown status");
   }
   writer.u8(static_cast<std::uint8_t>(enrollment.status));
-  writer.u32(enrollment.step_index);
-  writer.i64(enrollment.added_at_ms);
-  writer.i64(enrollment.next_at_ms);
-  writer.i64(enrollment.last_done_at_ms);
-  writer.str("paused_reason", enrollment.paused_reason);
-  writer.i64(enrollment.resume_at_ms);
-  writer.str("finish_reason", enrollment.finish_reason);
-  writer.str("not_sent_reason", enrollment.not_sent_reason);
-  writer.count("mailboxes count", enrollment.mailboxes.size(), kEnrollmentMailboxesMax);
-  for (Symbol mailbox : enrollment.mailboxes) writer.str("mailboxes", mailbox);
-  writer.str("last_mailbox", enrollment.last_mailbox);
-  writer.str("last_message_id", "");  // no longer kept (README "Decisions")
-  writer.u64(enrollment.progress_seq);
-  writer.count("done_steps count", enrollment.done_steps.size(), kEnrollmentDoneStepsMax);
-  for (Symbol step : enrollment.done_steps) writer.str("done_steps", step);
-  writer.str("sending_step", enrollment.sending_step);
-  writer.str("sending_message_id", "");  // computed from the row (README "Decisions")
-  writer.str("sending_mailbox", enrollment.sending_mailbox);
-  writer.i64(enrollment.sending_at_ms);
-  writer.u8(enrollment.sending_released ? 1 : 0);
-  writer.count("unresolved count", enrollment.unresolved.size(), kEnrollmentDoneStepsMax);
-  for (const auto& [step, reason] : enrollment.unresolved.pairs()) {
-    writer.str("unresolved step", step);
-    writer.str("unresolved reason", reason);
+  writer.varint(enrollment.step_index);
+  writer.varint(enrollment.progress_seq);
+  const std::uint16_t fields = presentFields(enrollment);
+  writer.u16(fields);
+  const auto time = [&](std::uint16_t field, TimeMs at_ms) {
+    if ((fields & field) != 0) writer.time(at_ms);
+  };
+  time(kAddedAt, enrollment.added_at_ms);
+  time(kNextAt, enrollment.next_at_ms);
+  time(kLastDoneAt, enrollment.last_done_at_ms);
+  time(kResumeAt, enrollment.resume_at_ms);
+  time(kSendingAt, enrollment.sending_at_ms);
+  const auto text = [&](std::uint16_t field, const char* name, Symbol value) {
+    if ((fields & field) != 0) writer.str(name, value);
+  };
+  text(kPausedReason, "paused_reason", enrollment.paused_reason);
+  text(kFinishReason, "finish_reason", enrollment.finish_reason);
+  text(kNotSentReason, "not_sent_reason", enrollment.not_sent_reason);
+  text(kLastMailbox, "last_mailbox", enrollment.last_mailbox);
+  text(kSendingStep, "sending_step", enrollment.sending_step);
+  text(kSendingMailbox, "sending_mailbox", enrollment.sending_mailbox);
+  if ((fields & kMailboxes) != 0) {
+    writer.count("mailboxes count", enrollment.mailboxes.size(), kEnrollmentMailboxesMax);
+    for (Symbol mailbox : enrollment.mailboxes) writer.str("mailboxes", mailbox);
   }
-  writer.u32(enrollment.delivery_failures);
+  if ((fields & kDoneSteps) != 0) {
+    writer.count("done_steps count", enrollment.done_steps.size(), kEnrollmentDoneStepsMax);
+    for (Symbol step : enrollment.done_steps) writer.str("done_steps", step);
+  }
+  if ((fields & kUnresolved) != 0) {
+    writer.count("unresolved count", enrollment.unresolved.size(), kEnrollmentDoneStepsMax);
+    for (const auto& [step, reason] : enrollment.unresolved.pairs()) {
+      writer.str("unresolved step", step);
+      writer.str("unresolved reason", reason);
+    }
+  }
+  if ((fields & kDeliveryFailures) != 0) writer.varint(enrollment.delivery_failures);
   return writer.finish("enrollment");
 }
 
@@ -490,14 +644,118 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out
 
 namespace {
 
+bool readStatus(Reader& reader, EnrollmentStatus& out) {
+  std::uint8_t status = 0;
+  if (!reader.u8("status", status)) return false;
+  if (status > kEnrollmentStatusMax) {
+    return reader.fail("status", "unknown status " + std::to_string(status));
+  }
+  out = static_cast<EnrollmentStatus>(status);
+  return true;
+}
+
+// The fields of a version 3 value after its version byte (encodeEnrollment). A field the
+// mask leaves out takes its default; one it names must not hold it (the encoder leaves those
+// out, so each row has one form).
+void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo& memo,
+                          std::string_view* contact_key_bytes) {
+  std::uint16_t fields = 0;
+  if (!(readSymbol(reader, "sequence_id", out.sequence_id, memo.sequence_id, memo) &&
+        (contact_key_bytes != nullptr ? reader.str("contact_key", *contact_key_bytes)
+                                      : reader.str("contact_key", out.contact_key)) &&
+        readStatus(reader, out.status) && reader.varint("step_index", out.step_index) &&
+        reader.varint("progress_seq", out.progress_seq) && reader.u16("fields", fields))) {
+    return;
+  }
+  const auto time = [&](std::uint16_t field, const char* name, TimeMs& at_ms) {
+    at_ms = kNoTime;
+    if ((fields & field) == 0) return true;
+    if (!reader.time(name, at_ms)) return false;
+    return at_ms != kNoTime || reader.fail(name, "present but no time");
+  };
+  if (!(time(kAddedAt, "added_at_ms", out.added_at_ms) &&
+        time(kNextAt, "next_at_ms", out.next_at_ms) &&
+        time(kLastDoneAt, "last_done_at_ms", out.last_done_at_ms) &&
+        time(kResumeAt, "resume_at_ms", out.resume_at_ms) &&
+        time(kSendingAt, "sending_at_ms", out.sending_at_ms))) {
+    return;
+  }
+  const auto text = [&](std::uint16_t field, const char* name, Symbol& value,
+                        MemoSlot<Symbol>& slot) {
+    value = Symbol();
+    if ((fields & field) == 0) return true;
+    if (!readSymbol(reader, name, value, slot, memo)) return false;
+    return !value.empty() || reader.fail(name, "present but empty");
+  };
+  if (!(text(kPausedReason, "paused_reason", out.paused_reason, memo.paused_reason) &&
+        text(kFinishReason, "finish_reason", out.finish_reason, memo.finish_reason) &&
+        text(kNotSentReason, "not_sent_reason", out.not_sent_reason, memo.not_sent_reason) &&
+        text(kLastMailbox, "last_mailbox", out.last_mailbox, memo.last_mailbox) &&
+        text(kSendingStep, "sending_step", out.sending_step, memo.sending_step) &&
+        text(kSendingMailbox, "sending_mailbox", out.sending_mailbox, memo.sending_mailbox))) {
+    return;
+  }
+  const auto list = [&](std::uint16_t field, const char* count_name, const char* name,
+                        std::size_t count_max, SymbolList& value, MemoSlot<SymbolList>& slot) {
+    value = SymbolList();
+    if ((fields & field) == 0) return true;
+    if (!readSymbolList(reader, count_name, name, count_max, value, slot, memo)) return false;
+    return !value.empty() || reader.fail(count_name, "present but 0");
+  };
+  if (!(list(kMailboxes, "mailboxes count", "mailboxes", kEnrollmentMailboxesMax, out.mailboxes,
+             memo.mailboxes) &&
+        list(kDoneSteps, "done_steps count", "done_steps", kEnrollmentDoneStepsMax, out.done_steps,
+             memo.done_steps))) {
+    return;
+  }
+  out.unresolved.clear();
+  if ((fields & kUnresolved) != 0) {
+    if (!readEnrollmentUnresolved(reader, out, memo)) return;
+    if (out.unresolved.empty()) {
+      reader.fail("unresolved count", "present but 0");
+      return;
+    }
+  }
+  out.delivery_failures = 0;
+  if ((fields & kDeliveryFailures) != 0) {
+    std::uint32_t failures = 0;
+    if (!reader.varint("delivery_failures", failures)) return;
+    if (failures == 0) {
+      reader.fail("delivery_failures", "present but 0");
+      return;
+    }
+    if (failures > UINT16_MAX) {
+      reader.fail("delivery_failures", "above 65535");
+      return;
+    }
+    out.delivery_failures = static_cast<std::uint16_t>(failures);
+  }
+  out.sending_released = (fields & kSendingReleased) != 0;
+}
+
 // decodeEnrollment(), with the contact key left in contact_key_bytes when that is not null.
 Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& out,
                            EnrollmentDecodeMemo& memo, std::string_view* contact_key_bytes) {
   Reader reader(value);
   out.id = id;
+  std::uint8_t version = 0;
+  if (!readVersion(reader, kRecordFormatVersion, kEnrollmentFormatVersion, version)) {
+    return reader.finish("enrollment");
+  }
+  // A list's bytes (its count and elements) are another list's in the other version.
+  if (memo.version != version) {
+    memo.mailboxes.filled = false;
+    memo.done_steps.filled = false;
+    memo.unresolved.filled = false;
+    memo.version = version;
+  }
+  if (version == kEnrollmentFormatVersion) {
+    reader.useLengths(Lengths::kVarint);
+    readEnrollmentFields(reader, out, memo, contact_key_bytes);
+    return reader.finish("enrollment");
+  }
   std::uint8_t status = 0;
-  if (readVersion(reader) &&
-      readSymbol(reader, "sequence_id", out.sequence_id, memo.sequence_id, memo) &&
+  if (readSymbol(reader, "sequence_id", out.sequence_id, memo.sequence_id, memo) &&
       (contact_key_bytes != nullptr ? reader.str("contact_key", *contact_key_bytes)
                                     : reader.str("contact_key", out.contact_key)) &&
       reader.u8("status", status)) {
@@ -554,22 +812,76 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out
 }
 
 Status encodeProgress(const ProgressRecord& record, std::string& out) {
-  Writer writer(out);
+  Writer writer(out, Lengths::kVarint);
   writer.u8(kProgressFormatVersion);
-  writer.u32(record.enrollment_id);
-  writer.u32(record.step_index);
+  writer.varint(record.enrollment_id);
+  writer.varint(record.step_index);
   const auto kind = static_cast<std::uint8_t>(record.kind);
   if (kind < kProgressKindMin || kind > kProgressKindMax) writer.fail("kind", "unknown kind");
   writer.u8(kind);
-  writer.i64(record.at_ms);
-  writer.str("mailbox", record.mailbox);
-  writer.str("message_id", record.message_id);
-  writer.str("detail", record.detail);
-  writer.str("step_id", record.step_id);
-  writer.u64(record.task_id);
-  writer.str("variant", record.variant);
+  writer.time(record.at_ms);
+  std::uint8_t fields = 0;
+  const auto note = [&](bool present, std::uint8_t field) {
+    if (present) fields = static_cast<std::uint8_t>(fields | field);
+  };
+  note(!record.mailbox.empty(), kMailbox);
+  note(!record.message_id.empty(), kMessageId);
+  note(!record.detail.empty(), kDetail);
+  note(!record.step_id.empty(), kStepId);
+  note(record.task_id != 0, kTaskId);
+  note(!record.variant.empty(), kVariant);
+  writer.u8(fields);
+  if ((fields & kMailbox) != 0) writer.str("mailbox", record.mailbox);
+  if ((fields & kMessageId) != 0) writer.str("message_id", record.message_id);
+  if ((fields & kDetail) != 0) writer.str("detail", record.detail);
+  if ((fields & kStepId) != 0) writer.str("step_id", record.step_id);
+  if ((fields & kTaskId) != 0) writer.varint(record.task_id);
+  if ((fields & kVariant) != 0) writer.str("variant", record.variant);
   return writer.finish("progress");
 }
+
+namespace {
+
+// The fields of a version 4 value after its version byte (encodeProgress).
+void readProgressFields(Reader& reader, ProgressRecord& out) {
+  std::uint8_t kind = 0;
+  std::uint8_t fields = 0;
+  if (!(reader.varint("enrollment_id", out.enrollment_id) &&
+        reader.varint("step_index", out.step_index) && reader.u8("kind", kind))) {
+    return;
+  }
+  if (kind < kProgressKindMin || kind > kProgressKindMax) {
+    reader.fail("kind", "unknown kind " + std::to_string(kind));
+    return;
+  }
+  out.kind = static_cast<ProgressKind>(kind);
+  if (!(reader.time("at_ms", out.at_ms) && reader.u8("fields", fields))) return;
+  if ((fields & ~kProgressFieldsAll) != 0) {
+    reader.fail("fields", "unknown bits " + std::to_string(fields));
+    return;
+  }
+  const auto text = [&](std::uint8_t field, const char* name, std::string& value) {
+    value.clear();
+    if ((fields & field) == 0) return true;
+    if (!reader.str(name, value)) return false;
+    return !value.empty() || reader.fail(name, "present but empty");
+  };
+  if (!(text(kMailbox, "mailbox", out.mailbox) && text(kMessageId, "message_id", out.message_id) &&
+        text(kDetail, "detail", out.detail) && text(kStepId, "step_id", out.step_id))) {
+    return;
+  }
+  out.task_id = 0;
+  if ((fields & kTaskId) != 0) {
+    if (!reader.varint("task_id", out.task_id)) return;
+    if (out.task_id == 0) {
+      reader.fail("task_id", "present but 0");
+      return;
+    }
+  }
+  text(kVariant, "variant", out.variant);
+}
+
+}  // namespace
 
 Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out) {
   Reader reader(value);
@@ -577,10 +889,15 @@ Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord&
   out.variant.clear();
   std::uint8_t kind = 0;
   std::uint8_t version = 0;
-  if (reader.u8("version", version) && version != kRecordFormatVersion &&
-      version != kProgressFormatVersion) {
-    reader.fail("version", "unknown format version " + std::to_string(version));
+  if (!readVersion(reader, kRecordFormatVersion, kProgressFormatVersion, version)) {
+    return reader.finish("progress");
   }
+  if (version == kProgressFormatVersion) {
+    reader.useLengths(Lengths::kVarint);
+    readProgressFields(reader, out);
+    return reader.finish("progress");
+  }
+  // Versions 2 and 3: fixed-width integers and u32 lengths, every field present.
   if (reader.u32("enrollment_id", out.enrollment_id) && reader.u32("step_index", out.step_index) &&
       reader.u8("kind", kind)) {
     if (kind < kProgressKindMin || kind > kProgressKindMax) {
@@ -591,7 +908,7 @@ Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord&
   if (reader.i64("at_ms", out.at_ms) && reader.str("mailbox", out.mailbox) &&
       reader.str("message_id", out.message_id) && reader.str("detail", out.detail) &&
       reader.str("step_id", out.step_id) && reader.u64("task_id", out.task_id) &&
-      version == kProgressFormatVersion) {
+      version == kProgressVariantFormatVersion) {
     reader.str("variant", out.variant);
   }
   return reader.finish("progress");
