@@ -58,9 +58,12 @@
 //    more, and at clean shutdown. A restart restores the snapshot and counts only the
 //    records after it (the store does not even read the others), so it reads a bounded
 //    number of records, not a day of them (1.2M at 200k contacts x 3 steps in a day). The
-//    log itself is kept and trimmed as before: a store without a snapshot (older, or
-//    converted) restarts from the whole day, as it did, and so does a seqd that does not
-//    know the snapshot (it ignores the meta record).
+//    store then deletes the records the snapshot covers, however recent, as it deletes old
+//    ones (a prefix, a bounded number per commit, never the last): the log holds about one
+//    snapshot interval, not a day. A store without a snapshot (older, or converted) keeps
+//    the day and restarts from it, as it did. (A seqd that did not know the snapshot would
+//    count too few sends from such a log; it cannot read the records' formats either, and
+//    refuses the store: io/record_codec.hpp.)
 // `report` counts history (per-step sent, delivered, bounced, replied, ...) in counters of its
 // own, written in the commit of the records that change them (engine/report.hpp): the log
 // holds about the last day only.
@@ -194,7 +197,7 @@ struct LoadedState {
   // The enrollments with snapshots in the journal after the last finished checkpoint's
   // start: changed since, so the next checkpoint writes them.
   std::vector<EnrollmentId> journal_ids;
-  // The log as kept (the last day or so, see "History"), in seq order, from the first
+  // The log as kept (see "History"), in seq order, from the first
   // record after governor->through_seq when there is a snapshot (a store may hand back more:
   // the engine skips those the snapshot covers). The last seq ever written is its last
   // record's, or through_seq when it is empty.

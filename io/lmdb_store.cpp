@@ -396,7 +396,7 @@ class LmdbStore final : public Store {
   Status putSequences(MDB_txn* txn, const std::vector<SequenceState>& sequences);
   Status putTasks(MDB_txn* txn, const std::vector<Task>& tasks, std::string& scratch);
   Status trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_ms, std::size_t deletes_max,
-                     bool keep_last, bool& pending);
+                     bool keep_last, std::uint64_t covered_seq, bool& pending);
   Status putCounts(MDB_txn* txn, std::uint64_t commits, std::uint64_t last_journal_seq);
   Status putGovernor(MDB_txn* txn, const GovernorSnapshot& snapshot, std::string& scratch);
   // Appends the checksum to `value` and puts it.
@@ -437,6 +437,9 @@ class LmdbStore final : public Store {
   bool trim_pending_ = false;               // written by commit() only
   std::size_t contacts_since_release_ = 0;  // likewise
   std::size_t records_since_release_ = 0;   // likewise
+  // The last seq the send limits' snapshot covers: the log up to it is no longer read. Set by
+  // load() and commit() (0 until then: the log is trimmed by time alone).
+  std::uint64_t governor_through_seq_ = 0;
   MDB_dbi dbis_[kStoreDbCount] = {};
 };
 
@@ -1449,6 +1452,7 @@ Status LmdbStore::load(LoadedState& out) {
   }
   if (status.isOk()) status = checkLoadedCounts(txn.get(), loaded);
   if (!status.isOk()) return status;
+  governor_through_seq_ = state.governor ? state.governor->through_seq : 0;
   out = std::move(state);
   return Status::ok();
 }
@@ -1529,13 +1533,15 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   if (status.isOk()) status = putTasks(txn.get(), batch.tasks, scratch);
   if (status.isOk()) status = putTeam(txn.get(), batch.team, scratch);
   const std::size_t trim_max = historyTrimBound(batch, history_trim_per_commit_max_);
+  const std::uint64_t governor_through_seq =
+      batch.governor.has_value() ? batch.governor->through_seq : governor_through_seq_;
   if (status.isOk() && batch.history_keep_from_ms.has_value()) {
-    status =
-        trimHistory(txn.get(), kProgressDb, *batch.history_keep_from_ms, trim_max, true, pending);
+    status = trimHistory(txn.get(), kProgressDb, *batch.history_keep_from_ms, trim_max, true,
+                         governor_through_seq, pending);
   }
   if (status.isOk() && batch.inbound_keep_from_ms.has_value()) {
-    status =
-        trimHistory(txn.get(), kInboundDb, *batch.inbound_keep_from_ms, trim_max, false, pending);
+    status = trimHistory(txn.get(), kInboundDb, *batch.inbound_keep_from_ms, trim_max, false, 0,
+                         pending);
   }
   if (status.isOk() && batch.clock_ms.has_value()) {
     scratch = littleEndian(static_cast<std::uint64_t>(*batch.clock_ms), kClockValueBytes);
@@ -1552,6 +1558,7 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   }
   ++commits_;
   if (trims) trim_pending_ = pending;
+  governor_through_seq_ = governor_through_seq;
   last_journal_seq_ = last_journal_seq;
   checkpoint_ = checkpoint;
   // Each page a commit reads on its way stays mapped; see kReleaseMapAfterContacts.
@@ -1789,11 +1796,13 @@ Status LmdbStore::putTasks(MDB_txn* txn, const std::vector<Task>& tasks, std::st
 }
 
 // Deletes the oldest records of the progress log or the inbound table (index) while their
-// at_ms is before keep_from_ms, at most deletes_max; with keep_last, never
-// the last record (the log's last seq stays where the counts record and the engine look for
-// it). Sets `pending` when it stopped at that bound.
+// seq is at most covered_seq (what the send limits' snapshot covers: no longer read) or their
+// at_ms is before keep_from_ms, at most deletes_max; with keep_last, never the last record
+// (the log's last seq stays where the counts record and the engine look for it). Sets
+// `pending` when it stopped at that bound.
 Status LmdbStore::trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_ms,
-                              std::size_t deletes_max, bool keep_last, bool& pending) {
+                              std::size_t deletes_max, bool keep_last, std::uint64_t covered_seq,
+                              bool& pending) {
   const char* db = kStoreDbNames[index];
   std::uint64_t last_seq = 0;
   if (keep_last) {
@@ -1819,9 +1828,11 @@ Status LmdbStore::trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_
     std::string_view payload;
     Status status = verifiedPayload(db, key, true, value, 0, payload);
     if (!status.isOk()) return status;
-    status = decodeProgress(seq, payload, record);
-    if (!status.isOk()) return corrupt(db, view(key), status.message());
-    if (record.at_ms >= keep_from_ms) break;
+    if (seq > covered_seq) {
+      status = decodeProgress(seq, payload, record);
+      if (!status.isOk()) return corrupt(db, view(key), status.message());
+      if (record.at_ms >= keep_from_ms) break;
+    }
     if ((rc = mdb_cursor_del(cursor.get(), 0)) != 0) {
       return mdbError(std::string("trim ") + db, rc);
     }

@@ -654,6 +654,12 @@ bool readStatus(Reader& reader, EnrollmentStatus& out) {
   return true;
 }
 
+// Into out.contact_key, or as bytes into *contact_key_bytes when that is not null.
+bool readContactKey(Reader& reader, Enrollment& out, std::string_view* contact_key_bytes) {
+  return contact_key_bytes != nullptr ? reader.str("contact_key", *contact_key_bytes)
+                                      : reader.str("contact_key", out.contact_key);
+}
+
 // The fields of a version 3 value after its version byte (encodeEnrollment). A field the
 // mask leaves out takes its default; one it names must not hold it (the encoder leaves those
 // out, so each row has one form).
@@ -661,9 +667,8 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo&
                           std::string_view* contact_key_bytes) {
   std::uint16_t fields = 0;
   if (!(readSymbol(reader, "sequence_id", out.sequence_id, memo.sequence_id, memo) &&
-        (contact_key_bytes != nullptr ? reader.str("contact_key", *contact_key_bytes)
-                                      : reader.str("contact_key", out.contact_key)) &&
-        readStatus(reader, out.status) && reader.varint("step_index", out.step_index) &&
+        readContactKey(reader, out, contact_key_bytes) && readStatus(reader, out.status) &&
+        reader.varint("step_index", out.step_index) &&
         reader.varint("progress_seq", out.progress_seq) && reader.u16("fields", fields))) {
     return;
   }
@@ -733,38 +738,12 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo&
   out.sending_released = (fields & kSendingReleased) != 0;
 }
 
-// decodeEnrollment(), with the contact key left in contact_key_bytes when that is not null.
-Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& out,
-                           EnrollmentDecodeMemo& memo, std::string_view* contact_key_bytes) {
-  Reader reader(value);
-  out.id = id;
-  std::uint8_t version = 0;
-  if (!readVersion(reader, kRecordFormatVersion, kEnrollmentFormatVersion, version)) {
-    return reader.finish("enrollment");
-  }
-  // A list's bytes (its count and elements) are another list's in the other version.
-  if (memo.version != version) {
-    memo.mailboxes.filled = false;
-    memo.done_steps.filled = false;
-    memo.unresolved.filled = false;
-    memo.version = version;
-  }
-  if (version == kEnrollmentFormatVersion) {
-    reader.useLengths(Lengths::kVarint);
-    readEnrollmentFields(reader, out, memo, contact_key_bytes);
-    return reader.finish("enrollment");
-  }
-  std::uint8_t status = 0;
+// The fields of a version 2 value after its version byte: every field present, u32 lengths.
+void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, EnrollmentDecodeMemo& memo,
+                            std::string_view* contact_key_bytes) {
   if (readSymbol(reader, "sequence_id", out.sequence_id, memo.sequence_id, memo) &&
-      (contact_key_bytes != nullptr ? reader.str("contact_key", *contact_key_bytes)
-                                    : reader.str("contact_key", out.contact_key)) &&
-      reader.u8("status", status)) {
-    if (status > kEnrollmentStatusMax) {
-      reader.fail("status", "unknown status " + std::to_string(status));
-    }
-    out.status = static_cast<EnrollmentStatus>(status);
-  }
-  if (reader.u32("step_index", out.step_index) && reader.i64("added_at_ms", out.added_at_ms) &&
+      readContactKey(reader, out, contact_key_bytes) && readStatus(reader, out.status) &&
+      reader.u32("step_index", out.step_index) && reader.i64("added_at_ms", out.added_at_ms) &&
       reader.i64("next_at_ms", out.next_at_ms) &&
       reader.i64("last_done_at_ms", out.last_done_at_ms) &&
       readSymbol(reader, "paused_reason", out.paused_reason, memo.paused_reason, memo) &&
@@ -794,6 +773,30 @@ Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& 
   if (readEnrollmentUnresolved(reader, out, memo) && reader.u32("delivery_failures", failures)) {
     if (failures > UINT16_MAX) reader.fail("delivery_failures", "above 65535");
     out.delivery_failures = static_cast<std::uint16_t>(failures);
+  }
+}
+
+// decodeEnrollment(), with the contact key left in contact_key_bytes when that is not null.
+Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& out,
+                           EnrollmentDecodeMemo& memo, std::string_view* contact_key_bytes) {
+  Reader reader(value);
+  out.id = id;
+  std::uint8_t version = 0;
+  if (!readVersion(reader, kRecordFormatVersion, kEnrollmentFormatVersion, version)) {
+    return reader.finish("enrollment");
+  }
+  // A list's bytes (its count and elements) are another list's in the other version.
+  if (memo.version != version) {
+    memo.mailboxes.filled = false;
+    memo.done_steps.filled = false;
+    memo.unresolved.filled = false;
+    memo.version = version;
+  }
+  if (version == kEnrollmentFormatVersion) {
+    reader.useLengths(Lengths::kVarint);
+    readEnrollmentFields(reader, out, memo, contact_key_bytes);
+  } else {
+    readEnrollmentFieldsV2(reader, out, memo, contact_key_bytes);
   }
   return reader.finish("enrollment");
 }

@@ -1,5 +1,5 @@
 // Store: the LMDB environment under state_dir holding contacts, enrollment snapshots, the
-// progress log (its last day or so), tasks, applied inbound messages, sequence activation and
+// progress log (what a restart reads of it), tasks, applied inbound messages, sequence activation and
 // the clock.
 //
 // Schema: one environment (data.mdb + lock.mdb in `dir`), nine named databases. Values are
@@ -42,12 +42,13 @@
 //
 // History (engine/records.hpp, "History"). commit() upserts the batch's tasks, copies each
 // kInbound progress record into the inbound table under its seq, and deletes some of the
-// progress log's oldest records while their at_ms is before the batch's history_keep_from_ms
+// progress log's oldest records while the send limits' snapshot covers them (the batch's, or
+// the last one committed or loaded) or their at_ms is before the batch's history_keep_from_ms
 // (never the last record: the last seq stays), and some of the inbound table's likewise
 // before inbound_keep_from_ms: each at most historyTrimBound() per commit. Only a prefix is
-// deleted, stopping at the first record to keep. So the log holds about a day of records and the
-// inbound table 90 days; what must outlive them (tasks) has its own table. load() returns all
-// three.
+// deleted, stopping at the first record to keep. So the log holds about one snapshot interval
+// of records (a day without a snapshot) and the inbound table 90 days; what must outlive them
+// (tasks) has its own table. load() returns all three.
 //
 // The teams DB came after schema 4 was out, and comes after meta in the DB list: the counts
 // record does not count its entries (LMDB's own count and every value's checksum are still

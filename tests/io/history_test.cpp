@@ -4,6 +4,7 @@
 // engine and a restart that replays the whole log; the send limits and the inbox dedupe hold
 // across a truncation. Randomized cases print their seed; SEQD_SEED replays one.
 #include <doctest/doctest.h>
+#include <lmdb.h>
 
 #include <algorithm>
 #include <chrono>
@@ -67,6 +68,38 @@ ProgressRecord record(std::uint64_t seq, TimeMs at_ms,
 std::vector<std::uint64_t> seqsOf(const std::vector<ProgressRecord>& records) {
   std::vector<std::uint64_t> seqs;
   for (const ProgressRecord& r : records) seqs.push_back(r.seq);
+  return seqs;
+}
+
+// The seqs of the progress log as LMDB holds them, the store closed: a load skips the records
+// the send limits' snapshot covers, so it cannot tell whether they are still there.
+std::vector<std::uint64_t> progressSeqsOnDisk(const std::string& dir) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  REQUIRE(mdb_env_set_maxdbs(env, 16) == 0);
+  REQUIRE(mdb_env_open(env, dir.c_str(), MDB_RDONLY | MDB_NOLOCK, 0600) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
+  MDB_dbi dbi = 0;
+  REQUIRE(mdb_dbi_open(txn, "progress", 0, &dbi) == 0);
+  MDB_cursor* cursor = nullptr;
+  REQUIRE(mdb_cursor_open(txn, dbi, &cursor) == 0);
+  std::vector<std::uint64_t> seqs;
+  MDB_val key{};
+  MDB_val value{};
+  for (int rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+    seqs.push_back(decodeProgressKey(std::string_view(static_cast<char*>(key.mv_data), 8)));
+  }
+  mdb_cursor_close(cursor);
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
+  return seqs;
+}
+
+std::vector<std::uint64_t> seqRange(std::uint64_t first, std::uint64_t last) {
+  std::vector<std::uint64_t> seqs;
+  for (std::uint64_t seq = first; seq <= last; ++seq) seqs.push_back(seq);
   return seqs;
 }
 
@@ -215,6 +248,53 @@ TEST_CASE("old progress records are deleted in steps sized by each commit's own 
     CHECK(store->historyTrimPending() == (old_left > 0));
   }
   CHECK(old_left == 0);  // 20,000 - 1,024 - 1,200 - 16,384 - the rest
+}
+
+// A restart reads only the records after the send limits' snapshot, so the log below it is
+// deleted however recent, a bounded number per commit as the old ones are; the store learns
+// the snapshot from the commit that writes it, or from the load after a reopen.
+TEST_CASE("progress records the send limits' snapshot covers are deleted, however recent") {
+  TempDir dir("seqd-history-test");
+  StoreOptions options;
+  options.history_trim_per_commit_max = 8;
+  auto store = openOrFail(dir.path(), options);
+  WriteBatch batch;
+  for (std::uint64_t seq = 1; seq <= 40; ++seq) batch.progress.push_back(record(seq, 100 * 1000));
+  commitOrFail(*store, batch);
+  WriteBatch trim;
+  trim.clock_ms = kStart;
+  trim.history_keep_from_ms = 1000;  // every record is newer
+  commitOrFail(*store, trim);
+  WriteBatch snapshot = trim;
+  snapshot.governor = GovernorSnapshot();
+  snapshot.governor->through_seq = 20;
+  commitOrFail(*store, snapshot);
+  store.reset();
+  CHECK(progressSeqsOnDisk(dir.path()) == seqRange(9, 40));  // 8, in the snapshot's commit
+
+  store = openOrFail(dir.path(), options);
+  commitOrFail(*store, trim);  // not loaded yet: the snapshot is not known, nothing goes
+  store.reset();
+  CHECK(progressSeqsOnDisk(dir.path()) == seqRange(9, 40));
+  store = openOrFail(dir.path(), options);
+  CHECK(seqsOf(loadOrFail(*store).progress) == seqRange(21, 40));
+  commitOrFail(*store, trim);
+  commitOrFail(*store, trim);
+  store.reset();
+  CHECK(progressSeqsOnDisk(dir.path()) == seqRange(21, 40));  // stops after the snapshot's
+
+  // A snapshot of the last seq: all but the last record go (the log's last seq stays).
+  store = openOrFail(dir.path(), options);
+  snapshot.governor->through_seq = 40;
+  commitOrFail(*store, snapshot);
+  commitOrFail(*store, trim);
+  commitOrFail(*store, trim);
+  CHECK(seqsOf(loadOrFail(*store).progress).empty());
+  Result<std::uint64_t> last = store->lastProgressSeq();
+  REQUIRE(last.isOk());
+  CHECK(last.value() == 40);
+  store.reset();
+  CHECK(progressSeqsOnDisk(dir.path()) == std::vector<std::uint64_t>{40});
 }
 
 // ---------------------------------------------------------------------------------------
