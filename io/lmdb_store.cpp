@@ -1366,8 +1366,14 @@ Status LmdbStore::loadJournal(MDB_txn* txn, LoadedState& state) const {
         if (value.size() < kJournalIdBytes) return corrupt("journal", key, "no enrollment id");
         const auto id =
             static_cast<EnrollmentId>(fromLittleEndian(value.substr(0, kJournalIdBytes)));
-        Status decoded = decodeEnrollment(id, value.substr(kJournalIdBytes), rowOf(id), memo);
+        Enrollment& row = rowOf(id);
+        // An enrollment keeps its contact: the key is usually the row's already, and taking
+        // its Symbol skips the Symbol table's lock and hash lookup.
+        const Symbol known_key = row.contact_key;
+        std::string_view key_bytes;
+        Status decoded = decodeEnrollment(id, value.substr(kJournalIdBytes), row, memo, key_bytes);
         if (!decoded.isOk()) return corrupt("journal", key, decoded.message());
+        row.contact_key = known_key == key_bytes ? known_key : Symbol(key_bytes);
         state.journal_ids.push_back(id);
         return Status::ok();
       },

@@ -1202,6 +1202,8 @@ TEST_CASE("a table growing through the journal loads in id order, each id its la
       enrollment.next_at_ms = ++version;
       enrollment.sequence_id = random() % 3 == 0 ? "seq-b" : "seq-a";
       enrollment.done_steps = random() % 2 == 0 ? SymbolList{"s1"} : SymbolList{"s1", "s2"};
+      // Now and then a key other than the table's row has: a journal row keeps its own.
+      if (random() % 4 == 0) enrollment.contact_key = "moved@example.test";
       latest[id] = enrollment;
       batch.enrollments.push_back(enrollment);
     }
