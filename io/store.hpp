@@ -1,6 +1,6 @@
 // Store: the LMDB environment under state_dir holding contacts, enrollment snapshots, the
-// progress log (what a restart reads of it), tasks, applied inbound messages, sequence activation and
-// the clock.
+// progress log (what a restart reads of it), tasks, applied inbound messages, sequence
+// activation and the clock.
 //
 // Schema: one environment (data.mdb + lock.mdb in `dir`), nine named databases. Values are
 // the versioned little-endian records of io/record_codec.hpp, each followed by a checksum.
