@@ -140,8 +140,8 @@
 // the limits the decoder enforces) or a key LMDB cannot hold is refused as InvalidArgument,
 // and the whole batch is rolled back: a commit is all or nothing. Debug builds also decode
 // every value back and compare it before the put (a mismatch is a codec bug and aborts with
-// file and line); release builds rely on the codec test for that, which saved ~X% of a
-// commit's time.
+// file and line); release builds rely on the codec test for that, and every value's
+// checksum is checked when it is read.
 //
 // LMDB caveats that apply (from lmdb.h):
 //  - Keep read transactions short: a live reader pins the pages it sees, so they are not
