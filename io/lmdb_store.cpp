@@ -32,12 +32,13 @@
 #include "io/state_marker.hpp"
 #include "io/store.hpp"
 #include "io/store_check.hpp"
+#include "io/symbol_codes.hpp"
 #include "io/thread_name.hpp"
 
 namespace seqd {
 namespace {
 
-constexpr MDB_dbi kDatabasesMax = 12;  // nine used; room to add without a reopen dance
+constexpr MDB_dbi kDatabasesMax = 12;  // ten used; room to add without a reopen dance
 constexpr mode_t kDirectoryMode = 0750;
 constexpr mode_t kFileMode = 0640;
 constexpr std::size_t kPathComponentsMax = 256;
@@ -50,6 +51,7 @@ constexpr std::string_view kMetaCheckpoint = "checkpoint";
 constexpr std::string_view kMetaGovernor = "governor";
 constexpr std::size_t kAnyPayloadBytes = SIZE_MAX;
 constexpr std::size_t kEnrollmentKeyBytes = 4;
+constexpr std::size_t kSymbolCodeKeyBytes = 4;  // u32 big-endian, as an enrollment id
 constexpr std::size_t kProgressKeyBytes = 8;
 constexpr std::size_t kClockValueBytes = 8;
 constexpr std::size_t kStoreIdBytes = 16;
@@ -176,19 +178,25 @@ std::string encodeCheckpoint(const Checkpoint& checkpoint) {
   std::abort();
 }
 
-Status decodeLike(const Contact& record, std::string_view value, Contact& out) {
+// `codes`: the symbols table an enrollment value of format 4 names its strings in.
+Status decodeLike(const Contact& record, std::string_view value, Contact& out, const SymbolCodes*) {
   return decodeContact(record.key, value, out);
 }
-Status decodeLike(const Enrollment& record, std::string_view value, Enrollment& out) {
-  return decodeEnrollment(record.id, value, out);
+Status decodeLike(const Enrollment& record, std::string_view value, Enrollment& out,
+                  const SymbolCodes* codes) {
+  EnrollmentDecodeMemo memo;
+  memo.codes = codes;
+  return decodeEnrollment(record.id, value, out, memo);
 }
-Status decodeLike(const ProgressRecord& record, std::string_view value, ProgressRecord& out) {
+Status decodeLike(const ProgressRecord& record, std::string_view value, ProgressRecord& out,
+                  const SymbolCodes*) {
   return decodeProgress(record.seq, value, out);
 }
-Status decodeLike(const Task& record, std::string_view value, Task& out) {
+Status decodeLike(const Task& record, std::string_view value, Task& out, const SymbolCodes*) {
   return decodeTask(record.id, value, out);
 }
-Status decodeLike(const GovernorSnapshot&, std::string_view value, GovernorSnapshot& out) {
+Status decodeLike(const GovernorSnapshot&, std::string_view value, GovernorSnapshot& out,
+                  const SymbolCodes*) {
   return decodeGovernor(value, out);
 }
 bool same(const GovernorSnapshot& left, const GovernorSnapshot& right) { return left == right; }
@@ -212,7 +220,7 @@ constexpr bool kVerifyRoundTrip = true;
 // before this call (as arguments of one call, the two would be evaluated in no set order).
 template <typename Record>
 Status checkEncoded(const Status& encoded_status, const Record& record, std::string_view encoded,
-                    const char* db, std::string_view key,
+                    const char* db, std::string_view key, const SymbolCodes* codes = nullptr,
                     std::source_location location = std::source_location::current()) {
   if (!encoded_status.isOk()) {
     return Status::invalidArgument(std::string(db) + " key '" + printableKey(key) +
@@ -220,7 +228,7 @@ Status checkEncoded(const Status& encoded_status, const Record& record, std::str
   }
   if (kVerifyRoundTrip) {
     Record decoded;
-    if (!decodeLike(record, encoded, decoded).isOk() || !same(record, decoded)) {
+    if (!decodeLike(record, encoded, decoded, codes).isOk() || !same(record, decoded)) {
       roundTripFailed(db, key, location);
     }
   }
@@ -388,6 +396,7 @@ class LmdbStore final : public Store {
                         std::string& scratch);
   Status putJournal(MDB_txn* txn, const std::vector<Enrollment>& enrollments, std::string& scratch,
                     std::uint64_t& last_seq);
+  Status putSymbols(MDB_txn* txn, std::string& scratch);
   Status trimJournal(MDB_txn* txn, std::uint64_t through, std::size_t deletes_max);
   Status putCheckpoint(MDB_txn* txn, const WriteBatch& batch, std::uint64_t last_journal_seq,
                        Checkpoint& checkpoint);
@@ -406,10 +415,13 @@ class LmdbStore final : public Store {
   Status forEach(MDB_txn* txn, std::size_t index, Visit visit, std::string_view from = {}) const;
   std::size_t entriesOf(MDB_txn* txn, std::size_t index) const;
   Status loadContacts(MDB_txn* txn, std::vector<ContactRef>& out) const;
-  Status loadContactsAndEnrollments(MDB_txn* txn, LoadedState& state) const;
-  Status loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out,
+  Status loadSymbols(MDB_txn* txn, SymbolCodes& out) const;
+  Status readSymbols();
+  Status loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& codes,
+                                    LoadedState& state) const;
+  Status loadEnrollments(MDB_txn* txn, const SymbolCodes& codes, std::vector<Enrollment>& out,
                          ContactKeyBytes& contact_keys) const;
-  Status loadJournal(MDB_txn* txn, LoadedState& state) const;
+  Status loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state) const;
   Status loadCheckpoint(MDB_txn* txn, Checkpoint& out) const;
   Status loadGovernor(MDB_txn* txn, std::optional<GovernorSnapshot>& out) const;
   Status loadProgress(MDB_txn* txn, std::size_t index, std::vector<ProgressRecord>& out,
@@ -440,6 +452,8 @@ class LmdbStore final : public Store {
   // The last seq the send limits' snapshot covers: the log up to it is no longer read. Set by
   // load() and commit() (0 until then: the log is trimmed by time alone).
   std::uint64_t governor_through_seq_ = 0;
+  // The strings enrollment rows name by code: read by load(), added to by commit().
+  SymbolCodes codes_;
   MDB_dbi dbis_[kStoreDbCount] = {};
 };
 
@@ -1040,6 +1054,18 @@ Status LmdbStore::open(const StoreOptions& options) {
   Status status = checkDataFile(marker.value().has_value());
   if (status.isOk()) status = openEnvironment(options);
   if (status.isOk()) status = verifyStore(marker.value());
+  if (status.isOk()) status = readSymbols();
+  return status;
+}
+
+// The symbols table, so that a commit before any load() hands out no code the store holds.
+Status LmdbStore::readSymbols() {
+  Transaction txn;
+  const int rc = txn.begin(env_, MDB_RDONLY);
+  if (rc != 0) return mdbError("begin read txn", rc);
+  SymbolCodes codes;
+  Status status = loadSymbols(txn.get(), codes);
+  if (status.isOk()) codes_ = std::move(codes);
   return status;
 }
 
@@ -1190,14 +1216,36 @@ Status LmdbStore::loadTeam(MDB_txn* txn, std::vector<TeamRecord>& out) const {
   });
 }
 
+// The symbols table, before the rows that name its codes: codes 1, 2, ... in order, each a
+// string none before it has.
+Status LmdbStore::loadSymbols(MDB_txn* txn, SymbolCodes& out) const {
+  return forEach(txn, kSymbolsDb, [&](std::string_view key, std::string_view value) {
+    if (key.size() != kSymbolCodeKeyBytes) {
+      return corrupt("symbols", key, "key is " + std::to_string(key.size()) + " bytes, not 4");
+    }
+    const std::uint32_t code = decodeEnrollmentKey(key);
+    if (value.empty() || value.size() > kRecordFieldBytesMax) {
+      return corrupt("symbols", key, "a string of " + std::to_string(value.size()) + " bytes");
+    }
+    if (!out.addLoaded(code, Symbol(value))) {
+      return corrupt("symbols", key,
+                     "code " + std::to_string(code) + " is not the next (" +
+                         std::to_string(out.size() + 1) + ") or its string has a code already");
+    }
+    return Status::ok();
+  });
+}
+
 // The rows' contact keys are left as their bytes in contact_keys (views into the map, valid
 // with txn), one per row, for the caller to intern.
-Status LmdbStore::loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out,
+Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
+                                  std::vector<Enrollment>& out,
                                   ContactKeyBytes& contact_keys) const {
   const std::size_t entries = entriesOf(txn, kEnrollmentsDb);
   out.reserve(entries);
   contact_keys.reserve(entries);
   EnrollmentDecodeMemo memo;
+  memo.codes = &codes;
   return forEach(txn, kEnrollmentsDb, [&](std::string_view key, std::string_view value) {
     if (key.size() != kEnrollmentKeyBytes) {
       return corrupt("enrollments", key, "key is " + std::to_string(key.size()) + " bytes, not 4");
@@ -1220,7 +1268,8 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, std::vector<Enrollment>& out,
 // taken ~3M times) a 1M restart's load took as long as on one thread; this way it takes
 // 2.2-2.5 s instead of 2.6-3.1. When the second transaction sees another snapshot, the rows
 // are read after the contacts, in this transaction.
-Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, LoadedState& state) const {
+Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& codes,
+                                             LoadedState& state) const {
   Transaction second;
   ContactKeyBytes contact_keys;
   Status status;
@@ -1228,14 +1277,14 @@ Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, LoadedState& state) c
     Status rows_status;
     std::thread rows_thread([&] {
       nameThisThread("seqd-load");
-      rows_status = loadEnrollments(second.get(), state.enrollments, contact_keys);
+      rows_status = loadEnrollments(second.get(), codes, state.enrollments, contact_keys);
     });
     status = loadContacts(txn, state.contacts);
     rows_thread.join();
     if (status.isOk()) status = rows_status;
   } else {
     status = loadContacts(txn, state.contacts);
-    if (status.isOk()) status = loadEnrollments(txn, state.enrollments, contact_keys);
+    if (status.isOk()) status = loadEnrollments(txn, codes, state.enrollments, contact_keys);
   }
   if (!status.isOk()) return status;
   for (std::size_t i = 0; i < contact_keys.size(); ++i) {
@@ -1335,7 +1384,7 @@ Status LmdbStore::loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const {
 // over the row it replaces (the table's rows are in id order; enrollments added since the
 // checkpoint go to a side list, merged in id order at the end), so the latest entry of an id
 // is the row left, with no decoded copy of the tail in between.
-Status LmdbStore::loadJournal(MDB_txn* txn, LoadedState& state) const {
+Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state) const {
   Checkpoint checkpoint;
   Status status = loadCheckpoint(txn, checkpoint);
   if (!status.isOk()) return status;
@@ -1354,6 +1403,7 @@ Status LmdbStore::loadJournal(MDB_txn* txn, LoadedState& state) const {
     return added[at->second];
   };
   EnrollmentDecodeMemo memo;
+  memo.codes = &codes;
   // Entries at or before the last finished checkpoint's start are not read at all.
   const std::string from = encodeProgressKey(checkpoint.finished_through + 1);
   status = forEach(
@@ -1426,9 +1476,11 @@ Status LmdbStore::load(LoadedState& out) {
   if (rc != 0) return mdbError("begin read txn", rc);
   LoadedState state;
   std::uint64_t loaded[kMetaDb] = {};
-  status = loadContactsAndEnrollments(txn.get(), state);
+  SymbolCodes codes;
+  status = loadSymbols(txn.get(), codes);
+  if (status.isOk()) status = loadContactsAndEnrollments(txn.get(), codes, state);
   loaded[kEnrollmentsDb] = state.enrollments.size();
-  if (status.isOk()) status = loadJournal(txn.get(), state);
+  if (status.isOk()) status = loadJournal(txn.get(), codes, state);
   if (status.isOk()) status = loadGovernor(txn.get(), state.governor);
   if (status.isOk()) {
     status = loadProgress(txn.get(), kProgressDb, state.progress,
@@ -1459,6 +1511,7 @@ Status LmdbStore::load(LoadedState& out) {
   if (status.isOk()) status = checkLoadedCounts(txn.get(), loaded);
   if (!status.isOk()) return status;
   governor_through_seq_ = state.governor ? state.governor->through_seq : 0;
+  codes_ = std::move(codes);
   out = std::move(state);
   return Status::ok();
 }
@@ -1533,6 +1586,7 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   status = putContacts(txn.get(), batch.contacts, scratch);
   if (status.isOk()) status = putJournal(txn.get(), batch.enrollments, scratch, last_journal_seq);
   if (status.isOk()) status = putEnrollments(txn.get(), batch.checkpoint_rows, scratch);
+  if (status.isOk()) status = putSymbols(txn.get(), scratch);
   if (status.isOk()) status = putCheckpoint(txn.get(), batch, last_journal_seq, checkpoint);
   if (status.isOk()) status = putProgress(txn.get(), batch.progress, scratch);
   if (status.isOk()) status = putSequences(txn.get(), batch.sequences);
@@ -1563,6 +1617,7 @@ Status LmdbStore::commit(const WriteBatch& batch) {
     return mdbError("commit of " + std::to_string(batch.recordCount()) + " records", commit_rc);
   }
   ++commits_;
+  codes_.confirmAll();
   if (trims) trim_pending_ = pending;
   governor_through_seq_ = governor_through_seq;
   last_journal_seq_ = last_journal_seq;
@@ -1622,9 +1677,9 @@ Status LmdbStore::putJournal(MDB_txn* txn, const std::vector<Enrollment>& enroll
   std::string record;
   for (const Enrollment& enrollment : enrollments) {
     const std::string key = encodeProgressKey(last_seq + 1);
-    const Status encoded = encodeEnrollment(enrollment, record);
+    const Status encoded = encodeEnrollment(enrollment, record, codes_);
     Status status = checkEncoded(encoded, enrollment, record, "enrollments",
-                                 encodeEnrollmentKey(enrollment.id));
+                                 encodeEnrollmentKey(enrollment.id), &codes_);
     if (!status.isOk()) return status;
     scratch = littleEndian(enrollment.id, kJournalIdBytes);
     scratch += record;
@@ -1725,12 +1780,40 @@ Status LmdbStore::putContacts(MDB_txn* txn, const std::vector<Contact>& contacts
   return Status::ok();
 }
 
+// The symbols table's entries not known to be committed (those the batch's rows handed out,
+// and any a failed commit did), in the transaction of the rows that name them. A code the
+// table holds already must hold the same string (a commit that failed after it landed);
+// another string there would change the rows that name it, and is refused.
+Status LmdbStore::putSymbols(MDB_txn* txn, std::string& scratch) {
+  const std::uint32_t first = codes_.firstUnconfirmed();
+  for (std::size_t i = 0; i < codes_.unconfirmedCount(); ++i) {
+    const auto code = static_cast<std::uint32_t>(first + i);
+    const std::string key = encodeEnrollmentKey(code);
+    scratch.assign(codes_.symbolAt(code).view());
+    appendStoreChecksum("symbols", key, scratch);
+    MDB_val mdb_key = mdbValue(key);
+    MDB_val mdb_value = mdbValue(scratch);
+    const int rc = mdb_put(txn, dbis_[kSymbolsDb], &mdb_key, &mdb_value, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST && std::string_view(static_cast<const char*>(mdb_value.mv_data),
+                                               mdb_value.mv_size) == scratch) {
+      continue;
+    }
+    if (rc == MDB_KEYEXIST) {
+      return Status::failedPrecondition("symbols code " + std::to_string(code) +
+                                        " holds another string than '" +
+                                        printableKey(codes_.symbolAt(code).view()) + "'");
+    }
+    if (rc != 0) return mdbError("put symbols code " + std::to_string(code), rc);
+  }
+  return Status::ok();
+}
+
 Status LmdbStore::putEnrollments(MDB_txn* txn, const std::vector<Enrollment>& enrollments,
                                  std::string& scratch) {
   for (const Enrollment& enrollment : enrollments) {
     const std::string key = encodeEnrollmentKey(enrollment.id);
-    const Status encoded = encodeEnrollment(enrollment, scratch);
-    Status status = checkEncoded(encoded, enrollment, scratch, "enrollments", key);
+    const Status encoded = encodeEnrollment(enrollment, scratch, codes_);
+    Status status = checkEncoded(encoded, enrollment, scratch, "enrollments", key, &codes_);
     if (!status.isOk()) return status;
     status = put(txn, kEnrollmentsDb, key, scratch);
     if (!status.isOk()) return status;

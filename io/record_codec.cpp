@@ -66,6 +66,16 @@ class Writer {
     length(size);
     out_.append(text.data(), size);
   }
+  // A string as its code in `codes` (format 4; "" is 0): the same limit as str().
+  void code(const char* field, Symbol text, SymbolCodes& codes) {
+    if (text.size() > kRecordFieldBytesMax) {
+      fail(field, "length " + std::to_string(text.size()) + " exceeds " +
+                      std::to_string(kRecordFieldBytesMax));
+      varint(UINT32_MAX);  // such a string gets no code, and this one is never handed out
+      return;
+    }
+    varint(text.empty() ? 0 : codes.codeOf(text));
+  }
   // Writes an element count, noting one above `count_max`.
   void count(const char* field, std::size_t value, std::size_t count_max) {
     if (value > count_max) {
@@ -386,9 +396,28 @@ void toMemo(std::string_view bytes, MemoSlot<Value>& slot, Value value) {
   slot.filled = true;
 }
 
-// A string field interned, through its slot: the same checks as Reader::str.
+// A string of format 4: its code, as the symbols table's Symbol (0: "").
+bool readCoded(Reader& reader, const char* field, const SymbolCodes& codes, Symbol& value) {
+  std::uint32_t code = 0;
+  if (!reader.varint(field, code)) return false;
+  if (code == 0) {
+    value = Symbol();
+    return true;
+  }
+  const std::optional<Symbol> symbol = codes.symbolOf(code);
+  if (!symbol.has_value()) {
+    return reader.fail(field,
+                       "symbol code " + std::to_string(code) + " is not in the symbols table");
+  }
+  value = *symbol;
+  return true;
+}
+
+// A string field interned, through its slot: the same checks as Reader::str. With `codes`
+// (format 4), its code instead, taking no slot.
 bool readSymbol(Reader& reader, const char* field, Symbol& value, MemoSlot<Symbol>& slot,
-                EnrollmentDecodeMemo& memo) {
+                EnrollmentDecodeMemo& memo, const SymbolCodes* codes = nullptr) {
+  if (codes != nullptr) return readCoded(reader, field, *codes, value);
   std::string_view text;
   if (!reader.str(field, text)) return false;
   if (fromMemo(text, slot, value, memo)) return true;
@@ -400,10 +429,22 @@ bool readSymbol(Reader& reader, const char* field, Symbol& value, MemoSlot<Symbo
 // A u32 count and that many strings (the mailboxes, the steps done), as one interned list.
 bool readSymbolList(Reader& reader, const char* count_field, const char* field,
                     std::size_t count_max, SymbolList& out, MemoSlot<SymbolList>& slot,
-                    EnrollmentDecodeMemo& memo) {
+                    EnrollmentDecodeMemo& memo, const SymbolCodes* codes = nullptr) {
   const std::size_t start = reader.offset();
   std::uint32_t count = 0;
   if (!reader.count(count_field, count_max, count)) return false;
+  if (codes != nullptr) {
+    std::vector<Symbol>& symbols = memo.coded_scratch;
+    symbols.clear();
+    for (std::uint32_t i = 0; i < count; ++i) {
+      if (!readCoded(reader, field, *codes, symbols.emplace_back())) return false;
+    }
+    const std::string_view bytes = reader.since(start);
+    if (fromMemo(bytes, slot, out, memo)) return true;
+    out = SymbolList(symbols);
+    toMemo(bytes, slot, out);
+    return true;
+  }
   std::vector<std::string_view>& items = memo.scratch;
   items.clear();
   for (std::uint32_t i = 0; i < count; ++i) {
@@ -418,10 +459,39 @@ bool readSymbolList(Reader& reader, const char* count_field, const char* field,
   return true;
 }
 
-bool readEnrollmentUnresolved(Reader& reader, Enrollment& out, EnrollmentDecodeMemo& memo) {
+// Format 4's unresolved steps: the checks of the text form's, on the codes' strings.
+bool readCodedUnresolved(Reader& reader, std::uint32_t count, const SymbolCodes& codes,
+                         std::size_t start, Enrollment& out, EnrollmentDecodeMemo& memo) {
+  std::vector<Symbol>& items = memo.coded_scratch;  // step, reason, step, reason, ...
+  items.clear();
+  for (std::uint32_t i = 0; i < count; ++i) {
+    Symbol step;
+    Symbol reason;
+    if (!readCoded(reader, "unresolved step", codes, step) ||
+        !readCoded(reader, "unresolved reason", codes, reason)) {
+      return false;
+    }
+    if (i > 0 && !(items[items.size() - 2] < step)) {
+      return reader.fail("unresolved step", "out of order or repeated");
+    }
+    if (reason.empty()) return reader.fail("unresolved reason", "empty");
+    items.push_back(step);
+    items.push_back(reason);
+  }
+  const std::string_view bytes = reader.since(start);
+  if (fromMemo(bytes, memo.unresolved, out.unresolved, memo)) return true;
+  out.unresolved.clear();
+  for (std::size_t i = 0; i < items.size(); i += 2) out.unresolved.set(items[i], items[i + 1]);
+  toMemo(bytes, memo.unresolved, out.unresolved);
+  return true;
+}
+
+bool readEnrollmentUnresolved(Reader& reader, Enrollment& out, EnrollmentDecodeMemo& memo,
+                              const SymbolCodes* codes = nullptr) {
   const std::size_t start = reader.offset();
   std::uint32_t count = 0;
   if (!reader.count("unresolved count", kEnrollmentDoneStepsMax, count)) return false;
+  if (codes != nullptr) return readCodedUnresolved(reader, count, *codes, start, out, memo);
   std::vector<std::string_view>& items = memo.scratch;  // step, reason, step, reason, ...
   items.clear();
   std::string_view last;
@@ -588,10 +658,20 @@ Status decodeContact(std::string_view key, std::string_view value, ContactRef& o
   return Status::ok();
 }
 
-Status encodeEnrollment(const Enrollment& enrollment, std::string& out) {
+namespace {
+
+// Format 3 when `codes` is null, else format 4: the same fields, the strings as codes.
+Status encodeEnrollmentIn(const Enrollment& enrollment, std::string& out, SymbolCodes* codes) {
   Writer writer(out, Lengths::kVarint);
-  writer.u8(kEnrollmentFormatVersion);
-  writer.str("sequence_id", enrollment.sequence_id);
+  writer.u8(codes == nullptr ? kEnrollmentFormatVersion : kEnrollmentCodedFormatVersion);
+  const auto symbol = [&](const char* name, Symbol value) {
+    if (codes == nullptr) {
+      writer.str(name, value);
+    } else {
+      writer.code(name, value, *codes);
+    }
+  };
+  symbol("sequence_id", enrollment.sequence_id);
   writer.str("contact_key", enrollment.contact_key);
   if (static_cast<std::uint8_t>(enrollment.status) > kEnrollmentStatusMax) {
     writer.fail("status", "unknown status");
@@ -610,7 +690,7 @@ Status encodeEnrollment(const Enrollment& enrollment, std::string& out) {
   time(kResumeAt, enrollment.resume_at_ms);
   time(kSendingAt, enrollment.sending_at_ms);
   const auto text = [&](std::uint16_t field, const char* name, Symbol value) {
-    if ((fields & field) != 0) writer.str(name, value);
+    if ((fields & field) != 0) symbol(name, value);
   };
   text(kPausedReason, "paused_reason", enrollment.paused_reason);
   text(kFinishReason, "finish_reason", enrollment.finish_reason);
@@ -620,21 +700,31 @@ Status encodeEnrollment(const Enrollment& enrollment, std::string& out) {
   text(kSendingMailbox, "sending_mailbox", enrollment.sending_mailbox);
   if ((fields & kMailboxes) != 0) {
     writer.count("mailboxes count", enrollment.mailboxes.size(), kEnrollmentMailboxesMax);
-    for (Symbol mailbox : enrollment.mailboxes) writer.str("mailboxes", mailbox);
+    for (Symbol mailbox : enrollment.mailboxes) symbol("mailboxes", mailbox);
   }
   if ((fields & kDoneSteps) != 0) {
     writer.count("done_steps count", enrollment.done_steps.size(), kEnrollmentDoneStepsMax);
-    for (Symbol step : enrollment.done_steps) writer.str("done_steps", step);
+    for (Symbol step : enrollment.done_steps) symbol("done_steps", step);
   }
   if ((fields & kUnresolved) != 0) {
     writer.count("unresolved count", enrollment.unresolved.size(), kEnrollmentDoneStepsMax);
     for (const auto& [step, reason] : enrollment.unresolved.pairs()) {
-      writer.str("unresolved step", step);
-      writer.str("unresolved reason", reason);
+      symbol("unresolved step", step);
+      symbol("unresolved reason", reason);
     }
   }
   if ((fields & kDeliveryFailures) != 0) writer.varint(enrollment.delivery_failures);
   return writer.finish("enrollment");
+}
+
+}  // namespace
+
+Status encodeEnrollment(const Enrollment& enrollment, std::string& out) {
+  return encodeEnrollmentIn(enrollment, out, nullptr);
+}
+
+Status encodeEnrollment(const Enrollment& enrollment, std::string& out, SymbolCodes& codes) {
+  return encodeEnrollmentIn(enrollment, out, &codes);
 }
 
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out) {
@@ -660,13 +750,14 @@ bool readContactKey(Reader& reader, Enrollment& out, std::string_view* contact_k
                                       : reader.str("contact_key", out.contact_key);
 }
 
-// The fields of a version 3 value after its version byte (encodeEnrollment). A field the
+// The fields of a version 3 or 4 value after its version byte (encodeEnrollment), the strings
+// of version 4 as codes in `codes`. A field the
 // mask leaves out takes its default; one it names must not hold it (the encoder leaves those
 // out, so each row has one form).
 void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo& memo,
-                          std::string_view* contact_key_bytes) {
+                          std::string_view* contact_key_bytes, const SymbolCodes* codes) {
   std::uint16_t fields = 0;
-  if (!(readSymbol(reader, "sequence_id", out.sequence_id, memo.sequence_id, memo) &&
+  if (!(readSymbol(reader, "sequence_id", out.sequence_id, memo.sequence_id, memo, codes) &&
         readContactKey(reader, out, contact_key_bytes) && readStatus(reader, out.status) &&
         reader.varint("step_index", out.step_index) &&
         reader.varint("progress_seq", out.progress_seq) && reader.u16("fields", fields))) {
@@ -689,7 +780,7 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo&
                         MemoSlot<Symbol>& slot) {
     value = Symbol();
     if ((fields & field) == 0) return true;
-    if (!readSymbol(reader, name, value, slot, memo)) return false;
+    if (!readSymbol(reader, name, value, slot, memo, codes)) return false;
     return !value.empty() || reader.fail(name, "present but empty");
   };
   if (!(text(kPausedReason, "paused_reason", out.paused_reason, memo.paused_reason) &&
@@ -704,7 +795,9 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo&
                         std::size_t count_max, SymbolList& value, MemoSlot<SymbolList>& slot) {
     value = SymbolList();
     if ((fields & field) == 0) return true;
-    if (!readSymbolList(reader, count_name, name, count_max, value, slot, memo)) return false;
+    if (!readSymbolList(reader, count_name, name, count_max, value, slot, memo, codes)) {
+      return false;
+    }
     return !value.empty() || reader.fail(count_name, "present but 0");
   };
   if (!(list(kMailboxes, "mailboxes count", "mailboxes", kEnrollmentMailboxesMax, out.mailboxes,
@@ -715,7 +808,7 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo&
   }
   out.unresolved.clear();
   if ((fields & kUnresolved) != 0) {
-    if (!readEnrollmentUnresolved(reader, out, memo)) return;
+    if (!readEnrollmentUnresolved(reader, out, memo, codes)) return;
     if (out.unresolved.empty()) {
       reader.fail("unresolved count", "present but 0");
       return;
@@ -782,7 +875,11 @@ Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& 
   Reader reader(value);
   out.id = id;
   std::uint8_t version = 0;
-  if (!readVersion(reader, kRecordFormatVersion, kEnrollmentFormatVersion, version)) {
+  if (!readVersion(reader, kRecordFormatVersion, kEnrollmentCodedFormatVersion, version)) {
+    return reader.finish("enrollment");
+  }
+  if (version == kEnrollmentCodedFormatVersion && memo.codes == nullptr) {
+    reader.fail("version", "format 4 names its strings by code, and no symbols table was given");
     return reader.finish("enrollment");
   }
   // A list's bytes (its count and elements) are another list's in the other version.
@@ -792,9 +889,10 @@ Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& 
     memo.unresolved.filled = false;
     memo.version = version;
   }
-  if (version == kEnrollmentFormatVersion) {
+  if (version >= kEnrollmentFormatVersion) {
     reader.useLengths(Lengths::kVarint);
-    readEnrollmentFields(reader, out, memo, contact_key_bytes);
+    readEnrollmentFields(reader, out, memo, contact_key_bytes,
+                         version == kEnrollmentCodedFormatVersion ? memo.codes : nullptr);
   } else {
     readEnrollmentFieldsV2(reader, out, memo, contact_key_bytes);
   }

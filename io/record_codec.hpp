@@ -6,7 +6,7 @@
 // lives only in the LMDB key, so decoding takes it as an argument. Keys that must sort
 // numerically are big-endian (memcmp order == numeric order).
 //
-// The formats written (contact v3, enrollment v3, progress v4) write integers that are
+// The formats written (contact v3, enrollment v3 and v4, progress v4) write integers that are
 // usually small as varints (LEB128: 7 bits a byte, low first, the high bit on every byte
 // but the last; never longer than the value needs) and times as zigzag varints; `str` is a
 // varint length then the bytes, `n` a varint count. An enrollment or progress value leaves
@@ -27,6 +27,10 @@
 //                   12 n | n x str done_steps, 13 n | n x (str step | str reason) unresolved
 //                   (steps strictly ascending), 14 varint delivery_failures,
 //                   15 sending_released (the bit alone)
+//   enrollment  v4: v3 with every str and list element but contact_key written as a varint
+//                   code of the store's symbols table (io/symbol_codes.hpp; 0 is "").
+//                   What the store writes: a row in the middle of a sequence ~40% smaller.
+//                   v3 is what the other encoder writes, self-contained (tests, checks).
 //   progress    v4: u8 version | varint enrollment_id | varint step_index | u8 kind
 //                   | time at_ms | u8 fields, then those present: bit 0 str mailbox,
 //                   1 str message_id, 2 str detail, 3 str step_id, 4 varint task_id,
@@ -84,6 +88,7 @@
 #include "engine/records.hpp"
 #include "engine/status.hpp"
 #include "engine/task.hpp"
+#include "io/symbol_codes.hpp"
 
 namespace seqd {
 
@@ -92,6 +97,9 @@ inline constexpr std::uint8_t kRecordFormatVersion = 2;
 // The versions written (see above); each reads its older ones too.
 inline constexpr std::uint8_t kContactFormatVersion = 3;
 inline constexpr std::uint8_t kEnrollmentFormatVersion = 3;
+// The enrollment format the store writes: version 3 with its strings (all but the contact
+// key) as codes of the store's symbols table (io/symbol_codes.hpp) instead of text.
+inline constexpr std::uint8_t kEnrollmentCodedFormatVersion = 4;
 inline constexpr std::uint8_t kProgressFormatVersion = 4;
 // Progress records gained their A/B variant in version 3.
 inline constexpr std::uint8_t kProgressVariantFormatVersion = 3;
@@ -108,6 +116,9 @@ inline constexpr std::size_t kEnrollmentDoneStepsMax = 4096;
 // records, and debug builds of the store check it again before every put).
 Status encodeContact(const Contact& contact, std::string& out);
 Status encodeEnrollment(const Enrollment& enrollment, std::string& out);
+// In format 4: each string but the contact key as its code in `codes`, handing out a code to
+// a string that has none (the limits checked are the same).
+Status encodeEnrollment(const Enrollment& enrollment, std::string& out, SymbolCodes& codes);
 Status encodeProgress(const ProgressRecord& record, std::string& out);
 Status encodeTask(const Task& task, std::string& out);
 Status encodeGovernor(const GovernorSnapshot& snapshot, std::string& out);
@@ -153,6 +164,10 @@ class EnrollmentDecodeMemo {
   std::uint64_t hits = 0;
   std::uint64_t misses = 0;
   std::vector<std::string_view> scratch;  // a list's elements while one is decoded
+  std::vector<Symbol> coded_scratch;      // the same in format 4
+  // The store's symbols table, which a row of format 4 needs (without it such a row is
+  // refused as corrupt). Its strings are Symbols already: those rows take no slot.
+  const SymbolCodes* codes = nullptr;
   // The format version of the row decoded last: a list's bytes in one version are not the
   // same list's in the other, so its slots start empty when the version changes.
   std::uint8_t version = 0;

@@ -2,7 +2,7 @@
 // progress log (what a restart reads of it), tasks, applied inbound messages, sequence
 // activation and the clock.
 //
-// Schema: one environment (data.mdb + lock.mdb in `dir`), nine named databases. Values are
+// Schema: one environment (data.mdb + lock.mdb in `dir`), ten named databases. Values are
 // the versioned little-endian records of io/record_codec.hpp, each followed by a checksum.
 //
 //   DB            key                                   value (then the u32 checksum)
@@ -19,6 +19,10 @@
 //   teams         engine/team_records.hpp's keys        its value (a list's owner, a member's
 //                 (list owners and members, shares)     contact key, or empty); written and
 //                                                       deleted as the batch's `team` says
+//   symbols       code, u32 big-endian (1, 2, ...)      the string enrollment rows of format
+//                                                       4 name by that code
+//                                                       (io/symbol_codes.hpp); written in
+//                                                       the commit of the first row using it
 //   meta          "schema_version"                      u32 LE (kStoreSchemaVersion)
 //                 "store_id"                            16 random bytes, made at creation
 //                 "counts"                              10 x u64 LE: entries in contacts,
@@ -50,10 +54,12 @@
 // of records (a day without a snapshot) and the inbound table 90 days; what must outlive them
 // (tasks) has its own table. load() returns all three.
 //
-// The teams DB came after schema 4 was out, and comes after meta in the DB list: the counts
-// record does not count its entries (LMDB's own count and every value's checksum are still
-// checked by the walk). A schema 4 store without it is given it, empty, at open, in one
-// commit and without a backup (nothing else changes; an older seqd ignores the DB).
+// The teams and symbols DBs came after schema 4 was out, and come after meta in the DB list:
+// the counts record does not count their entries (LMDB's own count and every value's
+// checksum are still checked by the walk). A schema 4 store without them is given them,
+// empty, at open, in one commit and without a backup (nothing else changes; an older seqd
+// ignores the DBs, but refuses the enrollment rows of format 4 written after). The symbols
+// table is read at open, so that a commit hands out no code it holds, and again by load().
 //
 // Converting. A store of schema 2 (no journal, a 6-field counts record) or 3 (no tasks and
 // inbound tables, an 8-field counts record) is converted at open, once the walk below found

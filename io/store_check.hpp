@@ -29,20 +29,22 @@ enum StoreDb : std::size_t {
   kTasksDb,
   kInboundDb,
   kMetaDb,
-  kTeamsDb,  // after meta: the counts record covers the DBs before meta only
+  kTeamsDb,    // after meta: the counts record covers the DBs before meta only
+  kSymbolsDb,  // likewise
   kStoreDbCount,
 };
-inline constexpr const char* kStoreDbNames[kStoreDbCount] = {"contacts",  "enrollments", "progress",
-                                                             "sequences", "journal",     "tasks",
-                                                             "inbound",   "meta",        "teams"};
+inline constexpr const char* kStoreDbNames[kStoreDbCount] = {
+    "contacts", "enrollments", "progress", "sequences", "journal",
+    "tasks",    "inbound",     "meta",     "teams",     "symbols"};
 // The DBs a store of an older schema may lack (added by its conversion at open): schema 2
 // had no journal, schema 3 no tasks and no inbound table, and a schema 4 store made before
-// lists and sharing no teams table.
+// lists and sharing no teams table, one made before the enrollment format 4 no symbols table.
 inline constexpr bool addedSinceSchema2(std::size_t db) {
-  return db == kJournalDb || db == kTasksDb || db == kInboundDb || db == kTeamsDb;
+  return db == kJournalDb || db == kTasksDb || db == kInboundDb || db == kTeamsDb ||
+         db == kSymbolsDb;
 }
 // A DB a store of the current schema may lack: created empty at open.
-inline constexpr bool addedInSchema4(std::size_t db) { return db == kTeamsDb; }
+inline constexpr bool addedInSchema4(std::size_t db) { return db == kTeamsDb || db == kSymbolsDb; }
 inline constexpr std::string_view kMetaSchemaVersion = "schema_version";
 inline constexpr std::size_t kSchemaVersionBytes = 4;
 inline constexpr std::size_t kStoreChecksumBytes = 4;

@@ -224,6 +224,9 @@ TEST_CASE("a record the encoder takes decodes back equal") {
   MESSAGE("seed ", seed, " (replay with SEQD_SEED=", seed, ")");
   RandomRecords random(seed);
   std::string bytes;
+  SymbolCodes codes;
+  EnrollmentDecodeMemo coded;
+  coded.codes = &codes;
   for (int round = 0; round < kRoundsMax; ++round) {
     const Contact contact = random.contact();
     REQUIRE(encodeContact(contact, bytes).isOk());
@@ -236,6 +239,12 @@ TEST_CASE("a record the encoder takes decodes back equal") {
     Enrollment enrollment_back;
     REQUIRE(decodeEnrollment(enrollment.id, bytes, enrollment_back).isOk());
     REQUIRE_MESSAGE(sameEnrollment(enrollment, enrollment_back), "round ", round);
+    // Format 4, its strings as codes of one table across the rounds.
+    REQUIRE(encodeEnrollment(enrollment, bytes, codes).isOk());
+    REQUIRE(bytes[0] == static_cast<char>(kEnrollmentCodedFormatVersion));
+    Enrollment coded_back;
+    REQUIRE(decodeEnrollment(enrollment.id, bytes, coded_back, coded).isOk());
+    REQUIRE_MESSAGE(sameEnrollment(enrollment, coded_back), "round ", round);
 
     const ProgressRecord record = random.progress();
     REQUIRE(encodeProgress(record, bytes).isOk());
@@ -261,6 +270,9 @@ TEST_CASE("enrollment rows decode the same through one memo as without it") {
   RandomRecords random(seed);
   std::mt19937_64 damage(seed);
   EnrollmentDecodeMemo memo;
+  SymbolCodes codes;
+  EnrollmentDecodeMemo coded_memo;
+  coded_memo.codes = &codes;
   Enrollment row = random.enrollment();
   std::string bytes;
   int damaged_rows = 0;
@@ -311,11 +323,103 @@ TEST_CASE("enrollment rows decode the same through one memo as without it") {
                     plain_status.message(), " / ", memo_status.message());
     REQUIRE_MESSAGE(plain_status.message() == memo_status.message(), "round ", round);
     if (plain_status.isOk()) REQUIRE_MESSAGE(sameEnrollment(plain, memoized), "round ", round);
+    // The same row in format 4, through a memo of its own, and alone.
+    REQUIRE(encodeEnrollment(row, bytes, codes).isOk());
+    Enrollment coded_plain;
+    Enrollment coded_memoized = random.enrollment();
+    EnrollmentDecodeMemo alone;
+    alone.codes = &codes;
+    REQUIRE(decodeEnrollment(row.id, bytes, coded_plain, alone).isOk());
+    REQUIRE(decodeEnrollment(row.id, bytes, coded_memoized, coded_memo).isOk());
+    REQUIRE_MESSAGE(sameEnrollment(row, coded_plain), "round ", round);
+    REQUIRE_MESSAGE(sameEnrollment(row, coded_memoized), "round ", round);
   }
   MESSAGE(damaged_rows, " damaged rows; memo hits ", memo.hits, ", misses ", memo.misses);
   // The memo was used, and it was not a constant: both happened many times.
   CHECK(memo.hits > memo.misses);
   CHECK(memo.misses > 1000);
+  CHECK(coded_memo.hits > 1000);  // the lists of format 4
+}
+
+// The store writes format 4: the strings a row repeats (all but the contact key) as codes of
+// its symbols table, so a row in the middle of a sequence takes fewer bytes. A row of that
+// format does not decode without the table, nor with a table that lacks one of its codes.
+TEST_CASE("format 4 names a row's strings by code, and needs the table that has them") {
+  Enrollment row;
+  row.id = 7;
+  row.sequence_id = Symbol("q4-outbound-enterprise");
+  row.contact_key = Symbol("ada@example.test");
+  row.status = EnrollmentStatus::kActive;
+  row.step_index = 2;
+  row.added_at_ms = 1'800'000'000'000;
+  row.next_at_ms = 1'800'000'600'000;
+  row.last_done_at_ms = 1'800'000'300'000;
+  row.last_mailbox = Symbol("sdr-one@sales.example.test");
+  row.sending_step = Symbol("step-3");
+  row.sending_mailbox = Symbol("sdr-one@sales.example.test");
+  row.sending_at_ms = 1'800'000'600'000;
+  row.done_steps = SymbolList({Symbol("step-1"), Symbol("step-2")});
+  row.unresolved.set(Symbol("step-2"), Symbol("interrupted"));
+  std::string text_form;
+  REQUIRE(encodeEnrollment(row, text_form).isOk());
+  SymbolCodes codes;
+  std::string coded_form;
+  REQUIRE(encodeEnrollment(row, coded_form, codes).isOk());
+  MESSAGE("format 3: ", text_form.size(), " bytes; format 4: ", coded_form.size());
+  CHECK(coded_form.size() + 80 < text_form.size());
+  // Each distinct string once: the sequence, the mailbox, 3 steps, a reason.
+  CHECK(codes.size() == 6);
+  CHECK(codes.unconfirmedCount() == 6);
+  REQUIRE(encodeEnrollment(row, coded_form, codes).isOk());
+  CHECK(codes.size() == 6);  // the same strings again: the same codes
+
+  EnrollmentDecodeMemo with_table;
+  with_table.codes = &codes;
+  Enrollment back;
+  REQUIRE(decodeEnrollment(row.id, coded_form, back, with_table).isOk());
+  CHECK(sameEnrollment(row, back));
+
+  Enrollment refused;
+  const Status no_table = decodeEnrollment(row.id, coded_form, refused);
+  CHECK(no_table.code() == StatusCode::kCorruption);
+  CHECK(no_table.message().find("no symbols table") != std::string::npos);
+
+  SymbolCodes fewer;  // codes 1..5 of the same strings, not the 6th
+  for (std::uint32_t code = 1; code <= 5; ++code) {
+    REQUIRE(fewer.addLoaded(code, *codes.symbolOf(code)));
+  }
+  EnrollmentDecodeMemo with_fewer;
+  with_fewer.codes = &fewer;
+  const Status lacking = decodeEnrollment(row.id, coded_form, refused, with_fewer);
+  CHECK(lacking.code() == StatusCode::kCorruption);
+  CHECK(lacking.message().find("symbol code 6 is not in the symbols table") != std::string::npos);
+
+  // A string over the limit is refused as in format 3, and given no code.
+  Enrollment too_long = row;
+  too_long.last_mailbox = Symbol(std::string(kRecordFieldBytesMax + 1, 'm'));
+  const Status over = encodeEnrollment(too_long, coded_form, codes);
+  CHECK(over.code() == StatusCode::kInvalidArgument);
+  CHECK(over.message().find("last_mailbox") != std::string::npos);
+  CHECK(codes.size() == 6);
+}
+
+TEST_CASE("a symbols table takes loaded codes only in order, each string once") {
+  SymbolCodes codes;
+  CHECK_FALSE(codes.addLoaded(2, Symbol("a")));  // 1 comes first
+  CHECK_FALSE(codes.addLoaded(1, Symbol()));     // no code for ""
+  CHECK(codes.addLoaded(1, Symbol("a")));
+  CHECK_FALSE(codes.addLoaded(2, Symbol("a")));  // "a" has code 1
+  CHECK(codes.addLoaded(2, Symbol("b")));
+  CHECK(codes.unconfirmedCount() == 0);  // loaded: committed
+  CHECK(codes.codeOf(Symbol("b")) == 2);
+  CHECK(codes.codeOf(Symbol("c")) == 3);
+  CHECK(codes.unconfirmedCount() == 1);
+  CHECK(codes.firstUnconfirmed() == 3);
+  codes.confirmAll();
+  CHECK(codes.unconfirmedCount() == 0);
+  CHECK_FALSE(codes.symbolOf(0).has_value());
+  CHECK_FALSE(codes.symbolOf(4).has_value());
+  CHECK(*codes.symbolOf(3) == Symbol("c"));
 }
 
 // An upgrade reads every value an earlier seqd wrote: random records written in the formats

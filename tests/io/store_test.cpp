@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -21,10 +22,12 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/crc32c.hpp"
 #include "io/record_codec.hpp"
+#include "io/store_check.hpp"
 #include "temp_dir.hpp"
 
 using namespace seqd;
@@ -1282,6 +1285,179 @@ TEST_CASE("a schema 4 store made before the teams table opens, the table created
   commitOrFail(*store, batch);
   state = loadOrFail(*store);
   CHECK(state.team.size() == 1);
+}
+
+namespace {
+
+// Opens dir's environment raw (the store closed), for a test to look behind the store.
+class RawEnv {
+ public:
+  explicit RawEnv(const std::string& dir) {
+    REQUIRE(mdb_env_create(&env_) == 0);
+    REQUIRE(mdb_env_set_maxdbs(env_, 12) == 0);
+    REQUIRE(mdb_env_open(env_, dir.c_str(), 0, 0640) == 0);
+    REQUIRE(mdb_txn_begin(env_, nullptr, 0, &txn_) == 0);
+  }
+  ~RawEnv() {
+    if (txn_ != nullptr) mdb_txn_abort(txn_);
+    mdb_env_close(env_);
+  }
+  MDB_dbi db(const char* name) {
+    MDB_dbi dbi = 0;
+    REQUIRE(mdb_dbi_open(txn_, name, 0, &dbi) == 0);
+    return dbi;
+  }
+  std::size_t entries(const char* name) {
+    MDB_stat stat{};
+    REQUIRE(mdb_stat(txn_, db(name), &stat) == 0);
+    return stat.ms_entries;
+  }
+  // Each value of the DB, without its checksum.
+  std::vector<std::pair<std::string, std::string>> values(const char* name) {
+    std::vector<std::pair<std::string, std::string>> out;
+    MDB_cursor* cursor = nullptr;
+    REQUIRE(mdb_cursor_open(txn_, db(name), &cursor) == 0);
+    MDB_val key{};
+    MDB_val value{};
+    while (mdb_cursor_get(cursor, &key, &value, out.empty() ? MDB_FIRST : MDB_NEXT) == 0) {
+      out.emplace_back(std::string(static_cast<const char*>(key.mv_data), key.mv_size),
+                       std::string(static_cast<const char*>(value.mv_data), value.mv_size - 4));
+    }
+    mdb_cursor_close(cursor);
+    return out;
+  }
+  void put(const char* name, const std::string& key, std::string value) {
+    appendStoreChecksum(name, key, value);
+    MDB_val mdb_key{key.size(), const_cast<char*>(key.data())};
+    MDB_val mdb_value{value.size(), value.data()};
+    REQUIRE(mdb_put(txn_, db(name), &mdb_key, &mdb_value, 0) == 0);
+  }
+  void drop(const char* name) { REQUIRE(mdb_drop(txn_, db(name), 1) == 0); }
+  void commit() { REQUIRE(mdb_txn_commit(std::exchange(txn_, nullptr)) == 0); }
+
+ private:
+  MDB_env* env_ = nullptr;
+  MDB_txn* txn_ = nullptr;
+};
+
+std::vector<Enrollment> sortedById(std::vector<Enrollment> rows) {
+  std::sort(rows.begin(), rows.end(),
+            [](const Enrollment& a, const Enrollment& b) { return a.id < b.id; });
+  return rows;
+}
+
+void checkSameRows(const std::vector<Enrollment>& loaded, const std::vector<Enrollment>& expected) {
+  REQUIRE(loaded.size() == expected.size());
+  const std::vector<Enrollment> left = sortedById(loaded);
+  const std::vector<Enrollment> right = sortedById(expected);
+  for (std::size_t i = 0; i < left.size(); ++i) {
+    CHECK_MESSAGE(sameEnrollment(left[i], right[i]), "enrollment ", right[i].id);
+  }
+}
+
+}  // namespace
+
+// The rows the store writes name their strings by code (format 4). A code is committed with
+// the first rows that use it; one handed out in a commit that failed is written by the next
+// commit, so a later row naming it loads; a commit before any load hands out no code the
+// store holds.
+TEST_CASE("enrollment rows name their strings by code, kept whole across failed commits") {
+  TempDir dir("seqd-store-test");
+  std::vector<Enrollment> expected;
+  const auto row = [&](EnrollmentId id, const char* sequence) {
+    Enrollment enrollment = fullEnrollment(id);
+    enrollment.sequence_id = sequence;
+    return enrollment;
+  };
+  {
+    auto store = openOrFail(dir.path());
+    WriteBatch first;
+    first.enrollments.push_back(fullEnrollment(1));
+    commitOrFail(*store, first);
+    expected.push_back(fullEnrollment(1));
+
+    WriteBatch failing;  // its rows are encoded, then a progress seq out of order refuses it
+    failing.enrollments.push_back(row(2, "only-in-a-failed-commit"));
+    failing.progress.push_back(progressRecord(5));
+    failing.progress.push_back(progressRecord(5));
+    CHECK(store->commit(failing).code() == StatusCode::kInvalidArgument);
+
+    WriteBatch next;
+    next.enrollments.push_back(row(3, "after-the-failure"));
+    commitOrFail(*store, next);
+    expected.push_back(row(3, "after-the-failure"));
+    WriteBatch again;
+    again.enrollments.push_back(row(2, "only-in-a-failed-commit"));
+    commitOrFail(*store, again);
+    expected.push_back(row(2, "only-in-a-failed-commit"));
+  }
+  {
+    auto store = openOrFail(dir.path());  // no load before this commit
+    WriteBatch batch;
+    batch.enrollments.push_back(row(4, "new-before-any-load"));
+    commitOrFail(*store, batch);
+    expected.push_back(row(4, "new-before-any-load"));
+  }
+  auto store = openOrFail(dir.path());
+  checkSameRows(loadOrFail(*store).enrollments, expected);
+  store.reset();
+
+  RawEnv raw(dir.path());
+  // cold-outreach, ooo, manual:asked twice, smtp_4xx_exhausted, the two mailboxes, and the
+  // three sequences named above: each once.
+  CHECK(raw.entries("symbols") == 9);
+  const auto journal = raw.values("journal");
+  REQUIRE(journal.size() == 4);
+  for (const auto& [key, value] : journal) {
+    CHECK(static_cast<std::uint8_t>(value[4]) == kEnrollmentCodedFormatVersion);
+    // The strings are not in the row, the contact key is.
+    CHECK(value.find("cold-outreach") == std::string::npos);
+    CHECK(value.find("ana@seller.example") == std::string::npos);
+    CHECK(value.find("zoë@example.com") != std::string::npos);
+  }
+}
+
+// A state dir written before the symbols table: its rows are format 3 and it has no
+// `symbols` DB. It opens (the table created empty), loads as it was, and what is written
+// after is format 4 beside the older rows.
+TEST_CASE("a store of format 3 rows, made before the symbols table, loads and is written on") {
+  TempDir dir("seqd-store-test");
+  const LoadedState expected = writeSample(dir.path());
+  {
+    RawEnv raw(dir.path());
+    for (const auto& [key, value] : raw.values("journal")) {
+      Enrollment row;
+      std::uint32_t id = 0;
+      std::memcpy(&id, value.data(), 4);  // u32 LE, as on this machine
+      for (const Enrollment& enrollment : expected.enrollments) {
+        if (enrollment.id == id) row = enrollment;
+      }
+      REQUIRE(row.id == id);
+      std::string format3;
+      REQUIRE(encodeEnrollment(row, format3).isOk());
+      raw.put("journal", key, value.substr(0, 4) + format3);
+    }
+    raw.drop("symbols");  // deletes the DB itself, as before it existed
+    raw.commit();
+  }
+  {
+    RawEnv raw(dir.path());
+    for (const auto& [key, value] : raw.values("journal")) {
+      REQUIRE(static_cast<std::uint8_t>(value[4]) == kEnrollmentFormatVersion);
+    }
+  }
+  auto store = openOrFail(dir.path());
+  LoadedState state = loadOrFail(*store);
+  checkSameRows(state.enrollments, expected.enrollments);
+  std::vector<Enrollment> rows = expected.enrollments;
+  WriteBatch batch;
+  rows[0].sequence_id = "written-after";
+  rows[0].last_mailbox = "ana@seller.example";
+  batch.enrollments.push_back(rows[0]);
+  commitOrFail(*store, batch);
+  store.reset();
+  store = openOrFail(dir.path());
+  checkSameRows(loadOrFail(*store).enrollments, rows);
 }
 
 namespace {
