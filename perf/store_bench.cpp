@@ -2,8 +2,9 @@
 //
 //   build/perf/store_bench [ENROLLMENTS [RUNS]]     (default 200000 and 5)
 //
-// 1. encode: encodeEnrollment() of ENROLLMENTS rows shaped as the end-to-end bench's (a
-//    three-step sequence, a contact key of ~20 bytes, half of them with a send out), and
+// 1. encode: encodeEnrollment() (format 4, as the store writes it) of ENROLLMENTS rows shaped
+//    as the end-to-end bench's (a three-step sequence, a contact key of ~20 bytes, half of
+//    them with a send out), and
 //    encodeProgress() of as many kStepFired records: ns per record and bytes per record, the
 //    fastest of RUNS passes (CPU only, so the fastest pass is the least disturbed by the load).
 // 2. commit: the same rows appended to the journal with one progress record each, in durable
@@ -82,8 +83,9 @@ void encodeBench(const std::vector<Enrollment>& rows, int runs) {
   for (int run = 0; run < runs; ++run) {
     enrollment_bytes = 0;
     auto start = std::chrono::steady_clock::now();
+    SymbolCodes codes;  // the store's encoding: strings as codes (the first rows hand them out)
     for (const Enrollment& row : rows) {
-      if (!encodeEnrollment(row, out).isOk()) std::abort();
+      if (!encodeEnrollment(row, out, codes).isOk()) std::abort();
       enrollment_bytes += out.size();
     }
     enrollment_best = std::min(enrollment_best, secondsSince(start));
