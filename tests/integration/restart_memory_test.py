@@ -2,7 +2,10 @@
 restart over some tens of thousands of contacts, the pages of data.mdb resident in seqd (its
 mapping's Rss in /proc/PID/smaps, part of RssFile) are a small part of the file, while every
 contact is still there, field for field. Without the release the walk and the load leave
-every page of the file resident."""
+every page of the file resident.
+
+Also that seqd's heap is in large OS pages (transparent huge pages, AnonHugePages in
+/proc/PID/smaps_rollup) unless MIMALLOC_LARGE_OS_PAGES=0 is in its environment."""
 import os
 import unittest
 
@@ -68,6 +71,49 @@ class RestartMemory(unittest.TestCase):
         self.assertEqual(shown["fields"]["note"], NOTE + str(CONTACTS - 1), shown)
         listed = self.d.json("contacts", "--limit", str(CONTACTS + 1))
         self.assertEqual(len(listed["contacts"]), CONTACTS)
+
+
+def anon_huge_pages(pid):
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("AnonHugePages:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no AnonHugePages in /proc/%d/smaps_rollup" % pid)
+
+
+def transparent_huge_pages():
+    """The kernel's THP setting, the bracketed word: always, madvise or never."""
+    with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+        return f.read().split("[")[1].split("]")[0]
+
+
+class LargePages(unittest.TestCase):
+    def setUp(self):
+        if os.environ.get("SEQD_SANITIZED") == "1":
+            self.skipTest("the sanitizers' allocator, not mimalloc, holds the heap")
+        if transparent_huge_pages() == "never":
+            self.skipTest("transparent huge pages are off on this machine")
+        self.d = Daemon()
+        self.addCleanup(self.d.cleanup)
+
+    def heap_after_an_import(self):
+        process = self.d.start()
+        imported = self.d.json("import", self.d.write_file("c.csv", contacts_csv()))
+        self.assertEqual(imported["imported"] + imported["updated"], CONTACTS, imported)
+        huge = anon_huge_pages(process.pid)
+        self.d.kill()
+        return huge
+
+    def test_the_heap_is_in_large_pages_unless_the_environment_says_no(self):
+        huge = self.heap_after_an_import()
+        print("AnonHugePages %d after importing %d contacts" % (huge, CONTACTS))
+        self.assertGreaterEqual(huge, 2 << 20)
+
+        os.environ["MIMALLOC_LARGE_OS_PAGES"] = "0"
+        self.addCleanup(os.environ.pop, "MIMALLOC_LARGE_OS_PAGES")
+        huge = self.heap_after_an_import()
+        print("AnonHugePages %d with MIMALLOC_LARGE_OS_PAGES=0" % huge)
+        self.assertEqual(huge, 0)
 
 
 if __name__ == "__main__":
