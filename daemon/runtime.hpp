@@ -83,7 +83,7 @@ namespace seqd {
 
 inline constexpr std::size_t kCommandsPerRoundMax = 256;
 // A round stops taking commands once its batch holds this many records (one command may go
-// over it; the store takes up to kStoreBatchRecordsMax in one transaction).
+// over it: the store takes any number in one transaction).
 inline constexpr std::size_t kRoundRecordsSoftMax = 65536;
 // At SIGTERM the workers get the SMTP timeout plus this to finish the message they are on.
 inline constexpr int kShutdownGraceMs = 5000;

@@ -1566,13 +1566,6 @@ Status LmdbStore::probeWrite() {
 Status LmdbStore::commit(const WriteBatch& batch) {
   Status status = checkProcess();
   if (!status.isOk()) return status;
-  const std::size_t records = batch.contacts.size() + batch.enrollments.size() +
-                              batch.progress.size() + batch.sequences.size() + batch.tasks.size() +
-                              batch.team.size();
-  if (records > kStoreBatchRecordsMax) {
-    return Status::invalidArgument("store commit of " + std::to_string(records) +
-                                   " records; at most " + std::to_string(kStoreBatchRecordsMax));
-  }
   const bool trims =
       batch.history_keep_from_ms.has_value() || batch.inbound_keep_from_ms.has_value();
   if (batch.empty() && !(trim_pending_ && trims)) return Status::ok();
@@ -1624,7 +1617,7 @@ Status LmdbStore::commit(const WriteBatch& batch) {
   checkpoint_ = checkpoint;
   // Each page a commit reads on its way stays mapped; see kReleaseMapAfterContacts.
   contacts_since_release_ += batch.contacts.size();
-  records_since_release_ += records + batch.checkpoint_rows.size();
+  records_since_release_ += batch.recordCount();
   if (contacts_since_release_ >= kReleaseMapAfterContacts ||
       records_since_release_ >= kReleaseMapAfterRecords) {
     contacts_since_release_ = 0;

@@ -204,10 +204,6 @@ inline constexpr std::uint32_t kStoreSchemaVersionOldestConverted = 2;
 // is tight.
 inline constexpr std::uint64_t kStoreMapBytesDefault =
     sizeof(void*) >= 8 ? (std::uint64_t{64} << 30) : (std::uint64_t{1} << 30);
-// Records (contacts + enrollments + progress + sequences) in one commit. LMDB holds at most
-// 128Ki dirty pages in a write txn (MDB_TXN_FULL); random-key upserts can dirty a page each,
-// so a batch stays well below that. Bigger work (an import) is split over several commits.
-inline constexpr std::size_t kStoreBatchRecordsMax = std::size_t{1} << 22;
 // An EIO from a commit's writes counts as a full disk when the filesystem holding the state
 // dir has less than this free (for seqd's user): LMDB turns a short write into EIO.
 inline constexpr std::uint64_t kNoSpaceSlackBytes = std::uint64_t{1} << 20;
@@ -218,7 +214,11 @@ class Store {
   // Writes the whole batch in one write transaction, or nothing. Contacts, enrollments and
   // sequences are upserts; progress records are appended.
   // REQUIRES: batch.progress seqs are > 0, strictly increasing and above lastProgressSeq()
-  // (else InvalidArgument and nothing is written); total records <= kStoreBatchRecordsMax.
+  // (else InvalidArgument and nothing is written). A batch has no record count limit: one
+  // command may change every enrollment of a sequence (`sequence activate`, `add --where`),
+  // and the engine has applied it before the commit, so a refusal here would stop the daemon.
+  // LMDB spills a large transaction's dirty pages to the file as it goes (a commit of 10M
+  // row updates and 10M journal appends measured fine); only the map size bounds it.
   virtual Status commit(const WriteBatch& batch) = 0;
   // Reads everything back in one read transaction: contacts in key byte order, enrollments
   // by id, progress by seq, sequences by id. Replaces `out`; on error `out` is empty. A value

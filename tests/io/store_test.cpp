@@ -482,10 +482,6 @@ TEST_CASE("records the store cannot hold are refused with the batch rolled back"
     batch.sequences.push_back({"", true});
     expected = "empty key";
   }
-  SUBCASE("a batch over the record maximum") {
-    batch.progress.resize(kStoreBatchRecordsMax);
-    expected = "at most";
-  }
   Status status = store->commit(batch);
   CHECK(status.code() == StatusCode::kInvalidArgument);
   CHECK_MESSAGE(contains(status.message(), expected), status.message());
@@ -622,6 +618,24 @@ TEST_CASE("out of room: only a full disk or a full map, by the message's start")
   CHECK(isOutOfRoom(Status::ioError("store is full: /x: commit: MDB_MAP_FULL")));
   CHECK_FALSE(isOutOfRoom(Status::ioError("store /x: commit: Input/output error")));
   CHECK_FALSE(isOutOfRoom(Status::corruption("no space left on device")));
+}
+
+// `sequence activate` of a sequence with 10M enrollments commits ~20M records at once; a cap
+// of 4Mi records (1 << 22) once refused it after the engine had applied it, and seqd exited.
+TEST_CASE("one commit takes more than 4Mi records") {
+  TempDir dir("seqd-store-test");
+  auto store = openOrFail(dir.path());
+  constexpr std::size_t kRecords = (std::size_t{1} << 22) + 1;
+  WriteBatch batch;
+  batch.sequences.reserve(kRecords);
+  for (std::size_t i = 0; i < kRecords; ++i) {
+    batch.sequences.push_back({"s" + std::to_string(i), i % 2 == 0});
+  }
+  commitOrFail(*store, batch);
+  const LoadedState state = loadOrFail(*store);
+  REQUIRE(state.sequences.size() == kRecords);
+  CHECK(state.sequences.front().sequence_id == "s0");  // key order: "s0" < "s1" < "s10" ...
+  CHECK(state.sequences.back().sequence_id == "s999999");
 }
 
 TEST_CASE("100k progress records in batches of 10k") {
