@@ -87,6 +87,16 @@ struct OsPagesAllocator {
 };
 using ContactKeyBytes = std::vector<std::string_view, OsPagesAllocator<std::string_view>>;
 
+// The enrollment rows as the table and the journal's tail leave them, before their contact
+// keys are interned: each row's key as its bytes (views into the map, valid with the read
+// transaction), the table's rows in id order with their keys in table_keys, the rows the
+// table does not hold (added since the checkpoint) in `added`, in journal order.
+struct RowsLoad {
+  ContactKeyBytes table_keys;
+  std::vector<Enrollment> added;
+  std::vector<std::string_view> added_keys;
+};
+
 MDB_val mdbValue(std::string_view bytes) {
   return MDB_val{bytes.size(), const_cast<char*>(bytes.data())};
 }
@@ -417,11 +427,14 @@ class LmdbStore final : public Store {
   Status loadContacts(MDB_txn* txn, std::vector<ContactRef>& out) const;
   Status loadSymbols(MDB_txn* txn, SymbolCodes& out) const;
   Status readSymbols();
-  Status loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& codes,
-                                    LoadedState& state) const;
+  Status loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
+                                    std::size_t& table_rows) const;
   Status loadEnrollments(MDB_txn* txn, const SymbolCodes& codes, std::vector<Enrollment>& out,
                          ContactKeyBytes& contact_keys) const;
-  Status loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state) const;
+  Status loadEnrollmentRows(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
+                            RowsLoad& rows) const;
+  Status loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
+                     RowsLoad& rows) const;
   Status loadCheckpoint(MDB_txn* txn, Checkpoint& out) const;
   Status loadGovernor(MDB_txn* txn, std::optional<GovernorSnapshot>& out) const;
   Status loadProgress(MDB_txn* txn, std::size_t index, std::vector<ProgressRecord>& out,
@@ -1261,35 +1274,54 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
   });
 }
 
-// The two largest tables side by side: the enrollment rows on a second thread, in a read
-// transaction of its own on the same snapshot (the same txn id: no commit between the two
-// begins), the contacts on this one. The rows' contact keys are interned here after both,
-// when the contacts' keys are in the table: with both threads interning (the table's lock
-// taken ~3M times) a 1M restart's load took as long as on one thread; this way it takes
-// 2.2-2.5 s instead of 2.6-3.1. When the second transaction sees another snapshot, the rows
-// are read after the contacts, in this transaction.
+// The table's rows, then the journal's tail over them: both on one thread.
+Status LmdbStore::loadEnrollmentRows(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
+                                     RowsLoad& rows) const {
+  Status status = loadEnrollments(txn, codes, state.enrollments, rows.table_keys);
+  if (status.isOk()) status = loadJournal(txn, codes, state, rows);
+  return status;
+}
+
+// The contacts on this thread; the enrollment rows and the journal's tail over them on a
+// second, in a read transaction of its own on the same snapshot (the same txn id: no commit
+// between the two begins). The halves cost about the same (a 1M restart's profile: the
+// contacts 36% of the samples, the rows and the journal 32%). The rows' contact keys are
+// interned here after both, when the contacts' keys are in the table: with both threads
+// interning (the table's lock taken ~3M times) the load took as long as on one thread. When
+// the second transaction sees another snapshot, the rows are read after the contacts, in
+// this transaction. table_rows: how many rows the table held (before the journal's additions).
 Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& codes,
-                                             LoadedState& state) const {
+                                             LoadedState& state, std::size_t& table_rows) const {
   Transaction second;
-  ContactKeyBytes contact_keys;
+  RowsLoad rows;
   Status status;
   if (second.begin(env_, MDB_RDONLY) == 0 && mdb_txn_id(second.get()) == mdb_txn_id(txn)) {
     Status rows_status;
     std::thread rows_thread([&] {
       nameThisThread("seqd-load");
-      rows_status = loadEnrollments(second.get(), codes, state.enrollments, contact_keys);
+      rows_status = loadEnrollmentRows(second.get(), codes, state, rows);
     });
     status = loadContacts(txn, state.contacts);
     rows_thread.join();
     if (status.isOk()) status = rows_status;
   } else {
     status = loadContacts(txn, state.contacts);
-    if (status.isOk()) status = loadEnrollments(txn, codes, state.enrollments, contact_keys);
+    if (status.isOk()) status = loadEnrollmentRows(txn, codes, state, rows);
   }
   if (!status.isOk()) return status;
-  for (std::size_t i = 0; i < contact_keys.size(); ++i) {
-    state.enrollments[i].contact_key = Symbol(contact_keys[i]);
+  std::vector<Enrollment>& table = state.enrollments;
+  table_rows = table.size();
+  for (std::size_t i = 0; i < table.size(); ++i) table[i].contact_key = Symbol(rows.table_keys[i]);
+  for (std::size_t i = 0; i < rows.added.size(); ++i) {
+    rows.added[i].contact_key = Symbol(rows.added_keys[i]);
   }
+  if (rows.added.empty()) return Status::ok();
+  std::sort(rows.added.begin(), rows.added.end(),
+            [](const Enrollment& a, const Enrollment& b) { return a.id < b.id; });
+  table.insert(table.end(), rows.added.begin(), rows.added.end());
+  std::inplace_merge(table.begin(), table.begin() + static_cast<std::ptrdiff_t>(table_rows),
+                     table.end(),
+                     [](const Enrollment& a, const Enrollment& b) { return a.id < b.id; });
   return Status::ok();
 }
 
@@ -1382,31 +1414,38 @@ Status LmdbStore::loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const {
 // enrollments, in seq order, and names them in state.journal_ids. Entries at or before it
 // (left for a later commit to delete) are counted and skipped. Each entry is decoded straight
 // over the row it replaces (the table's rows are in id order; enrollments added since the
-// checkpoint go to a side list, merged in id order at the end), so the latest entry of an id
-// is the row left, with no decoded copy of the tail in between.
-Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state) const {
+// checkpoint go to rows.added), so the latest entry of an id is the row left, with no decoded
+// copy of the tail in between. Each entry's contact key replaces its row's in rows' key views.
+Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
+                              RowsLoad& rows) const {
   Checkpoint checkpoint;
   Status status = loadCheckpoint(txn, checkpoint);
   if (!status.isOk()) return status;
   std::vector<Enrollment>& table = state.enrollments;  // in id order
-  std::vector<Enrollment> added;                       // ids the table does not hold
   boost::unordered_flat_map<EnrollmentId, std::size_t> added_at;
-  const auto rowOf = [&](EnrollmentId id) -> Enrollment& {
+  // The row an entry replaces, and where its contact key's bytes are kept.
+  const auto rowOf = [&](EnrollmentId id) -> std::pair<Enrollment*, std::string_view*> {
     // Ids are dense (0, 1, ...) unless the store is damaged: the row is usually at its id.
-    if (id < table.size() && table[id].id == id) return table[id];
-    auto found =
-        std::lower_bound(table.begin(), table.end(), id,
-                         [](const Enrollment& row, EnrollmentId at) { return row.id < at; });
-    if (found != table.end() && found->id == id) return *found;
-    auto [at, inserted] = added_at.try_emplace(id, added.size());
-    if (inserted) added.emplace_back();
-    return added[at->second];
+    std::size_t at = id;
+    if (at >= table.size() || table[at].id != id) {
+      auto found = std::lower_bound(
+          table.begin(), table.end(), id,
+          [](const Enrollment& row, EnrollmentId target) { return row.id < target; });
+      at = static_cast<std::size_t>(found - table.begin());
+    }
+    if (at < table.size() && table[at].id == id) return {&table[at], &rows.table_keys[at]};
+    auto [added, inserted] = added_at.try_emplace(id, rows.added.size());
+    if (inserted) {
+      rows.added.emplace_back();
+      rows.added_keys.emplace_back();
+    }
+    return {&rows.added[added->second], &rows.added_keys[added->second]};
   };
   EnrollmentDecodeMemo memo;
   memo.codes = &codes;
   // Entries at or before the last finished checkpoint's start are not read at all.
   const std::string from = encodeProgressKey(checkpoint.finished_through + 1);
-  status = forEach(
+  return forEach(
       txn, kJournalDb,
       [&](std::string_view key, std::string_view value) {
         if (key.size() != kProgressKeyBytes) {
@@ -1416,27 +1455,14 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
         if (value.size() < kJournalIdBytes) return corrupt("journal", key, "no enrollment id");
         const auto id =
             static_cast<EnrollmentId>(fromLittleEndian(value.substr(0, kJournalIdBytes)));
-        Enrollment& row = rowOf(id);
-        // An enrollment keeps its contact: the key is usually the row's already, and taking
-        // its Symbol skips the Symbol table's lock and hash lookup.
-        const Symbol known_key = row.contact_key;
-        std::string_view key_bytes;
-        Status decoded = decodeEnrollment(id, value.substr(kJournalIdBytes), row, memo, key_bytes);
+        const auto [row, key_bytes] = rowOf(id);
+        Status decoded =
+            decodeEnrollment(id, value.substr(kJournalIdBytes), *row, memo, *key_bytes);
         if (!decoded.isOk()) return corrupt("journal", key, decoded.message());
-        row.contact_key = known_key == key_bytes ? known_key : Symbol(key_bytes);
         state.journal_ids.push_back(id);
         return Status::ok();
       },
       from);
-  if (!status.isOk() || added.empty()) return status;
-  std::sort(added.begin(), added.end(),
-            [](const Enrollment& a, const Enrollment& b) { return a.id < b.id; });
-  const std::size_t middle = table.size();
-  table.insert(table.end(), added.begin(), added.end());
-  std::inplace_merge(table.begin(), table.begin() + static_cast<std::ptrdiff_t>(middle),
-                     table.end(),
-                     [](const Enrollment& a, const Enrollment& b) { return a.id < b.id; });
-  return Status::ok();
 }
 
 Status LmdbStore::loadCheckpoint(MDB_txn* txn, Checkpoint& out) const {
@@ -1478,9 +1504,9 @@ Status LmdbStore::load(LoadedState& out) {
   std::uint64_t loaded[kMetaDb] = {};
   SymbolCodes codes;
   status = loadSymbols(txn.get(), codes);
-  if (status.isOk()) status = loadContactsAndEnrollments(txn.get(), codes, state);
-  loaded[kEnrollmentsDb] = state.enrollments.size();
-  if (status.isOk()) status = loadJournal(txn.get(), codes, state);
+  std::size_t table_rows = 0;
+  if (status.isOk()) status = loadContactsAndEnrollments(txn.get(), codes, state, table_rows);
+  loaded[kEnrollmentsDb] = table_rows;
   if (status.isOk()) status = loadGovernor(txn.get(), state.governor);
   if (status.isOk()) {
     status = loadProgress(txn.get(), kProgressDb, state.progress,
