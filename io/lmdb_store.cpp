@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -196,6 +197,7 @@ Status decodeLike(const Enrollment& record, std::string_view value, Enrollment& 
                   const SymbolCodes* codes) {
   EnrollmentDecodeMemo memo;
   memo.codes = codes;
+  out.contact_key = record.contact_key;  // a journal entry of format 5 leaves it out
   return decodeEnrollment(record.id, value, out, memo);
 }
 Status decodeLike(const ProgressRecord& record, std::string_view value, ProgressRecord& out,
@@ -404,6 +406,15 @@ class LmdbStore final : public Store {
   Status putContacts(MDB_txn* txn, const std::vector<Contact>& contacts, std::string& scratch);
   Status putEnrollments(MDB_txn* txn, const std::vector<Enrollment>& enrollments,
                         std::string& scratch);
+  Status commitBatch(const WriteBatch& batch);
+  bool keyed(EnrollmentId id) const {
+    return id < keyed_.size() ? static_cast<bool>(keyed_[id]) : keyed_sparse_.contains(id);
+  }
+  // Marks id keyed; returns whether it was not before.
+  bool setKeyed(EnrollmentId id, bool keyed);
+  void markKeyed(EnrollmentId id) {
+    if (!keyed(id) && setKeyed(id, true)) keyed_pending_.push_back(id);
+  }
   Status putJournal(MDB_txn* txn, const std::vector<Enrollment>& enrollments, std::string& scratch,
                     std::uint64_t& last_seq);
   Status putSymbols(MDB_txn* txn, std::string& scratch);
@@ -467,6 +478,16 @@ class LmdbStore final : public Store {
   std::uint64_t governor_through_seq_ = 0;
   // The strings enrollment rows name by code: read by load(), added to by commit().
   SymbolCodes codes_;
+  // The enrollments whose contact key is on disk (in the table row, or in a journal entry
+  // that holds it), so that their later journal entries leave it out (format 5): set by
+  // load() for every row it read and by commit() for every row or keyed entry it writes.
+  // Ids are dense from 0, so a bit each (1.25 MB at 10M); an id at or above kKeyedDenseMax
+  // (only a test's or a damaged store's) goes in the set. keyed_pending_ names the ids a
+  // commit marked, unmarked again when it fails.
+  static constexpr EnrollmentId kKeyedDenseMax = EnrollmentId{1} << 28;
+  std::vector<bool> keyed_;
+  boost::unordered_flat_set<EnrollmentId> keyed_sparse_;
+  std::vector<EnrollmentId> keyed_pending_;
   MDB_dbi dbis_[kStoreDbCount] = {};
 };
 
@@ -1268,6 +1289,7 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
     Status status =
         decodeEnrollment(decodeEnrollmentKey(key), value, enrollment, memo, contact_key);
     if (!status.isOk()) return corrupt("enrollments", key, status.message());
+    if (contact_key.empty()) return corrupt("enrollments", key, "the row names no contact");
     out.push_back(std::move(enrollment));
     contact_keys.push_back(contact_key);
     return Status::ok();
@@ -1459,6 +1481,11 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
         Status decoded =
             decodeEnrollment(id, value.substr(kJournalIdBytes), *row, memo, *key_bytes);
         if (!decoded.isOk()) return corrupt("journal", key, decoded.message());
+        if (key_bytes->empty()) {
+          return corrupt("journal", key,
+                         "enrollment " + std::to_string(id) +
+                             " names no contact, and neither its row nor an entry before does");
+        }
         state.journal_ids.push_back(id);
         return Status::ok();
       },
@@ -1538,6 +1565,9 @@ Status LmdbStore::load(LoadedState& out) {
   if (!status.isOk()) return status;
   governor_through_seq_ = state.governor ? state.governor->through_seq : 0;
   codes_ = std::move(codes);
+  keyed_.clear();
+  keyed_sparse_.clear();
+  for (const Enrollment& row : state.enrollments) setKeyed(row.id, true);
   out = std::move(state);
   return Status::ok();
 }
@@ -1590,6 +1620,28 @@ Status LmdbStore::probeWrite() {
 }
 
 Status LmdbStore::commit(const WriteBatch& batch) {
+  const Status status = commitBatch(batch);
+  if (!status.isOk()) {
+    for (EnrollmentId id : keyed_pending_) setKeyed(id, false);
+  }
+  keyed_pending_.clear();
+  return status;
+}
+
+bool LmdbStore::setKeyed(EnrollmentId id, bool keyed) {
+  if (id >= kKeyedDenseMax)
+    return keyed ? keyed_sparse_.insert(id).second : keyed_sparse_.erase(id) > 0;
+  if (id >= keyed_.size()) {
+    if (!keyed) return false;
+    keyed_.resize(std::min<std::size_t>(
+        std::max<std::size_t>(std::size_t{id} + 1, keyed_.size() * 2), kKeyedDenseMax));
+  }
+  const bool changed = keyed_[id] != keyed;
+  keyed_[id] = keyed;
+  return changed;
+}
+
+Status LmdbStore::commitBatch(const WriteBatch& batch) {
   Status status = checkProcess();
   if (!status.isOk()) return status;
   const bool trims =
@@ -1696,10 +1748,13 @@ Status LmdbStore::putJournal(MDB_txn* txn, const std::vector<Enrollment>& enroll
   std::string record;
   for (const Enrollment& enrollment : enrollments) {
     const std::string key = encodeProgressKey(last_seq + 1);
-    const Status encoded = encodeEnrollment(enrollment, record, codes_);
+    // The contact key once per enrollment: later entries (format 5) take it from before.
+    const bool keyed_before = keyed(enrollment.id);
+    const Status encoded = encodeEnrollment(enrollment, record, codes_, !keyed_before);
     Status status = checkEncoded(encoded, enrollment, record, "enrollments",
                                  encodeEnrollmentKey(enrollment.id), &codes_);
     if (!status.isOk()) return status;
+    markKeyed(enrollment.id);
     scratch = littleEndian(enrollment.id, kJournalIdBytes);
     scratch += record;
     appendStoreChecksum("journal", key, scratch);
@@ -1836,6 +1891,7 @@ Status LmdbStore::putEnrollments(MDB_txn* txn, const std::vector<Enrollment>& en
     if (!status.isOk()) return status;
     status = put(txn, kEnrollmentsDb, key, scratch);
     if (!status.isOk()) return status;
+    markKeyed(enrollment.id);
   }
   return Status::ok();
 }

@@ -1,5 +1,7 @@
 #include "io/record_codec.hpp"
 
+#include "engine/assert.hpp"
+
 namespace seqd {
 namespace {
 
@@ -660,10 +662,16 @@ Status decodeContact(std::string_view key, std::string_view value, ContactRef& o
 
 namespace {
 
-// Format 3 when `codes` is null, else format 4: the same fields, the strings as codes.
-Status encodeEnrollmentIn(const Enrollment& enrollment, std::string& out, SymbolCodes* codes) {
+// Format 3 when `codes` is null, else format 4: the same fields, the strings as codes; format
+// 5 (4 without the contact key) when contact_key is false.
+// REQUIRES: codes is not null when contact_key is false.
+Status encodeEnrollmentIn(const Enrollment& enrollment, std::string& out, SymbolCodes* codes,
+                          bool contact_key = true) {
+  SEQD_ASSERT(contact_key || codes != nullptr);
   Writer writer(out, Lengths::kVarint);
-  writer.u8(codes == nullptr ? kEnrollmentFormatVersion : kEnrollmentCodedFormatVersion);
+  writer.u8(codes == nullptr ? kEnrollmentFormatVersion
+            : contact_key    ? kEnrollmentCodedFormatVersion
+                             : kEnrollmentKeylessFormatVersion);
   const auto symbol = [&](const char* name, Symbol value) {
     if (codes == nullptr) {
       writer.str(name, value);
@@ -672,7 +680,7 @@ Status encodeEnrollmentIn(const Enrollment& enrollment, std::string& out, Symbol
     }
   };
   symbol("sequence_id", enrollment.sequence_id);
-  writer.str("contact_key", enrollment.contact_key);
+  if (contact_key) writer.str("contact_key", enrollment.contact_key);
   if (static_cast<std::uint8_t>(enrollment.status) > kEnrollmentStatusMax) {
     writer.fail("status", "unknown status");
   }
@@ -727,6 +735,11 @@ Status encodeEnrollment(const Enrollment& enrollment, std::string& out, SymbolCo
   return encodeEnrollmentIn(enrollment, out, &codes);
 }
 
+Status encodeEnrollment(const Enrollment& enrollment, std::string& out, SymbolCodes& codes,
+                        bool contact_key) {
+  return encodeEnrollmentIn(enrollment, out, &codes, contact_key);
+}
+
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out) {
   EnrollmentDecodeMemo memo;
   return decodeEnrollment(id, value, out, memo);
@@ -750,16 +763,18 @@ bool readContactKey(Reader& reader, Enrollment& out, std::string_view* contact_k
                                       : reader.str("contact_key", out.contact_key);
 }
 
-// The fields of a version 3 or 4 value after its version byte (encodeEnrollment), the strings
-// of version 4 as codes in `codes`. A field the
+// The fields of a version 3, 4 or 5 value after its version byte (encodeEnrollment), the
+// strings of versions 4 and 5 as codes in `codes`, the contact key only when has_key (not
+// in version 5: the key is left as it was). A field the
 // mask leaves out takes its default; one it names must not hold it (the encoder leaves those
 // out, so each row has one form).
 void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo& memo,
-                          std::string_view* contact_key_bytes, const SymbolCodes* codes) {
+                          std::string_view* contact_key_bytes, const SymbolCodes* codes,
+                          bool has_key) {
   std::uint16_t fields = 0;
   if (!(readSymbol(reader, "sequence_id", out.sequence_id, memo.sequence_id, memo, codes) &&
-        readContactKey(reader, out, contact_key_bytes) && readStatus(reader, out.status) &&
-        reader.varint("step_index", out.step_index) &&
+        (!has_key || readContactKey(reader, out, contact_key_bytes)) &&
+        readStatus(reader, out.status) && reader.varint("step_index", out.step_index) &&
         reader.varint("progress_seq", out.progress_seq) && reader.u16("fields", fields))) {
     return;
   }
@@ -875,24 +890,28 @@ Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& 
   Reader reader(value);
   out.id = id;
   std::uint8_t version = 0;
-  if (!readVersion(reader, kRecordFormatVersion, kEnrollmentCodedFormatVersion, version)) {
+  if (!readVersion(reader, kRecordFormatVersion, kEnrollmentKeylessFormatVersion, version)) {
     return reader.finish("enrollment");
   }
-  if (version == kEnrollmentCodedFormatVersion && memo.codes == nullptr) {
-    reader.fail("version", "format 4 names its strings by code, and no symbols table was given");
+  const bool coded = version >= kEnrollmentCodedFormatVersion;
+  if (coded && memo.codes == nullptr) {
+    reader.fail("version", "format " + std::to_string(version) +
+                               " names its strings by code, and no symbols table was given");
     return reader.finish("enrollment");
   }
-  // A list's bytes (its count and elements) are another list's in the other version.
-  if (memo.version != version) {
+  // A list's bytes (its count and elements) are another list's in another version; versions
+  // 4 and 5 write lists alike.
+  const std::uint8_t list_form = coded ? kEnrollmentCodedFormatVersion : version;
+  if (memo.version != list_form) {
     memo.mailboxes.filled = false;
     memo.done_steps.filled = false;
     memo.unresolved.filled = false;
-    memo.version = version;
+    memo.version = list_form;
   }
   if (version >= kEnrollmentFormatVersion) {
     reader.useLengths(Lengths::kVarint);
-    readEnrollmentFields(reader, out, memo, contact_key_bytes,
-                         version == kEnrollmentCodedFormatVersion ? memo.codes : nullptr);
+    readEnrollmentFields(reader, out, memo, contact_key_bytes, coded ? memo.codes : nullptr,
+                         version != kEnrollmentKeylessFormatVersion);
   } else {
     readEnrollmentFieldsV2(reader, out, memo, contact_key_bytes);
   }

@@ -31,6 +31,9 @@
 //                   code of the store's symbols table (io/symbol_codes.hpp; 0 is "").
 //                   What the store writes: a row in the middle of a sequence ~40% smaller.
 //                   v3 is what the other encoder writes, self-contained (tests, checks).
+//   enrollment  v5: v4 without contact_key. Only in the journal: an entry of an enrollment
+//                   whose contact key its table row or an entry before it holds (an
+//                   enrollment's contact never changes).
 //   progress    v4: u8 version | varint enrollment_id | varint step_index | u8 kind
 //                   | time at_ms | u8 fields, then those present: bit 0 str mailbox,
 //                   1 str message_id, 2 str detail, 3 str step_id, 4 varint task_id,
@@ -100,6 +103,8 @@ inline constexpr std::uint8_t kEnrollmentFormatVersion = 3;
 // The enrollment format the store writes: version 3 with its strings (all but the contact
 // key) as codes of the store's symbols table (io/symbol_codes.hpp) instead of text.
 inline constexpr std::uint8_t kEnrollmentCodedFormatVersion = 4;
+// Format 4 without the contact key: a journal entry after the enrollment's first.
+inline constexpr std::uint8_t kEnrollmentKeylessFormatVersion = 5;
 inline constexpr std::uint8_t kProgressFormatVersion = 4;
 // Progress records gained their A/B variant in version 3.
 inline constexpr std::uint8_t kProgressVariantFormatVersion = 3;
@@ -119,6 +124,9 @@ Status encodeEnrollment(const Enrollment& enrollment, std::string& out);
 // In format 4: each string but the contact key as its code in `codes`, handing out a code to
 // a string that has none (the limits checked are the same).
 Status encodeEnrollment(const Enrollment& enrollment, std::string& out, SymbolCodes& codes);
+// The same in format 5 (the contact key left out) when contact_key is false.
+Status encodeEnrollment(const Enrollment& enrollment, std::string& out, SymbolCodes& codes,
+                        bool contact_key);
 Status encodeProgress(const ProgressRecord& record, std::string& out);
 Status encodeTask(const Task& task, std::string& out);
 Status encodeGovernor(const GovernorSnapshot& snapshot, std::string& out);
@@ -165,11 +173,12 @@ class EnrollmentDecodeMemo {
   std::uint64_t misses = 0;
   std::vector<std::string_view> scratch;  // a list's elements while one is decoded
   std::vector<Symbol> coded_scratch;      // the same in format 4
-  // The store's symbols table, which a row of format 4 needs (without it such a row is
+  // The store's symbols table, which a row of format 4 or 5 needs (without it such a row is
   // refused as corrupt). Its strings are Symbols already: those rows take no slot.
   const SymbolCodes* codes = nullptr;
-  // The format version of the row decoded last: a list's bytes in one version are not the
-  // same list's in the other, so its slots start empty when the version changes.
+  // The format version of the row decoded last (4 for 5, which writes lists alike): a list's
+  // bytes in one version are not the same list's in another, so its slots start empty when
+  // the version changes.
   std::uint8_t version = 0;
 };
 // The same with `memo`: the same result and the same error for every value.
@@ -177,6 +186,9 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out
                         EnrollmentDecodeMemo& memo);
 // The same, but the contact key is not interned: out.contact_key is left empty and its bytes
 // are a view into `value` in contact_key_bytes (a load interns them later, on another thread).
+// A value of format 5 holds no contact key: contact_key_bytes is left as it was (the caller's
+// key of the enrollment, from its row or an earlier entry); the other overload leaves
+// out.contact_key as it was.
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
                         EnrollmentDecodeMemo& memo, std::string_view& contact_key_bytes);
 Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out);

@@ -219,6 +219,8 @@ class Store {
   // and the engine has applied it before the commit, so a refusal here would stop the daemon.
   // LMDB spills a large transaction's dirty pages to the file as it goes (a commit of 10M
   // row updates and 10M journal appends measured fine); only the map size bounds it.
+  // REQUIRES: an enrollment's contact_key is the one it was first written with (the engine
+  // never changes it): journal entries after its first leave the key out.
   virtual Status commit(const WriteBatch& batch) = 0;
   // Reads everything back in one read transaction: contacts in key byte order, enrollments
   // by id, progress by seq, sequences by id. Replaces `out`; on error `out` is empty. A value

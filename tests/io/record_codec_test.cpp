@@ -245,6 +245,19 @@ TEST_CASE("a record the encoder takes decodes back equal") {
     Enrollment coded_back;
     REQUIRE(decodeEnrollment(enrollment.id, bytes, coded_back, coded).isOk());
     REQUIRE_MESSAGE(sameEnrollment(enrollment, coded_back), "round ", round);
+    // Format 5: format 4 without the contact key, which the decoder leaves as it was.
+    const std::size_t keyed_size = bytes.size();
+    REQUIRE(encodeEnrollment(enrollment, bytes, codes, false).isOk());
+    REQUIRE(bytes[0] == static_cast<char>(kEnrollmentKeylessFormatVersion));
+    REQUIRE(bytes.size() + enrollment.contact_key.size() + 1 <= keyed_size);
+    Enrollment keyless_back;
+    keyless_back.contact_key = enrollment.contact_key;
+    REQUIRE(decodeEnrollment(enrollment.id, bytes, keyless_back, coded).isOk());
+    REQUIRE_MESSAGE(sameEnrollment(enrollment, keyless_back), "round ", round);
+    std::string_view key_bytes = "kept";
+    Enrollment keyless_bytes_back;
+    REQUIRE(decodeEnrollment(enrollment.id, bytes, keyless_bytes_back, coded, key_bytes).isOk());
+    REQUIRE(key_bytes == "kept");
 
     const ProgressRecord record = random.progress();
     REQUIRE(encodeProgress(record, bytes).isOk());

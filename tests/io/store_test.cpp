@@ -1219,8 +1219,7 @@ TEST_CASE("a table growing through the journal loads in id order, each id its la
       enrollment.next_at_ms = ++version;
       enrollment.sequence_id = random() % 3 == 0 ? "seq-b" : "seq-a";
       enrollment.done_steps = random() % 2 == 0 ? SymbolList{"s1"} : SymbolList{"s1", "s2"};
-      // Now and then a key other than the table's row has: a journal row keeps its own.
-      if (random() % 4 == 0) enrollment.contact_key = "moved@example.test";
+      enrollment.contact_key = "c" + std::to_string(id) + "@example.test";  // never changes
       latest[id] = enrollment;
       batch.enrollments.push_back(enrollment);
     }
@@ -1429,6 +1428,65 @@ TEST_CASE("enrollment rows name their strings by code, kept whole across failed 
     CHECK(value.find("ana@seller.example") == std::string::npos);
     CHECK(value.find("zoë@example.com") != std::string::npos);
   }
+}
+
+// An enrollment's contact never changes, so its journal entries after the first leave the
+// key out (format 5): the load takes it from the row or the entry before. An entry in a
+// commit that failed does not count as the first; after a load, every row loaded does.
+TEST_CASE("journal entries after an enrollment's first leave its contact key out") {
+  TempDir dir("seqd-store-test");
+  const auto row = [](EnrollmentId id, TimeMs next_at_ms) {
+    Enrollment enrollment = fullEnrollment(id);
+    enrollment.contact_key = "c" + std::to_string(id) + "@example.test";
+    enrollment.next_at_ms = next_at_ms;
+    return enrollment;
+  };
+  {
+    auto store = openOrFail(dir.path());
+    WriteBatch first;  // 1's first entry, and another in the same commit
+    first.enrollments = {row(1, 10), row(1, 11)};
+    commitOrFail(*store, first);
+    WriteBatch failing;  // 2's first entry, in a commit a progress seq out of order refuses
+    failing.enrollments = {row(2, 20)};
+    failing.progress = {progressRecord(5), progressRecord(5)};
+    CHECK(store->commit(failing).code() == StatusCode::kInvalidArgument);
+    WriteBatch next;
+    next.enrollments = {row(2, 21), row(1, 12)};
+    commitOrFail(*store, next);
+  }
+  {
+    auto store = openOrFail(dir.path());
+    checkSameRows(loadOrFail(*store).enrollments, {row(1, 12), row(2, 21)});
+    WriteBatch after;
+    after.enrollments = {row(2, 22), row(3, 30)};
+    commitOrFail(*store, after);
+  }
+  {
+    auto store = openOrFail(dir.path());
+    checkSameRows(loadOrFail(*store).enrollments, {row(1, 12), row(2, 22), row(3, 30)});
+  }
+  std::vector<std::pair<std::string, std::string>> journal;
+  {
+    RawEnv raw(dir.path());
+    journal = raw.values("journal");
+  }
+  std::vector<int> versions;
+  for (const auto& [key, value] : journal) versions.push_back(static_cast<std::uint8_t>(value[4]));
+  CHECK(versions == std::vector<int>{4, 5, 4, 5, 5, 4});
+  CHECK(journal[0].second.find("c1@example.test") != std::string::npos);
+  CHECK(journal[1].second.find("c1@example.test") == std::string::npos);
+
+  // An entry that names no contact for an enrollment nothing before it names: refused.
+  {
+    RawEnv raw(dir.path());
+    raw.put("journal", journal[0].first, journal[1].second);
+    raw.commit();
+  }
+  auto store = openOrFail(dir.path());
+  LoadedState state;
+  const Status status = store->load(state);
+  CHECK(status.code() == StatusCode::kCorruption);
+  CHECK_MESSAGE(contains(status.message(), "enrollment 1 names no contact"), status.message());
 }
 
 // A state dir written before the symbols table: its rows are format 3 and it has no
