@@ -726,10 +726,15 @@ void ControlSend::operator()(const boost::json::object& frame) const {
   std::string text = toFrame(frame);
   if (is_reply && text.size() - 1 > kReplyFrameBytesMax) {
     const boost::json::value* id = frame.if_contains("id");
+    // The answer of a command that changed something (an `add --where` of a million contacts
+    // lists each one added) comes after the change: say so, lest it be taken for a refusal.
+    const boost::json::value* ok = frame.if_contains("ok");
+    const bool carried_out = ok != nullptr && ok->is_bool() && ok->get_bool();
     text = toFrame(makeErrorReply(
         id != nullptr ? *id : boost::json::value(nullptr), "reply_too_large",
-        fmt::format("the answer is {} bytes, over the {} bytes one reply may have; ask for less "
-                    "(contacts --limit N or --where EXPR)",
+        fmt::format("{}, but its answer is {} bytes, over the {} bytes one reply may have; ask "
+                    "for less (contacts --limit N or --where EXPR)",
+                    carried_out ? "the command was carried out" : "the command failed",
                     text.size() - 1, kReplyFrameBytesMax)));
   }
   sink->sendText(std::move(text), is_reply);

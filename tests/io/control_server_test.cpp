@@ -385,6 +385,35 @@ TEST_CASE("a peer that finishes sending still gets its late reply, then the conn
   CHECK(connection.readsClosed());
 }
 
+// A reply over kReplyFrameBytesMax is replaced by reply_too_large; its message says whether
+// the command was carried out (an add of a million contacts is made before its answer).
+TEST_CASE("an answer over the reply limit is reply_too_large, saying if the command was done") {
+  TempDir dir("seqd-ctl");
+  std::string path = dir.file("control.sock");
+  RunningServer server(path, [](ControlRequest request, ControlSend send) {
+    std::string pad(kReplyFrameBytesMax, 'a');
+    if (request.cmd == "done") {
+      send(makeOkReply(request.id, json::object{{"pad", std::move(pad)}}));
+    } else {
+      send(makeErrorReply(request.id, "failed", pad));
+    }
+  });
+  REQUIRE(server.start().isOk());
+  for (const char* cmd : {"done", "refused"}) {
+    CAPTURE(cmd);
+    RawConnection connection(path);
+    REQUIRE(connection.write(json::serialize(makeRequest(3, cmd, {})) + "\n"));
+    json::object reply = connection.readFrame();
+    CHECK(reply.at("id").as_int64() == 3);
+    CHECK_FALSE(reply.at("ok").as_bool());
+    CHECK(errorCode(reply) == "reply_too_large");
+    const std::string message(reply.at("error").at("message").as_string());
+    CHECK_MESSAGE(contains(message, std::string(cmd) == "done" ? "the command was carried out"
+                                                               : "the command failed"),
+                  message);
+  }
+}
+
 TEST_CASE("frame size: exactly kFrameBytesMax is served, one byte more is frame_too_large") {
   TempDir dir("seqd-ctl");
   std::string path = dir.file("control.sock");
