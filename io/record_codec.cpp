@@ -765,9 +765,8 @@ bool readContactKey(Reader& reader, Enrollment& out, std::string_view* contact_k
 
 // The fields of a version 3, 4 or 5 value after its version byte (encodeEnrollment), the
 // strings of versions 4 and 5 as codes in `codes`, the contact key only when has_key (not
-// in version 5: the key is left as it was). A field the
-// mask leaves out takes its default; one it names must not hold it (the encoder leaves those
-// out, so each row has one form).
+// in version 5: the key is left as it was). A field the mask leaves out takes its default;
+// one it names must not hold it (the encoder leaves those out, so each row has one form).
 void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo& memo,
                           std::string_view* contact_key_bytes, const SymbolCodes* codes,
                           bool has_key) {
