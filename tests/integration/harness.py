@@ -291,6 +291,15 @@ def ensure_account(user, groups=()):
         subprocess.run(command + [user], check=True)
 
 
+def proc_kib(path, field):
+    """Bytes of a `field: N kB` line of a /proc file (status, smaps_rollup)."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no %s in %s" % (field, path))
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -23,11 +23,7 @@ if os.environ.get("SEQD_SANITIZED") == "1":
 
 
 def rss_bytes(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS for pid %d" % pid)
+    return harness.proc_kib("/proc/%d/status" % pid, "VmRSS")
 
 
 class Pipelining(unittest.TestCase):

@@ -38,11 +38,7 @@ def mapping_rss(pid, name):
 
 
 def rss_file(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("RssFile:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no RssFile in /proc/%d/status" % pid)
+    return harness.proc_kib("/proc/%d/status" % pid, "RssFile")
 
 
 class RestartMemory(unittest.TestCase):
@@ -74,11 +70,7 @@ class RestartMemory(unittest.TestCase):
 
 
 def anon_huge_pages(pid):
-    with open("/proc/%d/smaps_rollup" % pid) as f:
-        for line in f:
-            if line.startswith("AnonHugePages:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no AnonHugePages in /proc/%d/smaps_rollup" % pid)
+    return harness.proc_kib("/proc/%d/smaps_rollup" % pid, "AnonHugePages")
 
 
 def transparent_huge_pages():
