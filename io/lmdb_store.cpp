@@ -410,7 +410,7 @@ class LmdbStore final : public Store {
   bool keyed(EnrollmentId id) const {
     return id < keyed_.size() ? static_cast<bool>(keyed_[id]) : keyed_sparse_.contains(id);
   }
-  // Marks id keyed; returns whether it was not before.
+  // Sets or clears id's mark; returns whether that changed it.
   bool setKeyed(EnrollmentId id, bool keyed);
   void markKeyed(EnrollmentId id) {
     if (!keyed(id) && setKeyed(id, true)) keyed_pending_.push_back(id);
@@ -1754,7 +1754,7 @@ Status LmdbStore::putJournal(MDB_txn* txn, const std::vector<Enrollment>& enroll
     Status status = checkEncoded(encoded, enrollment, record, "enrollments",
                                  encodeEnrollmentKey(enrollment.id), &codes_);
     if (!status.isOk()) return status;
-    markKeyed(enrollment.id);
+    if (!keyed_before) markKeyed(enrollment.id);
     scratch = littleEndian(enrollment.id, kJournalIdBytes);
     scratch += record;
     appendStoreChecksum("journal", key, scratch);
