@@ -513,8 +513,12 @@ void Runtime::handleCommand(PendingCommand& command) {
   json::object frame =
       reply.ok ? makeOkReply(command.request.id, std::move(reply.result))
                : makeErrorReply(command.request.id, reply.error_code, reply.error_message);
-  replies_.push_back(
-      PendingReply{std::move(command.send), std::move(frame), std::move(log_line), reply.ok});
+  ReadAnswer streamed;
+  if (reply.ok && reply.streamed_add != nullptr) {
+    streamed = addAnswer(std::move(reply.streamed_add), command.request.id);
+  }
+  replies_.push_back(PendingReply{std::move(command.send), std::move(frame), std::move(log_line),
+                                  reply.ok, std::move(streamed)});
 }
 
 // A good `status`, `report`, `tasks` or `contacts` request: the engine thread only takes the
@@ -926,6 +930,15 @@ void Runtime::traceRound(const RoundOutputs& outputs, const RoundCommit& committ
 void Runtime::releaseRound(RoundOutputs& outputs, std::vector<DeliveryIntent>& intents) {
   for (PendingReply& reply : outputs.replies) {
     logOutcome(reply, nullptr);
+    if (reply.streamed) {
+      StatusRead read;
+      read.answer = std::move(reply.streamed);
+      read.id = reply.frame["id"];
+      read.what = "an add";
+      read.send = std::move(reply.send);
+      status_reader_->submitAnswer(std::move(read));
+      continue;
+    }
     reply.send(std::move(reply.frame));
   }
   for (StatusRead& read : outputs.status_reads) {

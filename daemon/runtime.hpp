@@ -137,6 +137,9 @@ class Runtime {
     boost::json::object frame;
     std::string log_line;  // "" : not logged (a read answered well)
     bool ok = true;        // the command itself succeeded
+    // A long add's answer (io/status_stream.hpp's addAnswer), streamed by the reader thread
+    // after the commit instead of `frame`.
+    ReadAnswer streamed;
   };
   struct PendingUnsubscribe {
     UnsubscribeCall call;

@@ -72,6 +72,11 @@ class Cli {
   // rows_key: the reply's array a streamed answer's "rows" events belong to; they come first.
   int call(const std::string& cmd, json::object args, json::object& result,
            const char* rows_key = nullptr);
+  // Sends one request whose answer may come in "part" events (a long add's: io/status_stream.hpp),
+  // passing each part's result, then the reply's, to on_result. On a failed reply prints the
+  // error and returns its exit code.
+  int callInParts(const std::string& cmd, json::object args,
+                  const std::function<void(const json::object&)>& on_result);
   // The exit code of a reply frame: an ok reply's result goes to `result`, a failed one is
   // printed.
   int replyCode(const std::string& cmd, const json::object& frame, json::object& result);
@@ -264,6 +269,25 @@ int Cli::call(const std::string& cmd, json::object args, json::object& result,
     for (json::value& row : last->as_array()) streamed.push_back(std::move(row));
   }
   result[rows_key] = std::move(streamed);
+  return code;
+}
+
+int Cli::callInParts(const std::string& cmd, json::object args,
+                     const std::function<void(const json::object&)>& on_result) {
+  int connected = connect();
+  if (connected != kExitOk) return connected;
+  const auto onEvent = [&](const json::object& frame) {
+    const json::value& part = member(frame, "result");
+    if (member(frame, "event") == "part" && part.is_object()) on_result(part.as_object());
+  };
+  Result<json::object> reply = client_->call(cmd, std::move(args), onEvent);
+  if (!reply.isOk()) {
+    std::cerr << "seqctl: " << cmd << ": " << reply.status().message() << "\n";
+    return exitCodeForCallFailure(reply.status());
+  }
+  json::object result;
+  int code = replyCode(cmd, reply.value(), result);
+  if (code == kExitOk) on_result(result);
   return code;
 }
 
@@ -1172,10 +1196,8 @@ int Cli::add() {
     json::object args = base;
     if (!where.empty()) args["where"] = where;
     if (!lists.empty()) args["lists"] = lists;
-    json::object result;
-    int code = call("add", std::move(args), result);
+    int code = callInParts("add", std::move(args), merge);
     if (code != kExitOk) return code;
-    merge(result);
   }
   sortByLine(errors.listed);
   int exit_code = (skipped.empty() && errors.listed.empty()) ? kExitOk : kExitPartial;

@@ -1,6 +1,7 @@
 #include "io/command_dispatch.hpp"
 
 #include <algorithm>
+#include <boost/unordered/unordered_flat_set.hpp>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -9,6 +10,7 @@
 #include "config/sequence_yaml.hpp"
 #include "engine/contact_row.hpp"
 #include "engine/permissions.hpp"
+#include "io/control_protocol.hpp"
 #include "io/request_checks.hpp"
 
 namespace seqd {
@@ -325,35 +327,52 @@ Result<AddOptions> addOptionsArg(const Engine& engine, const json::object& args,
   return options;
 }
 
-json::object addReplyJson(const AddResult& result, const ImportResult* imported) {
-  json::array skipped;
+// About the bytes an add's lists take in its reply: each added key twice (in "added" and
+// "first_at") with a time, each skipped key with its warnings.
+std::size_t addListsBytes(const AddResult& result) {
+  std::size_t bytes = 0;
+  for (const std::string& key : result.added) bytes += 2 * key.size() + 32;
   for (const SkippedContact& skip : result.skipped) {
-    json::object entry{{"contact", skip.contact},
-                       {"warnings", json::array(skip.warnings.begin(), skip.warnings.end())}};
-    if (!skip.other_sequences.empty()) {
-      entry["other_sequences"] =
-          json::array(skip.other_sequences.begin(), skip.other_sequences.end());
-    }
-    skipped.push_back(std::move(entry));
+    bytes += skip.contact.size() + 32;
+    for (const std::string& warning : skip.warnings) bytes += warning.size() + 3;
+    for (const std::string& other : skip.other_sequences) bytes += other.size() + 3;
   }
+  return bytes;
+}
+
+// The add's reply: its lists, and for rows imported with it SPEC's import counts and errors.
+// The lists of an add by --where or --list, which no request bounds, are streamed after the
+// commit instead when longer than about a frame (StreamedAdd); an add naming its contacts or
+// rows is answered in one reply, bounded by its request's size.
+DispatchReply addReply(AddResult result, const ImportResult* imported, bool may_stream) {
+  json::object reply;
+  const auto putImported = [&reply, imported] {
+    if (imported == nullptr) return;
+    reply["imported"] = imported->imported;
+    reply["updated"] = imported->updated;
+    reply["errors"] = errorsJson(imported->errors);
+  };
+  if (may_stream && addListsBytes(result) > kFrameBytesMax) {
+    putImported();
+    DispatchReply streamed = succeed(json::object{});
+    streamed.streamed_add =
+        std::make_shared<StreamedAdd>(StreamedAdd{std::move(result), std::move(reply)});
+    return streamed;
+  }
+  json::array skipped;
+  for (const SkippedContact& skip : result.skipped) skipped.push_back(skippedContactJson(skip));
   // When each added contact's next step goes out (null: not known until the sequence is
   // active, or it waits on a send or task).
   json::object first_at;
   first_at.reserve(result.added.size());  // no rehash as it grows
   for (std::size_t i = 0; i < result.added.size() && i < result.first_at.size(); ++i) {
-    first_at[result.added[i]] = result.first_at[i] == kNoTime
-                                    ? json::value(nullptr)
-                                    : json::value(formatRfc3339(result.first_at[i]));
+    first_at[result.added[i]] = timeOrNull(result.first_at[i]);
   }
-  json::object reply{{"added", json::array(result.added.begin(), result.added.end())},
-                     {"skipped", std::move(skipped)},
-                     {"first_at", std::move(first_at)}};
-  if (imported != nullptr) {
-    reply["imported"] = imported->imported;
-    reply["updated"] = imported->updated;
-    reply["errors"] = errorsJson(imported->errors);
-  }
-  return reply;
+  reply["added"] = json::array(result.added.begin(), result.added.end());
+  reply["skipped"] = std::move(skipped);
+  reply["first_at"] = std::move(first_at);
+  putImported();
+  return succeed(std::move(reply));
 }
 
 // Everything that can refuse an add is checked before its rows are imported, so a refused
@@ -381,17 +400,22 @@ DispatchReply addCommand(Engine& engine, const json::object& args, const Caller&
   std::vector<std::string> keys = stringListArg(args, "contacts");
   Status checked = checkContactList(keys);
   if (!checked.isOk()) return fail("bad_request", "add: " + checked.message());
-  if (const std::string where = stringArg(args, "where"); !where.empty()) {
+  const std::string where = stringArg(args, "where");
+  if (!where.empty()) {
     Result<std::vector<std::string>> found = keysWhere(engine, where);
     if (!found.isOk()) return replyFromStatus(found.status());
     keys.insert(keys.end(), found.value().begin(), found.value().end());
   }
   // --list NAME...: every member of each list, in key order (a contact in two lists once).
-  for (const std::string& name : stringListArg(args, "lists")) {
-    const ContactList* list = engine.lists().find(name);
-    if (list == nullptr) return fail("not_found", "unknown list '" + name + "'");
-    for (const std::string& key : list->members) {
-      if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  const std::vector<std::string> lists = stringListArg(args, "lists");
+  if (!lists.empty()) {
+    boost::unordered_flat_set<std::string> named(keys.begin(), keys.end());
+    for (const std::string& name : lists) {
+      const ContactList* list = engine.lists().find(name);
+      if (list == nullptr) return fail("not_found", "unknown list '" + name + "'");
+      for (const std::string& key : list->members) {
+        if (named.insert(key).second) keys.push_back(key);
+      }
     }
   }
   Result<AddOptions> options = addOptionsArg(engine, args, now_ms, caller);
@@ -411,7 +435,8 @@ DispatchReply addCommand(Engine& engine, const json::object& args, const Caller&
           ? engine.previewAdd(sequence_id, keys, screened.after, options.value(), caller, now_ms)
           : engine.add(sequence_id, keys, options.value(), caller, now_ms);
   if (!result.isOk()) return replyFromStatus(result.status());
-  return succeed(addReplyJson(result.value(), has_rows ? &imported : nullptr));
+  return addReply(std::move(result.value()), has_rows ? &imported : nullptr,
+                  !where.empty() || !lists.empty());
 }
 
 DispatchReply statusCommand(Engine& engine, const json::object& args) {
@@ -907,6 +932,16 @@ Result<StatusFilter> statusFilterArg(const json::object& args) {
 json::value timeOrNull(TimeMs time_ms) {
   if (time_ms == kNoTime) return nullptr;
   return json::value(formatRfc3339(time_ms));
+}
+
+json::object skippedContactJson(const SkippedContact& skip) {
+  json::object entry{{"contact", skip.contact},
+                     {"warnings", json::array(skip.warnings.begin(), skip.warnings.end())}};
+  if (!skip.other_sequences.empty()) {
+    entry["other_sequences"] =
+        json::array(skip.other_sequences.begin(), skip.other_sequences.end());
+  }
+  return entry;
 }
 
 DispatchReply replyFromStatus(const Status& status) {

@@ -37,7 +37,8 @@ class ControlClient {
   static Result<ControlClient> connect(const std::string& socket_path);
 
   // Sends one request and waits for its reply, passing its events to on_progress: progress,
-  // and the "rows" of a streamed answer (io/control_protocol.hpp), in the order they came.
+  // and the "rows" or "part" of a streamed answer (io/control_protocol.hpp), in the order they
+  // came.
   // Returns the reply object ({"id","ok",...}); a transport failure is kIOError.
   // A reply with "id":null (the daemon is busy, or could not frame the request) is taken as
   // the answer too; if the daemon closed the connection before reading the whole request, an

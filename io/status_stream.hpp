@@ -1,5 +1,6 @@
 // Reads off the engine thread: answers `status`, `report`, `tasks` and `contacts` in a reader
-// thread, streaming the large ones in frames, with back-pressure.
+// thread, streaming the large ones in frames, with back-pressure; and streams the lists of a
+// long `add --where`/`--list` after its commit (addAnswer).
 //
 // The engine thread takes a snapshot between rounds (engine/status_snapshot.hpp for status,
 // engine/read_snapshots.hpp for the others) and hands it here after the round's commit. The
@@ -47,6 +48,8 @@
 #include "io/store.hpp"
 
 namespace seqd {
+
+struct StreamedAdd;
 
 inline constexpr std::size_t kStatusReadsPendingMax = 16;
 
@@ -112,6 +115,15 @@ ReadAnswer tasksAnswer(std::shared_ptr<const TasksSnapshot> snapshot, Store* sto
                        boost::json::value id);
 ReadAnswer contactsAnswer(std::shared_ptr<const ContactsSnapshot> snapshot, boost::json::value id);
 
+// The answer of an add whose lists are long (io/command_dispatch.hpp's StreamedAdd), made after
+// its commit: the lists in "part" events of at most about chunk_bytes_max bytes each,
+//   {"id":7,"event":"part","result":{"added":[...],"first_at":{...}}}
+//   {"id":7,"event":"part","result":{"skipped":[...]}}
+// then the reply, {"id":7,"ok":true,"result":{"added":[],"skipped":[],"first_at":{},...}} with
+// the answer's other fields. The answer is the parts and the reply merged: their arrays
+// concatenated in order, their objects' members together (io/control_protocol.hpp).
+ReadAnswer addAnswer(std::shared_ptr<const StreamedAdd> add, boost::json::value id);
+
 struct StatusRead {
   std::unique_ptr<StatusSnapshot> snapshot;  // a status read
   StatusFilter filter;
@@ -132,6 +144,10 @@ class StatusReader {
 
   // Queues a read; false (nothing queued) when kStatusReadsPendingMax wait already.
   bool submit(StatusRead read);
+  // Queues the answer of a change already committed (a long add's), however many wait: its
+  // client must learn the change was made. They are few: one per command, each bounded by the
+  // round's commands.
+  void submitAnswer(StatusRead read);
   // The rows buffer of the last read answered, its rows cleared (empty when none waits), for
   // the next snapshot to fill (Engine::statusSnapshot's `spare`). Keeping it costs the largest
   // answered sequence's rows in memory (about 56 bytes a row); faulting a new buffer in costs

@@ -3,7 +3,8 @@ made slow (SEQD_TEST_READ_DELAY_MS), a `ping` and a `time advance` that sends em
 while a report or a contacts answer is still being made, and the answer that follows is whole
 and right; a `tasks` answer of thousands of open tasks streams in many small frames, every task
 once and in order, while a slow client reads it and the engine thread goes on sending; and a
-`contacts` answer bigger than the 16 MiB reply cap arrives whole instead of being refused."""
+`contacts` answer, and the answer of an `add --where` or `add --list` of many contacts, bigger
+than the 16 MiB reply cap arrive whole instead of being refused."""
 import json
 import os
 import select
@@ -163,6 +164,45 @@ class Reads(unittest.TestCase):
         self.assertEqual(limited["matched"], count // 10)
         self.assertEqual([row["contact"] for row in limited["contacts"]],
                          ["c00003@example.test", "c00013@example.test"])
+
+    def test_an_add_over_the_reply_cap_is_answered_whole(self):
+        self.start()
+        # Keys of 240 bytes, each twice in an add's answer ("added" and "first_at"): 36,000 of
+        # them make an answer over the cap, and each add below adds half of these.
+        count = 72000
+        keys = ["%s%06d@%s.example.test" % ("k" * 58, i, "d" * 60 + "." + "e" * 60 + "." + "f" * 40)
+                for i in range(count)]
+        self.assertEqual(len(keys[0]), 240)
+        path = self.d.write_file("many.csv", "email,company\n" + "".join(
+            "%s,%s\n" % (key, "Acme" if i % 2 == 0 else "Other") for i, key in enumerate(keys)))
+        imported = self.d.seqctl("import", path, "--list", "everyone")
+        self.assertEqual(imported.returncode, 0, imported.stdout + imported.stderr)
+        self.d.json("sequence", "activate", "two-emails")
+
+        added = self.d.seqctl("--json", "add", "two-emails", "--where", "company='acme'")
+        self.assertEqual(added.returncode, 0, added.stderr[-500:])
+        self.assertGreater(len(added.stdout), REPLY_CAP_BYTES)
+        document = json.loads(added.stdout)
+        acme = sorted(keys[0::2])
+        self.assertEqual(document["added"], acme)
+        self.assertEqual(document["skipped"], [])
+        self.assertEqual(sorted(document["first_at"]), acme)
+        self.assertTrue(all(at.startswith("2026-") for at in document["first_at"].values()))
+
+        # --list adds the other half and skips the half already in: both lists in one answer.
+        again = self.d.seqctl("--json", "add", "two-emails", "--list", "everyone")
+        self.assertEqual(again.returncode, 3, again.stderr[-500:])  # some were skipped
+        self.assertGreater(len(again.stdout), REPLY_CAP_BYTES)
+        document = json.loads(again.stdout)
+        self.assertEqual(document["added"], sorted(keys[1::2]))
+        self.assertEqual([skip["contact"] for skip in document["skipped"]], acme)
+        self.assertEqual(len(document["first_at"]), count // 2)
+
+        # Without --json seqctl prints the count, and the daemon logged the adds as done.
+        status = self.d.json("status", "two-emails")
+        self.assertEqual(len(status["contacts"]), count)
+        self.assertNotIn("reply_too_large", self.d.log())
+        self.assertEqual(self.d.log().count("command add by root sequence two-emails: ok"), 2)
 
 
 if __name__ == "__main__":

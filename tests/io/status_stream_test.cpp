@@ -225,3 +225,98 @@ TEST_CASE("contacts and report answers: the old reply when it fits, the same row
   REQUIRE(reported.texts.size() == 1);  // bounded: always one reply
   CHECK(reported.texts[0] == toFrame(makeOkReply(3, single.result)));
 }
+
+namespace {
+
+// An engine holding `count` contacts with keys of about 40 bytes, none in a sequence.
+Engine withContacts(int count) {
+  Engine engine(settings(), kStart);
+  std::vector<ContactRow> rows;
+  for (int i = 0; i < count; ++i) {
+    ContactRow row;
+    row.fields = {{"email", "a-rather-long-address-" + std::to_string(i) + "@example.test"},
+                  {"company", i % 3 == 0 ? "Acme" : "Other"}};
+    rows.push_back(row);
+  }
+  engine.upsertContacts(rows);
+  return engine;
+}
+
+// The answer a client puts together: the parts' and the reply's arrays concatenated, their
+// objects' members together, the reply's other fields.
+json::object merged(const Frames& frames) {
+  json::object whole;
+  for (std::size_t i = 0; i < frames.texts.size(); ++i) {
+    CHECK(frames.replies[i] == (i + 1 == frames.texts.size()));
+    json::object frame = json::parse(frames.texts[i]).as_object();
+    if (!frames.replies[i]) CHECK(frame.at("event") == "part");
+    for (const auto& field : frame.at("result").as_object()) {
+      json::value& into = whole[field.key()];
+      if (field.value().is_array()) {
+        if (!into.is_array()) into = json::array();
+        for (const json::value& item : field.value().as_array()) into.as_array().push_back(item);
+      } else if (field.value().is_object()) {
+        if (!into.is_object()) into = json::object();
+        for (const auto& member : field.value().as_object()) {
+          into.as_object()[member.key()] = member.value();
+        }
+      } else {
+        into = field.value();
+      }
+    }
+  }
+  return whole;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "an add by --where or --list longer than a frame is answered in parts that make the reply") {
+  const int count = 45000;  // a third of them: about 1.5 MB of lists
+  // The first round adds by --where, the second by --list; the second finds them all added.
+  const json::object by_where{{"sequence", "s"}, {"where", "company='acme'"}};
+  const json::object by_list{{"sequence", "s"}, {"lists", json::array{"acme"}}};
+  Engine streamed_engine = withContacts(count);
+  Engine named_engine = withContacts(count);
+  REQUIRE(streamed_engine.activate("s", kRoot, kStart).isOk());
+  REQUIRE(named_engine.activate("s", kRoot, kStart).isOk());
+  // The same add naming its contacts: one reply, as always.
+  json::array keys;
+  for (int i = 0; i < count; i += 3) {
+    keys.push_back(json::value("a-rather-long-address-" + std::to_string(i) + "@example.test"));
+  }
+  std::sort(keys.begin(), keys.end(), [](const json::value& a, const json::value& b) {
+    return a.as_string() < b.as_string();
+  });
+  REQUIRE(dispatchCommand(streamed_engine, "list_add", {{"list", "acme"}, {"contacts", keys}},
+                          kRoot, kStart)
+              .ok);
+  for (int round = 0; round < 2; ++round) {
+    INFO("round " << round);
+    DispatchReply single = dispatchCommand(named_engine, "add",
+                                           {{"sequence", "s"}, {"contacts", keys}}, kRoot, kStart);
+    REQUIRE(single.ok);
+    REQUIRE(single.streamed_add == nullptr);
+    DispatchReply reply =
+        dispatchCommand(streamed_engine, "add", round == 0 ? by_where : by_list, kRoot, kStart);
+    REQUIRE(reply.ok);
+    REQUIRE(reply.streamed_add != nullptr);
+    const std::size_t chunk = 64 * 1024;
+    Frames frames = answer(addAnswer(reply.streamed_add, 4), chunk);
+    CHECK(frames.texts.size() > 10);
+    for (const std::string& text : frames.texts) CHECK(text.size() <= chunk);
+    const json::object whole = merged(frames);
+    CHECK(whole == single.result.as_object());
+    CHECK(whole.at(round == 0 ? "added" : "skipped").as_array().size() == keys.size());
+    CHECK(json::parse(frames.texts.back()).at("id") == 4);
+  }
+}
+
+TEST_CASE("an add of a few contacts by --where is one reply") {
+  Engine engine = withContacts(30);
+  DispatchReply reply = dispatchCommand(
+      engine, "add", {{"sequence", "s"}, {"where", "company='acme'"}}, kRoot, kStart);
+  REQUIRE(reply.ok);
+  CHECK(reply.streamed_add == nullptr);
+  CHECK(reply.result.at("added").as_array().size() == 10);
+}
