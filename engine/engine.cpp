@@ -72,23 +72,32 @@ void Engine::arm(Enrollment& enrollment) {
 // ---------------------------------------------------------------------------------------
 // Sending windows
 
-Engine::Window Engine::windowFor(const Sequence& sequence, const PackedContact* contact) const {
+Engine::Window Engine::windowIn(const Sequence& sequence, Symbol contact_zone) const {
   Window window;
   window.schedule = calendar_.findSchedule(sequence.schedule);
   if (window.schedule == kNoSchedule) return window;
   window.zone = calendar_.scheduleZone(window.schedule);
   // An unknown or empty contact zone falls back to the schedule's; import and `contact
   // set` refuse unknown names, so only a zone the tz database dropped lands here.
-  if (sequence.timezone_from_contact && contact != nullptr && !contact->timezone().empty()) {
-    const ZoneId zone = calendar_.findZone(contact->timezone());
+  if (sequence.timezone_from_contact && !contact_zone.empty()) {
+    const ZoneId zone = calendar_.findZone(contact_zone.view());
     if (zone != kNoZone) window.zone = zone;
   }
   return window;
 }
 
+Engine::Window Engine::windowFor(const Sequence& sequence, const PackedContact* contact) const {
+  return windowIn(sequence, contact != nullptr ? contact->timezoneSymbol() : Symbol());
+}
+
 Engine::Window Engine::windowOf(const Enrollment& enrollment) const {
   const Sequence* sequence = findSequence(enrollment.sequence_id);
   if (sequence == nullptr) return Window();
+  if (!sequence->timezone_from_contact) return windowIn(*sequence, Symbol());
+  // The contact's zone without reading the contact, when it is under the enrollment's key.
+  if (std::optional<Symbol> zone = contact_zones_.find(enrollment.contact_key.index())) {
+    return windowIn(*sequence, *zone);
+  }
   return windowFor(*sequence, contactOf(enrollment));
 }
 
@@ -313,15 +322,34 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms, TimeMs counted_a
 bool Engine::replaySend(const ProgressRecord& record) {
   if (record.kind != ProgressKind::kStepFired) return false;
   const Enrollment& enrollment = enrollments_[record.enrollment_id];
-  const PackedContact* contact = contactOf(enrollment);
-  // The Message-ID is the send's, as the intent had it (see ProgressRecord::message_id).
-  const std::string message_id = record.message_id.empty()
-                                     ? makeMessageId(enrollment.sequence_id.view(), record.step_id,
-                                                     enrollment.contact_key.view(), record.mailbox)
-                                     : record.message_id;
-  logged_sends_.recordSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
+  // Only what the mailbox's limits read is worked out: the contact's email is a cache miss a
+  // send, and the Message-ID a string built from the contact key's text.
+  const SendGovernor::SendDetails read = logged_sends_.detailsRead(record.mailbox);
+  std::string message_id;
+  if (read.message_id) {
+    // The Message-ID is the send's, as the intent had it (see ProgressRecord::message_id).
+    message_id = record.message_id.empty()
+                     ? makeMessageId(enrollment.sequence_id.view(), record.step_id,
+                                     enrollment.contact_key.view(), record.mailbox)
+                     : record.message_id;
+  }
+  logged_sends_.recordSend(record.mailbox, read.domain ? loggedDomain(enrollment) : std::string(),
                            record.at_ms, message_id);
   return true;
+}
+
+bool Engine::isSendingMessage(const Enrollment& enrollment, const std::string& message_id) const {
+  auto kept = sending_ids_.find(enrollment.id);
+  if (kept != sending_ids_.end() && kept->second.step == enrollment.sending_step &&
+      kept->second.mailbox == enrollment.sending_mailbox) {
+    return kept->second.message_id == message_id;
+  }
+  return sendingMessageId(enrollment) == message_id;
+}
+
+std::string Engine::loggedDomain(const Enrollment& enrollment) const {
+  const PackedContact* contact = contactOf(enrollment);
+  return recipientDomain(contact ? contact->email() : "");
 }
 
 void Engine::foldLoggedSend(const ProgressRecord& record) {
@@ -336,9 +364,11 @@ void Engine::foldLoggedSend(const ProgressRecord& record) {
   if (out == logged_out_.end()) return;
   if (record.kind == ProgressKind::kDeliveryFailed &&
       record.detail.starts_with(kNotAttemptedDetail)) {
-    const PackedContact* contact = contactOf(enrollments_[record.enrollment_id]);
-    logged_sends_.forgetSend(record.mailbox, recipientDomain(contact ? contact->email() : ""),
-                             out->second);
+    const bool domain_read = logged_sends_.detailsRead(record.mailbox).domain;
+    logged_sends_.forgetSend(
+        record.mailbox,
+        domain_read ? loggedDomain(enrollments_[record.enrollment_id]) : std::string(),
+        out->second);
   }
   logged_out_.erase(out);
 }
@@ -558,6 +588,7 @@ void Engine::storeContact(ContactRef contact) {
   const std::uint32_t index = contact->keySymbol().index();
   if (index >= contacts_.size()) contacts_.resize(index + 1);  // grows geometrically
   if (contacts_[index] == nullptr) ++contact_count_;
+  contact_zones_.set(index, contact->timezoneSymbol());
   contacts_[index] = std::move(contact);
 }
 
@@ -1141,6 +1172,12 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
   enrollment.sending_mailbox = intent->mailbox;
   enrollment.sending_at_ms = now_ms;
   enrollment.sending_released = false;
+  // The intent's Message-ID is sendingMessageId()'s when the contact is under the
+  // enrollment's exact key (contactOf() also finds one under the key lowercased).
+  sending_ids_[enrollment.id] =
+      SendingId{enrollment.sending_step, enrollment.sending_mailbox,
+                contact.keySymbol() == enrollment.contact_key ? intent->message_id
+                                                              : sendingMessageId(enrollment)};
   sending_variants_[enrollment.id] =
       intent->variant >= 0
           ? intent->sequence->steps[intent->step_index].variants[intent->variant].id
@@ -1174,6 +1211,7 @@ void Engine::clearSending(Enrollment& enrollment) {
   enrollment.sending_at_ms = kNoTime;
   enrollment.sending_released = false;
   sending_variants_.erase(enrollment.id);
+  sending_ids_.erase(enrollment.id);
   counted_at_.erase(enrollment.id);
 }
 
@@ -1325,7 +1363,7 @@ void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
   Enrollment& enrollment = enrollments_[result.enrollment_id];
   // Only the send the enrollment has out can report; anything else is a stray duplicate.
   if (enrollment.sending_step.empty() || !enrollment.sending_released ||
-      sendingMessageId(enrollment) != result.message_id) {
+      !isSendingMessage(enrollment, result.message_id)) {
     return;
   }
   SEQD_ASSERT(in_flight_ > 0);

@@ -85,6 +85,7 @@
 #pragma once
 
 #include <array>
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>
 #include <deque>
 #include <map>
@@ -103,6 +104,7 @@
 #include "engine/commands.hpp"
 #include "engine/contact.hpp"
 #include "engine/contact_query.hpp"
+#include "engine/contact_zones.hpp"
 #include "engine/delivery.hpp"
 #include "engine/enrollment.hpp"
 #include "engine/governor.hpp"
@@ -498,6 +500,8 @@ class Engine {
                      const Enrollment* existing, TimeMs start_ms) const;
   Window windowOf(const Enrollment& enrollment) const;
   Window windowFor(const Sequence& sequence, const PackedContact* contact) const;
+  // The window of the sequence's schedule in the contact's zone (a Symbol, "" for none).
+  Window windowIn(const Sequence& sequence, Symbol contact_zone) const;
   // The first instant >= due_ms inside the enrollment's sending window; kNeverOpen when
   // none comes.
   TimeMs openAt(const Enrollment& enrollment, TimeMs due_ms) const;
@@ -518,6 +522,10 @@ class Engine {
   // Counts a kStepFired record in logged_sends_ (at a restart and for each committed batch);
   // returns whether it counted one.
   bool replaySend(const ProgressRecord& record);
+  // Whether message_id is the Message-ID of the send the enrollment has out (sendingMessageId).
+  bool isSendingMessage(const Enrollment& enrollment, const std::string& message_id) const;
+  // The recipient's domain as logged_sends_ counts it.
+  std::string loggedDomain(const Enrollment& enrollment) const;
   // Folds one record of the log into logged_sends_ and logged_out_, as a restart replays the
   // log: a send counts at its record's at_ms; one that came back not attempted gives it back.
   void foldLoggedSend(const ProgressRecord& record);
@@ -646,6 +654,16 @@ class Engine {
   // The variant id of each email decided and not yet resolved (set with sending_step): what
   // its kStepFired and result records carry and count under.
   std::unordered_map<EnrollmentId, std::string> sending_variants_;
+  // The Message-ID of each email fired and not yet resolved (cleared with sending_step), as
+  // sendingMessageId() gives it, for the (step, mailbox) it was fired with: each result is
+  // checked against it, and building it again read the contact key's text, a cache miss a
+  // result (perf/RESULTS.md, "The Message-ID kept while a send is out").
+  struct SendingId {
+    Symbol step;
+    Symbol mailbox;
+    std::string message_id;
+  };
+  boost::unordered_flat_map<EnrollmentId, SendingId> sending_ids_;
   // Sends released to delivery whose count the governor holds at an instant other than
   // sending_at_ms (released later than decided, or written again after a restart): that
   // instant, so a send that comes back not attempted gives its count back.
@@ -678,6 +696,7 @@ class Engine {
   // enrollment's contact is one array read away. Costs 8 bytes per interned string, most of
   // which are contact keys (the rest: ids, reasons, mailboxes, column names, a few).
   std::vector<ContactRef> contacts_;
+  ContactZones contact_zones_;  // each contact's zone, by the same index as contacts_
   std::size_t contact_count_ = 0;
   std::vector<Enrollment> enrollments_;  // index == EnrollmentId
   std::map<std::string, std::vector<EnrollmentId>> by_sequence_;

@@ -287,6 +287,15 @@ bool SendGovernor::fitsSnapshotBounds(const std::vector<MailboxSendState>& mailb
   return true;
 }
 
+SendGovernor::SendDetails SendGovernor::detailsRead(std::string_view mailbox) const {
+  auto found = mailboxes_.find(mailbox);
+  if (found == mailboxes_.end()) return SendDetails{};
+  const MailboxState& state = found->second;
+  // A domain's sends counted under an earlier limit are still forgotten by their domain.
+  return SendDetails{state.limits.jitter_ms > 0,
+                     state.limits.domain_daily_limit > 0 || !state.domain_sends.empty()};
+}
+
 void SendGovernor::forgetSend(std::string_view mailbox, std::string_view domain, TimeMs at_ms) {
   auto found = mailboxes_.find(mailbox);
   if (found == mailboxes_.end()) return;

@@ -89,6 +89,15 @@ class SendGovernor {
   void recordSend(std::string_view mailbox, std::string_view domain, TimeMs at_ms,
                   std::string_view message_id);
 
+  // What recordSend and forgetSend read of a send to mailbox: its Message-ID (the seed of a
+  // jitter) and its recipient's domain (for a domain_daily_limit). Where one is not read, a
+  // caller may pass "" instead of working it out: the count is the same.
+  struct SendDetails {
+    bool message_id = false;
+    bool domain = false;
+  };
+  SendDetails detailsRead(std::string_view mailbox) const;
+
   // Takes back a send counted at at_ms that never left (withdrawn before delivery had it).
   // The min_interval wait it started stays: erring on the slow side.
   void forgetSend(std::string_view mailbox, std::string_view domain, TimeMs at_ms);

@@ -108,6 +108,7 @@ class PackedContact {
   std::string_view phone() const { return text(Text::kPhone); }
   std::string_view emailStatus() const { return email_status_.view(); }
   std::string_view timezone() const { return timezone_.view(); }
+  Symbol timezoneSymbol() const { return timezone_; }
   std::string_view owner() const { return owner_.view(); }
   std::string_view stage() const { return stage_.view(); }
   std::uint8_t score() const { return score_; }
