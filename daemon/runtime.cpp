@@ -514,8 +514,8 @@ void Runtime::handleCommand(PendingCommand& command) {
       reply.ok ? makeOkReply(command.request.id, std::move(reply.result))
                : makeErrorReply(command.request.id, reply.error_code, reply.error_message);
   ReadAnswer streamed;
-  if (reply.ok && reply.streamed_add != nullptr) {
-    streamed = addAnswer(std::move(reply.streamed_add), command.request.id);
+  if (reply.ok && reply.streamed != nullptr) {
+    streamed = streamedAnswer(std::move(reply.streamed), command.request.id);
   }
   replies_.push_back(PendingReply{std::move(command.send), std::move(frame), std::move(log_line),
                                   reply.ok, std::move(streamed)});
@@ -934,7 +934,7 @@ void Runtime::releaseRound(RoundOutputs& outputs, std::vector<DeliveryIntent>& i
       StatusRead read;
       read.answer = std::move(reply.streamed);
       read.id = reply.frame["id"];
-      read.what = "an add";
+      read.what = "a command's list of contacts";
       read.send = std::move(reply.send);
       status_reader_->submitAnswer(std::move(read));
       continue;

@@ -137,8 +137,8 @@ class Runtime {
     boost::json::object frame;
     std::string log_line;  // "" : not logged (a read answered well)
     bool ok = true;        // the command itself succeeded
-    // A long add's answer (io/status_stream.hpp's addAnswer), streamed by the reader thread
-    // after the commit instead of `frame`.
+    // A long answer listing contacts (io/status_stream.hpp's streamedAnswer), streamed by the
+    // reader thread after the commit instead of `frame`.
     ReadAnswer streamed;
   };
   struct PendingUnsubscribe {

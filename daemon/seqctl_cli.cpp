@@ -568,6 +568,25 @@ void putRowErrors(json::object& result, const RowErrors& errors) {
   if (errors.unlisted > 0) result["errors_unlisted"] = errors.unlisted;
 }
 
+// Adds a part of a streamed answer (io/part_writer.hpp) to the answer so far: its arrays'
+// entries after those before, its objects' members beside them, its other fields as they are.
+void mergeAnswer(json::object& answer, const json::object& part) {
+  for (const auto& field : part) {
+    json::value& into = answer[field.key()];
+    if (field.value().is_array()) {
+      if (!into.is_array()) into = json::array();
+      for (const json::value& item : field.value().as_array()) into.as_array().push_back(item);
+    } else if (field.value().is_object()) {
+      if (!into.is_object()) into = json::object();
+      for (const auto& entry : field.value().as_object()) {
+        into.as_object()[entry.key()] = entry.value();
+      }
+    } else {
+      into = field.value();
+    }
+  }
+}
+
 void appendAll(json::array& target, const json::value& source) {
   if (!source.is_array()) return;
   for (const json::value& item : source.as_array()) target.push_back(item);
@@ -1385,7 +1404,11 @@ int Cli::operate(const std::string& command) {
   if (!mailboxes.empty()) args["mailboxes"] = std::move(mailboxes);
   std::string cmd = command == "set-mailbox" ? "set_mailbox" : command;
   json::object result;
-  int code = call(cmd, std::move(args), result);
+  // `retry --all` may list more contacts than one reply holds: its lists come in parts.
+  int code = args.contains("all")
+                 ? callInParts(cmd, std::move(args),
+                               [&result](const json::object& part) { mergeAnswer(result, part); })
+                 : call(cmd, std::move(args), result);
   if (code != kExitOk) return code;
   const json::array& skipped = member(result, "skipped").as_array();
   int exit_code = skipped.empty() ? kExitOk : kExitPartial;

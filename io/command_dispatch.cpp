@@ -327,6 +327,16 @@ Result<AddOptions> addOptionsArg(const Engine& engine, const json::object& args,
   return options;
 }
 
+json::object skippedContactJson(const SkippedContact& skip) {
+  json::object entry{{"contact", skip.contact},
+                     {"warnings", json::array(skip.warnings.begin(), skip.warnings.end())}};
+  if (!skip.other_sequences.empty()) {
+    entry["other_sequences"] =
+        json::array(skip.other_sequences.begin(), skip.other_sequences.end());
+  }
+  return entry;
+}
+
 // About the bytes an add's lists take in its reply: each added key twice (in "added" and
 // "first_at") with a time, each skipped key with its warnings.
 std::size_t addListsBytes(const AddResult& result) {
@@ -340,23 +350,49 @@ std::size_t addListsBytes(const AddResult& result) {
   return bytes;
 }
 
+// A long add's answer: "added" with "first_at" beside it, then "skipped", then the reply with
+// the import's counts and errors when rows came with it.
+class StreamedAdd : public StreamedAnswer {
+ public:
+  StreamedAdd(AddResult lists, json::object imported)
+      : lists_(std::move(lists)), imported_(std::move(imported)) {}
+
+  void write(PartWriter& writer) const override {
+    for (std::size_t i = 0; i < lists_.added.size(); ++i) {
+      const TimeMs at = i < lists_.first_at.size() ? lists_.first_at[i] : kNoTime;
+      if (!writer.put("added", json::serialize(json::string_view(lists_.added[i])), "first_at",
+                      json::serialize(timeOrNull(at)))) {
+        return;
+      }
+    }
+    for (const SkippedContact& skip : lists_.skipped) {
+      if (!writer.put("skipped", json::serialize(skippedContactJson(skip)))) return;
+    }
+    json::object reply{
+        {"added", json::array()}, {"skipped", json::array()}, {"first_at", json::object()}};
+    for (const auto& field : imported_) reply[field.key()] = field.value();
+    writer.finish(std::move(reply));
+  }
+
+ private:
+  AddResult lists_;
+  json::object imported_;
+};
+
 // The add's reply: its lists, and for rows imported with it SPEC's import counts and errors.
 // The lists of an add by --where or --list, which no request bounds, are streamed after the
 // commit instead when longer than about a frame (StreamedAdd); an add naming its contacts or
 // rows is answered in one reply, bounded by its request's size.
 DispatchReply addReply(AddResult result, const ImportResult* imported, bool may_stream) {
-  json::object reply;
-  const auto putImported = [&reply, imported] {
-    if (imported == nullptr) return;
-    reply["imported"] = imported->imported;
-    reply["updated"] = imported->updated;
-    reply["errors"] = errorsJson(imported->errors);
-  };
+  json::object counts;
+  if (imported != nullptr) {
+    counts["imported"] = imported->imported;
+    counts["updated"] = imported->updated;
+    counts["errors"] = errorsJson(imported->errors);
+  }
   if (may_stream && addListsBytes(result) > kFrameBytesMax) {
-    putImported();
     DispatchReply streamed = succeed(json::object{});
-    streamed.streamed_add =
-        std::make_shared<StreamedAdd>(StreamedAdd{std::move(result), std::move(reply)});
+    streamed.streamed = std::make_shared<StreamedAdd>(std::move(result), std::move(counts));
     return streamed;
   }
   json::array skipped;
@@ -368,10 +404,10 @@ DispatchReply addReply(AddResult result, const ImportResult* imported, bool may_
   for (std::size_t i = 0; i < result.added.size() && i < result.first_at.size(); ++i) {
     first_at[result.added[i]] = timeOrNull(result.first_at[i]);
   }
-  reply["added"] = json::array(result.added.begin(), result.added.end());
-  reply["skipped"] = std::move(skipped);
-  reply["first_at"] = std::move(first_at);
-  putImported();
+  json::object reply{{"added", json::array(result.added.begin(), result.added.end())},
+                     {"skipped", std::move(skipped)},
+                     {"first_at", std::move(first_at)}};
+  for (const auto& field : counts) reply[field.key()] = field.value();
   return succeed(std::move(reply));
 }
 
@@ -612,6 +648,49 @@ const std::map<std::string, OperatorAction, std::less<>> kOperatorCommands = {
     {"resume", OperatorAction::kResume}, {"finish", OperatorAction::kFinish},
     {"retry", OperatorAction::kRetry},   {"set_mailbox", OperatorAction::kSetMailbox}};
 
+json::object skippedReasonJson(const SkippedReason& skip) {
+  return json::object{{"contact", skip.contact}, {"reason", skip.reason}};
+}
+
+std::size_t contactsResultBytes(const ContactsResult& result) {
+  std::size_t bytes = 0;
+  for (const std::string& key : result.done) bytes += key.size() + 3;
+  for (const std::string& key : result.may_duplicate) bytes += key.size() + 3;
+  for (const SkippedReason& skip : result.skipped) {
+    bytes += skip.contact.size() + skip.reason.size() + 32;
+  }
+  return bytes;
+}
+
+// A long answer of a command over contacts (`retry --all`): "done", "skipped" and, for a
+// retry, "may_duplicate", then the reply with the sequence and those lists empty.
+class StreamedContacts : public StreamedAnswer {
+ public:
+  StreamedContacts(std::string sequence_id, ContactsResult lists, bool retry)
+      : sequence_id_(std::move(sequence_id)), lists_(std::move(lists)), retry_(retry) {}
+
+  void write(PartWriter& writer) const override {
+    for (const std::string& key : lists_.done) {
+      if (!writer.put("done", json::serialize(json::string_view(key)))) return;
+    }
+    for (const SkippedReason& skip : lists_.skipped) {
+      if (!writer.put("skipped", json::serialize(skippedReasonJson(skip)))) return;
+    }
+    for (const std::string& key : lists_.may_duplicate) {
+      if (!writer.put("may_duplicate", json::serialize(json::string_view(key)))) return;
+    }
+    json::object reply{
+        {"sequence", sequence_id_}, {"done", json::array()}, {"skipped", json::array()}};
+    if (retry_) reply["may_duplicate"] = json::array();
+    writer.finish(std::move(reply));
+  }
+
+ private:
+  std::string sequence_id_;
+  ContactsResult lists_;
+  bool retry_;
+};
+
 DispatchReply operatorCommand(Engine& engine, OperatorAction action, const json::object& args,
                               const Caller& caller, TimeMs now_ms) {
   std::string sequence_id = stringArg(args, "sequence");
@@ -641,15 +720,23 @@ DispatchReply operatorCommand(Engine& engine, OperatorAction action, const json:
   }
   Result<ContactsResult> result = engine.operate(sequence_id, request, caller, now_ms);
   if (!result.isOk()) return replyFromStatus(result.status());
+  const bool retry = action == OperatorAction::kRetry;
+  // `--all` is the one form no request bounds: its lists stream when long.
+  if (request.all && contactsResultBytes(result.value()) > kFrameBytesMax) {
+    DispatchReply streamed = succeed(json::object{});
+    streamed.streamed =
+        std::make_shared<StreamedContacts>(sequence_id, std::move(result.value()), retry);
+    return streamed;
+  }
   json::array skipped;
   for (const SkippedReason& skip : result.value().skipped) {
-    skipped.push_back(json::object{{"contact", skip.contact}, {"reason", skip.reason}});
+    skipped.push_back(skippedReasonJson(skip));
   }
   const ContactsResult& done = result.value();
   json::object reply{{"sequence", sequence_id},
                      {"done", json::array(done.done.begin(), done.done.end())},
                      {"skipped", std::move(skipped)}};
-  if (action == OperatorAction::kRetry) {
+  if (retry) {
     reply["may_duplicate"] = json::array(done.may_duplicate.begin(), done.may_duplicate.end());
   }
   return succeed(std::move(reply));
@@ -932,16 +1019,6 @@ Result<StatusFilter> statusFilterArg(const json::object& args) {
 json::value timeOrNull(TimeMs time_ms) {
   if (time_ms == kNoTime) return nullptr;
   return json::value(formatRfc3339(time_ms));
-}
-
-json::object skippedContactJson(const SkippedContact& skip) {
-  json::object entry{{"contact", skip.contact},
-                     {"warnings", json::array(skip.warnings.begin(), skip.warnings.end())}};
-  if (!skip.other_sequences.empty()) {
-    entry["other_sequences"] =
-        json::array(skip.other_sequences.begin(), skip.other_sequences.end());
-  }
-  return entry;
 }
 
 DispatchReply replyFromStatus(const Status& status) {

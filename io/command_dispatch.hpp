@@ -22,23 +22,18 @@
 #include "engine/commands.hpp"
 #include "engine/engine.hpp"
 #include "engine/time.hpp"
+#include "io/part_writer.hpp"
 
 namespace seqd {
-
-// An add whose lists (added, skipped, first_at) would make a reply over about kFrameBytesMax:
-// `reply` holds the answer's other fields (imported, updated, errors), and the lists go out in
-// "part" events after the commit, from the reader thread (io/status_stream.hpp's addAnswer).
-struct StreamedAdd {
-  AddResult lists;
-  boost::json::object reply;
-};
 
 struct DispatchReply {
   bool ok = true;
   boost::json::value result;  // when ok
   std::string error_code;     // when !ok: not_found, permission_denied, bad_request, ...
   std::string error_message;
-  std::shared_ptr<StreamedAdd> streamed_add;  // when ok, for a long add: `result` is unused
+  // When ok, for a long answer listing contacts (an `add --where`/`--list`, a `retry --all`):
+  // the answer, streamed after the commit (io/part_writer.hpp); `result` is unused.
+  std::shared_ptr<const StreamedAnswer> streamed;
 };
 
 // `tasks`, listing besides the engine's tasks those in `archived` it no longer holds (the
@@ -70,7 +65,5 @@ boost::json::object statusRowJson(const StatusRow& row);
 // The filter of a `status` request's args; InvalidArgument (bad_request) for an unknown status.
 Result<StatusFilter> statusFilterArg(const boost::json::object& args);
 DispatchReply replyFromStatus(const Status& status);
-// One entry of an add's "skipped": {"contact","warnings"[,"other_sequences"]}.
-boost::json::object skippedContactJson(const SkippedContact& skip);
 
 }  // namespace seqd

@@ -12,10 +12,10 @@
 // holds the last rows; the rows of the answer are those of the events, in order, followed by
 // the reply's. An answer that
 // fits in one frame is the reply alone (io/status_stream.hpp). A client reads frames until the
-// reply; one that ignores "rows" events sees only the last rows. An `add --where`/`--list`
-// whose lists are long sends them in "part" events after its commit; the answer is the parts'
-// results and the reply's merged, arrays appended in order and objects' members together
-// (io/status_stream.hpp's addAnswer).
+// reply; one that ignores "rows" events sees only the last rows. An `add --where`/`--list` or
+// a `retry --all` whose lists are long sends them in "part" events after its commit; the
+// answer is the parts' results and the reply's merged, arrays appended in order and objects'
+// members together (io/part_writer.hpp).
 //
 // One UTF-8 JSON value per '\n'; a frame is at most kFrameBytesMax bytes (bulk adds and
 // imports go in batches). Error codes: bad_request, unknown_command, not_found,

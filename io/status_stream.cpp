@@ -130,55 +130,11 @@ ReadAnswer contactsAnswer(std::shared_ptr<const ContactsSnapshot> snapshot, json
   };
 }
 
-ReadAnswer addAnswer(std::shared_ptr<const StreamedAdd> add, json::value id) {
-  return [add = std::move(add), id = std::move(id)](const FrameEmit& emit,
-                                                    std::size_t chunk_bytes_max) {
-    const std::string head = R"({"id":)" + json::serialize(id) + R"(,"event":"part","result":{)";
-    std::string listed;    // the part's first list: "added" or "skipped"
-    std::string first_at;  // with "added", its keys' times
-    const auto sendPart = [&](std::string_view name) {
-      if (listed.empty()) return true;
-      std::string part = head + '"' + std::string(name) + R"(":[)" + listed + ']';
-      if (name == "added") part += R"(,"first_at":{)" + first_at + '}';
-      part += "}}\n";
-      listed.clear();
-      first_at.clear();
-      return emit(std::move(part), false);
-    };
-    // Adds one entry, sending the part first when the entry would take it over the size.
-    const auto put = [&](std::string_view name, std::string_view entry, std::string_view at) {
-      const std::size_t bytes = head.size() + listed.size() + first_at.size() + 32;
-      if (!listed.empty() && bytes + entry.size() * 2 + at.size() > chunk_bytes_max &&
-          !sendPart(name)) {
-        return false;
-      }
-      if (!listed.empty()) listed += ',';
-      listed += entry;
-      if (!at.empty()) {
-        if (!first_at.empty()) first_at += ',';
-        first_at.append(entry).append(":").append(at);
-      }
-      return true;
-    };
-    const AddResult& lists = add->lists;
-    for (std::size_t i = 0; i < lists.added.size(); ++i) {
-      const TimeMs at = i < lists.first_at.size() ? lists.first_at[i] : kNoTime;
-      if (!put("added", json::serialize(json::string_view(lists.added[i])),
-               json::serialize(timeOrNull(at)))) {
-        return std::vector<StatusSnapshotRow>();
-      }
-    }
-    if (!sendPart("added")) return std::vector<StatusSnapshotRow>();
-    for (const SkippedContact& skip : lists.skipped) {
-      if (!put("skipped", json::serialize(skippedContactJson(skip)), "")) {
-        return std::vector<StatusSnapshotRow>();
-      }
-    }
-    if (!sendPart("skipped")) return std::vector<StatusSnapshotRow>();
-    json::object reply{
-        {"added", json::array()}, {"skipped", json::array()}, {"first_at", json::object()}};
-    for (const auto& field : add->reply) reply[field.key()] = field.value();
-    emit(toFrame(makeOkReply(id, std::move(reply))), true);
+ReadAnswer streamedAnswer(std::shared_ptr<const StreamedAnswer> answer, json::value id) {
+  return [answer = std::move(answer), id = std::move(id)](const FrameEmit& emit,
+                                                          std::size_t chunk_bytes_max) {
+    PartWriter writer(id, chunk_bytes_max, emit);
+    answer->write(writer);
     return std::vector<StatusSnapshotRow>();
   };
 }

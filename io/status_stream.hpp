@@ -1,6 +1,6 @@
 // Reads off the engine thread: answers `status`, `report`, `tasks` and `contacts` in a reader
 // thread, streaming the large ones in frames, with back-pressure; and streams the lists of a
-// long `add --where`/`--list` after its commit (addAnswer).
+// long `add --where` or `retry --all` after its commit (streamedAnswer).
 //
 // The engine thread takes a snapshot between rounds (engine/status_snapshot.hpp for status,
 // engine/read_snapshots.hpp for the others) and hands it here after the round's commit. The
@@ -45,11 +45,10 @@
 #include "engine/status_snapshot.hpp"
 #include "io/control_protocol.hpp"
 #include "io/control_server.hpp"
+#include "io/part_writer.hpp"
 #include "io/store.hpp"
 
 namespace seqd {
-
-struct StreamedAdd;
 
 inline constexpr std::size_t kStatusReadsPendingMax = 16;
 
@@ -67,9 +66,6 @@ struct StatusStreamLimits {
   // a slow reader is found quickly and a slow answer is slow.
   static StatusStreamLimits fromEnvironment();
 };
-
-// Writes one frame, '\n'-terminated; false: stop (the connection is gone or stalled).
-using FrameEmit = std::function<bool(std::string text, bool is_reply)>;
 
 // An answer whose rows may be many: rows go out in "rows" events of at most about
 // chunk_bytes_max bytes, then the reply {"id":ID,"ok":true,"result":{HEAD...,"KEY":[...]}}
@@ -115,14 +111,9 @@ ReadAnswer tasksAnswer(std::shared_ptr<const TasksSnapshot> snapshot, Store* sto
                        boost::json::value id);
 ReadAnswer contactsAnswer(std::shared_ptr<const ContactsSnapshot> snapshot, boost::json::value id);
 
-// The answer of an add whose lists are long (io/command_dispatch.hpp's StreamedAdd), made after
-// its commit: the lists in "part" events of at most about chunk_bytes_max bytes each,
-//   {"id":7,"event":"part","result":{"added":[...],"first_at":{...}}}
-//   {"id":7,"event":"part","result":{"skipped":[...]}}
-// then the reply, {"id":7,"ok":true,"result":{"added":[],"skipped":[],"first_at":{},...}} with
-// the answer's other fields. The answer is the parts and the reply merged: their arrays
-// concatenated in order, their objects' members together (io/control_protocol.hpp).
-ReadAnswer addAnswer(std::shared_ptr<const StreamedAdd> add, boost::json::value id);
+// The answer of a command that changed something, listing many contacts (an `add --where`,
+// a `retry --all`): written in "part" events after its commit (io/part_writer.hpp).
+ReadAnswer streamedAnswer(std::shared_ptr<const StreamedAnswer> answer, boost::json::value id);
 
 struct StatusRead {
   std::unique_ptr<StatusSnapshot> snapshot;  // a status read
@@ -144,7 +135,7 @@ class StatusReader {
 
   // Queues a read; false (nothing queued) when kStatusReadsPendingMax wait already.
   bool submit(StatusRead read);
-  // Queues the answer of a change already committed (a long add's), however many wait: its
+  // Queues the answer of a change already committed (streamedAnswer), however many wait: its
   // client must learn the change was made. They are few: one per command, each bounded by the
   // round's commands.
   void submitAnswer(StatusRead read);

@@ -3,8 +3,8 @@ made slow (SEQD_TEST_READ_DELAY_MS), a `ping` and a `time advance` that sends em
 while a report or a contacts answer is still being made, and the answer that follows is whole
 and right; a `tasks` answer of thousands of open tasks streams in many small frames, every task
 once and in order, while a slow client reads it and the engine thread goes on sending; and a
-`contacts` answer, and the answer of an `add --where` or `add --list` of many contacts, bigger
-than the 16 MiB reply cap arrive whole instead of being refused."""
+`contacts` answer, and the answers of an `add --where` or `add --list` and a `retry --all` of
+many contacts, bigger than the 16 MiB reply cap, arrive whole instead of being refused."""
 import json
 import os
 import select
@@ -26,6 +26,20 @@ steps:
     type: call
     wait: 0m
     note: "Call {{first_name|them}} at {{company|their company}}"
+"""
+# Its email needs a field no contact here has: each one is not_sent when it comes due.
+NICKNAME_YAML = """\
+id: needs-nickname
+name: Needs a nickname
+owner: alice
+schedule: always
+mailboxes: [alice@acme.test]
+steps:
+  - id: hello
+    type: auto_email
+    wait: 0m
+    subject: "Hello"
+    body: "Hi {{nickname}}"
 """
 CHUNK_BYTES = 4096
 DELAY_MS = 6000
@@ -54,7 +68,8 @@ class Reads(unittest.TestCase):
     def start(self, **environment):
         for name, value in environment.items():
             os.environ[name] = str(value)
-        self.d = Daemon(sequences={"two-emails": harness.TWO_EMAILS_YAML, "calls": CALLS_YAML})
+        self.d = Daemon(sequences={"two-emails": harness.TWO_EMAILS_YAML, "calls": CALLS_YAML,
+                                   "needs-nickname": NICKNAME_YAML})
         self.addCleanup(self.d.cleanup)
         try:
             self.d.start()
@@ -165,7 +180,7 @@ class Reads(unittest.TestCase):
         self.assertEqual([row["contact"] for row in limited["contacts"]],
                          ["c00003@example.test", "c00013@example.test"])
 
-    def test_an_add_over_the_reply_cap_is_answered_whole(self):
+    def test_an_add_or_a_retry_over_the_reply_cap_is_answered_whole(self):
         self.start()
         # Keys of 240 bytes, each twice in an add's answer ("added" and "first_at"): 36,000 of
         # them make an answer over the cap, and each add below adds half of these.
@@ -198,11 +213,28 @@ class Reads(unittest.TestCase):
         self.assertEqual([skip["contact"] for skip in document["skipped"]], acme)
         self.assertEqual(len(document["first_at"]), count // 2)
 
-        # Without --json seqctl prints the count, and the daemon logged the adds as done.
         status = self.d.json("status", "two-emails")
         self.assertEqual(len(status["contacts"]), count)
-        self.assertNotIn("reply_too_large", self.d.log())
         self.assertEqual(self.d.log().count("command add by root sequence two-emails: ok"), 2)
+
+        # A retry --all of them all: none has the field its email needs, so each is not_sent.
+        # (Each is in two-emails too: --skip-validation adds them anyway.)
+        plain = self.d.seqctl("add", "needs-nickname", "--list", "everyone", "--skip-validation")
+        self.assertEqual(plain.returncode, 0, plain.stderr[-500:])
+        self.assertEqual(plain.stdout, "added %d to needs-nickname\n" % count)
+        self.d.json("sequence", "activate", "needs-nickname")
+        self.d.json("time", "advance", "1m")
+        status = self.d.json("status", "needs-nickname", "--status", "not_sent", "--limit", "1")
+        self.assertEqual(status["contacts"][0]["not_sent_reason"], "missing_variable:nickname")
+        retried = self.d.seqctl("--json", "retry", "needs-nickname", "--all")
+        self.assertEqual(retried.returncode, 0, retried.stderr[-500:])
+        self.assertGreater(len(retried.stdout), REPLY_CAP_BYTES)
+        document = json.loads(retried.stdout)
+        self.assertEqual(document["sequence"], "needs-nickname")
+        self.assertEqual(sorted(document["done"]), sorted(keys))
+        self.assertEqual(document["skipped"], [])
+        self.assertEqual(document["may_duplicate"], [])
+        self.assertNotIn("reply_too_large", self.d.log())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 // Proves that a streamed status answer carries exactly what the engine thread's single reply
 // carried: an answer that fits in one frame is that reply byte for byte; a larger one is
 // "rows" events and a reply whose rows, appended in order, are the same rows, every frame
-// within the chunk size; and that a writer told to stop stops at the next frame.
+// within the chunk size; and that a writer told to stop stops at the next frame. And that the
+// long answer of an `add --where`/`--list` or a `retry --all` is "part" events and a reply
+// that, merged, are the answer the same command naming its contacts gives in one reply.
 #include "io/status_stream.hpp"
 
 #include <doctest/doctest.h>
@@ -296,13 +298,13 @@ TEST_CASE(
     DispatchReply single = dispatchCommand(named_engine, "add",
                                            {{"sequence", "s"}, {"contacts", keys}}, kRoot, kStart);
     REQUIRE(single.ok);
-    REQUIRE(single.streamed_add == nullptr);
+    REQUIRE(single.streamed == nullptr);
     DispatchReply reply =
         dispatchCommand(streamed_engine, "add", round == 0 ? by_where : by_list, kRoot, kStart);
     REQUIRE(reply.ok);
-    REQUIRE(reply.streamed_add != nullptr);
+    REQUIRE(reply.streamed != nullptr);
     const std::size_t chunk = 64 * 1024;
-    Frames frames = answer(addAnswer(reply.streamed_add, 4), chunk);
+    Frames frames = answer(streamedAnswer(reply.streamed, 4), chunk);
     CHECK(frames.texts.size() > 10);
     for (const std::string& text : frames.texts) CHECK(text.size() <= chunk);
     const json::object whole = merged(frames);
@@ -317,6 +319,63 @@ TEST_CASE("an add of a few contacts by --where is one reply") {
   DispatchReply reply = dispatchCommand(
       engine, "add", {{"sequence", "s"}, {"where", "company='acme'"}}, kRoot, kStart);
   REQUIRE(reply.ok);
-  CHECK(reply.streamed_add == nullptr);
+  CHECK(reply.streamed == nullptr);
   CHECK(reply.result.at("added").as_array().size() == 10);
+}
+
+namespace {
+
+// withContacts(count) with the "Other" two thirds added to s, each first email bounced.
+Engine bouncedEngine(int count) {
+  Engine engine = withContacts(count);
+  REQUIRE(dispatchCommand(engine, "add", {{"sequence", "s"}, {"where", "company='other'"}}, kRoot,
+                          kStart)
+              .ok);
+  REQUIRE(engine.activate("s", kRoot, kStart).isOk());
+  // The first step waits a day; the engine queues at most kQueuedIntentsMax at once.
+  for (;;) {
+    engine.advanceTo(kStart + kDayMs);
+    const std::vector<DeliveryIntent> intents = engine.takeIntents();
+    if (intents.empty()) break;
+    for (const DeliveryIntent& intent : intents) {
+      engine.onDeliveryResult(
+          {intent.enrollment_id, intent.step_index, intent.message_id,
+           DeliveryOutcome::kFailedPermanent, "550 no such user", intent.transport, false},
+          kStart + kDayMs);
+    }
+  }
+  return engine;
+}
+
+}  // namespace
+
+TEST_CASE("a retry --all of many contacts is answered in parts that make the reply") {
+  const int count = 45000;  // 30,000 to retry: about 1.3 MB of keys in "done"
+  Engine engine = bouncedEngine(count);
+  DispatchReply reply =
+      dispatchCommand(engine, "retry", {{"sequence", "s"}, {"all", true}}, kRoot, kStart + kDayMs);
+  REQUIRE(reply.ok);
+  REQUIRE(reply.streamed != nullptr);
+  Frames frames = answer(streamedAnswer(reply.streamed, "r"), 64 * 1024);
+  CHECK(frames.texts.size() > 10);
+  const json::object whole = merged(frames);
+  CHECK(whole.at("sequence") == "s");
+  CHECK(whole.at("done").as_array().size() == 30000);
+  CHECK(whole.at("skipped").as_array().empty());
+  CHECK(whole.at("may_duplicate").as_array().empty());
+  // The same contacts named, on an engine where they bounced as well: the same answer, in
+  // one reply.
+  Engine twin = bouncedEngine(count);
+  DispatchReply single = dispatchCommand(
+      twin, "retry", {{"sequence", "s"}, {"contacts", whole.at("done")}}, kRoot, kStart + kDayMs);
+  REQUIRE(single.ok);
+  REQUIRE(single.streamed == nullptr);
+  CHECK(whole == single.result.as_object());
+  // A retry --all of a few is one reply.
+  Engine few = bouncedEngine(30);
+  DispatchReply short_answer =
+      dispatchCommand(few, "retry", {{"sequence", "s"}, {"all", true}}, kRoot, kStart + kDayMs);
+  REQUIRE(short_answer.ok);
+  CHECK(short_answer.streamed == nullptr);
+  CHECK(short_answer.result.at("done").as_array().size() == 20);
 }
