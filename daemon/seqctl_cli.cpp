@@ -72,9 +72,9 @@ class Cli {
   // rows_key: the reply's array a streamed answer's "rows" events belong to; they come first.
   int call(const std::string& cmd, json::object args, json::object& result,
            const char* rows_key = nullptr);
-  // Sends one request whose answer may come in "part" events (a long add's: io/status_stream.hpp),
-  // passing each part's result, then the reply's, to on_result. On a failed reply prints the
-  // error and returns its exit code.
+  // Sends one request whose answer may come in "part" events (a long `add --where` or
+  // `retry --all`: io/part_writer.hpp), passing each part's result, then the reply's, to
+  // on_result. On a failed reply prints the error and returns its exit code.
   int callInParts(const std::string& cmd, json::object args,
                   const std::function<void(const json::object&)>& on_result);
   // The exit code of a reply frame: an ok reply's result goes to `result`, a failed one is
