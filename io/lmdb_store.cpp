@@ -61,7 +61,12 @@ constexpr std::size_t kCountsValueBytes = kCountsFields * 8;
 constexpr std::size_t kSchema2CountsValueBytes = 6 * 8;
 constexpr std::size_t kSchema3CountsValueBytes = 8 * 8;
 constexpr std::size_t kCheckpointValueBytes = 16;
-constexpr std::size_t kJournalIdBytes = 4;
+// A journal value's entries before its checksum, at most (unless one entry alone is longer):
+// with its 12-byte key and LMDB's 8-byte node header it stays under the largest node a 4 KiB
+// page holds in itself (2,038 bytes; a larger value takes overflow pages of its own), and two
+// fill a page.
+constexpr std::size_t kJournalValueBytes = 1900;
+constexpr std::size_t kJournalEntryHeadBytesMax = 4 + 10;  // u32 id, varint length
 constexpr const char* kBackupDirPrefix = "backup-schema-";
 constexpr std::size_t kMapsLineBytesMax = 8192;  // one /proc/self/maps line
 // A garbled page can make LMDB read up to two 64 KiB offsets past it; faults that far past
@@ -366,6 +371,7 @@ class LmdbStore final : public Store {
   std::optional<std::uint64_t> outOfSpace(int rc) const;
   Status damaged(const std::string& what) const;
   Status corrupt(const char* db, std::string_view key, const std::string& reason) const;
+  Status badJournalKey(std::string_view key) const;
   Status mdbError(const std::string& what, int rc) const;
   Status checkProcess() const;
   Status checkKey(const char* db, std::string_view key) const;
@@ -419,6 +425,7 @@ class LmdbStore final : public Store {
                     std::uint64_t& last_seq);
   Status putSymbols(MDB_txn* txn, std::string& scratch);
   Status trimJournal(MDB_txn* txn, std::uint64_t through, std::size_t deletes_max);
+  Status journalValueHolding(MDB_txn* txn, std::uint64_t seq, std::string& out) const;
   Status putCheckpoint(MDB_txn* txn, const WriteBatch& batch, std::uint64_t last_journal_seq,
                        Checkpoint& checkpoint);
   Status putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& progress,
@@ -498,6 +505,13 @@ Status LmdbStore::damaged(const std::string& what) const {
 
 Status LmdbStore::corrupt(const char* db, std::string_view key, const std::string& reason) const {
   return damaged(std::string(db) + " key '" + printableKey(key) + "': " + reason);
+}
+
+Status LmdbStore::badJournalKey(std::string_view key) const {
+  if (key.size() != 8 && key.size() != kJournalKeyBytes) {
+    return corrupt("journal", key, "key is " + std::to_string(key.size()) + " bytes, not 8 or 12");
+  }
+  return corrupt("journal", key, "key names no entries");
 }
 
 Status LmdbStore::mdbError(const std::string& what, int rc) const {
@@ -1167,6 +1181,11 @@ Result<std::uint64_t> LmdbStore::lastSeqIn(MDB_txn* txn, std::size_t readable_by
   std::string_view payload;
   Status status = verifiedPayload(db, key, true, value, readable_bytes, payload);
   if (!status.isOk()) return status;
+  if (index == kJournalDb) {
+    JournalKey journal_key;
+    if (!decodeJournalKey(view(key), journal_key)) return badJournalKey(view(key));
+    return journal_key.lastSeq();
+  }
   if (key.mv_size != kProgressKeyBytes) {
     return corrupt(db, view(key), "key is " + std::to_string(key.mv_size) + " bytes");
   }
@@ -1465,31 +1484,63 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
   };
   EnrollmentDecodeMemo memo;
   memo.codes = &codes;
-  // Entries at or before the last finished checkpoint's start are not read at all.
-  const std::string from = encodeProgressKey(checkpoint.finished_through + 1);
+  // Values wholly at or before the last finished checkpoint's start are not read at all.
+  std::string from;
+  status = journalValueHolding(txn, checkpoint.finished_through + 1, from);
+  if (!status.isOk()) return status;
   return forEach(
       txn, kJournalDb,
       [&](std::string_view key, std::string_view value) {
-        if (key.size() != kProgressKeyBytes) {
-          return corrupt("journal", key, "key is " + std::to_string(key.size()) + " bytes, not 8");
+        JournalKey journal_key;
+        if (!decodeJournalKey(key, journal_key)) return badJournalKey(key);
+        JournalEntryReader entries(journal_key, value);
+        EnrollmentId id = 0;
+        std::string_view record;
+        for (std::uint64_t seq = journal_key.first_seq; entries.next(id, record); ++seq) {
+          if (seq <= checkpoint.finished_through) continue;
+          const auto [row, key_bytes] = rowOf(id);
+          Status decoded = decodeEnrollment(id, record, *row, memo, *key_bytes);
+          if (!decoded.isOk()) {
+            return corrupt(
+                "journal", key,
+                "entry " + std::to_string(entries.read() - 1) + ": " + decoded.message());
+          }
+          if (key_bytes->empty()) {
+            return corrupt("journal", key,
+                           "enrollment " + std::to_string(id) +
+                               " names no contact, and neither its row nor an entry before does");
+          }
+          state.journal_ids.push_back(id);
         }
-        if (decodeProgressKey(key) <= checkpoint.finished_through) return Status::ok();
-        if (value.size() < kJournalIdBytes) return corrupt("journal", key, "no enrollment id");
-        const auto id =
-            static_cast<EnrollmentId>(fromLittleEndian(value.substr(0, kJournalIdBytes)));
-        const auto [row, key_bytes] = rowOf(id);
-        Status decoded =
-            decodeEnrollment(id, value.substr(kJournalIdBytes), *row, memo, *key_bytes);
-        if (!decoded.isOk()) return corrupt("journal", key, decoded.message());
-        if (key_bytes->empty()) {
-          return corrupt("journal", key,
-                         "enrollment " + std::to_string(id) +
-                             " names no contact, and neither its row nor an entry before does");
-        }
-        state.journal_ids.push_back(id);
-        return Status::ok();
+        const Status read = entries.finish();
+        return read.isOk() ? read : corrupt("journal", key, read.message());
       },
       from);
+}
+
+// The key of the journal value holding `seq`, or when none does the key a cursor seeks to
+// for the first value after it.
+Status LmdbStore::journalValueHolding(MDB_txn* txn, std::uint64_t seq, std::string& out) const {
+  out = encodeProgressKey(seq);
+  Cursor cursor;
+  int rc = cursor.open(txn, dbis_[kJournalDb]);
+  if (rc != 0) return mdbError("open journal cursor", rc);
+  MDB_val key = mdbValue(out);
+  MDB_val value{};
+  // The first key at or after seq's 8 bytes: a value starting at seq, or the one after.
+  rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_SET_RANGE);
+  if (rc != 0 && rc != MDB_NOTFOUND) return mdbError("read journal", rc);
+  JournalKey found;
+  if (rc == 0 && decodeJournalKey(view(key), found) && found.first_seq == seq) {
+    out.assign(view(key));
+    return Status::ok();
+  }
+  // Else the value before it (the last, when none is at or after) may hold seq.
+  rc = mdb_cursor_get(cursor.get(), &key, &value, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+  if (rc == MDB_NOTFOUND) return Status::ok();
+  if (rc != 0) return mdbError("read journal", rc);
+  if (decodeJournalKey(view(key), found) && found.lastSeq() >= seq) out.assign(view(key));
+  return Status::ok();
 }
 
 Status LmdbStore::loadCheckpoint(MDB_txn* txn, Checkpoint& out) const {
@@ -1737,17 +1788,35 @@ Status LmdbStore::putGovernor(MDB_txn* txn, const GovernorSnapshot& snapshot,
   return put(txn, kMetaDb, kMetaGovernor, scratch);
 }
 
-// Appends each snapshot to the journal under the next seq: u32 LE enrollment id, then the
-// enrollment record.
+// Appends the snapshots to the journal, the next seqs in order, packed into values of up to
+// kJournalValueBytes (one entry alone may be longer) under keys naming the first seq and the
+// count (io/record_codec.hpp, "Journal values").
 Status LmdbStore::putJournal(MDB_txn* txn, const std::vector<Enrollment>& enrollments,
                              std::string& scratch, std::uint64_t& last_seq) {
   if (enrollments.empty()) return Status::ok();
   Cursor cursor;
   int rc = cursor.open(txn, dbis_[kJournalDb]);
   if (rc != 0) return mdbError("open journal cursor", rc);
+  std::uint32_t count = 0;  // entries in scratch, the first at last_seq - count + 1
+  const auto flush = [&]() -> Status {
+    const std::uint64_t first_seq = last_seq - count + 1;
+    const std::string key = encodeJournalKey(first_seq, count);
+    appendStoreChecksum("journal", key, scratch);
+    MDB_val mdb_key = mdbValue(key);
+    MDB_val mdb_value = mdbValue(scratch);
+    const int put_rc = mdb_cursor_put(cursor.get(), &mdb_key, &mdb_value, MDB_APPEND);
+    if (put_rc != 0) {
+      return mdbError(
+          "append journal seqs " + std::to_string(first_seq) + "-" + std::to_string(last_seq),
+          put_rc);
+    }
+    count = 0;
+    scratch.clear();
+    return Status::ok();
+  };
+  scratch.clear();
   std::string record;
   for (const Enrollment& enrollment : enrollments) {
-    const std::string key = encodeProgressKey(last_seq + 1);
     // The contact key once per enrollment: later entries (format 5) take it from before.
     const bool keyed_before = keyed(enrollment.id);
     const Status encoded = encodeEnrollment(enrollment, record, codes_, !keyed_before);
@@ -1755,16 +1824,15 @@ Status LmdbStore::putJournal(MDB_txn* txn, const std::vector<Enrollment>& enroll
                                  encodeEnrollmentKey(enrollment.id), &codes_);
     if (!status.isOk()) return status;
     if (!keyed_before) markKeyed(enrollment.id);
-    scratch = littleEndian(enrollment.id, kJournalIdBytes);
-    scratch += record;
-    appendStoreChecksum("journal", key, scratch);
-    MDB_val mdb_key = mdbValue(key);
-    MDB_val mdb_value = mdbValue(scratch);
-    rc = mdb_cursor_put(cursor.get(), &mdb_key, &mdb_value, MDB_APPEND);
-    if (rc != 0) return mdbError("append journal seq " + std::to_string(last_seq + 1), rc);
+    if (count > 0 &&
+        scratch.size() + kJournalEntryHeadBytesMax + record.size() > kJournalValueBytes) {
+      if (!(status = flush()).isOk()) return status;
+    }
+    appendJournalEntry(enrollment.id, record, scratch);
+    ++count;
     ++last_seq;
   }
-  return Status::ok();
+  return flush();
 }
 
 // Notes a checkpoint starting or finishing, and deletes journal entries a finished one
@@ -1794,7 +1862,8 @@ Status LmdbStore::trimJournal(MDB_txn* txn, std::uint64_t through, std::size_t d
     rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
     if (rc == MDB_NOTFOUND) break;
     if (rc != 0) return mdbError("read journal", rc);
-    if (key.mv_size != kProgressKeyBytes || decodeProgressKey(view(key)) > through) break;
+    JournalKey journal_key;
+    if (!decodeJournalKey(view(key), journal_key) || journal_key.lastSeq() > through) break;
     if ((rc = mdb_cursor_del(cursor.get(), 0)) != 0) return mdbError("trim journal", rc);
   }
   return Status::ok();

@@ -202,6 +202,44 @@ std::string encodeProgressKey(std::uint64_t seq);  // 8 bytes, big-endian
 EnrollmentId decodeEnrollmentKey(std::string_view key);
 std::uint64_t decodeProgressKey(std::string_view key);
 
+// Journal values (io/store.hpp). A key of kJournalKeyBytes, the u64 big-endian seq of its
+// first entry then a u32 big-endian entry count, holds that many entries one after another,
+// each u32 LE EnrollmentId | varint length | that many bytes of enrollment record. A key of
+// 8 bytes (written before entries were packed) holds one entry: u32 LE EnrollmentId, then the
+// enrollment record to the end of the value.
+inline constexpr std::size_t kJournalKeyBytes = 12;
+struct JournalKey {
+  std::uint64_t first_seq = 0;
+  std::uint32_t count = 0;
+  bool packed = false;  // a key of kJournalKeyBytes
+  std::uint64_t lastSeq() const { return first_seq + count - 1; }
+};
+std::string encodeJournalKey(std::uint64_t first_seq, std::uint32_t count);
+// False for a key of neither size, or one naming no entries.
+bool decodeJournalKey(std::string_view key, JournalKey& out);
+// Appends one entry of a packed value to `value`.
+void appendJournalEntry(EnrollmentId id, std::string_view record, std::string& value);
+// The entries of one journal value, in order: next() gives each entry's enrollment id and
+// record (a view into `value`) until it returns false, at the end or at damage; then
+// finish() says which (Corruption: cut short, a length past the value, fewer or more
+// entries than the key names).
+class JournalEntryReader {
+ public:
+  JournalEntryReader(const JournalKey& key, std::string_view value) : key_(key), value_(value) {}
+  bool next(EnrollmentId& id, std::string_view& record);
+  Status finish() const;
+  std::uint32_t read() const { return read_; }  // entries given so far
+
+ private:
+  bool fail(std::string reason);
+
+  JournalKey key_;
+  std::string_view value_;
+  std::size_t offset_ = 0;
+  std::uint32_t read_ = 0;
+  std::string error_;
+};
+
 // Field-by-field equality over every member (the engine types have no operator==).
 bool sameContact(const Contact& left, const Contact& right);
 bool sameEnrollment(const Enrollment& left, const Enrollment& right);

@@ -11,8 +11,14 @@
 //                                                       the checkpoint that wrote it
 //   progress      seq, u64 big-endian (MDB_APPEND)      progress record
 //   sequences     sequence id bytes (1..511 bytes)      1 byte: 1 active, 0 inactive
-//   journal       seq, u64 big-endian (MDB_APPEND)      u32 LE EnrollmentId, then the
-//                                                       enrollment snapshot record
+//   journal       seq of its first entry, u64           entries one after another, each
+//                 big-endian, then the entry count,     u32 LE EnrollmentId | varint length |
+//                 u32 big-endian (MDB_APPEND)           enrollment snapshot record; up to
+//                                                       ~1.9 KB a value (io/record_codec.hpp,
+//                                                       "Journal values"). A store written
+//                                                       before packing has 8-byte keys of one
+//                                                       entry each (u32 LE id, then the
+//                                                       record); both are read
 //   tasks         task id, u64 big-endian               task record (io/record_codec.hpp)
 //   inbound       seq, u64 big-endian                   the kInbound progress record of
 //                                                       that seq (an inbox message applied)
@@ -36,13 +42,16 @@
 //                 "clock_ms"                            i64 LE
 //
 // Journal and checkpoints (the protocol is in engine/records.hpp). commit() appends the
-// batch's enrollment snapshots to the journal, writes its checkpoint rows into the
-// enrollments table, notes a checkpoint starting or finishing, and deletes up to 16Ki
-// journal entries at or before the last finished checkpoint's start. load() returns the
-// table with every later journal entry applied in order, and names those enrollments in
-// journal_ids. The journal entries at or before that start are not read (a cursor seeks past
-// them), so a restart after a clean shutdown, whose last checkpoint covers everything, reads
-// no journal at all.
+// batch's enrollment snapshots to the journal, packed many to a value (one put and, later, one
+// delete for ~25-50 snapshots instead of one each), writes its checkpoint rows into the
+// enrollments table, notes a checkpoint starting or finishing, and deletes up to 16Ki journal
+// values whose entries are all at or before the last finished checkpoint's start. load()
+// returns the table with every later journal entry applied in order, and names those
+// enrollments in journal_ids. The journal values wholly at or before that start are not read
+// (a cursor seeks past them; a value's entries at or before it are skipped), so a restart
+// after a clean shutdown, whose last checkpoint covers everything, reads no journal at all.
+// A checkpoint starts at a commit's end and a value holds one commit's entries, so a value is
+// wholly before or after the start; the load does not count on it.
 //
 // History (engine/records.hpp, "History"). commit() upserts the batch's tasks, copies each
 // kInbound progress record into the inbound table under its seq, and deletes some of the
@@ -272,7 +281,7 @@ inline constexpr std::string_view kStoreFullMessage = "store is full";
 // True for a Status made from either.
 bool isOutOfRoom(const Status& status);
 
-// Entries no longer needed (journal entries a finished checkpoint covers, progress and inbound
+// Entries no longer needed (journal values a finished checkpoint covers, progress and inbound
 // records past their keep time) are deleted a bounded number per commit, sized by the commit's
 // own work (boundByWork, engine/records.hpp): kTrimPerRecord per record of the kind it
 // appends, at least kTrimPerCommitMin and at most the kind's maximum. The table grows by one entry
@@ -282,8 +291,8 @@ bool isOutOfRoom(const Status& status);
 inline constexpr std::size_t kTrimPerRecord = 2;
 inline constexpr std::size_t kTrimPerCommitMin = 1024;
 inline constexpr std::size_t kJournalTrimPerCommitMax = 16384;
-// What one commit of `batch` deletes from the journal at most: by its enrollment snapshots and
-// checkpoint rows, up to kJournalTrimPerCommitMax.
+// What one commit of `batch` deletes from the journal at most, in values: by its enrollment
+// snapshots and checkpoint rows, up to kJournalTrimPerCommitMax.
 std::size_t journalTrimBound(const WriteBatch& batch);
 // What one commit of `batch` deletes from the progress log, and from the inbound table, at
 // most: by its progress records, up to `most` (StoreOptions::history_trim_per_commit_max).

@@ -1131,8 +1131,23 @@ TEST_CASE("a restart gives every enrollment its latest snapshot, inside checkpoi
 
 namespace {
 
-// The journal's entries, read straight from the closed store's LMDB file.
-std::size_t journalEntries(const std::string& dir) {
+std::uint64_t bigEndianOf(std::string_view bytes) {
+  std::uint64_t value = 0;
+  for (const char c : bytes) value = (value << 8) | static_cast<unsigned char>(c);
+  return value;
+}
+
+// One journal value as its key names it, read here by the layout io/store.hpp documents (not
+// by the store's own reader): 12-byte keys are the first seq and the entry count.
+struct JournalValue {
+  std::uint64_t first_seq = 0;
+  std::uint64_t count = 0;
+  std::size_t bytes = 0;  // the value's, with its checksum
+  std::uint64_t lastSeq() const { return first_seq + count - 1; }
+};
+
+// The journal's values, read straight from the closed store's LMDB file.
+std::vector<JournalValue> journalValues(const std::string& dir) {
   MDB_env* env = nullptr;
   REQUIRE(mdb_env_create(&env) == 0);
   REQUIRE(mdb_env_set_maxdbs(env, 12) == 0);
@@ -1141,11 +1156,33 @@ std::size_t journalEntries(const std::string& dir) {
   REQUIRE(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
   MDB_dbi dbi = 0;
   REQUIRE(mdb_dbi_open(txn, "journal", 0, &dbi) == 0);
-  MDB_stat stat{};
-  REQUIRE(mdb_stat(txn, dbi, &stat) == 0);
+  MDB_cursor* cursor = nullptr;
+  REQUIRE(mdb_cursor_open(txn, dbi, &cursor) == 0);
+  std::vector<JournalValue> out;
+  MDB_val key{};
+  MDB_val value{};
+  while (mdb_cursor_get(cursor, &key, &value, out.empty() ? MDB_FIRST : MDB_NEXT) == 0) {
+    const std::string_view bytes(static_cast<const char*>(key.mv_data), key.mv_size);
+    REQUIRE(bytes.size() == 12);
+    out.push_back(
+        JournalValue{bigEndianOf(bytes.substr(0, 8)), bigEndianOf(bytes.substr(8)), value.mv_size});
+  }
+  mdb_cursor_close(cursor);
   mdb_txn_abort(txn);
   mdb_env_close(env);
-  return stat.ms_entries;
+  return out;
+}
+
+std::size_t journalEntries(const std::vector<JournalValue>& values) {
+  std::size_t entries = 0;
+  for (const JournalValue& value : values) entries += value.count;
+  return entries;
+}
+
+// Values wholly at or before `through`.
+std::size_t valuesThrough(const std::vector<JournalValue>& values, std::uint64_t through) {
+  return static_cast<std::size_t>(std::count_if(
+      values.begin(), values.end(), [&](const JournalValue& v) { return v.lastSeq() <= through; }));
 }
 
 WriteBatch snapshotsOf(EnrollmentId first, std::size_t count) {
@@ -1158,29 +1195,51 @@ WriteBatch snapshotsOf(EnrollmentId first, std::size_t count) {
 
 }  // namespace
 
-// After a checkpoint finishes, the journal entries it covers are deleted over the next commits,
+// After a checkpoint finishes, the journal values it covers are deleted over the next commits,
 // each deleting as many as it is large (kTrimPerRecord per snapshot and checkpoint row
 // it writes, within kTrimPerCommitMin..Max): a small round is not made to carry the
-// whole clean-up, a large one keeps ahead of the journal's growth.
+// whole clean-up, a large one keeps ahead of the journal's growth. A value is deleted whole,
+// only once every entry in it is covered.
 TEST_CASE("a finished checkpoint's journal is deleted in steps sized by each commit") {
   TempDir dir("seqd-store-test");
-  constexpr std::size_t kBacklog = 20000;
+  constexpr std::size_t kBacklog = 120000;
   auto store = openOrFail(dir.path());
   commitOrFail(*store, snapshotsOf(0, kBacklog));
-  WriteBatch finish;
-  finish.checkpoint_start = true;
+  WriteBatch start;  // a checkpoint starts after the backlog
+  start.checkpoint_start = true;
+  commitOrFail(*store, start);
+  // Three snapshots after its start, in a commit of their own: in no value with covered ones.
+  commitOrFail(*store, snapshotsOf(kBacklog, 3));
+  store.reset();
+  std::vector<JournalValue> values = journalValues(dir.path());
+  REQUIRE(journalEntries(values) == kBacklog + 3);
+  std::uint64_t next_seq = 1;
+  for (const JournalValue& value : values) {  // the seqs one after another, values bounded
+    CHECK(value.first_seq == next_seq);
+    CHECK(value.bytes <= 1904);
+    next_seq = value.lastSeq() + 1;
+  }
+  std::size_t covered = valuesThrough(values, kBacklog);  // left of those it will cover
+  REQUIRE(covered == values.size() - 1);
+  REQUIRE(covered > kTrimPerCommitMin + 1200 + 1);
+
+  store = openOrFail(dir.path());
+  WriteBatch finish;  // covers the backlog, not the three
   finish.checkpoint_finish = true;
   for (EnrollmentId id = 0; id < 100; ++id) finish.checkpoint_rows.push_back(fullEnrollment(id));
   CHECK(journalTrimBound(finish) == kTrimPerCommitMin);  // 200 rows' worth is less
   commitOrFail(*store, finish);
-  std::size_t covered = kBacklog - kTrimPerCommitMin;  // left of those it covers
+  covered -= kTrimPerCommitMin;
   store.reset();
-  CHECK(journalEntries(dir.path()) == covered);
+  values = journalValues(dir.path());
+  CHECK(valuesThrough(values, kBacklog) == covered);
+  CHECK(values.back().count == 3);  // the three are still there
 
   std::size_t appended = 0;  // since the checkpoint: not covered, never deleted
-  for (const std::size_t snapshots : {600, 7000, 10000}) {
+  for (const std::size_t snapshots : {600, 10000}) {
     store = openOrFail(dir.path());
-    const WriteBatch batch = snapshotsOf(kBacklog + static_cast<EnrollmentId>(appended), snapshots);
+    const WriteBatch batch =
+        snapshotsOf(kBacklog + 3 + static_cast<EnrollmentId>(appended), snapshots);
     const std::size_t bound = journalTrimBound(batch);
     CHECK(bound == std::min(kTrimPerRecord * snapshots, kJournalTrimPerCommitMax));
     commitOrFail(*store, batch);
@@ -1188,9 +1247,11 @@ TEST_CASE("a finished checkpoint's journal is deleted in steps sized by each com
     covered -= std::min(covered, bound);
     store.reset();
     INFO(snapshots, " snapshots");
-    CHECK(journalEntries(dir.path()) == covered + appended);
+    values = journalValues(dir.path());
+    CHECK(valuesThrough(values, kBacklog) == covered);
   }
-  CHECK(covered == 0);  // 18,976 - 1,200 - 14,000 - the rest
+  CHECK(covered == 0);
+  CHECK(journalEntries(values) == 3 + appended);  // nothing covered is left, nothing else gone
 }
 
 // A restart applies the journal over the table's rows in place: the rows of ids the table
@@ -1345,6 +1406,10 @@ class RawEnv {
     MDB_val mdb_value{value.size(), value.data()};
     REQUIRE(mdb_put(txn_, db(name), &mdb_key, &mdb_value, 0) == 0);
   }
+  void del(const char* name, const std::string& key) {
+    MDB_val mdb_key{key.size(), const_cast<char*>(key.data())};
+    REQUIRE(mdb_del(txn_, db(name), &mdb_key, nullptr) == 0);
+  }
   void drop(const char* name) { REQUIRE(mdb_drop(txn_, db(name), 1) == 0); }
   void commit() { REQUIRE(mdb_txn_commit(std::exchange(txn_, nullptr)) == 0); }
 
@@ -1352,6 +1417,64 @@ class RawEnv {
   MDB_env* env_ = nullptr;
   MDB_txn* txn_ = nullptr;
 };
+
+// One entry of a journal value: its enrollment id and record.
+struct JournalEntry {
+  std::uint32_t id = 0;
+  std::string record;
+};
+
+// A packed journal value's entries (without its checksum), read by the layout io/store.hpp
+// documents: u32 LE id | varint length | record, one after another.
+std::vector<JournalEntry> unpackJournalValue(std::string_view value) {
+  std::vector<JournalEntry> out;
+  std::size_t at = 0;
+  while (at < value.size()) {
+    REQUIRE(value.size() - at >= 5);
+    JournalEntry entry;
+    for (std::size_t i = 0; i < 4; ++i) {
+      entry.id |= static_cast<std::uint32_t>(static_cast<unsigned char>(value[at + i])) << (8 * i);
+    }
+    at += 4;
+    std::size_t length = 0;
+    for (int shift = 0;; shift += 7) {
+      REQUIRE(at < value.size());
+      const auto byte = static_cast<unsigned char>(value[at++]);
+      length |= static_cast<std::size_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) break;
+    }
+    REQUIRE(length <= value.size() - at);
+    entry.record = std::string(value.substr(at, length));
+    at += length;
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+std::string packJournalValue(const std::vector<JournalEntry>& entries) {
+  std::string out;
+  for (const JournalEntry& entry : entries) {
+    for (std::size_t i = 0; i < 4; ++i) out += static_cast<char>((entry.id >> (8 * i)) & 0xff);
+    std::size_t length = entry.record.size();
+    for (; length >= 0x80; length >>= 7) out += static_cast<char>((length & 0x7f) | 0x80);
+    out += static_cast<char>(length);
+    out += entry.record;
+  }
+  return out;
+}
+
+// Every entry of the journal's values, in seq order; each value's key names its count.
+std::vector<JournalEntry> journalEntriesIn(
+    const std::vector<std::pair<std::string, std::string>>& values) {
+  std::vector<JournalEntry> out;
+  for (const auto& [key, value] : values) {
+    REQUIRE(key.size() == 12);
+    const std::vector<JournalEntry> entries = unpackJournalValue(value);
+    CHECK(entries.size() == bigEndianOf(std::string_view(key).substr(8)));
+    out.insert(out.end(), entries.begin(), entries.end());
+  }
+  return out;
+}
 
 std::vector<Enrollment> sortedById(std::vector<Enrollment> rows) {
   std::sort(rows.begin(), rows.end(),
@@ -1419,14 +1542,14 @@ TEST_CASE("enrollment rows name their strings by code, kept whole across failed 
   // cold-outreach, ooo, manual:asked twice, smtp_4xx_exhausted, the two mailboxes, and the
   // three sequences named above: each once.
   CHECK(raw.entries("symbols") == 9);
-  const auto journal = raw.values("journal");
+  const std::vector<JournalEntry> journal = journalEntriesIn(raw.values("journal"));
   REQUIRE(journal.size() == 4);
-  for (const auto& [key, value] : journal) {
-    CHECK(static_cast<std::uint8_t>(value[4]) == kEnrollmentCodedFormatVersion);
+  for (const JournalEntry& entry : journal) {
+    CHECK(static_cast<std::uint8_t>(entry.record[0]) == kEnrollmentCodedFormatVersion);
     // The strings are not in the row, the contact key is.
-    CHECK(value.find("cold-outreach") == std::string::npos);
-    CHECK(value.find("ana@seller.example") == std::string::npos);
-    CHECK(value.find("zoë@example.com") != std::string::npos);
+    CHECK(entry.record.find("cold-outreach") == std::string::npos);
+    CHECK(entry.record.find("ana@seller.example") == std::string::npos);
+    CHECK(entry.record.find("zoë@example.com") != std::string::npos);
   }
 }
 
@@ -1465,21 +1588,27 @@ TEST_CASE("journal entries after an enrollment's first leave its contact key out
     auto store = openOrFail(dir.path());
     checkSameRows(loadOrFail(*store).enrollments, {row(1, 12), row(2, 22), row(3, 30)});
   }
-  std::vector<std::pair<std::string, std::string>> journal;
+  std::vector<std::pair<std::string, std::string>> values;
   {
     RawEnv raw(dir.path());
-    journal = raw.values("journal");
+    values = raw.values("journal");
   }
+  const std::vector<JournalEntry> journal = journalEntriesIn(values);
   std::vector<int> versions;
-  for (const auto& [key, value] : journal) versions.push_back(static_cast<std::uint8_t>(value[4]));
+  for (const JournalEntry& entry : journal) {
+    versions.push_back(static_cast<std::uint8_t>(entry.record[0]));
+  }
   CHECK(versions == std::vector<int>{4, 5, 4, 5, 5, 4});
-  CHECK(journal[0].second.find("c1@example.test") != std::string::npos);
-  CHECK(journal[1].second.find("c1@example.test") == std::string::npos);
+  CHECK(journal[0].record.find("c1@example.test") != std::string::npos);
+  CHECK(journal[1].record.find("c1@example.test") == std::string::npos);
 
   // An entry that names no contact for an enrollment nothing before it names: refused.
   {
     RawEnv raw(dir.path());
-    raw.put("journal", journal[0].first, journal[1].second);
+    std::vector<JournalEntry> first = unpackJournalValue(values[0].second);
+    REQUIRE(first.size() == 2);  // 1's two entries of the first commit
+    first[0].record = first[1].record;
+    raw.put("journal", values[0].first, packJournalValue(first));
     raw.commit();
   }
   auto store = openOrFail(dir.path());
@@ -1498,24 +1627,24 @@ TEST_CASE("a store of format 3 rows, made before the symbols table, loads and is
   {
     RawEnv raw(dir.path());
     for (const auto& [key, value] : raw.values("journal")) {
-      Enrollment row;
-      std::uint32_t id = 0;
-      std::memcpy(&id, value.data(), 4);  // u32 LE, as on this machine
-      for (const Enrollment& enrollment : expected.enrollments) {
-        if (enrollment.id == id) row = enrollment;
+      std::vector<JournalEntry> entries = unpackJournalValue(value);
+      for (JournalEntry& entry : entries) {
+        Enrollment row;
+        for (const Enrollment& enrollment : expected.enrollments) {
+          if (enrollment.id == entry.id) row = enrollment;
+        }
+        REQUIRE(row.id == entry.id);
+        REQUIRE(encodeEnrollment(row, entry.record).isOk());  // format 3
       }
-      REQUIRE(row.id == id);
-      std::string format3;
-      REQUIRE(encodeEnrollment(row, format3).isOk());
-      raw.put("journal", key, value.substr(0, 4) + format3);
+      raw.put("journal", key, packJournalValue(entries));
     }
     raw.drop("symbols");  // deletes the DB itself, as before it existed
     raw.commit();
   }
   {
     RawEnv raw(dir.path());
-    for (const auto& [key, value] : raw.values("journal")) {
-      REQUIRE(static_cast<std::uint8_t>(value[4]) == kEnrollmentFormatVersion);
+    for (const JournalEntry& entry : journalEntriesIn(raw.values("journal"))) {
+      REQUIRE(static_cast<std::uint8_t>(entry.record[0]) == kEnrollmentFormatVersion);
     }
   }
   auto store = openOrFail(dir.path());
@@ -1530,6 +1659,216 @@ TEST_CASE("a store of format 3 rows, made before the symbols table, loads and is
   store.reset();
   store = openOrFail(dir.path());
   checkSameRows(loadOrFail(*store).enrollments, rows);
+}
+
+namespace {
+
+std::string bigEndianKey(std::uint64_t value, std::size_t bytes) {
+  std::string key(bytes, '\0');
+  for (std::size_t i = 0; i < bytes; ++i) key[bytes - 1 - i] = static_cast<char>(value >> (8 * i));
+  return key;
+}
+
+std::string journalKey(std::uint64_t first_seq, std::uint64_t count) {
+  return bigEndianKey(first_seq, 8) + bigEndianKey(count, 4);
+}
+
+std::string recordOf(const Enrollment& row) {
+  std::string record;
+  REQUIRE(encodeEnrollment(row, record).isOk());
+  return record;
+}
+
+// The message of opening and loading dir, or "" when both succeed.
+std::string openAndLoadError(const std::string& dir) {
+  Result<std::unique_ptr<Store>> opened = openLmdbStore(dir);
+  if (!opened.isOk()) return opened.status().message();
+  LoadedState state;
+  const Status status = opened.value()->load(state);
+  return status.isOk() ? "" : status.message();
+}
+
+Enrollment keyedRow(EnrollmentId id, TimeMs next_at_ms) {
+  Enrollment enrollment = fullEnrollment(id);
+  enrollment.contact_key = "c" + std::to_string(id) + "@example.test";
+  enrollment.next_at_ms = next_at_ms;
+  return enrollment;
+}
+
+}  // namespace
+
+// A state dir written before journal values were packed holds one entry a value under 8-byte
+// keys. It opens and loads as it was, packed values are appended after, and a checkpoint
+// deletes both kinds.
+TEST_CASE("a journal of one entry a value, as written before packing, loads and is written on") {
+  TempDir dir("seqd-store-test");
+  const LoadedState expected = writeSample(dir.path());
+  std::uint64_t seq = 0;
+  {
+    RawEnv raw(dir.path());
+    for (const auto& [key, value] : raw.values("journal")) {
+      raw.del("journal", key);
+      for (const JournalEntry& entry : unpackJournalValue(value)) {
+        std::string id_le = bigEndianKey(entry.id, 4);  // u32 LE: the big-endian reversed
+        std::reverse(id_le.begin(), id_le.end());
+        raw.put("journal", bigEndianKey(++seq, 8), id_le + entry.record);
+      }
+    }
+    // The counts record's journal entries (its fifth u64) as LMDB now counts them.
+    std::string counts;
+    for (const auto& [key, value] : raw.values("meta")) {
+      if (key == "counts") counts = value;
+    }
+    REQUIRE(counts.size() == 80);
+    for (std::size_t i = 0; i < 8; ++i) counts[4 * 8 + i] = static_cast<char>(seq >> (8 * i));
+    raw.put("meta", "counts", counts);
+    raw.commit();
+  }
+  REQUIRE(seq == expected.enrollments.size());
+  auto store = openOrFail(dir.path());
+  LoadedState state = loadOrFail(*store);
+  checkSameRows(state.enrollments, expected.enrollments);
+  CHECK(state.journal_ids.size() == seq);
+  std::vector<Enrollment> rows = expected.enrollments;
+  rows[0].step_index = 9;
+  rows[1].step_index = 8;
+  WriteBatch batch;
+  batch.enrollments = {rows[0], rows[1]};
+  commitOrFail(*store, batch);
+  store.reset();
+  {
+    RawEnv raw(dir.path());
+    const auto values = raw.values("journal");
+    REQUIRE(values.size() == seq + 1);
+    CHECK(values.back().first == journalKey(seq + 1, 2));
+  }
+  store = openOrFail(dir.path());
+  state = loadOrFail(*store);
+  checkSameRows(state.enrollments, rows);
+  CHECK(state.journal_ids.size() == seq + 2);
+  WriteBatch checkpoint;
+  checkpoint.checkpoint_start = true;
+  checkpoint.checkpoint_finish = true;
+  checkpoint.checkpoint_rows = rows;
+  commitOrFail(*store, checkpoint);
+  store.reset();
+  {
+    RawEnv raw(dir.path());
+    CHECK(raw.entries("journal") == 0);
+  }
+  store = openOrFail(dir.path());
+  state = loadOrFail(*store);
+  checkSameRows(state.enrollments, rows);
+  CHECK(state.journal_ids.empty());
+}
+
+// A checkpoint starts at a commit's end, so a value is wholly before or after it. A value a
+// finished checkpoint covers in part (made by hand here) is still read from the entry after
+// it: the covered entries are skipped, the later ones applied.
+TEST_CASE("a journal value a finished checkpoint covers in part: only its later entries apply") {
+  TempDir dir("seqd-store-test");
+  {
+    auto store = openOrFail(dir.path());
+    WriteBatch first;  // seqs 1 and 2
+    first.enrollments = {keyedRow(1, 10), keyedRow(2, 20)};
+    commitOrFail(*store, first);
+    WriteBatch checkpoint;  // covers them, and deletes their value
+    checkpoint.checkpoint_start = true;
+    checkpoint.checkpoint_finish = true;
+    checkpoint.checkpoint_rows = {keyedRow(1, 10), keyedRow(2, 20)};
+    commitOrFail(*store, checkpoint);
+    WriteBatch later;  // seq 3
+    later.enrollments = {keyedRow(1, 11)};
+    commitOrFail(*store, later);
+  }
+  {
+    RawEnv raw(dir.path());
+    const auto values = raw.values("journal");
+    REQUIRE(values.size() == 1);
+    REQUIRE(values[0].first == journalKey(3, 1));
+    // Seqs 1-3 in one value: the first two stale, and covered by the checkpoint.
+    std::vector<JournalEntry> entries = {{1, recordOf(keyedRow(1, 5))},
+                                         {2, recordOf(keyedRow(2, 5))}};
+    entries.push_back(unpackJournalValue(values[0].second).at(0));
+    raw.del("journal", values[0].first);
+    raw.put("journal", journalKey(1, 3), packJournalValue(entries));
+    raw.commit();
+  }
+  auto store = openOrFail(dir.path());
+  const LoadedState state = loadOrFail(*store);
+  checkSameRows(state.enrollments, {keyedRow(1, 11), keyedRow(2, 20)});
+  CHECK(state.journal_ids == std::vector<EnrollmentId>{1});
+}
+
+// An entry longer than a value's bound (a long contact key, the only text an entry holds
+// itself) goes in a value of its own; the entries before and after it in the commit go in
+// others.
+TEST_CASE("a journal entry longer than a value's bound is a value of its own") {
+  TempDir dir("seqd-store-test");
+  std::vector<Enrollment> rows = {keyedRow(1, 10), keyedRow(2, 20), keyedRow(3, 30)};
+  rows[1].contact_key = std::string(3000, 'x') + "@example.test";
+  {
+    auto store = openOrFail(dir.path());
+    WriteBatch batch;
+    batch.enrollments = rows;
+    commitOrFail(*store, batch);
+  }
+  {
+    RawEnv raw(dir.path());
+    std::vector<std::string> keys;
+    for (const auto& [key, value] : raw.values("journal")) keys.push_back(key);
+    CHECK(keys == std::vector<std::string>{journalKey(1, 1), journalKey(2, 1), journalKey(3, 1)});
+  }
+  auto store = openOrFail(dir.path());
+  checkSameRows(loadOrFail(*store).enrollments, rows);
+}
+
+// A journal value whose entries do not match what its key names is refused at open or load,
+// naming the journal and the key; the value put back, the store loads again.
+TEST_CASE("a journal value whose entries disagree with its key is refused, naming the key") {
+  TempDir dir("seqd-store-test");
+  {
+    auto store = openOrFail(dir.path());
+    WriteBatch batch;
+    batch.enrollments = {keyedRow(1, 10), keyedRow(2, 20)};
+    commitOrFail(*store, batch);
+  }
+  std::string key;
+  std::string value;
+  {
+    RawEnv raw(dir.path());
+    const auto values = raw.values("journal");
+    REQUIRE(values.size() == 1);
+    key = values[0].first;
+    value = values[0].second;
+  }
+  REQUIRE(key == journalKey(1, 2));
+  const std::vector<JournalEntry> entries = unpackJournalValue(value);
+  REQUIRE(entries.size() == 2);
+  std::string overrun = packJournalValue({entries[0]});
+  overrun += std::string("\x02\0\0\0\x7f", 5) + "short";  // says 127 bytes, holds 5
+  const std::vector<std::pair<std::string, std::string>> damages = {
+      {"one entry of two", packJournalValue({entries[0]})},
+      {"a byte after the two", value + "!"},
+      {"a length past the value", overrun},
+      {"a record cut short", packJournalValue({entries[0], {2, entries[1].record.substr(0, 3)}})},
+  };
+  for (const auto& [what, damaged] : damages) {
+    INFO(what);
+    {
+      RawEnv raw(dir.path());
+      raw.put("journal", key, damaged);
+      raw.commit();
+    }
+    const std::string message = openAndLoadError(dir.path());
+    CHECK_MESSAGE(contains(message, "journal key '\\x00"), message);
+  }
+  {
+    RawEnv raw(dir.path());
+    raw.put("journal", key, value);
+    raw.commit();
+  }
+  CHECK(openAndLoadError(dir.path()).empty());
 }
 
 namespace {
