@@ -61,12 +61,7 @@ constexpr std::size_t kCountsValueBytes = kCountsFields * 8;
 constexpr std::size_t kSchema2CountsValueBytes = 6 * 8;
 constexpr std::size_t kSchema3CountsValueBytes = 8 * 8;
 constexpr std::size_t kCheckpointValueBytes = 16;
-// A journal value's entries before its checksum, at most (unless one entry alone is longer):
-// with its 12-byte key and LMDB's 8-byte node header it stays under the largest node a 4 KiB
-// page holds in itself (2,038 bytes; a larger value takes overflow pages of its own), and two
-// fill a page.
-constexpr std::size_t kJournalValueBytes = 1900;
-constexpr std::size_t kJournalEntryHeadBytesMax = 4 + 10;  // u32 id, varint length
+constexpr std::size_t kJournalIdBytes = 4;  // a journal entry's u32 LE EnrollmentId
 constexpr const char* kBackupDirPrefix = "backup-schema-";
 constexpr std::size_t kMapsLineBytesMax = 8192;  // one /proc/self/maps line
 // A garbled page can make LMDB read up to two 64 KiB offsets past it; faults that far past
@@ -252,6 +247,58 @@ Status checkEncoded(const Status& encoded_status, const Record& record, std::str
   return Status::ok();
 }
 
+// Appends entries of consecutive seqs to the journal or the progress log (a cursor on it),
+// packed into values (io/record_codec.hpp, "Log values") of up to value_bytes of entries
+// (one entry alone may be longer; 0: one entry a value), each put with MDB_APPEND once it
+// is full, when a seq does not follow the one before, or at flush(). The calls return
+// LMDB's code (MDB_KEYEXIST: a value's key not above the last in the DB).
+class LogValueWriter {
+ public:
+  LogValueWriter(MDB_cursor* cursor, const char* db, std::size_t value_bytes, std::string& value)
+      : cursor_(cursor), db_(db), value_bytes_(value_bytes), value_(value) {
+    value_.clear();
+  }
+
+  // The entry of `seq` (above the last added): head then body.
+  int add(std::uint64_t seq, std::string_view head, std::string_view body) {
+    if (count_ > 0 &&
+        (seq != last_seq_ + 1 ||
+         value_.size() + kLogEntryLengthBytesMax + head.size() + body.size() > value_bytes_)) {
+      if (const int rc = flush(); rc != 0) return rc;
+    }
+    if (count_ == 0) first_seq_ = seq;
+    appendLogEntry(head, body, value_);
+    ++count_;
+    last_seq_ = seq;
+    return 0;
+  }
+  int flush() {
+    if (count_ == 0) return 0;
+    const std::string key = encodeLogKey(first_seq_, count_);
+    appendStoreChecksum(db_, key, value_);
+    MDB_val mdb_key = mdbValue(key);
+    MDB_val mdb_value = mdbValue(value_);
+    const int rc = mdb_cursor_put(cursor_, &mdb_key, &mdb_value, MDB_APPEND);
+    if (rc != 0) return rc;
+    count_ = 0;
+    value_.clear();
+    return 0;
+  }
+  // The seqs of the value being made (or that failed to go in).
+  std::uint64_t firstSeq() const { return first_seq_; }
+  std::uint64_t lastSeq() const { return last_seq_; }
+  const char* db() const { return db_; }
+
+ private:
+  MDB_cursor* cursor_;
+  const char* db_;
+  std::size_t value_bytes_;
+  std::string& value_;
+  std::uint64_t first_seq_ = 0;
+  std::uint64_t last_seq_ = 0;
+  std::uint32_t count_ = 0;
+};
+
 // Owns a transaction: aborts it unless committed.
 class Transaction {
  public:
@@ -371,7 +418,8 @@ class LmdbStore final : public Store {
   std::optional<std::uint64_t> outOfSpace(int rc) const;
   Status damaged(const std::string& what) const;
   Status corrupt(const char* db, std::string_view key, const std::string& reason) const;
-  Status badJournalKey(std::string_view key) const;
+  Status badLogKey(const char* db, std::string_view key) const;
+  Status appendError(const LogValueWriter& writer, int rc) const;
   Status mdbError(const std::string& what, int rc) const;
   Status checkProcess() const;
   Status checkKey(const char* db, std::string_view key) const;
@@ -425,7 +473,8 @@ class LmdbStore final : public Store {
                     std::uint64_t& last_seq);
   Status putSymbols(MDB_txn* txn, std::string& scratch);
   Status trimJournal(MDB_txn* txn, std::uint64_t through, std::size_t deletes_max);
-  Status journalValueHolding(MDB_txn* txn, std::uint64_t seq, std::string& out) const;
+  Status logValueHolding(MDB_txn* txn, std::size_t index, std::uint64_t seq,
+                         std::string& out) const;
   Status putCheckpoint(MDB_txn* txn, const WriteBatch& batch, std::uint64_t last_journal_seq,
                        Checkpoint& checkpoint);
   Status putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& progress,
@@ -456,7 +505,7 @@ class LmdbStore final : public Store {
   Status loadCheckpoint(MDB_txn* txn, Checkpoint& out) const;
   Status loadGovernor(MDB_txn* txn, std::optional<GovernorSnapshot>& out) const;
   Status loadProgress(MDB_txn* txn, std::size_t index, std::vector<ProgressRecord>& out,
-                      std::uint64_t after_seq = 0) const;
+                      std::uint64_t after_seq = 0, std::size_t* values_read = nullptr) const;
   Status loadTasks(MDB_txn* txn, std::vector<Task>& out) const;
   Status forEachTask(MDB_txn* txn, const std::function<Status(const Task&)>& visit) const;
   Status loadSequences(MDB_txn* txn, std::vector<SequenceState>& out) const;
@@ -477,6 +526,7 @@ class LmdbStore final : public Store {
   std::uint64_t last_journal_seq_ = 0;  // likewise
   Checkpoint checkpoint_;               // likewise
   std::size_t history_trim_per_commit_max_ = 0;
+  std::size_t log_value_bytes_ = kLogValueBytesDefault;
   bool trim_pending_ = false;               // written by commit() only
   std::size_t contacts_since_release_ = 0;  // likewise
   std::size_t records_since_release_ = 0;   // likewise
@@ -507,11 +557,11 @@ Status LmdbStore::corrupt(const char* db, std::string_view key, const std::strin
   return damaged(std::string(db) + " key '" + printableKey(key) + "': " + reason);
 }
 
-Status LmdbStore::badJournalKey(std::string_view key) const {
-  if (key.size() != 8 && key.size() != kJournalKeyBytes) {
-    return corrupt("journal", key, "key is " + std::to_string(key.size()) + " bytes, not 8 or 12");
+Status LmdbStore::badLogKey(const char* db, std::string_view key) const {
+  if (key.size() != 8 && key.size() != kLogKeyBytes) {
+    return corrupt(db, key, "key is " + std::to_string(key.size()) + " bytes, not 8 or 12");
   }
-  return corrupt("journal", key, "key names no entries");
+  return corrupt(db, key, "key names no entries");
 }
 
 Status LmdbStore::mdbError(const std::string& what, int rc) const {
@@ -1097,6 +1147,7 @@ Status LmdbStore::verifyStore(const std::optional<StateMarker>& marker) {
 
 Status LmdbStore::open(const StoreOptions& options) {
   history_trim_per_commit_max_ = options.history_trim_per_commit_max;
+  log_value_bytes_ = options.log_value_bytes;
   Result<std::optional<StateMarker>> marker = readMarker();
   if (!marker.isOk()) return marker.status();
   Status status = checkDataFile(marker.value().has_value());
@@ -1181,15 +1232,9 @@ Result<std::uint64_t> LmdbStore::lastSeqIn(MDB_txn* txn, std::size_t readable_by
   std::string_view payload;
   Status status = verifiedPayload(db, key, true, value, readable_bytes, payload);
   if (!status.isOk()) return status;
-  if (index == kJournalDb) {
-    JournalKey journal_key;
-    if (!decodeJournalKey(view(key), journal_key)) return badJournalKey(view(key));
-    return journal_key.lastSeq();
-  }
-  if (key.mv_size != kProgressKeyBytes) {
-    return corrupt(db, view(key), "key is " + std::to_string(key.mv_size) + " bytes");
-  }
-  return decodeProgressKey(view(key));
+  LogKey log_key;
+  if (!decodeLogKey(view(key), log_key)) return badLogKey(db, view(key));
+  return log_key.lastSeq();
 }
 
 Result<std::uint64_t> LmdbStore::lastProgressSeq() {
@@ -1367,29 +1412,42 @@ Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& co
 }
 
 // The progress log, or the inbound table (index): both hold progress records by seq. Only
-// the records after after_seq are read (a cursor seeks past the others).
+// the records after after_seq are read (a cursor seeks past the values before the one
+// holding the next seq). values_read: the values visited.
 Status LmdbStore::loadProgress(MDB_txn* txn, std::size_t index, std::vector<ProgressRecord>& out,
-                               std::uint64_t after_seq) const {
+                               std::uint64_t after_seq, std::size_t* values_read) const {
   const char* db = kStoreDbNames[index];
-  const std::string from = after_seq == 0 ? std::string() : encodeProgressKey(after_seq + 1);
-  return forEach(
+  std::string from;
+  if (after_seq > 0) {
+    const Status status = logValueHolding(txn, index, after_seq + 1, from);
+    if (!status.isOk()) return status;
+  }
+  std::size_t values = 0;
+  const Status status = forEach(
       txn, index,
       [&](std::string_view key, std::string_view value) {
-        if (key.size() != kProgressKeyBytes) {
-          return corrupt(db, key, "key is " + std::to_string(key.size()) + " bytes, not 8");
+        ++values;
+        LogKey log_key;
+        if (!decodeLogKey(key, log_key)) return badLogKey(db, key);
+        if (log_key.first_seq == 0) return corrupt(db, key, "seq 0");
+        LogEntryReader entries(log_key, value);
+        std::string_view entry;
+        for (std::uint64_t seq = log_key.first_seq; entries.next(entry); ++seq) {
+          if (seq <= after_seq) continue;
+          const std::string where = log_key.packed ? "seq " + std::to_string(seq) + ": " : "";
+          ProgressRecord& record = out.emplace_back();
+          Status decoded = decodeProgress(seq, entry, record);
+          if (!decoded.isOk()) return corrupt(db, key, where + decoded.message());
+          if (index == kInboundDb && record.kind != ProgressKind::kInbound) {
+            return corrupt(db, key, where + "not an inbound record");
+          }
         }
-        const std::uint64_t seq = decodeProgressKey(key);
-        if (seq == 0) return corrupt(db, key, "seq 0");
-        ProgressRecord record;
-        Status status = decodeProgress(seq, value, record);
-        if (!status.isOk()) return corrupt(db, key, status.message());
-        if (index == kInboundDb && record.kind != ProgressKind::kInbound) {
-          return corrupt(db, key, "not an inbound record");
-        }
-        out.push_back(std::move(record));
-        return Status::ok();
+        const Status read = entries.finish();
+        return read.isOk() ? read : corrupt(db, key, read.message());
       },
       from);
+  if (values_read != nullptr) *values_read = values;
+  return status;
 }
 
 // The send limits' snapshot, when one was written: it covers no seq past the log's last.
@@ -1486,28 +1544,30 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
   memo.codes = &codes;
   // Values wholly at or before the last finished checkpoint's start are not read at all.
   std::string from;
-  status = journalValueHolding(txn, checkpoint.finished_through + 1, from);
+  status = logValueHolding(txn, kJournalDb, checkpoint.finished_through + 1, from);
   if (!status.isOk()) return status;
   return forEach(
       txn, kJournalDb,
       [&](std::string_view key, std::string_view value) {
-        JournalKey journal_key;
-        if (!decodeJournalKey(key, journal_key)) return badJournalKey(key);
-        JournalEntryReader entries(journal_key, value);
-        EnrollmentId id = 0;
-        std::string_view record;
-        for (std::uint64_t seq = journal_key.first_seq; entries.next(id, record); ++seq) {
+        LogKey log_key;
+        if (!decodeLogKey(key, log_key)) return badLogKey("journal", key);
+        LogEntryReader entries(log_key, value);
+        std::string_view entry;
+        for (std::uint64_t seq = log_key.first_seq; entries.next(entry); ++seq) {
           if (seq <= checkpoint.finished_through) continue;
-          const auto [row, key_bytes] = rowOf(id);
-          Status decoded = decodeEnrollment(id, record, *row, memo, *key_bytes);
-          if (!decoded.isOk()) {
-            return corrupt(
-                "journal", key,
-                "entry " + std::to_string(entries.read() - 1) + ": " + decoded.message());
+          const std::string where = log_key.packed ? "seq " + std::to_string(seq) + ": " : "";
+          if (entry.size() < kJournalIdBytes) {
+            return corrupt("journal", key, where + "no enrollment id");
           }
+          const auto id =
+              static_cast<EnrollmentId>(fromLittleEndian(entry.substr(0, kJournalIdBytes)));
+          const auto [row, key_bytes] = rowOf(id);
+          Status decoded =
+              decodeEnrollment(id, entry.substr(kJournalIdBytes), *row, memo, *key_bytes);
+          if (!decoded.isOk()) return corrupt("journal", key, where + decoded.message());
           if (key_bytes->empty()) {
             return corrupt("journal", key,
-                           "enrollment " + std::to_string(id) +
+                           where + "enrollment " + std::to_string(id) +
                                " names no contact, and neither its row nor an entry before does");
           }
           state.journal_ids.push_back(id);
@@ -1518,28 +1578,30 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
       from);
 }
 
-// The key of the journal value holding `seq`, or when none does the key a cursor seeks to
-// for the first value after it.
-Status LmdbStore::journalValueHolding(MDB_txn* txn, std::uint64_t seq, std::string& out) const {
+// The key of the journal's or the progress log's (index) value holding `seq`, or when none
+// does the key a cursor seeks to for the first value after it.
+Status LmdbStore::logValueHolding(MDB_txn* txn, std::size_t index, std::uint64_t seq,
+                                  std::string& out) const {
+  const char* db = kStoreDbNames[index];
   out = encodeProgressKey(seq);
   Cursor cursor;
-  int rc = cursor.open(txn, dbis_[kJournalDb]);
-  if (rc != 0) return mdbError("open journal cursor", rc);
+  int rc = cursor.open(txn, dbis_[index]);
+  if (rc != 0) return mdbError(std::string("open ") + db + " cursor", rc);
   MDB_val key = mdbValue(out);
   MDB_val value{};
   // The first key at or after seq's 8 bytes: a value starting at seq, or the one after.
   rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_SET_RANGE);
-  if (rc != 0 && rc != MDB_NOTFOUND) return mdbError("read journal", rc);
-  JournalKey found;
-  if (rc == 0 && decodeJournalKey(view(key), found) && found.first_seq == seq) {
+  if (rc != 0 && rc != MDB_NOTFOUND) return mdbError(std::string("read ") + db, rc);
+  LogKey found;
+  if (rc == 0 && decodeLogKey(view(key), found) && found.first_seq == seq) {
     out.assign(view(key));
     return Status::ok();
   }
   // Else the value before it (the last, when none is at or after) may hold seq.
   rc = mdb_cursor_get(cursor.get(), &key, &value, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
   if (rc == MDB_NOTFOUND) return Status::ok();
-  if (rc != 0) return mdbError("read journal", rc);
-  if (decodeJournalKey(view(key), found) && found.lastSeq() >= seq) out.assign(view(key));
+  if (rc != 0) return mdbError(std::string("read ") + db, rc);
+  if (decodeLogKey(view(key), found) && found.lastSeq() >= seq) out.assign(view(key));
   return Status::ok();
 }
 
@@ -1586,9 +1648,10 @@ Status LmdbStore::load(LoadedState& out) {
   if (status.isOk()) status = loadContactsAndEnrollments(txn.get(), codes, state, table_rows);
   loaded[kEnrollmentsDb] = table_rows;
   if (status.isOk()) status = loadGovernor(txn.get(), state.governor);
+  std::size_t progress_values = 0;
   if (status.isOk()) {
     status = loadProgress(txn.get(), kProgressDb, state.progress,
-                          state.governor ? state.governor->through_seq : 0);
+                          state.governor ? state.governor->through_seq : 0, &progress_values);
   }
   if (status.isOk()) status = loadSequences(txn.get(), state.sequences);
   if (status.isOk()) status = loadTasks(txn.get(), state.tasks);
@@ -1608,8 +1671,8 @@ Status LmdbStore::load(LoadedState& out) {
     if (stat_rc != 0) return mdbError(std::string("stat ") + kStoreDbNames[index], stat_rc);
     loaded[index] = stat.ms_entries;
   }
-  if (status.isOk() && !state.governor && state.progress.size() != loaded[kProgressDb]) {
-    return damaged("loaded " + std::to_string(state.progress.size()) +
+  if (status.isOk() && !state.governor && progress_values != loaded[kProgressDb]) {
+    return damaged("loaded " + std::to_string(progress_values) +
                    " entries of DB 'progress'; LMDB counts " + std::to_string(loaded[kProgressDb]));
   }
   if (status.isOk()) status = checkLoadedCounts(txn.get(), loaded);
@@ -1788,33 +1851,15 @@ Status LmdbStore::putGovernor(MDB_txn* txn, const GovernorSnapshot& snapshot,
   return put(txn, kMetaDb, kMetaGovernor, scratch);
 }
 
-// Appends the snapshots to the journal, the next seqs in order, packed into values of up to
-// kJournalValueBytes (one entry alone may be longer) under keys naming the first seq and the
-// count (io/record_codec.hpp, "Journal values").
+// Appends the snapshots to the journal under the next seqs, packed into values
+// (LogValueWriter).
 Status LmdbStore::putJournal(MDB_txn* txn, const std::vector<Enrollment>& enrollments,
                              std::string& scratch, std::uint64_t& last_seq) {
   if (enrollments.empty()) return Status::ok();
   Cursor cursor;
   int rc = cursor.open(txn, dbis_[kJournalDb]);
   if (rc != 0) return mdbError("open journal cursor", rc);
-  std::uint32_t count = 0;  // entries in scratch, the first at last_seq - count + 1
-  const auto flush = [&]() -> Status {
-    const std::uint64_t first_seq = last_seq - count + 1;
-    const std::string key = encodeJournalKey(first_seq, count);
-    appendStoreChecksum("journal", key, scratch);
-    MDB_val mdb_key = mdbValue(key);
-    MDB_val mdb_value = mdbValue(scratch);
-    const int put_rc = mdb_cursor_put(cursor.get(), &mdb_key, &mdb_value, MDB_APPEND);
-    if (put_rc != 0) {
-      return mdbError(
-          "append journal seqs " + std::to_string(first_seq) + "-" + std::to_string(last_seq),
-          put_rc);
-    }
-    count = 0;
-    scratch.clear();
-    return Status::ok();
-  };
-  scratch.clear();
+  LogValueWriter writer(cursor.get(), "journal", log_value_bytes_, scratch);
   std::string record;
   for (const Enrollment& enrollment : enrollments) {
     // The contact key once per enrollment: later entries (format 5) take it from before.
@@ -1824,15 +1869,22 @@ Status LmdbStore::putJournal(MDB_txn* txn, const std::vector<Enrollment>& enroll
                                  encodeEnrollmentKey(enrollment.id), &codes_);
     if (!status.isOk()) return status;
     if (!keyed_before) markKeyed(enrollment.id);
-    if (count > 0 &&
-        scratch.size() + kJournalEntryHeadBytesMax + record.size() > kJournalValueBytes) {
-      if (!(status = flush()).isOk()) return status;
-    }
-    appendJournalEntry(enrollment.id, record, scratch);
-    ++count;
+    const std::string id = littleEndian(enrollment.id, kJournalIdBytes);
+    if ((rc = writer.add(last_seq + 1, id, record)) != 0) return appendError(writer, rc);
     ++last_seq;
   }
-  return flush();
+  if ((rc = writer.flush()) != 0) return appendError(writer, rc);
+  return Status::ok();
+}
+
+Status LmdbStore::appendError(const LogValueWriter& writer, int rc) const {
+  const std::string seqs =
+      std::to_string(writer.firstSeq()) + "-" + std::to_string(writer.lastSeq());
+  if (rc == MDB_KEYEXIST) {
+    return Status::invalidArgument(std::string(writer.db()) + " seqs " + seqs +
+                                   " are not above the last in the store");
+  }
+  return mdbError(std::string("append ") + writer.db() + " seqs " + seqs, rc);
 }
 
 // Notes a checkpoint starting or finishing, and deletes journal entries a finished one
@@ -1862,8 +1914,8 @@ Status LmdbStore::trimJournal(MDB_txn* txn, std::uint64_t through, std::size_t d
     rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
     if (rc == MDB_NOTFOUND) break;
     if (rc != 0) return mdbError("read journal", rc);
-    JournalKey journal_key;
-    if (!decodeJournalKey(view(key), journal_key) || journal_key.lastSeq() > through) break;
+    LogKey log_key;
+    if (!decodeLogKey(view(key), log_key) || log_key.lastSeq() > through) break;
     if ((rc = mdb_cursor_del(cursor.get(), 0)) != 0) return mdbError("trim journal", rc);
   }
   return Status::ok();
@@ -1965,13 +2017,24 @@ Status LmdbStore::putEnrollments(MDB_txn* txn, const std::vector<Enrollment>& en
   return Status::ok();
 }
 
-// Appends each record with MDB_APPEND, which refuses (MDB_KEYEXIST) a key not above the last.
+// Appends the records, packed into values (LogValueWriter), and copies each kInbound record
+// into the inbound table under its seq. The seqs must rise within the batch and start above
+// the log's last.
 Status LmdbStore::putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& progress,
                               std::string& scratch) {
   if (progress.empty()) return Status::ok();
+  Result<std::uint64_t> last = lastSeqIn(txn, 0);
+  if (!last.isOk()) return last.status();
+  if (progress.front().seq <= last.value()) {
+    return Status::invalidArgument("progress seq " + std::to_string(progress.front().seq) +
+                                   " is not above the last in the store (" +
+                                   std::to_string(last.value()) + ")");
+  }
   Cursor cursor;
   int rc = cursor.open(txn, dbis_[kProgressDb]);
   if (rc != 0) return mdbError("open progress cursor", rc);
+  LogValueWriter writer(cursor.get(), "progress", log_value_bytes_, scratch);
+  std::string record_bytes;
   std::uint64_t previous_seq = 0;
   for (const ProgressRecord& record : progress) {
     if (record.seq <= previous_seq) {
@@ -1980,27 +2043,18 @@ Status LmdbStore::putProgress(MDB_txn* txn, const std::vector<ProgressRecord>& p
                                      std::to_string(previous_seq) + ")");
     }
     previous_seq = record.seq;
-    const std::string key = encodeProgressKey(record.seq);
-    const Status encoded = encodeProgress(record, scratch);
-    Status status = checkEncoded(encoded, record, scratch, "progress", key);
+    const Status encoded = encodeProgress(record, record_bytes);
+    Status status =
+        checkEncoded(encoded, record, record_bytes, "progress", encodeProgressKey(record.seq));
     if (!status.isOk()) return status;
     if (record.kind == ProgressKind::kInbound) {
-      std::string inbound = scratch;
-      status = put(txn, kInboundDb, key, inbound);
+      std::string inbound = record_bytes;
+      status = put(txn, kInboundDb, encodeProgressKey(record.seq), inbound);
       if (!status.isOk()) return status;
     }
-    appendStoreChecksum("progress", key, scratch);
-    MDB_val mdb_key = mdbValue(key);
-    MDB_val mdb_value = mdbValue(scratch);
-    rc = mdb_cursor_put(cursor.get(), &mdb_key, &mdb_value, MDB_APPEND);
-    if (rc == MDB_KEYEXIST) {
-      Result<std::uint64_t> last = lastSeqIn(txn, 0);
-      return Status::invalidArgument(
-          "progress seq " + std::to_string(record.seq) + " is not above the last in the store (" +
-          (last.isOk() ? std::to_string(last.value()) : last.status().message()) + ")");
-    }
-    if (rc != 0) return mdbError("append progress seq " + std::to_string(record.seq), rc);
+    if ((rc = writer.add(record.seq, {}, record_bytes)) != 0) return appendError(writer, rc);
   }
+  if ((rc = writer.flush()) != 0) return appendError(writer, rc);
   return Status::ok();
 }
 
@@ -2028,11 +2082,11 @@ Status LmdbStore::putTasks(MDB_txn* txn, const std::vector<Task>& tasks, std::st
   return Status::ok();
 }
 
-// Deletes the oldest records of the progress log or the inbound table (index) while their
-// seq is at most covered_seq (what the send limits' snapshot covers: no longer read) or their
-// at_ms is before keep_from_ms, at most deletes_max; with keep_last, never the last record
-// (the log's last seq stays where the counts record and the engine look for it). Sets
-// `pending` when it stopped at that bound.
+// Deletes the oldest values of the progress log or the inbound table (index) while each of
+// their records has a seq at most covered_seq (what the send limits' snapshot covers: no
+// longer read) or an at_ms before keep_from_ms, at most deletes_max values; with keep_last,
+// never the value holding the last record (the log's last seq stays where the counts record
+// and the engine look for it). Sets `pending` when it stopped at that bound.
 Status LmdbStore::trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_ms,
                               std::size_t deletes_max, bool keep_last, std::uint64_t covered_seq,
                               bool& pending) {
@@ -2049,22 +2103,38 @@ Status LmdbStore::trimHistory(MDB_txn* txn, std::size_t index, TimeMs keep_from_
   MDB_val key{};
   MDB_val value{};
   ProgressRecord record;
+  // True when every record of the value may go.
+  const auto allOld = [&](const LogKey& log_key, std::string_view payload, bool& old) {
+    old = true;
+    LogEntryReader entries(log_key, payload);
+    std::string_view entry;
+    for (std::uint64_t seq = log_key.first_seq; entries.next(entry); ++seq) {
+      if (seq <= covered_seq) continue;
+      const Status status = decodeProgress(seq, entry, record);
+      if (!status.isOk()) return corrupt(db, view(key), status.message());
+      if (record.at_ms >= keep_from_ms) {
+        old = false;
+        return Status::ok();
+      }
+    }
+    const Status read = entries.finish();
+    return read.isOk() ? read : corrupt(db, view(key), read.message());
+  };
   for (std::size_t deleted = 0; deleted < deletes_max; ++deleted) {
     rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
     if (rc == MDB_NOTFOUND) break;
     if (rc != 0) return mdbError(std::string("read ") + db, rc);
-    if (key.mv_size != kProgressKeyBytes) {
-      return corrupt(db, view(key), "key is " + std::to_string(key.mv_size) + " bytes, not 8");
-    }
-    const std::uint64_t seq = decodeProgressKey(view(key));
-    if (keep_last && seq == last_seq) break;
+    LogKey log_key;
+    if (!decodeLogKey(view(key), log_key)) return badLogKey(db, view(key));
+    if (keep_last && log_key.lastSeq() >= last_seq) break;
     std::string_view payload;
     Status status = verifiedPayload(db, key, true, value, 0, payload);
     if (!status.isOk()) return status;
-    if (seq > covered_seq) {
-      status = decodeProgress(seq, payload, record);
-      if (!status.isOk()) return corrupt(db, view(key), status.message());
-      if (record.at_ms >= keep_from_ms) break;
+    if (log_key.lastSeq() > covered_seq) {
+      bool old = true;
+      status = allOld(log_key, payload, old);
+      if (!status.isOk()) return status;
+      if (!old) break;
     }
     if ((rc = mdb_cursor_del(cursor.get(), 0)) != 0) {
       return mdbError(std::string("trim ") + db, rc);

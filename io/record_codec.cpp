@@ -1141,73 +1141,77 @@ EnrollmentId decodeEnrollmentKey(std::string_view key) {
 
 std::uint64_t decodeProgressKey(std::string_view key) { return fromBigEndian(key.substr(0, 8)); }
 
-std::string encodeJournalKey(std::uint64_t first_seq, std::uint32_t count) {
+std::string encodeLogKey(std::uint64_t first_seq, std::uint32_t count) {
   return bigEndian(first_seq, 8) + bigEndian(count, 4);
 }
 
-bool decodeJournalKey(std::string_view key, JournalKey& out) {
+bool decodeLogKey(std::string_view key, LogKey& out) {
   if (key.size() == 8) {
-    out = JournalKey{fromBigEndian(key), 1, false};
+    out = LogKey{fromBigEndian(key), 1, false};
     return true;
   }
-  if (key.size() != kJournalKeyBytes) return false;
-  out = JournalKey{fromBigEndian(key.substr(0, 8)),
-                   static_cast<std::uint32_t>(fromBigEndian(key.substr(8, 4))), true};
+  if (key.size() != kLogKeyBytes) return false;
+  out = LogKey{fromBigEndian(key.substr(0, 8)),
+               static_cast<std::uint32_t>(fromBigEndian(key.substr(8, 4))), true};
   return out.count > 0;
 }
 
-void appendJournalEntry(EnrollmentId id, std::string_view record, std::string& value) {
-  char head[4 + kVarintBytesMax];
-  for (std::size_t i = 0; i < 4; ++i) head[i] = static_cast<char>((id >> (8 * i)) & 0xff);
-  std::size_t size = 4;
-  std::uint64_t length = record.size();
+void appendLogEntry(std::string_view head, std::string_view body, std::string& value) {
+  char length_bytes[kLogEntryLengthBytesMax];
+  std::size_t size = 0;
+  std::uint64_t length = head.size() + body.size();
   while (length >= 0x80) {
-    head[size++] = static_cast<char>((length & 0x7f) | 0x80);
+    length_bytes[size++] = static_cast<char>((length & 0x7f) | 0x80);
     length >>= 7;
   }
-  head[size++] = static_cast<char>(length);
-  value.append(head, size);
-  value.append(record);
+  length_bytes[size++] = static_cast<char>(length);
+  value.append(length_bytes, size);
+  value.append(head);
+  value.append(body);
 }
 
-bool JournalEntryReader::next(EnrollmentId& id, std::string_view& record) {
+bool LogEntryReader::next(std::string_view& entry) {
   if (!error_.empty() || read_ == key_.count) return false;
+  if (!key_.packed) {  // one entry: the whole value
+    entry = value_;
+    offset_ = value_.size();
+    ++read_;
+    return true;
+  }
   if (offset_ == value_.size()) return fail("ends after " + std::to_string(read_) + " entries");
   Reader reader(value_.substr(offset_));
-  std::uint32_t id_read = 0;
-  std::uint64_t length =
-      value_.size() - offset_ - std::min<std::size_t>(4, value_.size() - offset_);
-  if (!reader.u32("id", id_read) || (key_.packed && !reader.varint("length", length))) {
-    return fail("entry " + std::to_string(read_) + " is cut short or malformed");
+  std::uint64_t length = 0;
+  if (!reader.varint("length", length)) {
+    return fail("entry " + std::to_string(read_) + "'s length is cut short or malformed");
   }
   offset_ += reader.offset();
   if (length > value_.size() - offset_) {
     return fail("entry " + std::to_string(read_) + "'s length " + std::to_string(length) +
                 " runs past the value");
   }
-  id = static_cast<EnrollmentId>(id_read);
-  record = value_.substr(offset_, static_cast<std::size_t>(length));
+  entry = value_.substr(offset_, static_cast<std::size_t>(length));
   offset_ += static_cast<std::size_t>(length);
   ++read_;
   return true;
 }
 
-Status JournalEntryReader::finish() const {
-  if (!error_.empty()) return Status::corruption("journal value: " + error_);
+Status LogEntryReader::finish() const {
+  if (!error_.empty()) return Status::corruption("log value: " + error_);
   if (read_ != key_.count) {
-    return Status::corruption("journal value: " + std::to_string(read_) + " entries read of the " +
+    return Status::corruption("log value: " + std::to_string(read_) + " entries read of the " +
                               std::to_string(key_.count) + " its key names");
   }
   if (offset_ != value_.size()) {
-    return Status::corruption("journal value: " + std::to_string(value_.size() - offset_) +
+    return Status::corruption("log value: " + std::to_string(value_.size() - offset_) +
                               " bytes after its " + std::to_string(key_.count) + " entries");
   }
   return Status::ok();
 }
 
-bool JournalEntryReader::fail(std::string reason) {
-  if (error_.empty())
+bool LogEntryReader::fail(std::string reason) {
+  if (error_.empty()) {
     error_ = std::move(reason) + " (the key names " + std::to_string(key_.count) + ")";
+  }
   return false;
 }
 

@@ -202,38 +202,40 @@ std::string encodeProgressKey(std::uint64_t seq);  // 8 bytes, big-endian
 EnrollmentId decodeEnrollmentKey(std::string_view key);
 std::uint64_t decodeProgressKey(std::string_view key);
 
-// Journal values (io/store.hpp). A key of kJournalKeyBytes, the u64 big-endian seq of its
-// first entry then a u32 big-endian entry count, holds that many entries one after another,
-// each u32 LE EnrollmentId | varint length | that many bytes of enrollment record. A key of
-// 8 bytes (written before entries were packed) holds one entry: u32 LE EnrollmentId, then the
-// enrollment record to the end of the value.
-inline constexpr std::size_t kJournalKeyBytes = 12;
-struct JournalKey {
+// Log values: the journal's and the progress log's (io/store.hpp). A key of kLogKeyBytes, the
+// u64 big-endian seq of its first entry then a u32 big-endian entry count, holds that many
+// entries of consecutive seqs one after another, each a varint length then that many bytes.
+// A key of 8 bytes (a store written before entries were packed; the inbound table's) holds
+// one entry: the whole value. An entry's bytes are what a value of one entry holds: for the
+// journal a u32 LE EnrollmentId then the enrollment record, for the progress log the record.
+inline constexpr std::size_t kLogKeyBytes = 12;
+struct LogKey {
   std::uint64_t first_seq = 0;
   std::uint32_t count = 0;
-  bool packed = false;  // a key of kJournalKeyBytes
+  bool packed = false;  // a key of kLogKeyBytes
   std::uint64_t lastSeq() const { return first_seq + count - 1; }
 };
-std::string encodeJournalKey(std::uint64_t first_seq, std::uint32_t count);
+std::string encodeLogKey(std::uint64_t first_seq, std::uint32_t count);
 // False for a key of neither size, or one naming no entries.
-bool decodeJournalKey(std::string_view key, JournalKey& out);
-// Appends one entry of a packed value to `value`.
-void appendJournalEntry(EnrollmentId id, std::string_view record, std::string& value);
-// The entries of one journal value, in order: next() gives each entry's enrollment id and
-// record (a view into `value`) until it returns false, at the end or at damage; then
-// finish() says which (Corruption: cut short, a length past the value, fewer or more
-// entries than the key names).
-class JournalEntryReader {
+bool decodeLogKey(std::string_view key, LogKey& out);
+// Appends one entry of a packed value to `value`: head and body are its bytes, one after the
+// other (so that a caller need not join them first).
+void appendLogEntry(std::string_view head, std::string_view body, std::string& value);
+inline constexpr std::size_t kLogEntryLengthBytesMax = 10;  // the varint before each entry
+// The entries of one log value, in order: next() gives each entry's bytes (a view into
+// `value`) until it returns false, at the end or at damage; then finish() says which
+// (Corruption: cut short, a length past the value, fewer or more entries than the key names).
+class LogEntryReader {
  public:
-  JournalEntryReader(const JournalKey& key, std::string_view value) : key_(key), value_(value) {}
-  bool next(EnrollmentId& id, std::string_view& record);
+  LogEntryReader(const LogKey& key, std::string_view value) : key_(key), value_(value) {}
+  bool next(std::string_view& entry);
   Status finish() const;
   std::uint32_t read() const { return read_; }  // entries given so far
 
  private:
   bool fail(std::string reason);
 
-  JournalKey key_;
+  LogKey key_;
   std::string_view value_;
   std::size_t offset_ = 0;
   std::uint32_t read_ = 0;

@@ -9,16 +9,11 @@
 //   contacts      contact key bytes (1..511 bytes)      contact record
 //   enrollments   EnrollmentId, u32 big-endian          enrollment snapshot record, as of
 //                                                       the checkpoint that wrote it
-//   progress      seq, u64 big-endian (MDB_APPEND)      progress record
+//   progress      log key (below; MDB_APPEND)           log value of progress records
 //   sequences     sequence id bytes (1..511 bytes)      1 byte: 1 active, 0 inactive
-//   journal       seq of its first entry, u64           entries one after another, each
-//                 big-endian, then the entry count,     u32 LE EnrollmentId | varint length |
-//                 u32 big-endian (MDB_APPEND)           enrollment snapshot record; up to
-//                                                       ~1.9 KB a value (io/record_codec.hpp,
-//                                                       "Journal values"). A store written
-//                                                       before packing has 8-byte keys of one
-//                                                       entry each (u32 LE id, then the
-//                                                       record); both are read
+//   journal       log key (below; MDB_APPEND)           log value of entries, each u32 LE
+//                                                       EnrollmentId then the enrollment
+//                                                       snapshot record
 //   tasks         task id, u64 big-endian               task record (io/record_codec.hpp)
 //   inbound       seq, u64 big-endian                   the kInbound progress record of
 //                                                       that seq (an inbox message applied)
@@ -41,9 +36,16 @@
 //                                                       last finished one started
 //                 "clock_ms"                            i64 LE
 //
+// Log keys and values (io/record_codec.hpp, "Log values"): a key is the seq of the value's
+// first entry (u64 big-endian) then its entry count (u32 big-endian); the value holds that
+// many entries of consecutive seqs, each a varint length then its bytes, up to
+// kLogValueBytesDefault of them (~50 of the bench's journal entries or send records). A
+// commit's entries are packed together: one put, and later one delete, serve them all. A
+// store written before packing has 8-byte keys (the seq) of one entry each, the whole value;
+// both are read, and new values go after the old.
+//
 // Journal and checkpoints (the protocol is in engine/records.hpp). commit() appends the
-// batch's enrollment snapshots to the journal, packed many to a value (one put and, later, one
-// delete for ~25-50 snapshots instead of one each), writes its checkpoint rows into the
+// batch's enrollment snapshots to the journal, writes its checkpoint rows into the
 // enrollments table, notes a checkpoint starting or finishing, and deletes up to 16Ki journal
 // values whose entries are all at or before the last finished checkpoint's start. load()
 // returns the table with every later journal entry applied in order, and names those
@@ -55,11 +57,12 @@
 //
 // History (engine/records.hpp, "History"). commit() upserts the batch's tasks, copies each
 // kInbound progress record into the inbound table under its seq, and deletes some of the
-// progress log's oldest records while the send limits' snapshot covers them (the batch's, or
-// the last one committed or loaded) or their at_ms is before the batch's history_keep_from_ms
-// (never the last record: the last seq stays), and some of the inbound table's likewise
-// before inbound_keep_from_ms: each at most historyTrimBound() per commit. Only a prefix is
-// deleted, stopping at the first record to keep. So the log holds about one snapshot interval
+// progress log's oldest values while the send limits' snapshot covers each of their records
+// (the batch's, or the last one committed or loaded) or its at_ms is before the batch's
+// history_keep_from_ms (never the value holding the last record: the last seq stays), and
+// some of the inbound table's records likewise before inbound_keep_from_ms: each at most
+// historyTrimBound() values per commit. Only a prefix is deleted, stopping at the first value
+// holding a record to keep. So the log holds about one snapshot interval
 // of records (a day without a snapshot) and the inbound table 90 days; what must outlive them
 // (tasks) has its own table. load() returns all three.
 //
@@ -289,6 +292,11 @@ bool isOutOfRoom(const Status& status);
 // a delete costs ~0.6 us of the commit's CPU, and a fixed 16,384 made the rounds right after a
 // checkpoint commit for 10-15 ms instead of ~1 (perf/RESULTS.md, lateness at 38,400 steps/s).
 inline constexpr std::size_t kTrimPerRecord = 2;
+// A journal or progress log value's entries, at most, before its checksum (unless one entry
+// alone is longer): with its 12-byte key and LMDB's 8-byte node header it stays under the
+// largest node a 4 KiB page holds itself (2,038 bytes; a larger value takes overflow pages
+// of its own), and two fill a page.
+inline constexpr std::size_t kLogValueBytesDefault = 1900;
 inline constexpr std::size_t kTrimPerCommitMin = 1024;
 inline constexpr std::size_t kJournalTrimPerCommitMax = 16384;
 // What one commit of `batch` deletes from the journal at most, in values: by its enrollment
@@ -303,9 +311,13 @@ struct StoreOptions {
   // false only in tests that simulate crashes inside the process (a commit is still atomic;
   // it is just not flushed): seqd itself always syncs.
   bool sync_for_durability = true;
-  // Progress and inbound records deleted per commit at most (engine/records.hpp, "History";
+  // Progress and inbound values deleted per commit at most (engine/records.hpp, "History";
   // historyTrimBound()); smaller only in tests, so that a truncation spans several commits.
   std::size_t history_trim_per_commit_max = 16384;
+  // Bytes of entries the journal and the progress log pack into one value at most (one
+  // entry alone may be longer). 0, only in tests that watch single records come and go:
+  // one entry a value.
+  std::size_t log_value_bytes = kLogValueBytesDefault;
 };
 
 // Opens (creating if needed) the LMDB store in dir. Missing directories are created with

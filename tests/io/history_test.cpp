@@ -71,9 +71,10 @@ std::vector<std::uint64_t> seqsOf(const std::vector<ProgressRecord>& records) {
   return seqs;
 }
 
-// The seqs of the progress log as LMDB holds them, the store closed: a load skips the records
-// the send limits' snapshot covers, so it cannot tell whether they are still there.
-std::vector<std::uint64_t> progressSeqsOnDisk(const std::string& dir) {
+// The values of the progress log as LMDB holds them, the store closed, each as its first seq
+// and its count: a load skips the records the send limits' snapshot covers, so it cannot
+// tell whether they are still there.
+std::vector<std::pair<std::uint64_t, std::uint64_t>> progressValuesOnDisk(const std::string& dir) {
   MDB_env* env = nullptr;
   REQUIRE(mdb_env_create(&env) == 0);
   REQUIRE(mdb_env_set_maxdbs(env, 16) == 0);
@@ -84,16 +85,33 @@ std::vector<std::uint64_t> progressSeqsOnDisk(const std::string& dir) {
   REQUIRE(mdb_dbi_open(txn, "progress", 0, &dbi) == 0);
   MDB_cursor* cursor = nullptr;
   REQUIRE(mdb_cursor_open(txn, dbi, &cursor) == 0);
-  std::vector<std::uint64_t> seqs;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> values;
   MDB_val key{};
   MDB_val value{};
   for (int rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
-    seqs.push_back(decodeProgressKey(std::string_view(static_cast<char*>(key.mv_data), 8)));
+    // A value's key: its first seq (u64 big-endian), then its count (u32 big-endian).
+    REQUIRE(key.mv_size == 12);
+    std::uint64_t first = 0;
+    std::uint64_t count = 0;
+    for (std::size_t i = 0; i < 12; ++i) {
+      const auto byte = static_cast<unsigned char>(static_cast<char*>(key.mv_data)[i]);
+      (i < 8 ? first : count) = ((i < 8 ? first : count) << 8) | byte;
+    }
+    values.emplace_back(first, count);
   }
   mdb_cursor_close(cursor);
   mdb_txn_abort(txn);
   mdb_env_close(env);
+  return values;
+}
+
+// The seqs of those values.
+std::vector<std::uint64_t> progressSeqsOnDisk(const std::string& dir) {
+  std::vector<std::uint64_t> seqs;
+  for (const auto& [first, count] : progressValuesOnDisk(dir)) {
+    for (std::uint64_t seq = first; seq < first + count; ++seq) seqs.push_back(seq);
+  }
   return seqs;
 }
 
@@ -159,10 +177,14 @@ TEST_CASE("tasks are upserted by id and survive a reopen") {
   CHECK(calls == 2);
 }
 
+// The trim tests up to the one of packed values watch the records one by one: each is a value
+// of its own (log_value_bytes 0); a value is deleted whole, so this is the trim's logic at
+// its finest.
 TEST_CASE("old progress records are deleted oldest first, a bounded number per commit") {
   TempDir dir("seqd-history-test");
   StoreOptions options;
   options.history_trim_per_commit_max = 8;
+  options.log_value_bytes = 0;
   auto store = openOrFail(dir.path(), options);
   WriteBatch batch;
   for (std::uint64_t seq = 1; seq <= 40; ++seq) {
@@ -225,7 +247,9 @@ TEST_CASE("old progress records are deleted oldest first, a bounded number per c
 // work, a few hundred deletes with a small round instead of 16,384 (~10 ms) each.
 TEST_CASE("old progress records are deleted in steps sized by each commit's own records") {
   TempDir dir("seqd-history-test");
-  auto store = openOrFail(dir.path());
+  StoreOptions options;
+  options.log_value_bytes = 0;
+  auto store = openOrFail(dir.path(), options);
   constexpr std::uint64_t kOld = 20000;
   WriteBatch old;
   for (std::uint64_t seq = 1; seq <= kOld; ++seq) old.progress.push_back(record(seq, 1000));
@@ -257,6 +281,7 @@ TEST_CASE("progress records the send limits' snapshot covers are deleted, howeve
   TempDir dir("seqd-history-test");
   StoreOptions options;
   options.history_trim_per_commit_max = 8;
+  options.log_value_bytes = 0;
   auto store = openOrFail(dir.path(), options);
   WriteBatch batch;
   for (std::uint64_t seq = 1; seq <= 40; ++seq) batch.progress.push_back(record(seq, 100 * 1000));
@@ -295,6 +320,73 @@ TEST_CASE("progress records the send limits' snapshot covers are deleted, howeve
   CHECK(last.value() == 40);
   store.reset();
   CHECK(progressSeqsOnDisk(dir.path()) == std::vector<std::uint64_t>{40});
+}
+
+// With the store's own packing, a commit's records share values: a value goes only when
+// every record in it may (old, or covered by the send limits' snapshot), the value holding
+// the last record stays, a load after a snapshot inside a value reads that value's records
+// past it, and a seq at or below the log's last is refused even inside a packed value.
+TEST_CASE("packed progress values are deleted whole, and the last one stays") {
+  TempDir dir("seqd-history-test");
+  auto store = openOrFail(dir.path());
+  const auto commitRecords = [&](std::uint64_t first, std::uint64_t last, TimeMs at_ms) {
+    WriteBatch batch;
+    for (std::uint64_t seq = first; seq <= last; ++seq)
+      batch.progress.push_back(record(seq, at_ms));
+    commitOrFail(*store, batch);
+  };
+  using Values = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+  commitRecords(1, 40, 1000);
+  commitRecords(41, 60, 100 * 1000);
+  WriteBatch mixed;  // one commit, old records then new ones
+  for (std::uint64_t seq = 61; seq <= 70; ++seq) mixed.progress.push_back(record(seq, 10 * 1000));
+  for (std::uint64_t seq = 71; seq <= 80; ++seq) mixed.progress.push_back(record(seq, 200 * 1000));
+  commitOrFail(*store, mixed);
+  commitRecords(81, 90, 300 * 1000);
+  store.reset();
+  CHECK(progressValuesOnDisk(dir.path()) == Values{{1, 40}, {41, 20}, {61, 20}, {81, 10}});
+
+  store = openOrFail(dir.path());
+  WriteBatch trim;
+  trim.clock_ms = kStart;
+  trim.history_keep_from_ms = 150 * 1000;  // 1..70 may go; 71..90 stay
+  commitOrFail(*store, trim);
+  store.reset();
+  // 61..70 stay with 71..80, in their value.
+  CHECK(progressValuesOnDisk(dir.path()) == Values{{61, 20}, {81, 10}});
+
+  store = openOrFail(dir.path());
+  WriteBatch snapshot = trim;
+  snapshot.governor = GovernorSnapshot();
+  snapshot.governor->through_seq = 70;  // inside a value: the load reads it from 71 on
+  commitOrFail(*store, snapshot);
+  store.reset();
+  store = openOrFail(dir.path());
+  CHECK(seqsOf(loadOrFail(*store).progress) == seqRange(71, 90));
+  snapshot.governor->through_seq = 90;  // covers all: the value holding the last stays
+  commitOrFail(*store, snapshot);
+  commitOrFail(*store, trim);
+  CHECK(seqsOf(loadOrFail(*store).progress).empty());
+  Result<std::uint64_t> last = store->lastProgressSeq();
+  REQUIRE(last.isOk());
+  CHECK(last.value() == 90);
+  for (const std::uint64_t seq : {std::uint64_t{61}, std::uint64_t{85}, std::uint64_t{90}}) {
+    INFO("seq ", seq);
+    WriteBatch reused;
+    reused.progress = {record(seq, 400 * 1000)};
+    const Status status = store->commit(reused);
+    CHECK(status.code() == StatusCode::kInvalidArgument);
+    CHECK_MESSAGE(
+        status.message().find("is not above the last in the store (90)") != std::string::npos,
+        status.message());
+  }
+  store.reset();
+  CHECK(progressValuesOnDisk(dir.path()) == Values{{81, 10}});
+  store = openOrFail(dir.path());
+  commitRecords(91, 95, 400 * 1000);
+  commitOrFail(*store, snapshot);  // the value of 81..90 may go now that it is not the last
+  store.reset();
+  CHECK(progressValuesOnDisk(dir.path()) == Values{{91, 5}});
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1424,18 +1424,12 @@ struct JournalEntry {
   std::string record;
 };
 
-// A packed journal value's entries (without its checksum), read by the layout io/store.hpp
-// documents: u32 LE id | varint length | record, one after another.
-std::vector<JournalEntry> unpackJournalValue(std::string_view value) {
-  std::vector<JournalEntry> out;
+// A packed log value's entries (without its checksum), read by the layout io/store.hpp
+// documents: varint length | bytes, one after another.
+std::vector<std::string> unpackLogValue(std::string_view value) {
+  std::vector<std::string> out;
   std::size_t at = 0;
   while (at < value.size()) {
-    REQUIRE(value.size() - at >= 5);
-    JournalEntry entry;
-    for (std::size_t i = 0; i < 4; ++i) {
-      entry.id |= static_cast<std::uint32_t>(static_cast<unsigned char>(value[at + i])) << (8 * i);
-    }
-    at += 4;
     std::size_t length = 0;
     for (int shift = 0;; shift += 7) {
       REQUIRE(at < value.size());
@@ -1444,23 +1438,46 @@ std::vector<JournalEntry> unpackJournalValue(std::string_view value) {
       if ((byte & 0x80) == 0) break;
     }
     REQUIRE(length <= value.size() - at);
-    entry.record = std::string(value.substr(at, length));
+    out.emplace_back(value.substr(at, length));
     at += length;
+  }
+  return out;
+}
+
+// A packed journal value's entries: each a u32 LE id then the record.
+std::vector<JournalEntry> unpackJournalValue(std::string_view value) {
+  std::vector<JournalEntry> out;
+  for (const std::string& bytes : unpackLogValue(value)) {
+    REQUIRE(bytes.size() >= 4);
+    JournalEntry entry;
+    for (std::size_t i = 0; i < 4; ++i) {
+      entry.id |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+    }
+    entry.record = bytes.substr(4);
     out.push_back(std::move(entry));
   }
   return out;
 }
 
-std::string packJournalValue(const std::vector<JournalEntry>& entries) {
+std::string packLogValue(const std::vector<std::string>& entries) {
   std::string out;
-  for (const JournalEntry& entry : entries) {
-    for (std::size_t i = 0; i < 4; ++i) out += static_cast<char>((entry.id >> (8 * i)) & 0xff);
-    std::size_t length = entry.record.size();
+  for (const std::string& entry : entries) {
+    std::size_t length = entry.size();
     for (; length >= 0x80; length >>= 7) out += static_cast<char>((length & 0x7f) | 0x80);
     out += static_cast<char>(length);
-    out += entry.record;
+    out += entry;
   }
   return out;
+}
+
+std::string packJournalValue(const std::vector<JournalEntry>& entries) {
+  std::vector<std::string> bytes;
+  for (const JournalEntry& entry : entries) {
+    std::string id(4, '\0');
+    for (std::size_t i = 0; i < 4; ++i) id[i] = static_cast<char>((entry.id >> (8 * i)) & 0xff);
+    bytes.push_back(id + entry.record);
+  }
+  return packLogValue(bytes);
 }
 
 // Every entry of the journal's values, in seq order; each value's key names its count.
@@ -1669,7 +1686,7 @@ std::string bigEndianKey(std::uint64_t value, std::size_t bytes) {
   return key;
 }
 
-std::string journalKey(std::uint64_t first_seq, std::uint64_t count) {
+std::string logKey(std::uint64_t first_seq, std::uint64_t count) {
   return bigEndianKey(first_seq, 8) + bigEndianKey(count, 4);
 }
 
@@ -1697,15 +1714,25 @@ Enrollment keyedRow(EnrollmentId id, TimeMs next_at_ms) {
 
 }  // namespace
 
-// A state dir written before journal values were packed holds one entry a value under 8-byte
-// keys. It opens and loads as it was, packed values are appended after, and a checkpoint
-// deletes both kinds.
-TEST_CASE("a journal of one entry a value, as written before packing, loads and is written on") {
+// A state dir written before log values were packed holds one entry a value under 8-byte
+// keys, in the journal and the progress log. It opens and loads as it was, packed values are
+// appended after, and a checkpoint deletes both kinds from the journal.
+TEST_CASE("logs of one entry a value, as written before packing, load and are written on") {
   TempDir dir("seqd-store-test");
   const LoadedState expected = writeSample(dir.path());
   std::uint64_t seq = 0;
+  std::uint64_t records = 0;
   {
     RawEnv raw(dir.path());
+    for (const auto& [key, value] : raw.values("progress")) {
+      REQUIRE(key.size() == 12);
+      raw.del("progress", key);
+      std::uint64_t record_seq = bigEndianOf(std::string_view(key).substr(0, 8));
+      for (const std::string& record : unpackLogValue(value)) {
+        raw.put("progress", bigEndianKey(record_seq++, 8), record);
+        ++records;
+      }
+    }
     for (const auto& [key, value] : raw.values("journal")) {
       raw.del("journal", key);
       for (const JournalEntry& entry : unpackJournalValue(value)) {
@@ -1714,37 +1741,53 @@ TEST_CASE("a journal of one entry a value, as written before packing, loads and 
         raw.put("journal", bigEndianKey(++seq, 8), id_le + entry.record);
       }
     }
-    // The counts record's journal entries (its fifth u64) as LMDB now counts them.
+    // The counts record's progress and journal entries (its third and fifth u64) as LMDB now
+    // counts them.
     std::string counts;
     for (const auto& [key, value] : raw.values("meta")) {
       if (key == "counts") counts = value;
     }
     REQUIRE(counts.size() == 80);
-    for (std::size_t i = 0; i < 8; ++i) counts[4 * 8 + i] = static_cast<char>(seq >> (8 * i));
+    for (std::size_t i = 0; i < 8; ++i) {
+      counts[2 * 8 + i] = static_cast<char>(records >> (8 * i));
+      counts[4 * 8 + i] = static_cast<char>(seq >> (8 * i));
+    }
     raw.put("meta", "counts", counts);
     raw.commit();
   }
   REQUIRE(seq == expected.enrollments.size());
+  REQUIRE(records == expected.progress.size());
   auto store = openOrFail(dir.path());
   LoadedState state = loadOrFail(*store);
-  checkSameRows(state.enrollments, expected.enrollments);
+  CHECK(sameState(state, expected));
   CHECK(state.journal_ids.size() == seq);
   std::vector<Enrollment> rows = expected.enrollments;
   rows[0].step_index = 9;
   rows[1].step_index = 8;
   WriteBatch batch;
   batch.enrollments = {rows[0], rows[1]};
+  std::vector<ProgressRecord> progress = expected.progress;
+  progress.push_back(progressRecord(records + 1));
+  progress.push_back(progressRecord(records + 2));
+  batch.progress = {progress[records], progress[records + 1]};
   commitOrFail(*store, batch);
   store.reset();
   {
     RawEnv raw(dir.path());
     const auto values = raw.values("journal");
     REQUIRE(values.size() == seq + 1);
-    CHECK(values.back().first == journalKey(seq + 1, 2));
+    CHECK(values.back().first == logKey(seq + 1, 2));
+    const auto log = raw.values("progress");
+    REQUIRE(log.size() == records + 1);
+    CHECK(log.back().first == logKey(records + 1, 2));
   }
   store = openOrFail(dir.path());
   state = loadOrFail(*store);
   checkSameRows(state.enrollments, rows);
+  REQUIRE(state.progress.size() == progress.size());
+  for (std::size_t i = 0; i < progress.size(); ++i) {
+    CHECK(sameProgress(state.progress[i], progress[i]));
+  }
   CHECK(state.journal_ids.size() == seq + 2);
   WriteBatch checkpoint;
   checkpoint.checkpoint_start = true;
@@ -1785,13 +1828,13 @@ TEST_CASE("a journal value a finished checkpoint covers in part: only its later 
     RawEnv raw(dir.path());
     const auto values = raw.values("journal");
     REQUIRE(values.size() == 1);
-    REQUIRE(values[0].first == journalKey(3, 1));
+    REQUIRE(values[0].first == logKey(3, 1));
     // Seqs 1-3 in one value: the first two stale, and covered by the checkpoint.
     std::vector<JournalEntry> entries = {{1, recordOf(keyedRow(1, 5))},
                                          {2, recordOf(keyedRow(2, 5))}};
     entries.push_back(unpackJournalValue(values[0].second).at(0));
     raw.del("journal", values[0].first);
-    raw.put("journal", journalKey(1, 3), packJournalValue(entries));
+    raw.put("journal", logKey(1, 3), packJournalValue(entries));
     raw.commit();
   }
   auto store = openOrFail(dir.path());
@@ -1817,58 +1860,62 @@ TEST_CASE("a journal entry longer than a value's bound is a value of its own") {
     RawEnv raw(dir.path());
     std::vector<std::string> keys;
     for (const auto& [key, value] : raw.values("journal")) keys.push_back(key);
-    CHECK(keys == std::vector<std::string>{journalKey(1, 1), journalKey(2, 1), journalKey(3, 1)});
+    CHECK(keys == std::vector<std::string>{logKey(1, 1), logKey(2, 1), logKey(3, 1)});
   }
   auto store = openOrFail(dir.path());
   checkSameRows(loadOrFail(*store).enrollments, rows);
 }
 
-// A journal value whose entries do not match what its key names is refused at open or load,
-// naming the journal and the key; the value put back, the store loads again.
-TEST_CASE("a journal value whose entries disagree with its key is refused, naming the key") {
+// A journal or progress log value whose entries do not match what its key names is refused at
+// open or load, naming the DB and the key; the value put back, the store loads again.
+TEST_CASE("a log value whose entries disagree with its key is refused, naming the key") {
   TempDir dir("seqd-store-test");
   {
     auto store = openOrFail(dir.path());
     WriteBatch batch;
     batch.enrollments = {keyedRow(1, 10), keyedRow(2, 20)};
+    batch.progress = {progressRecord(1), progressRecord(2)};
     commitOrFail(*store, batch);
   }
-  std::string key;
-  std::string value;
-  {
-    RawEnv raw(dir.path());
-    const auto values = raw.values("journal");
-    REQUIRE(values.size() == 1);
-    key = values[0].first;
-    value = values[0].second;
-  }
-  REQUIRE(key == journalKey(1, 2));
-  const std::vector<JournalEntry> entries = unpackJournalValue(value);
-  REQUIRE(entries.size() == 2);
-  std::string overrun = packJournalValue({entries[0]});
-  overrun += std::string("\x02\0\0\0\x7f", 5) + "short";  // says 127 bytes, holds 5
-  const std::vector<std::pair<std::string, std::string>> damages = {
-      {"one entry of two", packJournalValue({entries[0]})},
-      {"a byte after the two", value + "!"},
-      {"a length past the value", overrun},
-      {"a record cut short", packJournalValue({entries[0], {2, entries[1].record.substr(0, 3)}})},
-  };
-  for (const auto& [what, damaged] : damages) {
-    INFO(what);
+  for (const char* db : {"journal", "progress"}) {
+    INFO(db);
+    std::string key;
+    std::string value;
     {
       RawEnv raw(dir.path());
-      raw.put("journal", key, damaged);
+      const auto values = raw.values(db);
+      REQUIRE(values.size() == 1);
+      key = values[0].first;
+      value = values[0].second;
+    }
+    REQUIRE(key == logKey(1, 2));
+    const std::vector<std::string> entries = unpackLogValue(value);
+    REQUIRE(entries.size() == 2);
+    std::string overrun = packLogValue({entries[0]});
+    overrun += std::string("\x7f") + "short";  // says 127 bytes, holds 5
+    const std::vector<std::pair<std::string, std::string>> damages = {
+        {"one entry of two", packLogValue({entries[0]})},
+        {"a byte after the two", value + "!"},
+        {"a length past the value", overrun},
+        {"an entry cut short", packLogValue({entries[0], entries[1].substr(0, 5)})},
+    };
+    for (const auto& [what, damaged] : damages) {
+      INFO(what);
+      {
+        RawEnv raw(dir.path());
+        raw.put(db, key, damaged);
+        raw.commit();
+      }
+      const std::string message = openAndLoadError(dir.path());
+      CHECK_MESSAGE(contains(message, std::string(db) + " key '\\x00"), message);
+    }
+    {
+      RawEnv raw(dir.path());
+      raw.put(db, key, value);
       raw.commit();
     }
-    const std::string message = openAndLoadError(dir.path());
-    CHECK_MESSAGE(contains(message, "journal key '\\x00"), message);
+    CHECK(openAndLoadError(dir.path()).empty());
   }
-  {
-    RawEnv raw(dir.path());
-    raw.put("journal", key, value);
-    raw.commit();
-  }
-  CHECK(openAndLoadError(dir.path()).empty());
 }
 
 namespace {
