@@ -1887,7 +1887,7 @@ Status LmdbStore::appendError(const LogValueWriter& writer, int rc) const {
   return mdbError(std::string("append ") + writer.db() + " seqs " + seqs, rc);
 }
 
-// Notes a checkpoint starting or finishing, and deletes journal entries a finished one
+// Notes a checkpoint starting or finishing, and deletes journal values a finished one
 // covers (a bounded number per commit).
 Status LmdbStore::putCheckpoint(MDB_txn* txn, const WriteBatch& batch,
                                 std::uint64_t last_journal_seq, Checkpoint& checkpoint) {

@@ -1,7 +1,5 @@
 #include "io/record_codec.hpp"
 
-#include <algorithm>
-
 #include "engine/assert.hpp"
 
 namespace seqd {
@@ -26,6 +24,19 @@ constexpr std::uint8_t kTaskStateMax = static_cast<std::uint8_t>(TaskState::kSki
 constexpr std::size_t kPrintableKeyBytesMax = 80;
 constexpr std::size_t kVarintBytesMax = 10;  // a u64 in 7-bit groups
 
+// Appends `value` as LEB128: 7 bits a byte, low bits first, the high bit set on every byte
+// but the last.
+void appendVarint(std::uint64_t value, std::string& out) {
+  char bytes[kVarintBytesMax];
+  std::size_t size = 0;
+  while (value >= 0x80) {
+    bytes[size++] = static_cast<char>((value & 0x7f) | 0x80);
+    value >>= 7;
+  }
+  bytes[size++] = static_cast<char>(value);
+  out.append(bytes, size);
+}
+
 // How a value writes its strings' lengths and its lists' counts: as u32 (the formats before
 // the compact ones) or as varints.
 enum class Lengths : std::uint8_t { kU32, kVarint };
@@ -40,17 +51,7 @@ class Writer {
 
   void u8(std::uint8_t value) { out_.push_back(static_cast<char>(value)); }
   void u16(std::uint16_t value) { littleEndian(value, 2); }
-  // LEB128: 7 bits a byte, low bits first, the high bit set on every byte but the last.
-  void varint(std::uint64_t value) {
-    char bytes[kVarintBytesMax];
-    std::size_t size = 0;
-    while (value >= 0x80) {
-      bytes[size++] = static_cast<char>((value & 0x7f) | 0x80);
-      value >>= 7;
-    }
-    bytes[size++] = static_cast<char>(value);
-    out_.append(bytes, size);
-  }
+  void varint(std::uint64_t value) { appendVarint(value, out_); }
   // A time as a zigzag varint: small magnitudes, either sign, take few bytes.
   void time(TimeMs value) {
     const auto bits = static_cast<std::uint64_t>(value);
@@ -1157,15 +1158,7 @@ bool decodeLogKey(std::string_view key, LogKey& out) {
 }
 
 void appendLogEntry(std::string_view head, std::string_view body, std::string& value) {
-  char length_bytes[kLogEntryLengthBytesMax];
-  std::size_t size = 0;
-  std::uint64_t length = head.size() + body.size();
-  while (length >= 0x80) {
-    length_bytes[size++] = static_cast<char>((length & 0x7f) | 0x80);
-    length >>= 7;
-  }
-  length_bytes[size++] = static_cast<char>(length);
-  value.append(length_bytes, size);
+  appendVarint(head.size() + body.size(), value);
   value.append(head);
   value.append(body);
 }

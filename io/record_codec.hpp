@@ -230,7 +230,6 @@ class LogEntryReader {
   LogEntryReader(const LogKey& key, std::string_view value) : key_(key), value_(value) {}
   bool next(std::string_view& entry);
   Status finish() const;
-  std::uint32_t read() const { return read_; }  // entries given so far
 
  private:
   bool fail(std::string reason);
