@@ -34,6 +34,7 @@ Engine::Engine(EngineSettings settings, TimeMs now_ms)
   governor_.configure(settings_.mailboxes);
   logged_sends_.configure(settings_.mailboxes);
   render_ = compileRenderSettings(settings_.sequences, settings_.mailboxes, settings_.unsubscribe);
+  indexSequences();
   scheduleWorkflows(now_ms);
 }
 
@@ -91,7 +92,7 @@ Engine::Window Engine::windowFor(const Sequence& sequence, const PackedContact* 
 }
 
 Engine::Window Engine::windowOf(const Enrollment& enrollment) const {
-  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  const Sequence* sequence = sequenceOf(enrollment);
   if (sequence == nullptr) return Window();
   if (!sequence->timezone_from_contact) return windowIn(*sequence, Symbol());
   // The contact's zone without reading the contact, when it is under the enrollment's key.
@@ -126,8 +127,8 @@ std::string Engine::windowGate(const Enrollment& enrollment, TimeMs due_ms) cons
   if (open_ms == due_ms) return std::string();
   const std::string& zone = calendar_.zoneName(window.zone);
   if (open_ms == kNeverOpen) {
-    return "no sending window of schedule '" + findSequence(enrollment.sequence_id)->schedule +
-           "' opens in " + zone + " within the horizon";
+    return "no sending window of schedule '" + sequenceOf(enrollment)->schedule + "' opens in " +
+           zone + " within the horizon";
   }
   std::string gate;
   if (std::optional<LocalDate> holiday =
@@ -235,7 +236,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
   // The sequences may have been edited while seqd was down: steps are found again by id, and
   // a contact waiting on a task that is not its current step's goes on to that step.
   for (Enrollment& enrollment : enrollments_) {
-    const Sequence* sequence = findSequence(enrollment.sequence_id);
+    const Sequence* sequence = sequenceOf(enrollment);
     if (sequence == nullptr) continue;
     const bool waits_on_task = enrollment.status == EnrollmentStatus::kActive &&
                                enrollment.sending_step.empty() && enrollment.next_at_ms == kNoTime;
@@ -283,7 +284,7 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms, TimeMs counted_a
   }
   ++in_flight_;
   const Mailbox* mailbox = findMailbox(enrollment.sending_mailbox);
-  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  const Sequence* sequence = sequenceOf(enrollment);
   const Step* step = nullptr;
   if (sequence != nullptr) {
     for (const Step& candidate : sequence->steps) {
@@ -427,7 +428,7 @@ ProgressRecord& Engine::appendProgress(ProgressKind kind, EnrollmentId enrollmen
   record.kind = kind;
   record.at_ms = at_ms;
   const Enrollment& enrollment = enrollments_[enrollment_id];
-  if (const Sequence* sequence = findSequence(enrollment.sequence_id);
+  if (const Sequence* sequence = sequenceOf(enrollment);
       sequence != nullptr && step_index < sequence->steps.size()) {
     record.step_id = sequence->steps[step_index].id;
   }
@@ -494,7 +495,7 @@ std::uint32_t Engine::standingIndex(const Sequence& sequence, const Enrollment& 
 }
 
 const Step* Engine::currentStep(const Enrollment& enrollment) const {
-  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  const Sequence* sequence = sequenceOf(enrollment);
   if (sequence == nullptr || enrollment.step_index >= sequence->steps.size()) return nullptr;
   return &sequence->steps[enrollment.step_index];
 }
@@ -630,6 +631,18 @@ Status Engine::setContactFields(const std::string& key, const ContactRow& fields
 const Sequence* Engine::findSequence(std::string_view id) const {
   auto it = settings_.sequences.find(id);
   return it == settings_.sequences.end() ? nullptr : &it->second;
+}
+
+const Sequence* Engine::sequenceOf(const Enrollment& enrollment) const {
+  auto found = sequence_index_.find(enrollment.sequence_id.index());
+  return found == sequence_index_.end() ? nullptr : found->second;
+}
+
+void Engine::indexSequences() {
+  sequence_index_.clear();
+  for (const auto& [id, sequence] : settings_.sequences) {
+    sequence_index_.emplace(Symbol(id).index(), &sequence);
+  }
 }
 
 bool Engine::isActive(std::string_view sequence_id) const {
@@ -897,7 +910,7 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
     row.owner = contact->owner();
   }
   row.status = enrollmentStatusName(enrollment.status);
-  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  const Sequence* sequence = sequenceOf(enrollment);
   std::uint32_t index = enrollment.step_index;
   if (sequence != nullptr && !sequence->steps.empty()) {
     if (index >= sequence->steps.size())
@@ -1104,7 +1117,7 @@ void Engine::recountCensus() const {
 }
 
 void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {
-  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  const Sequence* sequence = sequenceOf(enrollment);
   if (sequence == nullptr) return;
   saveSnapshot(enrollment);
   enrollment.step_index = currentStepIndex(*sequence, enrollment);
@@ -1220,7 +1233,7 @@ TimeMs Engine::countedAt(const Enrollment& enrollment) const {
   return moved == counted_at_.end() ? enrollment.sending_at_ms : moved->second;
 }
 
-void Engine::markStepDone(Enrollment& enrollment, const std::string& step_id, TimeMs at_ms) {
+void Engine::markStepDone(Enrollment& enrollment, Symbol step_id, TimeMs at_ms) {
   if (!isStepDone(enrollment, step_id)) enrollment.done_steps = enrollment.done_steps.with(step_id);
   enrollment.unresolved.erase(step_id);
   enrollment.last_done_at_ms = std::max(enrollment.last_done_at_ms, at_ms);
@@ -1243,7 +1256,7 @@ void Engine::completeStep(Enrollment& enrollment, const Sequence& sequence, Time
 
 void Engine::markNotSent(Enrollment& enrollment, std::string reason) {
   wheel_.cancel(enrollment.id);
-  if (const Sequence* sequence = findSequence(enrollment.sequence_id)) {
+  if (const Sequence* sequence = sequenceOf(enrollment)) {
     enrollment.step_index = currentStepIndex(*sequence, enrollment);
   }
   enrollment.status = EnrollmentStatus::kNotSent;
@@ -1251,7 +1264,7 @@ void Engine::markNotSent(Enrollment& enrollment, std::string reason) {
   enrollment.next_at_ms = kNoTime;
   saveSnapshot(enrollment);
   const Step* step = currentStep(enrollment);
-  countAtStep(enrollment, step != nullptr ? step->id : std::string(), ReportCount::kNotSent);
+  countAtStep(enrollment, step != nullptr ? step->id.str() : std::string(), ReportCount::kNotSent);
 }
 
 // The mailbox to send from now: for a threaded step the thread's, else the next one of the
@@ -1269,9 +1282,13 @@ std::string Engine::pickMailbox(const Enrollment& enrollment, const Sequence& se
   }
   const std::vector<std::string>& set = !own.empty() ? own : sequence.mailboxes;
   if (set.empty()) return std::string();
-  std::string set_key;
-  for (const std::string& address : set) set_key += address + ",";
-  std::uint64_t& turn = rotation_[set_key];
+  // The set's key in a buffer kept between calls: no allocation a fire once it has grown.
+  std::string& set_key = rotation_key_;
+  set_key.clear();
+  for (const std::string& address : set) set_key.append(address).push_back(',');
+  auto rotation = rotation_.find(set_key);
+  if (rotation == rotation_.end()) rotation = rotation_.emplace(set_key, 0).first;
+  std::uint64_t& turn = rotation->second;
   for (std::size_t i = 0; i < set.size(); ++i) {
     const std::string& address = set[(turn + i) % set.size()];
     TimeMs free_ms = governor_.nextFree(address, domain, now_ms);
@@ -1292,7 +1309,7 @@ std::string Engine::pickMailbox(const Enrollment& enrollment, const Sequence& se
 std::optional<DeliveryIntent> Engine::makeIntent(const Enrollment& enrollment, const Step& step,
                                                  TimeMs at_ms, const std::string& address,
                                                  std::string& not_sent_reason) const {
-  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  const Sequence* sequence = sequenceOf(enrollment);
   const RenderSequence* compiled = render_->findSequence(enrollment.sequence_id);
   const ContactRef* contact = contactSlot(enrollment);
   if (sequence == nullptr || compiled == nullptr || contact == nullptr) {
@@ -1393,13 +1410,13 @@ void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
 // enrollment only while the enrollment still waits on it (status active). A stopped
 // enrollment keeps its status whatever the result (engine.hpp's table).
 void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, TimeMs now_ms) {
-  const std::string step_id = enrollment.sending_step;
-  const std::string mailbox = enrollment.sending_mailbox;
+  const Symbol step_id = enrollment.sending_step;
+  const Symbol mailbox = enrollment.sending_mailbox;
   const TimeMs fired_at_ms = enrollment.sending_at_ms;
   const TimeMs counted_at_ms = countedAt(enrollment);
   clearSending(enrollment);
   const bool waiting = enrollment.status == EnrollmentStatus::kActive;
-  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  const Sequence* sequence = sequenceOf(enrollment);
   // The 4xx count runs over consecutive 4xx of one step; any other answer ends it.
   if (result.outcome != DeliveryOutcome::kFailedTemporary || result.maybe_delivered) {
     enrollment.delivery_failures = 0;

@@ -191,6 +191,11 @@ struct EngineSettings {
 class Engine {
  public:
   Engine(EngineSettings settings, TimeMs now_ms);
+  // Not copyable: sequence_index_ points into settings_ (a move keeps the map's nodes).
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  Engine(Engine&&) = default;
+  Engine& operator=(Engine&&) = default;
 
   // Rebuilds state from the store. Emails whose step fired but whose delivery result was
   // never recorded are handed out again as intents (Maildir delivery is idempotent).
@@ -235,6 +240,10 @@ class Engine {
   // --- sequences ---
   std::vector<SequenceSummary> sequences() const;
   const Sequence* findSequence(std::string_view id) const;
+  // The enrollment's sequence (findSequence of its id) through sequence_index_: one probe of a
+  // flat map by the id's Symbol, where findSequence compares texts down a tree. A step asks
+  // several times.
+  const Sequence* sequenceOf(const Enrollment& enrollment) const;
   bool isActive(std::string_view sequence_id) const;
   Status activate(const std::string& sequence_id, const Caller& caller, TimeMs now_ms);
   Status deactivate(const std::string& sequence_id, const Caller& caller);
@@ -471,7 +480,7 @@ class Engine {
   bool hasOpenTask(const Enrollment& enrollment, const Step* step) const;
   // Waits on the open or closed task of the current step if there is one (reopening it).
   bool resumeTask(Enrollment& enrollment, TimeMs now_ms);
-  void markStepDone(Enrollment& enrollment, const std::string& step_id, TimeMs at_ms);
+  void markStepDone(Enrollment& enrollment, Symbol step_id, TimeMs at_ms);
   void applyResult(Enrollment& enrollment, const DeliveryResult& result, TimeMs now_ms);
   void queueIntent(Enrollment& enrollment, DeliveryIntent intent, Transport transport);
   void withdrawQueuedSend(Enrollment& enrollment);
@@ -647,6 +656,10 @@ class Engine {
   void runWorkflow(const WorkflowSpec& spec, TimeMs now_ms);
 
   EngineSettings settings_;
+  // settings_.sequences by their id's Symbol index; rebuilt by indexSequences() whenever
+  // settings_ is set.
+  boost::unordered_flat_map<std::uint32_t, const Sequence*> sequence_index_;
+  void indexSequences();
   // Counted as enrollments change; synced before it is read, hence mutable (census()).
   mutable EnrollmentCensus census_;
   WorkflowState workflow_state_;
@@ -716,7 +729,9 @@ class Engine {
   // The enrollments with a task dropped from tasks_ (kept only in the store): what a `tasks`
   // read needs to list those (tasksSnapshot).
   boost::unordered_flat_set<EnrollmentId> archived_task_enrollments_;
-  std::map<std::string, std::uint64_t> rotation_;  // send-from set -> round-robin counter
+  std::map<std::string, std::uint64_t, std::less<>>
+      rotation_;              // send-from set -> round-robin counter
+  std::string rotation_key_;  // pickMailbox's scratch for a set's key
   // Inbound messages applied (by Message-ID), and the last one that changed each enrollment
   // (for explain). Rebuilt from the store's inbound table at a restart.
   struct InboundNote {

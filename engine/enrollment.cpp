@@ -37,6 +37,10 @@ bool isStepDone(const Enrollment& enrollment, const std::string& step_id) {
   return step && enrollment.done_steps.contains(*step);
 }
 
+bool isStepDone(const Enrollment& enrollment, Symbol step_id) {
+  return enrollment.done_steps.contains(step_id);
+}
+
 std::string sendingMessageId(const Enrollment& enrollment) {
   if (enrollment.sending_step.empty()) return {};
   return makeMessageId(enrollment.sequence_id, enrollment.sending_step, enrollment.contact_key,

@@ -99,5 +99,7 @@ bool isLive(EnrollmentStatus status);
 
 // True when the step id is among the enrollment's done steps.
 bool isStepDone(const Enrollment& enrollment, const std::string& step_id);
+// The same for a step id already interned (a Step's id): no lookup in the Symbol table.
+bool isStepDone(const Enrollment& enrollment, Symbol step_id);
 
 }  // namespace seqd

@@ -25,7 +25,7 @@ bool Engine::eventChanges(const Enrollment& enrollment, const ContactEvent& even
     return false;
   }
   if (!event.sequence_id.empty() && enrollment.sequence_id != event.sequence_id) return false;
-  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  const Sequence* sequence = sequenceOf(enrollment);
   if (sequence == nullptr) return false;
   switch (event.kind) {
     case EventKind::kReply:

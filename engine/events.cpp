@@ -70,7 +70,7 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
   for (EnrollmentId id : contactEnrollments(key)) {
     Enrollment& enrollment = enrollments_[id];
     if (!eventChanges(enrollment, event)) continue;  // see engine/event_scope.cpp
-    const Sequence* sequence = findSequence(enrollment.sequence_id);
+    const Sequence* sequence = sequenceOf(enrollment);
     if (sequence == nullptr || !isLive(enrollment.status)) continue;
     if (!event.sequence_id.empty() && enrollment.sequence_id != event.sequence_id) continue;
     auto [finish_name, finish_reason] = finishingEvent(event.kind);
@@ -95,7 +95,8 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
       stopEnrollment(enrollment, EnrollmentStatus::kNotSent);
       enrollment.not_sent_reason = "stage_blocked";
       const Step* step = currentStep(enrollment);
-      countAtStep(enrollment, step != nullptr ? step->id : std::string(), ReportCount::kNotSent);
+      countAtStep(enrollment, step != nullptr ? step->id.str() : std::string(),
+                  ReportCount::kNotSent);
       enrollment.resume_at_ms = kNoTime;
     }
     saveSnapshot(enrollment);

@@ -99,7 +99,7 @@ const Enrollment* Engine::findSentMessage(const std::string& message_id) const {
   for (Symbol contact_key : keysWithHash(contacts_by_hash_, hash)) {
     const std::string_view key = contact_key.view();
     for (EnrollmentId id : contactEnrollmentsBySymbol(contact_key)) {
-      const Sequence* sequence = findSequence(enrollments_[id].sequence_id);
+      const Sequence* sequence = sequenceOf(enrollments_[id]);
       if (sequence == nullptr) continue;
       for (const Step& step : sequence->steps) {
         if (makeMessageId(sequence->id, step.id, key, any_address) == message_id) {
@@ -128,7 +128,7 @@ const Enrollment* Engine::findBySender(const std::string& address,
     if (contact == nullptr || toLowerAscii(contact->email()) != lower_address) continue;
     for (EnrollmentId id : contactEnrollments(key)) {
       const Enrollment& enrollment = enrollments_[id];
-      const Sequence* sequence = findSequence(enrollment.sequence_id);
+      const Sequence* sequence = sequenceOf(enrollment);
       bool from_mailbox = enrollment.last_mailbox == mailbox;
       if (!enrollment.mailboxes.empty() || sequence == nullptr) {
         std::optional<Symbol> symbol = Symbol::find(mailbox);

@@ -21,7 +21,7 @@ void Engine::stopEnrollment(Enrollment& enrollment, EnrollmentStatus status) {
   withdrawQueuedSend(enrollment);
   enrollment.status = status;
   // No longer waiting on anything: it stands on the step after its last done one.
-  if (const Sequence* sequence = findSequence(enrollment.sequence_id)) {
+  if (const Sequence* sequence = sequenceOf(enrollment)) {
     enrollment.step_index = currentStepIndex(*sequence, enrollment);
   }
 }
@@ -31,7 +31,7 @@ void Engine::rearm(Enrollment& enrollment, TimeMs now_ms) {
   enrollment.paused_reason.clear();
   enrollment.resume_at_ms = kNoTime;
   enrollment.not_sent_reason.clear();
-  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  const Sequence* sequence = sequenceOf(enrollment);
   if (sequence == nullptr) return;
   enrollment.step_index = currentStepIndex(*sequence, enrollment);
   // Its email is still out: wait for that result, never a second send. Also when every step

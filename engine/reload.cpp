@@ -96,7 +96,7 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
   // step's wait (that covers a re-add or a resume), else its last step done or its add.
   std::vector<TimeMs> wait_from(enrollments_.size());
   for (const Enrollment& enrollment : enrollments_) {
-    const Sequence* sequence = findSequence(enrollment.sequence_id);
+    const Sequence* sequence = sequenceOf(enrollment);
     standing[enrollment.id] = stepIdAt(sequence, enrollment.step_index);
     before[enrollment.id] = sequence == nullptr
                                 ? std::string()
@@ -109,6 +109,7 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
                                                                        : enrollment.added_at_ms;
   }
   settings_ = std::move(settings);
+  indexSequences();
   // Intents already out keep the render settings they were decided under.
   render_ = compileRenderSettings(settings_.sequences, settings_.mailboxes, settings_.unsubscribe);
   calendar_ = SendingCalendar(settings_.schedules);
@@ -116,7 +117,7 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
   logged_sends_.configure(settings_.mailboxes);
   scheduleWorkflows(now_ms);
   for (Enrollment& enrollment : enrollments_) {
-    const Sequence* sequence = findSequence(enrollment.sequence_id);
+    const Sequence* sequence = sequenceOf(enrollment);
     if (sequence == nullptr || unchanged.count(enrollment.sequence_id) > 0) continue;
     const std::uint32_t rule_index = currentStepIndex(*sequence, enrollment);
     const std::string after = stepIdAt(sequence, rule_index);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/symbol.hpp"
 #include "engine/text_map.hpp"
 #include "engine/time.hpp"
 
@@ -28,7 +29,7 @@ struct Variant {
 };
 
 struct Step {
-  std::string id;
+  Symbol id;  // interned: the enrollment rows name steps by Symbol (done_steps, sending_step)
   StepType type = StepType::kAutoEmail;
   DurationMs wait_ms = 0;
   bool wait_business_days = false;  // wait given in `bd`; wait_ms then holds the day count

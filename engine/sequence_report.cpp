@@ -8,7 +8,7 @@
 namespace seqd {
 
 std::string Engine::variantFor(const Enrollment& enrollment, std::string_view step_id) const {
-  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  const Sequence* sequence = sequenceOf(enrollment);
   const RenderSequence* compiled = render_->findSequence(enrollment.sequence_id);
   if (sequence == nullptr || compiled == nullptr) return std::string();
   for (std::size_t i = 0; i < sequence->steps.size() && i < compiled->steps.size(); ++i) {
@@ -31,7 +31,7 @@ ReportKey Engine::sendingKey(const Enrollment& enrollment) const {
 
 ReportKey Engine::creditedKey(const Enrollment& enrollment) const {
   ReportKey key{enrollment.sequence_id.str(), "", "", ""};
-  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  const Sequence* sequence = sequenceOf(enrollment);
   if (sequence == nullptr) return key;
   for (std::size_t done = enrollment.done_steps.size(); done-- > 0;) {
     const std::string& done_id = enrollment.done_steps[done];

@@ -177,7 +177,7 @@ Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller
   }
   Task& task = found->second;
   Enrollment& enrollment = enrollments_[task.enrollment_id];
-  const Sequence* sequence = findSequence(enrollment.sequence_id);
+  const Sequence* sequence = sequenceOf(enrollment);
   if (!caller.admin && caller.user != task.owner &&
       (sequence == nullptr || !canEditSequence(*sequence, caller, shares_))) {
     return Status::permissionDenied("permission denied: task " + std::to_string(task_id) +

@@ -521,7 +521,7 @@ DispatchReply sequenceShowCommand(Engine& engine, const json::object& args) {
     std::string wait = step.wait_business_days ? std::to_string(step.wait_ms) + "bd"
                                                : formatDuration(step.wait_ms);
     steps.push_back(json::object{{"step_index", i},
-                                 {"id", step.id},
+                                 {"id", step.id.view()},
                                  {"type", stepTypeName(step.type)},
                                  {"wait", wait},
                                  {"subject", step.subject}});

@@ -39,6 +39,33 @@ TEST_CASE("a SymbolList keeps its elements in order, and equal lists are one Sym
   CHECK(seen == std::vector<std::string>{"list-one", "list-two"});
 }
 
+TEST_CASE("with() gives the list built whole, however often the same list is extended") {
+  // with() remembers (list, item) -> list per thread; asking again, for random lists, must
+  // give what building the list whole gives, also after the memo was cleared.
+  const std::uint64_t seed = std::random_device()();
+  INFO("seed " << seed);
+  std::mt19937_64 random(seed);
+  const std::vector<Symbol> items = {"memo-a", "memo-b", "memo-c", "memo-d"};
+  for (int i = 0; i < 2000; ++i) {
+    std::vector<Symbol> built;
+    SymbolList list;
+    const std::size_t length = random() % 5;
+    for (std::size_t k = 0; k < length; ++k) {
+      built.push_back(items[random() % items.size()]);
+      list = list.with(built.back());
+      REQUIRE(list == SymbolList(built));
+      REQUIRE(list.items() == built);
+    }
+  }
+  // More distinct (list, item) pairs than the memo keeps: it starts over and stays right.
+  const SymbolList base{"memo-base"};
+  for (int i = 0; i < (1 << 16) + 100; ++i) {
+    const Symbol item = "memo-item-" + std::to_string(i);
+    REQUIRE(base.with(item) == SymbolList{"memo-base", item});
+  }
+  CHECK(base.with("memo-item-7").back() == "memo-item-7");
+}
+
 TEST_CASE("a SymbolMap behaves as a std::map<Symbol, Symbol>, for random edits") {
   const std::uint64_t seed = std::random_device()();
   INFO("seed " << seed);

@@ -209,7 +209,10 @@ class Reload(unittest.TestCase):
             f.write(text.replace("name: Two emails a day apart", "name: Renamed"))
         reloaded = d.seqctl("reload")
         self.assertEqual(reloaded.returncode, 0, reloaded.stderr)
-        self.assertEqual(d.json("sequence", "show", "two-emails")["name"], "Renamed")
+        shown = d.json("sequence", "show", "two-emails")
+        self.assertEqual(shown["name"], "Renamed")
+        self.assertEqual([(step["step_index"], step["id"]) for step in shown["steps"]],
+                         [(0, "hello"), (1, "again")])
 
         with open(self.sequence_path(), "w") as f:
             f.write(text.replace("name: Two emails a day apart", "name: Broken\nbogus: 1"))
