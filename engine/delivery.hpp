@@ -44,6 +44,9 @@ struct DeliveryIntent {
   std::shared_ptr<const RenderSettings> render;
   const RenderSequence* sequence = nullptr;  // inside *render
   const RenderSender* sender = nullptr;      // inside *render
+  // Handed out again by a restart (Engine::restoreSend): released before, so it may have
+  // landed already. A kReturned result carries it back (DeliveryResult::redelivery).
+  bool redelivery = false;
 };
 
 // kReturned: the intent was never attempted (seqd was stopping) and goes back to the engine.
@@ -64,6 +67,9 @@ struct DeliveryResult {
   // The whole message went out but no final reply came (SMTP, RFC 1047): it may have been
   // delivered, so it is never retried automatically. outcome is kFailedTemporary then.
   bool maybe_delivered = false;
+  // kReturned only: the intent returned was a redelivery (DeliveryIntent::redelivery). Its
+  // return says nothing of the try before it, which may have landed.
+  bool redelivery = false;
 };
 
 // How many intents delivery can take now, by kind of transport. SMTP sends are not

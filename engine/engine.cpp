@@ -305,6 +305,7 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms, TimeMs counted_a
       if (counted_at_ms != kNoTime) governor_.forgetSend(mailbox->address, domain, counted_at_ms);
       governor_.recordSend(mailbox->address, domain, now_ms, intent->message_id);
       if (now_ms != enrollment.sending_at_ms) counted_at_[enrollment.id] = now_ms;
+      intent->redelivery = true;
       queueIntent(enrollment, std::move(*intent), mailbox->transport);
       return;
     }
@@ -1385,6 +1386,13 @@ void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
   }
   SEQD_ASSERT(in_flight_ > 0);
   --in_flight_;
+  if (result.outcome == DeliveryOutcome::kReturned && result.redelivery) {
+    // A redelivery seqd stopped before attempting says nothing of the try before it, which
+    // may have landed. The send stays out, on its mailbox, as stored, and the next start
+    // delivers it again (a no-op where it landed). Deciding the step again instead could
+    // send it a second time, from another mailbox of the rotation. Nothing is recorded.
+    return;
+  }
   const bool delivered = result.outcome == DeliveryOutcome::kDelivered;
   ProgressRecord& record =
       appendProgress(delivered ? ProgressKind::kDelivered : ProgressKind::kDeliveryFailed,

@@ -38,6 +38,7 @@ DeliveryResult returnedResult(const DeliveryIntent& intent) {
   result.message_id = intent.message_id;
   result.transport = intent.transport;
   result.outcome = DeliveryOutcome::kReturned;
+  result.redelivery = intent.redelivery;
   result.detail = "seqd stopped before this send was attempted";
   return result;
 }

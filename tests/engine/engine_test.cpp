@@ -58,7 +58,7 @@ void deliverAll(Engine& engine, const std::vector<DeliveryIntent>& intents, Time
 void answer(Engine& engine, const DeliveryIntent& intent, DeliveryOutcome outcome,
             const std::string& detail, TimeMs now_ms) {
   engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id, outcome,
-                           detail, intent.transport, false},
+                           detail, intent.transport, false, intent.redelivery},
                           now_ms);
 }
 
@@ -519,6 +519,77 @@ TEST_CASE("a send returned not attempted gives its count back, also across a res
   REQUIRE(again.size() == 1);
   CHECK(again[0].enrollment_id == late[0].enrollment_id);
   CHECK(second.mailboxes(later)[0].sent_last_24h == 2);
+}
+
+TEST_CASE(
+    "a redelivery seqd stops before attempting stays out, on its mailbox, for the next start") {
+  // The send-from set rotates over a Maildir mailbox and an SMTP one. The first life writes
+  // the email to the Maildir and loses its result (a crash, or a commit refused for want of
+  // room); the second hands it out again and stops before a worker takes it. The email may
+  // have landed: the step must not be decided again (that could send it over SMTP too).
+  EngineSettings rotating = settings();
+  rotating.sequences["two"].mailboxes = {"alice@acme.test", "relay@other.test"};
+  Mailbox relay = mailboxOf("relay@other.test", "Relay");
+  relay.transport = Transport::kSmtp;
+  rotating.mailboxes.push_back(relay);
+  FakeStore store;
+  Engine first(rotating, kStart);
+  ImportResult imported = first.upsertContacts({row("a@x.test", "A", 5)});
+  REQUIRE(first.activate("two", kAdmin, kStart).isOk());
+  REQUIRE(first.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  first.advanceTo(kStart);
+  std::vector<DeliveryIntent> landed = first.takeIntents();
+  REQUIRE(landed.size() == 1);
+  REQUIRE(landed[0].mailbox == "alice@acme.test");
+  store.commit(first.takeBatch());  // released, written to the Maildir, the result lost
+
+  const TimeMs second_start = kStart + kMinuteMs;
+  Engine second(rotating, second_start);
+  REQUIRE(second.restore(store.state, second_start).isOk());
+  std::vector<DeliveryIntent> again = second.takeIntents();
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].message_id == landed[0].message_id);
+  CHECK_FALSE(landed[0].redelivery);
+  CHECK(again[0].redelivery);
+  answer(second, again[0], DeliveryOutcome::kReturned, "", second_start);  // seqd stops
+  CHECK(second.deliveriesInFlight() == 0);
+  const Enrollment* kept = second.findEnrollment("two", "a@x.test");
+  CHECK(kept->status == EnrollmentStatus::kActive);
+  CHECK(kept->sending_step == "hello");
+  CHECK(kept->sending_mailbox == "alice@acme.test");
+  CHECK(kept->sending_released);
+  second.advanceTo(second_start + kMinuteMs);
+  CHECK(second.takeIntents().empty());  // nothing decided again
+  WriteBatch stop = second.takeBatch();
+  CHECK(countProgress(stop.progress, ProgressKind::kStepFired) == 0);
+  CHECK(countProgress(stop.progress, ProgressKind::kDeliveryFailed) == 0);
+  store.commit(std::move(stop));
+
+  // The next start delivers the same email again, from the same mailbox.
+  const TimeMs third_start = kStart + kHourMs;
+  Engine third(rotating, third_start);
+  REQUIRE(third.restore(store.state, third_start).isOk());
+  std::vector<DeliveryIntent> third_try = third.takeIntents();
+  REQUIRE(third_try.size() == 1);
+  CHECK(third_try[0].mailbox == "alice@acme.test");
+  CHECK(third_try[0].message_id == landed[0].message_id);
+  deliverAll(third, third_try, third_start);
+  third.advanceTo(third_start);
+  CHECK(third.takeIntents().empty());
+  const Enrollment* done = third.findEnrollment("two", "a@x.test");
+  CHECK(done->status == EnrollmentStatus::kScheduled);
+  CHECK(done->step_index == 1);
+
+  // A first send (not a redelivery) returned not attempted never left: it is decided again.
+  const TimeMs next_day = kStart + kDayMs;
+  third.advanceTo(next_day);
+  std::vector<DeliveryIntent> fresh = third.takeIntents();
+  REQUIRE(fresh.size() == 1);
+  CHECK_FALSE(fresh[0].redelivery);
+  answer(third, fresh[0], DeliveryOutcome::kReturned, "", next_day);
+  const Enrollment* back = third.findEnrollment("two", "a@x.test");
+  CHECK(back->status == EnrollmentStatus::kScheduled);
+  CHECK(back->sending_step.empty());
 }
 
 TEST_CASE("an SMTP email in flight at a crash is not sent again: not_sent interrupted") {

@@ -394,6 +394,7 @@ void Simulation::returnQueued() {
     result.message_id = message_id;
     result.transport = intent.transport;
     result.outcome = DeliveryOutcome::kReturned;
+    result.redelivery = intent.redelivery;  // as io/delivery_pool.cpp returns it
     result.detail = "seqd stopped before this send was attempted";
     trace("answer " + message_id + ": returned, not attempted");
     life_->engine->onDeliveryResult(result, now_);
