@@ -1386,11 +1386,14 @@ void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
   }
   SEQD_ASSERT(in_flight_ > 0);
   --in_flight_;
-  if (result.outcome == DeliveryOutcome::kReturned && result.redelivery) {
+  if (result.outcome == DeliveryOutcome::kReturned && result.redelivery &&
+      enrollment.status == EnrollmentStatus::kActive) {
     // A redelivery seqd stopped before attempting says nothing of the try before it, which
-    // may have landed. The send stays out, on its mailbox, as stored, and the next start
-    // delivers it again (a no-op where it landed). Deciding the step again instead could
-    // send it a second time, from another mailbox of the rotation. Nothing is recorded.
+    // may have landed. While the contact still waits on it, the send stays out, on its
+    // mailbox, as stored, and the next start delivers it again (a no-op where it landed):
+    // deciding the step again instead could send it a second time, from another mailbox of
+    // the rotation. Nothing is recorded. A contact stopped meanwhile (finished, paused,
+    // removed) is not written to again: the send is dropped as one that never left.
     return;
   }
   const bool delivered = result.outcome == DeliveryOutcome::kDelivered;

@@ -592,6 +592,39 @@ TEST_CASE(
   CHECK(back->sending_step.empty());
 }
 
+TEST_CASE("a redelivery handed back after the contact was finished is dropped, not sent again") {
+  FakeStore store;
+  Engine first(settings(), kStart);
+  ImportResult imported = first.upsertContacts({row("a@x.test", "A", 5)});
+  REQUIRE(first.activate("two", kAdmin, kStart).isOk());
+  REQUIRE(first.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  first.advanceTo(kStart);
+  REQUIRE(first.takeIntents().size() == 1);
+  store.commit(first.takeBatch());  // released; the result lost
+
+  const TimeMs second_start = kStart + kMinuteMs;
+  Engine second(settings(), second_start);
+  REQUIRE(second.restore(store.state, second_start).isOk());
+  std::vector<DeliveryIntent> again = second.takeIntents();
+  REQUIRE(again.size() == 1);
+  REQUIRE(again[0].redelivery);
+  OperatorRequest finish;
+  finish.action = OperatorAction::kFinish;
+  finish.contacts = {"a@x.test"};
+  REQUIRE(second.operate("two", finish, kAdmin, second_start).isOk());
+  answer(second, again[0], DeliveryOutcome::kReturned, "", second_start);  // seqd stops
+  const Enrollment* finished = second.findEnrollment("two", "a@x.test");
+  CHECK(finished->status == EnrollmentStatus::kFinished);
+  CHECK(finished->sending_step.empty());
+  store.commit(second.takeBatch());
+
+  // The next start hands nothing out: no email after the contact was finished.
+  Engine third(settings(), kStart + kHourMs);
+  REQUIRE(third.restore(store.state, kStart + kHourMs).isOk());
+  CHECK(third.takeIntents().empty());
+  CHECK(third.deliveriesInFlight() == 0);
+}
+
 TEST_CASE("an SMTP email in flight at a crash is not sent again: not_sent interrupted") {
   EngineSettings smtp = settings();
   smtp.mailboxes[0].transport = Transport::kSmtp;
