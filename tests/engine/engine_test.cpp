@@ -72,6 +72,13 @@ std::vector<DeliveryIntent> advanceAndDeliver(Engine& engine, TimeMs now_ms) {
 
 std::vector<std::string> keysOf(const ImportResult& imported) { return imported.keys; }
 
+// Imports a@x.test, activates "two" and adds the contact to it at now_ms.
+void enrollOne(Engine& engine, TimeMs now_ms) {
+  ImportResult imported = engine.upsertContacts({row("a@x.test", "A", 5)});
+  REQUIRE(engine.activate("two", kAdmin, now_ms).isOk());
+  REQUIRE(engine.add("two", imported.keys, {}, kAdmin, now_ms).isOk());
+}
+
 }  // namespace
 
 TEST_CASE("added contacts wait for activation, then fire highest score first") {
@@ -534,9 +541,7 @@ TEST_CASE(
   rotating.mailboxes.push_back(relay);
   FakeStore store;
   Engine first(rotating, kStart);
-  ImportResult imported = first.upsertContacts({row("a@x.test", "A", 5)});
-  REQUIRE(first.activate("two", kAdmin, kStart).isOk());
-  REQUIRE(first.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  enrollOne(first, kStart);
   first.advanceTo(kStart);
   std::vector<DeliveryIntent> landed = first.takeIntents();
   REQUIRE(landed.size() == 1);
@@ -595,9 +600,7 @@ TEST_CASE(
 TEST_CASE("a redelivery handed back after the contact was finished is dropped, not sent again") {
   FakeStore store;
   Engine first(settings(), kStart);
-  ImportResult imported = first.upsertContacts({row("a@x.test", "A", 5)});
-  REQUIRE(first.activate("two", kAdmin, kStart).isOk());
-  REQUIRE(first.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  enrollOne(first, kStart);
   first.advanceTo(kStart);
   REQUIRE(first.takeIntents().size() == 1);
   store.commit(first.takeBatch());  // released; the result lost
