@@ -260,8 +260,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
   for (Enrollment& enrollment : enrollments_) {
     if (enrollment.sending_step.empty()) continue;
     sending_variants_[enrollment.id] = variantFor(enrollment, enrollment.sending_step.view());
-    auto counted = logged_out_.find(enrollment.id);
-    restoreSend(enrollment, now_ms, counted == logged_out_.end() ? kNoTime : counted->second);
+    restoreSend(enrollment, now_ms);
   }
   rearmAll();
   recountCensus();
@@ -270,9 +269,11 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
 
 // A send that was out when seqd stopped. Never released: it never left, so the step is
 // simply due again. Released to an idempotent transport (Maildir, discard): delivered again,
-// a no-op where it had landed. Released over SMTP: it may have gone out, so it is never
-// repeated by itself: `not_sent: interrupted`.
-void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms, TimeMs counted_at_ms) {
+// a no-op where it had landed; outside its sending window, when the window opens (a crash
+// between the commit that released it and its hand-off means it never landed); not at all
+// once the contact no longer waits on it (its step is marked interrupted). Released over
+// SMTP: it may have gone out, so it is never repeated by itself: `not_sent: interrupted`.
+void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
   if (!enrollment.sending_released) {
     clearSending(enrollment);
     if (enrollment.status == EnrollmentStatus::kActive) {
@@ -283,46 +284,108 @@ void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms, TimeMs counted_a
     return;
   }
   ++in_flight_;
-  const Mailbox* mailbox = findMailbox(enrollment.sending_mailbox);
-  const Sequence* sequence = sequenceOf(enrollment);
-  const Step* step = nullptr;
-  if (sequence != nullptr) {
-    for (const Step& candidate : sequence->steps) {
-      if (candidate.id == enrollment.sending_step) step = &candidate;
-    }
+  settleSendOut(enrollment, now_ms);
+}
+
+void Engine::settleSendOut(Enrollment& enrollment, TimeMs now_ms) {
+  if (isIdempotent(sendingTransport(enrollment))) {
+    if (!waitsOnSend(enrollment)) return dropRedelivery(enrollment, now_ms);
+    if (holdRedelivery(enrollment, now_ms) || redeliver(enrollment, now_ms)) return;
   }
-  if (mailbox != nullptr && isIdempotent(mailbox->transport) && step != nullptr) {
-    std::string reason;
-    std::optional<DeliveryIntent> intent =
-        makeIntent(enrollment, *step, enrollment.sending_at_ms, enrollment.sending_mailbox, reason);
-    if (intent && intent->message_id == sendingMessageId(enrollment)) {
-      // Where it had not landed before the stop, it is written now: its count moves from
-      // the log's instant to now, so the limits hold at the instants it is written, and a
-      // stop never counts one message twice (a daemon stopped and started again with a queue
-      // of released sends would otherwise find its mailboxes full for a day).
-      const PackedContact* contact = contactOf(enrollment);
-      const std::string domain = recipientDomain(contact ? contact->email() : "");
-      if (counted_at_ms != kNoTime) governor_.forgetSend(mailbox->address, domain, counted_at_ms);
-      governor_.recordSend(mailbox->address, domain, now_ms, intent->message_id);
-      if (now_ms != enrollment.sending_at_ms) counted_at_[enrollment.id] = now_ms;
-      intent->redelivery = true;
-      queueIntent(enrollment, std::move(*intent), mailbox->transport);
-      return;
-    }
-  }
-  DeliveryResult interrupted;
-  interrupted.enrollment_id = enrollment.id;
-  interrupted.step_index = enrollment.step_index;
-  interrupted.message_id = sendingMessageId(enrollment);
-  interrupted.outcome = DeliveryOutcome::kFailedTemporary;
+  DeliveryResult interrupted = sendOutResult(enrollment, DeliveryOutcome::kFailedTemporary);
   interrupted.maybe_delivered = true;
   interrupted.detail = "seqd stopped while the send was in flight";
-  interrupted.transport = Transport::kSmtp;
   onDeliveryResult(interrupted, now_ms);
 }
 
-bool Engine::replaySend(const ProgressRecord& record) {
-  if (record.kind != ProgressKind::kStepFired) return false;
+DeliveryResult Engine::sendOutResult(const Enrollment& enrollment, DeliveryOutcome outcome) const {
+  DeliveryResult result;
+  result.enrollment_id = enrollment.id;
+  result.step_index = enrollment.step_index;
+  result.message_id = sendingMessageId(enrollment);
+  result.outcome = outcome;
+  result.transport = sendingTransport(enrollment);
+  return result;
+}
+
+const Step* Engine::sendingStep(const Enrollment& enrollment) const {
+  const Sequence* sequence = sequenceOf(enrollment);
+  if (sequence == nullptr) return nullptr;
+  for (const Step& step : sequence->steps) {
+    if (step.id == enrollment.sending_step) return &step;
+  }
+  return nullptr;
+}
+
+bool Engine::waitsOnSend(const Enrollment& enrollment) const {
+  return enrollment.status == EnrollmentStatus::kActive && isActive(enrollment.sequence_id.view());
+}
+
+Transport Engine::sendingTransport(const Enrollment& enrollment) const {
+  const Mailbox* mailbox = findMailbox(enrollment.sending_mailbox);
+  return mailbox == nullptr ? Transport::kSmtp : mailbox->transport;
+}
+
+void Engine::dropRedelivery(Enrollment& enrollment, TimeMs now_ms) {
+  DeliveryResult returned = sendOutResult(enrollment, DeliveryOutcome::kReturned);
+  returned.redelivery = true;
+  onDeliveryResult(returned, now_ms);
+}
+
+bool Engine::holdRedelivery(const Enrollment& enrollment, TimeMs now_ms) {
+  const TimeMs open_ms = openAt(enrollment, now_ms);
+  if (open_ms == now_ms || open_ms == kNeverOpen) return false;
+  held_.emplace(enrollment.id, open_ms);
+  held_due_.emplace(open_ms, enrollment.id);
+  return true;
+}
+
+void Engine::releaseHeldRedeliveries(TimeMs now_ms) {
+  while (!held_due_.empty() && held_due_.begin()->first <= now_ms) {
+    const EnrollmentId id = held_due_.begin()->second;
+    held_due_.erase(held_due_.begin());
+    held_.erase(id);
+    settleSendOut(enrollments_[id], now_ms);
+  }
+}
+
+bool Engine::redeliver(Enrollment& enrollment, TimeMs now_ms) {
+  const Mailbox* mailbox = findMailbox(enrollment.sending_mailbox);
+  const Step* step = sendingStep(enrollment);
+  if (mailbox == nullptr || !isIdempotent(mailbox->transport) || step == nullptr) return false;
+  std::string reason;
+  std::optional<DeliveryIntent> intent =
+      makeIntent(enrollment, *step, enrollment.sending_at_ms, enrollment.sending_mailbox, reason);
+  if (!intent || intent->message_id != sendingMessageId(enrollment)) return false;
+  // Where it had not landed before the stop, it is written now: its count moves from the
+  // log's instant to now, so the limits hold at the instants it is written, and a stop never
+  // counts one message twice (a daemon stopped and started again with a queue of released
+  // sends would otherwise find its mailboxes full for a day). The move is logged too (a
+  // kStepFired record marked redelivered, committed before the send is handed out), so an
+  // engine built from the store again counts it where this one does.
+  auto logged = logged_out_.find(enrollment.id);
+  const TimeMs counted_at_ms = logged == logged_out_.end() ? kNoTime : logged->second;
+  const PackedContact* contact = contactOf(enrollment);
+  const std::string domain = recipientDomain(contact ? contact->email() : "");
+  if (counted_at_ms != kNoTime) governor_.forgetSend(mailbox->address, domain, counted_at_ms);
+  governor_.recordSend(mailbox->address, domain, now_ms, intent->message_id);
+  if (now_ms != enrollment.sending_at_ms) counted_at_[enrollment.id] = now_ms;
+  if (now_ms != counted_at_ms) {
+    ProgressRecord& moved =
+        appendProgress(ProgressKind::kStepFired, enrollment.id, enrollment.step_index, now_ms);
+    moved.step_id = enrollment.sending_step;
+    moved.mailbox = enrollment.sending_mailbox;
+    moved.detail = std::string(kRedeliveredDetail);
+    if (auto variant = sending_variants_.find(enrollment.id); variant != sending_variants_.end()) {
+      moved.variant = variant->second;
+    }
+  }
+  intent->redelivery = true;
+  queueIntent(enrollment, std::move(*intent), mailbox->transport);
+  return true;
+}
+
+void Engine::replaySend(const ProgressRecord& record) {
   const Enrollment& enrollment = enrollments_[record.enrollment_id];
   // Only what the mailbox's limits read is worked out: the contact's email is a cache miss a
   // send, and the Message-ID a string built from the contact key's text.
@@ -337,7 +400,6 @@ bool Engine::replaySend(const ProgressRecord& record) {
   }
   logged_sends_.recordSend(record.mailbox, read.domain ? loggedDomain(enrollment) : std::string(),
                            record.at_ms, message_id);
-  return true;
 }
 
 bool Engine::isSendingMessage(const Enrollment& enrollment, const std::string& message_id) const {
@@ -355,22 +417,28 @@ std::string Engine::loggedDomain(const Enrollment& enrollment) const {
 }
 
 void Engine::foldLoggedSend(const ProgressRecord& record) {
-  if (replaySend(record)) {
+  auto out = logged_out_.find(record.enrollment_id);
+  auto forget_out = [&] {
+    const bool domain_read = logged_sends_.detailsRead(record.mailbox).domain;
+    logged_sends_.forgetSend(
+        record.mailbox,
+        domain_read ? loggedDomain(enrollments_[record.enrollment_id]) : std::string(),
+        out->second);
+  };
+  if (record.kind == ProgressKind::kStepFired) {
+    // A redelivery moves the count of the send out to its own at_ms.
+    if (out != logged_out_.end() && record.detail == kRedeliveredDetail) forget_out();
+    replaySend(record);
     logged_out_[record.enrollment_id] = record.at_ms;
     return;
   }
   if (record.kind != ProgressKind::kDelivered && record.kind != ProgressKind::kDeliveryFailed) {
     return;
   }
-  auto out = logged_out_.find(record.enrollment_id);
   if (out == logged_out_.end()) return;
   if (record.kind == ProgressKind::kDeliveryFailed &&
       record.detail.starts_with(kNotAttemptedDetail)) {
-    const bool domain_read = logged_sends_.detailsRead(record.mailbox).domain;
-    logged_sends_.forgetSend(
-        record.mailbox,
-        domain_read ? loggedDomain(enrollments_[record.enrollment_id]) : std::string(),
-        out->second);
+    forget_out();
   }
   logged_out_.erase(out);
 }
@@ -1050,6 +1118,7 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
 
 void Engine::advanceTo(TimeMs now_ms) {
   runDueWorkflows(now_ms);
+  releaseHeldRedeliveries(now_ms);
   for (;;) {
     // Each fire queues at most one email: never take more due work than the queue has room
     // for. What is left stays due on the wheel for the next call.
@@ -1220,6 +1289,12 @@ void Engine::withdrawQueuedSend(Enrollment& enrollment) {
 }
 
 void Engine::clearSending(Enrollment& enrollment) {
+  if (!held_.empty()) {
+    if (auto held = held_.find(enrollment.id); held != held_.end()) {
+      held_due_.erase({held->second, enrollment.id});
+      held_.erase(held);
+    }
+  }
   enrollment.sending_step.clear();
   enrollment.sending_mailbox.clear();
   enrollment.sending_at_ms = kNoTime;
@@ -1386,16 +1461,27 @@ void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
   }
   SEQD_ASSERT(in_flight_ > 0);
   --in_flight_;
-  if (result.outcome == DeliveryOutcome::kReturned && result.redelivery &&
-      enrollment.status == EnrollmentStatus::kActive) {
+  if (result.outcome == DeliveryOutcome::kReturned && result.redelivery) {
     // A redelivery seqd stopped before attempting says nothing of the try before it, which
     // may have landed. While the contact still waits on it, the send stays out, on its
     // mailbox, as stored, and the next start delivers it again (a no-op where it landed):
     // deciding the step again instead could send it a second time, from another mailbox of
-    // the rotation. Nothing is recorded. A contact stopped meanwhile (finished, paused,
-    // removed) is not written to again: the send is dropped as one that never left.
-    return;
+    // the rotation. Nothing is recorded.
+    if (waitsOnSend(enrollment)) return;
+    // A contact stopped meanwhile (finished, paused, removed), or whose sequence was
+    // deactivated, is not written to again. The send is one that may have gone, as an SMTP
+    // send a crash interrupted: it keeps its count against the limits, and its step is
+    // marked interrupted, so a resume never decides it again by itself.
+    DeliveryResult interrupted = result;
+    interrupted.outcome = DeliveryOutcome::kFailedTemporary;
+    interrupted.maybe_delivered = true;
+    interrupted.detail = "seqd stopped before delivering it again; the try before may have landed";
+    return recordResult(enrollment, interrupted, now_ms);
   }
+  recordResult(enrollment, result, now_ms);
+}
+
+void Engine::recordResult(Enrollment& enrollment, const DeliveryResult& result, TimeMs now_ms) {
   const bool delivered = result.outcome == DeliveryOutcome::kDelivered;
   ProgressRecord& record =
       appendProgress(delivered ? ProgressKind::kDelivered : ProgressKind::kDeliveryFailed,

@@ -39,6 +39,11 @@
 //                                                        step done (a paused contact resumes
 //                                                        on the next step), 5xx and interrupted
 //                                                        mark it unresolved (see below)
+//   active (send)       a start finds a released        delivered again (same mailbox and
+//                       Maildir send without a result   Message-ID), when its window opens
+//   any other, or its   the same, or such a             unchanged; no email: the step is
+//   sequence inactive   redelivery handed back at a     marked interrupted (it may have
+//                       stop                            landed) and keeps its count
 //   active (task)       task completed/skipped          step done; next step or finished
 //   running             pause / ooo                     paused (a queued, unreleased send is
 //                                                        withdrawn; a released one stays out)
@@ -372,8 +377,9 @@ class Engine {
   // --- delivery ---
   // Records a result; changes the enrollment only while it still waits on that very send.
   void onDeliveryResult(const DeliveryResult& result, TimeMs now_ms);
-  // Released sends with no result yet.
-  std::size_t deliveriesInFlight() const { return in_flight_; }
+  // Released sends with no result yet, not counting those held for their window (a start's
+  // redeliveries, released again when it opens).
+  std::size_t deliveriesInFlight() const { return in_flight_ - held_.size(); }
   // Decided sends waiting to be released.
   std::size_t queuedIntents() const { return queued_.size(); }
 
@@ -481,15 +487,41 @@ class Engine {
   // Waits on the open or closed task of the current step if there is one (reopening it).
   bool resumeTask(Enrollment& enrollment, TimeMs now_ms);
   void markStepDone(Enrollment& enrollment, Symbol step_id, TimeMs at_ms);
+  // The result of the send enrollment has out: its record, the report's counts, and
+  // applyResult().
+  void recordResult(Enrollment& enrollment, const DeliveryResult& result, TimeMs now_ms);
   void applyResult(Enrollment& enrollment, const DeliveryResult& result, TimeMs now_ms);
   void queueIntent(Enrollment& enrollment, DeliveryIntent intent, Transport transport);
   void withdrawQueuedSend(Enrollment& enrollment);
   void clearSending(Enrollment& enrollment);
   // The instant the governor counts enrollment's send at (it is sending).
   TimeMs countedAt(const Enrollment& enrollment) const;
-  // counted_at_ms: when the log's kStepFired record counted this send against the limits
-  // (kNoTime when that record is no longer kept).
-  void restoreSend(Enrollment& enrollment, TimeMs now_ms, TimeMs counted_at_ms);
+  void restoreSend(Enrollment& enrollment, TimeMs now_ms);
+  // A released send with no result that no worker has (a start's, or one held for its
+  // window): on an idempotent transport delivered again (now or when its window opens) while
+  // the contact waits on it, else dropped (dropRedelivery); over SMTP, or with its mailbox or
+  // step gone, interrupted.
+  void settleSendOut(Enrollment& enrollment, TimeMs now_ms);
+  // A result for the send the enrollment has out, with outcome.
+  DeliveryResult sendOutResult(const Enrollment& enrollment, DeliveryOutcome outcome) const;
+  // Whether the enrollment still waits on the send it has out: the contact is active and
+  // its sequence runs. A redelivery goes out only while it does.
+  bool waitsOnSend(const Enrollment& enrollment) const;
+  // The transport of the mailbox the enrollment's send is out on (SMTP when it is gone).
+  Transport sendingTransport(const Enrollment& enrollment) const;
+  // A released send the contact no longer waits on is not handed out again: it may have
+  // landed before, so it is recorded as interrupted (onDeliveryResult's returned redelivery).
+  void dropRedelivery(Enrollment& enrollment, TimeMs now_ms);
+  // The step of the send the enrollment has out, or null when its sequence lost it.
+  const Step* sendingStep(const Enrollment& enrollment) const;
+  // Holds a released send on an idempotent transport whose window is closed now until the
+  // window opens (held_); false when it goes now.
+  bool holdRedelivery(const Enrollment& enrollment, TimeMs now_ms);
+  // The held sends whose window opened: settled again (settleSendOut).
+  void releaseHeldRedeliveries(TimeMs now_ms);
+  // Queues a released send on an idempotent transport again, its count moved to now (in the
+  // log too); false when that mailbox or step is gone.
+  bool redeliver(Enrollment& enrollment, TimeMs now_ms);
   void rearmAll();
   const Step* currentStep(const Enrollment& enrollment) const;
   std::uint32_t currentStepIndex(const Sequence& sequence, const Enrollment& enrollment) const;
@@ -528,15 +560,15 @@ class Engine {
                           const std::string& domain, TimeMs now_ms, TimeMs& free_at_ms);
   TimeMs wheelTime(const Enrollment& enrollment) const;
   TimeMs nextTickStart(TimeMs now_ms) const;
-  // Counts a kStepFired record in logged_sends_ (at a restart and for each committed batch);
-  // returns whether it counted one.
-  bool replaySend(const ProgressRecord& record);
+  // Counts a kStepFired record in logged_sends_ (at a restart and for each committed batch).
+  void replaySend(const ProgressRecord& record);
   // Whether message_id is the Message-ID of the send the enrollment has out (sendingMessageId).
   bool isSendingMessage(const Enrollment& enrollment, const std::string& message_id) const;
   // The recipient's domain as logged_sends_ counts it.
   std::string loggedDomain(const Enrollment& enrollment) const;
   // Folds one record of the log into logged_sends_ and logged_out_, as a restart replays the
-  // log: a send counts at its record's at_ms; one that came back not attempted gives it back.
+  // log: a send counts at its record's at_ms; one that came back not attempted gives it back;
+  // a redelivery's record moves the count of the send out to its at_ms.
   void foldLoggedSend(const ProgressRecord& record);
   // Adds a snapshot of logged_sends_ to batch when one is due (or `now`), covering the
   // records committed with it: every seq up to through_seq.
@@ -759,7 +791,11 @@ class Engine {
   mutable std::vector<InboundKey> contacts_by_email_;
   mutable bool inbound_index_stale_ = true;
   std::uint64_t progress_seq_ = 0;
-  std::size_t in_flight_ = 0;
+  std::size_t in_flight_ = 0;  // released sends with no result, held ones included
+  // Released Maildir sends a start found without a result while their window was closed,
+  // held until it opens (restoreSend): by enrollment, when; and by when.
+  std::unordered_map<EnrollmentId, TimeMs> held_;
+  std::set<std::pair<TimeMs, EnrollmentId>> held_due_;
   WriteBatch batch_;
   std::vector<EnrollmentId> dirty_;       // enrollments to snapshot in the next batch
   std::vector<bool> is_dirty_;            // index == EnrollmentId

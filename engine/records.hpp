@@ -77,6 +77,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -91,7 +92,9 @@
 namespace seqd {
 
 enum class ProgressKind : std::uint8_t {
-  kStepFired = 1,       // an email was handed to delivery (mailbox, step_id)
+  kStepFired = 1,       // an email was handed to delivery (mailbox, step_id); detail
+                        // kRedeliveredDetail: a start handed the send out again, and its
+                        // count against the limits moves to this record's at_ms
   kDelivered = 2,       // that email was delivered: the step is done
   kDeliveryFailed = 3,  // delivery failed; detail says why (temporary:, permanent:,
                         // interrupted:, returned:)
@@ -104,6 +107,8 @@ enum class ProgressKind : std::uint8_t {
                         // message_id is the inbound message's, mailbox its inbox, detail
                         // "<kind>: <what it did>"; never applied again
 };
+
+inline constexpr std::string_view kRedeliveredDetail = "redelivered";
 
 struct ProgressRecord {
   std::uint64_t seq = 0;  // > 0, strictly increasing across the log

@@ -7,6 +7,9 @@ namespace seqd {
 
 std::optional<TimeMs> Engine::nextDue() const {
   std::optional<TimeMs> next = wheel_.nextDue();
+  if (!held_due_.empty() && (!next || held_due_.begin()->first < *next)) {
+    next = held_due_.begin()->first;
+  }
   for (const auto& [key, at_ms] : workflow_next_) {
     if (!next || at_ms < *next) next = at_ms;
   }

@@ -348,7 +348,9 @@ TEST_CASE("a restart rebuilt from committed batches repeats no step, at any cras
     // Released emails without a result come back as idempotent redeliveries.
     std::vector<DeliveryIntent> redeliveries = second.takeIntents();
     WriteBatch restored = second.takeBatch();
-    CHECK(countProgress(restored.progress, ProgressKind::kStepFired) == 0);  // no new record
+    // No new send: the only kStepFired records move the redeliveries' counts to now.
+    CHECK(countProgress(restored.progress, ProgressKind::kStepFired) == redeliveries.size());
+    CHECK(countRedelivered(restored.progress) == redeliveries.size());
     store.commit(std::move(restored));
     std::set<std::string> redelivered;
     for (const DeliveryIntent& intent : redeliveries) {
@@ -485,14 +487,29 @@ TEST_CASE("an email fired but never delivered is rebuilt identically at restart"
   REQUIRE(usage.size() == 1);
   CHECK(usage[0].sent_last_24h == 1);
   CHECK(usage[0].sent_last_hour == 1);
+  // The same send: its one new record moves its count to now, in the log too.
   WriteBatch batch = second.takeBatch();
-  CHECK(countProgress(batch.progress, ProgressKind::kStepFired) == 0);  // same send, no record
+  REQUIRE(countProgress(batch.progress, ProgressKind::kStepFired) == 1);
+  CHECK(countRedelivered(batch.progress) == 1);
+  CHECK(batch.progress.front().at_ms == kStart + kHourMs);
+  store.commit(std::move(batch));
   deliverAll(second, again, kStart + kHourMs);
   CHECK(second.deliveriesInFlight() == 0);
   const Enrollment* enrollment = second.findEnrollment("two", "a@x.test");
   CHECK(enrollment->status == EnrollmentStatus::kScheduled);
   CHECK(enrollment->step_index == 1);
   CHECK(enrollment->next_at_ms == kStart + kDayMs);  // counted from the first life's fire
+  store.commit(second.takeBatch());
+
+  // An engine built from the store again counts it where the second one did: in the last
+  // hour half an hour later (counted at the first life's fire, it would have left that hour).
+  const TimeMs third_start = kStart + kHourMs + 30 * kMinuteMs;
+  Engine third(settings(), third_start);
+  REQUIRE(third.restore(store.state, third_start).isOk());
+  std::vector<MailboxRow> counted = third.mailboxes(third_start);
+  REQUIRE(counted.size() == 1);
+  CHECK(counted[0].sent_last_24h == 1);
+  CHECK(counted[0].sent_last_hour == 1);
 }
 
 TEST_CASE("a send returned not attempted gives its count back, also across a restart") {
@@ -566,7 +583,9 @@ TEST_CASE(
   second.advanceTo(second_start + kMinuteMs);
   CHECK(second.takeIntents().empty());  // nothing decided again
   WriteBatch stop = second.takeBatch();
-  CHECK(countProgress(stop.progress, ProgressKind::kStepFired) == 0);
+  // The start's record of the redelivery, nothing for the send handed back.
+  CHECK(countProgress(stop.progress, ProgressKind::kStepFired) == 1);
+  CHECK(countRedelivered(stop.progress) == 1);
   CHECK(countProgress(stop.progress, ProgressKind::kDeliveryFailed) == 0);
   store.commit(std::move(stop));
 
@@ -597,7 +616,10 @@ TEST_CASE(
   CHECK(back->sending_step.empty());
 }
 
-TEST_CASE("a redelivery handed back after the contact was finished is dropped, not sent again") {
+// The first life writes the email to the Maildir and loses its result; the second hands it
+// out again, the operator stops the contact (`action`), and seqd stops before a worker takes
+// the redelivery. Returns the store as that stop committed it.
+FakeStore redeliveryHandedBackAfter(OperatorAction action, TimeMs second_start) {
   FakeStore store;
   Engine first(settings(), kStart);
   enrollOne(first, kStart);
@@ -605,27 +627,62 @@ TEST_CASE("a redelivery handed back after the contact was finished is dropped, n
   REQUIRE(first.takeIntents().size() == 1);
   store.commit(first.takeBatch());  // released; the result lost
 
-  const TimeMs second_start = kStart + kMinuteMs;
   Engine second(settings(), second_start);
   REQUIRE(second.restore(store.state, second_start).isOk());
   std::vector<DeliveryIntent> again = second.takeIntents();
   REQUIRE(again.size() == 1);
   REQUIRE(again[0].redelivery);
-  OperatorRequest finish;
-  finish.action = OperatorAction::kFinish;
-  finish.contacts = {"a@x.test"};
-  REQUIRE(second.operate("two", finish, kAdmin, second_start).isOk());
+  OperatorRequest stop;
+  stop.action = action;
+  stop.contacts = {"a@x.test"};
+  REQUIRE(second.operate("two", stop, kAdmin, second_start).isOk());
   answer(second, again[0], DeliveryOutcome::kReturned, "", second_start);  // seqd stops
-  const Enrollment* finished = second.findEnrollment("two", "a@x.test");
-  CHECK(finished->status == EnrollmentStatus::kFinished);
-  CHECK(finished->sending_step.empty());
-  store.commit(second.takeBatch());
+  const Enrollment* stopped = second.findEnrollment("two", "a@x.test");
+  CHECK(stopped->sending_step.empty());
+  // The try before may have landed: the step is marked interrupted, and the send still
+  // counts against the limits.
+  CHECK(stopped->unresolved.get(Symbol("hello")) == "interrupted");
+  std::vector<MailboxRow> counted = second.mailboxes(second_start);
+  REQUIRE(counted.size() == 1);
+  CHECK(counted[0].sent_last_hour == 1);
+  WriteBatch batch = second.takeBatch();
+  REQUIRE(countProgress(batch.progress, ProgressKind::kDeliveryFailed) == 1);
+  CHECK(batch.progress.back().detail.starts_with("interrupted: "));
+  store.commit(std::move(batch));
+  return store;
+}
 
-  // The next start hands nothing out: no email after the contact was finished.
-  Engine third(settings(), kStart + kHourMs);
-  REQUIRE(third.restore(store.state, kStart + kHourMs).isOk());
+TEST_CASE("a redelivery handed back after the contact was finished is not sent again") {
+  const TimeMs second_start = kStart + kMinuteMs;
+  FakeStore store = redeliveryHandedBackAfter(OperatorAction::kFinish, second_start);
+  // The next start hands nothing out (no email after the contact was finished), and still
+  // counts the send.
+  const TimeMs third_start = kStart + 30 * kMinuteMs;
+  Engine third(settings(), third_start);
+  REQUIRE(third.restore(store.state, third_start).isOk());
   CHECK(third.takeIntents().empty());
   CHECK(third.deliveriesInFlight() == 0);
+  CHECK(third.findEnrollment("two", "a@x.test")->status == EnrollmentStatus::kFinished);
+  CHECK(third.mailboxes(third_start)[0].sent_last_hour == 1);
+}
+
+TEST_CASE("a redelivery handed back after the contact was paused is not decided again on resume") {
+  const TimeMs second_start = kStart + kMinuteMs;
+  FakeStore store = redeliveryHandedBackAfter(OperatorAction::kPause, second_start);
+  const TimeMs third_start = kStart + kHourMs;
+  Engine third(settings(), third_start);
+  REQUIRE(third.restore(store.state, third_start).isOk());
+  CHECK(third.takeIntents().empty());
+  OperatorRequest resume;
+  resume.action = OperatorAction::kResume;
+  resume.contacts = {"a@x.test"};
+  REQUIRE(third.operate("two", resume, kAdmin, third_start).isOk());
+  third.advanceTo(third_start + kMinuteMs);
+  // Never a second send by itself: the step is not_sent interrupted until a `retry`.
+  CHECK(third.takeIntents().empty());
+  const Enrollment* resumed = third.findEnrollment("two", "a@x.test");
+  CHECK(resumed->status == EnrollmentStatus::kNotSent);
+  CHECK(resumed->not_sent_reason == "interrupted");
 }
 
 TEST_CASE("an SMTP email in flight at a crash is not sent again: not_sent interrupted") {

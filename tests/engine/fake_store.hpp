@@ -22,6 +22,14 @@ inline std::size_t countProgress(const std::vector<ProgressRecord>& records, Pro
       records.begin(), records.end(), [kind](const ProgressRecord& r) { return r.kind == kind; }));
 }
 
+// How many of records are kStepFired records a start wrote for a send it handed out again.
+inline std::size_t countRedelivered(const std::vector<ProgressRecord>& records) {
+  return static_cast<std::size_t>(
+      std::count_if(records.begin(), records.end(), [](const ProgressRecord& r) {
+        return r.kind == ProgressKind::kStepFired && r.detail == kRedeliveredDetail;
+      }));
+}
+
 struct FakeStore {
   LoadedState state;
 

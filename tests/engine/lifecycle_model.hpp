@@ -606,22 +606,43 @@ class LifecycleModel {
   }
 
   // The process died: every committed state is kept, the relay's sends are lost (rule 9).
-  void restart(TimeMs now_ms) {
+  // Returns the sends it counted as interrupted.
+  std::vector<ModelSend> restart(TimeMs now_ms) {
     std::vector<std::string> interrupted;
     for (auto& [id, send] : sends_) {
       if (send.smtp) {
+        interrupted.push_back(id);
+        continue;
+      }
+      // Maildir: handed out again while the contact waits on it; one it no longer waits on
+      // (stopped since it was released) is not, and counts as interrupted: it may have landed.
+      const EnrollmentModel& enrollment = enrollments_.at({send.sequence, send.contact});
+      std::size_t waiting = 0;
+      for (const Candidate& c : enrollment.candidates) {
+        if (c.status == ModelStatus::kActive && c.wait_message_id == id) ++waiting;
+      }
+      if (waiting != 0 && waiting != enrollment.candidates.size()) {
+        throw std::runtime_error("scenario: whether " + send.contact + " waits on " + id +
+                                 " at the restart is left open by the rules");
+      }
+      if (waiting == 0) {
         interrupted.push_back(id);
       } else {
         send.awaiting_redelivery = true;
       }
     }
-    for (const std::string& id : interrupted) result(id, ModelOutcome::kInterrupted, now_ms);
+    std::vector<ModelSend> counted;
+    for (const std::string& id : interrupted) {
+      counted.push_back(sends_.at(id));
+      result(id, ModelOutcome::kInterrupted, now_ms);
+    }
     for (auto& [key, enrollment] : enrollments_) {
       transform(enrollment, [](Candidate c) {
         c.failures_low = 0;  // Open choice: a restart may forget earlier 4xx
         return std::vector<Candidate>{c};
       });
     }
+    return counted;
   }
 
   // Reload: `configured` replaces the configured sequences (rule 10).

@@ -756,17 +756,15 @@ class Run {
 
   void restart() {
     begin("restart (" + std::to_string(relay_.size()) + " sends in flight are lost)");
-    for (const auto& [id, held] : relay_) {
-      if (held.intent.transport == Transport::kSmtp) {
-        tallyResult(held.sequence, held.step, ModelOutcome::kInterrupted);
-      }
-    }
-    report_due_ = true;
     relay_.clear();
+    report_due_ = true;
     engine_ = std::make_unique<Engine>(engineSettings(configuredSequences()), now_);
     Status restored = engine_->restore(store_.state, now_);
     if (!restored.isOk()) throw Divergence{"restore failed: " + restored.message()};
-    model_.restart(now_);
+    // SMTP sends, and Maildir ones their contacts no longer wait on.
+    for (const ModelSend& send : model_.restart(now_)) {
+      tallyResult(send.sequence, send.step, ModelOutcome::kInterrupted);
+    }
     scheduleWorkflows();
     settle();
   }
@@ -1960,18 +1958,24 @@ TEST_CASE("reloading with a step inserted before a sent one, or steps swapped, s
   CHECK_MESSAGE(report.empty(), report);
 }
 
-TEST_CASE("a restart turns SMTP sends in flight into not_sent:interrupted and redelivers Maildir") {
+TEST_CASE(
+    "a restart turns SMTP sends in flight into not_sent:interrupted and redelivers Maildir to "
+    "contacts that wait on it") {
   CrashReport crash_report;
   std::string report =
       runScenario("restart with sends in flight", scenarioWorld(kDayMs), false, [](Run& run) {
         run.add("alpha", {c0, c1}, false);  // a1 over SMTP
-        run.add("beta", {c2}, false);
+        run.add("beta", {c2, c3}, false);
         run.advanceBy(10 * kMinuteMs);  // b1 through Maildir
         run.operate(ModelAction::kPause, "alpha", {c1});
-        run.restart();  // c0: interrupted; c1 (paused): a1 unresolved; c2: b1 handed out again
+        run.operate(ModelAction::kPause, "beta", {c3});
+        // c0: interrupted; c1 (paused): a1 unresolved; c2: b1 handed out again; c3 (paused):
+        // b1 not handed out again after the pause, unresolved (it may have landed).
+        run.restart();
         run.deliverFor("beta", c2, ModelOutcome::kDelivered);
         run.operate(ModelAction::kRetry, "alpha", {c0});   // the operator accepts a duplicate
         run.operate(ModelAction::kResume, "alpha", {c1});  // a1 comes due: not_sent:interrupted
+        run.operate(ModelAction::kResume, "beta", {c3});   // b1 comes due: not_sent:interrupted
         run.deliverFor("alpha", c0, ModelOutcome::kDelivered);
         run.advanceBy(kDayMs);
       });

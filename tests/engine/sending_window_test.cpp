@@ -334,3 +334,72 @@ TEST_CASE("a stored zone the tz database does not know falls back to the schedul
   REQUIRE(f.engine.restore(store.state, friday_evening).isOk());
   CHECK(f.nextAt("lost@x.test") == at("2026-12-08T14:00:00Z"));  // New York's Tuesday 09:00
 }
+
+// A Maildir send released in its window whose result a crash lost, at a restart after the
+// window closed: it may never have landed (a crash between the commit that released it and
+// its hand-off), so it is delivered again when the window opens, not at once.
+struct HeldRedelivery {
+  EngineSettings settings = businessHours(kDayMs, false);
+  FakeStore store;
+  // Friday 2026-12-04 16:59 New York; the restart at 17:30, after the window closed. Monday
+  // 12-07 is a holiday: it opens again on Tuesday 09:00.
+  const TimeMs fired = at("2026-12-04T21:59:00Z");
+  const TimeMs restart = at("2026-12-04T22:30:00Z");
+  const TimeMs opens = at("2026-12-08T14:00:00Z");
+  std::string message_id;
+
+  HeldRedelivery() {
+    Engine first(settings, fired);
+    ContactRow row;
+    row.fields = {{"email", "ny@x.test"}, {"timezone", "America/New_York"}};
+    ImportResult imported = first.upsertContacts({row});
+    REQUIRE(first.activate("s", kAdmin, fired).isOk());
+    REQUIRE(first.add("s", imported.keys, {}, kAdmin, fired).isOk());
+    first.advanceTo(fired);
+    std::vector<DeliveryIntent> released = first.takeIntents();
+    REQUIRE(released.size() == 1);
+    message_id = released[0].message_id;
+    store.commit(first.takeBatch());  // released; then the crash
+  }
+};
+
+TEST_CASE("a Maildir send a crash left without a result goes again when its window opens") {
+  HeldRedelivery held;
+  Engine second(held.settings, held.restart);
+  REQUIRE(second.restore(held.store.state, held.restart).isOk());
+  CHECK(second.takeIntents().empty());
+  CHECK(second.deliveriesInFlight() == 0);  // a stop does not wait for it
+  REQUIRE(second.nextDue().has_value());
+  CHECK(*second.nextDue() == held.opens);
+  second.advanceTo(held.opens - kMinuteMs);
+  CHECK(second.takeIntents().empty());
+  held.store.commit(second.takeBatch());
+
+  second.advanceTo(held.opens);
+  std::vector<DeliveryIntent> again = second.takeIntents();
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].message_id == held.message_id);
+  CHECK(again[0].redelivery);
+  CHECK(second.deliveriesInFlight() == 1);
+  // Counted from when it is written again, in the log too.
+  WriteBatch batch = second.takeBatch();
+  REQUIRE(testing::countRedelivered(batch.progress) == 1);
+  CHECK(batch.progress.front().at_ms == held.opens);
+}
+
+TEST_CASE("a held Maildir send of a contact finished before its window opens is not sent") {
+  HeldRedelivery held;
+  Engine second(held.settings, held.restart);
+  REQUIRE(second.restore(held.store.state, held.restart).isOk());
+  OperatorRequest finish;
+  finish.action = OperatorAction::kFinish;
+  finish.contacts = {"ny@x.test"};
+  REQUIRE(second.operate("s", finish, kAdmin, held.restart).isOk());
+  second.advanceTo(held.opens);
+  CHECK(second.takeIntents().empty());
+  CHECK(second.deliveriesInFlight() == 0);
+  const Enrollment* finished = second.findEnrollment("s", "ny@x.test");
+  CHECK(finished->status == EnrollmentStatus::kFinished);
+  CHECK(finished->sending_step.empty());
+  CHECK(finished->unresolved.get(Symbol("one")) == "interrupted");  // it may have landed
+}
