@@ -1693,6 +1693,15 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
         continue;  // withdrawn (and maybe queued again behind)
       }
       Enrollment& enrollment = enrollments_[id];
+      if (!enrollment.sending_released && now_ms != kNoTime && now_ms > enrollment.sending_at_ms &&
+          openAt(enrollment, now_ms) != now_ms) {
+        // Its window closed while it waited for a worker: decided again when it opens.
+        withdrawQueuedSend(enrollment);
+        enrollment.status = EnrollmentStatus::kScheduled;
+        enrollment.next_at_ms = now_ms;
+        arm(enrollment);
+        continue;
+      }
       if (!enrollment.sending_released) {
         // Counted against the limits from when it leaves (see takeIntents in engine.hpp).
         TimeMs counted_at_ms = enrollment.sending_at_ms;

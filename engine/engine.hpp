@@ -408,8 +408,10 @@ class Engine {
   // against its mailbox's limits from now_ms, when it leaves, instead of from the decision:
   // its record in the log and the governor's count move to the release. So the rolling
   // limits hold at the instants the relay sees, as long as no send waits longer than a
-  // window (the simulation measured at most ~15 min behind relays that never answer).
-  // kNoTime: counted from the decision (tests that do not model the clock).
+  // window (the simulation measured at most ~15 min behind relays that never answer). One
+  // whose sending window closed while it waited is not released: its contact is scheduled
+  // again, due at the next opening, where the step is decided again.
+  // kNoTime: counted from the decision, no window checked (tests that do not model the clock).
   std::vector<DeliveryIntent> takeIntents(DeliverySlots slots = DeliverySlots(),
                                           TimeMs now_ms = kNoTime);
   // The contacts, progress and sequence records gathered since the last takeBatch(), for

@@ -403,3 +403,27 @@ TEST_CASE("a held Maildir send of a contact finished before its window opens is 
   CHECK(finished->sending_step.empty());
   CHECK(finished->unresolved.get(Symbol("one")) == "interrupted");  // it may have landed
 }
+
+TEST_CASE("a send that waits for a worker past its window's close is decided again when it opens") {
+  // Friday 2026-12-04 16:59 New York; every worker busy until 17:01, after the window closed.
+  const TimeMs fired = at("2026-12-04T21:59:00Z");
+  const TimeMs closed = at("2026-12-04T22:01:00Z");
+  const TimeMs opens = at("2026-12-08T14:00:00Z");
+  Fixture f(businessHours(kDayMs, false), fired);
+  auto keys = f.import({{{"email", "ny@x.test"}, {"timezone", "America/New_York"}}});
+  REQUIRE(f.engine.activate("s", kAdmin, fired).isOk());
+  REQUIRE(f.engine.add("s", keys, {}, kAdmin, fired).isOk());
+  f.engine.advanceTo(fired);
+  CHECK(f.engine.takeIntents(DeliverySlots{0, 0}, fired).empty());  // no worker has room
+  CHECK(f.engine.queuedIntents() == 1);
+  CHECK(f.engine.takeIntents(DeliverySlots{}, closed).empty());
+  CHECK(f.engine.queuedIntents() == 0);
+  CHECK(f.engine.deliveriesInFlight() == 0);
+  f.commit();
+  CHECK(testing::countProgress(f.store.state.progress, ProgressKind::kStepFired) == 0);
+  CHECK(f.nextAt("ny@x.test") == opens);
+  f.engine.advanceTo(opens);
+  std::vector<DeliveryIntent> sent = f.engine.takeIntents(DeliverySlots{}, opens);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].fired_at_ms == opens);  // decided again: its Date is the window's opening
+}

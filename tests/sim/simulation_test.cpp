@@ -1311,6 +1311,9 @@ TEST_CASE("seeds random runs found break no rule") {
       // The check itself: a send handed back at a stop and handed out again at the next
       // start was checked against its own decision for min_interval.
       {4731876522604764702u, "min_interval (the check's own error)"},
+      // An email decided just before its window closed, handed to a worker after it closed.
+      {4495794442586425870u, "an email outside its sending window"},
+      {4495794442586430973u, "an email outside its sending window"},
   };
   const SimOptions options = optionsFromEnvironment();
   for (const Found& one : found) {
