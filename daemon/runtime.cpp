@@ -710,16 +710,21 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
 
 // Waits until every released send has its result recorded, at most timeout_ms. While seqd
 // is stopping only shutDown()'s own wait may go on.
+// The pool counts too: an engine rebuilt after a refused commit may hold a send for its
+// window (Engine::deliveriesInFlight() leaves those out) that a worker still has.
 void Runtime::waitForDeliveries(int timeout_ms, bool while_stopping) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (engine_->deliveriesInFlight() > 0) {
+  auto in_flight = [this] {
+    return std::max(engine_->deliveriesInFlight(), delivery_ ? delivery_->inFlight() : 0);
+  };
+  while (in_flight() > 0) {
     if (stopping_.load() && !while_stopping) return;
     processResults();
-    if (engine_->deliveriesInFlight() == 0) break;
+    if (in_flight() == 0) break;
     pingWatchdog();
     if (std::chrono::steady_clock::now() >= deadline) {
-      logWarning(std::to_string(engine_->deliveriesInFlight()) +
-                 " deliveries still in flight after " + std::to_string(timeout_ms) + " ms");
+      logWarning(std::to_string(in_flight()) + " deliveries still in flight after " +
+                 std::to_string(timeout_ms) + " ms");
       return;
     }
     wakeup_.waitFor(std::chrono::milliseconds(50));

@@ -427,9 +427,14 @@ void Engine::foldLoggedSend(const ProgressRecord& record) {
   };
   if (record.kind == ProgressKind::kStepFired) {
     // A redelivery moves the count of the send out to its own at_ms.
-    if (out != logged_out_.end() && record.detail == kRedeliveredDetail) forget_out();
+    if (out == logged_out_.end()) {
+      replaySend(record);
+      logged_out_.emplace(record.enrollment_id, record.at_ms);
+      return;
+    }
+    if (record.detail == kRedeliveredDetail) forget_out();
     replaySend(record);
-    logged_out_[record.enrollment_id] = record.at_ms;
+    out->second = record.at_ms;
     return;
   }
   if (record.kind != ProgressKind::kDelivered && record.kind != ProgressKind::kDeliveryFailed) {
