@@ -332,9 +332,14 @@ void Engine::dropRedelivery(Enrollment& enrollment, TimeMs now_ms) {
   onDeliveryResult(returned, now_ms);
 }
 
-bool Engine::holdRedelivery(const Enrollment& enrollment, TimeMs now_ms) {
+bool Engine::windowClosed(const Enrollment& enrollment, TimeMs now_ms) const {
   const TimeMs open_ms = openAt(enrollment, now_ms);
-  if (open_ms == now_ms || open_ms == kNeverOpen) return false;
+  return open_ms != now_ms && open_ms != kNeverOpen;
+}
+
+bool Engine::holdRedelivery(const Enrollment& enrollment, TimeMs now_ms) {
+  if (!windowClosed(enrollment, now_ms)) return false;
+  const TimeMs open_ms = openAt(enrollment, now_ms);
   held_.emplace(enrollment.id, open_ms);
   held_due_.emplace(open_ms, enrollment.id);
   return true;
@@ -363,8 +368,13 @@ bool Engine::redeliver(Enrollment& enrollment, TimeMs now_ms) {
   // sends would otherwise find its mailboxes full for a day). The move is logged too (a
   // kStepFired record marked redelivered, committed before the send is handed out), so an
   // engine built from the store again counts it where this one does.
-  auto logged = logged_out_.find(enrollment.id);
-  const TimeMs counted_at_ms = logged == logged_out_.end() ? kNoTime : logged->second;
+  // Counted where an earlier redelivery of this life moved it, else where the log has it.
+  TimeMs counted_at_ms = kNoTime;
+  if (auto moved = counted_at_.find(enrollment.id); moved != counted_at_.end()) {
+    counted_at_ms = moved->second;
+  } else if (auto logged = logged_out_.find(enrollment.id); logged != logged_out_.end()) {
+    counted_at_ms = logged->second;
+  }
   const PackedContact* contact = contactOf(enrollment);
   const std::string domain = recipientDomain(contact ? contact->email() : "");
   if (counted_at_ms != kNoTime) governor_.forgetSend(mailbox->address, domain, counted_at_ms);
@@ -1698,6 +1708,14 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
         continue;  // withdrawn (and maybe queued again behind)
       }
       Enrollment& enrollment = enrollments_[id];
+      if (enrollment.sending_released && now_ms != kNoTime &&
+          (!waitsOnSend(enrollment) || windowClosed(enrollment, now_ms))) {
+        // A redelivery that waited for a worker while its contact stopped, or its window
+        // closed: settled again (dropped, or held for the window).
+        queued_.erase(queued);
+        settleSendOut(enrollment, now_ms);
+        continue;
+      }
       if (!enrollment.sending_released && now_ms != kNoTime && now_ms > enrollment.sending_at_ms &&
           openAt(enrollment, now_ms) != now_ms) {
         // Its window closed while it waited for a worker: decided again when it opens.

@@ -652,6 +652,29 @@ FakeStore redeliveryHandedBackAfter(OperatorAction action, TimeMs second_start) 
   return store;
 }
 
+TEST_CASE("a redelivery still waiting for a worker when its contact is finished is not sent") {
+  FakeStore store;
+  Engine first(settings(), kStart);
+  enrollOne(first, kStart);
+  first.advanceTo(kStart);
+  REQUIRE(first.takeIntents().size() == 1);
+  store.commit(first.takeBatch());  // released; the result lost
+
+  const TimeMs second_start = kStart + kMinuteMs;
+  Engine second(settings(), second_start);
+  REQUIRE(second.restore(store.state, second_start).isOk());
+  CHECK(second.takeIntents(DeliverySlots{0, 0}, second_start).empty());  // no worker free
+  OperatorRequest finish;
+  finish.action = OperatorAction::kFinish;
+  finish.contacts = {"a@x.test"};
+  REQUIRE(second.operate("two", finish, kAdmin, second_start).isOk());
+  CHECK(second.takeIntents(DeliverySlots{}, second_start + kMinuteMs).empty());
+  CHECK(second.deliveriesInFlight() == 0);
+  const Enrollment* finished = second.findEnrollment("two", "a@x.test");
+  CHECK(finished->sending_step.empty());
+  CHECK(finished->unresolved.get(Symbol("hello")) == "interrupted");  // it may have landed
+}
+
 TEST_CASE("a redelivery handed back after the contact was finished is not sent again") {
   const TimeMs second_start = kStart + kMinuteMs;
   FakeStore store = redeliveryHandedBackAfter(OperatorAction::kFinish, second_start);

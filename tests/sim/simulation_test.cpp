@@ -1314,6 +1314,9 @@ TEST_CASE("seeds random runs found break no rule") {
       // An email decided just before its window closed, handed to a worker after it closed.
       {4495794442586425870u, "an email outside its sending window"},
       {4495794442586430973u, "an email outside its sending window"},
+      // A redelivery queued while the store was full, still waiting for a worker when a
+      // reply finished the contact (and its window closed): released all the same.
+      {2856810466474581123u, "an email after an acknowledged stop; outside its window"},
   };
   const SimOptions options = optionsFromEnvironment();
   for (const Found& one : found) {
