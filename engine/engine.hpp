@@ -410,7 +410,9 @@ class Engine {
   // limits hold at the instants the relay sees, as long as no send waits longer than a
   // window (the simulation measured at most ~15 min behind relays that never answer). One
   // whose sending window closed while it waited is not released: its contact is scheduled
-  // again, due at the next opening, where the step is decided again.
+  // again, due at the next opening, where the step is decided again. A redelivery (a start's)
+  // whose contact stopped or whose window closed while it waited is settled again instead
+  // (settleSendOut: recorded interrupted, or held for its window).
   // kNoTime: counted from the decision, no window checked (tests that do not model the clock).
   std::vector<DeliveryIntent> takeIntents(DeliverySlots slots = DeliverySlots(),
                                           TimeMs now_ms = kNoTime);
