@@ -616,16 +616,23 @@ TEST_CASE(
   CHECK(back->sending_step.empty());
 }
 
-// The first life writes the email to the Maildir and loses its result; the second hands it
-// out again, the operator stops the contact (`action`), and seqd stops before a worker takes
-// the redelivery. Returns the store as that stop committed it.
-FakeStore redeliveryHandedBackAfter(OperatorAction action, TimeMs second_start) {
+// A first life that releases a@x.test's first email to the Maildir and loses its result (a
+// crash after the commit): the store it leaves.
+FakeStore releasedResultLost() {
   FakeStore store;
   Engine first(settings(), kStart);
   enrollOne(first, kStart);
   first.advanceTo(kStart);
   REQUIRE(first.takeIntents().size() == 1);
-  store.commit(first.takeBatch());  // released; the result lost
+  store.commit(first.takeBatch());
+  return store;
+}
+
+// The first life writes the email to the Maildir and loses its result; the second hands it
+// out again, the operator stops the contact (`action`), and seqd stops before a worker takes
+// the redelivery. Returns the store as that stop committed it.
+FakeStore redeliveryHandedBackAfter(OperatorAction action, TimeMs second_start) {
+  FakeStore store = releasedResultLost();
 
   Engine second(settings(), second_start);
   REQUIRE(second.restore(store.state, second_start).isOk());
@@ -653,12 +660,7 @@ FakeStore redeliveryHandedBackAfter(OperatorAction action, TimeMs second_start) 
 }
 
 TEST_CASE("a redelivery still waiting for a worker when its contact is finished is not sent") {
-  FakeStore store;
-  Engine first(settings(), kStart);
-  enrollOne(first, kStart);
-  first.advanceTo(kStart);
-  REQUIRE(first.takeIntents().size() == 1);
-  store.commit(first.takeBatch());  // released; the result lost
+  FakeStore store = releasedResultLost();
 
   const TimeMs second_start = kStart + kMinuteMs;
   Engine second(settings(), second_start);
