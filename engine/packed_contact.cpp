@@ -40,15 +40,20 @@ ContactFields fieldsOf(const Contact& contact) {
 }  // namespace
 
 ContactRef PackedContact::pack(const Contact& contact) {
-  return packWith(fieldsOf(contact), contact.extra);
+  return packWith(Symbol(contact.key), fieldsOf(contact), contact.extra);
 }
 
 ContactRef PackedContact::pack(const ContactFields& fields) {
-  return packWith(fields, fields.extra);
+  return packWith(Symbol(fields.key), fields, fields.extra);
+}
+
+ContactRef PackedContact::pack(Symbol key, const ContactFields& fields) {
+  return packWith(key, fields, fields.extra);
 }
 
 template <typename ExtraRange>
-ContactRef PackedContact::packWith(const ContactFields& fields, const ExtraRange& extra) {
+ContactRef PackedContact::packWith(Symbol key, const ContactFields& fields,
+                                   const ExtraRange& extra) {
   const std::array<std::string_view, kTexts> texts = {fields.email,     fields.first_name,
                                                       fields.last_name, fields.company,
                                                       fields.title,     fields.phone};
@@ -63,7 +68,7 @@ ContactRef PackedContact::packWith(const ContactFields& fields, const ExtraRange
 
   void* block = ::operator new(block_bytes);
   PackedContact* packed = new (block) PackedContact();
-  packed->key_ = Symbol(fields.key);
+  packed->key_ = key;
   packed->email_status_ = Symbol(fields.email_status);
   packed->timezone_ = Symbol(fields.timezone);
   packed->owner_ = Symbol(fields.owner);

@@ -92,6 +92,9 @@ class PackedContact {
   static ContactRef pack(const Contact& contact);
   // REQUIRES: as above, and fields.extra's names strictly ascending.
   static ContactRef pack(const ContactFields& fields);
+  // The same with the key interned already (a load interns a batch of keys under one lock);
+  // fields.key is not read.
+  static ContactRef pack(Symbol key, const ContactFields& fields);
   Contact unpack() const;
 
   PackedContact(const PackedContact&) = delete;
@@ -139,10 +142,10 @@ class PackedContact {
   PackedContact() = default;
   ~PackedContact() = default;
 
-  // Both pack()s: the fields but the custom columns from `fields`, those from `extra`, a
-  // range of (name, value) pairs in name order.
+  // The pack()s: `key`, the fields but the key and the custom columns from `fields`, those
+  // from `extra`, a range of (name, value) pairs in name order.
   template <typename ExtraRange>
-  static ContactRef packWith(const ContactFields& fields, const ExtraRange& extra);
+  static ContactRef packWith(Symbol key, const ContactFields& fields, const ExtraRange& extra);
 
   const unsigned char* tables() const { return reinterpret_cast<const unsigned char*>(this + 1); }
   const unsigned char* ends() const { return tables() + sizeof(Symbol) * extra_count_; }

@@ -115,8 +115,15 @@ Table& table() {
 
 std::uint32_t Symbol::intern(std::string_view text) {
   if (text.empty()) return 0;
+  std::lock_guard lock(table().mutex);
+  return internLocked(text);
+}
+
+std::mutex& Symbol::tableMutex() { return table().mutex; }
+
+std::uint32_t Symbol::internLocked(std::string_view text) {
+  if (text.empty()) return 0;
   Table& symbols = table();
-  std::lock_guard lock(symbols.mutex);
   if (auto found = symbols.index.find(text); found != symbols.index.end()) return *found;
   SEQD_ASSERT(text.size() <= UINT32_MAX);
   std::uint32_t index = symbols.size;

@@ -98,6 +98,30 @@ struct RowsLoad {
   std::vector<std::string_view> added_keys;
 };
 
+// A load interns this many contacts' Symbols, or rows' contact keys, under one lock
+// (SymbolBatch): a lock per key was ~15% of a restart's load. Bounded, so that what the other
+// load thread interns meanwhile (now and then a new list of steps done) waits little.
+constexpr std::size_t kInternBatchMax = 256;
+
+// symbols[i] = the first of texts[i] (a key and its value), all under one lock.
+void internAll(const std::vector<std::pair<std::string_view, std::string_view>>& texts,
+               std::vector<Symbol>& symbols) {
+  symbols.resize(texts.size());
+  const SymbolBatch batch;
+  for (std::size_t i = 0; i < texts.size(); ++i) symbols[i] = batch(texts[i].first);
+}
+
+// Sets rows[i]'s contact key to keys[i], interned a batch at a time.
+template <typename Keys>
+void internContactKeys(const Keys& keys, std::vector<Enrollment>& rows) {
+  SEQD_ASSERT(keys.size() == rows.size());
+  for (std::size_t start = 0; start < rows.size(); start += kInternBatchMax) {
+    const SymbolBatch symbols;
+    const std::size_t end = std::min(rows.size(), start + kInternBatchMax);
+    for (std::size_t i = start; i < end; ++i) rows[i].contact_key = symbols(keys[i]);
+  }
+}
+
 MDB_val mdbValue(std::string_view bytes) {
   return MDB_val{bytes.size(), const_cast<char*>(bytes.data())};
 }
@@ -1291,20 +1315,32 @@ std::size_t LmdbStore::entriesOf(MDB_txn* txn, std::size_t index) const {
 }
 
 // Each record is decoded straight into its packed block (no Contact in between: that was
-// ~40% of a load, and most of the heap a restarted seqd kept from it).
+// ~40% of a load, and most of the heap a restarted seqd kept from it). The records come a
+// batch at a time: the batch's keys are interned under one lock, then its records decoded.
 Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<ContactRef>& out) const {
   const std::size_t entries = entriesOf(txn, kContactsDb);
   out.reserve(entries);
   // Each key is a new Symbol: the table is sized once, not grown through ~20 rehashes.
   Symbol::reserve(entries);
   std::vector<ContactFields::Extra> extra;
-  return forEach(txn, kContactsDb, [&](std::string_view key, std::string_view value) {
-    ContactRef contact;
-    Status status = decodeContact(key, value, contact, extra);
-    if (!status.isOk()) return corrupt("contacts", key, status.message());
-    out.push_back(std::move(contact));
+  std::vector<std::pair<std::string_view, std::string_view>> batch;  // key, value
+  std::vector<Symbol> keys;
+  const auto decodeBatch = [&]() -> Status {
+    internAll(batch, keys);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      ContactRef contact;
+      const Status status = decodeContact(keys[i], batch[i].second, contact, extra);
+      if (!status.isOk()) return corrupt("contacts", batch[i].first, status.message());
+      out.push_back(std::move(contact));
+    }
+    batch.clear();
     return Status::ok();
+  };
+  Status status = forEach(txn, kContactsDb, [&](std::string_view key, std::string_view value) {
+    batch.emplace_back(key, value);
+    return batch.size() == kInternBatchMax ? decodeBatch() : Status::ok();
   });
+  return status.isOk() ? decodeBatch() : status;
 }
 
 Status LmdbStore::loadTeam(MDB_txn* txn, std::vector<TeamRecord>& out) const {
@@ -1360,21 +1396,25 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
   });
 }
 
-// The table's rows, then the journal's tail over them: both on one thread.
+// The table's rows, then the journal's tail over them, then their contact keys interned: all
+// on one thread.
 Status LmdbStore::loadEnrollmentRows(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
                                      RowsLoad& rows) const {
   Status status = loadEnrollments(txn, codes, state.enrollments, rows.table_keys);
   if (status.isOk()) status = loadJournal(txn, codes, state, rows);
+  if (!status.isOk()) return status;
+  internContactKeys(rows.table_keys, state.enrollments);
+  internContactKeys(rows.added_keys, rows.added);
   return status;
 }
 
 // The contacts on this thread; the enrollment rows and the journal's tail over them on a
 // second, in a read transaction of its own on the same snapshot (the same txn id: no commit
 // between the two begins). The halves cost about the same (a 1M restart's profile: the
-// contacts 36% of the samples, the rows and the journal 32%). The rows' contact keys are
-// interned here after both, when the contacts' keys are in the table: with both threads
-// interning (the table's lock taken ~3M times) the load took as long as on one thread. When
-// the second transaction sees another snapshot, the rows are read after the contacts, in
+// contacts 36% of the samples, the rows and the journal 32%). Both threads intern their
+// contact keys a batch under one lock at a time (SymbolBatch): with a lock per key, taken
+// ~3M times by both at once, the load took as long as on one thread. When the second
+// transaction sees another snapshot, the rows are read after the contacts, in
 // this transaction. table_rows: how many rows the table held (before the journal's additions).
 Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& codes,
                                              LoadedState& state, std::size_t& table_rows) const {
@@ -1397,10 +1437,6 @@ Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& co
   if (!status.isOk()) return status;
   std::vector<Enrollment>& table = state.enrollments;
   table_rows = table.size();
-  for (std::size_t i = 0; i < table.size(); ++i) table[i].contact_key = Symbol(rows.table_keys[i]);
-  for (std::size_t i = 0; i < rows.added.size(); ++i) {
-    rows.added[i].contact_key = Symbol(rows.added_keys[i]);
-  }
   if (rows.added.empty()) return Status::ok();
   std::sort(rows.added.begin(), rows.added.end(),
             [](const Enrollment& a, const Enrollment& b) { return a.id < b.id; });

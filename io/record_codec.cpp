@@ -650,16 +650,15 @@ Status decodeContact(std::string_view key, std::string_view value, Contact& out)
   return Status::ok();
 }
 
-Status decodeContact(std::string_view key, std::string_view value, ContactRef& out,
+Status decodeContact(Symbol key, std::string_view value, ContactRef& out,
                      std::vector<ContactFields::Extra>& scratch) {
   Reader reader(value);
   ContactFields fields;
   readContactFields(reader, fields, scratch);
   Status status = reader.finish("contact");
   if (!status.isOk()) return status;
-  fields.key = key;
   fields.extra = scratch;
-  out = PackedContact::pack(fields);
+  out = PackedContact::pack(key, fields);
   return Status::ok();
 }
 

@@ -138,8 +138,8 @@ Status decodeContact(std::string_view key, std::string_view value, Contact& out)
 // The same record straight into the engine's packed form (engine/packed_contact.hpp): one
 // block, with no Contact or string per field in between; the same checks and messages.
 // `scratch` holds the custom columns' views while it decodes: a caller decoding many records
-// passes the same one, so it is allocated once.
-Status decodeContact(std::string_view key, std::string_view value, ContactRef& out,
+// passes the same one, so it is allocated once. The key is interned already.
+Status decodeContact(Symbol key, std::string_view value, ContactRef& out,
                      std::vector<ContactFields::Extra>& scratch);
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out);
 // What decodeEnrollment last read into each interned field of an enrollment (the sequence

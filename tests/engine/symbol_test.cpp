@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <random>
@@ -76,6 +77,46 @@ TEST_CASE("threads intern and read Symbols at once") {
   for (int t = 0; t < kThreads; ++t) CHECK(wrong[t] == 0);
   CHECK(Symbol("symbol-test-thread-3-4999") == "symbol-test-thread-3-4999");
   CHECK(symbolCount() >= kThreads * kPerThread);
+}
+
+TEST_CASE("a SymbolBatch interns as Symbol() does, one index a string") {
+  const Symbol before = "symbol-test-batch-before";
+  std::vector<Symbol> made;
+  {
+    const SymbolBatch batch;
+    made.push_back(batch("symbol-test-batch-new"));
+    made.push_back(batch("symbol-test-batch-before"));
+    made.push_back(batch("symbol-test-batch-new"));
+    made.push_back(batch(""));
+  }
+  CHECK(made[0] == Symbol("symbol-test-batch-new"));
+  CHECK(made[0].str() == "symbol-test-batch-new");
+  CHECK(made[1].index() == before.index());
+  CHECK(made[2].index() == made[0].index());
+  CHECK(made[3].empty());
+  CHECK(Symbol::find("symbol-test-batch-new") == made[0]);
+}
+
+TEST_CASE("threads intern by batch and one at a time at once") {
+  // One thread interns batches of 256 (as a load does), the other the same strings one at a
+  // time with Symbol(), in the opposite order: each string gets one index, read back whole.
+  constexpr int kStrings = 20000;
+  const auto text = [](int i) { return "symbol-test-both-" + std::to_string(i); };
+  std::vector<Symbol> batched(kStrings);
+  std::vector<Symbol> single(kStrings);
+  std::thread batches([&] {
+    for (int start = 0; start < kStrings; start += 256) {
+      const SymbolBatch batch;
+      for (int i = start; i < std::min(kStrings, start + 256); ++i) batched[i] = batch(text(i));
+    }
+  });
+  for (int i = kStrings - 1; i >= 0; --i) single[i] = Symbol(text(i));
+  batches.join();
+  int wrong = 0;
+  for (int i = 0; i < kStrings; ++i) {
+    if (batched[i] != single[i] || batched[i].str() != text(i)) ++wrong;
+  }
+  CHECK(wrong == 0);
 }
 
 TEST_CASE("text with NUL bytes, text past an arena chunk, c_str() and views that stay put") {

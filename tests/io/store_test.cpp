@@ -346,6 +346,52 @@ TEST_CASE("everything survives close and reopen, and many commits accumulate") {
   CHECK(store->lastProgressSeq().value() == 2 * kCommits);
 }
 
+// A load interns the contacts' keys, and the rows' contact keys, a batch at a time (256 under
+// one lock, io/lmdb_store.cpp): 700 is two whole batches and a part of one.
+TEST_CASE("700 contacts and rows load whole across the load's batches, each with its own key") {
+  TempDir dir("seqd-store-test");
+  constexpr int kContacts = 700;
+  const auto keyOf = [](int i) {
+    std::string key = "batch-" + std::to_string(100000 + i) + "@example.com";
+    return key;
+  };
+  const auto write = [&](bool with_rows) {
+    auto store = openOrFail(dir.path());
+    WriteBatch batch;
+    for (int i = 0; i < kContacts; ++i) {
+      batch.contacts.push_back(fullContact(keyOf(i)));
+      if (!with_rows) continue;
+      Enrollment enrollment = fullEnrollment(static_cast<EnrollmentId>(i + 1));
+      enrollment.contact_key = keyOf(kContacts - 1 - i);
+      batch.enrollments.push_back(enrollment);
+    }
+    commitOrFail(*store, batch);
+  };
+  SUBCASE("all of them") {
+    write(true);
+    auto store = openOrFail(dir.path());
+    LoadedState state = loadOrFail(*store);
+    REQUIRE(state.contacts.size() == kContacts);
+    REQUIRE(state.enrollments.size() == kContacts);
+    for (int i = 0; i < kContacts; ++i) {
+      CHECK(state.contacts[i]->key() == keyOf(i));
+      CHECK(sameContact(state.contacts[i]->unpack(), fullContact(keyOf(i))));
+      CHECK(state.enrollments[i].contact_key == keyOf(kContacts - 1 - i));
+    }
+  }
+  SUBCASE("one damaged in the second batch is named by its key") {
+    write(false);  // rawPut's counts would not match a journal of packed entries
+    const std::string bad = keyOf(300);
+    rawPut(dir.path(), "contacts", bad, "\x01\xff\xff\xff\xff garbage");
+    auto store = openOrFail(dir.path());
+    LoadedState state;
+    const Status status = store->load(state);
+    CHECK(status.code() == StatusCode::kCorruption);
+    CHECK_MESSAGE(contains(status.message(), "contacts key '" + bad + "'"), status.message());
+    CHECK(state.contacts.empty());
+  }
+}
+
 TEST_CASE("progress loads in seq order, enrollments in id order (big-endian keys)") {
   TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
