@@ -404,6 +404,35 @@ TEST_CASE("a held Maildir send of a contact finished before its window opens is 
   CHECK(finished->unresolved.get(Symbol("one")) == "interrupted");  // it may have landed
 }
 
+TEST_CASE("a held Maildir send whose mailbox or step a reload removed is not sent: interrupted") {
+  HeldRedelivery held;
+  Engine second(held.settings, held.restart);
+  REQUIRE(second.restore(held.store.state, held.restart).isOk());
+  EngineSettings edited = held.settings;
+  SUBCASE("the mailbox") {
+    Mailbox other = edited.mailboxes[0];
+    other.address = "b@acme.test";
+    edited.mailboxes = {other};
+    edited.sequences["s"].mailboxes = {"b@acme.test"};
+  }
+  SUBCASE("the step") {
+    std::vector<Step>& steps = edited.sequences["s"].steps;
+    steps.erase(steps.begin());  // "one", the step it was sending
+  }
+  second.reconfigure(edited, held.restart);
+  second.advanceTo(held.opens);
+  for (const DeliveryIntent& intent : second.takeIntents()) {
+    CHECK(intent.message_id != held.message_id);  // never the held one, from any mailbox
+    CHECK_FALSE(intent.redelivery);
+  }
+  const Enrollment* enrollment = second.findEnrollment("s", "ny@x.test");
+  REQUIRE(enrollment != nullptr);
+  CHECK(enrollment->sending_step.empty());
+  CHECK(enrollment->unresolved.get(Symbol("one")) == "interrupted");  // it may have landed
+  WriteBatch batch = second.takeBatch();
+  CHECK(testing::countRedelivered(batch.progress) == 0);
+}
+
 TEST_CASE("a send that waits for a worker past its window's close is decided again when it opens") {
   // Friday 2026-12-04 16:59 New York; every worker busy until 17:01, after the window closed.
   const TimeMs fired = at("2026-12-04T21:59:00Z");
