@@ -1396,24 +1396,22 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
   });
 }
 
-// The table's rows, then the journal's tail over them, then their contact keys interned: all
-// on one thread.
+// The table's rows, then the journal's tail over them: both on one thread.
 Status LmdbStore::loadEnrollmentRows(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
                                      RowsLoad& rows) const {
   Status status = loadEnrollments(txn, codes, state.enrollments, rows.table_keys);
   if (status.isOk()) status = loadJournal(txn, codes, state, rows);
-  if (!status.isOk()) return status;
-  internContactKeys(rows.table_keys, state.enrollments);
-  internContactKeys(rows.added_keys, rows.added);
   return status;
 }
 
 // The contacts on this thread; the enrollment rows and the journal's tail over them on a
 // second, in a read transaction of its own on the same snapshot (the same txn id: no commit
 // between the two begins). The halves cost about the same (a 1M restart's profile: the
-// contacts 36% of the samples, the rows and the journal 32%). Both threads intern their
-// contact keys a batch under one lock at a time (SymbolBatch): with a lock per key, taken
-// ~3M times by both at once, the load took as long as on one thread. When the second
+// contacts 36% of the samples, the rows and the journal 32%). The rows' contact keys are
+// interned here after both, when the contacts' keys are in the table: with both threads
+// interning (the table's lock taken ~3M times) the load took as long as on one thread, and
+// with both interning a batch under one lock at a time (SymbolBatch) a 10M restart varied
+// from 20 to 26 s, the threads waiting on each other's batches. When the second
 // transaction sees another snapshot, the rows are read after the contacts, in
 // this transaction. table_rows: how many rows the table held (before the journal's additions).
 Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& codes,
@@ -1437,6 +1435,8 @@ Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& co
   if (!status.isOk()) return status;
   std::vector<Enrollment>& table = state.enrollments;
   table_rows = table.size();
+  internContactKeys(rows.table_keys, table);
+  internContactKeys(rows.added_keys, rows.added);
   if (rows.added.empty()) return Status::ok();
   std::sort(rows.added.begin(), rows.added.end(),
             [](const Enrollment& a, const Enrollment& b) { return a.id < b.id; });
