@@ -20,10 +20,10 @@
 // (string_view, index) took about 90.
 //
 // Thread-safety: interning takes a mutex (SymbolBatch, below, takes it once for many strings);
-// reading a Symbol's string takes none (the arena's
-// chunks and the entry chunks never move, and an index is only handed out after its entry and
-// its text are in place), so any thread may read the Symbols in a value it was handed. The
-// views view() returns stay valid for the process's life.
+// reading a Symbol's string takes none (the arena's chunks and the entry chunks never move,
+// and an index is only handed out after its entry and its text are in place), so any thread
+// may read the Symbols in a value it was handed. The views view() returns stay valid for the
+// process's life.
 #pragma once
 
 #include <compare>

@@ -103,12 +103,12 @@ struct RowsLoad {
 // load thread interns meanwhile (now and then a new list of steps done) waits little.
 constexpr std::size_t kInternBatchMax = 256;
 
-// symbols[i] = the first of texts[i] (a key and its value), all under one lock.
-void internAll(const std::vector<std::pair<std::string_view, std::string_view>>& texts,
-               std::vector<Symbol>& symbols) {
-  symbols.resize(texts.size());
-  const SymbolBatch batch;
-  for (std::size_t i = 0; i < texts.size(); ++i) symbols[i] = batch(texts[i].first);
+// keys[i] = the key of records[i] (a key and its value) interned, all under one lock.
+void internKeys(const std::vector<std::pair<std::string_view, std::string_view>>& records,
+                std::vector<Symbol>& keys) {
+  keys.resize(records.size());
+  const SymbolBatch symbols;
+  for (std::size_t i = 0; i < records.size(); ++i) keys[i] = symbols(records[i].first);
 }
 
 // Sets rows[i]'s contact key to keys[i], interned a batch at a time.
@@ -1326,7 +1326,7 @@ Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<ContactRef>& out) const
   std::vector<std::pair<std::string_view, std::string_view>> batch;  // key, value
   std::vector<Symbol> keys;
   const auto decodeBatch = [&]() -> Status {
-    internAll(batch, keys);
+    internKeys(batch, keys);
     for (std::size_t i = 0; i < batch.size(); ++i) {
       ContactRef contact;
       const Status status = decodeContact(keys[i], batch[i].second, contact, extra);
