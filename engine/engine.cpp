@@ -332,16 +332,17 @@ void Engine::dropRedelivery(Enrollment& enrollment, TimeMs now_ms) {
   onDeliveryResult(returned, now_ms);
 }
 
-bool Engine::windowClosed(const Enrollment& enrollment, TimeMs now_ms) const {
+std::optional<TimeMs> Engine::closedUntil(const Enrollment& enrollment, TimeMs now_ms) const {
   const TimeMs open_ms = openAt(enrollment, now_ms);
-  return open_ms != now_ms && open_ms != kNeverOpen;
+  if (open_ms == now_ms || open_ms == kNeverOpen) return std::nullopt;
+  return open_ms;
 }
 
 bool Engine::holdRedelivery(const Enrollment& enrollment, TimeMs now_ms) {
-  if (!windowClosed(enrollment, now_ms)) return false;
-  const TimeMs open_ms = openAt(enrollment, now_ms);
-  held_.emplace(enrollment.id, open_ms);
-  held_due_.emplace(open_ms, enrollment.id);
+  const std::optional<TimeMs> open_ms = closedUntil(enrollment, now_ms);
+  if (!open_ms) return false;
+  held_.emplace(enrollment.id, *open_ms);
+  held_due_.emplace(*open_ms, enrollment.id);
   return true;
 }
 
@@ -1709,7 +1710,7 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
       }
       Enrollment& enrollment = enrollments_[id];
       if (enrollment.sending_released && now_ms != kNoTime &&
-          (!waitsOnSend(enrollment) || windowClosed(enrollment, now_ms))) {
+          (!waitsOnSend(enrollment) || closedUntil(enrollment, now_ms))) {
         // A redelivery that waited for a worker while its contact stopped, or its window
         // closed: settled again (dropped, or held for the window).
         queued_.erase(queued);

@@ -518,8 +518,9 @@ class Engine {
   void dropRedelivery(Enrollment& enrollment, TimeMs now_ms);
   // The step of the send the enrollment has out, or null when its sequence lost it.
   const Step* sendingStep(const Enrollment& enrollment) const;
-  // Whether the enrollment's window is closed at now_ms and opens again later.
-  bool windowClosed(const Enrollment& enrollment, TimeMs now_ms) const;
+  // When the enrollment's window opens again if it is closed at now_ms; nullopt when it is
+  // open, or never opens.
+  std::optional<TimeMs> closedUntil(const Enrollment& enrollment, TimeMs now_ms) const;
   // Holds a released send on an idempotent transport whose window is closed now until the
   // window opens (held_); false when it goes now.
   bool holdRedelivery(const Enrollment& enrollment, TimeMs now_ms);
