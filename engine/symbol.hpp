@@ -119,6 +119,11 @@ class SymbolBatch {
   Symbol operator()(std::string_view text) const {
     return Symbol::ofIndex(Symbol::internLocked(text));
   }
+  // As Symbol::find(text), without taking the lock: the table is read under this batch's.
+  // Several threads may call it on one batch at once (a restart looks up its rows' 10M
+  // contact keys on two), as long as none interns meanwhile, operator() of this batch included:
+  // a read of the table beside a write to it is a race.
+  std::optional<Symbol> find(std::string_view text) const;
 
  private:
   std::lock_guard<std::mutex> lock_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -115,6 +116,35 @@ TEST_CASE("threads intern by batch and one at a time at once") {
   int wrong = 0;
   for (int i = 0; i < kStrings; ++i) {
     if (batched[i] != single[i] || batched[i].str() != text(i)) ++wrong;
+  }
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("two threads find() under one SymbolBatch: the interned found, the rest not interned") {
+  // What a restart does with its rows' contact keys: one batch holds the table's lock, two
+  // threads look strings up at once through it, and the ones not found are interned after.
+  constexpr int kStrings = 40000;
+  const auto text = [](int i) { return "symbol-test-find-" + std::to_string(i); };
+  std::vector<Symbol> made;
+  for (int i = 0; i < kStrings; i += 2) made.push_back(Symbol(text(i)));  // the even ones
+  const std::size_t count = symbolCount();
+  std::vector<std::optional<Symbol>> found(kStrings);
+  {
+    const SymbolBatch batch;
+    const auto look_up = [&](int from, int to) {
+      for (int i = from; i < to; ++i) found[i] = batch.find(text(i));
+    };
+    std::thread second([&] { look_up(kStrings / 2, kStrings); });
+    look_up(0, kStrings / 2);
+    second.join();
+    CHECK(batch.find("")->empty());
+  }
+  CHECK(symbolCount() == count);
+  int wrong = 0;
+  for (int i = 0; i < kStrings; ++i) {
+    const bool right =
+        i % 2 == 0 ? found[i].has_value() && *found[i] == made[i / 2] : !found[i].has_value();
+    if (!right) ++wrong;
   }
   CHECK(wrong == 0);
 }

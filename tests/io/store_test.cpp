@@ -392,6 +392,63 @@ TEST_CASE("700 contacts and rows load whole across the load's batches, each with
   }
 }
 
+// A load looks the rows' contact keys up a chunk of 32Ki rows at a time, half of the chunk on
+// a second thread, and interns after, on one thread, the keys no contact has
+// (io/lmdb_store.cpp, internContactKeys). The store is written by a forked child, so that none
+// of its strings is interned in this process before the load: a row's key is then found only
+// when the load interned it as a contact's. Two chunks' worth and a part of one, some rows in
+// each half naming no contact.
+TEST_CASE("rows' contact keys are found across the lookup's chunks and threads, ghosts too") {
+  TempDir dir("seqd-store-test");
+  constexpr int kRows = 70000;
+  const auto contactKeyOf = [](int i) { return "chunked-" + std::to_string(500000 + i); };
+  // Every 997th row names a key that is no contact's: those are interned after the lookup.
+  const auto rowKeyOf = [&](int i) {
+    return i % 997 == 0 ? "ghost-" + std::to_string(i) : contactKeyOf(kRows - 1 - i);
+  };
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    Result<std::unique_ptr<Store>> store = openLmdbStore(dir.path(), {});
+    if (!store.isOk()) ::_exit(2);
+    WriteBatch batch;
+    for (int i = 0; i < kRows; ++i) {
+      Contact contact;
+      contact.key = contactKeyOf(i);
+      contact.email = contactKeyOf(i) + "@example.com";
+      batch.contacts.push_back(contact);
+      Enrollment enrollment;
+      enrollment.id = static_cast<EnrollmentId>(i);
+      enrollment.sequence_id = "chunked";
+      enrollment.contact_key = rowKeyOf(i);
+      batch.enrollments.push_back(enrollment);
+    }
+    ::_exit(store.value()->commit(batch).isOk() ? 0 : 1);
+  }
+  int wait_status = 0;
+  REQUIRE(::waitpid(child, &wait_status, 0) == child);
+  REQUIRE(WIFEXITED(wait_status));
+  REQUIRE(WEXITSTATUS(wait_status) == 0);
+  REQUIRE_FALSE(Symbol::find(contactKeyOf(0)).has_value());
+  REQUIRE_FALSE(Symbol::find(rowKeyOf(0)).has_value());
+
+  auto store = openOrFail(dir.path());
+  LoadedState state = loadOrFail(*store);
+  REQUIRE(state.contacts.size() == kRows);
+  REQUIRE(state.enrollments.size() == kRows);
+  int wrong = 0;
+  int ghosts = 0;
+  for (int i = 0; i < kRows; ++i) {
+    const Enrollment& row = state.enrollments[i];
+    if (row.id != static_cast<EnrollmentId>(i) || row.contact_key != rowKeyOf(i)) {
+      if (++wrong <= 5) FAIL_CHECK("row " << i << " names '" << row.contact_key << "'");
+    }
+    if (row.contact_key.starts_with("ghost-")) ++ghosts;
+  }
+  CHECK(wrong == 0);
+  CHECK(ghosts == (kRows + 996) / 997);
+}
+
 TEST_CASE("progress loads in seq order, enrollments in id order (big-endian keys)") {
   TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
