@@ -48,6 +48,11 @@ void EnrollmentCensus::update(EnrollmentId id, Symbol sequence, EnrollmentStatus
 
 void EnrollmentCensus::clear() { *this = EnrollmentCensus(); }
 
+void EnrollmentCensus::reserve(std::size_t enrollments) {
+  counted_status_.reserve(enrollments);
+  counted_due_s_.reserve(enrollments);
+}
+
 const StatusCounts& EnrollmentCensus::ofSequence(Symbol sequence) const {
   static const StatusCounts kNone{};
   auto found = by_sequence_.find(sequence.index());

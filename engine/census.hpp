@@ -43,6 +43,9 @@ class EnrollmentCensus {
   void update(EnrollmentId id, Symbol sequence, EnrollmentStatus status, TimeMs next_at_ms);
   // Forgets every count (a restore or reload counts every enrollment again).
   void clear();
+  // Room for ids below `enrollments`, so that counting that many does not grow the counts
+  // step by step (a restart counts every enrollment again).
+  void reserve(std::size_t enrollments);
 
   const StatusCounts& byStatus() const { return by_status_; }
   // The counts of one sequence's enrollments; all zero for a sequence with none.

@@ -62,7 +62,7 @@ TimeMs Engine::wheelTime(const Enrollment& enrollment) const {
 }
 
 void Engine::arm(Enrollment& enrollment) {
-  const TimeMs due_ms = isActive(enrollment.sequence_id) ? wheelTime(enrollment) : kNoTime;
+  const TimeMs due_ms = isActive(enrollment) ? wheelTime(enrollment) : kNoTime;
   if (due_ms == kNoTime) {
     wheel_.cancel(enrollment.id);
   } else {
@@ -146,11 +146,13 @@ std::string Engine::windowGate(const Enrollment& enrollment, TimeMs due_ms) cons
 
 Status Engine::restore(LoadedState state, TimeMs now_ms) {
   // The records are moved in, not copied: at a million enrollments copying them was the
-  // largest part of a restart.
+  // largest part of a restart. Their slots are indexed by their keys' Symbols, all interned
+  // by now: sized once, not moved at each growth.
+  contacts_.reserve(symbolCount());
   for (ContactRef& contact : state.contacts) storeContact(std::move(contact));
   state.contacts = std::vector<ContactRef>();
   for (const SequenceState& sequence : state.sequences) {
-    if (sequence.active) active_sequences_.insert(sequence.sequence_id);
+    if (sequence.active) active_sequences_.insert(Symbol(sequence.sequence_id).index());
   }
   for (const TeamRecord& record : state.team) {
     lists_.restore(record);
@@ -174,18 +176,27 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     }
   }
   first_enrollment_.clear();
+  first_enrollment_.reserve(contacts_.size());  // by the same index as contacts_
   next_enrollment_.assign(enrollments_.size(), kNoEnrollment);
   is_dirty_.assign(enrollments_.size(), false);
   journaled_.assign(enrollments_.size(), false);
   for (EnrollmentId id : state.journal_ids) {
     if (id < enrollments_.size()) noteJournaled(id);
   }
+  // A sequence's rows come in runs (added together): its list is found once a run, not by
+  // its id's text for every row.
+  Symbol listed_sequence;
+  std::vector<EnrollmentId>* of_sequence = nullptr;
   for (const Enrollment& enrollment : enrollments_) {
     if (enrollment.sequence_id.empty()) {
       return Status::corruption("enrollment ids are not dense: id " +
                                 std::to_string(&enrollment - enrollments_.data()) + " missing");
     }
-    by_sequence_[enrollment.sequence_id].push_back(enrollment.id);
+    if (of_sequence == nullptr || enrollment.sequence_id != listed_sequence) {
+      listed_sequence = enrollment.sequence_id;
+      of_sequence = &by_sequence_[listed_sequence.str()];
+    }
+    of_sequence->push_back(enrollment.id);
     linkToContact(enrollment.id, enrollment.contact_key);
   }
   // Tasks and applied inbound messages are state of their own; the log as kept holds at
@@ -318,7 +329,7 @@ const Step* Engine::sendingStep(const Enrollment& enrollment) const {
 }
 
 bool Engine::waitsOnSend(const Enrollment& enrollment) const {
-  return enrollment.status == EnrollmentStatus::kActive && isActive(enrollment.sequence_id.view());
+  return enrollment.status == EnrollmentStatus::kActive && isActive(enrollment);
 }
 
 Transport Engine::sendingTransport(const Enrollment& enrollment) const {
@@ -487,7 +498,7 @@ void Engine::addGovernorSnapshot(WriteBatch& batch, std::uint64_t through_seq, b
 // Puts every enrollment that waits for a time on the wheel, and takes the rest off.
 void Engine::rearmAll() {
   for (Enrollment& enrollment : enrollments_) {
-    if (!isActive(enrollment.sequence_id)) {
+    if (!isActive(enrollment)) {
       wheel_.cancel(enrollment.id);
       continue;
     }
@@ -731,7 +742,14 @@ void Engine::indexSequences() {
 }
 
 bool Engine::isActive(std::string_view sequence_id) const {
-  return active_sequences_.contains(sequence_id) && findSequence(sequence_id) != nullptr;
+  const std::optional<Symbol> symbol = Symbol::find(sequence_id);
+  return symbol.has_value() && active_sequences_.contains(symbol->index()) &&
+         findSequence(sequence_id) != nullptr;
+}
+
+bool Engine::isActive(const Enrollment& enrollment) const {
+  const std::uint32_t sequence = enrollment.sequence_id.index();
+  return active_sequences_.contains(sequence) && sequence_index_.contains(sequence);
 }
 
 std::vector<SequenceSummary> Engine::sequences() const {
@@ -754,7 +772,7 @@ Status Engine::activate(const std::string& sequence_id, const Caller& caller, Ti
   Status allowed = checkCanEditSequence(*sequence, caller, shares_);
   if (!allowed.isOk()) return allowed;
   if (isActive(sequence_id)) return Status::ok();
-  active_sequences_.insert(sequence_id);
+  active_sequences_.insert(Symbol(sequence_id).index());
   batch_.sequences.push_back({sequence_id, true});
   for (EnrollmentId id : by_sequence_[sequence_id]) {
     Enrollment& enrollment = enrollments_[id];
@@ -783,7 +801,7 @@ Status Engine::deactivate(const std::string& sequence_id, const Caller& caller) 
   Status allowed = checkCanEditSequence(*sequence, caller, shares_);
   if (!allowed.isOk()) return allowed;
   if (!isActive(sequence_id)) return Status::ok();
-  active_sequences_.erase(sequence_id);
+  active_sequences_.erase(Symbol(sequence_id).index());
   batch_.sequences.push_back({sequence_id, false});
   for (EnrollmentId id : by_sequence_[sequence_id]) {
     wheel_.cancel(id);
@@ -1197,6 +1215,7 @@ void Engine::syncCensus() const {
 
 void Engine::recountCensus() const {
   census_.clear();
+  census_.reserve(enrollments_.size());
   for (const Enrollment& enrollment : enrollments_) {
     census_.update(enrollment.id, enrollment.sequence_id, enrollment.status, enrollment.next_at_ms);
   }

@@ -250,6 +250,9 @@ class Engine {
   // several times.
   const Sequence* sequenceOf(const Enrollment& enrollment) const;
   bool isActive(std::string_view sequence_id) const;
+  // The same for an enrollment's sequence, by its id's Symbol: no text hashed (a restart asks
+  // it of every enrollment, and each step arms its enrollment again).
+  bool isActive(const Enrollment& enrollment) const;
   Status activate(const std::string& sequence_id, const Caller& caller, TimeMs now_ms);
   Status deactivate(const std::string& sequence_id, const Caller& caller);
 
@@ -759,7 +762,8 @@ class Engine {
   // walk to the end that an append takes is short.
   std::vector<EnrollmentId> first_enrollment_;
   std::vector<EnrollmentId> next_enrollment_;
-  TextSet active_sequences_;
+  // The active sequences, by their ids' Symbol indexes.
+  boost::unordered_flat_set<std::uint32_t> active_sequences_;
   std::map<std::uint64_t, Task> tasks_;  // by id
   // (enrollment, step id) -> its one task, open or closed
   std::map<std::pair<EnrollmentId, std::string>, std::uint64_t> step_tasks_;

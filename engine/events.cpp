@@ -47,7 +47,7 @@ void Engine::pauseForOoo(Enrollment& enrollment, const ContactEvent& event, Time
   stopEnrollment(enrollment, EnrollmentStatus::kPaused);
   enrollment.paused_reason = "ooo";
   enrollment.resume_at_ms = event.until_ms.value_or(now_ms + settings_.ooo_default_pause_ms);
-  if (isActive(enrollment.sequence_id)) {
+  if (isActive(enrollment)) {
     wheel_.schedule(enrollment.id, enrollment.resume_at_ms, scoreOf(enrollment));
   }
 }

@@ -51,7 +51,7 @@ void Engine::rearm(Enrollment& enrollment, TimeMs now_ms) {
   }
   if (resumeTask(enrollment, now_ms)) return;
   if (enrollment.next_at_ms == kNoTime) {
-    if (isActive(enrollment.sequence_id)) scheduleNextStep(enrollment, now_ms);
+    if (isActive(enrollment)) scheduleNextStep(enrollment, now_ms);
     return;
   }
   enrollment.next_at_ms = std::max(enrollment.next_at_ms, now_ms);

@@ -512,6 +512,47 @@ TEST_CASE("an email fired but never delivered is rebuilt identically at restart"
   CHECK(counted[0].sent_last_hour == 1);
 }
 
+// A restart arms each enrollment by whether its sequence is active (Engine::isActive of the
+// enrollment, by the id's Symbol): rows of a sequence deactivated before the restart stay off
+// the wheel until it is activated again, rows of an active one fire, across runs of rows.
+TEST_CASE("a restart arms the rows of active sequences only, until an activation") {
+  EngineSettings two_sequences = settings();
+  Sequence three = twoEmails();
+  three.id = "three";
+  two_sequences.sequences[three.id] = three;
+  FakeStore store;
+  Engine first(two_sequences, kStart);
+  ImportResult imported = first.upsertContacts(
+      {row("a@x.test", "A", 5), row("b@x.test", "B", 4), row("c@x.test", "C", 3)});
+  REQUIRE(first.activate("two", kAdmin, kStart).isOk());
+  REQUIRE(first.add("two", {"a@x.test"}, {}, kAdmin, kStart).isOk());
+  REQUIRE(first.add("three", {"b@x.test"}, {}, kAdmin, kStart).isOk());
+  REQUIRE(first.add("two", {"c@x.test"}, {}, kAdmin, kStart).isOk());
+  REQUIRE(first.activate("three", kAdmin, kStart).isOk());
+  REQUIRE(first.deactivate("three", kAdmin).isOk());
+  store.commit(first.takeBatch());
+
+  Engine second(two_sequences, kStart + kMinuteMs);
+  REQUIRE(second.restore(store.state, kStart + kMinuteMs).isOk());
+  CHECK(second.isActive("two"));
+  CHECK_FALSE(second.isActive("three"));
+  second.advanceTo(kStart + kMinuteMs);
+  std::vector<DeliveryIntent> fired = second.takeIntents();
+  REQUIRE(fired.size() == 2);
+  std::set<std::string> recipients;
+  for (const DeliveryIntent& intent : fired) recipients.insert(intent.recipient);
+  CHECK(recipients == std::set<std::string>{"a@x.test", "c@x.test"});
+  deliverAll(second, fired, kStart + kMinuteMs);
+  second.advanceTo(kStart + kHourMs);
+  CHECK(second.takeIntents().empty());
+
+  REQUIRE(second.activate("three", kAdmin, kStart + kHourMs).isOk());
+  second.advanceTo(kStart + kHourMs);
+  fired = second.takeIntents();
+  REQUIRE(fired.size() == 1);
+  CHECK(fired[0].recipient == "b@x.test");
+}
+
 TEST_CASE("a send returned not attempted gives its count back, also across a restart") {
   FakeStore store;
   Engine first(settings(), kStart);
