@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>
 #include <cstdio>
@@ -96,6 +97,18 @@ struct RowsLoad {
   ContactKeyBytes table_keys;
   std::vector<Enrollment> added;
   std::vector<std::string_view> added_keys;
+  // A table row whose journal entry names another contact key than the row (an enrollment's
+  // contact never changes, so only a damaged or hand-made store has one): its position and
+  // the entry's key, the last entry's last. The journal leaves table_keys as the table had
+  // them, so that another thread can read them meanwhile.
+  std::vector<std::pair<std::size_t, std::string_view>> rekeyed;
+  // Whether the table's rows are read (set and notified once they are, or once reading them
+  // failed), and whether the journal's are too (or reading stopped on an error).
+  std::atomic<int> table{kTableReading};
+  std::atomic<bool> all_read{false};
+  static constexpr int kTableReading = 0;
+  static constexpr int kTableRead = 1;
+  static constexpr int kTableFailed = 2;
 };
 
 // A load interns this many contacts' Symbols under one lock (SymbolBatch): a lock per key was
@@ -111,18 +124,20 @@ void internKeys(const std::vector<std::pair<std::string_view, std::string_view>>
   for (std::size_t i = 0; i < records.size(); ++i) keys[i] = symbols(records[i].first);
 }
 
-// Rows a restart looks up under one lock of the Symbol table, half on each of two threads.
-// Bounded, as kInternBatchMax, so that the lock is held ~10 ms at a time.
+// Rows a restart looks up under one lock of the Symbol table (half on each of two threads
+// when both are free). Bounded, as kInternBatchMax, so that the lock is held a few ms at a time.
 constexpr std::size_t kLookupChunkRows = std::size_t{1} << 15;
 
-// Sets rows[i]'s contact key to keys[i] interned. The contacts' load has interned nearly all
-// of them already, so each is first looked up (SymbolBatch::find): a chunk at a time, under
-// one lock, half of it on a second thread. The keys of a 10M restart's rows, looked up on
-// this thread alone, were ~20% of its samples, most of it waiting on memory (the table's
-// slot, the entry, the text: each a cache miss), which two threads overlap. A key not found
-// (a row naming a contact the table lacks) is interned after, on this thread.
-template <typename Keys>
-void internContactKeys(const Keys& keys, std::vector<Enrollment>& rows) {
+// Sets rows[i]'s contact key to keys[i] interned, for each i. The contacts' load has interned
+// nearly all of them already, so each is first looked up (SymbolBatch::find): a chunk at a
+// time, under one lock, and while `alone()` says no other load thread is busy, half of each
+// chunk on a second thread. A 10M restart's rows' keys, looked up on one thread after the
+// load, were ~20% of its samples, most of it waiting on memory (the table's slot, the entry,
+// the text: each a cache miss), which two threads overlap. A key not found (a row naming a
+// contact the table lacks) is interned after its chunk, on this thread. Writes only the rows'
+// contact_key members: another thread may write the rows' other members meanwhile.
+template <typename Keys, typename Alone>
+void internContactKeys(const Keys& keys, std::vector<Enrollment>& rows, const Alone& alone) {
   SEQD_ASSERT(keys.size() == rows.size());
   std::vector<std::size_t> missing;
   std::vector<std::size_t> missing_second;
@@ -139,7 +154,7 @@ void internContactKeys(const Keys& keys, std::vector<Enrollment>& rows) {
   for (std::size_t start = 0; start < rows.size(); start += kLookupChunkRows) {
     const std::size_t end = std::min(rows.size(), start + kLookupChunkRows);
     const SymbolBatch symbols;
-    if (end - start < kLookupChunkRows) {
+    if (end - start < kLookupChunkRows || !alone()) {
       look_up(symbols, start, end, missing);
     } else {
       const std::size_t middle = start + (end - start) / 2;
@@ -152,6 +167,11 @@ void internContactKeys(const Keys& keys, std::vector<Enrollment>& rows) {
     for (std::size_t i : missing) rows[i].contact_key = symbols(keys[i]);
     missing.clear();
   }
+}
+
+template <typename Keys>
+void internContactKeys(const Keys& keys, std::vector<Enrollment>& rows) {
+  internContactKeys(keys, rows, [] { return true; });
 }
 
 MDB_val mdbValue(std::string_view bytes) {
@@ -1428,22 +1448,28 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
   });
 }
 
-// The table's rows, then the journal's tail over them: both on one thread.
+// The table's rows, then the journal's tail over them: both on one thread, which says in
+// rows.table and rows.all_read how far it is.
 Status LmdbStore::loadEnrollmentRows(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
                                      RowsLoad& rows) const {
   Status status = loadEnrollments(txn, codes, state.enrollments, rows.table_keys);
+  rows.table.store(status.isOk() ? RowsLoad::kTableRead : RowsLoad::kTableFailed);
+  rows.table.notify_all();
   if (status.isOk()) status = loadJournal(txn, codes, state, rows);
+  rows.all_read.store(true);
   return status;
 }
 
 // The contacts on this thread; the enrollment rows and the journal's tail over them on a
 // second, in a read transaction of its own on the same snapshot (the same txn id: no commit
-// between the two begins). The halves cost about the same (a 1M restart's profile: the
-// contacts 36% of the samples, the rows and the journal 32%). The rows' contact keys are
-// interned here after both, when the contacts' keys are in the table: with both threads
-// interning (the table's lock taken ~3M times) the load took as long as on one thread, and
-// with both interning a batch under one lock at a time (SymbolBatch) a 10M restart varied
-// from 20 to 26 s, the threads waiting on each other's batches. When the second
+// between the two begins). The halves cost about the same (a 10M restart: the contacts 6-7 s,
+// the table's rows 6.8-7.5 s and the journal's 1.3-1.7 s more). Once its contacts are read,
+// this thread looks the table's rows' contact keys up while the second reads the journal
+// (which writes the rows' other members, and keeps the keys its entries change aside), and
+// once the second is done, on both. They wait for the contacts' keys: interning both on both
+// threads at once (the table's lock taken ~3M times) took as long as one thread, and a batch
+// under one lock at a time made a 10M restart vary from 20 to 26 s, the threads waiting on
+// each other's batches; the journal interns little (a new list of steps done). When the second
 // transaction sees another snapshot, the rows are read after the contacts, in
 // this transaction. table_rows: how many rows the table held (before the journal's additions).
 Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& codes,
@@ -1451,6 +1477,7 @@ Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& co
   Transaction second;
   RowsLoad rows;
   Status status;
+  bool table_keys_interned = false;
   if (second.begin(env_, MDB_RDONLY) == 0 && mdb_txn_id(second.get()) == mdb_txn_id(txn)) {
     Status rows_status;
     std::thread rows_thread([&] {
@@ -1458,6 +1485,11 @@ Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& co
       rows_status = loadEnrollmentRows(second.get(), codes, state, rows);
     });
     status = loadContacts(txn, state.contacts);
+    rows.table.wait(RowsLoad::kTableReading);
+    if (status.isOk() && rows.table.load() == RowsLoad::kTableRead) {
+      internContactKeys(rows.table_keys, state.enrollments, [&] { return rows.all_read.load(); });
+      table_keys_interned = true;
+    }
     rows_thread.join();
     if (status.isOk()) status = rows_status;
   } else {
@@ -1467,7 +1499,8 @@ Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& co
   if (!status.isOk()) return status;
   std::vector<Enrollment>& table = state.enrollments;
   table_rows = table.size();
-  internContactKeys(rows.table_keys, table);
+  if (!table_keys_interned) internContactKeys(rows.table_keys, table);
+  for (const auto& [at, key] : rows.rekeyed) table[at].contact_key = Symbol(key);
   internContactKeys(rows.added_keys, rows.added);
   if (rows.added.empty()) return Status::ok();
   std::sort(rows.added.begin(), rows.added.end(),
@@ -1592,8 +1625,13 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
   if (!status.isOk()) return status;
   std::vector<Enrollment>& table = state.enrollments;  // in id order
   boost::unordered_flat_map<EnrollmentId, std::size_t> added_at;
-  // The row an entry replaces, and where its contact key's bytes are kept.
-  const auto rowOf = [&](EnrollmentId id) -> std::pair<Enrollment*, std::string_view*> {
+  boost::unordered_flat_set<std::size_t> rekeyed_rows;  // the table positions in rows.rekeyed
+  // The row an entry replaces: in the table (its position) or among the added ones.
+  struct RowAt {
+    Enrollment* row;
+    std::size_t table_at;  // SIZE_MAX for an added row
+  };
+  const auto rowOf = [&](EnrollmentId id) -> RowAt {
     // Ids are dense (0, 1, ...) unless the store is damaged: the row is usually at its id.
     std::size_t at = id;
     if (at >= table.size() || table[at].id != id) {
@@ -1602,13 +1640,13 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
           [](const Enrollment& row, EnrollmentId target) { return row.id < target; });
       at = static_cast<std::size_t>(found - table.begin());
     }
-    if (at < table.size() && table[at].id == id) return {&table[at], &rows.table_keys[at]};
+    if (at < table.size() && table[at].id == id) return {&table[at], at};
     auto [added, inserted] = added_at.try_emplace(id, rows.added.size());
     if (inserted) {
       rows.added.emplace_back();
       rows.added_keys.emplace_back();
     }
-    return {&rows.added[added->second], &rows.added_keys[added->second]};
+    return {&rows.added[added->second], SIZE_MAX};
   };
   EnrollmentDecodeMemo memo;
   memo.codes = &codes;
@@ -1634,14 +1672,29 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
           }
           const auto id =
               static_cast<EnrollmentId>(fromLittleEndian(entry.substr(0, kJournalIdBytes)));
-          const auto [row, key_bytes] = rowOf(id);
+          const RowAt at = rowOf(id);
+          const bool in_table = at.table_at != SIZE_MAX;
+          // A table row's key is read here, and its changes kept aside (rows.rekeyed): another
+          // thread may be reading the table's keys meanwhile.
+          std::string_view key_bytes =
+              in_table ? rows.table_keys[at.table_at] : rows.added_keys[at.row - rows.added.data()];
           Status decoded =
-              decodeEnrollment(id, entry.substr(kJournalIdBytes), *row, memo, *key_bytes);
+              decodeEnrollment(id, entry.substr(kJournalIdBytes), *at.row, memo, key_bytes);
           if (!decoded.isOk()) return corrupt("journal", key, where() + decoded.message());
-          if (key_bytes->empty()) {
+          if (key_bytes.empty()) {
             return corrupt("journal", key,
                            where() + "enrollment " + std::to_string(id) +
                                " names no contact, and neither its row nor an entry before does");
+          }
+          if (!in_table) {
+            rows.added_keys[at.row - rows.added.data()] = key_bytes;
+          } else if (key_bytes.data() != rows.table_keys[at.table_at].data() &&
+                     (key_bytes != rows.table_keys[at.table_at] ||
+                      rekeyed_rows.contains(at.table_at))) {
+            // The entry names its contact (format 4), and not as the table's row does, or
+            // after an entry that named another.
+            rekeyed_rows.insert(at.table_at);
+            rows.rekeyed.emplace_back(at.table_at, key_bytes);
           }
           state.journal_ids.push_back(id);
         }

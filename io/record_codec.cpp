@@ -928,7 +928,6 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out
 
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
                         EnrollmentDecodeMemo& memo, std::string_view& contact_key_bytes) {
-  out.contact_key.clear();
   return decodeEnrollmentRow(id, value, out, memo, &contact_key_bytes);
 }
 

@@ -184,11 +184,12 @@ class EnrollmentDecodeMemo {
 // The same with `memo`: the same result and the same error for every value.
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
                         EnrollmentDecodeMemo& memo);
-// The same, but the contact key is not interned: out.contact_key is left empty and its bytes
-// are a view into `value` in contact_key_bytes (a load interns them later, on another thread).
-// A value of format 5 holds no contact key: contact_key_bytes is left as it was (the caller's
-// key of the enrollment, from its row or an earlier entry); the other overload leaves
-// out.contact_key as it was.
+// The same, but the contact key is not interned: its bytes are a view into `value` in
+// contact_key_bytes (a load interns them later), and out.contact_key is left as it was, not
+// even written (a load's other thread may be writing it meanwhile). A value of format 5
+// holds no contact key: contact_key_bytes is left as it was (the caller's key of the
+// enrollment, from its row or an earlier entry); the other overload leaves out.contact_key as
+// it was.
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
                         EnrollmentDecodeMemo& memo, std::string_view& contact_key_bytes);
 Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out);

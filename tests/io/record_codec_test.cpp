@@ -256,8 +256,17 @@ TEST_CASE("a record the encoder takes decodes back equal") {
     REQUIRE_MESSAGE(sameEnrollment(enrollment, keyless_back), "round ", round);
     std::string_view key_bytes = "kept";
     Enrollment keyless_bytes_back;
+    keyless_bytes_back.contact_key = "codec-test-untouched";
     REQUIRE(decodeEnrollment(enrollment.id, bytes, keyless_bytes_back, coded, key_bytes).isOk());
     REQUIRE(key_bytes == "kept");
+    // The bytes overload never writes out.contact_key (a load's other thread may write it).
+    REQUIRE(keyless_bytes_back.contact_key == "codec-test-untouched");
+    REQUIRE(encodeEnrollment(enrollment, bytes, codes).isOk());
+    Enrollment keyed_bytes_back;
+    keyed_bytes_back.contact_key = "codec-test-untouched";
+    REQUIRE(decodeEnrollment(enrollment.id, bytes, keyed_bytes_back, coded, key_bytes).isOk());
+    REQUIRE(key_bytes == enrollment.contact_key.view());
+    REQUIRE(keyed_bytes_back.contact_key == "codec-test-untouched");
 
     const ProgressRecord record = random.progress();
     REQUIRE(encodeProgress(record, bytes).isOk());
