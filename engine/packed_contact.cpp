@@ -54,9 +54,14 @@ ContactRef PackedContact::pack(Symbol key, const ContactFields& fields) {
 template <typename ExtraRange>
 ContactRef PackedContact::packWith(Symbol key, const ContactFields& fields,
                                    const ExtraRange& extra) {
-  const std::array<std::string_view, kTexts> texts = {fields.email,     fields.first_name,
-                                                      fields.last_name, fields.company,
-                                                      fields.title,     fields.phone};
+  const bool email_is_key = !fields.email.empty() && fields.email == key.view();
+  const std::array<std::string_view, kTexts> texts = {
+      email_is_key ? std::string_view() : fields.email,
+      fields.first_name,
+      fields.last_name,
+      fields.company,
+      fields.title,
+      fields.phone};
   SEQD_ASSERT(std::size(extra) <= UINT16_MAX);
   const std::size_t extra_count = std::size(extra);
   std::size_t text_bytes = 0;
@@ -76,7 +81,8 @@ ContactRef PackedContact::packWith(Symbol key, const ContactFields& fields,
   packed->score_ = fields.score;
   packed->flags_ = static_cast<std::uint8_t>(
       (fields.dnc ? kFlagDnc : 0) | (fields.call_opt_out ? kFlagCallOptOut : 0) |
-      (fields.email_opt_out ? kFlagEmailOptOut : 0) | (end_width == 4 ? kFlagWideEnds : 0));
+      (fields.email_opt_out ? kFlagEmailOptOut : 0) | (end_width == 4 ? kFlagWideEnds : 0) |
+      (email_is_key ? kFlagEmailIsKey : 0));
   packed->extra_count_ = static_cast<std::uint16_t>(extra_count);
 
   // Where tables(), ends() and bytes() read them.

@@ -25,6 +25,11 @@
 //           each custom column's value
 //   bytes   the texts back to back, without terminators
 //
+// An email that is the key's very text (the key of a contact imported without an `id` column
+// is its lower-cased email: most contacts) is not stored again: a flag says so, its text is
+// empty in the block, and email() reads the key's. 16 bytes a bench contact (a block of 112
+// bytes in the allocator became one of 96).
+//
 // Column names are Symbols: a bounded set (a file's headers), stored once for all contacts.
 // Their values, like the names and the email, are not: interning them would grow the
 // process-wide table with every distinct value, and it never forgets.
@@ -102,8 +107,12 @@ class PackedContact {
 
   Symbol keySymbol() const { return key_; }
   std::string_view key() const { return key_.view(); }
-  std::string_view text(Text which) const { return textAt(static_cast<std::size_t>(which)); }
-  std::string_view email() const { return text(Text::kEmail); }
+  std::string_view text(Text which) const {
+    return which == Text::kEmail ? email() : textAt(static_cast<std::size_t>(which));
+  }
+  std::string_view email() const {
+    return (flags_ & kFlagEmailIsKey) != 0 ? key() : textAt(static_cast<std::size_t>(Text::kEmail));
+  }
   std::string_view firstName() const { return text(Text::kFirstName); }
   std::string_view lastName() const { return text(Text::kLastName); }
   std::string_view company() const { return text(Text::kCompany); }
@@ -137,7 +146,8 @@ class PackedContact {
   static constexpr std::uint8_t kFlagDnc = 1;
   static constexpr std::uint8_t kFlagCallOptOut = 2;
   static constexpr std::uint8_t kFlagEmailOptOut = 4;
-  static constexpr std::uint8_t kFlagWideEnds = 8;  // ends are 4 bytes each, not 2
+  static constexpr std::uint8_t kFlagWideEnds = 8;     // ends are 4 bytes each, not 2
+  static constexpr std::uint8_t kFlagEmailIsKey = 16;  // the email is the key's text
 
   PackedContact() = default;
   ~PackedContact() = default;

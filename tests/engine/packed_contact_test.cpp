@@ -128,10 +128,41 @@ TEST_CASE("a short contact is one small block") {
   contact.company = "Company 12";
   contact.score = 42;
   const ContactRef packed = PackedContact::pack(contact);
-  // 28 header + 6 two-byte ends + 42 bytes of text.
-  CHECK(packed->blockBytes() == 28 + 12 + 42);
+  // 28 header + 6 two-byte ends + 25 bytes of text: the email is the key's text, not stored
+  // again.
+  CHECK(packed->blockBytes() == 28 + 12 + 25);
+  CHECK(packed->email() == "c0000123@x.test.e");
+  CHECK(packed->text(PackedContact::Text::kEmail) == "c0000123@x.test.e");
+  CHECK(packed->field("email") == "c0000123@x.test.e");
+  CHECK(packed->unpack().email == "c0000123@x.test.e");
   contact.extra["industry"] = "software";
-  CHECK(PackedContact::pack(contact)->blockBytes() == 28 + 4 + 14 + 50);
+  CHECK(PackedContact::pack(contact)->blockBytes() == 28 + 4 + 14 + 33);
+}
+
+TEST_CASE("an email other than the key's text is stored, and an empty one stays empty") {
+  Contact contact;
+  contact.key = "c0000123@x.test.e";
+  contact.email = "C0000123@x.test.e";  // the key is the lower-cased email
+  contact.first_name = "First123";
+  ContactRef packed = PackedContact::pack(contact);
+  CHECK(packed->blockBytes() == 28 + 12 + 17 + 8);
+  CHECK(packed->email() == "C0000123@x.test.e");
+  CHECK(packed->unpack().email == "C0000123@x.test.e");
+  contact.key = "crm-123";  // an `id` column
+  contact.email = "crm-123@x.test";
+  packed = PackedContact::pack(contact);
+  CHECK(packed->email() == "crm-123@x.test");
+  CHECK(packed->key() == "crm-123");
+  contact.email = "";
+  packed = PackedContact::pack(contact);
+  CHECK(packed->email().empty());
+  CHECK_FALSE(packed->field("email").has_value());
+  CHECK(packed->unpack().email.empty());
+  // The key as the email, and the email then changed: each pack reads its own.
+  contact.email = "crm-123";
+  packed = PackedContact::pack(contact);
+  CHECK(packed->email() == "crm-123");
+  CHECK(packed->blockBytes() == 28 + 12 + 8);
 }
 
 TEST_CASE("a ref read on other threads outlives the engine's") {
