@@ -154,19 +154,16 @@ std::uint32_t Symbol::internLocked(std::string_view text) {
 
 std::optional<Symbol> Symbol::find(std::string_view text) {
   if (text.empty()) return Symbol();
-  Table& symbols = table();
-  std::lock_guard lock(symbols.mutex);
-  auto found = symbols.index.find(text);
-  if (found == symbols.index.end()) return std::nullopt;
-  return ofIndex(*found);
+  std::lock_guard lock(table().mutex);
+  return findLocked(text);
 }
 
-std::optional<Symbol> SymbolBatch::find(std::string_view text) const {
+std::optional<Symbol> Symbol::findLocked(std::string_view text) {
   if (text.empty()) return Symbol();
   const Table& symbols = table();
   auto found = symbols.index.find(text);
   if (found == symbols.index.end()) return std::nullopt;
-  return Symbol::ofIndex(*found);
+  return ofIndex(*found);
 }
 
 void Symbol::reserve(std::size_t more) {

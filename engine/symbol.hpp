@@ -92,8 +92,9 @@ class Symbol {
   friend class SymbolBatch;
 
   static std::uint32_t intern(std::string_view text);
-  // intern() with the table's mutex held by the caller.
+  // intern() and find() with the table's mutex held by the caller.
   static std::uint32_t internLocked(std::string_view text);
+  static std::optional<Symbol> findLocked(std::string_view text);
   static std::mutex& tableMutex();
   static Symbol ofIndex(std::uint32_t index) {
     Symbol symbol;
@@ -123,7 +124,7 @@ class SymbolBatch {
   // Several threads may call it on one batch at once (a restart looks up its rows' 10M
   // contact keys on two), as long as none interns meanwhile, operator() of this batch included:
   // a read of the table beside a write to it is a race.
-  std::optional<Symbol> find(std::string_view text) const;
+  std::optional<Symbol> find(std::string_view text) const { return Symbol::findLocked(text); }
 
  private:
   std::lock_guard<std::mutex> lock_;
