@@ -1625,7 +1625,6 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
   if (!status.isOk()) return status;
   std::vector<Enrollment>& table = state.enrollments;  // in id order
   boost::unordered_flat_map<EnrollmentId, std::size_t> added_at;
-  boost::unordered_flat_set<std::size_t> rekeyed_rows;  // the table positions in rows.rekeyed
   // The row an entry replaces: in the table (its position) or among the added ones.
   struct RowAt {
     Enrollment* row;
@@ -1689,11 +1688,9 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
           if (!in_table) {
             rows.added_keys[at.row - rows.added.data()] = key_bytes;
           } else if (key_bytes.data() != rows.table_keys[at.table_at].data() &&
-                     (key_bytes != rows.table_keys[at.table_at] ||
-                      rekeyed_rows.contains(at.table_at))) {
+                     (key_bytes != rows.table_keys[at.table_at] || !rows.rekeyed.empty())) {
             // The entry names its contact (format 4), and not as the table's row does, or
-            // after an entry that named another.
-            rekeyed_rows.insert(at.table_at);
+            // after some entry named another (kept too, so that the last entry wins).
             rows.rekeyed.emplace_back(at.table_at, key_bytes);
           }
           state.journal_ids.push_back(id);
