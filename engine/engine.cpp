@@ -1625,9 +1625,7 @@ WriteBatch Engine::takeBatch() {
   batch_.enrollments.reserve(batch_.enrollments.size() + dirty_.size());
   syncCensus();
   for (EnrollmentId id : dirty_) {
-    Enrollment& enrollment = enrollments_[id];
-    enrollment.progress_seq = progress_seq_;
-    batch_.enrollments.push_back(enrollment);
+    batch_.enrollments.push_back(enrollments_[id]);
     is_dirty_[id] = false;
     noteJournaled(id);
   }
@@ -1691,9 +1689,7 @@ void Engine::addCheckpointSlice(WriteBatch& batch, std::size_t rows_max) {
   }
   const std::size_t slice_end = std::min(checkpoint_ids_.size(), checkpoint_written_ + rows_max);
   for (std::size_t i = checkpoint_written_; i < slice_end; ++i) {
-    Enrollment& enrollment = enrollments_[checkpoint_ids_[i]];
-    enrollment.progress_seq = progress_seq_;
-    batch.checkpoint_rows.push_back(enrollment);
+    batch.checkpoint_rows.push_back(enrollments_[checkpoint_ids_[i]]);
   }
   checkpoint_written_ = slice_end;
   if (checkpoint_written_ == checkpoint_ids_.size()) {

@@ -9,7 +9,7 @@ namespace {
 // below; these checks make the build say so (on the one ABI we build for).
 #if defined(__x86_64__) && defined(__GLIBCXX__)
 static_assert(sizeof(Contact) == 416, "Contact changed: update io/record_codec.cpp");
-static_assert(sizeof(Enrollment) == 104, "Enrollment changed: update io/record_codec.cpp");
+static_assert(sizeof(Enrollment) == 96, "Enrollment changed: update io/record_codec.cpp");
 static_assert(sizeof(ProgressRecord) == 200, "ProgressRecord changed: update record_codec.cpp");
 #endif
 
@@ -688,7 +688,7 @@ Status encodeEnrollmentIn(const Enrollment& enrollment, std::string& out, Symbol
   }
   writer.u8(static_cast<std::uint8_t>(enrollment.status));
   writer.varint(enrollment.step_index);
-  writer.varint(enrollment.progress_seq);
+  writer.varint(0);  // progress_seq, no longer kept (the format's header)
   const std::uint16_t fields = presentFields(enrollment);
   writer.u16(fields);
   const auto time = [&](std::uint16_t field, TimeMs at_ms) {
@@ -773,10 +773,11 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo&
                           std::string_view* contact_key_bytes, const SymbolCodes* codes,
                           bool has_key) {
   std::uint16_t fields = 0;
+  std::uint64_t progress_seq = 0;  // read and dropped (the format's header)
   if (!(readSymbol(reader, "sequence_id", out.sequence_id, memo.sequence_id, memo, codes) &&
         (!has_key || readContactKey(reader, out, contact_key_bytes)) &&
         readStatus(reader, out.status) && reader.varint("step_index", out.step_index) &&
-        reader.varint("progress_seq", out.progress_seq) && reader.u16("fields", fields))) {
+        reader.varint("progress_seq", progress_seq) && reader.u16("fields", fields))) {
     return;
   }
   const auto time = [&](std::uint16_t field, const char* name, TimeMs& at_ms) {
@@ -863,10 +864,11 @@ void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, EnrollmentDecodeMem
                    memo.mailboxes, memo);
   }
   // The Message-IDs are pure functions of the row's other fields (sendingMessageId()), or
-  // no longer kept (the last one sent): read and dropped.
+  // no longer kept (the last one sent), and progress_seq is no longer kept: read and dropped.
   std::string_view message_id;
+  std::uint64_t progress_seq = 0;
   if (readSymbol(reader, "last_mailbox", out.last_mailbox, memo.last_mailbox, memo) &&
-      reader.str("last_message_id", message_id) && reader.u64("progress_seq", out.progress_seq)) {
+      reader.str("last_message_id", message_id) && reader.u64("progress_seq", progress_seq)) {
     readSymbolList(reader, "done_steps count", "done_steps", kEnrollmentDoneStepsMax,
                    out.done_steps, memo.done_steps, memo);
   }
@@ -1225,9 +1227,8 @@ bool sameEnrollment(const Enrollment& left, const Enrollment& right) {
          left.paused_reason == right.paused_reason && left.resume_at_ms == right.resume_at_ms &&
          left.finish_reason == right.finish_reason &&
          left.not_sent_reason == right.not_sent_reason && left.mailboxes == right.mailboxes &&
-         left.last_mailbox == right.last_mailbox && left.progress_seq == right.progress_seq &&
-         left.done_steps == right.done_steps && left.sending_step == right.sending_step &&
-         left.sending_mailbox == right.sending_mailbox &&
+         left.last_mailbox == right.last_mailbox && left.done_steps == right.done_steps &&
+         left.sending_step == right.sending_step && left.sending_mailbox == right.sending_mailbox &&
          left.sending_at_ms == right.sending_at_ms &&
          left.sending_released == right.sending_released && left.unresolved == right.unresolved &&
          left.delivery_failures == right.delivery_failures;

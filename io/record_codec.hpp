@@ -26,7 +26,9 @@
 //                   9 str sending_step, 10 str sending_mailbox, 11 n | n x str mailboxes,
 //                   12 n | n x str done_steps, 13 n | n x (str step | str reason) unresolved
 //                   (steps strictly ascending), 14 varint delivery_failures,
-//                   15 sending_released (the bit alone)
+//                   15 sending_released (the bit alone); progress_seq is written 0 and
+//                   ignored when read (rows written before hold the progress log's last seq
+//                   at the time: nothing read it, and it cost 8 bytes a row in memory)
 //   enrollment  v4: v3 with every str and list element but contact_key written as a varint
 //                   code of the store's symbols table (io/symbol_codes.hpp; 0 is "").
 //                   What the store writes: a row in the middle of a sequence ~40% smaller.
@@ -62,8 +64,8 @@
 //                   | str sending_message_id | str sending_mailbox | i64 sending_at_ms
 //                   | u8 sending_released | u32 n | n x (str step | str reason) unresolved
 //                   | u32 delivery_failures
-//                   (last_message_id and sending_message_id are ignored when read: the row
-//                   computes the one out, sendingMessageId())
+//                   (last_message_id, sending_message_id and progress_seq are ignored when
+//                   read: the row computes the one out, sendingMessageId())
 //   progress    v3: u8 version | u32 enrollment_id | u32 step_index | u8 kind | i64 at_ms
 //                   | str mailbox | str message_id | str detail | str step_id | u64 task_id
 //                   | str variant

@@ -43,7 +43,6 @@ std::vector<Enrollment> makeEnrollments(std::size_t count) {
     row.next_at_ms = row.added_at_ms + 60000;
     row.last_done_at_ms = row.added_at_ms;
     row.last_mailbox = "bench@acme.test";
-    row.progress_seq = i + 1;
     if (i % 2 == 0) {
       row.sending_step = kSteps[i % 3];
       row.sending_mailbox = "bench@acme.test";
