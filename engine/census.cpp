@@ -20,7 +20,7 @@ void EnrollmentCensus::update(EnrollmentId id, Symbol sequence, EnrollmentStatus
                               TimeMs next_at_ms) {
   if (id >= counted_status_.size()) {
     counted_status_.resize(id + 1, kNotCounted);
-    counted_due_s_.resize(id + 1, kNotDue);
+    counted_due_.resize(id + 1, kDueNone);
   }
   const auto status_index = static_cast<std::uint8_t>(status);
   SEQD_ASSERT(status_index < kEnrollmentStatusCount);
@@ -39,10 +39,38 @@ void EnrollmentCensus::update(EnrollmentId id, Symbol sequence, EnrollmentStatus
     ++of_sequence[status_index];
     counted_status_[id] = status_index;
   }
-  if (counted_due_s_[id] != due_s) {
-    if (counted_due_s_[id] != kNotDue) removeDue(counted_due_s_[id]);
+  const std::int64_t counted_due_s = countedDue(id);
+  if (counted_due_s != due_s) {
+    if (counted_due_s != kNotDue) removeDue(counted_due_s);
     if (due_s != kNotDue) addDue(due_s);
-    counted_due_s_[id] = due_s;
+    setCountedDue(id, due_s);
+  }
+}
+
+std::int64_t EnrollmentCensus::countedDue(EnrollmentId id) const {
+  const std::uint32_t value = counted_due_[id];
+  if (value == kDueNone) return kNotDue;
+  if (value == kDueFar) return far_due_.find(id)->second;
+  return due_base_s_ + value;
+}
+
+void EnrollmentCensus::setCountedDue(EnrollmentId id, std::int64_t second) {
+  if (counted_due_[id] == kDueFar) far_due_.erase(id);
+  if (second == kNotDue) {
+    counted_due_[id] = kDueNone;
+    return;
+  }
+  // The base sits half the range before the first second counted, so that seconds on either
+  // side of it fit.
+  constexpr std::int64_t kHalfRange = std::int64_t{1} << 31;
+  if (due_base_s_ == kNotDue) due_base_s_ = second - kHalfRange;
+  // Neither kDueNone nor kDueFar: 1 .. UINT32_MAX - 1 from the base (and no overflow: a due
+  // second is a time in ms divided by 1000).
+  if (second > due_base_s_ && second - due_base_s_ < kDueFar) {
+    counted_due_[id] = static_cast<std::uint32_t>(second - due_base_s_);
+  } else {
+    counted_due_[id] = kDueFar;
+    far_due_[id] = second;
   }
 }
 
@@ -50,7 +78,7 @@ void EnrollmentCensus::clear() { *this = EnrollmentCensus(); }
 
 void EnrollmentCensus::reserve(std::size_t enrollments) {
   counted_status_.reserve(enrollments);
-  counted_due_s_.reserve(enrollments);
+  counted_due_.reserve(enrollments);
 }
 
 const StatusCounts& EnrollmentCensus::ofSequence(Symbol sequence) const {

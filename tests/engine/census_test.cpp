@@ -255,3 +255,30 @@ TEST_CASE("due counts at whole seconds, and folds seconds passed once") {
   CHECK(census.ofSequence(Symbol("s"))[static_cast<std::size_t>(EnrollmentStatus::kFinished)] == 1);
   CHECK(census.ofSequence(Symbol("other")) == StatusCounts{});
 }
+
+// Due seconds are kept as 4 bytes from a base (the first one counted, less 2^31): seconds
+// more than ~68 years from it are kept aside, and count, move and leave as the others do.
+TEST_CASE("due seconds decades from the first counted are counted too") {
+  EnrollmentCensus census;
+  const Symbol sequence("s");
+  constexpr TimeMs kYear2026 = 1'796'000'000'000;
+  constexpr TimeMs kYear2300 = 10'413'000'000'000;  // ~274 years on: past the range
+  constexpr TimeMs kYear1900 = -2'208'000'000'000;  // ~126 years before: past it too
+  census.update(0, sequence, EnrollmentStatus::kScheduled, kYear2026);  // sets the base
+  census.update(1, sequence, EnrollmentStatus::kScheduled, kYear2300);
+  census.update(2, sequence, EnrollmentStatus::kScheduled, kYear1900);
+  census.update(3, sequence, EnrollmentStatus::kActive, kYear2026 + 1'000);
+  CHECK(census.dueAt(kYear1900) == 1);
+  CHECK(census.dueAt(kYear2026) == 2);
+  CHECK(census.dueAt(kYear2026 + 1'000) == 3);
+  // The far one moves near, and a near one far; then one of them stops.
+  census.update(1, sequence, EnrollmentStatus::kScheduled, kYear2026 + 5'000);
+  census.update(0, sequence, EnrollmentStatus::kScheduled, kYear2300 + 1'000);
+  CHECK(census.dueAt(kYear2026 + 5'000) == 3);
+  census.update(2, sequence, EnrollmentStatus::kFinished, kNoTime);
+  CHECK(census.dueAt(kYear2300) == 2);
+  CHECK(census.dueAt(kYear2300 + 1'000) == 3);
+  census.update(0, sequence, EnrollmentStatus::kFinished, kNoTime);
+  CHECK(census.dueAt(kYear2300 + 2'000) == 2);
+  CHECK(census.byStatus()[static_cast<std::size_t>(EnrollmentStatus::kFinished)] == 2);
+}
