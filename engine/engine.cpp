@@ -162,11 +162,23 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
   }
   scheduleWorkflows(now_ms);
   // The store hands enrollments back in id order; with every id present (always, unless
-  // damaged) the vector is taken whole.
+  // damaged) the vector is taken whole. The same pass counts each sequence's rows, so that its
+  // list is sized once (growing it by doubling copied it ~24 times and left up to half unused).
   bool dense = true;
-  for (std::size_t i = 0; i < state.enrollments.size() && dense; ++i) {
-    dense = state.enrollments[i].id == i;
+  boost::unordered_flat_map<std::uint32_t, std::size_t> sequence_rows;  // by Symbol index
+  Symbol run_sequence;  // rows added together sit together: counted a run at a time
+  std::size_t run_rows = 0;
+  for (std::size_t i = 0; i < state.enrollments.size(); ++i) {
+    const Enrollment& row = state.enrollments[i];
+    dense = dense && row.id == i;
+    if (row.sequence_id != run_sequence) {
+      if (run_rows > 0) sequence_rows[run_sequence.index()] += run_rows;
+      run_sequence = row.sequence_id;
+      run_rows = 0;
+    }
+    ++run_rows;
   }
+  if (run_rows > 0) sequence_rows[run_sequence.index()] += run_rows;
   if (dense) {
     enrollments_ = std::move(state.enrollments);
   } else {
@@ -195,6 +207,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     if (of_sequence == nullptr || enrollment.sequence_id != listed_sequence) {
       listed_sequence = enrollment.sequence_id;
       of_sequence = &by_sequence_[listed_sequence.str()];
+      if (of_sequence->empty()) of_sequence->reserve(sequence_rows[listed_sequence.index()]);
     }
     of_sequence->push_back(enrollment.id);
     linkToContact(enrollment.id, enrollment.contact_key);
