@@ -14,7 +14,11 @@ namespace {
 static_assert(std::is_trivially_copyable_v<Symbol> && sizeof(Symbol) == 4,
               "PackedContact stores Symbols as their 4 bytes");
 static_assert(PackedContact::kTexts == 6);
-constexpr std::size_t kNarrowEndMax = UINT16_MAX;
+static_assert(sizeof(PackedContact) == 16, "the header layout packed_contact.hpp describes");
+// The widest end that a block's texts fit: 1-byte ends up to this many bytes of text in all,
+// 2-byte ones up to the next, else 4.
+constexpr std::size_t kEnd1Max = UINT8_MAX;
+constexpr std::size_t kEnd2Max = UINT16_MAX;
 
 // The fields of `contact` as views, all but the custom columns.
 ContactFields fieldsOf(const Contact& contact) {
@@ -67,26 +71,50 @@ ContactRef PackedContact::packWith(Symbol key, const ContactFields& fields,
   std::size_t text_bytes = 0;
   for (std::string_view text : texts) text_bytes += text.size();
   for (const auto& [name, value] : extra) text_bytes += std::string_view(value).size();
-  const std::size_t end_width = text_bytes > kNarrowEndMax ? 4 : 2;
-  const std::size_t block_bytes = sizeof(PackedContact) + sizeof(Symbol) * extra_count +
+  const std::size_t end_width = text_bytes > kEnd2Max ? 4 : text_bytes > kEnd1Max ? 2 : 1;
+  // The fields' Symbols the block holds: those not at their default, in the order of their
+  // flags.
+  const std::array<std::pair<std::uint16_t, std::string_view>, 4> symbol_fields = {{
+      {kFlagEmailStatus, fields.email_status},
+      {kFlagTimezone, fields.timezone},
+      {kFlagOwner, fields.owner},
+      {kFlagStage, fields.stage},
+  }};
+  const auto held = [](std::uint16_t flag, std::string_view text) {
+    return flag == kFlagEmailStatus ? text != kDefaultEmailStatus : !text.empty();
+  };
+  std::uint16_t flags = static_cast<std::uint16_t>(
+      (fields.dnc ? kFlagDnc : 0) | (fields.call_opt_out ? kFlagCallOptOut : 0) |
+      (fields.email_opt_out ? kFlagEmailOptOut : 0) | (email_is_key ? kFlagEmailIsKey : 0) |
+      (end_width == 4   ? kFlagEnds4
+       : end_width == 2 ? kFlagEnds2
+                        : 0));
+  std::size_t symbol_count = 0;
+  for (const auto& [flag, text] : symbol_fields) {
+    if (!held(flag, text)) continue;
+    flags = static_cast<std::uint16_t>(flags | flag);
+    ++symbol_count;
+  }
+  const std::size_t block_bytes = sizeof(PackedContact) +
+                                  sizeof(Symbol) * (symbol_count + extra_count) +
                                   end_width * (kTexts + extra_count) + text_bytes;
 
   void* block = ::operator new(block_bytes);
   PackedContact* packed = new (block) PackedContact();
   packed->key_ = key;
-  packed->email_status_ = Symbol(fields.email_status);
-  packed->timezone_ = Symbol(fields.timezone);
-  packed->owner_ = Symbol(fields.owner);
-  packed->stage_ = Symbol(fields.stage);
   packed->score_ = fields.score;
-  packed->flags_ = static_cast<std::uint8_t>(
-      (fields.dnc ? kFlagDnc : 0) | (fields.call_opt_out ? kFlagCallOptOut : 0) |
-      (fields.email_opt_out ? kFlagEmailOptOut : 0) | (end_width == 4 ? kFlagWideEnds : 0) |
-      (email_is_key ? kFlagEmailIsKey : 0));
+  packed->flags_ = flags;
   packed->extra_count_ = static_cast<std::uint16_t>(extra_count);
 
-  // Where tables(), ends() and bytes() read them.
-  unsigned char* names = static_cast<unsigned char*>(block) + sizeof(PackedContact);
+  // Where fields(), tables(), ends() and bytes() read them.
+  unsigned char* symbols = static_cast<unsigned char*>(block) + sizeof(PackedContact);
+  for (const auto& [flag, text] : symbol_fields) {
+    if (!held(flag, text)) continue;
+    const Symbol symbol(text);
+    std::memcpy(symbols, &symbol, sizeof(Symbol));
+    symbols += sizeof(Symbol);
+  }
+  unsigned char* names = symbols;
   unsigned char* ends = names + sizeof(Symbol) * extra_count;
   char* bytes = reinterpret_cast<char*>(ends + end_width * (kTexts + extra_count));
   std::size_t end = 0;
@@ -97,9 +125,11 @@ ContactRef PackedContact::packWith(Symbol key, const ContactFields& fields,
     if (end_width == 4) {
       const std::uint32_t value = static_cast<std::uint32_t>(end);
       std::memcpy(ends + 4 * index, &value, 4);
-    } else {
+    } else if (end_width == 2) {
       const std::uint16_t value = static_cast<std::uint16_t>(end);
       std::memcpy(ends + 2 * index, &value, 2);
+    } else {
+      ends[index] = static_cast<unsigned char>(end);
     }
     ++index;
   };
@@ -144,7 +174,9 @@ Contact PackedContact::unpack() const {
 }
 
 std::size_t PackedContact::endAt(std::size_t index) const {
-  if (endWidth() == 4) {
+  const std::size_t width = endWidth();
+  if (width == 1) return ends()[index];
+  if (width == 4) {
     std::uint32_t value = 0;
     std::memcpy(&value, ends() + 4 * index, 4);
     return value;
@@ -152,6 +184,20 @@ std::size_t PackedContact::endAt(std::size_t index) const {
   std::uint16_t value = 0;
   std::memcpy(&value, ends() + 2 * index, 2);
   return value;
+}
+
+Symbol PackedContact::fieldSymbol(std::uint16_t flag) const {
+  if ((flags_ & flag) == 0) {
+    if (flag != kFlagEmailStatus) return Symbol();
+    static const Symbol default_email_status{kDefaultEmailStatus};
+    return default_email_status;
+  }
+  // The fields before it in the block: those present among the lower flags.
+  const auto before = static_cast<std::size_t>(
+      std::popcount(static_cast<unsigned>(flags_ & kFieldFlags & (flag - 1))));
+  Symbol symbol;
+  std::memcpy(static_cast<void*>(&symbol), fields() + sizeof(Symbol) * before, sizeof(Symbol));
+  return symbol;
 }
 
 std::string_view PackedContact::textAt(std::size_t index) const {

@@ -17,13 +17,19 @@
 //
 // Layout (pack() sizes it and makes it with one allocation):
 //
-//   header  28 bytes: the reference count; key, email_status, timezone, owner and stage as
-//           Symbols; score; flags; the number of custom columns
+//   header  16 bytes: the reference count; the key as a Symbol; flags; the number of custom
+//           columns; score
+//   fields  4 bytes for each of email_status, timezone, owner and stage that is not at its
+//           default ("unknown" for email_status, else empty), in that order: its Symbol (a
+//           flag says which are here; most contacts have few)
 //   names   4 bytes a custom column: its name's Symbol, in name order (as Contact::extra)
-//   ends    2 bytes a text, or 4 when the texts are over 65,535 bytes together: where each
-//           text ends in `bytes`: email, first_name, last_name, company, title, phone, then
-//           each custom column's value
+//   ends    1 byte a text, or 2 when the texts are over 255 bytes together, or 4 when over
+//           65,535: where each text ends in `bytes`: email, first_name, last_name, company,
+//           title, phone, then each custom column's value
 //   bytes   the texts back to back, without terminators
+//
+// A bench contact (perf/bench.py: four short fields) is a block of 56 bytes; with the four
+// Symbols always there and 2-byte ends it was 74, which the allocator rounds up to 80.
 //
 // An email that is the key's very text (the key of a contact imported without an `id` column
 // is its lower-cased email: most contacts) is not stored again: a flag says so, its text is
@@ -46,6 +52,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <boost/smart_ptr/intrusive_ptr.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -118,11 +125,11 @@ class PackedContact {
   std::string_view company() const { return text(Text::kCompany); }
   std::string_view title() const { return text(Text::kTitle); }
   std::string_view phone() const { return text(Text::kPhone); }
-  std::string_view emailStatus() const { return email_status_.view(); }
-  std::string_view timezone() const { return timezone_.view(); }
-  Symbol timezoneSymbol() const { return timezone_; }
-  std::string_view owner() const { return owner_.view(); }
-  std::string_view stage() const { return stage_.view(); }
+  std::string_view emailStatus() const { return fieldSymbol(kFlagEmailStatus).view(); }
+  std::string_view timezone() const { return timezoneSymbol().view(); }
+  Symbol timezoneSymbol() const { return fieldSymbol(kFlagTimezone); }
+  std::string_view owner() const { return fieldSymbol(kFlagOwner).view(); }
+  std::string_view stage() const { return fieldSymbol(kFlagStage).view(); }
   std::uint8_t score() const { return score_; }
   bool dnc() const { return (flags_ & kFlagDnc) != 0; }
   bool callOptOut() const { return (flags_ & kFlagCallOptOut) != 0; }
@@ -143,11 +150,21 @@ class PackedContact {
   std::size_t blockBytes() const;
 
  private:
-  static constexpr std::uint8_t kFlagDnc = 1;
-  static constexpr std::uint8_t kFlagCallOptOut = 2;
-  static constexpr std::uint8_t kFlagEmailOptOut = 4;
-  static constexpr std::uint8_t kFlagWideEnds = 8;     // ends are 4 bytes each, not 2
-  static constexpr std::uint8_t kFlagEmailIsKey = 16;  // the email is the key's text
+  static constexpr std::uint16_t kFlagDnc = 1;
+  static constexpr std::uint16_t kFlagCallOptOut = 2;
+  static constexpr std::uint16_t kFlagEmailOptOut = 4;
+  static constexpr std::uint16_t kFlagEmailIsKey = 8;  // the email is the key's text
+  static constexpr std::uint16_t kFlagEnds2 = 16;      // ends are 2 bytes each, not 1
+  static constexpr std::uint16_t kFlagEnds4 = 32;      // ends are 4 bytes each, not 1
+  // Which of the fields' Symbols the block holds, in this order.
+  static constexpr std::uint16_t kFlagEmailStatus = 64;
+  static constexpr std::uint16_t kFlagTimezone = 128;
+  static constexpr std::uint16_t kFlagOwner = 256;
+  static constexpr std::uint16_t kFlagStage = 512;
+  static constexpr std::uint16_t kFieldFlags =
+      kFlagEmailStatus | kFlagTimezone | kFlagOwner | kFlagStage;
+  // Contact::email_status's default: not held in the block.
+  static constexpr std::string_view kDefaultEmailStatus = "unknown";
 
   PackedContact() = default;
   ~PackedContact() = default;
@@ -157,9 +174,17 @@ class PackedContact {
   template <typename ExtraRange>
   static ContactRef packWith(Symbol key, const ContactFields& fields, const ExtraRange& extra);
 
-  const unsigned char* tables() const { return reinterpret_cast<const unsigned char*>(this + 1); }
+  const unsigned char* fields() const { return reinterpret_cast<const unsigned char*>(this + 1); }
+  // The Symbol of the field `flag` names ("" when the block holds none).
+  Symbol fieldSymbol(std::uint16_t flag) const;
+  const unsigned char* tables() const {
+    return fields() + sizeof(Symbol) * static_cast<std::size_t>(std::popcount(
+                                           static_cast<unsigned>(flags_ & kFieldFlags)));
+  }
   const unsigned char* ends() const { return tables() + sizeof(Symbol) * extra_count_; }
-  std::size_t endWidth() const { return (flags_ & kFlagWideEnds) != 0 ? 4 : 2; }
+  std::size_t endWidth() const {
+    return (flags_ & kFlagEnds4) != 0 ? 4 : (flags_ & kFlagEnds2) != 0 ? 2 : 1;
+  }
   const char* bytes() const {
     return reinterpret_cast<const char*>(ends() + endWidth() * (kTexts + extra_count_));
   }
@@ -176,13 +201,11 @@ class PackedContact {
 
   mutable std::atomic<std::uint32_t> references_{0};
   Symbol key_;
-  Symbol email_status_;
-  Symbol timezone_;
-  Symbol owner_;
-  Symbol stage_;
-  std::uint8_t score_ = 0;
-  std::uint8_t flags_ = 0;
+  std::uint16_t flags_ = 0;
   std::uint16_t extra_count_ = 0;
+  std::uint8_t score_ = 0;
+  // The header's last bytes, zeroed: two packs of one contact are the same bytes.
+  std::uint8_t padding_[3] = {};
 };
 
 }  // namespace seqd

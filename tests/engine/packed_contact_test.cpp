@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <bit>
 #include <chrono>
 #include <cstdlib>
 #include <random>
@@ -38,7 +39,8 @@ Contact randomContact(std::mt19937_64& random, std::size_t round) {
   // Some texts long enough that a contact's texts pass 65,535 bytes: 4-byte ends.
   const std::size_t size_max = round % 17 == 0 ? 40000 : 24;
   contact.email = randomText(random, size_max);
-  contact.email_status = random() % 3 == 0 ? "verified" : "unknown";
+  const char* const statuses[] = {"", "verified", "unknown"};
+  contact.email_status = statuses[random() % 3];
   contact.first_name = randomText(random, size_max);
   contact.last_name = randomText(random, size_max);
   contact.company = randomText(random, 24);
@@ -128,15 +130,18 @@ TEST_CASE("a short contact is one small block") {
   contact.company = "Company 12";
   contact.score = 42;
   const ContactRef packed = PackedContact::pack(contact);
-  // 28 header + 6 two-byte ends + 25 bytes of text: the email is the key's text, not stored
-  // again.
-  CHECK(packed->blockBytes() == 28 + 12 + 25);
+  // 16 header + 6 one-byte ends + 25 bytes of text: the email is the key's text, not stored
+  // again, and no field Symbol is set.
+  CHECK(packed->blockBytes() == 16 + 6 + 25);
   CHECK(packed->email() == "c0000123@x.test.e");
   CHECK(packed->text(PackedContact::Text::kEmail) == "c0000123@x.test.e");
   CHECK(packed->field("email") == "c0000123@x.test.e");
   CHECK(packed->unpack().email == "c0000123@x.test.e");
   contact.extra["industry"] = "software";
-  CHECK(PackedContact::pack(contact)->blockBytes() == 28 + 4 + 14 + 33);
+  CHECK(PackedContact::pack(contact)->blockBytes() == 16 + 4 + 7 + 33);
+  contact.timezone = "Europe/Paris";
+  contact.stage = "lead";
+  CHECK(PackedContact::pack(contact)->blockBytes() == 16 + 2 * 4 + 4 + 7 + 33);
 }
 
 TEST_CASE("an email other than the key's text is stored, and an empty one stays empty") {
@@ -145,7 +150,7 @@ TEST_CASE("an email other than the key's text is stored, and an empty one stays 
   contact.email = "C0000123@x.test.e";  // the key is the lower-cased email
   contact.first_name = "First123";
   ContactRef packed = PackedContact::pack(contact);
-  CHECK(packed->blockBytes() == 28 + 12 + 17 + 8);
+  CHECK(packed->blockBytes() == 16 + 6 + 17 + 8);
   CHECK(packed->email() == "C0000123@x.test.e");
   CHECK(packed->unpack().email == "C0000123@x.test.e");
   contact.key = "crm-123";  // an `id` column
@@ -162,7 +167,44 @@ TEST_CASE("an email other than the key's text is stored, and an empty one stays 
   contact.email = "crm-123";
   packed = PackedContact::pack(contact);
   CHECK(packed->email() == "crm-123");
-  CHECK(packed->blockBytes() == 28 + 12 + 8);
+  CHECK(packed->blockBytes() == 16 + 6 + 8);
+}
+
+TEST_CASE("each of the field Symbols is held only when set, and reads back in any mix") {
+  for (unsigned mix = 0; mix < 16; ++mix) {
+    CAPTURE(mix);
+    Contact contact;
+    contact.key = "mix-" + std::to_string(mix);
+    contact.first_name = "Ana";
+    if ((mix & 1) != 0) contact.email_status = "verified";
+    if ((mix & 2) != 0) contact.timezone = "Asia/Tokyo";
+    if ((mix & 4) != 0) contact.owner = "bob";
+    if ((mix & 8) != 0) contact.stage = "customer";
+    contact.extra["region"] = "EMEA";
+    const ContactRef packed = PackedContact::pack(contact);
+    checkSame(contact, *packed);
+    CHECK(packed->timezoneSymbol() == Symbol(contact.timezone));
+    const std::size_t held = static_cast<std::size_t>(std::popcount(mix));
+    CHECK(packed->blockBytes() == 16 + 4 * held + 4 + 7 + 3 + 4);
+  }
+}
+
+TEST_CASE("ends take 1, 2 or 4 bytes, as the texts' total needs") {
+  struct Case {
+    std::size_t text_bytes;
+    std::size_t end_bytes;
+  };
+  for (const Case& c : {Case{255, 1}, Case{256, 2}, Case{65535, 2}, Case{65536, 4}}) {
+    CAPTURE(c.text_bytes);
+    Contact contact;
+    contact.key = "ends";
+    contact.first_name = "A";
+    contact.phone = std::string(c.text_bytes - 2, 'x');
+    contact.extra["notes"] = "B";
+    const ContactRef packed = PackedContact::pack(contact);
+    checkSame(contact, *packed);
+    CHECK(packed->blockBytes() == 16 + 4 + c.end_bytes * 7 + c.text_bytes);
+  }
 }
 
 TEST_CASE("a ref read on other threads outlives the engine's") {
