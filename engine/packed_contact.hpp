@@ -205,7 +205,7 @@ class PackedContact {
   std::uint16_t extra_count_ = 0;
   std::uint8_t score_ = 0;
   // The header's last bytes, zeroed: two packs of one contact are the same bytes.
-  std::uint8_t padding_[3] = {};
+  [[maybe_unused]] std::uint8_t padding_[3] = {};
 };
 
 }  // namespace seqd
