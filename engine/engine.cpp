@@ -258,8 +258,13 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
   }
   governor_ = logged_sends_;
   // The sequences may have been edited while seqd was down: steps are found again by id, and
-  // a contact waiting on a task that is not its current step's goes on to that step.
+  // a contact waiting on a task that is not its current step's goes on to that step. The
+  // same pass notes the rows with a send out, so that settling those does not read every row
+  // again (~0.2 s at 10M): no settling puts a send out on another row (only a step fired by
+  // the wheel does), though it may settle one.
+  std::vector<EnrollmentId> sends_out;
   for (Enrollment& enrollment : enrollments_) {
+    if (!enrollment.sending_step.empty()) sends_out.push_back(enrollment.id);
     const Sequence* sequence = sequenceOf(enrollment);
     if (sequence == nullptr) continue;
     const bool waits_on_task = enrollment.status == EnrollmentStatus::kActive &&
@@ -281,13 +286,13 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
       saveSnapshot(enrollment);
     }
   }
-  for (Enrollment& enrollment : enrollments_) {
-    if (enrollment.sending_step.empty()) continue;
+  for (EnrollmentId id : sends_out) {
+    Enrollment& enrollment = enrollments_[id];
+    if (enrollment.sending_step.empty()) continue;  // settled by an earlier one's result
     sending_variants_[enrollment.id] = variantFor(enrollment, enrollment.sending_step.view());
     restoreSend(enrollment, now_ms);
   }
-  rearmAll();
-  recountCensus();
+  rearmAndRecountAll();
   return Status::ok();
 }
 
@@ -508,21 +513,28 @@ void Engine::addGovernorSnapshot(WriteBatch& batch, std::uint64_t through_seq, b
   governor_snapshot_seq_ = through_seq;
 }
 
-// Puts every enrollment that waits for a time on the wheel, and takes the rest off.
-void Engine::rearmAll() {
+// Puts every enrollment that waits for a time on the wheel, takes the rest off, and counts
+// every one in the census again: one pass over the rows, where two cost ~0.2 s more at 10M
+// (the pass is bound by reading the rows). Each row is counted as it stands once armed
+// (arming changes that row alone); a row changed later is marked for its snapshot, and so
+// counted again before any census is read (syncCensus).
+void Engine::rearmAndRecountAll() {
+  census_.clear();
+  census_.reserve(enrollments_.size());
   for (Enrollment& enrollment : enrollments_) {
     if (!isActive(enrollment)) {
       wheel_.cancel(enrollment.id);
-      continue;
+    } else {
+      if (enrollment.status == EnrollmentStatus::kScheduled && enrollment.next_at_ms == kNoTime &&
+          currentStep(enrollment) != nullptr) {
+        scheduleNextStep(enrollment, enrollment.last_done_at_ms != kNoTime
+                                         ? enrollment.last_done_at_ms
+                                         : enrollment.added_at_ms);
+        saveSnapshot(enrollment);
+      }
+      arm(enrollment);
     }
-    if (enrollment.status == EnrollmentStatus::kScheduled && enrollment.next_at_ms == kNoTime &&
-        currentStep(enrollment) != nullptr) {
-      scheduleNextStep(enrollment, enrollment.last_done_at_ms != kNoTime
-                                       ? enrollment.last_done_at_ms
-                                       : enrollment.added_at_ms);
-      saveSnapshot(enrollment);
-    }
-    arm(enrollment);
+    census_.update(enrollment.id, enrollment.sequence_id, enrollment.status, enrollment.next_at_ms);
   }
 }
 
@@ -1223,14 +1235,6 @@ void Engine::syncCensus() const {
   for (EnrollmentId id : dirty_) {
     const Enrollment& enrollment = enrollments_[id];
     census_.update(id, enrollment.sequence_id, enrollment.status, enrollment.next_at_ms);
-  }
-}
-
-void Engine::recountCensus() const {
-  census_.clear();
-  census_.reserve(enrollments_.size());
-  for (const Enrollment& enrollment : enrollments_) {
-    census_.update(enrollment.id, enrollment.sequence_id, enrollment.status, enrollment.next_at_ms);
   }
 }
 

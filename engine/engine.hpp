@@ -532,7 +532,7 @@ class Engine {
   // Queues a released send on an idempotent transport again, its count moved to now (in the
   // log too); false when that mailbox or step is gone.
   bool redeliver(Enrollment& enrollment, TimeMs now_ms);
-  void rearmAll();
+  void rearmAndRecountAll();
   const Step* currentStep(const Enrollment& enrollment) const;
   std::uint32_t currentStepIndex(const Sequence& sequence, const Enrollment& enrollment) const;
   std::uint32_t standingIndex(const Sequence& sequence, const Enrollment& enrollment) const;
@@ -586,9 +586,8 @@ class Engine {
   DurationMs historyKeepMs() const;
   void saveSnapshot(Enrollment& enrollment);
   // Counts the enrollments changed since the census last counted them (those marked for the
-  // next snapshot), or every one (after a restore or a reload).
+  // next snapshot); a restore and a reload count every one (rearmAndRecountAll).
   void syncCensus() const;
-  void recountCensus() const;
   void noteJournaled(EnrollmentId id);
   // REQUIRES: rows_max > 0.
   void addCheckpointSlice(WriteBatch& batch, std::size_t rows_max);

@@ -174,8 +174,7 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
   }
   // Edited schedules and windows apply at once: every wait is put back on the wheel at the
   // first open instant of its (new) window.
-  rearmAll();
-  recountCensus();
+  rearmAndRecountAll();
 }
 
 }  // namespace seqd
