@@ -33,8 +33,7 @@
 //
 // An email that is the key's very text (the key of a contact imported without an `id` column
 // is its lower-cased email: most contacts) is not stored again: a flag says so, its text is
-// empty in the block, and email() reads the key's. 16 bytes a bench contact (a block of 112
-// bytes in the allocator became one of 96).
+// empty in the block, and email() reads the key's (16 bytes a bench contact).
 //
 // Column names are Symbols: a bounded set (a file's headers), stored once for all contacts.
 // Their values, like the names and the email, are not: interning them would grow the
