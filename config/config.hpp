@@ -34,6 +34,7 @@ inline constexpr std::size_t kMailboxesMax = 1000;
 inline constexpr std::size_t kSchedulesMax = 1000;
 inline constexpr std::size_t kSequenceFilesMax = 10000;
 inline constexpr std::size_t kStepsMax = 200;
+static_assert(kStepsMax <= kSequenceStepsMax);  // an enrollment's step_index is a byte
 inline constexpr std::size_t kWorkflowsMax = 32;
 
 struct SmtpSettings {

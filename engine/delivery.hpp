@@ -87,5 +87,6 @@ inline bool isIdempotent(Transport transport) { return transport != Transport::k
 inline constexpr int kDeliveryRetriesMax = 3;
 inline constexpr DurationMs kDeliveryRetryDelaysMs[kDeliveryRetriesMax] = {
     5 * kMinuteMs, 30 * kMinuteMs, 2 * kHourMs};
+static_assert(kDeliveryRetriesMax < kDeliveryFailuresMax);
 
 }  // namespace seqd

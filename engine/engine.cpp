@@ -280,8 +280,8 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
       enrollment.next_at_ms = step == nullptr
                                   ? now_ms
                                   : std::max(now_ms, stepDueAt(enrollment, *step,
-                                                               enrollment.last_done_at_ms != kNoTime
-                                                                   ? enrollment.last_done_at_ms
+                                                               lastDoneAt(enrollment) != kNoTime
+                                                                   ? lastDoneAt(enrollment)
                                                                    : now_ms));
       saveSnapshot(enrollment);
     }
@@ -527,9 +527,7 @@ void Engine::rearmAndRecountAll() {
     } else {
       if (enrollment.status == EnrollmentStatus::kScheduled && enrollment.next_at_ms == kNoTime &&
           currentStep(enrollment) != nullptr) {
-        scheduleNextStep(enrollment, enrollment.last_done_at_ms != kNoTime
-                                         ? enrollment.last_done_at_ms
-                                         : enrollment.added_at_ms);
+        scheduleNextStep(enrollment, enrollment.waits_from_ms);
         saveSnapshot(enrollment);
       }
       arm(enrollment);
@@ -762,6 +760,7 @@ const Sequence* Engine::sequenceOf(const Enrollment& enrollment) const {
 void Engine::indexSequences() {
   sequence_index_.clear();
   for (const auto& [id, sequence] : settings_.sequences) {
+    SEQD_ASSERT(sequence.steps.size() <= kSequenceStepsMax);  // step_index is a byte
     sequence_index_.emplace(Symbol(id).index(), &sequence);
   }
 }
@@ -936,7 +935,7 @@ EnrollmentId Engine::newEnrollment(Symbol sequence_id, Symbol contact_key, TimeM
   enrollment.id = id;
   enrollment.sequence_id = sequence_id;
   enrollment.contact_key = contact_key;
-  enrollment.added_at_ms = now_ms;
+  enrollment.waits_from_ms = now_ms;
   enrollments_.push_back(std::move(enrollment));
   is_dirty_.push_back(false);
   const Enrollment& made = enrollments_.back();
@@ -1058,7 +1057,7 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
   // Only the reason of the status it has now: a contact paused, then finished, keeps its
   // old pause reason inside (a re-add resumes from it) but is not shown as paused.
   if (enrollment.status == EnrollmentStatus::kPaused) {
-    row.paused_reason = enrollment.paused_reason;
+    row.paused_reason = pauseReasonName(enrollment.paused_reason);
     row.resume_at_ms = enrollment.resume_at_ms;
   }
   if (enrollment.status == EnrollmentStatus::kFinished)
@@ -1155,7 +1154,7 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
     const EnrollmentStatus status = enrollment.status;
     const bool paused = status == EnrollmentStatus::kPaused;
     row->resume_at_ms = paused ? enrollment.resume_at_ms : kNoTime;
-    row->paused_text = texts.intern(paused ? enrollment.paused_reason.view() : kNone);
+    row->paused_text = texts.intern(paused ? pauseReasonName(enrollment.paused_reason) : kNone);
     row->finish_text = texts.intern(
         status == EnrollmentStatus::kFinished ? enrollment.finish_reason.view() : kNone);
     const bool has_reason =
@@ -1362,9 +1361,10 @@ TimeMs Engine::countedAt(const Enrollment& enrollment) const {
 }
 
 void Engine::markStepDone(Enrollment& enrollment, Symbol step_id, TimeMs at_ms) {
+  const bool first = enrollment.done_steps.empty();
   if (!isStepDone(enrollment, step_id)) enrollment.done_steps = enrollment.done_steps.with(step_id);
   enrollment.unresolved.erase(step_id);
-  enrollment.last_done_at_ms = std::max(enrollment.last_done_at_ms, at_ms);
+  enrollment.waits_from_ms = first ? at_ms : std::max(enrollment.waits_from_ms, at_ms);
   saveSnapshot(enrollment);
 }
 

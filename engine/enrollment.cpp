@@ -11,7 +11,23 @@ namespace {
 constexpr std::array<const char*, 7> kStatusNames = {"scheduled", "active",   "paused", "finished",
                                                      "bounced",   "not_sent", "removed"};
 
+constexpr std::array<const char*, 3> kPauseReasonNames = {"", "manual", "ooo"};
+
 }  // namespace
+
+const char* pauseReasonName(PauseReason reason) {
+  return kPauseReasonNames[static_cast<std::size_t>(reason)];
+}
+
+bool parsePauseReason(std::string_view name, PauseReason& reason) {
+  for (std::size_t i = 0; i < kPauseReasonNames.size(); ++i) {
+    if (name == kPauseReasonNames[i]) {
+      reason = static_cast<PauseReason>(i);
+      return true;
+    }
+  }
+  return false;
+}
 
 const char* enrollmentStatusName(EnrollmentStatus status) {
   return kStatusNames[static_cast<std::size_t>(status)];

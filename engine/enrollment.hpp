@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "engine/symbol.hpp"
@@ -51,16 +52,31 @@ const char* enrollmentStatusName(EnrollmentStatus status);
 // Returns false when name is not a status name.
 bool parseEnrollmentStatus(const std::string& name, EnrollmentStatus& status);
 
+// Why a paused enrollment is paused: an operator's `pause` or an out-of-office reply. Held in
+// a byte; its SPEC name ("manual", "ooo") is pauseReasonName()'s.
+enum class PauseReason : std::uint8_t { kNone = 0, kManual = 1, kOoo = 2 };
+
+// "" for kNone.
+const char* pauseReasonName(PauseReason reason);
+// Returns false when name is not "", "manual" or "ooo".
+bool parsePauseReason(std::string_view name, PauseReason& reason);
+
+// The most consecutive temporary failures delivery_failures counts (engine/delivery.hpp's
+// kDeliveryRetriesMax is checked against it).
+inline constexpr int kDeliveryFailuresMax = 127;
+
 struct Enrollment {
   EnrollmentId id = 0;
   EnrollmentStatus status = EnrollmentStatus::kScheduled;
-  bool sending_released = false;        // see sending_step
-  std::uint16_t delivery_failures = 0;  // consecutive temporary failures of the current step
-  std::uint32_t step_index = 0;         // the next step to run (== steps when all are done)
+  PauseReason paused_reason = PauseReason::kNone;
+  std::uint8_t delivery_failures : 7 = 0;  // consecutive temporary failures of the current step
+  bool sending_released : 1 = false;       // see sending_step
+  // The next step to run (== steps when all are done): a byte, as a sequence has at most
+  // kSequenceStepsMax steps (engine/sequence.hpp).
+  std::uint8_t step_index = 0;
   // Strings drawn from bounded sets are Symbols (engine/symbol.hpp): 4 bytes each here.
   Symbol sequence_id;
   Symbol contact_key;
-  Symbol paused_reason;    // manual | ooo
   Symbol finish_reason;    // completed | replied | ... | manual:<text>
   Symbol not_sent_reason;  // also why a `bounced` one bounced (smtp_5NN, bounce_event, ...)
   Symbol last_mailbox;     // mailbox of the last email sent
@@ -77,21 +93,26 @@ struct Enrollment {
   // remove + add, a reload) stops at `bounced` or `not_sent: interrupted` instead of
   // sending. A `retry` on that step clears it.
   SymbolMap unresolved;  // step id -> bounced | interrupted
-  TimeMs added_at_ms = kNoTime;
-  TimeMs next_at_ms = kNoTime;       // when the next step is due; kNoTime: not yet known
-  TimeMs last_done_at_ms = kNoTime;  // when the previous step was done
+  // When the wait before the next step starts: when the last step was done (the latest of
+  // them), or, while no step is done, when the enrollment was added. One time for the two,
+  // since the add's time is read only until a step is done (lastDoneAt() tells them apart).
+  TimeMs waits_from_ms = kNoTime;
+  TimeMs next_at_ms = kNoTime;  // when the next step is due; kNoTime: not yet known
   TimeMs resume_at_ms = kNoTime;
   TimeMs sending_at_ms = kNoTime;
 };
 
 // The row is fixed-width and holds no heap block: millions are kept in one vector, copied by
 // value into store batches and status snapshots. Every byte counts ten million times: a
-// member only some rows need belongs in a side table.
+// member only some rows need belongs in a side table, and the small counts are bytes.
 static_assert(std::is_trivially_copyable_v<Enrollment>);
-static_assert(sizeof(Enrollment) <= 96);
+static_assert(sizeof(Enrollment) <= 80);
 
-// The Message-ID of the email out for delivery ("" when none is out): a pure function of
-// (sequence, step, contact, mailbox), engine/message.hpp's makeMessageId.
+// When the enrollment's last step was done; kNoTime while none is.
+inline TimeMs lastDoneAt(const Enrollment& enrollment) {
+  return enrollment.done_steps.empty() ? kNoTime : enrollment.waits_from_ms;
+}
+
 std::string sendingMessageId(const Enrollment& enrollment);
 
 // True for scheduled, active and paused: an enrollment that has not stopped for good.

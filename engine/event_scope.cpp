@@ -40,7 +40,7 @@ bool Engine::eventChanges(const Enrollment& enrollment, const ContactEvent& even
       // A pause by hand stays one: an out-of-office never sets it to resume by itself (an
       // out-of-office pause takes the new return date).
       return sequence->rules.pause_on_ooo &&
-             (status != EnrollmentStatus::kPaused || enrollment.paused_reason == "ooo");
+             (status != EnrollmentStatus::kPaused || enrollment.paused_reason == PauseReason::kOoo);
     case EventKind::kStage:
       return listed(sequence->rules.block_stages, event.stage);
   }

@@ -45,7 +45,7 @@ ReportCount eventCount(EventKind kind) {
 
 void Engine::pauseForOoo(Enrollment& enrollment, const ContactEvent& event, TimeMs now_ms) {
   stopEnrollment(enrollment, EnrollmentStatus::kPaused);
-  enrollment.paused_reason = "ooo";
+  enrollment.paused_reason = PauseReason::kOoo;
   enrollment.resume_at_ms = event.until_ms.value_or(now_ms + settings_.ooo_default_pause_ms);
   if (isActive(enrollment)) {
     wheel_.schedule(enrollment.id, enrollment.resume_at_ms, scoreOf(enrollment));
@@ -117,7 +117,8 @@ std::string Engine::inboundNote(EnrollmentId id) const {
   const bool current =
       (enrollment.status == EnrollmentStatus::kFinished &&
        detail.find("finished: " + enrollment.finish_reason) != std::string::npos) ||
-      (enrollment.status == EnrollmentStatus::kPaused && enrollment.paused_reason == "ooo" &&
+      (enrollment.status == EnrollmentStatus::kPaused &&
+       enrollment.paused_reason == PauseReason::kOoo &&
        detail.find("paused: ") != std::string::npos) ||
       (enrollment.status == EnrollmentStatus::kBounced &&
        detail.find("bounced") != std::string::npos);
@@ -158,8 +159,8 @@ Result<std::string> Engine::explain(const std::string& sequence_id,
                      enrollmentStatusName(enrollment->status) + ". ";
   std::string done = std::to_string(enrollment->done_steps.size()) + " of " +
                      std::to_string(steps) + " steps done";
-  if (enrollment->last_done_at_ms != kNoTime) {
-    done += ", the last at " + formatRfc3339(enrollment->last_done_at_ms);
+  if (lastDoneAt(*enrollment) != kNoTime) {
+    done += ", the last at " + formatRfc3339(lastDoneAt(*enrollment));
     if (!enrollment->last_mailbox.empty()) done += " from " + enrollment->last_mailbox;
   }
   text += done + ". ";
@@ -196,7 +197,8 @@ Result<std::string> Engine::explain(const std::string& sequence_id,
       }
       break;
     case EnrollmentStatus::kPaused:
-      text += "Paused (" + enrollment->paused_reason + inboundNote(enrollment->id) + ")";
+      text += std::string("Paused (") + pauseReasonName(enrollment->paused_reason) +
+              inboundNote(enrollment->id) + ")";
       text += enrollment->resume_at_ms != kNoTime
                   ? "; resumes at " + formatRfc3339(enrollment->resume_at_ms) + " with " +
                         next_step + "."

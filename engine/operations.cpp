@@ -28,7 +28,7 @@ void Engine::stopEnrollment(Enrollment& enrollment, EnrollmentStatus status) {
 
 void Engine::rearm(Enrollment& enrollment, TimeMs now_ms) {
   enrollment.status = EnrollmentStatus::kScheduled;
-  enrollment.paused_reason.clear();
+  enrollment.paused_reason = PauseReason::kNone;
   enrollment.resume_at_ms = kNoTime;
   enrollment.not_sent_reason.clear();
   const Sequence* sequence = sequenceOf(enrollment);
@@ -130,7 +130,7 @@ std::string Engine::applyOperator(Enrollment& enrollment, const OperatorRequest&
         return std::string("not_running:") + enrollmentStatusName(status);
       }
       stopEnrollment(enrollment, EnrollmentStatus::kPaused);
-      enrollment.paused_reason = "manual";
+      enrollment.paused_reason = PauseReason::kManual;
       enrollment.resume_at_ms = request.at_ms.value_or(kNoTime);
       if (request.at_ms) wheel_.schedule(enrollment.id, *request.at_ms, scoreOf(enrollment));
       return "";

@@ -105,8 +105,7 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
     wait_from[enrollment.id] = enrollment.status == EnrollmentStatus::kScheduled &&
                                        enrollment.next_at_ms != kNoTime && step != nullptr
                                    ? enrollment.next_at_ms - waitOf(*step)
-                               : enrollment.last_done_at_ms != kNoTime ? enrollment.last_done_at_ms
-                                                                       : enrollment.added_at_ms;
+                                   : enrollment.waits_from_ms;
   }
   settings_ = std::move(settings);
   indexSequences();

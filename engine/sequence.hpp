@@ -7,6 +7,7 @@
 // Thread-safety: plain value.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -45,6 +46,11 @@ struct SequenceRules {
   std::vector<std::string> finish_on;
   bool pause_on_ooo = true;
 };
+
+// The most steps a sequence may have: an enrollment keeps its step's position in a byte
+// (engine/enrollment.hpp). config/config.hpp's kStepsMax, what a sequence file may hold, is
+// checked against it, and the engine asserts it of every sequence it is given.
+inline constexpr std::size_t kSequenceStepsMax = 255;
 
 struct Sequence {
   std::string id;

@@ -1,6 +1,7 @@
 #include "io/record_codec.hpp"
 
 #include "engine/assert.hpp"
+#include "engine/sequence.hpp"
 
 namespace seqd {
 namespace {
@@ -9,7 +10,7 @@ namespace {
 // below; these checks make the build say so (on the one ABI we build for).
 #if defined(__x86_64__) && defined(__GLIBCXX__)
 static_assert(sizeof(Contact) == 416, "Contact changed: update io/record_codec.cpp");
-static_assert(sizeof(Enrollment) == 96, "Enrollment changed: update io/record_codec.cpp");
+static_assert(sizeof(Enrollment) == 80, "Enrollment changed: update io/record_codec.cpp");
 static_assert(sizeof(ProgressRecord) == 200, "ProgressRecord changed: update record_codec.cpp");
 #endif
 
@@ -358,12 +359,14 @@ std::uint16_t presentFields(const Enrollment& enrollment) {
   const auto note = [&](bool present, std::uint16_t field) {
     if (present) fields = static_cast<std::uint16_t>(fields | field);
   };
-  note(enrollment.added_at_ms != kNoTime, kAddedAt);
+  // waits_from_ms is the add's time while no step is done, then the last done one's.
+  const bool done_any = !enrollment.done_steps.empty();
+  note(enrollment.waits_from_ms != kNoTime && !done_any, kAddedAt);
   note(enrollment.next_at_ms != kNoTime, kNextAt);
-  note(enrollment.last_done_at_ms != kNoTime, kLastDoneAt);
+  note(enrollment.waits_from_ms != kNoTime && done_any, kLastDoneAt);
   note(enrollment.resume_at_ms != kNoTime, kResumeAt);
   note(enrollment.sending_at_ms != kNoTime, kSendingAt);
-  note(!enrollment.paused_reason.empty(), kPausedReason);
+  note(enrollment.paused_reason != PauseReason::kNone, kPausedReason);
   note(!enrollment.finish_reason.empty(), kFinishReason);
   note(!enrollment.not_sent_reason.empty(), kNotSentReason);
   note(!enrollment.last_mailbox.empty(), kLastMailbox);
@@ -694,15 +697,15 @@ Status encodeEnrollmentIn(const Enrollment& enrollment, std::string& out, Symbol
   const auto time = [&](std::uint16_t field, TimeMs at_ms) {
     if ((fields & field) != 0) writer.time(at_ms);
   };
-  time(kAddedAt, enrollment.added_at_ms);
+  time(kAddedAt, enrollment.waits_from_ms);
   time(kNextAt, enrollment.next_at_ms);
-  time(kLastDoneAt, enrollment.last_done_at_ms);
+  time(kLastDoneAt, enrollment.waits_from_ms);
   time(kResumeAt, enrollment.resume_at_ms);
   time(kSendingAt, enrollment.sending_at_ms);
   const auto text = [&](std::uint16_t field, const char* name, Symbol value) {
     if ((fields & field) != 0) symbol(name, value);
   };
-  text(kPausedReason, "paused_reason", enrollment.paused_reason);
+  text(kPausedReason, "paused_reason", Symbol(pauseReasonName(enrollment.paused_reason)));
   text(kFinishReason, "finish_reason", enrollment.finish_reason);
   text(kNotSentReason, "not_sent_reason", enrollment.not_sent_reason);
   text(kLastMailbox, "last_mailbox", enrollment.last_mailbox);
@@ -759,6 +762,36 @@ bool readStatus(Reader& reader, EnrollmentStatus& out) {
   return true;
 }
 
+// The row keeps its step's position in a byte: a sequence has at most kSequenceStepsMax steps.
+bool readStepIndex(Reader& reader, std::uint32_t step_index, Enrollment& out) {
+  if (step_index > kSequenceStepsMax) {
+    return reader.fail("step_index", std::to_string(step_index) + " is past the most steps a " +
+                                         "sequence has (" + std::to_string(kSequenceStepsMax) +
+                                         ")");
+  }
+  out.step_index = static_cast<std::uint8_t>(step_index);
+  return true;
+}
+
+bool readPauseReason(Reader& reader, Symbol name, Enrollment& out) {
+  return parsePauseReason(name.view(), out.paused_reason) ||
+         reader.fail("paused_reason", "'" + name.str() + "' is not manual or ooo");
+}
+
+bool readDeliveryFailures(Reader& reader, std::uint32_t failures, Enrollment& out) {
+  if (failures > static_cast<std::uint32_t>(kDeliveryFailuresMax)) {
+    return reader.fail("delivery_failures", "above " + std::to_string(kDeliveryFailuresMax));
+  }
+  out.delivery_failures = static_cast<std::uint8_t>(failures);
+  return true;
+}
+
+// The row keeps one of the two times (Enrollment::waits_from_ms): the last step's once one is
+// done, before that the add's. Rows written before kept both.
+TimeMs waitsFrom(TimeMs added_at_ms, TimeMs last_done_at_ms) {
+  return last_done_at_ms != kNoTime ? last_done_at_ms : added_at_ms;
+}
+
 // Into out.contact_key, or as bytes into *contact_key_bytes when that is not null.
 bool readContactKey(Reader& reader, Enrollment& out, std::string_view* contact_key_bytes) {
   return contact_key_bytes != nullptr ? reader.str("contact_key", *contact_key_bytes)
@@ -773,11 +806,13 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo&
                           std::string_view* contact_key_bytes, const SymbolCodes* codes,
                           bool has_key) {
   std::uint16_t fields = 0;
+  std::uint32_t step_index = 0;
   std::uint64_t progress_seq = 0;  // read and dropped (the format's header)
   if (!(readSymbol(reader, "sequence_id", out.sequence_id, memo.sequence_id, memo, codes) &&
         (!has_key || readContactKey(reader, out, contact_key_bytes)) &&
-        readStatus(reader, out.status) && reader.varint("step_index", out.step_index) &&
-        reader.varint("progress_seq", progress_seq) && reader.u16("fields", fields))) {
+        readStatus(reader, out.status) && reader.varint("step_index", step_index) &&
+        readStepIndex(reader, step_index, out) && reader.varint("progress_seq", progress_seq) &&
+        reader.u16("fields", fields))) {
     return;
   }
   const auto time = [&](std::uint16_t field, const char* name, TimeMs& at_ms) {
@@ -786,13 +821,15 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo&
     if (!reader.time(name, at_ms)) return false;
     return at_ms != kNoTime || reader.fail(name, "present but no time");
   };
-  if (!(time(kAddedAt, "added_at_ms", out.added_at_ms) &&
-        time(kNextAt, "next_at_ms", out.next_at_ms) &&
-        time(kLastDoneAt, "last_done_at_ms", out.last_done_at_ms) &&
+  TimeMs added_at_ms = kNoTime;
+  TimeMs last_done_at_ms = kNoTime;
+  if (!(time(kAddedAt, "added_at_ms", added_at_ms) && time(kNextAt, "next_at_ms", out.next_at_ms) &&
+        time(kLastDoneAt, "last_done_at_ms", last_done_at_ms) &&
         time(kResumeAt, "resume_at_ms", out.resume_at_ms) &&
         time(kSendingAt, "sending_at_ms", out.sending_at_ms))) {
     return;
   }
+  out.waits_from_ms = waitsFrom(added_at_ms, last_done_at_ms);
   const auto text = [&](std::uint16_t field, const char* name, Symbol& value,
                         MemoSlot<Symbol>& slot) {
     value = Symbol();
@@ -800,7 +837,9 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo&
     if (!readSymbol(reader, name, value, slot, memo, codes)) return false;
     return !value.empty() || reader.fail(name, "present but empty");
   };
-  if (!(text(kPausedReason, "paused_reason", out.paused_reason, memo.paused_reason) &&
+  Symbol paused_reason;
+  if (!(text(kPausedReason, "paused_reason", paused_reason, memo.paused_reason) &&
+        readPauseReason(reader, paused_reason, out) &&
         text(kFinishReason, "finish_reason", out.finish_reason, memo.finish_reason) &&
         text(kNotSentReason, "not_sent_reason", out.not_sent_reason, memo.not_sent_reason) &&
         text(kLastMailbox, "last_mailbox", out.last_mailbox, memo.last_mailbox) &&
@@ -839,11 +878,7 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo&
       reader.fail("delivery_failures", "present but 0");
       return;
     }
-    if (failures > UINT16_MAX) {
-      reader.fail("delivery_failures", "above 65535");
-      return;
-    }
-    out.delivery_failures = static_cast<std::uint16_t>(failures);
+    if (!readDeliveryFailures(reader, failures, out)) return;
   }
   out.sending_released = (fields & kSendingReleased) != 0;
 }
@@ -851,13 +886,17 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo&
 // The fields of a version 2 value after its version byte: every field present, u32 lengths.
 void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, EnrollmentDecodeMemo& memo,
                             std::string_view* contact_key_bytes) {
+  std::uint32_t step_index = 0;
+  TimeMs added_at_ms = kNoTime;
+  TimeMs last_done_at_ms = kNoTime;
+  Symbol paused_reason;
   if (readSymbol(reader, "sequence_id", out.sequence_id, memo.sequence_id, memo) &&
       readContactKey(reader, out, contact_key_bytes) && readStatus(reader, out.status) &&
-      reader.u32("step_index", out.step_index) && reader.i64("added_at_ms", out.added_at_ms) &&
-      reader.i64("next_at_ms", out.next_at_ms) &&
-      reader.i64("last_done_at_ms", out.last_done_at_ms) &&
-      readSymbol(reader, "paused_reason", out.paused_reason, memo.paused_reason, memo) &&
-      reader.i64("resume_at_ms", out.resume_at_ms) &&
+      reader.u32("step_index", step_index) && readStepIndex(reader, step_index, out) &&
+      reader.i64("added_at_ms", added_at_ms) && reader.i64("next_at_ms", out.next_at_ms) &&
+      reader.i64("last_done_at_ms", last_done_at_ms) &&
+      readSymbol(reader, "paused_reason", paused_reason, memo.paused_reason, memo) &&
+      readPauseReason(reader, paused_reason, out) && reader.i64("resume_at_ms", out.resume_at_ms) &&
       readSymbol(reader, "finish_reason", out.finish_reason, memo.finish_reason, memo) &&
       readSymbol(reader, "not_sent_reason", out.not_sent_reason, memo.not_sent_reason, memo)) {
     readSymbolList(reader, "mailboxes count", "mailboxes", kEnrollmentMailboxesMax, out.mailboxes,
@@ -882,9 +921,9 @@ void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, EnrollmentDecodeMem
   }
   std::uint32_t failures = 0;
   if (readEnrollmentUnresolved(reader, out, memo) && reader.u32("delivery_failures", failures)) {
-    if (failures > UINT16_MAX) reader.fail("delivery_failures", "above 65535");
-    out.delivery_failures = static_cast<std::uint16_t>(failures);
+    readDeliveryFailures(reader, failures, out);
   }
+  out.waits_from_ms = waitsFrom(added_at_ms, last_done_at_ms);
 }
 
 // decodeEnrollment(), with the contact key left in contact_key_bytes when that is not null.
@@ -1222,10 +1261,9 @@ bool sameContact(const Contact& left, const Contact& right) {
 bool sameEnrollment(const Enrollment& left, const Enrollment& right) {
   return left.id == right.id && left.sequence_id == right.sequence_id &&
          left.contact_key == right.contact_key && left.status == right.status &&
-         left.step_index == right.step_index && left.added_at_ms == right.added_at_ms &&
-         left.next_at_ms == right.next_at_ms && left.last_done_at_ms == right.last_done_at_ms &&
-         left.paused_reason == right.paused_reason && left.resume_at_ms == right.resume_at_ms &&
-         left.finish_reason == right.finish_reason &&
+         left.step_index == right.step_index && left.waits_from_ms == right.waits_from_ms &&
+         left.next_at_ms == right.next_at_ms && left.paused_reason == right.paused_reason &&
+         left.resume_at_ms == right.resume_at_ms && left.finish_reason == right.finish_reason &&
          left.not_sent_reason == right.not_sent_reason && left.mailboxes == right.mailboxes &&
          left.last_mailbox == right.last_mailbox && left.done_steps == right.done_steps &&
          left.sending_step == right.sending_step && left.sending_mailbox == right.sending_mailbox &&

@@ -28,7 +28,11 @@
 //                   (steps strictly ascending), 14 varint delivery_failures,
 //                   15 sending_released (the bit alone); progress_seq is written 0 and
 //                   ignored when read (rows written before hold the progress log's last seq
-//                   at the time: nothing read it, and it cost 8 bytes a row in memory)
+//                   at the time: nothing read it, and it cost 8 bytes a row in memory).
+//                   The row holds one of bits 0 and 2 (Enrollment::waits_from_ms): the add's
+//                   time while no step is done, then the last step's; rows written before
+//                   may hold both, and read as the last step's. paused_reason is "manual" or
+//                   "ooo", step_index at most 255, delivery_failures at most 127.
 //   enrollment  v4: v3 with every str and list element but contact_key written as a varint
 //                   code of the store's symbols table (io/symbol_codes.hpp; 0 is "").
 //                   What the store writes: a row in the middle of a sequence ~40% smaller.
@@ -65,7 +69,8 @@
 //                   | u8 sending_released | u32 n | n x (str step | str reason) unresolved
 //                   | u32 delivery_failures
 //                   (last_message_id, sending_message_id and progress_seq are ignored when
-//                   read: the row computes the one out, sendingMessageId())
+//                   read: the row computes the one out, sendingMessageId(); added_at_ms only
+//                   while last_done_at_ms is not there)
 //   progress    v3: u8 version | u32 enrollment_id | u32 step_index | u8 kind | i64 at_ms
 //                   | str mailbox | str message_id | str detail | str step_id | u64 task_id
 //                   | str variant

@@ -37,16 +37,15 @@ std::vector<Enrollment> makeEnrollments(std::size_t count) {
     row.status = EnrollmentStatus::kActive;
     row.sequence_id = "bench";
     row.contact_key = "c" + std::to_string(1000000 + i) + "@example.test";
-    row.step_index = static_cast<std::uint32_t>(i % 3);
+    row.step_index = static_cast<std::uint8_t>(i % 3);
     row.done_steps = SymbolList(std::vector<std::string>(kSteps, kSteps + i % 3));
-    row.added_at_ms = 1796133600000;
-    row.next_at_ms = row.added_at_ms + 60000;
-    row.last_done_at_ms = row.added_at_ms;
+    row.waits_from_ms = 1796133600000;
+    row.next_at_ms = row.waits_from_ms + 60000;
     row.last_mailbox = "bench@acme.test";
     if (i % 2 == 0) {
       row.sending_step = kSteps[i % 3];
       row.sending_mailbox = "bench@acme.test";
-      row.sending_at_ms = row.added_at_ms;
+      row.sending_at_ms = row.waits_from_ms;
       row.sending_released = true;
     }
   }
@@ -59,7 +58,7 @@ ProgressRecord progressFor(const Enrollment& row, std::uint64_t seq) {
   record.enrollment_id = row.id;
   record.step_index = row.step_index;
   record.kind = ProgressKind::kStepFired;
-  record.at_ms = row.added_at_ms;
+  record.at_ms = row.waits_from_ms;
   record.mailbox = "bench@acme.test";
   record.step_id = "intro";
   record.message_id = sendingMessageId(row);

@@ -120,7 +120,7 @@ TEST_CASE("pause stops sending; resume picks up the same step") {
   ContactsResult paused = f.operate(OperatorAction::kPause, {"x@x.test"}, kStart + kHourMs);
   CHECK(paused.done == std::vector<std::string>{"x@x.test"});
   CHECK(f.of("x@x.test").status == EnrollmentStatus::kPaused);
-  CHECK(f.of("x@x.test").paused_reason == "manual");
+  CHECK(f.of("x@x.test").paused_reason == PauseReason::kManual);
   CHECK(f.advance(kStart + 3 * kDayMs) == std::vector<std::string>{"y@x.test:1"});
   CHECK(f.advance(kStart + 4 * kDayMs) == std::vector<std::string>{"y@x.test:2"});
   ContactsResult resumed = f.operate(OperatorAction::kResume, {"x@x.test"}, kStart + 5 * kDayMs);
@@ -257,7 +257,7 @@ TEST_CASE("events: ooo pauses until the date or the default; a blocked stage sto
   f.advance(kStart);
   ContactEvent ooo{EventKind::kOoo, "x@x.test", "", std::nullopt, ""};
   REQUIRE(f.engine.applyEvent(ooo, kStart + kHourMs).isOk());
-  CHECK(f.of("x@x.test").paused_reason == "ooo");
+  CHECK(f.of("x@x.test").paused_reason == PauseReason::kOoo);
   CHECK(f.of("x@x.test").resume_at_ms == kStart + kHourMs + 7 * kDayMs);
   ContactEvent until{EventKind::kOoo, "x@x.test", "", kStart + 2 * kDayMs, ""};
   REQUIRE(f.engine.applyEvent(until, kStart + kHourMs).isOk());
@@ -302,7 +302,7 @@ TEST_CASE("a late 4xx after pause does not reschedule the contact") {
   CHECK(countProgress(f.store.state.progress, ProgressKind::kDeliveryFailed) == 1);  // recorded
   const Enrollment& x = f.of("x@x.test");
   CHECK(x.status == EnrollmentStatus::kPaused);
-  CHECK(x.paused_reason == "manual");
+  CHECK(x.paused_reason == PauseReason::kManual);
   CHECK(x.step_index == 0);
   CHECK(x.done_steps.empty());
   CHECK(x.sending_step.empty());

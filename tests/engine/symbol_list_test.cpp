@@ -99,7 +99,7 @@ TEST_CASE("a SymbolMap behaves as a std::map<Symbol, Symbol>, for random edits")
 
 TEST_CASE("an enrollment row is fixed-width: copied as bytes, no heap block") {
   CHECK(std::is_trivially_copyable_v<Enrollment>);
-  CHECK(sizeof(Enrollment) <= 96);
+  CHECK(sizeof(Enrollment) <= 80);
 }
 
 TEST_CASE("the Message-ID out is computed from the row: sequence, step, contact, mailbox") {

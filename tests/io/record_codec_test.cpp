@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/sequence.hpp"
+
 namespace seqd {
 namespace {
 
@@ -68,21 +70,22 @@ class RandomRecords {
     enrollment.sequence_id = text();
     enrollment.contact_key = text();
     enrollment.status = static_cast<EnrollmentStatus>(below(7));
-    enrollment.step_index = static_cast<std::uint32_t>(random_());
-    for (TimeMs* at : {&enrollment.added_at_ms, &enrollment.next_at_ms, &enrollment.last_done_at_ms,
-                       &enrollment.resume_at_ms, &enrollment.sending_at_ms}) {
+    enrollment.step_index = static_cast<std::uint8_t>(below(kSequenceStepsMax + 1));
+    for (TimeMs* at : {&enrollment.waits_from_ms, &enrollment.next_at_ms, &enrollment.resume_at_ms,
+                       &enrollment.sending_at_ms}) {
       *at = time();
     }
+    enrollment.paused_reason = static_cast<PauseReason>(below(3));
     for (Symbol* field :
-         {&enrollment.paused_reason, &enrollment.finish_reason, &enrollment.not_sent_reason,
-          &enrollment.last_mailbox, &enrollment.sending_step, &enrollment.sending_mailbox}) {
+         {&enrollment.finish_reason, &enrollment.not_sent_reason, &enrollment.last_mailbox,
+          &enrollment.sending_step, &enrollment.sending_mailbox}) {
       *field = text();
     }
     for (int i = below(4); i > 0; --i) enrollment.mailboxes = enrollment.mailboxes.with(text());
     for (int i = below(6); i > 0; --i) enrollment.done_steps = enrollment.done_steps.with(text());
     for (int i = below(3); i > 0; --i) enrollment.unresolved.set(text(), text() + "r");
     enrollment.sending_released = below(2) == 0;
-    enrollment.delivery_failures = static_cast<std::uint16_t>(below(5));
+    enrollment.delivery_failures = static_cast<std::uint8_t>(below(5));
     return enrollment;
   }
   ProgressRecord progress() {
@@ -192,11 +195,17 @@ std::string contactV2(const Contact& contact) {
 
 std::string enrollmentV2(const Enrollment& row, std::string_view last_message_id = "",
                          std::string_view sending_message_id = "") {
+  // The row held the add's time beside the last step's; once a step is done only the latter
+  // is read (an add a day before it here).
+  const TimeMs last_done_at_ms = row.done_steps.empty() ? kNoTime : row.waits_from_ms;
+  const TimeMs added_at_ms = row.done_steps.empty()       ? row.waits_from_ms
+                             : last_done_at_ms == kNoTime ? kNoTime
+                                                          : last_done_at_ms - kDayMs;
   OldFormat out;
   out.u8(2).str(row.sequence_id).str(row.contact_key).u8(static_cast<std::uint8_t>(row.status));
-  out.u32(row.step_index).u64(static_cast<std::uint64_t>(row.added_at_ms));
+  out.u32(row.step_index).u64(static_cast<std::uint64_t>(added_at_ms));
   out.u64(static_cast<std::uint64_t>(row.next_at_ms));
-  out.u64(static_cast<std::uint64_t>(row.last_done_at_ms)).str(row.paused_reason);
+  out.u64(static_cast<std::uint64_t>(last_done_at_ms)).str(pauseReasonName(row.paused_reason));
   out.u64(static_cast<std::uint64_t>(row.resume_at_ms)).str(row.finish_reason);
   out.str(row.not_sent_reason).list(row.mailboxes).str(row.last_mailbox).str(last_message_id);
   out.u64(0x0102030405060708).list(row.done_steps).str(row.sending_step).str(sending_message_id);
@@ -371,9 +380,8 @@ TEST_CASE("format 4 names a row's strings by code, and needs the table that has 
   row.contact_key = Symbol("ada@example.test");
   row.status = EnrollmentStatus::kActive;
   row.step_index = 2;
-  row.added_at_ms = 1'800'000'000'000;
   row.next_at_ms = 1'800'000'600'000;
-  row.last_done_at_ms = 1'800'000'300'000;
+  row.waits_from_ms = 1'800'000'300'000;
   row.last_mailbox = Symbol("sdr-one@sales.example.test");
   row.sending_step = Symbol("step-3");
   row.sending_mailbox = Symbol("sdr-one@sales.example.test");
@@ -590,6 +598,88 @@ TEST_CASE("a field at its default is left out, and one named but at its default 
   unknown[10] = static_cast<char>(unknown[10] | 0x40);
   CHECK_MESSAGE(contains(decodeProgress(5, unknown, record_back).message(), "fields: unknown bits"),
                 decodeProgress(5, unknown, record_back).message());
+}
+
+// A row keeps one time for its add and its last step done (Enrollment::waits_from_ms): the
+// encoder names it as the add's while no step is done, then as the last step's. Rows written
+// before held both; they read as the last step's once one is done.
+TEST_CASE("a row holds the add's time until a step is done, then the last step's") {
+  constexpr std::size_t kMaskAt = 1 + 3 + 9 + 1 + 1 + 1;  // version, "q4", the key, ..., seq
+  constexpr TimeMs kAdded = 1'800'000'000'000;
+  constexpr TimeMs kLastDone = 1'800'000'300'000;
+  Enrollment added;
+  added.id = 3;
+  added.sequence_id = "q4";
+  added.contact_key = "a@x.test";
+  added.waits_from_ms = kAdded;
+  std::string added_bytes;
+  REQUIRE(encodeEnrollment(added, added_bytes).isOk());
+  CHECK(added_bytes[kMaskAt] == '\x01');  // added_at_ms
+  Enrollment done = added;
+  done.done_steps = SymbolList{"intro"};
+  done.waits_from_ms = kLastDone;
+  std::string done_bytes;
+  REQUIRE(encodeEnrollment(done, done_bytes).isOk());
+  CHECK(done_bytes[kMaskAt] == '\x04');  // last_done_at_ms
+  Enrollment back;
+  REQUIRE(decodeEnrollment(3, added_bytes, back).isOk());
+  CHECK(back.waits_from_ms == kAdded);
+  CHECK(lastDoneAt(back) == kNoTime);
+  REQUIRE(decodeEnrollment(3, done_bytes, back).isOk());
+  CHECK(back.waits_from_ms == kLastDone);
+  CHECK(lastDoneAt(back) == kLastDone);
+
+  // As written before: both times, the add's first (bit 0, then bit 2), then the steps done.
+  std::string both = done_bytes.substr(0, kMaskAt) + '\x05' + done_bytes.substr(kMaskAt + 1, 1) +
+                     added_bytes.substr(kMaskAt + 2) + done_bytes.substr(kMaskAt + 2);
+  REQUIRE(decodeEnrollment(3, both, back).isOk());
+  CHECK(sameEnrollment(done, back));
+  CHECK(back.waits_from_ms == kLastDone);
+}
+
+// The row's small members are bytes: what does not fit one is a damaged row, said so.
+TEST_CASE("a row's pause reason, step and failures are refused past what the row holds") {
+  Enrollment row;
+  row.id = 3;
+  row.sequence_id = "q4";
+  row.contact_key = "a@x.test";
+  row.status = EnrollmentStatus::kPaused;
+  row.paused_reason = PauseReason::kManual;
+  row.step_index = kSequenceStepsMax;
+  row.delivery_failures = 2;
+  std::string bytes;
+  REQUIRE(encodeEnrollment(row, bytes).isOk());
+  Enrollment back;
+  REQUIRE(decodeEnrollment(3, bytes, back).isOk());
+  CHECK(sameEnrollment(row, back));
+  CHECK(pauseReasonName(back.paused_reason) == std::string("manual"));
+
+  std::string unknown = bytes;
+  const std::size_t manual_at = unknown.find("manual");
+  REQUIRE(manual_at != std::string::npos);
+  unknown[manual_at + 5] = 'x';
+  const Status reason = decodeEnrollment(3, unknown, back);
+  CHECK(reason.code() == StatusCode::kCorruption);
+  CHECK_MESSAGE(contains(reason.message(), "paused_reason: 'manuax' is not manual or ooo"),
+                reason.message());
+
+  // step_index 255 is the varint FF 01; 256 is 80 02.
+  constexpr std::size_t kStepAt = 1 + 3 + 9 + 1;
+  REQUIRE(bytes.substr(kStepAt, 2) == "\xFF\x01");
+  std::string past = bytes;
+  past.replace(kStepAt, 2, "\x80\x02");
+  const Status step = decodeEnrollment(3, past, back);
+  CHECK(step.code() == StatusCode::kCorruption);
+  CHECK_MESSAGE(contains(step.message(), "step_index: 256 is past the most steps"), step.message());
+
+  // delivery_failures, the last field: 2, then 128 (80 01).
+  REQUIRE(bytes.back() == '\x02');
+  std::string failures = bytes;
+  failures.back() = '\x80';
+  failures.push_back('\x01');
+  const Status many = decodeEnrollment(3, failures, back);
+  CHECK(many.code() == StatusCode::kCorruption);
+  CHECK_MESSAGE(contains(many.message(), "delivery_failures: above 127"), many.message());
 }
 
 // The block a packed contact is, byte for byte (its header, tables and texts).

@@ -89,10 +89,9 @@ Enrollment fullEnrollment(EnrollmentId id) {
   enrollment.contact_key = "zoë@example.com";
   enrollment.status = EnrollmentStatus::kPaused;
   enrollment.step_index = 3;
-  enrollment.added_at_ms = 1796133600000;
+  enrollment.waits_from_ms = -5;  // before the epoch is still a time
   enrollment.next_at_ms = 1796133600000 + 90 * kMinuteMs;
-  enrollment.last_done_at_ms = -5;  // before the epoch is still a time
-  enrollment.paused_reason = "ooo";
+  enrollment.paused_reason = PauseReason::kOoo;
   enrollment.resume_at_ms = INT64_MAX;
   enrollment.finish_reason = "manual:asked twice";
   enrollment.not_sent_reason = "smtp_4xx_exhausted";
@@ -214,9 +213,8 @@ TEST_CASE("every field of every record round-trips through commit and load") {
   plain.key = "plain";
   Enrollment unset = fullEnrollment(0);  // id 0 and every time kNoTime
   unset.status = EnrollmentStatus::kRemoved;
-  unset.added_at_ms = kNoTime;
+  unset.waits_from_ms = kNoTime;
   unset.next_at_ms = kNoTime;
-  unset.last_done_at_ms = kNoTime;
   unset.resume_at_ms = kNoTime;
   unset.mailboxes.clear();
   Enrollment top = fullEnrollment(UINT32_MAX);
@@ -280,17 +278,17 @@ TEST_CASE("same*() notice a change in any one field") {
   enrollments[2].contact_key = enrollments[2].contact_key + "x";
   enrollments[3].status = EnrollmentStatus::kActive;
   enrollments[4].step_index = 4;
-  enrollments[5].added_at_ms = kNoTime;
+  enrollments[5].waits_from_ms = kNoTime;
   enrollments[6].next_at_ms = kNoTime;
-  enrollments[7].last_done_at_ms = kNoTime;
-  enrollments[8].paused_reason = enrollments[8].paused_reason + "x";
+  enrollments[7].done_steps = SymbolList{"intro"};
+  enrollments[8].paused_reason = PauseReason::kManual;
   enrollments[9].resume_at_ms = kNoTime;
   enrollments[10].finish_reason = enrollments[10].finish_reason + "x";
   enrollments[11].not_sent_reason = enrollments[11].not_sent_reason + "x";
   enrollments[12].mailboxes = SymbolList{"ana@seller.example", ""};
   enrollments[13].last_mailbox = enrollments[13].last_mailbox + "x";
   enrollments[14].sending_step = "x";
-  enrollments[15].delivery_failures = static_cast<std::uint16_t>(enrollment.delivery_failures + 1);
+  enrollments[15].delivery_failures = static_cast<std::uint8_t>(enrollment.delivery_failures + 1);
   for (const Enrollment& changed : enrollments) CHECK_FALSE(sameEnrollment(changed, enrollment));
 
   const ProgressRecord record = progressRecord(5);
