@@ -144,10 +144,32 @@ std::string Engine::windowGate(const Enrollment& enrollment, TimeMs due_ms) cons
 // ---------------------------------------------------------------------------------------
 // Restore
 
+// The phases in order: each stands on the ones before it (the rows' lists need the contacts'
+// slots, the steps found again need the tasks, settling a send out needs the send limits, and
+// arming needs every row settled). Nothing is written until the first commit after it, so a
+// crash in the middle leaves the store as it was.
 Status Engine::restore(LoadedState state, TimeMs now_ms) {
-  // The records are moved in, not copied: at a million enrollments copying them was the
-  // largest part of a restart. Their slots are indexed by their keys' Symbols, all interned
-  // by now: sized once, not moved at each growth.
+  restoreContactsAndTeam(state, now_ms);
+  const RowCounts sequence_rows = takeEnrollmentRows(state);
+  Status status = listEnrollments(state, sequence_rows);
+  if (status.isOk()) status = restoreTasksAndInbound(state);
+  if (status.isOk()) status = restoreSendLimits(state);
+  if (!status.isOk()) return status;
+  const std::vector<EnrollmentId> sends_out = findStepsAgain(now_ms);
+  for (EnrollmentId id : sends_out) {
+    Enrollment& enrollment = enrollments_[id];
+    if (enrollment.sending_step.empty()) continue;  // settled by an earlier one's result
+    sending_variants_[enrollment.id] = variantFor(enrollment, enrollment.sending_step.view());
+    restoreSend(enrollment, now_ms);
+  }
+  rearmAndRecountAll();
+  return Status::ok();
+}
+
+// The records are moved in, not copied: at a million enrollments copying them was the largest
+// part of a restart. The contacts' slots are indexed by their keys' Symbols, all interned by
+// now: sized once, not moved at each growth.
+void Engine::restoreContactsAndTeam(LoadedState& state, TimeMs now_ms) {
   contacts_.reserve(symbolCount());
   for (ContactRef& contact : state.contacts) storeContact(std::move(contact));
   state.contacts = std::vector<ContactRef>();
@@ -161,11 +183,15 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     report_counters_.restore(record);
   }
   scheduleWorkflows(now_ms);
-  // The store hands enrollments back in id order; with every id present (always, unless
-  // damaged) the vector is taken whole. The same pass counts each sequence's rows, so that its
-  // list is sized once (growing it by doubling copied it ~24 times and left up to half unused).
+}
+
+// The store hands enrollments back in id order; with every id present (always, unless
+// damaged) the vector is taken whole. The same pass counts each sequence's rows, returned by
+// the sequence's Symbol index, so that listEnrollments() sizes its list once: growing it by
+// doubling copied it ~24 times and left up to half unused.
+Engine::RowCounts Engine::takeEnrollmentRows(LoadedState& state) {
+  RowCounts sequence_rows;
   bool dense = true;
-  boost::unordered_flat_map<std::uint32_t, std::size_t> sequence_rows;  // by Symbol index
   Symbol run_sequence;  // rows added together sit together: counted a run at a time
   std::size_t run_rows = 0;
   for (std::size_t i = 0; i < state.enrollments.size(); ++i) {
@@ -187,6 +213,12 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
       enrollments_[enrollment.id] = std::move(enrollment);
     }
   }
+  return sequence_rows;
+}
+
+// Each row on its sequence's list and its contact's; the per-row flags sized. A hole in the
+// ids (a row the store lacks) is damage.
+Status Engine::listEnrollments(const LoadedState& state, const RowCounts& sequence_rows) {
   first_enrollment_.clear();
   first_enrollment_.reserve(contacts_.size());  // by the same index as contacts_
   next_enrollment_.assign(enrollments_.size(), kNoEnrollment);
@@ -207,20 +239,27 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     if (of_sequence == nullptr || enrollment.sequence_id != listed_sequence) {
       listed_sequence = enrollment.sequence_id;
       of_sequence = &by_sequence_[listed_sequence.str()];
-      if (of_sequence->empty()) of_sequence->reserve(sequence_rows[listed_sequence.index()]);
+      const auto counted = sequence_rows.find(listed_sequence.index());
+      if (of_sequence->empty() && counted != sequence_rows.end()) {
+        of_sequence->reserve(counted->second);
+      }
     }
     of_sequence->push_back(enrollment.id);
     linkToContact(enrollment.id, enrollment.contact_key);
   }
-  // Tasks and applied inbound messages are state of their own; the log as kept holds at
-  // least the sends inside the rolling limits.
-  const auto check_id = [&](const char* what, std::uint64_t key, EnrollmentId id) {
-    if (id < enrollments_.size()) return Status::ok();
-    return Status::corruption(std::string(what) + " " + std::to_string(key) +
-                              " names unknown enrollment " + std::to_string(id));
-  };
+  return Status::ok();
+}
+
+Status Engine::checkRestoredId(const char* what, std::uint64_t key, EnrollmentId id) const {
+  if (id < enrollments_.size()) return Status::ok();
+  return Status::corruption(std::string(what) + " " + std::to_string(key) +
+                            " names unknown enrollment " + std::to_string(id));
+}
+
+// Tasks and applied inbound messages are state of their own.
+Status Engine::restoreTasksAndInbound(const LoadedState& state) {
   for (const Task& task : state.tasks) {
-    Status known = check_id("task", task.id, task.enrollment_id);
+    Status known = checkRestoredId("task", task.id, task.enrollment_id);
     if (!known.isOk()) return known;
     tasks_[task.id] = task;
     step_tasks_[{task.enrollment_id, task.step_id}] = task.id;
@@ -232,18 +271,23 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     noteTaskState(task);
   }
   for (const ProgressRecord& record : state.inbound) {
-    Status known = check_id("inbound record", record.seq, record.enrollment_id);
+    Status known = checkRestoredId("inbound record", record.seq, record.enrollment_id);
     if (!known.isOk()) return known;
     noteInbound(record);
     progress_seq_ = std::max(progress_seq_, record.seq);
   }
-  // The send limits: the snapshot (with the sends out at its seq), then the log's records
-  // after it, as the live engine folded them (foldLoggedSend); the re-delivered sends
-  // restoreSend() moves below change governor_ alone.
+  return Status::ok();
+}
+
+// The send limits: the snapshot (with the sends out at its seq), then the log's records after
+// it (the log as kept holds at least the sends inside the rolling limits), as the live engine
+// folded them (foldLoggedSend); the re-delivered sends restoreSend() moves later change
+// governor_ alone.
+Status Engine::restoreSendLimits(const LoadedState& state) {
   if (state.governor.has_value()) {
     logged_sends_.restore(state.governor->mailboxes);
     for (const auto& [id, counted_at_ms] : state.governor->out) {
-      Status known = check_id("governor snapshot send", state.governor->through_seq, id);
+      Status known = checkRestoredId("governor snapshot send", state.governor->through_seq, id);
       if (!known.isOk()) return known;
       logged_out_[id] = counted_at_ms;
     }
@@ -251,17 +295,21 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
     progress_seq_ = std::max(progress_seq_, governor_snapshot_seq_);
   }
   for (const ProgressRecord& record : state.progress) {
-    Status known = check_id("progress record", record.seq, record.enrollment_id);
+    Status known = checkRestoredId("progress record", record.seq, record.enrollment_id);
     if (!known.isOk()) return known;
     progress_seq_ = std::max(progress_seq_, record.seq);
     if (record.seq > governor_snapshot_seq_) foldLoggedSend(record);
   }
   governor_ = logged_sends_;
-  // The sequences may have been edited while seqd was down: steps are found again by id, and
-  // a contact waiting on a task that is not its current step's goes on to that step. The
-  // same pass notes the rows with a send out, so that settling those does not read every row
-  // again (~0.2 s at 10M): no settling puts a send out on another row (only a step fired by
-  // the wheel does), though it may settle one.
+  return Status::ok();
+}
+
+// The sequences may have been edited while seqd was down: steps are found again by id, and a
+// contact waiting on a task that is not its current step's goes on to that step. Returns the
+// rows with a send out, noted in the same pass so that settling them does not read every row
+// again (~0.2 s at 10M): no settling puts a send out on another row (only a step fired by the
+// wheel does), though it may settle one.
+std::vector<EnrollmentId> Engine::findStepsAgain(TimeMs now_ms) {
   std::vector<EnrollmentId> sends_out;
   for (Enrollment& enrollment : enrollments_) {
     if (!enrollment.sending_step.empty()) sends_out.push_back(enrollment.id);
@@ -271,29 +319,22 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
                                enrollment.sending_step.empty() && enrollment.next_at_ms == kNoTime;
     const std::uint32_t index = standingIndex(*sequence, enrollment);
     if (index != enrollment.step_index) {
-      enrollment.step_index = index;
+      enrollment.step_index = static_cast<std::uint8_t>(index);
       saveSnapshot(enrollment);
     }
     const Step* step = currentStep(enrollment);
     if (waits_on_task && !hasOpenTask(enrollment, step)) {
       enrollment.status = EnrollmentStatus::kScheduled;
-      enrollment.next_at_ms = step == nullptr
-                                  ? now_ms
-                                  : std::max(now_ms, stepDueAt(enrollment, *step,
-                                                               lastDoneAt(enrollment) != kNoTime
-                                                                   ? lastDoneAt(enrollment)
-                                                                   : now_ms));
+      const TimeMs last_done_ms = lastDoneAt(enrollment);
+      enrollment.next_at_ms =
+          step == nullptr
+              ? now_ms
+              : std::max(now_ms, stepDueAt(enrollment, *step,
+                                           last_done_ms != kNoTime ? last_done_ms : now_ms));
       saveSnapshot(enrollment);
     }
   }
-  for (EnrollmentId id : sends_out) {
-    Enrollment& enrollment = enrollments_[id];
-    if (enrollment.sending_step.empty()) continue;  // settled by an earlier one's result
-    sending_variants_[enrollment.id] = variantFor(enrollment, enrollment.sending_step.view());
-    restoreSend(enrollment, now_ms);
-  }
-  rearmAndRecountAll();
-  return Status::ok();
+  return sends_out;
 }
 
 // A send that was out when seqd stopped. Never released: it never left, so the step is

@@ -503,6 +503,16 @@ class Engine {
   void clearSending(Enrollment& enrollment);
   // The instant the governor counts enrollment's send at (it is sending).
   TimeMs countedAt(const Enrollment& enrollment) const;
+  // restore()'s phases, in its order (engine.cpp, "Restore").
+  using RowCounts = boost::unordered_flat_map<std::uint32_t, std::size_t>;
+  void restoreContactsAndTeam(LoadedState& state, TimeMs now_ms);
+  RowCounts takeEnrollmentRows(LoadedState& state);
+  Status listEnrollments(const LoadedState& state, const RowCounts& sequence_rows);
+  Status restoreTasksAndInbound(const LoadedState& state);
+  Status restoreSendLimits(const LoadedState& state);
+  // Corruption unless id names a restored enrollment (`what` `key` names the record).
+  Status checkRestoredId(const char* what, std::uint64_t key, EnrollmentId id) const;
+  std::vector<EnrollmentId> findStepsAgain(TimeMs now_ms);
   void restoreSend(Enrollment& enrollment, TimeMs now_ms);
   // A released send with no result that no worker has (a start's, or one held for its
   // window): on an idempotent transport delivered again (now or when its window opens) while
