@@ -719,6 +719,21 @@ TEST_CASE("sequence steps: types, waits, subjects, bodies and ids") {
   CHECK(sequenceError(dir, "") == file + ":5:1: steps: list at least one step");
 }
 
+// An enrollment keeps its step's position in a byte (engine/enrollment.hpp): a sequence file
+// holds at most kStepsMax steps, and the next one is refused where the list is.
+TEST_CASE("a sequence has at most kStepsMax steps") {
+  static_assert(kStepsMax <= kSequenceStepsMax);
+  ConfigDir dir;
+  std::string steps;
+  for (std::size_t i = 0; i < kStepsMax; ++i) {
+    steps += "  - {id: t" + std::to_string(i) + ", type: task}\n";
+  }
+  CHECK(sequenceError(dir, steps) == "loaded");
+  steps += "  - {id: one-more, type: task}\n";
+  CHECK(sequenceError(dir, steps) == dir.path("sequences/s1.yaml") + ":6:3: steps: more than " +
+                                         std::to_string(kStepsMax) + " items");
+}
+
 TEST_CASE("thread: previous needs an earlier email step and may leave the subject out") {
   ConfigDir dir;
   const std::string file = dir.path("sequences/s1.yaml");
