@@ -1,5 +1,6 @@
 #include "engine/symbol.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/unordered/unordered_flat_set.hpp>
@@ -14,24 +15,45 @@
 namespace seqd {
 namespace {
 
-// The text of every Symbol lives in an arena of chunks that never move: a 4-byte length, the
-// bytes, a NUL (for c_str()). A Symbol's entry is the address of its bytes, in entry chunks
-// that never move either; the entry chunk table is fixed, so a reader indexes it without a
-// lock. An entry chunk is published (release) before any index inside it is handed out.
+// The text of every Symbol lives in an arena of chunks that never move: the bytes, then a NUL
+// (for c_str()). A Symbol's entry holds the address of its bytes in its low 48 bits (user
+// addresses fit in 48 bits on x86-64 and AArch64; storing asserts it) and the text's length in
+// its high 16; a text of kLongText bytes or more has kLongText there and its length in 4 bytes
+// before its bytes. So a short text (every contact key) costs its bytes and 1, not 5. Entries
+// sit in entry chunks that never move either; the entry chunk table is fixed, so a reader
+// indexes it without a lock. An entry chunk is published (release) before any index inside it
+// is handed out.
+using Entry = std::uint64_t;
+constexpr unsigned kLengthShift = 48;
+constexpr Entry kAddressMask = (Entry{1} << kLengthShift) - 1;
+constexpr std::size_t kLongText = 0xFFFF;
 constexpr std::uint32_t kEntryChunkBits = 14;
 constexpr std::uint32_t kEntryChunkSize = 1u << kEntryChunkBits;
 constexpr std::uint32_t kEntryChunksMax = kSymbolsMax / kEntryChunkSize;
 constexpr std::size_t kArenaChunkBytes = 256 * 1024;
-constexpr std::size_t kLengthBytes = sizeof(std::uint32_t);
+constexpr std::size_t kLongLengthBytes = sizeof(std::uint32_t);
 constexpr std::uint32_t kNotInserting = UINT32_MAX;  // above kSymbolsMax: no Symbol's index
 
-// The empty string's entry: a zero length and the NUL.
-alignas(4) constexpr char kEmptyText[kLengthBytes + 1] = {0, 0, 0, 0, 0};
+// The empty string's bytes: the NUL alone.
+constexpr char kEmptyText[1] = {0};
 
-std::string_view textAt(const char* bytes) {
-  std::uint32_t length = 0;
-  std::memcpy(&length, bytes - kLengthBytes, kLengthBytes);
+const char* bytesAt(Entry entry) { return reinterpret_cast<const char*>(entry & kAddressMask); }
+
+std::string_view textAt(Entry entry) {
+  const char* bytes = bytesAt(entry);
+  std::size_t length = static_cast<std::size_t>(entry >> kLengthShift);
+  if (length == kLongText) {
+    std::uint32_t long_length = 0;
+    std::memcpy(&long_length, bytes - kLongLengthBytes, kLongLengthBytes);
+    length = long_length;
+  }
   return std::string_view(bytes, length);
+}
+
+Entry entryOf(const char* bytes, std::size_t length) {
+  const Entry address = reinterpret_cast<Entry>(bytes);
+  SEQD_ASSERT((address & ~kAddressMask) == 0);
+  return address | (static_cast<Entry>(std::min(length, kLongText)) << kLengthShift);
 }
 
 struct Table;
@@ -63,7 +85,7 @@ struct Table {
   std::vector<std::unique_ptr<char[]>> arena;  // written under the mutex only
   char* arena_at = nullptr;
   std::size_t arena_left = 0;
-  std::array<std::atomic<const char**>, kEntryChunksMax> entries{};
+  std::array<std::atomic<Entry*>, kEntryChunksMax> entries{};
   // The index being inserted and its text's hash, which internLocked() has just computed:
   // the set's insert takes it from here instead of hashing the text again (reading it back
   // from the arena: 8.7% of a 10M restart's samples, the contacts' load 8.3 -> 7.0 s). Read and
@@ -73,21 +95,22 @@ struct Table {
   std::size_t inserting_hash = 0;
 
   Table() {
-    const char** first = new const char*[kEntryChunkSize];
-    first[0] = kEmptyText + kLengthBytes;
+    Entry* first = new Entry[kEntryChunkSize];
+    first[0] = entryOf(kEmptyText, 0);
     entries[0].store(first, std::memory_order_release);
     size = 1;
     index.insert(0u);
   }
 
-  const char* bytesOf(std::uint32_t at) const {
+  Entry entryAt(std::uint32_t at) const {
     return entries[at >> kEntryChunkBits].load(
         std::memory_order_acquire)[at & (kEntryChunkSize - 1)];
   }
 
-  // Copies text into the arena; returns where its bytes start.
-  const char* store(std::string_view text) {
-    const std::size_t need = kLengthBytes + text.size() + 1;
+  // Copies text into the arena; returns its entry.
+  Entry store(std::string_view text) {
+    const std::size_t prefix = text.size() >= kLongText ? kLongLengthBytes : 0;
+    const std::size_t need = prefix + text.size() + 1;
     if (need > arena_left) {
       const std::size_t bytes = std::max(need, kArenaChunkBytes);
       // Not zero-filled: every byte handed out is written first.
@@ -95,24 +118,26 @@ struct Table {
       arena_at = arena.back().get();
       arena_left = bytes;
     }
-    char* at = arena_at;
-    const std::uint32_t length = static_cast<std::uint32_t>(text.size());
-    std::memcpy(at, &length, kLengthBytes);
-    if (!text.empty()) std::memcpy(at + kLengthBytes, text.data(), text.size());
-    at[kLengthBytes + text.size()] = '\0';
+    char* at = arena_at + prefix;
+    if (prefix > 0) {
+      const std::uint32_t length = static_cast<std::uint32_t>(text.size());
+      std::memcpy(arena_at, &length, kLongLengthBytes);
+    }
+    if (!text.empty()) std::memcpy(at, text.data(), text.size());
+    at[text.size()] = '\0';
     arena_at += need;
     arena_left -= need;
-    return at + kLengthBytes;
+    return entryOf(at, text.size());
   }
 };
 
 std::size_t TextHash::operator()(std::uint32_t at) const noexcept {
   if (at == table->inserting) return table->inserting_hash;
-  return (*this)(textAt(table->bytesOf(at)));
+  return (*this)(textAt(table->entryAt(at)));
 }
 
 bool TextEqual::operator()(std::string_view a, std::uint32_t b) const noexcept {
-  return a == textAt(table->bytesOf(b));
+  return a == textAt(table->entryAt(b));
 }
 
 Table& table() {
@@ -138,9 +163,9 @@ std::uint32_t Symbol::internLocked(std::string_view text) {
   std::uint32_t index = symbols.size;
   SEQD_ASSERT(index < kSymbolsMax);
   std::uint32_t chunk = index >> kEntryChunkBits;
-  const char** entries = symbols.entries[chunk].load(std::memory_order_relaxed);
+  Entry* entries = symbols.entries[chunk].load(std::memory_order_relaxed);
   if (entries == nullptr) {
-    entries = new const char*[kEntryChunkSize];
+    entries = new Entry[kEntryChunkSize];
     symbols.entries[chunk].store(entries, std::memory_order_release);
   }
   entries[index & (kEntryChunkSize - 1)] = symbols.store(text);
@@ -172,9 +197,9 @@ void Symbol::reserve(std::size_t more) {
   symbols.index.reserve(symbols.index.size() + more);
 }
 
-std::string_view Symbol::view() const { return textAt(table().bytesOf(index_)); }
+std::string_view Symbol::view() const { return textAt(table().entryAt(index_)); }
 
-const char* Symbol::c_str() const { return table().bytesOf(index_); }
+const char* Symbol::c_str() const { return bytesAt(table().entryAt(index_)); }
 
 std::size_t symbolCount() {
   Table& symbols = table();

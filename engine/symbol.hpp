@@ -13,11 +13,12 @@
 // should be Symbols (ids from the config, reasons, contact keys: contacts are never erased).
 // Message-IDs and other values new on every step stay std::string. The index 0 is the empty
 // string. At most kSymbolsMax distinct strings (interning more asserts). A string costs its
-// bytes plus 5 in a chunked arena (a 4-byte length before them, a NUL after), an 8-byte entry
-// in a dense array of their addresses, and a 4-byte slot (with its metadata, ~5-9 bytes at the
-// table's load) in a flat hash set of indexes that is searched by text: about 40 bytes for a
-// 20-byte contact key, where a std::string in a chunk, its heap block and a map slot of
-// (string_view, index) took about 90.
+// bytes plus 1 in a chunked arena (a NUL after them; 4 more, its length, before a string of
+// 64 KiB or more), an 8-byte entry in a dense array (its address and, under 64 KiB, its
+// length), and a 4-byte slot (with its metadata, ~5-9 bytes at the table's load) in a flat
+// hash set of indexes that is searched by text: about 36 bytes for a 20-byte contact key,
+// where a std::string in a chunk, its heap block and a map slot of (string_view, index) took
+// about 90.
 //
 // Thread-safety: interning takes a mutex (SymbolBatch, below, takes it once for many strings);
 // reading a Symbol's string takes none (the arena's chunks and the entry chunks never move,

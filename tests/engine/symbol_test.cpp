@@ -170,6 +170,22 @@ TEST_CASE("text with NUL bytes, text past an arena chunk, c_str() and views that
   CHECK(Symbol(with_nul) == nul);
 }
 
+// An entry holds a text's length up to 65,534 bytes; from 65,535 on the length is stored
+// before the bytes instead. Each side of that edge reads back whole, and finds itself.
+TEST_CASE("texts either side of the length an entry holds read back exactly") {
+  for (const std::size_t length : {65533u, 65534u, 65535u, 65536u, 70000u}) {
+    std::string text(length, 'e');
+    text.front() = 'L';
+    text.back() = static_cast<char>('a' + length % 26);
+    const Symbol symbol = text;
+    CHECK_MESSAGE(symbol.size() == length, length);
+    CHECK_MESSAGE(symbol.view() == text, length);
+    CHECK_MESSAGE(std::strlen(symbol.c_str()) == length, length);
+    CHECK_MESSAGE(Symbol::find(text) == symbol, length);
+    CHECK_MESSAGE(Symbol(text).index() == symbol.index(), length);
+  }
+}
+
 TEST_CASE("find() looks a string up without interning it") {
   CHECK_FALSE(Symbol::find("symbol-test-never-interned").has_value());
   const std::size_t count = symbolCount();
