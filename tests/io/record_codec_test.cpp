@@ -193,6 +193,16 @@ std::string contactV2(const Contact& contact) {
   return out.bytes;
 }
 
+// Row 3 of sequence "q4" for contact "a@x.test", every other field at its default: encoded,
+// 1 + 3 + 9 bytes of version, sequence and key before its status.
+Enrollment smallRow() {
+  Enrollment row;
+  row.id = 3;
+  row.sequence_id = "q4";
+  row.contact_key = "a@x.test";
+  return row;
+}
+
 std::string enrollmentV2(const Enrollment& row, std::string_view last_message_id = "",
                          std::string_view sending_message_id = "") {
   // The row held the add's time beside the last step's; once a step is done only the latter
@@ -537,10 +547,7 @@ TEST_CASE("a memo does not take a list from a row of the other format") {
 // The current formats leave out what holds its default, and say so in a mask: a row or a
 // record naming a field that holds its default is one the encoder never writes.
 TEST_CASE("a field at its default is left out, and one named but at its default is refused") {
-  Enrollment row;
-  row.id = 3;
-  row.sequence_id = "q4";
-  row.contact_key = "a@x.test";
+  Enrollment row = smallRow();
   std::string bytes;
   REQUIRE(encodeEnrollment(row, bytes).isOk());
   // version, "q4", "a@x.test", status, step_index, progress_seq, a mask of no fields
@@ -607,10 +614,7 @@ TEST_CASE("a row holds the add's time until a step is done, then the last step's
   constexpr std::size_t kMaskAt = 1 + 3 + 9 + 1 + 1 + 1;  // version, "q4", the key, ..., seq
   constexpr TimeMs kAdded = 1'800'000'000'000;
   constexpr TimeMs kLastDone = 1'800'000'300'000;
-  Enrollment added;
-  added.id = 3;
-  added.sequence_id = "q4";
-  added.contact_key = "a@x.test";
+  Enrollment added = smallRow();
   added.waits_from_ms = kAdded;
   std::string added_bytes;
   REQUIRE(encodeEnrollment(added, added_bytes).isOk());
@@ -639,10 +643,7 @@ TEST_CASE("a row holds the add's time until a step is done, then the last step's
 
 // The row's small members are bytes: what does not fit one is a damaged row, said so.
 TEST_CASE("a row's pause reason, step and failures are refused past what the row holds") {
-  Enrollment row;
-  row.id = 3;
-  row.sequence_id = "q4";
-  row.contact_key = "a@x.test";
+  Enrollment row = smallRow();
   row.status = EnrollmentStatus::kPaused;
   row.paused_reason = PauseReason::kManual;
   row.step_index = kSequenceStepsMax;
