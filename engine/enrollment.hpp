@@ -113,6 +113,8 @@ inline TimeMs lastDoneAt(const Enrollment& enrollment) {
   return enrollment.done_steps.empty() ? kNoTime : enrollment.waits_from_ms;
 }
 
+// The Message-ID of the email out for delivery ("" when none is out): a pure function of
+// (sequence, step, contact, mailbox), engine/message.hpp's makeMessageId.
 std::string sendingMessageId(const Enrollment& enrollment);
 
 // True for scheduled, active and paused: an enrollment that has not stopped for good.
