@@ -2,6 +2,7 @@
 
 #include <array>
 #include <optional>
+#include <string_view>
 
 #include "engine/message.hpp"
 
@@ -13,6 +14,15 @@ constexpr std::array<const char*, 7> kStatusNames = {"scheduled", "active",   "p
 
 constexpr std::array<const char*, 3> kPauseReasonNames = {"", "manual", "ooo"};
 
+// The position of name in names; false when it is not there.
+template <std::size_t N>
+bool findName(const std::array<const char*, N>& names, std::string_view name, std::size_t& at) {
+  for (at = 0; at < names.size(); ++at) {
+    if (name == names[at]) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 const char* pauseReasonName(PauseReason reason) {
@@ -20,13 +30,10 @@ const char* pauseReasonName(PauseReason reason) {
 }
 
 bool parsePauseReason(std::string_view name, PauseReason& reason) {
-  for (std::size_t i = 0; i < kPauseReasonNames.size(); ++i) {
-    if (name == kPauseReasonNames[i]) {
-      reason = static_cast<PauseReason>(i);
-      return true;
-    }
-  }
-  return false;
+  std::size_t at = 0;
+  if (!findName(kPauseReasonNames, name, at)) return false;
+  reason = static_cast<PauseReason>(at);
+  return true;
 }
 
 const char* enrollmentStatusName(EnrollmentStatus status) {
@@ -34,13 +41,10 @@ const char* enrollmentStatusName(EnrollmentStatus status) {
 }
 
 bool parseEnrollmentStatus(const std::string& name, EnrollmentStatus& status) {
-  for (std::size_t i = 0; i < kStatusNames.size(); ++i) {
-    if (name == kStatusNames[i]) {
-      status = static_cast<EnrollmentStatus>(i);
-      return true;
-    }
-  }
-  return false;
+  std::size_t at = 0;
+  if (!findName(kStatusNames, name, at)) return false;
+  status = static_cast<EnrollmentStatus>(at);
+  return true;
 }
 
 bool isLive(EnrollmentStatus status) {

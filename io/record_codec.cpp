@@ -1,5 +1,7 @@
 #include "io/record_codec.hpp"
 
+#include <array>
+
 #include "engine/assert.hpp"
 #include "engine/sequence.hpp"
 
@@ -667,6 +669,14 @@ Status decodeContact(Symbol key, std::string_view value, ContactRef& out,
 
 namespace {
 
+// The pause reason's name as a Symbol, interned once: encoding a row takes no lock for it.
+Symbol pauseReasonSymbol(PauseReason reason) {
+  static const std::array<Symbol, 3> kSymbols = {Symbol(),
+                                                 Symbol(pauseReasonName(PauseReason::kManual)),
+                                                 Symbol(pauseReasonName(PauseReason::kOoo))};
+  return kSymbols[static_cast<std::size_t>(reason)];
+}
+
 // Format 3 when `codes` is null, else format 4: the same fields, the strings as codes; format
 // 5 (4 without the contact key) when contact_key is false.
 // REQUIRES: codes is not null when contact_key is false.
@@ -705,7 +715,7 @@ Status encodeEnrollmentIn(const Enrollment& enrollment, std::string& out, Symbol
   const auto text = [&](std::uint16_t field, const char* name, Symbol value) {
     if ((fields & field) != 0) symbol(name, value);
   };
-  text(kPausedReason, "paused_reason", Symbol(pauseReasonName(enrollment.paused_reason)));
+  text(kPausedReason, "paused_reason", pauseReasonSymbol(enrollment.paused_reason));
   text(kFinishReason, "finish_reason", enrollment.finish_reason);
   text(kNotSentReason, "not_sent_reason", enrollment.not_sent_reason);
   text(kLastMailbox, "last_mailbox", enrollment.last_mailbox);
