@@ -93,7 +93,7 @@ Result<AddResult> Engine::decideAdd(const std::string& sequence_id,
       continue;
     }
     // Every step done (finished, or removed after the last step): nothing left to run.
-    if (existing != nullptr && existing->sending_step.empty() &&
+    if (existing != nullptr && !existing->sending &&
         currentStepIndex(*sequence, *existing) >= sequence->steps.size()) {
       result.skipped.push_back({std::string(contact->key()), {"already_finished"}, {}});
       continue;
@@ -119,7 +119,7 @@ TimeMs Engine::firstSendAt(const Sequence& sequence, bool active, const PackedCo
     if (sequence.steps.empty()) return kNoTime;
     due_ms = stepDueAt(window, sequence.steps.front(), start_ms);
   } else {
-    if (!existing->sending_step.empty()) return kNoTime;  // waits on the send still out
+    if (existing->sending) return kNoTime;  // waits on the send still out
     const std::uint32_t index = currentStepIndex(sequence, *existing);
     if (index >= sequence.steps.size()) return kNoTime;
     due_ms = existing->next_at_ms != kNoTime ? std::max(existing->next_at_ms, start_ms)

@@ -152,14 +152,20 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
   restoreContactsAndTeam(state, now_ms);
   const RowCounts sequence_rows = takeEnrollmentRows(state);
   Status status = listEnrollments(state, sequence_rows);
+  if (status.isOk()) status = restoreSendsOut(state);
   if (status.isOk()) status = restoreTasksAndInbound(state);
   if (status.isOk()) status = restoreSendLimits(state);
   if (!status.isOk()) return status;
   const std::vector<EnrollmentId> sends_out = findStepsAgain(now_ms);
+  if (sends_out.size() != sends_out_.size()) {
+    return Status::corruption("rows with a send out: " + std::to_string(sends_out.size()) +
+                              "; sends out kept beside them: " + std::to_string(sends_out_.size()));
+  }
   for (EnrollmentId id : sends_out) {
     Enrollment& enrollment = enrollments_[id];
-    if (enrollment.sending_step.empty()) continue;  // settled by an earlier one's result
-    sending_variants_[enrollment.id] = variantFor(enrollment, enrollment.sending_step.view());
+    if (!enrollment.sending) continue;  // settled by an earlier one's result
+    SendingOut& out = sendingOut(enrollment);
+    out.variant = variantFor(enrollment, out.send.step.view());
     restoreSend(enrollment, now_ms);
   }
   rearmAndRecountAll();
@@ -250,6 +256,20 @@ Status Engine::listEnrollments(const LoadedState& state, const RowCounts& sequen
   return Status::ok();
 }
 
+// The sends out beside their rows: one for each row with `sending` set (findStepsAgain()
+// counts those, and restore() checks the two counts agree).
+Status Engine::restoreSendsOut(const LoadedState& state) {
+  sends_out_.reserve(state.sends_out.size());
+  for (const auto& [id, send] : state.sends_out) {
+    if (id >= enrollments_.size() || !enrollments_[id].sending || send.step.empty()) {
+      return Status::corruption("a send out names enrollment " + std::to_string(id) +
+                                ", which has none out");
+    }
+    sends_out_[id].send = send;
+  }
+  return Status::ok();
+}
+
 Status Engine::checkRestoredId(const char* what, std::uint64_t key, EnrollmentId id) const {
   if (id < enrollments_.size()) return Status::ok();
   return Status::corruption(std::string(what) + " " + std::to_string(key) +
@@ -312,11 +332,11 @@ Status Engine::restoreSendLimits(const LoadedState& state) {
 std::vector<EnrollmentId> Engine::findStepsAgain(TimeMs now_ms) {
   std::vector<EnrollmentId> sends_out;
   for (Enrollment& enrollment : enrollments_) {
-    if (!enrollment.sending_step.empty()) sends_out.push_back(enrollment.id);
+    if (enrollment.sending) sends_out.push_back(enrollment.id);
     const Sequence* sequence = sequenceOf(enrollment);
     if (sequence == nullptr) continue;
     const bool waits_on_task = enrollment.status == EnrollmentStatus::kActive &&
-                               enrollment.sending_step.empty() && enrollment.next_at_ms == kNoTime;
+                               !enrollment.sending && enrollment.next_at_ms == kNoTime;
     const std::uint32_t index = standingIndex(*sequence, enrollment);
     if (index != enrollment.step_index) {
       enrollment.step_index = static_cast<std::uint8_t>(index);
@@ -344,7 +364,7 @@ std::vector<EnrollmentId> Engine::findStepsAgain(TimeMs now_ms) {
 // once the contact no longer waits on it (its step is marked interrupted). Released over
 // SMTP: it may have gone out, so it is never repeated by itself: `not_sent: interrupted`.
 void Engine::restoreSend(Enrollment& enrollment, TimeMs now_ms) {
-  if (!enrollment.sending_released) {
+  if (!sendingOut(enrollment).send.released) {
     clearSending(enrollment);
     if (enrollment.status == EnrollmentStatus::kActive) {
       enrollment.status = EnrollmentStatus::kScheduled;
@@ -372,7 +392,7 @@ DeliveryResult Engine::sendOutResult(const Enrollment& enrollment, DeliveryOutco
   DeliveryResult result;
   result.enrollment_id = enrollment.id;
   result.step_index = enrollment.step_index;
-  result.message_id = sendingMessageId(enrollment);
+  result.message_id = sendingMessageId(enrollment, sendingOut(enrollment).send);
   result.outcome = outcome;
   result.transport = sendingTransport(enrollment);
   return result;
@@ -380,9 +400,10 @@ DeliveryResult Engine::sendOutResult(const Enrollment& enrollment, DeliveryOutco
 
 const Step* Engine::sendingStep(const Enrollment& enrollment) const {
   const Sequence* sequence = sequenceOf(enrollment);
-  if (sequence == nullptr) return nullptr;
+  if (sequence == nullptr || !enrollment.sending) return nullptr;
+  const Symbol sending_step = sendingOut(enrollment).send.step;
   for (const Step& step : sequence->steps) {
-    if (step.id == enrollment.sending_step) return &step;
+    if (step.id == sending_step) return &step;
   }
   return nullptr;
 }
@@ -392,7 +413,7 @@ bool Engine::waitsOnSend(const Enrollment& enrollment) const {
 }
 
 Transport Engine::sendingTransport(const Enrollment& enrollment) const {
-  const Mailbox* mailbox = findMailbox(enrollment.sending_mailbox);
+  const Mailbox* mailbox = findMailbox(sendingOut(enrollment).send.mailbox);
   return mailbox == nullptr ? Transport::kSmtp : mailbox->transport;
 }
 
@@ -426,13 +447,15 @@ void Engine::releaseHeldRedeliveries(TimeMs now_ms) {
 }
 
 bool Engine::redeliver(Enrollment& enrollment, TimeMs now_ms) {
-  const Mailbox* mailbox = findMailbox(enrollment.sending_mailbox);
+  // A copy: makeIntent() and the records below may not keep a reference into sends_out_.
+  const SendOut send = sendingOut(enrollment).send;
+  const Mailbox* mailbox = findMailbox(send.mailbox);
   const Step* step = sendingStep(enrollment);
   if (mailbox == nullptr || !isIdempotent(mailbox->transport) || step == nullptr) return false;
   std::string reason;
   std::optional<DeliveryIntent> intent =
-      makeIntent(enrollment, *step, enrollment.sending_at_ms, enrollment.sending_mailbox, reason);
-  if (!intent || intent->message_id != sendingMessageId(enrollment)) return false;
+      makeIntent(enrollment, *step, send.at_ms, send.mailbox, reason);
+  if (!intent || intent->message_id != sendingMessageId(enrollment, send)) return false;
   // Where it had not landed before the stop, it is written now: its count moves from the
   // log's instant to now, so the limits hold at the instants it is written, and a stop never
   // counts one message twice (a daemon stopped and started again with a queue of released
@@ -450,16 +473,14 @@ bool Engine::redeliver(Enrollment& enrollment, TimeMs now_ms) {
   const std::string domain = recipientDomain(contact ? contact->email() : "");
   if (counted_at_ms != kNoTime) governor_.forgetSend(mailbox->address, domain, counted_at_ms);
   governor_.recordSend(mailbox->address, domain, now_ms, intent->message_id);
-  if (now_ms != enrollment.sending_at_ms) counted_at_[enrollment.id] = now_ms;
+  if (now_ms != send.at_ms) counted_at_[enrollment.id] = now_ms;
   if (now_ms != counted_at_ms) {
     ProgressRecord& moved =
         appendProgress(ProgressKind::kStepFired, enrollment.id, enrollment.step_index, now_ms);
-    moved.step_id = enrollment.sending_step;
-    moved.mailbox = enrollment.sending_mailbox;
+    moved.step_id = send.step;
+    moved.mailbox = send.mailbox;
     moved.detail = std::string(kRedeliveredDetail);
-    if (auto variant = sending_variants_.find(enrollment.id); variant != sending_variants_.end()) {
-      moved.variant = variant->second;
-    }
+    moved.variant = sendingOut(enrollment).variant;
   }
   intent->redelivery = true;
   queueIntent(enrollment, std::move(*intent), mailbox->transport);
@@ -484,12 +505,10 @@ void Engine::replaySend(const ProgressRecord& record) {
 }
 
 bool Engine::isSendingMessage(const Enrollment& enrollment, const std::string& message_id) const {
-  auto kept = sending_ids_.find(enrollment.id);
-  if (kept != sending_ids_.end() && kept->second.step == enrollment.sending_step &&
-      kept->second.mailbox == enrollment.sending_mailbox) {
-    return kept->second.message_id == message_id;
-  }
-  return sendingMessageId(enrollment) == message_id;
+  if (!enrollment.sending) return message_id.empty();
+  const SendingOut& out = sendingOut(enrollment);
+  if (!out.message_id.empty()) return out.message_id == message_id;
+  return sendingMessageId(enrollment, out.send) == message_id;
 }
 
 std::string Engine::loggedDomain(const Enrollment& enrollment) const {
@@ -641,7 +660,7 @@ std::uint32_t Engine::currentStepIndex(const Sequence& sequence,
 std::uint32_t Engine::standingIndex(const Sequence& sequence, const Enrollment& enrollment) const {
   const std::uint32_t rule_index = currentStepIndex(sequence, enrollment);
   const bool waits_on_task = enrollment.status == EnrollmentStatus::kActive &&
-                             enrollment.sending_step.empty() && enrollment.next_at_ms == kNoTime;
+                             !enrollment.sending && enrollment.next_at_ms == kNoTime;
   if (!waits_on_task) return rule_index;
   auto has_task = [&](std::uint32_t index) {
     return index < sequence.steps.size() && hasOpenTask(enrollment, &sequence.steps[index]);
@@ -874,7 +893,7 @@ Status Engine::deactivate(const std::string& sequence_id, const Caller& caller) 
     // acknowledged (as for a pause): it is due again, from when it fell due, at activation.
     // One already released stays out.
     Enrollment& enrollment = enrollments_[id];
-    if (enrollment.sending_step.empty() || enrollment.sending_released) continue;
+    if (!enrollment.sending || sendingOut(enrollment).send.released) continue;
     withdrawQueuedSend(enrollment);
     if (enrollment.status == EnrollmentStatus::kActive) {
       enrollment.status = EnrollmentStatus::kScheduled;
@@ -1085,8 +1104,11 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
       index = static_cast<std::uint32_t>(sequence->steps.size() - 1);
     // While its email is out, the contact is on that email's step (a reload may have put
     // another step before it).
-    for (std::uint32_t i = 0; i < sequence->steps.size(); ++i) {
-      if (sequence->steps[i].id == enrollment.sending_step) index = i;
+    if (enrollment.sending) {
+      const Symbol sending_step = sendingOut(enrollment).send.step;
+      for (std::uint32_t i = 0; i < sequence->steps.size(); ++i) {
+        if (sequence->steps[i].id == sending_step) index = i;
+      }
     }
     row.step = sequence->steps[index].id;
   }
@@ -1182,9 +1204,10 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
     if (steps > 0) {
       if (index >= steps) index = steps - 1;
       // While its email is out, the contact is on that email's step.
-      if (!enrollment.sending_step.empty()) {
+      if (enrollment.sending) {
+        const Symbol sending_step = sendingOut(enrollment).send.step;
         for (std::uint32_t i = 0; i < steps; ++i) {
-          if (snapshot.step_ids[i] == enrollment.sending_step) index = i;
+          if (snapshot.step_ids[i] == sending_step) index = i;
         }
       }
     }
@@ -1239,8 +1262,7 @@ void Engine::advanceTo(TimeMs now_ms) {
         wheel_.cancel(enrollment.id);
       }
       const bool waiting_capacity = enrollment.status == EnrollmentStatus::kActive &&
-                                    enrollment.next_at_ms != kNoTime &&
-                                    enrollment.sending_step.empty();
+                                    enrollment.next_at_ms != kNoTime && !enrollment.sending;
       if (enrollment.status != EnrollmentStatus::kScheduled && !waiting_capacity) continue;
       // Its window closed since it was put on the wheel (its zone or schedule changed): it
       // waits for the next opening, due since now.
@@ -1290,7 +1312,7 @@ void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {
     return;
   }
   const Step& step = sequence->steps[enrollment.step_index];
-  if (!enrollment.sending_step.empty()) {
+  if (enrollment.sending) {
     // A send is still out: wait for its result, never a second one.
     enrollment.status = EnrollmentStatus::kActive;
     enrollment.next_at_ms = kNoTime;
@@ -1343,20 +1365,17 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
   wheel_.cancel(enrollment.id);
   enrollment.status = EnrollmentStatus::kActive;
   enrollment.next_at_ms = kNoTime;
-  enrollment.sending_step = step.id;
-  enrollment.sending_mailbox = intent->mailbox;
-  enrollment.sending_at_ms = now_ms;
-  enrollment.sending_released = false;
+  enrollment.sending = true;
+  SendingOut& out = sends_out_[enrollment.id];
+  out.send = SendOut{step.id, intent->mailbox, now_ms, false};
   // The intent's Message-ID is sendingMessageId()'s when the contact is under the
   // enrollment's exact key (contactOf() also finds one under the key lowercased).
-  sending_ids_[enrollment.id] =
-      SendingId{enrollment.sending_step, enrollment.sending_mailbox,
-                contact.keySymbol() == enrollment.contact_key ? intent->message_id
-                                                              : sendingMessageId(enrollment)};
-  sending_variants_[enrollment.id] =
-      intent->variant >= 0
-          ? intent->sequence->steps[intent->step_index].variants[intent->variant].id
-          : std::string();
+  out.message_id = contact.keySymbol() == enrollment.contact_key
+                       ? intent->message_id
+                       : sendingMessageId(enrollment, out.send);
+  out.variant = intent->variant >= 0
+                    ? intent->sequence->steps[intent->step_index].variants[intent->variant].id
+                    : std::string();
   const Transport transport = intent->transport;
   queueIntent(enrollment, std::move(*intent), transport);
 }
@@ -1370,12 +1389,14 @@ void Engine::queueIntent(Enrollment& enrollment, DeliveryIntent intent, Transpor
 // A send only queued inside the engine never left: drop it (and its count against the
 // mailbox's limits); the step is not done and is due again from when it fell due.
 void Engine::withdrawQueuedSend(Enrollment& enrollment) {
-  if (enrollment.sending_step.empty() || enrollment.sending_released) return;
+  if (!enrollment.sending) return;
+  const SendOut send = sendingOut(enrollment).send;
+  if (send.released) return;
   queued_.erase(enrollment.id);
   const PackedContact* contact = contactOf(enrollment);
-  governor_.forgetSend(enrollment.sending_mailbox.view(),
-                       recipientDomain(contact ? contact->email() : ""), enrollment.sending_at_ms);
-  enrollment.next_at_ms = enrollment.sending_at_ms;
+  governor_.forgetSend(send.mailbox.view(), recipientDomain(contact ? contact->email() : ""),
+                       send.at_ms);
+  enrollment.next_at_ms = send.at_ms;
   clearSending(enrollment);
   saveSnapshot(enrollment);
 }
@@ -1387,18 +1408,33 @@ void Engine::clearSending(Enrollment& enrollment) {
       held_.erase(held);
     }
   }
-  enrollment.sending_step.clear();
-  enrollment.sending_mailbox.clear();
-  enrollment.sending_at_ms = kNoTime;
-  enrollment.sending_released = false;
-  sending_variants_.erase(enrollment.id);
-  sending_ids_.erase(enrollment.id);
+  enrollment.sending = false;
+  sends_out_.erase(enrollment.id);
   counted_at_.erase(enrollment.id);
+}
+
+Engine::SendingOut& Engine::sendingOut(const Enrollment& enrollment) {
+  SEQD_ASSERT(enrollment.sending);
+  auto found = sends_out_.find(enrollment.id);
+  SEQD_ASSERT(found != sends_out_.end());
+  return found->second;
+}
+
+const Engine::SendingOut& Engine::sendingOut(const Enrollment& enrollment) const {
+  SEQD_ASSERT(enrollment.sending);
+  auto found = sends_out_.find(enrollment.id);
+  SEQD_ASSERT(found != sends_out_.end());
+  return found->second;
+}
+
+EnrollmentRecord Engine::recordOf(const Enrollment& enrollment) const {
+  return EnrollmentRecord{enrollment, enrollment.sending ? sendingOut(enrollment).send : SendOut{}};
 }
 
 TimeMs Engine::countedAt(const Enrollment& enrollment) const {
   auto moved = counted_at_.find(enrollment.id);
-  return moved == counted_at_.end() ? enrollment.sending_at_ms : moved->second;
+  if (moved != counted_at_.end()) return moved->second;
+  return enrollment.sending ? sendingOut(enrollment).send.at_ms : kNoTime;
 }
 
 void Engine::markStepDone(Enrollment& enrollment, Symbol step_id, TimeMs at_ms) {
@@ -1548,7 +1584,7 @@ void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
   if (result.enrollment_id >= enrollments_.size()) return;
   Enrollment& enrollment = enrollments_[result.enrollment_id];
   // Only the send the enrollment has out can report; anything else is a stray duplicate.
-  if (enrollment.sending_step.empty() || !enrollment.sending_released ||
+  if (!enrollment.sending || !sendingOut(enrollment).send.released ||
       !isSendingMessage(enrollment, result.message_id)) {
     return;
   }
@@ -1579,12 +1615,11 @@ void Engine::recordResult(Enrollment& enrollment, const DeliveryResult& result, 
   ProgressRecord& record =
       appendProgress(delivered ? ProgressKind::kDelivered : ProgressKind::kDeliveryFailed,
                      result.enrollment_id, enrollment.step_index, now_ms);
-  record.step_id = enrollment.sending_step;
-  record.mailbox = enrollment.sending_mailbox;
+  const SendingOut& out = sendingOut(enrollment);
+  record.step_id = out.send.step;
+  record.mailbox = out.send.mailbox;
   record.detail = delivered ? std::string() : failureDetail(result);
-  if (auto variant = sending_variants_.find(enrollment.id); variant != sending_variants_.end()) {
-    record.variant = variant->second;
-  }
+  record.variant = out.variant;
   const bool bounced = result.outcome == DeliveryOutcome::kFailedPermanent;
   if (delivered || bounced || result.maybe_delivered) {
     const ReportKey key = sendingKey(enrollment);
@@ -1600,9 +1635,10 @@ void Engine::recordResult(Enrollment& enrollment, const DeliveryResult& result, 
 // enrollment only while the enrollment still waits on it (status active). A stopped
 // enrollment keeps its status whatever the result (engine.hpp's table).
 void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, TimeMs now_ms) {
-  const Symbol step_id = enrollment.sending_step;
-  const Symbol mailbox = enrollment.sending_mailbox;
-  const TimeMs fired_at_ms = enrollment.sending_at_ms;
+  const SendOut send = sendingOut(enrollment).send;
+  const Symbol step_id = send.step;
+  const Symbol mailbox = send.mailbox;
+  const TimeMs fired_at_ms = send.at_ms;
   const TimeMs counted_at_ms = countedAt(enrollment);
   clearSending(enrollment);
   const bool waiting = enrollment.status == EnrollmentStatus::kActive;
@@ -1683,7 +1719,7 @@ WriteBatch Engine::takeBatch() {
   batch_.enrollments.reserve(batch_.enrollments.size() + dirty_.size());
   syncCensus();
   for (EnrollmentId id : dirty_) {
-    batch_.enrollments.push_back(enrollments_[id]);
+    batch_.enrollments.push_back(recordOf(enrollments_[id]));
     is_dirty_[id] = false;
     noteJournaled(id);
   }
@@ -1747,7 +1783,7 @@ void Engine::addCheckpointSlice(WriteBatch& batch, std::size_t rows_max) {
   }
   const std::size_t slice_end = std::min(checkpoint_ids_.size(), checkpoint_written_ + rows_max);
   for (std::size_t i = checkpoint_written_; i < slice_end; ++i) {
-    batch.checkpoint_rows.push_back(enrollments_[checkpoint_ids_[i]]);
+    batch.checkpoint_rows.push_back(recordOf(enrollments_[checkpoint_ids_[i]]));
   }
   checkpoint_written_ = slice_end;
   if (checkpoint_written_ == checkpoint_ids_.size()) {
@@ -1782,7 +1818,12 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
         continue;  // withdrawn (and maybe queued again behind)
       }
       Enrollment& enrollment = enrollments_[id];
-      if (enrollment.sending_released && now_ms != kNoTime &&
+      if (!enrollment.sending) {  // settled meanwhile: nothing to release
+        queued_.erase(queued);
+        continue;
+      }
+      const SendOut send = sendingOut(enrollment).send;
+      if (send.released && now_ms != kNoTime &&
           (!waitsOnSend(enrollment) || closedUntil(enrollment, now_ms))) {
         // A redelivery that waited for a worker while its contact stopped, or its window
         // closed: settled again (dropped, or held for the window).
@@ -1790,7 +1831,7 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
         settleSendOut(enrollment, now_ms);
         continue;
       }
-      if (!enrollment.sending_released && now_ms != kNoTime && now_ms > enrollment.sending_at_ms &&
+      if (!send.released && now_ms != kNoTime && now_ms > send.at_ms &&
           openAt(enrollment, now_ms) != now_ms) {
         // Its window closed while it waited for a worker: decided again when it opens.
         withdrawQueuedSend(enrollment);
@@ -1799,14 +1840,14 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
         arm(enrollment);
         continue;
       }
-      if (!enrollment.sending_released) {
+      if (!send.released) {
         // Counted against the limits from when it leaves (see takeIntents in engine.hpp).
-        TimeMs counted_at_ms = enrollment.sending_at_ms;
-        if (now_ms != kNoTime && now_ms > enrollment.sending_at_ms) {
+        TimeMs counted_at_ms = send.at_ms;
+        if (now_ms != kNoTime && now_ms > send.at_ms) {
           const PackedContact* contact = contactOf(enrollment);
           const std::string domain = recipientDomain(contact ? contact->email() : "");
-          governor_.forgetSend(enrollment.sending_mailbox.view(), domain, enrollment.sending_at_ms);
-          governor_.recordSend(enrollment.sending_mailbox.view(), domain, now_ms,
+          governor_.forgetSend(send.mailbox.view(), domain, send.at_ms);
+          governor_.recordSend(send.mailbox.view(), domain, now_ms,
                                queued->second.intent.message_id);
           counted_at_ms = now_ms;
           counted_at_[id] = now_ms;
@@ -1814,12 +1855,11 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
         // Recorded before it leaves: after a crash a released send is the uncertain kind.
         ProgressRecord& record =
             appendProgress(ProgressKind::kStepFired, id, enrollment.step_index, counted_at_ms);
-        record.step_id = enrollment.sending_step;
-        record.mailbox = enrollment.sending_mailbox;
-        if (auto variant = sending_variants_.find(id); variant != sending_variants_.end()) {
-          record.variant = variant->second;
-        }
-        enrollment.sending_released = true;
+        SendingOut& out = sendingOut(enrollment);
+        record.step_id = out.send.step;
+        record.mailbox = out.send.mailbox;
+        record.variant = out.variant;
+        out.send.released = true;
         ++in_flight_;
         saveSnapshot(enrollment);
       }

@@ -15,8 +15,8 @@
 // change; the compiled templates are rebuilt
 // at each reload and kept alive by the intents that still hold the old ones.
 //
-// The enrollment state machine. "Waits on its send" means status active with sending_step
-// set; "running" means scheduled or active. Rows are what happens; nothing else changes.
+// The enrollment state machine. "Waits on its send" means status active with a send out
+// (`sending`); "running" means scheduled or active. Rows are what happens; nothing else changes.
 //
 //   status now          event                           status after
 //   ------------------  ------------------------------  --------------------------------------
@@ -447,9 +447,15 @@ class Engine {
   Symbol sendingMailbox(EnrollmentId id) const {
     if (id >= enrollments_.size()) return Symbol();
     const Enrollment& enrollment = enrollments_[id];
-    return enrollment.sending_mailbox.empty() ? enrollment.last_mailbox
-                                              : enrollment.sending_mailbox;
+    return enrollment.sending ? sendingOut(enrollment).send.mailbox : enrollment.last_mailbox;
   }
+  // The email the enrollment has out for delivery; null when none (`sending` not set). Valid
+  // until the engine next changes.
+  const SendOut* sendOut(const Enrollment& enrollment) const {
+    return enrollment.sending ? &sendingOut(enrollment).send : nullptr;
+  }
+  // The record the store writes for the row: it and its send out.
+  EnrollmentRecord recordOf(const Enrollment& enrollment) const;
   // How late each step fired after its due time, since start.
   const Histogram& firingLateness() const { return firing_lateness_; }
 
@@ -508,6 +514,7 @@ class Engine {
   void restoreContactsAndTeam(LoadedState& state, TimeMs now_ms);
   RowCounts takeEnrollmentRows(LoadedState& state);
   Status listEnrollments(const LoadedState& state, const RowCounts& sequence_rows);
+  Status restoreSendsOut(const LoadedState& state);
   Status restoreTasksAndInbound(const LoadedState& state);
   Status restoreSendLimits(const LoadedState& state);
   // Corruption unless id names a restored enrollment (`what` `key` names the record).
@@ -715,21 +722,24 @@ class Engine {
   mutable EnrollmentCensus census_;
   WorkflowState workflow_state_;
   ReportCounters report_counters_;
-  // The variant id of each email decided and not yet resolved (set with sending_step): what
-  // its kStepFired and result records carry and count under.
-  std::unordered_map<EnrollmentId, std::string> sending_variants_;
-  // The Message-ID of each email fired and not yet resolved (cleared with sending_step), as
-  // sendingMessageId() gives it, for the (step, mailbox) it was fired with: each result is
-  // checked against it, and building it again read the contact key's text, a cache miss a
-  // result (perf/RESULTS.md, "The Message-ID kept while a send is out").
-  struct SendingId {
-    Symbol step;
-    Symbol mailbox;
+  // The email each enrollment has out (its row's `sending` set), by enrollment id: the SendOut
+  // the store writes with the row; the variant id it was decided with (what its kStepFired
+  // and result records carry and count under); and the Message-ID when this process fired it,
+  // which each result is checked against (building it again read the contact key's text, a
+  // cache miss a result: perf/RESULTS.md, "The Message-ID kept while a send is out"), empty
+  // after a restart (sendingMessageId() gives it). A few thousand at a time, where the row's
+  // 16 bytes for it cost 160 MB at ten million rows.
+  struct SendingOut {
+    SendOut send;
+    std::string variant;
     std::string message_id;
   };
-  boost::unordered_flat_map<EnrollmentId, SendingId> sending_ids_;
-  // Sends released to delivery whose count the governor holds at an instant other than
-  // sending_at_ms (released later than decided, or written again after a restart): that
+  boost::unordered_flat_map<EnrollmentId, SendingOut> sends_out_;
+  // REQUIRES: enrollment.sending.
+  SendingOut& sendingOut(const Enrollment& enrollment);
+  const SendingOut& sendingOut(const Enrollment& enrollment) const;
+  // Sends released to delivery whose count the governor holds at an instant other than their
+  // SendOut's at_ms (released later than decided, or written again after a restart): that
   // instant, so a send that comes back not attempted gives its count back.
   std::unordered_map<EnrollmentId, TimeMs> counted_at_;
   std::map<WorkflowState::Key, TimeMs> workflow_next_;  // when each configured one runs next

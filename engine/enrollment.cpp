@@ -61,10 +61,9 @@ bool isStepDone(const Enrollment& enrollment, Symbol step_id) {
   return enrollment.done_steps.contains(step_id);
 }
 
-std::string sendingMessageId(const Enrollment& enrollment) {
-  if (enrollment.sending_step.empty()) return {};
-  return makeMessageId(enrollment.sequence_id, enrollment.sending_step, enrollment.contact_key,
-                       enrollment.sending_mailbox);
+std::string sendingMessageId(const Enrollment& enrollment, const SendOut& send) {
+  if (send.step.empty()) return {};
+  return makeMessageId(enrollment.sequence_id, send.step, enrollment.contact_key, send.mailbox);
 }
 
 }  // namespace seqd

@@ -10,14 +10,17 @@
 // reloading cannot make a done step run again. `step_index` is the position of the current
 // step in the sequence as loaded now, recomputed when the sequence changes.
 //
-// At most one email per enrollment is out at a time (`sending_step`). While it is out the
-// enrollment waits for its result (status active) unless an operator stopped it; the result
-// changes the enrollment only while it still waits on that very send (engine/engine.hpp
-// has the whole state table).
+// At most one email per enrollment is out at a time (`sending`, its SendOut). While it is out
+// the enrollment waits for its result (status active) unless an operator stopped it; the
+// result changes the enrollment only while it still waits on that very send
+// (engine/engine.hpp has the whole state table). A few thousand of ten million rows have one
+// out at any time, so the row holds only the bit: the engine keeps each SendOut in a side
+// table by enrollment id, and the store writes the two together (EnrollmentRecord).
 //
 // Invariants: step_index <= steps in the sequence; a `finished` enrollment with reason
 // `completed` has every step done; status kScheduled with a sequence that is active has
-// next_at_ms set and sits on the timer wheel; sending_step empty implies sending_mailbox empty.
+// next_at_ms set and sits on the timer wheel; `sending` is set exactly when the engine holds
+// a SendOut for the row.
 //
 // Thread-safety: plain value, owned by the engine thread.
 #pragma once
@@ -70,7 +73,7 @@ struct Enrollment {
   EnrollmentStatus status = EnrollmentStatus::kScheduled;
   PauseReason paused_reason = PauseReason::kNone;
   std::uint8_t delivery_failures : 7 = 0;  // consecutive temporary failures of the current step
-  bool sending_released : 1 = false;       // see sending_step
+  bool sending : 1 = false;                // an email is out for delivery: see SendOut
   // The next step to run (== steps when all are done): a byte, as a sequence has at most
   // kSequenceStepsMax steps (engine/sequence.hpp).
   std::uint8_t step_index = 0;
@@ -80,12 +83,6 @@ struct Enrollment {
   Symbol finish_reason;    // completed | replied | ... | manual:<text>
   Symbol not_sent_reason;  // also why a `bounced` one bounced (smtp_5NN, bounce_event, ...)
   Symbol last_mailbox;     // mailbox of the last email sent
-  // The email out for delivery: its step, mailbox and when it was fired (its Message-ID is
-  // sendingMessageId()). Empty step: none. `sending_released` is set once the send was handed
-  // to delivery (its kStepFired record committed); before that it is only queued inside the
-  // engine and a crash simply queues it again.
-  Symbol sending_step;
-  Symbol sending_mailbox;
   // Lists drawn from bounded sets are interned too (engine/symbol_list.hpp): 4 bytes each.
   SymbolList mailboxes;   // send-from set; empty (usual): the sequence's
   SymbolList done_steps;  // ids of the steps done, in the order done
@@ -99,23 +96,47 @@ struct Enrollment {
   TimeMs waits_from_ms = kNoTime;
   TimeMs next_at_ms = kNoTime;  // when the next step is due; kNoTime: not yet known
   TimeMs resume_at_ms = kNoTime;
-  TimeMs sending_at_ms = kNoTime;
 };
 
 // The row is fixed-width and holds no heap block: millions are kept in one vector, copied by
 // value into store batches and status snapshots. Every byte counts ten million times: a
 // member only some rows need belongs in a side table, and the small counts are bytes.
 static_assert(std::is_trivially_copyable_v<Enrollment>);
-static_assert(sizeof(Enrollment) <= 80);
+static_assert(sizeof(Enrollment) <= 64);
+
+// The email an enrollment has out for delivery: its step, mailbox and when it was fired (its
+// Message-ID is sendingMessageId()). `released` is set once the send was handed to delivery
+// (its kStepFired record committed); before that it is only queued inside the engine and a
+// crash simply queues it again. An empty step: none out.
+struct SendOut {
+  Symbol step;
+  Symbol mailbox;
+  TimeMs at_ms = kNoTime;
+  bool released = false;
+};
+
+// An enrollment as the store writes and reads it: the row and the send it has out (`send`
+// empty exactly when `row.sending` is not set; the encoder refuses a record where they
+// disagree).
+struct EnrollmentRecord {
+  EnrollmentRecord() = default;
+  // A row with no send out, as most are.
+  EnrollmentRecord(const Enrollment& row) : row(row) {}  // NOLINT: implicit by design
+  EnrollmentRecord(const Enrollment& row, const SendOut& send) : row(row), send(send) {}
+
+  Enrollment row;
+  SendOut send;
+};
 
 // When the enrollment's last step was done; kNoTime while none is.
 inline TimeMs lastDoneAt(const Enrollment& enrollment) {
   return enrollment.done_steps.empty() ? kNoTime : enrollment.waits_from_ms;
 }
 
-// The Message-ID of the email out for delivery ("" when none is out): a pure function of
-// (sequence, step, contact, mailbox), engine/message.hpp's makeMessageId.
-std::string sendingMessageId(const Enrollment& enrollment);
+// The Message-ID of the email `send` (the enrollment's, out for delivery; "" when its step is
+// empty): a pure function of (sequence, step, contact, mailbox), engine/message.hpp's
+// makeMessageId.
+std::string sendingMessageId(const Enrollment& enrollment, const SendOut& send);
 
 // True for scheduled, active and paused: an enrollment that has not stopped for good.
 bool isLive(EnrollmentStatus status);

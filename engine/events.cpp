@@ -182,10 +182,9 @@ Result<std::string> Engine::explain(const std::string& sequence_id,
       }
       break;
     case EnrollmentStatus::kActive:
-      if (!enrollment->sending_step.empty()) {
-        text += "Its email for step '" + enrollment->sending_step + "' (" +
-                sendingMessageId(*enrollment) + ") is " +
-                (enrollment->sending_released ? "out for delivery" : "queued for delivery") +
+      if (const SendOut* send = sendOut(*enrollment); send != nullptr) {
+        text += "Its email for step '" + send->step + "' (" + sendingMessageId(*enrollment, *send) +
+                ") is " + (send->released ? "out for delivery" : "queued for delivery") +
                 "; the next step waits for the result.";
       } else if (enrollment->next_at_ms != kNoTime) {
         text += next_step + " is due and waits for mailbox capacity until " +

@@ -36,7 +36,7 @@ void Engine::rearm(Enrollment& enrollment, TimeMs now_ms) {
   enrollment.step_index = currentStepIndex(*sequence, enrollment);
   // Its email is still out: wait for that result, never a second send. Also when every step
   // after it is done (a reload put it before a task completed since): its result decides.
-  if (!enrollment.sending_step.empty()) {
+  if (enrollment.sending) {
     wheel_.cancel(enrollment.id);
     enrollment.status = EnrollmentStatus::kActive;
     enrollment.next_at_ms = kNoTime;

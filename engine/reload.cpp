@@ -141,13 +141,12 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
       // Every step after the last done one is gone. One still waiting on an open task (of a
       // step before that) keeps waiting; the others have nothing left.
       const bool waits_on_task = enrollment.status == EnrollmentStatus::kActive &&
-                                 enrollment.sending_step.empty() &&
-                                 enrollment.next_at_ms == kNoTime;
+                                 !enrollment.sending && enrollment.next_at_ms == kNoTime;
       if (waits_on_task) {
         enrollment.step_index = stepIndexOf(*sequence, standing[enrollment.id]);
         continue;
       }
-      if (isLive(enrollment.status) && enrollment.sending_step.empty()) {
+      if (isLive(enrollment.status) && !enrollment.sending) {
         stopEnrollment(enrollment, EnrollmentStatus::kFinished);
         enrollment.finish_reason = "completed";
         enrollment.next_at_ms = kNoTime;
@@ -156,7 +155,7 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
       continue;
     }
     const bool waiting_on_task =
-        enrollment.status == EnrollmentStatus::kActive && enrollment.sending_step.empty();
+        enrollment.status == EnrollmentStatus::kActive && !enrollment.sending;
     // The new step's wait counts from where the old one's did, as if the sequence had
     // always been this way; never before now.
     const TimeMs due_ms =

@@ -30,7 +30,7 @@ struct Variant {
 };
 
 struct Step {
-  Symbol id;  // interned: the enrollment rows name steps by Symbol (done_steps, sending_step)
+  Symbol id;  // interned: the enrollment rows name steps by Symbol (done_steps, SendOut::step)
   StepType type = StepType::kAutoEmail;
   DurationMs wait_ms = 0;
   bool wait_business_days = false;  // wait given in `bd`; wait_ms then holds the day count

@@ -21,12 +21,10 @@ std::string Engine::variantFor(const Enrollment& enrollment, std::string_view st
 }
 
 ReportKey Engine::sendingKey(const Enrollment& enrollment) const {
-  ReportKey key{enrollment.sequence_id.str(), enrollment.sending_step.str(), "",
-                enrollment.sending_mailbox.str()};
-  if (auto variant = sending_variants_.find(enrollment.id); variant != sending_variants_.end()) {
-    key.variant = variant->second;
-  }
-  return key;
+  if (!enrollment.sending) return ReportKey{enrollment.sequence_id.str(), "", "", ""};
+  const SendingOut& out = sendingOut(enrollment);
+  return ReportKey{enrollment.sequence_id.str(), out.send.step.str(), out.variant,
+                   out.send.mailbox.str()};
 }
 
 ReportKey Engine::creditedKey(const Enrollment& enrollment) const {
@@ -156,7 +154,7 @@ void Engine::addWaitingTasks(const Sequence& sequence, const std::vector<Enrollm
     if (task.state != TaskState::kOpen) continue;
     const Enrollment& enrollment = enrollments_[task.enrollment_id];
     if (enrollment.sequence_id != sequence_id) continue;
-    if (enrollment.status != EnrollmentStatus::kActive || !enrollment.sending_step.empty() ||
+    if (enrollment.status != EnrollmentStatus::kActive || enrollment.sending ||
         enrollment.next_at_ms != kNoTime) {
       continue;
     }

@@ -197,9 +197,8 @@ Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller
   countAtStep(enrollment, task.step_id,
               skip ? ReportCount::kTasksSkipped : ReportCount::kTasksDone);
   const Step* waited_on = currentStep(enrollment);
-  const bool waiting = enrollment.status == EnrollmentStatus::kActive &&
-                       enrollment.sending_step.empty() && waited_on != nullptr &&
-                       waited_on->id == step_id;
+  const bool waiting = enrollment.status == EnrollmentStatus::kActive && !enrollment.sending &&
+                       waited_on != nullptr && waited_on->id == step_id;
   markStepDone(enrollment, step_id, now_ms);
   if (sequence == nullptr) return Status::ok();
   if (waiting) {

@@ -97,6 +97,9 @@ struct RowsLoad {
   ContactKeyBytes table_keys;
   std::vector<Enrollment> added;
   std::vector<std::string_view> added_keys;
+  // The rows' sends out by enrollment id: the table's, then each journal entry's over its
+  // row's (an entry without one takes its row's away).
+  boost::unordered_flat_map<EnrollmentId, SendOut> sends;
   // A table row whose journal entry names another contact key than the row (an enrollment's
   // contact never changes, so only a damaged or hand-made store has one): its position and
   // the entry's key, the last entry's last. The journal leaves table_keys as the table had
@@ -269,12 +272,12 @@ std::string encodeCheckpoint(const Checkpoint& checkpoint) {
 Status decodeLike(const Contact& record, std::string_view value, Contact& out, const SymbolCodes*) {
   return decodeContact(record.key, value, out);
 }
-Status decodeLike(const Enrollment& record, std::string_view value, Enrollment& out,
+Status decodeLike(const EnrollmentRecord& record, std::string_view value, EnrollmentRecord& out,
                   const SymbolCodes* codes) {
   EnrollmentDecodeMemo memo;
   memo.codes = codes;
-  out.contact_key = record.contact_key;  // a journal entry of format 5 leaves it out
-  return decodeEnrollment(record.id, value, out, memo);
+  out.row.contact_key = record.row.contact_key;  // a journal entry of format 5 leaves it out
+  return decodeEnrollment(record.row.id, value, out, memo);
 }
 Status decodeLike(const ProgressRecord& record, std::string_view value, ProgressRecord& out,
                   const SymbolCodes*) {
@@ -290,7 +293,9 @@ Status decodeLike(const GovernorSnapshot&, std::string_view value, GovernorSnaps
 bool same(const GovernorSnapshot& left, const GovernorSnapshot& right) { return left == right; }
 bool same(const Task& left, const Task& right) { return sameTask(left, right); }
 bool same(const Contact& left, const Contact& right) { return sameContact(left, right); }
-bool same(const Enrollment& left, const Enrollment& right) { return sameEnrollment(left, right); }
+bool same(const EnrollmentRecord& left, const EnrollmentRecord& right) {
+  return sameEnrollment(left, right);
+}
 bool same(const ProgressRecord& left, const ProgressRecord& right) {
   return sameProgress(left, right);
 }
@@ -534,7 +539,7 @@ class LmdbStore final : public Store {
                                   std::size_t index = kProgressDb) const;
 
   Status putContacts(MDB_txn* txn, const std::vector<Contact>& contacts, std::string& scratch);
-  Status putEnrollments(MDB_txn* txn, const std::vector<Enrollment>& enrollments,
+  Status putEnrollments(MDB_txn* txn, const std::vector<EnrollmentRecord>& enrollments,
                         std::string& scratch);
   Status commitBatch(const WriteBatch& batch);
   bool keyed(EnrollmentId id) const {
@@ -545,8 +550,8 @@ class LmdbStore final : public Store {
   void markKeyed(EnrollmentId id) {
     if (!keyed(id) && setKeyed(id, true)) keyed_pending_.push_back(id);
   }
-  Status putJournal(MDB_txn* txn, const std::vector<Enrollment>& enrollments, std::string& scratch,
-                    std::uint64_t& last_seq);
+  Status putJournal(MDB_txn* txn, const std::vector<EnrollmentRecord>& enrollments,
+                    std::string& scratch, std::uint64_t& last_seq);
   Status putSymbols(MDB_txn* txn, std::string& scratch);
   Status trimJournal(MDB_txn* txn, std::uint64_t through, std::size_t deletes_max);
   Status logValueHolding(MDB_txn* txn, std::size_t index, std::uint64_t seq,
@@ -573,6 +578,7 @@ class LmdbStore final : public Store {
   Status loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
                                     std::size_t& table_rows) const;
   Status loadEnrollments(MDB_txn* txn, const SymbolCodes& codes, std::vector<Enrollment>& out,
+                         boost::unordered_flat_map<EnrollmentId, SendOut>& sends,
                          ContactKeyBytes& contact_keys) const;
   Status loadEnrollmentRows(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
                             RowsLoad& rows) const;
@@ -1426,6 +1432,7 @@ Status LmdbStore::loadSymbols(MDB_txn* txn, SymbolCodes& out) const {
 // with txn), one per row, for the caller to intern.
 Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
                                   std::vector<Enrollment>& out,
+                                  boost::unordered_flat_map<EnrollmentId, SendOut>& sends,
                                   ContactKeyBytes& contact_keys) const {
   const std::size_t entries = entriesOf(txn, kEnrollmentsDb);
   out.reserve(entries);
@@ -1437,11 +1444,13 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
       return corrupt("enrollments", key, "key is " + std::to_string(key.size()) + " bytes, not 4");
     }
     Enrollment enrollment;
+    SendOut send;
     std::string_view contact_key;
     Status status =
-        decodeEnrollment(decodeEnrollmentKey(key), value, enrollment, memo, contact_key);
+        decodeEnrollment(decodeEnrollmentKey(key), value, enrollment, send, memo, contact_key);
     if (!status.isOk()) return corrupt("enrollments", key, status.message());
     if (contact_key.empty()) return corrupt("enrollments", key, "the row names no contact");
+    if (enrollment.sending) sends[enrollment.id] = send;
     out.push_back(std::move(enrollment));
     contact_keys.push_back(contact_key);
     return Status::ok();
@@ -1452,7 +1461,7 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
 // rows.table and rows.all_read how far it is.
 Status LmdbStore::loadEnrollmentRows(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
                                      RowsLoad& rows) const {
-  Status status = loadEnrollments(txn, codes, state.enrollments, rows.table_keys);
+  Status status = loadEnrollments(txn, codes, state.enrollments, rows.sends, rows.table_keys);
   rows.table.store(status.isOk() ? RowsLoad::kTableRead : RowsLoad::kTableFailed);
   rows.table.notify_all();
   if (status.isOk()) status = loadJournal(txn, codes, state, rows);
@@ -1497,6 +1506,9 @@ Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& co
     if (status.isOk()) status = loadEnrollmentRows(txn, codes, state, rows);
   }
   if (!status.isOk()) return status;
+  state.sends_out.assign(rows.sends.begin(), rows.sends.end());
+  std::sort(state.sends_out.begin(), state.sends_out.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<Enrollment>& table = state.enrollments;
   table_rows = table.size();
   if (!table_keys_interned) internContactKeys(rows.table_keys, table);
@@ -1649,6 +1661,7 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
   };
   EnrollmentDecodeMemo memo;
   memo.codes = &codes;
+  SendOut send;
   // Values wholly at or before the last finished checkpoint's start are not read at all.
   std::string from;
   status = logValueHolding(txn, kJournalDb, checkpoint.finished_through + 1, from);
@@ -1678,8 +1691,13 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
           std::string_view key_bytes =
               in_table ? rows.table_keys[at.table_at] : rows.added_keys[at.row - rows.added.data()];
           Status decoded =
-              decodeEnrollment(id, entry.substr(kJournalIdBytes), *at.row, memo, key_bytes);
+              decodeEnrollment(id, entry.substr(kJournalIdBytes), *at.row, send, memo, key_bytes);
           if (!decoded.isOk()) return corrupt("journal", key, where() + decoded.message());
+          if (at.row->sending) {
+            rows.sends[id] = send;
+          } else if (!rows.sends.empty()) {
+            rows.sends.erase(id);
+          }
           if (key_bytes.empty()) {
             return corrupt("journal", key,
                            where() + "enrollment " + std::to_string(id) +
@@ -1976,7 +1994,7 @@ Status LmdbStore::putGovernor(MDB_txn* txn, const GovernorSnapshot& snapshot,
 
 // Appends the snapshots to the journal under the next seqs, packed into values
 // (LogValueWriter).
-Status LmdbStore::putJournal(MDB_txn* txn, const std::vector<Enrollment>& enrollments,
+Status LmdbStore::putJournal(MDB_txn* txn, const std::vector<EnrollmentRecord>& enrollments,
                              std::string& scratch, std::uint64_t& last_seq) {
   if (enrollments.empty()) return Status::ok();
   Cursor cursor;
@@ -1984,11 +2002,12 @@ Status LmdbStore::putJournal(MDB_txn* txn, const std::vector<Enrollment>& enroll
   if (rc != 0) return mdbError("open journal cursor", rc);
   LogValueWriter writer(cursor.get(), "journal", log_value_bytes_, scratch);
   std::string record;
-  for (const Enrollment& enrollment : enrollments) {
+  for (const EnrollmentRecord& snapshot : enrollments) {
+    const Enrollment& enrollment = snapshot.row;
     // The contact key once per enrollment: later entries (format 5) take it from before.
     const bool keyed_before = keyed(enrollment.id);
-    const Status encoded = encodeEnrollment(enrollment, record, codes_, !keyed_before);
-    Status status = checkEncoded(encoded, enrollment, record, "enrollments",
+    const Status encoded = encodeEnrollment(snapshot, record, codes_, !keyed_before);
+    Status status = checkEncoded(encoded, snapshot, record, "enrollments",
                                  encodeEnrollmentKey(enrollment.id), &codes_);
     if (!status.isOk()) return status;
     if (!keyed_before) markKeyed(enrollment.id);
@@ -2126,16 +2145,16 @@ Status LmdbStore::putSymbols(MDB_txn* txn, std::string& scratch) {
   return Status::ok();
 }
 
-Status LmdbStore::putEnrollments(MDB_txn* txn, const std::vector<Enrollment>& enrollments,
+Status LmdbStore::putEnrollments(MDB_txn* txn, const std::vector<EnrollmentRecord>& enrollments,
                                  std::string& scratch) {
-  for (const Enrollment& enrollment : enrollments) {
-    const std::string key = encodeEnrollmentKey(enrollment.id);
-    const Status encoded = encodeEnrollment(enrollment, scratch, codes_);
-    Status status = checkEncoded(encoded, enrollment, scratch, "enrollments", key, &codes_);
+  for (const EnrollmentRecord& snapshot : enrollments) {
+    const std::string key = encodeEnrollmentKey(snapshot.row.id);
+    const Status encoded = encodeEnrollment(snapshot, scratch, codes_);
+    Status status = checkEncoded(encoded, snapshot, scratch, "enrollments", key, &codes_);
     if (!status.isOk()) return status;
     status = put(txn, kEnrollmentsDb, key, scratch);
     if (!status.isOk()) return status;
-    markKeyed(enrollment.id);
+    markKeyed(snapshot.row.id);
   }
   return Status::ok();
 }

@@ -12,7 +12,8 @@ namespace {
 // below; these checks make the build say so (on the one ABI we build for).
 #if defined(__x86_64__) && defined(__GLIBCXX__)
 static_assert(sizeof(Contact) == 416, "Contact changed: update io/record_codec.cpp");
-static_assert(sizeof(Enrollment) == 80, "Enrollment changed: update io/record_codec.cpp");
+static_assert(sizeof(Enrollment) == 64, "Enrollment changed: update io/record_codec.cpp");
+static_assert(sizeof(SendOut) == 24, "SendOut changed: update io/record_codec.cpp");
 static_assert(sizeof(ProgressRecord) == 200, "ProgressRecord changed: update record_codec.cpp");
 #endif
 
@@ -356,7 +357,7 @@ enum ProgressField : std::uint8_t {
 };
 constexpr std::uint8_t kProgressFieldsAll = (1U << 6) - 1;
 
-std::uint16_t presentFields(const Enrollment& enrollment) {
+std::uint16_t presentFields(const Enrollment& enrollment, const SendOut& send) {
   std::uint16_t fields = 0;
   const auto note = [&](bool present, std::uint16_t field) {
     if (present) fields = static_cast<std::uint16_t>(fields | field);
@@ -367,18 +368,18 @@ std::uint16_t presentFields(const Enrollment& enrollment) {
   note(enrollment.next_at_ms != kNoTime, kNextAt);
   note(enrollment.waits_from_ms != kNoTime && done_any, kLastDoneAt);
   note(enrollment.resume_at_ms != kNoTime, kResumeAt);
-  note(enrollment.sending_at_ms != kNoTime, kSendingAt);
+  note(send.at_ms != kNoTime, kSendingAt);
   note(enrollment.paused_reason != PauseReason::kNone, kPausedReason);
   note(!enrollment.finish_reason.empty(), kFinishReason);
   note(!enrollment.not_sent_reason.empty(), kNotSentReason);
   note(!enrollment.last_mailbox.empty(), kLastMailbox);
-  note(!enrollment.sending_step.empty(), kSendingStep);
-  note(!enrollment.sending_mailbox.empty(), kSendingMailbox);
+  note(!send.step.empty(), kSendingStep);
+  note(!send.mailbox.empty(), kSendingMailbox);
   note(!enrollment.mailboxes.empty(), kMailboxes);
   note(!enrollment.done_steps.empty(), kDoneSteps);
   note(!enrollment.unresolved.empty(), kUnresolved);
   note(enrollment.delivery_failures != 0, kDeliveryFailures);
-  note(enrollment.sending_released, kSendingReleased);
+  note(send.released, kSendingReleased);
   return fields;
 }
 
@@ -680,8 +681,10 @@ Symbol pauseReasonSymbol(PauseReason reason) {
 // Format 3 when `codes` is null, else format 4: the same fields, the strings as codes; format
 // 5 (4 without the contact key) when contact_key is false.
 // REQUIRES: codes is not null when contact_key is false.
-Status encodeEnrollmentIn(const Enrollment& enrollment, std::string& out, SymbolCodes* codes,
+Status encodeEnrollmentIn(const EnrollmentRecord& record, std::string& out, SymbolCodes* codes,
                           bool contact_key = true) {
+  const Enrollment& enrollment = record.row;
+  const SendOut& send = record.send;
   SEQD_ASSERT(contact_key || codes != nullptr);
   Writer writer(out, Lengths::kVarint);
   writer.u8(codes == nullptr ? kEnrollmentFormatVersion
@@ -702,7 +705,13 @@ Status encodeEnrollmentIn(const Enrollment& enrollment, std::string& out, Symbol
   writer.u8(static_cast<std::uint8_t>(enrollment.status));
   writer.varint(enrollment.step_index);
   writer.varint(0);  // progress_seq, no longer kept (the format's header)
-  const std::uint16_t fields = presentFields(enrollment);
+  // The decoder sets the row's bit from the send's step: a record whose two disagree would
+  // not read back as it was.
+  if (enrollment.sending == send.step.empty()) {
+    writer.fail("sending_step", enrollment.sending ? "empty, and the row has a send out"
+                                                   : "set, and the row has no send out");
+  }
+  const std::uint16_t fields = presentFields(enrollment, send);
   writer.u16(fields);
   const auto time = [&](std::uint16_t field, TimeMs at_ms) {
     if ((fields & field) != 0) writer.time(at_ms);
@@ -711,7 +720,7 @@ Status encodeEnrollmentIn(const Enrollment& enrollment, std::string& out, Symbol
   time(kNextAt, enrollment.next_at_ms);
   time(kLastDoneAt, enrollment.waits_from_ms);
   time(kResumeAt, enrollment.resume_at_ms);
-  time(kSendingAt, enrollment.sending_at_ms);
+  time(kSendingAt, send.at_ms);
   const auto text = [&](std::uint16_t field, const char* name, Symbol value) {
     if ((fields & field) != 0) symbol(name, value);
   };
@@ -719,8 +728,8 @@ Status encodeEnrollmentIn(const Enrollment& enrollment, std::string& out, Symbol
   text(kFinishReason, "finish_reason", enrollment.finish_reason);
   text(kNotSentReason, "not_sent_reason", enrollment.not_sent_reason);
   text(kLastMailbox, "last_mailbox", enrollment.last_mailbox);
-  text(kSendingStep, "sending_step", enrollment.sending_step);
-  text(kSendingMailbox, "sending_mailbox", enrollment.sending_mailbox);
+  text(kSendingStep, "sending_step", send.step);
+  text(kSendingMailbox, "sending_mailbox", send.mailbox);
   if ((fields & kMailboxes) != 0) {
     writer.count("mailboxes count", enrollment.mailboxes.size(), kEnrollmentMailboxesMax);
     for (Symbol mailbox : enrollment.mailboxes) symbol("mailboxes", mailbox);
@@ -742,20 +751,20 @@ Status encodeEnrollmentIn(const Enrollment& enrollment, std::string& out, Symbol
 
 }  // namespace
 
-Status encodeEnrollment(const Enrollment& enrollment, std::string& out) {
-  return encodeEnrollmentIn(enrollment, out, nullptr);
+Status encodeEnrollment(const EnrollmentRecord& record, std::string& out) {
+  return encodeEnrollmentIn(record, out, nullptr);
 }
 
-Status encodeEnrollment(const Enrollment& enrollment, std::string& out, SymbolCodes& codes) {
-  return encodeEnrollmentIn(enrollment, out, &codes);
+Status encodeEnrollment(const EnrollmentRecord& record, std::string& out, SymbolCodes& codes) {
+  return encodeEnrollmentIn(record, out, &codes);
 }
 
-Status encodeEnrollment(const Enrollment& enrollment, std::string& out, SymbolCodes& codes,
+Status encodeEnrollment(const EnrollmentRecord& record, std::string& out, SymbolCodes& codes,
                         bool contact_key) {
-  return encodeEnrollmentIn(enrollment, out, &codes, contact_key);
+  return encodeEnrollmentIn(record, out, &codes, contact_key);
 }
 
-Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out) {
+Status decodeEnrollment(EnrollmentId id, std::string_view value, EnrollmentRecord& out) {
   EnrollmentDecodeMemo memo;
   return decodeEnrollment(id, value, out, memo);
 }
@@ -812,9 +821,9 @@ bool readContactKey(Reader& reader, Enrollment& out, std::string_view* contact_k
 // strings of versions 4 and 5 as codes in `codes`, the contact key only when has_key (not
 // in version 5: the key is left as it was). A field the mask leaves out takes its default;
 // one it names must not hold it (the encoder leaves those out, so each row has one form).
-void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo& memo,
-                          std::string_view* contact_key_bytes, const SymbolCodes* codes,
-                          bool has_key) {
+void readEnrollmentFields(Reader& reader, Enrollment& out, SendOut& send,
+                          EnrollmentDecodeMemo& memo, std::string_view* contact_key_bytes,
+                          const SymbolCodes* codes, bool has_key) {
   std::uint16_t fields = 0;
   std::uint32_t step_index = 0;
   std::uint64_t progress_seq = 0;  // read and dropped (the format's header)
@@ -836,7 +845,7 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo&
   if (!(time(kAddedAt, "added_at_ms", added_at_ms) && time(kNextAt, "next_at_ms", out.next_at_ms) &&
         time(kLastDoneAt, "last_done_at_ms", last_done_at_ms) &&
         time(kResumeAt, "resume_at_ms", out.resume_at_ms) &&
-        time(kSendingAt, "sending_at_ms", out.sending_at_ms))) {
+        time(kSendingAt, "sending_at_ms", send.at_ms))) {
     return;
   }
   out.waits_from_ms = waitsFrom(added_at_ms, last_done_at_ms);
@@ -853,8 +862,8 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo&
         text(kFinishReason, "finish_reason", out.finish_reason, memo.finish_reason) &&
         text(kNotSentReason, "not_sent_reason", out.not_sent_reason, memo.not_sent_reason) &&
         text(kLastMailbox, "last_mailbox", out.last_mailbox, memo.last_mailbox) &&
-        text(kSendingStep, "sending_step", out.sending_step, memo.sending_step) &&
-        text(kSendingMailbox, "sending_mailbox", out.sending_mailbox, memo.sending_mailbox))) {
+        text(kSendingStep, "sending_step", send.step, memo.sending_step) &&
+        text(kSendingMailbox, "sending_mailbox", send.mailbox, memo.sending_mailbox))) {
     return;
   }
   const auto list = [&](std::uint16_t field, const char* count_name, const char* name,
@@ -890,12 +899,12 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, EnrollmentDecodeMemo&
     }
     if (!readDeliveryFailures(reader, failures, out)) return;
   }
-  out.sending_released = (fields & kSendingReleased) != 0;
+  send.released = (fields & kSendingReleased) != 0;
 }
 
 // The fields of a version 2 value after its version byte: every field present, u32 lengths.
-void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, EnrollmentDecodeMemo& memo,
-                            std::string_view* contact_key_bytes) {
+void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, SendOut& send,
+                            EnrollmentDecodeMemo& memo, std::string_view* contact_key_bytes) {
   std::uint32_t step_index = 0;
   TimeMs added_at_ms = kNoTime;
   TimeMs last_done_at_ms = kNoTime;
@@ -922,12 +931,12 @@ void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, EnrollmentDecodeMem
                    out.done_steps, memo.done_steps, memo);
   }
   std::uint8_t released = 0;
-  if (readSymbol(reader, "sending_step", out.sending_step, memo.sending_step, memo) &&
+  if (readSymbol(reader, "sending_step", send.step, memo.sending_step, memo) &&
       reader.str("sending_message_id", message_id) &&
-      readSymbol(reader, "sending_mailbox", out.sending_mailbox, memo.sending_mailbox, memo) &&
-      reader.i64("sending_at_ms", out.sending_at_ms) && reader.u8("sending_released", released)) {
+      readSymbol(reader, "sending_mailbox", send.mailbox, memo.sending_mailbox, memo) &&
+      reader.i64("sending_at_ms", send.at_ms) && reader.u8("sending_released", released)) {
     if (released > 1) reader.fail("sending_released", "not 0 or 1");
-    out.sending_released = released == 1;
+    send.released = released == 1;
   }
   std::uint32_t failures = 0;
   if (readEnrollmentUnresolved(reader, out, memo) && reader.u32("delivery_failures", failures)) {
@@ -937,10 +946,11 @@ void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, EnrollmentDecodeMem
 }
 
 // decodeEnrollment(), with the contact key left in contact_key_bytes when that is not null.
-Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& out,
+Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& out, SendOut& send,
                            EnrollmentDecodeMemo& memo, std::string_view* contact_key_bytes) {
   Reader reader(value);
   out.id = id;
+  send = SendOut();
   std::uint8_t version = 0;
   if (!readVersion(reader, kRecordFormatVersion, kEnrollmentKeylessFormatVersion, version)) {
     return reader.finish("enrollment");
@@ -962,24 +972,25 @@ Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& 
   }
   if (version >= kEnrollmentFormatVersion) {
     reader.useLengths(Lengths::kVarint);
-    readEnrollmentFields(reader, out, memo, contact_key_bytes, coded ? memo.codes : nullptr,
+    readEnrollmentFields(reader, out, send, memo, contact_key_bytes, coded ? memo.codes : nullptr,
                          version != kEnrollmentKeylessFormatVersion);
   } else {
-    readEnrollmentFieldsV2(reader, out, memo, contact_key_bytes);
+    readEnrollmentFieldsV2(reader, out, send, memo, contact_key_bytes);
   }
+  out.sending = !send.step.empty();
   return reader.finish("enrollment");
 }
 
 }  // namespace
 
-Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
+Status decodeEnrollment(EnrollmentId id, std::string_view value, EnrollmentRecord& out,
                         EnrollmentDecodeMemo& memo) {
-  return decodeEnrollmentRow(id, value, out, memo, nullptr);
+  return decodeEnrollmentRow(id, value, out.row, out.send, memo, nullptr);
 }
 
-Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
+Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& row, SendOut& send,
                         EnrollmentDecodeMemo& memo, std::string_view& contact_key_bytes) {
-  return decodeEnrollmentRow(id, value, out, memo, &contact_key_bytes);
+  return decodeEnrollmentRow(id, value, row, send, memo, &contact_key_bytes);
 }
 
 Status encodeProgress(const ProgressRecord& record, std::string& out) {
@@ -1268,7 +1279,11 @@ bool sameContact(const Contact& left, const Contact& right) {
          left.extra == right.extra;
 }
 
-bool sameEnrollment(const Enrollment& left, const Enrollment& right) {
+bool sameEnrollment(const EnrollmentRecord& left_record, const EnrollmentRecord& right_record) {
+  const Enrollment& left = left_record.row;
+  const Enrollment& right = right_record.row;
+  const SendOut& left_send = left_record.send;
+  const SendOut& right_send = right_record.send;
   return left.id == right.id && left.sequence_id == right.sequence_id &&
          left.contact_key == right.contact_key && left.status == right.status &&
          left.step_index == right.step_index && left.waits_from_ms == right.waits_from_ms &&
@@ -1276,9 +1291,9 @@ bool sameEnrollment(const Enrollment& left, const Enrollment& right) {
          left.resume_at_ms == right.resume_at_ms && left.finish_reason == right.finish_reason &&
          left.not_sent_reason == right.not_sent_reason && left.mailboxes == right.mailboxes &&
          left.last_mailbox == right.last_mailbox && left.done_steps == right.done_steps &&
-         left.sending_step == right.sending_step && left.sending_mailbox == right.sending_mailbox &&
-         left.sending_at_ms == right.sending_at_ms &&
-         left.sending_released == right.sending_released && left.unresolved == right.unresolved &&
+         left.sending == right.sending && left_send.step == right_send.step &&
+         left_send.mailbox == right_send.mailbox && left_send.at_ms == right_send.at_ms &&
+         left_send.released == right_send.released && left.unresolved == right.unresolved &&
          left.delivery_failures == right.delivery_failures;
 }
 

@@ -33,6 +33,8 @@
 //                   time while no step is done, then the last step's; rows written before
 //                   may hold both, and read as the last step's. paused_reason is "manual" or
 //                   "ooo", step_index at most 255, delivery_failures at most 127.
+//                   Bits 4, 9, 10 and 15 are the send out (EnrollmentRecord::send); the
+//                   row reads as having one (Enrollment::sending) when bit 9 is there.
 //   enrollment  v4: v3 with every str and list element but contact_key written as a varint
 //                   code of the store's symbols table (io/symbol_codes.hpp; 0 is "").
 //                   What the store writes: a row in the middle of a sequence ~40% smaller.
@@ -127,12 +129,14 @@ inline constexpr std::size_t kEnrollmentDoneStepsMax = 4096;
 // So a record that encodes ok decodes back equal (the codec test checks this for random
 // records, and debug builds of the store check it again before every put).
 Status encodeContact(const Contact& contact, std::string& out);
-Status encodeEnrollment(const Enrollment& enrollment, std::string& out);
+// An enrollment is written with its send out (EnrollmentRecord); one whose row's `sending`
+// disagrees with its send's step is refused (it would read back otherwise).
+Status encodeEnrollment(const EnrollmentRecord& record, std::string& out);
 // In format 4: each string but the contact key as its code in `codes`, handing out a code to
 // a string that has none (the limits checked are the same).
-Status encodeEnrollment(const Enrollment& enrollment, std::string& out, SymbolCodes& codes);
+Status encodeEnrollment(const EnrollmentRecord& record, std::string& out, SymbolCodes& codes);
 // The same in format 5 (the contact key left out) when contact_key is false.
-Status encodeEnrollment(const Enrollment& enrollment, std::string& out, SymbolCodes& codes,
+Status encodeEnrollment(const EnrollmentRecord& record, std::string& out, SymbolCodes& codes,
                         bool contact_key);
 Status encodeProgress(const ProgressRecord& record, std::string& out);
 Status encodeTask(const Task& task, std::string& out);
@@ -148,7 +152,8 @@ Status decodeContact(std::string_view key, std::string_view value, Contact& out)
 // passes the same one, so it is allocated once. The key is interned already.
 Status decodeContact(Symbol key, std::string_view value, ContactRef& out,
                      std::vector<ContactFields::Extra>& scratch);
-Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out);
+// The row's `sending` is set exactly when the send read has a step.
+Status decodeEnrollment(EnrollmentId id, std::string_view value, EnrollmentRecord& out);
 // What decodeEnrollment last read into each interned field of an enrollment (the sequence
 // id, the reasons, the mailboxes, the steps done, the unresolved steps...): the field's bytes
 // as stored and the Symbol, list or map they interned to. The rows of a table repeat the same
@@ -189,15 +194,15 @@ class EnrollmentDecodeMemo {
   std::uint8_t version = 0;
 };
 // The same with `memo`: the same result and the same error for every value.
-Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
+Status decodeEnrollment(EnrollmentId id, std::string_view value, EnrollmentRecord& out,
                         EnrollmentDecodeMemo& memo);
-// The same, but the contact key is not interned: its bytes are a view into `value` in
-// contact_key_bytes (a load interns them later), and out.contact_key is left as it was, not
-// even written (a load's other thread may be writing it meanwhile). A value of format 5
-// holds no contact key: contact_key_bytes is left as it was (the caller's key of the
-// enrollment, from its row or an earlier entry); the other overload leaves out.contact_key as
-// it was.
-Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& out,
+// The same into a row and its send apart, and the contact key not interned: its bytes are a
+// view into `value` in contact_key_bytes (a load interns them later), and row.contact_key is
+// left as it was, not even written (a load's other thread may be writing it meanwhile). A
+// value of format 5 holds no contact key: contact_key_bytes is left as it was (the caller's
+// key of the enrollment, from its row or an earlier entry); the other overload leaves
+// out.row.contact_key as it was.
+Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& row, SendOut& send,
                         EnrollmentDecodeMemo& memo, std::string_view& contact_key_bytes);
 Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out);
 Status decodeTask(std::uint64_t id, std::string_view value, Task& out);
@@ -251,7 +256,7 @@ class LogEntryReader {
 
 // Field-by-field equality over every member (the engine types have no operator==).
 bool sameContact(const Contact& left, const Contact& right);
-bool sameEnrollment(const Enrollment& left, const Enrollment& right);
+bool sameEnrollment(const EnrollmentRecord& left, const EnrollmentRecord& right);
 bool sameProgress(const ProgressRecord& left, const ProgressRecord& right);
 bool sameTask(const Task& left, const Task& right);
 

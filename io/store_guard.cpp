@@ -22,11 +22,11 @@ std::string contactRefusal(const Contact& contact, std::string& scratch) {
   return "contacts key '" + printableKey(contact.key) + "': " + status.message();
 }
 
-std::string enrollmentRefusal(const Enrollment& enrollment, std::string& scratch) {
-  Status status = encodeEnrollment(enrollment, scratch);
+std::string enrollmentRefusal(const EnrollmentRecord& record, std::string& scratch) {
+  Status status = encodeEnrollment(record, scratch);
   if (status.isOk()) return std::string();
-  return "enrollments id " + std::to_string(enrollment.id) + " (contact '" +
-         printableKey(enrollment.contact_key) + "'): " + status.message();
+  return "enrollments id " + std::to_string(record.row.id) + " (contact '" +
+         printableKey(record.row.contact_key) + "'): " + status.message();
 }
 
 std::string progressRefusal(const ProgressRecord& record, std::string& scratch) {
@@ -88,10 +88,10 @@ Status commitKeepingHoldable(Store& store, const WriteBatch& batch,
   holdable.checkpoint_finish = batch.checkpoint_finish;
   for (const auto& [from, to] : {std::pair{&batch.enrollments, &holdable.enrollments},
                                  std::pair{&batch.checkpoint_rows, &holdable.checkpoint_rows}}) {
-    for (const Enrollment& enrollment : *from) {
-      std::string refusal = enrollmentRefusal(enrollment, scratch);
+    for (const EnrollmentRecord& record : *from) {
+      std::string refusal = enrollmentRefusal(record, scratch);
       if (refusal.empty()) {
-        to->push_back(enrollment);
+        to->push_back(record);
       } else {
         dropped.push_back(std::move(refusal));
       }

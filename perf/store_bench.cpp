@@ -28,11 +28,11 @@ namespace {
 
 constexpr std::size_t kRoundEnrollments = 2000;
 
-std::vector<Enrollment> makeEnrollments(std::size_t count) {
+std::vector<EnrollmentRecord> makeEnrollments(std::size_t count) {
   static const char* const kSteps[] = {"intro", "bump", "breakup"};
-  std::vector<Enrollment> rows(count);
+  std::vector<EnrollmentRecord> rows(count);
   for (std::size_t i = 0; i < count; ++i) {
-    Enrollment& row = rows[i];
+    Enrollment& row = rows[i].row;
     row.id = static_cast<EnrollmentId>(i);
     row.status = EnrollmentStatus::kActive;
     row.sequence_id = "bench";
@@ -43,16 +43,15 @@ std::vector<Enrollment> makeEnrollments(std::size_t count) {
     row.next_at_ms = row.waits_from_ms + 60000;
     row.last_mailbox = "bench@acme.test";
     if (i % 2 == 0) {
-      row.sending_step = kSteps[i % 3];
-      row.sending_mailbox = "bench@acme.test";
-      row.sending_at_ms = row.waits_from_ms;
-      row.sending_released = true;
+      row.sending = true;
+      rows[i].send = SendOut{kSteps[i % 3], "bench@acme.test", row.waits_from_ms, true};
     }
   }
   return rows;
 }
 
-ProgressRecord progressFor(const Enrollment& row, std::uint64_t seq) {
+ProgressRecord progressFor(const EnrollmentRecord& snapshot, std::uint64_t seq) {
+  const Enrollment& row = snapshot.row;
   ProgressRecord record;
   record.seq = seq;
   record.enrollment_id = row.id;
@@ -61,7 +60,7 @@ ProgressRecord progressFor(const Enrollment& row, std::uint64_t seq) {
   record.at_ms = row.waits_from_ms;
   record.mailbox = "bench@acme.test";
   record.step_id = "intro";
-  record.message_id = sendingMessageId(row);
+  record.message_id = sendingMessageId(row, snapshot.send);
   return record;
 }
 
@@ -69,10 +68,10 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-void encodeBench(const std::vector<Enrollment>& rows, int runs) {
+void encodeBench(const std::vector<EnrollmentRecord>& rows, int runs) {
   std::vector<ProgressRecord> progress;
   progress.reserve(rows.size());
-  for (const Enrollment& row : rows) progress.push_back(progressFor(row, row.id + 1));
+  for (const EnrollmentRecord& row : rows) progress.push_back(progressFor(row, row.row.id + 1));
   std::string out;
   double enrollment_best = 1e30;
   double progress_best = 1e30;
@@ -82,7 +81,7 @@ void encodeBench(const std::vector<Enrollment>& rows, int runs) {
     enrollment_bytes = 0;
     auto start = std::chrono::steady_clock::now();
     SymbolCodes codes;  // the store's encoding: strings as codes (the first rows hand them out)
-    for (const Enrollment& row : rows) {
+    for (const EnrollmentRecord& row : rows) {
       if (!encodeEnrollment(row, out, codes).isOk()) std::abort();
       enrollment_bytes += out.size();
     }
@@ -102,7 +101,7 @@ void encodeBench(const std::vector<Enrollment>& rows, int runs) {
               progress_best * 1e9 / count, static_cast<double>(progress_bytes) / count, runs);
 }
 
-int commitBench(const std::vector<Enrollment>& rows, int runs) {
+int commitBench(const std::vector<EnrollmentRecord>& rows, int runs) {
   const std::string dir = std::filesystem::temp_directory_path() / "seqd-store-bench";
   for (int run = 0; run < runs; ++run) {
     std::filesystem::remove_all(dir);
@@ -147,7 +146,7 @@ int main(int argc, char** argv) {
   const std::size_t count = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 200000;
   const int runs = argc > 2 ? std::atoi(argv[2]) : 5;
   std::printf("store: %zu enrollments, %d runs\n", count, runs);
-  const std::vector<seqd::Enrollment> rows = seqd::makeEnrollments(count);
+  const std::vector<seqd::EnrollmentRecord> rows = seqd::makeEnrollments(count);
   seqd::encodeBench(rows, runs);
   return seqd::commitBench(rows, runs);
 }

@@ -618,9 +618,11 @@ TEST_CASE(
   CHECK(second.deliveriesInFlight() == 0);
   const Enrollment* kept = second.findEnrollment("two", "a@x.test");
   CHECK(kept->status == EnrollmentStatus::kActive);
-  CHECK(kept->sending_step == "hello");
-  CHECK(kept->sending_mailbox == "alice@acme.test");
-  CHECK(kept->sending_released);
+  const SendOut* kept_send = second.sendOut(*kept);
+  REQUIRE(kept_send != nullptr);
+  CHECK(kept_send->step == "hello");
+  CHECK(kept_send->mailbox == "alice@acme.test");
+  CHECK(kept_send->released);
   second.advanceTo(second_start + kMinuteMs);
   CHECK(second.takeIntents().empty());  // nothing decided again
   WriteBatch stop = second.takeBatch();
@@ -654,7 +656,7 @@ TEST_CASE(
   answer(third, fresh[0], DeliveryOutcome::kReturned, "", next_day);
   const Enrollment* back = third.findEnrollment("two", "a@x.test");
   CHECK(back->status == EnrollmentStatus::kScheduled);
-  CHECK(back->sending_step.empty());
+  CHECK_FALSE(back->sending);
 }
 
 // A first life that releases a@x.test's first email to the Maildir and loses its result (a
@@ -667,6 +669,41 @@ FakeStore releasedResultLost() {
   REQUIRE(first.takeIntents().size() == 1);
   store.commit(first.takeBatch());
   return store;
+}
+
+// The rows keep a bit for a send out; the sends themselves come beside them. A state whose
+// two disagree is damaged, and said so, rather than restored with a send lost or made up.
+TEST_CASE("a restore refuses sends out that the rows' bits do not match") {
+  const FakeStore store = releasedResultLost();
+  REQUIRE(store.state.sends_out.size() == 1);
+  const EnrollmentId id = store.state.sends_out[0].first;
+  REQUIRE(static_cast<bool>(store.state.enrollments[id].sending));
+  {
+    Engine whole(settings(), kStart);
+    CHECK(whole.restore(store.state, kStart).isOk());
+    const SendOut* send = whole.sendOut(whole.enrollmentAt(id));
+    REQUIRE(send != nullptr);
+    CHECK(send->released);
+  }
+  SUBCASE("a row with a send out, and no send") {
+    LoadedState lost = store.state;
+    lost.sends_out.clear();
+    Engine second(settings(), kStart);
+    const Status status = second.restore(lost, kStart);
+    CHECK(status.code() == StatusCode::kCorruption);
+    CHECK_MESSAGE(status.message() == "rows with a send out: 1; sends out kept beside them: 0",
+                  status.message());
+  }
+  SUBCASE("a send, and its row without one") {
+    LoadedState made_up = store.state;
+    made_up.enrollments[id].sending = false;
+    Engine second(settings(), kStart);
+    const Status status = second.restore(made_up, kStart);
+    CHECK(status.code() == StatusCode::kCorruption);
+    CHECK_MESSAGE(status.message() ==
+                      "a send out names enrollment " + std::to_string(id) + ", which has none out",
+                  status.message());
+  }
 }
 
 // The first life writes the email to the Maildir and loses its result; the second hands it
@@ -686,7 +723,7 @@ FakeStore redeliveryHandedBackAfter(OperatorAction action, TimeMs second_start) 
   REQUIRE(second.operate("two", stop, kAdmin, second_start).isOk());
   answer(second, again[0], DeliveryOutcome::kReturned, "", second_start);  // seqd stops
   const Enrollment* stopped = second.findEnrollment("two", "a@x.test");
-  CHECK(stopped->sending_step.empty());
+  CHECK_FALSE(stopped->sending);
   // The try before may have landed: the step is marked interrupted, and the send still
   // counts against the limits.
   CHECK(stopped->unresolved.get(Symbol("hello")) == "interrupted");
@@ -714,7 +751,7 @@ TEST_CASE("a redelivery still waiting for a worker when its contact is finished 
   CHECK(second.takeIntents(DeliverySlots{}, second_start + kMinuteMs).empty());
   CHECK(second.deliveriesInFlight() == 0);
   const Enrollment* finished = second.findEnrollment("two", "a@x.test");
-  CHECK(finished->sending_step.empty());
+  CHECK_FALSE(finished->sending);
   CHECK(finished->unresolved.get(Symbol("hello")) == "interrupted");  // it may have landed
 }
 
@@ -915,7 +952,7 @@ TEST_CASE(
   CHECK(b->status == EnrollmentStatus::kScheduled);
   CHECK(b->step_index == 0);
   CHECK(b->next_at_ms == restart);
-  CHECK(b->sending_step.empty());
+  CHECK_FALSE(b->sending);
   WriteBatch batch = second.takeBatch();
   CHECK(countProgress(batch.progress, ProgressKind::kDeliveryFailed) == 1);  // a's, recorded
   store.commit(std::move(batch));

@@ -43,10 +43,7 @@ struct FakeStore {
         state.contacts.push_back(PackedContact::pack(contact));
       }
     }
-    for (Enrollment& enrollment : batch.enrollments) {
-      if (enrollment.id >= state.enrollments.size()) state.enrollments.resize(enrollment.id + 1);
-      state.enrollments[enrollment.id] = std::move(enrollment);
-    }
+    for (const EnrollmentRecord& record : batch.enrollments) state.put(record);
     for (ProgressRecord& record : batch.progress) {
       if (!state.progress.empty()) REQUIRE(record.seq > state.progress.back().seq);
       if (record.kind == ProgressKind::kInbound) state.inbound.push_back(record);

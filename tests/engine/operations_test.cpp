@@ -305,7 +305,7 @@ TEST_CASE("a late 4xx after pause does not reschedule the contact") {
   CHECK(x.paused_reason == PauseReason::kManual);
   CHECK(x.step_index == 0);
   CHECK(x.done_steps.empty());
-  CHECK(x.sending_step.empty());
+  CHECK_FALSE(x.sending);
   CHECK(f.engine.deliveriesInFlight() == 0);
   // Past every retry delay (5m, 30m, 2h): still paused, nothing sent.
   CHECK(f.advance(kStart + 3 * kHourMs).empty());
@@ -419,8 +419,10 @@ TEST_CASE("resume while the send is still out waits on that send (no second inte
   f.operate(OperatorAction::kResume, {"x@x.test"}, kStart + 2 * kMinuteMs);
   const Enrollment& x = f.of("x@x.test");
   CHECK(x.status == EnrollmentStatus::kActive);
-  CHECK(x.sending_step == "one");
-  CHECK(sendingMessageId(x) == out[0].message_id);
+  const SendOut* send = f.engine.sendOut(x);
+  REQUIRE(send != nullptr);
+  CHECK(send->step == "one");
+  CHECK(sendingMessageId(x, *send) == out[0].message_id);
   CHECK(f.release(kStart + kHourMs).empty());  // no second send of the same step
   CHECK(f.engine.deliveriesInFlight() == 1);
   f.answer(out[0], DeliveryOutcome::kDelivered, kStart + kHourMs);
@@ -444,7 +446,7 @@ TEST_CASE("pause withdraws a queued unreleased send") {
   CHECK(countProgress(f.store.state.progress, ProgressKind::kStepFired) == 1);  // y's only
   const Enrollment& x = f.of("x@x.test");
   CHECK(x.status == EnrollmentStatus::kPaused);
-  CHECK(x.sending_step.empty());
+  CHECK_FALSE(x.sending);
   CHECK(x.done_steps.empty());
   CHECK(f.engine.deliveriesInFlight() == 1);
   f.answer(out[0], DeliveryOutcome::kDelivered, kStart);
@@ -494,7 +496,7 @@ TEST_CASE("deactivate withdraws a queued unreleased send; activation sends it on
   CHECK(countProgress(f.store.state.progress, ProgressKind::kStepFired) == 1);
   const std::string held = first[0].recipient == "x@x.test" ? "y@x.test" : "x@x.test";
   CHECK(f.of(held).status == EnrollmentStatus::kScheduled);
-  CHECK(f.of(held).sending_step.empty());
+  CHECK_FALSE(f.of(held).sending);
   f.answer(first[0], DeliveryOutcome::kDelivered, kStart + kMinuteMs);
   REQUIRE(f.engine.activate("s", kAdmin, kStart + kHourMs).isOk());
   f.commit();

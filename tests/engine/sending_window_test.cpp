@@ -400,7 +400,7 @@ TEST_CASE("a held Maildir send of a contact finished before its window opens is 
   CHECK(second.deliveriesInFlight() == 0);
   const Enrollment* finished = second.findEnrollment("s", "ny@x.test");
   CHECK(finished->status == EnrollmentStatus::kFinished);
-  CHECK(finished->sending_step.empty());
+  CHECK_FALSE(finished->sending);
   CHECK(finished->unresolved.get(Symbol("one")) == "interrupted");  // it may have landed
 }
 
@@ -427,7 +427,7 @@ TEST_CASE("a held Maildir send whose mailbox or step a reload removed is not sen
   }
   const Enrollment* enrollment = second.findEnrollment("s", "ny@x.test");
   REQUIRE(enrollment != nullptr);
-  CHECK(enrollment->sending_step.empty());
+  CHECK_FALSE(enrollment->sending);
   CHECK(enrollment->unresolved.get(Symbol("one")) == "interrupted");  // it may have landed
   WriteBatch batch = second.takeBatch();
   CHECK(testing::countRedelivered(batch.progress) == 0);

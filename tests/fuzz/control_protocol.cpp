@@ -78,7 +78,7 @@ void checkStored(Engine& engine) {
     FUZZ_CHECK(decodeContact(contact.key, encoded, decoded).isOk());
     FUZZ_CHECK(sameContact(contact, decoded));
   }
-  for (const Enrollment& enrollment : batch.enrollments) {
+  for (const EnrollmentRecord& enrollment : batch.enrollments) {
     FUZZ_CHECK(encodeEnrollment(enrollment, encoded).isOk());
   }
   for (const ProgressRecord& record : batch.progress) {

@@ -472,12 +472,7 @@ struct WholeLog {
     }
     // The latest snapshot of each: journal appends, then the checkpoint rows taken after them.
     for (const auto* snapshots : {&batch.enrollments, &batch.checkpoint_rows}) {
-      for (const Enrollment& enrollment : *snapshots) {
-        if (enrollment.id >= state.enrollments.size()) {
-          state.enrollments.resize(enrollment.id + 1);
-        }
-        state.enrollments[enrollment.id] = enrollment;
-      }
+      for (const EnrollmentRecord& record : *snapshots) state.put(record);
     }
     state.progress.insert(state.progress.end(), batch.progress.begin(), batch.progress.end());
     for (const SequenceState& sequence : batch.sequences) {
@@ -744,7 +739,7 @@ void checkSameState(const Engine& expected, const Engine& actual, TimeMs now_ms,
       REQUIRE((want == nullptr) == (got == nullptr));
       if (want == nullptr) continue;
       if (!enrollments) continue;
-      CHECK(sameEnrollment(*want, *got));
+      CHECK(sameEnrollment(expected.recordOf(*want), actual.recordOf(*got)));
       Result<std::string> want_text = expected.explain(sequence, contactKey(i));
       Result<std::string> got_text = actual.explain(sequence, contactKey(i));
       REQUIRE(want_text.isOk());

@@ -64,29 +64,32 @@ class RandomRecords {
     for (int i = 0; i < extra; ++i) contact.extra[text() + std::to_string(i)] = text();
     return contact;
   }
-  Enrollment enrollment() {
-    Enrollment enrollment;
+  // A row and its send out, the row's `sending` as the send's step says.
+  EnrollmentRecord enrollment() {
+    EnrollmentRecord record;
+    Enrollment& enrollment = record.row;
+    SendOut& send = record.send;
     enrollment.id = static_cast<EnrollmentId>(random_());
     enrollment.sequence_id = text();
     enrollment.contact_key = text();
     enrollment.status = static_cast<EnrollmentStatus>(below(7));
     enrollment.step_index = static_cast<std::uint8_t>(below(kSequenceStepsMax + 1));
     for (TimeMs* at : {&enrollment.waits_from_ms, &enrollment.next_at_ms, &enrollment.resume_at_ms,
-                       &enrollment.sending_at_ms}) {
+                       &send.at_ms}) {
       *at = time();
     }
     enrollment.paused_reason = static_cast<PauseReason>(below(3));
-    for (Symbol* field :
-         {&enrollment.finish_reason, &enrollment.not_sent_reason, &enrollment.last_mailbox,
-          &enrollment.sending_step, &enrollment.sending_mailbox}) {
+    for (Symbol* field : {&enrollment.finish_reason, &enrollment.not_sent_reason,
+                          &enrollment.last_mailbox, &send.step, &send.mailbox}) {
       *field = text();
     }
     for (int i = below(4); i > 0; --i) enrollment.mailboxes = enrollment.mailboxes.with(text());
     for (int i = below(6); i > 0; --i) enrollment.done_steps = enrollment.done_steps.with(text());
     for (int i = below(3); i > 0; --i) enrollment.unresolved.set(text(), text() + "r");
-    enrollment.sending_released = below(2) == 0;
+    send.released = below(2) == 0;
+    enrollment.sending = !send.step.empty();
     enrollment.delivery_failures = static_cast<std::uint8_t>(below(5));
-    return enrollment;
+    return record;
   }
   ProgressRecord progress() {
     ProgressRecord record;
@@ -203,8 +206,10 @@ Enrollment smallRow() {
   return row;
 }
 
-std::string enrollmentV2(const Enrollment& row, std::string_view last_message_id = "",
+std::string enrollmentV2(const EnrollmentRecord& record, std::string_view last_message_id = "",
                          std::string_view sending_message_id = "") {
+  const Enrollment& row = record.row;
+  const SendOut& send = record.send;
   // The row held the add's time beside the last step's; once a step is done only the latter
   // is read (an add a day before it here).
   const TimeMs last_done_at_ms = row.done_steps.empty() ? kNoTime : row.waits_from_ms;
@@ -218,9 +223,9 @@ std::string enrollmentV2(const Enrollment& row, std::string_view last_message_id
   out.u64(static_cast<std::uint64_t>(last_done_at_ms)).str(pauseReasonName(row.paused_reason));
   out.u64(static_cast<std::uint64_t>(row.resume_at_ms)).str(row.finish_reason);
   out.str(row.not_sent_reason).list(row.mailboxes).str(row.last_mailbox).str(last_message_id);
-  out.u64(0x0102030405060708).list(row.done_steps).str(row.sending_step).str(sending_message_id);
-  out.str(row.sending_mailbox).u64(static_cast<std::uint64_t>(row.sending_at_ms));
-  out.u8(row.sending_released ? 1 : 0).u32(row.unresolved.size());
+  out.u64(0x0102030405060708).list(row.done_steps).str(send.step).str(sending_message_id);
+  out.str(send.mailbox).u64(static_cast<std::uint64_t>(send.at_ms));
+  out.u8(send.released ? 1 : 0).u32(row.unresolved.size());
   for (const auto& [step, reason] : row.unresolved.pairs()) out.str(step).str(reason);
   out.u32(row.delivery_failures);
   return out.bytes;
@@ -252,39 +257,47 @@ TEST_CASE("a record the encoder takes decodes back equal") {
     REQUIRE(decodeContact(contact.key, bytes, contact_back).isOk());
     REQUIRE_MESSAGE(sameContact(contact, contact_back), "round ", round);
 
-    const Enrollment enrollment = random.enrollment();
+    const EnrollmentRecord enrollment = random.enrollment();
+    const EnrollmentId id = enrollment.row.id;
     REQUIRE(encodeEnrollment(enrollment, bytes).isOk());
-    Enrollment enrollment_back;
-    REQUIRE(decodeEnrollment(enrollment.id, bytes, enrollment_back).isOk());
+    EnrollmentRecord enrollment_back;
+    REQUIRE(decodeEnrollment(id, bytes, enrollment_back).isOk());
     REQUIRE_MESSAGE(sameEnrollment(enrollment, enrollment_back), "round ", round);
     // Format 4, its strings as codes of one table across the rounds.
     REQUIRE(encodeEnrollment(enrollment, bytes, codes).isOk());
     REQUIRE(bytes[0] == static_cast<char>(kEnrollmentCodedFormatVersion));
-    Enrollment coded_back;
-    REQUIRE(decodeEnrollment(enrollment.id, bytes, coded_back, coded).isOk());
+    EnrollmentRecord coded_back;
+    REQUIRE(decodeEnrollment(id, bytes, coded_back, coded).isOk());
     REQUIRE_MESSAGE(sameEnrollment(enrollment, coded_back), "round ", round);
     // Format 5: format 4 without the contact key, which the decoder leaves as it was.
     const std::size_t keyed_size = bytes.size();
     REQUIRE(encodeEnrollment(enrollment, bytes, codes, false).isOk());
     REQUIRE(bytes[0] == static_cast<char>(kEnrollmentKeylessFormatVersion));
-    REQUIRE(bytes.size() + enrollment.contact_key.size() + 1 <= keyed_size);
-    Enrollment keyless_back;
-    keyless_back.contact_key = enrollment.contact_key;
-    REQUIRE(decodeEnrollment(enrollment.id, bytes, keyless_back, coded).isOk());
+    REQUIRE(bytes.size() + enrollment.row.contact_key.size() + 1 <= keyed_size);
+    EnrollmentRecord keyless_back;
+    keyless_back.row.contact_key = enrollment.row.contact_key;
+    REQUIRE(decodeEnrollment(id, bytes, keyless_back, coded).isOk());
     REQUIRE_MESSAGE(sameEnrollment(enrollment, keyless_back), "round ", round);
     std::string_view key_bytes = "kept";
-    Enrollment keyless_bytes_back;
-    keyless_bytes_back.contact_key = "codec-test-untouched";
-    REQUIRE(decodeEnrollment(enrollment.id, bytes, keyless_bytes_back, coded, key_bytes).isOk());
+    EnrollmentRecord keyless_bytes_back;
+    keyless_bytes_back.row.contact_key = "codec-test-untouched";
+    REQUIRE(decodeEnrollment(id, bytes, keyless_bytes_back.row, keyless_bytes_back.send, coded,
+                             key_bytes)
+                .isOk());
     REQUIRE(key_bytes == "kept");
-    // The bytes overload never writes out.contact_key (a load's other thread may write it).
-    REQUIRE(keyless_bytes_back.contact_key == "codec-test-untouched");
+    // The bytes overload never writes row.contact_key (a load's other thread may write it),
+    // and gives the row and its send out apart.
+    REQUIRE(keyless_bytes_back.row.contact_key == "codec-test-untouched");
+    keyless_bytes_back.row.contact_key = enrollment.row.contact_key;
+    REQUIRE_MESSAGE(sameEnrollment(enrollment, keyless_bytes_back), "round ", round);
     REQUIRE(encodeEnrollment(enrollment, bytes, codes).isOk());
-    Enrollment keyed_bytes_back;
-    keyed_bytes_back.contact_key = "codec-test-untouched";
-    REQUIRE(decodeEnrollment(enrollment.id, bytes, keyed_bytes_back, coded, key_bytes).isOk());
-    REQUIRE(key_bytes == enrollment.contact_key.view());
-    REQUIRE(keyed_bytes_back.contact_key == "codec-test-untouched");
+    EnrollmentRecord keyed_bytes_back;
+    keyed_bytes_back.row.contact_key = "codec-test-untouched";
+    REQUIRE(
+        decodeEnrollment(id, bytes, keyed_bytes_back.row, keyed_bytes_back.send, coded, key_bytes)
+            .isOk());
+    REQUIRE(key_bytes == enrollment.row.contact_key.view());
+    REQUIRE(keyed_bytes_back.row.contact_key == "codec-test-untouched");
 
     const ProgressRecord record = random.progress();
     REQUIRE(encodeProgress(record, bytes).isOk());
@@ -313,11 +326,13 @@ TEST_CASE("enrollment rows decode the same through one memo as without it") {
   SymbolCodes codes;
   EnrollmentDecodeMemo coded_memo;
   coded_memo.codes = &codes;
-  Enrollment row = random.enrollment();
+  EnrollmentRecord record = random.enrollment();
+  Enrollment& row = record.row;
   std::string bytes;
   int damaged_rows = 0;
   for (int round = 0; round < 4 * kRoundsMax; ++round) {
-    const Enrollment other = random.enrollment();
+    const EnrollmentRecord other_record = random.enrollment();
+    const Enrollment& other = other_record.row;
     const bool all = random.below(10) == 0;
     const auto change = [&](auto& field, const auto& value) {
       if (all || random.below(5) == 0) field = value;
@@ -328,8 +343,8 @@ TEST_CASE("enrollment rows decode the same through one memo as without it") {
     change(row.finish_reason, other.finish_reason);
     change(row.not_sent_reason, other.not_sent_reason);
     change(row.last_mailbox, other.last_mailbox);
-    change(row.sending_step, other.sending_step);
-    change(row.sending_mailbox, other.sending_mailbox);
+    change(record.send.step, other_record.send.step);
+    change(record.send.mailbox, other_record.send.mailbox);
     change(row.mailboxes, other.mailboxes);
     change(row.done_steps, other.done_steps);
     change(row.unresolved, other.unresolved);
@@ -337,9 +352,10 @@ TEST_CASE("enrollment rows decode the same through one memo as without it") {
     row.id = other.id;
     row.step_index = other.step_index;
     row.next_at_ms = other.next_at_ms;
-    row.sending_released = other.sending_released;
+    record.send.released = other_record.send.released;
+    row.sending = !record.send.step.empty();
     row.delivery_failures = other.delivery_failures;
-    REQUIRE(encodeEnrollment(row, bytes).isOk());
+    REQUIRE(encodeEnrollment(record, bytes).isOk());
     if (random.below(8) == 0) {
       ++damaged_rows;
       switch (random.below(3)) {
@@ -354,8 +370,8 @@ TEST_CASE("enrollment rows decode the same through one memo as without it") {
           break;
       }
     }
-    Enrollment plain;
-    Enrollment memoized = random.enrollment();  // what it held before is overwritten
+    EnrollmentRecord plain;
+    EnrollmentRecord memoized = random.enrollment();  // what it held before is overwritten
     const Status plain_status = decodeEnrollment(row.id, bytes, plain);
     const Status memo_status = decodeEnrollment(row.id, bytes, memoized, memo);
     REQUIRE_MESSAGE(plain_status.code() == memo_status.code(), "round ", round, ": ",
@@ -363,15 +379,15 @@ TEST_CASE("enrollment rows decode the same through one memo as without it") {
     REQUIRE_MESSAGE(plain_status.message() == memo_status.message(), "round ", round);
     if (plain_status.isOk()) REQUIRE_MESSAGE(sameEnrollment(plain, memoized), "round ", round);
     // The same row in format 4, through a memo of its own, and alone.
-    REQUIRE(encodeEnrollment(row, bytes, codes).isOk());
-    Enrollment coded_plain;
-    Enrollment coded_memoized = random.enrollment();
+    REQUIRE(encodeEnrollment(record, bytes, codes).isOk());
+    EnrollmentRecord coded_plain;
+    EnrollmentRecord coded_memoized = random.enrollment();
     EnrollmentDecodeMemo alone;
     alone.codes = &codes;
     REQUIRE(decodeEnrollment(row.id, bytes, coded_plain, alone).isOk());
     REQUIRE(decodeEnrollment(row.id, bytes, coded_memoized, coded_memo).isOk());
-    REQUIRE_MESSAGE(sameEnrollment(row, coded_plain), "round ", round);
-    REQUIRE_MESSAGE(sameEnrollment(row, coded_memoized), "round ", round);
+    REQUIRE_MESSAGE(sameEnrollment(record, coded_plain), "round ", round);
+    REQUIRE_MESSAGE(sameEnrollment(record, coded_memoized), "round ", round);
   }
   MESSAGE(damaged_rows, " damaged rows; memo hits ", memo.hits, ", misses ", memo.misses);
   // The memo was used, and it was not a constant: both happened many times.
@@ -384,7 +400,8 @@ TEST_CASE("enrollment rows decode the same through one memo as without it") {
 // its symbols table, so a row in the middle of a sequence takes fewer bytes. A row of that
 // format does not decode without the table, nor with a table that lacks one of its codes.
 TEST_CASE("format 4 names a row's strings by code, and needs the table that has them") {
-  Enrollment row;
+  EnrollmentRecord record;
+  Enrollment& row = record.row;
   row.id = 7;
   row.sequence_id = Symbol("q4-outbound-enterprise");
   row.contact_key = Symbol("ada@example.test");
@@ -393,31 +410,31 @@ TEST_CASE("format 4 names a row's strings by code, and needs the table that has 
   row.next_at_ms = 1'800'000'600'000;
   row.waits_from_ms = 1'800'000'300'000;
   row.last_mailbox = Symbol("sdr-one@sales.example.test");
-  row.sending_step = Symbol("step-3");
-  row.sending_mailbox = Symbol("sdr-one@sales.example.test");
-  row.sending_at_ms = 1'800'000'600'000;
+  row.sending = true;
+  record.send =
+      SendOut{Symbol("step-3"), Symbol("sdr-one@sales.example.test"), 1'800'000'600'000, false};
   row.done_steps = SymbolList({Symbol("step-1"), Symbol("step-2")});
   row.unresolved.set(Symbol("step-2"), Symbol("interrupted"));
   std::string text_form;
-  REQUIRE(encodeEnrollment(row, text_form).isOk());
+  REQUIRE(encodeEnrollment(record, text_form).isOk());
   SymbolCodes codes;
   std::string coded_form;
-  REQUIRE(encodeEnrollment(row, coded_form, codes).isOk());
+  REQUIRE(encodeEnrollment(record, coded_form, codes).isOk());
   MESSAGE("format 3: ", text_form.size(), " bytes; format 4: ", coded_form.size());
   CHECK(coded_form.size() + 80 < text_form.size());
   // Each distinct string once: the sequence, the mailbox, 3 steps, a reason.
   CHECK(codes.size() == 6);
   CHECK(codes.unconfirmedCount() == 6);
-  REQUIRE(encodeEnrollment(row, coded_form, codes).isOk());
+  REQUIRE(encodeEnrollment(record, coded_form, codes).isOk());
   CHECK(codes.size() == 6);  // the same strings again: the same codes
 
   EnrollmentDecodeMemo with_table;
   with_table.codes = &codes;
-  Enrollment back;
+  EnrollmentRecord back;
   REQUIRE(decodeEnrollment(row.id, coded_form, back, with_table).isOk());
-  CHECK(sameEnrollment(row, back));
+  CHECK(sameEnrollment(record, back));
 
-  Enrollment refused;
+  EnrollmentRecord refused;
   const Status no_table = decodeEnrollment(row.id, coded_form, refused);
   CHECK(no_table.code() == StatusCode::kCorruption);
   CHECK(no_table.message().find("no symbols table") != std::string::npos);
@@ -433,8 +450,8 @@ TEST_CASE("format 4 names a row's strings by code, and needs the table that has 
   CHECK(lacking.message().find("symbol code 6 is not in the symbols table") != std::string::npos);
 
   // A string over the limit is refused as in format 3, and given no code.
-  Enrollment too_long = row;
-  too_long.last_mailbox = Symbol(std::string(kRecordFieldBytesMax + 1, 'm'));
+  EnrollmentRecord too_long = record;
+  too_long.row.last_mailbox = Symbol(std::string(kRecordFieldBytesMax + 1, 'm'));
   const Status over = encodeEnrollment(too_long, coded_form, codes);
   CHECK(over.code() == StatusCode::kInvalidArgument);
   CHECK(over.message().find("last_mailbox") != std::string::npos);
@@ -475,18 +492,19 @@ TEST_CASE("values written in the formats before decode equal") {
     REQUIRE(decodeContact(contact.key, contactV2(contact), contact_back).isOk());
     REQUIRE_MESSAGE(sameContact(contact, contact_back), "round ", round);
 
-    const Enrollment row = random.enrollment();
-    Enrollment row_back;
+    const EnrollmentRecord row = random.enrollment();
+    const EnrollmentId id = row.row.id;
+    EnrollmentRecord row_back;
     const std::string old_row = enrollmentV2(row, random.text(), random.text());
-    REQUIRE(decodeEnrollment(row.id, old_row, row_back).isOk());
+    REQUIRE(decodeEnrollment(id, old_row, row_back).isOk());
     REQUIRE_MESSAGE(sameEnrollment(row, row_back), "round ", round);
-    Enrollment memo_back;
-    REQUIRE(decodeEnrollment(row.id, old_row, memo_back, memo).isOk());
+    EnrollmentRecord memo_back;
+    REQUIRE(decodeEnrollment(id, old_row, memo_back, memo).isOk());
     REQUIRE_MESSAGE(sameEnrollment(row, memo_back), "round ", round);
     REQUIRE(encodeEnrollment(row, bytes).isOk());
     REQUIRE(bytes[0] == static_cast<char>(kEnrollmentFormatVersion));
     REQUIRE(bytes.size() < old_row.size());
-    REQUIRE(decodeEnrollment(row.id, bytes, memo_back, memo).isOk());
+    REQUIRE(decodeEnrollment(id, bytes, memo_back, memo).isOk());
     REQUIRE_MESSAGE(sameEnrollment(row, memo_back), "round ", round);
 
     ProgressRecord record = random.progress();
@@ -521,33 +539,33 @@ TEST_CASE("a memo does not take a list from a row of the other format") {
   }
   REQUIRE(old_steps.size() == 384);  // u32 0x180: 80 01 00 00, a varint of 128, then two ""
   REQUIRE(new_steps.size() == 128);
-  Enrollment old_row;
-  old_row.id = 1;
-  old_row.sequence_id = "q4";
-  old_row.contact_key = "a@x.test";
-  old_row.done_steps = SymbolList(old_steps);
-  Enrollment new_row = old_row;
-  new_row.id = 2;
-  new_row.done_steps = SymbolList(new_steps);
+  EnrollmentRecord old_row;
+  old_row.row.id = 1;
+  old_row.row.sequence_id = "q4";
+  old_row.row.contact_key = "a@x.test";
+  old_row.row.done_steps = SymbolList(old_steps);
+  EnrollmentRecord new_row = old_row;
+  new_row.row.id = 2;
+  new_row.row.done_steps = SymbolList(new_steps);
   std::string new_bytes;
   REQUIRE(encodeEnrollment(new_row, new_bytes).isOk());
   OldFormat list;
-  list.list(old_row.done_steps);
+  list.list(old_row.row.done_steps);
   REQUIRE(new_bytes.find(list.bytes) != std::string::npos);  // the same bytes in both
 
   EnrollmentDecodeMemo memo;
-  Enrollment back;
+  EnrollmentRecord back;
   REQUIRE(decodeEnrollment(1, enrollmentV2(old_row), back, memo).isOk());
   REQUIRE(sameEnrollment(old_row, back));
   REQUIRE(decodeEnrollment(2, new_bytes, back, memo).isOk());
-  CHECK(back.done_steps.size() == 128);
+  CHECK(back.row.done_steps.size() == 128);
   CHECK(sameEnrollment(new_row, back));
 }
 
 // The current formats leave out what holds its default, and say so in a mask: a row or a
 // record naming a field that holds its default is one the encoder never writes.
 TEST_CASE("a field at its default is left out, and one named but at its default is refused") {
-  Enrollment row = smallRow();
+  EnrollmentRecord row{smallRow(), SendOut()};
   std::string bytes;
   REQUIRE(encodeEnrollment(row, bytes).isOk());
   // version, "q4", "a@x.test", status, step_index, progress_seq, a mask of no fields
@@ -559,15 +577,15 @@ TEST_CASE("a field at its default is left out, and one named but at its default 
     CHECK(bytes[kProgressSeqAt] == '\0');
     std::string older = bytes;
     older.replace(kProgressSeqAt, 1, "\xAC\x02");
-    Enrollment older_back;
+    EnrollmentRecord older_back;
     REQUIRE(decodeEnrollment(3, older, older_back).isOk());
     CHECK(sameEnrollment(row, older_back));
   }
-  row.sending_released = true;
-  row.delivery_failures = 2;
+  row.send.released = true;
+  row.row.delivery_failures = 2;
   REQUIRE(encodeEnrollment(row, bytes).isOk());
   CHECK(bytes.size() == 1 + 3 + 9 + 1 + 1 + 1 + 2 + 1);
-  Enrollment back;
+  EnrollmentRecord back;
   REQUIRE(decodeEnrollment(3, bytes, back).isOk());
   CHECK(sameEnrollment(row, back));
   // delivery_failures named, and 0.
@@ -614,46 +632,47 @@ TEST_CASE("a row holds the add's time until a step is done, then the last step's
   constexpr std::size_t kMaskAt = 1 + 3 + 9 + 1 + 1 + 1;  // version, "q4", the key, ..., seq
   constexpr TimeMs kAdded = 1'800'000'000'000;
   constexpr TimeMs kLastDone = 1'800'000'300'000;
-  Enrollment added = smallRow();
-  added.waits_from_ms = kAdded;
+  EnrollmentRecord added{smallRow(), SendOut()};
+  added.row.waits_from_ms = kAdded;
   std::string added_bytes;
   REQUIRE(encodeEnrollment(added, added_bytes).isOk());
   CHECK(added_bytes[kMaskAt] == '\x01');  // added_at_ms
-  Enrollment done = added;
-  done.done_steps = SymbolList{"intro"};
-  done.waits_from_ms = kLastDone;
+  EnrollmentRecord done = added;
+  done.row.done_steps = SymbolList{"intro"};
+  done.row.waits_from_ms = kLastDone;
   std::string done_bytes;
   REQUIRE(encodeEnrollment(done, done_bytes).isOk());
   CHECK(done_bytes[kMaskAt] == '\x04');  // last_done_at_ms
-  Enrollment back;
+  EnrollmentRecord back;
   REQUIRE(decodeEnrollment(3, added_bytes, back).isOk());
-  CHECK(back.waits_from_ms == kAdded);
-  CHECK(lastDoneAt(back) == kNoTime);
+  CHECK(back.row.waits_from_ms == kAdded);
+  CHECK(lastDoneAt(back.row) == kNoTime);
   REQUIRE(decodeEnrollment(3, done_bytes, back).isOk());
-  CHECK(back.waits_from_ms == kLastDone);
-  CHECK(lastDoneAt(back) == kLastDone);
+  CHECK(back.row.waits_from_ms == kLastDone);
+  CHECK(lastDoneAt(back.row) == kLastDone);
 
   // As written before: both times, the add's first (bit 0, then bit 2), then the steps done.
   std::string both = done_bytes.substr(0, kMaskAt) + '\x05' + done_bytes.substr(kMaskAt + 1, 1) +
                      added_bytes.substr(kMaskAt + 2) + done_bytes.substr(kMaskAt + 2);
   REQUIRE(decodeEnrollment(3, both, back).isOk());
   CHECK(sameEnrollment(done, back));
-  CHECK(back.waits_from_ms == kLastDone);
+  CHECK(back.row.waits_from_ms == kLastDone);
 }
 
 // The row's small members are bytes: what does not fit one is a damaged row, said so.
 TEST_CASE("a row's pause reason, step and failures are refused past what the row holds") {
-  Enrollment row = smallRow();
+  EnrollmentRecord record{smallRow(), SendOut()};
+  Enrollment& row = record.row;
   row.status = EnrollmentStatus::kPaused;
   row.paused_reason = PauseReason::kManual;
   row.step_index = kSequenceStepsMax;
   row.delivery_failures = 2;
   std::string bytes;
-  REQUIRE(encodeEnrollment(row, bytes).isOk());
-  Enrollment back;
+  REQUIRE(encodeEnrollment(record, bytes).isOk());
+  EnrollmentRecord back;
   REQUIRE(decodeEnrollment(3, bytes, back).isOk());
-  CHECK(sameEnrollment(row, back));
-  CHECK(pauseReasonName(back.paused_reason) == std::string("manual"));
+  CHECK(sameEnrollment(record, back));
+  CHECK(pauseReasonName(back.row.paused_reason) == std::string("manual"));
 
   std::string unknown = bytes;
   const std::size_t manual_at = unknown.find("manual");
@@ -836,32 +855,32 @@ TEST_CASE("a progress record of version 2, written before variants were kept, re
 }
 
 TEST_CASE("an enrollment with a send out is written without its Message-ID, which it computes") {
-  Enrollment enrollment;
+  EnrollmentRecord record;
+  Enrollment& enrollment = record.row;
   enrollment.id = 9;
   enrollment.sequence_id = "q4";
   enrollment.contact_key = "rita@example.test";
   enrollment.status = EnrollmentStatus::kActive;
-  enrollment.sending_step = "intro";
-  enrollment.sending_mailbox = "alice@acme.test";
-  enrollment.sending_at_ms = 1796133600000;
-  enrollment.sending_released = true;
-  const std::string message_id = sendingMessageId(enrollment);
+  enrollment.sending = true;
+  record.send = SendOut{"intro", "alice@acme.test", 1796133600000, true};
+  const std::string message_id = sendingMessageId(enrollment, record.send);
   REQUIRE_FALSE(message_id.empty());
   std::string bytes;
-  REQUIRE(encodeEnrollment(enrollment, bytes).isOk());
+  REQUIRE(encodeEnrollment(record, bytes).isOk());
   // Neither Message-ID is in the value.
   CHECK(bytes.find(message_id) == std::string::npos);
   CHECK(bytes.find('<') == std::string::npos);
-  Enrollment back;
+  EnrollmentRecord back;
   REQUIRE(decodeEnrollment(enrollment.id, bytes, back).isOk());
-  CHECK(sameEnrollment(enrollment, back));
-  CHECK(sendingMessageId(back) == message_id);
+  CHECK(sameEnrollment(record, back));
+  CHECK(static_cast<bool>(back.row.sending));
+  CHECK(sendingMessageId(back.row, back.send) == message_id);
   // A value written before, holding both Message-IDs, reads the same: they are ignored.
-  const std::string older = enrollmentV2(enrollment, message_id, message_id);
+  const std::string older = enrollmentV2(record, message_id, message_id);
   REQUIRE(older.find(message_id) != std::string::npos);
-  Enrollment older_back;
+  EnrollmentRecord older_back;
   REQUIRE(decodeEnrollment(enrollment.id, older, older_back).isOk());
-  CHECK(sameEnrollment(enrollment, older_back));
+  CHECK(sameEnrollment(record, older_back));
 }
 
 TEST_CASE("a task of an unknown state, or with trailing bytes, does not decode") {
@@ -910,13 +929,30 @@ TEST_CASE("the encoder refuses what the decoder would, naming the field") {
     CHECK_MESSAGE(contains(status.message(), "extra count"), status.message());
   }
   SUBCASE("too many done steps") {
-    Enrollment enrollment;
-    enrollment.done_steps = SymbolList(std::vector<Symbol>(kEnrollmentDoneStepsMax + 1, "s"));
+    EnrollmentRecord enrollment;
+    enrollment.row.done_steps = SymbolList(std::vector<Symbol>(kEnrollmentDoneStepsMax + 1, "s"));
     Status status = encodeEnrollment(enrollment, bytes);
     CHECK(status.code() == StatusCode::kInvalidArgument);
     CHECK_MESSAGE(contains(status.message(), "done_steps count"), status.message());
-    Enrollment back;
+    EnrollmentRecord back;
     CHECK(!decodeEnrollment(0, bytes, back).isOk());
+  }
+  // The row's bit is read back from the send's step: a record whose two disagree would come
+  // back otherwise than it went in.
+  SUBCASE("a row with a send out and no send, or a send and no send out") {
+    EnrollmentRecord without_send{smallRow(), SendOut()};
+    without_send.row.sending = true;
+    Status status = encodeEnrollment(without_send, bytes);
+    CHECK(status.code() == StatusCode::kInvalidArgument);
+    CHECK_MESSAGE(contains(status.message(), "sending_step: empty, and the row has a send out"),
+                  status.message());
+    EnrollmentRecord without_bit{smallRow(), SendOut{"intro", "alice@acme.test", 1, false}};
+    status = encodeEnrollment(without_bit, bytes);
+    CHECK(status.code() == StatusCode::kInvalidArgument);
+    CHECK_MESSAGE(contains(status.message(), "sending_step: set, and the row has no send out"),
+                  status.message());
+    without_bit.row.sending = true;
+    CHECK(encodeEnrollment(without_bit, bytes).isOk());
   }
   SUBCASE("a progress detail over the limit") {
     ProgressRecord record;

@@ -217,7 +217,9 @@ TEST_CASE("every field of every record round-trips through commit and load") {
   unset.next_at_ms = kNoTime;
   unset.resume_at_ms = kNoTime;
   unset.mailboxes.clear();
-  Enrollment top = fullEnrollment(UINT32_MAX);
+  Enrollment top_row = fullEnrollment(UINT32_MAX);  // with a send out
+  top_row.sending = true;
+  const EnrollmentRecord top(top_row, SendOut{"intro", "bo@seller.example", -7, true});
 
   WriteBatch batch;
   batch.contacts = {fullContact("zoë"), plain};
@@ -233,10 +235,12 @@ TEST_CASE("every field of every record round-trips through commit and load") {
   CHECK(sameContact(state.contacts[1]->unpack(), fullContact("zoë")));
   CHECK(state.contacts[1]->extra("nul") == std::string("a\0b", 3));
   REQUIRE(state.enrollments.size() == 3);
-  CHECK(sameEnrollment(state.enrollments[0], unset));
-  CHECK(sameEnrollment(state.enrollments[1], fullEnrollment(42)));
-  CHECK(sameEnrollment(state.enrollments[2], top));
+  CHECK(sameEnrollment(state.recordAt(0), unset));
+  CHECK(sameEnrollment(state.recordAt(1), fullEnrollment(42)));
+  CHECK(sameEnrollment(state.recordAt(2), top));
   CHECK(state.enrollments[0].next_at_ms == kNoTime);
+  REQUIRE(state.sends_out.size() == 1);
+  CHECK(state.sends_out[0].first == UINT32_MAX);
   REQUIRE(state.progress.size() == 3);
   for (std::size_t i = 0; i < 3; ++i) CHECK(sameProgress(state.progress[i], progressRecord(i + 1)));
   REQUIRE(state.sequences.size() == 2);
@@ -272,7 +276,7 @@ TEST_CASE("same*() notice a change in any one field") {
   for (const Contact& changed : contacts) CHECK_FALSE(sameContact(changed, contact));
 
   const Enrollment enrollment = fullEnrollment(1);
-  std::vector<Enrollment> enrollments(16, enrollment);
+  std::vector<Enrollment> enrollments(17, enrollment);
   enrollments[0].id = 2;
   enrollments[1].sequence_id = enrollments[1].sequence_id + "x";
   enrollments[2].contact_key = enrollments[2].contact_key + "x";
@@ -287,9 +291,19 @@ TEST_CASE("same*() notice a change in any one field") {
   enrollments[11].not_sent_reason = enrollments[11].not_sent_reason + "x";
   enrollments[12].mailboxes = SymbolList{"ana@seller.example", ""};
   enrollments[13].last_mailbox = enrollments[13].last_mailbox + "x";
-  enrollments[14].sending_step = "x";
+  enrollments[14].unresolved.set(Symbol("intro"), Symbol("bounced"));
   enrollments[15].delivery_failures = static_cast<std::uint8_t>(enrollment.delivery_failures + 1);
+  enrollments[16].sending = true;
   for (const Enrollment& changed : enrollments) CHECK_FALSE(sameEnrollment(changed, enrollment));
+  // And each member of the send out.
+  const EnrollmentRecord out(enrollment, SendOut{"intro", "ana@seller.example", 5, true});
+  std::vector<EnrollmentRecord> sends(4, out);
+  sends[0].send.step = "bump";
+  sends[1].send.mailbox = "bo@seller.example";
+  sends[2].send.at_ms = 6;
+  sends[3].send.released = false;
+  for (const EnrollmentRecord& changed : sends) CHECK_FALSE(sameEnrollment(changed, out));
+  CHECK(sameEnrollment(out, out));
 
   const ProgressRecord record = progressRecord(5);
   std::vector<ProgressRecord> records(8, record);
@@ -671,7 +685,7 @@ TEST_CASE("every truncation and random damage of a record decodes to Corruption 
   encodeProgress(progressRecord(3), progress_bytes);
 
   Contact contact;
-  Enrollment enrollment;
+  EnrollmentRecord enrollment;
   ProgressRecord record;
   for (std::size_t size = 0; size < contact_bytes.size(); ++size) {
     CHECK(decodeContact("k", contact_bytes.substr(0, size), contact).code() ==
@@ -1912,7 +1926,7 @@ TEST_CASE("logs of one entry a value, as written before packing, load and are wr
   WriteBatch checkpoint;
   checkpoint.checkpoint_start = true;
   checkpoint.checkpoint_finish = true;
-  checkpoint.checkpoint_rows = rows;
+  checkpoint.checkpoint_rows.assign(rows.begin(), rows.end());
   commitOrFail(*store, checkpoint);
   store.reset();
   {
@@ -1923,6 +1937,55 @@ TEST_CASE("logs of one entry a value, as written before packing, load and are wr
   state = loadOrFail(*store);
   checkSameRows(state.enrollments, rows);
   CHECK(state.journal_ids.empty());
+}
+
+// The sends out beside the rows: the table's, then each journal entry's over its row's. An
+// entry without one takes its row's send away; a row added by the journal brings its own.
+TEST_CASE("a row's send out loads as its last snapshot left it: the table's, then the journal's") {
+  TempDir dir("seqd-store-test");
+  const auto sending = [](EnrollmentId id, const char* step, TimeMs at_ms) {
+    Enrollment row = keyedRow(id, kNoTime);
+    row.status = EnrollmentStatus::kActive;
+    row.sending = true;
+    return EnrollmentRecord(row, SendOut{step, "ana@seller.example", at_ms, at_ms > 100});
+  };
+  {
+    auto store = openOrFail(dir.path());
+    WriteBatch checkpoint;
+    checkpoint.checkpoint_start = true;
+    checkpoint.checkpoint_finish = true;
+    checkpoint.checkpoint_rows = {sending(1, "intro", 10), keyedRow(2, 20), sending(3, "bump", 30)};
+    commitOrFail(*store, checkpoint);
+    WriteBatch later;
+    later.enrollments = {keyedRow(1, 11), sending(2, "intro", 210), sending(4, "intro", 40)};
+    commitOrFail(*store, later);
+    WriteBatch last;
+    last.enrollments = {sending(1, "bump", 120)};
+    commitOrFail(*store, last);
+  }
+  auto store = openOrFail(dir.path());
+  const LoadedState state = loadOrFail(*store);
+  REQUIRE(state.enrollments.size() == 4);
+  CHECK(sameEnrollment(state.recordAt(0), sending(1, "bump", 120)));
+  CHECK(sameEnrollment(state.recordAt(1), sending(2, "intro", 210)));
+  CHECK(sameEnrollment(state.recordAt(2), sending(3, "bump", 30)));
+  CHECK(sameEnrollment(state.recordAt(3), sending(4, "intro", 40)));
+  REQUIRE(state.sends_out.size() == 4);
+  for (std::size_t i = 0; i < state.sends_out.size(); ++i) {
+    CHECK(state.sends_out[i].first == i + 1);  // by id
+  }
+
+  WriteBatch settled;  // two results in: no send out on 1 and 3
+  settled.enrollments = {keyedRow(3, 33), keyedRow(1, 13)};
+  commitOrFail(*store, settled);
+  store.reset();
+  store = openOrFail(dir.path());
+  const LoadedState after = loadOrFail(*store);
+  CHECK(sameEnrollment(after.recordAt(0), keyedRow(1, 13)));
+  CHECK(sameEnrollment(after.recordAt(2), keyedRow(3, 33)));
+  REQUIRE(after.sends_out.size() == 2);
+  CHECK(after.sends_out[0].first == 2);
+  CHECK(after.sends_out[1].first == 4);
 }
 
 // A checkpoint starts at a commit's end, so a value is wholly before or after it. A value a
@@ -2015,7 +2078,7 @@ TEST_CASE("a journal entry longer than a value's bound is a value of its own") {
   {
     auto store = openOrFail(dir.path());
     WriteBatch batch;
-    batch.enrollments = rows;
+    batch.enrollments.assign(rows.begin(), rows.end());
     commitOrFail(*store, batch);
   }
   {
