@@ -43,6 +43,15 @@ std::uint64_t fnv1a64(std::string_view text, std::uint64_t seed) {
   return hash;
 }
 
+std::uint64_t fnv1a64Lower(std::string_view text) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    hash ^= c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c - 'A' + 'a') : c;
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
 std::optional<std::string> Contact::field(std::string_view name) const {
   auto present = [](const std::string& value) -> std::optional<std::string> {
     if (value.empty()) return std::nullopt;

@@ -59,5 +59,7 @@ Status checkContactTimeZone(std::string_view name);
 
 // The FNV-1a 64-bit hash, used for Message-IDs and deterministic choices.
 std::uint64_t fnv1a64(std::string_view text, std::uint64_t seed = 0xcbf29ce484222325ULL);
+// fnv1a64(toLowerAscii(text)), without the copy.
+std::uint64_t fnv1a64Lower(std::string_view text);
 
 }  // namespace seqd

@@ -696,7 +696,6 @@ void reserveMore(std::vector<Contact>& contacts, std::size_t more) {
 void Engine::putContacts(std::vector<Contact> contacts) {
   reserveMore(batch_.contacts, contacts.size());
   for (Contact& contact : contacts) {
-    inbound_index_stale_ = true;
     // Replaced, never changed in place: an intent out holds the contact as it was.
     storeContact(PackedContact::pack(contact));
     batch_.contacts.push_back(std::move(contact));
@@ -740,7 +739,6 @@ ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
       result.errors.push_back({row.line, "contact '" + key + "': " + status.message()});
       continue;
     }
-    inbound_index_stale_ = true;
     if (existing == nullptr) {
       ++result.imported;
     } else {
@@ -769,7 +767,9 @@ void Engine::storeContact(ContactRef contact) {
   if (index >= contacts_.size()) contacts_.resize(index + 1);  // grows geometrically
   if (contacts_[index] == nullptr) ++contact_count_;
   contact_zones_.set(index, contact->timezoneSymbol());
+  ContactRef before = std::move(contacts_[index]);
   contacts_[index] = std::move(contact);
+  if (inbound_index_built_) reindexContactForInbound(index, before.get());
 }
 
 const PackedContact* Engine::findContact(const std::string& key) const {
@@ -793,7 +793,6 @@ Status Engine::setContactFields(const std::string& key, const ContactRow& fields
     if (!status.isOk())
       return Status::invalidArgument("contact '" + key + "': " + status.message());
   }
-  inbound_index_stale_ = true;
   const std::string contact_key = contact.key;
   storeContact(PackedContact::pack(contact));
   batch_.contacts.push_back(std::move(contact));

@@ -50,36 +50,44 @@ bool splitSentMessageId(const std::string& id, std::uint64_t& hash, std::string&
 
 }  // namespace
 
-void Engine::indexContactsForInbound() const {
-  if (!inbound_index_stale_) return;
-  contacts_by_hash_.clear();
-  contacts_by_email_.clear();
-  contacts_by_hash_.reserve(contact_count_);
-  for (const ContactRef& contact : contacts_) {
-    if (contact == nullptr) continue;
-    contacts_by_hash_.push_back({fnv1a64(contact->key()), contact->keySymbol()});
-    if (!contact->email().empty()) {
-      contacts_by_email_.push_back({fnv1a64(toLowerAscii(contact->email())), contact->keySymbol()});
-    }
-  }
-  // By hash, then in contacts_' order (the key's Symbol index), as the lists were kept.
-  const auto before = [](const InboundKey& a, const InboundKey& b) {
-    return a.hash != b.hash ? a.hash < b.hash : a.contact_key.index() < b.contact_key.index();
-  };
-  std::sort(contacts_by_hash_.begin(), contacts_by_hash_.end(), before);
-  std::sort(contacts_by_email_.begin(), contacts_by_email_.end(), before);
-  contacts_by_hash_.shrink_to_fit();
-  contacts_by_email_.shrink_to_fit();
-  inbound_index_stale_ = false;
+std::uint64_t Engine::keyHashOf(std::uint32_t index) const {
+  return fnv1a64(contacts_[index]->key());
 }
 
-std::vector<Symbol> Engine::keysWithHash(const std::vector<InboundKey>& index, std::uint64_t hash) {
-  auto at =
-      std::lower_bound(index.begin(), index.end(), hash,
-                       [](const InboundKey& key, std::uint64_t value) { return key.hash < value; });
-  std::vector<Symbol> keys;
-  for (; at != index.end() && at->hash == hash; ++at) keys.push_back(at->contact_key);
-  return keys;
+std::uint64_t Engine::emailHashOf(std::uint32_t index) const {
+  return fnv1a64Lower(contacts_[index]->email());
+}
+
+// Once, at the first inbound message: every contact in both indexes. Kept up to date after
+// (reindexContactForInbound).
+void Engine::indexContactsForInbound() const {
+  if (inbound_index_built_) return;
+  const auto key_hash = [this](std::uint32_t index) { return keyHashOf(index); };
+  const auto email_hash = [this](std::uint32_t index) { return emailHashOf(index); };
+  contacts_by_key_hash_.reserve(contact_count_, key_hash);
+  contacts_by_email_.reserve(contact_count_, email_hash);
+  for (std::uint32_t index = 0; index < contacts_.size(); ++index) {
+    const PackedContact* contact = contacts_[index].get();
+    if (contact == nullptr) continue;
+    contacts_by_key_hash_.insert(index, keyHashOf(index), key_hash);
+    if (!contact->email().empty()) contacts_by_email_.insert(index, emailHashOf(index), email_hash);
+  }
+  inbound_index_built_ = true;
+}
+
+// A contact's key never changes (another key is another contact): it is indexed once. Its
+// email may: indexed again under the new one's hash.
+void Engine::reindexContactForInbound(std::uint32_t index, const PackedContact* before) {
+  const auto key_hash = [this](std::uint32_t at) { return keyHashOf(at); };
+  const auto email_hash = [this](std::uint32_t at) { return emailHashOf(at); };
+  if (before == nullptr) contacts_by_key_hash_.insert(index, keyHashOf(index), key_hash);
+  const std::string_view email = contacts_[index]->email();
+  const bool had_email = before != nullptr && !before->email().empty();
+  const std::uint64_t old_hash = had_email ? fnv1a64Lower(before->email()) : 0;
+  const std::uint64_t new_hash = email.empty() ? 0 : emailHashOf(index);
+  if (had_email && !email.empty() && old_hash == new_hash) return;
+  if (had_email) contacts_by_email_.erase(index, old_hash, email_hash);
+  if (!email.empty()) contacts_by_email_.insert(index, new_hash, email_hash);
 }
 
 // The enrollment whose email has this Message-ID: its contact's hash, then its sequence and
@@ -96,7 +104,9 @@ const Enrollment* Engine::findSentMessage(const std::string& message_id) const {
   const std::string_view sequence_part =
       std::string_view(message_id).substr(0, message_id.find('.') + 1);
   const Enrollment* same_sequence = nullptr;
-  for (Symbol contact_key : keysWithHash(contacts_by_hash_, hash)) {
+  for (std::uint32_t index :
+       contacts_by_key_hash_.find(hash, [this](std::uint32_t at) { return keyHashOf(at); })) {
+    const Symbol contact_key = contacts_[index]->keySymbol();
     const std::string_view key = contact_key.view();
     for (EnrollmentId id : contactEnrollmentsBySymbol(contact_key)) {
       const Sequence* sequence = sequenceOf(enrollments_[id]);
@@ -123,9 +133,11 @@ const Enrollment* Engine::findBySender(const std::string& address,
   indexContactsForInbound();
   const std::string lower_address = toLowerAscii(address);
   const Enrollment* fallback = nullptr;
-  for (Symbol key : keysWithHash(contacts_by_email_, fnv1a64(lower_address))) {
-    const PackedContact* contact = contacts_[key.index()].get();
-    if (contact == nullptr || toLowerAscii(contact->email()) != lower_address) continue;
+  for (std::uint32_t index : contacts_by_email_.find(
+           fnv1a64(lower_address), [this](std::uint32_t at) { return emailHashOf(at); })) {
+    const PackedContact* contact = contacts_[index].get();
+    const Symbol key = contact->keySymbol();
+    if (toLowerAscii(contact->email()) != lower_address) continue;
     for (EnrollmentId id : contactEnrollments(key)) {
       const Enrollment& enrollment = enrollments_[id];
       const Sequence* sequence = sequenceOf(enrollment);

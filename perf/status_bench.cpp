@@ -16,32 +16,13 @@
 
 #include "engine/engine.hpp"
 #include "engine/status_snapshot.hpp"
+#include "perf/bench_settings.hpp"
 
 using namespace seqd;
 
 namespace {
 
-const TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
-
-EngineSettings benchSettings() {
-  EngineSettings settings;
-  Sequence sequence;
-  sequence.id = "bench";
-  sequence.owner = "root";
-  sequence.mailboxes = {"bench@acme.test"};
-  Step step;
-  step.id = "hello";
-  step.subject = "Hello {{first_name}}";
-  step.body = "Hi {{first_name|there}}";
-  sequence.steps = {step};
-  settings.sequences[sequence.id] = sequence;
-  Mailbox mailbox;
-  mailbox.address = "bench@acme.test";
-  mailbox.name = "Bench";
-  mailbox.transport = Transport::kDiscard;
-  settings.mailboxes = {mailbox};
-  return settings;
-}
+const TimeMs kStart = kBenchStart;
 
 template <typename Body>
 double medianOf(int runs, Body body) {

@@ -7,6 +7,7 @@
 #include "engine/engine.hpp"
 #include "engine/fake_store.hpp"
 #include "engine/fixtures.hpp"
+#include "engine/message.hpp"
 
 using namespace seqd;
 using namespace seqd::testing;
@@ -143,6 +144,47 @@ TEST_CASE("a reply without references is matched by its sender in that mailbox")
   REQUIRE(unknown.isOk());
   CHECK(unknown.value().contact.empty());
   CHECK(unknown.value().action == "no contact");
+}
+
+// The indexes by hash are built at the first inbound message and kept as contacts change
+// after it: a contact imported since, or whose email was edited, is found by its new
+// address and no longer by its old one, with no rebuild.
+TEST_CASE("a sender is found by the email a contact has now, also after edits since the index") {
+  Fixture f;
+  int serial = 0;
+  // The contact a reply to t@acme.test finds: from `from`, naming `answers` when not empty.
+  const auto contactOf = [&](const std::string& from, const std::string& answers = "") {
+    InboundMessage reply;
+    reply.kind = InboundKind::kReply;
+    reply.mailbox = "t@acme.test";
+    reply.message_id = "<m" + std::to_string(++serial) + "@example.test>";
+    reply.from_address = from;
+    if (!answers.empty()) reply.referenced_ids = {answers};
+    Result<InboundResult> applied = f.engine->applyInbound(reply, kStart + kMinuteMs);
+    REQUIRE(applied.isOk());
+    return applied.value().contact;
+  };
+  CHECK(contactOf("nobody@example.test").empty());  // the first message: the indexes are built
+
+  ContactRow moved;
+  moved.fields = {{"email", "Bob.New@Example.test"}};
+  REQUIRE(f.engine->setContactFields("bob-1", moved).isOk());
+  ContactRow cara;
+  cara.fields = {{"email", "cara@example.test"}};
+  f.engine->upsertContacts({cara});
+  AddOptions force;
+  force.force = true;
+  REQUIRE(f.engine->add("t", {"cara@example.test"}, force, kAdmin, kStart + kMinuteMs).isOk());
+
+  CHECK(contactOf("bob@example.test").empty());
+  CHECK(f.status("t", "bob-1") == EnrollmentStatus::kScheduled);
+  CHECK(contactOf("bob.new@example.test") == "bob-1");
+  CHECK(f.status("t", "bob-1") == EnrollmentStatus::kFinished);
+  // Cara, imported after the indexes were built: by the Message-ID of her first email (the
+  // key's hash), and by her address.
+  CHECK(contactOf("nobody@example.test", makeMessageId("t", "one", "cara@example.test",
+                                                       "t@acme.test")) == "cara@example.test");
+  CHECK(contactOf("Cara@example.test") == "cara@example.test");
 }
 
 TEST_CASE("an auto-reply pauses until the start of its return date in the contact's zone") {
