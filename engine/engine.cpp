@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <utility>
 
 #include "engine/assert.hpp"
 #include "engine/email_address.hpp"
@@ -1413,10 +1414,7 @@ void Engine::clearSending(Enrollment& enrollment) {
 }
 
 Engine::SendingOut& Engine::sendingOut(const Enrollment& enrollment) {
-  SEQD_ASSERT(enrollment.sending);
-  auto found = sends_out_.find(enrollment.id);
-  SEQD_ASSERT(found != sends_out_.end());
-  return found->second;
+  return const_cast<SendingOut&>(std::as_const(*this).sendingOut(enrollment));
 }
 
 const Engine::SendingOut& Engine::sendingOut(const Enrollment& enrollment) const {

@@ -202,33 +202,6 @@ struct LoadedState {
   // The sends those rows have out (the rows with `sending` set), by id ascending.
   std::vector<std::pair<EnrollmentId, SendOut>> sends_out;
 
-  // The row at `at` (in `enrollments`) with its send out, as the store was given it.
-  EnrollmentRecord recordAt(std::size_t at) const {
-    const Enrollment& row = enrollments[at];
-    auto send =
-        std::lower_bound(sends_out.begin(), sends_out.end(), row.id,
-                         [](const auto& entry, EnrollmentId id) { return entry.first < id; });
-    const bool has = send != sends_out.end() && send->first == row.id;
-    return EnrollmentRecord{row, has ? send->second : SendOut()};
-  }
-  // Puts the record's row at its id (growing `enrollments` to it) and its send beside it: a
-  // snapshot taken by a store that keeps its whole state this way (the tests' stores).
-  void put(const EnrollmentRecord& record) {
-    const EnrollmentId id = record.row.id;
-    if (id >= enrollments.size()) enrollments.resize(id + 1);
-    enrollments[id] = record.row;
-    auto send = std::lower_bound(
-        sends_out.begin(), sends_out.end(), id,
-        [](const auto& entry, EnrollmentId target) { return entry.first < target; });
-    const bool has = send != sends_out.end() && send->first == id;
-    if (!record.row.sending) {
-      if (has) sends_out.erase(send);
-    } else if (has) {
-      send->second = record.send;
-    } else {
-      sends_out.insert(send, {id, record.send});
-    }
-  }
   // The enrollments with snapshots in the journal after the last finished checkpoint's
   // start: changed since, so the next checkpoint writes them.
   std::vector<EnrollmentId> journal_ids;

@@ -16,6 +16,34 @@
 
 namespace seqd::testing {
 
+// The row at `at` (in state.enrollments) with its send out, as the store was given it.
+inline EnrollmentRecord recordAt(const LoadedState& state, std::size_t at) {
+  const Enrollment& row = state.enrollments[at];
+  auto send = std::lower_bound(state.sends_out.begin(), state.sends_out.end(), row.id,
+                               [](const auto& entry, EnrollmentId id) { return entry.first < id; });
+  const bool has = send != state.sends_out.end() && send->first == row.id;
+  return EnrollmentRecord{row, has ? send->second : SendOut()};
+}
+
+// Puts the record's row at its id (growing state.enrollments to it) and its send beside it,
+// as a store keeping its whole state in a LoadedState takes a snapshot.
+inline void putRecord(LoadedState& state, const EnrollmentRecord& record) {
+  const EnrollmentId id = record.row.id;
+  if (id >= state.enrollments.size()) state.enrollments.resize(id + 1);
+  state.enrollments[id] = record.row;
+  auto send =
+      std::lower_bound(state.sends_out.begin(), state.sends_out.end(), id,
+                       [](const auto& entry, EnrollmentId target) { return entry.first < target; });
+  const bool has = send != state.sends_out.end() && send->first == id;
+  if (!record.row.sending) {
+    if (has) state.sends_out.erase(send);
+  } else if (has) {
+    send->second = record.send;
+  } else {
+    state.sends_out.insert(send, {id, record.send});
+  }
+}
+
 // How many of records are of kind.
 inline std::size_t countProgress(const std::vector<ProgressRecord>& records, ProgressKind kind) {
   return static_cast<std::size_t>(std::count_if(
@@ -43,7 +71,7 @@ struct FakeStore {
         state.contacts.push_back(PackedContact::pack(contact));
       }
     }
-    for (const EnrollmentRecord& record : batch.enrollments) state.put(record);
+    for (const EnrollmentRecord& record : batch.enrollments) putRecord(state, record);
     for (ProgressRecord& record : batch.progress) {
       if (!state.progress.empty()) REQUIRE(record.seq > state.progress.back().seq);
       if (record.kind == ProgressKind::kInbound) state.inbound.push_back(record);

@@ -17,11 +17,13 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "engine/fake_store.hpp"
 #include "io/record_codec.hpp"
 #include "io/store.hpp"
 #include "temp_dir.hpp"
 
 using namespace seqd;
+using seqd::testing::putRecord;
 using seqd::testing::TempDir;
 
 namespace {
@@ -472,7 +474,7 @@ struct WholeLog {
     }
     // The latest snapshot of each: journal appends, then the checkpoint rows taken after them.
     for (const auto* snapshots : {&batch.enrollments, &batch.checkpoint_rows}) {
-      for (const EnrollmentRecord& record : *snapshots) state.put(record);
+      for (const EnrollmentRecord& record : *snapshots) putRecord(state, record);
     }
     state.progress.insert(state.progress.end(), batch.progress.begin(), batch.progress.end());
     for (const SequenceState& sequence : batch.sequences) {

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/fake_store.hpp"
 #include "io/crc32c.hpp"
 #include "io/record_codec.hpp"
 #include "io/store_check.hpp"
@@ -34,6 +35,7 @@ using namespace seqd;
 
 namespace {
 
+using seqd::testing::recordAt;
 using seqd::testing::TempDir;
 
 constexpr std::size_t kFuzzRoundsMax = 3000;
@@ -235,9 +237,9 @@ TEST_CASE("every field of every record round-trips through commit and load") {
   CHECK(sameContact(state.contacts[1]->unpack(), fullContact("zoë")));
   CHECK(state.contacts[1]->extra("nul") == std::string("a\0b", 3));
   REQUIRE(state.enrollments.size() == 3);
-  CHECK(sameEnrollment(state.recordAt(0), unset));
-  CHECK(sameEnrollment(state.recordAt(1), fullEnrollment(42)));
-  CHECK(sameEnrollment(state.recordAt(2), top));
+  CHECK(sameEnrollment(recordAt(state, 0), unset));
+  CHECK(sameEnrollment(recordAt(state, 1), fullEnrollment(42)));
+  CHECK(sameEnrollment(recordAt(state, 2), top));
   CHECK(state.enrollments[0].next_at_ms == kNoTime);
   REQUIRE(state.sends_out.size() == 1);
   CHECK(state.sends_out[0].first == UINT32_MAX);
@@ -1966,10 +1968,10 @@ TEST_CASE("a row's send out loads as its last snapshot left it: the table's, the
   auto store = openOrFail(dir.path());
   const LoadedState state = loadOrFail(*store);
   REQUIRE(state.enrollments.size() == 4);
-  CHECK(sameEnrollment(state.recordAt(0), sending(1, "bump", 120)));
-  CHECK(sameEnrollment(state.recordAt(1), sending(2, "intro", 210)));
-  CHECK(sameEnrollment(state.recordAt(2), sending(3, "bump", 30)));
-  CHECK(sameEnrollment(state.recordAt(3), sending(4, "intro", 40)));
+  CHECK(sameEnrollment(recordAt(state, 0), sending(1, "bump", 120)));
+  CHECK(sameEnrollment(recordAt(state, 1), sending(2, "intro", 210)));
+  CHECK(sameEnrollment(recordAt(state, 2), sending(3, "bump", 30)));
+  CHECK(sameEnrollment(recordAt(state, 3), sending(4, "intro", 40)));
   REQUIRE(state.sends_out.size() == 4);
   for (std::size_t i = 0; i < state.sends_out.size(); ++i) {
     CHECK(state.sends_out[i].first == i + 1);  // by id
@@ -1981,8 +1983,8 @@ TEST_CASE("a row's send out loads as its last snapshot left it: the table's, the
   store.reset();
   store = openOrFail(dir.path());
   const LoadedState after = loadOrFail(*store);
-  CHECK(sameEnrollment(after.recordAt(0), keyedRow(1, 13)));
-  CHECK(sameEnrollment(after.recordAt(2), keyedRow(3, 33)));
+  CHECK(sameEnrollment(recordAt(after, 0), keyedRow(1, 13)));
+  CHECK(sameEnrollment(recordAt(after, 2), keyedRow(3, 33)));
   REQUIRE(after.sends_out.size() == 2);
   CHECK(after.sends_out[0].first == 2);
   CHECK(after.sends_out[1].first == 4);
