@@ -116,6 +116,8 @@ struct StoreInspection {
   std::uint64_t tree_pages = 0;
   std::uint64_t free_pages = 0;
   StoreFinding finding;
+  // The snapshot (mdb_txn_id) a walk of every DB read, 0 when the walk was not of one.
+  std::size_t walked_snapshot = 0;
 };
 
 // The walk comes in two guarded bodies, for runGuarded(), each taking a StoreInspection with
