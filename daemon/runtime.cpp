@@ -677,32 +677,51 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
                                    " is before " + formatRfc3339(now())));
   }
   pollInboxesNow();
-  while (!stopping_.load()) {
-    std::optional<TimeMs> next = engine_->nextDue();
-    TimeMs step_to = (next && *next <= target_ms) ? std::max(*next, now()) : target_ms;
-    virtual_clock_->setTo(step_to);
-    engine_->advanceTo(step_to);
-    // The sends decided go out once durable (the results' commit of the step before, in
-    // flight while advanceTo decided, first); their results' commit is left in flight while
-    // the next step is decided, and the answer waits for every round (drained below).
-    bool committed = commitAndFlush(true);
-    if (committed) waitForDeliveries(kAdvanceDeliveryWaitMs);
-    if (committed) committed = commitAndFlush();
-    if (!committed) {
-      return replyFromStatus(Status::ioError("time advance stopped at " + formatRfc3339(now()) +
-                                             " (the last commit): " + room_.error()));
-    }
-    pingWatchdog();
-    publishMetrics();
-    if (step_to >= target_ms && engine_->queuedIntents() == 0) {
-      std::optional<TimeMs> after = engine_->nextDue();
-      if (!after || *after > target_ms) break;
-    }
-  }
-  if (!drainRounds()) {
+  auto stopped = [this] {
     return replyFromStatus(Status::ioError("time advance stopped at " + formatRfc3339(now()) +
                                            " (the last commit): " + room_.error()));
+  };
+  // Each turn, pipelined as the real clock's rounds are, and deterministic all the same:
+  //   1. the steps due are decided while the turn before's commit is written;
+  //   2. once that commit is durable, its sends go to delivery, and every result of them is
+  //      applied, whenever each comes back;
+  //   3. those results and the sends just decided are committed together (left in flight).
+  // So what a turn decides never depends on a worker's timing: it has the results of every
+  // send released before the turn before, and none of that turn's.
+  bool commit_out = false;  // step 3's commit, not yet durable
+  while (!stopping_.load()) {
+    std::optional<TimeMs> next = engine_->nextDue();
+    // Nothing left at this instant but the commit in flight: it is waited for before the
+    // clock moves, as it may release sends.
+    if (commit_out && !(next && *next <= now()) && deliveriesOut() == 0) {
+      if (!drainRounds()) return stopped();
+      commit_out = false;
+    }
+    // With a send out, in the commit in flight or queued, the clock stays: a result is
+    // recorded at the instant its send went, and a step that result makes due then runs then.
+    const bool busy = commit_out || deliveriesOut() > 0 || engine_->queuedIntents() > 0;
+    TimeMs step_to = (next && *next <= target_ms) ? std::max(*next, now()) : target_ms;
+    if (busy) step_to = now();
+    virtual_clock_->setTo(step_to);
+    engine_->advanceTo(step_to);
+    if (commit_out && !drainRounds()) return stopped();
+    commit_out = false;
+    waitForDeliveries(kAdvanceDeliveryWaitMs);
+    if (!commitAndFlush()) return stopped();
+    commit_out = true;
+    pingWatchdog();
+    publishMetrics();
+    if (step_to >= target_ms && engine_->queuedIntents() == 0 && deliveriesOut() == 0) {
+      std::optional<TimeMs> after = engine_->nextDue();
+      if (!after || *after > target_ms) {
+        // Done unless the last commit released sends: theirs are the results to wait for.
+        if (!drainRounds()) return stopped();
+        commit_out = false;
+        if (deliveriesOut() == 0 && engine_->queuedIntents() == 0) break;
+      }
+    }
   }
+  if (!drainRounds()) return stopped();
   DispatchReply reply;
   reply.result = json::object{{"now", formatRfc3339(now())}};
   return reply;
@@ -712,18 +731,19 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
 // is stopping only shutDown()'s own wait may go on.
 // The pool counts too: an engine rebuilt after a refused commit may hold a send for its
 // window (Engine::deliveriesInFlight() leaves those out) that a worker still has.
+std::size_t Runtime::deliveriesOut() const {
+  return std::max(engine_->deliveriesInFlight(), delivery_ ? delivery_->inFlight() : 0);
+}
+
 void Runtime::waitForDeliveries(int timeout_ms, bool while_stopping) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  auto in_flight = [this] {
-    return std::max(engine_->deliveriesInFlight(), delivery_ ? delivery_->inFlight() : 0);
-  };
-  while (in_flight() > 0) {
+  while (deliveriesOut() > 0) {
     if (stopping_.load() && !while_stopping) return;
     processResults();
-    if (in_flight() == 0) break;
+    if (deliveriesOut() == 0) break;
     pingWatchdog();
     if (std::chrono::steady_clock::now() >= deadline) {
-      logWarning(std::to_string(in_flight()) + " deliveries still in flight after " +
+      logWarning(std::to_string(deliveriesOut()) + " deliveries still in flight after " +
                  std::to_string(timeout_ms) + " ms");
       return;
     }

@@ -46,8 +46,11 @@
 // so due work stays due in the engine (no queue grows). Nothing spins.
 //
 // Under --virtual-time, `time advance` runs every due step in time order, waiting for each
-// round's deliveries and committing their results, before it answers; it reads the inboxes
-// first, so a reply that arrived "before" the new time is applied before the steps run.
+// turn's deliveries and committing their results, before it answers; it reads the inboxes
+// first, so a reply that arrived "before" the new time is applied before the steps run. Its
+// turns are pipelined (the next sends decided while a commit is written and while the sends
+// before render) on a fixed schedule, so what it decides never depends on a worker's timing
+// (Runtime::advanceVirtual).
 //
 // Thread-safety: start/stop/requestReload from the main thread; the rest is internal.
 #pragma once
@@ -179,6 +182,9 @@ class Runtime {
   void processUnsubscribes();
   DeliverySlots freeSlots() const;
   std::size_t deliveryInFlightMax() const;
+  // Sends released to delivery whose results are not recorded yet (the engine's count, or
+  // the pool's when larger: waitForDeliveries).
+  std::size_t deliveriesOut() const;
   void waitForDeliveries(int timeout_ms, bool while_stopping = false);
   // What a round answers once its commit is durable (or refuses when it is not kept).
   struct RoundOutputs {

@@ -144,11 +144,13 @@ inline constexpr std::size_t kQueuedIntentsMax = 8192;
 // shutdown). The checkpoint then writes rows faster than the journal grows, and a small round
 // carries a small slice: a row costs ~0.9 us of the commit's CPU, and a fixed 4,096-row slice
 // made a round of ~100-500 steps commit for 5-15 ms instead of ~1 (perf/RESULTS.md, lateness
-// at 38,400 steps/s).
+// at 38,400 steps/s). The most, 8,192, is what one turn of `time advance` journals (the
+// results of the sends released before and the sends decided, ~4k each, in one commit):
+// at 4,096 the checkpoint fell behind such turns and a restart read twice the journal.
 inline constexpr std::size_t kCheckpointSnapshotsMin = 65536;
 inline constexpr std::size_t kCheckpointSliceRowsPerSnapshot = 2;
 inline constexpr std::size_t kCheckpointSliceMin = 512;
-inline constexpr std::size_t kCheckpointSliceMax = 4096;
+inline constexpr std::size_t kCheckpointSliceMax = 8192;
 // A snapshot of the send limits' counts (GovernorSnapshot, engine/records.hpp "History") is
 // written once the log has grown by this many records since the last one, or by as many
 // entries as the snapshot holds if that is more: a restart then counts at most about that

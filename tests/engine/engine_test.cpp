@@ -134,13 +134,13 @@ TEST_CASE("a committed batch's room is reused by the next one unless it is over 
 
 // A checkpoint's slice per batch follows the batch's own snapshots (kCheckpointSliceRowsPerSnapshot
 // each, within kCheckpointSliceMin..checkpoint_slice_max): a round that changed a few
-// enrollments carries a few hundred rows, not the whole 4,096 (each row is commit time).
+// enrollments carries a few hundred rows, not the whole 8,192 (each row is commit time).
 TEST_CASE("a checkpoint's slice per batch is sized by the batch's own snapshots") {
   EngineSettings small_start = settings();
   small_start.checkpoint_snapshots_min = 1;
   Engine engine(small_start, kStart);
   std::vector<ContactRow> rows;
-  for (int i = 0; i < 11010; ++i) rows.push_back(row("c" + std::to_string(i) + "@x.test", "C", 50));
+  for (int i = 0; i < 21010; ++i) rows.push_back(row("c" + std::to_string(i) + "@x.test", "C", 50));
   const std::vector<std::string> keys = keysOf(engine.upsertContacts(rows));
   const auto addAndTake = [&](std::size_t from, std::size_t count) {
     const std::vector<std::string> some(keys.begin() + static_cast<std::ptrdiff_t>(from),
@@ -150,15 +150,15 @@ TEST_CASE("a checkpoint's slice per batch is sized by the batch's own snapshots"
     REQUIRE(batch.enrollments.size() == count);
     return batch;
   };
-  // 10,000 snapshots start a checkpoint over 10,000 enrollments: the largest slice.
-  WriteBatch first = addAndTake(0, 10000);
+  // 20,000 snapshots start a checkpoint over 20,000 enrollments: the largest slice.
+  WriteBatch first = addAndTake(0, 20000);
   CHECK(first.checkpoint_start);
   CHECK(first.checkpoint_rows.size() == kCheckpointSliceMax);
   // 10 snapshots: the smallest slice.
-  WriteBatch few = addAndTake(10000, 10);
+  WriteBatch few = addAndTake(20000, 10);
   CHECK(few.checkpoint_rows.size() == kCheckpointSliceMin);
   // 1,000 snapshots: two rows each.
-  WriteBatch some = addAndTake(10010, 1000);
+  WriteBatch some = addAndTake(20010, 1000);
   CHECK(some.checkpoint_rows.size() == kCheckpointSliceRowsPerSnapshot * 1000);
   // Nothing changed: the smallest slice still, so the checkpoint goes on in a quiet daemon.
   WriteBatch quiet = engine.takeBatch();
@@ -167,13 +167,13 @@ TEST_CASE("a checkpoint's slice per batch is sized by the batch's own snapshots"
   // The rest, in id order where the last slice stopped, ends it.
   std::size_t written = first.checkpoint_rows.size() + few.checkpoint_rows.size() +
                         some.checkpoint_rows.size() + quiet.checkpoint_rows.size();
-  while (written < 10000) {
+  while (written < 20000) {
     WriteBatch next = engine.takeBatch();
     REQUIRE_FALSE(next.checkpoint_rows.empty());
     written += next.checkpoint_rows.size();
-    CHECK(next.checkpoint_finish == (written == 10000));
+    CHECK(next.checkpoint_finish == (written == 20000));
   }
-  CHECK(written == 10000);
+  CHECK(written == 20000);
 }
 
 TEST_CASE("add --at into an inactive sequence keeps its time through the activation") {
