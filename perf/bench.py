@@ -723,7 +723,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("n", nargs="?", type=int, default=200000, help="seqd contacts")
     parser.add_argument("--peer-n", type=int, default=20000, help="peer contacts per run")
-    parser.add_argument("--rates", default="150,600,1500,3000,6000,12000",
+    parser.add_argument("--rates", default="150,600,1500,3000,6000,12000,24000,48000",
                         help="offered steps/s on the real clock (3 per contact)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate")
     parser.add_argument("--tick", default="100ms",
