@@ -689,35 +689,40 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
   // So what a turn decides never depends on a worker's timing: it has the results of every
   // send released before the turn before, and none of that turn's.
   bool commit_out = false;  // step 3's commit, not yet durable
+  // A wait that ran out (kAdvanceDeliveryWaitMs) with sends still out: the clock no longer
+  // stays for those, as before turns were pipelined; each turn still waits for them.
+  bool stalled = false;
+  const auto sends_out = [&] { return !stalled && deliveriesOut() > 0; };
   while (!stopping_.load()) {
     std::optional<TimeMs> next = engine_->nextDue();
     // Nothing left at this instant but the commit in flight: it is waited for before the
     // clock moves, as it may release sends.
-    if (commit_out && !(next && *next <= now()) && deliveriesOut() == 0) {
+    if (commit_out && !(next && *next <= now()) && !sends_out()) {
       if (!drainRounds()) return stopped();
       commit_out = false;
     }
     // With a send out, in the commit in flight or queued, the clock stays: a result is
     // recorded at the instant its send went, and a step that result makes due then runs then.
-    const bool busy = commit_out || deliveriesOut() > 0 || engine_->queuedIntents() > 0;
+    const bool busy = commit_out || sends_out() || engine_->queuedIntents() > 0;
     TimeMs step_to = (next && *next <= target_ms) ? std::max(*next, now()) : target_ms;
     if (busy) step_to = now();
     virtual_clock_->setTo(step_to);
     engine_->advanceTo(step_to);
     if (commit_out && !drainRounds()) return stopped();
     commit_out = false;
-    waitForDeliveries(kAdvanceDeliveryWaitMs);
+    stalled = !waitForDeliveries(kAdvanceDeliveryWaitMs) && deliveriesOut() > 0;
     if (!commitAndFlush()) return stopped();
     commit_out = true;
     pingWatchdog();
     publishMetrics();
-    if (step_to >= target_ms && engine_->queuedIntents() == 0 && deliveriesOut() == 0) {
+    if (step_to >= target_ms && engine_->queuedIntents() == 0 && !sends_out()) {
       std::optional<TimeMs> after = engine_->nextDue();
       if (!after || *after > target_ms) {
         // Done unless the last commit released sends: theirs are the results to wait for.
+        const std::size_t out_before = deliveriesOut();
         if (!drainRounds()) return stopped();
         commit_out = false;
-        if (deliveriesOut() == 0 && engine_->queuedIntents() == 0) break;
+        if (deliveriesOut() <= out_before && !sends_out() && engine_->queuedIntents() == 0) break;
       }
     }
   }
@@ -735,20 +740,21 @@ std::size_t Runtime::deliveriesOut() const {
   return std::max(engine_->deliveriesInFlight(), delivery_ ? delivery_->inFlight() : 0);
 }
 
-void Runtime::waitForDeliveries(int timeout_ms, bool while_stopping) {
+bool Runtime::waitForDeliveries(int timeout_ms, bool while_stopping) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (deliveriesOut() > 0) {
-    if (stopping_.load() && !while_stopping) return;
+    if (stopping_.load() && !while_stopping) return false;
     processResults();
     if (deliveriesOut() == 0) break;
     pingWatchdog();
     if (std::chrono::steady_clock::now() >= deadline) {
       logWarning(std::to_string(deliveriesOut()) + " deliveries still in flight after " +
                  std::to_string(timeout_ms) + " ms");
-      return;
+      return false;
     }
     wakeup_.waitFor(std::chrono::milliseconds(50));
   }
+  return true;
 }
 
 // Reload: a config with any error is rejected whole; one that would drop a step contacts wait

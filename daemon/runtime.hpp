@@ -185,7 +185,8 @@ class Runtime {
   // Sends released to delivery whose results are not recorded yet (the engine's count, or
   // the pool's when larger: waitForDeliveries).
   std::size_t deliveriesOut() const;
-  void waitForDeliveries(int timeout_ms, bool while_stopping = false);
+  // True when none is out after it (false: the time ran out, or seqd is stopping).
+  bool waitForDeliveries(int timeout_ms, bool while_stopping = false);
   // What a round answers once its commit is durable (or refuses when it is not kept).
   struct RoundOutputs {
     std::uint64_t number = 0;  // RoundPipeline's
