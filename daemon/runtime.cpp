@@ -710,7 +710,7 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
     engine_->advanceTo(step_to);
     if (commit_out && !drainRounds()) return stopped();
     commit_out = false;
-    stalled = !waitForDeliveries(kAdvanceDeliveryWaitMs) && deliveriesOut() > 0;
+    stalled = !waitForDeliveries(kAdvanceDeliveryWaitMs);
     if (!commitAndFlush()) return stopped();
     commit_out = true;
     pingWatchdog();
@@ -722,7 +722,7 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
         const std::size_t out_before = deliveriesOut();
         if (!drainRounds()) return stopped();
         commit_out = false;
-        if (deliveriesOut() <= out_before && !sends_out() && engine_->queuedIntents() == 0) break;
+        if (deliveriesOut() <= out_before && engine_->queuedIntents() == 0) break;
       }
     }
   }
@@ -732,14 +732,14 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
   return reply;
 }
 
-// Waits until every released send has its result recorded, at most timeout_ms. While seqd
-// is stopping only shutDown()'s own wait may go on.
 // The pool counts too: an engine rebuilt after a refused commit may hold a send for its
 // window (Engine::deliveriesInFlight() leaves those out) that a worker still has.
 std::size_t Runtime::deliveriesOut() const {
   return std::max(engine_->deliveriesInFlight(), delivery_ ? delivery_->inFlight() : 0);
 }
 
+// Waits until every released send has its result recorded, at most timeout_ms. While seqd
+// is stopping only shutDown()'s own wait may go on.
 bool Runtime::waitForDeliveries(int timeout_ms, bool while_stopping) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (deliveriesOut() > 0) {
