@@ -449,7 +449,8 @@ void Runtime::processResults() {
             [kResultNames[static_cast<std::size_t>(result.outcome)]];
     if (result.outcome != DeliveryOutcome::kDelivered &&
         result.outcome != DeliveryOutcome::kReturned) {
-      logWarning("delivery of " + result.message_id + " failed: " + result.detail);
+      logWarning("delivery of " + engine_->outMessageId(result.enrollment_id) +
+                 " failed: " + result.detail);
     }
     engine_->onDeliveryResult(result, now());
   }

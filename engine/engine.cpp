@@ -393,7 +393,8 @@ DeliveryResult Engine::sendOutResult(const Enrollment& enrollment, DeliveryOutco
   DeliveryResult result;
   result.enrollment_id = enrollment.id;
   result.step_index = enrollment.step_index;
-  result.message_id = sendingMessageId(enrollment, sendingOut(enrollment).send);
+  const SendOut& send = sendingOut(enrollment).send;
+  result.send = SendKey{send.step, send.mailbox};
   result.outcome = outcome;
   result.transport = sendingTransport(enrollment);
   return result;
@@ -456,7 +457,7 @@ bool Engine::redeliver(Enrollment& enrollment, TimeMs now_ms) {
   std::string reason;
   std::optional<DeliveryIntent> intent =
       makeIntent(enrollment, *step, send.at_ms, send.mailbox, reason);
-  if (!intent || intent->message_id != sendingMessageId(enrollment, send)) return false;
+  if (!intent || intent->messageId() != sendingMessageId(enrollment, send)) return false;
   // Where it had not landed before the stop, it is written now: its count moves from the
   // log's instant to now, so the limits hold at the instants it is written, and a stop never
   // counts one message twice (a daemon stopped and started again with a queue of released
@@ -473,7 +474,7 @@ bool Engine::redeliver(Enrollment& enrollment, TimeMs now_ms) {
   const PackedContact* contact = contactOf(enrollment);
   const std::string domain = recipientDomain(contact ? contact->email() : "");
   if (counted_at_ms != kNoTime) governor_.forgetSend(mailbox->address, domain, counted_at_ms);
-  governor_.recordSend(mailbox->address, domain, now_ms, intent->message_id);
+  governor_.recordSend(mailbox->address, domain, now_ms, intent->messageId());
   if (now_ms != send.at_ms) counted_at_[enrollment.id] = now_ms;
   if (now_ms != counted_at_ms) {
     ProgressRecord& moved =
@@ -505,11 +506,22 @@ void Engine::replaySend(const ProgressRecord& record) {
                            record.at_ms, message_id);
 }
 
-bool Engine::isSendingMessage(const Enrollment& enrollment, const std::string& message_id) const {
-  if (!enrollment.sending) return message_id.empty();
-  const SendingOut& out = sendingOut(enrollment);
-  if (!out.message_id.empty()) return out.message_id == message_id;
-  return sendingMessageId(enrollment, out.send) == message_id;
+std::string Engine::outMessageId(EnrollmentId id) const {
+  if (id >= enrollments_.size() || !enrollments_[id].sending) return std::string();
+  const Enrollment& enrollment = enrollments_[id];
+  const SendOut& send = sendingOut(enrollment).send;
+  // The intent was built with the key of the contact found (contactOf() also finds one under
+  // the enrollment's key lower-cased).
+  const PackedContact* contact = contactOf(enrollment);
+  return makeMessageId(enrollment.sequence_id.view(), send.step.view(),
+                       contact != nullptr ? contact->key() : enrollment.contact_key.view(),
+                       send.mailbox.view());
+}
+
+bool Engine::isSendingOut(const Enrollment& enrollment, const SendKey& send) const {
+  if (!enrollment.sending) return false;
+  const SendOut& out = sendingOut(enrollment).send;
+  return out.step == send.step && out.mailbox == send.mailbox;
 }
 
 std::string Engine::loggedDomain(const Enrollment& enrollment) const {
@@ -1361,18 +1373,16 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
   std::string reason;
   std::optional<DeliveryIntent> intent = makeIntent(enrollment, step, now_ms, mailbox, reason);
   if (!intent) return markNotSent(enrollment, reason);
-  governor_.recordSend(mailbox, domain, now_ms, intent->message_id);
+  // The Message-ID seeds the mailbox's jitter: built here only for a mailbox that has one.
+  governor_.recordSend(
+      mailbox, domain, now_ms,
+      governor_.detailsRead(mailbox).message_id ? intent->messageId() : std::string());
   wheel_.cancel(enrollment.id);
   enrollment.status = EnrollmentStatus::kActive;
   enrollment.next_at_ms = kNoTime;
   enrollment.sending = true;
   SendingOut& out = sends_out_[enrollment.id];
-  out.send = SendOut{step.id, intent->mailbox, now_ms, false};
-  // The intent's Message-ID is sendingMessageId()'s when the contact is under the
-  // enrollment's exact key (contactOf() also finds one under the key lowercased).
-  out.message_id = contact.keySymbol() == enrollment.contact_key
-                       ? intent->message_id
-                       : sendingMessageId(enrollment, out.send);
+  out.send = SendOut{step.id, intent->send.mailbox, now_ms, false};
   out.variant = intent->variant >= 0
                     ? intent->sequence->steps[intent->step_index].variants[intent->variant].id
                     : std::string();
@@ -1532,10 +1542,8 @@ std::optional<DeliveryIntent> Engine::makeIntent(const Enrollment& enrollment, c
   DeliveryIntent intent;
   intent.enrollment_id = enrollment.id;
   intent.step_index = step_index;
-  intent.mailbox = sender->address;
+  intent.send = SendKey{step.id, sender->address_symbol};
   intent.transport = sender->transport;
-  intent.recipient = (*contact)->email();
-  intent.message_id = makeMessageId(sequence->id, step.id, (*contact)->key(), sender->address);
   intent.fired_at_ms = at_ms;
   intent.variant = variant;
   intent.contact = *contact;
@@ -1582,7 +1590,7 @@ void Engine::onDeliveryResult(const DeliveryResult& result, TimeMs now_ms) {
   Enrollment& enrollment = enrollments_[result.enrollment_id];
   // Only the send the enrollment has out can report; anything else is a stray duplicate.
   if (!enrollment.sending || !sendingOut(enrollment).send.released ||
-      !isSendingMessage(enrollment, result.message_id)) {
+      !isSendingOut(enrollment, result.send)) {
     return;
   }
   SEQD_ASSERT(in_flight_ > 0);
@@ -1845,7 +1853,9 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
           const std::string domain = recipientDomain(contact ? contact->email() : "");
           governor_.forgetSend(send.mailbox.view(), domain, send.at_ms);
           governor_.recordSend(send.mailbox.view(), domain, now_ms,
-                               queued->second.intent.message_id);
+                               governor_.detailsRead(send.mailbox.view()).message_id
+                                   ? queued->second.intent.messageId()
+                                   : std::string());
           counted_at_ms = now_ms;
           counted_at_[id] = now_ms;
         }

@@ -452,6 +452,10 @@ class Engine {
     const Enrollment& enrollment = enrollments_[id];
     return enrollment.sending ? sendingOut(enrollment).send.mailbox : enrollment.last_mailbox;
   }
+  // The Message-ID of the email an enrollment has out for delivery, as its intent has it
+  // (DeliveryIntent::messageId); "" when none or for an unknown id. For a log line: it builds
+  // the text.
+  std::string outMessageId(EnrollmentId id) const;
   // The email the enrollment has out for delivery; null when none (`sending` not set). Valid
   // until the engine next changes.
   const SendOut* sendOut(const Enrollment& enrollment) const {
@@ -592,8 +596,8 @@ class Engine {
   TimeMs nextTickStart(TimeMs now_ms) const;
   // Counts a kStepFired record in logged_sends_ (at a restart and for each committed batch).
   void replaySend(const ProgressRecord& record);
-  // Whether message_id is the Message-ID of the send the enrollment has out (sendingMessageId).
-  bool isSendingMessage(const Enrollment& enrollment, const std::string& message_id) const;
+  // Whether `send` is the send the enrollment has out.
+  bool isSendingOut(const Enrollment& enrollment, const SendKey& send) const;
   // The recipient's domain as logged_sends_ counts it.
   std::string loggedDomain(const Enrollment& enrollment) const;
   // Folds one record of the log into logged_sends_ and logged_out_, as a restart replays the
@@ -726,16 +730,13 @@ class Engine {
   WorkflowState workflow_state_;
   ReportCounters report_counters_;
   // The email each enrollment has out (its row's `sending` set), by enrollment id: the SendOut
-  // the store writes with the row; the variant id it was decided with (what its kStepFired
-  // and result records carry and count under); and the Message-ID when this process fired it,
-  // which each result is checked against (building it again read the contact key's text, a
-  // cache miss a result: perf/RESULTS.md, "The Message-ID kept while a send is out"), empty
-  // after a restart (sendingMessageId() gives it). A few thousand at a time, where the row's
-  // 16 bytes for it cost 160 MB at ten million rows.
+  // the store writes with the row, whose step and mailbox each result is checked against
+  // (isSendingOut); and the variant id it was decided with (what its kStepFired and result
+  // records carry and count under). A few thousand at a time, where the row's 16 bytes for
+  // them cost 160 MB at ten million rows.
   struct SendingOut {
     SendOut send;
     std::string variant;
-    std::string message_id;
   };
   boost::unordered_flat_map<EnrollmentId, SendingOut> sends_out_;
   // REQUIRES: enrollment.sending.

@@ -26,13 +26,14 @@ constexpr char kHexLower[] = "0123456789abcdef";
 
 bool isBlank(char c) { return c == ' ' || c == '\t'; }
 
-std::string hex16(std::uint64_t value) {
-  std::string text(16, '0');
+// Appends the value as 16 lower-case hex digits.
+void appendHex16(std::string& out, std::uint64_t value) {
+  char text[16];
   for (std::size_t i = 0; i < 16; ++i) {
     text[15 - i] = kHexLower[value & 0xf];
     value >>= 4;
   }
-  return text;
+  out.append(text, sizeof(text));
 }
 
 // The byte length of the UTF-8 character at text[at]; 1 for a byte that does not start a
@@ -313,51 +314,63 @@ void encodeQuotedPrintableLine(std::string_view line, std::string_view line_endi
   }
 }
 
-std::string idPart(std::string_view id) {
-  std::string part;
-  for (char c : id) {
+// Appends the id with characters outside [A-Za-z0-9-_] as '-' ("-" for an empty id); an id
+// over kMessageIdPartBytesMax is cut and ends in '-' and the hash of the whole.
+void appendIdPart(std::string& out, std::string_view id) {
+  if (id.empty()) {
+    out.push_back('-');
+    return;
+  }
+  const bool cut = id.size() > kMessageIdPartBytesMax;
+  for (char c : cut ? id.substr(0, kMessageIdPartBytesMax - 17) : id) {
     bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                 c == '-' || c == '_';
-    part += keep ? c : '-';
+    out.push_back(keep ? c : '-');
   }
-  // push_back, not `part = "-"`: g++ 12 at -O3 reports a false -Wrestrict overlap in the
-  // inlined assignment of a literal (GCC bug 105329).
-  if (part.empty()) part.push_back('-');
-  if (part.size() > kMessageIdPartBytesMax) {
-    part.resize(kMessageIdPartBytesMax - 17);
-    part += '-';
-    part += hex16(fnv1a64(id));
+  if (cut) {
+    out.push_back('-');
+    appendHex16(out, fnv1a64(id));
   }
-  return part;
 }
 
-std::string messageIdDomain(std::string_view from_address) {
-  std::size_t at = from_address.rfind('@');
-  if (at == std::string_view::npos) return "localhost";
-  std::string domain;
-  for (char c : from_address.substr(at + 1, kMessageIdPartBytesMax * 4)) {
+// Appends the from address's domain (after the last '@'), lower-cased, characters outside
+// [a-z0-9-.] as '-'; "localhost" when there is none.
+void appendMessageIdDomain(std::string& out, std::string_view from_address) {
+  const std::size_t at = from_address.rfind('@');
+  const std::string_view domain = at == std::string_view::npos
+                                      ? std::string_view()
+                                      : from_address.substr(at + 1, kMessageIdPartBytesMax * 4);
+  if (domain.empty()) {
+    out += "localhost";
+    return;
+  }
+  for (char c : domain) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     bool keep = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
-    domain += keep ? c : '-';
+    out.push_back(keep ? c : '-');
   }
-  return domain.empty() ? "localhost" : domain;
 }
 
 }  // namespace
 
+void appendMessageId(std::string& out, std::string_view sequence_id, std::string_view step_id,
+                     std::string_view contact_key, std::string_view from_address) {
+  out.push_back('<');
+  appendIdPart(out, sequence_id);
+  out.push_back('.');
+  appendIdPart(out, step_id);
+  out.push_back('.');
+  appendHex16(out, fnv1a64(contact_key));
+  out.push_back('@');
+  appendMessageIdDomain(out, from_address);
+  out.push_back('>');
+}
+
 std::string makeMessageId(std::string_view sequence_id, std::string_view step_id,
                           std::string_view contact_key, std::string_view from_address) {
-  // Appended in order rather than `"<" + ...`: prepending to a temporary string is what g++ 12
-  // at -O3 misreads as an overlapping memcpy (-Wrestrict, GCC bug 105329).
-  std::string message_id = "<";
-  message_id += idPart(sequence_id);
-  message_id += '.';
-  message_id += idPart(step_id);
-  message_id += '.';
-  message_id += hex16(fnv1a64(contact_key));
-  message_id += '@';
-  message_id += messageIdDomain(from_address);
-  message_id += '>';
+  std::string message_id;
+  message_id.reserve(64);
+  appendMessageId(message_id, sequence_id, step_id, contact_key, from_address);
   return message_id;
 }
 

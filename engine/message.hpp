@@ -59,6 +59,9 @@ struct MessageParts {
 // fnv1a64(contact_key). Characters outside [A-Za-z0-9-_] in the ids become '-'.
 std::string makeMessageId(std::string_view sequence_id, std::string_view step_id,
                           std::string_view contact_key, std::string_view from_address);
+// The same appended to `out` (a caller's reused buffer).
+void appendMessageId(std::string& out, std::string_view sequence_id, std::string_view step_id,
+                     std::string_view contact_key, std::string_view from_address);
 
 // The whole message; line_ending is "\n" for Maildir and "\r\n" for SMTP.
 std::string buildMessage(const MessageParts& parts, std::string_view line_ending);

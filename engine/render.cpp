@@ -243,6 +243,7 @@ std::shared_ptr<const RenderSettings> compileRenderSettings(const Sequences& seq
   for (const Mailbox& mailbox : mailboxes) {
     RenderSender sender;
     sender.address = mailbox.address;
+    sender.address_symbol = Symbol(mailbox.address);
     sender.name = mailbox.name;
     sender.transport = mailbox.transport;
     appendMailboxHeader(sender.from_header, "From", mailbox.name, mailbox.address, kLineEnding);
@@ -305,7 +306,8 @@ void MessageRenderer::renderText(const RenderStep& step, int variant, const Rend
   }
 }
 
-std::string_view MessageRenderer::render(const DeliveryIntent& intent) {
+std::string_view MessageRenderer::render(const DeliveryIntent& intent,
+                                         std::string_view message_id) {
   SEQD_ASSERT(intent.render != nullptr);
   SEQD_ASSERT(intent.contact != nullptr);
   // Both point into *intent.render, which the intent keeps alive.
@@ -334,9 +336,10 @@ std::string_view MessageRenderer::render(const DeliveryIntent& intent) {
   }
   appendUnstructuredHeader(message_, "Subject", subject_, kLineEnding);
   appendDate(intent.fired_at_ms);
-  appendHeader(message_, "Message-ID", intent.message_id, kLineEnding);
+  appendHeader(message_, "Message-ID", message_id, kLineEnding);
   if (previous != nullptr) {
-    scratch_ = makeMessageId(sequence->id, previous->id, contact.key(), sender->address);
+    scratch_.clear();
+    appendMessageId(scratch_, sequence->id, previous->id, contact.key(), sender->address);
     appendHeader(message_, "In-Reply-To", scratch_, kLineEnding);
     appendHeader(message_, "References", scratch_, kLineEnding);
   }
@@ -377,7 +380,7 @@ std::string_view MessageRenderer::render(const DeliveryIntent& intent) {
 
 std::string renderMessage(const DeliveryIntent& intent, std::string_view line_ending) {
   MessageRenderer renderer;
-  const std::string_view message = renderer.render(intent);
+  const std::string_view message = renderer.render(intent, intent.messageId());
   if (line_ending == kLineEnding) return std::string(message);
   // Every line break the renderer writes is a '\n' (header values and the body have theirs
   // rewritten), so other endings are a rewrite of those.

@@ -52,6 +52,7 @@
 #include "engine/mailbox.hpp"
 #include "engine/packed_contact.hpp"
 #include "engine/sequence.hpp"
+#include "engine/symbol.hpp"
 #include "engine/time.hpp"
 #include "engine/unsubscribe_token.hpp"
 
@@ -150,6 +151,7 @@ struct RenderSequence {
 // A send-from mailbox as the renderer needs it.
 struct RenderSender {
   std::string address;
+  Symbol address_symbol;  // the same, interned: what a send names its mailbox by
   std::string name;
   Transport transport = Transport::kMaildir;
   std::string from_header;  // "From: ...\n", '\n' endings
@@ -184,7 +186,9 @@ std::string checkStepText(const RenderStep& step, int variant, const PackedConta
 class MessageRenderer {
  public:
   // The whole RFC 5322 message with '\n' line endings; valid until the next call.
-  std::string_view render(const DeliveryIntent& intent);
+  // message_id: the intent's (DeliveryIntent::messageId; a worker builds it once for both the
+  // message and its Maildir file name).
+  std::string_view render(const DeliveryIntent& intent, std::string_view message_id);
 
  private:
   // Subject and body into subject_ and body_; previous: the email a threaded step answers.

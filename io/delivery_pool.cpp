@@ -25,9 +25,9 @@ std::string sentLine(const DeliveryIntent& intent) {
   line += " contact ";
   line += intent.contact != nullptr ? intent.contact->key() : std::string_view("?");
   line += " mailbox ";
-  line += intent.mailbox;
+  line += intent.mailbox();
   line += ' ';
-  line += intent.message_id;
+  line += intent.messageId();
   return line;
 }
 
@@ -35,7 +35,7 @@ DeliveryResult returnedResult(const DeliveryIntent& intent) {
   DeliveryResult result;
   result.enrollment_id = intent.enrollment_id;
   result.step_index = intent.step_index;
-  result.message_id = intent.message_id;
+  result.send = intent.send;
   result.transport = intent.transport;
   result.outcome = DeliveryOutcome::kReturned;
   result.redelivery = intent.redelivery;
@@ -121,6 +121,7 @@ void DeliveryPool::workerLoop() {
   std::vector<DeliveryResult> results;       // idempotent ones, pushed once the batch is durable
   std::vector<const DeliveryIntent*> sends;  // the intent of each of `results`
   std::vector<DeliveryResult> smtp_result;
+  std::vector<std::string> message_ids;  // of the batch's intents, by position; reused
   std::string trace_lines;
   for (;;) {
     batch.clear();
@@ -131,13 +132,16 @@ void DeliveryPool::workerLoop() {
     }
     const std::int64_t taken_us = trace_ ? LatenessTrace::nowUs() : 0;
     MaildirBatch maildir(maildir_);
-    for (const DeliveryIntent& intent : batch) {
-      if (intent.transport == Transport::kMaildir)
-        maildir.expect(intent.mailbox, intent.message_id);
+    if (message_ids.size() < batch.size()) message_ids.resize(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const DeliveryIntent& intent = batch[i];
+      intent.messageIdTo(message_ids[i]);
+      if (intent.transport == Transport::kMaildir) maildir.expect(intent.mailbox(), message_ids[i]);
     }
     maildir.prepare();
     sends.clear();
-    for (const DeliveryIntent& intent : batch) {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const DeliveryIntent& intent = batch[i];
       // The flag is read before each send: once stopping, a worker starts nothing new.
       if (stopping_.load()) {
         results.push_back(returnedResult(intent));
@@ -145,7 +149,7 @@ void DeliveryPool::workerLoop() {
         continue;
       }
       busy_.fetch_add(1);
-      DeliveryResult result = deliver(intent, smtp, renderer, maildir);
+      DeliveryResult result = deliver(intent, message_ids[i], smtp, renderer, maildir);
       busy_.fetch_sub(1);
       if (isIdempotent(intent.transport)) {
         results.push_back(std::move(result));
@@ -167,7 +171,7 @@ void DeliveryPool::workerLoop() {
       DeliveryResult& result = results[i];
       if (intent->transport == Transport::kMaildir &&
           result.outcome == DeliveryOutcome::kDelivered) {
-        if (Status synced = maildir.synced(intent->mailbox); !synced.isOk()) {
+        if (Status synced = maildir.synced(intent->mailbox()); !synced.isOk()) {
           result.outcome = DeliveryOutcome::kFailedTemporary;
           result.detail = synced.message();
         }
@@ -191,27 +195,31 @@ void DeliveryPool::workerLoop() {
   }
 }
 
-DeliveryResult DeliveryPool::deliver(const DeliveryIntent& intent, SmtpTransport& smtp,
-                                     MessageRenderer& renderer, MaildirBatch& maildir) {
+DeliveryResult DeliveryPool::deliver(const DeliveryIntent& intent, std::string_view message_id,
+                                     SmtpTransport& smtp, MessageRenderer& renderer,
+                                     MaildirBatch& maildir) {
   DeliveryResult result;
   result.enrollment_id = intent.enrollment_id;
   result.step_index = intent.step_index;
-  result.message_id = intent.message_id;
+  result.send = intent.send;
   result.transport = intent.transport;
   switch (intent.transport) {
     case Transport::kDiscard:
-      renderer.render(intent);  // rendered all the same: a benchmark measures that work too
+      renderer.render(intent,
+                      message_id);  // rendered all the same: a benchmark measures that work too
       result.outcome = DeliveryOutcome::kDelivered;
       break;
     case Transport::kMaildir: {
-      Status status = maildir.deliver(intent.mailbox, intent.message_id, renderer.render(intent));
+      Status status =
+          maildir.deliver(intent.mailbox(), message_id, renderer.render(intent, message_id));
       result.outcome =
           status.isOk() ? DeliveryOutcome::kDelivered : DeliveryOutcome::kFailedTemporary;
       result.detail = status.message();
       break;
     }
     case Transport::kSmtp: {
-      SmtpSendResult sent = smtp.send(intent.mailbox, intent.recipient, renderer.render(intent));
+      SmtpSendResult sent =
+          smtp.send(intent.mailbox(), intent.recipient(), renderer.render(intent, message_id));
       result.outcome = sent.outcome;
       result.detail = std::move(sent.detail);
       result.maybe_delivered = sent.maybe_delivered;

@@ -92,9 +92,10 @@ class DeliveryPool {
  private:
   void workerLoop();
   void pushResults(std::vector<DeliveryResult>& results);
-  // A Maildir message is in new/ after it, durable once `maildir` is synced.
-  DeliveryResult deliver(const DeliveryIntent& intent, SmtpTransport& smtp,
-                         MessageRenderer& renderer, MaildirBatch& maildir);
+  // A Maildir message is in new/ after it, durable once `maildir` is synced. message_id is
+  // the intent's (DeliveryIntent::messageIdTo).
+  DeliveryResult deliver(const DeliveryIntent& intent, std::string_view message_id,
+                         SmtpTransport& smtp, MessageRenderer& renderer, MaildirBatch& maildir);
 
   MaildirWriter maildir_;
   SmtpSettings smtp_;

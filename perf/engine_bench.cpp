@@ -129,9 +129,9 @@ RunResult run(std::size_t contacts, Store* store, bool windows) {
       result.steps += intents.size();
       commit();
       for (const DeliveryIntent& intent : intents) {
-        engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
-                                 DeliveryOutcome::kDelivered, ""},
-                                now);
+        engine.onDeliveryResult(
+            {intent.enrollment_id, intent.step_index, intent.send, DeliveryOutcome::kDelivered, ""},
+            now);
       }
       commit();
     }

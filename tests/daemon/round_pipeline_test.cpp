@@ -210,7 +210,7 @@ TEST_CASE("a round's end says whether its batch carries a snapshot of the send l
   REQUIRE(fired->round.intents.size() == 1);
   const DeliveryIntent& intent = fired->round.intents[0];
   seqd.engine->onDeliveryResult(
-      {intent.enrollment_id, intent.step_index, intent.message_id, DeliveryOutcome::kDelivered, ""},
+      {intent.enrollment_id, intent.step_index, intent.send, DeliveryOutcome::kDelivered, ""},
       kStart + 1);
   seqd.end(kStart + 1);
   CHECK(seqd.pipeline->lastEnd().progress == 1);

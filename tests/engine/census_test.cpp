@@ -113,7 +113,7 @@ struct Harness {
                                       : pick < 8 ? DeliveryOutcome::kFailedTemporary
                                                  : DeliveryOutcome::kFailedPermanent;
       engine->onDeliveryResult(
-          {intent.enrollment_id, intent.step_index, intent.message_id, outcome,
+          {intent.enrollment_id, intent.step_index, intent.send, outcome,
            outcome == DeliveryOutcome::kDelivered ? "" : "5xx no", intent.transport, false},
           now_ms);
     }

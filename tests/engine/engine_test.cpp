@@ -49,16 +49,16 @@ ContactRow row(const std::string& email, const std::string& first_name, int scor
 
 void deliverAll(Engine& engine, const std::vector<DeliveryIntent>& intents, TimeMs now_ms) {
   for (const DeliveryIntent& intent : intents) {
-    engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
-                             DeliveryOutcome::kDelivered, ""},
-                            now_ms);
+    engine.onDeliveryResult(
+        {intent.enrollment_id, intent.step_index, intent.send, DeliveryOutcome::kDelivered, ""},
+        now_ms);
   }
 }
 
 void answer(Engine& engine, const DeliveryIntent& intent, DeliveryOutcome outcome,
             const std::string& detail, TimeMs now_ms) {
-  engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id, outcome,
-                           detail, intent.transport, false, intent.redelivery},
+  engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.send, outcome, detail,
+                           intent.transport, false, intent.redelivery},
                           now_ms);
 }
 
@@ -96,9 +96,9 @@ TEST_CASE("added contacts wait for activation, then fire highest score first") {
   engine.advanceTo(kStart + kHourMs);
   std::vector<DeliveryIntent> intents = engine.takeIntents();
   REQUIRE(intents.size() == 3);
-  CHECK(intents[0].recipient == "high@x.test");
-  CHECK(intents[1].recipient == "mid@x.test");
-  CHECK(intents[2].recipient == "low@x.test");
+  CHECK(intents[0].recipient() == "high@x.test");
+  CHECK(intents[1].recipient() == "mid@x.test");
+  CHECK(intents[2].recipient() == "low@x.test");
   CHECK(renderMessage(intents[0], "\n").find("Subject: Hello High") != std::string::npos);
   deliverAll(engine, intents, kStart + kHourMs);
 
@@ -192,14 +192,14 @@ TEST_CASE("add --at into an inactive sequence keeps its time through the activat
   engine.advanceTo(kStart + kHourMs);
   std::vector<DeliveryIntent> intents = engine.takeIntents();
   REQUIRE(intents.size() == 1);  // without --at: due from the activation
-  CHECK(intents[0].recipient == "now@x.test");
+  CHECK(intents[0].recipient() == "now@x.test");
   deliverAll(engine, intents, kStart + kHourMs);
   engine.advanceTo(kStart + 2 * kHourMs - 1);
   CHECK(engine.takeIntents().empty());
   engine.advanceTo(kStart + 2 * kHourMs);
   intents = engine.takeIntents();
   REQUIRE(intents.size() == 1);
-  CHECK(intents[0].recipient == "later@x.test");
+  CHECK(intents[0].recipient() == "later@x.test");
 }
 
 TEST_CASE("the second step waits its full wait, then the contact finishes") {
@@ -334,9 +334,9 @@ TEST_CASE("a restart rebuilt from committed batches repeats no step, at any cras
       if (crashHere()) break;
       std::vector<DeliveryIntent> intents = first.takeIntents();
       store.commit(first.takeBatch());
-      for (const DeliveryIntent& intent : intents) released.insert(intent.message_id);
+      for (const DeliveryIntent& intent : intents) released.insert(intent.messageId());
       if (crashHere()) break;
-      for (const DeliveryIntent& intent : intents) sent.insert(intent.message_id);
+      for (const DeliveryIntent& intent : intents) sent.insert(intent.messageId());
       if (crashHere()) break;
       deliverAll(first, intents, now);
       store.commit(first.takeBatch());
@@ -354,9 +354,9 @@ TEST_CASE("a restart rebuilt from committed batches repeats no step, at any cras
     store.commit(std::move(restored));
     std::set<std::string> redelivered;
     for (const DeliveryIntent& intent : redeliveries) {
-      CHECK(released.count(intent.message_id) == 1);
-      redelivered.insert(intent.message_id);
-      if (sent.count(intent.message_id) == 0) sent.insert(intent.message_id);
+      CHECK(released.count(intent.messageId()) == 1);
+      redelivered.insert(intent.messageId());
+      if (sent.count(intent.messageId()) == 0) sent.insert(intent.messageId());
     }
     deliverAll(second, redeliveries, now);
     store.commit(second.takeBatch());
@@ -367,7 +367,7 @@ TEST_CASE("a restart rebuilt from committed batches repeats no step, at any cras
       second.advanceTo(now);
       std::vector<DeliveryIntent> rest = second.takeIntents();
       store.commit(second.takeBatch());
-      for (const DeliveryIntent& intent : rest) sent.insert(intent.message_id);
+      for (const DeliveryIntent& intent : rest) sent.insert(intent.messageId());
       deliverAll(second, rest, now);
       store.commit(second.takeBatch());
     }
@@ -424,11 +424,11 @@ TEST_CASE("randomized: many contacts over random advances each get every step ex
     now += static_cast<TimeMs>(random() % (6 * kHourMs));
     engine.advanceTo(now);
     std::vector<DeliveryIntent> intents = engine.takeIntents();
-    for (const DeliveryIntent& intent : intents) sent.insert(intent.message_id);
+    for (const DeliveryIntent& intent : intents) sent.insert(intent.messageId());
     deliverAll(engine, intents, now);
   }
   engine.advanceTo(now + 3 * kDayMs);
-  for (const DeliveryIntent& intent : engine.takeIntents()) sent.insert(intent.message_id);
+  for (const DeliveryIntent& intent : engine.takeIntents()) sent.insert(intent.messageId());
   CHECK(sent.size() == 2 * next);
   for (const std::string& id : sent) REQUIRE(sent.count(id) == 1);
 }
@@ -450,15 +450,15 @@ TEST_CASE("a thread: previous step replies in the first email's thread, same mai
   engine.advanceTo(kStart);
   std::vector<DeliveryIntent> first = engine.takeIntents();
   REQUIRE(first.size() == 2);
-  CHECK(first[0].mailbox != first[1].mailbox);  // rotation across the send-from set
+  CHECK(first[0].mailbox() != first[1].mailbox());  // rotation across the send-from set
   deliverAll(engine, first, kStart);
   engine.advanceTo(kStart + kDayMs);
   std::vector<DeliveryIntent> second = engine.takeIntents();
   REQUIRE(second.size() == 2);
   for (std::size_t i = 0; i < 2; ++i) {
     CAPTURE(i);
-    CHECK(second[i].mailbox == first[i].mailbox);
-    CHECK(renderMessage(second[i], "\n").find("In-Reply-To: " + first[i].message_id) !=
+    CHECK(second[i].mailbox() == first[i].mailbox());
+    CHECK(renderMessage(second[i], "\n").find("In-Reply-To: " + first[i].messageId()) !=
           std::string::npos);
     CHECK(renderMessage(second[i], "\n").find("Subject: Re: Hello ") != std::string::npos);
   }
@@ -480,7 +480,7 @@ TEST_CASE("an email fired but never delivered is rebuilt identically at restart"
   std::vector<DeliveryIntent> again = second.takeIntents();
   REQUIRE(again.size() == 1);
   CHECK(renderMessage(again[0], "\n") == renderMessage(lost[0], "\n"));
-  CHECK(again[0].message_id == lost[0].message_id);
+  CHECK(again[0].messageId() == lost[0].messageId());
   CHECK(second.deliveriesInFlight() == 1);
   // Counted once against the limits, from when it is written again (not at both instants).
   std::vector<MailboxRow> usage = second.mailboxes(kStart + kHourMs);
@@ -540,7 +540,7 @@ TEST_CASE("a restart arms the rows of active sequences only, until an activation
   std::vector<DeliveryIntent> fired = second.takeIntents();
   REQUIRE(fired.size() == 2);
   std::set<std::string> recipients;
-  for (const DeliveryIntent& intent : fired) recipients.insert(intent.recipient);
+  for (const DeliveryIntent& intent : fired) recipients.insert(intent.recipient());
   CHECK(recipients == std::set<std::string>{"a@x.test", "c@x.test"});
   deliverAll(second, fired, kStart + kMinuteMs);
   second.advanceTo(kStart + kHourMs);
@@ -550,7 +550,7 @@ TEST_CASE("a restart arms the rows of active sequences only, until an activation
   second.advanceTo(kStart + kHourMs);
   fired = second.takeIntents();
   REQUIRE(fired.size() == 1);
-  CHECK(fired[0].recipient == "b@x.test");
+  CHECK(fired[0].recipient() == "b@x.test");
 }
 
 TEST_CASE("a send returned not attempted gives its count back, also across a restart") {
@@ -586,6 +586,47 @@ TEST_CASE("a send returned not attempted gives its count back, also across a res
   CHECK(second.mailboxes(later)[0].sent_last_24h == 2);
 }
 
+TEST_CASE("a result counts only for the send out it names: its step and its mailbox") {
+  // A result carries no Message-ID: it names its send by the step and the from mailbox, as
+  // interned ids. One naming another step or another mailbox is a stray, whatever its outcome.
+  EngineSettings two_mailboxes = settings();
+  two_mailboxes.mailboxes.push_back(mailboxOf("bob@acme.test", "Bob"));
+  FakeStore store;
+  Engine first(two_mailboxes, kStart);
+  enrollOne(first, kStart);
+  first.advanceTo(kStart);
+  std::vector<DeliveryIntent> out = first.takeIntents();
+  REQUIRE(out.size() == 1);
+  REQUIRE(out[0].mailbox() == "alice@acme.test");
+  CHECK(out[0].send.step == "hello");
+  CHECK(out[0].send.mailbox == "alice@acme.test");
+  store.commit(first.takeBatch());
+  DeliveryIntent other_step = out[0];
+  other_step.send.step = "again";
+  DeliveryIntent other_mailbox = out[0];
+  other_mailbox.send.mailbox = "bob@acme.test";
+  answer(first, other_step, DeliveryOutcome::kFailedPermanent, "550 no", kStart);
+  answer(first, other_mailbox, DeliveryOutcome::kDelivered, "", kStart);
+  CHECK(first.deliveriesInFlight() == 1);
+  const Enrollment* waiting = first.findEnrollment("two", "a@x.test");
+  CHECK(waiting->status == EnrollmentStatus::kActive);
+  CHECK(waiting->sending);
+  CHECK(first.takeBatch().progress.empty());  // nothing recorded for the strays
+
+  // An engine built again from the store in the same process (as after a refused commit)
+  // takes the late result of the send it restored, and hands out nothing more for it.
+  const TimeMs rebuilt_at = kStart + kMinuteMs;
+  Engine rebuilt(two_mailboxes, rebuilt_at);
+  REQUIRE(rebuilt.restore(store.state, rebuilt_at).isOk());
+  answer(rebuilt, out[0], DeliveryOutcome::kDelivered, "", rebuilt_at);
+  CHECK(rebuilt.deliveriesInFlight() == 0);
+  CHECK(rebuilt.takeIntents().empty());
+  const Enrollment* done = rebuilt.findEnrollment("two", "a@x.test");
+  CHECK(done->status == EnrollmentStatus::kScheduled);
+  CHECK(done->step_index == 1);
+  CHECK_FALSE(done->sending);
+}
+
 TEST_CASE(
     "a redelivery seqd stops before attempting stays out, on its mailbox, for the next start") {
   // The send-from set rotates over a Maildir mailbox and an SMTP one. The first life writes
@@ -603,7 +644,7 @@ TEST_CASE(
   first.advanceTo(kStart);
   std::vector<DeliveryIntent> landed = first.takeIntents();
   REQUIRE(landed.size() == 1);
-  REQUIRE(landed[0].mailbox == "alice@acme.test");
+  REQUIRE(landed[0].mailbox() == "alice@acme.test");
   store.commit(first.takeBatch());  // released, written to the Maildir, the result lost
 
   const TimeMs second_start = kStart + kMinuteMs;
@@ -611,7 +652,7 @@ TEST_CASE(
   REQUIRE(second.restore(store.state, second_start).isOk());
   std::vector<DeliveryIntent> again = second.takeIntents();
   REQUIRE(again.size() == 1);
-  CHECK(again[0].message_id == landed[0].message_id);
+  CHECK(again[0].messageId() == landed[0].messageId());
   CHECK_FALSE(landed[0].redelivery);
   CHECK(again[0].redelivery);
   answer(second, again[0], DeliveryOutcome::kReturned, "", second_start);  // seqd stops
@@ -638,8 +679,8 @@ TEST_CASE(
   REQUIRE(third.restore(store.state, third_start).isOk());
   std::vector<DeliveryIntent> third_try = third.takeIntents();
   REQUIRE(third_try.size() == 1);
-  CHECK(third_try[0].mailbox == "alice@acme.test");
-  CHECK(third_try[0].message_id == landed[0].message_id);
+  CHECK(third_try[0].mailbox() == "alice@acme.test");
+  CHECK(third_try[0].messageId() == landed[0].messageId());
   deliverAll(third, third_try, third_start);
   third.advanceTo(third_start);
   CHECK(third.takeIntents().empty());
@@ -830,7 +871,7 @@ TEST_CASE("temporary failures retry after 5m, 30m and 2h, then not_sent") {
     REQUIRE(intents.size() == 1);
     DeliveryResult failed{intents[0].enrollment_id,
                           intents[0].step_index,
-                          intents[0].message_id,
+                          intents[0].send,
                           DeliveryOutcome::kFailedTemporary,
                           "450 busy",
                           Transport::kSmtp,
@@ -877,7 +918,7 @@ TEST_CASE(
   std::vector<DeliveryIntent> retried = engine.takeIntents();
   REQUIRE(retried.size() == 1);  // the first step again, not the second
   CHECK(retried[0].step_index == 0);
-  CHECK(retried[0].message_id == first[0].message_id);
+  CHECK(retried[0].messageId() == first[0].messageId());
   CHECK(enrollment->status == EnrollmentStatus::kActive);
   deliverAll(engine, retried, kStart + 6 * kMinuteMs);
   engine.advanceTo(kStart + 6 * kMinuteMs);
@@ -934,7 +975,7 @@ TEST_CASE(
   one_smtp.smtp = 1;
   std::vector<DeliveryIntent> out = first.takeIntents(one_smtp);
   REQUIRE(out.size() == 1);
-  CHECK(out[0].recipient == "a@x.test");  // best score first
+  CHECK(out[0].recipient() == "a@x.test");  // best score first
   CHECK(first.queuedIntents() == 1);
   store.commit(first.takeBatch());  // a's send handed to SMTP, b's still queued; then a crash
   REQUIRE(countProgress(store.state.progress, ProgressKind::kStepFired) == 1);
@@ -959,7 +1000,7 @@ TEST_CASE(
   second.advanceTo(restart);
   std::vector<DeliveryIntent> due = second.takeIntents();
   REQUIRE(due.size() == 1);
-  CHECK(due[0].recipient == "b@x.test");
+  CHECK(due[0].recipient() == "b@x.test");
   CHECK(due[0].step_index == 0);
   deliverAll(second, due, restart);
   CHECK(b->status == EnrollmentStatus::kScheduled);
@@ -1107,7 +1148,7 @@ TEST_CASE("a good unsubscribe token opts the contact out and finishes it where f
     engine.advanceTo(kStart + 2 * kDayMs);
     std::vector<DeliveryIntent> later = engine.takeIntents();
     CHECK(later.size() == 2);  // b's second email in each sequence
-    for (const DeliveryIntent& intent : later) CHECK(intent.recipient == "b@x.test");
+    for (const DeliveryIntent& intent : later) CHECK(intent.recipient() == "b@x.test");
     const Enrollment* kept_a = engine.findEnrollment("kept", "a@x.test");
     CHECK(kept_a->status == EnrollmentStatus::kNotSent);
     CHECK(kept_a->not_sent_reason == "email_opt_out");

@@ -64,8 +64,8 @@ std::vector<Sent> runUntil(Engine& engine, TimeMs& now_ms, TimeMs until_ms,
     now_ms = std::max(now_ms, *next);
     engine.advanceTo(now_ms);
     for (const DeliveryIntent& intent : engine.takeIntents()) {
-      sent.push_back({now_ms, intent.mailbox, intent.recipient, scores.at(intent.recipient)});
-      engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
+      sent.push_back({now_ms, intent.mailbox(), intent.recipient(), scores.at(intent.recipient())});
+      engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.send,
                                DeliveryOutcome::kDelivered, "", Transport::kMaildir, false},
                               now_ms);
     }
@@ -168,7 +168,7 @@ TEST_CASE("a backlog drains at the hourly limit, best scores first, never in a b
   std::vector<DeliveryIntent> out = waiting.takeIntents();
   CHECK(out.size() == 10);
   for (const DeliveryIntent& intent : out) {
-    waiting.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
+    waiting.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.send,
                               DeliveryOutcome::kDelivered, "", Transport::kMaildir, false},
                              kStart);
   }

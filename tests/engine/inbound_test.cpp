@@ -56,9 +56,9 @@ struct Fixture {
     sent = engine->takeIntents();
     commit();
     for (const DeliveryIntent& intent : sent) {
-      engine->onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
-                                DeliveryOutcome::kDelivered, ""},
-                               kStart);
+      engine->onDeliveryResult(
+          {intent.enrollment_id, intent.step_index, intent.send, DeliveryOutcome::kDelivered, ""},
+          kStart);
     }
     commit();
     REQUIRE(sent.size() == 4);
@@ -74,7 +74,7 @@ struct Fixture {
 
   std::string sentId(const std::string& mailbox, const std::string& recipient) {
     for (const DeliveryIntent& intent : sent) {
-      if (intent.mailbox == mailbox && intent.recipient == recipient) return intent.message_id;
+      if (intent.mailbox() == mailbox && intent.recipient() == recipient) return intent.messageId();
     }
     FAIL("nothing sent from " << mailbox << " to " << recipient);
     return "";
@@ -305,7 +305,7 @@ TEST_CASE("an email's exact step wins over an earlier enrollment whose sequence 
   engine.advanceTo(kStart);
   std::string bounced_id;
   for (const DeliveryIntent& intent : engine.takeIntents()) {
-    if (intent.mailbox == "b@acme.test") bounced_id = intent.message_id;
+    if (intent.mailbox() == "b@acme.test") bounced_id = intent.messageId();
   }
   REQUIRE(bounced_id.starts_with("<x-y.two."));
   InboundMessage bounce;

@@ -969,7 +969,7 @@ class Run {
     DeliveryResult result;
     result.enrollment_id = held.intent.enrollment_id;
     result.step_index = held.intent.step_index;
-    result.message_id = message_id;
+    result.send = held.intent.send;
     result.transport = held.intent.transport;
     result.outcome = outcome == ModelOutcome::kDelivered   ? DeliveryOutcome::kDelivered
                      : outcome == ModelOutcome::kPermanent ? DeliveryOutcome::kFailedPermanent
@@ -1017,14 +1017,14 @@ class Run {
         fail({held.sequence, held.contact}, std::nullopt,
              "the email has no UTC Date header: '" + headerOf(message, "Date") + "'");
       }
-      std::string wrong = model_.intent(held.sequence, held.contact, held.step, intent.message_id,
+      std::string wrong = model_.intent(held.sequence, held.contact, held.step, intent.messageId(),
                                         intent.transport == Transport::kSmtp, *fired_at, now_);
       if (!wrong.empty()) {
-        fail(
-            {held.sequence, held.contact}, std::nullopt,
-            "the engine handed out step '" + held.step + "' (" + intent.message_id + "): " + wrong);
+        fail({held.sequence, held.contact}, std::nullopt,
+             "the engine handed out step '" + held.step + "' (" + intent.messageId() +
+                 "): " + wrong);
       }
-      relay_[intent.message_id] = std::move(held);
+      relay_[intent.messageId()] = std::move(held);
     }
   }
 

@@ -78,8 +78,8 @@ struct Fixture {
 
   void answer(const DeliveryIntent& intent, DeliveryOutcome outcome, TimeMs now_ms,
               const std::string& detail = "", bool maybe_delivered = false) {
-    engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id, outcome,
-                             detail, intent.transport, maybe_delivered},
+    engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.send, outcome, detail,
+                             intent.transport, maybe_delivered},
                             now_ms);
     commit();
   }
@@ -88,10 +88,10 @@ struct Fixture {
   std::vector<std::string> advance(TimeMs now_ms) {
     std::vector<std::string> recipients;
     for (const DeliveryIntent& intent : release(now_ms)) {
-      recipients.push_back(intent.recipient + ":" + std::to_string(intent.step_index));
-      engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
-                               DeliveryOutcome::kDelivered, ""},
-                              now_ms);
+      recipients.push_back(intent.recipient() + ":" + std::to_string(intent.step_index));
+      engine.onDeliveryResult(
+          {intent.enrollment_id, intent.step_index, intent.send, DeliveryOutcome::kDelivered, ""},
+          now_ms);
     }
     commit();
     return recipients;
@@ -147,9 +147,9 @@ TEST_CASE("pause --resume-at resumes by itself at that time, also after a restar
   REQUIRE(intents.size() == 2);
   CHECK(restarted.findEnrollment("s", "x@x.test")->status == EnrollmentStatus::kActive);
   for (const DeliveryIntent& intent : intents) {
-    restarted.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
-                                DeliveryOutcome::kDelivered, ""},
-                               kStart + 3 * kDayMs);
+    restarted.onDeliveryResult(
+        {intent.enrollment_id, intent.step_index, intent.send, DeliveryOutcome::kDelivered, ""},
+        kStart + 3 * kDayMs);
   }
   CHECK(restarted.findEnrollment("s", "x@x.test")->status == EnrollmentStatus::kScheduled);
   CHECK(restarted.findEnrollment("s", "x@x.test")->step_index == 2);
@@ -229,7 +229,7 @@ TEST_CASE("set-mailbox changes the send-from set for the next emails") {
   REQUIRE(f.engine.operate("s", request, kAdmin, kStart).isOk());
   f.engine.advanceTo(kStart + kDayMs);
   for (const DeliveryIntent& intent : f.engine.takeIntents())
-    CHECK(intent.mailbox == "b@acme.test");
+    CHECK(intent.mailbox() == "b@acme.test");
   request.mailboxes = {"nope@acme.test"};
   CHECK(f.engine.operate("s", request, kAdmin, kStart).status().code() == StatusCode::kNotFound);
 }
@@ -295,7 +295,7 @@ TEST_CASE("a late 4xx after pause does not reschedule the contact") {
   Fixture f;
   std::vector<DeliveryIntent> out = f.release(kStart);
   REQUIRE(out.size() == 2);
-  REQUIRE(out[0].recipient == "x@x.test");
+  REQUIRE(out[0].recipient() == "x@x.test");
   f.answer(out[1], DeliveryOutcome::kDelivered, kStart);
   f.operate(OperatorAction::kPause, {"x@x.test"}, kStart + kMinuteMs);
   f.answer(out[0], DeliveryOutcome::kFailedTemporary, kStart + 2 * kMinuteMs, "451 try later");
@@ -322,7 +322,7 @@ TEST_CASE("a late 4xx after pause does not reschedule the contact") {
   CHECK(f.advance(second_at - kHourMs) == Sent{"y@x.test:1"});
   out = f.release(second_at);
   REQUIRE(out.size() == 1);
-  CHECK(out[0].recipient == "x@x.test");
+  CHECK(out[0].recipient() == "x@x.test");
   f.operate(OperatorAction::kPause, {"x@x.test"}, second_at + kMinuteMs);
   f.answer(out[0], DeliveryOutcome::kFailedTemporary, second_at + 2 * kMinuteMs, "421 busy");
   CHECK(x.status == EnrollmentStatus::kPaused);
@@ -339,7 +339,7 @@ TEST_CASE("a late 5xx after remove does not mark it bounced") {
   Fixture f;
   std::vector<DeliveryIntent> out = f.release(kStart);
   REQUIRE(out.size() == 2);
-  REQUIRE(out[0].recipient == "x@x.test");
+  REQUIRE(out[0].recipient() == "x@x.test");
   f.answer(out[1], DeliveryOutcome::kDelivered, kStart);
   f.operate(OperatorAction::kRemove, {"x@x.test"}, kStart + kMinuteMs);
   f.answer(out[0], DeliveryOutcome::kFailedPermanent, kStart + 2 * kMinuteMs, "550 no such user");
@@ -367,7 +367,7 @@ TEST_CASE("a late interrupted result after finish changes nothing") {
   Fixture f;
   std::vector<DeliveryIntent> out = f.release(kStart);
   REQUIRE(out.size() == 2);
-  REQUIRE(out[0].recipient == "x@x.test");
+  REQUIRE(out[0].recipient() == "x@x.test");
   f.answer(out[1], DeliveryOutcome::kDelivered, kStart);
   OperatorRequest finish;
   finish.action = OperatorAction::kFinish;
@@ -394,7 +394,7 @@ TEST_CASE("a result after reply keeps the contact finished") {
   Fixture f;
   std::vector<DeliveryIntent> out = f.release(kStart);
   REQUIRE(out.size() == 2);
-  REQUIRE(out[0].recipient == "x@x.test");
+  REQUIRE(out[0].recipient() == "x@x.test");
   f.answer(out[1], DeliveryOutcome::kDelivered, kStart);
   ContactEvent reply{EventKind::kReply, "x@x.test", "", std::nullopt, ""};
   REQUIRE(f.engine.applyEvent(reply, kStart + kMinuteMs).isOk());
@@ -413,7 +413,7 @@ TEST_CASE("resume while the send is still out waits on that send (no second inte
   Fixture f;
   std::vector<DeliveryIntent> out = f.release(kStart);
   REQUIRE(out.size() == 2);
-  REQUIRE(out[0].recipient == "x@x.test");
+  REQUIRE(out[0].recipient() == "x@x.test");
   f.answer(out[1], DeliveryOutcome::kDelivered, kStart);
   f.operate(OperatorAction::kPause, {"x@x.test"}, kStart + kMinuteMs);
   f.operate(OperatorAction::kResume, {"x@x.test"}, kStart + 2 * kMinuteMs);
@@ -422,7 +422,7 @@ TEST_CASE("resume while the send is still out waits on that send (no second inte
   const SendOut* send = f.engine.sendOut(x);
   REQUIRE(send != nullptr);
   CHECK(send->step == "one");
-  CHECK(sendingMessageId(x, *send) == out[0].message_id);
+  CHECK(sendingMessageId(x, *send) == out[0].messageId());
   CHECK(f.release(kStart + kHourMs).empty());  // no second send of the same step
   CHECK(f.engine.deliveriesInFlight() == 1);
   f.answer(out[0], DeliveryOutcome::kDelivered, kStart + kHourMs);
@@ -442,7 +442,7 @@ TEST_CASE("pause withdraws a queued unreleased send") {
   std::vector<DeliveryIntent> out = f.engine.takeIntents();
   f.commit();
   REQUIRE(out.size() == 1);
-  CHECK(out[0].recipient == "y@x.test");
+  CHECK(out[0].recipient() == "y@x.test");
   CHECK(countProgress(f.store.state.progress, ProgressKind::kStepFired) == 1);  // y's only
   const Enrollment& x = f.of("x@x.test");
   CHECK(x.status == EnrollmentStatus::kPaused);
@@ -494,7 +494,7 @@ TEST_CASE("deactivate withdraws a queued unreleased send; activation sends it on
   CHECK(f.engine.takeIntents({}, kStart).empty());
   f.commit();
   CHECK(countProgress(f.store.state.progress, ProgressKind::kStepFired) == 1);
-  const std::string held = first[0].recipient == "x@x.test" ? "y@x.test" : "x@x.test";
+  const std::string held = first[0].recipient() == "x@x.test" ? "y@x.test" : "x@x.test";
   CHECK(f.of(held).status == EnrollmentStatus::kScheduled);
   CHECK_FALSE(f.of(held).sending);
   f.answer(first[0], DeliveryOutcome::kDelivered, kStart + kMinuteMs);
@@ -578,7 +578,7 @@ TEST_CASE("reload inserting a step before a sent step does not resend it and sen
     std::vector<DeliveryIntent> intents = f.engine.takeIntents();
     f.commit();
     for (const DeliveryIntent& intent : intents) {
-      sent.push_back(intent.recipient + ":" + std::to_string(intent.step_index));
+      sent.push_back(intent.recipient() + ":" + std::to_string(intent.step_index));
       const std::string message = renderMessage(intent, "\n");
       if (message.find("X-Seqd-Step: new") != std::string::npos) {
         new_subject = message.substr(message.find("Subject: "), 17);
@@ -623,7 +623,7 @@ TEST_CASE("retry of interrupted reports may_duplicate") {
   Fixture f;
   std::vector<DeliveryIntent> out = f.release(kStart);
   REQUIRE(out.size() == 2);
-  REQUIRE(out[0].recipient == "x@x.test");
+  REQUIRE(out[0].recipient() == "x@x.test");
   // x waits on its send: the interrupted result makes it not_sent interrupted.
   f.answer(out[0], DeliveryOutcome::kFailedTemporary, kStart, "connection lost after DATA", true);
   CHECK(f.of("x@x.test").status == EnrollmentStatus::kNotSent);

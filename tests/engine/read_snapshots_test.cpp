@@ -46,9 +46,9 @@ std::vector<std::string> keysOf(const std::vector<ContactRef>& contacts) {
 void deliverAll(Engine& engine, TimeMs now_ms) {
   engine.advanceTo(now_ms);
   for (const DeliveryIntent& intent : engine.takeIntents()) {
-    engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
-                             DeliveryOutcome::kDelivered, ""},
-                            now_ms);
+    engine.onDeliveryResult(
+        {intent.enrollment_id, intent.step_index, intent.send, DeliveryOutcome::kDelivered, ""},
+        now_ms);
   }
 }
 

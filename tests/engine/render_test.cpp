@@ -374,7 +374,7 @@ TEST_CASE("the worker renders byte for byte what the engine thread rendered, sam
         const Contact unpacked = stored->unpack();
         const Contact* contact = &unpacked;
         const Step& step = sequence.steps.at(intent.step_index);
-        const Mailbox& mailbox = mailboxOf(settings, intent.mailbox);
+        const Mailbox& mailbox = mailboxOf(settings, intent.mailbox());
         for (std::string_view line_ending : {std::string_view("\n"), std::string_view("\r\n")}) {
           std::string reason;
           std::optional<std::string> expected =
@@ -384,12 +384,12 @@ TEST_CASE("the worker renders byte for byte what the engine thread rendered, sam
           CHECK(rendered == *expected);
           ++compared;
         }
-        CHECK(intent.recipient == contact->email);
-        CHECK(intent.message_id ==
+        CHECK(intent.recipient() == contact->email);
+        CHECK(intent.messageId() ==
               makeMessageId(sequence.id, step.id, contact->key, mailbox.address));
-        engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
-                                 DeliveryOutcome::kDelivered, ""},
-                                now);
+        engine.onDeliveryResult(
+            {intent.enrollment_id, intent.step_index, intent.send, DeliveryOutcome::kDelivered, ""},
+            now);
       }
       for (const TaskRow& task : engine.tasks({})) {
         if (task.state == "open") REQUIRE(engine.finishTask(task.id, false, kAdmin, now).isOk());
@@ -437,7 +437,7 @@ TEST_CASE("a contact edited after its step fired gets the email of the contact a
     CHECK(message.find("To: Ada <a@x.test>\n") != std::string::npos);
     CHECK(message.find("Subject: Hello Ada\n") != std::string::npos);
     CHECK(message.find("Hi Ada at Acme\n") != std::string::npos);
-    CHECK(intents[0].recipient == "a@x.test");
+    CHECK(intents[0].recipient() == "a@x.test");
     // The engine sees the edit: the contact's next email would miss first_name.
     CHECK(engine.findContact("a@x.test")->firstName().empty());
     CHECK(intents[0].contact->firstName() == "Ada");
@@ -563,7 +563,7 @@ TEST_CASE("a reload while intents are out keeps them valid and rendered as they 
   std::vector<DeliveryIntent> queued = engine.takeIntents();
   REQUIRE(queued.size() == 2);
   for (const DeliveryIntent& intent : queued) {
-    CAPTURE(intent.recipient);
+    CAPTURE(intent.recipient());
     const std::string message = renderMessage(intent, "\n");
     CHECK(message.find("From: Alice <alice@acme.test>\n") == 0);
     CHECK(message.find("Subject: Variant ") != std::string::npos);
@@ -598,7 +598,8 @@ TEST_CASE("one renderer reuses its buffers and its Date line: same bytes as a fr
   for (TimeMs now = kStart; now <= kStart + 3000; now += 400) {
     engine.advanceTo(now);
     for (const DeliveryIntent& intent : engine.takeIntents()) {
-      CHECK(std::string(renderer.render(intent)) == renderMessage(intent, "\n"));
+      CHECK(std::string(renderer.render(intent, intent.messageId())) ==
+            renderMessage(intent, "\n"));
       CHECK(renderMessage(intent, "\n").find("Date: " + formatRfc5322Date(now) + "\n") !=
             std::string::npos);
       ++rendered;

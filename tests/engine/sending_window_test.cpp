@@ -102,9 +102,9 @@ struct Fixture {
         const std::string key =
             store.state.enrollments[intent.enrollment_id].contact_key;  // snapshot committed
         sent.push_back({key, engine.findSequence("s")->steps[intent.step_index].id, now});
-        engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
-                                 DeliveryOutcome::kDelivered, ""},
-                                now);
+        engine.onDeliveryResult(
+            {intent.enrollment_id, intent.step_index, intent.send, DeliveryOutcome::kDelivered, ""},
+            now);
       }
       commit();
     }
@@ -358,7 +358,7 @@ struct HeldRedelivery {
     first.advanceTo(fired);
     std::vector<DeliveryIntent> released = first.takeIntents();
     REQUIRE(released.size() == 1);
-    message_id = released[0].message_id;
+    message_id = released[0].messageId();
     store.commit(first.takeBatch());  // released; then the crash
   }
 };
@@ -378,7 +378,7 @@ TEST_CASE("a Maildir send a crash left without a result goes again when its wind
   second.advanceTo(held.opens);
   std::vector<DeliveryIntent> again = second.takeIntents();
   REQUIRE(again.size() == 1);
-  CHECK(again[0].message_id == held.message_id);
+  CHECK(again[0].messageId() == held.message_id);
   CHECK(again[0].redelivery);
   CHECK(second.deliveriesInFlight() == 1);
   // Counted from when it is written again, in the log too.
@@ -422,7 +422,7 @@ TEST_CASE("a held Maildir send whose mailbox or step a reload removed is not sen
   second.reconfigure(edited, held.restart);
   second.advanceTo(held.opens);
   for (const DeliveryIntent& intent : second.takeIntents()) {
-    CHECK(intent.message_id != held.message_id);  // never the held one, from any mailbox
+    CHECK(intent.messageId() != held.message_id);  // never the held one, from any mailbox
     CHECK_FALSE(intent.redelivery);
   }
   const Enrollment* enrollment = second.findEnrollment("s", "ny@x.test");

@@ -144,7 +144,7 @@ TEST_CASE("randomized: snapshot rows equal the rows worked out per contact, any 
       const DeliveryOutcome outcome =
           random() % 8 == 0 ? DeliveryOutcome::kFailedPermanent : DeliveryOutcome::kDelivered;
       engine.onDeliveryResult(
-          {intent.enrollment_id, intent.step_index, intent.message_id, outcome,
+          {intent.enrollment_id, intent.step_index, intent.send, outcome,
            outcome == DeliveryOutcome::kDelivered ? "" : "550 no", intent.transport, false},
           now_ms);
     }

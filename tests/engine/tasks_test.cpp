@@ -45,9 +45,9 @@ struct Fixture {
     std::vector<DeliveryIntent> intents = engine.takeIntents();
     commit();
     for (const DeliveryIntent& intent : intents) {
-      engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
-                               DeliveryOutcome::kDelivered, ""},
-                              now_ms);
+      engine.onDeliveryResult(
+          {intent.enrollment_id, intent.step_index, intent.send, DeliveryOutcome::kDelivered, ""},
+          now_ms);
     }
     commit();
     return intents.size();

@@ -132,9 +132,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const DeliveryIntent& intent : engine.takeIntents()) {
       std::string message = renderMessage(intent, "\r\n");
       FUZZ_CHECK(message.find("\r\n\r\n") != std::string::npos);
-      engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
-                               DeliveryOutcome::kDelivered, ""},
-                              now);
+      engine.onDeliveryResult(
+          {intent.enrollment_id, intent.step_index, intent.send, DeliveryOutcome::kDelivered, ""},
+          now);
     }
     checkStored(engine);
   }

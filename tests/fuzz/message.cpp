@@ -157,14 +157,12 @@ void renderFromTemplates(const std::vector<std::string>& parts, unsigned flags) 
   FUZZ_CHECK(intent.sequence != nullptr && intent.sender != nullptr);
   intent.contact = contact;
   intent.step_index = 1;
-  intent.mailbox = mailbox.address;
-  intent.recipient = contact->email();
   intent.fired_at_ms = static_cast<TimeMs>(fnv1a64(parts[kSubject]) % kTimeMsMax);
-  intent.message_id = makeMessageId("s", "bump", contact->key(), mailbox.address);
+  FUZZ_CHECK(intent.messageId() == makeMessageId("s", "bump", contact->key(), mailbox.address));
   const RenderStep& step = intent.sequence->steps[1];
   if (!checkStepText(step, -1, *contact).empty()) return;
   MessageRenderer renderer;
-  const std::string rendered(renderer.render(intent));
+  const std::string rendered(renderer.render(intent, intent.messageId()));
   checkMessage(rendered, "\n");
   FUZZ_CHECK(rendered == renderMessage(intent, "\n"));
   checkMessage(renderMessage(intent, "\r\n"), "\r\n");

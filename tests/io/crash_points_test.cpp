@@ -394,22 +394,22 @@ class Run {
     const Enrollment& enrollment = *enrollmentById(intent.enrollment_id);
     const std::string name = enrollment.sequence_id + "/" + enrollment.contact_key;
     if (world_.stopped[name]) {
-      world_.violations.push_back("email " + intent.message_id + " handed over for " + name +
+      world_.violations.push_back("email " + intent.messageId() + " handed over for " + name +
                                   " after an acknowledged stop");
     }
-    const int attempt = ++world_.attempts[intent.message_id];
+    const int attempt = ++world_.attempts[intent.messageId()];
     if (std::getenv("SEQD_CRASH_TRACE") != nullptr) {
-      std::printf("relay: %s attempt %d at %lld status %s\n", intent.message_id.c_str(), attempt,
+      std::printf("relay: %s attempt %d at %lld status %s\n", intent.messageId().c_str(), attempt,
                   static_cast<long long>(now_), enrollmentStatusName(enrollment.status));
     }
     if (intent.transport == Transport::kSmtp) {
-      world_.smtp_sends.emplace_back(intent.mailbox, now_);
-      if (world_.accepted[intent.message_id] > 0) {
-        world_.violations.push_back("email " + intent.message_id + " sent again after the " +
+      world_.smtp_sends.emplace_back(intent.mailbox(), now_);
+      if (world_.accepted[intent.messageId()] > 0) {
+        world_.violations.push_back("email " + intent.messageId() + " sent again after the " +
                                     "relay had accepted it");
       }
     }
-    Answer answer = answerFor(world_.seed, intent.message_id, attempt);
+    Answer answer = answerFor(world_.seed, intent.messageId(), attempt);
     if (answer == Answer::kLate) {
       late_.push_back(std::move(intent));
       return;
@@ -421,16 +421,16 @@ class Run {
     DeliveryResult result;
     result.enrollment_id = intent.enrollment_id;
     result.step_index = intent.step_index;
-    result.message_id = intent.message_id;
+    result.send = intent.send;
     result.transport = intent.transport;
     result.outcome = answer == Answer::kTemporary   ? DeliveryOutcome::kFailedTemporary
                      : answer == Answer::kPermanent ? DeliveryOutcome::kFailedPermanent
                                                     : DeliveryOutcome::kDelivered;
     if (result.outcome == DeliveryOutcome::kDelivered) {
       if (intent.transport == Transport::kSmtp) {
-        ++world_.accepted[intent.message_id];
+        ++world_.accepted[intent.messageId()];
       } else {
-        world_.delivered_maildir.insert(intent.message_id);
+        world_.delivered_maildir.insert(intent.messageId());
       }
     }
     engine_->onDeliveryResult(result, now_);

@@ -104,8 +104,8 @@ TEST_CASE("submit refuses intents beyond the in-flight bound and takes none of t
 TEST_CASE("a worker acknowledges the idempotent deliveries of its batch in one push") {
   Engine engine(discardSettings(), kStart);
   std::vector<DeliveryIntent> intents = makeIntents(engine, kWorkerBatchMax);
-  std::set<std::string> submitted;
-  for (const DeliveryIntent& intent : intents) submitted.insert(intent.message_id);
+  std::set<EnrollmentId> submitted;
+  for (const DeliveryIntent& intent : intents) submitted.insert(intent.enrollment_id);
   Wakeup wakeup;
   std::atomic<int> notified{0};
   DeliveryPool pool("", SmtpSettings{}, 1, 4096, [&] {
@@ -116,10 +116,10 @@ TEST_CASE("a worker acknowledges the idempotent deliveries of its batch in one p
   std::vector<DeliveryResult> results = takeResults(pool, wakeup, kWorkerBatchMax);
   REQUIRE(results.size() == kWorkerBatchMax);
   CHECK(notified.load() == 1);  // one wakeup for the whole batch, not one per message
-  std::set<std::string> delivered;
+  std::set<EnrollmentId> delivered;
   for (const DeliveryResult& result : results) {
     CHECK(result.outcome == DeliveryOutcome::kDelivered);
-    delivered.insert(result.message_id);
+    delivered.insert(result.enrollment_id);
   }
   CHECK(delivered == submitted);
 }
@@ -129,7 +129,7 @@ TEST_CASE("a worker's Maildir batch is in new/ when its one push of results arri
   Engine engine(discardSettings(Transport::kMaildir), kStart);
   std::vector<DeliveryIntent> intents = makeIntents(engine, kWorkerBatchMax);
   std::vector<std::string> message_ids;
-  for (const DeliveryIntent& intent : intents) message_ids.push_back(intent.message_id);
+  for (const DeliveryIntent& intent : intents) message_ids.push_back(intent.messageId());
   Wakeup wakeup;
   std::atomic<int> notified{0};
   DeliveryPool pool(root.path(), SmtpSettings{}, 1, 4096, [&] {
@@ -152,12 +152,12 @@ TEST_CASE("a worker's Maildir batch is in new/ when its one push of results arri
 TEST_CASE("stopping returns every intent not delivered: none lost, none doubled") {
   Engine engine(discardSettings(), kStart);
   std::vector<DeliveryIntent> intents = makeIntents(engine, 4000);
-  std::set<std::string> submitted;
-  std::map<std::string, bool> redelivery;  // every other one is handed out again
+  std::set<EnrollmentId> submitted;
+  std::map<EnrollmentId, bool> redelivery;  // every other one is handed out again
   for (std::size_t i = 0; i < intents.size(); ++i) {
     intents[i].redelivery = i % 2 == 1;
-    submitted.insert(intents[i].message_id);
-    redelivery[intents[i].message_id] = intents[i].redelivery;
+    submitted.insert(intents[i].enrollment_id);
+    redelivery[intents[i].enrollment_id] = intents[i].redelivery;
   }
   Wakeup wakeup;
   DeliveryPool pool("", SmtpSettings{}, 2, 4096, [&] { wakeup.notify(); });
@@ -171,15 +171,15 @@ TEST_CASE("stopping returns every intent not delivered: none lost, none doubled"
   pool.stop();
   pool.takeResults(results);
   CHECK(results.size() == submitted.size());
-  std::set<std::string> answered;
+  std::set<EnrollmentId> answered;
   std::size_t returned = 0;
   for (const DeliveryResult& result : results) {
-    CHECK(answered.insert(result.message_id).second);
+    CHECK(answered.insert(result.enrollment_id).second);
     if (result.outcome != DeliveryOutcome::kReturned) continue;
     ++returned;
     // The engine keeps a returned redelivery out (it may have landed before): the flag
     // comes back with it.
-    CHECK(result.redelivery == redelivery.at(result.message_id));
+    CHECK(result.redelivery == redelivery.at(result.enrollment_id));
   }
   CHECK(answered == submitted);
   MESSAGE(returned << " of " << results.size() << " returned undelivered");

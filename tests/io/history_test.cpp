@@ -563,7 +563,7 @@ class Life {
       DeliveryResult result;
       result.enrollment_id = intent.enrollment_id;
       result.step_index = intent.step_index;
-      result.message_id = intent.message_id;
+      result.send = intent.send;
       result.transport = intent.transport;
       result.outcome = DeliveryOutcome::kDelivered;
       engine_->onDeliveryResult(result, now_);
@@ -592,7 +592,7 @@ class Life {
       DeliveryResult result;
       result.enrollment_id = intent.enrollment_id;
       result.step_index = intent.step_index;
-      result.message_id = intent.message_id;
+      result.send = intent.send;
       result.transport = intent.transport;
       result.outcome = fate == 1 ? DeliveryOutcome::kReturned : DeliveryOutcome::kDelivered;
       if (fate == 1) ++returned_;

@@ -95,7 +95,7 @@ Engine enrolled(int count, std::uint64_t seed) {
   std::vector<DeliveryIntent> intents = engine.takeIntents();
   for (std::size_t i = 0; i < intents.size(); i += 2) {
     const DeliveryIntent& intent = intents[i];
-    engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.message_id,
+    engine.onDeliveryResult({intent.enrollment_id, intent.step_index, intent.send,
                              DeliveryOutcome::kDelivered, "", intent.transport, false},
                             kStart + 1);
   }
@@ -339,8 +339,8 @@ Engine bouncedEngine(int count) {
     if (intents.empty()) break;
     for (const DeliveryIntent& intent : intents) {
       engine.onDeliveryResult(
-          {intent.enrollment_id, intent.step_index, intent.message_id,
-           DeliveryOutcome::kFailedPermanent, "550 no such user", intent.transport, false},
+          {intent.enrollment_id, intent.step_index, intent.send, DeliveryOutcome::kFailedPermanent,
+           "550 no such user", intent.transport, false},
           kStart + kDayMs);
     }
   }

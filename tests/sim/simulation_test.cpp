@@ -370,8 +370,7 @@ void Simulation::returnQueued() {
     }
     // It never left: the limits' oracle forgets its release (a re-delivery's was its first),
     // and a Maildir release after a landing gives back the `retry` allowance it took.
-    if (!waiting.redelivery && isIdempotent(intent.transport) &&
-        delivered_[intent.message_id] > 0) {
+    if (!waiting.redelivery && isIdempotent(intent.transport) && delivered_[message_id] > 0) {
       ++duplicate_allowance_[pairOf(intent)];
     }
     if (!waiting.redelivery) {
@@ -380,15 +379,15 @@ void Simulation::returnQueued() {
         REQUIRE(at != times.end());
         times.erase(at);
       };
-      forget(sends_[intent.mailbox]);
+      forget(sends_[intent.mailbox()]);
       // Its decision too: the engine may hand out this same decision again (a redelivery
       // kept out for the next start), which is then checked against the others only.
-      std::vector<TimeMs>& decided = decided_[intent.mailbox];
+      std::vector<TimeMs>& decided = decided_[intent.mailbox()];
       auto decision = std::find(decided.begin(), decided.end(), intent.fired_at_ms);
       REQUIRE(decision != decided.end());
       decided.erase(decision);
       const std::string contact = pairOf(intent).second;
-      auto by_domain = domain_sends_.find(intent.mailbox);
+      auto by_domain = domain_sends_.find(intent.mailbox());
       if (by_domain != domain_sends_.end()) {
         auto domain = by_domain->second.find(contact.substr(contact.find('@') + 1));
         if (domain != by_domain->second.end()) forget(domain->second);
@@ -397,7 +396,7 @@ void Simulation::returnQueued() {
     DeliveryResult result;
     result.enrollment_id = intent.enrollment_id;
     result.step_index = intent.step_index;
-    result.message_id = message_id;
+    result.send = intent.send;
     result.transport = intent.transport;
     result.outcome = DeliveryOutcome::kReturned;
     result.redelivery = intent.redelivery;  // as io/delivery_pool.cpp returns it
@@ -530,8 +529,8 @@ bool Simulation::finishRounds(std::vector<FinishedRound>& ended, std::optional<b
     for (const DeliveryIntent& intent : committed.intents) {
       // Released by an engine built before (a start or a full-store recovery came between)
       // and not answered: the engine hands a Maildir message out again.
-      auto handed = handed_build_.find(intent.message_id);
-      const bool redelivery = maildir_unanswered_.count(intent.message_id) > 0 &&
+      auto handed = handed_build_.find(intent.messageId());
+      const bool redelivery = maildir_unanswered_.count(intent.messageId()) > 0 &&
                               handed != handed_build_.end() && handed->second < builds_;
       handOver(intent, redelivery, full_at_commit);
     }
@@ -615,20 +614,20 @@ void Simulation::recoverFromFullStore(const Status& error) {
 
 void Simulation::handOver(const DeliveryIntent& intent, bool redelivery, bool full_at_commit) {
   const Pair pair = pairOf(intent);
-  message_pair_[intent.message_id] = pair;
-  handed_build_[intent.message_id] = builds_;
+  message_pair_[intent.messageId()] = pair;
+  handed_build_[intent.messageId()] = builds_;
   ++result_.sends;
   if (resumed_once_) ++result_.sends_after_full;
   // A start does not know the disk is full until a commit fails, and hands out its
   // re-deliveries; after that nothing leaves until a write succeeded.
   if (life_->room.full() || (full_at_commit && !redelivery)) {
-    violation("email " + intent.message_id + " to " + pair.second + " released while the " +
+    violation("email " + intent.messageId() + " to " + pair.second + " released while the " +
               "store is full");
   }
   checkSend(intent, pair, redelivery);
   if (isIdempotent(intent.transport)) {
     ++life_->idempotent_outstanding;
-    maildir_unanswered_.insert(intent.message_id);
+    maildir_unanswered_.insert(intent.messageId());
   } else {
     ++life_->smtp_outstanding;
   }
@@ -647,14 +646,14 @@ void Simulation::handOver(const DeliveryIntent& intent, bool redelivery, bool fu
   }
   // Stopping, the pool takes nothing new; otherwise some sends wait for a worker a while.
   if (life_->stopping || random_.percent(25)) {
-    life_->pool_queue[intent.message_id] = Waiting{intent, redelivery, released_at_ms_};
-    trace("send " + intent.message_id + " from " + intent.mailbox + " waits for a worker");
+    life_->pool_queue[intent.messageId()] = Waiting{intent, redelivery, released_at_ms_};
+    trace("send " + intent.messageId() + " from " + intent.mailbox() + " waits for a worker");
     if (life_->stopping) return;
     Event take;
     take.kind = EventKind::kTake;
     take.at_ms = now_ + random_.between(1, 2000);
     take.life = life_->number;
-    take.message_id = intent.message_id;
+    take.message_id = intent.messageId();
     schedule(std::move(take));
     return;
   }
@@ -667,10 +666,11 @@ void Simulation::workerTakes(const DeliveryIntent& intent, bool redelivery) {
   const Pair pair = pairOf(intent);
   Answer answer;
   answer.life = life_->number;
+  answer.message_id = intent.messageId();
   DeliveryResult& result = answer.result;
   result.enrollment_id = intent.enrollment_id;
   result.step_index = intent.step_index;
-  result.message_id = intent.message_id;
+  result.send = intent.send;
   result.transport = intent.transport;
   result.outcome = DeliveryOutcome::kDelivered;
   DurationMs delay_ms = random_.between(50, 3000);
@@ -678,12 +678,12 @@ void Simulation::workerTakes(const DeliveryIntent& intent, bool redelivery) {
   std::string what;
   if (isIdempotent(intent.transport)) {
     // A message already there is found by its file name: a no-op that succeeds.
-    if (delivered_[intent.message_id] == 0 && random_.percent(5)) {
+    if (delivered_[intent.messageId()] == 0 && random_.percent(5)) {
       result.outcome = DeliveryOutcome::kFailedTemporary;
       result.detail = "maildir: write failed (simulated)";
       what = "maildir write fails";
     } else {
-      accepted = delivered_[intent.message_id] == 0;  // a repeat lands on the same file
+      accepted = delivered_[intent.messageId()] == 0;  // a repeat lands on the same file
       what = accepted ? "maildir lands" : "maildir: already there";
     }
   } else {
@@ -714,16 +714,16 @@ void Simulation::workerTakes(const DeliveryIntent& intent, bool redelivery) {
       what = std::string("relay: never answers (") + (accepted ? "it took it" : "lost") + ")";
     }
   }
-  trace("send " + intent.message_id + " from " + intent.mailbox + (redelivery ? " again" : "") +
+  trace("send " + intent.messageId() + " from " + intent.mailbox() + (redelivery ? " again" : "") +
         ": " + what);
   if (accepted) {
-    if (++delivered_[intent.message_id] > 1) {
+    if (++delivered_[intent.messageId()] > 1) {
       // Accepted again: only a `retry` that said it may duplicate allows that.
       int& allowance = duplicate_allowance_[pair];
       if (allowance > 0) {
         --allowance;
       } else {
-        violation("email " + intent.message_id + " to " + pair.second + " in " + pair.first +
+        violation("email " + intent.messageId() + " to " + pair.second + " in " + pair.first +
                   " accepted by the relay twice");
       }
     }
@@ -731,10 +731,10 @@ void Simulation::workerTakes(const DeliveryIntent& intent, bool redelivery) {
     const std::uint64_t roll = random_.below(100);
     if (roll < 22) {
       InboundMessage message;
-      message.mailbox = intent.mailbox;
+      message.mailbox = intent.mailbox();
       message.message_id = "<in-" + std::to_string(++inbox_numbers_) + "@example.test>";
       message.from_address = pair.second;
-      message.referenced_ids = {intent.message_id};
+      message.referenced_ids = {intent.messageId()};
       DurationMs after_ms = 0;
       if (roll < 10) {
         message.kind = InboundKind::kReply;
@@ -769,7 +769,7 @@ void Simulation::workerTakes(const DeliveryIntent& intent, bool redelivery) {
   event.kind = EventKind::kAnswer;
   event.at_ms = now_ + delay_ms;
   event.answer = answer;
-  life_->answers_due[intent.message_id] = answer;
+  life_->answers_due[intent.messageId()] = answer;
   schedule(event);
   // The disk filling up while the answer is on its way.
   if (random_.percent(2)) planFill(now_ + random_.between(0, delay_ms));
@@ -785,7 +785,7 @@ void Simulation::workerTakes(const DeliveryIntent& intent, bool redelivery) {
 
 void Simulation::deliverAnswer(const Answer& answer) {
   const DeliveryResult& result = answer.result;
-  life_->answers_due.erase(result.message_id);
+  life_->answers_due.erase(answer.message_id);
   if (isIdempotent(result.transport)) {
     --life_->idempotent_outstanding;
   } else {
@@ -793,12 +793,12 @@ void Simulation::deliverAnswer(const Answer& answer) {
   }
   static const char* const kOutcomes[] = {"delivered", "temporary failure", "permanent failure",
                                           "returned"};
-  trace("answer " + result.message_id + ": " + kOutcomes[static_cast<std::size_t>(result.outcome)] +
+  trace("answer " + answer.message_id + ": " + kOutcomes[static_cast<std::size_t>(result.outcome)] +
         (result.maybe_delivered ? " (maybe delivered)" : ""));
   life_->engine->onDeliveryResult(result, now_);
   // Until the result is committed, a restart hands the message out again.
   RoundHooks hooks;
-  hooks.acknowledge = [this, message_id = result.message_id](bool) {
+  hooks.acknowledge = [this, message_id = answer.message_id](bool) {
     maildir_unanswered_.erase(message_id);
   };
   round(std::move(hooks));
@@ -1097,7 +1097,7 @@ void Simulation::checkSend(const DeliveryIntent& intent, const Pair& pair, bool 
   if (redelivery) return;
   const std::string& sequence = pair.first;
   const std::string& contact = pair.second;
-  const std::string what = "email " + intent.message_id + " to " + contact + " in " + sequence;
+  const std::string what = "email " + intent.messageId() + " to " + contact + " in " + sequence;
   if (isStopped(pair)) violation(what + " after an acknowledged stop");
   if (opted_out_.count(contact) > 0) violation(what + " after it unsubscribed");
   if (blocked_.count(contact) > 0) violation(what + " while its stage is blocked");
@@ -1122,7 +1122,7 @@ void Simulation::checkSend(const DeliveryIntent& intent, const Pair& pair, bool 
   }
   // A Maildir message released again after it landed: the step ran twice (the file name
   // would hide it). SMTP is checked when the relay accepts (acceptOnce()).
-  if (isIdempotent(intent.transport) && delivered_[intent.message_id] > 0) {
+  if (isIdempotent(intent.transport) && delivered_[intent.messageId()] > 0) {
     int& allowance = duplicate_allowance_[pair];
     if (allowance > 0) {
       --allowance;  // a retry that said it may duplicate
@@ -1133,23 +1133,23 @@ void Simulation::checkSend(const DeliveryIntent& intent, const Pair& pair, bool 
   // The mailbox's limits over rolling windows of the send times.
   const Mailbox* mailbox = nullptr;
   for (const Mailbox& candidate : scenario_.mailboxes) {
-    if (candidate.address == intent.mailbox) mailbox = &candidate;
+    if (candidate.address == intent.mailbox()) mailbox = &candidate;
   }
   REQUIRE(mailbox != nullptr);
   // min_interval holds between the decisions (sends that waited for a worker may leave closer
   // together: README "Simulation"); the rolling limits hold at the instants the relay sees.
-  std::vector<TimeMs>& decided = decided_[intent.mailbox];
+  std::vector<TimeMs>& decided = decided_[intent.mailbox()];
   for (TimeMs at_ms : decided) {
     if (std::abs(decided_at_ms - at_ms) < mailbox->min_interval_ms) {
       violation(what + ": decided " + std::to_string(std::abs(decided_at_ms - at_ms) / 1000) +
-                " s from another send from " + intent.mailbox + ", min_interval is " +
+                " s from another send from " + intent.mailbox() + ", min_interval is " +
                 std::to_string(mailbox->min_interval_ms / 1000) + " s");
       break;
     }
   }
   decided.push_back(decided_at_ms);
   const TimeMs sent_at_ms = released_at_ms;
-  std::vector<TimeMs>& times = sends_[intent.mailbox];
+  std::vector<TimeMs>& times = sends_[intent.mailbox()];
   times.push_back(sent_at_ms);
   // Every rolling window that holds this send: those ending at a send in [t, t + span).
   auto overLimit = [&](const std::vector<TimeMs>& list, DurationMs span_ms, std::int64_t limit) {
@@ -1163,19 +1163,19 @@ void Simulation::checkSend(const DeliveryIntent& intent, const Pair& pair, bool 
     return false;
   };
   if (overLimit(times, kHourMs, mailbox->hourly_limit)) {
-    violation(what + ": " + intent.mailbox + " over its hourly limit " +
+    violation(what + ": " + intent.mailbox() + " over its hourly limit " +
               std::to_string(mailbox->hourly_limit));
   }
   if (overLimit(times, kDayMs, mailbox->daily_limit)) {
-    violation(what + ": " + intent.mailbox + " over its daily limit " +
+    violation(what + ": " + intent.mailbox() + " over its daily limit " +
               std::to_string(mailbox->daily_limit));
   }
   if (mailbox->domain_daily_limit > 0) {
     const std::string domain = contact.substr(contact.find('@') + 1);
-    std::vector<TimeMs>& domain_times = domain_sends_[intent.mailbox][domain];
+    std::vector<TimeMs>& domain_times = domain_sends_[intent.mailbox()][domain];
     domain_times.push_back(sent_at_ms);
     if (overLimit(domain_times, kDayMs, mailbox->domain_daily_limit)) {
-      violation(what + ": " + intent.mailbox + " over its domain_daily_limit for " + domain);
+      violation(what + ": " + intent.mailbox() + " over its domain_daily_limit for " + domain);
     }
   }
 }

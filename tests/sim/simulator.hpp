@@ -465,6 +465,7 @@ class Simulation {
   struct Answer {
     std::uint64_t life = 0;
     DeliveryResult result;
+    std::string message_id;  // the intent's, which the result does not carry
   };
   struct Event {
     TimeMs at_ms = 0;
