@@ -1260,7 +1260,9 @@ void Engine::advanceTo(TimeMs now_ms) {
     if (room == 0) return;
     expired_.clear();
     if (wheel_.popDue(now_ms, expired_, std::min(kFireBatchMax, room)) == 0) break;
-    for (const TimerWheel::Expired& entry : expired_) {
+    for (std::size_t at = 0; at < expired_.size(); ++at) {
+      prefetchDue(at);
+      const TimerWheel::Expired& entry = expired_[at];
       Enrollment& enrollment = enrollments_[entry.id];
       if (enrollment.status == EnrollmentStatus::kPaused && enrollment.resume_at_ms != kNoTime &&
           enrollment.resume_at_ms <= now_ms) {
@@ -1287,6 +1289,28 @@ void Engine::advanceTo(TimeMs now_ms) {
       firing_lateness_.observe(static_cast<double>(now_ms - entry.due_ms) / 1000.0);
       fire(enrollment, now_ms);
     }
+  }
+}
+
+// A fire reads the due enrollment's row, then its contact's slot and the key's entry in the
+// symbol table, then the contact's block and the key's text: cache misses at millions of
+// contacts, each level's address known only once the one before is read. So the loop over
+// expired_ asks for them ahead, one level deeper the nearer an entry comes: the row 16
+// entries ahead, the slot and the key's entry 8, the block and the key's text 4.
+void Engine::prefetchDue(std::size_t at) const {
+  auto ahead = [&](std::size_t distance) -> const Enrollment* {
+    return at + distance < expired_.size() ? &enrollments_[expired_[at + distance].id] : nullptr;
+  };
+  if (const Enrollment* row = ahead(16)) __builtin_prefetch(row);
+  if (const Enrollment* row = ahead(8)) {
+    if (row->contact_key.index() < contacts_.size()) {
+      __builtin_prefetch(&contacts_[row->contact_key.index()]);
+    }
+    row->contact_key.prefetchEntry();
+  }
+  if (const Enrollment* row = ahead(4)) {
+    if (const ContactRef* slot = exactContactSlot(*row)) __builtin_prefetch(slot->get());
+    row->contact_key.prefetchText();
   }
 }
 

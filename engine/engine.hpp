@@ -612,6 +612,8 @@ class Engine {
   // Counts the enrollments changed since the census last counted them (those marked for the
   // next snapshot); a restore and a reload count every one (rearmAndRecountAll).
   void syncCensus() const;
+  // Asks the CPU for what firing expired_[at + 1...] will read (see its definition).
+  void prefetchDue(std::size_t at) const;
   void noteJournaled(EnrollmentId id);
   // REQUIRES: rows_max > 0.
   void addCheckpointSlice(WriteBatch& batch, std::size_t rows_max);

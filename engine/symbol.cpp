@@ -199,6 +199,14 @@ void Symbol::reserve(std::size_t more) {
 
 std::string_view Symbol::view() const { return textAt(table().entryAt(index_)); }
 
+void Symbol::prefetchEntry() const {
+  const Table& symbols = table();
+  __builtin_prefetch(symbols.entries[index_ >> kEntryChunkBits].load(std::memory_order_acquire) +
+                     (index_ & (kEntryChunkSize - 1)));
+}
+
+void Symbol::prefetchText() const { __builtin_prefetch(bytesAt(table().entryAt(index_))); }
+
 const char* Symbol::c_str() const { return bytesAt(table().entryAt(index_)); }
 
 std::size_t symbolCount() {

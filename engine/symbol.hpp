@@ -70,6 +70,10 @@ class Symbol {
   static void reserve(std::size_t more);
   // The index in the table: dense, stable for the process's life, 0 for "".
   std::uint32_t index() const { return index_; }
+  // Hints to the CPU that view() is coming: the table's entry, or (reading the entry) the
+  // text. No effect on what is read; a loop over many Symbols asks a few iterations ahead.
+  void prefetchEntry() const;
+  void prefetchText() const;
 
   friend bool operator==(Symbol a, Symbol b) { return a.index_ == b.index_; }
   friend bool operator==(Symbol a, const std::string& b) { return a.view() == b; }
