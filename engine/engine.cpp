@@ -1407,9 +1407,10 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
   enrollment.sending = true;
   SendingOut& out = sends_out_[enrollment.id];
   out.send = SendOut{step.id, intent->send.mailbox, now_ms, false};
-  out.variant = intent->variant >= 0
-                    ? intent->sequence->steps[intent->step_index].variants[intent->variant].id
-                    : std::string();
+  out.variant =
+      intent->variant >= 0
+          ? Symbol(intent->sequence->steps[intent->step_index].variants[intent->variant].id)
+          : Symbol();
   const Transport transport = intent->transport;
   queueIntent(enrollment, std::move(*intent), transport);
 }

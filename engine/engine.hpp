@@ -738,7 +738,7 @@ class Engine {
   // them cost 160 MB at ten million rows.
   struct SendingOut {
     SendOut send;
-    std::string variant;
+    Symbol variant;
   };
   boost::unordered_flat_map<EnrollmentId, SendingOut> sends_out_;
   // REQUIRES: enrollment.sending.

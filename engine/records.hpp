@@ -116,18 +116,20 @@ struct ProgressRecord {
   std::uint32_t step_index = 0;
   ProgressKind kind = ProgressKind::kStepFired;
   TimeMs at_ms = 0;
-  std::string mailbox;
+  // The ids below are Symbols (engine/symbol.hpp): bounded sets, so a record copies no text
+  // and the store's encoder finds each one's code without hashing it.
+  Symbol mailbox;
   // kInbound: the inbound message's. The records of a send (kStepFired, kDelivered,
   // kDeliveryFailed) leave it empty: the Message-ID is a pure function of the enrollment's
   // sequence and contact, step_id and mailbox (engine/message.hpp makeMessageId), and it was
   // ~45 of their ~130 bytes in the store. Records written before carry it.
   std::string message_id;
   std::string detail;
-  std::string step_id;        // the step, by id (step_index is where it stood then)
+  Symbol step_id;             // the step, by id (step_index is where it stood then)
   std::uint64_t task_id = 0;  // kStepDone of a task, kTaskClosed, kTaskReopened
   // kStepFired, kDelivered, kDeliveryFailed: the id of the step's A/B variant the email was
   // rendered with; "" for a step without variants (and in records written before seqd kept it).
-  std::string variant;
+  Symbol variant;
 };
 
 struct SequenceState {

@@ -14,7 +14,7 @@ namespace {
 static_assert(sizeof(Contact) == 416, "Contact changed: update io/record_codec.cpp");
 static_assert(sizeof(Enrollment) == 64, "Enrollment changed: update io/record_codec.cpp");
 static_assert(sizeof(SendOut) == 24, "SendOut changed: update io/record_codec.cpp");
-static_assert(sizeof(ProgressRecord) == 200, "ProgressRecord changed: update record_codec.cpp");
+static_assert(sizeof(ProgressRecord) == 128, "ProgressRecord changed: update record_codec.cpp");
 #endif
 
 constexpr std::uint8_t kFlagDnc = 1U << 0;
@@ -1042,7 +1042,7 @@ void readProgressFields(Reader& reader, ProgressRecord& out) {
     reader.fail("fields", "unknown bits " + std::to_string(fields));
     return;
   }
-  const auto text = [&](std::uint8_t field, const char* name, std::string& value) {
+  const auto text = [&](std::uint8_t field, const char* name, auto& value) {
     value.clear();
     if ((fields & field) == 0) return true;
     if (!reader.str(name, value)) return false;

@@ -314,7 +314,7 @@ TEST_CASE("same*() notice a change in any one field") {
   records[2].step_index = 9;
   records[3].kind = ProgressKind::kTaskCreated;
   records[4].at_ms = 0;
-  records[5].mailbox += "x";
+  records[5].mailbox = records[5].mailbox.str() + "x";
   records[6].message_id += "x";
   records[7].detail += "x";
   for (const ProgressRecord& changed : records) CHECK_FALSE(sameProgress(changed, record));
