@@ -747,7 +747,7 @@ class Engine {
   // Sends released to delivery whose count the governor holds at an instant other than their
   // SendOut's at_ms (released later than decided, or written again after a restart): that
   // instant, so a send that comes back not attempted gives its count back.
-  std::unordered_map<EnrollmentId, TimeMs> counted_at_;
+  boost::unordered_flat_map<EnrollmentId, TimeMs> counted_at_;
   std::map<WorkflowState::Key, TimeMs> workflow_next_;  // when each configured one runs next
   ContactLists lists_;
   SequenceShares shares_;
@@ -765,7 +765,7 @@ class Engine {
   std::uint64_t governor_snapshot_seq_ = 0;  // the last snapshot's through_seq
   // The sends out as the log has them (a kStepFired record and no result yet), by
   // enrollment: when each was counted.
-  std::unordered_map<EnrollmentId, TimeMs> logged_out_;
+  boost::unordered_flat_map<EnrollmentId, TimeMs> logged_out_;
   // The sequences' templates parsed, the senders' From lines, the unsubscribe settings: what
   // the workers render from. Rebuilt by reconfigure(); intents out keep theirs alive.
   std::shared_ptr<const RenderSettings> render_;
@@ -856,7 +856,7 @@ class Engine {
   };
   std::deque<QueueEntry> queued_smtp_;
   std::deque<QueueEntry> queued_idempotent_;
-  std::unordered_map<EnrollmentId, QueuedIntent> queued_;
+  boost::unordered_flat_map<EnrollmentId, QueuedIntent> queued_;
   std::uint64_t queue_tickets_ = 0;
   std::vector<TimerWheel::Expired> expired_;
 };

@@ -193,8 +193,7 @@ Symbol PackedContact::fieldSymbol(std::uint16_t flag) const {
     return default_email_status;
   }
   // The fields before it in the block: those present among the lower flags.
-  const auto before = static_cast<std::size_t>(
-      std::popcount(static_cast<unsigned>(flags_ & kFieldFlags & (flag - 1))));
+  const std::size_t before = fieldCount(static_cast<std::uint16_t>(flags_ & (flag - 1)));
   Symbol symbol;
   std::memcpy(static_cast<void*>(&symbol), fields() + sizeof(Symbol) * before, sizeof(Symbol));
   return symbol;
