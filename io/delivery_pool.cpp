@@ -114,6 +114,26 @@ void DeliveryPool::pushResults(std::vector<DeliveryResult>& results) {
   SEQD_ASSERT(results.empty());
 }
 
+namespace {
+
+// Each message reads its contact's block and its key's text (the Message-ID's hash, and the
+// To: address when the email is the key): cache misses, each known only once the one before
+// is read. Asked for the whole batch at once, level by level, they are fetched side by side.
+void prefetchContacts(const std::vector<DeliveryIntent>& batch) {
+  for (const DeliveryIntent& intent : batch) {
+    if (intent.contact == nullptr) continue;
+    __builtin_prefetch(intent.contact.get());
+  }
+  for (const DeliveryIntent& intent : batch) {
+    if (intent.contact != nullptr) intent.contact->keySymbol().prefetchEntry();
+  }
+  for (const DeliveryIntent& intent : batch) {
+    if (intent.contact != nullptr) intent.contact->keySymbol().prefetchText();
+  }
+}
+
+}  // namespace
+
 void DeliveryPool::workerLoop() {
   SmtpTransport smtp(smtp_);  // one per worker: owns a libcurl handle and its connection
   MessageRenderer renderer;   // one per worker: its buffers are reused message to message
@@ -132,6 +152,7 @@ void DeliveryPool::workerLoop() {
     }
     const std::int64_t taken_us = trace_ ? LatenessTrace::nowUs() : 0;
     MaildirBatch maildir(maildir_);
+    prefetchContacts(batch);
     if (message_ids.size() < batch.size()) message_ids.resize(batch.size());
     for (std::size_t i = 0; i < batch.size(); ++i) {
       const DeliveryIntent& intent = batch[i];
