@@ -31,6 +31,10 @@ constexpr std::size_t kVarintBytesMax = 10;  // a u64 in 7-bit groups
 // Appends `value` as LEB128: 7 bits a byte, low bits first, the high bit set on every byte
 // but the last.
 void appendVarint(std::uint64_t value, std::string& out) {
+  if (value < 0x80) {  // most: codes, counts, small ids
+    out.push_back(static_cast<char>(value));
+    return;
+  }
   char bytes[kVarintBytesMax];
   std::size_t size = 0;
   while (value >= 0x80) {
@@ -77,6 +81,11 @@ class Writer {
   }
   // A string as its code in `codes` (format 4; "" is 0): the same limit as str().
   void code(const char* field, Symbol text, SymbolCodes& codes) {
+    // A string with a code passed the length check when it got it: its text is not read.
+    if (const std::uint32_t known = codes.knownCode(text); known != 0) {
+      varint(known);
+      return;
+    }
     if (text.size() > kRecordFieldBytesMax) {
       fail(field, "length " + std::to_string(text.size()) + " exceeds " +
                       std::to_string(kRecordFieldBytesMax));

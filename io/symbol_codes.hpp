@@ -41,6 +41,11 @@ class SymbolCodes {
   }
   // The code of `symbol`, handing out the next one when it has none; 0 for "".
   std::uint32_t codeOf(Symbol symbol);
+  // The code of `symbol` when it has one; 0 when not (or for "").
+  std::uint32_t knownCode(Symbol symbol) const {
+    const auto at = codes_.find(symbol);
+    return at == codes_.end() ? 0 : at->second;
+  }
   // A loaded entry: the codes come in order, 1 first. False when `code` is not the next
   // one or `symbol` is empty or has a code already.
   bool addLoaded(std::uint32_t code, Symbol symbol);

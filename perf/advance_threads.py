@@ -54,6 +54,8 @@ def main():
     parser.add_argument("--phase", choices=["advance", "add"], default="advance",
                         help="what to measure: the advance (3 steps a contact) or the add")
     parser.add_argument("--tick", default="100ms", help="seqd's wheel tick, as perf/bench.py")
+    parser.add_argument("--perf-frequency", type=int, default=499,
+                        help="samples a second for --perf-record (perf record -F)")
     parser.add_argument("n", nargs="?", type=int, default=200000)
     args = parser.parse_args()
     ticks = os.sysconf("SC_CLK_TCK")
@@ -69,7 +71,7 @@ def main():
             daemon.seqctl("sequence", "activate", "bench")
         recorder = None
         if args.perf_record:
-            recorder = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g",
+            recorder = subprocess.Popen(["perf", "record", "-q", "-F", str(args.perf_frequency), "-g",
                                          "--call-graph", "dwarf,16384", "-o", args.perf_record,
                                          "-p", str(daemon.process.pid)],
                                         stdout=subprocess.DEVNULL)
@@ -81,7 +83,7 @@ def main():
         else:
             argv = [args.seqctl, "--socket", daemon.socket, "--json"] + add
             if args.perf_record:  # seqctl sampled the same way, into OUT.seqctl
-                argv = ["perf", "record", "-q", "-F", "499", "-g", "--call-graph",
+                argv = ["perf", "record", "-q", "-F", str(args.perf_frequency), "-g", "--call-graph",
                         "dwarf,16384", "-o", args.perf_record + ".seqctl", "--"] + argv
             started = time.monotonic()
             result = subprocess.run(argv, check=True, capture_output=True)
