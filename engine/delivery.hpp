@@ -45,6 +45,8 @@ struct SendKey {
   bool operator==(const SendKey&) const = default;
 };
 
+inline SendKey sendKeyOf(const SendOut& send) { return SendKey{send.step, send.mailbox}; }
+
 struct DeliveryIntent {
   EnrollmentId enrollment_id = 0;
   std::uint32_t step_index = 0;

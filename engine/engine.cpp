@@ -393,8 +393,7 @@ DeliveryResult Engine::sendOutResult(const Enrollment& enrollment, DeliveryOutco
   DeliveryResult result;
   result.enrollment_id = enrollment.id;
   result.step_index = enrollment.step_index;
-  const SendOut& send = sendingOut(enrollment).send;
-  result.send = SendKey{send.step, send.mailbox};
+  result.send = sendKeyOf(sendingOut(enrollment).send);
   result.outcome = outcome;
   result.transport = sendingTransport(enrollment);
   return result;
@@ -474,7 +473,7 @@ bool Engine::redeliver(Enrollment& enrollment, TimeMs now_ms) {
   const PackedContact* contact = contactOf(enrollment);
   const std::string domain = recipientDomain(contact ? contact->email() : "");
   if (counted_at_ms != kNoTime) governor_.forgetSend(mailbox->address, domain, counted_at_ms);
-  governor_.recordSend(mailbox->address, domain, now_ms, intent->messageId());
+  governor_.recordSend(mailbox->address, domain, now_ms, jitterSeed(*intent));
   if (now_ms != send.at_ms) counted_at_[enrollment.id] = now_ms;
   if (now_ms != counted_at_ms) {
     ProgressRecord& moved =
@@ -519,9 +518,11 @@ std::string Engine::outMessageId(EnrollmentId id) const {
 }
 
 bool Engine::isSendingOut(const Enrollment& enrollment, const SendKey& send) const {
-  if (!enrollment.sending) return false;
-  const SendOut& out = sendingOut(enrollment).send;
-  return out.step == send.step && out.mailbox == send.mailbox;
+  return enrollment.sending && sendKeyOf(sendingOut(enrollment).send) == send;
+}
+
+std::string Engine::jitterSeed(const DeliveryIntent& intent) const {
+  return governor_.detailsRead(intent.mailbox()).message_id ? intent.messageId() : std::string();
 }
 
 std::string Engine::loggedDomain(const Enrollment& enrollment) const {
@@ -1397,10 +1398,7 @@ void Engine::fireEmail(Enrollment& enrollment, const Sequence& sequence, const S
   std::string reason;
   std::optional<DeliveryIntent> intent = makeIntent(enrollment, step, now_ms, mailbox, reason);
   if (!intent) return markNotSent(enrollment, reason);
-  // The Message-ID seeds the mailbox's jitter: built here only for a mailbox that has one.
-  governor_.recordSend(
-      mailbox, domain, now_ms,
-      governor_.detailsRead(mailbox).message_id ? intent->messageId() : std::string());
+  governor_.recordSend(mailbox, domain, now_ms, jitterSeed(*intent));
   wheel_.cancel(enrollment.id);
   enrollment.status = EnrollmentStatus::kActive;
   enrollment.next_at_ms = kNoTime;
@@ -1878,9 +1876,7 @@ std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_
           const std::string domain = recipientDomain(contact ? contact->email() : "");
           governor_.forgetSend(send.mailbox.view(), domain, send.at_ms);
           governor_.recordSend(send.mailbox.view(), domain, now_ms,
-                               governor_.detailsRead(send.mailbox.view()).message_id
-                                   ? queued->second.intent.messageId()
-                                   : std::string());
+                               jitterSeed(queued->second.intent));
           counted_at_ms = now_ms;
           counted_at_[id] = now_ms;
         }

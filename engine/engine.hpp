@@ -598,6 +598,9 @@ class Engine {
   void replaySend(const ProgressRecord& record);
   // Whether `send` is the send the enrollment has out.
   bool isSendingOut(const Enrollment& enrollment, const SendKey& send) const;
+  // What the governor's recordSend() seeds the mailbox's jitter from: the intent's Message-ID
+  // where the mailbox has a jitter, else "" (the count is the same; the text is not built).
+  std::string jitterSeed(const DeliveryIntent& intent) const;
   // The recipient's domain as logged_sends_ counts it.
   std::string loggedDomain(const Enrollment& enrollment) const;
   // Folds one record of the log into logged_sends_ and logged_out_, as a restart replays the

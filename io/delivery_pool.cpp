@@ -14,7 +14,7 @@ namespace {
 constexpr auto kIdleWait = std::chrono::seconds(1);
 }  // namespace
 
-std::string sentLine(const DeliveryIntent& intent) {
+std::string sentLine(const DeliveryIntent& intent, std::string_view message_id) {
   std::string line = "sent: sequence ";
   const RenderSequence* sequence = intent.sequence;
   line += sequence != nullptr ? sequence->id : std::string("?");
@@ -27,7 +27,7 @@ std::string sentLine(const DeliveryIntent& intent) {
   line += " mailbox ";
   line += intent.mailbox();
   line += ' ';
-  line += intent.messageId();
+  line += message_id;
   return line;
 }
 
@@ -121,8 +121,7 @@ namespace {
 // is read. Asked for the whole batch at once, level by level, they are fetched side by side.
 void prefetchContacts(const std::vector<DeliveryIntent>& batch) {
   for (const DeliveryIntent& intent : batch) {
-    if (intent.contact == nullptr) continue;
-    __builtin_prefetch(intent.contact.get());
+    if (intent.contact != nullptr) __builtin_prefetch(intent.contact.get());
   }
   for (const DeliveryIntent& intent : batch) {
     if (intent.contact != nullptr) intent.contact->keySymbol().prefetchEntry();
@@ -178,7 +177,9 @@ void DeliveryPool::workerLoop() {
         continue;
       }
       // An SMTP send takes long and is not idempotent: its result goes back at once.
-      if (on_sent_ && result.outcome == DeliveryOutcome::kDelivered) on_sent_(sentLine(intent));
+      if (on_sent_ && result.outcome == DeliveryOutcome::kDelivered) {
+        on_sent_(sentLine(intent, message_ids[i]));
+      }
       smtp_result.push_back(std::move(result));
       pushResults(smtp_result);
     }
@@ -199,7 +200,7 @@ void DeliveryPool::workerLoop() {
       }
       if (on_sent_ && result.outcome == DeliveryOutcome::kDelivered &&
           intent->transport != Transport::kDiscard) {
-        on_sent_(sentLine(*intent));
+        on_sent_(sentLine(*intent, message_ids[static_cast<std::size_t>(intent - batch.data())]));
       }
       if (trace_) {
         trace_lines += "D ";
@@ -226,8 +227,8 @@ DeliveryResult DeliveryPool::deliver(const DeliveryIntent& intent, std::string_v
   result.transport = intent.transport;
   switch (intent.transport) {
     case Transport::kDiscard:
-      renderer.render(intent,
-                      message_id);  // rendered all the same: a benchmark measures that work too
+      // Rendered all the same: a benchmark measures that work too.
+      renderer.render(intent, message_id);
       result.outcome = DeliveryOutcome::kDelivered;
       break;
     case Transport::kMaildir: {

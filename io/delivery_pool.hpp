@@ -111,8 +111,9 @@ class DeliveryPool {
   std::vector<std::thread> workers_;
 };
 
-// The log line of an email the transport took (see DeliveryPool's on_sent).
-std::string sentLine(const DeliveryIntent& intent);
+// The log line of an email the transport took (see DeliveryPool's on_sent); message_id is the
+// intent's, which the worker built once.
+std::string sentLine(const DeliveryIntent& intent, std::string_view message_id);
 
 // The result that says `intent` was never attempted.
 DeliveryResult returnedResult(const DeliveryIntent& intent);
