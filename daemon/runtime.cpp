@@ -469,9 +469,10 @@ DeliverySlots Runtime::freeSlots() const {
   if (stopping_.load()) return DeliverySlots{0, 0};
   const std::size_t workers = static_cast<std::size_t>(std::max(1, options_.config.daemon.workers));
   slots.smtp = workers > smtp_outstanding_ ? workers - smtp_outstanding_ : 0;
-  slots.idempotent = kIdempotentQueueMax > idempotent_outstanding_
-                         ? kIdempotentQueueMax - idempotent_outstanding_
-                         : 0;
+  slots.idempotent =
+      kIdempotentQueueMax > idempotent_outstanding_
+          ? std::min(kIdempotentRoundMax, kIdempotentQueueMax - idempotent_outstanding_)
+          : 0;
   return slots;
 }
 
@@ -684,11 +685,13 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
   };
   // Each turn, pipelined as the real clock's rounds are, and deterministic all the same:
   //   1. the steps due are decided while the turn before's commit is written;
-  //   2. once that commit is durable, its sends go to delivery, and every result of them is
-  //      applied, whenever each comes back;
-  //   3. those results and the sends just decided are committed together (left in flight).
+  //   2. once that commit is durable, its sends go to delivery;
+  //   3. the sends just decided and the results applied since the last commit are committed
+  //      together (left in flight);
+  //   4. while that commit is written, every result of step 2's sends is applied, whenever
+  //      each comes back: the workers deliver beside the committer. They join the next commit.
   // So what a turn decides never depends on a worker's timing: it has the results of every
-  // send released before the turn before, and none of that turn's.
+  // send released before it, and none of the sends its commit in flight holds.
   bool commit_out = false;  // step 3's commit, not yet durable
   // A wait that ran out (kAdvanceDeliveryWaitMs) with sends still out: the clock no longer
   // stays for those, as before turns were pipelined; each turn still waits for them.
@@ -711,15 +714,17 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
     engine_->advanceTo(step_to);
     if (commit_out && !drainRounds()) return stopped();
     commit_out = false;
-    stalled = !waitForDeliveries(kAdvanceDeliveryWaitMs);
     if (!commitAndFlush()) return stopped();
     commit_out = true;
+    stalled = !waitForDeliveries(kAdvanceDeliveryWaitMs, false, SendsWaited::kReleased);
     pingWatchdog();
     publishMetrics();
     if (step_to >= target_ms && engine_->queuedIntents() == 0 && !sends_out()) {
       std::optional<TimeMs> after = engine_->nextDue();
       if (!after || *after > target_ms) {
         // Done unless the last commit released sends: theirs are the results to wait for.
+        // Results applied since it was handed over are committed with the round that answers
+        // the command (or with the next turn's, when the clock moves on).
         const std::size_t out_before = deliveriesOut();
         if (!drainRounds()) return stopped();
         commit_out = false;
@@ -739,17 +744,20 @@ std::size_t Runtime::deliveriesOut() const {
   return std::max(engine_->deliveriesInFlight(), delivery_ ? delivery_->inFlight() : 0);
 }
 
-// Waits until every released send has its result recorded, at most timeout_ms. While seqd
-// is stopping only shutDown()'s own wait may go on.
-bool Runtime::waitForDeliveries(int timeout_ms, bool while_stopping) {
+// Waits until every send out (`waited`) has its result recorded, at most timeout_ms. While
+// seqd is stopping only shutDown()'s own wait may go on.
+bool Runtime::waitForDeliveries(int timeout_ms, bool while_stopping, SendsWaited waited) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (deliveriesOut() > 0) {
+  const auto out = [&] {
+    return waited == SendsWaited::kReleased ? releasedOut() : deliveriesOut();
+  };
+  while (out() > 0) {
     if (stopping_.load() && !while_stopping) return false;
     processResults();
-    if (deliveriesOut() == 0) break;
+    if (out() == 0) break;
     pingWatchdog();
     if (std::chrono::steady_clock::now() >= deadline) {
-      logWarning(std::to_string(deliveriesOut()) + " deliveries still in flight after " +
+      logWarning(std::to_string(out()) + " deliveries still in flight after " +
                  std::to_string(timeout_ms) + " ms");
       return false;
     }

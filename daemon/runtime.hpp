@@ -48,9 +48,9 @@
 // Under --virtual-time, `time advance` runs every due step in time order, waiting for each
 // turn's deliveries and committing their results, before it answers; it reads the inboxes
 // first, so a reply that arrived "before" the new time is applied before the steps run. Its
-// turns are pipelined (the next sends decided while a commit is written and while the sends
-// before render) on a fixed schedule, so what it decides never depends on a worker's timing
-// (Runtime::advanceVirtual).
+// turns are pipelined (the next sends decided while a commit is written, and the sends before
+// rendered and delivered while it is) on a fixed schedule, so what it decides never depends
+// on a worker's timing (Runtime::advanceVirtual).
 //
 // Thread-safety: start/stop/requestReload from the main thread; the rest is internal.
 #pragma once
@@ -93,8 +93,11 @@ inline constexpr int kShutdownGraceMs = 5000;
 // After the last commit at SIGTERM, the checkpoint that lets the next start read no journal
 // tail runs for at most this long; what it has not written stays in the journal.
 inline constexpr int kShutdownCheckpointMs = 20000;
-// Idempotent (Maildir, discard) sends released to delivery and not yet answered, at most.
-inline constexpr std::size_t kIdempotentQueueMax = 4096;
+// Idempotent (Maildir, discard) sends one round releases to delivery, at most; and those
+// released and not yet answered, at most: two rounds' (a `time advance` turn's sends are
+// delivered while the next turn's commit is written, and released once it is durable).
+inline constexpr std::size_t kIdempotentRoundMax = 4096;
+inline constexpr std::size_t kIdempotentQueueMax = 2 * kIdempotentRoundMax;
 inline constexpr int kAdvanceDeliveryWaitMs = 120000;
 // `seqctl inbox` shows this many of the latest inbox messages.
 inline constexpr std::size_t kInboxLogMax = 500;
@@ -185,8 +188,14 @@ class Runtime {
   // Sends released to delivery whose results are not recorded yet (the engine's count, or
   // the pool's when larger: waitForDeliveries).
   std::size_t deliveriesOut() const;
+  // Sends handed to the delivery pool whose results are not applied yet (the decided ones in
+  // the commit in flight are not: they go to the pool once it is durable).
+  std::size_t releasedOut() const { return smtp_outstanding_ + idempotent_outstanding_; }
+  // Which sends waitForDeliveries() waits for: deliveriesOut() or releasedOut().
+  enum class SendsWaited { kAll, kReleased };
   // True when none is out after it (false: the time ran out, or seqd is stopping).
-  bool waitForDeliveries(int timeout_ms, bool while_stopping = false);
+  bool waitForDeliveries(int timeout_ms, bool while_stopping = false,
+                         SendsWaited waited = SendsWaited::kAll);
   // What a round answers once its commit is durable (or refuses when it is not kept).
   struct RoundOutputs {
     std::uint64_t number = 0;  // RoundPipeline's
