@@ -247,6 +247,7 @@ std::vector<FinishedRound> RoundPipeline::end(Engine& engine, Store& store, Stor
   }
   slots.smtp -= std::min(slots.smtp, held_.smtp);
   slots.idempotent -= std::min(slots.idempotent, held_.idempotent);
+  slots.idempotent = std::min(slots.idempotent, kIdempotentRoundMax);
   const auto taking = std::chrono::steady_clock::now();
   std::vector<DeliveryIntent> intents = engine.takeIntents(slots, now_ms);
   WriteBatch batch = engine.takeBatch();

@@ -220,6 +220,10 @@ struct FinishedRound {
   RoundCommit round;  // intents (kCommitted only), dropped records, commit time, clock
 };
 
+// Idempotent (Maildir, discard) sends one round releases, at most: a round's commit and its
+// records stay a few milliseconds long however many are due.
+inline constexpr std::size_t kIdempotentRoundMax = 4096;
+
 class RoundPipeline {
  public:
   explicit RoundPipeline(Committer& committer) : committer_(committer) {}
@@ -232,7 +236,8 @@ class RoundPipeline {
   // Store::historyTrimPending() as of the last commit whose outcome is known.
   bool historyTrimPending() const { return trim_pending_; }
 
-  // Ends round current(): releases at most `slots` (less held()) and takes the batch; then
+  // Ends round current(): releases at most `slots` (less held(), and no more than
+  // kIdempotentRoundMax idempotent sends) and takes the batch; then
   // finishes the round in flight (waits for its commit) and, when that was ok, hands this
   // batch to the committer (or finishes it at once when there is nothing to write). Returns
   // the rounds that ended, oldest first: the one in flight, then this one when it is finished

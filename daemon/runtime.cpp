@@ -469,10 +469,9 @@ DeliverySlots Runtime::freeSlots() const {
   if (stopping_.load()) return DeliverySlots{0, 0};
   const std::size_t workers = static_cast<std::size_t>(std::max(1, options_.config.daemon.workers));
   slots.smtp = workers > smtp_outstanding_ ? workers - smtp_outstanding_ : 0;
-  slots.idempotent =
-      kIdempotentQueueMax > idempotent_outstanding_
-          ? std::min(kIdempotentRoundMax, kIdempotentQueueMax - idempotent_outstanding_)
-          : 0;
+  slots.idempotent = kIdempotentQueueMax > idempotent_outstanding_
+                         ? kIdempotentQueueMax - idempotent_outstanding_
+                         : 0;
   return slots;
 }
 
@@ -684,12 +683,13 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
                                            " (the last commit): " + room_.error()));
   };
   // Each turn, pipelined as the real clock's rounds are, and deterministic all the same:
-  //   1. the steps due are decided while the turn before's commit is written;
-  //   2. once that commit is durable, its sends go to delivery;
-  //   3. the sends just decided and the results applied since the last commit are committed
-  //      together (left in flight);
-  //   4. while that commit is written, every result of step 2's sends is applied, whenever
-  //      each comes back: the workers deliver beside the committer. They join the next commit.
+  //   1. while the turn before's commit is written, the steps due are decided, and the sends
+  //      decided and the records made since the last commit (the results applied in step 3
+  //      of the turn before too) are taken into this turn's batch;
+  //   2. once that commit is durable, this batch is handed to the committer, and the sends of
+  //      the turn before go to delivery (RoundPipeline::end);
+  //   3. while this turn's commit is written, every result of those sends is applied,
+  //      whenever each comes back: the workers deliver beside the committer.
   // So what a turn decides never depends on a worker's timing: it has the results of every
   // send released before it, and none of the sends its commit in flight holds.
   bool commit_out = false;  // step 3's commit, not yet durable
@@ -712,8 +712,6 @@ DispatchReply Runtime::advanceVirtual(TimeMs target_ms) {
     if (busy) step_to = now();
     virtual_clock_->setTo(step_to);
     engine_->advanceTo(step_to);
-    if (commit_out && !drainRounds()) return stopped();
-    commit_out = false;
     if (!commitAndFlush()) return stopped();
     commit_out = true;
     stalled = !waitForDeliveries(kAdvanceDeliveryWaitMs, false, SendsWaited::kReleased);

@@ -93,10 +93,9 @@ inline constexpr int kShutdownGraceMs = 5000;
 // After the last commit at SIGTERM, the checkpoint that lets the next start read no journal
 // tail runs for at most this long; what it has not written stays in the journal.
 inline constexpr int kShutdownCheckpointMs = 20000;
-// Idempotent (Maildir, discard) sends one round releases to delivery, at most; and those
-// released and not yet answered, at most: two rounds' (a `time advance` turn's sends are
-// delivered while the next turn's commit is written, and released once it is durable).
-inline constexpr std::size_t kIdempotentRoundMax = 4096;
+// Idempotent (Maildir, discard) sends released to delivery and not yet answered, at most:
+// two rounds' (RoundPipeline releases at most kIdempotentRoundMax a round). A `time advance`
+// turn's sends are delivered while the next turn's commit is written.
 inline constexpr std::size_t kIdempotentQueueMax = 2 * kIdempotentRoundMax;
 inline constexpr int kAdvanceDeliveryWaitMs = 120000;
 // `seqctl inbox` shows this many of the latest inbox messages.
