@@ -1,6 +1,8 @@
 #include "engine/message.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 
 #include "engine/contact.hpp"
 #include "engine/utf8.hpp"
@@ -25,6 +27,29 @@ constexpr char kHexUpper[] = "0123456789ABCDEF";
 constexpr char kHexLower[] = "0123456789abcdef";
 
 bool isBlank(char c) { return c == ' ' || c == '\t'; }
+
+// Eight bytes at a time (SWAR): a scan for the bytes a header or a body must treat specially
+// tests a word of plain bytes at once and looks at single bytes only in a word that holds
+// one. Each test is exact for its word (no false positive).
+constexpr std::uint64_t kEachByte = 0x0101010101010101ULL;
+constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
+std::uint64_t wordAt(const char* bytes) {
+  std::uint64_t word;
+  std::memcpy(&word, bytes, sizeof word);
+  return word;
+}
+// Nonzero when a byte of word is below n (REQUIRES: n <= 128).
+constexpr std::uint64_t anyByteBelow(std::uint64_t word, std::uint64_t n) {
+  return (word - kEachByte * n) & ~word & kHighBits;
+}
+// Nonzero when a byte of word is `byte`.
+constexpr std::uint64_t anyByteIs(std::uint64_t word, std::uint64_t byte) {
+  return anyByteBelow(word ^ (kEachByte * byte), 1);
+}
+// Nonzero when a byte of word is a control byte (TAB and line breaks too) or DEL.
+constexpr std::uint64_t anyControlByte(std::uint64_t word) {
+  return anyByteBelow(word, 0x20) | anyByteIs(word, 0x7f);
+}
 
 // Appends the value as 16 lower-case hex digits.
 void appendHex16(std::string& out, std::uint64_t value) {
@@ -105,6 +130,18 @@ std::string encodeWords(std::string_view text, std::size_t first_budget) {
 
 bool isHeaderControl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
 
+bool hasHeaderControl(std::string_view value) {
+  std::size_t at = 0;
+  for (; at + 8 <= value.size(); at += 8) {
+    if (anyControlByte(wordAt(value.data() + at)) == 0) continue;
+    for (std::size_t i = at; i < at + 8; ++i) {
+      if (isHeaderControl(static_cast<unsigned char>(value[i]))) return true;
+    }
+  }
+  return std::any_of(value.begin() + static_cast<std::ptrdiff_t>(at), value.end(),
+                     [](char c) { return isHeaderControl(static_cast<unsigned char>(c)); });
+}
+
 // Removes what could break out of a header: runs of CR/LF become one space, other control
 // bytes go; the result is trimmed and cut to kHeaderValueBytesMax at a character boundary.
 // A value with nothing to remove comes back as it is; else the result is built in scratch.
@@ -112,8 +149,7 @@ std::string_view cleanHeaderValue(std::string_view value, std::string& scratch) 
   const bool clean_already =
       value.size() <= kHeaderValueBytesMax &&
       (value.empty() || (!isBlank(value.front()) && !isBlank(value.back()))) &&
-      std::none_of(value.begin(), value.end(),
-                   [](char c) { return isHeaderControl(static_cast<unsigned char>(c)); });
+      !hasHeaderControl(value);
   if (clean_already) return value;
   std::string& clean = scratch;
   clean.clear();
@@ -416,14 +452,29 @@ void appendMailboxHeader(std::string& out, std::string_view name, std::string_vi
 
 bool needsQuotedPrintable(std::string_view body) {
   std::size_t line_bytes = 0;
-  for (char ch : body) {
-    auto c = static_cast<unsigned char>(ch);
+  // False when the byte makes the body quoted-printable.
+  const auto plain = [&](unsigned char c) {
     if (c == '\r' || c == '\n') {
       line_bytes = 0;
+      return true;
+    }
+    if (c >= 0x7f || (c < 0x20 && c != '\t')) return false;
+    return ++line_bytes <= kBodyLineBytesMax;
+  };
+  std::size_t at = 0;
+  for (; at + 8 <= body.size(); at += 8) {
+    const std::uint64_t word = wordAt(body.data() + at);
+    if ((anyControlByte(word) | (word & kHighBits)) == 0) {
+      line_bytes += 8;  // eight printable ASCII bytes, none a line break
+      if (line_bytes > kBodyLineBytesMax) return true;
       continue;
     }
-    if (c >= 0x7f || (c < 0x20 && c != '\t')) return true;
-    if (++line_bytes > kBodyLineBytesMax) return true;
+    for (std::size_t i = at; i < at + 8; ++i) {
+      if (!plain(static_cast<unsigned char>(body[i]))) return true;
+    }
+  }
+  for (; at < body.size(); ++at) {
+    if (!plain(static_cast<unsigned char>(body[at]))) return true;
   }
   return false;
 }

@@ -408,3 +408,68 @@ TEST_CASE("random text round-trips through quoted-printable with short lines") {
     }
   }
 }
+
+// The rule needsQuotedPrintable() keeps, a byte at a time (it tests eight at once).
+bool needsQuotedPrintableByBytes(std::string_view body) {
+  std::size_t line_bytes = 0;
+  for (char ch : body) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '\r' || c == '\n') {
+      line_bytes = 0;
+      continue;
+    }
+    if (c >= 0x7f || (c < 0x20 && c != '\t')) return true;
+    if (++line_bytes > 998) return true;
+  }
+  return false;
+}
+
+TEST_CASE("the quoted-printable decision sees every byte and line length, at any offset") {
+  std::uint64_t seed = testSeed();
+  MESSAGE("seed (set SEQD_SEED to replay): " << seed);
+  std::mt19937_64 random(seed);
+  // Mostly plain bytes; now and then one that breaks a line, or one that forces the encoding.
+  const std::string plain = "abcXYZ019 .,=~!\t";
+  const std::string rare = {'\n', '\r', '\x01', '\x1f', '\x7f', '\x80', '\xc3', '\xff', '\0'};
+  constexpr int kRounds = 4000;
+  int encoded = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    std::string body;
+    const std::size_t length = random() % 2100;
+    const std::size_t rare_one_in = 1 + random() % 1200;
+    for (std::size_t i = 0; i < length; ++i) {
+      body += random() % rare_one_in == 0 ? rare[random() % rare.size()]
+                                          : plain[random() % plain.size()];
+    }
+    INFO("seed " << seed << " round " << round);
+    const bool expected = needsQuotedPrintableByBytes(body);
+    CHECK(needsQuotedPrintable(body) == expected);
+    encoded += expected ? 1 : 0;
+  }
+  // Both answers came up often enough to mean something.
+  CHECK(encoded > kRounds / 10);
+  CHECK(encoded < kRounds * 9 / 10);
+  // At the limit, at every offset of the eight-byte words: 998 plain bytes are fine, 999 not.
+  for (std::size_t before = 0; before < 16; ++before) {
+    const std::string head = std::string(before, 'h') + "\n";
+    CHECK_FALSE(needsQuotedPrintable(head + std::string(998, 'x')));
+    CHECK(needsQuotedPrintable(head + std::string(999, 'x')));
+    CHECK(needsQuotedPrintable(head + std::string(998, 'x') + "\x7f"));
+  }
+}
+
+TEST_CASE("a control byte anywhere in a long header value is removed") {
+  const std::string clean = "Quarterly planning for the platform team, and what comes next";
+  std::string written_clean;
+  appendUnstructuredHeader(written_clean, "Subject", clean, "\r\n");
+  for (const char control : {'\x01', '\x1b', '\x7f', '\0'}) {
+    for (std::size_t at = 1; at < clean.size(); ++at) {
+      std::string value = clean;
+      value.insert(at, 1, control);
+      std::string written;
+      appendUnstructuredHeader(written, "Subject", value, "\r\n");
+      INFO("control byte " << static_cast<int>(control) << " at " << at);
+      CHECK(written == written_clean);
+    }
+  }
+}
