@@ -3,8 +3,8 @@ a late delivery result never overrides the operator; a crash marks as interrupte
 sends that had started (at most one per worker), never the queue; SIGTERM stops sending and
 exits in bounded time; SIGTERM in the middle of the rounds (a commit in flight) exits cleanly
 and neither loses nor repeats a message; editing a running sequence never re-sends a step; a
-sequence removed by a reload and restored fires again; and a contact waiting on a task never
-gets a second task."""
+sequence removed by a reload and restored fires again; a contact waiting on a task never
+gets a second task; and a `time advance` over many rounds of sends sends each step once."""
 import collections
 import os
 import random
@@ -221,6 +221,46 @@ class SigtermMidRound(unittest.TestCase):
         rows = d.json("status", "seq")["contacts"]
         self.assertEqual(collections.Counter(r["status"] for r in rows),
                          {"finished": self.CONTACTS}, "seed %d" % seed)
+
+
+class AdvanceTurns(unittest.TestCase):
+    """`time advance` over many rounds of Maildir sends: a round releases at most 4,096, and a
+    turn's sends are delivered while the next turn's commit is written (two rounds out)."""
+
+    CONTACTS = 6000  # two steps each: 12,000 sends, three rounds and more
+
+    def test_an_advance_over_many_rounds_sends_each_step_once_and_keeps_every_result(self):
+        total = 2 * self.CONTACTS
+        mailbox = alice_mailbox(hourly_limit=total, daily_limit=total)
+        d = Daemon(sequences={"seq": always_open(TWO_EMAILS_0M_YAML)},
+                   seqd_yaml=seqd_yaml(mailboxes=mailbox))
+        self.addCleanup(d.cleanup)
+        d.start()
+        d.json("add", "seq", "--csv", d.write_file("c.csv", contacts_csv(self.CONTACTS)))
+        d.json("sequence", "activate", "seq")
+        d.json("time", "advance", "1h")
+
+        def check(when):
+            sent = collections.Counter(
+                (m["To"].addresses[0].addr_spec, str(m["Subject"]).split()[0])
+                for m in d.messages())
+            self.assertEqual({key: n for key, n in sent.items() if n != 1}, {}, when)
+            self.assertEqual(len(sent), total, when + ": every step reached every contact")
+            rows = d.json("status", "seq")["contacts"]
+            self.assertEqual(collections.Counter(r["status"] for r in rows),
+                             {"finished": self.CONTACTS}, when)
+            report = d.json("report", "seq")
+            self.assertEqual((report["totals"]["sent"], report["totals"]["delivered"]),
+                             (total, total), when)
+
+        check("after the advance")
+        # Every result the advance applied is committed by its answer: a kill -9 now loses none
+        # (a lost one would leave its send out, delivered again at the start).
+        d.kill()
+        d.start()
+        check("after kill -9 and a start")
+        d.json("time", "advance", "1h")
+        check("after another advance")
 
 
 class EditsAndTasks(unittest.TestCase):
