@@ -1,5 +1,7 @@
 #include "engine/report.hpp"
 
+#include <algorithm>
+
 #include "engine/assert.hpp"
 
 namespace seqd {
@@ -14,11 +16,11 @@ void appendPart(std::string& key, std::string_view part) {
   key += part;
 }
 
-bool readPart(std::string_view& rest, std::string& part) {
+bool readPart(std::string_view& rest, Symbol& part) {
   if (rest.empty()) return false;
   const std::size_t size = static_cast<unsigned char>(rest[0]);
   if (rest.size() < 1 + size) return false;
-  part.assign(rest.substr(1, size));
+  part = Symbol(rest.substr(1, size));
   rest.remove_prefix(1 + size);
   return true;
 }
@@ -104,19 +106,21 @@ void ReportCounters::add(const ReportKey& key, ReportCount count) {
 }
 
 void ReportCounters::takeChanged(std::vector<TeamRecord>& out) {
-  for (const ReportKey& key : changed_) {
+  std::vector<ReportKey> changed(changed_.begin(), changed_.end());
+  std::sort(changed.begin(), changed.end());
+  for (const ReportKey& key : changed) {
     out.push_back(TeamRecord{reportCounterKey(key), encodeCounts(counts_.at(key)), false});
   }
   changed_.clear();
 }
 
-std::vector<std::pair<ReportKey, ReportCounts>> ReportCounters::ofSequence(
-    const std::string& sequence) const {
+std::vector<std::pair<ReportKey, ReportCounts>> ReportCounters::ofSequence(Symbol sequence) const {
   std::vector<std::pair<ReportKey, ReportCounts>> rows;
-  for (auto it = counts_.lower_bound(ReportKey{sequence, "", "", ""});
-       it != counts_.end() && it->first.sequence == sequence; ++it) {
-    rows.emplace_back(it->first, it->second);
+  for (const auto& [key, counts] : counts_) {
+    if (key.sequence == sequence) rows.emplace_back(key, counts);
   }
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   return rows;
 }
 

@@ -31,14 +31,15 @@
 #pragma once
 
 #include <array>
+#include <boost/unordered/unordered_flat_map.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
 #include <cstdint>
-#include <map>
-#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <vector>
 
+#include "engine/symbol.hpp"
 #include "engine/team_records.hpp"
 
 namespace seqd {
@@ -62,15 +63,28 @@ const char* reportCountName(ReportCount count);
 // Adds every count of `more` into `total`.
 void addCounts(ReportCounts& total, const ReportCounts& more);
 
+// A counter's key, as Symbols: a send's result counts twice on the engine thread, and four
+// strings built and compared in an ordered map each time were a few percent of it.
 struct ReportKey {
-  std::string sequence;
-  std::string step;
-  std::string variant;  // "" : none
-  std::string mailbox;  // "" : none
+  Symbol sequence;
+  Symbol step;
+  Symbol variant;  // "" : none
+  Symbol mailbox;  // "" : none
 
+  bool operator==(const ReportKey&) const = default;
+  // By the texts, part by part (Symbol orders by its text).
   bool operator<(const ReportKey& other) const {
     return std::tie(sequence, step, variant, mailbox) <
            std::tie(other.sequence, other.step, other.variant, other.mailbox);
+  }
+};
+struct ReportKeyHash {
+  std::size_t operator()(const ReportKey& key) const noexcept {
+    std::uint64_t mixed = key.sequence.index();
+    for (Symbol part : {key.step, key.variant, key.mailbox}) {
+      mixed = (mixed ^ part.index()) * 0x9E3779B97F4A7C15ULL;
+    }
+    return static_cast<std::size_t>(mixed ^ (mixed >> 29));
   }
 };
 
@@ -81,14 +95,14 @@ class ReportCounters {
   // Adds one to a count and notes the counter as changed.
   // REQUIRES: every part of the key is at most 255 bytes.
   void add(const ReportKey& key, ReportCount count);
-  // Appends a record of every counter changed since the last call.
+  // Appends a record of every counter changed since the last call, in key order.
   void takeChanged(std::vector<TeamRecord>& out);
   // The counters of one sequence, in key order.
-  std::vector<std::pair<ReportKey, ReportCounts>> ofSequence(const std::string& sequence) const;
+  std::vector<std::pair<ReportKey, ReportCounts>> ofSequence(Symbol sequence) const;
 
  private:
-  std::map<ReportKey, ReportCounts> counts_;
-  std::set<ReportKey> changed_;
+  boost::unordered_flat_map<ReportKey, ReportCounts, ReportKeyHash> counts_;
+  boost::unordered_flat_set<ReportKey, ReportKeyHash> changed_;
 };
 
 // What `seqctl report SEQ` shows (Engine::report()).

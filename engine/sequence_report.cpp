@@ -21,14 +21,13 @@ std::string Engine::variantFor(const Enrollment& enrollment, std::string_view st
 }
 
 ReportKey Engine::sendingKey(const Enrollment& enrollment) const {
-  if (!enrollment.sending) return ReportKey{enrollment.sequence_id.str(), "", "", ""};
+  if (!enrollment.sending) return ReportKey{enrollment.sequence_id, {}, {}, {}};
   const SendingOut& out = sendingOut(enrollment);
-  return ReportKey{enrollment.sequence_id.str(), out.send.step.str(), out.variant,
-                   out.send.mailbox.str()};
+  return ReportKey{enrollment.sequence_id, out.send.step, out.variant, out.send.mailbox};
 }
 
 ReportKey Engine::creditedKey(const Enrollment& enrollment) const {
-  ReportKey key{enrollment.sequence_id.str(), "", "", ""};
+  ReportKey key{enrollment.sequence_id, {}, {}, {}};
   const Sequence* sequence = sequenceOf(enrollment);
   if (sequence == nullptr) return key;
   for (std::size_t done = enrollment.done_steps.size(); done-- > 0;) {
@@ -38,20 +37,20 @@ ReportKey Engine::creditedKey(const Enrollment& enrollment) const {
     if (step == sequence->steps.end() || step->type != StepType::kAutoEmail) continue;
     key.step = step->id;
     key.variant = variantFor(enrollment, step->id);
-    key.mailbox = enrollment.last_mailbox.str();
+    key.mailbox = enrollment.last_mailbox;
     return key;
   }
   if (const Step* step = currentStep(enrollment)) {
     key.step = step->id;
   } else if (!enrollment.done_steps.empty()) {
-    key.step = enrollment.done_steps.back().str();
+    key.step = enrollment.done_steps.back();
   }
   return key;
 }
 
 void Engine::countAtStep(const Enrollment& enrollment, const std::string& step_id,
                          ReportCount count) {
-  report_counters_.add(ReportKey{enrollment.sequence_id.str(), step_id, "", ""}, count);
+  report_counters_.add(ReportKey{enrollment.sequence_id, step_id, {}, {}}, count);
 }
 
 namespace {
@@ -110,7 +109,9 @@ Result<ReportSnapshot> Engine::reportSnapshot(const std::string& sequence_id, Ti
     }
     for (const std::string& mailbox : sequence->mailboxes) mailboxRow(report, mailbox);
   }
-  for (const auto& [key, counts] : report_counters_.ofSequence(sequence_id)) {
+  const std::optional<Symbol> counted = Symbol::find(sequence_id);
+  for (const auto& [key, counts] : counted ? report_counters_.ofSequence(*counted)
+                                           : std::vector<std::pair<ReportKey, ReportCounts>>()) {
     ReportStepRow& step = stepRow(report, key.step);
     addCounts(step.counts, counts);
     addCounts(report.totals, counts);
