@@ -29,21 +29,25 @@ constexpr std::uint8_t kTaskStateMax = static_cast<std::uint8_t>(TaskState::kSki
 constexpr std::size_t kPrintableKeyBytesMax = 80;
 constexpr std::size_t kVarintBytesMax = 10;  // a u64 in 7-bit groups
 
-// Appends `value` as LEB128: 7 bits a byte, low bits first, the high bit set on every byte
-// but the last.
+// Writes `value` as LEB128 at `out`, which has room for kVarintBytesMax bytes: 7 bits a byte,
+// low bits first, the high bit set on every byte but the last. Returns the bytes written.
+std::size_t writeVarint(std::uint64_t value, char* out) {
+  std::size_t size = 0;
+  while (value >= 0x80) {
+    out[size++] = static_cast<char>((value & 0x7f) | 0x80);
+    value >>= 7;
+  }
+  out[size++] = static_cast<char>(value);
+  return size;
+}
+
 void appendVarint(std::uint64_t value, std::string& out) {
   if (value < 0x80) {  // most: codes, counts, small ids
     out.push_back(static_cast<char>(value));
     return;
   }
   char bytes[kVarintBytesMax];
-  std::size_t size = 0;
-  while (value >= 0x80) {
-    bytes[size++] = static_cast<char>((value & 0x7f) | 0x80);
-    value >>= 7;
-  }
-  bytes[size++] = static_cast<char>(value);
-  out.append(bytes, size);
+  out.append(bytes, writeVarint(value, bytes));
 }
 
 // How a value writes its strings' lengths and its lists' counts: as u32 (the formats before
@@ -70,11 +74,7 @@ class Writer {
   void u16(std::uint16_t value) { littleEndian(value, 2); }
   void varint(std::uint64_t value) {
     room(kVarintBytesMax);
-    while (value >= 0x80) {
-      staged_[staged_bytes_++] = static_cast<char>((value & 0x7f) | 0x80);
-      value >>= 7;
-    }
-    staged_[staged_bytes_++] = static_cast<char>(value);
+    staged_bytes_ += writeVarint(value, staged_ + staged_bytes_);
   }
   // A time as a zigzag varint: small magnitudes, either sign, take few bytes.
   void time(TimeMs value) {
