@@ -56,7 +56,7 @@ TimeMs Engine::wheelTime(const Enrollment& enrollment) const {
       return open_ms == kNeverOpen ? kNoTime : open_ms;
     }
     case EnrollmentStatus::kPaused:
-      return enrollment.resume_at_ms;
+      return resumeAt(enrollment);
     default:
       return kNoTime;
   }
@@ -258,7 +258,7 @@ Status Engine::listEnrollments(const LoadedState& state, const RowCounts& sequen
 }
 
 // The sends out beside their rows: one for each row with `sending` set (findStepsAgain()
-// counts those, and restore() checks the two counts agree).
+// counts those, and restore() checks the two counts agree). Then the auto-resume times.
 Status Engine::restoreSendsOut(const LoadedState& state) {
   sends_out_.reserve(state.sends_out.size());
   for (const auto& [id, send] : state.sends_out) {
@@ -267,6 +267,14 @@ Status Engine::restoreSendsOut(const LoadedState& state) {
                                 ", which has none out");
     }
     sends_out_[id].send = send;
+  }
+  resume_at_.reserve(state.resume_at.size());
+  for (const auto& [id, at_ms] : state.resume_at) {
+    if (id >= enrollments_.size() || at_ms == kNoTime) {
+      return Status::corruption("an auto-resume time names enrollment " + std::to_string(id) +
+                                ", which has no row");
+    }
+    resume_at_[id] = at_ms;
   }
   return Status::ok();
 }
@@ -1134,7 +1142,7 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
   // old pause reason inside (a re-add resumes from it) but is not shown as paused.
   if (enrollment.status == EnrollmentStatus::kPaused) {
     row.paused_reason = pauseReasonName(enrollment.paused_reason);
-    row.resume_at_ms = enrollment.resume_at_ms;
+    row.resume_at_ms = resumeAt(enrollment);
   }
   if (enrollment.status == EnrollmentStatus::kFinished)
     row.finish_reason = enrollment.finish_reason;
@@ -1230,7 +1238,7 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
     constexpr std::string_view kNone;
     const EnrollmentStatus status = enrollment.status;
     const bool paused = status == EnrollmentStatus::kPaused;
-    row->resume_at_ms = paused ? enrollment.resume_at_ms : kNoTime;
+    row->resume_at_ms = paused ? resumeAt(enrollment) : kNoTime;
     row->paused_text = texts.intern(paused ? pauseReasonName(enrollment.paused_reason) : kNone);
     row->finish_text = texts.intern(
         status == EnrollmentStatus::kFinished ? enrollment.finish_reason.view() : kNone);
@@ -1265,8 +1273,8 @@ void Engine::advanceTo(TimeMs now_ms) {
       prefetchDue(at);
       const TimerWheel::Expired& entry = expired_[at];
       Enrollment& enrollment = enrollments_[entry.id];
-      if (enrollment.status == EnrollmentStatus::kPaused && enrollment.resume_at_ms != kNoTime &&
-          enrollment.resume_at_ms <= now_ms) {
+      if (enrollment.status == EnrollmentStatus::kPaused && resumeAt(enrollment) != kNoTime &&
+          resumeAt(enrollment) <= now_ms) {
         rearm(enrollment, now_ms);  // auto-resume
         saveSnapshot(enrollment);
         // A step already due runs now, in this tick's score order.
@@ -1458,7 +1466,22 @@ const Engine::SendingOut& Engine::sendingOut(const Enrollment& enrollment) const
 }
 
 EnrollmentRecord Engine::recordOf(const Enrollment& enrollment) const {
-  return EnrollmentRecord{enrollment, enrollment.sending ? sendingOut(enrollment).send : SendOut{}};
+  return EnrollmentRecord{enrollment, enrollment.sending ? sendingOut(enrollment).send : SendOut{},
+                          resumeAt(enrollment)};
+}
+
+TimeMs Engine::resumeAt(const Enrollment& enrollment) const {
+  if (resume_at_.empty()) return kNoTime;
+  const auto at = resume_at_.find(enrollment.id);
+  return at == resume_at_.end() ? kNoTime : at->second;
+}
+
+void Engine::setResumeAt(const Enrollment& enrollment, TimeMs at_ms) {
+  if (at_ms == kNoTime) {
+    if (!resume_at_.empty()) resume_at_.erase(enrollment.id);
+  } else {
+    resume_at_[enrollment.id] = at_ms;
+  }
 }
 
 TimeMs Engine::countedAt(const Enrollment& enrollment) const {

@@ -15,7 +15,8 @@
 // result changes the enrollment only while it still waits on that very send
 // (engine/engine.hpp has the whole state table). A few thousand of ten million rows have one
 // out at any time, so the row holds only the bit: the engine keeps each SendOut in a side
-// table by enrollment id, and the store writes the two together (EnrollmentRecord).
+// table by enrollment id, and the store writes the two together (EnrollmentRecord). The
+// auto-resume time of a paused enrollment lives beside the row the same way.
 //
 // Invariants: step_index <= steps in the sequence; a `finished` enrollment with reason
 // `completed` has every step done; status kScheduled with a sequence that is active has
@@ -95,14 +96,15 @@ struct Enrollment {
   // since the add's time is read only until a step is done (lastDoneAt() tells them apart).
   TimeMs waits_from_ms = kNoTime;
   TimeMs next_at_ms = kNoTime;  // when the next step is due; kNoTime: not yet known
-  TimeMs resume_at_ms = kNoTime;
+  // The auto-resume time of a paused enrollment is kept beside the row (the engine's side
+  // table, EnrollmentRecord::resume_at_ms), as few rows have one.
 };
 
 // The row is fixed-width and holds no heap block: millions are kept in one vector, copied by
 // value into store batches and status snapshots. Every byte counts ten million times: a
 // member only some rows need belongs in a side table, and the small counts are bytes.
 static_assert(std::is_trivially_copyable_v<Enrollment>);
-static_assert(sizeof(Enrollment) <= 64);
+static_assert(sizeof(Enrollment) <= 56);
 
 // The email an enrollment has out for delivery: its step, mailbox and when it was fired (its
 // Message-ID is sendingMessageId()). `released` is set once the send was handed to delivery
@@ -115,17 +117,21 @@ struct SendOut {
   bool released = false;
 };
 
-// An enrollment as the store writes and reads it: the row and the send it has out (`send`
+// An enrollment as the store writes and reads it: the row, the send it has out (`send`
 // empty exactly when `row.sending` is not set; the encoder refuses a record where they
-// disagree).
+// disagree) and its auto-resume time (kNoTime: none).
 struct EnrollmentRecord {
   EnrollmentRecord() = default;
-  // A row with no send out, as most are.
+  // A row with no send out and no auto-resume time, as most are.
   EnrollmentRecord(const Enrollment& row) : row(row) {}  // NOLINT: implicit by design
-  EnrollmentRecord(const Enrollment& row, const SendOut& send) : row(row), send(send) {}
+  EnrollmentRecord(const Enrollment& row, const SendOut& send, TimeMs resume_at_ms = kNoTime)
+      : row(row), send(send), resume_at_ms(resume_at_ms) {}
 
   Enrollment row;
   SendOut send;
+  // When a paused enrollment resumes by itself (`seqctl pause --until`, an out-of-office
+  // reply); kNoTime: not by itself. Read only while the row is paused.
+  TimeMs resume_at_ms = kNoTime;
 };
 
 // When the enrollment's last step was done; kNoTime while none is.

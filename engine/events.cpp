@@ -46,10 +46,9 @@ ReportCount eventCount(EventKind kind) {
 void Engine::pauseForOoo(Enrollment& enrollment, const ContactEvent& event, TimeMs now_ms) {
   stopEnrollment(enrollment, EnrollmentStatus::kPaused);
   enrollment.paused_reason = PauseReason::kOoo;
-  enrollment.resume_at_ms = event.until_ms.value_or(now_ms + settings_.ooo_default_pause_ms);
-  if (isActive(enrollment)) {
-    wheel_.schedule(enrollment.id, enrollment.resume_at_ms, scoreOf(enrollment));
-  }
+  const TimeMs resume_at_ms = event.until_ms.value_or(now_ms + settings_.ooo_default_pause_ms);
+  setResumeAt(enrollment, resume_at_ms);
+  if (isActive(enrollment)) wheel_.schedule(enrollment.id, resume_at_ms, scoreOf(enrollment));
 }
 
 Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms) {
@@ -80,13 +79,13 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
       stopEnrollment(enrollment, EnrollmentStatus::kFinished);
       enrollment.finish_reason = finish_reason;
       enrollment.next_at_ms = kNoTime;
-      enrollment.resume_at_ms = kNoTime;
+      setResumeAt(enrollment, kNoTime);
       closeOpenTasks(enrollment, "finished: " + finish_reason, now_ms);
     } else if (event.kind == EventKind::kBounce) {
       report_counters_.add(creditedKey(enrollment), ReportCount::kBounced);
       stopEnrollment(enrollment, EnrollmentStatus::kBounced);
       enrollment.not_sent_reason = "bounce_event";  // applyInbound() names a notice its own
-      enrollment.resume_at_ms = kNoTime;
+      setResumeAt(enrollment, kNoTime);
     } else if (event.kind == EventKind::kOoo) {
       if (!sequence->rules.pause_on_ooo) continue;
       pauseForOoo(enrollment, event, now_ms);
@@ -97,7 +96,7 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
       const Step* step = currentStep(enrollment);
       countAtStep(enrollment, step != nullptr ? step->id.str() : std::string(),
                   ReportCount::kNotSent);
-      enrollment.resume_at_ms = kNoTime;
+      setResumeAt(enrollment, kNoTime);
     }
     saveSnapshot(enrollment);
     inbound_notes_.erase(enrollment.id);  // applyInbound() notes its own afterwards
@@ -198,10 +197,10 @@ Result<std::string> Engine::explain(const std::string& sequence_id,
     case EnrollmentStatus::kPaused:
       text += std::string("Paused (") + pauseReasonName(enrollment->paused_reason) +
               inboundNote(enrollment->id) + ")";
-      text += enrollment->resume_at_ms != kNoTime
-                  ? "; resumes at " + formatRfc3339(enrollment->resume_at_ms) + " with " +
-                        next_step + "."
-                  : " until resumed; then " + next_step + " runs.";
+      text +=
+          resumeAt(*enrollment) != kNoTime
+              ? "; resumes at " + formatRfc3339(resumeAt(*enrollment)) + " with " + next_step + "."
+              : " until resumed; then " + next_step + " runs.";
       break;
     case EnrollmentStatus::kFinished:
       text += "Finished: " + enrollment->finish_reason + inboundNote(enrollment->id) +

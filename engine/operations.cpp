@@ -29,7 +29,7 @@ void Engine::stopEnrollment(Enrollment& enrollment, EnrollmentStatus status) {
 void Engine::rearm(Enrollment& enrollment, TimeMs now_ms) {
   enrollment.status = EnrollmentStatus::kScheduled;
   enrollment.paused_reason = PauseReason::kNone;
-  enrollment.resume_at_ms = kNoTime;
+  setResumeAt(enrollment, kNoTime);
   enrollment.not_sent_reason.clear();
   const Sequence* sequence = sequenceOf(enrollment);
   if (sequence == nullptr) return;
@@ -131,13 +131,13 @@ std::string Engine::applyOperator(Enrollment& enrollment, const OperatorRequest&
       }
       stopEnrollment(enrollment, EnrollmentStatus::kPaused);
       enrollment.paused_reason = PauseReason::kManual;
-      enrollment.resume_at_ms = request.at_ms.value_or(kNoTime);
+      setResumeAt(enrollment, request.at_ms.value_or(kNoTime));
       if (request.at_ms) wheel_.schedule(enrollment.id, *request.at_ms, scoreOf(enrollment));
       return "";
     case OperatorAction::kResume:
       if (status != EnrollmentStatus::kPaused) return "not_paused";
       if (request.at_ms && *request.at_ms > now_ms) {
-        enrollment.resume_at_ms = *request.at_ms;
+        setResumeAt(enrollment, *request.at_ms);
         wheel_.schedule(enrollment.id, *request.at_ms, scoreOf(enrollment));
         return "";
       }
@@ -149,7 +149,7 @@ std::string Engine::applyOperator(Enrollment& enrollment, const OperatorRequest&
       stopEnrollment(enrollment, EnrollmentStatus::kFinished);
       enrollment.finish_reason = request.reason.empty() ? "manual" : "manual:" + request.reason;
       enrollment.next_at_ms = kNoTime;
-      enrollment.resume_at_ms = kNoTime;
+      setResumeAt(enrollment, kNoTime);
       closeOpenTasks(enrollment, "finished: " + enrollment.finish_reason, now_ms);
       return "";
     case OperatorAction::kRetry:

@@ -150,7 +150,7 @@ void Engine::reconfigure(EngineSettings settings, TimeMs now_ms) {
         stopEnrollment(enrollment, EnrollmentStatus::kFinished);
         enrollment.finish_reason = "completed";
         enrollment.next_at_ms = kNoTime;
-        enrollment.resume_at_ms = kNoTime;
+        setResumeAt(enrollment, kNoTime);
       }
       continue;
     }

@@ -100,6 +100,8 @@ struct RowsLoad {
   // The rows' sends out by enrollment id: the table's, then each journal entry's over its
   // row's (an entry without one takes its row's away).
   boost::unordered_flat_map<EnrollmentId, SendOut> sends;
+  // The paused rows' auto-resume times by enrollment id, the same way.
+  boost::unordered_flat_map<EnrollmentId, TimeMs> resume_at;
   // A table row whose journal entry names another contact key than the row (an enrollment's
   // contact never changes, so only a damaged or hand-made store has one): its position and
   // the entry's key, the last entry's last. The journal leaves table_keys as the table had
@@ -587,6 +589,7 @@ class LmdbStore final : public Store {
                                     std::size_t& table_rows) const;
   Status loadEnrollments(MDB_txn* txn, const SymbolCodes& codes, std::vector<Enrollment>& out,
                          boost::unordered_flat_map<EnrollmentId, SendOut>& sends,
+                         boost::unordered_flat_map<EnrollmentId, TimeMs>& resume_at,
                          ContactKeyBytes& contact_keys) const;
   Status loadEnrollmentRows(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
                             RowsLoad& rows) const;
@@ -1454,6 +1457,7 @@ Status LmdbStore::loadSymbols(MDB_txn* txn, SymbolCodes& out) const {
 Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
                                   std::vector<Enrollment>& out,
                                   boost::unordered_flat_map<EnrollmentId, SendOut>& sends,
+                                  boost::unordered_flat_map<EnrollmentId, TimeMs>& resume_at,
                                   ContactKeyBytes& contact_keys) const {
   const std::size_t entries = entriesOf(txn, kEnrollmentsDb);
   out.reserve(entries);
@@ -1466,12 +1470,14 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
     }
     Enrollment enrollment;
     SendOut send;
+    TimeMs resume_at_ms = kNoTime;
     std::string_view contact_key;
-    Status status =
-        decodeEnrollment(decodeEnrollmentKey(key), value, enrollment, send, memo, contact_key);
+    Status status = decodeEnrollment(decodeEnrollmentKey(key), value, enrollment, send,
+                                     resume_at_ms, memo, contact_key);
     if (!status.isOk()) return corrupt("enrollments", key, status.message());
     if (contact_key.empty()) return corrupt("enrollments", key, "the row names no contact");
     if (enrollment.sending) sends[enrollment.id] = send;
+    if (resume_at_ms != kNoTime) resume_at[enrollment.id] = resume_at_ms;
     out.push_back(std::move(enrollment));
     contact_keys.push_back(contact_key);
     return Status::ok();
@@ -1482,7 +1488,8 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
 // rows.table and rows.all_read how far it is.
 Status LmdbStore::loadEnrollmentRows(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
                                      RowsLoad& rows) const {
-  Status status = loadEnrollments(txn, codes, state.enrollments, rows.sends, rows.table_keys);
+  Status status =
+      loadEnrollments(txn, codes, state.enrollments, rows.sends, rows.resume_at, rows.table_keys);
   rows.table.store(status.isOk() ? RowsLoad::kTableRead : RowsLoad::kTableFailed);
   rows.table.notify_all();
   if (status.isOk()) status = loadJournal(txn, codes, state, rows);
@@ -1530,6 +1537,8 @@ Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& co
   state.sends_out.assign(rows.sends.begin(), rows.sends.end());
   std::sort(state.sends_out.begin(), state.sends_out.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
+  state.resume_at.assign(rows.resume_at.begin(), rows.resume_at.end());
+  std::sort(state.resume_at.begin(), state.resume_at.end());
   std::vector<Enrollment>& table = state.enrollments;
   table_rows = table.size();
   if (!table_keys_interned) internContactKeys(rows.table_keys, table);
@@ -1683,6 +1692,7 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
   EnrollmentDecodeMemo memo;
   memo.codes = &codes;
   SendOut send;
+  TimeMs resume_at_ms = kNoTime;
   // Values wholly at or before the last finished checkpoint's start are not read at all.
   std::string from;
   status = logValueHolding(txn, kJournalDb, checkpoint.finished_through + 1, from);
@@ -1711,13 +1721,18 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
           // thread may be reading the table's keys meanwhile.
           std::string_view key_bytes =
               in_table ? rows.table_keys[at.table_at] : rows.added_keys[at.row - rows.added.data()];
-          Status decoded =
-              decodeEnrollment(id, entry.substr(kJournalIdBytes), *at.row, send, memo, key_bytes);
+          Status decoded = decodeEnrollment(id, entry.substr(kJournalIdBytes), *at.row, send,
+                                            resume_at_ms, memo, key_bytes);
           if (!decoded.isOk()) return corrupt("journal", key, where() + decoded.message());
           if (at.row->sending) {
             rows.sends[id] = send;
           } else if (!rows.sends.empty()) {
             rows.sends.erase(id);
+          }
+          if (resume_at_ms != kNoTime) {
+            rows.resume_at[id] = resume_at_ms;
+          } else if (!rows.resume_at.empty()) {
+            rows.resume_at.erase(id);
           }
           if (key_bytes.empty()) {
             return corrupt("journal", key,

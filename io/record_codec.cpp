@@ -13,8 +13,9 @@ namespace {
 // below; these checks make the build say so (on the one ABI we build for).
 #if defined(__x86_64__) && defined(__GLIBCXX__)
 static_assert(sizeof(Contact) == 416, "Contact changed: update io/record_codec.cpp");
-static_assert(sizeof(Enrollment) == 64, "Enrollment changed: update io/record_codec.cpp");
+static_assert(sizeof(Enrollment) == 56, "Enrollment changed: update io/record_codec.cpp");
 static_assert(sizeof(SendOut) == 24, "SendOut changed: update io/record_codec.cpp");
+static_assert(sizeof(EnrollmentRecord) == 88, "EnrollmentRecord changed: update record_codec.cpp");
 static_assert(sizeof(ProgressRecord) == 128, "ProgressRecord changed: update record_codec.cpp");
 #endif
 
@@ -402,7 +403,9 @@ enum ProgressField : std::uint8_t {
 };
 constexpr std::uint8_t kProgressFieldsAll = (1U << 6) - 1;
 
-std::uint16_t presentFields(const Enrollment& enrollment, const SendOut& send) {
+std::uint16_t presentFields(const EnrollmentRecord& record) {
+  const Enrollment& enrollment = record.row;
+  const SendOut& send = record.send;
   std::uint16_t fields = 0;
   const auto note = [&](bool present, std::uint16_t field) {
     if (present) fields = static_cast<std::uint16_t>(fields | field);
@@ -412,7 +415,7 @@ std::uint16_t presentFields(const Enrollment& enrollment, const SendOut& send) {
   note(enrollment.waits_from_ms != kNoTime && !done_any, kAddedAt);
   note(enrollment.next_at_ms != kNoTime, kNextAt);
   note(enrollment.waits_from_ms != kNoTime && done_any, kLastDoneAt);
-  note(enrollment.resume_at_ms != kNoTime, kResumeAt);
+  note(record.resume_at_ms != kNoTime, kResumeAt);
   note(send.at_ms != kNoTime, kSendingAt);
   note(enrollment.paused_reason != PauseReason::kNone, kPausedReason);
   note(!enrollment.finish_reason.empty(), kFinishReason);
@@ -756,7 +759,7 @@ Status encodeEnrollmentIn(const EnrollmentRecord& record, std::string& out, Symb
     writer.fail("sending_step", enrollment.sending ? "empty, and the row has a send out"
                                                    : "set, and the row has no send out");
   }
-  const std::uint16_t fields = presentFields(enrollment, send);
+  const std::uint16_t fields = presentFields(record);
   writer.u16(fields);
   const auto time = [&](std::uint16_t field, TimeMs at_ms) {
     if ((fields & field) != 0) writer.time(at_ms);
@@ -764,7 +767,7 @@ Status encodeEnrollmentIn(const EnrollmentRecord& record, std::string& out, Symb
   time(kAddedAt, enrollment.waits_from_ms);
   time(kNextAt, enrollment.next_at_ms);
   time(kLastDoneAt, enrollment.waits_from_ms);
-  time(kResumeAt, enrollment.resume_at_ms);
+  time(kResumeAt, record.resume_at_ms);
   time(kSendingAt, send.at_ms);
   const auto text = [&](std::uint16_t field, const char* name, Symbol value) {
     if ((fields & field) != 0) symbol(name, value);
@@ -866,7 +869,7 @@ bool readContactKey(Reader& reader, Enrollment& out, std::string_view* contact_k
 // strings of versions 4 and 5 as codes in `codes`, the contact key only when has_key (not
 // in version 5: the key is left as it was). A field the mask leaves out takes its default;
 // one it names must not hold it (the encoder leaves those out, so each row has one form).
-void readEnrollmentFields(Reader& reader, Enrollment& out, SendOut& send,
+void readEnrollmentFields(Reader& reader, Enrollment& out, SendOut& send, TimeMs& resume_at_ms,
                           EnrollmentDecodeMemo& memo, std::string_view* contact_key_bytes,
                           const SymbolCodes* codes, bool has_key) {
   std::uint16_t fields = 0;
@@ -889,7 +892,7 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, SendOut& send,
   TimeMs last_done_at_ms = kNoTime;
   if (!(time(kAddedAt, "added_at_ms", added_at_ms) && time(kNextAt, "next_at_ms", out.next_at_ms) &&
         time(kLastDoneAt, "last_done_at_ms", last_done_at_ms) &&
-        time(kResumeAt, "resume_at_ms", out.resume_at_ms) &&
+        time(kResumeAt, "resume_at_ms", resume_at_ms) &&
         time(kSendingAt, "sending_at_ms", send.at_ms))) {
     return;
   }
@@ -948,7 +951,7 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, SendOut& send,
 }
 
 // The fields of a version 2 value after its version byte: every field present, u32 lengths.
-void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, SendOut& send,
+void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, SendOut& send, TimeMs& resume_at_ms,
                             EnrollmentDecodeMemo& memo, std::string_view* contact_key_bytes) {
   std::uint32_t step_index = 0;
   TimeMs added_at_ms = kNoTime;
@@ -960,7 +963,7 @@ void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, SendOut& send,
       reader.i64("added_at_ms", added_at_ms) && reader.i64("next_at_ms", out.next_at_ms) &&
       reader.i64("last_done_at_ms", last_done_at_ms) &&
       readSymbol(reader, "paused_reason", paused_reason, memo.paused_reason, memo) &&
-      readPauseReason(reader, paused_reason, out) && reader.i64("resume_at_ms", out.resume_at_ms) &&
+      readPauseReason(reader, paused_reason, out) && reader.i64("resume_at_ms", resume_at_ms) &&
       readSymbol(reader, "finish_reason", out.finish_reason, memo.finish_reason, memo) &&
       readSymbol(reader, "not_sent_reason", out.not_sent_reason, memo.not_sent_reason, memo)) {
     readSymbolList(reader, "mailboxes count", "mailboxes", kEnrollmentMailboxesMax, out.mailboxes,
@@ -992,10 +995,12 @@ void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, SendOut& send,
 
 // decodeEnrollment(), with the contact key left in contact_key_bytes when that is not null.
 Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& out, SendOut& send,
-                           EnrollmentDecodeMemo& memo, std::string_view* contact_key_bytes) {
+                           TimeMs& resume_at_ms, EnrollmentDecodeMemo& memo,
+                           std::string_view* contact_key_bytes) {
   Reader reader(value);
   out.id = id;
   send = SendOut();
+  resume_at_ms = kNoTime;
   std::uint8_t version = 0;
   if (!readVersion(reader, kRecordFormatVersion, kEnrollmentKeylessFormatVersion, version)) {
     return reader.finish("enrollment");
@@ -1017,10 +1022,10 @@ Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& 
   }
   if (version >= kEnrollmentFormatVersion) {
     reader.useLengths(Lengths::kVarint);
-    readEnrollmentFields(reader, out, send, memo, contact_key_bytes, coded ? memo.codes : nullptr,
-                         version != kEnrollmentKeylessFormatVersion);
+    readEnrollmentFields(reader, out, send, resume_at_ms, memo, contact_key_bytes,
+                         coded ? memo.codes : nullptr, version != kEnrollmentKeylessFormatVersion);
   } else {
-    readEnrollmentFieldsV2(reader, out, send, memo, contact_key_bytes);
+    readEnrollmentFieldsV2(reader, out, send, resume_at_ms, memo, contact_key_bytes);
   }
   out.sending = !send.step.empty();
   return reader.finish("enrollment");
@@ -1030,12 +1035,13 @@ Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& 
 
 Status decodeEnrollment(EnrollmentId id, std::string_view value, EnrollmentRecord& out,
                         EnrollmentDecodeMemo& memo) {
-  return decodeEnrollmentRow(id, value, out.row, out.send, memo, nullptr);
+  return decodeEnrollmentRow(id, value, out.row, out.send, out.resume_at_ms, memo, nullptr);
 }
 
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& row, SendOut& send,
-                        EnrollmentDecodeMemo& memo, std::string_view& contact_key_bytes) {
-  return decodeEnrollmentRow(id, value, row, send, memo, &contact_key_bytes);
+                        TimeMs& resume_at_ms, EnrollmentDecodeMemo& memo,
+                        std::string_view& contact_key_bytes) {
+  return decodeEnrollmentRow(id, value, row, send, resume_at_ms, memo, &contact_key_bytes);
 }
 
 Status encodeProgress(const ProgressRecord& record, std::string& out) {
@@ -1333,7 +1339,8 @@ bool sameEnrollment(const EnrollmentRecord& left_record, const EnrollmentRecord&
          left.contact_key == right.contact_key && left.status == right.status &&
          left.step_index == right.step_index && left.waits_from_ms == right.waits_from_ms &&
          left.next_at_ms == right.next_at_ms && left.paused_reason == right.paused_reason &&
-         left.resume_at_ms == right.resume_at_ms && left.finish_reason == right.finish_reason &&
+         left_record.resume_at_ms == right_record.resume_at_ms &&
+         left.finish_reason == right.finish_reason &&
          left.not_sent_reason == right.not_sent_reason && left.mailboxes == right.mailboxes &&
          left.last_mailbox == right.last_mailbox && left.done_steps == right.done_steps &&
          left.sending == right.sending && left_send.step == right_send.step &&

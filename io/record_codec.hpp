@@ -196,14 +196,16 @@ class EnrollmentDecodeMemo {
 // The same with `memo`: the same result and the same error for every value.
 Status decodeEnrollment(EnrollmentId id, std::string_view value, EnrollmentRecord& out,
                         EnrollmentDecodeMemo& memo);
-// The same into a row and its send apart, and the contact key not interned: its bytes are a
-// view into `value` in contact_key_bytes (a load interns them later), and row.contact_key is
+// The same into a row, its send and its auto-resume time apart, and the contact key not
+// interned: its bytes are a view into `value` in contact_key_bytes (a load interns them
+// later), and row.contact_key is
 // left as it was, not even written (a load's other thread may be writing it meanwhile). A
 // value of format 5 holds no contact key: contact_key_bytes is left as it was (the caller's
 // key of the enrollment, from its row or an earlier entry); the other overload leaves
 // out.row.contact_key as it was.
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& row, SendOut& send,
-                        EnrollmentDecodeMemo& memo, std::string_view& contact_key_bytes);
+                        TimeMs& resume_at_ms, EnrollmentDecodeMemo& memo,
+                        std::string_view& contact_key_bytes);
 Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out);
 Status decodeTask(std::uint64_t id, std::string_view value, Task& out);
 Status decodeGovernor(std::string_view value, GovernorSnapshot& out);

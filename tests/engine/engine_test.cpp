@@ -747,6 +747,28 @@ TEST_CASE("a restore refuses sends out that the rows' bits do not match") {
   }
 }
 
+// The auto-resume times come beside the rows too: one naming no row is damage, said so.
+TEST_CASE("a restore takes the auto-resume times beside the rows, and refuses one for no row") {
+  const FakeStore store = releasedResultLost();
+  const EnrollmentId id = 0;
+  REQUIRE(store.state.enrollments.size() == 1);
+  LoadedState resumes = store.state;
+  resumes.resume_at = {{id, kStart + kDayMs}};
+  {
+    Engine whole(settings(), kStart);
+    REQUIRE(whole.restore(resumes, kStart).isOk());
+    CHECK(whole.resumeAt(whole.enrollmentAt(id)) == kStart + kDayMs);
+    CHECK(whole.recordOf(whole.enrollmentAt(id)).resume_at_ms == kStart + kDayMs);
+  }
+  LoadedState no_row = store.state;
+  no_row.resume_at = {{id + 1, kStart + kDayMs}};
+  Engine second(settings(), kStart);
+  const Status status = second.restore(no_row, kStart);
+  CHECK(status.code() == StatusCode::kCorruption);
+  CHECK_MESSAGE(status.message() == "an auto-resume time names enrollment 1, which has no row",
+                status.message());
+}
+
 // The first life writes the email to the Maildir and loses its result; the second hands it
 // out again, the operator stops the contact (`action`), and seqd stops before a worker takes
 // the redelivery. Returns the store as that stop committed it.

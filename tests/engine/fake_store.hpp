@@ -16,32 +16,52 @@
 
 namespace seqd::testing {
 
-// The row at `at` (in state.enrollments) with its send out, as the store was given it.
-inline EnrollmentRecord recordAt(const LoadedState& state, std::size_t at) {
-  const Enrollment& row = state.enrollments[at];
-  auto send = std::lower_bound(state.sends_out.begin(), state.sends_out.end(), row.id,
-                               [](const auto& entry, EnrollmentId id) { return entry.first < id; });
-  const bool has = send != state.sends_out.end() && send->first == row.id;
-  return EnrollmentRecord{row, has ? send->second : SendOut()};
+// The entry for id in `side` (pairs by id ascending), or null.
+template <typename Value>
+const Value* sideOf(const std::vector<std::pair<EnrollmentId, Value>>& side, EnrollmentId id) {
+  auto at =
+      std::lower_bound(side.begin(), side.end(), id,
+                       [](const auto& entry, EnrollmentId target) { return entry.first < target; });
+  return at != side.end() && at->first == id ? &at->second : nullptr;
 }
 
-// Puts the record's row at its id (growing state.enrollments to it) and its send beside it,
-// as a store keeping its whole state in a LoadedState takes a snapshot.
+// Sets id's entry in `side` (pairs by id ascending) to value, or takes it out when `has` is
+// false.
+template <typename Value>
+void putSide(std::vector<std::pair<EnrollmentId, Value>>& side, EnrollmentId id, bool has,
+             const Value& value) {
+  auto at =
+      std::lower_bound(side.begin(), side.end(), id,
+                       [](const auto& entry, EnrollmentId target) { return entry.first < target; });
+  const bool there = at != side.end() && at->first == id;
+  if (!has) {
+    if (there) side.erase(at);
+  } else if (there) {
+    at->second = value;
+  } else {
+    side.insert(at, {id, value});
+  }
+}
+
+// The row at `at` (in state.enrollments) with its send out and auto-resume time, as the store
+// was given it.
+inline EnrollmentRecord recordAt(const LoadedState& state, std::size_t at) {
+  const Enrollment& row = state.enrollments[at];
+  const SendOut* send = sideOf(state.sends_out, row.id);
+  const TimeMs* resume_at = sideOf(state.resume_at, row.id);
+  return EnrollmentRecord{row, send != nullptr ? *send : SendOut(),
+                          resume_at != nullptr ? *resume_at : kNoTime};
+}
+
+// Puts the record's row at its id (growing state.enrollments to it) and its send and
+// auto-resume time beside it, as a store keeping its whole state in a LoadedState takes a
+// snapshot.
 inline void putRecord(LoadedState& state, const EnrollmentRecord& record) {
   const EnrollmentId id = record.row.id;
   if (id >= state.enrollments.size()) state.enrollments.resize(id + 1);
   state.enrollments[id] = record.row;
-  auto send =
-      std::lower_bound(state.sends_out.begin(), state.sends_out.end(), id,
-                       [](const auto& entry, EnrollmentId target) { return entry.first < target; });
-  const bool has = send != state.sends_out.end() && send->first == id;
-  if (!record.row.sending) {
-    if (has) state.sends_out.erase(send);
-  } else if (has) {
-    send->second = record.send;
-  } else {
-    state.sends_out.insert(send, {id, record.send});
-  }
+  putSide(state.sends_out, id, record.row.sending, record.send);
+  putSide(state.resume_at, id, record.resume_at_ms != kNoTime, record.resume_at_ms);
 }
 
 // How many of records are of kind.

@@ -203,7 +203,7 @@ TEST_CASE("an auto-reply pauses until the start of its return date in the contac
   CHECK(enrollment->status == EnrollmentStatus::kPaused);
   CHECK(enrollment->paused_reason == PauseReason::kOoo);
   // Midnight 2026-12-09 in Tokyo (UTC+9) is 2026-12-08T15:00:00Z.
-  CHECK(formatRfc3339(enrollment->resume_at_ms) == "2026-12-08T15:00:00Z");
+  CHECK(formatRfc3339(f.engine->resumeAt(*enrollment)) == "2026-12-08T15:00:00Z");
   Result<std::string> why = f.engine->explain("s", "ann@example.test");
   REQUIRE(why.isOk());
   CHECK(why.value().find("auto_reply: paused: out of office until 2026-12-09") !=

@@ -99,7 +99,7 @@ TEST_CASE("a SymbolMap behaves as a std::map<Symbol, Symbol>, for random edits")
 
 TEST_CASE("an enrollment row is fixed-width: copied as bytes, no heap block") {
   CHECK(std::is_trivially_copyable_v<Enrollment>);
-  CHECK(sizeof(Enrollment) <= 64);
+  CHECK(sizeof(Enrollment) <= 56);
 }
 
 TEST_CASE(

@@ -329,7 +329,7 @@ class Run {
             enrollment == nullptr || !(enrollment->status == EnrollmentStatus::kScheduled ||
                                        enrollment->status == EnrollmentStatus::kActive ||
                                        (enrollment->status == EnrollmentStatus::kPaused &&
-                                        enrollment->resume_at_ms != kNoTime));
+                                        engine_->resumeAt(*enrollment) != kNoTime));
         break;
       default:
         break;

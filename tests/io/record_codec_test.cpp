@@ -74,8 +74,8 @@ class RandomRecords {
     enrollment.contact_key = text();
     enrollment.status = static_cast<EnrollmentStatus>(below(7));
     enrollment.step_index = static_cast<std::uint8_t>(below(kSequenceStepsMax + 1));
-    for (TimeMs* at : {&enrollment.waits_from_ms, &enrollment.next_at_ms, &enrollment.resume_at_ms,
-                       &send.at_ms}) {
+    for (TimeMs* at :
+         {&enrollment.waits_from_ms, &enrollment.next_at_ms, &record.resume_at_ms, &send.at_ms}) {
       *at = time();
     }
     enrollment.paused_reason = static_cast<PauseReason>(below(3));
@@ -221,7 +221,7 @@ std::string enrollmentV2(const EnrollmentRecord& record, std::string_view last_m
   out.u32(row.step_index).u64(static_cast<std::uint64_t>(added_at_ms));
   out.u64(static_cast<std::uint64_t>(row.next_at_ms));
   out.u64(static_cast<std::uint64_t>(last_done_at_ms)).str(pauseReasonName(row.paused_reason));
-  out.u64(static_cast<std::uint64_t>(row.resume_at_ms)).str(row.finish_reason);
+  out.u64(static_cast<std::uint64_t>(record.resume_at_ms)).str(row.finish_reason);
   out.str(row.not_sent_reason).list(row.mailboxes).str(row.last_mailbox).str(last_message_id);
   out.u64(0x0102030405060708).list(row.done_steps).str(send.step).str(sending_message_id);
   out.str(send.mailbox).u64(static_cast<std::uint64_t>(send.at_ms));
@@ -281,21 +281,21 @@ TEST_CASE("a record the encoder takes decodes back equal") {
     std::string_view key_bytes = "kept";
     EnrollmentRecord keyless_bytes_back;
     keyless_bytes_back.row.contact_key = "codec-test-untouched";
-    REQUIRE(decodeEnrollment(id, bytes, keyless_bytes_back.row, keyless_bytes_back.send, coded,
-                             key_bytes)
+    REQUIRE(decodeEnrollment(id, bytes, keyless_bytes_back.row, keyless_bytes_back.send,
+                             keyless_bytes_back.resume_at_ms, coded, key_bytes)
                 .isOk());
     REQUIRE(key_bytes == "kept");
     // The bytes overload never writes row.contact_key (a load's other thread may write it),
-    // and gives the row and its send out apart.
+    // and gives the row, its send out and its auto-resume time apart.
     REQUIRE(keyless_bytes_back.row.contact_key == "codec-test-untouched");
     keyless_bytes_back.row.contact_key = enrollment.row.contact_key;
     REQUIRE_MESSAGE(sameEnrollment(enrollment, keyless_bytes_back), "round ", round);
     REQUIRE(encodeEnrollment(enrollment, bytes, codes).isOk());
     EnrollmentRecord keyed_bytes_back;
     keyed_bytes_back.row.contact_key = "codec-test-untouched";
-    REQUIRE(
-        decodeEnrollment(id, bytes, keyed_bytes_back.row, keyed_bytes_back.send, coded, key_bytes)
-            .isOk());
+    REQUIRE(decodeEnrollment(id, bytes, keyed_bytes_back.row, keyed_bytes_back.send,
+                             keyed_bytes_back.resume_at_ms, coded, key_bytes)
+                .isOk());
     REQUIRE(key_bytes == enrollment.row.contact_key.view());
     REQUIRE(keyed_bytes_back.row.contact_key == "codec-test-untouched");
 

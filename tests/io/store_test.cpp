@@ -94,12 +94,16 @@ Enrollment fullEnrollment(EnrollmentId id) {
   enrollment.waits_from_ms = -5;  // before the epoch is still a time
   enrollment.next_at_ms = 1796133600000 + 90 * kMinuteMs;
   enrollment.paused_reason = PauseReason::kOoo;
-  enrollment.resume_at_ms = INT64_MAX;
   enrollment.finish_reason = "manual:asked twice";
   enrollment.not_sent_reason = "smtp_4xx_exhausted";
   enrollment.mailboxes = SymbolList{"ana@seller.example", "", "bo@seller.example"};
   enrollment.last_mailbox = "ana@seller.example";
   return enrollment;
+}
+
+// fullEnrollment() with an auto-resume time beside it.
+EnrollmentRecord fullRecord(EnrollmentId id) {
+  return EnrollmentRecord(fullEnrollment(id), SendOut(), INT64_MAX);
 }
 
 ProgressRecord progressRecord(std::uint64_t seq) {
@@ -217,7 +221,6 @@ TEST_CASE("every field of every record round-trips through commit and load") {
   unset.status = EnrollmentStatus::kRemoved;
   unset.waits_from_ms = kNoTime;
   unset.next_at_ms = kNoTime;
-  unset.resume_at_ms = kNoTime;
   unset.mailboxes.clear();
   Enrollment top_row = fullEnrollment(UINT32_MAX);  // with a send out
   top_row.sending = true;
@@ -225,7 +228,7 @@ TEST_CASE("every field of every record round-trips through commit and load") {
 
   WriteBatch batch;
   batch.contacts = {fullContact("zoë"), plain};
-  batch.enrollments = {fullEnrollment(42), unset, top};
+  batch.enrollments = {fullRecord(42), unset, top};
   batch.progress = {progressRecord(1), progressRecord(2), progressRecord(3)};
   batch.sequences = {{"cold-outreach", true}, {"paused-one", false}};
   batch.clock_ms = -1;  // any instant, including one that looks like a sentinel
@@ -238,11 +241,13 @@ TEST_CASE("every field of every record round-trips through commit and load") {
   CHECK(state.contacts[1]->extra("nul") == std::string("a\0b", 3));
   REQUIRE(state.enrollments.size() == 3);
   CHECK(sameEnrollment(recordAt(state, 0), unset));
-  CHECK(sameEnrollment(recordAt(state, 1), fullEnrollment(42)));
+  CHECK(sameEnrollment(recordAt(state, 1), fullRecord(42)));
   CHECK(sameEnrollment(recordAt(state, 2), top));
   CHECK(state.enrollments[0].next_at_ms == kNoTime);
   REQUIRE(state.sends_out.size() == 1);
   CHECK(state.sends_out[0].first == UINT32_MAX);
+  REQUIRE(state.resume_at.size() == 1);
+  CHECK(state.resume_at[0] == std::pair<EnrollmentId, TimeMs>(42, INT64_MAX));
   REQUIRE(state.progress.size() == 3);
   for (std::size_t i = 0; i < 3; ++i) CHECK(sameProgress(state.progress[i], progressRecord(i + 1)));
   REQUIRE(state.sequences.size() == 2);
@@ -278,7 +283,7 @@ TEST_CASE("same*() notice a change in any one field") {
   for (const Contact& changed : contacts) CHECK_FALSE(sameContact(changed, contact));
 
   const Enrollment enrollment = fullEnrollment(1);
-  std::vector<Enrollment> enrollments(17, enrollment);
+  std::vector<Enrollment> enrollments(16, enrollment);
   enrollments[0].id = 2;
   enrollments[1].sequence_id = enrollments[1].sequence_id + "x";
   enrollments[2].contact_key = enrollments[2].contact_key + "x";
@@ -288,14 +293,13 @@ TEST_CASE("same*() notice a change in any one field") {
   enrollments[6].next_at_ms = kNoTime;
   enrollments[7].done_steps = SymbolList{"intro"};
   enrollments[8].paused_reason = PauseReason::kManual;
-  enrollments[9].resume_at_ms = kNoTime;
-  enrollments[10].finish_reason = enrollments[10].finish_reason + "x";
-  enrollments[11].not_sent_reason = enrollments[11].not_sent_reason + "x";
-  enrollments[12].mailboxes = SymbolList{"ana@seller.example", ""};
-  enrollments[13].last_mailbox = enrollments[13].last_mailbox + "x";
-  enrollments[14].unresolved.set(Symbol("intro"), Symbol("bounced"));
-  enrollments[15].delivery_failures = static_cast<std::uint8_t>(enrollment.delivery_failures + 1);
-  enrollments[16].sending = true;
+  enrollments[9].finish_reason = enrollments[9].finish_reason + "x";
+  enrollments[10].not_sent_reason = enrollments[10].not_sent_reason + "x";
+  enrollments[11].mailboxes = SymbolList{"ana@seller.example", ""};
+  enrollments[12].last_mailbox = enrollments[12].last_mailbox + "x";
+  enrollments[13].unresolved.set(Symbol("intro"), Symbol("bounced"));
+  enrollments[14].delivery_failures = static_cast<std::uint8_t>(enrollment.delivery_failures + 1);
+  enrollments[15].sending = true;
   for (const Enrollment& changed : enrollments) CHECK_FALSE(sameEnrollment(changed, enrollment));
   // And each member of the send out.
   const EnrollmentRecord out(enrollment, SendOut{"intro", "ana@seller.example", 5, true});
@@ -306,6 +310,12 @@ TEST_CASE("same*() notice a change in any one field") {
   sends[3].send.released = false;
   for (const EnrollmentRecord& changed : sends) CHECK_FALSE(sameEnrollment(changed, out));
   CHECK(sameEnrollment(out, out));
+  // And the auto-resume time beside the row.
+  const EnrollmentRecord resumes = fullRecord(1);
+  EnrollmentRecord resumes_never = resumes;
+  resumes_never.resume_at_ms = kNoTime;
+  CHECK_FALSE(sameEnrollment(resumes_never, resumes));
+  CHECK(sameEnrollment(resumes, resumes));
 
   const ProgressRecord record = progressRecord(5);
   std::vector<ProgressRecord> records(8, record);
