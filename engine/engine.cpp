@@ -258,7 +258,7 @@ Status Engine::listEnrollments(const LoadedState& state, const RowCounts& sequen
 }
 
 // The sends out beside their rows: one for each row with `sending` set (findStepsAgain()
-// counts those, and restore() checks the two counts agree). Then the auto-resume times.
+// counts those, and restore() checks the two counts agree). Then the rows' extras.
 Status Engine::restoreSendsOut(const LoadedState& state) {
   sends_out_.reserve(state.sends_out.size());
   for (const auto& [id, send] : state.sends_out) {
@@ -268,13 +268,15 @@ Status Engine::restoreSendsOut(const LoadedState& state) {
     }
     sends_out_[id].send = send;
   }
-  resume_at_.reserve(state.resume_at.size());
-  for (const auto& [id, at_ms] : state.resume_at) {
-    if (id >= enrollments_.size() || at_ms == kNoTime) {
-      return Status::corruption("an auto-resume time names enrollment " + std::to_string(id) +
-                                ", which has no row");
+  extras_.reserve(state.extras.size());
+  for (const auto& [id, extras] : state.extras) {
+    if (id >= enrollments_.size() || extras.empty()) {
+      return Status::corruption(
+          "extras (own mailboxes, steps unresolved, an auto-resume time) "
+          "name enrollment " +
+          std::to_string(id) + ", which has no row");
     }
-    resume_at_[id] = at_ms;
+    extras_[id] = extras;
   }
   return Status::ok();
 }
@@ -984,8 +986,8 @@ Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<
   if (!decided.isOk() || options.dry_run || plan.empty()) return decided;
   const Symbol sequence_symbol(sequence_id);
   std::vector<EnrollmentId>& of_sequence = by_sequence_[sequence_id];
-  const std::optional<SymbolList> mailboxes =
-      options.mailboxes.empty() ? std::nullopt : std::optional(SymbolList(options.mailboxes));
+  // Empty: the enrollments keep the mailboxes they have (none for a new one).
+  const SymbolList mailboxes(options.mailboxes);
   for (const AddPlan& planned : plan) {
     EnrollmentId id =
         planned.existing != kNoEnrollment
@@ -994,7 +996,9 @@ Result<AddResult> Engine::add(const std::string& sequence_id, const std::vector<
     Enrollment& enrollment = enrollments_[id];
     enrollment.finish_reason.clear();
     enrollment.next_at_ms = kNoTime;
-    if (mailboxes) enrollment.mailboxes = *mailboxes;
+    if (!mailboxes.empty()) {
+      changeExtras(enrollment, [&](EnrollmentExtras& x) { x.mailboxes = mailboxes; });
+    }
     // Back where it was: waiting on a send still out, on the step's task, or the current
     // step's wait counted from now.
     rearm(enrollment, options.at_ms.value_or(now_ms));
@@ -1155,8 +1159,8 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
   if (!row.step.empty()) row.variant = variantFor(enrollment, row.step);
   if (!enrollment.last_mailbox.empty())
     row.mailbox = enrollment.last_mailbox;
-  else if (enrollment.mailboxes.size() == 1)
-    row.mailbox = enrollment.mailboxes.front().str();
+  else if (const SymbolList& own = extrasOf(enrollment).mailboxes; own.size() == 1)
+    row.mailbox = own.front().str();
   else if (sequence != nullptr && sequence->mailboxes.size() == 1)
     row.mailbox = sequence->mailboxes.front();
   return row;
@@ -1247,8 +1251,8 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
     row->not_sent_text = texts.intern(has_reason ? enrollment.not_sent_reason.view() : kNone);
     if (!enrollment.last_mailbox.empty())
       row->mailbox_text = texts.intern(enrollment.last_mailbox);
-    else if (enrollment.mailboxes.size() == 1)
-      row->mailbox_text = texts.intern(enrollment.mailboxes.front());
+    else if (const SymbolList& own = extrasOf(enrollment).mailboxes; own.size() == 1)
+      row->mailbox_text = texts.intern(own.front());
     else
       row->mailbox_text = texts.intern(single_mailbox);
     ++row;
@@ -1363,7 +1367,7 @@ void Engine::fire(Enrollment& enrollment, TimeMs now_ms) {
     enrollment.next_at_ms = kNoTime;
     return;
   }
-  if (Symbol unresolved = enrollment.unresolved.get(step.id); !unresolved.empty()) {
+  if (Symbol unresolved = extrasOf(enrollment).unresolved.get(step.id); !unresolved.empty()) {
     // This step's email bounced or may have gone out: never a second send by itself.
     if (unresolved == "bounced") {
       wheel_.cancel(enrollment.id);
@@ -1467,21 +1471,18 @@ const Engine::SendingOut& Engine::sendingOut(const Enrollment& enrollment) const
 
 EnrollmentRecord Engine::recordOf(const Enrollment& enrollment) const {
   return EnrollmentRecord{enrollment, enrollment.sending ? sendingOut(enrollment).send : SendOut{},
-                          resumeAt(enrollment)};
+                          extrasOf(enrollment)};
 }
 
-TimeMs Engine::resumeAt(const Enrollment& enrollment) const {
-  if (resume_at_.empty()) return kNoTime;
-  const auto at = resume_at_.find(enrollment.id);
-  return at == resume_at_.end() ? kNoTime : at->second;
+const EnrollmentExtras& Engine::extrasOf(const Enrollment& enrollment) const {
+  static const EnrollmentExtras kNone;
+  if (extras_.empty()) return kNone;
+  const auto at = extras_.find(enrollment.id);
+  return at == extras_.end() ? kNone : at->second;
 }
 
 void Engine::setResumeAt(const Enrollment& enrollment, TimeMs at_ms) {
-  if (at_ms == kNoTime) {
-    if (!resume_at_.empty()) resume_at_.erase(enrollment.id);
-  } else {
-    resume_at_[enrollment.id] = at_ms;
-  }
+  changeExtras(enrollment, [&](EnrollmentExtras& extras) { extras.resume_at_ms = at_ms; });
 }
 
 TimeMs Engine::countedAt(const Enrollment& enrollment) const {
@@ -1493,7 +1494,7 @@ TimeMs Engine::countedAt(const Enrollment& enrollment) const {
 void Engine::markStepDone(Enrollment& enrollment, Symbol step_id, TimeMs at_ms) {
   const bool first = enrollment.done_steps.empty();
   if (!isStepDone(enrollment, step_id)) enrollment.done_steps = enrollment.done_steps.with(step_id);
-  enrollment.unresolved.erase(step_id);
+  changeExtras(enrollment, [&](EnrollmentExtras& x) { x.unresolved.erase(step_id); });
   enrollment.waits_from_ms = first ? at_ms : std::max(enrollment.waits_from_ms, at_ms);
   saveSnapshot(enrollment);
 }
@@ -1535,8 +1536,8 @@ std::string Engine::pickMailbox(const Enrollment& enrollment, const Sequence& se
   std::vector<std::string> own;
   if (step.thread_previous && !enrollment.last_mailbox.empty()) {
     own.push_back(enrollment.last_mailbox);
-  } else if (!enrollment.mailboxes.empty()) {
-    own = enrollment.mailboxes.strings();
+  } else if (const SymbolList& mailboxes = extrasOf(enrollment).mailboxes; !mailboxes.empty()) {
+    own = mailboxes.strings();
   }
   const std::vector<std::string>& set = !own.empty() ? own : sequence.mailboxes;
   if (set.empty()) return std::string();
@@ -1733,7 +1734,7 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
     case DeliveryOutcome::kFailedPermanent:
       // Marked on the step too, so no way back to it (resume, remove + add) sends it again
       // without a `retry`.
-      enrollment.unresolved.set(step_id, "bounced");
+      changeExtras(enrollment, [&](EnrollmentExtras& x) { x.unresolved.set(step_id, "bounced"); });
       if (!waiting) return;
       wheel_.cancel(enrollment.id);
       if (sequence != nullptr) enrollment.step_index = currentStepIndex(*sequence, enrollment);
@@ -1743,7 +1744,8 @@ void Engine::applyResult(Enrollment& enrollment, const DeliveryResult& result, T
       return;
     case DeliveryOutcome::kFailedTemporary:
       if (result.maybe_delivered) {
-        enrollment.unresolved.set(step_id, "interrupted");
+        changeExtras(enrollment,
+                     [&](EnrollmentExtras& x) { x.unresolved.set(step_id, "interrupted"); });
         if (!waiting) return;
         return markNotSent(enrollment, "interrupted");
       }

@@ -461,12 +461,15 @@ class Engine {
   const SendOut* sendOut(const Enrollment& enrollment) const {
     return enrollment.sending ? &sendingOut(enrollment).send : nullptr;
   }
-  // The record the store writes for the row: it, its send out and its auto-resume time.
+  // The record the store writes for the row: it, its send out and its extras.
   EnrollmentRecord recordOf(const Enrollment& enrollment) const;
-  // When the enrollment resumes by itself (EnrollmentRecord::resume_at_ms); kNoTime: not by
-  // itself. Read only while it is paused; kept when it stops otherwise, as its pause reason
-  // is (a removed contact added again resumes paused).
-  TimeMs resumeAt(const Enrollment& enrollment) const;
+  // The enrollment's own mailboxes, steps unresolved and auto-resume time (all empty for most
+  // rows). Valid until the engine next changes.
+  const EnrollmentExtras& extrasOf(const Enrollment& enrollment) const;
+  // When the enrollment resumes by itself; kNoTime: not by itself. Read only while it is
+  // paused; kept when it stops otherwise, as its pause reason is (a removed contact added
+  // again resumes paused).
+  TimeMs resumeAt(const Enrollment& enrollment) const { return extrasOf(enrollment).resume_at_ms; }
   // How late each step fired after its due time, since start.
   const Histogram& firingLateness() const { return firing_lateness_; }
 
@@ -748,10 +751,23 @@ class Engine {
     Symbol variant;
   };
   boost::unordered_flat_map<EnrollmentId, SendingOut> sends_out_;
-  // The auto-resume times (resumeAt()) by enrollment id, only those set: few rows are paused
-  // with one, and the row's 8 bytes for it cost 80 MB at ten million rows.
-  boost::unordered_flat_map<EnrollmentId, TimeMs> resume_at_;
-  // kNoTime takes the enrollment's out.
+  // The rows' extras (extrasOf()) by enrollment id, only those not empty: few rows have any,
+  // and the row's 16 bytes for them cost 160 MB at ten million rows.
+  boost::unordered_flat_map<EnrollmentId, EnrollmentExtras> extras_;
+  // Applies change to the enrollment's extras; an entry left empty is dropped, none made.
+  template <typename Change>
+  void changeExtras(const Enrollment& enrollment, const Change& change) {
+    const auto at = extras_.find(enrollment.id);
+    if (at != extras_.end()) {
+      change(at->second);
+      if (at->second.empty()) extras_.erase(at);
+      return;
+    }
+    EnrollmentExtras extras;
+    change(extras);
+    if (!extras.empty()) extras_.emplace(enrollment.id, extras);
+  }
+  // kNoTime: none.
   void setResumeAt(const Enrollment& enrollment, TimeMs at_ms);
   // REQUIRES: enrollment.sending.
   SendingOut& sendingOut(const Enrollment& enrollment);

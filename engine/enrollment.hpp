@@ -15,8 +15,8 @@
 // result changes the enrollment only while it still waits on that very send
 // (engine/engine.hpp has the whole state table). A few thousand of ten million rows have one
 // out at any time, so the row holds only the bit: the engine keeps each SendOut in a side
-// table by enrollment id, and the store writes the two together (EnrollmentRecord). The
-// auto-resume time of a paused enrollment lives beside the row the same way.
+// table by enrollment id, and the store writes the two together (EnrollmentRecord). What
+// few rows have besides (EnrollmentExtras) lives beside the row the same way.
 //
 // Invariants: step_index <= steps in the sequence; a `finished` enrollment with reason
 // `completed` has every step done; status kScheduled with a sequence that is active has
@@ -85,26 +85,39 @@ struct Enrollment {
   Symbol not_sent_reason;  // also why a `bounced` one bounced (smtp_5NN, bounce_event, ...)
   Symbol last_mailbox;     // mailbox of the last email sent
   // Lists drawn from bounded sets are interned too (engine/symbol_list.hpp): 4 bytes each.
-  SymbolList mailboxes;   // send-from set; empty (usual): the sequence's
   SymbolList done_steps;  // ids of the steps done, in the order done
-  // Steps whose send bounced or may have gone out: reaching such a step again (resume,
-  // remove + add, a reload) stops at `bounced` or `not_sent: interrupted` instead of
-  // sending. A `retry` on that step clears it.
-  SymbolMap unresolved;  // step id -> bounced | interrupted
   // When the wait before the next step starts: when the last step was done (the latest of
   // them), or, while no step is done, when the enrollment was added. One time for the two,
   // since the add's time is read only until a step is done (lastDoneAt() tells them apart).
   TimeMs waits_from_ms = kNoTime;
   TimeMs next_at_ms = kNoTime;  // when the next step is due; kNoTime: not yet known
-  // The auto-resume time of a paused enrollment is kept beside the row (the engine's side
-  // table, EnrollmentRecord::resume_at_ms), as few rows have one.
+  // What few rows have (their own send-from mailboxes, steps left unresolved, an auto-resume
+  // time) is kept beside the row: EnrollmentExtras.
 };
 
 // The row is fixed-width and holds no heap block: millions are kept in one vector, copied by
 // value into store batches and status snapshots. Every byte counts ten million times: a
 // member only some rows need belongs in a side table, and the small counts are bytes.
 static_assert(std::is_trivially_copyable_v<Enrollment>);
-static_assert(sizeof(Enrollment) <= 56);
+static_assert(sizeof(Enrollment) <= 48);
+
+// The members of an enrollment that few rows need, kept beside the row: the engine holds them
+// in a side table by enrollment id, only for rows that have any, and the store writes them
+// with the row (EnrollmentRecord). Each is kept as the row's until changed, whatever its
+// status (a removed contact added again resumes paused, with its mailboxes).
+struct EnrollmentExtras {
+  SymbolList mailboxes;  // send-from set; empty (usual): the sequence's
+  // Steps whose send bounced or may have gone out: reaching such a step again (resume,
+  // remove + add, a reload) stops at `bounced` or `not_sent: interrupted` instead of
+  // sending. A `retry` on that step clears it.
+  SymbolMap unresolved;  // step id -> bounced | interrupted
+  // When a paused enrollment resumes by itself (`seqctl pause --until`, an out-of-office
+  // reply); kNoTime: not by itself. Read only while the row is paused.
+  TimeMs resume_at_ms = kNoTime;
+
+  bool empty() const { return mailboxes.empty() && unresolved.empty() && resume_at_ms == kNoTime; }
+  bool operator==(const EnrollmentExtras&) const = default;
+};
 
 // The email an enrollment has out for delivery: its step, mailbox and when it was fired (its
 // Message-ID is sendingMessageId()). `released` is set once the send was handed to delivery
@@ -119,19 +132,18 @@ struct SendOut {
 
 // An enrollment as the store writes and reads it: the row, the send it has out (`send`
 // empty exactly when `row.sending` is not set; the encoder refuses a record where they
-// disagree) and its auto-resume time (kNoTime: none).
+// disagree) and its extras.
 struct EnrollmentRecord {
   EnrollmentRecord() = default;
-  // A row with no send out and no auto-resume time, as most are.
+  // A row with no send out and no extras, as most are.
   EnrollmentRecord(const Enrollment& row) : row(row) {}  // NOLINT: implicit by design
-  EnrollmentRecord(const Enrollment& row, const SendOut& send, TimeMs resume_at_ms = kNoTime)
-      : row(row), send(send), resume_at_ms(resume_at_ms) {}
+  EnrollmentRecord(const Enrollment& row, const SendOut& send,
+                   const EnrollmentExtras& extras = EnrollmentExtras())
+      : row(row), send(send), extras(extras) {}
 
   Enrollment row;
   SendOut send;
-  // When a paused enrollment resumes by itself (`seqctl pause --until`, an out-of-office
-  // reply); kNoTime: not by itself. Read only while the row is paused.
-  TimeMs resume_at_ms = kNoTime;
+  EnrollmentExtras extras;
 };
 
 // When the enrollment's last step was done; kNoTime while none is.

@@ -168,9 +168,10 @@ const Enrollment* Engine::findBySender(const std::string& address,
       const Enrollment& enrollment = enrollments_[id];
       const Sequence* sequence = sequenceOf(enrollment);
       bool from_mailbox = enrollment.last_mailbox == mailbox;
-      if (!enrollment.mailboxes.empty() || sequence == nullptr) {
+      const SymbolList& own = extrasOf(enrollment).mailboxes;
+      if (!own.empty() || sequence == nullptr) {
         std::optional<Symbol> symbol = Symbol::find(mailbox);
-        from_mailbox = from_mailbox || (symbol && enrollment.mailboxes.contains(*symbol));
+        from_mailbox = from_mailbox || (symbol && own.contains(*symbol));
       } else {
         from_mailbox = from_mailbox ||
                        std::find(sequence->mailboxes.begin(), sequence->mailboxes.end(), mailbox) !=

@@ -91,7 +91,7 @@ Result<ContactsResult> Engine::operate(const std::string& sequence_id,
     // A retried send that may have gone out the first time may now go out twice.
     const Step* current = currentStep(enrollment);
     const bool may_duplicate = request.action == OperatorAction::kRetry && current != nullptr &&
-                               enrollment.unresolved.get(current->id) == "interrupted";
+                               extrasOf(enrollment).unresolved.get(current->id) == "interrupted";
     std::string skip = applyOperator(enrollment, request, now_ms);
     if (!skip.empty()) {
       result.skipped.push_back({enrollment.contact_key, skip});
@@ -159,13 +159,16 @@ std::string Engine::applyOperator(Enrollment& enrollment, const OperatorRequest&
       enrollment.delivery_failures = 0;
       // The operator accepts a second send of the current step only: a step a reload moved
       // elsewhere stays marked until a retry reaches it.
-      if (const Step* step = currentStep(enrollment)) enrollment.unresolved.erase(step->id);
+      if (const Step* step = currentStep(enrollment)) {
+        changeExtras(enrollment, [&](EnrollmentExtras& x) { x.unresolved.erase(step->id); });
+      }
       enrollment.next_at_ms = now_ms;
       rearm(enrollment, now_ms);
       return "";
     case OperatorAction::kSetMailbox:
       if (status == EnrollmentStatus::kRemoved) return "removed";
-      enrollment.mailboxes = SymbolList(request.mailboxes);
+      changeExtras(enrollment,
+                   [&](EnrollmentExtras& x) { x.mailboxes = SymbolList(request.mailboxes); });
       return "";
   }
   SEQD_ASSERT(false && "every OperatorAction is handled");

@@ -203,8 +203,8 @@ struct LoadedState {
   std::vector<Enrollment> enrollments;  // the table with the journal's tail applied, by id
   // The sends those rows have out (the rows with `sending` set), by id ascending.
   std::vector<std::pair<EnrollmentId, SendOut>> sends_out;
-  // Those rows' auto-resume times (EnrollmentRecord::resume_at_ms), by id ascending.
-  std::vector<std::pair<EnrollmentId, TimeMs>> resume_at;
+  // Those rows' extras (EnrollmentRecord::extras, the ones not empty), by id ascending.
+  std::vector<std::pair<EnrollmentId, EnrollmentExtras>> extras;
   // The enrollments with snapshots in the journal after the last finished checkpoint's
   // start: changed since, so the next checkpoint writes them.
   std::vector<EnrollmentId> journal_ids;

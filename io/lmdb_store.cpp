@@ -100,8 +100,8 @@ struct RowsLoad {
   // The rows' sends out by enrollment id: the table's, then each journal entry's over its
   // row's (an entry without one takes its row's away).
   boost::unordered_flat_map<EnrollmentId, SendOut> sends;
-  // The paused rows' auto-resume times by enrollment id, the same way.
-  boost::unordered_flat_map<EnrollmentId, TimeMs> resume_at;
+  // The rows' extras (those not empty) by enrollment id, the same way.
+  boost::unordered_flat_map<EnrollmentId, EnrollmentExtras> extras;
   // A table row whose journal entry names another contact key than the row (an enrollment's
   // contact never changes, so only a damaged or hand-made store has one): its position and
   // the entry's key, the last entry's last. The journal leaves table_keys as the table had
@@ -589,7 +589,7 @@ class LmdbStore final : public Store {
                                     std::size_t& table_rows) const;
   Status loadEnrollments(MDB_txn* txn, const SymbolCodes& codes, std::vector<Enrollment>& out,
                          boost::unordered_flat_map<EnrollmentId, SendOut>& sends,
-                         boost::unordered_flat_map<EnrollmentId, TimeMs>& resume_at,
+                         boost::unordered_flat_map<EnrollmentId, EnrollmentExtras>& extras,
                          ContactKeyBytes& contact_keys) const;
   Status loadEnrollmentRows(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
                             RowsLoad& rows) const;
@@ -1457,7 +1457,7 @@ Status LmdbStore::loadSymbols(MDB_txn* txn, SymbolCodes& out) const {
 Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
                                   std::vector<Enrollment>& out,
                                   boost::unordered_flat_map<EnrollmentId, SendOut>& sends,
-                                  boost::unordered_flat_map<EnrollmentId, TimeMs>& resume_at,
+                                  boost::unordered_flat_map<EnrollmentId, EnrollmentExtras>& extras,
                                   ContactKeyBytes& contact_keys) const {
   const std::size_t entries = entriesOf(txn, kEnrollmentsDb);
   out.reserve(entries);
@@ -1470,14 +1470,14 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
     }
     Enrollment enrollment;
     SendOut send;
-    TimeMs resume_at_ms = kNoTime;
+    EnrollmentExtras row_extras;
     std::string_view contact_key;
-    Status status = decodeEnrollment(decodeEnrollmentKey(key), value, enrollment, send,
-                                     resume_at_ms, memo, contact_key);
+    Status status = decodeEnrollment(decodeEnrollmentKey(key), value, enrollment, send, row_extras,
+                                     memo, contact_key);
     if (!status.isOk()) return corrupt("enrollments", key, status.message());
     if (contact_key.empty()) return corrupt("enrollments", key, "the row names no contact");
     if (enrollment.sending) sends[enrollment.id] = send;
-    if (resume_at_ms != kNoTime) resume_at[enrollment.id] = resume_at_ms;
+    if (!row_extras.empty()) extras[enrollment.id] = row_extras;
     out.push_back(std::move(enrollment));
     contact_keys.push_back(contact_key);
     return Status::ok();
@@ -1489,7 +1489,7 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
 Status LmdbStore::loadEnrollmentRows(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
                                      RowsLoad& rows) const {
   Status status =
-      loadEnrollments(txn, codes, state.enrollments, rows.sends, rows.resume_at, rows.table_keys);
+      loadEnrollments(txn, codes, state.enrollments, rows.sends, rows.extras, rows.table_keys);
   rows.table.store(status.isOk() ? RowsLoad::kTableRead : RowsLoad::kTableFailed);
   rows.table.notify_all();
   if (status.isOk()) status = loadJournal(txn, codes, state, rows);
@@ -1537,8 +1537,9 @@ Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& co
   state.sends_out.assign(rows.sends.begin(), rows.sends.end());
   std::sort(state.sends_out.begin(), state.sends_out.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
-  state.resume_at.assign(rows.resume_at.begin(), rows.resume_at.end());
-  std::sort(state.resume_at.begin(), state.resume_at.end());
+  state.extras.assign(rows.extras.begin(), rows.extras.end());
+  std::sort(state.extras.begin(), state.extras.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<Enrollment>& table = state.enrollments;
   table_rows = table.size();
   if (!table_keys_interned) internContactKeys(rows.table_keys, table);
@@ -1692,7 +1693,7 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
   EnrollmentDecodeMemo memo;
   memo.codes = &codes;
   SendOut send;
-  TimeMs resume_at_ms = kNoTime;
+  EnrollmentExtras extras;
   // Values wholly at or before the last finished checkpoint's start are not read at all.
   std::string from;
   status = logValueHolding(txn, kJournalDb, checkpoint.finished_through + 1, from);
@@ -1722,17 +1723,17 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
           std::string_view key_bytes =
               in_table ? rows.table_keys[at.table_at] : rows.added_keys[at.row - rows.added.data()];
           Status decoded = decodeEnrollment(id, entry.substr(kJournalIdBytes), *at.row, send,
-                                            resume_at_ms, memo, key_bytes);
+                                            extras, memo, key_bytes);
           if (!decoded.isOk()) return corrupt("journal", key, where() + decoded.message());
           if (at.row->sending) {
             rows.sends[id] = send;
           } else if (!rows.sends.empty()) {
             rows.sends.erase(id);
           }
-          if (resume_at_ms != kNoTime) {
-            rows.resume_at[id] = resume_at_ms;
-          } else if (!rows.resume_at.empty()) {
-            rows.resume_at.erase(id);
+          if (!extras.empty()) {
+            rows.extras[id] = extras;
+          } else if (!rows.extras.empty()) {
+            rows.extras.erase(id);
           }
           if (key_bytes.empty()) {
             return corrupt("journal", key,

@@ -13,7 +13,8 @@ namespace {
 // below; these checks make the build say so (on the one ABI we build for).
 #if defined(__x86_64__) && defined(__GLIBCXX__)
 static_assert(sizeof(Contact) == 416, "Contact changed: update io/record_codec.cpp");
-static_assert(sizeof(Enrollment) == 56, "Enrollment changed: update io/record_codec.cpp");
+static_assert(sizeof(Enrollment) == 48, "Enrollment changed: update io/record_codec.cpp");
+static_assert(sizeof(EnrollmentExtras) == 16, "EnrollmentExtras changed: update record_codec.cpp");
 static_assert(sizeof(SendOut) == 24, "SendOut changed: update io/record_codec.cpp");
 static_assert(sizeof(EnrollmentRecord) == 88, "EnrollmentRecord changed: update record_codec.cpp");
 static_assert(sizeof(ProgressRecord) == 128, "ProgressRecord changed: update record_codec.cpp");
@@ -415,7 +416,7 @@ std::uint16_t presentFields(const EnrollmentRecord& record) {
   note(enrollment.waits_from_ms != kNoTime && !done_any, kAddedAt);
   note(enrollment.next_at_ms != kNoTime, kNextAt);
   note(enrollment.waits_from_ms != kNoTime && done_any, kLastDoneAt);
-  note(record.resume_at_ms != kNoTime, kResumeAt);
+  note(record.extras.resume_at_ms != kNoTime, kResumeAt);
   note(send.at_ms != kNoTime, kSendingAt);
   note(enrollment.paused_reason != PauseReason::kNone, kPausedReason);
   note(!enrollment.finish_reason.empty(), kFinishReason);
@@ -423,9 +424,9 @@ std::uint16_t presentFields(const EnrollmentRecord& record) {
   note(!enrollment.last_mailbox.empty(), kLastMailbox);
   note(!send.step.empty(), kSendingStep);
   note(!send.mailbox.empty(), kSendingMailbox);
-  note(!enrollment.mailboxes.empty(), kMailboxes);
+  note(!record.extras.mailboxes.empty(), kMailboxes);
   note(!enrollment.done_steps.empty(), kDoneSteps);
-  note(!enrollment.unresolved.empty(), kUnresolved);
+  note(!record.extras.unresolved.empty(), kUnresolved);
   note(enrollment.delivery_failures != 0, kDeliveryFailures);
   note(send.released, kSendingReleased);
   return fields;
@@ -520,7 +521,7 @@ bool readSymbolList(Reader& reader, const char* count_field, const char* field,
 
 // Format 4's unresolved steps: the checks of the text form's, on the codes' strings.
 bool readCodedUnresolved(Reader& reader, std::uint32_t count, const SymbolCodes& codes,
-                         std::size_t start, Enrollment& out, EnrollmentDecodeMemo& memo) {
+                         std::size_t start, SymbolMap& out, EnrollmentDecodeMemo& memo) {
   std::vector<Symbol>& items = memo.coded_scratch;  // step, reason, step, reason, ...
   items.clear();
   for (std::uint32_t i = 0; i < count; ++i) {
@@ -538,14 +539,14 @@ bool readCodedUnresolved(Reader& reader, std::uint32_t count, const SymbolCodes&
     items.push_back(reason);
   }
   const std::string_view bytes = reader.since(start);
-  if (fromMemo(bytes, memo.unresolved, out.unresolved, memo)) return true;
-  out.unresolved.clear();
-  for (std::size_t i = 0; i < items.size(); i += 2) out.unresolved.set(items[i], items[i + 1]);
-  toMemo(bytes, memo.unresolved, out.unresolved);
+  if (fromMemo(bytes, memo.unresolved, out, memo)) return true;
+  out.clear();
+  for (std::size_t i = 0; i < items.size(); i += 2) out.set(items[i], items[i + 1]);
+  toMemo(bytes, memo.unresolved, out);
   return true;
 }
 
-bool readEnrollmentUnresolved(Reader& reader, Enrollment& out, EnrollmentDecodeMemo& memo,
+bool readEnrollmentUnresolved(Reader& reader, SymbolMap& out, EnrollmentDecodeMemo& memo,
                               const SymbolCodes* codes = nullptr) {
   const std::size_t start = reader.offset();
   std::uint32_t count = 0;
@@ -568,12 +569,10 @@ bool readEnrollmentUnresolved(Reader& reader, Enrollment& out, EnrollmentDecodeM
     last = step;
   }
   const std::string_view bytes = reader.since(start);
-  if (fromMemo(bytes, memo.unresolved, out.unresolved, memo)) return true;
-  out.unresolved.clear();
-  for (std::size_t i = 0; i < items.size(); i += 2) {
-    out.unresolved.set(Symbol(items[i]), Symbol(items[i + 1]));
-  }
-  toMemo(bytes, memo.unresolved, out.unresolved);
+  if (fromMemo(bytes, memo.unresolved, out, memo)) return true;
+  out.clear();
+  for (std::size_t i = 0; i < items.size(); i += 2) out.set(Symbol(items[i]), Symbol(items[i + 1]));
+  toMemo(bytes, memo.unresolved, out);
   return true;
 }
 
@@ -767,7 +766,7 @@ Status encodeEnrollmentIn(const EnrollmentRecord& record, std::string& out, Symb
   time(kAddedAt, enrollment.waits_from_ms);
   time(kNextAt, enrollment.next_at_ms);
   time(kLastDoneAt, enrollment.waits_from_ms);
-  time(kResumeAt, record.resume_at_ms);
+  time(kResumeAt, record.extras.resume_at_ms);
   time(kSendingAt, send.at_ms);
   const auto text = [&](std::uint16_t field, const char* name, Symbol value) {
     if ((fields & field) != 0) symbol(name, value);
@@ -779,16 +778,16 @@ Status encodeEnrollmentIn(const EnrollmentRecord& record, std::string& out, Symb
   text(kSendingStep, "sending_step", send.step);
   text(kSendingMailbox, "sending_mailbox", send.mailbox);
   if ((fields & kMailboxes) != 0) {
-    writer.count("mailboxes count", enrollment.mailboxes.size(), kEnrollmentMailboxesMax);
-    for (Symbol mailbox : enrollment.mailboxes) symbol("mailboxes", mailbox);
+    writer.count("mailboxes count", record.extras.mailboxes.size(), kEnrollmentMailboxesMax);
+    for (Symbol mailbox : record.extras.mailboxes) symbol("mailboxes", mailbox);
   }
   if ((fields & kDoneSteps) != 0) {
     writer.count("done_steps count", enrollment.done_steps.size(), kEnrollmentDoneStepsMax);
     for (Symbol step : enrollment.done_steps) symbol("done_steps", step);
   }
   if ((fields & kUnresolved) != 0) {
-    writer.count("unresolved count", enrollment.unresolved.size(), kEnrollmentDoneStepsMax);
-    for (const auto& [step, reason] : enrollment.unresolved.pairs()) {
+    writer.count("unresolved count", record.extras.unresolved.size(), kEnrollmentDoneStepsMax);
+    for (const auto& [step, reason] : record.extras.unresolved.pairs()) {
       symbol("unresolved step", step);
       symbol("unresolved reason", reason);
     }
@@ -869,7 +868,7 @@ bool readContactKey(Reader& reader, Enrollment& out, std::string_view* contact_k
 // strings of versions 4 and 5 as codes in `codes`, the contact key only when has_key (not
 // in version 5: the key is left as it was). A field the mask leaves out takes its default;
 // one it names must not hold it (the encoder leaves those out, so each row has one form).
-void readEnrollmentFields(Reader& reader, Enrollment& out, SendOut& send, TimeMs& resume_at_ms,
+void readEnrollmentFields(Reader& reader, Enrollment& out, SendOut& send, EnrollmentExtras& extras,
                           EnrollmentDecodeMemo& memo, std::string_view* contact_key_bytes,
                           const SymbolCodes* codes, bool has_key) {
   std::uint16_t fields = 0;
@@ -892,7 +891,7 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, SendOut& send, TimeMs
   TimeMs last_done_at_ms = kNoTime;
   if (!(time(kAddedAt, "added_at_ms", added_at_ms) && time(kNextAt, "next_at_ms", out.next_at_ms) &&
         time(kLastDoneAt, "last_done_at_ms", last_done_at_ms) &&
-        time(kResumeAt, "resume_at_ms", resume_at_ms) &&
+        time(kResumeAt, "resume_at_ms", extras.resume_at_ms) &&
         time(kSendingAt, "sending_at_ms", send.at_ms))) {
     return;
   }
@@ -923,16 +922,16 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, SendOut& send, TimeMs
     }
     return !value.empty() || reader.fail(count_name, "present but 0");
   };
-  if (!(list(kMailboxes, "mailboxes count", "mailboxes", kEnrollmentMailboxesMax, out.mailboxes,
+  if (!(list(kMailboxes, "mailboxes count", "mailboxes", kEnrollmentMailboxesMax, extras.mailboxes,
              memo.mailboxes) &&
         list(kDoneSteps, "done_steps count", "done_steps", kEnrollmentDoneStepsMax, out.done_steps,
              memo.done_steps))) {
     return;
   }
-  out.unresolved.clear();
+  extras.unresolved.clear();
   if ((fields & kUnresolved) != 0) {
-    if (!readEnrollmentUnresolved(reader, out, memo, codes)) return;
-    if (out.unresolved.empty()) {
+    if (!readEnrollmentUnresolved(reader, extras.unresolved, memo, codes)) return;
+    if (extras.unresolved.empty()) {
       reader.fail("unresolved count", "present but 0");
       return;
     }
@@ -951,8 +950,9 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, SendOut& send, TimeMs
 }
 
 // The fields of a version 2 value after its version byte: every field present, u32 lengths.
-void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, SendOut& send, TimeMs& resume_at_ms,
-                            EnrollmentDecodeMemo& memo, std::string_view* contact_key_bytes) {
+void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, SendOut& send,
+                            EnrollmentExtras& extras, EnrollmentDecodeMemo& memo,
+                            std::string_view* contact_key_bytes) {
   std::uint32_t step_index = 0;
   TimeMs added_at_ms = kNoTime;
   TimeMs last_done_at_ms = kNoTime;
@@ -963,11 +963,12 @@ void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, SendOut& send, Time
       reader.i64("added_at_ms", added_at_ms) && reader.i64("next_at_ms", out.next_at_ms) &&
       reader.i64("last_done_at_ms", last_done_at_ms) &&
       readSymbol(reader, "paused_reason", paused_reason, memo.paused_reason, memo) &&
-      readPauseReason(reader, paused_reason, out) && reader.i64("resume_at_ms", resume_at_ms) &&
+      readPauseReason(reader, paused_reason, out) &&
+      reader.i64("resume_at_ms", extras.resume_at_ms) &&
       readSymbol(reader, "finish_reason", out.finish_reason, memo.finish_reason, memo) &&
       readSymbol(reader, "not_sent_reason", out.not_sent_reason, memo.not_sent_reason, memo)) {
-    readSymbolList(reader, "mailboxes count", "mailboxes", kEnrollmentMailboxesMax, out.mailboxes,
-                   memo.mailboxes, memo);
+    readSymbolList(reader, "mailboxes count", "mailboxes", kEnrollmentMailboxesMax,
+                   extras.mailboxes, memo.mailboxes, memo);
   }
   // The Message-IDs are pure functions of the row's other fields (sendingMessageId()), or
   // no longer kept (the last one sent), and progress_seq is no longer kept: read and dropped.
@@ -987,7 +988,8 @@ void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, SendOut& send, Time
     send.released = released == 1;
   }
   std::uint32_t failures = 0;
-  if (readEnrollmentUnresolved(reader, out, memo) && reader.u32("delivery_failures", failures)) {
+  if (readEnrollmentUnresolved(reader, extras.unresolved, memo) &&
+      reader.u32("delivery_failures", failures)) {
     readDeliveryFailures(reader, failures, out);
   }
   out.waits_from_ms = waitsFrom(added_at_ms, last_done_at_ms);
@@ -995,12 +997,12 @@ void readEnrollmentFieldsV2(Reader& reader, Enrollment& out, SendOut& send, Time
 
 // decodeEnrollment(), with the contact key left in contact_key_bytes when that is not null.
 Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& out, SendOut& send,
-                           TimeMs& resume_at_ms, EnrollmentDecodeMemo& memo,
+                           EnrollmentExtras& extras, EnrollmentDecodeMemo& memo,
                            std::string_view* contact_key_bytes) {
   Reader reader(value);
   out.id = id;
   send = SendOut();
-  resume_at_ms = kNoTime;
+  extras = EnrollmentExtras();
   std::uint8_t version = 0;
   if (!readVersion(reader, kRecordFormatVersion, kEnrollmentKeylessFormatVersion, version)) {
     return reader.finish("enrollment");
@@ -1022,10 +1024,10 @@ Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& 
   }
   if (version >= kEnrollmentFormatVersion) {
     reader.useLengths(Lengths::kVarint);
-    readEnrollmentFields(reader, out, send, resume_at_ms, memo, contact_key_bytes,
+    readEnrollmentFields(reader, out, send, extras, memo, contact_key_bytes,
                          coded ? memo.codes : nullptr, version != kEnrollmentKeylessFormatVersion);
   } else {
-    readEnrollmentFieldsV2(reader, out, send, resume_at_ms, memo, contact_key_bytes);
+    readEnrollmentFieldsV2(reader, out, send, extras, memo, contact_key_bytes);
   }
   out.sending = !send.step.empty();
   return reader.finish("enrollment");
@@ -1035,13 +1037,13 @@ Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& 
 
 Status decodeEnrollment(EnrollmentId id, std::string_view value, EnrollmentRecord& out,
                         EnrollmentDecodeMemo& memo) {
-  return decodeEnrollmentRow(id, value, out.row, out.send, out.resume_at_ms, memo, nullptr);
+  return decodeEnrollmentRow(id, value, out.row, out.send, out.extras, memo, nullptr);
 }
 
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& row, SendOut& send,
-                        TimeMs& resume_at_ms, EnrollmentDecodeMemo& memo,
+                        EnrollmentExtras& extras, EnrollmentDecodeMemo& memo,
                         std::string_view& contact_key_bytes) {
-  return decodeEnrollmentRow(id, value, row, send, resume_at_ms, memo, &contact_key_bytes);
+  return decodeEnrollmentRow(id, value, row, send, extras, memo, &contact_key_bytes);
 }
 
 Status encodeProgress(const ProgressRecord& record, std::string& out) {
@@ -1339,13 +1341,15 @@ bool sameEnrollment(const EnrollmentRecord& left_record, const EnrollmentRecord&
          left.contact_key == right.contact_key && left.status == right.status &&
          left.step_index == right.step_index && left.waits_from_ms == right.waits_from_ms &&
          left.next_at_ms == right.next_at_ms && left.paused_reason == right.paused_reason &&
-         left_record.resume_at_ms == right_record.resume_at_ms &&
+         left_record.extras.resume_at_ms == right_record.extras.resume_at_ms &&
          left.finish_reason == right.finish_reason &&
-         left.not_sent_reason == right.not_sent_reason && left.mailboxes == right.mailboxes &&
+         left.not_sent_reason == right.not_sent_reason &&
+         left_record.extras.mailboxes == right_record.extras.mailboxes &&
          left.last_mailbox == right.last_mailbox && left.done_steps == right.done_steps &&
          left.sending == right.sending && left_send.step == right_send.step &&
          left_send.mailbox == right_send.mailbox && left_send.at_ms == right_send.at_ms &&
-         left_send.released == right_send.released && left.unresolved == right.unresolved &&
+         left_send.released == right_send.released &&
+         left_record.extras.unresolved == right_record.extras.unresolved &&
          left.delivery_failures == right.delivery_failures;
 }
 

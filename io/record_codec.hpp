@@ -196,7 +196,7 @@ class EnrollmentDecodeMemo {
 // The same with `memo`: the same result and the same error for every value.
 Status decodeEnrollment(EnrollmentId id, std::string_view value, EnrollmentRecord& out,
                         EnrollmentDecodeMemo& memo);
-// The same into a row, its send and its auto-resume time apart, and the contact key not
+// The same into a row, its send and its extras apart, and the contact key not
 // interned: its bytes are a view into `value` in contact_key_bytes (a load interns them
 // later), and row.contact_key is
 // left as it was, not even written (a load's other thread may be writing it meanwhile). A
@@ -204,7 +204,7 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, EnrollmentRecor
 // key of the enrollment, from its row or an earlier entry); the other overload leaves
 // out.row.contact_key as it was.
 Status decodeEnrollment(EnrollmentId id, std::string_view value, Enrollment& row, SendOut& send,
-                        TimeMs& resume_at_ms, EnrollmentDecodeMemo& memo,
+                        EnrollmentExtras& extras, EnrollmentDecodeMemo& memo,
                         std::string_view& contact_key_bytes);
 Status decodeProgress(std::uint64_t seq, std::string_view value, ProgressRecord& out);
 Status decodeTask(std::uint64_t id, std::string_view value, Task& out);

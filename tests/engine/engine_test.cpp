@@ -747,25 +747,29 @@ TEST_CASE("a restore refuses sends out that the rows' bits do not match") {
   }
 }
 
-// The auto-resume times come beside the rows too: one naming no row is damage, said so.
-TEST_CASE("a restore takes the auto-resume times beside the rows, and refuses one for no row") {
+// A row's extras come beside the rows too: extras naming no row are damage, said so.
+TEST_CASE("a restore takes the extras beside the rows, and refuses extras for no row") {
   const FakeStore store = releasedResultLost();
   const EnrollmentId id = 0;
   REQUIRE(store.state.enrollments.size() == 1);
   LoadedState resumes = store.state;
-  resumes.resume_at = {{id, kStart + kDayMs}};
+  EnrollmentExtras resume_tomorrow;
+  resume_tomorrow.resume_at_ms = kStart + kDayMs;
+  resumes.extras = {{id, resume_tomorrow}};
   {
     Engine whole(settings(), kStart);
     REQUIRE(whole.restore(resumes, kStart).isOk());
     CHECK(whole.resumeAt(whole.enrollmentAt(id)) == kStart + kDayMs);
-    CHECK(whole.recordOf(whole.enrollmentAt(id)).resume_at_ms == kStart + kDayMs);
+    CHECK(whole.recordOf(whole.enrollmentAt(id)).extras.resume_at_ms == kStart + kDayMs);
   }
   LoadedState no_row = store.state;
-  no_row.resume_at = {{id + 1, kStart + kDayMs}};
+  no_row.extras = {{id + 1, resume_tomorrow}};
   Engine second(settings(), kStart);
   const Status status = second.restore(no_row, kStart);
   CHECK(status.code() == StatusCode::kCorruption);
-  CHECK_MESSAGE(status.message() == "an auto-resume time names enrollment 1, which has no row",
+  CHECK_MESSAGE(status.message() ==
+                    "extras (own mailboxes, steps unresolved, an auto-resume time) name "
+                    "enrollment 1, which has no row",
                 status.message());
 }
 
@@ -789,7 +793,7 @@ FakeStore redeliveryHandedBackAfter(OperatorAction action, TimeMs second_start) 
   CHECK_FALSE(stopped->sending);
   // The try before may have landed: the step is marked interrupted, and the send still
   // counts against the limits.
-  CHECK(stopped->unresolved.get(Symbol("hello")) == "interrupted");
+  CHECK(second.extrasOf(*stopped).unresolved.get(Symbol("hello")) == "interrupted");
   std::vector<MailboxRow> counted = second.mailboxes(second_start);
   REQUIRE(counted.size() == 1);
   CHECK(counted[0].sent_last_hour == 1);
@@ -815,7 +819,8 @@ TEST_CASE("a redelivery still waiting for a worker when its contact is finished 
   CHECK(second.deliveriesInFlight() == 0);
   const Enrollment* finished = second.findEnrollment("two", "a@x.test");
   CHECK_FALSE(finished->sending);
-  CHECK(finished->unresolved.get(Symbol("hello")) == "interrupted");  // it may have landed
+  CHECK(second.extrasOf(*finished).unresolved.get(Symbol("hello")) ==
+        "interrupted");  // it may have landed
 }
 
 TEST_CASE("a redelivery handed back after the contact was finished is not sent again") {

@@ -43,25 +43,24 @@ void putSide(std::vector<std::pair<EnrollmentId, Value>>& side, EnrollmentId id,
   }
 }
 
-// The row at `at` (in state.enrollments) with its send out and auto-resume time, as the store
-// was given it.
+// The row at `at` (in state.enrollments) with its send out and extras, as the store was given
+// it.
 inline EnrollmentRecord recordAt(const LoadedState& state, std::size_t at) {
   const Enrollment& row = state.enrollments[at];
   const SendOut* send = sideOf(state.sends_out, row.id);
-  const TimeMs* resume_at = sideOf(state.resume_at, row.id);
+  const EnrollmentExtras* extras = sideOf(state.extras, row.id);
   return EnrollmentRecord{row, send != nullptr ? *send : SendOut(),
-                          resume_at != nullptr ? *resume_at : kNoTime};
+                          extras != nullptr ? *extras : EnrollmentExtras()};
 }
 
-// Puts the record's row at its id (growing state.enrollments to it) and its send and
-// auto-resume time beside it, as a store keeping its whole state in a LoadedState takes a
-// snapshot.
+// Puts the record's row at its id (growing state.enrollments to it) and its send and extras
+// beside it, as a store keeping its whole state in a LoadedState takes a snapshot.
 inline void putRecord(LoadedState& state, const EnrollmentRecord& record) {
   const EnrollmentId id = record.row.id;
   if (id >= state.enrollments.size()) state.enrollments.resize(id + 1);
   state.enrollments[id] = record.row;
   putSide(state.sends_out, id, record.row.sending, record.send);
-  putSide(state.resume_at, id, record.resume_at_ms != kNoTime, record.resume_at_ms);
+  putSide(state.extras, id, !record.extras.empty(), record.extras);
 }
 
 // How many of records are of kind.

@@ -74,8 +74,8 @@ class RandomRecords {
     enrollment.contact_key = text();
     enrollment.status = static_cast<EnrollmentStatus>(below(7));
     enrollment.step_index = static_cast<std::uint8_t>(below(kSequenceStepsMax + 1));
-    for (TimeMs* at :
-         {&enrollment.waits_from_ms, &enrollment.next_at_ms, &record.resume_at_ms, &send.at_ms}) {
+    for (TimeMs* at : {&enrollment.waits_from_ms, &enrollment.next_at_ms,
+                       &record.extras.resume_at_ms, &send.at_ms}) {
       *at = time();
     }
     enrollment.paused_reason = static_cast<PauseReason>(below(3));
@@ -83,9 +83,10 @@ class RandomRecords {
                           &enrollment.last_mailbox, &send.step, &send.mailbox}) {
       *field = text();
     }
-    for (int i = below(4); i > 0; --i) enrollment.mailboxes = enrollment.mailboxes.with(text());
+    SymbolList& mailboxes = record.extras.mailboxes;
+    for (int i = below(4); i > 0; --i) mailboxes = mailboxes.with(text());
     for (int i = below(6); i > 0; --i) enrollment.done_steps = enrollment.done_steps.with(text());
-    for (int i = below(3); i > 0; --i) enrollment.unresolved.set(text(), text() + "r");
+    for (int i = below(3); i > 0; --i) record.extras.unresolved.set(text(), text() + "r");
     send.released = below(2) == 0;
     enrollment.sending = !send.step.empty();
     enrollment.delivery_failures = static_cast<std::uint8_t>(below(5));
@@ -221,12 +222,13 @@ std::string enrollmentV2(const EnrollmentRecord& record, std::string_view last_m
   out.u32(row.step_index).u64(static_cast<std::uint64_t>(added_at_ms));
   out.u64(static_cast<std::uint64_t>(row.next_at_ms));
   out.u64(static_cast<std::uint64_t>(last_done_at_ms)).str(pauseReasonName(row.paused_reason));
-  out.u64(static_cast<std::uint64_t>(record.resume_at_ms)).str(row.finish_reason);
-  out.str(row.not_sent_reason).list(row.mailboxes).str(row.last_mailbox).str(last_message_id);
+  out.u64(static_cast<std::uint64_t>(record.extras.resume_at_ms)).str(row.finish_reason);
+  out.str(row.not_sent_reason).list(record.extras.mailboxes).str(row.last_mailbox);
+  out.str(last_message_id);
   out.u64(0x0102030405060708).list(row.done_steps).str(send.step).str(sending_message_id);
   out.str(send.mailbox).u64(static_cast<std::uint64_t>(send.at_ms));
-  out.u8(send.released ? 1 : 0).u32(row.unresolved.size());
-  for (const auto& [step, reason] : row.unresolved.pairs()) out.str(step).str(reason);
+  out.u8(send.released ? 1 : 0).u32(record.extras.unresolved.size());
+  for (const auto& [step, reason] : record.extras.unresolved.pairs()) out.str(step).str(reason);
   out.u32(row.delivery_failures);
   return out.bytes;
 }
@@ -282,7 +284,7 @@ TEST_CASE("a record the encoder takes decodes back equal") {
     EnrollmentRecord keyless_bytes_back;
     keyless_bytes_back.row.contact_key = "codec-test-untouched";
     REQUIRE(decodeEnrollment(id, bytes, keyless_bytes_back.row, keyless_bytes_back.send,
-                             keyless_bytes_back.resume_at_ms, coded, key_bytes)
+                             keyless_bytes_back.extras, coded, key_bytes)
                 .isOk());
     REQUIRE(key_bytes == "kept");
     // The bytes overload never writes row.contact_key (a load's other thread may write it),
@@ -294,7 +296,7 @@ TEST_CASE("a record the encoder takes decodes back equal") {
     EnrollmentRecord keyed_bytes_back;
     keyed_bytes_back.row.contact_key = "codec-test-untouched";
     REQUIRE(decodeEnrollment(id, bytes, keyed_bytes_back.row, keyed_bytes_back.send,
-                             keyed_bytes_back.resume_at_ms, coded, key_bytes)
+                             keyed_bytes_back.extras, coded, key_bytes)
                 .isOk());
     REQUIRE(key_bytes == enrollment.row.contact_key.view());
     REQUIRE(keyed_bytes_back.row.contact_key == "codec-test-untouched");
@@ -345,9 +347,9 @@ TEST_CASE("enrollment rows decode the same through one memo as without it") {
     change(row.last_mailbox, other.last_mailbox);
     change(record.send.step, other_record.send.step);
     change(record.send.mailbox, other_record.send.mailbox);
-    change(row.mailboxes, other.mailboxes);
+    change(record.extras.mailboxes, other_record.extras.mailboxes);
     change(row.done_steps, other.done_steps);
-    change(row.unresolved, other.unresolved);
+    change(record.extras.unresolved, other_record.extras.unresolved);
     change(row.status, other.status);
     row.id = other.id;
     row.step_index = other.step_index;
@@ -414,7 +416,7 @@ TEST_CASE("format 4 names a row's strings by code, and needs the table that has 
   record.send =
       SendOut{Symbol("step-3"), Symbol("sdr-one@sales.example.test"), 1'800'000'600'000, false};
   row.done_steps = SymbolList({Symbol("step-1"), Symbol("step-2")});
-  row.unresolved.set(Symbol("step-2"), Symbol("interrupted"));
+  record.extras.unresolved.set(Symbol("step-2"), Symbol("interrupted"));
   std::string text_form;
   REQUIRE(encodeEnrollment(record, text_form).isOk());
   SymbolCodes codes;

@@ -32,10 +32,10 @@ TEST_CASE("refusedRecords names what the store would refuse after the mark") {
   Contact crowded = contactWithKey("crowded");
   for (std::size_t i = 0; i <= kContactExtraFieldsMax; ++i) crowded.extra[std::to_string(i)] = "";
   batch.contacts.push_back(crowded);
-  Enrollment enrollment;
-  enrollment.sequence_id = "s";
-  enrollment.contact_key = "fine";
-  enrollment.mailboxes =
+  EnrollmentRecord enrollment;
+  enrollment.row.sequence_id = "s";
+  enrollment.row.contact_key = "fine";
+  enrollment.extras.mailboxes =
       SymbolList(std::vector<Symbol>(kEnrollmentMailboxesMax + 1, "a@acme.test"));
   batch.enrollments.push_back(enrollment);
   std::vector<std::string> refused = refusedRecords(batch, mark);

@@ -96,14 +96,17 @@ Enrollment fullEnrollment(EnrollmentId id) {
   enrollment.paused_reason = PauseReason::kOoo;
   enrollment.finish_reason = "manual:asked twice";
   enrollment.not_sent_reason = "smtp_4xx_exhausted";
-  enrollment.mailboxes = SymbolList{"ana@seller.example", "", "bo@seller.example"};
   enrollment.last_mailbox = "ana@seller.example";
   return enrollment;
 }
 
-// fullEnrollment() with an auto-resume time beside it.
+// fullEnrollment() with every extra beside it.
 EnrollmentRecord fullRecord(EnrollmentId id) {
-  return EnrollmentRecord(fullEnrollment(id), SendOut(), INT64_MAX);
+  EnrollmentExtras extras;
+  extras.mailboxes = SymbolList{"ana@seller.example", "", "bo@seller.example"};
+  extras.unresolved.set(Symbol("intro"), Symbol("interrupted"));
+  extras.resume_at_ms = INT64_MAX;
+  return EnrollmentRecord(fullEnrollment(id), SendOut(), extras);
 }
 
 ProgressRecord progressRecord(std::uint64_t seq) {
@@ -221,7 +224,6 @@ TEST_CASE("every field of every record round-trips through commit and load") {
   unset.status = EnrollmentStatus::kRemoved;
   unset.waits_from_ms = kNoTime;
   unset.next_at_ms = kNoTime;
-  unset.mailboxes.clear();
   Enrollment top_row = fullEnrollment(UINT32_MAX);  // with a send out
   top_row.sending = true;
   const EnrollmentRecord top(top_row, SendOut{"intro", "bo@seller.example", -7, true});
@@ -246,8 +248,9 @@ TEST_CASE("every field of every record round-trips through commit and load") {
   CHECK(state.enrollments[0].next_at_ms == kNoTime);
   REQUIRE(state.sends_out.size() == 1);
   CHECK(state.sends_out[0].first == UINT32_MAX);
-  REQUIRE(state.resume_at.size() == 1);
-  CHECK(state.resume_at[0] == std::pair<EnrollmentId, TimeMs>(42, INT64_MAX));
+  REQUIRE(state.extras.size() == 1);
+  CHECK(state.extras[0].first == 42);
+  CHECK(state.extras[0].second == fullRecord(42).extras);
   REQUIRE(state.progress.size() == 3);
   for (std::size_t i = 0; i < 3; ++i) CHECK(sameProgress(state.progress[i], progressRecord(i + 1)));
   REQUIRE(state.sequences.size() == 2);
@@ -283,7 +286,7 @@ TEST_CASE("same*() notice a change in any one field") {
   for (const Contact& changed : contacts) CHECK_FALSE(sameContact(changed, contact));
 
   const Enrollment enrollment = fullEnrollment(1);
-  std::vector<Enrollment> enrollments(16, enrollment);
+  std::vector<Enrollment> enrollments(14, enrollment);
   enrollments[0].id = 2;
   enrollments[1].sequence_id = enrollments[1].sequence_id + "x";
   enrollments[2].contact_key = enrollments[2].contact_key + "x";
@@ -295,11 +298,9 @@ TEST_CASE("same*() notice a change in any one field") {
   enrollments[8].paused_reason = PauseReason::kManual;
   enrollments[9].finish_reason = enrollments[9].finish_reason + "x";
   enrollments[10].not_sent_reason = enrollments[10].not_sent_reason + "x";
-  enrollments[11].mailboxes = SymbolList{"ana@seller.example", ""};
-  enrollments[12].last_mailbox = enrollments[12].last_mailbox + "x";
-  enrollments[13].unresolved.set(Symbol("intro"), Symbol("bounced"));
-  enrollments[14].delivery_failures = static_cast<std::uint8_t>(enrollment.delivery_failures + 1);
-  enrollments[15].sending = true;
+  enrollments[11].last_mailbox = enrollments[11].last_mailbox + "x";
+  enrollments[12].delivery_failures = static_cast<std::uint8_t>(enrollment.delivery_failures + 1);
+  enrollments[13].sending = true;
   for (const Enrollment& changed : enrollments) CHECK_FALSE(sameEnrollment(changed, enrollment));
   // And each member of the send out.
   const EnrollmentRecord out(enrollment, SendOut{"intro", "ana@seller.example", 5, true});
@@ -310,12 +311,14 @@ TEST_CASE("same*() notice a change in any one field") {
   sends[3].send.released = false;
   for (const EnrollmentRecord& changed : sends) CHECK_FALSE(sameEnrollment(changed, out));
   CHECK(sameEnrollment(out, out));
-  // And the auto-resume time beside the row.
-  const EnrollmentRecord resumes = fullRecord(1);
-  EnrollmentRecord resumes_never = resumes;
-  resumes_never.resume_at_ms = kNoTime;
-  CHECK_FALSE(sameEnrollment(resumes_never, resumes));
-  CHECK(sameEnrollment(resumes, resumes));
+  // And each of the extras beside the row.
+  const EnrollmentRecord full = fullRecord(1);
+  std::vector<EnrollmentRecord> extras(3, full);
+  extras[0].extras.mailboxes = SymbolList{"ana@seller.example", ""};
+  extras[1].extras.unresolved.set(Symbol("intro"), Symbol("bounced"));
+  extras[2].extras.resume_at_ms = kNoTime;
+  for (const EnrollmentRecord& changed : extras) CHECK_FALSE(sameEnrollment(changed, full));
+  CHECK(sameEnrollment(full, full));
 
   const ProgressRecord record = progressRecord(5);
   std::vector<ProgressRecord> records(8, record);
@@ -618,8 +621,8 @@ TEST_CASE("records the store cannot hold are refused with the batch rolled back"
     expected = "title";
   }
   SUBCASE("too many mailboxes") {
-    Enrollment enrollment = fullEnrollment(1);
-    enrollment.mailboxes =
+    EnrollmentRecord enrollment = fullRecord(1);
+    enrollment.extras.mailboxes =
         SymbolList(std::vector<Symbol>(kEnrollmentMailboxesMax + 1, "m@example.com"));
     batch.enrollments.push_back(enrollment);
     expected = "mailboxes";
@@ -1664,14 +1667,14 @@ TEST_CASE("enrollment rows name their strings by code, kept whole across failed 
   TempDir dir("seqd-store-test");
   std::vector<Enrollment> expected;
   const auto row = [&](EnrollmentId id, const char* sequence) {
-    Enrollment enrollment = fullEnrollment(id);
-    enrollment.sequence_id = sequence;
+    EnrollmentRecord enrollment = fullRecord(id);
+    enrollment.row.sequence_id = sequence;
     return enrollment;
   };
   {
     auto store = openOrFail(dir.path());
     WriteBatch first;
-    first.enrollments.push_back(fullEnrollment(1));
+    first.enrollments.push_back(fullRecord(1));
     commitOrFail(*store, first);
     expected.push_back(fullEnrollment(1));
 
@@ -1684,27 +1687,30 @@ TEST_CASE("enrollment rows name their strings by code, kept whole across failed 
     WriteBatch next;
     next.enrollments.push_back(row(3, "after-the-failure"));
     commitOrFail(*store, next);
-    expected.push_back(row(3, "after-the-failure"));
+    expected.push_back(row(3, "after-the-failure").row);
     WriteBatch again;
     again.enrollments.push_back(row(2, "only-in-a-failed-commit"));
     commitOrFail(*store, again);
-    expected.push_back(row(2, "only-in-a-failed-commit"));
+    expected.push_back(row(2, "only-in-a-failed-commit").row);
   }
   {
     auto store = openOrFail(dir.path());  // no load before this commit
     WriteBatch batch;
     batch.enrollments.push_back(row(4, "new-before-any-load"));
     commitOrFail(*store, batch);
-    expected.push_back(row(4, "new-before-any-load"));
+    expected.push_back(row(4, "new-before-any-load").row);
   }
   auto store = openOrFail(dir.path());
-  checkSameRows(loadOrFail(*store).enrollments, expected);
+  const LoadedState loaded = loadOrFail(*store);
+  checkSameRows(loaded.enrollments, expected);
+  REQUIRE(loaded.extras.size() == 4);
+  for (const auto& [id, extras] : loaded.extras) CHECK(extras == fullRecord(id).extras);
   store.reset();
 
   RawEnv raw(dir.path());
-  // cold-outreach, ooo, manual:asked twice, smtp_4xx_exhausted, the two mailboxes, and the
-  // three sequences named above: each once.
-  CHECK(raw.entries("symbols") == 9);
+  // cold-outreach, ooo, manual:asked twice, smtp_4xx_exhausted, the two mailboxes, intro,
+  // interrupted, and the three sequences named above: each once.
+  CHECK(raw.entries("symbols") == 11);
   const std::vector<JournalEntry> journal = journalEntriesIn(raw.values("journal"));
   REQUIRE(journal.size() == 4);
   for (const JournalEntry& entry : journal) {
