@@ -154,6 +154,7 @@ Status Engine::restore(LoadedState state, TimeMs now_ms) {
   const RowCounts sequence_rows = takeEnrollmentRows(state);
   Status status = listEnrollments(state, sequence_rows);
   if (status.isOk()) status = restoreSendsOut(state);
+  if (status.isOk()) status = restoreExtras(state);
   if (status.isOk()) status = restoreTasksAndInbound(state);
   if (status.isOk()) status = restoreSendLimits(state);
   if (!status.isOk()) return status;
@@ -258,7 +259,7 @@ Status Engine::listEnrollments(const LoadedState& state, const RowCounts& sequen
 }
 
 // The sends out beside their rows: one for each row with `sending` set (findStepsAgain()
-// counts those, and restore() checks the two counts agree). Then the rows' extras.
+// counts those, and restore() checks the two counts agree).
 Status Engine::restoreSendsOut(const LoadedState& state) {
   sends_out_.reserve(state.sends_out.size());
   for (const auto& [id, send] : state.sends_out) {
@@ -268,6 +269,11 @@ Status Engine::restoreSendsOut(const LoadedState& state) {
     }
     sends_out_[id].send = send;
   }
+  return Status::ok();
+}
+
+// The rows' extras beside them, each naming a row.
+Status Engine::restoreExtras(const LoadedState& state) {
   extras_.reserve(state.extras.size());
   for (const auto& [id, extras] : state.extras) {
     if (id >= enrollments_.size() || extras.empty()) {
@@ -1277,8 +1283,9 @@ void Engine::advanceTo(TimeMs now_ms) {
       prefetchDue(at);
       const TimerWheel::Expired& entry = expired_[at];
       Enrollment& enrollment = enrollments_[entry.id];
-      if (enrollment.status == EnrollmentStatus::kPaused && resumeAt(enrollment) != kNoTime &&
-          resumeAt(enrollment) <= now_ms) {
+      const TimeMs resume_at_ms =
+          enrollment.status == EnrollmentStatus::kPaused ? resumeAt(enrollment) : kNoTime;
+      if (resume_at_ms != kNoTime && resume_at_ms <= now_ms) {
         rearm(enrollment, now_ms);  // auto-resume
         saveSnapshot(enrollment);
         // A step already due runs now, in this tick's score order.

@@ -529,6 +529,7 @@ class Engine {
   RowCounts takeEnrollmentRows(LoadedState& state);
   Status listEnrollments(const LoadedState& state, const RowCounts& sequence_rows);
   Status restoreSendsOut(const LoadedState& state);
+  Status restoreExtras(const LoadedState& state);
   Status restoreTasksAndInbound(const LoadedState& state);
   Status restoreSendLimits(const LoadedState& state);
   // Corruption unless id names a restored enrollment (`what` `key` names the record).
@@ -757,7 +758,7 @@ class Engine {
   // Applies change to the enrollment's extras; an entry left empty is dropped, none made.
   template <typename Change>
   void changeExtras(const Enrollment& enrollment, const Change& change) {
-    const auto at = extras_.find(enrollment.id);
+    const auto at = extras_.empty() ? extras_.end() : extras_.find(enrollment.id);
     if (at != extras_.end()) {
       change(at->second);
       if (at->second.empty()) extras_.erase(at);

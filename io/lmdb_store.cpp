@@ -179,6 +179,16 @@ void internContactKeys(const Keys& keys, std::vector<Enrollment>& rows) {
   internContactKeys(keys, rows, [] { return true; });
 }
 
+// A map's entries by enrollment id ascending.
+template <typename Value>
+std::vector<std::pair<EnrollmentId, Value>> byIdAscending(
+    const boost::unordered_flat_map<EnrollmentId, Value>& by_id) {
+  std::vector<std::pair<EnrollmentId, Value>> entries(by_id.begin(), by_id.end());
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return entries;
+}
+
 MDB_val mdbValue(std::string_view bytes) {
   return MDB_val{bytes.size(), const_cast<char*>(bytes.data())};
 }
@@ -1534,12 +1544,8 @@ Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& co
     if (status.isOk()) status = loadEnrollmentRows(txn, codes, state, rows);
   }
   if (!status.isOk()) return status;
-  state.sends_out.assign(rows.sends.begin(), rows.sends.end());
-  std::sort(state.sends_out.begin(), state.sends_out.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  state.extras.assign(rows.extras.begin(), rows.extras.end());
-  std::sort(state.extras.begin(), state.extras.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  state.sends_out = byIdAscending(rows.sends);
+  state.extras = byIdAscending(rows.extras);
   std::vector<Enrollment>& table = state.enrollments;
   table_rows = table.size();
   if (!table_keys_interned) internContactKeys(rows.table_keys, table);

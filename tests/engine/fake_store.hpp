@@ -16,12 +16,18 @@
 
 namespace seqd::testing {
 
+// Where id's entry is or would go in `side` (pairs by id ascending).
+template <typename Side>
+auto positionIn(Side& side, EnrollmentId id) {
+  return std::lower_bound(side.begin(), side.end(), id, [](const auto& entry, EnrollmentId target) {
+    return entry.first < target;
+  });
+}
+
 // The entry for id in `side` (pairs by id ascending), or null.
 template <typename Value>
 const Value* sideOf(const std::vector<std::pair<EnrollmentId, Value>>& side, EnrollmentId id) {
-  auto at =
-      std::lower_bound(side.begin(), side.end(), id,
-                       [](const auto& entry, EnrollmentId target) { return entry.first < target; });
+  const auto at = positionIn(side, id);
   return at != side.end() && at->first == id ? &at->second : nullptr;
 }
 
@@ -30,9 +36,7 @@ const Value* sideOf(const std::vector<std::pair<EnrollmentId, Value>>& side, Enr
 template <typename Value>
 void putSide(std::vector<std::pair<EnrollmentId, Value>>& side, EnrollmentId id, bool has,
              const Value& value) {
-  auto at =
-      std::lower_bound(side.begin(), side.end(), id,
-                       [](const auto& entry, EnrollmentId target) { return entry.first < target; });
+  const auto at = positionIn(side, id);
   const bool there = at != side.end() && at->first == id;
   if (!has) {
     if (there) side.erase(at);
