@@ -89,14 +89,12 @@ struct OsPagesAllocator {
 };
 using ContactKeyBytes = std::vector<std::string_view, OsPagesAllocator<std::string_view>>;
 
-// The enrollment rows as the table and the journal's tail leave them, before their contact
-// keys are interned: each row's key as its bytes (views into the map, valid with the read
-// transaction), the table's rows in id order with their keys in table_keys, the rows the
-// table does not hold (added since the checkpoint) in `added`, in journal order.
+// The enrollment table's rows as the journal's tail leaves them, before their contact keys
+// are interned: each row's key as its bytes (views into the map, valid with the read
+// transaction), in table_keys by the rows' order (id order). The rows the table does not
+// hold (added since the checkpoint) are the journal shares' (JournalShare::added).
 struct RowsLoad {
   ContactKeyBytes table_keys;
-  std::vector<Enrollment> added;
-  std::vector<std::string_view> added_keys;
   // The rows' sends out by enrollment id: the table's, then each journal entry's over its
   // row's (an entry without one takes its row's away).
   boost::unordered_flat_map<EnrollmentId, SendOut> sends;
@@ -107,14 +105,76 @@ struct RowsLoad {
   // the entry's key, the last entry's last. The journal leaves table_keys as the table had
   // them, so that another thread can read them meanwhile.
   std::vector<std::pair<std::size_t, std::string_view>> rekeyed;
+  // Whether the table's ids are 0, 1, ..., each row at its id (always, unless damaged); set
+  // before `table` says the rows are read.
+  bool dense = true;
   // Whether the table's rows are read (set and notified once they are, or once reading them
-  // failed), and whether the journal's are too (or reading stopped on an error).
+  // failed).
   std::atomic<int> table{kTableReading};
-  std::atomic<bool> all_read{false};
   static constexpr int kTableReading = 0;
   static constexpr int kTableRead = 1;
   static constexpr int kTableFailed = 2;
 };
+
+// Enrollments a journal share takes together: runs of ids, so that two threads' rows
+// share a cache line only where runs meet.
+constexpr EnrollmentId kJournalShareRunIds = 64;
+
+// One thread's share of the journal's tail: the entries of the enrollments whose run of ids
+// (kJournalShareRunIds) is `index` modulo `count`, applied in seq order over the table's rows.
+// Each enrollment's entries are all in one share, so its latest is the row left, and no two
+// shares write the same row. What a share changes beside the rows (RowsLoad's maps, the rows
+// the table lacks) it keeps here until every share is done (mergeJournalShare). Runs, not
+// halves of the ids, so that the shares stay even when the entries crowd some ids (the
+// enrollments added last, say). Each share reads every value of the tail; decoding the
+// entries is the cost, and each entry is decoded by one share only.
+struct JournalShare {
+  std::size_t index = 0;
+  std::size_t count = 1;
+  bool owns(EnrollmentId id) const { return (id / kJournalShareRunIds) % count == index; }
+
+  std::vector<Enrollment> added;  // in journal order
+  std::vector<std::string_view> added_keys;
+  boost::unordered_flat_map<EnrollmentId, std::size_t> added_at;
+  // A send out or extras set (a value), or taken away from the table's row (none): the
+  // latest by id.
+  boost::unordered_flat_map<EnrollmentId, std::optional<SendOut>> sends;
+  boost::unordered_flat_map<EnrollmentId, std::optional<EnrollmentExtras>> extras;
+  std::vector<std::pair<std::size_t, std::string_view>> rekeyed;
+  std::vector<EnrollmentId> journal_ids;
+  Status status;
+  // Where in seq order the share stopped on a failure (the entry's seq; for a value's key,
+  // the seq after the value before): of several shares' failures the earliest is reported,
+  // as one reader in order would.
+  std::uint64_t failed_at = UINT64_MAX;
+};
+
+// Takes a share's changes into the rows' maps and lists, and frees them in the share. Its
+// added rows stay in it.
+void mergeJournalShare(JournalShare& share, RowsLoad& rows, LoadedState& state) {
+  for (const auto& [id, send] : share.sends) {
+    if (send.has_value()) {
+      rows.sends[id] = *send;
+    } else {
+      rows.sends.erase(id);
+    }
+  }
+  for (const auto& [id, extras] : share.extras) {
+    if (extras.has_value()) {
+      rows.extras[id] = *extras;
+    } else {
+      rows.extras.erase(id);
+    }
+  }
+  rows.rekeyed.insert(rows.rekeyed.end(), share.rekeyed.begin(), share.rekeyed.end());
+  state.journal_ids.insert(state.journal_ids.end(), share.journal_ids.begin(),
+                           share.journal_ids.end());
+  share.sends = {};
+  share.extras = {};
+  share.rekeyed = {};
+  share.journal_ids = {};
+  share.added_at = {};
+}
 
 // A load interns this many contacts' Symbols under one lock (SymbolBatch): a lock per key was
 // ~15% of a restart's load. Bounded, so that what the other load thread interns meanwhile
@@ -601,10 +661,10 @@ class LmdbStore final : public Store {
                          boost::unordered_flat_map<EnrollmentId, SendOut>& sends,
                          boost::unordered_flat_map<EnrollmentId, EnrollmentExtras>& extras,
                          ContactKeyBytes& contact_keys) const;
-  Status loadEnrollmentRows(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
-                            RowsLoad& rows) const;
-  Status loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
-                     RowsLoad& rows) const;
+  Status loadEnrollmentTable(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
+                             RowsLoad& rows) const;
+  Status loadJournal(MDB_txn* txn, const SymbolCodes& codes, std::vector<Enrollment>& table,
+                     const RowsLoad& rows, JournalShare& share) const;
   Status loadCheckpoint(MDB_txn* txn, Checkpoint& out) const;
   Status loadGovernor(MDB_txn* txn, std::optional<GovernorSnapshot>& out) const;
   Status loadProgress(MDB_txn* txn, std::size_t index, std::vector<ProgressRecord>& out,
@@ -1494,70 +1554,109 @@ Status LmdbStore::loadEnrollments(MDB_txn* txn, const SymbolCodes& codes,
   });
 }
 
-// The table's rows, then the journal's tail over them: both on one thread, which says in
-// rows.table and rows.all_read how far it is.
-Status LmdbStore::loadEnrollmentRows(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
-                                     RowsLoad& rows) const {
+// The table's rows, saying in rows.table when they are read.
+Status LmdbStore::loadEnrollmentTable(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
+                                      RowsLoad& rows) const {
   Status status =
       loadEnrollments(txn, codes, state.enrollments, rows.sends, rows.extras, rows.table_keys);
+  // The rows are in id order, each id once: dense when the last id is the last position.
+  rows.dense =
+      state.enrollments.empty() || state.enrollments.back().id == state.enrollments.size() - 1;
   rows.table.store(status.isOk() ? RowsLoad::kTableRead : RowsLoad::kTableFailed);
   rows.table.notify_all();
-  if (status.isOk()) status = loadJournal(txn, codes, state, rows);
-  rows.all_read.store(true);
   return status;
 }
 
-// The contacts on this thread; the enrollment rows and the journal's tail over them on a
-// second, in a read transaction of its own on the same snapshot (the same txn id: no commit
-// between the two begins). The halves cost about the same (a 10M restart: the contacts 6-7 s,
-// the table's rows 6.8-7.5 s and the journal's 1.3-1.7 s more). Once its contacts are read,
-// this thread looks the table's rows' contact keys up while the second reads the journal
-// (which writes the rows' other members, and keeps the keys its entries change aside), and
-// once the second is done, on both. They wait for the contacts' keys: interning both on both
-// threads at once (the table's lock taken ~3M times) took as long as one thread, and a batch
-// under one lock at a time made a 10M restart vary from 20 to 26 s, the threads waiting on
-// each other's batches; the journal interns little (a new list of steps done). When the second
-// transaction sees another snapshot, the rows are read after the contacts, in
-// this transaction. table_rows: how many rows the table held (before the journal's additions).
+// The contacts on this thread; the enrollment rows on a second, in a read transaction of its
+// own on the same snapshot (the same txn id: no commit between the two begins). The two cost
+// about the same (a 10M restart: ~6-7 s each). Then the journal's tail over the rows, half of
+// it on each thread (JournalShare), and once both halves are done the table's rows' contact
+// keys looked up on both (internContactKeys). A 10M restart's tail (5M entries) took the
+// second thread ~3.1 s alone, beside ~1.2 s of the keys on this one; now each half ~1.6 s,
+// then the keys ~0.9 s. The keys wait for the journal: looking them up beside it, a chunk at
+// a time under the Symbol table's lock, kept the journal's decoding from the lock it takes
+// to intern a new list of steps done (the second's half took 3.1 s, not 1.6). They wait for
+// the contacts' keys too: interning both on both threads at once (the table's lock taken ~3M
+// times) took as long as one thread, and a batch under one lock at a time made a 10M restart
+// vary from 20 to 26 s. A table with a hole in its ids (damage) has its journal read whole
+// on the second thread, beside the keys on this one. When the second transaction sees
+// another snapshot, everything is read on this thread, in this transaction. table_rows: how
+// many rows the table held (before the journal's additions).
 Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& codes,
                                              LoadedState& state, std::size_t& table_rows) const {
   Transaction second;
   RowsLoad rows;
+  std::vector<Enrollment>& table = state.enrollments;
   Status status;
+  JournalShare shares[2];  // this thread's and the second's
   bool table_keys_interned = false;
   if (second.begin(env_, MDB_RDONLY) == 0 && mdb_txn_id(second.get()) == mdb_txn_id(txn)) {
-    Status rows_status;
+    Status table_status;
+    std::atomic<bool> second_done{false};
     std::thread rows_thread([&] {
       nameThisThread("seqd-load");
-      rows_status = loadEnrollmentRows(second.get(), codes, state, rows);
+      table_status = loadEnrollmentTable(second.get(), codes, state, rows);
+      if (table_status.isOk()) {
+        // Half of the journal's tail when the rows are dense, else all of it.
+        shares[1].index = rows.dense ? 1 : 0;
+        shares[1].count = rows.dense ? 2 : 1;
+        shares[1].status = loadJournal(second.get(), codes, table, rows, shares[1]);
+      }
+      second_done.store(true);
+      second_done.notify_all();
     });
     status = loadContacts(txn, state.contacts);
     rows.table.wait(RowsLoad::kTableReading);
     if (status.isOk() && rows.table.load() == RowsLoad::kTableRead) {
-      internContactKeys(rows.table_keys, state.enrollments, [&] { return rows.all_read.load(); });
+      if (rows.dense) {
+        shares[0].count = 2;
+        shares[0].status = loadJournal(txn, codes, table, rows, shares[0]);
+        second_done.wait(false);
+      }
+      internContactKeys(rows.table_keys, table, [&] { return second_done.load(); });
       table_keys_interned = true;
     }
     rows_thread.join();
-    if (status.isOk()) status = rows_status;
+    if (status.isOk()) status = table_status;
   } else {
     status = loadContacts(txn, state.contacts);
-    if (status.isOk()) status = loadEnrollmentRows(txn, codes, state, rows);
+    if (status.isOk()) status = loadEnrollmentTable(txn, codes, state, rows);
+    if (status.isOk()) shares[0].status = loadJournal(txn, codes, table, rows, shares[0]);
   }
   if (!status.isOk()) return status;
+  // Of the shares' failures, the one a reader in seq order meets first.
+  const JournalShare* failed = nullptr;
+  for (const JournalShare& share : shares) {
+    if (!share.status.isOk() && (failed == nullptr || share.failed_at < failed->failed_at)) {
+      failed = &share;
+    }
+  }
+  if (failed != nullptr) return failed->status;
+  std::size_t journaled = 0;
+  for (const JournalShare& share : shares) journaled += share.journal_ids.size();
+  state.journal_ids.reserve(journaled);
+  for (JournalShare& share : shares) mergeJournalShare(share, rows, state);
   state.sends_out = byIdAscending(rows.sends);
   state.extras = byIdAscending(rows.extras);
-  std::vector<Enrollment>& table = state.enrollments;
   table_rows = table.size();
   if (!table_keys_interned) internContactKeys(rows.table_keys, table);
   for (const auto& [at, key] : rows.rekeyed) table[at].contact_key = Symbol(key);
-  internContactKeys(rows.added_keys, rows.added);
-  if (rows.added.empty()) return Status::ok();
-  std::sort(rows.added.begin(), rows.added.end(),
-            [](const Enrollment& a, const Enrollment& b) { return a.id < b.id; });
-  table.insert(table.end(), rows.added.begin(), rows.added.end());
-  std::inplace_merge(table.begin(), table.begin() + static_cast<std::ptrdiff_t>(table_rows),
-                     table.end(),
-                     [](const Enrollment& a, const Enrollment& b) { return a.id < b.id; });
+  // The rows added since the checkpoint after the table's (each share's freed before the
+  // next is copied), then all in id order.
+  std::size_t added = 0;
+  for (const JournalShare& share : shares) added += share.added.size();
+  if (added == 0) return Status::ok();
+  table.reserve(table_rows + added);
+  for (JournalShare& share : shares) {
+    internContactKeys(share.added_keys, share.added);
+    table.insert(table.end(), share.added.begin(), share.added.end());
+    share.added = {};
+    share.added_keys = {};
+  }
+  const auto by_id = [](const Enrollment& a, const Enrollment& b) { return a.id < b.id; };
+  const auto added_from = table.begin() + static_cast<std::ptrdiff_t>(table_rows);
+  std::sort(added_from, table.end(), by_id);
+  std::inplace_merge(table.begin(), added_from, table.end(), by_id);
   return Status::ok();
 }
 
@@ -1661,40 +1760,45 @@ Status LmdbStore::loadClock(MDB_txn* txn, std::optional<TimeMs>& out) const {
   return Status::ok();
 }
 
-// Applies the journal's entries after the last finished checkpoint's start to the table's
-// enrollments, in seq order, and names them in state.journal_ids. Entries at or before it
-// (left for a later commit to delete) are counted and skipped. Each entry is decoded straight
-// over the row it replaces (the table's rows are in id order; enrollments added since the
-// checkpoint go to rows.added), so the latest entry of an id is the row left, with no decoded
-// copy of the tail in between. Each entry's contact key replaces its row's in rows' key views.
-Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedState& state,
-                              RowsLoad& rows) const {
+// Applies the share's journal entries after the last finished checkpoint's start to the
+// table's enrollments, in seq order, and names them in share.journal_ids. Entries at or before
+// it (left for a later commit to delete) are skipped, as are the other shares' entries. Each
+// entry is decoded straight over the row it replaces (the table's rows are in id order;
+// enrollments added since the checkpoint go to share.added), so the latest entry of an id is
+// the row left, with no decoded copy of the tail in between. An entry's contact key, its
+// send out and its extras are kept in the share (see JournalShare); rows is only read.
+// On a failure, the share's status says what and failed_at where.
+Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes,
+                              std::vector<Enrollment>& table, const RowsLoad& rows,
+                              JournalShare& share) const {
   Checkpoint checkpoint;
   Status status = loadCheckpoint(txn, checkpoint);
-  if (!status.isOk()) return status;
-  std::vector<Enrollment>& table = state.enrollments;  // in id order
-  boost::unordered_flat_map<EnrollmentId, std::size_t> added_at;
+  if (!status.isOk()) {
+    share.failed_at = 0;
+    return status;
+  }
   // The row an entry replaces: in the table (its position) or among the added ones.
   struct RowAt {
     Enrollment* row;
     std::size_t table_at;  // SIZE_MAX for an added row
   };
   const auto rowOf = [&](EnrollmentId id) -> RowAt {
-    // Ids are dense (0, 1, ...) unless the store is damaged: the row is usually at its id.
+    // Ids are dense (0, 1, ...) unless the store is damaged: the row is at its id. Only then
+    // are there several shares, so a share reads no other share's rows.
     std::size_t at = id;
-    if (at >= table.size() || table[at].id != id) {
+    if (!rows.dense) {
       auto found = std::lower_bound(
           table.begin(), table.end(), id,
           [](const Enrollment& row, EnrollmentId target) { return row.id < target; });
       at = static_cast<std::size_t>(found - table.begin());
     }
     if (at < table.size() && table[at].id == id) return {&table[at], at};
-    auto [added, inserted] = added_at.try_emplace(id, rows.added.size());
+    auto [added, inserted] = share.added_at.try_emplace(id, share.added.size());
     if (inserted) {
-      rows.added.emplace_back();
-      rows.added_keys.emplace_back();
+      share.added.emplace_back();
+      share.added_keys.emplace_back();
     }
-    return {&rows.added[added->second], SIZE_MAX};
+    return {&share.added[added->second], SIZE_MAX};
   };
   EnrollmentDecodeMemo memo;
   memo.codes = &codes;
@@ -1703,15 +1807,22 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
   // Values wholly at or before the last finished checkpoint's start are not read at all.
   std::string from;
   status = logValueHolding(txn, kJournalDb, checkpoint.finished_through + 1, from);
-  if (!status.isOk()) return status;
-  return forEach(
+  if (!status.isOk()) {
+    share.failed_at = 0;
+    return status;
+  }
+  // Where the reading is, in seq order: where a failure is (a key's, the seq after the
+  // value before it).
+  std::uint64_t position = 0;
+  status = forEach(
       txn, kJournalDb,
       [&](std::string_view key, std::string_view value) {
         LogKey log_key;
         if (!decodeLogKey(key, log_key)) return badLogKey("journal", key);
         LogEntryReader entries(log_key, value);
         std::string_view entry;
-        for (std::uint64_t seq = log_key.first_seq; entries.next(entry); ++seq) {
+        std::uint64_t seq = log_key.first_seq;
+        for (; (position = seq, entries.next(entry)); ++seq) {
           if (seq <= checkpoint.finished_through) continue;
           // Built for an error only: a string an entry was ~3% of the load thread's time.
           const auto where = [&] {
@@ -1722,24 +1833,31 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
           }
           const auto id =
               static_cast<EnrollmentId>(fromLittleEndian(entry.substr(0, kJournalIdBytes)));
+          if (!share.owns(id)) continue;
           const RowAt at = rowOf(id);
           const bool in_table = at.table_at != SIZE_MAX;
-          // A table row's key is read here, and its changes kept aside (rows.rekeyed): another
+          // A table row's key is read here, and its changes kept aside (share.rekeyed): another
           // thread may be reading the table's keys meanwhile.
-          std::string_view key_bytes =
-              in_table ? rows.table_keys[at.table_at] : rows.added_keys[at.row - rows.added.data()];
+          std::string_view key_bytes = in_table ? rows.table_keys[at.table_at]
+                                                : share.added_keys[at.row - share.added.data()];
           Status decoded = decodeEnrollment(id, entry.substr(kJournalIdBytes), *at.row, send,
                                             extras, memo, key_bytes);
           if (!decoded.isOk()) return corrupt("journal", key, where() + decoded.message());
+          // Taken away: kept as such only over the table's (the share's map holds only what
+          // the merge must change: most sends out come and go within the tail).
           if (at.row->sending) {
-            rows.sends[id] = send;
-          } else if (!rows.sends.empty()) {
-            rows.sends.erase(id);
+            share.sends[id] = send;
+          } else if (rows.sends.contains(id)) {
+            share.sends[id] = std::nullopt;
+          } else if (!share.sends.empty()) {
+            share.sends.erase(id);
           }
           if (!extras.empty()) {
-            rows.extras[id] = extras;
-          } else if (!rows.extras.empty()) {
-            rows.extras.erase(id);
+            share.extras[id] = extras;
+          } else if (rows.extras.contains(id)) {
+            share.extras[id] = std::nullopt;
+          } else if (!share.extras.empty()) {
+            share.extras.erase(id);
           }
           if (key_bytes.empty()) {
             return corrupt("journal", key,
@@ -1747,19 +1865,21 @@ Status LmdbStore::loadJournal(MDB_txn* txn, const SymbolCodes& codes, LoadedStat
                                " names no contact, and neither its row nor an entry before does");
           }
           if (!in_table) {
-            rows.added_keys[at.row - rows.added.data()] = key_bytes;
+            share.added_keys[at.row - share.added.data()] = key_bytes;
           } else if (key_bytes.data() != rows.table_keys[at.table_at].data() &&
-                     (key_bytes != rows.table_keys[at.table_at] || !rows.rekeyed.empty())) {
+                     (key_bytes != rows.table_keys[at.table_at] || !share.rekeyed.empty())) {
             // The entry names its contact (format 4), and not as the table's row does, or
             // after some entry named another (kept too, so that the last entry wins).
-            rows.rekeyed.emplace_back(at.table_at, key_bytes);
+            share.rekeyed.emplace_back(at.table_at, key_bytes);
           }
-          state.journal_ids.push_back(id);
+          share.journal_ids.push_back(id);
         }
         const Status read = entries.finish();
         return read.isOk() ? read : corrupt("journal", key, read.message());
       },
       from);
+  if (!status.isOk()) share.failed_at = position;
+  return status;
 }
 
 // The key of the journal's or the progress log's (index) value holding `seq`, or when none

@@ -2086,6 +2086,155 @@ TEST_CASE("journal entries naming another contact key than the table's row: the 
   checkSameRows(state.enrollments, {keyedRow(1, 12), two_away, keyedRow(3, 31)});
 }
 
+// A restart reads the journal's tail on two threads, each applying the entries of its own
+// runs of 64 enrollment ids and keeping aside what they change beside the rows (sends out set
+// and taken away, extras, rows the table does not hold yet), merged once both are done
+// (io/lmdb_store.cpp, JournalShare). Ids are handed out in order, as the engine does, so the
+// table holds ids 0, 1, ... and the rows added since a checkpoint started come after them:
+// the two-share read (a table with a hole is read by one thread; the test before has those).
+// Random commits over ids in seven runs, checkpoints going on: every restart gives each
+// enrollment its latest record, whole, and names each snapshot after the last finished
+// checkpoint's start once.
+TEST_CASE("the journal's tail read in two shares: each enrollment its latest record, whole") {
+  const std::uint64_t seed = testSeed();
+  MESSAGE("seed ", seed, " (replay with SEQD_SEED=", seed, ")");
+  std::mt19937_64 random(seed);
+  TempDir dir("seqd-store-test");
+  auto store = openOrFail(dir.path());
+  constexpr EnrollmentId kIds = 64 * 6 + 5;
+  const auto shareOf = [](EnrollmentId id) { return id / 64 % 2; };
+  const auto recordOf = [&](EnrollmentId id) {
+    Enrollment row = keyedRow(id, static_cast<TimeMs>(random() % 1000000));
+    SendOut send;
+    EnrollmentExtras extras;
+    if (random() % 3 == 0) {
+      row.status = EnrollmentStatus::kActive;
+      row.sending = true;
+      const TimeMs at_ms = static_cast<TimeMs>(random() % 1000);
+      send = SendOut{random() % 2 == 0 ? "intro" : "bump", "ana@seller.example", at_ms,
+                     random() % 2 == 0};
+    }
+    if (random() % 3 == 0) extras.resume_at_ms = static_cast<TimeMs>(1 + random() % 1000);
+    if (random() % 4 == 0) extras.mailboxes = SymbolList{"bo@seller.example"};
+    return EnrollmentRecord(row, send, extras);
+  };
+  std::map<EnrollmentId, EnrollmentRecord> latest;
+  std::set<EnrollmentId> in_table;       // ids a checkpoint has written
+  std::vector<EnrollmentId> appended;    // every snapshot's id, in seq order
+  std::set<EnrollmentId> journaled;      // since the last checkpoint started
+  std::vector<EnrollmentId> checkpoint;  // the one going on, ascending
+  std::size_t written = 0;
+  std::size_t started_at = 0;   // appended.size() when the checkpoint going on started
+  std::size_t finished_at = 0;  // ... when the last finished one started
+  int split_loads = 0;          // loads with rows added, and tail entries, in both shares
+  for (int round = 0; round < 400; ++round) {
+    WriteBatch batch;
+    const int changes = static_cast<int>(random() % 8);
+    for (int i = 0; i < changes; ++i) {
+      const bool add = latest.size() < kIds && (latest.empty() || random() % 3 == 0);
+      const EnrollmentId id = add ? static_cast<EnrollmentId>(latest.size())
+                                  : static_cast<EnrollmentId>(random() % latest.size());
+      latest[id] = recordOf(id);
+      batch.enrollments.push_back(latest[id]);
+      appended.push_back(id);
+      journaled.insert(id);
+    }
+    if (checkpoint.empty() && !journaled.empty() && random() % 8 == 0) {
+      batch.checkpoint_start = true;
+      started_at = appended.size();
+      checkpoint.assign(journaled.begin(), journaled.end());
+      journaled.clear();
+      written = 0;
+    }
+    if (!checkpoint.empty() && (batch.checkpoint_start || random() % 2 == 0)) {
+      const std::size_t end = std::min(checkpoint.size(), written + 1 + random() % 16);
+      for (; written < end; ++written) {
+        batch.checkpoint_rows.push_back(latest[checkpoint[written]]);
+        in_table.insert(checkpoint[written]);
+      }
+      if (written == checkpoint.size()) {
+        batch.checkpoint_finish = true;
+        checkpoint.clear();
+        finished_at = started_at;
+      }
+    }
+    commitOrFail(*store, batch);
+    if (random() % 8 != 0) continue;
+    store.reset();
+    store = openOrFail(dir.path());
+    const LoadedState state = loadOrFail(*store);
+    REQUIRE(state.enrollments.size() == latest.size());
+    for (std::size_t at = 0; at < state.enrollments.size(); ++at) {
+      const EnrollmentId id = state.enrollments[at].id;
+      INFO("round ", round, " id ", id);
+      REQUIRE(latest.count(id) == 1);
+      CHECK(sameEnrollment(recordAt(state, at), latest[id]));
+    }
+    std::size_t sending = 0;
+    std::size_t with_extras = 0;
+    for (const auto& [id, record] : latest) {
+      sending += record.row.sending ? 1 : 0;
+      with_extras += record.extras.empty() ? 0 : 1;
+    }
+    CHECK(state.sends_out.size() == sending);
+    CHECK(state.extras.size() == with_extras);
+    std::vector<EnrollmentId> tail(appended.begin() + static_cast<std::ptrdiff_t>(finished_at),
+                                   appended.end());
+    std::vector<EnrollmentId> named = state.journal_ids;
+    std::sort(tail.begin(), tail.end());
+    std::sort(named.begin(), named.end());
+    CHECK(named == tail);
+    std::set<std::size_t> tail_shares;
+    std::set<std::size_t> added_shares;
+    for (const EnrollmentId id : tail) tail_shares.insert(shareOf(id));
+    for (const auto& [id, record] : latest) {
+      if (in_table.count(id) == 0) added_shares.insert(shareOf(id));
+    }
+    REQUIRE(in_table.size() == (in_table.empty() ? 0 : *in_table.rbegin() + 1));  // no hole
+    if (tail_shares.size() == 2 && added_shares.size() == 2) ++split_loads;
+  }
+  MESSAGE(split_loads, " loads with rows added and entries in both shares");
+  CHECK(split_loads > 0);
+}
+
+// Each thread stops at the first damaged entry of its own share; the load reports the one a
+// reader in seq order meets first, whichever share holds it.
+TEST_CASE("damaged journal entries in both shares: the earlier in seq order is reported") {
+  for (const bool first_in_second_share : {true, false}) {
+    INFO("the earlier damage in the second share: ", first_in_second_share);
+    const EnrollmentId earlier = first_in_second_share ? 65 : 1;
+    const EnrollmentId later = first_in_second_share ? 1 : 65;
+    TempDir dir("seqd-store-test");
+    {
+      auto store = openOrFail(dir.path());
+      for (const EnrollmentId id : {earlier, later}) {
+        WriteBatch batch;  // two entries: the first names the contact, the second does not
+        batch.enrollments = {keyedRow(id, 10), keyedRow(id, 11)};
+        commitOrFail(*store, batch);
+      }
+    }
+    {
+      RawEnv raw(dir.path());
+      const auto values = raw.values("journal");
+      REQUIRE(values.size() == 2);
+      for (const auto& [key, value] : values) {
+        std::vector<JournalEntry> entries = unpackJournalValue(value);
+        REQUIRE(entries.size() == 2);
+        entries[0].record = entries[1].record;  // now nothing names the contact
+        raw.put("journal", key, packJournalValue(entries));
+      }
+      raw.commit();
+    }
+    auto store = openOrFail(dir.path());
+    LoadedState state;
+    const Status status = store->load(state);
+    CHECK(status.code() == StatusCode::kCorruption);
+    CHECK_MESSAGE(
+        contains(status.message(), "enrollment " + std::to_string(earlier) + " names no contact"),
+        status.message());
+  }
+}
+
 // An entry longer than a value's bound (a long contact key, the only text an entry holds
 // itself) goes in a value of its own; the entries before and after it in the commit go in
 // others.
