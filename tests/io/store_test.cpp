@@ -1214,6 +1214,60 @@ TEST_CASE("a version 1 store (no checksums, no marker) is refused naming its ver
   CHECK_FALSE(std::filesystem::exists(dir.file("seqd.state")));
 }
 
+namespace {
+
+// The checkpoints a committer runs beside the journal (engine/records.hpp), for tests that
+// commit random batches: a checkpoint starts now and then, covering the enrollments with
+// snapshots since the last one started, and writes their latest rows a slice a batch, in id
+// order. finishedAt() says how many snapshots the last finished checkpoint covers: a restart
+// reads the journal from there.
+class CheckpointModel {
+ public:
+  // A batch's snapshot of `id`, in seq order.
+  void appended(EnrollmentId id) {
+    ++appended_;
+    journaled_.insert(id);
+  }
+  // Starts a checkpoint now and then, and puts 1 to slice_max rows of the one going on into
+  // `batch`, each id's latest from latest(id). Returns the ids it put.
+  template <typename Latest>
+  std::vector<EnrollmentId> checkpointInto(WriteBatch& batch, std::mt19937_64& random,
+                                           std::size_t slice_max, const Latest& latest) {
+    if (checkpoint_.empty() && !journaled_.empty() && random() % 8 == 0) {
+      batch.checkpoint_start = true;
+      started_at_ = appended_;
+      checkpoint_.assign(journaled_.begin(), journaled_.end());
+      journaled_.clear();
+      written_ = 0;
+    }
+    std::vector<EnrollmentId> put;
+    if (checkpoint_.empty() || (!batch.checkpoint_start && random() % 2 != 0)) return put;
+    const std::size_t end = std::min(checkpoint_.size(), written_ + 1 + random() % slice_max);
+    for (; written_ < end; ++written_) {
+      batch.checkpoint_rows.push_back(latest(checkpoint_[written_]));
+      put.push_back(checkpoint_[written_]);
+    }
+    if (written_ == checkpoint_.size()) {
+      batch.checkpoint_finish = true;
+      checkpoint_.clear();
+      finished_at_ = started_at_;
+    }
+    return put;
+  }
+  std::size_t appendedCount() const { return appended_; }
+  std::size_t finishedAt() const { return finished_at_; }
+
+ private:
+  std::set<EnrollmentId> journaled_;      // since the last checkpoint started
+  std::vector<EnrollmentId> checkpoint_;  // the one going on, ascending
+  std::size_t written_ = 0;
+  std::size_t appended_ = 0;     // snapshots in all
+  std::size_t started_at_ = 0;   // appended_ when the checkpoint going on started
+  std::size_t finished_at_ = 0;  // ... when the last finished one started
+};
+
+}  // namespace
+
 // The journal and checkpoint protocol of engine/records.hpp, driven the way the engine drives
 // it, with the store closed and opened again at random points (a restart may fall inside a
 // checkpoint): every load must give each enrollment its latest snapshot, and the journal
@@ -1226,12 +1280,7 @@ TEST_CASE("a restart gives every enrollment its latest snapshot, inside checkpoi
   auto store = openOrFail(dir.path());
   constexpr EnrollmentId kIds = 40;
   std::map<EnrollmentId, Enrollment> latest;
-  std::set<EnrollmentId> journaled;      // since the last checkpoint started
-  std::vector<EnrollmentId> checkpoint;  // the one going on, ascending
-  std::size_t written = 0;
-  std::size_t appended = 0;     // snapshots in all
-  std::size_t started_at = 0;   // `appended` when the checkpoint going on started
-  std::size_t finished_at = 0;  // ... when the last finished one started
+  CheckpointModel checkpoints;
   TimeMs version = 0;
   for (int round = 0; round < 400; ++round) {
     WriteBatch batch;
@@ -1242,25 +1291,9 @@ TEST_CASE("a restart gives every enrollment its latest snapshot, inside checkpoi
       enrollment.next_at_ms = ++version;
       latest[id] = enrollment;
       batch.enrollments.push_back(enrollment);
-      journaled.insert(id);
+      checkpoints.appended(id);
     }
-    appended += batch.enrollments.size();
-    if (checkpoint.empty() && !journaled.empty() && random() % 8 == 0) {
-      batch.checkpoint_start = true;
-      started_at = appended;
-      checkpoint.assign(journaled.begin(), journaled.end());
-      journaled.clear();
-      written = 0;
-    }
-    if (!checkpoint.empty() && (batch.checkpoint_start || random() % 2 == 0)) {
-      const std::size_t end = std::min(checkpoint.size(), written + 1 + random() % 4);
-      for (; written < end; ++written) batch.checkpoint_rows.push_back(latest[checkpoint[written]]);
-      if (written == checkpoint.size()) {
-        batch.checkpoint_finish = true;
-        checkpoint.clear();
-        finished_at = started_at;
-      }
-    }
+    checkpoints.checkpointInto(batch, random, 4, [&](EnrollmentId id) { return latest[id]; });
     commitOrFail(*store, batch);
     if (random() % 10 != 0) continue;
     store.reset();
@@ -1273,7 +1306,7 @@ TEST_CASE("a restart gives every enrollment its latest snapshot, inside checkpoi
       CHECK(sameEnrollment(enrollment, latest[enrollment.id]));
     }
     // The tail read: every snapshot after the last finished checkpoint's start, no more.
-    CHECK(state.journal_ids.size() == appended - finished_at);
+    CHECK(state.journal_ids.size() == checkpoints.appendedCount() - checkpoints.finishedAt());
     for (const EnrollmentId id : state.journal_ids) CHECK(latest.count(id) == 1);
   }
 }
@@ -2091,7 +2124,8 @@ TEST_CASE("journal entries naming another contact key than the table's row: the 
 // and taken away, extras, rows the table does not hold yet), merged once both are done
 // (io/lmdb_store.cpp, JournalShare). Ids are handed out in order, as the engine does, so the
 // table holds ids 0, 1, ... and the rows added since a checkpoint started come after them:
-// the two-share read (a table with a hole is read by one thread; the test before has those).
+// the two-share read. (A table with a hole in its ids is read by one thread: "a restart
+// gives every enrollment its latest snapshot, inside checkpoints too" makes those.)
 // Random commits over ids in seven runs, checkpoints going on: every restart gives each
 // enrollment its latest record, whole, and names each snapshot after the last finished
 // checkpoint's start once.
@@ -2119,14 +2153,10 @@ TEST_CASE("the journal's tail read in two shares: each enrollment its latest rec
     return EnrollmentRecord(row, send, extras);
   };
   std::map<EnrollmentId, EnrollmentRecord> latest;
-  std::set<EnrollmentId> in_table;       // ids a checkpoint has written
-  std::vector<EnrollmentId> appended;    // every snapshot's id, in seq order
-  std::set<EnrollmentId> journaled;      // since the last checkpoint started
-  std::vector<EnrollmentId> checkpoint;  // the one going on, ascending
-  std::size_t written = 0;
-  std::size_t started_at = 0;   // appended.size() when the checkpoint going on started
-  std::size_t finished_at = 0;  // ... when the last finished one started
-  int split_loads = 0;          // loads with rows added, and tail entries, in both shares
+  std::set<EnrollmentId> in_table;     // ids a checkpoint has written
+  std::vector<EnrollmentId> appended;  // every snapshot's id, in seq order
+  CheckpointModel checkpoints;
+  int split_loads = 0;  // loads with rows added, and tail entries, in both shares
   for (int round = 0; round < 400; ++round) {
     WriteBatch batch;
     const int changes = static_cast<int>(random() % 8);
@@ -2137,26 +2167,11 @@ TEST_CASE("the journal's tail read in two shares: each enrollment its latest rec
       latest[id] = recordOf(id);
       batch.enrollments.push_back(latest[id]);
       appended.push_back(id);
-      journaled.insert(id);
+      checkpoints.appended(id);
     }
-    if (checkpoint.empty() && !journaled.empty() && random() % 8 == 0) {
-      batch.checkpoint_start = true;
-      started_at = appended.size();
-      checkpoint.assign(journaled.begin(), journaled.end());
-      journaled.clear();
-      written = 0;
-    }
-    if (!checkpoint.empty() && (batch.checkpoint_start || random() % 2 == 0)) {
-      const std::size_t end = std::min(checkpoint.size(), written + 1 + random() % 16);
-      for (; written < end; ++written) {
-        batch.checkpoint_rows.push_back(latest[checkpoint[written]]);
-        in_table.insert(checkpoint[written]);
-      }
-      if (written == checkpoint.size()) {
-        batch.checkpoint_finish = true;
-        checkpoint.clear();
-        finished_at = started_at;
-      }
+    for (const EnrollmentId id : checkpoints.checkpointInto(
+             batch, random, 16, [&](EnrollmentId id) { return latest[id]; })) {
+      in_table.insert(id);
     }
     commitOrFail(*store, batch);
     if (random() % 8 != 0) continue;
@@ -2178,8 +2193,8 @@ TEST_CASE("the journal's tail read in two shares: each enrollment its latest rec
     }
     CHECK(state.sends_out.size() == sending);
     CHECK(state.extras.size() == with_extras);
-    std::vector<EnrollmentId> tail(appended.begin() + static_cast<std::ptrdiff_t>(finished_at),
-                                   appended.end());
+    std::vector<EnrollmentId> tail(
+        appended.begin() + static_cast<std::ptrdiff_t>(checkpoints.finishedAt()), appended.end());
     std::vector<EnrollmentId> named = state.journal_ids;
     std::sort(tail.begin(), tail.end());
     std::sort(named.begin(), named.end());
