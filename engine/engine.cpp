@@ -1195,6 +1195,13 @@ const ContactRef* Engine::contactSlot(const Enrollment& enrollment) const {
 
 Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
                                               std::vector<StatusSnapshotRow> spare) const {
+  return statusSnapshotWhere(sequence_id, std::move(spare), nullptr, nullptr);
+}
+
+Result<StatusSnapshot> Engine::statusSnapshotWhere(const std::string& sequence_id,
+                                                   std::vector<StatusSnapshotRow> spare,
+                                                   bool (*keep)(const Enrollment&),
+                                                   std::vector<EnrollmentId>* kept_ids) const {
   const Sequence* sequence = findSequence(sequence_id);
   auto enrolled = by_sequence_.find(sequence_id);
   if (sequence == nullptr && enrolled == by_sequence_.end()) {
@@ -1218,10 +1225,17 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
   }
   if (enrolled == by_sequence_.end()) return snapshot;
   const std::uint32_t steps = static_cast<std::uint32_t>(snapshot.step_ids.size());
-  snapshot.rows.resize(enrolled->second.size());
-  StatusSnapshotRow* row = snapshot.rows.data();
+  // Every row sized at once; only the kept ones made one by one.
+  if (keep == nullptr) snapshot.rows.resize(enrolled->second.size());
+  std::size_t at = 0;
   for (EnrollmentId id : enrolled->second) {
     const Enrollment& enrollment = enrollments_[id];
+    if (keep != nullptr) {
+      if (!keep(enrollment)) continue;
+      snapshot.rows.emplace_back();
+      if (kept_ids != nullptr) kept_ids->push_back(id);
+    }
+    StatusSnapshotRow* row = &snapshot.rows[at++];
     const ContactRef* slot = exactContactSlot(enrollment);
     if (slot != nullptr) {
       row->contact = *slot;
@@ -1261,7 +1275,6 @@ Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
       row->mailbox_text = texts.intern(own.front());
     else
       row->mailbox_text = texts.intern(single_mailbox);
-    ++row;
   }
   return snapshot;
 }

@@ -355,8 +355,14 @@ class Engine {
   // `spare` as statusSnapshot's.
   Result<ReportSnapshot> reportSnapshot(const std::string& sequence_id, TimeMs now_ms,
                                         std::vector<StatusSnapshotRow> spare = {}) const;
-  // Notes in the snapshot the rows (ids: the sequence's, in row order) waiting on an open
-  // task of their current step.
+  // statusSnapshot() of only the rows `keep` takes (every row when null), their ids in
+  // kept_ids (when not null) in row order.
+  Result<StatusSnapshot> statusSnapshotWhere(const std::string& sequence_id,
+                                             std::vector<StatusSnapshotRow> spare,
+                                             bool (*keep)(const Enrollment&),
+                                             std::vector<EnrollmentId>* kept_ids) const;
+  // Notes in the snapshot the rows (ids: the snapshot's rows', in row order) waiting on an
+  // open task of their current step.
   void addWaitingTasks(const Sequence& sequence, const std::vector<EnrollmentId>& ids,
                        ReportSnapshot& snapshot) const;
 

@@ -6,10 +6,11 @@
 // them too, so an answer read from a snapshot is the engine's answer at that instant.
 //
 // What the engine thread pays, and what it does not:
-//   report    the sequence's status snapshot (one pass over its ids, about 56 bytes a row) and
-//             its counters (a few rows per step); when some of its contacts may wait on a
-//             task, one pass over the open tasks in memory. The reader picks the contacts that
-//             need attention, orders them and builds the reply.
+//   report    one pass over the sequence's ids, copying (about 56 bytes each) only the rows
+//             that may need attention: bounced, not sent, or on a step waiting on a person;
+//             its counters (a few rows per step); when some of those rows may wait on a task,
+//             one pass over the open tasks in memory. The reader picks the contacts that need
+//             attention, orders them and builds the reply.
 //   tasks     the tasks in memory that pass the filter (open ones, and the latest
 //             kDoneTasksInMemoryMax done ones), and the sequence and contact of each
 //             enrollment with a task only in the store (none for `--state open`). The reader
@@ -47,7 +48,7 @@ namespace seqd {
 // --- report ---
 struct ReportSnapshot {
   SequenceReport report;  // everything but the attention rows
-  StatusSnapshot rows;    // the sequence's enrollments
+  StatusSnapshot rows;    // the sequence's enrollments that may need attention, in id order
   // The rows waiting on an open task, in row order.
   struct WaitingTask {
     std::uint32_t row = 0;         // index in rows.rows

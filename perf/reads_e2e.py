@@ -14,7 +14,10 @@ each read as one seqctl command, twice:
 While each runs, another connection pings the daemon every 10 ms: the longest ping is how
 long the engine thread (which answers ping, and sends) was held. Standard library only.
 
-  perf/reads_e2e.py [--build DIR] [--rows N]
+With --call-wait 3d the call is three days off after the minute: no task is open, no
+contact needs attention, and every row is scheduled (a large sequence mid-way, as most are).
+
+  perf/reads_e2e.py [--build DIR] [--rows N] [--call-wait 3d]
 """
 import argparse
 import os
@@ -38,7 +41,7 @@ mailboxes: [bench@acme.test]
 steps:
   - id: call
     type: call
-    wait: 0m
+    wait: {wait}
     note: "Call {{{{first_name}}}} at {{{{company}}}}"
 """
 
@@ -65,13 +68,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
     parser.add_argument("--rows", type=int, default=200000)
+    parser.add_argument("--call-wait", default="0m", help="the call step's wait (default 0m)")
     args = parser.parse_args()
     user = os.environ.get("USER") or "root"
     root = tempfile.mkdtemp(prefix="seqd-reads-", dir="/tmp")
     try:
         import_bench.write_config(root, user)
         with open(os.path.join(root, "sequences", "calls.yaml"), "w") as f:
-            f.write(CALLS.format(user=user))
+            f.write(CALLS.format(user=user, wait=args.call_wait))
         csv_path = os.path.join(root, "contacts.csv")
         import_bench.write_csv(csv_path, args.rows, user)
         daemon = import_bench.Daemon(args.build, root)

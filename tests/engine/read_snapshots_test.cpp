@@ -1,8 +1,10 @@
 // Proves that the read snapshots (engine/read_snapshots.hpp) answer `contacts`, `tasks` and
 // `report` as the engine's state says: contacts matched from a snapshot equal a brute-force
 // reference over every contact (random queries with in_sequence, random limits, removed
-// enrollments); and a snapshot keeps showing the instant it was taken while the engine goes
-// on (a contact edited, a task completed, a contact replied), tasks made after it included.
+// enrollments); a report's contacts needing a person equal a reference over every row and
+// open task, though its snapshot holds only the rows that may; and a snapshot keeps showing
+// the instant it was taken while the engine goes on (a contact edited, a task completed, a
+// contact replied), tasks made after it included.
 #include "engine/read_snapshots.hpp"
 
 #include <doctest/doctest.h>
@@ -176,4 +178,107 @@ TEST_CASE("read snapshots show the instant they were taken, whatever changes aft
   REQUIRE(now.attention.size() == 1);
   CHECK(now.attention[0].contact == "bob@x.test");
   CHECK(now.totals[static_cast<std::size_t>(ReportCount::kSent)] == 2);
+}
+
+// The report's snapshot holds only the rows that may need a person (bounced, not sent, or
+// waiting on a step's task), not every row of the sequence. Random fates for 400 contacts
+// (the intro delivered and the call's task open, or done; the intro failed for good or
+// returned; not sent, opted out of email; paused; finished; added late and still scheduled),
+// interleaved in enrollment order: the report lists the same contacts, with the same tasks, as a
+// reference built from every row's status and every open task.
+TEST_CASE("randomized: a report's contacts needing a person equal those of every row and task") {
+  std::uint64_t seed = std::random_device{}();
+  if (const char* fixed = std::getenv("SEQD_SEED")) seed = std::strtoull(fixed, nullptr, 10);
+  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  std::mt19937_64 random(seed);
+  Engine engine(settings(), kStart);
+  constexpr int kContacts = 400;
+  std::vector<ContactRow> rows;
+  std::vector<std::string> keys;
+  for (int i = 0; i < kContacts; ++i) {
+    ContactRow row;
+    keys.push_back("c" + std::to_string(1000 + i) + "@x.test");
+    row.fields = {{"email", keys.back()}, {"first_name", "C"}, {"company", "Co"}};
+    rows.push_back(row);
+  }
+  REQUIRE(engine.upsertContacts(rows).keys.size() == kContacts);
+  std::vector<std::string> late;  // added after the first sends: still scheduled
+  for (const std::string& key : keys) {
+    if (random() % 6 == 0) {
+      late.push_back(key);
+    } else {
+      REQUIRE(engine.add("s", {key}, {}, kAdmin, kStart).isOk());
+    }
+  }
+  for (const std::string& key : keys) {  // opted out once added: not sent
+    if (random() % 8 != 0) continue;
+    ContactRow opt_out;
+    opt_out.fields = {{"email_opt_out", "true"}};
+    REQUIRE(engine.setContactFields(key, opt_out).isOk());
+  }
+  REQUIRE(engine.activate("s", kAdmin, kStart).isOk());
+  engine.advanceTo(kStart);
+  for (const DeliveryIntent& intent : engine.takeIntents()) {
+    const int fate = static_cast<int>(random() % 8);
+    const DeliveryOutcome outcome = fate == 0   ? DeliveryOutcome::kFailedPermanent
+                                    : fate == 1 ? DeliveryOutcome::kReturned
+                                                : DeliveryOutcome::kDelivered;
+    engine.onDeliveryResult(
+        {intent.enrollment_id, intent.step_index, intent.send, outcome, "550 5.1.1 no such user"},
+        kStart);
+  }
+  for (const std::string& key : keys) {
+    const int fate = static_cast<int>(random() % 10);
+    if (fate > 1) continue;
+    OperatorRequest request;
+    request.action = fate == 0 ? OperatorAction::kPause : OperatorAction::kFinish;
+    request.contacts = {key};
+    engine.operate("s", request, kAdmin, kStart + kMinuteMs);  // refused for some: no matter
+  }
+  for (const std::string& key : late) {
+    REQUIRE(engine.add("s", {key}, {}, kAdmin, kStart + kDayMs).isOk());
+  }
+  deliverAll(engine, kStart + 2 * kDayMs + kMinuteMs);  // the calls' tasks open
+  for (const TaskRow& task : engine.tasks({})) {
+    if (random() % 4 == 0)
+      REQUIRE(engine.finishTask(task.id, false, kAdmin, kStart + 3 * kDayMs).isOk());
+  }
+  const TimeMs now_ms = kStart + 3 * kDayMs;
+
+  // The reference: every row, and every open task.
+  std::vector<std::pair<std::string, std::string>> expected;  // contact, status or task
+  Result<std::vector<StatusRow>> every_row = engine.status("s", {});
+  REQUIRE(every_row.isOk());
+  for (const StatusRow& row : every_row.value()) {
+    if (row.status == "bounced" || row.status == "not_sent")
+      expected.emplace_back(row.contact, row.status);
+  }
+  for (const TaskRow& task : engine.tasks({})) {
+    if (task.state == "open") {
+      expected.emplace_back(task.contact, "task " + std::to_string(task.id) + " (alice)");
+    }
+  }
+  std::sort(expected.begin(), expected.end());
+  REQUIRE(expected.size() < kReportAttentionMax);
+
+  const SequenceReport report = engine.report("s", now_ms).value();
+  std::vector<std::pair<std::string, std::string>> listed;
+  for (const ReportAttentionRow& row : report.attention) {
+    listed.emplace_back(row.contact, row.status == "active" ? row.reason : row.status);
+  }
+  std::sort(listed.begin(), listed.end());
+  CHECK(listed == expected);
+  CHECK(report.attention_total == expected.size());
+  // Each kind there, among rows that need no one (the snapshot's rows are not the sequence's).
+  std::size_t bounced = 0, not_sent = 0, tasks = 0, others = 0;
+  for (const StatusRow& row : every_row.value()) {
+    bounced += row.status == "bounced" ? 1 : 0;
+    not_sent += row.status == "not_sent" ? 1 : 0;
+  }
+  for (const auto& [contact, what] : expected) tasks += what.rfind("task ", 0) == 0 ? 1 : 0;
+  others = every_row.value().size() - bounced - not_sent - tasks;
+  CHECK(bounced > 0);
+  CHECK(not_sent > 0);
+  CHECK(tasks > 0);
+  CHECK(others > 0);
 }
