@@ -1195,13 +1195,12 @@ const ContactRef* Engine::contactSlot(const Enrollment& enrollment) const {
 
 Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
                                               std::vector<StatusSnapshotRow> spare) const {
-  return statusSnapshotWhere(sequence_id, std::move(spare), nullptr, nullptr);
+  return statusSnapshotOf(sequence_id, std::move(spare), nullptr);
 }
 
-Result<StatusSnapshot> Engine::statusSnapshotWhere(const std::string& sequence_id,
-                                                   std::vector<StatusSnapshotRow> spare,
-                                                   bool (*keep)(const Enrollment&),
-                                                   std::vector<EnrollmentId>* kept_ids) const {
+Result<StatusSnapshot> Engine::statusSnapshotOf(const std::string& sequence_id,
+                                                std::vector<StatusSnapshotRow> spare,
+                                                const std::vector<EnrollmentId>* ids) const {
   const Sequence* sequence = findSequence(sequence_id);
   auto enrolled = by_sequence_.find(sequence_id);
   if (sequence == nullptr && enrolled == by_sequence_.end()) {
@@ -1225,17 +1224,11 @@ Result<StatusSnapshot> Engine::statusSnapshotWhere(const std::string& sequence_i
   }
   if (enrolled == by_sequence_.end()) return snapshot;
   const std::uint32_t steps = static_cast<std::uint32_t>(snapshot.step_ids.size());
-  // Every row sized at once; only the kept ones made one by one.
-  if (keep == nullptr) snapshot.rows.resize(enrolled->second.size());
-  std::size_t at = 0;
-  for (EnrollmentId id : enrolled->second) {
+  const std::vector<EnrollmentId>& of_rows = ids != nullptr ? *ids : enrolled->second;
+  snapshot.rows.resize(of_rows.size());
+  StatusSnapshotRow* row = snapshot.rows.data();
+  for (EnrollmentId id : of_rows) {
     const Enrollment& enrollment = enrollments_[id];
-    if (keep != nullptr) {
-      if (!keep(enrollment)) continue;
-      snapshot.rows.emplace_back();
-      if (kept_ids != nullptr) kept_ids->push_back(id);
-    }
-    StatusSnapshotRow* row = &snapshot.rows[at++];
     const ContactRef* slot = exactContactSlot(enrollment);
     if (slot != nullptr) {
       row->contact = *slot;
@@ -1275,6 +1268,7 @@ Result<StatusSnapshot> Engine::statusSnapshotWhere(const std::string& sequence_i
       row->mailbox_text = texts.intern(own.front());
     else
       row->mailbox_text = texts.intern(single_mailbox);
+    ++row;
   }
   return snapshot;
 }

@@ -355,16 +355,21 @@ class Engine {
   // `spare` as statusSnapshot's.
   Result<ReportSnapshot> reportSnapshot(const std::string& sequence_id, TimeMs now_ms,
                                         std::vector<StatusSnapshotRow> spare = {}) const;
-  // statusSnapshot() of only the rows `keep` takes (every row when null), their ids in
-  // kept_ids (when not null) in row order.
-  Result<StatusSnapshot> statusSnapshotWhere(const std::string& sequence_id,
-                                             std::vector<StatusSnapshotRow> spare,
-                                             bool (*keep)(const Enrollment&),
-                                             std::vector<EnrollmentId>* kept_ids) const;
-  // Notes in the snapshot the rows (ids: the snapshot's rows', in row order) waiting on an
-  // open task of their current step.
-  void addWaitingTasks(const Sequence& sequence, const std::vector<EnrollmentId>& ids,
-                       ReportSnapshot& snapshot) const;
+  // statusSnapshot() of only the rows of `ids` (the sequence's, some of them, in its order),
+  // or of every row when null.
+  Result<StatusSnapshot> statusSnapshotOf(const std::string& sequence_id,
+                                          std::vector<StatusSnapshotRow> spare,
+                                          const std::vector<EnrollmentId>* ids) const;
+  // An open task of its current step that an enrollment waits on: the enrollment's position
+  // in the ids waitingTasks() was given, the task's owner and id.
+  struct WaitingTask {
+    std::size_t candidate = 0;
+    const std::string* owner = nullptr;
+    std::uint64_t task_id = 0;
+  };
+  // The tasks the enrollments of `ids` (ascending, the sequence's) wait on, by position.
+  std::vector<WaitingTask> waitingTasks(const Sequence& sequence,
+                                        const std::vector<EnrollmentId>& ids) const;
 
   // One paragraph on why the contact is where it is and what happens next, when.
   Result<std::string> explain(const std::string& sequence_id, const std::string& contact_key) const;

@@ -25,7 +25,6 @@ SequenceReport finishReport(const ReportSnapshot& snapshot) {
     } else {
       continue;
     }
-    ++report.attention_total;
     if (report.attention.size() >= kReportAttentionMax) continue;
     const StatusRow status = statusRowAt(rows, index, calendar);
     row.contact = status.contact;

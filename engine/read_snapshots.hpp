@@ -6,11 +6,12 @@
 // them too, so an answer read from a snapshot is the engine's answer at that instant.
 //
 // What the engine thread pays, and what it does not:
-//   report    one pass over the sequence's ids, copying (about 56 bytes each) only the rows
-//             that may need attention: bounced, not sent, or on a step waiting on a person;
-//             its counters (a few rows per step); when some of those rows may wait on a task,
-//             one pass over the open tasks in memory. The reader picks the contacts that need
-//             attention, orders them and builds the reply.
+//   report    one pass over the sequence's ids for the rows that may need attention
+//             (bounced, not sent, or on a step waiting on a person), and when some may wait
+//             on a task, one pass over the open tasks in memory; then a copy (about 56 bytes
+//             each) of only the first kReportAttentionMax rows that need attention, and the
+//             counters (a few rows per step). The reader orders the contacts listed and
+//             builds the reply.
 //   tasks     the tasks in memory that pass the filter (open ones, and the latest
 //             kDoneTasksInMemoryMax done ones), and the sequence and contact of each
 //             enrollment with a task only in the store (none for `--state open`). The reader
@@ -48,7 +49,9 @@ namespace seqd {
 // --- report ---
 struct ReportSnapshot {
   SequenceReport report;  // everything but the attention rows
-  StatusSnapshot rows;    // the sequence's enrollments that may need attention, in id order
+  // The first kReportAttentionMax enrollments needing attention, in id order
+  // (report.attention_total counts them all).
+  StatusSnapshot rows;
   // The rows waiting on an open task, in row order.
   struct WaitingTask {
     std::uint32_t row = 0;         // index in rows.rows
@@ -58,8 +61,9 @@ struct ReportSnapshot {
   std::vector<WaitingTask> tasks;
 };
 
-// The report with its attention rows: bounced and not_sent contacts and those waiting on a
-// task, at most kReportAttentionMax (the first in enrollment order), ordered by contact key.
+// The report with its attention rows: the snapshot's rows (bounced and not_sent contacts
+// and those waiting on a task, at most kReportAttentionMax, the first in enrollment order),
+// ordered by contact key.
 SequenceReport finishReport(const ReportSnapshot& snapshot);
 
 // --- tasks ---

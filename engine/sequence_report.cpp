@@ -84,10 +84,7 @@ ReportMailboxRow& mailboxRow(SequenceReport& report, const std::string& mailbox)
 }
 
 // A row the report may list as needing a person: bounced or not sent, or on a step that
-// waits on one (active, nothing out, no due time: a task of its step may be open). The
-// report's snapshot holds only these (finishReport() looks at no other): copying every row
-// held the engine thread 48-75 ms for a sequence of 1M scheduled rows, none of them listed
-// (perf/reads_e2e.py --call-wait 3d; 1-5 ms now).
+// waits on one (active, nothing out, no due time: a task of its step may be open).
 bool mayNeedAttention(const Enrollment& enrollment) {
   return enrollment.status == EnrollmentStatus::kBounced ||
          enrollment.status == EnrollmentStatus::kNotSent ||
@@ -105,16 +102,57 @@ Result<SequenceReport> Engine::report(const std::string& sequence_id, TimeMs now
 
 Result<ReportSnapshot> Engine::reportSnapshot(const std::string& sequence_id, TimeMs now_ms,
                                               std::vector<StatusSnapshotRow> spare) const {
-  std::vector<EnrollmentId> ids;  // the rows', in row order
-  Result<StatusSnapshot> status =
-      statusSnapshotWhere(sequence_id, std::move(spare), &mayNeedAttention, &ids);
+  const Sequence* sequence = findSequence(sequence_id);
+  auto enrolled = by_sequence_.find(sequence_id);
+  // The rows that may need a person, then those that do: bounced, not sent, or waiting on an
+  // open task of their step. Only the first kReportAttentionMax are copied (finishReport()
+  // looks at no other): copying every row of the sequence held the engine thread 48-75 ms
+  // for 1M scheduled rows, none of them listed (perf/reads_e2e.py --call-wait 3d).
+  std::vector<EnrollmentId> candidates;
+  bool may_wait = false;
+  if (enrolled != by_sequence_.end()) {
+    for (EnrollmentId id : enrolled->second) {
+      const Enrollment& enrollment = enrollments_[id];
+      if (!mayNeedAttention(enrollment)) continue;
+      candidates.push_back(id);
+      may_wait = may_wait || enrollment.status == EnrollmentStatus::kActive;
+    }
+  }
+  const std::vector<WaitingTask> waiting = may_wait && sequence != nullptr
+                                               ? waitingTasks(*sequence, candidates)
+                                               : std::vector<WaitingTask>();
+  std::vector<EnrollmentId> listed;
+  std::vector<const WaitingTask*> listed_tasks;  // by listed row; null: bounced or not sent
+  std::uint64_t attention_total = 0;
+  auto task = waiting.begin();
+  for (std::size_t at = 0; at < candidates.size(); ++at) {
+    while (task != waiting.end() && task->candidate < at) ++task;
+    const bool has_task = task != waiting.end() && task->candidate == at;
+    const EnrollmentStatus status = enrollments_[candidates[at]].status;
+    if (!has_task && status != EnrollmentStatus::kBounced && status != EnrollmentStatus::kNotSent) {
+      continue;
+    }
+    ++attention_total;
+    if (listed.size() >= kReportAttentionMax) continue;
+    listed.push_back(candidates[at]);
+    listed_tasks.push_back(has_task ? &*task : nullptr);
+  }
+  Result<StatusSnapshot> status = statusSnapshotOf(sequence_id, std::move(spare), &listed);
   if (!status.isOk()) return status.status();
   ReportSnapshot snapshot;
   snapshot.rows = std::move(status.value());
+  TextInterner texts(snapshot.rows.texts);
+  for (std::size_t row = 0; row < listed_tasks.size(); ++row) {
+    if (const WaitingTask* waits = listed_tasks[row]) {
+      snapshot.tasks.push_back(ReportSnapshot::WaitingTask{
+          static_cast<std::uint32_t>(row), texts.intern(*waits->owner), waits->task_id});
+    }
+  }
   SequenceReport& report = snapshot.report;
   report.sequence = sequence_id;
   report.generated_at_ms = now_ms;
-  if (const Sequence* sequence = findSequence(sequence_id)) {
+  report.attention_total = attention_total;
+  if (sequence != nullptr) {
     report.name = sequence->name;
     for (const Step& step : sequence->steps) {
       ReportStepRow& row = stepRow(report, step.id);
@@ -143,27 +181,18 @@ Result<ReportSnapshot> Engine::reportSnapshot(const std::string& sequence_id, Ti
     }
     row.sent_by_hour = governor_.sentByHour(row.mailbox, kReportHours, now_ms);
   }
-  // The contacts waiting on an open task: none unless some row is active with no due time.
-  const std::vector<StatusSnapshotRow>& rows = snapshot.rows.rows;
-  const bool may_wait = std::any_of(rows.begin(), rows.end(), [](const StatusSnapshotRow& row) {
-    return row.status == EnrollmentStatus::kActive && row.next_at_ms == kNoTime;
-  });
-  const Sequence* sequence = findSequence(sequence_id);
-  if (!may_wait || sequence == nullptr) return snapshot;
-  addWaitingTasks(*sequence, ids, snapshot);
   return snapshot;
 }
 
 // One pass over the tasks in memory (in id order, their nodes mostly in that order too), not
 // a lookup per waiting contact: at 200k contacts waiting on a call the lookups held the
 // engine thread about a second (perf/RESULTS.md). The sequence's ids ascend (made in order),
-// so a task's row is found by binary search.
-void Engine::addWaitingTasks(const Sequence& sequence, const std::vector<EnrollmentId>& ids,
-                             ReportSnapshot& snapshot) const {
-  SEQD_ASSERT(ids.size() == snapshot.rows.rows.size());
+// so a task's enrollment is found among `ids` by binary search.
+std::vector<Engine::WaitingTask> Engine::waitingTasks(const Sequence& sequence,
+                                                      const std::vector<EnrollmentId>& ids) const {
   SEQD_ASSERT(std::is_sorted(ids.begin(), ids.end()));
   const Symbol sequence_id = sequence.id;
-  TextInterner texts(snapshot.rows.texts);
+  std::vector<WaitingTask> waiting;
   for (const auto& [task_id, task] : tasks_) {
     if (task.state != TaskState::kOpen) continue;
     const Enrollment& enrollment = enrollments_[task.enrollment_id];
@@ -177,15 +206,14 @@ void Engine::addWaitingTasks(const Sequence& sequence, const std::vector<Enrollm
         sequence.steps[enrollment.step_index].id != task.step_id) {
       continue;
     }
-    auto row = std::lower_bound(ids.begin(), ids.end(), task.enrollment_id);
-    SEQD_ASSERT(row != ids.end() && *row == task.enrollment_id);
-    snapshot.tasks.push_back(ReportSnapshot::WaitingTask{
-        static_cast<std::uint32_t>(row - ids.begin()), texts.intern(task.owner), task_id});
+    auto at = std::lower_bound(ids.begin(), ids.end(), task.enrollment_id);
+    SEQD_ASSERT(at != ids.end() && *at == task.enrollment_id);
+    waiting.push_back(
+        WaitingTask{static_cast<std::size_t>(at - ids.begin()), &task.owner, task_id});
   }
-  std::sort(snapshot.tasks.begin(), snapshot.tasks.end(),
-            [](const ReportSnapshot::WaitingTask& a, const ReportSnapshot::WaitingTask& b) {
-              return a.row < b.row;
-            });
+  std::sort(waiting.begin(), waiting.end(),
+            [](const WaitingTask& a, const WaitingTask& b) { return a.candidate < b.candidate; });
+  return waiting;
 }
 
 }  // namespace seqd

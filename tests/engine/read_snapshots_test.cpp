@@ -2,7 +2,7 @@
 // `report` as the engine's state says: contacts matched from a snapshot equal a brute-force
 // reference over every contact (random queries with in_sequence, random limits, removed
 // enrollments); a report's contacts needing a person equal a reference over every row and
-// open task, though its snapshot holds only the rows that may; and a snapshot keeps showing
+// open task, though its snapshot holds only the rows it lists; and a snapshot keeps showing
 // the instant it was taken while the engine goes on (a contact edited, a task completed, a
 // contact replied), tasks made after it included.
 #include "engine/read_snapshots.hpp"
@@ -180,8 +180,8 @@ TEST_CASE("read snapshots show the instant they were taken, whatever changes aft
   CHECK(now.totals[static_cast<std::size_t>(ReportCount::kSent)] == 2);
 }
 
-// The report's snapshot holds only the rows that may need a person (bounced, not sent, or
-// waiting on a step's task), not every row of the sequence. Random fates for 400 contacts
+// The report's snapshot holds only the rows it lists (bounced, not sent, or waiting on a
+// step's task), not every row of the sequence. Random fates for 400 contacts
 // (the intro delivered and the call's task open, or done; the intro failed for good or
 // returned; not sent, opted out of email; paused; finished; added late and still scheduled),
 // interleaved in enrollment order: the report lists the same contacts, with the same tasks, as a
@@ -281,4 +281,46 @@ TEST_CASE("randomized: a report's contacts needing a person equal those of every
   CHECK(not_sent > 0);
   CHECK(tasks > 0);
   CHECK(others > 0);
+}
+
+// Past kReportAttentionMax contacts needing a person, the report lists the first that many in
+// enrollment order (by contact) and counts them all; its snapshot copies only the listed rows.
+TEST_CASE("a report lists the first 1,000 contacts needing a person and counts them all") {
+  Engine engine(settings(), kStart);
+  constexpr int kContacts = 1500;
+  std::vector<ContactRow> rows;
+  std::vector<std::string> keys;
+  for (int i = 0; i < kContacts; ++i) {
+    ContactRow row;
+    keys.push_back("c" + std::to_string(10000 - i) + "@x.test");  // keys descend: by contact
+    row.fields = {{"email", keys.back()}, {"first_name", "C"}, {"company", "Co"}};
+    rows.push_back(row);
+  }
+  REQUIRE(engine.upsertContacts(rows).keys.size() == kContacts);
+  for (const std::string& key : keys) REQUIRE(engine.add("s", {key}, {}, kAdmin, kStart).isOk());
+  REQUIRE(engine.activate("s", kAdmin, kStart).isOk());
+  engine.advanceTo(kStart);
+  // Every fourth contact's intro delivered (its call two days off: needs no one yet); the
+  // others' intro failed for good.
+  std::vector<std::string> needing;  // in enrollment order
+  for (const DeliveryIntent& intent : engine.takeIntents()) {
+    const bool delivered = intent.enrollment_id % 4 == 0;
+    engine.onDeliveryResult(
+        {intent.enrollment_id, intent.step_index, intent.send,
+         delivered ? DeliveryOutcome::kDelivered : DeliveryOutcome::kFailedPermanent,
+         "550 5.1.1 no such user"},
+        kStart);
+    if (!delivered) needing.push_back(keys[intent.enrollment_id]);
+  }
+  REQUIRE(needing.size() > kReportAttentionMax);
+  needing.resize(kReportAttentionMax);
+  std::sort(needing.begin(), needing.end());
+  const SequenceReport report = engine.report("s", kStart + kMinuteMs).value();
+  CHECK(report.attention_total == kContacts - kContacts / 4);
+  std::vector<std::string> listed;
+  for (const ReportAttentionRow& row : report.attention) listed.push_back(row.contact);
+  CHECK(listed == needing);
+  Result<ReportSnapshot> snapshot = engine.reportSnapshot("s", kStart + kMinuteMs);
+  REQUIRE(snapshot.isOk());
+  CHECK(snapshot.value().rows.rows.size() == kReportAttentionMax);
 }
