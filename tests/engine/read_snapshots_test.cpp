@@ -54,6 +54,22 @@ void deliverAll(Engine& engine, TimeMs now_ms) {
   }
 }
 
+// `count` contacts keyed key_of(0), key_of(1), ..., with the fields the sequences' templates
+// name; their keys in that order.
+template <typename KeyOf>
+std::vector<std::string> upsertNumbered(Engine& engine, int count, const KeyOf& key_of) {
+  std::vector<ContactRow> rows;
+  std::vector<std::string> keys;
+  for (int i = 0; i < count; ++i) {
+    ContactRow row;
+    keys.push_back(key_of(i));
+    row.fields = {{"email", keys.back()}, {"first_name", "C"}, {"company", "Co"}};
+    rows.push_back(row);
+  }
+  REQUIRE(engine.upsertContacts(rows).keys.size() == static_cast<std::size_t>(count));
+  return keys;
+}
+
 }  // namespace
 
 TEST_CASE("randomized: contacts matched from a snapshot equal a pass over every contact") {
@@ -193,15 +209,8 @@ TEST_CASE("randomized: a report's contacts needing a person equal those of every
   std::mt19937_64 random(seed);
   Engine engine(settings(), kStart);
   constexpr int kContacts = 400;
-  std::vector<ContactRow> rows;
-  std::vector<std::string> keys;
-  for (int i = 0; i < kContacts; ++i) {
-    ContactRow row;
-    keys.push_back("c" + std::to_string(1000 + i) + "@x.test");
-    row.fields = {{"email", keys.back()}, {"first_name", "C"}, {"company", "Co"}};
-    rows.push_back(row);
-  }
-  REQUIRE(engine.upsertContacts(rows).keys.size() == kContacts);
+  const std::vector<std::string> keys = upsertNumbered(
+      engine, kContacts, [](int i) { return "c" + std::to_string(1000 + i) + "@x.test"; });
   std::vector<std::string> late;  // added after the first sends: still scheduled
   for (const std::string& key : keys) {
     if (random() % 6 == 0) {
@@ -288,15 +297,9 @@ TEST_CASE("randomized: a report's contacts needing a person equal those of every
 TEST_CASE("a report lists the first 1,000 contacts needing a person and counts them all") {
   Engine engine(settings(), kStart);
   constexpr int kContacts = 1500;
-  std::vector<ContactRow> rows;
-  std::vector<std::string> keys;
-  for (int i = 0; i < kContacts; ++i) {
-    ContactRow row;
-    keys.push_back("c" + std::to_string(10000 - i) + "@x.test");  // keys descend: by contact
-    row.fields = {{"email", keys.back()}, {"first_name", "C"}, {"company", "Co"}};
-    rows.push_back(row);
-  }
-  REQUIRE(engine.upsertContacts(rows).keys.size() == kContacts);
+  // Keys descend, so the order by contact is not the order of enrollment.
+  const std::vector<std::string> keys = upsertNumbered(
+      engine, kContacts, [](int i) { return "c" + std::to_string(10000 - i) + "@x.test"; });
   for (const std::string& key : keys) REQUIRE(engine.add("s", {key}, {}, kAdmin, kStart).isOk());
   REQUIRE(engine.activate("s", kAdmin, kStart).isOk());
   engine.advanceTo(kStart);
