@@ -360,16 +360,15 @@ class Engine {
   Result<StatusSnapshot> statusSnapshotOf(const std::string& sequence_id,
                                           std::vector<StatusSnapshotRow> spare,
                                           const std::vector<EnrollmentId>* ids) const;
-  // An open task of its current step that an enrollment waits on: the enrollment's position
-  // in the ids waitingTasks() was given, the task's owner and id.
-  struct WaitingTask {
+  // An open task of its current step that an enrollment waits on, and the enrollment's
+  // position in the ids tasksWaitedOn() was given.
+  struct CandidateTask {
     std::size_t candidate = 0;
-    const std::string* owner = nullptr;
-    std::uint64_t task_id = 0;
+    const Task* task = nullptr;
   };
   // The tasks the enrollments of `ids` (ascending, the sequence's) wait on, by position.
-  std::vector<WaitingTask> waitingTasks(const Sequence& sequence,
-                                        const std::vector<EnrollmentId>& ids) const;
+  std::vector<CandidateTask> tasksWaitedOn(const Sequence& sequence,
+                                           const std::vector<EnrollmentId>& ids) const;
 
   // One paragraph on why the contact is where it is and what happens next, when.
   Result<std::string> explain(const std::string& sequence_id, const std::string& contact_key) const;

@@ -10,28 +10,28 @@ namespace seqd {
 SequenceReport finishReport(const ReportSnapshot& snapshot) {
   SequenceReport report = snapshot.report;
   const StatusSnapshot& rows = snapshot.rows;
+  SEQD_ASSERT(rows.rows.size() <= kReportAttentionMax);
   SendingCalendar calendar(rows.schedules);
+  report.attention.reserve(rows.rows.size());
   auto task = snapshot.tasks.begin();
   for (std::size_t index = 0; index < rows.rows.size(); ++index) {
+    // Every row is listed: bounced or not sent, else waiting on the task snapshot.tasks names.
     const StatusSnapshotRow& source = rows.rows[index];
-    while (task != snapshot.tasks.end() && task->row < index) ++task;
-    ReportAttentionRow row;
+    ReportAttentionRow& row = report.attention.emplace_back();
     if (source.status == EnrollmentStatus::kBounced ||
         source.status == EnrollmentStatus::kNotSent) {
       row.reason = rows.texts[source.not_sent_text];
-    } else if (task != snapshot.tasks.end() && task->row == index) {
+    } else {
+      SEQD_ASSERT(task != snapshot.tasks.end() && task->row == index);
       row.reason =
           "task " + std::to_string(task->task_id) + " (" + rows.texts[task->owner_text] + ")";
-    } else {
-      continue;
+      ++task;
     }
-    if (report.attention.size() >= kReportAttentionMax) continue;
     const StatusRow status = statusRowAt(rows, index, calendar);
     row.contact = status.contact;
     row.email = status.email;
     row.status = status.status;
     row.step = status.step;
-    report.attention.push_back(std::move(row));
   }
   std::sort(report.attention.begin(), report.attention.end(),
             [](const ReportAttentionRow& a, const ReportAttentionRow& b) {

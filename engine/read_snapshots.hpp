@@ -52,7 +52,8 @@ struct ReportSnapshot {
   // The first kReportAttentionMax enrollments needing attention, in id order
   // (report.attention_total counts them all).
   StatusSnapshot rows;
-  // The rows waiting on an open task, in row order.
+  // The rows waiting on an open task, in row order: one for each row neither bounced nor not
+  // sent.
   struct WaitingTask {
     std::uint32_t row = 0;         // index in rows.rows
     std::uint32_t owner_text = 0;  // the task's owner, in rows.texts

@@ -118,11 +118,11 @@ Result<ReportSnapshot> Engine::reportSnapshot(const std::string& sequence_id, Ti
       may_wait = may_wait || enrollment.status == EnrollmentStatus::kActive;
     }
   }
-  const std::vector<WaitingTask> waiting = may_wait && sequence != nullptr
-                                               ? waitingTasks(*sequence, candidates)
-                                               : std::vector<WaitingTask>();
+  const std::vector<CandidateTask> waiting = may_wait && sequence != nullptr
+                                                 ? tasksWaitedOn(*sequence, candidates)
+                                                 : std::vector<CandidateTask>();
   std::vector<EnrollmentId> listed;
-  std::vector<const WaitingTask*> listed_tasks;  // by listed row; null: bounced or not sent
+  std::vector<const Task*> listed_tasks;  // by listed row; null: bounced or not sent
   std::uint64_t attention_total = 0;
   auto task = waiting.begin();
   for (std::size_t at = 0; at < candidates.size(); ++at) {
@@ -135,7 +135,7 @@ Result<ReportSnapshot> Engine::reportSnapshot(const std::string& sequence_id, Ti
     ++attention_total;
     if (listed.size() >= kReportAttentionMax) continue;
     listed.push_back(candidates[at]);
-    listed_tasks.push_back(has_task ? &*task : nullptr);
+    listed_tasks.push_back(has_task ? task->task : nullptr);
   }
   Result<StatusSnapshot> status = statusSnapshotOf(sequence_id, std::move(spare), &listed);
   if (!status.isOk()) return status.status();
@@ -143,9 +143,9 @@ Result<ReportSnapshot> Engine::reportSnapshot(const std::string& sequence_id, Ti
   snapshot.rows = std::move(status.value());
   TextInterner texts(snapshot.rows.texts);
   for (std::size_t row = 0; row < listed_tasks.size(); ++row) {
-    if (const WaitingTask* waits = listed_tasks[row]) {
-      snapshot.tasks.push_back(ReportSnapshot::WaitingTask{
-          static_cast<std::uint32_t>(row), texts.intern(*waits->owner), waits->task_id});
+    if (const Task* waits = listed_tasks[row]) {
+      snapshot.tasks.push_back(ReportSnapshot::WaitingTask{static_cast<std::uint32_t>(row),
+                                                           texts.intern(waits->owner), waits->id});
     }
   }
   SequenceReport& report = snapshot.report;
@@ -188,12 +188,12 @@ Result<ReportSnapshot> Engine::reportSnapshot(const std::string& sequence_id, Ti
 // a lookup per waiting contact: at 200k contacts waiting on a call the lookups held the
 // engine thread about a second (perf/RESULTS.md). The sequence's ids ascend (made in order),
 // so a task's enrollment is found among `ids` by binary search.
-std::vector<Engine::WaitingTask> Engine::waitingTasks(const Sequence& sequence,
-                                                      const std::vector<EnrollmentId>& ids) const {
+std::vector<Engine::CandidateTask> Engine::tasksWaitedOn(
+    const Sequence& sequence, const std::vector<EnrollmentId>& ids) const {
   SEQD_ASSERT(std::is_sorted(ids.begin(), ids.end()));
   const Symbol sequence_id = sequence.id;
-  std::vector<WaitingTask> waiting;
-  for (const auto& [task_id, task] : tasks_) {
+  std::vector<CandidateTask> waiting;
+  for (const auto& [id, task] : tasks_) {
     if (task.state != TaskState::kOpen) continue;
     const Enrollment& enrollment = enrollments_[task.enrollment_id];
     if (enrollment.sequence_id != sequence_id) continue;
@@ -208,11 +208,11 @@ std::vector<Engine::WaitingTask> Engine::waitingTasks(const Sequence& sequence,
     }
     auto at = std::lower_bound(ids.begin(), ids.end(), task.enrollment_id);
     SEQD_ASSERT(at != ids.end() && *at == task.enrollment_id);
-    waiting.push_back(
-        WaitingTask{static_cast<std::size_t>(at - ids.begin()), &task.owner, task_id});
+    waiting.push_back(CandidateTask{static_cast<std::size_t>(at - ids.begin()), &task});
   }
-  std::sort(waiting.begin(), waiting.end(),
-            [](const WaitingTask& a, const WaitingTask& b) { return a.candidate < b.candidate; });
+  std::sort(waiting.begin(), waiting.end(), [](const CandidateTask& a, const CandidateTask& b) {
+    return a.candidate < b.candidate;
+  });
   return waiting;
 }
 
