@@ -456,6 +456,25 @@ void toMemo(std::string_view bytes, MemoSlot<Value>& slot, Value value) {
   slot.filled = true;
 }
 
+// The same for a list field: any of its slots holding `bytes`.
+bool fromMemo(std::string_view bytes, EnrollmentDecodeMemo::ListSlots& lists, SymbolList& value,
+              EnrollmentDecodeMemo& memo) {
+  for (const MemoSlot<SymbolList>& slot : lists.slots) {
+    if (slot.filled && slot.bytes == bytes) {
+      ++memo.hits;
+      value = slot.value;
+      return true;
+    }
+  }
+  ++memo.misses;
+  return false;
+}
+
+void toMemo(std::string_view bytes, EnrollmentDecodeMemo::ListSlots& lists, SymbolList value) {
+  toMemo(bytes, lists.slots[lists.next], value);
+  lists.next = (lists.next + 1) % lists.slots.size();
+}
+
 // A string of format 4: its code, as the symbols table's Symbol (0: "").
 bool readCoded(Reader& reader, const char* field, const SymbolCodes& codes, Symbol& value) {
   std::uint32_t code = 0;
@@ -488,7 +507,7 @@ bool readSymbol(Reader& reader, const char* field, Symbol& value, MemoSlot<Symbo
 
 // A u32 count and that many strings (the mailboxes, the steps done), as one interned list.
 bool readSymbolList(Reader& reader, const char* count_field, const char* field,
-                    std::size_t count_max, SymbolList& out, MemoSlot<SymbolList>& slot,
+                    std::size_t count_max, SymbolList& out, EnrollmentDecodeMemo::ListSlots& slot,
                     EnrollmentDecodeMemo& memo, const SymbolCodes* codes = nullptr) {
   const std::size_t start = reader.offset();
   std::uint32_t count = 0;
@@ -914,7 +933,8 @@ void readEnrollmentFields(Reader& reader, Enrollment& out, SendOut& send, Enroll
     return;
   }
   const auto list = [&](std::uint16_t field, const char* count_name, const char* name,
-                        std::size_t count_max, SymbolList& value, MemoSlot<SymbolList>& slot) {
+                        std::size_t count_max, SymbolList& value,
+                        EnrollmentDecodeMemo::ListSlots& slot) {
     value = SymbolList();
     if ((fields & field) == 0) return true;
     if (!readSymbolList(reader, count_name, name, count_max, value, slot, memo, codes)) {
@@ -1017,8 +1037,8 @@ Status decodeEnrollmentRow(EnrollmentId id, std::string_view value, Enrollment& 
   // 4 and 5 write lists alike.
   const std::uint8_t list_form = coded ? kEnrollmentCodedFormatVersion : version;
   if (memo.version != list_form) {
-    memo.mailboxes.filled = false;
-    memo.done_steps.filled = false;
+    memo.mailboxes.clear();
+    memo.done_steps.clear();
     memo.unresolved.filled = false;
     memo.version = list_form;
   }

@@ -88,6 +88,7 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -160,8 +161,12 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, EnrollmentRecor
 // few values from one row to the next, and a field holding the bytes it held in the row
 // before takes what they interned to without the Symbol table's lock and hash lookup (a
 // quarter of a restart was Symbol::intern). The contact key, new in every row, is not kept.
-// A decoding loop keeps one and passes it to each call; the rows decode exactly as without.
-// Not shared between threads.
+// A list of steps done or of mailboxes keeps the last few lists it saw, not only the last:
+// the table's rows change list from one row to the next (rows written at different steps),
+// and each miss interns the list under the Symbol table's lock, which the contacts' load on
+// the other thread takes for each batch of keys (with one slot, a 10M restart's rows thread
+// slept ~19,000 times on that lock, ~10x as often as with eight). A decoding loop keeps one and
+// passes it to each call; the rows decode exactly as without. Not shared between threads.
 class EnrollmentDecodeMemo {
  public:
   template <typename Value>
@@ -170,6 +175,17 @@ class EnrollmentDecodeMemo {
     Value value;
     bool filled = false;
   };
+  // The lists a list field held last: a hit in any, a miss replacing the oldest.
+  static constexpr std::size_t kListSlots = 8;
+  struct ListSlots {
+    std::array<Slot<SymbolList>, kListSlots> slots;
+    std::size_t next = 0;  // the slot the next miss fills
+
+    void clear() {
+      for (Slot<SymbolList>& slot : slots) slot.filled = false;
+      next = 0;
+    }
+  };
   Slot<Symbol> sequence_id;
   Slot<Symbol> paused_reason;
   Slot<Symbol> finish_reason;
@@ -177,8 +193,8 @@ class EnrollmentDecodeMemo {
   Slot<Symbol> last_mailbox;
   Slot<Symbol> sending_step;
   Slot<Symbol> sending_mailbox;
-  Slot<SymbolList> mailboxes;
-  Slot<SymbolList> done_steps;
+  ListSlots mailboxes;
+  ListSlots done_steps;
   Slot<SymbolMap> unresolved;
   // Hits and misses, for tests and benchmarks.
   std::uint64_t hits = 0;

@@ -564,6 +564,36 @@ TEST_CASE("a memo does not take a list from a row of the other format") {
   CHECK(sameEnrollment(new_row, back));
 }
 
+// A table's rows change their list of steps done from one row to the next (rows written at
+// different steps); each miss interns a list under the Symbol table's lock. Rows cycling
+// through a few lists take each from the memo after its first, and past the memo's slots
+// every row misses, yet still decodes equal.
+TEST_CASE("a memo keeps the last few lists of steps done, each interned once") {
+  SymbolCodes codes;
+  const auto cycle = [&codes](std::size_t lists) {
+    EnrollmentDecodeMemo memo;
+    memo.codes = &codes;
+    const std::size_t rows = 40 * lists;
+    for (std::size_t i = 0; i < rows; ++i) {
+      EnrollmentRecord record;
+      record.row.id = static_cast<EnrollmentId>(i);
+      record.row.sequence_id = Symbol("q4");
+      record.row.contact_key = Symbol("c" + std::to_string(i) + "@x.test");
+      record.row.done_steps =
+          SymbolList({Symbol("step-1"), Symbol("step-" + std::to_string(2 + i % lists))});
+      std::string bytes;
+      REQUIRE(encodeEnrollment(record, bytes, codes).isOk());
+      EnrollmentRecord back;
+      REQUIRE(decodeEnrollment(record.row.id, bytes, back, memo).isOk());
+      REQUIRE_MESSAGE(sameEnrollment(record, back), "row ", i, " of ", lists, " lists");
+    }
+    return memo.misses;
+  };
+  CHECK(cycle(4) == 4);
+  CHECK(cycle(EnrollmentDecodeMemo::kListSlots) == EnrollmentDecodeMemo::kListSlots);
+  CHECK(cycle(EnrollmentDecodeMemo::kListSlots + 1) == 40 * (EnrollmentDecodeMemo::kListSlots + 1));
+}
+
 // The current formats leave out what holds its default, and say so in a mask: a row or a
 // record naming a field that holds its default is one the encoder never writes.
 TEST_CASE("a field at its default is left out, and one named but at its default is refused") {
