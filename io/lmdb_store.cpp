@@ -1568,12 +1568,13 @@ Status LmdbStore::loadEnrollmentTable(MDB_txn* txn, const SymbolCodes& codes, Lo
 }
 
 // The contacts on this thread; the enrollment rows on a second, in a read transaction of its
-// own on the same snapshot (the same txn id: no commit between the two begins). The two cost
-// about the same (a 10M restart: ~6-7 s each). Then the journal's tail over the rows, half of
-// it on each thread (JournalShare), and once both halves are done the table's rows' contact
-// keys looked up on both (internContactKeys). A 10M restart's tail (5M entries) took the
-// second thread ~3.1 s alone, beside ~1.2 s of the keys on this one; now each half ~1.6 s,
-// then the keys ~0.9 s. The keys wait for the journal: looking them up beside it, a chunk at
+// own on the same snapshot (the same txn id: no commit between the two begins). The contacts
+// take longer (a 10M restart under a profiler: ~13 s against the rows' ~8). Then the
+// journal's tail over the rows in two halves (JournalShare), each taken by the first thread
+// free for it: most often the rows' thread takes both, while the contacts still load. Once
+// both halves are done the table's rows' contact keys are looked up on both threads
+// (internContactKeys). A 10M restart's tail (5M entries) takes ~1.6 s a half, the keys then
+// ~0.9 s on the two threads. The keys wait for the journal: looking them up beside it, a chunk at
 // a time under the Symbol table's lock, kept the journal's decoding from the lock it takes
 // to intern a new list of steps done (the second's half took 3.1 s, not 1.6). They wait for
 // the contacts' keys too: interning both on both threads at once (the table's lock taken ~3M
@@ -1588,18 +1589,30 @@ Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& co
   RowsLoad rows;
   std::vector<Enrollment>& table = state.enrollments;
   Status status;
-  JournalShare shares[2];  // this thread's and the second's
+  JournalShare shares[2];  // the journal's halves (one share: all of it)
   bool table_keys_interned = false;
   if (second.begin(env_, MDB_RDONLY) == 0 && mdb_txn_id(second.get()) == mdb_txn_id(txn)) {
     Status table_status;
     std::atomic<bool> second_done{false};
+    // Dense rows: each thread takes the halves still untaken once its own part is done.
+    for (std::size_t at = 0; at < std::size(shares); ++at) {
+      shares[at].index = at;
+      shares[at].count = std::size(shares);
+    }
+    std::atomic<std::size_t> next_share{0};
+    const auto takeShares = [&](MDB_txn* on) {
+      for (std::size_t at; (at = next_share.fetch_add(1)) < std::size(shares);) {
+        shares[at].status = loadJournal(on, codes, table, rows, shares[at]);
+      }
+    };
     std::thread rows_thread([&] {
       nameThisThread("seqd-load");
       table_status = loadEnrollmentTable(second.get(), codes, state, rows);
-      if (table_status.isOk()) {
-        // Half of the journal's tail when the rows are dense, else all of it.
-        shares[1].index = rows.dense ? 1 : 0;
-        shares[1].count = rows.dense ? 2 : 1;
+      if (table_status.isOk() && rows.dense) {
+        takeShares(second.get());
+      } else if (table_status.isOk()) {
+        shares[1].index = 0;  // all of it, on this thread
+        shares[1].count = 1;
         shares[1].status = loadJournal(second.get(), codes, table, rows, shares[1]);
       }
       second_done.store(true);
@@ -1609,8 +1622,7 @@ Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& co
     rows.table.wait(RowsLoad::kTableReading);
     if (status.isOk() && rows.table.load() == RowsLoad::kTableRead) {
       if (rows.dense) {
-        shares[0].count = 2;
-        shares[0].status = loadJournal(txn, codes, table, rows, shares[0]);
+        takeShares(txn);
         second_done.wait(false);
       }
       internContactKeys(rows.table_keys, table, [&] { return second_done.load(); });
