@@ -2119,8 +2119,9 @@ TEST_CASE("journal entries naming another contact key than the table's row: the 
   checkSameRows(state.enrollments, {keyedRow(1, 12), two_away, keyedRow(3, 31)});
 }
 
-// A restart reads the journal's tail on two threads, each applying the entries of its own
-// runs of 64 enrollment ids and keeping aside what they change beside the rows (sends out set
+// A restart reads the journal's tail in two shares, each taken by the first of the two load
+// threads free for it (one thread may take both), each applying the entries of its own runs
+// of 64 enrollment ids and keeping aside what they change beside the rows (sends out set
 // and taken away, extras, rows the table does not hold yet), merged once both are done
 // (io/lmdb_store.cpp, JournalShare). Ids are handed out in order, as the engine does, so the
 // table holds ids 0, 1, ... and the rows added since a checkpoint started come after them:
