@@ -1567,22 +1567,21 @@ Status LmdbStore::loadEnrollmentTable(MDB_txn* txn, const SymbolCodes& codes, Lo
   return status;
 }
 
-// The contacts on this thread; the enrollment rows on a second, in a read transaction of its
-// own on the same snapshot (the same txn id: no commit between the two begins). The contacts
-// take longer (a 10M restart under a profiler: ~13 s against the rows' ~8). Then the
-// journal's tail over the rows in two halves (JournalShare), each taken by the first thread
-// free for it: most often the rows' thread takes both, while the contacts still load. Once
-// both halves are done the table's rows' contact keys are looked up on both threads
-// (internContactKeys). A 10M restart's tail (5M entries) takes ~1.6 s a half, the keys then
-// ~0.9 s on the two threads. The keys wait for the journal: looking them up beside it, a chunk at
-// a time under the Symbol table's lock, kept the journal's decoding from the lock it takes
-// to intern a new list of steps done (the second's half took 3.1 s, not 1.6). They wait for
-// the contacts' keys too: interning both on both threads at once (the table's lock taken ~3M
-// times) took as long as one thread, and a batch under one lock at a time made a 10M restart
-// vary from 20 to 26 s. A table with a hole in its ids (damage) has its journal read whole
-// on the second thread, beside the keys on this one. When the second transaction sees
-// another snapshot, everything is read on this thread, in this transaction. table_rows: how
-// many rows the table held (before the journal's additions).
+// The contacts on this thread; the enrollment rows on a second, in a read transaction of its own on
+// the same snapshot (the same txn id: no commit between the two begins). The contacts take longer
+// (a 10M restart: ~9.8 s against the rows' 5.3-7.4, perf/RESULTS.md). Then the journal's tail over
+// the rows in two halves (JournalShare), each taken by the first thread free for it: most often the
+// rows' thread takes both, while the contacts still load (each half of a 10M restart's 5M entries
+// ~1-1.8 s). Once both halves are done the table's rows' contact keys are looked up on both threads
+// (internContactKeys). The keys wait for the journal: looking them up beside it, a chunk at a time
+// under the Symbol table's lock, kept the journal's decoding from the lock it takes to intern a new
+// list of steps done (the second's half took 3.1 s, not 1.6). They wait for the contacts' keys too:
+// interning both on both threads at once (the table's lock taken ~3M times) took as long as one
+// thread, and a batch under one lock at a time made a 10M restart vary from 20 to 26 s. A table
+// with a hole in its ids (damage) has its journal read whole on the second thread, beside the keys
+// on this one. When the second transaction sees another snapshot, everything is read on this
+// thread, in this transaction. table_rows: how many rows the table held (before the journal's
+// additions).
 Status LmdbStore::loadContactsAndEnrollments(MDB_txn* txn, const SymbolCodes& codes,
                                              LoadedState& state, std::size_t& table_rows) const {
   Transaction second;
