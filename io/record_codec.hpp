@@ -165,7 +165,7 @@ Status decodeEnrollment(EnrollmentId id, std::string_view value, EnrollmentRecor
 // the table's rows change list from one row to the next (rows written at different steps),
 // and each miss interns the list under the Symbol table's lock, which the contacts' load on
 // the other thread takes for each batch of keys (with one slot, a 10M restart's rows thread
-// slept ~19,000 times on that lock, ~10x as often as with eight). A decoding loop keeps one and
+// slept ~18,500 times on that lock; with eight, ~150). A decoding loop keeps one and
 // passes it to each call; the rows decode exactly as without. Not shared between threads.
 class EnrollmentDecodeMemo {
  public:
