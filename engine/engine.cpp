@@ -1537,7 +1537,7 @@ void Engine::markNotSent(Enrollment& enrollment, std::string reason) {
   enrollment.next_at_ms = kNoTime;
   saveSnapshot(enrollment);
   const Step* step = currentStep(enrollment);
-  countAtStep(enrollment, step != nullptr ? step->id.str() : std::string(), ReportCount::kNotSent);
+  countAtStep(enrollment, step != nullptr ? step->id : Symbol(), ReportCount::kNotSent);
 }
 
 // The mailbox to send from now: for a threaded step the thread's, else the next one of the

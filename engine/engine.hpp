@@ -737,7 +737,7 @@ class Engine {
   // the step it is on when it got none.
   ReportKey creditedKey(const Enrollment& enrollment) const;
   // A count with no email behind it (not_sent, tasks): the step only.
-  void countAtStep(const Enrollment& enrollment, const std::string& step_id, ReportCount count);
+  void countAtStep(const Enrollment& enrollment, Symbol step_id, ReportCount count);
 
   void scheduleWorkflows(TimeMs now_ms);
   void runDueWorkflows(TimeMs now_ms);
@@ -830,7 +830,7 @@ class Engine {
   boost::unordered_flat_set<std::uint32_t> active_sequences_;
   std::map<std::uint64_t, Task> tasks_;  // by id
   // (enrollment, step id) -> its one task, open or closed
-  std::map<std::pair<EnrollmentId, std::string>, std::uint64_t> step_tasks_;
+  std::map<std::pair<EnrollmentId, Symbol>, std::uint64_t> step_tasks_;
   // Ids of the tasks in tasks_ done by a person, oldest first dropped past the bound.
   std::set<std::uint64_t> done_tasks_;
   // The enrollments with a task dropped from tasks_ (kept only in the store): what a `tasks`

@@ -94,8 +94,7 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
       stopEnrollment(enrollment, EnrollmentStatus::kNotSent);
       enrollment.not_sent_reason = "stage_blocked";
       const Step* step = currentStep(enrollment);
-      countAtStep(enrollment, step != nullptr ? step->id.str() : std::string(),
-                  ReportCount::kNotSent);
+      countAtStep(enrollment, step != nullptr ? step->id : Symbol(), ReportCount::kNotSent);
       setResumeAt(enrollment, kNoTime);
     }
     saveSnapshot(enrollment);

@@ -54,12 +54,12 @@ TaskRow taskRow(const TasksSnapshot& snapshot, const Task& task, const TaskEnrol
   row.id = task.id;
   row.sequence = enrollment.sequence.str();
   row.contact = enrollment.contact_key.str();
-  row.owner = task.owner;
+  row.owner = task.owner.str();
   row.due_at_ms = task.due_at_ms;
   row.state = taskStateName(task.state);
-  row.reason = task.reason;
-  row.step = task.step_id;
-  auto step = snapshot.steps.find({enrollment.sequence.str(), task.step_id});
+  row.reason = task.reason.str();
+  row.step = task.step_id.str();
+  auto step = snapshot.steps.find({enrollment.sequence, task.step_id});
   if (step != snapshot.steps.end()) {
     row.type = step->second.type;
     row.note = step->second.note;
@@ -94,15 +94,7 @@ void TaskListing::addArchived(const Task& task) {
   if (!taskPasses(snapshot_.filter, task, enrollment->second)) return;
   entries_.push_back(Entry{task.due_at_ms, task.id, static_cast<std::uint32_t>(archived_.size()),
                            task.state == TaskState::kOpen, true});
-  archived_.push_back(ArchivedTask{task.id, task.enrollment_id, task.due_at_ms,
-                                   intern(task.step_id), intern(task.owner), intern(task.reason),
-                                   task.step_index, task.state});
-}
-
-std::uint32_t TaskListing::intern(const std::string& text) {
-  auto [found, added] = text_ids_.try_emplace(text, static_cast<std::uint32_t>(texts_.size()));
-  if (added) texts_.push_back(text);
-  return found->second;
+  archived_.push_back(task);
 }
 
 void TaskListing::sortEntries() {
@@ -119,17 +111,8 @@ TaskRow TaskListing::rowOf(const Entry& entry) const {
     const auto& [task, enrollment] = snapshot_.in_memory[entry.index];
     return taskRow(snapshot_, task, enrollment);
   }
-  const ArchivedTask& compact = archived_[entry.index];
-  Task task;
-  task.id = compact.id;
-  task.enrollment_id = compact.enrollment_id;
-  task.step_index = compact.step_index;
-  task.step_id = texts_[compact.step_text];
-  task.owner = texts_[compact.owner_text];
-  task.due_at_ms = compact.due_at_ms;
-  task.state = compact.state;
-  task.reason = texts_[compact.reason_text];
-  return taskRow(snapshot_, task, snapshot_.archived_enrollments.at(compact.enrollment_id));
+  const Task& task = archived_[entry.index];
+  return taskRow(snapshot_, task, snapshot_.archived_enrollments.at(task.enrollment_id));
 }
 
 std::vector<TaskRow> taskRows(const TasksSnapshot& snapshot, const std::vector<Task>& archived) {

@@ -13,11 +13,12 @@
 //             counters (a few rows per step). The reader orders the contacts listed and
 //             builds the reply.
 //   tasks     the tasks in memory that pass the filter (open ones, and the latest
-//             kDoneTasksInMemoryMax done ones), and the sequence and contact of each
-//             enrollment with a task only in the store (none for `--state open`). The reader
-//             reads the store's tasks one at a time (an LMDB read transaction of its own),
-//             keeps about 40 bytes of each it lists, orders them, and renders and streams
-//             each row (its note rendered) as it goes.
+//             kDoneTasksInMemoryMax done ones; a Task's bytes and a reference to its
+//             contact each), and the sequence and contact of each enrollment with a task only
+//             in the store (none for `--state open`). The reader reads the store's tasks one
+//             at a time (an LMDB read transaction of its own), keeps about 64 bytes of each it
+//             lists, orders them, and renders and streams each row (its note rendered) as it
+//             goes.
 //   contacts  a reference to every contact (a pointer copy each) and, for each sequence an
 //             `in_sequence` comparison names, its enrolled contacts' keys. The reader matches
 //             the query, picks the first `limit` by key (a partial sort) and streams them.
@@ -88,12 +89,12 @@ struct TasksSnapshot {
   // Enrollments whose tasks may be only in the store, when they pass the filter's sequence.
   boost::unordered_flat_map<EnrollmentId, TaskEnrollment> archived_enrollments;
   // (sequence id, step id) -> its text, for every configured step.
-  std::map<std::pair<std::string, std::string>, TaskStepText> steps;
+  std::map<std::pair<Symbol, Symbol>, TaskStepText> steps;
 };
 
-// The rows of a `tasks` answer, built in memory that grows with the rows listed by about 40
+// The rows of a `tasks` answer, built in memory that grows with the rows listed by about 64
 // bytes each, not with their text: archived tasks (the store's tasks table) are added one at
-// a time as the store reads them, and kept compactly (their step, owner and reason interned);
+// a time as the store reads them, and kept as Tasks (their step, owner and reason Symbols);
 // each row is built only when it is emitted. Order: every task the filter keeps, the engine's
 // and, of the archived ones, those the engine no longer holds: open first, then by due time
 // (ties: the engine's before the archived, then by id).
@@ -121,25 +122,12 @@ class TaskListing {
     bool open = false;
     bool archived = false;
   };
-  struct ArchivedTask {
-    std::uint64_t id = 0;
-    EnrollmentId enrollment_id = 0;
-    TimeMs due_at_ms = 0;
-    std::uint32_t step_text = 0;  // in texts_
-    std::uint32_t owner_text = 0;
-    std::uint32_t reason_text = 0;
-    std::uint32_t step_index = 0;
-    TaskState state = TaskState::kOpen;
-  };
   void sortEntries();
   TaskRow rowOf(const Entry& entry) const;
-  std::uint32_t intern(const std::string& text);
 
   const TasksSnapshot& snapshot_;
   std::vector<Entry> entries_;
-  std::vector<ArchivedTask> archived_;
-  std::vector<std::string> texts_;
-  boost::unordered_flat_map<std::string, std::uint32_t> text_ids_;
+  std::vector<Task> archived_;  // those the filter keeps and the engine does not hold
 };
 
 // Every row of a TaskListing over `archived`, in its order (Engine::tasks, tests).

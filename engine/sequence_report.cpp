@@ -48,8 +48,7 @@ ReportKey Engine::creditedKey(const Enrollment& enrollment) const {
   return key;
 }
 
-void Engine::countAtStep(const Enrollment& enrollment, const std::string& step_id,
-                         ReportCount count) {
+void Engine::countAtStep(const Enrollment& enrollment, Symbol step_id, ReportCount count) {
   report_counters_.add(ReportKey{enrollment.sequence_id, step_id, {}, {}}, count);
 }
 

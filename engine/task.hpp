@@ -24,8 +24,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "engine/enrollment.hpp"
+#include "engine/symbol.hpp"
 #include "engine/time.hpp"
 
 namespace seqd {
@@ -37,16 +39,20 @@ inline constexpr std::size_t kDoneTasksInMemoryMax = 10000;
 
 const char* taskStateName(TaskState state);
 
+// Its texts are Symbols (engine/symbol.hpp): a step id, a user and a reason seqd gives, each
+// from a bounded set. A Task is then 40 bytes with no heap of its own, and copying it (a
+// `tasks` snapshot copies every one the filter keeps) is copying its bytes.
 struct Task {
   std::uint64_t id = 0;
+  TimeMs due_at_ms = 0;
   EnrollmentId enrollment_id = 0;
   std::uint32_t step_index = 0;
-  std::string step_id;
-  std::string owner;
-  TimeMs due_at_ms = 0;
+  Symbol step_id;
+  Symbol owner;
+  Symbol reason;  // why seqd closed it (finished, removed); empty when a person did
   TaskState state = TaskState::kOpen;
-  std::string reason;  // why seqd closed it (finished, removed); empty when a person did
 };
+static_assert(std::is_trivially_copyable_v<Task>);
 
 struct TaskFilter {
   std::string owner;

@@ -87,7 +87,7 @@ bool Engine::resumeTask(Enrollment& enrollment, TimeMs now_ms) {
 }
 
 void Engine::closeOpenTasks(Enrollment& enrollment, const std::string& reason, TimeMs now_ms) {
-  for (auto it = step_tasks_.lower_bound({enrollment.id, std::string()});
+  for (auto it = step_tasks_.lower_bound({enrollment.id, Symbol()});
        it != step_tasks_.end() && it->first.first == enrollment.id; ++it) {
     auto in_memory = tasks_.find(it->second);
     if (in_memory == tasks_.end()) continue;  // archived: done by a person
@@ -192,10 +192,9 @@ Status Engine::finishTask(std::uint64_t task_id, bool skip, const Caller& caller
   record.step_id = task.step_id;
   record.task_id = task.id;
   record.detail = skip ? kTaskSkipped : kTaskCompleted;
-  const std::string step_id = task.step_id;  // trackTask may drop `task` from memory
+  const Symbol step_id = task.step_id;  // trackTask may drop `task` from memory
   trackTask(record);
-  countAtStep(enrollment, task.step_id,
-              skip ? ReportCount::kTasksSkipped : ReportCount::kTasksDone);
+  countAtStep(enrollment, step_id, skip ? ReportCount::kTasksSkipped : ReportCount::kTasksDone);
   const Step* waited_on = currentStep(enrollment);
   const bool waiting = enrollment.status == EnrollmentStatus::kActive && !enrollment.sending &&
                        waited_on != nullptr && waited_on->id == step_id;
@@ -231,13 +230,20 @@ TasksSnapshot Engine::tasksSnapshot(const TaskFilter& filter) const {
     return TaskEnrollment{enrollment.sequence_id, enrollment.contact_key,
                           contact == nullptr ? nullptr : *contact};
   };
-  const auto inSequence = [&filter, this](EnrollmentId id) {
-    return filter.sequence_id.empty() || enrollments_[id].sequence_id == filter.sequence_id;
+  // The filter's owner and sequence as Symbols: one that was never interned matches no task
+  // (nullopt), and the others compare by index.
+  const auto symbolOf = [](const std::string& text) -> std::optional<Symbol> {
+    return text.empty() ? Symbol() : Symbol::find(text);
+  };
+  const std::optional<Symbol> owner = symbolOf(filter.owner);
+  const std::optional<Symbol> sequence_id = symbolOf(filter.sequence_id);
+  const auto inSequence = [&sequence_id, this](EnrollmentId id) {
+    return sequence_id && (sequence_id->empty() || enrollments_[id].sequence_id == *sequence_id);
   };
   snapshot.in_memory_ids.reserve(tasks_.size());
   for (const auto& [id, task] : tasks_) {
     snapshot.in_memory_ids.push_back(id);  // ascending: tasks_ is ordered by id
-    if (!filter.owner.empty() && task.owner != filter.owner) continue;
+    if (!owner || (!owner->empty() && task.owner != *owner)) continue;
     if (filter.due_before_ms && task.due_at_ms >= *filter.due_before_ms) continue;
     if (filter.state && task.state != *filter.state) continue;
     if (!inSequence(task.enrollment_id)) continue;
@@ -251,7 +257,7 @@ TasksSnapshot Engine::tasksSnapshot(const TaskFilter& filter) const {
   }
   for (const auto& [sequence_id, sequence] : settings_.sequences) {
     for (const Step& step : sequence.steps) {
-      snapshot.steps[{sequence_id, step.id}] =
+      snapshot.steps[{Symbol(sequence_id), step.id}] =
           TaskStepText{stepTypeName(step.type), step.note.empty() ? step.subject : step.note};
     }
   }

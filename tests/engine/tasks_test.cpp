@@ -78,6 +78,15 @@ struct Fixture {
     force.force = true;
     REQUIRE(engine.add("s", imported.keys, force, kAdmin, kStart).value().added.size() == 1);
   }
+
+  // Activates the sequence, adds `contacts` contacts of bob's (c0@x.test, c1@x.test, ...) and
+  // advances past their first email to the call: each then waits on an open task.
+  void openCallTasks(int contacts) {
+    REQUIRE(engine.activate("s", kAdmin, kStart).isOk());
+    for (int i = 0; i < contacts; ++i) addContact("c" + std::to_string(i) + "@x.test", "bob");
+    CHECK(advance(kStart) == static_cast<std::size_t>(contacts));
+    CHECK(advance(kStart + 2 * kDayMs) == 0);
+  }
 };
 
 }  // namespace
@@ -313,10 +322,7 @@ TEST_CASE("done tasks past done_tasks_in_memory_max leave memory; the store's co
   EngineSettings settings = callSequence();
   settings.done_tasks_in_memory_max = 3;
   Fixture f(settings);
-  REQUIRE(f.engine.activate("s", kAdmin, kStart).isOk());
-  for (int i = 0; i < 6; ++i) f.addContact("c" + std::to_string(i) + "@x.test", "bob");
-  CHECK(f.advance(kStart) == 6);
-  CHECK(f.advance(kStart + 2 * kDayMs) == 0);
+  f.openCallTasks(6);
   std::vector<TaskRow> open = f.engine.tasks({});
   REQUIRE(open.size() == 6);
   TaskFilter only_open;
@@ -377,4 +383,48 @@ TEST_CASE("done tasks past done_tasks_in_memory_max leave memory; the store's co
   TaskFilter bob;
   bob.owner = "bob";
   CHECK(restarted.tasks(bob, f.store.state.tasks).size() == 6);
+}
+
+TEST_CASE("a task done when it is the oldest done one leaves memory at once, counted at its step") {
+  // Done newest first: past the bound, each task done is the oldest done one, so recording it
+  // drops it from memory straight away. finishTask must not read the task after that (under
+  // AddressSanitizer, reading its step from the dropped task was a use after free).
+  EngineSettings settings = callSequence();
+  settings.done_tasks_in_memory_max = 2;
+  Fixture f(settings);
+  f.openCallTasks(5);
+  std::vector<std::uint64_t> ids;
+  for (const TaskRow& row : f.engine.tasks({})) ids.push_back(row.id);
+  REQUIRE(ids.size() == 5);
+  std::sort(ids.rbegin(), ids.rend());
+  for (std::size_t done = 1; done <= ids.size(); ++done) {
+    CAPTURE(done);
+    REQUIRE(f.engine.finishTask(ids[done - 1], done == 5, kAdmin, kStart + 3 * kDayMs).isOk());
+    f.commit();
+    CHECK(f.engine.isTaskInMemory(ids[done - 1]) == (done <= 2));
+    CHECK(f.engine.doneTasksInMemory() == std::min<std::size_t>(done, 2));
+  }
+  const SequenceReport report = f.engine.report("s", kStart + 3 * kDayMs).value();
+  const auto call = std::find_if(report.steps.begin(), report.steps.end(),
+                                 [](const ReportStepRow& row) { return row.step == "call"; });
+  REQUIRE(call != report.steps.end());
+  CHECK(call->counts[static_cast<std::size_t>(ReportCount::kTasksDone)] == 4);
+  CHECK(call->counts[static_cast<std::size_t>(ReportCount::kTasksSkipped)] == 1);
+  for (const ReportStepRow& row : report.steps) {
+    if (row.step == "call") continue;
+    CHECK(row.counts[static_cast<std::size_t>(ReportCount::kTasksDone)] == 0);
+  }
+  // Filters by an owner or a sequence no task has (never interned) list none.
+  TaskFilter bob;
+  bob.owner = "bob";
+  CHECK(f.engine.tasks(bob, f.store.state.tasks).size() == 5);
+  TaskFilter stranger;
+  stranger.owner = "no-such-user-ever";
+  CHECK(f.engine.tasks(stranger, f.store.state.tasks).empty());
+  TaskFilter no_sequence;
+  no_sequence.sequence_id = "no-such-sequence-ever";
+  CHECK(f.engine.tasks(no_sequence, f.store.state.tasks).empty());
+  CHECK(f.engine.tasksSnapshot(no_sequence).archived_enrollments.empty());
+  // Each contact moved on to its next email.
+  CHECK(f.advance(kStart + 4 * kDayMs) == 5);
 }
