@@ -15,8 +15,10 @@
 #include <string>
 
 #include "config/sequence_yaml.hpp"
+#include "test_seed.hpp"
 
 using namespace seqd;
+using seqd::testing::testSeed;
 namespace fs = std::filesystem;
 
 namespace {
@@ -858,10 +860,7 @@ TEST_CASE("a lone comma, which sends yaml-cpp 0.7's LoadAll into an endless loop
 }
 
 TEST_CASE("randomly damaged sequence files fail with a positioned message, never a throw") {
-  std::uint64_t seed =
-      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  if (const char* text = std::getenv("SEQD_SEED")) seed = std::strtoull(text, nullptr, 10);
-  MESSAGE("SEQD_SEED=" << seed);
+  const std::uint64_t seed = testSeed();
   INFO("SEQD_SEED=" << seed);
   std::mt19937_64 random(seed);
   constexpr int kRoundsMax = 300;

@@ -22,8 +22,10 @@
 #include <vector>
 
 #include "engine/time.hpp"
+#include "test_seed.hpp"
 
 using namespace seqd;
+using seqd::testing::testSeed;
 
 namespace {
 
@@ -491,9 +493,7 @@ TimeMs randomInstant(std::mt19937_64& random, const date::time_zone& zone) {
 }  // namespace
 
 TEST_CASE("randomized: nextOpen agrees with a minute-by-minute reference") {
-  std::uint64_t seed = 20261210;
-  if (const char* fixed = std::getenv("SEQD_SEED")) seed = std::strtoull(fixed, nullptr, 10);
-  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  const std::uint64_t seed = testSeed(20261210);
   std::mt19937_64 random(seed);
   const std::vector<std::string> zones = {
       "America/New_York",  "Europe/London",    "Australia/Lord_Howe", "Pacific/Chatham",

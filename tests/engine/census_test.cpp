@@ -13,6 +13,7 @@
 #include "engine/engine.hpp"
 #include "engine/fake_store.hpp"
 #include "engine/fixtures.hpp"
+#include "test_seed.hpp"
 
 using namespace seqd;
 using namespace seqd::testing;
@@ -209,9 +210,7 @@ struct Harness {
 }  // namespace
 
 TEST_CASE("randomized: the census counters equal a full pass, across restarts and reloads") {
-  std::uint64_t seed = std::random_device{}();
-  if (const char* fixed = std::getenv("SEQD_SEED")) seed = std::strtoull(fixed, nullptr, 10);
-  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  const std::uint64_t seed = testSeed();
   Harness harness(seed);
   std::vector<ContactRow> rows;
   for (int i = 0; i < 120; ++i) {

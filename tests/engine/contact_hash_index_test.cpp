@@ -14,18 +14,15 @@
 #include <vector>
 
 #include "engine/contact.hpp"
+#include "test_seed.hpp"
+
+using seqd::testing::testSeed;
 
 namespace seqd {
 namespace {
 
-std::uint64_t testSeed() {
-  if (const char* text = std::getenv("SEQD_SEED")) return std::strtoull(text, nullptr, 10);
-  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-}
-
 TEST_CASE("a contact hash index finds what a model finds, through collisions and erases") {
   const std::uint64_t seed = testSeed();
-  MESSAGE("seed ", seed, " (replay with SEQD_SEED=", seed, ")");
   std::mt19937_64 random(seed);
   // The "text" of each index: the hash it is under now. Few distinct hashes, most of them
   // with high bits alike (one home slot), so runs are long and cross the table's end.

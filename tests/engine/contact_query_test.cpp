@@ -17,7 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "test_seed.hpp"
+
 using namespace seqd;
+using seqd::testing::testSeed;
 
 namespace {
 
@@ -45,11 +48,6 @@ std::string errorOf(const std::string& where) {
   Result<ContactQuery> query = ContactQuery::parse(where);
   REQUIRE_FALSE(query.isOk());
   return query.status().message();
-}
-
-std::uint64_t seedFromEnvironment() {
-  if (const char* text = std::getenv("SEQD_SEED")) return std::strtoull(text, nullptr, 10);
-  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
 }  // namespace
@@ -207,8 +205,7 @@ bool evaluate(const Node& node, const Contact& contact) {
 }  // namespace
 
 TEST_CASE("random expressions agree with evaluating their tree") {
-  const std::uint64_t seed = seedFromEnvironment();
-  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   std::vector<Contact> contacts;
   for (int i = 0; i < 40; ++i) {

@@ -13,13 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "test_seed.hpp"
+
+using seqd::testing::testSeed;
+
 namespace seqd {
 namespace {
-
-std::uint64_t seedFromEnvironment() {
-  if (const char* text = std::getenv("SEQD_SEED")) return std::strtoull(text, nullptr, 10);
-  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-}
 
 template <typename T>
 const T& pick(std::mt19937_64& random, const std::vector<T>& values) {
@@ -63,8 +62,7 @@ std::string randomValue(std::mt19937_64& random, const Contact& contact, const s
 }
 
 TEST_CASE("rowLeavesAsIs only when the row worked out in full leaves the contact as it is") {
-  const std::uint64_t seed = seedFromEnvironment();
-  std::cout << "contact_row_test seed " << seed << " (set SEQD_SEED to replay)\n";
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   const std::vector<std::string> names = {
       "id",    "email", "email_status", "first_name",    "company", "timezone", "owner",

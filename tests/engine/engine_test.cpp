@@ -13,6 +13,7 @@
 #include "engine/fake_store.hpp"
 #include "engine/fixtures.hpp"
 #include "engine/render.hpp"
+#include "test_seed.hpp"
 
 using namespace seqd;
 using namespace seqd::testing;
@@ -400,9 +401,7 @@ TEST_CASE("re-adding a contact that finished every step never repeats completed 
 }
 
 TEST_CASE("randomized: many contacts over random advances each get every step exactly once") {
-  std::uint64_t seed = std::random_device{}();
-  if (const char* fixed = std::getenv("SEQD_SEED")) seed = std::strtoull(fixed, nullptr, 10);
-  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   Engine engine(settings(), kStart);
   std::vector<ContactRow> rows;
@@ -1189,8 +1188,7 @@ TEST_CASE("a good unsubscribe token opts the contact out and finishes it where f
 }
 
 TEST_CASE("status --limit shows the first rows of the full order, and filters before it") {
-  const std::uint64_t seed = std::random_device()();
-  MESSAGE("seed ", seed);
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   Engine engine(settings(), kStart);
   std::vector<ContactRow> rows;

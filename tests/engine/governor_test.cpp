@@ -13,9 +13,11 @@
 
 #include "engine/engine.hpp"
 #include "engine/fake_store.hpp"
+#include "test_seed.hpp"
 
 using namespace seqd;
 using seqd::testing::FakeStore;
+using seqd::testing::testSeed;
 
 namespace {
 
@@ -109,12 +111,6 @@ std::size_t busiestWindow(const std::vector<Sent>& sent, const std::string& addr
   return most;
 }
 
-std::uint64_t seedFromEnvironment() {
-  std::uint64_t seed = std::random_device{}();
-  if (const char* fixed = std::getenv("SEQD_SEED")) seed = std::strtoull(fixed, nullptr, 10);
-  return seed;
-}
-
 }  // namespace
 
 TEST_CASE("governor: rolling hour, rolling day, interval with jitter, domain, closed") {
@@ -196,8 +192,7 @@ TEST_CASE("rotation sends from whichever mailbox of the set has capacity") {
 }
 
 TEST_CASE("randomized: limits hold in every rolling window, also across restarts") {
-  std::uint64_t seed = seedFromEnvironment();
-  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   std::vector<Mailbox> mailboxes;
   for (const char* address : {"a@acme.test", "b@acme.test"}) {
@@ -290,8 +285,7 @@ TEST_CASE("a mailbox remembers at most a day of sends, compactly, however high i
 }
 
 TEST_CASE("a daily limit above the exact times is never exceeded and frees within a minute") {
-  std::uint64_t seed = seedFromEnvironment();
-  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   for (std::int64_t limit : {SendGovernor::kExactSendsMax, SendGovernor::kExactSendsMax + 1,
                              SendGovernor::kExactSendsMax + 2345}) {

@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "engine/contact.hpp"
+#include "test_seed.hpp"
 
 using namespace seqd;
+using seqd::testing::testSeed;
 
 namespace {
 
@@ -167,11 +169,6 @@ std::string hashHex(std::string_view key) {
   char text[17];
   std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(fnv1a64(key)));
   return text;
-}
-
-std::uint64_t testSeed() {
-  if (const char* env = std::getenv("SEQD_SEED")) return std::strtoull(env, nullptr, 10);
-  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
 }  // namespace
@@ -384,8 +381,7 @@ TEST_CASE("body line endings are normalised to the requested one") {
 }
 
 TEST_CASE("random text round-trips through quoted-printable with short lines") {
-  std::uint64_t seed = testSeed();
-  MESSAGE("seed (set SEQD_SEED to replay): " << seed);
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   const std::vector<std::string> alphabet = {"a",  "Z",    " ", "\t",   "=",    "é", "東",
                                              "\n", "\r\n", ".", "\x01", "\xff", "~"};
@@ -425,8 +421,7 @@ bool needsQuotedPrintableByBytes(std::string_view body) {
 }
 
 TEST_CASE("the quoted-printable decision sees every byte and line length, at any offset") {
-  std::uint64_t seed = testSeed();
-  MESSAGE("seed (set SEQD_SEED to replay): " << seed);
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   // Mostly plain bytes; now and then one that breaks a line, or one that forces the encoding.
   const std::string plain = "abcXYZ019 .,=~!\t";

@@ -13,13 +13,12 @@
 #include <thread>
 #include <vector>
 
+#include "test_seed.hpp"
+
+using seqd::testing::testSeed;
+
 namespace seqd {
 namespace {
-
-std::uint64_t seedFromEnvironment() {
-  if (const char* text = std::getenv("SEQD_SEED")) return std::strtoull(text, nullptr, 10);
-  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-}
 
 const char* const kFieldNames[] = {
     "email",        "email_status",  "first_name", "last_name", "company", "title", "phone",
@@ -94,8 +93,7 @@ void checkSame(const Contact& expected, const PackedContact& packed) {
 }
 
 TEST_CASE("a packed contact reads as the Contact it was packed from, and unpacks to it") {
-  const std::uint64_t seed = seedFromEnvironment();
-  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   for (std::size_t round = 0; round < 300; ++round) {
     CAPTURE(round);

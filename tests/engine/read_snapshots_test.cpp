@@ -16,6 +16,7 @@
 #include "engine/engine.hpp"
 #include "engine/fake_store.hpp"
 #include "engine/fixtures.hpp"
+#include "test_seed.hpp"
 
 using namespace seqd;
 using namespace seqd::testing;
@@ -73,9 +74,7 @@ std::vector<std::string> upsertNumbered(Engine& engine, int count, const KeyOf& 
 }  // namespace
 
 TEST_CASE("randomized: contacts matched from a snapshot equal a pass over every contact") {
-  std::uint64_t seed = std::random_device{}();
-  if (const char* fixed = std::getenv("SEQD_SEED")) seed = std::strtoull(fixed, nullptr, 10);
-  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   Engine engine(settings(), kStart);
   std::vector<ContactRow> rows;
@@ -203,9 +202,7 @@ TEST_CASE("read snapshots show the instant they were taken, whatever changes aft
 // interleaved in enrollment order: the report lists the same contacts, with the same tasks, as a
 // reference built from every row's status and every open task.
 TEST_CASE("randomized: a report's contacts needing a person equal those of every row and task") {
-  std::uint64_t seed = std::random_device{}();
-  if (const char* fixed = std::getenv("SEQD_SEED")) seed = std::strtoull(fixed, nullptr, 10);
-  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   Engine engine(settings(), kStart);
   constexpr int kContacts = 400;

@@ -20,18 +20,15 @@
 #include "engine/engine.hpp"
 #include "engine/message.hpp"
 #include "engine/template.hpp"
+#include "test_seed.hpp"
 
 using namespace seqd;
+using seqd::testing::testSeed;
 
 namespace {
 
 const TimeMs kStart = 1796133600000;  // 2026-12-01T14:00:00Z
 const Caller kAdmin{"root", true};
-
-std::uint64_t seedFromEnvironment() {
-  if (const char* text = std::getenv("SEQD_SEED")) return std::strtoull(text, nullptr, 10);
-  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-}
 
 // --- the reference: the engine thread's rendering before it moved ---
 
@@ -313,8 +310,7 @@ std::string notSentReason(const Engine& engine, const std::string& sequence_id,
 }  // namespace
 
 TEST_CASE("compiled templates decide and render exactly as renderTemplate, on random input") {
-  const std::uint64_t seed = seedFromEnvironment();
-  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   for (int round = 0; round < 3000; ++round) {
     CAPTURE(seed);
@@ -347,8 +343,7 @@ TEST_CASE("compiled templates decide and render exactly as renderTemplate, on ra
 }
 
 TEST_CASE("the worker renders byte for byte what the engine thread rendered, same reasons") {
-  const std::uint64_t seed = seedFromEnvironment();
-  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   std::size_t compared = 0;
   std::size_t not_sent = 0;

@@ -13,7 +13,10 @@
 #include <random>
 #include <string>
 
+#include "test_seed.hpp"
+
 using namespace seqd;
+using seqd::testing::testSeed;
 
 namespace {
 
@@ -52,11 +55,6 @@ Sha256Digest opensslHmac(std::string_view key, std::string_view message) {
                digest.data(), &length) != nullptr);
   REQUIRE(length == kSha256DigestBytes);
   return digest;
-}
-
-std::uint64_t testSeed() {
-  if (const char* env = std::getenv("SEQD_SEED")) return std::strtoull(env, nullptr, 10);
-  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
 std::string randomBytes(std::mt19937_64& random, std::size_t size) {
@@ -113,8 +111,7 @@ TEST_CASE("HMAC-SHA256 of the RFC 4231 test cases") {
 }
 
 TEST_CASE("SHA-256 and HMAC-SHA256 agree with OpenSSL for every length up to 300 bytes") {
-  std::uint64_t seed = testSeed();
-  INFO("SEQD_SEED=" << seed);
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   for (std::size_t length = 0; length <= 300; ++length) {
     std::string message = randomBytes(random, length);
@@ -129,8 +126,7 @@ TEST_CASE("SHA-256 and HMAC-SHA256 agree with OpenSSL for every length up to 300
 }
 
 TEST_CASE("one HmacSha256 signs many messages, each as OpenSSL does, and in pieces") {
-  std::uint64_t seed = testSeed();
-  INFO("SEQD_SEED=" << seed);
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   for (std::size_t key_length :
        {std::size_t{1}, std::size_t{32}, std::size_t{64}, std::size_t{100}}) {

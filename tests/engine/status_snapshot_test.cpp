@@ -12,6 +12,7 @@
 
 #include "engine/engine.hpp"
 #include "engine/fixtures.hpp"
+#include "test_seed.hpp"
 
 using namespace seqd;
 using namespace seqd::testing;
@@ -102,9 +103,7 @@ void checkSame(const std::vector<StatusRow>& expected, const std::vector<StatusR
 }  // namespace
 
 TEST_CASE("randomized: snapshot rows equal the rows worked out per contact, any filter and limit") {
-  std::uint64_t seed = std::random_device{}();
-  if (const char* fixed = std::getenv("SEQD_SEED")) seed = std::strtoull(fixed, nullptr, 10);
-  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   Engine engine(settings(), kStart);
   const std::vector<std::string> zones = {"", "Europe/Paris", "Asia/Tokyo", "America/Chicago"};

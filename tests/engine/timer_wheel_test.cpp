@@ -21,8 +21,10 @@
 #include <vector>
 
 #include "engine/time.hpp"
+#include "test_seed.hpp"
 
 using namespace seqd;
+using seqd::testing::testSeed;
 
 namespace {
 
@@ -45,11 +47,6 @@ std::vector<EntryId> idsOf(const std::vector<Expired>& expired) {
   std::vector<EntryId> ids;
   for (const Expired& entry : expired) ids.push_back(entry.id);
   return ids;
-}
-
-std::uint64_t seedFromEnvironment() {
-  if (const char* text = std::getenv("SEQD_SEED")) return std::strtoull(text, nullptr, 10);
-  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
 // For messages: an optional instant as text.
@@ -285,8 +282,7 @@ TEST_CASE("one huge jump returns every level's entries in tick order") {
 
 TEST_CASE("50,000 due in one tick come out score descending, then id ascending") {
   constexpr EntryId kCount = 50000;
-  const std::uint64_t seed = seedFromEnvironment();
-  MESSAGE("seed " << seed);
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   TimerWheel wheel(kStartMs, kTickMs);
   const TimeMs due_ms = kStartMs + 2 * kHourMs;  // a tick boundary
@@ -496,8 +492,7 @@ TEST_CASE("memory stays within 32 bytes per entry") {
 }
 
 TEST_CASE("random schedule, cancel and popDue agree with a sorted reference model") {
-  const std::uint64_t seed = seedFromEnvironment();
-  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   auto below = [&random](std::uint64_t bound) { return random() % bound; };
 

@@ -12,6 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include "test_seed.hpp"
+
+using seqd::testing::testSeed;
+
 namespace seqd {
 namespace {
 
@@ -21,11 +25,6 @@ std::vector<int> range(int from, int to) {
   std::vector<int> values;
   for (int i = from; i < to; ++i) values.push_back(i);
   return values;
-}
-
-std::uint64_t seedFromEnvironment() {
-  if (const char* fixed = std::getenv("SEQD_SEED")) return std::strtoull(fixed, nullptr, 10);
-  return std::random_device{}();
 }
 
 TEST_CASE("a producer cannot push past the capacity; it is told how many went in") {
@@ -127,8 +126,7 @@ TEST_CASE("one consumer notification per batch, only when the queue was empty") 
 // a small queue; consumers take random amounts. Every item arrives once, each producer's in
 // its order, and the bound holds throughout.
 TEST_CASE("randomized producers and consumers: nothing lost or duplicated, FIFO per producer") {
-  const std::uint64_t seed = seedFromEnvironment();
-  MESSAGE("seed (set SEQD_SEED to replay): " << seed);
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   for (int trial = 0; trial < 4; ++trial) {
     const int producers = 1 + static_cast<int>(random() % 6);

@@ -12,7 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "test_seed.hpp"
+
 using namespace seqd;
+using seqd::testing::testSeed;
 
 namespace {
 
@@ -211,13 +214,7 @@ TEST_CASE("no header row, or a broken header, fails the whole parse") {
 }
 
 TEST_CASE("random well-formed documents parse back to their rows and lines") {
-  std::uint64_t seed = 0;
-  if (const char* env = std::getenv("SEQD_SEED")) {
-    seed = std::strtoull(env, nullptr, 10);
-  } else {
-    seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  }
-  MESSAGE("seed (set SEQD_SEED to replay): " << seed);
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   const std::vector<std::string> pieces = {"a", "Zoë", ",", "\"", "\n", "\r\n", " x", "東", "-"};
   constexpr int kDocumentsMax = 50;

@@ -21,10 +21,12 @@
 #include "io/record_codec.hpp"
 #include "io/store.hpp"
 #include "temp_dir.hpp"
+#include "test_seed.hpp"
 
 using namespace seqd;
 using seqd::testing::putRecord;
 using seqd::testing::TempDir;
+using seqd::testing::testSeed;
 
 namespace {
 
@@ -48,11 +50,6 @@ LoadedState loadOrFail(Store& store) {
   Status status = store.load(state);
   REQUIRE_MESSAGE(status.isOk(), status.message());
   return state;
-}
-
-std::uint64_t testSeed() {
-  if (const char* text = std::getenv("SEQD_SEED")) return std::strtoull(text, nullptr, 10);
-  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
 ProgressRecord record(std::uint64_t seq, TimeMs at_ms,
@@ -755,8 +752,6 @@ void checkSameState(const Engine& expected, const Engine& actual, TimeMs now_ms,
 
 TEST_CASE("a restart from the truncated store equals the live engine and a whole-log replay") {
   const std::uint64_t seed = testSeed();
-  std::printf("history_test: seed %llu (replay with SEQD_SEED=%llu)\n",
-              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
   std::mt19937_64 random(seed);
   TempDir dir("seqd-history-test");
   Life life(dir.path(), historySettings());
@@ -912,7 +907,6 @@ TEST_CASE(
     "a restart from the send limits' snapshot and the records after it equals the live engine "
     "and a whole-log replay") {
   const std::uint64_t seed = testSeed();
-  std::printf("history_test: governor seed %llu\n", static_cast<unsigned long long>(seed));
   std::mt19937_64 random(seed);
   TempDir dir("seqd-history-test");
   EngineSettings settings = historySettings();
@@ -1020,7 +1014,6 @@ TEST_CASE("a snapshot of the send limits is written at shutdown: the next start 
 
 TEST_CASE("the checkpoint at shutdown leaves no journal tail to read at the next start") {
   const std::uint64_t seed = testSeed();
-  std::printf("history_test: shutdown seed %llu\n", static_cast<unsigned long long>(seed));
   std::mt19937_64 random(seed);
   TempDir dir("seqd-history-test");
   Life life(dir.path(), historySettings());

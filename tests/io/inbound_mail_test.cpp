@@ -21,8 +21,10 @@
 #include <vector>
 
 #include "engine/time.hpp"
+#include "test_seed.hpp"
 
 using namespace seqd;
+using seqd::testing::testSeed;
 namespace fs = std::filesystem;
 
 namespace {
@@ -272,9 +274,7 @@ TEST_CASE("unsubscribe and auto-reply decisions on single headers") {
 
 TEST_CASE("random mutations of the corpus never crash the classifier") {
   initInboundMailParser();
-  std::uint64_t seed = 20261221;
-  if (const char* fixed = std::getenv("SEQD_SEED")) seed = std::strtoull(fixed, nullptr, 10);
-  MESSAGE("seed (set SEQD_SEED to replay): " << seed);
+  const std::uint64_t seed = testSeed(20261221);
   std::mt19937_64 random(seed);
 
   std::vector<std::string> corpus;

@@ -12,16 +12,14 @@
 #include <vector>
 
 #include "engine/sequence.hpp"
+#include "test_seed.hpp"
+
+using seqd::testing::testSeed;
 
 namespace seqd {
 namespace {
 
 constexpr int kRoundsMax = 2000;
-
-std::uint64_t testSeed() {
-  const char* text = std::getenv("SEQD_SEED");
-  return text != nullptr ? std::strtoull(text, nullptr, 10) : std::random_device()();
-}
 
 class RandomRecords {
  public:
@@ -246,7 +244,6 @@ std::string progressV2or3(const ProgressRecord& record, int version) {
 
 TEST_CASE("a record the encoder takes decodes back equal") {
   const std::uint64_t seed = testSeed();
-  MESSAGE("seed ", seed, " (replay with SEQD_SEED=", seed, ")");
   RandomRecords random(seed);
   std::string bytes;
   SymbolCodes codes;
@@ -321,7 +318,6 @@ TEST_CASE("a record the encoder takes decodes back equal") {
 // the same error.
 TEST_CASE("enrollment rows decode the same through one memo as without it") {
   const std::uint64_t seed = testSeed();
-  MESSAGE("seed ", seed, " (replay with SEQD_SEED=", seed, ")");
   RandomRecords random(seed);
   std::mt19937_64 damage(seed);
   EnrollmentDecodeMemo memo;
@@ -484,7 +480,6 @@ TEST_CASE("a symbols table takes loaded codes only in order, each string once") 
 // current format.
 TEST_CASE("values written in the formats before decode equal") {
   const std::uint64_t seed = testSeed();
-  MESSAGE("seed ", seed, " (replay with SEQD_SEED=", seed, ")");
   RandomRecords random(seed);
   EnrollmentDecodeMemo memo;
   std::string bytes;
@@ -741,7 +736,6 @@ std::string blockOf(const ContactRef& packed) {
 
 TEST_CASE("a contact decodes straight into the packed block that packing its Contact makes") {
   const std::uint64_t seed = testSeed();
-  MESSAGE("seed ", seed, " (replay with SEQD_SEED=", seed, ")");
   RandomRecords random(seed);
   std::mt19937_64 damage(seed);
   std::string bytes;
@@ -818,7 +812,6 @@ TEST_CASE("a packed decode names the field and offset of the damage, as the plai
 
 TEST_CASE("a send limits' snapshot decodes back equal, and any cut of it is refused") {
   const std::uint64_t seed = testSeed();
-  MESSAGE("seed ", seed, " (replay with SEQD_SEED=", seed, ")");
   RandomRecords random(seed);
   std::string bytes;
   int with_domains = 0;

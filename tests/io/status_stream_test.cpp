@@ -15,8 +15,10 @@
 
 #include "engine/engine.hpp"
 #include "io/command_dispatch.hpp"
+#include "test_seed.hpp"
 
 using namespace seqd;
+using seqd::testing::testSeed;
 namespace json = boost::json;
 
 namespace {
@@ -120,9 +122,7 @@ TEST_CASE("an answer that fits in one frame is the old reply, byte for byte") {
 }
 
 TEST_CASE("randomized: a large answer in many frames has every row once, in order") {
-  std::uint64_t seed = std::random_device{}();
-  if (const char* fixed = std::getenv("SEQD_SEED")) seed = std::strtoull(fixed, nullptr, 10);
-  MESSAGE("seed " << seed << " (set SEQD_SEED to replay)");
+  const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
   Engine engine = enrolled(600, seed);
   for (int trial = 0; trial < 8; ++trial) {

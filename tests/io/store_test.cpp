@@ -30,8 +30,10 @@
 #include "io/record_codec.hpp"
 #include "io/store_check.hpp"
 #include "temp_dir.hpp"
+#include "test_seed.hpp"
 
 using namespace seqd;
+using seqd::testing::testSeed;
 
 namespace {
 
@@ -205,11 +207,6 @@ void rawPut(const std::string& dir, const char* db, std::string_view key, std::s
   if (seal == Seal::kAndCounts) resealCounts(txn);
   REQUIRE(mdb_txn_commit(txn) == 0);
   mdb_env_close(env);
-}
-
-std::uint64_t testSeed() {
-  if (const char* text = std::getenv("SEQD_SEED")) return std::strtoull(text, nullptr, 10);
-  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
 }  // namespace
@@ -690,7 +687,6 @@ TEST_CASE("a damaged value loads as Corruption naming the DB and key") {
 
 TEST_CASE("every truncation and random damage of a record decodes to Corruption or a value") {
   const std::uint64_t seed = testSeed();
-  MESSAGE("seed ", seed, " (replay with SEQD_SEED=", seed, ")");
   std::mt19937_64 random(seed);
   std::string contact_bytes;
   std::string enrollment_bytes;
@@ -1038,7 +1034,7 @@ TEST_CASE("a state dir whose data.mdb was emptied, deleted or cut short is refus
 
 TEST_CASE("2,000 random bytes past the meta pages: the data written, or the damaged message") {
   const std::uint64_t seed = testSeed();
-  MESSAGE("seeds ", seed, "..", seed + kDamageRounds - 1, " (replay with SEQD_SEED=", seed, ")");
+  MESSAGE("its rounds' seeds: ", seed, "..", seed + kDamageRounds - 1);
   TempDir pristine("seqd-store-test");
   const LoadedState expected = writeSample(pristine.path());
   const std::string original = readFile(dataFile(pristine.path()));
@@ -1274,7 +1270,6 @@ class CheckpointModel {
 // tail read at a restart stays within what the last finished checkpoint did not cover.
 TEST_CASE("a restart gives every enrollment its latest snapshot, inside checkpoints too") {
   const std::uint64_t seed = testSeed();
-  MESSAGE("seed ", seed, " (replay with SEQD_SEED=", seed, ")");
   std::mt19937_64 random(seed);
   TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
@@ -1443,7 +1438,6 @@ TEST_CASE("a finished checkpoint's journal is deleted in steps sized by each com
 // once, each with its latest snapshot.
 TEST_CASE("a table growing through the journal loads in id order, each id its latest row") {
   const std::uint64_t seed = testSeed();
-  MESSAGE("seed ", seed, " (replay with SEQD_SEED=", seed, ")");
   std::mt19937_64 random(seed);
   TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
@@ -2132,7 +2126,6 @@ TEST_CASE("journal entries naming another contact key than the table's row: the 
 // checkpoint's start once.
 TEST_CASE("the journal's tail read in two shares: each enrollment its latest record, whole") {
   const std::uint64_t seed = testSeed();
-  MESSAGE("seed ", seed, " (replay with SEQD_SEED=", seed, ")");
   std::mt19937_64 random(seed);
   TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
