@@ -2,6 +2,7 @@
 // the sequence's mailboxes' last day of sends, and the contacts that need a person. Also the
 // keys the engine counts under as it writes the records that change a count.
 #include <algorithm>
+#include <cstddef>
 
 #include "engine/engine.hpp"
 
@@ -183,10 +184,30 @@ Result<ReportSnapshot> Engine::reportSnapshot(const std::string& sequence_id, Ti
   return snapshot;
 }
 
+namespace {
+
+// std::lower_bound over [from, end) by steps that double from `from`: O(log d) for an answer d
+// places on, so a run of lookups each a little past the last costs O(1) a lookup, not
+// O(log n).
+template <typename Iterator, typename Value>
+Iterator gallopLowerBound(Iterator from, Iterator end, const Value& value) {
+  std::ptrdiff_t step = 1;
+  while (end - from > step) {
+    const Iterator probe = from + step;
+    if (!(*probe < value)) return std::lower_bound(from, probe, value);
+    from = probe + 1;
+    step *= 2;
+  }
+  return std::lower_bound(from, end, value);
+}
+
+}  // namespace
+
 // One pass over the tasks in memory (in id order, their nodes mostly in that order too), not
 // a lookup per waiting contact: at 200k contacts waiting on a call the lookups held the
 // engine thread about a second (perf/RESULTS.md). The sequence's ids ascend (made in order),
-// so a task's enrollment is found among `ids` by binary search.
+// so a task's enrollment is found among `ids` by a search, from the last one found when the
+// tasks come in the enrollments' order; then they need no sort.
 std::vector<Engine::CandidateTask> Engine::tasksWaitedOn(
     const Sequence& sequence, const std::vector<EnrollmentId>& ids) const {
   SEQD_ASSERT(std::is_sorted(ids.begin(), ids.end()));
@@ -205,13 +226,21 @@ std::vector<Engine::CandidateTask> Engine::tasksWaitedOn(
         sequence.steps[enrollment.step_index].id != task.step_id) {
       continue;
     }
-    auto at = std::lower_bound(ids.begin(), ids.end(), task.enrollment_id);
+    // Tasks come mostly in the order of their enrollments (contacts added together reach a
+    // manual step together): the search goes on from the last one found when it can.
+    auto at = !waiting.empty() && ids[waiting.back().candidate] < task.enrollment_id
+                  ? gallopLowerBound(ids.begin() + waiting.back().candidate, ids.end(),
+                                     task.enrollment_id)
+                  : std::lower_bound(ids.begin(), ids.end(), task.enrollment_id);
     SEQD_ASSERT(at != ids.end() && *at == task.enrollment_id);
     waiting.push_back(CandidateTask{static_cast<std::size_t>(at - ids.begin()), &task});
   }
-  std::sort(waiting.begin(), waiting.end(), [](const CandidateTask& a, const CandidateTask& b) {
+  const auto byCandidate = [](const CandidateTask& a, const CandidateTask& b) {
     return a.candidate < b.candidate;
-  });
+  };
+  if (!std::is_sorted(waiting.begin(), waiting.end(), byCandidate)) {
+    std::sort(waiting.begin(), waiting.end(), byCandidate);
+  }
   return waiting;
 }
 

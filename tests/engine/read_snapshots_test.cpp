@@ -222,6 +222,12 @@ TEST_CASE("randomized: a report's contacts needing a person equal those of every
     opt_out.fields = {{"email_opt_out", "true"}};
     REQUIRE(engine.setContactFields(key, opt_out).isOk());
   }
+  for (const std::string& key : keys) {  // steps due together fire best score first
+    if (random() % 3 != 0) continue;
+    ContactRow score;
+    score.fields = {{"score", std::to_string(1 + random() % 100)}};
+    REQUIRE(engine.setContactFields(key, score).isOk());
+  }
   REQUIRE(engine.activate("s", kAdmin, kStart).isOk());
   engine.advanceTo(kStart);
   for (const DeliveryIntent& intent : engine.takeIntents()) {
@@ -250,6 +256,20 @@ TEST_CASE("randomized: a report's contacts needing a person equal those of every
       REQUIRE(engine.finishTask(task.id, false, kAdmin, kStart + 3 * kDayMs).isOk());
   }
   const TimeMs now_ms = kStart + 3 * kDayMs;
+  // The tasks were made partly in their enrollments' order, partly not (by score): the report
+  // finds each task's row both ways.
+  std::vector<std::pair<std::uint64_t, EnrollmentId>> made;  // each task's id, enrollment
+  for (const TaskRow& task : engine.tasks({})) {
+    made.emplace_back(task.id, engine.findEnrollment("s", task.contact)->id);
+  }
+  std::sort(made.begin(), made.end());
+  std::size_t in_order = 0;
+  std::size_t out_of_order = 0;
+  for (std::size_t i = 1; i < made.size(); ++i) {
+    ++(made[i - 1].second < made[i].second ? in_order : out_of_order);
+  }
+  CHECK(in_order > 10);
+  CHECK(out_of_order > 10);
 
   // The reference: every row, and every open task.
   std::vector<std::pair<std::string, std::string>> expected;  // contact, status or task
