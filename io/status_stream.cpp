@@ -98,7 +98,7 @@ ReadAnswer tasksAnswer(std::shared_ptr<const TasksSnapshot> snapshot, Store* sto
                                                                      std::size_t chunk_bytes_max) {
     TaskListing listing(*snapshot);
     Status read = Status::ok();
-    if (snapshot->filter.admitsArchived()) {
+    if (snapshot->readsArchive()) {
       read = store->visitTasks([&listing](const Task& task) {
         listing.addArchived(task);
         return Status::ok();

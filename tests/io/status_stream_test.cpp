@@ -9,12 +9,14 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "engine/engine.hpp"
 #include "io/command_dispatch.hpp"
+#include "io/store.hpp"
 #include "test_seed.hpp"
 
 using namespace seqd;
@@ -378,4 +380,66 @@ TEST_CASE("a retry --all of many contacts is answered in parts that make the rep
   REQUIRE(short_answer.ok);
   CHECK(short_answer.streamed == nullptr);
   CHECK(short_answer.result.at("done").as_array().size() == 20);
+}
+
+namespace {
+
+// A store that holds only tasks, and counts the reads of them.
+class TasksOnlyStore final : public Store {
+ public:
+  explicit TasksOnlyStore(std::vector<Task> tasks) : tasks_(std::move(tasks)) {}
+  Status commit(const WriteBatch&) override { return Status::ok(); }
+  Status load(LoadedState&) override { return Status::ok(); }
+  Result<std::uint64_t> lastProgressSeq() override { return std::uint64_t{0}; }
+  Status readTasks(std::vector<Task>& out) override {
+    ++reads;
+    out = tasks_;
+    return Status::ok();
+  }
+  int reads = 0;
+
+ private:
+  std::vector<Task> tasks_;
+};
+
+// The ids of the tasks a one-frame `tasks` answer lists, in order.
+std::vector<std::uint64_t> listedTaskIds(const ReadAnswer& read) {
+  Frames frames = answer(read, kFrameBytesMax);
+  REQUIRE(frames.texts.size() == 1);
+  const json::value reply = json::parse(frames.texts[0]);
+  std::vector<std::uint64_t> ids;
+  for (const json::value& row : reply.at("result").at("tasks").as_array()) {
+    ids.push_back(json::value_to<std::uint64_t>(row.at("id")));
+  }
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("a tasks answer reads the store's tasks only when one of them can be listed") {
+  Task open;
+  open.id = 5;
+  open.enrollment_id = 1;
+  open.step_id = "hello";
+  open.owner = "bob";
+  open.due_at_ms = kStart;
+  Task done = open;  // done by a person and dropped from memory: only in the store
+  done.id = 3;
+  done.enrollment_id = 2;
+  done.state = TaskState::kCompleted;
+  TasksOnlyStore store({done, open});
+  auto snapshot = std::make_shared<TasksSnapshot>();
+  snapshot->in_memory.emplace_back(open, TaskEnrollment{"s", "c1@x.test", nullptr});
+  snapshot->in_memory_ids = {5};
+  snapshot->task_id_max = 5;
+  // No enrollment had a task dropped: the store is not read, its copy of the open task is
+  // not listed twice, and its done task belongs to no enrollment the snapshot keeps.
+  CHECK_FALSE(snapshot->readsArchive());
+  CHECK(listedTaskIds(tasksAnswer(snapshot, &store, 1)) == std::vector<std::uint64_t>{5});
+  CHECK(store.reads == 0);
+  // Enrollment 2's task was dropped from memory: the store is read and lists it.
+  snapshot->archived_enrollments.emplace(2, TaskEnrollment{"s", "c2@x.test", nullptr});
+  CHECK(snapshot->readsArchive());
+  CHECK(listedTaskIds(tasksAnswer(snapshot, &store, 1)) == std::vector<std::uint64_t>{5, 3});
+  CHECK(store.reads == 1);
 }
