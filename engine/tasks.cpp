@@ -241,6 +241,11 @@ TasksSnapshot Engine::tasksSnapshot(const TaskFilter& filter) const {
     return sequence_id && (sequence_id->empty() || enrollments_[id].sequence_id == *sequence_id);
   };
   snapshot.in_memory_ids.reserve(tasks_.size());
+  // Room for every task at once, whatever the filter keeps: a vector grown by doubling copied
+  // and faulted in about twice its bytes (1M open tasks: 56 MB, the engine thread held
+  // 172-190 ms instead of 86-100), and the pages of the room a filter leaves unused are
+  // never touched.
+  snapshot.in_memory.reserve(tasks_.size());
   for (const auto& [id, task] : tasks_) {
     snapshot.in_memory_ids.push_back(id);  // ascending: tasks_ is ordered by id
     if (!owner || (!owner->empty() && task.owner != *owner)) continue;
