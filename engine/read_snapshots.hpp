@@ -88,13 +88,13 @@ struct TasksSnapshot {
   std::uint64_t task_id_max = 0;
   // Enrollments whose tasks may be only in the store, when they pass the filter's sequence.
   boost::unordered_flat_map<EnrollmentId, TaskEnrollment> archived_enrollments;
+  // (sequence id, step id) -> its text, for every configured step.
+  std::map<std::pair<Symbol, Symbol>, TaskStepText> steps;
 
   // Whether a task only in the store can be listed: the filter admits tasks done by a person,
   // and an enrollment it keeps had one dropped from memory. When not, a reader need not read
   // the store's tasks table at all (TaskListing::addArchived would ignore every task of it).
   bool readsArchive() const { return !archived_enrollments.empty(); }
-  // (sequence id, step id) -> its text, for every configured step.
-  std::map<std::pair<Symbol, Symbol>, TaskStepText> steps;
 };
 
 // The rows of a `tasks` answer, built in memory that grows with the rows listed by about 64

@@ -39,9 +39,10 @@ inline constexpr std::size_t kDoneTasksInMemoryMax = 10000;
 
 const char* taskStateName(TaskState state);
 
-// Its texts are Symbols (engine/symbol.hpp): a step id, a user and a reason seqd gives, each
-// from a bounded set. A Task is then 40 bytes with no heap of its own, and copying it (a
-// `tasks` snapshot copies every one the filter keeps) is copying its bytes.
+// Its texts are Symbols (engine/symbol.hpp): a step id, a user, and a reason seqd gives
+// ("removed", or "finished: " and the enrollment's finish reason, itself a Symbol). A Task is
+// then 40 bytes with no heap of its own, and copying it (a `tasks` snapshot copies every one
+// the filter keeps) is copying its bytes.
 struct Task {
   std::uint64_t id = 0;
   TimeMs due_at_ms = 0;
