@@ -1189,8 +1189,12 @@ Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
 // A pass over the sequence's ids that copies what each row needs: the contact's snapshot (an
 // array read), a reference count taken on it, and the row's few strings interned.
 const ContactRef* Engine::contactSlot(const Enrollment& enrollment) const {
-  const ContactRef* slot = exactContactSlot(enrollment);
-  return slot != nullptr ? slot : findContactSnapshot(enrollment.contact_key);
+  return contactSlot(enrollment.contact_key);
+}
+
+const ContactRef* Engine::contactSlot(Symbol contact_key) const {
+  const ContactRef* slot = contactUnder(contact_key);
+  return slot != nullptr ? slot : findContactSnapshot(contact_key);
 }
 
 Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,

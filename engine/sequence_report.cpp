@@ -118,24 +118,24 @@ Result<ReportSnapshot> Engine::reportSnapshot(const std::string& sequence_id, Ti
       may_wait = may_wait || enrollment.status == EnrollmentStatus::kActive;
     }
   }
-  const std::vector<CandidateTask> waiting = may_wait && sequence != nullptr
-                                                 ? tasksWaitedOn(*sequence, candidates)
-                                                 : std::vector<CandidateTask>();
+  const std::vector<bool> waiting =
+      may_wait && sequence != nullptr ? enrollmentsWaitingOnTasks(*sequence) : std::vector<bool>();
   std::vector<EnrollmentId> listed;
   std::vector<const Task*> listed_tasks;  // by listed row; null: bounced or not sent
   std::uint64_t attention_total = 0;
-  auto task = waiting.begin();
-  for (std::size_t at = 0; at < candidates.size(); ++at) {
-    while (task != waiting.end() && task->candidate < at) ++task;
-    const bool has_task = task != waiting.end() && task->candidate == at;
-    const EnrollmentStatus status = enrollments_[candidates[at]].status;
-    if (!has_task && status != EnrollmentStatus::kBounced && status != EnrollmentStatus::kNotSent) {
+  for (EnrollmentId id : candidates) {
+    const bool has_task = id < waiting.size() && waiting[id];
+    const Enrollment& enrollment = enrollments_[id];
+    if (!has_task && enrollment.status != EnrollmentStatus::kBounced &&
+        enrollment.status != EnrollmentStatus::kNotSent) {
       continue;
     }
     ++attention_total;
     if (listed.size() >= kReportAttentionMax) continue;
-    listed.push_back(candidates[at]);
-    listed_tasks.push_back(has_task ? task->task : nullptr);
+    const Task* task = has_task ? taskWaitedOn(enrollment, *sequence) : nullptr;
+    SEQD_ASSERT(task != nullptr || !has_task);  // the pass and the lookup agree
+    listed.push_back(id);
+    listed_tasks.push_back(task);
   }
   Result<StatusSnapshot> status = statusSnapshotOf(sequence_id, std::move(spare), &listed);
   if (!status.isOk()) return status.status();
@@ -184,64 +184,40 @@ Result<ReportSnapshot> Engine::reportSnapshot(const std::string& sequence_id, Ti
   return snapshot;
 }
 
-namespace {
-
-// std::lower_bound over [from, end) by steps that double from `from`: O(log d) for an answer d
-// places on, so a run of lookups each a little past the last costs O(1) a lookup, not
-// O(log n).
-template <typename Iterator, typename Value>
-Iterator gallopLowerBound(Iterator from, Iterator end, const Value& value) {
-  std::ptrdiff_t step = 1;
-  while (end - from > step) {
-    const Iterator probe = from + step;
-    if (!(*probe < value)) return std::lower_bound(from, probe, value);
-    from = probe + 1;
-    step *= 2;
-  }
-  return std::lower_bound(from, end, value);
-}
-
-}  // namespace
-
 // One pass over the tasks in memory (in id order, their nodes mostly in that order too), not
 // a lookup per waiting contact: at 200k contacts waiting on a call the lookups held the
-// engine thread about a second (perf/RESULTS.md). The sequence's ids ascend (made in order),
-// so a task's enrollment is found among `ids` by a search, from the last one found when the
-// tasks come in the enrollments' order; then they need no sort.
-std::vector<Engine::CandidateTask> Engine::tasksWaitedOn(
-    const Sequence& sequence, const std::vector<EnrollmentId>& ids) const {
-  SEQD_ASSERT(std::is_sorted(ids.begin(), ids.end()));
+// engine thread about a second (perf/RESULTS.md). The answer is a bit an enrollment, so the
+// report reads it in its rows' order whatever order the tasks came in: found by a search
+// among the rows instead, tasks out of the rows' order (contacts with a score reach a manual
+// step best score first) had to be sorted back, 1M of them ~230 ms.
+std::vector<bool> Engine::enrollmentsWaitingOnTasks(const Sequence& sequence) const {
   const Symbol sequence_id = sequence.id;
-  std::vector<CandidateTask> waiting;
-  for (const auto& [id, task] : tasks_) {
-    if (task.state != TaskState::kOpen) continue;
+  std::vector<bool> waiting(enrollments_.size());
+  const auto isOpen = [](const Task& task) { return task.state == TaskState::kOpen; };
+  forEachTaskAhead(isOpen, [&](const Task& task) {
+    if (!isOpen(task)) return;
     const Enrollment& enrollment = enrollments_[task.enrollment_id];
-    if (enrollment.sequence_id != sequence_id) continue;
+    if (enrollment.sequence_id != sequence_id) return;
     if (enrollment.status != EnrollmentStatus::kActive || enrollment.sending ||
         enrollment.next_at_ms != kNoTime) {
-      continue;
+      return;
     }
     // Its one task of its current step (step_tasks_ holds one per step ever).
     if (enrollment.step_index >= sequence.steps.size() ||
         sequence.steps[enrollment.step_index].id != task.step_id) {
-      continue;
+      return;
     }
-    // Tasks come mostly in the order of their enrollments (contacts added together reach a
-    // manual step together): the search goes on from the last one found when it can.
-    auto at = !waiting.empty() && ids[waiting.back().candidate] < task.enrollment_id
-                  ? gallopLowerBound(ids.begin() + waiting.back().candidate, ids.end(),
-                                     task.enrollment_id)
-                  : std::lower_bound(ids.begin(), ids.end(), task.enrollment_id);
-    SEQD_ASSERT(at != ids.end() && *at == task.enrollment_id);
-    waiting.push_back(CandidateTask{static_cast<std::size_t>(at - ids.begin()), &task});
-  }
-  const auto byCandidate = [](const CandidateTask& a, const CandidateTask& b) {
-    return a.candidate < b.candidate;
-  };
-  if (!std::is_sorted(waiting.begin(), waiting.end(), byCandidate)) {
-    std::sort(waiting.begin(), waiting.end(), byCandidate);
-  }
+    waiting[task.enrollment_id] = true;
+  });
   return waiting;
+}
+
+const Task* Engine::taskWaitedOn(const Enrollment& enrollment, const Sequence& sequence) const {
+  if (enrollment.step_index >= sequence.steps.size()) return nullptr;
+  auto found = step_tasks_.find({enrollment.id, sequence.steps[enrollment.step_index].id});
+  if (found == step_tasks_.end()) return nullptr;
+  auto task = tasks_.find(found->second);
+  return task != tasks_.end() && task->second.state == TaskState::kOpen ? &task->second : nullptr;
 }
 
 }  // namespace seqd

@@ -428,3 +428,33 @@ TEST_CASE("a task done when it is the oldest done one leaves memory at once, cou
   // Each contact moved on to its next email.
   CHECK(f.advance(kStart + 4 * kDayMs) == 5);
 }
+
+TEST_CASE("a tasks snapshot fills the buffers of an earlier one, emptied first") {
+  Fixture f;
+  constexpr int kTasks = 40;  // more than the rows setContactRefs fetches ahead
+  f.openCallTasks(kTasks);
+  const TasksSnapshot fresh = f.engine.tasksSnapshot({});
+  REQUIRE(fresh.in_memory.size() == kTasks);
+  // An earlier snapshot's buffers, with more room than this one needs and a task left in.
+  constexpr std::size_t kRoom = 300;
+  TasksSnapshot spare = f.engine.tasksSnapshot({});
+  spare.in_memory.reserve(kRoom);
+  spare.in_memory_ids.reserve(kRoom);
+  spare.in_memory_ids.push_back(999);
+  const TasksSnapshot reused = f.engine.tasksSnapshot({}, std::move(spare));
+  CHECK(reused.in_memory.capacity() >= kRoom);
+  CHECK(reused.in_memory_ids.capacity() >= kRoom);
+  CHECK(reused.in_memory_ids == fresh.in_memory_ids);
+  REQUIRE(reused.in_memory.size() == fresh.in_memory.size());
+  for (std::size_t i = 0; i < fresh.in_memory.size(); ++i) {
+    CAPTURE(i);
+    CHECK(reused.in_memory[i].first.id == fresh.in_memory[i].first.id);
+    CHECK(reused.in_memory[i].second.contact_key == fresh.in_memory[i].second.contact_key);
+    CHECK(reused.in_memory[i].second.contact.get() ==
+          f.engine.findContact(reused.in_memory[i].second.contact_key.str()));
+    CHECK(reused.in_memory[i].second.contact != nullptr);
+  }
+  const std::vector<TaskRow> rows = taskRows(reused, {});
+  REQUIRE(rows.size() == kTasks);
+  for (const TaskRow& row : rows) CHECK(row.note == "Call about Initech");
+}
