@@ -556,9 +556,9 @@ bool Runtime::takeRead(PendingCommand& command) {
     // store (engine/task.hpp).
     Result<TaskFilter> filter = taskFilterArg(*engine_, args, now());
     if (!filter.isOk()) return false;
-    read.answer =
-        tasksAnswer(std::make_shared<const TasksSnapshot>(engine_->tasksSnapshot(filter.value())),
-                    store_.get(), read.id);
+    read.answer = tasksAnswer(std::make_shared<TasksSnapshot>(engine_->tasksSnapshot(
+                                  filter.value(), status_reader_->takeSpareTasks())),
+                              store_.get(), read.id);
     read.what = "tasks";
   } else if (cmd == "contacts") {
     Result<ContactsArgs> parsed = contactsArgs(args);

@@ -86,33 +86,47 @@ std::size_t writeStatusFrames(const StatusSnapshot& snapshot, const StatusFilter
 ReadAnswer reportAnswer(std::shared_ptr<ReportSnapshot> snapshot, json::value id) {
   return [snapshot = std::move(snapshot), id = std::move(id)](const FrameEmit& emit, std::size_t) {
     emit(toFrame(makeOkReply(id, reportJson(finishReport(*snapshot)))), true);
-    std::vector<StatusSnapshotRow> rows = std::move(snapshot->rows.rows);
-    rows.clear();
-    return rows;
+    ReadBuffers done;
+    done.rows = std::move(snapshot->rows.rows);
+    done.rows.clear();
+    return done;
   };
 }
 
-ReadAnswer tasksAnswer(std::shared_ptr<const TasksSnapshot> snapshot, Store* store,
-                       json::value id) {
-  return [snapshot = std::move(snapshot), store, id = std::move(id)](const FrameEmit& emit,
-                                                                     std::size_t chunk_bytes_max) {
-    TaskListing listing(*snapshot);
-    Status read = Status::ok();
-    if (snapshot->readsArchive()) {
-      read = store->visitTasks([&listing](const Task& task) {
-        listing.addArchived(task);
-        return Status::ok();
-      });
-    }
+namespace {
+
+// Writes the `tasks` answer of a snapshot: the rows, or the failure to read the store's.
+void writeTasks(const TasksSnapshot& snapshot, Store* store, const json::value& id,
+                std::size_t chunk_bytes_max, const FrameEmit& emit) {
+  TaskListing listing(snapshot);
+  if (snapshot.readsArchive()) {
+    const Status read = store->visitTasks([&listing](const Task& task) {
+      listing.addArchived(task);
+      return Status::ok();
+    });
     if (!read.isOk()) {
       emit(toFrame(makeErrorReply(id, "failed", read.message())), true);
-      return std::vector<StatusSnapshotRow>();
+      return;
     }
-    RowFrameWriter writer(id, json::object(), "tasks", chunk_bytes_max, emit);
-    listing.forEachRow(
-        [&writer](const TaskRow& row) { return writer.add(json::serialize(taskRowJson(row))); });
-    writer.finish();
-    return std::vector<StatusSnapshotRow>();
+  }
+  RowFrameWriter writer(id, json::object(), "tasks", chunk_bytes_max, emit);
+  listing.forEachRow(
+      [&writer](const TaskRow& row) { return writer.add(json::serialize(taskRowJson(row))); });
+  writer.finish();
+}
+
+}  // namespace
+
+ReadAnswer tasksAnswer(std::shared_ptr<TasksSnapshot> snapshot, Store* store, json::value id) {
+  return [snapshot = std::move(snapshot), store, id = std::move(id)](const FrameEmit& emit,
+                                                                     std::size_t chunk_bytes_max) {
+    writeTasks(*snapshot, store, id, chunk_bytes_max, emit);
+    ReadBuffers done;
+    done.tasks.in_memory = std::move(snapshot->in_memory);
+    done.tasks.in_memory.clear();
+    done.tasks.in_memory_ids = std::move(snapshot->in_memory_ids);
+    done.tasks.in_memory_ids.clear();
+    return done;
   };
 }
 
@@ -126,7 +140,7 @@ ReadAnswer contactsAnswer(std::shared_ptr<const ContactsSnapshot> snapshot, json
       if (!writer.add(json::serialize(contactRowJson(*contact)))) break;
     }
     writer.finish();
-    return std::vector<StatusSnapshotRow>();
+    return ReadBuffers();
   };
 }
 
@@ -135,7 +149,7 @@ ReadAnswer streamedAnswer(std::shared_ptr<const StreamedAnswer> answer, json::va
                                                           std::size_t chunk_bytes_max) {
     PartWriter writer(id, chunk_bytes_max, emit);
     answer->write(writer);
-    return std::vector<StatusSnapshotRow>();
+    return ReadBuffers();
   };
 }
 
@@ -170,6 +184,11 @@ void StatusReader::submitAnswer(StatusRead read) {
 std::vector<StatusSnapshotRow> StatusReader::takeSpareRows() {
   std::lock_guard lock(mutex_);
   return std::move(spare_rows_);
+}
+
+TasksSnapshot StatusReader::takeSpareTasks() {
+  std::lock_guard lock(mutex_);
+  return std::move(spare_tasks_);
 }
 
 void StatusReader::stop() {
@@ -220,18 +239,24 @@ void StatusReader::answer(StatusRead& read) {
     read.send.sendText(std::move(text), is_reply);
     return true;
   };
-  std::vector<StatusSnapshotRow> rows;
+  ReadBuffers done;
   if (read.snapshot == nullptr) {
-    rows = read.answer(emit, limits_.chunk_bytes_max);
+    done = read.answer(emit, limits_.chunk_bytes_max);
     read.answer = nullptr;  // the snapshot it holds goes here, on this thread
   } else {
     writeStatusFrames(*read.snapshot, read.filter, read.id, limits_.chunk_bytes_max, emit);
     // The contacts' references go here, on this thread; the buffer's room is kept.
-    rows = std::move(read.snapshot->rows);
-    rows.clear();
+    done.rows = std::move(read.snapshot->rows);
+    done.rows.clear();
   }
   std::lock_guard lock(mutex_);
-  if (rows.capacity() > spare_rows_.capacity()) spare_rows_ = std::move(rows);
+  if (done.rows.capacity() > spare_rows_.capacity()) spare_rows_ = std::move(done.rows);
+  if (done.tasks.in_memory.capacity() > spare_tasks_.in_memory.capacity()) {
+    spare_tasks_.in_memory = std::move(done.tasks.in_memory);
+  }
+  if (done.tasks.in_memory_ids.capacity() > spare_tasks_.in_memory_ids.capacity()) {
+    spare_tasks_.in_memory_ids = std::move(done.tasks.in_memory_ids);
+  }
 }
 
 }  // namespace seqd

@@ -96,18 +96,24 @@ std::size_t writeStatusFrames(const StatusSnapshot& snapshot, const StatusFilter
                               const boost::json::value& id, std::size_t chunk_bytes_max,
                               const FrameEmit& emit);
 
+// The buffers of a snapshot a read is done with, emptied on the reader's thread (so the
+// contacts' references they held are dropped there), their room kept for the next snapshot
+// of its kind to fill (StatusReader::takeSpareRows, takeSpareTasks).
+struct ReadBuffers {
+  std::vector<StatusSnapshotRow> rows;  // a status's or a report's
+  TasksSnapshot tasks;                  // a `tasks`': its in_memory and in_memory_ids
+};
+
 // Any other read: writes its whole answer through emit, in frames of at most about
-// chunk_bytes_max (RowFrameWriter). Runs on the reader thread. Returns a status rows buffer
-// the answer is done with (a report's), its rows cleared, for the next snapshot to reuse
-// (StatusReader::takeSpareRows), or an empty one.
-using ReadAnswer = std::function<std::vector<StatusSnapshotRow>(const FrameEmit& emit,
-                                                                std::size_t chunk_bytes_max)>;
+// chunk_bytes_max (RowFrameWriter). Runs on the reader thread, once: it hands back the
+// buffers of its snapshot (a report's rows, a tasks snapshot's), emptied.
+using ReadAnswer = std::function<ReadBuffers(const FrameEmit& emit, std::size_t chunk_bytes_max)>;
 
 // The answers of `report`, `tasks` and `contacts` from their snapshots
 // (engine/read_snapshots.hpp). The tasks answer reads the store's tasks table (its own read
 // transaction) for those the engine no longer holds; `store` must outlive the reader.
 ReadAnswer reportAnswer(std::shared_ptr<ReportSnapshot> snapshot, boost::json::value id);
-ReadAnswer tasksAnswer(std::shared_ptr<const TasksSnapshot> snapshot, Store* store,
+ReadAnswer tasksAnswer(std::shared_ptr<TasksSnapshot> snapshot, Store* store,
                        boost::json::value id);
 ReadAnswer contactsAnswer(std::shared_ptr<const ContactsSnapshot> snapshot, boost::json::value id);
 
@@ -144,6 +150,10 @@ class StatusReader {
   // answered sequence's rows in memory (about 56 bytes a row); faulting a new buffer in costs
   // the engine thread more than the snapshot itself (perf/RESULTS.md, 2026-12-02).
   std::vector<StatusSnapshotRow> takeSpareRows();
+  // The same for a `tasks` snapshot (Engine::tasksSnapshot's `spare`): its buffers of the
+  // last tasks answered, about 64 bytes a task listed (a new one for 1M tasks held the
+  // engine thread ~200 ms more, faulted in: perf/tasks_bench).
+  TasksSnapshot takeSpareTasks();
   // Lets the read in progress end at its next frame, drops the queued ones, joins.
   // Idempotent.
   void stop();
@@ -157,6 +167,7 @@ class StatusReader {
   std::condition_variable ready_;
   std::deque<StatusRead> pending_;             // guarded by mutex_
   std::vector<StatusSnapshotRow> spare_rows_;  // guarded by mutex_
+  TasksSnapshot spare_tasks_;                  // guarded by mutex_
   bool stopping_ = false;                      // guarded by mutex_
   std::thread thread_;
 };

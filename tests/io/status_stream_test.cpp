@@ -435,11 +435,45 @@ TEST_CASE("a tasks answer reads the store's tasks only when one of them can be l
   // No enrollment had a task dropped: the store is not read, its copy of the open task is
   // not listed twice, and its done task belongs to no enrollment the snapshot keeps.
   CHECK_FALSE(snapshot->readsArchive());
-  CHECK(listedTaskIds(tasksAnswer(snapshot, &store, 1)) == std::vector<std::uint64_t>{5});
+  // An answer hands its snapshot's buffers back: each gets a copy.
+  const auto copied = [&snapshot] { return std::make_shared<TasksSnapshot>(*snapshot); };
+  CHECK(listedTaskIds(tasksAnswer(copied(), &store, 1)) == std::vector<std::uint64_t>{5});
   CHECK(store.reads == 0);
   // Enrollment 2's task was dropped from memory: the store is read and lists it.
   snapshot->archived_enrollments.emplace(2, TaskEnrollment{"s", "c2@x.test", nullptr});
   CHECK(snapshot->readsArchive());
-  CHECK(listedTaskIds(tasksAnswer(snapshot, &store, 1)) == std::vector<std::uint64_t>{5, 3});
+  CHECK(listedTaskIds(tasksAnswer(copied(), &store, 1)) == std::vector<std::uint64_t>{5, 3});
   CHECK(store.reads == 1);
+}
+
+TEST_CASE("a tasks answer hands its snapshot's buffers back emptied, their room kept") {
+  Engine engine = enrolled(3, 1);
+  TasksOnlyStore store({});
+  auto snapshot = std::make_shared<TasksSnapshot>();
+  constexpr std::size_t kRoom = 500;
+  snapshot->in_memory.reserve(kRoom);
+  snapshot->in_memory_ids.reserve(kRoom);
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    Task task;
+    task.id = id;
+    task.enrollment_id = static_cast<EnrollmentId>(id - 1);
+    task.step_id = "hello";
+    task.owner = "bob";
+    const std::string key = "p" + std::to_string(id - 1) + "@x.test";
+    const PackedContact* contact = engine.findContact(key);
+    REQUIRE(contact != nullptr);
+    snapshot->in_memory.emplace_back(task, TaskEnrollment{"s", key, ContactRef(contact)});
+    snapshot->in_memory_ids.push_back(id);
+  }
+  snapshot->task_id_max = 3;
+  const ReadAnswer read = tasksAnswer(snapshot, &store, 1);
+  ReadBuffers done = read([](std::string, bool) { return true; }, kFrameBytesMax);
+  CHECK(done.tasks.in_memory.empty());
+  CHECK(done.tasks.in_memory.capacity() >= kRoom);
+  CHECK(done.tasks.in_memory_ids.empty());
+  CHECK(done.tasks.in_memory_ids.capacity() >= kRoom);
+  CHECK(done.rows.empty());
+  // The snapshot no longer holds them, nor its contacts' references.
+  CHECK(snapshot->in_memory.capacity() == 0);
+  CHECK(snapshot->in_memory_ids.capacity() == 0);
 }
