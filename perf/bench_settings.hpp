@@ -1,6 +1,13 @@
-// The engine settings the engine-only benches share: one sequence "bench" of one email step
-// from one mailbox, bench@acme.test, on the discard transport, owned by "root".
+// What the engine-only benches share: the engine settings (one sequence "bench" of one email
+// step from one mailbox, bench@acme.test, on the discard transport, owned by "root"), their
+// contacts, and the median of timed runs.
 #pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "engine/engine.hpp"
 
@@ -26,6 +33,44 @@ inline EngineSettings benchSettings() {
   mailbox.transport = Transport::kDiscard;
   settings.mailboxes = {mailbox};
   return settings;
+}
+
+// `count` contacts p0@example.test, p1@... with a first name, one of 997 companies and a
+// score drawn from a generator seeded with 42 (the same contacts every run).
+inline std::vector<ContactRow> benchContactRows(std::size_t count) {
+  std::mt19937_64 random(42);
+  std::vector<ContactRow> rows;
+  rows.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    ContactRow row;
+    row.fields = {{"email", "p" + std::to_string(i) + "@example.test"},
+                  {"first_name", "P" + std::to_string(i)},
+                  {"company", "Company " + std::to_string(i % 997)},
+                  {"score", std::to_string(random() % 101)}};
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// The median of `runs` timings of body(), in ms; after() runs after each, untimed.
+template <typename Body, typename After>
+double medianMs(int runs, const Body& body, const After& after) {
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    const auto started = std::chrono::steady_clock::now();
+    body();
+    times.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count());
+    after();
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+template <typename Body>
+double medianMs(int runs, const Body& body) {
+  return medianMs(runs, body, [] {});
 }
 
 }  // namespace seqd

@@ -15,11 +15,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <random>
 #include <string>
 
 #include "engine/engine.hpp"
 #include "io/store.hpp"
+#include "perf/bench_settings.hpp"
 
 using namespace seqd;
 
@@ -91,18 +91,9 @@ struct RunResult {
 
 RunResult run(std::size_t contacts, Store* store, bool windows) {
   Engine engine(benchSettings(windows), kStart);
-  std::mt19937_64 random(42);
-  std::vector<ContactRow> rows;
-  rows.reserve(contacts);
-  for (std::size_t i = 0; i < contacts; ++i) {
-    ContactRow row;
-    row.fields = {{"email", "p" + std::to_string(i) + "@example.test"},
-                  {"first_name", "P" + std::to_string(i)},
-                  {"company", "Company " + std::to_string(i % 997)},
-                  {"score", std::to_string(random() % 101)},
-                  {"timezone", kZones[i % std::size(kZones)]}};
-    rows.push_back(std::move(row));
-  }
+  std::vector<ContactRow> rows = benchContactRows(contacts);
+  for (std::size_t i = 0; i < contacts; ++i)
+    rows[i].fields["timezone"] = kZones[i % std::size(kZones)];
   ImportResult imported = engine.upsertContacts(rows);
   Caller admin{"root", true};
   engine.add("bench", imported.keys, {}, admin, kStart);

@@ -6,12 +6,9 @@
 // and the reader thread's share from that snapshot (select and build rows: every row,
 // --limit 3, --limit 3 with --search). The engine-thread path it replaced is gone; its
 // before/after figures stay in perf/RESULTS.md's section on `status` off the engine thread.
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <random>
-#include <string>
 #include <vector>
 
 #include "engine/engine.hpp"
@@ -23,20 +20,6 @@ using namespace seqd;
 namespace {
 
 const TimeMs kStart = kBenchStart;
-
-template <typename Body>
-double medianOf(int runs, Body body) {
-  std::vector<double> times;
-  for (int i = 0; i < runs; ++i) {
-    const auto started = std::chrono::steady_clock::now();
-    body();
-    times.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-            .count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
 
 // The reader thread's share: select the rows and build each one from the snapshot.
 std::size_t readerRows(const StatusSnapshot& snapshot, const StatusFilter& filter) {
@@ -54,17 +37,7 @@ int main(int argc, char** argv) {
   const std::size_t contacts = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
   const int runs = argc > 2 ? std::atoi(argv[2]) : 5;
   Engine engine(benchSettings(), kStart);
-  std::mt19937_64 random(42);
-  std::vector<ContactRow> rows;
-  rows.reserve(contacts);
-  for (std::size_t i = 0; i < contacts; ++i) {
-    ContactRow row;
-    row.fields = {{"email", "p" + std::to_string(i) + "@example.test"},
-                  {"first_name", "P" + std::to_string(i)},
-                  {"company", "Company " + std::to_string(i % 997)},
-                  {"score", std::to_string(random() % 101)}};
-    rows.push_back(std::move(row));
-  }
+  std::vector<ContactRow> rows = benchContactRows(contacts);
   ImportResult imported = engine.upsertContacts(rows);
   engine.add("bench", imported.keys, {}, Caller{"root", true}, kStart);
   std::printf("status: one sequence of %zu enrollments, median of %d calls (engine only)\n",
@@ -85,10 +58,10 @@ int main(int argc, char** argv) {
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - first_started)
           .count());
   const double fresh_ms =
-      medianOf(runs, [&] { snapshot_rows = engine.statusSnapshot("bench").value().rows.size(); });
+      medianMs(runs, [&] { snapshot_rows = engine.statusSnapshot("bench").value().rows.size(); });
   std::printf("%-28s %9zu rows %10.1f ms   (engine thread, now)\n", "snapshot, new buffer",
               snapshot_rows, fresh_ms);
-  const double snapshot_ms = medianOf(runs, [&] {
+  const double snapshot_ms = medianMs(runs, [&] {
     Result<StatusSnapshot> snapshot = engine.statusSnapshot("bench", std::move(spare));
     snapshot_rows = snapshot.value().rows.size();
     spare = std::move(snapshot.value().rows);
@@ -98,15 +71,15 @@ int main(int argc, char** argv) {
   Result<StatusSnapshot> snapshot = engine.statusSnapshot("bench");
   std::size_t checksum = 0;
   const double reader_all_ms =
-      medianOf(runs, [&] { checksum += readerRows(snapshot.value(), every_row); });
+      medianMs(runs, [&] { checksum += readerRows(snapshot.value(), every_row); });
   std::printf("%-28s %9zu rows %10.1f ms   (reader thread)\n", "reader: status", snapshot_rows,
               reader_all_ms);
   const double reader_limited_ms =
-      medianOf(runs, [&] { checksum += readerRows(snapshot.value(), limited); });
+      medianMs(runs, [&] { checksum += readerRows(snapshot.value(), limited); });
   std::printf("%-28s %9zu rows %10.1f ms   (reader thread)\n", "reader: status --limit 3",
               std::size_t{3}, reader_limited_ms);
   const double reader_searched_ms =
-      medianOf(runs, [&] { checksum += readerRows(snapshot.value(), searched); });
+      medianMs(runs, [&] { checksum += readerRows(snapshot.value(), searched); });
   std::printf("%-28s %9zu rows %10.1f ms   (reader thread)\n", "reader: --limit 3 --search",
               std::size_t{3}, reader_searched_ms);
   std::printf("(checksum %zu)\n", checksum);

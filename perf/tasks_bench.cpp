@@ -6,12 +6,8 @@
 // into the last one's, and a filter by an owner no task has) and Engine::reportSnapshot(): all
 // the engine thread does for each read.
 // perf/reads_e2e.py measures the same reads end to end through the daemon.
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <random>
-#include <string>
 #include <vector>
 
 #include "engine/engine.hpp"
@@ -23,20 +19,6 @@ using namespace seqd;
 namespace {
 
 const TimeMs kStart = kBenchStart;
-
-template <typename Body>
-double medianOf(int runs, Body body) {
-  std::vector<double> times;
-  for (int i = 0; i < runs; ++i) {
-    const auto started = std::chrono::steady_clock::now();
-    body();
-    times.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-            .count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
 
 // benchSettings() with its one step a call: each contact waits on a task once it is due.
 EngineSettings callSettings() {
@@ -53,17 +35,7 @@ int main(int argc, char** argv) {
   const std::size_t contacts = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
   const int runs = argc > 2 ? std::atoi(argv[2]) : 5;
   Engine engine(callSettings(), kStart);
-  std::mt19937_64 random(42);
-  std::vector<ContactRow> rows;
-  rows.reserve(contacts);
-  for (std::size_t i = 0; i < contacts; ++i) {
-    ContactRow row;
-    row.fields = {{"email", "p" + std::to_string(i) + "@example.test"},
-                  {"first_name", "P" + std::to_string(i)},
-                  {"company", "Company " + std::to_string(i % 997)},
-                  {"score", std::to_string(random() % 101)}};
-    rows.push_back(std::move(row));
-  }
+  std::vector<ContactRow> rows = benchContactRows(contacts);
   ImportResult imported = engine.upsertContacts(rows);
   rows = {};
   const Caller root{"root", true};
@@ -79,30 +51,28 @@ int main(int argc, char** argv) {
               contacts, every.in_memory.size(), runs);
   std::size_t checksum = 0;
   const double tasks_ms =
-      medianOf(runs, [&] { checksum += engine.tasksSnapshot({}).in_memory.size(); });
+      medianMs(runs, [&] { checksum += engine.tasksSnapshot({}).in_memory.size(); });
   std::printf("%-34s %10.1f ms   (engine thread)\n", "tasksSnapshot, new buffer", tasks_ms);
   // As the daemon's reader hands the last snapshot's buffers back, cleared on its thread.
   TasksSnapshot spare;
-  std::vector<double> reused_times;
-  for (int i = 0; i < runs; ++i) {
-    const auto started = std::chrono::steady_clock::now();
-    TasksSnapshot snapshot = engine.tasksSnapshot({}, std::move(spare));
-    reused_times.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-            .count());
-    checksum += snapshot.in_memory.size();
-    spare = std::move(snapshot);
-    spare.in_memory.clear();  // the reader's part
-  }
-  std::sort(reused_times.begin(), reused_times.end());
-  const double reused_ms = reused_times[reused_times.size() / 2];
+  TasksSnapshot snapshot;
+  const double reused_ms = medianMs(
+      runs,
+      [&] {
+        snapshot = engine.tasksSnapshot({}, std::move(spare));
+        checksum += snapshot.in_memory.size();
+      },
+      [&] {
+        spare = std::move(snapshot);
+        spare.in_memory.clear();  // the reader's part
+      });
   std::printf("%-34s %10.1f ms   (engine thread)\n", "tasksSnapshot, reused buffer", reused_ms);
   TaskFilter nobody;
   nobody.owner = "hello";  // interned (the step's id), but no task's owner
   const double filtered_ms =
-      medianOf(runs, [&] { checksum += engine.tasksSnapshot(nobody).in_memory.size(); });
+      medianMs(runs, [&] { checksum += engine.tasksSnapshot(nobody).in_memory.size(); });
   std::printf("%-34s %10.1f ms   (engine thread)\n", "tasksSnapshot, --owner of none", filtered_ms);
-  const double report_ms = medianOf(runs, [&] {
+  const double report_ms = medianMs(runs, [&] {
     const ReportSnapshot report = engine.reportSnapshot("bench", kStart + 60000).value();
     checksum += report.rows.rows.size() + report.tasks.size();
   });
