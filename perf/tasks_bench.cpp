@@ -4,14 +4,16 @@
 // Usage: tasks_bench [CONTACTS [RUNS]]   (default 1000000, 5)
 // Prints the median of RUNS calls of Engine::tasksSnapshot() (every task into a new buffer or
 // into the last one's, and a filter by an owner no task has) and Engine::reportSnapshot(): all
-// the engine thread does for each read.
+// the engine thread does for each read; and the reader thread's share of `tasks --json`.
 // perf/reads_e2e.py measures the same reads end to end through the daemon.
+#include <boost/json.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
 
 #include "engine/engine.hpp"
 #include "engine/read_snapshots.hpp"
+#include "io/command_dispatch.hpp"
 #include "perf/bench_settings.hpp"
 
 using namespace seqd;
@@ -77,6 +79,16 @@ int main(int argc, char** argv) {
     checksum += report.rows.rows.size() + report.tasks.size();
   });
   std::printf("%-34s %10.1f ms   (engine thread)\n", "reportSnapshot", report_ms);
+  // The reader thread's share of `tasks --json`: order the rows, render each note, build and
+  // write each row's JSON (io/status_stream.cpp without the frames).
+  const double reader_ms = medianMs(runs, [&] {
+    TaskListing listing(every);
+    listing.forEachRow([&checksum](const TaskRow& row) {
+      checksum += boost::json::serialize(taskRowJson(row)).size();
+      return true;
+    });
+  });
+  std::printf("%-34s %10.1f ms   (reader thread)\n", "reader: tasks --json rows", reader_ms);
   std::printf("(checksum %zu)\n", checksum);
   return 0;
 }
