@@ -681,7 +681,7 @@ class Engine {
   // order, with a slot's entry in contacts_ and then the contact's block fetched some rows
   // ahead. For rows whose contacts lie scattered (tasks by id: in the order their steps fell
   // due, best score first): taking a reference is an atomic write to the block, and one that
-  // waits on a cache miss holds back every load after it (1M tasks: ~150 ms of ~240).
+  // waits on a cache miss holds back every load after it (1M tasks: ~190 ms of ~240).
   template <typename Rows, typename KeyOf, typename Set>
   void setContactRefs(Rows& rows, const KeyOf& key_of, const Set& set) const;
   // Calls visit(task) for each task in memory, by id, with the enrollment of a task some
