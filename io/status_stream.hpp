@@ -101,7 +101,7 @@ std::size_t writeStatusFrames(const StatusSnapshot& snapshot, const StatusFilter
 // of its kind to fill (StatusReader::takeSpareRows, takeSpareTasks).
 struct ReadBuffers {
   std::vector<StatusSnapshotRow> rows;  // a status's or a report's
-  TasksSnapshot tasks;                  // a `tasks`': its in_memory and in_memory_ids
+  TasksSnapshot tasks;                  // a tasks read's: its in_memory and in_memory_ids
 };
 
 // Any other read: writes its whole answer through emit, in frames of at most about
@@ -150,9 +150,10 @@ class StatusReader {
   // answered sequence's rows in memory (about 56 bytes a row); faulting a new buffer in costs
   // the engine thread more than the snapshot itself (perf/RESULTS.md, 2026-12-02).
   std::vector<StatusSnapshotRow> takeSpareRows();
-  // The same for a `tasks` snapshot (Engine::tasksSnapshot's `spare`): its buffers of the
-  // last tasks answered, about 64 bytes a task listed (a new one for 1M tasks held the
-  // engine thread ~200 ms more, faulted in: perf/tasks_bench).
+  // The same for a `tasks` snapshot (Engine::tasksSnapshot's `spare`): the buffers of the
+  // largest answered, with room for every task the engine held then (64 bytes a task; in
+  // memory as far as rows were written). A new one for 1M tasks held the engine thread
+  // ~200 ms more, faulted in (perf/tasks_bench).
   TasksSnapshot takeSpareTasks();
   // Lets the read in progress end at its next frame, drops the queued ones, joins.
   // Idempotent.
