@@ -69,9 +69,15 @@ class Cli {
  private:
   int connect();
   // Sends one request. On a failed reply prints the error and returns its exit code.
-  // rows_key: the reply's array a streamed answer's "rows" events belong to; they come first.
-  int call(const std::string& cmd, json::object args, json::object& result,
-           const char* rows_key = nullptr);
+  int call(const std::string& cmd, json::object args, json::object& result);
+  // Sends a read whose rows may stream (io/status_stream.hpp): "rows" events, each with the
+  // answer's other fields as its "head", then the reply with the last rows in its array
+  // `rows_key`. With --json it prints the one document the whole answer is as the rows come;
+  // else it passes each batch of rows to print_rows, the reply's last (empty when none came
+  // with it). It holds one frame's rows at a time, whatever the answer's size. `result` gets
+  // the reply's result. On a failed reply prints the error and returns its exit code.
+  int readRows(const std::string& cmd, json::object args, std::string_view rows_key,
+               const std::function<void(const json::array&)>& print_rows, json::object& result);
   // Sends one request whose answer may come in "part" events (a long `add --where` or
   // `retry --all`: io/part_writer.hpp), passing each part's result, then the reply's, to
   // on_result. On a failed reply prints the error and returns its exit code.
@@ -246,30 +252,77 @@ int Cli::connect() {
   return kExitOk;
 }
 
-int Cli::call(const std::string& cmd, json::object args, json::object& result,
-              const char* rows_key) {
+int Cli::call(const std::string& cmd, json::object args, json::object& result) {
   int connected = connect();
   if (connected != kExitOk) return connected;
-  // A streamed answer's rows: those of the "rows" events, then the reply's (io/status_stream.hpp).
-  json::array streamed;
-  const auto onEvent = [&](const json::object& frame) {
-    const json::value& rows = member(frame, "rows");
-    if (member(frame, "event") != "rows" || !rows.is_array()) return;
-    for (const json::value& row : rows.as_array()) streamed.push_back(row);
-  };
-  Result<json::object> reply = rows_key == nullptr ? client_->call(cmd, std::move(args))
-                                                   : client_->call(cmd, std::move(args), onEvent);
+  Result<json::object> reply = client_->call(cmd, std::move(args));
   if (!reply.isOk()) {
     std::cerr << "seqctl: " << cmd << ": " << reply.status().message() << "\n";
     return exitCodeForCallFailure(reply.status());
   }
-  int code = replyCode(cmd, reply.value(), result);
-  if (code != kExitOk || rows_key == nullptr || streamed.empty()) return code;
-  if (json::value* last = result.if_contains(rows_key); last != nullptr && last->is_array()) {
-    for (json::value& row : last->as_array()) streamed.push_back(std::move(row));
+  return replyCode(cmd, reply.value(), result);
+}
+
+// --json prints {HEAD...,"KEY":[ when the first rows come, each row as it comes, and ]} after
+// the reply's: the bytes json::serialize gives the whole result, as the daemon builds it
+// (RowFrameWriter: the array last). An answer in one frame is printed as it came.
+int Cli::readRows(const std::string& cmd, json::object args, std::string_view rows_key,
+                  const std::function<void(const json::array&)>& print_rows, json::object& result) {
+  int connected = connect();
+  if (connected != kExitOk) return connected;
+  std::optional<json::object> printed_head;  // set once "{HEAD...,"KEY":[" is printed
+  bool first_row = true;
+  const auto printBatch = [&](const json::array& rows) {
+    if (!invocation_.json_output) return print_rows(rows);
+    for (const json::value& row : rows) {
+      if (!first_row) std::cout << ',';
+      first_row = false;
+      std::cout << json::serialize(row);
+    }
+  };
+  const auto onEvent = [&](const json::object& frame) {
+    const json::value& rows = member(frame, "rows");
+    if (member(frame, "event") != "rows" || !rows.is_array()) return;
+    if (invocation_.json_output && !printed_head) {
+      const json::value& head = member(frame, "head");
+      printed_head = head.is_object() ? head.as_object() : json::object();
+      json::object shape = *printed_head;
+      shape[rows_key] = json::array();
+      const std::string text = json::serialize(shape);  // {HEAD...,"KEY":[]}
+      std::cout << std::string_view(text).substr(0, text.size() - 2);
+    }
+    printBatch(rows.as_array());
+  };
+  Result<json::object> reply = client_->call(cmd, std::move(args), onEvent);
+  if (!reply.isOk()) {
+    if (printed_head) std::cout << std::endl;
+    std::cerr << "seqctl: " << cmd << ": " << reply.status().message() << "\n";
+    return exitCodeForCallFailure(reply.status());
   }
-  result[rows_key] = std::move(streamed);
-  return code;
+  const int code = replyCode(cmd, reply.value(), result);
+  if (code != kExitOk) {
+    if (printed_head) std::cout << std::endl;
+    return code;
+  }
+  if (invocation_.json_output && !printed_head) return printResult(result, kExitOk);
+  static const json::array kNoRows;
+  const json::value* last = result.if_contains(rows_key);
+  printBatch(last != nullptr && last->is_array() ? last->as_array() : kNoRows);
+  if (!invocation_.json_output) return kExitOk;
+  std::cout << "]}\n";
+  // What was printed before the rows must be what the reply says (a seqd of another version
+  // may not send the head).
+  json::object head;
+  for (const auto& field : result) {
+    if (field.key() != rows_key) head[field.key()] = field.value();
+  }
+  if (head != *printed_head) {
+    std::cerr << "seqctl: " << cmd << ": the answer's fields " << json::serialize(head)
+              << " are not those printed before its rows, " << json::serialize(*printed_head)
+              << "\n";
+    return kExitFailed;
+  }
+  return kExitOk;
 }
 
 int Cli::callInParts(const std::string& cmd, json::object args,
@@ -959,27 +1012,29 @@ int Cli::contacts() {
       throw UsageError{"contacts: unexpected '" + current + "'"};
     }
   }
-  json::object result;
-  int code = call("contacts", std::move(args), result, "contacts");
-  if (code != kExitOk) return code;
-  if (invocation_.json_output) return printResult(result, kExitOk);
-  std::vector<std::vector<std::string>> rows;
-  for (const json::value& item : member(result, "contacts").as_array()) {
-    const json::object& row = item.as_object();
-    std::string name = textOf(member(row, "first_name"));
-    if (const std::string last = textOf(member(row, "last_name")); !last.empty()) {
-      name += (name.empty() ? "" : " ") + last;
+  TablePrinter table({"CONTACT", "NAME", "COMPANY", "SCORE", "STAGE", "OWNER", "TIMEZONE"});
+  std::size_t shown = 0;
+  const auto printRows = [&table, &shown](const json::array& items) {
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& item : items) {
+      const json::object& row = item.as_object();
+      std::string name = textOf(member(row, "first_name"));
+      if (const std::string last = textOf(member(row, "last_name")); !last.empty()) {
+        name += (name.empty() ? "" : " ") + last;
+      }
+      rows.push_back({textOf(member(row, "contact")), name, textOf(member(row, "company")),
+                      textOf(member(row, "score")), textOf(member(row, "stage")),
+                      textOf(member(row, "owner")), textOf(member(row, "timezone"))});
     }
-    rows.push_back({textOf(member(row, "contact")), name, textOf(member(row, "company")),
-                    textOf(member(row, "score")), textOf(member(row, "stage")),
-                    textOf(member(row, "owner")), textOf(member(row, "timezone"))});
-  }
-  printTable({"CONTACT", "NAME", "COMPANY", "SCORE", "STAGE", "OWNER", "TIMEZONE"}, rows);
+    shown += rows.size();
+    table.print(rows);
+  };
+  json::object result;
+  int code = readRows("contacts", std::move(args), "contacts", printRows, result);
+  if (code != kExitOk || invocation_.json_output) return code;
   const std::size_t matched =
       static_cast<std::size_t>(member(result, "matched").to_number<double>());
-  if (matched > rows.size()) {
-    std::cout << rows.size() << " of " << matched << " matching contacts shown\n";
-  }
+  if (matched > shown) std::cout << shown << " of " << matched << " matching contacts shown\n";
   return kExitOk;
 }
 
@@ -1288,25 +1343,9 @@ int Cli::status() {
     } else
       throw UsageError{"status: unexpected '" + current + "'"};
   }
-  // A large answer streams: "rows" events, then the reply with the last rows
-  // (io/status_stream.hpp). Rows are printed as they come; --json prints the one document the
-  // whole answer is, piece by piece.
-  const std::string sequence_text = json::serialize(args.at("sequence"));
-  bool json_started = false;
-  bool json_first_row = true;
   TablePrinter table(
       {"CONTACT", "SCORE", "STATUS", "STEP", "NEXT_AT", "RESUME_AT", "MAILBOX", "REASON"});
-  const auto printRows = [&](const json::array& items) {
-    if (invocation_.json_output) {
-      if (!json_started) std::cout << "{\"sequence\":" << sequence_text << ",\"contacts\":[";
-      json_started = true;
-      for (const json::value& item : items) {
-        if (!json_first_row) std::cout << ",";
-        json_first_row = false;
-        std::cout << json::serialize(item);
-      }
-      return;
-    }
+  const auto printRows = [&table](const json::array& items) {
     std::vector<std::vector<std::string>> rows;
     for (const json::value& item : items) {
       const json::object& row = item.as_object();
@@ -1322,29 +1361,8 @@ int Cli::status() {
     }
     table.print(rows);
   };
-  const auto onEvent = [&](const json::object& frame) {
-    const json::value& rows = member(frame, "rows");
-    if (member(frame, "event") == "rows" && rows.is_array()) printRows(rows.as_array());
-  };
-  int connected = connect();
-  if (connected != kExitOk) return connected;
-  Result<json::object> reply = client_->call("status", std::move(args), onEvent);
-  if (!reply.isOk()) {
-    if (json_started) std::cout << std::endl;
-    std::cerr << "seqctl: " << reply.status().message() << "\n";
-    return exitCodeForCallFailure(reply.status());
-  }
   json::object result;
-  int code = replyCode("status", reply.value(), result);
-  if (code != kExitOk) {
-    if (json_started) std::cout << std::endl;
-    return code;
-  }
-  if (invocation_.json_output && !json_started) return printResult(result, kExitOk);
-  const json::value& contacts = member(result, "contacts");
-  printRows(contacts.is_array() ? contacts.as_array() : json::array());
-  if (invocation_.json_output) std::cout << "]}\n";
-  return kExitOk;
+  return readRows("status", std::move(args), "contacts", printRows, result);
 }
 
 int Cli::time() {
@@ -1485,22 +1503,22 @@ int Cli::tasks() {
     else
       throw UsageError{"tasks: unexpected '" + current + "'"};
   }
+  TablePrinter table(
+      {"ID", "STATE", "OWNER", "DUE_AT", "SEQUENCE", "STEP", "TYPE", "CONTACT", "NOTE"});
+  const auto printRows = [&table](const json::array& items) {
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& item : items) {
+      const json::object& task = item.as_object();
+      rows.push_back({textOf(member(task, "id")), textOf(member(task, "state")),
+                      textOf(member(task, "owner")), textOf(member(task, "due_at")),
+                      textOf(member(task, "sequence")), textOf(member(task, "step")),
+                      textOf(member(task, "type")), textOf(member(task, "contact")),
+                      textOf(member(task, "note"))});
+    }
+    table.print(rows);
+  };
   json::object result;
-  int code = call("tasks", std::move(args), result, "tasks");
-  if (code != kExitOk) return code;
-  if (invocation_.json_output) return printResult(result, kExitOk);
-  std::vector<std::vector<std::string>> rows;
-  for (const json::value& item : member(result, "tasks").as_array()) {
-    const json::object& task = item.as_object();
-    rows.push_back({textOf(member(task, "id")), textOf(member(task, "state")),
-                    textOf(member(task, "owner")), textOf(member(task, "due_at")),
-                    textOf(member(task, "sequence")), textOf(member(task, "step")),
-                    textOf(member(task, "type")), textOf(member(task, "contact")),
-                    textOf(member(task, "note"))});
-  }
-  printTable({"ID", "STATE", "OWNER", "DUE_AT", "SEQUENCE", "STEP", "TYPE", "CONTACT", "NOTE"},
-             rows);
-  return kExitOk;
+  return readRows("tasks", std::move(args), "tasks", printRows, result);
 }
 
 int Cli::mailboxes() {

@@ -4,15 +4,18 @@
 // Reply:    {"id":7,"ok":true,"result":{...}}
 //           {"id":7,"ok":false,"error":{"code":"permission_denied","message":"..."}}
 // Progress: {"id":7,"event":"progress",...}   (zero or more, before the reply)
-// Rows:     {"id":7,"event":"rows","rows":[{...},...]}   (zero or more, before the reply)
+// Rows:     {"id":7,"event":"rows","head":{...},"rows":[{...},...]}   (zero or more, before
+//           the reply)
 // Part:     {"id":7,"event":"part","result":{...}}      (zero or more, before the reply)
 //
 // A large answer streams: `status`, `contacts` and `tasks` send their rows in "rows" events of
 // at most about kFrameBytesMax bytes each, then the reply, whose array ("contacts", "tasks")
 // holds the last rows; the rows of the answer are those of the events, in order, followed by
-// the reply's. An answer that
-// fits in one frame is the reply alone (io/status_stream.hpp). A client reads frames until the
-// reply; one that ignores "rows" events sees only the last rows. An `add --where`/`--list` or
+// the reply's. Each "rows" event's "head" is the reply's result without its array, the
+// answer's other fields in their order ({"sequence":"S"}, {"matched":N}, {}): a client can
+// write the whole answer out as its rows come, without holding them. An answer that fits in
+// one frame is the reply alone (io/status_stream.hpp). A client reads frames until the reply;
+// one that ignores "rows" events sees only the last rows. An `add --where`/`--list` or
 // a `retry --all` whose lists are long sends them in "part" events after its commit; the
 // answer is the parts' results and the reply's merged, arrays appended in order and objects'
 // members together (io/part_writer.hpp).

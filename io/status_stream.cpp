@@ -44,7 +44,8 @@ RowFrameWriter::RowFrameWriter(const json::value& id, const json::object& head,
   const std::string reply = json::serialize(makeOkReply(id, std::move(result)));
   SEQD_ASSERT(reply.ends_with("[]}}"));
   reply_head_ = reply.substr(0, reply.size() - 3);
-  rows_head_ = R"({"id":)" + json::serialize(id) + R"(,"event":"rows","rows":[)";
+  rows_head_ = R"({"id":)" + json::serialize(id) + R"(,"event":"rows","head":)" +
+               json::serialize(head) + R"(,"rows":[)";
   envelope_bytes_ = std::max(rows_head_.size() + 3, reply_head_.size() + 4);
 }
 

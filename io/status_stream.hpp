@@ -7,8 +7,8 @@
 // reader thread filters it, orders it (a partial sort under --limit), builds each row's JSON
 // and writes the answer to the connection as it goes:
 //
-//   {"id":7,"event":"rows","rows":[{...},{...}]}                       zero or more
-//   {"id":7,"ok":true,"result":{"sequence":"S","contacts":[{...}]}}    the reply
+//   {"id":7,"event":"rows","head":{"sequence":"S"},"rows":[{...},{...}]}   zero or more
+//   {"id":7,"ok":true,"result":{"sequence":"S","contacts":[{...}]}}        the reply
 //
 // The reply carries the last rows; a client appends them to the rows of the "rows" events
 // before it, in order (io/control_protocol.hpp). The rows are the reply's one array: status'
@@ -67,9 +67,11 @@ struct StatusStreamLimits {
   static StatusStreamLimits fromEnvironment();
 };
 
-// An answer whose rows may be many: rows go out in "rows" events of at most about
-// chunk_bytes_max bytes, then the reply {"id":ID,"ok":true,"result":{HEAD...,"KEY":[...]}}
-// with the last rows, HEAD being the result's other fields.
+// An answer whose rows may be many: rows go out in "rows" events
+// {"id":ID,"event":"rows","head":{HEAD...},"rows":[...]} of at most about chunk_bytes_max bytes,
+// then the reply {"id":ID,"ok":true,"result":{HEAD...,"KEY":[...]}} with the last rows, HEAD
+// being the result's other fields (each event carries them so that a client can print the
+// answer as it comes: seqctl --json).
 class RowFrameWriter {
  public:
   RowFrameWriter(const boost::json::value& id, const boost::json::object& head,

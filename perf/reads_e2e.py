@@ -12,7 +12,8 @@ each read as one seqctl command, twice:
   contacts --limit 3    seqctl contacts --limit 3
 
 While each runs, another connection pings the daemon every 10 ms: the longest ping is how
-long the engine thread (which answers ping, and sends) was held. Standard library only.
+long the engine thread (which answers ping, and sends) was held. Each line also gives the CPU
+seqd and seqctl spent on the read. Standard library only.
 
 With --call-wait 3d the call is three days off after the minute: no task is open, no
 contact needs attention, and every row is scheduled (a large sequence mid-way, as most are).
@@ -21,6 +22,7 @@ contact needs attention, and every row is scheduled (a large sequence mid-way, a
 """
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -52,16 +54,22 @@ def timed_read(build, daemon, label, args):
     pinger = threading.Thread(target=ping_loop, args=(daemon.socket, stop, latencies))
     pinger.start()
     time.sleep(0.3)
+    daemon_cpu = daemon.cpu_s()
+    client_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     with open(os.devnull, "w") as devnull:
         read = subprocess.run([os.path.join(build, "seqctl"), "--socket", daemon.socket] + args,
                               stdout=devnull, stderr=subprocess.PIPE, text=True)
     wall = time.monotonic() - started
+    daemon_cpu = daemon.cpu_s() - daemon_cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = after.ru_utime + after.ru_stime - client_cpu.ru_utime - client_cpu.ru_stime
     time.sleep(0.2)
     stop.set()
     pinger.join()
-    print("%-20s %8.2f s wall, longest ping %8.1f ms, exit %d %s" %
-          (label, wall, 1000 * max(latencies), read.returncode, read.stderr.strip()[:90]))
+    print("%-20s %6.2f s wall (cpu: seqd %5.2f s, seqctl %5.2f s), longest ping %6.1f ms, "
+          "exit %d %s" % (label, wall, daemon_cpu, client_cpu, 1000 * max(latencies),
+                          read.returncode, read.stderr.strip()[:90]))
 
 
 def main():

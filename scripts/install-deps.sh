@@ -21,6 +21,9 @@ packages=(
   dovecot-imapd openssl
   # test-only: the unit test (systemd-analyze, the system call filter, OS accounts, runuser)
   systemd libseccomp2 passwd util-linux
+  # test-only: GNU time, which measures seqctl's own peak memory in the integration tests
+  # (priority "standard": a minimal Debian, such as its container image, lacks it)
+  time
   # test-only: the metrics test parses /metrics with the Prometheus client's parser and checks
   # it with promtool (from the prometheus package; its service is not used)
   python3-prometheus-client prometheus
