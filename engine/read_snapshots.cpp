@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "engine/assert.hpp"
-#include "engine/template.hpp"
 
 namespace seqd {
 
@@ -59,14 +58,16 @@ TaskRow taskRow(const TasksSnapshot& snapshot, const Task& task, const TaskEnrol
   row.state = taskStateName(task.state);
   row.reason = task.reason.str();
   row.step = task.step_id.str();
-  auto step = snapshot.steps.find({enrollment.sequence, task.step_id});
+  auto step = snapshot.steps.find(StepKey{enrollment.sequence, task.step_id});
   if (step != snapshot.steps.end()) {
     row.type = step->second.type;
-    row.note = step->second.note;
-    if (const PackedContact* contact = enrollment.contact.get()) {
-      RenderResult rendered = renderTemplate(
-          row.note, [contact](std::string_view name) { return contact->field(name); });
-      if (rendered.ok) row.note = rendered.text;
+    // The note as written when it does not render for the contact (or there is none).
+    const CompiledTemplate& note = step->second.note;
+    const PackedContact* contact = enrollment.contact.get();
+    if (contact != nullptr && note.problem(*contact).empty()) {
+      note.renderTo(*contact, row.note);
+    } else {
+      row.note = note.text();
     }
   }
   return row;
@@ -104,6 +105,24 @@ void TaskListing::sortEntries() {
     if (a.archived != b.archived) return !a.archived;
     return a.id < b.id;
   });
+}
+
+void TaskListing::prefetchAhead(std::size_t at) const {
+  // Each read is asked for a few rows before it is needed, the pair first: the contact's
+  // pointer and key are read from it.
+  constexpr std::size_t kPairAhead = 16;
+  constexpr std::size_t kContactAhead = 8;
+  constexpr std::size_t kKeyTextAhead = 4;
+  const auto inMemory = [this](std::size_t index) -> const std::pair<Task, TaskEnrollment>* {
+    if (index >= entries_.size() || entries_[index].archived) return nullptr;
+    return &snapshot_.in_memory[entries_[index].index];
+  };
+  if (const auto* pair = inMemory(at + kPairAhead)) __builtin_prefetch(pair);
+  if (const auto* pair = inMemory(at + kContactAhead)) {
+    __builtin_prefetch(pair->second.contact.get());
+    pair->second.contact_key.prefetchEntry();
+  }
+  if (const auto* pair = inMemory(at + kKeyTextAhead)) pair->second.contact_key.prefetchText();
 }
 
 TaskRow TaskListing::rowOf(const Entry& entry) const {

@@ -276,8 +276,10 @@ TasksSnapshot Engine::tasksSnapshot(const TaskFilter& filter, TasksSnapshot spar
   }
   for (const auto& [sequence_id, sequence] : settings_.sequences) {
     for (const Step& step : sequence.steps) {
-      snapshot.steps[{Symbol(sequence_id), step.id}] =
-          TaskStepText{stepTypeName(step.type), step.note.empty() ? step.subject : step.note};
+      snapshot.steps.emplace(
+          StepKey{Symbol(sequence_id), step.id},
+          TaskStepText{stepTypeName(step.type),
+                       CompiledTemplate(step.note.empty() ? step.subject : step.note)});
     }
   }
   return snapshot;

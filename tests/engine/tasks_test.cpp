@@ -91,6 +91,34 @@ struct Fixture {
 
 }  // namespace
 
+TEST_CASE("a task's note is rendered for its contact; one that cannot be shows as written") {
+  // Each call's note names a field: the company every contact has, a fallback for a column
+  // none has, and (no fallback) that column.
+  EngineSettings settings = callSequence();
+  Sequence& sequence = settings.sequences["s"];
+  sequence.steps[1].note = "Call {{ first_name }} about {{company}} ({{score}}, {{dnc}})";
+  sequence.steps.insert(sequence.steps.begin() + 2,
+                        callStep("again", 0, "Ask about {{region|their region}}"));
+  sequence.steps.insert(sequence.steps.begin() + 3, callStep("last", 0, "Ask {{region}}"));
+  Fixture f(settings);
+  REQUIRE(f.engine.activate("s", kAdmin, kStart).isOk());
+  f.addContact("x@x.test", "bob");
+  CHECK(f.advance(kStart) == 1);
+  CHECK(f.advance(kStart + 2 * kDayMs) == 0);
+  std::vector<std::string> notes;
+  for (int call = 0; call < 3; ++call) {
+    const std::vector<TaskRow> rows = f.engine.tasks({});  // the open one first
+    REQUIRE(rows.size() == static_cast<std::size_t>(call + 1));
+    REQUIRE(rows.front().state == "open");
+    notes.push_back(rows.front().note);
+    REQUIRE(f.engine.finishTask(rows.front().id, false, kAdmin, kStart + 2 * kDayMs).isOk());
+    f.commit();
+    f.advance(kStart + 2 * kDayMs);
+  }
+  CHECK(notes == std::vector<std::string>{"Call F about Initech (10, false)",
+                                          "Ask about their region", "Ask {{region}}"});
+}
+
 TEST_CASE("a call step creates a task for the contact's owner; completing it moves on") {
   Fixture f;
   REQUIRE(f.engine.activate("s", kAdmin, kStart).isOk());

@@ -1,9 +1,18 @@
 // Proves the text forms of durations and instants parse and format as SPEC §4 writes them.
 #include "engine/time.hpp"
 
+#include <date/date.h>
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+
+#include "test_seed.hpp"
+
 using namespace seqd;
+using seqd::testing::testSeed;
 
 TEST_CASE("durations in every unit") {
   CHECK(parseDuration("90m").value() == 90 * kMinuteMs);
@@ -47,6 +56,43 @@ TEST_CASE("formatting round-trips") {
   CHECK(formatDuration(25 * kHourMs) == "25h");
   CHECK(formatDuration(2 * kDayMs) == "2d");
   CHECK(formatDuration(1500) == "1500ms");
+}
+
+TEST_CASE("randomized: RFC 3339 times are written as snprintf wrote them") {
+  const std::uint64_t seed = testSeed();
+  std::mt19937_64 random(seed);
+  // The formatting before the digits were written by hand: the reference.
+  const auto reference = [](TimeMs time_ms) {
+    using namespace std::chrono;
+    const sys_time<milliseconds> point{milliseconds(time_ms)};
+    const auto day = floor<date::days>(point);
+    const date::year_month_day ymd(day);
+    const std::int64_t ms = (point - day).count();
+    char buffer[48];
+    int length =
+        std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d",
+                      static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                      static_cast<unsigned>(ymd.day()), static_cast<int>(ms / kHourMs),
+                      static_cast<int>(ms / kMinuteMs % 60), static_cast<int>(ms / kSecondMs % 60));
+    std::string text(buffer, static_cast<std::size_t>(length));
+    if (ms % 1000 != 0) {
+      std::snprintf(buffer, sizeof buffer, ".%03d", static_cast<int>(ms % 1000));
+      text += buffer;
+    }
+    return text + "Z";
+  };
+  for (int i = 0; i < 20000; ++i) {
+    TimeMs time_ms =
+        kTimeMsMin +
+        static_cast<TimeMs>(random() % static_cast<std::uint64_t>(kTimeMsMax - kTimeMsMin + 1));
+    if (i % 3 == 0) time_ms -= time_ms % 1000;  // whole seconds: no fraction written
+    if (i % 7 == 0) time_ms = 1796133600000 + static_cast<TimeMs>(random() % (400 * kDayMs));
+    INFO("seed " << seed << " time_ms " << time_ms);
+    REQUIRE(formatRfc3339(time_ms) == reference(time_ms));
+  }
+  // Past the years RFC 3339 can write, as "%04d" writes the year.
+  CHECK(formatRfc3339(kTimeMsMax + 1) == reference(kTimeMsMax + 1));
+  CHECK(formatRfc3339(kTimeMsMin - 1) == reference(kTimeMsMin - 1));
 }
 
 TEST_CASE("instants stay inside the years RFC 3339 can write: 0000 to 9999") {
