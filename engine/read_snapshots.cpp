@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/assert.hpp"
+#include "engine/text_prefix.hpp"
 
 namespace seqd {
 
@@ -146,16 +147,34 @@ std::vector<TaskRow> taskRows(const TasksSnapshot& snapshot, const std::vector<T
 }
 
 void orderContacts(std::vector<ContactRef>& contacts, std::size_t limit) {
-  auto by_key = [](const ContactRef& left, const ContactRef& right) {
-    return left->key() < right->key();
+  // Sorted by key prefix (engine/text_prefix.hpp) and position, each key read once here and
+  // again only to break a tie of prefixes.
+  struct Keyed {
+    TextPrefix prefix;
+    std::uint32_t at = 0;  // in contacts
   };
-  if (limit > 0 && limit < contacts.size()) {
-    std::partial_sort(contacts.begin(), contacts.begin() + static_cast<std::ptrdiff_t>(limit),
-                      contacts.end(), by_key);
-    contacts.resize(limit);
-  } else {
-    std::sort(contacts.begin(), contacts.end(), by_key);
+  SEQD_ASSERT(contacts.size() <= UINT32_MAX);
+  std::vector<Keyed> keyed;
+  keyed.reserve(contacts.size());
+  for (std::size_t at = 0; at < contacts.size(); ++at) {
+    keyed.push_back(Keyed{TextPrefix(contacts[at]->key()), static_cast<std::uint32_t>(at)});
   }
+  const auto before = [&contacts](const Keyed& a, const Keyed& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    return contacts[a.at]->key() < contacts[b.at]->key();
+  };
+  std::size_t shown = keyed.size();
+  if (limit > 0 && limit < keyed.size()) {
+    shown = limit;
+    std::partial_sort(keyed.begin(), keyed.begin() + static_cast<std::ptrdiff_t>(shown),
+                      keyed.end(), before);
+  } else {
+    std::sort(keyed.begin(), keyed.end(), before);
+  }
+  std::vector<ContactRef> ordered;
+  ordered.reserve(shown);
+  for (std::size_t i = 0; i < shown; ++i) ordered.push_back(std::move(contacts[keyed[i].at]));
+  contacts = std::move(ordered);
 }
 
 ContactMatches matchContacts(const ContactsSnapshot& snapshot) {

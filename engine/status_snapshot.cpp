@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/assert.hpp"
+#include "engine/text_prefix.hpp"
 
 namespace seqd {
 
@@ -28,11 +29,14 @@ std::uint32_t TextInterner::intern(std::string_view text) {
 // first, then lightweight (score, contact key) keys ordered, partially when there is a limit.
 std::vector<std::size_t> selectStatusRows(const StatusSnapshot& snapshot,
                                           const StatusFilter& filter) {
+  // Sorted by score, then key: its prefix (engine/text_prefix.hpp), the whole key read again
+  // only to break a tie of prefixes.
   struct Match {
-    int score;
-    std::string_view contact_key;
-    std::size_t index;
+    TextPrefix key_prefix;
+    std::uint32_t index = 0;  // in snapshot.rows
+    std::uint8_t score = 0;
   };
+  SEQD_ASSERT(snapshot.rows.size() <= UINT32_MAX);
   std::vector<Match> matches;
   matches.reserve(snapshot.rows.size());
   const std::string needle = toLowerAscii(filter.search);
@@ -59,11 +63,14 @@ std::vector<std::size_t> selectStatusRows(const StatusSnapshot& snapshot,
       }
       if (toLowerAscii(haystack).find(needle) == std::string::npos) continue;
     }
-    matches.push_back(Match{contact == nullptr ? 0 : contact->score(), key, index});
+    matches.push_back(Match{TextPrefix(key), static_cast<std::uint32_t>(index),
+                            contact == nullptr ? std::uint8_t{0} : contact->score()});
   }
-  const auto before = [](const Match& a, const Match& b) {
+  const auto before = [&snapshot](const Match& a, const Match& b) {
     if (a.score != b.score) return a.score > b.score;
-    return a.contact_key < b.contact_key;
+    if (a.key_prefix != b.key_prefix) return a.key_prefix < b.key_prefix;
+    return snapshot.contactKey(snapshot.rows[a.index]) <
+           snapshot.contactKey(snapshot.rows[b.index]);
   };
   std::size_t shown = matches.size();
   if (filter.limit > 0 && filter.limit < matches.size()) {
