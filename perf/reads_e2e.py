@@ -7,6 +7,7 @@ and advances the clock a minute, so N tasks are open and N contacts wait on them
 each read as one seqctl command, twice:
 
   report --json         seqctl --json report calls        (N contacts need attention)
+  status --json         seqctl --json status calls        (N contacts)
   tasks --json          seqctl --json tasks               (N open tasks)
   contacts --json       seqctl --json contacts            (N contacts)
   contacts --limit 3    seqctl contacts --limit 3
@@ -94,6 +95,7 @@ def main():
         for attempt in ("first", "second"):
             print("-- %s run, %d rows" % (attempt, args.rows))
             timed_read(args.build, daemon, "report --json", ["--json", "report", "calls"])
+            timed_read(args.build, daemon, "status --json", ["--json", "status", "calls"])
             timed_read(args.build, daemon, "tasks --json", ["--json", "tasks"])
             timed_read(args.build, daemon, "contacts --json", ["--json", "contacts"])
             timed_read(args.build, daemon, "contacts --limit 3", ["contacts", "--limit", "3"])
