@@ -147,7 +147,7 @@ std::vector<TaskRow> taskRows(const TasksSnapshot& snapshot, const std::vector<T
 }
 
 void orderContacts(std::vector<ContactRef>& contacts, std::size_t limit) {
-  // Sorted by key prefix (engine/text_prefix.hpp) and position, each key read once here and
+  // Sorted by key prefix (engine/text_prefix.hpp), then key: each key is read once here, and
   // again only to break a tie of prefixes.
   struct Keyed {
     TextPrefix prefix;

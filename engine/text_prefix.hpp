@@ -9,13 +9,14 @@
 //
 // Order: the bytes, unsigned, big-endian, a text shorter than 16 bytes padded with zeros, so
 // TextPrefix(a) < TextPrefix(b) implies a < b as std::string_view compares them, and equal
-// prefixes leave it to the texts ("ab" and "ab\0" have one prefix). textBefore() is that
-// comparison whole.
+// prefixes leave it to the texts ("ab" and "ab\0" have one prefix): a sort compares the
+// prefixes, and the texts when those are equal.
 //
 // Thread-safety: a value type.
 #pragma once
 
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -36,12 +37,5 @@ struct TextPrefix {
 
   friend auto operator<=>(const TextPrefix&, const TextPrefix&) = default;
 };
-
-// a < b as std::string_view compares them, where prefix_a and prefix_b are their prefixes.
-inline bool textBefore(const TextPrefix& prefix_a, std::string_view a, const TextPrefix& prefix_b,
-                       std::string_view b) {
-  if (prefix_a != prefix_b) return prefix_a < prefix_b;
-  return a < b;
-}
 
 }  // namespace seqd

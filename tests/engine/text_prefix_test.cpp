@@ -1,6 +1,7 @@
 // Proves TextPrefix orders texts as std::string_view does: its prefixes never disagree with
-// the texts' order, and textBefore() is that order whole, for texts alike in up to all of
-// their first 16 bytes, shorter and longer than 16, with NULs and bytes over 0x7F.
+// the texts' order, and comparing the prefixes, then the texts when those are equal (as the
+// status and contacts sorts do), is that order whole, for texts alike in up to all of their
+// first 16 bytes, shorter and longer than 16, with NULs and bytes over 0x7F.
 #include "engine/text_prefix.hpp"
 
 #include <doctest/doctest.h>
@@ -14,6 +15,18 @@
 using namespace seqd;
 using seqd::testing::testSeed;
 
+namespace {
+
+// a < b as the sorts compare them.
+bool before(std::string_view a, std::string_view b) {
+  const TextPrefix prefix_a(a);
+  const TextPrefix prefix_b(b);
+  if (prefix_a != prefix_b) return prefix_a < prefix_b;
+  return a < b;
+}
+
+}  // namespace
+
 TEST_CASE("a text's prefix is its first 16 bytes, big-endian, padded with zeros") {
   const TextPrefix prefix("ab");
   CHECK(prefix.high == 0x6162000000000000ULL);
@@ -23,8 +36,7 @@ TEST_CASE("a text's prefix is its first 16 bytes, big-endian, padded with zeros"
   CHECK(long_text.low == 0x3839616263646566ULL);
   CHECK(TextPrefix("") == TextPrefix());
   CHECK(TextPrefix(std::string_view("ab\0", 3)) == TextPrefix("ab"));  // the texts decide
-  CHECK(textBefore(TextPrefix("ab"), "ab", TextPrefix(std::string_view("ab\0", 3)),
-                   std::string_view("ab\0", 3)));
+  CHECK(before("ab", std::string_view("ab\0", 3)));
   CHECK(TextPrefix("\xff") > TextPrefix("a"));  // unsigned, as string_view compares
 }
 
@@ -47,11 +59,11 @@ TEST_CASE("randomized: ordering by prefix, then text, is ordering by text") {
     INFO("seed " << seed << " a '" << a << "' b '" << b << "'");
     const TextPrefix prefix_a(a);
     const TextPrefix prefix_b(b);
-    const bool before = std::string_view(a) < std::string_view(b);
-    REQUIRE(textBefore(prefix_a, a, prefix_b, b) == before);
-    REQUIRE(textBefore(prefix_b, b, prefix_a, a) == (std::string_view(b) < std::string_view(a)));
+    const bool a_first = std::string_view(a) < std::string_view(b);
+    REQUIRE(before(a, b) == a_first);
+    REQUIRE(before(b, a) == (std::string_view(b) < std::string_view(a)));
     // The prefixes alone never contradict the texts.
-    if (prefix_a < prefix_b) REQUIRE(before);
-    if (prefix_b < prefix_a) REQUIRE_FALSE(before);
+    if (prefix_a < prefix_b) REQUIRE(a_first);
+    if (prefix_b < prefix_a) REQUIRE_FALSE(a_first);
   }
 }
