@@ -163,31 +163,9 @@ const json::value& member(const json::object& object, std::string_view name) {
   return value == nullptr ? kNull : *value;
 }
 
-// Prints rows under headers in columns as wide as their widest cell.
-void printTable(const std::vector<std::string>& headers,
-                const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> widths;
-  for (const std::string& header : headers) widths.push_back(displayWidth(header));
-  for (const auto& row : rows) {
-    for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-      widths[i] = std::max(widths[i], displayWidth(row[i]));
-    }
-  }
-  auto printRow = [&](const std::vector<std::string>& cells) {
-    std::string line;
-    for (std::size_t i = 0; i < cells.size(); ++i) {
-      line += cells[i];
-      if (i + 1 < cells.size()) line += std::string(widths[i] - displayWidth(cells[i]) + 2, ' ');
-    }
-    std::cout << line << "\n";
-  };
-  printRow(headers);
-  for (const auto& row : rows) printRow(row);
-}
-
 // Prints a table whose rows come in batches (a streamed answer): the header goes out with the
-// first batch, and each column is as wide as its widest cell seen so far. One batch prints
-// exactly as printTable does.
+// first batch, and each column is as wide as its widest cell seen so far (one batch: as wide
+// as its widest cell).
 class TablePrinter {
  public:
   explicit TablePrinter(std::vector<std::string> headers) : headers_(std::move(headers)) {
@@ -220,6 +198,12 @@ class TablePrinter {
   std::vector<std::size_t> widths_;
   bool header_printed_ = false;
 };
+
+// Prints rows under headers in columns as wide as their widest cell.
+void printTable(const std::vector<std::string>& headers,
+                const std::vector<std::vector<std::string>>& rows) {
+  TablePrinter(headers).print(rows);
+}
 
 // Normalises a CSV header ("First Name", "Email Address") to a contact field name.
 std::string fieldForHeader(const std::string& header) {
