@@ -1,6 +1,7 @@
 #include "io/status_stream.hpp"
 
 #include <cstdlib>
+#include <utility>
 
 #include "engine/assert.hpp"
 #include "io/command_dispatch.hpp"
@@ -192,6 +193,18 @@ TasksSnapshot StatusReader::takeSpareTasks() {
   return std::move(spare_tasks_);
 }
 
+std::size_t StatusReader::spareBytes() {
+  std::lock_guard lock(mutex_);
+  return spare_rows_.capacity() * sizeof(StatusSnapshotRow) +
+         spare_tasks_.in_memory.capacity() * sizeof(spare_tasks_.in_memory[0]) +
+         spare_tasks_.in_memory_ids.capacity() * sizeof(spare_tasks_.in_memory_ids[0]);
+}
+
+bool StatusReader::holdsSpare() const {
+  return spare_rows_.capacity() > 0 || spare_tasks_.in_memory.capacity() > 0 ||
+         spare_tasks_.in_memory_ids.capacity() > 0;
+}
+
 void StatusReader::stop() {
   {
     std::lock_guard lock(mutex_);
@@ -206,9 +219,17 @@ void StatusReader::stop() {
 void StatusReader::run() {
   for (;;) {
     StatusRead read;
+    ReadBuffers freed;  // the spare buffers once they were kept long enough, freed unlocked
     {
       std::unique_lock lock(mutex_);
-      ready_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+      const auto woken = [this] { return stopping_ || !pending_.empty(); };
+      if (!holdsSpare()) {
+        ready_.wait(lock, woken);
+      } else if (!ready_.wait_until(lock, spare_until_, woken)) {
+        freed.rows = std::exchange(spare_rows_, {});
+        freed.tasks = std::exchange(spare_tasks_, {});
+        continue;
+      }
       if (stopping_) return;
       read = std::move(pending_.front());
       pending_.pop_front();
@@ -251,6 +272,10 @@ void StatusReader::answer(StatusRead& read) {
     done.rows.clear();
   }
   std::lock_guard lock(mutex_);
+  if (done.rows.capacity() > 0 || done.tasks.in_memory.capacity() > 0 ||
+      done.tasks.in_memory_ids.capacity() > 0) {
+    spare_until_ = std::chrono::steady_clock::now() + limits_.spare_keep;
+  }
   if (done.rows.capacity() > spare_rows_.capacity()) spare_rows_ = std::move(done.rows);
   if (done.tasks.in_memory.capacity() > spare_tasks_.in_memory.capacity()) {
     spare_tasks_.in_memory = std::move(done.tasks.in_memory);

@@ -51,6 +51,9 @@
 namespace seqd {
 
 inline constexpr std::size_t kStatusReadsPendingMax = 16;
+// StatusStreamLimits::spare_keep's default: a minute with no read of the kind hands its
+// buffers back (56 MB for a status of 1M rows).
+inline constexpr std::chrono::milliseconds kReadBuffersKeep{60000};
 
 struct StatusStreamLimits {
   std::size_t chunk_bytes_max = kFrameBytesMax;
@@ -59,6 +62,10 @@ struct StatusStreamLimits {
   // Tests only: the reader waits this long before it answers each read, as if the answer took
   // that long to compute, so a test can see the engine thread go on meanwhile.
   std::chrono::milliseconds delay{0};
+  // How long the buffers of the last large read are kept for the next one after it is
+  // answered (StatusReader::takeSpareRows). Reads that come more often than this (a dashboard
+  // polling) fill a buffer already faulted in; after a quiet spell the memory goes back.
+  std::chrono::milliseconds spare_keep = kReadBuffersKeep;
 
   // The defaults, or for tests only smaller ones from SEQD_TEST_STATUS_CHUNK_BYTES,
   // SEQD_TEST_STATUS_UNSENT_BYTES and SEQD_TEST_STATUS_STALL_MS, and a delay from
@@ -150,13 +157,16 @@ class StatusReader {
   // The rows buffer of the last read answered, its rows cleared (empty when none waits), for
   // the next snapshot to fill (Engine::statusSnapshot's `spare`). Keeping it costs the largest
   // answered sequence's rows in memory (about 56 bytes a row); faulting a new buffer in costs
-  // the engine thread more than the snapshot itself (perf/RESULTS.md, 2026-12-02).
+  // the engine thread more than the snapshot itself (perf/RESULTS.md, 2026-12-02). So it is
+  // kept for limits.spare_keep after the last read that handed buffers back, then freed.
   std::vector<StatusSnapshotRow> takeSpareRows();
   // The same for a `tasks` snapshot (Engine::tasksSnapshot's `spare`): the buffers of the
   // largest answered, with room for every task the engine held then (64 bytes a task; in
   // memory as far as rows were written). A new one for 1M tasks held the engine thread
-  // ~200 ms more, faulted in (perf/tasks_bench).
+  // ~200 ms more, faulted in (perf/tasks_bench). Freed with the rows buffer.
   TasksSnapshot takeSpareTasks();
+  // The room the buffers kept for the next reads have, in bytes (0 once they are freed).
+  std::size_t spareBytes();
   // Lets the read in progress end at its next frame, drops the queued ones, joins.
   // Idempotent.
   void stop();
@@ -164,6 +174,7 @@ class StatusReader {
  private:
   void run();
   void answer(StatusRead& read);
+  bool holdsSpare() const;  // REQUIRES: mutex_ held
 
   const StatusStreamLimits limits_;
   std::mutex mutex_;
@@ -171,7 +182,9 @@ class StatusReader {
   std::deque<StatusRead> pending_;             // guarded by mutex_
   std::vector<StatusSnapshotRow> spare_rows_;  // guarded by mutex_
   TasksSnapshot spare_tasks_;                  // guarded by mutex_
-  bool stopping_ = false;                      // guarded by mutex_
+  // When the spare buffers are freed unless a read hands buffers back first.
+  std::chrono::steady_clock::time_point spare_until_;  // guarded by mutex_
+  bool stopping_ = false;                              // guarded by mutex_
   std::thread thread_;
 };
 

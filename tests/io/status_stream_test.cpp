@@ -3,15 +3,19 @@
 // "rows" events and a reply whose rows, appended in order, are the same rows, every frame
 // within the chunk size; and that a writer told to stop stops at the next frame. And that the
 // long answer of an `add --where`/`--list` or a `retry --all` is "part" events and a reply
-// that, merged, are the answer the same command naming its contacts gives in one reply.
+// that, merged, are the answer the same command naming its contacts gives in one reply. And that
+// the reader keeps a read's buffers for the next while reads come, and frees them after a
+// quiet spell.
 #include "io/status_stream.hpp"
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/engine.hpp"
@@ -483,4 +487,87 @@ TEST_CASE("a tasks answer hands its snapshot's buffers back emptied, their room 
   // The snapshot no longer holds them, nor its contacts' references.
   CHECK(snapshot->in_memory.capacity() == 0);
   CHECK(snapshot->in_memory_ids.capacity() == 0);
+}
+
+namespace {
+
+// A status read of `engine`'s sequence whose snapshot fills `buffer`, for a client gone (the
+// reader answers it and hands the buffer back all the same).
+StatusRead statusReadInto(const Engine& engine, std::vector<StatusSnapshotRow> buffer) {
+  Result<StatusSnapshot> snapshot = engine.statusSnapshot("s", std::move(buffer));
+  REQUIRE(snapshot.isOk());
+  Result<StatusFilter> filter = statusFilterArg(json::object());
+  REQUIRE(filter.isOk());
+  StatusRead read;
+  read.snapshot = std::make_unique<StatusSnapshot>(std::move(snapshot.value()));
+  read.filter = std::move(filter.value());
+  read.what = "status of sequence 's'";
+  read.id = 1;
+  return read;
+}
+
+// Polls until the reader keeps a spare of at least `bytes`, for up to 10 s.
+bool waitForSpare(StatusReader& reader, std::size_t bytes) {
+  for (int i = 0; i < 10000 && reader.spareBytes() < bytes; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return reader.spareBytes() >= bytes;
+}
+
+}  // namespace
+
+TEST_CASE("the reader keeps a read's buffers for the next while reads come, then frees them") {
+  Engine engine = enrolled(3, 1);
+  constexpr std::size_t kRoom = 1000;
+  constexpr std::size_t kRoomBytes = kRoom * sizeof(StatusSnapshotRow);
+  StatusStreamLimits limits;
+  limits.spare_keep = std::chrono::milliseconds(400);
+  StatusReader reader(limits);
+  CHECK(reader.spareBytes() == 0);
+
+  std::vector<StatusSnapshotRow> buffer;
+  buffer.reserve(kRoom);
+  REQUIRE(reader.submit(statusReadInto(engine, std::move(buffer))));
+  REQUIRE(waitForSpare(reader, kRoomBytes));
+
+  // A read every 100 ms for a second, each filling the buffer the one before handed back:
+  // the buffer stays, though the first read was answered longer ago than spare_keep.
+  for (int i = 0; i < 10; ++i) {
+    std::vector<StatusSnapshotRow> spare = reader.takeSpareRows();
+    REQUIRE(spare.capacity() >= kRoom);
+    CHECK(spare.empty());
+    REQUIRE(reader.submit(statusReadInto(engine, std::move(spare))));
+    REQUIRE(waitForSpare(reader, kRoomBytes));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(reader.spareBytes() >= kRoomBytes);
+
+  // No read for well over spare_keep: the buffer is freed.
+  std::size_t spare_bytes = reader.spareBytes();
+  for (int i = 0; i < 100 && spare_bytes > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    spare_bytes = reader.spareBytes();
+  }
+  CHECK(spare_bytes == 0);
+  CHECK(reader.takeSpareRows().capacity() == 0);
+
+  // A tasks read's buffers go the same way.
+  TasksOnlyStore store({});
+  auto tasks = std::make_shared<TasksSnapshot>();
+  tasks->in_memory.reserve(kRoom);
+  tasks->in_memory_ids.reserve(kRoom);
+  StatusRead read;
+  read.answer = tasksAnswer(tasks, &store, 2);
+  read.what = "tasks";
+  read.id = 2;
+  tasks.reset();
+  REQUIRE(reader.submit(std::move(read)));
+  REQUIRE(waitForSpare(reader, kRoom * sizeof(std::uint64_t)));
+  spare_bytes = reader.spareBytes();
+  for (int i = 0; i < 100 && spare_bytes > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    spare_bytes = reader.spareBytes();
+  }
+  CHECK(spare_bytes == 0);
+  CHECK(reader.takeSpareTasks().in_memory.capacity() == 0);
 }
