@@ -1,6 +1,6 @@
 // What the engine-only benches share: the engine settings (one sequence "bench" of one email
 // step from one mailbox, bench@acme.test, on the discard transport, owned by "root"), their
-// contacts, and the median of timed runs.
+// contacts enrolled, and the median of timed runs.
 #pragma once
 
 #include <algorithm>
@@ -50,6 +50,14 @@ inline std::vector<ContactRow> benchContactRows(std::size_t count) {
     rows.push_back(std::move(row));
   }
   return rows;
+}
+
+// Imports benchContactRows(count) into `engine` and adds them all to "bench" as root.
+inline void enrollBenchContacts(Engine& engine, std::size_t count) {
+  std::vector<ContactRow> rows = benchContactRows(count);
+  const ImportResult imported = engine.upsertContacts(rows);
+  rows = {};
+  engine.add("bench", imported.keys, {}, Caller{"root", true}, kBenchStart);
 }
 
 // The median of `runs` timings of body(), in ms; after() runs after each, untimed.

@@ -37,9 +37,7 @@ int main(int argc, char** argv) {
   const std::size_t contacts = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
   const int runs = argc > 2 ? std::atoi(argv[2]) : 5;
   Engine engine(benchSettings(), kStart);
-  std::vector<ContactRow> rows = benchContactRows(contacts);
-  ImportResult imported = engine.upsertContacts(rows);
-  engine.add("bench", imported.keys, {}, Caller{"root", true}, kStart);
+  enrollBenchContacts(engine, contacts);
   std::printf("status: one sequence of %zu enrollments, median of %d calls (engine only)\n",
               contacts, runs);
   StatusFilter every_row;

@@ -37,12 +37,8 @@ int main(int argc, char** argv) {
   const std::size_t contacts = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
   const int runs = argc > 2 ? std::atoi(argv[2]) : 5;
   Engine engine(callSettings(), kStart);
-  std::vector<ContactRow> rows = benchContactRows(contacts);
-  ImportResult imported = engine.upsertContacts(rows);
-  rows = {};
-  const Caller root{"root", true};
-  engine.add("bench", imported.keys, {}, root, kStart);
-  if (!engine.activate("bench", root, kStart).isOk()) return 1;
+  enrollBenchContacts(engine, contacts);
+  if (!engine.activate("bench", Caller{"root", true}, kStart).isOk()) return 1;
   // Each due call opens its task; batches are dropped (no store here).
   for (TimeMs now = kStart; engine.wheelEntries() > 0; now += 1000) {
     engine.advanceTo(now);
