@@ -6,19 +6,24 @@ from /proc before and after the advance. On a machine shared with other work the
 and the switch counts move much less than wall time does.
 
 Usage: perf/advance_threads.py [--seqd BUILD/seqd --seqctl BUILD/seqctl] [--perf-record OUT]
-                               [--phase advance|add] [N]
+                               [--phase advance|add] [--states] [N]
 (default N 200000). Prints one JSON object: wall seconds, the per-thread deltas (the delivery
 workers summed), their totals per step (with --phase add: per first step added, and seqctl's
-own CPU seconds), and the thread ids by role. With --perf-record, linux perf samples seqd
+own CPU seconds), and the thread ids by role. With --states, each thread's share of samples
+(every millisecond) running or runnable (R), sleeping (S: waiting for work) or in an
+uninterruptible wait (D: the committer's fdatasync), by role, a list with one entry a
+thread; the sampling takes CPU, so the phase runs a little slower. With --perf-record, linux perf samples seqd
 (`perf record -g --call-graph dwarf`) for the length of the phase only, into OUT (and seqctl,
 for the add, into OUT.seqctl); read it per thread with `perf report -i OUT --sort tid,sym` and
 the tids printed."""
 import argparse
+import collections
 import json
 import os
 import resource
 import signal
 import subprocess
+import threading
 import time
 
 import bench
@@ -44,6 +49,41 @@ def thread_counters(pid):
     return counters
 
 
+class StateSampler:
+    """Reads each thread's scheduler state (R running or runnable, S sleeping, D in
+    uninterruptible wait: an fdatasync) from /proc every millisecond while it runs; the
+    sampling takes CPU itself, so it slows the phase a little."""
+
+    def __init__(self, pid):
+        self.fds = {}
+        for tid in os.listdir("/proc/%d/task" % pid):
+            self.fds[int(tid)] = os.open("/proc/%d/task/%s/stat" % (pid, tid), os.O_RDONLY)
+        self.counts = {tid: collections.Counter() for tid in self.fds}
+        self.stopping = False
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def run(self):
+        while not self.stopping:
+            for tid, fd in self.fds.items():
+                try:
+                    stat = os.pread(fd, 512, 0).decode()
+                except OSError:
+                    continue
+                self.counts[tid][stat[stat.rindex(")") + 2]] += 1
+            time.sleep(0.001)
+
+    def stop(self):
+        """{tid: {state: share of the samples}}."""
+        self.stopping = True
+        self.thread.join()
+        for fd in self.fds.values():
+            os.close(fd)
+        return {tid: {state: round(count / max(1, sum(counts.values())), 3)
+                      for state, count in sorted(counts.items())}
+                for tid, counts in self.counts.items()}
+
+
 def main():
     parser = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
@@ -56,6 +96,8 @@ def main():
     parser.add_argument("--tick", default="100ms", help="seqd's wheel tick, as perf/bench.py")
     parser.add_argument("--perf-frequency", type=int, default=499,
                         help="samples a second for --perf-record (perf record -F)")
+    parser.add_argument("--states", action="store_true",
+                        help="also sample each thread's state (running, sleeping, in a sync)")
     parser.add_argument("n", nargs="?", type=int, default=200000)
     args = parser.parse_args()
     ticks = os.sysconf("SC_CLK_TCK")
@@ -76,6 +118,7 @@ def main():
                                          "-p", str(daemon.process.pid)],
                                         stdout=subprocess.DEVNULL)
             time.sleep(1)  # perf attaches to every thread
+        sampler = StateSampler(daemon.process.pid) if args.states else None
         before = thread_counters(daemon.process.pid)
         client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         if args.phase == "advance":
@@ -92,6 +135,7 @@ def main():
                 raise RuntimeError("add: not every contact added")
         client = resource.getrusage(resource.RUSAGE_CHILDREN)
         after = thread_counters(daemon.process.pid)
+        states = sampler.stop() if sampler else {}
         if recorder:
             recorder.send_signal(signal.SIGINT)
             recorder.wait()
@@ -117,6 +161,8 @@ def main():
             row["cpu_s"] += (cpu - cpu0) / ticks
             row["voluntary"] += voluntary - voluntary0
             row["involuntary"] += involuntary - involuntary0
+            if tid in states:
+                row.setdefault("states", []).append(states[tid])
         cpu_s = sum(row["cpu_s"] for row in threads.values())
         switches = sum(row["voluntary"] + row["involuntary"] for row in threads.values())
         client_s = (client.ru_utime + client.ru_stime - client_before.ru_utime -

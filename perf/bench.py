@@ -247,26 +247,32 @@ def finished_count(daemon):
     return counts.get("finished", 0)
 
 
-def run_workload(daemon, n):
+def run_workload(daemon, n, on_phase=lambda name: None):
     """The virtual-time workload on a started daemon: n contacts written to a CSV, imported,
     added to `bench` and run to the end by one `time advance 1m` (3 steps each). Checks that
-    every contact finished; returns the CSV's path and the seconds each phase took."""
+    every contact finished (a `status` of them all); returns the CSV's path and the seconds each
+    phase took. on_phase(name) is called after each: import, add, activate, advance, status."""
     csv_path = os.path.join(daemon.root, "contacts.csv")
     write_csv(csv_path, n)
     import_s, result = daemon.timed("--json", "import", csv_path)
     imported = json.loads(result.stdout)
     if imported["imported"] != n or imported["errors"]:
         raise RuntimeError("import: %s" % result.stdout[:500])
+    on_phase("import")
     add_s, result = daemon.timed("--json", "add", "bench", "--csv", csv_path,
                                  "--skip-validation")
     added = json.loads(result.stdout)
     if len(added["added"]) != n:
         raise RuntimeError("add: %d added of %d" % (len(added["added"]), n))
+    on_phase("add")
     daemon.seqctl("sequence", "activate", "bench")
+    on_phase("activate")
     advance_s, _ = daemon.timed("time", "advance", "1m")
+    on_phase("advance")
     finished = finished_count(daemon)
     if finished != n:
         raise RuntimeError("after the advance: %d of %d contacts finished" % (finished, n))
+    on_phase("status")
     return {"csv_path": csv_path, "import_s": import_s, "add_s": add_s, "advance_s": advance_s}
 
 

@@ -5,9 +5,11 @@
 Usage: perf/memory_bench.py [N ...] [--settle S] [--seqd PATH --seqctl PATH] [--heaptrack OUT]
 
 Per N: a fresh seqd under --virtual-time (perf/bench.py's daemon), its RSS empty, `import` and
-`add --csv` of N contacts, `sequence activate`, `time advance 1m` (all 3N steps), the RSS at
-once and again after S seconds idle (default 10: the allocator gives freed pages back after a
-delay, seqd_main.cpp's kAllocatorDecommitDelayMs); then kill -9 and a restart, and the RSS once
+`add --csv` of N contacts, `sequence activate`, `time advance 1m` (all 3N steps) and a `status`
+of them all (RssAnon per enrollment after each of these phases: heap_per_enrollment_after), the
+RSS at once and again after S seconds idle (default 10: the allocator gives freed pages back
+after a delay, seqd_main.cpp's kAllocatorDecommitDelayMs; from 60 on, the last read's buffers
+are given back too, io/status_stream.hpp); then kill -9 and a restart, and the RSS once
 it answers (what a daemon that has run for a while holds: the state as loaded, without the
 garbage of the run). RssAnon is what the engine's model costs; RssFile is LMDB's pages the
 process touched (shared with the page cache, dropped under memory pressure). With --heaptrack
@@ -63,7 +65,12 @@ def run(args, n):
     try:
         daemon.start()
         empty = rss(daemon.process.pid)
-        advance_s = bench.run_workload(daemon, n)["advance_s"]
+        phases = {}
+
+        def on_phase(name):
+            phases[name] = per(rss(daemon.process.pid), empty, n)["anon"]
+
+        advance_s = bench.run_workload(daemon, n, on_phase)["advance_s"]
         after_run = rss(daemon.process.pid)
         time.sleep(args.settle)
         after_settle = rss(daemon.process.pid)
@@ -72,6 +79,7 @@ def run(args, n):
         after_restart = rss(daemon.process.pid)
         row = {"n": n, "advance_s": round(advance_s, 2), "steps_per_s": round(3 * n / advance_s),
                "restart_s": round(restart_s, 2), "empty": {"rss": empty[0], "anon": empty[1]},
+               "heap_per_enrollment_after": phases,
                "per_enrollment_after_run": per(after_run, empty, n),
                "per_enrollment_after_settle": per(after_settle, empty, n),
                "per_enrollment_after_restart": per(after_restart, empty, n)}
