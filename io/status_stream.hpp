@@ -51,8 +51,8 @@
 namespace seqd {
 
 inline constexpr std::size_t kStatusReadsPendingMax = 16;
-// StatusStreamLimits::spare_keep's default: a minute with no read of the kind hands its
-// buffers back (56 MB for a status of 1M rows).
+// StatusStreamLimits::spare_keep's default: after a minute with no read handing buffers back
+// the reader frees the ones it kept (56 MB after a status of 1M rows).
 inline constexpr std::chrono::milliseconds kReadBuffersKeep{60000};
 
 struct StatusStreamLimits {

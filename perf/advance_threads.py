@@ -12,10 +12,10 @@ workers summed), their totals per step (with --phase add: per first step added, 
 own CPU seconds), and the thread ids by role. With --states, each thread's share of samples
 (every millisecond) running or runnable (R), sleeping (S: waiting for work) or in an
 uninterruptible wait (D: the committer's fdatasync), by role, a list with one entry a
-thread; the sampling takes CPU, so the phase runs a little slower. With --perf-record, linux perf samples seqd
-(`perf record -g --call-graph dwarf`) for the length of the phase only, into OUT (and seqctl,
-for the add, into OUT.seqctl); read it per thread with `perf report -i OUT --sort tid,sym` and
-the tids printed."""
+thread; the sampling takes CPU, so the phase runs a little slower. With --perf-record,
+linux perf samples seqd (`perf record -g --call-graph dwarf`) for the length of the phase
+only, into OUT (and seqctl, for the add, into OUT.seqctl); read it per thread with
+`perf report -i OUT --sort tid,sym` and the tids printed."""
 import argparse
 import collections
 import json
