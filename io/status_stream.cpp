@@ -185,24 +185,17 @@ void StatusReader::submitAnswer(StatusRead read) {
 
 std::vector<StatusSnapshotRow> StatusReader::takeSpareRows() {
   std::lock_guard lock(mutex_);
-  return std::move(spare_rows_);
+  return std::move(spare_.rows);
 }
 
 TasksSnapshot StatusReader::takeSpareTasks() {
   std::lock_guard lock(mutex_);
-  return std::move(spare_tasks_);
+  return std::move(spare_.tasks);
 }
 
 std::size_t StatusReader::spareBytes() {
   std::lock_guard lock(mutex_);
-  return spare_rows_.capacity() * sizeof(StatusSnapshotRow) +
-         spare_tasks_.in_memory.capacity() * sizeof(spare_tasks_.in_memory[0]) +
-         spare_tasks_.in_memory_ids.capacity() * sizeof(spare_tasks_.in_memory_ids[0]);
-}
-
-bool StatusReader::holdsSpare() const {
-  return spare_rows_.capacity() > 0 || spare_tasks_.in_memory.capacity() > 0 ||
-         spare_tasks_.in_memory_ids.capacity() > 0;
+  return spare_.roomBytes();
 }
 
 void StatusReader::stop() {
@@ -223,11 +216,10 @@ void StatusReader::run() {
     {
       std::unique_lock lock(mutex_);
       const auto woken = [this] { return stopping_ || !pending_.empty(); };
-      if (!holdsSpare()) {
+      if (spare_.roomBytes() == 0) {
         ready_.wait(lock, woken);
       } else if (!ready_.wait_until(lock, spare_until_, woken)) {
-        freed.rows = std::exchange(spare_rows_, {});
-        freed.tasks = std::exchange(spare_tasks_, {});
+        freed = std::exchange(spare_, {});
         continue;
       }
       if (stopping_) return;
@@ -272,16 +264,15 @@ void StatusReader::answer(StatusRead& read) {
     done.rows.clear();
   }
   std::lock_guard lock(mutex_);
-  if (done.rows.capacity() > 0 || done.tasks.in_memory.capacity() > 0 ||
-      done.tasks.in_memory_ids.capacity() > 0) {
+  if (done.roomBytes() > 0) {
     spare_until_ = std::chrono::steady_clock::now() + limits_.spare_keep;
   }
-  if (done.rows.capacity() > spare_rows_.capacity()) spare_rows_ = std::move(done.rows);
-  if (done.tasks.in_memory.capacity() > spare_tasks_.in_memory.capacity()) {
-    spare_tasks_.in_memory = std::move(done.tasks.in_memory);
+  if (done.rows.capacity() > spare_.rows.capacity()) spare_.rows = std::move(done.rows);
+  if (done.tasks.in_memory.capacity() > spare_.tasks.in_memory.capacity()) {
+    spare_.tasks.in_memory = std::move(done.tasks.in_memory);
   }
-  if (done.tasks.in_memory_ids.capacity() > spare_tasks_.in_memory_ids.capacity()) {
-    spare_tasks_.in_memory_ids = std::move(done.tasks.in_memory_ids);
+  if (done.tasks.in_memory_ids.capacity() > spare_.tasks.in_memory_ids.capacity()) {
+    spare_.tasks.in_memory_ids = std::move(done.tasks.in_memory_ids);
   }
 }
 

@@ -111,6 +111,13 @@ std::size_t writeStatusFrames(const StatusSnapshot& snapshot, const StatusFilter
 struct ReadBuffers {
   std::vector<StatusSnapshotRow> rows;  // a status's or a report's
   TasksSnapshot tasks;                  // a tasks read's: its in_memory and in_memory_ids
+
+  // The room the buffers have, in bytes (0: none).
+  std::size_t roomBytes() const {
+    return rows.capacity() * sizeof(StatusSnapshotRow) +
+           tasks.in_memory.capacity() * sizeof(decltype(tasks.in_memory)::value_type) +
+           tasks.in_memory_ids.capacity() * sizeof(decltype(tasks.in_memory_ids)::value_type);
+  }
 };
 
 // Any other read: writes its whole answer through emit, in frames of at most about
@@ -174,14 +181,12 @@ class StatusReader {
  private:
   void run();
   void answer(StatusRead& read);
-  bool holdsSpare() const;  // REQUIRES: mutex_ held
 
   const StatusStreamLimits limits_;
   std::mutex mutex_;
   std::condition_variable ready_;
-  std::deque<StatusRead> pending_;             // guarded by mutex_
-  std::vector<StatusSnapshotRow> spare_rows_;  // guarded by mutex_
-  TasksSnapshot spare_tasks_;                  // guarded by mutex_
+  std::deque<StatusRead> pending_;  // guarded by mutex_
+  ReadBuffers spare_;               // guarded by mutex_: kept for the next snapshots
   // When the spare buffers are freed unless a read hands buffers back first.
   std::chrono::steady_clock::time_point spare_until_;  // guarded by mutex_
   bool stopping_ = false;                              // guarded by mutex_
