@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <boost/unordered/unordered_flat_set.hpp>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "engine/assert.hpp"
+#include "engine/symbol_index.hpp"
 
 namespace seqd {
 namespace {
@@ -32,7 +32,8 @@ constexpr std::uint32_t kEntryChunkSize = 1u << kEntryChunkBits;
 constexpr std::uint32_t kEntryChunksMax = kSymbolsMax / kEntryChunkSize;
 constexpr std::size_t kArenaChunkBytes = 256 * 1024;
 constexpr std::size_t kLongLengthBytes = sizeof(std::uint32_t);
-constexpr std::uint32_t kNotInserting = UINT32_MAX;  // above kSymbolsMax: no Symbol's index
+// The batch lookups hash this many texts, asking for their lines, before reading any.
+constexpr std::size_t kBatchWindow = 32;
 
 // The empty string's bytes: the NUL alone.
 constexpr char kEmptyText[1] = {0};
@@ -56,50 +57,29 @@ Entry entryOf(const char* bytes, std::size_t length) {
   return address | (static_cast<Entry>(std::min(length, kLongText)) << kLengthShift);
 }
 
-struct Table;
-
-// The index set hashes and compares by text: an index stands for its string, and a
-// string_view finds its index without being copied (heterogeneous lookup).
-struct TextHash {
-  using is_transparent = void;
-  const Table* table;
-  std::size_t operator()(std::string_view text) const noexcept {
-    return std::hash<std::string_view>()(text);
-  }
-  std::size_t operator()(std::uint32_t index) const noexcept;
-};
-
-struct TextEqual {
-  using is_transparent = void;
-  const Table* table;
-  bool operator()(std::uint32_t a, std::uint32_t b) const noexcept { return a == b; }
-  bool operator()(std::string_view a, std::uint32_t b) const noexcept;
-  bool operator()(std::uint32_t a, std::string_view b) const noexcept { return (*this)(b, a); }
-};
+// A string's hash in the index.
+std::uint64_t hashText(std::string_view text) {
+  return SymbolIndex::mix(std::hash<std::string_view>()(text));
+}
 
 struct Table {
   std::mutex mutex;
-  boost::unordered_flat_set<std::uint32_t, TextHash, TextEqual> index{0, TextHash{this},
-                                                                      TextEqual{this}};
+  SymbolIndex index;
   std::uint32_t size = 0;
   std::vector<std::unique_ptr<char[]>> arena;  // written under the mutex only
   char* arena_at = nullptr;
   std::size_t arena_left = 0;
   std::array<std::atomic<Entry*>, kEntryChunksMax> entries{};
-  // The index being inserted and its text's hash, which internLocked() has just computed:
-  // the set's insert takes it from here instead of hashing the text again (reading it back
-  // from the arena: 8.7% of a 10M restart's samples, the contacts' load 8.3 -> 7.0 s). Read and
-  // written under the mutex only (a lock-free find() hashes text, never an index). kNotInserting
-  // (never an index) between inserts.
-  std::uint32_t inserting = kNotInserting;
-  std::size_t inserting_hash = 0;
+  Table();
 
-  Table() {
-    Entry* first = new Entry[kEntryChunkSize];
-    first[0] = entryOf(kEmptyText, 0);
-    entries[0].store(first, std::memory_order_release);
-    size = 1;
-    index.insert(0u);
+  // The hash of an index's text, read back from the arena: for the index to grow.
+  auto hashOf() const {
+    return [this](std::uint32_t at) { return hashText(textAt(entryAt(at))); };
+  }
+
+  // An index's text compared with `text`: for the index to find.
+  auto equalTo(std::string_view text) const {
+    return [this, text](std::uint32_t at) { return textAt(entryAt(at)) == text; };
   }
 
   Entry entryAt(std::uint32_t at) const {
@@ -131,18 +111,33 @@ struct Table {
   }
 };
 
-std::size_t TextHash::operator()(std::uint32_t at) const noexcept {
-  if (at == table->inserting) return table->inserting_hash;
-  return (*this)(textAt(table->entryAt(at)));
-}
-
-bool TextEqual::operator()(std::string_view a, std::uint32_t b) const noexcept {
-  return a == textAt(table->entryAt(b));
+Table::Table() {
+  Entry* first = new Entry[kEntryChunkSize];
+  first[0] = entryOf(kEmptyText, 0);
+  entries[0].store(first, std::memory_order_release);
+  size = 1;
+  index.insert(0u, hashText(""), hashOf());
 }
 
 Table& table() {
   static Table* instance = new Table();  // never destroyed: Symbols may outlive main()
   return *instance;
+}
+
+// Calls visit(start, count, hashes) for each window of up to kBatchWindow texts from `start`,
+// once hashes[i] holds the hash of texts[start + i] and its bucket's line has been asked for.
+template <typename Visit>
+void forEachHashedWindow(std::span<const std::string_view> texts, const Visit& visit) {
+  const Table& symbols = table();
+  std::uint64_t hashes[kBatchWindow];
+  for (std::size_t start = 0; start < texts.size(); start += kBatchWindow) {
+    const std::size_t count = std::min(kBatchWindow, texts.size() - start);
+    for (std::size_t i = 0; i < count; ++i) {
+      hashes[i] = hashText(texts[start + i]);
+      symbols.index.prefetch(hashes[i]);
+    }
+    visit(start, count, hashes);
+  }
 }
 
 }  // namespace
@@ -156,9 +151,16 @@ std::uint32_t Symbol::intern(std::string_view text) {
 std::mutex& Symbol::tableMutex() { return table().mutex; }
 
 std::uint32_t Symbol::internLocked(std::string_view text) {
-  if (text.empty()) return 0;
+  return text.empty() ? 0 : internHashed(text, hashText(text));
+}
+
+// internLocked() with the text's hash worked out already.
+std::uint32_t Symbol::internHashed(std::string_view text, std::uint64_t hash) {
   Table& symbols = table();
-  if (auto found = symbols.index.find(text); found != symbols.index.end()) return *found;
+  if (const std::uint32_t found = symbols.index.find(hash, symbols.equalTo(text));
+      found != SymbolIndex::kNone) {
+    return found;
+  }
   SEQD_ASSERT(text.size() <= UINT32_MAX);
   std::uint32_t index = symbols.size;
   SEQD_ASSERT(index < kSymbolsMax);
@@ -170,11 +172,21 @@ std::uint32_t Symbol::internLocked(std::string_view text) {
   }
   entries[index & (kEntryChunkSize - 1)] = symbols.store(text);
   symbols.size = index + 1;
-  symbols.inserting = index;
-  symbols.inserting_hash = TextHash{&symbols}(text);
-  symbols.index.insert(index);
-  symbols.inserting = kNotInserting;
+  symbols.index.insert(index, hash, symbols.hashOf());
   return index;
+}
+
+// A window of texts at a time: hashed, each one's bucket asked for, then interned, so that the
+// buckets' lines come in side by side, not one after another.
+void Symbol::internLocked(std::span<const std::string_view> texts, std::span<Symbol> out) {
+  SEQD_ASSERT(out.size() == texts.size());
+  forEachHashedWindow(
+      texts, [&](std::size_t start, std::size_t count, const std::uint64_t* hashes) {
+        for (std::size_t i = 0; i < count; ++i) {
+          const std::string_view text = texts[start + i];
+          out[start + i] = ofIndex(text.empty() ? 0 : internHashed(text, hashes[i]));
+        }
+      });
 }
 
 std::optional<Symbol> Symbol::find(std::string_view text) {
@@ -186,15 +198,42 @@ std::optional<Symbol> Symbol::find(std::string_view text) {
 std::optional<Symbol> Symbol::findLocked(std::string_view text) {
   if (text.empty()) return Symbol();
   const Table& symbols = table();
-  auto found = symbols.index.find(text);
-  if (found == symbols.index.end()) return std::nullopt;
-  return ofIndex(*found);
+  const std::uint32_t found = symbols.index.find(hashText(text), symbols.equalTo(text));
+  if (found == SymbolIndex::kNone) return std::nullopt;
+  return ofIndex(found);
+}
+
+// A window of texts at a time, in three passes before the lookups: each text hashed and its
+// bucket asked for; then the bucket's first candidate's entry; then that entry's text. The
+// lookups then find what they read in the cache (a text whose first candidate is not it, rare,
+// reads the rest as find() does).
+void Symbol::findLocked(std::span<const std::string_view> texts,
+                        std::span<std::optional<Symbol>> out) {
+  SEQD_ASSERT(out.size() == texts.size());
+  const Table& symbols = table();
+  std::uint32_t candidates[kBatchWindow];
+  forEachHashedWindow(texts, [&](std::size_t start, std::size_t count,
+                                 const std::uint64_t* hashes) {
+    for (std::size_t i = 0; i < count; ++i) {
+      candidates[i] = symbols.index.firstCandidate(hashes[i]);
+      if (candidates[i] != SymbolIndex::kNone) ofIndex(candidates[i]).prefetchEntry();
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      if (candidates[i] != SymbolIndex::kNone) ofIndex(candidates[i]).prefetchText();
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::string_view text = texts[start + i];
+      const std::uint32_t found =
+          text.empty() ? 0 : symbols.index.find(hashes[i], symbols.equalTo(text));
+      out[start + i] = found == SymbolIndex::kNone ? std::nullopt : std::optional(ofIndex(found));
+    }
+  });
 }
 
 void Symbol::reserve(std::size_t more) {
   Table& symbols = table();
   std::lock_guard lock(symbols.mutex);
-  symbols.index.reserve(symbols.index.size() + more);
+  symbols.index.reserve(symbols.index.size() + more, symbols.hashOf());
 }
 
 std::string_view Symbol::view() const { return textAt(table().entryAt(index_)); }
@@ -218,7 +257,7 @@ std::size_t symbolCount() {
 std::size_t symbolCapacity() {
   Table& symbols = table();
   std::lock_guard lock(symbols.mutex);
-  return symbols.index.max_load();
+  return symbols.index.capacity();
 }
 
 }  // namespace seqd

@@ -15,10 +15,10 @@
 // string. At most kSymbolsMax distinct strings (interning more asserts). A string costs its
 // bytes plus 1 in a chunked arena (a NUL after them; 4 more, its length, before a string of
 // 64 KiB or more), an 8-byte entry in a dense array (its address and, under 64 KiB, its
-// length), and a 4-byte slot (with its metadata, ~5-9 bytes at the table's load) in a flat
-// hash set of indexes that is searched by text: about 36 bytes for a 20-byte contact key,
-// where a std::string in a chunk, its heap block and a map slot of (string_view, index) took
-// about 90.
+// length), and a 4-byte slot (with its tag, ~7-13 bytes at the table's load) in a hash set
+// of indexes that is searched by text (engine/symbol_index.hpp): about 36 bytes for a 20-byte
+// contact key, where a std::string in a chunk, its heap block and a map slot of (string_view,
+// index) took about 90.
 //
 // Thread-safety: interning takes a mutex (SymbolBatch, below, takes it once for many strings);
 // reading a Symbol's string takes none (the arena's chunks and the entry chunks never move,
@@ -34,6 +34,7 @@
 #include <mutex>
 #include <optional>
 #include <ostream>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -100,6 +101,12 @@ class Symbol {
   // intern() and find() with the table's mutex held by the caller.
   static std::uint32_t internLocked(std::string_view text);
   static std::optional<Symbol> findLocked(std::string_view text);
+  static std::uint32_t internHashed(std::string_view text, std::uint64_t hash);
+  // The same for many texts: out[i] for texts[i]. Each window of texts is hashed, and the
+  // table's lines it will read asked for, before any is read (engine/symbol_index.hpp).
+  static void internLocked(std::span<const std::string_view> texts, std::span<Symbol> out);
+  static void findLocked(std::span<const std::string_view> texts,
+                         std::span<std::optional<Symbol>> out);
   static std::mutex& tableMutex();
   static Symbol ofIndex(std::uint32_t index) {
     Symbol symbol;
@@ -130,6 +137,15 @@ class SymbolBatch {
   // contact keys on two), as long as none interns meanwhile, operator() of this batch included:
   // a read of the table beside a write to it is a race.
   std::optional<Symbol> find(std::string_view text) const { return Symbol::findLocked(text); }
+  // Many at once, out[i] for texts[i] (out.size() == texts.size()): as the one-string forms
+  // in turn, but faster for many strings the CPU does not have cached (a restart's contact
+  // keys), whose lines are asked for a window of strings ahead.
+  void operator()(std::span<const std::string_view> texts, std::span<Symbol> out) const {
+    Symbol::internLocked(texts, out);
+  }
+  void find(std::span<const std::string_view> texts, std::span<std::optional<Symbol>> out) const {
+    Symbol::findLocked(texts, out);
+  }
 
  private:
   std::lock_guard<std::mutex> lock_;

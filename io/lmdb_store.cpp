@@ -23,6 +23,7 @@
 #include <new>
 #include <optional>
 #include <source_location>
+#include <span>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -181,17 +182,22 @@ void mergeJournalShare(JournalShare& share, RowsLoad& rows, LoadedState& state) 
 // (now and then a new list of steps done) waits little.
 constexpr std::size_t kInternBatchMax = 256;
 
-// keys[i] = the key of records[i] (a key and its value) interned, all under one lock.
+// keys[i] = the key of records[i] (a key and its value) interned, all under one lock, each
+// window of keys' lines in the table asked for ahead (SymbolBatch). `texts` is scratch.
 void internKeys(const std::vector<std::pair<std::string_view, std::string_view>>& records,
-                std::vector<Symbol>& keys) {
+                std::vector<std::string_view>& texts, std::vector<Symbol>& keys) {
+  texts.resize(records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) texts[i] = records[i].first;
   keys.resize(records.size());
   const SymbolBatch symbols;
-  for (std::size_t i = 0; i < records.size(); ++i) keys[i] = symbols(records[i].first);
+  symbols(texts, keys);
 }
 
 // Rows a restart looks up under one lock of the Symbol table (half on each of two threads
 // when both are free). Bounded, as kInternBatchMax, so that the lock is held a few ms at a time.
 constexpr std::size_t kLookupChunkRows = std::size_t{1} << 15;
+// Keys looked up by one SymbolBatch::find (which asks for their lines a window ahead).
+constexpr std::size_t kLookupBatch = 256;
 
 // Sets rows[i]'s contact key to keys[i] interned, for each i. The contacts' load has interned
 // nearly all of them already, so each is first looked up (SymbolBatch::find): a chunk at a
@@ -208,11 +214,16 @@ void internContactKeys(const Keys& keys, std::vector<Enrollment>& rows, const Al
   std::vector<std::size_t> missing_second;
   const auto look_up = [&](const SymbolBatch& symbols, std::size_t from, std::size_t to,
                            std::vector<std::size_t>& missed) {
-    for (std::size_t i = from; i < to; ++i) {
-      if (std::optional<Symbol> found = symbols.find(keys[i])) {
-        rows[i].contact_key = *found;
-      } else {
-        missed.push_back(i);
+    std::optional<Symbol> found[kLookupBatch];
+    for (std::size_t start = from; start < to; start += kLookupBatch) {
+      const std::size_t count = std::min(kLookupBatch, to - start);
+      symbols.find(std::span(keys.data() + start, count), std::span(found, count));
+      for (std::size_t i = 0; i < count; ++i) {
+        if (found[i]) {
+          rows[start + i].contact_key = *found[i];
+        } else {
+          missed.push_back(start + i);
+        }
       }
     }
   };
@@ -1476,9 +1487,10 @@ Status LmdbStore::loadContacts(MDB_txn* txn, std::vector<ContactRef>& out) const
   Symbol::reserve(entries);
   std::vector<ContactFields::Extra> extra;
   std::vector<std::pair<std::string_view, std::string_view>> batch;  // key, value
+  std::vector<std::string_view> texts;
   std::vector<Symbol> keys;
   const auto decodeBatch = [&]() -> Status {
-    internKeys(batch, keys);
+    internKeys(batch, texts, keys);
     for (std::size_t i = 0; i < batch.size(); ++i) {
       ContactRef contact;
       const Status status = decodeContact(keys[i], batch[i].second, contact, extra);

@@ -11,6 +11,10 @@
 #include <thread>
 #include <vector>
 
+#include "test_seed.hpp"
+
+using seqd::testing::testSeed;
+
 namespace seqd {
 namespace {
 
@@ -195,6 +199,44 @@ TEST_CASE("find() looks a string up without interning it") {
   REQUIRE(Symbol::find("symbol-test-found").has_value());
   CHECK(Symbol::find("symbol-test-found")->index() == made.index());
   CHECK(Symbol::find("")->index() == 0);
+}
+
+TEST_CASE("a SymbolBatch's many-string forms give what the one-string forms give") {
+  // Batches of random sizes (across the window of strings whose lines are asked for ahead),
+  // of strings some interned already, some repeated within the batch, some empty.
+  const std::uint64_t seed = testSeed();
+  std::mt19937_64 random(seed);
+  const auto text = [&] {
+    const std::uint64_t pick = random() % 20;
+    return pick == 0 ? std::string() : "symbol-test-many-" + std::to_string(random() % 3000);
+  };
+  for (int round = 0; round < 200; ++round) {
+    std::vector<std::string> texts(1 + random() % 300);
+    for (std::string& each : texts) each = text();
+    const std::vector<std::string_view> views(texts.begin(), texts.end());
+    // What the one-string find says before any is interned, then the many-string find.
+    std::vector<std::optional<Symbol>> found(texts.size());
+    std::vector<std::optional<Symbol>> found_one(texts.size());
+    {
+      const SymbolBatch batch;
+      for (std::size_t i = 0; i < texts.size(); ++i) found_one[i] = batch.find(views[i]);
+      batch.find(views, found);
+    }
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      REQUIRE(found[i].has_value() == found_one[i].has_value());
+      if (found[i]) REQUIRE(found[i]->index() == found_one[i]->index());
+    }
+    std::vector<Symbol> interned(texts.size());
+    {
+      const SymbolBatch batch;
+      batch(views, interned);
+    }
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      REQUIRE(interned[i].view() == texts[i]);
+      REQUIRE(interned[i] == Symbol(texts[i]));
+      if (found[i]) REQUIRE(interned[i].index() == found[i]->index());
+    }
+  }
 }
 
 TEST_CASE("random strings intern to one index each and read back exactly") {
