@@ -36,9 +36,11 @@ class SymbolCodes {
   // The Symbol of `code`, or none for a code not handed out (0 stands for "" in a row and is
   // not in the table).
   std::optional<Symbol> symbolOf(std::uint32_t code) const {
-    if (code == 0 || code > by_code_.size()) return std::nullopt;
+    if (!has(code)) return std::nullopt;
     return by_code_[code - 1];
   }
+  // Whether `code` was handed out (symbolAt() may read it).
+  bool has(std::uint32_t code) const { return code != 0 && code <= by_code_.size(); }
   // The code of `symbol`, handing out the next one when it has none; 0 for "".
   std::uint32_t codeOf(Symbol symbol);
   // The code of `symbol` when it has one; 0 when not (or for "").
@@ -53,6 +55,7 @@ class SymbolCodes {
   // The entries not known to be committed: codes firstUnconfirmed(), +1, ...
   std::uint32_t firstUnconfirmed() const { return static_cast<std::uint32_t>(confirmed_ + 1); }
   std::size_t unconfirmedCount() const { return by_code_.size() - confirmed_; }
+  // REQUIRES: has(code).
   Symbol symbolAt(std::uint32_t code) const { return by_code_[code - 1]; }
   // A commit that wrote every unconfirmed entry landed.
   void confirmAll() { confirmed_ = by_code_.size(); }
