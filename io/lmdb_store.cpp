@@ -548,6 +548,23 @@ const char* findMapping(ino_t inode, std::size_t map_bytes) {
   return found;
 }
 
+// Maps the first `bytes` of the store's map (whole pages the file holds) into the process in
+// one call, before the open's walk reads every page: MADV_POPULATE_READ (Linux 5.14) maps what
+// the page cache holds and reads the rest in file order. Left to the walk, each page came in
+// by a fault of its own, in the trees' order. A 10M-enrollment store (3.3 GB) opened in
+// 1.48-1.58 s against 1.76-1.93 s with its pages in the page cache, and in 1.55-1.62 s against
+// 2.32-2.57 s with none there (perf/RESULTS.md). Skipped when the file is over half the
+// machine's memory (the pages mapped first would be evicted before the walk reached them, and
+// read twice). Only advice: where the kernel lacks it or refuses, the walk faults the pages in
+// as before; a page past the file's end is never asked for (no SIGBUS).
+void mapStoreAhead(const char* map_begin, std::size_t bytes) {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_bytes = ::sysconf(_SC_PAGESIZE);
+  if (map_begin == nullptr || bytes == 0 || pages <= 0 || page_bytes <= 0) return;
+  if (bytes > static_cast<std::size_t>(pages) / 2 * static_cast<std::size_t>(page_bytes)) return;
+  ::madvise(const_cast<char*>(map_begin), bytes, MADV_POPULATE_READ);
+}
+
 // Once commits have written this many contacts, or this many records of any kind, since the
 // last release, the map's pages are dropped afterwards. An import's upserts land on pages all
 // over the contacts tree, a page each; an advance's appends and a checkpoint's rows fill their
@@ -906,6 +923,9 @@ Status LmdbStore::inspect(StoreInspection& in, std::vector<std::uint64_t>& free_
   in.key_bytes_max = key_bytes_max_;
   in.page_count = page_count_;
   in.free_seen = free_seen.data();
+  mapStoreAhead(map_begin_, std::min<std::uint64_t>({file_bytes_ / page_bytes_, page_count_,
+                                                     map_bytes_ / page_bytes_}) *
+                                page_bytes_);
   MapFault fault;
   bool finished = guarded(findStoreDatabasesBody, in, fault);
   const bool every_db = std::all_of(std::begin(in.present), std::end(in.present),
