@@ -723,6 +723,7 @@ class LmdbStore final : public Store {
   Checkpoint checkpoint_;               // likewise
   std::size_t history_trim_per_commit_max_ = 0;
   std::size_t log_value_bytes_ = kLogValueBytesDefault;
+  bool map_pages_ahead_ = true;             // StoreOptions::map_pages_ahead
   bool trim_pending_ = false;               // written by commit() only
   std::size_t contacts_since_release_ = 0;  // likewise
   std::size_t records_since_release_ = 0;   // likewise
@@ -923,9 +924,11 @@ Status LmdbStore::inspect(StoreInspection& in, std::vector<std::uint64_t>& free_
   in.key_bytes_max = key_bytes_max_;
   in.page_count = page_count_;
   in.free_seen = free_seen.data();
-  mapStoreAhead(map_begin_, std::min<std::uint64_t>({file_bytes_ / page_bytes_, page_count_,
-                                                     map_bytes_ / page_bytes_}) *
-                                page_bytes_);
+  if (map_pages_ahead_) {
+    mapStoreAhead(map_begin_, std::min<std::uint64_t>({file_bytes_ / page_bytes_, page_count_,
+                                                       map_bytes_ / page_bytes_}) *
+                                  page_bytes_);
+  }
   MapFault fault;
   bool finished = guarded(findStoreDatabasesBody, in, fault);
   const bool every_db = std::all_of(std::begin(in.present), std::end(in.present),
@@ -1349,6 +1352,7 @@ Status LmdbStore::verifyStore(const std::optional<StateMarker>& marker) {
 
 Status LmdbStore::open(const StoreOptions& options) {
   history_trim_per_commit_max_ = options.history_trim_per_commit_max;
+  map_pages_ahead_ = options.map_pages_ahead;
   log_value_bytes_ = options.log_value_bytes;
   Result<std::optional<StateMarker>> marker = readMarker();
   if (!marker.isOk()) return marker.status();

@@ -318,6 +318,9 @@ struct StoreOptions {
   // entry alone may be longer). 0, only in tests that watch single records come and go:
   // one entry a value.
   std::size_t log_value_bytes = kLogValueBytesDefault;
+  // Whether the open maps the file's pages in one call before its walk reads them
+  // (io/lmdb_store.cpp, mapStoreAhead()); false only in perf/store_open_bench, to measure it.
+  bool map_pages_ahead = true;
 };
 
 // Opens (creating if needed) the LMDB store in dir. Missing directories are created with
