@@ -551,12 +551,13 @@ const char* findMapping(ino_t inode, std::size_t map_bytes) {
 // Maps the first `bytes` of the store's map (whole pages the file holds) into the process in
 // one call, before the open's walk reads every page: MADV_POPULATE_READ (Linux 5.14) maps what
 // the page cache holds and reads the rest in file order. Left to the walk, each page came in
-// by a fault of its own, in the trees' order. A 10M-enrollment store (3.3 GB) opened in
-// 1.48-1.58 s against 1.76-1.93 s with its pages in the page cache, and in 1.55-1.62 s against
-// 2.32-2.57 s with none there (perf/RESULTS.md). Skipped when the file is over half the
-// machine's memory (the pages mapped first would be evicted before the walk reached them, and
-// read twice). Only advice: where the kernel lacks it or refuses, the walk faults the pages in
-// as before; a page past the file's end is never asked for (no SIGBUS).
+// by a fault of its own, in the trees' order. A 10M-enrollment store (3.3 GB) opened ~0.2 s
+// sooner with its pages in the page cache (1.47-1.67 s against 1.63-1.70), and 0.4-1.1 s
+// sooner with none there (1.65-1.93 against 2.35-2.78; perf/store_open_bench, RESULTS.md).
+// Skipped when the file is over half the machine's memory (the pages mapped first would be
+// evicted before the walk reached them, and read twice). Only advice: where the kernel lacks
+// it or refuses, the walk faults the pages in as before; a page past the file's end is never
+// asked for (no SIGBUS).
 void mapStoreAhead(const char* map_begin, std::size_t bytes) {
   const long pages = ::sysconf(_SC_PHYS_PAGES);
   const long page_bytes = ::sysconf(_SC_PAGESIZE);
