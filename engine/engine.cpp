@@ -1875,6 +1875,7 @@ void Engine::recycleBatch(WriteBatch&& spent) {
   reuse(batch_.contacts, spent.contacts);
   reuse(batch_.enrollments, spent.enrollments);
   reuse(batch_.progress, spent.progress);
+  if (sends_out_.empty() && queued_.empty()) wheel_.releaseIfEmpty();
 }
 
 std::vector<DeliveryIntent> Engine::takeIntents(DeliverySlots slots, TimeMs now_ms) {

@@ -415,6 +415,9 @@ class Engine {
   // (and copying) them again: a round of imports gathers thousands of contacts. A vector
   // with more room than kRecycledBatchBytesMax is freed instead: the room of one large round
   // (an import's, an activate's) would otherwise stay with the process for good.
+  // Likewise the timer wheel's room, once nothing is scheduled and no send is out or queued
+  // (every enrollment finished or stopped, the sequences deactivated): no result can then
+  // schedule a step a round later, and the daemon holds what a restart would.
   static constexpr std::size_t kRecycledBatchBytesMax = std::size_t{1} << 20;
   void recycleBatch(WriteBatch&& spent);
   // Releases queued intents, oldest first, at most slots of each kind, appending each one's
@@ -454,6 +457,7 @@ class Engine {
     return enrollments_[id];
   }
   std::size_t wheelEntries() const { return wheel_.size(); }
+  std::size_t wheelBytes() const { return wheel_.memoryBytes(); }
   // The mailbox an enrollment's email out for delivery goes from, else its last one's; ""
   // for an unknown id.
   Symbol sendingMailbox(EnrollmentId id) const {

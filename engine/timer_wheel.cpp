@@ -29,8 +29,8 @@ void reserveFor(std::vector<T>& vector, std::size_t needed) {
 
 static_assert(sizeof(TimerWheel::EntryId) == 4);
 
-TimerWheel::TimerWheel(TimeMs start_ms, DurationMs tick_ms)
-    : tick_ms_(tick_ms), now_ms_(start_ms), elapsed_(0) {
+TimerWheel::TimerWheel(TimeMs start_ms, DurationMs tick_ms, std::size_t keep_entries)
+    : tick_ms_(tick_ms), keep_entries_(keep_entries), now_ms_(start_ms), elapsed_(0) {
   SEQD_ASSERT(tick_ms > 0);
   static_assert(sizeof(Node) == 16, "the memory budget counts on 16-byte nodes");
   static_assert(sizeof(Chunk) == 256, "a chunk is four cache lines");
@@ -223,6 +223,20 @@ bool TimerWheel::cancel(EntryId id) {
   unlink(id);
   --size_;
   return true;
+}
+
+// With nothing scheduled every list is empty and every chunk free; what the ready list still
+// holds are cancelled ids, which popDue() would skip.
+void TimerWheel::releaseIfEmpty() {
+  if (size_ != 0 || nodes_.capacity() <= keep_entries_) return;
+  SEQD_ASSERT(ready_live_ == 0);
+  for (const std::uint32_t head : heads_) SEQD_ASSERT(head == kNil);
+  ready_.clear();
+  ready_pos_ = 0;
+  releaseIfLarge(ready_);
+  std::vector<Node>().swap(nodes_);
+  std::vector<Chunk>().swap(chunks_);
+  free_chunk_ = kNil;
 }
 
 bool TimerWheel::isScheduled(EntryId id) const {
@@ -455,6 +469,7 @@ void TimerWheel::drainSlot(std::size_t slot) {
   }
   ready_pos_ = 0;
   ready_live_ = ready_.size();
+  releaseIfLarge(sort_keys_);
 }
 
 std::size_t TimerWheel::emitReady(std::vector<Expired>& out, std::size_t count_max) {
@@ -477,6 +492,7 @@ std::size_t TimerWheel::emitReady(std::vector<Expired>& out, std::size_t count_m
     SEQD_ASSERT(ready_live_ == 0);
     ready_.clear();
     ready_pos_ = 0;
+    releaseIfLarge(ready_);
   }
   return emitted;
 }

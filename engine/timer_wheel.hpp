@@ -48,8 +48,12 @@
 //
 // Memory per entry: 16 B node + 4.1 B of chunk, <= 26 B with the vectors' growth headroom
 // (<= 32 B is the target), plus fixed tables (~5 KB), at most one partly filled chunk per
-// list (385 x 256 B) and scratch of 12 B per entry of the largest tick drained at once.
+// list (385 x 256 B) and scratch of 12 B per entry of the tick being drained.
 // The node vector is sized by the largest id ever scheduled, so ids must stay dense.
+// What only a large wheel needed is handed back (above `keep_entries`, 65,536 by default:
+// ~1 MiB of nodes): the sort's 8 B an entry once a tick is sorted, its order's 4 B once the
+// tick is handed out, and the nodes and chunks when the owner calls releaseIfEmpty() with
+// nothing scheduled. The next schedule() grows them again.
 //
 // Costs: schedule and cancel are O(1). popDue is O(1) per cascade step (an entry cascades at
 // most 5 times) plus O(n + sum of b log b) per tick of n entries in score buckets of size b.
@@ -97,9 +101,13 @@ class TimerWheel {
     std::uint8_t score;  // 0..100
   };
 
-  // start_ms: the wheel's current time; tick_ms: its resolution (> 0).
+  static constexpr std::size_t kKeepEntriesDefault = 65536;
+
+  // start_ms: the wheel's current time; tick_ms: its resolution (> 0); keep_entries: how
+  // many entries' worth of nodes and scratch it keeps once they are no longer needed (see
+  // Memory above; tests pass a small one to exercise the release).
   // REQUIRES: tick_ms > 0 (config validation guarantees it; checked).
-  TimerWheel(TimeMs start_ms, DurationMs tick_ms);
+  TimerWheel(TimeMs start_ms, DurationMs tick_ms, std::size_t keep_entries = kKeepEntriesDefault);
 
   // Schedules id at due_ms with score (0..100); an id already scheduled is moved.
   // A due time at or before the wheel's current time fires on the next popDue().
@@ -123,6 +131,12 @@ class TimerWheel {
 
   TimeMs now() const;
   DurationMs tick() const;
+
+  // Frees the nodes and chunks when nothing is scheduled and they hold more than
+  // keep_entries; a no-op otherwise. For an owner that knows nothing is about to be
+  // scheduled: freeing on every emptying would grow them again, a fault a page, when entries
+  // leave the wheel and come back a round later (the engine's sends out for delivery).
+  void releaseIfEmpty();
 
   // Read-only diagnostics for tests and benchmarks.
   // The level an entry sits at: 0..kLevelCount-1, kOverflowLevel, or nullopt when not
@@ -196,7 +210,14 @@ class TimerWheel {
   void drainSlot(std::size_t slot);
   std::size_t emitReady(std::vector<Expired>& out, std::size_t count_max);
 
+  // Frees a scratch vector with room for more than keep_entries_ entries.
+  template <typename T>
+  void releaseIfLarge(std::vector<T>& scratch) const {
+    if (scratch.capacity() > keep_entries_) std::vector<T>().swap(scratch);
+  }
+
   DurationMs tick_ms_;
+  std::size_t keep_entries_;
   TimeMs now_ms_;
   std::uint64_t elapsed_;  // the wheel's current tick; every entry's tick is >= it
   std::size_t size_ = 0;

@@ -133,6 +133,51 @@ TEST_CASE("a committed batch's room is reused by the next one unless it is over 
   CHECK(after_large.contacts.capacity() < large);  // freed: it would stay with the process
 }
 
+TEST_CASE("the timer wheel's room goes back once nothing is scheduled and no send is out") {
+  EngineSettings one_step = settings();
+  one_step.sequences["two"].steps.resize(1);
+  Engine engine(one_step, kStart);
+  const std::size_t count = TimerWheel::kKeepEntriesDefault + 1000;
+  std::vector<ContactRow> rows;
+  for (std::size_t index = 0; index < count; ++index) {
+    rows.push_back(
+        row("c" + std::to_string(index) + "@x.test", "C", static_cast<int>(index % 100)));
+  }
+  const ImportResult imported = engine.upsertContacts(rows);
+  REQUIRE(imported.keys.size() == count);
+  REQUIRE(engine.add("two", imported.keys, {}, kAdmin, kStart).isOk());
+  REQUIRE(engine.activate("two", kAdmin, kStart).isOk());
+  REQUIRE(engine.wheelEntries() == count);
+  auto commitRound = [&engine] { engine.recycleBatch(engine.takeBatch()); };
+  commitRound();
+  const std::size_t full_bytes = engine.wheelBytes();
+  CHECK(full_bytes > 16 * count);
+  // Held while any entry is scheduled.
+  engine.advanceTo(kStart + 7 * kDayMs);
+  const std::vector<DeliveryIntent> out = engine.takeIntents();
+  REQUIRE(!out.empty());
+  commitRound();
+  CHECK(engine.wheelBytes() >= full_bytes);
+
+  // Nothing scheduled, but sends out: their results schedule again, so the room is kept.
+  REQUIRE(engine.deactivate("two", kAdmin).isOk());
+  REQUIRE(engine.wheelEntries() == 0);
+  commitRound();
+  CHECK(engine.wheelBytes() >= full_bytes);
+
+  // The last result in: handed back at the round's end.
+  deliverAll(engine, out, kStart + 7 * kDayMs);
+  CHECK(engine.wheelBytes() >= full_bytes);
+  commitRound();
+  CHECK(engine.wheelBytes() < full_bytes / 16);
+
+  // And the wheel grows again for the next activation.
+  REQUIRE(engine.activate("two", kAdmin, kStart + 7 * kDayMs).isOk());
+  CHECK(engine.wheelEntries() == count - out.size());
+  engine.advanceTo(kStart + 14 * kDayMs);
+  CHECK(!engine.takeIntents().empty());
+}
+
 // A checkpoint's slice per batch follows the batch's own snapshots (kCheckpointSliceRowsPerSnapshot
 // each, within kCheckpointSliceMin..checkpoint_slice_max): a round that changed a few
 // enrollments carries a few hundred rows, not the whole 8,192 (each row is commit time).

@@ -491,6 +491,97 @@ TEST_CASE("memory stays within 32 bytes per entry") {
   CHECK(wheel.memoryBytes() <= std::size_t{32} * kCount);
 }
 
+TEST_CASE("what only a large tick or a full wheel needed is handed back, and the wheel goes on") {
+  constexpr EntryId kCount = 200000;
+  const std::size_t empty_bytes = TimerWheel(kStartMs, kTickMs).memoryBytes();
+  // Well under what the wheel held for the entries (~32 B each), well over its fixed part.
+  const std::size_t handed_back_bytes = empty_bytes + std::size_t{64} * 1024;
+  const TimeMs due_ms = kStartMs + kHourMs;
+  auto fill = [&](TimerWheel& wheel) {
+    for (EntryId id = 0; id < kCount; ++id) wheel.schedule(id, due_ms, id % 101);
+    REQUIRE(wheel.memoryBytes() > std::size_t{16} * kCount);
+  };
+
+  SUBCASE("every entry handed out in one tick") {
+    TimerWheel wheel(kStartMs, kTickMs);
+    fill(wheel);
+    std::vector<Expired> out;
+    while (wheel.size() > 0) wheel.popDue(due_ms, out, 4096);
+    CHECK(out.size() == kCount);
+    CHECK(out.front().score == 100);
+    CHECK(wheel.memoryBytes() > handed_back_bytes);  // until asked: the entries may come back
+    wheel.releaseIfEmpty();
+    MESSAGE("bytes held: " << wheel.memoryBytes() << " (empty " << empty_bytes << ")");
+    CHECK(wheel.memoryBytes() < handed_back_bytes);
+  }
+  SUBCASE("every entry cancelled") {
+    TimerWheel wheel(kStartMs, kTickMs);
+    fill(wheel);
+    for (EntryId id = 0; id < kCount; ++id) {
+      REQUIRE(wheel.cancel(id));
+      if (id % 50000 == 0) wheel.releaseIfEmpty();  // not empty yet: a no-op
+    }
+    wheel.releaseIfEmpty();
+    CHECK(wheel.memoryBytes() < handed_back_bytes);
+  }
+  SUBCASE("the rest of a sorted tick cancelled before it was handed out") {
+    TimerWheel wheel(kStartMs, kTickMs);
+    fill(wheel);
+    REQUIRE(pop(wheel, due_ms, 10).size() == 10);
+    for (EntryId id = 0; id < kCount; ++id) wheel.cancel(id);
+    CHECK(wheel.size() == 0);
+    wheel.releaseIfEmpty();
+    CHECK(wheel.memoryBytes() < handed_back_bytes);
+    CHECK(pop(wheel, due_ms + kTickMs).empty());
+    CHECK(wheel.validate() == "");
+    wheel.schedule(kCount - 1, due_ms + kMinuteMs, 3);
+    CHECK(idsOf(pop(wheel, due_ms + kMinuteMs)) == std::vector<EntryId>{kCount - 1});
+  }
+  SUBCASE("a sorted tick's sort keys go once it is sorted, its order once handed out") {
+    TimerWheel wheel(kStartMs, kTickMs);
+    fill(wheel);
+    wheel.schedule(kCount, due_ms + kDayMs, 7);  // keeps the wheel from emptying
+    const std::size_t full_bytes = wheel.memoryBytes();
+    REQUIRE(pop(wheel, due_ms, 10).size() == 10);
+    // The 4-byte order of the tick is kept while it is handed out; the 8-byte keys are not.
+    CHECK(wheel.memoryBytes() < full_bytes + std::size_t{6} * kCount);
+    std::vector<Expired> out;
+    while (wheel.size() > 1) wheel.popDue(due_ms, out, 4096);
+    CHECK(wheel.memoryBytes() <= full_bytes);
+    CHECK(wheel.memoryBytes() > handed_back_bytes);  // one entry still scheduled
+  }
+  SUBCASE("below keep_entries nothing is handed back") {
+    TimerWheel wheel(kStartMs, kTickMs, 4 * kCount);
+    fill(wheel);
+    const std::size_t full_bytes = wheel.memoryBytes();
+    for (EntryId id = 0; id < kCount; ++id) REQUIRE(wheel.cancel(id));
+    wheel.releaseIfEmpty();
+    CHECK(wheel.memoryBytes() == full_bytes);
+  }
+}
+
+TEST_CASE("an emptied wheel schedules, orders and cancels again as before") {
+  TimerWheel wheel(kStartMs, kTickMs, 0);  // hands everything back each time it empties
+  for (int lap = 0; lap < 3; ++lap) {
+    INFO("lap " << lap);
+    const TimeMs due_ms = wheel.now() + kMinuteMs;
+    wheel.schedule(5, due_ms, 10);
+    wheel.schedule(3, due_ms, 90);
+    wheel.schedule(9, due_ms + kDayMs, 50);
+    wheel.schedule(1, due_ms, 10);
+    CHECK(wheel.cancel(9));
+    CHECK(wheel.validate() == "");
+    CHECK(text(wheel.nextDue()) == text(due_ms));
+    CHECK(idsOf(pop(wheel, due_ms)) == std::vector<EntryId>{3, 1, 5});
+    CHECK(wheel.size() == 0);
+    wheel.releaseIfEmpty();
+    CHECK(wheel.memoryBytes() == TimerWheel(kStartMs, kTickMs).memoryBytes());
+    CHECK(!wheel.isScheduled(5));
+    CHECK(!wheel.nextDue());
+    CHECK(wheel.validate() == "");
+  }
+}
+
 TEST_CASE("random schedule, cancel and popDue agree with a sorted reference model") {
   const std::uint64_t seed = testSeed();
   std::mt19937_64 random(seed);
@@ -504,7 +595,9 @@ TEST_CASE("random schedule, cancel and popDue agree with a sorted reference mode
     const DurationMs tick_ms = std::vector<DurationMs>{1, 7, 100, 1000}[below(4)];
     const TimeMs start_ms = below(8) == 0 ? -static_cast<TimeMs>(below(kYearMs))
                                           : kStartMs + static_cast<TimeMs>(below(kYearMs));
-    TimerWheel wheel(start_ms, tick_ms);
+    // Half the rounds hand back the nodes and scratch whenever they can.
+    const std::size_t keep_entries = round % 2 == 0 ? 0 : TimerWheel::kKeepEntriesDefault;
+    TimerWheel wheel(start_ms, tick_ms, keep_entries);
     ReferenceWheel model(start_ms, tick_ms);
     std::size_t popped = 0;
     for (std::size_t step = 0; step < kOperationCount; ++step) {
@@ -547,6 +640,7 @@ TEST_CASE("random schedule, cancel and popDue agree with a sorted reference mode
         popped += actual.size();
         REQUIRE(wheel.now() == model.now());
       }
+      if (below(8) == 0) wheel.releaseIfEmpty();
       if (step % 16 == 0) REQUIRE(wheel.validate() == "");
       REQUIRE(wheel.size() == model.size());
       REQUIRE(text(wheel.nextDue()) == text(model.nextDue()));
