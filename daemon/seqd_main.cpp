@@ -22,15 +22,19 @@ constexpr const char* kSystemConfig = "/etc/seqd/seqd.yaml";
 constexpr const char* kDevConfig = "./examples/seqd.yaml";
 // mimalloc hands freed pages back to the kernel (madvise) after this delay; its default,
 // 100 ms, made a bulk import return and re-fault the same pages round after round (5 s cut
-// seqd's CPU time for a 200k-row import by 38%). The memory goes back a few seconds later.
+// seqd's CPU time for a 200k-row import by 38%). It applies only to segments outside large OS
+// pages (below), and then once the thread takes a page from that segment again: a thread
+// that goes idle keeps what it freed (perf/RESULTS.md, "Tried, not kept: handing a quiet
+// thread's free heap back").
 [[maybe_unused]] constexpr long kAllocatorDecommitDelayMs = 5000;
 
 #if SEQD_MIMALLOC
 // mimalloc takes its memory from the OS in large pages (transparent huge pages, where the
 // kernel's setting is `always` or `madvise`): the heap faults in 2 MiB at a time instead of
 // 4 KiB, and a 1M-enrollment restart is ready 17-27% sooner, for ~3 B an enrollment of heap
-// and 9 MB more in an empty daemon (perf/RESULTS.md). MIMALLOC_LARGE_OS_PAGES in the
-// environment decides instead.
+// and 9 MB more in an empty daemon (perf/RESULTS.md). mimalloc 2.0 never decommits inside a
+// segment in large pages, only whole segments that empty, so a thread's heap stays at the
+// most it held. MIMALLOC_LARGE_OS_PAGES in the environment decides instead.
 void setAllocatorOptions() {
   mi_option_set(mi_option_decommit_delay, kAllocatorDecommitDelayMs);
   if (std::getenv("MIMALLOC_LARGE_OS_PAGES") == nullptr) {

@@ -7,9 +7,9 @@ Usage: perf/memory_bench.py [N ...] [--settle S] [--seqd PATH --seqctl PATH] [--
 Per N: a fresh seqd under --virtual-time (perf/bench.py's daemon), its RSS empty, `import` and
 `add --csv` of N contacts, `sequence activate`, `time advance 1m` (all 3N steps) and a `status`
 of them all (RssAnon per enrollment after each of these phases: heap_per_enrollment_after), the
-RSS at once and again after S seconds idle (default 10: the allocator gives freed pages back
-after a delay, seqd_main.cpp's kAllocatorDecommitDelayMs; from 60 on, the last read's buffers
-are given back too, io/status_stream.hpp); then kill -9 and a restart, and the RSS once
+RSS at once and again after S seconds idle (default 10; from 60 on, the last read's buffers
+are freed too, io/status_stream.hpp, though mimalloc keeps what is freed inside a segment in
+large OS pages: daemon/seqd_main.cpp); then kill -9 and a restart, and the RSS once
 it answers (what a daemon that has run for a while holds: the state as loaded, without the
 garbage of the run). RssAnon is what the engine's model costs; RssFile is LMDB's pages the
 process touched (shared with the page cache, dropped under memory pressure). With --heaptrack
