@@ -229,11 +229,8 @@ bool TimerWheel::cancel(EntryId id) {
 // holds are cancelled ids, which popDue() would skip.
 void TimerWheel::releaseIfEmpty() {
   if (size_ != 0 || nodes_.capacity() <= keep_entries_) return;
-  SEQD_ASSERT(ready_live_ == 0);
   for (const std::uint32_t head : heads_) SEQD_ASSERT(head == kNil);
-  ready_.clear();
-  ready_pos_ = 0;
-  releaseIfLarge(ready_);
+  clearReady();
   std::vector<Node>().swap(nodes_);
   std::vector<Chunk>().swap(chunks_);
   free_chunk_ = kNil;
@@ -488,13 +485,15 @@ std::size_t TimerWheel::emitReady(std::vector<Expired>& out, std::size_t count_m
     --size_;
     ++emitted;
   }
-  if (ready_pos_ == ready_.size()) {
-    SEQD_ASSERT(ready_live_ == 0);
-    ready_.clear();
-    ready_pos_ = 0;
-    releaseIfLarge(ready_);
-  }
+  if (ready_pos_ == ready_.size()) clearReady();
   return emitted;
+}
+
+void TimerWheel::clearReady() {
+  SEQD_ASSERT(ready_live_ == 0);
+  ready_.clear();
+  ready_pos_ = 0;
+  releaseIfLarge(ready_);
 }
 
 std::size_t TimerWheel::popDue(TimeMs now_ms, std::vector<Expired>& out, std::size_t count_max) {

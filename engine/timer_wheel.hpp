@@ -209,6 +209,8 @@ class TimerWheel {
   void migrateOverflow();
   void drainSlot(std::size_t slot);
   std::size_t emitReady(std::vector<Expired>& out, std::size_t count_max);
+  // Empties the ready list, freeing it when large. REQUIRES: no live id left in it.
+  void clearReady();
 
   // Frees a scratch vector with room for more than keep_entries_ entries.
   template <typename T>
