@@ -47,7 +47,7 @@ RoundCommit commitRound(Engine& engine, Store& store, DeliverySlots slots, TimeM
     round.committed = true;
     if (round.status.isOk()) round.clock_ms = clock_ms;
   }
-  engine.recycleBatch(std::move(batch));  // empty or committed: its room is reused
+  engine.afterCommit(std::move(batch));  // empty or committed: its room is reused
   return round;
 }
 
@@ -218,7 +218,7 @@ FinishedRound RoundPipeline::finish(Engine& engine) {
   finished.end = RoundEnd::kCommitted;
   finished.round.intents = std::move(flight.intents);
   finished.round.clock_ms = flight.clock_ms;
-  engine.recycleBatch(std::move(outcome.spent));
+  engine.afterCommit(std::move(outcome.spent));
   return finished;
 }
 
@@ -279,7 +279,7 @@ std::vector<FinishedRound> RoundPipeline::end(Engine& engine, Store& store, Stor
     FinishedRound nothing;
     nothing.number = number;
     nothing.round.intents = std::move(intents);
-    engine.recycleBatch(std::move(batch));
+    engine.afterCommit(std::move(batch));
     ended.push_back(std::move(nothing));
     return ended;
   }

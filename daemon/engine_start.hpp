@@ -144,7 +144,7 @@ struct CommitOutcome {
   ThreadUsage usage;  // the committing thread's CPU, faults and switches during the commit
   std::chrono::system_clock::time_point finished{};  // when the commit returned
   bool history_trim_pending = false;  // Store::historyTrimPending() after it, read there
-  WriteBatch spent;                   // handed back for Engine::recycleBatch
+  WriteBatch spent;                   // handed back for Engine::afterCommit
 };
 
 // Encodes and commits `batch` in one transaction (commitKeepingHoldable), on the thread that

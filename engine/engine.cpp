@@ -716,27 +716,22 @@ namespace {
 
 // Grown geometrically: a round takes many imports, and reserving exactly would copy the
 // batch's contacts once per import.
-void reserveMore(std::vector<Contact>& contacts, std::size_t more) {
+void reserveMore(std::vector<ContactRef>& contacts, std::size_t more) {
   if (contacts.capacity() >= contacts.size() + more) return;
   contacts.reserve(std::max(contacts.size() + more, 2 * contacts.capacity()));
 }
 
 }  // namespace
 
-void Engine::putContacts(std::vector<Contact> contacts) {
+void Engine::putContacts(const std::vector<Contact>& contacts) {
   reserveMore(batch_.contacts, contacts.size());
-  for (Contact& contact : contacts) {
-    // Replaced, never changed in place: an intent out holds the contact as it was.
-    storeContact(PackedContact::pack(contact));
-    batch_.contacts.push_back(std::move(contact));
-  }
+  for (const Contact& contact : contacts) putContact(contact);
 }
 
 ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
   ImportResult result;
   result.keys.reserve(rows.size());
-  std::vector<Contact>& batch_contacts = batch_.contacts;
-  reserveMore(batch_contacts, rows.size());
+  reserveMore(batch_.contacts, rows.size());
   for (const ContactRow& row : rows) {
     auto id = row.fields.find("id");
     auto email = row.fields.find("email");
@@ -774,9 +769,7 @@ ImportResult Engine::upsertContacts(const std::vector<ContactRow>& rows) {
     } else {
       ++result.updated;
     }
-    // Replaced, never changed in place: an intent out holds the contact as it was.
-    storeContact(PackedContact::pack(contact));
-    batch_contacts.push_back(std::move(contact));
+    putContact(contact);
     result.keys.push_back(std::move(key));
   }
   return result;
@@ -790,6 +783,12 @@ const ContactRef* Engine::exactContact(std::string_view key) const {
 const ContactRef* Engine::findContactSnapshot(const std::string& key) const {
   const ContactRef* exact = exactContact(key);
   return exact != nullptr ? exact : exactContact(toLowerAscii(key));
+}
+
+void Engine::putContact(const Contact& contact) {
+  ContactRef packed = PackedContact::pack(contact);
+  batch_.contacts.push_back(packed);
+  storeContact(std::move(packed));
 }
 
 void Engine::storeContact(ContactRef contact) {
@@ -824,8 +823,7 @@ Status Engine::setContactFields(const std::string& key, const ContactRow& fields
       return Status::invalidArgument("contact '" + key + "': " + status.message());
   }
   const std::string contact_key = contact.key;
-  storeContact(PackedContact::pack(contact));
-  batch_.contacts.push_back(std::move(contact));
+  putContact(contact);
   // A new score changes the order of scheduled steps; a new zone moves them to its window.
   for (EnrollmentId id : contactEnrollments(contact_key)) {
     if (wheel_.isScheduled(id)) arm(enrollments_[id]);
@@ -1864,7 +1862,7 @@ void Engine::addCheckpointSlice(WriteBatch& batch, std::size_t rows_max) {
   }
 }
 
-void Engine::recycleBatch(WriteBatch&& spent) {
+void Engine::afterCommit(WriteBatch&& spent) {
   auto reuse = [](auto& pending, auto& used) {
     if (!pending.empty() || pending.capacity() >= used.capacity()) return;
     using Item = typename std::decay_t<decltype(used)>::value_type;

@@ -225,7 +225,7 @@ class Engine {
   // leaves, without working each row out a second time. Checking the rows and counting
   // them is the caller's (io/request_checks screens them).
   // REQUIRES: one contact per key.
-  void putContacts(std::vector<Contact> contacts);
+  void putContacts(const std::vector<Contact>& contacts);
   // The contact under this exact key, else under its lower case; null when none. Valid until
   // the contact next changes (ContactRef(pointer) keeps it longer).
   const PackedContact* findContact(const std::string& key) const;
@@ -411,15 +411,16 @@ class Engine {
   // start. True once none is going on and nothing is journaled since: then a start reads no
   // journal tail. Commit `batch` after each call (it may be empty once true).
   bool addShutdownCheckpointSlice(WriteBatch& batch);
-  // Hands back a committed batch so the next one reuses its vectors' room instead of growing
-  // (and copying) them again: a round of imports gathers thousands of contacts. A vector
-  // with more room than kRecycledBatchBytesMax is freed instead: the room of one large round
-  // (an import's, an activate's) would otherwise stay with the process for good.
-  // Likewise the timer wheel's room, once nothing is scheduled and no send is out or queued
+  // The end of a round, once its batch went to the store (or was empty). Takes it back so
+  // the next one reuses its vectors' room instead of growing (and copying) them again: a
+  // round of imports gathers thousands of contacts. A vector with more room than
+  // kRecycledBatchBytesMax is freed instead: the room of one large round (an import's, an
+  // activate's) would otherwise stay with the process for good. Hands back the timer wheel's
+  // room, once nothing is scheduled and no send is out or queued
   // (every enrollment finished or stopped, the sequences deactivated): no result can then
   // schedule a step a round later, and the daemon holds what a restart would.
   static constexpr std::size_t kRecycledBatchBytesMax = std::size_t{1} << 20;
-  void recycleBatch(WriteBatch&& spent);
+  void afterCommit(WriteBatch&& spent);
   // Releases queued intents, oldest first, at most slots of each kind, appending each one's
   // kStepFired record to the batch: commit takeBatch() before delivering them.
   // A send that waited in the queue after it was decided (delivery had no room) counts
@@ -701,6 +702,9 @@ class Engine {
   }
   // Stores (or replaces) the contact under its key.
   void storeContact(ContactRef contact);
+  // Packs the contact, stores it and writes it with the round: an edit's or an import's.
+  // Replaced, never changed in place: an intent out holds the contact as it was.
+  void putContact(const Contact& contact);
   // The enrollment of (sequence, contact key) by exact key; null when there is none.
   const Enrollment* findPair(std::string_view sequence_id, std::string_view contact_key) const;
   const Enrollment* findPairBySymbol(Symbol sequence_id, Symbol contact_key) const;

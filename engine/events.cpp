@@ -62,8 +62,7 @@ Result<EventResult> Engine::applyEvent(const ContactEvent& event, TimeMs now_ms)
     Contact contact = found->unpack();
     if (event.kind == EventKind::kUnsubscribe) contact.email_opt_out = true;
     if (event.kind == EventKind::kStage) contact.stage = event.stage;
-    storeContact(PackedContact::pack(contact));
-    batch_.contacts.push_back(std::move(contact));
+    putContact(contact);
   }
   EventResult result{key, {}};
   for (EnrollmentId id : contactEnrollments(key)) {

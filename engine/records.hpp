@@ -158,7 +158,9 @@ inline std::size_t boundByWork(std::size_t appended, std::size_t per, std::size_
 }
 
 struct WriteBatch {
-  std::vector<Contact> contacts;
+  // As the engine holds them: a ref to the block, not a Contact and its strings (a round of
+  // imports gathers tens of thousands).
+  std::vector<ContactRef> contacts;
   std::vector<EnrollmentRecord> enrollments;  // snapshots, appended to the journal
   std::vector<ProgressRecord> progress;       // in increasing seq order
   std::vector<SequenceState> sequences;

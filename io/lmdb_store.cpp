@@ -352,8 +352,19 @@ std::string encodeCheckpoint(const Checkpoint& checkpoint) {
 }
 
 // `codes`: the symbols table an enrollment value of format 4 names its strings in.
-Status decodeLike(const Contact& record, std::string_view value, Contact& out, const SymbolCodes*) {
-  return decodeContact(record.key, value, out);
+// What a record decodes back to: itself, but a packed contact, which decodes to a Contact.
+template <typename Record>
+struct DecodedAs {
+  using type = Record;
+};
+template <>
+struct DecodedAs<PackedContact> {
+  using type = Contact;
+};
+
+Status decodeLike(const PackedContact& record, std::string_view value, Contact& out,
+                  const SymbolCodes*) {
+  return decodeContact(record.key(), value, out);
 }
 Status decodeLike(const EnrollmentRecord& record, std::string_view value, EnrollmentRecord& out,
                   const SymbolCodes* codes) {
@@ -375,7 +386,9 @@ Status decodeLike(const GovernorSnapshot&, std::string_view value, GovernorSnaps
 }
 bool same(const GovernorSnapshot& left, const GovernorSnapshot& right) { return left == right; }
 bool same(const Task& left, const Task& right) { return sameTask(left, right); }
-bool same(const Contact& left, const Contact& right) { return sameContact(left, right); }
+bool same(const PackedContact& left, const Contact& right) {
+  return sameContact(left.unpack(), right);
+}
 bool same(const EnrollmentRecord& left, const EnrollmentRecord& right) {
   return sameEnrollment(left, right);
 }
@@ -403,7 +416,7 @@ Status checkEncoded(const Status& encoded_status, const Record& record, std::str
                                    "' cannot be stored: " + encoded_status.message());
   }
   if (kVerifyRoundTrip) {
-    Record decoded;
+    typename DecodedAs<Record>::type decoded;
     if (!decodeLike(record, encoded, decoded, codes).isOk() || !same(record, decoded)) {
       roundTripFailed(db, key, location);
     }
@@ -641,7 +654,7 @@ class LmdbStore final : public Store {
   Result<std::uint64_t> lastSeqIn(MDB_txn* txn, std::size_t readable_bytes,
                                   std::size_t index = kProgressDb) const;
 
-  Status putContacts(MDB_txn* txn, const std::vector<Contact>& contacts, std::string& scratch);
+  Status putContacts(MDB_txn* txn, const std::vector<ContactRef>& contacts, std::string& scratch);
   Status putEnrollments(MDB_txn* txn, const std::vector<EnrollmentRecord>& enrollments,
                         std::string& scratch);
   Status commitBatch(const WriteBatch& batch);
@@ -2331,15 +2344,16 @@ Status LmdbStore::putTeam(MDB_txn* txn, const std::vector<TeamRecord>& records,
   return Status::ok();
 }
 
-Status LmdbStore::putContacts(MDB_txn* txn, const std::vector<Contact>& contacts,
+Status LmdbStore::putContacts(MDB_txn* txn, const std::vector<ContactRef>& contacts,
                               std::string& scratch) {
-  for (const Contact& contact : contacts) {
-    Status status = checkKey("contacts", contact.key);
+  for (const ContactRef& contact : contacts) {
+    const std::string_view key = contact->key();
+    Status status = checkKey("contacts", key);
     if (!status.isOk()) return status;
-    const Status encoded = encodeContact(contact, scratch);
-    status = checkEncoded(encoded, contact, scratch, "contacts", contact.key);
+    const Status encoded = encodeContact(*contact, scratch);
+    status = checkEncoded(encoded, *contact, scratch, "contacts", key);
     if (!status.isOk()) return status;
-    status = put(txn, kContactsDb, contact.key, scratch);
+    status = put(txn, kContactsDb, key, scratch);
     if (!status.isOk()) return status;
   }
   return Status::ok();

@@ -669,9 +669,11 @@ std::uint64_t fromBigEndian(std::string_view key) {
   return value;
 }
 
-}  // namespace
-
-Status encodeContact(const Contact& contact, std::string& out) {
+// A contact's value from its fields (all but the key and the custom columns, which
+// write_extra(writer) writes, extra_count of them): one encoder for both forms.
+template <typename WriteExtra>
+Status encodeContactWith(const ContactFields& contact, std::size_t extra_count,
+                         const WriteExtra& write_extra, std::string& out) {
   Writer writer(out, Lengths::kVarint);
   writer.u8(kContactFormatVersion);
   writer.str("email", contact.email);
@@ -691,12 +693,65 @@ Status encodeContact(const Contact& contact, std::string& out) {
   writer.u8(static_cast<std::uint8_t>((contact.dnc ? kFlagDnc : 0) |
                                       (contact.call_opt_out ? kFlagCallOptOut : 0) |
                                       (contact.email_opt_out ? kFlagEmailOptOut : 0)));
-  writer.count("extra count", contact.extra.size(), kContactExtraFieldsMax);
-  for (const auto& [name, value] : contact.extra) {
-    writer.str("extra name", name);
-    writer.str("extra value", value);
-  }
+  writer.count("extra count", extra_count, kContactExtraFieldsMax);
+  write_extra(writer);
   return writer.finish("contact");
+}
+
+}  // namespace
+
+Status encodeContact(const Contact& contact, std::string& out) {
+  ContactFields fields;
+  fields.email = contact.email;
+  fields.email_status = contact.email_status;
+  fields.first_name = contact.first_name;
+  fields.last_name = contact.last_name;
+  fields.company = contact.company;
+  fields.title = contact.title;
+  fields.phone = contact.phone;
+  fields.timezone = contact.timezone;
+  fields.score = contact.score;
+  fields.owner = contact.owner;
+  fields.stage = contact.stage;
+  fields.dnc = contact.dnc;
+  fields.call_opt_out = contact.call_opt_out;
+  fields.email_opt_out = contact.email_opt_out;
+  return encodeContactWith(
+      fields, contact.extra.size(),
+      [&contact](Writer& writer) {
+        for (const auto& [name, value] : contact.extra) {
+          writer.str("extra name", name);
+          writer.str("extra value", value);
+        }
+      },
+      out);
+}
+
+Status encodeContact(const PackedContact& contact, std::string& out) {
+  ContactFields fields;
+  fields.email = contact.email();
+  fields.email_status = contact.emailStatus();
+  fields.first_name = contact.firstName();
+  fields.last_name = contact.lastName();
+  fields.company = contact.company();
+  fields.title = contact.title();
+  fields.phone = contact.phone();
+  fields.timezone = contact.timezone();
+  fields.score = contact.score();
+  fields.owner = contact.owner();
+  fields.stage = contact.stage();
+  fields.dnc = contact.dnc();
+  fields.call_opt_out = contact.callOptOut();
+  fields.email_opt_out = contact.emailOptOut();
+  return encodeContactWith(
+      fields, contact.extraCount(),
+      [&contact](Writer& writer) {
+        for (std::size_t i = 0; i < contact.extraCount(); ++i) {
+          writer.str("extra name", contact.extraName(i).view());
+          writer.str("extra value", contact.extraValue(i));
+        }
+      },
+      out);
 }
 
 Status decodeContact(std::string_view key, std::string_view value, Contact& out) {

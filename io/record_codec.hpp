@@ -130,6 +130,8 @@ inline constexpr std::size_t kEnrollmentDoneStepsMax = 4096;
 // So a record that encodes ok decodes back equal (the codec test checks this for random
 // records, and debug builds of the store check it again before every put).
 Status encodeContact(const Contact& contact, std::string& out);
+// The same bytes from the engine's packed form (what a write batch holds).
+Status encodeContact(const PackedContact& contact, std::string& out);
 // An enrollment is written with its send out (EnrollmentRecord); one whose row's `sending`
 // disagrees with its send's step is refused (it would read back otherwise).
 Status encodeEnrollment(const EnrollmentRecord& record, std::string& out);

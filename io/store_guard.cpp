@@ -14,12 +14,12 @@ std::string keyRefusal(const char* db, std::string_view key) {
          " bytes; at most " + std::to_string(kContactKeyBytesMax);
 }
 
-std::string contactRefusal(const Contact& contact, std::string& scratch) {
-  std::string refusal = keyRefusal("contacts", contact.key);
+std::string contactRefusal(const PackedContact& contact, std::string& scratch) {
+  std::string refusal = keyRefusal("contacts", contact.key());
   if (!refusal.empty()) return refusal;
   Status status = encodeContact(contact, scratch);
   if (status.isOk()) return std::string();
-  return "contacts key '" + printableKey(contact.key) + "': " + status.message();
+  return "contacts key '" + printableKey(contact.key()) + "': " + status.message();
 }
 
 std::string enrollmentRefusal(const EnrollmentRecord& record, std::string& scratch) {
@@ -49,7 +49,7 @@ std::vector<std::string> refusedRecords(const WriteBatch& batch, const BatchMark
     if (!refusal.empty()) refused.push_back(std::move(refusal));
   };
   for (std::size_t i = from.contacts; i < batch.contacts.size(); ++i) {
-    note(contactRefusal(batch.contacts[i], scratch));
+    note(contactRefusal(*batch.contacts[i], scratch));
   }
   for (std::size_t i = from.enrollments; i < batch.enrollments.size(); ++i) {
     note(enrollmentRefusal(batch.enrollments[i], scratch));
@@ -76,8 +76,8 @@ Status commitKeepingHoldable(Store& store, const WriteBatch& batch,
   holdable.clock_ms = batch.clock_ms;
   holdable.sequences = batch.sequences;
   holdable.progress = batch.progress;
-  for (const Contact& contact : batch.contacts) {
-    std::string refusal = contactRefusal(contact, scratch);
+  for (const ContactRef& contact : batch.contacts) {
+    std::string refusal = contactRefusal(*contact, scratch);
     if (refusal.empty()) {
       holdable.contacts.push_back(contact);
     } else {

@@ -116,19 +116,19 @@ TEST_CASE("added contacts wait for activation, then fire highest score first") {
 TEST_CASE("a committed batch's room is reused by the next one unless it is over 1 MiB") {
   Engine engine(settings(), kStart);
   const std::size_t small = 64;
-  const std::size_t large = Engine::kRecycledBatchBytesMax / sizeof(Contact) + 1;
+  const std::size_t large = Engine::kRecycledBatchBytesMax / sizeof(ContactRef) + 1;
 
   WriteBatch spent = engine.takeBatch();
   spent.contacts.reserve(small);
   spent.progress.reserve(small);
-  engine.recycleBatch(std::move(spent));
+  engine.afterCommit(std::move(spent));
   WriteBatch next = engine.takeBatch();
   CHECK(next.contacts.capacity() >= small);  // reused: the next round does not grow it again
   CHECK(next.progress.capacity() >= small);
 
   next.contacts.clear();
   next.contacts.reserve(large);  // one large round's (an import's) room
-  engine.recycleBatch(std::move(next));
+  engine.afterCommit(std::move(next));
   WriteBatch after_large = engine.takeBatch();
   CHECK(after_large.contacts.capacity() < large);  // freed: it would stay with the process
 }
@@ -148,7 +148,7 @@ TEST_CASE("the timer wheel's room goes back once nothing is scheduled and no sen
   REQUIRE(engine.add("two", imported.keys, {}, kAdmin, kStart).isOk());
   REQUIRE(engine.activate("two", kAdmin, kStart).isOk());
   REQUIRE(engine.wheelEntries() == count);
-  auto commitRound = [&engine] { engine.recycleBatch(engine.takeBatch()); };
+  auto commitRound = [&engine] { engine.afterCommit(engine.takeBatch()); };
   commitRound();
   const std::size_t full_bytes = engine.wheelBytes();
   CHECK(full_bytes > 16 * count);

@@ -71,12 +71,12 @@ EngineSettings settings() {
 void checkStored(Engine& engine) {
   WriteBatch batch = engine.takeBatch();
   std::string encoded;
-  for (const Contact& contact : batch.contacts) {
-    FUZZ_CHECK(!contact.key.empty() && contact.key.size() <= kContactKeyBytesMax);
-    FUZZ_CHECK(encodeContact(contact, encoded).isOk());
+  for (const ContactRef& contact : batch.contacts) {
+    FUZZ_CHECK(!contact->key().empty() && contact->key().size() <= kContactKeyBytesMax);
+    FUZZ_CHECK(encodeContact(*contact, encoded).isOk());
     Contact decoded;
-    FUZZ_CHECK(decodeContact(contact.key, encoded, decoded).isOk());
-    FUZZ_CHECK(sameContact(contact, decoded));
+    FUZZ_CHECK(decodeContact(contact->key(), encoded, decoded).isOk());
+    FUZZ_CHECK(sameContact(contact->unpack(), decoded));
   }
   for (const EnrollmentRecord& enrollment : batch.enrollments) {
     FUZZ_CHECK(encodeEnrollment(enrollment, encoded).isOk());
@@ -85,7 +85,7 @@ void checkStored(Engine& engine) {
     FUZZ_CHECK(encodeProgress(record, encoded).isOk());
   }
   for (const Task& task : batch.tasks) FUZZ_CHECK(encodeTask(task, encoded).isOk());
-  engine.recycleBatch(std::move(batch));
+  engine.afterCommit(std::move(batch));
 }
 
 void checkJson(const json::object& reply) {

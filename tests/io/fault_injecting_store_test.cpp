@@ -23,7 +23,7 @@ WriteBatch commitNumber(std::uint64_t i) {
   Contact contact;
   contact.key = "c" + std::to_string(i);
   contact.email = contact.key + "@example.com";
-  batch.contacts.push_back(contact);
+  batch.contacts.push_back(PackedContact::pack(contact));
   ProgressRecord record;
   record.seq = i;
   record.enrollment_id = static_cast<EnrollmentId>(i);

@@ -460,13 +460,13 @@ LoadedState fromWholeLog(LoadedState state) {
 struct WholeLog {
   LoadedState state;
   void commit(const WriteBatch& batch) {
-    for (const Contact& contact : batch.contacts) {
+    for (const ContactRef& contact : batch.contacts) {
       auto it = std::find_if(state.contacts.begin(), state.contacts.end(),
-                             [&](const ContactRef& c) { return c->key() == contact.key; });
+                             [&](const ContactRef& c) { return c->key() == contact->key(); });
       if (it != state.contacts.end()) {
-        *it = PackedContact::pack(contact);
+        *it = contact;
       } else {
-        state.contacts.push_back(PackedContact::pack(contact));
+        state.contacts.push_back(contact);
       }
     }
     // The latest snapshot of each: journal appends, then the checkpoint rows taken after them.

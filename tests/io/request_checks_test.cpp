@@ -28,12 +28,13 @@ TEST_CASE("kContactKeyBytesMax is the key size the LMDB store holds") {
   WriteBatch batch;
   Contact contact;
   contact.key = std::string(kContactKeyBytesMax, 'k');
-  batch.contacts.push_back(contact);
+  batch.contacts.push_back(PackedContact::pack(contact));
   CHECK(store->commit(batch).isOk());
   CHECK(checkContactKey(contact.key).isOk());
-  batch.contacts.front().key += 'k';
+  contact.key += 'k';
+  batch.contacts.front() = PackedContact::pack(contact);
   CHECK(store->commit(batch).code() == StatusCode::kInvalidArgument);
-  CHECK(checkContactKey(batch.contacts.front().key).message() ==
+  CHECK(checkContactKey(contact.key).message() ==
         "contact key '" + std::string(80, 'k') + "...' is 512 bytes; at most 511");
 }
 
@@ -49,7 +50,7 @@ TEST_CASE("a contact at every limit at once is stored and read back") {
   contact.last_name = std::string(kContactBytesMax - kFieldValueBytesMax * 3, 'l');
   REQUIRE_MESSAGE(checkContactSize(contact).isOk(), checkContactSize(contact).message());
   WriteBatch batch;
-  batch.contacts.push_back(contact);
+  batch.contacts.push_back(PackedContact::pack(contact));
   Status committed = store->commit(batch);
   REQUIRE_MESSAGE(committed.isOk(), committed.message());
   LoadedState loaded;

@@ -25,13 +25,14 @@ Contact contactWithKey(std::string key) {
 
 TEST_CASE("refusedRecords names what the store would refuse after the mark") {
   WriteBatch batch;
-  batch.contacts.push_back(contactWithKey(std::string(kContactKeyBytesMax + 1, 'k')));
+  batch.contacts.push_back(
+      PackedContact::pack(contactWithKey(std::string(kContactKeyBytesMax + 1, 'k'))));
   const BatchMark mark = markOf(batch);
   CHECK(refusedRecords(batch, mark).empty());
-  batch.contacts.push_back(contactWithKey("fine"));
+  batch.contacts.push_back(PackedContact::pack(contactWithKey("fine")));
   Contact crowded = contactWithKey("crowded");
   for (std::size_t i = 0; i <= kContactExtraFieldsMax; ++i) crowded.extra[std::to_string(i)] = "";
-  batch.contacts.push_back(crowded);
+  batch.contacts.push_back(PackedContact::pack(crowded));
   EnrollmentRecord enrollment;
   enrollment.row.sequence_id = "s";
   enrollment.row.contact_key = "fine";
@@ -51,8 +52,9 @@ TEST_CASE("commitKeepingHoldable commits the rest of a batch without the refused
   REQUIRE(opened.isOk());
   Store& store = *opened.value();
   WriteBatch batch;
-  batch.contacts.push_back(contactWithKey("good"));
-  batch.contacts.push_back(contactWithKey(std::string(kContactKeyBytesMax + 1, 'k')));
+  batch.contacts.push_back(PackedContact::pack(contactWithKey("good")));
+  batch.contacts.push_back(
+      PackedContact::pack(contactWithKey(std::string(kContactKeyBytesMax + 1, 'k'))));
   ProgressRecord record;
   record.seq = 1;
   batch.progress.push_back(record);
@@ -71,7 +73,8 @@ TEST_CASE("commitKeepingHoldable commits the rest of a batch without the refused
 
   // A progress record the store refuses is never dropped: the log must stay whole.
   WriteBatch bad_log;
-  bad_log.contacts.push_back(contactWithKey(std::string(kContactKeyBytesMax + 1, 'k')));
+  bad_log.contacts.push_back(
+      PackedContact::pack(contactWithKey(std::string(kContactKeyBytesMax + 1, 'k'))));
   ProgressRecord long_detail;
   long_detail.seq = 2;
   long_detail.detail.assign(kRecordFieldBytesMax + 1, 'd');

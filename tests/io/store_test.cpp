@@ -226,7 +226,7 @@ TEST_CASE("every field of every record round-trips through commit and load") {
   const EnrollmentRecord top(top_row, SendOut{"intro", "bo@seller.example", -7, true});
 
   WriteBatch batch;
-  batch.contacts = {fullContact("zoë"), plain};
+  batch.contacts = {PackedContact::pack(fullContact("zoë")), PackedContact::pack(plain)};
   batch.enrollments = {fullRecord(42), unset, top};
   batch.progress = {progressRecord(1), progressRecord(2), progressRecord(3)};
   batch.sequences = {{"cold-outreach", true}, {"paused-one", false}};
@@ -337,7 +337,7 @@ TEST_CASE("everything survives close and reopen, and many commits accumulate") {
     auto store = openOrFail(dir.path());
     for (std::uint64_t i = 1; i <= kCommits; ++i) {
       WriteBatch batch;
-      batch.contacts.push_back(fullContact("c" + std::to_string(1000 + i)));
+      batch.contacts.push_back(PackedContact::pack(fullContact("c" + std::to_string(1000 + i))));
       batch.enrollments.push_back(fullEnrollment(static_cast<EnrollmentId>(i)));
       batch.progress = {progressRecord(2 * i - 1), progressRecord(2 * i)};
       batch.sequences.push_back({"s" + std::to_string(i % 3), i % 2 == 0});
@@ -381,7 +381,7 @@ TEST_CASE("700 contacts and rows load whole across the load's batches, each with
     auto store = openOrFail(dir.path());
     WriteBatch batch;
     for (int i = 0; i < kContacts; ++i) {
-      batch.contacts.push_back(fullContact(keyOf(i)));
+      batch.contacts.push_back(PackedContact::pack(fullContact(keyOf(i))));
       if (!with_rows) continue;
       Enrollment enrollment = fullEnrollment(static_cast<EnrollmentId>(i + 1));
       enrollment.contact_key = keyOf(kContacts - 1 - i);
@@ -453,7 +453,7 @@ TEST_CASE("rows' contact keys are found across the lookup's chunks and threads, 
         Contact contact;
         contact.key = contactKeyOf(kRows + kAdded - 1 - i);
         contact.email = contact.key + "@example.com";
-        table.contacts.push_back(contact);
+        table.contacts.push_back(PackedContact::pack(contact));
       }
       if (i < kRows) table.checkpoint_rows.push_back(rowOf(i, 1000));
     }
@@ -543,7 +543,7 @@ TEST_CASE("a non-increasing progress seq is refused and the whole batch is rolle
 
   auto expectRefused = [&](std::vector<std::uint64_t> seqs, const std::string& why) {
     WriteBatch batch;
-    batch.contacts.push_back(fullContact("must-not-appear"));
+    batch.contacts.push_back(PackedContact::pack(fullContact("must-not-appear")));
     batch.enrollments.push_back(fullEnrollment(9));
     batch.sequences.push_back({"must-not-appear", true});
     batch.clock_ms = 123;
@@ -574,7 +574,7 @@ TEST_CASE("upserting a contact replaces the whole record") {
   TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
   WriteBatch first;
-  first.contacts.push_back(fullContact("k"));
+  first.contacts.push_back(PackedContact::pack(fullContact("k")));
   commitOrFail(*store, first);
 
   Contact replacement;
@@ -582,7 +582,7 @@ TEST_CASE("upserting a contact replaces the whole record") {
   replacement.email = "new@example.com";
   replacement.extra = {{"only", "this"}};
   WriteBatch second;
-  second.contacts.push_back(replacement);
+  second.contacts.push_back(PackedContact::pack(replacement));
   commitOrFail(*store, second);
 
   LoadedState state = loadOrFail(*store);
@@ -595,26 +595,26 @@ TEST_CASE("records the store cannot hold are refused with the batch rolled back"
   TempDir dir("seqd-store-test");
   auto store = openOrFail(dir.path());
   WriteBatch batch;
-  batch.contacts.push_back(fullContact("fine"));
+  batch.contacts.push_back(PackedContact::pack(fullContact("fine")));
   std::string expected;
   SUBCASE("contact key longer than LMDB keys") {
-    batch.contacts.push_back(fullContact(std::string(600, 'k')));
+    batch.contacts.push_back(PackedContact::pack(fullContact(std::string(600, 'k'))));
     expected = "600 bytes";
   }
   SUBCASE("empty contact key") {
-    batch.contacts.push_back(fullContact(""));
+    batch.contacts.push_back(PackedContact::pack(fullContact("")));
     expected = "empty key";
   }
   SUBCASE("score above the maximum") {
     Contact contact = fullContact("high");
     contact.score = kScoreMax + 1;
-    batch.contacts.push_back(contact);
+    batch.contacts.push_back(PackedContact::pack(contact));
     expected = "score";
   }
   SUBCASE("a field over the byte maximum") {
     Contact contact = fullContact("big");
     contact.title.assign(kRecordFieldBytesMax + 1, 't');
-    batch.contacts.push_back(contact);
+    batch.contacts.push_back(PackedContact::pack(contact));
     expected = "title";
   }
   SUBCASE("too many mailboxes") {
@@ -639,7 +639,7 @@ TEST_CASE("a damaged value loads as Corruption naming the DB and key") {
   {
     auto store = openOrFail(dir.path());
     WriteBatch batch;
-    batch.contacts.push_back(fullContact("good"));
+    batch.contacts.push_back(PackedContact::pack(fullContact("good")));
     batch.enrollments.push_back(fullEnrollment(5));
     commitOrFail(*store, batch);
   }
@@ -739,7 +739,7 @@ TEST_CASE("a full map is refused as IOError and the store stays usable") {
   for (int i = 0; i < 200; ++i) {
     Contact contact = fullContact("big" + std::to_string(i));
     contact.title.assign(20000, 't');
-    big.contacts.push_back(contact);
+    big.contacts.push_back(PackedContact::pack(contact));
   }
   {
     auto store = openOrFail(dir.path(), StoreOptions{1 << 20});
@@ -750,7 +750,7 @@ TEST_CASE("a full map is refused as IOError and the store stays usable") {
     CHECK(loadOrFail(*store).contacts.empty());
     CHECK(store->probeWrite().isOk());  // a small write still fits
     WriteBatch small;
-    small.contacts.push_back(fullContact("small"));
+    small.contacts.push_back(PackedContact::pack(fullContact("small")));
     commitOrFail(*store, small);
   }
   auto store = openOrFail(dir.path(), StoreOptions{64 << 20});  // reopening larger grows it
@@ -858,7 +858,7 @@ TEST_CASE("a forked child cannot use the parent's store") {
   REQUIRE(child >= 0);
   if (child == 0) {
     WriteBatch batch;
-    batch.contacts.push_back(fullContact("from-child"));
+    batch.contacts.push_back(PackedContact::pack(fullContact("from-child")));
     Status status = store->commit(batch);
     ::_exit(status.code() == StatusCode::kFailedPrecondition ? 0 : 1);
   }
@@ -909,7 +909,7 @@ LoadedState writeSample(const std::string& dir) {
   for (std::uint64_t commit = 0; commit < 4; ++commit) {
     WriteBatch batch;
     for (std::uint64_t i = commit * 60; i < (commit + 1) * 60; ++i) {
-      batch.contacts.push_back(fullContact("contact-" + std::to_string(i)));
+      batch.contacts.push_back(PackedContact::pack(fullContact("contact-" + std::to_string(i))));
       batch.enrollments.push_back(fullEnrollment(static_cast<EnrollmentId>(i + 1)));
     }
     for (std::uint64_t seq = commit * 300 + 1; seq <= (commit + 1) * 300; ++seq) {
@@ -1071,7 +1071,9 @@ TEST_CASE("one flipped byte inside a value is a checksum mismatch naming the DB 
   {
     auto store = openOrFail(dir.path());
     WriteBatch batch;
-    batch.contacts = {fullContact("before"), fullContact("flip-me"), fullContact("zafter")};
+    batch.contacts = {PackedContact::pack(fullContact("before")),
+                      PackedContact::pack(fullContact("flip-me")),
+                      PackedContact::pack(fullContact("zafter"))};
     commitOrFail(*store, batch);
   }
   std::string bytes = readFile(dataFile(dir.path()));
@@ -1115,7 +1117,9 @@ TEST_CASE("damage in two DBs, one walked on each thread, names the first DB in D
   {
     auto store = openOrFail(dir.path());
     WriteBatch batch = progressBatch(1, 3000);  // progress: by far the most pages
-    batch.contacts = {fullContact("before"), fullContact("flip-me"), fullContact("zafter")};
+    batch.contacts = {PackedContact::pack(fullContact("before")),
+                      PackedContact::pack(fullContact("flip-me")),
+                      PackedContact::pack(fullContact("zafter"))};
     batch.sequences = {{"aaa-sequence", true}, {"seqflip@x", true}};
     commitOrFail(*store, batch);
   }
@@ -2350,7 +2354,7 @@ TEST_CASE("the store's pages leave the resident set after a release, an import a
   auto contacts = [](int from, int count) {
     WriteBatch batch;
     for (int i = from; i < from + count; ++i) {
-      batch.contacts.push_back(fullContact("c" + std::to_string(i)));
+      batch.contacts.push_back(PackedContact::pack(fullContact("c" + std::to_string(i))));
     }
     return batch;
   };
