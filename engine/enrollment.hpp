@@ -128,6 +128,8 @@ struct SendOut {
   Symbol mailbox;
   TimeMs at_ms = kNoTime;
   bool released = false;
+
+  bool operator==(const SendOut&) const = default;
 };
 
 // An enrollment as the store writes and reads it: the row, the send it has out (`send`

@@ -83,6 +83,7 @@
 
 #include "engine/contact.hpp"
 #include "engine/enrollment.hpp"
+#include "engine/enrollment_snapshots.hpp"
 #include "engine/governor.hpp"
 #include "engine/packed_contact.hpp"
 #include "engine/task.hpp"
@@ -161,8 +162,8 @@ struct WriteBatch {
   // As the engine holds them: a ref to the block, not a Contact and its strings (a round of
   // imports gathers tens of thousands).
   std::vector<ContactRef> contacts;
-  std::vector<EnrollmentRecord> enrollments;  // snapshots, appended to the journal
-  std::vector<ProgressRecord> progress;       // in increasing seq order
+  EnrollmentSnapshots enrollments;       // appended to the journal
+  std::vector<ProgressRecord> progress;  // in increasing seq order
   std::vector<SequenceState> sequences;
   std::vector<Task> tasks;  // upserts by id; a later one of the same id wins
   // Lists and shares (engine/team_records.hpp), in order: a later one of the same key wins.
@@ -175,7 +176,7 @@ struct WriteBatch {
   // A checkpoint starts at the end of this batch's journal appends.
   bool checkpoint_start = false;
   // Snapshots the checkpoint in progress writes into the enrollment table.
-  std::vector<EnrollmentRecord> checkpoint_rows;
+  EnrollmentSnapshots checkpoint_rows;
   // The checkpoint in progress is complete once these rows are written.
   bool checkpoint_finish = false;
   // Replaces the store's snapshot of the send limits' counts. REQUIRES: through_seq is at

@@ -655,8 +655,7 @@ class LmdbStore final : public Store {
                                   std::size_t index = kProgressDb) const;
 
   Status putContacts(MDB_txn* txn, const std::vector<ContactRef>& contacts, std::string& scratch);
-  Status putEnrollments(MDB_txn* txn, const std::vector<EnrollmentRecord>& enrollments,
-                        std::string& scratch);
+  Status putEnrollments(MDB_txn* txn, const EnrollmentSnapshots& enrollments, std::string& scratch);
   Status commitBatch(const WriteBatch& batch);
   bool keyed(EnrollmentId id) const {
     return id < keyed_.size() ? static_cast<bool>(keyed_[id]) : keyed_sparse_.contains(id);
@@ -666,8 +665,8 @@ class LmdbStore final : public Store {
   void markKeyed(EnrollmentId id) {
     if (!keyed(id) && setKeyed(id, true)) keyed_pending_.push_back(id);
   }
-  Status putJournal(MDB_txn* txn, const std::vector<EnrollmentRecord>& enrollments,
-                    std::string& scratch, std::uint64_t& last_seq);
+  Status putJournal(MDB_txn* txn, const EnrollmentSnapshots& enrollments, std::string& scratch,
+                    std::uint64_t& last_seq);
   Status putSymbols(MDB_txn* txn, std::string& scratch);
   Status trimJournal(MDB_txn* txn, std::uint64_t through, std::size_t deletes_max);
   Status logValueHolding(MDB_txn* txn, std::size_t index, std::uint64_t seq,
@@ -2235,7 +2234,7 @@ Status LmdbStore::putGovernor(MDB_txn* txn, const GovernorSnapshot& snapshot,
 
 // Appends the snapshots to the journal under the next seqs, packed into values
 // (LogValueWriter).
-Status LmdbStore::putJournal(MDB_txn* txn, const std::vector<EnrollmentRecord>& enrollments,
+Status LmdbStore::putJournal(MDB_txn* txn, const EnrollmentSnapshots& enrollments,
                              std::string& scratch, std::uint64_t& last_seq) {
   if (enrollments.empty()) return Status::ok();
   Cursor cursor;
@@ -2387,7 +2386,7 @@ Status LmdbStore::putSymbols(MDB_txn* txn, std::string& scratch) {
   return Status::ok();
 }
 
-Status LmdbStore::putEnrollments(MDB_txn* txn, const std::vector<EnrollmentRecord>& enrollments,
+Status LmdbStore::putEnrollments(MDB_txn* txn, const EnrollmentSnapshots& enrollments,
                                  std::string& scratch) {
   if (enrollments.empty()) return Status::ok();
   // Through one cursor: a checkpoint slice's rows come in id order, and LMDB looks for a key
