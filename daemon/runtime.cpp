@@ -539,7 +539,7 @@ bool Runtime::takeRead(PendingCommand& command) {
     Result<StatusFilter> filter = statusFilterArg(args);
     if (!filter.isOk()) return false;
     Result<StatusSnapshot> snapshot =
-        engine_->statusSnapshot(sequence, status_reader_->takeSpareRows());
+        engine_->statusSnapshot(sequence, status_reader_->takeSpareRows(), filter.value().status);
     if (!snapshot.isOk()) return false;
     read.snapshot = std::make_unique<StatusSnapshot>(std::move(snapshot.value()));
     read.filter = std::move(filter.value());

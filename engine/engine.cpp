@@ -1174,7 +1174,7 @@ StatusRow Engine::statusRow(const Enrollment& enrollment) const {
 // caller's thread: one snapshot, its rows selected and built.
 Result<std::vector<StatusRow>> Engine::status(const std::string& sequence_id,
                                               const StatusFilter& filter) const {
-  Result<StatusSnapshot> snapshot = statusSnapshot(sequence_id);
+  Result<StatusSnapshot> snapshot = statusSnapshot(sequence_id, {}, filter.status);
   if (!snapshot.isOk()) return snapshot.status();
   SendingCalendar calendar(snapshot.value().schedules);
   std::vector<StatusRow> rows;
@@ -1196,8 +1196,17 @@ const ContactRef* Engine::contactSlot(Symbol contact_key) const {
 }
 
 Result<StatusSnapshot> Engine::statusSnapshot(const std::string& sequence_id,
-                                              std::vector<StatusSnapshotRow> spare) const {
-  return statusSnapshotOf(sequence_id, std::move(spare), nullptr);
+                                              std::vector<StatusSnapshotRow> spare,
+                                              std::optional<EnrollmentStatus> only) const {
+  auto enrolled = by_sequence_.find(sequence_id);
+  if (!only.has_value() || enrolled == by_sequence_.end()) {
+    return statusSnapshotOf(sequence_id, std::move(spare), nullptr);
+  }
+  std::vector<EnrollmentId> matching;
+  for (EnrollmentId id : enrolled->second) {
+    if (enrollments_[id].status == *only) matching.push_back(id);
+  }
+  return statusSnapshotOf(sequence_id, std::move(spare), &matching);
 }
 
 Result<StatusSnapshot> Engine::statusSnapshotOf(const std::string& sequence_id,

@@ -286,8 +286,11 @@ class Engine {
   // in compact form (engine/status_snapshot.hpp). Much cheaper than status(): no row is built,
   // filtered or ordered here. `spare` is a rows buffer to reuse (an earlier snapshot's, its
   // rows cleared): its memory is in place already, where a new one would fault in page by page.
+  // With `only`, the rows of that status alone (a `status --status` filter): a read of the few
+  // paused rows among a million copies those, not every row.
   Result<StatusSnapshot> statusSnapshot(const std::string& sequence_id,
-                                        std::vector<StatusSnapshotRow> spare = {}) const;
+                                        std::vector<StatusSnapshotRow> spare = {},
+                                        std::optional<EnrollmentStatus> only = std::nullopt) const;
   const Enrollment* findEnrollment(const std::string& sequence_id,
                                    const std::string& contact_key) const;
   // pause, resume, finish, remove, retry, set-mailbox (engine/operations.cpp).

@@ -34,9 +34,13 @@ EngineSettings settings() {
   return result;
 }
 
+// As the daemon reads it: the snapshot of the filter's status alone, when it has one.
 std::vector<StatusRow> fromSnapshot(const Engine& engine, const StatusFilter& filter) {
-  Result<StatusSnapshot> snapshot = engine.statusSnapshot("s");
+  Result<StatusSnapshot> snapshot = engine.statusSnapshot("s", {}, filter.status);
   REQUIRE(snapshot.isOk());
+  if (filter.status) {  // only those rows were copied
+    for (const StatusSnapshotRow& row : snapshot.value().rows) CHECK(row.status == *filter.status);
+  }
   SendingCalendar calendar(snapshot.value().schedules);
   std::vector<StatusRow> rows;
   for (std::size_t index : selectStatusRows(snapshot.value(), filter)) {
