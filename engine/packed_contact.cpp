@@ -20,7 +20,8 @@ static_assert(sizeof(PackedContact) == 16, "the header layout packed_contact.hpp
 constexpr std::size_t kEnd1Max = UINT8_MAX;
 constexpr std::size_t kEnd2Max = UINT16_MAX;
 
-// The fields of `contact` as views, all but the custom columns.
+}  // namespace
+
 ContactFields fieldsOf(const Contact& contact) {
   ContactFields fields;
   fields.key = contact.key;
@@ -40,8 +41,6 @@ ContactFields fieldsOf(const Contact& contact) {
   fields.email_opt_out = contact.email_opt_out;
   return fields;
 }
-
-}  // namespace
 
 ContactRef PackedContact::pack(const Contact& contact) {
   return packWith(Symbol(contact.key), fieldsOf(contact), contact.extra);

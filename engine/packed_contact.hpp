@@ -91,6 +91,10 @@ struct ContactFields {
   std::span<const Extra> extra;  // names strictly ascending, as Contact::extra orders them
 };
 
+// The fields of `contact` as views into it, all but the custom columns (`extra` is left
+// empty: a Contact keeps them in a map, not as views).
+ContactFields fieldsOf(const Contact& contact);
+
 class PackedContact {
  public:
   // The free-text fields, in the order of their ends in the block.

@@ -701,23 +701,8 @@ Status encodeContactWith(const ContactFields& contact, std::size_t extra_count,
 }  // namespace
 
 Status encodeContact(const Contact& contact, std::string& out) {
-  ContactFields fields;
-  fields.email = contact.email;
-  fields.email_status = contact.email_status;
-  fields.first_name = contact.first_name;
-  fields.last_name = contact.last_name;
-  fields.company = contact.company;
-  fields.title = contact.title;
-  fields.phone = contact.phone;
-  fields.timezone = contact.timezone;
-  fields.score = contact.score;
-  fields.owner = contact.owner;
-  fields.stage = contact.stage;
-  fields.dnc = contact.dnc;
-  fields.call_opt_out = contact.call_opt_out;
-  fields.email_opt_out = contact.email_opt_out;
   return encodeContactWith(
-      fields, contact.extra.size(),
+      fieldsOf(contact), contact.extra.size(),
       [&contact](Writer& writer) {
         for (const auto& [name, value] : contact.extra) {
           writer.str("extra name", name);
