@@ -419,9 +419,9 @@ class Engine {
   // round of imports gathers thousands of contacts. A vector with more room than
   // kRecycledBatchBytesMax is freed instead: the room of one large round (an import's, an
   // activate's) would otherwise stay with the process for good. Hands back the timer wheel's
-  // room, once nothing is scheduled and no send is out or queued
-  // (every enrollment finished or stopped, the sequences deactivated): no result can then
-  // schedule a step a round later, and the daemon holds what a restart would.
+  // room, once nothing is scheduled and no send is out or queued (every enrollment finished
+  // or stopped, the sequences deactivated): no result can then schedule a step a round
+  // later, and the daemon holds what a restart would.
   static constexpr std::size_t kRecycledBatchBytesMax = std::size_t{1} << 20;
   void afterCommit(WriteBatch&& spent);
   // Releases queued intents, oldest first, at most slots of each kind, appending each one's

@@ -351,7 +351,6 @@ std::string encodeCheckpoint(const Checkpoint& checkpoint) {
   std::abort();
 }
 
-// `codes`: the symbols table an enrollment value of format 4 names its strings in.
 // What a record decodes back to: itself, but a packed contact, which decodes to a Contact.
 template <typename Record>
 struct DecodedAs {
@@ -362,6 +361,7 @@ struct DecodedAs<PackedContact> {
   using type = Contact;
 };
 
+// `codes`: the symbols table an enrollment value of format 4 names its strings in.
 Status decodeLike(const PackedContact& record, std::string_view value, Contact& out,
                   const SymbolCodes*) {
   return decodeContact(record.key(), value, out);
