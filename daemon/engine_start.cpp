@@ -118,8 +118,12 @@ CommitOutcome commitTaken(Store& store, WriteBatch batch) {
   return outcome;
 }
 
-ThreadCommitter::ThreadCommitter(Store& store, std::function<void()> on_done)
-    : store_(store), on_done_(std::move(on_done)), thread_([this] { run(); }) {}
+ThreadCommitter::ThreadCommitter(Store& store, std::function<void()> on_done,
+                                 std::chrono::milliseconds idle_after)
+    : store_(store),
+      on_done_(std::move(on_done)),
+      idle_after_(idle_after),
+      thread_([this] { run(); }) {}
 
 ThreadCommitter::~ThreadCommitter() {
   {
@@ -156,13 +160,23 @@ bool ThreadCommitter::ready() {
 void ThreadCommitter::run() {
   nameThisThread("seqd-commit");
   std::unique_lock lock(mutex_);
+  bool committed_since_idle = false;
+  const auto woken = [this] { return pending_.has_value() || stopping_; };
   for (;;) {
-    changed_.wait(lock, [this] { return pending_.has_value() || stopping_; });
+    if (committed_since_idle && !changed_.wait_for(lock, idle_after_, woken)) {
+      committed_since_idle = false;
+      lock.unlock();
+      store_.idle();
+      lock.lock();
+      continue;
+    }
+    changed_.wait(lock, woken);
     if (!pending_) return;
     WriteBatch batch = std::move(*pending_);
     pending_.reset();
     lock.unlock();
     CommitOutcome outcome = commitTaken(store_, std::move(batch));
+    committed_since_idle = true;
     lock.lock();
     outcome_ = std::move(outcome);
     changed_.notify_all();

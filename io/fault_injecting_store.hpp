@@ -63,6 +63,7 @@ class FaultInjectingStore final : public Store {
   bool historyTrimPending() const override { return target_->historyTrimPending(); }
   Status probeWrite() override;
   void releaseMappedPages() override { target_->releaseMappedPages(); }
+  void idle() override { target_->idle(); }
   Status readTasks(std::vector<Task>& out) override { return target_->readTasks(out); }
 
   // The number of commit() calls so far (the number the last one had).

@@ -16,10 +16,12 @@
 #include <atomic>
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <source_location>
@@ -579,10 +581,11 @@ void mapStoreAhead(const char* map_begin, std::size_t bytes) {
   ::madvise(const_cast<char*>(map_begin), bytes, MADV_POPULATE_READ);
 }
 
-// Once commits have written this many contacts, or this many records of any kind, since the
-// last release, the map's pages are dropped afterwards. An import's upserts land on pages all
-// over the contacts tree, a page each; an advance's appends and a checkpoint's rows fill their
-// pages one after another, tens to a page.
+// Once commits have written this many contacts, or this many records of any kind (and
+// StoreOptions::release_map_interval_ms have passed), since the last release, the map's pages
+// are dropped afterwards. An import's upserts land on pages all over the contacts tree, a page
+// each; an advance's appends and a checkpoint's rows fill their pages one after another, tens
+// to a page, and its next commits read the same pages again (each a fault after a release).
 constexpr std::size_t kReleaseMapAfterContacts = 10000;
 constexpr std::size_t kReleaseMapAfterRecords = 100000;
 
@@ -606,6 +609,7 @@ class LmdbStore final : public Store {
   bool historyTrimPending() const override { return trim_pending_; }
   Status probeWrite() override;
   void releaseMappedPages() override;
+  void idle() override;
   Status readTasks(std::vector<Task>& out) override;
   Status visitTasks(const std::function<Status(const Task&)>& visit) override;
 
@@ -657,6 +661,7 @@ class LmdbStore final : public Store {
   Status putContacts(MDB_txn* txn, const std::vector<ContactRef>& contacts, std::string& scratch);
   Status putEnrollments(MDB_txn* txn, const EnrollmentSnapshots& enrollments, std::string& scratch);
   Status commitBatch(const WriteBatch& batch);
+  void releaseWritten();
   bool keyed(EnrollmentId id) const {
     return id < keyed_.size() ? static_cast<bool>(keyed_[id]) : keyed_sparse_.contains(id);
   }
@@ -736,10 +741,16 @@ class LmdbStore final : public Store {
   Checkpoint checkpoint_;               // likewise
   std::size_t history_trim_per_commit_max_ = 0;
   std::size_t log_value_bytes_ = kLogValueBytesDefault;
-  bool map_pages_ahead_ = true;             // StoreOptions::map_pages_ahead
-  bool trim_pending_ = false;               // written by commit() only
-  std::size_t contacts_since_release_ = 0;  // likewise
-  std::size_t records_since_release_ = 0;   // likewise
+  bool map_pages_ahead_ = true;  // StoreOptions::map_pages_ahead
+  bool trim_pending_ = false;    // written by commit() only
+  // What commits wrote since the map's pages were last released, and when that was: written
+  // by commit() and idle(), which may run on two threads (the committer's idle() beside the
+  // engine thread's commit while the store is full), under release_mutex_.
+  std::mutex release_mutex_;
+  std::size_t contacts_since_release_ = 0;
+  std::size_t records_since_release_ = 0;
+  std::chrono::steady_clock::time_point released_at_ = std::chrono::steady_clock::now();
+  std::chrono::milliseconds release_map_interval_{StoreOptions{}.release_map_interval_ms};
   // The last seq the send limits' snapshot covers: the log up to it is no longer read. Set by
   // load() and commit() (0 until then: the log is trimmed by time alone).
   std::uint64_t governor_through_seq_ = 0;
@@ -1366,6 +1377,7 @@ Status LmdbStore::verifyStore(const std::optional<StateMarker>& marker) {
 Status LmdbStore::open(const StoreOptions& options) {
   history_trim_per_commit_max_ = options.history_trim_per_commit_max;
   map_pages_ahead_ = options.map_pages_ahead;
+  release_map_interval_ = std::chrono::milliseconds(options.release_map_interval_ms);
   log_value_bytes_ = options.log_value_bytes;
   Result<std::optional<StateMarker>> marker = readMarker();
   if (!marker.isOk()) return marker.status();
@@ -2189,15 +2201,29 @@ Status LmdbStore::commitBatch(const WriteBatch& batch) {
   last_journal_seq_ = last_journal_seq;
   checkpoint_ = checkpoint;
   // Each page a commit reads on its way stays mapped; see kReleaseMapAfterContacts.
+  const std::lock_guard lock(release_mutex_);
   contacts_since_release_ += batch.contacts.size();
   records_since_release_ += batch.recordCount();
   if (contacts_since_release_ >= kReleaseMapAfterContacts ||
-      records_since_release_ >= kReleaseMapAfterRecords) {
-    contacts_since_release_ = 0;
-    records_since_release_ = 0;
-    releaseMappedPages();
+      (records_since_release_ >= kReleaseMapAfterRecords &&
+       std::chrono::steady_clock::now() - released_at_ >= release_map_interval_)) {
+    releaseWritten();
   }
   return Status::ok();
+}
+
+void LmdbStore::idle() {
+  const std::lock_guard lock(release_mutex_);
+  if (contacts_since_release_ > 0 || records_since_release_ > 0) releaseWritten();
+}
+
+// The release after commits (commit(), idle()), starting the counts and the interval again.
+// REQUIRES: release_mutex_ held.
+void LmdbStore::releaseWritten() {
+  contacts_since_release_ = 0;
+  records_since_release_ = 0;
+  released_at_ = std::chrono::steady_clock::now();
+  releaseMappedPages();
 }
 
 // MADV_DONTNEED on a shared mapping of a file drops this process's page table entries for

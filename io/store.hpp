@@ -252,9 +252,14 @@ class Store {
   // Drops the store's mapped file pages from this process's resident set: they stay in the
   // page cache, and a later read faults them back with the same bytes. Without it a load (which
   // reads every page) leaves the whole data file counted in seqd's RSS. Any thread; cheap
-  // when little is mapped. LmdbStore also calls it once its commits have written 10k
-  // contacts since the last such call (imports).
+  // when little is mapped. LmdbStore also calls it after a commit once its commits have
+  // written 10k contacts since the last such call (imports), or 100k records of any kind and
+  // StoreOptions::release_map_interval_ms have passed since (an advance), and from idle().
   virtual void releaseMappedPages() {}
+  // The committing thread has had nothing to commit for a while (ThreadCommitter's
+  // idle_after): a store may hand back what its commits since left resident. LmdbStore
+  // releases its mapped pages if any commit wrote since the last release. Any thread.
+  virtual void idle() {}
   // Every task in the tasks table, by id, in one short read transaction (the engine keeps
   // only some of those done: engine/task.hpp). Any thread. On error `out` is empty.
   virtual Status readTasks(std::vector<Task>& out) {
@@ -321,6 +326,14 @@ struct StoreOptions {
   // Whether the open maps the file's pages in one call before its walk reads them
   // (io/lmdb_store.cpp, mapStoreAhead()); false only in perf/store_open_bench, to measure it.
   bool map_pages_ahead = true;
+  // After commits of 100k records (no contacts among them), the map's pages are dropped only
+  // once this long has passed since the last drop, so that an advance re-reads the pages it
+  // works on (the checkpoint's, the logs' ends, the pages LMDB reuses) at most once in that
+  // time: each re-read is a page fault, and dropping them every 100k records made a 1M
+  // advance's committer fault ~54k times against ~8k (perf/RESULTS.md). 0: whenever 100k
+  // records were written. A commit's 10k contacts (imports, on pages all over their tree)
+  // drop them at once, whatever this says.
+  std::int64_t release_map_interval_ms = 5000;
 };
 
 // Opens (creating if needed) the LMDB store in dir. Missing directories are created with

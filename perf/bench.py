@@ -13,8 +13,10 @@ renders a ~630-byte message from the contact's fields, discards it, durably reco
    `add --csv --skip-validation` (add/s), `sequence activate`, then `time advance 1m`, which
    returns once every due step is committed: durable steps/s = 3N / its wall time. Checked
    with `seqctl --json sequences` and `seqctl --json status --status S` (every contact
-   finished, none in any other status, also after the restart). Then VmRSS - the empty daemon's
-   VmRSS, the state dir's size (apparent and allocated), and the time from exec to the first
+   finished, none in any other status, also after the restart). Then, once the daemon has been
+   idle RSS_SETTLE_S (its committer drops the store's mapped pages 200 ms after its last
+   commit, and the last checkpoint slices follow the advance: io/store.hpp), VmRSS - the empty
+   daemon's VmRSS, the state dir's size (apparent and allocated), and the time from exec to the first
    good `seqctl ping` after kill -9.
 2. The peers on their own servers (redis-server, PostgreSQL 15 via initdb/pg_ctl as the
    postgres account), each in a temp dir on a free loopback port: every first step added in
@@ -247,6 +249,10 @@ def finished_count(daemon):
     return counts.get("finished", 0)
 
 
+# Seconds the daemon is left idle after the workload before its RSS is read (above).
+RSS_SETTLE_S = 1.0
+
+
 def run_workload(daemon, n, on_phase=lambda name: None):
     """The virtual-time workload on a started daemon: n contacts written to a CSV, imported,
     added to `bench` and run to the end by one `time advance 1m` (3 steps each). Checks that
@@ -283,6 +289,7 @@ def seqd_virtual(args, n):
         daemon.start()
         rss_empty, anon_empty = rss_bytes(daemon.process.pid)
         run = run_workload(daemon, n)
+        time.sleep(RSS_SETTLE_S)
         rss, anon = rss_bytes(daemon.process.pid)
         apparent, allocated = du_bytes(daemon.state)
         daemon.kill9()

@@ -2,8 +2,9 @@
 // a real LMDB store and a real Engine: round N's intents come back only after N's commit
 // returned, while round N+1 is decided on top of it; the next round's end waits for N's
 // commit; a round refused for want of room takes the round decided on top of it along; a
-// drain leaves nothing in flight; and a batch handed over holds no pointer into the engine
-// (it is committed unchanged while the engine goes on).
+// drain leaves nothing in flight; a batch handed over holds no pointer into the engine
+// (it is committed unchanged while the engine goes on); and the committer tells the store it
+// is idle once after a burst of commits.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "daemon/engine_start.hpp"
@@ -48,6 +50,10 @@ class GateStore final : public Store {
   Result<std::uint64_t> lastProgressSeq() override { return target_.lastProgressSeq(); }
   bool historyTrimPending() const override { return target_.historyTrimPending(); }
   Status probeWrite() override { return target_.probeWrite(); }
+  void idle() override {
+    idles_.fetch_add(1);
+    target_.idle();
+  }
 
   void setOpen(bool open) {
     std::lock_guard lock(mutex_);
@@ -64,6 +70,7 @@ class GateStore final : public Store {
     return entered_;
   }
   int returned() const { return returned_.load(); }
+  int idles() const { return idles_.load(); }
   std::size_t lastBatchEnrollments() const { return last_batch_enrollments_; }
 
  private:
@@ -73,6 +80,7 @@ class GateStore final : public Store {
   bool open_ = true;
   int entered_ = 0;
   std::atomic<int> returned_{0};
+  std::atomic<int> idles_{0};
   std::size_t last_batch_enrollments_ = 0;
 };
 
@@ -297,4 +305,42 @@ TEST_CASE("a batch in flight is committed as taken while the engine changes") {
     REQUIRE(enrollment != nullptr);
     CHECK(enrollment->status == EnrollmentStatus::kScheduled);
   }
+}
+
+TEST_CASE("the committer calls the store's idle() once when no batch came for a while after one") {
+  seqd::testing::TempDir dir("seqd-round-pipeline");
+  std::unique_ptr<FaultInjectingStore> store = openFaultInjectingStore(dir.path());
+  GateStore gate(*store);
+  constexpr auto kIdleAfter = std::chrono::milliseconds(150);
+  ThreadCommitter committer(gate, nullptr, kIdleAfter);
+  const auto commitOne = [&](std::uint64_t seq) {
+    WriteBatch batch;
+    ProgressRecord record;
+    record.seq = seq;
+    record.kind = ProgressKind::kStepFired;
+    record.at_ms = kStart;
+    batch.progress.push_back(record);
+    committer.submit(std::move(batch));
+    REQUIRE(committer.wait().status.isOk());
+  };
+  const auto awaitIdles = [&](int count) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (gate.idles() < count && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return gate.idles();
+  };
+  // Nothing committed yet: nothing to be idle after.
+  std::this_thread::sleep_for(kIdleAfter * 2);
+  CHECK(gate.idles() == 0);
+  // Commits one right after the other: not idle between them.
+  for (std::uint64_t seq = 1; seq <= 5; ++seq) commitOne(seq);
+  CHECK(gate.idles() == 0);
+  // Once they stop: one call, however long it stays quiet.
+  CHECK(awaitIdles(1) == 1);
+  std::this_thread::sleep_for(kIdleAfter * 3);
+  CHECK(gate.idles() == 1);
+  // The next commit starts it again.
+  commitOne(6);
+  CHECK(awaitIdles(2) == 2);
 }

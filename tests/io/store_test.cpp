@@ -22,6 +22,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -2347,18 +2348,21 @@ std::size_t residentBytesOf(const std::string& path) {
   return total;
 }
 
+WriteBatch contactsBatch(int from, int count) {
+  WriteBatch batch;
+  for (int i = from; i < from + count; ++i) {
+    batch.contacts.push_back(PackedContact::pack(fullContact("c" + std::to_string(i))));
+  }
+  return batch;
+}
+
 TEST_CASE("the store's pages leave the resident set after a release, an import and an advance") {
   TempDir dir("seqd-store-test");
   const std::string data_mdb = std::filesystem::canonical(dir.path()).string() + "/data.mdb";
-  auto store = openOrFail(dir.path());
-  auto contacts = [](int from, int count) {
-    WriteBatch batch;
-    for (int i = from; i < from + count; ++i) {
-      batch.contacts.push_back(PackedContact::pack(fullContact("c" + std::to_string(i))));
-    }
-    return batch;
-  };
-  commitOrFail(*store, contacts(0, 12000));
+  StoreOptions options;
+  options.release_map_interval_ms = 0;  // the next test takes the interval
+  auto store = openOrFail(dir.path(), options);
+  commitOrFail(*store, contactsBatch(0, 12000));
   const LoadedState before = loadOrFail(*store);  // reads every page through the map
   const std::size_t file_bytes = std::filesystem::file_size(data_mdb);
   REQUIRE(file_bytes > (std::size_t{2} << 20));
@@ -2374,10 +2378,10 @@ TEST_CASE("the store's pages leave the resident set after a release, an import a
   // Commits that wrote 10k contacts since the last such release drop them too (here after
   // the load made them resident again): an import arrives a few thousand rows a commit.
   CHECK(residentBytesOf(data_mdb) > file_bytes / 2);
-  commitOrFail(*store, contacts(6000, 4000));
-  commitOrFail(*store, contacts(10000, 4000));
+  commitOrFail(*store, contactsBatch(6000, 4000));
+  commitOrFail(*store, contactsBatch(10000, 4000));
   CHECK(residentBytesOf(data_mdb) > file_bytes / 2);  // 8,000 since: not yet
-  commitOrFail(*store, contacts(14000, 4000));
+  commitOrFail(*store, contactsBatch(14000, 4000));
   const std::size_t after_import = residentBytesOf(data_mdb);
   MESSAGE("resident after three commits of 4,000 contacts ", after_import);
   CHECK(after_import < std::filesystem::file_size(data_mdb) / 10);
@@ -2395,6 +2399,50 @@ TEST_CASE("the store's pages leave the resident set after a release, an import a
   const std::size_t after_advance = residentBytesOf(data_mdb);
   MESSAGE("resident after 100,000 progress records ", after_advance, " of ", loaded);
   CHECK(after_advance < loaded / 10);
+}
+
+TEST_CASE(
+    "an advance's commits keep the pages mapped until the interval passed or the store is idle") {
+  TempDir dir("seqd-store-test");
+  const std::string data_mdb = std::filesystem::canonical(dir.path()).string() + "/data.mdb";
+  StoreOptions options;
+  options.release_map_interval_ms = 60 * 60 * 1000;
+  auto store = openOrFail(dir.path(), options);
+  commitOrFail(*store, contactsBatch(0, 12000));  // 10k contacts: released at once all the same
+  const std::size_t file_bytes = std::filesystem::file_size(data_mdb);
+  REQUIRE(file_bytes > (std::size_t{2} << 20));
+  CHECK(residentBytesOf(data_mdb) < file_bytes / 10);
+
+  loadOrFail(*store);
+  const std::size_t loaded = residentBytesOf(data_mdb);
+  REQUIRE(loaded > file_bytes / 2);
+  for (std::uint64_t seq = 1; seq <= 150000; seq += 30000) {
+    commitOrFail(*store, progressBatch(seq, 30000));
+  }
+  const std::size_t after_advance = residentBytesOf(data_mdb);
+  MESSAGE("resident after 150,000 progress records within the hour ", after_advance, " of ",
+          loaded);
+  CHECK(after_advance >= loaded);  // 150,000 since, but not an hour
+
+  store->idle();
+  const std::size_t after_idle = residentBytesOf(data_mdb);
+  MESSAGE("resident once idle ", after_idle);
+  CHECK(after_idle < loaded / 10);
+
+  // With the interval passed, the count alone decides, as in the test before.
+  options.release_map_interval_ms = 100;
+  store.reset();
+  store = openOrFail(dir.path(), options);
+  loadOrFail(*store);
+  const std::size_t reloaded = residentBytesOf(data_mdb);
+  REQUIRE(reloaded > file_bytes / 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  for (std::uint64_t seq = 150001; seq <= 240000; seq += 30000) {
+    commitOrFail(*store, progressBatch(seq, 30000));
+  }
+  CHECK(residentBytesOf(data_mdb) >= reloaded);  // 90,000 since: not yet
+  commitOrFail(*store, progressBatch(240001, 10000));
+  CHECK(residentBytesOf(data_mdb) < reloaded / 10);
 }
 
 }  // namespace
