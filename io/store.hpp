@@ -253,8 +253,8 @@ class Store {
   // page cache, and a later read faults them back with the same bytes. Without it a load (which
   // reads every page) leaves the whole data file counted in seqd's RSS. Any thread; cheap
   // when little is mapped. LmdbStore also calls it after a commit once its commits have
-  // written 10k contacts since the last such call (imports), or 100k records of any kind and
-  // StoreOptions::release_map_interval_ms have passed since (an advance), and from idle().
+  // written 10k contacts since the last such call (imports), or 100k records of any kind
+  // (an advance; and StoreOptions::release_map_interval_ms passed), and from idle().
   virtual void releaseMappedPages() {}
   // The committing thread has had nothing to commit for a while (ThreadCommitter's
   // idle_after): a store may hand back what its commits since left resident. LmdbStore
@@ -327,13 +327,17 @@ struct StoreOptions {
   // (io/lmdb_store.cpp, mapStoreAhead()); false only in perf/store_open_bench, to measure it.
   bool map_pages_ahead = true;
   // After commits of 100k records (no contacts among them), the map's pages are dropped only
-  // once this long has passed since the last drop, so that an advance re-reads the pages it
-  // works on (the checkpoint's, the logs' ends, the pages LMDB reuses) at most once in that
-  // time: each re-read is a page fault, and dropping them every 100k records made a 1M
-  // advance's committer fault ~54k times against ~8k (perf/RESULTS.md). 0: whenever 100k
-  // records were written. A commit's 10k contacts (imports, on pages all over their tree)
-  // drop them at once, whatever this says.
-  std::int64_t release_map_interval_ms = 5000;
+  // once this long has passed since the last drop (0: whenever 100k records were written). Each
+  // page the next commits read again after a drop (the checkpoint's, the logs' ends, the pages
+  // LMDB reuses) is a page fault: dropping them every 100k records made a 1M advance's
+  // committer fault ~54k times, against ~8k at 5000 ms, and 5000 ms took durable steps/s at 1M
+  // from ~290k to ~347k. It stays 0 in seqd until the real clock is measured better: at 5000
+  // ms the lateness at the real clock's peak (48,000 steps/s) had a p99 of 229-840 ms in three
+  // runs, against 199-498 ms in four with a drop every 100k records, too wide a spread to
+  // tell, and seqd's real clock comes before its bursts (perf/RESULTS.md, "The store's pages
+  // dropped ..."). A commit's 10k contacts (imports, on pages all over their tree) drop them
+  // at once, whatever this says.
+  std::int64_t release_map_interval_ms = 0;
 };
 
 // Opens (creating if needed) the LMDB store in dir. Missing directories are created with
