@@ -119,10 +119,12 @@ CommitOutcome commitTaken(Store& store, WriteBatch batch) {
 }
 
 ThreadCommitter::ThreadCommitter(Store& store, std::function<void()> on_done,
-                                 std::chrono::milliseconds idle_after)
+                                 std::chrono::milliseconds idle_after,
+                                 std::function<void()> on_idle)
     : store_(store),
       on_done_(std::move(on_done)),
       idle_after_(idle_after),
+      on_idle_(std::move(on_idle)),
       thread_([this] { run(); }) {}
 
 ThreadCommitter::~ThreadCommitter() {
@@ -167,6 +169,7 @@ void ThreadCommitter::run() {
       committed_since_idle = false;
       lock.unlock();
       store_.idle();
+      if (on_idle_) on_idle_();
       lock.lock();
       continue;
     }

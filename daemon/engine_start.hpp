@@ -165,15 +165,17 @@ class Committer {
 
 // seqd's: one thread that commits each batch handed to it, then calls `on_done` (the engine
 // thread's wakeup). When no batch has come for `idle_after` since its last commit, it calls
-// the store's idle() (once: the next call waits for the next commit), so that what a burst of
-// commits left resident goes once the burst is over. The destructor waits for a commit in
-// flight and joins the thread.
+// the store's idle() and then `on_idle` when given (once: the next call waits for the next
+// commit), so that what a burst of commits left resident goes once the burst is over (seqd's
+// `on_idle` drops the contact text file's pages: io/contact_text_file.hpp). The destructor
+// waits for a commit in flight and joins the thread.
 class ThreadCommitter final : public Committer {
  public:
   static constexpr std::chrono::milliseconds kIdleAfterDefault{200};
 
   ThreadCommitter(Store& store, std::function<void()> on_done,
-                  std::chrono::milliseconds idle_after = kIdleAfterDefault);
+                  std::chrono::milliseconds idle_after = kIdleAfterDefault,
+                  std::function<void()> on_idle = {});
   ~ThreadCommitter() override;
   ThreadCommitter(const ThreadCommitter&) = delete;
   ThreadCommitter& operator=(const ThreadCommitter&) = delete;
@@ -187,6 +189,7 @@ class ThreadCommitter final : public Committer {
   Store& store_;
   std::function<void()> on_done_;
   std::chrono::milliseconds idle_after_;
+  std::function<void()> on_idle_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::optional<WriteBatch> pending_;     // handed over, not yet taken by the thread

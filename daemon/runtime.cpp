@@ -21,6 +21,7 @@
 #include "daemon/systemd_notify.hpp"
 #include "engine/assert.hpp"
 #include "engine/permissions.hpp"
+#include "io/contact_text_file.hpp"
 #include "io/control_protocol.hpp"
 #include "io/store_guard.hpp"
 #include "io/thread_name.hpp"
@@ -105,7 +106,11 @@ Status Runtime::start() {
     return store.status();
   }
   store_ = std::move(store.value());
-  committer_ = std::make_unique<ThreadCommitter>(*store_, [this] { wakeup_.notify(); });
+  // With the state dir locked by the store: the contacts loaded next keep their texts there.
+  logInfo(installContactTextFile(state_dir));
+  committer_ = std::make_unique<ThreadCommitter>(
+      *store_, [this] { wakeup_.notify(); }, ThreadCommitter::kIdleAfterDefault,
+      releaseContactTextPages);
   pipeline_ = std::make_unique<RoundPipeline>(*committer_);
   const double open_ms = msSince(phase_start);
   std::string loaded;
@@ -211,6 +216,7 @@ Status Runtime::loadEngine(std::string& loaded) {
   // set, so that its RSS is the state it holds. (mi_collect(true) here as well changed
   // nothing measurable: perf/RESULTS.md, "Contacts decoded packed".)
   store_->releaseMappedPages();
+  releaseContactTextPages();  // the same for the contacts' texts just written
   return Status::ok();
 }
 

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "engine/assert.hpp"
+#include "engine/contact_text_arena.hpp"
 
 namespace seqd {
 namespace {
@@ -94,9 +95,19 @@ ContactRef PackedContact::packWith(Symbol key, const ContactFields& fields,
     flags = static_cast<std::uint16_t>(flags | flag);
     ++symbol_count;
   }
+  // The ends and the texts: in the block, or in the arena with a pointer to them in the
+  // block when that makes the block smaller.
+  const std::size_t region_bytes = end_width * (kTexts + extra_count) + text_bytes;
+  unsigned char* far_region = nullptr;
+  if (region_bytes > sizeof(far_region)) {
+    if (ContactTextArena* arena = contactTextArena()) {
+      far_region = reinterpret_cast<unsigned char*>(arena->allocate(region_bytes));
+    }
+  }
+  if (far_region != nullptr) flags = static_cast<std::uint16_t>(flags | kFlagTextFar);
   const std::size_t block_bytes = sizeof(PackedContact) +
                                   sizeof(Symbol) * (symbol_count + extra_count) +
-                                  end_width * (kTexts + extra_count) + text_bytes;
+                                  (far_region != nullptr ? sizeof(far_region) : region_bytes);
 
   void* block = ::operator new(block_bytes);
   PackedContact* packed = new (block) PackedContact();
@@ -115,6 +126,10 @@ ContactRef PackedContact::packWith(Symbol key, const ContactFields& fields,
   }
   unsigned char* names = symbols;
   unsigned char* ends = names + sizeof(Symbol) * extra_count;
+  if (far_region != nullptr) {
+    std::memcpy(ends, &far_region, sizeof(far_region));
+    ends = far_region;
+  }
   char* bytes = reinterpret_cast<char*>(ends + end_width * (kTexts + extra_count));
   std::size_t end = 0;
   std::size_t index = 0;
@@ -145,6 +160,12 @@ ContactRef PackedContact::packWith(Symbol key, const ContactFields& fields,
 
 void PackedContact::destroy(const PackedContact* contact) noexcept {
   PackedContact* block = const_cast<PackedContact*>(contact);
+  if ((block->flags_ & kFlagTextFar) != 0) {
+    ContactTextArena* arena = contactTextArena();
+    SEQD_ASSERT(arena != nullptr);  // never removed while blocks hold its texts
+    arena->release(reinterpret_cast<char*>(const_cast<unsigned char*>(block->ends())),
+                   block->regionBytes());
+  }
   block->~PackedContact();
   ::operator delete(static_cast<void*>(block));
 }
@@ -252,9 +273,16 @@ std::optional<std::string> PackedContact::field(std::string_view name) const {
   return present(*value);
 }
 
+std::size_t PackedContact::regionBytes() const {
+  return endWidth() * (kTexts + extra_count_) + endAt(kTexts + extra_count_ - 1);
+}
+
+bool PackedContact::textsInArena() const { return (flags_ & kFlagTextFar) != 0; }
+
 std::size_t PackedContact::blockBytes() const {
-  return static_cast<std::size_t>(bytes() - reinterpret_cast<const char*>(this)) +
-         endAt(kTexts + extra_count_ - 1);
+  const std::size_t tables_end = static_cast<std::size_t>(
+      tables() + sizeof(Symbol) * extra_count_ - reinterpret_cast<const unsigned char*>(this));
+  return tables_end + (textsInArena() ? sizeof(const unsigned char*) : regionBytes());
 }
 
 }  // namespace seqd

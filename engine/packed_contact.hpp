@@ -31,6 +31,14 @@
 // A bench contact (perf/bench.py: four short fields) is a block of 56 bytes; with the four
 // Symbols always there and 2-byte ends it was 74, which the allocator rounds up to 80.
 //
+// Texts in an arena: when the process installed a contact text arena
+// (engine/contact_text_arena.hpp; seqd's is a file in its state dir, in the page cache rather
+// than the heap) and the ends and bytes are over 8 bytes together, they go there instead, and
+// the block holds, after the names, an 8-byte pointer to them (a flag says so): a bench
+// contact's block is 24 bytes, its 40 bytes of ends and texts in the arena. The block gives
+// them back to the arena when it is freed. Nothing else changes: the texts are read as views
+// as before, now into the arena's memory, valid as long as the block.
+//
 // An email that is the key's very text (the key of a contact imported without an `id` column
 // is its lower-cased email: most contacts) is not stored again: a flag says so, its text is
 // empty in the block, and email() reads the key's (16 bytes a bench contact).
@@ -54,6 +62,7 @@
 #include <boost/smart_ptr/intrusive_ptr.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -148,8 +157,11 @@ class PackedContact {
   // column); an empty string counts as missing.
   std::optional<std::string> field(std::string_view name) const;
 
-  // The block's size in bytes (the header, the tables and the texts).
+  // The block's size in bytes: the header, the tables, and the texts or the pointer to them.
   std::size_t blockBytes() const;
+  // True when the texts are in the contact text arena (engine/contact_text_arena.hpp), not in
+  // the block.
+  bool textsInArena() const;
 
  private:
   static constexpr std::uint16_t kFlagDnc = 1;
@@ -163,6 +175,7 @@ class PackedContact {
   static constexpr std::uint16_t kFlagTimezone = 128;
   static constexpr std::uint16_t kFlagOwner = 256;
   static constexpr std::uint16_t kFlagStage = 512;
+  static constexpr std::uint16_t kFlagTextFar = 1024;  // the ends and texts are in the arena
   static constexpr std::uint16_t kFieldFlags =
       kFlagEmailStatus | kFlagTimezone | kFlagOwner | kFlagStage;
   // Contact::email_status's default: not held in the block.
@@ -187,7 +200,17 @@ class PackedContact {
     return kCounts[(flags & kFieldFlags) >> 6];
   }
   const unsigned char* tables() const { return fields() + sizeof(Symbol) * fieldCount(flags_); }
-  const unsigned char* ends() const { return tables() + sizeof(Symbol) * extra_count_; }
+  // Where the ends begin, the texts right after them: in the block after the tables, or
+  // where the pointer after the tables says.
+  const unsigned char* ends() const {
+    const unsigned char* in_block = tables() + sizeof(Symbol) * extra_count_;
+    if ((flags_ & kFlagTextFar) == 0) return in_block;
+    const unsigned char* far_region = nullptr;
+    std::memcpy(static_cast<void*>(&far_region), in_block, sizeof(far_region));
+    return far_region;
+  }
+  // The bytes of the ends and the texts together.
+  std::size_t regionBytes() const;
   std::size_t endWidth() const {
     return (flags_ & kFlagEnds4) != 0 ? 4 : (flags_ & kFlagEnds2) != 0 ? 2 : 1;
   }
@@ -210,7 +233,8 @@ class PackedContact {
   std::uint16_t flags_ = 0;
   std::uint16_t extra_count_ = 0;
   std::uint8_t score_ = 0;
-  // The header's last bytes, zeroed: two packs of one contact are the same bytes.
+  // The header's last bytes, zeroed: two packs of one contact are the same bytes (but for
+  // the pointer to texts in an arena).
   [[maybe_unused]] std::uint8_t padding_[3] = {};
 };
 

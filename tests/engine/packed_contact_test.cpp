@@ -1,6 +1,7 @@
 // PackedContact holds exactly the Contact it was packed from: every field reads the same,
 // field() answers as Contact::field(), unpack() gives the Contact back, and a ref read on other
-// threads keeps its block alive after the engine dropped it.
+// threads keeps its block alive after the engine dropped it; with a contact text arena installed
+// the texts go there, read the same, and go back to it with the block.
 #include "engine/packed_contact.hpp"
 
 #include <doctest/doctest.h>
@@ -8,11 +9,14 @@
 #include <bit>
 #include <chrono>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "engine/contact_text_arena.hpp"
 #include "test_seed.hpp"
 
 using seqd::testing::testSeed;
@@ -203,6 +207,134 @@ TEST_CASE("ends take 1, 2 or 4 bytes, as the texts' total needs") {
     checkSame(contact, *packed);
     CHECK(packed->blockBytes() == 16 + 4 + c.end_bytes * 7 + c.text_bytes);
   }
+}
+
+// An arena in the heap that counts what it hands out and takes back, and can be told to
+// have nothing to give. Installed for one test's scope; the test drops its blocks first.
+class CountingArena final : public ContactTextArena {
+ public:
+  CountingArena() { installContactTextArena(this); }
+  ~CountingArena() override {
+    installContactTextArena(nullptr);
+    CHECK(out_.empty());
+  }
+  char* allocate(std::size_t bytes) noexcept override {
+    std::lock_guard lock(mutex_);
+    if (empty_) return nullptr;
+    char* text = static_cast<char*>(std::malloc(bytes));
+    out_[text] = bytes;
+    ++allocated_;
+    return text;
+  }
+  void release(char* text, std::size_t bytes) noexcept override {
+    std::lock_guard lock(mutex_);
+    auto found = out_.find(text);
+    REQUIRE(found != out_.end());
+    CHECK(found->second == bytes);  // given back with the size it was taken with
+    out_.erase(found);
+    std::free(text);
+  }
+  void setEmpty(bool empty) { empty_ = empty; }
+  std::size_t outstanding() {
+    std::lock_guard lock(mutex_);
+    return out_.size();
+  }
+  std::size_t allocated() const { return allocated_; }
+  bool owns(const char* text) {
+    std::lock_guard lock(mutex_);
+    for (const auto& [begin, bytes] : out_) {
+      if (text >= begin && text < begin + bytes) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<char*, std::size_t> out_;
+  std::size_t allocated_ = 0;
+  bool empty_ = false;
+};
+
+TEST_CASE("with an arena installed, the texts go there and the block keeps a pointer") {
+  CountingArena arena;
+  Contact contact;
+  contact.key = "c0000123@x.test.e";
+  contact.email = "c0000123@x.test.e";
+  contact.first_name = "First123";
+  contact.last_name = "Last123";
+  contact.company = "Company 12";
+  contact.score = 42;
+  {
+    const ContactRef packed = PackedContact::pack(contact);
+    CHECK(packed->textsInArena());
+    // 16 header + the 8-byte pointer; the 6 ends and 25 bytes of text are in the arena.
+    CHECK(packed->blockBytes() == 16 + 8);
+    CHECK(arena.outstanding() == 1);
+    CHECK(arena.owns(packed->firstName().data()));
+    CHECK(arena.owns(packed->company().data()));
+    checkSame(contact, *packed);
+    contact.extra["industry"] = "software";
+    contact.extra["region"] = "";
+    contact.stage = "lead";
+    const ContactRef with_columns = PackedContact::pack(contact);
+    CHECK(with_columns->blockBytes() == 16 + 4 + 2 * 4 + 8);
+    checkSame(contact, *with_columns);
+    CHECK(with_columns->unpack().extra == contact.extra);
+    CHECK(arena.outstanding() == 2);
+  }
+  CHECK(arena.outstanding() == 0);  // each block gave its texts back when freed
+}
+
+TEST_CASE("texts of 8 bytes or less stay in the block; so do all when the arena has no room") {
+  CountingArena arena;
+  Contact tiny;
+  tiny.key = "k@x.test";
+  tiny.email = "k@x.test";
+  tiny.first_name = "Al";  // 6 ends + 2 bytes: no smaller than the pointer
+  const ContactRef kept = PackedContact::pack(tiny);
+  CHECK_FALSE(kept->textsInArena());
+  CHECK(kept->blockBytes() == 16 + 6 + 2);
+  CHECK(kept->firstName() == "Al");
+  CHECK(arena.allocated() == 0);
+
+  arena.setEmpty(true);
+  const std::uint64_t seed = testSeed();
+  std::mt19937_64 random(seed);
+  for (std::size_t round = 0; round < 50; ++round) {
+    CAPTURE(round);
+    const Contact contact = randomContact(random, round);
+    const ContactRef packed = PackedContact::pack(contact);
+    CHECK_FALSE(packed->textsInArena());
+    checkSame(contact, *packed);
+  }
+  CHECK(arena.outstanding() == 0);
+}
+
+TEST_CASE("random contacts read and unpack the same with their texts in an arena") {
+  CountingArena arena;
+  const std::uint64_t seed = testSeed();
+  std::mt19937_64 random(seed);
+  std::vector<ContactRef> held;
+  for (std::size_t round = 0; round < 300; ++round) {
+    CAPTURE(round);
+    const Contact contact = randomContact(random, round);
+    ContactRef packed = PackedContact::pack(contact);
+    checkSame(contact, *packed);
+    const Contact unpacked = packed->unpack();
+    checkSame(unpacked, *packed);
+    CHECK(unpacked.extra == contact.extra);
+    if (packed->textsInArena()) {
+      const std::size_t field_symbols =
+          (contact.email_status != "unknown" ? 1 : 0) + (contact.timezone.empty() ? 0 : 1) +
+          (contact.owner.empty() ? 0 : 1) + (contact.stage.empty() ? 0 : 1);
+      CHECK(packed->blockBytes() == 16 + 4 * (field_symbols + contact.extra.size()) + 8);
+    }
+    if (round % 3 == 0) held.push_back(std::move(packed));
+  }
+  CHECK(arena.allocated() > 250);  // most random contacts have over 8 bytes of text
+  CHECK(arena.outstanding() == held.size());
+  held.clear();
+  CHECK(arena.outstanding() == 0);
 }
 
 TEST_CASE("a ref read on other threads outlives the engine's") {
