@@ -122,8 +122,8 @@ TEST_CASE("an empty custom column is kept, and is missing to field() as an empty
   CHECK(packed->unpack().extra.count("notes") == 1);
 }
 
-TEST_CASE("a short contact is one small block") {
-  // The memory bench's contacts: a 17-byte key and email, short names and company.
+// The memory bench's contacts: a 17-byte key and email, short names and company.
+Contact shortContact() {
   Contact contact;
   contact.key = "c0000123@x.test.e";
   contact.email = "c0000123@x.test.e";
@@ -131,6 +131,11 @@ TEST_CASE("a short contact is one small block") {
   contact.last_name = "Last123";
   contact.company = "Company 12";
   contact.score = 42;
+  return contact;
+}
+
+TEST_CASE("a short contact is one small block") {
+  Contact contact = shortContact();
   const ContactRef packed = PackedContact::pack(contact);
   // 16 header + 6 one-byte ends + 25 bytes of text: the email is the key's text, not stored
   // again, and no field Symbol is set.
@@ -257,13 +262,7 @@ class CountingArena final : public ContactTextArena {
 
 TEST_CASE("with an arena installed, the texts go there and the block keeps a pointer") {
   CountingArena arena;
-  Contact contact;
-  contact.key = "c0000123@x.test.e";
-  contact.email = "c0000123@x.test.e";
-  contact.first_name = "First123";
-  contact.last_name = "Last123";
-  contact.company = "Company 12";
-  contact.score = 42;
+  Contact contact = shortContact();
   {
     const ContactRef packed = PackedContact::pack(contact);
     CHECK(packed->textsInArena());
