@@ -6,8 +6,8 @@
 // after a crash, and no two processes can share one), or where the filesystem lacks that, a
 // named one unlinked at once. Nothing in it outlives the process: each start packs every
 // contact again from the store. It holds the texts of the contacts held, plus what was freed
-// and not yet reused; it counts in `df`, not in a `du` of the state dir (fileBytes(), logged
-// at start).
+// and not yet reused; it counts in `df`, not in a `du` of the state dir (fileBytes() says
+// how large it is; the start's log line says only where the texts went).
 //
 // Memory: a range of address space is reserved once (reserve_bytes, no memory behind it) and
 // the file is mapped into it as it grows: doubling from kFirstChunkBytes up to kChunkBytes,
